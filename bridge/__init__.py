@@ -1,0 +1,1 @@
+"""mechbridge core: tasks, models, training, runs, trackers, stages, theory, match, report."""

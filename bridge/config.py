@@ -1,0 +1,177 @@
+"""Frozen configuration dataclasses and their JSON round trip.
+
+Every concern has its own frozen dataclass (a task config, a model config, a
+:class:`TrainConfig`); a :class:`RunConfig` joins them with a seed. Task and
+model configs are registered by ``kind`` so a run directory's ``run.json``
+rebuilds the exact objects.
+
+Example:
+    >>> from bridge.config import TrainConfig, config_to_dict, config_from_dict
+    >>> cfg = TrainConfig(optimizer="gd", lr=0.05, steps=100)
+    >>> config_from_dict(config_to_dict(cfg)) == cfg
+    True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from bridge.registry import Registry
+
+CONFIG_CLASSES: Registry[type] = Registry("config kind")
+
+
+class ConfigError(ValueError):
+    """An invalid configuration, raised before any work is done."""
+
+
+def config_class(kind: str):
+    """Class decorator: register a frozen config dataclass under ``kind``."""
+
+    def wrap(cls: type) -> type:
+        cls.kind = kind  # type: ignore[attr-defined]
+        CONFIG_CLASSES.register(kind)(cls)
+        return cls
+
+    return wrap
+
+
+def _encode(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return config_to_dict(value)
+    if isinstance(value, tuple | list):
+        return [_encode(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _encode(v) for k, v in value.items()}
+    return value
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """A JSON-ready dict with a ``kind`` key naming the config class."""
+    out: dict[str, Any] = {"kind": type(cfg).kind}
+    for f in dataclasses.fields(cfg):
+        out[f.name] = _encode(getattr(cfg, f.name))
+    return out
+
+
+def _decode(value: Any, annotation: Any) -> Any:
+    if isinstance(value, dict) and "kind" in value:
+        return config_from_dict(value)
+    if isinstance(value, list):
+        return tuple(_decode(v, None) for v in value)
+    return value
+
+
+def config_from_dict(data: dict[str, Any]) -> Any:
+    """Rebuild a config written by :func:`config_to_dict`."""
+    if not isinstance(data, dict) or "kind" not in data:
+        raise ConfigError(f"not a config dict (no 'kind'): {data!r}")
+    cls = CONFIG_CLASSES.get(data["kind"])
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(data) - set(names) - {"kind"}
+    if unknown:
+        raise ConfigError(f"{data['kind']}: unknown fields {sorted(unknown)}")
+    kwargs = {k: _decode(v, names[k].type) for k, v in data.items() if k != "kind"}
+    return cls(**kwargs)
+
+
+def require(condition: bool, message: str) -> None:
+    """Raise :class:`ConfigError` with ``message`` unless ``condition``."""
+    if not condition:
+        raise ConfigError(message)
+
+
+@config_class("schedule")
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """Checkpoint and tracking schedule: log-spaced early, regular late.
+
+    Args:
+        n_log: number of log-spaced checkpoint steps between 1 and ``steps``.
+        every: also checkpoint every ``every`` steps (0: never).
+        track_every: run online trackers every ``track_every`` steps, plus at
+            every checkpoint (0: only at checkpoints).
+    """
+
+    n_log: int = 30
+    every: int = 0
+    track_every: int = 0
+
+    def __post_init__(self) -> None:
+        require(self.n_log >= 0, f"schedule.n_log must be >= 0, got {self.n_log}")
+        require(self.every >= 0, f"schedule.every must be >= 0, got {self.every}")
+        require(self.track_every >= 0, f"schedule.track_every must be >= 0, got {self.track_every}")
+
+
+OPTIMIZERS = ("gd", "sgd", "adam", "adamw")
+
+
+@config_class("train")
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train.
+
+    Args:
+        optimizer: ``"gd"`` (full batch), ``"sgd"`` (minibatch), ``"adam"``, ``"adamw"``.
+        lr: learning rate (> 0).
+        steps: number of optimizer steps (> 0).
+        batch_size: minibatch size; ``None`` means full batch.
+        weight_decay: decoupled for AdamW, L2 for the others.
+        momentum: SGD/GD momentum.
+        betas: Adam betas.
+        schedule: checkpoint and tracking schedule.
+        threads: torch CPU threads during training (CPU presets use 1).
+    """
+
+    optimizer: str = "gd"
+    lr: float = 0.01
+    steps: int = 1000
+    batch_size: int | None = None
+    weight_decay: float = 0.0
+    momentum: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        require(self.optimizer in OPTIMIZERS, f"train.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        require(math.isfinite(self.lr) and self.lr > 0, f"train.lr must be a positive number, got {self.lr}")
+        require(isinstance(self.steps, int) and self.steps > 0, f"train.steps must be a positive integer, got {self.steps}")
+        require(self.batch_size is None or self.batch_size > 0, f"train.batch_size must be positive or None, got {self.batch_size}")
+        require(self.weight_decay >= 0, f"train.weight_decay must be >= 0, got {self.weight_decay}")
+        require(0 <= self.momentum < 1, f"train.momentum must be in [0, 1), got {self.momentum}")
+        require(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), f"train.betas must be two numbers in [0, 1), got {self.betas}")
+        require(self.threads >= 1, f"train.threads must be >= 1, got {self.threads}")
+        require(not (self.optimizer == "gd" and self.batch_size is not None), "train.optimizer 'gd' is full batch: leave batch_size as None")
+        if isinstance(self.betas, list):
+            object.__setattr__(self, "betas", tuple(self.betas))
+
+
+@config_class("run")
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a training run: task, model, training, seed.
+
+    Args:
+        task: a registered task config (e.g. :class:`bridge.tasks.HierarchyConfig`).
+        model: a registered model config (e.g. :class:`bridge.models.DeepLinearConfig`).
+        train: a :class:`TrainConfig`.
+        seed: seeds data generation, initialisation and batch order.
+        name: free-form label (the case study's name, for instance).
+    """
+
+    task: Any
+    model: Any
+    train: TrainConfig
+    seed: int = 0
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        require(isinstance(self.seed, int) and self.seed >= 0, f"seed must be a non-negative integer, got {self.seed!r}")
+        for part in ("task", "model"):
+            value = getattr(self, part)
+            require(dataclasses.is_dataclass(value) and hasattr(value, "kind"), f"{part} must be a registered config, got {value!r}")
+        require(isinstance(self.train, TrainConfig), f"train must be a TrainConfig, got {self.train!r}")

@@ -1,0 +1,65 @@
+"""Loss functions by name, written out so that higher-order autograd works.
+
+``jvp(grad(f))`` fails on ``F.mse_loss`` in torch 2.13, so squared errors are
+spelled out.
+
+Example:
+    >>> import torch
+    >>> from bridge.losses import get_loss
+    >>> get_loss("half_sse")(torch.ones(4, 3), torch.zeros(4, 3)).item()
+    1.5
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from bridge.registry import Registry
+
+LossFn = Callable[[Tensor, Tensor], Tensor]
+LOSSES: Registry[LossFn] = Registry("loss")
+
+
+@LOSSES.register("half_sse")
+def half_sse(output: Tensor, target: Tensor) -> Tensor:
+    """½·Σ over outputs of the squared error, averaged over the batch (Saxe et al.'s convention).
+
+    Args:
+        output, target: ``(batch, d_out)``.
+    """
+    return 0.5 * ((output - target) ** 2).sum(-1).mean()
+
+
+@LOSSES.register("mse")
+def mse(output: Tensor, target: Tensor) -> Tensor:
+    """Mean over every element of the squared error. ``output, target``: same shape."""
+    return ((output - target) ** 2).mean()
+
+
+@LOSSES.register("cross_entropy_last")
+def cross_entropy_last(logits: Tensor, target: Tensor) -> Tensor:
+    """Cross-entropy of the last position's logits ``(batch, pos, vocab)`` against ``target`` ``(batch,)``."""
+    return F.cross_entropy(logits[:, -1, :].float(), target)
+
+
+@LOSSES.register("cross_entropy_next")
+def cross_entropy_next(logits: Tensor, tokens: Tensor) -> Tensor:
+    """Next-token cross-entropy: logits ``(batch, pos, vocab)`` predict ``tokens[:, 1:]`` ``(batch, pos)``."""
+    return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), tokens[:, 1:].flatten())
+
+
+def get_loss(name: str) -> LossFn:
+    """The registered loss called ``name``."""
+    return LOSSES.get(name)
+
+
+def accuracy_last(logits: Tensor, target: Tensor) -> Tensor:
+    """Share of batch rows whose last-position argmax equals ``target``."""
+    return (logits[:, -1, :].argmax(-1) == target).float().mean()
+
+
+__all__ = ["LOSSES", "LossFn", "accuracy_last", "cross_entropy_last", "cross_entropy_next", "get_loss", "half_sse", "mse"]

@@ -1,0 +1,84 @@
+"""Deep linear network ``x ↦ W_L ⋯ W_1 x`` with hook points between layers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from jaxtyping import Float
+from torch import Tensor, nn
+from transformer_lens import HookedRootModule
+from transformer_lens.hook_points import HookPoint
+
+from bridge.config import config_class, require
+from bridge.models.base import MODELS, generator
+
+
+@config_class("deep_linear")
+@dataclass(frozen=True)
+class DeepLinearConfig:
+    """A depth-``depth`` linear network ``d_in → d_hidden → … → d_out`` without biases.
+
+    Args:
+        d_in, d_hidden, d_out: layer widths.
+        depth: number of weight matrices (≥ 2).
+        init_std: standard deviation of every weight entry at initialisation
+            (small values give the sigmoidal, stage-wise regime of Saxe et al.).
+    """
+
+    d_in: int
+    d_hidden: int
+    d_out: int
+    depth: int = 2
+    init_std: float = 1e-3
+
+    def __post_init__(self) -> None:
+        require(self.depth >= 2, f"deep_linear.depth must be >= 2, got {self.depth}")
+        for name in ("d_in", "d_hidden", "d_out"):
+            require(getattr(self, name) > 0, f"deep_linear.{name} must be positive, got {getattr(self, name)}")
+        require(self.init_std > 0, f"deep_linear.init_std must be positive, got {self.init_std}")
+
+
+class DeepLinearNetwork(HookedRootModule):
+    """``y = W_{L-1} ⋯ W_0 x``; ``weights[l]`` has shape ``(d_{l+1}, d_l)``.
+
+    Hook points: ``hook_in``, ``hook_hidden.{l}`` after layer ``l`` (l < depth-1), ``hook_out``.
+
+    Example:
+        >>> net = DeepLinearNetwork(DeepLinearConfig(d_in=4, d_hidden=8, d_out=3, depth=3), seed=0)
+        >>> _, cache = net.run_with_cache(torch.eye(4))
+        >>> tuple(cache["hook_hidden.1"].shape)
+        (4, 8)
+    """
+
+    def __init__(self, config: DeepLinearConfig, seed: int = 0) -> None:
+        super().__init__()
+        self.config = config
+        dims = [config.d_in] + [config.d_hidden] * (config.depth - 1) + [config.d_out]
+        g = generator(seed)
+        self.weights = nn.ParameterList(
+            nn.Parameter(torch.randn(d_out, d_in, generator=g) * config.init_std) for d_in, d_out in zip(dims[:-1], dims[1:])
+        )
+        self.hook_in = HookPoint()
+        self.hook_hidden = nn.ModuleList(HookPoint() for _ in range(config.depth - 1))
+        self.hook_out = HookPoint()
+        self.setup()
+
+    def forward(self, x: Float[Tensor, "batch d_in"]) -> Float[Tensor, "batch d_out"]:
+        h = self.hook_in(x)
+        for layer, w in enumerate(self.weights):
+            h = h @ w.T
+            h = self.hook_hidden[layer](h) if layer < len(self.hook_hidden) else self.hook_out(h)
+        return h
+
+    def end_to_end(self) -> Float[Tensor, "d_out d_in"]:
+        """The product ``W_{L-1} ⋯ W_0``."""
+        total = self.weights[0]
+        for w in self.weights[1:]:
+            total = w @ total
+        return total
+
+
+@MODELS.register("deep_linear")
+def build_deep_linear(config: DeepLinearConfig, seed: int) -> DeepLinearNetwork:
+    return DeepLinearNetwork(config, seed)

@@ -1,0 +1,72 @@
+"""The task contract: a seeded synthetic data source with known ground truth."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from bridge.losses import LossFn, get_loss
+from bridge.registry import Registry
+
+
+@dataclass
+class Split:
+    """Inputs and targets of one split. ``x``: ``(n, ...)``, ``y``: ``(n, ...)``."""
+
+    x: Tensor
+    y: Tensor
+
+    def __post_init__(self) -> None:
+        if self.x.shape[0] != self.y.shape[0]:
+            raise ValueError(f"x and y disagree on the number of examples: {self.x.shape[0]} vs {self.y.shape[0]}")
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def to(self, device: torch.device | str) -> "Split":
+        return Split(self.x.to(device), self.y.to(device))
+
+
+@dataclass
+class TaskData:
+    """What a task gives training and analysis.
+
+    Attributes:
+        train: the training split.
+        test: the held-out split, or ``None`` when the task has none.
+        loss: name of the loss in :mod:`bridge.losses`.
+        info: ground truth (teacher SVD, hierarchy levels, key frequencies, ...).
+    """
+
+    train: Split
+    test: Split | None
+    loss: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def loss_fn(self) -> LossFn:
+        return get_loss(self.loss)
+
+    def to(self, device: torch.device | str) -> "TaskData":
+        test = None if self.test is None else self.test.to(device)
+        return TaskData(self.train.to(device), test, self.loss, self.info)
+
+
+TaskBuilder = Callable[[Any, int], TaskData]
+TASKS: Registry[TaskBuilder] = Registry("task")
+
+
+def make_task(config: Any, seed: int) -> TaskData:
+    """Generate the data of ``config`` (a registered task config) with ``seed``.
+
+    Example:
+        >>> from bridge.tasks import LinearTeacherConfig, make_task
+        >>> data = make_task(LinearTeacherConfig(singular_values=(3.0, 1.0), d_in=4, d_out=4), seed=0)
+        >>> tuple(data.train.x.shape)
+        (4, 4)
+    """
+    return TASKS.get(config.kind)(config, seed)

@@ -1,0 +1,60 @@
+"""Linear teacher with prescribed singular values and whitened inputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from bridge.config import config_class, require
+from bridge.seeding import generator
+from bridge.tasks.base import TASKS, Split, TaskData
+
+
+def _orthonormal(rows: int, cols: int, g: torch.Generator) -> torch.Tensor:
+    """A ``(rows, cols)`` matrix with orthonormal columns (``rows >= cols``), Haar-distributed."""
+    q, r = torch.linalg.qr(torch.randn(rows, cols, generator=g, dtype=torch.float64))
+    return (q * torch.sign(torch.diagonal(r))).float()
+
+
+@config_class("linear_teacher")
+@dataclass(frozen=True)
+class LinearTeacherConfig:
+    """``y = W x`` with ``W = U diag(s) Vᵀ`` and inputs whose correlation ``(1/n) XᵀX`` is the identity.
+
+    Args:
+        singular_values: the teacher's singular values ``s`` (positive, one per mode).
+        d_in, d_out: input and output sizes (each ≥ number of modes).
+        n_train: number of training inputs (≥ ``d_in`` so the inputs can be exactly whitened).
+        n_test: number of Gaussian test inputs.
+    """
+
+    singular_values: tuple[float, ...]
+    d_in: int
+    d_out: int
+    n_train: int | None = None
+    n_test: int = 256
+
+    def __post_init__(self) -> None:
+        if isinstance(self.singular_values, list):
+            object.__setattr__(self, "singular_values", tuple(self.singular_values))
+        r = len(self.singular_values)
+        require(r >= 1 and all(s > 0 for s in self.singular_values), f"linear_teacher.singular_values must be positive, got {self.singular_values}")
+        require(self.d_in >= r and self.d_out >= r, f"linear_teacher needs d_in, d_out >= {r} modes, got {self.d_in}, {self.d_out}")
+        require(self.n_train is None or self.n_train >= self.d_in, f"linear_teacher.n_train must be >= d_in={self.d_in} to whiten, got {self.n_train}")
+
+
+@TASKS.register("linear_teacher")
+def make_linear_teacher(config: LinearTeacherConfig, seed: int) -> TaskData:
+    """Inputs ``X = √n Q`` (``Q`` orthonormal columns), targets ``X Wᵀ``; info holds ``U, S, V``."""
+    g = generator(seed)
+    r = len(config.singular_values)
+    n = config.n_train or config.d_in
+    s = torch.tensor(config.singular_values, dtype=torch.float32)
+    u = _orthonormal(config.d_out, r, g)
+    v = _orthonormal(config.d_in, r, g)
+    teacher = u @ torch.diag(s) @ v.T
+    x = _orthonormal(n, config.d_in, g) * n**0.5
+    x_test = torch.randn(config.n_test, config.d_in, generator=g)
+    info = {"U": u, "S": s, "V": v, "teacher": teacher, "mode_level": list(range(r))}
+    return TaskData(Split(x, x @ teacher.T), Split(x_test, x_test @ teacher.T), "half_sse", info)

@@ -1,0 +1,62 @@
+"""The tracker protocol: ``tracker(model, step, data) -> rows``.
+
+A tracker measures observables of a model at one training step. The same
+object runs online (called by :func:`bridge.train` at tracked steps) and
+offline (called by :func:`bridge.analyze` on every saved checkpoint). Rows are
+tidy: ``{"observable": "group/name", "value": float, **index}`` where index
+columns (``mode``, ``level``, ``head``, ``layer``, ``frequency``…) are ints or
+strings; the step is added by the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+from bridge.registry import Registry
+from bridge.tasks.base import TaskData
+
+Row = dict[str, Any]
+
+
+@runtime_checkable
+class Tracker(Protocol):
+    """Anything with a ``name`` that maps ``(model, step, data)`` to tidy rows."""
+
+    name: str
+
+    def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]: ...
+
+
+TRACKERS: Registry[type] = Registry("tracker")
+
+
+def row(observable: str, value: float | torch.Tensor, **index: Any) -> Row:
+    """One tidy row; tensors become Python floats.
+
+    Example:
+        >>> row("loss/train", torch.tensor(0.5), mode=2)
+        {'observable': 'loss/train', 'value': 0.5, 'mode': 2}
+    """
+    return {"observable": observable, "value": float(value), **index}
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode and no autograd inside the block; the previous mode is restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.train(was_training)
+
+
+def get_tracker(name: str, **kwargs: Any) -> Tracker:
+    """Instantiate the tracker registered as ``name`` (used by ``mechbridge analyze --tracker``)."""
+    return TRACKERS.get(name)(**kwargs)

@@ -1,0 +1,42 @@
+"""Loss (and accuracy, for classification tasks) on the train and test splits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from bridge.losses import accuracy_last
+from bridge.tasks.base import TaskData
+from bridge.trackers.base import TRACKERS, Row, evaluating, row
+
+
+@TRACKERS.register("loss")
+@dataclass
+class LossTracker:
+    """Rows ``loss/train``, ``loss/test`` (and ``accuracy/train|test`` when ``accuracy=True``).
+
+    Example:
+        >>> import torch
+        >>> from bridge.models import DeepLinearConfig, build_model
+        >>> from bridge.tasks import LinearTeacherConfig, make_task
+        >>> data = make_task(LinearTeacherConfig((2.0,), d_in=3, d_out=3), seed=0)
+        >>> rows = LossTracker()(build_model(DeepLinearConfig(3, 8, 3), seed=0), 0, data)
+        >>> [r["observable"] for r in rows]
+        ['loss/train', 'loss/test']
+    """
+
+    accuracy: bool = False
+    name: str = "loss"
+
+    def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
+        rows = []
+        with evaluating(model):
+            for split_name, split in (("train", data.train), ("test", data.test)):
+                if split is None:
+                    continue
+                out = model(split.x)
+                rows.append(row(f"loss/{split_name}", data.loss_fn(out, split.y)))
+                if self.accuracy:
+                    rows.append(row(f"accuracy/{split_name}", accuracy_last(out, split.y)))
+        return rows

@@ -38,18 +38,19 @@ class TaskData:
     Attributes:
         train: the training split.
         test: the held-out split, or ``None`` when the task has none.
-        loss: name of the loss in :mod:`bridge.losses`.
+        loss: name of a loss in :mod:`bridge.losses`, or a callable
+            ``(output, target) -> scalar`` built by the task from its config.
         info: ground truth (teacher SVD, hierarchy levels, key frequencies, ...).
     """
 
     train: Split
     test: Split | None
-    loss: str
+    loss: str | LossFn
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
     def loss_fn(self) -> LossFn:
-        return get_loss(self.loss)
+        return get_loss(self.loss) if isinstance(self.loss, str) else self.loss
 
     def to(self, device: torch.device | str) -> "TaskData":
         test = None if self.test is None else self.test.to(device)

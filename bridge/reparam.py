@@ -1,0 +1,83 @@
+"""Call a model with other parameter tensors, safely for every model of the library.
+
+``torch.func.functional_call`` swaps tensors by ``setattr`` along dotted
+paths. A ``TransformerBridge`` intercepts attribute access on its wrapped
+components and reaches one parameter through several paths, and after a
+``functional_call`` its parameters are left replaced (measured on
+transformer-lens 4.3). :func:`swapped_parameters` writes straight into each
+owning module's ``_parameters`` slot, at every alias, and restores the
+originals in ``finally``; it works under ``torch.func.vmap`` and ``grad``.
+
+Example:
+    >>> import torch
+    >>> net = torch.nn.Linear(2, 1, bias=False)
+    >>> slots = ParameterSlots(net)
+    >>> with slots.swapped({"weight": torch.ones(1, 2)}):
+    ...     float(net(torch.ones(1, 2)))
+    2.0
+    >>> bool(net.weight.requires_grad)   # restored
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+from torch import Tensor, nn
+
+
+class ParameterSlots:
+    """Every (module, attribute) slot that holds each parameter of ``model``.
+
+    Attributes:
+        names: canonical parameter names (``model.named_parameters()`` order).
+        aliases: canonical name → every name that reaches the same tensor
+            (other module paths, ``state_dict`` keys).
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        canonical = {id(p): n for n, p in model.named_parameters()}
+        self.names: list[str] = list(canonical.values())
+        self._slots: dict[str, list[tuple[nn.Module, str]]] = {n: [] for n in self.names}
+        for _, mod in model.named_modules(remove_duplicate=False):
+            for leaf, p in mod._parameters.items():
+                if p is not None and id(p) in canonical:
+                    slot = (mod, leaf)
+                    name = canonical[id(p)]
+                    if not any(m is mod and lf == leaf for m, lf in self._slots[name]):
+                        self._slots[name].append(slot)
+        self.aliases: dict[str, set[str]] = {n: {n} for n in self.names}
+        for n, p in model.named_parameters(remove_duplicate=False):
+            self.aliases[canonical[id(p)]].add(n)
+        by_ptr = {p.data_ptr(): n for n, p in model.named_parameters()}
+        for key, value in model.state_dict(keep_vars=True).items():
+            if isinstance(value, nn.Parameter) and id(value) in canonical:
+                self.aliases[canonical[id(value)]].add(key)
+            elif isinstance(value, Tensor) and value.data_ptr() in by_ptr and value.numel() > 0:
+                self.aliases[by_ptr[value.data_ptr()]].add(key)
+
+    def parameters(self) -> dict[str, Tensor]:
+        """Canonical name → the model's current parameter tensor."""
+        return dict(self.model.named_parameters())
+
+    @contextmanager
+    def swapped(self, tensors: Mapping[str, Tensor]) -> Iterator[nn.Module]:
+        """Inside the block, the model computes with ``tensors`` (canonical names) in place of its parameters."""
+        unknown = set(tensors) - set(self._slots)
+        if unknown:
+            raise ValueError(f"not parameters of the model: {sorted(unknown)[:5]}")
+        saved: list[tuple[nn.Module, str, Tensor]] = []
+        try:
+            for name, tensor in tensors.items():
+                for mod, leaf in self._slots[name]:
+                    saved.append((mod, leaf, mod._parameters[leaf]))
+                    mod._parameters[leaf] = tensor
+            yield self.model
+        finally:
+            for mod, leaf, old in reversed(saved):
+                mod._parameters[leaf] = old
+
+
+__all__ = ["ParameterSlots"]

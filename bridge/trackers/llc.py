@@ -1,0 +1,78 @@
+"""The local learning coefficient as a tracker: rows ``llc/mean`` and ``llc/std``.
+
+Online (called by :func:`bridge.train` at tracked steps) or offline (by
+:func:`bridge.analyze` over a run's checkpoints); each call samples fresh SGLD
+chains around the model's current weights on the task's training split, with a
+seed derived from ``(seed, step)`` so repeated analyses give the same numbers.
+
+Example:
+    >>> import torch
+    >>> from bridge.models import DeepLinearConfig, build_model
+    >>> from bridge.tasks import LinearTeacherConfig, make_task
+    >>> data = make_task(LinearTeacherConfig((2.0,), d_in=3, d_out=3, n_train=64), seed=0)
+    >>> tracker = LLCTracker(n_chains=2, n_draws=20, n_burnin=10, step_size=1e-4)
+    >>> [r["observable"] for r in tracker(build_model(DeepLinearConfig(3, 4, 3), seed=0), 0, data)]
+    ['llc/mean', 'llc/std', 'llc/diverged']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from torch import nn
+
+from bridge.llc import LLCResult, estimate_llc
+from bridge.seeding import derive_seed
+from bridge.tasks.base import TaskData
+from bridge.trackers.base import TRACKERS, Row, row
+
+
+@TRACKERS.register("llc")
+@dataclass
+class LLCTracker:
+    """Learning-coefficient tracker (see :func:`bridge.llc.estimate_llc` for the arguments).
+
+    Args:
+        n_chains, n_draws, n_burnin, step_size, gamma, nbeta: SGLD settings.
+        params: parameter prefixes to restrict to (``None``: all), e.g. ``("blocks.1.attn",)``.
+        per_chain: also emit ``llc/chain`` rows with a ``chain`` index column.
+        seed: base seed; the chains at ``step`` use ``derive_seed(seed, "llc", step)``.
+
+    Attributes:
+        last_result: the :class:`~bridge.llc.LLCResult` of the latest call (traces, warnings).
+    """
+
+    n_chains: int = 4
+    n_draws: int = 200
+    n_burnin: int = 100
+    step_size: float = 1e-3
+    gamma: float = 100.0
+    nbeta: float | None = None
+    params: tuple[str, ...] | None = None
+    per_chain: bool = False
+    seed: int = 0
+    name: str = "llc"
+    last_result: LLCResult | None = field(default=None, repr=False, compare=False)
+
+    def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
+        result = estimate_llc(
+            model,
+            data.loss_fn,
+            data.train,
+            n_chains=self.n_chains,
+            n_draws=self.n_draws,
+            n_burnin=self.n_burnin,
+            step_size=self.step_size,
+            gamma=self.gamma,
+            nbeta=self.nbeta,
+            params=None if self.params is None else list(self.params),
+            seed=derive_seed(self.seed, "llc", int(step)),
+        )
+        self.last_result = result
+        rows = [row("llc/mean", result.mean), row("llc/std", result.std), row("llc/diverged", float(result.diverged.sum()))]
+        if self.per_chain:
+            rows += [row("llc/chain", v, chain=c) for c, v in enumerate(result.per_chain)]
+        return rows
+
+
+__all__ = ["LLCTracker"]

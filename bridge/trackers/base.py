@@ -57,6 +57,31 @@ def evaluating(model: nn.Module) -> Iterator[nn.Module]:
         model.train(was_training)
 
 
+def _import_all() -> None:
+    """Import every module of ``bridge.trackers`` and ``probes`` so their trackers register."""
+    import importlib
+    import pkgutil
+
+    import bridge.trackers
+    import probes
+
+    for package in (bridge.trackers, probes):
+        for info in pkgutil.iter_modules(package.__path__):
+            importlib.import_module(f"{package.__name__}.{info.name}")
+
+
 def get_tracker(name: str, **kwargs: Any) -> Tracker:
-    """Instantiate the tracker registered as ``name`` (used by ``mechbridge analyze --tracker``)."""
+    """Instantiate the tracker registered as ``name`` (used by ``mechbridge analyze --tracker``).
+
+    Example:
+        >>> get_tracker("loss").name
+        'loss'
+    """
+    _import_all()
     return TRACKERS.get(name)(**kwargs)
+
+
+def tracker_names() -> list[str]:
+    """Names of every registered tracker."""
+    _import_all()
+    return TRACKERS.names()

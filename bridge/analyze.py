@@ -1,0 +1,51 @@
+"""Offline analysis: run trackers over a run's saved checkpoints and append their rows."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from tqdm.auto import tqdm
+
+from bridge.runs import Run
+from bridge.trackers.base import Tracker
+from bridge.train import torch_threads
+
+
+def analyze(run: Run, trackers: Sequence[Tracker], *, steps: Sequence[int] | None = None, progress: bool | None = None, threads: int | None = None) -> Run:
+    """Compute ``trackers`` at every checkpoint of ``run`` (or ``steps``) and append the rows.
+
+    Rows of the same observables already in the run are replaced, never duplicated;
+    other observables are kept.
+
+    Args:
+        run: an opened run (:func:`bridge.load_run`).
+        trackers: tracker objects (the same ones that run online).
+        steps: checkpoint steps to analyse (default: all).
+        progress: show a progress bar (``None``: only on a terminal).
+        threads: torch threads (default: the run's ``train.threads``).
+
+    Example:
+        >>> from bridge import analyze, load_run
+        >>> from bridge.trackers import LossTracker
+        >>> analyze(load_run("runs/deep-linear"), [LossTracker()])   # doctest: +SKIP
+    """
+    if not trackers:
+        raise ValueError("analyze needs at least one tracker")
+    available = run.steps
+    if not available:
+        raise ValueError(f"{run.path} has no checkpoints to analyse")
+    steps = available if steps is None else list(steps)
+    unknown = sorted(set(steps) - set(available))
+    if unknown:
+        raise ValueError(f"no checkpoints at steps {unknown[:5]} in {run.path}")
+    data = run.task_data()
+    rows = []
+    with torch_threads(threads or run.config.train.threads):
+        show = sys.stderr.isatty() if progress is None else progress
+        for step in tqdm(steps, disable=not show, desc="analyze", leave=False):
+            model = run.model_at(step)
+            for tracker in trackers:
+                rows.extend({"step": step, **r} for r in tracker(model, step, data))
+    run.append_metrics(rows)
+    return run

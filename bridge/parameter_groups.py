@@ -1,0 +1,199 @@
+"""Where a flat parameter-space vector lives: per parameter tensor, per neuron, per attention head.
+
+A Hessian eigenvector is a vector over all trainable parameters, flattened in
+``model.parameters()`` order. Its *loading* on a group of coordinates is the
+squared norm of its entries there (a unit vector's loadings over a partition
+sum to 1). Groups are
+
+* one per parameter tensor, named by its ``state_dict`` key
+  (``layers.0.weight``, ``blocks.0.attn.q.weight``);
+* one per hidden unit of an MLP or deep linear network: the unit's incoming
+  weights (and bias) plus its outgoing weights;
+* one per attention head of a toy transformer: its rows of ``q, k, v`` (and
+  biases) and its columns of ``o``.
+
+Unit and head blocks come from the registry :data:`BLOCK_FINDERS`, keyed by
+the model's class name, so a new model adds its own finder.
+
+Example:
+    >>> import numpy as np
+    >>> from bridge.models import MLPConfig, build_model
+    >>> net = build_model(MLPConfig(d_in=2, d_out=1, widths=(3,)), seed=0)
+    >>> vec = np.zeros(13); vec[0] = 1.0          # layers.0.weight[0, 0]
+    >>> tensor_loading(net, vec)["layers.0.weight"]
+    1.0
+    >>> [(b.index, round(v, 3)) for b, v in block_loading(net, vec)][:2]
+    [({'layer': 0, 'neuron': 0}, 1.0), ({'layer': 0, 'neuron': 1}, 0.0)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from jaxtyping import Float
+from torch import nn
+
+from bridge.registry import Registry
+
+Index = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Block:
+    """A set of coordinates of the flat parameter vector that belong to one unit.
+
+    Attributes:
+        kind: ``"neuron"`` or ``"head"``.
+        index: index columns for tidy rows, e.g. ``{"layer": 0, "neuron": 3}``.
+        parts: ``(parameter name, numpy index into that tensor)`` pairs.
+    """
+
+    kind: str
+    index: dict[str, int]
+    parts: tuple[tuple[str, Index], ...]
+
+
+BlockFinder = Callable[[nn.Module], list[Block]]
+BLOCK_FINDERS: Registry[BlockFinder] = Registry("parameter-block finder")
+
+
+def parameter_names(model: nn.Module) -> list[str]:
+    """Names of the trainable parameters in ``model.parameters()`` order, as ``state_dict`` keys.
+
+    TransformerBridge wraps its modules, so ``named_parameters`` gives names like
+    ``layers.0._original_component.attn...``; the ``state_dict`` key of the same
+    storage (``blocks.0.attn.q.weight``) is used instead when there is one.
+    """
+    by_storage = {}
+    for key, value in model.state_dict(keep_vars=True).items():
+        by_storage.setdefault((value.data_ptr(), tuple(value.shape)), key)
+    return [by_storage.get((p.data_ptr(), tuple(p.shape)), n) for n, p in model.named_parameters() if p.requires_grad]
+
+
+def parameter_slices(model: nn.Module) -> dict[str, tuple[slice, tuple[int, ...]]]:
+    """``name -> (slice of the flat vector, tensor shape)`` for every trainable parameter."""
+    out, start = {}, 0
+    params = [p for p in model.parameters() if p.requires_grad]
+    for name, p in zip(parameter_names(model), params):
+        out[name] = (slice(start, start + p.numel()), tuple(p.shape))
+        start += p.numel()
+    return out
+
+
+def _check_vector(model: nn.Module, vector: np.ndarray) -> np.ndarray:
+    vector = np.asarray(vector, dtype=np.float64).reshape(-1)
+    n = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    if vector.shape[0] != n:
+        raise ValueError(f"vector has {vector.shape[0]} entries but the model has {n} trainable parameters")
+    return vector
+
+
+def tensor_loading(model: nn.Module, vector: Float[np.ndarray, " n_params"]) -> dict[str, float]:
+    """Squared norm of ``vector`` on each parameter tensor, divided by its total squared norm (sums to 1)."""
+    vector = _check_vector(model, vector)
+    total = float(vector @ vector)
+    if total == 0:
+        raise ValueError("tensor_loading: the vector is zero")
+    return {name: float(vector[s] @ vector[s]) / total for name, (s, _) in parameter_slices(model).items()}
+
+
+def blocks(model: nn.Module) -> list[Block]:
+    """The unit/head blocks of ``model`` (empty when no finder is registered for its class)."""
+    name = type(model).__name__
+    return BLOCK_FINDERS.get(name)(model) if name in BLOCK_FINDERS else []
+
+
+def block_loading(model: nn.Module, vector: Float[np.ndarray, " n_params"]) -> list[tuple[Block, float]]:
+    """Each block's share of ``vector``'s squared norm.
+
+    Blocks may overlap (a weight between two hidden layers belongs to the
+    outgoing set of one unit and the incoming set of the next), so the shares
+    need not sum to 1.
+    """
+    vector = _check_vector(model, vector)
+    total = float(vector @ vector)
+    if total == 0:
+        raise ValueError("block_loading: the vector is zero")
+    slices = parameter_slices(model)
+    out = []
+    for block in blocks(model):
+        mass = 0.0
+        for pname, idx in block.parts:
+            s, shape = slices[pname]
+            part = vector[s].reshape(shape)[idx]
+            mass += float(np.sum(part * part))
+        out.append((block, mass / total))
+    return out
+
+
+def _unit_blocks(layer_names: list[tuple[str, str | None]], widths: list[int]) -> list[Block]:
+    """Hidden unit ``j`` of layer ``l``: rows ``j`` of weight ``l`` (and bias), column ``j`` of weight ``l+1``."""
+    out = []
+    for layer, width in enumerate(widths):
+        w_in, b_in = layer_names[layer]
+        w_out, _ = layer_names[layer + 1]
+        for j in range(width):
+            parts: list[tuple[str, Index]] = [(w_in, (j, slice(None)))]
+            if b_in is not None:
+                parts.append((b_in, (j,)))
+            parts.append((w_out, (slice(None), j)))
+            out.append(Block("neuron", {"layer": layer, "neuron": j}, tuple(parts)))
+    return out
+
+
+@BLOCK_FINDERS.register("MLP")
+def mlp_blocks(model: nn.Module) -> list[Block]:
+    """Hidden neurons of :class:`bridge.models.MLP`."""
+    bias = model.config.bias
+    names = [(f"layers.{i}.weight", f"layers.{i}.bias" if bias else None) for i in range(len(model.layers))]
+    return _unit_blocks(names, list(model.config.widths))
+
+
+@BLOCK_FINDERS.register("DeepLinearNetwork")
+def deep_linear_blocks(model: nn.Module) -> list[Block]:
+    """Hidden units of :class:`bridge.models.DeepLinearNetwork`."""
+    depth = model.config.depth
+    names = [(f"weights.{i}", None) for i in range(depth)]
+    return _unit_blocks(names, [model.config.d_hidden] * (depth - 1))
+
+
+@BLOCK_FINDERS.register("TransformerBridge")
+def transformer_blocks(model: nn.Module) -> list[Block]:
+    """Attention heads (rows of q, k, v and their biases, columns of o) and MLP neurons of a toy transformer."""
+    cfg = model.cfg
+    present = set(parameter_names(model))
+    out = []
+    for layer in range(cfg.n_layers):
+        pre = f"blocks.{layer}"
+        for h in range(cfg.n_heads):
+            rows = slice(h * cfg.d_head, (h + 1) * cfg.d_head)
+            parts: list[tuple[str, Index]] = []
+            for m in ("q", "k", "v"):
+                parts.append((f"{pre}.attn.{m}.weight", (rows, slice(None))))
+                if f"{pre}.attn.{m}.bias" in present:
+                    parts.append((f"{pre}.attn.{m}.bias", (rows,)))
+            parts.append((f"{pre}.attn.o.weight", (slice(None), rows)))
+            out.append(Block("head", {"layer": layer, "head": h}, tuple(p for p in parts if p[0] in present)))
+        if getattr(cfg, "d_mlp", None) and f"{pre}.mlp.in.weight" in present:
+            bias = f"{pre}.mlp.in.bias" if f"{pre}.mlp.in.bias" in present else None
+            for j in range(cfg.d_mlp):
+                parts = [(f"{pre}.mlp.in.weight", (j, slice(None)))]
+                if bias:
+                    parts.append((bias, (j,)))
+                parts.append((f"{pre}.mlp.out.weight", (slice(None), j)))
+                out.append(Block("neuron", {"layer": layer, "neuron": j}, tuple(parts)))
+    return out
+
+
+__all__ = [
+    "BLOCK_FINDERS",
+    "Block",
+    "block_loading",
+    "blocks",
+    "parameter_names",
+    "parameter_slices",
+    "tensor_loading",
+]

@@ -1,0 +1,126 @@
+"""The bridge report: matches and checks of a run, written as ``report.json`` and ``report.md``.
+
+The JSON schema is a contract (DESIGN.md): fields may be added, never renamed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bridge.storage import atomic_write_json, atomic_write_text
+
+
+@dataclass(frozen=True)
+class Match:
+    """One row joining a prediction, a dynamics event and a mechanism event.
+
+    ``relative_error`` is the largest of |observed − predicted|/predicted and
+    |mechanism − observed|/observed (each when both sides exist); ``passed``
+    when it is within ``tolerance`` and every required side was detected.
+    """
+
+    prediction: str
+    predicted_step: float | None
+    dynamics_event: str
+    observed_step: float | None
+    mechanism: str | None
+    mechanism_step: float | None
+    relative_error: float | None
+    tolerance: float
+    passed: bool
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Check:
+    """A named quantitative check: ``value`` against a ``target`` described in words."""
+
+    name: str
+    value: float | str | None
+    target: str
+    passed: bool
+
+
+@dataclass
+class BridgeReport:
+    """All matches and checks of a case-study run, and its verdict."""
+
+    case_study: str
+    preset: str
+    seed: int
+    matches: list[Match] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def verdict(self) -> str:
+        """``"pass"`` when there is something to judge and every match and check passed."""
+        items = [m.passed for m in self.matches] + [c.passed for c in self.checks]
+        return "pass" if items and all(items) else "fail"
+
+    def to_dict(self) -> dict[str, Any]:
+        return _finite(
+            {
+                "case_study": self.case_study,
+                "preset": self.preset,
+                "seed": self.seed,
+                "matches": [asdict(m) for m in self.matches],
+                "checks": [asdict(c) for c in self.checks],
+                "verdict": self.verdict,
+                "figures": list(self.figures),
+                "notes": list(self.notes),
+                **self.extra,
+            }
+        )
+
+    def to_markdown(self) -> str:
+        """A human-readable summary (tables of matches and checks, figures, notes)."""
+        lines = [f"# {self.case_study} — preset {self.preset}, seed {self.seed}: **{self.verdict.upper()}**", ""]
+        if self.matches:
+            lines += ["## Matches", "", "| prediction | predicted | dynamics event | observed | mechanism | at | rel. error | tol. | pass |", "|---|---|---|---|---|---|---|---|---|"]
+            for m in self.matches:
+                lines.append(
+                    f"| {m.prediction} | {_fmt(m.predicted_step)} | {m.dynamics_event} | {_fmt(m.observed_step)} | {m.mechanism or '—'} | "
+                    f"{_fmt(m.mechanism_step)} | {_fmt(m.relative_error, 3)} | {m.tolerance:g} | {'✔' if m.passed else '✘'} |"
+                )
+            lines.append("")
+        if self.checks:
+            lines += ["## Checks", "", "| check | value | target | pass |", "|---|---|---|---|"]
+            lines += [f"| {c.name} | {_fmt(c.value, 4)} | {c.target} | {'✔' if c.passed else '✘'} |" for c in self.checks]
+            lines.append("")
+        if self.figures:
+            lines += ["## Figures", ""] + [f"![{Path(f).stem}]({f})" for f in self.figures] + [""]
+        if self.notes:
+            lines += ["## Notes", ""] + [f"- {n}" for n in self.notes] + [""]
+        return "\n".join(lines)
+
+    def write(self, run_dir: str | Path) -> Path:
+        """Write ``report.json`` and ``report.md`` into ``run_dir`` atomically; returns the JSON path."""
+        run_dir = Path(run_dir)
+        atomic_write_json(run_dir / "report.json", self.to_dict())
+        atomic_write_text(run_dir / "report.md", self.to_markdown())
+        return run_dir / "report.json"
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
+    return str(value)
+
+
+def _finite(obj: Any) -> Any:
+    """Replace NaN/inf by ``None`` so the JSON is standard."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj

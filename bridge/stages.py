@@ -1,0 +1,206 @@
+"""Detectors that turn an observable (a sampled curve) into events and stages.
+
+An :class:`Event` is a point in training time with an uncertainty interval
+(the sampling bracket it was located in, widened by any smoothing); a
+:class:`Stage` is an interval, e.g. a loss plateau or a drop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from jaxtyping import Float
+
+
+@dataclass(frozen=True)
+class Event:
+    """A detected point in training time.
+
+    Attributes:
+        name: what happened (``"mode 0 half-rise"``).
+        step: the detected step (interpolated, so possibly fractional).
+        lo, hi: uncertainty interval in steps (``lo <= step <= hi``).
+        observable: the observable it was detected on.
+        kind: the detector (``"half_rise"``, ``"threshold"``, ``"drop"`` ...).
+    """
+
+    name: str
+    step: float
+    lo: float
+    hi: float
+    observable: str = ""
+    kind: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "event", **asdict(self)}
+
+
+@dataclass(frozen=True)
+class Stage:
+    """An interval of training time (``start`` to ``end``) with the same uncertainty convention."""
+
+    name: str
+    start: float
+    end: float
+    observable: str = ""
+    kind: str = ""
+    start_uncertainty: float = 0.0
+    end_uncertainty: float = 0.0
+    change: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "stage", **asdict(self)}
+
+
+def _as_arrays(steps: Any, values: Any) -> tuple[np.ndarray, np.ndarray]:
+    t = np.asarray(steps, dtype=float)
+    y = np.asarray(values, dtype=float)
+    if t.ndim != 1 or t.shape != y.shape:
+        raise ValueError(f"steps and values must be 1-D of one length, got {t.shape} and {y.shape}")
+    if len(t) < 2:
+        raise ValueError("need at least two samples to detect an event")
+    if np.any(np.diff(t) <= 0):
+        raise ValueError("steps must be strictly increasing")
+    return t, y
+
+
+def _crossing(t: np.ndarray, y: np.ndarray, level: float, up: bool) -> tuple[float, float, float] | None:
+    above = y >= level if up else y <= level
+    hits = np.nonzero(above)[0]
+    if len(hits) == 0:
+        return None
+    i = int(hits[0])
+    if i == 0:
+        return float(t[0]), float(t[0]), float(t[0])
+    y0, y1 = y[i - 1], y[i]
+    frac = 0.5 if y1 == y0 else (level - y0) / (y1 - y0)
+    return float(t[i - 1] + frac * (t[i] - t[i - 1])), float(t[i - 1]), float(t[i])
+
+
+def threshold_crossing(
+    steps: Float[np.ndarray, " n"], values: Float[np.ndarray, " n"], threshold: float, direction: str = "up", name: str = "", observable: str = ""
+) -> Event | None:
+    """First step at which ``values`` crosses ``threshold`` (linear interpolation), or ``None``.
+
+    Example:
+        >>> threshold_crossing([0, 10, 20], [0.0, 0.4, 1.0], 0.7).step
+        15.0
+    """
+    if direction not in ("up", "down"):
+        raise ValueError(f"direction must be 'up' or 'down', got {direction!r}")
+    t, y = _as_arrays(steps, values)
+    hit = _crossing(t, y, threshold, direction == "up")
+    if hit is None:
+        return None
+    return Event(name or f"{observable} crosses {threshold:g}", hit[0], hit[1], hit[2], observable, "threshold")
+
+
+def half_rise(
+    steps: Float[np.ndarray, " n"], values: Float[np.ndarray, " n"], name: str = "", observable: str = "", baseline: float | None = None, top: float | None = None
+) -> Event | None:
+    """First step at which a rising (or falling) curve is half-way from its start to its extreme.
+
+    Args:
+        steps, values: the sampled curve, shape ``(n,)``.
+        baseline: the starting value (default: ``values[0]``).
+        top: the value the curve rises to (default: its maximum, or its
+            minimum when the curve ends below its start).
+
+    Returns:
+        The event, or ``None`` when the curve never moves.
+
+    Example:
+        >>> half_rise([0, 1, 2, 3], [0.0, 0.2, 0.8, 1.0]).step
+        1.5
+    """
+    t, y = _as_arrays(steps, values)
+    start = y[0] if baseline is None else baseline
+    up = y[-1] >= start
+    extreme = (y.max() if up else y.min()) if top is None else top
+    if extreme == start:
+        return None
+    hit = _crossing(t, y, (start + extreme) / 2, up)
+    if hit is None:
+        return None
+    return Event(name or f"{observable} half-rise", hit[0], hit[1], hit[2], observable, "half_rise")
+
+
+def _smooth(y: np.ndarray, window: int) -> np.ndarray:
+    if window <= 1:
+        return y
+    pad = window // 2
+    padded = np.pad(y, pad, mode="edge")
+    return np.array([np.median(padded[i : i + window]) for i in range(len(y))])
+
+
+def plateaus_and_drops(
+    steps: Float[np.ndarray, " n"],
+    values: Float[np.ndarray, " n"],
+    name: str = "",
+    observable: str = "",
+    log: bool = True,
+    drop_fraction: float = 0.25,
+    min_change: float = 0.1,
+    smooth: int = 3,
+) -> list[Stage]:
+    """Split a loss curve into plateaus and drops (change points of its slope).
+
+    A drop is a maximal run of sampling intervals over which the (log-)loss
+    falls faster per step than ``drop_fraction`` of its steepest rate and falls
+    by at least ``min_change`` in total (nats when ``log``); plateaus are the
+    stretches between drops. Uncertainties are the sampling intervals at each
+    boundary.
+
+    Returns:
+        Stages in time order, each named ``"{name} plateau"`` or ``"{name} drop"``
+        with ``change`` the (log-)loss difference end − start.
+
+    Example:
+        >>> t = np.arange(100.0)
+        >>> loss = np.where(t < 40, 2.0, np.where(t < 50, 2.0 * 0.5 ** ((t - 40) / 2), 0.0625))
+        >>> [(s.kind, s.start, s.end) for s in plateaus_and_drops(t, loss)]
+        [('plateau', 0.0, 40.0), ('drop', 40.0, 50.0), ('plateau', 50.0, 99.0)]
+    """
+    t, y = _as_arrays(steps, values)
+    if log:
+        if np.any(y <= 0):
+            raise ValueError("log=True needs positive values")
+        y = np.log(y)
+    y = _smooth(y, smooth)
+    rate = -np.diff(y) / np.diff(t)
+    peak = rate.max()
+    label = name or observable or "loss"
+    if peak <= 0:
+        return [_stage(f"{label} plateau", t, y, 0, len(t) - 1, observable, "plateau")]
+    steep = rate > drop_fraction * peak
+    stages: list[Stage] = []
+    i, cursor = 0, 0
+    while i < len(rate):
+        if not steep[i]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(rate) and steep[j + 1]:
+            j += 1
+        change = y[j + 1] - y[i]
+        if -change >= min_change:
+            if i > cursor:
+                stages.append(_stage(f"{label} plateau", t, y, cursor, i, observable, "plateau"))
+            stages.append(_stage(f"{label} drop", t, y, i, j + 1, observable, "drop"))
+            cursor = j + 1
+        i = j + 1
+    if cursor < len(t) - 1:
+        stages.append(_stage(f"{label} plateau", t, y, cursor, len(t) - 1, observable, "plateau"))
+    return stages
+
+
+def _stage(name: str, t: np.ndarray, y: np.ndarray, a: int, b: int, observable: str, kind: str) -> Stage:
+    return Stage(name, float(t[a]), float(t[b]), observable, kind, _gap(t, a), _gap(t, b), float(y[b] - y[a]))
+
+
+def _gap(t: np.ndarray, i: int) -> float:
+    left = t[i] - t[i - 1] if i > 0 else 0.0
+    right = t[i + 1] - t[i] if i + 1 < len(t) else 0.0
+    return float(max(left, right))

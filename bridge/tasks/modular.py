@@ -1,0 +1,133 @@
+"""Modular arithmetic ``a ∘ b mod p`` as 3-token sequences "a b =" (Power et al. 2022).
+
+Tokens ``0 … p-1`` are the residues and token ``p`` is "="; the model reads
+``[a, b, p]`` and its last-position logits over the ``p`` residues are trained
+with ``cross_entropy_last``. All ``p²`` pairs are split once, by a seeded
+permutation, into a training fraction and a held-out test set.
+
+A second encoding, ``encoding="onehot"``, gives the concatenated one-hots of
+``a`` and ``b`` (``2p`` inputs) for the two-layer MLPs of the theory.
+
+Example:
+    >>> from bridge.tasks import make_task
+    >>> from bridge.tasks.modular import ModularConfig
+    >>> data = make_task(ModularConfig(p=7, op="+", train_fraction=0.5), seed=0)
+    >>> tuple(data.train.x.shape), data.train.x[0, 2].item(), len(data.train) + len(data.test)
+    ((24, 3), 7, 49)
+    >>> bool(((data.train.x[:, 0] + data.train.x[:, 1]) % 7 == data.train.y).all())
+    True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from jaxtyping import Int
+from torch import Tensor
+
+from bridge.config import config_class, require
+from bridge.seeding import generator
+from bridge.tasks.base import TASKS, Split, TaskData
+
+OPS = ("+", "-", "*")
+ENCODINGS = ("tokens", "onehot")
+
+
+def _is_prime(n: int) -> bool:
+    return n >= 2 and all(n % d for d in range(2, int(n**0.5) + 1))
+
+
+@config_class("modular")
+@dataclass(frozen=True)
+class ModularConfig:
+    """``c = a ∘ b mod p`` over all pairs ``(a, b)``.
+
+    Args:
+        p: the modulus (a prime, so that every residue but 0 is invertible).
+        op: ``"+"``, ``"-"`` or ``"*"``.
+        train_fraction: share of the ``p²`` pairs in the training split, in (0, 1].
+        encoding: ``"tokens"`` (``[a, b, p]`` long tensor, loss
+            ``cross_entropy_last``) or ``"onehot"`` (``[onehot(a), onehot(b)]``
+            float tensor of width ``2p``, loss ``cross_entropy``).
+        random_labels: control: every pair gets a uniformly random label
+            (memorisable, nothing to generalise).
+    """
+
+    p: int = 59
+    op: str = "+"
+    train_fraction: float = 0.4
+    encoding: str = "tokens"
+    random_labels: bool = False
+
+    def __post_init__(self) -> None:
+        require(isinstance(self.p, int) and _is_prime(self.p), f"modular.p must be a prime, got {self.p!r}")
+        require(self.op in OPS, f"modular.op must be one of {OPS}, got {self.op!r}")
+        require(0 < self.train_fraction <= 1, f"modular.train_fraction must be in (0, 1], got {self.train_fraction}")
+        require(self.encoding in ENCODINGS, f"modular.encoding must be one of {ENCODINGS}, got {self.encoding!r}")
+
+
+def modular_table(p: int, op: str) -> Int[Tensor, "p p"]:
+    """``table[a, b] = a ∘ b mod p``.
+
+    Example:
+        >>> modular_table(5, "-")[1, 3].item()
+        3
+    """
+    if op not in OPS:
+        raise ValueError(f"op must be one of {OPS}, got {op!r}")
+    a = torch.arange(p)[:, None]
+    b = torch.arange(p)[None, :]
+    out = {"+": a + b, "-": a - b, "*": a * b}[op]
+    return out % p
+
+
+def all_pairs(p: int) -> Int[Tensor, "pairs 2"]:
+    """Every ``(a, b)``, row ``a·p + b``."""
+    a, b = torch.meshgrid(torch.arange(p), torch.arange(p), indexing="ij")
+    return torch.stack([a.flatten(), b.flatten()], dim=1)
+
+
+def encode_pairs(pairs: Int[Tensor, "n 2"], p: int, encoding: str = "tokens") -> Tensor:
+    """``[a, b, p]`` tokens ``(n, 3)`` or concatenated one-hots ``(n, 2p)``."""
+    if encoding == "tokens":
+        return torch.cat([pairs, torch.full((pairs.shape[0], 1), p, dtype=pairs.dtype)], dim=1)
+    if encoding == "onehot":
+        eye = torch.eye(p)
+        return torch.cat([eye[pairs[:, 0]], eye[pairs[:, 1]]], dim=1)
+    raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
+
+
+def _cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
+    return torch.nn.functional.cross_entropy(logits.float(), target)
+
+
+@TASKS.register("modular")
+def make_modular(config: ModularConfig, seed: int) -> TaskData:
+    """The split task; ``info`` holds ``p``, ``op``, ``train_index``/``test_index`` (rows ``a·p + b``) and the table."""
+    g = generator(seed)
+    p = config.p
+    pairs = all_pairs(p)
+    labels = modular_table(p, config.op).flatten()
+    if config.random_labels:
+        labels = torch.randint(0, p, (p * p,), generator=generator(seed + 7919))
+    perm = torch.randperm(p * p, generator=g)
+    n_train = max(1, round(config.train_fraction * p * p))
+    train_index, test_index = perm[:n_train].sort().values, perm[n_train:].sort().values
+    x = encode_pairs(pairs, p, config.encoding)
+    train = Split(x[train_index], labels[train_index])
+    test = Split(x[test_index], labels[test_index]) if len(test_index) else None
+    loss = "cross_entropy_last" if config.encoding == "tokens" else _cross_entropy
+    info = {
+        "p": p,
+        "op": config.op,
+        "train_index": train_index,
+        "test_index": test_index,
+        "table": labels.reshape(p, p),
+        "encoding": config.encoding,
+        "random_labels": config.random_labels,
+    }
+    return TaskData(train, test, loss, info)
+
+
+__all__ = ["ENCODINGS", "OPS", "ModularConfig", "all_pairs", "encode_pairs", "make_modular", "modular_table"]

@@ -1,0 +1,207 @@
+"""Token sequences with a repeated random segment: the induction-head task.
+
+Each sequence is a non-repeating prefix of ``P`` tokens followed by a block of
+``B`` distinct tokens repeated until the context is full; ``P`` and ``B`` are
+drawn per sequence, so a model cannot predict the repeats from position alone
+(with a fixed "second half repeats the first half" layout a small transformer
+solves the task by position lookup and never forms an induction head). All
+tokens of the prefix and the block are distinct, so "the earlier occurrence of
+the current token" is unique within the first repeat.
+
+The ``off_position`` evaluation set (in ``info``) uses prefix and block
+lengths outside the training ranges: a model that really does induction is as
+good there as on the test split.
+
+With ``background="bigram"`` the prefix and the first copy of the block are
+drawn from a seeded Markov chain (rows of the transition matrix are Dirichlet
+with concentration ``bigram_concentration``), so a bigram statistic is there to
+learn before the repeats are.
+
+Example:
+    >>> from bridge.tasks import make_task
+    >>> from bridge.tasks.repeated_tokens import RepeatedTokensConfig
+    >>> data = make_task(RepeatedTokensConfig(d_vocab=16, n_ctx=12, n_train=8, n_test=4,
+    ...                                       prefix=(0, 2), block=(3, 5), off_prefix=(3, 4), off_block=(3, 4)), seed=0)
+    >>> tuple(data.train.x.shape), data.loss
+    ((8, 12), 'cross_entropy_next')
+    >>> bool(repeated_targets(data.test.x).any())
+    True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from jaxtyping import Bool, Int
+from torch import Tensor
+
+from bridge.config import config_class, require
+from bridge.seeding import derive_seed, generator
+from bridge.tasks.base import TASKS, Split, TaskData
+
+BACKGROUNDS = ("uniform", "bigram")
+
+
+@config_class("repeated_tokens")
+@dataclass(frozen=True)
+class RepeatedTokensConfig:
+    """Layout and sizes of the repeated-segment sequences.
+
+    Args:
+        d_vocab: vocabulary size ``V``.
+        n_ctx: sequence length.
+        prefix: inclusive range ``(lo, hi)`` of the non-repeating prefix length ``P``.
+        block: inclusive range of the repeated block length ``B`` (the period).
+        n_train: training sequences (minibatches are drawn from these by index).
+        n_test: test sequences (same distribution as training).
+        n_off: sequences of the off-position evaluation set.
+        off_prefix, off_block: prefix and block ranges of the off-position set.
+        background: ``"uniform"`` tokens or a ``"bigram"`` Markov chain.
+        bigram_concentration: Dirichlet concentration of the chain's rows (small = peaked).
+    """
+
+    d_vocab: int = 64
+    n_ctx: int = 32
+    prefix: tuple[int, int] = (0, 8)
+    block: tuple[int, int] = (4, 16)
+    n_train: int = 131072
+    n_test: int = 512
+    n_off: int = 512
+    off_prefix: tuple[int, int] = (9, 16)
+    off_block: tuple[int, int] = (4, 8)
+    background: str = "uniform"
+    bigram_concentration: float = 0.3
+
+    def __post_init__(self) -> None:
+        for name in ("prefix", "block", "off_prefix", "off_block"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
+                value = tuple(value)
+            require(len(value) == 2 and 0 <= value[0] <= value[1], f"repeated_tokens.{name} must be (lo, hi) with 0 <= lo <= hi, got {value}")
+        require(self.block[0] >= 2 and self.off_block[0] >= 2, "repeated_tokens: blocks need at least 2 tokens")
+        for p, b in ((self.prefix, self.block), (self.off_prefix, self.off_block)):
+            require(p[1] + b[1] + 2 <= self.n_ctx, f"repeated_tokens: prefix {p} and block {b} leave no repeated target in n_ctx={self.n_ctx}")
+            require(p[1] + b[1] <= self.d_vocab, f"repeated_tokens: prefix + block of up to {p[1] + b[1]} distinct tokens need d_vocab >= that, got {self.d_vocab}")
+        for name in ("n_train", "n_test", "n_off"):
+            require(getattr(self, name) > 0, f"repeated_tokens.{name} must be positive, got {getattr(self, name)}")
+        require(self.background in BACKGROUNDS, f"repeated_tokens.background must be one of {BACKGROUNDS}, got {self.background!r}")
+        require(self.bigram_concentration > 0, f"repeated_tokens.bigram_concentration must be positive, got {self.bigram_concentration}")
+
+
+def _distinct_uniform(n: int, k: int, d_vocab: int, g: torch.Generator) -> Int[Tensor, "n k"]:
+    """``k`` distinct uniformly random tokens per row."""
+    return torch.rand(n, d_vocab, generator=g).argsort(dim=1)[:, :k]
+
+
+def _distinct_markov(n: int, k: int, transition: Tensor, g: torch.Generator) -> Int[Tensor, "n k"]:
+    """``k`` distinct tokens per row from a Markov chain, each step renormalised over unused tokens."""
+    d_vocab = transition.shape[0]
+    used = torch.zeros(n, d_vocab, dtype=torch.bool)
+    out = torch.empty(n, k, dtype=torch.long)
+    probs = torch.full((n, d_vocab), 1.0 / d_vocab)
+    for i in range(k):
+        p = probs.masked_fill(used, 0.0)
+        tok = torch.multinomial(p / p.sum(1, keepdim=True), 1, generator=g).squeeze(1)
+        out[:, i] = tok
+        used[torch.arange(n), tok] = True
+        probs = transition[tok]
+    return out
+
+
+def bigram_matrix(config: RepeatedTokensConfig, seed: int) -> Tensor:
+    """The background chain's ``(V, V)`` row-stochastic transition matrix (Dirichlet rows)."""
+    g = generator(derive_seed(seed, "bigram"))
+    gamma = torch._standard_gamma(torch.full((config.d_vocab, config.d_vocab), config.bigram_concentration, dtype=torch.float64), generator=g)
+    return (gamma / gamma.sum(1, keepdim=True)).float()
+
+
+def repeated_sequences(
+    n: int, n_ctx: int, prefix: Int[Tensor, " n"], period: Int[Tensor, " n"], d_vocab: int, g: torch.Generator, transition: Tensor | None = None
+) -> Int[Tensor, "n n_ctx"]:
+    """Sequences ``prefix tokens | block | block | ...`` with all prefix and block tokens distinct.
+
+    Args:
+        n, n_ctx: number and length of the sequences.
+        prefix, period: ``(n,)`` prefix lengths ``P`` and block lengths ``B``.
+        d_vocab: vocabulary size.
+        g: the generator to draw tokens from.
+        transition: optional ``(V, V)`` Markov chain for the distinct tokens.
+    """
+    k = int((prefix + period).max())
+    fresh = _distinct_uniform(n, k, d_vocab, g) if transition is None else _distinct_markov(n, k, transition, g)
+    j = torch.arange(n_ctx)[None, :]
+    p, b = prefix[:, None], period[:, None]
+    index = torch.where(j < p, j, p + (j - p) % b)
+    return fresh.gather(1, index)
+
+
+def _draw(n: int, config: RepeatedTokensConfig, prefix_range: tuple[int, int], block_range: tuple[int, int], g: torch.Generator, transition: Tensor | None):
+    prefix = torch.randint(prefix_range[0], prefix_range[1] + 1, (n,), generator=g)
+    period = torch.randint(block_range[0], block_range[1] + 1, (n,), generator=g)
+    return repeated_sequences(n, config.n_ctx, prefix, period, config.d_vocab, g, transition), prefix, period
+
+
+def seen_before(tokens: Int[Tensor, "batch pos"]) -> Bool[Tensor, "batch pos"]:
+    """``True`` at position ``j`` when ``tokens[j]`` occurs at an earlier position of its sequence."""
+    eq = tokens[:, :, None] == tokens[:, None, :]
+    return (eq & torch.ones(tokens.shape[1], tokens.shape[1], dtype=torch.bool, device=tokens.device).tril(-1)).any(-1)
+
+
+def repeated_targets(tokens: Int[Tensor, "batch pos"]) -> Bool[Tensor, "batch pos"]:
+    """Targets an induction head can predict: the token at ``j`` and its predecessor both occurred before.
+
+    Example:
+        >>> repeated_targets(torch.tensor([[5, 1, 2, 3, 1, 2, 3]])).int().tolist()
+        [[0, 0, 0, 0, 0, 1, 1]]
+    """
+    seen = seen_before(tokens)
+    out = seen.clone()
+    out[:, 1:] &= seen[:, :-1]
+    out[:, 0] = False
+    return out
+
+
+def first_occurrences(tokens: Int[Tensor, "batch pos"]) -> Bool[Tensor, "batch pos"]:
+    """Targets seen for the first time (position 0 excluded: it is never a target)."""
+    out = ~seen_before(tokens)
+    out[:, 0] = False
+    return out
+
+
+@TASKS.register("repeated_tokens")
+def make_repeated_tokens(config: RepeatedTokensConfig, seed: int) -> TaskData:
+    """Train/test splits (``x = y`` = tokens, loss ``cross_entropy_next``) and the off-position set.
+
+    ``info`` holds ``d_vocab``, per-split ``{split}_prefix``/``{split}_period`` (``(n,)``),
+    ``off_position`` (a :class:`Split`), ``off_prefix``/``off_period`` and, for the
+    bigram background, ``transition``.
+    """
+    transition = bigram_matrix(config, seed) if config.background == "bigram" else None
+    info: dict = {"d_vocab": config.d_vocab, "n_ctx": config.n_ctx, "background": config.background}
+    if transition is not None:
+        info["transition"] = transition
+    splits = {}
+    for name, n, pr, br in (
+        ("train", config.n_train, config.prefix, config.block),
+        ("test", config.n_test, config.prefix, config.block),
+        ("off", config.n_off, config.off_prefix, config.off_block),
+    ):
+        tokens, prefix, period = _draw(n, config, pr, br, generator(derive_seed(seed, "repeated_tokens", name)), transition)
+        splits[name] = Split(tokens, tokens)
+        info[f"{name}_prefix"], info[f"{name}_period"] = prefix, period
+    info["off_position"] = splits["off"]
+    return TaskData(splits["train"], splits["test"], "cross_entropy_next", info)
+
+
+__all__ = [
+    "BACKGROUNDS",
+    "RepeatedTokensConfig",
+    "bigram_matrix",
+    "first_occurrences",
+    "make_repeated_tokens",
+    "repeated_sequences",
+    "repeated_targets",
+    "seen_before",
+]

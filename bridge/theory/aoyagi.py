@@ -1,0 +1,110 @@
+"""The learning coefficient of reduced-rank regression in closed form.
+
+Aoyagi, M. & Watanabe, S. (2005). *Stochastic complexities of reduced rank
+regression in Bayesian estimation.* Neural Networks 18(7), 924–933.
+
+The model is the linear network ``x ↦ B A x`` with ``A`` of shape ``(H, M)`` and
+``B`` of shape ``(N, H)`` (``M`` inputs, ``H`` hidden units, ``N`` outputs; the
+parameter count is ``d = H (M + N)``), fit to a teacher ``B₀ A₀`` of rank
+``r ≤ H`` with inputs whose covariance has full rank. The real log canonical
+threshold λ (the learning coefficient) is:
+
+1. ``N + r ≤ M + H``, ``M + r ≤ N + H``, ``H + r ≤ M + N`` ("central" branch):
+   ``λ = [2(H + r)(M + N) − (M − N)² − (H + r)²] / 8`` when ``M + H + N + r`` is
+   even, and the same plus ``1/8`` when it is odd (multiplicity 2 in that case);
+2. ``M + H < N + r``: ``λ = (H M − H r + N r) / 2``;
+3. ``N + H < M + r``: ``λ = (H N − H r + M r) / 2``;
+4. ``M + N < H + r``: ``λ = M N / 2``.
+
+The four branches partition every valid shape. When the model is regular at the
+truth the value is half the dimension of the smooth model it reduces to:
+``r = H`` gives ``(H(M + N) − H²)/2`` (the rank-``H`` matrices), and ``H ≥ M + N``
+saturates at ``M N / 2`` (all ``N × M`` matrices).
+
+Example:
+    >>> rrr_learning_coefficient(M=4, N=4, H=2, r=2)   # regular: (2·8 − 4)/2
+    6.0
+    >>> rrr_branch(M=10, N=2, H=2, r=1)
+    'N+H<M+r'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+BRANCHES = ("central-even", "central-odd", "M+H<N+r", "N+H<M+r", "M+N<H+r")
+
+
+@dataclass(frozen=True)
+class RRRShape:
+    """A reduced-rank-regression shape: ``M`` inputs, ``H`` hidden, ``N`` outputs, teacher rank ``r``."""
+
+    M: int
+    N: int
+    H: int
+    r: int
+
+    def __post_init__(self) -> None:
+        for name in ("M", "N", "H"):
+            if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 1):
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if not (isinstance(self.r, int) and 0 <= self.r <= min(self.H, self.M, self.N)):
+            raise ValueError(f"teacher rank r must be an integer in [0, min(H, M, N)] = [0, {min(self.H, self.M, self.N)}], got {self.r!r}")
+
+    @property
+    def n_params(self) -> int:
+        """``d = H (M + N)``."""
+        return self.H * (self.M + self.N)
+
+
+def rrr_branch(M: int, N: int, H: int, r: int) -> str:
+    """Which branch of Aoyagi's formula applies (one of :data:`BRANCHES`).
+
+    Example:
+        >>> rrr_branch(M=3, N=3, H=3, r=0)
+        'central-odd'
+    """
+    s = RRRShape(M, N, H, r)
+    M, N, H, r = s.M, s.N, s.H, s.r
+    if M + N < H + r:
+        return "M+N<H+r"
+    if M + H < N + r:
+        return "M+H<N+r"
+    if N + H < M + r:
+        return "N+H<M+r"
+    return "central-even" if (M + H + N + r) % 2 == 0 else "central-odd"
+
+
+def rrr_learning_coefficient_exact(M: int, N: int, H: int, r: int) -> Fraction:
+    """The learning coefficient λ as an exact fraction (see the module docstring).
+
+    Example:
+        >>> rrr_learning_coefficient_exact(M=3, N=3, H=3, r=0)
+        Fraction(7, 2)
+    """
+    branch = rrr_branch(M, N, H, r)
+    if branch == "M+N<H+r":
+        return Fraction(M * N, 2)
+    if branch == "M+H<N+r":
+        return Fraction(H * M - H * r + N * r, 2)
+    if branch == "N+H<M+r":
+        return Fraction(H * N - H * r + M * r, 2)
+    value = Fraction(2 * (H + r) * (M + N) - (M - N) ** 2 - (H + r) ** 2, 8)
+    return value + Fraction(1, 8) if branch == "central-odd" else value
+
+
+def rrr_learning_coefficient(M: int, N: int, H: int, r: int) -> float:
+    """The learning coefficient λ of reduced-rank regression (Aoyagi & Watanabe 2005) as a float.
+
+    Args:
+        M: input dimension; N: output dimension; H: hidden width; r: teacher rank (``≤ H``).
+
+    Example:
+        >>> rrr_learning_coefficient(M=5, N=5, H=10, r=1)   # M+N < H+r: all 5×5 matrices
+        12.5
+    """
+    return float(rrr_learning_coefficient_exact(M, N, H, r))
+
+
+__all__ = ["BRANCHES", "RRRShape", "rrr_branch", "rrr_learning_coefficient", "rrr_learning_coefficient_exact"]

@@ -1,0 +1,40 @@
+"""What a theory says: a predicted event time, curve or value, with its assumptions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A theory's prediction.
+
+    Attributes:
+        name: what is predicted (``"mode 0 half-rise"``).
+        step: predicted event step (optimizer steps), if an event.
+        value: predicted value, if a number.
+        curve: ``(steps, values)`` of a predicted observable, if a curve.
+        assumptions: conditions under which the theory holds.
+        theory: which theory (``"saxe"``).
+    """
+
+    name: str
+    step: float | None = None
+    value: float | None = None
+    curve: tuple[np.ndarray, np.ndarray] | None = None
+    assumptions: tuple[str, ...] = ()
+    theory: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "theory": self.theory,
+            "step": self.step,
+            "value": self.value,
+            "assumptions": list(self.assumptions),
+            **self.extra,
+        }

@@ -1,0 +1,74 @@
+"""Trackers of a linear map's learning of a teacher's singular modes.
+
+For a (deep) linear network the end-to-end map ``W`` is read off by a forward
+pass on the identity; the strength of teacher mode ``α`` is ``u_αᵀ W v_α`` and
+the alignment compares ``W``'s own singular vectors with the teacher's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from jaxtyping import Float
+from torch import Tensor, nn
+
+from bridge.tasks.base import TaskData
+from bridge.trackers.base import TRACKERS, Row, evaluating, row
+
+
+def end_to_end_map(model: nn.Module, d_in: int) -> Float[Tensor, "d_out d_in"]:
+    """The matrix of a linear ``model``: ``model(I)ᵀ`` (exact for bias-free linear networks).
+
+    Example:
+        >>> from bridge.models import DeepLinearConfig, build_model
+        >>> net = build_model(DeepLinearConfig(3, 5, 2, init_std=0.3), seed=0)
+        >>> torch.allclose(end_to_end_map(net, 3), net.end_to_end(), atol=1e-6)
+        True
+    """
+    with evaluating(model):
+        device = next(model.parameters()).device
+        return model(torch.eye(d_in, device=device)).T
+
+
+def mode_strengths(w: Float[Tensor, "d_out d_in"], u: Float[Tensor, "d_out mode"], v: Float[Tensor, "d_in mode"]) -> Float[Tensor, " mode"]:
+    """``diag(Uᵀ W V)``: the strength of each teacher mode in ``w``.
+
+    Example:
+        >>> u, v = torch.eye(3)[:, :2], torch.eye(4)[:, :2]
+        >>> mode_strengths(u @ torch.diag(torch.tensor([2.0, 1.0])) @ v.T, u, v).tolist()
+        [2.0, 1.0]
+    """
+    return torch.einsum("om,oi,im->m", u, w, v)
+
+
+def mode_alignment(w: Float[Tensor, "d_out d_in"], u: Float[Tensor, "d_out mode"], v: Float[Tensor, "d_in mode"]) -> Float[Tensor, " mode"]:
+    """For each teacher mode, ``max_j |u_αᵀ û_j| · |v_αᵀ v̂_j|`` over the learned singular pairs ``(û_j, v̂_j)``.
+
+    1 when a learned singular pair equals the teacher's; about ``1/d`` for a random map.
+    Degenerate teacher modes are compared through their shared subspace.
+    """
+    uh, _, vh = torch.linalg.svd(w, full_matrices=False)
+    overlap = (u.T @ uh).abs() * (v.T @ vh.T).abs()
+    return overlap.max(dim=1).values
+
+
+@TRACKERS.register("modes")
+@dataclass
+class ModeTracker:
+    """Rows ``mode/strength`` and ``mode/alignment`` (index ``mode``) against the task's teacher SVD.
+
+    Needs ``data.info`` with ``U`` ``(d_out, mode)``, ``S`` ``(mode,)``, ``V`` ``(d_in, mode)``.
+    """
+
+    name: str = "modes"
+
+    def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
+        u, v = data.info["U"], data.info["V"]
+        if u is None or v is None:
+            raise ValueError("ModeTracker needs a task whose info has the teacher's U and V")
+        device = next(model.parameters()).device
+        u, v = u.to(device), v.to(device)
+        w = end_to_end_map(model, v.shape[0])
+        strength, align = mode_strengths(w, u, v), mode_alignment(w, u, v)
+        return [r for m in range(u.shape[1]) for r in (row("mode/strength", strength[m], mode=m), row("mode/alignment", align[m], mode=m))]

@@ -1,0 +1,290 @@
+"""Training loop: optimizers, batch order from the seed, online trackers, checkpoints, resume.
+
+Example:
+    >>> from bridge.config import RunConfig, TrainConfig
+    >>> from bridge.models import DeepLinearConfig
+    >>> from bridge.tasks import LinearTeacherConfig
+    >>> cfg = RunConfig(LinearTeacherConfig((2.0, 1.0), d_in=4, d_out=4),
+    ...                 DeepLinearConfig(4, 16, 4, init_std=0.01), TrainConfig(lr=0.1, steps=50))
+    >>> run = train(cfg, tmp / "run", progress=False)   # doctest: +SKIP
+    >>> run.status                                      # doctest: +SKIP
+    'complete'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from bridge.config import ConfigError, RunConfig, config_to_dict
+from bridge.models import build_model
+from bridge.runs import Run, checkpoint_path, load_weights, read_metrics, rows_to_frame, saved_steps, write_metrics
+from bridge.schedule import checkpoint_steps, tracked_steps
+from bridge.seeding import derive_seed, generator
+from bridge.storage import (
+    CorruptFileError,
+    atomic_write_json,
+    load_tensors,
+    optimizer_from_tensors,
+    optimizer_to_tensors,
+    read_json,
+    read_metadata,
+    save_tensors,
+)
+from bridge.tasks import TaskData, make_task
+from bridge.trackers.base import Tracker
+from bridge.trackers.loss import LossTracker
+
+KEEP_OPTIMIZER_STATES = 3
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` → CUDA when available else CPU; ``"cpu"``; ``"cuda"`` (error if absent)."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' requested but CUDA is not available")
+    if device not in ("cpu", "cuda"):
+        raise ConfigError(f"device must be auto, cpu or cuda, got {device!r}")
+    return torch.device(device)
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Set torch's CPU thread count inside the block and restore it after."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def make_optimizer(model: nn.Module, config: Any) -> torch.optim.Optimizer:
+    """The optimizer named by ``config.optimizer`` (a :class:`~bridge.config.TrainConfig`)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if config.optimizer in ("gd", "sgd"):
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    cls = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
+    return cls(params, lr=config.lr, betas=tuple(config.betas), weight_decay=config.weight_decay)
+
+
+@lru_cache(maxsize=2)
+def _epoch_order(n: int, seed: int, epoch: int) -> Tensor:
+    return torch.randperm(n, generator=generator(derive_seed(seed, "epoch", epoch)))
+
+
+def batch_indices(n: int, batch_size: int, step: int, seed: int) -> Tensor:
+    """Indices of the minibatch used at ``step``: consecutive slices of per-epoch permutations.
+
+    A pure function of its arguments, so a resumed run sees the same batches.
+
+    Example:
+        >>> batch_indices(10, 4, 0, seed=0).tolist() == batch_indices(10, 4, 0, seed=0).tolist()
+        True
+    """
+    batch_size = min(batch_size, n)
+    per_epoch = n // batch_size
+    epoch, slot = divmod(step, per_epoch)
+    return _epoch_order(n, seed, epoch)[slot * batch_size : (slot + 1) * batch_size]
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": sys.version.split()[0]}
+    for pkg in ("mechbridge", "torch", "transformer-lens", "numpy", "scipy", "pandas", "safetensors"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def validate(config: RunConfig) -> TaskData:
+    """Check that the task builds, the model builds and one forward+loss works; return the data.
+
+    Raises:
+        ConfigError: naming what is wrong, before any training.
+    """
+    if not isinstance(config, RunConfig):
+        raise ConfigError(f"train needs a RunConfig, got {type(config).__name__}")
+    try:
+        data = make_task(config.task, config.seed)
+        model = build_model(config.model, config.seed)
+    except KeyError as e:
+        raise ConfigError(str(e.args[0])) from None
+    n = min(len(data.train), 2)
+    try:
+        with torch.no_grad():
+            loss = data.loss_fn(model(data.train.x[:n]), data.train.y[:n])
+    except (RuntimeError, IndexError, ValueError) as e:
+        raise ConfigError(f"model {config.model.kind!r} does not fit task {config.task.kind!r}: {e}") from None
+    if loss.ndim != 0:
+        raise ConfigError(f"loss of task {config.task.kind!r} is not a scalar (shape {tuple(loss.shape)})")
+    if config.train.batch_size is not None and config.train.batch_size > len(data.train):
+        raise ConfigError(f"train.batch_size {config.train.batch_size} exceeds the {len(data.train)} training examples")
+    return data
+
+
+def _save_checkpoint(path: Path, step: int, model: nn.Module, optimizer: torch.optim.Optimizer, saved: list[int]) -> None:
+    save_tensors(checkpoint_path(path, step), model.state_dict(), {"step": str(step)})
+    tensors, meta = optimizer_to_tensors(optimizer)
+    save_tensors(checkpoint_path(path, step, "optim"), tensors, {**meta, "step": str(step)})
+    saved.append(step)
+    for old in saved[:-KEEP_OPTIMIZER_STATES]:
+        checkpoint_path(path, old, "optim").unlink(missing_ok=True)
+    del saved[:-KEEP_OPTIMIZER_STATES]
+
+
+def last_good_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> int | None:
+    """Load the newest checkpoint whose weights and optimizer state both read back; return its step.
+
+    Corrupt or truncated files are reported by name (a warning) and skipped.
+    """
+    for step in reversed(saved_steps(path)):
+        weights, optim = checkpoint_path(path, step), checkpoint_path(path, step, "optim")
+        if not optim.exists():
+            continue
+        try:
+            load_weights(model, load_tensors(weights), weights.name)
+            optimizer.load_state_dict(optimizer_from_tensors(load_tensors(optim), read_metadata(optim)))
+        except CorruptFileError as e:
+            warnings.warn(f"{e}; falling back to an earlier checkpoint", stacklevel=2)
+            continue
+        return step
+    return None
+
+
+def train(
+    config: RunConfig,
+    out: str | Path,
+    *,
+    trackers: Sequence[Tracker] = (),
+    device: str = "auto",
+    progress: bool | None = None,
+    resume: bool = False,
+) -> Run:
+    """Train ``config`` into the run directory ``out`` and return the :class:`~bridge.runs.Run`.
+
+    Args:
+        config: task, model, training and seed.
+        out: run directory; must not exist (or be empty) unless ``resume``.
+        trackers: online trackers, called at every tracked step (a loss tracker
+            is added unless one named ``"loss"`` is given).
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        progress: show a progress bar; ``None`` shows it only on a terminal.
+        resume: continue an existing run from its last good checkpoint.
+
+    Raises:
+        ConfigError: invalid config, before any work.
+        FileExistsError: ``out`` holds files and ``resume`` is false.
+    """
+    out = Path(out)
+    data = validate(config)
+    dev = resolve_device(device)
+    existing = out.exists() and any(out.iterdir())
+    if existing and not resume:
+        raise FileExistsError(f"run directory {out} already exists; choose another --out or resume it")
+    if resume and existing:
+        info = read_json(out / "run.json")
+        if info.get("config") != config_to_dict(config):
+            raise ConfigError(f"cannot resume {out}: its run.json holds a different config")
+    trackers = list(trackers)
+    if not any(getattr(t, "name", None) == "loss" for t in trackers):
+        trackers.insert(0, LossTracker(accuracy=data.loss in ("cross_entropy_last",)))
+    (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+
+    with torch_threads(config.train.threads):
+        return _train(config, out, data.to(dev), trackers, dev, progress, resume and existing)
+
+
+def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker], dev: torch.device, progress: bool | None, resume: bool) -> Run:
+    tc = config.train
+    model = build_model(config.model, config.seed).to(dev)
+    optimizer = make_optimizer(model, tc)
+    ckpts, tracked = checkpoint_steps(tc.steps, tc.schedule), tracked_steps(tc.steps, tc.schedule)
+    ckpt_set, tracked_set = set(ckpts), set(tracked)
+    start, saved, rows = 0, [], []
+    info = {
+        "config": config_to_dict(config),
+        "seed": config.seed,
+        "versions": _versions(),
+        "device": str(dev),
+        "status": "running",
+        "schedule": {"checkpoints": ckpts, "tracked_steps": len(tracked), "track_every": tc.schedule.track_every},
+        "trackers": [t.name for t in trackers],
+        "last_step": 0,
+        "wall_time": 0.0,
+    }
+    if resume:
+        info = {**read_json(out / "run.json"), "status": "running", "device": str(dev)}
+        good = last_good_checkpoint(out, model, optimizer)
+        if good is not None:
+            start = good
+            saved = [s for s in saved_steps(out) if checkpoint_path(out, s, "optim").exists() and s <= good]
+            old = read_metrics(out)
+            rows = old[old["step"] <= good].to_dict("records")
+            for later in [s for s in saved_steps(out) if s > good]:
+                checkpoint_path(out, later).unlink(missing_ok=True)
+                checkpoint_path(out, later, "optim").unlink(missing_ok=True)
+    atomic_write_json(out / "run.json", info)
+
+    def track(step: int) -> None:
+        for tracker in trackers:
+            rows.extend({"step": step, **r} for r in tracker(model, step, data))
+
+    if start == 0:
+        track(0)
+        _save_checkpoint(out, 0, model, optimizer, saved)
+        write_metrics(out, rows_to_frame(rows))
+    loss_fn, n = data.loss_fn, len(data.train)
+    t0 = time.perf_counter()
+    bar = tqdm(range(start, tc.steps), initial=start, total=tc.steps, disable=(not sys.stderr.isatty()) if progress is None else not progress, desc=config.name or "train", leave=False)
+    try:
+        for step in bar:
+            if tc.batch_size is None:
+                x, y = data.train.x, data.train.y
+            else:
+                idx = batch_indices(n, tc.batch_size, step, config.seed).to(data.train.x.device)
+                x, y = data.train.x[idx], data.train.y[idx]
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x), y)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"training loss became {loss.item()} at step {step}; lower train.lr")
+            loss.backward()
+            optimizer.step()
+            s = step + 1
+            if s in tracked_set:
+                track(s)
+            if s in ckpt_set:
+                _save_checkpoint(out, s, model, optimizer, saved)
+                write_metrics(out, rows_to_frame(rows))
+                info.update(last_step=s, wall_time=info["wall_time"] + time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                atomic_write_json(out / "run.json", info)
+    except BaseException as e:
+        info.update(status="failed", error=f"{type(e).__name__}: {e}")
+        atomic_write_json(out / "run.json", info)
+        raise
+    finally:
+        bar.close()
+    info.update(status="complete", last_step=tc.steps)
+    atomic_write_json(out / "run.json", info)
+    return Run(out)
+
+
+def with_train(config: RunConfig, **changes: Any) -> RunConfig:
+    """A copy of ``config`` with training fields replaced (configs are never mutated)."""
+    return dataclasses.replace(config, train=dataclasses.replace(config.train, **changes))

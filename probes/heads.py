@@ -1,0 +1,217 @@
+"""Per-head measurements of attention-only transformers: pattern scores, copying, composition.
+
+Pattern scores (Olsson et al. 2022) read attention patterns on token sequences:
+
+* **previous-token score**: mean attention from position ``q`` to ``q - 1``;
+* **duplicate-token score**: mean attention mass from a token to its earlier copies;
+* **induction (prefix-matching) score**: mean attention mass from a token to the
+  positions right after its earlier copies.
+
+Weight scores (Elhage et al. 2021) read the weights, in TransformerLens's
+row-vector convention (``x @ W``): the OV circuit ``W_V W_O`` and QK circuit
+``W_Q W_Kᵀ`` of every head; the **copying score** is the share (by magnitude)
+of positive eigenvalues of ``W_E W_V W_O W_U``; the **composition scores** of a
+layer-``l`` head into a later head are ``‖A B‖_F / (‖A‖_F ‖B‖_F)`` with
+``A = W_OV`` of the earlier head and ``B = W_QK`` (Q), ``W_QKᵀ`` (K) or ``W_OV`` (V)
+of the later one.
+
+Example:
+    >>> import torch
+    >>> pattern = torch.eye(4).roll(-1, dims=1).tril()[None, None]   # every query on its predecessor
+    >>> pattern[..., 0, 0] = 1.0
+    >>> float(pattern_scores(pattern, torch.tensor([[1, 2, 3, 4]]))["previous_token"][0])
+    1.0
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor, nn
+
+SCORES = ("previous_token", "duplicate_token", "induction")
+
+
+@dataclass(frozen=True)
+class HeadWeights:
+    """A transformer's weights, per head, in row-vector convention (``resid @ W``).
+
+    Attributes:
+        W_E: ``(d_vocab, d_model)``; W_U: ``(d_model, d_vocab_out)``.
+        W_Q, W_K, W_V: ``(n_layers, n_heads, d_model, d_head)``.
+        W_O: ``(n_layers, n_heads, d_head, d_model)``.
+    """
+
+    W_E: Float[Tensor, "d_vocab d_model"]
+    W_U: Float[Tensor, "d_model d_vocab_out"]
+    W_Q: Float[Tensor, "layer head d_model d_head"]
+    W_K: Float[Tensor, "layer head d_model d_head"]
+    W_V: Float[Tensor, "layer head d_model d_head"]
+    W_O: Float[Tensor, "layer head d_head d_model"]
+
+    @property
+    def n_layers(self) -> int:
+        return self.W_Q.shape[0]
+
+    @property
+    def n_heads(self) -> int:
+        return self.W_Q.shape[1]
+
+    @property
+    def OV(self) -> Float[Tensor, "layer head d_model d_model"]:
+        return self.W_V @ self.W_O
+
+    @property
+    def QK(self) -> Float[Tensor, "layer head d_model d_model"]:
+        return self.W_Q @ self.W_K.transpose(-1, -2)
+
+
+def head_weights(model: nn.Module) -> HeadWeights:
+    """Read per-head weights from a TransformerBridge's ``state_dict`` (nn.Linear layout).
+
+    ``blocks.{l}.attn.q.weight`` is ``(n_heads * d_head, d_model)``, ``o.weight`` is
+    ``(d_model, n_heads * d_head)`` and ``unembed.weight`` is ``(d_vocab_out, d_model)``.
+    """
+    sd = {k: v.detach().float().cpu() for k, v in model.state_dict().items()}
+    n_layers, n_heads, d_head = model.cfg.n_layers, model.cfg.n_heads, model.cfg.d_head
+    if "embed.weight" not in sd or "blocks.0.attn.q.weight" not in sd:
+        raise ValueError("head_weights needs a TransformerBridge with embed.weight and blocks.{l}.attn.{q,k,v,o}.weight")
+
+    def split_in(name: str) -> Tensor:  # (H*dh, d) -> (L, H, d, dh)
+        w = torch.stack([sd[f"blocks.{layer}.attn.{name}.weight"] for layer in range(n_layers)])
+        return w.view(n_layers, n_heads, d_head, -1).transpose(-1, -2).contiguous()
+
+    w_o = torch.stack([sd[f"blocks.{layer}.attn.o.weight"] for layer in range(n_layers)])  # (L, d, H*dh)
+    w_o = w_o.view(n_layers, -1, n_heads, d_head).permute(0, 2, 3, 1).contiguous()
+    return HeadWeights(sd["embed.weight"], sd["unembed.weight"].T.contiguous(), split_in("q"), split_in("k"), split_in("v"), w_o)
+
+
+def copying_scores(w: HeadWeights) -> Float[Tensor, "layer head"]:
+    """Share (by magnitude) of positive-real-part eigenvalues of each head's ``W_E W_OV W_U``.
+
+    The nonzero eigenvalues of the ``(V, V)`` circuit are those of the small
+    ``(d_head, d_head)`` matrix ``W_O W_U W_E W_V``. 1: the head copies the tokens it
+    attends to; 0: it suppresses them. Needs ``d_vocab == d_vocab_out``.
+    """
+    if w.W_E.shape[0] != w.W_U.shape[1]:
+        raise ValueError(f"copying score needs d_vocab == d_vocab_out, got {w.W_E.shape[0]} and {w.W_U.shape[1]}")
+    small = (w.W_O @ (w.W_U @ w.W_E) @ w.W_V).double()
+    eig = torch.linalg.eigvals(small)
+    mag = eig.abs()
+    return ((mag * (eig.real > 0)).sum(-1) / mag.sum(-1).clamp_min(1e-30)).float()
+
+
+def composition_score(a: Tensor, b: Tensor) -> Tensor:
+    """``‖A B‖_F / (‖A‖_F ‖B‖_F)`` over the last two axes (broadcasting)."""
+    return torch.linalg.matrix_norm(a @ b) / (torch.linalg.matrix_norm(a) * torch.linalg.matrix_norm(b))
+
+
+def composition_scores(w: HeadWeights) -> dict[str, Float[Tensor, "layer head layer head"]]:
+    """Q-, K-, V-composition of every head ``(l0, h0)`` into every later head ``(l1, h1)``.
+
+    Entries with ``l1 <= l0`` are NaN. Biases are left out (Elhage et al. 2021).
+    """
+    L, H = w.n_layers, w.n_heads
+    ov, qk = w.OV, w.QK
+    out = {}
+    for kind, right in (("q", qk), ("k", qk.transpose(-1, -2)), ("v", ov)):
+        score = torch.full((L, H, L, H), float("nan"))
+        for l0 in range(L):
+            for l1 in range(l0 + 1, L):
+                score[l0, :, l1, :] = composition_score(ov[l0][:, None], right[l1][None, :])
+        out[kind] = score
+    return out
+
+
+def composition_baseline(d_model: int, d_head: int, *, samples: int = 200, seed: int = 0) -> tuple[float, float]:
+    """Mean and std of the composition score of two random rank-``d_head`` products of Gaussians.
+
+    Composition scores of unrelated heads are not zero: this is the level to compare against.
+    """
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randn(samples, d_model, d_head, generator=g) @ torch.randn(samples, d_head, d_model, generator=g)
+    b = torch.randn(samples, d_model, d_head, generator=g) @ torch.randn(samples, d_head, d_model, generator=g)
+    s = composition_score(a, b)
+    return float(s.mean()), float(s.std())
+
+
+def pattern_scores(pattern: Float[Tensor, "batch head query key"], tokens: Int[Tensor, "batch pos"]) -> dict[str, Float[Tensor, " head"]]:
+    """Previous-token, duplicate-token and induction scores of one layer's attention patterns.
+
+    Every score is a mean over the (sequence, query) pairs where it is defined,
+    pooled over the batch: previous-token over queries ``q >= 1``; duplicate and
+    induction over queries whose token occurred before. The duplicate score sums
+    attention over all earlier copies ``k < q`` with ``tokens[k] == tokens[q]``;
+    the induction score over all keys ``k <= q`` with ``tokens[k-1] == tokens[q]``
+    and ``k - 1 < q``.
+
+    Args:
+        pattern: ``(batch, head, query, key)`` attention probabilities.
+        tokens: ``(batch, pos)`` with ``pos == query == key``.
+    """
+    b, n = tokens.shape
+    if pattern.ndim != 4 or pattern.shape[0] != b or pattern.shape[2] != n or pattern.shape[3] != n:
+        raise ValueError(f"pattern must be (batch, head, {n}, {n}) for tokens {tuple(tokens.shape)}, got {tuple(pattern.shape)}")
+    pattern = pattern.float()
+    strict = torch.ones(n, n, dtype=torch.bool, device=tokens.device).tril(-1)
+    same = (tokens[:, :, None] == tokens[:, None, :]) & strict  # (b, q, k): k < q, same token
+    after = torch.zeros_like(same)
+    after[:, :, 1:] = same[:, :, :-1]  # key k right after an earlier copy at k - 1 < q
+    has_copy = same.any(-1)  # (b, q)
+
+    def masked_mean(mass: Tensor, valid: Tensor) -> Tensor:  # mass (b, h, q), valid (b, q)
+        v = valid[:, None, :].float()
+        return (mass * v).sum((0, 2)) / v.sum((0, 2)).clamp_min(1.0)
+
+    prev = torch.zeros(b, pattern.shape[1], n, device=pattern.device)
+    prev[:, :, 1:] = pattern.diagonal(offset=-1, dim1=2, dim2=3)
+    q_valid = torch.ones(b, n, dtype=torch.bool, device=tokens.device)
+    q_valid[:, 0] = False
+    dup = (pattern * same[:, None].float()).sum(-1)
+    ind = (pattern * after[:, None].float()).sum(-1)
+    return {"previous_token": masked_mean(prev, q_valid), "duplicate_token": masked_mean(dup, has_copy), "induction": masked_mean(ind, has_copy)}
+
+
+def attention_patterns(model: nn.Module, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "layer batch head query key"]:
+    """Every layer's attention pattern on ``tokens`` (no grad; eval mode restored after)."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            names = [f"blocks.{layer}.attn.hook_pattern" for layer in range(model.cfg.n_layers)]
+            _, cache = model.run_with_cache(tokens, names_filter=lambda name: name in names)
+            return torch.stack([cache[name] for name in names])
+    finally:
+        model.train(was_training)
+
+
+def head_scores(model: nn.Module, tokens: Int[Tensor, "batch pos"]) -> dict[str, Float[Tensor, "layer head"]]:
+    """:func:`pattern_scores` of every layer on ``tokens``, stacked to ``(layer, head)``.
+
+    Example:
+        >>> import torch
+        >>> from bridge.models import TransformerConfig, build_model
+        >>> model = build_model(TransformerConfig(d_vocab=8, n_ctx=6, d_model=16, n_heads=2, d_head=8, n_layers=2, d_mlp=None), seed=0)
+        >>> scores = head_scores(model, torch.tensor([[1, 2, 3, 1, 2, 3]]))
+        >>> tuple(scores["induction"].shape)
+        (2, 2)
+    """
+    patterns = attention_patterns(model, tokens)
+    per_layer = [pattern_scores(p, tokens) for p in patterns]
+    return {name: torch.stack([s[name] for s in per_layer]) for name in SCORES}
+
+
+__all__ = [
+    "SCORES",
+    "HeadWeights",
+    "attention_patterns",
+    "composition_baseline",
+    "composition_score",
+    "composition_scores",
+    "copying_scores",
+    "head_scores",
+    "head_weights",
+    "pattern_scores",
+]

@@ -1,0 +1,80 @@
+"""Regression on a random tanh teacher network: a small nonlinear target for curvature studies.
+
+Inputs ``x ~ N(0, I_d)``; targets ``y = W₂ tanh(W₁ x)`` with
+``W₁ ~ N(0, scale²/d)`` and ``W₂ ~ N(0, 1/width)``, standardised to unit
+variance over the training set. A large ``scale`` saturates the teacher's
+units and makes the function harder to fit, which is what drives progressive
+sharpening of a student trained by gradient descent (Cohen et al. 2021).
+
+Example:
+    >>> from bridge.tasks import make_task
+    >>> data = make_task(TeacherMLPConfig(d_in=4, n_train=32, n_test=8), seed=0)
+    >>> tuple(data.train.x.shape), tuple(data.train.y.shape), data.loss
+    ((32, 4), (32, 1), 'mse')
+    >>> round(float(data.train.y.std()), 4)
+    1.0
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from bridge.config import config_class, require
+from bridge.seeding import generator
+from bridge.tasks.base import TASKS, Split, TaskData
+
+
+@config_class("teacher_mlp")
+@dataclass(frozen=True)
+class TeacherMLPConfig:
+    """A one-hidden-layer tanh teacher ``d_in → width → d_out`` on Gaussian inputs, MSE loss.
+
+    Args:
+        d_in: input dimension.
+        n_train: training examples (the full batch of gradient descent).
+        n_test: held-out examples (0: no test split).
+        width: teacher hidden width.
+        scale: input-weight scale of the teacher (larger: more saturated, harder).
+        d_out: output dimension.
+        noise: standard deviation of Gaussian label noise added after standardising.
+    """
+
+    d_in: int = 8
+    n_train: int = 256
+    n_test: int = 256
+    width: int = 64
+    scale: float = 4.0
+    d_out: int = 1
+    noise: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("d_in", "n_train", "width", "d_out"):
+            require(getattr(self, name) > 0, f"teacher_mlp.{name} must be positive, got {getattr(self, name)}")
+        require(self.n_train >= 2, f"teacher_mlp.n_train must be >= 2 to standardise, got {self.n_train}")
+        require(self.n_test >= 0, f"teacher_mlp.n_test must be >= 0, got {self.n_test}")
+        require(self.scale > 0, f"teacher_mlp.scale must be positive, got {self.scale}")
+        require(self.noise >= 0, f"teacher_mlp.noise must be >= 0, got {self.noise}")
+
+
+@TASKS.register("teacher_mlp")
+def make_teacher_mlp(config: TeacherMLPConfig, seed: int) -> TaskData:
+    """Draw the teacher and the inputs from ``seed``; info holds the teacher weights and the target scale."""
+    g = generator(seed)
+    w1 = torch.randn(config.width, config.d_in, generator=g) * (config.scale / math.sqrt(config.d_in))
+    w2 = torch.randn(config.d_out, config.width, generator=g) / math.sqrt(config.width)
+    x = torch.randn(config.n_train + config.n_test, config.d_in, generator=g)
+    y = torch.tanh(x @ w1.T) @ w2.T
+    mean, std = y[: config.n_train].mean(0), y[: config.n_train].std(0)
+    y = (y - mean) / std
+    if config.noise > 0:
+        y = y + config.noise * torch.randn(y.shape, generator=g)
+    train = Split(x[: config.n_train], y[: config.n_train])
+    test = Split(x[config.n_train :], y[config.n_train :]) if config.n_test else None
+    info = {"W1": w1, "W2": w2, "target_mean": mean, "target_std": std}
+    return TaskData(train, test, "mse", info)
+
+
+__all__ = ["TeacherMLPConfig", "make_teacher_mlp"]

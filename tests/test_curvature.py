@@ -1,0 +1,242 @@
+"""Curvature: Hessian-vector products, Lanczos, power iteration, Hutchinson, loadings, the sharpness tracker."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.func import functional_call
+
+from bridge.config import RunConfig, ScheduleConfig, TrainConfig
+from bridge.hessian import dense_hessian, hessian_operator, hutchinson_trace, lanczos_top, power_iteration
+from bridge.losses import mse
+from bridge.models import DeepLinearConfig, MLPConfig, TransformerConfig, build_model
+from bridge.parameter_groups import block_loading, parameter_names, tensor_loading
+from bridge.seeding import generator
+from bridge.tasks import LinearTeacherConfig, make_task
+from bridge.tasks.teacher_mlp import TeacherMLPConfig
+from bridge.trackers.curvature import SharpnessTracker
+
+torch.set_num_threads(1)
+
+
+def tiny_mlp(seed: int = 0, widths=(5, 4)):
+    net = build_model(MLPConfig(d_in=3, d_out=2, widths=widths, activation="tanh"), seed=seed).double()
+    g = generator(seed + 100)
+    x = torch.randn(24, 3, generator=g, dtype=torch.float64)
+    y = torch.randn(24, 2, generator=g, dtype=torch.float64)
+    return net, x, y
+
+
+def reference_hessian(net, x, y, loss_fn) -> np.ndarray:
+    """Dense Hessian by torch.autograd.functional.hessian over the flat parameter vector."""
+    names = [n for n, _ in net.named_parameters()]
+    shapes = [p.shape for p in net.parameters()]
+    sizes = [p.numel() for p in net.parameters()]
+    flat0 = torch.cat([p.detach().reshape(-1) for p in net.parameters()])
+
+    def loss_of(flat):
+        params = {n: t.reshape(s) for n, t, s in zip(names, torch.split(flat, sizes), shapes)}
+        return loss_fn(functional_call(net, params, (x,)), y)
+
+    return torch.autograd.functional.hessian(loss_of, flat0).numpy()
+
+
+def test_hvp_matches_reference_hessian_and_finite_differences():
+    net, x, y = tiny_mlp()
+    h_ref = reference_hessian(net, x, y, mse)
+    v = torch.randn(h_ref.shape[0], generator=generator(1), dtype=torch.float64)
+    with hessian_operator(net, x, y, mse) as op:
+        hv = op.hvp(v).numpy()
+        np.testing.assert_allclose(hv, h_ref @ v.numpy(), rtol=1e-9, atol=1e-11)
+        np.testing.assert_allclose(dense_hessian(op), h_ref, rtol=1e-9, atol=1e-11)
+    # central differences of the gradient along v
+    params = list(net.parameters())
+    eps = 1e-5
+
+    def grad_at(shift: float) -> np.ndarray:
+        with torch.no_grad():
+            start = 0
+            for p in params:
+                p.add_(shift * v[start : start + p.numel()].reshape(p.shape))
+                start += p.numel()
+        g = torch.autograd.grad(mse(net(x), y), params)
+        with torch.no_grad():
+            start = 0
+            for p in params:
+                p.sub_(shift * v[start : start + p.numel()].reshape(p.shape))
+                start += p.numel()
+        return torch.cat([t.reshape(-1) for t in g]).numpy()
+
+    fd = (grad_at(eps) - grad_at(-eps)) / (2 * eps)
+    np.testing.assert_allclose(fd, hv, rtol=1e-5, atol=1e-7)
+
+
+def test_lanczos_top_eigenvalues_match_dense_eigvalsh():
+    net, x, y = tiny_mlp(seed=3)
+    exact = np.linalg.eigvalsh(reference_hessian(net, x, y, mse))[::-1]
+    with hessian_operator(net, x, y, mse) as op:
+        values, vectors = lanczos_top(op, k=3, tol=1e-10)
+        residual = op.matvec(vectors[:, 0]) - values[0] * vectors[:, 0]
+    assert values[0] == pytest.approx(exact[0], rel=1e-4)
+    np.testing.assert_allclose(values, exact[:3], rtol=1e-6)
+    assert np.linalg.norm(residual) < 1e-6 * abs(values[0])
+
+
+def test_lanczos_in_float32_still_meets_1e_4():
+    net, x, y = tiny_mlp(seed=4)
+    exact = np.linalg.eigvalsh(reference_hessian(net, x, y, mse))[-1]
+    net32 = net.float()
+    with hessian_operator(net32, x.float(), y.float(), mse) as op:
+        values, _ = lanczos_top(op, k=1, tol=1e-8)
+    assert values[0] == pytest.approx(exact, rel=1e-4)
+
+
+def test_power_iteration_agrees_with_lanczos_and_warm_start_is_cheaper():
+    net, x, y = tiny_mlp(seed=5)
+    exact = np.linalg.eigvalsh(reference_hessian(net, x, y, mse))
+    assert exact[-1] > abs(exact[0])  # top eigenvalue dominates: power iteration finds it
+    with hessian_operator(net, x, y, mse) as op:
+        res = power_iteration(op, rtol=1e-12, max_iter=5000, generator=generator(0))
+        assert res.value == pytest.approx(exact[-1], rel=1e-6)
+        cold = op.n_hvp
+        warm = power_iteration(op, v0=res.vector, rtol=1e-12, max_iter=5000)
+        assert warm.iterations < cold / 4
+        assert warm.value == pytest.approx(exact[-1], rel=1e-8)
+
+
+def test_hutchinson_trace_exact_on_diagonal_and_unbiased_on_hessian():
+    from scipy.sparse.linalg import aslinearoperator
+
+    diag = np.arange(1.0, 11.0)
+    est, _ = hutchinson_trace(aslinearoperator(np.diag(diag)), 1, generator(0))
+    assert est == pytest.approx(diag.sum(), rel=1e-12)  # z_i^2 = 1 for Rademacher probes
+    net, x, y = tiny_mlp(seed=6)
+    h = reference_hessian(net, x, y, mse)
+    n_probes = 400
+    # Var(zᵀHz) = 2 (‖H‖_F² − Σ H_ii²) for Rademacher z
+    sd = np.sqrt(2 * ((h**2).sum() - (np.diag(h) ** 2).sum()) / n_probes)
+    with hessian_operator(net, x, y, mse) as op:
+        est, err = hutchinson_trace(op, n_probes, generator(1))
+    assert abs(est - np.trace(h)) < 4 * sd
+    assert err == pytest.approx(sd, rel=0.2)
+
+
+def test_deep_linear_at_the_origin_has_the_teacher_singular_values_as_eigenvalues():
+    # At W = 0 the Hessian of ½E|y − W2 W1 x|² (whitened x) has eigenvalues ±s_i, each d_hidden times.
+    data = make_task(LinearTeacherConfig((3.0, 1.5), d_in=4, d_out=3), seed=0)
+    net = build_model(DeepLinearConfig(d_in=4, d_hidden=5, d_out=3, init_std=1e-9), seed=0).double()
+    x, y = data.train.x.double(), data.train.y.double()
+    with hessian_operator(net, x, y, data.loss_fn) as op:
+        values, _ = lanczos_top(op, k=6, tol=1e-12)
+        dense = dense_hessian(op)
+    np.testing.assert_allclose(values, [3.0] * 5 + [1.5], rtol=1e-6)
+    full = np.linalg.eigvalsh(dense)
+    np.testing.assert_allclose(full[:6], [-3.0] * 5 + [-1.5], rtol=1e-6)
+    assert np.trace(dense) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_tensor_loading_sums_to_one_and_neuron_blocks_are_exact():
+    net, x, y = tiny_mlp(seed=7, widths=(4,))
+    with hessian_operator(net, x, y, mse) as op:
+        _, vectors = lanczos_top(op, k=1)
+    top = vectors[:, 0]
+    loads = tensor_loading(net, top)
+    assert sum(loads.values()) == pytest.approx(1.0, rel=1e-12)
+    assert list(loads) == ["layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias"]
+    # one hidden layer: neuron j owns row j of W0, b0[j] and column j of W1 -> shares sum to 1 − share(b1)
+    shares = block_loading(net, top)
+    assert [b.index for b, _ in shares] == [{"layer": 0, "neuron": j} for j in range(4)]
+    assert sum(s for _, s in shares) == pytest.approx(1.0 - loads["layers.1.bias"], rel=1e-12)
+    w0 = top[:12].reshape(4, 3)
+    b0 = top[12:16]
+    w1 = top[16:24].reshape(2, 4)
+    expected = [(w0[j] ** 2).sum() + b0[j] ** 2 + (w1[:, j] ** 2).sum() for j in range(4)]
+    np.testing.assert_allclose([s for _, s in shares], np.array(expected) / (top @ top), rtol=1e-12)
+
+
+def test_toy_transformer_eigenvalues_and_head_loadings():
+    cfg = TransformerConfig(d_vocab=5, n_ctx=3, d_model=8, n_heads=2, d_head=4, n_layers=1, d_mlp=None)
+    model = build_model(cfg, seed=0)
+    tokens = torch.randint(0, 5, (16, 3), generator=generator(0))
+    target = torch.randint(0, 5, (16,), generator=generator(1))
+    from bridge.losses import cross_entropy_last
+
+    with hessian_operator(model, tokens, target, cross_entropy_last) as op:
+        dense = dense_hessian(op)
+        values, vectors = lanczos_top(op, k=2, tol=1e-8)
+    exact = np.linalg.eigvalsh(dense)[::-1]
+    assert values[0] == pytest.approx(exact[0], rel=1e-4)
+    assert values[1] == pytest.approx(exact[1], rel=1e-3)
+    names = parameter_names(model)
+    assert "blocks.0.attn.q.weight" in names and "embed.weight" in names
+    loads = tensor_loading(model, vectors[:, 0])
+    assert sum(loads.values()) == pytest.approx(1.0, rel=1e-9)
+    heads = block_loading(model, vectors[:, 0])
+    assert [b.index for b, _ in heads] == [{"layer": 0, "head": 0}, {"layer": 0, "head": 1}]
+    attn = sum(v for k, v in loads.items() if k.startswith("blocks.0.attn.") and k != "blocks.0.attn.o.bias")
+    assert sum(s for _, s in heads) == pytest.approx(attn, rel=1e-9)
+
+
+def test_sharpness_tracker_rows_and_warm_start():
+    data = make_task(TeacherMLPConfig(d_in=3, n_train=32, n_test=0, width=8), seed=0)
+    net = build_model(MLPConfig(d_in=3, d_out=1, widths=(6,), activation="tanh"), seed=0)
+    tracker = SharpnessTracker(k=2, trace_probes=200, seed=0)
+    rows = tracker(net, 0, data)
+    by = {}
+    for r in rows:
+        by.setdefault(r["observable"], []).append(r)
+    with hessian_operator(net.double(), data.train.x.double(), data.train.y.double(), mse) as op:
+        exact = np.linalg.eigvalsh(dense_hessian(op))
+    net.float()
+    eigs = [r["value"] for r in by["curvature/top_eig"]]
+    assert [r["rank"] for r in by["curvature/top_eig"]] == [1, 2]
+    np.testing.assert_allclose(eigs, exact[::-1][:2], rtol=1e-4)
+    trace, err = by["curvature/trace"][0]["value"], by["curvature/trace_stderr"][0]["value"]
+    assert abs(trace - exact.sum()) < 4 * err
+    assert sum(r["value"] for r in by["curvature/loading"]) == pytest.approx(1.0, rel=1e-6)
+    assert len(by["curvature/neuron_loading"]) == 6
+    # warm start from the previous top vector: fewer products for the same answer
+    lean = SharpnessTracker(k=1, trace_probes=0, loading=False, seed=0)
+    cold = {r["observable"]: r["value"] for r in lean(net, 0, data)}
+    warm = {r["observable"]: r["value"] for r in lean(net, 1, data)}
+    assert warm["curvature/hvp_count"] < cold["curvature/hvp_count"]
+    assert warm["curvature/top_eig"] == pytest.approx(exact[-1], rel=1e-4)
+    assert cold["curvature/top_eig"] == pytest.approx(exact[-1], rel=1e-4)
+
+
+def test_sharpness_tracker_online_equals_offline(tmp_path):
+    from bridge.analyze import analyze
+    from bridge.train import train
+
+    cfg = RunConfig(
+        TeacherMLPConfig(d_in=3, n_train=32, n_test=0, width=8),
+        MLPConfig(d_in=3, d_out=1, widths=(8,), activation="tanh"),
+        TrainConfig(optimizer="gd", lr=0.2, steps=20, schedule=ScheduleConfig(n_log=0, every=10)),
+        seed=0,
+    )
+    run = train(cfg, tmp_path / "run", trackers=[SharpnessTracker(trace_probes=0, loading=False)], device="cpu", progress=False)
+    online = run.observable("curvature/top_eig", rank=1)
+    assert list(online.index) == [0, 10, 20]
+    analyze(run, [SharpnessTracker(trace_probes=0, loading=False)], progress=False)
+    offline = run.observable("curvature/top_eig", rank=1)
+    np.testing.assert_allclose(offline.to_numpy(), online.to_numpy(), rtol=1e-5)
+    assert "loss/train" in set(run.metrics["observable"])  # other observables kept
+
+
+def test_bad_input_is_rejected_before_work():
+    net, x, y = tiny_mlp()
+    with pytest.raises(ValueError, match="same positive number"):
+        with hessian_operator(net, x, y[:3], mse):
+            pass
+    with hessian_operator(net, x, y, mse) as op:
+        with pytest.raises(ValueError, match="k must satisfy"):
+            lanczos_top(op, k=0)
+        with pytest.raises(ValueError, match="v0 has"):
+            lanczos_top(op, k=1, v0=np.ones(3))
+    with pytest.raises(RuntimeError, match="freed"):
+        op.hvp(torch.zeros(op.shape[0], dtype=torch.float64))
+    with pytest.raises(ValueError, match="trainable parameters"):
+        tensor_loading(net, np.ones(3))
+    with pytest.raises(ValueError, match="k must be"):
+        SharpnessTracker(k=0)

@@ -85,13 +85,13 @@ class BridgeReport:
             lines += ["## Matches", "", "| prediction | predicted | dynamics event | observed | mechanism | at | rel. error | tol. | pass |", "|---|---|---|---|---|---|---|---|---|"]
             for m in self.matches:
                 lines.append(
-                    f"| {m.prediction} | {_fmt(m.predicted_step)} | {m.dynamics_event} | {_fmt(m.observed_step)} | {m.mechanism or '—'} | "
+                    f"| {_cell(m.prediction)} | {_fmt(m.predicted_step)} | {_cell(m.dynamics_event)} | {_fmt(m.observed_step)} | {m.mechanism or '—'} | "
                     f"{_fmt(m.mechanism_step)} | {_fmt(m.relative_error, 3)} | {m.tolerance:g} | {'✔' if m.passed else '✘'} |"
                 )
             lines.append("")
         if self.checks:
             lines += ["## Checks", "", "| check | value | target | pass |", "|---|---|---|---|"]
-            lines += [f"| {c.name} | {_fmt(c.value, 4)} | {c.target} | {'✔' if c.passed else '✘'} |" for c in self.checks]
+            lines += [f"| {_cell(c.name)} | {_fmt(c.value, 4)} | {_cell(c.target)} | {'✔' if c.passed else '✘'} |" for c in self.checks]
             lines.append("")
         if self.figures:
             lines += ["## Figures", ""] + [f"![{Path(f).stem}]({f})" for f in self.figures] + [""]
@@ -105,6 +105,10 @@ class BridgeReport:
         atomic_write_json(run_dir / "report.json", self.to_dict())
         atomic_write_text(run_dir / "report.md", self.to_markdown())
         return run_dir / "report.json"
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|")
 
 
 def _fmt(value: Any, digits: int = 1) -> str:

@@ -180,13 +180,15 @@ class Run:
 
         Args:
             rows: tidy rows with ``step``, ``observable``, ``value`` and index columns.
-            replace: drop existing rows of the same observables first, so
-                re-running an analysis does not duplicate them.
+            replace: drop existing rows with the same observable at the same
+                step first, so re-running an analysis does not duplicate them;
+                rows at other steps (e.g. recorded online) are kept.
         """
         new = rows_to_frame(rows)
         old = self.metrics
-        if replace and not new.empty:
-            old = old[~old["observable"].isin(set(new["observable"]))]
+        if replace and not new.empty and not old.empty:
+            keys = set(zip(new["observable"], new["step"]))
+            old = old[[(o, s) not in keys for o, s in zip(old["observable"], old["step"])]]
         merged = rows_to_frame(pd.concat([old, new], ignore_index=True).to_dict("records")) if len(old) else new
         write_metrics(self.path, merged)
         self._metrics = None

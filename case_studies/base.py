@@ -28,12 +28,15 @@ class CaseStudy:
         run: ``run(preset_config, out_dir, seed, device, progress) -> BridgeReport``;
             writes the main run directory at ``out_dir`` (auxiliary runs under
             ``out_dir/runs/``), its ``report.json``, ``report.md`` and ``figures/``.
+        analyse: optional ``analyse(run, preset_cfg, preset_name) -> BridgeReport``
+            that rebuilds the report from a finished run (``mechbridge report``).
     """
 
     name: str
     summary: str
     presets: dict[str, Any]
     run: Callable[..., Any]
+    analyse: Callable[..., Any] | None = None
 
 
 CASE_STUDIES: Registry[CaseStudy] = Registry("case study")
@@ -68,4 +71,17 @@ def run_case_study(name: str, preset: str, out: str | Path, *, seed: int = 0, de
     study = get_case_study(name)
     if preset not in study.presets:
         raise KeyError(f"case study {name!r} has no preset {preset!r} (presets: {', '.join(study.presets)})")
-    return study.run(study.presets[preset], Path(out), seed=seed, device=device, progress=progress)
+    report = study.run(study.presets[preset], Path(out), seed=seed, device=device, progress=progress)
+    _stamp(Path(out), name, preset)
+    return report
+
+
+def _stamp(out: Path, name: str, preset: str) -> None:
+    """Record which case study and preset produced the run directory ``out``."""
+    from bridge.storage import atomic_write_json, read_json
+
+    file = out / "run.json"
+    if file.exists():
+        info = read_json(file)
+        info.update(case_study=name, preset=preset)
+        atomic_write_json(file, info)

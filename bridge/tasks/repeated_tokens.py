@@ -33,7 +33,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from jaxtyping import Bool, Int
+import torch.nn.functional as F
+from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
 from bridge.config import config_class, require
@@ -170,6 +171,52 @@ def first_occurrences(tokens: Int[Tensor, "batch pos"]) -> Bool[Tensor, "batch p
     return out
 
 
+def next_token_losses(logits: Float[Tensor, "batch pos vocab"], tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch pos"]:
+    """Per-target cross-entropy: entry ``j`` is the loss of predicting ``tokens[:, j]`` (column 0 is NaN)."""
+    ce = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), tokens[:, 1:].flatten(), reduction="none").view(tokens.shape[0], -1)
+    return torch.cat([torch.full_like(ce[:, :1], float("nan")), ce], dim=1)
+
+
+def masked_mean(values: Float[Tensor, "batch pos"], mask: Bool[Tensor, "batch pos"]) -> Tensor:
+    """Mean of ``values`` where ``mask`` (NaN when the mask is empty)."""
+    if not bool(mask.any()):
+        return torch.tensor(float("nan"))
+    return values[mask].mean()
+
+
+def repeated_token_loss(logits: Float[Tensor, "batch pos vocab"], tokens: Int[Tensor, "batch pos"]) -> Tensor:
+    """Mean next-token loss on the :func:`repeated_targets` (the targets induction can predict).
+
+    Example:
+        >>> tokens = torch.tensor([[5, 1, 2, 3, 1, 2, 3]])
+        >>> logits = torch.nn.functional.one_hot(tokens.roll(-1, 1), 8).float() * 50   # a perfect next-token predictor
+        >>> float(repeated_token_loss(logits, tokens)) < 1e-6
+        True
+    """
+    return masked_mean(next_token_losses(logits, tokens), repeated_targets(tokens))
+
+
+def corrupt_first_copy(tokens: Int[Tensor, "batch pos"], d_vocab: int, g: torch.Generator) -> Int[Tensor, "batch pos"]:
+    """Replace every first occurrence of a token that is later repeated with a fresh, unused token.
+
+    The second copy of the block then has no earlier match, so induction cannot
+    predict it, while the tokens being predicted and their positions stay the same.
+    Needs ``d_vocab`` at least twice the number of distinct tokens in a sequence.
+    """
+    out = tokens.clone()
+    first = ~seen_before(tokens)
+    repeated_later = (tokens[:, :, None] == tokens[:, None, :]).triu(1).any(-1)
+    for i in range(tokens.shape[0]):
+        where = (first[i] & repeated_later[i]).nonzero().squeeze(1)
+        unused = torch.ones(d_vocab, dtype=torch.bool)
+        unused[tokens[i]] = False
+        pool = unused.nonzero().squeeze(1)
+        if len(pool) < len(where):
+            raise ValueError(f"d_vocab={d_vocab} has too few unused tokens to corrupt sequence {i}")
+        out[i, where] = pool[torch.randperm(len(pool), generator=g)[: len(where)]].to(out)
+    return out
+
+
 @TASKS.register("repeated_tokens")
 def make_repeated_tokens(config: RepeatedTokensConfig, seed: int) -> TaskData:
     """Train/test splits (``x = y`` = tokens, loss ``cross_entropy_next``) and the off-position set.
@@ -199,6 +246,10 @@ __all__ = [
     "BACKGROUNDS",
     "RepeatedTokensConfig",
     "bigram_matrix",
+    "corrupt_first_copy",
+    "masked_mean",
+    "next_token_losses",
+    "repeated_token_loss",
     "first_occurrences",
     "make_repeated_tokens",
     "repeated_sequences",

@@ -1,0 +1,143 @@
+"""The ``mechbridge`` command line: ``list``, ``run``, ``analyze``, ``report``.
+
+Every failure prints one line (``mechbridge: error: …``) and exits non-zero;
+nothing already on disk is overwritten.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+try:  # typer >= 0.20 vendors its own copy of click
+    from typer import _click as click
+except ImportError:  # pragma: no cover - older typer
+    import click  # type: ignore[no-redef]
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None, help="Bridge learning mechanics and mechanistic interpretability on toy models.")
+
+EXIT_ERROR = 2
+
+
+class CLIError(Exception):
+    """An error to report on one line."""
+
+
+@app.command("list")
+def list_cmd() -> None:
+    """List case studies (with presets) and trackers."""
+    from bridge.trackers import tracker_names
+    from case_studies import case_study_names, get_case_study
+
+    typer.echo("case studies:")
+    for name in case_study_names():
+        study = get_case_study(name)
+        typer.echo(f"  {name:<20} [{'|'.join(study.presets)}]  {study.summary}")
+    typer.echo("trackers: " + ", ".join(tracker_names()))
+
+
+@app.command("run")
+def run_cmd(
+    case: Annotated[str, typer.Argument(help="case study name (see `mechbridge list`)")],
+    preset: Annotated[str, typer.Option(help="quick (CPU, minutes) or full (published scale)")] = "quick",
+    out: Annotated[Path | None, typer.Option(help="run directory to create (must not exist)")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
+    seed: Annotated[int, typer.Option(help="seed for data, initialisation and batch order", min=0)] = 0,
+) -> None:
+    """Run a case study end to end and write its run directory, report and figures."""
+    from bridge.train import resolve_device
+    from case_studies import get_case_study, run_case_study
+
+    study = get_case_study(case)
+    if preset not in study.presets:
+        raise CLIError(f"case study {case!r} has no preset {preset!r} (presets: {', '.join(study.presets)})")
+    resolve_device(device)
+    out = out or Path("runs") / f"{case}-{preset}-seed{seed}"
+    if out.exists() and any(out.iterdir()):
+        raise CLIError(f"{out} already exists and is not empty; choose another --out")
+    report = run_case_study(case, preset, out, seed=seed, device=device)
+    typer.echo(f"{case} [{preset}, seed {seed}]: {report.verdict} — report: {out / 'report.md'}")
+    if report.verdict != "pass":
+        raise typer.Exit(1)
+
+
+@app.command("analyze")
+def analyze_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory")],
+    tracker: Annotated[list[str] | None, typer.Option("--tracker", help="tracker name (repeatable); default: the run's own trackers")] = None,
+) -> None:
+    """Compute trackers offline over every checkpoint of a run and append them to its metrics."""
+    from bridge import analyze, load_run
+    from bridge.trackers import get_tracker, tracker_names
+
+    run = load_run(run_dir)
+    names = tracker or [n for n in run.info.get("trackers", []) if n in tracker_names()]
+    if not names:
+        raise CLIError("no tracker given and the run records none; pass --tracker NAME")
+    trackers = [get_tracker(n) for n in names]
+    analyze(run, trackers)
+    typer.echo(f"analyzed {len(run.steps)} checkpoints of {run_dir} with {', '.join(names)}")
+
+
+@app.command("report")
+def report_cmd(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> None:
+    """Rebuild (when the case study can) and print a run's bridge report."""
+    from bridge import load_run
+    from case_studies import get_case_study
+
+    run = load_run(run_dir)
+    name, preset = run.info.get("case_study"), run.info.get("preset")
+    if name and preset:
+        study = get_case_study(name)
+        if study.analyse is not None and preset in study.presets:
+            study.analyse(run, study.presets[preset], preset)
+    md = run.path / "report.md"
+    if not md.exists():
+        raise CLIError(f"{run_dir} has no report (run it through `mechbridge run`)")
+    typer.echo(md.read_text())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``mechbridge`` console script; returns the exit code."""
+    from bridge.config import ConfigError
+    from bridge.runs import RunError
+    from bridge.storage import CorruptFileError
+
+    try:
+        app(args=argv, standalone_mode=False, prog_name="mechbridge")
+    except click.exceptions.NoArgsIsHelpError as e:
+        print(e.format_message())
+        return 0
+    except click.exceptions.UsageError as e:
+        _fail(e.format_message())
+        return EXIT_ERROR
+    except (typer.Abort, KeyboardInterrupt):
+        _fail("aborted")
+        return EXIT_ERROR
+    except typer.Exit as e:
+        return e.exit_code
+    except (CLIError, ConfigError, RunError, CorruptFileError, FileExistsError, FileNotFoundError, ValueError) as e:
+        _fail(str(e))
+        return EXIT_ERROR
+    except KeyError as e:
+        _fail(str(e.args[0]) if e.args else "unknown key")
+        return EXIT_ERROR
+    return 0
+
+
+def _fail(message: str) -> None:
+    line = " ".join(str(message).split())
+    print(f"mechbridge: error: {line}", file=sys.stderr)
+
+
+
+def console() -> None:
+    """Console-script wrapper: exit with :func:`main`'s code."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    console()

@@ -1,0 +1,111 @@
+"""Figures as pure functions of data: each takes an ``ax``, draws, and returns it.
+
+Example:
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots()
+    >>> ax = plot_curves(ax, {"mode 0": ([0, 1, 2], [0.0, 0.5, 1.0])})
+    >>> len(ax.lines)
+    1
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bridge.stages import Stage
+
+Curve = tuple[Sequence[float], Sequence[float]]
+
+
+def plot_curves(
+    ax: Any,
+    curves: Mapping[str, Curve],
+    theory: Mapping[str, Curve] | None = None,
+    *,
+    xlabel: str = "step",
+    ylabel: str = "",
+    logx: bool = False,
+    logy: bool = False,
+    title: str = "",
+    colors: Mapping[str, str] | None = None,
+) -> Any:
+    """Observed curves (solid) with their theory curves (dashed, same colour when labels match).
+
+    Labels starting with ``_`` are drawn but left out of the legend; ``colors``
+    maps labels to colours (default: the colour cycle in order).
+    """
+    colours = {}
+    for i, (label, (x, y)) in enumerate(curves.items()):
+        (line,) = ax.plot(x, y, lw=1.6, label=label, color=(colors or {}).get(label, f"C{i % 10}"))
+        colours[label] = line.get_color()
+    for label, (x, y) in (theory or {}).items():
+        ax.plot(x, y, ls="--", lw=1.2, color=colours.get(label, "k"), alpha=0.9)
+    if theory:
+        ax.plot([], [], ls="--", color="k", label="theory")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if logx:
+        ax.set_xscale("symlog", linthresh=1)
+    if logy:
+        ax.set_yscale("log")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=7, ncol=2 if sum(not k.startswith("_") for k in curves) > 6 else 1)
+    return ax
+
+
+def plot_stage_bands(ax: Any, stages: Sequence[Stage], colours: Mapping[str, str] | None = None) -> Any:
+    """Shade each stage's interval (colour by ``stage.kind``)."""
+    colours = colours or {"plateau": "0.85", "drop": "tab:orange"}
+    for stage in stages:
+        ax.axvspan(stage.start, stage.end, color=colours.get(stage.kind, "tab:blue"), alpha=0.25, lw=0)
+    return ax
+
+
+def plot_timeline(ax: Any, rows: Sequence[Mapping[str, Any]], *, xlabel: str = "step") -> Any:
+    """One line per match: predicted (○), observed dynamics (●) and mechanism (◆) steps.
+
+    Args:
+        rows: dicts with ``label``, ``predicted``, ``observed``, ``mechanism`` (any may be None).
+    """
+    markers = (("predicted", "o", "none", "theory"), ("observed", "o", None, "dynamics"), ("mechanism", "D", None, "mechanism"))
+    for i, r in enumerate(rows):
+        xs = [r.get(k) for k, *_ in markers if r.get(k) is not None]
+        if xs:
+            ax.plot([min(xs), max(xs)], [i, i], color="0.7", lw=1, zorder=0)
+    for j, (key, marker, face, label) in enumerate(markers):
+        pts = [(r[key], i) for i, r in enumerate(rows) if r.get(key) is not None]
+        if pts:
+            x, y = zip(*pts)
+            ax.scatter(x, y, marker=marker, s=40, facecolors=face or f"C{j}", edgecolors=f"C{j}", label=label, zorder=2)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([r["label"] for r in rows], fontsize=7)
+    ax.set_xlabel(xlabel)
+    ax.legend(fontsize=7, loc="lower right")
+    return ax
+
+
+def new_figure(ncols: int = 1, nrows: int = 1, size: tuple[float, float] = (5.0, 3.6)) -> tuple[Any, Any]:
+    """A figure with a grid of axes, built without pyplot's global state."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    return fig, (axes[0, 0] if axes.size == 1 else axes.ravel())
+
+
+def save_figure(fig: Any, path: str | Path, dpi: int = 120) -> Path:
+    """Write ``fig`` as a PNG at ``path`` atomically; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.png")
+    fig.savefig(tmp, dpi=dpi, format="png")
+    os.replace(tmp, path)
+    return path

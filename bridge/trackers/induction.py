@@ -1,0 +1,119 @@
+"""Trackers of the induction-head task: in-context learning losses and per-head scores.
+
+Both evaluate on the test split (``split="test"``) and, when the task provides
+one in ``info["off_position"]``, on the off-position set (``split="off"``),
+whose repeats sit at offsets and periods never seen in training.
+
+Example:
+    >>> from bridge.models import TransformerConfig, build_model
+    >>> from bridge.tasks import make_task
+    >>> from bridge.tasks.repeated_tokens import RepeatedTokensConfig
+    >>> data = make_task(RepeatedTokensConfig(d_vocab=16, n_ctx=12, n_train=8, n_test=8, n_off=8,
+    ...                                       prefix=(0, 2), block=(3, 5), off_prefix=(3, 4), off_block=(3, 4)), seed=0)
+    >>> model = build_model(TransformerConfig(d_vocab=16, n_ctx=12, d_model=16, n_heads=2, d_head=8, n_layers=2, d_mlp=None), seed=0)
+    >>> rows = InContextTracker()(model, 0, data)
+    >>> sorted({r["observable"] for r in rows})[:3]
+    ['icl/late_vs_early', 'icl/loss_early', 'icl/loss_first']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from bridge.tasks.base import TaskData
+from bridge.tasks.repeated_tokens import first_occurrences, masked_mean, next_token_losses, repeated_targets
+from bridge.trackers.base import TRACKERS, Row, evaluating, row
+from probes.heads import SCORES, composition_scores, copying_scores, head_scores, head_weights
+
+
+def evaluation_sets(data: TaskData, n_eval: int, device: torch.device) -> dict[str, Tensor]:
+    """``{"test": tokens, "off": tokens}`` (first ``n_eval`` sequences of each; ``off`` when present)."""
+    if data.test is None:
+        raise ValueError("the induction trackers need a task with a test split")
+    sets = {"test": data.test.x[:n_eval].to(device)}
+    off = data.info.get("off_position")
+    if off is not None:
+        sets["off"] = off.x[:n_eval].to(device)
+    return sets
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+@TRACKERS.register("icl")
+@dataclass
+class InContextTracker:
+    """In-context learning observables, per split:
+
+    ``icl/loss_repeated`` (targets induction can predict), ``icl/loss_first``
+    (first occurrences), ``icl/repeat_vs_first`` (their difference),
+    ``icl/loss_early`` and ``icl/loss_late`` (mean loss of the first and last
+    ``window`` targets) and ``icl/late_vs_early`` (late − early; negative = in-context learning).
+    First-occurrence loss can rise above ln V during the transition, so
+    ``repeat_vs_first`` overstates the gain for a while; ``loss_repeated`` alone does not.
+    """
+
+    n_eval: int = 512
+    window: int = 8
+    name: str = "icl"
+
+    def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
+        rows: list[Row] = []
+        with evaluating(model):
+            for split, tokens in evaluation_sets(data, self.n_eval, _device(model)).items():
+                losses = next_token_losses(model(tokens), tokens)
+                rep = masked_mean(losses, repeated_targets(tokens))
+                first = masked_mean(losses, first_occurrences(tokens))
+                early = losses[:, 1 : 1 + self.window].mean()
+                late = losses[:, -self.window :].mean()
+                rows += [
+                    row("icl/loss_repeated", rep, split=split),
+                    row("icl/loss_first", first, split=split),
+                    row("icl/repeat_vs_first", rep - first, split=split),
+                    row("icl/loss_early", early, split=split),
+                    row("icl/loss_late", late, split=split),
+                    row("icl/late_vs_early", late - early, split=split),
+                ]
+        return rows
+
+
+@TRACKERS.register("heads")
+@dataclass
+class HeadScoreTracker:
+    """Per-head observables: ``heads/{previous_token,duplicate_token,induction}`` per split,
+    ``heads/copying`` and ``composition/{q,k,v}`` (index ``layer, head, to_layer, to_head``).
+    """
+
+    n_eval: int = 256
+    name: str = "heads"
+
+    def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
+        rows: list[Row] = []
+        for split, tokens in evaluation_sets(data, self.n_eval, _device(model)).items():
+            scores = head_scores(model, tokens)
+            for score in SCORES:
+                rows += [row(f"heads/{score}", v, layer=l, head=h, split=split) for (l, h), v in _items(scores[score])]
+        w = head_weights(model)
+        rows += [row("heads/copying", v, layer=l, head=h) for (l, h), v in _items(copying_scores(w))]
+        for kind, comp in composition_scores(w).items():
+            L, H = comp.shape[:2]
+            rows += [
+                row(f"composition/{kind}", comp[l0, h0, l1, h1], layer=l0, head=h0, to_layer=l1, to_head=h1)
+                for l0 in range(L)
+                for l1 in range(l0 + 1, L)
+                for h0 in range(H)
+                for h1 in range(H)
+            ]
+        return rows
+
+
+def _items(scores: Tensor):
+    L, H = scores.shape
+    return [((l, h), float(scores[l, h])) for l in range(L) for h in range(H)]
+
+
+__all__ = ["HeadScoreTracker", "InContextTracker", "evaluation_sets"]

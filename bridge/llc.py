@@ -260,11 +260,12 @@ def estimate_llc(
         )
     if np.isfinite(mean) and mean < 0:
         messages.append(f"negative estimate {mean:.3g}: chains found lower loss than w*, so w* is not a local minimum (train longer or raise gamma)")
-    if n_draws >= 20 and np.isfinite(trace).all() and n_chains > 1:
+    if n_draws >= 20 and np.isfinite(trace).all() and n_chains > 2:
         half = n_draws // 2
-        drift = nbeta * (trace[:, half:].mean() - trace[:, :half].mean())
-        if abs(drift) > max(3.0 * std, 0.2 * abs(mean)) and abs(drift) > 1e-9:
-            messages.append(f"the loss trace still drifts between the two halves of the draws (nβ·Δ = {drift:.3g}): increase n_burnin or step_size")
+        shift = nbeta * (trace[:, half:].mean(axis=1) - trace[:, :half].mean(axis=1))  # per chain
+        t_stat = abs(shift.mean()) / (shift.std(ddof=1) / math.sqrt(n_chains) + 1e-12)
+        if t_stat > 4.0 and abs(shift.mean()) > 0.1 * max(abs(mean), 1e-9):
+            messages.append(f"the loss trace still drifts between the two halves of the draws (nβ·Δ = {shift.mean():.3g}, t = {t_stat:.1f}): increase n_burnin or step_size")
     for msg in messages:
         warnings.warn(msg, LLCWarning, stacklevel=2)
     return LLCResult(mean, std, per_chain, trace, burn, init_loss, nbeta, n_params, diverged, messages, vectorized)

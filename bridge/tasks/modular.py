@@ -52,6 +52,12 @@ class ModularConfig:
             float tensor of width ``2p``, loss ``cross_entropy``).
         random_labels: control: every pair gets a uniformly random label
             (memorisable, nothing to generalise).
+        template_frequencies, template_magnitudes: when given, a regression
+            variant for the theory of feature learning: the target of pair
+            ``(a, b)`` is the vector ``y_c = Σ_k m_k cos(2πk(a∘b − c)/p)``
+            over outputs ``c`` (loss ``mse``), whose Fourier coefficient at
+            frequency ``k`` has magnitude ``m_k`` (a one-hot target has all
+            ``m_k`` equal).
     """
 
     p: int = 59
@@ -59,12 +65,27 @@ class ModularConfig:
     train_fraction: float = 0.4
     encoding: str = "tokens"
     random_labels: bool = False
+    template_frequencies: tuple[int, ...] = ()
+    template_magnitudes: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
+        for name in ("template_frequencies", "template_magnitudes"):
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
         require(isinstance(self.p, int) and _is_prime(self.p), f"modular.p must be a prime, got {self.p!r}")
         require(self.op in OPS, f"modular.op must be one of {OPS}, got {self.op!r}")
         require(0 < self.train_fraction <= 1, f"modular.train_fraction must be in (0, 1], got {self.train_fraction}")
         require(self.encoding in ENCODINGS, f"modular.encoding must be one of {ENCODINGS}, got {self.encoding!r}")
+        freqs, mags = self.template_frequencies, self.template_magnitudes
+        require(len(freqs) == len(mags), f"modular.template_frequencies and template_magnitudes differ in length: {len(freqs)} vs {len(mags)}")
+        require(all(1 <= k <= (self.p - 1) // 2 for k in freqs) and len(set(freqs)) == len(freqs), f"modular.template_frequencies must be distinct in 1..{(self.p - 1) // 2}, got {freqs}")
+        require(all(m > 0 for m in mags), f"modular.template_magnitudes must be positive, got {mags}")
+        require(not (freqs and self.random_labels), "modular: a template target cannot also have random labels")
+
+    @property
+    def regression(self) -> bool:
+        """Whether targets are template vectors (MSE) rather than class labels."""
+        return bool(self.template_frequencies)
 
 
 def modular_table(p: int, op: str) -> Int[Tensor, "p p"]:
@@ -98,8 +119,29 @@ def encode_pairs(pairs: Int[Tensor, "n 2"], p: int, encoding: str = "tokens") ->
     raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
 
 
+def template_targets(values: Int[Tensor, " n"], p: int, freqs: tuple[int, ...], mags: tuple[float, ...]) -> Tensor:
+    """``y[n, c] = Σ_k m_k cos(2πk(values[n] − c)/p)``, shape ``(n, p)``.
+
+    Example:
+        >>> template_targets(torch.tensor([0]), 5, (1,), (2.0,))[0, 0].item()
+        2.0
+    """
+    import math
+
+    c = torch.arange(p, dtype=torch.float64)[None, :]
+    v = values.to(torch.float64)[:, None]
+    out = torch.zeros(values.shape[0], p, dtype=torch.float64)
+    for k, m in zip(freqs, mags):
+        out += m * torch.cos(2 * math.pi * k * (v - c) / p)
+    return out.float()
+
+
 def _cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
     return torch.nn.functional.cross_entropy(logits.float(), target)
+
+
+def _mse_last(logits: Tensor, target: Tensor) -> Tensor:
+    return ((logits[:, -1, :] - target) ** 2).mean()
 
 
 @TASKS.register("modular")
@@ -115,9 +157,13 @@ def make_modular(config: ModularConfig, seed: int) -> TaskData:
     n_train = max(1, round(config.train_fraction * p * p))
     train_index, test_index = perm[:n_train].sort().values, perm[n_train:].sort().values
     x = encode_pairs(pairs, p, config.encoding)
-    train = Split(x[train_index], labels[train_index])
-    test = Split(x[test_index], labels[test_index]) if len(test_index) else None
-    loss = "cross_entropy_last" if config.encoding == "tokens" else _cross_entropy
+    targets = template_targets(labels, p, config.template_frequencies, config.template_magnitudes) if config.regression else labels
+    train = Split(x[train_index], targets[train_index])
+    test = Split(x[test_index], targets[test_index]) if len(test_index) else None
+    if config.regression:
+        loss = "mse" if config.encoding == "onehot" else _mse_last
+    else:
+        loss = "cross_entropy_last" if config.encoding == "tokens" else _cross_entropy
     info = {
         "p": p,
         "op": config.op,
@@ -126,8 +172,9 @@ def make_modular(config: ModularConfig, seed: int) -> TaskData:
         "table": labels.reshape(p, p),
         "encoding": config.encoding,
         "random_labels": config.random_labels,
+        "template": dict(zip(config.template_frequencies, config.template_magnitudes)),
     }
     return TaskData(train, test, loss, info)
 
 
-__all__ = ["ENCODINGS", "OPS", "ModularConfig", "all_pairs", "encode_pairs", "make_modular", "modular_table"]
+__all__ = ["ENCODINGS", "OPS", "ModularConfig", "all_pairs", "encode_pairs", "make_modular", "modular_table", "template_targets"]

@@ -60,6 +60,13 @@ def mode_trajectory(steps: np.ndarray, s: float, u0: float, lr: float, depth: in
     if depth == 2:
         growth = np.exp(np.minimum(2 * s * lr * steps, 700.0))
         return s * growth / (growth - 1 + s / u0)
+    return ode_trajectory(steps, s, u0, lr, depth)
+
+
+def ode_trajectory(steps: np.ndarray, s: float, u0: float, lr: float, depth: int) -> np.ndarray:
+    """Numerical solution of the mode ODE (any depth; :func:`mode_trajectory` uses it for ``L > 2``)."""
+    steps = np.asarray(steps, dtype=float)
+    _check(s, u0, lr, depth)
     power = (depth - 2) / depth
 
     def rhs(_t: float, logu: np.ndarray) -> np.ndarray:
@@ -81,9 +88,15 @@ def half_rise_step(s: float, u0: float, lr: float, depth: int = 2) -> float:
         190.04
     """
     _check(s, u0, lr, depth)
-    target = (u0 + s) / 2
     if depth == 2:
-        return _depth2_time(s, u0, lr, target)
+        return _depth2_time(s, u0, lr, (u0 + s) / 2)
+    return integrated_half_rise(s, u0, lr, depth)
+
+
+def integrated_half_rise(s: float, u0: float, lr: float, depth: int) -> float:
+    """Half-rise step by quadrature of the mode ODE (any depth; used for ``L > 2``)."""
+    _check(s, u0, lr, depth)
+    target = (u0 + s) / 2
     power = 2 * (depth - 1) / depth
     # t = ∫ du / (η L u^p (s − u)); integrate in log u for accuracy at small u0.
     integrand = lambda logu: np.exp(logu) ** (1 - power) / (lr * depth * (s - np.exp(logu)))  # noqa: E731

@@ -1,0 +1,183 @@
+"""Alternating gradient flows (Kunin et al. 2025, arXiv 2506.06489) for a quadratic network on modular addition.
+
+The network is ``f_c(a, b) = Σ_i W[c, i] (U[i, a] + V[i, b])²`` (a two-layer
+MLP with quadratic activation on the concatenated one-hots of ``a`` and
+``b``), trained by full-batch gradient descent with learning rate ``η`` on the
+mean squared error over all ``p²`` pairs and ``p`` outputs, from a small
+initialisation, towards the template target
+``y_c(a, b) = Σ_k m_k cos(w_k(a + b − c))`` (``w_k = 2πk/p``).
+
+AGF splits training into dormant phases, in which small neurons climb the
+*utility* — their correlation with the residual — and active phases, in which
+a neuron that has escaped fits its share of the target. For this target the
+utility of a neuron separates over frequencies:
+``⟨y, f_i⟩ = 2 Σ_k m_k Re(û_ik v̂_ik conj(ŵ_ik))`` where ``û_ik = Σ_a U[i, a] e^{i w_k a}``
+(and likewise ``v̂``, ``ŵ``). Gradient ascent on it, while the residual is
+still the target, is, in optimizer steps,
+
+    dû/dt = κ_k conj(v̂) ŵ,   dv̂/dt = κ_k conj(û) ŵ,   dŵ/dt = κ_k û v̂,   κ_k = 2 η m_k / p²,
+
+a cubic flow that blows up in finite time. Frequency ``k`` is acquired when
+the first neuron's frequency-``k`` component escapes: at the smallest blow-up
+time over neurons, which scales as ``1/m_k``. Acquiring ``k`` removes its
+share ``m_k²/2`` of the loss, so the loss falls in steps, largest
+coefficients first. Assumptions: small initialisation (dormant neurons do not
+interact), all ``p²`` pairs in the loss, ``2k ≢ 0 (mod p)``, and frequencies
+well separated in ``m_k`` relative to the spread of initial components.
+
+Example:
+    >>> import torch
+    >>> g = torch.Generator().manual_seed(0)
+    >>> U, V, W = (0.01 * torch.randn(s, generator=g) for s in [(16, 7), (16, 7), (7, 16)])
+    >>> preds = predict_acquisitions(U, V, W, {1: 1.0, 2: 0.5}, lr=1.0)
+    >>> [p.extra["frequency"] for p in preds]
+    [1, 2]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+from jaxtyping import Complex, Float
+from torch import Tensor
+
+from bridge.theory.base import Prediction
+
+ASSUMPTIONS = (
+    "two-layer network with quadratic activation on one-hot (a, b), no biases",
+    "full-batch gradient descent on the mean squared error over all p² pairs and p outputs",
+    "small initialisation: neurons stay dormant and independent until they escape",
+    "template target y_c = Σ m_k cos(w_k(a+b−c))",
+)
+
+
+def fourier_components(x: Float[Tensor, "neuron p"], k: int) -> Complex[np.ndarray, " neuron"]:
+    """``x̂_i = Σ_a x[i, a] e^{2πi k a / p}`` for each row ``i``."""
+    p = x.shape[1]
+    phase = np.exp(2j * math.pi * k * np.arange(p) / p)
+    return x.detach().double().numpy() @ phase
+
+
+def rate(p: int, magnitude: float, lr: float) -> float:
+    """``κ_k = 2 η m_k / p²``: the dormant flow's speed per optimizer step."""
+    return 2.0 * lr * magnitude / p**2
+
+
+def blowup_times(
+    u: Complex[np.ndarray, " n"], v: Complex[np.ndarray, " n"], w: Complex[np.ndarray, " n"], kappa: float, growth: float = 1e4, eps: float = 0.01
+) -> Float[np.ndarray, " n"]:
+    """Finite blow-up time of the dormant flow from each initial ``(û, v̂, ŵ)``, in optimizer steps.
+
+    Integrates ``dû = κ conj(v̂) ŵ, dv̂ = κ conj(û) ŵ, dŵ = κ û v̂`` by RK4 with
+    a per-trajectory step ``eps / (κ r)`` (``r`` the largest modulus) until
+    ``r`` grows ``growth``-fold, then adds the aligned tail ``1 / (κ r)``.
+
+    Example:
+        >>> z = np.array([0.1 + 0j])
+        >>> float(blowup_times(z, z, z, kappa=1.0).round(3)[0])   # aligned: r' = r², T = 1/r0
+        10.0
+    """
+    if kappa <= 0:
+        raise ValueError(f"kappa must be positive, got {kappa}")
+    state = np.stack([np.asarray(u, complex), np.asarray(v, complex), np.asarray(w, complex)])
+    r0 = np.abs(state).max(0)
+    if np.any(r0 == 0):
+        raise ValueError("a trajectory starts at zero and never escapes")
+    t = np.zeros(state.shape[1])
+    active = np.ones(state.shape[1], bool)
+
+    def field(s: np.ndarray) -> np.ndarray:
+        a, b, c = s
+        return kappa * np.stack([np.conj(b) * c, np.conj(a) * c, a * b])
+
+    for _ in range(200_000):
+        if not active.any():
+            break
+        s = state[:, active]
+        h = eps / (kappa * np.abs(s).max(0))
+        k1 = field(s)
+        k2 = field(s + 0.5 * h * k1)
+        k3 = field(s + 0.5 * h * k2)
+        k4 = field(s + h * k3)
+        state[:, active] = s + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+        t[active] += h
+        active &= np.abs(state).max(0) < growth * r0
+    else:
+        raise RuntimeError("dormant flow did not blow up (utility never became positive)")
+    return t + 1.0 / (kappa * np.abs(state).max(0))
+
+
+def plateau_losses(magnitudes: Mapping[int, float], order: list[int]) -> list[float]:
+    """Predicted MSE before any acquisition and after each one, in ``order``: ``Σ_{k not yet} m_k²/2``.
+
+    Example:
+        >>> plateau_losses({1: 2.0, 2: 1.0}, [1, 2])
+        [2.5, 0.5, 0.0]
+    """
+    left = dict(magnitudes)
+    out = [sum(m * m / 2 for m in left.values())]
+    for k in order:
+        left.pop(k)
+        out.append(sum(m * m / 2 for m in left.values()))
+    return out
+
+
+def predict_acquisitions(
+    U: Float[Tensor, "neuron p"], V: Float[Tensor, "neuron p"], W: Float[Tensor, "p neuron"], magnitudes: Mapping[int, float], lr: float
+) -> list[Prediction]:
+    """AGF's predicted acquisition of each template frequency, from the initial weights, in time order.
+
+    Args:
+        U, V: the ``a``- and ``b``-blocks of the first layer, ``(neurons, p)``.
+        W: the output layer, ``(p, neurons)``.
+        magnitudes: ``{k: m_k}``, the target's Fourier magnitudes.
+        lr: the gradient-descent learning rate ``η``.
+
+    Returns:
+        One :class:`Prediction` per frequency, earliest first: ``step`` the
+        blow-up time of the fastest neuron, ``value`` the loss plateau after the
+        acquisition; ``extra`` holds ``frequency``, ``magnitude``, ``drop``
+        (``m_k²/2``), ``neuron`` and ``rank`` (order of ``m_k``).
+    """
+    p = U.shape[1]
+    if V.shape != U.shape or W.shape != (p, U.shape[0]):
+        raise ValueError(f"shapes do not fit one quadratic layer: U {tuple(U.shape)}, V {tuple(V.shape)}, W {tuple(W.shape)}")
+    if lr <= 0:
+        raise ValueError(f"lr must be positive, got {lr}")
+    bad = [k for k in magnitudes if not 1 <= k <= (p - 1) // 2]
+    if bad or not magnitudes:
+        raise ValueError(f"frequencies must be in 1..{(p - 1) // 2}, got {list(magnitudes)}")
+    rows = []
+    for k, m in magnitudes.items():
+        times = blowup_times(fourier_components(U, k), fourier_components(V, k), fourier_components(W.T, k), rate(p, m, lr))
+        rows.append((float(times.min()), int(times.argmin()), k, float(m)))
+    rows.sort()
+    by_size = sorted(magnitudes, key=lambda k: -magnitudes[k])
+    plateaus = plateau_losses(magnitudes, [r[2] for r in rows])
+    return [
+        Prediction(
+            name=f"frequency {k} acquired",
+            step=t,
+            value=plateaus[i + 1],
+            assumptions=ASSUMPTIONS,
+            theory="agf",
+            extra={"frequency": k, "magnitude": m, "drop": m * m / 2, "neuron": neuron, "rank": by_size.index(k)},
+        )
+        for i, (t, neuron, k, m) in enumerate(rows)
+    ]
+
+
+def magnitude_order(magnitudes: Mapping[int, float]) -> list[int]:
+    """Frequencies by decreasing target magnitude: AGF's predicted order of acquisition.
+
+    Example:
+        >>> magnitude_order({1: 0.5, 3: 1.0, 2: 0.7})
+        [3, 2, 1]
+    """
+    return sorted(magnitudes, key=lambda k: -magnitudes[k])
+
+
+__all__ = ["ASSUMPTIONS", "blowup_times", "fourier_components", "magnitude_order", "plateau_losses", "predict_acquisitions", "rate"]

@@ -1,0 +1,243 @@
+"""The SGLD learning-coefficient estimator and Aoyagi's closed form."""
+
+from __future__ import annotations
+
+import itertools
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+
+from bridge.llc import LLCWarning, default_nbeta, estimate_llc, select_params
+from bridge.llc_reference import devinterp_available, devinterp_llc
+from bridge.models import DeepLinearConfig, MLPConfig, TransformerConfig, build_model
+from bridge.tasks import LinearTeacherConfig, Split, make_task
+from bridge.theory.aoyagi import BRANCHES, rrr_branch, rrr_learning_coefficient, rrr_learning_coefficient_exact
+from bridge.trackers.base import TRACKERS, get_tracker
+from bridge.trackers.llc import LLCTracker
+
+torch.set_num_threads(1)
+
+
+def _regression(n: int, d_in: int, d_out: int, seed: int = 0) -> tuple[torch.nn.Linear, Split]:
+    g = torch.Generator().manual_seed(seed)
+    net = torch.nn.Linear(d_in, d_out)
+    with torch.no_grad():
+        net.weight.copy_(torch.randn(d_out, d_in, generator=g))
+        net.bias.copy_(torch.randn(d_out, generator=g))
+    x = torch.randn(n, d_in, generator=g)
+    return net, Split(x, net(x).detach())
+
+
+# ---------------------------------------------------------------- estimator
+
+
+def test_no_noise_sgld_is_gradient_descent_on_the_localised_tempered_objective():
+    net = build_model(MLPConfig(d_in=3, d_out=2, widths=(6,), activation="tanh"), seed=1)
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(50, 3, generator=g)
+    split = Split(x, torch.randn(50, 2, generator=g))
+    eps, gamma, nbeta, steps = 1e-2, 3.0, 7.0, 25
+    res = estimate_llc(net, "half_sse", split, n_chains=2, n_draws=steps, n_burnin=0, step_size=eps, gamma=gamma, nbeta=nbeta, noise_level=0.0, seed=0)
+
+    w_star = [p.detach().clone() for p in net.parameters()]
+    ref = build_model(MLPConfig(d_in=3, d_out=2, widths=(6,), activation="tanh"), seed=1)
+    opt = torch.optim.SGD(ref.parameters(), lr=eps / 2)
+    losses = []
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = 0.5 * ((ref(x) - split.y) ** 2).sum(-1).mean()
+        losses.append(loss.item())
+        objective = nbeta * loss + 0.5 * gamma * sum(((p - p0) ** 2).sum() for p, p0 in zip(ref.parameters(), w_star))
+        objective.backward()
+        opt.step()
+    expected = np.array(losses)
+    for chain in range(2):
+        np.testing.assert_allclose(res.trace[chain], expected, rtol=2e-5, atol=1e-7)
+    assert expected[-1] < expected[0] * 0.9  # the descent really moved
+    torch.testing.assert_close(list(net.parameters())[0], w_star[0])  # the model is untouched
+
+
+def test_regular_model_gives_half_the_dimension():
+    net, split = _regression(2000, d_in=4, d_out=3)
+    d = sum(p.numel() for p in net.parameters())  # 15
+    res = estimate_llc(net, "half_sse", split, n_chains=6, n_draws=2000, n_burnin=300, step_size=2e-4, gamma=1.0, seed=0)
+    assert res.warnings == []
+    assert res.mean == pytest.approx(d / 2, rel=0.08)
+    assert res.std < 0.15 * d / 2
+
+
+def test_parameter_subset_counts_only_its_own_dimensions():
+    net, split = _regression(2000, d_in=4, d_out=3)
+    res = estimate_llc(net, "half_sse", split, params=["bias"], n_chains=6, n_draws=1500, n_burnin=300, step_size=2e-4, gamma=1.0, seed=1)
+    assert res.n_params == 3
+    assert res.mean == pytest.approx(1.5, rel=0.1)
+
+
+def test_vmap_and_loop_give_the_same_chains():
+    net = build_model(DeepLinearConfig(3, 4, 2, init_std=0.3), seed=0)
+    data = make_task(LinearTeacherConfig((1.0,), d_in=3, d_out=2, n_train=40), seed=0)
+    kw = dict(n_chains=3, n_draws=30, n_burnin=5, step_size=1e-3, gamma=10.0, seed=5)
+    a = estimate_llc(net, "half_sse", data.train, vectorize=True, **kw)
+    b = estimate_llc(net, "half_sse", data.train, vectorize=False, **kw)
+    assert a.vectorized and not b.vectorized
+    np.testing.assert_allclose(a.trace, b.trace, rtol=1e-4, atol=1e-6)
+
+
+def test_transformer_bridge_runs_vectorised_and_is_left_untouched():
+    model = build_model(TransformerConfig(d_vocab=8, n_ctx=6, d_model=16, n_heads=2, d_head=8, n_layers=2, d_mlp=None), seed=0)
+    tokens = torch.randint(0, 8, (32, 6), generator=torch.Generator().manual_seed(0))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    kw = dict(n_chains=2, n_draws=8, n_burnin=2, step_size=1e-5, gamma=100.0, seed=0)
+    a = estimate_llc(model, "cross_entropy_next", Split(tokens, tokens), params=["blocks.1.attn"], **kw)
+    b = estimate_llc(model, "cross_entropy_next", Split(tokens, tokens), params=["blocks.1.attn"], vectorize=False, **kw)
+    assert a.vectorized
+    assert a.n_params == 4 * (16 * 16 + 16)  # q, k, v, o weights and biases of layer 1
+    np.testing.assert_allclose(a.trace, b.trace, rtol=1e-4, atol=1e-6)
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, before[k])
+    logits = model(tokens)  # still a working model after the functional calls
+    assert torch.isfinite(logits).all()
+
+
+def test_divergence_is_flagged_and_warned():
+    net, split = _regression(200, d_in=3, d_out=2)
+    with pytest.warns(LLCWarning, match="diverged"):
+        res = estimate_llc(net, "half_sse", split, n_chains=3, n_draws=50, n_burnin=0, step_size=0.5, gamma=1.0, seed=0)
+    assert res.any_diverged and res.diverged.all()
+    assert any("diverged" in w for w in res.warnings)
+    assert any("step_size·nbeta" in w for w in res.warnings)
+
+
+def test_out_of_range_settings_warn_and_bad_settings_raise():
+    net, split = _regression(200, d_in=3, d_out=2)
+    with pytest.warns(LLCWarning, match="localisation term overshoots"):
+        estimate_llc(net, "half_sse", split, n_chains=1, n_draws=5, n_burnin=0, step_size=1e-3, gamma=5000.0, seed=0)
+    for bad in (dict(step_size=0.0), dict(n_chains=0), dict(gamma=-1.0), dict(nbeta=-2.0), dict(n_draws=0)):
+        with pytest.raises(ValueError):
+            estimate_llc(net, "half_sse", split, **bad)
+    with pytest.raises(ValueError, match="matches no parameter"):
+        estimate_llc(net, "half_sse", split, params=["nope"])
+
+
+def test_negative_estimate_warns_when_not_at_a_minimum():
+    net, split = _regression(500, d_in=3, d_out=2)
+    with torch.no_grad():
+        net.weight.add_(1.0)  # far from the minimum: chains descend
+    with pytest.warns(LLCWarning, match="not a local minimum"):
+        res = estimate_llc(net, "half_sse", split, n_chains=2, n_draws=100, n_burnin=0, step_size=1e-3, gamma=1.0, seed=0)
+    assert res.mean < 0
+
+
+def test_default_nbeta_and_selection():
+    assert default_nbeta(100) == pytest.approx(100 / np.log(100))
+    with pytest.raises(ValueError):
+        default_nbeta(1)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1))
+    assert select_params(net, lambda n: n.endswith("bias")) == ["0.bias", "1.bias"]
+    assert select_params(net, "0") == ["0.weight", "0.bias"]
+
+
+def test_tracker_is_registered_reproducible_and_restrictable():
+    assert "llc" in TRACKERS
+    data = make_task(LinearTeacherConfig((1.0,), d_in=3, d_out=3, n_train=64), seed=0)
+    model = build_model(DeepLinearConfig(3, 4, 3, init_std=0.3), seed=0)
+    tracker = get_tracker("llc", n_chains=2, n_draws=20, n_burnin=5, step_size=1e-4, per_chain=True)
+    rows = tracker(model, 7, data)
+    again = LLCTracker(n_chains=2, n_draws=20, n_burnin=5, step_size=1e-4, per_chain=True)(model, 7, data)
+    assert [r["observable"] for r in rows] == ["llc/mean", "llc/std", "llc/diverged", "llc/chain", "llc/chain"]
+    assert rows[0]["value"] == pytest.approx(again[0]["value"], rel=1e-6)
+    assert rows[0]["value"] == pytest.approx(np.mean([r["value"] for r in rows[3:]]), rel=1e-6)
+    assert tracker.last_result.trace.shape == (2, 20)
+    sub = LLCTracker(n_chains=2, n_draws=5, n_burnin=0, step_size=1e-4, params=("weights.1",))
+    sub(model, 0, data)
+    assert sub.last_result.n_params == 12
+
+
+# ---------------------------------------------------------------- Aoyagi
+
+
+SHAPES = list(itertools.product(range(1, 6), range(1, 6), range(1, 7), range(0, 6)))
+VALID = [(m, n, h, r) for m, n, h, r in SHAPES if r <= min(h, m, n)]
+
+
+def test_aoyagi_regular_when_teacher_rank_equals_width():
+    for m, n, h, r in VALID:
+        if r == h:
+            assert rrr_learning_coefficient(m, n, h, r) == pytest.approx((h * (m + n) - h * h) / 2), (m, n, h, r)
+
+
+def test_aoyagi_saturates_at_all_matrices_for_wide_hidden_layers():
+    for m, n in itertools.product(range(1, 5), repeat=2):
+        for h in range(m + n + 1, m + n + 4):
+            for r in range(0, min(m, n) + 1):
+                assert rrr_learning_coefficient(m, n, h, r) == m * n / 2
+
+
+def test_aoyagi_symmetry_bounds_and_monotonicity():
+    for m, n, h, r in VALID:
+        lam = rrr_learning_coefficient_exact(m, n, h, r)
+        assert lam == rrr_learning_coefficient_exact(n, m, h, r)  # transposing the problem
+        assert 0 <= lam <= h * (m + n) / 2  # never above the regular d/2
+        assert lam <= m * n / 2 + 1e-12
+        if r < min(h, m, n):
+            assert rrr_learning_coefficient_exact(m, n, h, r + 1) >= lam  # a richer teacher is less degenerate
+        if h + 1 <= 6:
+            assert rrr_learning_coefficient_exact(m, n, h + 1, r) >= lam
+
+
+def test_aoyagi_branches_are_covered_and_continuous_across_boundaries():
+    seen = {rrr_branch(*s) for s in VALID}
+    assert seen == set(BRANCHES)
+    # on each boundary of the central region the sum M+H+N+r is even and the
+    # central formula meets the neighbouring branch's formula
+    hits = 0
+    for m, n, h, r in VALID:
+        central = rrr_learning_coefficient_exact(m, n, h, r)
+        if m + h == n + r:
+            assert central == Fraction(h * m - h * r + n * r, 2)
+            hits += 1
+        if n + h == m + r:
+            assert central == Fraction(h * n - h * r + m * r, 2)
+            hits += 1
+        if m + n == h + r:
+            assert central == Fraction(m * n, 2)
+            hits += 1
+    assert hits > 20
+
+
+def test_aoyagi_known_values():
+    # hand-computed from the formula's branches
+    assert rrr_learning_coefficient(4, 4, 3, 1) == 6.0  # central, M+H+N+r even: (2·4·8 − 0 − 16)/8
+    assert rrr_learning_coefficient(4, 4, 2, 1) == 5.0  # central, odd: (48 − 9 + 1)/8
+    assert rrr_learning_coefficient(2, 6, 2, 1) == 4.0  # M+H<N+r: (4 − 2 + 6)/2
+    assert rrr_learning_coefficient(6, 2, 2, 1) == 4.0  # N+H<M+r
+    assert rrr_learning_coefficient(2, 2, 4, 1) == 2.0  # M+N<H+r: MN/2
+    assert rrr_learning_coefficient(3, 3, 3, 0) == 3.5  # central odd, zero teacher
+    assert rrr_learning_coefficient(1, 1, 1, 0) == 0.5  # y = b·a·x at the origin: λ = 1/2
+    with pytest.raises(ValueError):
+        rrr_learning_coefficient(3, 3, 2, 3)  # teacher rank above the width
+    with pytest.raises(ValueError):
+        rrr_learning_coefficient(0, 3, 2, 0)
+
+
+# ---------------------------------------------------------------- devinterp
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not devinterp_available(), reason="devinterp (the 'reference' extra) is not installed")
+def test_agrees_with_devinterp_within_the_spread_of_the_chains():
+    data = make_task(LinearTeacherConfig((1.0,), d_in=4, d_out=4, n_train=1000), seed=0)
+    net = build_model(DeepLinearConfig(4, 3, 4), seed=0)
+    with torch.no_grad():
+        u, s, v = data.info["U"], data.info["S"], data.info["V"]
+        net.weights[0].zero_()
+        net.weights[1].zero_()
+        net.weights[0][:1] = s.sqrt()[:, None] * v.T
+        net.weights[1][:, :1] = u * s.sqrt()
+    kw = dict(n_chains=8, n_draws=1000, step_size=5e-4, gamma=5.0, nbeta=default_nbeta(1000))
+    ours = estimate_llc(net, "half_sse", data.train, n_burnin=0, seed=0, **kw)
+    ref = devinterp_llc(net, "half_sse", data.train, seed=0, **kw)
+    spread = max(ours.std, ref.std)
+    assert abs(ours.mean - ref.mean) <= spread, (ours.mean, ours.std, ref.mean, ref.std)

@@ -1,0 +1,183 @@
+"""The run directory contract: atomic checkpoints, resume, corruption, no overwrite."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import warnings
+
+import pandas as pd
+import pytest
+import torch
+
+from bridge import ConfigError, RunConfig, RunError, ScheduleConfig, TrainConfig, load_run, train
+from bridge.models import DeepLinearConfig, MLPConfig
+from bridge.runs import checkpoint_path
+from bridge.storage import CorruptFileError
+from bridge.tasks import HierarchyConfig, LinearTeacherConfig
+from bridge.trackers import ModeTracker
+
+
+def small_config(optimizer="adam", batch_size=8, steps=60):
+    return RunConfig(
+        task=LinearTeacherConfig((2.0, 1.0, 0.5), d_in=6, d_out=5, n_train=32),
+        model=MLPConfig(d_in=6, d_out=5, widths=(16,), activation="tanh"),
+        train=TrainConfig(optimizer=optimizer, lr=0.01, steps=steps, batch_size=batch_size, schedule=ScheduleConfig(n_log=5, every=10, track_every=5)),
+        seed=3,
+    )
+
+
+class Crash:
+    """A tracker that simulates a crash (an interrupt) when training reaches ``at``."""
+
+    name = "crash"
+
+    def __init__(self, at):
+        self.at = at
+
+    def __call__(self, model, step, data):
+        if step == self.at:
+            raise KeyboardInterrupt("simulated kill")
+        return []
+
+
+def weights(run, step):
+    return run.model_at(step).state_dict()
+
+
+@pytest.mark.parametrize("optimizer,batch_size", [("adam", 8), ("sgd", 8), ("adamw", None), ("gd", None)])
+def test_interrupted_run_resumes_to_identical_weights(tmp_path, optimizer, batch_size):
+    cfg = small_config(optimizer, batch_size)
+    whole = train(cfg, tmp_path / "whole", progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "cut", trackers=[Crash(at=35)], progress=False)
+    cut = load_run(tmp_path / "cut")
+    assert cut.status == "failed" and max(cut.steps) == 30
+    resumed = train(cfg, tmp_path / "cut", trackers=[Crash(at=-1)], progress=False, resume=True)
+    assert resumed.status == "complete"
+    assert resumed.steps == whole.steps
+    for name, tensor in weights(whole, 60).items():
+        assert torch.equal(tensor, weights(resumed, 60)[name]), name
+    a = whole.observable("loss/train")
+    b = resumed.observable("loss/train")
+    pd.testing.assert_series_equal(a, b)
+
+
+def test_corrupt_checkpoint_is_named_and_skipped(tmp_path):
+    cfg = small_config()
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "run", trackers=[Crash(at=45)], progress=False)
+    last = checkpoint_path(tmp_path / "run", 40)
+    last.write_bytes(last.read_bytes()[:100])  # truncated, as by a full disk
+    with pytest.raises(CorruptFileError, match="step_00000040"):
+        load_run(tmp_path / "run").model_at(40)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = train(cfg, tmp_path / "run", trackers=[Crash(at=-1)], progress=False, resume=True)
+    assert any("step_00000040.safetensors" in str(w.message) for w in caught)
+    whole = train(cfg, tmp_path / "whole", progress=False)
+    for name, tensor in weights(whole, 60).items():
+        assert torch.equal(tensor, weights(run, 60)[name])
+
+
+def test_existing_run_is_never_overwritten(tmp_path):
+    cfg = small_config(steps=10)
+    train(cfg, tmp_path / "run", progress=False)
+    before = (tmp_path / "run" / "metrics.csv").read_bytes()
+    with pytest.raises(FileExistsError, match="already exists"):
+        train(cfg, tmp_path / "run", progress=False)
+    assert (tmp_path / "run" / "metrics.csv").read_bytes() == before
+
+
+def test_resume_refuses_a_different_config(tmp_path):
+    train(small_config(steps=10), tmp_path / "run", progress=False)
+    with pytest.raises(ConfigError, match="different config"):
+        train(small_config(steps=20), tmp_path / "run", progress=False, resume=True)
+
+
+def test_invalid_configs_are_refused_before_any_work(tmp_path):
+    with pytest.raises(ConfigError, match="lr"):
+        TrainConfig(lr=-1.0)
+    with pytest.raises(ConfigError, match="optimizer"):
+        TrainConfig(optimizer="lbfgs")
+    with pytest.raises(ConfigError, match="depth"):
+        DeepLinearConfig(4, 8, 3, depth=1)
+    with pytest.raises(ConfigError, match="singular_values"):
+        LinearTeacherConfig((1.0, -2.0), 4, 4)
+    mismatched = RunConfig(HierarchyConfig(depth=2), DeepLinearConfig(d_in=5, d_hidden=8, d_out=7), TrainConfig(steps=5))
+    with pytest.raises(ConfigError, match="does not fit"):
+        train(mismatched, tmp_path / "bad", progress=False)
+    assert not (tmp_path / "bad").exists()
+    too_big = RunConfig(HierarchyConfig(depth=2), DeepLinearConfig(4, 8, 7), TrainConfig(optimizer="sgd", steps=5, batch_size=99))
+    with pytest.raises(ConfigError, match="batch_size"):
+        train(too_big, tmp_path / "bad", progress=False)
+    assert not (tmp_path / "bad").exists()
+
+
+def test_load_run_contract(tmp_path):
+    cfg = RunConfig(HierarchyConfig(depth=2), DeepLinearConfig(4, 16, 7, init_std=0.01), TrainConfig(lr=0.1, steps=50, schedule=ScheduleConfig(n_log=5, every=25, track_every=5)), seed=1)
+    run = train(cfg, tmp_path / "run", trackers=[ModeTracker()], progress=False)
+    again = load_run(tmp_path / "run")
+    assert again.config == cfg
+    assert again.steps == [0, 1, 3, 7, 19, 25, 50]  # 50 ** (k/4) rounded, every 25
+    frame = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    assert list(frame.columns[:3]) == ["step", "observable", "value"]
+    assert set(frame["observable"]) == {"loss/train", "mode/strength", "mode/alignment"}
+    strength = again.observable("mode/strength", mode=0)
+    assert list(strength.index) == sorted(set(range(0, 51, 5)) | {1, 3, 7, 19})
+    final = again.model_at(50)
+    torch.testing.assert_close(final.end_to_end(), run.model_at(50).end_to_end(), rtol=0, atol=0)
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert {"config", "seed", "versions", "device", "status", "schedule"} <= set(info)
+    assert info["versions"]["torch"].startswith(torch.__version__.split("+")[0])
+    with pytest.raises(KeyError, match="nearest"):
+        again.model_at(2)
+
+
+def test_missing_and_corrupt_run_directories(tmp_path):
+    with pytest.raises(RunError, match="does not exist"):
+        load_run(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RunError, match="no run.json"):
+        load_run(tmp_path / "empty")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "run.json").write_text("{not json")
+    with pytest.raises(CorruptFileError, match="run.json"):
+        load_run(tmp_path / "broken")
+
+
+KILL_SCRIPT = """
+import sys
+from bridge import RunConfig, ScheduleConfig, TrainConfig, train
+from bridge.models import MLPConfig
+from bridge.tasks import LinearTeacherConfig
+cfg = RunConfig(LinearTeacherConfig((2.0, 1.0), d_in=6, d_out=5, n_train=64), MLPConfig(d_in=6, d_out=5, widths=(64, 64)),
+                TrainConfig(optimizer="adam", lr=1e-3, steps=int(sys.argv[2]), batch_size=16, schedule=ScheduleConfig(n_log=0, every=200)), seed=5)
+train(cfg, sys.argv[1], progress=False, resume=len(sys.argv) > 3)
+"""
+
+
+@pytest.mark.slow
+def test_sigkilled_process_resumes_to_identical_weights(tmp_path):
+    script = tmp_path / "job.py"
+    script.write_text(KILL_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    steps = "4000"
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "killed"), steps], env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        ckpts = list((tmp_path / "killed" / "checkpoints").glob("step_*.safetensors")) if (tmp_path / "killed" / "checkpoints").exists() else []
+        if len(ckpts) >= 4:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed = load_run(tmp_path / "killed")
+    assert killed.status == "running" and max(killed.steps) < int(steps)
+    subprocess.run([sys.executable, str(script), str(tmp_path / "killed"), steps, "resume"], env=env, check=True)
+    subprocess.run([sys.executable, str(script), str(tmp_path / "whole"), steps], env=env, check=True)
+    a, b = load_run(tmp_path / "killed").model_at(int(steps)).state_dict(), load_run(tmp_path / "whole").model_at(int(steps)).state_dict()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name

@@ -1,0 +1,111 @@
+"""Saxe et al.'s theory against simulated gradient descent, depth 2 and depth 3."""
+
+import numpy as np
+import pytest
+import torch
+
+from bridge.losses import half_sse
+from bridge.models import DeepLinearConfig, DeepLinearNetwork
+from bridge.stages import half_rise
+from bridge.tasks import LinearTeacherConfig, make_task
+from bridge.theory import saxe
+
+
+def _orthonormal(rows, cols, seed):
+    g = torch.Generator().manual_seed(seed)
+    q, _ = torch.linalg.qr(torch.randn(rows, cols, generator=g, dtype=torch.float64))
+    return q
+
+
+def simulate(s, lr, steps, depth, u0=None, init_std=None, hidden=64, seed=0, every=1):
+    """Full-batch GD on a linear teacher; returns (steps, strengths (t, mode), teacher info, net at init)."""
+    r = len(s)
+    data = make_task(LinearTeacherConfig(tuple(s), d_in=r + 2, d_out=r + 1), seed=seed)
+    u, v = data.info["U"].double(), data.info["V"].double()
+    x, y = data.train.x.double(), data.train.y.double()
+    if u0 is not None:  # decoupled, balanced initial condition: each layer carries a = u0^(1/L) per mode
+        a = torch.full((r,), u0, dtype=torch.float64) ** (1 / depth)
+        rs = [_orthonormal(hidden, r, seed + 10 + i) for i in range(depth - 1)]
+        ws = [rs[0] @ torch.diag(a) @ v.T]
+        ws += [rs[i + 1] @ torch.diag(a) @ rs[i].T for i in range(depth - 2)]
+        ws += [u @ torch.diag(a) @ rs[-1].T]
+    else:
+        net = DeepLinearNetwork(DeepLinearConfig(r + 2, hidden, r + 1, depth=depth, init_std=init_std), seed=seed)
+        ws = [w.detach().double().clone() for w in net.weights]
+    init = [w.clone() for w in ws]
+    ws = [w.requires_grad_(True) for w in ws]
+    out_steps, out = [], []
+    for t in range(steps + 1):
+        with torch.no_grad():
+            total = ws[0]
+            for w in ws[1:]:
+                total = w @ total
+            if t % every == 0:
+                out_steps.append(t)
+                out.append(torch.einsum("om,oi,im->m", u, total, v).numpy())
+        if t == steps:
+            break
+        h = x
+        for w in ws:
+            h = h @ w.T
+        loss = half_sse(h, y)
+        grads = torch.autograd.grad(loss, ws)
+        with torch.no_grad():
+            for w, g in zip(ws, grads):
+                w -= lr * g
+    return np.array(out_steps), np.array(out), data, init
+
+
+@pytest.mark.parametrize("s,lr", [((3.0, 1.5, 0.5), 0.008), ((2.0, 1.0), 0.012), ((1.0, 0.6, 0.3, 0.15), 0.025)])
+def test_depth2_closed_form_matches_decoupled_simulation(s, lr):
+    u0 = 1e-3
+    horizon = int(2.5 * saxe.half_rise_step(min(s), u0, lr))
+    steps, strengths, _, _ = simulate(s, lr, horizon, depth=2, u0=u0)
+    for m, sm in enumerate(s):
+        theory = saxe.mode_trajectory(steps, sm, u0, lr, depth=2)
+        np.testing.assert_allclose(strengths[:, m], theory, atol=0.03 * sm, rtol=0)
+        observed = half_rise(steps, strengths[:, m]).step
+        assert observed == pytest.approx(saxe.half_rise_step(sm, u0, lr), rel=0.03)
+
+
+@pytest.mark.parametrize("s,lr", [((2.0, 1.0, 0.5), 0.01), ((1.5, 0.5), 0.015)])
+def test_depth3_ode_matches_decoupled_simulation(s, lr):
+    u0 = 1e-3
+    horizon = int(1.6 * saxe.half_rise_step(min(s), u0, lr, depth=3))
+    steps, strengths, _, _ = simulate(s, lr, horizon, depth=3, u0=u0, hidden=32)
+    for m, sm in enumerate(s):
+        theory = saxe.mode_trajectory(steps, sm, u0, lr, depth=3)
+        np.testing.assert_allclose(strengths[:, m], theory, atol=0.03 * sm, rtol=0)
+        assert half_rise(steps, strengths[:, m]).step == pytest.approx(saxe.half_rise_step(sm, u0, lr, depth=3), rel=0.03)
+
+
+@pytest.mark.parametrize("s,lr,seed", [((2.0, 1.0, 0.5), 0.03, 0), ((1.2, 0.4), 0.08, 1)])
+def test_depth2_random_small_init_follows_effective_initial_strength(s, lr, seed):
+    init_std = 2e-3
+    probe_steps, _, data, _ = simulate(s, lr, 0, depth=2, init_std=init_std, hidden=256, seed=seed)
+    net = DeepLinearNetwork(DeepLinearConfig(len(s) + 2, 256, len(s) + 1, init_std=init_std), seed=seed)
+    u0 = saxe.effective_initial_strength(net.weights[0].detach(), net.weights[1].detach(), data.info["U"], data.info["V"]).numpy()
+    horizon = int(2 * max(saxe.half_rise_step(sm, a, lr) for sm, a in zip(s, u0)))
+    steps, strengths, _, _ = simulate(s, lr, horizon, depth=2, init_std=init_std, hidden=256, seed=seed)
+    for m, sm in enumerate(s):
+        assert half_rise(steps, strengths[:, m]).step == pytest.approx(saxe.half_rise_step(sm, float(u0[m]), lr), rel=0.05)
+
+
+@pytest.mark.parametrize("s,u0,lr", [(2.0, 1e-3, 0.01), (0.3, 1e-4, 0.1), (5.0, 0.01, 0.002)])
+def test_closed_form_equals_ode_integration_for_depth2(s, u0, lr):
+    steps = np.linspace(0, 3 * saxe.half_rise_step(s, u0, lr), 50)
+    np.testing.assert_allclose(saxe.mode_trajectory(steps, s, u0, lr, 2), saxe.ode_trajectory(steps, s, u0, lr, 2), rtol=1e-5)
+    assert saxe.half_rise_step(s, u0, lr, 2) == pytest.approx(saxe.integrated_half_rise(s, u0, lr, 2), rel=1e-7)
+
+
+def test_learning_time_scales_as_log_over_strength():
+    # t_half ≈ ln(s/u0) / (2 s lr): doubling s halves the time up to the log factor
+    t1, t2 = saxe.half_rise_step(1.0, 1e-6, 0.1), saxe.half_rise_step(2.0, 1e-6, 0.1)
+    assert t1 / t2 == pytest.approx(2 * np.log(1e6 - 1) / np.log(2e6 - 1), rel=1e-6)
+
+
+def test_invalid_arguments_raise():
+    with pytest.raises(ValueError, match="u0"):
+        saxe.half_rise_step(1.0, 2.0, 0.1)
+    with pytest.raises(ValueError, match="depth"):
+        saxe.mode_trajectory(np.arange(3), 1.0, 0.01, 0.1, depth=1)

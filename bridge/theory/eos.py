@@ -1,0 +1,78 @@
+"""Edge of stability (Cohen et al. 2021): gradient descent's sharpness rises to, then hovers at, 2/η.
+
+On a quadratic ``½ λ x²`` gradient descent with step ``η`` multiplies ``x`` by
+``1 − ηλ`` each step, so it converges iff ``λ < 2/η`` and, just past that
+threshold, oscillates with period 2 along the curvature direction. With heavy-ball
+momentum ``β`` the threshold is ``(2 + 2β)/η``. Cohen et al. observed that full-batch
+gradient descent on neural networks sharpens progressively until the top
+Hessian eigenvalue reaches this threshold and then stays near it while the
+loss keeps falling non-monotonically.
+
+Example:
+    >>> stability_threshold(0.1)
+    20.0
+    >>> round(stability_threshold(0.1, momentum=0.9), 6)
+    38.0
+    >>> predict_plateau(0.25).value
+    8.0
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from jaxtyping import Float
+
+from bridge.theory.base import Prediction
+
+ASSUMPTIONS = (
+    "full-batch gradient descent (no minibatch noise) with a constant step size",
+    "a loss whose sharpness grows during training (progressive sharpening), e.g. MSE",
+    "the sharpness (top Hessian eigenvalue) is measured on the training batch",
+)
+
+
+def stability_threshold(lr: float, momentum: float = 0.0) -> float:
+    """The largest curvature gradient descent is stable on: ``(2 + 2β)/η`` (``2/η`` without momentum).
+
+    Raises:
+        ValueError: ``lr <= 0`` or ``momentum`` outside ``[0, 1)``.
+    """
+    if not lr > 0:
+        raise ValueError(f"lr must be positive, got {lr}")
+    if not 0 <= momentum < 1:
+        raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+    return (2.0 + 2.0 * momentum) / lr
+
+
+def predict_plateau(lr: float, momentum: float = 0.0) -> Prediction:
+    """The predicted value of the sharpness plateau for step size ``lr``."""
+    return Prediction(
+        name=f"sharpness plateau (η={lr:g})",
+        value=stability_threshold(lr, momentum),
+        assumptions=ASSUMPTIONS,
+        theory="edge of stability (Cohen et al. 2021)",
+        extra={"lr": lr, "momentum": momentum},
+    )
+
+
+def gd_on_quadratic(curvature: float, lr: float, steps: int, x0: float = 1.0, momentum: float = 0.0) -> Float[np.ndarray, " steps_plus_one"]:
+    """Iterates of (heavy-ball) gradient descent on ``½ λ x²`` from ``x0``: the theory's exact model.
+
+    Example:
+        >>> gd_on_quadratic(3.0, 1.0, 3).tolist()   # multiplier 1 − ηλ = −2
+        [1.0, -2.0, 4.0, -8.0]
+    """
+    xs = [float(x0)]
+    x, prev = float(x0), float(x0)
+    for _ in range(steps):
+        x, prev = x - lr * curvature * x + momentum * (x - prev), x
+        xs.append(x)
+    return np.array(xs)
+
+
+def oscillation_multiplier(lr: float, sharpness: float) -> float:
+    """``1 − ηλ``: the per-step factor of the component along the top eigenvector (−1 at the edge)."""
+    return 1.0 - lr * sharpness
+
+
+__all__ = ["ASSUMPTIONS", "gd_on_quadratic", "oscillation_multiplier", "predict_plateau", "stability_threshold"]

@@ -1,0 +1,194 @@
+"""Fourier analysis over Z_p: the basis, per-frequency norms, key frequencies, sparsity, neuron clusters.
+
+The real Fourier basis of functions on ``Z_p`` (``p`` odd) has one constant
+row and a cosine and a sine row for each frequency ``k = 1 … (p-1)/2``; its
+rows are orthonormal. A matrix whose first axis is indexed by residues (an
+embedding ``W_E[:p]``, the ``a``-block of a first-layer weight) has a
+per-frequency norm: the norm of its cos-k and sin-k coefficients together.
+Nanda et al. (2023) read grokked modular-addition networks through these
+norms: a handful of *key frequencies* carry nearly all of it.
+
+Example:
+    >>> import torch
+    >>> basis = fourier_basis(7)
+    >>> torch.allclose(basis @ basis.T, torch.eye(7, dtype=basis.dtype), atol=1e-6)
+    True
+    >>> w = 3 * basis[2 * 2 - 1][:, None]          # an embedding that is pure cos(2·2πx/7)
+    >>> frequency_norms(w).round(decimals=4).tolist()
+    [0.0, 0.0, 3.0, 0.0]
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+
+def _check_p(p: int) -> None:
+    if not isinstance(p, int) or p < 3 or p % 2 == 0:
+        raise ValueError(f"the Fourier basis here needs an odd p >= 3, got {p!r}")
+
+
+def n_frequencies(p: int) -> int:
+    """Number of non-constant frequencies ``(p - 1) // 2``."""
+    _check_p(p)
+    return (p - 1) // 2
+
+
+def fourier_basis(p: int, dtype: torch.dtype = torch.float64) -> Float[Tensor, "p p"]:
+    """Orthonormal real Fourier basis of ``Z_p``; row ``0`` constant, ``2k-1`` cos k, ``2k`` sin k.
+
+    Args:
+        p: odd modulus.
+        dtype: floating dtype of the result.
+
+    Returns:
+        ``B`` of shape ``(p, p)`` with ``B @ B.T = I``; ``B[2k-1, x] = √(2/p) cos(2πkx/p)``.
+
+    Example:
+        >>> fourier_basis(5)[0].tolist() == [5 ** -0.5] * 5
+        True
+    """
+    _check_p(p)
+    x = torch.arange(p, dtype=torch.float64)
+    rows = [torch.full((p,), 1.0 / math.sqrt(p), dtype=torch.float64)]
+    for k in range(1, n_frequencies(p) + 1):
+        angle = 2 * math.pi * k * x / p
+        rows += [math.sqrt(2.0 / p) * torch.cos(angle), math.sqrt(2.0 / p) * torch.sin(angle)]
+    return torch.stack(rows).to(dtype)
+
+
+def basis_labels(p: int) -> list[str]:
+    """Names of the basis rows: ``["const", "cos 1", "sin 1", …]``."""
+    return ["const"] + [f"{f} {k}" for k in range(1, n_frequencies(p) + 1) for f in ("cos", "sin")]
+
+
+def fourier_coefficients(x: Float[Tensor, "p *rest"]) -> Float[Tensor, "p *rest"]:
+    """Coefficients of ``x`` along its first (residue) axis in :func:`fourier_basis`."""
+    basis = fourier_basis(x.shape[0], torch.float64)
+    return torch.tensordot(basis, x.detach().to(torch.float64), dims=([1], [0]))
+
+
+def frequency_norms(x: Float[Tensor, "p *rest"]) -> Float[Tensor, " freq"]:
+    """Per-frequency norm of ``x`` over its residue axis: entry ``k`` is ‖(cos-k, sin-k coefficients)‖.
+
+    Args:
+        x: ``(p, ...)``, first axis indexed by residues (e.g. ``W_E[:p]``, ``(p, d_model)``).
+
+    Returns:
+        ``(n_frequencies + 1,)``; entry ``0`` is the constant component's norm.
+    """
+    c = fourier_coefficients(x).reshape(x.shape[0], -1)
+    sq = (c**2).sum(-1)
+    return torch.cat([sq[:1], sq[1::2] + sq[2::2]]).sqrt()
+
+
+def key_frequencies(norms: Float[Tensor, " freq"], mass: float = 0.8) -> list[int]:
+    """Smallest set of frequencies (``≥ 1``) carrying ``mass`` of the non-constant squared norm.
+
+    Args:
+        norms: per-frequency norms from :func:`frequency_norms` (entry 0 is ignored).
+        mass: share of the squared norm to cover, in (0, 1].
+
+    Returns:
+        Frequencies in decreasing order of norm (empty when all norms are zero).
+
+    Example:
+        >>> key_frequencies(torch.tensor([9.0, 0.1, 3.0, 0.2, 2.0]), mass=0.9)
+        [2, 4]
+    """
+    if not 0 < mass <= 1:
+        raise ValueError(f"mass must be in (0, 1], got {mass}")
+    sq = norms[1:].detach().to(torch.float64) ** 2
+    total = float(sq.sum())
+    if total == 0:
+        return []
+    order = torch.argsort(sq, descending=True)
+    cum = torch.cumsum(sq[order], 0) / total
+    n = int(torch.searchsorted(cum, torch.tensor(mass - 1e-12, dtype=torch.float64)).item()) + 1
+    return [int(i) + 1 for i in order[:n]]
+
+
+def top_share(norms: Float[Tensor, " freq"], n: int) -> float:
+    """Share of the non-constant squared norm carried by the ``n`` largest frequencies.
+
+    Example:
+        >>> top_share(torch.tensor([5.0, 3.0, 4.0, 0.0]), 1)
+        0.64
+    """
+    sq = norms[1:].detach().to(torch.float64) ** 2
+    total = float(sq.sum())
+    return float(torch.sort(sq, descending=True).values[:n].sum() / total) if total > 0 else 0.0
+
+
+def gini(x: Float[Tensor, " n"]) -> float:
+    """Gini coefficient of non-negative values: 0 when all equal, ``1 − 1/n`` when one carries all.
+
+    Example:
+        >>> gini(torch.ones(4)), gini(torch.tensor([0.0, 0.0, 0.0, 2.0]))
+        (0.0, 0.75)
+    """
+    v = x.detach().to(torch.float64).flatten()
+    if v.numel() == 0 or bool((v < 0).any()):
+        raise ValueError("gini needs a non-empty vector of non-negative values")
+    total = float(v.sum())
+    if total == 0:
+        return 0.0
+    diff = (v[:, None] - v[None, :]).abs().sum()
+    return float(diff / (2 * v.numel() * total))
+
+
+def neuron_frequency_fve(acts: Float[Tensor, "p p neuron"]) -> Float[Tensor, "freq neuron"]:
+    """Share of each neuron's variance over ``(a, b)`` explained by one frequency's terms.
+
+    The 2-D Fourier transform of a neuron's activation table ``acts[a, b]``
+    has coefficients on products of basis rows; the terms of frequency ``k``
+    are those built only from ``{const, cos k, sin k}`` in ``a`` and in ``b``
+    (without the constant–constant term). Their squared mass over the total
+    non-constant mass is the neuron's FVE by ``k`` (Nanda et al.'s neuron clusters).
+
+    Returns:
+        ``(n_frequencies + 1, neurons)``; row 0 is zero.
+    """
+    p = acts.shape[0]
+    if acts.shape[1] != p:
+        raise ValueError(f"acts must be (p, p, neurons), got {tuple(acts.shape)}")
+    basis = fourier_basis(p)
+    c = torch.einsum("ia,abn,jb->ijn", basis, acts.detach().to(torch.float64), basis) ** 2
+    total = c.sum((0, 1)) - c[0, 0]
+    k_max = n_frequencies(p)
+    out = torch.zeros(k_max + 1, acts.shape[2], dtype=torch.float64)
+    for k in range(1, k_max + 1):
+        idx = torch.tensor([0, 2 * k - 1, 2 * k])
+        out[k] = c[idx][:, idx].sum((0, 1)) - c[0, 0]
+    return out / total.clamp_min(1e-30)
+
+
+def cluster_neurons(fve: Float[Tensor, "freq neuron"], threshold: float = 0.5) -> tuple[Tensor, Tensor]:
+    """Each neuron's dominant frequency (``-1`` when its best FVE is below ``threshold``) and that FVE.
+
+    Example:
+        >>> freq, best = cluster_neurons(torch.tensor([[0.0, 0.0], [0.9, 0.2], [0.05, 0.3]], dtype=torch.float64))
+        >>> freq.tolist(), best.tolist()
+        ([1, -1], [0.9, 0.3])
+    """
+    best, freq = fve[1:].max(0)
+    freq = torch.where(best >= threshold, freq + 1, torch.full_like(freq, -1))
+    return freq, best
+
+
+__all__ = [
+    "basis_labels",
+    "cluster_neurons",
+    "fourier_basis",
+    "fourier_coefficients",
+    "frequency_norms",
+    "gini",
+    "key_frequencies",
+    "n_frequencies",
+    "neuron_frequency_fve",
+    "top_share",
+]

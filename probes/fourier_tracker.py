@@ -1,0 +1,173 @@
+"""Trackers for modular-arithmetic networks: Fourier spectra, restricted/excluded loss, weight norm.
+
+Works on the two model families of the grokking case study: toy transformers
+reading ``[a, b, =]`` (residue embedding ``W_E[:p]``, neurons at
+``blocks.{last}.mlp.hook_post``, last-position logits) and two-layer MLPs on
+concatenated one-hots (residue embedding: the ``a``- and ``b``-blocks of the
+first layer side by side, neurons at ``hook_post.0``).
+
+Example:
+    >>> from bridge.models import MLPConfig, build_model
+    >>> from bridge.tasks import make_task
+    >>> from bridge.tasks.modular import ModularConfig
+    >>> data = make_task(ModularConfig(p=7, encoding="onehot"), seed=0)
+    >>> net = build_model(MLPConfig(d_in=14, d_out=7, widths=(8,), activation="quadratic"), seed=0)
+    >>> rows = FourierTracker(key_frequencies=(1,))(net, 0, data)
+    >>> sorted({r["observable"] for r in rows})[:3]
+    ['fourier/embed_gini', 'fourier/embed_n_key', 'fourier/embed_norm']
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from jaxtyping import Float
+from torch import Tensor, nn
+
+import bridge.tasks.modular  # noqa: F401  (registers the "modular" task)
+from bridge.tasks.base import TaskData
+from bridge.tasks.modular import all_pairs, encode_pairs
+from bridge.trackers.base import TRACKERS, Row, evaluating, row
+from probes.fourier import cluster_neurons, frequency_norms, gini, key_frequencies, neuron_frequency_fve, top_share
+from probes.restricted_loss import excluded_loss, logit_frequency_norms, logit_fve, restricted_loss
+
+
+def _is_mlp(model: nn.Module) -> bool:
+    return hasattr(model, "layers") and hasattr(model, "hook_post")
+
+
+def residue_embedding(model: nn.Module, p: int) -> Float[Tensor, "p d"]:
+    """How the model embeds residues: ``W_E[:p]`` (transformer) or ``[W₁[:, :p]ᵀ, W₁[:, p:2p]ᵀ]`` (one-hot MLP)."""
+    if _is_mlp(model):
+        w = model.layers[0].weight.detach()
+        if w.shape[1] != 2 * p:
+            raise ValueError(f"MLP first layer takes {w.shape[1]} inputs, expected 2p = {2 * p} (one-hot a, b)")
+        return torch.cat([w[:, :p].T, w[:, p:].T], dim=1)
+    state = model.state_dict()
+    if "embed.weight" not in state:
+        raise ValueError("model has neither an MLP first layer nor 'embed.weight'")
+    return state["embed.weight"].detach()[:p]
+
+
+def grid_inputs(data: TaskData) -> Tensor:
+    """The model inputs of all ``p²`` pairs (row ``a·p + b``) in the task's encoding."""
+    p = data.info["p"]
+    return encode_pairs(all_pairs(p), p, data.info.get("encoding", "tokens")).to(data.train.x.device)
+
+
+def logits_and_neurons(model: nn.Module, data: TaskData, neurons: bool = True) -> tuple[Tensor, Tensor | None]:
+    """Logits ``(p², p)`` on every pair and, when available, the last MLP layer's activations ``(p, p, d_mlp)``."""
+    p = data.info["p"]
+    x = grid_inputs(data)
+    with evaluating(model):
+        if _is_mlp(model):
+            hook = f"hook_post.{len(model.hook_post) - 1}"
+        else:
+            n_layers = sum(1 for k in model.state_dict() if k.endswith("mlp.in.weight"))
+            hook = f"blocks.{n_layers - 1}.mlp.hook_post" if n_layers else None
+        if neurons and hook is not None:
+            out, cache = model.run_with_cache(x, names_filter=lambda name: name == hook)
+            acts = cache[hook]
+            acts = acts[:, -1, :] if acts.ndim == 3 else acts
+            acts = acts.reshape(p, p, -1)
+        else:
+            out, acts = model(x), None
+    logits = out[:, -1, :] if out.ndim == 3 else out
+    return logits.detach().cpu(), None if acts is None else acts.detach().cpu()
+
+
+def weight_norm(model: nn.Module) -> float:
+    """‖θ‖₂ over every parameter.
+
+    Example:
+        >>> weight_norm(nn.Linear(2, 2, bias=False).requires_grad_(False).eval().apply(lambda m: m.weight.fill_(1.0) if hasattr(m, "weight") else None))
+        2.0
+    """
+    return math.sqrt(sum(float((p.detach().double() ** 2).sum()) for p in model.parameters()))
+
+
+@TRACKERS.register("weight_norm")
+@dataclass
+class WeightNormTracker:
+    """Row ``weights/norm``: the total parameter norm (what weight decay shrinks)."""
+
+    name: str = "weight_norm"
+
+    def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
+        return [row("weights/norm", weight_norm(model))]
+
+
+@TRACKERS.register("fourier")
+@dataclass
+class FourierTracker:
+    """Fourier mechanism observables of a modular-arithmetic network.
+
+    Rows: ``fourier/embed_norm`` (per ``frequency``), ``fourier/embed_gini``,
+    ``fourier/embed_top_share`` (share of the squared norm in the ``n_top``
+    largest frequencies), ``fourier/embed_n_key``; ``fourier/logit_norm`` (per
+    ``frequency``), ``fourier/n_key``, ``fourier/logit_fve``;
+    ``fourier/restricted_loss``, ``fourier/excluded_loss``,
+    ``fourier/full_loss`` (train split); ``fourier/neuron_fve`` (mean best
+    FVE), ``fourier/neurons_clustered`` (share with best FVE ≥ 0.5),
+    ``fourier/neuron_count`` (per ``frequency``); ``weights/norm``.
+
+    Args:
+        key_frequencies: the key set for the restricted/excluded loss and the
+            logit FVE; ``None`` takes, at each step, the smallest set of
+            frequencies carrying ``mass`` of the logits' squared norm.
+        mass: share of squared norm that defines key sets.
+        n_top: how many frequencies ``embed_top_share`` counts.
+        neurons: also measure neuron clusters (one extra cached forward).
+    """
+
+    key_frequencies: tuple[int, ...] | None = None
+    mass: float = 0.8
+    n_top: int = 8
+    neurons: bool = True
+    name: str = "fourier"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.mass <= 1:
+            raise ValueError(f"mass must be in (0, 1], got {self.mass}")
+        if self.n_top < 1:
+            raise ValueError(f"n_top must be >= 1, got {self.n_top}")
+        if self.key_frequencies is not None:
+            self.key_frequencies = tuple(int(k) for k in self.key_frequencies)
+
+    def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
+        if "p" not in data.info or "op" not in data.info:
+            raise ValueError("FourierTracker needs a modular task (data.info with 'p' and 'op')")
+        p, op = data.info["p"], data.info["op"]
+        labels = data.info["table"].flatten()
+        train_index = data.info["train_index"]
+        emb = frequency_norms(residue_embedding(model, p).cpu())
+        rows = [row("fourier/embed_norm", v, frequency=k) for k, v in enumerate(emb.tolist())]
+        rows += [
+            row("fourier/embed_gini", gini(emb[1:])),
+            row("fourier/embed_top_share", top_share(emb, self.n_top)),
+            row("fourier/embed_n_key", len(key_frequencies(emb, self.mass))),
+        ]
+        logits, acts = logits_and_neurons(model, data, self.neurons)
+        lnorm = logit_frequency_norms(logits, op)
+        rows += [row("fourier/logit_norm", v, frequency=k) for k, v in enumerate(lnorm.tolist())]
+        keys = list(self.key_frequencies) if self.key_frequencies is not None else key_frequencies(lnorm, self.mass)
+        rows += [
+            row("fourier/n_key", len(keys)),
+            row("fourier/logit_fve", logit_fve(logits, keys, op)),
+            row("fourier/restricted_loss", restricted_loss(logits, labels, train_index, keys, op)),
+            row("fourier/excluded_loss", excluded_loss(logits, labels, train_index, keys, op)),
+            row("fourier/full_loss", excluded_loss(logits, labels, train_index, [], op)),
+        ]
+        if acts is not None:
+            fve = neuron_frequency_fve(acts)
+            freq, best = cluster_neurons(fve)
+            counts = torch.bincount(freq[freq > 0], minlength=fve.shape[0])
+            rows += [row("fourier/neuron_fve", best.mean()), row("fourier/neurons_clustered", (freq > 0).double().mean())]
+            rows += [row("fourier/neuron_count", int(counts[k]), frequency=k) for k in range(1, fve.shape[0])]
+        rows.append(row("weights/norm", weight_norm(model)))
+        return rows
+
+
+__all__ = ["FourierTracker", "WeightNormTracker", "grid_inputs", "logits_and_neurons", "residue_embedding", "weight_norm"]

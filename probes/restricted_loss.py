@@ -1,0 +1,176 @@
+"""Restricted and excluded loss, and the logits' variance explained by ``cos(w_k(a+b−c))`` (Nanda et al. 2023).
+
+The logit table ``L[(a, b), c]`` of a modular-addition network (rows all
+``p²`` pairs, row index ``a·p + b``) is split, for every output ``c``, along
+the ``(a, b)`` axis: the part in the span of ``cos(w_k(a+b))`` and
+``sin(w_k(a+b))`` for the key frequencies ``k`` (``w_k = 2πk/p``), and the
+rest. Each frequency is kept on its own — no products of two frequencies —
+which is what the trigonometric algorithm uses, since
+``cos(w_k(a+b−c)) = cos(w_k(a+b))cos(w_k c) + sin(w_k(a+b))sin(w_k c)``.
+
+- **restricted logits**: the ``(a, b)``-mean of ``L`` plus its key-frequency part;
+- **excluded logits**: ``L`` minus its key-frequency part;
+
+and the restricted (excluded) loss is the cross-entropy of those logits on the
+training pairs. Nanda et al. project the MLP activations instead of the
+logits; since the projection acts on the ``(a, b)`` axis and the unembedding
+on the feature axis, the two agree on the MLP's contribution, and the version
+here also applies to models without an MLP readout. For subtraction the same
+holds with ``a − b`` in place of ``a + b``.
+
+Example:
+    >>> import math, torch
+    >>> p = 5
+    >>> a, b, c = torch.meshgrid(torch.arange(p), torch.arange(p), torch.arange(p), indexing="ij")
+    >>> table = (4 * torch.cos(2 * math.pi * 2 * (a + b - c) / p)).reshape(p * p, p)
+    >>> round(logit_fve(table, [2], "+"), 6)
+    1.0
+    >>> float(excluded_logits(table, [2], "+").abs().max()) < 1e-5
+    True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from jaxtyping import Float, Int
+from torch import Tensor
+
+from probes.fourier import n_frequencies
+
+
+def _sign(op: str) -> int:
+    if op == "+":
+        return 1
+    if op == "-":
+        return -1
+    raise ValueError(f"Fourier directions exist for op '+' or '-', not {op!r} (multiplication needs a discrete-log relabelling)")
+
+
+def _check_table(logits: Tensor, p: int | None = None) -> int:
+    if logits.ndim != 2:
+        raise ValueError(f"logits must be a (p*p, outputs) table, got shape {tuple(logits.shape)}")
+    n = logits.shape[0]
+    root = math.isqrt(n)
+    if root * root != n or (p is not None and root != p):
+        raise ValueError(f"logits must have p*p rows (all pairs a·p + b), got {n}")
+    n_frequencies(root)
+    return root
+
+
+def _check_freqs(freqs: Sequence[int], p: int) -> list[int]:
+    out = [int(k) for k in freqs]
+    bad = [k for k in out if not 1 <= k <= n_frequencies(p)]
+    if bad or len(set(out)) != len(out):
+        raise ValueError(f"frequencies must be distinct integers in 1..{n_frequencies(p)}, got {list(freqs)}")
+    return out
+
+
+def sum_directions(p: int, freqs: Sequence[int], op: str = "+") -> Float[Tensor, "pairs dirs"]:
+    """Orthonormal columns ``cos(w_k(a±b))``, ``sin(w_k(a±b))`` over all ``p²`` pairs, two per frequency.
+
+    Example:
+        >>> q = sum_directions(7, [1, 3])
+        >>> torch.allclose(q.T @ q, torch.eye(4, dtype=q.dtype), atol=1e-9)
+        True
+    """
+    n_frequencies(p)
+    freqs = _check_freqs(freqs, p)
+    s = _sign(op)
+    a, b = torch.meshgrid(torch.arange(p, dtype=torch.float64), torch.arange(p, dtype=torch.float64), indexing="ij")
+    phase = (a + s * b).flatten()
+    cols = []
+    for k in freqs:
+        angle = 2 * math.pi * k * phase / p
+        cols += [torch.cos(angle), torch.sin(angle)]
+    if not cols:
+        return torch.zeros(p * p, 0, dtype=torch.float64)
+    return torch.stack(cols, 1) * (math.sqrt(2.0) / p)
+
+
+def key_part(logits: Float[Tensor, "pairs out"], freqs: Sequence[int], op: str = "+") -> Float[Tensor, "pairs out"]:
+    """The component of each logit column in the span of :func:`sum_directions`."""
+    p = _check_table(logits)
+    q = sum_directions(p, freqs, op)
+    lg = logits.detach().to(torch.float64)
+    return q @ (q.T @ lg)
+
+
+def restricted_logits(logits: Float[Tensor, "pairs out"], freqs: Sequence[int], op: str = "+") -> Float[Tensor, "pairs out"]:
+    """``(a, b)``-mean of the logits plus their key-frequency part."""
+    return logits.detach().to(torch.float64).mean(0, keepdim=True) + key_part(logits, freqs, op)
+
+
+def excluded_logits(logits: Float[Tensor, "pairs out"], freqs: Sequence[int], op: str = "+") -> Float[Tensor, "pairs out"]:
+    """The logits with their key-frequency part removed."""
+    return logits.detach().to(torch.float64) - key_part(logits, freqs, op)
+
+
+def _ce(logits: Tensor, labels: Tensor, index: Tensor) -> float:
+    return float(F.cross_entropy(logits[index], labels[index].to(logits.device)))
+
+
+def restricted_loss(
+    logits: Float[Tensor, "pairs out"], labels: Int[Tensor, " pairs"], index: Int[Tensor, " n"], freqs: Sequence[int], op: str = "+"
+) -> float:
+    """Cross-entropy of :func:`restricted_logits` on the pairs ``index`` (the training split)."""
+    return _ce(restricted_logits(logits, freqs, op), labels, index)
+
+
+def excluded_loss(
+    logits: Float[Tensor, "pairs out"], labels: Int[Tensor, " pairs"], index: Int[Tensor, " n"], freqs: Sequence[int], op: str = "+"
+) -> float:
+    """Cross-entropy of :func:`excluded_logits` on the pairs ``index`` (the training split)."""
+    return _ce(excluded_logits(logits, freqs, op), labels, index)
+
+
+def logit_frequency_norms(logits: Float[Tensor, "pairs out"], op: str = "+") -> Float[Tensor, " freq"]:
+    """Norm of the logits' part along each single frequency's ``(a±b)`` directions; entry 0: the ``(a, b)``-mean part."""
+    p = _check_table(logits)
+    lg = logits.detach().to(torch.float64)
+    norms = [lg.mean(0).norm() * p]
+    for k in range(1, n_frequencies(p) + 1):
+        q = sum_directions(p, [k], op)
+        norms.append((q.T @ lg).norm())
+    return torch.stack(norms)
+
+
+def logit_fve(logits: Float[Tensor, "pairs out"], freqs: Sequence[int], op: str = "+") -> float:
+    """Fraction of the logits' variance over ``c`` explained by ``cos(w_k(a±b−c))`` terms, ``k`` in ``freqs``.
+
+    The logits are first centred over the output axis (softmax ignores a
+    per-pair constant); the terms are orthogonal over the full ``(a, b, c)``
+    grid, so the fit is a sum of independent projections.
+    """
+    p = _check_table(logits)
+    if logits.shape[1] != p:
+        raise ValueError(f"logit_fve needs one output per residue ({p}), got {logits.shape[1]}")
+    freqs = _check_freqs(freqs, p)
+    lg = logits.detach().to(torch.float64)
+    lg = lg - lg.mean(1, keepdim=True)
+    total = float((lg**2).sum())
+    if total == 0:
+        return 0.0
+    s = _sign(op)
+    a, b, c = torch.meshgrid(*(torch.arange(p, dtype=torch.float64),) * 3, indexing="ij")
+    phase = (a + s * b - c).reshape(p * p, p)
+    explained = 0.0
+    for k in freqs:
+        f = torch.cos(2 * math.pi * k * phase / p)
+        explained += float((lg * f).sum()) ** 2 / float((f * f).sum())
+    return explained / total
+
+
+__all__ = [
+    "excluded_logits",
+    "excluded_loss",
+    "key_part",
+    "logit_frequency_norms",
+    "logit_fve",
+    "restricted_logits",
+    "restricted_loss",
+    "sum_directions",
+]

@@ -40,8 +40,9 @@ class DeepLinearPreset:
         lr, steps: full-batch gradient descent.
         track_every: tracking interval (steps); sets the time resolution of events.
         tolerance: relative error allowed between prediction, dynamics and mechanism.
-        chance_band: |ratio − 1| allowed for differentiation at initialisation.
-        clear_ratio: differentiation ratio that counts as clear at the end.
+        chance_sds: at initialisation the differentiation ratio must be within
+            this many chance standard deviations of 1.
+        clear_sds: at the end it must exceed 1 by more than this many.
     """
 
     tree_depth: int = 4
@@ -51,8 +52,8 @@ class DeepLinearPreset:
     steps: int = 600
     track_every: int = 2
     tolerance: float = 0.15
-    chance_band: float = 0.25
-    clear_ratio: float = 1.25
+    chance_sds: float = 3.0
+    clear_sds: float = 3.0
     threads: int = 1
 
     def run_config(self, seed: int) -> RunConfig:
@@ -107,9 +108,11 @@ def analyse_deep_linear(run: Run, preset: DeepLinearPreset, preset_name: str = "
     worst = float(np.max(np.abs(final / data.info["S"].numpy() - 1)))
     report.checks.append(check("every mode learned (max |final strength / s − 1|)", worst, "< 0.02", worst < 0.02))
     for k in range(1, depth):
-        steps, ratio = _curve(run, "differentiation/ratio", level=k)
-        report.checks.append(check(f"level {k} differentiation at chance at init (ratio)", ratio[0], f"|ratio − 1| < {preset.chance_band}", abs(ratio[0] - 1) < preset.chance_band))
-        report.checks.append(check(f"level {k} differentiation clear at end (ratio)", ratio[-1], f"> {preset.clear_ratio}", ratio[-1] > preset.clear_ratio))
+        ratio = _curve(run, "differentiation/ratio", level=k)[1]
+        sd = float(_curve(run, "differentiation/ratio_sd", level=k)[1][0])
+        band, clear = preset.chance_sds * sd, 1 + preset.clear_sds * sd
+        report.checks.append(check(f"level {k} differentiation at chance at init (ratio)", ratio[0], f"|ratio − 1| < {band:.3f} ({preset.chance_sds:g} chance s.d.)", abs(ratio[0] - 1) < band))
+        report.checks.append(check(f"level {k} differentiation clear at end (ratio)", ratio[-1], f"> {clear:.3f} (1 + {preset.clear_sds:g} chance s.d.)", ratio[-1] > clear))
     report.notes.append(f"level {depth} (leaves) has one item per category: its chance ratio is 1 by construction, so only its timing is matched")
     run.write_events([e for e in dynamics + list(mechanism.values()) if e is not None] + [p.to_dict() | {"type": "prediction"} for p in preds])
     report.figures = figures(run, preds, dynamics, mechanism, levels)

@@ -66,7 +66,11 @@ class Differentiation:
 
     ``fit(h, level_labels)`` with ``h`` ``(item, d)`` and ``level_labels``
     ``(level, item)`` (level 0 the root) sets ``between_`` and ``chance_``
-    (shape ``(level,)``, entry 0 unused and zero) and ``ratio_ = between_/chance_``.
+    (shape ``(level,)``, entry 0 unused and zero), ``ratio_ = between_/chance_``,
+    ``contrasts_`` (number of level-``k`` contrasts, Σ over parents of
+    children − 1) and ``ratio_sd_``: the standard deviation of the ratio for an
+    isotropic random representation, ``√(2 / (d · contrasts))`` (a χ² with
+    ``d · contrasts`` degrees of freedom over its mean), the scale of "chance".
 
     Example:
         >>> from bridge.tasks import level_labels
@@ -79,8 +83,12 @@ class Differentiation:
         levels = np.asarray(level_labels)
         self.between_ = np.zeros(len(levels))
         self.chance_ = np.zeros(len(levels))
+        self.contrasts_ = np.zeros(len(levels), dtype=int)
         for k in range(1, len(levels)):
             self.between_[k], self.chance_[k] = between_category_variance(h, levels[k], levels[k - 1])
+            self.contrasts_[k] = len(np.unique(levels[k])) - len(np.unique(levels[k - 1]))
+        with np.errstate(divide="ignore"):
+            self.ratio_sd_ = np.sqrt(2.0 / (np.asarray(h).shape[1] * self.contrasts_))
         with np.errstate(divide="ignore", invalid="ignore"):
             self.ratio_ = np.where(self.chance_ > 0, self.between_ / self.chance_, np.nan)
         return self
@@ -89,7 +97,7 @@ class Differentiation:
 @TRACKERS.register("differentiation")
 @dataclass
 class DifferentiationTracker:
-    """Rows ``differentiation/between``, ``differentiation/chance`` and ``differentiation/ratio`` (index ``level``).
+    """Rows ``differentiation/between``, ``/chance``, ``/ratio`` and ``/ratio_sd`` (index ``level``).
 
     The hidden representation is the activation at ``hook`` for each item (the
     task's training inputs, one per item); the levels come from
@@ -111,5 +119,6 @@ class DifferentiationTracker:
                 row("differentiation/between", fit.between_[k], level=k),
                 row("differentiation/chance", fit.chance_[k], level=k),
                 row("differentiation/ratio", fit.ratio_[k], level=k),
+                row("differentiation/ratio_sd", fit.ratio_sd_[k], level=k),
             ]
         return rows

@@ -96,14 +96,10 @@ def make_hierarchy(config: HierarchyConfig, seed: int) -> TaskData:
     sigma_yx = y @ x.T / n_items
     v, level = haar_modes(config.depth, config.branching)
     if config.shuffle_labels:
-        u_full, s_full, vt = np.linalg.svd(sigma_yx)
-        keep = s_full > 1e-9
-        u, s, v = u_full[:, keep], s_full[keep], vt[keep].T
-        level = np.full(len(s), -1)
-    else:
-        proj = sigma_yx @ v
-        s = np.linalg.norm(proj, axis=0)
-        u = proj / s
+        v = v[perm]  # the data's modes are the permuted tree's contrasts
+    proj = sigma_yx @ v
+    s = np.linalg.norm(proj, axis=0)
+    u = proj / s
     labels = level_labels(config.depth, config.branching)
     info = {
         "U": torch.tensor(u, dtype=torch.float32),
@@ -111,7 +107,7 @@ def make_hierarchy(config: HierarchyConfig, seed: int) -> TaskData:
         "V": torch.tensor(v, dtype=torch.float32),
         "teacher": torch.tensor(sigma_yx, dtype=torch.float32),
         "mode_level": level.tolist(),
-        "level_labels": labels,
+        "level_labels": labels,  # always the unshuffled tree: what analysis compares against
     }
     xt = torch.tensor(x, dtype=torch.float32)
     return TaskData(Split(xt, torch.tensor(y.T, dtype=torch.float32)), None, "half_sse", info)

@@ -118,10 +118,10 @@ def plateau_losses(magnitudes: Mapping[int, float], order: list[int]) -> list[fl
         [2.5, 0.5, 0.0]
     """
     left = dict(magnitudes)
-    out = [sum(m * m / 2 for m in left.values())]
+    out = [float(sum(m * m / 2 for m in left.values()))]
     for k in order:
         left.pop(k)
-        out.append(sum(m * m / 2 for m in left.values()))
+        out.append(float(sum(m * m / 2 for m in left.values())))
     return out
 
 

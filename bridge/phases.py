@@ -1,0 +1,108 @@
+"""Grokking phases (Nanda et al. 2023): memorisation, circuit formation, clean-up.
+
+Detected from the curves a grokking run records:
+
+- **memorisation** ``[0, t_mem]``: ends when train accuracy first reaches
+  ``train_threshold`` (uncertainty: the sampling bracket of the crossing);
+- **circuit formation** ``[t_mem, t_drop]``: the train loss is already low and
+  the test loss still high, while the restricted loss falls and the excluded
+  loss rises; ends where the test loss's largest drop begins;
+- **clean-up** ``[t_drop, t_end]``: the largest drop of the (log) test loss,
+  found by :func:`bridge.stages.plateaus_and_drops` on the curve after
+  ``t_mem``; weight decay removes the memorising components, the weight norm
+  falls.
+
+Each boundary carries the sampling interval around it as its uncertainty.
+
+Example:
+    >>> import numpy as np
+    >>> t = np.arange(0, 1000, 10.0)
+    >>> train_acc = np.clip(t / 100, 0, 1)
+    >>> test_loss = np.where(t < 500, 4.0, np.where(t < 700, 4.0 * 0.001 ** ((t - 500) / 200), 0.004))
+    >>> [(s.name, s.start, s.end) for s in grokking_phases(t, train_acc, test_loss)]
+    [('memorisation', 0.0, 99.0), ('circuit formation', 99.0, 500.0), ('clean-up', 500.0, 700.0)]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from jaxtyping import Float
+
+from bridge.stages import Event, Stage, half_rise, plateaus_and_drops, threshold_crossing
+
+PHASES = ("memorisation", "circuit formation", "clean-up")
+
+
+def grokking_phases(
+    steps: Float[np.ndarray, " n"],
+    train_accuracy: Float[np.ndarray, " n"],
+    test_loss: Float[np.ndarray, " n"],
+    train_threshold: float = 0.99,
+    smooth: int = 3,
+) -> list[Stage]:
+    """The three phases in time order (fewer when a boundary is not found).
+
+    Args:
+        steps: sampled steps ``(n,)``, strictly increasing.
+        train_accuracy: train accuracy at those steps.
+        test_loss: test loss (positive) at those steps.
+        train_threshold: train accuracy that ends memorisation.
+        smooth: median-filter window for the drop detector.
+
+    Returns:
+        Stages named as in :data:`PHASES`, each with ``start_uncertainty`` and
+        ``end_uncertainty`` in steps; ``change`` is the change of log test
+        loss over the stage.
+    """
+    t = np.asarray(steps, float)
+    acc, loss = np.asarray(train_accuracy, float), np.asarray(test_loss, float)
+    if not (t.shape == acc.shape == loss.shape) or t.ndim != 1:
+        raise ValueError(f"steps, train_accuracy and test_loss must be 1-D of one length, got {t.shape}, {acc.shape}, {loss.shape}")
+    if np.any(loss <= 0):
+        raise ValueError("test_loss must be positive (it is analysed on a log scale)")
+    mem = threshold_crossing(t, acc, train_threshold, "up", name="memorised", observable="accuracy/train")
+    if mem is None:
+        return []
+    log_loss = np.log(loss)
+    stages = [Stage("memorisation", float(t[0]), mem.step, "accuracy/train", "phase", 0.0, mem.hi - mem.lo, float(log_loss[np.searchsorted(t, mem.step)] - log_loss[0]))]
+    after = t >= mem.step
+    if after.sum() < 3:
+        return stages
+    drops = [s for s in plateaus_and_drops(t[after], loss[after], observable="loss/test", smooth=smooth) if s.kind == "drop"]
+    if not drops:
+        return stages
+    drop = min(drops, key=lambda s: s.change)
+    i0 = int(np.searchsorted(t, mem.step))
+    i1 = int(np.searchsorted(t, drop.start))
+    stages.append(Stage("circuit formation", mem.step, drop.start, "loss/test", "phase", mem.hi - mem.lo, drop.start_uncertainty, float(log_loss[i1] - log_loss[min(i0, len(t) - 1)])))
+    stages.append(Stage("clean-up", drop.start, drop.end, "loss/test", "phase", drop.start_uncertainty, drop.end_uncertainty, drop.change))
+    return stages
+
+
+def half_fall_log(steps: Float[np.ndarray, " n"], values: Float[np.ndarray, " n"], start: float, name: str, observable: str) -> Event | None:
+    """Half-way point (on a log scale) between a curve's value at ``start`` and its minimum afterwards.
+
+    Example:
+        >>> half_fall_log(np.array([0, 10, 20, 30.0]), np.array([1.0, 1.0, 0.1, 0.01]), 10, "drop", "x").step
+        20.0
+    """
+    t, y = np.asarray(steps, float), np.asarray(values, float)
+    keep = t >= start
+    if keep.sum() < 2 or np.any(y[keep] <= 0):
+        return None
+    return half_rise(t[keep], np.log(y[keep]), name=name, observable=observable, top=float(np.log(y[keep]).min()))
+
+
+def phase_ordered(stages: list[Stage]) -> bool:
+    """Whether all three phases were found, each of positive length, in order and contiguous.
+
+    Example:
+        >>> phase_ordered([Stage("memorisation", 0, 10), Stage("circuit formation", 10, 50), Stage("clean-up", 50, 60)])
+        True
+    """
+    if [s.name for s in stages] != list(PHASES):
+        return False
+    return all(s.end > s.start for s in stages) and all(a.end == b.start for a, b in zip(stages, stages[1:]))
+
+
+__all__ = ["PHASES", "grokking_phases", "half_fall_log", "phase_ordered"]

@@ -1,0 +1,77 @@
+"""Representational differentiation: analytic chance value, the shuffled-label control, a real run."""
+
+import numpy as np
+import pytest
+import torch
+
+from bridge import RunConfig, ScheduleConfig, TrainConfig, train
+from bridge.models import DeepLinearConfig
+from bridge.tasks import HierarchyConfig, haar_modes, level_labels, make_task
+from probes import Differentiation, DifferentiationTracker, LinearProbe, between_category_variance
+
+
+def test_chance_value_equals_permutation_average():
+    rng = np.random.default_rng(0)
+    labels = level_labels(3, 2)
+    h = rng.normal(size=(8, 5)) + np.repeat(rng.normal(size=(2, 5)) * 3, 4, axis=0)
+    for k in (1, 2):
+        _, chance = between_category_variance(h, labels[k], labels[k - 1])
+        values = []
+        for _ in range(4000):
+            perm = np.concatenate([rng.permutation(np.flatnonzero(labels[k - 1] == p)) for p in np.unique(labels[k - 1])])
+            order = np.empty(8, int)
+            order[np.concatenate([np.flatnonzero(labels[k - 1] == p) for p in np.unique(labels[k - 1])])] = perm
+            values.append(between_category_variance(h[order], labels[k], labels[k - 1])[0])
+        assert np.mean(values) == pytest.approx(chance, rel=0.03)
+
+
+def test_between_variance_collects_exactly_the_level_contrasts():
+    depth = 3
+    v, level = haar_modes(depth, 2)
+    rng = np.random.default_rng(1)
+    coeff = rng.normal(size=(len(level), 4))
+    h = v @ coeff  # item representation = Σ modes v_α c_αᵀ
+    fit = Differentiation().fit(h, level_labels(depth, 2))
+    for k in range(1, depth + 1):
+        assert fit.between_[k] == pytest.approx((coeff[level == k] ** 2).sum() / 8, rel=1e-10)
+
+
+def test_haar_modes_are_the_singular_vectors_of_the_hierarchy():
+    data = make_task(HierarchyConfig(depth=3), seed=0)
+    s = data.info["S"].numpy()
+    assert np.allclose(np.linalg.svd(data.info["teacher"].numpy(), compute_uv=False), np.sort(s)[::-1], atol=1e-6)
+    # level k (k >= 1) of a depth-D binary tree: s² = (2^(D-k+1) - 1) / items
+    for k in (1, 2, 3):
+        assert s[np.array(data.info["mode_level"]) == k] == pytest.approx(np.sqrt((2 ** (3 - k + 1) - 1) / 8), rel=1e-6)
+
+
+def _train(tmp_path, shuffle):
+    cfg = RunConfig(
+        HierarchyConfig(depth=4, shuffle_labels=shuffle),
+        DeepLinearConfig(16, 128, 31, init_std=0.005),
+        TrainConfig(lr=0.05, steps=500, schedule=ScheduleConfig(n_log=0, every=500, track_every=50)),
+        seed=2,
+    )
+    run = train(cfg, tmp_path / ("shuffled" if shuffle else "real"), trackers=[DifferentiationTracker()], progress=False)
+    return {k: run.observable("differentiation/ratio", level=k).to_numpy() for k in (1, 2, 3)}
+
+
+def test_differentiation_rises_on_hierarchy_and_stays_at_chance_on_shuffled_control(tmp_path):
+    real, control = _train(tmp_path, False), _train(tmp_path, True)
+    for k in (1, 2, 3):
+        assert abs(real[k][0] - 1) < 0.25 and abs(control[k][0] - 1) < 0.25
+        assert real[k][-1] > 1.3
+        assert abs(control[k][-1] - 1) < 0.35, (k, control[k][-1])
+
+
+def test_linear_probe_contract():
+    x = np.r_[np.random.default_rng(0).normal(size=(20, 3)) + 2, np.random.default_rng(1).normal(size=(20, 3)) - 2]
+    y = np.r_[np.ones(20), np.zeros(20)]
+    probe = LinearProbe(alpha=1.0)
+    assert probe.fit(x, y) is probe and hasattr(probe, "estimator_")
+    assert probe.score(x, y) == 1.0
+    with pytest.raises(ValueError, match="activations"):
+        probe.fit(x[:5], y)
+    reg = LinearProbe(task="regression", alpha=1e-6).fit(x, x @ np.array([1.0, -2.0, 0.5]))
+    assert reg.score(x, x @ np.array([1.0, -2.0, 0.5])) == pytest.approx(1.0, abs=1e-8)
+    _ = torch  # probes work on numpy arrays of cached activations

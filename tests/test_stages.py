@@ -1,0 +1,60 @@
+"""Event and stage detectors on curves with known answers."""
+
+import numpy as np
+import pytest
+
+from bridge.stages import half_rise, plateaus_and_drops, threshold_crossing
+
+
+def sigmoid(t, t0, width):
+    return 1 / (1 + np.exp(-(t - t0) / width))
+
+
+@pytest.mark.parametrize("t0,width", [(100.0, 5.0), (350.0, 30.0), (40.0, 2.0)])
+def test_half_rise_of_a_sigmoid(t0, width):
+    t = np.arange(0.0, 1000.0, 1.0)
+    event = half_rise(t, 0.2 + 3.0 * sigmoid(t, t0, width))
+    # exact crossing of (0.2 + top)/2 where top ≈ 3.2 is the sigmoid's centre, up to the start offset
+    assert event.step == pytest.approx(t0, abs=0.02 * width + 0.5)
+    assert event.lo <= event.step <= event.hi and event.hi - event.lo == 1.0
+
+
+def test_half_rise_of_a_falling_curve_and_flat_curve():
+    t = np.linspace(0, 10, 101)
+    assert half_rise(t, 1 - sigmoid(t, 4.0, 0.3)).step == pytest.approx(4.0, abs=0.05)
+    assert half_rise(t, np.ones_like(t)) is None
+
+
+def test_threshold_crossing_interpolates_and_reports_absence():
+    assert threshold_crossing([0, 10, 20], [1.0, 0.6, 0.2], 0.4, "down").step == pytest.approx(15.0)
+    assert threshold_crossing([0, 10], [0.0, 0.1], 0.5) is None
+    with pytest.raises(ValueError, match="direction"):
+        threshold_crossing([0, 1], [0, 1], 0.5, "sideways")
+
+
+def test_plateau_drop_plateau_of_a_saddle_escape():
+    t = np.arange(0.0, 2000.0, 10.0)
+    loss = 3.0 - 2.5 * sigmoid(t, 800.0, 20.0)
+    stages = plateaus_and_drops(t, loss, name="loss")
+    assert [s.kind for s in stages] == ["plateau", "drop", "plateau"]
+    drop = stages[1]
+    assert drop.start < 800.0 < drop.end
+    assert 40.0 <= drop.end - drop.start <= 200.0
+    total = np.log(0.5 / 3.0)  # the whole log-loss change; the drop holds most of it, the tails sit in the plateaus
+    assert total - 0.01 < drop.change < 0.8 * total
+
+
+def test_two_drops_are_separated():
+    t = np.arange(0.0, 3000.0, 10.0)
+    loss = 4.0 - 2.0 * sigmoid(t, 700.0, 15.0) - 1.5 * sigmoid(t, 2000.0, 15.0)
+    kinds = [s.kind for s in plateaus_and_drops(t, loss)]
+    assert kinds == ["plateau", "drop", "plateau", "drop", "plateau"]
+
+
+def test_bad_input_is_refused():
+    with pytest.raises(ValueError, match="increasing"):
+        half_rise([0, 2, 1], [0, 1, 2])
+    with pytest.raises(ValueError, match="one length"):
+        half_rise([0, 1, 2], [0, 1])
+    with pytest.raises(ValueError, match="positive"):
+        plateaus_and_drops([0, 1, 2], [1.0, 0.0, -1.0])

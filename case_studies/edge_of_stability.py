@@ -55,6 +55,8 @@ class EdgeOfStabilityPreset:
         onset_tolerance: relative error allowed between the first loss increase and
             the onset of oscillation along the top eigenvector.
         oscillation_level: |cos(g, v₁)| at which the oscillation counts as started.
+        min_alternation: on the plateau, the share of steps where ``g · v₁`` flips sign
+            must reach this (1: pure period-2 oscillation; 0.5: none).
         trace_probes: Hutchinson probes for the trace at checkpoints.
     """
 
@@ -71,6 +73,7 @@ class EdgeOfStabilityPreset:
     start_below: float = 0.8
     onset_tolerance: float = 0.10
     oscillation_level: float = 0.5
+    min_alternation: float = 0.8
     trace_probes: int = 16
     threads: int = 1
 
@@ -186,6 +189,15 @@ def analyse_one(run: Run, preset: EdgeOfStabilityPreset, report: BridgeReport) -
         detail["plateau_median_abs_cosine"] = float(np.median(np.abs(cos[mask])))
         before = tc < (onset.step if onset is not None else plateau.start) - 10
         detail["before_median_abs_cosine"] = float(np.median(np.abs(cos[before]))) if before.any() else None
+        alt = detail["plateau_alternation_fraction"]
+        report.checks.append(
+            check(
+                f"{tag}: GD oscillates with period 2 along v₁ on the plateau (share of steps where g·v₁ flips sign; median |cos(g, v₁)| {detail['plateau_median_abs_cosine']:.3f} on the plateau vs {detail['before_median_abs_cosine'] or float('nan'):.1e} before)",
+                alt,
+                f">= {preset.min_alternation:g} (0.5: no oscillation)",
+                alt >= preset.min_alternation,
+            )
+        )
     report.matches.append(match(f"{tag}: loss spikes when GD starts oscillating along the top eigenvector", None, spike, onset, preset.onset_tolerance, detail=detail))
     run.write_events([e for e in (plateau, rise, spike, onset, crossing) if e is not None] + [pred.to_dict() | {"type": "prediction"}])
     return {"lr": lr, "threshold": pred.value, "plateau": plateau, "spike": spike, "onset": onset, "detail": detail}
@@ -205,6 +217,9 @@ def analyse_edge_of_stability(runs: list[Run], preset: EdgeOfStabilityPreset, pr
         lay = ", ".join(f"{k} {v:.2f}" for k, v in layers.items())
         report.notes.append(f"η={res['lr']:g}, step {last}: top-eigenvector loading by layer [{lay}]; top neurons [{top}]; neuron participation ratio {pr:.1f} of {len(neurons)}")
         res["detail"].update(final_layer_loading=layers, final_top_neurons=[[a, b, v] for (a, b), v in neurons[:5]], neuron_participation_ratio=pr)
+    tops = [{(a, b) for a, b, _ in r["detail"]["final_top_neurons"]} for r in results]
+    shared = set.intersection(*tops) if tops else set()
+    report.notes.append(f"neurons among the top 5 of v₁'s loading for every η: {sorted(shared) or 'none'} (layer, neuron)")
     report.extra["runs"] = {f"{r['lr']:g}": str(run.path.relative_to(main.path)) if run.path != main.path else "." for run, r in zip(runs, results)}
     report.notes.append("The plateau is detected from the sharpness curve alone (median of the last third; starts where a running median reaches 95% of it); 2/η is used only to judge it.")
     report.notes.append("sharpness_reaches_2_over_eta in each match's detail: GD becomes linearly unstable there; the loss spike follows once the oscillation along the top eigenvector has grown from its tiny initial amplitude.")
@@ -263,12 +278,13 @@ def plot_neuron_loading(ax, shares: dict[tuple[int, int], float], title: str):
     """Each hidden neuron's loading of the top eigenvector, sorted, one colour per layer."""
     items = sorted(shares.items(), key=lambda kv: -kv[1])
     ax.bar(range(len(items)), [v for _, v in items], color=[f"C{a}" for (a, _), _ in items], width=0.9)
-    for layer in sorted({a for (a, _), _ in items}):
-        ax.bar([], [], color=f"C{layer}", label=f"hidden layer {layer}")
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=f"C{layer}", label=f"hidden layer {layer}") for layer in sorted({a for (a, _), _ in items})]
     ax.set_xlabel("neuron (sorted by loading)")
     ax.set_ylabel("share of |v₁|² on in+out weights")
     ax.set_title(title)
-    ax.legend(fontsize=7)
+    ax.legend(handles=handles, fontsize=7)
     return ax
 
 

@@ -95,7 +95,7 @@ class EdgeOfStabilityPreset:
 
 PRESETS = {
     "quick": EdgeOfStabilityPreset(),
-    "full": EdgeOfStabilityPreset(lrs=(0.09, 0.12, 0.07), steps=6000, n_train=1024, teacher_width=128, widths=(64, 64), checkpoint_every=250),
+    "full": EdgeOfStabilityPreset(lrs=(0.09, 0.12, 0.07), steps=3000, n_train=1024, teacher_width=128, widths=(64, 64), checkpoint_every=200),
 }
 
 

@@ -240,3 +240,17 @@ def test_bad_input_is_rejected_before_work():
         tensor_loading(net, np.ones(3))
     with pytest.raises(ValueError, match="k must be"):
         SharpnessTracker(k=0)
+
+
+def test_deep_linear_unit_blocks_own_their_row_and_column():
+    net = build_model(DeepLinearConfig(d_in=3, d_hidden=4, d_out=2, depth=3), seed=0)
+    n = sum(p.numel() for p in net.parameters())
+    vec = torch.randn(n, generator=generator(2), dtype=torch.float64).numpy()
+    w0, w1, w2 = vec[:12].reshape(4, 3), vec[12:28].reshape(4, 4), vec[28:].reshape(2, 4)
+    total = vec @ vec
+    shares = {(b.index["layer"], b.index["neuron"]): s for b, s in block_loading(net, vec)}
+    assert len(shares) == 8
+    for j in range(4):
+        assert shares[(0, j)] == pytest.approx(((w0[j] ** 2).sum() + (w1[:, j] ** 2).sum()) / total, rel=1e-12)
+        assert shares[(1, j)] == pytest.approx(((w1[j] ** 2).sum() + (w2[:, j] ** 2).sum()) / total, rel=1e-12)
+    assert sum(tensor_loading(net, vec).values()) == pytest.approx(1.0, rel=1e-12)

@@ -63,7 +63,8 @@ class HessianOperator(LinearOperator):
         if vector.shape != self._flat_grad.shape:
             raise ValueError(f"vector has shape {tuple(vector.shape)}, expected ({self.shape[0]},)")
         v = vector.to(self._flat_grad)
-        parts = torch.autograd.grad(self._flat_grad @ v, self.params, retain_graph=True, allow_unused=True)
+        with torch.enable_grad():
+            parts = torch.autograd.grad(self._flat_grad @ v, self.params, retain_graph=True, allow_unused=True)
         self.n_hvp += 1
         return torch.cat([(torch.zeros_like(p) if h is None else h).reshape(-1) for h, p in zip(parts, self.params)])
 

@@ -61,7 +61,8 @@ class SharpnessTracker:
 
     Attributes:
         top_vector_: the last computed (oriented) top eigenvector, ``(n_params,)``,
-            used as the next call's start vector.
+            the next call's start vector (for ``k > 1`` the start is the sum of
+            ``vectors_``, the last top-``k`` eigenvectors ``(n_params, k)``).
 
     Example:
         >>> from bridge.models import MLPConfig, build_model
@@ -83,6 +84,7 @@ class SharpnessTracker:
     seed: int = 0
     name: str = "sharpness"
     top_vector_: np.ndarray | None = field(default=None, init=False, repr=False)
+    vectors_: np.ndarray | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -105,12 +107,15 @@ class SharpnessTracker:
         x, y = self.batch(data, device)
         rows: list[Row] = []
         with hessian_operator(model, x, y, data.loss_fn) as op:
-            v0 = self.top_vector_ if self.top_vector_ is not None and self.top_vector_.shape[0] == op.shape[0] else None
+            previous = self.top_vector_ if self.top_vector_ is not None and self.top_vector_.shape[0] == op.shape[0] else None
+            v0 = previous
+            if previous is not None and self.vectors_ is not None and self.vectors_.shape == (op.shape[0], self.k) and self.k > 1:
+                v0 = self.vectors_.sum(axis=1)  # start inside the previous top-k subspace
             start = generator(derive_seed(self.seed, "lanczos", step))
             ncv = min(op.shape[0], self.ncv or max(2 * self.k + 2, 8))
             values, vectors = lanczos_top(op, self.k, v0=v0, tol=self.tol, ncv=ncv, generator=start)
-            top = orient(vectors[:, 0], v0)
-            self.top_vector_ = top
+            top = orient(vectors[:, 0], previous)
+            self.top_vector_, self.vectors_ = top, vectors
             rows += [row("curvature/top_eig", v, rank=r + 1) for r, v in enumerate(values)]
             grad = op.grad.detach().cpu().double().numpy()
             along = float(grad @ top)

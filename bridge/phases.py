@@ -7,10 +7,12 @@ Detected from the curves a grokking run records:
 - **circuit formation** ``[t_mem, t_drop]``: the train loss is already low and
   the test loss still high, while the restricted loss falls and the excluded
   loss rises; ends where the test loss's largest drop begins;
-- **clean-up** ``[t_drop, t_end]``: the largest drop of the (log) test loss,
-  found by :func:`bridge.stages.plateaus_and_drops` on the curve after
-  ``t_mem``; weight decay removes the memorising components, the weight norm
-  falls.
+- **clean-up** ``[t_drop, t_end]``: the largest drop of the test loss (in
+  nats, not on a log scale: its last decades, the removal of memorisation
+  residue after the test accuracy is already perfect, would otherwise
+  dominate), found by :func:`bridge.stages.plateaus_and_drops` on the curve
+  after ``t_mem``; weight decay removes the memorising components, the weight
+  norm falls.
 
 Each boundary carries the sampling interval around it as its uncertainty.
 
@@ -18,7 +20,7 @@ Example:
     >>> import numpy as np
     >>> t = np.arange(0, 1000, 10.0)
     >>> train_acc = np.clip(t / 100, 0, 1)
-    >>> test_loss = np.where(t < 500, 4.0, np.where(t < 700, 4.0 * 0.001 ** ((t - 500) / 200), 0.004))
+    >>> test_loss = np.interp(t, [0, 500, 700, 1000], [4.0, 4.0, 0.01, 0.01])
     >>> [(s.name, s.start, s.end) for s in grokking_phases(t, train_acc, test_loss)]
     [('memorisation', 0.0, 99.0), ('circuit formation', 99.0, 500.0), ('clean-up', 500.0, 700.0)]
 """
@@ -51,46 +53,46 @@ def grokking_phases(
 
     Returns:
         Stages named as in :data:`PHASES`, each with ``start_uncertainty`` and
-        ``end_uncertainty`` in steps; ``change`` is the change of log test
-        loss over the stage.
+        ``end_uncertainty`` in steps; ``change`` is the change of the test
+        loss (nats) over the stage.
     """
     t = np.asarray(steps, float)
     acc, loss = np.asarray(train_accuracy, float), np.asarray(test_loss, float)
     if not (t.shape == acc.shape == loss.shape) or t.ndim != 1:
         raise ValueError(f"steps, train_accuracy and test_loss must be 1-D of one length, got {t.shape}, {acc.shape}, {loss.shape}")
-    if np.any(loss <= 0):
-        raise ValueError("test_loss must be positive (it is analysed on a log scale)")
     mem = threshold_crossing(t, acc, train_threshold, "up", name="memorised", observable="accuracy/train")
     if mem is None:
         return []
-    log_loss = np.log(loss)
-    stages = [Stage("memorisation", float(t[0]), mem.step, "accuracy/train", "phase", 0.0, mem.hi - mem.lo, float(log_loss[np.searchsorted(t, mem.step)] - log_loss[0]))]
+    stages = [Stage("memorisation", float(t[0]), mem.step, "accuracy/train", "phase", 0.0, mem.hi - mem.lo, float(np.interp(mem.step, t, loss) - loss[0]))]
     after = t >= mem.step
     if after.sum() < 3:
         return stages
-    drops = [s for s in plateaus_and_drops(t[after], loss[after], observable="loss/test", smooth=smooth) if s.kind == "drop"]
+    drops = [s for s in plateaus_and_drops(t[after], loss[after], observable="loss/test", log=False, smooth=smooth) if s.kind == "drop"]
     if not drops:
         return stages
     drop = min(drops, key=lambda s: s.change)
-    i0 = int(np.searchsorted(t, mem.step))
-    i1 = int(np.searchsorted(t, drop.start))
-    stages.append(Stage("circuit formation", mem.step, drop.start, "loss/test", "phase", mem.hi - mem.lo, drop.start_uncertainty, float(log_loss[i1] - log_loss[min(i0, len(t) - 1)])))
+    change = float(np.interp(drop.start, t, loss) - np.interp(mem.step, t, loss))
+    stages.append(Stage("circuit formation", mem.step, drop.start, "loss/test", "phase", mem.hi - mem.lo, drop.start_uncertainty, change))
     stages.append(Stage("clean-up", drop.start, drop.end, "loss/test", "phase", drop.start_uncertainty, drop.end_uncertainty, drop.change))
     return stages
 
 
-def half_fall_log(steps: Float[np.ndarray, " n"], values: Float[np.ndarray, " n"], start: float, name: str, observable: str) -> Event | None:
-    """Half-way point (on a log scale) between a curve's value at ``start`` and its minimum afterwards.
+def half_fall(steps: Float[np.ndarray, " n"], values: Float[np.ndarray, " n"], start: float, name: str, observable: str) -> Event | None:
+    """First step after a curve's peak (at or after ``start``) where it is half-way down to its later minimum.
 
     Example:
-        >>> half_fall_log(np.array([0, 10, 20, 30.0]), np.array([1.0, 1.0, 0.1, 0.01]), 10, "drop", "x").step
+        >>> half_fall(np.array([0, 10, 20, 30, 40.0]), np.array([1.0, 3.0, 2.0, 1.0, 1.0]), 5, "drop", "x").step
         20.0
     """
     t, y = np.asarray(steps, float), np.asarray(values, float)
     keep = t >= start
-    if keep.sum() < 2 or np.any(y[keep] <= 0):
+    if keep.sum() < 2:
         return None
-    return half_rise(t[keep], np.log(y[keep]), name=name, observable=observable, top=float(np.log(y[keep]).min()))
+    t, y = t[keep], y[keep]
+    peak = int(np.argmax(y))
+    if len(t) - peak < 2:
+        return None
+    return half_rise(t[peak:], y[peak:], name=name, observable=observable, top=float(y[peak:].min()))
 
 
 def phase_ordered(stages: list[Stage]) -> bool:
@@ -105,4 +107,4 @@ def phase_ordered(stages: list[Stage]) -> bool:
     return all(s.end > s.start for s in stages) and all(a.end == b.start for a, b in zip(stages, stages[1:]))
 
 
-__all__ = ["PHASES", "grokking_phases", "half_fall_log", "phase_ordered"]
+__all__ = ["PHASES", "grokking_phases", "half_fall", "phase_ordered"]

@@ -82,7 +82,9 @@ def weight_norm(model: nn.Module) -> float:
     """‖θ‖₂ over every parameter.
 
     Example:
-        >>> weight_norm(nn.Linear(2, 2, bias=False).requires_grad_(False).eval().apply(lambda m: m.weight.fill_(1.0) if hasattr(m, "weight") else None))
+        >>> layer = nn.Linear(2, 2, bias=False)
+        >>> _ = nn.init.ones_(layer.weight)
+        >>> weight_norm(layer)
         2.0
     """
     return math.sqrt(sum(float((p.detach().double() ** 2).sum()) for p in model.parameters()))
@@ -97,6 +99,25 @@ class WeightNormTracker:
 
     def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
         return [row("weights/norm", weight_norm(model))]
+
+
+@TRACKERS.register("accuracy")
+@dataclass
+class AccuracyTracker:
+    """Rows ``accuracy/train`` and ``accuracy/test`` for classifiers with ``(batch, classes)`` or last-position outputs."""
+
+    name: str = "accuracy"
+
+    def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
+        rows = []
+        with evaluating(model):
+            for split_name, split in (("train", data.train), ("test", data.test)):
+                if split is None:
+                    continue
+                out = model(split.x)
+                out = out[:, -1, :] if out.ndim == 3 else out
+                rows.append(row(f"accuracy/{split_name}", (out.argmax(-1) == split.y).double().mean()))
+        return rows
 
 
 @TRACKERS.register("fourier")
@@ -120,12 +141,15 @@ class FourierTracker:
         mass: share of squared norm that defines key sets.
         n_top: how many frequencies ``embed_top_share`` counts.
         neurons: also measure neuron clusters (one extra cached forward).
+        logits: also measure the logit rows and the restricted/excluded loss
+            (needs class-label targets; off for the regression variant).
     """
 
     key_frequencies: tuple[int, ...] | None = None
     mass: float = 0.8
     n_top: int = 8
     neurons: bool = True
+    logits: bool = True
     name: str = "fourier"
 
     def __post_init__(self) -> None:
@@ -139,9 +163,7 @@ class FourierTracker:
     def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
         if "p" not in data.info or "op" not in data.info:
             raise ValueError("FourierTracker needs a modular task (data.info with 'p' and 'op')")
-        p, op = data.info["p"], data.info["op"]
-        labels = data.info["table"].flatten()
-        train_index = data.info["train_index"]
+        p = data.info["p"]
         emb = frequency_norms(residue_embedding(model, p).cpu())
         rows = [row("fourier/embed_norm", v, frequency=k) for k, v in enumerate(emb.tolist())]
         rows += [
@@ -149,9 +171,24 @@ class FourierTracker:
             row("fourier/embed_top_share", top_share(emb, self.n_top)),
             row("fourier/embed_n_key", len(key_frequencies(emb, self.mass))),
         ]
+        rows.append(row("weights/norm", weight_norm(model)))
+        if not (self.logits or self.neurons):
+            return rows
         logits, acts = logits_and_neurons(model, data, self.neurons)
+        if self.logits:
+            rows += self._logit_rows(logits, data)
+        if acts is not None:
+            fve = neuron_frequency_fve(acts)
+            freq, best = cluster_neurons(fve)
+            counts = torch.bincount(freq[freq > 0], minlength=fve.shape[0])
+            rows += [row("fourier/neuron_fve", best.mean()), row("fourier/neurons_clustered", (freq > 0).double().mean())]
+            rows += [row("fourier/neuron_count", int(counts[k]), frequency=k) for k in range(1, fve.shape[0])]
+        return rows
+
+    def _logit_rows(self, logits: Tensor, data: TaskData) -> list[Row]:
+        op, labels, train_index = data.info["op"], data.info["table"].flatten(), data.info["train_index"]
         lnorm = logit_frequency_norms(logits, op)
-        rows += [row("fourier/logit_norm", v, frequency=k) for k, v in enumerate(lnorm.tolist())]
+        rows = [row("fourier/logit_norm", v, frequency=k) for k, v in enumerate(lnorm.tolist())]
         keys = list(self.key_frequencies) if self.key_frequencies is not None else key_frequencies(lnorm, self.mass)
         rows += [
             row("fourier/n_key", len(keys)),
@@ -160,14 +197,7 @@ class FourierTracker:
             row("fourier/excluded_loss", excluded_loss(logits, labels, train_index, keys, op)),
             row("fourier/full_loss", excluded_loss(logits, labels, train_index, [], op)),
         ]
-        if acts is not None:
-            fve = neuron_frequency_fve(acts)
-            freq, best = cluster_neurons(fve)
-            counts = torch.bincount(freq[freq > 0], minlength=fve.shape[0])
-            rows += [row("fourier/neuron_fve", best.mean()), row("fourier/neurons_clustered", (freq > 0).double().mean())]
-            rows += [row("fourier/neuron_count", int(counts[k]), frequency=k) for k in range(1, fve.shape[0])]
-        rows.append(row("weights/norm", weight_norm(model)))
         return rows
 
 
-__all__ = ["FourierTracker", "WeightNormTracker", "grid_inputs", "logits_and_neurons", "residue_embedding", "weight_norm"]
+__all__ = ["AccuracyTracker", "FourierTracker", "WeightNormTracker", "grid_inputs", "logits_and_neurons", "residue_embedding", "weight_norm"]

@@ -1,0 +1,108 @@
+"""Weight decay sets the grokking time scale.
+
+Under AdamW the decoupled decay multiplies every weight by ``1 − η·λ`` per
+step, so once the training loss is fitted and its gradient is small the
+parameter norm decays as ``‖θ(t)‖ ≈ ‖θ(t₀)‖·exp(−η·λ·(t − t₀))``: the only time
+scale the optimiser supplies is ``τ = 1/(η·λ)``. If the memorising solution
+has to shrink by a fixed factor before the generalising one takes over, the
+grokking step scales as ``(η·λ)^(−α)`` with ``α = 1``. This module gives the
+prediction and fits ``α`` (with its standard error and confidence interval)
+to grokking steps measured over a sweep of learning rates and weight decays.
+
+Example:
+    >>> import numpy as np
+    >>> x = np.array([1e-3, 2e-3, 4e-3, 8e-3])
+    >>> fit = fit_power_law(x, 3.0 / x)
+    >>> round(fit.exponent, 6), round(fit.prefactor, 6)
+    (-1.0, 3.0)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from jaxtyping import Float
+from scipy import stats
+
+from bridge.theory.base import Prediction
+
+ASSUMPTIONS = (
+    "AdamW with decoupled weight decay λ and learning rate η",
+    "after memorisation the loss gradient is small against the decay term",
+    "the generalising solution takes over once the norm has shrunk by a fixed factor",
+)
+
+
+def time_scale(lr: float, weight_decay: float) -> float:
+    """``τ = 1/(η·λ)``: the e-folding time, in steps, of the weight norm under pure decoupled decay.
+
+    Example:
+        >>> time_scale(3e-3, 2.0)
+        166.66666666666669
+    """
+    if lr <= 0 or weight_decay <= 0:
+        raise ValueError(f"lr and weight_decay must be positive, got {lr}, {weight_decay}")
+    return 1.0 / (lr * weight_decay)
+
+
+def decayed_norm(norm0: float, lr: float, weight_decay: float, steps: Float[np.ndarray, " n"]) -> Float[np.ndarray, " n"]:
+    """``‖θ₀‖·(1 − η·λ)^t``: the norm after ``t`` steps of decay alone."""
+    return norm0 * (1.0 - lr * weight_decay) ** np.asarray(steps, float)
+
+
+def decay_prediction(t_start: float, norm_start: float, norm_target: float, lr: float, weight_decay: float) -> Prediction:
+    """Step at which pure decay would shrink ``norm_start`` (at ``t_start``) to ``norm_target``.
+
+    Example:
+        >>> round(decay_prediction(100, 20.0, 10.0, 1e-2, 1.0).step, 1)
+        169.0
+    """
+    if not norm_start > norm_target > 0:
+        raise ValueError(f"need norm_start > norm_target > 0, got {norm_start}, {norm_target}")
+    steps = math.log(norm_target / norm_start) / math.log(1.0 - lr * weight_decay)
+    return Prediction("norm decays to its final value", step=t_start + steps, value=norm_target, assumptions=ASSUMPTIONS, theory="weight_decay", extra={"tau": time_scale(lr, weight_decay)})
+
+
+@dataclass(frozen=True)
+class PowerLawFit:
+    """``t = prefactor · x^exponent`` fitted by least squares on logs.
+
+    Attributes:
+        exponent, stderr: slope of ``log t`` on ``log x`` and its standard error.
+        ci_low, ci_high: the 95% confidence interval of the exponent (Student t).
+        prefactor: ``exp(intercept)``.
+        r2: coefficient of determination of the log–log fit.
+        n: number of points.
+    """
+
+    exponent: float
+    stderr: float
+    ci_low: float
+    ci_high: float
+    prefactor: float
+    r2: float
+    n: int
+
+    def predict(self, x: float) -> float:
+        return self.prefactor * x**self.exponent
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def fit_power_law(x: Float[np.ndarray, " n"], t: Float[np.ndarray, " n"]) -> PowerLawFit:
+    """Fit ``t ∝ x^α`` (``x = η·λ``, ``t`` the grokking step); needs ≥ 3 positive points with 2 distinct ``x``."""
+    x, t = np.asarray(x, float), np.asarray(t, float)
+    if x.shape != t.shape or x.ndim != 1:
+        raise ValueError(f"x and t must be 1-D of one length, got {x.shape}, {t.shape}")
+    if len(x) < 3 or np.any(x <= 0) or np.any(t <= 0) or len(np.unique(x)) < 2:
+        raise ValueError("a power-law fit needs at least 3 positive points at 2 or more distinct x")
+    res = stats.linregress(np.log(x), np.log(t))
+    q = stats.t.ppf(0.975, len(x) - 2)
+    return PowerLawFit(float(res.slope), float(res.stderr), float(res.slope - q * res.stderr), float(res.slope + q * res.stderr), float(math.exp(res.intercept)), float(res.rvalue**2), len(x))
+
+
+__all__ = ["ASSUMPTIONS", "PowerLawFit", "decay_prediction", "decayed_norm", "fit_power_law", "time_scale"]

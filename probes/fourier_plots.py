@@ -1,0 +1,103 @@
+"""Figures of Fourier mechanisms: spectra at chosen steps, frequency emergence over time, a power-law fit.
+
+Each function draws on the ``ax`` it is given and returns it.
+
+Example:
+    >>> import numpy as np
+    >>> from bridge.plots import new_figure
+    >>> fig, ax = new_figure()
+    >>> ax = plot_spectrum(ax, {"step 0": np.ones(5), "step 9": np.array([0, 4.0, 0, 1, 0])})
+    >>> len(ax.containers)
+    2
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+PHASE_COLOURS = {"memorisation": "tab:red", "circuit formation": "tab:olive", "clean-up": "tab:green"}
+
+
+def plot_spectrum(ax: Any, spectra: Mapping[str, Sequence[float]], *, key: Sequence[int] = (), title: str = "") -> Any:
+    """Grouped bars of per-frequency norms (frequency 1 … K; entry 0, the constant, is dropped).
+
+    Args:
+        spectra: label → norms ``(K + 1,)`` from :func:`probes.fourier.frequency_norms`.
+        key: frequencies to mark with a star above the bars.
+    """
+    n = len(spectra)
+    width = 0.8 / max(n, 1)
+    top = 0.0
+    for i, (label, norms) in enumerate(spectra.items()):
+        v = np.asarray(norms, float)[1:]
+        k = np.arange(1, len(v) + 1)
+        ax.bar(k + (i - (n - 1) / 2) * width, v, width=width, label=label, color=f"C{i}")
+        top = max(top, float(v.max()) if len(v) else 0.0)
+    for k in key:
+        ax.text(k, top * 1.03, "*", ha="center", va="bottom", fontsize=10)
+    ax.set_xlabel("frequency k")
+    ax.set_ylabel("Fourier norm")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_emergence(ax: Any, steps: Sequence[float], norms: np.ndarray, frequencies: Sequence[int], *, others: bool = True, title: str = "", events: Mapping[int, float] | None = None) -> Any:
+    """Per-frequency norm over training: the ``frequencies`` in colour, the rest in grey.
+
+    Args:
+        steps: ``(n,)`` sampled steps.
+        norms: ``(n, K + 1)`` per-frequency norms at those steps.
+        frequencies: the frequencies to highlight.
+        events: frequency → step, drawn as dotted vertical lines in the frequency's colour.
+    """
+    steps = np.asarray(steps, float)
+    for k in range(1, norms.shape[1]):
+        if k not in frequencies and others:
+            ax.plot(steps, norms[:, k], color="0.8", lw=0.8)
+    for i, k in enumerate(frequencies):
+        ax.plot(steps, norms[:, k], color=f"C{i}", lw=1.8, label=f"k = {k}")
+        if events and k in events and events[k] is not None:
+            ax.axvline(events[k], color=f"C{i}", ls=":", lw=1.2)
+    ax.set_xlabel("step")
+    ax.set_ylabel("Fourier norm")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_power_law(ax: Any, x: Sequence[float], t: Sequence[float], fit: Any, *, labels: Sequence[str] = (), reference: float | None = -1.0, title: str = "") -> Any:
+    """Log–log scatter of ``t`` against ``x`` with the fitted line (and a reference slope through the data's centre)."""
+    x, t = np.asarray(x, float), np.asarray(t, float)
+    ax.scatter(x, t, color="C0", zorder=3, label="runs")
+    for xi, ti, lab in zip(x, t, labels):
+        ax.annotate(lab, (xi, ti), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    grid = np.geomspace(x.min() / 1.2, x.max() * 1.2, 50)
+    ax.plot(grid, fit.predict(grid) if hasattr(fit, "predict") else fit(grid), color="C1", label=f"fit: slope {fit.exponent:.2f} ± {fit.stderr:.2f}")
+    if reference is not None:
+        cx, ct = np.exp(np.log(x).mean()), np.exp(np.log(t).mean())
+        ax.plot(grid, ct * (grid / cx) ** reference, color="k", ls="--", lw=1, label=f"slope {reference:g}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("lr · weight decay")
+    ax.set_ylabel("grokking step")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_phase_bands(ax: Any, stages: Sequence[Any]) -> Any:
+    """Shade grokking phases in their conventional colours and name them at the top of the axes."""
+    for stage in stages:
+        ax.axvspan(stage.start, stage.end, color=PHASE_COLOURS.get(stage.name, "tab:blue"), alpha=0.15, lw=0)
+        ax.text((stage.start + stage.end) / 2, 1.0, stage.name, transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=7)
+    return ax
+
+
+__all__ = ["PHASE_COLOURS", "plot_emergence", "plot_phase_bands", "plot_power_law", "plot_spectrum"]

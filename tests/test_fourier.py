@@ -1,0 +1,141 @@
+"""Fourier probes: basis, norms against an FFT reference, key frequencies, restricted/excluded loss against closed forms."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from probes.fourier import (
+    cluster_neurons,
+    fourier_basis,
+    frequency_norms,
+    gini,
+    key_frequencies,
+    neuron_frequency_fve,
+    top_share,
+)
+from probes.restricted_loss import excluded_logits, excluded_loss, logit_fve, restricted_logits, restricted_loss, sum_directions
+
+
+@pytest.mark.parametrize("p", [3, 7, 59, 113])
+def test_basis_is_orthonormal(p):
+    b = fourier_basis(p)
+    torch.testing.assert_close(b @ b.T, torch.eye(p, dtype=b.dtype), atol=1e-10, rtol=0)
+    torch.testing.assert_close(b.T @ b, torch.eye(p, dtype=b.dtype), atol=1e-10, rtol=0)
+
+
+def test_basis_rejects_even_p():
+    with pytest.raises(ValueError, match="odd p"):
+        fourier_basis(8)
+
+
+def test_frequency_norms_match_fft():
+    g = torch.Generator().manual_seed(0)
+    p, d = 31, 5
+    x = torch.randn(p, d, generator=g, dtype=torch.float64)
+    spectrum = np.fft.fft(x.numpy(), axis=0)
+    expected = np.sqrt((2.0 / p) * (np.abs(spectrum[1 : (p - 1) // 2 + 1]) ** 2).sum(1))
+    norms = frequency_norms(x)
+    np.testing.assert_allclose(norms[1:].numpy(), expected, rtol=1e-10)
+    assert norms[0].item() == pytest.approx(np.linalg.norm(spectrum[0].real) / math.sqrt(p), rel=1e-10)
+    # Parseval: the per-frequency norms carry the whole squared norm.
+    assert float((norms**2).sum()) == pytest.approx(float((x**2).sum()), rel=1e-10)
+
+
+def test_key_frequencies_recovered_from_planted_embedding():
+    g = torch.Generator().manual_seed(1)
+    p, d = 59, 64
+    basis = fourier_basis(p)
+    planted = {14: 5.0, 6: 4.0, 23: 3.0, 2: 2.5}
+    w = torch.zeros(p, d, dtype=torch.float64)
+    for k, size in planted.items():
+        coef = torch.randn(2, d, generator=g, dtype=torch.float64)
+        coef *= size / coef.norm()
+        w += basis[2 * k - 1][:, None] * coef[0] + basis[2 * k][:, None] * coef[1]
+    w += 0.01 * torch.randn(p, d, generator=g, dtype=torch.float64)  # noise: < 1% of the squared norm
+    norms = frequency_norms(w)
+    assert sorted(key_frequencies(norms, mass=0.95)) == sorted(planted)
+    assert key_frequencies(norms, mass=0.95) == sorted(planted, key=lambda k: -planted[k])
+    assert top_share(norms, 4) > 0.97
+    clean = np.zeros(29)
+    for k, size in planted.items():
+        clean[k - 1] = size
+    reference = np.abs(clean[:, None] - clean[None, :]).sum() / (2 * 29 * clean.sum())
+    assert gini(torch.tensor(clean)) == pytest.approx(reference, rel=1e-12)
+    assert 0.6 < gini(norms[1:]) < reference  # the noise floor lowers it
+    for k, size in planted.items():
+        assert norms[k].item() == pytest.approx(size, rel=0.05)
+
+
+def test_gini_closed_forms():
+    assert gini(torch.ones(10)) == pytest.approx(0.0, abs=1e-12)
+    assert gini(torch.tensor([0.0] * 9 + [3.0])) == pytest.approx(0.9)
+    assert gini(torch.tensor([1.0, 2.0, 3.0])) == pytest.approx(2 / 9)
+    with pytest.raises(ValueError):
+        gini(torch.tensor([-1.0, 1.0]))
+
+
+def test_neuron_clusters_on_planted_neurons():
+    p = 13
+    a, b = torch.meshgrid(torch.arange(p, dtype=torch.float64), torch.arange(p, dtype=torch.float64), indexing="ij")
+    w = 2 * math.pi / p
+    acts = torch.stack(
+        [
+            torch.cos(w * 3 * (a + b)),  # frequency 3 only
+            torch.cos(w * 5 * a) + torch.sin(w * 5 * b),  # frequency 5 only
+            torch.cos(w * 2 * a) + torch.cos(w * 4 * b),  # half 2, half 4
+        ],
+        dim=-1,
+    )
+    fve = neuron_frequency_fve(acts)
+    torch.testing.assert_close(fve[3, 0], torch.tensor(1.0, dtype=torch.float64))
+    torch.testing.assert_close(fve[5, 1], torch.tensor(1.0, dtype=torch.float64))
+    torch.testing.assert_close(fve[[2, 4], 2], torch.tensor([0.5, 0.5], dtype=torch.float64))
+    freq, best = cluster_neurons(fve, threshold=0.6)
+    assert freq.tolist() == [3, 5, -1]
+
+
+def _grid(p):
+    a, b, c = torch.meshgrid(*(torch.arange(p, dtype=torch.float64),) * 3, indexing="ij")
+    return a.reshape(p * p, p), b.reshape(p * p, p), c.reshape(p * p, p)
+
+
+def test_restricted_and_excluded_loss_match_closed_forms():
+    p = 23
+    a, b, c = _grid(p)
+    w = 2 * math.pi / p
+    key = {4: 2.0, 9: 1.5}
+    other_k, gamma = 7, 1.2
+    key_table = sum(beta * torch.cos(w * k * (a + b - c)) for k, beta in key.items())
+    a_only = 0.8 * torch.cos(w * 2 * a) * torch.sin(w * 5 * c)
+    other = gamma * torch.cos(w * other_k * (a + b - c)) + a_only
+    logits = key_table + other
+    torch.testing.assert_close(restricted_logits(logits, list(key)), key_table, atol=1e-9, rtol=0)
+    torch.testing.assert_close(excluded_logits(logits, list(key)), other, atol=1e-9, rtol=0)
+
+    labels = ((a[:, 0] + b[:, 0]) % p).long()
+    index = torch.arange(0, p * p, 3)
+    j = torch.arange(p, dtype=torch.float64)
+    # -log softmax at the right answer of Σ β_k cos(w_k(a+b-c)) is the same for every pair:
+    closed = math.log(float(torch.exp(sum(beta * torch.cos(w * k * j) for k, beta in key.items())).sum())) - sum(key.values())
+    assert restricted_loss(logits, labels, index, list(key)) == pytest.approx(closed, rel=1e-9)
+    direct = F.cross_entropy(other[index], labels[index]).item()
+    assert excluded_loss(logits, labels, index, list(key)) == pytest.approx(direct, rel=1e-9)
+    # Fraction of variance: energies β²/2 per cos(a+b-c) term, δ²/4 for the a-only term.
+    total = sum(beta**2 / 2 for beta in key.values()) + gamma**2 / 2 + 0.8**2 / 4
+    assert logit_fve(logits, list(key)) == pytest.approx(sum(beta**2 / 2 for beta in key.values()) / total, rel=1e-9)
+
+
+def test_subtraction_directions_and_bad_input():
+    q = sum_directions(11, [1, 2, 5], op="-")
+    torch.testing.assert_close(q.T @ q, torch.eye(6, dtype=q.dtype), atol=1e-10, rtol=0)
+    with pytest.raises(ValueError, match="op"):
+        sum_directions(11, [1], op="*")
+    with pytest.raises(ValueError, match="frequencies"):
+        sum_directions(11, [6])
+    with pytest.raises(ValueError, match="p\\*p rows"):
+        restricted_logits(torch.zeros(10, 3), [1])

@@ -18,6 +18,8 @@ Example:
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -54,6 +56,53 @@ def rows_to_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
         raise ValueError(f"metric rows lack columns {missing}")
     extra = sorted(c for c in frame.columns if c not in BASE_COLUMNS)
     return frame[BASE_COLUMNS + extra]
+
+
+class MetricsLog:
+    """Appends tidy rows to ``metrics.csv`` in O(new rows) per flush.
+
+    Each :meth:`append` writes only the new rows and returns the file's size, which
+    the training loop records per checkpoint so a resumed run truncates the
+    file back to exactly what its checkpoint had seen (a half-written append
+    from a killed process is cut off). A row with a new index column triggers
+    one atomic rewrite of the whole table with the wider header.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.file = Path(path) / "metrics.csv"
+        self.columns: list[str] | None = list(pd.read_csv(self.file, nrows=0).columns) if self.file.exists() and self.file.stat().st_size else None
+
+    def append(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Write ``rows`` (each with a ``step``); returns the file size in bytes afterwards."""
+        if not rows:
+            return self.file.stat().st_size if self.file.exists() else 0
+        keys = {k for r in rows for k in r}
+        if self.columns is None or not keys <= set(self.columns):
+            old = read_metrics(self.file.parent)
+            merged = rows_to_frame(old.to_dict("records") + list(rows))
+            write_metrics(self.file.parent, merged)
+            self.columns = list(merged.columns)
+        else:
+            buffer = io.StringIO()
+            csv.writer(buffer, lineterminator="\n").writerows([[_cell(r.get(c)) for c in self.columns] for r in rows])
+            with open(self.file, "a") as f:
+                f.write(buffer.getvalue())
+        return self.file.stat().st_size
+
+    def truncate(self, size: int) -> None:
+        """Cut the file back to ``size`` bytes (a size recorded by :meth:`append`)."""
+        if not self.file.exists():
+            return
+        with open(self.file, "r+") as f:
+            f.truncate(size)
+        self.columns = list(pd.read_csv(self.file, nrows=0).columns) if size else None
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell as pandas would write it (missing → empty, floats at full precision)."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    return repr(value) if isinstance(value, float) else value
 
 
 def write_metrics(path: Path, frame: pd.DataFrame) -> None:

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from bridge.config import ConfigError, RunConfig, config_to_dict
 from bridge.models import build_model
-from bridge.runs import Run, checkpoint_path, load_weights, read_metrics, rows_to_frame, saved_steps, write_metrics
+from bridge.runs import MetricsLog, Run, checkpoint_path, load_weights, saved_steps
 from bridge.schedule import checkpoint_steps, tracked_steps
 from bridge.seeding import derive_seed, generator
 from bridge.storage import (
@@ -148,12 +148,15 @@ def _save_checkpoint(path: Path, step: int, model: nn.Module, optimizer: torch.o
     del saved[:-KEEP_OPTIMIZER_STATES]
 
 
-def last_good_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> int | None:
+def last_good_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, usable: set[int] | None = None) -> int | None:
     """Load the newest checkpoint whose weights and optimizer state both read back; return its step.
 
-    Corrupt or truncated files are reported by name (a warning) and skipped.
+    Corrupt or truncated files are reported by name (a warning) and skipped;
+    ``usable`` restricts the candidates (steps whose metrics were flushed).
     """
     for step in reversed(saved_steps(path)):
+        if usable is not None and step not in usable:
+            continue
         weights, optim = checkpoint_path(path, step), checkpoint_path(path, step, "optim")
         if not optim.exists():
             continue
@@ -217,6 +220,7 @@ def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker]
     ckpts, tracked = checkpoint_steps(tc.steps, tc.schedule), tracked_steps(tc.steps, tc.schedule)
     ckpt_set, tracked_set = set(ckpts), set(tracked)
     start, saved, rows = 0, [], []
+    log = MetricsLog(out)
     info = {
         "config": config_to_dict(config),
         "seed": config.seed,
@@ -227,15 +231,23 @@ def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker]
         "trackers": [t.name for t in trackers],
         "last_step": 0,
         "wall_time": 0.0,
+        "metrics_bytes": {},
     }
     if resume:
         info = {**read_json(out / "run.json"), "status": "running", "device": str(dev)}
-        good = last_good_checkpoint(out, model, optimizer)
-        if good is not None:
+        flushed = {int(s): size for s, size in info.get("metrics_bytes", {}).items()}
+        good = last_good_checkpoint(out, model, optimizer, usable=set(flushed))
+        if good is None:  # nothing usable: start over, dropping partial files
+            log.truncate(0)
+            for step in saved_steps(out):
+                checkpoint_path(out, step).unlink(missing_ok=True)
+                checkpoint_path(out, step, "optim").unlink(missing_ok=True)
+            info["metrics_bytes"] = {}
+        else:
             start = good
             saved = [s for s in saved_steps(out) if checkpoint_path(out, s, "optim").exists() and s <= good]
-            old = read_metrics(out)
-            rows = old[old["step"] <= good].to_dict("records")
+            log.truncate(flushed[good])
+            info["metrics_bytes"] = {str(s): b for s, b in flushed.items() if s <= good}
             for later in [s for s in saved_steps(out) if s > good]:
                 checkpoint_path(out, later).unlink(missing_ok=True)
                 checkpoint_path(out, later, "optim").unlink(missing_ok=True)
@@ -245,10 +257,16 @@ def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker]
         for tracker in trackers:
             rows.extend({"step": step, **r} for r in tracker(model, step, data))
 
+    def checkpoint(step: int, elapsed: float) -> None:
+        _save_checkpoint(out, step, model, optimizer, saved)
+        info["metrics_bytes"][str(step)] = log.append(rows)
+        rows.clear()
+        info.update(last_step=step, wall_time=info["wall_time"] + elapsed)
+        atomic_write_json(out / "run.json", info)
+
     if start == 0:
         track(0)
-        _save_checkpoint(out, 0, model, optimizer, saved)
-        write_metrics(out, rows_to_frame(rows))
+        checkpoint(0, 0.0)
     loss_fn, n = data.loss_fn, len(data.train)
     t0 = time.perf_counter()
     bar = tqdm(range(start, tc.steps), initial=start, total=tc.steps, disable=(not sys.stderr.isatty()) if progress is None else not progress, desc=config.name or "train", leave=False)
@@ -269,11 +287,8 @@ def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker]
             if s in tracked_set:
                 track(s)
             if s in ckpt_set:
-                _save_checkpoint(out, s, model, optimizer, saved)
-                write_metrics(out, rows_to_frame(rows))
-                info.update(last_step=s, wall_time=info["wall_time"] + time.perf_counter() - t0)
+                checkpoint(s, time.perf_counter() - t0)
                 t0 = time.perf_counter()
-                atomic_write_json(out / "run.json", info)
     except BaseException as e:
         info.update(status="failed", error=f"{type(e).__name__}: {e}")
         atomic_write_json(out / "run.json", info)

@@ -50,7 +50,7 @@ class DeepLinearPreset:
     init_std: float = 0.005
     lr: float = 0.05
     steps: int = 600
-    track_every: int = 2
+    track_every: int = 5
     tolerance: float = 0.15
     chance_sds: float = 3.0
     clear_sds: float = 3.0
@@ -69,7 +69,7 @@ class DeepLinearPreset:
 
 PRESETS = {
     "quick": DeepLinearPreset(),
-    "full": DeepLinearPreset(tree_depth=6, hidden=1024, init_std=0.002, lr=0.02, steps=4000, track_every=4),
+    "full": DeepLinearPreset(tree_depth=6, hidden=1024, init_std=0.002, lr=0.02, steps=4000, track_every=10),
 }
 
 

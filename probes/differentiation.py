@@ -41,23 +41,35 @@ def between_category_variance(h: Float[np.ndarray, "item d"], labels: Int[np.nda
         (1.0, 0.3333333333333333)
     """
     h = np.asarray(h, dtype=float)
-    n = len(h)
-    if len(labels) != n or len(parents) != n:
-        raise ValueError(f"labels and parents must have one entry per item ({n})")
-    between = chance = 0.0
-    for p in np.unique(parents):
-        members = parents == p
-        hp = h[members]
-        m = len(hp)
-        centre = hp.mean(0)
-        sigma2 = ((hp - centre) ** 2).sum(1).mean()
-        groups = np.unique(labels[members])
-        for g in groups:
-            hg = h[members & (labels == g)]
-            between += len(hg) * ((hg.mean(0) - centre) ** 2).sum()
-        if m > 1:
-            chance += (len(groups) - 1) * m / (m - 1) * sigma2
-    return float(between / n), float(chance / n)
+    if len(labels) != len(h) or len(parents) != len(h):
+        raise ValueError(f"labels and parents must have one entry per item ({len(h)})")
+    return _between(h, _Grouping.of(np.asarray(labels), np.asarray(parents)))
+
+
+class _Grouping:
+    """Item → child-category and item → parent indicator matrices of one level (built once)."""
+
+    def __init__(self, child: np.ndarray, parent: np.ndarray, children_per_parent: np.ndarray) -> None:
+        self.child = np.eye(child.max() + 1)[child].T  # (categories, items)
+        self.parent = np.eye(parent.max() + 1)[parent].T  # (parents, items)
+        self.child_n, self.parent_n = self.child.sum(1), self.parent.sum(1)
+        self.children_per_parent = children_per_parent
+
+    @classmethod
+    def of(cls, labels: np.ndarray, parents: np.ndarray) -> "_Grouping":
+        pairs, child = np.unique(np.stack([parents, labels]), axis=1, return_inverse=True)
+        keys, parent = np.unique(parents, return_inverse=True)
+        return cls(child.ravel(), parent.ravel(), np.array([(pairs[0] == k).sum() for k in keys]))
+
+
+def _between(h: np.ndarray, g: _Grouping) -> tuple[float, float]:
+    # Parallel-axis theorem inside each parent: Σ_c n_c‖μ_c − μ_p‖² = Σ_c n_c‖μ_c‖² − m_p‖μ_p‖².
+    child_sq = ((g.child @ h) ** 2).sum(1) / g.child_n
+    parent_sq = ((g.parent @ h) ** 2).sum(1) / g.parent_n
+    spread = g.parent @ (h**2).sum(1) - parent_sq  # m_p · σ²_p
+    m = g.parent_n
+    chance = np.where(m > 1, (g.children_per_parent - 1) * spread / np.maximum(m - 1, 1), 0.0).sum()
+    return float((child_sq.sum() - parent_sq.sum()) / len(h)), float(chance / len(h))
 
 
 @PROBES.register("differentiation")
@@ -81,11 +93,16 @@ class Differentiation:
 
     def fit(self, h: np.ndarray, level_labels: np.ndarray) -> "Differentiation":
         levels = np.asarray(level_labels)
+        h = np.asarray(h, dtype=float)
+        key = levels.tobytes() + bytes(levels.shape)
+        if getattr(self, "_key", None) != key:
+            self._groups = {k: _Grouping.of(levels[k], levels[k - 1]) for k in range(1, len(levels))}
+            self._key = key
         self.between_ = np.zeros(len(levels))
         self.chance_ = np.zeros(len(levels))
         self.contrasts_ = np.zeros(len(levels), dtype=int)
         for k in range(1, len(levels)):
-            self.between_[k], self.chance_[k] = between_category_variance(h, levels[k], levels[k - 1])
+            self.between_[k], self.chance_[k] = _between(h, self._groups[k])
             self.contrasts_[k] = len(np.unique(levels[k])) - len(np.unique(levels[k - 1]))
         with np.errstate(divide="ignore"):
             self.ratio_sd_ = np.sqrt(2.0 / (np.asarray(h).shape[1] * self.contrasts_))
@@ -107,12 +124,16 @@ class DifferentiationTracker:
     hook: str = "hook_hidden.0"
     name: str = "differentiation"
 
+    def __post_init__(self) -> None:
+        self._measure = Differentiation()
+
     def __call__(self, model, step: int, data: TaskData) -> list[Row]:
         labels = data.info.get("level_labels")
         if labels is None:
             raise ValueError("DifferentiationTracker needs a hierarchical task (info['level_labels'])")
         h = cached_activation(model, data.train.x, self.hook).cpu().numpy()
-        fit = Differentiation().fit(h, labels)
+        fit = self._measure.fit(h, labels)
+        fit.between_, fit.chance_, fit.ratio_, fit.ratio_sd_ = (a.tolist() for a in (fit.between_, fit.chance_, fit.ratio_, fit.ratio_sd_))
         rows = []
         for k in range(1, len(labels)):
             rows += [

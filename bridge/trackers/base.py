@@ -10,6 +10,7 @@ strings; the step is added by the caller.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol, runtime_checkable
@@ -45,16 +46,33 @@ def row(observable: str, value: float | torch.Tensor, **index: Any) -> Row:
     return {"observable": observable, "value": float(value), **index}
 
 
+_MODE_LAYERS = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm)
+_has_mode_layers: "weakref.WeakKeyDictionary[nn.Module, bool]" = weakref.WeakKeyDictionary()
+
+
+def _mode_dependent(model: nn.Module) -> bool:
+    """Whether ``model`` holds layers that behave differently in eval mode (cached per model)."""
+    if model not in _has_mode_layers:
+        _has_mode_layers[model] = any(isinstance(m, _MODE_LAYERS) for m in model.modules())
+    return _has_mode_layers[model]
+
+
 @contextmanager
 def evaluating(model: nn.Module) -> Iterator[nn.Module]:
-    """Eval mode and no autograd inside the block; the previous mode is restored after."""
-    was_training = model.training
-    model.eval()
+    """Eval mode and no autograd inside the block; the previous mode is restored after.
+
+    Switching modes walks every submodule, so it is skipped for models without
+    dropout or batch norm (trackers run this at every tracked step).
+    """
+    switch = model.training and _mode_dependent(model)
+    if switch:
+        model.eval()
     try:
         with torch.no_grad():
             yield model
     finally:
-        model.train(was_training)
+        if switch:
+            model.train(True)
 
 
 def _import_all() -> None:

@@ -70,5 +70,5 @@ class ModeTracker:
         device = next(model.parameters()).device
         u, v = u.to(device), v.to(device)
         w = end_to_end_map(model, v.shape[0])
-        strength, align = mode_strengths(w, u, v), mode_alignment(w, u, v)
+        strength, align = mode_strengths(w, u, v).tolist(), mode_alignment(w, u, v).tolist()
         return [r for m in range(u.shape[1]) for r in (row("mode/strength", strength[m], mode=m), row("mode/alignment", align[m], mode=m))]

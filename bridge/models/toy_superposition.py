@@ -1,0 +1,127 @@
+"""The toy model of superposition ``x̂ = ReLU(Wᵀ W x + b)`` (Elhage et al. 2022), many instances at once.
+
+``W`` has shape ``(instances, m, n)``: column ``W[:, :, i]`` is feature ``i``'s
+direction in the ``m``-dimensional hidden space. Independent instances share
+one forward pass (the paper's leading instance dimension), which makes sweeps
+over importance and sparsity cheap; with one instance, inputs and outputs are
+plain ``(batch, n)``.
+
+Example:
+    >>> net = ToySuperposition(ToySuperpositionConfig(n_features=5, n_hidden=2), seed=0)
+    >>> tuple(net(torch.rand(3, 5)).shape)
+    (3, 5)
+    >>> many = ToySuperposition(ToySuperpositionConfig(n_features=5, n_hidden=2, n_instances=4), seed=0)
+    >>> tuple(many(torch.rand(3, 4, 5)).shape)
+    (3, 4, 5)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from jaxtyping import Float
+from torch import Tensor, nn
+from transformer_lens import HookedRootModule
+from transformer_lens.hook_points import HookPoint
+
+from bridge.config import config_class, require
+from bridge.models.base import MODELS, generator
+from bridge.tasks.sparse_features import ImportanceWeightedMSE, sample_sparse_features
+
+
+@config_class("toy_superposition")
+@dataclass(frozen=True)
+class ToySuperpositionConfig:
+    """``n_features`` features through ``n_hidden`` dimensions, ``n_instances`` independent copies.
+
+    Args:
+        n_features: ``n``; n_hidden: ``m``; n_instances: independent models trained side by side.
+        init_scale: ``W`` entries ~ N(0, init_scale² · 2/(m + n)) (Xavier normal at 1).
+    """
+
+    n_features: int
+    n_hidden: int
+    n_instances: int = 1
+    init_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("n_features", "n_hidden", "n_instances"):
+            require(getattr(self, name) >= 1, f"toy_superposition.{name} must be positive, got {getattr(self, name)}")
+        require(self.init_scale > 0, f"toy_superposition.init_scale must be positive, got {self.init_scale}")
+
+
+class ToySuperposition(HookedRootModule):
+    """Hook points: ``hook_hidden`` (``W x``) and ``hook_out`` (``x̂``)."""
+
+    def __init__(self, config: ToySuperpositionConfig, seed: int = 0) -> None:
+        super().__init__()
+        self.config = config
+        i, m, n = config.n_instances, config.n_hidden, config.n_features
+        std = config.init_scale * math.sqrt(2.0 / (m + n))
+        self.W = nn.Parameter(torch.randn(i, m, n, generator=generator(seed)) * std)
+        self.b = nn.Parameter(torch.zeros(i, n))
+        self.hook_hidden = HookPoint()
+        self.hook_out = HookPoint()
+        self.setup()
+
+    def forward(self, x: Float[Tensor, "batch *inst n"]) -> Float[Tensor, "batch *inst n"]:
+        single = x.dim() == 2
+        if single:
+            x = x[:, None, :].expand(-1, self.config.n_instances, -1)
+        h = self.hook_hidden(torch.einsum("bin,imn->bim", x, self.W))
+        out = self.hook_out(torch.relu(torch.einsum("bim,imn->bin", h, self.W) + self.b))
+        return out[:, 0] if single and self.config.n_instances == 1 else out
+
+
+@MODELS.register("toy_superposition")
+def build_toy_superposition(config: ToySuperpositionConfig, seed: int) -> ToySuperposition:
+    return ToySuperposition(config, seed)
+
+
+def fit_fresh_samples(
+    model: ToySuperposition,
+    importance: Float[Tensor, "inst n"],
+    density: Float[Tensor, "inst"],
+    *,
+    steps: int,
+    batch_size: int = 1024,
+    lr: float = 1e-2,
+    seed: int = 0,
+) -> Float[Tensor, "steps"]:
+    """Train every instance with Adam on fresh samples each step (the paper's protocol).
+
+    Each instance ``k`` sees features of density ``density[k]`` and is scored
+    with ``importance[k]``; instances are independent (Adam is elementwise and
+    the loss is a sum over instances). Returns the summed loss per step.
+    """
+    inst, n = model.config.n_instances, model.config.n_features
+    importance = torch.as_tensor(importance, dtype=torch.float32)
+    density = torch.as_tensor(density, dtype=torch.float32)
+    if importance.shape != (inst, n) or density.shape != (inst,):
+        raise ValueError(f"need importance of shape {(inst, n)} and density of shape {(inst,)}, got {tuple(importance.shape)} and {tuple(density.shape)}")
+    if steps < 1 or batch_size < 1:
+        raise ValueError(f"steps and batch_size must be positive, got {steps}, {batch_size}")
+    g = generator(seed)
+    loss_fn = ImportanceWeightedMSE(importance)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    history = torch.empty(steps)
+    for step in range(steps):
+        x = sample_sparse_features(batch_size, density, n, g)
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), x)
+        loss.backward()
+        opt.step()
+        history[step] = loss.detach()
+    return history
+
+
+def instance_losses(model: ToySuperposition, importance: Tensor, density: Tensor, *, batch_size: int = 20000, seed: int = 1) -> Float[Tensor, "inst"]:
+    """Each instance's expected loss, estimated on one large fresh batch."""
+    x = sample_sparse_features(batch_size, density, model.config.n_features, generator(seed))
+    with torch.no_grad():
+        return (importance * (model(x) - x) ** 2).sum(-1).mean(0)
+
+
+__all__ = ["ToySuperposition", "ToySuperpositionConfig", "build_toy_superposition", "fit_fresh_samples", "instance_losses"]

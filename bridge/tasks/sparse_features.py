@@ -1,0 +1,104 @@
+"""Sparse features of given importance (Elhage et al. 2022, "Toy models of superposition").
+
+Each feature is 0 with probability ``sparsity`` and uniform on [0, 1]
+otherwise, independently; the target is the input itself; the loss weights
+each feature's squared error by its importance.
+
+Example:
+    >>> data = make_task(SparseFeaturesConfig(n_features=5, sparsity=0.9, n_train=1000), seed=0)
+    >>> tuple(data.train.x.shape), round(float((data.train.x == 0).float().mean()), 1)
+    ((1000, 5), 0.9)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+from bridge.config import config_class, require
+from bridge.seeding import generator
+from bridge.tasks.base import TASKS, Split, TaskData
+
+
+def sample_sparse_features(
+    batch: int, density: Float[Tensor, "*inst"] | float, n_features: int, g: torch.Generator
+) -> Float[Tensor, "batch *inst n_features"]:
+    """``batch`` draws of ``n_features`` features, each nonzero (uniform on [0, 1]) with probability ``density``.
+
+    ``density`` may be a tensor of per-instance densities (shape ``(*inst,)``); the
+    result then has shape ``(batch, *inst, n_features)``.
+
+    Example:
+        >>> x = sample_sparse_features(4, torch.tensor([1.0, 0.0]), 3, torch.Generator().manual_seed(0))
+        >>> tuple(x.shape), bool((x[:, 1] == 0).all()), bool((x[:, 0] > 0).all())
+        ((4, 2, 3), True, True)
+    """
+    density = torch.as_tensor(density, dtype=torch.float32)
+    shape = (batch, *density.shape, n_features)
+    values = torch.rand(shape, generator=g)
+    keep = torch.rand(shape, generator=g) < density[..., None]
+    return values * keep
+
+
+@dataclass
+class ImportanceWeightedMSE:
+    """``mean over batch of Σ_i I_i (x_i − x̂_i)²``, summed over model instances.
+
+    Output ``(batch, n)`` or ``(batch, instances, n)``; target ``(batch, n)`` or
+    the same shape as the output; ``importance`` ``(n,)`` or ``(instances, n)``.
+    """
+
+    importance: Tensor
+
+    def __call__(self, output: Tensor, target: Tensor) -> Tensor:
+        if output.dim() == 3 and target.dim() == 2:
+            target = target[:, None, :]
+        return (self.importance * (output - target) ** 2).sum(-1).mean(0).sum()
+
+
+def importance_vector(n_features: int, decay: float) -> Float[Tensor, "n_features"]:
+    """``decay ** i`` for feature ``i`` (1 for uniform importance)."""
+    return decay ** torch.arange(n_features, dtype=torch.float32)
+
+
+@config_class("sparse_features")
+@dataclass(frozen=True)
+class SparseFeaturesConfig:
+    """A fixed data set of sparse features.
+
+    Args:
+        n_features: number of features ``n``.
+        sparsity: probability ``S`` that a feature is zero (density ``1 − S``).
+        importance_decay: feature ``i`` has importance ``importance_decay ** i``.
+        n_train, n_test: examples in each split.
+    """
+
+    n_features: int
+    sparsity: float = 0.9
+    importance_decay: float = 1.0
+    n_train: int = 4096
+    n_test: int = 4096
+
+    def __post_init__(self) -> None:
+        require(self.n_features >= 1, f"sparse_features.n_features must be positive, got {self.n_features}")
+        require(0.0 <= self.sparsity < 1.0, f"sparse_features.sparsity must be in [0, 1), got {self.sparsity}")
+        require(0.0 < self.importance_decay <= 1.0, f"sparse_features.importance_decay must be in (0, 1], got {self.importance_decay}")
+        require(self.n_train >= 2 and self.n_test >= 1, f"sparse_features needs n_train >= 2 and n_test >= 1, got {self.n_train}, {self.n_test}")
+
+
+@TASKS.register("sparse_features")
+def make_sparse_features(config: SparseFeaturesConfig, seed: int) -> TaskData:
+    """Train and test splits with ``y = x``; info holds ``importance`` and ``sparsity``."""
+    g = generator(seed)
+    density = 1.0 - config.sparsity
+    x = sample_sparse_features(config.n_train, density, config.n_features, g)
+    x_test = sample_sparse_features(config.n_test, density, config.n_features, g)
+    importance = importance_vector(config.n_features, config.importance_decay)
+    info = {"importance": importance, "sparsity": config.sparsity}
+    return TaskData(Split(x, x.clone()), Split(x_test, x_test.clone()), ImportanceWeightedMSE(importance), info)
+
+
+__all__ = ["ImportanceWeightedMSE", "SparseFeaturesConfig", "importance_vector", "make_sparse_features", "sample_sparse_features"]

@@ -1,0 +1,142 @@
+"""Predictions for toy models of superposition (Elhage et al. 2022).
+
+**n = 2 features, m = 1 dimension.** The paper's analysis of this case compares
+the loss of the three configurations a one-dimensional ReLU model can take:
+a dedicated dimension for feature 1 (feature 2 dropped), a dedicated dimension
+for feature 2, or both features superposed antipodally (``w₁ > 0 > w₂``). The
+predicted phase at (relative importance ``r`` of feature 2, density ``p = 1 − S``)
+is the configuration with the lowest expected loss. Each configuration's loss
+is minimised over its free parameters (weights and biases) with the expectation
+over the data computed by Gauss–Legendre quadrature (features are 0 with
+probability ``S`` and uniform on [0, 1] otherwise), so the prediction needs no
+training on samples.
+
+**Sticky dimensionalities.** Features that form small uniform polytopes have
+dimensionality ``D_i = ‖W_i‖² / Σ_j (Ŵ_i · W_j)²`` at the fractions
+:data:`STICKY_FRACTIONS`: 1 (dedicated), 3/4 (tetrahedron), 2/3 (triangle),
+1/2 (digon / antipodal pair), 2/5 (pentagon), 3/8 (square antiprism).
+
+Example:
+    >>> phases = predict_n2m1_phases([0.5, 4.0], [1.0, 0.01])
+    >>> phases[0, 0], phases[1, 0], phases[0, 1]
+    ('feature 1', 'feature 2', 'superposition')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+STICKY_FRACTIONS: tuple[float, ...] = (1.0, 3 / 4, 2 / 3, 1 / 2, 2 / 5, 3 / 8)
+N2M1_PHASES: tuple[str, ...] = ("feature 1", "feature 2", "superposition")
+REPRESENTED_NORM = 0.5
+"""A feature counts as represented when its weight norm ``‖W_i‖`` exceeds this."""
+
+
+def dimensions_per_feature(W: Float[Tensor, "m n"]) -> Float[Tensor, "n"]:
+    """``D_i = ‖W_i‖² / Σ_j (Ŵ_i · W_j)²`` for each column ``W_i`` (0 for a zero column).
+
+    Example:
+        >>> import math
+        >>> angles = torch.arange(5) * 2 * math.pi / 5
+        >>> pentagon = torch.stack([angles.cos(), angles.sin()])
+        >>> [round(v, 3) for v in dimensions_per_feature(pentagon).tolist()]
+        [0.4, 0.4, 0.4, 0.4, 0.4]
+    """
+    W = torch.as_tensor(W, dtype=torch.float64)
+    norms = W.norm(dim=0)
+    unit = W / norms.clamp_min(1e-12)
+    interference = ((unit.T @ W) ** 2).sum(dim=1)
+    return torch.where(norms > 1e-8, norms**2 / interference.clamp_min(1e-24), torch.zeros_like(norms)).float()
+
+
+def nearest_sticky(values: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest sticky fraction of each value and the absolute distance to it."""
+    values = np.asarray(values, dtype=float)[:, None]
+    sticky = np.asarray(STICKY_FRACTIONS)[None, :]
+    idx = np.abs(values - sticky).argmin(axis=1)
+    return sticky[0, idx], np.abs(values[:, 0] - sticky[0, idx])
+
+
+def _quadrature(n_nodes: int) -> tuple[Tensor, Tensor]:
+    nodes, weights = np.polynomial.legendre.leggauss(n_nodes)
+    return torch.tensor((nodes + 1) / 2, dtype=torch.float64), torch.tensor(weights / 2, dtype=torch.float64)
+
+
+def _expected_loss(w1: Tensor, w2: Tensor, b1: Tensor, b2: Tensor, r: Tensor, p: Tensor, u: Tensor, a: Tensor) -> Tensor:
+    """Expected ``(x₁ − x̂₁)² + r (x₂ − x̂₂)²`` for every cell (leading dims of the parameters)."""
+    s = 1 - p
+    zero = torch.zeros((), dtype=u.dtype)
+    # support points: (0, 0), (0, u), (u, 0), (u, v) with their probability weights
+    x1 = torch.cat([zero[None], torch.zeros_like(u), u, u[:, None].expand(-1, len(u)).reshape(-1)])
+    x2 = torch.cat([zero[None], u, torch.zeros_like(u), u[None, :].expand(len(u), -1).reshape(-1)])
+    wts = [(s**2)[..., None], (s * p)[..., None] * a, (p * s)[..., None] * a, (p**2)[..., None] * (a[:, None] * a[None, :]).reshape(-1)]
+    weight = torch.cat([w.expand(*p.shape, -1) for w in wts], dim=-1)
+    h = w1[..., None] * x1 + w2[..., None] * x2
+    err = (x1 - torch.relu(w1[..., None] * h + b1[..., None])) ** 2 + r[..., None] * (x2 - torch.relu(w2[..., None] * h + b2[..., None])) ** 2
+    return (weight * err).sum(-1)
+
+
+def n2m1_candidate_losses(relative_importance: Sequence[float], density: Sequence[float], *, n_nodes: int = 24, steps: int = 800, lr: float = 0.03) -> dict[str, np.ndarray]:
+    """The minimal expected loss of each configuration on the grid ``relative_importance × density``.
+
+    Args:
+        relative_importance: importances ``r`` of feature 2 (feature 1 has importance 1).
+        density: feature densities ``p = 1 − S``.
+        n_nodes: quadrature nodes on [0, 1].
+        steps, lr: Adam steps minimising each configuration's free parameters.
+
+    Returns:
+        ``{phase: array (len(relative_importance), len(density))}``; the superposition
+        entry is ``inf`` where its optimum drops a feature (norm ≤ :data:`REPRESENTED_NORM`).
+    """
+    r = torch.tensor(np.asarray(relative_importance, dtype=float))[:, None].expand(-1, len(density))
+    p = torch.tensor(np.asarray(density, dtype=float))[None, :].expand(len(relative_importance), -1)
+    if (r <= 0).any() or (p <= 0).any() or (p > 1).any():
+        raise ValueError("relative importance must be > 0 and density in (0, 1]")
+    u, a = _quadrature(n_nodes)
+    out = {}
+    for phase in N2M1_PHASES:
+        # log-magnitudes of the represented weights and raw biases, one set per cell
+        params = torch.zeros(4, *r.shape, dtype=torch.float64)
+        params[2:] = 0.05  # biases start positive: ReLU has no gradient at exactly 0
+        params.requires_grad_(True)
+        opt = torch.optim.Adam([params], lr=lr)
+
+        def weights(q: Tensor) -> tuple[Tensor, Tensor]:
+            mag1, mag2 = torch.exp(q[0]), torch.exp(q[1])
+            if phase == "feature 1":
+                return mag1, torch.zeros_like(mag2)
+            if phase == "feature 2":
+                return torch.zeros_like(mag1), mag2
+            return mag1, -mag2
+
+        for _ in range(steps):
+            opt.zero_grad()
+            w1, w2 = weights(params)
+            loss = _expected_loss(w1, w2, params[2], params[3], r, p, u, a).sum()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            w1, w2 = weights(params)
+            loss = _expected_loss(w1, w2, params[2], params[3], r, p, u, a).numpy()
+            if phase == "superposition":
+                # the antipodal family contains the dedicated ones in its closure (a weight → 0):
+                # it counts only where its optimum keeps both features represented
+                loss = np.where(np.minimum(w1.abs().numpy(), w2.abs().numpy()) > REPRESENTED_NORM, loss, np.inf)
+            out[phase] = loss
+    return out
+
+
+def predict_n2m1_phases(relative_importance: Sequence[float], density: Sequence[float], **kwargs) -> np.ndarray:
+    """The predicted phase name per cell ``(len(relative_importance), len(density))``."""
+    losses = n2m1_candidate_losses(relative_importance, density, **kwargs)
+    stacked = np.stack([losses[k] for k in N2M1_PHASES])
+    return np.asarray(N2M1_PHASES, dtype=object)[stacked.argmin(axis=0)]
+
+
+__all__ = ["N2M1_PHASES", "REPRESENTED_NORM", "STICKY_FRACTIONS", "dimensions_per_feature", "n2m1_candidate_losses", "nearest_sticky", "predict_n2m1_phases"]

@@ -1,0 +1,173 @@
+"""Analysis parts of the induction-heads case study: events, LLC over checkpoints, causal checks, graphs.
+
+Plain functions over a :class:`~bridge.runs.Run` and models; the case study
+(:mod:`case_studies.induction_heads`) assembles them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from bridge.runs import Run
+from bridge.seeding import derive_seed, generator
+from bridge.stages import Event, Stage, plateaus_and_drops, threshold_crossing
+from bridge.tasks.base import Split, TaskData
+from bridge.tasks.repeated_tokens import corrupt_first_copy, repeated_token_loss
+from bridge.trackers.llc import LLCTracker
+from probes.circuits import circuit_graph
+from probes.heads import copying_scores, head_scores, head_weights
+from probes.patching import ablated, ablation_effects, mean_head_outputs, patch_heads, path_patch_matrix
+
+
+def series(run: Run, name: str, **index: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(steps, values)`` of one observable as float arrays."""
+    s = run.observable(name, **index)
+    return s.index.to_numpy(dtype=float), s.to_numpy(dtype=float)
+
+
+def best_head(run: Run, score: str, layer: int, split: str = "test") -> int:
+    """The head of ``layer`` with the highest final ``heads/{score}``."""
+    n_heads = run.config.model.n_heads
+    finals = [series(run, f"heads/{score}", layer=layer, head=h, split=split)[1][-1] for h in range(n_heads)]
+    return int(np.argmax(finals))
+
+
+def main_drop(stages: list[Stage]) -> Stage | None:
+    """The drop stage with the largest decrease (``None`` when there is no drop)."""
+    drops = [s for s in stages if s.kind == "drop"]
+    return min(drops, key=lambda s: s.change) if drops else None
+
+
+def rise_between(steps: np.ndarray, values: np.ndarray, lo: float, hi: float) -> tuple[float, float] | None:
+    """Interpolated steps at which a rising score last leaves ``< lo`` and first reaches ``> hi``.
+
+    ``None`` when the score never exceeds ``hi`` or was never below ``lo`` before it did.
+
+    Example:
+        >>> rise_between(np.array([0.0, 10, 20, 30]), np.array([0.1, 0.15, 0.4, 0.9]), 0.2, 0.5)
+        (12.0, 22.0)
+    """
+    above = np.nonzero(values > hi)[0]
+    if len(above) == 0 or above[0] == 0:
+        return None
+    j = int(above[0])
+    t_hi = float(np.interp(hi, values[j - 1 : j + 1], steps[j - 1 : j + 1]))
+    below = np.nonzero(values[:j] < lo)[0]
+    if len(below) == 0:
+        return None
+    i = int(below[-1])
+    t_lo = float(np.interp(lo, values[i : i + 2], steps[i : i + 2]))
+    return t_lo, t_hi
+
+
+@dataclass(frozen=True)
+class LLCSettings:
+    """SGLD settings for the learning coefficient over checkpoints (see :func:`bridge.llc.estimate_llc`).
+
+    ``sequences`` training sequences form the full batch; ``nβ = n_tokens / ln n_tokens``
+    with ``n_tokens = sequences × (n_ctx − 1)`` predicted tokens (the loss is per token).
+    """
+
+    every: int = 100
+    sequences: int = 32
+    n_chains: int = 2
+    n_burnin: int = 20
+    n_draws: int = 40
+    step_size: float = 1e-4
+    gamma: float = 100.0
+
+
+def llc_over_checkpoints(run: Run, data: TaskData, steps: list[int], settings: LLCSettings, seed: int) -> list[dict[str, Any]]:
+    """Rows ``llc/mean``, ``llc/std``, ``llc/diverged`` (with ``step``) at each of ``steps``."""
+    x = data.train.x[: settings.sequences]
+    n_tokens = x.shape[0] * (x.shape[1] - 1)
+    subset = TaskData(Split(x, x), None, data.loss, {})
+    tracker = LLCTracker(
+        n_chains=settings.n_chains,
+        n_draws=settings.n_draws,
+        n_burnin=settings.n_burnin,
+        step_size=settings.step_size,
+        gamma=settings.gamma,
+        nbeta=n_tokens / math.log(n_tokens),
+        seed=seed,
+    )
+    rows = []
+    for step in steps:
+        rows += [{"step": step, **r} for r in tracker(run.model_at(step), step, subset)]
+    return rows
+
+
+def llc_boundary(steps: np.ndarray, llc: np.ndarray) -> tuple[Event | None, list[Stage]]:
+    """Critical point of the LLC curve: the end of its main rise (where its growth stops).
+
+    Rises are found with :func:`bridge.stages.plateaus_and_drops` on ``−llc``
+    (linear scale, default thresholds); the boundary is the end of the rise with
+    the largest increase, with the sampling interval as its uncertainty.
+    """
+    stages = plateaus_and_drops(steps, -llc, name="LLC", observable="llc/mean", log=False)
+    rise = main_drop(stages)
+    if rise is None:
+        return None, stages
+    u = rise.end_uncertainty
+    return Event("LLC stage boundary (end of rise)", rise.end, rise.end - u, rise.end + u, "llc/mean", "critical_point"), stages
+
+
+def corrupted_pair(tokens: Tensor, d_vocab: int, seed: int) -> Tensor:
+    """The corrupted counterpart of ``tokens`` (first copies replaced; see :func:`corrupt_first_copy`)."""
+    return corrupt_first_copy(tokens.cpu(), d_vocab, generator(derive_seed(seed, "corrupt"))).to(tokens.device)
+
+
+def head_graph(model: nn.Module, tokens: Tensor, corrupted: Tensor, step: int) -> nx.DiGraph:
+    """Circuit graph of one checkpoint: head scores, mean-ablation effects, composition and key path patching."""
+    scores = head_scores(model, tokens)
+    w = head_weights(model)
+    nodes = {**scores, "copying": copying_scores(w), "ablation": ablation_effects(model, tokens, repeated_token_loss, mode="mean")}
+    key_path = path_patch_matrix(model, tokens, corrupted, repeated_token_loss) if model.cfg.n_layers >= 2 else None
+    return circuit_graph(w, node_scores=nodes, key_path=key_path, step=step)
+
+
+def final_causal(model: nn.Module, sets: dict[str, Tensor], corrupted: Tensor, prev_head: int) -> dict[str, Any]:
+    """Causal measurements at the end of training (values in nats of repeated-token loss).
+
+    Returns a dict with per-head zero and mean ablation effects, activation
+    patching (clean run, one head from the corrupted run), key path patching,
+    and the effect of mean-ablating the previous-token head ``(0, prev_head)``
+    on the repeated-token loss and on every layer-1 head's induction score.
+    """
+    test = sets["test"]
+    out: dict[str, Any] = {
+        "ablation_zero": ablation_effects(model, test, repeated_token_loss, mode="zero").tolist(),
+        "ablation_mean": ablation_effects(model, test, repeated_token_loss, mode="mean").tolist(),
+        "patching_noising": patch_heads(model, test, corrupted, repeated_token_loss).tolist(),
+        "key_path_patching": path_patch_matrix(model, test, corrupted, repeated_token_loss).tolist(),
+    }
+    means = mean_head_outputs(model, test)
+    for mode in ("mean", "zero"):
+        with torch.no_grad():
+            clean = float(repeated_token_loss(model(test), test))
+            with ablated(model, [(0, prev_head)], mode, means):
+                loss = float(repeated_token_loss(model(test), test))
+                induction = {split: head_scores(model, tokens)["induction"][1].tolist() for split, tokens in sets.items()}
+        out[f"prev_ablation_{mode}"] = {"loss_clean": clean, "loss_ablated": loss, "loss_increase": loss - clean, "layer1_induction": induction}
+    return out
+
+
+__all__ = [
+    "LLCSettings",
+    "best_head",
+    "corrupted_pair",
+    "final_causal",
+    "head_graph",
+    "llc_boundary",
+    "llc_over_checkpoints",
+    "main_drop",
+    "rise_between",
+    "series",
+]

@@ -1,0 +1,225 @@
+"""Case study ``induction-heads``: one phase change seen as a loss drop, a circuit, and a learning-coefficient boundary.
+
+A two-layer attention-only transformer trained on sequences with repeated
+random blocks (varying offset and period) sits on a loss plateau, then the
+repeated-token loss drops abruptly as a previous-token head in layer 0 and an
+induction head in layer 1 compose through the induction head's keys (Olsson et
+al. 2022); the local learning coefficient stops rising at the end of that drop
+(Hoogland et al. 2024). A one-layer model trained the same way is the control:
+it cannot form an induction head and shows no phase change.
+
+Targets (issue 5): a layer-1 head's induction score rises from < 0.2 to > 0.5
+within the window of the repeated-token loss drop and ends > 0.85, also on the
+off-position set; a layer-0 head's previous-token score rises with or before
+it; mean-ablating that head at the end raises the repeated-token loss by ≥ 1
+nat and pulls every layer-1 induction score below 0.3; the K-composition edge
+from it to the induction head (z ≥ 5 against random matrices) is in the final
+circuit graph and not in the initial one; the control stays above 2.5 nats on
+repeated tokens with no head above 0.5 induction score. Matches (tolerance 0.2):
+the half-way points of the loss drop, the induction score, the previous-token
+score and the K-composition score, and the end of the loss drop against the
+end of the LLC rise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bridge.config import RunConfig, ScheduleConfig, TrainConfig, config_class, config_to_dict
+from bridge.match import check, match
+from bridge.models import TransformerConfig
+from bridge.report import BridgeReport
+from bridge.stages import Event, half_rise, plateaus_and_drops
+from bridge.tasks.repeated_tokens import RepeatedTokensConfig
+from bridge.train import train
+from bridge.trackers.induction import HeadScoreTracker, InContextTracker, SubsetLossTracker, evaluation_sets
+from case_studies.base import CaseStudy, register
+from case_studies.induction_analysis import (
+    LLCSettings,
+    best_head,
+    corrupted_pair,
+    final_causal,
+    head_graph,
+    llc_boundary,
+    llc_over_checkpoints,
+    main_drop,
+    rise_between,
+    series,
+)
+from case_studies.induction_figures import write_figures
+from probes.circuits import edges_above, graph_change, node_name, write_graphs
+
+TOLERANCE = 0.2
+EDGE_Z = 5.0
+
+
+@config_class("induction_heads_preset")
+@dataclass(frozen=True)
+class InductionPreset:
+    """Everything the case study trains and measures.
+
+    Args:
+        task: the repeated-token task.
+        model: the two-layer attention-only transformer (the control has ``control_layers``).
+        train: optimizer and schedule (checkpoints every ``schedule.every`` steps).
+        control_layers: layers of the control model.
+        n_eval: sequences per evaluation set for head scores and causal checks.
+        llc: learning-coefficient settings (estimated every ``llc.every`` steps).
+    """
+
+    task: RepeatedTokensConfig
+    model: TransformerConfig
+    train: TrainConfig
+    control_layers: int = 1
+    n_eval: int = 256
+    llc: LLCSettings = field(default_factory=LLCSettings)
+
+
+config_class("induction_llc_settings")(LLCSettings)
+
+QUICK = InductionPreset(
+    task=RepeatedTokensConfig(d_vocab=64, n_ctx=32, prefix=(0, 8), block=(4, 16)),
+    model=TransformerConfig(d_vocab=64, n_ctx=32, d_model=64, n_heads=4, d_head=16, n_layers=2, d_mlp=None, normalization=None),
+    train=TrainConfig(optimizer="adamw", lr=1e-3, steps=2000, batch_size=64, weight_decay=0.0, schedule=ScheduleConfig(n_log=12, every=50), threads=1),
+)
+
+FULL = InductionPreset(
+    task=RepeatedTokensConfig(d_vocab=512, n_ctx=128, prefix=(0, 32), block=(8, 48), n_train=1_048_576, n_test=1024, n_off=1024, off_prefix=(33, 64), off_block=(8, 32)),
+    model=TransformerConfig(d_vocab=512, n_ctx=128, d_model=256, n_heads=8, d_head=32, n_layers=2, d_mlp=None, normalization=None),
+    train=TrainConfig(optimizer="adamw", lr=1e-3, steps=20000, batch_size=256, weight_decay=0.0, schedule=ScheduleConfig(n_log=20, every=250), threads=1),
+    n_eval=512,
+    llc=LLCSettings(every=1000, sequences=256, n_chains=4, n_burnin=100, n_draws=200),
+)
+
+
+def _trackers(preset: InductionPreset) -> list:
+    return [SubsetLossTracker(), InContextTracker(n_eval=2 * preset.n_eval), HeadScoreTracker(n_eval=preset.n_eval)]
+
+
+def run_induction_heads(preset: InductionPreset, out: Path, *, seed: int = 0, device: str = "auto", progress: bool | None = None) -> BridgeReport:
+    """Train the two-layer model (``out``) and the one-layer control (``out/runs/one_layer``), measure, report."""
+    t0 = time.perf_counter()
+    out = Path(out)
+    cfg = RunConfig(preset.task, preset.model, preset.train, seed=seed, name="induction-heads")
+    run = train(cfg, out, trackers=_trackers(preset), device=device, progress=progress)
+    control_cfg = dataclasses.replace(cfg, model=dataclasses.replace(preset.model, n_layers=preset.control_layers), name="induction-heads-control")
+    control = train(control_cfg, out / "runs" / "one_layer", trackers=_trackers(preset), device=device, progress=progress)
+    t_train = time.perf_counter() - t0
+
+    data = run.task_data()
+    sets = evaluation_sets(data, preset.n_eval, "cpu")
+    corrupted = corrupted_pair(sets["test"], preset.task.d_vocab, seed)
+    report = BridgeReport("induction-heads", "", seed)
+
+    # dynamics: the repeated-token loss drop
+    t, loss_rep = series(run, "icl/loss_repeated", split="test")
+    stages = plateaus_and_drops(t, loss_rep, name="repeated-token loss", observable="icl/loss_repeated")
+    drop = main_drop(stages)
+    loss_half = half_rise(t, loss_rep, name="repeated-token loss half-drop", observable="icl/loss_repeated")
+
+    # mechanism: induction head, previous-token head, K-composition
+    ind_head, prev_head = best_head(run, "induction", 1), best_head(run, "previous_token", 0)
+    ind_name, prev_name = node_name(1, ind_head), node_name(0, prev_head)
+    _, ind = series(run, "heads/induction", layer=1, head=ind_head, split="test")
+    _, ind_off = series(run, "heads/induction", layer=1, head=ind_head, split="off")
+    _, prev = series(run, "heads/previous_token", layer=0, head=prev_head, split="test")
+    _, kcomp = series(run, "composition/k", layer=0, head=prev_head, to_layer=1, to_head=ind_head)
+    ind_event = half_rise(t, ind, name=f"{ind_name} induction score half-rise", observable="heads/induction")
+    prev_event = half_rise(t, prev, name=f"{prev_name} previous-token score half-rise", observable="heads/previous_token")
+    k_event = half_rise(t, kcomp, name=f"K-composition {prev_name}->{ind_name} half-rise", observable="composition/k")
+
+    # learning coefficient over checkpoints
+    llc_steps = [s for s in run.steps if s % preset.llc.every == 0]
+    run.append_metrics(llc_over_checkpoints(run, data, llc_steps, preset.llc, seed))
+    t_llc, llc = series(run, "llc/mean")
+    llc_event, llc_stages = llc_boundary(t_llc, llc)
+    drop_end = None if drop is None else Event("end of repeated-token loss drop", drop.end, drop.end - drop.end_uncertainty, drop.end + drop.end_uncertainty, "icl/loss_repeated", "stage_boundary")
+
+    # circuit graphs over training and the final causal checks
+    graphs = {s: head_graph(run.model_at(s), sets["test"], corrupted, s) for s in llc_steps}
+    write_graphs(out / "circuits.json", graphs)
+    first, last = graphs[min(graphs)], graphs[max(graphs)]
+    change = graph_change(first, last, "k_comp_z", EDGE_Z)
+    final_model = run.model_at(run.steps[-1])
+    causal = final_causal(final_model, sets, corrupted, prev_head)
+
+    report.matches += [
+        match("induction-score jump at the repeated-token loss drop", None, loss_half, ind_event, TOLERANCE),
+        match("previous-token head forms at the loss drop", None, loss_half, prev_event, TOLERANCE),
+        match("K-composition prev-token -> induction head grows at the loss drop", None, loss_half, k_event, TOLERANCE),
+        match("learning-coefficient stage boundary at the end of the loss drop", None, drop_end, llc_event, TOLERANCE),
+    ]
+    _checks(report, drop, t, ind, ind_off, prev, ind_event, prev_event, ind_name, prev_name, causal, first, last, control)
+    report.figures = write_figures(run, control, stages, llc_stages, llc_event, graphs, ind_head, prev_head, sets["test"], drop, EDGE_Z)
+    report.notes += [
+        f"induction head {ind_name}, previous-token head {prev_name} (highest final scores); events are half-way points of each curve; tolerance {TOLERANCE} relative to the observed step.",
+        f"K-composition edges are z-scores against random rank-{preset.model.d_head} matrix pairs; an edge is in the graph at z >= {EDGE_Z:g}. Added {change['added']}, removed {change['removed']} between steps {min(graphs)} and {max(graphs)}.",
+        f"LLC: {preset.llc.n_chains} SGLD chains on {preset.llc.sequences} training sequences every {preset.llc.every} steps; nβ = n_tokens / ln n_tokens.",
+        "first-occurrence loss can rise above ln V during the transition, so icl/repeat_vs_first overstates the gain for a while; the checks use icl/loss_repeated only.",
+        f"wall time: training (2 runs) {t_train:.0f} s, total {time.perf_counter() - t0:.0f} s.",
+    ]
+    report.extra = {
+        "preset_config": config_to_dict(preset),
+        "induction_head": [1, ind_head],
+        "previous_token_head": [0, prev_head],
+        "stages": [s.to_dict() for s in stages],
+        "llc": {"steps": t_llc.tolist(), "mean": llc.tolist(), "stages": [s.to_dict() for s in llc_stages]},
+        "graph_change": {**change, "added": [list(e) for e in change["added"]], "removed": [list(e) for e in change["removed"]]},
+        "causal": causal,
+        "wall_time_s": time.perf_counter() - t0,
+    }
+    events = [e for e in (loss_half, ind_event, prev_event, k_event, llc_event, drop_end) if e is not None]
+    run.write_events([*stages, *events])
+    return report
+
+
+def _checks(report, drop, t, ind, ind_off, prev, ind_event, prev_event, ind_name, prev_name, causal, first, last, control) -> None:
+    rise = rise_between(t, ind, 0.2, 0.5)
+    window = None if drop is None else (drop.start - drop.start_uncertainty, drop.end + drop.end_uncertainty)
+    inside = rise is not None and window is not None and window[0] <= rise[0] and rise[1] <= window[1]
+    report.checks.append(check(f"{ind_name} induction score rises < 0.2 -> > 0.5 within the loss-drop window", f"rise {_fmt(rise)} window {_fmt(window)}", "rise inside window", inside))
+    report.checks.append(check(f"{ind_name} final induction score (test)", float(ind[-1]), "> 0.85", ind[-1] > 0.85))
+    report.checks.append(check(f"{ind_name} final induction score (off-position)", float(ind_off[-1]), "> 0.85", ind_off[-1] > 0.85))
+    with_or_before = prev_event is not None and ind_event is not None and prev_event.lo <= ind_event.hi
+    gain = float(prev[-1] - prev[0])
+    report.checks.append(
+        check(
+            f"{prev_name} previous-token score rises (by >= 0.2) with or before the induction score",
+            f"half-rise {None if prev_event is None else round(prev_event.step)} vs {None if ind_event is None else round(ind_event.step)}, gain {gain:.2f}",
+            "prev bracket starts no later than the induction bracket ends; gain >= 0.2",
+            with_or_before and gain >= 0.2,
+        )
+    )
+    ab = causal["prev_ablation_mean"]
+    report.checks.append(check(f"mean-ablating {prev_name}: repeated-token loss increase (nats)", ab["loss_increase"], ">= 1", ab["loss_increase"] >= 1.0))
+    worst = max(max(v) for v in ab["layer1_induction"].values())
+    report.checks.append(check(f"mean-ablating {prev_name}: max layer-1 induction score (test and off-position)", worst, "< 0.3", worst < 0.3))
+    edge = (prev_name, ind_name)
+    in_last, in_first = edge in edges_above(last, "k_comp_z", EDGE_Z), edge in edges_above(first, "k_comp_z", EDGE_Z)
+    z = (first.edges[edge]["k_comp_z"], last.edges[edge]["k_comp_z"])
+    report.checks.append(check(f"K-composition edge {prev_name}->{ind_name} in final graph, not initial", f"z {z[0]:.1f} -> {z[1]:.1f}", f"z >= {EDGE_Z:g} at the end only", in_last and not in_first))
+    _, c_loss = series(control, "icl/loss_repeated", split="test")
+    report.checks.append(check("one-layer control: final repeated-token loss (nats)", float(c_loss[-1]), "> 2.5", c_loss[-1] > 2.5))
+    c_ind = max(float(series(control, "heads/induction", layer=0, head=h, split=s)[1].max()) for h in range(control.config.model.n_heads) for s in ("test", "off"))
+    report.checks.append(check("one-layer control: max induction score over training", c_ind, "< 0.5", c_ind < 0.5))
+
+
+def _fmt(pair) -> str:
+    return "none" if pair is None else f"[{pair[0]:.0f}, {pair[1]:.0f}]"
+
+
+def _run(preset: InductionPreset, out: Path, *, seed: int = 0, device: str = "auto", progress: bool | None = None) -> BridgeReport:
+    report = run_induction_heads(preset, out, seed=seed, device=device, progress=progress)
+    report.preset = "quick" if preset == QUICK else ("full" if preset == FULL else "custom")
+    report.write(out)
+    return report
+
+
+register(CaseStudy("induction-heads", "2-layer attention-only transformer: loss drop, induction circuit and LLC boundary coincide; 1-layer control", {"quick": QUICK, "full": FULL}, _run))
+
+__all__ = ["FULL", "QUICK", "InductionPreset", "run_induction_heads"]

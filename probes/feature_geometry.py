@@ -1,0 +1,120 @@
+"""Mechanism side of superposition: feature directions, which features are represented, polytopes.
+
+Measured on the weights ``W`` (``(m, n)``: column ``i`` is feature ``i``'s
+direction) of :class:`bridge.models.toy_superposition.ToySuperposition`.
+
+Example:
+    >>> import math, torch
+    >>> angles = torch.arange(5) * 2 * math.pi / 5
+    >>> pentagon = torch.stack([angles.cos(), angles.sin()])
+    >>> polygon(pentagon).k, round(polygon(pentagon).max_gap_error, 6)
+    (5, 0.0)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from jaxtyping import Float
+from torch import Tensor, nn
+
+from bridge.tasks.base import TaskData
+from bridge.theory.superposition import REPRESENTED_NORM, dimensions_per_feature
+from bridge.trackers.base import TRACKERS, Row, row
+
+
+def feature_norms(W: Float[Tensor, "m n"]) -> Float[Tensor, "n"]:
+    """``‖W_i‖`` per feature."""
+    return torch.as_tensor(W).detach().float().norm(dim=0)
+
+
+def represented(W: Float[Tensor, "m n"], threshold: float = REPRESENTED_NORM) -> Float[Tensor, "n"]:
+    """Boolean mask of features whose norm exceeds ``threshold``."""
+    return feature_norms(W) > threshold
+
+
+@dataclass(frozen=True)
+class Polygon:
+    """The 2-D arrangement of the represented features.
+
+    Attributes:
+        k: number of represented features.
+        angles: their directions in degrees, sorted, in [0, 360).
+        gaps: angular gaps between neighbours (degrees, sum 360).
+        max_gap_error: largest ``|gap − 360/k|`` in degrees.
+        norm_spread: ``max‖W_i‖ / min‖W_i‖ − 1`` over represented features.
+    """
+
+    k: int
+    angles: tuple[float, ...]
+    gaps: tuple[float, ...]
+    max_gap_error: float
+    norm_spread: float
+
+    def is_regular(self, k: int, angle_tol: float = 10.0, norm_tol: float = 0.2) -> bool:
+        """A regular ``k``-gon within ``angle_tol`` degrees and ``norm_tol`` relative norm spread."""
+        return self.k == k and self.max_gap_error <= angle_tol and self.norm_spread <= norm_tol
+
+
+def polygon(W: Float[Tensor, "2 n"], threshold: float = REPRESENTED_NORM) -> Polygon:
+    """Angles and gaps of the represented feature directions of a 2-D hidden space."""
+    W = torch.as_tensor(W).detach().float()
+    if W.shape[0] != 2:
+        raise ValueError(f"polygon needs a 2-dimensional hidden space, got W of shape {tuple(W.shape)}")
+    keep = represented(W, threshold)
+    cols = W[:, keep]
+    k = int(keep.sum())
+    if k == 0:
+        return Polygon(0, (), (), float("inf"), float("inf"))
+    angles = np.sort(np.degrees(np.arctan2(cols[1].numpy(), cols[0].numpy())) % 360.0)
+    gaps = np.diff(np.concatenate([angles, [angles[0] + 360.0]]))
+    norms = cols.norm(dim=0).numpy()
+    return Polygon(k, tuple(angles.tolist()), tuple(gaps.tolist()), float(np.abs(gaps - 360.0 / k).max()), float(norms.max() / norms.min() - 1))
+
+
+def n2m1_phase(W: Float[Tensor, "1 2"], threshold: float = REPRESENTED_NORM) -> str:
+    """Phase of a trained n=2, m=1 model: ``feature 1``, ``feature 2``, ``superposition`` or ``none``/``other``."""
+    w = torch.as_tensor(W).detach().float().reshape(-1)
+    if w.numel() != 2:
+        raise ValueError(f"n2m1_phase needs W of shape (1, 2), got {tuple(torch.as_tensor(W).shape)}")
+    on = w.abs() > threshold
+    if on.all():
+        return "superposition" if w[0] * w[1] < 0 else "other"
+    if on[0]:
+        return "feature 1"
+    if on[1]:
+        return "feature 2"
+    return "none"
+
+
+@TRACKERS.register("feature_geometry")
+@dataclass
+class FeatureGeometryTracker:
+    """Rows per feature of a :class:`~bridge.models.toy_superposition.ToySuperposition` (instance ``instance``).
+
+    ``features/norm`` and ``features/dims`` (index ``feature``), ``features/represented``
+    (count), and for a 2-D hidden space ``features/polygon_gap_error`` (degrees).
+    """
+
+    instance: int = 0
+    threshold: float = REPRESENTED_NORM
+    name: str = "feature_geometry"
+
+    def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
+        if not hasattr(model, "W"):
+            raise ValueError("feature_geometry needs a toy-superposition model with a weight W of shape (instances, m, n)")
+        W = model.W[self.instance].detach()
+        norms, dims = feature_norms(W), dimensions_per_feature(W)
+        rows = [row("features/norm", v, feature=i) for i, v in enumerate(norms)]
+        rows += [row("features/dims", v, feature=i) for i, v in enumerate(dims)]
+        rows.append(row("features/represented", float(represented(W, self.threshold).sum())))
+        if W.shape[0] == 2:
+            gap = polygon(W, self.threshold).max_gap_error
+            rows.append(row("features/polygon_gap_error", gap if math.isfinite(gap) else 360.0))
+        return rows
+
+
+__all__ = ["FeatureGeometryTracker", "Polygon", "feature_norms", "n2m1_phase", "polygon", "represented"]

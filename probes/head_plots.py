@@ -1,0 +1,89 @@
+"""Figures of attention heads over training: score heat maps and attention patterns.
+
+Pure functions of data that draw on a given ``ax`` and return it.
+
+Example:
+    >>> import numpy as np
+    >>> from bridge.plots import new_figure
+    >>> fig, ax = new_figure()
+    >>> ax = plot_head_heatmap(ax, [0, 10, 20], ["L0H0", "L1H0"], np.array([[0.1, 0.2, 0.3], [0.1, 0.5, 0.9]]))
+    >>> len(ax.images)
+    1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from jaxtyping import Float
+
+
+def plot_head_heatmap(
+    ax: Any,
+    steps: Sequence[float],
+    heads: Sequence[str],
+    values: Float[np.ndarray, "head step"],
+    *,
+    title: str = "",
+    vmin: float = 0.0,
+    vmax: float = 1.0,
+    cmap: str = "magma",
+    marks: Sequence[tuple[float, str]] = (),
+) -> Any:
+    """Heads (rows) × checkpoints (columns) heat map; columns are checkpoints, labelled by step.
+
+    Args:
+        steps: ``(step,)`` checkpoint steps (columns, evenly drawn).
+        heads: row labels.
+        values: ``(head, step)`` scores.
+        marks: ``(step, label)`` vertical markers, placed at the nearest column.
+    """
+    values = np.asarray(values, dtype=float)
+    if values.shape != (len(heads), len(steps)):
+        raise ValueError(f"values must be (heads, steps) = ({len(heads)}, {len(steps)}), got {values.shape}")
+    image = ax.imshow(values, aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+    ax.set_yticks(range(len(heads)))
+    ax.set_yticklabels(heads, fontsize=7)
+    ticks = np.unique(np.linspace(0, len(steps) - 1, min(len(steps), 9)).round().astype(int))
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([f"{steps[i]:g}" for i in ticks], fontsize=7)
+    ax.set_xlabel("checkpoint step")
+    for step, label in marks:
+        col = int(np.argmin(np.abs(np.asarray(steps, dtype=float) - step)))
+        ax.axvline(col, color="cyan", lw=1, ls="--")
+        ax.text(col, -0.6, label, color="cyan", fontsize=7, ha="center", va="bottom")
+    ax.set_title(title, fontsize=9)
+    ax.figure.colorbar(image, ax=ax, shrink=0.8)
+    return ax
+
+
+def plot_attention(ax: Any, pattern: Float[np.ndarray, "query key"], tokens: Sequence[int] | None = None, *, title: str = "", boundaries: Sequence[int] = ()) -> Any:
+    """One head's attention pattern on one sequence (queries down, keys across).
+
+    Args:
+        pattern: ``(query, key)`` probabilities.
+        tokens: the sequence, used as tick labels when short enough.
+        boundaries: positions where a repeated block starts (drawn as lines).
+    """
+    pattern = np.asarray(pattern, dtype=float)
+    if pattern.ndim != 2 or pattern.shape[0] != pattern.shape[1]:
+        raise ValueError(f"pattern must be square (query, key), got {pattern.shape}")
+    image = ax.imshow(pattern, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
+    for b in boundaries:
+        ax.axvline(b - 0.5, color="tab:red", lw=0.6)
+        ax.axhline(b - 0.5, color="tab:red", lw=0.6)
+    if tokens is not None and len(tokens) <= 40:
+        ax.set_xticks(range(len(tokens)))
+        ax.set_xticklabels([str(t) for t in tokens], fontsize=4, rotation=90)
+        ax.set_yticks(range(len(tokens)))
+        ax.set_yticklabels([str(t) for t in tokens], fontsize=4)
+    ax.set_xlabel("key (token)")
+    ax.set_ylabel("query (token)")
+    ax.set_title(title, fontsize=8)
+    ax.figure.colorbar(image, ax=ax, shrink=0.7)
+    return ax
+
+
+__all__ = ["plot_attention", "plot_head_heatmap"]

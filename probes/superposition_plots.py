@@ -1,0 +1,92 @@
+"""Figures of superposition experiments: pure functions that take an ``ax`` and return it.
+
+Example:
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from matplotlib.figure import Figure
+    >>> import numpy as np
+    >>> ax = Figure().subplots()
+    >>> ax = plot_feature_directions(ax, np.array([[1.0, 0.0], [0.0, 1.0]]))
+    >>> len(ax.patches)
+    2
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from bridge.theory.superposition import N2M1_PHASES, STICKY_FRACTIONS
+
+PHASE_COLOURS = {"feature 1": "#4C72B0", "feature 2": "#DD8452", "superposition": "#55A868", "none": "#BBBBBB", "other": "#C44E52"}
+
+
+def plot_phase_diagram(ax, phases: np.ndarray, importance: Sequence[float], density: Sequence[float], *, title: str = "", mismatch: np.ndarray | None = None):
+    """Phases ``(len(importance), len(density))`` as coloured cells; ``mismatch`` cells are crossed."""
+    names = list(N2M1_PHASES) + ["none", "other"]
+    codes = np.vectorize(names.index)(phases).astype(float)
+    from matplotlib.colors import ListedColormap
+
+    cmap = ListedColormap([PHASE_COLOURS[n] for n in names])
+    ax.imshow(codes.T, origin="lower", cmap=cmap, vmin=-0.5, vmax=len(names) - 0.5, aspect="auto")
+    ax.set_xticks(range(len(importance)), [f"{v:.2g}" for v in importance], fontsize=6, rotation=45)
+    ax.set_yticks(range(len(density)), [f"{v:.2g}" for v in density], fontsize=6)
+    ax.set_xlabel("relative importance of feature 2")
+    ax.set_ylabel("feature density 1 − S")
+    if mismatch is not None:
+        ii, jj = np.nonzero(mismatch)
+        ax.scatter(ii, jj, marker="x", color="k", s=30, label="differs from theory")
+    for n in names[:3]:
+        ax.scatter([], [], marker="s", color=PHASE_COLOURS[n], label=n)
+    ax.legend(fontsize=6, loc="upper right")
+    ax.set_title(title, fontsize=9)
+    return ax
+
+
+def plot_feature_directions(ax, W: np.ndarray, *, title: str = "", threshold: float = 0.5):
+    """Columns of a ``(2, n)`` weight matrix as arrows from the origin (faded when not represented)."""
+    W = np.asarray(W, dtype=float)
+    lim = max(1.2, float(np.abs(W).max()) * 1.15)
+    for i in range(W.shape[1]):
+        x, y = W[:, i]
+        on = np.hypot(x, y) > threshold
+        ax.arrow(0, 0, x, y, width=0.012 * lim, length_includes_head=True, color=f"C{i % 10}", alpha=1.0 if on else 0.3)
+        ax.annotate(str(i), (x * 1.08, y * 1.08), fontsize=7, ha="center", va="center")
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.axhline(0, color="0.85", lw=0.6)
+    ax.axvline(0, color="0.85", lw=0.6)
+    ax.set_title(title, fontsize=8)
+    return ax
+
+
+def plot_dims_histogram(ax, dims: np.ndarray, *, title: str = "Dimensions per feature"):
+    """Histogram of feature dimensionalities with the sticky fractions marked."""
+    ax.hist(np.asarray(dims, dtype=float), bins=np.linspace(0, 1.05, 64), color="C0")
+    for v in STICKY_FRACTIONS:
+        ax.axvline(v, color="C3", ls="--", lw=0.8)
+        ax.annotate(f"{v:.3g}", (v, ax.get_ylim()[1] * 0.95), fontsize=6, color="C3", ha="center")
+    ax.set_xlabel("D_i = ‖W_i‖² / Σ_j (Ŵ_i·W_j)²")
+    ax.set_ylabel("features")
+    ax.set_title(title, fontsize=9)
+    return ax
+
+
+def plot_dims_vs_sparsity(ax, density: Sequence[float], dims: Sequence[np.ndarray], overall: Sequence[float]):
+    """Each represented feature's dimensionality (dots) and m/‖W‖² (line) against 1/(1 − S), as in the paper."""
+    inv = 1.0 / np.asarray(density, dtype=float)
+    for x, d in zip(inv, dims):
+        ax.scatter(np.full(len(d), x), d, s=8, color="C0", alpha=0.6)
+    ax.plot(inv, overall, color="k", lw=1.0, label="m / ‖W‖²_F")
+    for v in STICKY_FRACTIONS:
+        ax.axhline(v, color="C3", ls=":", lw=0.7)
+    ax.set_xscale("log")
+    ax.set_xlabel("1 / (1 − S)")
+    ax.set_ylabel("dimensions per feature")
+    ax.legend(fontsize=7)
+    return ax
+
+
+__all__ = ["PHASE_COLOURS", "plot_dims_histogram", "plot_dims_vs_sparsity", "plot_feature_directions", "plot_phase_diagram"]

@@ -1,0 +1,58 @@
+"""The command line: one-line errors with non-zero exits, and a full quick run."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bridge.cli import main
+
+
+def run_cli(*args):
+    proc = subprocess.run([sys.executable, "-m", "bridge.cli", *args], capture_output=True, text=True, env={"OMP_NUM_THREADS": "1"})
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["run", "no-such-study"], "unknown case study 'no-such-study'"),
+        (["run", "deep-linear", "--preset", "huge"], "no preset 'huge'"),
+        (["run", "deep-linear", "--bogus"], "No such option: --bogus"),
+        (["run", "deep-linear", "--device", "tpu"], "device must be auto, cpu or cuda"),
+        (["run", "deep-linear", "--seed", "-3"], "--seed"),
+        (["analyze", "does/not/exist"], "does not exist"),
+        (["report", "does/not/exist"], "does not exist"),
+    ],
+)
+def test_bad_input_gives_one_line_and_nonzero_exit(args, message):
+    code, out, err = run_cli(*args)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mechbridge: error:") and message in lines[0]
+    assert "Traceback" not in err
+
+
+def test_run_refuses_existing_directory_and_keeps_it(tmp_path, capsys):
+    (tmp_path / "keep.txt").write_text("precious")
+    assert main(["run", "deep-linear", "--out", str(tmp_path)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert (tmp_path / "keep.txt").read_text() == "precious"
+
+
+def test_quick_run_analyze_and_report_end_to_end(tmp_path, capsys):
+    out = tmp_path / "dl"
+    assert main(["run", "deep-linear", "--preset", "quick", "--out", str(out), "--device", "cpu", "--seed", "1"]) == 0
+    assert "pass" in capsys.readouterr().out
+    report = json.loads((out / "report.json").read_text())
+    assert report["verdict"] == "pass" and report["seed"] == 1 and report["preset"] == "quick"
+    for m in report["matches"]:
+        assert set(m) >= {"prediction", "predicted_step", "dynamics_event", "observed_step", "mechanism", "mechanism_step", "relative_error", "tolerance", "passed"}
+        assert m["relative_error"] <= m["tolerance"] == 0.15
+    assert {p.name for p in (out / "figures").iterdir()} == {"mode_trajectories.png", "differentiation.png", "timeline.png"}
+    assert main(["analyze", str(out), "--tracker", "loss"]) == 0
+    assert main(["report", str(out)]) == 0
+    assert "PASS" in capsys.readouterr().out
+    assert main(["list"]) == 0
+    assert "deep-linear" in capsys.readouterr().out

@@ -1,0 +1,52 @@
+"""Docs execute: docstring examples as doctests, and the quickstart notebook end to end."""
+
+import doctest
+import importlib
+import pkgutil
+from pathlib import Path
+
+import pytest
+
+import bridge
+import case_studies
+import probes
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _modules():
+    for package in (bridge, probes, case_studies):
+        yield package.__name__
+        for info in pkgutil.walk_packages(package.__path__, prefix=package.__name__ + "."):
+            yield info.name
+
+
+@pytest.mark.parametrize("name", sorted(set(_modules())))
+def test_docstring_examples_run(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, extraglobs={"torch": importlib.import_module("torch"), "np": importlib.import_module("numpy")})
+    assert result.failed == 0, f"{result.failed} doctest failures in {name}"
+
+
+@pytest.mark.slow
+def test_quickstart_notebook_executes(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    nb = nbformat.read(ROOT / "docs" / "quickstart.ipynb", as_version=4)
+    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert any("'pass'" in o.get("data", {}).get("text/plain", "") for o in outputs)
+    assert any("image/png" in o.get("data", {}) for o in outputs)
+
+
+def test_quickstart_notebook_is_in_sync_with_its_source():
+    import nbformat
+
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_quickstart", ROOT / "docs" / "make_quickstart.py")
+    maker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(maker)
+    on_disk = nbformat.read(ROOT / "docs" / "quickstart.ipynb", as_version=4)
+    assert [c.source for c in on_disk.cells] == [c.source for c in maker.build().cells]

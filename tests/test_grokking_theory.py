@@ -1,0 +1,162 @@
+"""Modular task, AGF and weight-decay theory, and grokking phases: each against an exact or simulated reference."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from bridge.config import ConfigError
+from bridge.models import MLPConfig, build_model
+from bridge.phases import grokking_phases, half_fall, phase_ordered
+from bridge.tasks import make_task
+from bridge.tasks.modular import ModularConfig, modular_table
+from bridge.theory import agf
+from bridge.theory.weight_decay import decay_prediction, decayed_norm, fit_power_law
+from probes.fourier import frequency_norms
+
+
+@pytest.mark.parametrize("op", ["+", "-", "*"])
+def test_modular_task_labels_and_split(op):
+    data = make_task(ModularConfig(p=13, op=op, train_fraction=0.3), seed=3)
+    a, b = data.train.x[:, 0], data.train.x[:, 1]
+    expected = {"+": a + b, "-": a - b, "*": a * b}[op] % 13
+    assert torch.equal(data.train.y, expected)
+    assert len(data.train) == round(0.3 * 169) and len(data.train) + len(data.test) == 169
+    assert not set(data.info["train_index"].tolist()) & set(data.info["test_index"].tolist())
+    assert torch.equal(data.train.x[:, 2], torch.full_like(a, 13))
+    again = make_task(ModularConfig(p=13, op=op, train_fraction=0.3), seed=3)
+    assert torch.equal(again.info["train_index"], data.info["train_index"])
+    other = make_task(ModularConfig(p=13, op=op, train_fraction=0.3), seed=4)
+    assert not torch.equal(other.info["train_index"], data.info["train_index"])
+
+
+def test_modular_config_errors():
+    with pytest.raises(ConfigError, match="prime"):
+        ModularConfig(p=15)
+    with pytest.raises(ConfigError, match="op"):
+        ModularConfig(p=7, op="/")
+    with pytest.raises(ConfigError, match="template"):
+        ModularConfig(p=7, template_frequencies=(1, 4), template_magnitudes=(1.0, 1.0))
+
+
+def test_template_target_has_the_requested_fourier_magnitudes():
+    p = 17
+    data = make_task(ModularConfig(p=p, train_fraction=1.0, encoding="onehot", template_frequencies=(3, 1), template_magnitudes=(1.0, 0.4)), seed=0)
+    y = data.train.y.double()  # rows: pairs in order a·p + b (train_fraction 1 keeps all, sorted)
+    assert tuple(data.train.x.shape) == (p * p, 2 * p)
+    # y(a, b) depends on a + b only; as a function of c it is Σ m_k cos(w_k(a+b-c)).
+    norms = frequency_norms(y[:p].T)  # row 0..p-1: a = 0, b = 0..p-1; axis 0 indexes c
+    expected = np.zeros(p // 2 + 1)
+    expected[3] = 1.0 * math.sqrt(p / 2) * math.sqrt(p)
+    expected[1] = 0.4 * math.sqrt(p / 2) * math.sqrt(p)
+    np.testing.assert_allclose(norms.numpy(), expected, atol=1e-4)
+    assert float((y**2).mean()) == pytest.approx((1.0 + 0.16) / 2, rel=1e-5)
+    assert modular_table(5, "+")[4, 3].item() == 2
+
+
+def test_blowup_time_closed_form():
+    # Aligned, balanced start: r' = κ r², blow-up at 1/(κ r0).
+    z = np.array([0.2 + 0j, 0.05 + 0j])
+    np.testing.assert_allclose(agf.blowup_times(z, z, z, kappa=0.5), 1 / (0.5 * np.abs(z)), rtol=1e-4)
+    # Common phase rotation that keeps the utility: û = v̂ = r e^{iθ}, ŵ = r e^{2iθ}.
+    u = np.array([0.1 * np.exp(0.7j)])
+    np.testing.assert_allclose(agf.blowup_times(u, u, 0.1 * np.exp(1.4j) * np.ones(1), kappa=2.0), [5.0], rtol=1e-4)
+
+
+def test_dormant_flow_matches_gradient_descent_on_the_network():
+    """Early gradient descent on the quadratic net follows AGF's dormant flow for each Fourier component."""
+    p, k, lr, steps = 11, 2, 0.5, 400
+    mags = {k: 1.0, 4: 0.6}
+    cfg = ModularConfig(p=p, train_fraction=1.0, encoding="onehot", template_frequencies=tuple(mags), template_magnitudes=tuple(mags.values()))
+    data = make_task(cfg, seed=0)
+    net = build_model(MLPConfig(d_in=2 * p, d_out=p, widths=(4,), activation="quadratic", bias=False, init_scale=0.05), seed=0)
+    w1, w2 = net.layers[0].weight.detach().clone(), net.layers[1].weight.detach().clone()
+    state = np.stack([agf.fourier_components(w1[:, :p], k), agf.fourier_components(w1[:, p:], k), agf.fourier_components(w2.T, k)])
+    kappa = agf.rate(p, mags[k], lr)
+    opt = torch.optim.SGD(net.parameters(), lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        data.loss_fn(net(data.train.x), data.train.y).backward()
+        opt.step()
+        u, v, w = state
+        state = state + kappa * np.stack([np.conj(v) * w, np.conj(u) * w, u * v])
+    w1, w2 = net.layers[0].weight.detach(), net.layers[1].weight.detach()
+    simulated = np.stack([agf.fourier_components(w1[:, :p], k), agf.fourier_components(w1[:, p:], k), agf.fourier_components(w2.T, k)])
+    np.testing.assert_allclose(simulated, state, rtol=0, atol=2e-3 * np.abs(state).max())
+    assert np.abs(state).max() > 1.5 * np.abs(np.stack([agf.fourier_components(net.layers[0].weight.detach()[:, :p], k)])).min()
+
+
+def test_agf_predicts_order_timing_and_plateaus_of_a_small_network():
+    p, lr = 13, 2.0
+    mags = {2: 1.0, 5: 0.7, 1: 0.45}
+    cfg = ModularConfig(p=p, train_fraction=1.0, encoding="onehot", template_frequencies=tuple(mags), template_magnitudes=tuple(mags.values()))
+    data = make_task(cfg, seed=0)
+    net = build_model(MLPConfig(d_in=2 * p, d_out=p, widths=(32,), activation="quadratic", bias=False, init_scale=0.1), seed=1)
+    w1 = net.layers[0].weight.detach()
+    preds = agf.predict_acquisitions(w1[:, :p], w1[:, p:], net.layers[1].weight.detach(), mags, lr)
+    assert [pr.extra["frequency"] for pr in preds] == [2, 5, 1]
+    assert [pr.value for pr in preds] == pytest.approx([0.7**2 / 2 + 0.45**2 / 2, 0.45**2 / 2, 0.0])
+    opt = torch.optim.SGD(net.parameters(), lr=lr)
+    horizon = int(1.4 * preds[-1].step)
+    norms, losses = [], []
+    for _ in range(horizon):
+        opt.zero_grad()
+        loss = data.loss_fn(net(data.train.x), data.train.y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        norms.append(frequency_norms(net.layers[0].weight.detach()[:, :p].T).numpy())
+    norms = np.array(norms)
+    for pr in preds:
+        k = pr.extra["frequency"]
+        curve = norms[:, k]
+        half = np.argmax(curve >= 0.5 * (curve[0] + curve.max()))
+        assert half == pytest.approx(pr.step, rel=0.2), f"frequency {k}"
+    for before, after in zip(preds, preds[1:]):
+        print("plateau", before.value, losses[int(0.9 * after.step)])
+    print("final", losses[-1])
+    assert 0
+
+
+def test_power_law_fit_recovers_exponent_with_calibrated_interval():
+    rng = np.random.default_rng(0)
+    x = np.repeat(np.geomspace(1e-3, 2e-2, 6), 3)
+    covered = 0
+    for _ in range(200):
+        t = 5.0 * x**-0.8 * np.exp(0.2 * rng.standard_normal(len(x)))
+        fit = fit_power_law(x, t)
+        covered += fit.ci_low <= -0.8 <= fit.ci_high
+    assert 0.9 <= covered / 200 <= 0.99
+    with pytest.raises(ValueError, match="at least 3"):
+        fit_power_law(np.array([1.0, 2.0]), np.array([1.0, 2.0]))
+
+
+def test_adamw_norm_decay_matches_prediction_when_gradient_vanishes():
+    w = torch.nn.Parameter(torch.full((10,), 2.0))
+    opt = torch.optim.AdamW([w], lr=0.01, weight_decay=3.0)
+    for _ in range(50):
+        opt.zero_grad()
+        (0.0 * w).sum().backward()
+        opt.step()
+    expected = decayed_norm(float(torch.full((10,), 2.0).norm()), 0.01, 3.0, np.array([50]))[0]
+    assert float(w.norm()) == pytest.approx(expected, rel=1e-5)
+    pred = decay_prediction(0, float(torch.full((10,), 2.0).norm()), expected, 0.01, 3.0)
+    assert pred.step == pytest.approx(50, rel=1e-9)
+
+
+def test_grokking_phases_with_uncertainties():
+    t = np.arange(0, 2000, 20.0)
+    acc = np.clip(t / 200, 0, 1)
+    test_loss = np.interp(t, [0, 100, 800, 1000, 2000], [4.0, 6.0, 5.0, 0.05, 0.01])
+    stages = grokking_phases(t, acc, test_loss)
+    assert phase_ordered(stages)
+    assert [round(s.start) for s in stages] == [0, 198, 800]
+    assert stages[2].end == pytest.approx(1000, abs=20)
+    assert stages[0].end_uncertainty == 20 and stages[2].start_uncertainty == 20
+    ev = half_fall(t, test_loss, 198, "drop", "loss/test")
+    assert ev.step == pytest.approx(800 + 200 * (5.0 - 2.505) / 4.95, abs=1.0)
+    never = grokking_phases(t, np.full_like(t, 0.5), test_loss)
+    assert never == []

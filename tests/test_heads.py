@@ -1,0 +1,157 @@
+"""Head scores against analytic values on hand-built patterns and weights; weights against the model's forward."""
+
+import math
+
+import pytest
+import torch
+
+from bridge.models import TransformerConfig, build_model
+from probes.heads import HeadWeights, composition_score, composition_scores, copying_scores, head_scores, head_weights, pattern_scores
+
+TOKENS = torch.tensor([[7, 1, 2, 3, 1, 2, 3, 1, 2]])  # prefix 1, block 3, repeated
+
+
+def _pattern(rows):
+    n = len(rows)
+    p = torch.zeros(1, 1, n, n)
+    for q, row in enumerate(rows):
+        for k, w in row.items():
+            p[0, 0, q, k] = w
+    return p
+
+
+def test_previous_token_pattern_scores():
+    n = TOKENS.shape[1]
+    p = _pattern([{0: 1.0}] + [{q - 1: 1.0} for q in range(1, n)])
+    s = pattern_scores(p, TOKENS)
+    assert s["previous_token"].item() == pytest.approx(1.0)
+    assert s["induction"].item() == pytest.approx(0.0)
+    assert s["duplicate_token"].item() == pytest.approx(0.0)
+
+
+def test_induction_pattern_sums_over_every_earlier_copy():
+    # queries 4..8 have earlier copies; q in the third copy (7, 8) has two induction targets.
+    n = TOKENS.shape[1]
+    rows = [{q: 1.0} for q in range(4)]
+    rows += [{q - 2: 1.0} for q in (4, 5, 6)]  # token after the previous copy
+    rows += [{q - 2: 0.5, q - 5: 0.5} for q in (7, 8)]  # both tokens that followed a copy
+    p = _pattern(rows)
+    s = pattern_scores(p, TOKENS)
+    assert s["induction"].item() == pytest.approx(1.0)
+    assert s["duplicate_token"].item() == pytest.approx(0.0)
+    # previous-token: q=1..3 attend to themselves (0); q>=4 attend to q-2 (0): zero everywhere
+    assert s["previous_token"].item() == pytest.approx(0.0)
+    assert n == 9
+
+
+def test_mixed_pattern_gives_weighted_means():
+    rows = [{q: 1.0} for q in range(4)]
+    rows += [{q - 2: 0.3, q - 3: 0.7} for q in range(4, 9)]  # 0.3 induction, 0.7 on the previous copy
+    s = pattern_scores(_pattern(rows), TOKENS)
+    # induction: q=4..6 get 0.3; q=7,8 also have the older copy's successor q-5 (not attended) -> 0.3
+    assert s["induction"].item() == pytest.approx(0.3)
+    # duplicate: q-3 is an earlier copy of the same token for every q >= 4
+    assert s["duplicate_token"].item() == pytest.approx(0.7)
+    # previous-token: only q=0 has no predecessor; q in 1..3 attend to themselves
+    assert s["previous_token"].item() == pytest.approx(0.0)
+
+
+def test_pooled_over_batch_and_heads_separate():
+    p = torch.zeros(2, 2, 4, 4)
+    p[:, 0] = torch.eye(4)  # head 0: self
+    p[:, 1, 0, 0] = 1.0
+    p[:, 1, 1:, :] = torch.eye(4)[:-1]  # head 1: previous token
+    s = pattern_scores(p, torch.tensor([[1, 2, 3, 4], [5, 6, 7, 8]]))
+    torch.testing.assert_close(s["previous_token"], torch.tensor([0.0, 1.0]))
+
+
+def test_pattern_scores_reject_bad_shapes():
+    with pytest.raises(ValueError, match="pattern must be"):
+        pattern_scores(torch.zeros(1, 1, 3, 3), TOKENS)
+
+
+def test_head_weights_reproduce_the_forward_pass():
+    cfg = TransformerConfig(d_vocab=11, n_ctx=7, d_model=24, n_heads=3, d_head=5, n_layers=2, d_mlp=None, d_vocab_out=11)
+    model = build_model(cfg, seed=3)
+    w = head_weights(model)
+    sd = model.state_dict()
+    x = torch.randint(0, 11, (2, 7), generator=torch.Generator().manual_seed(0))
+    _, cache = model.run_with_cache(x)
+    for layer in range(2):
+        resid = cache[f"blocks.{layer}.hook_resid_pre"]
+        bq = sd[f"blocks.{layer}.attn.q.bias"].view(3, 5)
+        bk = sd[f"blocks.{layer}.attn.k.bias"].view(3, 5)
+        q = torch.einsum("bpd,hde->bphe", resid, w.W_Q[layer]) + bq
+        k = torch.einsum("bpd,hde->bphe", resid, w.W_K[layer]) + bk
+        scores = torch.einsum("bqhe,bkhe->bhqk", q, k) / math.sqrt(5)
+        mask = torch.triu(torch.ones(7, 7, dtype=torch.bool), 1)
+        torch.testing.assert_close(scores.masked_fill(mask, -torch.inf).softmax(-1), cache[f"blocks.{layer}.attn.hook_pattern"], atol=1e-5, rtol=1e-4)
+        out = torch.einsum("bphe,hed->bpd", cache[f"blocks.{layer}.attn.hook_z"], w.W_O[layer]) + sd[f"blocks.{layer}.attn.o.bias"]
+        torch.testing.assert_close(out, cache[f"blocks.{layer}.hook_attn_out"], atol=1e-5, rtol=1e-4)
+    logits = cache["blocks.1.hook_resid_post"] @ w.W_U + sd["unembed.bias"]
+    torch.testing.assert_close(logits, model(x), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(w.W_E, sd["embed.weight"])
+
+
+def _weights(ov: torch.Tensor, d: int) -> HeadWeights:
+    """One head whose OV circuit is ``ov`` (d×d, via W_V = ov, W_O = I) with identity embed/unembed."""
+    eye = torch.eye(d)
+    stack = lambda m: m[None, None]  # noqa: E731
+    return HeadWeights(eye, eye, stack(eye), stack(eye), stack(ov), stack(eye))
+
+
+def test_copying_score_is_share_of_positive_eigenvalues():
+    assert copying_scores(_weights(torch.diag(torch.tensor([1.0, 2.0, -1.0, 0.0])), 4)).item() == pytest.approx(3.0 / 4.0)
+    assert copying_scores(_weights(torch.eye(3), 3)).item() == pytest.approx(1.0)
+    assert copying_scores(_weights(-torch.eye(3), 3)).item() == pytest.approx(0.0)
+    rot = torch.tensor([[0.0, -1.0], [1.0, 0.0]])  # eigenvalues ±i: real part 0, not positive
+    assert copying_scores(_weights(rot, 2)).item() == pytest.approx(0.0)
+
+
+def test_composition_score_analytic_values():
+    d = 8
+    assert composition_score(torch.eye(d), torch.eye(d)).item() == pytest.approx(1 / math.sqrt(d))
+    p1, p2 = torch.zeros(d, d), torch.zeros(d, d)
+    p1[0, 0] = 1.0
+    p2[1, 1] = 1.0
+    assert composition_score(p1, p2).item() == pytest.approx(0.0)
+    assert composition_score(p1, p1).item() == pytest.approx(1.0)
+
+
+def test_composition_scores_distinguish_q_k_v():
+    # layer-0 head writes into direction e1; layer-1 head's keys read e1, queries read e2, values read e3.
+    d, e = 4, torch.eye(4)
+    W_V = torch.zeros(2, 1, d, 1)
+    W_O = torch.zeros(2, 1, 1, d)
+    W_Q = torch.zeros(2, 1, d, 1)
+    W_K = torch.zeros(2, 1, d, 1)
+    W_V[0, 0, :, 0], W_O[0, 0, 0] = e[0], e[1]  # layer 0: reads e0, writes e1
+    W_Q[0, 0, :, 0], W_K[0, 0, :, 0] = e[0], e[0]
+    W_Q[1, 0, :, 0], W_K[1, 0, :, 0] = e[2], e[1]
+    W_V[1, 0, :, 0], W_O[1, 0, 0] = e[3], e[0]
+    comp = composition_scores(HeadWeights(torch.eye(d), torch.eye(d), W_Q, W_K, W_V, W_O))
+    assert comp["k"][0, 0, 1, 0].item() == pytest.approx(1.0)
+    assert comp["q"][0, 0, 1, 0].item() == pytest.approx(0.0)
+    assert comp["v"][0, 0, 1, 0].item() == pytest.approx(0.0)
+    assert torch.isnan(comp["k"][1, 0, 0, 0])
+
+
+def test_head_scores_find_a_hand_made_previous_token_head():
+    cfg = TransformerConfig(d_vocab=16, n_ctx=8, d_model=32, n_heads=2, d_head=8, n_layers=1, d_mlp=None)
+    model = build_model(cfg, seed=0)
+    sd = model.state_dict()
+    # head 0: query = position q, key = position k+1 through the positional embedding -> attends to q-1
+    pos = torch.zeros(8, 32)
+    pos[:, :8] = torch.eye(8) * 30.0
+    sd["pos_embed.weight"] = pos
+    sd["embed.weight"] = torch.zeros(16, 32)
+    wq, wk = torch.zeros(16, 32), torch.zeros(16, 32)
+    wq[:8, :8] = torch.eye(8)
+    shift = torch.zeros(8, 8)
+    shift[torch.arange(1, 8), torch.arange(7)] = 1.0  # the key at k lights slot k+1, read by query k+1
+    wk[:8, :8] = shift
+    sd["blocks.0.attn.q.weight"], sd["blocks.0.attn.k.weight"] = wq, wk
+    sd["blocks.0.attn.q.bias"], sd["blocks.0.attn.k.bias"] = torch.zeros(16), torch.zeros(16)
+    model.load_state_dict(sd)
+    scores = head_scores(model, torch.randint(0, 16, (4, 8), generator=torch.Generator().manual_seed(1)))
+    assert scores["previous_token"][0, 0].item() == pytest.approx(1.0, abs=1e-3)

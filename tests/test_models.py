@@ -1,0 +1,74 @@
+"""Models: hook/cache API on every model, the toy-transformer factory, seeded initialisation."""
+
+import pytest
+import torch
+
+from bridge.config import ConfigError
+from bridge.models import MLP, DeepLinearConfig, MLPConfig, TransformerConfig, build_model
+
+
+def test_deep_linear_cache_and_end_to_end_map():
+    net = build_model(DeepLinearConfig(4, 8, 3, depth=3, init_std=0.3), seed=0)
+    x = torch.randn(5, 4, generator=torch.Generator().manual_seed(0))
+    out, cache = net.run_with_cache(x)
+    torch.testing.assert_close(cache["hook_hidden.0"], x @ net.weights[0].T)
+    torch.testing.assert_close(cache["hook_hidden.1"], x @ net.weights[0].T @ net.weights[1].T)
+    torch.testing.assert_close(out, x @ net.end_to_end().T)
+    assert net.weights[0].std().item() == pytest.approx(0.3, rel=0.3)
+
+
+def test_mlp_activations_and_cache():
+    for activation, fn in [("relu", torch.relu), ("tanh", torch.tanh), ("quadratic", lambda z: z * z)]:
+        net = MLP(MLPConfig(d_in=3, d_out=2, widths=(6,), activation=activation), seed=1)
+        x = torch.randn(4, 3, generator=torch.Generator().manual_seed(1))
+        out, cache = net.run_with_cache(x)
+        pre = x @ net.layers[0].weight.T + net.layers[0].bias
+        torch.testing.assert_close(cache["hook_pre.0"], pre)
+        torch.testing.assert_close(cache["hook_post.0"], fn(pre))
+        torch.testing.assert_close(out, fn(pre) @ net.layers[1].weight.T + net.layers[1].bias)
+
+
+def test_same_seed_same_weights_different_seed_different_weights():
+    a = build_model(MLPConfig(3, 2, (8,)), seed=4).state_dict()
+    b = build_model(MLPConfig(3, 2, (8,)), seed=4).state_dict()
+    c = build_model(MLPConfig(3, 2, (8,)), seed=5).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["layers.0.weight"], c["layers.0.weight"])
+
+
+def test_toy_transformer_forward_cache_and_one_training_step():
+    cfg = TransformerConfig(d_vocab=11, n_ctx=5, d_model=16, n_heads=2, d_head=8, n_layers=2, d_mlp=32)
+    model = build_model(cfg, seed=0)
+    tokens = torch.randint(0, 11, (3, 5), generator=torch.Generator().manual_seed(0))
+    logits, cache = model.run_with_cache(tokens)
+    assert logits.shape == (3, 5, 11)
+    pattern = cache["blocks.1.attn.hook_pattern"]
+    assert pattern.shape == (3, 2, 5, 5)
+    torch.testing.assert_close(pattern.sum(-1), torch.ones(3, 2, 5))
+    assert torch.all(pattern.triu(1) == 0)  # causal
+    # no LayerNorm: the residual stream is the sum of its parts
+    resid = cache["blocks.1.hook_resid_pre"]
+    torch.testing.assert_close(resid, cache["hook_embed"] + cache["hook_pos_embed"] + cache["blocks.0.hook_attn_out"] + cache["blocks.0.hook_mlp_out"], atol=1e-5, rtol=1e-5)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    loss0 = torch.nn.functional.cross_entropy(model(tokens)[:, -1], tokens[:, 0])
+    loss0.backward()
+    opt.step()
+    loss1 = torch.nn.functional.cross_entropy(model(tokens)[:, -1], tokens[:, 0])
+    assert loss1.item() < loss0.item()
+
+
+def test_transformer_seed_and_state_dict_round_trip():
+    cfg = TransformerConfig(d_vocab=7, n_ctx=3, d_model=16, n_heads=2, d_head=8, d_mlp=None)
+    a, b = build_model(cfg, seed=3), build_model(cfg, seed=3)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    c = build_model(cfg, seed=4)
+    c.load_state_dict(a.state_dict())
+    tokens = torch.tensor([[1, 2, 3]])
+    torch.testing.assert_close(c(tokens), a(tokens))
+
+
+def test_invalid_model_configs():
+    with pytest.raises(ConfigError, match="activation"):
+        MLPConfig(3, 2, activation="swishy")
+    with pytest.raises(ConfigError, match="d_mlp"):
+        TransformerConfig(d_vocab=5, n_ctx=3, d_mlp=0)

@@ -1,0 +1,106 @@
+"""Ablation, activation patching and path patching: identities, manual references, and hook hygiene."""
+
+import pytest
+import torch
+
+from bridge.models import TransformerConfig, build_model
+from bridge.tasks.repeated_tokens import repeated_token_loss
+from probes.heads import head_weights
+from probes.patching import ablated, ablation_effects, hook_count, hooked, mean_head_outputs, patch_heads, path_patch_keys, path_patch_matrix
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_model(TransformerConfig(d_vocab=16, n_ctx=10, d_model=32, n_heads=2, d_head=8, n_layers=2, d_mlp=None), seed=0)
+
+
+def _tokens(seed, n=6):
+    g = torch.Generator().manual_seed(seed)
+    block = torch.stack([torch.randperm(16, generator=g)[:4] for _ in range(n)])
+    return torch.cat([block, block, block[:, :2]], dim=1)  # (n, 10): a block of 4 repeated
+
+
+def test_patching_a_run_into_itself_changes_nothing(model):
+    x = _tokens(0)
+    assert patch_heads(model, x, x, repeated_token_loss).abs().max().item() == 0.0
+    assert path_patch_matrix(model, x, x, repeated_token_loss).abs().max().item() == 0.0
+    assert hook_count(model) == 0
+
+
+def test_patching_from_other_sequences_changes_the_loss(model):
+    effects = patch_heads(model, _tokens(0), _tokens(1), repeated_token_loss)
+    assert effects.abs().min().item() > 0.0
+
+
+def test_zero_ablating_every_head_leaves_only_embeddings_and_biases(model):
+    x = _tokens(2)
+    sd = model.state_dict()
+    expected = (sd["embed.weight"][x] + sd["pos_embed.weight"][:10] + sd["blocks.0.attn.o.bias"] + sd["blocks.1.attn.o.bias"]) @ sd["unembed.weight"].T + sd["unembed.bias"]
+    with torch.no_grad(), ablated(model, [(0, 0), (0, 1), (1, 0), (1, 1)], "zero"):
+        torch.testing.assert_close(model(x), expected, atol=1e-5, rtol=1e-4)
+    assert hook_count(model) == 0
+
+
+def test_mean_ablation_on_a_single_sequence_is_the_identity(model):
+    x = _tokens(3, n=1)
+    effects = ablation_effects(model, x, repeated_token_loss, mode="mean")
+    torch.testing.assert_close(effects, torch.zeros(2, 2), atol=1e-6, rtol=0)
+    means = mean_head_outputs(model, x)
+    assert tuple(means.shape) == (2, 10, 2, 8)
+
+
+def test_hooks_are_removed_when_the_measured_function_raises(model):
+    x = _tokens(4)
+    with pytest.raises(RuntimeError, match="boom"):
+        with ablated(model, [(0, 1)], "zero"):
+            assert hook_count(model) == 1
+            raise RuntimeError("boom")
+    assert hook_count(model) == 0
+
+    def bad_hook(z, hook):
+        raise RuntimeError("hook failed")
+
+    with pytest.raises(RuntimeError, match="hook failed"):
+        with hooked(model, [("blocks.0.attn.hook_z", bad_hook), ("blocks.1.attn.hook_z", bad_hook)]):
+            model(x)
+    assert hook_count(model) == 0
+    with pytest.raises(RuntimeError, match="metric failed"):
+        patch_heads(model, x, _tokens(5), lambda logits, tokens: (_ for _ in ()).throw(RuntimeError("metric failed")))
+    assert hook_count(model) == 0
+    with pytest.raises(KeyError, match="unknown hook point"):
+        with hooked(model, [("blocks.0.attn.hook_z", bad_hook), ("no.such.hook", bad_hook)]):
+            pass
+    assert hook_count(model) == 0
+
+
+def test_path_patching_matches_patching_the_key_input_of_a_single_head():
+    cfg = TransformerConfig(d_vocab=16, n_ctx=10, d_model=32, n_heads=1, d_head=8, n_layers=2, d_mlp=None)
+    model = build_model(cfg, seed=1)
+    target, source = _tokens(6), _tokens(7)
+    w = head_weights(model)
+    with torch.no_grad():
+        _, c_src = model.run_with_cache(source)
+        _, c_tgt = model.run_with_cache(target)
+        delta = (c_src["blocks.0.attn.hook_z"][:, :, 0] - c_tgt["blocks.0.attn.hook_z"][:, :, 0]) @ w.W_O[0, 0]
+        with hooked(model, [("blocks.1.attn.k.hook_in", lambda x, hook: x + delta)]):
+            reference = repeated_token_loss(model(target), target) - repeated_token_loss(model(target), target).new_tensor(0.0)
+        clean = repeated_token_loss(model(target), target)
+    effect = path_patch_keys(model, target, source, repeated_token_loss, (0, 0), (1, 0))
+    assert effect == pytest.approx(float(reference - clean), abs=1e-5)
+    assert abs(effect) > 1e-4
+
+
+def test_bad_requests_fail_before_any_work(model):
+    x = _tokens(0)
+    with pytest.raises(ValueError, match="earlier layer"):
+        path_patch_keys(model, x, x, repeated_token_loss, (1, 0), (1, 1))
+    with pytest.raises(ValueError, match="does not exist"):
+        ablation_effects(model, x, repeated_token_loss) if False else ablated(model, [(2, 0)]).__enter__()
+    with pytest.raises(ValueError, match="ablation mode"):
+        ablated(model, [(0, 0)], "random").__enter__()
+    with pytest.raises(ValueError, match="one shape"):
+        patch_heads(model, x, x[:2], repeated_token_loss)
+    ln = build_model(TransformerConfig(d_vocab=16, n_ctx=10, d_model=32, n_heads=2, d_head=8, n_layers=2, d_mlp=None, normalization="LN"), seed=0)
+    with pytest.raises(ValueError, match="without normalisation"):
+        path_patch_keys(ln, x, x, repeated_token_loss, (0, 0), (1, 0))
+    assert hook_count(model) == 0

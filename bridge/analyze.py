@@ -32,6 +32,8 @@ def analyze(run: Run, trackers: Sequence[Tracker], *, steps: Sequence[int] | Non
     """
     if not trackers:
         raise ValueError("analyze needs at least one tracker")
+    if run.status == "running":
+        raise ValueError(f"{run.path} is still being trained (status 'running'); analyze it when it is complete or failed")
     available = run.steps
     if not available:
         raise ValueError(f"{run.path} has no checkpoints to analyse")

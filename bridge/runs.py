@@ -241,6 +241,8 @@ class Run:
         merged = rows_to_frame(pd.concat([old, new], ignore_index=True).to_dict("records")) if len(old) else new
         write_metrics(self.path, merged)
         self._metrics = None
+        if "metrics_bytes" in self.info:  # the byte offsets no longer describe the file
+            self.update_info(metrics_bytes={})
 
     def write_events(self, events: Sequence[Any]) -> None:
         """Write ``events.json`` (events/stages with ``to_dict`` or plain dicts)."""

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from bridge.config import ConfigError, RunConfig, config_to_dict
 from bridge.models import build_model
-from bridge.runs import MetricsLog, Run, checkpoint_path, load_weights, saved_steps
+from bridge.runs import MetricsLog, Run, checkpoint_path, load_weights, read_metrics, saved_steps, write_metrics
 from bridge.schedule import checkpoint_steps, tracked_steps
 from bridge.seeding import derive_seed, generator
 from bridge.storage import (
@@ -236,7 +236,7 @@ def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker]
     if resume:
         info = {**read_json(out / "run.json"), "status": "running", "device": str(dev)}
         flushed = {int(s): size for s, size in info.get("metrics_bytes", {}).items()}
-        good = last_good_checkpoint(out, model, optimizer, usable=set(flushed))
+        good = last_good_checkpoint(out, model, optimizer, usable=set(flushed) or None)
         if good is None:  # nothing usable: start over, dropping partial files
             log.truncate(0)
             for step in saved_steps(out):
@@ -246,8 +246,14 @@ def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker]
         else:
             start = good
             saved = [s for s in saved_steps(out) if checkpoint_path(out, s, "optim").exists() and s <= good]
-            log.truncate(flushed[good])
-            info["metrics_bytes"] = {str(s): b for s, b in flushed.items() if s <= good}
+            if good in flushed:
+                log.truncate(flushed[good])
+            else:  # the table was rewritten (e.g. by an offline analysis): filter it instead
+                kept = read_metrics(out)
+                write_metrics(out, kept[kept["step"] <= good])
+                log = MetricsLog(out)
+            size = log.file.stat().st_size if log.file.exists() else 0
+            info["metrics_bytes"] = {str(s): b for s, b in flushed.items() if s < good} | {str(good): size}
             for later in [s for s in saved_steps(out) if s > good]:
                 checkpoint_path(out, later).unlink(missing_ok=True)
                 checkpoint_path(out, later, "optim").unlink(missing_ok=True)

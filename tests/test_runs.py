@@ -181,3 +181,22 @@ def test_sigkilled_process_resumes_to_identical_weights(tmp_path):
     a, b = load_run(tmp_path / "killed").model_at(int(steps)).state_dict(), load_run(tmp_path / "whole").model_at(int(steps)).state_dict()
     for name in a:
         assert torch.equal(a[name], b[name]), name
+
+
+def test_offline_analysis_keeps_online_rows_and_a_failed_run_still_resumes(tmp_path):
+    from bridge import analyze
+    from bridge.trackers import LossTracker
+
+    cfg = small_config()
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "run", trackers=[Crash(at=45)], progress=False)
+    run = load_run(tmp_path / "run")
+    online = run.observable("loss/train")
+    analyze(run, [LossTracker()])
+    after = load_run(tmp_path / "run").observable("loss/train")
+    pd.testing.assert_series_equal(online, after)  # same steps and values: checkpoints are a subset of tracked steps
+    resumed = train(cfg, tmp_path / "run", trackers=[Crash(at=-1)], progress=False, resume=True)
+    whole = train(cfg, tmp_path / "whole", progress=False)
+    pd.testing.assert_series_equal(resumed.observable("loss/train"), whole.observable("loss/train"))
+    for name, tensor in weights(whole, 60).items():
+        assert torch.equal(tensor, weights(resumed, 60)[name])

@@ -44,7 +44,8 @@ def z_hook(layer: int) -> str:
 
 def hook_count(model: nn.Module) -> int:
     """Number of forward hooks attached to the model's hook points (0 for a clean model)."""
-    return sum(len(point._forward_hooks) for point in model.hook_dict.values())
+    points = {id(point): point for point in model.hook_dict.values()}  # aliases share one point
+    return sum(len(point._forward_hooks) for point in points.values())
 
 
 @contextmanager

@@ -1,0 +1,120 @@
+"""The repeated-token task: layout, off-position set, bigram background, masks, loss, corruption, trackers."""
+
+import math
+
+import pytest
+import torch
+
+from bridge.config import ConfigError
+from bridge.models import TransformerConfig, build_model
+from bridge.seeding import generator
+from bridge.tasks import make_task
+from bridge.tasks.repeated_tokens import (
+    RepeatedTokensConfig,
+    corrupt_first_copy,
+    first_occurrences,
+    next_token_losses,
+    repeated_targets,
+    repeated_token_loss,
+)
+from bridge.trackers.induction import HeadScoreTracker, InContextTracker, SubsetLossTracker
+
+CFG = RepeatedTokensConfig(d_vocab=32, n_ctx=24, prefix=(0, 5), block=(3, 9), n_train=400, n_test=50, n_off=50, off_prefix=(6, 10), off_block=(3, 6))
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_task(CFG, seed=0)
+
+
+def _check_layout(tokens, prefix, period):
+    for seq, p, b in zip(tokens.tolist(), prefix.tolist(), period.tolist()):
+        distinct = seq[: p + b]
+        assert len(set(distinct)) == p + b
+        assert all(seq[j] == seq[j - b] for j in range(p + b, len(seq)))
+        mask = repeated_targets(torch.tensor([seq]))[0].tolist()
+        assert mask == [j >= p + b + 1 for j in range(len(seq))]
+
+
+def test_layout_prefix_and_period_vary_within_their_ranges(data):
+    _check_layout(data.train.x, data.info["train_prefix"], data.info["train_period"])
+    assert set(data.info["train_prefix"].tolist()) == set(range(0, 6))
+    assert set(data.info["train_period"].tolist()) == set(range(3, 10))
+    assert torch.equal(data.train.x, data.train.y)
+    assert data.loss == "cross_entropy_next"
+
+
+def test_off_position_set_uses_its_own_ranges(data):
+    off = data.info["off_position"]
+    _check_layout(off.x, data.info["off_prefix"], data.info["off_period"])
+    assert data.info["off_prefix"].min().item() >= 6
+
+
+def test_seeded_and_reproducible():
+    a, b, c = make_task(CFG, 1), make_task(CFG, 1), make_task(CFG, 2)
+    assert torch.equal(a.train.x, b.train.x) and not torch.equal(a.train.x, c.train.x)
+
+
+def test_bigram_background_follows_the_chain():
+    cfg = RepeatedTokensConfig(d_vocab=8, n_ctx=10, prefix=(2, 2), block=(3, 3), n_train=20000, n_test=4, n_off=4, off_prefix=(2, 2), off_block=(3, 3), background="bigram", bigram_concentration=0.5)
+    data = make_task(cfg, 0)
+    T = data.info["transition"]
+    torch.testing.assert_close(T.sum(1), torch.ones(8))
+    x = data.train.x
+    # the first draw after token a avoids only a itself: P(next=b | a) = T[a, b] / (1 - T[a, a])
+    a, b = x[:, 0], x[:, 1]
+    counts = torch.zeros(8, 8)
+    counts.index_put_((a, b), torch.ones(len(a)), accumulate=True)
+    empirical = counts / counts.sum(1, keepdim=True)
+    expected = T.clone().fill_diagonal_(0.0)
+    expected = expected / expected.sum(1, keepdim=True)
+    torch.testing.assert_close(empirical, expected, atol=0.04, rtol=0)
+    _check_layout(x[:200], data.info["train_prefix"][:200], data.info["train_period"][:200])
+
+
+def test_masks_and_losses_on_a_known_sequence():
+    tokens = torch.tensor([[9, 4, 5, 6, 4, 5, 6, 4]])
+    assert repeated_targets(tokens)[0].tolist() == [False] * 5 + [True] * 3
+    assert first_occurrences(tokens)[0].tolist() == [False, True, True, True, False, False, False, False]
+    uniform = torch.zeros(1, 8, 12)
+    assert repeated_token_loss(uniform, tokens).item() == pytest.approx(math.log(12))
+    perfect = torch.nn.functional.one_hot(tokens.roll(-1, 1), 12).float() * 100.0
+    assert repeated_token_loss(perfect, tokens).item() == pytest.approx(0.0, abs=1e-6)
+    assert torch.isnan(next_token_losses(uniform, tokens)[0, 0])
+
+
+def test_corruption_removes_the_earlier_copy_only(data):
+    x = data.test.x
+    bad = corrupt_first_copy(x, CFG.d_vocab, generator(0))
+    prefix, period = data.info["test_prefix"], data.info["test_period"]
+    for i in range(len(x)):
+        p, b = int(prefix[i]), int(period[i])
+        assert torch.equal(bad[i, :p], x[i, :p]) and torch.equal(bad[i, p + b :], x[i, p + b :])
+        assert not set(bad[i, p : p + b].tolist()) & set(x[i].tolist())
+        # the second copy no longer has an earlier match
+        assert not repeated_targets(bad[i : i + 1])[0, p + b : p + 2 * b].any()
+
+
+def test_config_errors_name_the_problem():
+    with pytest.raises(ConfigError, match="no repeated target"):
+        RepeatedTokensConfig(n_ctx=20, prefix=(0, 8), block=(4, 16))
+    with pytest.raises(ConfigError, match="background"):
+        RepeatedTokensConfig(background="zipf")
+    with pytest.raises(ConfigError, match="d_vocab"):
+        RepeatedTokensConfig(d_vocab=10, n_ctx=32, prefix=(0, 4), block=(4, 8), off_prefix=(0, 4), off_block=(4, 8))
+
+
+def test_trackers_agree_with_direct_computation(data):
+    model = build_model(TransformerConfig(d_vocab=32, n_ctx=24, d_model=32, n_heads=2, d_head=16, n_layers=2, d_mlp=None), seed=0)
+    rows = InContextTracker(n_eval=50)(model, 0, data)
+    by = {(r["observable"], r["split"]): r["value"] for r in rows}
+    with torch.no_grad():
+        for split, tokens in (("test", data.test.x), ("off", data.info["off_position"].x)):
+            assert by[("icl/loss_repeated", split)] == pytest.approx(repeated_token_loss(model(tokens), tokens).item(), rel=1e-5)
+    assert by[("icl/repeat_vs_first", "test")] == pytest.approx(by[("icl/loss_repeated", "test")] - by[("icl/loss_first", "test")], rel=1e-5)
+    heads = HeadScoreTracker(n_eval=50)(model, 0, data)
+    assert {r["observable"] for r in heads} >= {"heads/induction", "heads/previous_token", "heads/copying", "composition/k"}
+    assert len([r for r in heads if r["observable"] == "composition/k"]) == 4
+    loss = {r["observable"]: r["value"] for r in SubsetLossTracker(n_eval=50)(model, 0, data)}
+    with torch.no_grad():
+        assert loss["loss/train"] == pytest.approx(data.loss_fn(model(data.train.x[:50]), data.train.x[:50]).item(), rel=1e-5)

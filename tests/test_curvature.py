@@ -254,3 +254,20 @@ def test_deep_linear_unit_blocks_own_their_row_and_column():
         assert shares[(0, j)] == pytest.approx(((w0[j] ** 2).sum() + (w1[:, j] ** 2).sum()) / total, rel=1e-12)
         assert shares[(1, j)] == pytest.approx(((w1[j] ** 2).sum() + (w2[:, j] ** 2).sum()) / total, rel=1e-12)
     assert sum(tensor_loading(net, vec).values()) == pytest.approx(1.0, rel=1e-12)
+
+
+def test_sharpness_tracker_on_a_fixed_subset():
+    data = make_task(TeacherMLPConfig(d_in=3, n_train=64, n_test=0, width=8), seed=0)
+    net = build_model(MLPConfig(d_in=3, d_out=1, widths=(6,), activation="tanh"), seed=0)
+    tracker = SharpnessTracker(k=1, trace_probes=0, loading=False, subset=10, seed=3)
+    x, y = tracker.batch(data, torch.device("cpu"))
+    assert x.shape[0] == 10
+    x2, _ = tracker.batch(data, torch.device("cpu"))
+    torch.testing.assert_close(x, x2)  # the same subset at every call
+    with hessian_operator(net, x, y, mse) as op:
+        exact = np.linalg.eigvalsh(dense_hessian(op))[-1]
+    value = next(r["value"] for r in tracker(net, 0, data) if r["observable"] == "curvature/top_eig")
+    assert value == pytest.approx(exact, rel=1e-4)
+    with hessian_operator(net, data.train.x, data.train.y, mse) as op:
+        full = lanczos_top(op, 1)[0][0]
+    assert abs(full - exact) > 1e-3 * full  # the subset's Hessian is a different matrix

@@ -241,3 +241,15 @@ def test_agrees_with_devinterp_within_the_spread_of_the_chains():
     ref = devinterp_llc(net, "half_sse", data.train, seed=0, **kw)
     spread = max(ours.std, ref.std)
     assert abs(ours.mean - ref.mean) <= spread, (ours.mean, ours.std, ref.mean, ref.std)
+
+
+@pytest.mark.slow
+def test_llc_calibration_quick_preset_passes(tmp_path):
+    from case_studies.llc_calibration import PRESETS, run_llc_calibration
+
+    report = run_llc_calibration(PRESETS["quick"], tmp_path / "run", seed=0, progress=False)
+    assert report.verdict == "pass", report.to_markdown()
+    shapes = report.extra["shapes"]
+    assert len(shapes) >= 6
+    for row in shapes:
+        assert row["estimate"] == pytest.approx(row["theory"], rel=0.2)

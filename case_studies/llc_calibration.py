@@ -192,6 +192,8 @@ def figures(run: Run, rows: list[dict], traces: dict | None) -> list[str]:
         for ax in axes[len(traces) :]:
             ax.set_axis_off()
         paths.append(save_figure(fig, folder / "chain_traces.png"))
+    elif (folder / "chain_traces.png").exists():
+        paths.append(folder / "chain_traces.png")  # drawn by the original run (the traces are not stored)
     return [str(p.relative_to(run.path)) for p in paths]
 
 

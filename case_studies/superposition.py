@@ -33,6 +33,7 @@ from bridge.models.toy_superposition import ToySuperposition, ToySuperpositionCo
 from bridge.report import BridgeReport
 from bridge.runs import Run
 from bridge.stages import threshold_crossing
+from bridge.storage import atomic_write_json, read_json
 from bridge.tasks.sparse_features import SparseFeaturesConfig
 from bridge.theory.superposition import N2M1_PHASES, STICKY_FRACTIONS, dimensions_per_feature, nearest_sticky, predict_n2m1_phases
 from bridge.trackers.llc import LLCTracker
@@ -175,12 +176,37 @@ def run_superposition(preset: SuperpositionPreset, out: Path, *, seed: int = 0, 
         trained, weights = trained_n2m1_phases(preset, seed)
         sweep = dims_sweep(preset, seed)
     name = next((k for k, v in PRESETS.items() if v == preset), "custom")
-    return analyse_superposition(Run(out), preset, name, extra={"predicted": predicted, "trained": trained, "weights": weights, "sweep": sweep})
+    extra = {"predicted": predicted, "trained": trained, "weights": weights, "sweep": sweep}
+    atomic_write_json(out / SWEEPS_FILE, _sweeps_to_json(extra))
+    return analyse_superposition(Run(out), preset, name, extra=extra)
+
+
+SWEEPS_FILE = "superposition_sweeps.json"
+
+
+def _sweeps_to_json(extra: dict) -> dict:
+    return {
+        "predicted": extra["predicted"].tolist(),
+        "trained": extra["trained"].tolist(),
+        "weights": np.asarray(extra["weights"]).tolist(),
+        "sweep": [{k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in s.items()} for s in extra["sweep"]],
+    }
+
+
+def _sweeps_from_json(data: dict) -> dict:
+    return {
+        "predicted": np.array(data["predicted"], dtype=object),
+        "trained": np.array(data["trained"], dtype=object),
+        "weights": np.array(data["weights"]),
+        "sweep": [{**s, "D": np.asarray(s["D"], dtype=float)} for s in data["sweep"]],
+    }
 
 
 def analyse_superposition(run: Run, preset: SuperpositionPreset, preset_name: str = "custom", extra: dict | None = None) -> BridgeReport:
     """Checks and the match of the pentagon run (plus the sweeps when ``extra`` holds them)."""
     report = BridgeReport("superposition", preset_name, run.config.seed)
+    if extra is None and (run.path / SWEEPS_FILE).exists():
+        extra = _sweeps_from_json(read_json(run.path / SWEEPS_FILE))
     steps = np.array(run.steps, dtype=float)
     final = run.model_at(run.steps[-1])
     poly = polygon(final.W[0].detach())

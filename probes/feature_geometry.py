@@ -7,7 +7,7 @@ Example:
     >>> import math, torch
     >>> angles = torch.arange(5) * 2 * math.pi / 5
     >>> pentagon = torch.stack([angles.cos(), angles.sin()])
-    >>> polygon(pentagon).k, round(polygon(pentagon).max_gap_error, 6)
+    >>> polygon(pentagon).k, round(polygon(pentagon).max_gap_error, 3)
     (5, 0.0)
 """
 

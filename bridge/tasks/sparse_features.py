@@ -5,6 +5,7 @@ otherwise, independently; the target is the input itself; the loss weights
 each feature's squared error by its importance.
 
 Example:
+    >>> from bridge.tasks import make_task
     >>> data = make_task(SparseFeaturesConfig(n_features=5, sparsity=0.9, n_train=1000), seed=0)
     >>> tuple(data.train.x.shape), round(float((data.train.x == 0).float().mean()), 1)
     ((1000, 5), 0.9)

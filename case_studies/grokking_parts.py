@@ -45,7 +45,9 @@ class AGFPreset:
     """A two-layer quadratic network from small initialisation on a template target (Kunin et al. 2025).
 
     Args:
-        p: modulus; frequencies, magnitudes: the target's Fourier content (``m_k`` distinct).
+        p: modulus; frequencies, magnitudes: the target's Fourier content (consecutive
+            ``m_k`` a factor ~1.5 apart, so the order is not decided by which neuron
+            happened to start best aligned — AGF's separation assumption).
         width: hidden neurons; init_scale: weights ~ N(0, init_scale²/fan_in).
         lr, steps: full-batch gradient descent.
         track_every: sampling interval of the loss and the weight spectrum.
@@ -54,11 +56,11 @@ class AGFPreset:
 
     p: int = 17
     frequencies: tuple[int, ...] = (3, 1, 6, 2)
-    magnitudes: tuple[float, ...] = (1.0, 0.8, 0.6, 0.45)
+    magnitudes: tuple[float, ...] = (1.0, 0.65, 0.42, 0.27)
     width: int = 64
     init_scale: float = 0.1
     lr: float = 2.0
-    steps: int = 3000
+    steps: int = 4500
     track_every: int = 10
     tolerance: float = 0.2
     threads: int = 1

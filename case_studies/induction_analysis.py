@@ -69,6 +69,27 @@ def rise_between(steps: np.ndarray, values: np.ndarray, lo: float, hi: float) ->
     return t_lo, t_hi
 
 
+def induction_candidates(run: Run, window: tuple[float, float] | None, lo: float = 0.2, hi: float = 0.5, final: float = 0.85) -> tuple[int, dict[int, dict[str, Any]]]:
+    """Pick "a layer-1 head" for the issue's induction targets, and every head's measurements.
+
+    For each layer-1 head: the interval over which its test induction score rises
+    from ``< lo`` to ``> hi`` (:func:`rise_between`), whether it lies inside ``window``,
+    and its final test and off-position scores. The chosen head satisfies the most
+    of (rise inside window, final test > ``final``, final off-position > ``final``),
+    ties broken by the higher final test score.
+    """
+    heads: dict[int, dict[str, Any]] = {}
+    for h in range(run.config.model.n_heads):
+        t, v = series(run, "heads/induction", layer=1, head=h, split="test")
+        off = series(run, "heads/induction", layer=1, head=h, split="off")[1]
+        rise = rise_between(t, v, lo, hi)
+        inside = rise is not None and window is not None and window[0] <= rise[0] and rise[1] <= window[1]
+        heads[h] = {"rise": rise, "inside": inside, "final_test": float(v[-1]), "final_off": float(off[-1])}
+        heads[h]["met"] = int(inside) + int(v[-1] > final) + int(off[-1] > final)
+    chosen = max(heads, key=lambda h: (heads[h]["met"], heads[h]["final_test"]))
+    return chosen, heads
+
+
 @dataclass(frozen=True)
 class LLCSettings:
     """SGLD settings for the learning coefficient over checkpoints (see :func:`bridge.llc.estimate_llc`).
@@ -80,8 +101,8 @@ class LLCSettings:
     every: int = 100
     sequences: int = 32
     n_chains: int = 2
-    n_burnin: int = 20
-    n_draws: int = 40
+    n_burnin: int = 15
+    n_draws: int = 30
     step_size: float = 1e-4
     gamma: float = 100.0
 
@@ -169,6 +190,7 @@ __all__ = [
     "corrupted_pair",
     "final_causal",
     "head_graph",
+    "induction_candidates",
     "llc_boundary",
     "llc_over_checkpoints",
     "main_drop",

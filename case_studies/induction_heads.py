@@ -24,7 +24,10 @@ end of the LLC rise.
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
+import shutil
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +37,7 @@ from bridge.config import RunConfig, ScheduleConfig, TrainConfig, config_class, 
 from bridge.match import check, match
 from bridge.models import TransformerConfig
 from bridge.report import BridgeReport
+from bridge.runs import Run
 from bridge.stages import Event, half_rise, plateaus_and_drops
 from bridge.tasks.repeated_tokens import RepeatedTokensConfig
 from bridge.train import train
@@ -48,7 +52,7 @@ from case_studies.induction_analysis import (
     llc_boundary,
     llc_over_checkpoints,
     main_drop,
-    rise_between,
+    induction_candidates,
     series,
 )
 from case_studies.induction_figures import write_figures
@@ -70,6 +74,9 @@ class InductionPreset:
         control_layers: layers of the control model.
         n_eval: sequences per evaluation set for head scores and causal checks.
         llc: learning-coefficient settings (estimated every ``llc.every`` steps).
+        graph_every, graph_sequences: circuit graphs every ``graph_every`` steps, measured on
+            that many test sequences (and their corrupted counterparts).
+        parallel_control: train the control in a second process at the same time as the main run.
     """
 
     task: RepeatedTokensConfig
@@ -78,6 +85,9 @@ class InductionPreset:
     control_layers: int = 1
     n_eval: int = 256
     llc: LLCSettings = field(default_factory=LLCSettings)
+    graph_every: int = 200
+    graph_sequences: int = 128
+    parallel_control: bool = True
 
 
 config_class("induction_llc_settings")(LLCSettings)
@@ -94,6 +104,8 @@ FULL = InductionPreset(
     train=TrainConfig(optimizer="adamw", lr=1e-3, steps=20000, batch_size=256, weight_decay=0.0, schedule=ScheduleConfig(n_log=20, every=250), threads=1),
     n_eval=512,
     llc=LLCSettings(every=1000, sequences=256, n_chains=4, n_burnin=100, n_draws=200),
+    graph_every=2000,
+    graph_sequences=256,
 )
 
 
@@ -101,16 +113,40 @@ def _trackers(preset: InductionPreset) -> list:
     return [SubsetLossTracker(), InContextTracker(n_eval=2 * preset.n_eval), HeadScoreTracker(n_eval=preset.n_eval)]
 
 
+def _train_quietly(config: RunConfig, out: str, preset: InductionPreset, device: str) -> str:
+    train(config, out, trackers=_trackers(preset), device=device, progress=False)
+    return out
+
+
 def run_induction_heads(preset: InductionPreset, out: Path, *, seed: int = 0, device: str = "auto", progress: bool | None = None) -> BridgeReport:
     """Train the two-layer model (``out``) and the one-layer control (``out/runs/one_layer``), measure, report."""
     t0 = time.perf_counter()
     out = Path(out)
     cfg = RunConfig(preset.task, preset.model, preset.train, seed=seed, name="induction-heads")
-    run = train(cfg, out, trackers=_trackers(preset), device=device, progress=progress)
     control_cfg = dataclasses.replace(cfg, model=dataclasses.replace(preset.model, n_layers=preset.control_layers), name="induction-heads-control")
-    control = train(control_cfg, out / "runs" / "one_layer", trackers=_trackers(preset), device=device, progress=progress)
-    t_train = time.perf_counter() - t0
+    control_dir = out / "runs" / "one_layer"
+    if preset.parallel_control:
+        # the control trains in a second process (one thread each) while the main run trains here; it
+        # writes beside ``out`` (``train`` refuses a non-empty ``out``) and moves under ``out/runs`` after.
+        staging = out.with_name(f".{out.name}.one_layer.staging")
+        shutil.rmtree(staging, ignore_errors=True)
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            pending = pool.submit(_train_quietly, control_cfg, str(staging), preset, device)
+            run = train(cfg, out, trackers=_trackers(preset), device=device, progress=progress)
+            pending.result()
+        control_dir.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(staging), str(control_dir))
+        control = Run(control_dir)
+    else:
+        run = train(cfg, out, trackers=_trackers(preset), device=device, progress=progress)
+        control = train(control_cfg, control_dir, trackers=_trackers(preset), device=device, progress=progress)
+    return analyse_induction_heads(run, control, preset, seed, time.perf_counter() - t0)
 
+
+def analyse_induction_heads(run: Run, control: Run, preset: InductionPreset, seed: int, t_train: float = float("nan")) -> BridgeReport:
+    """Measure a trained main run and control, write circuits, events and figures; return the report (unwritten)."""
+    t0 = time.perf_counter()
+    out = run.path
     data = run.task_data()
     sets = evaluation_sets(data, preset.n_eval, "cpu")
     corrupted = corrupted_pair(sets["test"], preset.task.d_vocab, seed)
@@ -123,10 +159,11 @@ def run_induction_heads(preset: InductionPreset, out: Path, *, seed: int = 0, de
     loss_half = half_rise(t, loss_rep, name="repeated-token loss half-drop", observable="icl/loss_repeated")
 
     # mechanism: induction head, previous-token head, K-composition
-    ind_head, prev_head = best_head(run, "induction", 1), best_head(run, "previous_token", 0)
+    window = None if drop is None else (drop.start - drop.start_uncertainty, drop.end + drop.end_uncertainty)
+    ind_head, candidates = induction_candidates(run, window)
+    prev_head = best_head(run, "previous_token", 0)
     ind_name, prev_name = node_name(1, ind_head), node_name(0, prev_head)
     _, ind = series(run, "heads/induction", layer=1, head=ind_head, split="test")
-    _, ind_off = series(run, "heads/induction", layer=1, head=ind_head, split="off")
     _, prev = series(run, "heads/previous_token", layer=0, head=prev_head, split="test")
     _, kcomp = series(run, "composition/k", layer=0, head=prev_head, to_layer=1, to_head=ind_head)
     ind_event = half_rise(t, ind, name=f"{ind_name} induction score half-rise", observable="heads/induction")
@@ -141,7 +178,8 @@ def run_induction_heads(preset: InductionPreset, out: Path, *, seed: int = 0, de
     drop_end = None if drop is None else Event("end of repeated-token loss drop", drop.end, drop.end - drop.end_uncertainty, drop.end + drop.end_uncertainty, "icl/loss_repeated", "stage_boundary")
 
     # circuit graphs over training and the final causal checks
-    graphs = {s: head_graph(run.model_at(s), sets["test"], corrupted, s) for s in llc_steps}
+    n_g = preset.graph_sequences
+    graphs = {s: head_graph(run.model_at(s), sets["test"][:n_g], corrupted[:n_g], s) for s in run.steps if s % preset.graph_every == 0}
     write_graphs(out / "circuits.json", graphs)
     first, last = graphs[min(graphs)], graphs[max(graphs)]
     change = graph_change(first, last, "k_comp_z", EDGE_Z)
@@ -154,37 +192,37 @@ def run_induction_heads(preset: InductionPreset, out: Path, *, seed: int = 0, de
         match("K-composition prev-token -> induction head grows at the loss drop", None, loss_half, k_event, TOLERANCE),
         match("learning-coefficient stage boundary at the end of the loss drop", None, drop_end, llc_event, TOLERANCE),
     ]
-    _checks(report, drop, t, ind, ind_off, prev, ind_event, prev_event, ind_name, prev_name, causal, first, last, control)
+    _checks(report, window, candidates, ind_head, prev, ind_event, prev_event, ind_name, prev_name, causal, first, last, control)
     report.figures = write_figures(run, control, stages, llc_stages, llc_event, graphs, ind_head, prev_head, sets["test"], drop, EDGE_Z)
     report.notes += [
-        f"induction head {ind_name}, previous-token head {prev_name} (highest final scores); events are half-way points of each curve; tolerance {TOLERANCE} relative to the observed step.",
+        f"induction head {ind_name} (the layer-1 head meeting most induction targets), previous-token head {prev_name} (highest final score); events are half-way points of each curve; tolerance {TOLERANCE} relative to the observed step.",
         f"K-composition edges are z-scores against random rank-{preset.model.d_head} matrix pairs; an edge is in the graph at z >= {EDGE_Z:g}. Added {change['added']}, removed {change['removed']} between steps {min(graphs)} and {max(graphs)}.",
         f"LLC: {preset.llc.n_chains} SGLD chains on {preset.llc.sequences} training sequences every {preset.llc.every} steps; nβ = n_tokens / ln n_tokens.",
         "first-occurrence loss can rise above ln V during the transition, so icl/repeat_vs_first overstates the gain for a while; the checks use icl/loss_repeated only.",
-        f"wall time: training (2 runs) {t_train:.0f} s, total {time.perf_counter() - t0:.0f} s.",
+        f"wall time: training (main and control{', in parallel' if preset.parallel_control else ''}) {t_train:.0f} s, analysis {time.perf_counter() - t0:.0f} s.",
     ]
     report.extra = {
         "preset_config": config_to_dict(preset),
         "induction_head": [1, ind_head],
+        "layer1_induction": {f"L1H{h}": {**v, "rise": None if v["rise"] is None else list(v["rise"])} for h, v in candidates.items()},
         "previous_token_head": [0, prev_head],
         "stages": [s.to_dict() for s in stages],
         "llc": {"steps": t_llc.tolist(), "mean": llc.tolist(), "stages": [s.to_dict() for s in llc_stages]},
         "graph_change": {**change, "added": [list(e) for e in change["added"]], "removed": [list(e) for e in change["removed"]]},
         "causal": causal,
-        "wall_time_s": time.perf_counter() - t0,
+        "wall_time_s": {"training": t_train, "analysis": time.perf_counter() - t0},
     }
     events = [e for e in (loss_half, ind_event, prev_event, k_event, llc_event, drop_end) if e is not None]
     run.write_events([*stages, *events])
     return report
 
 
-def _checks(report, drop, t, ind, ind_off, prev, ind_event, prev_event, ind_name, prev_name, causal, first, last, control) -> None:
-    rise = rise_between(t, ind, 0.2, 0.5)
-    window = None if drop is None else (drop.start - drop.start_uncertainty, drop.end + drop.end_uncertainty)
-    inside = rise is not None and window is not None and window[0] <= rise[0] and rise[1] <= window[1]
-    report.checks.append(check(f"{ind_name} induction score rises < 0.2 -> > 0.5 within the loss-drop window", f"rise {_fmt(rise)} window {_fmt(window)}", "rise inside window", inside))
-    report.checks.append(check(f"{ind_name} final induction score (test)", float(ind[-1]), "> 0.85", ind[-1] > 0.85))
-    report.checks.append(check(f"{ind_name} final induction score (off-position)", float(ind_off[-1]), "> 0.85", ind_off[-1] > 0.85))
+def _checks(report, window, candidates, ind_head, prev, ind_event, prev_event, ind_name, prev_name, causal, first, last, control) -> None:
+    c = candidates[ind_head]
+    rises = "; ".join(f"L1H{h} {_fmt(v['rise'])}" for h, v in candidates.items())
+    report.checks.append(check(f"a layer-1 head ({ind_name}) rises < 0.2 -> > 0.5 within the loss-drop window {_fmt(window)}", rises, "rise inside window", c["inside"]))
+    report.checks.append(check(f"{ind_name} final induction score (test)", c["final_test"], "> 0.85", c["final_test"] > 0.85))
+    report.checks.append(check(f"{ind_name} final induction score (off-position)", c["final_off"], "> 0.85", c["final_off"] > 0.85))
     with_or_before = prev_event is not None and ind_event is not None and prev_event.lo <= ind_event.hi
     gain = float(prev[-1] - prev[0])
     report.checks.append(
@@ -222,4 +260,4 @@ def _run(preset: InductionPreset, out: Path, *, seed: int = 0, device: str = "au
 
 register(CaseStudy("induction-heads", "2-layer attention-only transformer: loss drop, induction circuit and LLC boundary coincide; 1-layer control", {"quick": QUICK, "full": FULL}, _run))
 
-__all__ = ["FULL", "QUICK", "InductionPreset", "run_induction_heads"]
+__all__ = ["FULL", "QUICK", "InductionPreset", "analyse_induction_heads", "run_induction_heads"]

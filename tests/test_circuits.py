@@ -51,4 +51,7 @@ def test_json_round_trip_and_drawing(weights, tmp_path):
     g.edges["L0H0", "L1H1"]["k_comp_z"] = 9.0
     fig, ax = new_figure()
     draw_circuit(ax, g, threshold=5.0)
-    assert len(ax.collections) >= 3  # faint edges, strong edges, nodes
+    strong = edges_above(g, "k_comp_z", 5.0)
+    assert ("L0H0", "L1H1") in strong
+    assert len(ax.patches) == len(strong)  # one arrow per edge above threshold
+    assert len(ax.collections) == 2  # faint edges and nodes

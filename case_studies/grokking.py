@@ -19,7 +19,7 @@ Three runs, one report:
 
 from __future__ import annotations
 
-import dataclasses
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,14 +107,21 @@ PRESETS = {
 
 def run_grokking(preset: GrokkingPreset, out: Path, *, seed: int = 0, device: str = "auto", progress: bool | None = None) -> BridgeReport:
     """Train the main run, its Fourier analysis, the AGF and sweep sub-studies; write the report into ``out``."""
+    clock = {"start": time.perf_counter()}
     run = train(preset.run_config(seed), out, trackers=[WeightNormTracker()], device=device, progress=progress)
+    clock["main training"] = time.perf_counter()
     keys = final_key_frequencies(run, preset.key_mass)
     analyze(run, [FourierTracker(key_frequencies=tuple(keys), mass=preset.key_mass, n_top=preset.n_top)], progress=progress)
-    run.update_info(case_study="grokking", preset=_preset_name(preset), key_frequencies=keys)
+    clock["Fourier analysis"] = time.perf_counter()
     if preset.agf is not None:
         agf_study(preset.agf, out / "runs" / "agf", seed=seed, device=device, progress=progress)
+    clock["AGF study"] = time.perf_counter()
     if preset.sweep is not None:
         sweep_study(preset.sweep, out / "runs" / "sweep", seed=seed, device=device, progress=progress)
+    clock["sweep"] = time.perf_counter()
+    marks = list(clock.values())
+    wall = {name: round(b - a, 2) for name, a, b in zip(list(clock)[1:], marks, marks[1:])}
+    run.update_info(case_study="grokking", preset=_preset_name(preset), key_frequencies=keys, wall_seconds=wall)
     return analyse_grokking(run, preset, _preset_name(preset))
 
 
@@ -170,10 +177,19 @@ def analyse_grokking(run: Run, preset: GrokkingPreset, preset_name: str = "custo
     t_w, norm = curve(run, "weights/norm")
     tau = 1.0 / (preset.lr * preset.weight_decay)
     report.extra["time_scale_1_over_lr_wd"] = tau
+    report.extra["wall_seconds"] = run.info.get("wall_seconds")
     if grokked is not None:
         report.notes.append(f"grokking step {grokked.step:.0f} = {grokked.step / tau:.2f} × 1/(lr·wd) = {tau:.0f} steps; memorised at {t_mem:.0f}")
-    for mech in (restricted_drop, gini_rise):
-        report.matches.append(match("grokking transition (time scale 1/(lr·wd): fitted by the sweep, no step predicted)", None, test_drop, mech, preset.lag_tolerance, detail={"tau": tau}))
+    report.matches.append(match("grokking transition (time scale 1/(lr·wd): fitted by the sweep, no step predicted)", None, test_drop, restricted_drop, preset.lag_tolerance, detail={"tau": tau}))
+    g_rise = None
+    if len(stages) == 3:
+        g_rise = float(np.interp(stages[2].end, t_g, gini) - np.interp(stages[2].start, t_g, gini))
+    report.checks.append(check("Gini of W_E Fourier norms rises during clean-up (end − start)", g_rise, "> 0", g_rise is not None and g_rise > 0))
+    if gini_rise is not None and test_drop is not None:
+        report.notes.append(
+            f"the W_E Gini reaches half its rise at step {gini_rise.step:.0f}, {gini_rise.step / test_drop.step:.2f}× the test-loss half-drop step: "
+            "the embedding's non-key frequencies decay on the weight-decay time scale after the test loss has fallen"
+        )
 
     sub = Path(run.path) / "runs"
     if preset.agf is not None and (sub / "agf").exists():

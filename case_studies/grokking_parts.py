@@ -71,10 +71,17 @@ class AGFPreset:
         schedule = ScheduleConfig(n_log=10, every=max(self.steps // 10, 1), track_every=self.track_every)
         return RunConfig(task, model, TrainConfig(optimizer="gd", lr=self.lr, steps=self.steps, schedule=schedule, threads=self.threads), seed=seed, name="grokking-agf")
 
+    @staticmethod
+    def template(run: Run) -> dict[int, float]:
+        """``{k: m_k}`` of the run's own task config."""
+        task = run.config.task
+        return dict(zip(task.template_frequencies, task.template_magnitudes))
+
     def predictions(self, run: Run) -> list:
-        net = run.model_at(0)
+        """AGF predictions from the run's initial weights, template and learning rate."""
+        net, p = run.model_at(0), run.config.task.p
         w1 = net.layers[0].weight.detach()
-        return agf.predict_acquisitions(w1[:, : self.p], w1[:, self.p :], net.layers[1].weight.detach(), dict(zip(self.frequencies, self.magnitudes)), self.lr)
+        return agf.predict_acquisitions(w1[:, :p], w1[:, p:], net.layers[1].weight.detach(), self.template(run), run.config.train.lr)
 
     def analyse(self, run: Run) -> BridgeReport:
         """Match AGF's acquisition steps with loss-drop events and with each frequency's emergence in the weights."""
@@ -90,7 +97,7 @@ class AGFPreset:
             drop = threshold_crossing(t_loss, loss, level, "down", name=f"loss below {level:.3f} (drop {j + 1})", observable="loss/train")
             emerged[k] = half_rise(t_n, norms[:, k], name=f"frequency {k} norm half-rise", observable="fourier/embed_norm")
             report.matches.append(match(f"AGF: frequency {k} (m={pred.extra['magnitude']:g}) acquired", pred.step, drop, emerged[k], self.tolerance, detail={"frequency": k, "plateau_after": pred.value}))
-        order = agf.magnitude_order(dict(zip(self.frequencies, self.magnitudes)))
+        order = agf.magnitude_order(self.template(run))
         seen = sorted((e.step, k) for k, e in emerged.items() if e is not None)
         observed = [k for _, k in seen]
         report.checks.append(check("AGF: frequencies emerge in the weights in order of target magnitude", " → ".join(map(str, observed)), " → ".join(map(str, order)), observed == order))
@@ -200,7 +207,7 @@ def figures(run: Run, stages: list, events: list[Event], preset: Any) -> list[st
         sub = Run(agf_dir)
         t_a, n_a = norms_table(sub)
         predicted = {p.extra["frequency"]: p.step for p in preset.agf.predictions(sub)}
-        plot_emergence(axes[1], t_a, n_a, agf.magnitude_order(dict(zip(preset.agf.frequencies, preset.agf.magnitudes))), events=predicted, title="AGF: quadratic net (dotted: predicted)")
+        plot_emergence(axes[1], t_a, n_a, agf.magnitude_order(AGFPreset.template(sub)), events=predicted, title="AGF: quadratic net (dotted: predicted)")
     paths.append(save_figure(fig, folder / "frequency_emergence.png"))
 
     sweep_dir = run.path / "runs" / "sweep"

@@ -1,0 +1,51 @@
+"""induction-heads case study: analysis helpers on known curves, and the quick preset end to end (slow)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from case_studies.base import run_case_study
+from case_studies.induction_analysis import llc_boundary, main_drop, rise_between
+from bridge.stages import Stage
+
+
+def test_rise_between_interpolates_last_exit_below_and_first_entry_above():
+    t = np.array([0.0, 100, 200, 300, 400])
+    v = np.array([0.1, 0.25, 0.15, 0.35, 0.95])  # dips back below 0.2 before the real rise
+    lo, hi = rise_between(t, v, 0.2, 0.5)
+    assert lo == pytest.approx(200 + 100 * (0.2 - 0.15) / (0.35 - 0.15))
+    assert hi == pytest.approx(300 + 100 * (0.5 - 0.35) / (0.95 - 0.35))
+    assert rise_between(t, np.full(5, 0.3), 0.2, 0.5) is None  # never above 0.5
+    assert rise_between(t, np.array([0.3, 0.3, 0.4, 0.6, 0.9]), 0.2, 0.5) is None  # never below 0.2
+
+
+def test_llc_boundary_is_the_end_of_the_main_rise():
+    t = np.arange(0.0, 2001.0, 100.0)
+    llc = 2.0 + 80.0 / (1.0 + np.exp(-(t - 650.0) / 40.0))  # rises around 650, flat after ~800
+    event, stages = llc_boundary(t, llc)
+    assert event is not None
+    rise = main_drop(stages)
+    assert rise.start <= 650.0 <= rise.end
+    assert event.step == rise.end and 700.0 <= event.step <= 900.0
+    assert event.lo == event.step - rise.end_uncertainty
+
+
+def test_main_drop_picks_the_largest_decrease():
+    stages = [Stage("a", 0, 1, kind="drop", change=-0.2), Stage("b", 1, 2, kind="plateau", change=-5.0), Stage("c", 2, 3, kind="drop", change=-1.5)]
+    assert main_drop(stages).name == "c"
+    assert main_drop([Stage("p", 0, 1, kind="plateau")]) is None
+
+
+@pytest.mark.slow
+def test_quick_preset_end_to_end(tmp_path):
+    out = tmp_path / "induction"
+    report = run_case_study("induction-heads", "quick", out, seed=0, device="cpu", progress=False)
+    data = json.loads((out / "report.json").read_text())
+    assert data["verdict"] == report.verdict
+    for name in ("losses.png", "head_scores.png", "attention.png", "circuit.png"):
+        assert (out / "figures" / name).stat().st_size > 10_000
+    assert (out / "runs" / "one_layer" / "run.json").exists() and (out / "circuits.json").exists()
+    checks = {c["name"]: c for c in data["checks"]}
+    assert all(m["passed"] for m in data["matches"]), data["matches"]
+    assert report.verdict == "pass", [c for c in checks.values() if not c["passed"]]

@@ -40,8 +40,8 @@ def time_scale(lr: float, weight_decay: float) -> float:
     """``τ = 1/(η·λ)``: the e-folding time, in steps, of the weight norm under pure decoupled decay.
 
     Example:
-        >>> time_scale(3e-3, 2.0)
-        166.66666666666669
+        >>> round(time_scale(3e-3, 2.0), 3)
+        166.667
     """
     if lr <= 0 or weight_decay <= 0:
         raise ValueError(f"lr and weight_decay must be positive, got {lr}, {weight_decay}")

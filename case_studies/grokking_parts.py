@@ -193,10 +193,10 @@ def figures(run: Run, stages: list, events: list[Event], preset: Any) -> list[st
 
     t_n, norms = norms_table(run)
     keys = run.info.get("key_frequencies") or []
-    chosen = [0] + [s.end for s in stages] if stages else [0, t_n[-1]]
+    chosen = [0.0] + [s.end for s in stages] + [t_n[-1]]
     idx = sorted({int(np.argmin(np.abs(t_n - c))) for c in chosen})
     fig, ax = new_figure(size=(9, 3.6))
-    plot_spectrum(ax, {f"step {int(t_n[i])}": norms[i] for i in idx}, key=keys, title="Fourier spectrum of W_E (* key frequencies of the final logits)")
+    plot_spectrum(ax, {f"step {int(t_n[i])}": norms[i] for i in idx}, key=keys, title="Fourier spectrum of W_E at the phase boundaries and the end (* key frequencies)")
     paths.append(save_figure(fig, folder / "embedding_spectrum.png"))
 
     fig, axes = new_figure(ncols=2, size=(5.5, 3.8))

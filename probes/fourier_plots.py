@@ -93,10 +93,11 @@ def plot_power_law(ax: Any, x: Sequence[float], t: Sequence[float], fit: Any, *,
 
 
 def plot_phase_bands(ax: Any, stages: Sequence[Any]) -> Any:
-    """Shade grokking phases in their conventional colours and name them at the top of the axes."""
+    """Shade grokking phases in their conventional colours and add them to the legend."""
     for stage in stages:
-        ax.axvspan(stage.start, stage.end, color=PHASE_COLOURS.get(stage.name, "tab:blue"), alpha=0.15, lw=0)
-        ax.text((stage.start + stage.end) / 2, 1.0, stage.name, transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=7)
+        ax.axvspan(stage.start, stage.end, color=PHASE_COLOURS.get(stage.name, "tab:blue"), alpha=0.15, lw=0, label=stage.name)
+    if stages:
+        ax.legend(fontsize=7)
     return ax
 
 

@@ -251,13 +251,27 @@ def _fmt(pair) -> str:
     return "none" if pair is None else f"[{pair[0]:.0f}, {pair[1]:.0f}]"
 
 
+def _preset_name(preset: InductionPreset) -> str:
+    return next((k for k, v in PRESETS.items() if v == preset), "custom")
+
+
 def _run(preset: InductionPreset, out: Path, *, seed: int = 0, device: str = "auto", progress: bool | None = None) -> BridgeReport:
     report = run_induction_heads(preset, out, seed=seed, device=device, progress=progress)
-    report.preset = "quick" if preset == QUICK else ("full" if preset == FULL else "custom")
+    report.preset = _preset_name(preset)
+    Run(out).update_info(case_study="induction-heads", preset=report.preset)
     report.write(out)
     return report
 
 
-register(CaseStudy("induction-heads", "2-layer attention-only transformer: loss drop, induction circuit and LLC boundary coincide; 1-layer control", {"quick": QUICK, "full": FULL}, _run))
+def _analyse(run: Run, preset: InductionPreset, preset_name: str = "custom") -> BridgeReport:
+    """Rebuild the report of a finished run (``mechbridge report DIR``); the control is read from ``runs/one_layer``."""
+    report = analyse_induction_heads(run, Run(run.path / "runs" / "one_layer"), preset, run.config.seed)
+    report.preset = preset_name
+    report.write(run.path)
+    return report
+
+
+PRESETS = {"quick": QUICK, "full": FULL}
+register(CaseStudy("induction-heads", "2-layer attention-only transformer: loss drop, induction circuit and LLC boundary coincide; 1-layer control", PRESETS, _run, _analyse))
 
 __all__ = ["FULL", "QUICK", "InductionPreset", "analyse_induction_heads", "run_induction_heads"]

@@ -51,7 +51,7 @@ def figure_head_scores(run: Run, drop: Stage | None) -> Any:
     cfg = run.config.model
     heads = [(l, h) for l in range(cfg.n_layers) for h in range(cfg.n_heads)]
     fig, axes = new_figure(ncols=3, size=(4.6, 3.0))
-    marks = [] if drop is None else [(drop.start, "drop"), (drop.end, "")]
+    marks = [] if drop is None else [(drop.start, "loss drop"), (drop.end, "")]
     for ax, score in zip(axes, ("previous_token", "induction", "duplicate_token")):
         rows = [series(run, f"heads/{score}", layer=l, head=h, split="test") for l, h in heads]
         steps = rows[0][0]

@@ -53,7 +53,8 @@ def plot_head_heatmap(
     for step, label in marks:
         col = int(np.argmin(np.abs(np.asarray(steps, dtype=float) - step)))
         ax.axvline(col, color="cyan", lw=1, ls="--")
-        ax.text(col, -0.6, label, color="cyan", fontsize=7, ha="center", va="bottom")
+        if label:
+            ax.text(col + 0.3, len(heads) - 0.7, label, color="cyan", fontsize=7, ha="left", va="bottom")
     ax.set_title(title, fontsize=9)
     ax.figure.colorbar(image, ax=ax, shrink=0.8)
     return ax

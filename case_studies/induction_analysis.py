@@ -21,7 +21,7 @@ from bridge.runs import Run
 from bridge.seeding import derive_seed, generator
 from bridge.stages import Event, Stage, plateaus_and_drops, threshold_crossing
 from bridge.tasks.base import Split, TaskData
-from bridge.tasks.repeated_tokens import corrupt_first_copy, repeated_token_loss
+from bridge.tasks.repeated_tokens import corrupt_first_copy, masked_mean, next_token_losses, repeated_targets, repeated_token_loss
 from bridge.trackers.llc import LLCTracker
 from probes.circuits import circuit_graph
 from probes.heads import copying_scores, head_scores, head_weights
@@ -158,11 +158,23 @@ def head_graph(model: nn.Module, tokens: Tensor, corrupted: Tensor, step: int) -
     return circuit_graph(w, node_scores=nodes, key_path=key_path, step=step)
 
 
+def _second_copy_loss(clean: Tensor, corrupted: Tensor):
+    """Metric for denoising: loss on the clean labels at targets repeated in ``clean`` but not in ``corrupted``."""
+    mask = repeated_targets(clean) & ~repeated_targets(corrupted)
+
+    def metric(logits: Tensor, tokens: Tensor) -> Tensor:
+        return masked_mean(next_token_losses(logits, clean), mask)
+
+    return metric
+
+
 def final_causal(model: nn.Module, sets: dict[str, Tensor], corrupted: Tensor, prev_head: int) -> dict[str, Any]:
     """Causal measurements at the end of training (values in nats of repeated-token loss).
 
     Returns a dict with per-head zero and mean ablation effects, activation
-    patching (clean run, one head from the corrupted run), key path patching,
+    patching in both directions (noising: clean run, one head from the corrupted
+    run; denoising: corrupted run, one head from the clean run, scored on the
+    second copy of the block whose earlier match the corruption removed), key path patching,
     and the effect of mean-ablating the previous-token head ``(0, prev_head)``
     on the repeated-token loss and on every layer-1 head's induction score.
     """
@@ -171,6 +183,7 @@ def final_causal(model: nn.Module, sets: dict[str, Tensor], corrupted: Tensor, p
         "ablation_zero": ablation_effects(model, test, repeated_token_loss, mode="zero").tolist(),
         "ablation_mean": ablation_effects(model, test, repeated_token_loss, mode="mean").tolist(),
         "patching_noising": patch_heads(model, test, corrupted, repeated_token_loss).tolist(),
+        "patching_denoising": patch_heads(model, corrupted, test, _second_copy_loss(test, corrupted)).tolist(),
         "key_path_patching": path_patch_matrix(model, test, corrupted, repeated_token_loss).tolist(),
     }
     means = mean_head_outputs(model, test)

@@ -117,6 +117,17 @@ def run_edge_of_stability(preset: EdgeOfStabilityPreset, out: Path, *, seed: int
     return analyse_edge_of_stability(runs, preset, name)
 
 
+def reanalyse_edge_of_stability(run: Run, preset: EdgeOfStabilityPreset, preset_name: str = "custom") -> BridgeReport:
+    """Rebuild the report from a finished main run and its ``runs/eta_<η>`` siblings (``mechbridge report``)."""
+    from bridge.runs import load_run
+
+    runs = [run] + [load_run(run_dir(run.path, i, lr)) for i, lr in enumerate(preset.lrs) if i > 0]
+    for r in runs:
+        if "curvature/loading" not in set(r.metrics["observable"]):
+            add_checkpoint_loadings(r, preset, r.config.seed)
+    return analyse_edge_of_stability(runs, preset, preset_name)
+
+
 def add_checkpoint_loadings(run: Run, preset: EdgeOfStabilityPreset, seed: int = 0) -> None:
     """Top-eigenvector loadings (per tensor, per neuron) and the trace at every checkpoint, appended to the run."""
     tracker = SharpnessTracker(k=1, trace_probes=preset.trace_probes, loading=True, seed=seed)
@@ -337,4 +348,12 @@ def figures(runs: list[Run], results: list[dict]) -> list[str]:
     return [str(p.relative_to(main.path)) for p in paths]
 
 
-register(CaseStudy("edge-of-stability", "Progressive sharpening and the 2/η sharpness plateau of full-batch GD, with the top eigenvector's loading", PRESETS, run_edge_of_stability))
+register(
+    CaseStudy(
+        "edge-of-stability",
+        "Progressive sharpening and the 2/η sharpness plateau of full-batch GD, with the top eigenvector's loading",
+        PRESETS,
+        run_edge_of_stability,
+        analyse=reanalyse_edge_of_stability,
+    )
+)

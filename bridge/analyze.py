@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from bridge.runs import Run
 from bridge.trackers.base import Tracker

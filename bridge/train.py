@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from bridge.config import ConfigError, RunConfig, config_to_dict
 from bridge.models import build_model

@@ -1,12 +1,17 @@
-"""Write docs/quickstart.ipynb from the cells below (run after editing them; the tests execute the notebook)."""
+"""Write docs/quickstart.ipynb from the cells below, executed so readers see the outputs.
 
+Run ``python docs/make_quickstart.py`` after editing the cells; the tests execute
+the notebook again and check it matches these cells.
+"""
+
+import tempfile
 from pathlib import Path
 
 import nbformat
 
 CELLS = [
     ("markdown", "# Quickstart: from a run to a bridge report\n\nRun the quick deep-linear case study, open the run directory, look at its tidy metrics, draw a figure and read the report."),
-    ("code", "%matplotlib inline\nimport tempfile\nfrom pathlib import Path\n\nimport matplotlib.pyplot as plt\n\nimport bridge\nfrom case_studies import run_case_study\n\nout = Path(tempfile.mkdtemp()) / \"deep-linear\"\nreport = run_case_study(\"deep-linear\", \"quick\", out, seed=0, device=\"cpu\", progress=False)\nreport.verdict"),
+    ("code", "%matplotlib inline\nfrom pathlib import Path\n\nimport matplotlib.pyplot as plt\n\nimport bridge\nfrom case_studies import run_case_study\n\nout = Path(\"quickstart-run\")  # relative to the notebook's working directory\nreport = run_case_study(\"deep-linear\", \"quick\", out, seed=0, device=\"cpu\", progress=False)\nreport.verdict"),
     ("markdown", "A run directory is the unit everything reads. `load_run` gives the config, the checkpoint steps, the metrics (one pandas table) and the model at any checkpoint."),
     ("code", "run = bridge.load_run(out)\nprint(run)\nprint(run.config.model)\nrun.metrics.head()"),
     ("code", "strength = run.metrics.query(\"observable == 'mode/strength'\").pivot(index=\"step\", columns=\"mode\", values=\"value\")\nstrength.iloc[::50, :6]"),
@@ -27,4 +32,12 @@ def build() -> nbformat.NotebookNode:
 
 
 if __name__ == "__main__":
-    nbformat.write(build(), Path(__file__).with_name("quickstart.ipynb"))
+    import nbclient
+
+    nb = build()
+    with tempfile.TemporaryDirectory() as tmp:
+        nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": tmp}}).execute()
+    for cell in nb.cells:  # keep results, drop the environment's import-time notices
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
+    nbformat.write(nb, Path(__file__).with_name("quickstart.ipynb"))

@@ -95,3 +95,10 @@ def test_edge_of_stability_quick_preset_end_to_end(tmp_path):
         assert (tmp_path / "out" / "runs" / f"eta_{lr:g}" / "run.json").exists()
     for fig in data["figures"]:
         assert (tmp_path / "out" / fig).stat().st_size > 10_000
+    # the report rebuilds from the finished runs alone (``mechbridge report``)
+    from bridge.runs import load_run
+
+    (tmp_path / "out" / "report.json").unlink()
+    again = study.analyse(load_run(tmp_path / "out"), preset, "quick")
+    assert again.verdict == "pass"
+    assert [c.value for c in again.checks] == pytest.approx([c.value for c in report.checks], rel=1e-9)

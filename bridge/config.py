@@ -65,11 +65,27 @@ def _decode(value: Any, annotation: Any) -> Any:
     return value
 
 
+def _import_plugins() -> None:
+    """Import every task and model module so their config kinds are registered."""
+    import importlib
+    import pkgutil
+
+    for package in ("bridge.tasks", "bridge.models"):
+        module = importlib.import_module(package)
+        for info in pkgutil.iter_modules(module.__path__):
+            importlib.import_module(f"{package}.{info.name}")
+
+
 def config_from_dict(data: dict[str, Any]) -> Any:
     """Rebuild a config written by :func:`config_to_dict`."""
     if not isinstance(data, dict) or "kind" not in data:
         raise ConfigError(f"not a config dict (no 'kind'): {data!r}")
-    cls = CONFIG_CLASSES.get(data["kind"])
+    if data["kind"] not in CONFIG_CLASSES:
+        _import_plugins()
+    try:
+        cls = CONFIG_CLASSES.get(data["kind"])
+    except KeyError as e:
+        raise ConfigError(str(e.args[0])) from None
     names = {f.name: f for f in dataclasses.fields(cls)}
     unknown = set(data) - set(names) - {"kind"}
     if unknown:

@@ -200,3 +200,13 @@ def test_offline_analysis_keeps_online_rows_and_a_failed_run_still_resumes(tmp_p
     pd.testing.assert_series_equal(resumed.observable("loss/train"), whole.observable("loss/train"))
     for name, tensor in weights(whole, 60).items():
         assert torch.equal(tensor, weights(resumed, 60)[name])
+
+
+def test_a_fresh_process_loads_runs_of_any_registered_task(tmp_path):
+    from bridge.tasks.teacher_mlp import TeacherMLPConfig
+
+    cfg = RunConfig(TeacherMLPConfig(), MLPConfig(d_in=TeacherMLPConfig().d_in, d_out=1, widths=(8,), activation="tanh"), TrainConfig(steps=3, lr=0.01), seed=0)
+    train(cfg, tmp_path / "run", progress=False)
+    code = "import sys; from bridge import load_run; print(type(load_run(sys.argv[1]).config.task).__name__)"
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "run")], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "TeacherMLPConfig"

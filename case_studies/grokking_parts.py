@@ -24,7 +24,7 @@ from bridge.theory import agf
 from bridge.theory.weight_decay import fit_power_law
 from bridge.train import train
 from probes.fourier_plots import plot_emergence, plot_phase_bands, plot_power_law, plot_spectrum
-from probes.fourier_tracker import AccuracyTracker, FourierTracker
+from probes.fourier_tracker import AccuracyTracker, FourierTracker, TemplateLossTracker
 
 
 def curve(run: Run, name: str, **index: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -93,8 +93,9 @@ class AGFPreset:
         emerged: dict[int, Event | None] = {}
         for j, pred in enumerate(preds):
             k = pred.extra["frequency"]
-            level = 0.5 * (plateaus[j] + plateaus[j + 1])
-            drop = threshold_crossing(t_loss, loss, level, "down", name=f"loss below {level:.3f} (drop {j + 1})", observable="loss/train")
+            t_k, loss_k = curve(run, "template/loss", frequency=k)
+            level = pred.extra["drop"] / 2
+            drop = threshold_crossing(t_k, loss_k, level, "down", name=f"frequency-{k} loss half-way down ({level:.3f})", observable="template/loss")
             emerged[k] = half_rise(t_n, norms[:, k], name=f"frequency {k} norm half-rise", observable="fourier/embed_norm")
             report.matches.append(match(f"AGF: frequency {k} (m={pred.extra['magnitude']:g}) acquired", pred.step, drop, emerged[k], self.tolerance, detail={"frequency": k, "plateau_after": pred.value}))
         order = agf.magnitude_order(self.template(run))
@@ -103,7 +104,17 @@ class AGFPreset:
         report.checks.append(check("AGF: frequencies emerge in the weights in order of target magnitude", " → ".join(map(str, observed)), " → ".join(map(str, order)), observed == order))
         predicted = [p.extra["frequency"] for p in preds]
         report.checks.append(check("AGF: predicted acquisition times follow the magnitude order", " → ".join(map(str, predicted)), " → ".join(map(str, order)), predicted == order))
-        report.extra = {"predicted_steps": {p.extra["frequency"]: p.step for p in preds}, "plateaus": plateaus, "emergence": {k: (None if e is None else e.step) for k, e in emerged.items()}}
+        crossings = []
+        for j in range(len(preds)):
+            level = 0.5 * (plateaus[j] + plateaus[j + 1])
+            hit = threshold_crossing(t_loss, loss, level, "down")
+            crossings.append(None if hit is None else hit.step)
+        report.extra = {
+            "predicted_steps": {p.extra["frequency"]: p.step for p in preds},
+            "plateaus": plateaus,
+            "total_loss_midpoint_crossings": crossings,
+            "emergence": {k: (None if e is None else e.step) for k, e in emerged.items()},
+        }
         run.write_events([e for e in emerged.values() if e is not None] + [p.to_dict() | {"type": "prediction"} for p in preds])
         return report
 
@@ -169,7 +180,7 @@ class SweepPreset:
 
 def agf_study(preset: AGFPreset, out: Path, *, seed: int, device: str, progress: bool | None) -> Run:
     """Train the quadratic network of the AGF study into ``out``."""
-    return train(preset.run_config(seed), out, trackers=[FourierTracker(neurons=False, logits=False)], device=device, progress=progress)
+    return train(preset.run_config(seed), out, trackers=[FourierTracker(neurons=False, logits=False), TemplateLossTracker()], device=device, progress=progress)
 
 
 def sweep_study(preset: SweepPreset, out: Path, *, seed: int, device: str, progress: bool | None) -> list[Run]:

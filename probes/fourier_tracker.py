@@ -31,7 +31,7 @@ from bridge.tasks.base import TaskData
 from bridge.tasks.modular import all_pairs, encode_pairs
 from bridge.trackers.base import TRACKERS, Row, evaluating, row
 from probes.fourier import cluster_neurons, frequency_norms, gini, key_frequencies, neuron_frequency_fve, top_share
-from probes.restricted_loss import excluded_loss, logit_frequency_norms, logit_fve, restricted_loss
+from probes.restricted_loss import excluded_loss, logit_frequency_norms, logit_fve, restricted_loss, template_loss_components
 
 
 def _is_mlp(model: nn.Module) -> bool:
@@ -120,6 +120,22 @@ class AccuracyTracker:
         return rows
 
 
+@TRACKERS.register("template_loss")
+@dataclass
+class TemplateLossTracker:
+    """Rows ``template/loss`` (per ``frequency``): each template frequency's share of the MSE (regression variant)."""
+
+    name: str = "template_loss"
+
+    def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
+        template = data.info.get("template") or {}
+        if not template:
+            raise ValueError("TemplateLossTracker needs a modular task with template_frequencies")
+        outputs, _ = logits_and_neurons(model, data, neurons=False)
+        parts = template_loss_components(outputs, template, data.info["op"])
+        return [row("template/loss", v, frequency=k) for k, v in parts.items()]
+
+
 @TRACKERS.register("fourier")
 @dataclass
 class FourierTracker:
@@ -200,4 +216,4 @@ class FourierTracker:
         return rows
 
 
-__all__ = ["AccuracyTracker", "FourierTracker", "WeightNormTracker", "grid_inputs", "logits_and_neurons", "residue_embedding", "weight_norm"]
+__all__ = ["AccuracyTracker", "FourierTracker", "TemplateLossTracker", "WeightNormTracker", "grid_inputs", "logits_and_neurons", "residue_embedding", "weight_norm"]

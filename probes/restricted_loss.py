@@ -164,7 +164,38 @@ def logit_fve(logits: Float[Tensor, "pairs out"], freqs: Sequence[int], op: str 
     return explained / total
 
 
+def template_loss_components(outputs: Float[Tensor, "pairs out"], template: dict[int, float], op: str = "+") -> dict[int, float]:
+    """Share of the mean squared error towards ``y_c = Σ m_k cos(w_k(a±b−c))`` carried by each frequency ``k``.
+
+    The grid functions ``cos(w_k(a±b−c))`` and ``sin(w_k(a±b−c))`` are
+    orthogonal over all ``(a, b, c)``, and the target lies in their span, so
+    the MSE splits exactly into ``½[(α_k − m_k)² + β_k²]`` per template
+    frequency (``α_k, β_k`` the output's coefficients on them) plus the
+    squared norm of everything else.
+
+    Example:
+        >>> import math
+        >>> p = 5
+        >>> a, b, c = torch.meshgrid(*(torch.arange(p),) * 3, indexing="ij")
+        >>> f = (0.5 * torch.cos(2 * math.pi * 2 * (a + b - c) / p)).reshape(p * p, p)
+        >>> {k: round(v, 6) for k, v in template_loss_components(f, {2: 1.5, 1: 1.0}).items()}
+        {2: 0.5, 1: 0.5}
+    """
+    p = _check_table(outputs)
+    s = _sign(op)
+    a, b, c = torch.meshgrid(*(torch.arange(p, dtype=torch.float64),) * 3, indexing="ij")
+    phase = (2 * math.pi / p) * (a + s * b - c).reshape(p * p, p)
+    f = outputs.detach().to(torch.float64)
+    out = {}
+    for k, m in template.items():
+        alpha = float((f * torch.cos(k * phase)).sum()) / (p**3 / 2)
+        beta = float((f * torch.sin(k * phase)).sum()) / (p**3 / 2)
+        out[int(k)] = 0.5 * ((alpha - m) ** 2 + beta**2)
+    return out
+
+
 __all__ = [
+    "template_loss_components",
     "excluded_logits",
     "excluded_loss",
     "key_part",

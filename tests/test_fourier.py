@@ -139,3 +139,22 @@ def test_subtraction_directions_and_bad_input():
         sum_directions(11, [6])
     with pytest.raises(ValueError, match="p\\*p rows"):
         restricted_logits(torch.zeros(10, 3), [1])
+
+
+def test_template_loss_components_add_up_to_the_mse():
+    from probes.restricted_loss import template_loss_components
+
+    p = 11
+    a, b, c = _grid(p)
+    w = 2 * math.pi / p
+    template = {3: 1.0, 1: 0.5}
+    target = sum(m * torch.cos(w * k * (a + b - c)) for k, m in template.items())
+    g = torch.Generator().manual_seed(0)
+    outputs = 0.7 * target + 0.1 * torch.randn(p * p, p, generator=g, dtype=torch.float64)
+    parts = template_loss_components(outputs, template)
+    in_span = sum(
+        (outputs * f).sum() / (f * f).sum() * f for k in template for f in (torch.cos(w * k * (a + b - c)), torch.sin(w * k * (a + b - c)))
+    )
+    rest = float(((outputs - in_span) ** 2).mean())
+    assert sum(parts.values()) + rest == pytest.approx(float(((outputs - target) ** 2).mean()), rel=1e-10)
+    assert parts[3] == pytest.approx(0.5 * 0.3**2, abs=2e-3) and parts[1] == pytest.approx(0.5 * 0.15**2, abs=2e-3)

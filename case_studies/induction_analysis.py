@@ -175,8 +175,10 @@ def final_causal(model: nn.Module, sets: dict[str, Tensor], corrupted: Tensor, p
     patching in both directions (noising: clean run, one head from the corrupted
     run; denoising: corrupted run, one head from the clean run, scored on the
     second copy of the block whose earlier match the corruption removed), key path patching,
-    and the effect of mean-ablating the previous-token head ``(0, prev_head)``
-    on the repeated-token loss and on every layer-1 head's induction score.
+    and the effect of mean- and zero-ablating the previous-token head ``(0, prev_head)``
+    on the repeated-token loss and on every layer-1 head's induction score; for
+    information, the same for mean-ablating every layer-0 head with a
+    previous-token score >= 0.3 together (``all_prev_ablation_mean``).
     """
     test = sets["test"]
     out: dict[str, Any] = {
@@ -187,13 +189,15 @@ def final_causal(model: nn.Module, sets: dict[str, Tensor], corrupted: Tensor, p
         "key_path_patching": path_patch_matrix(model, test, corrupted, repeated_token_loss).tolist(),
     }
     means = mean_head_outputs(model, test)
-    for mode in ("mean", "zero"):
+    prev_scores = head_scores(model, test)["previous_token"][0]
+    all_prev = [(0, h) for h in range(len(prev_scores)) if prev_scores[h] >= 0.3 or h == prev_head]
+    for key, heads, mode in (("prev_ablation_mean", [(0, prev_head)], "mean"), ("prev_ablation_zero", [(0, prev_head)], "zero"), ("all_prev_ablation_mean", all_prev, "mean")):
         with torch.no_grad():
             clean = float(repeated_token_loss(model(test), test))
-            with ablated(model, [(0, prev_head)], mode, means):
+            with ablated(model, heads, mode, means):
                 loss = float(repeated_token_loss(model(test), test))
                 induction = {split: head_scores(model, tokens)["induction"][1].tolist() for split, tokens in sets.items()}
-        out[f"prev_ablation_{mode}"] = {"loss_clean": clean, "loss_ablated": loss, "loss_increase": loss - clean, "layer1_induction": induction}
+        out[key] = {"heads": heads, "loss_clean": clean, "loss_ablated": loss, "loss_increase": loss - clean, "layer1_induction": induction}
     return out
 
 

@@ -198,6 +198,7 @@ def analyse_induction_heads(run: Run, control: Run, preset: InductionPreset, see
         f"induction head {ind_name} (the layer-1 head meeting most induction targets), previous-token head {prev_name} (highest final score); events are half-way points of each curve; tolerance {TOLERANCE} relative to the observed step.",
         f"K-composition edges are z-scores against random rank-{preset.model.d_head} matrix pairs; an edge is in the graph at z >= {EDGE_Z:g}. Added {change['added']}, removed {change['removed']} between steps {min(graphs)} and {max(graphs)}.",
         f"LLC: {preset.llc.n_chains} SGLD chains on {preset.llc.sequences} training sequences every {preset.llc.every} steps; nβ = n_tokens / ln n_tokens.",
+        _all_prev_note(causal),
         "first-occurrence loss can rise above ln V during the transition, so icl/repeat_vs_first overstates the gain for a while; the checks use icl/loss_repeated only.",
         f"wall time: training (main and control{', in parallel' if preset.parallel_control else ''}) {t_train:.0f} s, analysis {time.perf_counter() - t0:.0f} s.",
     ]
@@ -245,6 +246,13 @@ def _checks(report, window, candidates, ind_head, prev, ind_event, prev_event, i
     report.checks.append(check("one-layer control: final repeated-token loss (nats)", float(c_loss[-1]), "> 2.5", c_loss[-1] > 2.5))
     c_ind = max(float(series(control, "heads/induction", layer=0, head=h, split=s)[1].max()) for h in range(control.config.model.n_heads) for s in ("test", "off"))
     report.checks.append(check("one-layer control: max induction score over training", c_ind, "< 0.5", c_ind < 0.5))
+
+
+def _all_prev_note(causal: dict) -> str:
+    a = causal["all_prev_ablation_mean"]
+    names = ", ".join(node_name(*h) for h in a["heads"])
+    worst = max(max(v) for v in a["layer1_induction"].values())
+    return f"for information (not a check): mean-ablating every layer-0 head with previous-token score >= 0.3 ({names}) raises repeated-token loss by {a['loss_increase']:.2f} nats; max layer-1 induction score then {worst:.2f}."
 
 
 def _fmt(pair) -> str:

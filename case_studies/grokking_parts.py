@@ -171,7 +171,10 @@ class SweepPreset:
             delays = [(r["lr_wd"], r["grok_step"] - r["memorised_step"]) for r in ok if r["memorised_step"] is not None and r["grok_step"] > r["memorised_step"]]
             if len(delays) >= 3 and len({x for x, _ in delays}) >= 2:
                 extra["fit_delay"] = fit_power_law(*map(np.array, zip(*delays))).to_dict()
-        value = "no fit" if fit is None else f"α = {fit.exponent:.2f} ± {fit.stderr:.2f} (95% CI [{fit.ci_low:.2f}, {fit.ci_high:.2f}], {fit.n} runs)"
+        value = "no fit"
+        if fit is not None:
+            inside = "inside" if fit.ci_low <= -1.0 <= fit.ci_high else "outside"
+            value = f"α = {fit.exponent:.2f} ± {fit.stderr:.2f} (95% CI [{fit.ci_low:.2f}, {fit.ci_high:.2f}], {fit.n} runs; −1 {inside} the CI)"
         checks = [check("sweep: exponent of grokking step vs lr·wd fitted with its uncertainty (theory: −1)", value, f"fit over ≥ 4 weight decays that grokked (got {n_wd})", fit is not None and n_wd >= 4)]
         if fit is not None:
             extra["theory_exponent_in_ci"] = bool(fit.ci_low <= -1.0 <= fit.ci_high)

@@ -89,8 +89,8 @@ class SuperpositionPreset:
     pentagon_init: float = 0.1
     pentagon_every: int = 50
     pentagon_candidates: int = 4
-    llc_chains: int = 6
-    llc_draws: int = 200
+    llc_chains: int = 8
+    llc_draws: int = 400
     llc_burnin: int = 100
     llc_step_size: float = 1e-3
     llc_gamma: float = 10.0

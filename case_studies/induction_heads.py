@@ -200,7 +200,7 @@ def analyse_induction_heads(run: Run, control: Run, preset: InductionPreset, see
         f"LLC: {preset.llc.n_chains} SGLD chains on {preset.llc.sequences} training sequences every {preset.llc.every} steps; nβ = n_tokens / ln n_tokens.",
         _all_prev_note(causal),
         "first-occurrence loss can rise above ln V during the transition, so icl/repeat_vs_first overstates the gain for a while; the checks use icl/loss_repeated only.",
-        f"wall time: training (main and control{', in parallel' if preset.parallel_control else ''}) {t_train:.0f} s, analysis {time.perf_counter() - t0:.0f} s.",
+        _wall_note(preset, t_train, time.perf_counter() - t0),
     ]
     report.extra = {
         "preset_config": config_to_dict(preset),
@@ -246,6 +246,12 @@ def _checks(report, window, candidates, ind_head, prev, ind_event, prev_event, i
     report.checks.append(check("one-layer control: final repeated-token loss (nats)", float(c_loss[-1]), "> 2.5", c_loss[-1] > 2.5))
     c_ind = max(float(series(control, "heads/induction", layer=0, head=h, split=s)[1].max()) for h in range(control.config.model.n_heads) for s in ("test", "off"))
     report.checks.append(check("one-layer control: max induction score over training", c_ind, "< 0.5", c_ind < 0.5))
+
+
+def _wall_note(preset: InductionPreset, t_train: float, t_analysis: float) -> str:
+    if t_train != t_train:  # NaN: the report was rebuilt from saved runs
+        return f"wall time: analysis {t_analysis:.0f} s (report rebuilt from the saved runs)."
+    return f"wall time: training (main and control{', in parallel' if preset.parallel_control else ''}) {t_train:.0f} s, analysis {t_analysis:.0f} s."
 
 
 def _all_prev_note(causal: dict) -> str:

@@ -7,7 +7,7 @@ chains and draws (no burn-in: devinterp averages over every step). Printed:
 wall times, the ratio (target ≥ 3×), and both estimates with their chain
 spread; also our vmap path against our loop over chains.
 
-Run: ``python benchmarks/bench_llc.py [--chains 8] [--draws 500] [--n 1000]``.
+Run: ``python benchmarks/bench_llc.py [--chains 8] [--draws 1000] [--n 1000]``.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def shared_model(n: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chains", type=int, default=8)
-    parser.add_argument("--draws", type=int, default=500)
+    parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--n", type=int, default=1000)
     args = parser.parse_args()
     torch.set_num_threads(1)

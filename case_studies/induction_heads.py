@@ -99,7 +99,7 @@ QUICK = InductionPreset(
 )
 
 FULL = InductionPreset(
-    task=RepeatedTokensConfig(d_vocab=512, n_ctx=128, prefix=(0, 32), block=(8, 48), n_train=1_048_576, n_test=1024, n_off=1024, off_prefix=(33, 64), off_block=(8, 32)),
+    task=RepeatedTokensConfig(d_vocab=512, n_ctx=128, prefix=(0, 32), block=(8, 48), n_train=524_288, n_test=1024, n_off=1024, off_prefix=(33, 64), off_block=(8, 32)),
     model=TransformerConfig(d_vocab=512, n_ctx=128, d_model=256, n_heads=8, d_head=32, n_layers=2, d_mlp=None, normalization=None),
     train=TrainConfig(optimizer="adamw", lr=1e-3, steps=20000, batch_size=256, weight_decay=0.0, schedule=ScheduleConfig(n_log=20, every=250), threads=1),
     n_eval=512,

@@ -91,9 +91,10 @@ class RepeatedTokensConfig:
         require(self.bigram_concentration > 0, f"repeated_tokens.bigram_concentration must be positive, got {self.bigram_concentration}")
 
 
-def _distinct_uniform(n: int, k: int, d_vocab: int, g: torch.Generator) -> Int[Tensor, "n k"]:
-    """``k`` distinct uniformly random tokens per row."""
-    return torch.rand(n, d_vocab, generator=g).argsort(dim=1)[:, :k]
+def _distinct_uniform(n: int, k: int, d_vocab: int, g: torch.Generator, max_elements: int = 1 << 24) -> Int[Tensor, "n k"]:
+    """``k`` distinct uniformly random tokens per row (random keys sorted, in row chunks of bounded size)."""
+    rows = max(1, max_elements // d_vocab)
+    return torch.cat([torch.rand(min(rows, n - i), d_vocab, generator=g).argsort(dim=1)[:, :k] for i in range(0, n, rows)])
 
 
 def _distinct_markov(n: int, k: int, transition: Tensor, g: torch.Generator) -> Int[Tensor, "n k"]:

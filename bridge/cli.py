@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     from bridge.storage import CorruptFileError
 
     try:
-        app(args=argv, standalone_mode=False, prog_name="mechbridge")
+        result = app(args=argv, standalone_mode=False, prog_name="mechbridge")
     except click.exceptions.NoArgsIsHelpError as e:
         print(e.format_message())
         return 0
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyError as e:
         _fail(str(e.args[0]) if e.args else "unknown key")
         return EXIT_ERROR
-    return 0
+    return result if isinstance(result, int) else 0  # typer.Exit(code) comes back as the return value
 
 
 def _fail(message: str) -> None:

@@ -47,6 +47,7 @@ from bridge.trackers.base import Tracker
 from bridge.trackers.loss import LossTracker
 
 KEEP_OPTIMIZER_STATES = 3
+DEFAULT_LOSS_EXAMPLES = 4096
 
 
 def resolve_device(device: str) -> torch.device:
@@ -185,7 +186,8 @@ def train(
         config: task, model, training and seed.
         out: run directory; must not exist (or be empty) unless ``resume``.
         trackers: online trackers, called at every tracked step (a loss tracker
-            is added unless one named ``"loss"`` is given).
+            on at most 4096 examples per split is added unless one named
+            ``"loss"`` is given).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         progress: show a progress bar; ``None`` shows it only on a terminal.
         resume: continue an existing run from its last good checkpoint.
@@ -206,7 +208,7 @@ def train(
             raise ConfigError(f"cannot resume {out}: its run.json holds a different config")
     trackers = list(trackers)
     if not any(getattr(t, "name", None) == "loss" for t in trackers):
-        trackers.insert(0, LossTracker(accuracy=data.loss in ("cross_entropy_last",)))
+        trackers.insert(0, LossTracker(accuracy=data.loss in ("cross_entropy_last",), max_examples=DEFAULT_LOSS_EXAMPLES))
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
 
     with torch_threads(config.train.threads):

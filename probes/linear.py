@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression, Ridge
 
 from probes.registry import PROBES
 
@@ -31,6 +30,8 @@ class LinearProbe:
 
     def fit(self, activations: np.ndarray, labels: np.ndarray) -> "LinearProbe":
         """Fit on ``activations`` ``(n, d)`` and ``labels`` ``(n,)`` or ``(n, k)``; returns ``self``."""
+        from sklearn.linear_model import LogisticRegression, Ridge  # heavy: imported on first fit
+
         x, y = self._check(activations, labels)
         if self.task == "classification":
             self.estimator_ = LogisticRegression(C=1.0 / self.alpha, max_iter=2000).fit(x, y)

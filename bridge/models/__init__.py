@@ -1,8 +1,20 @@
-"""Models: deep linear networks, MLPs (HookedRootModules) and toy transformers (TransformerBridge)."""
+"""Models: deep linear networks, MLPs and toy superposition models (HookedRootModules), toy transformers (TransformerBridge)."""
 
 from bridge.models.base import MODELS, build_model
 from bridge.models.deep_linear import DeepLinearConfig, DeepLinearNetwork
 from bridge.models.mlp import MLP, MLPConfig
+from bridge.models.toy_superposition import ToySuperposition, ToySuperpositionConfig
 from bridge.models.transformer import TransformerConfig, build_transformer
 
-__all__ = ["MLP", "MODELS", "DeepLinearConfig", "DeepLinearNetwork", "MLPConfig", "TransformerConfig", "build_model", "build_transformer"]
+__all__ = [
+    "MLP",
+    "MODELS",
+    "DeepLinearConfig",
+    "DeepLinearNetwork",
+    "MLPConfig",
+    "ToySuperposition",
+    "ToySuperpositionConfig",
+    "TransformerConfig",
+    "build_model",
+    "build_transformer",
+]

@@ -1,14 +1,22 @@
 """Trackers: observables of a model at a step, online during training or offline over checkpoints."""
 
 from bridge.trackers.base import TRACKERS, Row, Tracker, evaluating, get_tracker, row, tracker_names
+from bridge.trackers.curvature import SharpnessTracker
+from bridge.trackers.induction import HeadScoreTracker, InContextTracker, SubsetLossTracker
+from bridge.trackers.llc import LLCTracker
 from bridge.trackers.loss import LossTracker
 from bridge.trackers.modes import ModeTracker, end_to_end_map, mode_alignment, mode_strengths
 
 __all__ = [
     "TRACKERS",
+    "HeadScoreTracker",
+    "InContextTracker",
+    "LLCTracker",
     "LossTracker",
     "ModeTracker",
     "Row",
+    "SharpnessTracker",
+    "SubsetLossTracker",
     "Tracker",
     "end_to_end_map",
     "evaluating",

@@ -16,6 +16,11 @@ from bridge.trackers.base import TRACKERS, Row, evaluating, row
 class LossTracker:
     """Rows ``loss/train``, ``loss/test`` (and ``accuracy/train|test`` when ``accuracy=True``).
 
+    Args:
+        accuracy: also record last-position accuracy (classification tasks).
+        max_examples: evaluate on at most this many examples of each split (the
+            first ones, so every step sees the same subset); ``None``: all.
+
     Example:
         >>> import torch
         >>> from bridge.models import DeepLinearConfig, build_model
@@ -27,7 +32,12 @@ class LossTracker:
     """
 
     accuracy: bool = False
+    max_examples: int | None = None
     name: str = "loss"
+
+    def __post_init__(self) -> None:
+        if self.max_examples is not None and self.max_examples < 1:
+            raise ValueError(f"max_examples must be positive or None, got {self.max_examples}")
 
     def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
         rows = []
@@ -35,8 +45,9 @@ class LossTracker:
             for split_name, split in (("train", data.train), ("test", data.test)):
                 if split is None:
                     continue
-                out = model(split.x)
-                rows.append(row(f"loss/{split_name}", data.loss_fn(out, split.y)))
+                x, y = split.x[: self.max_examples], split.y[: self.max_examples]
+                out = model(x)
+                rows.append(row(f"loss/{split_name}", data.loss_fn(out, y)))
                 if self.accuracy:
-                    rows.append(row(f"accuracy/{split_name}", accuracy_last(out, split.y)))
+                    rows.append(row(f"accuracy/{split_name}", accuracy_last(out, y)))
         return rows

@@ -288,7 +288,9 @@ def figures(run: Run, preset: SuperpositionPreset, extra: dict | None, events: l
     """Pentagon formation, learning coefficient through training, phase diagram, dimensions per feature."""
     folder = run.figures_dir
     steps = np.array(run.steps)
-    picks = sorted({int(steps[np.abs(steps - t).argmin()]) for t in (steps[-1] * f for f in (0.1, 0.25, 0.4, 0.5, 0.6, 1.0))})
+    formed = next((e.step for e in events if e.observable == "features/polygon_gap_error"), steps[-1] / 2)
+    times = [formed * f for f in (0.25, 0.5, 0.75, 1.0, 1.5)] + [steps[-1]]  # around pentagon formation, and the end
+    picks = sorted({int(steps[np.abs(steps - t).argmin()]) for t in times})
     fig, axes = new_figure(ncols=len(picks), size=(2.4, 2.5))
     for ax, step in zip(np.atleast_1d(axes), picks):
         plot_feature_directions(ax, run.model_at(step).W[0].detach().numpy(), title=f"step {step}: {polygon(run.model_at(step).W[0].detach()).k} represented")

@@ -18,6 +18,7 @@ import warnings
 
 import torch
 
+from bridge.models.deep_linear import set_balanced
 from bridge.llc import default_nbeta, estimate_llc
 from bridge.llc_reference import devinterp_available, devinterp_llc
 from bridge.models import DeepLinearConfig, build_model
@@ -29,12 +30,7 @@ def shared_model(n: int):
     """The 4 → 3 → 4 linear network set to a rank-1 teacher, and its data."""
     data = make_task(LinearTeacherConfig((1.0,), d_in=4, d_out=4, n_train=n), seed=0)
     net = build_model(DeepLinearConfig(4, 3, 4), seed=0)
-    with torch.no_grad():
-        u, s, v = data.info["U"], data.info["S"], data.info["V"]
-        net.weights[0].zero_()
-        net.weights[1].zero_()
-        net.weights[0][:1] = s.sqrt()[:, None] * v.T
-        net.weights[1][:, :1] = u * s.sqrt()
+    set_balanced(net, data.info["U"], data.info["S"], data.info["V"])
     return net, data
 
 

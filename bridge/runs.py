@@ -3,8 +3,8 @@
 Layout of a run directory::
 
     run.json                       config, seed, package versions, device, status, schedule
-    checkpoints/step_XXXXXXXX.safetensors   model weights at a step
-    checkpoints/optim_XXXXXXXX.safetensors  optimizer state (kept for the last few checkpoints)
+    checkpoints/step_<8-digit step>.safetensors   model weights at a step
+    checkpoints/optim_<8-digit step>.safetensors  optimizer state (kept for the last few checkpoints)
     metrics.csv                    tidy table: step, observable, value, index columns
     events.json                    detected events and stages
     report.json, report.md         the bridge report

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from bridge.models.deep_linear import set_balanced
 from bridge.llc import LLCWarning, default_nbeta, estimate_llc, select_params
 from bridge.llc_reference import devinterp_available, devinterp_llc
 from bridge.models import DeepLinearConfig, MLPConfig, TransformerConfig, build_model
@@ -230,12 +231,7 @@ def test_aoyagi_known_values():
 def test_agrees_with_devinterp_within_the_spread_of_the_chains():
     data = make_task(LinearTeacherConfig((1.0,), d_in=4, d_out=4, n_train=1000), seed=0)
     net = build_model(DeepLinearConfig(4, 3, 4), seed=0)
-    with torch.no_grad():
-        u, s, v = data.info["U"], data.info["S"], data.info["V"]
-        net.weights[0].zero_()
-        net.weights[1].zero_()
-        net.weights[0][:1] = s.sqrt()[:, None] * v.T
-        net.weights[1][:, :1] = u * s.sqrt()
+    set_balanced(net, data.info["U"], data.info["S"], data.info["V"])
     kw = dict(n_chains=8, n_draws=1000, step_size=5e-4, gamma=5.0, nbeta=default_nbeta(1000))
     ours = estimate_llc(net, "half_sse", data.train, n_burnin=0, seed=0, **kw)
     ref = devinterp_llc(net, "half_sse", data.train, seed=0, **kw)

@@ -79,6 +79,30 @@ class DeepLinearNetwork(HookedRootModule):
         return total
 
 
+def set_balanced(net: DeepLinearNetwork, u: Float[Tensor, "d_out mode"], s: Float[Tensor, " mode"], v: Float[Tensor, "d_in mode"]) -> DeepLinearNetwork:
+    """Set a depth-2 network to the balanced factorisation ``W₂W₁ = U diag(s) Vᵀ`` (in place).
+
+    ``W₁ = diag(√s) Vᵀ`` on the first hidden units and ``W₂ = U diag(√s)``; every
+    other weight is zero. A minimum of the teacher's loss, e.g. the ``w*`` of a
+    learning-coefficient estimate.
+
+    Example:
+        >>> net = DeepLinearNetwork(DeepLinearConfig(d_in=3, d_hidden=4, d_out=2), seed=0)
+        >>> u, v = torch.eye(2)[:, :1], torch.eye(3)[:, :1]
+        >>> set_balanced(net, u, torch.tensor([4.0]), v).end_to_end()[0, 0].item()
+        4.0
+    """
+    if net.config.depth != 2 or len(s) > net.config.d_hidden:
+        raise ValueError(f"set_balanced needs depth 2 and d_hidden >= {len(s)} modes")
+    r = len(s)
+    with torch.no_grad():
+        for w in net.weights:
+            w.zero_()
+        net.weights[0][:r] = s.sqrt()[:, None] * v.T
+        net.weights[1][:, :r] = u * s.sqrt()
+    return net
+
+
 @MODELS.register("deep_linear")
 def build_deep_linear(config: DeepLinearConfig, seed: int) -> DeepLinearNetwork:
     return DeepLinearNetwork(config, seed)

@@ -215,6 +215,38 @@ def train(
         return _train(config, out, data.to(dev), trackers, dev, progress, resume and existing)
 
 
+def _drop_checkpoints(out: Path, steps: list[int]) -> None:
+    for step in steps:
+        checkpoint_path(out, step).unlink(missing_ok=True)
+        checkpoint_path(out, step, "optim").unlink(missing_ok=True)
+
+
+def _restore(out: Path, model: nn.Module, optimizer: torch.optim.Optimizer, info: dict[str, Any], log: MetricsLog) -> tuple[int, list[int], MetricsLog]:
+    """Load the last good checkpoint into ``model``/``optimizer`` and cut metrics and later checkpoints back to it.
+
+    Returns the step to resume from (0: start over), the steps whose optimizer
+    state is kept, and the metrics log. Updates ``info["metrics_bytes"]``.
+    """
+    flushed = {int(s): size for s, size in info.get("metrics_bytes", {}).items()}
+    good = last_good_checkpoint(out, model, optimizer, usable=set(flushed) or None)
+    if good is None:  # nothing usable: start over, dropping partial files
+        log.truncate(0)
+        _drop_checkpoints(out, saved_steps(out))
+        info["metrics_bytes"] = {}
+        return 0, [], log
+    if good in flushed:
+        log.truncate(flushed[good])
+    else:  # the table was rewritten (e.g. by an offline analysis): filter it instead
+        kept = read_metrics(out)
+        write_metrics(out, kept[kept["step"] <= good])
+        log = MetricsLog(out)
+    size = log.file.stat().st_size if log.file.exists() else 0
+    info["metrics_bytes"] = {str(s): b for s, b in flushed.items() if s < good} | {str(good): size}
+    _drop_checkpoints(out, [s for s in saved_steps(out) if s > good])
+    saved = [s for s in saved_steps(out) if checkpoint_path(out, s, "optim").exists()]
+    return good, saved, log
+
+
 def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker], dev: torch.device, progress: bool | None, resume: bool) -> Run:
     tc = config.train
     model = build_model(config.model, config.seed).to(dev)
@@ -237,28 +269,7 @@ def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker]
     }
     if resume:
         info = {**read_json(out / "run.json"), "status": "running", "device": str(dev)}
-        flushed = {int(s): size for s, size in info.get("metrics_bytes", {}).items()}
-        good = last_good_checkpoint(out, model, optimizer, usable=set(flushed) or None)
-        if good is None:  # nothing usable: start over, dropping partial files
-            log.truncate(0)
-            for step in saved_steps(out):
-                checkpoint_path(out, step).unlink(missing_ok=True)
-                checkpoint_path(out, step, "optim").unlink(missing_ok=True)
-            info["metrics_bytes"] = {}
-        else:
-            start = good
-            saved = [s for s in saved_steps(out) if checkpoint_path(out, s, "optim").exists() and s <= good]
-            if good in flushed:
-                log.truncate(flushed[good])
-            else:  # the table was rewritten (e.g. by an offline analysis): filter it instead
-                kept = read_metrics(out)
-                write_metrics(out, kept[kept["step"] <= good])
-                log = MetricsLog(out)
-            size = log.file.stat().st_size if log.file.exists() else 0
-            info["metrics_bytes"] = {str(s): b for s, b in flushed.items() if s < good} | {str(good): size}
-            for later in [s for s in saved_steps(out) if s > good]:
-                checkpoint_path(out, later).unlink(missing_ok=True)
-                checkpoint_path(out, later, "optim").unlink(missing_ok=True)
+        start, saved, log = _restore(out, model, optimizer, info, log)
     atomic_write_json(out / "run.json", info)
 
     def track(step: int) -> None:

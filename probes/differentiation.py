@@ -97,13 +97,13 @@ class Differentiation:
         key = levels.tobytes() + bytes(levels.shape)
         if getattr(self, "_key", None) != key:
             self._groups = {k: _Grouping.of(levels[k], levels[k - 1]) for k in range(1, len(levels))}
+            self._contrasts = np.array([0] + [len(np.unique(levels[k])) - len(np.unique(levels[k - 1])) for k in range(1, len(levels))])
             self._key = key
         self.between_ = np.zeros(len(levels))
         self.chance_ = np.zeros(len(levels))
-        self.contrasts_ = np.zeros(len(levels), dtype=int)
+        self.contrasts_ = self._contrasts.copy()
         for k in range(1, len(levels)):
             self.between_[k], self.chance_[k] = _between(h, self._groups[k])
-            self.contrasts_[k] = len(np.unique(levels[k])) - len(np.unique(levels[k - 1]))
         with np.errstate(divide="ignore"):
             self.ratio_sd_ = np.sqrt(2.0 / (np.asarray(h).shape[1] * self.contrasts_))
         with np.errstate(divide="ignore", invalid="ignore"):

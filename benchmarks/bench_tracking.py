@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from bridge import train
+from bridge.schedule import checkpoint_steps
 from bridge.trackers import ModeTracker
 from case_studies.deep_linear import PRESETS
 from probes import DifferentiationTracker
@@ -48,7 +49,9 @@ def main() -> None:
     t, b = statistics.median(tracked), statistics.median(bare)
     print("untracked runs:", " ".join(f"{x:.3f}" for x in bare), " tracked runs:", " ".join(f"{x:.3f}" for x in tracked))
     steps = tracked_cfg.train.steps
-    print(f"deep-linear quick: {steps} steps, tracked every {tracked_cfg.train.schedule.track_every} steps")
+    schedule = tracked_cfg.train.schedule
+    where = f"every {schedule.track_every} steps and at" if schedule.track_every else "at"
+    print(f"deep-linear quick: {steps} steps, trackers {where} {len(checkpoint_steps(steps, schedule))} checkpoints")
     print(f"untracked (baseline): {b:.3f} s   tracked: {t:.3f} s   ratio tracked/untracked: {t / b:.3f}  (target <= 1.10)")
 
 

@@ -206,7 +206,8 @@ class Run:
             raise KeyError(f"no checkpoint at step {step} in {self.path} (nearest: {sorted(near)})")
         model = build_model(self.config.model, self.config.seed)
         load_weights(model, load_tensors(file), file.name)
-        return model.to(device)
+        current = next(model.parameters()).device
+        return model if current == torch.device(device) else model.to(device)
 
     @property
     def events(self) -> list[dict[str, Any]]:

@@ -72,6 +72,45 @@ def _between(h: np.ndarray, g: _Grouping) -> tuple[float, float]:
     return float((child_sq.sum() - parent_sq.sum()) / len(h)), float(chance / len(h))
 
 
+class _Tree:
+    """All levels of a nested labelling at once: one indicator row per category of every level.
+
+    Level ``k``'s between-category variance is ``E_k − E_{k−1}`` with
+    ``E_k = Σ_{c at level k} n_c‖μ_c‖²``, so two products with the stacked
+    indicator matrix give every level (the same numbers as :func:`_between`
+    level by level, at a fraction of the cost when called at every step).
+    """
+
+    def __init__(self, levels: np.ndarray) -> None:
+        rows, level_of, children = [], [], []
+        for k, labels in enumerate(levels):
+            for c in np.unique(labels):
+                members = labels == c
+                rows.append(members)
+                level_of.append(k)
+                children.append(len(np.unique(levels[k + 1][members])) if k + 1 < len(levels) else 0)
+        self.indicator = np.array(rows, dtype=float)  # (categories of all levels, items)
+        self.n = self.indicator.sum(1)
+        self.level_of = np.array(level_of)
+        self.children = np.array(children)
+        self.n_levels = len(levels)
+
+    @staticmethod
+    def nested(levels: np.ndarray) -> bool:
+        """Whether every level-``k`` category lies inside one level-``(k−1)`` category."""
+        return all(len(np.unique(np.stack([levels[k - 1], levels[k]]), axis=1).T) == len(np.unique(levels[k])) for k in range(1, len(levels)))
+
+    def measure(self, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        energy = ((self.indicator @ h) ** 2).sum(1) / self.n
+        spread = self.indicator @ (h**2).sum(1) - energy  # n_c · σ²_c
+        as_parent = np.where(self.n > 1, np.maximum(self.children - 1, 0) * spread / np.maximum(self.n - 1, 1), 0.0)
+        e = np.bincount(self.level_of, weights=energy, minlength=self.n_levels)
+        c = np.bincount(self.level_of, weights=as_parent, minlength=self.n_levels)
+        between, chance = np.zeros(self.n_levels), np.zeros(self.n_levels)
+        between[1:], chance[1:] = (e[1:] - e[:-1]) / len(h), c[:-1] / len(h)
+        return between, chance
+
+
 @PROBES.register("differentiation")
 class Differentiation:
     """scikit-learn-style measure of differentiation per hierarchy level.
@@ -96,14 +135,17 @@ class Differentiation:
         h = np.asarray(h, dtype=float)
         key = levels.tobytes() + bytes(levels.shape)
         if getattr(self, "_key", None) != key:
+            self._tree = _Tree(levels) if _Tree.nested(levels) else None
             self._groups = {k: _Grouping.of(levels[k], levels[k - 1]) for k in range(1, len(levels))}
             self._contrasts = np.array([0] + [len(np.unique(levels[k])) - len(np.unique(levels[k - 1])) for k in range(1, len(levels))])
             self._key = key
-        self.between_ = np.zeros(len(levels))
-        self.chance_ = np.zeros(len(levels))
         self.contrasts_ = self._contrasts.copy()
-        for k in range(1, len(levels)):
-            self.between_[k], self.chance_[k] = _between(h, self._groups[k])
+        if self._tree is not None:
+            self.between_, self.chance_ = self._tree.measure(h)
+        else:
+            self.between_, self.chance_ = np.zeros(len(levels)), np.zeros(len(levels))
+            for k in range(1, len(levels)):
+                self.between_[k], self.chance_[k] = _between(h, self._groups[k])
         with np.errstate(divide="ignore"):
             self.ratio_sd_ = np.sqrt(2.0 / (np.asarray(h).shape[1] * self.contrasts_))
         with np.errstate(divide="ignore", invalid="ignore"):

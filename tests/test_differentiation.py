@@ -75,3 +75,15 @@ def test_linear_probe_contract():
     reg = LinearProbe(task="regression", alpha=1e-6).fit(x, x @ np.array([1.0, -2.0, 0.5]))
     assert reg.score(x, x @ np.array([1.0, -2.0, 0.5])) == pytest.approx(1.0, abs=1e-8)
     _ = torch  # probes work on numpy arrays of cached activations
+
+
+def test_all_levels_at_once_equal_the_level_by_level_computation():
+    rng = np.random.default_rng(3)
+    for depth, branching in [(3, 2), (2, 3), (4, 2)]:
+        levels = level_labels(depth, branching)
+        h = rng.normal(size=(branching**depth, 7))
+        fast = Differentiation().fit(h, levels)
+        for k in range(1, depth + 1):
+            between, chance = between_category_variance(h, levels[k], levels[k - 1])
+            assert fast.between_[k] == pytest.approx(between, rel=1e-10, abs=1e-12)
+            assert fast.chance_[k] == pytest.approx(chance, rel=1e-10, abs=1e-12)

@@ -18,7 +18,8 @@ from bridge.trackers.base import TRACKERS, Row, evaluating, row
 
 
 def end_to_end_map(model: nn.Module, d_in: int) -> Float[Tensor, "d_out d_in"]:
-    """The matrix of a linear ``model``: ``model(I)ᵀ`` (exact for bias-free linear networks).
+    """The matrix of a linear ``model``: its ``end_to_end()`` when it has one, else ``model(I)ᵀ``
+    (exact for bias-free linear networks).
 
     Example:
         >>> from bridge.models import DeepLinearConfig, build_model
@@ -27,6 +28,8 @@ def end_to_end_map(model: nn.Module, d_in: int) -> Float[Tensor, "d_out d_in"]:
         True
     """
     with evaluating(model):
+        if hasattr(model, "end_to_end"):
+            return model.end_to_end()
         device = next(model.parameters()).device
         return model(torch.eye(d_in, device=device)).T
 

@@ -57,9 +57,23 @@ def get_loss(name: str) -> LossFn:
     return LOSSES.get(name)
 
 
-def accuracy_last(logits: Tensor, target: Tensor) -> Tensor:
-    """Share of batch rows whose last-position argmax equals ``target``."""
-    return (logits[:, -1, :].argmax(-1) == target).float().mean()
+def accuracy(logits: Tensor, target: Tensor) -> Tensor:
+    """Share of rows whose argmax equals the class label ``target`` ``(batch,)``.
+
+    ``logits`` is ``(batch, classes)``, or ``(batch, pos, classes)`` read at the last position.
+
+    Example:
+        >>> accuracy(torch.tensor([[0.1, 0.9], [0.8, 0.2]]), torch.tensor([1, 1])).item()
+        0.5
+    """
+    if logits.ndim == 3:
+        logits = logits[:, -1, :]
+    return (logits.argmax(-1) == target).float().mean()
 
 
-__all__ = ["LOSSES", "LossFn", "accuracy_last", "cross_entropy_last", "cross_entropy_next", "get_loss", "half_sse", "mse"]
+def is_class_labels(target: Tensor) -> bool:
+    """Whether ``target`` is a ``(batch,)`` tensor of integer class labels."""
+    return target.ndim == 1 and not target.is_floating_point() and not target.is_complex()
+
+
+__all__ = ["LOSSES", "LossFn", "accuracy", "cross_entropy_last", "cross_entropy_next", "get_loss", "half_sse", "is_class_labels", "mse"]

@@ -208,7 +208,7 @@ def train(
             raise ConfigError(f"cannot resume {out}: its run.json holds a different config")
     trackers = list(trackers)
     if not any(getattr(t, "name", None) == "loss" for t in trackers):
-        trackers.insert(0, LossTracker(accuracy=data.loss in ("cross_entropy_last",), max_examples=DEFAULT_LOSS_EXAMPLES))
+        trackers.insert(0, LossTracker(max_examples=DEFAULT_LOSS_EXAMPLES))
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
 
     with torch_threads(config.train.threads):

@@ -24,7 +24,7 @@ from bridge.theory import agf
 from bridge.theory.weight_decay import fit_power_law
 from bridge.train import train
 from probes.fourier_plots import plot_emergence, plot_phase_bands, plot_power_law, plot_spectrum
-from probes.fourier_tracker import AccuracyTracker, FourierTracker, TemplateLossTracker
+from probes.fourier_tracker import FourierTracker, TemplateLossTracker
 
 
 def curve(run: Run, name: str, **index: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -188,7 +188,7 @@ def agf_study(preset: AGFPreset, out: Path, *, seed: int, device: str, progress:
 
 def sweep_study(preset: SweepPreset, out: Path, *, seed: int, device: str, progress: bool | None) -> list[Run]:
     """Train every sweep point into ``out/lr{lr}-wd{wd}``."""
-    return [train(preset.run_config(lr, wd, seed), Path(out) / f"lr{lr:g}-wd{wd:g}", trackers=[AccuracyTracker()], device=device, progress=progress) for lr, wd in preset.points()]
+    return [train(preset.run_config(lr, wd, seed), Path(out) / f"lr{lr:g}-wd{wd:g}", device=device, progress=progress) for lr, wd in preset.points()]
 
 
 def figures(run: Run, stages: list, events: list[Event], preset: Any) -> list[str]:

@@ -41,7 +41,8 @@ from bridge.runs import Run
 from bridge.stages import Event, half_rise, plateaus_and_drops
 from bridge.tasks.repeated_tokens import RepeatedTokensConfig
 from bridge.train import train
-from bridge.trackers.induction import HeadScoreTracker, InContextTracker, SubsetLossTracker, evaluation_sets
+from bridge.trackers.induction import HeadScoreTracker, InContextTracker, evaluation_sets
+from bridge.trackers.loss import LossTracker
 from case_studies.base import CaseStudy, register
 from case_studies.induction_analysis import (
     LLCSettings,
@@ -110,7 +111,8 @@ FULL = InductionPreset(
 
 
 def _trackers(preset: InductionPreset) -> list:
-    return [SubsetLossTracker(), InContextTracker(n_eval=2 * preset.n_eval), HeadScoreTracker(n_eval=preset.n_eval)]
+    # the default loss tracker on 512 sequences: the full 131072-sequence split would cost more than training
+    return [LossTracker(max_examples=512), InContextTracker(n_eval=2 * preset.n_eval), HeadScoreTracker(n_eval=preset.n_eval)]
 
 
 def _train_quietly(config: RunConfig, out: str, preset: InductionPreset, device: str) -> str:

@@ -101,25 +101,6 @@ class WeightNormTracker:
         return [row("weights/norm", weight_norm(model))]
 
 
-@TRACKERS.register("accuracy")
-@dataclass
-class AccuracyTracker:
-    """Rows ``accuracy/train`` and ``accuracy/test`` for classifiers with ``(batch, classes)`` or last-position outputs."""
-
-    name: str = "accuracy"
-
-    def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
-        rows = []
-        with evaluating(model):
-            for split_name, split in (("train", data.train), ("test", data.test)):
-                if split is None:
-                    continue
-                out = model(split.x)
-                out = out[:, -1, :] if out.ndim == 3 else out
-                rows.append(row(f"accuracy/{split_name}", (out.argmax(-1) == split.y).double().mean()))
-        return rows
-
-
 @TRACKERS.register("template_loss")
 @dataclass
 class TemplateLossTracker:
@@ -216,4 +197,4 @@ class FourierTracker:
         return rows
 
 
-__all__ = ["AccuracyTracker", "FourierTracker", "TemplateLossTracker", "WeightNormTracker", "grid_inputs", "logits_and_neurons", "residue_embedding", "weight_norm"]
+__all__ = ["FourierTracker", "TemplateLossTracker", "WeightNormTracker", "grid_inputs", "logits_and_neurons", "residue_embedding", "weight_norm"]

@@ -2,7 +2,7 @@
 
 from bridge.trackers.base import TRACKERS, Row, Tracker, evaluating, get_tracker, row, tracker_names
 from bridge.trackers.curvature import SharpnessTracker
-from bridge.trackers.induction import HeadScoreTracker, InContextTracker, SubsetLossTracker
+from bridge.trackers.induction import HeadScoreTracker, InContextTracker
 from bridge.trackers.llc import LLCTracker
 from bridge.trackers.loss import LossTracker
 from bridge.trackers.modes import ModeTracker, end_to_end_map, mode_alignment, mode_strengths
@@ -16,7 +16,6 @@ __all__ = [
     "ModeTracker",
     "Row",
     "SharpnessTracker",
-    "SubsetLossTracker",
     "Tracker",
     "end_to_end_map",
     "evaluating",

@@ -44,30 +44,6 @@ def _device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-@TRACKERS.register("loss_subset")
-@dataclass
-class SubsetLossTracker:
-    """``loss/train`` on the first ``n_eval`` training sequences and ``loss/test`` on the test split.
-
-    Named ``"loss"`` so that :func:`bridge.train.train` uses it instead of the
-    default loss tracker, which evaluates the whole training split: with
-    minibatch training drawn from 131072 sequences that would cost more than
-    the training itself.
-    """
-
-    n_eval: int = 512
-    name: str = "loss"
-
-    def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
-        rows = []
-        with evaluating(model):
-            for split_name, split in (("train", data.train), ("test", data.test)):
-                if split is not None:
-                    x, y = split.x[: self.n_eval], split.y[: self.n_eval]
-                    rows.append(row(f"loss/{split_name}", data.loss_fn(model(x), y)))
-        return rows
-
-
 @TRACKERS.register("icl")
 @dataclass
 class InContextTracker:
@@ -140,4 +116,4 @@ def _items(scores: Tensor):
     return [((l, h), float(scores[l, h])) for l in range(L) for h in range(H)]
 
 
-__all__ = ["HeadScoreTracker", "InContextTracker", "SubsetLossTracker", "evaluation_sets"]
+__all__ = ["HeadScoreTracker", "InContextTracker", "evaluation_sets"]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from bridge.losses import accuracy_last
+from bridge.losses import accuracy, is_class_labels
 from bridge.tasks.base import TaskData
 from bridge.trackers.base import TRACKERS, Row, evaluating, row
 
@@ -14,10 +14,11 @@ from bridge.trackers.base import TRACKERS, Row, evaluating, row
 @TRACKERS.register("loss")
 @dataclass
 class LossTracker:
-    """Rows ``loss/train``, ``loss/test`` (and ``accuracy/train|test`` when ``accuracy=True``).
+    """Rows ``loss/train``, ``loss/test``, and ``accuracy/train|test`` for classification tasks.
 
     Args:
-        accuracy: also record last-position accuracy (classification tasks).
+        accuracy: record accuracy; ``None`` (default) records it when the
+            targets are integer class labels ``(batch,)``.
         max_examples: evaluate on at most this many examples of each split (the
             first ones, so every step sees the same subset); ``None``: all.
 
@@ -31,7 +32,7 @@ class LossTracker:
         ['loss/train', 'loss/test']
     """
 
-    accuracy: bool = False
+    accuracy: bool | None = None
     max_examples: int | None = None
     name: str = "loss"
 
@@ -48,6 +49,6 @@ class LossTracker:
                 x, y = split.x[: self.max_examples], split.y[: self.max_examples]
                 out = model(x)
                 rows.append(row(f"loss/{split_name}", data.loss_fn(out, y)))
-                if self.accuracy:
-                    rows.append(row(f"accuracy/{split_name}", accuracy_last(out, y)))
+                if self.accuracy or (self.accuracy is None and is_class_labels(y)):
+                    rows.append(row(f"accuracy/{split_name}", accuracy(out, y)))
         return rows

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -184,6 +185,15 @@ class Run:
         if frame.empty:
             raise KeyError(f"no rows for observable {name!r} with {index or 'no index'}")
         return frame.groupby("step")["value"].last().astype(float)
+
+    def curve(self, name: str, **index: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``(steps, values)`` of observable ``name`` as float arrays (what detectors and plots take).
+
+        Example:
+            >>> steps, values = run.curve("mode/strength", mode=0)   # doctest: +SKIP
+        """
+        series = self.observable(name, **index)
+        return series.index.to_numpy(dtype=float), series.to_numpy(dtype=float)
 
     def task_data(self, device: str | torch.device = "cpu"):
         """Regenerate the run's task data from its config and seed."""

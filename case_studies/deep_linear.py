@@ -97,9 +97,9 @@ def analyse_deep_linear(run: Run, preset: DeepLinearPreset, preset_name: str = "
     data = run.task_data()
     levels = data.info["mode_level"]
     preds = predictions(run)
-    dynamics = [half_rise(*_curve(run, "mode/strength", mode=m), name=f"mode {m} half-rise", observable="mode/strength") for m in range(len(preds))]
+    dynamics = [half_rise(*run.curve("mode/strength", mode=m), name=f"mode {m} half-rise", observable="mode/strength") for m in range(len(preds))]
     depth = len(data.info["level_labels"]) - 1
-    mechanism = {k: half_rise(*_curve(run, "differentiation/between", level=k), name=f"level {k} differentiation", observable="differentiation/between") for k in range(1, depth + 1)}
+    mechanism = {k: half_rise(*run.curve("differentiation/between", level=k), name=f"level {k} differentiation", observable="differentiation/between") for k in range(1, depth + 1)}
 
     report = BridgeReport("deep-linear", preset_name, run.config.seed)
     for m, (pred, dyn) in enumerate(zip(preds, dynamics)):
@@ -109,12 +109,12 @@ def analyse_deep_linear(run: Run, preset: DeepLinearPreset, preset_name: str = "
         )
     observed = np.array([np.nan if d is None else d.step for d in dynamics])
     report.checks.append(check("modes learned in order of strength (fraction of ordered pairs)", _order_fraction(np.array([p.value for p in preds]), observed), "== 1", _order_fraction(np.array([p.value for p in preds]), observed) == 1.0))
-    final = np.array([_curve(run, "mode/strength", mode=m)[1][-1] for m in range(len(preds))])
+    final = np.array([run.curve("mode/strength", mode=m)[1][-1] for m in range(len(preds))])
     worst = float(np.max(np.abs(final / data.info["S"].numpy() - 1)))
     report.checks.append(check("every mode learned (max |final strength / s − 1|)", worst, "< 0.02", worst < 0.02))
     for k in range(1, depth):
-        ratio = _curve(run, "differentiation/ratio", level=k)[1]
-        sd = float(_curve(run, "differentiation/ratio_sd", level=k)[1][0])
+        ratio = run.curve("differentiation/ratio", level=k)[1]
+        sd = float(run.curve("differentiation/ratio_sd", level=k)[1][0])
         band, clear = preset.chance_sds * sd, 1 + preset.clear_sds * sd
         report.checks.append(check(f"level {k} differentiation at chance at init (ratio)", ratio[0], f"|ratio − 1| < {band:.3f} ({preset.chance_sds:g} chance s.d.)", abs(ratio[0] - 1) < band))
         report.checks.append(check(f"level {k} differentiation clear at end (ratio)", ratio[-1], f"> {clear:.3f} (1 + {preset.clear_sds:g} chance s.d.)", ratio[-1] > clear))
@@ -123,11 +123,6 @@ def analyse_deep_linear(run: Run, preset: DeepLinearPreset, preset_name: str = "
     report.figures = figures(run, preds, dynamics, mechanism, levels)
     report.write(run.path)
     return report
-
-
-def _curve(run: Run, name: str, **index) -> tuple[np.ndarray, np.ndarray]:
-    series = run.observable(name, **index)
-    return series.index.to_numpy(dtype=float), series.to_numpy()
 
 
 def _order_fraction(strength: np.ndarray, observed: np.ndarray, margin: float = 0.01) -> float:
@@ -147,7 +142,7 @@ def figures(run: Run, preds, dynamics: list[Event | None], mechanism: dict[int, 
     fig, ax = new_figure(size=(6.5, 4.2))
     curves, theory, colors = {}, {}, {}
     for m, pred in enumerate(preds):
-        steps, values = _curve(run, "mode/strength", mode=m)
+        steps, values = run.curve("mode/strength", mode=m)
         first = levels.index(levels[m]) == m
         label = f"level {levels[m]} ({levels.count(levels[m])} modes)" if first else f"_mode {m}"
         curves[label] = (steps, values)
@@ -158,8 +153,8 @@ def figures(run: Run, preds, dynamics: list[Event | None], mechanism: dict[int, 
 
     fig, axes = new_figure(ncols=2, size=(5.0, 3.6))
     depth = max(levels)
-    between = {f"level {k}": _curve(run, "differentiation/between", level=k) for k in range(1, depth + 1)}
-    ratio = {f"level {k}": _curve(run, "differentiation/ratio", level=k) for k in range(1, depth)}
+    between = {f"level {k}": run.curve("differentiation/between", level=k) for k in range(1, depth + 1)}
+    ratio = {f"level {k}": run.curve("differentiation/ratio", level=k) for k in range(1, depth)}
     plot_curves(axes[0], between, ylabel="between-category variance", title="Differentiation by level")
     plot_curves(axes[1], ratio, ylabel="ratio to chance (1 = chance)", title="Differentiation vs chance")
     axes[1].axhline(1.0, color="k", lw=0.8, ls=":")

@@ -138,11 +138,6 @@ def add_checkpoint_loadings(run: Run, preset: EdgeOfStabilityPreset, seed: int =
     run.append_metrics(rows)
 
 
-def _curve(run: Run, name: str, **index) -> tuple[np.ndarray, np.ndarray]:
-    series = run.observable(name, **index)
-    return series.index.to_numpy(dtype=float), series.to_numpy(dtype=float)
-
-
 def layer_shares(run: Run, step: int) -> dict[str, float]:
     """The top eigenvector's loading summed per layer (weights + bias of ``layers.{l}``) at ``step``."""
     frame = run.metrics
@@ -166,9 +161,9 @@ def analyse_one(run: Run, preset: EdgeOfStabilityPreset, report: BridgeReport) -
     lr = run.config.train.lr
     pred = predict_plateau(lr)
     tag = f"η={lr:g} (2/η={pred.value:.3g})"
-    t, s = _curve(run, "curvature/top_eig", rank=1)
-    tl, loss = _curve(run, "loss/train")
-    tc, cos = _curve(run, "curvature/grad_cosine")
+    t, s = run.curve("curvature/top_eig", rank=1)
+    tl, loss = run.curve("loss/train")
+    tc, cos = run.curve("curvature/grad_cosine")
     plateau = sharpness_plateau(t, s)
     rise = sharpening(t, s, plateau)
     median = None if plateau is None else plateau.change
@@ -322,8 +317,8 @@ def figures(runs: list[Run], results: list[dict]) -> list[str]:
     """Sharpness with 2/η lines, loss curves, loading by layer and neuron, the oscillation onset."""
     main = runs[0]
     folder = main.figures_dir
-    sharp = {r["lr"]: _curve(run, "curvature/top_eig", rank=1) for run, r in zip(runs, results)}
-    losses = {r["lr"]: _curve(run, "loss/train") for run, r in zip(runs, results)}
+    sharp = {r["lr"]: run.curve("curvature/top_eig", rank=1) for run, r in zip(runs, results)}
+    losses = {r["lr"]: run.curve("loss/train") for run, r in zip(runs, results)}
     starts = {r["lr"]: None if r["plateau"] is None else r["plateau"].start for r in results}
     fig, ax = new_figure(size=(6.5, 4.2))
     plot_sharpness(ax, sharp, starts)
@@ -340,7 +335,7 @@ def figures(runs: list[Run], results: list[dict]) -> list[str]:
     fig, axes = new_figure(ncols=len(runs), size=(4.6, 3.4))
     axes = np.atleast_1d(axes)
     for ax, run, r in zip(axes, runs, results):
-        t, cos = _curve(run, "curvature/grad_cosine")
+        t, cos = run.curve("curvature/grad_cosine")
         tl, loss = losses[r["lr"]]
         plot_onset(ax, t, cos, tl, loss, None if r["onset"] is None else r["onset"].step, None if r["spike"] is None else r["spike"].step)
         ax.set_title(f"η={r['lr']:g}: oscillation along v₁ vs loss", fontsize=9)

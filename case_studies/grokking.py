@@ -36,7 +36,7 @@ from bridge.stages import half_rise, threshold_crossing
 from bridge.tasks.modular import ModularConfig
 from bridge.train import train
 from case_studies.base import CaseStudy, register
-from case_studies.grokking_parts import AGFPreset, SweepPreset, agf_study, curve, figures, sweep_study
+from case_studies.grokking_parts import AGFPreset, SweepPreset, agf_study, figures, sweep_study
 from probes.fourier import frequency_norms, key_frequencies, top_share
 from probes.fourier_tracker import FourierTracker, WeightNormTracker, residue_embedding
 
@@ -138,9 +138,9 @@ def final_key_frequencies(run: Run, mass: float) -> list[int]:
 def analyse_grokking(run: Run, preset: GrokkingPreset, preset_name: str = "custom") -> BridgeReport:
     """Detect phases and events, match them, add the sub-studies, and write the report (works on a loaded run)."""
     report = BridgeReport("grokking", preset_name, run.config.seed)
-    t_acc, train_acc = curve(run, "accuracy/train")
-    t_test, test_acc = curve(run, "accuracy/test")
-    t_loss, test_loss = curve(run, "loss/test")
+    t_acc, train_acc = run.curve("accuracy/train")
+    t_test, test_acc = run.curve("accuracy/test")
+    t_loss, test_loss = run.curve("loss/test")
     memorised = threshold_crossing(t_acc, train_acc, 0.99, "up", name="train accuracy > 99%", observable="accuracy/train")
     grokked = threshold_crossing(t_test, test_acc, 0.95, "up", name="test accuracy > 95%", observable="accuracy/test")
     ratio = (grokked.step / memorised.step) if memorised and grokked and memorised.step > 0 else None
@@ -150,9 +150,9 @@ def analyse_grokking(run: Run, preset: GrokkingPreset, preset_name: str = "custo
     report.checks.append(check("three phases detected in order", " → ".join(f"{s.name} [{s.start:.0f}, {s.end:.0f}]" for s in stages) or "none", "memorisation → circuit formation → clean-up", phase_ordered(stages)))
     t_mem = memorised.step if memorised else 0.0
 
-    t_r, restricted = curve(run, "fourier/restricted_loss")
-    t_e, excluded = curve(run, "fourier/excluded_loss")
-    t_g, gini = curve(run, "fourier/embed_gini")
+    t_r, restricted = run.curve("fourier/restricted_loss")
+    t_e, excluded = run.curve("fourier/excluded_loss")
+    t_g, gini = run.curve("fourier/embed_gini")
     test_drop = half_fall(t_loss, test_loss, t_mem, "test loss half-way down from its peak", "loss/test")
     restricted_drop = half_fall(t_r, restricted, t_mem, "restricted loss half-way down from its peak", "fourier/restricted_loss")
     keep = t_g >= t_mem
@@ -174,7 +174,7 @@ def analyse_grokking(run: Run, preset: GrokkingPreset, preset_name: str = "custo
     report.extra["embedding_n_key"] = n_key
     report.notes.append(f"{n_key} frequencies carry {preset.key_mass:.0%} of the final embedding's squared Fourier norm; key frequencies (restricted/excluded loss): {run.info.get('key_frequencies')}")
 
-    t_w, norm = curve(run, "weights/norm")
+    t_w, norm = run.curve("weights/norm")
     tau = 1.0 / (preset.lr * preset.weight_decay)
     report.extra["time_scale_1_over_lr_wd"] = tau
     report.extra["wall_seconds"] = run.info.get("wall_seconds")

@@ -27,12 +27,6 @@ from probes.fourier_plots import plot_emergence, plot_phase_bands, plot_power_la
 from probes.fourier_tracker import FourierTracker, TemplateLossTracker
 
 
-def curve(run: Run, name: str, **index: Any) -> tuple[np.ndarray, np.ndarray]:
-    """``(steps, values)`` of an observable as float arrays."""
-    series = run.observable(name, **index)
-    return series.index.to_numpy(dtype=float), series.to_numpy(dtype=float)
-
-
 def norms_table(run: Run, name: str = "fourier/embed_norm") -> tuple[np.ndarray, np.ndarray]:
     """``(steps, norms[step, frequency])`` of a per-frequency observable."""
     frame = run.metrics[run.metrics["observable"] == name]
@@ -87,13 +81,13 @@ class AGFPreset:
         """Match AGF's acquisition steps with loss-drop events and with each frequency's emergence in the weights."""
         report = BridgeReport("grokking/agf", "", run.config.seed)
         preds = self.predictions(run)
-        t_loss, loss = curve(run, "loss/train")
+        t_loss, loss = run.curve("loss/train")
         t_n, norms = norms_table(run)
         plateaus = [preds[0].value + preds[0].extra["drop"]] + [p.value for p in preds]
         emerged: dict[int, Event | None] = {}
         for j, pred in enumerate(preds):
             k = pred.extra["frequency"]
-            t_k, loss_k = curve(run, "template/loss", frequency=k)
+            t_k, loss_k = run.curve("template/loss", frequency=k)
             level = pred.extra["drop"] / 2
             drop = threshold_crossing(t_k, loss_k, level, "down", name=f"frequency-{k} loss half-way down ({level:.3f})", observable="template/loss")
             emerged[k] = half_rise(t_n, norms[:, k], name=f"frequency {k} norm half-rise", observable="fourier/embed_norm")
@@ -156,8 +150,8 @@ class SweepPreset:
         rows = []
         for lr, wd in self.points():
             run = Run(Path(folder) / f"lr{lr:g}-wd{wd:g}")
-            t, test = curve(run, "accuracy/test")
-            t2, tr = curve(run, "accuracy/train")
+            t, test = run.curve("accuracy/test")
+            t2, tr = run.curve("accuracy/train")
             grok = threshold_crossing(t, test, 0.95, "up")
             mem = threshold_crossing(t2, tr, 0.99, "up")
             rows.append({"lr": lr, "weight_decay": wd, "lr_wd": lr * wd, "grok_step": None if grok is None else grok.step, "memorised_step": None if mem is None else mem.step})
@@ -196,11 +190,11 @@ def figures(run: Run, stages: list, events: list[Event], preset: Any) -> list[st
     folder = run.figures_dir
     paths = []
     fig, axes = new_figure(ncols=2, size=(5.5, 3.8))
-    curves = {name: curve(run, obs) for name, obs in (("train", "loss/train"), ("test", "loss/test"), ("restricted", "fourier/restricted_loss"), ("excluded", "fourier/excluded_loss"))}
+    curves = {name: run.curve(obs) for name, obs in (("train", "loss/train"), ("test", "loss/test"), ("restricted", "fourier/restricted_loss"), ("excluded", "fourier/excluded_loss"))}
     plot_curves(axes[0], curves, ylabel="cross-entropy", logy=True, title="Losses and grokking phases")
     plot_phase_bands(axes[0], stages)
-    t_w, w = curve(run, "weights/norm")
-    t_g, g = curve(run, "fourier/embed_gini")
+    t_w, w = run.curve("weights/norm")
+    t_g, g = run.curve("fourier/embed_gini")
     plot_curves(axes[1], {"weight norm": (t_w, w / w.max()), "Gini of W_E Fourier norms": (t_g, g)}, ylabel="(weight norm / max)", title="Weight norm and Fourier sparsity")
     plot_phase_bands(axes[1], stages)
     paths.append(save_figure(fig, folder / "losses_phases.png"))
@@ -237,4 +231,4 @@ def figures(run: Run, stages: list, events: list[Event], preset: Any) -> list[st
     return [str(p.relative_to(run.path)) for p in paths]
 
 
-__all__ = ["AGFPreset", "SweepPreset", "agf_study", "curve", "figures", "norms_table", "sweep_study"]
+__all__ = ["AGFPreset", "SweepPreset", "agf_study", "figures", "norms_table", "sweep_study"]

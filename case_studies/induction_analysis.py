@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from bridge.llc import LLCWarning
 from bridge.runs import Run
 from bridge.seeding import derive_seed, generator
-from bridge.stages import Event, Stage, plateaus_and_drops, threshold_crossing
+from bridge.stages import Event, Stage, plateaus_and_drops
 from bridge.tasks.base import Split, TaskData
 from bridge.tasks.repeated_tokens import corrupt_first_copy, masked_mean, next_token_losses, repeated_targets, repeated_token_loss
 from bridge.trackers.llc import LLCTracker

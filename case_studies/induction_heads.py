@@ -31,7 +31,6 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 from bridge.config import RunConfig, ScheduleConfig, TrainConfig, config_class, config_to_dict
 from bridge.match import check, match

@@ -45,8 +45,9 @@ def analyze(run: Run, trackers: Sequence[Tracker], *, steps: Sequence[int] | Non
     rows = []
     with torch_threads(threads or run.config.train.threads):
         show = sys.stderr.isatty() if progress is None else progress
+        model = None
         for step in tqdm(steps, disable=not show, desc="analyze", leave=False):
-            model = run.model_at(step)
+            model = run.model_at(step, into=model)
             for tracker in trackers:
                 rows.extend({"step": step, **r} for r in tracker(model, step, data))
     run.append_metrics(rows)

@@ -210,3 +210,13 @@ def test_a_fresh_process_loads_runs_of_any_registered_task(tmp_path):
     code = "import sys; from bridge import load_run; print(type(load_run(sys.argv[1]).config.task).__name__)"
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "run")], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "TeacherMLPConfig"
+
+
+def test_model_at_into_an_existing_model_equals_a_fresh_one(tmp_path):
+    run = train(small_config(steps=20), tmp_path / "run", progress=False)
+    reused = run.model_at(0)
+    for step in run.steps:
+        fresh = run.model_at(step)
+        reused = run.model_at(step, into=reused)
+        for name, tensor in fresh.state_dict().items():
+            assert torch.equal(tensor, reused.state_dict()[name]), (step, name)

@@ -85,7 +85,9 @@ class MetricsLog:
             self.columns = list(merged.columns)
         else:
             buffer = io.StringIO()
-            csv.writer(buffer, lineterminator="\n").writerows([[_cell(r.get(c)) for c in self.columns] for r in rows])
+            # csv writes None as an empty cell and floats at full precision (str(float) is the
+            # shortest round-trip repr); pandas reads "nan" and "inf" back as floats.
+            csv.writer(buffer, lineterminator="\n").writerows([[r.get(c) for c in self.columns] for r in rows])
             with open(self.file, "a") as f:
                 f.write(buffer.getvalue())
         return self.file.stat().st_size
@@ -97,13 +99,6 @@ class MetricsLog:
         with open(self.file, "r+") as f:
             f.truncate(size)
         self.columns = list(pd.read_csv(self.file, nrows=0).columns) if size else None
-
-
-def _cell(value: Any) -> Any:
-    """A CSV cell as pandas would write it (missing → empty, floats at full precision)."""
-    if value is None or (isinstance(value, float) and value != value):
-        return ""
-    return repr(value) if isinstance(value, float) else value
 
 
 def write_metrics(path: Path, frame: pd.DataFrame) -> None:

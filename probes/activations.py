@@ -16,7 +16,10 @@ def cached_activation(model: nn.Module, inputs: Tensor, hook: str) -> Float[Tens
 
     Works for the library's HookedRootModules and TransformerBridge models. A
     plain forward hook on the one hook point, removed in ``finally``: much
-    cheaper than ``run_with_cache`` when called at every tracked step.
+    cheaper than ``run_with_cache`` when called at every tracked step. A model
+    with a ``run_to(inputs, hook)`` method (the deep linear network, the MLP)
+    computes the activation directly when none of its modules carries a hook, so
+    an ablation or patching hook in place is always honoured.
 
     Example:
         >>> from bridge.models import DeepLinearConfig, build_model
@@ -27,6 +30,10 @@ def cached_activation(model: nn.Module, inputs: Tensor, hook: str) -> Float[Tens
     points = getattr(model, "hook_dict", {})
     if hook not in points:
         raise KeyError(f"hook {hook!r} not found in {type(model).__name__}")
+    run_to = getattr(model, "run_to", None)
+    if run_to is not None and not _any_hooks(model):
+        with evaluating(model):
+            return run_to(inputs, hook).detach()
     captured: list[Tensor] = []
     handle = points[hook].register_forward_hook(lambda _module, _inputs, output: captured.append(output.detach()))
     try:
@@ -37,6 +44,11 @@ def cached_activation(model: nn.Module, inputs: Tensor, hook: str) -> Float[Tens
     if not captured:
         raise RuntimeError(f"hook {hook!r} was not reached by the forward pass")
     return captured[-1]
+
+
+def _any_hooks(model: nn.Module) -> bool:
+    """Whether any submodule of ``model`` has a forward or forward-pre hook."""
+    return any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
 
 
 def activations_over_checkpoints(run, inputs: Tensor, hook: str, steps: Sequence[int] | None = None) -> dict[int, Tensor]:

@@ -27,7 +27,7 @@ import numpy as np
 from jaxtyping import Float, Int
 
 from bridge.tasks.base import TaskData
-from bridge.trackers.base import TRACKERS, Row, row
+from bridge.trackers.base import TRACKERS, Row
 from probes.activations import cached_activation
 from probes.registry import PROBES
 
@@ -91,9 +91,11 @@ class _Tree:
                 children.append(len(np.unique(levels[k + 1][members])) if k + 1 < len(levels) else 0)
         self.indicator = np.array(rows, dtype=float)  # (categories of all levels, items)
         self.n = self.indicator.sum(1)
-        self.level_of = np.array(level_of)
-        self.children = np.array(children)
         self.n_levels = len(levels)
+        self.level_of = np.eye(self.n_levels)[level_of].T  # (level, category) membership
+        children = np.array(children)
+        # Weight of a category's spread in the chance value of the level below it.
+        self.as_parent = np.where(self.n > 1, np.maximum(children - 1, 0) / np.maximum(self.n - 1, 1), 0.0)
 
     @staticmethod
     def nested(levels: np.ndarray) -> bool:
@@ -101,11 +103,10 @@ class _Tree:
         return all(len(np.unique(np.stack([levels[k - 1], levels[k]]), axis=1).T) == len(np.unique(levels[k])) for k in range(1, len(levels)))
 
     def measure(self, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        energy = ((self.indicator @ h) ** 2).sum(1) / self.n
-        spread = self.indicator @ (h**2).sum(1) - energy  # n_c · σ²_c
-        as_parent = np.where(self.n > 1, np.maximum(self.children - 1, 0) * spread / np.maximum(self.n - 1, 1), 0.0)
-        e = np.bincount(self.level_of, weights=energy, minlength=self.n_levels)
-        c = np.bincount(self.level_of, weights=as_parent, minlength=self.n_levels)
+        sums = self.indicator @ h
+        energy = (sums * sums).sum(1) / self.n  # n_c‖μ_c‖²
+        spread = self.indicator @ (h * h).sum(1) - energy  # n_c · σ²_c
+        e, c = self.level_of @ energy, self.level_of @ (self.as_parent * spread)
         between, chance = np.zeros(self.n_levels), np.zeros(self.n_levels)
         between[1:], chance[1:] = (e[1:] - e[:-1]) / len(h), c[:-1] / len(h)
         return between, chance
@@ -146,10 +147,9 @@ class Differentiation:
             self.between_, self.chance_ = np.zeros(len(levels)), np.zeros(len(levels))
             for k in range(1, len(levels)):
                 self.between_[k], self.chance_[k] = _between(h, self._groups[k])
-        with np.errstate(divide="ignore"):
-            self.ratio_sd_ = np.sqrt(2.0 / (np.asarray(h).shape[1] * self.contrasts_))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            self.ratio_ = np.where(self.chance_ > 0, self.between_ / self.chance_, np.nan)
+        dof = h.shape[1] * self.contrasts_
+        self.ratio_sd_ = np.sqrt(np.divide(2.0, dof, out=np.full(len(levels), np.inf), where=dof > 0))
+        self.ratio_ = np.divide(self.between_, self.chance_, out=np.full(len(levels), np.nan), where=self.chance_ > 0)
         return self
 
 
@@ -175,13 +175,8 @@ class DifferentiationTracker:
             raise ValueError("DifferentiationTracker needs a hierarchical task (info['level_labels'])")
         h = cached_activation(model, data.train.x, self.hook).cpu().numpy()
         fit = self._measure.fit(h, labels)
-        fit.between_, fit.chance_, fit.ratio_, fit.ratio_sd_ = (a.tolist() for a in (fit.between_, fit.chance_, fit.ratio_, fit.ratio_sd_))
-        rows = []
-        for k in range(1, len(labels)):
-            rows += [
-                row("differentiation/between", fit.between_[k], level=k),
-                row("differentiation/chance", fit.chance_[k], level=k),
-                row("differentiation/ratio", fit.ratio_[k], level=k),
-                row("differentiation/ratio_sd", fit.ratio_sd_[k], level=k),
-            ]
-        return rows
+        table = np.stack((fit.between_, fit.chance_, fit.ratio_, fit.ratio_sd_)).T.tolist()
+        return [{"observable": name, "value": value, "level": k} for k in range(1, len(labels)) for name, value in zip(_OBSERVABLES, table[k])]
+
+
+_OBSERVABLES = ("differentiation/between", "differentiation/chance", "differentiation/ratio", "differentiation/ratio_sd")

@@ -5,6 +5,7 @@ import torch
 
 from bridge.config import ConfigError
 from bridge.models import MLP, DeepLinearConfig, MLPConfig, TransformerConfig, build_model
+from probes import cached_activation
 
 
 def test_deep_linear_cache_and_end_to_end_map():
@@ -26,6 +27,25 @@ def test_mlp_activations_and_cache():
         torch.testing.assert_close(cache["hook_pre.0"], pre)
         torch.testing.assert_close(cache["hook_post.0"], fn(pre))
         torch.testing.assert_close(out, fn(pre) @ net.layers[1].weight.T + net.layers[1].bias)
+
+
+@pytest.mark.parametrize("config", [DeepLinearConfig(4, 8, 3, depth=3, init_std=0.3), MLPConfig(d_in=4, d_out=3, widths=(6, 5), activation="tanh")])
+def test_run_to_equals_the_cached_activation_and_hooks_are_honoured(config):
+    net = build_model(config, seed=2)
+    x = torch.randn(5, 4, generator=torch.Generator().manual_seed(2))
+    _, cache = net.run_with_cache(x)
+    for name in net.hook_dict:
+        torch.testing.assert_close(net.run_to(x, name), cache[name], rtol=0, atol=0)
+        torch.testing.assert_close(cached_activation(net, x, name), cache[name], rtol=0, atol=0)
+    with pytest.raises(KeyError, match="hook_nowhere"):
+        net.run_to(x, "hook_nowhere")
+    first = list(net.hook_dict)[1]
+    net.hook_dict[first].add_hook(lambda act, hook: act * 0)  # an ablation in place
+    try:
+        assert cached_activation(net, x, "hook_out").abs().max() == 0  # the hook path, not run_to
+    finally:
+        net.reset_hooks()
+    assert not any(m._forward_hooks for m in net.modules())
 
 
 def test_same_seed_same_weights_different_seed_different_weights():

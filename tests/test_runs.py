@@ -14,7 +14,7 @@ import torch
 
 from bridge import ConfigError, RunConfig, RunError, ScheduleConfig, TrainConfig, load_run, train
 from bridge.models import DeepLinearConfig, MLPConfig
-from bridge.runs import checkpoint_path
+from bridge.runs import MetricsLog, checkpoint_path
 from bridge.storage import CorruptFileError
 from bridge.tasks import HierarchyConfig, LinearTeacherConfig
 from bridge.trackers import ModeTracker
@@ -220,3 +220,19 @@ def test_model_at_into_an_existing_model_equals_a_fresh_one(tmp_path):
         reused = run.model_at(step, into=reused)
         for name, tensor in fresh.state_dict().items():
             assert torch.equal(tensor, reused.state_dict()[name]), (step, name)
+
+
+def test_metrics_log_round_trips_floats_missing_cells_and_quoting(tmp_path):
+    log = MetricsLog(tmp_path)
+    log.append([{"step": 0, "observable": "a", "value": 1.0, "mode": 1}])
+    size = log.append([
+        {"step": 1, "observable": "x,y", "value": float("nan"), "mode": 2},
+        {"step": 1, "observable": "b", "value": float("inf")},
+        {"step": 2, "observable": "c", "value": 0.1 + 0.2, "mode": None},
+    ])
+    assert size == (tmp_path / "metrics.csv").stat().st_size
+    frame = pd.read_csv(tmp_path / "metrics.csv")
+    assert frame.observable.tolist() == ["a", "x,y", "b", "c"]
+    assert frame.value.iloc[3] == 0.1 + 0.2  # full precision
+    assert pd.isna(frame.value.iloc[1]) and frame.value.iloc[2] == float("inf")
+    assert frame["mode"].iloc[:2].tolist() == [1, 2] and frame["mode"].iloc[2:].isna().all()

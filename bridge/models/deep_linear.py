@@ -71,6 +71,20 @@ class DeepLinearNetwork(HookedRootModule):
             h = self.hook_hidden[layer](h) if layer < len(self.hook_hidden) else self.hook_out(h)
         return h
 
+    def run_to(self, x: Float[Tensor, "batch d_in"], hook: str) -> Float[Tensor, "batch d"]:
+        """The activation at hook point ``hook`` on ``x``, computed without running any hook.
+
+        Equal to what a forward hook on ``hook`` captures when no hook changes the
+        activations (:func:`probes.cached_activation` checks that before using it).
+        """
+        if hook not in self.hook_dict:
+            raise KeyError(f"hook {hook!r} not found in {type(self).__name__}")
+        layers = 0 if hook == "hook_in" else len(self.weights) if hook == "hook_out" else int(hook.rpartition(".")[2]) + 1
+        h = x
+        for layer in range(layers):
+            h = h @ self.weights[layer].T
+        return h
+
     def end_to_end(self) -> Float[Tensor, "d_out d_in"]:
         """The product ``W_{L-1} ⋯ W_0``."""
         total = self.weights[0]

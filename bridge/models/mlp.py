@@ -89,6 +89,26 @@ class MLP(HookedRootModule):
             h = self.hook_post[i](self.activation(self.hook_pre[i](layer(h))))
         return self.hook_out(self.layers[-1](h))
 
+    def run_to(self, x: Float[Tensor, "batch d_in"], hook: str) -> Float[Tensor, "batch d"]:
+        """The activation at hook point ``hook`` on ``x``, computed without running any hook.
+
+        Equal to what a forward hook on ``hook`` captures when no hook changes the
+        activations (:func:`probes.cached_activation` checks that before using it).
+        """
+        if hook not in self.hook_dict:
+            raise KeyError(f"hook {hook!r} not found in {type(self).__name__}")
+        h = x
+        if hook == "hook_in":
+            return h
+        for i, layer in enumerate(self.layers[:-1]):
+            h = layer(h)
+            if hook == f"hook_pre.{i}":
+                return h
+            h = self.activation(h)
+            if hook == f"hook_post.{i}":
+                return h
+        return self.layers[-1](h)
+
 
 @MODELS.register("mlp")
 def build_mlp(config: MLPConfig, seed: int) -> MLP:

@@ -42,7 +42,7 @@ def mode_strengths(w: Float[Tensor, "d_out d_in"], u: Float[Tensor, "d_out mode"
         >>> mode_strengths(u @ torch.diag(torch.tensor([2.0, 1.0])) @ v.T, u, v).tolist()
         [2.0, 1.0]
     """
-    return torch.einsum("om,oi,im->m", u, w, v)
+    return ((u.T @ w) * v.T).sum(1)
 
 
 def mode_alignment(w: Float[Tensor, "d_out d_in"], u: Float[Tensor, "d_out mode"], v: Float[Tensor, "d_in mode"]) -> Float[Tensor, " mode"]:
@@ -52,8 +52,7 @@ def mode_alignment(w: Float[Tensor, "d_out d_in"], u: Float[Tensor, "d_out mode"
     Degenerate teacher modes are compared through their shared subspace.
     """
     uh, _, vh = torch.linalg.svd(w, full_matrices=False)
-    overlap = (u.T @ uh).abs() * (v.T @ vh.T).abs()
-    return overlap.max(dim=1).values
+    return ((u.T @ uh).abs() * (v.T @ vh.mT).abs()).amax(1)
 
 
 @TRACKERS.register("modes")
@@ -73,5 +72,6 @@ class ModeTracker:
         device = next(model.parameters()).device
         u, v = u.to(device), v.to(device)
         w = end_to_end_map(model, v.shape[0])
-        strength, align = mode_strengths(w, u, v).tolist(), mode_alignment(w, u, v).tolist()
-        return [r for m in range(u.shape[1]) for r in (row("mode/strength", strength[m], mode=m), row("mode/alignment", align[m], mode=m))]
+        with torch.no_grad():
+            strength, align = torch.stack((mode_strengths(w, u, v), mode_alignment(w, u, v))).tolist()
+        return [r for m in range(u.shape[1]) for r in ({"observable": "mode/strength", "value": strength[m], "mode": m}, {"observable": "mode/alignment", "value": align[m], "mode": m})]

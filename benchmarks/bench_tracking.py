@@ -2,8 +2,10 @@
 
 Prints the ratio (target ≤ 1.10). "Untracked" trains the same config with no
 online trackers and no tracking interval (checkpoints and their loss only);
-"tracked" is the preset as the case study runs it. Repeats alternate and the
-median of each is compared, so both see the same machine load.
+"tracked" is the preset as the case study runs it (its mode and differentiation
+trackers are batched: captured at each checkpoint, measured together when the
+rows are written). Repeats alternate and the median of each is compared, so
+both see the same machine load.
 
     python benchmarks/bench_tracking.py [--repeats 5]
 """

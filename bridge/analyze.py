@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from tqdm import tqdm
 
 from bridge.runs import Run
-from bridge.trackers.base import Tracker
-from bridge.train import torch_threads
+from bridge.trackers.base import Tracker, TrackingBuffer
+from bridge.train import FLUSH_CAPTURES, torch_threads
 
 
 def analyze(run: Run, trackers: Sequence[Tracker], *, steps: Sequence[int] | None = None, progress: bool | None = None, threads: int | None = None) -> Run:
@@ -41,14 +41,15 @@ def analyze(run: Run, trackers: Sequence[Tracker], *, steps: Sequence[int] | Non
     unknown = sorted(set(steps) - set(available))
     if unknown:
         raise ValueError(f"no checkpoints at steps {unknown[:5]} in {run.path}")
-    data = run.task_data()
-    rows = []
+    buffer, rows = TrackingBuffer(trackers, run.task_data()), []
     with torch_threads(threads or run.config.train.threads):
         show = sys.stderr.isatty() if progress is None else progress
         model = None
         for step in tqdm(steps, disable=not show, desc="analyze", leave=False):
             model = run.model_at(step, into=model)
-            for tracker in trackers:
-                rows.extend({"step": step, **r} for r in tracker(model, step, data))
+            buffer.track(model, step)
+            if buffer.pending >= FLUSH_CAPTURES:
+                rows += buffer.flush()
+        rows += buffer.flush()
     run.append_metrics(rows)
     return run

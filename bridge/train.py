@@ -43,11 +43,15 @@ from bridge.storage import (
     save_tensors,
 )
 from bridge.tasks import TaskData, make_task
-from bridge.trackers.base import Tracker
+from bridge.trackers.base import Tracker, TrackingBuffer
 from bridge.trackers.loss import LossTracker
 
 KEEP_OPTIMIZER_STATES = 3
 DEFAULT_LOSS_EXAMPLES = 4096
+# Batched trackers' rows are written at the first checkpoint after this many seconds or
+# captures (and at the end); checkpoints in between become resumable once their rows are.
+FLUSH_SECONDS = 10.0
+FLUSH_CAPTURES = 256
 
 
 def resolve_device(device: str) -> torch.device:
@@ -139,14 +143,16 @@ def validate(config: RunConfig) -> TaskData:
     return data
 
 
-def _save_checkpoint(path: Path, step: int, model: nn.Module, optimizer: torch.optim.Optimizer, saved: list[int]) -> None:
+def _save_checkpoint(path: Path, step: int, model: nn.Module, optimizer: torch.optim.Optimizer, saved: list[int], keep: int | None) -> None:
+    """Save weights and optimizer state; keep the newest optimizer states and the one at ``keep``."""
     save_tensors(checkpoint_path(path, step), model.state_dict(), {"step": str(step)})
     tensors, meta = optimizer_to_tensors(optimizer)
     save_tensors(checkpoint_path(path, step, "optim"), tensors, {**meta, "step": str(step)})
     saved.append(step)
-    for old in saved[:-KEEP_OPTIMIZER_STATES]:
+    kept = [s for s in saved if s == keep or s in saved[-KEEP_OPTIMIZER_STATES:]]
+    for old in set(saved) - set(kept):
         checkpoint_path(path, old, "optim").unlink(missing_ok=True)
-    del saved[:-KEEP_OPTIMIZER_STATES]
+    saved[:] = kept
 
 
 def last_good_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, usable: set[int] | None = None) -> int | None:
@@ -187,7 +193,10 @@ def train(
         out: run directory; must not exist (or be empty) unless ``resume``.
         trackers: online trackers, called at every tracked step (a loss tracker
             on at most 4096 examples per split is added unless one named
-            ``"loss"`` is given).
+            ``"loss"`` is given). Batched trackers capture at every tracked step
+            and are measured together every ``FLUSH_SECONDS`` or
+            ``FLUSH_CAPTURES`` captures; a run killed in between resumes from
+            the last checkpoint whose rows were written.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         progress: show a progress bar; ``None`` shows it only on a terminal.
         resume: continue an existing run from its last good checkpoint.
@@ -253,8 +262,8 @@ def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker]
     optimizer = make_optimizer(model, tc)
     ckpts, tracked = checkpoint_steps(tc.steps, tc.schedule), tracked_steps(tc.steps, tc.schedule)
     ckpt_set, tracked_set = set(ckpts), set(tracked)
-    start, saved, rows = 0, [], []
-    log = MetricsLog(out)
+    start, saved = 0, []
+    log, buffer = MetricsLog(out), TrackingBuffer(trackers, data)
     info = {
         "config": config_to_dict(config),
         "seed": config.seed,
@@ -272,19 +281,19 @@ def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker]
         start, saved, log = _restore(out, model, optimizer, info, log)
     atomic_write_json(out / "run.json", info)
 
-    def track(step: int) -> None:
-        for tracker in trackers:
-            rows.extend({"step": step, **r} for r in tracker(model, step, data))
+    flushed = {"step": start, "time": time.perf_counter()}
 
     def checkpoint(step: int, elapsed: float) -> None:
-        _save_checkpoint(out, step, model, optimizer, saved)
-        info["metrics_bytes"][str(step)] = log.append(rows)
-        rows.clear()
+        _save_checkpoint(out, step, model, optimizer, saved, keep=flushed["step"])
+        now = time.perf_counter()
+        if buffer.pending == 0 or buffer.pending >= FLUSH_CAPTURES or now - flushed["time"] >= FLUSH_SECONDS or step == tc.steps:
+            info["metrics_bytes"][str(step)] = log.append(buffer.flush())
+            flushed.update(step=step, time=now)
         info.update(last_step=step, wall_time=info["wall_time"] + elapsed)
         atomic_write_json(out / "run.json", info)
 
     if start == 0:
-        track(0)
+        buffer.track(model, 0)
         checkpoint(0, 0.0)
     loss_fn, n = data.loss_fn, len(data.train)
     t0 = time.perf_counter()
@@ -304,7 +313,7 @@ def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker]
             optimizer.step()
             s = step + 1
             if s in tracked_set:
-                track(s)
+                buffer.track(model, s)
             if s in ckpt_set:
                 checkpoint(s, time.perf_counter() - t0)
                 t0 = time.perf_counter()

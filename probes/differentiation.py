@@ -21,13 +21,15 @@ of one item) always has ratio 1: it is individuation, not differentiation.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from jaxtyping import Float, Int
 
 from bridge.tasks.base import TaskData
-from bridge.trackers.base import TRACKERS, Row
+from bridge.trackers.base import TRACKERS, Batched, Row
 from probes.activations import cached_activation
 from probes.registry import PROBES
 
@@ -102,13 +104,14 @@ class _Tree:
         """Whether every level-``k`` category lies inside one level-``(k−1)`` category."""
         return all(len(np.unique(np.stack([levels[k - 1], levels[k]]), axis=1).T) == len(np.unique(levels[k])) for k in range(1, len(levels)))
 
-    def measure(self, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def measure(self, h: Float[np.ndarray, "*batch item d"]) -> tuple[Float[np.ndarray, "*batch level"], Float[np.ndarray, "*batch level"]]:
         sums = self.indicator @ h
-        energy = (sums * sums).sum(1) / self.n  # n_c‖μ_c‖²
-        spread = self.indicator @ (h * h).sum(1) - energy  # n_c · σ²_c
-        e, c = self.level_of @ energy, self.level_of @ (self.as_parent * spread)
-        between, chance = np.zeros(self.n_levels), np.zeros(self.n_levels)
-        between[1:], chance[1:] = (e[1:] - e[:-1]) / len(h), c[:-1] / len(h)
+        energy = (sums * sums).sum(-1) / self.n  # n_c‖μ_c‖²
+        spread = (h * h).sum(-1) @ self.indicator.T - energy  # n_c · σ²_c
+        e, c = energy @ self.level_of.T, (self.as_parent * spread) @ self.level_of.T
+        between, chance = np.zeros(e.shape), np.zeros(c.shape)
+        n_items = h.shape[-2]
+        between[..., 1:], chance[..., 1:] = (e[..., 1:] - e[..., :-1]) / n_items, c[..., :-1] / n_items
         return between, chance
 
 
@@ -119,6 +122,7 @@ class Differentiation:
     ``fit(h, level_labels)`` with ``h`` ``(item, d)`` and ``level_labels``
     ``(level, item)`` (level 0 the root) sets ``between_`` and ``chance_``
     (shape ``(level,)``, entry 0 unused and zero), ``ratio_ = between_/chance_``,
+    — or, for a stack ``h`` of shape ``(batch, item, d)``, shape ``(batch, level)``;
     ``contrasts_`` (number of level-``k`` contrasts, Σ over parents of
     children − 1) and ``ratio_sd_``: the standard deviation of the ratio for an
     isotropic random representation, ``√(2 / (d · contrasts))`` (a χ² with
@@ -141,26 +145,30 @@ class Differentiation:
             self._contrasts = np.array([0] + [len(np.unique(levels[k])) - len(np.unique(levels[k - 1])) for k in range(1, len(levels))])
             self._key = key
         self.contrasts_ = self._contrasts.copy()
+        if h.ndim not in (2, 3) or h.shape[-2] != levels.shape[1]:
+            raise ValueError(f"h must be (item, d) or (batch, item, d) with {levels.shape[1]} items, got shape {h.shape}")
         if self._tree is not None:
             self.between_, self.chance_ = self._tree.measure(h)
         else:
-            self.between_, self.chance_ = np.zeros(len(levels)), np.zeros(len(levels))
-            for k in range(1, len(levels)):
-                self.between_[k], self.chance_[k] = _between(h, self._groups[k])
-        dof = h.shape[1] * self.contrasts_
+            self.between_, self.chance_ = np.zeros(h.shape[:-2] + (len(levels),)), np.zeros(h.shape[:-2] + (len(levels),))
+            for index in np.ndindex(h.shape[:-2]):
+                for k in range(1, len(levels)):
+                    self.between_[index + (k,)], self.chance_[index + (k,)] = _between(h[index], self._groups[k])
+        dof = h.shape[-1] * self.contrasts_
         self.ratio_sd_ = np.sqrt(np.divide(2.0, dof, out=np.full(len(levels), np.inf), where=dof > 0))
-        self.ratio_ = np.divide(self.between_, self.chance_, out=np.full(len(levels), np.nan), where=self.chance_ > 0)
+        self.ratio_ = np.divide(self.between_, self.chance_, out=np.full(self.chance_.shape, np.nan), where=self.chance_ > 0)
         return self
 
 
 @TRACKERS.register("differentiation")
 @dataclass
-class DifferentiationTracker:
+class DifferentiationTracker(Batched):
     """Rows ``differentiation/between``, ``/chance``, ``/ratio`` and ``/ratio_sd`` (index ``level``).
 
     The hidden representation is the activation at ``hook`` for each item (the
     task's training inputs, one per item); the levels come from
-    ``data.info["level_labels"]`` (always the *unshuffled* tree).
+    ``data.info["level_labels"]`` (always the *unshuffled* tree). Batched: a
+    step's capture is that activation; many are measured at once.
     """
 
     hook: str = "hook_hidden.0"
@@ -169,14 +177,17 @@ class DifferentiationTracker:
     def __post_init__(self) -> None:
         self._measure = Differentiation()
 
-    def __call__(self, model, step: int, data: TaskData) -> list[Row]:
-        labels = data.info.get("level_labels")
-        if labels is None:
+    def capture(self, model, step: int, data: TaskData) -> Float[torch.Tensor, "item d"]:
+        if data.info.get("level_labels") is None:
             raise ValueError("DifferentiationTracker needs a hierarchical task (info['level_labels'])")
-        h = cached_activation(model, data.train.x, self.hook).cpu().numpy()
-        fit = self._measure.fit(h, labels)
-        table = np.stack((fit.between_, fit.chance_, fit.ratio_, fit.ratio_sd_)).T.tolist()
-        return [{"observable": name, "value": value, "level": k} for k in range(1, len(labels)) for name, value in zip(_OBSERVABLES, table[k])]
+        return cached_activation(model, data.train.x, self.hook)
+
+    def measure(self, captures: Sequence[torch.Tensor], data: TaskData) -> list[list[Row]]:
+        labels = data.info["level_labels"]
+        fit = self._measure.fit(torch.stack(list(captures)).cpu().numpy(), labels)
+        sd = np.broadcast_to(fit.ratio_sd_, fit.ratio_.shape)
+        table = np.stack((fit.between_, fit.chance_, fit.ratio_, sd), axis=-1).tolist()  # (step, level, 4)
+        return [[{"observable": name, "value": value, "level": k} for k in range(1, len(labels)) for name, value in zip(_OBSERVABLES, per_step[k])] for per_step in table]
 
 
 _OBSERVABLES = ("differentiation/between", "differentiation/chance", "differentiation/ratio", "differentiation/ratio_sd")

@@ -1,5 +1,6 @@
 """The run directory contract: atomic checkpoints, resume, corruption, no overwrite."""
 
+import importlib
 import json
 import os
 import signal
@@ -8,6 +9,7 @@ import sys
 import time
 import warnings
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -236,3 +238,55 @@ def test_metrics_log_round_trips_floats_missing_cells_and_quoting(tmp_path):
     assert frame.value.iloc[3] == 0.1 + 0.2  # full precision
     assert pd.isna(frame.value.iloc[1]) and frame.value.iloc[2] == float("inf")
     assert frame["mode"].iloc[:2].tolist() == [1, 2] and frame["mode"].iloc[2:].isna().all()
+
+
+class StepByStep:
+    """A tracker called at each step as a plain tracker (hides its batched capture/measure)."""
+
+    def __init__(self, tracker):
+        self.tracker, self.name = tracker, tracker.name
+
+    def __call__(self, model, step, data):
+        return self.tracker(model, step, data)
+
+
+def hierarchy_config(steps=80, every=10):
+    return RunConfig(
+        task=HierarchyConfig(depth=3, branching=2),
+        model=DeepLinearConfig(d_in=8, d_hidden=32, d_out=15, init_std=0.05),
+        train=TrainConfig(optimizer="gd", lr=0.2, steps=steps, schedule=ScheduleConfig(n_log=5, every=every, track_every=5)),
+        seed=1,
+    )
+
+
+def test_batched_trackers_write_the_rows_of_step_by_step_tracking(tmp_path, monkeypatch):
+    train_module = importlib.import_module("bridge.train")  # the module, not the function bridge.train
+    from probes import DifferentiationTracker
+
+    monkeypatch.setattr(train_module, "FLUSH_CAPTURES", 9)  # several flushes of several steps each
+    cfg = hierarchy_config()
+    batched = train(cfg, tmp_path / "batched", trackers=[ModeTracker(), DifferentiationTracker()], progress=False).metrics
+    plain = train(cfg, tmp_path / "plain", trackers=[StepByStep(ModeTracker()), StepByStep(DifferentiationTracker())], progress=False).metrics
+    assert len(batched) == len(plain) > 0
+    keys = ["step", "observable", "mode", "level"]
+    pd.testing.assert_frame_equal(batched[keys], plain[keys])  # same rows in the same order
+    assert set(batched.observable) >= {"mode/strength", "mode/alignment", "differentiation/ratio"}
+    np.testing.assert_allclose(batched.value, plain.value, rtol=1e-5, atol=1e-7)
+
+
+def test_a_run_killed_between_flushes_resumes_from_its_last_written_rows(tmp_path, monkeypatch):
+    train_module = importlib.import_module("bridge.train")  # the module, not the function bridge.train
+
+    monkeypatch.setattr(train_module, "FLUSH_CAPTURES", 7)
+    cfg = hierarchy_config(every=5)  # captures at every checkpoint, flushed at steps 15, 45 and 80
+    whole = train(cfg, tmp_path / "whole", trackers=[ModeTracker(), Crash(at=-1)], progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "cut", trackers=[ModeTracker(), Crash(at=75)], progress=False)
+    info = json.loads((tmp_path / "cut" / "run.json").read_text())
+    written = max(int(s) for s in info["metrics_bytes"])
+    assert written == 45 and info["last_step"] == 70  # the five checkpoints after the last flush hold no rows yet
+    assert checkpoint_path(tmp_path / "cut", written, "optim").exists()  # so its optimizer state is kept
+    resumed = train(cfg, tmp_path / "cut", trackers=[ModeTracker(), Crash(at=-1)], progress=False, resume=True)
+    pd.testing.assert_frame_equal(resumed.metrics, whole.metrics)
+    for name, tensor in weights(whole, 80).items():
+        assert torch.equal(tensor, weights(resumed, 80)[name]), name

@@ -6,12 +6,18 @@ offline (called by :func:`bridge.analyze` on every saved checkpoint). Rows are
 tidy: ``{"observable": "group/name", "value": float, **index}`` where index
 columns (``mode``, ``level``, ``head``, ``layer``, ``frequency``…) are ints or
 strings; the step is added by the caller.
+
+A *batched* tracker splits its work in two: ``capture(model, step, data)``
+takes the few tensors it needs at a step (cheap, inside the training loop) and
+``measure(captures, data)`` turns many captures into rows at once (one batched
+SVD instead of one per step). :class:`TrackingBuffer` holds the captures until
+the rows are written; results equal those of calling the tracker step by step.
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol, runtime_checkable
 
@@ -31,6 +37,71 @@ class Tracker(Protocol):
     name: str
 
     def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]: ...
+
+
+@runtime_checkable
+class BatchedTracker(Tracker, Protocol):
+    """A tracker whose rows are computed for many steps at once from cheap per-step captures."""
+
+    def capture(self, model: nn.Module, step: int, data: TaskData) -> Any: ...
+
+    def measure(self, captures: Sequence[Any], data: TaskData) -> list[list[Row]]: ...
+
+
+class Batched:
+    """Mixin: ``tracker(model, step, data)`` as ``measure([capture(model, step, data)], data)[0]``."""
+
+    def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
+        return self.measure([self.capture(model, step, data)], data)[0]  # type: ignore[attr-defined]
+
+
+class TrackingBuffer:
+    """Rows of several tracked steps; batched trackers are measured together at :meth:`flush`.
+
+    ``track(model, step)`` calls each plain tracker at once and takes a capture
+    for each batched one; ``flush()`` measures every batched tracker over all
+    its captures and returns the rows in step order, tracker by tracker: the same
+    rows, in the same order, as calling every tracker at every step.
+
+    Example:
+        >>> from bridge.models import DeepLinearConfig, build_model
+        >>> from bridge.tasks import LinearTeacherConfig, make_task
+        >>> from bridge.trackers import ModeTracker
+        >>> data = make_task(LinearTeacherConfig((2.0, 1.0), d_in=3, d_out=3), seed=0)
+        >>> buffer = TrackingBuffer([ModeTracker()], data)
+        >>> buffer.track(build_model(DeepLinearConfig(3, 8, 3), seed=0), step=0)
+        >>> buffer.pending, len(buffer.flush()), buffer.pending
+        (1, 4, 0)
+    """
+
+    def __init__(self, trackers: Sequence[Tracker], data: TaskData) -> None:
+        self.trackers, self.data = list(trackers), data
+        self._batched = [isinstance(t, BatchedTracker) for t in self.trackers]
+        self._steps: list[int] = []
+        self._results: list[list[Any]] = []  # per step: rows (plain) or a capture (batched), per tracker
+
+    @property
+    def pending(self) -> int:
+        """Number of captures not yet measured (0 when no tracker is batched)."""
+        return len(self._steps) * sum(self._batched)
+
+    def track(self, model: nn.Module, step: int) -> None:
+        """Run the plain trackers and capture for the batched ones at ``step``."""
+        self._steps.append(step)
+        self._results.append([t.capture(model, step, self.data) if b else t(model, step, self.data) for t, b in zip(self.trackers, self._batched)])
+
+    def flush(self) -> list[Row]:
+        """All rows since the last flush, each with its ``step``; empties the buffer."""
+        for i, tracker in enumerate(self.trackers):
+            if self._batched[i] and self._steps:
+                measured = tracker.measure([r[i] for r in self._results], self.data)
+                if len(measured) != len(self._steps):
+                    raise RuntimeError(f"tracker {tracker.name!r} measured {len(measured)} of {len(self._steps)} captures")
+                for r, rows in zip(self._results, measured):
+                    r[i] = rows
+        rows = [{"step": step, **row} for step, per_tracker in zip(self._steps, self._results) for tracker_rows in per_tracker for row in tracker_rows]
+        self._steps, self._results = [], []
+        return rows
 
 
 TRACKERS: Registry[type] = Registry("tracker")

@@ -7,6 +7,7 @@ the alignment compares ``W``'s own singular vectors with the teacher's.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -14,7 +15,7 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from bridge.tasks.base import TaskData
-from bridge.trackers.base import TRACKERS, Row, evaluating, row
+from bridge.trackers.base import TRACKERS, Batched, Row, evaluating
 
 
 def end_to_end_map(model: nn.Module, d_in: int) -> Float[Tensor, "d_out d_in"]:
@@ -34,44 +35,55 @@ def end_to_end_map(model: nn.Module, d_in: int) -> Float[Tensor, "d_out d_in"]:
         return model(torch.eye(d_in, device=device)).T
 
 
-def mode_strengths(w: Float[Tensor, "d_out d_in"], u: Float[Tensor, "d_out mode"], v: Float[Tensor, "d_in mode"]) -> Float[Tensor, " mode"]:
-    """``diag(Uᵀ W V)``: the strength of each teacher mode in ``w``.
+def mode_strengths(w: Float[Tensor, "*batch d_out d_in"], u: Float[Tensor, "d_out mode"], v: Float[Tensor, "d_in mode"]) -> Float[Tensor, "*batch mode"]:
+    """``diag(Uᵀ W V)``: the strength of each teacher mode in ``w`` (or in each of a stack of maps).
 
     Example:
         >>> u, v = torch.eye(3)[:, :2], torch.eye(4)[:, :2]
         >>> mode_strengths(u @ torch.diag(torch.tensor([2.0, 1.0])) @ v.T, u, v).tolist()
         [2.0, 1.0]
     """
-    return ((u.T @ w) * v.T).sum(1)
+    return ((u.T @ w) * v.T).sum(-1)
 
 
-def mode_alignment(w: Float[Tensor, "d_out d_in"], u: Float[Tensor, "d_out mode"], v: Float[Tensor, "d_in mode"]) -> Float[Tensor, " mode"]:
+def mode_alignment(w: Float[Tensor, "*batch d_out d_in"], u: Float[Tensor, "d_out mode"], v: Float[Tensor, "d_in mode"]) -> Float[Tensor, "*batch mode"]:
     """For each teacher mode, ``max_j |u_αᵀ û_j| · |v_αᵀ v̂_j|`` over the learned singular pairs ``(û_j, v̂_j)``.
 
     1 when a learned singular pair equals the teacher's; about ``1/d`` for a random map.
-    Degenerate teacher modes are compared through their shared subspace.
+    Degenerate teacher modes are compared through their shared subspace. A
+    stack of maps is decomposed in one batched SVD.
+
+    Example:
+        >>> u, v = torch.eye(3)[:, :2], torch.eye(4)[:, :2]
+        >>> mode_alignment(u @ torch.diag(torch.tensor([2.0, 1.0])) @ v.T, u, v).tolist()
+        [1.0, 1.0]
     """
     uh, _, vh = torch.linalg.svd(w, full_matrices=False)
-    return ((u.T @ uh).abs() * (v.T @ vh.mT).abs()).amax(1)
+    return ((u.T @ uh).abs() * (v.T @ vh.mT).abs()).amax(-1)
 
 
 @TRACKERS.register("modes")
 @dataclass
-class ModeTracker:
+class ModeTracker(Batched):
     """Rows ``mode/strength`` and ``mode/alignment`` (index ``mode``) against the task's teacher SVD.
 
     Needs ``data.info`` with ``U`` ``(d_out, mode)``, ``S`` ``(mode,)``, ``V`` ``(d_in, mode)``.
+    Batched: a step's capture is the end-to-end map; many maps are measured at once.
     """
 
     name: str = "modes"
 
-    def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
-        u, v = data.info["U"], data.info["V"]
-        if u is None or v is None:
+    def capture(self, model: nn.Module, step: int, data: TaskData) -> Float[Tensor, "d_out d_in"]:
+        if data.info.get("U") is None or data.info.get("V") is None:
             raise ValueError("ModeTracker needs a task whose info has the teacher's U and V")
-        device = next(model.parameters()).device
-        u, v = u.to(device), v.to(device)
-        w = end_to_end_map(model, v.shape[0])
+        return end_to_end_map(model, data.info["V"].shape[0]).detach().clone()
+
+    def measure(self, captures: Sequence[Tensor], data: TaskData) -> list[list[Row]]:
+        w = torch.stack(list(captures))
+        u, v = data.info["U"].to(w), data.info["V"].to(w)
         with torch.no_grad():
-            strength, align = torch.stack((mode_strengths(w, u, v), mode_alignment(w, u, v))).tolist()
-        return [r for m in range(u.shape[1]) for r in ({"observable": "mode/strength", "value": strength[m], "mode": m}, {"observable": "mode/alignment", "value": align[m], "mode": m})]
+            values = torch.stack((mode_strengths(w, u, v), mode_alignment(w, u, v)), dim=-1).tolist()  # (step, mode, 2)
+        return [[{"observable": name, "value": value, "mode": m} for m, pair in enumerate(per_step) for name, value in zip(_OBSERVABLES, pair)] for per_step in values]
+
+
+_OBSERVABLES = ("mode/strength", "mode/alignment")

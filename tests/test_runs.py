@@ -272,6 +272,17 @@ def test_batched_trackers_write_the_rows_of_step_by_step_tracking(tmp_path, monk
     pd.testing.assert_frame_equal(batched[keys], plain[keys])  # same rows in the same order
     assert set(batched.observable) >= {"mode/strength", "mode/alignment", "differentiation/ratio"}
     np.testing.assert_allclose(batched.value, plain.value, rtol=1e-5, atol=1e-7)
+    # offline over the checkpoints, batched the same way, the rows come back unchanged
+    from bridge import analyze
+
+    run = load_run(tmp_path / "batched")
+    online = run.metrics[run.metrics.step.isin(run.steps)].reset_index(drop=True)
+    analyze(run, [ModeTracker(), DifferentiationTracker()], progress=False)
+    offline = load_run(tmp_path / "batched").metrics
+    offline = offline[offline.step.isin(run.steps)].sort_values(keys + ["observable"], ignore_index=True)
+    online = online.sort_values(keys + ["observable"], ignore_index=True)
+    pd.testing.assert_frame_equal(offline[keys], online[keys])
+    np.testing.assert_allclose(offline.value, online.value, rtol=1e-5, atol=1e-7)
 
 
 def test_a_run_killed_between_flushes_resumes_from_its_last_written_rows(tmp_path, monkeypatch):

@@ -50,3 +50,26 @@ def test_quickstart_notebook_is_in_sync_with_its_source():
     spec.loader.exec_module(maker)
     on_disk = nbformat.read(ROOT / "docs" / "quickstart.ipynb", as_version=4)
     assert [c.source for c in on_disk.cells] == [c.source for c in maker.build().cells]
+
+
+def test_the_tracker_examples_in_concepts_train_and_analyse(tmp_path):
+    import re
+    import subprocess
+    import sys
+
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "concepts.md").read_text(), re.S)
+    assert len(blocks) >= 2
+    check = f"""
+from bridge import RunConfig, ScheduleConfig, TrainConfig, analyze, load_run, train
+from bridge.models import DeepLinearConfig
+from bridge.tasks import LinearTeacherConfig
+cfg = RunConfig(task=LinearTeacherConfig((2.0, 1.0), d_in=3, d_out=3), model=DeepLinearConfig(3, 8, 3, init_std=0.1),
+                train=TrainConfig(optimizer="gd", lr=0.1, steps=50, schedule=ScheduleConfig(n_log=5, every=10)), seed=0)
+run = train(cfg, {str(tmp_path / "run")!r}, trackers=[ParamNormTracker(), TopSingularValueTracker()], progress=False)
+assert len(run.observable("params/norm", group="weights.0")) == len(run.steps)
+analyze(run, [TopSingularValueTracker()], progress=False)
+top = load_run(run.path).observable("map/top_singular")
+assert list(top.index) == run.steps and abs(top.iloc[-1] - 2.0) < 1e-3, top
+"""
+    done = subprocess.run([sys.executable, "-c", "\n".join(blocks) + check], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

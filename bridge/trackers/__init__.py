@@ -1,6 +1,6 @@
 """Trackers: observables of a model at a step, online during training or offline over checkpoints."""
 
-from bridge.trackers.base import TRACKERS, Row, Tracker, evaluating, get_tracker, row, tracker_names
+from bridge.trackers.base import TRACKERS, Batched, BatchedTracker, Row, Tracker, TrackingBuffer, evaluating, get_tracker, row, tracker_names
 from bridge.trackers.curvature import SharpnessTracker
 from bridge.trackers.induction import HeadScoreTracker, InContextTracker
 from bridge.trackers.llc import LLCTracker
@@ -9,6 +9,8 @@ from bridge.trackers.modes import ModeTracker, end_to_end_map, mode_alignment, m
 
 __all__ = [
     "TRACKERS",
+    "Batched",
+    "BatchedTracker",
     "HeadScoreTracker",
     "InContextTracker",
     "LLCTracker",
@@ -17,6 +19,7 @@ __all__ = [
     "Row",
     "SharpnessTracker",
     "Tracker",
+    "TrackingBuffer",
     "end_to_end_map",
     "evaluating",
     "get_tracker",

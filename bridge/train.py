@@ -230,14 +230,17 @@ def _drop_checkpoints(out: Path, steps: list[int]) -> None:
         checkpoint_path(out, step, "optim").unlink(missing_ok=True)
 
 
-def _restore(out: Path, model: nn.Module, optimizer: torch.optim.Optimizer, info: dict[str, Any], log: MetricsLog) -> tuple[int, list[int], MetricsLog]:
+def _restore(out: Path, model: nn.Module, optimizer: torch.optim.Optimizer, info: dict[str, Any], log: MetricsLog, usable: set[int] | None = None) -> tuple[int, list[int], MetricsLog]:
     """Load the last good checkpoint into ``model``/``optimizer`` and cut metrics and later checkpoints back to it.
 
     Returns the step to resume from (0: start over), the steps whose optimizer
     state is kept, and the metrics log. Updates ``info["metrics_bytes"]``.
+    ``usable`` further restricts the candidate steps (those of a seed sweep
+    that every seed can resume from).
     """
     flushed = {int(s): size for s, size in info.get("metrics_bytes", {}).items()}
-    good = last_good_checkpoint(out, model, optimizer, usable=set(flushed) or None)
+    candidates = (set(flushed) if usable is None else set(flushed) & usable) if flushed else usable  # None: any checkpoint
+    good = None if candidates is not None and not candidates else last_good_checkpoint(out, model, optimizer, usable=candidates)
     if good is None:  # nothing usable: start over, dropping partial files
         log.truncate(0)
         _drop_checkpoints(out, saved_steps(out))
@@ -256,48 +259,82 @@ def _restore(out: Path, model: nn.Module, optimizer: torch.optim.Optimizer, info
     return good, saved, log
 
 
+class _RunWriter:
+    """The on-disk side of one training run: ``run.json``, checkpoints, metrics and tracker rows.
+
+    Shared by :func:`train` (one model) and :func:`bridge.seeds.train_seeds`
+    (many seeds stacked), so both write the same run directory.
+    """
+
+    def __init__(self, config: RunConfig, out: Path, data: TaskData, trackers: Sequence[Tracker], dev: torch.device, **extra: Any) -> None:
+        tc = config.train
+        self.out, self.total = out, tc.steps
+        self.checkpoints, self.tracked = checkpoint_steps(tc.steps, tc.schedule), tracked_steps(tc.steps, tc.schedule)
+        self.log, self.buffer, self.saved = MetricsLog(out), TrackingBuffer(trackers, data), []
+        self.info: dict[str, Any] = {
+            "config": config_to_dict(config),
+            "seed": config.seed,
+            "versions": _versions(),
+            "device": str(dev),
+            "status": "running",
+            "schedule": {"checkpoints": self.checkpoints, "tracked_steps": len(self.tracked), "track_every": tc.schedule.track_every},
+            "trackers": [t.name for t in trackers],
+            "last_step": 0,
+            "wall_time": 0.0,
+            "metrics_bytes": {},
+            **extra,
+        }
+        self.flushed_step, self.flushed_time = 0, time.perf_counter()
+
+    def open(self, model: nn.Module, optimizer: torch.optim.Optimizer, resume: bool, usable: set[int] | None = None) -> int:
+        """Write ``run.json`` (restoring the last good checkpoint first when resuming); return the start step."""
+        start = 0
+        if resume:
+            self.info = {**read_json(self.out / "run.json"), "status": "running", "device": self.info["device"]}
+            start, self.saved, self.log = _restore(self.out, model, optimizer, self.info, self.log, usable)
+        atomic_write_json(self.out / "run.json", self.info)
+        self.flushed_step, self.flushed_time = start, time.perf_counter()
+        return start
+
+    def checkpoint(self, step: int, model: nn.Module, optimizer: torch.optim.Optimizer, elapsed: float) -> None:
+        """Save a checkpoint; write the tracked rows when they are due (batched trackers wait)."""
+        _save_checkpoint(self.out, step, model, optimizer, self.saved, keep=self.flushed_step)
+        now, pending = time.perf_counter(), self.buffer.pending
+        if pending == 0 or pending >= FLUSH_CAPTURES or now - self.flushed_time >= FLUSH_SECONDS or step == self.total:
+            self.info["metrics_bytes"][str(step)] = self.log.append(self.buffer.flush())
+            self.flushed_step, self.flushed_time = step, now
+        self.info.update(last_step=step, wall_time=self.info["wall_time"] + elapsed)
+        atomic_write_json(self.out / "run.json", self.info)
+
+    def fail(self, error: BaseException) -> None:
+        self.info.update(status="failed", error=f"{type(error).__name__}: {error}")
+        atomic_write_json(self.out / "run.json", self.info)
+
+    def complete(self) -> Run:
+        self.info.update(status="complete", last_step=self.total)
+        atomic_write_json(self.out / "run.json", self.info)
+        return Run(self.out)
+
+
+def progress_bar(config: RunConfig, start: int, progress: bool | None, desc: str | None = None) -> tqdm:
+    """A tqdm bar over the remaining steps, shown on a terminal (``progress=None``) or as asked."""
+    disable = (not sys.stderr.isatty()) if progress is None else not progress
+    return tqdm(range(start, config.train.steps), initial=start, total=config.train.steps, disable=disable, desc=desc or config.name or "train", leave=False)
+
+
 def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker], dev: torch.device, progress: bool | None, resume: bool) -> Run:
     tc = config.train
     model = build_model(config.model, config.seed).to(dev)
     optimizer = make_optimizer(model, tc)
-    ckpts, tracked = checkpoint_steps(tc.steps, tc.schedule), tracked_steps(tc.steps, tc.schedule)
-    ckpt_set, tracked_set = set(ckpts), set(tracked)
-    start, saved = 0, []
-    log, buffer = MetricsLog(out), TrackingBuffer(trackers, data)
-    info = {
-        "config": config_to_dict(config),
-        "seed": config.seed,
-        "versions": _versions(),
-        "device": str(dev),
-        "status": "running",
-        "schedule": {"checkpoints": ckpts, "tracked_steps": len(tracked), "track_every": tc.schedule.track_every},
-        "trackers": [t.name for t in trackers],
-        "last_step": 0,
-        "wall_time": 0.0,
-        "metrics_bytes": {},
-    }
-    if resume:
-        info = {**read_json(out / "run.json"), "status": "running", "device": str(dev)}
-        start, saved, log = _restore(out, model, optimizer, info, log)
-    atomic_write_json(out / "run.json", info)
-
-    flushed = {"step": start, "time": time.perf_counter()}
-
-    def checkpoint(step: int, elapsed: float) -> None:
-        _save_checkpoint(out, step, model, optimizer, saved, keep=flushed["step"])
-        now = time.perf_counter()
-        if buffer.pending == 0 or buffer.pending >= FLUSH_CAPTURES or now - flushed["time"] >= FLUSH_SECONDS or step == tc.steps:
-            info["metrics_bytes"][str(step)] = log.append(buffer.flush())
-            flushed.update(step=step, time=now)
-        info.update(last_step=step, wall_time=info["wall_time"] + elapsed)
-        atomic_write_json(out / "run.json", info)
-
+    writer = _RunWriter(config, out, data, trackers, dev)
+    ckpt_set, tracked_set = set(writer.checkpoints), set(writer.tracked)
+    start = writer.open(model, optimizer, resume)
     if start == 0:
-        buffer.track(model, 0)
-        checkpoint(0, 0.0)
+        writer.buffer.track(model, 0)
+        writer.checkpoint(0, model, optimizer, 0.0)
     loss_fn, n = data.loss_fn, len(data.train)
     t0 = time.perf_counter()
-    bar = tqdm(range(start, tc.steps), initial=start, total=tc.steps, disable=(not sys.stderr.isatty()) if progress is None else not progress, desc=config.name or "train", leave=False)
+    bar = progress_bar(config, start, progress)
     try:
         for step in bar:
             if tc.batch_size is None:
@@ -313,19 +350,16 @@ def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker]
             optimizer.step()
             s = step + 1
             if s in tracked_set:
-                buffer.track(model, s)
+                writer.buffer.track(model, s)
             if s in ckpt_set:
-                checkpoint(s, time.perf_counter() - t0)
+                writer.checkpoint(s, model, optimizer, time.perf_counter() - t0)
                 t0 = time.perf_counter()
     except BaseException as e:
-        info.update(status="failed", error=f"{type(e).__name__}: {e}")
-        atomic_write_json(out / "run.json", info)
+        writer.fail(e)
         raise
     finally:
         bar.close()
-    info.update(status="complete", last_step=tc.steps)
-    atomic_write_json(out / "run.json", info)
-    return Run(out)
+    return writer.complete()
 
 
 def with_train(config: RunConfig, **changes: Any) -> RunConfig:

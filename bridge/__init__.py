@@ -11,6 +11,7 @@ from bridge.config import ConfigError, RunConfig, ScheduleConfig, TrainConfig
 from bridge.report import BridgeReport, Check, Match
 from bridge.runs import Run, RunError, load_run
 from bridge.stages import Event, Stage
+from bridge.seeds import train_seeds
 from bridge.train import train
 
 __all__ = [
@@ -28,4 +29,5 @@ __all__ = [
     "analyze",
     "load_run",
     "train",
+    "train_seeds",
 ]

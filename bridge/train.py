@@ -17,7 +17,7 @@ import dataclasses
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -76,9 +76,10 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(old)
 
 
-def make_optimizer(model: nn.Module, config: Any) -> torch.optim.Optimizer:
-    """The optimizer named by ``config.optimizer`` (a :class:`~bridge.config.TrainConfig`)."""
-    params = [p for p in model.parameters() if p.requires_grad]
+def make_optimizer(model: nn.Module | Iterable[Tensor], config: Any) -> torch.optim.Optimizer:
+    """The optimizer named by ``config.optimizer`` (a :class:`~bridge.config.TrainConfig`) over
+    ``model``'s trainable parameters (or over the given tensors)."""
+    params = [p for p in (model.parameters() if isinstance(model, nn.Module) else model) if p.requires_grad]
     if config.optimizer in ("gd", "sgd"):
         return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     cls = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW

@@ -1,0 +1,143 @@
+"""Seed sweeps: many seeds stacked in one vmapped loop equal the same seeds trained one by one."""
+
+import dataclasses
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from bridge import ConfigError, RunConfig, RunError, ScheduleConfig, TrainConfig, load_run, train
+from bridge.models import DeepLinearConfig, MLPConfig, TransformerConfig
+from bridge.runs import checkpoint_path
+from bridge.seeds import train_seeds
+from bridge.tasks import HierarchyConfig, LinearTeacherConfig
+from bridge.tasks.repeated_tokens import RepeatedTokensConfig
+from bridge.trackers import ModeTracker
+
+
+class Crash:
+    """A tracker that raises (a simulated kill) when training reaches ``at``."""
+
+    name = "crash"
+
+    def __init__(self, at):
+        self.at = at
+
+    def __call__(self, model, step, data):
+        if step == self.at:
+            raise KeyboardInterrupt("simulated kill")
+        return []
+
+
+def mlp_config():
+    return RunConfig(
+        task=LinearTeacherConfig((2.0, 1.0, 0.5), d_in=6, d_out=5, n_train=32),
+        model=MLPConfig(d_in=6, d_out=5, widths=(16,), activation="tanh"),
+        train=TrainConfig(optimizer="adam", lr=0.01, steps=60, batch_size=8, schedule=ScheduleConfig(n_log=5, every=10, track_every=5)),
+        seed=0,
+    )
+
+
+def hierarchy_config():
+    return RunConfig(
+        task=HierarchyConfig(depth=3, branching=2),
+        model=DeepLinearConfig(d_in=8, d_hidden=32, d_out=15, init_std=0.05),
+        train=TrainConfig(optimizer="gd", lr=0.2, steps=80, schedule=ScheduleConfig(n_log=5, every=10)),
+        seed=0,
+    )
+
+
+def transformer_config():
+    return RunConfig(
+        task=RepeatedTokensConfig(d_vocab=16, n_ctx=12, n_train=64, n_test=16, n_off=16, prefix=(0, 2), block=(3, 5), off_prefix=(3, 4), off_block=(3, 4)),
+        model=TransformerConfig(d_vocab=16, n_ctx=12, d_model=16, n_heads=2, d_head=8, n_layers=2, d_mlp=None),
+        train=TrainConfig(optimizer="adamw", lr=1e-3, steps=20, batch_size=8, schedule=ScheduleConfig(n_log=3, every=10)),
+        seed=0,
+    )
+
+
+def final_weights(run):
+    return run.model_at(run.steps[-1]).state_dict()
+
+
+@pytest.mark.parametrize("make_config,trackers", [(mlp_config, None), (hierarchy_config, lambda: [ModeTracker()]), (transformer_config, None)])
+def test_a_sweep_equals_its_seeds_trained_one_by_one(tmp_path, make_config, trackers):
+    cfg, seeds = make_config(), [0, 1, 2]
+    runs = train_seeds(cfg, seeds, tmp_path / "sweep", trackers=trackers, device="cpu", progress=False)
+    assert [r.path.name for r in runs] == ["seed_0", "seed_1", "seed_2"]
+    for seed, run in zip(seeds, runs):
+        alone = train(dataclasses.replace(cfg, seed=seed), tmp_path / f"alone_{seed}", trackers=trackers() if trackers else (), device="cpu", progress=False)
+        assert run.status == "complete" and run.config.seed == seed and run.steps == alone.steps
+        a, b = final_weights(run), final_weights(alone)
+        for name in b:
+            torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-6)
+        keys = ["step", "observable"]
+        pd.testing.assert_frame_equal(run.metrics[keys], alone.metrics[keys])
+        torch.testing.assert_close(torch.tensor(run.metrics.value.values), torch.tensor(alone.metrics.value.values), rtol=1e-5, atol=1e-6)
+    distinct = [final_weights(r)[next(iter(final_weights(r)))] for r in runs]
+    assert not torch.equal(distinct[0], distinct[1])  # the seeds really differ
+
+
+def test_a_killed_sweep_resumes_to_the_uninterrupted_one_bitwise(tmp_path):
+    cfg, seeds = mlp_config(), [3, 5]
+    whole = train_seeds(cfg, seeds, tmp_path / "whole", trackers=lambda: [Crash(at=-1)], device="cpu", progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        train_seeds(cfg, seeds, tmp_path / "cut", trackers=lambda: [Crash(at=35)], device="cpu", progress=False)
+    assert {load_run(tmp_path / "cut" / f"seed_{s}").status for s in seeds} == {"failed"}
+    resumed = train_seeds(cfg, seeds, tmp_path / "cut", trackers=lambda: [Crash(at=-1)], device="cpu", progress=False, resume=True)
+    for a, b in zip(whole, resumed):
+        assert b.status == "complete" and a.steps == b.steps
+        for name, tensor in final_weights(a).items():
+            assert torch.equal(tensor, final_weights(b)[name]), name
+        pd.testing.assert_frame_equal(a.metrics, b.metrics)
+
+
+def test_one_seed_of_a_killed_sweep_resumes_alone_with_train(tmp_path):
+    cfg = mlp_config()
+    whole = train_seeds(cfg, [0, 1], tmp_path / "whole", device="cpu", progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        train_seeds(cfg, [0, 1], tmp_path / "cut", trackers=lambda: [Crash(at=35)], device="cpu", progress=False)
+    # the kept optimizer state of a seed is its own slice of the stacked state
+    alone = train(dataclasses.replace(cfg, seed=1), tmp_path / "cut" / "seed_1", device="cpu", progress=False, resume=True)
+    for name, tensor in final_weights(whole[1]).items():
+        torch.testing.assert_close(final_weights(alone)[name], tensor, rtol=1e-5, atol=1e-6)
+    info = json.loads((tmp_path / "cut" / "seed_1" / "run.json").read_text())
+    assert info["status"] == "complete" and info["sweep"] == {"seeds": [0, 1]}
+
+
+def test_sweep_input_errors_come_before_any_work(tmp_path):
+    cfg = mlp_config()
+    with pytest.raises(ConfigError, match="distinct seeds"):
+        train_seeds(cfg, [1, 1], tmp_path / "dup", progress=False)
+    with pytest.raises(ConfigError, match="distinct seeds"):
+        train_seeds(cfg, [], tmp_path / "none", progress=False)
+    too_big = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, batch_size=1000))  # only validate() sees this
+    with pytest.raises(ConfigError, match="batch_size 1000 exceeds"):
+        train_seeds(too_big, [0, 1], tmp_path / "bad", progress=False)
+    assert not (tmp_path / "dup").exists() and not (tmp_path / "bad").exists()
+    train_seeds(cfg, [0], tmp_path / "sweep", device="cpu", progress=False)
+    before = checkpoint_path(tmp_path / "sweep" / "seed_0", 60).read_bytes()
+    with pytest.raises(FileExistsError, match="seed_0"):
+        train_seeds(cfg, [0, 1], tmp_path / "sweep", progress=False)
+    assert checkpoint_path(tmp_path / "sweep" / "seed_0", 60).read_bytes() == before
+    assert not (tmp_path / "sweep" / "seed_1").exists()
+    with pytest.raises(RunError, match="seed_1 is missing"):
+        train_seeds(cfg, [0, 1], tmp_path / "sweep", progress=False, resume=True)
+
+
+def test_seed_dependent_buffers_and_losses_are_refused():
+    from torch import nn
+
+    from bridge.seeds import _check_buffers, _same
+    from bridge.tasks.sparse_features import ImportanceWeightedMSE
+
+    a, b = nn.Module(), nn.Module()
+    a.register_buffer("mask", torch.zeros(2))
+    b.register_buffer("mask", torch.ones(2))
+    _check_buffers([a, a])
+    with pytest.raises(ConfigError, match="buffer 'mask' differs"):
+        _check_buffers([a, b])
+    assert _same(ImportanceWeightedMSE(torch.ones(3)), ImportanceWeightedMSE(torch.ones(3)))
+    assert not _same(ImportanceWeightedMSE(torch.ones(3)), ImportanceWeightedMSE(torch.arange(3.0)))
+    assert _same("mse", "mse") and not _same("mse", "half_sse")

@@ -36,6 +36,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import operator
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -79,15 +80,21 @@ def train_seeds(
         resume: continue every seed from the last checkpoint all of them can resume from.
 
     Raises:
-        ConfigError: invalid config or seeds, or a model that cannot be stacked, before any work.
+        ConfigError: invalid config or seeds, or seeds whose data shapes, loss or
+            model buffers differ (they cannot be stacked), before any work.
         FileExistsError: a run directory exists and ``resume`` is false.
     """
-    seeds = [int(s) for s in seeds]
+    try:
+        seeds = [operator.index(s) for s in seeds]
+    except TypeError:
+        raise ConfigError(f"train_seeds needs integer seeds, got {list(seeds)}") from None
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"train_seeds needs distinct seeds, got {seeds}")
     configs = [dataclasses.replace(config, seed=s) for s in seeds]
     datas = [validate(c) for c in configs]
     _check_stackable(datas)
+    models = [build_model(c.model, c.seed) for c in configs]
+    _check_buffers(models)
     dev = resolve_device(device)
     out = Path(out)
     dirs = [out / f"seed_{s}" for s in seeds]
@@ -109,7 +116,7 @@ def train_seeds(
     for d in dirs:
         (d / "checkpoints").mkdir(parents=True, exist_ok=True)
     with torch_threads(config.train.threads):
-        return _train_seeds(configs, dirs, [d.to(dev) for d in datas], per_seed, dev, progress, resume)
+        return _train_seeds(configs, dirs, [d.to(dev) for d in datas], [m.to(dev) for m in models], per_seed, dev, progress, resume)
 
 
 def _check_stackable(datas: list[TaskData]) -> None:
@@ -176,10 +183,10 @@ def _open_all(writers: list[_RunWriter], models: list[nn.Module], optimizers: li
     return starts[0]
 
 
-def _train_seeds(configs: list[RunConfig], dirs: list[Path], datas: list[TaskData], trackers: list[list[Tracker]], dev: torch.device, progress: bool | None, resume: bool) -> list[Run]:
+def _train_seeds(
+    configs: list[RunConfig], dirs: list[Path], datas: list[TaskData], models: list[nn.Module], trackers: list[list[Tracker]], dev: torch.device, progress: bool | None, resume: bool
+) -> list[Run]:
     tc, seeds = configs[0].train, [c.seed for c in configs]
-    models = [build_model(c.model, c.seed).to(dev) for c in configs]
-    _check_buffers(models)
     optimizers = [make_optimizer(m, tc) for m in models]  # per-seed views, for checkpoints
     writers = [_RunWriter(c, d, data, ts, dev, sweep={"seeds": seeds}) for c, d, data, ts in zip(configs, dirs, datas, trackers)]
     ckpt_set, tracked_set = set(writers[0].checkpoints), set(writers[0].tracked)

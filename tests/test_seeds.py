@@ -112,6 +112,8 @@ def test_sweep_input_errors_come_before_any_work(tmp_path):
         train_seeds(cfg, [1, 1], tmp_path / "dup", progress=False)
     with pytest.raises(ConfigError, match="distinct seeds"):
         train_seeds(cfg, [], tmp_path / "none", progress=False)
+    with pytest.raises(ConfigError, match="integer seeds"):
+        train_seeds(cfg, [0, 1.5], tmp_path / "float", progress=False)
     too_big = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, batch_size=1000))  # only validate() sees this
     with pytest.raises(ConfigError, match="batch_size 1000 exceeds"):
         train_seeds(too_big, [0, 1], tmp_path / "bad", progress=False)

@@ -86,7 +86,7 @@ def make_optimizer(model: nn.Module | Iterable[Tensor], config: Any) -> torch.op
     return cls(params, lr=config.lr, betas=tuple(config.betas), weight_decay=config.weight_decay)
 
 
-@lru_cache(maxsize=2)
+@lru_cache(maxsize=32)  # the current and next epoch of up to 16 seeds trained together
 def _epoch_order(n: int, seed: int, epoch: int) -> Tensor:
     return torch.randperm(n, generator=generator(derive_seed(seed, "epoch", epoch)))
 

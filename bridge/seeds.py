@@ -53,8 +53,7 @@ from bridge.runs import Run, RunError
 from bridge.storage import read_json
 from bridge.tasks import TaskData
 from bridge.trackers.base import Tracker
-from bridge.trackers.loss import LossTracker
-from bridge.train import DEFAULT_LOSS_EXAMPLES, _RunWriter, batch_indices, make_optimizer, progress_bar, resolve_device, torch_threads, validate
+from bridge.train import _RunWriter, batch_indices, make_optimizer, progress_bar, resolve_device, torch_threads, validate, with_loss_tracker
 
 
 def train_seeds(
@@ -107,12 +106,7 @@ def train_seeds(
     for c, d in zip(configs, dirs):
         if resume and read_json(d / "run.json").get("config") != config_to_dict(c):
             raise ConfigError(f"cannot resume {d}: its run.json holds a different config")
-    per_seed = []
-    for _ in seeds:
-        ts = list(trackers()) if trackers is not None else []
-        if not any(getattr(t, "name", None) == "loss" for t in ts):
-            ts.insert(0, LossTracker(max_examples=DEFAULT_LOSS_EXAMPLES))
-        per_seed.append(ts)
+    per_seed = [with_loss_tracker(trackers() if trackers is not None else ()) for _ in seeds]
     for d in dirs:
         (d / "checkpoints").mkdir(parents=True, exist_ok=True)
     with torch_threads(config.train.threads):

@@ -216,13 +216,19 @@ def train(
         info = read_json(out / "run.json")
         if info.get("config") != config_to_dict(config):
             raise ConfigError(f"cannot resume {out}: its run.json holds a different config")
-    trackers = list(trackers)
-    if not any(getattr(t, "name", None) == "loss" for t in trackers):
-        trackers.insert(0, LossTracker(max_examples=DEFAULT_LOSS_EXAMPLES))
+    trackers = with_loss_tracker(trackers)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
 
     with torch_threads(config.train.threads):
         return _train(config, out, data.to(dev), trackers, dev, progress, resume and existing)
+
+
+def with_loss_tracker(trackers: Sequence[Tracker]) -> list[Tracker]:
+    """``trackers`` with a loss tracker (on at most ``DEFAULT_LOSS_EXAMPLES`` per split) first, unless one is named ``"loss"``."""
+    trackers = list(trackers)
+    if not any(getattr(t, "name", None) == "loss" for t in trackers):
+        trackers.insert(0, LossTracker(max_examples=DEFAULT_LOSS_EXAMPLES))
+    return trackers
 
 
 def _drop_checkpoints(out: Path, steps: list[int]) -> None:

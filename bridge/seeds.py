@@ -23,14 +23,10 @@ network and for AdamW on a toy transformer, 3e-7 relative for Adam on an MLP;
 the tests allow 1e-5).
 
 Example:
-    >>> from bridge.config import RunConfig, TrainConfig
-    >>> from bridge.models import DeepLinearConfig
-    >>> from bridge.tasks import LinearTeacherConfig
-    >>> cfg = RunConfig(LinearTeacherConfig((2.0, 1.0), d_in=4, d_out=4),
-    ...                 DeepLinearConfig(4, 16, 4, init_std=0.01), TrainConfig(lr=0.1, steps=50))
-    >>> runs = train_seeds(cfg, [0, 1, 2], tmp / "sweep", progress=False)   # doctest: +SKIP
-    >>> [run.path.name for run in runs]                                       # doctest: +SKIP
-    ['seed_0', 'seed_1', 'seed_2']
+    >>> from case_studies.deep_linear import PRESETS
+    >>> runs = train_seeds(PRESETS["quick"].run_config(seed=0), range(8), tmp / "sweep")   # doctest: +SKIP
+    >>> [run.path.name for run in runs][:2]                                                  # doctest: +SKIP
+    ['seed_0', 'seed_1']
 """
 
 from __future__ import annotations

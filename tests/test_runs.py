@@ -20,6 +20,7 @@ from bridge.runs import MetricsLog, checkpoint_path
 from bridge.storage import CorruptFileError
 from bridge.tasks import HierarchyConfig, LinearTeacherConfig
 from bridge.trackers import ModeTracker
+from helpers import Crash
 
 
 def small_config(optimizer="adam", batch_size=8, steps=60):
@@ -29,20 +30,6 @@ def small_config(optimizer="adam", batch_size=8, steps=60):
         train=TrainConfig(optimizer=optimizer, lr=0.01, steps=steps, batch_size=batch_size, schedule=ScheduleConfig(n_log=5, every=10, track_every=5)),
         seed=3,
     )
-
-
-class Crash:
-    """A tracker that simulates a crash (an interrupt) when training reaches ``at``."""
-
-    name = "crash"
-
-    def __init__(self, at):
-        self.at = at
-
-    def __call__(self, model, step, data):
-        if step == self.at:
-            raise KeyboardInterrupt("simulated kill")
-        return []
 
 
 def weights(run, step):

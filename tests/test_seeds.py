@@ -14,20 +14,7 @@ from bridge.seeds import train_seeds
 from bridge.tasks import HierarchyConfig, LinearTeacherConfig
 from bridge.tasks.repeated_tokens import RepeatedTokensConfig
 from bridge.trackers import ModeTracker
-
-
-class Crash:
-    """A tracker that raises (a simulated kill) when training reaches ``at``."""
-
-    name = "crash"
-
-    def __init__(self, at):
-        self.at = at
-
-    def __call__(self, model, step, data):
-        if step == self.at:
-            raise KeyboardInterrupt("simulated kill")
-        return []
+from helpers import Crash
 
 
 def mlp_config():

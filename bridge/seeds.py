@@ -119,7 +119,7 @@ def _check_stackable(datas: list[TaskData]) -> None:
 
 
 def _same(a: Any, b: Any) -> bool:
-    """Equality of losses: names, or dataclasses field by field (tensors compared exactly)."""
+    """Exact equality of losses and optimizer scalars: values, tensors, or dataclasses field by field."""
     if isinstance(a, Tensor) or isinstance(b, Tensor):
         return isinstance(a, Tensor) and isinstance(b, Tensor) and a.shape == b.shape and bool(torch.equal(a, b))
     if dataclasses.is_dataclass(a) and type(a) is type(b):
@@ -147,7 +147,7 @@ def _stack_optimizer_state(optimizers: Sequence[torch.optim.Optimizer]) -> dict[
             if isinstance(value, Tensor) and value.ndim > 0:
                 stacked[index][key] = torch.stack(values)
             else:  # shared counters (Adam's step) and empty slots
-                if any(not (v is value or (isinstance(v, Tensor) and torch.equal(v, value)) or v == value) for v in values):
+                if not all(_same(v, value) for v in values):
                     raise RunError(f"cannot resume the sweep: the seeds' optimizer {key!r} differ")
                 stacked[index][key] = value
     return {"state": stacked, "param_groups": states[0]["param_groups"]}

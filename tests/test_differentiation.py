@@ -87,3 +87,20 @@ def test_all_levels_at_once_equal_the_level_by_level_computation():
             between, chance = between_category_variance(h, levels[k], levels[k - 1])
             assert fast.between_[k] == pytest.approx(between, rel=1e-10, abs=1e-12)
             assert fast.chance_[k] == pytest.approx(chance, rel=1e-10, abs=1e-12)
+
+
+def test_a_stack_of_representations_equals_one_fit_each():
+    rng = np.random.default_rng(5)
+    nested = level_labels(3, 2)
+    crossed = np.array([np.zeros(8, int), [0, 0, 0, 0, 1, 1, 1, 1], [0, 1, 0, 1, 0, 1, 0, 1]])  # level 2 crosses level 1
+    for levels in (nested, crossed):
+        h = rng.normal(size=(3, levels.shape[1], 5))
+        stacked = Differentiation().fit(h, levels)
+        assert stacked.between_.shape == (3, len(levels))
+        for i in range(3):
+            one = Differentiation().fit(h[i], levels)
+            np.testing.assert_allclose(stacked.between_[i], one.between_, rtol=1e-12, atol=1e-14)
+            np.testing.assert_allclose(stacked.chance_[i], one.chance_, rtol=1e-12, atol=1e-14)
+            np.testing.assert_allclose(stacked.ratio_[i], one.ratio_, rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match="8 items"):
+        Differentiation().fit(rng.normal(size=(7, 5)), nested)

@@ -210,7 +210,7 @@ class Run:
             KeyError: no checkpoint at ``step`` (the message lists the nearest ones).
             CorruptFileError: the checkpoint cannot be read.
         """
-        from bridge.models import build_model
+        from bridge.models import build_model, move_to
 
         file = checkpoint_path(self.path, step)
         if not file.exists():
@@ -219,7 +219,7 @@ class Run:
         model = build_model(self.config.model, self.config.seed) if into is None else into
         current = next(model.parameters()).device
         load_weights(model, load_tensors(file, current), file.name)
-        return model if current == torch.device(device) else model.to(device)
+        return model if current == torch.device(device) else move_to(model, device)
 
     @property
     def events(self) -> list[dict[str, Any]]:

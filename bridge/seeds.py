@@ -43,7 +43,7 @@ from torch import Tensor, nn
 from torch.func import vmap
 
 from bridge.config import ConfigError, RunConfig, config_to_dict
-from bridge.models import build_model
+from bridge.models import build_model, move_to
 from bridge.reparam import ParameterSlots
 from bridge.runs import Run, RunError
 from bridge.storage import read_json
@@ -106,7 +106,7 @@ def train_seeds(
     for d in dirs:
         (d / "checkpoints").mkdir(parents=True, exist_ok=True)
     with torch_threads(config.train.threads):
-        return _train_seeds(configs, dirs, [d.to(dev) for d in datas], [m.to(dev) for m in models], per_seed, dev, progress, resume)
+        return _train_seeds(configs, dirs, [d.to(dev) for d in datas], [move_to(m, dev) for m in models], per_seed, dev, progress, resume)
 
 
 def _check_stackable(datas: list[TaskData]) -> None:
@@ -182,7 +182,7 @@ def _train_seeds(
     ckpt_set, tracked_set = set(writers[0].checkpoints), set(writers[0].tracked)
     start = _open_all(writers, models, optimizers, resume)
 
-    base = build_model(configs[0].model, seeds[0]).to(dev)  # computes with each seed's slice swapped in
+    base = move_to(build_model(configs[0].model, seeds[0]), dev)  # computes with each seed's slice swapped in
     slots = ParameterSlots(base)
     trainable = [name for name, p in base.named_parameters() if p.requires_grad]
     params = {name: torch.stack([dict(m.named_parameters())[name].detach() for m in models]).requires_grad_() for name in trainable}

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from bridge.config import ConfigError, RunConfig, config_to_dict
-from bridge.models import build_model
+from bridge.models import build_model, move_to
 from bridge.runs import MetricsLog, Run, checkpoint_path, load_weights, read_metrics, saved_steps, write_metrics
 from bridge.schedule import checkpoint_steps, tracked_steps
 from bridge.seeding import derive_seed, generator
@@ -331,7 +331,7 @@ def progress_bar(config: RunConfig, start: int, progress: bool | None, desc: str
 
 def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker], dev: torch.device, progress: bool | None, resume: bool) -> Run:
     tc = config.train
-    model = build_model(config.model, config.seed).to(dev)
+    model = move_to(build_model(config.model, config.seed), dev)
     optimizer = make_optimizer(model, tc)
     writer = _RunWriter(config, out, data, trackers, dev)
     ckpt_set, tracked_set = set(writer.checkpoints), set(writer.tracked)

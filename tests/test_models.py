@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from bridge.config import ConfigError
-from bridge.models import MLP, DeepLinearConfig, MLPConfig, TransformerConfig, build_model
+from bridge.models import MLP, DeepLinearConfig, MLPConfig, TransformerConfig, build_model, move_to
 from probes import cached_activation
 
 
@@ -85,6 +85,17 @@ def test_transformer_seed_and_state_dict_round_trip():
     c.load_state_dict(a.state_dict())
     tokens = torch.tensor([[1, 2, 3]])
     torch.testing.assert_close(c(tokens), a(tokens))
+
+
+def test_moving_a_transformer_prints_nothing(capsys):
+    cfg = TransformerConfig(d_vocab=7, n_ctx=3, d_model=16, n_heads=2, d_head=8, d_mlp=None)
+    model = build_model(cfg, seed=0)
+    capsys.readouterr()
+    assert move_to(model, "cpu") is model
+    assert move_to(build_model(DeepLinearConfig(d_in=2, d_hidden=3, d_out=2), seed=0), torch.device("cpu")) is not None
+    assert capsys.readouterr().out == ""
+    model.to("cpu")  # the bare call prints; if it stops printing, move_to can go
+    assert "Moving model" in capsys.readouterr().out
 
 
 def test_invalid_model_configs():

@@ -1,6 +1,6 @@
 """Models: deep linear networks, MLPs and toy superposition models (HookedRootModules), toy transformers (TransformerBridge)."""
 
-from bridge.models.base import MODELS, build_model
+from bridge.models.base import MODELS, build_model, move_to
 from bridge.models.deep_linear import DeepLinearConfig, DeepLinearNetwork
 from bridge.models.mlp import MLP, MLPConfig
 from bridge.models.toy_superposition import ToySuperposition, ToySuperpositionConfig
@@ -17,4 +17,5 @@ __all__ = [
     "TransformerConfig",
     "build_model",
     "build_transformer",
+    "move_to",
 ]

@@ -25,3 +25,17 @@ def build_model(config: Any, seed: int) -> nn.Module:
         (2, 3)
     """
     return MODELS.get(config.kind)(config, seed)
+
+
+def move_to(model: nn.Module, device: torch.device | str) -> nn.Module:
+    """``model.to(device)``, without the line a ``TransformerBridge`` prints at every move.
+
+    Example:
+        >>> from bridge.models import DeepLinearConfig
+        >>> net = move_to(build_model(DeepLinearConfig(d_in=4, d_hidden=8, d_out=3), seed=0), "cpu")
+        >>> next(net.parameters()).device.type
+        'cpu'
+    """
+    if any(cls.__name__ == "TransformerBridge" for cls in type(model).__mro__):
+        return model.to(device, print_details=False)
+    return model.to(device)

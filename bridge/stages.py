@@ -66,12 +66,19 @@ def _as_arrays(steps: Any, values: Any) -> tuple[np.ndarray, np.ndarray]:
     return t, y
 
 
-def _crossing(t: np.ndarray, y: np.ndarray, level: float, up: bool) -> tuple[float, float, float] | None:
+def _crossing(t: np.ndarray, y: np.ndarray, level: float, up: bool, last: bool = False) -> tuple[float, float, float] | None:
+    """``(step, lo, hi)`` of the first crossing of ``level`` (``last``: the crossing after which ``y`` stays beyond it)."""
     above = y >= level if up else y <= level
-    hits = np.nonzero(above)[0]
-    if len(hits) == 0:
-        return None
-    i = int(hits[0])
+    if last:
+        if not above[-1]:
+            return None
+        behind = np.nonzero(~above)[0]
+        i = int(behind[-1]) + 1 if len(behind) else 0
+    else:
+        hits = np.nonzero(above)[0]
+        if len(hits) == 0:
+            return None
+        i = int(hits[0])
     if i == 0:
         return float(t[0]), float(t[0]), float(t[0])
     y0, y1 = y[i - 1], y[i]
@@ -98,30 +105,46 @@ def threshold_crossing(
 
 
 def half_rise(
-    steps: Float[np.ndarray, " n"], values: Float[np.ndarray, " n"], name: str = "", observable: str = "", baseline: float | None = None, top: float | None = None
+    steps: Float[np.ndarray, " n"],
+    values: Float[np.ndarray, " n"],
+    name: str = "",
+    observable: str = "",
+    baseline: float | None = None,
+    top: float | None = None,
+    crossing: str = "first",
 ) -> Event | None:
-    """First step at which a rising (or falling) curve is half-way from its start to its extreme.
+    """Step at which a rising (or falling) curve is half-way from its start to its extreme.
 
     Args:
         steps, values: the sampled curve, shape ``(n,)``.
         baseline: the starting value (default: ``values[0]``).
         top: the value the curve rises to (default: its maximum, or its
             minimum when the curve ends below its start).
+        crossing: ``"first"``: the first time the curve gets half-way;
+            ``"last"``: the time after which it stays beyond half-way, so a
+            transient excursion earlier in training is not taken for the rise
+            (the same step on a monotone curve).
 
     Returns:
-        The event, or ``None`` when the curve never moves.
+        The event, or ``None`` when the curve never moves (with ``"last"``:
+        also when it does not end beyond half-way).
 
     Example:
         >>> half_rise([0, 1, 2, 3], [0.0, 0.2, 0.8, 1.0]).step
         1.5
+        >>> bump = [0.0, 1.0, 0.1, 0.2, 0.8, 1.0]       # a transient bump at step 1, the rise at 3-4
+        >>> half_rise(range(6), bump).step, half_rise(range(6), bump, crossing="last").step
+        (0.5, 3.5)
     """
+    if crossing not in ("first", "last"):
+        raise ValueError(f"crossing must be 'first' or 'last', got {crossing!r}")
     t, y = _as_arrays(steps, values)
     start = y[0] if baseline is None else baseline
     up = y[-1] >= start
     extreme = (y.max() if up else y.min()) if top is None else top
     if extreme == start:
         return None
-    hit = _crossing(t, y, (start + extreme) / 2, up)
+    hit = _crossing(t, y, (start + extreme) / 2, up, last=crossing == "last")
     if hit is None:
         return None
     return Event(name or f"{observable} half-rise", hit[0], hit[1], hit[2], observable, "half_rise")

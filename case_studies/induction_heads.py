@@ -17,8 +17,8 @@ from it to the induction head (z ≥ 5 against random matrices) is in the final
 circuit graph and not in the initial one; the control stays above 2.5 nats on
 repeated tokens with no head above 0.5 induction score. Matches (tolerance 0.2):
 the half-way points of the loss drop, the induction score, the previous-token
-score and the K-composition score, and the end of the loss drop against the
-end of the LLC rise.
+score and the K-composition score (each the step after which the curve stays
+past half-way), and the end of the loss drop against the end of the LLC rise.
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ def analyse_induction_heads(run: Run, control: Run, preset: InductionPreset, see
     t, loss_rep = series(run, "icl/loss_repeated", split="test")
     stages = plateaus_and_drops(t, loss_rep, name="repeated-token loss", observable="icl/loss_repeated")
     drop = main_drop(stages)
-    loss_half = half_rise(t, loss_rep, name="repeated-token loss half-drop", observable="icl/loss_repeated")
+    loss_half = half_rise(t, loss_rep, name="repeated-token loss half-drop", observable="icl/loss_repeated", crossing="last")
 
     # mechanism: induction head, previous-token head, K-composition
     window = None if drop is None else (drop.start - drop.start_uncertainty, drop.end + drop.end_uncertainty)
@@ -167,9 +167,9 @@ def analyse_induction_heads(run: Run, control: Run, preset: InductionPreset, see
     _, ind = series(run, "heads/induction", layer=1, head=ind_head, split="test")
     _, prev = series(run, "heads/previous_token", layer=0, head=prev_head, split="test")
     _, kcomp = series(run, "composition/k", layer=0, head=prev_head, to_layer=1, to_head=ind_head)
-    ind_event = half_rise(t, ind, name=f"{ind_name} induction score half-rise", observable="heads/induction")
-    prev_event = half_rise(t, prev, name=f"{prev_name} previous-token score half-rise", observable="heads/previous_token")
-    k_event = half_rise(t, kcomp, name=f"K-composition {prev_name}->{ind_name} half-rise", observable="composition/k")
+    ind_event = half_rise(t, ind, name=f"{ind_name} induction score half-rise", observable="heads/induction", crossing="last")
+    prev_event = half_rise(t, prev, name=f"{prev_name} previous-token score half-rise", observable="heads/previous_token", crossing="last")
+    k_event = half_rise(t, kcomp, name=f"K-composition {prev_name}->{ind_name} half-rise", observable="composition/k", crossing="last")
 
     # learning coefficient over checkpoints
     llc_steps = [s for s in run.steps if s % preset.llc.every == 0]
@@ -196,7 +196,7 @@ def analyse_induction_heads(run: Run, control: Run, preset: InductionPreset, see
     _checks(report, window, candidates, ind_head, prev, ind_event, prev_event, ind_name, prev_name, causal, first, last, control)
     report.figures = write_figures(run, control, stages, llc_stages, llc_event, graphs, ind_head, prev_head, sets["test"], drop, EDGE_Z)
     report.notes += [
-        f"induction head {ind_name} (the layer-1 head meeting most induction targets), previous-token head {prev_name} (highest final score); events are half-way points of each curve; tolerance {TOLERANCE} relative to the observed step.",
+        f"induction head {ind_name} (the layer-1 head meeting most induction targets), previous-token head {prev_name} (highest final score); events are the steps after which each curve stays past half-way (an early transient excursion is not the event); tolerance {TOLERANCE} relative to the observed step.",
         f"K-composition edges are z-scores against random rank-{preset.model.d_head} matrix pairs; an edge is in the graph at z >= {EDGE_Z:g}. Added {change['added']}, removed {change['removed']} between steps {min(graphs)} and {max(graphs)}.",
         f"LLC: {preset.llc.n_chains} SGLD chains on {preset.llc.sequences} training sequences every {preset.llc.every} steps; nβ = n_tokens / ln n_tokens.",
         _all_prev_note(causal),

@@ -25,6 +25,20 @@ def test_half_rise_of_a_falling_curve_and_flat_curve():
     assert half_rise(t, np.ones_like(t)) is None
 
 
+def test_last_crossing_skips_a_transient_bump_and_agrees_on_a_monotone_rise():
+    t = np.arange(0.0, 1000.0, 10.0)
+    bump = 0.6 * np.exp(-(((t - 250.0) / 40.0) ** 2))  # up past half-way and back, long before the rise
+    rise = sigmoid(t, 700.0, 20.0)
+    first, last = half_rise(t, rise + bump), half_rise(t, rise + bump, crossing="last")
+    assert first.step < 250.0
+    assert last.step == pytest.approx(700.0, abs=5.0) and last.lo <= last.step <= last.hi == last.lo + 10.0
+    assert half_rise(t, rise, crossing="last") == half_rise(t, rise)
+    assert half_rise(t, 1 - rise - bump, crossing="last").step == pytest.approx(700.0, abs=5.0)  # falling curves too
+    assert half_rise(t, np.where(t < 900, rise, 0.2), crossing="last") is None  # falls back below half-way at the end
+    with pytest.raises(ValueError, match="crossing"):
+        half_rise(t, rise, crossing="middle")
+
+
 def test_threshold_crossing_interpolates_and_reports_absence():
     assert threshold_crossing([0, 10, 20], [1.0, 0.6, 0.2], 0.4, "down").step == pytest.approx(15.0)
     assert threshold_crossing([0, 10], [0.0, 0.1], 0.5) is None

@@ -58,6 +58,20 @@ def test_plateau_drop_plateau_of_a_saddle_escape():
     assert total - 0.01 < drop.change < 0.8 * total
 
 
+def test_a_noisy_sample_two_steps_after_a_regular_one_does_not_move_the_drop():
+    # checkpoints every 50 steps plus a log-spaced one at 1002: the rate over 1000 -> 1002
+    # is measured over 2 steps, so 5 % of noise there would be the steepest "rate" of the curve
+    t = np.arange(0.0, 2001.0, 50.0)
+    loss = 0.2 + 4.0 * (1 - sigmoid(t, 720.0, 40.0))
+    with_extra = np.insert(t, 21, 1002.0), np.insert(loss, 21, loss[20] * 0.95)
+    plain = [(s.kind, s.start, s.end) for s in plateaus_and_drops(t, loss, smooth=1)]
+    assert [(s.kind, s.start, s.end) for s in plateaus_and_drops(*with_extra, smooth=1)] == plain
+    assert [k for k, _, _ in plain] == ["plateau", "drop", "plateau"] and plain[1][1] < 720.0 < plain[1][2]
+    log_spaced = np.array([0.0, 1, 2, 4, 8, 16, 32, 64, 128, 256])  # nothing is a near duplicate here
+    drop = [s for s in plateaus_and_drops(log_spaced, 1.0 + 3.0 * (log_spaced < 3)) if s.kind == "drop"]
+    assert [(s.start, s.end) for s in drop] == [(2.0, 4.0)]
+
+
 def test_two_drops_are_separated():
     t = np.arange(0.0, 3000.0, 10.0)
     loss = 4.0 - 2.0 * sigmoid(t, 700.0, 15.0) - 1.5 * sigmoid(t, 2000.0, 15.0)

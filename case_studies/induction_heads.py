@@ -123,6 +123,8 @@ def run_induction_heads(preset: InductionPreset, out: Path, *, seed: int = 0, de
     """Train the two-layer model (``out``) and the one-layer control (``out/runs/one_layer``), measure, report."""
     t0 = time.perf_counter()
     out = Path(out)
+    if out.exists() and any(out.iterdir()):  # before the control starts training in the background
+        raise FileExistsError(f"run directory {out} already exists; choose another --out")
     cfg = RunConfig(preset.task, preset.model, preset.train, seed=seed, name="induction-heads")
     control_cfg = dataclasses.replace(cfg, model=dataclasses.replace(preset.model, n_layers=preset.control_layers), name="induction-heads-control")
     control_dir = out / "runs" / "one_layer"

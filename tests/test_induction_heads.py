@@ -37,6 +37,14 @@ def test_main_drop_picks_the_largest_decrease():
     assert main_drop([Stage("p", 0, 1, kind="plateau")]) is None
 
 
+def test_a_non_empty_out_is_refused_before_any_training(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="already exists"):
+        run_case_study("induction-heads", "quick", tmp_path, seed=0, device="cpu", progress=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+    assert not list(tmp_path.parent.glob(f".{tmp_path.name}.one_layer.staging"))
+
+
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("induction") / "run"

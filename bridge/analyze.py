@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 
-from tqdm import tqdm
-
+from bridge.progress import progress_bar
 from bridge.runs import Run
 from bridge.trackers.base import Tracker, TrackingBuffer
 from bridge.train import FLUSH_CAPTURES, torch_threads
@@ -43,9 +41,8 @@ def analyze(run: Run, trackers: Sequence[Tracker], *, steps: Sequence[int] | Non
         raise ValueError(f"no checkpoints at steps {unknown[:5]} in {run.path}")
     buffer, rows = TrackingBuffer(trackers, run.task_data()), []
     with torch_threads(threads or run.config.train.threads):
-        show = sys.stderr.isatty() if progress is None else progress
         model = None
-        for step in tqdm(steps, disable=not show, desc="analyze", leave=False):
+        for step in progress_bar(steps, "analyze", progress):
             model = run.model_at(step, into=model)
             buffer.track(model, step)
             if buffer.pending >= FLUSH_CAPTURES:

@@ -49,7 +49,7 @@ from bridge.runs import Run, RunError
 from bridge.storage import read_json
 from bridge.tasks import TaskData
 from bridge.trackers.base import Tracker
-from bridge.train import _RunWriter, batch_indices, make_optimizer, progress_bar, resolve_device, torch_threads, validate, with_loss_tracker
+from bridge.train import _RunWriter, batch_indices, make_optimizer, resolve_device, step_bar, torch_threads, validate, with_loss_tracker
 
 
 def train_seeds(
@@ -215,7 +215,7 @@ def _train_seeds(
             w.buffer.track(m, 0)
             w.checkpoint(0, m, o, 0.0)
     t0 = time.perf_counter()
-    bar = progress_bar(configs[0], start, progress, desc=f"{len(seeds)} seeds")
+    bar = step_bar(configs[0], start, progress, desc=f"{len(seeds)} seeds")
     try:
         for step in bar:
             if tc.batch_size is None:

@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from bridge.config import ConfigError, RunConfig, config_to_dict
 from bridge.models import build_model, move_to
+from bridge.progress import progress_bar
 from bridge.runs import MetricsLog, Run, checkpoint_path, load_weights, read_metrics, saved_steps, write_metrics
 from bridge.schedule import checkpoint_steps, tracked_steps
 from bridge.seeding import derive_seed, generator
@@ -323,10 +324,9 @@ class _RunWriter:
         return Run(self.out)
 
 
-def progress_bar(config: RunConfig, start: int, progress: bool | None, desc: str | None = None) -> tqdm:
-    """A tqdm bar over the remaining steps, shown on a terminal (``progress=None``) or as asked."""
-    disable = (not sys.stderr.isatty()) if progress is None else not progress
-    return tqdm(range(start, config.train.steps), initial=start, total=config.train.steps, disable=disable, desc=desc or config.name or "train", leave=False)
+def step_bar(config: RunConfig, start: int, progress: bool | None, desc: str | None = None) -> tqdm:
+    """A progress bar over the remaining training steps, shown on a terminal (``progress=None``) or as asked."""
+    return progress_bar(range(start, config.train.steps), desc or config.name or "train", progress, initial=start, total=config.train.steps)
 
 
 def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker], dev: torch.device, progress: bool | None, resume: bool) -> Run:
@@ -341,7 +341,7 @@ def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker]
         writer.checkpoint(0, model, optimizer, 0.0)
     loss_fn, n = data.loss_fn, len(data.train)
     t0 = time.perf_counter()
-    bar = progress_bar(config, start, progress)
+    bar = step_bar(config, start, progress)
     try:
         for step in bar:
             if tc.batch_size is None:

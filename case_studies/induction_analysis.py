@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from bridge.llc import LLCWarning
+from bridge.progress import progress_bar
 from bridge.runs import Run
 from bridge.seeding import derive_seed, generator
 from bridge.stages import Event, Stage, plateaus_and_drops
@@ -107,8 +108,8 @@ class LLCSettings:
     gamma: float = 100.0
 
 
-def llc_over_checkpoints(run: Run, data: TaskData, steps: list[int], settings: LLCSettings, seed: int) -> list[dict[str, Any]]:
-    """Rows ``llc/mean``, ``llc/std``, ``llc/diverged`` (with ``step``) at each of ``steps``."""
+def llc_over_checkpoints(run: Run, data: TaskData, steps: list[int], settings: LLCSettings, seed: int, progress: bool | None = None) -> list[dict[str, Any]]:
+    """Rows ``llc/mean``, ``llc/std``, ``llc/diverged`` (with ``step``) at each of ``steps`` (a progress bar on a terminal)."""
     x = data.train.x[: settings.sequences]
     n_tokens = x.shape[0] * (x.shape[1] - 1)
     subset = TaskData(Split(x, x), None, data.loss, {})
@@ -124,7 +125,7 @@ def llc_over_checkpoints(run: Run, data: TaskData, steps: list[int], settings: L
     rows = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LLCWarning)  # nβ > n by construction (per-token loss); divergences are counted in llc/diverged
-        for step in steps:
+        for step in progress_bar(steps, "LLC over checkpoints", progress):
             rows += [{"step": step, **r} for r in tracker(run.model_at(step), step, subset)]
     return rows
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from bridge.config import RunConfig, ScheduleConfig, TrainConfig, config_class, config_to_dict
 from bridge.match import check, match
 from bridge.models import TransformerConfig
+from bridge.progress import progress_bar
 from bridge.report import BridgeReport
 from bridge.runs import Run
 from bridge.stages import Event, half_rise, plateaus_and_drops
@@ -143,11 +144,14 @@ def run_induction_heads(preset: InductionPreset, out: Path, *, seed: int = 0, de
     else:
         run = train(cfg, out, trackers=_trackers(preset), device=device, progress=progress)
         control = train(control_cfg, control_dir, trackers=_trackers(preset), device=device, progress=progress)
-    return analyse_induction_heads(run, control, preset, seed, time.perf_counter() - t0)
+    return analyse_induction_heads(run, control, preset, seed, time.perf_counter() - t0, progress=progress)
 
 
-def analyse_induction_heads(run: Run, control: Run, preset: InductionPreset, seed: int, t_train: float = float("nan")) -> BridgeReport:
-    """Measure a trained main run and control, write circuits, events and figures; return the report (unwritten)."""
+def analyse_induction_heads(run: Run, control: Run, preset: InductionPreset, seed: int, t_train: float = float("nan"), progress: bool | None = None) -> BridgeReport:
+    """Measure a trained main run and control, write circuits, events and figures; return the report (unwritten).
+
+    ``progress``: progress bars over the LLC and circuit-graph checkpoints (``None``: on a terminal).
+    """
     t0 = time.perf_counter()
     out = run.path
     data = run.task_data()
@@ -175,14 +179,15 @@ def analyse_induction_heads(run: Run, control: Run, preset: InductionPreset, see
 
     # learning coefficient over checkpoints
     llc_steps = [s for s in run.steps if s % preset.llc.every == 0]
-    run.append_metrics(llc_over_checkpoints(run, data, llc_steps, preset.llc, seed))
+    run.append_metrics(llc_over_checkpoints(run, data, llc_steps, preset.llc, seed, progress))
     t_llc, llc = series(run, "llc/mean")
     llc_event, llc_stages = llc_boundary(t_llc, llc)
     drop_end = None if drop is None else Event("end of repeated-token loss drop", drop.end, drop.end - drop.end_uncertainty, drop.end + drop.end_uncertainty, "icl/loss_repeated", "stage_boundary")
 
     # circuit graphs over training and the final causal checks
     n_g = preset.graph_sequences
-    graphs = {s: head_graph(run.model_at(s), sets["test"][:n_g], corrupted[:n_g], s) for s in run.steps if s % preset.graph_every == 0}
+    graph_steps = [s for s in run.steps if s % preset.graph_every == 0]
+    graphs = {s: head_graph(run.model_at(s), sets["test"][:n_g], corrupted[:n_g], s) for s in progress_bar(graph_steps, "circuit graphs", progress)}
     write_graphs(out / "circuits.json", graphs)
     first, last = graphs[min(graphs)], graphs[max(graphs)]
     change = graph_change(first, last, "k_comp_z", EDGE_Z)

@@ -288,3 +288,13 @@ def test_a_run_killed_between_flushes_resumes_from_its_last_written_rows(tmp_pat
     pd.testing.assert_frame_equal(resumed.metrics, whole.metrics)
     for name, tensor in weights(whole, 80).items():
         assert torch.equal(tensor, weights(resumed, 80)[name]), name
+
+
+def test_progress_bars_show_when_asked_and_stay_quiet_off_a_terminal(capsys):
+    from bridge.progress import progress_bar
+
+    assert list(progress_bar(range(3), "counting", progress=True)) == [0, 1, 2]
+    assert "counting" in capsys.readouterr().err
+    for progress in (False, None):  # None: only on a terminal, and pytest's stderr is not one
+        assert list(progress_bar(range(3), "counting", progress=progress)) == [0, 1, 2]
+        assert capsys.readouterr().err == ""

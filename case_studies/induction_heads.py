@@ -163,6 +163,7 @@ def analyse_induction_heads(run: Run, control: Run, preset: InductionPreset, see
     t, loss_rep = series(run, "icl/loss_repeated", split="test")
     stages = plateaus_and_drops(t, loss_rep, name="repeated-token loss", observable="icl/loss_repeated")
     drop = main_drop(stages)
+    c_drop = main_drop(plateaus_and_drops(*series(control, "icl/loss_repeated", split="test"), name="control repeated-token loss", observable="icl/loss_repeated"))
     loss_half = half_rise(t, loss_rep, name="repeated-token loss half-drop", observable="icl/loss_repeated", crossing="last")
 
     # mechanism: induction head, previous-token head, K-composition
@@ -207,6 +208,7 @@ def analyse_induction_heads(run: Run, control: Run, preset: InductionPreset, see
         f"K-composition edges are z-scores against random rank-{preset.model.d_head} matrix pairs; an edge is in the graph at z >= {EDGE_Z:g}. Added {change['added']}, removed {change['removed']} between steps {min(graphs)} and {max(graphs)}.",
         f"LLC: {preset.llc.n_chains} SGLD chains on {preset.llc.sequences} training sequences every {preset.llc.every} steps; nβ = n_tokens / ln n_tokens.",
         _all_prev_note(causal),
+        _control_drop_note(drop, c_drop),
         "first-occurrence loss can rise above ln V during the transition, so icl/repeat_vs_first overstates the gain for a while; the checks use icl/loss_repeated only.",
         _wall_note(preset, t_train, time.perf_counter() - t0),
     ]
@@ -216,6 +218,7 @@ def analyse_induction_heads(run: Run, control: Run, preset: InductionPreset, see
         "layer1_induction": {f"L1H{h}": {**v, "rise": None if v["rise"] is None else list(v["rise"])} for h, v in candidates.items()},
         "previous_token_head": [0, prev_head],
         "stages": [s.to_dict() for s in stages],
+        "control_largest_drop": None if c_drop is None else c_drop.to_dict(),
         "llc": {"steps": t_llc.tolist(), "mean": llc.tolist(), "stages": [s.to_dict() for s in llc_stages]},
         "graph_change": {**change, "added": [list(e) for e in change["added"]], "removed": [list(e) for e in change["removed"]]},
         "causal": causal,
@@ -260,6 +263,13 @@ def _wall_note(preset: InductionPreset, t_train: float, t_analysis: float) -> st
     if t_train != t_train:  # NaN: the report was rebuilt from saved runs
         return f"wall time: analysis {t_analysis:.0f} s (report rebuilt from the saved runs)."
     return f"wall time: training (main and control{', in parallel' if preset.parallel_control else ''}) {t_train:.0f} s, analysis {t_analysis:.0f} s."
+
+
+def _control_drop_note(drop, c_drop) -> str:
+    def rate(stage) -> str:
+        return "none" if stage is None else f"{-stage.change:.2f} over steps {stage.start:.0f}-{stage.end:.0f} ({-1000 * stage.change / (stage.end - stage.start):.2f} per 1000 steps)"
+
+    return f"for information: the largest fall of log repeated-token loss is {rate(drop)} in the two-layer run and {rate(c_drop)} in the one-layer control."
 
 
 def _all_prev_note(causal: dict) -> str:

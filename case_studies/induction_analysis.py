@@ -25,7 +25,7 @@ from bridge.tasks.base import Split, TaskData
 from bridge.tasks.repeated_tokens import corrupt_first_copy, masked_mean, next_token_losses, repeated_targets, repeated_token_loss
 from bridge.trackers.llc import LLCTracker
 from probes.circuits import circuit_graph
-from probes.heads import copying_scores, head_scores, head_weights
+from probes.heads import attention_patterns, copying_scores, head_scores, head_weights, induction_by_key_position, previous_token_by_position
 from probes.patching import ablated, ablation_effects, mean_head_outputs, patch_heads, path_patch_matrix
 
 
@@ -159,6 +159,56 @@ def head_graph(model: nn.Module, tokens: Tensor, corrupted: Tensor, step: int) -
     return circuit_graph(w, node_scores=nodes, key_path=key_path, step=step)
 
 
+def previous_token_demand(prefix: Tensor, period: Tensor, n_ctx: int) -> np.ndarray:
+    """Share of sequences in which position ``q`` is a key induction needs, ``(n_ctx,)``.
+
+    Induction from a later copy attends to the position after the token's first
+    occurrence, ``P + 1 ≤ q ≤ P + B``; a previous-token head must cover ``q`` there.
+    """
+    q = torch.arange(n_ctx)[None, :]
+    return ((q >= prefix[:, None] + 1) & (q <= prefix[:, None] + period[:, None])).float().mean(0).numpy()
+
+
+def coverage_end(prev_by_position: Tensor, level: float = 0.5) -> int:
+    """Last query position up to which the layer's previous-token attention, summed over heads, stays ≥ ``level``.
+
+    Example:
+        >>> coverage_end(torch.tensor([[float("nan"), 0.9, 0.6, 0.1, 0.9]]))
+        2
+    """
+    total = prev_by_position[:, 1:].sum(0)
+    below = (total < level).nonzero()
+    return int(below[0]) if len(below) else len(total)
+
+
+def previous_token_coverage(model: nn.Module, sets: dict[str, Tensor], info: dict, ind_head: int) -> dict[str, Any]:
+    """Where the layer-0 previous-token heads work, and what that does to induction.
+
+    Returns ``previous_token_by_position`` (per layer-0 head, queries 1 … n−1),
+    ``coverage_end`` (:func:`coverage_end`), the training sequences' ``demand``
+    (:func:`previous_token_demand`, positions 1 … n−1) and the share of them that
+    need a key beyond the coverage; and for each evaluation set the layer-1 head's
+    induction attention by the key it needs (:func:`probes.heads.induction_by_key_position`),
+    pooled over keys inside and beyond the coverage.
+    """
+    n_ctx = sets["test"].shape[1]
+    prev = previous_token_by_position(attention_patterns(model, sets["test"])[0])
+    end = coverage_end(prev)
+    out: dict[str, Any] = {
+        "previous_token_by_position": {f"L0H{h}": row[1:].tolist() for h, row in enumerate(prev)},
+        "coverage_end": end,
+        "demand": previous_token_demand(info["train_prefix"], info["train_period"], n_ctx)[1:].tolist(),
+        "demand_beyond_coverage": float(((info["train_prefix"] + info["train_period"]) > end).float().mean()),
+    }
+    for split, tokens in sets.items():
+        mass, count = induction_by_key_position(attention_patterns(model, tokens)[1], tokens)
+        mass, count = mass[ind_head].nan_to_num(0.0), count.float()
+        inside = torch.arange(n_ctx) <= end
+        pooled = {name: float((mass * count * m).sum() / (count * m).sum()) if bool((count * m).sum() > 0) else float("nan") for name, m in (("covered", inside), ("uncovered", ~inside))}
+        out[f"induction_{split}"] = {"by_key": [float(v) if c > 0 else None for v, c in zip(mass.tolist(), count.tolist())], "count": count.long().tolist(), **pooled}
+    return out
+
+
 def _second_copy_loss(clean: Tensor, corrupted: Tensor):
     """Metric for denoising: loss on the clean labels at targets repeated in ``clean`` but not in ``corrupted``."""
     mask = repeated_targets(clean) & ~repeated_targets(corrupted)
@@ -206,12 +256,15 @@ __all__ = [
     "LLCSettings",
     "best_head",
     "corrupted_pair",
+    "coverage_end",
     "final_causal",
     "head_graph",
     "induction_candidates",
     "llc_boundary",
     "llc_over_checkpoints",
     "main_drop",
+    "previous_token_coverage",
+    "previous_token_demand",
     "rise_between",
     "series",
 ]

@@ -1,4 +1,4 @@
-"""Figures of the induction-heads case study: losses with stages and LLC, head scores, attention, circuit."""
+"""Figures of the induction-heads case study: losses with stages and LLC, head scores, attention, circuit, previous-token coverage."""
 
 from __future__ import annotations
 
@@ -89,7 +89,40 @@ def figure_circuit(graphs: dict, edge_z: float) -> Any:
     return fig
 
 
-def write_figures(run: Run, control: Run, stages, llc_stages, llc_event, graphs, ind_head: int, prev_head: int, tokens, drop: Stage | None, edge_z: float) -> list[str]:
+def figure_coverage(coverage: dict[str, Any], ind_head: int) -> Any:
+    """Where the previous-token heads work (left) and where the induction head finds its key (right), at the end.
+
+    ``coverage`` is :func:`case_studies.induction_analysis.previous_token_coverage`'s result.
+    """
+    fig, (left, right) = new_figure(ncols=2, size=(4.6, 3.4))
+    prev = coverage["previous_token_by_position"]
+    q = np.arange(1, len(next(iter(prev.values()))) + 1)
+    left.fill_between(q, coverage["demand"], color="0.85", step="mid", label="share of training\nsequences needing q")
+    for name, values in prev.items():
+        left.plot(q, values, lw=1.2, label=name)
+    total = np.sum(list(prev.values()), axis=0)
+    left.plot(q, total, "k--", lw=1, label="sum over heads")
+    left.set_xlabel("query position q")
+    left.set_ylabel("attention to q − 1")
+    left.set_title("layer-0 previous-token attention by position", fontsize=9)
+    for split, style in (("test", "C0o-"), ("off", "C3s-")):
+        data = coverage.get(f"induction_{split}")
+        if data is None:
+            continue
+        keys = [k for k, (v, c) in enumerate(zip(data["by_key"], data["count"])) if v is not None and c >= 5]
+        right.plot(keys, [data["by_key"][k] for k in keys], style, ms=3, lw=1, label=f"{split} (queries with one earlier copy)")
+    right.set_xlabel("position of the key induction needs")
+    right.set_ylabel("attention to that key")
+    right.set_title(f"L1H{ind_head} induction attention by key position", fontsize=9)
+    left.set_ylim(-0.03, max(1.05, 1.05 * float(total.max())))
+    right.set_ylim(-0.03, 1.05)
+    for ax, where in ((left, "center right"), (right, "center left")):
+        ax.axvline(coverage["coverage_end"] + 0.5, color="0.4", ls=":", lw=1)
+        ax.legend(fontsize=6, loc=where)
+    return fig
+
+
+def write_figures(run: Run, control: Run, stages, llc_stages, llc_event, graphs, ind_head: int, prev_head: int, tokens, drop: Stage | None, edge_z: float, coverage: dict[str, Any]) -> list[str]:
     """Write every figure into ``run.figures_dir``; return their paths relative to the run."""
     before = max([s for s in run.steps if drop is None or s <= drop.start - drop.start_uncertainty] or [run.steps[0]])
     figures = {
@@ -97,8 +130,9 @@ def write_figures(run: Run, control: Run, stages, llc_stages, llc_event, graphs,
         "head_scores.png": figure_head_scores(run, drop),
         "attention.png": figure_attention(run, tokens, before, ind_head, prev_head),
         "circuit.png": figure_circuit(graphs, edge_z),
+        "coverage.png": figure_coverage(coverage, ind_head),
     }
     return [str(save_figure(fig, run.figures_dir / name).relative_to(run.path)) for name, fig in figures.items()]
 
 
-__all__ = ["figure_attention", "figure_circuit", "figure_head_scores", "figure_losses", "write_figures"]
+__all__ = ["figure_attention", "figure_circuit", "figure_coverage", "figure_head_scores", "figure_losses", "write_figures"]

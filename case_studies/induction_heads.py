@@ -54,6 +54,7 @@ from case_studies.induction_analysis import (
     llc_over_checkpoints,
     main_drop,
     induction_candidates,
+    previous_token_coverage,
     series,
 )
 from case_studies.induction_figures import write_figures
@@ -194,6 +195,7 @@ def analyse_induction_heads(run: Run, control: Run, preset: InductionPreset, see
     change = graph_change(first, last, "k_comp_z", EDGE_Z)
     final_model = run.model_at(run.steps[-1])
     causal = final_causal(final_model, sets, corrupted, prev_head)
+    coverage = previous_token_coverage(final_model, sets, data.info, ind_head)
 
     report.matches += [
         match("induction-score jump at the repeated-token loss drop", None, loss_half, ind_event, TOLERANCE),
@@ -202,13 +204,14 @@ def analyse_induction_heads(run: Run, control: Run, preset: InductionPreset, see
         match("learning-coefficient stage boundary at the end of the loss drop", None, drop_end, llc_event, TOLERANCE),
     ]
     _checks(report, window, candidates, ind_head, prev, ind_event, prev_event, ind_name, prev_name, causal, first, last, control)
-    report.figures = write_figures(run, control, stages, llc_stages, llc_event, graphs, ind_head, prev_head, sets["test"], drop, EDGE_Z)
+    report.figures = write_figures(run, control, stages, llc_stages, llc_event, graphs, ind_head, prev_head, sets["test"], drop, EDGE_Z, coverage)
     report.notes += [
         f"induction head {ind_name} (the layer-1 head meeting most induction targets), previous-token head {prev_name} (highest final score); events are the steps after which each curve stays past half-way (an early transient excursion is not the event); tolerance {TOLERANCE} relative to the observed step.",
         f"K-composition edges are z-scores against random rank-{preset.model.d_head} matrix pairs; an edge is in the graph at z >= {EDGE_Z:g}. Added {change['added']}, removed {change['removed']} between steps {min(graphs)} and {max(graphs)}.",
         f"LLC: {preset.llc.n_chains} SGLD chains on {preset.llc.sequences} training sequences every {preset.llc.every} steps; nβ = n_tokens / ln n_tokens.",
         _all_prev_note(causal),
         _control_drop_note(drop, c_drop),
+        _coverage_note(coverage, ind_name),
         "first-occurrence loss can rise above ln V during the transition, so icl/repeat_vs_first overstates the gain for a while; the checks use icl/loss_repeated only.",
         _wall_note(preset, t_train, time.perf_counter() - t0),
     ]
@@ -222,6 +225,7 @@ def analyse_induction_heads(run: Run, control: Run, preset: InductionPreset, see
         "llc": {"steps": t_llc.tolist(), "mean": llc.tolist(), "stages": [s.to_dict() for s in llc_stages]},
         "graph_change": {**change, "added": [list(e) for e in change["added"]], "removed": [list(e) for e in change["removed"]]},
         "causal": causal,
+        "previous_token_coverage": coverage,
         "wall_time_s": {"training": t_train, "analysis": time.perf_counter() - t0},
     }
     events = [e for e in (loss_half, ind_event, prev_event, k_event, llc_event, drop_end) if e is not None]
@@ -270,6 +274,15 @@ def _control_drop_note(drop, c_drop) -> str:
         return "none" if stage is None else f"{-stage.change:.2f} over steps {stage.start:.0f}-{stage.end:.0f} ({-1000 * stage.change / (stage.end - stage.start):.2f} per 1000 steps)"
 
     return f"for information: the largest fall of log repeated-token loss is {rate(drop)} in the two-layer run and {rate(c_drop)} in the one-layer control."
+
+
+def _coverage_note(c: dict, ind_name: str) -> str:
+    pooled = "; ".join(f"{split}: {c[f'induction_{split}']['covered']:.2f} inside, {c[f'induction_{split}']['uncovered']:.2f} beyond" for split in ("test", "off") if f"induction_{split}" in c)
+    return (
+        f"for information: layer-0 previous-token attention (summed over heads) stays >= 0.5 up to query position {c['coverage_end']}; "
+        f"{100 * c['demand_beyond_coverage']:.0f}% of training sequences need an induction key beyond it. "
+        f"{ind_name}'s attention to the key it needs (queries with one earlier copy), keys inside the coverage vs beyond: {pooled}."
+    )
 
 
 def _all_prev_note(causal: dict) -> str:

@@ -174,6 +174,56 @@ def pattern_scores(pattern: Float[Tensor, "batch head query key"], tokens: Int[T
     return {"previous_token": masked_mean(prev, q_valid), "duplicate_token": masked_mean(dup, has_copy), "induction": masked_mean(ind, has_copy)}
 
 
+def previous_token_by_position(pattern: Float[Tensor, "batch head query key"]) -> Float[Tensor, "head query"]:
+    """Mean attention from each query position ``q`` to ``q - 1``, per head (column 0 is NaN).
+
+    A previous-token head built from positional embeddings may work only at the
+    positions where training needed it; :func:`pattern_scores` averages that away.
+
+    Example:
+        >>> pattern = torch.eye(4).roll(-1, dims=1).tril()[None, None].repeat(1, 2, 1, 1)
+        >>> pattern[:, :, 0, 0] = 1.0
+        >>> pattern[0, 1, 2:] = torch.eye(4)[2:]                       # head 1 looks at itself from q = 2 on
+        >>> previous_token_by_position(pattern)[:, 1:].tolist()
+        [[1.0, 1.0, 1.0], [1.0, 0.0, 0.0]]
+    """
+    if pattern.ndim != 4 or pattern.shape[2] != pattern.shape[3]:
+        raise ValueError(f"pattern must be (batch, head, query, key) with query == key, got {tuple(pattern.shape)}")
+    out = torch.full(pattern.shape[1:3], float("nan"), device=pattern.device)
+    out[:, 1:] = pattern.float().diagonal(offset=-1, dim1=2, dim2=3).mean(0)
+    return out
+
+
+def induction_by_key_position(pattern: Float[Tensor, "batch head query key"], tokens: Int[Tensor, "batch pos"]) -> tuple[Float[Tensor, "head pos"], Int[Tensor, " pos"]]:
+    """Induction attention grouped by the position of the key it needs.
+
+    For every query whose token occurred exactly once before, at ``s``, the
+    induction key is ``s + 1``; entry ``[h, k]`` is head ``h``'s mean attention to
+    it over the queries whose key is ``k`` (NaN where there are none), with the
+    number of such queries per ``k``. Separates "the head does induction" from
+    "it does induction where its keys carry previous-token information".
+
+    Example:
+        >>> tokens = torch.tensor([[7, 1, 2, 3, 1, 2, 3]])
+        >>> pattern = torch.zeros(1, 1, 7, 7)
+        >>> pattern[0, 0, torch.arange(7), torch.tensor([0, 0, 0, 0, 2, 3, 3])] = 1.0   # query 6 misses key 4
+        >>> mass, count = induction_by_key_position(pattern, tokens)
+        >>> mass[0, 2:5].tolist(), count[2:5].tolist()
+        ([1.0, 1.0, 0.0], [1, 1, 1])
+    """
+    b, n = tokens.shape
+    if pattern.ndim != 4 or pattern.shape[0] != b or pattern.shape[2] != n or pattern.shape[3] != n:
+        raise ValueError(f"pattern must be (batch, head, {n}, {n}) for tokens {tuple(tokens.shape)}, got {tuple(pattern.shape)}")
+    same = (tokens[:, :, None] == tokens[:, None, :]) & torch.ones(n, n, dtype=torch.bool, device=tokens.device).tril(-1)
+    once = same.sum(-1) == 1  # (b, q)
+    key = (same.float().argmax(-1) + 1).clamp_max(n - 1)  # (b, q)
+    mass = pattern.float().gather(3, key[:, None, :, None].expand(-1, pattern.shape[1], -1, 1)).squeeze(-1)  # (b, h, q)
+    onehot = torch.nn.functional.one_hot(key, n).float() * once[..., None].float()  # (b, q, k)
+    count = onehot.sum((0, 1))
+    total = torch.einsum("bhq,bqk->hk", mass, onehot)
+    return torch.where(count > 0, total / count.clamp_min(1.0), torch.tensor(float("nan"))), count.long()
+
+
 def attention_patterns(model: nn.Module, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "layer batch head query key"]:
     """Every layer's attention pattern on ``tokens`` (no grad; eval mode restored after)."""
     was_training = model.training
@@ -213,5 +263,7 @@ __all__ = [
     "copying_scores",
     "head_scores",
     "head_weights",
+    "induction_by_key_position",
     "pattern_scores",
+    "previous_token_by_position",
 ]

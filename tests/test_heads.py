@@ -6,7 +6,17 @@ import pytest
 import torch
 
 from bridge.models import TransformerConfig, build_model
-from probes.heads import HeadWeights, composition_score, composition_scores, copying_scores, head_scores, head_weights, pattern_scores
+from probes.heads import (
+    HeadWeights,
+    composition_score,
+    composition_scores,
+    copying_scores,
+    head_scores,
+    head_weights,
+    induction_by_key_position,
+    pattern_scores,
+    previous_token_by_position,
+)
 
 TOKENS = torch.tensor([[7, 1, 2, 3, 1, 2, 3, 1, 2]])  # prefix 1, block 3, repeated
 
@@ -63,6 +73,42 @@ def test_pooled_over_batch_and_heads_separate():
     p[:, 1, 1:, :] = torch.eye(4)[:-1]  # head 1: previous token
     s = pattern_scores(p, torch.tensor([[1, 2, 3, 4], [5, 6, 7, 8]]))
     torch.testing.assert_close(s["previous_token"], torch.tensor([0.0, 1.0]))
+
+
+def _random_case(seed, b=6, h=3, n=12, vocab=5):
+    g = torch.Generator().manual_seed(seed)
+    tokens = torch.randint(0, vocab, (b, n), generator=g)  # small vocabulary: many repeats, some tokens seen twice or more
+    logits = torch.randn(b, h, n, n, generator=g).masked_fill(~torch.ones(n, n, dtype=torch.bool).tril(), float("-inf"))
+    return logits.softmax(-1), tokens
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_previous_token_by_position_averages_to_the_pooled_score(seed):
+    pattern, tokens = _random_case(seed)
+    by_position = previous_token_by_position(pattern)
+    assert torch.isnan(by_position[:, 0]).all()
+    for q in (1, 5, 11):
+        torch.testing.assert_close(by_position[:, q], pattern[:, :, q, q - 1].mean(0))
+    torch.testing.assert_close(by_position[:, 1:].mean(1), pattern_scores(pattern, tokens)["previous_token"])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_induction_by_key_position_equals_a_loop_over_queries(seed):
+    pattern, tokens = _random_case(seed)
+    b, h, n, _ = pattern.shape
+    total, count = torch.zeros(h, n), torch.zeros(n)
+    for i in range(b):
+        for q in range(n):
+            earlier = [s for s in range(q) if tokens[i, s] == tokens[i, q]]
+            if len(earlier) == 1:
+                k = earlier[0] + 1
+                total[:, k] += pattern[i, :, q, k]
+                count[k] += 1
+    mass, got_count = induction_by_key_position(pattern, tokens)
+    assert got_count.tolist() == count.long().tolist() and count.sum() > 10
+    seen = count > 0
+    torch.testing.assert_close(mass[:, seen], total[:, seen] / count[seen])
+    assert torch.isnan(mass[:, ~seen]).all()
 
 
 def test_pattern_scores_reject_bad_shapes():

@@ -31,7 +31,7 @@ def test_tracker_full_loss_equals_training_loss_and_rows_are_complete():
     emb_rows = sorted((r["frequency"], r["value"]) for r in rows if r["observable"] == "fourier/embed_norm")
     assert [v for _, v in emb_rows] == pytest.approx(embed.tolist(), rel=1e-9)
     total = sum(v**2 for r in rows if r["observable"] == "weights/norm" for v in [r["value"]])
-    assert total == pytest.approx(sum(float((t.double() ** 2).sum()) for t in model.parameters()), rel=1e-9)
+    assert total == pytest.approx(sum(float((t.detach().double() ** 2).sum()) for t in model.parameters()), rel=1e-9)
 
 
 def test_random_labels_memorised_by_quadratic_mlp_never_give_a_sparse_spectrum():

@@ -94,6 +94,21 @@ def test_quick_preset_end_to_end(quick_run):
 
 
 @pytest.mark.slow
+def test_the_notebook_block_on_the_case_study_page_runs_on_the_quick_run(quick_run):
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "case_studies" / "induction-heads.md"
+    (block,) = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
+    code = block.replace('"runs/induction"', repr(str(quick_run[0])))
+    done = subprocess.run([sys.executable, "-c", code + "\nassert loss - clean > 2.0 and float(induction_without.max()) < 0.3\n"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("ablating L0H2: +2.8") and not done.stderr  # seed 0: mean-ablating L0H2 costs 2.82 nats
+
+
+@pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason="issue 5 open: seed 0's off-position induction score ends at 0.82 < 0.85")
 def test_quick_preset_verdict_passes(quick_run):
     assert quick_run[1].verdict == "pass"

@@ -202,7 +202,7 @@ def previous_token_coverage(model: nn.Module, sets: dict[str, Tensor], info: dic
     }
     for split, tokens in sets.items():
         mass, count = induction_by_key_position(attention_patterns(model, tokens)[1], tokens)
-        mass, count = mass[ind_head].nan_to_num(0.0), count.float()
+        mass, count = mass[ind_head].nan_to_num(0.0).cpu(), count.float().cpu()
         inside = torch.arange(n_ctx) <= end
         pooled = {name: float((mass * count * m).sum() / (count * m).sum()) if bool((count * m).sum() > 0) else float("nan") for name, m in (("covered", inside), ("uncovered", ~inside))}
         out[f"induction_{split}"] = {"by_key": [float(v) if c > 0 else None for v, c in zip(mass.tolist(), count.tolist())], "count": count.long().tolist(), **pooled}

@@ -221,7 +221,7 @@ def induction_by_key_position(pattern: Float[Tensor, "batch head query key"], to
     onehot = torch.nn.functional.one_hot(key, n).float() * once[..., None].float()  # (b, q, k)
     count = onehot.sum((0, 1))
     total = torch.einsum("bhq,bqk->hk", mass, onehot)
-    return torch.where(count > 0, total / count.clamp_min(1.0), torch.tensor(float("nan"))), count.long()
+    return (total / count.clamp_min(1.0)).masked_fill(count == 0, float("nan")), count.long()
 
 
 def attention_patterns(model: nn.Module, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "layer batch head query key"]:

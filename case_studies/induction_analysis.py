@@ -25,7 +25,7 @@ from bridge.tasks.base import Split, TaskData
 from bridge.tasks.repeated_tokens import corrupt_first_copy, masked_mean, next_token_losses, repeated_targets, repeated_token_loss
 from bridge.trackers.llc import LLCTracker
 from probes.circuits import circuit_graph
-from probes.heads import attention_patterns, copying_scores, head_scores, head_weights, induction_by_key_position, previous_token_by_position
+from probes.heads import attention_patterns, copying_scores, coverage_end, head_scores, head_weights, induction_by_key_position, previous_token_by_position
 from probes.patching import ablated, ablation_effects, mean_head_outputs, patch_heads, path_patch_matrix
 
 
@@ -169,18 +169,6 @@ def previous_token_demand(prefix: Tensor, period: Tensor, n_ctx: int) -> np.ndar
     return ((q >= prefix[:, None] + 1) & (q <= prefix[:, None] + period[:, None])).float().mean(0).numpy()
 
 
-def coverage_end(prev_by_position: Tensor, level: float = 0.5) -> int:
-    """Last query position up to which the layer's previous-token attention, summed over heads, stays ≥ ``level``.
-
-    Example:
-        >>> coverage_end(torch.tensor([[float("nan"), 0.9, 0.6, 0.1, 0.9]]))
-        2
-    """
-    total = prev_by_position[:, 1:].sum(0)
-    below = (total < level).nonzero()
-    return int(below[0]) if len(below) else len(total)
-
-
 def previous_token_coverage(model: nn.Module, sets: dict[str, Tensor], info: dict, ind_head: int) -> dict[str, Any]:
     """Where the layer-0 previous-token heads work, and what that does to induction.
 
@@ -256,7 +244,6 @@ __all__ = [
     "LLCSettings",
     "best_head",
     "corrupted_pair",
-    "coverage_end",
     "final_causal",
     "head_graph",
     "induction_candidates",

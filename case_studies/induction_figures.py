@@ -89,12 +89,26 @@ def figure_circuit(graphs: dict, edge_z: float) -> Any:
     return fig
 
 
-def figure_coverage(coverage: dict[str, Any], ind_head: int) -> Any:
-    """Where the previous-token heads work (left) and where the induction head finds its key (right), at the end.
+def figure_coverage(run: Run, coverage: dict[str, Any], ind_head: int, stages: list[Stage]) -> Any:
+    """How far the previous-token heads reach over training (left), where they work at the end (middle),
+    and where the induction head finds its key at the end (right).
 
-    ``coverage`` is :func:`case_studies.induction_analysis.previous_token_coverage`'s result.
+    ``coverage`` is :func:`case_studies.induction_analysis.previous_token_coverage`'s result; the left
+    panel reads ``heads/previous_token_reach`` and is left empty for runs recorded without it.
     """
-    fig, (left, right) = new_figure(ncols=2, size=(4.6, 3.4))
+    fig, (over, left, right) = new_figure(ncols=3, size=(4.2, 3.4))
+    plot_stage_bands(over, stages)
+    for split, style in (("test", "C0-"), ("off", "C3--")):
+        try:
+            t, reach = series(run, "heads/previous_token_reach", layer=0, split=split)
+        except KeyError:
+            continue
+        over.plot(t, reach, style, lw=1.2, label=split)
+    over.set_xlabel("step")
+    over.set_ylabel("reach: last query with summed attention ≥ 0.5", fontsize=8)
+    over.set_title("layer-0 previous-token reach over training", fontsize=9)
+    if over.lines:
+        over.legend(fontsize=6, loc="lower right")
     prev = coverage["previous_token_by_position"]
     q = np.arange(1, len(next(iter(prev.values()))) + 1)
     left.fill_between(q, coverage["demand"], color="0.85", step="mid", label="share of training\nsequences needing q")
@@ -130,7 +144,7 @@ def write_figures(run: Run, control: Run, stages, llc_stages, llc_event, graphs,
         "head_scores.png": figure_head_scores(run, drop),
         "attention.png": figure_attention(run, tokens, before, ind_head, prev_head),
         "circuit.png": figure_circuit(graphs, edge_z),
-        "coverage.png": figure_coverage(coverage, ind_head),
+        "coverage.png": figure_coverage(run, coverage, ind_head, stages),
     }
     return [str(save_figure(fig, run.figures_dir / name).relative_to(run.path)) for name, fig in figures.items()]
 

@@ -224,6 +224,23 @@ def induction_by_key_position(pattern: Float[Tensor, "batch head query key"], to
     return (total / count.clamp_min(1.0)).masked_fill(count == 0, float("nan")), count.long()
 
 
+def coverage_end(prev_by_position: Float[Tensor, "head query"], level: float = 0.5) -> int:
+    """Last query position up to which a layer's previous-token attention, summed over heads, stays ≥ ``level``.
+
+    ``prev_by_position`` is :func:`previous_token_by_position` of the layer (column 0
+    ignored); 0 when position 1 is already below ``level``. Uniform attention alone
+    gives ``n_heads / (q + 1)`` at query ``q``, so an untrained layer of ``H`` heads
+    reaches about ``2H − 1``.
+
+    Example:
+        >>> coverage_end(torch.tensor([[float("nan"), 0.9, 0.6, 0.1, 0.9]]))
+        2
+    """
+    total = prev_by_position[:, 1:].sum(0)
+    below = (total < level).nonzero()
+    return int(below[0]) if len(below) else len(total)
+
+
 def attention_patterns(model: nn.Module, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "layer batch head query key"]:
     """Every layer's attention pattern on ``tokens`` (no grad; eval mode restored after)."""
     was_training = model.training
@@ -237,8 +254,10 @@ def attention_patterns(model: nn.Module, tokens: Int[Tensor, "batch pos"]) -> Fl
         model.train(was_training)
 
 
-def head_scores(model: nn.Module, tokens: Int[Tensor, "batch pos"]) -> dict[str, Float[Tensor, "layer head"]]:
+def head_scores(model: nn.Module, tokens: Int[Tensor, "batch pos"], patterns: Float[Tensor, "layer batch head query key"] | None = None) -> dict[str, Float[Tensor, "layer head"]]:
     """:func:`pattern_scores` of every layer on ``tokens``, stacked to ``(layer, head)``.
+
+    ``patterns``: the model's :func:`attention_patterns` on ``tokens``, when already computed.
 
     Example:
         >>> import torch
@@ -248,7 +267,7 @@ def head_scores(model: nn.Module, tokens: Int[Tensor, "batch pos"]) -> dict[str,
         >>> tuple(scores["induction"].shape)
         (2, 2)
     """
-    patterns = attention_patterns(model, tokens)
+    patterns = attention_patterns(model, tokens) if patterns is None else patterns
     per_layer = [pattern_scores(p, tokens) for p in patterns]
     return {name: torch.stack([s[name] for s in per_layer]) for name in SCORES}
 
@@ -261,6 +280,7 @@ __all__ = [
     "composition_score",
     "composition_scores",
     "copying_scores",
+    "coverage_end",
     "head_scores",
     "head_weights",
     "induction_by_key_position",

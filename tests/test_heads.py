@@ -11,6 +11,7 @@ from probes.heads import (
     composition_score,
     composition_scores,
     copying_scores,
+    coverage_end,
     head_scores,
     head_weights,
     induction_by_key_position,
@@ -109,6 +110,14 @@ def test_induction_by_key_position_equals_a_loop_over_queries(seed):
     seen = count > 0
     torch.testing.assert_close(mass[:, seen], total[:, seen] / count[seen])
     assert torch.isnan(mass[:, ~seen]).all()
+
+
+def test_coverage_end_is_the_last_position_before_the_summed_attention_drops():
+    nan = float("nan")
+    prev = torch.tensor([[nan, 0.5, 0.2, 0.3, 0.0, 0.9], [nan, 0.4, 0.3, 0.1, 0.1, 0.0]])  # sums 0.9, 0.5, 0.4, 0.1, 0.9
+    assert coverage_end(prev) == 2
+    assert coverage_end(prev, level=0.3) == 3
+    assert coverage_end(torch.tensor([[nan, 1.0, 1.0]])) == 2  # covered to the end
 
 
 def test_pattern_scores_reject_bad_shapes():

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+import bridge
 from case_studies.base import run_case_study
-from case_studies.induction_analysis import coverage_end, llc_boundary, main_drop, previous_token_demand, rise_between
+from case_studies.induction_analysis import llc_boundary, main_drop, previous_token_demand, rise_between
 from bridge.stages import Stage
 
 
@@ -44,14 +45,6 @@ def test_previous_token_demand_counts_the_keys_induction_needs():
     assert demand.tolist() == [0.0, 0.5, 0.5, 1.0, 0.5, 0.5, 0.5, 0.0]
 
 
-def test_coverage_end_is_the_last_position_before_the_summed_attention_drops():
-    nan = float("nan")
-    prev = torch.tensor([[nan, 0.5, 0.2, 0.3, 0.0, 0.9], [nan, 0.4, 0.3, 0.1, 0.1, 0.0]])  # sums 0.9, 0.5, 0.4, 0.1, 0.9
-    assert coverage_end(prev) == 2
-    assert coverage_end(prev, level=0.3) == 3
-    assert coverage_end(torch.tensor([[nan, 1.0, 1.0]])) == 2  # covered to the end
-
-
 def test_a_non_empty_out_is_refused_before_any_training(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="already exists"):
@@ -86,6 +79,8 @@ def test_quick_preset_end_to_end(quick_run):
     coverage = data["previous_token_coverage"]
     assert 15 <= coverage["coverage_end"] <= 22
     assert coverage["induction_off"]["covered"] > 0.8 and coverage["induction_off"]["uncovered"] < 0.1
+    reach = bridge.load_run(out).observable("heads/previous_token_reach", layer=0, split="test")
+    assert reach.iloc[-1] == coverage["coverage_end"] and reach.iloc[0] <= 8  # the tracker and the analysis agree; 6 at init
     checks = {c["name"]: c for c in data["checks"]}
     failed = sorted(name for name, c in checks.items() if not c["passed"])
     # Seed 0 misses one target of issue 5 (still open): the induction score on the

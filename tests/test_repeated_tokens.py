@@ -18,6 +18,7 @@ from bridge.tasks.repeated_tokens import (
     repeated_token_loss,
 )
 from bridge.trackers.induction import HeadScoreTracker, InContextTracker
+from probes.heads import attention_patterns, coverage_end, previous_token_by_position
 from bridge.trackers.loss import LossTracker
 
 CFG = RepeatedTokensConfig(d_vocab=32, n_ctx=24, prefix=(0, 5), block=(3, 9), n_train=400, n_test=50, n_off=50, off_prefix=(6, 10), off_block=(3, 6))
@@ -116,6 +117,11 @@ def test_trackers_agree_with_direct_computation(data):
     heads = HeadScoreTracker(n_eval=50)(model, 0, data)
     assert {r["observable"] for r in heads} >= {"heads/induction", "heads/previous_token", "heads/copying", "composition/k"}
     assert len([r for r in heads if r["observable"] == "composition/k"]) == 4
+    reach = {(r["layer"], r["split"]): r["value"] for r in heads if r["observable"] == "heads/previous_token_reach"}
+    assert set(reach) == {(0, "test"), (1, "test"), (0, "off"), (1, "off")}
+    for (layer, split), value in reach.items():
+        tokens = (data.test.x if split == "test" else data.info["off_position"].x)[:50]
+        assert value == coverage_end(previous_token_by_position(attention_patterns(model, tokens)[layer]))
     loss = {r["observable"]: r["value"] for r in LossTracker(max_examples=50)(model, 0, data)}
     with torch.no_grad():
         assert loss["loss/train"] == pytest.approx(data.loss_fn(model(data.train.x[:50]), data.train.x[:50]).item(), rel=1e-5)

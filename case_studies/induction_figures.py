@@ -130,7 +130,7 @@ def figure_coverage(run: Run, coverage: dict[str, Any], ind_head: int, stages: l
     right.set_title(f"L1H{ind_head} induction attention by key position", fontsize=9)
     left.set_ylim(-0.03, max(1.05, 1.05 * float(total.max())))
     right.set_ylim(-0.03, 1.05)
-    for ax, where in ((left, "center right"), (right, "center left")):
+    for ax, where in ((left, "center right"), (right, "center")):
         ax.axvline(coverage["coverage_end"] + 0.5, color="0.4", ls=":", lw=1)
         ax.legend(fontsize=6, loc=where)
     return fig

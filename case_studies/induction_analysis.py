@@ -25,7 +25,7 @@ from bridge.tasks.base import Split, TaskData
 from bridge.tasks.repeated_tokens import corrupt_first_copy, masked_mean, next_token_losses, repeated_targets, repeated_token_loss
 from bridge.trackers.llc import LLCTracker
 from probes.circuits import circuit_graph
-from probes.heads import attention_patterns, copying_scores, coverage_end, head_scores, head_weights, induction_by_key_position, previous_token_by_position
+from probes.heads import attention_patterns, copying_scores, head_scores, head_weights, induction_by_key_position, previous_token_by_position, previous_token_reach
 from probes.patching import ablated, ablation_effects, mean_head_outputs, patch_heads, path_patch_matrix
 
 
@@ -173,25 +173,26 @@ def previous_token_coverage(model: nn.Module, sets: dict[str, Tensor], info: dic
     """Where the layer-0 previous-token heads work, and what that does to induction.
 
     Returns ``previous_token_by_position`` (per layer-0 head, queries 1 … n−1),
-    ``coverage_end`` (:func:`coverage_end`), the training sequences' ``demand``
-    (:func:`previous_token_demand`, positions 1 … n−1) and the share of them that
-    need a key beyond the coverage; and for each evaluation set the layer-1 head's
-    induction attention by the key it needs (:func:`probes.heads.induction_by_key_position`),
-    pooled over keys inside and beyond the coverage.
+    ``reach`` (:func:`probes.heads.previous_token_reach`), the training sequences'
+    ``demand`` (:func:`previous_token_demand`, positions 1 … n−1) and the share of
+    them that need a key beyond the reach; and for each evaluation set the layer-1
+    head's induction attention by the key it needs
+    (:func:`probes.heads.induction_by_key_position`), pooled over keys inside and beyond the reach.
     """
     n_ctx = sets["test"].shape[1]
-    prev = previous_token_by_position(attention_patterns(model, sets["test"])[0])
-    end = coverage_end(prev)
+    patterns = {split: attention_patterns(model, tokens) for split, tokens in sets.items()}
+    prev = previous_token_by_position(patterns["test"][0])
+    reach = previous_token_reach(prev)
     out: dict[str, Any] = {
         "previous_token_by_position": {f"L0H{h}": row[1:].tolist() for h, row in enumerate(prev)},
-        "coverage_end": end,
+        "reach": reach,
         "demand": previous_token_demand(info["train_prefix"], info["train_period"], n_ctx)[1:].tolist(),
-        "demand_beyond_coverage": float(((info["train_prefix"] + info["train_period"]) > end).float().mean()),
+        "demand_beyond_coverage": float(((info["train_prefix"] + info["train_period"]) > reach).float().mean()),
     }
+    inside = torch.arange(n_ctx) <= reach
     for split, tokens in sets.items():
-        mass, count = induction_by_key_position(attention_patterns(model, tokens)[1], tokens)
+        mass, count = induction_by_key_position(patterns[split][1], tokens)
         mass, count = mass[ind_head].nan_to_num(0.0).cpu(), count.float().cpu()
-        inside = torch.arange(n_ctx) <= end
         pooled = {name: float((mass * count * m).sum() / (count * m).sum()) if bool((count * m).sum() > 0) else float("nan") for name, m in (("covered", inside), ("uncovered", ~inside))}
         out[f"induction_{split}"] = {"by_key": [float(v) if c > 0 else None for v, c in zip(mass.tolist(), count.tolist())], "count": count.long().tolist(), **pooled}
     return out

@@ -131,7 +131,7 @@ def figure_coverage(run: Run, coverage: dict[str, Any], ind_head: int, stages: l
     left.set_ylim(-0.03, max(1.05, 1.05 * float(total.max())))
     right.set_ylim(-0.03, 1.05)
     for ax, where in ((left, "center right"), (right, "center")):
-        ax.axvline(coverage["coverage_end"] + 0.5, color="0.4", ls=":", lw=1)
+        ax.axvline(coverage["reach"] + 0.5, color="0.4", ls=":", lw=1)
         ax.legend(fontsize=6, loc=where)
     return fig
 

@@ -279,7 +279,7 @@ def _control_drop_note(drop, c_drop) -> str:
 def _coverage_note(c: dict, ind_name: str) -> str:
     pooled = "; ".join(f"{split}: {c[f'induction_{split}']['covered']:.2f} inside, {c[f'induction_{split}']['uncovered']:.2f} beyond" for split in ("test", "off") if f"induction_{split}" in c)
     return (
-        f"for information: layer-0 previous-token attention (summed over heads) stays >= 0.5 up to query position {c['coverage_end']}; "
+        f"for information: layer-0 previous-token attention (summed over heads) stays >= 0.5 up to query position {c['reach']}; "
         f"{100 * c['demand_beyond_coverage']:.0f}% of training sequences need an induction key beyond it. "
         f"{ind_name}'s attention to the key it needs (queries with one earlier copy), keys inside the coverage vs beyond: {pooled}."
     )

@@ -10,7 +10,7 @@ from probes.differentiation import Differentiation, DifferentiationTracker, betw
 from probes.feature_geometry import FeatureGeometryTracker, feature_norms, polygon, represented
 from probes.fourier import fourier_basis, frequency_norms, gini, key_frequencies
 from probes.fourier_tracker import FourierTracker
-from probes.heads import composition_scores, copying_scores, head_scores, induction_by_key_position, previous_token_by_position
+from probes.heads import composition_scores, copying_scores, head_scores, induction_by_key_position, previous_token_by_position, previous_token_reach
 from probes.linear import LinearProbe
 from probes.patching import ablated, ablation_effects, patch_heads, path_patch_keys
 from probes.registry import PROBES
@@ -44,6 +44,7 @@ __all__ = [
     "path_patch_keys",
     "polygon",
     "previous_token_by_position",
+    "previous_token_reach",
     "read_graphs",
     "represented",
     "restricted_loss",

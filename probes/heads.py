@@ -224,7 +224,7 @@ def induction_by_key_position(pattern: Float[Tensor, "batch head query key"], to
     return (total / count.clamp_min(1.0)).masked_fill(count == 0, float("nan")), count.long()
 
 
-def coverage_end(prev_by_position: Float[Tensor, "head query"], level: float = 0.5) -> int:
+def previous_token_reach(prev_by_position: Float[Tensor, "head query"], level: float = 0.5) -> int:
     """Last query position up to which a layer's previous-token attention, summed over heads, stays ≥ ``level``.
 
     ``prev_by_position`` is :func:`previous_token_by_position` of the layer (column 0
@@ -233,7 +233,7 @@ def coverage_end(prev_by_position: Float[Tensor, "head query"], level: float = 0
     reaches about ``2H − 1``.
 
     Example:
-        >>> coverage_end(torch.tensor([[float("nan"), 0.9, 0.6, 0.1, 0.9]]))
+        >>> previous_token_reach(torch.tensor([[float("nan"), 0.9, 0.6, 0.1, 0.9]]))
         2
     """
     total = prev_by_position[:, 1:].sum(0)
@@ -280,10 +280,10 @@ __all__ = [
     "composition_score",
     "composition_scores",
     "copying_scores",
-    "coverage_end",
     "head_scores",
     "head_weights",
     "induction_by_key_position",
     "pattern_scores",
     "previous_token_by_position",
+    "previous_token_reach",
 ]

@@ -11,12 +11,12 @@ from probes.heads import (
     composition_score,
     composition_scores,
     copying_scores,
-    coverage_end,
     head_scores,
     head_weights,
     induction_by_key_position,
     pattern_scores,
     previous_token_by_position,
+    previous_token_reach,
 )
 
 TOKENS = torch.tensor([[7, 1, 2, 3, 1, 2, 3, 1, 2]])  # prefix 1, block 3, repeated
@@ -112,12 +112,12 @@ def test_induction_by_key_position_equals_a_loop_over_queries(seed):
     assert torch.isnan(mass[:, ~seen]).all()
 
 
-def test_coverage_end_is_the_last_position_before_the_summed_attention_drops():
+def test_previous_token_reach_is_the_last_position_before_the_summed_attention_drops():
     nan = float("nan")
     prev = torch.tensor([[nan, 0.5, 0.2, 0.3, 0.0, 0.9], [nan, 0.4, 0.3, 0.1, 0.1, 0.0]])  # sums 0.9, 0.5, 0.4, 0.1, 0.9
-    assert coverage_end(prev) == 2
-    assert coverage_end(prev, level=0.3) == 3
-    assert coverage_end(torch.tensor([[nan, 1.0, 1.0]])) == 2  # covered to the end
+    assert previous_token_reach(prev) == 2
+    assert previous_token_reach(prev, level=0.3) == 3
+    assert previous_token_reach(torch.tensor([[nan, 1.0, 1.0]])) == 2  # covered to the end
 
 
 def test_pattern_scores_reject_bad_shapes():

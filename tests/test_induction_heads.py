@@ -77,10 +77,10 @@ def test_quick_preset_end_to_end(quick_run):
     # why the off-position check misses: induction finds its key only where layer-0 previous-token
     # attention reaches (query positions up to 19 for seed 0; measured 0.89 inside vs 0.00 beyond)
     coverage = data["previous_token_coverage"]
-    assert 15 <= coverage["coverage_end"] <= 22
+    assert 15 <= coverage["reach"] <= 22
     assert coverage["induction_off"]["covered"] > 0.8 and coverage["induction_off"]["uncovered"] < 0.1
     reach = bridge.load_run(out).observable("heads/previous_token_reach", layer=0, split="test")
-    assert reach.iloc[-1] == coverage["coverage_end"] and reach.iloc[0] <= 8  # the tracker and the analysis agree; 6 at init
+    assert reach.iloc[-1] == coverage["reach"] and reach.iloc[0] <= 8  # the tracker and the analysis agree; 6 at init
     checks = {c["name"]: c for c in data["checks"]}
     failed = sorted(name for name, c in checks.items() if not c["passed"])
     # Seed 0 misses one target of issue 5 (still open): the induction score on the

@@ -18,7 +18,7 @@ from bridge.tasks.repeated_tokens import (
     repeated_token_loss,
 )
 from bridge.trackers.induction import HeadScoreTracker, InContextTracker
-from probes.heads import attention_patterns, coverage_end, previous_token_by_position
+from probes.heads import attention_patterns, previous_token_by_position, previous_token_reach
 from bridge.trackers.loss import LossTracker
 
 CFG = RepeatedTokensConfig(d_vocab=32, n_ctx=24, prefix=(0, 5), block=(3, 9), n_train=400, n_test=50, n_off=50, off_prefix=(6, 10), off_block=(3, 6))
@@ -121,7 +121,7 @@ def test_trackers_agree_with_direct_computation(data):
     assert set(reach) == {(0, "test"), (1, "test"), (0, "off"), (1, "off")}
     for (layer, split), value in reach.items():
         tokens = (data.test.x if split == "test" else data.info["off_position"].x)[:50]
-        assert value == coverage_end(previous_token_by_position(attention_patterns(model, tokens)[layer]))
+        assert value == previous_token_reach(previous_token_by_position(attention_patterns(model, tokens)[layer]))
     loss = {r["observable"]: r["value"] for r in LossTracker(max_examples=50)(model, 0, data)}
     with torch.no_grad():
         assert loss["loss/train"] == pytest.approx(data.loss_fn(model(data.train.x[:50]), data.train.x[:50]).item(), rel=1e-5)

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from bridge.tasks.base import TaskData
 from bridge.tasks.repeated_tokens import first_occurrences, masked_mean, next_token_losses, repeated_targets
 from bridge.trackers.base import TRACKERS, Row, evaluating, row
-from probes.heads import SCORES, attention_patterns, composition_scores, copying_scores, coverage_end, head_scores, head_weights, previous_token_by_position
+from probes.heads import SCORES, attention_patterns, composition_scores, copying_scores, head_scores, head_weights, previous_token_by_position, previous_token_reach
 
 
 def evaluation_sets(data: TaskData, n_eval: int, device: torch.device) -> dict[str, Tensor]:
@@ -88,7 +88,7 @@ class HeadScoreTracker:
     ``heads/copying`` and ``composition/{q,k,v}`` (index ``layer, head, to_layer, to_head``);
     per layer and split, ``heads/previous_token_reach``: the last query position up to
     which the layer's previous-token attention, summed over its heads, stays ≥ 0.5
-    (:func:`probes.heads.coverage_end`).
+    (:func:`probes.heads.previous_token_reach`).
     """
 
     n_eval: int = 256
@@ -101,7 +101,7 @@ class HeadScoreTracker:
             scores = head_scores(model, tokens, patterns)
             for score in SCORES:
                 rows += [row(f"heads/{score}", v, layer=l, head=h, split=split) for (l, h), v in _items(scores[score])]
-            rows += [row("heads/previous_token_reach", coverage_end(previous_token_by_position(p)), layer=l, split=split) for l, p in enumerate(patterns)]
+            rows += [row("heads/previous_token_reach", previous_token_reach(previous_token_by_position(p)), layer=l, split=split) for l, p in enumerate(patterns)]
         w = head_weights(model)
         rows += [row("heads/copying", v, layer=l, head=h) for (l, h), v in _items(copying_scores(w))]
         for kind, comp in composition_scores(w).items():

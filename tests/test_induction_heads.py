@@ -107,3 +107,23 @@ def test_the_notebook_block_on_the_case_study_page_runs_on_the_quick_run(quick_r
 @pytest.mark.xfail(strict=True, reason="issue 5 open: seed 0's off-position induction score ends at 0.82 < 0.85")
 def test_quick_preset_verdict_passes(quick_run):
     assert quick_run[1].verdict == "pass"
+
+
+def test_preset_variants_change_one_setting_each_and_tabulate():
+    import dataclasses
+
+    from case_studies.induction_heads import QUICK
+    from case_studies.induction_variants import VARIANTS, run_variant, summary_table
+
+    def settings(preset):
+        return {**dataclasses.asdict(preset.model), **dataclasses.asdict(preset.train)}
+
+    base = settings(QUICK)
+    changed = {name: {k for k, v in settings(preset).items() if base[k] != v} for name, preset in VARIANTS.items()}
+    assert changed == {"quick": set(), "rotary": {"positional_embedding"}, "two-heads": {"n_heads", "d_head"}, "weight-decay": {"weight_decay"}}
+    assert all(preset.task == QUICK.task for preset in VARIANTS.values())
+    with pytest.raises(KeyError, match="unknown variant 'alibi'"):
+        run_variant("alibi", 0, "unused")
+    row = {"variant": "rotary", "seed": 1, "verdict": "fail", "failed": ["x"], "checks": {"L1H0 final induction score (off-position)": 0.9301, "mean-ablating L0H1: repeated-token loss increase (nats)": 1.4}}
+    table = summary_table([row]).splitlines()
+    assert table[2] == "| rotary | 1 | fail | — | 0.930 | 1.400 | — | x |"

@@ -1,5 +1,7 @@
 """Models: hook/cache API on every model, the toy-transformer factory, seeded initialisation."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -103,3 +105,31 @@ def test_invalid_model_configs():
         MLPConfig(3, 2, activation="swishy")
     with pytest.raises(ConfigError, match="d_mlp"):
         TransformerConfig(d_vocab=5, n_ctx=3, d_mlp=0)
+
+
+def _score_offsets(model, tokens, max_offset):
+    """``log(pattern[q, q - d] / pattern[q, q])`` = score(q, q - d) − score(q, q): ``(max_offset, head, n_ctx - max_offset)``."""
+    _, cache = model.run_with_cache(tokens, names_filter=lambda name: name == "blocks.0.attn.hook_pattern")
+    log_p = cache["blocks.0.attn.hook_pattern"][0].log()  # (head, query, key)
+    n = tokens.shape[1]
+    q = torch.arange(max_offset, n)
+    return torch.stack([log_p[:, q, q - d] - log_p[:, q, q] for d in range(1, max_offset + 1)])
+
+
+def test_rotary_attention_depends_on_positions_only_through_their_difference():
+    cfg = TransformerConfig(d_vocab=8, n_ctx=10, d_model=16, n_heads=2, d_head=8, n_layers=1, d_mlp=None, positional_embedding="rotary")
+    model = build_model(cfg, seed=0)
+    assert not any("pos_embed" in name for name in model.state_dict())
+    tokens = torch.full((1, 10), 3)  # one token everywhere: only positions differ
+    with torch.no_grad():
+        rotary = _score_offsets(model, tokens, 4)
+        standard = _score_offsets(build_model(dataclasses.replace(cfg, positional_embedding="standard"), seed=0), tokens, 4)
+    torch.testing.assert_close(rotary, rotary[..., :1].expand_as(rotary), rtol=1e-4, atol=1e-4)  # the same at every query
+    assert standard.std(dim=-1).min() > 1e-3  # absolute positions: the score of an offset changes with the query
+
+
+def test_unknown_positional_embedding_is_refused():
+    with pytest.raises(ConfigError, match="positional_embedding"):
+        TransformerConfig(d_vocab=8, n_ctx=4, positional_embedding="alibi")
+    with pytest.raises(ConfigError, match="even d_head"):
+        TransformerConfig(d_vocab=8, n_ctx=4, d_head=7, positional_embedding="rotary")

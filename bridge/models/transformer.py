@@ -14,6 +14,8 @@ from torch import nn
 from bridge.config import config_class, require
 from bridge.models.base import MODELS
 
+POSITIONAL_EMBEDDINGS = ("standard", "rotary")
+
 
 @config_class("transformer")
 @dataclass(frozen=True)
@@ -29,6 +31,9 @@ class TransformerConfig:
         normalization: ``None`` (no LayerNorm), ``"LN"``, ``"LNPre"``, ``"RMS"``.
         init_mode: TransformerLens init mode (``"gpt2"``, ``"xavier_normal"``, ...).
         init_range: std of the ``gpt2`` init; ``None``: TransformerLens's default (0.8/√d_model).
+        positional_embedding: ``"standard"`` (a learned absolute embedding added to the
+            residual stream) or ``"rotary"`` (queries and keys rotated by position, so attention
+            scores depend on positions only through their difference; no ``pos_embed`` weights).
     """
 
     d_vocab: int
@@ -43,11 +48,14 @@ class TransformerConfig:
     normalization: str | None = None
     init_mode: str = "gpt2"
     init_range: float | None = None
+    positional_embedding: str = "standard"
 
     def __post_init__(self) -> None:
         for name in ("d_vocab", "n_ctx", "d_model", "n_heads", "d_head", "n_layers"):
             require(getattr(self, name) > 0, f"transformer.{name} must be positive, got {getattr(self, name)}")
         require(self.d_mlp is None or self.d_mlp > 0, f"transformer.d_mlp must be positive or None, got {self.d_mlp}")
+        require(self.positional_embedding in POSITIONAL_EMBEDDINGS, f"transformer.positional_embedding must be one of {POSITIONAL_EMBEDDINGS}, got {self.positional_embedding!r}")
+        require(self.positional_embedding != "rotary" or self.d_head % 2 == 0, f"transformer: rotary positions need an even d_head, got {self.d_head}")
         require(self.d_vocab_out is None or self.d_vocab_out > 0, f"transformer.d_vocab_out must be positive or None, got {self.d_vocab_out}")
 
     @property
@@ -81,7 +89,7 @@ def build_transformer(config: TransformerConfig, seed: int) -> nn.Module:
         attn_only=config.attn_only,
         act_fn=config.act_fn,
         normalization_type=config.normalization,
-        positional_embedding_type="standard",
+        positional_embedding_type=config.positional_embedding,
         init_mode=config.init_mode,
         initializer_range=-1.0 if config.init_range is None else config.init_range,
         seed=seed,

@@ -1,0 +1,103 @@
+"""Variants of the induction-heads quick preset: do its failing targets belong to the phenomenon or to the preset?
+
+The quick preset fixes what issue 5 measured (4 heads per layer, learned absolute
+positions, AdamW without weight decay, 2000 steps). Each variant changes one of
+these and is run through the case study's own pipeline and targets, so its
+report is judged exactly as the preset's. The variants were chosen before any
+was run, each for the failure it bears on:
+
+* ``rotary``: rotary positions make a previous-token head a function of the
+  offset alone, so it cannot stop at a query position (the off-position deficit
+  is the layer-0 heads' coverage ending at query 19);
+* ``two-heads``: 2 heads of 32 per layer instead of 4 of 16 leave fewer heads to
+  share the previous-token job (the ablation failures are redundant heads);
+* ``weight-decay``: AdamW weight decay 1.0 (the grokking preset's) penalises
+  keeping several copies of one function.
+
+Variants are information for the issue's author, not presets of the case study:
+``mechbridge run induction-heads --preset quick`` is what the issue judges.
+
+Example (about a minute per run on one core)::
+
+    python -m case_studies.induction_variants --variant rotary --seeds 0 1 2 --out runs/variants
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from case_studies.induction_heads import QUICK, InductionPreset, run_induction_heads
+
+
+def _variant(**changes) -> InductionPreset:
+    model = {k: v for k, v in changes.items() if k in {f.name for f in dataclasses.fields(QUICK.model)}}
+    train = {k: v for k, v in changes.items() if k in {f.name for f in dataclasses.fields(QUICK.train)}}
+    return dataclasses.replace(QUICK, model=dataclasses.replace(QUICK.model, **model), train=dataclasses.replace(QUICK.train, **train))
+
+
+VARIANTS: dict[str, InductionPreset] = {
+    "quick": QUICK,
+    "rotary": _variant(positional_embedding="rotary"),
+    "two-heads": _variant(n_heads=2, d_head=32),
+    "weight-decay": _variant(weight_decay=1.0),
+}
+
+
+def run_variant(name: str, seed: int, out: Path, device: str = "cpu") -> dict:
+    """Run variant ``name`` with ``seed`` into ``out / name / seed_S`` and return its report's summary.
+
+    Returns ``{"variant", "seed", "verdict", "failed": [check names], "checks": {name: value}}``.
+    An existing report there is read, not recomputed.
+    """
+    if name not in VARIANTS:
+        raise KeyError(f"unknown variant {name!r} (variants: {', '.join(VARIANTS)})")
+    path = Path(out) / name / f"seed_{seed}"
+    if not (path / "report.json").exists():
+        report = run_induction_heads(VARIANTS[name], path, seed=seed, device=device, progress=False)
+        report.preset = f"variant:{name}"
+        report.write(path)
+    data = json.loads((path / "report.json").read_text())
+    failed = [c["name"] for c in data["checks"] if not c["passed"]] + [m["prediction"] for m in data["matches"] if not m["passed"]]
+    return {"variant": name, "seed": seed, "verdict": data["verdict"], "failed": failed, "checks": {c["name"]: c["value"] for c in data["checks"]}}
+
+
+_COLUMNS = {
+    "induction test": "final induction score (test)",
+    "induction off-position": "final induction score (off-position)",
+    "ablation Δloss": "repeated-token loss increase",
+    "ablation max L1 induction": "max layer-1 induction score",
+}
+
+
+def summary_table(summaries: list[dict]) -> str:
+    """A markdown table of :func:`run_variant` summaries: verdict, the target values, and what failed."""
+    lines = ["| variant | seed | verdict | " + " | ".join(_COLUMNS) + " | failed |", "|---" * (len(_COLUMNS) + 4) + "|"]
+    for s in summaries:
+        values = [next((v for k, v in s["checks"].items() if part in k), None) for part in _COLUMNS.values()]
+        cells = ["—" if v is None else f"{v:.3f}" for v in values]
+        lines.append(f"| {s['variant']} | {s['seed']} | {s['verdict']} | " + " | ".join(cells) + f" | {'; '.join(s['failed']) or '—'} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variant", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    summaries = []
+    for name in args.variant:
+        for seed in args.seeds:
+            summaries.append(run_variant(name, seed, args.out, args.device))
+            print(json.dumps(summaries[-1]), flush=True)
+    print(summary_table(summaries))
+
+
+if __name__ == "__main__":
+    main()
+
+__all__ = ["VARIANTS", "run_variant", "summary_table"]

@@ -14,6 +14,11 @@ was run, each for the failure it bears on:
 * ``weight-decay``: AdamW weight decay 1.0 (the grokking preset's) penalises
   keeping several copies of one function.
 
+``bigram`` (added after those three, for another question) draws the prefix and
+the block's first copy from a seeded Markov chain, so a bigram statistic is
+there to learn before the repeats are: does a stage appear before the
+induction drop?
+
 Variants are information for the issue's author, not presets of the case study:
 ``mechbridge run induction-heads --preset quick`` is what the issue judges.
 
@@ -33,9 +38,14 @@ from case_studies.induction_heads import QUICK, InductionPreset, run_induction_h
 
 
 def _variant(**changes) -> InductionPreset:
-    model = {k: v for k, v in changes.items() if k in {f.name for f in dataclasses.fields(QUICK.model)}}
-    train = {k: v for k, v in changes.items() if k in {f.name for f in dataclasses.fields(QUICK.train)}}
-    return dataclasses.replace(QUICK, model=dataclasses.replace(QUICK.model, **model), train=dataclasses.replace(QUICK.train, **train))
+    """QUICK with ``changes`` applied to whichever of its task, model and train configs has each field."""
+    parts = {"task": QUICK.task, "model": QUICK.model, "train": QUICK.train}
+    for key in changes:
+        if not any(key in {f.name for f in dataclasses.fields(part)} for part in parts.values()):
+            raise TypeError(f"no setting {key!r} in the preset's task, model or train config")
+    return dataclasses.replace(
+        QUICK, **{name: dataclasses.replace(part, **{k: v for k, v in changes.items() if k in {f.name for f in dataclasses.fields(part)}}) for name, part in parts.items()}
+    )
 
 
 VARIANTS: dict[str, InductionPreset] = {
@@ -43,6 +53,7 @@ VARIANTS: dict[str, InductionPreset] = {
     "rotary": _variant(positional_embedding="rotary"),
     "two-heads": _variant(n_heads=2, d_head=32),
     "weight-decay": _variant(weight_decay=1.0),
+    "bigram": _variant(background="bigram"),
 }
 
 

@@ -113,15 +113,16 @@ def test_preset_variants_change_one_setting_each_and_tabulate():
     import dataclasses
 
     from case_studies.induction_heads import QUICK
-    from case_studies.induction_variants import VARIANTS, run_variant, summary_table
+    from case_studies.induction_variants import VARIANTS, _variant, run_variant, summary_table
 
     def settings(preset):
-        return {**dataclasses.asdict(preset.model), **dataclasses.asdict(preset.train)}
+        return {**dataclasses.asdict(preset.task), **dataclasses.asdict(preset.model), **dataclasses.asdict(preset.train)}
 
     base = settings(QUICK)
     changed = {name: {k for k, v in settings(preset).items() if base[k] != v} for name, preset in VARIANTS.items()}
-    assert changed == {"quick": set(), "rotary": {"positional_embedding"}, "two-heads": {"n_heads", "d_head"}, "weight-decay": {"weight_decay"}}
-    assert all(preset.task == QUICK.task for preset in VARIANTS.values())
+    assert changed == {"quick": set(), "rotary": {"positional_embedding"}, "two-heads": {"n_heads", "d_head"}, "weight-decay": {"weight_decay"}, "bigram": {"background"}}
+    with pytest.raises(TypeError, match="no setting 'n_head'"):
+        _variant(n_head=2)
     with pytest.raises(KeyError, match="unknown variant 'alibi'"):
         run_variant("alibi", 0, "unused")
     row = {"variant": "rotary", "seed": 1, "verdict": "fail", "failed": ["x"], "checks": {"L1H0 final induction score (off-position)": 0.9301, "mean-ablating L0H1: repeated-token loss increase (nats)": 1.4}}

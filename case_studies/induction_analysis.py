@@ -22,7 +22,8 @@ from bridge.runs import Run
 from bridge.seeding import derive_seed, generator
 from bridge.stages import Event, Stage, plateaus_and_drops
 from bridge.tasks.base import Split, TaskData
-from bridge.tasks.repeated_tokens import corrupt_first_copy, masked_mean, next_token_losses, repeated_targets, repeated_token_loss
+from bridge.tasks.repeated_tokens import corrupt_first_copy, first_occurrences, masked_mean, next_token_losses, repeated_targets, repeated_token_loss
+from bridge.theory.bigram import bigram_floors
 from bridge.trackers.llc import LLCTracker
 from probes.circuits import circuit_graph
 from probes.heads import attention_patterns, copying_scores, head_scores, head_weights, induction_by_key_position, previous_token_by_position, previous_token_reach
@@ -196,6 +197,24 @@ def previous_token_coverage(model: nn.Module, sets: dict[str, Tensor], info: dic
         pooled = {name: float((mass * count * m).sum() / (count * m).sum()) if bool((count * m).sum() > 0) else float("nan") for name, m in (("covered", inside), ("uncovered", ~inside))}
         out[f"induction_{split}"] = {"by_key": [float(v) if c > 0 else None for v, c in zip(mass.tolist(), count.tolist())], "count": count.long().tolist(), **pooled}
     return out
+
+
+def bigram_background(run: Run, data: TaskData) -> dict[str, Any] | None:
+    """With a Markov background: the bigram floors of the test split's first occurrences beside the model's loss there.
+
+    ``None`` for the uniform background. Otherwise ``{"chain", "bayes"}`` (nats,
+    :func:`bridge.theory.bigram.bigram_floors`), ``first_loss_min`` with
+    ``first_loss_min_step`` (the lowest test first-occurrence loss over training)
+    and ``first_loss_final``.
+    """
+    transition = data.info.get("transition")
+    if transition is None:
+        return None
+    tokens = data.test.x.cpu()
+    floors = bigram_floors(tokens, transition.cpu(), first_occurrences(tokens))
+    t, first = series(run, "icl/loss_first", split="test")
+    i = int(np.argmin(first))
+    return {**floors, "first_loss_min": float(first[i]), "first_loss_min_step": float(t[i]), "first_loss_final": float(first[-1])}
 
 
 def _second_copy_loss(clean: Tensor, corrupted: Tensor):

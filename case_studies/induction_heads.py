@@ -47,6 +47,7 @@ from case_studies.base import CaseStudy, register
 from case_studies.induction_analysis import (
     LLCSettings,
     best_head,
+    bigram_background,
     corrupted_pair,
     final_causal,
     head_graph,
@@ -196,6 +197,7 @@ def analyse_induction_heads(run: Run, control: Run, preset: InductionPreset, see
     final_model = run.model_at(run.steps[-1])
     causal = final_causal(final_model, sets, corrupted, prev_head)
     coverage = previous_token_coverage(final_model, sets, data.info, ind_head)
+    bigram = bigram_background(run, data)
 
     report.matches += [
         match("induction-score jump at the repeated-token loss drop", None, loss_half, ind_event, TOLERANCE),
@@ -212,6 +214,7 @@ def analyse_induction_heads(run: Run, control: Run, preset: InductionPreset, see
         _all_prev_note(causal),
         _control_drop_note(drop, c_drop),
         _coverage_note(coverage, ind_name),
+        *([] if bigram is None else [_bigram_note(bigram)]),
         "first-occurrence loss can rise above ln V during the transition, so icl/repeat_vs_first overstates the gain for a while; the checks use icl/loss_repeated only.",
         _wall_note(preset, t_train, time.perf_counter() - t0),
     ]
@@ -226,6 +229,7 @@ def analyse_induction_heads(run: Run, control: Run, preset: InductionPreset, see
         "graph_change": {**change, "added": [list(e) for e in change["added"]], "removed": [list(e) for e in change["removed"]]},
         "causal": causal,
         "previous_token_coverage": coverage,
+        "bigram_background": bigram,
         "wall_time_s": {"training": t_train, "analysis": time.perf_counter() - t0},
     }
     events = [e for e in (loss_half, ind_event, prev_event, k_event, llc_event, drop_end) if e is not None]
@@ -282,6 +286,14 @@ def _coverage_note(c: dict, ind_name: str) -> str:
         f"for information: layer-0 previous-token attention (summed over heads) stays >= 0.5 up to query position {c['reach']}; "
         f"{100 * c['demand_beyond_coverage']:.0f}% of training sequences need an induction key beyond it. "
         f"{ind_name}'s attention to the key it needs (queries with one earlier copy), keys inside the coverage vs beyond: {pooled}."
+    )
+
+
+def _bigram_note(b: dict) -> str:
+    return (
+        f"for information (Markov background): on the test split's first occurrences the chain's own bigram loss is {b['chain']:.3f} nats "
+        f"and the Bayes floor (the chain renormalised over unused tokens) {b['bayes']:.3f}; the model's loss there is "
+        f"{b['first_loss_min']:.3f} at its lowest (step {b['first_loss_min_step']:.0f}) and {b['first_loss_final']:.3f} at the end."
     )
 
 

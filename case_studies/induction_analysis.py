@@ -27,7 +27,7 @@ from bridge.theory.bigram import bigram_floors
 from bridge.trackers.llc import LLCTracker
 from probes.circuits import circuit_graph
 from probes.heads import attention_patterns, copying_scores, head_scores, head_weights, induction_by_key_position, previous_token_by_position, previous_token_reach
-from probes.patching import ablated, ablation_effects, mean_head_outputs, patch_heads, path_patch_matrix
+from probes.patching import ablated, ablation_effects, ablation_subsets, mean_head_outputs, patch_heads, path_patch_matrix
 
 
 def series(run: Run, name: str, **index: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -237,7 +237,9 @@ def final_causal(model: nn.Module, sets: dict[str, Tensor], corrupted: Tensor, p
     and the effect of mean- and zero-ablating the previous-token head ``(0, prev_head)``
     on the repeated-token loss and on every layer-1 head's induction score; for
     information, the same for mean-ablating every layer-0 head with a
-    previous-token score >= 0.3 together (``all_prev_ablation_mean``).
+    previous-token score >= 0.3 together (``all_prev_ablation_mean``), and every set of
+    layer-0 heads mean-ablated together with the smallest set that meets both
+    ablation targets (``prev_ablation_subsets``).
     """
     test = sets["test"]
     out: dict[str, Any] = {
@@ -257,7 +259,23 @@ def final_causal(model: nn.Module, sets: dict[str, Tensor], corrupted: Tensor, p
                 loss = float(repeated_token_loss(model(test), test))
                 induction = {split: head_scores(model, tokens)["induction"][1].tolist() for split, tokens in sets.items()}
         out[key] = {"heads": heads, "loss_clean": clean, "loss_ablated": loss, "loss_increase": loss - clean, "layer1_induction": induction}
+    out["prev_ablation_subsets"] = _layer0_subsets(model, sets, means, out["prev_ablation_mean"]["loss_clean"])
     return out
+
+
+def _layer0_subsets(model: nn.Module, sets: dict[str, Tensor], means: Tensor, clean: float) -> dict[str, Any]:
+    """Mean-ablate every set of layer-0 heads: Δ repeated-token loss and the max layer-1 induction score for each,
+    and the smallest set meeting both ablation targets (≥ 1 nat, < 0.3), the costliest of its size."""
+    test = sets["test"]
+
+    def measure(m: nn.Module) -> dict[str, float]:
+        induction = max(float(head_scores(m, tokens)["induction"][1].max()) for tokens in sets.values())
+        return {"loss_increase": float(repeated_token_loss(m(test), test)) - clean, "max_layer1_induction": induction}
+
+    rows = [{"heads": [list(h) for h in subset], **r} for subset, r in ablation_subsets(model, [(0, h) for h in range(model.cfg.n_heads)], measure, "mean", means)]
+    meets = [r for r in rows if r["loss_increase"] >= 1.0 and r["max_layer1_induction"] < 0.3]
+    smallest = min(meets, key=lambda r: (len(r["heads"]), -r["loss_increase"])) if meets else None
+    return {"subsets": rows, "smallest_meeting_targets": smallest}
 
 
 __all__ = [

@@ -301,7 +301,15 @@ def _all_prev_note(causal: dict) -> str:
     a = causal["all_prev_ablation_mean"]
     names = ", ".join(node_name(*h) for h in a["heads"])
     worst = max(max(v) for v in a["layer1_induction"].values())
-    return f"for information (not a check): mean-ablating every layer-0 head with previous-token score >= 0.3 ({names}) raises repeated-token loss by {a['loss_increase']:.2f} nats; max layer-1 induction score then {worst:.2f}."
+    smallest = causal["prev_ablation_subsets"]["smallest_meeting_targets"]
+    if smallest is None:
+        least = "no set of layer-0 heads meets both ablation targets (>= 1 nat, < 0.3) when mean-ablated together"
+    else:
+        least = (
+            f"the smallest set of layer-0 heads meeting both when mean-ablated together is {', '.join(node_name(*h) for h in smallest['heads'])} "
+            f"(+{smallest['loss_increase']:.2f} nats, max layer-1 induction {smallest['max_layer1_induction']:.2f})"
+        )
+    return f"for information (not a check): mean-ablating every layer-0 head with previous-token score >= 0.3 ({names}) raises repeated-token loss by {a['loss_increase']:.2f} nats; max layer-1 induction score then {worst:.2f}; {least}."
 
 
 def _fmt(pair) -> str:

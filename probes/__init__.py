@@ -12,7 +12,7 @@ from probes.fourier import fourier_basis, frequency_norms, gini, key_frequencies
 from probes.fourier_tracker import FourierTracker
 from probes.heads import composition_scores, copying_scores, head_scores, induction_by_key_position, previous_token_by_position, previous_token_reach
 from probes.linear import LinearProbe
-from probes.patching import ablated, ablation_effects, patch_heads, path_patch_keys
+from probes.patching import ablated, ablation_effects, ablation_subsets, patch_heads, path_patch_keys
 from probes.registry import PROBES
 from probes.restricted_loss import excluded_loss, restricted_loss
 
@@ -25,6 +25,7 @@ __all__ = [
     "LinearProbe",
     "ablated",
     "ablation_effects",
+    "ablation_subsets",
     "activations_over_checkpoints",
     "between_category_variance",
     "cached_activation",

@@ -197,6 +197,45 @@ def _path_patch(model: nn.Module, target: Tensor, metric: Metric, base: Tensor, 
     return float(metric(_forward(model, target, [(f"blocks.{layer}.attn.hook_k", fn)]), target) - base)
 
 
+def ablation_subsets(
+    model: nn.Module, heads: Sequence[Head], measure: Callable[[nn.Module], dict], mode: str = "mean", means: Tensor | None = None, max_heads: int = 10
+) -> list[tuple[tuple[Head, ...], dict]]:
+    """``measure(model)`` with every non-empty subset of ``heads`` ablated together, smallest subsets first.
+
+    What one head's ablation cannot show when several heads share a job: which
+    sets of them the measured behaviour needs. ``2 ** len(heads) − 1`` forward
+    passes of ``measure``, so ``heads`` is capped at ``max_heads``.
+
+    Args:
+        heads: the candidate ``(layer, head)`` pairs.
+        measure: called inside each ablation (no grad) and returns a dict of numbers.
+        mode, means: as for :func:`ablated`.
+
+    Example:
+        >>> import torch
+        >>> from bridge.models import TransformerConfig, build_model
+        >>> model = build_model(TransformerConfig(d_vocab=8, n_ctx=6, d_model=16, n_heads=2, d_head=8, n_layers=1, d_mlp=None), seed=0)
+        >>> tokens = torch.tensor([[1, 2, 3, 1, 2, 3]])
+        >>> rows = ablation_subsets(model, [(0, 0), (0, 1)], lambda m: {"logit": float(m(tokens)[0, -1, 0])}, mode="zero")
+        >>> [subset for subset, _ in rows]
+        [((0, 0),), ((0, 1),), ((0, 0), (0, 1))]
+    """
+    from itertools import combinations
+
+    heads = [tuple(h) for h in heads]
+    if not heads or len(set(heads)) != len(heads):
+        raise ValueError(f"ablation_subsets needs distinct heads, got {heads}")
+    if len(heads) > max_heads:
+        raise ValueError(f"{len(heads)} heads make {2 ** len(heads) - 1} subsets; pass at most max_heads={max_heads}")
+    _check_heads(model, heads)
+    out = []
+    for size in range(1, len(heads) + 1):
+        for subset in combinations(heads, size):
+            with torch.no_grad(), ablated(model, subset, mode, means):
+                out.append((subset, measure(model)))
+    return out
+
+
 def path_patch_keys(
     model: nn.Module, target: Int[Tensor, "batch pos"], source: Int[Tensor, "batch pos"], metric: Metric, sender: Head, receiver: Head
 ) -> float:
@@ -251,6 +290,7 @@ __all__ = [
     "ABLATIONS",
     "ablated",
     "ablation_effects",
+    "ablation_subsets",
     "hook_count",
     "hooked",
     "mean_head_outputs",

@@ -6,7 +6,7 @@ import torch
 from bridge.models import TransformerConfig, build_model
 from bridge.tasks.repeated_tokens import repeated_token_loss
 from probes.heads import head_weights
-from probes.patching import ablated, ablation_effects, hook_count, hooked, mean_head_outputs, patch_heads, path_patch_keys, path_patch_matrix
+from probes.patching import ablated, ablation_effects, ablation_subsets, hook_count, hooked, mean_head_outputs, patch_heads, path_patch_keys, path_patch_matrix
 
 
 @pytest.fixture(scope="module")
@@ -107,4 +107,40 @@ def test_bad_requests_fail_before_any_work(model):
     ln = build_model(TransformerConfig(d_vocab=16, n_ctx=10, d_model=32, n_heads=2, d_head=8, n_layers=2, d_mlp=None, normalization="LN"), seed=0)
     with pytest.raises(ValueError, match="without normalisation"):
         path_patch_keys(ln, x, x, repeated_token_loss, (0, 0), (1, 0))
+    assert hook_count(model) == 0
+
+
+def _without_heads(model, heads):
+    """A fresh copy (through ``state_dict``) whose ``W_O`` columns of ``heads`` are zero: the dense reference of zero ablation."""
+    copy = build_model(TransformerConfig(d_vocab=16, n_ctx=10, d_model=32, n_heads=2, d_head=8, n_layers=2, d_mlp=None), seed=1)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    for layer, head in heads:
+        state[f"blocks.{layer}.attn.o.weight"][:, head * 8 : (head + 1) * 8] = 0.0
+    copy.load_state_dict(state)
+    return copy
+
+
+def test_ablation_subsets_equal_zeroed_output_weights_for_every_subset(model):
+    x = _tokens(6)
+    heads = [(0, 0), (0, 1), (1, 0), (1, 1)]
+    rows = ablation_subsets(model, heads, lambda m: {"loss": float(repeated_token_loss(m(x), x))}, mode="zero")
+    assert [len(s) for s, _ in rows] == [1] * 4 + [2] * 6 + [3] * 4 + [4]
+    assert len({s for s, _ in rows}) == 15 and hook_count(model) == 0
+    with torch.no_grad():
+        for subset, result in rows:
+            assert result["loss"] == pytest.approx(float(repeated_token_loss(_without_heads(model, subset)(x), x)), rel=1e-5)
+    single = ablation_effects(model, x, repeated_token_loss, mode="zero")
+    with torch.no_grad():
+        clean = float(repeated_token_loss(model(x), x))
+    for (head,), result in rows[:4]:
+        assert result["loss"] - clean == pytest.approx(float(single[head]), abs=1e-5)
+
+
+def test_ablation_subsets_refuse_bad_heads_and_clean_up_after_a_failing_measure(model):
+    with pytest.raises(ValueError, match="distinct heads"):
+        ablation_subsets(model, [(0, 0), (0, 0)], lambda m: {})
+    with pytest.raises(ValueError, match="at most max_heads=2"):
+        ablation_subsets(model, [(0, 0), (0, 1), (1, 0)], lambda m: {}, max_heads=2)
+    with pytest.raises(RuntimeError, match="measure failed"):
+        ablation_subsets(model, [(0, 0), (1, 1)], lambda m: (_ for _ in ()).throw(RuntimeError("measure failed")), mode="zero")
     assert hook_count(model) == 0

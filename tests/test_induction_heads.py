@@ -81,6 +81,18 @@ def test_quick_preset_end_to_end(quick_run):
     assert coverage["induction_off"]["covered"] > 0.8 and coverage["induction_off"]["uncovered"] < 0.1
     reach = bridge.load_run(out).observable("heads/previous_token_reach", layer=0, split="test")
     assert reach.iloc[-1] == coverage["reach"] and reach.iloc[0] <= 8  # the tracker and the analysis agree; 6 at init
+    # every set of layer-0 heads, mean-ablated together; the single-head sets agree with the judged ablation
+    causal = data["causal"]
+    subsets = causal["prev_ablation_subsets"]
+    assert len(subsets["subsets"]) == 15
+    by_heads = {tuple(map(tuple, r["heads"])): r for r in subsets["subsets"]}
+    judged = causal["prev_ablation_mean"]
+    single = by_heads[tuple(map(tuple, judged["heads"]))]
+    assert single["loss_increase"] == pytest.approx(judged["loss_increase"], rel=1e-5)
+    assert single["max_layer1_induction"] == pytest.approx(max(max(v) for v in judged["layer1_induction"].values()), rel=1e-5)
+    every = by_heads[tuple((0, h) for h in range(4))]
+    assert every["loss_increase"] >= max(r["loss_increase"] for r in subsets["subsets"]) - 0.3  # removing all of layer 0 hurts (about) the most
+    assert subsets["smallest_meeting_targets"]["heads"] == [[0, 2]]  # seed 0 has one dominant previous-token head, L0H2
     checks = {c["name"]: c for c in data["checks"]}
     failed = sorted(name for name, c in checks.items() if not c["passed"])
     # Seed 0 misses one target of issue 5 (still open): the induction score on the

@@ -37,8 +37,16 @@ from pathlib import Path
 from case_studies.induction_heads import QUICK, InductionPreset, run_induction_heads
 
 
-def _variant(**changes) -> InductionPreset:
-    """QUICK with ``changes`` applied to whichever of its task, model and train configs has each field."""
+def quick_variant(**changes) -> InductionPreset:
+    """The quick preset with ``changes`` applied to whichever of its task, model and train configs has each field.
+
+    Raises ``TypeError`` naming a setting that none of them has.
+
+    Example:
+        >>> preset = quick_variant(background="bigram", steps=6000)
+        >>> preset.task.background, preset.train.steps, preset.model == QUICK.model
+        ('bigram', 6000, True)
+    """
     parts = {"task": QUICK.task, "model": QUICK.model, "train": QUICK.train}
     for key in changes:
         if not any(key in {f.name for f in dataclasses.fields(part)} for part in parts.values()):
@@ -50,10 +58,10 @@ def _variant(**changes) -> InductionPreset:
 
 VARIANTS: dict[str, InductionPreset] = {
     "quick": QUICK,
-    "rotary": _variant(positional_embedding="rotary"),
-    "two-heads": _variant(n_heads=2, d_head=32),
-    "weight-decay": _variant(weight_decay=1.0),
-    "bigram": _variant(background="bigram"),
+    "rotary": quick_variant(positional_embedding="rotary"),
+    "two-heads": quick_variant(n_heads=2, d_head=32),
+    "weight-decay": quick_variant(weight_decay=1.0),
+    "bigram": quick_variant(background="bigram"),
 }
 
 
@@ -111,4 +119,4 @@ def main(argv: list[str] | None = None) -> None:
 if __name__ == "__main__":
     main()
 
-__all__ = ["VARIANTS", "run_variant", "summary_table"]
+__all__ = ["VARIANTS", "quick_variant", "run_variant", "summary_table"]

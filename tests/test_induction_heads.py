@@ -108,7 +108,7 @@ def test_the_notebook_block_on_the_case_study_page_runs_on_the_quick_run(quick_r
     from pathlib import Path
 
     page = Path(__file__).resolve().parents[1] / "docs" / "case_studies" / "induction-heads.md"
-    (block,) = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", page.read_text(), re.S) if "load_run" in b]
     code = block.replace('"runs/induction"', repr(str(quick_run[0])))
     done = subprocess.run([sys.executable, "-c", code + "\nassert loss - clean > 2.0 and float(induction_without.max()) < 0.3\n"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -125,7 +125,7 @@ def test_preset_variants_change_one_setting_each_and_tabulate():
     import dataclasses
 
     from case_studies.induction_heads import QUICK
-    from case_studies.induction_variants import VARIANTS, _variant, run_variant, summary_table
+    from case_studies.induction_variants import VARIANTS, quick_variant, run_variant, summary_table
 
     def settings(preset):
         return {**dataclasses.asdict(preset.task), **dataclasses.asdict(preset.model), **dataclasses.asdict(preset.train)}
@@ -134,9 +134,28 @@ def test_preset_variants_change_one_setting_each_and_tabulate():
     changed = {name: {k for k, v in settings(preset).items() if base[k] != v} for name, preset in VARIANTS.items()}
     assert changed == {"quick": set(), "rotary": {"positional_embedding"}, "two-heads": {"n_heads", "d_head"}, "weight-decay": {"weight_decay"}, "bigram": {"background"}}
     with pytest.raises(TypeError, match="no setting 'n_head'"):
-        _variant(n_head=2)
+        quick_variant(n_head=2)
     with pytest.raises(KeyError, match="unknown variant 'alibi'"):
         run_variant("alibi", 0, "unused")
     row = {"variant": "rotary", "seed": 1, "verdict": "fail", "failed": ["x"], "checks": {"L1H0 final induction score (off-position)": 0.9301, "mean-ablating L0H1: repeated-token loss increase (nats)": 1.4}}
     table = summary_table([row]).splitlines()
     assert table[2] == "| rotary | 1 | fail | — | 0.930 | 1.400 | — | x |"
+
+
+@pytest.mark.slow
+def test_the_bigram_snippet_on_the_case_study_page_runs(tmp_path):
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "case_studies" / "induction-heads.md"
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", page.read_text(), re.S) if "quick_variant" in b]
+    assert "steps=6000" in block and block.count('"runs/bigram-6000"') == 2
+    out = tmp_path / "bigram"
+    code = block.replace("steps=6000", "steps=100").replace('"runs/bigram-6000"', repr(str(out)))  # the page's code, shortened
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads((out / "report.json").read_text())
+    floors = report["bigram_background"]
+    assert report["preset_config"]["task"]["background"] == "bigram" and floors["bayes"] < floors["chain"] < 4.16

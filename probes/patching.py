@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import combinations
 
 import torch
 from jaxtyping import Float, Int
@@ -211,6 +212,9 @@ def ablation_subsets(
         measure: called inside each ablation (no grad) and returns a dict of numbers.
         mode, means: as for :func:`ablated`.
 
+    Returns:
+        ``[(subset, measure(model) with subset ablated), ...]``, by size, then in the order of ``heads``.
+
     Example:
         >>> import torch
         >>> from bridge.models import TransformerConfig, build_model
@@ -220,8 +224,6 @@ def ablation_subsets(
         >>> [subset for subset, _ in rows]
         [((0, 0),), ((0, 1),), ((0, 0), (0, 1))]
     """
-    from itertools import combinations
-
     heads = [tuple(h) for h in heads]
     if not heads or len(set(heads)) != len(heads):
         raise ValueError(f"ablation_subsets needs distinct heads, got {heads}")

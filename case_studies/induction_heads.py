@@ -28,6 +28,7 @@ import multiprocessing
 import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -139,7 +140,15 @@ def run_induction_heads(preset: InductionPreset, out: Path, *, seed: int = 0, de
         with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
             pending = pool.submit(_train_quietly, control_cfg, str(staging), preset, device)
             run = train(cfg, out, trackers=_trackers(preset), device=device, progress=progress)
-            pending.result()
+            try:
+                pending.result()
+            except BrokenProcessPool as e:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise RuntimeError(
+                    f"the one-layer control's process died before it finished (the main run in {out} is complete): "
+                    "a script that calls run_induction_heads must do so under `if __name__ == \"__main__\":`, "
+                    "since the control's process imports the script again"
+                ) from e
         control_dir.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(staging), str(control_dir))
         control = Run(control_dir)

@@ -159,3 +159,24 @@ def test_the_bigram_snippet_on_the_case_study_page_runs(tmp_path):
     report = json.loads((out / "report.json").read_text())
     floors = report["bigram_background"]
     assert report["preset_config"]["task"]["background"] == "bigram" and floors["bayes"] < floors["chain"] < 4.16
+
+
+def test_an_unguarded_script_gets_a_clear_error_when_the_control_cannot_start(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "unguarded.py"  # no `if __name__ == "__main__":`: the control's spawned process re-runs it and dies
+    script.write_text(
+        "import dataclasses, sys\n"
+        "from case_studies.induction_heads import run_induction_heads\n"
+        "from case_studies.induction_variants import quick_variant\n"
+        "preset = dataclasses.replace(quick_variant(steps=20), n_eval=16, graph_every=20, graph_sequences=8)\n"
+        "run_induction_heads(preset, sys.argv[1], seed=0, device='cpu', progress=False)\n"
+    )
+    out = tmp_path / "run"
+    done = subprocess.run([sys.executable, str(script), str(out)], capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines()[-1].startswith("RuntimeError: the one-layer control's process died") and '__name__ == "__main__"' in done.stderr
+    assert (out / "run.json").exists() and not (out / "runs").exists()
+    assert not list(tmp_path.glob(".run.one_layer.staging"))

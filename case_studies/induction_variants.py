@@ -74,6 +74,8 @@ def run_variant(name: str, seed: int, out: Path, device: str = "cpu") -> dict:
     if name not in VARIANTS:
         raise KeyError(f"unknown variant {name!r} (variants: {', '.join(VARIANTS)})")
     path = Path(out) / name / f"seed_{seed}"
+    if path.exists() and any(path.iterdir()) and not (path / "report.json").exists():
+        raise FileExistsError(f"{path} holds an unfinished run of variant {name!r} (no report.json): remove it to run that variant again")
     if not (path / "report.json").exists():
         report = run_induction_heads(VARIANTS[name], path, seed=seed, device=device, progress=False)
         report.preset = f"variant:{name}"
@@ -109,10 +111,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     summaries = []
-    for name in args.variant:
-        for seed in args.seeds:
-            summaries.append(run_variant(name, seed, args.out, args.device))
-            print(json.dumps(summaries[-1]), flush=True)
+    try:
+        for name in args.variant:
+            for seed in args.seeds:
+                summaries.append(run_variant(name, seed, args.out, args.device))
+                print(json.dumps(summaries[-1]), flush=True)
+    except (FileExistsError, KeyError, ValueError) as e:
+        raise SystemExit(f"error: {e}") from None
     print(summary_table(summaries))
 
 

@@ -121,11 +121,11 @@ def test_quick_preset_verdict_passes(quick_run):
     assert quick_run[1].verdict == "pass"
 
 
-def test_preset_variants_change_one_setting_each_and_tabulate():
+def test_preset_variants_change_one_setting_each_and_tabulate(tmp_path):
     import dataclasses
 
     from case_studies.induction_heads import QUICK
-    from case_studies.induction_variants import VARIANTS, quick_variant, run_variant, summary_table
+    from case_studies.induction_variants import VARIANTS, main, quick_variant, run_variant, summary_table
 
     def settings(preset):
         return {**dataclasses.asdict(preset.task), **dataclasses.asdict(preset.model), **dataclasses.asdict(preset.train)}
@@ -137,6 +137,14 @@ def test_preset_variants_change_one_setting_each_and_tabulate():
         quick_variant(n_head=2)
     with pytest.raises(KeyError, match="unknown variant 'alibi'"):
         run_variant("alibi", 0, "unused")
+    unfinished = tmp_path / "rotary" / "seed_0"
+    unfinished.mkdir(parents=True)
+    (unfinished / "run.json").write_text("{}")
+    with pytest.raises(FileExistsError, match="unfinished run of variant 'rotary'"):
+        run_variant("rotary", 0, tmp_path)
+    with pytest.raises(SystemExit, match="error: .*unfinished run"):
+        main(["--variant", "rotary", "--seeds", "0", "--out", str(tmp_path)])
+    assert (unfinished / "run.json").read_text() == "{}"
     row = {"variant": "rotary", "seed": 1, "verdict": "fail", "failed": ["x"], "checks": {"L1H0 final induction score (off-position)": 0.9301, "mean-ablating L0H1: repeated-token loss increase (nats)": 1.4}}
     table = summary_table([row]).splitlines()
     assert table[2] == "| rotary | 1 | fail | — | 0.930 | 1.400 | — | x |"

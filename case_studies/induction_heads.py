@@ -46,6 +46,8 @@ from bridge.trackers.induction import HeadScoreTracker, InContextTracker, evalua
 from bridge.trackers.loss import LossTracker
 from case_studies.base import CaseStudy, register
 from case_studies.induction_analysis import (
+    ABLATION_MAX_INDUCTION,
+    ABLATION_MIN_LOSS,
     LLCSettings,
     best_head,
     bigram_background,
@@ -263,9 +265,9 @@ def _checks(report, window, candidates, ind_head, prev, ind_event, prev_event, i
         )
     )
     ab = causal["prev_ablation_mean"]
-    report.checks.append(check(f"mean-ablating {prev_name}: repeated-token loss increase (nats)", ab["loss_increase"], ">= 1", ab["loss_increase"] >= 1.0))
+    report.checks.append(check(f"mean-ablating {prev_name}: repeated-token loss increase (nats)", ab["loss_increase"], f">= {ABLATION_MIN_LOSS:g}", ab["loss_increase"] >= ABLATION_MIN_LOSS))
     worst = max(max(v) for v in ab["layer1_induction"].values())
-    report.checks.append(check(f"mean-ablating {prev_name}: max layer-1 induction score (test and off-position)", worst, "< 0.3", worst < 0.3))
+    report.checks.append(check(f"mean-ablating {prev_name}: max layer-1 induction score (test and off-position)", worst, f"< {ABLATION_MAX_INDUCTION:g}", worst < ABLATION_MAX_INDUCTION))
     edge = (prev_name, ind_name)
     in_last, in_first = edge in edges_above(last, "k_comp_z", EDGE_Z), edge in edges_above(first, "k_comp_z", EDGE_Z)
     z = (first.edges[edge]["k_comp_z"], last.edges[edge]["k_comp_z"])
@@ -312,7 +314,7 @@ def _all_prev_note(causal: dict) -> str:
     worst = max(max(v) for v in a["layer1_induction"].values())
     smallest = causal["prev_ablation_subsets"]["smallest_meeting_targets"]
     if smallest is None:
-        least = "no set of layer-0 heads meets both ablation targets (>= 1 nat, < 0.3) when mean-ablated together"
+        least = f"no set of layer-0 heads meets both ablation targets (>= {ABLATION_MIN_LOSS:g} nat, < {ABLATION_MAX_INDUCTION:g}) when mean-ablated together"
     else:
         least = (
             f"the smallest set of layer-0 heads meeting both when mean-ablated together is {', '.join(node_name(*h) for h in smallest['heads'])} "

@@ -48,12 +48,12 @@ def quick_variant(**changes) -> InductionPreset:
         ('bigram', 6000, True)
     """
     parts = {"task": QUICK.task, "model": QUICK.model, "train": QUICK.train}
-    for key in changes:
-        if not any(key in {f.name for f in dataclasses.fields(part)} for part in parts.values()):
-            raise TypeError(f"no setting {key!r} in the preset's task, model or train config")
-    return dataclasses.replace(
-        QUICK, **{name: dataclasses.replace(part, **{k: v for k, v in changes.items() if k in {f.name for f in dataclasses.fields(part)}}) for name, part in parts.items()}
-    )
+    fields = {name: {f.name for f in dataclasses.fields(part)} for name, part in parts.items()}
+    unknown = [key for key in changes if not any(key in names for names in fields.values())]
+    if unknown:
+        raise TypeError(f"no setting {unknown[0]!r} in the preset's task, model or train config")
+    replaced = {name: dataclasses.replace(part, **{k: v for k, v in changes.items() if k in fields[name]}) for name, part in parts.items()}
+    return dataclasses.replace(QUICK, **replaced)
 
 
 VARIANTS: dict[str, InductionPreset] = {
@@ -74,9 +74,9 @@ def run_variant(name: str, seed: int, out: Path, device: str = "cpu") -> dict:
     if name not in VARIANTS:
         raise KeyError(f"unknown variant {name!r} (variants: {', '.join(VARIANTS)})")
     path = Path(out) / name / f"seed_{seed}"
-    if path.exists() and any(path.iterdir()) and not (path / "report.json").exists():
-        raise FileExistsError(f"{path} holds an unfinished run of variant {name!r} (no report.json): remove it to run that variant again")
     if not (path / "report.json").exists():
+        if path.exists() and any(path.iterdir()):
+            raise FileExistsError(f"{path} holds an unfinished run of variant {name!r} (no report.json): remove it to run that variant again")
         report = run_induction_heads(VARIANTS[name], path, seed=seed, device=device, progress=False)
         report.preset = f"variant:{name}"
         report.write(path)

@@ -14,7 +14,20 @@ was run, each for the failure it bears on:
 * ``weight-decay``: AdamW weight decay 1.0 (the grokking preset's) penalises
   keeping several copies of one function.
 
-``bigram`` (added after those three, for another question) draws the prefix and
+``small-init`` (added after those three, before it was run): weights drawn with std
+0.02 (GPT-2's) instead of TransformerLens's 0.8/√d_model = 0.1. From a small
+initialisation gradient descent picks up features one at a time (saddle to
+saddle), so the first layer-0 head to turn into a previous-token head may keep
+the job alone, where at the larger scale all four move together.
+
+``sgd`` (added after ``small-init``, to test what it left standing: AdamW
+normalises each coordinate's step, so every layer-0 head that leans towards the
+previous token moves towards it at the same speed, and several finish the race;
+under plain gradient descent a head's speed grows with its lead, and the first
+may win alone): SGD with momentum 0.9 at lr 1.0 (lr 0.1 does not leave the
+plateau in 2000 steps on seed 0; no other rate was tried).
+
+``bigram`` (added after the first three, for another question) draws the prefix and
 the block's first copy from a seeded Markov chain, so a bigram statistic is
 there to learn before the repeats are: does a stage appear before the
 induction drop?
@@ -61,6 +74,8 @@ VARIANTS: dict[str, InductionPreset] = {
     "rotary": quick_variant(positional_embedding="rotary"),
     "two-heads": quick_variant(n_heads=2, d_head=32),
     "weight-decay": quick_variant(weight_decay=1.0),
+    "small-init": quick_variant(init_range=0.02),
+    "sgd": quick_variant(optimizer="sgd", lr=1.0, momentum=0.9),
     "bigram": quick_variant(background="bigram"),
 }
 

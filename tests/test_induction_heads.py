@@ -132,7 +132,7 @@ def test_preset_variants_change_one_setting_each_and_tabulate(tmp_path):
 
     base = settings(QUICK)
     changed = {name: {k for k, v in settings(preset).items() if base[k] != v} for name, preset in VARIANTS.items()}
-    assert changed == {"quick": set(), "rotary": {"positional_embedding"}, "two-heads": {"n_heads", "d_head"}, "weight-decay": {"weight_decay"}, "bigram": {"background"}}
+    assert changed == {"quick": set(), "rotary": {"positional_embedding"}, "two-heads": {"n_heads", "d_head"}, "weight-decay": {"weight_decay"}, "small-init": {"init_range"}, "sgd": {"optimizer", "lr", "momentum"}, "bigram": {"background"}}
     with pytest.raises(TypeError, match="no setting 'n_head'"):
         quick_variant(n_head=2)
     with pytest.raises(KeyError, match="unknown variant 'alibi'"):

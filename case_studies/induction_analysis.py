@@ -142,15 +142,29 @@ def llc_over_checkpoints(run: Run, data: TaskData, steps: list[int], settings: L
     return rows
 
 
-def llc_boundary(steps: np.ndarray, llc: np.ndarray) -> tuple[Event | None, list[Stage]]:
-    """Critical point of the LLC curve: the end of its main rise (where its growth stops).
+def llc_boundary(steps: np.ndarray, llc: np.ndarray, during: tuple[float, float] | None = None) -> tuple[Event | None, list[Stage]]:
+    """Critical point of the LLC curve at a transition: the end of the LLC rise that goes with it.
 
     Rises are found with :func:`bridge.stages.plateaus_and_drops` on ``−llc``
-    (linear scale, default thresholds); the boundary is the end of the rise with
-    the largest increase, with the sampling interval as its uncertainty.
+    (linear scale, default thresholds). Each rise's end is a critical point (a
+    stage boundary, where the growth stops); the boundary returned is the end of
+    the largest rise overlapping ``during = (start, end)`` (a loss drop's window),
+    or of the largest rise overall when ``during`` is ``None``; ``None`` when no
+    rise qualifies. Its uncertainty is the sampling interval.
+
+    A run with two stages (a first loss fall, a plateau, then the induction drop)
+    has an LLC rise in each; the boundary of the induction drop is the end of the
+    second, even when the first rise is larger.
+
+    Example:
+        >>> t = np.arange(0.0, 2001.0, 100.0)
+        >>> two_stages = 30 / (1 + np.exp(-(t - 500) / 40)) + 15 / (1 + np.exp(-(t - 1500) / 40))
+        >>> llc_boundary(t, two_stages)[0].step, llc_boundary(t, two_stages, during=(1400, 1700))[0].step
+        (600.0, 1600.0)
     """
     stages = plateaus_and_drops(steps, -llc, name="LLC", observable="llc/mean", log=False)
-    rise = main_drop(stages)
+    rises = [s for s in stages if s.kind == "drop" and (during is None or (s.start <= during[1] and s.end >= during[0]))]
+    rise = main_drop(rises)
     if rise is None:
         return None, stages
     u = rise.end_uncertainty

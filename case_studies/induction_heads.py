@@ -18,7 +18,9 @@ circuit graph and not in the initial one; the control stays above 2.5 nats on
 repeated tokens with no head above 0.5 induction score. Matches (tolerance 0.2):
 the half-way points of the loss drop, the induction score, the previous-token
 score and the K-composition score (each the step after which the curve stays
-past half-way), and the end of the loss drop against the end of the LLC rise.
+past half-way), and the end of the loss drop against the end of the LLC rise
+during it (the largest rise overlapping the drop's window: a run with an earlier
+loss stage has an earlier LLC rise too).
 """
 
 from __future__ import annotations
@@ -195,7 +197,7 @@ def analyse_induction_heads(run: Run, control: Run, preset: InductionPreset, see
     llc_steps = [s for s in run.steps if s % preset.llc.every == 0]
     run.append_metrics(llc_over_checkpoints(run, data, llc_steps, preset.llc, seed, progress))
     t_llc, llc = series(run, "llc/mean")
-    llc_event, llc_stages = llc_boundary(t_llc, llc)
+    llc_event, llc_stages = llc_boundary(t_llc, llc, during=window)  # the LLC rise that goes with the loss drop
     drop_end = None if drop is None else Event("end of repeated-token loss drop", drop.end, drop.end - drop.end_uncertainty, drop.end + drop.end_uncertainty, "icl/loss_repeated", "stage_boundary")
 
     # circuit graphs over training and the final causal checks
@@ -221,7 +223,8 @@ def analyse_induction_heads(run: Run, control: Run, preset: InductionPreset, see
     report.notes += [
         f"induction head {ind_name} (the layer-1 head meeting most induction targets), previous-token head {prev_name} (highest final score); events are the steps after which each curve stays past half-way (an early transient excursion is not the event); tolerance {TOLERANCE} relative to the observed step.",
         f"K-composition edges are z-scores against random rank-{preset.model.d_head} matrix pairs; an edge is in the graph at z >= {EDGE_Z:g}. Added {change['added']}, removed {change['removed']} between steps {min(graphs)} and {max(graphs)}.",
-        f"LLC: {preset.llc.n_chains} SGLD chains on {preset.llc.sequences} training sequences every {preset.llc.every} steps; nβ = n_tokens / ln n_tokens.",
+        f"LLC: {preset.llc.n_chains} SGLD chains on {preset.llc.sequences} training sequences every {preset.llc.every} steps; nβ = n_tokens / ln n_tokens. "
+        f"Its rises end (critical points) at steps {', '.join(f'{r.end:.0f}' for r in llc_stages if r.kind == 'drop') or 'none'}; the judged boundary is the end of the largest rise overlapping the loss drop's window.",
         _all_prev_note(causal),
         _control_drop_note(drop, c_drop),
         _coverage_note(coverage, ind_name),

@@ -33,6 +33,20 @@ def test_llc_boundary_is_the_end_of_the_main_rise():
     assert event.lo == event.step - rise.end_uncertainty
 
 
+def test_llc_boundary_of_a_later_drop_is_the_end_of_the_rise_during_it():
+    # two stages: a large LLC rise around 500 (an earlier loss fall), a smaller one around 1500 (the drop)
+    t = np.arange(0.0, 2001.0, 100.0)
+    llc = 30.0 / (1.0 + np.exp(-(t - 500.0) / 40.0)) + 15.0 / (1.0 + np.exp(-(t - 1500.0) / 40.0))
+    overall, stages = llc_boundary(t, llc)
+    rises = [s for s in stages if s.kind == "drop"]
+    assert len(rises) == 2 and rises[0].end < 1000.0 < rises[1].start
+    assert overall.step == rises[0].end  # the largest rise
+    during, _ = llc_boundary(t, llc, during=(1400.0, 1700.0))
+    assert during.step == rises[1].end and 1500.0 <= during.step <= 1700.0
+    assert llc_boundary(t, llc, during=(0.0, 1200.0))[0].step == rises[0].end  # only the first overlaps
+    assert llc_boundary(t, llc, during=(1000.0, 1100.0))[0] is None  # a plateau of the LLC: no boundary
+
+
 def test_main_drop_picks_the_largest_decrease():
     stages = [Stage("a", 0, 1, kind="drop", change=-0.2), Stage("b", 1, 2, kind="plateau", change=-5.0), Stage("c", 2, 3, kind="drop", change=-1.5)]
     assert main_drop(stages).name == "c"

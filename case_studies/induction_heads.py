@@ -21,6 +21,12 @@ score and the K-composition score (each the step after which the curve stays
 past half-way), and the end of the loss drop against the end of the LLC rise
 during it (the largest rise overlapping the drop's window: a run with an earlier
 loss stage has an earlier LLC rise too).
+
+Presets: ``quick`` (2 CPU cores, about 90 s): the configuration issue 5 measured
+with two settings changed, rotary positions and SGD with momentum 0.9 at lr 1.0;
+``quick-adamw``: the issue's configuration as measured (AdamW lr 1e-3, learned
+absolute positions), which misses the off-position and ablation targets;
+``full``: a larger AdamW configuration for a GPU.
 """
 
 from __future__ import annotations
@@ -100,10 +106,23 @@ class InductionPreset:
 
 config_class("induction_llc_settings")(LLCSettings)
 
-QUICK = InductionPreset(
+# The configuration issue 5 measured (AdamW, learned absolute positions). It meets every target
+# but two: its layer-0 previous-token heads stop at query 19, so the off-position score ends
+# below 0.85, and AdamW grows two or three redundant previous-token heads in 9 seeds of 10, so
+# ablating one leaves induction standing (docs/case_studies/induction-heads.md).
+QUICK_ADAMW = InductionPreset(
     task=RepeatedTokensConfig(d_vocab=64, n_ctx=32, prefix=(0, 8), block=(4, 16)),
     model=TransformerConfig(d_vocab=64, n_ctx=32, d_model=64, n_heads=4, d_head=16, n_layers=2, d_mlp=None, normalization=None),
     train=TrainConfig(optimizer="adamw", lr=1e-3, steps=2000, batch_size=64, weight_decay=0.0, schedule=ScheduleConfig(n_log=12, every=50), threads=1),
+)
+
+# The quick preset: the same task, sizes, batch and steps, with rotary positions (a previous-token
+# head then works at every position) and SGD with momentum (one layer-0 head wins the
+# previous-token job instead of several sharing it, as under AdamW's per-coordinate steps).
+QUICK = dataclasses.replace(
+    QUICK_ADAMW,
+    model=dataclasses.replace(QUICK_ADAMW.model, positional_embedding="rotary"),
+    train=dataclasses.replace(QUICK_ADAMW.train, optimizer="sgd", lr=1.0, momentum=0.9),
 )
 
 FULL = InductionPreset(
@@ -350,7 +369,7 @@ def _analyse(run: Run, preset: InductionPreset, preset_name: str = "custom") -> 
     return report
 
 
-PRESETS = {"quick": QUICK, "full": FULL}
+PRESETS = {"quick": QUICK, "quick-adamw": QUICK_ADAMW, "full": FULL}
 register(CaseStudy("induction-heads", "2-layer attention-only transformer: loss drop, induction circuit and LLC boundary coincide; 1-layer control", PRESETS, _run, _analyse))
 
-__all__ = ["FULL", "QUICK", "InductionPreset", "analyse_induction_heads", "run_induction_heads"]
+__all__ = ["FULL", "QUICK", "QUICK_ADAMW", "InductionPreset", "analyse_induction_heads", "run_induction_heads"]

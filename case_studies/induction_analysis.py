@@ -145,8 +145,9 @@ def llc_over_checkpoints(run: Run, data: TaskData, steps: list[int], settings: L
 def llc_boundary(steps: np.ndarray, llc: np.ndarray, during: tuple[float, float] | None = None) -> tuple[Event | None, list[Stage]]:
     """Critical point of the LLC curve at a transition: the end of the LLC rise that goes with it.
 
-    Rises are found with :func:`bridge.stages.plateaus_and_drops` on ``−llc``
-    (linear scale, default thresholds). Each rise's end is a critical point (a
+    ``steps`` and ``llc`` are the sampled curve, shape ``(n,)``. Rises are found
+    with :func:`bridge.stages.plateaus_and_drops` on ``−llc`` (linear scale,
+    default thresholds). Each rise's end is a critical point (a
     stage boundary, where the growth stops); the boundary returned is the end of
     the largest rise overlapping ``during = (start, end)`` (a loss drop's window),
     or of the largest rise overall when ``during`` is ``None``; ``None`` when no

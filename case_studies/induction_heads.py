@@ -160,18 +160,22 @@ def run_induction_heads(preset: InductionPreset, out: Path, *, seed: int = 0, de
         # writes beside ``out`` (``train`` refuses a non-empty ``out``) and moves under ``out/runs`` after.
         staging = out.with_name(f".{out.name}.one_layer.staging")
         shutil.rmtree(staging, ignore_errors=True)
-        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            pending = pool.submit(_train_quietly, control_cfg, str(staging), preset, device)
-            run = train(cfg, out, trackers=_trackers(preset), device=device, progress=progress)
-            try:
+        try:
+            # leaving the block waits for the control's process to stop, also when the main run fails
+            with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                pending = pool.submit(_train_quietly, control_cfg, str(staging), preset, device)
+                run = train(cfg, out, trackers=_trackers(preset), device=device, progress=progress)
                 pending.result()
-            except BrokenProcessPool as e:
-                shutil.rmtree(staging, ignore_errors=True)
-                raise RuntimeError(
-                    f"the one-layer control's process died before it finished (the main run in {out} is complete): "
-                    "a script that calls run_induction_heads must do so under `if __name__ == \"__main__\":`, "
-                    "since the control's process imports the script again"
-                ) from e
+        except BrokenProcessPool as e:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise RuntimeError(
+                f"the one-layer control's process died before it finished (the main run in {out} is complete): "
+                "a script that calls run_induction_heads must do so under `if __name__ == \"__main__\":`, "
+                "since the control's process imports the script again"
+            ) from e
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)  # a failed main run or control leaves no control half-trained beside ``out``
+            raise
         control_dir.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(staging), str(control_dir))
         control = Run(control_dir)

@@ -67,6 +67,20 @@ def test_a_non_empty_out_is_refused_before_any_training(tmp_path):
     assert not list(tmp_path.parent.glob(f".{tmp_path.name}.one_layer.staging"))
 
 
+def test_a_failed_main_run_leaves_no_half_trained_control_beside_it(tmp_path):
+    import dataclasses
+
+    from case_studies.induction_heads import run_induction_heads
+    from case_studies.induction_variants import issue_variant
+
+    # SGD at lr 1e4 diverges within a few steps, while the control trains in its own process
+    preset = dataclasses.replace(issue_variant(optimizer="sgd", lr=1e4, momentum=0.9, steps=30), n_eval=16, graph_every=20, graph_sequences=8)
+    with pytest.raises(FloatingPointError, match="lower train.lr"):
+        run_induction_heads(preset, tmp_path / "run", seed=0, device="cpu", progress=False)
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "failed"
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # the control's staging directory is gone
+
+
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("induction") / "run"

@@ -278,14 +278,14 @@ def final_causal(model: nn.Module, sets: dict[str, Tensor], corrupted: Tensor, p
     means = mean_head_outputs(model, test)
     prev_scores = head_scores(model, test)["previous_token"][0]
     all_prev = [(0, h) for h in range(len(prev_scores)) if prev_scores[h] >= 0.3 or h == prev_head]
+    with torch.no_grad():
+        clean = float(repeated_token_loss(model(test), test))
     for key, heads, mode in (("prev_ablation_mean", [(0, prev_head)], "mean"), ("prev_ablation_zero", [(0, prev_head)], "zero"), ("all_prev_ablation_mean", all_prev, "mean")):
-        with torch.no_grad():
-            clean = float(repeated_token_loss(model(test), test))
-            with ablated(model, heads, mode, means):
-                loss = float(repeated_token_loss(model(test), test))
-                induction = {split: head_scores(model, tokens)["induction"][1].tolist() for split, tokens in sets.items()}
+        with torch.no_grad(), ablated(model, heads, mode, means):
+            loss = float(repeated_token_loss(model(test), test))
+            induction = {split: head_scores(model, tokens)["induction"][1].tolist() for split, tokens in sets.items()}
         out[key] = {"heads": heads, "loss_clean": clean, "loss_ablated": loss, "loss_increase": loss - clean, "layer1_induction": induction}
-    out["prev_ablation_subsets"] = _layer0_subsets(model, sets, means, out["prev_ablation_mean"]["loss_clean"])
+    out["prev_ablation_subsets"] = _layer0_subsets(model, sets, means, clean)
     return out
 
 

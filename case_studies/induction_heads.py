@@ -166,15 +166,14 @@ def run_induction_heads(preset: InductionPreset, out: Path, *, seed: int = 0, de
                 pending = pool.submit(_train_quietly, control_cfg, str(staging), preset, device)
                 run = train(cfg, out, trackers=_trackers(preset), device=device, progress=progress)
                 pending.result()
-        except BrokenProcessPool as e:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise RuntimeError(
-                f"the one-layer control's process died before it finished (the main run in {out} is complete): "
-                "a script that calls run_induction_heads must do so under `if __name__ == \"__main__\":`, "
-                "since the control's process imports the script again"
-            ) from e
-        except BaseException:
+        except BaseException as e:
             shutil.rmtree(staging, ignore_errors=True)  # a failed main run or control leaves no control half-trained beside ``out``
+            if isinstance(e, BrokenProcessPool):
+                raise RuntimeError(
+                    f"the one-layer control's process died before it finished (the main run in {out} is complete): "
+                    "a script that calls run_induction_heads must do so under `if __name__ == \"__main__\":`, "
+                    "since the control's process imports the script again"
+                ) from e
             raise
         control_dir.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(staging), str(control_dir))

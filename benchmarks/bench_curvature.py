@@ -26,12 +26,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bridge.hessian import hessian_operator, lanczos_top, power_iteration
+from bridge.estimators.hessian import hessian_operator, lanczos_top, power_iteration
 from bridge.losses import cross_entropy_last
 from bridge.models import TransformerConfig, build_model
 from bridge.seeding import generator
 from bridge.trackers.curvature import SharpnessTracker
-from bridge.train import train, with_train
+from bridge.training.loop import train, with_train
 from case_studies.edge_of_stability import PRESETS
 
 TARGET = 1e-3
@@ -140,7 +140,7 @@ def main() -> None:
         plain, tracked = tracking_overhead(root)
         print(f"[tracking overhead] edge-of-stability quick preset ({len(PRESETS['quick'].lrs)} step sizes x {PRESETS['quick'].steps} steps)")
         print(f"  untracked: {plain:.1f} s   sharpness at every step: {tracked:.1f} s   ratio {tracked / plain:.2f}x")
-        from bridge.runs import load_run
+        from bridge.runs.run import load_run
 
         run = load_run(root / f"tracked_{PRESETS['quick'].lrs[0]:g}")
         data = run.task_data()

@@ -19,8 +19,8 @@ import warnings
 import torch
 
 from bridge.models.deep_linear import set_balanced
-from bridge.llc import default_nbeta, estimate_llc
-from bridge.llc_reference import devinterp_available, devinterp_llc
+from bridge.estimators.llc import default_nbeta, estimate_llc
+from bridge.estimators.llc_reference import devinterp_available, devinterp_llc
 from bridge.models import DeepLinearConfig, build_model
 from bridge.tasks import LinearTeacherConfig, make_task
 from bridge.theory.aoyagi import rrr_learning_coefficient

@@ -19,14 +19,14 @@ from pathlib import Path
 import torch
 
 from bridge import train
-from bridge.seeds import train_seeds
+from bridge.training.seeds import train_seeds
 
 
 def configs():
-    from case_studies.deep_linear import PRESETS as DEEP_LINEAR
+    from case_studies.deep_linear import PRESETS as DEEP_LINEAR, run_config as deep_linear_config
     from case_studies.superposition import PRESETS as SUPERPOSITION
 
-    return {"deep-linear": DEEP_LINEAR["quick"].run_config(seed=0), "superposition": SUPERPOSITION["quick"].pentagon_config(seed=0)}
+    return {"deep-linear": deep_linear_config(DEEP_LINEAR["quick"], seed=0), "superposition": SUPERPOSITION["quick"].pentagon_config(seed=0)}
 
 
 def main() -> None:

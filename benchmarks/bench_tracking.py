@@ -22,10 +22,10 @@ from pathlib import Path
 import torch
 
 from bridge import train
-from bridge.schedule import checkpoint_steps
+from bridge.training.schedule import checkpoint_steps
 from bridge.trackers import ModeTracker
-from case_studies.deep_linear import PRESETS
-from probes import DifferentiationTracker
+from case_studies.deep_linear import PRESETS, run_config
+from bridge.trackers import DifferentiationTracker
 
 
 def timed(config, trackers, folder: Path) -> float:
@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    tracked_cfg = PRESETS["quick"].run_config(seed=0)
+    tracked_cfg = run_config(PRESETS["quick"], seed=0)
     bare_schedule = dataclasses.replace(tracked_cfg.train.schedule, track_every=0)
     bare_cfg = dataclasses.replace(tracked_cfg, train=dataclasses.replace(tracked_cfg.train, schedule=bare_schedule))
     tracked, bare = [], []

@@ -1,4 +1,7 @@
-"""mechbridge core: tasks, models, training, runs, trackers, stages, theory, match, report.
+"""mechbridge core: tasks, models, training, runs, trackers, stages, estimators, theory, match, report.
+
+Public names load on first use, so ``import bridge`` (and the command line's
+``--help`` and ``list``) imports neither torch nor TransformerLens.
 
 Example:
     >>> import bridge
@@ -6,28 +9,26 @@ Example:
     ['analyze', 'load_run', 'train']
 """
 
-from bridge.analyze import analyze
-from bridge.config import ConfigError, RunConfig, ScheduleConfig, TrainConfig
-from bridge.report import BridgeReport, Check, Match
-from bridge.runs import Run, RunError, load_run
-from bridge.stages import Event, Stage
-from bridge.seeds import train_seeds
-from bridge.train import train
+from bridge.registry import lazy_exports
 
-__all__ = [
-    "BridgeReport",
-    "Check",
-    "ConfigError",
-    "Event",
-    "Match",
-    "Run",
-    "RunConfig",
-    "RunError",
-    "ScheduleConfig",
-    "Stage",
-    "TrainConfig",
-    "analyze",
-    "load_run",
-    "train",
-    "train_seeds",
-]
+_EXPORTS = {
+    "BridgeReport": "bridge.report",
+    "Check": "bridge.match",
+    "ConfigError": "bridge.config",
+    "Event": "bridge.stages.detectors",
+    "Match": "bridge.match",
+    "Run": "bridge.runs.run",
+    "RunConfig": "bridge.config",
+    "RunError": "bridge.runs.errors",
+    "RunWriter": "bridge.training.writer",
+    "ScheduleConfig": "bridge.config",
+    "Stage": "bridge.stages.detectors",
+    "TrainConfig": "bridge.config",
+    "analyze": "bridge.training.analyze",
+    "load_run": "bridge.runs.run",
+    "train": "bridge.training.loop",
+    "train_seeds": "bridge.training.seeds",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

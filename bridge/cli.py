@@ -1,4 +1,4 @@
-"""The ``mechbridge`` command line: ``list``, ``run``, ``analyze``, ``report``.
+"""The ``mechbridge`` command line: ``list``, ``run``, ``analyze``, ``report``, ``--version``.
 
 Every failure prints one line (``mechbridge: error: …``) and exits non-zero;
 nothing already on disk is overwritten.
@@ -26,16 +26,33 @@ class CLIError(Exception):
     """An error to report on one line."""
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"mechbridge {version('mechbridge')}")
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+            typer.echo("mechbridge (not installed)")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")] = False,
+) -> None:
+    """Bridge learning mechanics and mechanistic interpretability on toy models."""
+
+
 @app.command("list")
 def list_cmd() -> None:
-    """List case studies (with presets) and trackers."""
+    """List case studies and trackers (imports none of them)."""
     from bridge.trackers import tracker_names
-    from case_studies import case_study_names, get_case_study
+    from case_studies import case_study_names, summary
 
     typer.echo("case studies:")
     for name in case_study_names():
-        study = get_case_study(name)
-        typer.echo(f"  {name:<20} [{'|'.join(study.presets)}]  {study.summary}")
+        typer.echo(f"  {name:<20} {summary(name)}")
     typer.echo("trackers: " + ", ".join(tracker_names()))
 
 
@@ -43,22 +60,19 @@ def list_cmd() -> None:
 def run_cmd(
     case: Annotated[str, typer.Argument(help="case study name (see `mechbridge list`)")],
     preset: Annotated[str, typer.Option(help="quick (CPU, minutes) or full (published scale)")] = "quick",
-    out: Annotated[Path | None, typer.Option(help="run directory to create (must not exist)")] = None,
+    out: Annotated[Path | None, typer.Option(help="output directory to create (must not exist unless --resume)")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
-    seed: Annotated[int, typer.Option(help="seed for data, initialisation and batch order", min=0)] = 0,
+    seed: Annotated[int, typer.Option(help="seed for data, initialisation and batch order", min=0, max=2**63 - 1)] = 0,
+    resume: Annotated[bool, typer.Option("--resume", help="continue the runs in --out from their last good checkpoints")] = False,
 ) -> None:
-    """Run a case study end to end and write its run directory, report and figures."""
-    from bridge.train import resolve_device
+    """Run a case study end to end and write its run directories, report and figures."""
     from case_studies import get_case_study, run_case_study
 
     study = get_case_study(case)
     if preset not in study.presets:
         raise CLIError(f"case study {case!r} has no preset {preset!r} (presets: {', '.join(study.presets)})")
-    resolve_device(device)
     out = out or Path("runs") / f"{case}-{preset}-seed{seed}"
-    if out.exists() and any(out.iterdir()):
-        raise CLIError(f"{out} already exists and is not empty; choose another --out")
-    report = run_case_study(case, preset, out, seed=seed, device=device)
+    report = run_case_study(case, preset, out, seed=seed, device=device, resume=resume)
     typer.echo(f"{case} [{preset}, seed {seed}]: {report.verdict} — report: {out / 'report.md'}")
     if report.verdict != "pass":
         raise typer.Exit(1)
@@ -83,29 +97,37 @@ def analyze_cmd(
 
 
 @app.command("report")
-def report_cmd(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> None:
-    """Rebuild (when the case study can) and print a run's bridge report."""
-    from bridge import load_run
-    from case_studies import get_case_study
+def report_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="a case study's output directory")],
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="re-analyse the stored runs (no training) and rewrite the report")] = False,
+) -> None:
+    """Print a run's stored bridge report (``--rebuild`` recomputes it first); exits 1 on a verdict other than pass."""
+    import json
 
-    run = load_run(run_dir)
-    name, preset = run.info.get("case_study"), run.info.get("preset")
-    if name and preset:
-        study = get_case_study(name)
-        if study.analyse is not None and preset in study.presets:
-            study.analyse(run, study.presets[preset], preset)
-    md = run.path / "report.md"
-    if not md.exists():
-        raise CLIError(f"{run_dir} has no report (run it through `mechbridge run`)")
+    if rebuild:
+        from case_studies import rebuild_report
+
+        rebuild_report(run_dir)
+    md, js = run_dir / "report.md", run_dir / "report.json"
+    if not run_dir.is_dir():
+        raise CLIError(f"run directory {run_dir} does not exist")
+    if not md.exists() or not js.exists():
+        raise CLIError(f"{run_dir} has no report (run it through `mechbridge run`, or pass --rebuild)")
+    try:
+        verdict = json.loads(js.read_text())["verdict"]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise CLIError(f"{js} is not a valid report ({e}); rebuild it with --rebuild") from None
     typer.echo(md.read_text())
+    if verdict != "pass":
+        raise typer.Exit(1)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mechbridge`` console script; returns the exit code."""
     from bridge.config import ConfigError
-    from bridge.runs import RunError
-    from bridge.storage import CorruptFileError
+    from bridge.runs.errors import CorruptFileError, RunError
 
+    expected = (CLIError, ConfigError, RunError, CorruptFileError, FileExistsError, FileNotFoundError, NotADirectoryError, PermissionError, ValueError)
     try:
         result = app(args=argv, standalone_mode=False, prog_name="mechbridge")
     except click.exceptions.NoArgsIsHelpError as e:
@@ -119,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except typer.Exit as e:
         return e.exit_code
-    except (CLIError, ConfigError, RunError, CorruptFileError, FileExistsError, FileNotFoundError, ValueError) as e:
+    except expected as e:
         _fail(str(e))
         return EXIT_ERROR
     except KeyError as e:
@@ -131,7 +153,6 @@ def main(argv: list[str] | None = None) -> int:
 def _fail(message: str) -> None:
     line = " ".join(str(message).split())
     print(f"mechbridge: error: {line}", file=sys.stderr)
-
 
 
 def console() -> None:

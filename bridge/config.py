@@ -21,7 +21,22 @@ from typing import Any
 
 from bridge.registry import Registry
 
-CONFIG_CLASSES: Registry[type] = Registry("config kind")
+# Built-in config kinds, imported when a run.json names them; plugins register with @config_class.
+CONFIG_CLASSES: Registry[type] = Registry(
+    "config kind",
+    {
+        "deep_linear": "bridge.models.deep_linear:DeepLinearConfig",
+        "hierarchy": "bridge.tasks.hierarchy:HierarchyConfig",
+        "linear_teacher": "bridge.tasks.linear:LinearTeacherConfig",
+        "mlp": "bridge.models.mlp:MLPConfig",
+        "modular": "bridge.tasks.modular:ModularConfig",
+        "repeated_tokens": "bridge.tasks.repeated_tokens:RepeatedTokensConfig",
+        "sparse_features": "bridge.tasks.sparse_features:SparseFeaturesConfig",
+        "teacher_mlp": "bridge.tasks.teacher_mlp:TeacherMLPConfig",
+        "toy_superposition": "bridge.models.toy_superposition:ToySuperpositionConfig",
+        "transformer": "bridge.models.transformer:TransformerConfig",
+    },
+)
 
 
 class ConfigError(ValueError):
@@ -65,23 +80,10 @@ def _decode(value: Any, annotation: Any) -> Any:
     return value
 
 
-def _import_plugins() -> None:
-    """Import every task and model module so their config kinds are registered."""
-    import importlib
-    import pkgutil
-
-    for package in ("bridge.tasks", "bridge.models"):
-        module = importlib.import_module(package)
-        for info in pkgutil.iter_modules(module.__path__):
-            importlib.import_module(f"{package}.{info.name}")
-
-
 def config_from_dict(data: dict[str, Any]) -> Any:
     """Rebuild a config written by :func:`config_to_dict`."""
     if not isinstance(data, dict) or "kind" not in data:
         raise ConfigError(f"not a config dict (no 'kind'): {data!r}")
-    if data["kind"] not in CONFIG_CLASSES:
-        _import_plugins()
     try:
         cls = CONFIG_CLASSES.get(data["kind"])
     except KeyError as e:

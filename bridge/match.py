@@ -1,11 +1,43 @@
-"""Join predictions, dynamics events and mechanism events into :class:`~bridge.report.Match` rows."""
+"""Join predictions, dynamics events and mechanism events into :class:`Match` rows; named :class:`Check` rows."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.report import Check, Match
-from bridge.stages import Event
+from bridge.stages.detectors import Event
+
+
+
+@dataclass(frozen=True)
+class Match:
+    """One row joining a prediction, a dynamics event and a mechanism event.
+
+    ``relative_error`` is the largest of |observed − predicted|/predicted and
+    |mechanism − observed|/observed (each when both sides exist); ``passed``
+    when it is within ``tolerance`` and every required side was detected.
+    """
+
+    prediction: str
+    predicted_step: float | None
+    dynamics_event: str
+    observed_step: float | None
+    mechanism: str | None
+    mechanism_step: float | None
+    relative_error: float | None
+    tolerance: float
+    passed: bool
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Check:
+    """A named quantitative check: ``value`` against a ``target`` described in words."""
+
+    name: str
+    value: float | str | None
+    target: str
+    passed: bool
 
 
 def relative_error(observed: float, reference: float) -> float:

@@ -1,50 +1,97 @@
-"""Named registries so new tasks, models, trackers and case studies plug in without edits.
+"""Named registries and lazily loaded public names.
+
+A :class:`Registry` maps names to objects. Built-in entries are listed once, as
+``"module:attribute"`` strings, in their package's ``__init__`` and imported on
+first use, so listing names costs no import; plugins register objects with the
+:meth:`Registry.register` decorator. Registering the same object again (a
+re-run notebook cell) is a no-op; a different object under a taken name is an
+error.
 
 Example:
     >>> from bridge.registry import Registry
-    >>> colours = Registry("colour")
+    >>> colours = Registry("colour", {"blue": "colorsys:rgb_to_hsv"})
     >>> @colours.register("red")
     ... def red():
     ...     return "#f00"
     >>> colours.get("red")()
     '#f00'
+    >>> colours.names()
+    ['blue', 'red']
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+import importlib
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
 
-class Registry(Generic[T]):
-    """A name → object map whose lookups fail with the list of known names."""
+def resolve(target: str) -> Any:
+    """The object named by ``"package.module:attribute"``.
 
-    def __init__(self, kind: str) -> None:
+    Example:
+        >>> resolve("math:pi") > 3
+        True
+    """
+    module, _, attr = target.partition(":")
+    obj = importlib.import_module(module)
+    return getattr(obj, attr) if attr else obj
+
+
+def _target_of(obj: Any) -> str:
+    return f"{getattr(obj, '__module__', '')}:{getattr(obj, '__qualname__', '')}"
+
+
+class Registry(Generic[T]):
+    """A name → object map whose lookups fail with the list of known names.
+
+    Args:
+        kind: what the entries are, for error messages (``"tracker"``).
+        lazy: built-in entries as ``name → "module:attribute"``, imported on first :meth:`get`.
+    """
+
+    def __init__(self, kind: str, lazy: Mapping[str, str] | None = None) -> None:
         self.kind = kind
-        self._items: dict[str, T] = {}
+        self._items: dict[str, T | str] = dict(lazy or {})
 
     def register(self, name: str) -> Callable[[T], T]:
-        """Decorator registering an object under ``name`` (names are unique)."""
+        """Decorator registering an object under ``name``.
+
+        The same object again (or the object a lazy entry names) is accepted;
+        a different object under a taken name raises ``ValueError``.
+        """
 
         def add(obj: T) -> T:
-            if name in self._items:
-                raise ValueError(f"{self.kind} {name!r} is already registered")
+            held = self._items.get(name)
+            if held is not None and held is not obj and held != _target_of(obj):
+                raise ValueError(f"{self.kind} {name!r} is already registered (to {held if isinstance(held, str) else _target_of(held)})")
             self._items[name] = obj
             return obj
 
         return add
 
+    def add_lazy(self, name: str, target: str) -> None:
+        """List a built-in entry as ``"module:attribute"``, imported on first :meth:`get`."""
+        if name in self._items and self._items[name] != target:
+            raise ValueError(f"{self.kind} {name!r} is already registered")
+        self._items[name] = target
+
     def get(self, name: str) -> T:
         """The object registered as ``name``; ``KeyError`` naming the choices otherwise."""
         try:
-            return self._items[name]
+            held = self._items[name]
         except KeyError:
             known = ", ".join(sorted(self._items)) or "none"
             raise KeyError(f"unknown {self.kind} {name!r} (known: {known})") from None
+        if isinstance(held, str):
+            held = self._items[name] = resolve(held)
+        return held  # type: ignore[return-value]
 
     def names(self) -> list[str]:
+        """Every registered name, sorted (nothing is imported)."""
         return sorted(self._items)
 
     def __contains__(self, name: object) -> bool:
@@ -52,3 +99,29 @@ class Registry(Generic[T]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
+
+
+def lazy_exports(package: str, exports: Mapping[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """``__getattr__`` and ``__dir__`` for a package whose public names import on first use.
+
+    Args:
+        package: the package's ``__name__``.
+        exports: public name → module that defines it (``"bridge.training.loop"``).
+
+    Example:
+        >>> getattr_, dir_ = lazy_exports("bridge", {"sqrt": "math"})
+        >>> getattr_("sqrt")(4.0)
+        2.0
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name not in exports:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(exports[name]), name)
+        setattr(sys.modules[package], name, value)  # later lookups skip __getattr__
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(exports)
+
+    return __getattr__, __dir__

@@ -10,43 +10,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bridge.storage import atomic_write_json, atomic_write_text
-
-
-@dataclass(frozen=True)
-class Match:
-    """One row joining a prediction, a dynamics event and a mechanism event.
-
-    ``relative_error`` is the largest of |observed − predicted|/predicted and
-    |mechanism − observed|/observed (each when both sides exist); ``passed``
-    when it is within ``tolerance`` and every required side was detected.
-    """
-
-    prediction: str
-    predicted_step: float | None
-    dynamics_event: str
-    observed_step: float | None
-    mechanism: str | None
-    mechanism_step: float | None
-    relative_error: float | None
-    tolerance: float
-    passed: bool
-    detail: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Check:
-    """A named quantitative check: ``value`` against a ``target`` described in words."""
-
-    name: str
-    value: float | str | None
-    target: str
-    passed: bool
+from bridge.match import Check, Match
+from bridge.runs.storage import atomic_write_json, atomic_write_text
 
 
 @dataclass
 class BridgeReport:
-    """All matches and checks of a case-study run, and its verdict."""
+    """All matches and checks of a case-study run, and its verdict.
+
+    ``events`` (detected events and stages, written to ``events.json``) and
+    ``files`` (file name → JSON content, e.g. circuit graphs) are written beside
+    the report by the case-study runner; they are not part of ``report.json``.
+    """
 
     case_study: str
     preset: str
@@ -56,6 +31,8 @@ class BridgeReport:
     figures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    events: list[Any] = field(default_factory=list)
+    files: dict[str, Any] = field(default_factory=dict)
 
     @property
     def verdict(self) -> str:

@@ -1,5 +1,32 @@
-"""Case studies: one module per study, each registering itself with :func:`case_studies.base.register`."""
+"""Case studies: one module per study, each a :class:`~case_studies.base.CaseStudy` over library parts.
 
-from case_studies.base import CASE_STUDIES, CaseStudy, case_study_names, get_case_study, register, run_case_study
+Every built-in study is one line below (name → ``module:class``), imported on
+first use, so ``mechbridge list`` imports none of them. A plugin registers its
+own with ``@register("name")``.
 
-__all__ = ["CASE_STUDIES", "CaseStudy", "case_study_names", "get_case_study", "register", "run_case_study"]
+Example:
+    >>> from case_studies import case_study_names
+    >>> "deep-linear" in case_study_names()
+    True
+"""
+
+from case_studies.base import CASE_STUDIES, CaseStudy, Offline, case_study_names, get_case_study, rebuild_report, register, run_case_study
+
+BUILT_IN = {
+    "deep-linear": ("case_studies.deep_linear:DeepLinear", "Saxe mode dynamics vs hierarchical differentiation in a deep linear network"),
+    "edge-of-stability": ("case_studies.edge_of_stability:EdgeOfStability", "Progressive sharpening and the 2/lr plateau, with the top Hessian eigenvector's loading"),
+    "grokking": ("case_studies.grokking:Grokking", "Grokking on modular addition: phases, Fourier circuit, AGF feature order, weight-decay time scale"),
+    "induction-heads": ("case_studies.induction_heads:InductionHeads", "2-layer attention-only transformer: loss drop, induction circuit and LLC boundary coincide; 1-layer control"),
+    "llc-calibration": ("case_studies.llc_calibration:LLCCalibration", "SGLD learning coefficient vs Aoyagi's closed form for reduced-rank regression"),
+    "superposition": ("case_studies.superposition:Superposition", "Toy models of superposition: phase diagram, pentagon, sticky dimensionalities, learning coefficient across k-gon transitions"),
+}
+for _name, (_target, _summary) in BUILT_IN.items():
+    CASE_STUDIES.add_lazy(_name, _target)
+
+
+def summary(name: str) -> str:
+    """One line on case study ``name`` (without importing a built-in one)."""
+    return BUILT_IN[name][1] if name in BUILT_IN else getattr(CASE_STUDIES.get(name), "summary", "")
+
+
+__all__ = ["BUILT_IN", "CASE_STUDIES", "CaseStudy", "Offline", "case_study_names", "get_case_study", "rebuild_report", "register", "run_case_study", "summary"]

@@ -1,87 +1,207 @@
-"""Case-study registry. A case study is an assembly of library parts plus presets.
+"""The case-study contract, and the one place that trains, stamps and writes.
 
-Each module in this package registers itself with :func:`register` at import;
-:func:`get_case_study` imports every module of the package first, so a new case
-study is one new file.
+A case study is a small class over library parts:
+
+- ``presets``: preset name → a frozen preset (nesting task, model, train and
+  SGLD configs and a ``Targets`` dataclass);
+- ``runs(preset, seed) -> {key: RunConfig}``: the main run (key ``"main"``)
+  and every auxiliary run (a control, step sizes, sweep points);
+- ``trackers(preset, key) -> [Tracker]``: online trackers of run ``key``;
+- ``offline(preset, key, run) -> [Offline]``: analyses computed over a
+  finished run's checkpoints and appended to its metrics (default: none);
+- ``analyse(runs, preset) -> BridgeReport``: pure, reads the runs, writes
+  nothing; the events to store go in ``report.events``;
+- ``figures(runs, report, preset) -> [path]``: draws into the main run's
+  ``figures/`` and returns paths relative to the main run.
+
+:func:`run_case_study` owns every side effect once: it refuses an existing
+output, validates every config before training, trains the main run into
+``out`` and run ``key`` into ``out/runs/<key>``, runs the offline analyses,
+stamps the case study and preset into ``run.json``, and writes
+``events.json``, ``report.json``, ``report.md`` and the figures.
+:func:`rebuild_report` is the same path without training.
+
+Example:
+    >>> from case_studies import get_case_study
+    >>> study = get_case_study("deep-linear")
+    >>> sorted(study.runs(study.presets["quick"], seed=0))
+    ['main']
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from bridge.config import ConfigError
 from bridge.registry import Registry
+
+if TYPE_CHECKING:  # the runner imports these when it runs, so listing case studies stays light
+    from bridge.config import RunConfig
+    from bridge.report import BridgeReport
+    from bridge.runs.run import Run
+
+MAIN = "main"
 
 
 @dataclass(frozen=True)
+class Offline:
+    """An analysis over a finished run's checkpoints: ``trackers`` at ``steps`` (``None``: every checkpoint)."""
+
+    trackers: Sequence[Any]
+    steps: Sequence[int] | None = None
+
+
 class CaseStudy:
-    """A named case study.
+    """Base class of every case study (see the module docstring for the contract)."""
 
-    Attributes:
-        name: CLI name (``deep-linear``).
-        summary: one line for ``mechbridge list``.
-        presets: preset name (``quick``, ``full``) → preset config (a frozen dataclass).
-        run: ``run(preset_config, out_dir, seed, device, progress) -> BridgeReport``;
-            writes the main run directory at ``out_dir`` (auxiliary runs under
-            ``out_dir/runs/``), its ``report.json``, ``report.md`` and ``figures/``.
-        analyse: optional ``analyse(run, preset_cfg, preset_name) -> BridgeReport``
-            that rebuilds the report from a finished run (``mechbridge report``).
-    """
+    name: ClassVar[str]
+    presets: ClassVar[Mapping[str, Any]]
 
-    name: str
-    summary: str
-    presets: dict[str, Any]
-    run: Callable[..., Any]
-    analyse: Callable[..., Any] | None = None
+    def runs(self, preset: Any, seed: int) -> dict[str, RunConfig]:
+        """The run configs of one seed: ``{"main": ..., "<key>": ...}``."""
+        raise NotImplementedError
 
+    def trackers(self, preset: Any, key: str) -> list[Any]:
+        """Online trackers of run ``key``."""
+        return []
 
-CASE_STUDIES: Registry[CaseStudy] = Registry("case study")
+    def offline(self, preset: Any, key: str, run: Run) -> list[Offline]:
+        """Offline analyses of the finished run ``key`` (appended to its metrics)."""
+        return []
 
+    def analyse(self, runs: Mapping[str, Run], preset: Any) -> BridgeReport:
+        """The bridge report of finished runs; reads them and writes nothing."""
+        raise NotImplementedError
 
-def register(study: CaseStudy) -> CaseStudy:
-    CASE_STUDIES.register(study.name)(study)
-    return study
+    def figures(self, runs: Mapping[str, Run], report: BridgeReport, preset: Any) -> list[str]:
+        """Draw the figures into ``runs["main"].figures_dir``; return their paths relative to the main run."""
+        return []
 
 
-def _import_all() -> None:
-    import case_studies
+CASE_STUDIES: Registry[type[CaseStudy]] = Registry("case study")
 
-    for info in pkgutil.iter_modules(case_studies.__path__):
-        if info.name != "base":
-            importlib.import_module(f"case_studies.{info.name}")
+
+def register(name: str):
+    """Class decorator: register a :class:`CaseStudy` subclass under ``name`` (its ``name`` attribute)."""
+
+    def add(cls: type[CaseStudy]) -> type[CaseStudy]:
+        cls.name = name
+        return CASE_STUDIES.register(name)(cls)
+
+    return add
 
 
 def get_case_study(name: str) -> CaseStudy:
     """The case study registered as ``name`` (``KeyError`` naming the known ones)."""
-    _import_all()
-    return CASE_STUDIES.get(name)
+    return CASE_STUDIES.get(name)()
 
 
 def case_study_names() -> list[str]:
-    _import_all()
+    """Names of every registered case study (imports none of them)."""
     return CASE_STUDIES.names()
 
 
-def run_case_study(name: str, preset: str, out: str | Path, *, seed: int = 0, device: str = "auto", progress: bool | None = None) -> Any:
-    """Run case study ``name`` with ``preset`` into ``out``; returns its ``BridgeReport``."""
+def run_dir(out: str | Path, key: str) -> Path:
+    """Where run ``key`` of a case study with output ``out`` lives: ``out`` itself for the main run."""
+    return Path(out) if key == MAIN else Path(out) / "runs" / key
+
+
+def resolve_preset(study: CaseStudy, preset: str | Any) -> tuple[str, Any]:
+    """``(name, preset)`` from a preset name or a preset object (named ``"custom"`` unless it is one of the study's)."""
+    if isinstance(preset, str):
+        if preset not in study.presets:
+            raise KeyError(f"case study {study.name!r} has no preset {preset!r} (presets: {', '.join(study.presets)})")
+        return preset, study.presets[preset]
+    return next((k for k, v in study.presets.items() if v == preset), "custom"), preset
+
+
+def run_case_study(
+    name: str,
+    preset: str | Any,
+    out: str | Path,
+    *,
+    seed: int = 0,
+    device: str = "auto",
+    progress: bool | None = None,
+    resume: bool = False,
+) -> BridgeReport:
+    """Train every run of case study ``name`` into ``out``, analyse them and write the report.
+
+    Args:
+        name: a registered case study (``mechbridge list``).
+        preset: a preset name (``"quick"``) or a preset object.
+        out: the main run directory; auxiliary runs go to ``out/runs/<key>``.
+        seed: the seed of every run.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        progress: progress bars (``None``: only on a terminal).
+        resume: continue the runs in ``out`` instead of refusing it.
+
+    Returns:
+        The :class:`~bridge.report.BridgeReport`, also written to ``out``.
+
+    Raises:
+        FileExistsError: ``out`` holds files and ``resume`` is false.
+        ConfigError: a run config is invalid (before any training).
+    """
+    from bridge.runs.run import load_run
+    from bridge.training.analyze import analyze
+    from bridge.training.loop import resolve_device, train, validate
+
     study = get_case_study(name)
-    if preset not in study.presets:
-        raise KeyError(f"case study {name!r} has no preset {preset!r} (presets: {', '.join(study.presets)})")
-    report = study.run(study.presets[preset], Path(out), seed=seed, device=device, progress=progress)
-    _stamp(Path(out), name, preset)
+    preset_name, preset_obj = resolve_preset(study, preset)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a directory")
+    if out.exists() and any(out.iterdir()) and not resume:
+        raise FileExistsError(f"{out} already exists and is not empty; choose another --out or pass --resume")
+    resolve_device(device)
+    configs = study.runs(preset_obj, seed)
+    if MAIN not in configs:
+        raise ConfigError(f"case study {name!r} defines no {MAIN!r} run")
+    for cfg in configs.values():
+        validate(cfg)
+    runs: dict[str, Run] = {}
+    for key, cfg in configs.items():
+        folder = run_dir(out, key)
+        done = resume and (folder / "run.json").exists() and load_run(folder).status == "complete"
+        runs[key] = load_run(folder) if done else train(cfg, folder, trackers=study.trackers(preset_obj, key), device=device, progress=progress, resume=resume)
+        if not done:
+            for job in study.offline(preset_obj, key, runs[key]):
+                analyze(runs[key], list(job.trackers), steps=job.steps, progress=progress)
+    runs[MAIN].update_info(case_study=name, preset=preset_name, case_seed=seed)
+    return _report(study, preset_name, preset_obj, seed, runs)
+
+
+def rebuild_report(path: str | Path) -> BridgeReport:
+    """Re-analyse a finished case-study output (no training) and rewrite its events, report and figures."""
+    from bridge.runs.run import RunError, load_run
+
+    main = load_run(path)
+    name, preset_name = main.info.get("case_study"), main.info.get("preset")
+    if not name or not preset_name:
+        raise RunError(f"{main.path} was not written by a case study (run.json names none); run it through `mechbridge run`")
+    study = get_case_study(name)
+    if preset_name not in study.presets:
+        raise RunError(f"{main.path} was made with preset {preset_name!r}, which {name!r} no longer defines (presets: {', '.join(study.presets)})")
+    preset = study.presets[preset_name]
+    seed = int(main.info.get("case_seed", main.config.seed))
+    keys = study.runs(preset, seed)
+    runs = {key: main if key == MAIN else load_run(run_dir(main.path, key)) for key in keys}
+    return _report(study, preset_name, preset, seed, runs)
+
+
+def _report(study: CaseStudy, preset_name: str, preset: Any, seed: int, runs: dict[str, Run]) -> BridgeReport:
+    from bridge.runs.storage import atomic_write_json
+
+    report = study.analyse(runs, preset)
+    report.case_study, report.preset, report.seed = study.name, preset_name, seed
+    report.figures = study.figures(runs, report, preset)
+    main = runs[MAIN]
+    atomic_write_json(main.path / "events.json", [e.to_dict() if hasattr(e, "to_dict") else dict(e) for e in report.events])
+    for file, content in report.files.items():
+        atomic_write_json(main.path / file, content)
+    report.write(main.path)
     return report
-
-
-def _stamp(out: Path, name: str, preset: str) -> None:
-    """Record which case study and preset produced the run directory ``out``."""
-    from bridge.storage import atomic_write_json, read_json
-
-    file = out / "run.json"
-    if file.exists():
-        info = read_json(file)
-        info.update(case_study=name, preset=preset)
-        atomic_write_json(file, info)

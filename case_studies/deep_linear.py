@@ -9,24 +9,40 @@ The report matches predicted, observed and mechanism times per mode.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from bridge.config import RunConfig, ScheduleConfig, TrainConfig
 from bridge.match import check, match
 from bridge.models import DeepLinearConfig
-from bridge.plots import new_figure, plot_curves, plot_timeline, save_figure
+from bridge.plots.base import new_figure, plot_curves, plot_timeline, save_figure
 from bridge.report import BridgeReport
-from bridge.runs import Run
-from bridge.stages import Event, half_rise
+from bridge.runs.run import Run
+from bridge.stages.detectors import Event, half_rise
 from bridge.tasks import HierarchyConfig
 from bridge.theory import saxe
-from bridge.trackers import ModeTracker
-from bridge.train import train
+from bridge.trackers.differentiation import DifferentiationTracker
+from bridge.trackers.modes import ModeTracker
 from case_studies.base import CaseStudy, register
-from probes import DifferentiationTracker
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What the deep-linear report judges.
+
+    Args:
+        tolerance: relative error allowed between prediction, dynamics and mechanism.
+        chance_sds: at initialisation the differentiation ratio must be within
+            this many chance standard deviations of 1.
+        clear_sds: at the end it must exceed 1 by more than this many.
+    """
+
+    tolerance: float = 0.15
+    chance_sds: float = 3.0
+    clear_sds: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -34,48 +50,36 @@ class DeepLinearPreset:
     """Settings of the ``deep-linear`` case study.
 
     Args:
-        tree_depth: levels of the item hierarchy (items = 2**tree_depth).
-        hidden: hidden width (wide layers keep modes decoupled, as the theory assumes).
-        init_std: weight std at initialisation (small: the stage-wise regime).
-        lr, steps: full-batch gradient descent.
-        n_log: log-spaced checkpoints (trackers run at every checkpoint): dense
-            early, where the fast modes rise, sparse late, where the slow ones
-            rise on wider sigmoids. Denser tracking (every 2 or 5 steps) was
-            measured to change no event by more than 0.1%.
-        track_every: extra tracking interval in steps (0: checkpoints only).
-        tolerance: relative error allowed between prediction, dynamics and mechanism.
-        chance_sds: at initialisation the differentiation ratio must be within
-            this many chance standard deviations of 1.
-        clear_sds: at the end it must exceed 1 by more than this many.
+        task: the item hierarchy (items = 2**depth).
+        model: the network; ``d_in`` and ``d_out`` follow the task (items, tree nodes),
+            a wide hidden layer keeps the modes decoupled as the theory assumes, a
+            small ``init_std`` gives the stage-wise regime.
+        train: full-batch gradient descent; checkpoints log-spaced (dense early, where
+            the fast modes rise) plus every 100 steps; trackers run at every checkpoint.
+        targets: what the report judges.
     """
 
-    tree_depth: int = 4
-    hidden: int = 128
-    init_std: float = 0.005
-    lr: float = 0.05
-    steps: int = 600
-    n_log: int = 40
-    track_every: int = 0
-    tolerance: float = 0.15
-    chance_sds: float = 3.0
-    clear_sds: float = 3.0
-    threads: int = 1
-
-    def run_config(self, seed: int) -> RunConfig:
-        items = 2**self.tree_depth
-        return RunConfig(
-            task=HierarchyConfig(depth=self.tree_depth),
-            model=DeepLinearConfig(d_in=items, d_hidden=self.hidden, d_out=2 * items - 1, depth=2, init_std=self.init_std),
-            train=TrainConfig(optimizer="gd", lr=self.lr, steps=self.steps, schedule=ScheduleConfig(n_log=self.n_log, every=100, track_every=self.track_every), threads=self.threads),
-            seed=seed,
-            name="deep-linear",
-        )
+    task: HierarchyConfig = HierarchyConfig(depth=4)
+    model: DeepLinearConfig = DeepLinearConfig(d_in=16, d_hidden=128, d_out=31, depth=2, init_std=0.005)
+    train: TrainConfig = TrainConfig(optimizer="gd", lr=0.05, steps=600, schedule=ScheduleConfig(n_log=40, every=100))
+    targets: Targets = Targets()
 
 
 PRESETS = {
     "quick": DeepLinearPreset(),
-    "full": DeepLinearPreset(tree_depth=6, hidden=1024, init_std=0.002, lr=0.02, steps=4000, n_log=80),
+    "full": DeepLinearPreset(
+        task=HierarchyConfig(depth=6),
+        model=DeepLinearConfig(d_in=64, d_hidden=1024, d_out=127, depth=2, init_std=0.002),
+        train=TrainConfig(optimizer="gd", lr=0.02, steps=4000, schedule=ScheduleConfig(n_log=80, every=100)),
+    ),
 }
+
+
+def run_config(preset: DeepLinearPreset, seed: int) -> RunConfig:
+    """The run of ``preset`` with seed ``seed`` (the model's input and output sizes follow the task)."""
+    items = 2**preset.task.depth
+    model = dataclasses.replace(preset.model, d_in=items, d_out=2 * items - 1)
+    return RunConfig(task=preset.task, model=model, train=preset.train, seed=seed, name="deep-linear")
 
 
 def predictions(run: Run) -> list:
@@ -85,43 +89,68 @@ def predictions(run: Run) -> list:
     return saxe.predict_modes(data.info["S"].numpy(), u0.numpy(), run.config.train.lr, depth=2)
 
 
-def run_deep_linear(preset: DeepLinearPreset, out: Path, *, seed: int = 0, device: str = "auto", progress: bool | None = None) -> BridgeReport:
-    """Train, predict, detect, match and report; everything lands in ``out``."""
-    run = train(preset.run_config(seed), out, trackers=[ModeTracker(), DifferentiationTracker("hook_hidden.0")], device=device, progress=progress)
-    name = next((k for k, v in PRESETS.items() if v == preset), "custom")
-    return analyse_deep_linear(run, preset, name)
+@register("deep-linear")
+class DeepLinear(CaseStudy):
+    """Saxe mode dynamics vs hierarchical differentiation in a deep linear network."""
+
+    presets = PRESETS
+
+    def runs(self, preset: DeepLinearPreset, seed: int) -> dict[str, RunConfig]:
+        return {"main": run_config(preset, seed)}
+
+    def trackers(self, preset: DeepLinearPreset, key: str) -> list:
+        return [ModeTracker(), DifferentiationTracker("hook_hidden.0")]
+
+    def analyse(self, runs: Mapping[str, Run], preset: DeepLinearPreset) -> BridgeReport:
+        return analyse_run(runs["main"], preset.targets)
+
+    def figures(self, runs: Mapping[str, Run], report: BridgeReport, preset: DeepLinearPreset) -> list[str]:
+        run = runs["main"]
+        preds, dynamics, mechanism = detect(run)
+        return figures(run, preds, dynamics, mechanism, run.task_data().info["mode_level"])
 
 
-def analyse_deep_linear(run: Run, preset: DeepLinearPreset, preset_name: str = "custom") -> BridgeReport:
-    """Build the bridge report of a finished deep-linear run (also usable on a loaded run)."""
+def detect(run: Run) -> tuple[list, list[Event | None], dict[int, Event | None]]:
+    """Predictions per mode, each mode's half-rise (dynamics) and each level's differentiation half-rise (mechanism)."""
     data = run.task_data()
-    levels = data.info["mode_level"]
     preds = predictions(run)
     dynamics = [half_rise(*run.curve("mode/strength", mode=m), name=f"mode {m} half-rise", observable="mode/strength") for m in range(len(preds))]
     depth = len(data.info["level_labels"]) - 1
     mechanism = {k: half_rise(*run.curve("differentiation/between", level=k), name=f"level {k} differentiation", observable="differentiation/between") for k in range(1, depth + 1)}
+    return preds, dynamics, mechanism
 
-    report = BridgeReport("deep-linear", preset_name, run.config.seed)
+
+def analyse_run(run: Run, targets: Targets = Targets()) -> BridgeReport:
+    """The bridge report of one finished deep-linear run (also usable on runs trained by ``train_seeds``).
+
+    Example:
+        >>> report = analyse_run(bridge.load_run("runs/deep-linear"))   # doctest: +SKIP
+        >>> report.verdict                                                # doctest: +SKIP
+        'pass'
+    """
+    data = run.task_data()
+    levels, depth = data.info["mode_level"], len(data.info["level_labels"]) - 1
+    preds, dynamics, mechanism = detect(run)
+    report = BridgeReport("deep-linear", "custom", run.config.seed)
     for m, (pred, dyn) in enumerate(zip(preds, dynamics)):
         k = levels[m]
         report.matches.append(
-            match(f"mode {m} (level {k}, s={pred.value:.3f}) half-rise", pred.step, dyn, mechanism.get(k), preset.tolerance, require_mechanism=k >= 1, detail={"level": k, "u0": pred.extra["u0"]})
+            match(f"mode {m} (level {k}, s={pred.value:.3f}) half-rise", pred.step, dyn, mechanism.get(k), targets.tolerance, require_mechanism=k >= 1, detail={"level": k, "u0": pred.extra["u0"]})
         )
     observed = np.array([np.nan if d is None else d.step for d in dynamics])
-    report.checks.append(check("modes learned in order of strength (fraction of ordered pairs)", _order_fraction(np.array([p.value for p in preds]), observed), "== 1", _order_fraction(np.array([p.value for p in preds]), observed) == 1.0))
+    order = _order_fraction(np.array([p.value for p in preds]), observed)
+    report.checks.append(check("modes learned in order of strength (fraction of ordered pairs)", order, "== 1", order == 1.0))
     final = np.array([run.curve("mode/strength", mode=m)[1][-1] for m in range(len(preds))])
     worst = float(np.max(np.abs(final / data.info["S"].numpy() - 1)))
     report.checks.append(check("every mode learned (max |final strength / s − 1|)", worst, "< 0.02", worst < 0.02))
     for k in range(1, depth):
         ratio = run.curve("differentiation/ratio", level=k)[1]
         sd = float(run.curve("differentiation/ratio_sd", level=k)[1][0])
-        band, clear = preset.chance_sds * sd, 1 + preset.clear_sds * sd
-        report.checks.append(check(f"level {k} differentiation at chance at init (ratio)", ratio[0], f"|ratio − 1| < {band:.3f} ({preset.chance_sds:g} chance s.d.)", abs(ratio[0] - 1) < band))
-        report.checks.append(check(f"level {k} differentiation clear at end (ratio)", ratio[-1], f"> {clear:.3f} (1 + {preset.clear_sds:g} chance s.d.)", ratio[-1] > clear))
+        band, clear = targets.chance_sds * sd, 1 + targets.clear_sds * sd
+        report.checks.append(check(f"level {k} differentiation at chance at init (ratio)", ratio[0], f"|ratio − 1| < {band:.3f} ({targets.chance_sds:g} chance s.d.)", abs(ratio[0] - 1) < band))
+        report.checks.append(check(f"level {k} differentiation clear at end (ratio)", ratio[-1], f"> {clear:.3f} (1 + {targets.clear_sds:g} chance s.d.)", ratio[-1] > clear))
     report.notes.append(f"level {depth} (leaves) has one item per category: its chance ratio is 1 by construction, so only its timing is matched")
-    run.write_events([e for e in dynamics + list(mechanism.values()) if e is not None] + [p.to_dict() | {"type": "prediction"} for p in preds])
-    report.figures = figures(run, preds, dynamics, mechanism, levels)
-    report.write(run.path)
+    report.events = [e for e in dynamics + list(mechanism.values()) if e is not None] + [p.to_dict() | {"type": "prediction"} for p in preds]
     return report
 
 
@@ -170,5 +199,3 @@ def figures(run: Run, preds, dynamics: list[Event | None], mechanism: dict[int, 
     paths.append(save_figure(fig, folder / "timeline.png"))
     return [str(p.relative_to(run.path)) for p in paths]
 
-
-register(CaseStudy("deep-linear", "Saxe mode dynamics vs hierarchical differentiation in a deep linear network", PRESETS, run_deep_linear, analyse_deep_linear))

@@ -24,15 +24,15 @@ import bridge.tasks.teacher_mlp  # noqa: F401  (registers the task for run.json 
 from bridge.config import RunConfig, ScheduleConfig, TrainConfig
 from bridge.match import check, match
 from bridge.models import MLPConfig
-from bridge.plots import new_figure, save_figure
+from bridge.plots.base import new_figure, save_figure
 from bridge.report import BridgeReport
-from bridge.runs import Run
-from bridge.sharpness_events import alternation_fraction, first_increase, oscillation_onset, sharpening, sharpness_plateau
-from bridge.stages import threshold_crossing
+from bridge.runs.run import Run
+from bridge.stages.sharpness import alternation_fraction, first_increase, oscillation_onset, sharpening, sharpness_plateau
+from bridge.stages.detectors import threshold_crossing
 from bridge.tasks.teacher_mlp import TeacherMLPConfig
 from bridge.theory.eos import predict_plateau
 from bridge.trackers.curvature import SharpnessTracker
-from bridge.train import torch_threads, train
+from bridge.training.loop import torch_threads, train
 from case_studies.base import CaseStudy, register
 
 LOADING_OBSERVABLES = ("curvature/loading", "curvature/neuron_loading", "curvature/trace", "curvature/trace_stderr")
@@ -119,7 +119,7 @@ def run_edge_of_stability(preset: EdgeOfStabilityPreset, out: Path, *, seed: int
 
 def reanalyse_edge_of_stability(run: Run, preset: EdgeOfStabilityPreset, preset_name: str = "custom") -> BridgeReport:
     """Rebuild the report from a finished main run and its ``runs/eta_<η>`` siblings (``mechbridge report``)."""
-    from bridge.runs import load_run
+    from bridge.runs.run import load_run
 
     runs = [run] + [load_run(run_dir(run.path, i, lr)) for i, lr in enumerate(preset.lrs) if i > 0]
     for r in runs:

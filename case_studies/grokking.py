@@ -25,16 +25,16 @@ from pathlib import Path
 
 import numpy as np
 
-from bridge.analyze import analyze
+from bridge.training.analyze import analyze
 from bridge.config import RunConfig, ScheduleConfig, TrainConfig
 from bridge.match import check, match
 from bridge.models import TransformerConfig
-from bridge.phases import grokking_phases, half_fall, phase_ordered
+from bridge.stages.grokking import grokking_phases, half_fall, phase_ordered
 from bridge.report import BridgeReport
-from bridge.runs import Run
-from bridge.stages import half_rise, threshold_crossing
+from bridge.runs.run import Run
+from bridge.stages.detectors import half_rise, threshold_crossing
 from bridge.tasks.modular import ModularConfig
-from bridge.train import train
+from bridge.training.loop import train
 from case_studies.base import CaseStudy, register
 from case_studies.grokking_parts import AGFPreset, SweepPreset, agf_study, figures, sweep_study
 from probes.fourier import frequency_norms, key_frequencies, top_share

@@ -15,15 +15,15 @@ import numpy as np
 from bridge.config import RunConfig, ScheduleConfig, TrainConfig
 from bridge.match import check, match
 from bridge.models import MLPConfig
-from bridge.plots import new_figure, plot_curves, save_figure
+from bridge.plots.base import new_figure, plot_curves, save_figure
 from bridge.report import BridgeReport, Check
-from bridge.runs import Run
-from bridge.stages import Event, half_rise, threshold_crossing
+from bridge.runs.run import Run
+from bridge.stages.detectors import Event, half_rise, threshold_crossing
 from bridge.tasks.modular import ModularConfig
 from bridge.theory import agf
 from bridge.theory.weight_decay import fit_power_law
-from bridge.train import train
-from probes.fourier_plots import plot_emergence, plot_phase_bands, plot_power_law, plot_spectrum
+from bridge.training.loop import train
+from bridge.plots.fourier import plot_emergence, plot_phase_bands, plot_power_law, plot_spectrum
 from probes.fourier_tracker import FourierTracker, TemplateLossTracker
 
 

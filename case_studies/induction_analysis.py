@@ -1,6 +1,6 @@
 """Analysis parts of the induction-heads case study: events, LLC over checkpoints, causal checks, graphs.
 
-Plain functions over a :class:`~bridge.runs.Run` and models; the case study
+Plain functions over a :class:`~bridge.runs.run.Run` and models; the case study
 (:mod:`case_studies.induction_heads`) assembles them.
 """
 
@@ -16,11 +16,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from bridge.llc import LLCWarning
+from bridge.estimators.llc import LLCWarning
 from bridge.progress import progress_bar
-from bridge.runs import Run
+from bridge.runs.run import Run
 from bridge.seeding import derive_seed, generator
-from bridge.stages import Event, Stage, plateaus_and_drops
+from bridge.stages.detectors import Event, Stage, plateaus_and_drops
 from bridge.tasks.base import Split, TaskData
 from bridge.tasks.repeated_tokens import corrupt_first_copy, first_occurrences, masked_mean, next_token_losses, repeated_targets, repeated_token_loss
 from bridge.theory.bigram import bigram_floors
@@ -105,7 +105,7 @@ def induction_candidates(run: Run, window: tuple[float, float] | None, lo: float
 
 @dataclass(frozen=True)
 class LLCSettings:
-    """SGLD settings for the learning coefficient over checkpoints (see :func:`bridge.llc.estimate_llc`).
+    """SGLD settings for the learning coefficient over checkpoints (see :func:`bridge.estimators.llc.estimate_llc`).
 
     ``sequences`` training sequences form the full batch; ``nβ = n_tokens / ln n_tokens``
     with ``n_tokens = sequences × (n_ctx − 1)`` predicted tokens (the loss is per token).
@@ -146,7 +146,7 @@ def llc_boundary(steps: np.ndarray, llc: np.ndarray, during: tuple[float, float]
     """Critical point of the LLC curve at a transition: the end of the LLC rise that goes with it.
 
     ``steps`` and ``llc`` are the sampled curve, shape ``(n,)``. Rises are found
-    with :func:`bridge.stages.plateaus_and_drops` on ``−llc`` (linear scale,
+    with :func:`bridge.stages.detectors.plateaus_and_drops` on ``−llc`` (linear scale,
     default thresholds). Each rise's end is a critical point (a
     stage boundary, where the growth stops); the boundary returned is the end of
     the largest rise overlapping ``during = (start, end)`` (a loss drop's window),

@@ -7,13 +7,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from bridge.plots import new_figure, plot_stage_bands, save_figure
-from bridge.runs import Run
-from bridge.stages import Event, Stage
+from bridge.plots.base import new_figure, plot_stage_bands, save_figure
+from bridge.runs.run import Run
+from bridge.stages.detectors import Event, Stage
 from bridge.tasks.repeated_tokens import repeated_targets
 from case_studies.induction_analysis import series
 from probes.circuits import draw_circuit, node_name
-from probes.head_plots import plot_attention, plot_head_heatmap
+from bridge.plots.heads import plot_attention, plot_head_heatmap
 from probes.heads import attention_patterns
 
 

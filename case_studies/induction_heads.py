@@ -46,10 +46,10 @@ from bridge.match import check, match
 from bridge.models import TransformerConfig
 from bridge.progress import progress_bar
 from bridge.report import BridgeReport
-from bridge.runs import Run
-from bridge.stages import Event, half_rise, plateaus_and_drops
+from bridge.runs.run import Run
+from bridge.stages.detectors import Event, half_rise, plateaus_and_drops
 from bridge.tasks.repeated_tokens import RepeatedTokensConfig
-from bridge.train import train
+from bridge.training.loop import train
 from bridge.trackers.induction import HeadScoreTracker, InContextTracker, evaluation_sets
 from bridge.trackers.loss import LossTracker
 from case_studies.base import CaseStudy, register

@@ -4,7 +4,7 @@ Reduced-rank regression: a linear network ``M → H → N`` trained by gradient
 descent from a small initialisation on a rank-``r`` linear teacher with whitened
 inputs. Singular learning theory gives its learning coefficient in closed form
 (Aoyagi & Watanabe 2005, :mod:`bridge.theory.aoyagi`); the estimator
-(:func:`bridge.llc.estimate_llc`) measures it at the trained weights. The shapes
+(:func:`bridge.estimators.llc.estimate_llc`) measures it at the trained weights. The shapes
 cover every branch of the formula; each estimate must lie within 20% of theory.
 
 The run directory at ``out`` is the first shape's training run; the other
@@ -18,17 +18,17 @@ from pathlib import Path
 
 import numpy as np
 
-from bridge.analyze import analyze
+from bridge.training.analyze import analyze
 from bridge.config import RunConfig, ScheduleConfig, TrainConfig
 from bridge.match import check
 from bridge.models import DeepLinearConfig
-from bridge.plots import new_figure, save_figure
+from bridge.plots.base import new_figure, save_figure
 from bridge.report import BridgeReport
-from bridge.runs import Run, load_run
+from bridge.runs.run import Run, load_run
 from bridge.tasks import LinearTeacherConfig
 from bridge.theory.aoyagi import BRANCHES, rrr_branch, rrr_learning_coefficient
 from bridge.trackers.llc import LLCTracker
-from bridge.train import train
+from bridge.training.loop import train
 from case_studies.base import CaseStudy, register
 
 Shape = tuple[int, int, int, int]

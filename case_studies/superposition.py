@@ -27,23 +27,24 @@ import torch
 
 import bridge.models.toy_superposition  # noqa: F401  (registers the model kind)
 import bridge.tasks.sparse_features  # noqa: F401  (registers the task kind)
-from bridge.analyze import analyze
+from bridge.training.analyze import analyze
 from bridge.config import RunConfig, ScheduleConfig, TrainConfig
 from bridge.match import check, match
 from bridge.models.toy_superposition import ToySuperposition, ToySuperpositionConfig, fit_fresh_samples, instance_losses
 from bridge.report import BridgeReport
 from bridge.seeding import derive_seed
-from bridge.runs import Run
-from bridge.stages import threshold_crossing
-from bridge.storage import atomic_write_json, read_json
+from bridge.runs.run import Run
+from bridge.stages.detectors import threshold_crossing
+from bridge.runs.storage import atomic_write_json, read_json
 from bridge.tasks.sparse_features import SparseFeaturesConfig
 from bridge.theory.superposition import N2M1_PHASES, STICKY_FRACTIONS, dimensions_per_feature, nearest_sticky, predict_n2m1_phases
 from bridge.trackers.llc import LLCTracker
-from bridge.train import train, torch_threads
+from bridge.training.loop import train, torch_threads
 from case_studies.base import CaseStudy, register
-from bridge.plots import new_figure, save_figure
-from probes.feature_geometry import FeatureGeometryTracker, n2m1_phase, polygon
-from probes.superposition_plots import plot_dims_histogram, plot_dims_vs_sparsity, plot_feature_directions, plot_phase_diagram
+from bridge.plots.base import new_figure, save_figure
+from bridge.trackers.feature_geometry import FeatureGeometryTracker
+from probes.feature_geometry import n2m1_phase, polygon
+from bridge.plots.superposition import plot_dims_histogram, plot_dims_vs_sparsity, plot_feature_directions, plot_phase_diagram
 
 
 @dataclass(frozen=True)

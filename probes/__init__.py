@@ -1,54 +1,53 @@
-"""Interpretable-mechanism measurements: probes, representational measures, head scores, patching,
-circuit graphs, Fourier features and feature geometry.
+"""Interpretable-mechanism measurements: pure functions of (model, inputs).
 
-Each concept is its own module; the names users call are re-exported here.
+Linear probes (any scikit-learn estimator), representational differentiation,
+head scores, patching and ablation, circuit graphs, Fourier features and the
+restricted loss, feature geometry. Probes never import trackers: a tracker in
+:mod:`bridge.trackers` imports the probe it measures. Each concept is its own
+module; the names users call are re-exported here and load on first use.
+
+Example:
+    >>> import probes
+    >>> "head_scores" in probes.__all__
+    True
 """
 
-from probes.activations import activations_over_checkpoints, cached_activation
-from probes.circuits import circuit_graph, graph_change, read_graphs, to_node_link, write_graphs
-from probes.differentiation import Differentiation, DifferentiationTracker, between_category_variance
-from probes.feature_geometry import FeatureGeometryTracker, feature_norms, polygon, represented
-from probes.fourier import fourier_basis, frequency_norms, gini, key_frequencies
-from probes.fourier_tracker import FourierTracker
-from probes.heads import composition_scores, copying_scores, head_scores, induction_by_key_position, previous_token_by_position, previous_token_reach
-from probes.linear import LinearProbe
-from probes.patching import ablated, ablation_effects, ablation_subsets, patch_heads, path_patch_keys
-from probes.registry import PROBES
-from probes.restricted_loss import excluded_loss, restricted_loss
+from bridge.registry import lazy_exports
 
-__all__ = [
-    "PROBES",
-    "Differentiation",
-    "DifferentiationTracker",
-    "FeatureGeometryTracker",
-    "FourierTracker",
-    "LinearProbe",
-    "ablated",
-    "ablation_effects",
-    "ablation_subsets",
-    "activations_over_checkpoints",
-    "between_category_variance",
-    "cached_activation",
-    "circuit_graph",
-    "composition_scores",
-    "copying_scores",
-    "excluded_loss",
-    "feature_norms",
-    "fourier_basis",
-    "frequency_norms",
-    "gini",
-    "graph_change",
-    "head_scores",
-    "induction_by_key_position",
-    "key_frequencies",
-    "patch_heads",
-    "path_patch_keys",
-    "polygon",
-    "previous_token_by_position",
-    "previous_token_reach",
-    "read_graphs",
-    "represented",
-    "restricted_loss",
-    "to_node_link",
-    "write_graphs",
-]
+_EXPORTS = {
+    "activations_over_checkpoints": "probes.activations",
+    "cached_activation": "probes.activations",
+    "circuit_graph": "probes.circuits",
+    "graph_change": "probes.circuits",
+    "read_graphs": "probes.circuits",
+    "to_node_link": "probes.circuits",
+    "write_graphs": "probes.circuits",
+    "Differentiation": "probes.differentiation",
+    "between_category_variance": "probes.differentiation",
+    "Polygon": "probes.feature_geometry",
+    "feature_norms": "probes.feature_geometry",
+    "n2m1_phase": "probes.feature_geometry",
+    "polygon": "probes.feature_geometry",
+    "represented": "probes.feature_geometry",
+    "fourier_basis": "probes.fourier",
+    "frequency_norms": "probes.fourier",
+    "gini": "probes.fourier",
+    "key_frequencies": "probes.fourier",
+    "composition_scores": "probes.heads",
+    "copying_scores": "probes.heads",
+    "head_scores": "probes.heads",
+    "induction_by_key_position": "probes.heads",
+    "previous_token_by_position": "probes.heads",
+    "previous_token_reach": "probes.heads",
+    "LinearProbe": "probes.linear",
+    "ablated": "probes.patching",
+    "ablation_effects": "probes.patching",
+    "ablation_subsets": "probes.patching",
+    "patch_heads": "probes.patching",
+    "path_patch_keys": "probes.patching",
+    "excluded_loss": "probes.restricted_loss",
+    "restricted_loss": "probes.restricted_loss",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

@@ -8,7 +8,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from bridge.trackers.base import evaluating
+from bridge.models.base import evaluating
 
 
 def cached_activation(model: nn.Module, inputs: Tensor, hook: str) -> Float[Tensor, "batch ..."]:
@@ -52,6 +52,6 @@ def _any_hooks(model: nn.Module) -> bool:
 
 
 def activations_over_checkpoints(run, inputs: Tensor, hook: str, steps: Sequence[int] | None = None) -> dict[int, Tensor]:
-    """``{step: activation}`` for every (or the given) checkpoint of ``run`` (a :class:`bridge.runs.Run`)."""
+    """``{step: activation}`` for every (or the given) checkpoint of ``run`` (a :class:`bridge.runs.run.Run`)."""
     steps = run.steps if steps is None else steps
     return {step: cached_activation(run.model_at(step), inputs, hook) for step in steps}

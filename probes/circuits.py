@@ -112,7 +112,7 @@ def from_node_link(data: Mapping[str, Any]) -> nx.DiGraph:
 
 def write_graphs(path: str | Path, graphs: Mapping[int, nx.DiGraph]) -> Path:
     """Write ``{step: node-link graph}`` as one JSON file (atomically) and return its path."""
-    from bridge.storage import atomic_write_json
+    from bridge.runs.storage import atomic_write_json
 
     path = Path(path)
     atomic_write_json(path, {str(step): to_node_link(g) for step, g in sorted(graphs.items())})

@@ -21,17 +21,10 @@ of one item) always has ratio 1: it is individuation, not differentiation.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
-import torch
 from jaxtyping import Float, Int
 
-from bridge.tasks.base import TaskData
-from bridge.trackers.base import TRACKERS, Batched, Row
-from probes.activations import cached_activation
-from probes.registry import PROBES
 
 
 def between_category_variance(h: Float[np.ndarray, "item d"], labels: Int[np.ndarray, " item"], parents: Int[np.ndarray, " item"]) -> tuple[float, float]:
@@ -115,7 +108,6 @@ class _Tree:
         return between, chance
 
 
-@PROBES.register("differentiation")
 class Differentiation:
     """scikit-learn-style measure of differentiation per hierarchy level.
 
@@ -158,36 +150,3 @@ class Differentiation:
         self.ratio_sd_ = np.sqrt(np.divide(2.0, dof, out=np.full(len(levels), np.inf), where=dof > 0))
         self.ratio_ = np.divide(self.between_, self.chance_, out=np.full(self.chance_.shape, np.nan), where=self.chance_ > 0)
         return self
-
-
-@TRACKERS.register("differentiation")
-@dataclass
-class DifferentiationTracker(Batched):
-    """Rows ``differentiation/between``, ``/chance``, ``/ratio`` and ``/ratio_sd`` (index ``level``).
-
-    The hidden representation is the activation at ``hook`` for each item (the
-    task's training inputs, one per item); the levels come from
-    ``data.info["level_labels"]`` (always the *unshuffled* tree). Batched: a
-    step's capture is that activation; many are measured at once.
-    """
-
-    hook: str = "hook_hidden.0"
-    name: str = "differentiation"
-
-    def __post_init__(self) -> None:
-        self._measure = Differentiation()
-
-    def capture(self, model, step: int, data: TaskData) -> Float[torch.Tensor, "item d"]:
-        if data.info.get("level_labels") is None:
-            raise ValueError("DifferentiationTracker needs a hierarchical task (info['level_labels'])")
-        return cached_activation(model, data.train.x, self.hook)
-
-    def measure(self, captures: Sequence[torch.Tensor], data: TaskData) -> list[list[Row]]:
-        labels = data.info["level_labels"]
-        fit = self._measure.fit(torch.stack(list(captures)).cpu().numpy(), labels)
-        sd = np.broadcast_to(fit.ratio_sd_, fit.ratio_.shape)
-        table = np.stack((fit.between_, fit.chance_, fit.ratio_, sd), axis=-1).tolist()  # (step, level, 4)
-        return [[{"observable": name, "value": value, "level": k} for k in range(1, len(labels)) for name, value in zip(_OBSERVABLES, per_step[k])] for per_step in table]
-
-
-_OBSERVABLES = ("differentiation/between", "differentiation/chance", "differentiation/ratio", "differentiation/ratio_sd")

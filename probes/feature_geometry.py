@@ -13,17 +13,14 @@ Example:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from jaxtyping import Float
-from torch import Tensor, nn
+from torch import Tensor
 
-from bridge.tasks.base import TaskData
-from bridge.theory.superposition import REPRESENTED_NORM, dimensions_per_feature
-from bridge.trackers.base import TRACKERS, Row, row
+from bridge.theory.superposition import REPRESENTED_NORM
 
 
 def feature_norms(W: Float[Tensor, "m n"]) -> Float[Tensor, "n"]:
@@ -90,31 +87,4 @@ def n2m1_phase(W: Float[Tensor, "1 2"], threshold: float = REPRESENTED_NORM) -> 
     return "none"
 
 
-@TRACKERS.register("feature_geometry")
-@dataclass
-class FeatureGeometryTracker:
-    """Rows per feature of a :class:`~bridge.models.toy_superposition.ToySuperposition` (instance ``instance``).
-
-    ``features/norm`` and ``features/dims`` (index ``feature``), ``features/represented``
-    (count), and for a 2-D hidden space ``features/polygon_gap_error`` (degrees).
-    """
-
-    instance: int = 0
-    threshold: float = REPRESENTED_NORM
-    name: str = "feature_geometry"
-
-    def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
-        if not hasattr(model, "W"):
-            raise ValueError("feature_geometry needs a toy-superposition model with a weight W of shape (instances, m, n)")
-        W = model.W[self.instance].detach()
-        norms, dims = feature_norms(W), dimensions_per_feature(W)
-        rows = [row("features/norm", v, feature=i) for i, v in enumerate(norms)]
-        rows += [row("features/dims", v, feature=i) for i, v in enumerate(dims)]
-        rows.append(row("features/represented", float(represented(W, self.threshold).sum())))
-        if W.shape[0] == 2:
-            gap = polygon(W, self.threshold).max_gap_error
-            rows.append(row("features/polygon_gap_error", gap if math.isfinite(gap) else 360.0))
-        return rows
-
-
-__all__ = ["FeatureGeometryTracker", "Polygon", "feature_norms", "n2m1_phase", "polygon", "represented"]
+__all__ = ["Polygon", "feature_norms", "n2m1_phase", "polygon", "represented"]

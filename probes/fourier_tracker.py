@@ -29,7 +29,8 @@ from torch import Tensor, nn
 import bridge.tasks.modular  # noqa: F401  (registers the "modular" task)
 from bridge.tasks.base import TaskData
 from bridge.tasks.modular import all_pairs, encode_pairs
-from bridge.trackers.base import TRACKERS, Row, evaluating, row
+from bridge.models.base import evaluating
+from bridge.trackers.base import Row, row
 from probes.fourier import cluster_neurons, frequency_norms, gini, key_frequencies, neuron_frequency_fve, top_share
 from probes.restricted_loss import excluded_loss, logit_frequency_norms, logit_fve, restricted_loss, template_loss_components
 
@@ -90,7 +91,6 @@ def weight_norm(model: nn.Module) -> float:
     return math.sqrt(sum(float((p.detach().double() ** 2).sum()) for p in model.parameters()))
 
 
-@TRACKERS.register("weight_norm")
 @dataclass
 class WeightNormTracker:
     """Row ``weights/norm``: the total parameter norm (what weight decay shrinks)."""
@@ -101,7 +101,6 @@ class WeightNormTracker:
         return [row("weights/norm", weight_norm(model))]
 
 
-@TRACKERS.register("template_loss")
 @dataclass
 class TemplateLossTracker:
     """Rows ``template/loss`` (per ``frequency``): each template frequency's share of the MSE (regression variant)."""
@@ -117,7 +116,6 @@ class TemplateLossTracker:
         return [row("template/loss", v, frequency=k) for k, v in parts.items()]
 
 
-@TRACKERS.register("fourier")
 @dataclass
 class FourierTracker:
     """Fourier mechanism observables of a modular-arithmetic network.

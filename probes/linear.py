@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from probes.registry import PROBES
 
 
-@PROBES.register("linear")
 class LinearProbe:
     """Decode a label (classification) or a target (regression) linearly from activations.
 

@@ -78,7 +78,7 @@ def test_bad_input_is_named():
 def test_case_study_reports_the_floors_beside_the_first_occurrence_loss(tmp_path):
     from bridge.config import RunConfig, ScheduleConfig, TrainConfig
     from bridge.models import TransformerConfig
-    from bridge.train import train
+    from bridge.training.loop import train
     from bridge.trackers.induction import InContextTracker
     from case_studies.induction_analysis import bigram_background
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from bridge.models import TransformerConfig, build_model
-from bridge.plots import new_figure
+from bridge.plots.base import new_figure
 from probes.circuits import circuit_graph, draw_circuit, edges_above, graph_change, node_name, read_graphs, write_graphs
 from probes.heads import composition_baseline, composition_scores, head_weights
 

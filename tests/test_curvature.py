@@ -8,10 +8,10 @@ import torch
 from torch.func import functional_call
 
 from bridge.config import RunConfig, ScheduleConfig, TrainConfig
-from bridge.hessian import dense_hessian, hessian_operator, hutchinson_trace, lanczos_top, power_iteration
+from bridge.estimators.hessian import dense_hessian, hessian_operator, hutchinson_trace, lanczos_top, power_iteration
 from bridge.losses import mse
 from bridge.models import DeepLinearConfig, MLPConfig, TransformerConfig, build_model
-from bridge.parameter_groups import block_loading, parameter_names, tensor_loading
+from bridge.estimators.parameter_groups import block_loading, parameter_names, tensor_loading
 from bridge.seeding import generator
 from bridge.tasks import LinearTeacherConfig, make_task
 from bridge.tasks.teacher_mlp import TeacherMLPConfig
@@ -206,8 +206,8 @@ def test_sharpness_tracker_rows_and_warm_start():
 
 
 def test_sharpness_tracker_online_equals_offline(tmp_path):
-    from bridge.analyze import analyze
-    from bridge.train import train
+    from bridge.training.analyze import analyze
+    from bridge.training.loop import train
 
     cfg = RunConfig(
         TeacherMLPConfig(d_in=3, n_train=32, n_test=0, width=8),

@@ -7,7 +7,8 @@ import torch
 from bridge import RunConfig, ScheduleConfig, TrainConfig, train
 from bridge.models import DeepLinearConfig
 from bridge.tasks import HierarchyConfig, haar_modes, level_labels, make_task
-from probes import Differentiation, DifferentiationTracker, LinearProbe, between_category_variance
+from bridge.trackers import DifferentiationTracker
+from probes import Differentiation, LinearProbe, between_category_variance
 
 
 def test_chance_value_equals_permutation_average():

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from bridge.sharpness_events import alternation_fraction, first_increase, oscillation_onset, running_median, sharpening, sharpness_plateau
+from bridge.stages.sharpness import alternation_fraction, first_increase, oscillation_onset, running_median, sharpening, sharpness_plateau
 from bridge.theory.eos import gd_on_quadratic, oscillation_multiplier, predict_plateau, stability_threshold
 
 torch.set_num_threads(1)
@@ -96,7 +96,7 @@ def test_edge_of_stability_quick_preset_end_to_end(tmp_path):
     for fig in data["figures"]:
         assert (tmp_path / "out" / fig).stat().st_size > 10_000
     # the report rebuilds from the finished runs alone (``mechbridge report``)
-    from bridge.runs import load_run
+    from bridge.runs.run import load_run
 
     (tmp_path / "out" / "report.json").unlink()
     again = study.analyse(load_run(tmp_path / "out"), preset, "quick")

@@ -11,7 +11,7 @@ from bridge.config import RunConfig, ScheduleConfig, TrainConfig
 from bridge.models import MLPConfig, TransformerConfig, build_model
 from bridge.tasks import make_task
 from bridge.tasks.modular import ModularConfig
-from bridge.train import train
+from bridge.training.loop import train
 from probes.fourier import frequency_norms, key_frequencies, top_share
 from probes.fourier_tracker import FourierTracker, residue_embedding
 

@@ -10,7 +10,7 @@ import torch
 
 from bridge.config import ConfigError
 from bridge.models import MLPConfig, build_model
-from bridge.phases import grokking_phases, half_fall, phase_ordered
+from bridge.stages.grokking import grokking_phases, half_fall, phase_ordered
 from bridge.tasks import make_task
 from bridge.tasks.modular import ModularConfig, modular_table
 from bridge.theory import agf

@@ -9,7 +9,7 @@ import torch
 import bridge
 from case_studies.base import run_case_study
 from case_studies.induction_analysis import llc_boundary, main_drop, previous_token_demand, rise_between
-from bridge.stages import Stage
+from bridge.stages.detectors import Stage
 
 
 def test_rise_between_interpolates_last_exit_below_and_first_entry_above():

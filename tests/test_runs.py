@@ -16,8 +16,8 @@ import torch
 
 from bridge import ConfigError, RunConfig, RunError, ScheduleConfig, TrainConfig, load_run, train
 from bridge.models import DeepLinearConfig, MLPConfig
-from bridge.runs import MetricsLog, checkpoint_path
-from bridge.storage import CorruptFileError
+from bridge.runs.run import MetricsLog, checkpoint_path
+from bridge.runs.storage import CorruptFileError
 from bridge.tasks import HierarchyConfig, LinearTeacherConfig
 from bridge.trackers import ModeTracker
 from helpers import Crash
@@ -247,8 +247,8 @@ def hierarchy_config(steps=80, every=10):
 
 
 def test_batched_trackers_write_the_rows_of_step_by_step_tracking(tmp_path, monkeypatch):
-    train_module = importlib.import_module("bridge.train")  # the module, not the function bridge.train
-    from probes import DifferentiationTracker
+    train_module = importlib.import_module("bridge.training.writer")
+    from bridge.trackers import DifferentiationTracker
 
     monkeypatch.setattr(train_module, "FLUSH_CAPTURES", 9)  # several flushes of several steps each
     cfg = hierarchy_config()
@@ -273,7 +273,7 @@ def test_batched_trackers_write_the_rows_of_step_by_step_tracking(tmp_path, monk
 
 
 def test_a_run_killed_between_flushes_resumes_from_its_last_written_rows(tmp_path, monkeypatch):
-    train_module = importlib.import_module("bridge.train")  # the module, not the function bridge.train
+    train_module = importlib.import_module("bridge.training.writer")
 
     monkeypatch.setattr(train_module, "FLUSH_CAPTURES", 7)
     cfg = hierarchy_config(every=5)  # captures at every checkpoint, flushed at steps 15, 45 and 80

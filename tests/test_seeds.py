@@ -9,8 +9,8 @@ import torch
 
 from bridge import ConfigError, RunConfig, RunError, ScheduleConfig, TrainConfig, load_run, train
 from bridge.models import DeepLinearConfig, MLPConfig, TransformerConfig
-from bridge.runs import checkpoint_path
-from bridge.seeds import train_seeds
+from bridge.runs.run import checkpoint_path
+from bridge.training.seeds import train_seeds
 from bridge.tasks import HierarchyConfig, LinearTeacherConfig
 from bridge.tasks.repeated_tokens import RepeatedTokensConfig
 from bridge.trackers import ModeTracker
@@ -118,7 +118,7 @@ def test_sweep_input_errors_come_before_any_work(tmp_path):
 def test_seed_dependent_buffers_and_losses_are_refused():
     from torch import nn
 
-    from bridge.seeds import _check_buffers, _same
+    from bridge.training.seeds import _check_buffers, _same
     from bridge.tasks.sparse_features import ImportanceWeightedMSE
 
     a, b = nn.Module(), nn.Module()

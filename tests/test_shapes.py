@@ -6,7 +6,7 @@ import torch
 from beartype import beartype
 from jaxtyping import TypeCheckError, jaxtyped
 
-from bridge.stages import half_rise
+from bridge.stages.detectors import half_rise
 from bridge.theory.saxe import effective_initial_strength
 from bridge.trackers.modes import mode_alignment, mode_strengths
 from probes.differentiation import between_category_variance

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bridge.stages import half_rise, plateaus_and_drops, threshold_crossing
+from bridge.stages.detectors import half_rise, plateaus_and_drops, threshold_crossing
 
 
 def sigmoid(t, t0, width):

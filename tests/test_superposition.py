@@ -13,7 +13,7 @@ from bridge.models.toy_superposition import ToySuperposition, ToySuperpositionCo
 from bridge.tasks import make_task
 from bridge.tasks.sparse_features import ImportanceWeightedMSE, SparseFeaturesConfig, sample_sparse_features
 from bridge.theory.superposition import STICKY_FRACTIONS, dimensions_per_feature, n2m1_candidate_losses, nearest_sticky, predict_n2m1_phases
-from bridge.trackers.base import get_tracker
+from bridge.trackers import get_tracker
 from probes.feature_geometry import n2m1_phase, polygon
 
 torch.set_num_threads(1)

@@ -6,7 +6,7 @@ import torch
 
 from bridge.losses import half_sse
 from bridge.models import DeepLinearConfig, DeepLinearNetwork
-from bridge.stages import half_rise
+from bridge.stages.detectors import half_rise
 from bridge.tasks import LinearTeacherConfig, make_task
 from bridge.theory import saxe
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -39,3 +41,32 @@ def move_to(model: nn.Module, device: torch.device | str) -> nn.Module:
     if any(cls.__name__ == "TransformerBridge" for cls in type(model).__mro__):
         return model.to(device, print_details=False)
     return model.to(device)
+
+
+_MODE_LAYERS = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm)
+_has_mode_layers: "weakref.WeakKeyDictionary[nn.Module, bool]" = weakref.WeakKeyDictionary()
+
+
+def _mode_dependent(model: nn.Module) -> bool:
+    """Whether ``model`` holds layers that behave differently in eval mode (cached per model)."""
+    if model not in _has_mode_layers:
+        _has_mode_layers[model] = any(isinstance(m, _MODE_LAYERS) for m in model.modules())
+    return _has_mode_layers[model]
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode and no autograd inside the block; the previous mode is restored after.
+
+    Switching modes walks every submodule, so it is skipped for models without
+    dropout or batch norm (trackers run this at every tracked step).
+    """
+    switch = model.training and _mode_dependent(model)
+    if switch:
+        model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        if switch:
+            model.train(True)

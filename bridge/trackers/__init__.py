@@ -1,30 +1,71 @@
-"""Trackers: observables of a model at a step, online during training or offline over checkpoints."""
+"""Trackers: observables of a model at a step, online during training or offline over checkpoints.
 
-from bridge.trackers.base import TRACKERS, Batched, BatchedTracker, Row, Tracker, TrackingBuffer, evaluating, get_tracker, row, tracker_names
-from bridge.trackers.curvature import SharpnessTracker
-from bridge.trackers.induction import HeadScoreTracker, InContextTracker
-from bridge.trackers.llc import LLCTracker
-from bridge.trackers.loss import LossTracker
-from bridge.trackers.modes import ModeTracker, end_to_end_map, mode_alignment, mode_strengths
+Every built-in tracker is one line of :data:`TRACKERS` (name → ``module:class``)
+and of the public names below; both import on first use. A plugin registers its
+own with ``@TRACKERS.register("name")``.
 
-__all__ = [
-    "TRACKERS",
-    "Batched",
-    "BatchedTracker",
-    "HeadScoreTracker",
-    "InContextTracker",
-    "LLCTracker",
-    "LossTracker",
-    "ModeTracker",
-    "Row",
-    "SharpnessTracker",
-    "Tracker",
-    "TrackingBuffer",
-    "end_to_end_map",
-    "evaluating",
-    "get_tracker",
-    "mode_alignment",
-    "mode_strengths",
-    "row",
-    "tracker_names",
-]
+Example:
+    >>> from bridge.trackers import get_tracker, tracker_names
+    >>> "loss" in tracker_names()
+    True
+    >>> get_tracker("loss").name
+    'loss'
+"""
+
+from typing import Any
+
+from bridge.registry import Registry, lazy_exports
+
+TRACKERS: Registry[type] = Registry(
+    "tracker",
+    {
+        "differentiation": "bridge.trackers.differentiation:DifferentiationTracker",
+        "feature_geometry": "bridge.trackers.feature_geometry:FeatureGeometryTracker",
+        "fourier": "probes.fourier_tracker:FourierTracker",
+        "heads": "bridge.trackers.induction:HeadScoreTracker",
+        "icl": "bridge.trackers.induction:InContextTracker",
+        "llc": "bridge.trackers.llc:LLCTracker",
+        "loss": "bridge.trackers.loss:LossTracker",
+        "modes": "bridge.trackers.modes:ModeTracker",
+        "sharpness": "bridge.trackers.curvature:SharpnessTracker",
+        "template_loss": "probes.fourier_tracker:TemplateLossTracker",
+        "weight_norm": "probes.fourier_tracker:WeightNormTracker",
+    },
+)
+
+
+def get_tracker(name: str, **kwargs: Any) -> Any:
+    """Instantiate the tracker registered as ``name`` (what ``mechbridge analyze --tracker NAME`` runs)."""
+    return TRACKERS.get(name)(**kwargs)
+
+
+def tracker_names() -> list[str]:
+    """Names of every registered tracker (imports none of them)."""
+    return TRACKERS.names()
+
+
+_EXPORTS = {
+    "Batched": "bridge.trackers.base",
+    "BatchedTracker": "bridge.trackers.base",
+    "Row": "bridge.trackers.base",
+    "Tracker": "bridge.trackers.base",
+    "TrackingBuffer": "bridge.trackers.base",
+    "row": "bridge.trackers.base",
+    "evaluating": "bridge.models.base",
+    "SharpnessTracker": "bridge.trackers.curvature",
+    "DifferentiationTracker": "bridge.trackers.differentiation",
+    "FeatureGeometryTracker": "bridge.trackers.feature_geometry",
+    "FourierTracker": "probes.fourier_tracker",
+    "TemplateLossTracker": "probes.fourier_tracker",
+    "WeightNormTracker": "probes.fourier_tracker",
+    "HeadScoreTracker": "bridge.trackers.induction",
+    "InContextTracker": "bridge.trackers.induction",
+    "LLCTracker": "bridge.trackers.llc",
+    "LossTracker": "bridge.trackers.loss",
+    "ModeTracker": "bridge.trackers.modes",
+    "end_to_end_map": "bridge.trackers.modes",
+    "mode_alignment": "bridge.trackers.modes",
+    "mode_strengths": "bridge.trackers.modes",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted([*_EXPORTS, "TRACKERS", "get_tracker", "tracker_names"])

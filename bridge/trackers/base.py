@@ -16,15 +16,12 @@ the rows are written; results equal those of calling the tracker step by step.
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import nn
 
-from bridge.registry import Registry
 from bridge.tasks.base import TaskData
 
 Row = dict[str, Any]
@@ -104,9 +101,6 @@ class TrackingBuffer:
         return rows
 
 
-TRACKERS: Registry[type] = Registry("tracker")
-
-
 def row(observable: str, value: float | torch.Tensor, **index: Any) -> Row:
     """One tidy row; tensors become Python floats.
 
@@ -115,62 +109,3 @@ def row(observable: str, value: float | torch.Tensor, **index: Any) -> Row:
         {'observable': 'loss/train', 'value': 0.5, 'mode': 2}
     """
     return {"observable": observable, "value": float(value), **index}
-
-
-_MODE_LAYERS = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm)
-_has_mode_layers: "weakref.WeakKeyDictionary[nn.Module, bool]" = weakref.WeakKeyDictionary()
-
-
-def _mode_dependent(model: nn.Module) -> bool:
-    """Whether ``model`` holds layers that behave differently in eval mode (cached per model)."""
-    if model not in _has_mode_layers:
-        _has_mode_layers[model] = any(isinstance(m, _MODE_LAYERS) for m in model.modules())
-    return _has_mode_layers[model]
-
-
-@contextmanager
-def evaluating(model: nn.Module) -> Iterator[nn.Module]:
-    """Eval mode and no autograd inside the block; the previous mode is restored after.
-
-    Switching modes walks every submodule, so it is skipped for models without
-    dropout or batch norm (trackers run this at every tracked step).
-    """
-    switch = model.training and _mode_dependent(model)
-    if switch:
-        model.eval()
-    try:
-        with torch.no_grad():
-            yield model
-    finally:
-        if switch:
-            model.train(True)
-
-
-def _import_all() -> None:
-    """Import every module of ``bridge.trackers`` and ``probes`` so their trackers register."""
-    import importlib
-    import pkgutil
-
-    import bridge.trackers
-    import probes
-
-    for package in (bridge.trackers, probes):
-        for info in pkgutil.iter_modules(package.__path__):
-            importlib.import_module(f"{package.__name__}.{info.name}")
-
-
-def get_tracker(name: str, **kwargs: Any) -> Tracker:
-    """Instantiate the tracker registered as ``name`` (used by ``mechbridge analyze --tracker``).
-
-    Example:
-        >>> get_tracker("loss").name
-        'loss'
-    """
-    _import_all()
-    return TRACKERS.get(name)(**kwargs)
-
-
-def tracker_names() -> list[str]:
-    """Names of every registered tracker."""
-    _import_all()
-    return TRACKERS.names()

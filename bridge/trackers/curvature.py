@@ -28,11 +28,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from bridge.hessian import hessian_operator, hutchinson_trace, lanczos_top
-from bridge.parameter_groups import block_loading, tensor_loading
+from bridge.estimators.hessian import hessian_operator, hutchinson_trace, lanczos_top
+from bridge.estimators.parameter_groups import block_loading, tensor_loading
 from bridge.seeding import derive_seed, generator
 from bridge.tasks.base import TaskData
-from bridge.trackers.base import TRACKERS, Row, row
+from bridge.trackers.base import Row, row
 
 
 def orient(vector: np.ndarray, reference: np.ndarray | None) -> np.ndarray:
@@ -43,7 +43,6 @@ def orient(vector: np.ndarray, reference: np.ndarray | None) -> np.ndarray:
     return -vector if vector[np.argmax(np.abs(vector))] < 0 else vector
 
 
-@TRACKERS.register("sharpness")
 @dataclass
 class SharpnessTracker:
     """Top-``k`` Hessian eigenvalues (Lanczos), Hutchinson trace and the top eigenvector's loading.

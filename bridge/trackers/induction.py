@@ -25,7 +25,8 @@ from torch import Tensor, nn
 
 from bridge.tasks.base import TaskData
 from bridge.tasks.repeated_tokens import first_occurrences, masked_mean, next_token_losses, repeated_targets
-from bridge.trackers.base import TRACKERS, Row, evaluating, row
+from bridge.models.base import evaluating
+from bridge.trackers.base import Row, row
 from probes.heads import SCORES, attention_patterns, composition_scores, copying_scores, head_scores, head_weights, previous_token_by_position, previous_token_reach
 
 
@@ -44,7 +45,6 @@ def _device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-@TRACKERS.register("icl")
 @dataclass
 class InContextTracker:
     """In-context learning observables, per split:
@@ -81,7 +81,6 @@ class InContextTracker:
         return rows
 
 
-@TRACKERS.register("heads")
 @dataclass
 class HeadScoreTracker:
     """Per-head observables: ``heads/{previous_token,duplicate_token,induction}`` per split,

@@ -21,16 +21,15 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from bridge.llc import LLCResult, estimate_llc
+from bridge.estimators.llc import LLCResult, estimate_llc
 from bridge.seeding import derive_seed
 from bridge.tasks.base import TaskData
-from bridge.trackers.base import TRACKERS, Row, row
+from bridge.trackers.base import Row, row
 
 
-@TRACKERS.register("llc")
 @dataclass
 class LLCTracker:
-    """Learning-coefficient tracker (see :func:`bridge.llc.estimate_llc` for the arguments).
+    """Learning-coefficient tracker (see :func:`bridge.estimators.llc.estimate_llc` for the arguments).
 
     Args:
         n_chains, n_draws, n_burnin, step_size, gamma, nbeta: SGLD settings.
@@ -39,7 +38,7 @@ class LLCTracker:
         seed: base seed; the chains at ``step`` use ``derive_seed(seed, "llc", step)``.
 
     Attributes:
-        last_result: the :class:`~bridge.llc.LLCResult` of the latest call (traces, warnings).
+        last_result: the :class:`~bridge.estimators.llc.LLCResult` of the latest call (traces, warnings).
     """
 
     n_chains: int = 4

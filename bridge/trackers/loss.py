@@ -8,10 +8,10 @@ from torch import nn
 
 from bridge.losses import accuracy, is_class_labels
 from bridge.tasks.base import TaskData
-from bridge.trackers.base import TRACKERS, Row, evaluating, row
+from bridge.models.base import evaluating
+from bridge.trackers.base import Row, row
 
 
-@TRACKERS.register("loss")
 @dataclass
 class LossTracker:
     """Rows ``loss/train``, ``loss/test``, and ``accuracy/train|test`` for classification tasks.

@@ -15,7 +15,8 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from bridge.tasks.base import TaskData
-from bridge.trackers.base import TRACKERS, Batched, Row, evaluating
+from bridge.models.base import evaluating
+from bridge.trackers.base import Batched, Row
 
 
 def end_to_end_map(model: nn.Module, d_in: int) -> Float[Tensor, "d_out d_in"]:
@@ -62,7 +63,6 @@ def mode_alignment(w: Float[Tensor, "*batch d_out d_in"], u: Float[Tensor, "d_ou
     return ((u.T @ uh).abs() * (v.T @ vh.mT).abs()).amax(-1)
 
 
-@TRACKERS.register("modes")
 @dataclass
 class ModeTracker(Batched):
     """Rows ``mode/strength`` and ``mode/alignment`` (index ``mode``) against the task's teacher SVD.

@@ -1,8 +1,8 @@
 """Detectors for the edge of stability: the sharpness plateau, progressive sharpening, loss spikes, oscillation.
 
 They read observables of :class:`~bridge.trackers.curvature.SharpnessTracker`
-and the loss tracker and return :class:`~bridge.stages.Event` /
-:class:`~bridge.stages.Stage` objects. None of them uses the predicted
+and the loss tracker and return :class:`~bridge.stages.detectors.Event` /
+:class:`~bridge.stages.detectors.Stage` objects. None of them uses the predicted
 threshold ``2/η``: the plateau is found from the sharpness curve alone, so
 its level can be compared with the prediction.
 
@@ -23,7 +23,7 @@ import numpy as np
 from jaxtyping import Float
 from numpy.lib.stride_tricks import sliding_window_view
 
-from bridge.stages import Event, Stage, _as_arrays, half_rise
+from bridge.stages.detectors import Event, Stage, _as_arrays, half_rise
 
 
 def running_median(values: Float[np.ndarray, " n"], window: int) -> Float[np.ndarray, " n"]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 
-from bridge.stages import Stage
+from bridge.stages.detectors import Stage
 
 Curve = tuple[Sequence[float], Sequence[float]]
 

@@ -10,7 +10,7 @@ are those of the batch loss). devinterp deep-copies the model for every chain,
 so it must not be given a ``TransformerBridge``.
 
 devinterp's estimate averages the loss over every step, burn-in included;
-compare it with :func:`bridge.llc.estimate_llc` run with ``n_burnin=0``.
+compare it with :func:`bridge.estimators.llc.estimate_llc` run with ``n_burnin=0``.
 
 Example:
     >>> res = devinterp_llc(net, "half_sse", split, n_chains=2, n_draws=50,   # doctest: +SKIP
@@ -70,7 +70,7 @@ def devinterp_llc(
         model: a plain ``nn.Module`` taking ``split.x`` (2-D float inputs); it is deep-copied per chain.
         loss_fn: batch-mean loss ``(output, target) -> scalar`` or a loss name.
         split: inputs ``(n, d_in)`` and targets ``(n, d_out)``.
-        n_chains, n_draws, step_size, gamma, nbeta: as in :func:`bridge.llc.estimate_llc`.
+        n_chains, n_draws, step_size, gamma, nbeta: as in :func:`bridge.estimators.llc.estimate_llc`.
         seed: devinterp's ``init_seed``.
 
     Raises:

@@ -19,9 +19,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-
-class CorruptFileError(RuntimeError):
-    """A file on disk that cannot be read back (truncated, corrupt, wrong content)."""
+from bridge.runs.errors import CorruptFileError
 
 
 def _tmp_path(path: Path) -> Path:

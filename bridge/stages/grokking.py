@@ -10,7 +10,7 @@ Detected from the curves a grokking run records:
 - **clean-up** ``[t_drop, t_end]``: the largest drop of the test loss (in
   nats, not on a log scale: its last decades, the removal of memorisation
   residue after the test accuracy is already perfect, would otherwise
-  dominate), found by :func:`bridge.stages.plateaus_and_drops` on the curve
+  dominate), found by :func:`bridge.stages.detectors.plateaus_and_drops` on the curve
   after ``t_mem``; weight decay removes the memorising components, the weight
   norm falls.
 
@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 from jaxtyping import Float
 
-from bridge.stages import Event, Stage, half_rise, plateaus_and_drops, threshold_crossing
+from bridge.stages.detectors import Event, Stage, half_rise, plateaus_and_drops, threshold_crossing
 
 PHASES = ("memorisation", "circuit formation", "clean-up")
 

@@ -31,15 +31,12 @@ import torch
 from torch import nn
 
 from bridge.config import RunConfig, config_from_dict
-from bridge.storage import CorruptFileError, atomic_write_json, atomic_write_text, load_tensors, read_json
+from bridge.runs.errors import RunError
+from bridge.runs.storage import CorruptFileError, atomic_write_json, atomic_write_text, load_tensors, read_json
 
 CHECKPOINTS = "checkpoints"
 _STEP_FILE = re.compile(r"^step_(\d{8})\.safetensors$")
 BASE_COLUMNS = ["step", "observable", "value"]
-
-
-class RunError(RuntimeError):
-    """A run directory that is missing, incomplete or inconsistent."""
 
 
 def checkpoint_path(path: Path, step: int, kind: str = "step") -> Path:

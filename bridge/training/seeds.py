@@ -16,7 +16,7 @@ task data, initial weights and minibatch order, and an optimizer that acts on
 each seed's slice independently (SGD, momentum, Adam and AdamW are
 elementwise). Every model of the library works, toy transformers included: the
 seed's slice is swapped into one model's parameter slots
-(:class:`bridge.reparam.ParameterSlots`). Buffers are shared, so they must
+(:class:`bridge.estimators.reparam.ParameterSlots`). Buffers are shared, so they must
 not depend on the seed. Results agree with one-by-one training to float
 rounding (measured: identical weights for full-batch GD on a deep linear
 network and for AdamW on a toy transformer, 3e-7 relative for Adam on an MLP;
@@ -44,12 +44,13 @@ from torch.func import vmap
 
 from bridge.config import ConfigError, RunConfig, config_to_dict
 from bridge.models import build_model, move_to
-from bridge.reparam import ParameterSlots
-from bridge.runs import Run, RunError
-from bridge.storage import read_json
+from bridge.estimators.reparam import ParameterSlots
+from bridge.runs.run import Run, RunError
+from bridge.runs.storage import read_json
 from bridge.tasks import TaskData
 from bridge.trackers.base import Tracker
-from bridge.train import _RunWriter, batch_indices, make_optimizer, resolve_device, step_bar, torch_threads, validate, with_loss_tracker
+from bridge.training.writer import RunWriter
+from bridge.training.loop import batch_indices, make_optimizer, resolve_device, step_bar, torch_threads, validate, with_loss_tracker
 
 
 def train_seeds(
@@ -159,7 +160,7 @@ def _seed_optimizer_state(stacked: dict[str, Any], k: int) -> dict[str, Any]:
     return {"state": state, "param_groups": stacked["param_groups"]}
 
 
-def _open_all(writers: list[_RunWriter], models: list[nn.Module], optimizers: list[torch.optim.Optimizer], resume: bool) -> int:
+def _open_all(writers: list[RunWriter], models: list[nn.Module], optimizers: list[torch.optim.Optimizer], resume: bool) -> int:
     """Open every run (restoring a common checkpoint when resuming); return the common start step."""
     if not resume:
         return max(w.open(m, o, False) for w, m, o in zip(writers, models, optimizers))
@@ -178,7 +179,7 @@ def _train_seeds(
 ) -> list[Run]:
     tc, seeds = configs[0].train, [c.seed for c in configs]
     optimizers = [make_optimizer(m, tc) for m in models]  # per-seed views, for checkpoints
-    writers = [_RunWriter(c, d, data, ts, dev, sweep={"seeds": seeds}) for c, d, data, ts in zip(configs, dirs, datas, trackers)]
+    writers = [RunWriter(c, d, data, ts, dev, sweep={"seeds": seeds}) for c, d, data, ts in zip(configs, dirs, datas, trackers)]
     ckpt_set, tracked_set = set(writers[0].checkpoints), set(writers[0].tracked)
     start = _open_all(writers, models, optimizers, resume)
 

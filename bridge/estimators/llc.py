@@ -11,7 +11,7 @@ be the per-sample negative log-likelihood up to a constant (``half_sse`` for a
 regression with unit noise, cross-entropy for a classifier): the estimate scales
 with it. Gradients are full batch; chains run side by side through
 ``torch.func.vmap`` over stacked parameter copies swapped into the model by
-:class:`bridge.reparam.ParameterSlots` (a functional call that, unlike
+:class:`bridge.estimators.reparam.ParameterSlots` (a functional call that, unlike
 ``torch.func.functional_call``, restores a ``TransformerBridge``), so a model is
 never copied. If a
 model cannot be vmapped the chains run one after another with the same updates.
@@ -43,7 +43,7 @@ from torch import Tensor, nn
 from torch.func import grad_and_value, vmap
 
 from bridge.losses import LossFn, get_loss
-from bridge.reparam import ParameterSlots
+from bridge.estimators.reparam import ParameterSlots
 from bridge.seeding import generator
 from bridge.tasks.base import Split
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bridge.progress import progress_bar
-from bridge.runs import Run
+from bridge.runs.run import Run
 from bridge.trackers.base import Tracker, TrackingBuffer
-from bridge.train import FLUSH_CAPTURES, torch_threads
+from bridge.training.loop import torch_threads
+from bridge.training.writer import FLUSH_CAPTURES
 
 
 def analyze(run: Run, trackers: Sequence[Tracker], *, steps: Sequence[int] | None = None, progress: bool | None = None, threads: int | None = None) -> Run:

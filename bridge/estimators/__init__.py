@@ -1,0 +1,34 @@
+"""Estimators over a model's parameters: the local learning coefficient (SGLD), the Hessian operator and
+Lanczos, parameter selection and parameter slots.
+
+Example:
+    >>> from bridge.estimators import default_nbeta
+    >>> round(default_nbeta(100), 2)
+    21.71
+"""
+
+from bridge.estimators.hessian import HessianOperator, dense_hessian, hessian_operator, hutchinson_trace, lanczos_top, power_iteration
+from bridge.estimators.llc import LLCResult, LLCWarning, default_nbeta, estimate_llc, select_params
+from bridge.estimators.parameter_groups import Block, block_loading, blocks, parameter_names, parameter_slices, tensor_loading
+from bridge.estimators.reparam import ParameterSlots
+
+__all__ = [
+    "Block",
+    "HessianOperator",
+    "LLCResult",
+    "LLCWarning",
+    "ParameterSlots",
+    "block_loading",
+    "blocks",
+    "default_nbeta",
+    "dense_hessian",
+    "estimate_llc",
+    "hessian_operator",
+    "hutchinson_trace",
+    "lanczos_top",
+    "parameter_names",
+    "parameter_slices",
+    "power_iteration",
+    "select_params",
+    "tensor_loading",
+]

@@ -1,0 +1,29 @@
+"""Event detectors: generic ones (threshold crossing, half-rise, plateaus and drops) and one module per
+phenomenon (grokking phases, sharpness plateaus).
+
+Example:
+    >>> from bridge.stages import half_rise
+    >>> half_rise([0, 1, 2, 3, 4], [0.0, 0.0, 0.5, 1.0, 1.0]).step
+    2.0
+"""
+
+from bridge.stages.detectors import Event, Stage, half_rise, plateaus_and_drops, threshold_crossing
+from bridge.stages.grokking import grokking_phases, half_fall, phase_ordered
+from bridge.stages.sharpness import alternation_fraction, first_increase, oscillation_onset, running_median, sharpening, sharpness_plateau
+
+__all__ = [
+    "Event",
+    "Stage",
+    "alternation_fraction",
+    "first_increase",
+    "grokking_phases",
+    "half_fall",
+    "half_rise",
+    "oscillation_onset",
+    "phase_ordered",
+    "plateaus_and_drops",
+    "running_median",
+    "sharpening",
+    "sharpness_plateau",
+    "threshold_crossing",
+]

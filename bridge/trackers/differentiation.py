@@ -1,0 +1,47 @@
+"""Tracker of representational differentiation by hierarchy level (the probe :class:`probes.Differentiation`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from jaxtyping import Float
+
+from bridge.tasks.base import TaskData
+from bridge.trackers.base import Batched, Row
+from probes.activations import cached_activation
+from probes.differentiation import Differentiation
+
+
+@dataclass
+class DifferentiationTracker(Batched):
+    """Rows ``differentiation/between``, ``/chance``, ``/ratio`` and ``/ratio_sd`` (index ``level``).
+
+    The hidden representation is the activation at ``hook`` for each item (the
+    task's training inputs, one per item); the levels come from
+    ``data.info["level_labels"]`` (always the *unshuffled* tree). Batched: a
+    step's capture is that activation; many are measured at once.
+    """
+
+    hook: str = "hook_hidden.0"
+    name: str = "differentiation"
+
+    def __post_init__(self) -> None:
+        self._measure = Differentiation()
+
+    def capture(self, model, step: int, data: TaskData) -> Float[torch.Tensor, "item d"]:
+        if data.info.get("level_labels") is None:
+            raise ValueError("DifferentiationTracker needs a hierarchical task (info['level_labels'])")
+        return cached_activation(model, data.train.x, self.hook)
+
+    def measure(self, captures: Sequence[torch.Tensor], data: TaskData) -> list[list[Row]]:
+        labels = data.info["level_labels"]
+        fit = self._measure.fit(torch.stack(list(captures)).cpu().numpy(), labels)
+        sd = np.broadcast_to(fit.ratio_sd_, fit.ratio_.shape)
+        table = np.stack((fit.between_, fit.chance_, fit.ratio_, sd), axis=-1).tolist()  # (step, level, 4)
+        return [[{"observable": name, "value": value, "level": k} for k in range(1, len(labels)) for name, value in zip(_OBSERVABLES, per_step[k])] for per_step in table]
+
+
+_OBSERVABLES = ("differentiation/between", "differentiation/chance", "differentiation/ratio", "differentiation/ratio_sd")

@@ -1,0 +1,39 @@
+"""Tracker of a toy-superposition model's feature geometry (the probes in :mod:`probes.feature_geometry`)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from torch import nn
+
+from bridge.tasks.base import TaskData
+from bridge.theory.superposition import REPRESENTED_NORM, dimensions_per_feature
+from bridge.trackers.base import Row, row
+from probes.feature_geometry import feature_norms, polygon, represented
+
+
+@dataclass
+class FeatureGeometryTracker:
+    """Rows per feature of a :class:`~bridge.models.toy_superposition.ToySuperposition` (instance ``instance``).
+
+    ``features/norm`` and ``features/dims`` (index ``feature``), ``features/represented``
+    (count), and for a 2-D hidden space ``features/polygon_gap_error`` (degrees).
+    """
+
+    instance: int = 0
+    threshold: float = REPRESENTED_NORM
+    name: str = "feature_geometry"
+
+    def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
+        if not hasattr(model, "W"):
+            raise ValueError("feature_geometry needs a toy-superposition model with a weight W of shape (instances, m, n)")
+        W = model.W[self.instance].detach()
+        norms, dims = feature_norms(W), dimensions_per_feature(W)
+        rows = [row("features/norm", v, feature=i) for i, v in enumerate(norms)]
+        rows += [row("features/dims", v, feature=i) for i, v in enumerate(dims)]
+        rows.append(row("features/represented", float(represented(W, self.threshold).sum())))
+        if W.shape[0] == 2:
+            gap = polygon(W, self.threshold).max_gap_error
+            rows.append(row("features/polygon_gap_error", gap if math.isfinite(gap) else 360.0))
+        return rows

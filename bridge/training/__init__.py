@@ -1,0 +1,29 @@
+"""Training: the loop, the run writer (atomic, resumable), schedules, stacked seeds and offline analysis.
+
+Example:
+    >>> from bridge.training import checkpoint_steps
+    >>> from bridge.config import ScheduleConfig
+    >>> checkpoint_steps(100, ScheduleConfig(n_log=3, every=50))
+    [0, 1, 10, 50, 100]
+"""
+
+from bridge.training.analyze import analyze
+from bridge.training.loop import batch_indices, make_optimizer, resolve_device, torch_threads, train, validate, with_train
+from bridge.training.schedule import checkpoint_steps, tracked_steps
+from bridge.training.seeds import train_seeds
+from bridge.training.writer import RunWriter
+
+__all__ = [
+    "RunWriter",
+    "analyze",
+    "batch_indices",
+    "checkpoint_steps",
+    "make_optimizer",
+    "resolve_device",
+    "torch_threads",
+    "tracked_steps",
+    "train",
+    "train_seeds",
+    "validate",
+    "with_train",
+]

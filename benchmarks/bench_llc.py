@@ -19,7 +19,7 @@ import warnings
 import torch
 
 from bridge.models.deep_linear import set_balanced
-from bridge.estimators.llc import default_nbeta, estimate_llc
+from bridge.estimators.llc import SGLDConfig, default_nbeta, estimate_llc
 from bridge.estimators.llc_reference import devinterp_available, devinterp_llc
 from bridge.models import DeepLinearConfig, build_model
 from bridge.tasks import LinearTeacherConfig, make_task
@@ -47,12 +47,12 @@ def main() -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        estimate_llc(net, "half_sse", data.train, n_burnin=0, seed=99, **{**settings, "n_draws": 5})  # warm-up
+        estimate_llc(net, "half_sse", data.train, SGLDConfig(n_burnin=0, **{**settings, "n_draws": 5}), seed=99)  # warm-up
         start = time.perf_counter()
-        ours = estimate_llc(net, "half_sse", data.train, n_burnin=0, seed=0, **settings)
+        ours = estimate_llc(net, "half_sse", data.train, SGLDConfig(n_burnin=0, **settings), seed=0)
         t_ours = time.perf_counter() - start
         start = time.perf_counter()
-        loop = estimate_llc(net, "half_sse", data.train, n_burnin=0, seed=0, vectorize=False, **settings)
+        loop = estimate_llc(net, "half_sse", data.train, SGLDConfig(n_burnin=0, **settings), seed=0, vectorize=False)
         t_loop = time.perf_counter() - start
     print(f"mechbridge (vmap over chains): {t_ours:7.2f} s   λ̂ = {ours.mean:.3f} ± {ours.std:.3f} (chain std)")
     print(f"mechbridge (loop over chains): {t_loop:7.2f} s   λ̂ = {loop.mean:.3f} ± {loop.std:.3f}   vmap speed-up {t_loop / t_ours:.2f}×")

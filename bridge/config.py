@@ -31,6 +31,7 @@ CONFIG_CLASSES: Registry[type] = Registry(
         "mlp": "bridge.models.mlp:MLPConfig",
         "modular": "bridge.tasks.modular:ModularConfig",
         "repeated_tokens": "bridge.tasks.repeated_tokens:RepeatedTokensConfig",
+        "sgld": "bridge.estimators.llc:SGLDConfig",
         "sparse_features": "bridge.tasks.sparse_features:SparseFeaturesConfig",
         "teacher_mlp": "bridge.tasks.teacher_mlp:TeacherMLPConfig",
         "toy_superposition": "bridge.models.toy_superposition:ToySuperpositionConfig",

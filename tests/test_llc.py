@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from bridge.models.deep_linear import set_balanced
-from bridge.estimators.llc import LLCWarning, default_nbeta, estimate_llc, select_params
+from bridge.estimators.llc import LLCWarning, SGLDConfig, default_nbeta, estimate_llc, select_params
 from bridge.estimators.llc_reference import devinterp_available, devinterp_llc
 from bridge.models import DeepLinearConfig, MLPConfig, TransformerConfig, build_model
 from bridge.tasks import LinearTeacherConfig, Split, make_task
@@ -40,7 +40,7 @@ def test_no_noise_sgld_is_gradient_descent_on_the_localised_tempered_objective()
     x = torch.randn(50, 3, generator=g)
     split = Split(x, torch.randn(50, 2, generator=g))
     eps, gamma, nbeta, steps = 1e-2, 3.0, 7.0, 25
-    res = estimate_llc(net, "half_sse", split, n_chains=2, n_draws=steps, n_burnin=0, step_size=eps, gamma=gamma, nbeta=nbeta, noise_level=0.0, seed=0)
+    res = estimate_llc(net, "half_sse", split, SGLDConfig(n_chains=2, n_draws=steps, n_burnin=0, step_size=eps, gamma=gamma, nbeta=nbeta, noise_level=0.0), seed=0)
 
     w_star = [p.detach().clone() for p in net.parameters()]
     ref = build_model(MLPConfig(d_in=3, d_out=2, widths=(6,), activation="tanh"), seed=1)
@@ -63,7 +63,7 @@ def test_no_noise_sgld_is_gradient_descent_on_the_localised_tempered_objective()
 def test_regular_model_gives_half_the_dimension():
     net, split = _regression(2000, d_in=4, d_out=3)
     d = sum(p.numel() for p in net.parameters())  # 15
-    res = estimate_llc(net, "half_sse", split, n_chains=6, n_draws=2000, n_burnin=300, step_size=2e-4, gamma=1.0, seed=0)
+    res = estimate_llc(net, "half_sse", split, SGLDConfig(n_chains=6, n_draws=2000, n_burnin=300, step_size=2e-4, gamma=1.0), seed=0)
     assert res.warnings == []
     assert res.mean == pytest.approx(d / 2, rel=0.08)
     assert res.std < 0.15 * d / 2
@@ -71,7 +71,7 @@ def test_regular_model_gives_half_the_dimension():
 
 def test_parameter_subset_counts_only_its_own_dimensions():
     net, split = _regression(2000, d_in=4, d_out=3)
-    res = estimate_llc(net, "half_sse", split, params=["bias"], n_chains=6, n_draws=1500, n_burnin=300, step_size=2e-4, gamma=1.0, seed=1)
+    res = estimate_llc(net, "half_sse", split, SGLDConfig(n_chains=6, n_draws=1500, n_burnin=300, step_size=2e-4, gamma=1.0), params=["bias"], seed=1)
     assert res.n_params == 3
     assert res.mean == pytest.approx(1.5, rel=0.1)
 
@@ -79,9 +79,9 @@ def test_parameter_subset_counts_only_its_own_dimensions():
 def test_vmap_and_loop_give_the_same_chains():
     net = build_model(DeepLinearConfig(3, 4, 2, init_std=0.3), seed=0)
     data = make_task(LinearTeacherConfig((1.0,), d_in=3, d_out=2, n_train=40), seed=0)
-    kw = dict(n_chains=3, n_draws=30, n_burnin=5, step_size=1e-3, gamma=10.0, seed=5)
-    a = estimate_llc(net, "half_sse", data.train, vectorize=True, **kw)
-    b = estimate_llc(net, "half_sse", data.train, vectorize=False, **kw)
+    sgld = SGLDConfig(n_chains=3, n_draws=30, n_burnin=5, step_size=1e-3, gamma=10.0)
+    a = estimate_llc(net, "half_sse", data.train, sgld, vectorize=True, seed=5)
+    b = estimate_llc(net, "half_sse", data.train, sgld, vectorize=False, seed=5)
     assert a.vectorized and not b.vectorized
     np.testing.assert_allclose(a.trace, b.trace, rtol=1e-4, atol=1e-6)
 
@@ -90,9 +90,9 @@ def test_transformer_bridge_runs_vectorised_and_is_left_untouched():
     model = build_model(TransformerConfig(d_vocab=8, n_ctx=6, d_model=16, n_heads=2, d_head=8, n_layers=2, d_mlp=None), seed=0)
     tokens = torch.randint(0, 8, (32, 6), generator=torch.Generator().manual_seed(0))
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    kw = dict(n_chains=2, n_draws=8, n_burnin=2, step_size=1e-5, gamma=100.0, seed=0)
-    a = estimate_llc(model, "cross_entropy_next", Split(tokens, tokens), params=["blocks.1.attn"], **kw)
-    b = estimate_llc(model, "cross_entropy_next", Split(tokens, tokens), params=["blocks.1.attn"], vectorize=False, **kw)
+    sgld = SGLDConfig(n_chains=2, n_draws=8, n_burnin=2, step_size=1e-5, gamma=100.0)
+    a = estimate_llc(model, "cross_entropy_next", Split(tokens, tokens), sgld, params=["blocks.1.attn"], seed=0)
+    b = estimate_llc(model, "cross_entropy_next", Split(tokens, tokens), sgld, params=["blocks.1.attn"], vectorize=False, seed=0)
     assert a.vectorized
     assert a.n_params == 4 * (16 * 16 + 16)  # q, k, v, o weights and biases of layer 1
     np.testing.assert_allclose(a.trace, b.trace, rtol=1e-4, atol=1e-6)
@@ -105,7 +105,7 @@ def test_transformer_bridge_runs_vectorised_and_is_left_untouched():
 def test_divergence_is_flagged_and_warned():
     net, split = _regression(200, d_in=3, d_out=2)
     with pytest.warns(LLCWarning, match="diverged"):
-        res = estimate_llc(net, "half_sse", split, n_chains=3, n_draws=50, n_burnin=0, step_size=0.5, gamma=1.0, seed=0)
+        res = estimate_llc(net, "half_sse", split, SGLDConfig(n_chains=3, n_draws=50, n_burnin=0, step_size=0.5, gamma=1.0), seed=0)
     assert res.any_diverged and res.diverged.all()
     assert any("diverged" in w for w in res.warnings)
     assert any("step_size·nbeta" in w for w in res.warnings)
@@ -114,10 +114,10 @@ def test_divergence_is_flagged_and_warned():
 def test_out_of_range_settings_warn_and_bad_settings_raise():
     net, split = _regression(200, d_in=3, d_out=2)
     with pytest.warns(LLCWarning, match="localisation term overshoots"):
-        estimate_llc(net, "half_sse", split, n_chains=1, n_draws=5, n_burnin=0, step_size=1e-3, gamma=5000.0, seed=0)
+        estimate_llc(net, "half_sse", split, SGLDConfig(n_chains=1, n_draws=5, n_burnin=0, step_size=1e-3, gamma=5000.0), seed=0)
     for bad in (dict(step_size=0.0), dict(n_chains=0), dict(gamma=-1.0), dict(nbeta=-2.0), dict(n_draws=0)):
         with pytest.raises(ValueError):
-            estimate_llc(net, "half_sse", split, **bad)
+            estimate_llc(net, "half_sse", split, SGLDConfig(**bad))
     with pytest.raises(ValueError, match="matches no parameter"):
         estimate_llc(net, "half_sse", split, params=["nope"])
 
@@ -127,7 +127,7 @@ def test_negative_estimate_warns_when_not_at_a_minimum():
     with torch.no_grad():
         net.weight.add_(1.0)  # far from the minimum: chains descend
     with pytest.warns(LLCWarning, match="not a local minimum"):
-        res = estimate_llc(net, "half_sse", split, n_chains=2, n_draws=100, n_burnin=0, step_size=1e-3, gamma=1.0, seed=0)
+        res = estimate_llc(net, "half_sse", split, SGLDConfig(n_chains=2, n_draws=100, n_burnin=0, step_size=1e-3, gamma=1.0), seed=0)
     assert res.mean < 0
 
 
@@ -144,14 +144,14 @@ def test_tracker_is_registered_reproducible_and_restrictable():
     assert "llc" in TRACKERS
     data = make_task(LinearTeacherConfig((1.0,), d_in=3, d_out=3, n_train=64), seed=0)
     model = build_model(DeepLinearConfig(3, 4, 3, init_std=0.3), seed=0)
-    tracker = get_tracker("llc", n_chains=2, n_draws=20, n_burnin=5, step_size=1e-4, per_chain=True)
+    tracker = get_tracker("llc", sgld=SGLDConfig(n_chains=2, n_draws=20, n_burnin=5, step_size=1e-4), per_chain=True)
     rows = tracker(model, 7, data)
-    again = LLCTracker(n_chains=2, n_draws=20, n_burnin=5, step_size=1e-4, per_chain=True)(model, 7, data)
+    again = LLCTracker(SGLDConfig(n_chains=2, n_draws=20, n_burnin=5, step_size=1e-4), per_chain=True)(model, 7, data)
     assert [r["observable"] for r in rows] == ["llc/mean", "llc/std", "llc/diverged", "llc/chain", "llc/chain"]
     assert rows[0]["value"] == pytest.approx(again[0]["value"], rel=1e-6)
     assert rows[0]["value"] == pytest.approx(np.mean([r["value"] for r in rows[3:]]), rel=1e-6)
     assert tracker.last_result.trace.shape == (2, 20)
-    sub = LLCTracker(n_chains=2, n_draws=5, n_burnin=0, step_size=1e-4, params=("weights.1",))
+    sub = LLCTracker(SGLDConfig(n_chains=2, n_draws=5, n_burnin=0, step_size=1e-4), params=("weights.1",))
     sub(model, 0, data)
     assert sub.last_result.n_params == 12
 
@@ -233,7 +233,7 @@ def test_agrees_with_devinterp_within_the_spread_of_the_chains():
     net = build_model(DeepLinearConfig(4, 3, 4), seed=0)
     set_balanced(net, data.info["U"], data.info["S"], data.info["V"])
     kw = dict(n_chains=8, n_draws=1000, step_size=5e-4, gamma=5.0, nbeta=default_nbeta(1000))
-    ours = estimate_llc(net, "half_sse", data.train, n_burnin=0, seed=0, **kw)
+    ours = estimate_llc(net, "half_sse", data.train, SGLDConfig(n_burnin=0, **kw), seed=0)
     ref = devinterp_llc(net, "half_sse", data.train, seed=0, **kw)
     spread = max(ours.std, ref.std)
     assert abs(ours.mean - ref.mean) <= spread, (ours.mean, ours.std, ref.mean, ref.std)

@@ -8,7 +8,7 @@ Example:
 """
 
 from bridge.estimators.hessian import HessianOperator, dense_hessian, hessian_operator, hutchinson_trace, lanczos_top, power_iteration
-from bridge.estimators.llc import LLCResult, LLCWarning, default_nbeta, estimate_llc, select_params
+from bridge.estimators.llc import LLCResult, LLCWarning, SGLDConfig, default_nbeta, estimate_llc, select_params
 from bridge.estimators.parameter_groups import Block, block_loading, blocks, parameter_names, parameter_slices, tensor_loading
 from bridge.estimators.reparam import ParameterSlots
 
@@ -18,6 +18,7 @@ __all__ = [
     "LLCResult",
     "LLCWarning",
     "ParameterSlots",
+    "SGLDConfig",
     "block_loading",
     "blocks",
     "default_nbeta",

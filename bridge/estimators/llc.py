@@ -23,8 +23,8 @@ Example:
     >>> net = torch.nn.Linear(3, 1, bias=False)
     >>> with torch.no_grad():
     ...     _ = net.weight.copy_(torch.tensor([[1.0, -2.0, 0.5]]))
-    >>> res = estimate_llc(net, "half_sse", Split(x, net(x).detach()), n_chains=4,
-    ...                    n_draws=400, step_size=1e-3, gamma=1.0, seed=0)
+    >>> res = estimate_llc(net, "half_sse", Split(x, net(x).detach()),
+    ...                    SGLDConfig(n_chains=4, n_draws=400, step_size=1e-3, gamma=1.0), seed=0)
     >>> abs(res.mean - 1.5) < 0.3   # a regular model: d/2
     True
 """
@@ -42,12 +42,48 @@ from jaxtyping import Float
 from torch import Tensor, nn
 from torch.func import grad_and_value, vmap
 
+from bridge.config import ConfigError, config_class
 from bridge.losses import LossFn, get_loss
 from bridge.estimators.reparam import ParameterSlots
 from bridge.seeding import generator
 from bridge.tasks.base import Split
 
 ParamSelector = Callable[[str], bool] | Sequence[str] | str | None
+
+
+@config_class("sgld")
+@dataclass(frozen=True)
+class SGLDConfig:
+    """Settings of the SGLD sampler behind every learning-coefficient estimate (one place, used everywhere).
+
+    Args:
+        n_chains: independent chains, run side by side.
+        n_draws: steps per chain whose loss enters the estimate.
+        n_burnin: steps per chain discarded first.
+        step_size: SGLD step ``ε``.
+        gamma: localisation strength ``γ`` (pulls chains back to ``w*``).
+        nbeta: ``nβ``; ``None`` means ``n / ln n``.
+        noise_level: scale of the Langevin noise (1 is SGLD, 0 is gradient descent on
+            the localised tempered objective ``nβ L_n + γ/2 ‖w − w*‖²`` with step ``ε/2``).
+
+    Example:
+        >>> SGLDConfig(n_chains=2, n_draws=50).n_burnin
+        100
+    """
+
+    n_chains: int = 4
+    n_draws: int = 200
+    n_burnin: int = 100
+    step_size: float = 1e-3
+    gamma: float = 100.0
+    nbeta: float | None = None
+    noise_level: float = 1.0
+
+    def __post_init__(self) -> None:
+        try:
+            _check_settings(self.n_chains, self.n_draws, self.n_burnin, self.step_size, self.gamma, 1.0 if self.nbeta is None else self.nbeta, self.noise_level)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"sgld: {e}") from None
 
 
 class LLCWarning(UserWarning):
@@ -172,15 +208,9 @@ def estimate_llc(
     model: nn.Module,
     loss_fn: LossFn | str,
     split: Split | tuple[Tensor, Tensor],
+    sgld: SGLDConfig | None = None,
     *,
-    n_chains: int = 4,
-    n_draws: int = 200,
-    n_burnin: int = 100,
-    step_size: float = 1e-3,
-    gamma: float = 100.0,
-    nbeta: float | None = None,
     params: ParamSelector = None,
-    noise_level: float = 1.0,
     seed: int | torch.Generator = 0,
     vectorize: bool | None = None,
 ) -> LLCResult:
@@ -192,16 +222,9 @@ def estimate_llc(
         loss_fn: ``(output, target) -> scalar`` mean per-sample negative
             log-likelihood, or the name of a loss in :mod:`bridge.losses`.
         split: the data ``(x, y)`` with ``n`` examples (full batch).
-        n_chains: independent SGLD chains, run side by side.
-        n_draws: steps per chain whose loss enters the estimate.
-        n_burnin: steps per chain discarded first.
-        step_size: SGLD step ``ε``.
-        gamma: localisation strength ``γ`` (pulls chains back to ``w*``).
-        nbeta: ``nβ``; ``None`` means ``n / ln n``.
+        sgld: the sampler's settings (:class:`SGLDConfig`; default ``SGLDConfig()``).
         params: which parameters to sample (``None``: all; prefixes such as
             ``["blocks.0.attn"]``; or a predicate on names). The rest stay at ``w*``.
-        noise_level: scale of the Langevin noise (1 is SGLD, 0 is gradient descent on
-            the localised tempered objective ``nβ L_n + γ/2 ‖w − w*‖²`` with step ``ε/2``).
         seed: an int or a ``torch.Generator`` for the noise.
         vectorize: ``True`` forces ``vmap``, ``False`` a loop over chains,
             ``None`` tries ``vmap`` and falls back to the loop if the model refuses it.
@@ -214,8 +237,11 @@ def estimate_llc(
     loss = get_loss(loss_fn) if isinstance(loss_fn, str) else loss_fn
     x, y = (split.x, split.y) if isinstance(split, Split) else split
     n = int(x.shape[0])
-    nbeta = default_nbeta(n) if nbeta is None else float(nbeta)
-    _check_settings(n_chains, n_draws, n_burnin, step_size, gamma, nbeta, noise_level)
+    sgld = SGLDConfig() if sgld is None else sgld
+    if not isinstance(sgld, SGLDConfig):
+        raise ConfigError(f"sgld must be an SGLDConfig, got {type(sgld).__name__}")
+    n_chains, n_draws, n_burnin, step_size, gamma, noise_level = sgld.n_chains, sgld.n_draws, sgld.n_burnin, sgld.step_size, sgld.gamma, sgld.noise_level
+    nbeta = default_nbeta(n) if sgld.nbeta is None else float(sgld.nbeta)
     slots = ParameterSlots(model)
     names = select_params(model, params, slots)
     g = seed if isinstance(seed, torch.Generator) else generator(seed)

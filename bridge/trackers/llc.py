@@ -10,7 +10,8 @@ Example:
     >>> from bridge.models import DeepLinearConfig, build_model
     >>> from bridge.tasks import LinearTeacherConfig, make_task
     >>> data = make_task(LinearTeacherConfig((2.0,), d_in=3, d_out=3, n_train=64), seed=0)
-    >>> tracker = LLCTracker(n_chains=2, n_draws=20, n_burnin=10, step_size=1e-4)
+    >>> from bridge.estimators import SGLDConfig
+    >>> tracker = LLCTracker(SGLDConfig(n_chains=2, n_draws=20, n_burnin=10, step_size=1e-4))
     >>> [r["observable"] for r in tracker(build_model(DeepLinearConfig(3, 4, 3), seed=0), 0, data)]
     ['llc/mean', 'llc/std', 'llc/diverged']
 """
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from bridge.estimators.llc import LLCResult, estimate_llc
+from bridge.estimators.llc import LLCResult, SGLDConfig, estimate_llc
 from bridge.seeding import derive_seed
 from bridge.tasks.base import TaskData
 from bridge.trackers.base import Row, row
@@ -32,7 +33,7 @@ class LLCTracker:
     """Learning-coefficient tracker (see :func:`bridge.estimators.llc.estimate_llc` for the arguments).
 
     Args:
-        n_chains, n_draws, n_burnin, step_size, gamma, nbeta: SGLD settings.
+        sgld: the sampler's settings.
         params: parameter prefixes to restrict to (``None``: all), e.g. ``("blocks.1.attn",)``.
         per_chain: also emit ``llc/chain`` rows with a ``chain`` index column.
         seed: base seed; the chains at ``step`` use ``derive_seed(seed, "llc", step)``.
@@ -41,12 +42,7 @@ class LLCTracker:
         last_result: the :class:`~bridge.estimators.llc.LLCResult` of the latest call (traces, warnings).
     """
 
-    n_chains: int = 4
-    n_draws: int = 200
-    n_burnin: int = 100
-    step_size: float = 1e-3
-    gamma: float = 100.0
-    nbeta: float | None = None
+    sgld: SGLDConfig = field(default_factory=SGLDConfig)
     params: tuple[str, ...] | None = None
     per_chain: bool = False
     seed: int = 0
@@ -58,12 +54,7 @@ class LLCTracker:
             model,
             data.loss_fn,
             data.train,
-            n_chains=self.n_chains,
-            n_draws=self.n_draws,
-            n_burnin=self.n_burnin,
-            step_size=self.step_size,
-            gamma=self.gamma,
-            nbeta=self.nbeta,
+            self.sgld,
             params=None if self.params is None else list(self.params),
             seed=derive_seed(self.seed, "llc", int(step)),
         )

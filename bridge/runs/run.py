@@ -178,6 +178,34 @@ class Run:
             raise KeyError(f"no rows for observable {name!r} with {index or 'no index'}")
         return frame.groupby("step")["value"].last().astype(float)
 
+    def table(self, name: str, column: str | Sequence[str], **index: Any) -> pd.DataFrame:
+        """Observable ``name`` as a table: one row per step, one column per value of the index ``column``.
+
+        Args:
+            name: the observable (``"fourier/embed_norm"``).
+            column: the index column(s) that become the table's columns (``"frequency"``,
+                or ``["layer", "neuron"]``).
+            **index: fixed values of other index columns (``split="test"``).
+
+        Returns:
+            A DataFrame indexed by step (ascending), columns sorted; ``.to_numpy()``
+            gives the ``(step, column)`` matrix.
+
+        Example:
+            >>> norms = run.table("fourier/embed_norm", "frequency")   # doctest: +SKIP
+            >>> norms.loc[1000, 14]                                     # doctest: +SKIP
+        """
+        frame = self.metrics[self.metrics["observable"] == name]
+        columns = [column] if isinstance(column, str) else list(column)
+        for key in [*columns, *index]:
+            if key not in frame.columns:
+                raise KeyError(f"observable {name!r} has no index column {key!r}")
+        for key, value in index.items():
+            frame = frame[frame[key] == value]
+        if frame.empty:
+            raise KeyError(f"no rows for observable {name!r} with {index or 'no index'}")
+        return frame.pivot_table(index="step", columns=columns if len(columns) > 1 else columns[0], values="value", aggfunc="last").sort_index()
+
     def curve(self, name: str, **index: Any) -> tuple[np.ndarray, np.ndarray]:
         """``(steps, values)`` of observable ``name`` as float arrays (what detectors and plots take).
 

@@ -1,5 +1,5 @@
 """Estimators over a model's parameters: the local learning coefficient (SGLD), the Hessian operator and
-Lanczos, parameter selection and parameter slots.
+Lanczos, the empirical neural tangent kernel, parameter selection and parameter slots.
 
 Example:
     >>> from bridge.estimators import default_nbeta
@@ -9,10 +9,12 @@ Example:
 
 from bridge.estimators.hessian import HessianOperator, dense_hessian, hessian_operator, hutchinson_trace, lanczos_top, power_iteration
 from bridge.estimators.llc import LLCResult, LLCWarning, SGLDConfig, default_nbeta, estimate_llc, select_params
+from bridge.estimators.ntk import OUTPUT_REDUCTIONS, effective_rank, empirical_ntk, kernel_distance, kernel_matrix, kernel_target_alignment, ntk_eigendecomposition, top_eigenvalues
 from bridge.estimators.parameter_groups import Block, block_loading, blocks, parameter_names, parameter_slices, tensor_loading
 from bridge.estimators.reparam import ParameterSlots
 
 __all__ = [
+    "OUTPUT_REDUCTIONS",
     "Block",
     "HessianOperator",
     "LLCResult",
@@ -32,4 +34,11 @@ __all__ = [
     "power_iteration",
     "select_params",
     "tensor_loading",
+    "effective_rank",
+    "empirical_ntk",
+    "kernel_distance",
+    "kernel_matrix",
+    "kernel_target_alignment",
+    "ntk_eigendecomposition",
+    "top_eigenvalues",
 ]

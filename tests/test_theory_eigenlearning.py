@@ -86,7 +86,7 @@ def test_multiplicities_equal_the_expanded_spectrum():
 def test_cube_eigenvalues_match_the_dense_kernel_matrix():
     d = 6
     cube = np.array(np.meshgrid(*[[1.0, -1.0]] * d, indexing="ij")).reshape(d, -1).T
-    kernel = lambda dot: np.exp(dot / d) + 0.3 * (dot / d) ** 3  # noqa: E731  a dot-product kernel
+    kernel = lambda dot: np.exp(dot / d) + 0.3 * (dot / d) ** 3  # a dot-product kernel
     dense = np.linalg.eigvalsh(kernel(cube @ cube.T) / 2**d)
     per_degree = el.cube_eigenvalues(kernel(d - 2.0 * np.arange(d + 1)))
     expanded = np.sort(el.expand(per_degree, el.cube_multiplicities(d)))

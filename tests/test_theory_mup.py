@@ -55,7 +55,7 @@ def fitted_slopes(parametrisation, optimizer, depth, linear, seeds=16):
     """Log-log slope against width of the seed-averaged RMS change, per layer: (feature, update)."""
     ms = np.array([[one_step_changes(parametrisation, optimizer, w, depth, s, linear) for w in WIDTHS] for s in range(seeds)])
     rms = np.sqrt(ms.mean(0))  # (width, quantity, layer)
-    slope = lambda v: np.polyfit(np.log(WIDTHS), np.log(v), 1)[0]  # noqa: E731
+    slope = lambda v: np.polyfit(np.log(WIDTHS), np.log(v), 1)[0]
     return [[slope(rms[:, q, layer]) for layer in range(depth)] for q in range(2)]
 
 

@@ -52,7 +52,11 @@ width, and the hidden features it reads moved ∝ width along its own weights;
 with no hidden layer (``depth=2``) the readout moves ∝ width. μP and NTK are
 stable, so their exponents hold after any fixed number of steps; under SP at a
 width-independent learning rate the first step already blows up (SGD: the
-output grows ∝ width, as Yang & Hu 2021 show) and later steps compound it.
+output grows ∝ width, which is why SP's stable learning rate must shrink ∝
+1/width; Yang & Hu 2021) and later steps compound it. Under μP the output at
+initialisation shrinks ∝ width^{−½}; at small widths its size still enters
+the loss derivative and tilts measured slopes slightly (a zero-initialised
+readout removes this).
 
 Example:
     >>> predicted_exponent("mup", "adam", "hidden"), predicted_exponent("standard", "adam", "hidden")

@@ -1,0 +1,170 @@
+"""Multitask sparse parity (Michaud et al. 2023): Zipfian subtasks, each the parity of a few bits.
+
+An input is ``n_tasks`` one-hot control bits followed by ``n_bits`` task bits
+(all in {0, 1}); the control bit names subtask ``k``, whose label is the parity
+of its own ``k_bits`` task bits (fixed per subtask, drawn by the seed).
+Subtask ``k`` (0-based) is drawn with frequency ``∝ (k + 1)^{−(α+1)}``, so the
+subtasks are the quanta of the quantization model, most frequent first.
+
+Two regimes: the training split is a fixed set of ``n_train`` samples (the
+data-limited regime, ``D = n_train``); for the online regime draw fresh
+batches from ``info["sampler"]`` with a ``torch.Generator``. The test split is
+``n_test_per_task`` samples of every subtask (``info["test_task"]`` says which).
+Labels are class indices for a two-logit output (cross-entropy).
+
+Example:
+    >>> from bridge.tasks import make_task
+    >>> data = make_task(SparseParityConfig(n_tasks=4, n_bits=8, k_bits=2, n_train=64, n_test_per_task=5), seed=0)
+    >>> tuple(data.train.x.shape), len(data.test), data.info["subtask_bits"].shape
+    ((64, 12), 20, torch.Size([4, 2]))
+    >>> bool((sparse_parity_labels(data.train.x, data.info["subtask_bits"]) == data.train.y).all())
+    True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import comb
+
+import torch
+import torch.nn.functional as F
+from jaxtyping import Float, Int
+from torch import Tensor
+
+from bridge.config import config_class, require
+from bridge.seeding import derive_seed, generator
+from bridge.tasks.base import TASKS, Split, TaskData
+
+
+@config_class("multitask_sparse_parity")
+@dataclass(frozen=True)
+class SparseParityConfig:
+    """Sizes and frequencies of the multitask sparse parity task.
+
+    Args:
+        n_tasks: number of subtasks (control bits).
+        n_bits: number of task bits ``n``.
+        k_bits: bits per subtask's parity.
+        alpha: Zipf exponent; subtask ``k`` has frequency ``∝ (k + 1)^{−(α+1)}``.
+        n_train: size ``D`` of the fixed training set.
+        n_test_per_task: test samples of each subtask.
+    """
+
+    n_tasks: int = 100
+    n_bits: int = 50
+    k_bits: int = 3
+    alpha: float = 0.4
+    n_train: int = 100_000
+    n_test_per_task: int = 256
+
+    def __post_init__(self) -> None:
+        for name in ("n_tasks", "n_bits", "k_bits", "n_train", "n_test_per_task"):
+            value = getattr(self, name)
+            require(isinstance(value, int) and value >= 1, f"multitask_sparse_parity.{name} must be a positive integer, got {value!r}")
+        require(self.k_bits <= self.n_bits, f"multitask_sparse_parity.k_bits ({self.k_bits}) exceeds n_bits ({self.n_bits})")
+        require(comb(self.n_bits, self.k_bits) >= self.n_tasks, f"multitask_sparse_parity: only {comb(self.n_bits, self.k_bits)} distinct {self.k_bits}-bit subsets of {self.n_bits} bits for {self.n_tasks} subtasks")
+        require(self.alpha >= 0, f"multitask_sparse_parity.alpha must be >= 0, got {self.alpha}")
+
+
+def zipf_weights(n_tasks: int, alpha: float) -> Float[Tensor, " n_tasks"]:
+    """``(k + 1)^{−(α+1)}`` normalised to sum 1, float64.
+
+    Example:
+        >>> zipf_weights(2, 1.0).tolist()
+        [0.8, 0.2]
+    """
+    w = torch.arange(1, n_tasks + 1, dtype=torch.float64) ** -(alpha + 1.0)
+    return w / w.sum()
+
+
+def sparse_parity_labels(x: Float[Tensor, "n features"], subtask_bits: Int[Tensor, "n_tasks k_bits"]) -> Int[Tensor, " n"]:
+    """The label of each row: parity of the bits of the subtask its control bits name.
+
+    Args:
+        x: rows ``[one-hot control (n_tasks) | task bits (n_bits)]``.
+        subtask_bits: each subtask's bit indices (into the task bits).
+
+    Example:
+        >>> x = torch.tensor([[1.0, 0.0, 1.0, 1.0, 0.0], [0.0, 1.0, 1.0, 1.0, 0.0]])
+        >>> sparse_parity_labels(x, torch.tensor([[0, 1], [1, 2]])).tolist()
+        [0, 1]
+    """
+    n_tasks = subtask_bits.shape[0]
+    task = x[:, :n_tasks].argmax(-1)
+    bits = x[:, n_tasks:].round().long()
+    return bits.gather(1, subtask_bits[task]).sum(-1) % 2
+
+
+@dataclass(frozen=True)
+class SparseParitySampler:
+    """Fresh samples of the task, for the online regime.
+
+    Attributes:
+        subtask_bits: ``(n_tasks, k_bits)`` bit indices of each subtask.
+        frequencies: ``(n_tasks,)`` subtask probabilities.
+        n_bits: number of task bits.
+    """
+
+    subtask_bits: Tensor
+    frequencies: Tensor
+    n_bits: int
+
+    def sample(self, batch: int, g: torch.Generator, task: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """``(x (batch, n_tasks + n_bits) float, y (batch,) long, task (batch,) long)``.
+
+        Subtasks are drawn from ``frequencies`` unless ``task`` (``(batch,)``) fixes them.
+        """
+        if task is None:
+            task = torch.multinomial(self.frequencies, batch, replacement=True, generator=g)
+        n_tasks = self.subtask_bits.shape[0]
+        bits = torch.randint(0, 2, (batch, self.n_bits), generator=g)
+        x = torch.cat([F.one_hot(task, n_tasks), bits], dim=1).float()
+        y = bits.gather(1, self.subtask_bits[task]).sum(-1) % 2
+        return x, y, task
+
+
+def draw_subtask_bits(n_tasks: int, n_bits: int, k_bits: int, g: torch.Generator) -> Int[Tensor, "n_tasks k_bits"]:
+    """Distinct sorted ``k_bits``-subsets of ``range(n_bits)``, one per subtask."""
+    chosen: list[tuple[int, ...]] = []
+    seen: set[tuple[int, ...]] = set()
+    while len(chosen) < n_tasks:
+        s = tuple(sorted(torch.randperm(n_bits, generator=g)[:k_bits].tolist()))
+        if s not in seen:
+            seen.add(s)
+            chosen.append(s)
+    return torch.tensor(chosen, dtype=torch.long)
+
+
+def _cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
+    return F.cross_entropy(logits.float(), target)
+
+
+@TASKS.register("multitask_sparse_parity")
+def make_sparse_parity(config: SparseParityConfig, seed: int) -> TaskData:
+    """The fixed training set and per-subtask test sets.
+
+    ``info``: ``subtask_bits`` ``(n_tasks, k_bits)``, ``frequencies`` ``(n_tasks,)``,
+    ``alpha``, ``n_tasks``, ``n_bits``, ``k_bits``, ``train_task`` / ``test_task``
+    (subtask of each row) and ``sampler`` (a :class:`SparseParitySampler`).
+    """
+    bits = draw_subtask_bits(config.n_tasks, config.n_bits, config.k_bits, generator(derive_seed(seed, "sparse_parity", "bits")))
+    freqs = zipf_weights(config.n_tasks, config.alpha)
+    sampler = SparseParitySampler(bits, freqs, config.n_bits)
+    x, y, train_task = sampler.sample(config.n_train, generator(derive_seed(seed, "sparse_parity", "train")))
+    test_task = torch.arange(config.n_tasks).repeat_interleave(config.n_test_per_task)
+    x_test, y_test, _ = sampler.sample(len(test_task), generator(derive_seed(seed, "sparse_parity", "test")), task=test_task)
+    info = {
+        "subtask_bits": bits,
+        "frequencies": freqs,
+        "alpha": config.alpha,
+        "n_tasks": config.n_tasks,
+        "n_bits": config.n_bits,
+        "k_bits": config.k_bits,
+        "train_task": train_task,
+        "test_task": test_task,
+        "sampler": sampler,
+    }
+    return TaskData(Split(x, y), Split(x_test, y_test), _cross_entropy, info)
+
+
+__all__ = ["SparseParityConfig", "SparseParitySampler", "draw_subtask_bits", "make_sparse_parity", "sparse_parity_labels", "zipf_weights"]

@@ -1,0 +1,237 @@
+"""Scaling laws from quanta: the quantization model (Michaud, Liu, Girit & Tegmark 2023).
+
+**Model.** A task decomposes into ``n_tasks`` discrete skills ("quanta"); a
+sample needs exactly one of them, quantum ``k`` (1-based rank) with Zipfian
+frequency ``p_k = k^{−(α+1)} / Σ_{j ≤ n_tasks} j^{−(α+1)}``. A sample's loss is
+``b`` (``loss_unlearned``) if its quantum is not learned and ``a``
+(``loss_learned``) if it is. A network that has learned the set ``Q`` has
+mean loss ``a + (b − a) Σ_{k ∉ Q} p_k``.
+
+**Laws.** Quanta are learned in order of frequency, so with the first ``k``
+learned ``L(k) − a = (b − a) Σ_{j > k} p_j ≈ (b − a) k^{−α} / (α Z)`` far from
+the floor. Each quantum costs a fixed number of parameters ``C``, so
+``k = N / C`` and ``L(N) − a ∝ N^{−α}``. With ``D`` training samples
+quantum ``k`` is learned once it is seen ``τ`` times (``D p_k ≳ τ``), so
+``k_max ∝ D^{1/(α+1)}`` and ``L(D) − a ∝ D^{−α/(α+1)}``; in the online regime
+the same holds for steps ``S`` with ``D = S·B`` (batch ``B``).
+
+**Finite ``n_tasks``.** The sums stop at ``n_tasks``: the loss reaches its
+floor ``a`` once all quanta are learned (``N ≥ C·n_tasks``, or ``D p_{n_tasks} ≫ τ``),
+and the local log-log slope steepens as the floor approaches
+(:func:`local_exponent`); the pure power law holds for ``k ≪ n_tasks``.
+
+Example:
+    >>> pred = predict(alpha=0.5, n_tasks=100)
+    >>> pred.parameter_exponent, round(pred.data_exponent, 4), pred.order[:3].tolist()
+    (0.5, 0.3333, [0, 1, 2])
+    >>> round(float(expected_loss(0, 0.5, 100)), 4), float(expected_loss(100, 0.5, 100))
+    (0.6931, 0.0)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import poisson
+
+ASSUMPTIONS = (
+    "each sample needs exactly one quantum; quantum frequencies are Zipfian, p_k ∝ k^−(α+1)",
+    "a quantum is either learned (per-sample loss a) or not (loss b); nothing in between",
+    "quanta are learned in order of frequency; each costs the same number of parameters",
+    "with data, a quantum is learned once its samples reach a fixed count τ",
+)
+CHANCE_LOSS = math.log(2.0)
+"""Cross-entropy of a binary prediction at chance, the default unlearned loss."""
+
+
+def _check(alpha: float, n_tasks: int) -> None:
+    if not alpha > 0:
+        raise ValueError(f"alpha must be positive, got {alpha}")
+    if int(n_tasks) != n_tasks or n_tasks < 1:
+        raise ValueError(f"n_tasks must be a positive integer, got {n_tasks}")
+
+
+def zipf_frequencies(alpha: float, n_tasks: int) -> np.ndarray:
+    """``p_k ∝ k^{−(α+1)}`` for ranks ``k = 1 … n_tasks``, summing to 1, shape ``(n_tasks,)``.
+
+    Example:
+        >>> zipf_frequencies(1.0, 2).round(4).tolist()
+        [0.8, 0.2]
+    """
+    _check(alpha, n_tasks)
+    weights = np.arange(1, int(n_tasks) + 1, dtype=float) ** -(alpha + 1.0)
+    return weights / weights.sum()
+
+
+def acquisition_order(frequencies) -> np.ndarray:
+    """Predicted order of acquisition: subtask indices by decreasing frequency (ties by index).
+
+    Example:
+        >>> acquisition_order([0.1, 0.6, 0.3]).tolist()
+        [1, 2, 0]
+    """
+    p = np.asarray(frequencies, dtype=float)
+    return np.argsort(-p, kind="stable")
+
+
+def parameter_exponent(alpha: float) -> float:
+    """Exponent of ``L(N) − a ∝ N^{−α}`` against parameters: ``α``."""
+    _check(alpha, 1)
+    return float(alpha)
+
+
+def data_exponent(alpha: float) -> float:
+    """Exponent of ``L(D) − a ∝ D^{−α/(α+1)}`` against data (or online steps): ``α/(α+1)``."""
+    _check(alpha, 1)
+    return float(alpha / (alpha + 1.0))
+
+
+def loss_from_learned(learned, frequencies, loss_unlearned: float = CHANCE_LOSS, loss_learned: float = 0.0) -> float:
+    """Mean loss ``Σ_k p_k · (a if learned_k else b)`` for any set of learned quanta.
+
+    Args:
+        learned: ``(n_tasks,)`` booleans (or per-subtask learned probabilities in [0, 1]).
+        frequencies: ``(n_tasks,)`` subtask frequencies (normalised here).
+
+    Example:
+        >>> loss_from_learned([True, False], [0.75, 0.25], loss_unlearned=1.0)
+        0.25
+    """
+    p = np.asarray(frequencies, dtype=float)
+    q = np.asarray(learned, dtype=float)
+    if p.shape != q.shape:
+        raise ValueError(f"learned has shape {q.shape}, frequencies {p.shape}")
+    p = p / p.sum()
+    return float(np.sum(p * (q * loss_learned + (1 - q) * loss_unlearned)))
+
+
+def _tail(alpha: float, n_tasks: int) -> np.ndarray:
+    """``T[k] = Σ_{j > k} p_j`` for ``k = 0 … n_tasks``."""
+    p = zipf_frequencies(alpha, n_tasks)
+    return np.concatenate([np.cumsum(p[::-1])[::-1], [0.0]])
+
+
+def expected_loss(k_learned, alpha: float, n_tasks: int, loss_unlearned: float = CHANCE_LOSS, loss_learned: float = 0.0) -> np.ndarray:
+    """Mean loss with the ``k`` most frequent quanta learned: ``a + (b − a) Σ_{j > k} p_j``.
+
+    Args:
+        k_learned: number of learned quanta (clipped to ``[0, n_tasks]``), any shape.
+
+    Returns:
+        Loss of the same shape as ``k_learned``; ``loss_learned`` (the floor) at ``k = n_tasks``.
+    """
+    k = np.clip(np.floor(np.asarray(k_learned, dtype=float)), 0, n_tasks).astype(int)
+    return loss_learned + (loss_unlearned - loss_learned) * _tail(alpha, n_tasks)[k]
+
+
+def quanta_learned_parameters(n_params, params_per_quantum: float, n_tasks: int) -> np.ndarray:
+    """Quanta a model of ``N`` parameters holds: ``min(⌊N / C⌋, n_tasks)``."""
+    if not params_per_quantum > 0:
+        raise ValueError(f"params_per_quantum must be positive, got {params_per_quantum}")
+    return np.minimum(np.floor(np.asarray(n_params, dtype=float) / params_per_quantum), n_tasks).astype(int)
+
+
+def loss_vs_parameters(n_params, alpha: float, n_tasks: int, params_per_quantum: float, loss_unlearned: float = CHANCE_LOSS, loss_learned: float = 0.0) -> np.ndarray:
+    """``L(N)``: the expected loss with the ``⌊N / C⌋`` most frequent quanta learned.
+
+    Example:
+        >>> loss_vs_parameters([10, 40], 1.0, 1000, params_per_quantum=10).round(4).tolist()
+        [0.2715, 0.0929]
+    """
+    k = quanta_learned_parameters(n_params, params_per_quantum, n_tasks)
+    return expected_loss(k, alpha, n_tasks, loss_unlearned, loss_learned)
+
+
+def learned_probability(n_samples, alpha: float, n_tasks: int, samples_needed: int = 1) -> np.ndarray:
+    """``P(quantum k learned)`` after ``D`` samples: its count, Poisson with mean ``D p_k``, reaches ``τ``.
+
+    Returns:
+        ``(*D.shape, n_tasks)`` probabilities.
+    """
+    if int(samples_needed) != samples_needed or samples_needed < 1:
+        raise ValueError(f"samples_needed must be a positive integer, got {samples_needed}")
+    mean = np.asarray(n_samples, dtype=float)[..., None] * zipf_frequencies(alpha, n_tasks)
+    return poisson.sf(samples_needed - 1, mean)
+
+
+def loss_vs_data(n_samples, alpha: float, n_tasks: int, samples_needed: int = 1, loss_unlearned: float = CHANCE_LOSS, loss_learned: float = 0.0) -> np.ndarray:
+    """``L(D)``: expected loss after ``D`` samples (or ``S·B`` online) when ``τ`` sightings teach a quantum.
+
+    Example:
+        >>> float(loss_vs_data(0, 0.5, 10)), round(float(loss_vs_data(1e9, 0.5, 10)), 6)
+        (0.6931471805599453, 0.0)
+    """
+    p = zipf_frequencies(alpha, n_tasks)
+    unlearned = 1.0 - learned_probability(n_samples, alpha, n_tasks, samples_needed)
+    return loss_learned + (loss_unlearned - loss_learned) * (unlearned * p).sum(-1)
+
+
+def local_exponent(k, alpha: float, n_tasks: int) -> np.ndarray:
+    """Local slope ``−d ln(L − a) / d ln k`` of the prefix loss at ``k`` (finite-``n_tasks`` correction).
+
+    Computed between ``k`` and ``k + 1`` from the exact sums; it tends to ``α``
+    for ``1 ≪ k ≪ n_tasks`` and grows without bound as ``k → n_tasks``.
+
+    Example:
+        >>> round(float(local_exponent(100, 1.0, 10**6)), 2), round(float(local_exponent(900, 1.0, 1000)), 2)
+        (1.0, 10.05)
+    """
+    k = np.asarray(k, dtype=int)
+    if np.any(k < 1) or np.any(k >= n_tasks):
+        raise ValueError(f"k must be in [1, n_tasks - 1], got {k}")
+    tail = _tail(alpha, n_tasks)
+    return np.log(tail[k] / tail[k + 1]) / np.log((k + 1) / k)
+
+
+@dataclass(frozen=True)
+class QuantaPrediction:
+    """The quantization model's predictions for one ``(α, n_tasks)``.
+
+    Attributes:
+        frequencies: ``p_k``, shape ``(n_tasks,)``.
+        order: predicted acquisition order (subtask indices).
+        parameter_exponent, data_exponent: ``α`` and ``α/(α+1)``.
+        loss_initial: mean loss with nothing learned (``b``).
+        loss_floor: mean loss with every quantum learned (``a``).
+        assumptions: what the model assumes.
+    """
+
+    alpha: float
+    n_tasks: int
+    frequencies: np.ndarray
+    order: np.ndarray
+    parameter_exponent: float
+    data_exponent: float
+    loss_initial: float
+    loss_floor: float
+    assumptions: tuple[str, ...] = ASSUMPTIONS
+
+
+def predict(alpha: float, n_tasks: int, loss_unlearned: float = CHANCE_LOSS, loss_learned: float = 0.0) -> QuantaPrediction:
+    """Frequencies, acquisition order, exponents and the finite-``n_tasks`` floor."""
+    p = zipf_frequencies(alpha, n_tasks)
+    p.setflags(write=False)
+    order = acquisition_order(p)
+    order.setflags(write=False)
+    return QuantaPrediction(float(alpha), int(n_tasks), p, order, parameter_exponent(alpha), data_exponent(alpha), float(loss_unlearned), float(loss_learned))
+
+
+__all__ = [
+    "ASSUMPTIONS",
+    "CHANCE_LOSS",
+    "QuantaPrediction",
+    "acquisition_order",
+    "data_exponent",
+    "expected_loss",
+    "learned_probability",
+    "local_exponent",
+    "loss_from_learned",
+    "loss_vs_data",
+    "loss_vs_parameters",
+    "parameter_exponent",
+    "predict",
+    "quanta_learned_parameters",
+    "zipf_frequencies",
+]

@@ -1,0 +1,79 @@
+"""Boolean-cube task: the fast Walsh–Hadamard transform against the dense matrix, exact coefficient recovery."""
+
+from math import comb
+
+import numpy as np
+import pytest
+import torch
+
+from bridge.config import ConfigError, config_from_dict, config_to_dict
+from bridge.tasks import BooleanCubeConfig, make_task
+from bridge.tasks.boolean_cube import cube_points, degree_power, mask_degrees, subset_mask, walsh_coefficients, walsh_function
+
+
+def dense_walsh_matrix(d):
+    """H[S, x] = χ_S(x) built point by point from the definition."""
+    x = cube_points(d).double()
+    subsets = [[j for j in range(d) if m >> j & 1] for m in range(2**d)]
+    return torch.stack([walsh_function(x, s) for s in subsets])
+
+
+@pytest.mark.parametrize("d", [1, 3, 6])
+def test_fast_transform_equals_the_dense_hadamard_product(d):
+    values = torch.randn(4, 2, 2**d, generator=torch.Generator().manual_seed(d), dtype=torch.float64)
+    dense = values @ dense_walsh_matrix(d).T / 2**d
+    torch.testing.assert_close(walsh_coefficients(values), dense, rtol=1e-12, atol=1e-12)
+    h = dense_walsh_matrix(d)
+    torch.testing.assert_close(h @ h.T, 2**d * torch.eye(2**d, dtype=torch.float64))  # orthogonal basis
+
+
+def test_task_target_coefficients_are_recovered_exactly():
+    subsets = ((), (3,), (0, 5), (1, 2, 7), (0, 4, 6, 8, 9))
+    coefficients = (0.3, 1.0, -0.7, 0.5, 0.25)
+    data = make_task(BooleanCubeConfig(d=10, subsets=subsets, coefficients=coefficients, n_train=100, test="cube"), seed=0)
+    coef = walsh_coefficients(data.info["cube_target"])
+    expected = torch.zeros(2**10, dtype=torch.float64)
+    for s, c in zip(subsets, coefficients):
+        expected[subset_mask(s)] = c
+    torch.testing.assert_close(coef, expected, rtol=0, atol=1e-12)
+    # the float32 test split covers the cube in order: its coefficients too
+    torch.testing.assert_close(walsh_coefficients(data.test.y[:, 0].double()), expected, rtol=0, atol=1e-6)
+    power = degree_power(coef)
+    torch.testing.assert_close(power, torch.tensor([0.09, 1.0, 0.49, 0.25, 0, 0.0625, 0, 0, 0, 0, 0], dtype=torch.float64))
+    assert data.info["degrees"] == (0, 1, 2, 3, 5)
+
+
+def test_degrees_draw_distinct_subsets_by_seed_and_the_split_is_a_partition():
+    cfg = BooleanCubeConfig(d=8, degrees=(1, 2, 2, 3), coefficients=(1.0, 0.5, 0.5, 0.25), n_train=60)
+    a, b, c = make_task(cfg, seed=1), make_task(cfg, seed=1), make_task(cfg, seed=2)
+    assert a.info["subsets"] == b.info["subsets"] and torch.equal(a.train.x, b.train.x)
+    assert a.info["subsets"] != c.info["subsets"] or not torch.equal(a.info["train_index"], c.info["train_index"])
+    assert [len(s) for s in a.info["subsets"]] == [1, 2, 2, 3] and len(set(a.info["subsets"])) == 4
+    coef = walsh_coefficients(a.info["cube_target"])
+    assert set(torch.nonzero(coef.abs() > 1e-12).flatten().tolist()) == set(a.info["masks"])
+    train, test = a.info["train_index"], a.info["test_index"]
+    assert len(train) == 60 and len(test) == 2**8 - 60
+    assert sorted(torch.cat([train, test]).tolist()) == list(range(2**8))
+    torch.testing.assert_close(a.train.y[:, 0].double(), a.info["cube_target"][train].float().double())
+    # mask degrees count binomially
+    assert np.bincount(mask_degrees(8).numpy()).tolist() == [comb(8, k) for k in range(9)]
+    assert config_from_dict(config_to_dict(cfg)) == cfg
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"d": 13, "degrees": (1,), "coefficients": (1.0,)}, "d must be"),
+        ({"d": 4, "coefficients": (1.0,)}, "exactly one of"),
+        ({"d": 4, "subsets": ((0,),), "degrees": (1,), "coefficients": (1.0,)}, "exactly one of"),
+        ({"d": 4, "degrees": (1, 2), "coefficients": (1.0,)}, "coefficients"),
+        ({"d": 4, "subsets": ((0, 4),), "coefficients": (1.0,)}, "distinct indices"),
+        ({"d": 4, "subsets": ((0, 1), (1, 0)), "coefficients": (1.0, 1.0)}, "distinct"),
+        ({"d": 4, "degrees": (4, 4), "coefficients": (1.0, 1.0)}, "degree 4"),
+        ({"d": 4, "degrees": (1,), "coefficients": (1.0,), "n_train": 16}, "n_train"),
+        ({"d": 4, "degrees": (1,), "coefficients": (1.0,), "test": "half"}, "test"),
+    ],
+)
+def test_config_errors(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        BooleanCubeConfig(**kwargs)

@@ -25,11 +25,13 @@ from bridge.registry import Registry
 CONFIG_CLASSES: Registry[type] = Registry(
     "config kind",
     {
+        "boolean_cube": "bridge.tasks.boolean_cube:BooleanCubeConfig",
         "deep_linear": "bridge.models.deep_linear:DeepLinearConfig",
         "hierarchy": "bridge.tasks.hierarchy:HierarchyConfig",
         "linear_teacher": "bridge.tasks.linear:LinearTeacherConfig",
         "mlp": "bridge.models.mlp:MLPConfig",
         "modular": "bridge.tasks.modular:ModularConfig",
+        "multitask_sparse_parity": "bridge.tasks.sparse_parity:SparseParityConfig",
         "repeated_tokens": "bridge.tasks.repeated_tokens:RepeatedTokensConfig",
         "sgld": "bridge.estimators.llc:SGLDConfig",
         "sparse_features": "bridge.tasks.sparse_features:SparseFeaturesConfig",

@@ -14,15 +14,38 @@ import bridge.theory.superposition as superposition_theory
 from bridge.llc import _chain_copies
 from bridge.losses import cross_entropy_next
 from bridge.models import MLPConfig, TransformerConfig, build_model
-from bridge.models.toy_superposition import ToySuperposition, ToySuperpositionConfig
+from bridge.models.toy_superposition import (
+    ToySuperposition,
+    ToySuperpositionConfig,
+    fit_fresh_samples,
+    instance_losses,
+)
+from bridge.seeding import generator
 from bridge.tasks import make_task
 from bridge.tasks.modular import ModularConfig, all_pairs, modular_table
 from bridge.tasks.repeated_tokens import next_token_losses
-from case_studies.superposition import SuperpositionPreset, trained_n2m1_phases
+from case_studies.superposition import (
+    SuperpositionPreset,
+    phase_grid,
+    trained_n2m1_phases,
+)
+from probes.feature_geometry import n2m1_phase
 from probes.fourier import fourier_basis, n_frequencies, neuron_frequency_fve
-from probes.fourier_tracker import FourierTracker, grid_inputs, logits_and_neurons, residue_embedding
+from probes.fourier_tracker import (
+    FourierTracker,
+    grid_inputs,
+    logits_and_neurons,
+    residue_embedding,
+)
 from probes.heads import head_weights, induction_by_key_position
-from probes.restricted_loss import _phase_table, excluded_loss, logit_fve, restricted_loss, sum_directions, template_loss_components
+from probes.restricted_loss import (
+    _phase_table,
+    excluded_loss,
+    logit_fve,
+    restricted_loss,
+    sum_directions,
+    template_loss_components,
+)
 
 _SAME_WIDTH_INT = {torch.float16: torch.int16, torch.float32: torch.int32, torch.float64: torch.int64}
 
@@ -52,7 +75,7 @@ def test_head_weights_split_heads_as_the_view_transpose_chains_did():
 
 
 def _induction_by_key_position_before(pattern, tokens):
-    b, n = tokens.shape
+    n = tokens.shape[1]
     same = (tokens[:, :, None] == tokens[:, None, :]) & torch.ones(n, n, dtype=torch.bool).tril(-1)
     once = same.sum(-1) == 1
     key = (same.float().argmax(-1) + 1).clamp_max(n - 1)
@@ -103,14 +126,14 @@ def test_logits_and_neurons_fold_the_pair_grid_as_before(family):
 
 
 def test_fourier_tracker_reads_the_label_table_in_pair_order():
-    data = _modular("onehot")
+    data = _modular("onehot", op="-")  # a − b: the table is not symmetric, so reading it transposed would show
     net = build_model(MLPConfig(d_in=14, d_out=7, widths=(6,), activation="quadratic"), seed=4)
     logits, _ = logits_and_neurons(net, data, neurons=False)
     rows = {r["observable"]: r["value"] for r in FourierTracker(key_frequencies=(1, 2))._logit_rows(logits, data)}
     labels, index = data.info["table"].flatten(), data.info["train_index"]
-    assert rows["fourier/restricted_loss"] == restricted_loss(logits, labels, index, [1, 2], "+")
-    assert rows["fourier/excluded_loss"] == excluded_loss(logits, labels, index, [1, 2], "+")
-    assert rows["fourier/full_loss"] == excluded_loss(logits, labels, index, [], "+")
+    assert rows["fourier/restricted_loss"] == restricted_loss(logits, labels, index, [1, 2], "-")
+    assert rows["fourier/excluded_loss"] == excluded_loss(logits, labels, index, [1, 2], "-")
+    assert rows["fourier/full_loss"] == excluded_loss(logits, labels, index, [], "-")
 
 
 @pytest.mark.parametrize("op", ["+", "-"])
@@ -162,8 +185,6 @@ def test_modular_pairs_labels_and_table_as_before(kwargs):
     data = _modular("tokens", **kwargs)
     labels = modular_table(p, kwargs.get("op", "+")).flatten()
     if kwargs.get("random_labels"):
-        from bridge.seeding import generator
-
         labels = torch.randint(0, p, (p * p,), generator=generator(3 + 7919))
     assert_bitwise(data.info["table"], labels.reshape(p, p))
     assert_bitwise(data.train.y, labels[data.info["train_index"]])
@@ -227,10 +248,6 @@ def test_toy_superposition_forward_and_gradient_as_the_index_einsums(instances):
 
 
 def test_trained_n2m1_phases_group_instances_by_seed_as_before():
-    from bridge.models.toy_superposition import fit_fresh_samples, instance_losses
-    from case_studies.superposition import phase_grid
-    from probes.feature_geometry import n2m1_phase
-
     preset, seed = SuperpositionPreset(phase_importance=3, phase_density=2, phase_seeds=2, phase_steps=4, phase_batch=16), 5
     phases, weights = trained_n2m1_phases(preset, seed)
     r, p = phase_grid(preset)

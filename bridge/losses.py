@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import einops
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -49,7 +50,8 @@ def cross_entropy_last(logits: Tensor, target: Tensor) -> Tensor:
 @LOSSES.register("cross_entropy_next")
 def cross_entropy_next(logits: Tensor, tokens: Tensor) -> Tensor:
     """Next-token cross-entropy: logits ``(batch, pos, vocab)`` predict ``tokens[:, 1:]`` ``(batch, pos)``."""
-    return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), tokens[:, 1:].flatten())
+    flat = einops.rearrange(logits[:, :-1], "batch pos vocab -> (batch pos) vocab").float()
+    return F.cross_entropy(flat, einops.rearrange(tokens[:, 1:], "batch pos -> (batch pos)"))
 
 
 def get_loss(name: str) -> LossFn:

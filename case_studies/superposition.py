@@ -22,6 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import einops
 import numpy as np
 import torch
 
@@ -132,16 +133,17 @@ def trained_n2m1_phases(preset: SuperpositionPreset, seed: int) -> tuple[np.ndar
     r, p = phase_grid(preset)
     R, P = np.meshgrid(r, p, indexing="ij")
     cells, seeds = R.size, preset.phase_seeds
-    importance = torch.tensor(np.stack([np.ones(cells), R.ravel()], axis=1), dtype=torch.float32).repeat(seeds, 1)
-    density = torch.tensor(P.ravel(), dtype=torch.float32).repeat(seeds)
+    importance = torch.tensor(np.stack([np.ones(cells), R.ravel()], axis=1), dtype=torch.float32)
+    importance = einops.repeat(importance, "cell feature -> (seed cell) feature", seed=seeds)
+    density = einops.repeat(torch.tensor(P.ravel(), dtype=torch.float32), "cell -> (seed cell)", seed=seeds)
     model = ToySuperposition(ToySuperpositionConfig(2, 1, n_instances=cells * seeds), seed=seed)
     fit_fresh_samples(model, importance, density, steps=preset.phase_steps, batch_size=preset.phase_batch, lr=preset.phase_lr, seed=seed)
-    losses = instance_losses(model, importance, density, seed=seed + 1).reshape(seeds, cells)
-    W = model.W.detach().reshape(seeds, cells, 1, 2)
+    losses = einops.rearrange(instance_losses(model, importance, density, seed=seed + 1), "(seed cell) -> seed cell", seed=seeds)
+    W = einops.rearrange(model.W.detach(), "(seed cell) hidden feature -> seed cell hidden feature", seed=seeds)
     best = losses.argmin(dim=0)
-    weights = torch.stack([W[best[c], c] for c in range(cells)])
-    phases = np.array([n2m1_phase(w) for w in weights], dtype=object).reshape(R.shape)
-    return phases, weights.reshape(*R.shape, 2).numpy()
+    weights = torch.stack([W[best[c], c] for c in range(cells)])  # (cell, 1, 2)
+    phases = einops.rearrange(np.array([n2m1_phase(w) for w in weights], dtype=object), "(importance density) -> importance density", importance=len(r))
+    return phases, einops.rearrange(weights, "(importance density) 1 feature -> importance density feature", importance=len(r)).numpy()
 
 
 def dims_sweep(preset: SuperpositionPreset, seed: int) -> list[dict]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 
+import einops
 import torch
 from jaxtyping import Float
 from torch import Tensor
@@ -157,7 +158,7 @@ def neuron_frequency_fve(acts: Float[Tensor, "p p neuron"]) -> Float[Tensor, "fr
     if acts.shape[1] != p:
         raise ValueError(f"acts must be (p, p, neurons), got {tuple(acts.shape)}")
     basis = fourier_basis(p)
-    c = torch.einsum("ia,abn,jb->ijn", basis, acts.detach().to(torch.float64), basis) ** 2
+    c = einops.einsum(basis, acts.detach().to(torch.float64), basis, "row_a a, a b neuron, row_b b -> row_a row_b neuron") ** 2
     total = c.sum((0, 1)) - c[0, 0]
     k_max = n_frequencies(p)
     out = torch.zeros(k_max + 1, acts.shape[2], dtype=torch.float64)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import einops
 import torch
 from jaxtyping import Float
 from torch import Tensor, nn
@@ -45,7 +46,7 @@ def residue_embedding(model: nn.Module, p: int) -> Float[Tensor, "p d"]:
         w = model.layers[0].weight.detach()
         if w.shape[1] != 2 * p:
             raise ValueError(f"MLP first layer takes {w.shape[1]} inputs, expected 2p = {2 * p} (one-hot a, b)")
-        return torch.cat([w[:, :p].T, w[:, p:].T], dim=1)
+        return einops.rearrange(w, "d_hidden (operand residue) -> residue (operand d_hidden)", operand=2)
     state = model.state_dict()
     if "embed.weight" not in state:
         raise ValueError("model has neither an MLP first layer nor 'embed.weight'")
@@ -72,7 +73,7 @@ def logits_and_neurons(model: nn.Module, data: TaskData, neurons: bool = True) -
             out, cache = model.run_with_cache(x, names_filter=lambda name: name == hook)
             acts = cache[hook]
             acts = acts[:, -1, :] if acts.ndim == 3 else acts
-            acts = acts.reshape(p, p, -1)
+            acts = einops.rearrange(acts, "(a b) neuron -> a b neuron", a=p, b=p)
         else:
             out, acts = model(x), None
     logits = out[:, -1, :] if out.ndim == 3 else out
@@ -181,7 +182,7 @@ class FourierTracker:
         return rows
 
     def _logit_rows(self, logits: Tensor, data: TaskData) -> list[Row]:
-        op, labels, train_index = data.info["op"], data.info["table"].flatten(), data.info["train_index"]
+        op, labels, train_index = data.info["op"], einops.rearrange(data.info["table"], "a b -> (a b)"), data.info["train_index"]
         lnorm = logit_frequency_norms(logits, op)
         rows = [row("fourier/logit_norm", v, frequency=k) for k, v in enumerate(lnorm.tolist())]
         keys = list(self.key_frequencies) if self.key_frequencies is not None else key_frequencies(lnorm, self.mass)

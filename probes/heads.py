@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import einops
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor, nn
@@ -79,12 +80,12 @@ def head_weights(model: nn.Module) -> HeadWeights:
     if "embed.weight" not in sd or "blocks.0.attn.q.weight" not in sd:
         raise ValueError("head_weights needs a TransformerBridge with embed.weight and blocks.{l}.attn.{q,k,v,o}.weight")
 
-    def split_in(name: str) -> Tensor:  # (H*dh, d) -> (L, H, d, dh)
-        w = torch.stack([sd[f"blocks.{layer}.attn.{name}.weight"] for layer in range(n_layers)])
-        return w.view(n_layers, n_heads, d_head, -1).transpose(-1, -2).contiguous()
+    def split_in(name: str) -> Tensor:
+        w = [sd[f"blocks.{layer}.attn.{name}.weight"] for layer in range(n_layers)]
+        return einops.rearrange(w, "layer (head d_head) d_model -> layer head d_model d_head", head=n_heads, d_head=d_head).contiguous()
 
-    w_o = torch.stack([sd[f"blocks.{layer}.attn.o.weight"] for layer in range(n_layers)])  # (L, d, H*dh)
-    w_o = w_o.view(n_layers, -1, n_heads, d_head).permute(0, 2, 3, 1).contiguous()
+    w_o = [sd[f"blocks.{layer}.attn.o.weight"] for layer in range(n_layers)]
+    w_o = einops.rearrange(w_o, "layer d_model (head d_head) -> layer head d_head d_model", head=n_heads, d_head=d_head).contiguous()
     return HeadWeights(sd["embed.weight"], sd["unembed.weight"].T.contiguous(), split_in("q"), split_in("k"), split_in("v"), w_o)
 
 
@@ -217,10 +218,11 @@ def induction_by_key_position(pattern: Float[Tensor, "batch head query key"], to
     same = (tokens[:, :, None] == tokens[:, None, :]) & torch.ones(n, n, dtype=torch.bool, device=tokens.device).tril(-1)
     once = same.sum(-1) == 1  # (b, q)
     key = (same.float().argmax(-1) + 1).clamp_max(n - 1)  # (b, q)
-    mass = pattern.float().gather(3, key[:, None, :, None].expand(-1, pattern.shape[1], -1, 1)).squeeze(-1)  # (b, h, q)
+    index = einops.repeat(key, "batch query -> batch head query 1", head=pattern.shape[1])
+    mass = pattern.float().gather(3, index).squeeze(-1)  # (b, h, q)
     onehot = torch.nn.functional.one_hot(key, n).float() * once[..., None].float()  # (b, q, k)
     count = onehot.sum((0, 1))
-    total = torch.einsum("bhq,bqk->hk", mass, onehot)
+    total = einops.einsum(mass, onehot, "batch head query, batch query key -> head key")
     return (total / count.clamp_min(1.0)).masked_fill(count == 0, float("nan")), count.long()
 
 

@@ -19,10 +19,10 @@ here also applies to models without an MLP readout. For subtraction the same
 holds with ``a − b`` in place of ``a + b``.
 
 Example:
-    >>> import math, torch
+    >>> import math, einops, torch
     >>> p = 5
     >>> a, b, c = torch.meshgrid(torch.arange(p), torch.arange(p), torch.arange(p), indexing="ij")
-    >>> table = (4 * torch.cos(2 * math.pi * 2 * (a + b - c) / p)).reshape(p * p, p)
+    >>> table = einops.rearrange(4 * torch.cos(2 * math.pi * 2 * (a + b - c) / p), "a b c -> (a b) c")
     >>> round(logit_fve(table, [2], "+"), 6)
     1.0
     >>> float(excluded_logits(table, [2], "+").abs().max()) < 1e-5
@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import einops
 import torch
 import torch.nn.functional as F
 from jaxtyping import Float, Int
@@ -69,6 +70,12 @@ def _check_freqs(freqs: Sequence[int], p: int) -> list[int]:
     return out
 
 
+def _phase_table(p: int, s: int) -> Float[Tensor, "pairs out"]:
+    """``a + s·b − c`` over the ``(a, b, c)`` grid, rows the pairs ``a·p + b`` (float64)."""
+    a, b, c = torch.meshgrid(*(torch.arange(p, dtype=torch.float64),) * 3, indexing="ij")
+    return einops.rearrange(a + s * b - c, "a b c -> (a b) c")
+
+
 def sum_directions(p: int, freqs: Sequence[int], op: str = "+") -> Float[Tensor, "pairs dirs"]:
     """Orthonormal columns ``cos(w_k(a±b))``, ``sin(w_k(a±b))`` over all ``p²`` pairs, two per frequency.
 
@@ -81,7 +88,7 @@ def sum_directions(p: int, freqs: Sequence[int], op: str = "+") -> Float[Tensor,
     freqs = _check_freqs(freqs, p)
     s = _sign(op)
     a, b = torch.meshgrid(torch.arange(p, dtype=torch.float64), torch.arange(p, dtype=torch.float64), indexing="ij")
-    phase = (a + s * b).flatten()
+    phase = einops.rearrange(a + s * b, "a b -> (a b)")
     cols = []
     for k in freqs:
         angle = 2 * math.pi * k * phase / p
@@ -154,9 +161,7 @@ def logit_fve(logits: Float[Tensor, "pairs out"], freqs: Sequence[int], op: str 
     total = float((lg**2).sum())
     if total == 0:
         return 0.0
-    s = _sign(op)
-    a, b, c = torch.meshgrid(*(torch.arange(p, dtype=torch.float64),) * 3, indexing="ij")
-    phase = (a + s * b - c).reshape(p * p, p)
+    phase = _phase_table(p, _sign(op))
     explained = 0.0
     for k in freqs:
         f = torch.cos(2 * math.pi * k * phase / p)
@@ -174,17 +179,15 @@ def template_loss_components(outputs: Float[Tensor, "pairs out"], template: dict
     squared norm of everything else.
 
     Example:
-        >>> import math
+        >>> import math, einops
         >>> p = 5
         >>> a, b, c = torch.meshgrid(*(torch.arange(p),) * 3, indexing="ij")
-        >>> f = (0.5 * torch.cos(2 * math.pi * 2 * (a + b - c) / p)).reshape(p * p, p)
+        >>> f = einops.rearrange(0.5 * torch.cos(2 * math.pi * 2 * (a + b - c) / p), "a b c -> (a b) c")
         >>> {k: round(v, 6) for k, v in template_loss_components(f, {2: 1.5, 1: 1.0}).items()}
         {2: 0.5, 1: 0.5}
     """
     p = _check_table(outputs)
-    s = _sign(op)
-    a, b, c = torch.meshgrid(*(torch.arange(p, dtype=torch.float64),) * 3, indexing="ij")
-    phase = (2 * math.pi / p) * (a + s * b - c).reshape(p * p, p)
+    phase = (2 * math.pi / p) * _phase_table(p, _sign(op))
     f = outputs.detach().to(torch.float64)
     out = {}
     for k, m in template.items():

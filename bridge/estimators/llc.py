@@ -36,6 +36,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import einops
 import numpy as np
 import torch
 from jaxtyping import Float
@@ -309,9 +310,14 @@ def _sgld_update(w: dict[str, Tensor], grads: dict[str, Tensor], w_star: dict[st
     return out
 
 
+def _chain_copies(w_star: dict[str, Tensor], n_chains: int) -> dict[str, Tensor]:
+    """Every chain's own copy of the parameters, stacked on a leading ``chain`` axis."""
+    return {k: einops.repeat(v, "... -> chain ...", chain=n_chains).contiguous() for k, v in w_star.items()}
+
+
 def _run_vmap(step, w_star, n_chains, n_steps, step_size, gamma, nbeta, noise_level, g) -> np.ndarray:
     batched = vmap(step)
-    w = {k: v.unsqueeze(0).repeat(n_chains, *([1] * v.dim())) for k, v in w_star.items()}
+    w = _chain_copies(w_star, n_chains)
     anchor = {k: v.unsqueeze(0) for k, v in w_star.items()}
     losses = torch.empty(n_chains, n_steps)
     for t in range(n_steps):
@@ -323,7 +329,7 @@ def _run_vmap(step, w_star, n_chains, n_steps, step_size, gamma, nbeta, noise_le
 
 def _run_loop(step, w_star, n_chains, n_steps, step_size, gamma, nbeta, noise_level, g) -> np.ndarray:
     # same noise stream layout as the vmap path: one draw per parameter per step, chains stacked
-    w = {k: v.unsqueeze(0).repeat(n_chains, *([1] * v.dim())) for k, v in w_star.items()}
+    w = _chain_copies(w_star, n_chains)
     anchor = {k: v.unsqueeze(0) for k, v in w_star.items()}
     losses = torch.empty(n_chains, n_steps)
     for t in range(n_steps):

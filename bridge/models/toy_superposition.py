@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import einops
 import torch
 from jaxtyping import Float
 from torch import Tensor, nn
@@ -69,9 +70,9 @@ class ToySuperposition(HookedRootModule):
     def forward(self, x: Float[Tensor, "batch *inst n"]) -> Float[Tensor, "batch *inst n"]:
         single = x.dim() == 2
         if single:
-            x = x[:, None, :].expand(-1, self.config.n_instances, -1)
-        h = self.hook_hidden(torch.einsum("bin,imn->bim", x, self.W))
-        out = self.hook_out(torch.relu(torch.einsum("bim,imn->bin", h, self.W) + self.b))
+            x = einops.repeat(x, "batch feature -> batch instance feature", instance=self.config.n_instances)
+        h = self.hook_hidden(einops.einsum(x, self.W, "batch instance feature, instance hidden feature -> batch instance hidden"))
+        out = self.hook_out(torch.relu(einops.einsum(h, self.W, "batch instance hidden, instance hidden feature -> batch instance feature") + self.b))
         return out[:, 0] if single and self.config.n_instances == 1 else out
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import einops
 import torch
 from jaxtyping import Int
 from torch import Tensor
@@ -106,7 +107,7 @@ def modular_table(p: int, op: str) -> Int[Tensor, "p p"]:
 def all_pairs(p: int) -> Int[Tensor, "pairs 2"]:
     """Every ``(a, b)``, row ``a·p + b``."""
     a, b = torch.meshgrid(torch.arange(p), torch.arange(p), indexing="ij")
-    return torch.stack([a.flatten(), b.flatten()], dim=1)
+    return einops.rearrange([a, b], "operand a b -> (a b) operand")
 
 
 def encode_pairs(pairs: Int[Tensor, "n 2"], p: int, encoding: str = "tokens") -> Tensor:
@@ -150,7 +151,7 @@ def make_modular(config: ModularConfig, seed: int) -> TaskData:
     g = generator(seed)
     p = config.p
     pairs = all_pairs(p)
-    labels = modular_table(p, config.op).flatten()
+    labels = einops.rearrange(modular_table(p, config.op), "a b -> (a b)")
     if config.random_labels:
         labels = torch.randint(0, p, (p * p,), generator=generator(seed + 7919))
     perm = torch.randperm(p * p, generator=g)
@@ -169,7 +170,7 @@ def make_modular(config: ModularConfig, seed: int) -> TaskData:
         "op": config.op,
         "train_index": train_index,
         "test_index": test_index,
-        "table": labels.reshape(p, p),
+        "table": einops.rearrange(labels, "(a b) -> a b", a=p, b=p),
         "encoding": config.encoding,
         "random_labels": config.random_labels,
         "template": dict(zip(config.template_frequencies, config.template_magnitudes)),

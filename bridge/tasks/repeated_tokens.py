@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import einops
 import torch
 import torch.nn.functional as F
 from jaxtyping import Bool, Float, Int
@@ -174,7 +175,9 @@ def first_occurrences(tokens: Int[Tensor, "batch pos"]) -> Bool[Tensor, "batch p
 
 def next_token_losses(logits: Float[Tensor, "batch pos vocab"], tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch pos"]:
     """Per-target cross-entropy: entry ``j`` is the loss of predicting ``tokens[:, j]`` (column 0 is NaN)."""
-    ce = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), tokens[:, 1:].flatten(), reduction="none").view(tokens.shape[0], -1)
+    flat = einops.rearrange(logits[:, :-1], "batch pos vocab -> (batch pos) vocab").float()
+    ce = F.cross_entropy(flat, einops.rearrange(tokens[:, 1:], "batch pos -> (batch pos)"), reduction="none")
+    ce = einops.rearrange(ce, "(batch pos) -> batch pos", batch=tokens.shape[0])
     return torch.cat([torch.full_like(ce[:, :1], float("nan")), ce], dim=1)
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import einops
 import numpy as np
 import torch
 from jaxtyping import Float
@@ -72,9 +73,11 @@ def _expected_loss(w1: Tensor, w2: Tensor, b1: Tensor, b2: Tensor, r: Tensor, p:
     s = 1 - p
     zero = torch.zeros((), dtype=u.dtype)
     # support points: (0, 0), (0, u), (u, 0), (u, v) with their probability weights
-    x1 = torch.cat([zero[None], torch.zeros_like(u), u, u[:, None].expand(-1, len(u)).reshape(-1)])
-    x2 = torch.cat([zero[None], u, torch.zeros_like(u), u[None, :].expand(len(u), -1).reshape(-1)])
-    wts = [(s**2)[..., None], (s * p)[..., None] * a, (p * s)[..., None] * a, (p**2)[..., None] * (a[:, None] * a[None, :]).reshape(-1)]
+    n = len(u)
+    x1 = torch.cat([zero[None], torch.zeros_like(u), u, einops.repeat(u, "i -> (i j)", j=n)])
+    x2 = torch.cat([zero[None], u, torch.zeros_like(u), einops.repeat(u, "j -> (i j)", i=n)])
+    both = einops.rearrange(a[:, None] * a[None, :], "i j -> (i j)")
+    wts = [(s**2)[..., None], (s * p)[..., None] * a, (p * s)[..., None] * a, (p**2)[..., None] * both]
     weight = torch.cat([w.expand(*p.shape, -1) for w in wts], dim=-1)
     h = w1[..., None] * x1 + w2[..., None] * x2
     err = (x1 - torch.relu(w1[..., None] * h + b1[..., None])) ** 2 + r[..., None] * (x2 - torch.relu(w2[..., None] * h + b2[..., None])) ** 2
@@ -94,8 +97,8 @@ def n2m1_candidate_losses(relative_importance: Sequence[float], density: Sequenc
         ``{phase: array (len(relative_importance), len(density))}``; the superposition
         entry is ``inf`` where its optimum drops a feature (norm ≤ :data:`REPRESENTED_NORM`).
     """
-    r = torch.tensor(np.asarray(relative_importance, dtype=float))[:, None].expand(-1, len(density))
-    p = torch.tensor(np.asarray(density, dtype=float))[None, :].expand(len(relative_importance), -1)
+    r = einops.repeat(torch.tensor(np.asarray(relative_importance, dtype=float)), "importance -> importance density", density=len(density))
+    p = einops.repeat(torch.tensor(np.asarray(density, dtype=float)), "density -> importance density", importance=len(relative_importance))
     if (r <= 0).any() or (p <= 0).any() or (p > 1).any():
         raise ValueError("relative importance must be > 0 and density in (0, 1]")
     u, a = _quadrature(n_nodes)

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 import bridge.theory.superposition as superposition_theory
-from bridge.llc import _chain_copies
+from bridge.estimators.llc import _chain_copies
 from bridge.losses import cross_entropy_next
 from bridge.models import MLPConfig, TransformerConfig, build_model
 from bridge.models.toy_superposition import (

@@ -3,7 +3,7 @@
 Public names load on first use, so ``import bridge`` (and the command line's
 ``--help`` and ``list``) imports neither torch nor TransformerLens.
 
-Example:
+Examples:
     >>> import bridge
     >>> sorted(n for n in bridge.__all__ if n[0].islower())[:3]
     ['analyze', 'load_run', 'train']

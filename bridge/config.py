@@ -5,7 +5,7 @@ Every concern has its own frozen dataclass (a task config, a model config, a
 model configs are registered by ``kind`` so a run directory's ``run.json``
 rebuilds the exact objects.
 
-Example:
+Examples:
     >>> from bridge.config import TrainConfig, config_to_dict, config_from_dict
     >>> cfg = TrainConfig(optimizer="gd", lr=0.05, steps=100)
     >>> config_from_dict(config_to_dict(cfg)) == cfg

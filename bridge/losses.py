@@ -3,7 +3,7 @@
 ``jvp(grad(f))`` fails on ``F.mse_loss`` in torch 2.13, so squared errors are
 spelled out.
 
-Example:
+Examples:
     >>> import torch
     >>> from bridge.losses import get_loss
     >>> get_loss("half_sse")(torch.ones(4, 3), torch.zeros(4, 3)).item()
@@ -64,7 +64,7 @@ def accuracy(logits: Tensor, target: Tensor) -> Tensor:
 
     ``logits`` is ``(batch, classes)``, or ``(batch, pos, classes)`` read at the last position.
 
-    Example:
+    Examples:
         >>> accuracy(torch.tensor([[0.1, 0.9], [0.8, 0.2]]), torch.tensor([1, 1])).item()
         0.5
     """

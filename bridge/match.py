@@ -43,7 +43,7 @@ class Check:
 def relative_error(observed: float, reference: float) -> float:
     """``|observed − reference| / |reference|``.
 
-    Example:
+    Examples:
         >>> relative_error(110.0, 100.0)
         0.1
     """
@@ -72,7 +72,7 @@ def match(
         tolerance: the largest relative error that passes.
         require_mechanism: fail when no mechanism event was detected.
 
-    Example:
+    Examples:
         >>> from bridge.stages import Event
         >>> m = match("mode 0", 100.0, Event("rise", 108, 105, 110), Event("diff", 112, 110, 115), 0.15)
         >>> m.passed, round(m.relative_error, 3)
@@ -105,7 +105,7 @@ def match(
 def check(name: str, value: Any, target: str, passed: bool) -> Check:
     """A quantitative check row (``value`` is made JSON-friendly).
 
-    Example:
+    Examples:
         >>> check("modes in order", 1.0, "== 1", True).passed
         True
     """

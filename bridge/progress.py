@@ -14,7 +14,7 @@ T = TypeVar("T")
 def progress_bar(iterable: Iterable[T], desc: str, progress: bool | None = None, **kwargs: Any) -> tqdm:
     """``tqdm(iterable)`` shown when ``progress`` is true, or on a terminal when it is ``None``.
 
-    Example:
+    Examples:
         >>> [step for step in progress_bar(range(3), "steps", progress=False)]
         [0, 1, 2]
     """

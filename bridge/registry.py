@@ -7,7 +7,7 @@ first use, so listing names costs no import; plugins register objects with the
 re-run notebook cell) is a no-op; a different object under a taken name is an
 error.
 
-Example:
+Examples:
     >>> from bridge.registry import Registry
     >>> colours = Registry("colour", {"blue": "colorsys:rgb_to_hsv"})
     >>> @colours.register("red")
@@ -32,7 +32,7 @@ T = TypeVar("T")
 def resolve(target: str) -> Any:
     """The object named by ``"package.module:attribute"``.
 
-    Example:
+    Examples:
         >>> resolve("math:pi") > 3
         True
     """
@@ -108,7 +108,7 @@ def lazy_exports(package: str, exports: Mapping[str, str]) -> tuple[Callable[[st
         package: the package's ``__name__``.
         exports: public name → module that defines it (``"bridge.training.loop"``).
 
-    Example:
+    Examples:
         >>> getattr_, dir_ = lazy_exports("bridge", {"sqrt": "math"})
         >>> getattr_("sqrt")(4.0)
         2.0

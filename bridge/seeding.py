@@ -8,7 +8,7 @@ import torch
 def generator(seed: int) -> torch.Generator:
     """A CPU ``torch.Generator`` seeded with ``seed``.
 
-    Example:
+    Examples:
         >>> float(torch.rand(1, generator=generator(0))) == float(torch.rand(1, generator=generator(0)))
         True
     """
@@ -20,7 +20,7 @@ def generator(seed: int) -> torch.Generator:
 def derive_seed(seed: int, *tags: int | str) -> int:
     """A reproducible 63-bit seed for a named sub-stream of ``seed`` (e.g. batch order at a step).
 
-    Example:
+    Examples:
         >>> derive_seed(0, "batch", 3) == derive_seed(0, "batch", 3) != derive_seed(0, "batch", 4)
         True
     """

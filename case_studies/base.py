@@ -21,7 +21,7 @@ stamps the case study and preset into ``run.json``, and writes
 ``events.json``, ``report.json``, ``report.md`` and the figures.
 :func:`rebuild_report` is the same path without training.
 
-Example:
+Examples:
     >>> from case_studies import get_case_study
     >>> study = get_case_study("deep-linear")
     >>> sorted(study.runs(study.presets["quick"], seed=0))

@@ -6,7 +6,7 @@ restricted loss, feature geometry. Probes never import trackers: a tracker in
 :mod:`bridge.trackers` imports the probe it measures. Each concept is its own
 module; the names users call are re-exported here and load on first use.
 
-Example:
+Examples:
     >>> import probes
     >>> "head_scores" in probes.__all__
     True

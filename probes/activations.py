@@ -21,7 +21,7 @@ def cached_activation(model: nn.Module, inputs: Tensor, hook: str) -> Float[Tens
     computes the activation directly when none of its modules carries a hook, so
     an ablation or patching hook in place is always honoured.
 
-    Example:
+    Examples:
         >>> from bridge.models import DeepLinearConfig, build_model
         >>> net = build_model(DeepLinearConfig(4, 6, 2), seed=0)
         >>> tuple(cached_activation(net, torch.eye(4), "hook_hidden.0").shape)

@@ -10,7 +10,7 @@ edge carrying its Q-, K-, V-composition scores (``q_comp``, ``k_comp``,
 "is in the graph" is a threshold on one of these attributes
 (:func:`edges_above`); :func:`graph_change` compares two checkpoints.
 
-Example:
+Examples:
     >>> from bridge.models import TransformerConfig, build_model
     >>> from probes.heads import head_weights
     >>> model = build_model(TransformerConfig(d_vocab=8, n_ctx=6, d_model=16, n_heads=2, d_head=8, n_layers=2, d_mlp=None), seed=0)
@@ -89,7 +89,7 @@ def edges_above(graph: nx.DiGraph, attr: str, threshold: float) -> set[tuple[str
 def graph_change(before: nx.DiGraph, after: nx.DiGraph, attr: str, threshold: float) -> dict[str, Any]:
     """Edges that entered and left the thresholded graph, and every edge's change of ``attr``.
 
-    Example:
+    Examples:
         >>> a, b = nx.DiGraph(), nx.DiGraph()
         >>> a.add_edge("L0H0", "L1H0", k_comp=0.1); b.add_edge("L0H0", "L1H0", k_comp=0.5)
         >>> graph_change(a, b, "k_comp", 0.3)["added"]

@@ -30,7 +30,7 @@ from jaxtyping import Float, Int
 def between_category_variance(h: Float[np.ndarray, "item d"], labels: Int[np.ndarray, " item"], parents: Int[np.ndarray, " item"]) -> tuple[float, float]:
     """``(B, chance)``: between-sibling-category variance and its within-parent permutation expectation.
 
-    Example:
+    Examples:
         >>> h = np.array([[0.0], [0.0], [2.0], [2.0]])
         >>> between_category_variance(h, np.array([0, 0, 1, 1]), np.zeros(4, int))
         (1.0, 0.3333333333333333)
@@ -120,7 +120,7 @@ class Differentiation:
     isotropic random representation, ``√(2 / (d · contrasts))`` (a χ² with
     ``d · contrasts`` degrees of freedom over its mean), the scale of "chance".
 
-    Example:
+    Examples:
         >>> from bridge.tasks import level_labels
         >>> h = np.repeat(np.eye(2), 2, axis=0)           # items 0,1 vs 2,3 separated
         >>> bool(Differentiation().fit(h, level_labels(2, 2)).ratio_[1] > 1)

@@ -3,7 +3,7 @@
 Measured on the weights ``W`` (``(m, n)``: column ``i`` is feature ``i``'s
 direction) of :class:`bridge.models.toy_superposition.ToySuperposition`.
 
-Example:
+Examples:
     >>> import math, torch
     >>> angles = torch.arange(5) * 2 * math.pi / 5
     >>> pentagon = torch.stack([angles.cos(), angles.sin()])

@@ -8,7 +8,7 @@ per-frequency norm: the norm of its cos-k and sin-k coefficients together.
 Nanda et al. (2023) read grokked modular-addition networks through these
 norms: a handful of *key frequencies* carry nearly all of it.
 
-Example:
+Examples:
     >>> import torch
     >>> basis = fourier_basis(7)
     >>> torch.allclose(basis @ basis.T, torch.eye(7, dtype=basis.dtype), atol=1e-6)
@@ -49,7 +49,7 @@ def fourier_basis(p: int, dtype: torch.dtype = torch.float64) -> Float[Tensor, "
     Returns:
         ``B`` of shape ``(p, p)`` with ``B @ B.T = I``; ``B[2k-1, x] = √(2/p) cos(2πkx/p)``.
 
-    Example:
+    Examples:
         >>> fourier_basis(5)[0].tolist() == [5 ** -0.5] * 5
         True
     """
@@ -97,7 +97,7 @@ def key_frequencies(norms: Float[Tensor, " freq"], mass: float = 0.8) -> list[in
     Returns:
         Frequencies in decreasing order of norm (empty when all norms are zero).
 
-    Example:
+    Examples:
         >>> key_frequencies(torch.tensor([9.0, 0.1, 3.0, 0.2, 2.0]), mass=0.9)
         [2, 4]
     """
@@ -116,7 +116,7 @@ def key_frequencies(norms: Float[Tensor, " freq"], mass: float = 0.8) -> list[in
 def top_share(norms: Float[Tensor, " freq"], n: int) -> float:
     """Share of the non-constant squared norm carried by the ``n`` largest frequencies.
 
-    Example:
+    Examples:
         >>> top_share(torch.tensor([5.0, 3.0, 4.0, 0.0]), 1)
         0.64
     """
@@ -128,7 +128,7 @@ def top_share(norms: Float[Tensor, " freq"], n: int) -> float:
 def gini(x: Float[Tensor, " n"]) -> float:
     """Gini coefficient of non-negative values: 0 when all equal, ``1 − 1/n`` when one carries all.
 
-    Example:
+    Examples:
         >>> gini(torch.ones(4)), gini(torch.tensor([0.0, 0.0, 0.0, 2.0]))
         (0.0, 0.75)
     """
@@ -171,7 +171,7 @@ def neuron_frequency_fve(acts: Float[Tensor, "p p neuron"]) -> Float[Tensor, "fr
 def cluster_neurons(fve: Float[Tensor, "freq neuron"], threshold: float = 0.5) -> tuple[Tensor, Tensor]:
     """Each neuron's dominant frequency (``-1`` when its best FVE is below ``threshold``) and that FVE.
 
-    Example:
+    Examples:
         >>> freq, best = cluster_neurons(torch.tensor([[0.0, 0.0], [0.9, 0.2], [0.05, 0.3]], dtype=torch.float64))
         >>> freq.tolist(), best.tolist()
         ([1, -1], [0.9, 0.3])

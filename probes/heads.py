@@ -15,7 +15,7 @@ layer-``l`` head into a later head are ``‖A B‖_F / (‖A‖_F ‖B‖_F)`` w
 ``A = W_OV`` of the earlier head and ``B = W_QK`` (Q), ``W_QKᵀ`` (K) or ``W_OV`` (V)
 of the later one.
 
-Example:
+Examples:
     >>> import torch
     >>> pattern = torch.eye(4).roll(-1, dims=1).tril()[None, None]   # every query on its predecessor
     >>> pattern[..., 0, 0] = 1.0
@@ -181,7 +181,7 @@ def previous_token_by_position(pattern: Float[Tensor, "batch head query key"]) -
     A previous-token head built from positional embeddings may work only at the
     positions where training needed it; :func:`pattern_scores` averages that away.
 
-    Example:
+    Examples:
         >>> pattern = torch.eye(4).roll(-1, dims=1).tril()[None, None].repeat(1, 2, 1, 1)
         >>> pattern[:, :, 0, 0] = 1.0
         >>> pattern[0, 1, 2:] = torch.eye(4)[2:]                       # head 1 looks at itself from q = 2 on
@@ -204,7 +204,7 @@ def induction_by_key_position(pattern: Float[Tensor, "batch head query key"], to
     number of such queries per ``k``. Separates "the head does induction" from
     "it does induction where its keys carry previous-token information".
 
-    Example:
+    Examples:
         >>> tokens = torch.tensor([[7, 1, 2, 3, 1, 2, 3]])
         >>> pattern = torch.zeros(1, 1, 7, 7)
         >>> pattern[0, 0, torch.arange(7), torch.tensor([0, 0, 0, 0, 2, 3, 3])] = 1.0   # query 6 misses key 4
@@ -234,7 +234,7 @@ def previous_token_reach(prev_by_position: Float[Tensor, "head query"], level: f
     gives ``n_heads / (q + 1)`` at query ``q``, so an untrained layer of ``H`` heads
     reaches about ``2H − 1``.
 
-    Example:
+    Examples:
         >>> previous_token_reach(torch.tensor([[float("nan"), 0.9, 0.6, 0.1, 0.9]]))
         2
     """
@@ -261,7 +261,7 @@ def head_scores(model: nn.Module, tokens: Int[Tensor, "batch pos"], patterns: Fl
 
     ``patterns``: the model's :func:`attention_patterns` on ``tokens``, when already computed.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from bridge.models import TransformerConfig, build_model
         >>> model = build_model(TransformerConfig(d_vocab=8, n_ctx=6, d_model=16, n_heads=2, d_head=8, n_layers=2, d_mlp=None), seed=0)

@@ -16,7 +16,7 @@ class LinearProbe:
     Attributes:
         estimator_: the fitted scikit-learn estimator.
 
-    Example:
+    Examples:
         >>> x = np.r_[np.zeros((5, 2)), np.ones((5, 2))]
         >>> LinearProbe().fit(x, np.r_[np.zeros(5), np.ones(5)]).score(x, np.r_[np.zeros(5), np.ones(5)])
         1.0

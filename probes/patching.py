@@ -9,7 +9,7 @@ Effects are differences of a scalar ``metric(logits, tokens)`` (e.g.
 :func:`bridge.tasks.repeated_tokens.repeated_token_loss`): intervened minus
 clean, so a positive effect on a loss means the intervention hurt.
 
-Example:
+Examples:
     >>> import torch
     >>> from bridge.models import TransformerConfig, build_model
     >>> from bridge.tasks.repeated_tokens import repeated_token_loss
@@ -215,7 +215,7 @@ def ablation_subsets(
     Returns:
         ``[(subset, measure(model) with subset ablated), ...]``, by size, then in the order of ``heads``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from bridge.models import TransformerConfig, build_model
         >>> model = build_model(TransformerConfig(d_vocab=8, n_ctx=6, d_model=16, n_heads=2, d_head=8, n_layers=1, d_mlp=None), seed=0)

@@ -18,7 +18,7 @@ on the feature axis, the two agree on the MLP's contribution, and the version
 here also applies to models without an MLP readout. For subtraction the same
 holds with ``a − b`` in place of ``a + b``.
 
-Example:
+Examples:
     >>> import math, einops, torch
     >>> p = 5
     >>> a, b, c = torch.meshgrid(torch.arange(p), torch.arange(p), torch.arange(p), indexing="ij")
@@ -79,7 +79,7 @@ def _phase_table(p: int, s: int) -> Float[Tensor, "pairs out"]:
 def sum_directions(p: int, freqs: Sequence[int], op: str = "+") -> Float[Tensor, "pairs dirs"]:
     """Orthonormal columns ``cos(w_k(a±b))``, ``sin(w_k(a±b))`` over all ``p²`` pairs, two per frequency.
 
-    Example:
+    Examples:
         >>> q = sum_directions(7, [1, 3])
         >>> torch.allclose(q.T @ q, torch.eye(4, dtype=q.dtype), atol=1e-9)
         True
@@ -178,7 +178,7 @@ def template_loss_components(outputs: Float[Tensor, "pairs out"], template: dict
     frequency (``α_k, β_k`` the output's coefficients on them) plus the
     squared norm of everything else.
 
-    Example:
+    Examples:
         >>> import math, einops
         >>> p = 5
         >>> a, b, c = torch.meshgrid(*(torch.arange(p),) * 3, indexing="ij")

@@ -1,7 +1,7 @@
 """Estimators over a model's parameters: the local learning coefficient (SGLD), the Hessian operator and
 Lanczos, the empirical neural tangent kernel, parameter selection and parameter slots.
 
-Example:
+Examples:
     >>> from bridge.estimators import default_nbeta
     >>> round(default_nbeta(100), 2)
     21.71

@@ -9,7 +9,7 @@ The operator is a :class:`scipy.sparse.linalg.LinearOperator` in float64, so
 is the baseline and :func:`hutchinson_trace` estimates ``tr H`` with Rademacher
 probes drawn from a generator the caller passes in.
 
-Example:
+Examples:
     >>> import torch
     >>> from bridge.models import MLPConfig, build_model
     >>> net = build_model(MLPConfig(d_in=2, d_out=1, widths=(4,), activation="tanh"), seed=0)

@@ -16,7 +16,7 @@ with it. Gradients are full batch; chains run side by side through
 never copied. If a
 model cannot be vmapped the chains run one after another with the same updates.
 
-Example:
+Examples:
     >>> import torch
     >>> from bridge.tasks import Split
     >>> x = torch.randn(500, 3, generator=torch.Generator().manual_seed(0))
@@ -67,7 +67,7 @@ class SGLDConfig:
         noise_level: scale of the Langevin noise (1 is SGLD, 0 is gradient descent on
             the localised tempered objective ``nβ L_n + γ/2 ‖w − w*‖²`` with step ``ε/2``).
 
-    Example:
+    Examples:
         >>> SGLDConfig(n_chains=2, n_draws=50).n_burnin
         100
     """
@@ -129,7 +129,7 @@ class LLCResult:
 def default_nbeta(n: int) -> float:
     """``n / ln n`` (β = 1/ln n); ``n`` must be at least 2.
 
-    Example:
+    Examples:
         >>> round(default_nbeta(1000), 3)
         144.765
     """
@@ -144,7 +144,7 @@ def select_params(model: nn.Module, params: ParamSelector = None, slots: Paramet
     ``"blocks.0.attn"`` works on a ``TransformerBridge``) start with one of the given
     prefixes (a string or a list of strings), or those a predicate accepts.
 
-    Example:
+    Examples:
         >>> net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1))
         >>> select_params(net, ["1."])
         ['1.weight', '1.bias']

@@ -12,7 +12,7 @@ so it must not be given a ``TransformerBridge``.
 devinterp's estimate averages the loss over every step, burn-in included;
 compare it with :func:`bridge.estimators.llc.estimate_llc` run with ``n_burnin=0``.
 
-Example:
+Examples:
     >>> res = devinterp_llc(net, "half_sse", split, n_chains=2, n_draws=50,   # doctest: +SKIP
     ...                     step_size=1e-4, gamma=5.0, nbeta=100.0)
 """

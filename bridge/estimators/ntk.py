@@ -27,7 +27,7 @@ block kernel flattened to ``(n·O, n·O)`` by :func:`kernel_matrix`):
 * :func:`kernel_target_alignment`: ``⟨K, Y Yᵀ⟩_F / (‖K‖_F ‖Y Yᵀ‖_F)``
   (Cristianini et al. 2001), which for one output is ``yᵀ K y / (‖K‖_F ‖y‖²)``.
 
-Example:
+Examples:
     >>> from bridge.models import MLPConfig, build_model
     >>> net = build_model(MLPConfig(d_in=3, d_out=1, widths=(16,)), seed=0)
     >>> x = torch.randn(10, 3, generator=torch.Generator().manual_seed(0))
@@ -85,7 +85,7 @@ def empirical_ntk(
     Returns:
         The kernel in the parameters' dtype, detached: ``(n1, n2)`` or ``(n1, n2, O, O)``.
 
-    Example:
+    Examples:
         >>> net = torch.nn.Linear(3, 2, bias=False)
         >>> x = torch.eye(3)
         >>> empirical_ntk(net, x, output_reduction="full")[0, 1].tolist()   # x₀·x₁ · I₂
@@ -178,7 +178,7 @@ def _swap(block: Tensor) -> Tensor:
 def kernel_matrix(kernel: Float[Tensor, "n1 n2 *out_pair"]) -> Float[Tensor, "rows cols"]:
     """A kernel as a matrix: ``(n1, n2)`` as is; ``(n1, n2, O, O)`` as ``(n1·O, n2·O)``, row ``i·O + a``.
 
-    Example:
+    Examples:
         >>> k = torch.arange(16.0).reshape(2, 2, 2, 2)
         >>> kernel_matrix(k)[1, 2].item() == k[0, 1, 1, 0].item()
         True
@@ -203,7 +203,7 @@ def ntk_eigendecomposition(kernel: Float[Tensor, "n n *out_pair"], k: int | None
 
     The kernel is symmetrised (``(K + Kᵀ)/2``) before ``torch.linalg.eigh``.
 
-    Example:
+    Examples:
         >>> values, vectors = ntk_eigendecomposition(torch.diag(torch.tensor([1.0, 3.0, 2.0])), k=2)
         >>> values.tolist(), vectors.abs().argmax(0).tolist()
         ([3.0, 2.0], [1, 2])
@@ -219,7 +219,7 @@ def ntk_eigendecomposition(kernel: Float[Tensor, "n n *out_pair"], k: int | None
 def top_eigenvalues(kernel: Float[Tensor, "n n *out_pair"], k: int) -> Float[Tensor, " k"]:
     """The ``k`` largest eigenvalues of a symmetric kernel, in decreasing order.
 
-    Example:
+    Examples:
         >>> top_eigenvalues(torch.diag(torch.tensor([1.0, 3.0, 2.0])), 2).tolist()
         [3.0, 2.0]
     """
@@ -235,7 +235,7 @@ def effective_rank(kernel: Float[Tensor, "n n *out_pair"]) -> Float[Tensor, ""]:
     For a symmetric positive semi-definite kernel it lies in ``[1, n]``: 1 when one
     eigenvalue carries all the weight, ``r`` for ``r`` equal non-zero eigenvalues. Float64.
 
-    Example:
+    Examples:
         >>> float(effective_rank(torch.diag(torch.tensor([1.0, 1.0, 0.0, 0.0]))))
         2.0
     """
@@ -252,7 +252,7 @@ def kernel_distance(k0: Float[Tensor, "n1 n2 *out_pair"], kt: Float[Tensor, "n1 
     Computed in float64 (a lazily trained network moves its kernel by ~1e-4) and
     clamped at 0 against rounding; at most 1 for positive semi-definite kernels.
 
-    Example:
+    Examples:
         >>> float(kernel_distance(torch.eye(2), 3 * torch.eye(2))), float(kernel_distance(torch.eye(2), torch.ones(2, 2) - torch.eye(2)))
         (0.0, 1.0)
     """
@@ -272,7 +272,7 @@ def kernel_target_alignment(kernel: Float[Tensor, "n n *out_pair"], y: Float[Ten
     ``(n, n)`` is compared with ``Y Yᵀ`` over examples; a full kernel
     ``(n, n, O, O)`` with ``vec(Y) vec(Y)ᵀ``. 1 when ``K ∝ Y Yᵀ``. Float64.
 
-    Example:
+    Examples:
         >>> y = torch.tensor([1.0, -2.0, 0.5])
         >>> round(float(kernel_target_alignment(torch.outer(y, y), y)), 6), round(float(kernel_target_alignment(torch.eye(3), y)), 4)
         (1.0, 0.5774)

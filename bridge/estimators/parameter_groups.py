@@ -15,7 +15,7 @@ sum to 1). Groups are
 Unit and head blocks come from the registry :data:`BLOCK_FINDERS`, keyed by
 the model's class name, so a new model adds its own finder.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from bridge.models import MLPConfig, build_model
     >>> net = build_model(MLPConfig(d_in=2, d_out=1, widths=(3,)), seed=0)

@@ -8,7 +8,7 @@ transformer-lens 4.3). :func:`swapped_parameters` writes straight into each
 owning module's ``_parameters`` slot, at every alias, and restores the
 originals in ``finally``; it works under ``torch.func.vmap`` and ``grad``.
 
-Example:
+Examples:
     >>> import torch
     >>> net = torch.nn.Linear(2, 1, bias=False)
     >>> slots = ParameterSlots(net)

@@ -20,7 +20,7 @@ MODELS: Registry[ModelBuilder] = Registry("model")
 def build_model(config: Any, seed: int) -> nn.Module:
     """Build the registered model of ``config`` with its weights drawn from ``seed``.
 
-    Example:
+    Examples:
         >>> from bridge.models import DeepLinearConfig, build_model
         >>> net = build_model(DeepLinearConfig(d_in=4, d_hidden=8, d_out=3), seed=0)
         >>> tuple(net(torch.zeros(2, 4)).shape)
@@ -32,7 +32,7 @@ def build_model(config: Any, seed: int) -> nn.Module:
 def move_to(model: nn.Module, device: torch.device | str) -> nn.Module:
     """``model.to(device)``, without the line a ``TransformerBridge`` prints at every move.
 
-    Example:
+    Examples:
         >>> from bridge.models import DeepLinearConfig
         >>> net = move_to(build_model(DeepLinearConfig(d_in=4, d_hidden=8, d_out=3), seed=0), "cpu")
         >>> next(net.parameters()).device.type

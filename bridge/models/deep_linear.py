@@ -44,7 +44,7 @@ class DeepLinearNetwork(HookedRootModule):
 
     Hook points: ``hook_in``, ``hook_hidden.{l}`` after layer ``l`` (l < depth-1), ``hook_out``.
 
-    Example:
+    Examples:
         >>> net = DeepLinearNetwork(DeepLinearConfig(d_in=4, d_hidden=8, d_out=3, depth=3), seed=0)
         >>> _, cache = net.run_with_cache(torch.eye(4))
         >>> tuple(cache["hook_hidden.1"].shape)
@@ -100,7 +100,7 @@ def set_balanced(net: DeepLinearNetwork, u: Float[Tensor, "d_out mode"], s: Floa
     other weight is zero. A minimum of the teacher's loss, e.g. the ``w*`` of a
     learning-coefficient estimate.
 
-    Example:
+    Examples:
         >>> net = DeepLinearNetwork(DeepLinearConfig(d_in=3, d_hidden=4, d_out=2), seed=0)
         >>> u, v = torch.eye(2)[:, :1], torch.eye(3)[:, :1]
         >>> set_balanced(net, u, torch.tensor([4.0]), v).end_to_end()[0, 0].item()

@@ -56,7 +56,7 @@ class MLPConfig:
 class MLP(HookedRootModule):
     """Hook points: ``hook_in``, ``hook_pre.{l}`` and ``hook_post.{l}`` around each activation, ``hook_out``.
 
-    Example:
+    Examples:
         >>> net = MLP(MLPConfig(d_in=3, d_out=2, widths=(16,), activation="tanh"), seed=0)
         >>> _, cache = net.run_with_cache(torch.zeros(5, 3))
         >>> tuple(cache["hook_post.0"].shape)

@@ -6,7 +6,7 @@ one forward pass (the paper's leading instance dimension), which makes sweeps
 over importance and sparsity cheap; with one instance, inputs and outputs are
 plain ``(batch, n)``.
 
-Example:
+Examples:
     >>> net = ToySuperposition(ToySuperpositionConfig(n_features=5, n_hidden=2), seed=0)
     >>> tuple(net(torch.rand(3, 5)).shape)
     (3, 5)

@@ -66,7 +66,7 @@ class TransformerConfig:
 def build_transformer(config: TransformerConfig, seed: int) -> nn.Module:
     """A ``TransformerBridge`` over a TransformerLens-native model; weights drawn from ``seed``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from bridge.models import TransformerConfig, build_model
         >>> model = build_model(TransformerConfig(d_vocab=7, n_ctx=3, d_model=16, n_heads=2, d_head=8, d_mlp=32), seed=0)

@@ -10,7 +10,7 @@ Layout of a run directory::
     report.json, report.md         the bridge report
     figures/                       PNG figures
 
-Example:
+Examples:
     >>> from bridge import load_run                      # doctest: +SKIP
     >>> run = load_run("runs/deep-linear")               # doctest: +SKIP
     >>> run.metrics.query("observable == 'loss/train'")  # doctest: +SKIP
@@ -166,7 +166,7 @@ class Run:
     def observable(self, name: str, **index: Any) -> pd.Series:
         """Values of observable ``name`` (rows matching ``index``), as a Series indexed by step.
 
-        Example:
+        Examples:
             >>> run.observable("mode/strength", mode=0)   # doctest: +SKIP
         """
         frame = self.metrics[self.metrics["observable"] == name]
@@ -191,7 +191,7 @@ class Run:
             A DataFrame indexed by step (ascending), columns sorted; ``.to_numpy()``
             gives the ``(step, column)`` matrix.
 
-        Example:
+        Examples:
             >>> norms = run.table("fourier/embed_norm", "frequency")   # doctest: +SKIP
             >>> norms.loc[1000, 14]                                     # doctest: +SKIP
         """
@@ -209,7 +209,7 @@ class Run:
     def curve(self, name: str, **index: Any) -> tuple[np.ndarray, np.ndarray]:
         """``(steps, values)`` of observable ``name`` as float arrays (what detectors and plots take).
 
-        Example:
+        Examples:
             >>> steps, values = run.curve("mode/strength", mode=0)   # doctest: +SKIP
         """
         series = self.observable(name, **index)
@@ -304,7 +304,7 @@ def load_weights(model: nn.Module, tensors: dict[str, torch.Tensor], source: str
 def load_run(path: str | Path) -> Run:
     """Open the run directory at ``path``.
 
-    Example:
+    Examples:
         >>> run = load_run("runs/deep-linear")   # doctest: +SKIP
         >>> run.steps[:3], run.metrics.columns.tolist()[:3]   # doctest: +SKIP
         ([0, 1, 2], ['step', 'observable', 'value'])

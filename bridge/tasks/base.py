@@ -64,7 +64,7 @@ TASKS: Registry[TaskBuilder] = Registry("task")
 def make_task(config: Any, seed: int) -> TaskData:
     """Generate the data of ``config`` (a registered task config) with ``seed``.
 
-    Example:
+    Examples:
         >>> from bridge.tasks import LinearTeacherConfig, make_task
         >>> data = make_task(LinearTeacherConfig(singular_values=(3.0, 1.0), d_in=4, d_out=4), seed=0)
         >>> tuple(data.train.x.shape)

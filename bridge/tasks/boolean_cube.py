@@ -11,7 +11,7 @@ means ``x_j = −1`` (:func:`cube_points`); a subset ``S`` is indexed by its
 mask ``Σ_{j ∈ S} 2^j``, the order in which :func:`walsh_coefficients` returns
 coefficients.
 
-Example:
+Examples:
     >>> from bridge.tasks import make_task
     >>> data = make_task(BooleanCubeConfig(d=4, subsets=((0,), (1, 2)), coefficients=(1.0, 0.5), n_train=10), seed=0)
     >>> tuple(data.train.x.shape), len(data.test), data.loss
@@ -82,7 +82,7 @@ class BooleanCubeConfig:
 def cube_points(d: int) -> Float[Tensor, "points d"]:
     """All ``2^d`` points of ``{±1}^d``; row ``i`` has ``x_j = −1`` where bit ``j`` of ``i`` is set.
 
-    Example:
+    Examples:
         >>> cube_points(2).tolist()
         [[1.0, 1.0], [-1.0, 1.0], [1.0, -1.0], [-1.0, -1.0]]
     """
@@ -98,7 +98,7 @@ def subset_mask(subset) -> int:
 def mask_degrees(d: int) -> Tensor:
     """Degree ``|S|`` of every subset mask ``0 … 2^d − 1``, shape ``(2^d,)``.
 
-    Example:
+    Examples:
         >>> mask_degrees(3).tolist()
         [0, 1, 1, 2, 1, 2, 2, 3]
     """
@@ -127,7 +127,7 @@ def walsh_coefficients(values: Float[Tensor, "*batch points"]) -> Float[Tensor, 
     Returns:
         Coefficients indexed by subset mask, same shape (``O(d·2^d)`` work).
 
-    Example:
+    Examples:
         >>> x = cube_points(3)
         >>> coef = walsh_coefficients(2 * x[:, 0] * x[:, 2] - x[:, 1])
         >>> {i: round(float(c), 6) for i, c in enumerate(coef) if abs(c) > 1e-9}
@@ -151,7 +151,7 @@ def walsh_coefficients(values: Float[Tensor, "*batch points"]) -> Float[Tensor, 
 def degree_power(coefficients: Float[Tensor, "*batch points"]) -> Float[Tensor, "*batch degree"]:
     """Per-degree power ``Σ_{|S| = k} f̂(S)²`` for ``k = 0 … d``, shape ``(*batch, d + 1)``.
 
-    Example:
+    Examples:
         >>> degree_power(torch.tensor([0.0, 1.0, 2.0, 0.5])).tolist()
         [0.0, 5.0, 0.25]
     """

@@ -47,7 +47,7 @@ class HierarchyConfig:
 def level_labels(depth: int, branching: int) -> np.ndarray:
     """``labels[k, i]``: the index of item ``i``'s ancestor at level ``k`` (level 0 is the root).
 
-    Example:
+    Examples:
         >>> level_labels(2, 2).tolist()
         [[0, 0, 0, 0], [0, 0, 1, 1], [0, 1, 2, 3]]
     """

@@ -8,7 +8,7 @@ permutation, into a training fraction and a held-out test set.
 A second encoding, ``encoding="onehot"``, gives the concatenated one-hots of
 ``a`` and ``b`` (``2p`` inputs) for the two-layer MLPs of the theory.
 
-Example:
+Examples:
     >>> from bridge.tasks import make_task
     >>> from bridge.tasks.modular import ModularConfig
     >>> data = make_task(ModularConfig(p=7, op="+", train_fraction=0.5), seed=0)
@@ -92,7 +92,7 @@ class ModularConfig:
 def modular_table(p: int, op: str) -> Int[Tensor, "p p"]:
     """``table[a, b] = a ∘ b mod p``.
 
-    Example:
+    Examples:
         >>> modular_table(5, "-")[1, 3].item()
         3
     """
@@ -123,7 +123,7 @@ def encode_pairs(pairs: Int[Tensor, "n 2"], p: int, encoding: str = "tokens") ->
 def template_targets(values: Int[Tensor, " n"], p: int, freqs: tuple[int, ...], mags: tuple[float, ...]) -> Tensor:
     """``y[n, c] = Σ_k m_k cos(2πk(values[n] − c)/p)``, shape ``(n, p)``.
 
-    Example:
+    Examples:
         >>> template_targets(torch.tensor([0]), 5, (1,), (2.0,))[0, 0].item()
         2.0
     """

@@ -17,7 +17,7 @@ drawn from a seeded Markov chain (rows of the transition matrix are Dirichlet
 with concentration ``bigram_concentration``), so a bigram statistic is there to
 learn before the repeats are.
 
-Example:
+Examples:
     >>> from bridge.tasks import make_task
     >>> from bridge.tasks.repeated_tokens import RepeatedTokensConfig
     >>> data = make_task(RepeatedTokensConfig(d_vocab=16, n_ctx=12, n_train=8, n_test=4,
@@ -155,7 +155,7 @@ def seen_before(tokens: Int[Tensor, "batch pos"]) -> Bool[Tensor, "batch pos"]:
 def repeated_targets(tokens: Int[Tensor, "batch pos"]) -> Bool[Tensor, "batch pos"]:
     """Targets an induction head can predict: the token at ``j`` and its predecessor both occurred before.
 
-    Example:
+    Examples:
         >>> repeated_targets(torch.tensor([[5, 1, 2, 3, 1, 2, 3]])).int().tolist()
         [[0, 0, 0, 0, 0, 1, 1]]
     """
@@ -191,7 +191,7 @@ def masked_mean(values: Float[Tensor, "batch pos"], mask: Bool[Tensor, "batch po
 def repeated_token_loss(logits: Float[Tensor, "batch pos vocab"], tokens: Int[Tensor, "batch pos"]) -> Tensor:
     """Mean next-token loss on the :func:`repeated_targets` (the targets induction can predict).
 
-    Example:
+    Examples:
         >>> tokens = torch.tensor([[5, 1, 2, 3, 1, 2, 3]])
         >>> logits = torch.nn.functional.one_hot(tokens.roll(-1, 1), 8).float() * 50   # a perfect next-token predictor
         >>> float(repeated_token_loss(logits, tokens)) < 1e-6

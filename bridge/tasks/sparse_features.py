@@ -4,7 +4,7 @@ Each feature is 0 with probability ``sparsity`` and uniform on [0, 1]
 otherwise, independently; the target is the input itself; the loss weights
 each feature's squared error by its importance.
 
-Example:
+Examples:
     >>> from bridge.tasks import make_task
     >>> data = make_task(SparseFeaturesConfig(n_features=5, sparsity=0.9, n_train=1000), seed=0)
     >>> tuple(data.train.x.shape), round(float((data.train.x == 0).float().mean()), 1)
@@ -32,7 +32,7 @@ def sample_sparse_features(
     ``density`` may be a tensor of per-instance densities (shape ``(*inst,)``); the
     result then has shape ``(batch, *inst, n_features)``.
 
-    Example:
+    Examples:
         >>> x = sample_sparse_features(4, torch.tensor([1.0, 0.0]), 3, torch.Generator().manual_seed(0))
         >>> tuple(x.shape), bool((x[:, 1] == 0).all()), bool((x[:, 0] > 0).all())
         ((4, 2, 3), True, True)

@@ -12,7 +12,7 @@ batches from ``info["sampler"]`` with a ``torch.Generator``. The test split is
 ``n_test_per_task`` samples of every subtask (``info["test_task"]`` says which).
 Labels are class indices for a two-logit output (cross-entropy).
 
-Example:
+Examples:
     >>> from bridge.tasks import make_task
     >>> data = make_task(SparseParityConfig(n_tasks=4, n_bits=8, k_bits=2, n_train=64, n_test_per_task=5), seed=0)
     >>> tuple(data.train.x.shape), len(data.test), data.info["subtask_bits"].shape
@@ -69,7 +69,7 @@ class SparseParityConfig:
 def zipf_weights(n_tasks: int, alpha: float) -> Float[Tensor, " n_tasks"]:
     """``(k + 1)^{−(α+1)}`` normalised to sum 1, float64.
 
-    Example:
+    Examples:
         >>> zipf_weights(2, 1.0).tolist()
         [0.8, 0.2]
     """
@@ -84,7 +84,7 @@ def sparse_parity_labels(x: Float[Tensor, "n features"], subtask_bits: Int[Tenso
         x: rows ``[one-hot control (n_tasks) | task bits (n_bits)]``.
         subtask_bits: each subtask's bit indices (into the task bits).
 
-    Example:
+    Examples:
         >>> x = torch.tensor([[1.0, 0.0, 1.0, 1.0, 0.0], [0.0, 1.0, 1.0, 1.0, 0.0]])
         >>> sparse_parity_labels(x, torch.tensor([[0, 1], [1, 2]])).tolist()
         [0, 1]

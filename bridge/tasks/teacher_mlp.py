@@ -6,7 +6,7 @@ variance over the training set. A large ``scale`` saturates the teacher's
 units and makes the function harder to fit, which is what drives progressive
 sharpening of a student trained by gradient descent (Cohen et al. 2021).
 
-Example:
+Examples:
     >>> from bridge.tasks import make_task
     >>> data = make_task(TeacherMLPConfig(d_in=4, n_train=32, n_test=8), seed=0)
     >>> tuple(data.train.x.shape), tuple(data.train.y.shape), data.loss

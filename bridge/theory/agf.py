@@ -25,7 +25,7 @@ coefficients first. Assumptions: small initialisation (dormant neurons do not
 interact), all ``p²`` pairs in the loss, ``2k ≢ 0 (mod p)``, and frequencies
 well separated in ``m_k`` relative to the spread of initial components.
 
-Example:
+Examples:
     >>> import torch
     >>> g = torch.Generator().manual_seed(0)
     >>> U, V, W = (0.01 * torch.randn(s, generator=g) for s in [(16, 7), (16, 7), (7, 16)])
@@ -75,7 +75,7 @@ def blowup_times(
     a per-trajectory step ``eps / (κ r)`` (``r`` the largest modulus) until
     ``r`` grows ``growth``-fold, then adds the aligned tail ``1 / (κ r)``.
 
-    Example:
+    Examples:
         >>> z = np.array([0.1 + 0j])
         >>> float(blowup_times(z, z, z, kappa=1.0).round(3)[0])   # aligned: r' = r², T = 1/r0
         10.0
@@ -113,7 +113,7 @@ def blowup_times(
 def plateau_losses(magnitudes: Mapping[int, float], order: list[int]) -> list[float]:
     """Predicted MSE before any acquisition and after each one, in ``order``: ``Σ_{k not yet} m_k²/2``.
 
-    Example:
+    Examples:
         >>> plateau_losses({1: 2.0, 2: 1.0}, [1, 2])
         [2.5, 0.5, 0.0]
     """
@@ -173,7 +173,7 @@ def predict_acquisitions(
 def magnitude_order(magnitudes: Mapping[int, float]) -> list[int]:
     """Frequencies by decreasing target magnitude: AGF's predicted order of acquisition.
 
-    Example:
+    Examples:
         >>> magnitude_order({1: 0.5, 3: 1.0, 2: 0.7})
         [3, 2, 1]
     """

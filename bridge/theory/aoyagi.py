@@ -21,7 +21,7 @@ truth the value is half the dimension of the smooth model it reduces to:
 ``r = H`` gives ``(H(M + N) − H²)/2`` (the rank-``H`` matrices), and ``H ≥ M + N``
 saturates at ``M N / 2`` (all ``N × M`` matrices).
 
-Example:
+Examples:
     >>> rrr_learning_coefficient(M=4, N=4, H=2, r=2)   # regular: (2·8 − 4)/2
     6.0
     >>> rrr_branch(M=10, N=2, H=2, r=1)
@@ -61,7 +61,7 @@ class RRRShape:
 def rrr_branch(M: int, N: int, H: int, r: int) -> str:
     """Which branch of Aoyagi's formula applies (one of :data:`BRANCHES`).
 
-    Example:
+    Examples:
         >>> rrr_branch(M=3, N=3, H=3, r=0)
         'central-odd'
     """
@@ -79,7 +79,7 @@ def rrr_branch(M: int, N: int, H: int, r: int) -> str:
 def rrr_learning_coefficient_exact(M: int, N: int, H: int, r: int) -> Fraction:
     """The learning coefficient λ as an exact fraction (see the module docstring).
 
-    Example:
+    Examples:
         >>> rrr_learning_coefficient_exact(M=3, N=3, H=3, r=0)
         Fraction(7, 2)
     """
@@ -100,7 +100,7 @@ def rrr_learning_coefficient(M: int, N: int, H: int, r: int) -> float:
     Args:
         M: input dimension; N: output dimension; H: hidden width; r: teacher rank (``≤ H``).
 
-    Example:
+    Examples:
         >>> rrr_learning_coefficient(M=5, N=5, H=10, r=1)   # M+N < H+r: all 5×5 matrices
         12.5
     """

@@ -16,7 +16,7 @@ The Bayes floor is below the chain loss (renormalising only raises the
 probability of the token drawn). The best predictor that reads only the
 previous token lies between them.
 
-Example:
+Examples:
     >>> import torch
     >>> tokens = torch.tensor([[0, 1, 2]])
     >>> uniform = torch.full((4, 4), 0.25)

@@ -30,7 +30,7 @@ in steps gives ``(1 − η λ̂ᵢ/n)^t``. For the mean without the ½
 (``(1/n) Σ (f − y)²``, the library's ``mse`` of a scalar output) use ``2η``.
 Gram eigenvalues of the modes well above ``κ`` are close to ``n·λᵢ``.
 
-Example:
+Examples:
     >>> out = predict([1.0, 0.5, 0.25, 0.125], [1.0, 1.0, 0.0, 0.0], n=2)
     >>> round(float(out.learnabilities.sum()), 10)
     2.0
@@ -102,7 +102,7 @@ def effective_regularisation(eigenvalues, n: float, ridge: float = 0.0, multipli
             multiplicity) must exceed ``n``.
         multiplicities: ``mᵢ``, how many eigenfunctions share ``λᵢ`` (default 1).
 
-    Example:
+    Examples:
         >>> round(effective_regularisation([1.0, 1.0, 1.0], n=2), 6)
         0.5
     """
@@ -149,7 +149,7 @@ def predict(eigenvalues, target_coefficients, n: float, ridge: float = 0.0, nois
     Returns:
         An :class:`EigenlearningPrediction`; ``learnabilities`` has one entry per given eigenvalue.
 
-    Example:
+    Examples:
         >>> out = predict([1.0, 0.1], [1.0, 1.0], n=10, multiplicities=[5, 50])
         >>> [round(float(v), 4) for v in out.learnabilities]
         [0.6163, 0.1384]
@@ -172,7 +172,7 @@ def predict(eigenvalues, target_coefficients, n: float, ridge: float = 0.0, nois
 def expand(eigenvalues, multiplicities) -> np.ndarray:
     """Each eigenvalue repeated by its (integer) multiplicity, shape ``(Σ mᵢ,)``.
 
-    Example:
+    Examples:
         >>> expand([2.0, 1.0], [1, 2]).tolist()
         [2.0, 1.0, 1.0]
     """
@@ -203,7 +203,7 @@ def cube_eigenvalues(kernel_by_distance) -> np.ndarray:
     Returns:
         ``λ_k`` for ``k = 0 … d``, shape ``(d + 1,)`` (each with multiplicity ``C(d, k)``).
 
-    Example:
+    Examples:
         >>> [round(float(v), 6) for v in cube_eigenvalues([2.0, 0.0, -2.0])]  # K = x·x' on {±1}²
         [0.0, 1.0, 0.0]
     """
@@ -228,7 +228,7 @@ def mode_residuals(gram_eigenvalues, steps, lr: float, n: float, discrete: bool 
     Returns:
         ``(times, modes)`` residual fractions (1 at ``t = 0``).
 
-    Example:
+    Examples:
         >>> mode_residuals([4.0, 1.0], [0, 10], lr=0.1, n=4, discrete=False)[1].round(4).tolist()
         [0.3679, 0.7788]
     """
@@ -245,7 +245,7 @@ def half_times(gram_eigenvalues, lr: float, n: float, discrete: bool = False) ->
 
     Zero eigenvalues give ``inf``; descent needs ``0 < η λ̂ᵢ/n < 1`` for a monotone decay.
 
-    Example:
+    Examples:
         >>> half_times([4.0, 1.0], lr=0.1, n=4).round(3).tolist()
         [6.931, 27.726]
     """

@@ -8,7 +8,7 @@ gradient descent on neural networks sharpens progressively until the top
 Hessian eigenvalue reaches this threshold and then stays near it while the
 loss keeps falling non-monotonically.
 
-Example:
+Examples:
     >>> stability_threshold(0.1)
     20.0
     >>> round(stability_threshold(0.1, momentum=0.9), 6)
@@ -58,7 +58,7 @@ def predict_plateau(lr: float, momentum: float = 0.0) -> Prediction:
 def gd_on_quadratic(curvature: float, lr: float, steps: int, x0: float = 1.0, momentum: float = 0.0) -> Float[np.ndarray, " steps_plus_one"]:
     """Iterates of (heavy-ball) gradient descent on ``½ λ x²`` from ``x0``: the theory's exact model.
 
-    Example:
+    Examples:
         >>> gd_on_quadratic(3.0, 1.0, 3).tolist()   # multiplier 1 − ηλ = −2
         [1.0, -2.0, 4.0, -8.0]
     """

@@ -58,7 +58,7 @@ initialisation shrinks ∝ width^{−½}; at small widths its size still enters
 the loss derivative and tilts measured slopes slightly (a zero-initialised
 readout removes this).
 
-Example:
+Examples:
     >>> predicted_exponent("mup", "adam", "hidden"), predicted_exponent("standard", "adam", "hidden")
     (0.0, 1.0)
     >>> factors("mup", "sgd", "output", width=256, base_width=64)
@@ -133,7 +133,7 @@ def scaling(parametrisation: str, optimizer: str, layer: str) -> LayerScaling:
 def factors(parametrisation: str, optimizer: str, layer: str, width: int, base_width: int) -> tuple[float, float, float]:
     """``(init-variance factor over σ²/fan_in, multiplier, learning-rate factor)`` at ``width``.
 
-    Example:
+    Examples:
         >>> factors("ntk", "sgd", "hidden", width=400, base_width=100)
         (4.0, 0.5, 1.0)
     """
@@ -143,7 +143,7 @@ def factors(parametrisation: str, optimizer: str, layer: str, width: int, base_w
 def abc(parametrisation: str, optimizer: str, layer: str) -> tuple[float, float, float]:
     """Yang & Hu's ``(a, b, c)``: ``W = n^{−a} w``, ``w ~ N(0, n^{−2b})``, learning rate ``∝ n^{−c}``.
 
-    Example:
+    Examples:
         >>> abc("mup", "sgd", "output"), abc("ntk", "sgd", "hidden")
         ((0.0, 1.0, 1.0), (0.5, 0.0, 0.0))
     """
@@ -165,7 +165,7 @@ def predicted_exponent(parametrisation: str, optimizer: str, layer: str, quantit
             it holds for any depth except under SP with Adam, where ``depth=2``
             gives the readout ``+1`` and deeper networks compound (not tabulated).
 
-    Example:
+    Examples:
         >>> predicted_exponent("standard", "adam", "output"), predicted_exponent("standard", "adam", "output", depth=2)
         (1.5, 1.0)
     """

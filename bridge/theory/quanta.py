@@ -20,7 +20,7 @@ floor ``a`` once all quanta are learned (``N ≥ C·n_tasks``, or ``D p_{n_tasks
 and the local log-log slope steepens as the floor approaches
 (:func:`local_exponent`); the pure power law holds for ``k ≪ n_tasks``.
 
-Example:
+Examples:
     >>> pred = predict(alpha=0.5, n_tasks=100)
     >>> pred.parameter_exponent, round(pred.data_exponent, 4), pred.order[:3].tolist()
     (0.5, 0.3333, [0, 1, 2])
@@ -56,7 +56,7 @@ def _check(alpha: float, n_tasks: int) -> None:
 def zipf_frequencies(alpha: float, n_tasks: int) -> np.ndarray:
     """``p_k ∝ k^{−(α+1)}`` for ranks ``k = 1 … n_tasks``, summing to 1, shape ``(n_tasks,)``.
 
-    Example:
+    Examples:
         >>> zipf_frequencies(1.0, 2).round(4).tolist()
         [0.8, 0.2]
     """
@@ -68,7 +68,7 @@ def zipf_frequencies(alpha: float, n_tasks: int) -> np.ndarray:
 def acquisition_order(frequencies) -> np.ndarray:
     """Predicted order of acquisition: subtask indices by decreasing frequency (ties by index).
 
-    Example:
+    Examples:
         >>> acquisition_order([0.1, 0.6, 0.3]).tolist()
         [1, 2, 0]
     """
@@ -95,7 +95,7 @@ def loss_from_learned(learned, frequencies, loss_unlearned: float = CHANCE_LOSS,
         learned: ``(n_tasks,)`` booleans (or per-subtask learned probabilities in [0, 1]).
         frequencies: ``(n_tasks,)`` subtask frequencies (normalised here).
 
-    Example:
+    Examples:
         >>> loss_from_learned([True, False], [0.75, 0.25], loss_unlearned=1.0)
         0.25
     """
@@ -136,7 +136,7 @@ def quanta_learned_parameters(n_params, params_per_quantum: float, n_tasks: int)
 def loss_vs_parameters(n_params, alpha: float, n_tasks: int, params_per_quantum: float, loss_unlearned: float = CHANCE_LOSS, loss_learned: float = 0.0) -> np.ndarray:
     """``L(N)``: the expected loss with the ``⌊N / C⌋`` most frequent quanta learned.
 
-    Example:
+    Examples:
         >>> loss_vs_parameters([10, 40], 1.0, 1000, params_per_quantum=10).round(4).tolist()
         [0.2715, 0.0929]
     """
@@ -159,7 +159,7 @@ def learned_probability(n_samples, alpha: float, n_tasks: int, samples_needed: i
 def loss_vs_data(n_samples, alpha: float, n_tasks: int, samples_needed: int = 1, loss_unlearned: float = CHANCE_LOSS, loss_learned: float = 0.0) -> np.ndarray:
     """``L(D)``: expected loss after ``D`` samples (or ``S·B`` online) when ``τ`` sightings teach a quantum.
 
-    Example:
+    Examples:
         >>> float(loss_vs_data(0, 0.5, 10)), round(float(loss_vs_data(1e9, 0.5, 10)), 6)
         (0.6931471805599453, 0.0)
     """
@@ -174,7 +174,7 @@ def local_exponent(k, alpha: float, n_tasks: int) -> np.ndarray:
     Computed between ``k`` and ``k + 1`` from the exact sums; it tends to ``α``
     for ``1 ≪ k ≪ n_tasks`` and grows without bound as ``k → n_tasks``.
 
-    Example:
+    Examples:
         >>> round(float(local_exponent(100, 1.0, 10**6)), 2), round(float(local_exponent(900, 1.0, 1000)), 2)
         (1.0, 10.05)
     """

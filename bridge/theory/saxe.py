@@ -50,7 +50,7 @@ def mode_trajectory(steps: np.ndarray, s: float, u0: float, lr: float, depth: in
     Returns:
         ``(n,)`` mode strengths. Closed form for ``L = 2``, numerical ODE otherwise.
 
-    Example:
+    Examples:
         >>> u = mode_trajectory(np.array([0.0, 1e4]), s=2.0, u0=1e-3, lr=0.01)
         >>> round(float(u[0]), 6), round(float(u[1]), 3)
         (0.001, 2.0)
@@ -83,7 +83,7 @@ def ode_trajectory(steps: np.ndarray, s: float, u0: float, lr: float, depth: int
 def half_rise_step(s: float, u0: float, lr: float, depth: int = 2) -> float:
     """Steps until the mode reaches half-way, ``(u0 + s)/2``, from ``u0``.
 
-    Example:
+    Examples:
         >>> round(half_rise_step(s=2.0, u0=1e-3, lr=0.01), 2)
         190.04
     """
@@ -120,7 +120,7 @@ def effective_initial_strength(
     and the rest decays, so the mode follows the balanced solution started from
     ``u₀ = ‖(a + b)/2‖²`` (silent alignment).
 
-    Example:
+    Examples:
         >>> w1, w2 = torch.eye(2) * 0.1, torch.eye(2) * 0.1
         >>> effective_initial_strength(w1, w2, torch.eye(2), torch.eye(2)).tolist()
         [0.010000000707805157, 0.010000000707805157]

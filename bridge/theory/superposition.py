@@ -16,7 +16,7 @@ dimensionality ``D_i = ‖W_i‖² / Σ_j (Ŵ_i · W_j)²`` at the fractions
 :data:`STICKY_FRACTIONS`: 1 (dedicated), 3/4 (tetrahedron), 2/3 (triangle),
 1/2 (digon / antipodal pair), 2/5 (pentagon), 3/8 (square antiprism).
 
-Example:
+Examples:
     >>> phases = predict_n2m1_phases([0.5, 4.0], [1.0, 0.01])
     >>> phases[0, 0], phases[1, 0], phases[0, 1]
     ('feature 1', 'feature 2', 'superposition')
@@ -41,7 +41,7 @@ REPRESENTED_NORM = 0.5
 def dimensions_per_feature(W: Float[Tensor, "m n"]) -> Float[Tensor, "n"]:
     """``D_i = ‖W_i‖² / Σ_j (Ŵ_i · W_j)²`` for each column ``W_i`` (0 for a zero column).
 
-    Example:
+    Examples:
         >>> import math
         >>> angles = torch.arange(5) * 2 * math.pi / 5
         >>> pentagon = torch.stack([angles.cos(), angles.sin()])

@@ -9,7 +9,7 @@ grokking step scales as ``(η·λ)^(−α)`` with ``α = 1``. This module gives 
 prediction and fits ``α`` (with its standard error and confidence interval)
 to grokking steps measured over a sweep of learning rates and weight decays.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> x = np.array([1e-3, 2e-3, 4e-3, 8e-3])
     >>> fit = fit_power_law(x, 3.0 / x)
@@ -39,7 +39,7 @@ ASSUMPTIONS = (
 def time_scale(lr: float, weight_decay: float) -> float:
     """``τ = 1/(η·λ)``: the e-folding time, in steps, of the weight norm under pure decoupled decay.
 
-    Example:
+    Examples:
         >>> round(time_scale(3e-3, 2.0), 3)
         166.667
     """
@@ -56,7 +56,7 @@ def decayed_norm(norm0: float, lr: float, weight_decay: float, steps: Float[np.n
 def decay_prediction(t_start: float, norm_start: float, norm_target: float, lr: float, weight_decay: float) -> Prediction:
     """Step at which pure decay would shrink ``norm_start`` (at ``t_start``) to ``norm_target``.
 
-    Example:
+    Examples:
         >>> round(decay_prediction(100, 20.0, 10.0, 1e-2, 1.0).step, 1)
         169.0
     """

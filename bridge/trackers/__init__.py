@@ -4,7 +4,7 @@ Every built-in tracker is one line of :data:`TRACKERS` (name → ``module:class`
 and of the public names below; both import on first use. A plugin registers its
 own with ``@TRACKERS.register("name")``.
 
-Example:
+Examples:
     >>> from bridge.trackers import get_tracker, tracker_names
     >>> "loss" in tracker_names()
     True

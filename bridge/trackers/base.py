@@ -60,7 +60,7 @@ class TrackingBuffer:
     its captures and returns the rows in step order, tracker by tracker: the same
     rows, in the same order, as calling every tracker at every step.
 
-    Example:
+    Examples:
         >>> from bridge.models import DeepLinearConfig, build_model
         >>> from bridge.tasks import LinearTeacherConfig, make_task
         >>> from bridge.trackers import ModeTracker
@@ -104,7 +104,7 @@ class TrackingBuffer:
 def row(observable: str, value: float | torch.Tensor, **index: Any) -> Row:
     """One tidy row; tensors become Python floats.
 
-    Example:
+    Examples:
         >>> row("loss/train", torch.tensor(0.5), mode=2)
         {'observable': 'loss/train', 'value': 0.5, 'mode': 2}
     """

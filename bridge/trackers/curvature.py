@@ -63,7 +63,7 @@ class SharpnessTracker:
             the next call's start vector (for ``k > 1`` the start is the sum of
             ``vectors_``, the last top-``k`` eigenvectors ``(n_params, k)``).
 
-    Example:
+    Examples:
         >>> from bridge.models import MLPConfig, build_model
         >>> from bridge.tasks import LinearTeacherConfig, make_task
         >>> data = make_task(LinearTeacherConfig((2.0, 1.0), d_in=4, d_out=3, n_train=16), seed=0)

@@ -4,7 +4,7 @@ Both evaluate on the test split (``split="test"``) and, when the task provides
 one in ``info["off_position"]``, on the off-position set (``split="off"``),
 whose repeats sit at offsets and periods never seen in training.
 
-Example:
+Examples:
     >>> from bridge.models import TransformerConfig, build_model
     >>> from bridge.tasks import make_task
     >>> from bridge.tasks.repeated_tokens import RepeatedTokensConfig

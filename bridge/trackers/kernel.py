@@ -55,7 +55,7 @@ class KernelTracker:
     Attributes:
         initial_kernel_: ``K₀``, ``(n_probe, n_probe)``; ``initial_step_``: the step it was taken at.
 
-    Example:
+    Examples:
         >>> from bridge.models import DeepLinearConfig, build_model
         >>> from bridge.tasks import LinearTeacherConfig, make_task
         >>> data = make_task(LinearTeacherConfig((2.0, 1.0), d_in=3, d_out=3, n_train=16), seed=0)
@@ -153,7 +153,7 @@ class FeatureAlignmentTracker:
             ``(out, in)`` layout; ``0`` for an embedding ``(d_vocab, d_model)``).
         name: tracker name.
 
-    Example:
+    Examples:
         >>> net = torch.nn.Sequential(torch.nn.Linear(4, 2, bias=False))
         >>> with torch.no_grad():
         ...     _ = net[0].weight.copy_(torch.tensor([[3.0, 0.0, 1.0, 0.0], [0.0, 0.0, 1.0, 1.0]]))

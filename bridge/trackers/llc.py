@@ -5,7 +5,7 @@ Online (called by :func:`bridge.train` at tracked steps) or offline (by
 chains around the model's current weights on the task's training split, with a
 seed derived from ``(seed, step)`` so repeated analyses give the same numbers.
 
-Example:
+Examples:
     >>> import torch
     >>> from bridge.models import DeepLinearConfig, build_model
     >>> from bridge.tasks import LinearTeacherConfig, make_task

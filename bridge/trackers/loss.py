@@ -22,7 +22,7 @@ class LossTracker:
         max_examples: evaluate on at most this many examples of each split (the
             first ones, so every step sees the same subset); ``None``: all.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from bridge.models import DeepLinearConfig, build_model
         >>> from bridge.tasks import LinearTeacherConfig, make_task

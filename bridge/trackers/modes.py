@@ -23,7 +23,7 @@ def end_to_end_map(model: nn.Module, d_in: int) -> Float[Tensor, "d_out d_in"]:
     """The matrix of a linear ``model``: its ``end_to_end()`` when it has one, else ``model(I)ᵀ``
     (exact for bias-free linear networks).
 
-    Example:
+    Examples:
         >>> from bridge.models import DeepLinearConfig, build_model
         >>> net = build_model(DeepLinearConfig(3, 5, 2, init_std=0.3), seed=0)
         >>> torch.allclose(end_to_end_map(net, 3), net.end_to_end(), atol=1e-6)
@@ -39,7 +39,7 @@ def end_to_end_map(model: nn.Module, d_in: int) -> Float[Tensor, "d_out d_in"]:
 def mode_strengths(w: Float[Tensor, "*batch d_out d_in"], u: Float[Tensor, "d_out mode"], v: Float[Tensor, "d_in mode"]) -> Float[Tensor, "*batch mode"]:
     """``diag(Uᵀ W V)``: the strength of each teacher mode in ``w`` (or in each of a stack of maps).
 
-    Example:
+    Examples:
         >>> u, v = torch.eye(3)[:, :2], torch.eye(4)[:, :2]
         >>> mode_strengths(u @ torch.diag(torch.tensor([2.0, 1.0])) @ v.T, u, v).tolist()
         [2.0, 1.0]
@@ -54,7 +54,7 @@ def mode_alignment(w: Float[Tensor, "*batch d_out d_in"], u: Float[Tensor, "d_ou
     Degenerate teacher modes are compared through their shared subspace. A
     stack of maps is decomposed in one batched SVD.
 
-    Example:
+    Examples:
         >>> u, v = torch.eye(3)[:, :2], torch.eye(4)[:, :2]
         >>> mode_alignment(u @ torch.diag(torch.tensor([2.0, 1.0])) @ v.T, u, v).tolist()
         [1.0, 1.0]

@@ -1,6 +1,6 @@
 """Training: the loop, the run writer (atomic, resumable), schedules, stacked seeds and offline analysis.
 
-Example:
+Examples:
     >>> from bridge.training import checkpoint_steps
     >>> from bridge.config import ScheduleConfig
     >>> checkpoint_steps(100, ScheduleConfig(n_log=3, every=50))

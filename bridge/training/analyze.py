@@ -24,7 +24,7 @@ def analyze(run: Run, trackers: Sequence[Tracker], *, steps: Sequence[int] | Non
         progress: show a progress bar (``None``: only on a terminal).
         threads: torch threads (default: the run's ``train.threads``).
 
-    Example:
+    Examples:
         >>> from bridge import analyze, load_run
         >>> from bridge.trackers import LossTracker
         >>> analyze(load_run("runs/deep-linear"), [LossTracker()])   # doctest: +SKIP

@@ -1,6 +1,6 @@
 """Training loop: optimizers, batch order from the seed, online trackers, checkpoints, resume.
 
-Example:
+Examples:
     >>> from bridge.config import RunConfig, TrainConfig
     >>> from bridge.models import DeepLinearConfig
     >>> from bridge.tasks import LinearTeacherConfig
@@ -81,7 +81,7 @@ def batch_indices(n: int, batch_size: int, step: int, seed: int) -> Tensor:
 
     A pure function of its arguments, so a resumed run sees the same batches.
 
-    Example:
+    Examples:
         >>> batch_indices(10, 4, 0, seed=0).tolist() == batch_indices(10, 4, 0, seed=0).tolist()
         True
     """

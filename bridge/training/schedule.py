@@ -13,7 +13,7 @@ def checkpoint_steps(total: int, schedule: ScheduleConfig) -> list[int]:
     Log-spaced ``n_log`` steps between 1 and ``total``, every ``schedule.every``
     steps, and always 0 and ``total``.
 
-    Example:
+    Examples:
         >>> checkpoint_steps(1000, ScheduleConfig(n_log=4, every=500))
         [0, 1, 10, 100, 500, 1000]
     """
@@ -28,7 +28,7 @@ def checkpoint_steps(total: int, schedule: ScheduleConfig) -> list[int]:
 def tracked_steps(total: int, schedule: ScheduleConfig) -> list[int]:
     """Steps at which online trackers run: every checkpoint, plus every ``track_every`` steps.
 
-    Example:
+    Examples:
         >>> tracked_steps(10, ScheduleConfig(n_log=0, track_every=4))
         [0, 4, 8, 10]
     """

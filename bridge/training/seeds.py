@@ -22,7 +22,7 @@ rounding (measured: identical weights for full-batch GD on a deep linear
 network and for AdamW on a toy transformer, 3e-7 relative for Adam on an MLP;
 the tests allow 1e-5).
 
-Example:
+Examples:
     >>> from case_studies.deep_linear import PRESETS
     >>> runs = train_seeds(PRESETS["quick"].run_config(seed=0), range(8), tmp / "sweep")   # doctest: +SKIP
     >>> [run.path.name for run in runs][:2]                                                  # doctest: +SKIP

@@ -56,3 +56,46 @@ def test_quick_run_analyze_and_report_end_to_end(tmp_path, capsys):
     assert "PASS" in capsys.readouterr().out
     assert main(["list"]) == 0
     assert "deep-linear" in capsys.readouterr().out
+
+
+def _hashes(folder):
+    import hashlib
+
+    return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_report_reads_only_and_rebuild_gives_the_same_report_and_the_page_block_runs(tmp_path, capsys):
+    import re
+    from pathlib import Path
+
+    out = tmp_path / "runs" / "deep-linear"
+    assert main(["run", "deep-linear", "--out", str(out), "--device", "cpu"]) == 0
+    before = _hashes(out)
+    assert main(["report", str(out)]) == 0
+    assert _hashes(out) == before  # printing the stored report writes nothing
+    stored = json.loads((out / "report.json").read_text())
+    assert main(["report", str(out), "--rebuild"]) == 0
+    assert json.loads((out / "report.json").read_text()) == stored  # the same analysis from the same runs
+    page = (Path(__file__).resolve().parents[1] / "docs" / "case_studies" / "deep-linear.md").read_text()
+    block = re.findall(r"## In a notebook\n\n```python\n(.*?)```", page, re.S)[0]
+    done = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, capture_output=True, text=True, env={"OMP_NUM_THREADS": "1", "PATH": ""})
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.strip().splitlines()
+    assert lines[-1] == "pass" and len(lines) == 5
+    for line in lines[:4]:  # "mode m: predicted P, observed O" within the 15% target
+        predicted, observed = map(float, re.findall(r"predicted (\d+), observed (\d+)", line)[0])
+        assert abs(observed - predicted) <= 0.15 * predicted
+
+
+def test_version_prints_the_package_version(capsys):
+    from importlib.metadata import version
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"mechbridge {version('mechbridge')}"
+
+
+def test_report_exits_1_on_a_failing_verdict(tmp_path, capsys):
+    (tmp_path / "report.json").write_text(json.dumps({"verdict": "fail"}))
+    (tmp_path / "report.md").write_text("# failing\n")
+    assert main(["report", str(tmp_path)]) == 1
+    assert "failing" in capsys.readouterr().out

@@ -5,7 +5,7 @@ Example:
     >>> matplotlib.use("Agg")
     >>> from matplotlib.figure import Figure
     >>> ax = plot_estimates(Figure().subplots(), ["a", "b"], theory=[2.0, 4.0], estimate=[2.1, 3.8], std=[0.1, 0.2])
-    >>> [round(p.get_height(), 1) for p in ax.patches]
+    >>> [float(p.get_height()) for p in ax.patches]
     [2.0, 4.0]
 """
 
@@ -47,7 +47,7 @@ def plot_estimates(
         ``ax``.
     """
     x = np.arange(len(labels))
-    theory = np.asarray(theory, dtype=float)
+    theory, estimate, std = (np.asarray(v, dtype=float) for v in (theory, estimate, std))
     ax.bar(x - 0.2, theory, width=0.4, color="0.75", label=theory_label)
     ax.errorbar(x + 0.2, estimate, yerr=std, fmt="o", color="C0", label="SGLD λ̂ (± chain std)")
     ax.errorbar(x - 0.2, theory, yerr=tolerance * theory, fmt="none", ecolor="k", capsize=4, lw=0.8, label=f"±{tolerance:.0%}")

@@ -3,35 +3,102 @@
 Reduced-rank regression: a linear network ``M → H → N`` trained by gradient
 descent from a small initialisation on a rank-``r`` linear teacher with whitened
 inputs. Singular learning theory gives its learning coefficient in closed form
-(Aoyagi & Watanabe 2005, :mod:`bridge.theory.aoyagi`); the estimator
-(:func:`bridge.estimators.llc.estimate_llc`) measures it at the trained weights. The shapes
-cover every branch of the formula; each estimate must lie within 20% of theory.
+(Aoyagi & Watanabe 2005, :mod:`bridge.theory.aoyagi`); the SGLD estimator
+(:class:`bridge.trackers.llc.LLCTracker`) measures it at the trained weights,
+offline at the last checkpoint. The shapes cover every branch of the formula;
+each estimate must lie within 20% of theory.
 
-The run directory at ``out`` is the first shape's training run; the other
-shapes' runs sit under ``out/runs/``.
+Each shape is one run: the first is the main run, the others are keyed by
+their shape (``shape_M4_N4_H2_r1``).
+
+Example:
+    >>> study = LLCCalibration()
+    >>> list(study.runs(PRESETS["quick"], seed=0))[:3]
+    ['main', 'shape_M4_N4_H2_r1', 'shape_M2_N6_H2_r1']
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from bridge.training.analyze import analyze
-from bridge.config import RunConfig, ScheduleConfig, TrainConfig
+from bridge.config import ConfigError, RunConfig, ScheduleConfig, TrainConfig
+from bridge.estimators.llc import SGLDConfig, default_nbeta
 from bridge.match import check
 from bridge.models import DeepLinearConfig
 from bridge.plots.base import new_figure, save_figure
+from bridge.plots.llc import plot_chain_traces, plot_estimates
 from bridge.report import BridgeReport
-from bridge.runs.run import Run, load_run
+from bridge.runs.run import Run
 from bridge.tasks import LinearTeacherConfig
-from bridge.theory.aoyagi import BRANCHES, rrr_branch, rrr_learning_coefficient
+from bridge.theory.aoyagi import BRANCHES, RRRShape, rrr_branch, rrr_learning_coefficient
 from bridge.trackers.llc import LLCTracker
-from bridge.training.loop import train
-from case_studies.base import CaseStudy, register
+from case_studies.base import MAIN, CaseStudy, Offline, register
 
-Shape = tuple[int, int, int, int]
+
+@dataclass(frozen=True)
+class Shape(RRRShape):
+    """One reduced-rank-regression model: ``M`` inputs, ``N`` outputs, ``H`` hidden units, teacher rank ``r ≥ 1``.
+
+    Example:
+        >>> s = Shape(M=4, N=4, H=2, r=1)
+        >>> s.label, s.key, s.branch, s.learning_coefficient
+        ('M4-N4-H2-r1', 'shape_M4_N4_H2_r1', 'central-odd', 5.0)
+    """
+
+    def __post_init__(self) -> None:
+        try:
+            super().__post_init__()
+        except ValueError as e:
+            raise ConfigError(f"llc-calibration shape: {e}") from None
+        if self.r < 1:
+            raise ConfigError(f"llc-calibration shape: the teacher needs rank r >= 1, got r={self.r}")
+
+    @property
+    def label(self) -> str:
+        return f"M{self.M}-N{self.N}-H{self.H}-r{self.r}"
+
+    @property
+    def key(self) -> str:
+        """The run key of this shape (``out/runs/<key>`` unless it is the first shape)."""
+        return f"shape_M{self.M}_N{self.N}_H{self.H}_r{self.r}"
+
+    @property
+    def branch(self) -> str:
+        return rrr_branch(self.M, self.N, self.H, self.r)
+
+    @property
+    def learning_coefficient(self) -> float:
+        """Aoyagi's λ."""
+        return rrr_learning_coefficient(self.M, self.N, self.H, self.r)
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What the llc-calibration report judges.
+
+    Args:
+        tolerance: largest relative error ``|λ̂/λ − 1|`` that passes.
+        max_trained_excess: ``nβ·L_n(w*)`` must stay below this (``w*`` is a minimum).
+        min_shapes: the shapes must cover every branch of the formula with at least this many models.
+    """
+
+    tolerance: float = 0.2
+    max_trained_excess: float = 0.05
+    min_shapes: int = 6
+
+
+QUICK_SHAPES = (
+    Shape(M=4, N=4, H=3, r=1),
+    Shape(M=4, N=4, H=2, r=1),
+    Shape(M=2, N=6, H=2, r=1),
+    Shape(M=6, N=2, H=2, r=1),
+    Shape(M=2, N=2, H=4, r=1),
+    Shape(M=3, N=3, H=2, r=2),
+)
 
 
 @dataclass(frozen=True)
@@ -39,162 +106,150 @@ class LLCCalibrationPreset:
     """Settings of ``llc-calibration``.
 
     Args:
-        shapes: ``(M, N, H, r)`` per model: inputs, outputs, hidden width, teacher rank.
-        n_train: training examples (sets nβ = n / ln n).
-        init_std, lr, steps: gradient descent from a small initialisation.
-        n_chains, n_draws, n_burnin, step_size, gamma: SGLD settings, shared by every shape.
-        tolerance: largest relative error |λ̂/λ − 1| that passes.
-        max_trained_excess: nβ·L_n(w*) must stay below this (w* is a minimum).
+        shapes: the models, one run each (the first is the main run).
+        task: the linear teacher; its singular values (``1, 2, …, r``) and sizes
+            (``d_in = M``, ``d_out = N``) follow each shape. ``n_train`` sets ``nβ = n / ln n``.
+        model: the depth-2 linear network; its sizes follow each shape.
+        train: full-batch gradient descent from a small initialisation.
+        sgld: the sampler, the same for every shape.
+        trace_every: the chains' traces are stored at every ``trace_every``-th draw (for the figure).
+        targets: what the report judges.
     """
 
-    shapes: tuple[Shape, ...] = ((4, 4, 3, 1), (4, 4, 2, 1), (2, 6, 2, 1), (6, 2, 2, 1), (2, 2, 4, 1), (3, 3, 2, 2))
-    n_train: int = 4000
-    init_std: float = 1e-3
-    lr: float = 0.2
-    steps: int = 400
-    n_chains: int = 8
-    n_draws: int = 1500
-    n_burnin: int = 750
-    step_size: float = 2e-4
-    gamma: float = 5.0
-    tolerance: float = 0.2
-    max_trained_excess: float = 0.05
-    threads: int = 1
+    shapes: tuple[Shape, ...] = QUICK_SHAPES
+    task: LinearTeacherConfig = LinearTeacherConfig((1.0,), d_in=4, d_out=4, n_train=4000, n_test=16)
+    model: DeepLinearConfig = DeepLinearConfig(d_in=4, d_hidden=3, d_out=4, depth=2, init_std=1e-3)
+    train: TrainConfig = TrainConfig(optimizer="gd", lr=0.2, steps=400, schedule=ScheduleConfig(n_log=8, every=0))
+    sgld: SGLDConfig = SGLDConfig(n_chains=8, n_draws=1500, n_burnin=750, step_size=2e-4, gamma=5.0)
+    trace_every: int = 5
+    targets: Targets = Targets()
 
-    def run_config(self, shape: Shape, seed: int) -> RunConfig:
-        m, n, h, r = shape
-        return RunConfig(
-            task=LinearTeacherConfig(tuple(1.0 + i for i in range(r)), d_in=m, d_out=n, n_train=self.n_train, n_test=16),
-            model=DeepLinearConfig(d_in=m, d_hidden=h, d_out=n, depth=2, init_std=self.init_std),
-            train=TrainConfig(optimizer="gd", lr=self.lr, steps=self.steps, schedule=ScheduleConfig(n_log=8, every=0), threads=self.threads),
-            seed=seed,
-            name=f"llc-calibration {_label(shape)}",
-        )
+    def __post_init__(self) -> None:
+        if not self.shapes:
+            raise ConfigError("llc-calibration needs at least one shape")
+        if not all(isinstance(s, Shape) for s in self.shapes):
+            raise ConfigError(f"llc-calibration shapes must be Shape(M=..., N=..., H=..., r=...), got {self.shapes!r}")
+        if len(set(self.shapes)) < len(self.shapes):
+            raise ConfigError(f"llc-calibration shapes repeat: {[s.label for s in self.shapes]}")
+        if not (isinstance(self.trace_every, int) and self.trace_every >= 0):
+            raise ConfigError(f"llc-calibration trace_every must be a non-negative integer, got {self.trace_every!r}")
 
-    def tracker(self) -> LLCTracker:
-        return LLCTracker(n_chains=self.n_chains, n_draws=self.n_draws, n_burnin=self.n_burnin, step_size=self.step_size, gamma=self.gamma, per_chain=True)
+    @property
+    def keyed(self) -> dict[str, Shape]:
+        """Run key → shape (the first shape is ``"main"``)."""
+        return {MAIN if i == 0 else s.key: s for i, s in enumerate(self.shapes)}
 
 
 PRESETS = {
     "quick": LLCCalibrationPreset(),
     "full": LLCCalibrationPreset(
-        shapes=((4, 4, 3, 1), (4, 4, 2, 1), (2, 6, 2, 1), (6, 2, 2, 1), (2, 2, 4, 1), (3, 3, 2, 2), (8, 8, 5, 2), (5, 5, 5, 1), (10, 4, 3, 2), (3, 9, 4, 1)),
-        n_train=20000,
-        steps=1000,
-        n_chains=16,
-        n_draws=5000,
-        n_burnin=2000,
-        step_size=5e-5,
-        gamma=5.0,
+        shapes=QUICK_SHAPES
+        + (Shape(M=8, N=8, H=5, r=2), Shape(M=5, N=5, H=5, r=1), Shape(M=10, N=4, H=3, r=2), Shape(M=3, N=9, H=4, r=1)),
+        task=LinearTeacherConfig((1.0,), d_in=4, d_out=4, n_train=20000, n_test=16),
+        train=TrainConfig(optimizer="gd", lr=0.2, steps=1000, schedule=ScheduleConfig(n_log=8, every=0)),
+        sgld=SGLDConfig(n_chains=16, n_draws=5000, n_burnin=2000, step_size=5e-5, gamma=5.0),
+        trace_every=10,
     ),
 }
 
 
-def _label(shape: Shape) -> str:
-    m, n, h, r = shape
-    return f"M{m}-N{n}-H{h}-r{r}"
+def run_config(preset: LLCCalibrationPreset, shape: Shape, seed: int) -> RunConfig:
+    """The training run of ``shape``: the preset's task and model sized to it.
+
+    Example:
+        >>> run_config(PRESETS["quick"], Shape(M=3, N=3, H=2, r=2), seed=0).task.singular_values
+        (1.0, 2.0)
+    """
+    task = dataclasses.replace(preset.task, singular_values=tuple(1.0 + i for i in range(shape.r)), d_in=shape.M, d_out=shape.N)
+    model = dataclasses.replace(preset.model, d_in=shape.M, d_hidden=shape.H, d_out=shape.N)
+    return RunConfig(task=task, model=model, train=preset.train, seed=seed, name=f"llc-calibration {shape.label}")
 
 
-def _run_dir(out: Path, index: int, shape: Shape) -> Path:
-    return out if index == 0 else out / "runs" / _label(shape)
+@register("llc-calibration")
+class LLCCalibration(CaseStudy):
+    """SGLD learning coefficient vs Aoyagi's closed form for reduced-rank regression."""
+
+    presets = PRESETS
+
+    def runs(self, preset: LLCCalibrationPreset, seed: int) -> dict[str, RunConfig]:
+        return {key: run_config(preset, shape, seed) for key, shape in preset.keyed.items()}
+
+    def offline(self, preset: LLCCalibrationPreset, key: str, run: Run) -> list[Offline]:
+        tracker = LLCTracker(preset.sgld, per_chain=True, trace_every=preset.trace_every)
+        return [Offline([tracker], steps=[run.steps[-1]])]
+
+    def analyse(self, runs: Mapping[str, Run], preset: LLCCalibrationPreset) -> BridgeReport:
+        targets = preset.targets
+        nbeta = preset.sgld.nbeta or default_nbeta(preset.task.n_train)
+        report = BridgeReport("llc-calibration", "custom", runs[MAIN].config.seed)
+        rows = []
+        for key, shape in preset.keyed.items():
+            row, diverged, train_loss = measure(runs[key], shape)
+            rows.append(row)
+            est, std, err, label = row["estimate"], row["std"], row["relative_error"], shape.label
+            report.checks.append(check(f"λ̂ {label} ({shape.branch}): {est:.3f} ± {std:.3f} vs Aoyagi λ = {shape.learning_coefficient:g}", err, f"|λ̂/λ − 1| < {targets.tolerance}", err < targets.tolerance))
+            excess = nbeta * train_loss
+            report.checks.append(check(f"{label}: w* is a trained minimum (nβ·L_n(w*))", excess, f"< {targets.max_trained_excess}", excess < targets.max_trained_excess))
+            report.checks.append(check(f"{label}: diverged chains", diverged, "== 0", diverged == 0))
+        covered = {r["branch"] for r in rows}
+        report.checks.append(
+            check(
+                "branches of Aoyagi's formula covered",
+                len(covered),
+                f"all {len(BRANCHES)} ({', '.join(BRANCHES)}) and ≥ {targets.min_shapes} shapes",
+                covered == set(BRANCHES) and len(rows) >= targets.min_shapes,
+            )
+        )
+        report.extra["shapes"] = rows
+        s = preset.sgld
+        report.notes.append(
+            f"SGLD: {s.n_chains} chains × {s.n_draws} draws after {s.n_burnin} burn-in, ε = {s.step_size:g}, γ = {s.gamma:g}, "
+            f"nβ = n/ln n with n = {preset.task.n_train}; the same settings for every shape."
+        )
+        report.notes.append("Aoyagi & Watanabe (2005), Neural Networks 18(7): learning coefficient of reduced-rank regression.")
+        return report
+
+    def figures(self, runs: Mapping[str, Run], report: BridgeReport, preset: LLCCalibrationPreset) -> list[str]:
+        main, rows = runs[MAIN], report.extra["shapes"]
+        fig, ax = new_figure(size=(max(6.0, 1.3 * len(rows)), 4.0))
+        plot_estimates(
+            ax,
+            [f"{r['shape']}\n{r['branch']}" for r in rows],
+            theory=[r["theory"] for r in rows],
+            estimate=[r["estimate"] for r in rows],
+            std=[r["std"] for r in rows],
+            regular=[r["d_over_2"] for r in rows],
+            tolerance=preset.targets.tolerance,
+            title="Reduced-rank regression: estimate vs theory",
+            theory_label="Aoyagi λ",
+        )
+        paths = [save_figure(fig, main.figures_dir / "llc_vs_theory.png")]
+        traced = [(shape, runs[key]) for key, shape in preset.keyed.items() if "llc/trace" in set(runs[key].metrics["observable"])]
+        if traced:  # runs analysed without stored traces get no trace panels
+            cols = 3
+            fig, axes = new_figure(ncols=cols, nrows=int(np.ceil(len(traced) / cols)), size=(3.6, 2.6))
+            axes = np.atleast_1d(axes)
+            for ax, (shape, run) in zip(axes, traced):
+                final = run.steps[-1]
+                excess = chain_traces(run, final)
+                title = f"{shape.label} ({shape.branch})"
+                plot_chain_traces(ax, excess.columns.to_numpy(), excess.to_numpy(), theory=shape.learning_coefficient, estimate=float(run.observable("llc/mean").loc[final]), title=title, theory_label="Aoyagi λ")
+            for ax in axes[len(traced) :]:
+                ax.set_axis_off()
+            paths.append(save_figure(fig, main.figures_dir / "chain_traces.png"))
+        return [str(p.relative_to(main.path)) for p in paths]
 
 
-def run_llc_calibration(preset: LLCCalibrationPreset, out: Path, *, seed: int = 0, device: str = "auto", progress: bool | None = None) -> BridgeReport:
-    """Train every shape, estimate its learning coefficient at the trained weights, report."""
-    if not preset.shapes:
-        raise ValueError("llc-calibration needs at least one shape")
-    traces = {}
-    for i, shape in enumerate(preset.shapes):
-        m, n, h, r = shape
-        rrr_branch(m, n, h, r)  # validates the shape before any work
-    for i, shape in enumerate(preset.shapes):
-        run = train(preset.run_config(shape, seed), _run_dir(out, i, shape), device="cpu", progress=progress)
-        tracker = preset.tracker()
-        analyze(run, [tracker], steps=[run.steps[-1]], progress=False)
-        traces[shape] = tracker.last_result
-    name = next((k for k, v in PRESETS.items() if v == preset), "custom")
-    return analyse_llc_calibration(load_run(out), preset, name, traces=traces)
+def measure(run: Run, shape: Shape) -> tuple[dict, float, float]:
+    """One shape's row of the report (estimate vs theory), its diverged chains and its final training loss."""
+    final = run.steps[-1]
+    est = float(run.observable("llc/mean").loc[final])
+    std = float(run.observable("llc/std").loc[final])
+    lam = shape.learning_coefficient
+    row = {"shape": shape.label, "branch": shape.branch, "theory": lam, "estimate": est, "std": std, "relative_error": abs(est / lam - 1), "d_over_2": shape.n_params / 2}
+    return row, float(run.observable("llc/diverged").loc[final]), float(run.observable("loss/train").loc[final])
 
 
-def analyse_llc_calibration(run: Run, preset: LLCCalibrationPreset, preset_name: str = "custom", traces: dict | None = None) -> BridgeReport:
-    """The report of a finished calibration (rebuilt from the runs' metrics when ``traces`` is absent)."""
-    report = BridgeReport("llc-calibration", preset_name, run.config.seed)
-    rows = []
-    for i, shape in enumerate(preset.shapes):
-        shape_run = run if i == 0 else load_run(_run_dir(run.path, i, shape))
-        final = shape_run.steps[-1]
-        est = float(shape_run.observable("llc/mean").loc[final])
-        std = float(shape_run.observable("llc/std").loc[final])
-        diverged = float(shape_run.observable("llc/diverged").loc[final])
-        train_loss = float(shape_run.observable("loss/train").loc[final])
-        lam = rrr_learning_coefficient(*shape)
-        branch = rrr_branch(*shape)
-        err = abs(est / lam - 1)
-        n = preset.n_train
-        nbeta = n / np.log(n)
-        rows.append({"shape": _label(shape), "branch": branch, "theory": lam, "estimate": est, "std": std, "relative_error": err, "d_over_2": shape[2] * (shape[0] + shape[1]) / 2})
-        report.checks.append(check(f"λ̂ {_label(shape)} ({branch}): {est:.3f} ± {std:.3f} vs Aoyagi λ = {lam:g}", err, f"|λ̂/λ − 1| < {preset.tolerance}", err < preset.tolerance))
-        report.checks.append(check(f"{_label(shape)}: w* is a trained minimum (nβ·L_n(w*))", nbeta * train_loss, f"< {preset.max_trained_excess}", nbeta * train_loss < preset.max_trained_excess))
-        report.checks.append(check(f"{_label(shape)}: diverged chains", diverged, "== 0", diverged == 0))
-    covered = sorted({r["branch"] for r in rows})
-    report.checks.append(check("branches of Aoyagi's formula covered", len(covered), f"all {len(BRANCHES)} ({', '.join(BRANCHES)}) and ≥ 6 shapes", set(covered) == set(BRANCHES) and len(rows) >= 6))
-    report.extra["shapes"] = rows
-    report.notes.append(
-        f"SGLD: {preset.n_chains} chains × {preset.n_draws} draws after {preset.n_burnin} burn-in, ε = {preset.step_size:g}, γ = {preset.gamma:g}, "
-        f"nβ = n/ln n with n = {preset.n_train}; the same settings for every shape."
-    )
-    report.notes.append("Aoyagi & Watanabe (2005), Neural Networks 18(7): learning coefficient of reduced-rank regression.")
-    report.figures = figures(run, rows, traces)
-    report.write(run.path)
-    return report
-
-
-def plot_estimates(ax, rows: list[dict]) -> object:
-    """Estimated vs theoretical learning coefficient per shape, with the ±tolerance band."""
-    x = np.arange(len(rows))
-    theory = np.array([r["theory"] for r in rows])
-    ax.bar(x - 0.2, theory, width=0.4, color="0.75", label="Aoyagi λ")
-    ax.errorbar(x + 0.2, [r["estimate"] for r in rows], yerr=[r["std"] for r in rows], fmt="o", color="C0", label="SGLD λ̂ (± chain std)")
-    ax.errorbar(x - 0.2, theory, yerr=0.2 * theory, fmt="none", ecolor="k", capsize=4, lw=0.8, label="±20%")
-    ax.scatter(x, [r["d_over_2"] for r in rows], marker="_", s=200, color="C3", label="d/2 (regular)")
-    ax.set_xticks(x, [f"{r['shape']}\n{r['branch']}" for r in rows], fontsize=7)
-    ax.set_ylabel("learning coefficient")
-    ax.set_title("Reduced-rank regression: estimate vs theory")
-    ax.legend(fontsize=7)
-    return ax
-
-
-def plot_chain_traces(ax, trace: np.ndarray, init_loss: float, nbeta: float, theory: float, title: str) -> object:
-    """``nβ (L_n(w_t) − L_n(w*))`` per chain over the draws, with the theory value."""
-    for c, chain in enumerate(trace):
-        ax.plot(nbeta * (chain - init_loss), lw=0.5, alpha=0.7, color=f"C{c % 10}")
-    ax.axhline(theory, color="k", ls="--", lw=1.0, label="Aoyagi λ")
-    ax.axhline(float(nbeta * (trace.mean() - init_loss)), color="C3", lw=1.0, label="λ̂")
-    ax.set_title(title, fontsize=8)
-    ax.set_xlabel("draw")
-    ax.set_ylabel("nβ (L − L*)", fontsize=7)
-    ax.legend(fontsize=6)
-    return ax
-
-
-def figures(run: Run, rows: list[dict], traces: dict | None) -> list[str]:
-    folder = run.figures_dir
-    fig, ax = new_figure(size=(max(6.0, 1.3 * len(rows)), 4.0))
-    plot_estimates(ax, rows)
-    paths = [save_figure(fig, folder / "llc_vs_theory.png")]
-    if traces:
-        cols = 3
-        nrows = int(np.ceil(len(traces) / cols))
-        fig, axes = new_figure(ncols=cols, nrows=nrows, size=(3.6, 2.6))
-        axes = np.atleast_1d(axes)
-        for ax, (shape, res) in zip(axes, traces.items()):
-            plot_chain_traces(ax, res.trace, res.init_loss, res.nbeta, rrr_learning_coefficient(*shape), f"{_label(shape)} ({rrr_branch(*shape)})")
-        for ax in axes[len(traces) :]:
-            ax.set_axis_off()
-        paths.append(save_figure(fig, folder / "chain_traces.png"))
-    elif (folder / "chain_traces.png").exists():
-        paths.append(folder / "chain_traces.png")  # drawn by the original run (the traces are not stored)
-    return [str(p.relative_to(run.path)) for p in paths]
-
-
-register(CaseStudy("llc-calibration", "SGLD learning coefficient vs Aoyagi's closed form for reduced-rank regression", PRESETS, run_llc_calibration, analyse_llc_calibration))
+def chain_traces(run: Run, step: int):
+    """The stored ``llc/trace`` rows at ``step`` as a DataFrame: one row per chain, one column per draw."""
+    return run.table("llc/trace", ["chain", "draw"]).loc[step].unstack("draw")

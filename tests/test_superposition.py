@@ -149,16 +149,8 @@ def test_superposition_quick_preset_passes(tmp_path):
 
 
 def test_presets_build_valid_configs():
-    from case_studies.llc_calibration import PRESETS as LLC_PRESETS
     from case_studies.superposition import PRESETS
 
-    from bridge.theory.aoyagi import BRANCHES, rrr_branch
-
-    for preset in LLC_PRESETS.values():
-        assert {rrr_branch(*shape) for shape in preset.shapes} == set(BRANCHES)
-        assert len(preset.shapes) >= 6
-        for shape in preset.shapes:
-            assert preset.run_config(shape, seed=0).model.d_hidden == shape[2]
     for preset in PRESETS.values():
         cfg = preset.pentagon_config(seed=3)
         assert (cfg.model.n_features, cfg.model.n_hidden) == (5, 2)

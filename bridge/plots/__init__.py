@@ -12,15 +12,18 @@ Example:
 from bridge.plots.base import new_figure, plot_curves, plot_stage_bands, plot_timeline, save_figure
 from bridge.plots.fourier import plot_emergence, plot_phase_bands, plot_power_law, plot_spectrum
 from bridge.plots.heads import plot_attention, plot_head_heatmap
+from bridge.plots.llc import plot_chain_traces, plot_estimates
 from bridge.plots.superposition import plot_dims_histogram, plot_dims_vs_sparsity, plot_feature_directions, plot_phase_diagram
 
 __all__ = [
     "new_figure",
     "plot_attention",
+    "plot_chain_traces",
     "plot_curves",
     "plot_dims_histogram",
     "plot_dims_vs_sparsity",
     "plot_emergence",
+    "plot_estimates",
     "plot_feature_directions",
     "plot_head_heatmap",
     "plot_phase_bands",

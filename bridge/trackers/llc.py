@@ -1,4 +1,9 @@
-"""The local learning coefficient as a tracker: rows ``llc/mean`` and ``llc/std``.
+"""The local learning coefficient as a tracker: rows ``llc/mean``, ``llc/std`` and ``llc/diverged``.
+
+Optionally also per chain (``llc/chain``, index ``chain``) and the chains'
+traces (``llc/trace``: ``nβ (L_n(w_t) − L_n(w*))`` at every ``trace_every``-th
+draw, indices ``chain`` and ``draw``), so a figure of the chains reads the run
+instead of sampling again.
 
 Online (called by :func:`bridge.train` at tracked steps) or offline (by
 :func:`bridge.analyze` over a run's checkpoints); each call samples fresh SGLD
@@ -36,6 +41,10 @@ class LLCTracker:
         sgld: the sampler's settings.
         params: parameter prefixes to restrict to (``None``: all), e.g. ``("blocks.1.attn",)``.
         per_chain: also emit ``llc/chain`` rows with a ``chain`` index column.
+        trace_every: also emit ``llc/trace`` rows, ``nβ (L_n(w_t) − L_n(w*))`` at draws
+            ``0, trace_every, 2·trace_every, …`` of every chain (index columns ``chain``
+            and ``draw``; the mean over all draws of a chain is its ``llc/chain``);
+            0 (default) emits none.
         seed: base seed; the chains at ``step`` use ``derive_seed(seed, "llc", step)``.
 
     Attributes:
@@ -45,9 +54,14 @@ class LLCTracker:
     sgld: SGLDConfig = field(default_factory=SGLDConfig)
     params: tuple[str, ...] | None = None
     per_chain: bool = False
+    trace_every: int = 0
     seed: int = 0
     name: str = "llc"
     last_result: LLCResult | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.trace_every, int) and not isinstance(self.trace_every, bool) and self.trace_every >= 0):
+            raise ValueError(f"LLCTracker.trace_every must be a non-negative integer (0: no traces), got {self.trace_every!r}")
 
     def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
         result = estimate_llc(
@@ -62,6 +76,10 @@ class LLCTracker:
         rows = [row("llc/mean", result.mean), row("llc/std", result.std), row("llc/diverged", float(result.diverged.sum()))]
         if self.per_chain:
             rows += [row("llc/chain", v, chain=c) for c, v in enumerate(result.per_chain)]
+        if self.trace_every:
+            excess = result.nbeta * (result.trace[:, :: self.trace_every] - result.init_loss)
+            draws = range(0, result.trace.shape[1], self.trace_every)
+            rows += [row("llc/trace", float(v), chain=c, draw=d) for c, chain in enumerate(excess) for d, v in zip(draws, chain)]
         return rows
 
 

@@ -1,0 +1,111 @@
+"""Figures of learning-coefficient estimates: pure functions that take an ``ax`` and return it.
+
+Example:
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from matplotlib.figure import Figure
+    >>> ax = plot_estimates(Figure().subplots(), ["a", "b"], theory=[2.0, 4.0], estimate=[2.1, 3.8], std=[0.1, 0.2])
+    >>> [float(p.get_height()) for p in ax.patches]
+    [2.0, 4.0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from jaxtyping import Float
+
+
+def plot_estimates(
+    ax: Any,
+    labels: Sequence[str],
+    *,
+    theory: Sequence[float],
+    estimate: Sequence[float],
+    std: Sequence[float],
+    regular: Sequence[float] | None = None,
+    tolerance: float = 0.2,
+    title: str = "Learning coefficient: estimate vs theory",
+    theory_label: str = "theory λ",
+) -> Any:
+    """Estimated vs theoretical learning coefficient per model, with the ±``tolerance`` band.
+
+    Args:
+        ax: a matplotlib Axes.
+        labels: ``(model,)`` tick labels.
+        theory: ``(model,)`` theoretical λ, drawn as grey bars with a ±``tolerance`` (relative) error bar.
+        estimate: ``(model,)`` estimates λ̂, drawn as points beside the bars.
+        std: ``(model,)`` spread of each estimate over chains (error bars of the points).
+        regular: ``(model,)`` optional ``d/2`` of each model (the regular value), drawn as red dashes.
+        tolerance: relative half-width of the band around theory.
+        title: axes title.
+        theory_label: legend label of the theory (e.g. the closed form's author).
+
+    Returns:
+        ``ax``.
+    """
+    x = np.arange(len(labels))
+    theory, estimate, std = (np.asarray(v, dtype=float) for v in (theory, estimate, std))
+    ax.bar(x - 0.2, theory, width=0.4, color="0.75", label=theory_label)
+    ax.errorbar(x + 0.2, estimate, yerr=std, fmt="o", color="C0", label="SGLD λ̂ (± chain std)")
+    ax.errorbar(x - 0.2, theory, yerr=tolerance * theory, fmt="none", ecolor="k", capsize=4, lw=0.8, label=f"±{tolerance:.0%}")
+    if regular is not None:
+        ax.scatter(x, regular, marker="_", s=200, color="C3", label="d/2 (regular)")
+    ax.set_xticks(x, list(labels), fontsize=7)
+    ax.set_ylabel("learning coefficient")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_chain_traces(
+    ax: Any,
+    draws: Sequence[float],
+    excess: Float[np.ndarray, "chain draw"],
+    *,
+    theory: float | None = None,
+    estimate: float | None = None,
+    title: str = "",
+    theory_label: str = "theory λ",
+) -> Any:
+    """Every SGLD chain's ``nβ (L_n(w_t) − L_n(w*))`` over its draws, with the theory value and the estimate.
+
+    Args:
+        ax: a matplotlib Axes.
+        draws: ``(draw,)`` draw indices (the x axis).
+        excess: ``(chain, draw)`` tempered loss excess of each chain (the ``llc/trace`` rows of
+            :class:`~bridge.trackers.llc.LLCTracker`); its mean over draws is the chain's estimate.
+        theory: the theoretical λ (black dashed line), if known.
+        estimate: the estimate λ̂ (red line), if given.
+        title: axes title.
+        theory_label: legend label of the theory line.
+
+    Returns:
+        ``ax``.
+
+    Example:
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> from matplotlib.figure import Figure
+        >>> ax = plot_chain_traces(Figure().subplots(), [0, 1, 2], np.array([[1.0, 2.0, 3.0], [2.0, 2.0, 2.0]]), theory=2.0)
+        >>> len(ax.lines)
+        3
+    """
+    excess = np.atleast_2d(np.asarray(excess, dtype=float))
+    for c, chain in enumerate(excess):
+        ax.plot(draws, chain, lw=0.5, alpha=0.7, color=f"C{c % 10}")
+    if theory is not None:
+        ax.axhline(theory, color="k", ls="--", lw=1.0, label=theory_label)
+    if estimate is not None:
+        ax.axhline(estimate, color="C3", lw=1.0, label="λ̂")
+    ax.set_title(title, fontsize=8)
+    ax.set_xlabel("draw")
+    ax.set_ylabel("nβ (L − L*)", fontsize=7)
+    if theory is not None or estimate is not None:
+        ax.legend(fontsize=6)
+    return ax
+
+
+__all__ = ["plot_chain_traces", "plot_estimates"]

@@ -1,0 +1,161 @@
+"""The llc-calibration case study: its runs, its report over stored runs, its figures and its page."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pytest
+
+from bridge.config import ConfigError, RunConfig, ScheduleConfig, TrainConfig, config_to_dict
+from bridge.estimators import SGLDConfig
+from bridge.models import DeepLinearConfig
+from bridge.plots.base import new_figure
+from bridge.plots.llc import plot_chain_traces, plot_estimates
+from bridge.runs.run import load_run
+from bridge.tasks import LinearTeacherConfig
+from bridge.theory.aoyagi import BRANCHES
+from case_studies import get_case_study, run_case_study
+from case_studies.llc_calibration import PRESETS, LLCCalibrationPreset, Shape, Targets, chain_traces
+
+matplotlib.use("Agg")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_preset_covers_every_branch_with_a_run_per_shape():
+    study = get_case_study("llc-calibration")
+    for preset in PRESETS.values():
+        assert {s.branch for s in preset.shapes} == set(BRANCHES)
+        assert len(preset.shapes) >= preset.targets.min_shapes == 6
+        configs = study.runs(preset, seed=3)
+        assert list(configs) == ["main"] + [s.key for s in preset.shapes[1:]]
+        for cfg, shape in zip(configs.values(), preset.shapes):
+            assert (cfg.model.d_in, cfg.model.d_hidden, cfg.model.d_out, len(cfg.task.singular_values)) == (shape.M, shape.H, shape.N, shape.r)
+            assert (cfg.task.d_in, cfg.task.d_out, cfg.seed) == (shape.M, shape.N, 3)
+
+
+def test_the_main_run_of_the_quick_preset_is_the_reduced_rank_regression_it_always_was():
+    expected = RunConfig(
+        task=LinearTeacherConfig((1.0,), d_in=4, d_out=4, n_train=4000, n_test=16),
+        model=DeepLinearConfig(d_in=4, d_hidden=3, d_out=4, depth=2, init_std=1e-3),
+        train=TrainConfig(optimizer="gd", lr=0.2, steps=400, schedule=ScheduleConfig(n_log=8, every=0), threads=1),
+        seed=1,
+        name="llc-calibration M4-N4-H3-r1",
+    )
+    runs = get_case_study("llc-calibration").runs(PRESETS["quick"], seed=1)
+    assert config_to_dict(runs["main"]) == config_to_dict(expected)
+    assert runs["shape_M3_N3_H2_r2"].task.singular_values == (1.0, 2.0)
+
+
+def test_bad_shapes_and_presets_are_refused_before_any_work():
+    with pytest.raises(ConfigError, match="teacher rank"):
+        Shape(M=2, N=2, H=1, r=2)
+    with pytest.raises(ConfigError, match="rank r >= 1"):
+        Shape(M=2, N=2, H=1, r=0)
+    with pytest.raises(ConfigError, match="at least one shape"):
+        LLCCalibrationPreset(shapes=())
+    with pytest.raises(ConfigError, match="repeat"):
+        LLCCalibrationPreset(shapes=(Shape(M=2, N=2, H=1, r=1), Shape(M=2, N=2, H=1, r=1)))
+    with pytest.raises(ConfigError, match="Shape"):
+        LLCCalibrationPreset(shapes=((2, 2, 1, 1),))
+
+
+SMALL = LLCCalibrationPreset(
+    shapes=(Shape(M=2, N=2, H=4, r=1), Shape(M=2, N=6, H=2, r=1)),
+    task=LinearTeacherConfig((1.0,), d_in=2, d_out=2, n_train=400, n_test=16),
+    sgld=SGLDConfig(n_chains=2, n_draws=40, n_burnin=10, step_size=2e-4, gamma=5.0),
+    trace_every=1,
+    targets=Targets(min_shapes=2),
+)
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("llc") / "out"
+    return out, run_case_study("llc-calibration", SMALL, out, seed=0, device="cpu", progress=False)
+
+
+def test_the_report_reads_every_shape_from_its_own_run(small_run):
+    out, report = small_run
+    main, other = load_run(out), load_run(out / "runs" / "shape_M2_N6_H2_r1")
+    assert main.config.name == "llc-calibration M2-N2-H4-r1" and other.config.model.d_out == 6
+    rows = report.extra["shapes"]
+    assert [(r["shape"], r["branch"], r["theory"], r["d_over_2"]) for r in rows] == [("M2-N2-H4-r1", "M+N<H+r", 2.0, 8.0), ("M2-N6-H2-r1", "M+H<N+r", 4.0, 8.0)]
+    for row, run in zip(rows, (main, other)):
+        final = run.steps[-1]
+        assert row["estimate"] == run.observable("llc/mean").loc[final]
+        assert row["relative_error"] == pytest.approx(abs(row["estimate"] / row["theory"] - 1), rel=1e-12)
+        # the stored traces average, chain by chain, to the stored per-chain estimates
+        traces = chain_traces(run, final)
+        assert traces.shape == (2, 40)
+        np.testing.assert_allclose(traces.mean(axis=1).to_numpy(), run.table("llc/chain", "chain").loc[final].to_numpy(), rtol=1e-9)
+    names = [c.name for c in report.checks]
+    assert len(names) == 7 and names[-1] == "branches of Aoyagi's formula covered"
+    assert report.checks[-1].value == 2 and not report.checks[-1].passed  # two of the five branches
+    nbeta = 400 / np.log(400)
+    assert report.checks[1].value == pytest.approx(nbeta * main.observable("loss/train").iloc[-1], rel=1e-12)
+    assert report.checks[1].passed and report.checks[1].value < 1e-3  # gradient descent reached the minimum
+    assert report.verdict == "fail"
+    assert report.figures == ["figures/llc_vs_theory.png", "figures/chain_traces.png"]
+    assert all((out / f).exists() for f in report.figures)
+
+
+def test_analysing_the_stored_runs_again_gives_the_same_checks_and_writes_nothing(small_run):
+    out, report = small_run
+    study = get_case_study("llc-calibration")
+    runs = {key: load_run(out if key == "main" else out / "runs" / key) for key in study.runs(SMALL, seed=0)}
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    again = study.analyse(runs, SMALL)
+    assert [(c.name, c.value, c.passed) for c in again.checks] == [(c.name, c.value, c.passed) for c in report.checks]
+    assert again.extra["shapes"] == report.extra["shapes"]
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_plot_estimates_draws_theory_bars_estimates_and_the_band():
+    fig, ax = new_figure()
+    plot_estimates(ax, ["a", "b", "c"], theory=[2.0, 4.0, 5.0], estimate=[2.1, 3.7, 5.2], std=[0.1, 0.2, 0.3], regular=[8.0, 8.0, 6.0], tolerance=0.2, theory_label="Aoyagi λ")
+    assert [p.get_height() for p in ax.patches] == [2.0, 4.0, 5.0]
+    points = ax.containers[1].lines[0]  # the estimates' markers
+    np.testing.assert_allclose(points.get_ydata(), [2.1, 3.7, 5.2])
+    np.testing.assert_allclose(points.get_xdata(), [0.2, 1.2, 2.2])
+    band = ax.containers[2].lines[2][0].get_segments()  # theory ± 20%
+    np.testing.assert_allclose([s[:, 1] for s in band], [[1.6, 2.4], [3.2, 4.8], [4.0, 6.0]])
+    np.testing.assert_allclose(ax.collections[-1].get_offsets()[:, 1], [8.0, 8.0, 6.0])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["d/2 (regular)", "Aoyagi λ", "SGLD λ̂ (± chain std)", "±20%"]
+
+
+def test_plot_chain_traces_draws_each_chain_and_the_two_levels():
+    fig, ax = new_figure()
+    excess = np.array([[1.0, 3.0, 2.0], [4.0, 5.0, 6.0]])
+    plot_chain_traces(ax, [0, 5, 10], excess, theory=3.5, estimate=3.5 + 0.5, title="M2-N2-H4-r1")
+    chains, (theory, estimate) = ax.lines[:2], ax.lines[2:]
+    for line, trace in zip(chains, excess):
+        np.testing.assert_allclose(line.get_xdata(), [0, 5, 10])
+        np.testing.assert_allclose(line.get_ydata(), trace)
+    assert theory.get_ydata()[0] == 3.5 and theory.get_linestyle() == "--" and estimate.get_ydata()[0] == 4.0
+    assert ax.get_title() == "M2-N2-H4-r1" and ax.get_xlabel() == "draw"
+
+
+@pytest.mark.slow
+def test_the_page_block_estimates_one_shape_within_the_tolerance(tmp_path):
+    page = (ROOT / "docs" / "case_studies" / "llc-calibration.md").read_text()
+    (block,) = re.findall(r"```python\n(.*?)```", page, re.S)
+    code = block.replace('"runs/llc-M2-N6-H2-r1"', repr(str(tmp_path / "run")))
+    done = subprocess.run([sys.executable, "-c", code + "\nassert abs(result.mean / shape.learning_coefficient - 1) < 0.2\n"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert re.fullmatch(r"λ̂ = \d\.\d\d ± 0\.\d\d vs Aoyagi λ = 4\n", done.stdout), done.stdout
+
+
+@pytest.mark.slow
+def test_llc_calibration_quick_preset_passes(tmp_path):
+    report = run_case_study("llc-calibration", "quick", tmp_path / "run", seed=0, device="cpu", progress=False)
+    assert report.verdict == "pass", report.to_markdown()
+    shapes = report.extra["shapes"]
+    assert len(shapes) >= 6
+    for row in shapes:
+        assert row["estimate"] == pytest.approx(row["theory"], rel=0.2)
+    assert report.figures == ["figures/llc_vs_theory.png", "figures/chain_traces.png"]

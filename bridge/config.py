@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,15 +49,88 @@ class ConfigError(ValueError):
     """An invalid configuration, raised before any work is done."""
 
 
+MAX_INT = 2**63 - 1
+
+
 def config_class(kind: str):
-    """Class decorator: register a frozen config dataclass under ``kind``."""
+    """Class decorator: register a frozen config dataclass under ``kind``.
+
+    Every field is checked against its annotation at construction (before the
+    class's own ``__post_init__``): integers are integers (not bools, not
+    floats), numbers are finite numbers, strings are strings, tuples hold what
+    their annotation says, nested configs are configs. The error names the
+    field, the value and what is allowed.
+    """
 
     def wrap(cls: type) -> type:
         cls.kind = kind  # type: ignore[attr-defined]
+        own = cls.__dict__.get("__post_init__")
+
+        def __post_init__(self: Any) -> None:
+            check_fields(self)
+            if own is not None:
+                own(self)
+
+        cls.__post_init__ = __post_init__  # type: ignore[attr-defined]
         CONFIG_CLASSES.register(kind)(cls)
         return cls
 
     return wrap
+
+
+def check_fields(cfg: Any) -> None:
+    """Raise :class:`ConfigError` unless every field of the config dataclass ``cfg`` fits its annotation.
+
+    Examples:
+        >>> check_fields(ScheduleConfig(n_log=3))
+        >>> ScheduleConfig(n_log=2.5)
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: schedule.n_log must be an integer, got 2.5 (float)
+    """
+    hints = typing.get_type_hints(type(cfg))
+    for f in dataclasses.fields(cfg):
+        problem = _mismatch(getattr(cfg, f.name), hints.get(f.name, Any))
+        if problem:
+            raise ConfigError(f"{getattr(cfg, 'kind', type(cfg).__name__)}.{f.name} must be {problem}, got {getattr(cfg, f.name)!r} ({type(getattr(cfg, f.name)).__name__})")
+
+
+def _mismatch(value: Any, annotation: Any) -> str | None:
+    """What ``value`` should have been under ``annotation``, or ``None`` if it fits (unknown annotations fit)."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation is Any or annotation is object:
+        return None
+    if origin in (typing.Union, types.UnionType):
+        options = [_mismatch(value, a) for a in args]
+        return None if any(o is None for o in options) else " or ".join(sorted({o for o in options if o}))
+    if annotation is type(None):
+        return None if value is None else "None"
+    if annotation is bool:
+        return None if isinstance(value, bool) else "true or false"
+    if annotation is int:
+        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool) and abs(int(value)) <= MAX_INT
+        return None if ok else "an integer"
+    if annotation is float:
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+        return None if ok else "a finite number"
+    if annotation is str:
+        return None if isinstance(value, str) else "a string"
+    if origin is tuple:
+        if not isinstance(value, tuple | list):
+            return "a tuple"
+        if len(args) == 2 and args[1] is Ellipsis:
+            bad = [_mismatch(v, args[0]) for v in value]
+        elif args:
+            if len(value) != len(args):
+                return f"a tuple of {len(args)}"
+            bad = [_mismatch(v, a) for v, a in zip(value, args)]
+        else:
+            bad = []
+        first = next((b for b in bad if b), None)
+        return None if first is None else f"a tuple of which each item is {first}"
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
+        return None if isinstance(value, annotation) else f"a {annotation.__name__}"
+    return None
 
 
 def _encode(value: Any) -> Any:

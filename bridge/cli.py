@@ -40,8 +40,12 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")] = False,
+    import_: Annotated[list[str] | None, typer.Option("--import", help="import a module that registers trackers, models, tasks or case studies (repeatable)")] = None,
 ) -> None:
     """Bridge learning mechanics and mechanistic interpretability on toy models."""
+    from bridge.plugins import load_plugins
+
+    load_plugins(import_ or [])
 
 
 @app.command("list")
@@ -64,6 +68,9 @@ def run_cmd(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
     seed: Annotated[int, typer.Option(help="seed for data, initialisation and batch order", min=0, max=2**63 - 1)] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="continue the runs in --out from their last good checkpoints")] = False,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="change a preset field by dotted path, e.g. train.lr=0.02 (repeatable)")] = None,
+    steps: Annotated[int | None, typer.Option(help="training steps (the same as --set train.steps=N)", min=1)] = None,
+    progress: Annotated[bool | None, typer.Option("--progress/--quiet", help="progress bars (default: only on a terminal; plain lines otherwise)")] = None,
 ) -> None:
     """Run a case study end to end and write its run directories, report and figures."""
     from case_studies import get_case_study, run_case_study
@@ -71,8 +78,9 @@ def run_cmd(
     study = get_case_study(case)
     if preset not in study.presets:
         raise CLIError(f"case study {case!r} has no preset {preset!r} (presets: {', '.join(study.presets)})")
+    settings = list(set_ or []) + ([f"train.steps={steps}"] if steps is not None else [])
     out = out or Path("runs") / f"{case}-{preset}-seed{seed}"
-    report = run_case_study(case, preset, out, seed=seed, device=device, resume=resume)
+    report = run_case_study(case, preset, out, seed=seed, device=device, resume=resume, settings=settings, progress=progress)
     typer.echo(f"{case} [{preset}, seed {seed}]: {report.verdict} — report: {out / 'report.md'}")
     if report.verdict != "pass":
         raise typer.Exit(1)

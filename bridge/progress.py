@@ -1,25 +1,106 @@
-"""Progress bars that show on a terminal and stay quiet in logs, CI and notebooks' captured output."""
+"""Progress for long work: a bar on a terminal or in a notebook, plain periodic lines in logs.
+
+``progress=None`` (the default everywhere) chooses by where the output goes: a
+bar on a terminal, a notebook bar inside Jupyter, and otherwise (a log file, CI,
+a pipe) one plain line every ``PLAIN_INTERVAL`` seconds with the count, the
+elapsed time and an estimate of what remains. ``False`` is silent, ``True``
+forces a bar.
+"""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
-from typing import Any, TypeVar
-
-from tqdm import tqdm
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any, TextIO, TypeVar
 
 T = TypeVar("T")
+PLAIN_INTERVAL = 30.0
 
 
-def progress_bar(iterable: Iterable[T], desc: str, progress: bool | None = None, **kwargs: Any) -> tqdm:
-    """``tqdm(iterable)`` shown when ``progress`` is true, or on a terminal when it is ``None``.
+class PlainProgress:
+    """An iterable that writes ``desc: n/total (p%), elapsed, about r left[, postfix]`` lines now and then.
+
+    Examples:
+        >>> import io
+        >>> out = io.StringIO()
+        >>> list(PlainProgress(range(3), "train", interval=0.0, file=out))
+        [0, 1, 2]
+        >>> out.getvalue().splitlines()[2].startswith("train: 3/3 (100%), elapsed 0 s")
+        True
+    """
+
+    def __init__(self, iterable: Iterable[T], desc: str, *, total: int | None = None, initial: int = 0, interval: float | None = None, file: TextIO | None = None) -> None:
+        self.iterable, self.desc, self.file = iterable, desc, file
+        self.interval = PLAIN_INTERVAL if interval is None else interval
+        self.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)  # type: ignore[arg-type]
+        self.n = self.start_n = initial
+        self.postfix = ""
+        self.printed = False
+        self.t0 = self.last = time.monotonic()
+
+    def __iter__(self) -> Iterator[T]:
+        for item in self.iterable:
+            yield item
+            self.n += 1
+            now = time.monotonic()
+            if now - self.last >= self.interval:
+                self.last = now
+                self._line(now)
+        if self.printed and self.last != time.monotonic():  # a long job ends with a last line
+            self._line(time.monotonic())
+
+    def set_postfix(self, refresh: bool = False, **values: Any) -> None:
+        """Values to append to the next line (``loss=0.12``)."""
+        self.postfix = ", ".join(f"{k} {v}" for k, v in values.items())
+
+    def close(self) -> None:
+        """Nothing to clean up (the same interface as a tqdm bar)."""
+
+    def _line(self, now: float) -> None:
+        self.printed = True
+        elapsed, done = now - self.t0, self.n - self.start_n
+        parts = [f"{self.desc}: {self.n}" + (f"/{self.total} ({100 * self.n / self.total:.0f}%)" if self.total else "")]
+        parts.append(f"elapsed {elapsed:.0f} s")
+        if self.total and done:
+            parts.append(f"about {elapsed / done * (self.total - self.n):.0f} s left")
+        if self.postfix:
+            parts.append(self.postfix)
+        print(", ".join(parts), file=self.file or sys.stderr, flush=True)
+
+
+def _in_notebook() -> bool:
+    shell = sys.modules.get("IPython")
+    ip = getattr(shell, "get_ipython", lambda: None)() if shell else None
+    return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
+
+
+def progress_bar(iterable: Iterable[T], desc: str, progress: bool | None = None, **kwargs: Any) -> Any:
+    """Progress over ``iterable``: a bar, plain lines, or nothing (see the module docstring).
+
+    Args:
+        iterable: what to iterate.
+        desc: a short label.
+        progress: ``None`` chooses by the output; ``True`` a bar; ``False`` nothing.
+        **kwargs: ``total`` and ``initial`` (a resumed count), passed on.
 
     Examples:
         >>> [step for step in progress_bar(range(3), "steps", progress=False)]
         [0, 1, 2]
     """
-    show = sys.stderr.isatty() if progress is None else progress
-    return tqdm(iterable, desc=desc, disable=not show, leave=False, **kwargs)
+    if progress is False:
+        from tqdm import tqdm
+
+        return tqdm(iterable, desc=desc, disable=True, **kwargs)
+    if progress is None and _in_notebook():
+        from tqdm.auto import tqdm as notebook_tqdm
+
+        return notebook_tqdm(iterable, desc=desc, leave=False, **kwargs)
+    if progress is None and not sys.stderr.isatty():
+        return PlainProgress(iterable, desc, total=kwargs.get("total"), initial=kwargs.get("initial", 0))
+    from tqdm import tqdm
+
+    return tqdm(iterable, desc=desc, leave=False, **kwargs)
 
 
-__all__ = ["progress_bar"]
+__all__ = ["PLAIN_INTERVAL", "PlainProgress", "progress_bar"]

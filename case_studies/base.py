@@ -127,12 +127,15 @@ def run_case_study(
     device: str = "auto",
     progress: bool | None = None,
     resume: bool = False,
+    settings: Sequence[str] = (),
 ) -> BridgeReport:
     """Train every run of case study ``name`` into ``out``, analyse them and write the report.
 
     Args:
         name: a registered case study (``mechbridge list``).
         preset: a preset name (``"quick"``) or a preset object.
+        settings: ``"key=value"`` changes to the preset by dotted path
+            (``"train.lr=0.02"``), applied in order and recorded in ``run.json``.
         out: the main run directory; auxiliary runs go to ``out/runs/<key>``.
         seed: the seed of every run.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
@@ -150,8 +153,11 @@ def run_case_study(
     from bridge.training.analyze import analyze
     from bridge.training.loop import resolve_device, train, validate
 
+    from bridge.overrides import apply
+
     study = get_case_study(name)
     preset_name, preset_obj = resolve_preset(study, preset)
+    preset_obj = apply(preset_obj, settings)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file, not a directory")
@@ -171,7 +177,7 @@ def run_case_study(
         if not done:
             for job in study.offline(preset_obj, key, runs[key]):
                 analyze(runs[key], list(job.trackers), steps=job.steps, progress=progress)
-    runs[MAIN].update_info(case_study=name, preset=preset_name, case_seed=seed)
+    runs[MAIN].update_info(case_study=name, preset=preset_name, case_seed=seed, settings=list(settings))
     return _report(study, preset_name, preset_obj, seed, runs)
 
 
@@ -186,18 +192,23 @@ def rebuild_report(path: str | Path) -> BridgeReport:
     study = get_case_study(name)
     if preset_name not in study.presets:
         raise RunError(f"{main.path} was made with preset {preset_name!r}, which {name!r} no longer defines (presets: {', '.join(study.presets)})")
-    preset = study.presets[preset_name]
+    from bridge.overrides import apply
+
+    preset = apply(study.presets[preset_name], main.info.get("settings", []))
     seed = int(main.info.get("case_seed", main.config.seed))
     keys = study.runs(preset, seed)
     runs = {key: main if key == MAIN else load_run(run_dir(main.path, key)) for key in keys}
     return _report(study, preset_name, preset, seed, runs)
 
 
-def _report(study: CaseStudy, preset_name: str, preset: Any, seed: int, runs: dict[str, Run]) -> BridgeReport:
+def _report(study: CaseStudy, preset_name: str, preset: Any, seed: int, runs: Mapping[str, Run]) -> BridgeReport:
     from bridge.runs.storage import atomic_write_json
 
     report = study.analyse(runs, preset)
     report.case_study, report.preset, report.seed = study.name, preset_name, seed
+    settings = runs[MAIN].info.get("settings")
+    if settings:
+        report.extra["settings"] = list(settings)
     report.figures = study.figures(runs, report, preset)
     main = runs[MAIN]
     atomic_write_json(main.path / "events.json", [e.to_dict() if hasattr(e, "to_dict") else dict(e) for e in report.events])

@@ -200,6 +200,8 @@ def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker]
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"training loss became {loss.item()} at step {step}; lower train.lr")
             loss.backward()
+            if step % 100 == 0:
+                bar.set_postfix(loss=f"{loss.item():.4g}", refresh=False)
             optimizer.step()
             s = step + 1
             if s in tracked_set:

@@ -1,0 +1,41 @@
+"""User plugins: modules that register their own trackers, tasks, models or case studies.
+
+They are imported, in this order, from the ``mechbridge.plugins`` entry-point
+group of installed packages, the ``MECHBRIDGE_PLUGINS`` environment variable
+(module names separated by commas) and the command line's ``--import MODULE``.
+Registering the same object twice is harmless, so a plugin may be imported by
+several of these.
+
+Examples:
+    >>> load_plugins(["json"])
+    ['json']
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Sequence
+from importlib.metadata import entry_points
+
+from bridge.config import ConfigError
+
+ENV = "MECHBRIDGE_PLUGINS"
+GROUP = "mechbridge.plugins"
+
+
+def load_plugins(modules: Sequence[str] = ()) -> list[str]:
+    """Import the plugins of the entry-point group, of ``MECHBRIDGE_PLUGINS`` and ``modules``; return their names.
+
+    Raises:
+        ConfigError: a named module cannot be imported (naming it and why).
+    """
+    names = [ep.value.partition(":")[0] for ep in entry_points(group=GROUP)]
+    names += [m.strip() for m in os.environ.get(ENV, "").split(",") if m.strip()]
+    names += list(modules)
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            raise ConfigError(f"cannot import plugin module {name!r}: {e}") from None
+    return names

@@ -1,0 +1,135 @@
+"""Settings a researcher changes: --set by dotted path, --steps, plugins, progress lines, config types."""
+
+import io
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bridge.cli import main
+from bridge.config import ConfigError, RunConfig, ScheduleConfig, TrainConfig, config_from_dict, config_to_dict
+from bridge.overrides import apply, override, parse
+from bridge.progress import PlainProgress
+from case_studies.deep_linear import PRESETS
+
+
+def test_override_reaches_nested_fields_and_leaves_the_original_alone():
+    quick = PRESETS["quick"]
+    changed = apply(quick, ["train.lr=0.02", "model.d_hidden=64", "targets.tolerance=0.1", "train.schedule.n_log=7"])
+    assert (changed.train.lr, changed.model.d_hidden, changed.targets.tolerance, changed.train.schedule.n_log) == (0.02, 64, 0.1, 7)
+    assert quick == PRESETS["quick"] and quick.train.lr == 0.05
+
+
+@pytest.mark.parametrize(
+    "setting,message",
+    [
+        ("train.nope=1", "unknown setting 'train.nope': train has optimizer, lr"),
+        ("nope=1", "the preset has task, model, train, targets"),
+        ("train.lr=fast", "train.lr must be a number, got 'fast'"),
+        ("train.steps=2.5", "train.steps must be an integer"),
+        ("train.steps=-3", "train.steps must be a positive integer"),
+        ("train.optimizer=lbfgs", "train.optimizer must be one of"),
+        ("model.d_hidden=true", "model.d_hidden must be an integer"),
+        ("train.lr", "--set takes key=value"),
+    ],
+)
+def test_a_bad_setting_names_the_field_and_what_is_allowed(setting, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        apply(PRESETS["quick"], [setting])
+
+
+def test_parse_reads_tuples_none_and_bools():
+    assert parse("0.9,0.99", tuple[float, float]) == (0.9, 0.99)
+    assert parse("[1, 2, 3]", tuple[int, ...]) == (1, 2, 3)
+    assert parse("none", int | None) is None and parse("4", int | None) == 4
+    assert parse("false", bool) is False
+    with pytest.raises(ConfigError, match="takes 2"):
+        parse("1,2,3", tuple[float, float], "betas")
+
+
+def test_set_and_steps_on_the_command_line_change_the_run_and_are_recorded(tmp_path):
+    out = tmp_path / "dl"
+    assert main(["run", "deep-linear", "--out", str(out), "--set", "train.schedule.n_log=5", "--steps", "40", "--quiet"]) in (0, 1)
+    info = json.loads((out / "run.json").read_text())
+    assert info["config"]["train"]["steps"] == 40 and info["config"]["train"]["schedule"]["n_log"] == 5
+    assert info["settings"] == ["train.schedule.n_log=5", "train.steps=40"]
+    report = json.loads((out / "report.json").read_text())
+    assert report["settings"] == info["settings"] and report["preset"] == "quick"
+    rebuilt = main(["report", str(out), "--rebuild"])  # the rebuild applies the same settings
+    assert rebuilt in (0, 1) and json.loads((out / "report.json").read_text())["checks"] == report["checks"]
+
+
+@given(st.sampled_from(["steps", "lr", "batch_size", "threads", "weight_decay", "momentum"]), st.one_of(st.booleans(), st.text(max_size=3), st.floats(allow_nan=True), st.integers(min_value=-(2**70), max_value=2**70), st.none()))
+@settings(max_examples=200, deadline=None)
+def test_train_config_accepts_a_value_or_names_the_field(name, value):
+    try:
+        cfg = TrainConfig(optimizer="sgd", **{name: value})
+    except ConfigError as e:
+        assert f"train.{name}" in str(e)
+    else:  # what is accepted round-trips through run.json
+        assert config_from_dict(json.loads(json.dumps(config_to_dict(cfg)))) == cfg
+        assert not isinstance(getattr(cfg, name), bool)
+
+
+@pytest.mark.parametrize("bad", [dict(n_log=2.5), dict(every=True), dict(track_every="5")])
+def test_schedule_fields_are_checked_by_type(bad):
+    with pytest.raises(ConfigError, match="schedule\\."):
+        ScheduleConfig(**bad)
+
+
+def test_run_config_seed_must_fit_in_64_bits():
+    with pytest.raises(ConfigError, match="run.seed"):
+        RunConfig(PRESETS["quick"].task, PRESETS["quick"].model, TrainConfig(), seed=2**70)
+
+
+def test_plugins_load_from_import_and_environment_and_register_once(tmp_path):
+    (tmp_path / "myplugin.py").write_text(textwrap.dedent('''
+        from dataclasses import dataclass
+        from bridge.trackers import TRACKERS
+        from bridge.trackers.base import row
+
+        @TRACKERS.register("weight_count")
+        @dataclass
+        class WeightCount:
+            name: str = "weight_count"
+            def __call__(self, model, step, data):
+                return [row("weights/count", sum(p.numel() for p in model.parameters()))]
+    '''))
+    env = {"PYTHONPATH": str(tmp_path), "OMP_NUM_THREADS": "1", "PATH": ""}
+    listed = subprocess.run([sys.executable, "-m", "bridge.cli", "--import", "myplugin", "list"], capture_output=True, text=True, env=env)
+    assert listed.returncode == 0 and "weight_count" in listed.stdout
+    both = subprocess.run([sys.executable, "-m", "bridge.cli", "--import", "myplugin", "list"], capture_output=True, text=True, env={**env, "MECHBRIDGE_PLUGINS": "myplugin"})
+    assert both.returncode == 0 and "weight_count" in both.stdout  # imported twice: registered once
+    missing = subprocess.run([sys.executable, "-m", "bridge.cli", "--import", "nosuch_plugin", "list"], capture_output=True, text=True, env=env)
+    assert missing.returncode == 2 and missing.stderr.strip() == "mechbridge: error: cannot import plugin module 'nosuch_plugin': No module named 'nosuch_plugin'"
+
+
+def test_plain_progress_lines_report_count_elapsed_and_what_is_left():
+    out = io.StringIO()
+    bar = PlainProgress(range(4), "train", total=10, initial=6, interval=0.0, file=out)
+    bar.set_postfix(loss="0.5")
+    assert list(bar) == [0, 1, 2, 3]
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("train: 7/10 (70%), elapsed") and "s left" in lines[0] and lines[0].endswith("loss 0.5")
+    assert lines[-1].startswith("train: 10/10 (100%)")
+
+
+def test_a_training_run_in_a_log_prints_plain_lines(tmp_path):
+    code = textwrap.dedent(f'''
+        import bridge.progress as p
+        p.PLAIN_INTERVAL = 0.0
+        from bridge import train
+        from case_studies.deep_linear import PRESETS, run_config
+        import dataclasses
+        cfg = run_config(PRESETS["quick"], 0)
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=30))
+        train(cfg, {str(tmp_path / "run")!r})
+    ''')
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"OMP_NUM_THREADS": "1", "PATH": ""})
+    assert done.returncode == 0, done.stderr[-1500:]
+    lines = [l for l in done.stderr.splitlines() if l.startswith("deep-linear: ")]
+    assert lines and lines[-1].startswith("deep-linear: 30/30 (100%)") and "\r" not in done.stderr

@@ -298,3 +298,31 @@ def test_progress_bars_show_when_asked_and_stay_quiet_off_a_terminal(capsys):
     for progress in (False, None):  # None: only on a terminal, and pytest's stderr is not one
         assert list(progress_bar(range(3), "counting", progress=progress)) == [0, 1, 2]
         assert capsys.readouterr().err == ""
+
+
+def test_reads_are_exact_replacement_matches_the_full_key_and_rows_are_validated(tmp_path):
+    run = train(hierarchy_config(steps=20, every=10), tmp_path / "run", trackers=[ModeTracker()], progress=False)
+    with pytest.raises(KeyError, match=r"several rows per step: choose mode in \[0, 1"):
+        run.observable("mode/strength")  # which mode? the old answer was silently the last one
+    one = run.observable("mode/strength", mode=1)
+    assert set(one.index) >= set(run.steps)  # every checkpoint, plus the steps tracked in between
+    # replacing rows of one index value keeps the others at the same steps
+    steps = list(one.index)
+    run.append_metrics([{"step": s, "observable": "mode/strength", "value": -1.0, "mode": 0} for s in steps])
+    again = load_run(run.path)
+    assert (again.observable("mode/strength", mode=0) == -1.0).all()
+    pd.testing.assert_series_equal(again.observable("mode/strength", mode=1), one)
+    for bad, message in [({"value": "high"}, "value must be a number"), ({"observable": ""}, "observable must be a non-empty name"), ({"step": 1.5}, "step must be an integer"), ({"mode": 0.5}, "index column 'mode'")]:
+        row = {"step": 0, "observable": "x/y", "value": 1.0, **bad}
+        with pytest.raises(ValueError, match=message):
+            again.append_metrics([row])
+    assert load_run(run.path).metrics.equals(again.metrics)  # nothing written by the refused rows
+
+
+def test_model_at_returns_an_eval_mode_model_unless_asked():
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        run = train(hierarchy_config(steps=10, every=10), folder, progress=False)
+        assert not run.model_at(10).training
+        assert run.model_at(10, train=True).training

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import csv
 import io
+import math
+import numbers
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -42,6 +44,36 @@ BASE_COLUMNS = ["step", "observable", "value"]
 def checkpoint_path(path: Path, step: int, kind: str = "step") -> Path:
     """``path/checkpoints/{kind}_{step:08d}.safetensors``."""
     return Path(path) / CHECKPOINTS / f"{kind}_{step:08d}.safetensors"
+
+
+def validate_rows(rows: Sequence[dict[str, Any]]) -> None:
+    """Raise ``ValueError`` naming the first row that is not tidy.
+
+    A tidy row has an integer ``step``, a non-empty string ``observable``, a
+    number (or ``None``/NaN) as ``value``, and index columns whose values are
+    integers, strings or ``None``.
+
+    Examples:
+        >>> validate_rows([{"step": 0, "observable": "loss/train", "value": 0.5, "split": "test"}])
+        >>> validate_rows([{"step": 0, "observable": "loss/train", "value": "high"}])
+        Traceback (most recent call last):
+        ...
+        ValueError: metric row {'step': 0, 'observable': 'loss/train', 'value': 'high'}: value must be a number, got 'high'
+    """
+    for r in rows:
+        problem = None
+        if not isinstance(r.get("observable"), str) or not r["observable"]:
+            problem = f"observable must be a non-empty name, got {r.get('observable')!r}"
+        elif not isinstance(r.get("step"), numbers.Integral) or isinstance(r.get("step"), bool):
+            problem = f"step must be an integer, got {r.get('step')!r}"
+        elif r.get("value") is not None and (isinstance(r["value"], bool | str) or not isinstance(r["value"], numbers.Real)):
+            problem = f"value must be a number, got {r['value']!r}"
+        else:
+            bad = next((k for k, v in r.items() if k not in BASE_COLUMNS and v is not None and not isinstance(v, numbers.Integral | str) and not (isinstance(v, float) and math.isnan(v))), None)
+            if bad is not None:
+                problem = f"index column {bad!r} must hold an integer or a string, got {r[bad]!r}"
+        if problem:
+            raise ValueError(f"metric row {r}: {problem}")
 
 
 def rows_to_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
@@ -71,7 +103,12 @@ class MetricsLog:
         self.columns: list[str] | None = list(pd.read_csv(self.file, nrows=0).columns) if self.file.exists() and self.file.stat().st_size else None
 
     def append(self, rows: Sequence[dict[str, Any]]) -> int:
-        """Write ``rows`` (each with a ``step``); returns the file size in bytes afterwards."""
+        """Write ``rows`` (each with a ``step``); returns the file size in bytes afterwards.
+
+        Raises:
+            ValueError: a row is not tidy (see :func:`validate_rows`), before anything is written.
+        """
+        validate_rows(rows)
         if not rows:
             return self.file.stat().st_size if self.file.exists() else 0
         keys = {k for r in rows for k in r}
@@ -176,6 +213,12 @@ class Run:
             frame = frame[frame[key] == value]
         if frame.empty:
             raise KeyError(f"no rows for observable {name!r} with {index or 'no index'}")
+        if frame["step"].duplicated().any():
+            free = {c: sorted({_key_part(v) for v in frame[c]}, key=str) for c in frame.columns if c not in BASE_COLUMNS and c not in index and frame[c].notna().any()}
+            varying = {c: v for c, v in free.items() if len(v) > 1}
+            if varying:
+                choices = "; ".join(f"{c} in {v}" for c, v in varying.items())
+                raise KeyError(f"observable {name!r} has several rows per step: choose {choices}")
         return frame.groupby("step")["value"].last().astype(float)
 
     def table(self, name: str, column: str | Sequence[str], **index: Any) -> pd.DataFrame:
@@ -221,7 +264,7 @@ class Run:
 
         return make_task(self.config.task, self.config.seed).to(device)
 
-    def model_at(self, step: int, device: str | torch.device = "cpu", into: nn.Module | None = None) -> nn.Module:
+    def model_at(self, step: int, device: str | torch.device = "cpu", into: nn.Module | None = None, *, train: bool = False) -> nn.Module:
         """The model with the weights saved at ``step``.
 
         Args:
@@ -230,6 +273,8 @@ class Run:
             into: a model of this run to load the weights into instead of
                 building a new one (building a toy transformer costs ~0.1 s,
                 which adds up over many checkpoints).
+            train: return it in training mode (default: eval mode, as probes and
+                patching utilities expect).
 
         Raises:
             KeyError: no checkpoint at ``step`` (the message lists the nearest ones).
@@ -244,6 +289,7 @@ class Run:
         model = build_model(self.config.model, self.config.seed) if into is None else into
         current = next(model.parameters()).device
         load_weights(model, load_tensors(file, current), file.name)
+        model.train(train)
         return model if current == torch.device(device) else move_to(model, device)
 
     @property
@@ -267,15 +313,21 @@ class Run:
 
         Args:
             rows: tidy rows with ``step``, ``observable``, ``value`` and index columns.
-            replace: drop existing rows with the same observable at the same
-                step first, so re-running an analysis does not duplicate them;
-                rows at other steps (e.g. recorded online) are kept.
+            replace: drop existing rows with the same key first (observable, step
+                and every index column), so re-running an analysis does not
+                duplicate them; other rows (other steps, other layers) are kept.
+
+        Raises:
+            ValueError: a row is not tidy (see :func:`validate_rows`), before anything is written.
         """
+        validate_rows(rows)
         new = rows_to_frame(rows)
         old = self.metrics
         if replace and not new.empty and not old.empty:
-            keys = set(zip(new["observable"], new["step"]))
-            old = old[[(o, s) not in keys for o, s in zip(old["observable"], old["step"])]]
+            columns = sorted((set(new.columns) | set(old.columns)) - {"value"})
+            key = lambda frame: list(zip(*[[_key_part(v) for v in frame[c].tolist()] if c in frame.columns else [None] * len(frame) for c in columns]))  # noqa: E731
+            taken = set(key(new))
+            old = old[[k not in taken for k in key(old)]]
         merged = rows_to_frame(pd.concat([old, new], ignore_index=True).to_dict("records")) if len(old) else new
         write_metrics(self.path, merged)
         self._metrics = None
@@ -290,6 +342,15 @@ class Run:
         """Merge ``fields`` into ``run.json`` atomically."""
         self.info.update(fields)
         atomic_write_json(self.path / "run.json", self.info)
+
+
+def _key_part(value: Any) -> Any:
+    """An index value as a hashable key part: NaN and ``None`` are one "absent", 2.0 is 2."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def load_weights(model: nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:

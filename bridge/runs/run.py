@@ -186,7 +186,15 @@ class Run:
 
     @property
     def status(self) -> str:
-        return self.info.get("status", "unknown")
+        """``complete``, ``failed``, ``running`` (a live writer holds the lock) or ``interrupted`` (its writer is gone)."""
+        from bridge.runs.lock import holder, is_stale
+
+        status = self.info.get("status", "unknown")
+        if status == "running":
+            lock = holder(self.path)
+            if lock is None or is_stale(lock):
+                return "interrupted"
+        return status
 
     @property
     def steps(self) -> list[int]:

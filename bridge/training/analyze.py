@@ -31,8 +31,11 @@ def analyze(run: Run, trackers: Sequence[Tracker], *, steps: Sequence[int] | Non
     """
     if not trackers:
         raise ValueError("analyze needs at least one tracker")
-    if run.status == "running":
+    status = run.status
+    if status == "running":
         raise ValueError(f"{run.path} is still being trained (status 'running'); analyze it when it is complete or failed")
+    if status == "interrupted":
+        raise ValueError(f"{run.path} was interrupted at step {run.info.get('last_step')} (its writer is gone); finish it with resume (mechbridge run ... --resume) first")
     available = run.steps
     if not available:
         raise ValueError(f"{run.path} has no checkpoints to analyse")

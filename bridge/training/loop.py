@@ -156,7 +156,6 @@ def train(
         if info.get("config") != config_to_dict(config):
             raise ConfigError(f"cannot resume {out}: its run.json holds a different config")
     trackers = with_loss_tracker(trackers)
-    (out / "checkpoints").mkdir(parents=True, exist_ok=True)
 
     with torch_threads(config.train.threads):
         return _train(config, out, data.to(dev), trackers, dev, progress, resume and existing)

@@ -104,8 +104,6 @@ def train_seeds(
         if resume and read_json(d / "run.json").get("config") != config_to_dict(c):
             raise ConfigError(f"cannot resume {d}: its run.json holds a different config")
     per_seed = [with_loss_tracker(trackers() if trackers is not None else ()) for _ in seeds]
-    for d in dirs:
-        (d / "checkpoints").mkdir(parents=True, exist_ok=True)
     with torch_threads(config.train.threads):
         return _train_seeds(configs, dirs, [d.to(dev) for d in datas], [move_to(m, dev) for m in models], per_seed, dev, progress, resume)
 

@@ -18,6 +18,7 @@ from torch import nn
 from collections.abc import Sequence
 
 from bridge.config import RunConfig, config_to_dict
+from bridge.runs.lock import acquire, create_run_dir, release
 from bridge.runs.run import MetricsLog, Run, checkpoint_path, load_weights, read_metrics, saved_steps, write_metrics
 from bridge.runs.storage import (
     CorruptFileError,
@@ -150,12 +151,21 @@ class RunWriter:
         self.flushed_step, self.flushed_time = 0, time.perf_counter()
 
     def open(self, model: nn.Module, optimizer: torch.optim.Optimizer, resume: bool, usable: set[int] | None = None) -> int:
-        """Write ``run.json`` (restoring the last good checkpoint first when resuming); return the start step."""
+        """Create the run directory with ``run.json`` and the writer's lock, atomically (or, when resuming,
+        take the lock and restore the last good checkpoint); return the start step.
+
+        Raises:
+            FileExistsError: the directory was created by another writer meanwhile.
+            RunError: a live process holds the lock of the run being resumed.
+        """
         start = 0
         if resume:
+            acquire(self.out)
             self.info = {**read_json(self.out / "run.json"), "status": "running", "device": self.info["device"]}
             start, self.saved, self.log = _restore(self.out, model, optimizer, self.info, self.log, usable)
-        atomic_write_json(self.out / "run.json", self.info)
+            atomic_write_json(self.out / "run.json", self.info)
+        else:
+            create_run_dir(self.out, self.info)
         self.flushed_step, self.flushed_time = start, time.perf_counter()
         return start
 
@@ -170,10 +180,14 @@ class RunWriter:
         atomic_write_json(self.out / "run.json", self.info)
 
     def fail(self, error: BaseException) -> None:
+        """Record the error and release the lock."""
         self.info.update(status="failed", error=f"{type(error).__name__}: {error}")
         atomic_write_json(self.out / "run.json", self.info)
+        release(self.out)
 
     def complete(self) -> Run:
+        """Record completion and release the lock."""
         self.info.update(status="complete", last_step=self.total)
         atomic_write_json(self.out / "run.json", self.info)
+        release(self.out)
         return Run(self.out)

@@ -1,0 +1,101 @@
+"""What a run directory guarantees: one writer, atomic creation, interrupted runs detected and resumed."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from bridge import load_run
+from bridge.runs.errors import RunError
+from bridge.runs.lock import LOCK, acquire, create_run_dir, holder, release
+
+WRITER = textwrap.dedent('''
+    import sys, time
+    from bridge import RunConfig, ScheduleConfig, TrainConfig, train
+    from bridge.models import DeepLinearConfig
+    from bridge.tasks import LinearTeacherConfig
+    from bridge.cli import main
+    steps = int(sys.argv[2])
+    cfg = RunConfig(LinearTeacherConfig((2.0, 1.0), d_in=4, d_out=4), DeepLinearConfig(4, 16, 4, init_std=0.01),
+                    TrainConfig(lr=0.05, steps=steps, schedule=ScheduleConfig(n_log=4, every=max(steps // 20, 1))), seed=0)
+    try:
+        train(cfg, sys.argv[1], progress=False, resume=len(sys.argv) > 3)
+    except (FileExistsError, Exception) as e:
+        print(f"refused: {e}", file=sys.stderr)
+        sys.exit(2)
+''')
+
+
+def writer(out, steps, resume=False, start=True):
+    argv = [sys.executable, "-c", WRITER, str(out), str(steps)] + (["resume"] if resume else [])
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("attempt", range(3))
+def test_two_writers_started_together_exactly_one_writes(tmp_path, attempt):
+    out = tmp_path / "run"
+    a, b = writer(out, 200), writer(out, 200)
+    codes = sorted([a.wait(), b.wait()])
+    errors = [p.stderr.read() for p in (a, b)]
+    assert codes == [0, 2], errors
+    refused = [e for e in errors if "refused" in e][0].strip().splitlines()
+    assert len(refused) == 1 and "already exists" in refused[0]
+    run = load_run(out)
+    assert run.status == "complete" and not (out / LOCK).exists()
+    assert run.metrics.duplicated(subset=["step", "observable"]).sum() == 0  # one writer's rows only
+
+
+def test_creation_is_atomic_and_a_second_creator_is_refused_naming_the_holder(tmp_path):
+    out = tmp_path / "run"
+    create_run_dir(out, {"status": "running"})
+    assert holder(out)["pid"] == os.getpid()
+    with pytest.raises(FileExistsError, match=f"being written by process {os.getpid()}"):
+        create_run_dir(out, {"status": "running"})
+    assert json.loads((out / "run.json").read_text()) == {"status": "running"}
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".run.staging")]  # no staging left behind
+    with pytest.raises(RunError, match="being written by process"):
+        acquire(out)  # a live holder: resuming is refused too
+    release(out)
+    acquire(out)
+    assert holder(out)["pid"] == os.getpid()
+
+
+def test_bad_output_locations_are_one_clear_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(RunError, match="a file of that name exists"):
+        create_run_dir(tmp_path / "file", {})
+    with pytest.raises(RunError, match="cannot create run directory"):
+        create_run_dir(tmp_path / "file" / "below", {})
+    assert (tmp_path / "file").read_text() == "x"
+
+
+@pytest.mark.slow
+def test_a_killed_writer_leaves_an_interrupted_run_that_resume_finishes_identically(tmp_path):
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    assert writer(whole, 3000).wait() == 0
+    proc = writer(cut, 3000)
+    deadline = time.time() + 600
+    while time.time() < deadline and not (cut / "checkpoints").exists() or len(list((cut / "checkpoints").glob("step_*"))) < 8:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    run = load_run(cut)
+    assert run.status == "interrupted"
+    from bridge import analyze
+    from bridge.trackers import LossTracker
+
+    with pytest.raises(ValueError, match="was interrupted at step"):
+        analyze(run, [LossTracker()])
+    assert writer(cut, 3000, resume=True).wait() == 0
+    done, reference = load_run(cut), load_run(whole)
+    assert done.status == "complete" and done.steps == reference.steps
+    for step in reference.steps:
+        a, b = (cut / "checkpoints" / f"step_{step:08d}.safetensors").read_bytes(), (whole / "checkpoints" / f"step_{step:08d}.safetensors").read_bytes()
+        assert a == b, step
+    assert (cut / "metrics.csv").read_bytes() == (whole / "metrics.csv").read_bytes()

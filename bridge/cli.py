@@ -120,7 +120,15 @@ def report_cmd(
     if not run_dir.is_dir():
         raise CLIError(f"run directory {run_dir} does not exist")
     if not md.exists() or not js.exists():
-        raise CLIError(f"{run_dir} has no report (run it through `mechbridge run`, or pass --rebuild)")
+        raise CLIError(f"{run_dir} has no report (run it through `mechbridge run`, finish it with --resume, or pass --rebuild)")
+    from bridge.runs.checksums import verify
+
+    try:
+        files = json.loads((run_dir / "run.json").read_text()).get("files")
+    except (OSError, ValueError, AttributeError):
+        files = None
+    for name in ("report.json", "report.md"):
+        verify(run_dir, files, name)
     try:
         verdict = json.loads(js.read_text())["verdict"]
     except (json.JSONDecodeError, KeyError, TypeError) as e:

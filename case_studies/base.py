@@ -174,9 +174,10 @@ def run_case_study(
         folder = run_dir(out, key)
         done = resume and (folder / "run.json").exists() and load_run(folder).status == "complete"
         runs[key] = load_run(folder) if done else train(cfg, folder, trackers=study.trackers(preset_obj, key), device=device, progress=progress, resume=resume)
-        if not done:
+        if not runs[key].info.get("offline_done"):
             for job in study.offline(preset_obj, key, runs[key]):
                 analyze(runs[key], list(job.trackers), steps=job.steps, progress=progress)
+            runs[key].update_info(offline_done=True)
     runs[MAIN].update_info(case_study=name, preset=preset_name, case_seed=seed, settings=list(settings))
     return _report(study, preset_name, preset_obj, seed, runs)
 
@@ -202,6 +203,7 @@ def rebuild_report(path: str | Path) -> BridgeReport:
 
 
 def _report(study: CaseStudy, preset_name: str, preset: Any, seed: int, runs: Mapping[str, Run]) -> BridgeReport:
+    from bridge.runs.checksums import record
     from bridge.runs.storage import atomic_write_json
 
     report = study.analyse(runs, preset)
@@ -215,4 +217,7 @@ def _report(study: CaseStudy, preset_name: str, preset: Any, seed: int, runs: Ma
     for file, content in report.files.items():
         atomic_write_json(main.path / file, content)
     report.write(main.path)
+    # the record of the set is written last: a kill before it leaves files that do not match their record
+    written = ["events.json", "report.json", "report.md", *report.files, *report.figures]
+    main.update_info(files={**main.info.get("files", {}), **record(main.path, written)})
     return report

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from bridge.config import RunConfig, config_from_dict
+from bridge.runs.checksums import record, verify
 from bridge.runs.errors import RunError
 from bridge.runs.storage import CorruptFileError, atomic_write_json, atomic_write_text, load_tensors, read_json
 
@@ -203,8 +204,13 @@ class Run:
 
     @property
     def metrics(self) -> pd.DataFrame:
-        """The tidy metrics table: columns ``step, observable, value`` plus index columns."""
+        """The tidy metrics table: columns ``step, observable, value`` plus index columns.
+
+        Raises:
+            CorruptFileError: ``metrics.csv`` differs from the size and checksum ``run.json`` records.
+        """
         if self._metrics is None:
+            verify(self.path, self.info.get("files"), "metrics.csv")
             self._metrics = read_metrics(self.path)
         return self._metrics
 
@@ -307,7 +313,9 @@ class Run:
 
     @property
     def report(self) -> dict[str, Any] | None:
+        """The stored ``report.json`` (``None`` if absent); ``CorruptFileError`` if it differs from its record."""
         file = self.path / "report.json"
+        verify(self.path, self.info.get("files"), "report.json")
         return read_json(file) if file.exists() else None
 
     @property
@@ -339,8 +347,11 @@ class Run:
         merged = rows_to_frame(pd.concat([old, new], ignore_index=True).to_dict("records")) if len(old) else new
         write_metrics(self.path, merged)
         self._metrics = None
+        files = {**self.info.get("files", {}), **record(self.path, ["metrics.csv"])}
         if "metrics_bytes" in self.info:  # the byte offsets no longer describe the file
-            self.update_info(metrics_bytes={})
+            self.update_info(metrics_bytes={}, files=files)
+        else:
+            self.update_info(files=files)
 
     def write_events(self, events: Sequence[Any]) -> None:
         """Write ``events.json`` (events/stages with ``to_dict`` or plain dicts)."""

@@ -18,6 +18,7 @@ from torch import nn
 from collections.abc import Sequence
 
 from bridge.config import RunConfig, config_to_dict
+from bridge.runs.checksums import record
 from bridge.runs.lock import acquire, create_run_dir, release
 from bridge.runs.run import MetricsLog, Run, checkpoint_path, load_weights, read_metrics, saved_steps, write_metrics
 from bridge.runs.storage import (
@@ -162,6 +163,7 @@ class RunWriter:
         if resume:
             acquire(self.out)
             self.info = {**read_json(self.out / "run.json"), "status": "running", "device": self.info["device"]}
+            self.info.pop("files", None)  # the table changes again: its record is written at completion
             start, self.saved, self.log = _restore(self.out, model, optimizer, self.info, self.log, usable)
             atomic_write_json(self.out / "run.json", self.info)
         else:
@@ -187,7 +189,7 @@ class RunWriter:
 
     def complete(self) -> Run:
         """Record completion and release the lock."""
-        self.info.update(status="complete", last_step=self.total)
+        self.info.update(status="complete", last_step=self.total, files=record(self.out, ["metrics.csv"]))
         atomic_write_json(self.out / "run.json", self.info)
         release(self.out)
         return Run(self.out)

@@ -1,0 +1,56 @@
+"""Size and SHA-256 of the files a reader trusts, recorded in ``run.json`` under ``"files"`` and checked on read.
+
+A file whose bytes no longer match its record (truncated, damaged, or written by
+a process killed half-way through a set of files) is never used silently: the
+reader raises :class:`~bridge.runs.errors.CorruptFileError` naming it.
+
+Examples:
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "metrics.csv").write_text("step,observable,value\\n0,a,1.0\\n")
+    >>> files = record(folder, ["metrics.csv"])
+    >>> files["metrics.csv"]["bytes"]
+    30
+    >>> verify(folder, files, "metrics.csv")
+    >>> _ = (folder / "metrics.csv").write_text("step,observable,value\\n0,a,1")
+    >>> verify(folder, files, "metrics.csv")
+    Traceback (most recent call last):
+    ...
+    bridge.runs.errors.CorruptFileError: metrics.csv has 27 bytes but run.json records 30 (truncated or changed since it was written)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from bridge.runs.errors import CorruptFileError
+
+
+def digest(file: Path) -> dict[str, Any]:
+    """``{"bytes": size, "sha256": hex}`` of ``file``."""
+    data = file.read_bytes()
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def record(folder: str | Path, names: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Digests of the named files that exist in ``folder``."""
+    folder = Path(folder)
+    return {name: digest(folder / name) for name in names if (folder / name).is_file()}
+
+
+def verify(folder: str | Path, files: Mapping[str, Any] | None, name: str) -> None:
+    """Raise ``CorruptFileError`` if ``name`` in ``folder`` differs from its record (no record: nothing to check)."""
+    entry = (files or {}).get(name)
+    if not entry:
+        return
+    file = Path(folder) / name
+    if not file.is_file():
+        raise CorruptFileError(f"{name} is missing but run.json records it ({entry['bytes']} bytes)")
+    now = digest(file)
+    if now["bytes"] != entry.get("bytes"):
+        raise CorruptFileError(f"{name} has {now['bytes']} bytes but run.json records {entry.get('bytes')} (truncated or changed since it was written)")
+    if now["sha256"] != entry.get("sha256"):
+        raise CorruptFileError(f"{name} does not match its checksum in run.json (damaged or changed since it was written)")

@@ -37,8 +37,8 @@ ADAMW_REACH_RANGE = (17, 20)  # the ten-seed range widened by its own width (one
 
 # Off-position set, the induction head's attention to its key inside / beyond the reach:
 # seed 0: 0.89 / 0.00 (both CPUs); seeds 0–9: 0.83–0.93 / 0.00.
-ADAMW_OFF_COVERED_MIN = 0.8  # below the ten-seed minimum (0.83) by more than a cross-machine difference (0.04)
-ADAMW_OFF_UNCOVERED_MAX = 0.1  # above the ten-seed maximum (0.00) by more than a cross-machine difference
+ADAMW_OFF_COVERED_MIN = 0.8  # below every seed of ten; seed 0 is 0.09 above it, twice the largest cross-machine difference (0.04)
+ADAMW_OFF_UNCOVERED_MAX = 0.1  # above every seed of ten by more than twice the largest cross-machine difference
 
 # The smallest set of layer-0 heads meeting both ablation targets: L0H2 alone for seed 0 (the only seed of
 # ten with one dominant previous-token head). Decided by its max layer-1 induction score when ablated,
@@ -59,5 +59,5 @@ ADAMW_SEED0_OFF_POSITION_TOL = 0.03  # 1.5× the largest cross-machine differenc
 LAYER0_ALL_SHORTFALL_NATS = 0.3
 
 # --- grokking, preset quick, seed 0: nothing pinned ---------------------------------------------------------
-# The test-loss / restricted-loss lag is 0.478 on one CPU and 0.529 on another, on either side of its 0.5
+# The test-loss / restricted-loss lag is 0.478, 0.529 and 0.582 on three CPUs, on either side of its 0.5
 # tolerance: the test checks that the report's row judges its own lag and the verdict follows the row.

@@ -82,7 +82,7 @@ def test_grokking_quick_preset_end_to_end(tmp_path):
     failing = [c["name"] for c in saved["checks"] if not c["passed"]] + [m["prediction"] for m in saved["matches"][1:] if not m["passed"]]
     assert not failing, failing
     # the test-loss / restricted-loss lag of this seed sits on its 0.5 tolerance, and which side depends on
-    # the CPU's float rounding (seed 0: 0.478 on one CPU, 0.529 on another): the row judges its own lag
+    # the CPU's float rounding (seed 0: 0.478, 0.529 and 0.582 on three CPUs): the row judges its own lag
     # against its own tolerance, and the verdict follows that row, whichever side it falls
     lag = saved["matches"][0]
     assert lag["prediction"].startswith("grokking transition") and lag["tolerance"] == 0.5, lag

@@ -1,4 +1,6 @@
-"""Shared test doubles (tests/ is on sys.path under pytest's default import mode)."""
+"""Shared test helpers (tests/ is on sys.path under pytest's default import mode)."""
+
+import os
 
 
 class Crash:
@@ -13,3 +15,23 @@ class Crash:
         if step == self.at:
             raise KeyboardInterrupt("simulated kill")
         return []
+
+
+TIMEOUT_FACTOR = 5.0
+"""Default multiple of a quiet machine's bound. On a busy 2-core machine (load average 4–8) the
+edge-of-stability quick preset took 1.8× the time it was budgeted on a quiet one; 5 leaves room
+for a busier one."""
+
+
+def timeout(quiet_seconds: float) -> float:
+    """A subprocess timeout that holds on a busy machine: ``quiet_seconds`` times a factor.
+
+    ``quiet_seconds`` is a generous bound on a quiet 2-core machine; the factor is
+    :data:`TIMEOUT_FACTOR` unless the environment sets ``MECHBRIDGE_TEST_TIMEOUT_FACTOR``
+    (read at call time). A timeout only turns a hung child into a failure; it is no
+    assertion on speed.
+    """
+    factor = float(os.environ.get("MECHBRIDGE_TEST_TIMEOUT_FACTOR", TIMEOUT_FACTOR))
+    if factor <= 0:
+        raise ValueError(f"MECHBRIDGE_TEST_TIMEOUT_FACTOR must be positive, got {factor}")
+    return quiet_seconds * factor

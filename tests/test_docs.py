@@ -11,6 +11,7 @@ import pytest
 import bridge
 import case_studies
 import probes
+from helpers import timeout
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,7 +38,7 @@ def test_quickstart_notebook_executes(tmp_path):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     nb = nbformat.read(ROOT / "docs" / "quickstart.ipynb", as_version=4)
-    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    nbclient.NotebookClient(nb, timeout=int(timeout(300)), kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert any("'pass'" in o.get("data", {}).get("text/plain", "") for o in outputs)
@@ -75,7 +76,7 @@ analyze(run, [TopSingularValueTracker()], progress=False)
 top = load_run(run.path).observable("map/top_singular")
 assert list(top.index) == run.steps and abs(top.iloc[-1] - 2.0) < 1e-3, top
 """
-    done = subprocess.run([sys.executable, "-c", "\n".join(blocks) + check], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", "\n".join(blocks) + check], capture_output=True, text=True, timeout=timeout(120))
     assert done.returncode == 0, done.stderr[-2000:]
 
 

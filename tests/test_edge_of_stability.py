@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -79,10 +78,8 @@ def test_edge_of_stability_quick_preset_end_to_end(tmp_path):
 
     study = get_case_study("edge-of-stability")
     preset = study.presets["quick"]
-    start = time.perf_counter()
+    # its cost is a benchmark, not an assertion: benchmarks/bench_case_study.py (end to end vs bare training)
     report = run_case_study("edge-of-stability", "quick", tmp_path / "out", seed=0, device="cpu", progress=False)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 180
     data = json.loads((tmp_path / "out" / "report.json").read_text())
     assert data["verdict"] == report.verdict == "pass"
     for key in ("case_study", "preset", "seed", "matches", "checks", "verdict"):

@@ -81,11 +81,12 @@ def test_grokking_quick_preset_end_to_end(tmp_path):
     # before test, excluded-loss rise, Gini, AGF order, the sweep's exponent) and the AGF timing matches
     failing = [c["name"] for c in saved["checks"] if not c["passed"]] + [m["prediction"] for m in saved["matches"][1:] if not m["passed"]]
     assert not failing, failing
-    # the test-loss / restricted-loss lag sits on its 0.5 tolerance for this seed, and which side depends on
-    # the CPU's float rounding (seed 0: 0.478 on one machine, 0.529 on another, each run-to-run identical);
-    # the verdict follows it, whatever it is
+    # the test-loss / restricted-loss lag of this seed sits on its 0.5 tolerance, and which side depends on
+    # the CPU's float rounding (seed 0: 0.478, 0.529 and 0.582 on three CPUs): the row judges its own lag
+    # against its own tolerance, and the verdict follows that row, whichever side it falls
     lag = saved["matches"][0]
-    assert lag["prediction"].startswith("grokking transition") and 0.4 < lag["relative_error"] < 0.6, lag
+    assert lag["prediction"].startswith("grokking transition") and lag["tolerance"] == 0.5, lag
+    assert lag["relative_error"] is not None and lag["passed"] == (lag["relative_error"] <= lag["tolerance"]), lag
     assert report.verdict == ("pass" if lag["passed"] else "fail")
     for fig in saved["figures"]:
         assert (tmp_path / "g" / fig).stat().st_size > 10_000

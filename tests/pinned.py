@@ -1,0 +1,63 @@
+"""Seed-pinned figures of trained models, each with the tolerance it holds to across machines.
+
+The same seed trains to numbers that differ across CPUs in their last digits (the order of float
+reductions in BLAS differs between CPUs), and a sharp transition can amplify the difference. The
+tests assert each case study's claims (its targets, unchanged); the seed-specific figures they
+check besides are all here, each with a named tolerance and where that tolerance comes from:
+
+* seed spread: the range over seeds quoted on the case study's docs page;
+* cross-machine difference: the same seed measured on two CPUs.
+
+A discrete fact (which head, which check fails) is pinned with the margin of the number that decides it.
+"""
+
+# --- induction-heads, preset quick (SGD with momentum, rotary positions), seed 0 ---------------------------
+
+# Mean-ablating the previous-token head: increase of the repeated-token loss (nats).
+# Seed 0: 3.62 on one CPU, 3.54 on another (cross-machine difference 0.08); seeds 0–9: 3.41–3.76.
+QUICK_PREV_ABLATION_NATS = 3.6
+QUICK_PREV_ABLATION_NATS_TOL = 0.2  # the ten-seed range about 3.6 (−0.19, +0.16); 2.5× the cross-machine difference
+
+# Layer-0 previous-token reach (the last query up to which the summed previous-token attention stays ≥ 0.5):
+# the end of the context in every seed of ten. Seed 0's sum over queries 20–31 is 0.58–0.61 (0.08 above the
+# level, twice the largest cross-machine difference of an attention figure here, 0.04).
+QUICK_REACH = 31
+
+# Off-position set: the induction head's attention to the key it needs, pooled over the keys inside the reach
+# (every key, with rotary positions). Seed 0: 0.84 on one CPU, 0.80 on another (cross-machine difference 0.04).
+QUICK_OFF_COVERED = 0.82
+QUICK_OFF_COVERED_TOL = 0.06  # 1.5× the cross-machine difference
+
+# --- induction-heads, preset quick-adamw (AdamW, learned positions), seed 0 --------------------------------
+# Seed 0 of this preset trains to the same figures on both CPUs to the second decimal; the tolerances below
+# come from the seed spread or from the quick preset's cross-machine differences, the larger.
+
+# Layer-0 previous-token reach: 19 for seed 0 (both CPUs), 18–19 over seeds 0–9.
+ADAMW_REACH_RANGE = (17, 20)  # the ten-seed range widened by its own width (one position) either side
+
+# Off-position set, the induction head's attention to its key inside / beyond the reach:
+# seed 0: 0.89 / 0.00 (both CPUs); seeds 0–9: 0.83–0.93 / 0.00.
+ADAMW_OFF_COVERED_MIN = 0.8  # below every seed of ten; seed 0 is 0.09 above it, twice the largest cross-machine difference (0.04)
+ADAMW_OFF_UNCOVERED_MAX = 0.1  # above every seed of ten by more than twice the largest cross-machine difference
+
+# The smallest set of layer-0 heads meeting both ablation targets: L0H2 alone for seed 0 (the only seed of
+# ten with one dominant previous-token head). Decided by its max layer-1 induction score when ablated,
+# 0.20 against < 0.3: a margin of 0.10, five times the largest cross-machine difference of an induction
+# score (0.021: quick seed 0's off-position score, 0.893 on one CPU and 0.872 on another).
+ADAMW_SEED0_SMALLEST_SET = [[0, 2]]
+
+# Final off-position induction score of the induction head: 0.824 for seed 0 on both CPUs, below the 0.85
+# target (seeds 0–9: 0.812–0.861, four of ten above), so seed 0's report fails on it.
+ADAMW_SEED0_OFF_POSITION = 0.824
+ADAMW_SEED0_OFF_POSITION_TOL = 0.03  # 1.5× the largest cross-machine difference of an induction score (0.021)
+
+# --- induction-heads, both presets, seed 0 ------------------------------------------------------------------
+
+# Mean-ablating all four layer-0 heads costs about the most of any set of layer-0 heads: it may fall short of
+# the costliest set by this many nats. Measured shortfall: 0.12 (quick), 0.01 (quick-adamw); plus twice the
+# cross-machine difference of an ablation figure (0.08 nats): 0.28, rounded up.
+LAYER0_ALL_SHORTFALL_NATS = 0.3
+
+# --- grokking, preset quick, seed 0: nothing pinned ---------------------------------------------------------
+# The test-loss / restricted-loss lag is 0.478, 0.529 and 0.582 on three CPUs, on either side of its 0.5
+# tolerance: the test checks that the report's row judges its own lag and the verdict follows the row.

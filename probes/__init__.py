@@ -1,7 +1,8 @@
 """Interpretable-mechanism measurements: pure functions of (model, inputs).
 
-Linear probes (any scikit-learn estimator), representational differentiation,
-head scores, patching and ablation, circuit graphs, Fourier features and the
+Linear probes (any scikit-learn estimator, also fitted at every checkpoint),
+representational differentiation, head scores, patching and ablation (with
+clean / corrupted input pairs), circuit graphs, Fourier features and the
 restricted loss, feature geometry. Probes never import trackers: a tracker in
 :mod:`bridge.trackers` imports the probe it measures. Each concept is its own
 module; the names users call are re-exported here and load on first use.
@@ -40,11 +41,15 @@ _EXPORTS = {
     "previous_token_by_position": "probes.heads",
     "previous_token_reach": "probes.heads",
     "LinearProbe": "probes.linear",
+    "probe_over_checkpoints": "probes.over_training",
     "ablated": "probes.patching",
     "ablation_effects": "probes.patching",
     "ablation_subsets": "probes.patching",
     "patch_heads": "probes.patching",
     "path_patch_keys": "probes.patching",
+    "PatchingPair": "probes.patching_data",
+    "corrupted_pair": "probes.patching_data",
+    "repeated_pairs": "probes.patching_data",
     "excluded_loss": "probes.restricted_loss",
     "restricted_loss": "probes.restricted_loss",
 }

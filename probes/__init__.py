@@ -2,7 +2,7 @@
 
 Linear probes (any scikit-learn estimator), representational differentiation,
 head scores, patching and ablation, circuit graphs, Fourier features and the
-restricted loss, feature geometry. Probes never import trackers: a tracker in
+restricted loss, feature geometry, representation similarity (CKA, RSA). Probes never import trackers: a tracker in
 :mod:`bridge.trackers` imports the probe it measures. Each concept is its own
 module; the names users call are re-exported here and load on first use.
 
@@ -47,6 +47,10 @@ _EXPORTS = {
     "path_patch_keys": "probes.patching",
     "excluded_loss": "probes.restricted_loss",
     "restricted_loss": "probes.restricted_loss",
+    "linear_cka": "probes.similarity",
+    "linear_cka_null": "probes.similarity",
+    "rdm": "probes.similarity",
+    "rsa": "probes.similarity",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

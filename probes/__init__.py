@@ -20,6 +20,7 @@ _EXPORTS = {
     "circuit_graph": "probes.circuits",
     "graph_change": "probes.circuits",
     "read_graphs": "probes.circuits",
+    "same_circuit": "probes.circuits",
     "to_node_link": "probes.circuits",
     "write_graphs": "probes.circuits",
     "Differentiation": "probes.differentiation",

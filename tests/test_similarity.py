@@ -99,7 +99,7 @@ def test_rsa_invariances_and_its_dense_reference():
     from scipy.stats import pearsonr, spearmanr
 
     for metric in ("euclidean", "correlation"):
-        def slow(z):
+        def slow(z, metric=metric):
             z = z.numpy()
             if metric == "euclidean":
                 return np.array([[np.linalg.norm(a - b) for b in z] for a in z])

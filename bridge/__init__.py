@@ -6,7 +6,7 @@ Public names load on first use, so ``import bridge`` (and the command line's
 Examples:
     >>> import bridge
     >>> sorted(n for n in bridge.__all__ if n[0].islower())[:3]
-    ['analyze', 'load_run', 'train']
+    ['analyze', 'compare', 'load_run']
 """
 
 from bridge.registry import lazy_exports
@@ -25,6 +25,7 @@ _EXPORTS = {
     "Stage": "bridge.stages.detectors",
     "TrainConfig": "bridge.config",
     "analyze": "bridge.training.analyze",
+    "compare": "bridge.training.compare",
     "load_run": "bridge.runs.run",
     "train": "bridge.training.loop",
     "train_seeds": "bridge.training.seeds",

@@ -2,8 +2,9 @@
 
 Linear probes (any scikit-learn estimator, also fitted at every checkpoint),
 representational differentiation, head scores, patching and ablation (with
-clean / corrupted input pairs), circuit graphs, Fourier features and the
-restricted loss, feature geometry. Probes never import trackers: a tracker in
+clean / corrupted input pairs), circuit graphs and their matching up to
+relabelling, Fourier features and the restricted loss, feature geometry,
+representation similarity (CKA, RSA). Probes never import trackers: a tracker in
 :mod:`bridge.trackers` imports the probe it measures. Each concept is its own
 module; the names users call are re-exported here and load on first use.
 
@@ -21,6 +22,7 @@ _EXPORTS = {
     "circuit_graph": "probes.circuits",
     "graph_change": "probes.circuits",
     "read_graphs": "probes.circuits",
+    "same_circuit": "probes.circuits",
     "to_node_link": "probes.circuits",
     "write_graphs": "probes.circuits",
     "Differentiation": "probes.differentiation",
@@ -52,6 +54,10 @@ _EXPORTS = {
     "repeated_pairs": "probes.patching_data",
     "excluded_loss": "probes.restricted_loss",
     "restricted_loss": "probes.restricted_loss",
+    "linear_cka": "probes.similarity",
+    "linear_cka_null": "probes.similarity",
+    "rdm": "probes.similarity",
+    "rsa": "probes.similarity",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

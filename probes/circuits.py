@@ -8,7 +8,8 @@ edge carrying its Q-, K-, V-composition scores (``q_comp``, ``k_comp``,
 (``q_comp_z`` ...), and the path-patching effect through the receiver's keys
 (``key_path``, in units of the metric) when it was measured. Whether an edge
 "is in the graph" is a threshold on one of these attributes
-(:func:`edges_above`); :func:`graph_change` compares two checkpoints.
+(:func:`edges_above`); :func:`graph_change` compares two checkpoints and
+:func:`same_circuit` two runs (isomorphism up to relabelling heads within layers).
 
 Examples:
     >>> from bridge.models import TransformerConfig, build_model
@@ -148,4 +149,86 @@ def draw_circuit(ax: Any, graph: nx.DiGraph, *, edge_attr: str = "k_comp_z", thr
     return ax
 
 
-__all__ = ["circuit_graph", "draw_circuit", "edges_above", "from_node_link", "graph_change", "node_name", "read_graphs", "to_node_link", "write_graphs"]
+def thresholded(graph: nx.DiGraph, attr: str, threshold: float) -> nx.DiGraph:
+    """Every head of ``graph`` (with its attributes) and only the edges whose ``attr`` is at least ``threshold``."""
+    out = nx.DiGraph(**graph.graph)
+    out.add_nodes_from(graph.nodes(data=True))
+    out.add_edges_from((u, v, graph.edges[u, v]) for u, v in edges_above(graph, attr, threshold))
+    return out
+
+
+def same_circuit(
+    g1: nx.DiGraph,
+    g2: nx.DiGraph,
+    attribute: str = "k_comp_z",
+    threshold: float = 3.0,
+    node_tolerance: float | Mapping[str, float] | None = 0.1,
+    edge_tolerance: float | None = None,
+) -> dict[str, str] | None:
+    """A relabelling of heads within layers that carries ``g1``'s thresholded circuit onto ``g2``'s, or ``None``.
+
+    "The same circuit" is isomorphism of the two thresholded graphs (:func:`thresholded`:
+    all heads, edges with ``attribute ≥ threshold``) under a node map that keeps
+    every head in its layer (heads are interchangeable only within a layer) and
+    whose matched heads have node scores within tolerance. Matching is
+    networkx's VF2 ``DiGraphMatcher``.
+
+    Args:
+        g1, g2: head graphs from :func:`circuit_graph` (nodes need a ``layer``).
+        attribute: the edge attribute thresholded, e.g. ``"k_comp_z"``.
+        threshold: an edge is in the circuit when its ``attribute`` is at least this.
+        node_tolerance: largest allowed ``|score₁ − score₂|`` of matched heads: one
+            value for every numeric node attribute the two graphs share (other
+            than ``layer`` and ``head``), or ``{attribute: tolerance}`` for only
+            those attributes, or ``None`` to ignore node scores.
+        edge_tolerance: largest allowed difference of ``attribute`` on matched
+            edges; ``None`` lets any two edges above the threshold match.
+
+    Returns:
+        ``{head of g1: head of g2}`` (sorted by g1's heads) for a match, else ``None``.
+
+    Raises:
+        ValueError: a node without ``layer``, or ``attribute`` on no edge of a graph that has edges.
+
+    Examples:
+        >>> a, b = nx.DiGraph(), nx.DiGraph()
+        >>> for g, (p, q) in ((a, ("L0H0", "L0H1")), (b, ("L0H1", "L0H0"))):
+        ...     g.add_nodes_from([(p, {"layer": 0}), (q, {"layer": 0}), ("L1H0", {"layer": 1})])
+        ...     g.add_edge(p, "L1H0", k_comp_z=5.0); g.add_edge(q, "L1H0", k_comp_z=0.5)
+        >>> same_circuit(a, b, node_tolerance=None)
+        {'L0H0': 'L0H1', 'L0H1': 'L0H0', 'L1H0': 'L1H0'}
+    """
+    from networkx.algorithms.isomorphism import DiGraphMatcher
+
+    for name, g in (("g1", g1), ("g2", g2)):
+        missing = [n for n, d in g.nodes(data=True) if "layer" not in d]
+        if missing:
+            raise ValueError(f"{name} has nodes without a 'layer' attribute: {sorted(missing)[:5]}")
+        if g.number_of_edges() and not any(attribute in d for *_, d in g.edges(data=True)):
+            raise ValueError(f"{name} has no edge carrying {attribute!r}; edge attributes: {sorted(set().union(*(d for *_, d in g.edges(data=True))))}")
+    if isinstance(node_tolerance, Mapping):
+        tolerances = dict(node_tolerance)
+    elif node_tolerance is None:
+        tolerances = {}
+    else:
+        shared = set.intersection(*(_numeric_scores(d) for g in (g1, g2) for _, d in g.nodes(data=True))) if len(g1) and len(g2) else set()
+        tolerances = dict.fromkeys(shared, float(node_tolerance))
+
+    def node_match(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+        if a["layer"] != b["layer"]:
+            return False
+        return all(key in a and key in b and abs(float(a[key]) - float(b[key])) <= tol for key, tol in tolerances.items())
+
+    def edge_match(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+        return edge_tolerance is None or abs(float(a[attribute]) - float(b[attribute])) <= edge_tolerance
+
+    matcher = DiGraphMatcher(thresholded(g1, attribute, threshold), thresholded(g2, attribute, threshold), node_match=node_match, edge_match=edge_match)
+    return dict(sorted(matcher.mapping.items())) if matcher.is_isomorphic() else None
+
+
+def _numeric_scores(attrs: Mapping[str, Any]) -> set[str]:
+    """Names of a node's numeric score attributes (not its ``layer`` and ``head``)."""
+    return {k for k, v in attrs.items() if k not in ("layer", "head") and isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+__all__ = ["circuit_graph", "draw_circuit", "edges_above", "from_node_link", "graph_change", "node_name", "read_graphs", "same_circuit", "thresholded", "to_node_link", "write_graphs"]

@@ -1,0 +1,64 @@
+"""bridge.compare: CKA and RSA between runs over training, as a tidy table."""
+
+import pandas as pd
+import pytest
+import torch
+
+import bridge
+from bridge import RunConfig, ScheduleConfig, TrainConfig, train
+from bridge.models import DeepLinearConfig
+from bridge.tasks import LinearTeacherConfig
+from probes.similarity import linear_cka, rsa
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("compare")
+    runs = []
+    for seed, width in ((0, 8), (1, 12)):
+        cfg = RunConfig(task=LinearTeacherConfig((3.0, 1.5, 0.5), d_in=6, d_out=4), model=DeepLinearConfig(6, width, 4, init_std=0.05),
+                        train=TrainConfig(optimizer="gd", lr=0.1, steps=40, schedule=ScheduleConfig(n_log=4, every=20)), seed=seed)
+        runs.append(train(cfg, root / f"seed{seed}", progress=False))
+    return runs
+
+
+def test_a_run_with_itself_is_one_and_the_table_has_every_pair_and_step(two_runs):
+    a, b = two_runs
+    inputs = torch.randn(16, 6, generator=torch.Generator().manual_seed(0))
+    table = bridge.compare({"a": a, "a again": a, "b": b}, "hook_hidden.0", inputs)
+    assert list(table.columns) == ["step", "run_a", "run_b", "cka", "cka_debiased", "rsa"]
+    steps = sorted(set(a.steps) & set(b.steps))
+    assert len(steps) >= 4
+    assert len(table) == 3 * len(steps)
+    assert set(zip(table.run_a, table.run_b)) == {("a", "a again"), ("a", "b"), ("a again", "b")}
+    assert sorted(table.step.unique()) == steps
+    same = table[(table.run_a == "a") & (table.run_b == "a again")]
+    for column in ("cka", "cka_debiased", "rsa"):
+        torch.testing.assert_close(torch.tensor(same[column].to_numpy()), torch.ones(len(steps), dtype=torch.float64), rtol=0, atol=1e-9)
+    # a pair of different runs equals the estimators on the hidden layer computed from the weights directly
+    for step in (steps[0], steps[-1]):
+        x = inputs @ a.model_at(step).weights[0].detach().T
+        y = inputs @ b.model_at(step).weights[0].detach().T
+        row = table[(table.step == step) & (table.run_a == "a") & (table.run_b == "b")].iloc[0]
+        assert row.cka == pytest.approx(linear_cka(x, y), abs=1e-6)
+        assert row.cka_debiased == pytest.approx(linear_cka(x, y, debiased=True), abs=1e-6)
+        assert row.rsa == pytest.approx(rsa(x, y), abs=1e-6)
+        assert row.cka < 0.999  # different seeds and teachers: not trivially identical
+
+
+def test_paths_given_steps_and_bad_input(two_runs):
+    a, b = two_runs
+    inputs = torch.randn(8, 6, generator=torch.Generator().manual_seed(1))
+    table = bridge.compare([a.path, b.path], "hook_out", inputs, steps=[a.steps[-1]])
+    assert isinstance(table, pd.DataFrame) and len(table) == 1
+    assert (table.run_a.iloc[0], table.run_b.iloc[0]) == ("seed0", "seed1")
+    with pytest.raises(ValueError, match="no checkpoint at step"):
+        bridge.compare([a, b], "hook_out", inputs, steps=[7])
+    with pytest.raises(ValueError, match="at least 2 runs"):
+        bridge.compare([a], "hook_out", inputs)
+    with pytest.raises(ValueError, match="given twice"):
+        bridge.compare([a, a], "hook_out", inputs)
+    with pytest.raises(ValueError, match="at least 4 rows"):
+        bridge.compare([a, b], "hook_out", inputs[:3])
+    with pytest.raises(KeyError, match="hook_nowhere"):
+        bridge.compare([a, b], "hook_nowhere", inputs)

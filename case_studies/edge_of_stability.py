@@ -81,8 +81,8 @@ class EdgeOfStabilityPreset:
     targets: Targets = Targets()
 
     def __post_init__(self) -> None:
-        if any(not lr > 0 for lr in self.other_lrs) or len(set(self.lrs)) != len(self.lrs):
-            raise ConfigError(f"edge-of-stability step sizes must be positive and distinct, got {self.lrs}")
+        if any(not lr > 0 for lr in self.other_lrs) or len({f"{lr:g}" for lr in self.lrs}) != len(self.lrs):
+            raise ConfigError(f"edge-of-stability step sizes must be positive and distinct (to 6 significant digits, their run keys), got {self.lrs}")
         if self.train.optimizer != "gd" or self.train.momentum != 0:
             raise ConfigError(f"edge-of-stability judges full-batch gradient descent without momentum (2/η), got optimizer {self.train.optimizer!r}, momentum {self.train.momentum}")
         if self.train.schedule.track_every != 1:

@@ -114,6 +114,8 @@ def test_bad_presets_are_rejected_before_any_work():
         EdgeOfStabilityPreset(train=gd, other_lrs=(0.18,))
     with pytest.raises(ConfigError, match="positive and distinct"):
         EdgeOfStabilityPreset(train=gd, other_lrs=(-0.1,))
+    with pytest.raises(ConfigError, match="their run keys"):
+        EdgeOfStabilityPreset(train=gd, other_lrs=(0.25, 0.2500000001))
     with pytest.raises(ConfigError, match="without momentum"):
         EdgeOfStabilityPreset(train=dataclasses.replace(gd, momentum=0.9))
     with pytest.raises(ConfigError, match="track_every must be 1"):

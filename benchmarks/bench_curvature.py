@@ -32,7 +32,7 @@ from bridge.models import TransformerConfig, build_model
 from bridge.seeding import generator
 from bridge.trackers.curvature import SharpnessTracker
 from bridge.training.loop import train, with_train
-from case_studies.edge_of_stability import PRESETS
+from case_studies.edge_of_stability import PRESETS, EdgeOfStability
 
 TARGET = 1e-3
 
@@ -116,12 +116,12 @@ def compare(name: str, model, x, y, loss_fn, repeats: int) -> None:
 
 def tracking_overhead(root: Path) -> tuple[float, float]:
     """Seconds to train the quick preset's step sizes with and without the per-step sharpness tracker."""
-    preset = PRESETS["quick"]
+    configs = EdgeOfStability().runs(PRESETS["quick"], seed=0).values()
     times = {}
     for tracked in (False, True):
         start = time.perf_counter()
-        for lr in preset.lrs:
-            cfg = preset.run_config(lr, seed=0)
+        for cfg in configs:
+            lr = cfg.train.lr
             if not tracked:
                 cfg = with_train(cfg, schedule=type(cfg.train.schedule)(n_log=cfg.train.schedule.n_log, every=cfg.train.schedule.every, track_every=0))
             trackers = [SharpnessTracker(k=1, trace_probes=0, loading=False)] if tracked else []
@@ -138,7 +138,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         plain, tracked = tracking_overhead(root)
-        print(f"[tracking overhead] edge-of-stability quick preset ({len(PRESETS['quick'].lrs)} step sizes x {PRESETS['quick'].steps} steps)")
+        print(f"[tracking overhead] edge-of-stability quick preset ({len(PRESETS['quick'].lrs)} step sizes x {PRESETS['quick'].train.steps} steps)")
         print(f"  untracked: {plain:.1f} s   sharpness at every step: {tracked:.1f} s   ratio {tracked / plain:.2f}x")
         from bridge.runs.run import load_run
 

@@ -6,7 +6,9 @@ A case study is a small class over library parts:
   SGLD configs and a ``Targets`` dataclass);
 - ``runs(preset, seed) -> {key: RunConfig}``: the main run (key ``"main"``)
   and every auxiliary run (a control, step sizes, sweep points);
-- ``trackers(preset, key) -> [Tracker]``: online trackers of run ``key``;
+- ``trackers(preset, key) -> [Tracker]``: online trackers of run ``key``
+  (a study whose trackers are seeded declares ``trackers(preset, key, seed)``
+  and gets the run's seed);
 - ``offline(preset, key, run) -> [Offline]``: analyses computed over a
   finished run's checkpoints and appended to its metrics (default: none);
 - ``analyse(runs, preset) -> BridgeReport``: pure, reads the runs, writes
@@ -65,7 +67,7 @@ class CaseStudy:
         raise NotImplementedError
 
     def trackers(self, preset: Any, key: str) -> list[Any]:
-        """Online trackers of run ``key``."""
+        """Online trackers of run ``key`` (declare a third parameter ``seed`` to get the run's seed)."""
         return []
 
     def offline(self, preset: Any, key: str, run: Run) -> list[Offline]:
@@ -173,13 +175,22 @@ def run_case_study(
     for key, cfg in configs.items():
         folder = run_dir(out, key)
         done = resume and (folder / "run.json").exists() and load_run(folder).status == "complete"
-        runs[key] = load_run(folder) if done else train(cfg, folder, trackers=study.trackers(preset_obj, key), device=device, progress=progress, resume=resume)
+        runs[key] = load_run(folder) if done else train(cfg, folder, trackers=_online_trackers(study, preset_obj, key, seed), device=device, progress=progress, resume=resume)
         if not runs[key].info.get("offline_done"):
             for job in study.offline(preset_obj, key, runs[key]):
                 analyze(runs[key], list(job.trackers), steps=job.steps, progress=progress)
             runs[key].update_info(offline_done=True)
     runs[MAIN].update_info(case_study=name, preset=preset_name, case_seed=seed, settings=list(settings))
     return _report(study, preset_name, preset_obj, seed, runs)
+
+
+def _online_trackers(study: CaseStudy, preset: Any, key: str, seed: int) -> list[Any]:
+    """The study's online trackers of run ``key``, given ``seed`` when its ``trackers`` takes one."""
+    import inspect
+
+    if "seed" in inspect.signature(study.trackers).parameters:
+        return study.trackers(preset, key, seed=seed)
+    return study.trackers(preset, key)
 
 
 def rebuild_report(path: str | Path) -> BridgeReport:

@@ -15,7 +15,7 @@ from bridge.estimators.parameter_groups import block_loading, parameter_names, t
 from bridge.seeding import generator
 from bridge.tasks import LinearTeacherConfig, make_task
 from bridge.tasks.teacher_mlp import TeacherMLPConfig
-from bridge.trackers.curvature import SharpnessTracker
+from bridge.trackers.curvature import LOADING_OBSERVABLES, CurvatureLoadingTracker, SharpnessTracker
 
 torch.set_num_threads(1)
 
@@ -222,6 +222,39 @@ def test_sharpness_tracker_online_equals_offline(tmp_path):
     offline = run.observable("curvature/top_eig", rank=1)
     np.testing.assert_allclose(offline.to_numpy(), online.to_numpy(), rtol=1e-5)
     assert "loss/train" in set(run.metrics["observable"])  # other observables kept
+
+
+def test_curvature_loading_tracker_adds_loadings_and_keeps_the_online_rows(tmp_path):
+    from bridge.training.analyze import analyze
+    from bridge.training.loop import train
+
+    cfg = RunConfig(
+        TeacherMLPConfig(d_in=3, n_train=32, n_test=0, width=8),
+        MLPConfig(d_in=3, d_out=1, widths=(6, 5), activation="tanh"),
+        TrainConfig(optimizer="gd", lr=0.2, steps=20, schedule=ScheduleConfig(n_log=0, every=10, track_every=1)),
+        seed=0,
+    )
+    run = train(cfg, tmp_path / "run", trackers=[SharpnessTracker(trace_probes=0, loading=False)], device="cpu", progress=False)
+    online = run.metrics.copy()
+    analyze(run, [CurvatureLoadingTracker(trace_probes=8, seed=1)], progress=False)
+    after = run.metrics
+    kept = after[~after["observable"].isin(LOADING_OBSERVABLES)].reset_index(drop=True)
+    assert kept[["step", "observable", "value"]].equals(online[["step", "observable", "value"]].reset_index(drop=True))
+    # the same rows, in the same order, as the sharpness tracker with loadings, filtered
+    full, data = SharpnessTracker(k=1, trace_probes=8, loading=True, seed=1), run.task_data()
+    expected = [{"step": s, **r} for s in run.steps for r in full(run.model_at(s), s, data) if r["observable"] in LOADING_OBSERVABLES]
+    added = after[after["observable"].isin(LOADING_OBSERVABLES)]
+    assert len(added) == len(expected) == 3 * (6 + 11 + 2)  # 3 checkpoints x (6 tensors, 11 neurons, trace, stderr)
+    np.testing.assert_array_equal(added["value"].to_numpy(), [r["value"] for r in expected])
+    # per step the tensor loadings sum to 1; the neuron loadings match the dense Hessian's top eigenvector
+    sums = run.table("curvature/loading", "group").sum(axis=1)
+    np.testing.assert_allclose(sums.to_numpy(), 1.0, rtol=1e-9)
+    net = run.model_at(20).double()
+    with hessian_operator(net, data.train.x.double(), data.train.y.double(), mse) as op:
+        _, vecs = np.linalg.eigh(dense_hessian(op))
+    dense = {(b.index["layer"], b.index["neuron"]): v for b, v in block_loading(net, vecs[:, -1])}
+    shares = run.table("curvature/neuron_loading", ["layer", "neuron"]).loc[20]
+    np.testing.assert_allclose([shares[k] for k in sorted(dense)], [dense[k] for k in sorted(dense)], rtol=1e-3, atol=1e-6)
 
 
 def test_bad_input_is_rejected_before_work():

@@ -1,14 +1,19 @@
-"""Edge of stability: the theory against simulation, the detectors on known curves, the case study end to end."""
+"""Edge of stability: the theory against simulation, the detectors on known curves, the case study's
+parts (runs per step size, seeded trackers, loadings, figures) on a tiny preset, and the quick preset end to end."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 import torch
 
-from bridge.stages.sharpness import alternation_fraction, first_increase, oscillation_onset, running_median, sharpening, sharpness_plateau
+from bridge.config import ConfigError, ScheduleConfig, TrainConfig
+from bridge.models import MLPConfig
+from bridge.stages.sharpness import alternation_fraction, first_increase, oscillation_onset, plateau_loss_trend, running_median, sharpening, sharpness_plateau
+from bridge.tasks import TeacherMLPConfig
 from bridge.theory.eos import gd_on_quadratic, oscillation_multiplier, predict_plateau, stability_threshold
 
 torch.set_num_threads(1)
@@ -72,30 +77,208 @@ def test_first_increase_and_oscillation_onset():
         oscillation_onset(t[::2], cos[::2])
 
 
-@pytest.mark.slow
-def test_edge_of_stability_quick_preset_end_to_end(tmp_path):
-    from case_studies.base import get_case_study, run_case_study
+def test_plateau_loss_trend_on_a_known_curve():
+    t = np.arange(200.0)
+    loss = np.where(t < 100, 1.0, np.exp(-(t - 100) / 50))  # flat, then falls by e^-2 over the plateau
+    loss[[120, 150]] *= 1.5  # two spikes: each one rise
+    ratio, rises = plateau_loss_trend(t, loss, start=100)
+    assert ratio == pytest.approx(np.exp(-90 / 50), rel=1e-12)  # medians of the last and first tenth: 90 steps apart
+    assert rises == 2
+    assert plateau_loss_trend(t, np.exp(-t / 50), start=0)[1] == 0
+    with pytest.raises(ValueError, match="at least two loss samples"):
+        plateau_loss_trend(t, loss, start=199.5)
+
+
+def test_runs_are_keyed_by_step_size_and_share_everything_but_the_step_size():
+    from bridge.config import config_to_dict
+    from case_studies import get_case_study
 
     study = get_case_study("edge-of-stability")
-    preset = study.presets["quick"]
-    # its cost is a benchmark, not an assertion: benchmarks/bench_case_study.py (end to end vs bare training)
-    report = run_case_study("edge-of-stability", "quick", tmp_path / "out", seed=0, device="cpu", progress=False)
-    data = json.loads((tmp_path / "out" / "report.json").read_text())
+    for name, keys in (("quick", ["main", "eta_0.25", "eta_0.14"]), ("full", ["main", "eta_0.12", "eta_0.07"])):
+        preset = study.presets[name]
+        runs = study.runs(preset, seed=3)
+        assert list(runs) == keys and [c.train.lr for c in runs.values()] == list(preset.lrs)
+        dicts = [config_to_dict(c) for c in runs.values()]
+        for d, lr in zip(dicts, preset.lrs):
+            assert d["seed"] == 3 and d["name"] == f"edge-of-stability eta={lr:g}"
+            assert {**d, "train": {**d["train"], "lr": 0}, "name": ""} == {**dicts[0], "train": {**dicts[0]["train"], "lr": 0}, "name": ""}
+    main = study.runs(study.presets["quick"], 0)["main"]
+    assert (main.model.d_in, main.model.d_out, main.model.widths, main.train.steps, main.train.schedule.track_every) == (8, 1, (32, 32), 1200, 1)
+
+
+def test_bad_presets_are_rejected_before_any_work():
+    from case_studies.edge_of_stability import EdgeOfStabilityPreset
+
+    gd = TrainConfig(optimizer="gd", lr=0.18, steps=10, schedule=ScheduleConfig(track_every=1))
+    with pytest.raises(ConfigError, match="positive and distinct"):
+        EdgeOfStabilityPreset(train=gd, other_lrs=(0.18,))
+    with pytest.raises(ConfigError, match="positive and distinct"):
+        EdgeOfStabilityPreset(train=gd, other_lrs=(-0.1,))
+    with pytest.raises(ConfigError, match="their run keys"):
+        EdgeOfStabilityPreset(train=gd, other_lrs=(0.25, 0.2500000001))
+    with pytest.raises(ConfigError, match="without momentum"):
+        EdgeOfStabilityPreset(train=dataclasses.replace(gd, momentum=0.9))
+    with pytest.raises(ConfigError, match="track_every must be 1"):
+        EdgeOfStabilityPreset(train=dataclasses.replace(gd, schedule=ScheduleConfig(track_every=5)))
+
+
+def test_the_runner_seeds_the_sharpness_tracker_with_the_run_seed():
+    from case_studies import get_case_study
+    from case_studies.base import _online_trackers
+
+    study = get_case_study("edge-of-stability")
+    (tracker,) = _online_trackers(study, study.presets["quick"], "eta_0.25", seed=7)
+    assert (tracker.seed, tracker.k, tracker.trace_probes, tracker.loading) == (7, 1, 0, False)
+    (offline,) = study.offline(study.presets["quick"], "main", type("R", (), {"config": study.runs(study.presets["quick"], 5)["main"]})())
+    assert [(t.seed, t.trace_probes) for t in offline.trackers] == [(5, 16)] and offline.steps is None
+
+
+TINY = dict(
+    task=TeacherMLPConfig(d_in=4, n_train=64, n_test=0, width=16, scale=4.0),
+    model=MLPConfig(d_in=4, d_out=1, widths=(8, 8), activation="tanh", init_scale=0.5),
+    train=TrainConfig(optimizer="gd", lr=0.3, steps=120, schedule=ScheduleConfig(n_log=0, every=40, track_every=1)),
+    other_lrs=(0.25,),
+    trace_probes=4,
+)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """The case study on a tiny preset (two step sizes, 120 steps) through the runner."""
+    from case_studies import run_case_study
+    from case_studies.edge_of_stability import EdgeOfStabilityPreset
+
+    out = tmp_path_factory.mktemp("eos") / "out"
+    report = run_case_study("edge-of-stability", EdgeOfStabilityPreset(**TINY), out, seed=0, device="cpu", progress=False)
+    return out, report
+
+
+def test_the_tiny_preset_writes_one_run_per_step_size_with_loadings_at_checkpoints(tiny):
+    from bridge.runs.run import load_run
+    from case_studies.edge_of_stability import layer_shares, neuron_shares
+
+    out, report = tiny
+    data = json.loads((out / "report.json").read_text())
+    assert data["runs"] == {"0.3": ".", "0.25": "runs/eta_0.25"} and data["preset"] == "custom"
+    assert len(data["checks"]) == 8 and len(data["matches"]) == 2
+    for path, lr in ((out, 0.3), (out / "runs" / "eta_0.25", 0.25)):
+        run = load_run(path)
+        assert run.config.train.lr == lr and run.steps == [0, 40, 80, 120]
+        assert list(run.observable("curvature/top_eig", rank=1).index) == list(range(121))  # online, every step
+        frame = run.metrics
+        rows = frame[(frame["observable"] == "curvature/loading") & (frame["step"] == 80)]
+        assert len(rows) == 6  # offline, at checkpoints only
+        shares = layer_shares(run, 80)
+        assert list(shares) == ["layers.0", "layers.1", "layers.2"]
+        for layer, share in shares.items():
+            assert share == pytest.approx(rows[rows["group"].str.startswith(layer + ".")]["value"].sum(), rel=1e-12)
+        assert sum(shares.values()) == pytest.approx(1.0, rel=1e-9)
+        neurons = neuron_shares(run, 120)
+        assert sorted(neurons) == [(a, b) for a in (0, 1) for b in range(8)]
+        nrows = frame[(frame["observable"] == "curvature/neuron_loading") & (frame["step"] == 120)]
+        assert neurons[(1, 3)] == float(nrows[(nrows["layer"] == 1) & (nrows["neuron"] == 3)]["value"].iloc[0])
+    events = json.loads((out / "events.json").read_text())
+    assert {e["run"] for e in events} == {"main", "eta_0.25"}
+    assert [e["value"] for e in events if e["type"] == "prediction"] == pytest.approx([2 / 0.3, 2 / 0.25])
+    plateaus = [e for e in events if e["name"] == "sharpness plateau"]
+    assert [p["change"] for p in plateaus] == pytest.approx([c["value"] for c in data["checks"] if "median sharpness" in c["name"]])
+    # analysed again from the runs on disk: the same report
+    from case_studies import get_case_study
+    from case_studies.edge_of_stability import EdgeOfStabilityPreset
+
+    again = get_case_study("edge-of-stability").analyse({"main": load_run(out), "eta_0.25": load_run(out / "runs" / "eta_0.25")}, EdgeOfStabilityPreset(**TINY))
+    assert [(c.name, c.value, c.passed) for c in again.checks] == [(c.name, c.value, c.passed) for c in report.checks]
+    assert [m.observed_step for m in again.matches] == [m.observed_step for m in report.matches]
+
+
+def test_the_figures_draw_every_step_size(tiny):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from bridge.plots import new_figure, plot_layer_loading, plot_losses, plot_neuron_loading, plot_onset, plot_sharpness
+    from bridge.runs.run import load_run
+    from case_studies.edge_of_stability import layer_shares, neuron_shares
+
+    out, report = tiny
+    assert report.figures == ["figures/sharpness.png", "figures/loss.png", "figures/loading.png", "figures/oscillation.png"]
+    assert all((out / f).is_file() for f in report.figures)
+    run = load_run(out)
+    t, s = run.curve("curvature/top_eig", rank=1)
+    fig, ax = new_figure()
+    plot_sharpness(ax, {0.3: (t, s), 0.25: (t, s + 1)}, {0.3: 40.0, 0.25: None})
+    labels = [line.get_label() for line in ax.lines]
+    assert [x for x in labels if x.startswith("η")] == ["η=0.25", "η=0.3"] and "2/η (theory)" in labels and "plateau start (detected)" in labels
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), s + 1)  # ascending η: 0.25 first
+    assert [ln.get_ydata()[0] for ln in ax.lines if ln.get_linestyle() == "--" and len(ln.get_ydata()) == 2] == pytest.approx([8.0, 2 / 0.3])
+    (dot,) = [ln for ln in ax.lines if ln.get_marker() == "o" and len(ln.get_xdata()) == 1]
+    assert dot.get_xdata()[0] == 40.0 and dot.get_ydata()[0] == pytest.approx(s[40])
+    fig, ax = new_figure()
+    plot_losses(ax, {0.3: run.curve("loss/train")})
+    assert ax.get_yscale() == "log" and ax.lines[0].get_label() == "η=0.3"
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), run.curve("loss/train")[1])
+    fig, ax = new_figure()
+    steps = [40, 80, 120]
+    plot_layer_loading(ax, steps, [layer_shares(run, k) for k in steps], "by layer")
+    assert len(ax.collections) == 3 and ax.get_legend_handles_labels()[1] == ["layers.0", "layers.1", "layers.2"]
+    top = ax.collections[-1].get_paths()[0].vertices[:, 1].max()
+    assert top == pytest.approx(1.0, rel=1e-9)  # the stacked shares reach 1
+    fig, ax = new_figure()
+    shares = neuron_shares(run, 120)
+    plot_neuron_loading(ax, shares, "by neuron")
+    heights = [p.get_height() for p in ax.patches]
+    assert heights == sorted(shares.values(), reverse=True) and [t.get_text() for t in ax.get_legend().get_texts()] == ["hidden layer 0", "hidden layer 1"]
+    fig, ax = new_figure()
+    tc, cos = run.curve("curvature/grad_cosine")
+    plot_onset(ax, tc, cos, *run.curve("loss/train"), onset=60.0, spike=62.0)
+    assert ax.lines[0].get_xdata()[0] == 0.0 and ax.lines[0].get_xdata()[-1] == 120.0  # the window: onset ± 60
+    assert sorted(line.get_xdata()[0] for line in ax.lines[1:]) == [60.0, 62.0]
+    assert fig.axes[1].get_ylabel() == "training loss"
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """The quick preset, seed 0, through the runner (minutes)."""
+    from case_studies import run_case_study
+
+    out = tmp_path_factory.mktemp("eos-quick") / "out"
+    return out, run_case_study("edge-of-stability", "quick", out, seed=0, device="cpu", progress=False)
+
+
+@pytest.mark.slow
+def test_edge_of_stability_quick_preset_end_to_end(quick_run):
+    from case_studies import get_case_study, rebuild_report
+
+    out, report = quick_run
+    preset = get_case_study("edge-of-stability").presets["quick"]
+    data = json.loads((out / "report.json").read_text())
     assert data["verdict"] == report.verdict == "pass"
-    for key in ("case_study", "preset", "seed", "matches", "checks", "verdict"):
-        assert key in data
+    assert (data["case_study"], data["preset"], data["seed"]) == ("edge-of-stability", "quick", 0)
     plateau = [c for c in data["checks"] if "median sharpness over the plateau" in c["name"]]
     assert len(plateau) == len(preset.lrs) == 3
     for c, lr in zip(plateau, preset.lrs):
         assert c["value"] == pytest.approx(2 / lr, rel=0.10)
-    for lr in preset.lrs[1:]:
-        assert (tmp_path / "out" / "runs" / f"eta_{lr:g}" / "run.json").exists()
-    for fig in data["figures"]:
-        assert (tmp_path / "out" / fig).stat().st_size > 10_000
-    # the report rebuilds from the finished runs alone (``mechbridge report``)
-    from bridge.runs.run import load_run
-
-    (tmp_path / "out" / "report.json").unlink()
-    again = study.analyse(load_run(tmp_path / "out"), preset, "quick")
+    for lr in preset.other_lrs:
+        assert (out / "runs" / f"eta_{lr:g}" / "run.json").exists()
+    assert data["figures"] == ["figures/sharpness.png", "figures/loss.png", "figures/loading.png", "figures/oscillation.png"]
+    assert all((out / fig).is_file() for fig in data["figures"])
+    # the report rebuilds from the finished runs alone (``mechbridge report --rebuild``)
+    (out / "report.json").unlink()
+    again = rebuild_report(out)
     assert again.verdict == "pass"
     assert [c.value for c in again.checks] == pytest.approx([c.value for c in report.checks], rel=1e-9)
+
+
+@pytest.mark.slow
+def test_the_notebook_block_on_the_case_study_page_runs_on_the_quick_run(quick_run):
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "case_studies" / "edge-of-stability.md"
+    (block,) = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
+    assert block.count('"runs/eos"') == 1
+    code = block.replace('"runs/eos"', repr(str(quick_run[0])))
+    done = subprocess.run([sys.executable, "-c", code + "\nassert abs(plateau.change * run.config.train.lr / 2 - 1) < 0.01 and abs(sum(layers.values()) - 1) < 1e-9\n"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("η=0.18: plateau 11.1") and not done.stderr

@@ -13,6 +13,7 @@ from bridge.plots.base import new_figure, plot_curves, plot_stage_bands, plot_ti
 from bridge.plots.fourier import plot_emergence, plot_phase_bands, plot_power_law, plot_spectrum
 from bridge.plots.heads import plot_attention, plot_head_heatmap
 from bridge.plots.llc import plot_chain_traces, plot_estimates
+from bridge.plots.sharpness import plot_layer_loading, plot_losses, plot_neuron_loading, plot_onset, plot_sharpness
 from bridge.plots.superposition import plot_dims_histogram, plot_dims_vs_sparsity, plot_feature_directions, plot_phase_diagram
 
 __all__ = [
@@ -26,9 +27,14 @@ __all__ = [
     "plot_estimates",
     "plot_feature_directions",
     "plot_head_heatmap",
+    "plot_layer_loading",
+    "plot_losses",
+    "plot_neuron_loading",
+    "plot_onset",
     "plot_phase_bands",
     "plot_phase_diagram",
     "plot_power_law",
+    "plot_sharpness",
     "plot_spectrum",
     "plot_stage_bands",
     "plot_timeline",

@@ -9,7 +9,7 @@ Example:
 
 from bridge.stages.detectors import Event, Stage, half_rise, plateaus_and_drops, threshold_crossing
 from bridge.stages.grokking import grokking_phases, half_fall, phase_ordered
-from bridge.stages.sharpness import alternation_fraction, first_increase, oscillation_onset, running_median, sharpening, sharpness_plateau
+from bridge.stages.sharpness import alternation_fraction, first_increase, oscillation_onset, plateau_loss_trend, running_median, sharpening, sharpness_plateau
 
 __all__ = [
     "Event",
@@ -21,6 +21,7 @@ __all__ = [
     "half_rise",
     "oscillation_onset",
     "phase_ordered",
+    "plateau_loss_trend",
     "plateaus_and_drops",
     "running_median",
     "sharpening",

@@ -1,4 +1,5 @@
-"""Detectors for the edge of stability: the sharpness plateau, progressive sharpening, loss spikes, oscillation.
+"""Detectors for the edge of stability: the sharpness plateau, progressive sharpening, loss spikes, oscillation,
+and the loss's trend on the plateau.
 
 They read observables of :class:`~bridge.trackers.curvature.SharpnessTracker`
 and the loss tracker and return :class:`~bridge.stages.detectors.Event` /
@@ -94,6 +95,28 @@ def first_increase(steps: Float[np.ndarray, " n"], loss: Float[np.ndarray, " n"]
     return Event("loss turns non-monotone", float(t[i]), float(t[i - 1]), float(t[i]), observable, "first_increase")
 
 
+def plateau_loss_trend(steps: Float[np.ndarray, " n"], loss: Float[np.ndarray, " n"], start: float, rtol: float = 1e-4) -> tuple[float, int]:
+    """How the loss moves from step ``start`` on (on the plateau): ``(end / start ratio, rises)``.
+
+    The ratio is the median of the last tenth of the samples over the median of
+    the first tenth (below 1: the loss keeps falling); ``rises`` counts samples
+    above the previous one by more than ``rtol`` (relative; above 0: non-monotone).
+
+    Example:
+        >>> t = np.arange(100.0)
+        >>> ratio, rises = plateau_loss_trend(t, np.exp(-t / 50) * (1 + 0.1 * (t % 2)), start=40)
+        >>> round(ratio, 3), rises
+        (0.34, 30)
+    """
+    t, y = _as_arrays(steps, loss)
+    on = y[t >= start]
+    if len(on) < 2:
+        raise ValueError(f"need at least two loss samples from step {start:g} on, got {len(on)}")
+    k = max(len(on) // 10, 1)
+    ratio = float(np.median(on[-k:]) / np.median(on[:k]))
+    return ratio, int(np.sum(on[1:] > on[:-1] * (1 + rtol)))
+
+
 def _require_every_step(t: np.ndarray) -> None:
     if np.any(np.diff(t) != 1):
         raise ValueError("oscillation detectors need the observable at every step (track_every=1)")
@@ -124,4 +147,4 @@ def alternation_fraction(steps: Float[np.ndarray, " n"], cosine: Float[np.ndarra
     return float(np.mean(np.sign(c[1:]) * np.sign(c[:-1]) < 0))
 
 
-__all__ = ["alternation_fraction", "first_increase", "oscillation_onset", "running_median", "sharpening", "sharpness_plateau"]
+__all__ = ["alternation_fraction", "first_increase", "oscillation_onset", "plateau_loss_trend", "running_median", "sharpening", "sharpness_plateau"]

@@ -19,6 +19,7 @@ from bridge.registry import Registry, lazy_exports
 TRACKERS: Registry[type] = Registry(
     "tracker",
     {
+        "curvature_loading": "bridge.trackers.curvature:CurvatureLoadingTracker",
         "differentiation": "bridge.trackers.differentiation:DifferentiationTracker",
         "feature_geometry": "bridge.trackers.feature_geometry:FeatureGeometryTracker",
         "fourier": "probes.fourier_tracker:FourierTracker",
@@ -54,6 +55,7 @@ _EXPORTS = {
     "TrackingBuffer": "bridge.trackers.base",
     "row": "bridge.trackers.base",
     "evaluating": "bridge.models.base",
+    "CurvatureLoadingTracker": "bridge.trackers.curvature",
     "SharpnessTracker": "bridge.trackers.curvature",
     "DifferentiationTracker": "bridge.trackers.differentiation",
     "FeatureGeometryTracker": "bridge.trackers.feature_geometry",

@@ -18,6 +18,10 @@ Rows (the caller adds ``step``):
 * ``curvature/grad_along_top``: ``g · v₁`` (gradient component along the oriented top vector);
   ``curvature/grad_cosine``: ``g · v₁ / |g|``.
 * ``curvature/hvp_count``: Hessian-vector products this call used.
+
+:class:`CurvatureLoadingTracker` keeps only the loading and trace rows: run
+offline over the checkpoints of a run whose sharpness was tracked online, it
+adds where the top eigenvector lives without touching the online rows.
 """
 
 from __future__ import annotations
@@ -135,4 +139,53 @@ class SharpnessTracker:
         return rows
 
 
-__all__ = ["SharpnessTracker", "orient"]
+LOADING_OBSERVABLES = ("curvature/loading", "curvature/neuron_loading", "curvature/head_loading", "curvature/trace", "curvature/trace_stderr")
+
+
+@dataclass
+class CurvatureLoadingTracker:
+    """Where the top Hessian eigenvector lives (per tensor, per hidden neuron or head) and the Hessian trace.
+
+    The rows of :class:`SharpnessTracker` named in :data:`LOADING_OBSERVABLES`
+    and no others: :func:`bridge.analyze` replaces an observable's rows at the
+    steps it analyses, so running this over the checkpoints of a run whose
+    sharpness was tracked online at every step adds the loadings and leaves the
+    online eigenvalues and gradient components as they were. Consecutive calls
+    warm-start Lanczos from the previous top eigenvector, as the sharpness tracker does.
+
+    Args:
+        trace_probes: Rademacher probes for the trace (0: no trace rows).
+        subset: use this many training examples, a fixed seeded subset (``None``: full batch).
+        tol: Lanczos relative tolerance.
+        ncv: Lanczos basis size (``None``: the sharpness tracker's default).
+        seed: seeds the subset, the first start vector and the trace probes.
+        name: tracker name.
+
+    Example:
+        >>> from bridge.models import MLPConfig, build_model
+        >>> from bridge.tasks import LinearTeacherConfig, make_task
+        >>> data = make_task(LinearTeacherConfig((2.0, 1.0), d_in=4, d_out=3, n_train=16), seed=0)
+        >>> net = build_model(MLPConfig(d_in=4, d_out=3, widths=(8,), activation="tanh"), seed=0)
+        >>> rows = CurvatureLoadingTracker(trace_probes=4)(net, 0, data)
+        >>> sorted({r["observable"] for r in rows})
+        ['curvature/loading', 'curvature/neuron_loading', 'curvature/trace', 'curvature/trace_stderr']
+        >>> round(sum(r["value"] for r in rows if r["observable"] == "curvature/loading"), 6)
+        1.0
+    """
+
+    trace_probes: int = 16
+    subset: int | None = None
+    tol: float = 1e-5
+    ncv: int | None = None
+    seed: int = 0
+    name: str = "curvature_loading"
+    sharpness_: SharpnessTracker = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.sharpness_ = SharpnessTracker(k=1, trace_probes=self.trace_probes, subset=self.subset, tol=self.tol, ncv=self.ncv, loading=True, seed=self.seed)
+
+    def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
+        return [r for r in self.sharpness_(model, step, data) if r["observable"] in LOADING_OBSERVABLES]
+
+
+__all__ = ["LOADING_OBSERVABLES", "CurvatureLoadingTracker", "SharpnessTracker", "orient"]

@@ -1,0 +1,135 @@
+"""Figures of the edge of stability: sharpness against 2/η, losses, where the top eigenvector lives, the oscillation.
+
+Each function takes an ``ax`` (and plain arrays or dicts), draws, and returns the ``ax``.
+
+Example:
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from bridge.plots import new_figure
+    >>> fig, ax = new_figure()
+    >>> t = np.arange(10.0)
+    >>> ax = plot_sharpness(ax, {0.25: (t, np.minimum(t, 8.0))}, {0.25: 8.0})
+    >>> ax.lines[1].get_ydata()[0]   # the 2/η line
+    8.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+Curve = tuple[Sequence[float], Sequence[float]]
+
+
+def plot_sharpness(ax: Any, curves: Mapping[float, Curve], plateaus: Mapping[float, float | None]) -> Any:
+    """Sharpness vs step per step size (solid), 2/η (dashed, same colour) and the detected plateau start (dot).
+
+    Args:
+        ax: a matplotlib Axes.
+        curves: step size η → ``(steps, sharpness)``, each ``(n,)``; drawn in ascending η.
+        plateaus: η → the detected plateau's start step (``None``: no plateau, no dot).
+    """
+    for i, (lr, (t, s)) in enumerate(sorted(curves.items())):
+        colour = f"C{i}"
+        ax.plot(t, s, color=colour, lw=1.0, label=f"η={lr:g}")
+        ax.axhline(2 / lr, color=colour, ls="--", lw=1.0)
+        start = plateaus.get(lr)
+        if start is not None:
+            ax.plot([start], [np.interp(start, t, s)], "o", color=colour, ms=5)
+    ax.plot([], [], "k--", lw=1.0, label="2/η (theory)")
+    ax.plot([], [], "ko", ms=5, label="plateau start (detected)")
+    ax.set_xlabel("step")
+    ax.set_ylabel("sharpness λ_max(H)")
+    ax.set_title("Progressive sharpening, then the edge of stability")
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_losses(ax: Any, curves: Mapping[float, Curve]) -> Any:
+    """Training loss vs step per step size η (``η → (steps, loss)``, each ``(n,)``), log scale."""
+    for i, (lr, (t, loss)) in enumerate(sorted(curves.items())):
+        ax.plot(t, loss, color=f"C{i}", lw=0.8, label=f"η={lr:g}")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss (MSE)")
+    ax.set_title("Loss keeps falling, non-monotonically")
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_layer_loading(ax: Any, steps: Sequence[float], shares: Sequence[Mapping[str, float]], title: str = "") -> Any:
+    """The top eigenvector's loading per layer over checkpoints, stacked (one band per layer).
+
+    Args:
+        ax: a matplotlib Axes.
+        steps: checkpoint steps, ``(n,)``.
+        shares: per step, layer name → share of ``|v₁|²`` (the shares of a step sum to 1).
+        title: the Axes title.
+    """
+    names = sorted({k for s in shares for k in s})
+    bottom = np.zeros(len(steps))
+    for i, name in enumerate(names):
+        vals = np.array([s.get(name, 0.0) for s in shares])
+        ax.fill_between(steps, bottom, bottom + vals, step="mid", color=f"C{i}", alpha=0.7, label=name)
+        bottom += vals
+    ax.set_xlabel("step")
+    ax.set_ylabel("share of |v₁|²")
+    ax.set_ylim(0, 1)
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="lower right")
+    return ax
+
+
+def plot_neuron_loading(ax: Any, shares: Mapping[tuple[int, int], float], title: str = "") -> Any:
+    """Each hidden neuron's loading of the top eigenvector as bars, sorted descending, one colour per layer.
+
+    Args:
+        ax: a matplotlib Axes.
+        shares: ``(layer, neuron)`` → share of ``|v₁|²`` on the neuron's in- and out-weights.
+        title: the Axes title.
+    """
+    from matplotlib.patches import Patch
+
+    items = sorted(shares.items(), key=lambda kv: -kv[1])
+    ax.bar(range(len(items)), [v for _, v in items], color=[f"C{a}" for (a, _), _ in items], width=0.9)
+    handles = [Patch(color=f"C{layer}", label=f"hidden layer {layer}") for layer in sorted({a for (a, _), _ in items})]
+    ax.set_xlabel("neuron (sorted by loading)")
+    ax.set_ylabel("share of |v₁|² on in+out weights")
+    ax.set_title(title)
+    ax.legend(handles=handles, fontsize=7)
+    return ax
+
+
+def plot_onset(
+    ax: Any, t: np.ndarray, cos: np.ndarray, tl: np.ndarray, loss: np.ndarray, onset: float | None, spike: float | None, window: float = 60
+) -> Any:
+    """cos(g, v₁) (left axis) and the loss (right axis, a twin Axes) within ``window`` steps of the oscillation onset.
+
+    Args:
+        ax: a matplotlib Axes.
+        t, cos: steps and ``curvature/grad_cosine``, each ``(n,)``.
+        tl, loss: steps and training loss, each ``(m,)``.
+        onset: the detected onset of oscillation (vertical solid line; the window's centre).
+        spike: the first loss rise (vertical dotted line; the centre when there is no onset).
+        window: half-width of the window in steps.
+    """
+    centre = onset if onset is not None else (spike if spike is not None else t[len(t) // 2])
+    win = (t >= centre - window) & (t <= centre + window)
+    ax.plot(t[win], cos[win], ".-", color="C0", lw=0.6, ms=3, label="cos(g, v₁)")
+    ax.set_ylabel("cos(gradient, top eigenvector)", color="C0")
+    ax.set_xlabel("step")
+    twin = ax.twinx()
+    winl = (tl >= centre - window) & (tl <= centre + window)
+    twin.plot(tl[winl], loss[winl], color="C3", lw=1.2, label="loss")
+    twin.set_ylabel("training loss", color="C3")
+    for x, style, label in ((onset, "-", "oscillation onset"), (spike, ":", "first loss rise")):
+        if x is not None:
+            ax.axvline(x, color="k", ls=style, lw=0.8, label=label)
+    ax.legend(fontsize=7, loc="upper left")
+    ax.set_title("Period-2 oscillation along v₁ starts as the loss spikes")
+    return ax
+
+
+__all__ = ["plot_layer_loading", "plot_losses", "plot_neuron_loading", "plot_onset", "plot_sharpness"]

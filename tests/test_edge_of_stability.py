@@ -15,6 +15,7 @@ from bridge.models import MLPConfig
 from bridge.stages.sharpness import alternation_fraction, first_increase, oscillation_onset, plateau_loss_trend, running_median, sharpening, sharpness_plateau
 from bridge.tasks import TeacherMLPConfig
 from bridge.theory.eos import gd_on_quadratic, oscillation_multiplier, predict_plateau, stability_threshold
+from helpers import timeout
 
 torch.set_num_threads(1)
 
@@ -279,6 +280,6 @@ def test_the_notebook_block_on_the_case_study_page_runs_on_the_quick_run(quick_r
     (block,) = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
     assert block.count('"runs/eos"') == 1
     code = block.replace('"runs/eos"', repr(str(quick_run[0])))
-    done = subprocess.run([sys.executable, "-c", code + "\nassert abs(plateau.change * run.config.train.lr / 2 - 1) < 0.01 and abs(sum(layers.values()) - 1) < 1e-9\n"], capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", code + "\nassert abs(plateau.change * run.config.train.lr / 2 - 1) < 0.01 and abs(sum(layers.values()) - 1) < 1e-9\n"], capture_output=True, text=True, timeout=timeout(300))
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith("η=0.18: plateau 11.1") and not done.stderr

@@ -38,7 +38,8 @@ from bridge.training.loop import train
 from case_studies.base import CaseStudy, register
 from case_studies.grokking_parts import AGFPreset, SweepPreset, agf_study, figures, sweep_study
 from probes.fourier import frequency_norms, key_frequencies, top_share
-from probes.fourier_tracker import FourierTracker, WeightNormTracker, residue_embedding
+from bridge.trackers.fourier import FourierTracker, WeightNormTracker
+from probes.modular import residue_embedding
 
 
 @dataclass(frozen=True)

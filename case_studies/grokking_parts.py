@@ -24,7 +24,7 @@ from bridge.theory import agf
 from bridge.theory.weight_decay import fit_power_law
 from bridge.training.loop import train
 from bridge.plots.fourier import plot_emergence, plot_phase_bands, plot_power_law, plot_spectrum
-from probes.fourier_tracker import FourierTracker, TemplateLossTracker
+from bridge.trackers.fourier import FourierTracker, TemplateLossTracker
 
 
 def norms_table(run: Run, name: str = "fourier/embed_norm") -> tuple[np.ndarray, np.ndarray]:

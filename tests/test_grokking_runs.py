@@ -13,7 +13,8 @@ from bridge.tasks import make_task
 from bridge.tasks.modular import ModularConfig
 from bridge.training.loop import train
 from probes.fourier import frequency_norms, key_frequencies, top_share
-from probes.fourier_tracker import FourierTracker, residue_embedding
+from bridge.trackers.fourier import FourierTracker
+from probes.modular import residue_embedding
 
 
 def test_tracker_full_loss_equals_training_loss_and_rows_are_complete():

@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -216,9 +217,8 @@ class Grokking(CaseStudy):
         analyse_main(report, runs["main"], preset.targets)
         if "agf" in runs:
             analyse_agf(report, runs["agf"], preset.targets)
-        sweep = [(lr, wd, runs[sweep_key(lr, wd)]) for lr, wd in (preset.sweep.points if preset.sweep else ()) if sweep_key(lr, wd) in runs]
-        if sweep:
-            analyse_sweep(report, sweep, preset.targets)
+        if any(key.startswith("sweep_") for key in runs):
+            analyse_sweep(report, [run for key, run in runs.items() if key.startswith("sweep_")], preset.targets)
         return report
 
     def figures(self, runs: Mapping[str, Run], report: BridgeReport, preset: GrokkingPreset) -> list[str]:
@@ -241,7 +241,7 @@ def analyse_main(report: BridgeReport, run: Run, t: Targets) -> None:
     keep = t_g >= t_mem
     gini_rise = half_rise(t_g[keep], gini[keep], name="embedding Gini half-rise", observable="fourier/embed_gini") if keep.sum() > 1 else None
     before = restricted_drop is not None and test_drop is not None and restricted_drop.step < test_drop.step
-    report.checks.append(check("restricted loss falls before test loss (half-drop steps)", f"{_step(restricted_drop)} vs {_step(test_drop)}", "restricted < test", before))
+    report.checks.append(check("restricted loss falls before test loss (half-drop steps)", " vs ".join("not detected" if e is None else f"{e.step:.0f}" for e in (restricted_drop, test_drop)), "restricted < test", before))
     rise = float(np.interp(stages[1].end, t_e, excluded) / np.interp(stages[1].start, t_e, excluded)) if len(stages) >= 2 else None
     report.checks.append(check("excluded loss rise over circuit formation (end / start)", rise, f"> {t.excluded_rise:g}", rise is not None and rise > t.excluded_rise))
 
@@ -292,17 +292,18 @@ def analyse_agf(report: BridgeReport, run: Run, t: Targets) -> None:
     report.extra["agf"] = {
         "predicted_steps": {pred.extra["frequency"]: pred.step for pred in preds},
         "plateaus": plateaus,
-        "total_loss_midpoint_crossings": [_at(threshold_crossing(t_loss, loss, 0.5 * (a + b), "down")) for a, b in zip(plateaus, plateaus[1:])],
+        "total_loss_midpoint_crossings": [_at(threshold_crossing(t_loss, loss, 0.5 * (a + b), "down")) for a, b in itertools.pairwise(plateaus)],
         "emergence": {k: _at(e) for k, e in emerged.items()},
     }
     events = [e for e in emerged.values() if e is not None] + [pred.to_dict() | {"type": "prediction"} for pred in preds]
     report.files["runs/agf/events.json"] = [e.to_dict() if hasattr(e, "to_dict") else e for e in events]
 
 
-def analyse_sweep(report: BridgeReport, points: list[tuple[float, float, Run]], t: Targets) -> None:
+def analyse_sweep(report: BridgeReport, points: list[Run], t: Targets) -> None:
     """Grokking and memorisation steps per sweep point, the power-law fit against ``lr·wd``, and its check."""
     rows = []
-    for lr, wd, run in points:
+    for run in points:
+        lr, wd = run.config.train.lr, run.config.train.weight_decay
         mem, grok = memorised_and_grokked(*run.curve("accuracy/train"), *run.curve("accuracy/test"), t.memorised, t.grokked)
         rows.append({"lr": lr, "weight_decay": wd, "lr_wd": lr * wd, "grok_step": _at(grok), "memorised_step": _at(mem)})
     ok = [r for r in rows if r["grok_step"] is not None]
@@ -358,10 +359,6 @@ def figures(runs: Mapping[str, Run], report: BridgeReport) -> list[str]:
         plot_power_law(ax, [r["lr_wd"] for r in ok], [r["grok_step"] for r in ok], PowerLawFit(**report.extra["sweep"]["fit"]), labels=[f"wd {r['weight_decay']:g}, lr {r['lr']:g}" for r in ok], title="Grokking step vs lr·wd (sweep)")
         paths.append(save_figure(fig, folder / "sweep_fit.png"))
     return [str(p.relative_to(run.path)) for p in paths]
-
-
-def _step(event: Event | None) -> str:
-    return "not detected" if event is None else f"{event.step:.0f}"
 
 
 def _at(event: Event | None) -> float | None:

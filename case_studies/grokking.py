@@ -1,215 +1,365 @@
 """Case study ``grokking``: modular addition, its Fourier circuit, and the theory that sees it coming.
 
-Three runs, one report:
+The runs of one seed:
 
-1. **main** (``out/``): a one-layer ReLU transformer (no LayerNorm) trained by
-   AdamW on ``a + b mod p`` from a fraction of the pairs. It memorises, then
-   generalises long after. Phases (memorisation, circuit formation, clean-up)
-   are detected from the train/test curves; the mechanism side measures the
-   embedding's Fourier spectrum, its Gini coefficient, and the restricted and
-   excluded loss over the final key frequencies (Nanda et al. 2023).
-2. **agf** (``out/runs/agf``): a two-layer quadratic network on a template
-   target with unequal Fourier magnitudes; alternating gradient flows
-   (Kunin et al. 2025) predict from the initial weights when each frequency is
-   acquired, in order of magnitude, and how much loss each removes.
-3. **sweep** (``out/runs/sweep/…``): grokking step against ``lr · weight
-   decay``; the fitted exponent (with its 95% interval) is reported against the
-   ``1/(lr·wd)`` prediction whatever it turns out to be.
+- ``main`` (``out/``): a one-layer ReLU transformer (no LayerNorm) trained by
+  AdamW on ``a + b mod p`` from a fraction of the pairs. It memorises, then
+  generalises long after. Phases (memorisation, circuit formation, clean-up)
+  are detected from the train/test curves. After training, an offline Fourier
+  analysis over every checkpoint, with the key frequencies of the final
+  checkpoint, measures the embedding's spectrum, its Gini coefficient, and the
+  restricted and excluded loss (Nanda et al. 2023).
+- ``agf`` (``out/runs/agf``): a two-layer quadratic network on a template
+  target with unequal Fourier magnitudes; alternating gradient flows
+  (Kunin et al. 2025) predict from the initial weights when each frequency is
+  acquired, in order of magnitude, and how much loss each removes.
+- ``sweep_lr<lr>_wd<wd>`` (``out/runs/<key>``): grokking step against
+  ``lr · weight decay``; the fitted exponent (with its 95% interval) is
+  reported against the ``1/(lr·wd)`` prediction whatever it turns out to be.
+
+Example:
+    >>> study = Grokking()
+    >>> sorted(study.runs(study.presets["quick"], seed=0))[:4]
+    ['agf', 'main', 'sweep_lr1.5e-3_wd1', 'sweep_lr3e-3_wd0.5']
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
+import dataclasses
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
+from torch import Tensor
 
-from bridge.training.analyze import analyze
-from bridge.config import RunConfig, ScheduleConfig, TrainConfig
+from bridge.config import ConfigError, RunConfig, ScheduleConfig, TrainConfig
 from bridge.match import check, match
-from bridge.models import TransformerConfig
-from bridge.stages.grokking import grokking_phases, half_fall, phase_ordered
+from bridge.models import MLPConfig, TransformerConfig
+from bridge.plots.base import new_figure, plot_curves, save_figure
+from bridge.plots.fourier import plot_emergence, plot_phase_bands, plot_power_law, plot_spectrum
 from bridge.report import BridgeReport
 from bridge.runs.run import Run
-from bridge.stages.detectors import half_rise, threshold_crossing
+from bridge.stages.detectors import Event, Stage, half_rise, threshold_crossing
+from bridge.stages.grokking import grokking_phases, half_fall, memorised_and_grokked, phase_ordered
 from bridge.tasks.modular import ModularConfig
-from bridge.training.loop import train
-from case_studies.base import CaseStudy, register
-from case_studies.grokking_parts import AGFPreset, SweepPreset, agf_study, figures, sweep_study
+from bridge.theory import agf
+from bridge.theory.weight_decay import PowerLawFit, fit_power_law, time_scale
+from bridge.trackers.fourier import FourierTracker, TemplateLossTracker, WeightNormTracker
+from case_studies.base import CaseStudy, Offline, register
 from probes.fourier import frequency_norms, key_frequencies, top_share
-from probes.fourier_tracker import FourierTracker, WeightNormTracker, residue_embedding
+from probes.modular import residue_embedding
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What the grokking report judges.
+
+    Args:
+        memorised, grokked: train accuracy that marks memorisation; test accuracy that marks grokking.
+        grok_ratio: the grokking step must come at least this many times later than memorisation.
+        key_mass: share of the squared Fourier norm that defines key frequencies.
+        n_top: the "few" frequencies that must carry most of the final embedding's squared norm.
+        sparse_share: what "most" means for them.
+        excluded_rise: factor by which the excluded loss must rise over circuit formation (1: it rises).
+        lag_tolerance: relative lag allowed between the test-loss drop and the restricted-loss drop.
+        agf_tolerance: relative error allowed between AGF's predicted step, the frequency's loss drop and its emergence.
+        sweep_weight_decays: distinct weight decays that must grok for the sweep's fit to count.
+    """
+
+    memorised: float = 0.99
+    grokked: float = 0.95
+    grok_ratio: float = 3.0
+    key_mass: float = 0.8
+    n_top: int = 8
+    sparse_share: float = 0.5
+    excluded_rise: float = 1.0
+    lag_tolerance: float = 0.5
+    agf_tolerance: float = 0.2
+    sweep_weight_decays: int = 4
+
+
+@dataclass(frozen=True)
+class AGFRun:
+    """The ``agf`` run: a two-layer quadratic network from small initialisation on a template target.
+
+    Args:
+        task: one-hot pairs, all of them, with a template target whose consecutive magnitudes are a
+            factor ~1.5 apart (so the order is not decided by which neuron started best aligned:
+            AGF's separation assumption).
+        model: quadratic activation, no biases, weights ~ N(0, 0.1²/fan_in); its ``d_in`` and
+            ``d_out`` follow the task.
+        train: full-batch gradient descent; loss and spectrum tracked every 10 steps.
+    """
+
+    task: ModularConfig = ModularConfig(p=17, train_fraction=1.0, encoding="onehot", template_frequencies=(3, 1, 6, 2), template_magnitudes=(1.0, 0.65, 0.42, 0.27))
+    model: MLPConfig = MLPConfig(d_in=34, d_out=17, widths=(64,), activation="quadratic", bias=False, init_scale=0.1)
+    train: TrainConfig = TrainConfig(optimizer="gd", lr=2.0, steps=4500, schedule=ScheduleConfig(n_log=10, every=450, track_every=10))
+
+
+@dataclass(frozen=True)
+class SweepRuns:
+    """The sweep: a one-hot quadratic MLP under AdamW, one run per ``(lr, weight decay)`` point.
+
+    Args:
+        task, model: the task and network of every point (``d_in``, ``d_out`` follow the task).
+        train: the training of every point, whose ``lr`` and ``weight_decay`` each point replaces.
+        points: the ``(lr, weight decay)`` pairs, distinct.
+    """
+
+    task: ModularConfig = ModularConfig(p=43, train_fraction=0.5, encoding="onehot")
+    model: MLPConfig = MLPConfig(d_in=86, d_out=43, widths=(128,), activation="quadratic", bias=False)
+    train: TrainConfig = TrainConfig(optimizer="adamw", lr=3e-3, steps=1500, weight_decay=1.0, betas=(0.9, 0.98), schedule=ScheduleConfig(n_log=0, every=0, track_every=10))
+    points: tuple[tuple[float, float], ...] = ((3e-3, 0.5), (3e-3, 1.0), (3e-3, 2.0), (3e-3, 4.0), (1.5e-3, 1.0), (6e-3, 1.0))
+
+    def __post_init__(self) -> None:
+        if len(set(self.points)) != len(self.points):
+            raise ConfigError(f"sweep points must be distinct, got {self.points}")
 
 
 @dataclass(frozen=True)
 class GrokkingPreset:
-    """Settings of the main grokking run and its sub-studies.
+    """Settings of the ``grokking`` case study.
 
     Args:
-        p, train_fraction: modulus and share of the ``p²`` pairs trained on.
-        d_model, n_heads, d_head, d_mlp: the one-layer transformer.
-        lr, betas, weight_decay, steps: AdamW, full batch.
-        track_every: loss/accuracy sampling interval; checkpoint_every: checkpoint (and Fourier analysis) interval.
-        key_mass: share of the squared Fourier norm that defines key frequencies.
-        n_top: the "few" frequencies that must carry most of the embedding norm.
-        sparse_share: what "most" means for them.
-        grok_ratio: test accuracy > 95% must come at least this many times later than train accuracy > 99%.
-        excluded_rise: factor by which the excluded loss must rise over circuit formation (1: it rises).
-        lag_tolerance: relative lag allowed between the test-loss drop and a
-            mechanism event (restricted-loss drop, Gini rise) for them to count
-            as one transition.
-        agf, sweep: the sub-studies (``None`` skips one).
+        task: ``a + b mod p`` as tokens ``[a, b, =]``, trained on a fraction of the pairs.
+        model: the one-layer transformer (``d_vocab`` and ``d_vocab_out`` follow the task).
+        train: AdamW, full batch; checkpoints (and the Fourier analysis) every 50 steps plus
+            20 log-spaced, loss and accuracy every 10.
+        agf, sweep: the auxiliary runs (``None`` skips one).
+        targets: what the report judges.
     """
 
-    p: int = 59
-    train_fraction: float = 0.4
-    d_model: int = 64
-    n_heads: int = 4
-    d_head: int = 16
-    d_mlp: int = 256
-    lr: float = 3e-3
-    betas: tuple[float, float] = (0.9, 0.98)
-    weight_decay: float = 2.0
-    steps: int = 2500
-    track_every: int = 10
-    checkpoint_every: int = 50
-    key_mass: float = 0.8
-    n_top: int = 8
-    sparse_share: float = 0.5
-    grok_ratio: float = 3.0
-    excluded_rise: float = 1.0
-    lag_tolerance: float = 0.5
-    threads: int = 1
-    agf: AGFPreset | None = field(default_factory=AGFPreset)
-    sweep: SweepPreset | None = field(default_factory=SweepPreset)
-
-    def run_config(self, seed: int) -> RunConfig:
-        return RunConfig(
-            task=ModularConfig(p=self.p, op="+", train_fraction=self.train_fraction),
-            model=TransformerConfig(d_vocab=self.p + 1, n_ctx=3, d_model=self.d_model, n_heads=self.n_heads, d_head=self.d_head, n_layers=1, d_mlp=self.d_mlp, d_vocab_out=self.p, act_fn="relu"),
-            train=TrainConfig(
-                optimizer="adamw", lr=self.lr, steps=self.steps, weight_decay=self.weight_decay, betas=self.betas,
-                schedule=ScheduleConfig(n_log=20, every=self.checkpoint_every, track_every=self.track_every), threads=self.threads,
-            ),
-            seed=seed,
-            name="grokking",
-        )
+    task: ModularConfig = ModularConfig(p=59, train_fraction=0.4)
+    model: TransformerConfig = TransformerConfig(d_vocab=60, n_ctx=3, d_model=64, n_heads=4, d_head=16, n_layers=1, d_mlp=256, d_vocab_out=59, act_fn="relu")
+    train: TrainConfig = TrainConfig(optimizer="adamw", lr=3e-3, steps=2500, weight_decay=2.0, betas=(0.9, 0.98), schedule=ScheduleConfig(n_log=20, every=50, track_every=10))
+    agf: AGFRun | None = AGFRun()
+    sweep: SweepRuns | None = SweepRuns()
+    targets: Targets = Targets()
 
 
 PRESETS = {
     "quick": GrokkingPreset(),
     "full": GrokkingPreset(
-        p=113, train_fraction=0.3, d_model=128, n_heads=4, d_head=32, d_mlp=512, lr=1e-3, weight_decay=1.0, steps=40000, track_every=100, checkpoint_every=500,
-        agf=AGFPreset(p=23, width=256, steps=6000), sweep=SweepPreset(p=97, width=512, steps=6000, lrs=(1e-3, 3e-3, 1e-3, 1e-3, 5e-4, 2e-3), weight_decays=(1.0, 1.0, 0.5, 2.0, 4.0, 4.0)),
+        task=ModularConfig(p=113, train_fraction=0.3),
+        model=TransformerConfig(d_vocab=114, n_ctx=3, d_model=128, n_heads=4, d_head=32, n_layers=1, d_mlp=512, d_vocab_out=113, act_fn="relu"),
+        train=TrainConfig(optimizer="adamw", lr=1e-3, steps=40000, weight_decay=1.0, betas=(0.9, 0.98), schedule=ScheduleConfig(n_log=20, every=500, track_every=100)),
+        agf=AGFRun(
+            task=dataclasses.replace(AGFRun.task, p=23),
+            model=dataclasses.replace(AGFRun.model, widths=(256,)),
+            train=TrainConfig(optimizer="gd", lr=2.0, steps=6000, schedule=ScheduleConfig(n_log=10, every=600, track_every=10)),
+        ),
+        sweep=SweepRuns(
+            task=dataclasses.replace(SweepRuns.task, p=97),
+            model=dataclasses.replace(SweepRuns.model, widths=(512,)),
+            train=dataclasses.replace(SweepRuns.train, steps=6000),
+            points=((1e-3, 1.0), (3e-3, 1.0), (1e-3, 0.5), (1e-3, 2.0), (5e-4, 4.0), (2e-3, 4.0)),
+        ),
     ),
 }
 
 
-def run_grokking(preset: GrokkingPreset, out: Path, *, seed: int = 0, device: str = "auto", progress: bool | None = None) -> BridgeReport:
-    """Train the main run, its Fourier analysis, the AGF and sweep sub-studies; write the report into ``out``."""
-    clock = {"start": time.perf_counter()}
-    run = train(preset.run_config(seed), out, trackers=[WeightNormTracker()], device=device, progress=progress)
-    clock["main training"] = time.perf_counter()
-    keys = final_key_frequencies(run, preset.key_mass)
-    analyze(run, [FourierTracker(key_frequencies=tuple(keys), mass=preset.key_mass, n_top=preset.n_top)], progress=progress)
-    clock["Fourier analysis"] = time.perf_counter()
+def sweep_key(lr: float, weight_decay: float) -> str:
+    """The run key of a sweep point, e.g. ``sweep_lr3e-3_wd0.5``.
+
+    Example:
+        >>> sweep_key(1.5e-3, 1.0)
+        'sweep_lr1.5e-3_wd1'
+    """
+
+    def short(x: float) -> str:
+        mantissa, exponent = f"{x:e}".split("e")
+        return f"{x:g}" if x >= 0.1 else f"{float(mantissa):g}e{int(exponent)}"
+
+    return f"sweep_lr{short(lr)}_wd{short(weight_decay)}"
+
+
+def run_configs(preset: GrokkingPreset, seed: int) -> dict[str, RunConfig]:
+    """Every run of ``preset`` with seed ``seed`` (network input and output sizes follow each task)."""
+    p = preset.task.p
+    configs = {"main": RunConfig(preset.task, dataclasses.replace(preset.model, d_vocab=p + 1, d_vocab_out=p), preset.train, seed=seed, name="grokking")}
     if preset.agf is not None:
-        agf_study(preset.agf, out / "runs" / "agf", seed=seed, device=device, progress=progress)
-    clock["AGF study"] = time.perf_counter()
+        q = preset.agf.task.p
+        configs["agf"] = RunConfig(preset.agf.task, dataclasses.replace(preset.agf.model, d_in=2 * q, d_out=q), preset.agf.train, seed=seed, name="grokking-agf")
     if preset.sweep is not None:
-        sweep_study(preset.sweep, out / "runs" / "sweep", seed=seed, device=device, progress=progress)
-    clock["sweep"] = time.perf_counter()
-    marks = list(clock.values())
-    wall = {name: round(b - a, 2) for name, a, b in zip(list(clock)[1:], marks, marks[1:])}
-    run.update_info(case_study="grokking", preset=_preset_name(preset), key_frequencies=keys, wall_seconds=wall)
-    return analyse_grokking(run, preset, _preset_name(preset))
+        q, sweep = preset.sweep.task.p, preset.sweep
+        for lr, wd in sweep.points:
+            train = dataclasses.replace(sweep.train, lr=lr, weight_decay=wd)
+            configs[sweep_key(lr, wd)] = RunConfig(sweep.task, dataclasses.replace(sweep.model, d_in=2 * q, d_out=q), train, seed=seed, name=f"grokking-sweep-lr{lr:g}-wd{wd:g}")
+    return configs
 
 
-def _preset_name(preset: GrokkingPreset) -> str:
-    return next((k for k, v in PRESETS.items() if v == preset), "custom")
+def final_spectrum(run: Run) -> Tensor:
+    """Per-frequency norms of the final checkpoint's residue embedding."""
+    return frequency_norms(residue_embedding(run.model_at(run.steps[-1]), run.config.task.p))
 
 
-def final_key_frequencies(run: Run, mass: float) -> list[int]:
-    """Key frequencies of the last checkpoint: the fewest carrying ``mass`` of the embedding's squared Fourier norm."""
-    model, data = run.model_at(run.steps[-1]), run.task_data()
-    return key_frequencies(frequency_norms(residue_embedding(model, data.info["p"])), mass)
+@register("grokking")
+class Grokking(CaseStudy):
+    """Grokking on modular addition: phases, Fourier circuit, AGF feature order, weight-decay time scale."""
+
+    presets = PRESETS
+
+    def runs(self, preset: GrokkingPreset, seed: int) -> dict[str, RunConfig]:
+        return run_configs(preset, seed)
+
+    def trackers(self, preset: GrokkingPreset, key: str) -> list:
+        return {"main": [WeightNormTracker()], "agf": [FourierTracker(neurons=False, logits=False), TemplateLossTracker()]}.get(key, [])
+
+    def offline(self, preset: GrokkingPreset, key: str, run: Run) -> list[Offline]:
+        if key != "main":
+            return []
+        keys = tuple(key_frequencies(final_spectrum(run), preset.targets.key_mass))
+        return [Offline([FourierTracker(key_frequencies=keys, mass=preset.targets.key_mass, n_top=preset.targets.n_top)])]
+
+    def analyse(self, runs: Mapping[str, Run], preset: GrokkingPreset) -> BridgeReport:
+        report = BridgeReport("grokking", "custom", runs["main"].config.seed)
+        analyse_main(report, runs["main"], preset.targets)
+        if "agf" in runs:
+            analyse_agf(report, runs["agf"], preset.targets)
+        if any(key.startswith("sweep_") for key in runs):
+            analyse_sweep(report, [run for key, run in runs.items() if key.startswith("sweep_")], preset.targets)
+        return report
+
+    def figures(self, runs: Mapping[str, Run], report: BridgeReport, preset: GrokkingPreset) -> list[str]:
+        return figures(runs, report)
 
 
-def analyse_grokking(run: Run, preset: GrokkingPreset, preset_name: str = "custom") -> BridgeReport:
-    """Detect phases and events, match them, add the sub-studies, and write the report (works on a loaded run)."""
-    report = BridgeReport("grokking", preset_name, run.config.seed)
-    t_acc, train_acc = run.curve("accuracy/train")
-    t_test, test_acc = run.curve("accuracy/test")
-    t_loss, test_loss = run.curve("loss/test")
-    memorised = threshold_crossing(t_acc, train_acc, 0.99, "up", name="train accuracy > 99%", observable="accuracy/train")
-    grokked = threshold_crossing(t_test, test_acc, 0.95, "up", name="test accuracy > 95%", observable="accuracy/test")
+def analyse_main(report: BridgeReport, run: Run, t: Targets) -> None:
+    """Phases, grokking ratio, Fourier checks and the test-loss ↔ restricted-loss match of the main run."""
+    (t_acc, train_acc), (t_loss, test_loss) = run.curve("accuracy/train"), run.curve("loss/test")
+    memorised, grokked = memorised_and_grokked(t_acc, train_acc, *run.curve("accuracy/test"), t.memorised, t.grokked)
     ratio = (grokked.step / memorised.step) if memorised and grokked and memorised.step > 0 else None
-    report.checks.append(check("test acc > 95% step / train acc > 99% step", ratio, f">= {preset.grok_ratio:g}", ratio is not None and ratio >= preset.grok_ratio))
-
-    stages = grokking_phases(t_acc, train_acc, np.interp(t_acc, t_loss, test_loss))
+    report.checks.append(check(f"test acc > {t.grokked:.0%} step / train acc > {t.memorised:.0%} step", ratio, f">= {t.grok_ratio:g}", ratio is not None and ratio >= t.grok_ratio))
+    stages = grokking_phases(t_acc, train_acc, np.interp(t_acc, t_loss, test_loss), t.memorised)
     report.checks.append(check("three phases detected in order", " → ".join(f"{s.name} [{s.start:.0f}, {s.end:.0f}]" for s in stages) or "none", "memorisation → circuit formation → clean-up", phase_ordered(stages)))
     t_mem = memorised.step if memorised else 0.0
 
-    t_r, restricted = run.curve("fourier/restricted_loss")
-    t_e, excluded = run.curve("fourier/excluded_loss")
-    t_g, gini = run.curve("fourier/embed_gini")
+    (t_r, restricted), (t_e, excluded), (t_g, gini) = (run.curve(f"fourier/{name}") for name in ("restricted_loss", "excluded_loss", "embed_gini"))
     test_drop = half_fall(t_loss, test_loss, t_mem, "test loss half-way down from its peak", "loss/test")
     restricted_drop = half_fall(t_r, restricted, t_mem, "restricted loss half-way down from its peak", "fourier/restricted_loss")
     keep = t_g >= t_mem
     gini_rise = half_rise(t_g[keep], gini[keep], name="embedding Gini half-rise", observable="fourier/embed_gini") if keep.sum() > 1 else None
     before = restricted_drop is not None and test_drop is not None and restricted_drop.step < test_drop.step
-    report.checks.append(check("restricted loss falls before test loss (half-drop steps)", f"{_step(restricted_drop)} vs {_step(test_drop)}", "restricted < test", before))
+    report.checks.append(check("restricted loss falls before test loss (half-drop steps)", " vs ".join("not detected" if e is None else f"{e.step:.0f}" for e in (restricted_drop, test_drop)), "restricted < test", before))
+    rise = float(np.interp(stages[1].end, t_e, excluded) / np.interp(stages[1].start, t_e, excluded)) if len(stages) >= 2 else None
+    report.checks.append(check("excluded loss rise over circuit formation (end / start)", rise, f"> {t.excluded_rise:g}", rise is not None and rise > t.excluded_rise))
 
-    rise = None
-    if len(stages) >= 2:
-        cf = stages[1]
-        rise = float(np.interp(cf.end, t_e, excluded) / np.interp(cf.start, t_e, excluded))
-    report.checks.append(check("excluded loss rise over circuit formation (end / start)", rise, f"> {preset.excluded_rise:g}", rise is not None and rise > preset.excluded_rise))
+    final = final_spectrum(run)
+    share, keys = top_share(final, t.n_top), key_frequencies(final, t.key_mass)
+    report.checks.append(check(f"share of final embedding Fourier norm² in the top {t.n_top} frequencies", share, f"> {t.sparse_share:g}", share > t.sparse_share))
+    report.extra.update(key_frequencies=keys, embedding_n_key=len(keys))
+    report.notes.append(f"{len(keys)} frequencies carry {t.key_mass:.0%} of the final embedding's squared Fourier norm; key frequencies (restricted/excluded loss): {keys}")
 
-    final = frequency_norms(residue_embedding(run.model_at(run.steps[-1]), preset.p))
-    share = top_share(final, preset.n_top)
-    n_key = len(key_frequencies(final, preset.key_mass))
-    report.checks.append(check(f"share of final embedding Fourier norm² in the top {preset.n_top} frequencies", share, f"> {preset.sparse_share:g}", share > preset.sparse_share))
-    report.extra["key_frequencies"] = run.info.get("key_frequencies")
-    report.extra["embedding_n_key"] = n_key
-    report.notes.append(f"{n_key} frequencies carry {preset.key_mass:.0%} of the final embedding's squared Fourier norm; key frequencies (restricted/excluded loss): {run.info.get('key_frequencies')}")
-
-    t_w, norm = run.curve("weights/norm")
-    tau = 1.0 / (preset.lr * preset.weight_decay)
+    tau = time_scale(run.config.train.lr, run.config.train.weight_decay)
     report.extra["time_scale_1_over_lr_wd"] = tau
-    report.extra["wall_seconds"] = run.info.get("wall_seconds")
     if grokked is not None:
         report.notes.append(f"grokking step {grokked.step:.0f} = {grokked.step / tau:.2f} × 1/(lr·wd) = {tau:.0f} steps; memorised at {t_mem:.0f}")
-    report.matches.append(match("grokking transition (time scale 1/(lr·wd): fitted by the sweep, no step predicted)", None, test_drop, restricted_drop, preset.lag_tolerance, detail={"tau": tau}))
-    g_rise = None
-    if len(stages) == 3:
-        g_rise = float(np.interp(stages[2].end, t_g, gini) - np.interp(stages[2].start, t_g, gini))
+    report.matches.append(match("grokking transition (time scale 1/(lr·wd): fitted by the sweep, no step predicted)", None, test_drop, restricted_drop, t.lag_tolerance, detail={"tau": tau}))
+    g_rise = float(np.interp(stages[2].end, t_g, gini) - np.interp(stages[2].start, t_g, gini)) if len(stages) == 3 else None
     report.checks.append(check("Gini of W_E Fourier norms rises during clean-up (end − start)", g_rise, "> 0", g_rise is not None and g_rise > 0))
     if gini_rise is not None and test_drop is not None:
         report.notes.append(
             f"the W_E Gini reaches half its rise at step {gini_rise.step:.0f}, {gini_rise.step / test_drop.step:.2f}× the test-loss half-drop step: "
             "the embedding's non-key frequencies decay on the weight-decay time scale after the test loss has fallen"
         )
-
-    sub = Path(run.path) / "runs"
-    if preset.agf is not None and (sub / "agf").exists():
-        agf_report = preset.agf.analyse(Run(sub / "agf"))
-        report.matches += agf_report.matches
-        report.checks += agf_report.checks
-        report.extra["agf"] = agf_report.extra
-    if preset.sweep is not None and (sub / "sweep").exists():
-        sweep_checks, sweep_extra = preset.sweep.analyse(sub / "sweep")
-        report.checks += sweep_checks
-        report.extra["sweep"] = sweep_extra
-    events = [e for e in (memorised, grokked, test_drop, restricted_drop, gini_rise) if e is not None]
-    run.write_events(events + list(stages))
-    report.figures = figures(run, stages, events, preset)
-    report.write(run.path)
-    return report
+    report.events += [e for e in (memorised, grokked, test_drop, restricted_drop, gini_rise) if e is not None] + list(stages)
 
 
-def _step(event) -> str:
-    return "not detected" if event is None else f"{event.step:.0f}"
+def agf_template(run: Run) -> dict[int, float]:
+    """``{k: m_k}`` of the run's own template target."""
+    return dict(zip(run.config.task.template_frequencies, run.config.task.template_magnitudes))
 
 
-register(CaseStudy("grokking", "Grokking on modular addition: phases, Fourier circuit, AGF feature order, weight-decay time scale", PRESETS, run_grokking, analyse_grokking))
+def analyse_agf(report: BridgeReport, run: Run, t: Targets) -> None:
+    """Match AGF's acquisition steps with each frequency's loss drop and its emergence in the weights."""
+    net, p = run.model_at(0), run.config.task.p
+    w1 = net.layers[0].weight.detach()
+    preds = agf.predict_acquisitions(w1[:, :p], w1[:, p:], net.layers[1].weight.detach(), agf_template(run), run.config.train.lr)
+    emerged: dict[int, Event | None] = {}
+    for pred in preds:
+        k, level = pred.extra["frequency"], pred.extra["drop"] / 2
+        drop = threshold_crossing(*run.curve("template/loss", frequency=k), level, "down", name=f"frequency-{k} loss half-way down ({level:.3f})", observable="template/loss")
+        emerged[k] = half_rise(*run.curve("fourier/embed_norm", frequency=k), name=f"frequency {k} norm half-rise", observable="fourier/embed_norm")
+        report.matches.append(match(f"AGF: frequency {k} (m={pred.extra['magnitude']:g}) acquired", pred.step, drop, emerged[k], t.agf_tolerance, detail={"frequency": k, "plateau_after": pred.value}))
+    order = " → ".join(map(str, agf.magnitude_order(agf_template(run))))
+    observed = " → ".join(str(k) for _, k in sorted((e.step, k) for k, e in emerged.items() if e is not None))
+    predicted = " → ".join(str(pred.extra["frequency"]) for pred in preds)
+    report.checks.append(check("AGF: frequencies emerge in the weights in order of target magnitude", observed, order, observed == order))
+    report.checks.append(check("AGF: predicted acquisition times follow the magnitude order", predicted, order, predicted == order))
+    plateaus = [preds[0].value + preds[0].extra["drop"]] + [pred.value for pred in preds]
+    t_loss, loss = run.curve("loss/train")
+    report.extra["agf"] = {
+        "predicted_steps": {pred.extra["frequency"]: pred.step for pred in preds},
+        "plateaus": plateaus,
+        "total_loss_midpoint_crossings": [_at(threshold_crossing(t_loss, loss, 0.5 * (a + b), "down")) for a, b in itertools.pairwise(plateaus)],
+        "emergence": {k: _at(e) for k, e in emerged.items()},
+    }
+    events = [e for e in emerged.values() if e is not None] + [pred.to_dict() | {"type": "prediction"} for pred in preds]
+    report.files["runs/agf/events.json"] = [e.to_dict() if hasattr(e, "to_dict") else e for e in events]
+
+
+def analyse_sweep(report: BridgeReport, points: list[Run], t: Targets) -> None:
+    """Grokking and memorisation steps per sweep point, the power-law fit against ``lr·wd``, and its check."""
+    rows = []
+    for run in points:
+        lr, wd = run.config.train.lr, run.config.train.weight_decay
+        mem, grok = memorised_and_grokked(*run.curve("accuracy/train"), *run.curve("accuracy/test"), t.memorised, t.grokked)
+        rows.append({"lr": lr, "weight_decay": wd, "lr_wd": lr * wd, "grok_step": _at(grok), "memorised_step": _at(mem)})
+    ok = [r for r in rows if r["grok_step"] is not None]
+    extra: dict = {"points": rows}
+    n_wd = len({r["weight_decay"] for r in ok})
+    fit = None
+    if len(ok) >= 3 and len({r["lr_wd"] for r in ok}) >= 2:
+        fit = fit_power_law(np.array([r["lr_wd"] for r in ok]), np.array([r["grok_step"] for r in ok]))
+        extra["fit"] = fit.to_dict()
+        delays = [(r["lr_wd"], r["grok_step"] - r["memorised_step"]) for r in ok if r["memorised_step"] is not None and r["grok_step"] > r["memorised_step"]]
+        if len(delays) >= 3 and len({x for x, _ in delays}) >= 2:
+            extra["fit_delay"] = fit_power_law(*map(np.array, zip(*delays))).to_dict()
+    value = "no fit"
+    if fit is not None:
+        inside = fit.ci_low <= -1.0 <= fit.ci_high
+        value = f"α = {fit.exponent:.2f} ± {fit.stderr:.2f} (95% CI [{fit.ci_low:.2f}, {fit.ci_high:.2f}], {fit.n} runs; −1 {'inside' if inside else 'outside'} the CI)"
+        extra["theory_exponent_in_ci"] = bool(inside)
+    target = f"fit over ≥ {t.sweep_weight_decays} weight decays that grokked (got {n_wd})"
+    report.checks.append(check("sweep: exponent of grokking step vs lr·wd fitted with its uncertainty (theory: −1)", value, target, fit is not None and n_wd >= t.sweep_weight_decays))
+    report.extra["sweep"] = extra
+
+
+def figures(runs: Mapping[str, Run], report: BridgeReport) -> list[str]:
+    """Losses with phase bands; W_E spectra at the phase boundaries; frequency emergence (main and AGF); the sweep's fit."""
+    run = runs["main"]
+    folder, stages, keys = run.figures_dir, [e for e in report.events if isinstance(e, Stage)], report.extra["key_frequencies"]
+    fig, axes = new_figure(ncols=2, size=(5.5, 3.8))
+    curves = {name: run.curve(obs) for name, obs in (("train", "loss/train"), ("test", "loss/test"), ("restricted", "fourier/restricted_loss"), ("excluded", "fourier/excluded_loss"))}
+    plot_phase_bands(plot_curves(axes[0], curves, ylabel="cross-entropy", logy=True, title="Losses and grokking phases"), stages)
+    (t_w, w), gini = run.curve("weights/norm"), run.curve("fourier/embed_gini")
+    plot_curves(axes[1], {"weight norm": (t_w, w / w.max()), "Gini of W_E Fourier norms": gini}, ylabel="(weight norm / max)", title="Weight norm and Fourier sparsity")
+    plot_phase_bands(axes[1], stages)
+    paths = [save_figure(fig, folder / "losses_phases.png")]
+
+    table = run.table("fourier/embed_norm", "frequency")
+    t_n, norms = table.index.to_numpy(float), table.to_numpy(float)
+    idx = sorted({int(np.argmin(np.abs(t_n - c))) for c in [0.0] + [s.end for s in stages] + [t_n[-1]]})
+    fig, ax = new_figure(size=(9, 3.6))
+    plot_spectrum(ax, {f"step {int(t_n[i])}": norms[i] for i in idx}, key=keys, title="Fourier spectrum of W_E at the phase boundaries and the end (* key frequencies)")
+    paths.append(save_figure(fig, folder / "embedding_spectrum.png"))
+
+    fig, axes = new_figure(ncols=2, size=(5.5, 3.8))
+    plot_phase_bands(plot_emergence(axes[0], t_n, norms, keys[:8], title="Main run: W_E frequency norms"), stages)
+    if "agf" in runs:
+        table = runs["agf"].table("fourier/embed_norm", "frequency")
+        order = agf.magnitude_order(agf_template(runs["agf"]))
+        plot_emergence(axes[1], table.index.to_numpy(float), table.to_numpy(float), order, events=report.extra["agf"]["predicted_steps"], title="AGF: quadratic net (dotted: predicted)")
+    paths.append(save_figure(fig, folder / "frequency_emergence.png"))
+
+    if "fit" in report.extra.get("sweep", {}):
+        ok = [r for r in report.extra["sweep"]["points"] if r["grok_step"] is not None]
+        fig, ax = new_figure(size=(5.5, 4.0))
+        plot_power_law(ax, [r["lr_wd"] for r in ok], [r["grok_step"] for r in ok], PowerLawFit(**report.extra["sweep"]["fit"]), labels=[f"wd {r['weight_decay']:g}, lr {r['lr']:g}" for r in ok], title="Grokking step vs lr·wd (sweep)")
+        paths.append(save_figure(fig, folder / "sweep_fit.png"))
+    return [str(p.relative_to(run.path)) for p in paths]
+
+
+def _at(event: Event | None) -> float | None:
+    return None if event is None else event.step

@@ -8,7 +8,7 @@ Example:
 """
 
 from bridge.stages.detectors import Event, Stage, half_rise, plateaus_and_drops, threshold_crossing
-from bridge.stages.grokking import grokking_phases, half_fall, phase_ordered
+from bridge.stages.grokking import grokking_phases, half_fall, memorised_and_grokked, phase_ordered
 from bridge.stages.sharpness import alternation_fraction, first_increase, oscillation_onset, plateau_loss_trend, running_median, sharpening, sharpness_plateau
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "grokking_phases",
     "half_fall",
     "half_rise",
+    "memorised_and_grokked",
     "oscillation_onset",
     "phase_ordered",
     "plateau_loss_trend",

@@ -77,6 +77,30 @@ def grokking_phases(
     return stages
 
 
+def memorised_and_grokked(
+    train_steps: Float[np.ndarray, " n"],
+    train_accuracy: Float[np.ndarray, " n"],
+    test_steps: Float[np.ndarray, " m"],
+    test_accuracy: Float[np.ndarray, " m"],
+    memorised: float = 0.99,
+    grokked: float = 0.95,
+) -> tuple[Event | None, Event | None]:
+    """The step train accuracy first reaches ``memorised`` and the step test accuracy first reaches ``grokked``.
+
+    Each is a :func:`~bridge.stages.detectors.threshold_crossing` (``None`` when never reached).
+
+    Example:
+        >>> t = np.arange(0, 100, 10.0)
+        >>> mem, grok = memorised_and_grokked(t, np.clip(t / 20, 0, 1), t, np.clip((t - 50) / 20, 0, 1))
+        >>> mem.step, round(grok.step, 1), grok.name
+        (19.8, 69.0, 'test accuracy > 95%')
+    """
+    return (
+        threshold_crossing(train_steps, train_accuracy, memorised, "up", name=f"train accuracy > {memorised:.0%}", observable="accuracy/train"),
+        threshold_crossing(test_steps, test_accuracy, grokked, "up", name=f"test accuracy > {grokked:.0%}", observable="accuracy/test"),
+    )
+
+
 def half_fall(steps: Float[np.ndarray, " n"], values: Float[np.ndarray, " n"], start: float, name: str, observable: str) -> Event | None:
     """First step after a curve's peak (at or after ``start``) where it is half-way down to its later minimum.
 
@@ -107,4 +131,4 @@ def phase_ordered(stages: list[Stage]) -> bool:
     return all(s.end > s.start for s in stages) and all(a.end == b.start for a, b in zip(stages, stages[1:]))
 
 
-__all__ = ["PHASES", "grokking_phases", "half_fall", "phase_ordered"]
+__all__ = ["PHASES", "grokking_phases", "half_fall", "memorised_and_grokked", "phase_ordered"]

@@ -1,10 +1,9 @@
 """Trackers for modular-arithmetic networks: Fourier spectra, restricted/excluded loss, weight norm.
 
-Works on the two model families of the grokking case study: toy transformers
-reading ``[a, b, =]`` (residue embedding ``W_E[:p]``, neurons at
-``blocks.{last}.mlp.hook_post``, last-position logits) and two-layer MLPs on
-concatenated one-hots (residue embedding: the ``a``- and ``b``-blocks of the
-first layer side by side, neurons at ``hook_post.0``).
+Each records, over training, a probe of :mod:`probes.fourier`,
+:mod:`probes.restricted_loss` or :mod:`probes.modular` (which reads the two
+model families of modular arithmetic: toy transformers on ``[a, b, =]`` and
+two-layer MLPs on concatenated one-hots).
 
 Example:
     >>> from bridge.models import MLPConfig, build_model
@@ -19,77 +18,18 @@ Example:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import einops
 import torch
-from jaxtyping import Float
 from torch import Tensor, nn
 
 import bridge.tasks.modular  # noqa: F401  (registers the "modular" task)
 from bridge.tasks.base import TaskData
-from bridge.tasks.modular import all_pairs, encode_pairs
-from bridge.models.base import evaluating
 from bridge.trackers.base import Row, row
 from probes.fourier import cluster_neurons, frequency_norms, gini, key_frequencies, neuron_frequency_fve, top_share
+from probes.modular import logits_and_neurons, residue_embedding, weight_norm
 from probes.restricted_loss import excluded_loss, logit_frequency_norms, logit_fve, restricted_loss, template_loss_components
-
-
-def _is_mlp(model: nn.Module) -> bool:
-    return hasattr(model, "layers") and hasattr(model, "hook_post")
-
-
-def residue_embedding(model: nn.Module, p: int) -> Float[Tensor, "p d"]:
-    """How the model embeds residues: ``W_E[:p]`` (transformer) or ``[W₁[:, :p]ᵀ, W₁[:, p:2p]ᵀ]`` (one-hot MLP)."""
-    if _is_mlp(model):
-        w = model.layers[0].weight.detach()
-        if w.shape[1] != 2 * p:
-            raise ValueError(f"MLP first layer takes {w.shape[1]} inputs, expected 2p = {2 * p} (one-hot a, b)")
-        return einops.rearrange(w, "d_hidden (operand residue) -> residue (operand d_hidden)", operand=2)
-    state = model.state_dict()
-    if "embed.weight" not in state:
-        raise ValueError("model has neither an MLP first layer nor 'embed.weight'")
-    return state["embed.weight"].detach()[:p]
-
-
-def grid_inputs(data: TaskData) -> Tensor:
-    """The model inputs of all ``p²`` pairs (row ``a·p + b``) in the task's encoding."""
-    p = data.info["p"]
-    return encode_pairs(all_pairs(p), p, data.info.get("encoding", "tokens")).to(data.train.x.device)
-
-
-def logits_and_neurons(model: nn.Module, data: TaskData, neurons: bool = True) -> tuple[Tensor, Tensor | None]:
-    """Logits ``(p², p)`` on every pair and, when available, the last MLP layer's activations ``(p, p, d_mlp)``."""
-    p = data.info["p"]
-    x = grid_inputs(data)
-    with evaluating(model):
-        if _is_mlp(model):
-            hook = f"hook_post.{len(model.hook_post) - 1}"
-        else:
-            n_layers = sum(1 for k in model.state_dict() if k.endswith("mlp.in.weight"))
-            hook = f"blocks.{n_layers - 1}.mlp.hook_post" if n_layers else None
-        if neurons and hook is not None:
-            out, cache = model.run_with_cache(x, names_filter=lambda name: name == hook)
-            acts = cache[hook]
-            acts = acts[:, -1, :] if acts.ndim == 3 else acts
-            acts = einops.rearrange(acts, "(a b) neuron -> a b neuron", a=p, b=p)
-        else:
-            out, acts = model(x), None
-    logits = out[:, -1, :] if out.ndim == 3 else out
-    return logits.detach().cpu(), None if acts is None else acts.detach().cpu()
-
-
-def weight_norm(model: nn.Module) -> float:
-    """‖θ‖₂ over every parameter.
-
-    Example:
-        >>> layer = nn.Linear(2, 2, bias=False)
-        >>> _ = nn.init.ones_(layer.weight)
-        >>> weight_norm(layer)
-        2.0
-    """
-    return math.sqrt(sum(float((p.detach().double() ** 2).sum()) for p in model.parameters()))
 
 
 @dataclass
@@ -196,4 +136,4 @@ class FourierTracker:
         return rows
 
 
-__all__ = ["FourierTracker", "TemplateLossTracker", "WeightNormTracker", "grid_inputs", "logits_and_neurons", "residue_embedding", "weight_norm"]
+__all__ = ["FourierTracker", "TemplateLossTracker", "WeightNormTracker"]

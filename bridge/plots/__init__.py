@@ -9,10 +9,10 @@ Example:
     1
 """
 
-from bridge.plots.base import new_figure, plot_curves, plot_stage_bands, plot_timeline, save_figure
+from bridge.plots.base import new_figure, plot_curves, plot_estimates, plot_event_lines, plot_stage_bands, plot_timeline, save_figure
 from bridge.plots.fourier import plot_emergence, plot_phase_bands, plot_power_law, plot_spectrum
 from bridge.plots.heads import plot_attention, plot_head_heatmap
-from bridge.plots.superposition import plot_dims_histogram, plot_dims_vs_sparsity, plot_feature_directions, plot_phase_diagram
+from bridge.plots.superposition import plot_dims_histogram, plot_dims_vs_sparsity, plot_feature_directions, plot_feature_norms, plot_phase_diagram
 
 __all__ = [
     "new_figure",
@@ -21,7 +21,10 @@ __all__ = [
     "plot_dims_histogram",
     "plot_dims_vs_sparsity",
     "plot_emergence",
+    "plot_estimates",
+    "plot_event_lines",
     "plot_feature_directions",
+    "plot_feature_norms",
     "plot_head_heatmap",
     "plot_phase_bands",
     "plot_phase_diagram",

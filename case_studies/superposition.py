@@ -76,9 +76,8 @@ class Targets:
 
 @dataclass(frozen=True)
 class PhaseSweep:
-    """The n = 2, m = 1 phase diagram: a grid of ``importance`` relative importances (log-spaced on
-    [0.1, 10]) × ``density`` densities (log-spaced on [0.01, 1]), ``seeds`` instances per cell, each
-    trained with Adam (``lr``) for ``steps`` steps of ``batch_size`` fresh samples."""
+    """The n = 2, m = 1 phase diagram: ``importance`` relative importances (log-spaced on [0.1, 10]) × ``density``
+    densities (log-spaced on [0.01, 1]), ``seeds`` instances per cell; Adam for ``steps`` steps of fresh samples."""
 
     importance: int = 8
     density: int = 8
@@ -91,7 +90,7 @@ class PhaseSweep:
 @dataclass(frozen=True)
 class DimsSweep:
     """Dimensions per feature: ``model`` (one instance per density) at densities log-spaced between
-    ``10**log_density[0]`` and ``10**log_density[1]``, Adam (``lr``) for ``steps`` steps of ``batch_size`` fresh samples."""
+    ``10**log_density[0]`` and ``10**log_density[1]``; Adam for ``steps`` steps of fresh samples."""
 
     model: ToySuperpositionConfig = ToySuperpositionConfig(n_features=30, n_hidden=6, n_instances=8)
     log_density: tuple[float, float] = (-0.9, -0.15)
@@ -191,6 +190,7 @@ def case_seed(run: Run) -> int:
 
 
 def final_loss(run: Run) -> float:
+    """The run's training loss at its last tracked step."""
     return float(run.observable("loss/train").iloc[-1])
 
 
@@ -229,9 +229,8 @@ class Superposition(CaseStudy):
         share = float(np.mean(nearest_sticky(sticky_d)[1] <= targets.sticky_tol)) if sticky_d.size else 0.0
         share_all = float(np.mean(nearest_sticky(all_d)[1] <= targets.sticky_tol)) if all_d.size else 0.0
         seen = sorted({round(float(v), 3) for v, dist in zip(*nearest_sticky(sticky_d)) if dist <= targets.sticky_tol}, reverse=True) if sticky_d.size else []
-        report.checks.append(
-            check(f"dimensions per feature on sticky values ±{targets.sticky_tol} (represented features of models with m/‖W‖² ≥ 3/8; values seen {seen})", share, f">= {targets.sticky_share}", share >= targets.sticky_share and sticky_d.size > 0)
-        )
+        name = f"dimensions per feature on sticky values ±{targets.sticky_tol} (represented features of models with m/‖W‖² ≥ 3/8; values seen {seen})"
+        report.checks.append(check(name, share, f">= {targets.sticky_share}", share >= targets.sticky_share and sticky_d.size > 0))
         report.extra["phase_diagram"] = {"predicted": predicted.tolist(), "trained": trained.tolist(), "agreement": agreement}
         report.extra["dims_per_feature"] = sweep
         candidates = [{"seed": run.config.seed, "final_loss": final_loss(run), "represented": polygon(run.model_at(run.steps[-1]).W[0].detach()).k} for key, run in runs.items() if key.startswith("candidate_")]
@@ -253,14 +252,8 @@ def pentagon_report(report: BridgeReport, run: Run, preset: SuperpositionPreset)
     """Add the pentagon checks and the k-gon match of the main run to ``report``; return the detected events."""
     targets, steps = preset.targets, np.array(run.steps, dtype=float)
     poly = polygon(run.model_at(run.steps[-1]).W[0].detach())
-    report.checks.append(
-        check(
-            f"pentagon for n=5, m=2 at S={preset.task.sparsity} (max gap error °; gaps {[round(g, 1) for g in poly.gaps]})",
-            poly.max_gap_error,
-            f"5 features, gaps within {targets.angle_tol}° of 72°, norms within {targets.norm_tol:.0%}",
-            poly.is_regular(5, targets.angle_tol, targets.norm_tol),
-        )
-    )
+    name = f"pentagon for n=5, m=2 at S={preset.task.sparsity} (max gap error °; gaps {[round(g, 1) for g in poly.gaps]})"
+    report.checks.append(check(name, poly.max_gap_error, f"5 features, gaps within {targets.angle_tol}° of 72°, norms within {targets.norm_tol:.0%}", poly.is_regular(5, targets.angle_tol, targets.norm_tol)))
     llc, std = (run.observable(name).reindex(steps).to_numpy() for name in ("llc/mean", "llc/std"))
     gap = run.observable("features/polygon_gap_error").reindex(steps).to_numpy()
     count = run.observable("features/represented").reindex(steps).to_numpy()
@@ -271,9 +264,8 @@ def pentagon_report(report: BridgeReport, run: Run, preset: SuperpositionPreset)
     level = top - targets.llc_sigmas * standard_error
     dynamics = settled_crossing(steps, llc, level, "up", name=f"learning coefficient settles at its final (pentagon) value within {targets.llc_sigmas:g} standard errors", observable="llc/mean")
     mechanism = settled_crossing(steps, pentagon_error, targets.angle_tol, "down", name=f"feature directions settle into a regular pentagon (gaps within {targets.angle_tol:g}° of 72°)", observable="features/polygon_gap_error")
-    report.matches.append(
-        match("k-gon transition: learning-coefficient rise coincides with pentagon formation (Chen et al. 2023)", None, dynamics, mechanism, targets.match_tolerance, detail={"final_llc": top, "level": level, "standard_error": standard_error})
-    )
+    detail = {"final_llc": top, "level": level, "standard_error": standard_error}
+    report.matches.append(match("k-gon transition: learning-coefficient rise coincides with pentagon formation (Chen et al. 2023)", None, dynamics, mechanism, targets.match_tolerance, detail=detail))
     report.checks.append(check("learning coefficient at the pentagon (mean over the last quarter)", top, "> 0 (a local minimum)", top > 0))
     return [e for e in (dynamics, mechanism) if e is not None]
 

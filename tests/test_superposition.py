@@ -195,7 +195,7 @@ def test_analyse_is_pure_and_reproduces_the_written_report(tiny_output):
     from case_studies import get_case_study
     from case_studies.superposition import SWEEPS_FILE
 
-    out, report = tiny_output
+    out, _ = tiny_output
     study, preset = get_case_study("superposition"), _tiny_preset()
     runs = {p.name: load_run(p) for p in (out / "runs").iterdir()} | {"main": load_run(out)}
     before = sorted((p.relative_to(out), p.stat().st_mtime_ns) for p in out.rglob("*"))
@@ -235,7 +235,12 @@ def test_figures_draw_the_runs_and_sweeps(tiny_output, monkeypatch):
 
     out, report = tiny_output
     drawn = {}
-    monkeypatch.setattr(sup, "save_figure", lambda fig, path: drawn.setdefault(path.name, fig) and path)
+
+    def keep(fig, path):  # capture what was drawn instead of writing it
+        drawn[path.name] = fig
+        return path
+
+    monkeypatch.setattr(sup, "save_figure", keep)
     run, preset = load_run(out), _tiny_preset()
     sup.figures(run, report, preset)
     assert sorted(drawn) == ["dims_per_feature.png", "llc_through_training.png", "pentagon.png", "phase_diagram.png"]
@@ -250,21 +255,24 @@ def test_figures_draw_the_runs_and_sweeps(tiny_output, monkeypatch):
     event_steps = sorted(e.step for e in report.events)
     assert sorted(line.get_xdata()[0] for line in llc_ax.lines if line.get_linestyle() == ":") == event_steps
     predicted_ax, trained_ax = drawn["phase_diagram.png"].axes[:2]
-    assert predicted_ax.images[0].get_array().shape == (2, 3)  # density × importance
+    assert predicted_ax.images[0].get_array().shape == trained_ax.images[0].get_array().shape == (2, 3)  # density × importance
     hist_ax = drawn["dims_per_feature.png"].axes[0]
     heights = sum(p.get_height() for p in hist_ax.patches)
     assert heights == sum(len(s["D"]) for s in report.extra["dims_per_feature"] if s["dims_per_feature"] >= 3 / 8)
 
 
-def test_the_page_example_runs(tmp_path, monkeypatch):
+def test_the_page_example_runs(tmp_path):
     import re
+    import subprocess
+    import sys
     from pathlib import Path
 
     page = Path(__file__).resolve().parents[1] / "docs" / "case_studies" / "superposition.md"
-    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), re.DOTALL)
     assert blocks
-    monkeypatch.chdir(tmp_path)
-    exec(compile("\n".join(blocks), str(page), "exec"), {})
+    done = subprocess.run([sys.executable, "-c", "\n".join(blocks)], cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[0] == "5"  # the candidate's final polygon has five represented features
 
 
 @pytest.mark.slow

@@ -24,9 +24,9 @@ from bridge.training.seeds import train_seeds
 
 def configs():
     from case_studies.deep_linear import PRESETS as DEEP_LINEAR, run_config as deep_linear_config
-    from case_studies.superposition import PRESETS as SUPERPOSITION
+    from case_studies.superposition import PRESETS as SUPERPOSITION, pentagon_config
 
-    return {"deep-linear": deep_linear_config(DEEP_LINEAR["quick"], seed=0), "superposition": SUPERPOSITION["quick"].pentagon_config(seed=0)}
+    return {"deep-linear": deep_linear_config(DEEP_LINEAR["quick"], seed=0), "superposition": pentagon_config(SUPERPOSITION["quick"], seed=0)}
 
 
 def main() -> None:

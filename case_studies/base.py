@@ -6,6 +6,9 @@ A case study is a small class over library parts:
   SGLD configs and a ``Targets`` dataclass);
 - ``runs(preset, seed) -> {key: RunConfig}``: the main run (key ``"main"``)
   and every auxiliary run (a control, step sizes, sweep points);
+- ``runs_after(preset, seed, runs) -> {key: RunConfig}``: runs whose configs
+  depend on finished runs of ``runs`` (e.g. the main run retrained from the
+  best of several candidates), trained after them (default: none);
 - ``trackers(preset, key) -> [Tracker]``: online trackers of run ``key``
   (a study whose trackers are seeded declares ``trackers(preset, key, seed)``
   and gets the run's seed);
@@ -18,8 +21,8 @@ A case study is a small class over library parts:
 
 :func:`run_case_study` owns every side effect once: it refuses an existing
 output, validates every config before training, trains the main run into
-``out`` and run ``key`` into ``out/runs/<key>``, runs the offline analyses,
-stamps the case study and preset into ``run.json``, and writes
+``out`` and run ``key`` into ``out/runs/<key>``, stamps the case study, preset
+and seed into the main run's ``run.json``, runs the offline analyses, and writes
 ``events.json``, ``report.json``, ``report.md`` and the figures.
 :func:`rebuild_report` is the same path without training.
 
@@ -65,6 +68,10 @@ class CaseStudy:
     def runs(self, preset: Any, seed: int) -> dict[str, RunConfig]:
         """The run configs of one seed: ``{"main": ..., "<key>": ...}``."""
         raise NotImplementedError
+
+    def runs_after(self, preset: Any, seed: int, runs: Mapping[str, Run]) -> dict[str, RunConfig]:
+        """Runs whose configs depend on the finished runs of :meth:`runs` (trained after them; default none)."""
+        return {}
 
     def trackers(self, preset: Any, key: str) -> list[Any]:
         """Online trackers of run ``key`` (declare a third parameter ``seed`` to get the run's seed)."""
@@ -151,9 +158,7 @@ def run_case_study(
         FileExistsError: ``out`` holds files and ``resume`` is false.
         ConfigError: a run config is invalid (before any training).
     """
-    from bridge.runs.run import load_run
-    from bridge.training.analyze import analyze
-    from bridge.training.loop import resolve_device, train, validate
+    from bridge.training.loop import resolve_device, validate
 
     from bridge.overrides import apply
 
@@ -167,21 +172,55 @@ def run_case_study(
         raise FileExistsError(f"{out} already exists and is not empty; choose another --out or pass --resume")
     resolve_device(device)
     configs = study.runs(preset_obj, seed)
-    if MAIN not in configs:
+    if MAIN not in configs and type(study).runs_after is CaseStudy.runs_after:
         raise ConfigError(f"case study {name!r} defines no {MAIN!r} run")
     for cfg in configs.values():
         validate(cfg)
-    runs: dict[str, Run] = {}
-    for key, cfg in configs.items():
-        folder = run_dir(out, key)
-        done = resume and (folder / "run.json").exists() and load_run(folder).status == "complete"
-        runs[key] = load_run(folder) if done else train(cfg, folder, trackers=_online_trackers(study, preset_obj, key, seed), device=device, progress=progress, resume=resume)
-        if not runs[key].info.get("offline_done"):
-            for job in study.offline(preset_obj, key, runs[key]):
-                analyze(runs[key], list(job.trackers), steps=job.steps, progress=progress)
-            runs[key].update_info(offline_done=True)
-    runs[MAIN].update_info(case_study=name, preset=preset_name, case_seed=seed, settings=list(settings))
+    stamp = {"case_study": name, "preset": preset_name, "case_seed": seed, "settings": list(settings)}
+    runs = {key: _train_run(study, preset_obj, key, cfg, out, stamp, device, progress, resume) for key, cfg in configs.items()}
+    later = study.runs_after(preset_obj, seed, runs)
+    if set(later) & set(runs) or MAIN not in {*runs, *later}:
+        raise ConfigError(f"case study {name!r}: runs_after must add new keys and the runs must include {MAIN!r} (got {sorted(later)} after {sorted(runs)})")
+    for cfg in later.values():
+        validate(cfg)
+    runs |= {key: _train_run(study, preset_obj, key, cfg, out, stamp, device, progress, resume) for key, cfg in later.items()}
     return _report(study, preset_name, preset_obj, seed, runs)
+
+
+STAGING = ".main"  # where a main run trained after auxiliary runs is trained before it moves into ``out``
+
+
+def _train_run(study: CaseStudy, preset: Any, key: str, cfg: RunConfig, out: Path, stamp: dict[str, Any], device: str, progress: bool | None, resume: bool) -> Run:
+    """Train run ``key`` (unless ``resume`` finds it complete), stamp the main run, then run its offline analyses.
+
+    A main run trained after auxiliary runs (:meth:`CaseStudy.runs_after`) finds
+    ``out`` holding ``runs/``: it is trained in ``out/.main`` and moved into ``out``
+    once complete.
+    """
+    from bridge.runs.run import load_run
+    from bridge.training.analyze import analyze
+    from bridge.training.loop import train
+
+    folder = run_dir(out, key)
+    done = resume and (folder / "run.json").exists() and load_run(folder).status == "complete"
+    if done:
+        run = load_run(folder)
+    elif key == MAIN and not (out / "run.json").exists() and (out / "runs").is_dir():
+        staging = out / STAGING
+        train(cfg, staging, trackers=_online_trackers(study, preset, key, stamp["case_seed"]), device=device, progress=progress, resume=resume)
+        for item in sorted(staging.iterdir(), key=lambda p: p.name == "run.json"):  # run.json last: out is a run once it is there
+            item.replace(out / item.name)
+        staging.rmdir()
+        run = load_run(out)
+    else:
+        run = train(cfg, folder, trackers=_online_trackers(study, preset, key, stamp["case_seed"]), device=device, progress=progress, resume=resume)
+    if key == MAIN:
+        run.update_info(**stamp)
+    if not run.info.get("offline_done"):
+        for job in study.offline(preset, key, run):
+            analyze(run, list(job.trackers), steps=job.steps, progress=progress)
+        run.update_info(offline_done=True)
+    return run
 
 
 def _online_trackers(study: CaseStudy, preset: Any, key: str, seed: int) -> list[Any]:
@@ -208,8 +247,8 @@ def rebuild_report(path: str | Path) -> BridgeReport:
 
     preset = apply(study.presets[preset_name], main.info.get("settings", []))
     seed = int(main.info.get("case_seed", main.config.seed))
-    keys = study.runs(preset, seed)
-    runs = {key: main if key == MAIN else load_run(run_dir(main.path, key)) for key in keys}
+    runs = {key: main if key == MAIN else load_run(run_dir(main.path, key)) for key in study.runs(preset, seed)}
+    runs |= {key: main if key == MAIN else load_run(run_dir(main.path, key)) for key in study.runs_after(preset, seed, runs)}
     return _report(study, preset_name, preset, seed, runs)
 
 

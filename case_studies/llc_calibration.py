@@ -30,7 +30,7 @@ from bridge.estimators.llc import SGLDConfig, default_nbeta
 from bridge.match import check
 from bridge.models import DeepLinearConfig
 from bridge.plots.base import new_figure, save_figure
-from bridge.plots.llc import plot_chain_traces, plot_estimates
+from bridge.plots.llc import plot_chain_traces, plot_llc_vs_theory
 from bridge.report import BridgeReport
 from bridge.runs.run import Run
 from bridge.tasks import LinearTeacherConfig
@@ -212,7 +212,7 @@ class LLCCalibration(CaseStudy):
     def figures(self, runs: Mapping[str, Run], report: BridgeReport, preset: LLCCalibrationPreset) -> list[str]:
         main, rows = runs[MAIN], report.extra["shapes"]
         fig, ax = new_figure(size=(max(6.0, 1.3 * len(rows)), 4.0))
-        plot_estimates(
+        plot_llc_vs_theory(
             ax,
             [f"{r['shape']}\n{r['branch']}" for r in rows],
             theory=[r["theory"] for r in rows],

@@ -15,7 +15,7 @@ from bridge.config import ConfigError, RunConfig, ScheduleConfig, TrainConfig, c
 from bridge.estimators import SGLDConfig
 from bridge.models import DeepLinearConfig
 from bridge.plots.base import new_figure
-from bridge.plots.llc import plot_chain_traces, plot_estimates
+from bridge.plots.llc import plot_chain_traces, plot_llc_vs_theory
 from bridge.runs.run import load_run
 from bridge.tasks import LinearTeacherConfig
 from bridge.theory.aoyagi import BRANCHES
@@ -117,7 +117,7 @@ def test_analysing_the_stored_runs_again_gives_the_same_checks_and_writes_nothin
 
 def test_plot_estimates_draws_theory_bars_estimates_and_the_band():
     fig, ax = new_figure()
-    plot_estimates(ax, ["a", "b", "c"], theory=[2.0, 4.0, 5.0], estimate=[2.1, 3.7, 5.2], std=[0.1, 0.2, 0.3], regular=[8.0, 8.0, 6.0], tolerance=0.2, theory_label="Aoyagi λ")
+    plot_llc_vs_theory(ax, ["a", "b", "c"], theory=[2.0, 4.0, 5.0], estimate=[2.1, 3.7, 5.2], std=[0.1, 0.2, 0.3], regular=[8.0, 8.0, 6.0], tolerance=0.2, theory_label="Aoyagi λ")
     assert [p.get_height() for p in ax.patches] == [2.0, 4.0, 5.0]
     points = ax.containers[1].lines[0]  # the estimates' markers
     np.testing.assert_allclose(points.get_ydata(), [2.1, 3.7, 5.2])

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bridge.stages.detectors import half_rise, plateaus_and_drops, threshold_crossing
+from bridge.stages.detectors import half_rise, plateaus_and_drops, settled_crossing, threshold_crossing
 
 
 def sigmoid(t, t0, width):
@@ -44,6 +44,25 @@ def test_threshold_crossing_interpolates_and_reports_absence():
     assert threshold_crossing([0, 10], [0.0, 0.1], 0.5) is None
     with pytest.raises(ValueError, match="direction"):
         threshold_crossing([0, 1], [0, 1], 0.5, "sideways")
+
+
+def test_settled_crossing_ignores_chance_excursions_of_a_noisy_rise():
+    rng = np.random.default_rng(0)
+    t = np.arange(0.0, 1500.0, 25.0)
+    clean = 5.0 * sigmoid(t, 600.0, 30.0)
+    noisy = clean + rng.normal(0.0, 0.3, t.shape)
+    noisy[8] = 4.5  # one chance excursion above the level long before the rise (step 200)
+    first, settled = threshold_crossing(t, noisy, 4.0), settled_crossing(t, noisy, 4.0)
+    assert first.step < 225.0
+    assert settled.step == pytest.approx(600.0 + 30.0 * np.log(4.0), abs=30.0)  # where the clean curve reaches 4
+    assert settled.lo <= settled.step <= settled.hi == settled.lo + 25.0 and settled.kind == "settled"
+    on_clean, first_clean = settled_crossing(t, clean, 4.0), threshold_crossing(t, clean, 4.0)  # a monotone rise: the same crossing
+    assert (on_clean.step, on_clean.lo, on_clean.hi) == (first_clean.step, first_clean.lo, first_clean.hi)
+    assert settled_crossing(t, 5.0 - clean, 1.0, "down").step == pytest.approx(threshold_crossing(t, 5.0 - clean, 1.0, "down").step)
+    assert settled_crossing(t, np.where(t < 1400, clean, 3.0), 4.0) is None  # ends short of the level
+    assert settled_crossing(t, clean + 10.0, 4.0) is None  # never short of it: no crossing
+    with pytest.raises(ValueError, match="direction"):
+        settled_crossing(t, clean, 4.0, "sideways")
 
 
 def test_plateau_drop_plateau_of_a_saddle_escape():

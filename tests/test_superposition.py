@@ -137,21 +137,170 @@ def test_feature_geometry_tracker_rows():
     assert by_name[("features/polygon_gap_error", None)] == pytest.approx(0.0, abs=1e-3)
 
 
+def _tiny_preset():
+    from bridge.config import ScheduleConfig, TrainConfig
+    from bridge.estimators.llc import SGLDConfig
+    from case_studies.superposition import DimsSweep, PhaseSweep, SuperpositionPreset
+
+    return SuperpositionPreset(
+        task=SparseFeaturesConfig(n_features=5, sparsity=0.9, n_train=200, n_test=200),
+        train=TrainConfig(optimizer="adam", lr=3e-2, steps=200, schedule=ScheduleConfig(n_log=4, every=50)),
+        candidates=3,
+        sgld=SGLDConfig(n_chains=2, n_draws=20, n_burnin=10, step_size=1e-4, gamma=10.0),
+        phases=PhaseSweep(importance=3, density=2, seeds=2, steps=60, batch_size=64),
+        dims=DimsSweep(model=ToySuperpositionConfig(n_features=6, n_hidden=2, n_instances=2), steps=60, batch_size=64),
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_output(tmp_path_factory):
+    """A tiny preset through the runner: candidates, the main run retrained from the best one, the report."""
+    import warnings
+
+    from case_studies import run_case_study
+
+    out = tmp_path_factory.mktemp("superposition") / "out"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a tiny SGLD budget warns about its chains
+        report = run_case_study("superposition", _tiny_preset(), out, seed=5, device="cpu", progress=False)
+    return out, report
+
+
+def test_main_run_is_the_lowest_loss_candidate_retrained_with_trackers(tiny_output):
+    from bridge import load_run
+    from bridge.config import config_to_dict
+
+    out, report = tiny_output
+    main = load_run(out)
+    candidates = {p.name: load_run(p) for p in sorted((out / "runs").iterdir())}
+    assert sorted(candidates) == ["candidate_0", "candidate_1", "candidate_2"] and not (out / ".main").exists()
+    losses = {k: float(r.observable("loss/train").iloc[-1]) for k, r in candidates.items()}
+    best = min(losses, key=losses.get)
+    assert config_to_dict(main.config) == config_to_dict(candidates[best].config)
+    assert len({r.config.seed for r in candidates.values()}) == 3
+    # training is deterministic: the retrained run is the chosen candidate, step for step
+    np.testing.assert_array_equal(main.observable("loss/train").to_numpy(), candidates[best].observable("loss/train").to_numpy())
+    torch.testing.assert_close(main.model_at(main.steps[-1]).W, candidates[best].model_at(main.steps[-1]).W, rtol=0, atol=0)
+    assert main.info["case_seed"] == 5 and main.info["preset"] == "custom"
+    assert len(main.observable("llc/mean")) == len(main.steps)  # the offline job covered every checkpoint
+    assert "features/polygon_gap_error" in set(main.metrics["observable"]) and "features/norm" not in set(candidates[best].metrics["observable"])
+    assert [m.prediction.split(":")[0] for m in report.matches] == ["k-gon transition"]
+    assert len(report.checks) == 4 and report.seed == 5
+
+
+def test_analyse_is_pure_and_reproduces_the_written_report(tiny_output):
+    import json
+
+    from bridge import load_run
+    from case_studies import get_case_study
+    from case_studies.superposition import SWEEPS_FILE
+
+    out, _ = tiny_output
+    study, preset = get_case_study("superposition"), _tiny_preset()
+    runs = {p.name: load_run(p) for p in (out / "runs").iterdir()} | {"main": load_run(out)}
+    before = sorted((p.relative_to(out), p.stat().st_mtime_ns) for p in out.rglob("*"))
+    again = study.analyse(runs, preset)
+    assert sorted((p.relative_to(out), p.stat().st_mtime_ns) for p in out.rglob("*")) == before
+    written = json.loads((out / "report.json").read_text())
+    assert [c.value for c in again.checks] == [c["value"] for c in written["checks"]]
+    assert again.matches[0].observed_step == written["matches"][0]["observed_step"]
+    sweeps = json.loads((out / SWEEPS_FILE).read_text())
+    assert sweeps["trained"] == written["phase_diagram"]["trained"] and sweeps["seed"] == 5
+    assert [c["seed"] for c in sweeps["candidates"]] == [runs[f"candidate_{k}"].config.seed for k in range(3)]
+    agreement = np.mean(np.array(sweeps["predicted"]) == np.array(sweeps["trained"]))
+    assert written["checks"][2]["value"] == pytest.approx(agreement)
+    assert [e["observable"] for e in json.loads((out / "events.json").read_text())] == [e.observable for e in again.events]
+
+
+def test_resume_of_a_finished_output_trains_nothing(tiny_output):
+    import warnings
+
+    from case_studies import run_case_study
+
+    out, report = tiny_output
+    stamp = (out / "checkpoints").stat().st_mtime_ns, (out / "runs" / "candidate_0" / "run.json").stat().st_mtime_ns
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        again = run_case_study("superposition", _tiny_preset(), out, seed=5, device="cpu", progress=False, resume=True)
+    assert ((out / "checkpoints").stat().st_mtime_ns, (out / "runs" / "candidate_0" / "run.json").stat().st_mtime_ns) == stamp
+    assert [c.value for c in again.checks] == [c.value for c in report.checks]
+
+
+def test_figures_draw_the_runs_and_sweeps(tiny_output, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import case_studies.superposition as sup
+    from bridge import load_run
+
+    out, report = tiny_output
+    drawn = {}
+
+    def keep(fig, path):  # capture what was drawn instead of writing it
+        drawn[path.name] = fig
+        return path
+
+    monkeypatch.setattr(sup, "save_figure", keep)
+    run, preset = load_run(out), _tiny_preset()
+    sup.figures(run, report, preset)
+    assert sorted(drawn) == ["dims_per_feature.png", "llc_through_training.png", "pentagon.png", "phase_diagram.png"]
+    pentagon = drawn["pentagon.png"].axes
+    assert all(len(ax.patches) == 5 for ax in pentagon)  # one arrow per feature
+    assert pentagon[-1].get_title().startswith(f"step {run.steps[-1]}:")
+    llc_ax, loss_ax, norm_ax = drawn["llc_through_training.png"].axes[:3]
+    llc = run.observable("llc/mean")
+    np.testing.assert_allclose(llc_ax.containers[0].lines[0].get_ydata(), llc.values)
+    np.testing.assert_allclose(loss_ax.lines[0].get_ydata(), run.observable("loss/train").values)
+    np.testing.assert_allclose(norm_ax.lines[2].get_ydata(), run.observable("features/norm", feature=2).values)
+    event_steps = sorted(e.step for e in report.events)
+    assert sorted(line.get_xdata()[0] for line in llc_ax.lines if line.get_linestyle() == ":") == event_steps
+    predicted_ax, trained_ax = drawn["phase_diagram.png"].axes[:2]
+    assert predicted_ax.images[0].get_array().shape == trained_ax.images[0].get_array().shape == (2, 3)  # density × importance
+    hist_ax = drawn["dims_per_feature.png"].axes[0]
+    heights = sum(p.get_height() for p in hist_ax.patches)
+    assert heights == sum(len(s["D"]) for s in report.extra["dims_per_feature"] if s["dims_per_feature"] >= 3 / 8)
+
+
+def test_the_page_example_runs(tmp_path):
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "case_studies" / "superposition.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), re.DOTALL)
+    assert blocks
+    done = subprocess.run([sys.executable, "-c", "\n".join(blocks)], cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[0] == "5"  # the candidate's final polygon has five represented features
+
+
 @pytest.mark.slow
 def test_superposition_quick_preset_passes(tmp_path):
-    from case_studies.superposition import PRESETS, run_superposition
+    from case_studies import run_case_study
 
-    report = run_superposition(PRESETS["quick"], tmp_path / "run", seed=0, progress=False)
+    report = run_case_study("superposition", "quick", tmp_path / "run", seed=0, device="cpu", progress=False)
     assert report.verdict == "pass", report.to_markdown()
-    assert (tmp_path / "run" / "report.json").exists()
-    for fig in report.figures:
-        assert (tmp_path / "run" / fig).stat().st_size > 10_000
+    from bridge import load_run
+
+    assert load_run(tmp_path / "run").config.seed == 571427341  # candidate_0 has the lowest final loss for seed 0
+    assert report.checks[0].value < 10 and report.checks[1].value > 0  # a regular pentagon; λ̂ > 0 there
+    assert report.matches[0].relative_error < 0.2
+    assert [(tmp_path / "run" / fig).exists() for fig in report.figures] == [True] * 4
 
 
 def test_presets_build_valid_configs():
-    from case_studies.superposition import PRESETS
+    from bridge.config import ConfigError
+    from case_studies import get_case_study
+    from case_studies.superposition import PRESETS, SuperpositionPreset
 
+    study = get_case_study("superposition")
     for preset in PRESETS.values():
-        cfg = preset.pentagon_config(seed=3)
-        assert (cfg.model.n_features, cfg.model.n_hidden) == (5, 2)
-        assert preset.pentagon_candidates >= 1 and preset.dims_log_density[0] < preset.dims_log_density[1]
+        configs = study.runs(preset, seed=3)
+        assert sorted(configs) == [f"candidate_{k}" for k in range(preset.candidates)] and preset.candidates >= 2
+        assert {(c.model.n_features, c.model.n_hidden) for c in configs.values()} == {(5, 2)}
+        assert len({c.seed for c in configs.values()}) == preset.candidates
+    with pytest.raises(ConfigError, match="n=5 features in m=2"):
+        SuperpositionPreset(model=ToySuperpositionConfig(n_features=6, n_hidden=2))
+    with pytest.raises(ConfigError, match="log_density"):
+        SuperpositionPreset(candidates=0)

@@ -9,12 +9,12 @@ Example:
     1
 """
 
-from bridge.plots.base import new_figure, plot_curves, plot_stage_bands, plot_timeline, save_figure
+from bridge.plots.base import new_figure, plot_curves, plot_estimate_series, plot_event_lines, plot_stage_bands, plot_timeline, save_figure
 from bridge.plots.fourier import plot_emergence, plot_phase_bands, plot_power_law, plot_spectrum
 from bridge.plots.heads import plot_attention, plot_head_heatmap
-from bridge.plots.llc import plot_chain_traces, plot_estimates
+from bridge.plots.llc import plot_chain_traces, plot_llc_vs_theory
 from bridge.plots.sharpness import plot_layer_loading, plot_losses, plot_neuron_loading, plot_onset, plot_sharpness
-from bridge.plots.superposition import plot_dims_histogram, plot_dims_vs_sparsity, plot_feature_directions, plot_phase_diagram
+from bridge.plots.superposition import plot_dims_histogram, plot_dims_vs_sparsity, plot_feature_directions, plot_feature_norms, plot_phase_diagram
 
 __all__ = [
     "new_figure",
@@ -24,8 +24,11 @@ __all__ = [
     "plot_dims_histogram",
     "plot_dims_vs_sparsity",
     "plot_emergence",
-    "plot_estimates",
+    "plot_estimate_series",
+    "plot_llc_vs_theory",
+    "plot_event_lines",
     "plot_feature_directions",
+    "plot_feature_norms",
     "plot_head_heatmap",
     "plot_layer_loading",
     "plot_losses",

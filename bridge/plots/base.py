@@ -91,6 +91,29 @@ def plot_timeline(ax: Any, rows: Sequence[Mapping[str, Any]], *, xlabel: str = "
     return ax
 
 
+def plot_estimate_series(ax: Any, steps: Sequence[float], mean: Sequence[float], sd: Sequence[float], *, ylabel: str = "", zero_line: bool = True) -> Any:
+    """An estimate at each step with its standard deviation as error bars (e.g. the learning coefficient over checkpoints).
+
+    Example:
+        >>> from bridge.plots import new_figure
+        >>> fig, ax = new_figure()
+        >>> len(plot_estimate_series(ax, [0, 10], [1.0, 2.0], [0.1, 0.2]).containers)
+        1
+    """
+    ax.errorbar(steps, mean, yerr=sd, fmt="o-", ms=3, lw=1, capsize=2)
+    if zero_line:
+        ax.axhline(0, color="0.7", lw=0.6)
+    ax.set_ylabel(ylabel)
+    return ax
+
+
+def plot_event_lines(ax: Any, events: Sequence[Any], colours: Mapping[str, str] | None = None) -> Any:
+    """A dotted vertical line at each event's step, coloured by the event's observable (``colours``; default grey)."""
+    for event in events:
+        ax.axvline(event.step, color=(colours or {}).get(event.observable, "0.5"), ls=":", lw=1.2)
+    return ax
+
+
 def new_figure(ncols: int = 1, nrows: int = 1, size: tuple[float, float] = (5.0, 3.6)) -> tuple[Any, Any]:
     """A figure with a grid of axes, built without pyplot's global state."""
     from matplotlib.figure import Figure

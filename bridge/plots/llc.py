@@ -4,7 +4,7 @@ Example:
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> from matplotlib.figure import Figure
-    >>> ax = plot_estimates(Figure().subplots(), ["a", "b"], theory=[2.0, 4.0], estimate=[2.1, 3.8], std=[0.1, 0.2])
+    >>> ax = plot_llc_vs_theory(Figure().subplots(), ["a", "b"], theory=[2.0, 4.0], estimate=[2.1, 3.8], std=[0.1, 0.2])
     >>> [float(p.get_height()) for p in ax.patches]
     [2.0, 4.0]
 """
@@ -18,7 +18,7 @@ import numpy as np
 from jaxtyping import Float
 
 
-def plot_estimates(
+def plot_llc_vs_theory(
     ax: Any,
     labels: Sequence[str],
     *,
@@ -108,4 +108,4 @@ def plot_chain_traces(
     return ax
 
 
-__all__ = ["plot_chain_traces", "plot_estimates"]
+__all__ = ["plot_chain_traces", "plot_llc_vs_theory"]

@@ -62,6 +62,31 @@ def plot_feature_directions(ax, W: np.ndarray, *, title: str = "", threshold: fl
     return ax
 
 
+def plot_feature_norms(ax, steps: Sequence[float], norms: np.ndarray, gap: tuple[Sequence[float], Sequence[float]] | None = None):
+    """Each feature's norm ``‖W_i‖`` over training (``norms``: ``(step, feature)``); with ``gap = (steps, degrees)``,
+    the polygon's largest gap error (capped at 180°) dashed on a twin axis. Returns ``ax``.
+
+    Example:
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> from matplotlib.figure import Figure
+        >>> ax = plot_feature_norms(Figure().subplots(), [0, 1], np.array([[0.1, 0.2], [1.0, 0.9]]))
+        >>> [line.get_label() for line in ax.lines]
+        ['‖W_0‖', '‖W_1‖']
+    """
+    norms = np.asarray(norms, dtype=float)
+    for i in range(norms.shape[1]):
+        ax.plot(steps, norms[:, i], label=f"‖W_{i}‖")
+    if gap is not None:
+        twin = ax.twinx()
+        twin.plot(gap[0], np.minimum(np.asarray(gap[1], dtype=float), 180), color="k", ls="--", lw=1, label="max gap error (°)")
+        twin.set_ylabel("pentagon gap error (°)", fontsize=7)
+    ax.set_ylabel("feature norms")
+    ax.set_xlabel("step")
+    ax.legend(fontsize=6, ncol=norms.shape[1], loc="center right")
+    return ax
+
+
 def plot_dims_histogram(ax, dims: np.ndarray, *, title: str = "Dimensions per feature"):
     """Histogram of feature dimensionalities with the sticky fractions marked."""
     ax.hist(np.asarray(dims, dtype=float), bins=np.linspace(0, 1.05, 64), color="C0")
@@ -89,4 +114,4 @@ def plot_dims_vs_sparsity(ax, density: Sequence[float], dims: Sequence[np.ndarra
     return ax
 
 
-__all__ = ["PHASE_COLOURS", "plot_dims_histogram", "plot_dims_vs_sparsity", "plot_feature_directions", "plot_phase_diagram"]
+__all__ = ["PHASE_COLOURS", "plot_dims_histogram", "plot_dims_vs_sparsity", "plot_feature_directions", "plot_feature_norms", "plot_phase_diagram"]

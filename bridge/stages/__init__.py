@@ -1,4 +1,4 @@
-"""Event detectors: generic ones (threshold crossing, half-rise, plateaus and drops) and one module per
+"""Event detectors: generic ones (threshold crossing, settling crossing, half-rise, plateaus and drops) and one module per
 phenomenon (grokking phases, sharpness plateaus).
 
 Example:
@@ -7,7 +7,7 @@ Example:
     2.0
 """
 
-from bridge.stages.detectors import Event, Stage, half_rise, plateaus_and_drops, threshold_crossing
+from bridge.stages.detectors import Event, Stage, half_rise, plateaus_and_drops, settled_crossing, threshold_crossing
 from bridge.stages.grokking import grokking_phases, half_fall, memorised_and_grokked, phase_ordered
 from bridge.stages.sharpness import alternation_fraction, first_increase, oscillation_onset, plateau_loss_trend, running_median, sharpening, sharpness_plateau
 
@@ -25,6 +25,7 @@ __all__ = [
     "plateau_loss_trend",
     "plateaus_and_drops",
     "running_median",
+    "settled_crossing",
     "sharpening",
     "sharpness_plateau",
     "threshold_crossing",

@@ -104,6 +104,34 @@ def threshold_crossing(
     return Event(name or f"{observable} crosses {threshold:g}", hit[0], hit[1], hit[2], observable, "threshold")
 
 
+def settled_crossing(
+    steps: Float[np.ndarray, " n"], values: Float[np.ndarray, " n"], threshold: float, direction: str = "up", name: str = "", observable: str = ""
+) -> Event | None:
+    """The crossing of ``threshold`` after which ``values`` stay beyond it, or ``None``.
+
+    A noisy observable (an SGLD estimate at each checkpoint) can cross a level by
+    chance before its real transition; the settling crossing ignores such excursions.
+    ``None`` when the values end short of ``threshold`` or never were short of it.
+
+    Example:
+        >>> settled_crossing([0, 10, 20, 30, 40], [0.0, 0.8, 0.2, 0.8, 1.0], 0.5).step  # not the chance crossing at 5
+        25.0
+        >>> settled_crossing([0, 10, 20], [1.0, 0.6, 0.2], 0.4, "down").step
+        15.0
+    """
+    if direction not in ("up", "down"):
+        raise ValueError(f"direction must be 'up' or 'down', got {direction!r}")
+    t, y = _as_arrays(steps, values)
+    short = np.nonzero(y < threshold if direction == "up" else y > threshold)[0]
+    if len(short) == 0 or short[-1] == len(t) - 1:
+        return None
+    start = int(short[-1])
+    hit = _crossing(t[start:], y[start:], threshold, direction == "up")
+    if hit is None:
+        return None
+    return Event(name or f"{observable} settles beyond {threshold:g}", hit[0], hit[1], hit[2], observable, "settled")
+
+
 def half_rise(
     steps: Float[np.ndarray, " n"],
     values: Float[np.ndarray, " n"],

@@ -1,0 +1,30 @@
+"""The run directory: the read-only :class:`Run` API, metrics tables and atomic storage.
+
+Public names load on first use (reading a stored report needs none of torch).
+
+Example:
+    >>> from bridge.runs import RunError
+    >>> issubclass(RunError, RuntimeError)
+    True
+"""
+
+from bridge.registry import lazy_exports
+
+_EXPORTS = {
+    "CorruptFileError": "bridge.runs.errors",
+    "RunError": "bridge.runs.errors",
+    "MetricsLog": "bridge.runs.run",
+    "Run": "bridge.runs.run",
+    "checkpoint_path": "bridge.runs.run",
+    "load_run": "bridge.runs.run",
+    "load_weights": "bridge.runs.run",
+    "read_metrics": "bridge.runs.run",
+    "saved_steps": "bridge.runs.run",
+    "atomic_write_json": "bridge.runs.storage",
+    "atomic_write_text": "bridge.runs.storage",
+    "load_tensors": "bridge.runs.storage",
+    "read_json": "bridge.runs.storage",
+    "save_tensors": "bridge.runs.storage",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

@@ -18,13 +18,14 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 from torch import nn
 
-from bridge.estimators.llc import LLCResult, SGLDConfig, estimate_llc
+from bridge.estimators.llc import LLCResult, LLCWarning, SGLDConfig, estimate_llc
 from bridge.seeding import derive_seed
-from bridge.tasks.base import TaskData
+from bridge.tasks.base import Split, TaskData
 from bridge.trackers.base import Row, row
 
 
@@ -37,6 +38,10 @@ class LLCTracker:
         params: parameter prefixes to restrict to (``None``: all), e.g. ``("blocks.1.attn",)``.
         per_chain: also emit ``llc/chain`` rows with a ``chain`` index column.
         seed: base seed; the chains at ``step`` use ``derive_seed(seed, "llc", step)``.
+        max_examples: sample on at most this many training examples (the first ones, so
+            every step sees the same subset); ``None``: all.
+        warn: raise the estimator's warnings (:class:`~bridge.estimators.llc.LLCWarning`); ``False``
+            keeps them in ``last_result.warnings`` only (diverged chains are counted in ``llc/diverged``).
 
     Attributes:
         last_result: the :class:`~bridge.estimators.llc.LLCResult` of the latest call (traces, warnings).
@@ -46,18 +51,28 @@ class LLCTracker:
     params: tuple[str, ...] | None = None
     per_chain: bool = False
     seed: int = 0
+    max_examples: int | None = None
+    warn: bool = True
     name: str = "llc"
     last_result: LLCResult | None = field(default=None, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        if self.max_examples is not None and self.max_examples < 2:
+            raise ValueError(f"max_examples must be at least 2 or None, got {self.max_examples}")
+
     def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
-        result = estimate_llc(
-            model,
-            data.loss_fn,
-            data.train,
-            self.sgld,
-            params=None if self.params is None else list(self.params),
-            seed=derive_seed(self.seed, "llc", int(step)),
-        )
+        split = Split(data.train.x[: self.max_examples], data.train.y[: self.max_examples])
+        with warnings.catch_warnings():
+            if not self.warn:
+                warnings.simplefilter("ignore", LLCWarning)
+            result = estimate_llc(
+                model,
+                data.loss_fn,
+                split,
+                self.sgld,
+                params=None if self.params is None else list(self.params),
+                seed=derive_seed(self.seed, "llc", int(step)),
+            )
         self.last_result = result
         rows = [row("llc/mean", result.mean), row("llc/std", result.std), row("llc/diverged", float(result.diverged.sum()))]
         if self.per_chain:

@@ -1,8 +1,8 @@
 """Interpretable-mechanism measurements: pure functions of (model, inputs).
 
 Linear probes (any scikit-learn estimator), representational differentiation,
-head scores, patching and ablation, circuit graphs, Fourier features and the
-restricted loss, feature geometry. Probes never import trackers: a tracker in
+head scores, patching and ablation, circuit graphs, an induction circuit's causal
+checks, Fourier features and the restricted loss, feature geometry. Probes never import trackers: a tracker in
 :mod:`bridge.trackers` imports the probe it measures. Each concept is its own
 module; the names users call are re-exported here and load on first use.
 
@@ -39,6 +39,11 @@ _EXPORTS = {
     "induction_by_key_position": "probes.heads",
     "previous_token_by_position": "probes.heads",
     "previous_token_reach": "probes.heads",
+    "corrupted_pair": "probes.induction",
+    "final_causal": "probes.induction",
+    "head_graph": "probes.induction",
+    "previous_token_coverage": "probes.induction",
+    "previous_token_demand": "probes.induction",
     "LinearProbe": "probes.linear",
     "ablated": "probes.patching",
     "ablation_effects": "probes.patching",

@@ -1,5 +1,5 @@
 """Event detectors: generic ones (threshold crossing, half-rise, plateaus and drops) and one module per
-phenomenon (grokking phases, sharpness plateaus).
+phenomenon (loss drops and the LLC's critical points, grokking phases, sharpness plateaus).
 
 Example:
     >>> from bridge.stages import half_rise
@@ -8,6 +8,7 @@ Example:
 """
 
 from bridge.stages.detectors import Event, Stage, half_rise, plateaus_and_drops, threshold_crossing
+from bridge.stages.drops import drop_window, llc_boundary, main_drop, rise_between, stage_end
 from bridge.stages.grokking import grokking_phases, half_fall, phase_ordered
 from bridge.stages.sharpness import alternation_fraction, first_increase, oscillation_onset, running_median, sharpening, sharpness_plateau
 
@@ -15,15 +16,20 @@ __all__ = [
     "Event",
     "Stage",
     "alternation_fraction",
+    "drop_window",
     "first_increase",
     "grokking_phases",
     "half_fall",
     "half_rise",
+    "llc_boundary",
+    "main_drop",
     "oscillation_onset",
     "phase_ordered",
     "plateaus_and_drops",
+    "rise_between",
     "running_median",
     "sharpening",
     "sharpness_plateau",
+    "stage_end",
     "threshold_crossing",
 ]

@@ -45,3 +45,11 @@ def test_a_variant_run_is_refused_over_an_unfinished_one_and_summaries_tabulate(
     row = {"variant": "rotary", "seed": 1, "verdict": "fail", "failed": ["x"], "checks": {"L1H0 final induction score (off-position)": 0.9301, "mean-ablating L0H1: repeated-token loss increase (nats)": 1.4}}
     table = summary_table([row]).splitlines()
     assert table[2] == "| rotary | 1 | fail | — | 0.930 | 1.400 | — | x |"
+
+
+def test_the_module_examples_run():
+    import doctest
+
+    import experiments.induction_variants as module
+
+    assert doctest.testmod(module).failed == 0

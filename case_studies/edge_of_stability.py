@@ -25,7 +25,7 @@ from bridge.config import ConfigError, RunConfig, ScheduleConfig, TrainConfig
 from bridge.match import check, match
 from bridge.models import MLPConfig
 from bridge.plots.base import new_figure, save_figure
-from bridge.plots.sharpness import plot_layer_loading, plot_losses, plot_neuron_loading, plot_onset, plot_sharpness
+from bridge.plots.sharpness import plot_layer_loading, plot_loss_by_step_size, plot_neuron_loading, plot_onset, plot_sharpness
 from bridge.report import BridgeReport
 from bridge.runs.run import Run
 from bridge.stages.detectors import threshold_crossing
@@ -258,7 +258,7 @@ def figures(runs: Mapping[str, Run], found: Mapping[str, dict]) -> list[str]:
     plot_sharpness(ax, {f["lr"]: f["sharpness"] for f in found.values()}, {f["lr"]: None if f["plateau"] is None else f["plateau"].start for f in found.values()})
     paths = [save_figure(fig, folder / "sharpness.png")]
     fig, ax = new_figure(size=(6.5, 4.2))
-    plot_losses(ax, {f["lr"]: f["loss"] for f in found.values()})
+    plot_loss_by_step_size(ax, {f["lr"]: f["loss"] for f in found.values()})
     paths.append(save_figure(fig, folder / "loss.png"))
     fig, axes = new_figure(ncols=2, nrows=len(runs), size=(5.0, 3.2))
     for i, (key, run) in enumerate(runs.items()):

@@ -5,6 +5,9 @@ representational differentiation, head scores, patching and ablation (with
 clean / corrupted input pairs), circuit graphs and their matching up to
 relabelling, Fourier features and the restricted loss, feature geometry,
 representation similarity (CKA, RSA). Probes never import trackers: a tracker in
+Linear probes (any scikit-learn estimator), representational differentiation,
+head scores, patching and ablation, circuit graphs, an induction circuit's causal
+checks, Fourier features and the restricted loss, feature geometry. Probes never import trackers: a tracker in
 :mod:`bridge.trackers` imports the probe it measures. Each concept is its own
 module; the names users call are re-exported here and load on first use.
 
@@ -42,6 +45,11 @@ _EXPORTS = {
     "induction_by_key_position": "probes.heads",
     "previous_token_by_position": "probes.heads",
     "previous_token_reach": "probes.heads",
+    "corrupted_pair": "probes.induction",
+    "final_causal": "probes.induction",
+    "head_graph": "probes.induction",
+    "previous_token_coverage": "probes.induction",
+    "previous_token_demand": "probes.induction",
     "LinearProbe": "probes.linear",
     "probe_over_checkpoints": "probes.over_training",
     "grid_inputs": "probes.modular",

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
-import numpy as np
 from torch import Tensor
 
 from probes.heads import HeadWeights, composition_baseline, composition_scores
@@ -126,29 +125,6 @@ def read_graphs(path: str | Path) -> dict[int, nx.DiGraph]:
     return {int(step): from_node_link(g) for step, g in data.items()}
 
 
-def draw_circuit(ax: Any, graph: nx.DiGraph, *, edge_attr: str = "k_comp_z", threshold: float = 3.0, node_attr: str = "induction", title: str | None = None) -> Any:
-    """Draw heads in columns by layer; edges at or above ``threshold`` of ``edge_attr``, width by value.
-
-    Node colour is ``node_attr`` (0 to 1, when present); other edges are drawn faint.
-    """
-    pos = {n: (d["layer"], -d["head"]) for n, d in graph.nodes(data=True)}
-    colours = [graph.nodes[n].get(node_attr, 0.0) for n in graph.nodes]
-    strong = edges_above(graph, edge_attr, threshold)
-    weak = [e for e in graph.edges if e not in strong]
-    nx.draw_networkx_edges(graph, pos, edgelist=weak, ax=ax, edge_color="0.85", width=0.5, arrows=False)
-    if strong:
-        values = np.array([graph.edges[e][edge_attr] for e in strong])
-        widths = 1.0 + 4.0 * (values - threshold) / max(float(values.max() - threshold), 1e-9)
-        nx.draw_networkx_edges(graph, pos, edgelist=list(strong), ax=ax, edge_color="tab:red", width=list(widths), arrows=True, arrowsize=12)
-    nodes = nx.draw_networkx_nodes(graph, pos, ax=ax, node_color=colours, cmap="viridis", vmin=0.0, vmax=1.0, node_size=700)
-    nx.draw_networkx_labels(graph, pos, ax=ax, font_size=8, font_color="white")
-    ax.set_xlim(-0.5, max(d["layer"] for _, d in graph.nodes(data=True)) + 0.5)
-    ax.set_axis_off()
-    ax.set_title(title if title is not None else f"step {graph.graph.get('step')}: {edge_attr} ≥ {threshold:g} (colour: {node_attr})", fontsize=9)
-    ax.figure.colorbar(nodes, ax=ax, shrink=0.6, label=node_attr)
-    return ax
-
-
 def thresholded(graph: nx.DiGraph, attr: str, threshold: float) -> nx.DiGraph:
     """Every head of ``graph`` (with its attributes) and only the edges whose ``attr`` is at least ``threshold``."""
     out = nx.DiGraph(**graph.graph)
@@ -231,4 +207,4 @@ def _numeric_scores(attrs: Mapping[str, Any]) -> set[str]:
     return {k for k, v in attrs.items() if k not in ("layer", "head") and isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
-__all__ = ["circuit_graph", "draw_circuit", "edges_above", "from_node_link", "graph_change", "node_name", "read_graphs", "same_circuit", "thresholded", "to_node_link", "write_graphs"]
+__all__ = ["circuit_graph", "edges_above", "from_node_link", "graph_change", "node_name", "read_graphs", "same_circuit", "thresholded", "to_node_link", "write_graphs"]

@@ -80,7 +80,7 @@ def test_case_study_reports_the_floors_beside_the_first_occurrence_loss(tmp_path
     from bridge.models import TransformerConfig
     from bridge.training.loop import train
     from bridge.trackers.induction import InContextTracker
-    from case_studies.induction_analysis import bigram_background
+    from case_studies.induction_heads import bigram_background
 
     task = RepeatedTokensConfig(d_vocab=16, n_ctx=12, prefix=(0, 2), block=(3, 5), n_train=2048, n_test=256, n_off=16, off_prefix=(3, 4), off_block=(3, 4), background="bigram", bigram_concentration=0.3)
     model = TransformerConfig(d_vocab=16, n_ctx=12, d_model=32, n_heads=2, d_head=16, n_layers=1, d_mlp=None)

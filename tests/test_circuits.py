@@ -5,7 +5,8 @@ import torch
 
 from bridge.models import TransformerConfig, build_model
 from bridge.plots.base import new_figure
-from probes.circuits import circuit_graph, draw_circuit, edges_above, graph_change, node_name, read_graphs, write_graphs
+from bridge.plots.induction import plot_circuit
+from probes.circuits import circuit_graph, edges_above, graph_change, node_name, read_graphs, write_graphs
 from probes.heads import composition_baseline, composition_scores, head_weights
 
 
@@ -50,7 +51,7 @@ def test_json_round_trip_and_drawing(weights, tmp_path):
     assert back.edges["L0H0", "L2H1"]["q_comp"] == pytest.approx(g.edges["L0H0", "L2H1"]["q_comp"])
     g.edges["L0H0", "L1H1"]["k_comp_z"] = 9.0
     fig, ax = new_figure()
-    draw_circuit(ax, g, threshold=5.0)
+    plot_circuit(ax, g, threshold=5.0)
     strong = edges_above(g, "k_comp_z", 5.0)
     assert ("L0H0", "L1H1") in strong
     assert len(ax.patches) == len(strong)  # one arrow per edge above threshold

@@ -196,7 +196,7 @@ def test_the_figures_draw_every_step_size(tiny):
     import matplotlib
 
     matplotlib.use("Agg")
-    from bridge.plots import new_figure, plot_layer_loading, plot_losses, plot_neuron_loading, plot_onset, plot_sharpness
+    from bridge.plots import new_figure, plot_layer_loading, plot_loss_by_step_size, plot_neuron_loading, plot_onset, plot_sharpness
     from bridge.runs.run import load_run
     from case_studies.edge_of_stability import layer_shares, neuron_shares
 
@@ -214,7 +214,7 @@ def test_the_figures_draw_every_step_size(tiny):
     (dot,) = [ln for ln in ax.lines if ln.get_marker() == "o" and len(ln.get_xdata()) == 1]
     assert dot.get_xdata()[0] == 40.0 and dot.get_ydata()[0] == pytest.approx(s[40])
     fig, ax = new_figure()
-    plot_losses(ax, {0.3: run.curve("loss/train")})
+    plot_loss_by_step_size(ax, {0.3: run.curve("loss/train")})
     assert ax.get_yscale() == "log" and ax.lines[0].get_label() == "η=0.3"
     np.testing.assert_array_equal(ax.lines[0].get_ydata(), run.curve("loss/train")[1])
     fig, ax = new_figure()

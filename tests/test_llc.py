@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import warnings
 from fractions import Fraction
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 import torch
 
 from bridge.models.deep_linear import set_balanced
+from bridge.seeding import derive_seed
 from bridge.estimators.llc import LLCWarning, SGLDConfig, default_nbeta, estimate_llc, select_params
 from bridge.estimators.llc_reference import devinterp_available, devinterp_llc
 from bridge.models import DeepLinearConfig, MLPConfig, TransformerConfig, build_model
@@ -175,6 +177,23 @@ def test_tracker_trace_rows_are_the_tempered_loss_excess_of_every_kept_draw():
     for bad in (-1, 1.5, True):
         with pytest.raises(ValueError, match="trace_every"):
             LLCTracker(sgld, trace_every=bad)
+def test_llc_tracker_on_the_first_examples_equals_the_estimator_on_that_subset():
+    data = make_task(LinearTeacherConfig((2.0, 1.0), d_in=3, d_out=3, n_train=64), seed=0)
+    model = build_model(DeepLinearConfig(3, 4, 3, init_std=0.3), seed=0)
+    sgld = SGLDConfig(n_chains=2, n_draws=20, n_burnin=5, step_size=1e-4, nbeta=500.0)  # nβ > n = 16: a warning
+    with pytest.warns(LLCWarning, match="exceeds n = 16"):
+        rows = LLCTracker(sgld, seed=3, max_examples=16)(model, 5, data)
+    direct = estimate_llc(model, data.loss_fn, Split(data.train.x[:16], data.train.y[:16]), sgld, seed=derive_seed(3, "llc", 5))
+    assert rows[0]["value"] == pytest.approx(direct.mean, rel=1e-9) and rows[1]["value"] == pytest.approx(direct.std, rel=1e-9)
+    whole = LLCTracker(sgld, seed=3)(model, 5, data)[0]["value"]
+    assert abs(whole - direct.mean) > 1e-6  # the whole training split gives another estimate
+    quiet = LLCTracker(sgld, seed=3, max_examples=16, warn=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert quiet(model, 5, data)[0]["value"] == pytest.approx(direct.mean, rel=1e-9)
+    assert any("exceeds n = 16" in m for m in quiet.last_result.warnings)
+    with pytest.raises(ValueError, match="max_examples must be at least 2"):
+        LLCTracker(sgld, max_examples=1)
 
 
 # ---------------------------------------------------------------- Aoyagi

@@ -47,7 +47,7 @@ def plot_sharpness(ax: Any, curves: Mapping[float, Curve], plateaus: Mapping[flo
     return ax
 
 
-def plot_losses(ax: Any, curves: Mapping[float, Curve]) -> Any:
+def plot_loss_by_step_size(ax: Any, curves: Mapping[float, Curve]) -> Any:
     """Training loss vs step per step size η (``η → (steps, loss)``, each ``(n,)``), log scale."""
     for i, (lr, (t, loss)) in enumerate(sorted(curves.items())):
         ax.plot(t, loss, color=f"C{i}", lw=0.8, label=f"η={lr:g}")
@@ -132,4 +132,4 @@ def plot_onset(
     return ax
 
 
-__all__ = ["plot_layer_loading", "plot_losses", "plot_neuron_loading", "plot_onset", "plot_sharpness"]
+__all__ = ["plot_layer_loading", "plot_loss_by_step_size", "plot_neuron_loading", "plot_onset", "plot_sharpness"]

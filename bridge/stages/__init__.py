@@ -1,5 +1,5 @@
-"""Event detectors: generic ones (threshold crossing, settling crossing, half-rise, plateaus and drops) and one module per
-phenomenon (grokking phases, sharpness plateaus).
+"""Event detectors: generic ones (threshold crossing, settling crossing, half-rise, plateaus and drops) and one
+module per phenomenon (loss drops and the LLC's critical points, grokking phases, sharpness plateaus).
 
 Example:
     >>> from bridge.stages import half_rise
@@ -10,23 +10,29 @@ Example:
 from bridge.stages.detectors import Event, Stage, half_rise, plateaus_and_drops, settled_crossing, threshold_crossing
 from bridge.stages.grokking import grokking_phases, half_fall, memorised_and_grokked, phase_ordered
 from bridge.stages.sharpness import alternation_fraction, first_increase, oscillation_onset, plateau_loss_trend, running_median, sharpening, sharpness_plateau
+from bridge.stages.drops import drop_window, llc_boundary, main_drop, rise_between, stage_end
 
 __all__ = [
     "Event",
     "Stage",
     "alternation_fraction",
+    "drop_window",
     "first_increase",
     "grokking_phases",
     "half_fall",
     "half_rise",
+    "llc_boundary",
+    "main_drop",
     "memorised_and_grokked",
     "oscillation_onset",
     "phase_ordered",
     "plateau_loss_trend",
     "plateaus_and_drops",
+    "rise_between",
     "running_median",
     "settled_crossing",
     "sharpening",
     "sharpness_plateau",
+    "stage_end",
     "threshold_crossing",
 ]

@@ -23,13 +23,14 @@ Examples:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 from torch import nn
 
-from bridge.estimators.llc import LLCResult, SGLDConfig, estimate_llc
+from bridge.estimators.llc import LLCResult, LLCWarning, SGLDConfig, estimate_llc
 from bridge.seeding import derive_seed
-from bridge.tasks.base import TaskData
+from bridge.tasks.base import Split, TaskData
 from bridge.trackers.base import Row, row
 
 
@@ -46,6 +47,10 @@ class LLCTracker:
             and ``draw``; the mean over all draws of a chain is its ``llc/chain``);
             0 (default) emits none.
         seed: base seed; the chains at ``step`` use ``derive_seed(seed, "llc", step)``.
+        max_examples: sample on at most this many training examples (the first ones, so
+            every step sees the same subset); ``None``: all.
+        warn: raise the estimator's warnings (:class:`~bridge.estimators.llc.LLCWarning`); ``False``
+            keeps them in ``last_result.warnings`` only (diverged chains are counted in ``llc/diverged``).
 
     Attributes:
         last_result: the :class:`~bridge.estimators.llc.LLCResult` of the latest call (traces, warnings).
@@ -56,22 +61,30 @@ class LLCTracker:
     per_chain: bool = False
     trace_every: int = 0
     seed: int = 0
+    max_examples: int | None = None
+    warn: bool = True
     name: str = "llc"
     last_result: LLCResult | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not (isinstance(self.trace_every, int) and not isinstance(self.trace_every, bool) and self.trace_every >= 0):
             raise ValueError(f"LLCTracker.trace_every must be a non-negative integer (0: no traces), got {self.trace_every!r}")
+        if self.max_examples is not None and self.max_examples < 2:
+            raise ValueError(f"max_examples must be at least 2 or None, got {self.max_examples}")
 
     def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
-        result = estimate_llc(
-            model,
-            data.loss_fn,
-            data.train,
-            self.sgld,
-            params=None if self.params is None else list(self.params),
-            seed=derive_seed(self.seed, "llc", int(step)),
-        )
+        split = Split(data.train.x[: self.max_examples], data.train.y[: self.max_examples])
+        with warnings.catch_warnings():
+            if not self.warn:
+                warnings.simplefilter("ignore", LLCWarning)
+            result = estimate_llc(
+                model,
+                data.loss_fn,
+                split,
+                self.sgld,
+                params=None if self.params is None else list(self.params),
+                seed=derive_seed(self.seed, "llc", int(step)),
+            )
         self.last_result = result
         rows = [row("llc/mean", result.mean), row("llc/std", result.std), row("llc/diverged", float(result.diverged.sum()))]
         if self.per_chain:

@@ -1,45 +1,30 @@
-"""Variants of the configuration issue 5 measured: do its failing targets belong to the phenomenon or to the preset?
+"""Variants of the induction-heads case study: which of its targets belong to the phenomenon, which to a setting?
 
-The issue's configuration (preset ``quick-adamw``: 4 heads per layer, learned
-absolute positions, AdamW without weight decay, 2000 steps) misses two
-targets. Each variant changes one of its settings and is run through the case
-study's own pipeline and targets, so its report is judged exactly as the
-preset's. The first three variants were chosen before any was run, each for
-the failure it bears on:
+The base of every variant is :data:`QUICK_ADAMW`: the ``quick`` preset's task,
+sizes, batch and steps with learned absolute positions and AdamW (lr 1e-3, no
+weight decay). It misses two targets: its layer-0 previous-token heads stop at
+query 19, so the off-position induction score ends below 0.85, and AdamW grows
+two or three redundant previous-token heads, so ablating one leaves induction
+standing. Each variant changes one or two settings and runs through the case
+study's own runner and targets, so its report is judged exactly as the preset's:
 
-* ``rotary``: rotary positions make a previous-token head a function of the
-  offset alone, so it cannot stop at a query position (the off-position deficit
-  is the layer-0 heads' coverage ending at query 19);
-* ``two-heads``: 2 heads of 32 per layer instead of 4 of 16 leave fewer heads to
-  share the previous-token job (the ablation failures are redundant heads);
-* ``weight-decay``: AdamW weight decay 1.0 (the grokking preset's) penalises
-  keeping several copies of one function.
+* ``rotary``: rotary positions (a previous-token head is a function of the offset
+  alone, so it cannot stop at a query position);
+* ``two-heads``: 2 heads of 32 per layer instead of 4 of 16 (fewer heads to share
+  the previous-token job);
+* ``weight-decay``: AdamW weight decay 1.0 (a penalty on keeping copies of one function);
+* ``small-init``: weights drawn with std 0.02 instead of 0.8/√d_model = 0.1 (from a
+  small initialisation features are learned one at a time);
+* ``sgd``: SGD with momentum 0.9 at lr 1.0 (AdamW normalises each coordinate's step,
+  so every head leaning towards the previous token moves at the same speed; under
+  gradient descent a head's speed grows with its lead);
+* ``sgd-rotary``: both ``rotary`` and ``sgd``; this is the case study's ``quick`` preset;
+* ``bigram``: the prefix and the block's first copy drawn from a seeded Markov chain,
+  so there is a bigram statistic to learn before the repeats.
 
-``small-init`` (added after those three, before it was run): weights drawn with std
-0.02 (GPT-2's) instead of TransformerLens's 0.8/√d_model = 0.1. From a small
-initialisation gradient descent picks up features one at a time (saddle to
-saddle), so the first layer-0 head to turn into a previous-token head may keep
-the job alone, where at the larger scale all four move together.
+Example (about two minutes per run on 2 cores)::
 
-``sgd`` (added after ``small-init``, to test what it left standing: AdamW
-normalises each coordinate's step, so every layer-0 head that leans towards the
-previous token moves towards it at the same speed, and several finish the race;
-under plain gradient descent a head's speed grows with its lead, and the first
-may win alone): SGD with momentum 0.9 at lr 1.0 (lr 0.1 does not leave the
-plateau in 2000 steps on seed 0; no other rate was tried).
-
-``bigram`` (added after the first three, for another question) draws the prefix and
-the block's first copy from a seeded Markov chain, so a bigram statistic is
-there to learn before the repeats are: does a stage appear before the
-induction drop?
-
-``sgd-rotary`` (added after ``sgd``) joins the two changes that each fixed one
-failing target, ``rotary`` for the off-position score and ``sgd`` for the single
-previous-token head; it is the case study's ``quick`` preset.
-
-Example (80 s per run on 2 cores: the control trains beside the main run)::
-
-    python -m case_studies.induction_variants --variant rotary --seeds 0 1 2 --out runs/variants
+    python -m experiments.induction_variants --variant rotary --seeds 0 1 2 --out runs/variants
 """
 
 from __future__ import annotations
@@ -49,19 +34,29 @@ import dataclasses
 import json
 from pathlib import Path
 
-from case_studies.induction_heads import QUICK, QUICK_ADAMW, InductionPreset, run_induction_heads
+from bridge.config import ScheduleConfig, TrainConfig
+from bridge.models import TransformerConfig
+from case_studies import run_case_study
+from case_studies.induction_heads import PRESETS, InductionPreset
+
+QUICK = PRESETS["quick"]
+QUICK_ADAMW = dataclasses.replace(
+    QUICK,
+    model=TransformerConfig(d_vocab=64, n_ctx=32, d_model=64, n_heads=4, d_head=16, n_layers=2, d_mlp=None, normalization=None),
+    train=TrainConfig(optimizer="adamw", lr=1e-3, steps=2000, batch_size=64, schedule=ScheduleConfig(n_log=12, every=50)),
+)
 
 
-def issue_variant(**changes) -> InductionPreset:
-    """The issue's configuration (``QUICK_ADAMW``) with ``changes`` applied to whichever of its task, model and train configs has each field.
+def adamw_with(**changes) -> InductionPreset:
+    """:data:`QUICK_ADAMW` with ``changes`` applied to whichever of its task, model and train configs has each field.
 
     Raises ``TypeError`` naming a setting that none of them has.
 
     Example:
-        >>> preset = issue_variant(background="bigram", steps=6000)
+        >>> preset = adamw_with(background="bigram", steps=6000)
         >>> preset.task.background, preset.train.steps, preset.model == QUICK_ADAMW.model
         ('bigram', 6000, True)
-        >>> issue_variant(optimizer="sgd", lr=1.0, momentum=0.9, positional_embedding="rotary") == QUICK
+        >>> adamw_with(optimizer="sgd", lr=1.0, momentum=0.9, positional_embedding="rotary") == QUICK
         True
     """
     parts = {"task": QUICK_ADAMW.task, "model": QUICK_ADAMW.model, "train": QUICK_ADAMW.train}
@@ -74,14 +69,14 @@ def issue_variant(**changes) -> InductionPreset:
 
 
 VARIANTS: dict[str, InductionPreset] = {
-    "quick-adamw": QUICK_ADAMW,
-    "rotary": issue_variant(positional_embedding="rotary"),
-    "two-heads": issue_variant(n_heads=2, d_head=32),
-    "weight-decay": issue_variant(weight_decay=1.0),
-    "small-init": issue_variant(init_range=0.02),
-    "sgd": issue_variant(optimizer="sgd", lr=1.0, momentum=0.9),
+    "adamw": QUICK_ADAMW,
+    "rotary": adamw_with(positional_embedding="rotary"),
+    "two-heads": adamw_with(n_heads=2, d_head=32),
+    "weight-decay": adamw_with(weight_decay=1.0),
+    "small-init": adamw_with(init_range=0.02),
+    "sgd": adamw_with(optimizer="sgd", lr=1.0, momentum=0.9),
     "sgd-rotary": QUICK,
-    "bigram": issue_variant(background="bigram"),
+    "bigram": adamw_with(background="bigram"),
 }
 
 
@@ -97,9 +92,7 @@ def run_variant(name: str, seed: int, out: Path, device: str = "cpu") -> dict:
     if not (path / "report.json").exists():
         if path.exists() and any(path.iterdir()):
             raise FileExistsError(f"{path} holds an unfinished run of variant {name!r} (no report.json): remove it to run that variant again")
-        report = run_induction_heads(VARIANTS[name], path, seed=seed, device=device, progress=False)
-        report.preset = f"variant:{name}"
-        report.write(path)
+        run_case_study("induction-heads", VARIANTS[name], path, seed=seed, device=device, progress=False)
     data = json.loads((path / "report.json").read_text())
     failed = [c["name"] for c in data["checks"] if not c["passed"]] + [m["prediction"] for m in data["matches"] if not m["passed"]]
     return {"variant": name, "seed": seed, "verdict": data["verdict"], "failed": failed, "checks": {c["name"]: c["value"] for c in data["checks"]}}
@@ -144,4 +137,4 @@ def main(argv: list[str] | None = None) -> None:
 if __name__ == "__main__":
     main()
 
-__all__ = ["VARIANTS", "issue_variant", "run_variant", "summary_table"]
+__all__ = ["QUICK_ADAMW", "VARIANTS", "adamw_with", "run_variant", "summary_table"]

@@ -1,0 +1,139 @@
+"""Figures of an induction circuit forming: losses with stages and the learning coefficient, the circuit graph,
+and where the previous-token heads work.
+
+Pure functions of data that draw on a given ``ax`` and return it.
+
+Example:
+    >>> from bridge.plots import new_figure
+    >>> fig, ax = new_figure()
+    >>> curves = {"repeated tokens": ([0, 50, 100], [4.1, 4.0, 0.3], "C0-")}
+    >>> ax = plot_loss_stages(ax, curves, reference=(4.16, "ln V"), llc=([0, 100], [1.0, 30.0], [0.5, 2.0]), boundary=100)
+    >>> [line.get_label() for line in ax.lines][:2]
+    ['repeated tokens', 'ln V']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from bridge.plots.base import plot_stage_bands
+from bridge.stages.detectors import Stage
+from probes.circuits import edges_above
+
+
+def plot_loss_stages(
+    ax: Any,
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float], str]],
+    *,
+    stages: Sequence[Stage] = (),
+    reference: tuple[float, str] | None = None,
+    llc: tuple[Sequence[float], Sequence[float], Sequence[float]] | None = None,
+    boundary: float | None = None,
+    title: str = "",
+) -> Any:
+    """Loss curves over stage bands, with the learning coefficient on a second axis.
+
+    Args:
+        curves: label → ``(steps, values, style)`` (a matplotlib format string such as ``"C0--"``).
+        stages: plateaus and drops drawn as bands.
+        reference: ``(value, label)`` of a horizontal line (``ln V``).
+        llc: ``(steps, mean, std)`` of the learning coefficient, drawn with error bars on a twin axis.
+        boundary: step of the LLC stage boundary (a dashed vertical line).
+    """
+    plot_stage_bands(ax, stages)
+    for label, (steps, values, style) in curves.items():
+        ax.plot(steps, values, style, lw=1.4, label=label)
+    if reference is not None:
+        ax.axhline(reference[0], color="0.5", lw=0.8, ls=":", label=reference[1])
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (nats)")
+    handles, labels = ax.get_legend_handles_labels()
+    if llc is not None:
+        twin = ax.twinx()
+        twin.errorbar(llc[0], llc[1], yerr=llc[2], color="C2", marker="o", ms=3, lw=1, label="LLC (right)")
+        twin.set_ylabel("local learning coefficient", color="C2")
+        more = twin.get_legend_handles_labels()
+        handles, labels = handles + more[0], labels + more[1]
+    if boundary is not None:
+        ax.axvline(boundary, color="C2", ls="--", lw=1)
+    ax.legend(handles, labels, fontsize=7, loc="center right")
+    ax.set_title(title, fontsize=9)
+    return ax
+
+
+def plot_circuit(ax: Any, graph: nx.DiGraph, *, edge_attr: str = "k_comp_z", threshold: float = 3.0, node_attr: str = "induction", title: str | None = None) -> Any:
+    """A circuit graph (:func:`probes.circuits.circuit_graph`): heads in columns by layer, edges at or above
+    ``threshold`` of ``edge_attr`` in red with width by value, other edges faint; node colour ``node_attr`` (0 to 1)."""
+    pos = {n: (d["layer"], -d["head"]) for n, d in graph.nodes(data=True)}
+    colours = [graph.nodes[n].get(node_attr, 0.0) for n in graph.nodes]
+    strong = sorted(edges_above(graph, edge_attr, threshold))
+    weak = [e for e in graph.edges if e not in strong]
+    nx.draw_networkx_edges(graph, pos, edgelist=weak, ax=ax, edge_color="0.85", width=0.5, arrows=False)
+    if strong:
+        values = np.array([graph.edges[e][edge_attr] for e in strong])
+        widths = 1.0 + 4.0 * (values - threshold) / max(float(values.max() - threshold), 1e-9)
+        nx.draw_networkx_edges(graph, pos, edgelist=strong, ax=ax, edge_color="tab:red", width=list(widths), arrows=True, arrowsize=12)
+    nodes = nx.draw_networkx_nodes(graph, pos, ax=ax, node_color=colours, cmap="viridis", vmin=0.0, vmax=1.0, node_size=700)
+    nx.draw_networkx_labels(graph, pos, ax=ax, font_size=8, font_color="white")
+    ax.set_xlim(-0.5, max(d["layer"] for _, d in graph.nodes(data=True)) + 0.5)
+    ax.set_axis_off()
+    ax.set_title(title if title is not None else f"step {graph.graph.get('step')}: {edge_attr} ≥ {threshold:g} (colour: {node_attr})", fontsize=9)
+    ax.figure.colorbar(nodes, ax=ax, shrink=0.6, label=node_attr)
+    return ax
+
+
+def plot_reach(ax: Any, curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, stages: Sequence[Stage] = ()) -> Any:
+    """How far layer-0 previous-token attention reaches over training: label → ``(steps, last query position)``."""
+    plot_stage_bands(ax, stages)
+    for (label, (steps, reach)), style in zip(curves.items(), ("C0-", "C3--", "C2:")):
+        ax.plot(steps, reach, style, lw=1.2, label=label)
+    ax.set_xlabel("step")
+    ax.set_ylabel("reach: last query with summed attention ≥ 0.5", fontsize=8)
+    ax.set_title("layer-0 previous-token reach over training", fontsize=9)
+    if ax.lines:
+        ax.legend(fontsize=6, loc="lower right")
+    return ax
+
+
+def plot_previous_token_coverage(ax: Any, coverage: Mapping[str, Any]) -> Any:
+    """Layer-0 previous-token attention by query position per head and summed, over the share of training
+    sequences that need each position (:func:`probes.induction.previous_token_coverage`'s result)."""
+    prev = coverage["previous_token_by_position"]
+    q = np.arange(1, len(next(iter(prev.values()))) + 1)
+    ax.fill_between(q, coverage["demand"], color="0.85", step="mid", label="share of training\nsequences needing q")
+    for name, values in prev.items():
+        ax.plot(q, values, lw=1.2, label=name)
+    total = np.sum(list(prev.values()), axis=0)
+    ax.plot(q, total, "k--", lw=1, label="sum over heads")
+    ax.set_xlabel("query position q")
+    ax.set_ylabel("attention to q − 1")
+    ax.set_title("layer-0 previous-token attention by position", fontsize=9)
+    ax.set_ylim(-0.03, max(1.05, 1.05 * float(total.max())))
+    ax.axvline(coverage["reach"] + 0.5, color="0.4", ls=":", lw=1)
+    ax.legend(fontsize=6, loc="center right")
+    return ax
+
+
+def plot_induction_by_key(ax: Any, coverage: Mapping[str, Any], head: str, min_count: int = 5) -> Any:
+    """The induction head's attention to the key it needs, by the key's position, per evaluation set
+    (keys seen at least ``min_count`` times; :func:`probes.induction.previous_token_coverage`'s result)."""
+    for split, style in (("test", "C0o-"), ("off", "C3s-")):
+        data = coverage.get(f"induction_{split}")
+        if data is None:
+            continue
+        keys = [k for k, (v, c) in enumerate(zip(data["by_key"], data["count"])) if v is not None and c >= min_count]
+        ax.plot(keys, [data["by_key"][k] for k in keys], style, ms=3, lw=1, label=f"{split} (queries with one earlier copy)")
+    ax.set_xlabel("position of the key induction needs")
+    ax.set_ylabel("attention to that key")
+    ax.set_title(f"{head} induction attention by key position", fontsize=9)
+    ax.set_ylim(-0.03, 1.05)
+    ax.axvline(coverage["reach"] + 0.5, color="0.4", ls=":", lw=1)
+    ax.legend(fontsize=6, loc="center")
+    return ax
+
+
+__all__ = ["plot_circuit", "plot_induction_by_key", "plot_loss_stages", "plot_previous_token_coverage", "plot_reach"]

@@ -300,7 +300,12 @@ class Run:
         if not file.exists():
             near = sorted(self.steps, key=lambda s: abs(s - step))[:3]
             raise KeyError(f"no checkpoint at step {step} in {self.path} (nearest: {sorted(near)})")
-        model = build_model(self.config.model, self.config.seed) if into is None else into
+        if into is None:  # in the dtype training used (checkpoints store it); the weights come from the file
+            model = build_model(self.config.model, self.config.seed)
+            dtype = getattr(self.config.train, "dtype", "float32")
+            model = model if dtype == "float32" else move_to(model, getattr(torch, dtype))
+        else:
+            model = into
         current = next(model.parameters()).device
         load_weights(model, load_tensors(file, current), file.name)
         model.train(train)

@@ -27,6 +27,8 @@ for a deep linear run.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 from jaxtyping import Float
@@ -36,7 +38,7 @@ from torch import Tensor
 
 from bridge.theory.base import Prediction
 
-ANCHOR_FRACTION = 0.05  # default anchor level of measured_initial_strength, as a fraction of s
+ANCHOR_FRACTION = 0.02  # default anchor level of measured_initial_strength, as a fraction of s
 
 ASSUMPTIONS = (
     "whitened inputs (Σxx = I)",
@@ -160,9 +162,9 @@ def strength_before(s: float, u_at: float, steps: float, lr: float, depth: int) 
 def measured_initial_strength(steps: np.ndarray, values: np.ndarray, s: float, lr: float, depth: int, fraction: float = ANCHOR_FRACTION) -> tuple[float, float, float]:
     """The effective initial strength of one mode, measured on its early curve (any depth, meant for ``L ≥ 3``).
 
-    Rule: the *anchor* is the last checkpoint before the mode's measured
-    strength first exceeds ``fraction · s`` (the last one of the curve if it
-    never does). Its strength ``u_a`` at step ``t_a`` must be positive: a mode
+    Rule: the *anchor* is the last checkpoint at which the mode's measured
+    strength is at most ``fraction · s``: after it the mode stays above that
+    level (a random start that begins above it and falls back does not count). Its strength ``u_a`` at step ``t_a`` must be positive: a mode
     still at or below zero there (a random start of the wrong sign, or
     checkpoints too sparse to catch the rise) gets no prediction and raises.
     The initial strength is :func:`strength_before` ``(s, u_a, t_a)``, so
@@ -193,8 +195,8 @@ def measured_initial_strength(steps: np.ndarray, values: np.ndarray, s: float, l
         raise ValueError(f"fraction must be in (0, 0.5), got {fraction}")
     order = np.argsort(steps)
     steps, values = steps[order], values[order]
-    above = np.flatnonzero(values > fraction * s)
-    a = (above[0] - 1) if len(above) else len(values) - 1
+    below = np.flatnonzero(values <= fraction * s)
+    a = int(below[-1]) if len(below) else -1
     if a < 0 or not values[a] > 0:
         where = "at step 0" if a < 0 else f"at step {steps[a]:g} ({values[a]:.3g})"
         raise ValueError(f"mode of strength s={s}: no positive measured strength before it passes {fraction}·s ({where}); checkpoint it more densely early on")
@@ -267,9 +269,8 @@ def predict_modes_from_curves(
         except ValueError as e:
             raise ValueError(f"mode {m}: {e}") from None
         (pred,) = predict_modes(np.array([s]), np.array([u0]), lr, depth)
-        pred.name = f"mode {m} half-rise"
-        pred.extra.update(mode=m, anchor_step=t_a, anchor_value=u_a, u0_source="measured")
-        preds.append(pred)
+        extra = {**pred.extra, "mode": m, "anchor_step": t_a, "anchor_value": u_a, "u0_source": "measured"}
+        preds.append(dataclasses.replace(pred, name=f"mode {m} half-rise", extra=extra))
     return preds
 
 

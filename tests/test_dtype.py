@@ -92,3 +92,15 @@ def test_train_seeds_trains_in_float64_like_train(tmp_path):
     for w, ref in zip(runs[0].model_at(STEPS).weights, single):
         assert w.dtype == torch.float64
         torch.testing.assert_close(w.detach(), ref, rtol=0, atol=1e-12)
+
+
+def test_offline_analysis_of_a_float64_run_sees_float64_data(tmp_path):
+    from bridge.training.analyze import analyze
+    from bridge.trackers.modes import ModeTracker
+
+    run = train(_config("float64"), tmp_path / "run", progress=False)
+    data = run.task_data()
+    assert data.train.x.dtype == data.train.y.dtype == torch.float64
+    analyze(run, [ModeTracker()], progress=False)
+    steps, values = run.curve("mode/strength", mode=0)
+    assert len(steps) == len(run.steps) and values[-1] > values[0]

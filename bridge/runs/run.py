@@ -273,10 +273,17 @@ class Run:
         return series.index.to_numpy(dtype=float), series.to_numpy(dtype=float)
 
     def task_data(self, device: str | torch.device = "cpu"):
-        """Regenerate the run's task data from its config and seed."""
-        from bridge.tasks import make_task
+        """Regenerate the run's task data from its config and seed, floating-point inputs and
+        targets in the run's ``train.dtype`` (as training saw them; integer tensors unchanged)."""
+        from bridge.tasks import Split, make_task
 
-        return make_task(self.config.task, self.config.seed).to(device)
+        data = make_task(self.config.task, self.config.seed)
+        dtype = getattr(self.config.train, "dtype", "float32")
+        if dtype != "float32":
+            cast = lambda x: x.to(getattr(torch, dtype)) if x.is_floating_point() else x  # noqa: E731
+            split = lambda s: None if s is None else Split(cast(s.x), cast(s.y))  # noqa: E731
+            data = type(data)(split(data.train), split(data.test), data.loss, data.info)
+        return data.to(device)
 
     def model_at(self, step: int, device: str | torch.device = "cpu", into: nn.Module | None = None, *, train: bool = False) -> nn.Module:
         """The model with the weights saved at ``step``.

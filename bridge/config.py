@@ -204,6 +204,7 @@ class ScheduleConfig:
 
 
 OPTIMIZERS = ("gd", "sgd", "adam", "adamw")
+DTYPES = ("float32", "float64")
 
 
 @config_class("train")
@@ -221,6 +222,10 @@ class TrainConfig:
         betas: Adam betas.
         schedule: checkpoint and tracking schedule.
         threads: torch CPU threads during training (CPU presets use 1).
+        dtype: floating-point type of the weights and of the task's
+            floating-point data during training, stored in the checkpoints:
+            ``"float32"`` or ``"float64"`` (for comparisons with theory where
+            float32 rounding shifts slow dynamics). Integer targets stay integers.
     """
 
     optimizer: str = "gd"
@@ -232,8 +237,10 @@ class TrainConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     threads: int = 1
+    dtype: str = "float32"
 
     def __post_init__(self) -> None:
+        require(self.dtype in DTYPES, f"train.dtype must be one of {DTYPES}, got {self.dtype!r}")
         require(self.optimizer in OPTIMIZERS, f"train.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         require(math.isfinite(self.lr) and self.lr > 0, f"train.lr must be a positive number, got {self.lr}")
         require(isinstance(self.steps, int) and self.steps > 0, f"train.steps must be a positive integer, got {self.steps}")

@@ -133,3 +133,47 @@ def test_unknown_positional_embedding_is_refused():
         TransformerConfig(d_vocab=8, n_ctx=4, positional_embedding="alibi")
     with pytest.raises(ConfigError, match="even d_head"):
         TransformerConfig(d_vocab=8, n_ctx=4, d_head=7, positional_embedding="rotary")
+
+
+def test_gaussian_init_is_the_default_and_unchanged():
+    """``init="gaussian"`` draws every layer from the seed exactly as before the option existed."""
+    from bridge.seeding import generator
+
+    cfg = DeepLinearConfig(d_in=5, d_hidden=7, d_out=3, depth=3, init_std=0.02)
+    net = build_model(cfg, seed=4)
+    g = generator(4)
+    expected = [torch.randn(7, 5, generator=g) * 0.02, torch.randn(7, 7, generator=g) * 0.02, torch.randn(3, 7, generator=g) * 0.02]
+    assert cfg.init == "gaussian"
+    for w, e in zip(net.weights, expected):
+        assert torch.equal(w.detach(), e)
+
+
+@pytest.mark.parametrize("depth", [2, 3, 4])
+def test_balanced_init_is_aligned_balanced_and_at_the_given_strength(depth):
+    from bridge.models.deep_linear import balanced_init
+
+    g = torch.Generator().manual_seed(1)
+    u, v = (torch.linalg.qr(torch.randn(n, 3, generator=g, dtype=torch.float64))[0] for n in (5, 6))  # exactly orthonormal
+    net = build_model(DeepLinearConfig(6, 8, 5, depth=depth, init="balanced", init_strength=0.004), seed=0).double()
+    assert all(torch.count_nonzero(w) == 0 for w in net.weights)  # nothing until the teacher's modes are given
+    net.init_from_task({"U": u, "V": v})
+    w = net.end_to_end().detach()
+    torch.testing.assert_close(w, 0.004 * u @ v.T, rtol=0, atol=1e-15)
+    for lower, upper in zip(net.weights[:-1], net.weights[1:]):  # balanced: W_{l+1}ᵀ W_{l+1} = W_l W_lᵀ
+        torch.testing.assert_close(upper.T @ upper, lower @ lower.T, rtol=0, atol=1e-15)
+    with pytest.raises(ValueError, match="d_hidden"):
+        balanced_init(build_model(DeepLinearConfig(6, 2, 5, depth=depth), seed=0), u, v, 0.01)
+
+
+def test_balanced_init_needs_the_teachers_modes_and_valid_settings():
+    from bridge.config import RunConfig, TrainConfig
+    from bridge.tasks import SparseFeaturesConfig
+    from bridge.training.loop import validate
+
+    with pytest.raises(ConfigError, match="deep_linear.init must be one of"):
+        DeepLinearConfig(4, 4, 4, init="orthogonal")
+    with pytest.raises(ConfigError, match="init_strength must be positive"):
+        DeepLinearConfig(4, 4, 4, init="balanced", init_strength=0.0)
+    task = SparseFeaturesConfig(n_features=4)
+    with pytest.raises(ConfigError, match="needs a task whose info has the teacher's U and V"):
+        validate(RunConfig(task, DeepLinearConfig(4, 4, 4, init="balanced"), TrainConfig(steps=1)))

@@ -109,3 +109,72 @@ def test_invalid_arguments_raise():
         saxe.half_rise_step(1.0, 2.0, 0.1)
     with pytest.raises(ValueError, match="depth"):
         saxe.mode_trajectory(np.arange(3), 1.0, 0.01, 0.1, depth=1)
+
+
+def test_measured_initial_strength_recovers_u0_and_its_rule():
+    t = np.array([0.0, 200.0, 500.0, 1000.0, 1500.0, 1700.0, 2000.0, 3000.0])
+    u = saxe.mode_trajectory(t, s=2.0, u0=2e-4, lr=0.01, depth=4)
+    u0, t_a, u_a = saxe.measured_initial_strength(t, u, 2.0, 0.01, 4, fraction=0.02)
+    assert u[t == t_a][0] == u_a <= 0.04 < u[np.searchsorted(t, t_a) + 1]  # the last checkpoint at or below 2% of s
+    assert u0 == pytest.approx(2e-4, rel=1e-7)
+    start = u.copy()
+    start[0] = 0.1  # a random start above the level that falls back first does not count
+    assert saxe.measured_initial_strength(t, start, 2.0, 0.01, 4, fraction=0.02)[1] == t_a
+    negative = u.copy()
+    negative[: np.searchsorted(t, t_a) + 1] = -1e-3  # still negative when it rises past the level: no prediction
+    with pytest.raises(ValueError, match="no positive measured strength"):
+        saxe.measured_initial_strength(t, negative, 2.0, 0.01, 4)
+    with pytest.raises(ValueError, match="fraction"):
+        saxe.measured_initial_strength(t, u, 2.0, 0.01, 4, fraction=0.7)
+    assert saxe.strength_before(2.0, 0.3, 0.0, 0.01, 3) == 0.3
+
+
+def test_balanced_start_through_train_follows_the_theory(tmp_path):
+    """``init="balanced"`` puts a trained network exactly on the theory's initial condition."""
+    from bridge.config import RunConfig, ScheduleConfig, TrainConfig
+    from bridge.trackers.modes import ModeTracker
+    from bridge.training.loop import train
+
+    s, lr = (2.0, 1.0, 0.5), 0.04
+    config = RunConfig(
+        LinearTeacherConfig(s, d_in=5, d_out=4),
+        DeepLinearConfig(5, 16, 4, depth=3, init="balanced", init_strength=1e-3),
+        TrainConfig(lr=lr, steps=600, schedule=ScheduleConfig(n_log=0, every=4), dtype="float64"),
+    )
+    run = train(config, tmp_path / "run", trackers=[ModeTracker()], progress=False)
+    steps, first = run.curve("mode/strength", mode=0)
+    assert first[0] == pytest.approx(1e-3, rel=1e-6)
+    for pred in saxe.predict_run(run):
+        observed = half_rise(*run.curve("mode/strength", mode=pred.extra["mode"]), baseline=1e-3, top=pred.value)
+        assert pred.extra["u0"] == 1e-3
+        assert observed.step == pytest.approx(pred.step, rel=0.03)
+
+
+RANDOM_START = {  # well-separated strengths, small random init: seconds of training each
+    3: dict(init_std=0.02, lr=0.02, steps=1500),
+    4: dict(init_std=0.03, lr=0.04, steps=1200),
+}
+
+
+@pytest.mark.parametrize("depth", [3, 4])
+def test_deep_random_start_half_rises_from_measured_initial_strength(depth, tmp_path):
+    """Depth ≥ 3 from random weights: every mode's half-rise within 15% of the prediction from its early curve."""
+    from bridge.config import RunConfig, ScheduleConfig, TrainConfig
+    from bridge.trackers.modes import ModeTracker
+    from bridge.training.loop import train
+
+    settings = RANDOM_START[depth]
+    s = (4.0, 2.0, 1.0, 0.5)
+    config = RunConfig(
+        LinearTeacherConfig(s, d_in=8, d_out=8),
+        DeepLinearConfig(8, 64, 8, depth=depth, init_std=settings["init_std"]),
+        TrainConfig(lr=settings["lr"], steps=settings["steps"], schedule=ScheduleConfig(n_log=60, every=settings["steps"] // 100)),
+    )
+    run = train(config, tmp_path / "run", trackers=[ModeTracker()], progress=False)
+    preds = saxe.predict_run(run)
+    assert len(preds) == len(s)
+    for pred in preds:
+        observed = half_rise(*run.curve("mode/strength", mode=pred.extra["mode"]))
+        assert pred.extra["u0_source"] == "measured" and 0 < pred.extra["u0"] < pred.extra["anchor_value"]
+        assert pred.extra["anchor_step"] < observed.step  # predicted ahead of the rise, not read off it
+        assert abs(pred.step / observed.step - 1) < 0.15, (pred.name, pred.step, observed.step)

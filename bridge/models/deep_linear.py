@@ -1,4 +1,17 @@
-"""Deep linear network ``x ↦ W_L ⋯ W_1 x`` with hook points between layers."""
+"""Deep linear network ``x ↦ W_L ⋯ W_1 x`` with hook points between layers.
+
+Two initialisations (``DeepLinearConfig.init``):
+
+* ``"gaussian"``: every weight entry drawn from ``N(0, init_std²)`` with the seed.
+* ``"balanced"``: Saxe et al.'s decoupled initial condition, every teacher mode
+  at strength ``init_strength`` with all layers balanced. It needs the
+  teacher's singular vectors, which a model builder (given only the config and
+  the seed) does not have: the network is built with zero weights and
+  :meth:`DeepLinearNetwork.init_from_task` sets them from a task's
+  ``info["U"]``, ``info["V"]``. :func:`bridge.train` calls it on every model
+  that has the method, right after building it; outside training call
+  :func:`balanced_init` yourself.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +23,7 @@ from torch import Tensor, nn
 from transformer_lens import HookedRootModule
 from transformer_lens.hook_points import HookPoint
 
-from bridge.config import config_class, require
+from bridge.config import ConfigError, config_class, require
 from bridge.models.base import MODELS, generator
 
 
@@ -22,8 +35,14 @@ class DeepLinearConfig:
     Args:
         d_in, d_hidden, d_out: layer widths.
         depth: number of weight matrices (≥ 2).
-        init_std: standard deviation of every weight entry at initialisation
-            (small values give the sigmoidal, stage-wise regime of Saxe et al.).
+        init_std: standard deviation of every weight entry of a ``"gaussian"``
+            initialisation (small values give the sigmoidal, stage-wise regime
+            of Saxe et al.).
+        init: ``"gaussian"`` (random) or ``"balanced"`` (aligned to the
+            teacher's modes, see :func:`balanced_init`; needs a task whose info
+            has ``U`` and ``V``).
+        init_strength: initial strength ``u₀`` of every teacher mode in the
+            end-to-end map under ``"balanced"`` (> 0).
     """
 
     d_in: int
@@ -31,12 +50,19 @@ class DeepLinearConfig:
     d_out: int
     depth: int = 2
     init_std: float = 1e-3
+    init: str = "gaussian"
+    init_strength: float = 1e-3
 
     def __post_init__(self) -> None:
         require(self.depth >= 2, f"deep_linear.depth must be >= 2, got {self.depth}")
         for name in ("d_in", "d_hidden", "d_out"):
             require(getattr(self, name) > 0, f"deep_linear.{name} must be positive, got {getattr(self, name)}")
         require(self.init_std > 0, f"deep_linear.init_std must be positive, got {self.init_std}")
+        require(self.init in INITS, f"deep_linear.init must be one of {INITS}, got {self.init!r}")
+        require(self.init_strength > 0, f"deep_linear.init_strength must be positive, got {self.init_strength}")
+
+
+INITS = ("gaussian", "balanced")
 
 
 class DeepLinearNetwork(HookedRootModule):
@@ -55,10 +81,12 @@ class DeepLinearNetwork(HookedRootModule):
         super().__init__()
         self.config = config
         dims = [config.d_in] + [config.d_hidden] * (config.depth - 1) + [config.d_out]
-        g = generator(seed)
-        self.weights = nn.ParameterList(
-            nn.Parameter(torch.randn(d_out, d_in, generator=g) * config.init_std) for d_in, d_out in zip(dims[:-1], dims[1:])
-        )
+        if config.init == "gaussian":
+            g = generator(seed)
+            initial = [torch.randn(d_out, d_in, generator=g) * config.init_std for d_in, d_out in zip(dims[:-1], dims[1:])]
+        else:  # "balanced": set by init_from_task once the teacher's modes are known
+            initial = [torch.zeros(d_out, d_in) for d_in, d_out in zip(dims[:-1], dims[1:])]
+        self.weights = nn.ParameterList(nn.Parameter(w) for w in initial)
         self.hook_in = HookPoint()
         self.hook_hidden = nn.ModuleList(HookPoint() for _ in range(config.depth - 1))
         self.hook_out = HookPoint()
@@ -84,6 +112,22 @@ class DeepLinearNetwork(HookedRootModule):
         for layer in range(layers):
             h = h @ self.weights[layer].T
         return h
+
+    def init_from_task(self, info: dict) -> None:
+        """Apply a task-dependent initialisation: for ``init="balanced"``, :func:`balanced_init`
+        with ``info["U"]``, ``info["V"]`` and ``config.init_strength``; nothing for ``"gaussian"``.
+
+        Raises:
+            ConfigError: ``"balanced"`` and ``info`` has no ``U``/``V``, or they do not fit the network.
+        """
+        if self.config.init != "balanced":
+            return
+        if info.get("U") is None or info.get("V") is None:
+            raise ConfigError("deep_linear.init 'balanced' needs a task whose info has the teacher's U and V (e.g. linear_teacher, hierarchy)")
+        try:
+            balanced_init(self, info["U"], info["V"], self.config.init_strength)
+        except ValueError as e:
+            raise ConfigError(f"deep_linear.init 'balanced': {e}") from None
 
     def end_to_end(self) -> Float[Tensor, "d_out d_in"]:
         """The product ``W_{L-1} ⋯ W_0``."""
@@ -114,6 +158,48 @@ def set_balanced(net: DeepLinearNetwork, u: Float[Tensor, "d_out mode"], s: Floa
             w.zero_()
         net.weights[0][:r] = s.sqrt()[:, None] * v.T
         net.weights[1][:, :r] = u * s.sqrt()
+    return net
+
+
+def balanced_init(net: DeepLinearNetwork, u: Float[Tensor, "d_out mode"], v: Float[Tensor, "d_in mode"], strength: float) -> DeepLinearNetwork:
+    """Set ``net`` (any depth ``L``) to Saxe's decoupled, balanced start ``W_{L-1}⋯W_0 = strength · U Vᵀ`` (in place).
+
+    Mode ``i`` runs through hidden unit ``i`` of every hidden layer, each layer
+    carrying ``strength^{1/L}``: ``W_0 = c E Vᵀ``, ``W_l = c E Eᵀ`` (``0 < l < L−1``),
+    ``W_{L−1} = c U Eᵀ`` with ``c = strength^{1/L}`` and ``E`` the first ``r``
+    hidden basis vectors; every other weight is zero. The layers are balanced
+    (``W_{l+1}ᵀW_{l+1} = W_l W_lᵀ``), so each mode starts at ``u₀ = strength``
+    on the trajectory :func:`bridge.theory.saxe.mode_trajectory` describes.
+
+    Args:
+        net: the network (its weights are overwritten).
+        u: ``(d_out, r)`` output singular vectors of the teacher (orthonormal columns).
+        v: ``(d_in, r)`` input singular vectors.
+        strength: ``u₀ > 0``, the same for every mode.
+
+    Raises:
+        ValueError: shapes that do not fit, ``r > d_hidden`` or ``strength <= 0``.
+
+    Examples:
+        >>> net = DeepLinearNetwork(DeepLinearConfig(d_in=3, d_hidden=4, d_out=2, depth=3), seed=0)
+        >>> u, v = torch.eye(2)[:, :1], torch.eye(3)[:, :1]
+        >>> round(balanced_init(net, u, v, 0.008).end_to_end()[0, 0].item(), 6)
+        0.008
+    """
+    cfg, r = net.config, u.shape[-1]
+    if u.shape != (cfg.d_out, r) or v.shape != (cfg.d_in, r):
+        raise ValueError(f"U {tuple(u.shape)} and V {tuple(v.shape)} must be ({cfg.d_out}, r) and ({cfg.d_in}, r)")
+    if r > cfg.d_hidden or not strength > 0:
+        raise ValueError(f"need r <= d_hidden={cfg.d_hidden} modes and strength > 0, got r={r}, strength={strength}")
+    dtype = net.weights[0].dtype
+    c = float(strength) ** (1.0 / cfg.depth)
+    with torch.no_grad():
+        for w in net.weights:
+            w.zero_()
+        net.weights[0][:r] = c * v.T.to(dtype)
+        for w in net.weights[1:-1]:
+            w[:r, :r] = c * torch.eye(r, dtype=dtype)
+        net.weights[-1][:, :r] = c * u.to(dtype)
     return net
 
 

@@ -273,10 +273,13 @@ class Run:
         return series.index.to_numpy(dtype=float), series.to_numpy(dtype=float)
 
     def task_data(self, device: str | torch.device = "cpu"):
-        """Regenerate the run's task data from its config and seed."""
-        from bridge.tasks import make_task
+        """Regenerate the run's task data from its config and seed, floating-point inputs and
+        targets in the run's ``train.dtype`` (as training saw them; integer tensors unchanged)."""
+        from bridge.tasks import Split, make_task
 
-        return make_task(self.config.task, self.config.seed).to(device)
+        data, dtype = make_task(self.config.task, self.config.seed), getattr(torch, self.config.train.dtype)
+        cast = lambda x: x.to(dtype) if x.is_floating_point() else x  # noqa: E731
+        return type(data)(*(s and Split(cast(s.x), cast(s.y)) for s in (data.train, data.test)), data.loss, data.info).to(device)
 
     def model_at(self, step: int, device: str | torch.device = "cpu", into: nn.Module | None = None, *, train: bool = False) -> nn.Module:
         """The model with the weights saved at ``step``.
@@ -300,7 +303,9 @@ class Run:
         if not file.exists():
             near = sorted(self.steps, key=lambda s: abs(s - step))[:3]
             raise KeyError(f"no checkpoint at step {step} in {self.path} (nearest: {sorted(near)})")
-        model = build_model(self.config.model, self.config.seed) if into is None else into
+        model = into if into is not None else build_model(self.config.model, self.config.seed)
+        if into is None and self.config.train.dtype != "float32":  # the dtype training used and the checkpoints store
+            model = move_to(model, getattr(torch, self.config.train.dtype))
         current = next(model.parameters()).device
         load_weights(model, load_tensors(file, current), file.name)
         model.train(train)

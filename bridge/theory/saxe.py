@@ -13,17 +13,32 @@ For ``L = 2`` this has the closed form
 
 a sigmoid whose half-rise time is ``ln(s/u₀ − 1) / (2sη)``: stronger modes are
 learned first, in time ∝ (1/s)·ln(s/u₀).
+
+From small *random* weights the theory's initial condition is not given but
+emerges. At depth 2 it follows from the initial weights
+(:func:`effective_initial_strength`). At depth ``L ≥ 3`` the early dynamics
+are not linear and no such formula exists, so the initial strength is measured
+on the run's first checkpoints (:func:`measured_initial_strength`): the mode's
+measured strength ``u(t_a)`` at an early *anchor* checkpoint ``t_a`` is carried
+back along the ODE to the ``u₀`` at step 0 that reaches it at ``t_a``; the
+prediction is that ODE's half-rise. :func:`predict_run` picks the right path
+for a deep linear run.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import torch
 from jaxtyping import Float
 from scipy.integrate import quad, solve_ivp
+from scipy.optimize import brentq
 from torch import Tensor
 
 from bridge.theory.base import Prediction
+
+ANCHOR_FRACTION = 0.02  # default anchor level of measured_initial_strength, as a fraction of s
 
 ASSUMPTIONS = (
     "whitened inputs (Σxx = I)",
@@ -104,6 +119,90 @@ def integrated_half_rise(s: float, u0: float, lr: float, depth: int) -> float:
     return float(value)
 
 
+def ode_time(s: float, u_from: float, u_to: float, lr: float, depth: int) -> float:
+    """Steps the mode ODE takes from strength ``u_from`` to ``u_to`` (both in ``(0, s)``; negative if ``u_to < u_from``).
+
+    Examples:
+        >>> t = ode_time(2.0, 1e-3, 1.0, lr=0.01, depth=3)
+        >>> bool(np.isclose(t, half_rise_step(2.0, 1e-3, 0.01, depth=3) - ode_time(2.0, 1.0, 1.0005, 0.01, 3)))
+        True
+    """
+    _check(s, min(u_from, u_to), lr, depth)
+    if not u_to < s:
+        raise ValueError(f"need u_to < s, got u_to={u_to}, s={s}")
+    if depth == 2:
+        return _depth2_time(s, u_from, lr, u_to)
+    power = 2 * (depth - 1) / depth
+    integrand = lambda logu: np.exp(logu) ** (1 - power) / (lr * depth * (s - np.exp(logu)))  # noqa: E731
+    value, _ = quad(integrand, np.log(u_from), np.log(u_to), limit=200, epsabs=0, epsrel=1e-10)
+    return float(value)
+
+
+def strength_before(s: float, u_at: float, steps: float, lr: float, depth: int) -> float:
+    """The ``u₀`` at step 0 from which the mode ODE reaches ``u_at`` after ``steps`` steps.
+
+    Examples:
+        >>> u = float(mode_trajectory(np.array([300.0]), s=2.0, u0=1e-3, lr=0.01, depth=3)[0])
+        >>> round(strength_before(2.0, u, 300.0, lr=0.01, depth=3), 8)
+        0.001
+    """
+    _check(s, u_at, lr, depth)
+    if steps <= 0:
+        return float(u_at)
+    # ode_time(u0 → u_at) falls from +∞ (u0 → 0) to 0 (u0 = u_at): one root in log u0
+    gap = lambda logu0: ode_time(s, float(np.exp(logu0)), u_at, lr, depth) - steps  # noqa: E731
+    low = np.log(u_at)
+    while gap(low) < 0:
+        low -= 5.0
+        if low < -700:
+            raise ValueError(f"no initial strength reaches {u_at} in {steps} steps")
+    return float(np.exp(brentq(gap, low, np.log(u_at), xtol=1e-12, rtol=1e-12)))
+
+
+def measured_initial_strength(steps: np.ndarray, values: np.ndarray, s: float, lr: float, depth: int, fraction: float = ANCHOR_FRACTION) -> tuple[float, float, float]:
+    """The effective initial strength of one mode, measured on its early curve (any depth, meant for ``L ≥ 3``).
+
+    Rule: the *anchor* is the last checkpoint at which the mode's measured
+    strength is at most ``fraction · s``: after it the mode stays above that
+    level (a random start that begins above it and falls back does not count). Its strength ``u_a`` at step ``t_a`` must be positive: a mode
+    still at or below zero there (a random start of the wrong sign, or
+    checkpoints too sparse to catch the rise) gets no prediction and raises.
+    The initial strength is :func:`strength_before` ``(s, u_a, t_a)``, so
+    the balanced ODE from it passes through the measurement. Between the
+    random start and the anchor the mode aligns and balances; the smaller
+    ``fraction``, the earlier the anchor and the more of the rise is predicted.
+
+    Args:
+        steps, values: the mode's measured strength curve, shape ``(n,)`` (``mode/strength``).
+        s: the teacher's singular value of the mode.
+        lr: learning rate; depth: number of weight layers.
+        fraction: anchor level as a fraction of ``s`` (in ``(0, 0.5)``).
+
+    Returns:
+        ``(u0, t_a, u_a)``.
+
+    Raises:
+        ValueError: no checkpoint with a positive strength at or before the anchor.
+
+    Examples:
+        >>> t = np.array([0.0, 100.0, 200.0, 300.0, 400.0])
+        >>> u = mode_trajectory(t, s=2.0, u0=1e-3, lr=0.01, depth=3)
+        >>> round(measured_initial_strength(t, u, 2.0, 0.01, 3)[0], 8)
+        0.001
+    """
+    steps, values = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
+    if not 0 < fraction < 0.5:
+        raise ValueError(f"fraction must be in (0, 0.5), got {fraction}")
+    order = np.argsort(steps)
+    steps, values = steps[order], values[order]
+    below = np.flatnonzero(values <= fraction * s)
+    a = int(below[-1]) if len(below) else -1
+    if a < 0 or not values[a] > 0:
+        where = "at step 0" if a < 0 else f"at step {steps[a]:g} ({values[a]:.3g})"
+        raise ValueError(f"mode of strength s={s}: no positive measured strength before it passes {fraction}·s ({where}); checkpoint it more densely early on")
+    return strength_before(s, float(values[a]), float(steps[a]), lr, depth), float(steps[a]), float(values[a])
+
+
 def _depth2_time(s: float, u0: float, lr: float, target: float) -> float:
     # invert u(t) = s·g / (g − 1 + s/u0) for g = e^{2sηt}
     g = target * (s / u0 - 1) / (s - target)
@@ -143,3 +242,57 @@ def predict_modes(strengths: np.ndarray, u0: np.ndarray, lr: float, depth: int =
         )
         for m, (s, a) in enumerate(zip(strengths, u0))
     ]
+
+
+def predict_modes_from_curves(
+    steps: np.ndarray, values: np.ndarray, strengths: np.ndarray, lr: float, depth: int, fraction: float = ANCHOR_FRACTION
+) -> list[Prediction]:
+    """Half-rise predictions with each mode's initial strength measured on its early curve.
+
+    Args:
+        steps: checkpoint steps, shape ``(n,)``.
+        values: measured mode strengths, shape ``(n, modes)``.
+        strengths: the teacher's singular values, shape ``(modes,)``.
+        lr, depth: learning rate and number of weight layers.
+        fraction: anchor level (see :func:`measured_initial_strength`).
+
+    Returns:
+        One :class:`Prediction` per mode; ``extra`` holds ``u0``, the anchor's
+        ``anchor_step`` and ``anchor_value``. A mode without a positive anchor
+        raises (see :func:`measured_initial_strength`).
+    """
+    values = np.asarray(values, dtype=float)
+    preds = []
+    for m, s in enumerate(np.asarray(strengths, dtype=float)):
+        try:
+            u0, t_a, u_a = measured_initial_strength(steps, values[:, m], float(s), lr, depth, fraction)
+        except ValueError as e:
+            raise ValueError(f"mode {m}: {e}") from None
+        (pred,) = predict_modes(np.array([s]), np.array([u0]), lr, depth)
+        extra = {**pred.extra, "mode": m, "anchor_step": t_a, "anchor_value": u_a, "u0_source": "measured"}
+        preds.append(dataclasses.replace(pred, name=f"mode {m} half-rise", extra=extra))
+    return preds
+
+
+def predict_run(run, fraction: float = ANCHOR_FRACTION) -> list[Prediction]:
+    """Half-rise predictions for a deep linear run trained by gradient descent (``run``: a :class:`~bridge.runs.run.Run`).
+
+    A balanced start (``init="balanced"``) uses its ``init_strength``; a random
+    start of depth 2 uses :func:`effective_initial_strength` on the step-0
+    weights; a random start of depth ``≥ 3`` uses
+    :func:`predict_modes_from_curves` on the run's ``mode/strength`` rows
+    (record them with :class:`~bridge.trackers.modes.ModeTracker`).
+
+    Example:
+        >>> preds = predict_run(bridge.load_run("runs/deep3"))   # doctest: +SKIP
+    """
+    data, model_cfg, lr = run.task_data(), run.config.model, run.config.train.lr
+    s, depth = data.info["S"].double().numpy(), model_cfg.depth
+    if getattr(model_cfg, "init", "gaussian") == "balanced":
+        return predict_modes(s, np.full(len(s), model_cfg.init_strength), lr, depth)
+    if depth == 2:
+        net = run.model_at(0)
+        u0 = effective_initial_strength(net.weights[0].detach(), net.weights[1].detach(), data.info["U"].to(net.weights[0]), data.info["V"].to(net.weights[0]))
+        return predict_modes(s, u0.double().numpy(), lr, depth)
+    curves = [run.curve("mode/strength", mode=m) for m in range(len(s))]
+    return predict_modes_from_curves(curves[0][0], np.stack([c[1] for c in curves], axis=1), s, lr, depth, fraction)

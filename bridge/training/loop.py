@@ -31,7 +31,7 @@ from bridge.progress import progress_bar
 from bridge.runs.run import Run
 from bridge.runs.storage import read_json
 from bridge.seeding import derive_seed, generator
-from bridge.tasks import TaskData, make_task
+from bridge.tasks import Split, TaskData, make_task
 from bridge.trackers.base import Tracker
 from bridge.trackers.loss import LossTracker
 from bridge.training.writer import RunWriter
@@ -91,8 +91,47 @@ def batch_indices(n: int, batch_size: int, step: int, seed: int) -> Tensor:
     return _epoch_order(n, seed, epoch)[slot * batch_size : (slot + 1) * batch_size]
 
 
+def in_dtype(data: TaskData, dtype: torch.dtype) -> TaskData:
+    """``data`` with its floating-point inputs and targets in ``dtype`` (integer tensors and ``info`` unchanged).
+
+    Tensors already in ``dtype`` are kept as they are (no copy).
+
+    Examples:
+        >>> from bridge.tasks import LinearTeacherConfig
+        >>> in_dtype(make_task(LinearTeacherConfig((2.0,), d_in=2, d_out=2), 0), torch.float64).train.x.dtype
+        torch.float64
+    """
+
+    def cast(t: Tensor) -> Tensor:
+        return t.to(dtype) if t.is_floating_point() else t
+
+    split = lambda s: None if s is None else Split(cast(s.x), cast(s.y))  # noqa: E731
+    return TaskData(split(data.train), split(data.test), data.loss, data.info)
+
+
+def in_model_dtype(model: nn.Module, dtype: str) -> nn.Module:
+    """``model`` with its floating-point parameters and buffers in ``dtype`` (``"float32"``: as built, untouched)."""
+    return model if dtype == "float32" else move_to(model, getattr(torch, dtype))
+
+
+def build_for_task(config: RunConfig, data: TaskData) -> nn.Module:
+    """The model of ``config`` as training starts it: built from ``(config.model, seed)``, in
+    ``config.train.dtype``, then given the task-dependent initialisation the model asks for
+    (its ``init_from_task(data.info)``, e.g. a balanced deep linear start).
+
+    Raises:
+        ConfigError: the model's initialisation needs something the task does not provide.
+    """
+    model = in_model_dtype(build_model(config.model, config.seed), config.train.dtype)
+    init = getattr(model, "init_from_task", None)
+    if callable(init):
+        init(data.info)
+    return model
+
+
 def validate(config: RunConfig) -> TaskData:
-    """Check that the task builds, the model builds and one forward+loss works; return the data.
+    """Check that the task builds, the model builds and one forward+loss works; return the data
+    (floating-point inputs and targets in ``config.train.dtype``).
 
     Raises:
         ConfigError: naming what is wrong, before any training.
@@ -100,8 +139,8 @@ def validate(config: RunConfig) -> TaskData:
     if not isinstance(config, RunConfig):
         raise ConfigError(f"train needs a RunConfig, got {type(config).__name__}")
     try:
-        data = make_task(config.task, config.seed)
-        model = build_model(config.model, config.seed)
+        data = in_dtype(make_task(config.task, config.seed), getattr(torch, config.train.dtype))
+        model = build_for_task(config, data)
     except KeyError as e:
         raise ConfigError(str(e.args[0])) from None
     n = min(len(data.train), 2)
@@ -176,7 +215,7 @@ def step_bar(config: RunConfig, start: int, progress: bool | None, desc: str | N
 
 def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker], dev: torch.device, progress: bool | None, resume: bool) -> Run:
     tc = config.train
-    model = move_to(build_model(config.model, config.seed), dev)
+    model = move_to(build_for_task(config, data), dev)
     optimizer = make_optimizer(model, tc)
     writer = RunWriter(config, out, data, trackers, dev)
     ckpt_set, tracked_set = set(writer.checkpoints), set(writer.tracked)

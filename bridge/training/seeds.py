@@ -43,14 +43,14 @@ from torch import Tensor, nn
 from torch.func import vmap
 
 from bridge.config import ConfigError, RunConfig, config_to_dict
-from bridge.models import build_model, move_to
+from bridge.models import move_to
 from bridge.estimators.reparam import ParameterSlots
 from bridge.runs.run import Run, RunError
 from bridge.runs.storage import read_json
 from bridge.tasks import TaskData
 from bridge.trackers.base import Tracker
 from bridge.training.writer import RunWriter
-from bridge.training.loop import batch_indices, make_optimizer, resolve_device, step_bar, torch_threads, validate, with_loss_tracker
+from bridge.training.loop import batch_indices, build_for_task, make_optimizer, resolve_device, step_bar, torch_threads, validate, with_loss_tracker
 
 
 def train_seeds(
@@ -89,7 +89,7 @@ def train_seeds(
     configs = [dataclasses.replace(config, seed=s) for s in seeds]
     datas = [validate(c) for c in configs]
     _check_stackable(datas)
-    models = [build_model(c.model, c.seed) for c in configs]
+    models = [build_for_task(c, data) for c, data in zip(configs, datas)]
     _check_buffers(models)
     dev = resolve_device(device)
     out = Path(out)
@@ -181,7 +181,7 @@ def _train_seeds(
     ckpt_set, tracked_set = set(writers[0].checkpoints), set(writers[0].tracked)
     start = _open_all(writers, models, optimizers, resume)
 
-    base = move_to(build_model(configs[0].model, seeds[0]), dev)  # computes with each seed's slice swapped in
+    base = move_to(build_for_task(configs[0], datas[0]), dev)  # computes with each seed's slice swapped in
     slots = ParameterSlots(base)
     trainable = [name for name, p in base.named_parameters() if p.requires_grad]
     params = {name: torch.stack([dict(m.named_parameters())[name].detach() for m in models]).requires_grad_() for name in trainable}

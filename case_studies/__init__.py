@@ -4,7 +4,7 @@ Every built-in study is one line below (name → ``module:class``), imported on
 first use, so ``mechbridge list`` imports none of them. A plugin registers its
 own with ``@register("name")``.
 
-Example:
+Examples:
     >>> from case_studies import case_study_names
     >>> "deep-linear" in case_study_names()
     True

@@ -123,7 +123,7 @@ def detect(run: Run) -> tuple[list, list[Event | None], dict[int, Event | None]]
 def analyse_run(run: Run, targets: Targets = Targets()) -> BridgeReport:
     """The bridge report of one finished deep-linear run (also usable on runs trained by ``train_seeds``).
 
-    Example:
+    Examples:
         >>> report = analyse_run(bridge.load_run("runs/deep-linear"))   # doctest: +SKIP
         >>> report.verdict                                                # doctest: +SKIP
         'pass'

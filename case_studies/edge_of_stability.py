@@ -221,7 +221,7 @@ def judge(found: dict, targets: Targets, report: BridgeReport) -> dict:
 def analyse_runs(runs: Mapping[str, Run], targets: Targets = Targets()) -> BridgeReport:
     """The bridge report over the runs of every step size (``{"main": run, "eta_<η>": run, ...}``).
 
-    Example:
+    Examples:
         >>> report = analyse_runs({"main": bridge.load_run("runs/eos")})   # doctest: +SKIP
         >>> [c.passed for c in report.checks]                               # doctest: +SKIP
         [True, True, True, True]

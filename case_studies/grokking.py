@@ -17,7 +17,7 @@ The runs of one seed:
   ``lr · weight decay``; the fitted exponent (with its 95% interval) is
   reported against the ``1/(lr·wd)`` prediction whatever it turns out to be.
 
-Example:
+Examples:
     >>> study = Grokking()
     >>> sorted(study.runs(study.presets["quick"], seed=0))[:4]
     ['agf', 'main', 'sweep_lr1.5e-3_wd1', 'sweep_lr3e-3_wd0.5']
@@ -162,7 +162,7 @@ PRESETS = {
 def sweep_key(lr: float, weight_decay: float) -> str:
     """The run key of a sweep point, e.g. ``sweep_lr3e-3_wd0.5``.
 
-    Example:
+    Examples:
         >>> sweep_key(1.5e-3, 1.0)
         'sweep_lr1.5e-3_wd1'
     """

@@ -11,7 +11,7 @@ each estimate must lie within 20% of theory.
 Each shape is one run: the first is the main run, the others are keyed by
 their shape (``shape_M4_N4_H2_r1``).
 
-Example:
+Examples:
     >>> study = LLCCalibration()
     >>> list(study.runs(PRESETS["quick"], seed=0))[:3]
     ['main', 'shape_M4_N4_H2_r1', 'shape_M2_N6_H2_r1']
@@ -43,7 +43,7 @@ from case_studies.base import MAIN, CaseStudy, Offline, register
 class Shape(RRRShape):
     """One reduced-rank-regression model: ``M`` inputs, ``N`` outputs, ``H`` hidden units, teacher rank ``r ≥ 1``.
 
-    Example:
+    Examples:
         >>> s = Shape(M=4, N=4, H=2, r=1)
         >>> s.label, s.key, s.branch, s.learning_coefficient
         ('M4-N4-H2-r1', 'shape_M4_N4_H2_r1', 'central-odd', 5.0)
@@ -156,7 +156,7 @@ PRESETS = {
 def run_config(preset: LLCCalibrationPreset, shape: Shape, seed: int) -> RunConfig:
     """The training run of ``shape``: the preset's task and model sized to it.
 
-    Example:
+    Examples:
         >>> run_config(PRESETS["quick"], Shape(M=3, N=3, H=2, r=2), seed=0).task.singular_values
         (1.0, 2.0)
     """

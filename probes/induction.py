@@ -5,7 +5,7 @@ Pure functions of (model, token sequences) for attention-only transformers on
 repeated-token sequences (:mod:`bridge.tasks.repeated_tokens`); values are in
 nats of repeated-token loss.
 
-Example:
+Examples:
     >>> demand = previous_token_demand(torch.tensor([0, 2]), torch.tensor([3, 4]), n_ctx=8)
     >>> demand.tolist()   # keys 1..3 for the first sequence, 3..6 for the second
     [0.0, 0.5, 0.5, 1.0, 0.5, 0.5, 0.5, 0.0]

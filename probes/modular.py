@@ -7,7 +7,7 @@ concatenated one-hots (residue embedding: the ``a``- and ``b``-blocks of the
 first layer side by side, neurons at ``hook_post.0``). The trackers that
 record these over training live in :mod:`bridge.trackers.fourier`.
 
-Example:
+Examples:
     >>> from bridge.models import MLPConfig, build_model
     >>> from bridge.tasks import make_task
     >>> from bridge.tasks.modular import ModularConfig
@@ -81,7 +81,7 @@ def logits_and_neurons(model: nn.Module, data: TaskData, neurons: bool = True) -
 def weight_norm(model: nn.Module) -> float:
     """‖θ‖₂ over every parameter.
 
-    Example:
+    Examples:
         >>> layer = nn.Linear(2, 2, bias=False)
         >>> _ = nn.init.ones_(layer.weight)
         >>> weight_norm(layer)

@@ -25,18 +25,14 @@ from bridge.tasks import make_task
 from bridge.tasks.modular import ModularConfig, all_pairs, modular_table
 from bridge.tasks.repeated_tokens import next_token_losses
 from case_studies.superposition import (
-    SuperpositionPreset,
+    PhaseSweep,
     phase_grid,
     trained_n2m1_phases,
 )
 from probes.feature_geometry import n2m1_phase
 from probes.fourier import fourier_basis, n_frequencies, neuron_frequency_fve
-from probes.fourier_tracker import (
-    FourierTracker,
-    grid_inputs,
-    logits_and_neurons,
-    residue_embedding,
-)
+from bridge.trackers.fourier import FourierTracker
+from probes.modular import grid_inputs, logits_and_neurons, residue_embedding
 from probes.heads import head_weights, induction_by_key_position
 from probes.restricted_loss import (
     _phase_table,
@@ -248,15 +244,15 @@ def test_toy_superposition_forward_and_gradient_as_the_index_einsums(instances):
 
 
 def test_trained_n2m1_phases_group_instances_by_seed_as_before():
-    preset, seed = SuperpositionPreset(phase_importance=3, phase_density=2, phase_seeds=2, phase_steps=4, phase_batch=16), 5
+    preset, seed = PhaseSweep(importance=3, density=2, seeds=2, steps=4, batch_size=16), 5
     phases, weights = trained_n2m1_phases(preset, seed)
     r, p = phase_grid(preset)
     R, P = np.meshgrid(r, p, indexing="ij")
-    cells, seeds = R.size, preset.phase_seeds
+    cells, seeds = R.size, preset.seeds
     importance = torch.tensor(np.stack([np.ones(cells), R.ravel()], axis=1), dtype=torch.float32).repeat(seeds, 1)
     density = torch.tensor(P.ravel(), dtype=torch.float32).repeat(seeds)
     model = ToySuperposition(ToySuperpositionConfig(2, 1, n_instances=cells * seeds), seed=seed)
-    fit_fresh_samples(model, importance, density, steps=preset.phase_steps, batch_size=preset.phase_batch, lr=preset.phase_lr, seed=seed)
+    fit_fresh_samples(model, importance, density, steps=preset.steps, batch_size=preset.batch_size, lr=preset.lr, seed=seed)
     losses = instance_losses(model, importance, density, seed=seed + 1).reshape(seeds, cells)
     W = model.W.detach().reshape(seeds, cells, 1, 2)
     best = losses.argmin(dim=0)

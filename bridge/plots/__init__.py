@@ -1,6 +1,6 @@
 """Every figure function, by subject. Each is a pure function of data that takes an ``ax`` and returns it.
 
-Example:
+Examples:
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> from bridge.plots import new_figure, plot_curves

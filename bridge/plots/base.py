@@ -1,6 +1,6 @@
 """Figures as pure functions of data: each takes an ``ax``, draws, and returns it.
 
-Example:
+Examples:
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> import matplotlib.pyplot as plt
@@ -94,7 +94,7 @@ def plot_timeline(ax: Any, rows: Sequence[Mapping[str, Any]], *, xlabel: str = "
 def plot_estimate_series(ax: Any, steps: Sequence[float], mean: Sequence[float], sd: Sequence[float], *, ylabel: str = "", zero_line: bool = True) -> Any:
     """An estimate at each step with its standard deviation as error bars (e.g. the learning coefficient over checkpoints).
 
-    Example:
+    Examples:
         >>> from bridge.plots import new_figure
         >>> fig, ax = new_figure()
         >>> len(plot_estimate_series(ax, [0, 10], [1.0, 2.0], [0.1, 0.2]).containers)

@@ -2,7 +2,7 @@
 
 Each function draws on the ``ax`` it is given and returns it.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from bridge.plots import new_figure
     >>> fig, ax = new_figure()

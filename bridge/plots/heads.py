@@ -2,7 +2,7 @@
 
 Pure functions of data that draw on a given ``ax`` and return it.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from bridge.plots import new_figure
     >>> fig, ax = new_figure()

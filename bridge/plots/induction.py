@@ -3,7 +3,7 @@ and where the previous-token heads work.
 
 Pure functions of data that draw on a given ``ax`` and return it.
 
-Example:
+Examples:
     >>> from bridge.plots import new_figure
     >>> fig, ax = new_figure()
     >>> curves = {"repeated tokens": ([0, 50, 100], [4.1, 4.0, 0.3], "C0-")}

@@ -1,6 +1,6 @@
 """Figures of learning-coefficient estimates: pure functions that take an ``ax`` and return it.
 
-Example:
+Examples:
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> from matplotlib.figure import Figure
@@ -85,7 +85,7 @@ def plot_chain_traces(
     Returns:
         ``ax``.
 
-    Example:
+    Examples:
         >>> import matplotlib
         >>> matplotlib.use("Agg")
         >>> from matplotlib.figure import Figure

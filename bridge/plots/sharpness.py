@@ -2,7 +2,7 @@
 
 Each function takes an ``ax`` (and plain arrays or dicts), draws, and returns the ``ax``.
 
-Example:
+Examples:
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> from bridge.plots import new_figure

@@ -1,6 +1,6 @@
 """Figures of superposition experiments: pure functions that take an ``ax`` and return it.
 
-Example:
+Examples:
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> from matplotlib.figure import Figure
@@ -66,7 +66,7 @@ def plot_feature_norms(ax, steps: Sequence[float], norms: np.ndarray, gap: tuple
     """Each feature's norm ``‖W_i‖`` over training (``norms``: ``(step, feature)``); with ``gap = (steps, degrees)``,
     the polygon's largest gap error (capped at 180°) dashed on a twin axis. Returns ``ax``.
 
-    Example:
+    Examples:
         >>> import matplotlib
         >>> matplotlib.use("Agg")
         >>> from matplotlib.figure import Figure

@@ -1,7 +1,7 @@
 """Event detectors: generic ones (threshold crossing, settling crossing, half-rise, plateaus and drops) and one
 module per phenomenon (loss drops and the LLC's critical points, grokking phases, sharpness plateaus).
 
-Example:
+Examples:
     >>> from bridge.stages import half_rise
     >>> half_rise([0, 1, 2, 3, 4], [0.0, 0.0, 0.5, 1.0, 1.0]).step
     2.0

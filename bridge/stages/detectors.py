@@ -91,7 +91,7 @@ def threshold_crossing(
 ) -> Event | None:
     """First step at which ``values`` crosses ``threshold`` (linear interpolation), or ``None``.
 
-    Example:
+    Examples:
         >>> threshold_crossing([0, 10, 20], [0.0, 0.4, 1.0], 0.7).step
         15.0
     """
@@ -113,7 +113,7 @@ def settled_crossing(
     chance before its real transition; the settling crossing ignores such excursions.
     ``None`` when the values end short of ``threshold`` or never were short of it.
 
-    Example:
+    Examples:
         >>> settled_crossing([0, 10, 20, 30, 40], [0.0, 0.8, 0.2, 0.8, 1.0], 0.5).step  # not the chance crossing at 5
         25.0
         >>> settled_crossing([0, 10, 20], [1.0, 0.6, 0.2], 0.4, "down").step
@@ -157,7 +157,7 @@ def half_rise(
         The event, or ``None`` when the curve never moves (with ``"last"``:
         also when it does not end beyond half-way).
 
-    Example:
+    Examples:
         >>> half_rise([0, 1, 2, 3], [0.0, 0.2, 0.8, 1.0]).step
         1.5
         >>> bump = [0.0, 1.0, 0.1, 0.2, 0.8, 1.0]       # a transient bump at step 1, the rise at 3-4
@@ -210,7 +210,7 @@ def plateaus_and_drops(
         Stages in time order, each named ``"{name} plateau"`` or ``"{name} drop"``
         with ``change`` the (log-)loss difference end − start.
 
-    Example:
+    Examples:
         >>> t = np.arange(100.0)
         >>> loss = np.where(t < 40, 2.0, np.where(t < 50, 2.0 * 0.5 ** ((t - 40) / 2), 0.0625))
         >>> [(s.kind, s.start, s.end) for s in plateaus_and_drops(t, loss)]

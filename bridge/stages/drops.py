@@ -1,7 +1,7 @@
 """Detectors on the stages of a loss drop: the largest drop, a score's rise between two levels, and the end of a
 rise that goes with a drop (a critical point of the learning coefficient).
 
-Example:
+Examples:
     >>> from bridge.stages import plateaus_and_drops
     >>> t = np.arange(100.0)
     >>> loss = np.where(t < 40, 2.0, np.where(t < 50, 2.0 * 0.5 ** ((t - 40) / 2), 0.0625))
@@ -23,7 +23,7 @@ from bridge.stages.detectors import Event, Stage, plateaus_and_drops
 def main_drop(stages: Sequence[Stage]) -> Stage | None:
     """The drop stage with the largest decrease (``None`` when there is no drop).
 
-    Example:
+    Examples:
         >>> main_drop([Stage("a", 0, 1, kind="drop", change=-0.2), Stage("b", 1, 2, kind="drop", change=-1.5)]).name
         'b'
     """
@@ -34,7 +34,7 @@ def main_drop(stages: Sequence[Stage]) -> Stage | None:
 def drop_window(stage: Stage | None) -> tuple[float, float] | None:
     """``(start, end)`` of a stage widened by its sampling uncertainties (``None`` for no stage).
 
-    Example:
+    Examples:
         >>> drop_window(Stage("d", 100.0, 200.0, kind="drop", start_uncertainty=50.0, end_uncertainty=25.0))
         (50.0, 225.0)
     """
@@ -54,7 +54,7 @@ def rise_between(steps: Float[np.ndarray, " n"], values: Float[np.ndarray, " n"]
 
     ``None`` when the score never exceeds ``hi`` or was never below ``lo`` before it did.
 
-    Example:
+    Examples:
         >>> rise_between(np.array([0.0, 10, 20, 30]), np.array([0.1, 0.15, 0.4, 0.9]), 0.2, 0.5)
         (12.0, 22.0)
     """
@@ -96,7 +96,7 @@ def llc_boundary(
         ``(event, stages)``: the boundary (kind ``"critical_point"``) and every
         stage of the LLC curve (its rises have kind ``"drop"``: falls of ``−llc``).
 
-    Example:
+    Examples:
         >>> t = np.arange(0.0, 2001.0, 100.0)
         >>> two_stages = 30 / (1 + np.exp(-(t - 500) / 40)) + 15 / (1 + np.exp(-(t - 1500) / 40))
         >>> llc_boundary(t, two_stages)[0].step, llc_boundary(t, two_stages, during=(1400, 1700))[0].step

@@ -16,7 +16,7 @@ Detected from the curves a grokking run records:
 
 Each boundary carries the sampling interval around it as its uncertainty.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> t = np.arange(0, 1000, 10.0)
     >>> train_acc = np.clip(t / 100, 0, 1)
@@ -89,7 +89,7 @@ def memorised_and_grokked(
 
     Each is a :func:`~bridge.stages.detectors.threshold_crossing` (``None`` when never reached).
 
-    Example:
+    Examples:
         >>> t = np.arange(0, 100, 10.0)
         >>> mem, grok = memorised_and_grokked(t, np.clip(t / 20, 0, 1), t, np.clip((t - 50) / 20, 0, 1))
         >>> mem.step, round(grok.step, 1), grok.name
@@ -104,7 +104,7 @@ def memorised_and_grokked(
 def half_fall(steps: Float[np.ndarray, " n"], values: Float[np.ndarray, " n"], start: float, name: str, observable: str) -> Event | None:
     """First step after a curve's peak (at or after ``start``) where it is half-way down to its later minimum.
 
-    Example:
+    Examples:
         >>> half_fall(np.array([0, 10, 20, 30, 40.0]), np.array([1.0, 3.0, 2.0, 1.0, 1.0]), 5, "drop", "x").step
         20.0
     """
@@ -122,7 +122,7 @@ def half_fall(steps: Float[np.ndarray, " n"], values: Float[np.ndarray, " n"], s
 def phase_ordered(stages: list[Stage]) -> bool:
     """Whether all three phases were found, each of positive length, in order and contiguous.
 
-    Example:
+    Examples:
         >>> phase_ordered([Stage("memorisation", 0, 10), Stage("circuit formation", 10, 50), Stage("clean-up", 50, 60)])
         True
     """

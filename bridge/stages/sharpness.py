@@ -7,7 +7,7 @@ and the loss tracker and return :class:`~bridge.stages.detectors.Event` /
 threshold ``2/η``: the plateau is found from the sharpness curve alone, so
 its level can be compared with the prediction.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> t = np.arange(300.0)
     >>> s = np.minimum(2 + t / 20, 10) + 0.1 * np.cos(np.pi * t)   # rises, then hovers at 10
@@ -102,7 +102,7 @@ def plateau_loss_trend(steps: Float[np.ndarray, " n"], loss: Float[np.ndarray, "
     the first tenth (below 1: the loss keeps falling); ``rises`` counts samples
     above the previous one by more than ``rtol`` (relative; above 0: non-monotone).
 
-    Example:
+    Examples:
         >>> t = np.arange(100.0)
         >>> ratio, rises = plateau_loss_trend(t, np.exp(-t / 50) * (1 + 0.1 * (t % 2)), start=40)
         >>> round(ratio, 3), rises

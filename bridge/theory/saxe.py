@@ -283,7 +283,7 @@ def predict_run(run, fraction: float = ANCHOR_FRACTION) -> list[Prediction]:
     :func:`predict_modes_from_curves` on the run's ``mode/strength`` rows
     (record them with :class:`~bridge.trackers.modes.ModeTracker`).
 
-    Example:
+    Examples:
         >>> preds = predict_run(bridge.load_run("runs/deep3"))   # doctest: +SKIP
     """
     data, model_cfg, lr = run.task_data(), run.config.model, run.config.train.lr

@@ -161,7 +161,7 @@ class CurvatureLoadingTracker:
         seed: seeds the subset, the first start vector and the trace probes.
         name: tracker name.
 
-    Example:
+    Examples:
         >>> from bridge.models import MLPConfig, build_model
         >>> from bridge.tasks import LinearTeacherConfig, make_task
         >>> data = make_task(LinearTeacherConfig((2.0, 1.0), d_in=4, d_out=3, n_train=16), seed=0)

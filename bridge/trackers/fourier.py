@@ -5,7 +5,7 @@ Each records, over training, a probe of :mod:`probes.fourier`,
 model families of modular arithmetic: toy transformers on ``[a, b, =]`` and
 two-layer MLPs on concatenated one-hots).
 
-Example:
+Examples:
     >>> from bridge.models import MLPConfig, build_model
     >>> from bridge.tasks import make_task
     >>> from bridge.tasks.modular import ModularConfig

@@ -24,7 +24,7 @@ from bridge.training.loop import train
 from probes.fourier import frequency_norms, key_frequencies, top_share
 from probes.modular import residue_embedding
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_tracker_full_loss_equals_training_loss_and_rows_are_complete():

@@ -23,7 +23,7 @@ from case_studies import get_case_study, run_case_study
 from case_studies.llc_calibration import PRESETS, LLCCalibrationPreset, Shape, Targets, chain_traces
 
 matplotlib.use("Agg")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_preset_covers_every_branch_with_a_run_per_shape():

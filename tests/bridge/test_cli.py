@@ -76,7 +76,7 @@ def test_report_reads_only_and_rebuild_gives_the_same_report_and_the_page_block_
     stored = json.loads((out / "report.json").read_text())
     assert main(["report", str(out), "--rebuild"]) == 0
     assert json.loads((out / "report.json").read_text()) == stored  # the same analysis from the same runs
-    page = (Path(__file__).resolve().parents[1] / "docs" / "case_studies" / "deep-linear.md").read_text()
+    page = (Path(__file__).resolve().parents[2] / "docs" / "case_studies" / "deep-linear.md").read_text()
     block = re.findall(r"## In a notebook\n\n```python\n(.*?)```", page, re.S)[0]
     done = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, capture_output=True, text=True, env={"OMP_NUM_THREADS": "1", "PATH": ""})
     assert done.returncode == 0, done.stderr[-2000:]

@@ -267,7 +267,7 @@ def test_the_page_example_runs(tmp_path):
     import sys
     from pathlib import Path
 
-    page = Path(__file__).resolve().parents[1] / "docs" / "case_studies" / "superposition.md"
+    page = Path(__file__).resolve().parents[2] / "docs" / "case_studies" / "superposition.md"
     blocks = re.findall(r"```python\n(.*?)```", page.read_text(), re.DOTALL)
     assert blocks
     done = subprocess.run([sys.executable, "-c", "\n".join(blocks)], cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)

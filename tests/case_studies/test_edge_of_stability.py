@@ -276,7 +276,7 @@ def test_the_notebook_block_on_the_case_study_page_runs_on_the_quick_run(quick_r
     import sys
     from pathlib import Path
 
-    page = Path(__file__).resolve().parents[1] / "docs" / "case_studies" / "edge-of-stability.md"
+    page = Path(__file__).resolve().parents[2] / "docs" / "case_studies" / "edge-of-stability.md"
     (block,) = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
     assert block.count('"runs/eos"') == 1
     code = block.replace('"runs/eos"', repr(str(quick_run[0])))

@@ -10,6 +10,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pytest
+from helpers import timeout
 
 from bridge.config import ConfigError, RunConfig, ScheduleConfig, TrainConfig, config_to_dict
 from bridge.estimators import SGLDConfig
@@ -145,7 +146,7 @@ def test_the_page_block_estimates_one_shape_within_the_tolerance(tmp_path):
     page = (ROOT / "docs" / "case_studies" / "llc-calibration.md").read_text()
     (block,) = re.findall(r"```python\n(.*?)```", page, re.S)
     code = block.replace('"runs/llc-M2-N6-H2-r1"', repr(str(tmp_path / "run")))
-    done = subprocess.run([sys.executable, "-c", code + "\nassert abs(result.mean / shape.learning_coefficient - 1) < 0.2\n"], capture_output=True, text=True, timeout=600)
+    done = subprocess.run([sys.executable, "-c", code + "\nassert abs(result.mean / shape.learning_coefficient - 1) < 0.2\n"], capture_output=True, text=True, timeout=timeout(600))
     assert done.returncode == 0, done.stderr[-2000:]
     assert re.fullmatch(r"λ̂ = \d\.\d\d ± 0\.\d\d vs Aoyagi λ = 4\n", done.stdout), done.stdout
 

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers import timeout
 import torch
 
 from bridge.models import build_model
@@ -270,7 +271,7 @@ def test_the_page_example_runs(tmp_path):
     page = Path(__file__).resolve().parents[2] / "docs" / "case_studies" / "superposition.md"
     blocks = re.findall(r"```python\n(.*?)```", page.read_text(), re.DOTALL)
     assert blocks
-    done = subprocess.run([sys.executable, "-c", "\n".join(blocks)], cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
+    done = subprocess.run([sys.executable, "-c", "\n".join(blocks)], cwd=tmp_path, capture_output=True, text=True, timeout=timeout(600), check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split()[0] == "5"  # the candidate's final polygon has five represented features
 

@@ -28,7 +28,7 @@ from jaxtyping import Bool, Int
 from torch import Tensor
 
 from bridge.seeding import derive_seed, generator
-from bridge.tasks.repeated_tokens import repeated_targets, seen_before
+from bridge.tasks.repeated_tokens import repeated_targets, replace_with_unused, seen_before
 
 COPIES = ("first", "later")
 
@@ -92,7 +92,7 @@ def corrupted_pair(tokens: Int[Tensor, "batch pos"], d_vocab: int, seed: int, co
         where = ~seen & repeated_later
     else:
         where = seen
-    corrupted = _replace_with_unused(clean, where, d_vocab, generator(derive_seed(seed, "corrupt")))
+    corrupted = replace_with_unused(clean, where, d_vocab, generator(derive_seed(seed, "corrupt")))
     device = tokens.device
     return PatchingPair(
         clean=tokens,
@@ -129,17 +129,3 @@ def repeated_pairs(n: int, block: int, d_vocab: int, seed: int, copy: str = "fir
     g = generator(derive_seed(seed, "repeated_pairs"))
     blocks = torch.stack([torch.randperm(d_vocab, generator=g)[:block] for _ in range(n)])
     return corrupted_pair(torch.cat([blocks, blocks], dim=1), d_vocab, seed, copy)
-
-
-def _replace_with_unused(tokens: Tensor, where: Tensor, d_vocab: int, g: torch.Generator) -> Tensor:
-    """``tokens`` with the positions in ``where`` set to distinct tokens absent from their sequence."""
-    out = tokens.clone()
-    for i in range(tokens.shape[0]):
-        positions = where[i].nonzero().squeeze(1)
-        unused = torch.ones(d_vocab, dtype=torch.bool)
-        unused[tokens[i]] = False
-        pool = unused.nonzero().squeeze(1)
-        if len(pool) < len(positions):
-            raise ValueError(f"d_vocab={d_vocab} has too few unused tokens to corrupt sequence {i}")
-        out[i, positions] = pool[torch.randperm(len(pool), generator=g)[: len(positions)]].to(out)
-    return out

@@ -207,17 +207,26 @@ def corrupt_first_copy(tokens: Int[Tensor, "batch pos"], d_vocab: int, g: torch.
     predict it, while the tokens being predicted and their positions stay the same.
     Needs ``d_vocab`` at least twice the number of distinct tokens in a sequence.
     """
-    out = tokens.clone()
     first = ~seen_before(tokens)
     repeated_later = (tokens[:, :, None] == tokens[:, None, :]).triu(1).any(-1)
+    return replace_with_unused(tokens, first & repeated_later, d_vocab, g)
+
+
+def replace_with_unused(tokens: Tensor, where: Tensor, d_vocab: int, g: torch.Generator) -> Tensor:
+    """``tokens`` ``(batch, pos)`` with the positions in the boolean mask ``where`` set to distinct tokens absent from their sequence.
+
+    Raises:
+        ValueError: a sequence leaves too few unused tokens in the vocabulary.
+    """
+    out = tokens.clone()
     for i in range(tokens.shape[0]):
-        where = (first[i] & repeated_later[i]).nonzero().squeeze(1)
+        positions = where[i].nonzero().squeeze(1)
         unused = torch.ones(d_vocab, dtype=torch.bool)
         unused[tokens[i]] = False
         pool = unused.nonzero().squeeze(1)
-        if len(pool) < len(where):
+        if len(pool) < len(positions):
             raise ValueError(f"d_vocab={d_vocab} has too few unused tokens to corrupt sequence {i}")
-        out[i, where] = pool[torch.randperm(len(pool), generator=g)[: len(where)]].to(out)
+        out[i, positions] = pool[torch.randperm(len(pool), generator=g)[: len(positions)]].to(out)
     return out
 
 

@@ -158,9 +158,8 @@ def run_case_study(
         FileExistsError: ``out`` holds files and ``resume`` is false.
         ConfigError: a run config is invalid (before any training).
     """
-    from bridge.training.loop import resolve_device, validate
-
     from bridge.overrides import apply
+    from bridge.training.loop import resolve_device, validate
 
     study = get_case_study(name)
     preset_name, preset_obj = resolve_preset(study, preset)

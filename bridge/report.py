@@ -1,6 +1,6 @@
 """The bridge report: matches and checks of a run, written as ``report.json`` and ``report.md``.
 
-The JSON schema is a contract (DESIGN.md): fields may be added, never renamed.
+The JSON schema is a contract (docs/concepts.md): fields may be added, never renamed.
 """
 
 from __future__ import annotations

@@ -81,7 +81,12 @@ def run_cmd(
     settings = list(set_ or []) + ([f"train.steps={steps}"] if steps is not None else [])
     out = out or Path("runs") / f"{case}-{preset}-seed{seed}"
     report = run_case_study(case, preset, out, seed=seed, device=device, resume=resume, settings=settings, progress=progress)
-    typer.echo(f"{case} [{preset}, seed {seed}]: {report.verdict} — report: {out / 'report.md'}")
+    why = ""
+    if report.verdict == "invalid":
+        why = f" (preconditions failed: {', '.join(report.failed_preconditions) or 'no counted claim'})"
+    elif report.verdict in ("partial", "fail"):
+        why = f" (claims failed: {', '.join(report.failed_claims)})"
+    typer.echo(f"{case} [{preset}, seed {seed}]: {report.verdict}{why} — report: {out / 'report.md'}")
     if report.verdict != "pass":
         raise typer.Exit(1)
 

@@ -1,4 +1,17 @@
-"""Join predictions, dynamics events and mechanism events into :class:`Match` rows; named :class:`Check` rows."""
+"""Join predictions, dynamics events and mechanism events into :class:`Match` rows; named :class:`Check` rows.
+
+Every row has a ``role``:
+
+- ``"claim"``: a falsifiable test of a stated claim (``claim``) with its ``source`` (paper and
+  figure or equation, or the theory module that predicts it). Claims are *counted*: the verdict
+  is computed from them alone.
+- ``"precondition"``: something that must hold for the claims to be judged at all (training
+  converged, the phenomenon appeared). A failed precondition makes the verdict ``"invalid"``.
+- ``"info"``: a measurement reported for the reader, never judged.
+
+``depends_on`` names the preset choices a row's outcome is known to depend on (for example
+``("rotary positions", "SGD")``); seed and robustness reports state its pass fraction.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +20,12 @@ from typing import Any
 
 from bridge.stages.detectors import Event
 
+ROLES = ("claim", "precondition", "info")
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}, got {role!r}")
 
 
 @dataclass(frozen=True)
@@ -28,6 +47,23 @@ class Match:
     tolerance: float
     passed: bool
     detail: dict[str, Any] = field(default_factory=dict)
+    role: str = "claim"
+    claim: str = ""
+    source: str = ""
+    depends_on: tuple[str, ...] = ()
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        _check_role(self.role)
+
+    @property
+    def counted(self) -> bool:
+        """Whether the row counts toward the verdict (only claims do)."""
+        return self.role == "claim"
+
+    @property
+    def name(self) -> str:
+        return self.prediction
 
 
 @dataclass(frozen=True)
@@ -38,6 +74,19 @@ class Check:
     value: float | str | None
     target: str
     passed: bool
+    role: str = "claim"
+    claim: str = ""
+    source: str = ""
+    depends_on: tuple[str, ...] = ()
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        _check_role(self.role)
+
+    @property
+    def counted(self) -> bool:
+        """Whether the row counts toward the verdict (only claims do)."""
+        return self.role == "claim"
 
 
 def relative_error(observed: float, reference: float) -> float:
@@ -61,6 +110,10 @@ def match(
     *,
     require_mechanism: bool = True,
     detail: dict[str, Any] | None = None,
+    role: str = "claim",
+    claim: str = "",
+    source: str = "",
+    depends_on: tuple[str, ...] = (),
 ) -> Match:
     """One match: does the dynamics event fall where theory predicts, and the mechanism with it?
 
@@ -71,6 +124,13 @@ def match(
         mechanism: the event detected on a mechanism observable (``None``: not detected).
         tolerance: the largest relative error that passes.
         require_mechanism: fail when no mechanism event was detected.
+        detail: extra JSON-friendly fields for the report.
+        role: ``"claim"`` (counted), ``"precondition"`` or ``"info"`` (see the module docstring).
+        claim: the claim the row tests, in words.
+        source: where the claim comes from (paper and figure or equation, or a theory module).
+        depends_on: preset choices the outcome is known to depend on.
+
+    A row whose dynamics or mechanism event is absent fails, and ``reason`` says which.
 
     Examples:
         >>> from bridge.stages import Event
@@ -88,6 +148,15 @@ def match(
     detected = observed is not None and (mech is not None or not require_mechanism)
     error = max(errors) if errors else None
     passed = bool(detected and error is not None and error <= tolerance)
+    reason = ""
+    if observed is None:
+        reason = "dynamics event absent"
+    elif require_mechanism and mech is None:
+        reason = "mechanism event absent"
+    elif error is None:
+        reason = "no prediction to compare with"
+    elif not passed:
+        reason = f"relative error {error:.3g} > tolerance {tolerance:g}"
     return Match(
         prediction=prediction,
         predicted_step=None if predicted_step is None else float(predicted_step),
@@ -99,16 +168,45 @@ def match(
         tolerance=tolerance,
         passed=passed,
         detail=detail or {},
+        role=role,
+        claim=claim,
+        source=source,
+        depends_on=tuple(depends_on),
+        reason=reason,
     )
 
 
-def check(name: str, value: Any, target: str, passed: bool) -> Check:
+def check(
+    name: str,
+    value: Any,
+    target: str,
+    passed: bool,
+    *,
+    role: str = "claim",
+    claim: str = "",
+    source: str = "",
+    depends_on: tuple[str, ...] = (),
+    reason: str = "",
+) -> Check:
     """A quantitative check row (``value`` is made JSON-friendly).
+
+    Args:
+        name: short name of the row.
+        value: the measured value (a number, a string, or ``None`` when it could not be measured).
+        target: the target in words, e.g. ``"<= 0.15"``.
+        passed: whether ``value`` meets ``target``.
+        role: ``"claim"`` (counted), ``"precondition"`` or ``"info"`` (see the module docstring).
+        claim: the claim the row tests, in words.
+        source: where the claim comes from.
+        depends_on: preset choices the outcome is known to depend on.
+        reason: why it failed, when that is not plain from value and target (e.g. an absent event).
 
     Examples:
         >>> check("modes in order", 1.0, "== 1", True).passed
         True
+        >>> check("every mode learned", 0.0, "== 1", False, role="precondition").counted
+        False
     """
     if hasattr(value, "item"):
         value = value.item()
-    return Check(name, value, target, bool(passed))
+    return Check(name, value, target, bool(passed), role, claim, source, tuple(depends_on), reason)

@@ -35,10 +35,34 @@ class BridgeReport:
     files: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def rows(self) -> list[Match | Check]:
+        """Matches then checks."""
+        return [*self.matches, *self.checks]
+
+    @property
+    def failed_preconditions(self) -> list[str]:
+        """Names of the preconditions that failed (any makes the verdict ``"invalid"``)."""
+        return [r.name for r in self.rows if r.role == "precondition" and not r.passed]
+
+    @property
+    def failed_claims(self) -> list[str]:
+        """Names of the counted rows that failed."""
+        return [r.name for r in self.rows if r.counted and not r.passed]
+
+    @property
     def verdict(self) -> str:
-        """``"pass"`` when there is something to judge and every match and check passed."""
-        items = [m.passed for m in self.matches] + [c.passed for c in self.checks]
-        return "pass" if items and all(items) else "fail"
+        """The verdict over counted rows.
+
+        ``"invalid"`` when a precondition failed or no claim is counted; otherwise ``"pass"`` when
+        every counted row passed, ``"fail"`` when none did, and ``"partial"`` in between
+        (:attr:`failed_claims` names the rows that failed).
+        """
+        counted = [r.passed for r in self.rows if r.counted]
+        if self.failed_preconditions or not counted:
+            return "invalid"
+        if all(counted):
+            return "pass"
+        return "partial" if any(counted) else "fail"
 
     def to_dict(self) -> dict[str, Any]:
         return _finite(
@@ -46,9 +70,11 @@ class BridgeReport:
                 "case_study": self.case_study,
                 "preset": self.preset,
                 "seed": self.seed,
-                "matches": [asdict(m) for m in self.matches],
-                "checks": [asdict(c) for c in self.checks],
+                "matches": [_row(m) for m in self.matches],
+                "checks": [_row(c) for c in self.checks],
                 "verdict": self.verdict,
+                "failed_claims": self.failed_claims,
+                "failed_preconditions": self.failed_preconditions,
                 "figures": list(self.figures),
                 "notes": list(self.notes),
                 **self.extra,
@@ -58,18 +84,28 @@ class BridgeReport:
     def to_markdown(self) -> str:
         """A human-readable summary (tables of matches and checks, figures, notes)."""
         lines = [f"# {self.case_study} — preset {self.preset}, seed {self.seed}: **{self.verdict.upper()}**", ""]
-        if self.matches:
-            lines += ["## Matches", "", "| prediction | predicted | dynamics event | observed | mechanism | at | rel. error | tol. | pass |", "|---|---|---|---|---|---|---|---|---|"]
-            for m in self.matches:
-                lines.append(
-                    f"| {_cell(m.prediction)} | {_fmt(m.predicted_step)} | {_cell(m.dynamics_event)} | {_fmt(m.observed_step)} | {m.mechanism or '—'} | "
-                    f"{_fmt(m.mechanism_step)} | {_fmt(m.relative_error, 3)} | {m.tolerance:g} | {'✔' if m.passed else '✘'} |"
-                )
-            lines.append("")
-        if self.checks:
-            lines += ["## Checks", "", "| check | value | target | pass |", "|---|---|---|---|"]
-            lines += [f"| {_cell(c.name)} | {_fmt(c.value, 4)} | {_cell(c.target)} | {'✔' if c.passed else '✘'} |" for c in self.checks]
-            lines.append("")
+        if self.failed_preconditions:
+            lines += [f"Invalid: preconditions failed: {', '.join(self.failed_preconditions)}.", ""]
+        if self.verdict == "partial":
+            lines += [f"Claims that failed: {', '.join(self.failed_claims)}.", ""]
+        for title, roles in (("Claims", ("claim",)), ("Preconditions and information (not counted)", ("precondition", "info"))):
+            matches = [m for m in self.matches if m.role in roles]
+            checks = [c for c in self.checks if c.role in roles]
+            if not matches and not checks:
+                continue
+            lines += [f"## {title}", ""]
+            if matches:
+                lines += ["| prediction | predicted | dynamics event | observed | mechanism | at | rel. error | tol. | pass | source |", "|---|---|---|---|---|---|---|---|---|---|"]
+                for m in matches:
+                    lines.append(
+                        f"| {_cell(m.prediction)} | {_fmt(m.predicted_step)} | {_cell(m.dynamics_event)} | {_fmt(m.observed_step)} | {m.mechanism or '—'} | "
+                        f"{_fmt(m.mechanism_step)} | {_fmt(m.relative_error, 3)} | {m.tolerance:g} | {_mark(m)} | {_cell(m.source) or '—'} |"
+                    )
+                lines.append("")
+            if checks:
+                lines += ["| check | value | target | pass | source |", "|---|---|---|---|---|"]
+                lines += [f"| {_cell(c.name)} | {_fmt(c.value, 4)} | {_cell(c.target)} | {_mark(c)} | {_cell(c.source) or '—'} |" for c in checks]
+                lines.append("")
         if self.figures:
             lines += ["## Figures", ""] + [f"![{Path(f).stem}]({f})" for f in self.figures] + [""]
         if self.notes:
@@ -82,6 +118,21 @@ class BridgeReport:
         atomic_write_json(run_dir / "report.json", self.to_dict())
         atomic_write_text(run_dir / "report.md", self.to_markdown())
         return run_dir / "report.json"
+
+
+def _row(row: Match | Check) -> dict[str, Any]:
+    """A row as JSON: its fields, ``counted``, and ``depends_on`` as a list."""
+    out = asdict(row)
+    out["depends_on"] = list(row.depends_on)
+    out["counted"] = row.counted
+    return out
+
+
+def _mark(row: Match | Check) -> str:
+    mark = "✔" if row.passed else "✘"
+    if row.role == "info":
+        mark = "·"
+    return f"{mark} ({_cell(row.reason)})" if row.reason and not row.passed else mark
 
 
 def _cell(text: str) -> str:

@@ -66,7 +66,8 @@ def run_cmd(
     preset: Annotated[str, typer.Option(help="quick (CPU, minutes) or full (published scale)")] = "quick",
     out: Annotated[Path | None, typer.Option(help="output directory to create (must not exist unless --resume)")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
-    seed: Annotated[int, typer.Option(help="seed for data, initialisation and batch order", min=0, max=2**63 - 1)] = 0,
+    seed: Annotated[int | None, typer.Option(help="seed for data, initialisation and batch order (default 0)", min=0, max=2**63 - 1)] = None,
+    seeds: Annotated[str | None, typer.Option(help="run every seed of a list such as 0-9 or 0,2,5 into --out/seed-<S> and write a seed report")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="continue the runs in --out from their last good checkpoints")] = False,
     set_: Annotated[list[str] | None, typer.Option("--set", help="change a preset field by dotted path, e.g. train.lr=0.02 (repeatable)")] = None,
     steps: Annotated[int | None, typer.Option(help="training steps (the same as --set train.steps=N)", min=1)] = None,
@@ -79,6 +80,23 @@ def run_cmd(
     if preset not in study.presets:
         raise CLIError(f"case study {case!r} has no preset {preset!r} (presets: {', '.join(study.presets)})")
     settings = list(set_ or []) + ([f"train.steps={steps}"] if steps is not None else [])
+    if seeds is not None:
+        from case_studies.seeds import parse_seeds, run_seeds
+
+        if seed is not None:
+            raise CLIError("give either --seed or --seeds, not both")
+        seed_list = parse_seeds(seeds)
+        out = out or Path("runs") / f"{case}-{preset}-seeds{seeds}"
+        seed_report = run_seeds(case, preset, out, seed_list, device=device, resume=resume, settings=settings, progress=progress)
+        passed = sum(v == "pass" for v in seed_report.verdicts.values())
+        typer.echo(
+            f"{case} [{preset}, seeds {seeds}]: {seed_report.verdict} — {passed} of {len(seed_list)} seeds pass "
+            f"(threshold {seed_report.threshold:.2f}) — report: {out / 'seed_report.md'}"
+        )
+        if seed_report.verdict != "pass":
+            raise typer.Exit(1)
+        return
+    seed = 0 if seed is None else seed
     out = out or Path("runs") / f"{case}-{preset}-seed{seed}"
     report = run_case_study(case, preset, out, seed=seed, device=device, resume=resume, settings=settings, progress=progress)
     why = ""

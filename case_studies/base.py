@@ -17,7 +17,10 @@ A case study is a small class over library parts:
 - ``analyse(runs, preset) -> BridgeReport``: pure, reads the runs, writes
   nothing; the events to store go in ``report.events``;
 - ``figures(runs, report, preset) -> [path]``: draws into the main run's
-  ``figures/`` and returns paths relative to the main run.
+  ``figures/`` and returns paths relative to the main run;
+- over seeds (:mod:`case_studies.seeds`): ``seed_pass_fraction``, the fraction
+  of seeds that must pass, and ``across_seeds(outs, preset) -> [Check]``, rows
+  judged on every seed's output at once (default: none).
 
 :func:`run_case_study` owns every side effect once: it refuses an existing
 output, validates every config before training, trains the main run into
@@ -64,6 +67,7 @@ class CaseStudy:
 
     name: ClassVar[str]
     presets: ClassVar[Mapping[str, Any]]
+    seed_pass_fraction: ClassVar[float] = 0.8
 
     def runs(self, preset: Any, seed: int) -> dict[str, RunConfig]:
         """The run configs of one seed: ``{"main": ..., "<key>": ...}``."""
@@ -87,6 +91,10 @@ class CaseStudy:
 
     def figures(self, runs: Mapping[str, Run], report: BridgeReport, preset: Any) -> list[str]:
         """Draw the figures into ``runs["main"].figures_dir``; return their paths relative to the main run."""
+        return []
+
+    def across_seeds(self, outs: Mapping[int, Path], preset: Any) -> list[Any]:
+        """Rows judged on every seed's finished output at once (seed → its ``out``; default none)."""
         return []
 
 

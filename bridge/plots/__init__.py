@@ -9,7 +9,7 @@ Examples:
     1
 """
 
-from bridge.plots.base import new_figure, plot_curves, plot_estimate_series, plot_event_lines, plot_stage_bands, plot_timeline, save_figure
+from bridge.plots.base import new_figure, plot_curves, plot_estimate_series, plot_event_lines, plot_seed_timeline, plot_stage_bands, plot_timeline, save_figure
 from bridge.plots.fourier import plot_emergence, plot_phase_bands, plot_power_law, plot_spectrum
 from bridge.plots.heads import plot_attention, plot_head_heatmap
 from bridge.plots.llc import plot_chain_traces, plot_llc_vs_theory
@@ -46,6 +46,7 @@ __all__ = [
     "plot_sharpness",
     "plot_spectrum",
     "plot_stage_bands",
+    "plot_seed_timeline",
     "plot_timeline",
     "save_figure",
 ]

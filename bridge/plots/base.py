@@ -91,6 +91,41 @@ def plot_timeline(ax: Any, rows: Sequence[Mapping[str, Any]], *, xlabel: str = "
     return ax
 
 
+def plot_seed_timeline(ax: Any, rows: Sequence[Mapping[str, Any]], *, xlabel: str = "step") -> Any:
+    """One line per match over seeds: the mean of the predicted (○), observed (●) and mechanism (◆) steps,
+    with error bars of one standard deviation across seeds and every seed's value as a small dot.
+
+    Args:
+        rows: dicts with ``label`` and ``predicted``, ``observed``, ``mechanism``: sequences of the
+            seeds' steps (``None`` where a seed has none).
+
+    Examples:
+        >>> from bridge.plots import new_figure
+        >>> fig, ax = new_figure()
+        >>> ax = plot_seed_timeline(ax, [{"label": "mode 0", "predicted": [100, 100], "observed": [96, 110], "mechanism": [None, 120]}])
+        >>> len(ax.containers)
+        3
+    """
+    import numpy as np
+
+    for j, (key, marker, face, label) in enumerate((("predicted", "o", "none", "theory"), ("observed", "o", None, "dynamics"), ("mechanism", "D", None, "mechanism"))):
+        labelled = False
+        for i, r in enumerate(rows):
+            xs = np.array([x for x in r.get(key) or () if x is not None], dtype=float)
+            if xs.size == 0:
+                continue
+            y = i + (j - 1) * 0.18
+            ax.scatter(xs, np.full(xs.size, y), s=6, color=f"C{j}", alpha=0.5, zorder=1)
+            spread = xs.std(ddof=1) if xs.size > 1 else 0.0
+            ax.errorbar(xs.mean(), y, xerr=spread, fmt=marker, ms=6, mfc=face or f"C{j}", mec=f"C{j}", ecolor=f"C{j}", capsize=3, label=None if labelled else label, zorder=2)
+            labelled = True
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([r["label"] for r in rows], fontsize=7)
+    ax.set_xlabel(xlabel)
+    ax.legend(fontsize=7, loc="lower right")
+    return ax
+
+
 def plot_estimate_series(ax: Any, steps: Sequence[float], mean: Sequence[float], sd: Sequence[float], *, ylabel: str = "", zero_line: bool = True) -> Any:
     """An estimate at each step with its standard deviation as error bars (e.g. the learning coefficient over checkpoints).
 

@@ -1,0 +1,275 @@
+"""A case study over seeds: one report per seed, and a seed report of every row's distribution.
+
+``mechbridge run CASE --seeds 0-9 --out DIR`` trains and analyses each seed into
+``DIR/seed-<S>`` (an ordinary case-study output) and writes ``DIR/seed_report.json``
+and ``DIR/seed_report.md``: for every match and check, its values over seeds (mean,
+standard deviation, range) and its pass fraction; the fraction of seeds whose verdict
+is ``pass``; and the seed verdict, ``pass`` when that fraction reaches the stated
+threshold (``CaseStudy.seed_pass_fraction``). A case study may add rows judged across
+seeds (``CaseStudy.across_seeds``: "the same mechanism in every seed").
+
+Examples:
+    >>> parse_seeds("0-3,7")
+    [0, 1, 2, 3, 7]
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bridge.config import MAX_INT, ConfigError
+
+SEED_REPORT = "seed_report.json"
+
+
+def parse_seeds(text: str) -> list[int]:
+    """Seeds from ``"0-9"``, ``"0,2,5"`` or ``"0-4,7"`` (sorted, without repeats).
+
+    Raises:
+        ConfigError: the text is not such a list, or a range runs backwards.
+
+    Examples:
+        >>> parse_seeds("2,0-1")
+        [0, 1, 2]
+        >>> parse_seeds("3-1")
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: seeds '3-1': the range 3-1 runs backwards
+    """
+    seeds: set[int] = set()
+    for part in text.split(","):
+        lo, dash, hi = part.strip().partition("-")
+        try:
+            a, b = int(lo), int(hi if dash else lo)
+        except ValueError:
+            raise ConfigError(f"seeds {text!r}: expected a list such as 0-9 or 0,2,5, got {part.strip()!r}") from None
+        if a < 0 or b > MAX_INT:
+            raise ConfigError(f"seeds {text!r}: seeds must lie in [0, 2**63 - 1]")
+        if b < a:
+            raise ConfigError(f"seeds {text!r}: the range {a}-{b} runs backwards")
+        if b - a > 10_000:
+            raise ConfigError(f"seeds {text!r}: more than 10000 seeds in one range")
+        seeds.update(range(a, b + 1))
+    return sorted(seeds)
+
+
+def seed_dir(out: str | Path, seed: int) -> Path:
+    """Where seed ``seed`` of a seed run with output ``out`` lives."""
+    return Path(out) / f"seed-{seed}"
+
+
+@dataclass
+class SeedReport:
+    """The rows of a case study over seeds, and the seed verdict.
+
+    ``rows`` holds one entry per match and check name: ``role``, ``counted``,
+    ``values`` (seed → the row's value: a match's relative error, a check's value),
+    ``passed`` (seed → bool), ``mean``, ``std``, ``min``, ``max`` (over numeric
+    values) and ``pass_fraction``. ``across_seeds`` holds rows judged on all seeds
+    at once; they count toward the seed verdict as claims do.
+    """
+
+    case_study: str
+    preset: str
+    seeds: list[int]
+    verdicts: dict[int, str]
+    threshold: float
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    across_seeds: list[Any] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)
+
+    @property
+    def pass_fraction(self) -> float:
+        """Fraction of seeds whose own verdict is ``pass``."""
+        return sum(v == "pass" for v in self.verdicts.values()) / len(self.verdicts)
+
+    @property
+    def verdict(self) -> str:
+        """``pass`` when :attr:`pass_fraction` reaches the threshold and every across-seed claim passes."""
+        across = all(r.passed for r in self.across_seeds if r.counted)
+        return "pass" if self.pass_fraction >= self.threshold and across else "fail"
+
+    def to_dict(self) -> dict[str, Any]:
+        from bridge.report import _finite, _row
+
+        return _finite(
+            {
+                "case_study": self.case_study,
+                "preset": self.preset,
+                "seeds": self.seeds,
+                "verdicts": {str(s): v for s, v in self.verdicts.items()},
+                "pass_fraction": self.pass_fraction,
+                "threshold": self.threshold,
+                "verdict": self.verdict,
+                "rows": {name: {key: ({str(s): v for s, v in val.items()} if key in ("values", "passed", "steps") else val) for key, val in row.items()} for name, row in self.rows.items()},
+                "across_seeds": [_row(r) for r in self.across_seeds],
+                "figures": list(self.figures),
+            }
+        )
+
+    def to_markdown(self) -> str:
+        lines = [
+            f"# {self.case_study} — preset {self.preset}, seeds {_span(self.seeds)}: **{self.verdict.upper()}**",
+            "",
+            f"{sum(v == 'pass' for v in self.verdicts.values())} of {len(self.seeds)} seeds pass "
+            f"(fraction {self.pass_fraction:.2f}, threshold {self.threshold:.2f}).",
+            "",
+            "| seed | verdict |",
+            "|---|---|",
+            *[f"| {s} | {v} |" for s, v in self.verdicts.items()],
+            "",
+            "## Rows over seeds",
+            "",
+            "| row | role | mean | std | min | max | pass fraction |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for name, row in self.rows.items():
+            stats = [_fmt(row[k]) for k in ("mean", "std", "min", "max")]
+            lines.append(f"| {name.replace('|', '/')} | {row['role']} | {' | '.join(stats)} | {row['pass_fraction']:.2f} |")
+        if self.across_seeds:
+            lines += ["", "## Across seeds", "", "| check | value | target | pass |", "|---|---|---|---|"]
+            lines += [f"| {r.name} | {_fmt(r.value)} | {r.target} | {'✔' if r.passed else '✘'} |" for r in self.across_seeds]
+        return "\n".join(lines) + "\n"
+
+    def figure(self, path: str | Path) -> Path | None:
+        """Draw every match's predicted, observed and mechanism steps over seeds (``None``: no match to draw)."""
+        from bridge.plots import new_figure, plot_seed_timeline, save_figure
+
+        rows = [
+            {"label": name, **{k: [row["steps"][s][k] for s in sorted(row["steps"])] for k in ("predicted", "observed", "mechanism")}}
+            for name, row in self.rows.items()
+            if "steps" in row
+        ]
+        if not rows:
+            return None
+        fig, ax = new_figure(size=(7.0, 0.9 + 0.32 * len(rows)))
+        plot_seed_timeline(ax, rows)
+        ax.set_title(f"{self.case_study}: events over seeds {_span(self.seeds)} (mean ± s.d., dots: seeds)", fontsize=9)
+        return save_figure(fig, path)
+
+    def write(self, out: str | Path) -> Path:
+        """Write ``seed_report.json``, ``seed_report.md`` and ``figures/seed_timeline.png`` into ``out``; returns the JSON path."""
+        from bridge.runs.storage import atomic_write_json, atomic_write_text
+
+        out = Path(out)
+        if self.figure(out / "figures" / "seed_timeline.png") is not None:
+            self.figures = ["figures/seed_timeline.png"]
+        atomic_write_json(out / SEED_REPORT, self.to_dict())
+        atomic_write_text(out / "seed_report.md", self.to_markdown() + "".join(f"\n![seed timeline]({f})\n" for f in self.figures))
+        return out / SEED_REPORT
+
+
+def row_value(row: Any) -> float | str | None:
+    """The value a seed report gathers for a row: a match's relative error, a check's value."""
+    return row.relative_error if hasattr(row, "relative_error") else row.value
+
+
+def summarise(reports: Mapping[int, Any], case_study: str, preset: str, threshold: float, across_seeds: Sequence[Any] = ()) -> SeedReport:
+    """The :class:`SeedReport` of per-seed :class:`~bridge.report.BridgeReport`s.
+
+    Args:
+        reports: seed → that seed's report.
+        threshold: the fraction of seeds that must pass for the seed verdict to pass.
+        across_seeds: rows judged on all seeds at once (:class:`~bridge.match.Check`).
+
+    Examples:
+        >>> from bridge.match import check
+        >>> from bridge.report import BridgeReport
+        >>> reports = {s: BridgeReport("toy", "quick", s, checks=[check("gap", 0.1 * s, "< 0.15", 0.1 * s < 0.15)]) for s in range(3)}
+        >>> sr = summarise(reports, "toy", "quick", threshold=0.5)
+        >>> round(sr.pass_fraction, 3), sr.verdict, round(sr.rows["gap"]["mean"], 3)
+        (0.667, 'pass', 0.1)
+    """
+    if not reports:
+        raise ValueError("a seed report needs at least one seed")
+    seeds = sorted(reports)
+    rows: dict[str, dict[str, Any]] = {}
+    for seed in seeds:
+        for row in reports[seed].rows:
+            entry = rows.setdefault(row.name, {"role": row.role, "counted": row.counted, "claim": row.claim, "source": row.source, "values": {}, "passed": {}})
+            entry["values"][seed] = row_value(row)
+            entry["passed"][seed] = bool(row.passed)
+            if hasattr(row, "predicted_step"):
+                entry.setdefault("steps", {})[seed] = {"predicted": row.predicted_step, "observed": row.observed_step, "mechanism": row.mechanism_step}
+    for entry in rows.values():
+        numbers = [float(v) for v in entry["values"].values() if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)]
+        entry["mean"] = statistics.fmean(numbers) if numbers else None
+        entry["std"] = statistics.stdev(numbers) if len(numbers) > 1 else None
+        entry["min"] = min(numbers) if numbers else None
+        entry["max"] = max(numbers) if numbers else None
+        entry["pass_fraction"] = sum(entry["passed"].values()) / len(seeds)  # a seed without the row counts as failing it
+    return SeedReport(case_study, preset, seeds, {s: reports[s].verdict for s in seeds}, threshold, rows, list(across_seeds))
+
+
+def run_seeds(
+    name: str,
+    preset: str | Any,
+    out: str | Path,
+    seeds: Sequence[int],
+    *,
+    device: str = "auto",
+    progress: bool | None = None,
+    resume: bool = False,
+    settings: Sequence[str] = (),
+) -> SeedReport:
+    """Run case study ``name`` for every seed into ``out/seed-<S>`` and write the seed report into ``out``.
+
+    Every seed's configs are validated before any training. A seed whose output is
+    complete is read, not retrained, when ``resume`` is set.
+
+    Raises:
+        FileExistsError: ``out`` holds files and ``resume`` is false.
+        ConfigError: no seeds, or a run config is invalid (before any training).
+
+    Examples:
+        >>> report = run_seeds("deep-linear", "quick", "runs/dl-seeds", seeds=[0, 1, 2])  # doctest: +SKIP
+        >>> report.pass_fraction  # doctest: +SKIP
+        1.0
+    """
+    from bridge.overrides import apply
+    from bridge.training.loop import validate
+
+    from case_studies.base import get_case_study, rebuild_report, resolve_preset, run_case_study
+
+    if not seeds:
+        raise ConfigError("--seeds names no seed")
+    study = get_case_study(name)
+    preset_name, preset_obj = resolve_preset(study, preset)
+    changed = apply(preset_obj, settings)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a directory")
+    if out.exists() and any(out.iterdir()) and not resume:
+        raise FileExistsError(f"{out} already exists and is not empty; choose another --out or pass --resume")
+    for seed in seeds:
+        for cfg in study.runs(changed, seed).values():
+            validate(cfg)
+    reports = {}
+    for seed in seeds:
+        folder = seed_dir(out, seed)
+        if resume and (folder / "report.json").exists():
+            reports[seed] = rebuild_report(folder)
+        else:
+            reports[seed] = run_case_study(name, preset_obj if preset_name == "custom" else preset_name, folder, seed=seed, device=device, progress=progress, resume=resume, settings=settings)
+    across = study.across_seeds({s: seed_dir(out, s) for s in seeds}, changed)
+    report = summarise(reports, study.name, preset_name, study.seed_pass_fraction, across)
+    out.mkdir(parents=True, exist_ok=True)
+    report.write(out)
+    return report
+
+
+def _span(seeds: Sequence[int]) -> str:
+    return f"{seeds[0]}–{seeds[-1]}" if list(seeds) == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 1 else ", ".join(map(str, seeds))
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

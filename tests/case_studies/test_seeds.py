@@ -1,0 +1,96 @@
+"""A case study over seeds: seed lists, the seed report's statistics and verdict, the CLI end to end."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bridge.config import ConfigError
+from bridge.match import check, match
+from bridge.report import BridgeReport
+from bridge.stages import Event
+from case_studies.seeds import parse_seeds, summarise
+from tests.helpers import timeout
+
+
+@pytest.mark.parametrize(("text", "seeds"), [("0-9", list(range(10))), ("0,2,5", [0, 2, 5]), ("4-5,0,5", [0, 4, 5]), (" 3 ", [3])])
+def test_parse_seeds(text, seeds):
+    assert parse_seeds(text) == seeds
+
+
+@pytest.mark.parametrize(("text", "message"), [("a-3", "expected a list"), ("5-2", "runs backwards"), ("-1", "expected a list"), ("0-20000", "more than 10000"), ("", "expected a list")])
+def test_parse_seeds_refuses_bad_lists(text, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_seeds(text)
+
+
+def _seed_report(seed, gap, order_ok, converged=True):
+    return BridgeReport(
+        "toy",
+        "quick",
+        seed,
+        matches=[match("mode 0", 100.0, Event("rise", 100 + 10 * seed, 90, 110), Event("diff", 105, 95, 115), 0.25)],
+        checks=[check("gap", gap, "< 0.5", gap < 0.5), check("order", float(order_ok), "== 1", order_ok), check("converged", float(converged), "== 1", converged, role="precondition")],
+    )
+
+
+def test_the_seed_report_gathers_every_row_with_its_spread_and_pass_fraction():
+    reports = {0: _seed_report(0, 0.1, True), 1: _seed_report(1, 0.3, True), 2: _seed_report(2, 0.8, False), 3: _seed_report(3, 0.2, True, converged=False)}
+    sr = summarise(reports, "toy", "quick", threshold=0.5)
+    assert sr.verdicts == {0: "pass", 1: "pass", 2: "partial", 3: "invalid"}
+    assert sr.pass_fraction == 0.5 and sr.verdict == "pass"
+    gap = sr.rows["gap"]
+    assert gap["mean"] == pytest.approx(0.35) and gap["min"] == 0.1 and gap["max"] == 0.8
+    assert gap["std"] == pytest.approx(0.3109126, rel=1e-6)
+    assert gap["pass_fraction"] == 0.75 and gap["counted"]
+    assert sr.rows["converged"]["role"] == "precondition" and sr.rows["converged"]["pass_fraction"] == 0.75
+    assert [sr.rows["mode 0"]["steps"][s]["observed"] for s in range(4)] == [100.0, 110.0, 120.0, 130.0]
+    assert summarise(reports, "toy", "quick", threshold=0.75).verdict == "fail"
+
+
+def test_an_across_seed_claim_that_fails_fails_the_seed_verdict():
+    reports = {s: _seed_report(s, 0.1, True) for s in range(3)}
+    same = check("same circuit in every seed", 2 / 3, "== 1", False, claim="universality")
+    assert summarise(reports, "toy", "quick", 0.8).verdict == "pass"
+    assert summarise(reports, "toy", "quick", 0.8, [same]).verdict == "fail"
+    shown = check("key-frequency overlap", 0.2, "—", True, role="info")
+    assert summarise(reports, "toy", "quick", 0.8, [shown]).verdict == "pass"
+
+
+def test_the_seed_report_is_written_with_its_figure(tmp_path):
+    import matplotlib.image
+
+    sr = summarise({s: _seed_report(s, 0.1 * s, True) for s in range(3)}, "toy", "quick", 0.8)
+    data = json.loads(sr.write(tmp_path).read_text())
+    assert data["verdict"] == "pass" and data["pass_fraction"] == 1.0 and data["seeds"] == [0, 1, 2]
+    assert data["rows"]["gap"]["values"] == {"0": 0.0, "1": 0.1, "2": 0.2}
+    assert data["figures"] == ["figures/seed_timeline.png"]
+    image = matplotlib.image.imread(tmp_path / "figures" / "seed_timeline.png")
+    assert image.shape[0] > 100 and image.std() > 0.01  # something was drawn
+    assert "| gap | claim |" in (tmp_path / "seed_report.md").read_text()
+
+
+def _cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "bridge.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout(300))
+
+
+def test_seed_and_seeds_together_are_refused_in_one_line(tmp_path):
+    result = _cli("run", "deep-linear", "--seed", "1", "--seeds", "0-2", "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert result.returncode != 0 and result.stderr.strip().count("\n") == 0
+    assert "either --seed or --seeds" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_deep_linear_over_three_seeds_end_to_end(tmp_path):
+    result = _cli("run", "deep-linear", "--seeds", "0-2", "--out", str(tmp_path / "out"), "--quiet", cwd=tmp_path)
+    data = json.loads((tmp_path / "out" / "seed_report.json").read_text())
+    assert sorted(data["verdicts"]) == ["0", "1", "2"]
+    for seed in range(3):
+        own = json.loads((tmp_path / "out" / f"seed-{seed}" / "report.json").read_text())
+        assert own["seed"] == seed and own["verdict"] == data["verdicts"][str(seed)]
+    assert result.returncode == (0 if data["verdict"] == "pass" else 1)
+    assert data["pass_fraction"] == sum(v == "pass" for v in data["verdicts"].values()) / 3
+    again = _cli("run", "deep-linear", "--seeds", "0-2", "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert again.returncode != 0 and "already exists" in again.stderr

@@ -109,6 +109,32 @@ def run_cmd(
         raise typer.Exit(1)
 
 
+@app.command("robustness")
+def robustness_cmd(
+    case: Annotated[str, typer.Argument(help="case study name (see `mechbridge list`)")],
+    preset: Annotated[str, typer.Option(help="the preset whose neighbours are run")] = "quick",
+    neighbours: Annotated[int, typer.Option(help="how many neighbouring configurations", min=1)] = 8,
+    seeds: Annotated[str, typer.Option(help="seeds of every neighbour, e.g. 0-2")] = "0-2",
+    draw_seed: Annotated[int, typer.Option(help="seed of the draw of neighbours", min=0)] = 0,
+    out: Annotated[Path | None, typer.Option(help="output directory to create (must not exist unless --resume)")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
+    resume: Annotated[bool, typer.Option("--resume", help="read the neighbours already done instead of refusing --out")] = False,
+    progress: Annotated[bool | None, typer.Option("--progress/--quiet", help="progress bars (default: only on a terminal)")] = None,
+) -> None:
+    """Run a case study on neighbouring configurations of a preset and write robustness.json."""
+    from case_studies import get_case_study
+    from case_studies.robustness import run_robustness
+    from case_studies.seeds import parse_seeds
+
+    study = get_case_study(case)
+    if preset not in study.presets:
+        raise CLIError(f"case study {case!r} has no preset {preset!r} (presets: {', '.join(study.presets)})")
+    out = out or Path("runs") / f"{case}-{preset}-robustness"
+    table = run_robustness(case, preset, out, n_neighbours=neighbours, seeds=parse_seeds(seeds), draw_seed=draw_seed, device=device, progress=progress, resume=resume)
+    passed = sum(r["verdict"] == "pass" for r in table["runs"])
+    typer.echo(f"{case} [{preset}, {len(table['neighbours'])} neighbours × seeds {seeds}]: {passed} of {len(table['runs'])} runs pass — {out / 'robustness.md'}")
+
+
 @app.command("analyze")
 def analyze_cmd(
     run_dir: Annotated[Path, typer.Argument(help="a run directory")],

@@ -94,6 +94,12 @@ class DeepLinear(CaseStudy):
     """Saxe mode dynamics vs hierarchical differentiation in a deep linear network."""
 
     presets = PRESETS
+    family = {
+        "task.depth": (3, 5),
+        "model.d_hidden": (64, 256),
+        "model.init_std": (0.0025, 0.01),
+        "train.lr": (0.025, 0.1),
+    }
 
     def runs(self, preset: DeepLinearPreset, seed: int) -> dict[str, RunConfig]:
         return {"main": run_config(preset, seed)}

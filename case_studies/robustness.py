@@ -1,0 +1,209 @@
+"""A case study on neighbouring configurations: does it hold beyond its preset?
+
+Each case study declares a *family*: the preset fields a researcher would vary, by
+dotted path, with the values to try (``CaseStudy.family``). A *neighbour* changes one
+or two of them (``--set`` settings drawn with a seeded generator, never the preset's
+own value). :func:`run_robustness` runs the case study on each neighbour and seed into
+``OUT/<neighbour>/seed-<S>`` and writes ``robustness.json`` and ``robustness.md``: per
+neighbour and seed the verdict and the failing rows, and the pass fraction per row and
+overall. A neighbour whose run raises is recorded with its error, and the others go on.
+
+Examples:
+    >>> family = {"train.lr": (0.025, 0.1), "model.d_hidden": (64, 256)}
+    >>> [n.settings for n in neighbours(family, 3, seed=0)]  # doctest: +NORMALIZE_WHITESPACE
+    [('model.d_hidden=256', 'train.lr=0.1'), ('model.d_hidden=256', 'train.lr=0.025'), ('train.lr=0.025',)]
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bridge.config import ConfigError
+
+ROBUSTNESS = "robustness.json"
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """A neighbouring configuration: ``settings`` (``"path=value"``) applied to the preset."""
+
+    settings: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        """A readable folder name, e.g. ``train.lr=0.1,model.d_hidden=64``."""
+        return ",".join(self.settings).replace("/", "_")
+
+
+def neighbours(family: Mapping[str, Sequence[Any]], n: int, *, seed: int = 0, max_changes: int = 2) -> list[Neighbour]:
+    """``n`` distinct neighbours of a preset, each changing 1 to ``max_changes`` family fields.
+
+    Drawn with ``random.Random(seed)``: the same family, ``n`` and seed give the same
+    neighbours. Fewer than ``n`` come back when the family has fewer distinct neighbours.
+
+    Args:
+        family: dotted preset path → values to try (the preset's own value left out).
+        n: how many neighbours.
+        seed: seed of the draw.
+        max_changes: the most fields one neighbour changes.
+
+    Raises:
+        ConfigError: an empty family, a field without values, or ``n < 1``.
+    """
+    if not family or any(len(v) == 0 for v in family.values()):
+        raise ConfigError("a family needs at least one field, each with at least one value to try")
+    if n < 1 or max_changes < 1:
+        raise ConfigError(f"neighbours takes n >= 1 and max_changes >= 1, got {n} and {max_changes}")
+    rng = random.Random(seed)
+    fields = sorted(family)
+    found: list[Neighbour] = []
+    seen: set[tuple[str, ...]] = set()
+    total = 1
+    for values in family.values():
+        total *= len(values) + 1
+    limit = min(n, total - 1)
+    attempts = 0
+    while len(found) < limit and attempts < 100 * n:
+        attempts += 1
+        changed = sorted(rng.sample(fields, rng.randint(1, min(max_changes, len(fields)))))
+        settings = tuple(f"{f}={_text(rng.choice(list(family[f])))}" for f in changed)
+        if settings not in seen:
+            seen.add(settings)
+            found.append(Neighbour(settings))
+    return found
+
+
+def _text(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, tuple | list) else str(value)
+
+
+def summarise(results: Mapping[str, Mapping[int, Any]], case_study: str, preset: str) -> dict[str, Any]:
+    """The robustness table of per-neighbour, per-seed reports (or error strings).
+
+    Args:
+        results: neighbour key → seed → a :class:`~bridge.report.BridgeReport`, or a
+            string (the error of a run that raised).
+
+    Returns:
+        ``{"case_study", "preset", "runs": [{neighbour, seed, verdict, failed_claims,
+        failed_preconditions, error}], "rows": {name: pass fraction}, "pass_fraction",
+        "neighbours": {key: pass fraction}}``. A run that raised counts as failing
+        every row.
+
+    Examples:
+        >>> from bridge.match import check
+        >>> from bridge.report import BridgeReport
+        >>> ok = BridgeReport("toy", "quick", 0, checks=[check("a", 1.0, "== 1", True)])
+        >>> table = summarise({"lr=0.1": {0: ok, 1: "diverged at step 30"}}, "toy", "quick")
+        >>> table["pass_fraction"], table["rows"]
+        (0.5, {'a': 0.5})
+    """
+    runs, row_passes = [], {}
+    for key, by_seed in results.items():
+        for seed, report in by_seed.items():
+            if isinstance(report, str):
+                runs.append({"neighbour": key, "seed": seed, "verdict": "error", "failed_claims": [], "failed_preconditions": [], "error": report})
+                continue
+            runs.append({"neighbour": key, "seed": seed, "verdict": report.verdict, "failed_claims": report.failed_claims, "failed_preconditions": report.failed_preconditions, "error": None})
+            for row in report.rows:
+                row_passes.setdefault(row.name, {})[(key, seed)] = bool(row.passed)
+    n_runs = len(runs)
+    rows = {name: sum(passes.values()) / n_runs for name, passes in row_passes.items()}  # a run without the row fails it
+    per_neighbour = {key: sum(r["verdict"] == "pass" for r in runs if r["neighbour"] == key) / max(1, len(results[key])) for key in results}
+    return {
+        "case_study": case_study,
+        "preset": preset,
+        "runs": runs,
+        "rows": rows,
+        "neighbours": per_neighbour,
+        "pass_fraction": sum(r["verdict"] == "pass" for r in runs) / n_runs if n_runs else 0.0,
+    }
+
+
+def to_markdown(table: Mapping[str, Any]) -> str:
+    """The robustness table as a page section."""
+    lines = [
+        f"## Robustness: {table['case_study']} around preset {table['preset']}",
+        "",
+        f"{sum(r['verdict'] == 'pass' for r in table['runs'])} of {len(table['runs'])} runs pass (fraction {table['pass_fraction']:.2f}).",
+        "",
+        "| neighbour | seed | verdict | failed rows |",
+        "|---|---|---|---|",
+    ]
+    for r in table["runs"]:
+        why = r["error"] or ", ".join(r["failed_preconditions"] + r["failed_claims"]) or "—"
+        lines.append(f"| {r['neighbour'].replace('|', '/')} | {r['seed']} | {r['verdict']} | {why.replace('|', '/')} |")
+    lines += ["", "| row | pass fraction |", "|---|---|"] + [f"| {name.replace('|', '/')} | {f:.2f} |" for name, f in table["rows"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def run_robustness(
+    name: str,
+    preset: str,
+    out: str | Path,
+    *,
+    n_neighbours: int = 8,
+    seeds: Sequence[int] = (0, 1, 2),
+    draw_seed: int = 0,
+    device: str = "auto",
+    progress: bool | None = None,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """Run case study ``name`` on ``n_neighbours`` neighbours of ``preset`` × ``seeds``; write ``robustness.json``.
+
+    Every neighbour's configs are validated before any training. With ``resume``, a
+    neighbour and seed whose report exists is read (re-analysed), not retrained.
+
+    Raises:
+        ConfigError: the case study declares no family, or a neighbour's setting is invalid.
+        FileExistsError: ``out`` holds files and ``resume`` is false.
+
+    Examples:
+        >>> table = run_robustness("deep-linear", "quick", "runs/dl-robust", n_neighbours=8)  # doctest: +SKIP
+        >>> table["pass_fraction"]  # doctest: +SKIP
+    """
+    from bridge.overrides import apply
+    from bridge.runs.storage import atomic_write_json, atomic_write_text
+    from bridge.training.loop import validate
+
+    from case_studies.base import get_case_study, rebuild_report, resolve_preset, run_case_study
+
+    study = get_case_study(name)
+    if not study.family:
+        raise ConfigError(f"case study {name!r} declares no family of neighbouring settings")
+    preset_name, preset_obj = resolve_preset(study, preset)
+    chosen = neighbours(study.family, n_neighbours, seed=draw_seed)
+    for neighbour in chosen:
+        changed = apply(preset_obj, neighbour.settings)
+        for seed in seeds:
+            for cfg in study.runs(changed, seed).values():
+                validate(cfg)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a directory")
+    if out.exists() and any(out.iterdir()) and not resume:
+        raise FileExistsError(f"{out} already exists and is not empty; choose another --out or pass --resume")
+    results: dict[str, dict[int, Any]] = {}
+    for neighbour in chosen:
+        for seed in seeds:
+            folder = out / neighbour.key / f"seed-{seed}"
+            try:
+                if resume and (folder / "report.json").exists():
+                    report = rebuild_report(folder)
+                else:
+                    report = run_case_study(name, preset_name, folder, seed=seed, device=device, progress=progress, resume=resume, settings=neighbour.settings)
+            except (ArithmeticError, RuntimeError, ValueError) as e:  # a run that diverges or breaks is a result, not the end of the study
+                report = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            results.setdefault(neighbour.key, {})[seed] = report
+    table = summarise(results, study.name, preset_name)
+    table["family"] = {k: [_text(v) for v in values] for k, values in study.family.items()}
+    table["seeds"] = list(seeds)
+    table["draw_seed"] = draw_seed
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / ROBUSTNESS, table)
+    atomic_write_text(out / "robustness.md", to_markdown(table))
+    return table

@@ -1,0 +1,91 @@
+"""Neighbouring configurations: the draw, the table, and a case study run on neighbours end to end."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bridge.config import ConfigError
+from bridge.match import check
+from bridge.overrides import apply
+from bridge.report import BridgeReport
+from case_studies import case_study_names, get_case_study
+from case_studies.robustness import neighbours, summarise, to_markdown
+from tests.helpers import timeout
+
+FAMILY = {"train.lr": (0.025, 0.1), "model.d_hidden": (64, 256), "task.depth": (3, 5)}
+
+
+def test_the_draw_is_seeded_distinct_and_changes_one_or_two_fields():
+    drawn = neighbours(FAMILY, 10, seed=3)
+    assert drawn == neighbours(FAMILY, 10, seed=3)
+    assert drawn != neighbours(FAMILY, 10, seed=4)
+    assert len({n.settings for n in drawn}) == 10
+    for n in drawn:
+        fields = [s.partition("=")[0] for s in n.settings]
+        assert 1 <= len(fields) <= 2 and len(set(fields)) == len(fields)
+        assert all(s.partition("=")[2] in {str(v) for v in FAMILY[s.partition("=")[0]]} for s in n.settings)
+
+
+def test_a_small_family_gives_every_neighbour_it_has_and_no_more():
+    drawn = neighbours({"train.lr": (0.025, 0.1)}, 8)
+    assert sorted(n.settings for n in drawn) == [("train.lr=0.025",), ("train.lr=0.1",)]
+
+
+@pytest.mark.parametrize("family", [{}, {"train.lr": ()}])
+def test_an_empty_family_is_refused(family):
+    with pytest.raises(ConfigError, match="family"):
+        neighbours(family, 3)
+
+
+@pytest.mark.parametrize("name", [n for n in case_study_names() if get_case_study(n).family])
+def test_every_family_setting_is_reachable_and_differs_from_the_preset(name):
+    study = get_case_study(name)
+    preset = study.presets["quick"]
+    for path, values in study.family.items():
+        own = apply(preset, [])
+        for part in path.split("."):
+            own = getattr(own, part)
+        assert own not in values, f"{name}: {path} lists the preset's own value {own!r}"
+        for value in values:
+            changed = apply(preset, [f"{path}={value}"])
+            for cfg in study.runs(changed, 0).values():
+                assert cfg is not None
+
+
+def _report(passes):
+    return BridgeReport("toy", "quick", 0, checks=[check(name, float(p), "== 1", p) for name, p in passes.items()])
+
+
+def test_the_table_counts_rows_runs_and_errors():
+    results = {
+        "train.lr=0.1": {0: _report({"a": True, "b": True}), 1: _report({"a": True, "b": False})},
+        "task.depth=3": {0: "FloatingPointError: loss diverged at step 12", 1: _report({"a": False, "b": True})},
+    }
+    table = summarise(results, "toy", "quick")
+    assert table["pass_fraction"] == 0.25
+    assert table["rows"] == {"a": 0.5, "b": 0.5}
+    assert table["neighbours"] == {"train.lr=0.1": 0.5, "task.depth=3": 0.0}
+    errors = [r for r in table["runs"] if r["verdict"] == "error"]
+    assert len(errors) == 1 and errors[0]["error"].startswith("FloatingPointError") and errors[0]["seed"] == 0
+    assert [r["failed_claims"] for r in table["runs"] if r["verdict"] == "partial"] == [["b"], ["a"]]
+    md = to_markdown(table)
+    assert "1 of 4 runs pass" in md and "| task.depth=3 | 0 | error | FloatingPointError" in md
+
+
+def _cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "bridge.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout(600))
+
+
+@pytest.mark.slow
+def test_deep_linear_on_two_neighbours_end_to_end(tmp_path):
+    out = tmp_path / "robust"
+    result = _cli("robustness", "deep-linear", "--neighbours", "2", "--seeds", "0", "--out", str(out), "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    table = json.loads((out / "robustness.json").read_text())
+    assert [n.key for n in neighbours(get_case_study("deep-linear").family, 2)] == list(table["neighbours"])
+    for run in table["runs"]:
+        report = json.loads((out / run["neighbour"] / "seed-0" / "report.json").read_text())
+        assert report["verdict"] == run["verdict"] and report["settings"] == run["neighbour"].split(",")
+    assert (out / "robustness.md").read_text().startswith("## Robustness: deep-linear around preset quick")

@@ -94,3 +94,17 @@ def test_deep_linear_over_three_seeds_end_to_end(tmp_path):
     assert data["pass_fraction"] == sum(v == "pass" for v in data["verdicts"].values()) / 3
     again = _cli("run", "deep-linear", "--seeds", "0-2", "--out", str(tmp_path / "out"), cwd=tmp_path)
     assert again.returncode != 0 and "already exists" in again.stderr
+
+
+@pytest.mark.slow
+def test_deep_linear_seeds_share_their_final_representation_and_not_their_random_start(tmp_path):
+    from case_studies import run_case_study
+    from case_studies.deep_linear import seed_similarity
+
+    outs = {s: tmp_path / f"seed-{s}" for s in range(2)}
+    for s, out in outs.items():
+        run_case_study("deep-linear", "quick", out, seed=s, progress=False)
+    end = seed_similarity(outs)
+    start = seed_similarity(outs, step=0)
+    assert end.passed and end.value > 0.99
+    assert not start.passed and abs(start.value) < 0.5  # independent random starts: debiased CKA near 0

@@ -90,9 +90,11 @@ def summarise(results: Mapping[str, Mapping[int, Any]], case_study: str, preset:
 
     Returns:
         ``{"case_study", "preset", "runs": [{neighbour, seed, verdict, failed_claims,
-        failed_preconditions, error}], "rows": {name: pass fraction}, "pass_fraction",
-        "neighbours": {key: pass fraction}}``. A run that raised counts as failing
-        every row.
+        failed_preconditions, error}], "rows": {name: {"pass_fraction", "runs"}},
+        "pass_fraction", "neighbours": {key: pass fraction}}``. A row's pass fraction
+        is over the runs that report it (``runs`` of them: rows named after a size,
+        such as a mode of a deeper hierarchy, exist only in some neighbours); a run
+        that raised counts against the overall pass fraction.
 
     Examples:
         >>> from bridge.match import check
@@ -100,7 +102,7 @@ def summarise(results: Mapping[str, Mapping[int, Any]], case_study: str, preset:
         >>> ok = BridgeReport("toy", "quick", 0, checks=[check("a", 1.0, "== 1", True)])
         >>> table = summarise({"lr=0.1": {0: ok, 1: "diverged at step 30"}}, "toy", "quick")
         >>> table["pass_fraction"], table["rows"]
-        (0.5, {'a': 0.5})
+        (0.5, {'a': {'pass_fraction': 1.0, 'runs': 1}})
     """
     runs, row_passes = [], {}
     for key, by_seed in results.items():
@@ -112,7 +114,7 @@ def summarise(results: Mapping[str, Mapping[int, Any]], case_study: str, preset:
             for row in report.rows:
                 row_passes.setdefault(row.name, {})[(key, seed)] = bool(row.passed)
     n_runs = len(runs)
-    rows = {name: sum(passes.values()) / n_runs for name, passes in row_passes.items()}  # a run without the row fails it
+    rows = {name: {"pass_fraction": sum(passes.values()) / len(passes), "runs": len(passes)} for name, passes in row_passes.items()}
     per_neighbour = {key: sum(r["verdict"] == "pass" for r in runs if r["neighbour"] == key) / max(1, len(results[key])) for key in results}
     return {
         "case_study": case_study,
@@ -137,7 +139,8 @@ def to_markdown(table: Mapping[str, Any]) -> str:
     for r in table["runs"]:
         why = r["error"] or ", ".join(r["failed_preconditions"] + r["failed_claims"]) or "—"
         lines.append(f"| {r['neighbour'].replace('|', '/')} | {r['seed']} | {r['verdict']} | {why.replace('|', '/')} |")
-    lines += ["", "| row | pass fraction |", "|---|---|"] + [f"| {name.replace('|', '/')} | {f:.2f} |" for name, f in table["rows"].items()]
+    lines += ["", "| row | pass fraction | runs with the row |", "|---|---|---|"]
+    lines += [f"| {name.replace('|', '/')} | {row['pass_fraction']:.2f} | {row['runs']} |" for name, row in table["rows"].items()]
     return "\n".join(lines) + "\n"
 
 

@@ -65,7 +65,7 @@ def test_the_table_counts_rows_runs_and_errors():
     }
     table = summarise(results, "toy", "quick")
     assert table["pass_fraction"] == 0.25
-    assert table["rows"] == {"a": 0.5, "b": 0.5}
+    assert table["rows"] == {"a": {"pass_fraction": 2 / 3, "runs": 3}, "b": {"pass_fraction": 2 / 3, "runs": 3}}
     assert table["neighbours"] == {"train.lr=0.1": 0.5, "task.depth=3": 0.0}
     errors = [r for r in table["runs"] if r["verdict"] == "error"]
     assert len(errors) == 1 and errors[0]["error"].startswith("FloatingPointError") and errors[0]["seed"] == 0

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from bridge.config import ConfigError
 from bridge.registry import Registry
+from bridge.runs.errors import Diverged
 
 if TYPE_CHECKING:  # the runner imports these when it runs, so listing case studies stays light
     from bridge.config import RunConfig
@@ -165,6 +166,9 @@ def run_case_study(
     Returns:
         The :class:`~bridge.report.BridgeReport`, also written to ``out``.
 
+    A run that diverges ends the study there: the report is ``invalid``, with one
+    failed precondition that names the run and the step (``report.extra["diverged"]``).
+
     Raises:
         FileExistsError: ``out`` holds files and ``resume`` is false.
         ConfigError: a run config is invalid (before any training).
@@ -187,14 +191,41 @@ def run_case_study(
     for cfg in configs.values():
         validate(cfg)
     stamp = {"case_study": name, "preset": preset_name, "case_seed": seed, "settings": list(settings)}
-    runs = {key: _train_run(study, preset_obj, key, cfg, out, stamp, device, progress, resume) for key, cfg in configs.items()}
-    later = study.runs_after(preset_obj, seed, runs)
-    if set(later) & set(runs) or MAIN not in {*runs, *later}:
-        raise ConfigError(f"case study {name!r}: runs_after must add new keys and the runs must include {MAIN!r} (got {sorted(later)} after {sorted(runs)})")
-    for cfg in later.values():
-        validate(cfg)
-    runs |= {key: _train_run(study, preset_obj, key, cfg, out, stamp, device, progress, resume) for key, cfg in later.items()}
+    runs: dict[str, Run] = {}
+    try:
+        for key, cfg in configs.items():
+            runs[key] = _train_run(study, preset_obj, key, cfg, out, stamp, device, progress, resume)
+        later = study.runs_after(preset_obj, seed, runs)
+        if set(later) & set(runs) or MAIN not in {*runs, *later}:
+            raise ConfigError(f"case study {name!r}: runs_after must add new keys and the runs must include {MAIN!r} (got {sorted(later)} after {sorted(runs)})")
+        for cfg in later.values():
+            validate(cfg)
+        for key, cfg in later.items():
+            runs[key] = _train_run(study, preset_obj, key, cfg, out, stamp, device, progress, resume)
+    except Diverged as e:
+        return _diverged_report(study, preset_name, seed, out, key, e, settings)
     return _report(study, preset_name, preset_obj, seed, runs)
+
+
+def _diverged_report(study: CaseStudy, preset_name: str, seed: int, out: Path, key: str, error: Diverged, settings: Sequence[str]) -> BridgeReport:
+    """The report of a case study whose run ``key`` diverged: invalid, saying where (nothing else can be judged)."""
+    from bridge.match import check
+    from bridge.report import BridgeReport
+
+    row = check(
+        f"run {key!r} trained without diverging",
+        error.step,
+        "a finite loss at every step",
+        False,
+        role="precondition",
+        reason=f"diverged at step {error.step} (loss {error.loss})",
+    )
+    report = BridgeReport(study.name, preset_name, seed, checks=[row], notes=[f"run {key!r} diverged at step {error.step}: {error}"])
+    if settings:
+        report.extra["settings"] = list(settings)
+    report.extra["diverged"] = {"run": key, "step": error.step}
+    report.write(out)
+    return report
 
 
 STAGING = ".main"  # where a main run trained after auxiliary runs is trained before it moves into ``out``

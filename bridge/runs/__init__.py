@@ -12,6 +12,7 @@ from bridge.registry import lazy_exports
 
 _EXPORTS = {
     "CorruptFileError": "bridge.runs.errors",
+    "Diverged": "bridge.runs.errors",
     "RunError": "bridge.runs.errors",
     "MetricsLog": "bridge.runs.run",
     "Run": "bridge.runs.run",

@@ -7,3 +7,11 @@ class RunError(RuntimeError):
 
 class CorruptFileError(RuntimeError):
     """A file in a run directory that cannot be read back (truncated, damaged or of the wrong kind)."""
+
+
+class Diverged(FloatingPointError):
+    """Training produced a non-finite loss: ``step`` is the step, ``loss`` the value."""
+
+    def __init__(self, step: int, loss: float, detail: str = "") -> None:
+        self.step, self.loss = int(step), float(loss)
+        super().__init__(f"training loss{detail} became {loss} at step {step}; lower train.lr")

@@ -28,6 +28,7 @@ from tqdm import tqdm
 from bridge.config import ConfigError, RunConfig, config_to_dict
 from bridge.models import build_model, move_to
 from bridge.progress import progress_bar
+from bridge.runs.errors import Diverged
 from bridge.runs.run import Run
 from bridge.runs.storage import read_json
 from bridge.seeding import derive_seed, generator
@@ -236,7 +237,7 @@ def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker]
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(model(x), y)
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"training loss became {loss.item()} at step {step}; lower train.lr")
+                raise Diverged(step, loss.item())
             loss.backward()
             if step % 100 == 0:
                 bar.set_postfix(loss=f"{loss.item():.4g}", refresh=False)

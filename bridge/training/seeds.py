@@ -45,6 +45,7 @@ from torch.func import vmap
 from bridge.config import ConfigError, RunConfig, config_to_dict
 from bridge.models import move_to
 from bridge.estimators.reparam import ParameterSlots
+from bridge.runs.errors import Diverged
 from bridge.runs.run import Run, RunError
 from bridge.runs.storage import read_json
 from bridge.tasks import TaskData
@@ -227,7 +228,7 @@ def _train_seeds(
             bad = ~torch.isfinite(losses)
             if bad.any():
                 k = int(bad.nonzero()[0])
-                raise FloatingPointError(f"training loss of seed {seeds[k]} became {losses[k].item()} at step {step}; lower train.lr")
+                raise Diverged(step, losses[k].item(), f" of seed {seeds[k]}")
             losses.sum().backward()
             stacked.step()
             s = step + 1

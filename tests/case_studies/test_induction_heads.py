@@ -109,11 +109,14 @@ def test_a_bad_config_is_refused_before_any_training(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_a_diverging_main_run_fails_before_the_control_trains(tmp_path):
+def test_a_diverging_main_run_gets_an_invalid_report_before_the_control_trains(tmp_path):
     train = TrainConfig(optimizer="sgd", lr=1e4, momentum=0.9, steps=30, batch_size=64, schedule=QUICK.train.schedule)  # diverges in a few steps
     preset = dataclasses.replace(QUICK, train=train, n_eval=16, graph_every=20, graph_sequences=8)
-    with pytest.raises(FloatingPointError, match="lower train.lr"):
-        run_case_study("induction-heads", preset, tmp_path / "run", seed=0, device="cpu", progress=False)
+    report = run_case_study("induction-heads", preset, tmp_path / "run", seed=0, device="cpu", progress=False)
+    assert report.verdict == "invalid" and report.failed_preconditions == ["run 'main' trained without diverging"]
+    written = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert written["verdict"] == "invalid" and 0 <= written["diverged"]["step"] < 30 and written["diverged"]["run"] == "main"
+    assert "diverged at step" in written["checks"][0]["reason"]
     assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "failed"
     assert not (tmp_path / "run" / "runs").exists()
 

@@ -20,7 +20,8 @@ A case study is a small class over library parts:
   ``figures/`` and returns paths relative to the main run;
 - over seeds (:mod:`case_studies.seeds`): ``seed_pass_fraction``, the fraction
   of seeds that must pass, and ``across_seeds(outs, preset) -> [Check]``, rows
-  judged on every seed's output at once (default: none);
+  judged on every seed's output at once (default: none), and ``universal``, the
+  names of rows that must pass in every seed;
 - ``family``: preset field (dotted path) → values a researcher would try;
   :mod:`case_studies.robustness` runs the study on neighbours drawn from it.
 
@@ -71,6 +72,7 @@ class CaseStudy:
     name: ClassVar[str]
     presets: ClassVar[Mapping[str, Any]]
     seed_pass_fraction: ClassVar[float] = 0.8
+    universal: ClassVar[tuple[str, ...]] = ()
     family: ClassVar[Mapping[str, Sequence[Any]]] = {}
 
     def runs(self, preset: Any, seed: int) -> dict[str, RunConfig]:

@@ -206,6 +206,31 @@ def summarise(reports: Mapping[int, Any], case_study: str, preset: str, threshol
     return SeedReport(case_study, preset, seeds, {s: reports[s].verdict for s in seeds}, threshold, rows, list(across_seeds))
 
 
+def in_every_seed(report: SeedReport, names: Sequence[str]) -> list[Any]:
+    """A check per row named in ``names`` (or starting with one): it must pass in every seed.
+
+    A case study lists in ``CaseStudy.universal`` the rows that state a universal claim
+    (the same mechanism in every seed). A named row that no seed reports fails.
+
+    Examples:
+        >>> from bridge.match import check
+        >>> from bridge.report import BridgeReport
+        >>> reports = {s: BridgeReport("toy", "quick", s, checks=[check("plateau at 2/eta", 1.0, "== 1", s != 2)]) for s in range(3)}
+        >>> [(r.name, round(r.value, 3), r.passed) for r in in_every_seed(summarise(reports, "toy", "quick", 0.5), ["plateau"])]
+        [('plateau at 2/eta: in every seed', 0.667, False)]
+    """
+    from bridge.match import check
+
+    rows = []
+    for name in names:
+        found = [(row_name, row) for row_name, row in report.rows.items() if row_name.startswith(name)]
+        if not found:
+            rows.append(check(f"{name}: in every seed", None, "== 1", False, claim="the row holds in every seed", reason="no seed reports this row"))
+        for row_name, row in found:
+            rows.append(check(f"{row_name}: in every seed", row["pass_fraction"], "== 1", row["pass_fraction"] == 1.0, claim=f"universal: {row['claim'] or row_name}", source=row["source"]))
+    return rows
+
+
 def run_seeds(
     name: str,
     preset: str | Any,
@@ -258,6 +283,7 @@ def run_seeds(
             reports[seed] = run_case_study(name, preset_obj if preset_name == "custom" else preset_name, folder, seed=seed, device=device, progress=progress, resume=resume, settings=settings)
     across = study.across_seeds({s: seed_dir(out, s) for s in seeds}, changed)
     report = summarise(reports, study.name, preset_name, study.seed_pass_fraction, across)
+    report.across_seeds += in_every_seed(report, study.universal)
     out.mkdir(parents=True, exist_ok=True)
     report.write(out)
     return report

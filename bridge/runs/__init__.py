@@ -17,7 +17,7 @@ _EXPORTS = {
     "Run": "bridge.runs.run",
     "checkpoint_path": "bridge.runs.run",
     "load_run": "bridge.runs.run",
-    "load_weights": "bridge.runs.run",
+    "load_weights": "bridge.runs.weights",
     "read_metrics": "bridge.runs.run",
     "saved_steps": "bridge.runs.run",
     "atomic_write_json": "bridge.runs.storage",

@@ -109,6 +109,8 @@ def acquire(out: str | Path) -> None:
             fd = os.open(file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             lock = holder(out)
+            if lock is not None and lock.get("pid") == os.getpid() and lock.get("host") == socket.gethostname():
+                return  # this process holds it already
             if lock is not None and not is_stale(lock):
                 raise RunError(f"{out} is being written by {_describe(lock)}; wait for it, or remove {file} if that process is gone") from None
             file.unlink(missing_ok=True)  # stale (or unreadable): the writer is gone

@@ -36,6 +36,7 @@ from bridge.config import RunConfig, config_from_dict
 from bridge.runs.checksums import record, verify
 from bridge.runs.errors import RunError
 from bridge.runs.storage import CorruptFileError, atomic_write_json, atomic_write_text, load_tensors, read_json
+from bridge.runs.weights import load_weights
 
 CHECKPOINTS = "checkpoints"
 _STEP_FILE = re.compile(r"^step_(\d{8})\.safetensors$")
@@ -131,9 +132,13 @@ class MetricsLog:
         """Cut the file back to ``size`` bytes (a size recorded by :meth:`append`)."""
         if not self.file.exists():
             return
+        if size == 0:  # nothing on record: no table (an empty file has no header to read)
+            self.file.unlink()
+            self.columns = None
+            return
         with open(self.file, "r+") as f:
             f.truncate(size)
-        self.columns = list(pd.read_csv(self.file, nrows=0).columns) if size else None
+        self.columns = list(pd.read_csv(self.file, nrows=0).columns)
 
 
 def write_metrics(path: Path, frame: pd.DataFrame) -> None:
@@ -307,7 +312,7 @@ class Run:
         if into is None and self.config.train.dtype != "float32":  # the dtype training used and the checkpoints store
             model = move_to(model, getattr(torch, self.config.train.dtype))
         current = next(model.parameters()).device
-        load_weights(model, load_tensors(file, current), file.name)
+        load_weights(model, load_tensors(file, current), str(file))
         model.train(train)
         return model if current == torch.device(device) else move_to(model, device)
 
@@ -375,15 +380,6 @@ def _key_part(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
-
-
-def load_weights(model: nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:
-    """Load ``tensors`` into ``model`` strictly; a key mismatch raises naming ``source``."""
-    expected = set(model.state_dict())
-    if set(tensors) != expected:
-        missing, unexpected = sorted(expected - set(tensors)), sorted(set(tensors) - expected)
-        raise CorruptFileError(f"{source} does not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
-    model.load_state_dict(tensors, strict=True)
 
 
 def load_run(path: str | Path) -> Run:

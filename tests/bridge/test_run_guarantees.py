@@ -59,9 +59,14 @@ def test_creation_is_atomic_and_a_second_creator_is_refused_naming_the_holder(tm
         create_run_dir(out, {"status": "running"})
     assert json.loads((out / "run.json").read_text()) == {"status": "running"}
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".run.staging")]  # no staging left behind
-    with pytest.raises(RunError, match="being written by process"):
+    acquire(out)  # this process holds it already: taking it again is a no-op
+    other = {**holder(out), "pid": os.getppid()}  # a live process that is not this one
+    (out / LOCK).write_text(json.dumps(other))
+    with pytest.raises(RunError, match=f"being written by process {os.getppid()}"):
         acquire(out)  # a live holder: resuming is refused too
-    release(out)
+    release(out)  # not ours: left alone
+    assert holder(out)["pid"] == os.getppid()
+    (out / LOCK).unlink()
     acquire(out)
     assert holder(out)["pid"] == os.getpid()
 

@@ -1,6 +1,7 @@
 """The run directory contract: atomic checkpoints, resume, corruption, no overwrite."""
 
 import importlib
+import io
 import json
 import os
 import signal
@@ -271,22 +272,37 @@ def test_batched_trackers_write_the_rows_of_step_by_step_tracking(tmp_path, monk
     np.testing.assert_allclose(offline.value, online.value, rtol=1e-5, atol=1e-7)
 
 
-def test_a_run_killed_between_flushes_resumes_from_its_last_written_rows(tmp_path, monkeypatch):
-    train_module = importlib.import_module("bridge.training.writer")
-
-    monkeypatch.setattr(train_module, "FLUSH_CAPTURES", 7)
-    cfg = hierarchy_config(every=5)  # captures at every checkpoint, flushed at steps 15, 45 and 80
+def test_every_checkpoint_on_record_has_its_batched_rows_on_disk(tmp_path):
+    cfg = hierarchy_config(every=5)  # captures every 5 steps, checkpoints every 5 (and log-spaced)
     whole = train(cfg, tmp_path / "whole", trackers=[ModeTracker(), Crash(at=-1)], progress=False)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "cut", trackers=[ModeTracker(), Crash(at=75)], progress=False)
     info = json.loads((tmp_path / "cut" / "run.json").read_text())
-    written = max(int(s) for s in info["metrics_bytes"])
-    assert written == 45 and info["last_step"] == 70  # the five checkpoints after the last flush hold no rows yet
-    assert checkpoint_path(tmp_path / "cut", written, "optim").exists()  # so its optimizer state is kept
+    on_record = sorted(int(s) for s in info["metrics_bytes"])
+    assert on_record == [s for s in whole.steps if s <= 70] and info["last_step"] == 70
+    written = pd.read_csv(tmp_path / "cut" / "metrics.csv")
+    reference = whole.metrics[whole.metrics.step <= 70].reset_index(drop=True)
+    pd.testing.assert_frame_equal(written, reference)  # no row of a checkpoint on record is missing
+    for step in on_record:  # and each recorded size ends exactly after that step's rows
+        size = info["metrics_bytes"][str(step)]
+        head = (tmp_path / "whole" / "metrics.csv").read_bytes()[:size]
+        assert head == (tmp_path / "cut" / "metrics.csv").read_bytes()[:size]
+        assert pd.read_csv(io.BytesIO(head)).step.max() == step
     resumed = train(cfg, tmp_path / "cut", trackers=[ModeTracker(), Crash(at=-1)], progress=False, resume=True)
-    pd.testing.assert_frame_equal(resumed.metrics, whole.metrics)
+    assert (tmp_path / "cut" / "metrics.csv").read_bytes() == (tmp_path / "whole" / "metrics.csv").read_bytes()
     for name, tensor in weights(whole, 80).items():
         assert torch.equal(tensor, weights(resumed, 80)[name]), name
+
+
+def test_a_run_killed_before_its_second_checkpoint_starts_over_without_duplicating_step_0(tmp_path):
+    cfg = hierarchy_config(every=5)
+    whole = train(cfg, tmp_path / "whole", trackers=[ModeTracker(), Crash(at=-1)], progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "cut", trackers=[ModeTracker(), Crash(at=1)], progress=False)
+    assert load_run(tmp_path / "cut").steps == [0]
+    train(cfg, tmp_path / "cut", trackers=[ModeTracker(), Crash(at=-1)], progress=False, resume=True)
+    assert (tmp_path / "cut" / "metrics.csv").read_bytes() == (tmp_path / "whole" / "metrics.csv").read_bytes()
+    assert load_run(tmp_path / "cut").steps == whole.steps
 
 
 def test_progress_bars_show_when_asked_and_stay_quiet_off_a_terminal(capsys):

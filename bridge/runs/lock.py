@@ -75,6 +75,9 @@ def create_run_dir(out: str | Path, info: dict[str, Any]) -> None:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise RunError(f"cannot create run directory {out}: a file of that name exists")
+    blocking = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise RunError(f"cannot create run directory {out}: {blocking} is a file, not a directory")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:

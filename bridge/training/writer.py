@@ -78,7 +78,11 @@ def last_good_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Op
             continue
         try:
             load_weights(model, load_tensors(weights), str(weights))
-            optimizer.load_state_dict(optimizer_from_tensors(load_tensors(optim), read_metadata(optim)))
+            state = load_tensors(optim), read_metadata(optim)
+            try:
+                optimizer.load_state_dict(optimizer_from_tensors(*state))
+            except (KeyError, TypeError, ValueError, RuntimeError) as e:
+                raise CorruptFileError(f"{optim} holds no optimizer state of this run ({e})") from None
         except CorruptFileError as e:
             warnings.warn(f"{e}; falling back to an earlier checkpoint", stacklevel=2)
             continue
@@ -115,10 +119,17 @@ def _restore(out: Path, model: nn.Module, optimizer: torch.optim.Optimizer, info
     if not good:  # nothing usable, or only step 0 (the start itself): start over, dropping partial files
         log.truncate(0)
         _drop_checkpoints(out, saved_steps(out))
-        info["metrics_bytes"] = {}
+        info["metrics_bytes"], info["metrics_columns"] = {}, None
         return 0, [], log
-    if good in flushed:
+    recorded_columns = info.get("metrics_columns")
+    if good in flushed and flushed[good] and not log.file.exists():
+        raise CorruptFileError(f"metrics.csv is missing but run.json records its rows up to step {good}")
+    if good in flushed and recorded_columns in (None, log.columns):
         log.truncate(flushed[good])
+    elif good in flushed:  # a later flush widened the header and rewrote the table: filter it back
+        kept = read_metrics(out)
+        write_metrics(out, kept.loc[kept["step"] <= good, recorded_columns])
+        log = MetricsLog(out)
     else:  # the table was rewritten (e.g. by an offline analysis): filter it instead
         verify(out, {"metrics.csv": table}, "metrics.csv")
         kept = read_metrics(out)
@@ -194,6 +205,7 @@ class RunWriter:
         """
         _save_checkpoint(self.out, step, model, optimizer, self.saved)
         self.info["metrics_bytes"][str(step)] = self.log.append(self.buffer.flush())
+        self.info["metrics_columns"] = self.log.columns  # a wider header later rewrites the table
         self.info.update(last_step=step, wall_time=self.info["wall_time"] + elapsed)
         atomic_write_json(self.out / "run.json", self.info)
 

@@ -175,3 +175,53 @@ def test_kills_at_random_steps_and_every_phase_boundary_resume_to_the_same_bytes
     assert (cut / "metrics.csv").read_bytes() == (whole / "metrics.csv").read_bytes()
     assert _run_json(cut) == _run_json(whole)
     assert sorted(p.name for p in cut.iterdir()) == sorted(p.name for p in whole.iterdir())  # no temporary file left
+
+
+SMALL = ["train.steps=120", "model.d_hidden=32", "train.schedule.n_log=12"]  # the deep-linear study, small
+
+
+def _study_child(out: Path, phase: str, at: int) -> None:
+    import case_studies.base as base
+    from bridge.report import BridgeReport
+    from case_studies import run_case_study
+
+    if phase == "step":
+        _install(Fault("step", at))
+    elif phase == "before the report":
+        base._report = lambda *a, **k: _die()
+    elif phase == "between report files":
+        write = BridgeReport.write
+
+        def killing_write(self, run_dir):
+            from bridge.runs.storage import atomic_write_json
+
+            atomic_write_json(Path(run_dir) / "report.json", self.to_dict())
+            _die()
+
+        BridgeReport.write = killing_write
+    run_case_study("deep-linear", "quick", out, device="cpu", progress=False, settings=SMALL, resume=out.exists())
+    os._exit(0)
+
+
+@pytest.mark.slow
+def test_a_case_study_killed_in_training_and_in_its_report_resumes_to_the_same_report(tmp_path, capsys):
+    from bridge.cli import main
+
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    fork = multiprocessing.get_context("fork")
+    args = ["run", "deep-linear", "--preset", "quick", "--device", "cpu", "--quiet", *[a for s in SMALL for a in ("--set", s)]]
+    code = main([*args, "--out", str(whole)])
+    for phase, at in [("step", 5), ("step", 60), ("before the report", 0), ("between report files", 0)]:
+        proc = fork.Process(target=_study_child, args=(cut, phase, at))
+        proc.start()
+        proc.join()
+        assert proc.exitcode == -signal.SIGKILL, f"the child did not reach {phase} {at}"
+    assert not (cut / "report.md").exists()
+    steps = sorted(p.name for p in (cut / "checkpoints").iterdir())
+    assert main([*args, "--out", str(cut), "--resume"]) == code
+    assert sorted(p.name for p in (cut / "checkpoints").iterdir()) == steps  # finished without retraining
+    for name in ("metrics.csv", "events.json", "report.json", "report.md"):
+        assert (cut / name).read_bytes() == (whole / name).read_bytes(), name
+    for name in sorted(p.name for p in (whole / "checkpoints").iterdir()):
+        assert (cut / "checkpoints" / name).read_bytes() == (whole / "checkpoints" / name).read_bytes(), name
+    assert main(["report", str(cut)]) == code

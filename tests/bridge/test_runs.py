@@ -341,3 +341,36 @@ def test_model_at_returns_an_eval_mode_model_unless_asked():
         run = train(hierarchy_config(steps=10, every=10), folder, progress=False)
         assert not run.model_at(10).training
         assert run.model_at(10, train=True).training
+
+
+class LateIndex:
+    """A tracker whose rows gain an index column after step 10 (the table is rewritten with a wider header)."""
+
+    name = "late"
+
+    def __call__(self, model, step, data):
+        return [{"observable": "late/x", "value": float(step), **({"part": 1} if step > 10 else {})}]
+
+
+def test_a_kill_after_a_wider_header_rewrote_the_table_resumes_to_the_same_bytes(tmp_path, monkeypatch):
+    from bridge.training import writer as writer_module
+
+    cfg = hierarchy_config(every=5)
+    train(cfg, tmp_path / "whole", trackers=[ModeTracker(), LateIndex()], progress=False)
+    write, killed = writer_module.atomic_write_json, []
+
+    def kill_before_recording_15(path, obj):  # the table was rewritten at step 15; its record is not
+        if killed:
+            return  # a killed process writes nothing more
+        if obj.get("last_step") == 15 and obj.get("status") == "running":
+            killed.append(path)
+            raise KeyboardInterrupt("simulated kill")
+        write(path, obj)
+
+    monkeypatch.setattr(writer_module, "atomic_write_json", kill_before_recording_15)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "cut", trackers=[ModeTracker(), LateIndex()], progress=False)
+    assert killed and "part" in pd.read_csv(tmp_path / "cut" / "metrics.csv", nrows=0).columns
+    monkeypatch.setattr(writer_module, "atomic_write_json", write)
+    train(cfg, tmp_path / "cut", trackers=[ModeTracker(), LateIndex()], progress=False, resume=True)
+    assert (tmp_path / "cut" / "metrics.csv").read_bytes() == (tmp_path / "whole" / "metrics.csv").read_bytes()

@@ -139,7 +139,7 @@ def report_cmd(
     files = info.get("files") if isinstance(info, dict) else None
     if not isinstance(info, dict) or not isinstance(files, dict | None):
         raise RunError(f"{run_dir / 'run.json'} is not a run record (expected an object with a 'files' table)")
-    if "report.json" not in (files or {}):
+    if (run_dir / "run.json").exists() and "report.json" not in (files or {}):
         raise CLIError(f"{run_dir} has no finished report (run.json records none; writing it was interrupted): finish it with --resume or pass --rebuild")
     for name in ["report.json", "report.md", *sorted(set(files or {}) - {"report.json", "report.md"})]:
         verify(run_dir, files, name)  # the report and every file written with it, as recorded

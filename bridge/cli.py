@@ -144,8 +144,13 @@ def analyze_cmd(
     from bridge import analyze, load_run
     from bridge.trackers import get_tracker, tracker_names
 
+    from bridge.runs.errors import RunError
+
     run = load_run(run_dir)
-    names = tracker or [n for n in run.info.get("trackers", []) if n in tracker_names()]
+    recorded = run.info.get("trackers", [])
+    if not isinstance(recorded, list) or not all(isinstance(n, str) for n in recorded):
+        raise RunError(f"{run.path / 'run.json'}: 'trackers' must be a list of tracker names, got {recorded!r}")
+    names = tracker or [n for n in recorded if n in tracker_names()]
     if not names:
         raise CLIError("no tracker given and the run records none; pass --tracker NAME")
     trackers = [get_tracker(n) for n in names]
@@ -171,13 +176,17 @@ def report_cmd(
     if not md.exists() or not js.exists():
         raise CLIError(f"{run_dir} has no report (run it through `mechbridge run`, finish it with --resume, or pass --rebuild)")
     from bridge.runs.checksums import verify
+    from bridge.runs.errors import RunError
+    from bridge.runs.storage import read_json
 
-    try:
-        files = json.loads((run_dir / "run.json").read_text()).get("files")
-    except (OSError, ValueError, AttributeError):
-        files = None
-    for name in ("report.json", "report.md"):
-        verify(run_dir, files, name)
+    info = read_json(run_dir / "run.json") if (run_dir / "run.json").exists() else {}
+    files = info.get("files") if isinstance(info, dict) else None
+    if not isinstance(info, dict) or not isinstance(files, dict | None):
+        raise RunError(f"{run_dir / 'run.json'} is not a run record (expected an object with a 'files' table)")
+    if (run_dir / "run.json").exists() and "report.json" not in (files or {}):
+        raise CLIError(f"{run_dir} has no finished report (run.json records none; writing it was interrupted): finish it with --resume or pass --rebuild")
+    for name in ["report.json", "report.md", *sorted(set(files or {}) - {"report.json", "report.md"})]:
+        verify(run_dir, files, name)  # the report and every file written with it, as recorded
     try:
         verdict = json.loads(js.read_text())["verdict"]
     except (json.JSONDecodeError, KeyError, TypeError) as e:

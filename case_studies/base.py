@@ -279,10 +279,13 @@ def rebuild_report(path: str | Path) -> BridgeReport:
     """Re-analyse a finished case-study output (no training) and rewrite its events, report and figures."""
     from bridge.runs.run import RunError, load_run
 
+    from bridge.training.analyze import check_run_config
+
     main = load_run(path)
     name, preset_name = main.info.get("case_study"), main.info.get("preset")
     if not name or not preset_name:
         raise RunError(f"{main.path} was not written by a case study (run.json names none); run it through `mechbridge run`")
+    _check_stamp(main)
     study = get_case_study(name)
     if preset_name not in study.presets:
         raise RunError(f"{main.path} was made with preset {preset_name!r}, which {name!r} no longer defines (presets: {', '.join(study.presets)})")
@@ -292,7 +295,22 @@ def rebuild_report(path: str | Path) -> BridgeReport:
     seed = int(main.info.get("case_seed", main.config.seed))
     runs = {key: main if key == MAIN else load_run(run_dir(main.path, key)) for key in study.runs(preset, seed)}
     runs |= {key: main if key == MAIN else load_run(run_dir(main.path, key)) for key in study.runs_after(preset, seed, runs)}
+    for run in runs.values():
+        check_run_config(run)
     return _report(study, preset_name, preset, seed, runs)
+
+
+def _check_stamp(main: Run) -> None:
+    """Raise ``RunError`` naming ``run.json`` and the field if the case study's stamp has a wrong type."""
+    from bridge.runs.errors import RunError
+
+    kinds = {"case_study": (str,), "preset": (str,), "case_seed": (int,), "settings": (list,)}
+    for field, types in kinds.items():
+        value = main.info.get(field)
+        if field in main.info and (not isinstance(value, types) or isinstance(value, bool)):
+            raise RunError(f"{main.path / 'run.json'}: {field!r} must be {'a list of key=value strings' if field == 'settings' else 'an integer' if field == 'case_seed' else 'a name'}, got {value!r}")
+    if not all(isinstance(s, str) for s in main.info.get("settings", [])):
+        raise RunError(f"{main.path / 'run.json'}: 'settings' must be a list of key=value strings, got {main.info['settings']!r}")
 
 
 def _report(study: CaseStudy, preset_name: str, preset: Any, seed: int, runs: Mapping[str, Run]) -> BridgeReport:

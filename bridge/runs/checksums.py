@@ -46,6 +46,8 @@ def verify(folder: str | Path, files: Mapping[str, Any] | None, name: str) -> No
     entry = (files or {}).get(name)
     if not entry:
         return
+    if not isinstance(entry, Mapping) or not isinstance(entry.get("bytes"), int) or not isinstance(entry.get("sha256"), str):
+        raise CorruptFileError(f"run.json's record of {name} is malformed (expected bytes and sha256, got {entry!r})")
     file = Path(folder) / name
     if not file.is_file():
         raise CorruptFileError(f"{name} is missing but run.json records it ({entry['bytes']} bytes)")

@@ -75,6 +75,9 @@ def create_run_dir(out: str | Path, info: dict[str, Any]) -> None:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise RunError(f"cannot create run directory {out}: a file of that name exists")
+    blocking = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise RunError(f"cannot create run directory {out}: {blocking} is a file, not a directory")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -109,6 +112,8 @@ def acquire(out: str | Path) -> None:
             fd = os.open(file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             lock = holder(out)
+            if lock is not None and lock.get("pid") == os.getpid() and lock.get("host") == socket.gethostname():
+                return  # this process holds it already
             if lock is not None and not is_stale(lock):
                 raise RunError(f"{out} is being written by {_describe(lock)}; wait for it, or remove {file} if that process is gone") from None
             file.unlink(missing_ok=True)  # stale (or unreadable): the writer is gone

@@ -18,12 +18,9 @@ Examples:
 
 from __future__ import annotations
 
-import csv
-import io
 import math
-import numbers
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,121 +32,19 @@ from torch import nn
 from bridge.config import RunConfig, config_from_dict
 from bridge.runs.checksums import record, verify
 from bridge.runs.errors import RunError
-from bridge.runs.storage import CorruptFileError, atomic_write_json, atomic_write_text, load_tensors, read_json
+from bridge.runs.metrics import BASE_COLUMNS, MetricsLog, read_metrics, rows_to_frame, validate_rows, write_metrics
+from bridge.runs.storage import CorruptFileError, atomic_write_json, load_tensors, read_json
+from bridge.runs.weights import load_weights
+
+__all__ = ["BASE_COLUMNS", "CHECKPOINTS", "MetricsLog", "Run", "checkpoint_path", "load_run", "load_weights", "read_metrics", "rows_to_frame", "saved_steps", "validate_rows", "write_metrics"]
 
 CHECKPOINTS = "checkpoints"
 _STEP_FILE = re.compile(r"^step_(\d{8})\.safetensors$")
-BASE_COLUMNS = ["step", "observable", "value"]
 
 
 def checkpoint_path(path: Path, step: int, kind: str = "step") -> Path:
     """``path/checkpoints/{kind}_{step:08d}.safetensors``."""
     return Path(path) / CHECKPOINTS / f"{kind}_{step:08d}.safetensors"
-
-
-def validate_rows(rows: Sequence[dict[str, Any]]) -> None:
-    """Raise ``ValueError`` naming the first row that is not tidy.
-
-    A tidy row has an integer ``step``, a non-empty string ``observable``, a
-    number (or ``None``/NaN) as ``value``, and index columns whose values are
-    integers, strings or ``None``.
-
-    Examples:
-        >>> validate_rows([{"step": 0, "observable": "loss/train", "value": 0.5, "split": "test"}])
-        >>> validate_rows([{"step": 0, "observable": "loss/train", "value": "high"}])
-        Traceback (most recent call last):
-        ...
-        ValueError: metric row {'step': 0, 'observable': 'loss/train', 'value': 'high'}: value must be a number, got 'high'
-    """
-    for r in rows:
-        problem = None
-        if not isinstance(r.get("observable"), str) or not r["observable"]:
-            problem = f"observable must be a non-empty name, got {r.get('observable')!r}"
-        elif not isinstance(r.get("step"), numbers.Integral) or isinstance(r.get("step"), bool):
-            problem = f"step must be an integer, got {r.get('step')!r}"
-        elif r.get("value") is not None and (isinstance(r["value"], bool | str) or not isinstance(r["value"], numbers.Real)):
-            problem = f"value must be a number, got {r['value']!r}"
-        else:
-            bad = next((k for k, v in r.items() if k not in BASE_COLUMNS and v is not None and not isinstance(v, numbers.Integral | str) and not (isinstance(v, float) and math.isnan(v))), None)
-            if bad is not None:
-                problem = f"index column {bad!r} must hold an integer or a string, got {r[bad]!r}"
-        if problem:
-            raise ValueError(f"metric row {r}: {problem}")
-
-
-def rows_to_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """Tidy rows → DataFrame with ``step, observable, value`` first, index columns after (sorted)."""
-    frame = pd.DataFrame(list(rows))
-    if frame.empty:
-        return pd.DataFrame(columns=BASE_COLUMNS)
-    missing = [c for c in BASE_COLUMNS if c not in frame.columns]
-    if missing:
-        raise ValueError(f"metric rows lack columns {missing}")
-    extra = sorted(c for c in frame.columns if c not in BASE_COLUMNS)
-    return frame[BASE_COLUMNS + extra]
-
-
-class MetricsLog:
-    """Appends tidy rows to ``metrics.csv`` in O(new rows) per flush.
-
-    Each :meth:`append` writes only the new rows and returns the file's size, which
-    the training loop records per checkpoint so a resumed run truncates the
-    file back to exactly what its checkpoint had seen (a half-written append
-    from a killed process is cut off). A row with a new index column triggers
-    one atomic rewrite of the whole table with the wider header.
-    """
-
-    def __init__(self, path: str | Path) -> None:
-        self.file = Path(path) / "metrics.csv"
-        self.columns: list[str] | None = list(pd.read_csv(self.file, nrows=0).columns) if self.file.exists() and self.file.stat().st_size else None
-
-    def append(self, rows: Sequence[dict[str, Any]]) -> int:
-        """Write ``rows`` (each with a ``step``); returns the file size in bytes afterwards.
-
-        Raises:
-            ValueError: a row is not tidy (see :func:`validate_rows`), before anything is written.
-        """
-        validate_rows(rows)
-        if not rows:
-            return self.file.stat().st_size if self.file.exists() else 0
-        keys = {k for r in rows for k in r}
-        if self.columns is None or not keys <= set(self.columns):
-            old = read_metrics(self.file.parent)
-            merged = rows_to_frame(old.to_dict("records") + list(rows))
-            write_metrics(self.file.parent, merged)
-            self.columns = list(merged.columns)
-        else:
-            buffer = io.StringIO()
-            # csv writes None as an empty cell and floats at full precision (str(float) is the
-            # shortest round-trip repr); pandas reads "nan" and "inf" back as floats.
-            csv.writer(buffer, lineterminator="\n").writerows([[r.get(c) for c in self.columns] for r in rows])
-            with open(self.file, "a") as f:
-                f.write(buffer.getvalue())
-        return self.file.stat().st_size
-
-    def truncate(self, size: int) -> None:
-        """Cut the file back to ``size`` bytes (a size recorded by :meth:`append`)."""
-        if not self.file.exists():
-            return
-        with open(self.file, "r+") as f:
-            f.truncate(size)
-        self.columns = list(pd.read_csv(self.file, nrows=0).columns) if size else None
-
-
-def write_metrics(path: Path, frame: pd.DataFrame) -> None:
-    """Write the metrics table atomically."""
-    atomic_write_text(Path(path) / "metrics.csv", frame.to_csv(index=False))
-
-
-def read_metrics(path: Path) -> pd.DataFrame:
-    """Read ``metrics.csv`` (empty table when absent)."""
-    file = Path(path) / "metrics.csv"
-    if not file.exists():
-        return pd.DataFrame(columns=BASE_COLUMNS)
-    try:
-        return pd.read_csv(file)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise CorruptFileError(f"{file.name} cannot be read ({e})") from None
 
 
 def saved_steps(path: str | Path) -> list[int]:
@@ -176,6 +71,8 @@ class Run:
         if not (self.path / "run.json").exists():
             raise RunError(f"{self.path} is not a run directory (no run.json)")
         self.info: dict[str, Any] = read_json(self.path / "run.json")
+        if not isinstance(self.info, dict) or not isinstance(self.info.get("files", {}), dict):
+            raise CorruptFileError(f"{self.path / 'run.json'} is not a run record (an object whose 'files' is a table)")
         try:
             self.config: RunConfig = config_from_dict(self.info["config"])
         except (KeyError, TypeError, ValueError) as e:
@@ -307,21 +204,37 @@ class Run:
         if into is None and self.config.train.dtype != "float32":  # the dtype training used and the checkpoints store
             model = move_to(model, getattr(torch, self.config.train.dtype))
         current = next(model.parameters()).device
-        load_weights(model, load_tensors(file, current), file.name)
+        load_weights(model, load_tensors(file, current), str(file))
         model.train(train)
         return model if current == torch.device(device) else move_to(model, device)
 
     @property
     def events(self) -> list[dict[str, Any]]:
+        """The stored events (``[]`` if absent); ``CorruptFileError`` if ``events.json`` differs from its
+        record or is not a list of objects."""
         file = self.path / "events.json"
-        return read_json(file) if file.exists() else []
+        verify(self.path, self.info.get("files"), "events.json")
+        events = read_json(file) if file.exists() else []
+        if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+            raise CorruptFileError(f"events.json must hold a list of events (objects), got {type(events).__name__}")
+        return events
 
     @property
     def report(self) -> dict[str, Any] | None:
-        """The stored ``report.json`` (``None`` if absent); ``CorruptFileError`` if it differs from its record."""
+        """The stored ``report.json`` (``None`` if absent).
+
+        Raises:
+            CorruptFileError: ``report.json`` differs from its record in ``run.json``, or has none
+                (its set of report files was not finished: a writer was killed before recording it).
+        """
         file = self.path / "report.json"
+        if file.exists() and "report.json" not in self.info.get("files", {}):
+            raise CorruptFileError(f"report.json in {self.path} is not on record in run.json: writing the report was interrupted; finish it with `mechbridge run ... --resume` or `mechbridge report --rebuild`")
         verify(self.path, self.info.get("files"), "report.json")
-        return read_json(file) if file.exists() else None
+        report = read_json(file) if file.exists() else None
+        if report is not None and not isinstance(report, dict):
+            raise CorruptFileError(f"report.json must hold a report (an object), got {type(report).__name__}")
+        return report
 
     @property
     def figures_dir(self) -> Path:
@@ -375,15 +288,6 @@ def _key_part(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
-
-
-def load_weights(model: nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:
-    """Load ``tensors`` into ``model`` strictly; a key mismatch raises naming ``source``."""
-    expected = set(model.state_dict())
-    if set(tensors) != expected:
-        missing, unexpected = sorted(expected - set(tensors)), sorted(set(tensors) - expected)
-        raise CorruptFileError(f"{source} does not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
-    model.load_state_dict(tensors, strict=True)
 
 
 def load_run(path: str | Path) -> Run:

@@ -64,11 +64,20 @@ def read_json(path: str | Path) -> Any:
         raise CorruptFileError(f"{path.name} is not valid JSON ({e})") from None
 
 
+PACKED = "json"  # metadata of several keys is stored under this one key, so the file's bytes are reproducible
+
+
 def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
-    """Save ``tensors`` as safetensors atomically (tensors are made contiguous and unshared)."""
+    """Save ``tensors`` as safetensors atomically (tensors are made contiguous and unshared).
+
+    Metadata of several keys is stored as one JSON string with sorted keys (safetensors writes
+    several keys in an order that varies from process to process); :func:`read_metadata` unpacks it.
+    """
     path = Path(path)
     tmp = _tmp_path(path)
     clean = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
+    if metadata and len(metadata) > 1:
+        metadata = {PACKED: json.dumps(metadata, sort_keys=True)}
     save_file(clean, str(tmp), metadata=metadata)
     _replace(tmp, path)
 
@@ -85,14 +94,23 @@ def load_tensors(path: str | Path, device: str | torch.device = "cpu") -> dict[s
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
-    """The string metadata of a safetensors file."""
+    """The string metadata of a safetensors file (as given to :func:`save_tensors`)."""
     from safetensors import safe_open
 
     try:
         with safe_open(str(path), framework="pt") as f:
-            return f.metadata() or {}
+            metadata = f.metadata() or {}
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise CorruptFileError(f"checkpoint {Path(path).name} is corrupt or truncated ({e})") from None
+    if set(metadata) != {PACKED}:
+        return metadata
+    try:
+        unpacked = json.loads(metadata[PACKED])
+    except ValueError:
+        unpacked = None
+    if not isinstance(unpacked, dict) or not all(isinstance(v, str) for v in unpacked.values()):
+        raise CorruptFileError(f"checkpoint {Path(path).name} holds unreadable metadata")
+    return unpacked
 
 
 def optimizer_to_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

@@ -7,7 +7,7 @@ Examples:
     [0, 1, 10, 50, 100]
 """
 
-from bridge.training.analyze import analyze
+from bridge.training.analyze import analyze, check_run_config
 from bridge.training.loop import batch_indices, make_optimizer, resolve_device, torch_threads, train, validate, with_train
 from bridge.training.schedule import checkpoint_steps, tracked_steps
 from bridge.training.seeds import train_seeds
@@ -17,6 +17,7 @@ __all__ = [
     "RunWriter",
     "analyze",
     "batch_indices",
+    "check_run_config",
     "checkpoint_steps",
     "make_optimizer",
     "resolve_device",

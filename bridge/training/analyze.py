@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from bridge.progress import progress_bar
 from bridge.runs.run import Run
 from bridge.trackers.base import Tracker, TrackingBuffer
-from bridge.training.loop import torch_threads
+from bridge.config import ConfigError
+from bridge.runs.errors import RunError
+from bridge.training.loop import torch_threads, validate
 from bridge.training.writer import FLUSH_CAPTURES
 
 
@@ -36,6 +38,7 @@ def analyze(run: Run, trackers: Sequence[Tracker], *, steps: Sequence[int] | Non
         raise ValueError(f"{run.path} is still being trained (status 'running'); analyze it when it is complete or failed")
     if status == "interrupted":
         raise ValueError(f"{run.path} was interrupted at step {run.info.get('last_step')} (its writer is gone); finish it with resume (mechbridge run ... --resume) first")
+    check_run_config(run)
     available = run.steps
     if not available:
         raise ValueError(f"{run.path} has no checkpoints to analyse")
@@ -54,3 +57,16 @@ def analyze(run: Run, trackers: Sequence[Tracker], *, steps: Sequence[int] | Non
         rows += buffer.flush()
     run.append_metrics(rows)
     return run
+
+
+def check_run_config(run: Run) -> None:
+    """Check that the config in ``run.json`` still builds a model that fits its task (one forward pass).
+
+    Raises:
+        RunError: naming ``run.json`` and what does not fit (a field changed after training,
+            such as the task's depth or the model's width).
+    """
+    try:
+        validate(run.config)
+    except ConfigError as e:
+        raise RunError(f"{run.path / 'run.json'} holds a config that cannot be analysed: {e}") from None

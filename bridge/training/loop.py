@@ -30,6 +30,7 @@ from bridge.models import build_model, move_to
 from bridge.progress import progress_bar
 from bridge.runs.errors import Diverged
 from bridge.runs.run import Run
+from bridge.runs.errors import CorruptFileError, RunError
 from bridge.runs.storage import read_json
 from bridge.seeding import derive_seed, generator
 from bridge.tasks import Split, TaskData, make_task
@@ -174,9 +175,9 @@ def train(
         trackers: online trackers, called at every tracked step (a loss tracker
             on at most 4096 examples per split is added unless one named
             ``"loss"`` is given). Batched trackers capture at every tracked step
-            and are measured together every ``FLUSH_SECONDS`` or
-            ``FLUSH_CAPTURES`` captures; a run killed in between resumes from
-            the last checkpoint whose rows were written.
+            and are measured together at the next checkpoint, whose rows are
+            written with it: a killed run resumes from its last checkpoint on
+            record in ``run.json`` and loses none of its rows.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         progress: show a progress bar; ``None`` shows it only on a terminal.
         resume: continue an existing run from its last good checkpoint.
@@ -184,15 +185,22 @@ def train(
     Raises:
         ConfigError: invalid config, before any work.
         FileExistsError: ``out`` holds files and ``resume`` is false.
+        RunError: ``out`` is a file, or is resumed but holds no ``run.json``.
     """
     out = Path(out)
     data = validate(config)
     dev = resolve_device(device)
+    if out.exists() and not out.is_dir():
+        raise RunError(f"cannot use {out} as a run directory: it is a file")
     existing = out.exists() and any(out.iterdir())
     if existing and not resume:
         raise FileExistsError(f"run directory {out} already exists; choose another --out or resume it")
     if resume and existing:
+        if not (out / "run.json").is_file():
+            raise RunError(f"cannot resume {out}: it holds files but no run.json, so it is not a run directory; remove it or choose another --out")
         info = read_json(out / "run.json")
+        if not isinstance(info, dict):
+            raise CorruptFileError(f"{out / 'run.json'} is not a run record (a JSON object)")
         if info.get("config") != config_to_dict(config):
             raise ConfigError(f"cannot resume {out}: its run.json holds a different config")
     trackers = with_loss_tracker(trackers)

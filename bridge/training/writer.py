@@ -8,7 +8,6 @@ directory; resume restores the last checkpoint whose tracker rows were written.
 from __future__ import annotations
 
 import sys
-import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from torch import nn
 from collections.abc import Sequence
 
 from bridge.config import RunConfig, config_to_dict
-from bridge.runs.checksums import record
+from bridge.runs.checksums import record, verify
 from bridge.runs.lock import acquire, create_run_dir, release
 from bridge.runs.run import MetricsLog, Run, checkpoint_path, load_weights, read_metrics, saved_steps, write_metrics
 from bridge.runs.storage import (
@@ -36,9 +35,8 @@ from bridge.trackers.base import Tracker, TrackingBuffer
 from bridge.training.schedule import checkpoint_steps, tracked_steps
 
 KEEP_OPTIMIZER_STATES = 3
-# Batched trackers' rows are written at the first checkpoint after this many seconds or
-# captures (and at the end); checkpoints in between become resumable once their rows are.
-FLUSH_SECONDS = 10.0
+# Offline analyses measure batched trackers over at most this many checkpoints at once.
+# Online, the captures taken between two checkpoints are measured together at the later one.
 FLUSH_CAPTURES = 256
 
 
@@ -55,16 +53,15 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _save_checkpoint(path: Path, step: int, model: nn.Module, optimizer: torch.optim.Optimizer, saved: list[int], keep: int | None) -> None:
-    """Save weights and optimizer state; keep the newest optimizer states and the one at ``keep``."""
+def _save_checkpoint(path: Path, step: int, model: nn.Module, optimizer: torch.optim.Optimizer, saved: list[int]) -> None:
+    """Save weights and optimizer state; keep the newest ``KEEP_OPTIMIZER_STATES`` optimizer states."""
     save_tensors(checkpoint_path(path, step), model.state_dict(), {"step": str(step)})
     tensors, meta = optimizer_to_tensors(optimizer)
     save_tensors(checkpoint_path(path, step, "optim"), tensors, {**meta, "step": str(step)})
     saved.append(step)
-    kept = [s for s in saved if s == keep or s in saved[-KEEP_OPTIMIZER_STATES:]]
-    for old in set(saved) - set(kept):
+    for old in saved[:-KEEP_OPTIMIZER_STATES]:
         checkpoint_path(path, old, "optim").unlink(missing_ok=True)
-    saved[:] = kept
+    saved[:] = saved[-KEEP_OPTIMIZER_STATES:]
 
 
 def last_good_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, usable: set[int] | None = None) -> int | None:
@@ -80,8 +77,12 @@ def last_good_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Op
         if not optim.exists():
             continue
         try:
-            load_weights(model, load_tensors(weights), weights.name)
-            optimizer.load_state_dict(optimizer_from_tensors(load_tensors(optim), read_metadata(optim)))
+            load_weights(model, load_tensors(weights), str(weights))
+            state = load_tensors(optim), read_metadata(optim)
+            try:
+                optimizer.load_state_dict(optimizer_from_tensors(*state))
+            except (KeyError, TypeError, ValueError, RuntimeError) as e:
+                raise CorruptFileError(f"{optim} holds no optimizer state of this run ({e})") from None
         except CorruptFileError as e:
             warnings.warn(f"{e}; falling back to an earlier checkpoint", stacklevel=2)
             continue
@@ -95,25 +96,42 @@ def _drop_checkpoints(out: Path, steps: list[int]) -> None:
         checkpoint_path(out, step, "optim").unlink(missing_ok=True)
 
 
-def _restore(out: Path, model: nn.Module, optimizer: torch.optim.Optimizer, info: dict[str, Any], log: MetricsLog, usable: set[int] | None = None) -> tuple[int, list[int], MetricsLog]:
+def _restore(out: Path, model: nn.Module, optimizer: torch.optim.Optimizer, info: dict[str, Any], log: MetricsLog, table: dict[str, Any] | None, usable: set[int] | None = None) -> tuple[int, list[int], MetricsLog]:
     """Load the last good checkpoint into ``model``/``optimizer`` and cut metrics and later checkpoints back to it.
 
     Returns the step to resume from (0: start over), the steps whose optimizer
     state is kept, and the metrics log. Updates ``info["metrics_bytes"]``.
-    ``usable`` further restricts the candidate steps (those of a seed sweep
-    that every seed can resume from).
+    A checkpoint is a candidate when ``run.json`` records the size of the
+    metrics table after its rows; a table rewritten since (an offline analysis
+    of a finished run, whose record ``table`` holds its size and checksum) is
+    verified and filtered instead. ``usable`` further restricts the candidate
+    steps (those of a seed sweep that every seed can resume from).
+
+    Raises:
+        CorruptFileError: a rewritten table differs from its record.
     """
     flushed = {int(s): size for s, size in info.get("metrics_bytes", {}).items()}
-    candidates = (set(flushed) if usable is None else set(flushed) & usable) if flushed else usable  # None: any checkpoint
+    if flushed:
+        candidates: set[int] | None = set(flushed) if usable is None else set(flushed) & usable
+    else:  # no checkpoint on record: start over, unless the whole table was rewritten and recorded
+        candidates = usable if table else set()
     good = None if candidates is not None and not candidates else last_good_checkpoint(out, model, optimizer, usable=candidates)
-    if good is None:  # nothing usable: start over, dropping partial files
+    if not good:  # nothing usable, or only step 0 (the start itself): start over, dropping partial files
         log.truncate(0)
         _drop_checkpoints(out, saved_steps(out))
-        info["metrics_bytes"] = {}
+        info["metrics_bytes"], info["metrics_columns"] = {}, None
         return 0, [], log
-    if good in flushed:
+    recorded_columns = info.get("metrics_columns")
+    if good in flushed and flushed[good] and not log.file.exists():
+        raise CorruptFileError(f"metrics.csv is missing but run.json records its rows up to step {good}")
+    if good in flushed and recorded_columns in (None, log.columns):
         log.truncate(flushed[good])
+    elif good in flushed:  # a later flush widened the header and rewrote the table: filter it back
+        kept = read_metrics(out)
+        write_metrics(out, kept.loc[kept["step"] <= good, recorded_columns])
+        log = MetricsLog(out)
     else:  # the table was rewritten (e.g. by an offline analysis): filter it instead
+        verify(out, {"metrics.csv": table}, "metrics.csv")
         kept = read_metrics(out)
         write_metrics(out, kept[kept["step"] <= good])
         log = MetricsLog(out)
@@ -121,7 +139,14 @@ def _restore(out: Path, model: nn.Module, optimizer: torch.optim.Optimizer, info
     info["metrics_bytes"] = {str(s): b for s, b in flushed.items() if s < good} | {str(good): size}
     _drop_checkpoints(out, [s for s in saved_steps(out) if s > good])
     saved = [s for s in saved_steps(out) if checkpoint_path(out, s, "optim").exists()]
-    return good, saved, log
+    return good, saved[-KEEP_OPTIMIZER_STATES:], log
+
+
+def _remove_partial_writes(out: Path) -> None:
+    """Delete the temporary files of atomic writes that a killed writer left behind."""
+    for folder in (out, out / "checkpoints"):
+        for tmp in folder.glob(".*.tmp-*"):
+            tmp.unlink(missing_ok=True)
 
 
 class RunWriter:
@@ -149,7 +174,6 @@ class RunWriter:
             "metrics_bytes": {},
             **extra,
         }
-        self.flushed_step, self.flushed_time = 0, time.perf_counter()
 
     def open(self, model: nn.Module, optimizer: torch.optim.Optimizer, resume: bool, usable: set[int] | None = None) -> int:
         """Create the run directory with ``run.json`` and the writer's lock, atomically (or, when resuming,
@@ -162,22 +186,26 @@ class RunWriter:
         start = 0
         if resume:
             acquire(self.out)
+            _remove_partial_writes(self.out)
             self.info = {**read_json(self.out / "run.json"), "status": "running", "device": self.info["device"]}
-            self.info.pop("files", None)  # the table changes again: its record is written at completion
-            start, self.saved, self.log = _restore(self.out, model, optimizer, self.info, self.log, usable)
+            table = (self.info.pop("files", None) or {}).get("metrics.csv")  # the table changes again: its record is rewritten at completion
+            start, self.saved, self.log = _restore(self.out, model, optimizer, self.info, self.log, table, usable)
             atomic_write_json(self.out / "run.json", self.info)
         else:
             create_run_dir(self.out, self.info)
-        self.flushed_step, self.flushed_time = start, time.perf_counter()
         return start
 
     def checkpoint(self, step: int, model: nn.Module, optimizer: torch.optim.Optimizer, elapsed: float) -> None:
-        """Save a checkpoint; write the tracked rows when they are due (batched trackers wait)."""
-        _save_checkpoint(self.out, step, model, optimizer, self.saved, keep=self.flushed_step)
-        now, pending = time.perf_counter(), self.buffer.pending
-        if pending == 0 or pending >= FLUSH_CAPTURES or now - self.flushed_time >= FLUSH_SECONDS or step == self.total:
-            self.info["metrics_bytes"][str(step)] = self.log.append(self.buffer.flush())
-            self.flushed_step, self.flushed_time = step, now
+        """Save a checkpoint and write every tracked row up to ``step``, then record both in ``run.json``.
+
+        The rows of batched trackers captured since the previous checkpoint are
+        measured here together, so every checkpoint on record has its rows on
+        disk: a run killed anywhere resumes from its last recorded checkpoint
+        and loses no row of it.
+        """
+        _save_checkpoint(self.out, step, model, optimizer, self.saved)
+        self.info["metrics_bytes"][str(step)] = self.log.append(self.buffer.flush())
+        self.info["metrics_columns"] = self.log.columns  # a wider header later rewrites the table
         self.info.update(last_step=step, wall_time=self.info["wall_time"] + elapsed)
         atomic_write_json(self.out / "run.json", self.info)
 

@@ -59,9 +59,14 @@ def test_creation_is_atomic_and_a_second_creator_is_refused_naming_the_holder(tm
         create_run_dir(out, {"status": "running"})
     assert json.loads((out / "run.json").read_text()) == {"status": "running"}
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".run.staging")]  # no staging left behind
-    with pytest.raises(RunError, match="being written by process"):
+    acquire(out)  # this process holds it already: taking it again is a no-op
+    other = {**holder(out), "pid": os.getppid()}  # a live process that is not this one
+    (out / LOCK).write_text(json.dumps(other))
+    with pytest.raises(RunError, match=f"being written by process {os.getppid()}"):
         acquire(out)  # a live holder: resuming is refused too
-    release(out)
+    release(out)  # not ours: left alone
+    assert holder(out)["pid"] == os.getppid()
+    (out / LOCK).unlink()
     acquire(out)
     assert holder(out)["pid"] == os.getpid()
 
@@ -101,3 +106,17 @@ def test_a_killed_writer_leaves_an_interrupted_run_that_resume_finishes_identica
         a, b = (cut / "checkpoints" / f"step_{step:08d}.safetensors").read_bytes(), (whole / "checkpoints" / f"step_{step:08d}.safetensors").read_bytes()
         assert a == b, step
     assert (cut / "metrics.csv").read_bytes() == (whole / "metrics.csv").read_bytes()
+
+
+def test_safetensors_metadata_of_several_keys_is_stored_reproducibly(tmp_path):
+    import torch
+
+    from bridge.runs.storage import read_metadata, save_tensors
+
+    meta = {"step": "3", "param_groups": "[]", "scalars": "{}"}
+    save_tensors(tmp_path / "a.safetensors", {"x": torch.arange(3.0)}, meta)
+    save_tensors(tmp_path / "b.safetensors", {"x": torch.arange(3.0)}, dict(reversed(meta.items())))
+    assert (tmp_path / "a.safetensors").read_bytes() == (tmp_path / "b.safetensors").read_bytes()
+    assert read_metadata(tmp_path / "a.safetensors") == meta
+    save_tensors(tmp_path / "c.safetensors", {"x": torch.arange(3.0)}, {"step": "3"})  # one key: stored as it is
+    assert read_metadata(tmp_path / "c.safetensors") == {"step": "3"}

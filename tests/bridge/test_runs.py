@@ -1,6 +1,7 @@
 """The run directory contract: atomic checkpoints, resume, corruption, no overwrite."""
 
 import importlib
+import io
 import json
 import os
 import signal
@@ -271,22 +272,37 @@ def test_batched_trackers_write_the_rows_of_step_by_step_tracking(tmp_path, monk
     np.testing.assert_allclose(offline.value, online.value, rtol=1e-5, atol=1e-7)
 
 
-def test_a_run_killed_between_flushes_resumes_from_its_last_written_rows(tmp_path, monkeypatch):
-    train_module = importlib.import_module("bridge.training.writer")
-
-    monkeypatch.setattr(train_module, "FLUSH_CAPTURES", 7)
-    cfg = hierarchy_config(every=5)  # captures at every checkpoint, flushed at steps 15, 45 and 80
+def test_every_checkpoint_on_record_has_its_batched_rows_on_disk(tmp_path):
+    cfg = hierarchy_config(every=5)  # captures every 5 steps, checkpoints every 5 (and log-spaced)
     whole = train(cfg, tmp_path / "whole", trackers=[ModeTracker(), Crash(at=-1)], progress=False)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "cut", trackers=[ModeTracker(), Crash(at=75)], progress=False)
     info = json.loads((tmp_path / "cut" / "run.json").read_text())
-    written = max(int(s) for s in info["metrics_bytes"])
-    assert written == 45 and info["last_step"] == 70  # the five checkpoints after the last flush hold no rows yet
-    assert checkpoint_path(tmp_path / "cut", written, "optim").exists()  # so its optimizer state is kept
+    on_record = sorted(int(s) for s in info["metrics_bytes"])
+    assert on_record == [s for s in whole.steps if s <= 70] and info["last_step"] == 70
+    written = pd.read_csv(tmp_path / "cut" / "metrics.csv")
+    reference = whole.metrics[whole.metrics.step <= 70].reset_index(drop=True)
+    pd.testing.assert_frame_equal(written, reference)  # no row of a checkpoint on record is missing
+    for step in on_record:  # and each recorded size ends exactly after that step's rows
+        size = info["metrics_bytes"][str(step)]
+        head = (tmp_path / "whole" / "metrics.csv").read_bytes()[:size]
+        assert head == (tmp_path / "cut" / "metrics.csv").read_bytes()[:size]
+        assert pd.read_csv(io.BytesIO(head)).step.max() == step
     resumed = train(cfg, tmp_path / "cut", trackers=[ModeTracker(), Crash(at=-1)], progress=False, resume=True)
-    pd.testing.assert_frame_equal(resumed.metrics, whole.metrics)
+    assert (tmp_path / "cut" / "metrics.csv").read_bytes() == (tmp_path / "whole" / "metrics.csv").read_bytes()
     for name, tensor in weights(whole, 80).items():
         assert torch.equal(tensor, weights(resumed, 80)[name]), name
+
+
+def test_a_run_killed_before_its_second_checkpoint_starts_over_without_duplicating_step_0(tmp_path):
+    cfg = hierarchy_config(every=5)
+    whole = train(cfg, tmp_path / "whole", trackers=[ModeTracker(), Crash(at=-1)], progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "cut", trackers=[ModeTracker(), Crash(at=1)], progress=False)
+    assert load_run(tmp_path / "cut").steps == [0]
+    train(cfg, tmp_path / "cut", trackers=[ModeTracker(), Crash(at=-1)], progress=False, resume=True)
+    assert (tmp_path / "cut" / "metrics.csv").read_bytes() == (tmp_path / "whole" / "metrics.csv").read_bytes()
+    assert load_run(tmp_path / "cut").steps == whole.steps
 
 
 def test_progress_bars_show_when_asked_and_stay_quiet_off_a_terminal(capsys):
@@ -325,3 +341,36 @@ def test_model_at_returns_an_eval_mode_model_unless_asked():
         run = train(hierarchy_config(steps=10, every=10), folder, progress=False)
         assert not run.model_at(10).training
         assert run.model_at(10, train=True).training
+
+
+class LateIndex:
+    """A tracker whose rows gain an index column after step 10 (the table is rewritten with a wider header)."""
+
+    name = "late"
+
+    def __call__(self, model, step, data):
+        return [{"observable": "late/x", "value": float(step), **({"part": 1} if step > 10 else {})}]
+
+
+def test_a_kill_after_a_wider_header_rewrote_the_table_resumes_to_the_same_bytes(tmp_path, monkeypatch):
+    from bridge.training import writer as writer_module
+
+    cfg = hierarchy_config(every=5)
+    train(cfg, tmp_path / "whole", trackers=[ModeTracker(), LateIndex()], progress=False)
+    write, killed = writer_module.atomic_write_json, []
+
+    def kill_before_recording_15(path, obj):  # the table was rewritten at step 15; its record is not
+        if killed:
+            return  # a killed process writes nothing more
+        if obj.get("last_step") == 15 and obj.get("status") == "running":
+            killed.append(path)
+            raise KeyboardInterrupt("simulated kill")
+        write(path, obj)
+
+    monkeypatch.setattr(writer_module, "atomic_write_json", kill_before_recording_15)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "cut", trackers=[ModeTracker(), LateIndex()], progress=False)
+    assert killed and "part" in pd.read_csv(tmp_path / "cut" / "metrics.csv", nrows=0).columns
+    monkeypatch.setattr(writer_module, "atomic_write_json", write)
+    train(cfg, tmp_path / "cut", trackers=[ModeTracker(), LateIndex()], progress=False, resume=True)
+    assert (tmp_path / "cut" / "metrics.csv").read_bytes() == (tmp_path / "whole" / "metrics.csv").read_bytes()

@@ -1,0 +1,154 @@
+"""The metrics table ``metrics.csv``: tidy rows (step, observable, value, index columns), appended per
+checkpoint and read back with one pandas call.
+
+Examples:
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> MetricsLog(folder).append([{"step": 0, "observable": "loss/train", "value": 0.5}])
+    39
+    >>> read_metrics(folder).to_dict("records")
+    [{'step': 0, 'observable': 'loss/train', 'value': 0.5}]
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import numbers
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bridge.runs.errors import CorruptFileError
+from bridge.runs.storage import atomic_write_text
+
+BASE_COLUMNS = ["step", "observable", "value"]
+
+
+def validate_rows(rows: Sequence[dict[str, Any]]) -> None:
+    """Raise ``ValueError`` naming the first row that is not tidy.
+
+    A tidy row has an integer ``step``, a non-empty string ``observable``, a
+    number (or ``None``/NaN) as ``value``, and index columns whose values are
+    integers, strings or ``None``.
+
+    Examples:
+        >>> validate_rows([{"step": 0, "observable": "loss/train", "value": 0.5, "split": "test"}])
+        >>> validate_rows([{"step": 0, "observable": "loss/train", "value": "high"}])
+        Traceback (most recent call last):
+        ...
+        ValueError: metric row {'step': 0, 'observable': 'loss/train', 'value': 'high'}: value must be a number, got 'high'
+    """
+    for r in rows:
+        problem = None
+        if not isinstance(r.get("observable"), str) or not r["observable"]:
+            problem = f"observable must be a non-empty name, got {r.get('observable')!r}"
+        elif not isinstance(r.get("step"), numbers.Integral) or isinstance(r.get("step"), bool):
+            problem = f"step must be an integer, got {r.get('step')!r}"
+        elif r.get("value") is not None and (isinstance(r["value"], bool | str) or not isinstance(r["value"], numbers.Real)):
+            problem = f"value must be a number, got {r['value']!r}"
+        else:
+            bad = next((k for k, v in r.items() if k not in BASE_COLUMNS and v is not None and not isinstance(v, numbers.Integral | str) and not (isinstance(v, float) and math.isnan(v))), None)
+            if bad is not None:
+                problem = f"index column {bad!r} must hold an integer or a string, got {r[bad]!r}"
+        if problem:
+            raise ValueError(f"metric row {r}: {problem}")
+
+
+def rows_to_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """Tidy rows → DataFrame with ``step, observable, value`` first, index columns after (sorted)."""
+    frame = pd.DataFrame(list(rows))
+    if frame.empty:
+        return pd.DataFrame(columns=BASE_COLUMNS)
+    missing = [c for c in BASE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"metric rows lack columns {missing}")
+    extra = sorted(c for c in frame.columns if c not in BASE_COLUMNS)
+    return frame[BASE_COLUMNS + extra]
+
+
+class MetricsLog:
+    """Appends tidy rows to ``metrics.csv`` in O(new rows) per flush.
+
+    Each :meth:`append` writes only the new rows and returns the file's size, which
+    the training loop records per checkpoint so a resumed run truncates the
+    file back to exactly what its checkpoint had seen (a half-written append
+    from a killed process is cut off). A row with a new index column triggers
+    one atomic rewrite of the whole table with the wider header.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.file = Path(path) / "metrics.csv"
+        self.columns: list[str] | None = list(pd.read_csv(self.file, nrows=0).columns) if self.file.exists() and self.file.stat().st_size else None
+
+    def append(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Write ``rows`` (each with a ``step``); returns the file size in bytes afterwards.
+
+        Raises:
+            ValueError: a row is not tidy (see :func:`validate_rows`), before anything is written.
+        """
+        validate_rows(rows)
+        if not rows:
+            return self.file.stat().st_size if self.file.exists() else 0
+        keys = {k for r in rows for k in r}
+        if self.columns is None or not keys <= set(self.columns):
+            old = read_metrics(self.file.parent)
+            merged = rows_to_frame(old.to_dict("records") + list(rows))
+            write_metrics(self.file.parent, merged)
+            self.columns = list(merged.columns)
+        else:
+            buffer = io.StringIO()
+            # csv writes None as an empty cell and floats at full precision (str(float) is the
+            # shortest round-trip repr); pandas reads "nan" and "inf" back as floats.
+            csv.writer(buffer, lineterminator="\n").writerows([[r.get(c) for c in self.columns] for r in rows])
+            with open(self.file, "a") as f:
+                f.write(buffer.getvalue())
+        return self.file.stat().st_size
+
+    def truncate(self, size: int) -> None:
+        """Cut the file back to ``size`` bytes (a size recorded by :meth:`append`)."""
+        if not self.file.exists():
+            return
+        if size == 0:  # nothing on record: no table (an empty file has no header to read)
+            self.file.unlink()
+            self.columns = None
+            return
+        with open(self.file, "r+") as f:
+            f.truncate(size)
+        self.columns = list(pd.read_csv(self.file, nrows=0).columns)
+
+
+def write_metrics(path: Path, frame: pd.DataFrame) -> None:
+    """Write the metrics table atomically."""
+    atomic_write_text(Path(path) / "metrics.csv", frame.to_csv(index=False))
+
+
+def read_metrics(path: Path) -> pd.DataFrame:
+    """Read ``metrics.csv`` (empty table when absent).
+
+    Raises:
+        CorruptFileError: the file is not a tidy table (unparseable, no ``step, observable, value``
+            header, steps that are not integers or values that are not numbers).
+    """
+    file = Path(path) / "metrics.csv"
+    if not file.exists():
+        return pd.DataFrame(columns=BASE_COLUMNS)
+    try:
+        frame = pd.read_csv(file)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
+        raise CorruptFileError(f"{file.name} cannot be read ({' '.join(str(e).split())})") from None
+    problem = None
+    if list(frame.columns[:3]) != BASE_COLUMNS:
+        problem = f"its header starts {list(frame.columns[:3])}, not {BASE_COLUMNS}"
+    elif len(frame) and not pd.api.types.is_integer_dtype(frame["step"]):
+        problem = "a step is not an integer"
+    elif len(frame) and not pd.api.types.is_numeric_dtype(frame["value"]):
+        problem = "a value is not a number"
+    elif len(frame) and frame["observable"].isna().any():
+        problem = "a row names no observable"
+    if problem:
+        raise CorruptFileError(f"{file.name} is not a tidy metrics table: {problem}")
+    return frame

@@ -43,7 +43,7 @@ def main() -> None:
     torch.set_num_threads(1)
     net, data = shared_model(args.n)
     settings = dict(n_chains=args.chains, n_draws=args.draws, step_size=5e-4, gamma=5.0, nbeta=default_nbeta(args.n))
-    print(f"model: 4→3→4 linear network, rank-1 teacher, n={args.n}; {args.chains} chains × {args.draws} draws, ε=5e-4, γ=5, nβ=n/ln n; Aoyagi λ = {rrr_learning_coefficient(4, 4, 3, 1)}")
+    print(f"model: 4→3→4 linear network, rank-1 teacher, n={args.n}; {args.chains} chains × {args.draws} draws, ε=5e-4, γ=5, nβ=n/ln n; Aoyagi λ = {rrr_learning_coefficient(M=4, N=4, H=3, r=1)}")
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

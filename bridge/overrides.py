@@ -31,7 +31,8 @@ def override(cfg: Any, path: str, text: str, _scope: str = "") -> Any:
         cfg: a frozen dataclass (a preset, a run config, a train config), possibly nesting others.
         path: ``"train.lr"``, ``"model.d_model"``, ``"targets.tolerance"``.
         text: the value as typed on a command line: numbers, ``true``/``false``,
-            ``none``, strings, tuples as ``1,2`` or JSON lists.
+            ``none``, strings, tuples as ``1,2`` or JSON lists, and values of any
+            class with a ``from_text(text)`` classmethod.
 
     Raises:
         ConfigError: an unknown field (naming the ones that exist) or a value of the wrong type.
@@ -95,6 +96,11 @@ def parse(text: str, annotation: Any, name: str = "value") -> Any:
         if len(kinds) != len(items):
             raise ConfigError(f"{name} takes {len(kinds)} comma-separated values, got {text!r}")
         return tuple(parse(str(i).strip(), k, name) for i, k in zip(items, kinds))
+    if isinstance(annotation, type) and callable(getattr(annotation, "from_text", None)):
+        try:  # a value type that reads its own written form (a named shape, say)
+            return annotation.from_text(text)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"{name}: {e}") from None
     if annotation is str or annotation is Any:
         return text
     raise ConfigError(f"{name} cannot be set from the command line (a {getattr(annotation, '__name__', annotation)})")

@@ -63,20 +63,28 @@ class EdgeOfStabilityPreset:
     """Settings of the ``edge-of-stability`` case study.
 
     Args:
-        task: the teacher regression task (the student's input and output sizes follow it).
+        task: the teacher regression task (the student's input and output sizes follow it);
+            ``task.noise`` is the label noise, the standard deviation of Gaussian noise added
+            to the standardised targets (more to fit, more sharpening:
+            ``--set task.noise=0.3``).
         model: the tanh student MLP.
         train: full-batch gradient descent of the main run (its ``lr`` is the main
-            step size); sharpness tracked at every step, loadings at every checkpoint.
+            step size, its ``steps`` the main run's length); sharpness tracked at every
+            step, loadings at every checkpoint.
         other_lrs: the other step sizes, one auxiliary run each (key ``eta_<η>``),
             same data and initialisation.
+        other_steps: the length of each auxiliary run, in the order of ``other_lrs``
+            (a smaller step size takes proportionally more steps to reach 2/η);
+            empty: every run takes ``train.steps`` (``--set other_steps=1200,1600``).
         trace_probes: Hutchinson probes for the Hessian trace at checkpoints.
         targets: what the report judges.
     """
 
-    task: TeacherMLPConfig = TeacherMLPConfig(d_in=8, n_train=256, n_test=256, width=64, scale=4.0)
+    task: TeacherMLPConfig = TeacherMLPConfig(d_in=8, n_train=256, n_test=256, width=64, scale=4.0, noise=0.0)
     model: MLPConfig = MLPConfig(d_in=8, d_out=1, widths=(32, 32), activation="tanh", init_scale=0.5)
     train: TrainConfig = TrainConfig(optimizer="gd", lr=0.18, steps=1200, schedule=ScheduleConfig(n_log=10, every=100, track_every=1))
     other_lrs: tuple[float, ...] = (0.25, 0.14)
+    other_steps: tuple[int, ...] = ()
     trace_probes: int = 16
     targets: Targets = Targets()
 
@@ -89,11 +97,23 @@ class EdgeOfStabilityPreset:
             raise ConfigError(f"edge-of-stability reads the oscillation step by step: train.schedule.track_every must be 1, got {self.train.schedule.track_every}")
         if self.trace_probes < 0:
             raise ConfigError(f"trace_probes must be >= 0, got {self.trace_probes}")
+        if self.other_steps and len(self.other_steps) != len(self.other_lrs):
+            raise ConfigError(f"edge-of-stability other_steps gives one length per step size of other_lrs {self.other_lrs} (or none), got {self.other_steps}")
+        if any(not (isinstance(n, int) and n > 0) for n in self.other_steps):
+            raise ConfigError(f"edge-of-stability other_steps must be positive integers, got {self.other_steps}")
 
     @property
     def lrs(self) -> tuple[float, ...]:
         """Every step size, the main run's first."""
         return (self.train.lr, *self.other_lrs)
+
+    def steps_of(self, lr: float) -> int:
+        """The number of steps of the run with step size ``lr`` (one of :attr:`lrs`)."""
+        if lr not in self.lrs:
+            raise ConfigError(f"edge-of-stability has no run with step size {lr:g} (step sizes: {', '.join(f'{x:g}' for x in self.lrs)})")
+        if lr == self.train.lr or not self.other_steps:
+            return self.train.steps
+        return self.other_steps[self.other_lrs.index(lr)]
 
 
 PRESETS = {
@@ -113,9 +133,10 @@ def run_key(lr: float) -> str:
 
 
 def run_config(preset: EdgeOfStabilityPreset, lr: float, seed: int) -> RunConfig:
-    """The run of ``preset`` with step size ``lr`` and seed ``seed``."""
+    """The run of ``preset`` with step size ``lr`` (its own number of steps) and seed ``seed``."""
     model = dataclasses.replace(preset.model, d_in=preset.task.d_in, d_out=preset.task.d_out)
-    return RunConfig(task=preset.task, model=model, train=dataclasses.replace(preset.train, lr=lr), seed=seed, name=f"edge-of-stability eta={lr:g}")
+    train = dataclasses.replace(preset.train, lr=lr, steps=preset.steps_of(lr))
+    return RunConfig(task=preset.task, model=model, train=train, seed=seed, name=f"edge-of-stability eta={lr:g}")
 
 
 @register("edge-of-stability")

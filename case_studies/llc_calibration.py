@@ -41,12 +41,21 @@ from case_studies.base import MAIN, CaseStudy, Offline, register
 
 @dataclass(frozen=True)
 class Shape(RRRShape):
-    """One reduced-rank-regression model: ``M`` inputs, ``N`` outputs, ``H`` hidden units, teacher rank ``r ≥ 1``.
+    """One reduced-rank-regression model: ``M`` inputs, ``N`` outputs, ``H`` hidden units, teacher rank ``r``.
+
+    Sizes are keyword-only (Aoyagi writes ``(M, H, N, r)``; naming them leaves no
+    order to get wrong). ``r = 0`` is the zero teacher: the truth is the origin.
+    On the command line a shape is its label, each size named by its letter:
+    ``--set shapes=M4-N4-H3-r1,M3-N3-H2-r0``.
 
     Examples:
         >>> s = Shape(M=4, N=4, H=2, r=1)
         >>> s.label, s.key, s.branch, s.learning_coefficient
         ('M4-N4-H2-r1', 'shape_M4_N4_H2_r1', 'central-odd', 5.0)
+        >>> Shape.from_text("M4-H2-N4-r1") == s
+        True
+        >>> Shape(M=3, N=3, H=2, r=0).learning_coefficient
+        2.5
     """
 
     def __post_init__(self) -> None:
@@ -54,8 +63,15 @@ class Shape(RRRShape):
             super().__post_init__()
         except ValueError as e:
             raise ConfigError(f"llc-calibration shape: {e}") from None
-        if self.r < 1:
-            raise ConfigError(f"llc-calibration shape: the teacher needs rank r >= 1, got r={self.r}")
+
+    @classmethod
+    def from_text(cls, text: str) -> Shape:
+        """The shape a label names: ``"M4-N4-H3-r1"`` (sizes in any order, ``-`` or ``_`` between them; a run key works too)."""
+        parts = [p for p in text.strip().removeprefix("shape_").replace("_", "-").split("-") if p]
+        sizes = {p[0]: p[1:] for p in parts if p[:1] in ("M", "N", "H", "r")}
+        if len(parts) != 4 or sorted(sizes) != ["H", "M", "N", "r"] or not all(v.isdigit() for v in sizes.values()):
+            raise ConfigError(f"llc-calibration shape must be written like M4-N4-H3-r1 (each of M, N, H, r once), got {text!r}")
+        return cls(**{k: int(v) for k, v in sizes.items()})
 
     @property
     def label(self) -> str:
@@ -68,12 +84,12 @@ class Shape(RRRShape):
 
     @property
     def branch(self) -> str:
-        return rrr_branch(self.M, self.N, self.H, self.r)
+        return rrr_branch(M=self.M, N=self.N, H=self.H, r=self.r)
 
     @property
     def learning_coefficient(self) -> float:
         """Aoyagi's λ."""
-        return rrr_learning_coefficient(self.M, self.N, self.H, self.r)
+        return rrr_learning_coefficient(M=self.M, N=self.N, H=self.H, r=self.r)
 
 
 @dataclass(frozen=True)

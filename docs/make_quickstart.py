@@ -1,7 +1,9 @@
 """Write docs/quickstart.ipynb from the cells below, executed so readers see the outputs.
 
-Run ``python docs/make_quickstart.py`` after editing the cells; the tests execute
-the notebook again and check it matches these cells.
+Regenerate the notebook, cells and outputs, with ``python docs/make_quickstart.py``
+(the ``docs`` extra; about a minute on one CPU thread) after editing the cells or
+when the library's results change. The tests execute the notebook again (twice in one
+folder: every run trains into a fresh directory) and check it matches these cells.
 """
 
 import tempfile
@@ -11,9 +13,9 @@ import nbformat
 
 CELLS = [
     ("markdown", "# Quickstart: from a run to a bridge report\n\nRun the quick deep-linear case study, open the run directory, look at its tidy metrics, draw a figure and read the report."),
-    ("code", "%matplotlib inline\nfrom pathlib import Path\n\nimport matplotlib.pyplot as plt\n\nimport bridge\nfrom case_studies import run_case_study\n\nout = Path(\"quickstart-run\")  # relative to the notebook's working directory\nreport = run_case_study(\"deep-linear\", \"quick\", out, seed=0, device=\"cpu\", progress=False)\nreport.verdict"),
+    ("code", "%matplotlib inline\nimport tempfile\nfrom pathlib import Path\n\nimport matplotlib.pyplot as plt\n\nimport bridge\nfrom case_studies import run_case_study\n\n# a fresh run directory at every run of the notebook (a run directory is never overwritten)\nout = Path(tempfile.mkdtemp(prefix=\"quickstart-\", dir=\".\")) / \"deep-linear\"\nreport = run_case_study(\"deep-linear\", \"quick\", out, seed=0, device=\"cpu\", progress=False)\nreport.verdict"),
     ("markdown", "A run directory is the unit everything reads. `load_run` gives the config, the checkpoint steps, the metrics (one pandas table) and the model at any checkpoint."),
-    ("code", "run = bridge.load_run(out)\nprint(run)\nprint(run.config.model)\nrun.metrics.head()"),
+    ("code", "run = bridge.load_run(out)\nprint(run.status, \"with checkpoints at steps\", run.steps[:5], \"...\", run.steps[-1])\nprint(run.config.model)\nrun.metrics.head()"),
     ("code", "strength = run.metrics.query(\"observable == 'mode/strength'\").pivot(index=\"step\", columns=\"mode\", values=\"value\")\nstrength.iloc[::50, :6]"),
     ("markdown", "Each mode of the hierarchy rises on its own sigmoid; theory (Saxe et al.) predicts when from the initial weights."),
     ("code", "from bridge.theory import saxe\nfrom case_studies.deep_linear import predictions\n\nfig, ax = plt.subplots(figsize=(6, 3.5))\nfor p in predictions(run)[:5]:\n    m = p.extra[\"mode\"]\n    ax.plot(strength.index, strength[m], label=f\"mode {m}\")\n    ax.plot(strength.index, saxe.mode_trajectory(strength.index.to_numpy(), p.extra[\"s\"], p.extra[\"u0\"], p.extra[\"lr\"]), \"k--\", lw=0.8)\nax.set_xlabel(\"step\"); ax.set_ylabel(\"mode strength\"); ax.legend(); plt.show()"),

@@ -14,7 +14,9 @@ from bridge.models.base import evaluating
 def cached_activation(model: nn.Module, inputs: Tensor, hook: str) -> Float[Tensor, "batch ..."]:
     """The activation at hook point ``hook`` when ``model`` runs on ``inputs`` (no grad, eval mode).
 
-    Works for the library's HookedRootModules and TransformerBridge models. A
+    Works for the library's HookedRootModules and TransformerBridge models, and for
+    any ``nn.Module`` by submodule name (``"hidden"``, ``"blocks.0.mlp"``: the
+    module's output). A
     plain forward hook on the one hook point, removed in ``finally``: much
     cheaper than ``run_with_cache`` when called at every tracked step. A model
     with a ``run_to(inputs, hook)`` method (the deep linear network, the MLP)
@@ -27,15 +29,19 @@ def cached_activation(model: nn.Module, inputs: Tensor, hook: str) -> Float[Tens
         >>> tuple(cached_activation(net, torch.eye(4), "hook_hidden.0").shape)
         (4, 6)
     """
-    points = getattr(model, "hook_dict", {})
-    if hook not in points:
-        raise KeyError(f"hook {hook!r} not found in {type(model).__name__}")
-    run_to = getattr(model, "run_to", None)
-    if run_to is not None and not _any_hooks(model):
-        with evaluating(model):
-            return run_to(inputs, hook).detach()
+    points = getattr(model, "hook_dict", None) or {}
+    if hook in points:
+        run_to = getattr(model, "run_to", None)
+        if run_to is not None and not _any_hooks(model):
+            with evaluating(model):
+                return run_to(inputs, hook).detach()
+        point = points[hook]
+    else:  # any nn.Module: a submodule by its name in named_modules()
+        point = dict(model.named_modules()).get(hook) if hook else None
+        if point is None:
+            raise KeyError(f"hook {hook!r} not found in {type(model).__name__} (neither a hook point nor a submodule name)")
     captured: list[Tensor] = []
-    handle = points[hook].register_forward_hook(lambda _module, _inputs, output: captured.append(output.detach()))
+    handle = point.register_forward_hook(lambda _module, _inputs, output: captured.append(output.detach()))
     try:
         with evaluating(model):
             model(inputs)

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from bridge.runs.errors import CorruptFileError
@@ -67,7 +68,37 @@ def rows_to_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     if missing:
         raise ValueError(f"metric rows lack columns {missing}")
     extra = sorted(c for c in frame.columns if c not in BASE_COLUMNS)
-    return frame[BASE_COLUMNS + extra]
+    return tidy_dtypes(frame[BASE_COLUMNS + extra])
+
+
+def tidy_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
+    """The metrics table with its column types: ``step`` int64, ``value`` float64, and every
+    numeric index column as integers (pandas' nullable ``Int64``, empty where a row has no such index).
+
+    A CSV cell cannot tell 1 from 1.0 and a column with empty cells reads as floats;
+    index columns only ever hold integers or strings (:func:`validate_rows`), so a
+    numeric index column is an integer column.
+
+    Examples:
+        >>> frame = tidy_dtypes(pd.DataFrame({"step": [0, 0], "observable": ["loss/train", "mode/strength"],
+        ...                                   "value": [1, 2], "mode": [float("nan"), 3.0]}))
+        >>> [str(t) for t in frame.dtypes], frame["mode"].tolist()
+        (['int64', 'str', 'float64', 'Int64'], [<NA>, 3])
+    """
+    frame = frame.copy()
+    if len(frame):
+        frame["step"] = frame["step"].astype("int64")
+    frame["value"] = frame["value"].astype("float64")
+    for column in frame.columns:
+        if column in BASE_COLUMNS:
+            continue
+        values = frame[column]
+        if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values) or isinstance(values.dtype, pd.Int64Dtype):
+            continue
+        present = values.dropna()
+        if len(present) and bool((present == np.round(present)).all()):
+            frame[column] = values.astype("Int64")
+    return frame
 
 
 class MetricsLog:
@@ -122,12 +153,12 @@ class MetricsLog:
 
 
 def write_metrics(path: Path, frame: pd.DataFrame) -> None:
-    """Write the metrics table atomically."""
-    atomic_write_text(Path(path) / "metrics.csv", frame.to_csv(index=False))
+    """Write the metrics table atomically (integer index columns as integers: ``3``, never ``3.0``)."""
+    atomic_write_text(Path(path) / "metrics.csv", (tidy_dtypes(frame) if len(frame.columns) else frame).to_csv(index=False))
 
 
 def read_metrics(path: Path) -> pd.DataFrame:
-    """Read ``metrics.csv`` (empty table when absent).
+    """Read ``metrics.csv`` (empty table when absent); column types as :func:`tidy_dtypes` gives them.
 
     Raises:
         CorruptFileError: the file is not a tidy table (unparseable, no ``step, observable, value``
@@ -151,4 +182,7 @@ def read_metrics(path: Path) -> pd.DataFrame:
         problem = "a row names no observable"
     if problem:
         raise CorruptFileError(f"{file.name} is not a tidy metrics table: {problem}")
-    return frame
+    try:
+        return tidy_dtypes(frame)
+    except (TypeError, ValueError) as e:
+        raise CorruptFileError(f"{file.name} holds a step or value that is not a number ({e})") from None

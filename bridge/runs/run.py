@@ -61,7 +61,9 @@ class Run:
     Attributes:
         path: the run directory.
         info: the parsed ``run.json``.
-        config: the :class:`~bridge.config.RunConfig` that produced the run.
+        config: the :class:`~bridge.config.RunConfig` that produced the run (read on
+            first use: the metrics, events and report of a run whose model or task
+            kind is not registered in this process still read).
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -73,11 +75,36 @@ class Run:
         self.info: dict[str, Any] = read_json(self.path / "run.json")
         if not isinstance(self.info, dict) or not isinstance(self.info.get("files", {}), dict):
             raise CorruptFileError(f"{self.path / 'run.json'} is not a run record (an object whose 'files' is a table)")
+        self._config: RunConfig | None = None
+        self._metrics: pd.DataFrame | None = None
+        if not unregistered_kinds(self.info.get("config")):  # otherwise the error waits for a read that needs the config
+            self._config = self._parse_config()
+
+    def _parse_config(self) -> RunConfig:
+        missing = unregistered_kinds(self.info.get("config"))
+        if missing:
+            names = ", ".join(f"{where} kind {kind!r}" for where, kind in missing)
+            raise RunError(
+                f"{self.path} was trained with {names}, not registered in this process: import the module that registers it "
+                "(`import MODULE` in Python, `mechbridge --import MODULE`, or MECHBRIDGE_PLUGINS=MODULE) to rebuild its config, "
+                "task and model; its metrics, events and report read without it"
+            )
         try:
-            self.config: RunConfig = config_from_dict(self.info["config"])
+            return config_from_dict(self.info["config"])
         except (KeyError, TypeError, ValueError) as e:
             raise RunError(f"{self.path / 'run.json'} holds no valid config ({e})") from None
-        self._metrics: pd.DataFrame | None = None
+
+    @property
+    def config(self) -> RunConfig:
+        """The :class:`~bridge.config.RunConfig` that produced the run.
+
+        Raises:
+            RunError: the config names a kind (a user's model or task) that no imported
+                module registered; the message names it and how to register it.
+        """
+        if self._config is None:
+            self._config = self._parse_config()
+        return self._config
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r}, status={self.status!r}, steps={len(self.steps)})"
@@ -192,14 +219,21 @@ class Run:
 
         Raises:
             KeyError: no checkpoint at ``step`` (the message lists the nearest ones).
+            RunError: the run's model kind is not registered in this process (named in the message).
             CorruptFileError: the checkpoint cannot be read.
         """
-        from bridge.models import build_model, move_to
+        from bridge.models import MODELS, build_model, move_to
 
         file = checkpoint_path(self.path, step)
         if not file.exists():
             near = sorted(self.steps, key=lambda s: abs(s - step))[:3]
             raise KeyError(f"no checkpoint at step {step} in {self.path} (nearest: {sorted(near)})")
+        if into is None and self.config.model.kind not in MODELS:
+            raise RunError(
+                f"{self.path} was trained with model kind {self.config.model.kind!r}, which has no model builder in this process: "
+                f"import the module that registers it with @MODELS.register({self.config.model.kind!r}) "
+                "(`import MODULE` in Python, `mechbridge --import MODULE`, or MECHBRIDGE_PLUGINS=MODULE)"
+            )
         model = into if into is not None else build_model(self.config.model, self.config.seed)
         if into is None and self.config.train.dtype != "float32":  # the dtype training used and the checkpoints store
             model = move_to(model, getattr(torch, self.config.train.dtype))
@@ -283,11 +317,37 @@ class Run:
 
 def _key_part(value: Any) -> Any:
     """An index value as a hashable key part: NaN and ``None`` are one "absent", 2.0 is 2."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return None
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
+
+
+def unregistered_kinds(data: Any, where: str = "config") -> list[tuple[str, str]]:
+    """``(where, kind)`` of every config kind in the JSON ``data`` of a ``run.json`` that no module registered.
+
+    ``where`` is the last field name on the way (``"model"``, ``"task"``).
+
+    Examples:
+        >>> unregistered_kinds({"kind": "run", "model": {"kind": "my_net", "width": 4}, "seed": 0})
+        [('model', 'my_net')]
+    """
+    from bridge.config import CONFIG_CLASSES
+
+    found: list[tuple[str, str]] = []
+    if isinstance(data, dict):
+        kind = data.get("kind")
+        if isinstance(kind, str) and kind not in CONFIG_CLASSES:
+            found.append((where, kind))
+        for key, value in data.items():
+            found += unregistered_kinds(value, key)
+    elif isinstance(data, list):
+        for value in data:
+            found += unregistered_kinds(value, where)
+    return found
 
 
 def load_run(path: str | Path) -> Run:

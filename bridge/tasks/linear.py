@@ -23,7 +23,8 @@ class LinearTeacherConfig:
     """``y = W x`` with ``W = U diag(s) Vᵀ`` and inputs whose correlation ``(1/n) XᵀX`` is the identity.
 
     Args:
-        singular_values: the teacher's singular values ``s`` (positive, one per mode).
+        singular_values: the teacher's singular values ``s`` (positive, one per mode;
+            empty: the zero map, a rank-0 teacher).
         d_in, d_out: input and output sizes (each ≥ number of modes).
         n_train: number of training inputs (≥ ``d_in`` so the inputs can be exactly whitened).
         n_test: number of Gaussian test inputs.
@@ -39,7 +40,7 @@ class LinearTeacherConfig:
         if isinstance(self.singular_values, list):
             object.__setattr__(self, "singular_values", tuple(self.singular_values))
         r = len(self.singular_values)
-        require(r >= 1 and all(s > 0 for s in self.singular_values), f"linear_teacher.singular_values must be positive, got {self.singular_values}")
+        require(all(s > 0 for s in self.singular_values), f"linear_teacher.singular_values must be positive, got {self.singular_values}")
         require(self.d_in >= r and self.d_out >= r, f"linear_teacher needs d_in, d_out >= {r} modes, got {self.d_in}, {self.d_out}")
         require(self.n_train is None or self.n_train >= self.d_in, f"linear_teacher.n_train must be >= d_in={self.d_in} to whiten, got {self.n_train}")
 

@@ -16,6 +16,11 @@ threshold λ (the learning coefficient) is:
 3. ``N + H < M + r``: ``λ = (H N − H r + M r) / 2``;
 4. ``M + N < H + r``: ``λ = M N / 2``.
 
+Every function takes the sizes by name (``M=, N=, H=, r=``): Aoyagi writes the
+shape as ``(M, H, N, r)``, this module's dataclass lists ``(M, N, H, r)``, and a
+positional call could silently swap ``N`` and ``H``. A rank-0 teacher (the zero
+map) is allowed: the truth is then the origin, the most singular point.
+
 The four branches partition every valid shape. When the model is regular at the
 truth the value is half the dimension of the smooth model it reduces to:
 ``r = H`` gives ``(H(M + N) − H²)/2`` (the rank-``H`` matrices), and ``H ≥ M + N``
@@ -36,9 +41,20 @@ from fractions import Fraction
 BRANCHES = ("central-even", "central-odd", "M+H<N+r", "N+H<M+r", "M+N<H+r")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RRRShape:
-    """A reduced-rank-regression shape: ``M`` inputs, ``H`` hidden, ``N`` outputs, teacher rank ``r``."""
+    """A reduced-rank-regression shape: ``M`` inputs, ``H`` hidden, ``N`` outputs, teacher rank ``r`` (0: the zero map).
+
+    Sizes are keyword-only, in any order.
+
+    Examples:
+        >>> RRRShape(M=4, H=3, N=4, r=1) == RRRShape(M=4, N=4, H=3, r=1)
+        True
+        >>> RRRShape(4, 3, 4, 1)
+        Traceback (most recent call last):
+        ...
+        TypeError: RRRShape.__init__() takes 1 positional argument but 5 were given
+    """
 
     M: int
     N: int
@@ -58,14 +74,14 @@ class RRRShape:
         return self.H * (self.M + self.N)
 
 
-def rrr_branch(M: int, N: int, H: int, r: int) -> str:
+def rrr_branch(*, M: int, N: int, H: int, r: int) -> str:
     """Which branch of Aoyagi's formula applies (one of :data:`BRANCHES`).
 
     Examples:
         >>> rrr_branch(M=3, N=3, H=3, r=0)
         'central-odd'
     """
-    s = RRRShape(M, N, H, r)
+    s = RRRShape(M=M, N=N, H=H, r=r)
     M, N, H, r = s.M, s.N, s.H, s.r
     if M + N < H + r:
         return "M+N<H+r"
@@ -76,14 +92,14 @@ def rrr_branch(M: int, N: int, H: int, r: int) -> str:
     return "central-even" if (M + H + N + r) % 2 == 0 else "central-odd"
 
 
-def rrr_learning_coefficient_exact(M: int, N: int, H: int, r: int) -> Fraction:
+def rrr_learning_coefficient_exact(*, M: int, N: int, H: int, r: int) -> Fraction:
     """The learning coefficient λ as an exact fraction (see the module docstring).
 
     Examples:
         >>> rrr_learning_coefficient_exact(M=3, N=3, H=3, r=0)
         Fraction(7, 2)
     """
-    branch = rrr_branch(M, N, H, r)
+    branch = rrr_branch(M=M, N=N, H=H, r=r)
     if branch == "M+N<H+r":
         return Fraction(M * N, 2)
     if branch == "M+H<N+r":
@@ -94,17 +110,18 @@ def rrr_learning_coefficient_exact(M: int, N: int, H: int, r: int) -> Fraction:
     return value + Fraction(1, 8) if branch == "central-odd" else value
 
 
-def rrr_learning_coefficient(M: int, N: int, H: int, r: int) -> float:
+def rrr_learning_coefficient(*, M: int, N: int, H: int, r: int) -> float:
     """The learning coefficient λ of reduced-rank regression (Aoyagi & Watanabe 2005) as a float.
 
     Args:
-        M: input dimension; N: output dimension; H: hidden width; r: teacher rank (``≤ H``).
+        M: input dimension; N: output dimension; H: hidden width; r: teacher rank
+            (``0 ≤ r ≤ min(M, N, H)``). All keyword-only.
 
     Examples:
         >>> rrr_learning_coefficient(M=5, N=5, H=10, r=1)   # M+N < H+r: all 5×5 matrices
         12.5
     """
-    return float(rrr_learning_coefficient_exact(M, N, H, r))
+    return float(rrr_learning_coefficient_exact(M=M, N=N, H=H, r=r))
 
 
 __all__ = ["BRANCHES", "RRRShape", "rrr_branch", "rrr_learning_coefficient", "rrr_learning_coefficient_exact"]

@@ -199,6 +199,18 @@ def test_llc_tracker_on_the_first_examples_equals_the_estimator_on_that_subset()
 # ---------------------------------------------------------------- Aoyagi
 
 
+def _lam(m, n, h, r):
+    return rrr_learning_coefficient(M=m, N=n, H=h, r=r)
+
+
+def _exact(m, n, h, r):
+    return rrr_learning_coefficient_exact(M=m, N=n, H=h, r=r)
+
+
+def _branch(m, n, h, r):
+    return rrr_branch(M=m, N=n, H=h, r=r)
+
+
 SHAPES = list(itertools.product(range(1, 6), range(1, 6), range(1, 7), range(0, 6)))
 VALID = [(m, n, h, r) for m, n, h, r in SHAPES if r <= min(h, m, n)]
 
@@ -206,36 +218,36 @@ VALID = [(m, n, h, r) for m, n, h, r in SHAPES if r <= min(h, m, n)]
 def test_aoyagi_regular_when_teacher_rank_equals_width():
     for m, n, h, r in VALID:
         if r == h:
-            assert rrr_learning_coefficient(m, n, h, r) == pytest.approx((h * (m + n) - h * h) / 2), (m, n, h, r)
+            assert _lam(m, n, h, r) == pytest.approx((h * (m + n) - h * h) / 2), (m, n, h, r)
 
 
 def test_aoyagi_saturates_at_all_matrices_for_wide_hidden_layers():
     for m, n in itertools.product(range(1, 5), repeat=2):
         for h in range(m + n + 1, m + n + 4):
             for r in range(0, min(m, n) + 1):
-                assert rrr_learning_coefficient(m, n, h, r) == m * n / 2
+                assert _lam(m, n, h, r) == m * n / 2
 
 
 def test_aoyagi_symmetry_bounds_and_monotonicity():
     for m, n, h, r in VALID:
-        lam = rrr_learning_coefficient_exact(m, n, h, r)
-        assert lam == rrr_learning_coefficient_exact(n, m, h, r)  # transposing the problem
+        lam = _exact(m, n, h, r)
+        assert lam == _exact(n, m, h, r)  # transposing the problem
         assert 0 <= lam <= h * (m + n) / 2  # never above the regular d/2
         assert lam <= m * n / 2 + 1e-12
         if r < min(h, m, n):
-            assert rrr_learning_coefficient_exact(m, n, h, r + 1) >= lam  # a richer teacher is less degenerate
+            assert _exact(m, n, h, r + 1) >= lam  # a richer teacher is less degenerate
         if h + 1 <= 6:
-            assert rrr_learning_coefficient_exact(m, n, h + 1, r) >= lam
+            assert _exact(m, n, h + 1, r) >= lam
 
 
 def test_aoyagi_branches_are_covered_and_continuous_across_boundaries():
-    seen = {rrr_branch(*s) for s in VALID}
+    seen = {_branch(*s) for s in VALID}
     assert seen == set(BRANCHES)
     # on each boundary of the central region the sum M+H+N+r is even and the
     # central formula meets the neighbouring branch's formula
     hits = 0
     for m, n, h, r in VALID:
-        central = rrr_learning_coefficient_exact(m, n, h, r)
+        central = _exact(m, n, h, r)
         if m + h == n + r:
             assert central == Fraction(h * m - h * r + n * r, 2)
             hits += 1
@@ -250,17 +262,17 @@ def test_aoyagi_branches_are_covered_and_continuous_across_boundaries():
 
 def test_aoyagi_known_values():
     # hand-computed from the formula's branches
-    assert rrr_learning_coefficient(4, 4, 3, 1) == 6.0  # central, M+H+N+r even: (2·4·8 − 0 − 16)/8
-    assert rrr_learning_coefficient(4, 4, 2, 1) == 5.0  # central, odd: (48 − 9 + 1)/8
-    assert rrr_learning_coefficient(2, 6, 2, 1) == 4.0  # M+H<N+r: (4 − 2 + 6)/2
-    assert rrr_learning_coefficient(6, 2, 2, 1) == 4.0  # N+H<M+r
-    assert rrr_learning_coefficient(2, 2, 4, 1) == 2.0  # M+N<H+r: MN/2
-    assert rrr_learning_coefficient(3, 3, 3, 0) == 3.5  # central odd, zero teacher
-    assert rrr_learning_coefficient(1, 1, 1, 0) == 0.5  # y = b·a·x at the origin: λ = 1/2
+    assert _lam(4, 4, 3, 1) == 6.0  # central, M+H+N+r even: (2·4·8 − 0 − 16)/8
+    assert _lam(4, 4, 2, 1) == 5.0  # central, odd: (48 − 9 + 1)/8
+    assert _lam(2, 6, 2, 1) == 4.0  # M+H<N+r: (4 − 2 + 6)/2
+    assert _lam(6, 2, 2, 1) == 4.0  # N+H<M+r
+    assert _lam(2, 2, 4, 1) == 2.0  # M+N<H+r: MN/2
+    assert _lam(3, 3, 3, 0) == 3.5  # central odd, zero teacher
+    assert _lam(1, 1, 1, 0) == 0.5  # y = b·a·x at the origin: λ = 1/2
     with pytest.raises(ValueError):
-        rrr_learning_coefficient(3, 3, 2, 3)  # teacher rank above the width
+        _lam(3, 3, 2, 3)  # teacher rank above the width
     with pytest.raises(ValueError):
-        rrr_learning_coefficient(0, 3, 2, 0)
+        _lam(0, 3, 2, 0)
 
 
 # ---------------------------------------------------------------- devinterp
@@ -277,3 +289,12 @@ def test_agrees_with_devinterp_within_the_spread_of_the_chains():
     ref = devinterp_llc(net, "half_sse", data.train, seed=0, **kw)
     spread = max(ours.std, ref.std)
     assert abs(ours.mean - ref.mean) <= spread, (ours.mean, ours.std, ref.mean, ref.std)
+
+
+def test_aoyagi_sizes_are_passed_by_name_so_the_published_order_cannot_swap_them():
+    # Aoyagi & Watanabe write (M, H, N, r); a positional call in that order would read H as N
+    assert rrr_learning_coefficient(M=2, H=4, N=6, r=1) == rrr_learning_coefficient(M=2, N=6, H=4, r=1) == 5.0  # M+H<N+r
+    assert rrr_learning_coefficient(M=2, N=4, H=6, r=1) == 4.0  # the swapped shape is a different model
+    for fn in (rrr_learning_coefficient, rrr_learning_coefficient_exact, rrr_branch):
+        with pytest.raises(TypeError, match="positional"):
+            fn(2, 4, 6, 1)

@@ -374,3 +374,34 @@ def test_a_kill_after_a_wider_header_rewrote_the_table_resumes_to_the_same_bytes
     monkeypatch.setattr(writer_module, "atomic_write_json", write)
     train(cfg, tmp_path / "cut", trackers=[ModeTracker(), LateIndex()], progress=False, resume=True)
     assert (tmp_path / "cut" / "metrics.csv").read_bytes() == (tmp_path / "whole" / "metrics.csv").read_bytes()
+
+
+def test_index_columns_read_back_as_integers_in_metrics_tables_and_the_csv(tmp_path):
+    cfg = RunConfig(
+        task=LinearTeacherConfig((2.0, 1.0), d_in=3, d_out=3),
+        model=DeepLinearConfig(3, 8, 3, init_std=0.1),
+        train=TrainConfig(optimizer="gd", lr=0.1, steps=20, schedule=ScheduleConfig(n_log=3, every=10)),
+        seed=0,
+    )
+    run = train(cfg, tmp_path / "run", trackers=[ModeTracker()], progress=False)
+    # a later analysis adds new index columns (one integer, one string): the table is rewritten wider
+    run.append_metrics([{"step": s, "observable": "heads/score", "value": 0.25 * h, "layer": 1, "head": h, "split": "test"} for s in run.steps for h in range(3)])
+    again = load_run(run.path)
+    frame = again.metrics
+    assert {c: str(frame[c].dtype) for c in ("step", "value", "mode", "layer", "head")} == {"step": "int64", "value": "float64", "mode": "Int64", "layer": "Int64", "head": "Int64"}
+    assert set(frame["mode"].dropna().tolist()) == {0, 1}
+    assert all(type(v) is int for v in frame["head"].dropna().tolist())
+    table = again.table("mode/strength", "mode")
+    assert list(table.columns) == [0, 1] and [str(c) for c in table.columns] == ["0", "1"]  # plot labels read "1", not "1.0"
+    assert list(again.table("heads/score", ["layer", "head"]).columns) == [(1, 0), (1, 1), (1, 2)]
+    assert again.observable("heads/score", layer=1, head=2, split="test").tolist() == [0.5] * len(run.steps)
+    rows = [line.split(",") for line in (run.path / "metrics.csv").read_text().splitlines()]
+    header = rows[0]
+    for name in ("mode", "layer", "head"):
+        cells = {r[header.index(name)] for r in rows[1:]} - {""}
+        assert cells and all(c.isdigit() for c in cells), (name, cells)  # "0", never "0.0"
+    # a table whose cells hold "2.0" (an older writer) reads back as integers too
+    (run.path / "metrics.csv").write_text("step,observable,value,mode\n0,mode/strength,1.5,2.0\n0,loss/train,3,\n")
+    old = load_run(run.path)
+    old.info.pop("files", None)  # the checksum of the hand-written table is not recorded
+    assert old.metrics["mode"].tolist()[0] == 2 and str(old.metrics["mode"].dtype) == "Int64" and str(old.metrics["value"].dtype) == "float64"

@@ -123,6 +123,27 @@ def test_bad_presets_are_rejected_before_any_work():
         EdgeOfStabilityPreset(train=dataclasses.replace(gd, schedule=ScheduleConfig(track_every=5)))
 
 
+def test_label_noise_and_the_steps_of_each_step_size_are_preset_settings():
+    from bridge.cli import main
+    from bridge.overrides import apply
+    from bridge.tasks import make_task
+    from case_studies import get_case_study
+
+    study = get_case_study("edge-of-stability")
+    quick = study.presets["quick"]
+    preset = apply(quick, ["task.noise=0.3", "other_steps=900,2000"])
+    runs = study.runs(preset, 0)
+    assert {k: (c.train.lr, c.train.steps, c.task.noise) for k, c in runs.items()} == {"main": (0.18, 1200, 0.3), "eta_0.25": (0.25, 900, 0.3), "eta_0.14": (0.14, 2000, 0.3)}
+    assert {c.train.steps for c in study.runs(quick, 0).values()} == {1200}  # no other_steps: one length for all
+    clean, noisy = (make_task(c.task, seed=0).train.y for c in (study.runs(quick, 0)["main"], runs["main"]))
+    assert 0.2 < float((noisy - clean).std()) < 0.4  # the noise reaches the targets every run fits
+    with pytest.raises(ConfigError, match="one length per step size"):
+        apply(quick, ["other_steps=900"])
+    with pytest.raises(ConfigError, match="positive integers"):
+        apply(quick, ["other_steps=900,0"])
+    assert main(["run", "edge-of-stability", "--set", "other_steps=900,x"]) == 2  # refused before any work
+
+
 def test_the_runner_seeds_the_sharpness_tracker_with_the_run_seed():
     from case_studies import get_case_study
     from case_studies.base import _online_trackers

@@ -55,14 +55,36 @@ def test_the_main_run_of_the_quick_preset_is_the_reduced_rank_regression_it_alwa
 def test_bad_shapes_and_presets_are_refused_before_any_work():
     with pytest.raises(ConfigError, match="teacher rank"):
         Shape(M=2, N=2, H=1, r=2)
-    with pytest.raises(ConfigError, match="rank r >= 1"):
-        Shape(M=2, N=2, H=1, r=0)
+    with pytest.raises(TypeError, match="positional"):
+        Shape(4, 4, 3, 1)  # sizes by name only: Aoyagi's (M, H, N, r) order cannot be swapped in silently
+    with pytest.raises(ConfigError, match="written like M4-N4-H3-r1"):
+        Shape.from_text("M4-N4-H3")
     with pytest.raises(ConfigError, match="at least one shape"):
         LLCCalibrationPreset(shapes=())
     with pytest.raises(ConfigError, match="repeat"):
         LLCCalibrationPreset(shapes=(Shape(M=2, N=2, H=1, r=1), Shape(M=2, N=2, H=1, r=1)))
     with pytest.raises(ConfigError, match="Shape"):
         LLCCalibrationPreset(shapes=((2, 2, 1, 1),))
+
+
+def test_shapes_are_set_by_name_on_the_command_line_and_a_rank_0_teacher_is_the_zero_map():
+    from bridge.overrides import apply
+    from bridge.tasks import make_task
+    from case_studies.llc_calibration import run_config
+
+    preset = apply(PRESETS["quick"], ["shapes=M3-N3-H2-r0,H3-M4-N4-r1,shape_M2_N6_H2_r1"])
+    assert preset.shapes == (Shape(M=3, N=3, H=2, r=0), Shape(M=4, N=4, H=3, r=1), Shape(M=2, N=6, H=2, r=1))
+    # Aoyagi's closed form at the origin (central branch, M+H+N+r even): [2·H·(M+N) − (M−N)² − H²]/8
+    assert [s.learning_coefficient for s in preset.shapes] == [(2 * 2 * 6 - 0 - 4) / 8, 6.0, 4.0]
+    assert Shape(M=2, N=2, H=1, r=0).learning_coefficient == 1.0  # odd sum: (2·1·4 − 1)/8 + 1/8
+    cfg = run_config(preset, preset.shapes[0], seed=0)
+    assert cfg.task.singular_values == () and (cfg.model.d_in, cfg.model.d_hidden, cfg.model.d_out) == (3, 2, 3)
+    data = make_task(cfg.task, seed=0)
+    assert float(data.train.y.abs().max()) == 0.0 and float(data.train.x.abs().max()) > 0.1
+    with pytest.raises(ConfigError, match="shapes: .*written like M4-N4-H3-r1"):
+        apply(PRESETS["quick"], ["shapes=4-4-3-1"])
+    with pytest.raises(ConfigError, match="teacher rank"):
+        apply(PRESETS["quick"], ["shapes=M2-N2-H1-r2"])
 
 
 SMALL = LLCCalibrationPreset(

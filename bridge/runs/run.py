@@ -19,6 +19,7 @@ Examples:
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from collections.abc import Sequence
 from pathlib import Path

@@ -17,6 +17,7 @@ import torch
 
 from bridge import ConfigError, RunConfig, RunError, ScheduleConfig, TrainConfig, load_run, train
 from bridge.models import DeepLinearConfig, MLPConfig
+from bridge.runs.metrics import tidy_dtypes
 from bridge.runs.run import MetricsLog, checkpoint_path
 from bridge.runs.storage import CorruptFileError
 from bridge.tasks import HierarchyConfig, LinearTeacherConfig
@@ -280,7 +281,7 @@ def test_every_checkpoint_on_record_has_its_batched_rows_on_disk(tmp_path):
     info = json.loads((tmp_path / "cut" / "run.json").read_text())
     on_record = sorted(int(s) for s in info["metrics_bytes"])
     assert on_record == [s for s in whole.steps if s <= 70] and info["last_step"] == 70
-    written = pd.read_csv(tmp_path / "cut" / "metrics.csv")
+    written = tidy_dtypes(pd.read_csv(tmp_path / "cut" / "metrics.csv"))
     reference = whole.metrics[whole.metrics.step <= 70].reset_index(drop=True)
     pd.testing.assert_frame_equal(written, reference)  # no row of a checkpoint on record is missing
     for step in on_record:  # and each recorded size ends exactly after that step's rows

@@ -95,7 +95,7 @@ class SubmititBackend:
         submitit = _require("submitit", "submitit")
         if not self.folder:
             raise ConfigError("the submitit backend needs a folder for its job files")
-        executor = submitit.AutoExecutor(folder=str(Path(self.folder) / "%j"), cluster=self.cluster)
+        executor = submitit.AutoExecutor(folder=str(Path(self.folder)), cluster=self.cluster)
         threads = max((job[3] for job in jobs), default=1)
         executor.update_parameters(**{"timeout_min": 24 * 60, "cpus_per_task": threads, **dict(self.parameters)})
         queue, running = list(jobs), {}

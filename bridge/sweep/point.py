@@ -61,7 +61,7 @@ class Target:
         if self.kind == "run":
             return config_from_dict(self.config)
         from bridge.overrides import apply
-        from case_studies import get_case_study, resolve_preset
+        from case_studies.base import get_case_study, resolve_preset
 
         _, preset = resolve_preset(get_case_study(self.case_study), self.preset)
         return apply(preset, self.settings)

@@ -117,7 +117,7 @@ def _target(base: Any, preset: Any, settings: Sequence[str], trackers: Any, impo
             raise ConfigError("settings apply to a case study's preset; apply them to the run config instead")
         return Target("run", config=config_to_dict(base), trackers=trackers, imports=tuple(imports), device=device)
     if isinstance(base, str):
-        from case_studies import get_case_study, resolve_preset
+        from case_studies.base import get_case_study, resolve_preset
 
         if trackers is not None:
             raise ConfigError("a case study chooses its own trackers; trackers apply to a run config")

@@ -93,7 +93,7 @@ def run_sweep(
 
     def on_done(outcome: dict[str, Any]) -> None:
         record = records[outcome["key"]]
-        record.update(status=outcome["status"], error=outcome.get("error"), seconds=outcome.get("seconds"), host=outcome.get("host"))
+        record.update(status=outcome["status"], error=outcome.get("error"), seconds=outcome.get("seconds"), host=outcome.get("host"), pid=outcome.get("pid"))
         write_manifest(out, manifest)
         write_results(out, manifest)
         bar.update(outcome)

@@ -131,8 +131,9 @@ class RunWriter:
     (many seeds stacked), so both write the same run directory.
     """
 
-    def __init__(self, config: RunConfig, out: Path, data: TaskData, trackers: Sequence[Tracker], dev: torch.device, **extra: Any) -> None:
+    def __init__(self, config: RunConfig, out: Path, data: TaskData, trackers: Sequence[Tracker], dev: torch.device, *, loggers: Sequence[Any] = (), **extra: Any) -> None:
         tc = config.train
+        self.config, self.loggers = config, list(loggers)
         self.out, self.total = out, tc.steps
         self.checkpoints, self.tracked = checkpoint_steps(tc.steps, tc.schedule), tracked_steps(tc.steps, tc.schedule)
         self.log, self.buffer, self.saved = MetricsLog(out), TrackingBuffer(trackers, data), []
@@ -168,6 +169,8 @@ class RunWriter:
             atomic_write_json(self.out / "run.json", self.info)
         else:
             create_run_dir(self.out, self.info)
+        for logger in self.loggers:
+            logger.open(self.out, self.config, resume)
         self.flushed_step, self.flushed_time = start, time.perf_counter()
         return start
 
@@ -176,7 +179,10 @@ class RunWriter:
         _save_checkpoint(self.out, step, model, optimizer, self.saved, keep=self.flushed_step)
         now, pending = time.perf_counter(), self.buffer.pending
         if pending == 0 or pending >= FLUSH_CAPTURES or now - self.flushed_time >= FLUSH_SECONDS or step == self.total:
-            self.info["metrics_bytes"][str(step)] = self.log.append(self.buffer.flush())
+            rows = self.buffer.flush()
+            self.info["metrics_bytes"][str(step)] = self.log.append(rows)
+            for logger in self.loggers:
+                logger.log(rows)
             self.flushed_step, self.flushed_time = step, now
         self.info.update(last_step=step, wall_time=self.info["wall_time"] + elapsed)
         atomic_write_json(self.out / "run.json", self.info)
@@ -186,10 +192,16 @@ class RunWriter:
         self.info.update(status="failed", error=f"{type(error).__name__}: {error}")
         atomic_write_json(self.out / "run.json", self.info)
         release(self.out)
+        self._close_loggers()
 
     def complete(self) -> Run:
         """Record completion and release the lock."""
         self.info.update(status="complete", last_step=self.total, files=record(self.out, ["metrics.csv"]))
         atomic_write_json(self.out / "run.json", self.info)
         release(self.out)
+        self._close_loggers()
         return Run(self.out)
+
+    def _close_loggers(self) -> None:
+        for logger in self.loggers:
+            logger.close()

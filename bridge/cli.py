@@ -71,6 +71,7 @@ def run_cmd(
     set_: Annotated[list[str] | None, typer.Option("--set", help="change a preset field by dotted path, e.g. train.lr=0.02 (repeatable)")] = None,
     steps: Annotated[int | None, typer.Option(help="training steps (the same as --set train.steps=N)", min=1)] = None,
     progress: Annotated[bool | None, typer.Option("--progress/--quiet", help="progress bars (default: only on a terminal; plain lines otherwise)")] = None,
+    log: Annotated[list[str] | None, typer.Option("--log", help="stream metrics to tensorboard or wandb (offline) as they are written (repeatable)")] = None,
 ) -> None:
     """Run a case study end to end and write its run directories, report and figures."""
     from case_studies import get_case_study, run_case_study
@@ -80,7 +81,7 @@ def run_cmd(
         raise CLIError(f"case study {case!r} has no preset {preset!r} (presets: {', '.join(study.presets)})")
     settings = list(set_ or []) + ([f"train.steps={steps}"] if steps is not None else [])
     out = out or Path("runs") / f"{case}-{preset}-seed{seed}"
-    report = run_case_study(case, preset, out, seed=seed, device=device, resume=resume, settings=settings, progress=progress)
+    report = run_case_study(case, preset, out, seed=seed, device=device, resume=resume, settings=settings, progress=progress, loggers=list(log or []))
     why = ""
     if report.verdict == "invalid":
         why = f" (preconditions failed: {', '.join(report.failed_preconditions) or 'no counted claim'})"
@@ -107,6 +108,7 @@ def sweep_cmd(
     out: Annotated[Path | None, typer.Option(help="sweep directory (re-run the same command to resume it)")] = None,
     status: Annotated[Path | None, typer.Option("--status", help="print the state of every point of a sweep directory and exit")] = None,
     progress: Annotated[bool | None, typer.Option("--progress/--quiet", help="progress over points (default: a bar on a terminal, plain lines otherwise)")] = None,
+    log: Annotated[list[str] | None, typer.Option("--log", help="stream every run's metrics to tensorboard or wandb (offline) (repeatable)")] = None,
 ) -> None:
     """Run a case study over a grid of settings and seeds; each point is an ordinary case-study output."""
     if status is not None:
@@ -128,7 +130,7 @@ def sweep_cmd(
     elif address or workers or cluster:
         raise CLIError("--address, --workers and --cluster apply to the ray and submitit backends")
     out = out or Path("sweeps") / f"{case}-{preset}"
-    result = run_sweep(case, out, grid=axes, seeds=seed_list, preset=preset, settings=list(set_ or []), backend=backend, device=device, threads=threads, progress=progress, **options)
+    result = run_sweep(case, out, grid=axes, seeds=seed_list, preset=preset, settings=list(set_ or []), backend=backend, device=device, threads=threads, progress=progress, loggers=list(log or []), **options)
     states = result.status()["status"].value_counts().to_dict()
     typer.echo(f"{case} [{preset}] sweep of {len(result.keys)} points: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items())) + f" — results: {out / 'results.csv'}")
     if states.get("done", 0) != len(result.keys):

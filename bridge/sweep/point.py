@@ -40,6 +40,7 @@ class Target:
         settings: ``"path=value"`` changes applied to the preset before each point's own.
         trackers: a function returning fresh online trackers for a run (kind ``"run"``).
         imports: plugin modules a worker imports first (what ``mechbridge --import`` names).
+        loggers: experiment loggers of every run (``"tensorboard"``, ``"wandb"``).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
     """
 
@@ -50,6 +51,7 @@ class Target:
     settings: tuple[str, ...] = ()
     trackers: Callable[[], Sequence[Any]] | None = field(default=None, compare=False)
     imports: tuple[str, ...] = ()
+    loggers: tuple[str, ...] = ()
     device: str = "cpu"
 
     def __post_init__(self) -> None:
@@ -135,12 +137,12 @@ def run_point(target: Target, point: Point, folder: str, threads: int = 1) -> di
             from bridge.training.loop import train
 
             trackers = target.trackers() if target.trackers is not None else ()
-            train(point_config(target, point), folder, trackers=trackers, device=target.device, progress=False, resume=True)
+            train(point_config(target, point), folder, trackers=trackers, device=target.device, progress=False, resume=True, loggers=target.loggers)
         else:
             from case_studies import run_case_study
 
             settings = [*target.settings, *point.config_settings()]
-            run_case_study(target.case_study, target.preset, folder, seed=int(point.seed or 0), device=target.device, progress=False, resume=True, settings=settings)
+            run_case_study(target.case_study, target.preset, folder, seed=int(point.seed or 0), device=target.device, progress=False, resume=True, settings=settings, loggers=target.loggers)
     except Exception as e:  # noqa: BLE001 - a point's failure is recorded; the sweep goes on
         outcome.update(status=FAILED, error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc(limit=20))
     outcome["seconds"] = time.perf_counter() - t0

@@ -15,6 +15,7 @@ Examples:
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -44,6 +45,7 @@ def run_sweep(
     device: str = "cpu",
     threads: int = 1,
     imports: Sequence[str] = (),
+    loggers: Sequence[str] = (),
     progress: bool | None = None,
     **backend_options: Any,
 ) -> Sweep:
@@ -62,6 +64,7 @@ def run_sweep(
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``, for every point.
         threads: torch threads (and CPUs reserved on Ray or SLURM) of each point.
         imports: plugin modules every worker imports first.
+        loggers: experiment loggers of every run (``"tensorboard"``, ``"wandb"``): each run logs into its own directory.
         progress: progress over points (``None``: a bar on a terminal, plain lines otherwise).
         **backend_options: ``address``/``workers`` for Ray; ``cluster``/``workers``/``parameters`` for submitit.
 
@@ -72,7 +75,11 @@ def run_sweep(
         ConfigError: bad grid, unknown field, unknown backend, or ``out`` holding a different sweep (naming the difference).
         FileExistsError: ``out`` holds files and is not a sweep directory.
     """
-    target = _target(base, preset, settings, trackers, imports, device)
+    from bridge.training.loggers import get_logger
+
+    for logger in loggers:
+        get_logger(logger)  # unknown or uninstalled: refused before any work
+    target = dataclasses.replace(_target(base, preset, settings, trackers, imports, device), loggers=tuple(loggers))
     pts = grid_points(grid, seeds=seeds, points=points)
     check_paths(target.base(), pts, target.kind)
     if not isinstance(threads, int) or threads < 1:

@@ -91,3 +91,20 @@ def test_an_unknown_logger_or_mode_is_refused_before_any_work(tmp_path):
     pytest.importorskip("wandb")
     with pytest.raises(ConfigError, match="wandb mode must be offline, online or disabled"):
         get_logger("wandb", mode="cloud")
+
+
+def test_every_point_of_a_sweep_logs_into_its_own_run_directory(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    import bridge
+
+    swept = bridge.sweep(tiny(), tmp_path / "sw", grid={"train.lr": [1e-3, 1e-2]}, loggers=["tensorboard"], progress=False)
+    for key in swept.keys:
+        events = EventAccumulator(str(tmp_path / "sw" / "points" / key / "tensorboard"))
+        events.Reload()
+        final = events.Scalars("loss/train")[-1]
+        assert final.step == 30 and final.value == pytest.approx(swept.table.set_index("key").loc[key, "loss/train"], rel=1e-6)
+    with pytest.raises(ConfigError, match="unknown logger 'tb'"):
+        bridge.sweep(tiny(), tmp_path / "other", grid={"train.lr": [1e-3]}, loggers=["tb"], progress=False)
+    assert not (tmp_path / "other").exists()

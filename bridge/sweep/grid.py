@@ -152,8 +152,10 @@ def _split_values(text: str) -> list[str]:
     """``"1e-3,[1,2],3"`` → ``["1e-3", "[1,2]", "3"]``: commas inside brackets belong to the value."""
     values, depth, current = [], 0, ""
     for ch in text:
-        depth += ch in "[(" and 1 or 0
-        depth -= ch in "])" and 1 or 0
+        if ch in "[(":
+            depth += 1
+        elif ch in "])":
+            depth -= 1
         if ch == "," and depth == 0:
             values.append(current.strip())
             current = ""

@@ -155,8 +155,13 @@ def point_status(out: Path, record: dict[str, Any], kind: str) -> tuple[str, str
     if state in (DONE, RUNNING):
         return state, ""
     if record.get("status") == FAILED:
-        return FAILED, (record.get("error") or "").strip().splitlines()[0] if record.get("error") else ""
+        return FAILED, first_line(record.get("error"))
     return state, ""
+
+
+def first_line(text: str | None) -> str:
+    """The first non-empty line of ``text`` (``""`` for none)."""
+    return next((line.strip() for line in (text or "").splitlines() if line.strip()), "")
 
 
 def write_results(out: Path, manifest: dict[str, Any]) -> None:
@@ -265,9 +270,9 @@ class _PointProgress:
         if self.bar is not None:
             self.bar.update(1)
             if outcome["status"] == FAILED:
-                self.bar.write(f"point {outcome['key']} failed: {(outcome.get('error') or '').splitlines()[0] if outcome.get('error') else ''}")
+                self.bar.write(f"point {outcome['key']} failed: {first_line(outcome.get('error'))}")
         elif not self.silent:
-            what = outcome["status"] if outcome["status"] != FAILED else f"failed ({(outcome.get('error') or '').splitlines()[0] if outcome.get('error') else ''})"
+            what = outcome["status"] if outcome["status"] != FAILED else f"failed ({first_line(outcome.get('error'))})"
             print(f"sweep: {self.n}/{self.total} points, elapsed {time.monotonic() - self.t0:.0f} s: {outcome['key']} {what}", file=sys.stderr, flush=True)
 
     def close(self) -> None:

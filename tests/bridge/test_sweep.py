@@ -158,3 +158,23 @@ def test_the_cli_sweeps_a_case_study_and_reports_each_point(tmp_path, capsys):
     assert 1.9 < ratio < 2.1
     assert main(args) == 0  # the same command again: nothing to train
     assert "4 done" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["sweep"], "name a case study to sweep, or pass --status DIR"),
+        (["sweep", "deep-linear"], "a sweep needs at least one --grid axis or --seeds"),
+        (["sweep", "deep-linear", "--grid", "train.lrr=0.1"], "unknown sweep setting 'train.lrr'"),
+        (["sweep", "deep-linear", "--grid", "train.lr"], "--grid takes key=v1,v2,..."),
+        (["sweep", "deep-linear", "--seeds", "3-1"], "--seeds range '3-1' runs backwards"),
+        (["sweep", "deep-linear", "--seeds", "0", "--backend", "dask"], "unknown sweep backend 'dask'"),
+        (["sweep", "deep-linear", "--seeds", "0", "--log", "tb"], "unknown logger 'tb'"),
+        (["sweep", "--status", "no/such/sweep"], "no/such/sweep is not a sweep directory"),
+    ],
+)
+def test_sweep_command_line_errors_are_one_line_before_any_work(tmp_path, capsys, args, message):
+    assert main([*args, *(["--out", str(tmp_path / "out")] if len(args) > 1 and args[1] == "deep-linear" else [])]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("mechbridge: error:") and message in err[0], err
+    assert not (tmp_path / "out").exists()

@@ -97,12 +97,13 @@ def run_sweep(
     manifest["backend"] = backend
     write_manifest(out, manifest)
     bar = _PointProgress(len(pts), len(pts) - len(todo), progress)
+    rows: dict[str, dict[str, Any]] = {}  # done points' rows, read from disk once
 
     def on_done(outcome: dict[str, Any]) -> None:
         record = records[outcome["key"]]
         record.update(status=outcome["status"], error=outcome.get("error"), seconds=outcome.get("seconds"), host=outcome.get("host"), pid=outcome.get("pid"))
         write_manifest(out, manifest)
-        write_results(out, manifest)
+        write_results(out, manifest, rows)
         bar.update(outcome)
 
     for p in todo:
@@ -112,7 +113,7 @@ def run_sweep(
         runner.run([(target, p, str(out / POINTS / p.key), threads) for p in todo], on_done)
     finally:
         bar.close()
-    write_results(out, manifest)
+    write_results(out, manifest, rows)
     return Sweep(out, trained=tuple(p.key for p in todo))
 
 
@@ -164,12 +165,16 @@ def first_line(text: str | None) -> str:
     return next((line.strip() for line in (text or "").splitlines() if line.strip()), "")
 
 
-def write_results(out: Path, manifest: dict[str, Any]) -> None:
-    """Rewrite ``out/results.csv``: one row per point (parameters, state, error, seconds, final metrics, events)."""
+def write_results(out: Path, manifest: dict[str, Any], cache: dict[str, dict[str, Any]] | None = None) -> None:
+    """Rewrite ``out/results.csv``: one row per point (parameters, state, error, seconds, final metrics, events).
+
+    ``cache`` keeps the rows of done points between calls, so each finished run is read once.
+    """
     import pandas as pd
 
     from bridge.runs.storage import atomic_write_text
 
+    cache = {} if cache is None else cache
     kind = manifest["target"]["kind"]
     rows = []
     for record in manifest["points"]:
@@ -177,7 +182,9 @@ def write_results(out: Path, manifest: dict[str, Any]) -> None:
         row = {"key": record["key"], **{p: _cell(v) for p, v in record["params"].items()}, "status": state, "error": error, "seconds": record.get("seconds")}
         if state == DONE:
             try:
-                row.update(point_row(out / POINTS / record["key"], kind))
+                if record["key"] not in cache:
+                    cache[record["key"]] = point_row(out / POINTS / record["key"], kind)
+                row.update(cache[record["key"]])
             except Exception as e:  # noqa: BLE001 - a done point whose files do not read: say so in its row
                 row.update(status=FAILED, error=f"cannot read the run: {type(e).__name__}: {e}")
         rows.append(row)

@@ -150,30 +150,30 @@ def run_point(target: Target, point: Point, folder: str, threads: int = 1) -> di
 
 
 def point_state(folder: Path, kind: str) -> str:
-    """What is on disk for a point: ``done``, ``running`` (a live writer), ``interrupted`` (resumable) or ``pending``."""
-    from bridge.runs.lock import holder, is_stale
+    """What is on disk for a point: ``done``, ``running`` (a live writer), ``interrupted`` (resumable) or ``pending``.
+
+    A case study's point is done when its main run is complete and its report written; it is
+    running while any of its runs (the main run, staged in ``.main``, or one in ``runs/``) has a live writer.
+    """
     from bridge.runs.storage import read_json
 
-    if not (folder / "run.json").exists():
-        staging = folder / ".main"  # a case study trains its main run there after the auxiliary runs
-        return _live(folder) or (_live(staging) if staging.exists() else None) or (INTERRUPTED if folder.exists() and any(folder.iterdir()) else PENDING)
+    if not folder.exists() or not any(folder.iterdir()):
+        return PENDING
     try:
-        status = read_json(folder / "run.json").get("status")
+        status = read_json(folder / "run.json").get("status") if (folder / "run.json").exists() else None
     except (OSError, ValueError):
-        return INTERRUPTED
+        status = None
     if status == "complete" and (kind == "run" or (folder / "report.json").exists()):
         return DONE
-    lock = holder(folder)
-    if lock is not None and not is_stale(lock):
-        return RUNNING
-    return INTERRUPTED
+    writers = [folder, folder / ".main", *sorted((folder / "runs").glob("*"))] if kind == "case_study" else [folder]
+    return RUNNING if any(_live(f) for f in writers) else INTERRUPTED
 
 
-def _live(folder: Path) -> str | None:
+def _live(folder: Path) -> bool:
     from bridge.runs.lock import holder, is_stale
 
     lock = holder(folder)
-    return RUNNING if lock is not None and not is_stale(lock) else None
+    return lock is not None and not is_stale(lock)
 
 
 def point_row(folder: Path, kind: str) -> dict[str, Any]:

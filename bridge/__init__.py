@@ -23,10 +23,13 @@ _EXPORTS = {
     "RunWriter": "bridge.training.writer",
     "ScheduleConfig": "bridge.config",
     "Stage": "bridge.stages.detectors",
+    "Sweep": "bridge.sweep.runner",
     "TrainConfig": "bridge.config",
     "analyze": "bridge.training.analyze",
     "compare": "bridge.training.compare",
     "load_run": "bridge.runs.run",
+    "load_sweep": "bridge.sweep.runner",
+    "sweep": "bridge.sweep",
     "train": "bridge.training.loop",
     "train_seeds": "bridge.training.seeds",
 }

@@ -1,4 +1,4 @@
-"""The ``mechbridge`` command line: ``list``, ``run``, ``analyze``, ``report``, ``--version``.
+"""The ``mechbridge`` command line: ``list``, ``run``, ``sweep``, ``analyze``, ``report``, ``--version``.
 
 Every failure prints one line (``mechbridge: error: …``) and exits non-zero;
 nothing already on disk is overwritten.
@@ -72,6 +72,7 @@ def run_cmd(
     set_: Annotated[list[str] | None, typer.Option("--set", help="change a preset field by dotted path, e.g. train.lr=0.02 (repeatable)")] = None,
     steps: Annotated[int | None, typer.Option(help="training steps (the same as --set train.steps=N)", min=1)] = None,
     progress: Annotated[bool | None, typer.Option("--progress/--quiet", help="progress bars (default: only on a terminal; plain lines otherwise)")] = None,
+    log: Annotated[list[str] | None, typer.Option("--log", help="stream metrics to tensorboard or wandb (offline) as they are written (repeatable)")] = None,
 ) -> None:
     """Run a case study end to end and write its run directories, report and figures."""
     from case_studies import get_case_study, run_case_study
@@ -98,7 +99,7 @@ def run_cmd(
         return
     seed = 0 if seed is None else seed
     out = out or Path("runs") / f"{case}-{preset}-seed{seed}"
-    report = run_case_study(case, preset, out, seed=seed, device=device, resume=resume, settings=settings, progress=progress)
+    report = run_case_study(case, preset, out, seed=seed, device=device, resume=resume, settings=settings, progress=progress, loggers=list(log or []))
     why = ""
     if report.verdict == "invalid":
         why = f" (preconditions failed: {', '.join(report.failed_preconditions) or 'no counted claim'})"
@@ -133,6 +134,62 @@ def robustness_cmd(
     table = run_robustness(case, preset, out, n_neighbours=neighbours, seeds=parse_seeds(seeds), draw_seed=draw_seed, device=device, progress=progress, resume=resume)
     passed = sum(r["verdict"] == "pass" for r in table["runs"])
     typer.echo(f"{case} [{preset}, {len(table['neighbours'])} neighbours × seeds {seeds}]: {passed} of {len(table['runs'])} runs pass — {out / 'robustness.md'}")
+
+
+@app.command("sweep")
+def sweep_cmd(
+    case: Annotated[str | None, typer.Argument(help="case study name (see `mechbridge list`)")] = None,
+    preset: Annotated[str, typer.Option(help="the preset every point starts from")] = "quick",
+    grid: Annotated[list[str] | None, typer.Option("--grid", help="an axis: dotted field and values, e.g. train.lr=1e-3,3e-3 (repeatable; a tuple value is [1,2])")] = None,
+    seeds: Annotated[str | None, typer.Option(help="seeds of every point: A-B or a list, e.g. 0-7")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="change a preset field for every point, e.g. train.steps=500 (repeatable)")] = None,
+    backend: Annotated[str, typer.Option(help="local (this process), ray or submitit")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start Ray on this machine)")] = None,
+    workers: Annotated[int | None, typer.Option(help="points at once: CPUs of a local Ray, jobs at once on submitit", min=1)] = None,
+    cluster: Annotated[str | None, typer.Option(help="submitit cluster: slurm, local or debug (default: slurm if available)")] = None,
+    threads: Annotated[int, typer.Option(help="torch threads (and CPUs reserved) per point", min=1)] = 1,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "cpu",
+    out: Annotated[Path | None, typer.Option(help="sweep directory (re-run the same command to resume it)")] = None,
+    status: Annotated[Path | None, typer.Option("--status", help="print the state of every point of a sweep directory and exit")] = None,
+    progress: Annotated[bool | None, typer.Option("--progress/--quiet", help="progress over points (default: a bar on a terminal, plain lines otherwise)")] = None,
+    log: Annotated[list[str] | None, typer.Option("--log", help="stream every run's metrics to tensorboard or wandb (offline) (repeatable)")] = None,
+) -> None:
+    """Run a case study over a grid of settings and seeds; each point is an ordinary case-study output."""
+    if status is not None:
+        _print_status(status)
+        return
+    if case is None:
+        raise CLIError("name a case study to sweep, or pass --status DIR")
+    from bridge.sweep import parse_grid_option, parse_seeds, run_sweep
+
+    axes = dict(parse_grid_option(g) for g in grid or [])
+    seed_list = parse_seeds(seeds) if seeds is not None else None
+    if not axes and seed_list is None:
+        raise CLIError("a sweep needs at least one --grid axis or --seeds")
+    options: dict = {}
+    if backend == "ray":
+        options = {"address": address, "workers": workers}
+    elif backend == "submitit":
+        options = {"cluster": cluster, "workers": workers}
+    elif address or workers or cluster:
+        raise CLIError("--address, --workers and --cluster apply to the ray and submitit backends")
+    out = out or Path("sweeps") / f"{case}-{preset}"
+    result = run_sweep(case, out, grid=axes, seeds=seed_list, preset=preset, settings=list(set_ or []), backend=backend, device=device, threads=threads, progress=progress, loggers=list(log or []), **options)
+    states = result.status()["status"].value_counts().to_dict()
+    typer.echo(f"{case} [{preset}] sweep of {len(result.keys)} points: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items())) + f" — results: {out / 'results.csv'}")
+    if states.get("done", 0) != len(result.keys):
+        raise typer.Exit(1)
+
+
+def _print_status(path: Path) -> None:
+    from bridge.sweep import load_sweep
+
+    table = load_sweep(path).status()
+    width = max(len(k) for k in table["key"]) if len(table) else 3
+    for row in table.itertuples():
+        typer.echo(f"{row.key:<{width}}  {row.status:<11}  {row.error}".rstrip())
+    counts = table["status"].value_counts().to_dict()
+    typer.echo(f"{len(table)} points: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
 
 
 @app.command("analyze")

@@ -117,7 +117,8 @@ def lazy_exports(package: str, exports: Mapping[str, str]) -> tuple[Callable[[st
     def __getattr__(name: str) -> Any:
         if name not in exports:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(exports[name]), name)
+        module = importlib.import_module(exports[name])
+        value = module if exports[name] == f"{package}.{name}" else getattr(module, name)  # a subpackage exported as itself
         setattr(sys.modules[package], name, value)  # later lookups skip __getattr__
         return value
 

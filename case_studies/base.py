@@ -151,6 +151,7 @@ def run_case_study(
     progress: bool | None = None,
     resume: bool = False,
     settings: Sequence[str] = (),
+    loggers: Sequence[str] = (),
 ) -> BridgeReport:
     """Train every run of case study ``name`` into ``out``, analyse them and write the report.
 
@@ -164,6 +165,7 @@ def run_case_study(
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         progress: progress bars (``None``: only on a terminal).
         resume: continue the runs in ``out`` instead of refusing it.
+        loggers: experiment loggers of every run (``"tensorboard"``, ``"wandb"``).
 
     Returns:
         The :class:`~bridge.report.BridgeReport`, also written to ``out``.
@@ -176,8 +178,11 @@ def run_case_study(
         ConfigError: a run config is invalid (before any training).
     """
     from bridge.overrides import apply
+    from bridge.training.loggers import get_logger
     from bridge.training.loop import resolve_device, validate
 
+    for logger in loggers:
+        get_logger(logger)  # an unknown or uninstalled logger stops here, before any work
     study = get_case_study(name)
     preset_name, preset_obj = resolve_preset(study, preset)
     preset_obj = apply(preset_obj, settings)
@@ -196,14 +201,14 @@ def run_case_study(
     runs: dict[str, Run] = {}
     try:
         for key, cfg in configs.items():
-            runs[key] = _train_run(study, preset_obj, key, cfg, out, stamp, device, progress, resume)
+            runs[key] = _train_run(study, preset_obj, key, cfg, out, stamp, device, progress, resume, loggers)
         later = study.runs_after(preset_obj, seed, runs)
         if set(later) & set(runs) or MAIN not in {*runs, *later}:
             raise ConfigError(f"case study {name!r}: runs_after must add new keys and the runs must include {MAIN!r} (got {sorted(later)} after {sorted(runs)})")
         for cfg in later.values():
             validate(cfg)
         for key, cfg in later.items():
-            runs[key] = _train_run(study, preset_obj, key, cfg, out, stamp, device, progress, resume)
+            runs[key] = _train_run(study, preset_obj, key, cfg, out, stamp, device, progress, resume, loggers)
     except Diverged as e:
         return _diverged_report(study, preset_name, seed, out, key, e, settings)
     return _report(study, preset_name, preset_obj, seed, runs)
@@ -233,7 +238,7 @@ def _diverged_report(study: CaseStudy, preset_name: str, seed: int, out: Path, k
 STAGING = ".main"  # where a main run trained after auxiliary runs is trained before it moves into ``out``
 
 
-def _train_run(study: CaseStudy, preset: Any, key: str, cfg: RunConfig, out: Path, stamp: dict[str, Any], device: str, progress: bool | None, resume: bool) -> Run:
+def _train_run(study: CaseStudy, preset: Any, key: str, cfg: RunConfig, out: Path, stamp: dict[str, Any], device: str, progress: bool | None, resume: bool, loggers: Sequence[str] = ()) -> Run:
     """Train run ``key`` (unless ``resume`` finds it complete), stamp the main run, then run its offline analyses.
 
     A main run trained after auxiliary runs (:meth:`CaseStudy.runs_after`) finds
@@ -250,13 +255,13 @@ def _train_run(study: CaseStudy, preset: Any, key: str, cfg: RunConfig, out: Pat
         run = load_run(folder)
     elif key == MAIN and not (out / "run.json").exists() and (out / "runs").is_dir():
         staging = out / STAGING
-        train(cfg, staging, trackers=_online_trackers(study, preset, key, stamp["case_seed"]), device=device, progress=progress, resume=resume)
+        train(cfg, staging, trackers=_online_trackers(study, preset, key, stamp["case_seed"]), device=device, progress=progress, resume=resume, loggers=loggers)
         for item in sorted(staging.iterdir(), key=lambda p: p.name == "run.json"):  # run.json last: out is a run once it is there
             item.replace(out / item.name)
         staging.rmdir()
         run = load_run(out)
     else:
-        run = train(cfg, folder, trackers=_online_trackers(study, preset, key, stamp["case_seed"]), device=device, progress=progress, resume=resume)
+        run = train(cfg, folder, trackers=_online_trackers(study, preset, key, stamp["case_seed"]), device=device, progress=progress, resume=resume, loggers=loggers)
     if key == MAIN:
         run.update_info(**stamp)
     if not run.info.get("offline_done"):

@@ -166,6 +166,7 @@ def train(
     device: str = "auto",
     progress: bool | None = None,
     resume: bool = False,
+    loggers: Sequence[Any] = (),
 ) -> Run:
     """Train ``config`` into the run directory ``out`` and return the :class:`~bridge.runs.run.Run`.
 
@@ -181,13 +182,19 @@ def train(
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         progress: show a progress bar; ``None`` shows it only on a terminal.
         resume: continue an existing run from its last good checkpoint.
+        loggers: experiment loggers that receive every metrics row as it is written:
+            ``"tensorboard"``, ``"wandb"`` (offline) or logger objects
+            (:mod:`bridge.training.loggers`).
 
     Raises:
-        ConfigError: invalid config, before any work.
+        ConfigError: invalid config or an unknown or uninstalled logger, before any work.
         FileExistsError: ``out`` holds files and ``resume`` is false.
         RunError: ``out`` is a file, or is resumed but holds no ``run.json``.
     """
+    from bridge.training.loggers import get_logger
+
     out = Path(out)
+    loggers = [get_logger(lg) if isinstance(lg, str) else lg for lg in loggers]
     data = validate(config)
     dev = resolve_device(device)
     if out.exists() and not out.is_dir():
@@ -206,7 +213,7 @@ def train(
     trackers = with_loss_tracker(trackers)
 
     with torch_threads(config.train.threads):
-        return _train(config, out, data.to(dev), trackers, dev, progress, resume and existing)
+        return _train(config, out, data.to(dev), trackers, dev, progress, resume and existing, loggers)
 
 
 def with_loss_tracker(trackers: Sequence[Tracker]) -> list[Tracker]:
@@ -222,11 +229,11 @@ def step_bar(config: RunConfig, start: int, progress: bool | None, desc: str | N
     return progress_bar(range(start, config.train.steps), desc or config.name or "train", progress, initial=start, total=config.train.steps)
 
 
-def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker], dev: torch.device, progress: bool | None, resume: bool) -> Run:
+def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker], dev: torch.device, progress: bool | None, resume: bool, loggers: Sequence[Any] = ()) -> Run:
     tc = config.train
     model = move_to(build_for_task(config, data), dev)
     optimizer = make_optimizer(model, tc)
-    writer = RunWriter(config, out, data, trackers, dev)
+    writer = RunWriter(config, out, data, trackers, dev, loggers=loggers)
     ckpt_set, tracked_set = set(writer.checkpoints), set(writer.tracked)
     start = writer.open(model, optimizer, resume)
     if start == 0:

@@ -156,8 +156,9 @@ class RunWriter:
     (many seeds stacked), so both write the same run directory.
     """
 
-    def __init__(self, config: RunConfig, out: Path, data: TaskData, trackers: Sequence[Tracker], dev: torch.device, **extra: Any) -> None:
+    def __init__(self, config: RunConfig, out: Path, data: TaskData, trackers: Sequence[Tracker], dev: torch.device, *, loggers: Sequence[Any] = (), **extra: Any) -> None:
         tc = config.train
+        self.config, self.loggers = config, list(loggers)
         self.out, self.total = out, tc.steps
         self.checkpoints, self.tracked = checkpoint_steps(tc.steps, tc.schedule), tracked_steps(tc.steps, tc.schedule)
         self.log, self.buffer, self.saved = MetricsLog(out), TrackingBuffer(trackers, data), []
@@ -193,6 +194,8 @@ class RunWriter:
             atomic_write_json(self.out / "run.json", self.info)
         else:
             create_run_dir(self.out, self.info)
+        for logger in self.loggers:
+            logger.open(self.out, self.config, resume)
         return start
 
     def checkpoint(self, step: int, model: nn.Module, optimizer: torch.optim.Optimizer, elapsed: float) -> None:
@@ -201,11 +204,14 @@ class RunWriter:
         The rows of batched trackers captured since the previous checkpoint are
         measured here together, so every checkpoint on record has its rows on
         disk: a run killed anywhere resumes from its last recorded checkpoint
-        and loses no row of it.
+        and loses no row of it. The loggers get the same rows.
         """
         _save_checkpoint(self.out, step, model, optimizer, self.saved)
-        self.info["metrics_bytes"][str(step)] = self.log.append(self.buffer.flush())
+        rows = self.buffer.flush()
+        self.info["metrics_bytes"][str(step)] = self.log.append(rows)
         self.info["metrics_columns"] = self.log.columns  # a wider header later rewrites the table
+        for logger in self.loggers:
+            logger.log(rows)
         self.info.update(last_step=step, wall_time=self.info["wall_time"] + elapsed)
         atomic_write_json(self.out / "run.json", self.info)
 
@@ -214,10 +220,16 @@ class RunWriter:
         self.info.update(status="failed", error=f"{type(error).__name__}: {error}")
         atomic_write_json(self.out / "run.json", self.info)
         release(self.out)
+        self._close_loggers()
 
     def complete(self) -> Run:
         """Record completion and release the lock."""
         self.info.update(status="complete", last_step=self.total, files=record(self.out, ["metrics.csv"]))
         atomic_write_json(self.out / "run.json", self.info)
         release(self.out)
+        self._close_loggers()
         return Run(self.out)
+
+    def _close_loggers(self) -> None:
+        for logger in self.loggers:
+            logger.close()

@@ -59,6 +59,8 @@ def _modules_after(code: str) -> set[str]:
         "from bridge.cli import main\ntry:\n    main(['list'])\nexcept SystemExit:\n    pass",
         "from bridge.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass",
         "from bridge.cli import main\ntry:\n    main(['--version'])\nexcept SystemExit:\n    pass",
+        "from bridge.cli import main\ntry:\n    main(['sweep', '--help'])\nexcept SystemExit:\n    pass",
+        "import bridge\nbridge.sweep.grid_points({'train.lr': [0.1]})",
     ],
 )
 def test_importing_and_listing_load_no_heavy_dependency(code):

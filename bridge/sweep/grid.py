@@ -1,0 +1,199 @@
+"""The points of a sweep: a grid (or a list) of values over dotted config fields, each with a readable key.
+
+A point is a set of ``path -> value`` settings (``{"train.lr": 0.003, "seed": 1}``).
+Values are stored as they are typed on a command line (``"3e-3"``) and parsed by
+the field's type when the point is applied (:func:`bridge.overrides.override`), so a
+grid written by the CLI and one written in Python give the same points. A point's
+key joins its settings in grid order, ``train.lr=0.003__seed=1``, and names its run
+directory ``OUT/points/<key>``.
+
+Examples:
+    >>> [p.key for p in grid_points({"train.lr": [1e-3, 3e-3]}, seeds=[0, 1])]
+    ['train.lr=0.001__seed=0', 'train.lr=0.001__seed=1', 'train.lr=0.003__seed=0', 'train.lr=0.003__seed=1']
+    >>> parse_grid_option("train.lr=1e-3,3e-3")
+    ('train.lr', ['1e-3', '3e-3'])
+    >>> parse_seeds("0-3"), parse_seeds("0,5,7")
+    ([0, 1, 2, 3], [0, 5, 7])
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.config import ConfigError
+
+SEED = "seed"
+_SAFE = re.compile(r"[^A-Za-z0-9._=+\-]")
+
+
+def value_text(value: Any) -> str:
+    """``value`` as it would be typed on a command line (what :func:`bridge.overrides.override` parses).
+
+    Examples:
+        >>> value_text(0.001), value_text(True), value_text(None), value_text((1, 2))
+        ('0.001', 'true', 'none', '[1, 2]')
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ConfigError(f"sweep values must be finite, got {value}")
+        return repr(value)
+    if isinstance(value, tuple | list):
+        return json.dumps(list(value))
+    return str(value)
+
+
+def _key_value(value: Any) -> str:
+    """The part of a key naming ``value``: ``0.001``, ``adamw``, ``1,2``; only filename-safe characters."""
+    if isinstance(value, tuple | list):
+        return ",".join(_key_value(v) for v in value)
+    text = value_text(value) if not isinstance(value, str) else value
+    return _SAFE.sub("_", text)
+
+
+@dataclass(frozen=True)
+class Point:
+    """One point of a sweep.
+
+    Args:
+        settings: ``(path, value)`` pairs in grid order; values are typed (parsed) values.
+    """
+
+    settings: tuple[tuple[str, Any], ...]
+
+    @property
+    def key(self) -> str:
+        """The readable, filename-safe key: ``train.lr=0.003__seed=1``."""
+        return "__".join(f"{path}={_key_value(value)}" for path, value in self.settings) or "base"
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """``{path: value}``."""
+        return dict(self.settings)
+
+    @property
+    def seed(self) -> int | None:
+        """The point's seed setting, if it has one."""
+        return self.params.get(SEED)
+
+    def config_settings(self) -> list[str]:
+        """``"path=value"`` strings for every setting except the seed (what ``--set`` takes)."""
+        return [f"{path}={value_text(value)}" for path, value in self.settings if path != SEED]
+
+
+def _typed(value: Any) -> Any:
+    """A value from a grid typed as the command line would parse it: numbers from text stay numbers."""
+    if not isinstance(value, str):
+        return list(value) if isinstance(value, tuple) else value
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        return value
+    return parsed if isinstance(parsed, int | float | list) and not isinstance(parsed, bool) else value
+
+
+def grid_points(grid: Mapping[str, Sequence[Any]] | None = None, *, seeds: Iterable[int] | None = None, points: Sequence[Mapping[str, Any]] | None = None) -> list[Point]:
+    """The points of a sweep: the product of ``grid``'s axes (seeds varying fastest), or the listed ``points``.
+
+    Args:
+        grid: dotted path → values (``{"train.lr": [1e-3, 3e-3]}``); axes in the given order.
+        seeds: seeds of every point (an axis named ``seed``, last).
+        points: instead of a grid, explicit points (``[{"train.lr": 1e-3, "train.weight_decay": 1.0}, ...]``).
+
+    Raises:
+        ConfigError: an empty axis, a repeated value, both or neither of ``grid`` and ``points``, or two points with one key.
+    """
+    if (grid is None) == (points is None):
+        if grid is None and seeds is not None:
+            grid = {}
+        else:
+            raise ConfigError("a sweep takes either a grid or a list of points")
+    seeds = None if seeds is None else list(seeds)
+    if seeds is not None:
+        if not seeds or any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+            raise ConfigError(f"sweep seeds must be distinct non-negative integers, got {seeds}")
+    if points is not None:
+        rows = [dict(p) for p in points]
+        if not rows:
+            raise ConfigError("a sweep needs at least one point")
+        if seeds is not None:
+            rows = [{**r, SEED: s} for r in rows for s in seeds]
+        out = [Point(tuple((k, _typed(v)) for k, v in r.items())) for r in rows]
+    else:
+        axes = {path: [_typed(v) for v in values] for path, values in grid.items()}
+        if SEED in axes and seeds is not None:
+            raise ConfigError("give the seeds either as a grid axis 'seed' or as seeds, not both")
+        for path, values in axes.items():
+            if not values:
+                raise ConfigError(f"sweep axis {path!r} has no values")
+            if len({value_text(v) for v in values}) != len(values):
+                raise ConfigError(f"sweep axis {path!r} repeats a value: {values}")
+        if seeds is not None:
+            axes[SEED] = seeds
+        names = list(axes)
+        out = [Point(tuple(zip(names, combo))) for combo in itertools.product(*axes.values())]
+    keys = [p.key for p in out]
+    if len(set(keys)) != len(keys):
+        twice = next(k for k in keys if keys.count(k) > 1)
+        raise ConfigError(f"two sweep points have the same key {twice!r}")
+    return out
+
+
+def _split_values(text: str) -> list[str]:
+    """``"1e-3,[1,2],3"`` → ``["1e-3", "[1,2]", "3"]``: commas inside brackets belong to the value."""
+    values, depth, current = [], 0, ""
+    for ch in text:
+        if ch in "[(":
+            depth += 1
+        elif ch in "])":
+            depth -= 1
+        if ch == "," and depth == 0:
+            values.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    values.append(current.strip())
+    return values
+
+
+def parse_grid_option(text: str) -> tuple[str, list[str]]:
+    """``"train.lr=1e-3,3e-3"`` → ``("train.lr", ["1e-3", "3e-3"])`` (a tuple value is written ``[1,2]``).
+
+    Raises:
+        ConfigError: no ``=``, an empty path or an empty value.
+    """
+    path, sep, values = text.partition("=")
+    items = _split_values(values)
+    if not sep or not path.strip() or any(not v for v in items):
+        raise ConfigError(f"--grid takes key=v1,v2,..., got {text!r}")
+    return path.strip(), items
+
+
+def parse_seeds(text: str) -> list[int]:
+    """Seeds from ``"0-7"`` (inclusive), ``"0,3,5"`` or a mix (``"0-2,9"``).
+
+    Raises:
+        ConfigError: anything else, or a range that runs backwards.
+    """
+    seeds: list[int] = []
+    for part in text.split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if not m:
+            raise ConfigError(f"--seeds takes A-B or a comma-separated list of non-negative integers, got {text!r}")
+        a, b = int(m.group(1)), int(m.group(2) or m.group(1))
+        if b < a:
+            raise ConfigError(f"--seeds range {part.strip()!r} runs backwards")
+        seeds.extend(range(a, b + 1))
+    return seeds
+
+
+__all__ = ["SEED", "Point", "grid_points", "parse_grid_option", "parse_seeds", "value_text"]

@@ -1,0 +1,120 @@
+"""``sweep.json``: what a sweep is (target, axes, point keys), the state of each point, and package versions.
+
+The manifest is written by the driver only (atomically, after every finished
+point). Whether a point is done is read from its run directory, so a driver killed
+between a point's end and the manifest's next write loses nothing.
+
+Examples:
+    >>> from bridge.sweep.grid import grid_points
+    >>> a = new_manifest({"kind": "run", "config": {"seed": 0}}, grid_points({"train.lr": [0.1, 0.2]}), "local")
+    >>> b = new_manifest({"kind": "run", "config": {"seed": 0}}, grid_points({"train.lr": [0.1, 0.3]}), "local")
+    >>> difference(a, b)
+    'axis train.lr is [0.1, 0.2] there, [0.1, 0.3] here'
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bridge.sweep.grid import Point
+
+MANIFEST = "sweep.json"
+RESULTS = "results.csv"
+POINTS = "points"
+FORMAT = 1
+VERSIONED = ("mechbridge", "torch", "transformer-lens", "numpy", "pandas", "ray", "submitit")
+
+
+def package_versions() -> dict[str, str]:
+    """Python's and the installed versions of the packages a sweep's results depend on."""
+    import importlib.metadata as md
+
+    out = {"python": sys.version.split()[0]}
+    for pkg in VERSIONED:
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def axes_of(points: Sequence[Point]) -> dict[str, list[Any]]:
+    """Every path that the points set, with its distinct values in order of first appearance."""
+    axes: dict[str, list[Any]] = {}
+    for point in points:
+        for path, value in point.settings:
+            values = axes.setdefault(path, [])
+            if value not in values:
+                values.append(value)
+    return axes
+
+
+def new_manifest(target: dict[str, Any], points: Sequence[Point], backend: str) -> dict[str, Any]:
+    """A manifest for a sweep that has not run: every point ``pending``."""
+    return {
+        "format": FORMAT,
+        "target": target,
+        "axes": axes_of(points),
+        "points": [{"key": p.key, "params": p.params, "status": "pending", "error": None} for p in points],
+        "backend": backend,
+        "versions": package_versions(),
+        "created": time.time(),
+    }
+
+
+def _first_difference(a: Any, b: Any, where: str = "") -> str | None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in [*a, *(k for k in b if k not in a)]:
+            found = _first_difference(a.get(key), b.get(key), f"{where}.{key}" if where else str(key))
+            if found:
+                return found
+        return None
+    return None if a == b else f"{where or 'value'} is {a!r} there, {b!r} here"
+
+
+def difference(stored: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """The first difference between the sweep ``stored`` in a directory and the ``new`` one (``None``: the same sweep)."""
+    found = _first_difference(stored.get("target"), new.get("target"), "")
+    if found:
+        return f"base {found}"
+    old_axes, new_axes = stored.get("axes", {}), new.get("axes", {})
+    for path in [*old_axes, *(p for p in new_axes if p not in old_axes)]:
+        if path not in new_axes:
+            return f"axis {path} is there, not here"
+        if path not in old_axes:
+            return f"axis {path} is here, not there"
+        if old_axes[path] != new_axes[path]:
+            return f"axis {path} is {old_axes[path]} there, {new_axes[path]} here"
+    old_keys, new_keys = [p["key"] for p in stored.get("points", [])], [p["key"] for p in new.get("points", [])]
+    if old_keys != new_keys:
+        extra = next((k for k in new_keys if k not in old_keys), None) or next((k for k in old_keys if k not in new_keys), "order")
+        return f"point {extra} belongs to one sweep only"
+    return None
+
+
+def read_manifest(out: str | Path) -> dict[str, Any]:
+    """The manifest of sweep directory ``out``.
+
+    Raises:
+        FileNotFoundError: ``out`` holds no ``sweep.json``.
+    """
+    from bridge.runs.storage import read_json
+
+    path = Path(out) / MANIFEST
+    if not path.exists():
+        raise FileNotFoundError(f"{out} is not a sweep directory (no {MANIFEST})")
+    return read_json(path)
+
+
+def write_manifest(out: str | Path, manifest: dict[str, Any]) -> None:
+    """Write ``manifest`` to ``out/sweep.json`` atomically (with the time of the write)."""
+    from bridge.runs.storage import atomic_write_json
+
+    atomic_write_json(Path(out) / MANIFEST, {**manifest, "updated": time.time()})
+
+
+__all__ = ["MANIFEST", "POINTS", "RESULTS", "axes_of", "difference", "new_manifest", "package_versions", "read_manifest", "write_manifest"]

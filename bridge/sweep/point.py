@@ -1,0 +1,206 @@
+"""One point of a sweep: what a worker runs (:func:`run_point`), and the row it contributes to the results table.
+
+A :class:`Target` says what every point trains: a base :class:`~bridge.config.RunConfig`
+(kind ``"run"``, one run directory per point) or a case study and preset (kind
+``"case_study"``, one case-study output per point, its main run at the point's
+directory). Targets, points and :func:`run_point` are plain picklable objects, so the
+same call runs in this process, in a Ray worker or in a SLURM job.
+
+A point whose run raises is not an error of the sweep: :func:`run_point` returns
+``status="failed"`` with the error, and the other points go on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bridge.config import ConfigError, config_from_dict
+from bridge.sweep.grid import SEED, Point, value_text
+
+DONE, FAILED, RUNNING, INTERRUPTED, PENDING = "done", "failed", "running", "interrupted", "pending"
+
+
+@dataclass(frozen=True)
+class Target:
+    """What every point of a sweep trains.
+
+    Args:
+        kind: ``"run"`` or ``"case_study"``.
+        config: the base run config as a dict (:func:`bridge.config.config_to_dict`), kind ``"run"``.
+        case_study: the case study's name, kind ``"case_study"``.
+        preset: the preset's name (or a preset object), kind ``"case_study"``.
+        settings: ``"path=value"`` changes applied to the preset before each point's own.
+        trackers: a function returning fresh online trackers for a run (kind ``"run"``).
+        imports: plugin modules a worker imports first (what ``mechbridge --import`` names).
+        loggers: experiment loggers of every run (``"tensorboard"``, ``"wandb"``).
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    """
+
+    kind: str
+    config: dict[str, Any] | None = None
+    case_study: str = ""
+    preset: Any = "quick"
+    settings: tuple[str, ...] = ()
+    trackers: Callable[[], Sequence[Any]] | None = field(default=None, compare=False)
+    imports: tuple[str, ...] = ()
+    loggers: tuple[str, ...] = ()
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("run", "case_study"):
+            raise ConfigError(f"sweep target kind must be 'run' or 'case_study', got {self.kind!r}")
+
+    def base(self) -> Any:
+        """The object the points' paths address: the run config, or the preset with ``settings`` applied."""
+        if self.kind == "run":
+            return config_from_dict(self.config)
+        from bridge.overrides import apply
+        from case_studies.base import get_case_study, resolve_preset
+
+        _, preset = resolve_preset(get_case_study(self.case_study), self.preset)
+        return apply(preset, self.settings)
+
+    def describe(self) -> dict[str, Any]:
+        """The JSON description stored in ``sweep.json`` (what two sweeps must share to be the same sweep)."""
+        if self.kind == "run":
+            return {"kind": "run", "config": self.config}
+        preset = self.preset if isinstance(self.preset, str) else _jsonable(self.preset)
+        return {"kind": "case_study", "case_study": self.case_study, "preset": preset, "settings": list(self.settings)}
+
+
+def _jsonable(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, tuple | list):
+        return [_jsonable(v) for v in obj]
+    return obj
+
+
+def check_paths(base: Any, points: Sequence[Point], kind: str) -> None:
+    """Raise :class:`ConfigError` if a point sets a field that ``base`` does not have (a typo, before any work)."""
+    seen: set[str] = set()
+    for point in points:
+        for path, _ in point.settings:
+            if path in seen or (path == SEED and kind == "case_study"):
+                continue
+            seen.add(path)
+            obj, scope = base, ""
+            for part in path.split("."):
+                names = [f.name for f in dataclasses.fields(obj)] if dataclasses.is_dataclass(obj) else []
+                if part not in names:
+                    where = scope.rstrip(".") or ("the run config" if kind == "run" else "the preset")
+                    raise ConfigError(f"unknown sweep setting {path!r}: {where} has {', '.join(names) or 'no fields'}")
+                obj, scope = getattr(obj, part), f"{scope}{part}."
+
+
+def point_config(target: Target, point: Point) -> Any:
+    """The run config of ``point`` (kind ``"run"``): the base with the point's settings parsed and applied."""
+    from bridge.overrides import override
+
+    cfg = target.base()
+    for path, value in point.settings:
+        cfg = override(cfg, path, value_text(value))
+    return cfg
+
+
+def run_point(target: Target, point: Point, folder: str, threads: int = 1) -> dict[str, Any]:
+    """Train (or resume) one point into ``folder``; never raises for the point's own failure.
+
+    Args:
+        target: what to train.
+        point: the point's settings.
+        folder: its run directory (created, or resumed from its last good checkpoint).
+        threads: torch CPU threads of this worker.
+
+    Returns:
+        ``{"key", "status": "done"|"failed", "error", "seconds", "host", "pid"}``.
+    """
+    import torch
+
+    t0 = time.perf_counter()
+    torch.set_num_threads(threads)
+    outcome = {"key": point.key, "status": DONE, "error": None, "host": socket.gethostname(), "pid": os.getpid()}
+    try:
+        if target.imports:
+            from bridge.plugins import load_plugins
+
+            load_plugins(list(target.imports))
+        if target.kind == "run":
+            from bridge.training.loop import train
+
+            trackers = target.trackers() if target.trackers is not None else ()
+            train(point_config(target, point), folder, trackers=trackers, device=target.device, progress=False, resume=True, loggers=target.loggers)
+        else:
+            from case_studies import run_case_study
+
+            settings = [*target.settings, *point.config_settings()]
+            run_case_study(target.case_study, target.preset, folder, seed=int(point.seed or 0), device=target.device, progress=False, resume=True, settings=settings, loggers=target.loggers)
+    except Exception as e:  # noqa: BLE001 - a point's failure is recorded; the sweep goes on
+        outcome.update(status=FAILED, error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc(limit=20))
+    outcome["seconds"] = time.perf_counter() - t0
+    return outcome
+
+
+def point_state(folder: Path, kind: str) -> str:
+    """What is on disk for a point: ``done``, ``running`` (a live writer), ``interrupted`` (resumable) or ``pending``.
+
+    A case study's point is done when its main run is complete and its report written; it is
+    running while any of its runs (the main run, staged in ``.main``, or one in ``runs/``) has a live writer.
+    """
+    from bridge.runs.storage import read_json
+
+    if not folder.exists() or not any(folder.iterdir()):
+        return PENDING
+    try:
+        status = read_json(folder / "run.json").get("status") if (folder / "run.json").exists() else None
+    except (OSError, ValueError):
+        status = None
+    if status == "complete" and (kind == "run" or (folder / "report.json").exists()):
+        return DONE
+    writers = [folder, folder / ".main", *sorted((folder / "runs").glob("*"))] if kind == "case_study" else [folder]
+    return RUNNING if any(_live(f) for f in writers) else INTERRUPTED
+
+
+def _live(folder: Path) -> bool:
+    from bridge.runs.lock import holder, is_stale
+
+    lock = holder(folder)
+    return lock is not None and not is_stale(lock)
+
+
+def point_row(folder: Path, kind: str) -> dict[str, Any]:
+    """Final metrics (last value of each observable without an index), events and verdict of a finished point."""
+    import math
+
+    from bridge.runs.run import load_run
+    from bridge.runs.storage import read_json
+
+    run = load_run(folder)
+    row: dict[str, Any] = {"final_step": run.info.get("last_step", run.steps[-1] if run.steps else None)}
+    frame = run.metrics
+    extra = [c for c in frame.columns if c not in ("step", "observable", "value")]
+    if extra:
+        frame = frame[frame[extra].isna().all(axis=1)]
+    for name, rows in frame.sort_values("step").groupby("observable", sort=True):
+        row[name] = float(rows["value"].iloc[-1])
+    if kind == "case_study":
+        if (folder / "events.json").exists():
+            for event in read_json(folder / "events.json"):
+                step = event.get("step", event.get("start"))
+                if step is not None and not (isinstance(step, float) and math.isnan(step)):
+                    row[f"event:{event.get('name')}"] = step
+        report = run.report or {}
+        row["verdict"] = report.get("verdict")
+        row["failed_claims"] = ";".join(report.get("failed_claims", []))
+    return row
+
+
+__all__ = ["DONE", "FAILED", "INTERRUPTED", "PENDING", "RUNNING", "Target", "check_paths", "point_config", "point_row", "point_state", "run_point"]

@@ -1,0 +1,290 @@
+"""Run a sweep into a directory, resume it, read it back.
+
+Layout of a sweep directory::
+
+    OUT/sweep.json              target, axes, point keys, state of each point, package versions
+    OUT/results.csv             one row per point: parameters, state, final metrics, events, verdict
+    OUT/points/<key>/           an ordinary run directory (or case-study output) per point
+
+Examples:
+    >>> from case_studies.deep_linear import PRESETS
+    >>> s = run_sweep(PRESETS["quick"].run_config(seed=0), tmp / "lr", grid={"train.lr": [0.05, 0.1]}, seeds=[0, 1])  # doctest: +SKIP
+    >>> s.table[["train.lr", "seed", "status"]].shape                                                                    # doctest: +SKIP
+    (4, 3)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from bridge.config import ConfigError
+from bridge.sweep.backends import get_backend
+from bridge.sweep.grid import Point, grid_points
+from bridge.sweep.manifest import MANIFEST, POINTS, RESULTS, difference, new_manifest, read_manifest, write_manifest
+from bridge.sweep.point import DONE, FAILED, INTERRUPTED, PENDING, RUNNING, Target, check_paths, point_row, point_state
+
+
+def run_sweep(
+    base: Any,
+    out: str | Path,
+    *,
+    grid: Mapping[str, Sequence[Any]] | None = None,
+    seeds: Sequence[int] | None = None,
+    points: Sequence[Mapping[str, Any]] | None = None,
+    preset: Any = "quick",
+    settings: Sequence[str] = (),
+    backend: str = "local",
+    trackers: Callable[[], Sequence[Any]] | None = None,
+    device: str = "cpu",
+    threads: int = 1,
+    imports: Sequence[str] = (),
+    loggers: Sequence[str] = (),
+    progress: bool | None = None,
+    **backend_options: Any,
+) -> Sweep:
+    """Train every point of a grid (or a list) over dotted config fields; resume what a killed sweep left.
+
+    Args:
+        base: a :class:`~bridge.config.RunConfig`, or a case study's name (then ``preset`` and ``settings`` apply).
+        out: the sweep directory; an existing one is resumed if it holds the same sweep.
+        grid: dotted path → values, e.g. ``{"train.lr": [1e-3, 3e-3]}`` (values may be typed as on a command line).
+        seeds: seeds of every point (a ``seed`` axis, varying fastest).
+        points: instead of a grid, explicit points ``[{"train.lr": 1e-3, "train.weight_decay": 1.0}, ...]``.
+        preset: a case study's preset name or object.
+        settings: ``"path=value"`` changes to the preset applied before every point's own.
+        backend: ``"local"`` (this process), ``"ray"`` or ``"submitit"``.
+        trackers: a function returning fresh online trackers of a point's run (``base`` a run config).
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``, for every point.
+        threads: torch threads (and CPUs reserved on Ray or SLURM) of each point.
+        imports: plugin modules every worker imports first.
+        loggers: experiment loggers of every run (``"tensorboard"``, ``"wandb"``): each run logs into its own directory.
+        progress: progress over points (``None``: a bar on a terminal, plain lines otherwise).
+        **backend_options: ``address``/``workers`` for Ray; ``cluster``/``workers``/``parameters`` for submitit.
+
+    Returns:
+        The :class:`Sweep` read back, with ``trained`` naming the points this call ran.
+
+    Raises:
+        ConfigError: bad grid, unknown field, unknown backend, or ``out`` holding a different sweep (naming the difference).
+        FileExistsError: ``out`` holds files and is not a sweep directory.
+    """
+    from bridge.training.loggers import get_logger
+
+    for logger in loggers:
+        get_logger(logger)  # unknown or uninstalled: refused before any work
+    target = dataclasses.replace(_target(base, preset, settings, trackers, imports, device), loggers=tuple(loggers))
+    pts = grid_points(grid, seeds=seeds, points=points)
+    check_paths(target.base(), pts, target.kind)
+    if not isinstance(threads, int) or threads < 1:
+        raise ConfigError(f"threads must be a positive integer, got {threads!r}")
+    out = Path(out)
+    if backend == "submitit":
+        backend_options.setdefault("folder", str(out / ".submitit"))
+    runner = get_backend(backend, **backend_options)
+    manifest = _open(out, new_manifest(target.describe(), pts, backend))
+    todo = [p for p in pts if point_state(out / POINTS / p.key, target.kind) != DONE]
+    records = {r["key"]: r for r in manifest["points"]}
+    for p in pts:
+        if p not in todo:
+            records[p.key].update(status=DONE, error=None)
+    manifest["backend"] = backend
+    write_manifest(out, manifest)
+    bar = _PointProgress(len(pts), len(pts) - len(todo), progress)
+    rows: dict[str, dict[str, Any]] = {}  # done points' rows, read from disk once
+
+    def on_done(outcome: dict[str, Any]) -> None:
+        record = records[outcome["key"]]
+        record.update(status=outcome["status"], error=outcome.get("error"), seconds=outcome.get("seconds"), host=outcome.get("host"), pid=outcome.get("pid"))
+        write_manifest(out, manifest)
+        write_results(out, manifest, rows)
+        bar.update(outcome)
+
+    for p in todo:
+        records[p.key].update(status="submitted", error=None)
+    write_manifest(out, manifest)
+    try:
+        runner.run([(target, p, str(out / POINTS / p.key), threads) for p in todo], on_done)
+    finally:
+        bar.close()
+    write_results(out, manifest, rows)
+    return Sweep(out, trained=tuple(p.key for p in todo))
+
+
+def _target(base: Any, preset: Any, settings: Sequence[str], trackers: Any, imports: Sequence[str], device: str) -> Target:
+    from bridge.config import RunConfig, config_to_dict
+
+    if isinstance(base, RunConfig):
+        if settings:
+            raise ConfigError("settings apply to a case study's preset; apply them to the run config instead")
+        return Target("run", config=config_to_dict(base), trackers=trackers, imports=tuple(imports), device=device)
+    if isinstance(base, str):
+        from case_studies.base import get_case_study, resolve_preset
+
+        if trackers is not None:
+            raise ConfigError("a case study chooses its own trackers; trackers apply to a run config")
+        resolve_preset(get_case_study(base), preset)  # KeyError naming the known ones
+        return Target("case_study", case_study=base, preset=preset, settings=tuple(settings), imports=tuple(imports), device=device)
+    raise ConfigError(f"a sweep's base is a RunConfig or a case study's name, got {type(base).__name__}")
+
+
+def _open(out: Path, new: dict[str, Any]) -> dict[str, Any]:
+    """The manifest to continue: the stored one if ``out`` holds the same sweep, else ``new``."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"sweep directory {out} is a file")
+    if (out / MANIFEST).exists():
+        stored = read_manifest(out)
+        diff = difference(stored, new)
+        if diff:
+            raise ConfigError(f"{out} holds a different sweep ({diff}); choose another --out")
+        return {**stored, "versions": new["versions"]}
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} exists and is not a sweep directory; choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    return new
+
+
+def point_status(out: Path, record: dict[str, Any], kind: str) -> tuple[str, str]:
+    """``(state, first line of the error)`` of a point: disk first, then what the manifest recorded."""
+    state = point_state(out / POINTS / record["key"], kind)
+    if state in (DONE, RUNNING):
+        return state, ""
+    if record.get("status") == FAILED:
+        return FAILED, first_line(record.get("error"))
+    return state, ""
+
+
+def first_line(text: str | None) -> str:
+    """The first non-empty line of ``text`` (``""`` for none)."""
+    return next((line.strip() for line in (text or "").splitlines() if line.strip()), "")
+
+
+def write_results(out: Path, manifest: dict[str, Any], cache: dict[str, dict[str, Any]] | None = None) -> None:
+    """Rewrite ``out/results.csv``: one row per point (parameters, state, error, seconds, final metrics, events).
+
+    ``cache`` keeps the rows of done points between calls, so each finished run is read once.
+    """
+    import pandas as pd
+
+    from bridge.runs.storage import atomic_write_text
+
+    cache = {} if cache is None else cache
+    kind = manifest["target"]["kind"]
+    rows = []
+    for record in manifest["points"]:
+        state, error = point_status(out, record, kind)
+        row = {"key": record["key"], **{p: _cell(v) for p, v in record["params"].items()}, "status": state, "error": error, "seconds": record.get("seconds")}
+        if state == DONE:
+            try:
+                if record["key"] not in cache:
+                    cache[record["key"]] = point_row(out / POINTS / record["key"], kind)
+                row.update(cache[record["key"]])
+            except Exception as e:  # noqa: BLE001 - a done point whose files do not read: say so in its row
+                row.update(status=FAILED, error=f"cannot read the run: {type(e).__name__}: {e}")
+        rows.append(row)
+    atomic_write_text(out / RESULTS, pd.DataFrame(rows).to_csv(index=False))
+
+
+def _cell(value: Any) -> Any:
+    return ",".join(map(str, value)) if isinstance(value, list | tuple) else value
+
+
+@dataclass
+class Sweep:
+    """A sweep directory read back.
+
+    Attributes:
+        path: the directory.
+        trained: keys of the points trained by the call that returned this (empty when loaded).
+    """
+
+    path: Path
+    trained: tuple[str, ...] = ()
+    manifest: dict[str, Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        self.manifest = read_manifest(self.path)
+
+    @property
+    def keys(self) -> list[str]:
+        """Point keys in sweep order."""
+        return [r["key"] for r in self.manifest["points"]]
+
+    @property
+    def points(self) -> list[Point]:
+        """The points, with their settings."""
+        return [Point(tuple(r["params"].items())) for r in self.manifest["points"]]
+
+    @cached_property
+    def table(self) -> Any:
+        """``results.csv`` as a pandas DataFrame (one row per point)."""
+        import pandas as pd
+
+        return pd.read_csv(self.path / RESULTS)
+
+    def status(self) -> Any:
+        """A DataFrame ``key, status, error``: the state of every point now (done, running, failed, interrupted, pending)."""
+        import pandas as pd
+
+        kind = self.manifest["target"]["kind"]
+        rows = [(r["key"], *point_status(self.path, r, kind)) for r in self.manifest["points"]]
+        return pd.DataFrame(rows, columns=["key", "status", "error"])
+
+    def run(self, key: str) -> Any:
+        """The :class:`~bridge.runs.run.Run` of point ``key`` (a case study's main run)."""
+        from bridge.runs.run import load_run
+
+        if key not in self.keys:
+            raise KeyError(f"sweep {self.path} has no point {key!r} (points: {', '.join(self.keys)})")
+        return load_run(self.path / POINTS / key)
+
+    @property
+    def runs(self) -> dict[str, Any]:
+        """``{key: Run}`` of every point that has a run directory."""
+        return {k: self.run(k) for k in self.keys if (self.path / POINTS / k / "run.json").exists()}
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """The sweep in directory ``path``: its table (``.table``), runs (``.run(key)``, ``.runs``) and state (``.status()``).
+
+    Raises:
+        FileNotFoundError: ``path`` is not a sweep directory.
+    """
+    return Sweep(Path(path))
+
+
+class _PointProgress:
+    """Progress over points: a tqdm bar on a terminal, one plain line per finished point otherwise."""
+
+    def __init__(self, total: int, done: int, progress: bool | None) -> None:
+        self.total, self.n, self.t0 = total, done, time.monotonic()
+        self.silent = progress is False
+        self.bar = None
+        if not self.silent and (progress or sys.stderr.isatty()):
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=done, desc="sweep", unit="point")
+
+    def update(self, outcome: dict[str, Any]) -> None:
+        self.n += 1
+        if self.bar is not None:
+            self.bar.update(1)
+            if outcome["status"] == FAILED:
+                self.bar.write(f"point {outcome['key']} failed: {first_line(outcome.get('error'))}")
+        elif not self.silent:
+            what = outcome["status"] if outcome["status"] != FAILED else f"failed ({first_line(outcome.get('error'))})"
+            print(f"sweep: {self.n}/{self.total} points, elapsed {time.monotonic() - self.t0:.0f} s: {outcome['key']} {what}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+__all__ = ["INTERRUPTED", "PENDING", "Sweep", "load_sweep", "point_status", "run_sweep", "write_results"]

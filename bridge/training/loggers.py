@@ -1,0 +1,139 @@
+"""Experiment loggers: every metrics row a run writes, streamed to TensorBoard or Weights & Biases as it is written.
+
+A logger receives the rows of ``metrics.csv`` each time the run writes them (at
+checkpoints): ``open(out, config, resume)`` once, ``log(rows)`` per write,
+``close()`` at the end (complete or failed). A row's tag is its observable, with its
+index columns appended (``params/norm[group=weights.0]``). Both are optional extras
+imported only when a logger opens; W&B runs offline unless told otherwise, so nothing
+leaves the machine unless the user configures it. A resumed run logs again the
+rows after its last good checkpoint (TensorBoard shows both; W&B keeps the first).
+
+Examples:
+    >>> tag({"step": 5, "observable": "params/norm", "value": 1.0, "group": "weights.0"})
+    'params/norm[group=weights.0]'
+    >>> get_logger("mlflow")
+    Traceback (most recent call last):
+    ...
+    bridge.config.ConfigError: unknown logger 'mlflow' (loggers: tensorboard, wandb)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bridge.config import ConfigError, config_to_dict
+
+Row = dict[str, Any]
+
+
+def tag(row: Row) -> str:
+    """The scalar's name of a metrics row: the observable, then its index columns in brackets."""
+    index = [f"{k}={v}" for k, v in row.items() if k not in ("step", "observable", "value") and v is not None and not (isinstance(v, float) and math.isnan(v))]
+    return row["observable"] + (f"[{','.join(index)}]" if index else "")
+
+
+def _scalars(rows: Sequence[Row]) -> list[tuple[int, str, float]]:
+    """``(step, tag, value)`` of every finite row, in step order."""
+    out = [(int(r["step"]), tag(r), float(r["value"])) for r in rows if r.get("value") is not None and math.isfinite(float(r["value"]))]
+    return sorted(out, key=lambda t: t[0])
+
+
+@dataclass
+class TensorBoardLogger:
+    """TensorBoard event files in ``<run>/tensorboard`` (or ``log_dir``): ``tensorboard --logdir <run or sweep>``.
+
+    Args:
+        log_dir: where to write; ``None`` is the run directory's ``tensorboard/``.
+    """
+
+    log_dir: str | None = None
+    name: str = "tensorboard"
+    _writer: Any = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _require("tensorboard")
+
+    def open(self, out: Path, config: Any, resume: bool) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self._writer = SummaryWriter(log_dir=str(self.log_dir or Path(out) / "tensorboard"))
+
+    def log(self, rows: Sequence[Row]) -> None:
+        for step, name, value in _scalars(rows):
+            self._writer.add_scalar(name, value, step)
+        self._writer.flush()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+@dataclass
+class WandbLogger:
+    """A Weights & Biases run per training run, offline by default (files in ``<run>/wandb``; ``wandb sync`` uploads them).
+
+    Args:
+        project: the W&B project.
+        mode: ``"offline"`` (default), ``"online"`` or ``"disabled"``.
+        entity: the W&B entity (team or user), ``None`` for the default.
+    """
+
+    project: str = "mechbridge"
+    mode: str = "offline"
+    entity: str | None = None
+    name: str = "wandb"
+    _run: Any = field(default=None, init=False, repr=False)
+    _last: int = field(default=-1, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _require("wandb")
+        if self.mode not in ("offline", "online", "disabled"):
+            raise ConfigError(f"wandb mode must be offline, online or disabled, got {self.mode!r}")
+
+    def open(self, out: Path, config: Any, resume: bool) -> None:
+        import wandb
+
+        self._run = wandb.init(project=self.project, entity=self.entity, mode=self.mode, dir=str(out), name=Path(out).name, config=config_to_dict(config), reinit="create_new")
+
+    def log(self, rows: Sequence[Row]) -> None:
+        by_step: dict[int, dict[str, float]] = {}
+        for step, name, value in _scalars(rows):
+            by_step.setdefault(step, {})[name] = value
+        for step in sorted(by_step):
+            if step > self._last:  # W&B steps only grow: rows re-logged after a resume are skipped
+                self._run.log(by_step[step], step=step)
+                self._last = step
+
+    def close(self) -> None:
+        if self._run is not None:
+            self._run.finish()
+            self._run = None
+
+
+def _require(module: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise ConfigError(f"the {module} logger needs {module}: pip install 'mechbridge[{module}]'")
+
+
+LOGGERS = {"tensorboard": TensorBoardLogger, "wandb": WandbLogger}
+
+
+def get_logger(name: str, **options: Any) -> Any:
+    """A fresh logger ``name`` (``tensorboard`` or ``wandb``).
+
+    Raises:
+        ConfigError: an unknown logger.
+    """
+    if name not in LOGGERS:
+        raise ConfigError(f"unknown logger {name!r} (loggers: {', '.join(LOGGERS)})")
+    return LOGGERS[name](**options)
+
+
+__all__ = ["LOGGERS", "TensorBoardLogger", "WandbLogger", "get_logger", "tag"]

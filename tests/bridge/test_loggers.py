@@ -1,0 +1,110 @@
+"""Experiment loggers: TensorBoard event files and offline W&B run files, read back with the tools' own formats,
+hold every metrics row the run wrote."""
+
+import glob
+import json
+import struct
+
+import pytest
+
+from bridge import ConfigError, RunConfig, ScheduleConfig, TrainConfig, train
+from bridge.models import MLPConfig
+from bridge.tasks import LinearTeacherConfig
+from bridge.training.loggers import WandbLogger, get_logger, tag
+
+
+def tiny():
+    return RunConfig(
+        task=LinearTeacherConfig((2.0, 1.0), d_in=4, d_out=3, n_train=32),
+        model=MLPConfig(d_in=4, d_out=3, widths=(8,), activation="tanh"),
+        train=TrainConfig(optimizer="adam", lr=0.01, steps=30, batch_size=8, schedule=ScheduleConfig(n_log=3, every=10, track_every=5)),
+    )
+
+
+def metrics_by_tag(run):
+    frame = run.metrics
+    return {(int(r["step"]), tag(r)): float(r["value"]) for r in frame.to_dict("records")}
+
+
+def test_tensorboard_events_hold_every_metrics_row(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = train(tiny(), tmp_path / "run", loggers=["tensorboard"], progress=False, device="cpu")
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    logged = {(e.step, name): e.value for name in events.Tags()["scalars"] for e in events.Scalars(name)}
+    expected = metrics_by_tag(run)
+    assert logged.keys() == expected.keys() and len(expected) == 2 * len(set(run.metrics["step"]))
+    for key, value in expected.items():
+        assert logged[key] == pytest.approx(value, rel=1e-6)  # TensorBoard stores float32
+
+
+def _wandb_records(path):
+    """The records of a W&B run file: a 7-byte header, then LevelDB-log blocks of 32 KiB holding protobuf records."""
+    data, block, header = open(path, "rb").read(), 32768, 7
+    assert data[:4] == b":W&B"
+    pos, parts = header, b""
+    while pos + header <= len(data):
+        left = block - pos % block
+        if left < header:
+            pos += left
+            continue
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + header])
+        if kind == 0 and length == 0:
+            pos += left
+            continue
+        chunk, pos = data[pos + header : pos + header + length], pos + header + length
+        if kind == 1:
+            yield chunk
+        elif kind == 2:
+            parts = chunk
+        elif kind == 3:
+            parts += chunk
+        elif kind == 4:
+            yield parts + chunk
+
+
+def test_offline_wandb_run_files_hold_every_metrics_row(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    from wandb.proto import wandb_internal_pb2
+
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    run = train(tiny(), tmp_path / "run", loggers=[WandbLogger(project="test")], progress=False, device="cpu")
+    (path,) = glob.glob(str(tmp_path / "run" / "wandb" / "offline-run-*" / "run-*.wandb"))
+    logged = {}
+    for raw in _wandb_records(path):
+        record = wandb_internal_pb2.Record()
+        record.ParseFromString(raw)
+        if record.WhichOneof("record_type") == "history":
+            items = {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.history.item}
+            if all(k.startswith("_") for k in items):  # W&B's own bookkeeping (run time) without a metric
+                continue
+            logged |= {(items["_step"], k): v for k, v in items.items() if not k.startswith("_")}
+    assert logged == pytest.approx(metrics_by_tag(run), rel=1e-7)
+
+
+def test_an_unknown_logger_or_mode_is_refused_before_any_work(tmp_path):
+    with pytest.raises(ConfigError, match="unknown logger 'mlflow'"):
+        train(tiny(), tmp_path / "run", loggers=["mlflow"], progress=False)
+    assert not (tmp_path / "run").exists()
+    pytest.importorskip("wandb")
+    with pytest.raises(ConfigError, match="wandb mode must be offline, online or disabled"):
+        get_logger("wandb", mode="cloud")
+
+
+def test_every_point_of_a_sweep_logs_into_its_own_run_directory(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    import bridge
+
+    swept = bridge.sweep(tiny(), tmp_path / "sw", grid={"train.lr": [1e-3, 1e-2]}, loggers=["tensorboard"], progress=False)
+    for key in swept.keys:
+        events = EventAccumulator(str(tmp_path / "sw" / "points" / key / "tensorboard"))
+        events.Reload()
+        final = events.Scalars("loss/train")[-1]
+        assert final.step == 30 and final.value == pytest.approx(swept.table.set_index("key").loc[key, "loss/train"], rel=1e-6)
+    with pytest.raises(ConfigError, match="unknown logger 'tb'"):
+        bridge.sweep(tiny(), tmp_path / "other", grid={"train.lr": [1e-3]}, loggers=["tb"], progress=False)
+    assert not (tmp_path / "other").exists()

@@ -1,0 +1,180 @@
+"""Sweeps on the local backend: points equal their runs trained alone, resume trains only what is missing,
+failures are isolated, a different grid is refused, and the CLI runs and reports a case-study sweep."""
+
+import dataclasses
+import json
+import os
+import shutil
+
+import pandas as pd
+import pytest
+import torch
+
+import bridge
+from bridge import ConfigError, RunConfig, ScheduleConfig, TrainConfig, train
+from bridge.cli import main
+from bridge.models import DeepLinearConfig, MLPConfig
+from bridge.sweep import grid_points, load_sweep, parse_grid_option, parse_seeds
+from bridge.tasks import LinearTeacherConfig
+from helpers import Crash
+
+
+def tiny(steps=30):
+    return RunConfig(
+        task=LinearTeacherConfig((2.0, 1.0), d_in=4, d_out=3, n_train=32),
+        model=MLPConfig(d_in=4, d_out=3, widths=(8,), activation="tanh"),
+        train=TrainConfig(optimizer="adam", lr=0.01, steps=steps, batch_size=8, schedule=ScheduleConfig(n_log=3, every=10)),
+    )
+
+
+def weights(run):
+    return run.model_at(run.steps[-1]).state_dict()
+
+
+def assert_same_weights(a, b):
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for name in wa:
+        assert torch.equal(wa[name], wb[name]), name
+
+
+def test_grid_points_order_keys_and_command_line_values():
+    pts = grid_points({"train.lr": ["1e-3", 0.003], "train.optimizer": ["adam", "sgd"]}, seeds=[0, 2])
+    assert len(pts) == 8 and pts[0].key == "train.lr=0.001__train.optimizer=adam__seed=0"
+    assert [p.seed for p in pts[:2]] == [0, 2]  # seeds vary fastest
+    assert pts[1].config_settings() == ["train.lr=0.001", "train.optimizer=adam"]
+    assert [p.key for p in grid_points({"train.lr": [1e-3]})] == [p.key for p in grid_points({"train.lr": ["0.001"]})]
+    listed = grid_points(points=[{"train.lr": 0.1, "train.weight_decay": 1.0}, {"train.lr": 0.2, "train.weight_decay": 0.5}], seeds=[3])
+    assert [p.key for p in listed] == ["train.lr=0.1__train.weight_decay=1.0__seed=3", "train.lr=0.2__train.weight_decay=0.5__seed=3"]
+    assert parse_grid_option("model.widths=[8,8],[16]") == ("model.widths", ["[8,8]", "[16]"])
+    assert parse_seeds("0-2,7") == [0, 1, 2, 7]
+    for bad in ({"train.lr": []}, {"train.lr": [0.1, "0.1"]}):
+        with pytest.raises(ConfigError):
+            grid_points(bad)
+    with pytest.raises(ConfigError, match="either a grid or a list"):
+        grid_points({"train.lr": [0.1]}, points=[{"train.lr": 0.1}])
+    with pytest.raises(ConfigError, match="runs backwards"):
+        parse_seeds("5-2")
+
+
+def test_every_point_equals_its_config_trained_alone_and_the_table_holds_its_final_metrics(tmp_path):
+    base = tiny()
+    swept = bridge.sweep(base, tmp_path / "sw", grid={"train.lr": ["3e-3", "1e-2"]}, seeds=[0, 1], progress=False)
+    assert swept.keys == ["train.lr=0.003__seed=0", "train.lr=0.003__seed=1", "train.lr=0.01__seed=0", "train.lr=0.01__seed=1"]
+    assert list(swept.trained) == swept.keys
+    table = pd.read_csv(tmp_path / "sw" / "results.csv")
+    pd.testing.assert_frame_equal(table, load_sweep(tmp_path / "sw").table)
+    assert table["status"].tolist() == ["done"] * 4 and table["seed"].tolist() == [0, 1, 0, 1]
+    for point, row in zip(swept.points, table.itertuples()):
+        alone = train(dataclasses.replace(base, seed=point.seed, train=dataclasses.replace(base.train, lr=point.params["train.lr"])), tmp_path / point.key, progress=False, device="cpu")
+        run = swept.run(point.key)
+        assert run.config == alone.config
+        assert_same_weights(run, alone)
+        last = alone.metrics.query("observable == 'loss/train'").sort_values("step")["value"].iloc[-1]
+        assert table.loc[row.Index, "loss/train"] == pytest.approx(last, rel=1e-12)
+    manifest = json.loads((tmp_path / "sw" / "sweep.json").read_text())
+    assert manifest["axes"] == {"train.lr": [0.003, 0.01], "seed": [0, 1]} and "torch" in manifest["versions"]
+    assert manifest["target"]["config"]["train"]["lr"] == 0.01  # the base, unchanged
+    assert sorted(swept.runs) == swept.keys
+
+
+def test_a_rerun_trains_only_missing_and_interrupted_points_and_ends_as_an_uninterrupted_sweep(tmp_path):
+    base, grid = tiny(60), {"train.lr": [3e-3, 1e-2]}
+    first = bridge.sweep(base, tmp_path / "sw", grid=grid, seeds=[0, 1], progress=False)
+    reference = {k: {n: t.clone() for n, t in weights(first.run(k)).items()} for k in first.keys}
+    missing, interrupted = first.keys[1], first.keys[2]
+    kept = {k: os.stat(tmp_path / "sw" / "points" / k / "run.json").st_mtime_ns for k in first.keys if k not in (missing, interrupted)}
+    for key in (missing, interrupted):
+        shutil.rmtree(tmp_path / "sw" / "points" / key)
+    cfg = first.points[2]
+    config = dataclasses.replace(base, seed=cfg.seed, train=dataclasses.replace(base.train, lr=cfg.params["train.lr"]))
+    with pytest.raises(KeyboardInterrupt):  # a kill in the middle of the point
+        train(config, tmp_path / "sw" / "points" / interrupted, trackers=[Crash(at=40)], progress=False, device="cpu")
+    assert load_sweep(tmp_path / "sw").status().set_index("key")["status"].to_dict() == {
+        first.keys[0]: "done", missing: "pending", interrupted: "interrupted", first.keys[3]: "done"}
+    again = bridge.sweep(base, tmp_path / "sw", grid=grid, seeds=[0, 1], progress=False)
+    assert set(again.trained) == {missing, interrupted}
+    for key, mtime in kept.items():
+        assert os.stat(tmp_path / "sw" / "points" / key / "run.json").st_mtime_ns == mtime
+    for key in first.keys:
+        w = weights(again.run(key))
+        for name in w:
+            assert torch.equal(w[name], reference[key][name]), (key, name)
+    assert again.table["status"].tolist() == ["done"] * 4
+    assert bridge.sweep(base, tmp_path / "sw", grid=grid, seeds=[0, 1], progress=False).trained == ()
+
+
+def test_a_failing_point_is_recorded_with_its_error_and_the_others_finish(tmp_path, capsys):
+    base = RunConfig(
+        task=LinearTeacherConfig((2.0, 1.0), d_in=4, d_out=4, n_train=16),
+        model=DeepLinearConfig(4, 8, 4, init_std=0.1),
+        train=TrainConfig(optimizer="gd", lr=0.05, steps=40, schedule=ScheduleConfig(n_log=3, every=20)),
+    )
+    swept = bridge.sweep(base, tmp_path / "sw", points=[{"train.lr": 0.05}, {"train.lr": -1.0}, {"train.lr": 1e4}, {"train.lr": 0.1}], progress=False)
+    status = swept.status().set_index("key")
+    assert status["status"].tolist() == ["done", "failed", "failed", "done"]
+    assert status.loc["train.lr=-1.0", "error"] == "ConfigError: train.lr must be a positive number, got -1.0"
+    assert status.loc["train.lr=10000.0", "error"].startswith("FloatingPointError: training loss became")
+    table = swept.table.set_index("key")
+    assert table.loc["train.lr=0.1", "status"] == "done" and table.loc["train.lr=0.1", "loss/train"] < table.loc["train.lr=0.05", "loss/train"]
+    assert pd.isna(table.loc["train.lr=-1.0", "loss/train"]) and table.loc["train.lr=-1.0", "status"] == "failed"
+    assert main(["sweep", "--status", str(tmp_path / "sw")]) == 0
+    out = capsys.readouterr().out
+    assert "train.lr=10000.0  failed       FloatingPointError: training loss became" in out and out.strip().endswith("4 points: 2 done, 2 failed")
+
+
+def test_a_sweep_directory_refuses_another_grid_and_an_unknown_field_is_refused_before_any_work(tmp_path):
+    bridge.sweep(tiny(10), tmp_path / "sw", grid={"train.lr": [1e-3, 3e-3]}, progress=False)
+    with pytest.raises(ConfigError, match=r"holds a different sweep \(axis train.lr is \[0.001, 0.003\] there, \[0.001, 0.01\] here\)"):
+        bridge.sweep(tiny(10), tmp_path / "sw", grid={"train.lr": [1e-3, 1e-2]}, progress=False)
+    with pytest.raises(ConfigError, match=r"base config.train.steps is 10 there, 20 here"):
+        bridge.sweep(tiny(20), tmp_path / "sw", grid={"train.lr": [1e-3, 3e-3]}, progress=False)
+    with pytest.raises(ConfigError, match="unknown sweep setting 'train.lrr': train has optimizer, lr"):
+        bridge.sweep(tiny(), tmp_path / "new", grid={"train.lrr": [1e-3]}, progress=False)
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not a sweep directory"):
+        bridge.sweep(tiny(), tmp_path / "other", grid={"train.lr": [1e-3]}, progress=False)
+    with pytest.raises(ConfigError, match="unknown sweep backend 'dask'"):
+        bridge.sweep(tiny(), tmp_path / "new", grid={"train.lr": [1e-3]}, backend="dask")
+
+
+@pytest.mark.slow
+def test_the_cli_sweeps_a_case_study_and_reports_each_point(tmp_path, capsys):
+    out = tmp_path / "dl"
+    args = ["sweep", "deep-linear", "--set", "train.steps=200", "--grid", "train.lr=0.05,0.1", "--seeds", "0-1", "--out", str(out), "--quiet"]
+    code = main(args)
+    assert "sweep of 4 points: 4 done" in capsys.readouterr().out
+    table = pd.read_csv(out / "results.csv").set_index("key")
+    # 200 steps at lr 0.1 learn every mode of the hierarchy; at lr 0.05 the finest modes are still rising
+    assert table.loc["train.lr=0.1__seed=0", "verdict"] == "pass" and table.loc["train.lr=0.05__seed=0", "verdict"] == "partial"
+    assert code == 0
+    for key in table.index:
+        report = json.loads((out / "points" / key / "report.json").read_text())
+        assert report["verdict"] == table.loc[key, "verdict"] and report["seed"] == int(table.loc[key, "seed"])
+    # the half-rise time of the strongest mode scales as 1/lr (Saxe et al.): twice the rate, half the time
+    ratio = table.loc["train.lr=0.05__seed=0", "event:mode 0 half-rise"] / table.loc["train.lr=0.1__seed=0", "event:mode 0 half-rise"]
+    assert 1.9 < ratio < 2.1
+    assert main(args) == 0  # the same command again: nothing to train
+    assert "4 done" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["sweep"], "name a case study to sweep, or pass --status DIR"),
+        (["sweep", "deep-linear"], "a sweep needs at least one --grid axis or --seeds"),
+        (["sweep", "deep-linear", "--grid", "train.lrr=0.1"], "unknown sweep setting 'train.lrr'"),
+        (["sweep", "deep-linear", "--grid", "train.lr"], "--grid takes key=v1,v2,..."),
+        (["sweep", "deep-linear", "--seeds", "3-1"], "--seeds range '3-1' runs backwards"),
+        (["sweep", "deep-linear", "--seeds", "0", "--backend", "dask"], "unknown sweep backend 'dask'"),
+        (["sweep", "deep-linear", "--seeds", "0", "--log", "tb"], "unknown logger 'tb'"),
+        (["sweep", "--status", "no/such/sweep"], "no/such/sweep is not a sweep directory"),
+    ],
+)
+def test_sweep_command_line_errors_are_one_line_before_any_work(tmp_path, capsys, args, message):
+    assert main([*args, *(["--out", str(tmp_path / "out")] if len(args) > 1 and args[1] == "deep-linear" else [])]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("mechbridge: error:") and message in err[0], err
+    assert not (tmp_path / "out").exists()

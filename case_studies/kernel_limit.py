@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-import torch
-
 from bridge.config import ConfigError, RunConfig, ScheduleConfig, TrainConfig
 from bridge.estimators.ntk import empirical_ntk
 from bridge.match import check, match
@@ -32,7 +30,7 @@ from bridge.report import BridgeReport
 from bridge.runs.run import Run
 from bridge.stages.crossover import crossing, loglog_slope
 from bridge.stages.detectors import threshold_crossing
-from bridge.tasks.boolean_cube import BooleanCubeConfig, cube_points, mask_degrees, walsh_coefficients
+from bridge.tasks.boolean_cube import BooleanCubeConfig, cube_points, degree_eigenvalues
 from bridge.theory import eigenlearning
 from bridge.trackers.kernel import FeatureAlignmentTracker, KernelTracker
 from bridge.trackers.walsh import WalshTracker
@@ -187,14 +185,6 @@ def initial_kernel(run: Run) -> np.ndarray:
     """The tangent kernel at initialisation on every point of the cube, ``(2^d, 2^d)`` (cached per run)."""
     file = run.path / "checkpoints" / "step_00000000.safetensors"
     return _cube_kernel(str(run.path), file.stat().st_mtime)
-
-
-def degree_eigenvalues(kernel: np.ndarray) -> np.ndarray:
-    """Per-degree eigenvalues ``(d + 1,)``: the mean over ``|S| = k`` of ``E_{x,x'}[χ_S(x) K(x, x') χ_S(x')]``."""
-    k = torch.as_tensor(kernel)
-    diag = torch.diagonal(walsh_coefficients(walsh_coefficients(k).T))
-    deg = mask_degrees(k.shape[0].bit_length() - 1)
-    return (torch.zeros(int(deg.max()) + 1, dtype=k.dtype).index_add_(0, deg, diag) / torch.bincount(deg).to(k.dtype)).numpy()
 
 
 def theory(run: Run) -> dict:

@@ -78,6 +78,7 @@ def plot_support_share(ax: Any, curves: Mapping[str, tuple[Sequence[float], Sequ
         ax.plot(steps, share, lw=1.4, color=f"C{i % 10}", label=label)
     ax.axhline(isotropic, color="0.4", ls=":", label="|S|/d (isotropic)")
     ax.set_xscale("symlog", linthresh=1)
+    ax.set_xlim(left=0)
     ax.set_ylim(0, 1)
     ax.set_xlabel("step")
     ax.set_ylabel("share of ‖W₁‖² on the support")

@@ -112,6 +112,8 @@ class KernelLimitPreset:
             raise ConfigError(f"kernel-limit's sweep must span at least three decades of α, got {min(self.alphas):g} to {max(self.alphas):g}")
         if self.train.optimizer != "gd" or self.train.momentum != 0 or self.train.weight_decay != 0:
             raise ConfigError("kernel-limit compares with the linearised dynamics of plain full-batch gradient descent: optimizer 'gd', no momentum, no weight decay")
+        if self.kernel_probes < 2:
+            raise ConfigError(f"kernel_probes must be >= 2 (the kernel tracker's probe inputs), got {self.kernel_probes}")
         if self.train.schedule.track_every != 1:
             raise ConfigError(f"kernel-limit reads half-times of the fast terms step by step: train.schedule.track_every must be 1, got {self.train.schedule.track_every}")
 

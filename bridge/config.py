@@ -31,6 +31,7 @@ CONFIG_CLASSES: Registry[type] = Registry(
         "boolean_cube": "bridge.tasks.boolean_cube:BooleanCubeConfig",
         "deep_linear": "bridge.models.deep_linear:DeepLinearConfig",
         "hierarchy": "bridge.tasks.hierarchy:HierarchyConfig",
+        "lazy": "bridge.models.lazy:LazyConfig",
         "linear_teacher": "bridge.tasks.linear:LinearTeacherConfig",
         "mlp": "bridge.models.mlp:MLPConfig",
         "modular": "bridge.tasks.modular:ModularConfig",

@@ -17,6 +17,7 @@ BUILT_IN = {
     "edge-of-stability": ("case_studies.edge_of_stability:EdgeOfStability", "Progressive sharpening and the 2/lr plateau, with the top Hessian eigenvector's loading"),
     "grokking": ("case_studies.grokking:Grokking", "Grokking on modular addition: phases, Fourier circuit, AGF feature order, weight-decay time scale"),
     "induction-heads": ("case_studies.induction_heads:InductionHeads", "2-layer attention-only transformer: loss drop, induction circuit and LLC boundary coincide; 1-layer control"),
+    "kernel-limit": ("case_studies.kernel_limit:KernelLimit", "Lazy vs rich training over output scales: eigenlearning from the initial NTK, moving kernels and features"),
     "llc-calibration": ("case_studies.llc_calibration:LLCCalibration", "SGLD learning coefficient vs Aoyagi's closed form for reduced-rank regression"),
     "superposition": ("case_studies.superposition:Superposition", "Toy models of superposition: phase diagram, pentagon, sticky dimensionalities, learning coefficient across k-gon transitions"),
 }

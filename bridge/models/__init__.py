@@ -1,7 +1,8 @@
-"""Models: deep linear networks, MLPs and toy superposition models (HookedRootModules), toy transformers (TransformerBridge)."""
+"""Models: deep linear networks, MLPs, lazily trained wrappers and toy superposition models (HookedRootModules), toy transformers (TransformerBridge)."""
 
 from bridge.models.base import MODELS, build_model, move_to
 from bridge.models.deep_linear import DeepLinearConfig, DeepLinearNetwork
+from bridge.models.lazy import LazyConfig, LazyModel
 from bridge.models.mlp import MLP, MLPConfig
 from bridge.models.toy_superposition import ToySuperposition, ToySuperpositionConfig
 from bridge.models.transformer import TransformerConfig, build_transformer
@@ -11,6 +12,8 @@ __all__ = [
     "MODELS",
     "DeepLinearConfig",
     "DeepLinearNetwork",
+    "LazyConfig",
+    "LazyModel",
     "MLPConfig",
     "ToySuperposition",
     "ToySuperpositionConfig",

@@ -1,5 +1,5 @@
 """Event detectors: generic ones (threshold crossing, settling crossing, half-rise, plateaus and drops) and one
-module per phenomenon (loss drops and the LLC's critical points, grokking phases, sharpness plateaus).
+module per phenomenon (crossovers over a sweep, loss drops and the LLC's critical points, grokking phases, sharpness plateaus).
 
 Examples:
     >>> from bridge.stages import half_rise
@@ -7,6 +7,7 @@ Examples:
     2.0
 """
 
+from bridge.stages.crossover import crossing, loglog_slope
 from bridge.stages.detectors import Event, Stage, half_rise, plateaus_and_drops, settled_crossing, threshold_crossing
 from bridge.stages.grokking import grokking_phases, half_fall, memorised_and_grokked, phase_ordered
 from bridge.stages.sharpness import alternation_fraction, first_increase, oscillation_onset, plateau_loss_trend, running_median, sharpening, sharpness_plateau
@@ -16,12 +17,14 @@ __all__ = [
     "Event",
     "Stage",
     "alternation_fraction",
+    "crossing",
     "drop_window",
     "first_increase",
     "grokking_phases",
     "half_fall",
     "half_rise",
     "llc_boundary",
+    "loglog_slope",
     "main_drop",
     "memorised_and_grokked",
     "oscillation_onset",

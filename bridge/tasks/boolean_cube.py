@@ -162,6 +162,35 @@ def degree_power(coefficients: Float[Tensor, "*batch points"]) -> Float[Tensor, 
     return out.index_add_(-1, deg, coefficients**2)
 
 
+def degree_eigenvalues(kernel: Float[Tensor, "points points"]) -> Float[Tensor, " degree"]:
+    """Per-degree eigenvalues of a kernel on the whole cube: the mean over ``|S| = k`` of ``E_{x,x'}[χ_S(x) K(x, x') χ_S(x')]``.
+
+    For a permutation-invariant kernel these are its exact eigenvalues (each of
+    multiplicity ``C(d, k)``); for any other (a finite-width network's tangent
+    kernel) they are those of its average over coordinate permutations.
+
+    Args:
+        kernel: ``K`` at every pair of cube points in :func:`cube_points` order, ``(2^d, 2^d)``.
+
+    Returns:
+        ``(d + 1,)`` eigenvalues, degree 0 first, in ``kernel``'s dtype (a NumPy array gives one back).
+
+    Examples:
+        >>> x = cube_points(3).double()
+        >>> degree_eigenvalues(x @ x.T).tolist()   # K = x·x': only degree 1, eigenvalue 1
+        [0.0, 1.0, 0.0, 0.0]
+    """
+    as_numpy = not isinstance(kernel, Tensor)
+    k = torch.as_tensor(kernel)
+    d = k.shape[0].bit_length() - 1
+    if k.ndim != 2 or k.shape != (2**d, 2**d):
+        raise ValueError(f"kernel must be (2^d, 2^d) over the whole cube, got shape {tuple(k.shape)}")
+    diag = torch.diagonal(walsh_coefficients(walsh_coefficients(k).T))
+    deg = mask_degrees(d).to(k.device)
+    out = torch.zeros(d + 1, dtype=k.dtype, device=k.device).index_add_(0, deg, diag) / torch.bincount(deg).to(k.dtype)
+    return out.numpy() if as_numpy else out
+
+
 def _draw_subsets(d: int, degrees: tuple[int, ...], seed: int) -> tuple[tuple[int, ...], ...]:
     g = generator(derive_seed(seed, "boolean_cube", "subsets"))
     chosen: list[tuple[int, ...]] = []
@@ -206,6 +235,7 @@ def make_boolean_cube(config: BooleanCubeConfig, seed: int) -> TaskData:
 __all__ = [
     "BooleanCubeConfig",
     "cube_points",
+    "degree_eigenvalues",
     "degree_power",
     "make_boolean_cube",
     "mask_degrees",

@@ -259,14 +259,112 @@ def half_times(gram_eigenvalues, lr: float, n: float, discrete: bool = False) ->
         return np.where(rate > 0, np.log(2) / -np.log1p(-np.where(rate > 0, rate, 0.5)), np.inf)
 
 
+def domain_spectrum(kernel, target) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The kernel's operator spectrum on a finite domain of ``N`` equally likely points.
+
+    The integral operator ``f ↦ (1/N) Σ_x' K(·, x') f(x')`` has eigenvalues
+    ``eig(K)/N`` and eigenfunctions ``φᵢ = √N uᵢ`` (orthonormal under the uniform
+    measure); the target's coefficients are ``vᵢ = uᵢᵀ f* / √N``. Feeding these to
+    :func:`predict` gives eigenlearning for the kernel as it is (no symmetry assumed),
+    e.g. a finite-width network's tangent kernel on the whole Boolean cube.
+
+    Args:
+        kernel: ``K`` on every point of the domain, shape ``(N, N)``, symmetric positive semi-definite.
+        target: ``f*`` on the domain, shape ``(N,)``.
+
+    Returns:
+        ``(eigenvalues (N,), coefficients (N,), eigenfunctions (N, N))``, largest
+        eigenvalue first; column ``i`` of the last is ``φᵢ`` on the domain.
+
+    Examples:
+        >>> lam, v, phi = domain_spectrum(np.diag([2.0, 0.0]), np.array([1.0, 1.0]))
+        >>> lam.tolist(), np.abs(v).round(4).tolist()
+        ([1.0, 0.0], [0.7071, 0.7071])
+    """
+    k = np.asarray(kernel, dtype=float)
+    f = np.asarray(target, dtype=float).ravel()
+    if k.ndim != 2 or k.shape[0] != k.shape[1] or k.shape[0] != f.size:
+        raise ValueError(f"kernel must be (N, N) and target (N,), got {k.shape} and {f.shape}")
+    values, vectors = np.linalg.eigh((k + k.T) / 2)
+    values, vectors = np.clip(values[::-1], 0.0, None), vectors[:, ::-1]
+    size = f.size
+    return values / size, vectors.T @ f / np.sqrt(size), vectors * np.sqrt(size)
+
+
+def learnability_of(prediction: EigenlearningPrediction, eigenfunctions, function) -> float:
+    """Expected learned fraction of ``function``: ``Σᵢ Lᵢ ⟨g, φᵢ⟩² / ⟨g, g⟩`` (inner products under the uniform measure).
+
+    For a target term ``g`` the expected coefficient of the learned function on ``g``
+    is this fraction of the target's (exact when the target is ``g`` alone).
+
+    Args:
+        prediction: from :func:`predict` on the spectrum of :func:`domain_spectrum`.
+        eigenfunctions: ``(N, N)``, from :func:`domain_spectrum`.
+        function: ``g`` on the domain, ``(N,)``.
+
+    Examples:
+        >>> lam, v, phi = domain_spectrum(np.diag([4.0, 2.0, 1.0, 0.5]), np.ones(4))
+        >>> out = predict(lam, v, n=2)
+        >>> round(learnability_of(out, phi, np.array([0.0, 0.0, 0.0, 2.0])), 6) == round(float(out.learnabilities[-1]), 6)
+        True
+    """
+    g = np.asarray(function, dtype=float).ravel()
+    phi = np.asarray(eigenfunctions, dtype=float)
+    overlap = phi.T @ g / g.size
+    norm = float(g @ g) / g.size
+    if norm == 0:
+        raise ValueError("the learnability of a zero function is undefined")
+    return float((prediction.learnabilities * overlap**2).sum() / norm)
+
+
+def kernel_descent(kernel, train_index, targets, lr: float, steps) -> np.ndarray:
+    """The function on the domain under gradient descent of a model linear in its parameters, from zero.
+
+    Loss ``(1/2n) Σⱼ (f(xⱼ) − yⱼ)²`` on the ``n`` training points (for the mean
+    squared error without the ½ pass ``2η``); with the training Gram matrix
+    ``K_XX = U diag(λ̂) Uᵀ``, ``f_t = K(·, X) U diag((1 − (1 − η λ̂/n)^t)/λ̂) Uᵀ y``.
+
+    Args:
+        kernel: ``K`` on the whole domain, ``(N, N)``.
+        train_index: the training points' rows, ``(n,)``.
+        targets: ``y``, ``(n,)``.
+        lr: learning rate ``η``.
+        steps: times ``t``, ``(times,)``.
+
+    Returns:
+        ``f_t`` on the domain, ``(times, N)``.
+
+    Examples:
+        >>> f = kernel_descent(np.eye(3), [0], [1.0], lr=0.5, steps=[0, 1, 2])
+        >>> f[:, 0].tolist(), f[:, 1].tolist()
+        ([0.0, 0.5, 0.75], [0.0, 0.0, 0.0])
+    """
+    k = np.asarray(kernel, dtype=float)
+    idx = np.asarray(train_index, dtype=int).ravel()
+    y = np.asarray(targets, dtype=float).ravel()
+    t = np.asarray(steps, dtype=float).ravel()
+    n = idx.size
+    values, vectors = np.linalg.eigh((k[np.ix_(idx, idx)] + k[np.ix_(idx, idx)].T) / 2)
+    keep = values > values.max() * 1e-12
+    values, vectors = values[keep], vectors[:, keep]
+    if np.any(lr * values / n >= 2):
+        raise ValueError("gradient descent with η λ̂/n ≥ 2 diverges; lower the learning rate")
+    gain = (1 - np.power(1 - lr * values[None, :] / n, t[:, None])) / values[None, :]  # (times, modes)
+    coeff = (gain * (vectors.T @ y)[None, :]) @ vectors.T  # (times, n)
+    return coeff @ k[:, idx].T
+
+
 __all__ = [
     "ASSUMPTIONS",
     "EigenlearningPrediction",
     "cube_eigenvalues",
     "cube_multiplicities",
+    "domain_spectrum",
     "effective_regularisation",
     "expand",
     "half_times",
+    "kernel_descent",
+    "learnability_of",
     "mode_residuals",
     "predict",
 ]

@@ -32,6 +32,7 @@ TRACKERS: Registry[type] = Registry(
         "modes": "bridge.trackers.modes:ModeTracker",
         "sharpness": "bridge.trackers.curvature:SharpnessTracker",
         "template_loss": "bridge.trackers.fourier:TemplateLossTracker",
+        "walsh": "bridge.trackers.walsh:WalshTracker",
         "weight_norm": "bridge.trackers.fourier:WeightNormTracker",
     },
 )
@@ -72,6 +73,9 @@ _EXPORTS = {
     "end_to_end_map": "bridge.trackers.modes",
     "mode_alignment": "bridge.trackers.modes",
     "mode_strengths": "bridge.trackers.modes",
+    "WalshTracker": "bridge.trackers.walsh",
+    "learned_coefficients": "bridge.trackers.walsh",
+    "target_coefficients": "bridge.trackers.walsh",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted([*_EXPORTS, "TRACKERS", "get_tracker", "tracker_names"])

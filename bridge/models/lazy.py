@@ -1,0 +1,91 @@
+"""Lazy-training output scale (Chizat, Oyallon & Bach 2019): ``α · (f_θ(x) − f_θ₀(x))``.
+
+:class:`LazyModel` wraps any model of the library. It holds the trained network
+``model`` and a frozen copy of it at initialisation, ``reference``, whose
+parameters are buffers (saved in every checkpoint, never trained). The output is
+``α`` times the difference, so it is zero at initialisation for every ``α`` and
+the tangent kernel is ``α²`` times the wrapped network's. Trained with learning
+rate ``η/α²``, the function moves at an ``α``-independent rate at first; the
+parameters move ``O(1/α)`` to fit ``O(1)`` targets, so a large ``α`` keeps the
+kernel fixed (lazy) and a small one lets features move (rich).
+
+Examples:
+    >>> from bridge.models import MLPConfig, build_model
+    >>> net = build_model(LazyConfig(MLPConfig(d_in=3, d_out=1, widths=(8,)), alpha=10.0), seed=0)
+    >>> x = torch.randn(4, 3, generator=torch.Generator().manual_seed(0))
+    >>> net(x).abs().max().item()
+    0.0
+    >>> sorted(n for n, _ in net.named_parameters())[:2], len(list(net.buffers()))
+    (['model.layers.0.bias', 'model.layers.0.weight'], 4)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from bridge.config import config_class, require
+from bridge.models.base import MODELS, build_model
+
+
+@config_class("lazy")
+@dataclass(frozen=True)
+class LazyConfig:
+    """A model trained as ``α · (f_θ − f_θ₀)``.
+
+    Args:
+        model: the wrapped model's config (e.g. an :class:`~bridge.models.MLPConfig`).
+        alpha: the output scale ``α > 0``.
+    """
+
+    model: Any
+    alpha: float = 1.0
+
+    def __post_init__(self) -> None:
+        require(hasattr(self.model, "kind") and self.model.kind != "lazy", f"lazy.model must be a registered, non-lazy model config, got {self.model!r}")
+        require(math.isfinite(self.alpha) and self.alpha > 0, f"lazy.alpha must be a positive number, got {self.alpha}")
+
+
+def freeze_as_buffers(module: nn.Module) -> nn.Module:
+    """Turn every parameter of ``module`` into a buffer of the same name (in place); returns ``module``."""
+    for sub in list(module.modules()):
+        for name, param in list(sub._parameters.items()):
+            if param is not None:
+                del sub._parameters[name]
+                sub.register_buffer(name, param.detach().clone())
+    return module
+
+
+class LazyModel(nn.Module):
+    """``α · (model(x) − reference(x))`` with ``reference`` the frozen initial copy of ``model``.
+
+    Attributes:
+        model: the trained network (its parameters are the only parameters).
+        reference: the same network at initialisation, parameters as buffers.
+        alpha: the output scale.
+    """
+
+    def __init__(self, config: LazyConfig, seed: int = 0) -> None:
+        super().__init__()
+        self.config = config
+        self.alpha = float(config.alpha)
+        self.model = build_model(config.model, seed)
+        self.reference = freeze_as_buffers(build_model(config.model, seed))
+        with torch.no_grad():  # the same weights whatever the builder's randomness
+            for name, param in self.model.named_parameters():
+                self.reference.get_buffer(name).copy_(param)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.alpha * (self.model(x) - self.reference(x))
+
+
+@MODELS.register("lazy")
+def build_lazy(config: LazyConfig, seed: int) -> LazyModel:
+    return LazyModel(config, seed)
+
+
+__all__ = ["LazyConfig", "LazyModel", "freeze_as_buffers"]

@@ -1,0 +1,89 @@
+"""Figures of the lazy and the rich regime: learned fractions, kernel distance and test error across output scales, support shares.
+
+Examples:
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from bridge.plots import new_figure
+    >>> fig, ax = new_figure()
+    >>> ax = plot_kernel_distance(ax, [10.0, 1.0, 0.1], [1e-4, 1e-2, 0.5], level=0.1, crossover=0.4)
+    >>> ax.get_xscale(), ax.get_yscale()
+    ('log', 'log')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+
+def plot_fraction_vs_scale(ax: Any, alphas: Sequence[float], fractions: Mapping[str, Sequence[float]], learnability: Mapping[str, float]) -> Any:
+    """Each term's learned fraction against the output scale α (markers), its eigenlearning learnability dashed.
+
+    Args:
+        alphas: output scales, shape ``(points,)``.
+        fractions: term label → learned fraction at each α.
+        learnability: term label → the kernel's predicted fraction (the lazy limit).
+    """
+    for i, (label, values) in enumerate(fractions.items()):
+        colour = f"C{i % 10}"
+        ax.plot(alphas, values, "o-", color=colour, lw=1.4, label=label)
+        if label in learnability:
+            ax.axhline(learnability[label], color=colour, ls="--", lw=1.0)
+    ax.plot([], [], ls="--", color="k", label="eigenlearning (initial NTK)")
+    ax.set_xscale("log")
+    ax.set_xlabel("output scale α")
+    ax.set_ylabel("learned fraction f̂(S) / c_S")
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_kernel_distance(ax: Any, alphas: Sequence[float], distances: Sequence[float], level: float, crossover: float | None) -> Any:
+    """Final kernel distance against α (log-log) with the crossover level and where it is crossed."""
+    ax.plot(alphas, distances, "o-", color="C0", label="kernel distance at the end")
+    a = np.asarray(alphas, dtype=float)
+    big = a >= np.median(a)
+    guide = np.asarray(distances, dtype=float)[big][0] * (a[big] / a[big][0]) ** -1.0
+    ax.plot(a[big], guide, ":", color="0.4", label="∝ α⁻¹ (guide)")
+    ax.axhline(level, color="C3", ls="--", lw=1.0, label=f"crossover level {level:g}")
+    if crossover is not None:
+        ax.axvline(crossover, color="C3", lw=1.0, alpha=0.6)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("output scale α")
+    ax.set_ylabel("1 − cos(K₀, K_T)")
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_test_vs_scale(ax: Any, alphas: Sequence[float], mse: Sequence[float], predicted: float, departure: float, crossover: float | None) -> Any:
+    """Test MSE against α with eigenlearning's prediction (dashed) and the ±``departure`` band."""
+    ax.plot(alphas, mse, "o-", color="C1", label="cube MSE at the end")
+    ax.axhline(predicted, color="k", ls="--", lw=1.0, label="eigenlearning (initial NTK)")
+    ax.axhspan(predicted * (1 - departure), predicted * (1 + departure), color="0.85", zorder=0, label=f"±{departure:.0%}")
+    if crossover is not None:
+        ax.axvline(crossover, color="C3", lw=1.0, alpha=0.6, label="departure")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("output scale α")
+    ax.set_ylabel("E_x (f − f*)²")
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_support_share(ax: Any, curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], isotropic: float) -> Any:
+    """First-layer weight share on the target's support over training, one curve per α; ``isotropic`` = |S|/d dotted."""
+    for i, (label, (steps, share)) in enumerate(curves.items()):
+        ax.plot(steps, share, lw=1.4, color=f"C{i % 10}", label=label)
+    ax.axhline(isotropic, color="0.4", ls=":", label="|S|/d (isotropic)")
+    ax.set_xscale("symlog", linthresh=1)
+    ax.set_xlim(left=0)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("step")
+    ax.set_ylabel("share of ‖W₁‖² on the support")
+    ax.legend(fontsize=7, ncol=2)
+    return ax
+
+
+__all__ = ["plot_fraction_vs_scale", "plot_kernel_distance", "plot_support_share", "plot_test_vs_scale"]

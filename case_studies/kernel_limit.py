@@ -1,0 +1,394 @@
+"""Case study ``kernel-limit``: the lazy (kernel) regime, eigenlearning, and the output scale where features move.
+
+An MLP is trained on a sum of Walsh functions of degrees 1, 2 and 3 on the
+Boolean cube ``{±1}^d``, as ``α · (f_θ − f_θ₀)`` (:class:`bridge.models.LazyConfig`)
+with learning rate ``η/α²``, once per output scale ``α`` (Chizat, Oyallon & Bach
+2019). At large ``α`` the network is its initial tangent kernel: eigenlearning
+(Simon et al. 2023; Bordelon et al. 2020) applied to the initial NTK on the whole
+cube predicts its test error and how much of each Walsh term it learns, and the
+linearised dynamics (Jacot et al. 2018) predict when each term is learned. At
+small ``α`` the kernel moves, aligns with the target, the first layer's weight
+concentrates on the target's coordinates and the degree-3 term is learned far
+beyond what the kernel can do. The report locates the crossover in ``α`` on the
+kernel side and on the test-error side.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from bridge.config import ConfigError, RunConfig, ScheduleConfig, TrainConfig
+from bridge.estimators.ntk import empirical_ntk
+from bridge.match import check, match
+from bridge.models import LazyConfig, MLPConfig
+from bridge.report import BridgeReport
+from bridge.runs.run import Run
+from bridge.stages.crossover import crossing, loglog_slope
+from bridge.stages.detectors import threshold_crossing
+from bridge.tasks.boolean_cube import BooleanCubeConfig, cube_points, degree_eigenvalues
+from bridge.theory import eigenlearning
+from bridge.trackers.kernel import FeatureAlignmentTracker, KernelTracker
+from bridge.trackers.walsh import WalshTracker
+from case_studies.base import CaseStudy, Offline, register
+
+EIGENLEARNING = "Simon et al. 2023 (eigenlearning: learnabilities and test MSE from the spectrum); bridge.theory.eigenlearning.predict"
+LINEARISED = "Jacot et al. 2018 (linearised dynamics under the NTK); bridge.theory.eigenlearning.kernel_descent"
+LAZY = "Chizat, Oyallon & Bach 2019 (lazy training: the kernel moves O(1/α))"
+RICH = "Chizat, Oyallon & Bach 2019; Geiger et al. 2020 (feature learning at small output scale)"
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What the kernel-limit report judges.
+
+    Args:
+        test_mse: lazy end: |cube MSE / eigenlearning's test MSE − 1| at most this.
+        learnability: lazy end: |learned fraction − learnability| of each term at most this.
+        half_time: lazy end: relative error of each term's half-rise against the linearised dynamics.
+        lazy_distance: lazy end: final kernel distance below this.
+        lazy_slope: over the lazy half of the sweep the log-log slope of the final kernel
+            distance against α, upper end of its 95 % interval, at most this (α⁻¹ or faster).
+        rich_distance: rich end: final kernel distance above this.
+        alignment_rise: rich end: final kernel–target alignment at least this × the initial one.
+        enrichment: rich end: first-layer support share at least this × its share at init.
+        crossover_distance: the kernel distance that marks the kernel-side crossover.
+        crossover_departure: the relative departure of the test MSE from eigenlearning that marks
+            the test-side crossover.
+        crossover_factor: the two crossover scales agree within this factor.
+        feature_rise: the support enrichment that marks the feature-side crossover.
+        trained: precondition: every run's final training MSE at most this × its initial one.
+        settled: precondition: at the lazy end the linearised dynamics' test MSE at the last step
+            within this relative gap of its limit (the interpolant eigenlearning describes).
+    """
+
+    test_mse: float = 0.10
+    learnability: float = 0.05
+    half_time: float = 0.20
+    lazy_distance: float = 0.05
+    lazy_slope: float = -1.0
+    rich_distance: float = 0.3
+    alignment_rise: float = 2.0
+    enrichment: float = 3.0
+    crossover_distance: float = 0.1
+    crossover_departure: float = 0.10
+    crossover_factor: float = 3.0
+    feature_rise: float = 1.1
+    trained: float = 0.1
+    settled: float = 0.02
+
+
+@dataclass(frozen=True)
+class KernelLimitPreset:
+    """Settings of the ``kernel-limit`` case study.
+
+    Args:
+        task: the Boolean-cube target, with explicit ``subsets`` (their union is the support).
+        model: the MLP wrapped as ``α · (f_θ − f_θ₀)`` (``d_in``/``d_out`` follow the task).
+        train: full-batch gradient descent; ``lr`` is ``η``, the run at ``α`` uses ``η/α²``.
+        alphas: the output scales, one run each; the largest is the main run (the lazy end),
+            the others are keyed ``alpha_<α>``.
+        kernel_probes: training inputs the kernel tracker uses at every checkpoint.
+        targets: what the report judges.
+    """
+
+    task: BooleanCubeConfig = BooleanCubeConfig(d=10, subsets=((0,), (0, 1), (0, 1, 2)), coefficients=(1.0, 1.0, 1.0), n_train=256)
+    model: MLPConfig = MLPConfig(d_in=10, d_out=1, widths=(64, 64), activation="relu", init_scale=math.sqrt(2))
+    train: TrainConfig = TrainConfig(optimizer="gd", lr=0.01, steps=1000, schedule=ScheduleConfig(n_log=10, every=250, track_every=1), dtype="float64")
+    alphas: tuple[float, ...] = (50.0, 15.0, 5.0, 1.5, 0.5, 0.15, 0.05)
+    kernel_probes: int = 128
+    targets: Targets = Targets()
+
+    def __post_init__(self) -> None:
+        if not self.task.subsets:
+            raise ConfigError("kernel-limit needs the target's subsets given explicitly (task.subsets), so its support is known")
+        if len(self.alphas) < 4 or any(not a > 0 for a in self.alphas) or len({f"{a:g}" for a in self.alphas}) != len(self.alphas):
+            raise ConfigError(f"kernel-limit needs at least 4 distinct positive output scales (to 6 significant digits, their run keys), got {self.alphas}")
+        if max(self.alphas) / min(self.alphas) < 1000 * (1 - 1e-9):
+            raise ConfigError(f"kernel-limit's sweep must span at least three decades of α, got {min(self.alphas):g} to {max(self.alphas):g}")
+        if self.train.optimizer != "gd" or self.train.momentum != 0 or self.train.weight_decay != 0:
+            raise ConfigError("kernel-limit compares with the linearised dynamics of plain full-batch gradient descent: optimizer 'gd', no momentum, no weight decay")
+        if self.kernel_probes < 2:
+            raise ConfigError(f"kernel_probes must be >= 2 (the kernel tracker's probe inputs), got {self.kernel_probes}")
+        if self.train.schedule.track_every != 1:
+            raise ConfigError(f"kernel-limit reads half-times of the fast terms step by step: train.schedule.track_every must be 1, got {self.train.schedule.track_every}")
+
+    @property
+    def support(self) -> tuple[int, ...]:
+        """The coordinates the target depends on."""
+        return tuple(sorted({j for s in self.task.subsets for j in s}))
+
+
+PRESETS = {
+    "quick": KernelLimitPreset(),
+    "full": KernelLimitPreset(
+        task=BooleanCubeConfig(d=12, subsets=((0,), (0, 1), (0, 1, 2)), coefficients=(1.0, 1.0, 1.0), n_train=512),
+        model=MLPConfig(d_in=12, d_out=1, widths=(512, 512), activation="relu", init_scale=math.sqrt(2)),
+        train=TrainConfig(optimizer="gd", lr=0.002, steps=4000, schedule=ScheduleConfig(n_log=20, every=250, track_every=1), dtype="float64"),
+        alphas=(100.0, 30.0, 10.0, 3.0, 1.0, 0.3, 0.1, 0.05, 0.03),
+        kernel_probes=512,
+    ),
+}
+
+
+def run_key(alpha: float) -> str:
+    """The key (and folder under ``runs/``) of the run with output scale ``alpha``: ``alpha_0.3``."""
+    return f"alpha_{alpha:g}"
+
+
+def run_config(preset: KernelLimitPreset, alpha: float, seed: int) -> RunConfig:
+    """The run of ``preset`` at output scale ``alpha``: model ``α · (f_θ − f_θ₀)``, learning rate ``η/α²``."""
+    model = LazyConfig(dataclasses.replace(preset.model, d_in=preset.task.d, d_out=1), alpha=float(alpha))
+    return RunConfig(task=preset.task, model=model, train=dataclasses.replace(preset.train, lr=preset.train.lr / alpha**2), seed=seed, name=f"kernel-limit alpha={alpha:g}")
+
+
+def by_alpha(runs: Mapping[str, Run]) -> list[tuple[float, Run]]:
+    """``(α, run)`` pairs, largest α (the lazy end) first."""
+    return sorted(((float(r.config.model.alpha), r) for r in runs.values()), key=lambda p: -p[0])
+
+
+@register("kernel-limit")
+class KernelLimit(CaseStudy):
+    """Lazy vs rich training across output scales: eigenlearning at one end, moving features at the other."""
+
+    presets = PRESETS
+
+    def runs(self, preset: KernelLimitPreset, seed: int) -> dict[str, RunConfig]:
+        alphas = sorted(preset.alphas, reverse=True)
+        return {"main": run_config(preset, alphas[0], seed)} | {run_key(a): run_config(preset, a, seed) for a in alphas[1:]}
+
+    def trackers(self, preset: KernelLimitPreset, key: str) -> list:
+        return [WalshTracker()]
+
+    def offline(self, preset: KernelLimitPreset, key: str, run: Run) -> list[Offline]:
+        return [Offline([KernelTracker(n_probe=preset.kernel_probes, k=3, seed=run.config.seed), FeatureAlignmentTracker(support=preset.support, parameter="model.layers.0.weight")])]
+
+    def analyse(self, runs: Mapping[str, Run], preset: KernelLimitPreset) -> BridgeReport:
+        return analyse_runs(runs, preset.targets)
+
+    def figures(self, runs: Mapping[str, Run], report: BridgeReport, preset: KernelLimitPreset) -> list[str]:
+        return figures(runs, preset.targets, report)
+
+
+@lru_cache(maxsize=4)
+def _cube_kernel(path: str, mtime: float) -> np.ndarray:
+    from bridge.runs.run import load_run
+
+    run = load_run(path)
+    model = run.model_at(0)
+    return empirical_ntk(model, cube_points(run.config.task.d).to(next(model.parameters()).dtype), chunk_size=256).double().numpy()
+
+
+def initial_kernel(run: Run) -> np.ndarray:
+    """The tangent kernel at initialisation on every point of the cube, ``(2^d, 2^d)`` (cached per run)."""
+    file = run.path / "checkpoints" / "step_00000000.safetensors"
+    return _cube_kernel(str(run.path), file.stat().st_mtime)
+
+
+def theory(run: Run) -> dict:
+    """Eigenlearning and the linearised dynamics from the run's initial tangent kernel on the whole cube."""
+    data, kernel = run.task_data(), initial_kernel(run)
+    d, n, info = data.info["d"], len(data.train), data.info
+    target = info["cube_target"].numpy()
+    lam, coef, phi = eigenlearning.domain_spectrum(kernel, target)
+    pred = eigenlearning.predict(lam, coef, n)
+    points = cube_points(d).double().numpy()
+    terms = [np.prod(points[:, list(s)], axis=1) for s in info["subsets"]]
+    learn = [eigenlearning.learnability_of(pred, phi, g) for g in terms]
+    steps = run.curve("walsh/fraction", term=0)[0]
+    lr = run.config.train.lr
+    train = info["train_index"].numpy()
+    curve = eigenlearning.kernel_descent(kernel, train, target[train], 2 * lr, np.append(steps, np.inf))  # mse: 2η; the last row is t → ∞
+    fractions = [curve[:-1] @ g / len(g) / c for g, c in zip(terms, info["coefficients"])]
+    limits = [float(curve[-1] @ g / len(g) / c) for g, c in zip(terms, info["coefficients"])]
+    gram_max = float(np.linalg.eigvalsh(kernel[np.ix_(train, train)])[-1])
+    descent_mse, limit_mse = (float(((row - target) ** 2).mean()) for row in curve[-2:])
+    return {"descent_mse": descent_mse, "limit_mse": limit_mse, "prediction": pred, "learnability": learn, "limits": limits, "steps": steps, "fractions": fractions, "degree_eigenvalues": degree_eigenvalues(kernel), "degrees": list(info["degrees"]), "lr": lr, "n": n, "stability": 2 * lr * gram_max / n}
+
+
+def final(run: Run, name: str, **index) -> float:
+    """The last value of an observable."""
+    return float(run.curve(name, **index)[1][-1])
+
+
+def sweep(runs: Mapping[str, Run]) -> dict:
+    """Per α (largest first): final cube MSE, per-term fractions, kernel distance and alignment, support enrichment, loss ratio."""
+    rows = []
+    for alpha, run in by_alpha(runs):
+        terms, top = len(run.config.task.subsets), max(len(t) for t in run.config.task.subsets)
+        loss = run.curve("loss/train")[1]
+        rows.append(
+            {
+                "alpha": alpha,
+                "cube_mse": final(run, "walsh/cube_mse"),
+                "fractions": [final(run, "walsh/fraction", term=i) for i in range(terms)],
+                "top_residual": final(run, "walsh/residual", degree=top),
+                "distance": final(run, "kernel/distance"),
+                "alignment": tuple(run.curve("kernel/alignment")[1][[0, -1]]),
+                "enrichment": tuple(run.curve("features/support_enrichment")[1][[0, -1]]),
+                "loss_ratio": float(loss[-1] / loss[0]),
+            }
+        )
+    return {"rows": rows, "alphas": np.array([r["alpha"] for r in rows])}
+
+
+def term_label(subset: tuple[int, ...]) -> str:
+    """``χ_{0,1}`` (degree 2)."""
+    return f"χ_{{{','.join(map(str, subset))}}} (degree {len(subset)})"
+
+
+def observe(runs: Mapping[str, Run]) -> dict:
+    """Everything the report judges, as plain data: the theory of the lazy end, the sweep, the lazy end's term trajectories."""
+    ordered = by_alpha(runs)
+    lazy = ordered[0][1]
+    task = lazy.config.task
+    return {
+        "theory": theory(lazy),
+        "sweep": sweep(runs),
+        "curves": [lazy.curve("walsh/fraction", term=i) for i in range(len(task.subsets))],
+        "subsets": task.subsets,
+        "coefficients": task.coefficients,
+        "seed": lazy.config.seed,
+        "paths": {f"{a:g}": "." if r.path == lazy.path else str(r.path.relative_to(lazy.path)) for a, r in ordered},
+        "size": 2**task.d,
+    }
+
+
+def judge_lazy(obs: dict, targets: Targets, report: BridgeReport) -> None:
+    """The lazy end's rows: test MSE and learnabilities from eigenlearning, half-times and order from the linearised dynamics."""
+    found, first = obs["theory"], obs["sweep"]["rows"][0]
+    pred, tag = found["prediction"], f"lazy end α={first['alpha']:g}"
+    mse = first["cube_mse"]
+    err = abs(mse / pred.test_mse - 1)
+    report.checks.append(
+        check(f"{tag}: cube MSE vs eigenlearning from the initial NTK ({mse:.4g} vs {pred.test_mse:.4g})", err, f"<= {targets.test_mse:g} (relative error)", err <= targets.test_mse,
+              claim="at large output scale the trained network's test error is the kernel's, predicted from the initial NTK's spectrum", source=EIGENLEARNING, depends_on=("n_train", "width"))
+    )
+    subsets = obs["subsets"]
+    halves = []
+    for i, subset in enumerate(subsets):
+        frac = first["fractions"][i]
+        gap = abs(frac - found["learnability"][i])
+        report.checks.append(
+            check(f"{tag}: learned fraction of {term_label(subset)} vs its learnability {found['learnability'][i]:.3f}", frac, f"within {targets.learnability:g}", gap <= targets.learnability,
+                  claim="each Walsh term is learned to the fraction eigenlearning predicts", source=EIGENLEARNING, depends_on=("n_train",))
+        )
+        steps, observed = obs["curves"][i]
+        theory_curve = found["fractions"][i]
+        level = found["limits"][i] / 2  # half of what the linearised dynamics learn at t → ∞
+        predicted = threshold_crossing(steps, theory_curve, level, name=f"{term_label(subset)} linearised half-time", observable="walsh/fraction")
+        seen = threshold_crossing(steps, observed, level, name=f"{term_label(subset)} reaches {level:.3f}", observable="walsh/fraction")
+        halves.append(None if seen is None else seen.step)
+        report.matches.append(
+            match(f"{tag}: {term_label(subset)} learned at the linearised half-time", None if predicted is None else predicted.step, seen, None, targets.half_time, require_mechanism=False,
+                  detail={"term": i, "degree": len(subset)}, claim="in the lazy regime each term's coefficient follows the linearised (kernel) gradient descent", source=LINEARISED)
+        )
+    lam = found["degree_eigenvalues"]
+    eig = [lam[len(s)] for s in subsets]
+    pairs = [(a, b) for a in range(len(subsets)) for b in range(len(subsets)) if eig[a] > eig[b] * 1.01]
+    good = sum(halves[a] is not None and halves[b] is not None and halves[a] < halves[b] for a, b in pairs)
+    order = good / len(pairs) if pairs else float("nan")
+    report.checks.append(
+        check(f"{tag}: terms learned in order of their degree's eigenvalue ({', '.join(f'λ_{len(s)}={e:.3g}' for s, e in zip(subsets, eig))})", order, "== 1 (fraction of ordered pairs)", order == 1.0,
+              claim="spectral bias: modes with larger kernel eigenvalue are learned first", source="Bordelon et al. 2020; Jacot et al. 2018")
+    )
+
+
+def analyse_runs(runs: Mapping[str, Run], targets: Targets = Targets()) -> BridgeReport:
+    """The bridge report over the runs of every output scale (pure: reads the runs).
+
+    Examples:
+        >>> report = analyse_runs({"main": bridge.load_run("runs/kl")} | aux)   # doctest: +SKIP
+        >>> report.extra["crossover"]                                           # doctest: +SKIP
+    """
+    return judge(observe(runs), targets)
+
+
+def judge(obs: dict, targets: Targets = Targets()) -> BridgeReport:
+    """The report from the observations of :func:`observe` (a pure function of numbers)."""
+    found, rows, alphas = obs["theory"], obs["sweep"]["rows"], obs["sweep"]["alphas"]
+    lazy_alpha, rich_alpha = rows[0]["alpha"], rows[-1]["alpha"]
+    report = BridgeReport("kernel-limit", "custom", obs["seed"])
+    worst = max(r["loss_ratio"] for r in rows)
+    report.checks.append(check("every run trained (largest final / initial training MSE over α)", worst, f"<= {targets.trained:g}", worst <= targets.trained, role="precondition"))
+    report.checks.append(check(f"lazy end: linearised gradient descent is stable (2η λ̂_max / n at α={lazy_alpha:g})", found["stability"], "< 2", found["stability"] < 2, role="precondition"))
+    settled = abs(found["descent_mse"] / found["limit_mse"] - 1)
+    report.checks.append(check("lazy end: the linearised test MSE at the last step is at its t → ∞ (interpolating) limit (relative gap)", settled, f"<= {targets.settled:g}", settled <= targets.settled, role="precondition",
+                               claim="ridgeless eigenlearning describes the interpolant: training must be long enough to reach it in test error"))
+    judge_lazy(obs, targets, report)
+    dist = np.array([r["distance"] for r in rows])
+    report.checks.append(check(f"lazy end α={lazy_alpha:g}: final kernel distance", dist[0], f"< {targets.lazy_distance:g}", dist[0] < targets.lazy_distance, claim="at large output scale the tangent kernel stays at its initial value", source=LAZY))
+    half = alphas >= np.median(alphas)
+    slope, lo, hi = loglog_slope(alphas[half], np.maximum(dist[half], 1e-300))
+    report.checks.append(
+        check(f"lazy half (α ≥ {alphas[half].min():g}): log-log slope of final kernel distance vs α (95 % interval [{lo:.2f}, {hi:.2f}])", slope, f"interval's upper end <= {targets.lazy_slope:g}", hi <= targets.lazy_slope,
+              claim="the kernel moves as α⁻¹ or faster as the output scale grows", source=LAZY)
+    )
+    tag = f"rich end α={rich_alpha:g}"
+    report.checks.append(check(f"{tag}: final kernel distance", dist[-1], f"> {targets.rich_distance:g}", dist[-1] > targets.rich_distance, claim="at small output scale the tangent kernel moves far from its initial value", source=RICH))
+    a0, a1 = rows[-1]["alignment"]
+    report.checks.append(check(f"{tag}: kernel–target alignment, final / initial ({a0:.3f} → {a1:.3f})", a1 / a0, f">= {targets.alignment_rise:g}", a1 >= targets.alignment_rise * a0,
+                               claim="the moving kernel aligns with the target", source="Baratin et al. 2021; Fort et al. 2020"))
+    e0, e1 = rows[-1]["enrichment"]
+    report.checks.append(check(f"{tag}: first-layer weight share on the support, final / at init", e1 / e0, f">= {targets.enrichment:g}", e1 >= targets.enrichment * e0,
+                               claim="features learn the target's coordinates: the first layer concentrates on the support", source=RICH))
+    degree = max(len(t) for t in obs["subsets"])
+    kernel_residual = sum((1 - L) ** 2 * c**2 for t, L, c in zip(obs["subsets"], found["learnability"], obs["coefficients"]) if len(t) == degree)
+    report.checks.append(check(f"{tag}: degree-{degree} residual power on the cube vs the kernel's predicted {kernel_residual:.4f}", rows[-1]["top_residual"], f"< {kernel_residual:.4f}", rows[-1]["top_residual"] < kernel_residual,
+                               claim=f"features beat the kernel on the degree-{degree} term", source=RICH))
+    departure = np.abs(np.array([r["cube_mse"] for r in rows]) / found["prediction"].test_mse - 1)
+    a_kernel = crossing(alphas, dist, targets.crossover_distance)
+    a_test = crossing(alphas, departure, targets.crossover_departure)
+    a_feat = crossing(alphas, np.array([r["enrichment"][1] / r["enrichment"][0] for r in rows]), targets.feature_rise)
+    ratio = None if a_kernel is None or a_test is None else max(a_kernel, a_test) / min(a_kernel, a_test)
+    why = "" if ratio is not None else ("the kernel distance never crosses " if a_kernel is None else "the test MSE never departs from eigenlearning coming from the lazy end (or already at it) by ") + (f"{targets.crossover_distance:g}" if a_kernel is None else f"{targets.crossover_departure:.0%}")
+    report.checks.append(check(f"crossover: α where the kernel distance reaches {targets.crossover_distance:g} ({_fmt(a_kernel)}) vs α where the test MSE departs from eigenlearning by {targets.crossover_departure:.0%} ({_fmt(a_test)}), ratio", ratio,
+                               f"<= {targets.crossover_factor:g}", ratio is not None and ratio <= targets.crossover_factor, claim="the kernel leaves its initial value where the test error leaves the kernel prediction", source=LAZY, reason=why))
+    same = a_feat is not None and a_kernel is not None and a_feat <= targets.crossover_factor * a_kernel
+    report.checks.append(check(f"crossover: α where the support enrichment reaches {targets.feature_rise:g} ({_fmt(a_feat)}) is on the rich side of the kernel crossover (≤ {targets.crossover_factor:g} × {_fmt(a_kernel)})", a_feat,
+                               f"<= {targets.crossover_factor:g} × kernel crossover", same, claim="features move on the same side of the crossover as the kernel", source=RICH, reason="" if same or (a_feat and a_kernel) else "a crossover is absent"))
+    report.extra["sweep"] = [{**r, "alignment": list(r["alignment"]), "enrichment": list(r["enrichment"])} for r in rows]
+    report.extra["eigenlearning"] = {"test_mse": found["prediction"].test_mse, "kappa": found["prediction"].kappa, "learnability": found["learnability"], "degree_eigenvalues": found["degree_eigenvalues"][:4].tolist()}
+    report.extra["crossover"] = {"kernel_distance": a_kernel, "test_mse": a_test, "features": a_feat}
+    report.extra["runs"] = obs["paths"]
+    report.notes.append(f"eigenlearning from the initial NTK on all {obs['size']} cube points: κ={found['prediction'].kappa:.4g}, test MSE {found['prediction'].test_mse:.4g}; cube MSE is E_x (f − f*)² over the uniform cube (what the theory predicts)")
+    report.notes.append("per α (largest first): " + "; ".join(f"α={r['alpha']:g}: MSE {r['cube_mse']:.3g}, distance {r['distance']:.2g}, enrichment {r['enrichment'][1] / r['enrichment'][0]:.2f}" for r in rows))
+    report.events = [{"type": "crossover", "name": k, "alpha": v} for k, v in report.extra["crossover"].items()]
+    return report
+
+
+
+def _fmt(value: float | None) -> str:
+    return "none" if value is None else f"{value:.3g}"
+
+
+def figures(runs: Mapping[str, Run], targets: Targets, report: BridgeReport) -> list[str]:
+    """Learned fraction and test MSE vs α, kernel distance vs α, residual trajectories at the lazy end, support shares."""
+    from bridge.plots import new_figure, plot_curves, plot_fraction_vs_scale, plot_kernel_distance, plot_support_share, plot_test_vs_scale, save_figure
+
+    (lazy_alpha, lazy), obs = by_alpha(runs)[0], observe(runs)
+    found, rows, alphas, folder, cross = obs["theory"], obs["sweep"]["rows"], obs["sweep"]["alphas"], lazy.figures_dir, report.extra.get("crossover", {})
+    labels = [term_label(t) for t in obs["subsets"]]
+    fig, axes = new_figure(ncols=2, size=(5.2, 3.8))
+    plot_fraction_vs_scale(axes[0], alphas, {lab: [r["fractions"][i] for r in rows] for i, lab in enumerate(labels)}, dict(zip(labels, found["learnability"])))
+    plot_test_vs_scale(axes[1], alphas, [r["cube_mse"] for r in rows], found["prediction"].test_mse, targets.crossover_departure, cross.get("test_mse"))
+    axes[0].set_title("Learned fraction per Walsh term vs α", fontsize=9), axes[1].set_title("Test error vs α", fontsize=9)
+    paths = [save_figure(fig, folder / "learned_vs_alpha.png")]
+    fig, ax = new_figure(size=(5.6, 3.8))
+    plot_kernel_distance(ax, alphas, [r["distance"] for r in rows], targets.crossover_distance, cross.get("kernel_distance")).set_title("How far the tangent kernel moves", fontsize=9)
+    paths.append(save_figure(fig, folder / "kernel_distance.png"))
+    fig, ax = new_figure(size=(6.2, 4.0))
+    steps, late = found["steps"], found["steps"] > 0
+    observed = {lab: (obs["curves"][i][0][late], 1 - obs["curves"][i][1][late]) for i, lab in enumerate(labels)}
+    plot_curves(ax, observed, {lab: (steps[late], 1 - found["fractions"][i][late]) for i, lab in enumerate(labels)}, ylabel="residual 1 − f̂(S)/c_S", logx=True)
+    ax.set_title(f"Lazy end α={lazy_alpha:g}: residual per term (dashed: linearised, initial NTK)", fontsize=9)
+    paths.append(save_figure(fig, folder / "residuals.png"))
+    fig, ax = new_figure(size=(5.6, 3.8))
+    support = len({j for t in obs["subsets"] for j in t})
+    plot_support_share(ax, {f"α={a:g}": run.curve("features/support_share") for a, run in by_alpha(runs)}, support / lazy.config.task.d).set_title("First-layer weight on the target's coordinates", fontsize=9)
+    paths.append(save_figure(fig, folder / "support_share.png"))
+    return [str(p.relative_to(lazy.path)) for p in paths]

@@ -22,40 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bridge.config import MAX_INT, ConfigError
+from bridge.config import ConfigError
+from bridge.sweep.grid import parse_seeds
 
 SEED_REPORT = "seed_report.json"
-
-
-def parse_seeds(text: str) -> list[int]:
-    """Seeds from ``"0-9"``, ``"0,2,5"`` or ``"0-4,7"`` (sorted, without repeats).
-
-    Raises:
-        ConfigError: the text is not such a list, or a range runs backwards.
-
-    Examples:
-        >>> parse_seeds("2,0-1")
-        [0, 1, 2]
-        >>> parse_seeds("3-1")
-        Traceback (most recent call last):
-        ...
-        bridge.config.ConfigError: seeds '3-1': the range 3-1 runs backwards
-    """
-    seeds: set[int] = set()
-    for part in text.split(","):
-        lo, dash, hi = part.strip().partition("-")
-        try:
-            a, b = int(lo), int(hi if dash else lo)
-        except ValueError:
-            raise ConfigError(f"seeds {text!r}: expected a list such as 0-9 or 0,2,5, got {part.strip()!r}") from None
-        if a < 0 or b > MAX_INT:
-            raise ConfigError(f"seeds {text!r}: seeds must lie in [0, 2**63 - 1]")
-        if b < a:
-            raise ConfigError(f"seeds {text!r}: the range {a}-{b} runs backwards")
-        if b - a > 10_000:
-            raise ConfigError(f"seeds {text!r}: more than 10000 seeds in one range")
-        seeds.update(range(a, b + 1))
-    return sorted(seeds)
+__all__ = ["SEED_REPORT", "SeedReport", "in_every_seed", "parse_seeds", "row_value", "run_seeds", "seed_dir", "summarise"]
 
 
 def seed_dir(out: str | Path, seed: int) -> Path:

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.config import ConfigError
+from bridge.config import MAX_INT, ConfigError
 
 SEED = "seed"
 _SAFE = re.compile(r"[^A-Za-z0-9._=+\-]")
@@ -179,21 +179,29 @@ def parse_grid_option(text: str) -> tuple[str, list[str]]:
 
 
 def parse_seeds(text: str) -> list[int]:
-    """Seeds from ``"0-7"`` (inclusive), ``"0,3,5"`` or a mix (``"0-2,9"``).
+    """Seeds from ``"0-7"`` (inclusive), ``"0,3,5"`` or a mix (``"0-2,9"``), sorted and without repeats.
 
     Raises:
-        ConfigError: anything else, or a range that runs backwards.
+        ConfigError: anything else, a range that runs backwards, or one of more than 10000 seeds.
+
+    Examples:
+        >>> parse_seeds("9,0-2")
+        [0, 1, 2, 9]
     """
-    seeds: list[int] = []
+    seeds: set[int] = set()
     for part in text.split(","):
         m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
         if not m:
-            raise ConfigError(f"--seeds takes A-B or a comma-separated list of non-negative integers, got {text!r}")
+            raise ConfigError(f"--seeds takes A-B or a comma-separated list of non-negative integers (expected a list such as 0-9 or 0,2,5), got {text!r}")
         a, b = int(m.group(1)), int(m.group(2) or m.group(1))
         if b < a:
             raise ConfigError(f"--seeds range {part.strip()!r} runs backwards")
-        seeds.extend(range(a, b + 1))
-    return seeds
+        if b > MAX_INT:
+            raise ConfigError(f"--seeds: seeds must lie in [0, 2**63 - 1], got {part.strip()!r}")
+        if b - a >= 10_000:
+            raise ConfigError(f"--seeds range {part.strip()!r} holds more than 10000 seeds")
+        seeds.update(range(a, b + 1))
+    return sorted(seeds)
 
 
 __all__ = ["SEED", "Point", "grid_points", "parse_grid_option", "parse_seeds", "value_text"]

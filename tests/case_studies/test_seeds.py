@@ -19,7 +19,7 @@ def test_parse_seeds(text, seeds):
     assert parse_seeds(text) == seeds
 
 
-@pytest.mark.parametrize(("text", "message"), [("a-3", "expected a list"), ("5-2", "runs backwards"), ("-1", "expected a list"), ("0-20000", "more than 10000"), ("", "expected a list")])
+@pytest.mark.parametrize(("text", "message"), [("a-3", "expected a list"), ("5-2", "runs backwards"), ("-1", "expected a list"), ("0-20000", "more than 10000"), ("5-2", "--seeds range"), ("", "expected a list")])
 def test_parse_seeds_refuses_bad_lists(text, message):
     with pytest.raises(ConfigError, match=message):
         parse_seeds(text)

@@ -39,7 +39,6 @@ class Targets:
         exponent_tolerance: relative error allowed on the fitted exponents (against ``α`` and ``α/(α+1)``).
         bridge_tolerance: relative error allowed between the loss predicted from the quanta learned and the measured loss.
         min_learned: the main run must learn at least this many subtasks for the per-subtask claims to be judged.
-        converged_change: at every width the mean loss may change by at most this fraction over the last quarter of training.
     """
 
     order_rho: float = 0.8
@@ -48,7 +47,6 @@ class Targets:
     exponent_tolerance: float = 0.25
     bridge_tolerance: float = 0.10
     min_learned: int = 3
-    converged_change: float = 0.10
 
 
 @dataclass(frozen=True)
@@ -65,8 +63,8 @@ class QuantaPreset:
 
     task: SparseParityConfig = SparseParityConfig(n_tasks=16, n_bits=10, k_bits=3, alpha=0.4, n_train=400_000, n_test_per_task=256)
     widths: tuple[int, ...] = (8, 16, 32, 64, 128, 256)
-    model: MLPConfig = MLPConfig(d_in=26, d_out=2, widths=(256,), init_scale=0.5)
-    train: TrainConfig = TrainConfig(optimizer="adam", lr=3e-3, steps=6000, batch_size=512, schedule=ScheduleConfig(n_log=4, every=3000, track_every=50))
+    model: MLPConfig = MLPConfig(d_in=26, d_out=2, widths=(256,))
+    train: TrainConfig = TrainConfig(optimizer="adam", lr=3e-3, steps=8000, batch_size=512, schedule=ScheduleConfig(n_log=4, every=4000, track_every=50))
     targets: Targets = Targets()
 
     def __post_init__(self) -> None:

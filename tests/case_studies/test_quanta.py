@@ -166,3 +166,21 @@ def test_a_small_sweep_runs_end_to_end(tmp_path):
     learned = report.extra["quanta"]["quanta_learned"]
     assert learned[-1] >= 2  # two-bit parities: the widest model learns the frequent ones within 600 steps
     assert rebuild_report(tmp_path / "out").to_dict()["checks"] == report.to_dict()["checks"]
+
+
+def test_the_page_example_runs(tmp_path):
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from helpers import timeout
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "case_studies" / "quanta.md"
+    (block,) = re.findall(r"## In a notebook\n.*?```python\n(.*?)```", page.read_text(), re.S)
+    done = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, capture_output=True, text=True, timeout=timeout(300), check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("emergence steps: [") and "None" not in lines[0].split("[")[1].split(",")[0]  # the most frequent subtask is learned
+    predicted, measured = float(lines[1].split()[5]), float(lines[1].split()[-1])
+    assert abs(predicted - measured) < 0.1

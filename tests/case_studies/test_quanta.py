@@ -147,7 +147,7 @@ def test_preset_validation_and_runs():
 
 @pytest.mark.slow
 def test_a_small_sweep_runs_end_to_end(tmp_path):
-    from case_studies import rebuild_report, run_case_study
+    from case_studies import run_case_study
 
     preset = dataclasses.replace(
         PRESETS["quick"],
@@ -165,7 +165,12 @@ def test_a_small_sweep_runs_end_to_end(tmp_path):
     assert report.extra["quanta"]["widths"] == [4, 8, 16]
     learned = report.extra["quanta"]["quanta_learned"]
     assert learned[-1] >= 2  # two-bit parities: the widest model learns the frequent ones within 600 steps
-    assert rebuild_report(tmp_path / "out").to_dict()["checks"] == report.to_dict()["checks"]
+    from bridge import load_run
+    from case_studies.base import run_dir
+
+    study = get_case_study("quanta")
+    runs = {key: load_run(run_dir(tmp_path / "out", key)) for key in study.runs(preset, 0)}
+    assert study.analyse(runs, preset).to_dict()["checks"] == report.to_dict()["checks"]  # analysis is a pure function of the runs
 
 
 def test_the_page_example_runs(tmp_path):

@@ -38,6 +38,8 @@ class Targets:
         hidden_factor: the relevant-bit share must exceed this multiple of chance at the onset of each drop.
         exponent_tolerance: relative error allowed on the fitted exponents (against ``α`` and ``α/(α+1)``).
         bridge_tolerance: relative error allowed between the loss predicted from the quanta learned and the measured loss.
+        bridge_coverage: the bridge is judged only if every subtask is settled (learned or not) at this share of the
+            tracked steps before all are learned; otherwise the premise of the model fails and so does the row.
         min_learned: the main run must learn at least this many subtasks for the per-subtask claims to be judged.
     """
 
@@ -46,6 +48,7 @@ class Targets:
     hidden_factor: float = 2.0
     exponent_tolerance: float = 0.25
     bridge_tolerance: float = 0.10
+    bridge_coverage: float = 0.5
     min_learned: int = 3
 
 

@@ -46,6 +46,8 @@ def plot_power_law(
 ) -> Any:
     """``y`` against ``x`` on log-log axes, a line of the predicted ``slope`` through the data's
     geometric centre (dashed) and, when given, of the ``fitted`` slope (dotted)."""
+    from matplotlib.ticker import NullFormatter
+
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     ax.plot(x, y, "o-", ms=4, lw=1.2, label=label)
     centre_x, centre_y = np.exp(np.mean(np.log(x))), np.exp(np.mean(np.log(y)))
@@ -56,6 +58,7 @@ def plot_power_law(
         ax.plot(span, centre_y * (span / centre_x) ** fitted, "r:", lw=1.2, label=f"fitted slope {fitted:.3g}")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels of a short log axis overlap
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=7)

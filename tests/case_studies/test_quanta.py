@@ -14,7 +14,13 @@ from bridge.tasks.sparse_parity import SparseParityConfig
 from bridge.theory.quanta import data_exponent, zipf_frequencies
 from case_studies import get_case_study
 from case_studies.quanta import PRESETS, QuantaPreset, Targets
-from case_studies.quanta_analysis import SweepObservables, WidthCurves, fit_power_law, judge, predicted_from_learned
+from case_studies.quanta_analysis import (
+    SweepObservables,
+    WidthCurves,
+    fit_power_law,
+    judge,
+    predicted_from_learned,
+)
 
 LN2 = math.log(2)
 ALPHA, N_TASKS = 0.4, 12
@@ -183,7 +189,7 @@ def test_the_page_example_runs(tmp_path):
     from helpers import timeout
 
     page = Path(__file__).resolve().parents[2] / "docs" / "case_studies" / "quanta.md"
-    (block,) = re.findall(r"## In a notebook\n.*?```python\n(.*?)```", page.read_text(), re.S)
+    (block,) = re.findall(r"## In a notebook\n.*?```python\n(.*?)```", page.read_text(), re.DOTALL)
     done = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, capture_output=True, text=True, timeout=timeout(300), check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stdout.splitlines()

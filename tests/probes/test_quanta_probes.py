@@ -14,7 +14,16 @@ from bridge.stages.quanta import subtask_drop, value_at
 from bridge.tasks import make_task
 from bridge.tasks.sparse_parity import SparseParityConfig
 from bridge.trackers.quanta import HiddenProgressTracker, SubtaskLossTracker
-from probes.quanta import quanta_learned, relevant_bit_share, subtask_metrics, unit_ablation, unit_contributions, unit_sharing, units_needed, walsh_gap
+from probes.quanta import (
+    quanta_learned,
+    relevant_bit_share,
+    subtask_metrics,
+    unit_ablation,
+    unit_contributions,
+    unit_sharing,
+    units_needed,
+    walsh_gap,
+)
 
 torch.set_num_threads(1)
 CFG = SparseParityConfig(n_tasks=3, n_bits=8, k_bits=3, alpha=0.4, n_train=64, n_test_per_task=256)

@@ -256,11 +256,13 @@ def figures(runs: Mapping[str, Run], report: BridgeReport) -> list[str]:
 
     fig, axes = new_figure(ncols=2, size=(5.2, 3.8))
     fitted = next((r.value for r in report.checks if r.name.startswith("exponent of final mean loss")), None)
-    plot_power_law(axes[0], [c.n_params for c in obs.curves], [c.mean_loss[-1] for c in obs.curves], slope=-obs.alpha, fitted=None if fitted is None else -fitted, xlabel="parameters N", title="Final loss vs parameters")
+    below = [_learned_final(c) < len(obs.frequencies) for c in obs.curves]
+    plot_power_law(axes[0], [c.n_params for c in obs.curves], [c.mean_loss[-1] for c in obs.curves], slope=-obs.alpha, fitted=None if fitted is None else -fitted, fit_mask=below, xlabel="parameters N", title="Final loss vs parameters")
     times = sorted(d.step for d in drops if d is not None)
     keep = (main.steps >= (times[0] if times else 1)) & (main.steps > 0)
     fitted_s = next((r.value for r in report.checks if r.name.startswith("exponent of mean loss vs steps")), None)
-    plot_power_law(axes[1], main.steps[keep], main.mean_loss[keep], slope=-theory.data_exponent(obs.alpha), fitted=None if fitted_s is None else -fitted_s, xlabel="step S", title=f"Loss vs steps, width {main.width}")
+    window = main.steps[keep] <= (times[-1] if times else main.steps[-1])
+    plot_power_law(axes[1], main.steps[keep], main.mean_loss[keep], slope=-theory.data_exponent(obs.alpha), fitted=None if fitted_s is None else -fitted_s, fit_mask=window, xlabel="step S", title=f"Loss vs steps, width {main.width}")
     axes[1].plot(main.steps[keep], predicted_from_learned(main.losses[keep], obs.frequencies), color="C2", lw=1.0, label="from quanta learned")
     axes[1].legend(fontsize=7)
     paths.append(save_figure(fig, folder / "scaling.png"))

@@ -42,10 +42,21 @@ def plot_subtask_losses(ax: Any, steps: Sequence[float], losses: np.ndarray, eme
 
 
 def plot_power_law(
-    ax: Any, x: Sequence[float], y: Sequence[float], *, slope: float | None = None, fitted: float | None = None, xlabel: str = "", ylabel: str = "mean test loss", label: str = "measured", title: str = ""
+    ax: Any,
+    x: Sequence[float],
+    y: Sequence[float],
+    *,
+    slope: float | None = None,
+    fitted: float | None = None,
+    fit_mask: Sequence[bool] | None = None,
+    xlabel: str = "",
+    ylabel: str = "mean test loss",
+    label: str = "measured",
+    title: str = "",
 ) -> Any:
     """``y`` against ``x`` on log-log axes, a line of the predicted ``slope`` through the data's
-    geometric centre (dashed) and, when given, of the ``fitted`` slope (dotted)."""
+    geometric centre (dashed) and, when given, of the ``fitted`` slope (dotted) through the centre
+    of the points it was fitted on (``fit_mask``; default all)."""
     from matplotlib.ticker import NullFormatter
 
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
@@ -55,7 +66,10 @@ def plot_power_law(
     if slope is not None:
         ax.plot(span, centre_y * (span / centre_x) ** slope, "k--", lw=1.0, label=f"predicted slope {slope:.3g}")
     if fitted is not None:
-        ax.plot(span, centre_y * (span / centre_x) ** fitted, "r:", lw=1.2, label=f"fitted slope {fitted:.3g}")
+        used = np.ones(len(x), bool) if fit_mask is None else np.asarray(fit_mask, bool)
+        fx, fy = np.exp(np.mean(np.log(x[used]))), np.exp(np.mean(np.log(y[used])))
+        fspan = np.array([x[used].min(), x[used].max()])
+        ax.plot(fspan, fy * (fspan / fx) ** fitted, "r:", lw=1.4, label=f"fitted slope {fitted:.3g}")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels of a short log axis overlap

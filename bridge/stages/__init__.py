@@ -12,10 +12,12 @@ from bridge.stages.detectors import Event, Stage, half_rise, plateaus_and_drops,
 from bridge.stages.grokking import grokking_phases, half_fall, memorised_and_grokked, phase_ordered
 from bridge.stages.sharpness import alternation_fraction, first_increase, oscillation_onset, plateau_loss_trend, running_median, sharpening, sharpness_plateau
 from bridge.stages.drops import drop_window, llc_boundary, main_drop, rise_between, stage_end
+from bridge.stages.quanta import SubtaskDrop, subtask_drop, value_at
 
 __all__ = [
     "Event",
     "Stage",
+    "SubtaskDrop",
     "alternation_fraction",
     "crossing",
     "drop_window",
@@ -37,5 +39,7 @@ __all__ = [
     "sharpening",
     "sharpness_plateau",
     "stage_end",
+    "subtask_drop",
     "threshold_crossing",
+    "value_at",
 ]

@@ -1,0 +1,115 @@
+"""Figures of the quanta case study: per-subtask losses, scaling laws, hidden progress, quanta per width.
+
+Examples:
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots()
+    >>> ax = plot_power_law(ax, [10, 100, 1000], [1.0, 0.5, 0.25], slope=-0.3, xlabel="parameters")
+    >>> len(ax.lines)
+    2
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+
+def plot_subtask_losses(ax: Any, steps: Sequence[float], losses: np.ndarray, emergence: Sequence[float], *, title: str = "") -> Any:
+    """One loss curve per subtask (``losses`` shape ``(step, subtask)``), coloured by frequency rank
+    (dark: most frequent), each emergence step marked with a dot on its curve."""
+    import matplotlib as mpl
+
+    n = losses.shape[1]
+    cmap = mpl.colormaps["viridis"]
+    for k in range(n):
+        colour = cmap(k / max(n - 1, 1))
+        ax.plot(steps, losses[:, k], color=colour, lw=1.1)
+        t = emergence[k]
+        if np.isfinite(t):
+            ax.plot([t], [np.interp(t, steps, losses[:, k])], "o", color=colour, ms=4, mec="k", mew=0.5)
+    ax.set_xscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("test loss of the subtask (nats)")
+    sm = mpl.cm.ScalarMappable(cmap=cmap, norm=mpl.colors.Normalize(1, n))
+    ax.figure.colorbar(sm, ax=ax, label="frequency rank")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_power_law(
+    ax: Any,
+    x: Sequence[float],
+    y: Sequence[float],
+    *,
+    slope: float | None = None,
+    fitted: float | None = None,
+    fit_mask: Sequence[bool] | None = None,
+    xlabel: str = "",
+    ylabel: str = "mean test loss",
+    label: str = "measured",
+    title: str = "",
+) -> Any:
+    """``y`` against ``x`` on log-log axes, a line of the predicted ``slope`` through the data's
+    geometric centre (dashed) and, when given, of the ``fitted`` slope (dotted) through the centre
+    of the points it was fitted on (``fit_mask``; default all)."""
+    from matplotlib.ticker import NullFormatter
+
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ax.plot(x, y, "o-", ms=4, lw=1.2, label=label)
+    centre_x, centre_y = np.exp(np.mean(np.log(x))), np.exp(np.mean(np.log(y)))
+    span = np.array([x.min(), x.max()])
+    if slope is not None:
+        ax.plot(span, centre_y * (span / centre_x) ** slope, "k--", lw=1.0, label=f"predicted slope {slope:.3g}")
+    if fitted is not None:
+        used = np.ones(len(x), bool) if fit_mask is None else np.asarray(fit_mask, bool)
+        fx, fy = np.exp(np.mean(np.log(x[used]))), np.exp(np.mean(np.log(y[used])))
+        fspan = np.array([x[used].min(), x[used].max()])
+        ax.plot(fspan, fy * (fspan / fx) ** fitted, "r:", lw=1.4, label=f"fitted slope {fitted:.3g}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels of a short log axis overlap
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_hidden_progress(ax: Any, steps: Sequence[float], loss: Sequence[float], share: Sequence[float], chance: float, *, onset: float | None = None, title: str = "") -> Any:
+    """A subtask's loss (left axis) and relevant-bit share (right axis), chance and 2× chance dotted,
+    the drop's onset as a vertical line. Returns the right axis."""
+    ax.plot(steps, loss, color="C0", lw=1.4)
+    ax.set_ylabel("subtask loss", color="C0")
+    ax.set_xlabel("step")
+    right = ax.twinx()
+    right.plot(steps, share, color="C3", lw=1.4)
+    right.axhline(chance, color="C3", ls=":", lw=0.8)
+    right.axhline(2 * chance, color="C3", ls="--", lw=0.8)
+    right.set_ylabel("relevant-bit share", color="C3")
+    right.set_ylim(0, 1.02)
+    if onset is not None and np.isfinite(onset):
+        ax.axvline(onset, color="k", lw=0.8, ls="-.")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return right
+
+
+def plot_quanta_per_width(ax: Any, widths: Sequence[int], learned: Mapping[str, Sequence[float]], n_tasks: int) -> Any:
+    """Quanta learned against hidden width (log x), one line per label (e.g. per seed)."""
+    for label, values in learned.items():
+        ax.plot(widths, values, "o-", ms=4, label=label)
+    ax.axhline(n_tasks, color="k", ls=":", lw=0.8, label="all subtasks")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("hidden width")
+    ax.set_ylabel("quanta learned")
+    ax.legend(fontsize=7)
+    return ax
+
+
+__all__ = ["plot_hidden_progress", "plot_power_law", "plot_quanta_per_width", "plot_subtask_losses"]

@@ -1,0 +1,284 @@
+"""The analysis of the ``quanta`` case study: observables of a width sweep, the judged rows, the figures.
+
+:func:`observables` reads the runs into plain arrays (:class:`SweepObservables`);
+:func:`judge` turns arrays into the report, so every row can be tested on
+synthetic observables where its claim is false.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from bridge.match import check
+from bridge.plots.base import new_figure, save_figure
+from bridge.plots.quanta import (
+    plot_hidden_progress,
+    plot_power_law,
+    plot_quanta_per_width,
+    plot_subtask_losses,
+)
+from bridge.report import BridgeReport
+from bridge.runs.run import Run
+from bridge.stages.quanta import subtask_drop, value_at
+from bridge.theory import quanta as theory
+
+CHANCE = theory.CHANCE_LOSS
+PAPER = "Michaud, Liu, Girit & Tegmark 2023, The quantization model of neural scaling"
+BARAK = "Barak, Edelman, Goel, Kakade, Malach & Zhang 2022, Hidden progress in deep learning: SGD learns parities near the computational limit"
+
+
+@dataclass
+class WidthCurves:
+    """One width's curves: ``losses`` ``(step, subtask)``, ``mean_loss`` ``(step,)``, ``share`` ``(step, subtask)`` or ``None``."""
+
+    width: int
+    n_params: int
+    steps: np.ndarray
+    losses: np.ndarray
+    mean_loss: np.ndarray
+    share: np.ndarray | None = None
+
+
+@dataclass
+class SweepObservables:
+    """What the report reads: subtask frequencies (rank order), share at chance, the curves per width (widest last)."""
+
+    alpha: float
+    frequencies: np.ndarray
+    chance_share: float
+    curves: list[WidthCurves]
+    mechanism: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def main(self) -> WidthCurves:
+        return self.curves[-1]
+
+
+def _table(run: Run, name: str) -> tuple[np.ndarray, np.ndarray]:
+    frame = run.metrics
+    wide = frame[frame["observable"] == name].pivot_table(index="step", columns="subtask", values="value")
+    return wide.index.to_numpy(dtype=float), wide.to_numpy(dtype=float)
+
+
+def observables(runs: Mapping[str, Run]) -> SweepObservables:
+    """Curves of every run, sorted by width, and the main run's final mechanism (units needed, sharing, Walsh gaps)."""
+    from probes.quanta import unit_sharing, units_needed, walsh_gap
+
+    curves = []
+    for run in runs.values():
+        width = int(run.config.model.widths[0])
+        d_in = run.config.model.d_in
+        steps, losses = _table(run, "subtask/loss")
+        mean = run.observable("quanta/mean_loss").reindex(steps).to_numpy(dtype=float)
+        share = _table(run, "subtask/relevant_share")[1] if (run.metrics["observable"] == "subtask/relevant_share").any() else None
+        curves.append(WidthCurves(width, (d_in + 1) * width + (width + 1) * 2, steps, losses, mean, share))
+    curves.sort(key=lambda c: c.width)
+    main = runs["main"]
+    data = main.task_data()
+    info, test = data.info, data.test
+    model = main.model_at(main.steps[-1])
+    ranking, needed = units_needed(model, test.x, test.y, info["test_task"], info["n_tasks"])
+    gaps = walsh_gap(model, test.x, info["test_task"], info["subtask_bits"])
+    mechanism = {"units_needed": needed.tolist(), "sharing": unit_sharing(ranking, needed), "walsh_gap": gaps.tolist()}
+    return SweepObservables(float(info["alpha"]), info["frequencies"].numpy(), info["k_bits"] / info["n_bits"], curves, mechanism)
+
+
+def fit_power_law(x: np.ndarray, y: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+    """Least-squares exponent ``s`` of ``y ∝ x^{−s}`` on log-log axes and its ``level`` confidence interval.
+
+    Examples:
+        >>> s, lo, hi = fit_power_law(np.array([1.0, 2, 4, 8]), np.array([1.0, 0.5, 0.25, 0.125]))
+        >>> round(s, 6), round(lo, 6), round(hi, 6)
+        (1.0, 1.0, 1.0)
+    """
+    lx, ly = np.log(np.asarray(x, dtype=float)), np.log(np.asarray(y, dtype=float))
+    fit = stats.linregress(lx, ly)
+    half = stats.t.ppf(0.5 + level / 2, len(lx) - 2) * fit.stderr if len(lx) > 2 else math.inf
+    return float(-fit.slope), float(-fit.slope - half), float(-fit.slope + half)
+
+
+def emergence(curves: WidthCurves) -> list:
+    """The drop of each subtask's loss (``None`` for a subtask not learned)."""
+    return [subtask_drop(curves.steps, curves.losses[:, k], CHANCE, name=f"subtask {k} emergence") for k in range(curves.losses.shape[1])]
+
+
+def _learned_final(c: WidthCurves) -> int:
+    return int((c.losses[-1] < CHANCE / 2).sum())
+
+
+def judge(obs: SweepObservables, targets: Any) -> BridgeReport:
+    """The report of a sweep's observables against ``targets`` (a :class:`case_studies.quanta.Targets`)."""
+    report = BridgeReport("quanta", "custom", 0)
+    main, n = obs.main, len(obs.frequencies)
+    drops = emergence(main)
+    learned = [k for k, d in enumerate(drops) if d is not None]
+    steps = np.array([d.step if d is not None else np.inf for d in drops])
+    enough = len(learned) >= targets.min_learned
+    report.checks.append(check("subtasks learned by the widest model", len(learned), f">= {targets.min_learned}", enough, role="precondition"))
+    for c in obs.curves:
+        late = int((c.losses[np.searchsorted(c.steps, 0.75 * c.steps[-1])] < CHANCE / 2).sum())
+        report.checks.append(check(f"width {c.width}: quanta learned at 3/4 of training and at the end", f"{late} / {_learned_final(c)}", "equal (converged)", late == _learned_final(c), role="precondition"))
+
+    filled = np.where(np.isfinite(steps), steps, np.nanmax(np.where(np.isfinite(steps), steps, np.nan)) + 1 if learned else 1.0)
+    rho = float(stats.spearmanr(np.arange(n), filled).statistic) if enough and len(set(filled)) > 1 else None
+    report.checks.append(check("Spearman ρ: frequency rank vs emergence step", rho, f">= {targets.order_rho:g}", rho is not None and rho >= targets.order_rho,
+                               claim="subtasks are learned in order of frequency", source=f"{PAPER}, Sec. 3 (quanta learned in order of use frequency)",
+                               reason="" if rho is not None else "too few subtasks learned"))
+
+    ratios = [d.width / d.step for d in drops if d is not None]
+    worst = max(ratios) if ratios else None
+    ok = bool(ratios) and all(np.isfinite(r) and r <= targets.abrupt_ratio for r in ratios)
+    report.checks.append(check("largest drop width / emergence step", worst, f"<= {targets.abrupt_ratio:g} for every learned subtask", ok,
+                               claim="each subtask's loss drops abruptly relative to its own time scale", source=f"{PAPER}, Fig. 2; {BARAK}", reason="" if ratios else "no subtask learned"))
+
+    hidden = []
+    if main.share is not None:
+        hidden = [value_at(main.steps, main.share[:, k], drops[k].onset) / obs.chance_share for k in learned]
+    least = min(hidden) if hidden else None
+    ok = bool(hidden) and all(np.isfinite(h) and h >= targets.hidden_factor for h in hidden)
+    report.checks.append(check("least relevant-bit share at a drop's onset / chance", least, f">= {targets.hidden_factor:g} for every learned subtask", ok,
+                               claim="hidden progress: the relevant-bit weight share rises above chance before the subtask's loss drops", source=f"{BARAK}, Sec. 4 (hidden progress)",
+                               reason="" if hidden else "no share measured on a learned subtask"))
+
+    counts = [_learned_final(c) for c in obs.curves]
+    grows = all(b >= a for a, b in itertools.pairwise(counts)) and counts[-1] > counts[0]
+    report.checks.append(check("quanta learned by width (narrow → wide)", str(counts), "non-decreasing, more at the widest than the narrowest", grows,
+                               claim="the number of quanta learned grows with the number of parameters", source=f"{PAPER}, Sec. 2 (each quantum costs parameters)"))
+
+    _exponent_rows(report, obs, targets, counts, drops)
+    _bridge_rows(report, obs, targets)
+
+    report.checks.append(check("units needed per learned subtask (mean)", obs.mechanism.get("sharing", {}).get("units_per_subtask"), "reported", True, role="info"))
+    report.checks.append(check("share of needed units serving one subtask (monogenic)", obs.mechanism.get("sharing", {}).get("monogenic_share"), "reported", True, role="info"))
+    report.events = [d.event.to_dict() | {"subtask": k} for k, d in enumerate(drops) if d is not None]
+    report.extra["quanta"] = {
+        "widths": [c.width for c in obs.curves], "n_params": [c.n_params for c in obs.curves], "quanta_learned": counts,
+        "final_mean_loss": [float(c.mean_loss[-1]) for c in obs.curves], "emergence_step": [None if d is None else d.step for d in drops],
+        "drop_width": [None if d is None else d.width for d in drops], "onset_share_over_chance": dict(zip(map(str, learned), hidden)), **obs.mechanism,
+    }
+    return report
+
+
+def _exponent_rows(report: BridgeReport, obs: SweepObservables, targets: Any, counts: list[int], drops: list) -> None:
+    n, alpha = len(obs.frequencies), obs.alpha
+    tol = targets.exponent_tolerance
+    below = [(c, k) for c, k in zip(obs.curves, counts) if k < n]
+    value, reason, ci = None, "", None
+    if len(below) >= 3:
+        N = np.array([c.n_params for c, _ in below], dtype=float)
+        s, lo, hi = fit_power_law(N, np.array([c.mean_loss[-1] for c, _ in below]))
+        value, ci = s, (lo, hi)
+        finite = fit_power_law(N, np.maximum(theory.expected_loss(np.array([k for _, k in below]), alpha, n), 1e-12))[0]
+        report.checks.append(check("exponent the quantization model gives for the quanta learned at these widths (finite n_tasks)", finite, "reported", True, role="info"))
+    else:
+        reason = f"only {len(below)} widths below the floor (all quanta learned); need 3"
+    ok = value is not None and abs(value - alpha) <= tol * alpha
+    report.checks.append(check("exponent of final mean loss vs parameters" + ("" if ci is None else f" (95% CI {ci[0]:.3f} to {ci[1]:.3f})"), value, f"within {tol:.0%} of α = {alpha:g}", ok,
+                               claim="mean loss falls as a power law in parameters with exponent α", source=f"{PAPER}, Eq. 2 and Fig. 3", depends_on=("n_tasks", "widths"), reason=reason))
+
+    main, target = obs.main, theory.data_exponent(alpha)
+    times = sorted(d.step for d in drops if d is not None)
+    value, reason = None, ""
+    window = (main.steps >= times[0]) & (main.steps <= times[-1]) if times else np.zeros(len(main.steps), bool)
+    if window.sum() >= 3:
+        value, lo, hi = fit_power_law(main.steps[window], main.mean_loss[window])
+        k_at = np.array([(np.array(times) <= t).sum() for t in main.steps[window]])
+        finite = fit_power_law(main.steps[window], np.maximum(theory.expected_loss(k_at, alpha, len(obs.frequencies)), 1e-12))[0]
+        report.checks.append(check("exponent the quantization model gives for the quanta learned at these steps (finite n_tasks)", finite, "reported", True, role="info"))
+        report.checks.append(check("95% CI of the steps exponent", f"{lo:.3f} to {hi:.3f}", "reported", True, role="info"))
+    else:
+        reason = "fewer than 3 tracked steps between the first and the last emergence"
+    ok = value is not None and abs(value - target) <= tol * target
+    report.checks.append(check("exponent of mean loss vs steps, widest model (first to last emergence)", value, f"within {tol:.0%} of α/(α+1) = {target:.3g}", ok,
+                               claim="mean loss falls as a power law in steps with exponent α/(α+1)", source=f"{PAPER}, Eq. 3 and Fig. 3", depends_on=("n_tasks", "steps"), reason=reason))
+
+
+def predicted_from_learned(losses: np.ndarray, frequencies: np.ndarray) -> np.ndarray:
+    """Mean loss the quantization model gives at each step from the subtasks learned (loss below ``ln 2 / 2``):
+    chance ``ln 2`` for each unlearned subtask, 0 for a learned one. ``losses`` ``(step, subtask)`` → ``(step,)``."""
+    return np.array([theory.loss_from_learned(row < CHANCE / 2, frequencies) for row in losses])
+
+
+def _bridge_rows(report: BridgeReport, obs: SweepObservables, targets: Any) -> None:
+    def settled(c: WidthCurves) -> np.ndarray:
+        """Steps where every subtask is learned (< 0.1 b) or not (> 0.9 b), as the model assumes, and one is not."""
+        binary = ((c.losses < 0.1 * CHANCE) | (c.losses > 0.9 * CHANCE)).all(1)
+        return binary & ((c.losses < CHANCE / 2).sum(1) < c.losses.shape[1])  # all learned: the model predicts the floor 0
+
+    def errors(c: WidthCurves) -> np.ndarray:
+        keep = settled(c)
+        pred = predicted_from_learned(c.losses[keep], obs.frequencies)
+        return np.abs(pred - c.mean_loss[keep]) / c.mean_loss[keep]
+
+    main = errors(obs.main)
+    before = (obs.main.losses < CHANCE / 2).sum(1) < obs.main.losses.shape[1]
+    coverage = float(settled(obs.main).sum() / max(before.sum(), 1))
+    worst = float(main.max()) if len(main) and coverage >= targets.bridge_coverage else None
+    report.checks.append(check("share of the widest model's tracked steps (before all are learned) with every subtask settled", coverage, f">= {targets.bridge_coverage:g} for the bridge to be judged", True, role="info"))
+    if len(main):
+        report.checks.append(check("largest error over the settled steps, however few", float(main.max()), "reported", True, role="info"))
+    everywhere = np.abs(predicted_from_learned(obs.main.losses[before], obs.frequencies) - obs.main.mean_loss[before]) / obs.main.mean_loss[before]
+    if len(everywhere):
+        report.checks.append(check("largest error over every tracked step before all are learned (mid-drop steps included)", float(everywhere.max()), "reported", True, role="info"))
+    report.checks.append(check("largest |predicted − measured| / measured mean loss over the widest model's settled tracked steps", worst, f"<= {targets.bridge_tolerance:g}", worst is not None and worst <= targets.bridge_tolerance,
+                               claim="the mean loss is the frequency-weighted loss of the quanta not yet learned", source=f"{PAPER}, Eq. 1; bridge.theory.quanta.loss_from_learned",
+                               reason="" if worst is not None else f"every subtask is settled (learned or not) at only {coverage:.0%} of the tracked steps: the binary premise does not hold"))
+    if worst is not None:
+        report.checks.append(check("share of the widest model's settled steps within the tolerance", float((main <= targets.bridge_tolerance).mean()), "reported", True, role="info"))
+        report.checks.append(check("median |predicted − measured| / measured, widest model", float(np.median(main)), "reported", True, role="info"))
+    every = [float(errors(c).max()) for c in obs.curves if len(errors(c))]
+    report.checks.append(check("the same error, worst over every width", max(every) if every else None, "reported", True, role="info"))
+
+
+def analyse_sweep(runs: Mapping[str, Run], targets: Any) -> BridgeReport:
+    """The bridge report of a finished sweep (runs keyed ``main``, ``width_W``)."""
+    report = judge(observables(runs), targets)
+    report.seed = runs["main"].config.seed
+    return report
+
+
+def figures(runs: Mapping[str, Run], report: BridgeReport) -> list[str]:
+    """Per-subtask losses, the two scaling laws, hidden progress for four subtasks, quanta per width."""
+    obs = observables(runs)
+    main_run, main = runs["main"], obs.main
+    folder = main_run.figures_dir
+    drops = emergence(main)
+    fig, ax = new_figure(size=(6.5, 4.2))
+    plot_subtask_losses(ax, main.steps, main.losses, [np.nan if d is None else d.step for d in drops], title=f"Per-subtask test loss, width {main.width} (dots: emergence)")
+    paths = [save_figure(fig, folder / "subtask_losses.png")]
+
+    fig, axes = new_figure(ncols=2, size=(5.2, 3.8))
+    fitted = next((r.value for r in report.checks if r.name.startswith("exponent of final mean loss")), None)
+    below = [_learned_final(c) < len(obs.frequencies) for c in obs.curves]
+    plot_power_law(axes[0], [c.n_params for c in obs.curves], [c.mean_loss[-1] for c in obs.curves], slope=-obs.alpha, fitted=None if fitted is None else -fitted, fit_mask=below, xlabel="parameters N", title="Final loss vs parameters")
+    times = sorted(d.step for d in drops if d is not None)
+    keep = (main.steps >= (times[0] if times else 1)) & (main.steps > 0)
+    fitted_s = next((r.value for r in report.checks if r.name.startswith("exponent of mean loss vs steps")), None)
+    window = main.steps[keep] <= (times[-1] if times else main.steps[-1])
+    plot_power_law(axes[1], main.steps[keep], main.mean_loss[keep], slope=-theory.data_exponent(obs.alpha), fitted=None if fitted_s is None else -fitted_s, fit_mask=window, xlabel="step S", title=f"Loss vs steps, width {main.width}")
+    axes[1].plot(main.steps[keep], predicted_from_learned(main.losses[keep], obs.frequencies), color="C2", lw=1.0, label="from quanta learned")
+    axes[1].legend(fontsize=7)
+    paths.append(save_figure(fig, folder / "scaling.png"))
+
+    learned = [k for k, d in enumerate(drops) if d is not None]
+    picks = [learned[i] for i in np.unique(np.linspace(0, len(learned) - 1, min(4, len(learned))).astype(int))] if learned else []
+    if main.share is not None and picks:
+        fig, axes = new_figure(ncols=len(picks), size=(3.2, 3.2))
+        for ax, k in zip(np.atleast_1d(axes), picks):
+            plot_hidden_progress(ax, main.steps, main.losses[:, k], main.share[:, k], obs.chance_share, onset=drops[k].onset, title=f"subtask {k} (rank {k + 1})")
+        paths.append(save_figure(fig, folder / "hidden_progress.png"))
+
+    fig, ax = new_figure(size=(4.8, 3.6))
+    plot_quanta_per_width(ax, [c.width for c in obs.curves], {f"seed {main_run.config.seed}": [_learned_final(c) for c in obs.curves]}, len(obs.frequencies))
+    paths.append(save_figure(fig, folder / "quanta_per_width.png"))
+    return [str(p.relative_to(main_run.path)) for p in paths]
+
+
+__all__ = ["SweepObservables", "WidthCurves", "analyse_sweep", "emergence", "figures", "fit_power_law", "judge", "observables", "predicted_from_learned"]

@@ -1,0 +1,251 @@
+"""Mechanisms of multitask sparse parity in a one-hidden-layer MLP: per-subtask loss, hidden progress, units.
+
+The network reads ``[one-hot control (n_tasks) | task bits (n_bits)]`` and
+gives two logits; subtask ``k`` is the parity of its bits ``S_k``. Every
+function here is a pure measurement of ``(model, inputs)``:
+
+- :func:`subtask_metrics`: loss and accuracy of each subtask;
+- :func:`unit_contributions`: how much each hidden unit moves the logit
+  difference on each subtask's inputs (the units that *serve* a subtask);
+- :func:`relevant_bit_share`: hidden progress (Barak et al. 2022), the share of
+  the serving units' first-layer weight norm that sits on the subtask's own bits
+  (chance: ``k_bits / n_bits``);
+- :func:`walsh_gap`: the output's Walsh coefficient on ``S_k`` against the
+  largest on any other ``k_bits``-subset;
+- :func:`unit_ablation` and :func:`units_needed`: the rise of each subtask's
+  loss when a unit is zeroed, the units ranked by it, and the fewest top-ranked
+  units whose joint ablation undoes the subtask;
+- :func:`unit_sharing`: whether the needed units serve one subtask each
+  (monogenic) or several (polygenic);
+- :func:`quanta_learned`: how many subtasks are learned.
+
+Examples:
+    >>> import torch
+    >>> from bridge.models import MLPConfig, build_model
+    >>> from bridge.tasks import make_task
+    >>> from bridge.tasks.sparse_parity import SparseParityConfig
+    >>> data = make_task(SparseParityConfig(n_tasks=3, n_bits=6, k_bits=2, n_train=8, n_test_per_task=64), seed=0)
+    >>> net = build_model(MLPConfig(d_in=9, d_out=2, widths=(16,)), seed=0)
+    >>> loss, acc = subtask_metrics(net, data.test.x, data.test.y, data.info["test_task"], 3)
+    >>> tuple(loss.shape), bool((acc <= 1).all())
+    ((3,), True)
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import torch
+import torch.nn.functional as F
+from jaxtyping import Float, Int
+from torch import Tensor, nn
+
+
+def _layers(model: nn.Module) -> tuple[nn.Linear, nn.Linear]:
+    layers = getattr(model, "layers", None)
+    if layers is None or len(layers) != 2:
+        raise ValueError("the quanta probes read a one-hidden-layer MLP (model.layers of two nn.Linear)")
+    return layers[0], layers[1]
+
+
+def _per_subtask(values: Float[Tensor, " n"], task: Int[Tensor, " n"], n_tasks: int) -> Float[Tensor, " n_tasks"]:
+    count = torch.bincount(task, minlength=n_tasks).to(values.dtype)
+    if bool((count == 0).any()):
+        raise ValueError(f"subtasks {torch.nonzero(count == 0).flatten().tolist()} have no inputs")
+    return torch.zeros(n_tasks, dtype=values.dtype, device=values.device).index_add_(0, task, values) / count
+
+
+def hidden_and_readout(model: nn.Module, x: Float[Tensor, "n d_in"]) -> tuple[Float[Tensor, "n width"], Float[Tensor, " width"], Tensor]:
+    """Hidden activations, each unit's weight on the logit difference ``z₁ − z₀`` and the output bias difference."""
+    first, last = _layers(model)
+    with torch.no_grad():
+        hidden = model.activation(first(x))
+        readout = last.weight[1] - last.weight[0]
+        bias = last.bias[1] - last.bias[0] if last.bias is not None else torch.zeros((), dtype=x.dtype)
+    return hidden, readout, bias
+
+
+def subtask_metrics(model: nn.Module, x: Float[Tensor, "n d_in"], y: Int[Tensor, " n"], task: Int[Tensor, " n"], n_tasks: int) -> tuple[Float[Tensor, " n_tasks"], Float[Tensor, " n_tasks"]]:
+    """Cross-entropy and accuracy of each subtask over its rows of ``(x, y)``.
+
+    Args:
+        x: inputs ``(n, n_tasks + n_bits)``; y: labels ``(n,)``; task: subtask of each row ``(n,)``.
+
+    Returns:
+        ``(loss, accuracy)``, each ``(n_tasks,)``.
+    """
+    with torch.no_grad():
+        out = model(x)
+        loss = F.cross_entropy(out.float(), y, reduction="none")
+        correct = (out.argmax(-1) == y).float()
+    return _per_subtask(loss, task, n_tasks), _per_subtask(correct, task, n_tasks)
+
+
+def unit_contributions(model: nn.Module, x: Float[Tensor, "n d_in"], task: Int[Tensor, " n"], n_tasks: int) -> Float[Tensor, "n_tasks width"]:
+    """``c[k, u]``: mean over subtask ``k``'s inputs of ``|h_u(x) · (W₂[1, u] − W₂[0, u])|``.
+
+    The size of unit ``u``'s push on the logit difference when subtask ``k`` is asked:
+    the units that serve subtask ``k`` are those with large ``c[k, u]``.
+    """
+    hidden, readout, _ = hidden_and_readout(model, x)
+    push = (hidden * readout).abs()
+    count = torch.bincount(task, minlength=n_tasks).to(push.dtype)
+    return torch.zeros(n_tasks, push.shape[1], dtype=push.dtype).index_add_(0, task, push) / count.clamp(min=1)[:, None]
+
+
+def relevant_bit_share(first_weight: Float[Tensor, "width d_in"], contributions: Float[Tensor, "n_tasks width"], subtask_bits: Int[Tensor, "n_tasks k_bits"]) -> Float[Tensor, " n_tasks"]:
+    """Hidden progress: share of the serving units' task-bit weight norm on each subtask's own bits.
+
+    ``share[k] = Σ_u c[k,u] ‖W₁[u, S_k]‖² / Σ_u c[k,u] ‖W₁[u, bits]‖²`` with the units
+    weighted by their contribution ``c`` (:func:`unit_contributions`). Chance (weights
+    spread evenly over the bits) is ``k_bits / n_bits``; a unit computing the parity of
+    ``S_k`` alone has share 1.
+
+    Examples:
+        >>> W = torch.tensor([[0.0, 1.0, 1.0, 0.0, 0.0], [0.0, 1.0, 1.0, 1.0, 1.0]])  # 1 control bit, 4 task bits
+        >>> relevant_bit_share(W, torch.tensor([[1.0, 0.0]]), torch.tensor([[0, 1]])).tolist()
+        [1.0]
+        >>> relevant_bit_share(W, torch.tensor([[0.0, 1.0]]), torch.tensor([[0, 1]])).tolist()
+        [0.5]
+    """
+    n_tasks = subtask_bits.shape[0]
+    bits = first_weight[:, n_tasks:] ** 2  # (width, n_bits)
+    relevant = bits[:, subtask_bits].sum(-1).T  # (n_tasks, width)
+    total = bits.sum(-1)  # (width,)
+    return (contributions * relevant).sum(-1) / (contributions * total).sum(-1).clamp(min=torch.finfo(bits.dtype).tiny)
+
+
+def _walsh(bits: Float[Tensor, "n n_bits"], subsets: Int[Tensor, "m k"]) -> Float[Tensor, "n m"]:
+    signs = 1.0 - 2.0 * bits  # 0 → +1, 1 → −1
+    return signs[:, subsets].prod(-1)
+
+
+def walsh_gap(
+    model: nn.Module,
+    x: Float[Tensor, "n d_in"],
+    task: Int[Tensor, " n"],
+    subtask_bits: Int[Tensor, "n_tasks k_bits"],
+    max_subsets: int = 512,
+    seed: int = 0,
+) -> Float[Tensor, " n_tasks"]:
+    """Walsh gap of each subtask: ``|f̂(S_k)| − max_{T ≠ S_k} |f̂(T)|`` over ``k_bits``-subsets ``T``.
+
+    ``f`` is the logit difference on subtask ``k``'s inputs, standardised; ``f̂(T)`` is its
+    correlation with the parity ``χ_T`` of the bits ``T``. The competitors are every other
+    ``k_bits``-subset, or ``max_subsets`` drawn with ``seed`` when there are more. Positive once
+    the output correlates with the right parity more than with any other.
+    """
+    n_tasks, k = subtask_bits.shape
+    bits = x[:, n_tasks:]
+    n_bits = bits.shape[1]
+    if math.comb(n_bits, k) <= max_subsets + 1:
+        others = torch.tensor(list(itertools.combinations(range(n_bits), k)), dtype=torch.long)
+    else:
+        g = torch.Generator().manual_seed(seed)
+        others = torch.stack([torch.randperm(n_bits, generator=g)[:k].sort().values for _ in range(max_subsets)])
+    hidden, readout, bias = hidden_and_readout(model, x)
+    f = hidden @ readout + bias
+    gaps = torch.empty(n_tasks, dtype=f.dtype)
+    for t in range(n_tasks):
+        rows = task == t
+        ft = f[rows] - f[rows].mean()
+        ft = ft / ft.norm().clamp(min=1e-12) * math.sqrt(len(ft))
+        own = _walsh(bits[rows], subtask_bits[t : t + 1])[:, 0]
+        keep = ~(others == subtask_bits[t].sort().values).all(-1)
+        rest = _walsh(bits[rows], others[keep])
+        gaps[t] = (ft @ own).abs() / len(ft) - ((ft @ rest).abs() / len(ft)).max()
+    return gaps
+
+
+def unit_ablation(model: nn.Module, x: Float[Tensor, "n d_in"], y: Int[Tensor, " n"], task: Int[Tensor, " n"], n_tasks: int) -> Float[Tensor, "n_tasks width"]:
+    """``effect[k, u]``: rise of subtask ``k``'s loss when unit ``u`` alone is zeroed.
+
+    Examples:
+        >>> from bridge.models import MLPConfig, build_model
+        >>> net = build_model(MLPConfig(d_in=4, d_out=2, widths=(3,)), seed=0)
+        >>> x, y, task = torch.rand(6, 4), torch.tensor([0, 1] * 3), torch.tensor([0, 1] * 3)
+        >>> tuple(unit_ablation(net, x, y, task, 2).shape)
+        (2, 3)
+    """
+    first, last = _layers(model)
+    with torch.no_grad():
+        hidden = model.activation(first(x))
+        logits = last(hidden)
+        ablated = logits[:, None, :] - hidden[:, :, None] * last.weight.T[None]  # (n, width, 2)
+        clean = F.cross_entropy(logits, y, reduction="none")
+        loss = F.cross_entropy(ablated.flatten(0, 1), y.repeat_interleave(hidden.shape[1]), reduction="none").view_as(hidden)
+        rise = loss - clean[:, None]
+    count = torch.bincount(task, minlength=n_tasks).to(rise.dtype).clamp(min=1)
+    return torch.zeros(n_tasks, hidden.shape[1], dtype=rise.dtype).index_add_(0, task, rise) / count[:, None]
+
+
+def units_needed(
+    model: nn.Module, x: Float[Tensor, "n d_in"], y: Int[Tensor, " n"], task: Int[Tensor, " n"], n_tasks: int, undone: float = 0.5 * math.log(2.0)
+) -> tuple[Int[Tensor, "n_tasks width"], Int[Tensor, " n_tasks"]]:
+    """Units ranked by single-unit ablation effect, and how many top-ranked units a subtask needs.
+
+    Zeroing the top ``m`` units of subtask ``k`` together (ranked by :func:`unit_ablation`)
+    raises its loss; ``needed[k]`` is the smallest ``m`` bringing it to ``≥ undone`` nats
+    (default: half of chance, ``ln 2 / 2``), ``0`` when the subtask's loss is already there
+    (not learned) and ``width + 1`` when even zeroing every unit does not.
+
+    Returns:
+        ``(ranking (n_tasks, width), needed (n_tasks,))``.
+    """
+    first, last = _layers(model)
+    effect = unit_ablation(model, x, y, task, n_tasks)
+    ranking = effect.argsort(dim=1, descending=True)
+    width = effect.shape[1]
+    needed = torch.zeros(n_tasks, dtype=torch.long)
+    with torch.no_grad():
+        hidden = model.activation(first(x))
+        logits = last(hidden)
+        for k in range(n_tasks):
+            rows = task == k
+            h, yk = hidden[rows][:, ranking[k]], y[rows]
+            if float(F.cross_entropy(logits[rows], yk)) >= undone:
+                continue
+            removed = torch.cumsum(h[:, :, None] * last.weight.T[ranking[k]][None], dim=1)  # (n_k, width, 2)
+            ablated = logits[rows][:, None, :] - removed
+            loss = F.cross_entropy(ablated.flatten(0, 1), yk.repeat_interleave(width), reduction="none").view(-1, width).mean(0)
+            hit = torch.nonzero(loss >= undone).flatten()
+            needed[k] = int(hit[0]) + 1 if len(hit) else width + 1
+    return ranking, needed
+
+
+def unit_sharing(ranking: Int[Tensor, "n_tasks width"], needed: Int[Tensor, " n_tasks"]) -> dict[str, float]:
+    """Do the subtasks need separate units? Over the subtasks that need some (``0 < needed ≤ width``).
+
+    Returns:
+        ``monogenic_share``: share of the needed units that serve exactly one subtask;
+        ``units_per_subtask``: mean number of needed units; ``units_used``: distinct
+        needed units; ``subtasks``: subtasks counted.
+
+    Examples:
+        >>> unit_sharing(torch.tensor([[0, 1, 2], [0, 2, 1]]), torch.tensor([1, 2]))
+        {'monogenic_share': 0.5, 'units_per_subtask': 1.5, 'units_used': 2.0, 'subtasks': 2.0}
+    """
+    width = ranking.shape[1]
+    sets = [set(ranking[k, : int(m)].tolist()) for k, m in enumerate(needed) if 0 < int(m) <= width]
+    if not sets:
+        return {"monogenic_share": float("nan"), "units_per_subtask": float("nan"), "units_used": 0.0, "subtasks": 0.0}
+    counts: dict[int, int] = {}
+    for s in sets:
+        for u in s:
+            counts[u] = counts.get(u, 0) + 1
+    mono = sum(1 for c in counts.values() if c == 1)
+    return {"monogenic_share": mono / len(counts), "units_per_subtask": sum(map(len, sets)) / len(sets), "units_used": float(len(counts)), "subtasks": float(len(sets))}
+
+
+def quanta_learned(losses: Float[Tensor, "... n_tasks"], threshold: float = 0.5 * math.log(2.0)) -> Int[Tensor, ...]:
+    """Number of subtasks whose loss is below ``threshold`` (default: half of chance, ``ln 2 / 2``).
+
+    Examples:
+        >>> quanta_learned(torch.tensor([0.01, 0.2, 0.69])).item()
+        2
+    """
+    return (losses < threshold).sum(-1)
+
+
+__all__ = ["hidden_and_readout", "quanta_learned", "relevant_bit_share", "subtask_metrics", "unit_ablation", "unit_contributions", "unit_sharing", "units_needed", "walsh_gap"]

@@ -1,0 +1,198 @@
+"""The quanta case study: every counted row fails on synthetic observables where its claim is false; one quick run."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+
+from bridge.config import ConfigError, ScheduleConfig, TrainConfig
+from bridge.tasks.sparse_parity import SparseParityConfig
+from bridge.theory.quanta import data_exponent, zipf_frequencies
+from case_studies import get_case_study
+from case_studies.quanta import PRESETS, QuantaPreset, Targets
+from case_studies.quanta_analysis import (
+    SweepObservables,
+    WidthCurves,
+    fit_power_law,
+    judge,
+    predicted_from_learned,
+)
+
+LN2 = math.log(2)
+ALPHA, N_TASKS = 0.4, 12
+STEPS = np.arange(0.0, 40001.0, 50.0)
+
+
+def _drops(times, width_frac=0.02):
+    """Loss curves ``(step, subtask)`` of logistic drops from ln 2 at ``times``; 0.9 → 0.1 of chance takes ``width_frac`` × time."""
+    scale = np.array([width_frac * t / (2 * math.log(9)) for t in times])
+    z = np.clip((STEPS[:, None] - np.array(times)[None, :]) / scale[None, :], -50, 50)
+    return LN2 / (1 + np.exp(z))
+
+
+def _curves(width, losses, p, share=None, mean=None):
+    mean = (losses * p).sum(1) if mean is None else mean
+    return WidthCurves(width, 30 * width, STEPS, losses, mean, share)
+
+
+def _synthetic(order=None, width_frac=0.02, share_peak=0.9, share_lead=0.5, counts=(1, 2, 4, 6, 8, 11), final_exponent=ALPHA, step_mean=None):
+    """A sweep where every claim holds, unless an argument breaks one.
+
+    Main run: subtask k (rank order, or ``order``) emerges at ``400 (k + 1)^{1.4}``; its relevant-bit share
+    rises from chance to ``share_peak`` ending ``share_lead`` × time before the drop. Narrower widths
+    learn the ``counts`` most frequent subtasks with final mean loss ∝ N^{−final_exponent}."""
+    p = zipf_frequencies(ALPHA, N_TASKS)
+    rank = np.arange(N_TASKS) if order is None else np.asarray(order)
+    times = 400.0 * (rank + 1.0) ** (1 + ALPHA)
+    losses = _drops(times, width_frac)
+    chance = 3 / 10
+    rise = np.clip((STEPS[:, None] - (1 - share_lead - 0.3) * times) / (0.3 * times), 0, 1)
+    share = chance + (share_peak - chance) * rise
+    curves = []
+    for i, k in enumerate(counts):
+        final = np.full(N_TASKS, LN2)
+        final[:k] = 1e-3
+        narrow = np.tile(final, (len(STEPS), 1))
+        mean = np.full(len(STEPS), 2.0 * (30 * 2.0 ** (i + 3)) ** -final_exponent)
+        curves.append(_curves(2 ** (i + 3), narrow, p, mean=mean))
+    main_mean = (losses * p).sum(1) if step_mean is None else step_mean(losses, p)
+    curves.append(_curves(2 ** (len(counts) + 3), losses, p, share=share, mean=main_mean))
+    return SweepObservables(ALPHA, p, chance, curves, {"sharing": {"units_per_subtask": 3.0, "monogenic_share": 1.0}})
+
+
+def _row(report, start):
+    rows = [r for r in report.rows if r.name.startswith(start)]
+    assert len(rows) == 1, [r.name for r in report.rows]
+    return rows[0]
+
+
+def _power_in_window(exponent):
+    """A main-run mean loss ∝ S^{−exponent} (the subtask curves unchanged)."""
+
+    def mean(losses, p):
+        return 0.5 * np.maximum(STEPS, 1.0) ** -exponent
+
+    return mean
+
+
+ROWS = {
+    "order": "Spearman ρ",
+    "abrupt": "largest drop width",
+    "hidden": "least relevant-bit share",
+    "growth": "quanta learned by width",
+    "params": "exponent of final mean loss vs parameters",
+    "steps": "exponent of mean loss vs steps",
+    "bridge": "largest |predicted − measured|",
+}
+
+
+def test_every_counted_row_passes_where_its_claim_holds():
+    report = judge(_synthetic(step_mean=None), Targets())
+    for key in ("order", "abrupt", "hidden", "growth", "params", "bridge"):
+        assert _row(report, ROWS[key]).passed, (key, _row(report, ROWS[key]))
+    assert not report.failed_preconditions
+    steps = judge(_synthetic(step_mean=_power_in_window(data_exponent(ALPHA))), Targets())
+    assert _row(steps, ROWS["steps"]).passed
+    assert _row(steps, ROWS["steps"]).value == pytest.approx(data_exponent(ALPHA), rel=1e-6)
+    assert {r.name for r in report.rows if r.counted} == {_row(report, v).name for v in ROWS.values()}
+
+
+@pytest.mark.parametrize(
+    ("key", "broken"),
+    [
+        ("order", {"order": np.arange(N_TASKS)[::-1]}),  # rarest first
+        ("abrupt", {"width_frac": 1.5}),  # gradual falls
+        ("hidden", {"share_peak": 0.5}),  # the share never reaches 2× chance
+        ("hidden", {"share_lead": -0.4}),  # it rises only after the drop
+        ("growth", {"counts": (4, 6, 3, 8, 9, 11)}),  # a wider model learns fewer
+        ("params", {"final_exponent": 2 * ALPHA}),
+        ("steps", {"step_mean": _power_in_window(2 * data_exponent(ALPHA))}),
+        ("bridge", {"step_mean": lambda losses, p: (losses * p).sum(1) * 1.2}),  # loss not made of the quanta
+        ("bridge", {"width_frac": 1.5}),  # overlapping drops: quanta are rarely learned-or-not, the premise fails
+    ],
+)
+def test_each_counted_row_fails_where_its_claim_is_false(key, broken):
+    row = _row(judge(_synthetic(**broken), Targets()), ROWS[key])
+    assert row.counted and not row.passed, row
+
+
+def test_preconditions_make_the_verdict_invalid():
+    obs = _synthetic()
+    obs.curves[-1].losses[:] = LN2  # the widest model learns nothing
+    report = judge(obs, Targets())
+    assert report.verdict == "invalid" and "subtasks learned by the widest model" in report.failed_preconditions
+    obs = _synthetic()
+    obs.curves[0].losses[-1, 5] = 1e-3  # one more quantum in the last quarter: not converged
+    assert any(name.startswith("width 8:") for name in judge(obs, Targets()).failed_preconditions)
+
+
+def test_power_law_fit_and_prediction_from_learned_quanta():
+    x = np.array([10.0, 20, 40, 80, 160])
+    s, lo, hi = fit_power_law(x, 3 * x**-0.4 * np.array([1.02, 0.98, 1.01, 0.99, 1.0]))
+    assert s == pytest.approx(0.4, abs=0.02) and lo < 0.4 < hi
+    p = zipf_frequencies(ALPHA, 4)
+    losses = np.array([[LN2] * 4, [0.01, LN2, LN2, LN2], [0.0, 0.0, 0.0, 0.5]])
+    np.testing.assert_allclose(predicted_from_learned(losses, p), [LN2, LN2 * p[1:].sum(), LN2 * p[3]])
+
+
+def test_preset_validation_and_runs():
+    with pytest.raises(ConfigError, match="widths"):
+        QuantaPreset(widths=(8,))
+    with pytest.raises(ConfigError, match="batch_size"):
+        QuantaPreset(train=TrainConfig(optimizer="adam", steps=10))
+    study = get_case_study("quanta")
+    runs = study.runs(PRESETS["quick"], seed=0)
+    assert sorted(runs) == ["main", "width_128", "width_16", "width_32", "width_64", "width_8"]
+    widths = PRESETS["quick"].widths
+    assert len(widths) >= 6 and max(widths) / min(widths) >= 16
+    assert runs["main"].model.widths == (256,) and runs["main"].model.d_in == 26
+
+
+@pytest.mark.slow
+def test_a_small_sweep_runs_end_to_end(tmp_path):
+    from case_studies import run_case_study
+
+    preset = dataclasses.replace(
+        PRESETS["quick"],
+        task=SparseParityConfig(n_tasks=4, n_bits=6, k_bits=2, alpha=0.4, n_train=8000, n_test_per_task=64),
+        widths=(4, 8, 16),
+        train=TrainConfig(optimizer="adam", lr=1e-2, steps=600, batch_size=256, schedule=ScheduleConfig(n_log=2, every=300, track_every=25)),
+    )
+    report = run_case_study("quanta", preset, tmp_path / "out", seed=0, progress=False)
+    saved = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert saved["verdict"] == report.verdict
+    assert len([r for r in saved["checks"] if r["counted"]]) == 7
+    assert (tmp_path / "out" / "runs" / "width_4" / "run.json").exists()
+    for figure in report.figures:
+        assert (tmp_path / "out" / figure).stat().st_size > 5000
+    assert report.extra["quanta"]["widths"] == [4, 8, 16]
+    learned = report.extra["quanta"]["quanta_learned"]
+    assert learned[-1] >= 2  # two-bit parities: the widest model learns the frequent ones within 600 steps
+    from bridge import load_run
+    from case_studies.base import run_dir
+
+    study = get_case_study("quanta")
+    runs = {key: load_run(run_dir(tmp_path / "out", key)) for key in study.runs(preset, 0)}
+    assert study.analyse(runs, preset).to_dict()["checks"] == report.to_dict()["checks"]  # analysis is a pure function of the runs
+
+
+def test_the_page_example_runs(tmp_path):
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from helpers import timeout
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "case_studies" / "quanta.md"
+    (block,) = re.findall(r"## In a notebook\n.*?```python\n(.*?)```", page.read_text(), re.DOTALL)
+    done = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, capture_output=True, text=True, timeout=timeout(300), check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("emergence steps: [") and "None" not in lines[0].split("[")[1].split(",")[0]  # the most frequent subtask is learned
+    predicted, measured = float(lines[1].split()[5]), float(lines[1].split()[-1])
+    assert abs(predicted - measured) < 0.1

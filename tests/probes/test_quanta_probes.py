@@ -1,0 +1,159 @@
+"""Quanta probes, trackers and subtask drops against hand-built networks and slow references."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from bridge.models import MLPConfig, build_model
+from bridge.stages.quanta import subtask_drop, value_at
+from bridge.tasks import make_task
+from bridge.tasks.sparse_parity import SparseParityConfig
+from bridge.trackers.quanta import HiddenProgressTracker, SubtaskLossTracker
+from probes.quanta import (
+    quanta_learned,
+    relevant_bit_share,
+    subtask_metrics,
+    unit_ablation,
+    unit_contributions,
+    unit_sharing,
+    units_needed,
+    walsh_gap,
+)
+
+torch.set_num_threads(1)
+CFG = SparseParityConfig(n_tasks=3, n_bits=8, k_bits=3, alpha=0.4, n_train=64, n_test_per_task=256)
+
+
+def _parity_net(data, subtask: int = 0, scale: float = 8.0, extra: int = 2, seed: int = 0):
+    """A one-hidden-layer ReLU net that computes subtask ``subtask``'s parity exactly and nothing else.
+
+    With ``s`` the sum of the subtask's bits, ``parity = s − 2 relu(s − 1) + 2 relu(s − 2)``; each unit is
+    gated off (a large negative input) unless the subtask's control bit is on. ``extra`` units with
+    random weights and no readout are added."""
+    n_tasks, n_bits = data.info["n_tasks"], data.info["n_bits"]
+    bits = data.info["subtask_bits"][subtask]
+    width = 3 + extra
+    net = build_model(MLPConfig(d_in=n_tasks + n_bits, d_out=2, widths=(width,)), seed=seed)
+    gate = 100.0
+    with torch.no_grad():
+        W1, b1 = net.layers[0].weight, net.layers[0].bias
+        W1[:3].zero_()
+        b1.zero_()
+        for u, shift in enumerate((0.0, 1.0, 2.0)):
+            W1[u, n_tasks + bits] = 1.0
+            W1[u, subtask] = gate
+            b1[u] = -gate - shift
+        W2, b2 = net.layers[1].weight, net.layers[1].bias
+        W2.zero_()
+        readout = torch.tensor([1.0, -2.0, 2.0]) * 2 * scale  # logit difference 2·scale·parity − scale
+        W2[1, :3] = readout
+        b2[:] = torch.tensor([scale / 2, -scale / 2])
+    return net
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_task(CFG, seed=0)
+
+
+def test_parity_net_solves_its_subtask_and_only_it(data):
+    net = _parity_net(data)
+    loss, acc = subtask_metrics(net, data.test.x, data.test.y, data.info["test_task"], 3)
+    assert acc[0].item() == 1.0 and loss[0].item() < 1e-3
+    assert 0.35 < acc[1].item() < 0.65 and 0.35 < acc[2].item() < 0.65
+    assert quanta_learned(loss).item() == 1
+
+
+def test_relevant_bit_share_is_one_on_the_serving_units_and_chance_when_spread(data):
+    net = _parity_net(data)
+    x, task = data.test.x, data.info["test_task"]
+    c = unit_contributions(net, x, task, 3)
+    assert float(c[0, 3:].abs().max()) == 0.0 and float(c[0, :3].min()) > 0  # only the parity units serve subtask 0
+    share = relevant_bit_share(net.layers[0].weight, c, data.info["subtask_bits"])
+    torch.testing.assert_close(share[0], torch.tensor(1.0))
+    flat = torch.ones(4, 3 + 8)  # every bit weighted alike: share = k_bits / n_bits
+    torch.testing.assert_close(relevant_bit_share(flat, torch.ones(3, 4), data.info["subtask_bits"]), torch.full((3,), 3 / 8))
+
+
+def test_walsh_gap_separates_the_right_parity(data):
+    net = _parity_net(data)
+    gap = walsh_gap(net, data.test.x, data.info["test_task"], data.info["subtask_bits"])
+    assert gap[0].item() > 0.5  # the output is a function of χ_S alone; competitors only by sampling noise
+    random_net = build_model(MLPConfig(d_in=11, d_out=2, widths=(32,)), seed=1)
+    assert walsh_gap(random_net, data.test.x, data.info["test_task"], data.info["subtask_bits"]).max().item() < 0.2
+
+
+def _slow_ablation(net, x, y, task, n_tasks):
+    width = net.layers[0].out_features
+    clean = F.cross_entropy(net(x), y, reduction="none")
+    out = torch.zeros(n_tasks, width)
+    for u in range(width):
+        with torch.no_grad():
+            saved = net.layers[1].weight[:, u].clone()
+            net.layers[1].weight[:, u] = 0
+            rise = F.cross_entropy(net(x), y, reduction="none") - clean
+            net.layers[1].weight[:, u] = saved
+        for k in range(n_tasks):
+            out[k, u] = rise[task == k].mean()
+    return out
+
+
+def test_unit_ablation_and_units_needed_match_slow_references(data):
+    net = build_model(MLPConfig(d_in=11, d_out=2, widths=(12,)), seed=3)
+    x, y, task = data.test.x, data.test.y, data.info["test_task"]
+    with torch.no_grad():
+        torch.testing.assert_close(unit_ablation(net, x, y, task, 3), _slow_ablation(net, x, y, task, 3), atol=1e-5, rtol=1e-4)
+    solver = _parity_net(data)
+    ranking, needed = units_needed(solver, x, y, task, 3)
+    assert needed[1].item() == 0 and needed[2].item() == 0  # not learned: nothing to undo
+    m = needed[0].item()
+    assert 1 <= m <= 3 and set(ranking[0, :m].tolist()) <= {0, 1, 2}
+    with torch.no_grad():  # zeroing the top m units undoes the subtask, the top m − 1 do not
+        for count, undone in ((m, True), (m - 1, False)):
+            W = solver.layers[1].weight.clone()
+            solver.layers[1].weight[:, ranking[0, :count]] = 0
+            loss = F.cross_entropy(solver(x[task == 0]), y[task == 0]).item()
+            solver.layers[1].weight.copy_(W)
+            assert (loss >= math.log(2) / 2) == undone
+
+
+def test_unit_sharing_counts_units_serving_one_subtask():
+    ranking = torch.tensor([[0, 1, 2, 3], [1, 2, 0, 3], [3, 2, 1, 0]])
+    out = unit_sharing(ranking, torch.tensor([2, 2, 1]))  # {0, 1}, {1, 2}, {3}: unit 1 shared
+    assert out == {"monogenic_share": 0.75, "units_per_subtask": pytest.approx(5 / 3), "units_used": 4.0, "subtasks": 3.0}
+    assert unit_sharing(ranking, torch.tensor([0, 0, 5]))["subtasks"] == 0.0  # unlearned and never undone are left out
+
+
+def test_trackers_agree_with_the_probes(data):
+    net = build_model(MLPConfig(d_in=11, d_out=2, widths=(16,)), seed=0)
+    rows = SubtaskLossTracker()(net, 0, data)
+    loss, acc = subtask_metrics(net, data.test.x, data.test.y, data.info["test_task"], 3)
+    mean = next(r["value"] for r in rows if r["observable"] == "quanta/mean_loss")
+    p = data.info["frequencies"].float()
+    assert mean == pytest.approx(float((loss * p).sum()), rel=1e-5)
+    assert [r["value"] for r in rows if r["observable"] == "subtask/accuracy"] == pytest.approx(acc.tolist())
+    share_rows = [r for r in HiddenProgressTracker()(net, 0, data) if r["observable"] == "subtask/relevant_share"]
+    expected = relevant_bit_share(net.layers[0].weight.detach(), unit_contributions(net, data.test.x, data.info["test_task"], 3), data.info["subtask_bits"])
+    assert [r["value"] for r in share_rows] == pytest.approx(expected.tolist(), rel=1e-5)
+    with pytest.raises(ValueError, match="multitask sparse parity"):
+        SubtaskLossTracker()(net, 0, type(data)(data.train, data.test, data.loss, {}))
+
+
+def test_subtask_drop_on_a_logistic_curve():
+    t = np.arange(0.0, 4001.0, 5.0)
+    t0, w = 2000.0, 40.0
+    loss = math.log(2) / (1 + np.exp((t - t0) / w))
+    drop = subtask_drop(t, loss)
+    assert drop.step == pytest.approx(t0, abs=1.0)
+    assert drop.onset == pytest.approx(t0 - w * math.log(9), abs=1.0)  # 0.9 b
+    assert drop.end == pytest.approx(t0 + w * math.log(9), abs=1.0)  # 0.1 b
+    assert drop.width == pytest.approx(2 * w * math.log(9), abs=2.0)
+    assert subtask_drop(t, np.full_like(t, 0.69)) is None  # never learned
+    bump = np.where((t > 500) & (t < 600), 0.2, math.log(2))  # a transient dip that does not last is no emergence
+    assert subtask_drop(t, bump) is None
+    assert value_at(t, loss, 10_000.0) != value_at(t, loss, 10_000.0)  # nan outside the range

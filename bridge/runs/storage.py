@@ -15,11 +15,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from typing import TYPE_CHECKING
 
 from bridge.runs.errors import CorruptFileError
+
+if TYPE_CHECKING:  # torch and safetensors load with the first tensor read or written: JSON needs neither
+    import torch
 
 
 def _tmp_path(path: Path) -> Path:
@@ -44,9 +45,7 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
 
 
 def _json_default(obj: Any) -> Any:
-    if isinstance(obj, torch.Tensor):
-        return obj.tolist()
-    if hasattr(obj, "tolist"):
+    if hasattr(obj, "tolist"):  # tensors and arrays
         return obj.tolist()
     if hasattr(obj, "item"):
         return obj.item()
@@ -73,6 +72,8 @@ def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: d
     Metadata of several keys is stored as one JSON string with sorted keys (safetensors writes
     several keys in an order that varies from process to process); :func:`read_metadata` unpacks it.
     """
+    from safetensors.torch import save_file
+
     path = Path(path)
     tmp = _tmp_path(path)
     clean = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
@@ -84,6 +85,9 @@ def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: d
 
 def load_tensors(path: str | Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
     """Load a safetensors file; a truncated or corrupt file raises :class:`CorruptFileError` naming it."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
@@ -95,7 +99,7 @@ def load_tensors(path: str | Path, device: str | torch.device = "cpu") -> dict[s
 
 def read_metadata(path: str | Path) -> dict[str, str]:
     """The string metadata of a safetensors file (as given to :func:`save_tensors`)."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(str(path), framework="pt") as f:
@@ -115,6 +119,8 @@ def read_metadata(path: str | Path) -> dict[str, str]:
 
 def optimizer_to_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Flatten an optimizer's state into tensors plus JSON metadata (no pickle)."""
+    import torch
+
     state = optimizer.state_dict()
     tensors: dict[str, torch.Tensor] = {}
     scalars: dict[str, dict[str, Any]] = {}

@@ -114,13 +114,13 @@ def test_a_failing_point_is_recorded_with_its_error_and_the_others_finish(tmp_pa
     status = swept.status().set_index("key")
     assert status["status"].tolist() == ["done", "failed", "failed", "done"]
     assert status.loc["train.lr=-1.0", "error"] == "ConfigError: train.lr must be a positive number, got -1.0"
-    assert status.loc["train.lr=10000.0", "error"].startswith("FloatingPointError: training loss became")
+    assert status.loc["train.lr=10000.0", "error"].startswith("Diverged: training loss became")
     table = swept.table.set_index("key")
     assert table.loc["train.lr=0.1", "status"] == "done" and table.loc["train.lr=0.1", "loss/train"] < table.loc["train.lr=0.05", "loss/train"]
     assert pd.isna(table.loc["train.lr=-1.0", "loss/train"]) and table.loc["train.lr=-1.0", "status"] == "failed"
     assert main(["sweep", "--status", str(tmp_path / "sw")]) == 0
     out = capsys.readouterr().out
-    assert "train.lr=10000.0  failed       FloatingPointError: training loss became" in out and out.strip().endswith("4 points: 2 done, 2 failed")
+    assert "train.lr=10000.0  failed       Diverged: training loss became" in out and out.strip().endswith("4 points: 2 done, 2 failed")
 
 
 def test_a_sweep_directory_refuses_another_grid_and_an_unknown_field_is_refused_before_any_work(tmp_path):

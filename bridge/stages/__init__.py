@@ -1,4 +1,4 @@
-"""Event detectors: generic ones (threshold crossing, settling crossing, half-rise, plateaus and drops) and one
+"""Event detectors: generic ones (threshold crossing, settling crossing, half-rise, plateaus and drops, a sustained rise) and one
 module per phenomenon (loss drops and the LLC's critical points, grokking phases, sharpness plateaus).
 
 Examples:
@@ -9,30 +9,49 @@ Examples:
 
 from bridge.stages.detectors import Event, Stage, half_rise, plateaus_and_drops, settled_crossing, threshold_crossing
 from bridge.stages.grokking import grokking_phases, half_fall, memorised_and_grokked, phase_ordered
-from bridge.stages.sharpness import alternation_fraction, first_increase, oscillation_onset, plateau_loss_trend, running_median, sharpening, sharpness_plateau
+from bridge.stages.sharpness import (
+    alternation_fraction,
+    edge_reached,
+    first_increase,
+    loss_climb,
+    oscillation_onset,
+    oscillation_share,
+    plateau_drift,
+    plateau_loss_trend,
+    running_median,
+    sharpening,
+    sharpness_plateau,
+)
 from bridge.stages.drops import drop_window, llc_boundary, main_drop, rise_between, stage_end
+from bridge.stages.rises import residual_noise, sustained_rise
 
 __all__ = [
     "Event",
     "Stage",
     "alternation_fraction",
     "drop_window",
+    "edge_reached",
     "first_increase",
     "grokking_phases",
     "half_fall",
     "half_rise",
     "llc_boundary",
+    "loss_climb",
     "main_drop",
     "memorised_and_grokked",
     "oscillation_onset",
+    "oscillation_share",
     "phase_ordered",
+    "plateau_drift",
     "plateau_loss_trend",
     "plateaus_and_drops",
+    "residual_noise",
     "rise_between",
     "running_median",
     "settled_crossing",
     "sharpening",
     "sharpness_plateau",
     "stage_end",
+    "sustained_rise",
     "threshold_crossing",
 ]

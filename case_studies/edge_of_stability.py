@@ -167,22 +167,24 @@ def neuron_shares(run: Run, step: int) -> dict[tuple[int, int], float]:
 
 def detect(run: Run, targets: Targets) -> dict:
     """The prediction and every event of one step size's run (plateau, sharpening, loss spike, oscillation onset, 2/η crossing)."""
-    lr = run.config.train.lr
+    return detect_curves(run.config.train.lr, run.curve("curvature/top_eig", rank=1), run.curve("loss/train"), run.curve("curvature/grad_cosine"), targets)
+
+
+def detect_curves(lr: float, sharpness: tuple, loss: tuple, cosine: tuple, targets: Targets) -> dict:
+    """:func:`detect` on curves: ``(steps, values)`` of the sharpness, the training loss and ``cos(g, v₁)``."""
     pred = predict_plateau(lr)
-    t, s = run.curve("curvature/top_eig", rank=1)
-    tl, loss = run.curve("loss/train")
-    tc, cos = run.curve("curvature/grad_cosine")
+    t, s = sharpness
     plateau = sharpness_plateau(t, s)
     return {
         "lr": lr,
         "prediction": pred,
-        "sharpness": (t, s),
-        "loss": (tl, loss),
-        "cosine": (tc, cos),
+        "sharpness": sharpness,
+        "loss": loss,
+        "cosine": cosine,
         "plateau": plateau,
         "rise": sharpening(t, s, plateau),
-        "spike": first_increase(tl, loss),
-        "onset": oscillation_onset(tc, cos, level=targets.oscillation_level),
+        "spike": first_increase(*loss),
+        "onset": oscillation_onset(*cosine, level=targets.oscillation_level),
         "crossing": edge_reached(t, s, pred.value),
     }
 

@@ -182,7 +182,10 @@ def test_the_tiny_preset_writes_one_run_per_step_size_with_loadings_at_checkpoin
     assert {e["run"] for e in events} == {"main", "eta_0.25"}
     assert [e["value"] for e in events if e["type"] == "prediction"] == pytest.approx([2 / 0.3, 2 / 0.25])
     plateaus = [e for e in events if e["name"] == "sharpness plateau"]
-    assert [p["change"] for p in plateaus] == pytest.approx([c["value"] for c in data["checks"] if "median sharpness" in c["name"]])
+    # in 120 steps the sharpness overshoots 2/η and collapses (9.8 → 4.1 at η=0.3, 11.8 → 5.4 at η=0.25): no plateau,
+    # so the plateau rows say so instead of judging the end of a rise
+    assert plateaus == [] and [c["value"] for c in data["checks"] if "median sharpness" in c["name"]] == [None, None]
+    assert {c["reason"] for c in data["checks"] if "median sharpness" in c["name"]} == {"sharpness plateau absent (the sharpness never flattens: still rising, or falling, at the end)"}
     # analysed again from the runs on disk: the same report
     from case_studies import get_case_study
     from case_studies.edge_of_stability import EdgeOfStabilityPreset

@@ -4,7 +4,7 @@ A tanh MLP fits a random tanh teacher by full-batch gradient descent with MSE,
 once per step size η (same data, same initialisation). The sharpness (top
 Hessian eigenvalue, by warm-started Lanczos at every step) rises, reaches the
 stability threshold 2/η of :mod:`bridge.theory.eos` and hovers there while the
-loss keeps falling non-monotonically. The plateau is detected from the
+loss falls over long horizons and goes up and down on short ones. The plateau is detected from the
 sharpness curve alone and its median compared with 2/η.
 
 Mechanism side: where the top eigenvector lives (its loading on each layer's
@@ -28,8 +28,7 @@ from bridge.plots.base import new_figure, save_figure
 from bridge.plots.sharpness import plot_layer_loading, plot_loss_by_step_size, plot_neuron_loading, plot_onset, plot_sharpness
 from bridge.report import BridgeReport
 from bridge.runs.run import Run
-from bridge.stages.detectors import threshold_crossing
-from bridge.stages.sharpness import alternation_fraction, first_increase, oscillation_onset, plateau_loss_trend, sharpening, sharpness_plateau
+from bridge.stages.sharpness import alternation_fraction, edge_reached, first_increase, loss_climb, oscillation_onset, oscillation_share, plateau_loss_trend, sharpening, sharpness_plateau
 from bridge.tasks.teacher_mlp import TeacherMLPConfig
 from bridge.theory.eos import predict_plateau
 from bridge.trackers.curvature import CurvatureLoadingTracker, SharpnessTracker
@@ -48,7 +47,14 @@ class Targets:
             the onset of oscillation along the top eigenvector.
         oscillation_level: |cos(g, v₁)| at which the oscillation counts as started.
         min_alternation: on the plateau, the share of steps where ``g · v₁`` flips sign
-            must reach this (1: pure period-2 oscillation; 0.5: none).
+            with ``|cos(g, v₁)|`` above the noise floor must reach this (1: pure period-2
+            oscillation; 0: none).
+        cosine_sds: the noise floor of ``|cos(g, v₁)|`` in units of ``1/√P``, the
+            spread of the cosine between a random direction and v₁ among ``P`` parameters.
+        min_fall: over the plateau the loss must fall by at least this fraction of its
+            level at the plateau's start (long horizon).
+        min_climb: its one-step rises on the plateau must add up to at least this
+            multiple of its net fall there (short horizon).
     """
 
     tolerance: float = 0.10
@@ -56,6 +62,9 @@ class Targets:
     onset_tolerance: float = 0.10
     oscillation_level: float = 0.5
     min_alternation: float = 0.8
+    cosine_sds: float = 3.0
+    min_fall: float = 0.1
+    min_climb: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -179,63 +188,106 @@ def neuron_shares(run: Run, step: int) -> dict[tuple[int, int], float]:
 
 def detect(run: Run, targets: Targets) -> dict:
     """The prediction and every event of one step size's run (plateau, sharpening, loss spike, oscillation onset, 2/η crossing)."""
-    lr = run.config.train.lr
+    return detect_curves(run.config.train.lr, run.curve("curvature/top_eig", rank=1), run.curve("loss/train"), run.curve("curvature/grad_cosine"), targets)
+
+
+def detect_curves(lr: float, sharpness: tuple, loss: tuple, cosine: tuple, targets: Targets) -> dict:
+    """:func:`detect` on curves: ``(steps, values)`` of the sharpness, the training loss and ``cos(g, v₁)``."""
     pred = predict_plateau(lr)
-    t, s = run.curve("curvature/top_eig", rank=1)
-    tl, loss = run.curve("loss/train")
-    tc, cos = run.curve("curvature/grad_cosine")
+    t, s = sharpness
     plateau = sharpness_plateau(t, s)
     return {
         "lr": lr,
         "prediction": pred,
-        "sharpness": (t, s),
-        "loss": (tl, loss),
-        "cosine": (tc, cos),
+        "sharpness": sharpness,
+        "loss": loss,
+        "cosine": cosine,
         "plateau": plateau,
         "rise": sharpening(t, s, plateau),
-        "spike": first_increase(tl, loss),
-        "onset": oscillation_onset(tc, cos, level=targets.oscillation_level),
-        "crossing": threshold_crossing(t, s, pred.value, name="sharpness reaches 2/η", observable="curvature/top_eig"),
+        "spike": first_increase(*loss),
+        "onset": oscillation_onset(*cosine, level=targets.oscillation_level),
+        "crossing": edge_reached(t, s, pred.value),
     }
 
 
-def judge(found: dict, targets: Targets, report: BridgeReport) -> dict:
-    """Append one step size's checks and onset match to ``report``; returns the match's detail."""
+COHEN = "Cohen et al. 2021, Gradient descent on neural networks typically occurs at the edge of stability (ICLR)"
+
+
+def judge(found: dict, targets: Targets, report: BridgeReport, n_params: int, steps: int) -> dict:
+    """Append one step size's rows to ``report``; returns the onset match's detail.
+
+    Every row is appended whether or not its events were found; an absent plateau
+    fails each row that reads it, and says so.
+    """
     pred, plateau, rise, spike, onset = found["prediction"], found["plateau"], found["rise"], found["spike"], found["onset"]
     (t, s), (tl, loss), (tc, cos) = found["sharpness"], found["loss"], found["cosine"]
     tag = f"η={found['lr']:g} (2/η={pred.value:.3g})"
+    horizon = (f"steps={steps} (long enough for the sharpness to reach 2/η)",)
+    no_plateau = "sharpness plateau absent (the sharpness never flattens: still rising, or falling, at the end)"
+    crossing = found["crossing"]
+    detail = {"lr": found["lr"], "sharpness_reaches_2_over_eta": None if crossing is None else crossing.step, "plateau_start": None if plateau is None else plateau.start}
     median = None if plateau is None else plateau.change
     err = None if median is None else abs(median / pred.value - 1)
-    report.checks.append(check(f"{tag}: median sharpness over the plateau", median, f"within {targets.tolerance:.0%} of 2/η = {pred.value:.4g}", err is not None and err <= targets.tolerance))
+    report.checks.append(
+        check(
+            f"{tag}: median sharpness over the plateau", median, f"within {targets.tolerance:.0%} of 2/η = {pred.value:.4g}", err is not None and err <= targets.tolerance,
+            claim="the sharpness stops rising and hovers at 2/η", source=COHEN + ", Fig. 1 and Sec. 3; bridge.theory.eos", depends_on=horizon, reason=no_plateau if plateau is None else "",
+        )
+    )
     ok_rise = rise is not None and plateau is not None and rise.step < plateau.start and s[0] < targets.start_below * plateau.change
     report.checks.append(
         check(
             f"{tag}: progressive sharpening detected before the plateau (half-rise step; sharpness {s[0]:.3g} at step 0)",
             None if rise is None else rise.step,
             f"< plateau start {'—' if plateau is None else f'{plateau.start:g}'}, starting below {targets.start_below:g} × plateau",
-            ok_rise,
+            ok_rise, claim="the sharpness rises during training before it reaches 2/η (progressive sharpening)", source=COHEN + ", Sec. 3 (progressive sharpening)",
+            depends_on=horizon, reason=no_plateau if plateau is None else ("no rise to the plateau" if rise is None else ""),
         )
     )
-    if plateau is not None:
-        ratio, rises = plateau_loss_trend(tl, loss, plateau.start)
-        report.checks.append(check(f"{tag}: loss keeps falling non-monotonically on the plateau (end/start loss; {rises} rises)", ratio, "< 1 with at least one rise", ratio < 1 and rises > 0))
-    crossing = found["crossing"]
-    detail = {"lr": found["lr"], "sharpness_reaches_2_over_eta": None if crossing is None else crossing.step, "plateau_start": None if plateau is None else plateau.start}
+    fall = climb = None
     if plateau is not None and t[-1] - plateau.start > 1:
+        ratio, rises = plateau_loss_trend(tl, loss, plateau.start)
+        fall, climb = 1 - ratio, loss_climb(tl, loss, plateau.start)
+        detail.update(plateau_loss_ratio=ratio, plateau_loss_rises=rises)
+    why = no_plateau if plateau is None else ""
+    report.checks.append(
+        check(
+            f"{tag}: loss falls over the plateau (1 − end/start loss)", fall, f">= {targets.min_fall:g}", fall is not None and fall >= targets.min_fall,
+            claim="at the edge of stability the loss still decreases over long horizons", source=COHEN + ", Sec. 3", depends_on=horizon, reason=why,
+        )
+    )
+    report.checks.append(
+        check(
+            f"{tag}: loss non-monotone on short horizons (sum of its one-step rises on the plateau / its net fall)", climb, f">= {targets.min_climb:g}",
+            climb is not None and climb >= targets.min_climb,
+            claim="at the edge of stability the loss goes up and down from step to step by more than it falls overall", source=COHEN + ", Sec. 3", depends_on=horizon, reason=why,
+        )
+    )
+    floor = targets.cosine_sds / np.sqrt(n_params)
+    share = None
+    if plateau is not None and onset is not None and t[-1] - max(plateau.start, onset.step) > 1:
         on = tc >= plateau.start
+        detail["oscillation_window_start"] = begin = max(plateau.start, onset.step)
+        share = detail["plateau_oscillation_share"] = oscillation_share(tc[tc >= begin], cos[tc >= begin], floor)
         before = tc < (onset.step if onset is not None else plateau.start) - 10
-        alt = detail["plateau_alternation_fraction"] = alternation_fraction(tc[on], cos[on])
+        detail["plateau_alternation_fraction"] = alternation_fraction(tc[on], cos[on])
         detail["plateau_median_abs_cosine"] = float(np.median(np.abs(cos[on])))
         detail["before_median_abs_cosine"] = float(np.median(np.abs(cos[before]))) if before.any() else None
-        report.checks.append(
-            check(
-                f"{tag}: GD oscillates with period 2 along v₁ on the plateau (share of steps where g·v₁ flips sign; median |cos(g, v₁)| {detail['plateau_median_abs_cosine']:.3f} on the plateau vs {detail['before_median_abs_cosine'] or float('nan'):.1e} before)",
-                alt,
-                f">= {targets.min_alternation:g} (0.5: no oscillation)",
-                alt >= targets.min_alternation,
-            )
+    report.checks.append(
+        check(
+            f"{tag}: GD oscillates with period 2 along v₁ on the plateau, from the oscillation onset on (share of steps where g·v₁ flips sign with |cos(g, v₁)| >= {floor:.3f} = {targets.cosine_sds:g}/√P)",
+            share, f">= {targets.min_alternation:g} (0: no oscillation)", share is not None and share >= targets.min_alternation,
+            claim="once it starts, gradient descent on the plateau bounces back and forth along the top Hessian eigenvector every step",
+            source=COHEN + ", Sec. 3 (GD on a quadratic past 2/η); bridge.theory.eos.oscillation_multiplier", depends_on=horizon,
+            reason=why or ("oscillation onset absent" if onset is None else ""),
         )
-    report.matches.append(match(f"{tag}: loss spikes when GD starts oscillating along the top eigenvector", None, spike, onset, targets.onset_tolerance, detail=detail))
+    )
+    report.matches.append(
+        match(
+            f"{tag}: loss spikes when GD starts oscillating along the top eigenvector", None, spike, onset, targets.onset_tolerance, detail=detail,
+            claim="the loss first rises when the gradient starts flipping sign along the top eigenvector", source=COHEN + ", Sec. 3 and Appendix (the quadratic model)", depends_on=horizon,
+        )
+    )
     return detail
 
 
@@ -251,7 +303,7 @@ def analyse_runs(runs: Mapping[str, Run], targets: Targets = Targets()) -> Bridg
     report = BridgeReport("edge-of-stability", "custom", main.config.seed)
     for key, run in runs.items():
         found = detect(run, targets)
-        detail = judge(found, targets, report)
+        detail = judge(found, targets, report, sum(p.numel() for p in run.model_at(0).parameters()), run.config.train.steps)
         last = run.steps[-1]
         layers = layer_shares(run, last)
         neurons = sorted(neuron_shares(run, last).items(), key=lambda kv: -kv[1])
@@ -266,7 +318,7 @@ def analyse_runs(runs: Mapping[str, Run], targets: Targets = Targets()) -> Bridg
     shared = set.intersection(*tops) if tops else set()
     report.notes.append(f"neurons among the top 5 of v₁'s loading for every η: {sorted(shared) or 'none'} (layer, neuron)")
     report.extra["runs"] = {f"{run.config.train.lr:g}": str(run.path.relative_to(main.path)) if run.path != main.path else "." for run in runs.values()}
-    report.notes.append("The plateau is detected from the sharpness curve alone (median of the last third; starts where a running median reaches 95% of it); 2/η is used only to judge it.")
+    report.notes.append("The plateau is detected from the sharpness curve alone (median of the last third; starts where a running median reaches 95% of it; absent while the sharpness still climbs there); 2/η is used only to judge it.")
     report.notes.append("sharpness_reaches_2_over_eta in each match's detail: GD becomes linearly unstable there; the loss spike follows once the oscillation along the top eigenvector has grown from its tiny initial amplitude.")
     return report
 

@@ -199,14 +199,27 @@ class LLCCalibration(CaseStudy):
         nbeta = preset.sgld.nbeta or default_nbeta(preset.task.n_train)
         report = BridgeReport("llc-calibration", "custom", runs[MAIN].config.seed)
         rows = []
+        sampler = (f"SGLD ε={preset.sgld.step_size:g}, γ={preset.sgld.gamma:g}, {preset.sgld.n_draws} draws", f"nβ={nbeta:.4g}")
         for key, shape in preset.keyed.items():
             row, diverged, train_loss = measure(runs[key], shape)
             rows.append(row)
             est, std, err, label = row["estimate"], row["std"], row["relative_error"], shape.label
-            report.checks.append(check(f"λ̂ {label} ({shape.branch}): {est:.3f} ± {std:.3f} vs Aoyagi λ = {shape.learning_coefficient:g}", err, f"|λ̂/λ − 1| < {targets.tolerance}", err < targets.tolerance))
+            report.checks.append(
+                check(
+                    f"λ̂ {label} ({shape.branch}): {est:.3f} ± {std:.3f} vs Aoyagi λ = {shape.learning_coefficient:g}", err, f"|λ̂/λ − 1| < {targets.tolerance}", err < targets.tolerance,
+                    claim=f"the SGLD estimate of the local learning coefficient at the trained minimum equals Aoyagi's λ for {label} ({shape.branch} branch)",
+                    source="Aoyagi & Watanabe 2005 (Neural Networks 18(7)), learning coefficient of reduced-rank regression; estimator: Lau et al. 2023 (the local learning coefficient); bridge.theory.aoyagi",
+                    depends_on=sampler,
+                )
+            )
             excess = nbeta * train_loss
-            report.checks.append(check(f"{label}: w* is a trained minimum (nβ·L_n(w*))", excess, f"< {targets.max_trained_excess}", excess < targets.max_trained_excess))
-            report.checks.append(check(f"{label}: diverged chains", diverged, "== 0", diverged == 0))
+            report.checks.append(
+                check(
+                    f"{label}: w* is a trained minimum (nβ·L_n(w*))", excess, f"< {targets.max_trained_excess}", excess < targets.max_trained_excess,
+                    role="precondition", claim="gradient descent reached a minimum of the noise-free teacher's loss (the estimator needs one)",
+                )
+            )
+            report.checks.append(check(f"{label}: diverged chains", diverged, "== 0", diverged == 0, role="precondition", claim="no SGLD chain diverged"))
         covered = {r["branch"] for r in rows}
         report.checks.append(
             check(
@@ -214,6 +227,8 @@ class LLCCalibration(CaseStudy):
                 len(covered),
                 f"all {len(BRANCHES)} ({', '.join(BRANCHES)}) and ≥ {targets.min_shapes} shapes",
                 covered == set(BRANCHES) and len(rows) >= targets.min_shapes,
+                role="precondition",
+                claim="the preset's shapes cover every branch of the formula",
             )
         )
         report.extra["shapes"] = rows

@@ -1,5 +1,6 @@
-"""Event detectors: generic ones (threshold crossing, settling crossing, half-rise, plateaus and drops) and one
-module per phenomenon (crossovers over a sweep, loss drops and the LLC's critical points, grokking phases, sharpness plateaus).
+"""Event detectors: generic ones (threshold crossing, settling crossing, half-rise, plateaus and drops, a sustained rise) and one
+module per phenomenon (crossovers over a sweep, loss drops and the LLC's critical points, grokking phases, sharpness plateaus,
+subtask drops).
 
 Examples:
     >>> from bridge.stages import half_rise
@@ -10,9 +11,22 @@ Examples:
 from bridge.stages.crossover import crossing, loglog_slope
 from bridge.stages.detectors import Event, Stage, half_rise, plateaus_and_drops, settled_crossing, threshold_crossing
 from bridge.stages.grokking import grokking_phases, half_fall, memorised_and_grokked, phase_ordered
-from bridge.stages.sharpness import alternation_fraction, first_increase, oscillation_onset, plateau_loss_trend, running_median, sharpening, sharpness_plateau
+from bridge.stages.sharpness import (
+    alternation_fraction,
+    edge_reached,
+    first_increase,
+    loss_climb,
+    oscillation_onset,
+    oscillation_share,
+    plateau_drift,
+    plateau_loss_trend,
+    running_median,
+    sharpening,
+    sharpness_plateau,
+)
 from bridge.stages.drops import drop_window, llc_boundary, main_drop, rise_between, stage_end
 from bridge.stages.quanta import SubtaskDrop, subtask_drop, value_at
+from bridge.stages.rises import residual_noise, sustained_rise
 
 __all__ = [
     "Event",
@@ -21,18 +35,23 @@ __all__ = [
     "alternation_fraction",
     "crossing",
     "drop_window",
+    "edge_reached",
     "first_increase",
     "grokking_phases",
     "half_fall",
     "half_rise",
     "llc_boundary",
     "loglog_slope",
+    "loss_climb",
     "main_drop",
     "memorised_and_grokked",
     "oscillation_onset",
+    "oscillation_share",
     "phase_ordered",
+    "plateau_drift",
     "plateau_loss_trend",
     "plateaus_and_drops",
+    "residual_noise",
     "rise_between",
     "running_median",
     "settled_crossing",
@@ -40,6 +59,7 @@ __all__ = [
     "sharpness_plateau",
     "stage_end",
     "subtask_drop",
+    "sustained_rise",
     "threshold_crossing",
     "value_at",
 ]

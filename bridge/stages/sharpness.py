@@ -1,5 +1,5 @@
-"""Detectors for the edge of stability: the sharpness plateau, progressive sharpening, loss spikes, oscillation,
-and the loss's trend on the plateau.
+"""Detectors for the edge of stability: the sharpness plateau, progressive sharpening, reaching 2/η, loss spikes,
+oscillation, and the loss's trend on the plateau.
 
 They read observables of :class:`~bridge.trackers.curvature.SharpnessTracker`
 and the loss tracker and return :class:`~bridge.stages.detectors.Event` /
@@ -46,20 +46,32 @@ def sharpness_plateau(
     tail: float = 1 / 3,
     reach: float = 0.95,
     window: int = 9,
+    max_drift: float = 0.1,
     observable: str = "curvature/top_eig",
 ) -> Stage | None:
     """The final plateau of a sharpness curve, found without reference to any predicted level.
 
     The plateau level is the median over the last ``tail`` of training; the
     plateau starts at the first step where the running median (``window``
-    samples) reaches ``reach`` × that level, and runs to the end.
+    samples) reaches ``reach`` × that level, and runs to the end. A candidate
+    that still climbs (or sinks) is no plateau: its drift per step (difference of
+    the medians of its two halves over the steps between their centres) must stay
+    below ``max_drift`` × the mean rate at which the sharpness rose to it
+    (``(level − first value) / (start − first step)``; without a rise before it,
+    ``level / (last − first step)``).
 
     Returns:
         A :class:`Stage` (``kind="plateau"``, ``change`` = the median sharpness over
-        the plateau), or ``None`` when the curve never reaches its tail level.
+        the plateau), or ``None`` when the curve never reaches its tail level or is
+        still moving there (a ramp cut off by the end of training).
+
+    Examples:
+        >>> t = np.arange(300.0)
+        >>> sharpness_plateau(t, 2 + t / 20) is None      # still rising at the end: no plateau
+        True
     """
-    if not 0 < tail <= 1 or not 0 < reach <= 1:
-        raise ValueError(f"tail and reach must be in (0, 1], got {tail}, {reach}")
+    if not 0 < tail <= 1 or not 0 < reach <= 1 or max_drift < 0:
+        raise ValueError(f"tail and reach must be in (0, 1] and max_drift >= 0, got {tail}, {reach}, {max_drift}")
     t, y = _as_arrays(steps, sharpness)
     level = float(np.median(y[t >= t[-1] - tail * (t[-1] - t[0])]))
     smooth = running_median(y, min(window, len(y) - (len(y) % 2 == 0)))
@@ -68,8 +80,66 @@ def sharpness_plateau(
         return None
     i = int(hits[0])
     median = float(np.median(y[i:]))
+    if plateau_drift(t[i:], y[i:]) > max_drift * _rise_rate(t, y, i, median):
+        return None
     dt = float(np.median(np.diff(t)))
     return Stage("sharpness plateau", float(t[i]), float(t[-1]), observable, "plateau", start_uncertainty=dt * (window // 2), change=median)
+
+
+def plateau_drift(steps: Float[np.ndarray, " n"], values: Float[np.ndarray, " n"]) -> float:
+    """|median of the second half − median of the first half| per step between the halves' centres (0 with < 2 samples).
+
+    Examples:
+        >>> round(plateau_drift(np.arange(101.0), np.arange(101.0) / 10), 12)
+        0.1
+    """
+    t, y = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
+    if len(y) < 2:
+        return 0.0
+    h = len(y) // 2
+    span = float(np.median(t[h:]) - np.median(t[:h]))
+    return float(abs(np.median(y[h:]) - np.median(y[:h])) / span) if span > 0 else 0.0
+
+
+def _rise_rate(t: np.ndarray, y: np.ndarray, i: int, level: float) -> float:
+    if t[i] > t[0] and level > y[0]:
+        return float((level - y[0]) / (t[i] - t[0]))
+    return float(abs(level) / (t[-1] - t[0]))
+
+
+def edge_reached(
+    steps: Float[np.ndarray, " n"], sharpness: Float[np.ndarray, " n"], edge: float, *, window: int = 9, observable: str = "curvature/top_eig"
+) -> Event | None:
+    """The step at which the sharpness, coming from below, reaches ``edge`` (e.g. the stability threshold 2/η).
+
+    The crossing is read on the running median (``window`` samples), so isolated
+    spikes of up to ``window // 2`` samples neither make nor move it.
+
+    Returns:
+        The event (``lo``/``hi``: the sampling interval of the crossing), or ``None``
+        when the running median starts at or above ``edge`` (no approach from below)
+        or never reaches it.
+
+    Examples:
+        >>> t = np.arange(100.0)
+        >>> edge_reached(t, t / 10, 5.0).step
+        50.0
+        >>> edge_reached(t, 10 - t / 10, 5.0) is None, edge_reached(t, np.full(100, 4.9), 5.0) is None
+        (True, True)
+    """
+    if not edge > 0:
+        raise ValueError(f"edge must be positive, got {edge}")
+    t, y = _as_arrays(steps, sharpness)
+    smooth = running_median(y, min(window, len(y) - (len(y) % 2 == 0)))
+    if smooth[0] >= edge:
+        return None
+    hits = np.nonzero(smooth >= edge)[0]
+    if len(hits) == 0:
+        return None
+    i = int(hits[0])
+    y0, y1 = smooth[i - 1], smooth[i]
+    step = float(t[i - 1] + (edge - y0) / (y1 - y0) * (t[i] - t[i - 1]))
+    return Event("sharpness reaches 2/η", step, float(t[i - 1]), float(t[i]), observable, "edge_reached")
 
 
 def sharpening(steps: Float[np.ndarray, " n"], sharpness: Float[np.ndarray, " n"], plateau: Stage | None) -> Event | None:
@@ -117,6 +187,31 @@ def plateau_loss_trend(steps: Float[np.ndarray, " n"], loss: Float[np.ndarray, "
     return ratio, int(np.sum(on[1:] > on[:-1] * (1 + rtol)))
 
 
+def loss_climb(steps: Float[np.ndarray, " n"], loss: Float[np.ndarray, " n"], start: float) -> float:
+    """How far the loss climbs back on short horizons, relative to its net fall, from step ``start`` on.
+
+    The sum of every one-sample rise of the loss, divided by its net fall (median
+    of the first tenth of the samples − median of the last tenth): 0 for a
+    monotone fall, above 1 when the loss's step-to-step climbs add up to more
+    than it loses over the whole stretch; ``inf`` when it does not fall at all.
+
+    Examples:
+        >>> t = np.arange(100.0)
+        >>> round(loss_climb(t, np.exp(-t / 50), start=0), 6)
+        0.0
+        >>> round(loss_climb(t, np.exp(-t / 50) * (1 + 0.1 * (t % 2)), start=0), 2)   # a 10% zigzag on the fall
+        2.16
+    """
+    t, y = _as_arrays(steps, loss)
+    on = y[t >= start]
+    if len(on) < 2:
+        raise ValueError(f"need at least two loss samples from step {start:g} on, got {len(on)}")
+    k = max(len(on) // 10, 1)
+    fall = float(np.median(on[:k]) - np.median(on[-k:]))
+    rises = float(np.clip(np.diff(on), 0, None).sum())
+    return rises / fall if fall > 0 else float("inf")
+
+
 def _require_every_step(t: np.ndarray) -> None:
     if np.any(np.diff(t) != 1):
         raise ValueError("oscillation detectors need the observable at every step (track_every=1)")
@@ -147,4 +242,38 @@ def alternation_fraction(steps: Float[np.ndarray, " n"], cosine: Float[np.ndarra
     return float(np.mean(np.sign(c[1:]) * np.sign(c[:-1]) < 0))
 
 
-__all__ = ["alternation_fraction", "first_increase", "oscillation_onset", "plateau_loss_trend", "running_median", "sharpening", "sharpness_plateau"]
+def oscillation_share(steps: Float[np.ndarray, " n"], cosine: Float[np.ndarray, " n"], floor: float) -> float:
+    """Share of consecutive steps where ``g · v₁`` flips sign *and* ``|cos(g, v₁)| >= floor`` at both.
+
+    :func:`alternation_fraction` counts sign flips of any size, so a gradient with
+    no component along v₁ beyond noise can score high; here a flip counts only
+    when the gradient really points along v₁ (``floor``: e.g. a few times
+    ``1/√P``, the spread of the cosine between a random direction and v₁ among
+    ``P`` parameters). 1: a period-2 oscillation at every step; 0: none.
+
+    Examples:
+        >>> t = np.arange(6.0)
+        >>> oscillation_share(t, 0.9 * (-1.0) ** t, floor=0.1), oscillation_share(t, 1e-3 * (-1.0) ** t, floor=0.1)
+        (1.0, 0.0)
+    """
+    if floor < 0:
+        raise ValueError(f"floor must be >= 0, got {floor}")
+    t, c = _as_arrays(steps, cosine)
+    _require_every_step(t)
+    big = np.abs(c) >= floor
+    return float(np.mean((np.sign(c[1:]) * np.sign(c[:-1]) < 0) & big[1:] & big[:-1]))
+
+
+__all__ = [
+    "alternation_fraction",
+    "edge_reached",
+    "first_increase",
+    "loss_climb",
+    "oscillation_onset",
+    "oscillation_share",
+    "plateau_drift",
+    "plateau_loss_trend",
+    "running_median",
+    "sharpening",
+    "sharpness_plateau",
+]

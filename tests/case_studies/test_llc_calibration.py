@@ -122,7 +122,7 @@ def test_the_report_reads_every_shape_from_its_own_run(small_run):
     nbeta = 400 / np.log(400)
     assert report.checks[1].value == pytest.approx(nbeta * main.observable("loss/train").iloc[-1], rel=1e-12)
     assert report.checks[1].passed and report.checks[1].value < 1e-3  # gradient descent reached the minimum
-    assert report.verdict == "fail"
+    assert report.verdict == "invalid"  # two shapes cover two of the five branches: a failed precondition
     assert report.figures == ["figures/llc_vs_theory.png", "figures/chain_traces.png"]
     assert all((out / f).exists() for f in report.figures)
 
@@ -182,3 +182,60 @@ def test_llc_calibration_quick_preset_passes(tmp_path):
     for row in shapes:
         assert row["estimate"] == pytest.approx(row["theory"], rel=0.2)
     assert report.figures == ["figures/llc_vs_theory.png", "figures/chain_traces.png"]
+
+
+# --- every counted row fails when its claim is false (stored observables, no training) ---
+
+
+class StoredRun:
+    """The observables ``analyse`` reads from a finished shape's run, at its last step."""
+
+    def __init__(self, estimate: float, loss: float = 1e-7, diverged: float = 0.0, seed: int = 0) -> None:
+        import pandas as pd
+
+        self.steps, self.config = [400], type("C", (), {"seed": seed})()
+        self._rows = {"llc/mean": estimate, "llc/std": 0.1, "llc/diverged": diverged, "loss/train": loss}
+        self._series = lambda v: pd.Series([v], index=[400])
+
+    def observable(self, name: str):
+        return self._series(self._rows[name])
+
+
+def stored(preset, scale=None, override=None):
+    """One stored run per shape with the estimate at ``scale[label]`` × Aoyagi's λ (1 by default); ``override[label]``
+    sets that shape's stored training loss or diverged chains."""
+    scale, override = scale or {}, override or {}
+    return {key: StoredRun(scale.get(shape.label, 1.0) * shape.learning_coefficient, **override.get(shape.label, {})) for key, shape in preset.keyed.items()}
+
+
+def test_estimates_on_theory_pass_and_only_the_estimates_are_counted():
+    preset = PRESETS["quick"]
+    report = get_case_study("llc-calibration").analyse(stored(preset), preset)
+    assert report.verdict == "pass"
+    counted = [c for c in report.checks if c.counted]
+    assert len(counted) == 6 and all(c.name.startswith("λ̂ ") and c.value == 0.0 and "Aoyagi" in c.source and c.depends_on for c in counted)
+    assert {c.role for c in report.checks if not c.counted} == {"precondition"}
+    assert [c.name for c in report.checks if not c.counted][-1] == "branches of Aoyagi's formula covered"
+
+
+@pytest.mark.parametrize("factor", [0.75, 1.25])
+def test_an_estimate_25_percent_off_fails_its_row(factor):
+    preset = PRESETS["quick"]
+    report = get_case_study("llc-calibration").analyse(stored(preset, {"M2-N6-H2-r1": factor}), preset)
+    (bad,) = [c for c in report.checks if c.counted and not c.passed]
+    assert bad.name.startswith("λ̂ M2-N6-H2-r1") and bad.value == pytest.approx(0.25, rel=1e-12)
+    assert report.verdict == "partial" and report.failed_claims == [bad.name]
+    every = get_case_study("llc-calibration").analyse(stored(preset, {s.label: factor for s in preset.shapes}), preset)
+    assert every.verdict == "fail"
+
+
+def test_an_untrained_minimum_or_diverged_chains_make_the_report_invalid():
+    preset = PRESETS["quick"]
+    study = get_case_study("llc-calibration")
+    nbeta = 4000 / np.log(4000)
+    unfit = study.analyse(stored(preset, override={"M3-N3-H2-r2": {"loss": 0.1 / nbeta}}), preset)
+    (row,) = [c for c in unfit.checks if c.name == "M3-N3-H2-r2: w* is a trained minimum (nβ·L_n(w*))"]
+    assert row.role == "precondition" and not row.passed and row.value == pytest.approx(0.1, rel=1e-9)
+    assert unfit.verdict == "invalid"
+    diverged = study.analyse(stored(preset, override={"M4-N4-H3-r1": {"diverged": 2.0}}), preset)
+    assert diverged.verdict == "invalid"

@@ -8,7 +8,7 @@ Examples:
 """
 
 from bridge.stages.detectors import Event, Stage, half_rise, plateaus_and_drops, settled_crossing, threshold_crossing
-from bridge.stages.grokking import grokking_phases, half_fall, memorised_and_grokked, phase_ordered
+from bridge.stages.grokking import generalised, grokking_phases, half_fall, half_move, memorised_and_grokked, noise_level, phase_ordered
 from bridge.stages.sharpness import alternation_fraction, first_increase, oscillation_onset, plateau_loss_trend, running_median, sharpening, sharpness_plateau
 from bridge.stages.drops import drop_window, llc_boundary, main_drop, rise_between, stage_end
 
@@ -18,12 +18,15 @@ __all__ = [
     "alternation_fraction",
     "drop_window",
     "first_increase",
+    "generalised",
     "grokking_phases",
     "half_fall",
+    "half_move",
     "half_rise",
     "llc_boundary",
     "main_drop",
     "memorised_and_grokked",
+    "noise_level",
     "oscillation_onset",
     "phase_ordered",
     "plateau_loss_trend",

@@ -305,41 +305,43 @@ def agf_template(run: Run) -> dict[int, float]:
 
 
 def analyse_agf(report: BridgeReport, run: Run, t: Targets) -> None:
-    """Match AGF's acquisition steps with each frequency's loss drop and its emergence in the weights; the orders."""
+    """Match AGF's acquisition steps with the loss staircase and each frequency's emergence in the weights; the orders."""
     net, p = run.model_at(0), run.config.task.p
     w1 = net.layers[0].weight.detach()
     preds = agf.predict_acquisitions(w1[:, :p], w1[:, p:], net.layers[1].weight.detach(), agf_template(run), run.config.train.lr)
-    dropped: dict[int, Event | None] = {}
+    plateaus = [preds[0].value + preds[0].extra["drop"]] + [pred.value for pred in preds]
+    t_loss, loss = run.curve("loss/train")
     emerged: dict[int, Event | None] = {}
-    for pred in preds:
-        k, level = pred.extra["frequency"], pred.extra["drop"] / 2
-        dropped[k] = threshold_crossing(*run.curve("template/loss", frequency=k), level, "down", name=f"frequency-{k} loss half-way down ({level:.3f})", observable="template/loss")
+    shares: dict[int, Event | None] = {}
+    for j, pred in enumerate(preds):
+        k, level = pred.extra["frequency"], 0.5 * (plateaus[j] + plateaus[j + 1])
+        drop = threshold_crossing(t_loss, loss, level, "down", name=f"loss below {level:.3f} (drop {j + 1})", observable="loss/train")
         emerged[k] = half_move(*run.curve("fourier/embed_norm", frequency=k), direction="up", min_fraction=t.norm_growth, name=f"frequency {k} norm half-rise", observable="fourier/embed_norm")
-        report.matches.append(match(f"AGF: frequency {k} (m={pred.extra['magnitude']:g}) acquired", pred.step, dropped[k], emerged[k], t.agf_tolerance, detail={"frequency": k, "plateau_after": pred.value},
-                                    claim=f"from the initial weights AGF predicts when frequency {k} is learned: its share of the loss half-way down, and its weight norm risen, at the predicted step",
+        shares[k] = threshold_crossing(*run.curve("template/loss", frequency=k), pred.extra["drop"] / 2, "down", name=f"frequency-{k} loss share half-way down", observable="template/loss")
+        report.matches.append(match(f"AGF: frequency {k} (m={pred.extra['magnitude']:g}) acquired", pred.step, drop, emerged[k], t.agf_tolerance, detail={"frequency": k, "plateau_after": pred.value},
+                                    claim=f"from the initial weights AGF predicts when frequency {k} is learned: the loss steps down to the next plateau and the frequency's weight norm rises at the predicted step",
                                     source=KUNIN, depends_on=(AGF_SPACING,)))
     order = " → ".join(map(str, agf.magnitude_order(agf_template(run))))
     predicted = " → ".join(str(pred.extra["frequency"]) for pred in preds)
-
-    def in_time(events: dict[int, Event | None]) -> str:
-        return " → ".join(str(k) for _, k in sorted((e.step, k) for k, e in events.items() if e is not None))
-
-    missing = lambda events: "; ".join(f"frequency {k} not detected" for k, e in events.items() if e is None)  # noqa: E731
-    report.checks.append(check("AGF: frequencies acquired (loss share half-way down) in the predicted order", in_time(dropped), predicted, in_time(dropped) == predicted,
-                               claim="the frequencies are acquired one at a time in the order AGF predicts", source=KUNIN, depends_on=(AGF_SPACING,), reason=missing(dropped)))
-    report.checks.append(check("AGF: frequencies emerge in the weights in order of target magnitude", in_time(emerged), order, in_time(emerged) == order,
-                               claim="Fourier features appear in the weights in order of the target's Fourier magnitude", source=KUNIN, depends_on=(AGF_SPACING,), reason=missing(emerged)))
+    observed = " → ".join(str(k) for _, k in sorted((e.step, k) for k, e in emerged.items() if e is not None))
+    missing = "; ".join(f"frequency {k} not detected" for k, e in emerged.items() if e is None)
+    report.checks.append(check("AGF: frequencies emerge in the weights in the predicted order", observed, predicted, observed == predicted,
+                               claim="the frequencies are acquired one at a time in the order AGF predicts from the initial weights", source=KUNIN, depends_on=(AGF_SPACING,), reason=missing))
+    report.checks.append(check("AGF: frequencies emerge in the weights in order of target magnitude", observed, order, observed == order,
+                               claim="Fourier features appear in the weights in order of the target's Fourier magnitude", source=KUNIN, depends_on=(AGF_SPACING,), reason=missing))
     report.checks.append(check("AGF: predicted acquisition times follow the magnitude order", predicted, order, predicted == order, role="info", source="bridge.theory.agf"))
-    plateaus = [preds[0].value + preds[0].extra["drop"]] + [pred.value for pred in preds]
-    t_loss, loss = run.curve("loss/train")
+    errors = [abs(e.step - pred.step) / pred.step if e is not None else None for pred, e in zip(preds, shares.values())]
+    worst = None if None in errors else max(errors)
+    report.checks.append(check("AGF: each frequency's loss share half-way down vs its predicted step (largest relative error)", worst, f"<= {t.agf_tolerance:g}", worst is not None and worst <= t.agf_tolerance,
+                               role="info", source=KUNIN))
     report.extra["agf"] = {
         "predicted_steps": {pred.extra["frequency"]: pred.step for pred in preds},
         "plateaus": plateaus,
         "total_loss_midpoint_crossings": [_at(threshold_crossing(t_loss, loss, 0.5 * (a + b), "down")) for a, b in itertools.pairwise(plateaus)],
-        "loss_share_half_drops": {k: _at(e) for k, e in dropped.items()},
+        "loss_share_half_drops": {k: _at(e) for k, e in shares.items()},
         "emergence": {k: _at(e) for k, e in emerged.items()},
     }
-    events = [e for e in [*dropped.values(), *emerged.values()] if e is not None] + [pred.to_dict() | {"type": "prediction"} for pred in preds]
+    events = [e for e in [*shares.values(), *emerged.values()] if e is not None] + [pred.to_dict() | {"type": "prediction"} for pred in preds]
     report.files["runs/agf/events.json"] = [e.to_dict() if hasattr(e, "to_dict") else e for e in events]
 
 

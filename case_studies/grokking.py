@@ -2,20 +2,15 @@
 
 The runs of one seed:
 
-- ``main`` (``out/``): a one-layer ReLU transformer (no LayerNorm) trained by
-  AdamW on ``a + b mod p`` from a fraction of the pairs. It memorises, then
-  generalises long after. Phases (memorisation, circuit formation, clean-up)
-  are detected from the train/test curves. After training, an offline Fourier
-  analysis over every checkpoint, with the key frequencies of the final
-  checkpoint, measures the embedding's spectrum, its Gini coefficient, and the
-  restricted and excluded loss (Nanda et al. 2023).
-- ``agf`` (``out/runs/agf``): a two-layer quadratic network on a template
-  target with unequal Fourier magnitudes; alternating gradient flows
-  (Kunin et al. 2025) predict from the initial weights when each frequency is
-  acquired, in order of magnitude, and how much loss each removes.
-- ``sweep_lr<lr>_wd<wd>`` (``out/runs/<key>``): grokking step against
-  ``lr · weight decay``; the fitted exponent (with its 95% interval) is
-  reported against the ``1/(lr·wd)`` prediction whatever it turns out to be.
+- ``main`` (``out/``): a one-layer ReLU transformer (no LayerNorm) trained by AdamW on ``a + b mod p`` from a
+  fraction of the pairs. It memorises, then generalises long after; phases are detected only in a run that
+  generalised. An offline Fourier analysis over every checkpoint, with the final key frequencies, measures the
+  embedding's spectrum, its Gini coefficient, and the restricted and excluded loss (Nanda et al. 2023).
+- ``agf`` (``out/runs/agf``): a two-layer quadratic network on a template target with unequal Fourier
+  magnitudes; alternating gradient flows (Kunin et al. 2025) predict from the initial weights when each
+  frequency is acquired, in order of magnitude, and how much loss each removes.
+- ``sweep_lr<lr>_wd<wd>`` (``out/runs/<key>``): grokking step against ``lr · weight decay``; the claim
+  ``t ∝ (lr·wd)^−1`` passes only when −1 lies inside the fitted exponent's 95% interval.
 
 Examples:
     >>> study = Grokking()
@@ -26,7 +21,6 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -40,8 +34,8 @@ from bridge.plots.base import new_figure, plot_curves, save_figure
 from bridge.plots.fourier import plot_emergence, plot_phase_bands, plot_power_law, plot_spectrum
 from bridge.report import BridgeReport
 from bridge.runs.run import Run
-from bridge.stages.detectors import Event, Stage, half_rise, threshold_crossing
-from bridge.stages.grokking import grokking_phases, half_fall, memorised_and_grokked, phase_ordered
+from bridge.stages.detectors import Event, Stage, threshold_crossing
+from bridge.stages.grokking import generalised, grokking_phases, half_fall, half_move, memorised_and_grokked
 from bridge.tasks.modular import ModularConfig
 from bridge.theory import agf
 from bridge.theory.weight_decay import PowerLawFit, fit_power_law, time_scale
@@ -56,15 +50,21 @@ class Targets:
     """What the grokking report judges.
 
     Args:
-        memorised, grokked: train accuracy that marks memorisation; test accuracy that marks grokking.
+        memorised, grokked: train accuracy that marks memorisation; test accuracy that marks grokking (the
+            precondition: reached after memorising and kept to the end).
         grok_ratio: the grokking step must come at least this many times later than memorisation.
         key_mass: share of the squared Fourier norm that defines key frequencies.
         n_top: the "few" frequencies that must carry most of the final embedding's squared norm.
         sparse_share: what "most" means for them.
         excluded_rise: factor by which the excluded loss must rise over circuit formation (1: it rises).
-        lag_tolerance: relative lag allowed between the test-loss drop and the restricted-loss drop.
-        agf_tolerance: relative error allowed between AGF's predicted step, the frequency's loss drop and its emergence.
-        sweep_weight_decays: distinct weight decays that must grok for the sweep's fit to count.
+        lag_tolerance: relative lag allowed between the test-loss half-drop and the W_E Gini half-rise.
+        cleanup_drop: the clean-up lowers the test loss by at least this fraction of ``ln p`` (a uniform guess's loss).
+        loss_fall: a loss's half-way-down event needs it to fall by at least this fraction of its peak.
+        gini_rise: the Gini's half-rise event needs it to rise by at least this much (a Gini lies in [0, 1)).
+        norm_growth: a frequency emerges in the AGF network only if its norm grows by this multiple of its lowest value.
+        agf_tolerance: relative error allowed between AGF's predicted step, the loss step and the emergence.
+        sweep_weight_decays, sweep_exponent: weight decays that must grok for the fit to be judged; the predicted
+            exponent of the grokking step against ``lr · weight decay``.
     """
 
     memorised: float = 0.99
@@ -75,8 +75,13 @@ class Targets:
     sparse_share: float = 0.5
     excluded_rise: float = 1.0
     lag_tolerance: float = 0.5
+    cleanup_drop: float = 0.5
+    loss_fall: float = 0.5
+    gini_rise: float = 0.1
+    norm_growth: float = 1.0
     agf_tolerance: float = 0.2
     sweep_weight_decays: int = 4
+    sweep_exponent: float = -1.0
 
 
 @dataclass(frozen=True)
@@ -225,45 +230,63 @@ class Grokking(CaseStudy):
         return figures(runs, report)
 
 
+NANDA = "Nanda et al. 2023 (progress measures for grokking)"
+POWER = "Power et al. 2022, Fig. 1"
+KUNIN = "Kunin et al. 2025 (alternating gradient flows); bridge.theory.agf"
+AGF_SPACING = "AGF template magnitudes 1, 0.65, 0.42, 0.27 (consecutive ratio ~1.5)"
+
+
 def analyse_main(report: BridgeReport, run: Run, t: Targets) -> None:
-    """Phases, grokking ratio, Fourier checks and the test-loss ↔ restricted-loss match of the main run."""
-    (t_acc, train_acc), (t_loss, test_loss) = run.curve("accuracy/train"), run.curve("loss/test")
-    memorised, grokked = memorised_and_grokked(t_acc, train_acc, *run.curve("accuracy/test"), t.memorised, t.grokked)
+    """The main run: precondition (it generalised), the grokking delay, circuit formation and clean-up measured
+    by the restricted/excluded loss and the W_E Gini against the phases, and the Fourier-sparse embedding."""
+    (t_acc, train_acc), (t_test, test_acc), (t_loss, test_loss) = run.curve("accuracy/train"), run.curve("accuracy/test"), run.curve("loss/test")
+    ln_p = float(np.log(run.config.task.p))
+    memorised, grokked = memorised_and_grokked(t_acc, train_acc, t_test, test_acc, t.memorised, t.grokked)
+    gen = generalised(t_test, test_acc, t.grokked)
+    ok = memorised is not None and gen is not None and gen.step >= memorised.step
+    why = "" if ok else ("train accuracy never reached its threshold" if memorised is None else f"test accuracy ends at {test_acc[-1]:.1%}, below {t.grokked:.0%}" if gen is None else "generalised before memorising")
+    report.checks.append(check("the run generalised", f"test accuracy {test_acc[-1]:.1%} at the end", f"train acc ≥ {t.memorised:.0%}, then test acc ≥ {t.grokked:.0%} to the end", ok, role="precondition",
+                               claim="the run memorised its training pairs and then generalised (the phenomenon the other rows judge)", source=POWER, reason=why))
     ratio = (grokked.step / memorised.step) if memorised and grokked and memorised.step > 0 else None
-    report.checks.append(check(f"test acc > {t.grokked:.0%} step / train acc > {t.memorised:.0%} step", ratio, f">= {t.grok_ratio:g}", ratio is not None and ratio >= t.grok_ratio))
-    stages = grokking_phases(t_acc, train_acc, np.interp(t_acc, t_loss, test_loss), t.memorised)
-    report.checks.append(check("three phases detected in order", " → ".join(f"{s.name} [{s.start:.0f}, {s.end:.0f}]" for s in stages) or "none", "memorisation → circuit formation → clean-up", phase_ordered(stages)))
+    report.checks.append(check(f"test acc > {t.grokked:.0%} step / train acc > {t.memorised:.0%} step", ratio, f">= {t.grok_ratio:g}", ratio is not None and ratio >= t.grok_ratio,
+                               claim="generalisation comes long after memorisation", source=POWER, reason="" if ratio is not None else "no memorisation or no generalisation step"))
+    stages = grokking_phases(t_acc, train_acc, np.interp(t_acc, t_loss, test_loss), np.interp(t_acc, t_test, test_acc), t.memorised, t.grokked, min_drop=t.cleanup_drop * ln_p)
+    no_phases = "" if len(stages) == 3 else ("no grokking phases: " + (why or f"no test-loss drop of {t.cleanup_drop:g}·ln p after memorisation"))
+    report.checks.append(check("grokking phases (from train accuracy and test loss)", " → ".join(f"{s.name} [{s.start:.0f}, {s.end:.0f}]" for s in stages) or "none", "memorisation → circuit formation → clean-up",
+                               len(stages) == 3, role="info", source=f"{NANDA}, Sec. 5", reason=no_phases))
     t_mem = memorised.step if memorised else 0.0
 
     (t_r, restricted), (t_e, excluded), (t_g, gini) = (run.curve(f"fourier/{name}") for name in ("restricted_loss", "excluded_loss", "embed_gini"))
-    test_drop = half_fall(t_loss, test_loss, t_mem, "test loss half-way down from its peak", "loss/test")
-    restricted_drop = half_fall(t_r, restricted, t_mem, "restricted loss half-way down from its peak", "fourier/restricted_loss")
-    keep = t_g >= t_mem
-    gini_rise = half_rise(t_g[keep], gini[keep], name="embedding Gini half-rise", observable="fourier/embed_gini") if keep.sum() > 1 else None
+    test_drop = half_fall(t_loss, test_loss, t_mem, "test loss half-way down from its peak", "loss/test", min_fraction=t.loss_fall) if ok else None
+    restricted_drop = half_fall(t_r, restricted, t_mem, "restricted loss half-way down from its peak", "fourier/restricted_loss", min_fraction=t.loss_fall)
+    gini_rise = half_move(t_g, gini, t_mem, "up", min_change=t.gini_rise, name="embedding Gini half-rise", observable="fourier/embed_gini")
     before = restricted_drop is not None and test_drop is not None and restricted_drop.step < test_drop.step
-    report.checks.append(check("restricted loss falls before test loss (half-drop steps)", " vs ".join("not detected" if e is None else f"{e.step:.0f}" for e in (restricted_drop, test_drop)), "restricted < test", before))
-    rise = float(np.interp(stages[1].end, t_e, excluded) / np.interp(stages[1].start, t_e, excluded)) if len(stages) >= 2 else None
-    report.checks.append(check("excluded loss rise over circuit formation (end / start)", rise, f"> {t.excluded_rise:g}", rise is not None and rise > t.excluded_rise))
+    absent = [what for what, e in (("restricted loss never falls half-way", restricted_drop), ("test loss never falls half-way" + ("" if ok else " (the run did not generalise)"), test_drop)) if e is None]
+    report.checks.append(check("restricted loss falls before test loss (half-drop steps)", " vs ".join("not detected" if e is None else f"{e.step:.0f}" for e in (restricted_drop, test_drop)), "restricted < test", before,
+                               claim="the generalising circuit forms before the test loss falls: the loss of the key-frequency part of the logits drops first", source=f"{NANDA}, Fig. 7", reason="; ".join(absent)))
+    rise = float(np.interp(stages[1].end, t_e, excluded) / np.interp(stages[1].start, t_e, excluded)) if len(stages) == 3 else None
+    report.checks.append(check("excluded loss rise over circuit formation (end / start)", rise, f"> {t.excluded_rise:g}", rise is not None and rise > t.excluded_rise,
+                               claim="during circuit formation the logits without the key frequencies lose what memorisation gave them: the excluded loss rises", source=f"{NANDA}, Fig. 7", reason=no_phases))
 
     final = final_spectrum(run)
     share, keys = top_share(final, t.n_top), key_frequencies(final, t.key_mass)
-    report.checks.append(check(f"share of final embedding Fourier norm² in the top {t.n_top} frequencies", share, f"> {t.sparse_share:g}", share > t.sparse_share))
+    report.checks.append(check(f"share of final embedding Fourier norm² in the top {t.n_top} frequencies", share, f"> {t.sparse_share:g}", share > t.sparse_share,
+                               claim="the trained embedding is sparse in the Fourier basis: a few key frequencies carry most of it", source=f"{NANDA}, Sec. 4"))
     report.extra.update(key_frequencies=keys, embedding_n_key=len(keys))
     report.notes.append(f"{len(keys)} frequencies carry {t.key_mass:.0%} of the final embedding's squared Fourier norm; key frequencies (restricted/excluded loss): {keys}")
 
+    report.matches.append(match("W_E Gini half-rise with the test-loss half-drop", None, test_drop, gini_rise, t.lag_tolerance, claim="the embedding turns Fourier-sparse with the test-loss drop", source=f"{NANDA}, Fig. 7"))
+    g_rise = float(np.interp(stages[2].end, t_g, gini) - np.interp(stages[2].start, t_g, gini)) if len(stages) == 3 else None
+    report.checks.append(check("Gini of W_E Fourier norms rises during clean-up (end − start)", g_rise, "> 0", g_rise is not None and g_rise > 0, role="info", source=f"{NANDA}, Fig. 7", reason=no_phases))
     tau = time_scale(run.config.train.lr, run.config.train.weight_decay)
     report.extra["time_scale_1_over_lr_wd"] = tau
     if grokked is not None:
         report.notes.append(f"grokking step {grokked.step:.0f} = {grokked.step / tau:.2f} × 1/(lr·wd) = {tau:.0f} steps; memorised at {t_mem:.0f}")
-    report.matches.append(match("grokking transition (time scale 1/(lr·wd): fitted by the sweep, no step predicted)", None, test_drop, restricted_drop, t.lag_tolerance, detail={"tau": tau}))
-    g_rise = float(np.interp(stages[2].end, t_g, gini) - np.interp(stages[2].start, t_g, gini)) if len(stages) == 3 else None
-    report.checks.append(check("Gini of W_E Fourier norms rises during clean-up (end − start)", g_rise, "> 0", g_rise is not None and g_rise > 0))
+    report.matches.append(match("restricted-loss half-drop ↔ test-loss half-drop (time scale 1/(lr·wd), no step predicted)", None, test_drop, restricted_drop, t.lag_tolerance, detail={"tau": tau}, role="info",
+                                source="bridge.theory.weight_decay (time scale only)", depends_on=("seed", "CPU float rounding")))
     if gini_rise is not None and test_drop is not None:
-        report.notes.append(
-            f"the W_E Gini reaches half its rise at step {gini_rise.step:.0f}, {gini_rise.step / test_drop.step:.2f}× the test-loss half-drop step: "
-            "the embedding's non-key frequencies decay on the weight-decay time scale after the test loss has fallen"
-        )
-    report.events += [e for e in (memorised, grokked, test_drop, restricted_drop, gini_rise) if e is not None] + list(stages)
+        report.notes.append(f"the W_E Gini reaches half its rise at step {gini_rise.step:.0f}, {gini_rise.step / test_drop.step:.2f}× the test-loss half-drop step")
+    report.events += [e for e in (memorised, grokked, gen, test_drop, restricted_drop, gini_rise) if e is not None] + list(stages)
 
 
 def agf_template(run: Run) -> dict[int, float]:
@@ -272,35 +295,45 @@ def agf_template(run: Run) -> dict[int, float]:
 
 
 def analyse_agf(report: BridgeReport, run: Run, t: Targets) -> None:
-    """Match AGF's acquisition steps with each frequency's loss drop and its emergence in the weights."""
+    """Match AGF's acquisition steps with the loss staircase and each frequency's emergence in the weights; the orders."""
     net, p = run.model_at(0), run.config.task.p
     w1 = net.layers[0].weight.detach()
     preds = agf.predict_acquisitions(w1[:, :p], w1[:, p:], net.layers[1].weight.detach(), agf_template(run), run.config.train.lr)
-    emerged: dict[int, Event | None] = {}
-    for pred in preds:
-        k, level = pred.extra["frequency"], pred.extra["drop"] / 2
-        drop = threshold_crossing(*run.curve("template/loss", frequency=k), level, "down", name=f"frequency-{k} loss half-way down ({level:.3f})", observable="template/loss")
-        emerged[k] = half_rise(*run.curve("fourier/embed_norm", frequency=k), name=f"frequency {k} norm half-rise", observable="fourier/embed_norm")
-        report.matches.append(match(f"AGF: frequency {k} (m={pred.extra['magnitude']:g}) acquired", pred.step, drop, emerged[k], t.agf_tolerance, detail={"frequency": k, "plateau_after": pred.value}))
-    order = " → ".join(map(str, agf.magnitude_order(agf_template(run))))
-    observed = " → ".join(str(k) for _, k in sorted((e.step, k) for k, e in emerged.items() if e is not None))
-    predicted = " → ".join(str(pred.extra["frequency"]) for pred in preds)
-    report.checks.append(check("AGF: frequencies emerge in the weights in order of target magnitude", observed, order, observed == order))
-    report.checks.append(check("AGF: predicted acquisition times follow the magnitude order", predicted, order, predicted == order))
     plateaus = [preds[0].value + preds[0].extra["drop"]] + [pred.value for pred in preds]
     t_loss, loss = run.curve("loss/train")
+    emerged: dict[int, Event | None] = {}
+    shares: dict[int, Event | None] = {}
+    for j, pred in enumerate(preds):
+        k, level = pred.extra["frequency"], 0.5 * (plateaus[j] + plateaus[j + 1])
+        drop = threshold_crossing(t_loss, loss, level, "down", name=f"loss below {level:.3f} (drop {j + 1})", observable="loss/train")
+        emerged[k] = half_move(*run.curve("fourier/embed_norm", frequency=k), direction="up", min_fraction=t.norm_growth, name=f"frequency {k} norm half-rise", observable="fourier/embed_norm")
+        shares[k] = threshold_crossing(*run.curve("template/loss", frequency=k), pred.extra["drop"] / 2, "down", name=f"frequency-{k} loss share half-way down", observable="template/loss")
+        report.matches.append(match(f"AGF: frequency {k} (m={pred.extra['magnitude']:g}) acquired", pred.step, drop, emerged[k], t.agf_tolerance, detail={"frequency": k, "plateau_after": pred.value},
+                                    claim=f"from the initial weights AGF predicts when frequency {k} is learned: the loss steps down to the next plateau and the frequency's weight norm rises at the predicted step",
+                                    source=KUNIN, depends_on=(AGF_SPACING,)))
+    order = " → ".join(map(str, agf.magnitude_order(agf_template(run))))
+    predicted = " → ".join(str(pred.extra["frequency"]) for pred in preds)
+    observed = " → ".join(str(k) for _, k in sorted((e.step, k) for k, e in emerged.items() if e is not None))
+    missing = "; ".join(f"frequency {k} not detected" for k, e in emerged.items() if e is None)
+    for name, target, claim in (("the predicted order", predicted, "the frequencies are acquired one at a time in the order AGF predicts from the initial weights"),
+                                ("order of target magnitude", order, "Fourier features appear in the weights in order of the target's Fourier magnitude")):
+        report.checks.append(check(f"AGF: frequencies emerge in the weights in {name}", observed, target, observed == target, claim=claim, source=KUNIN, depends_on=(AGF_SPACING,), reason=missing))
+    report.checks.append(check("AGF: predicted acquisition times follow the magnitude order", predicted, order, predicted == order, role="info", source="bridge.theory.agf"))
+    errors = [abs(e.step - pred.step) / pred.step if e is not None else None for pred, e in zip(preds, shares.values())]
+    worst = None if None in errors else max(errors)
+    report.checks.append(check("AGF: each frequency's loss share half-way down vs its predicted step (largest relative error)", worst, f"<= {t.agf_tolerance:g}", worst is not None and worst <= t.agf_tolerance, role="info", source=KUNIN))
     report.extra["agf"] = {
         "predicted_steps": {pred.extra["frequency"]: pred.step for pred in preds},
         "plateaus": plateaus,
-        "total_loss_midpoint_crossings": [_at(threshold_crossing(t_loss, loss, 0.5 * (a + b), "down")) for a, b in itertools.pairwise(plateaus)],
+        "loss_share_half_drops": {k: _at(e) for k, e in shares.items()},
         "emergence": {k: _at(e) for k, e in emerged.items()},
     }
-    events = [e for e in emerged.values() if e is not None] + [pred.to_dict() | {"type": "prediction"} for pred in preds]
+    events = [e for e in [*shares.values(), *emerged.values()] if e is not None] + [pred.to_dict() | {"type": "prediction"} for pred in preds]
     report.files["runs/agf/events.json"] = [e.to_dict() if hasattr(e, "to_dict") else e for e in events]
 
 
 def analyse_sweep(report: BridgeReport, points: list[Run], t: Targets) -> None:
-    """Grokking and memorisation steps per sweep point, the power-law fit against ``lr·wd``, and its check."""
+    """Grokking and memorisation steps per sweep point, the power-law fit against ``lr·wd``, and its claim."""
     rows = []
     for run in points:
         lr, wd = run.config.train.lr, run.config.train.weight_decay
@@ -316,13 +349,14 @@ def analyse_sweep(report: BridgeReport, points: list[Run], t: Targets) -> None:
         delays = [(r["lr_wd"], r["grok_step"] - r["memorised_step"]) for r in ok if r["memorised_step"] is not None and r["grok_step"] > r["memorised_step"]]
         if len(delays) >= 3 and len({x for x, _ in delays}) >= 2:
             extra["fit_delay"] = fit_power_law(*map(np.array, zip(*delays))).to_dict()
-    value = "no fit"
+    report.checks.append(check("sweep: weight decays that grokked", n_wd, f">= {t.sweep_weight_decays}", fit is not None and n_wd >= t.sweep_weight_decays, role="precondition", source="bridge.theory.weight_decay"))
+    value, inside = "no fit", False
     if fit is not None:
-        inside = fit.ci_low <= -1.0 <= fit.ci_high
-        value = f"α = {fit.exponent:.2f} ± {fit.stderr:.2f} (95% CI [{fit.ci_low:.2f}, {fit.ci_high:.2f}], {fit.n} runs; −1 {'inside' if inside else 'outside'} the CI)"
+        inside = fit.ci_low <= t.sweep_exponent <= fit.ci_high
+        value = f"α = {fit.exponent:.2f} ± {fit.stderr:.2f} (95% CI [{fit.ci_low:.2f}, {fit.ci_high:.2f}], {fit.n} runs)"
         extra["theory_exponent_in_ci"] = bool(inside)
-    target = f"fit over ≥ {t.sweep_weight_decays} weight decays that grokked (got {n_wd})"
-    report.checks.append(check("sweep: exponent of grokking step vs lr·wd fitted with its uncertainty (theory: −1)", value, target, fit is not None and n_wd >= t.sweep_weight_decays))
+    report.checks.append(check(f"sweep: exponent of grokking step vs lr·wd (theory: {t.sweep_exponent:g})", value, f"{t.sweep_exponent:g} inside the 95% CI", inside,
+                               claim="decoupled weight decay shrinks the weights as (1 − lr·wd)^t, so the grokking step scales as (lr·wd)^−1", source="bridge.theory.weight_decay", reason="" if fit else "no fit"))
     report.extra["sweep"] = extra
 
 
@@ -334,8 +368,7 @@ def figures(runs: Mapping[str, Run], report: BridgeReport) -> list[str]:
     curves = {name: run.curve(obs) for name, obs in (("train", "loss/train"), ("test", "loss/test"), ("restricted", "fourier/restricted_loss"), ("excluded", "fourier/excluded_loss"))}
     plot_phase_bands(plot_curves(axes[0], curves, ylabel="cross-entropy", logy=True, title="Losses and grokking phases"), stages)
     (t_w, w), gini = run.curve("weights/norm"), run.curve("fourier/embed_gini")
-    plot_curves(axes[1], {"weight norm": (t_w, w / w.max()), "Gini of W_E Fourier norms": gini}, ylabel="(weight norm / max)", title="Weight norm and Fourier sparsity")
-    plot_phase_bands(axes[1], stages)
+    plot_phase_bands(plot_curves(axes[1], {"weight norm": (t_w, w / w.max()), "Gini of W_E Fourier norms": gini}, ylabel="(weight norm / max)", title="Weight norm and Fourier sparsity"), stages)
     paths = [save_figure(fig, folder / "losses_phases.png")]
 
     table = run.table("fourier/embed_norm", "frequency")

@@ -10,7 +10,7 @@ Examples:
 
 from bridge.stages.crossover import crossing, loglog_slope
 from bridge.stages.detectors import Event, Stage, half_rise, plateaus_and_drops, settled_crossing, threshold_crossing
-from bridge.stages.grokking import grokking_phases, half_fall, memorised_and_grokked, phase_ordered
+from bridge.stages.grokking import generalised, grokking_phases, half_fall, half_move, memorised_and_grokked, noise_level, phase_ordered
 from bridge.stages.sharpness import (
     alternation_fraction,
     edge_reached,
@@ -37,14 +37,17 @@ __all__ = [
     "drop_window",
     "edge_reached",
     "first_increase",
+    "generalised",
     "grokking_phases",
     "half_fall",
+    "half_move",
     "half_rise",
     "llc_boundary",
     "loglog_slope",
     "loss_climb",
     "main_drop",
     "memorised_and_grokked",
+    "noise_level",
     "oscillation_onset",
     "oscillation_share",
     "phase_ordered",

@@ -1,18 +1,24 @@
-"""Grokking phases (Nanda et al. 2023): memorisation, circuit formation, clean-up.
+"""Grokking phases (Nanda et al. 2023): memorisation, circuit formation, clean-up; and the half-way moves they use.
 
-Detected from the curves a grokking run records:
+Detected from the curves a grokking run records, and only in a run that groks:
+train accuracy reaches its threshold (memorisation) and test accuracy later
+reaches its own and stays there (generalisation). A run that memorised and
+never generalised has no grokking phases (an empty list), whatever its test
+loss does.
 
 - **memorisation** ``[0, t_mem]``: ends when train accuracy first reaches
   ``train_threshold`` (uncertainty: the sampling bracket of the crossing);
 - **circuit formation** ``[t_mem, t_drop]``: the train loss is already low and
-  the test loss still high, while the restricted loss falls and the excluded
-  loss rises; ends where the test loss's largest drop begins;
+  the test loss still high; ends where the test loss's largest drop begins;
 - **clean-up** ``[t_drop, t_end]``: the largest drop of the test loss (in
   nats, not on a log scale: its last decades, the removal of memorisation
   residue after the test accuracy is already perfect, would otherwise
   dominate), found by :func:`bridge.stages.detectors.plateaus_and_drops` on the curve
-  after ``t_mem``; weight decay removes the memorising components, the weight
-  norm falls.
+  after ``t_mem``, of at least ``min_drop`` nats.
+
+The boundaries come from accuracy and test loss alone; whether the circuit
+forms inside circuit formation (restricted loss falling, excluded loss rising)
+is a measurement made against them, not built into them.
 
 Each boundary carries the sampling interval around it as its uncertainty.
 
@@ -20,9 +26,12 @@ Examples:
     >>> import numpy as np
     >>> t = np.arange(0, 1000, 10.0)
     >>> train_acc = np.clip(t / 100, 0, 1)
+    >>> test_acc = np.interp(t, [0, 500, 700], [0.02, 0.02, 1.0])
     >>> test_loss = np.interp(t, [0, 500, 700, 1000], [4.0, 4.0, 0.01, 0.01])
-    >>> [(s.name, s.start, s.end) for s in grokking_phases(t, train_acc, test_loss)]
+    >>> [(s.name, s.start, s.end) for s in grokking_phases(t, train_acc, test_loss, test_acc)]
     [('memorisation', 0.0, 99.0), ('circuit formation', 99.0, 500.0), ('clean-up', 500.0, 700.0)]
+    >>> grokking_phases(t, train_acc, test_loss, np.full_like(t, 0.04))  # memorised, never generalised
+    []
 """
 
 from __future__ import annotations
@@ -30,44 +39,68 @@ from __future__ import annotations
 import numpy as np
 from jaxtyping import Float
 
-from bridge.stages.detectors import Event, Stage, half_rise, plateaus_and_drops, threshold_crossing
+from bridge.stages.detectors import Event, Stage, plateaus_and_drops, settled_crossing, threshold_crossing
 
 PHASES = ("memorisation", "circuit formation", "clean-up")
+
+
+def generalised(steps: Float[np.ndarray, " n"], test_accuracy: Float[np.ndarray, " n"], threshold: float = 0.95) -> Event | None:
+    """The step after which test accuracy stays at or above ``threshold``; ``None`` when the run ends below it.
+
+    Examples:
+        >>> t = np.arange(0, 50, 10.0)
+        >>> round(generalised(t, np.array([0.0, 0.5, 0.9, 1.0, 1.0])).step, 6)
+        25.0
+        >>> generalised(t, np.array([0.0, 0.97, 0.1, 0.04, 0.04])) is None   # a spike, then memorisation only
+        True
+    """
+    return settled_crossing(steps, test_accuracy, threshold, "up", name=f"test accuracy stays > {threshold:.0%}", observable="accuracy/test")
 
 
 def grokking_phases(
     steps: Float[np.ndarray, " n"],
     train_accuracy: Float[np.ndarray, " n"],
     test_loss: Float[np.ndarray, " n"],
+    test_accuracy: Float[np.ndarray, " n"],
     train_threshold: float = 0.99,
+    test_threshold: float = 0.95,
+    min_drop: float = 0.1,
     smooth: int = 3,
 ) -> list[Stage]:
-    """The three phases in time order (fewer when a boundary is not found).
+    """The three phases in time order; none unless the run memorised and then generalised.
 
     Args:
         steps: sampled steps ``(n,)``, strictly increasing.
         train_accuracy: train accuracy at those steps.
         test_loss: test loss (positive) at those steps.
+        test_accuracy: test accuracy at those steps.
         train_threshold: train accuracy that ends memorisation.
+        test_threshold: test accuracy the run must reach after memorisation and keep (see :func:`generalised`).
+        min_drop: the smallest fall of the test loss (nats) that can be the clean-up.
         smooth: median-filter window for the drop detector.
 
     Returns:
         Stages named as in :data:`PHASES`, each with ``start_uncertainty`` and
         ``end_uncertainty`` in steps; ``change`` is the change of the test
-        loss (nats) over the stage.
+        loss (nats) over the stage. ``[]`` when the run did not memorise, did
+        not generalise after memorising, or its test loss has no drop of
+        ``min_drop``; only memorisation when nothing follows it.
     """
     t = np.asarray(steps, float)
-    acc, loss = np.asarray(train_accuracy, float), np.asarray(test_loss, float)
-    if not (t.shape == acc.shape == loss.shape) or t.ndim != 1:
-        raise ValueError(f"steps, train_accuracy and test_loss must be 1-D of one length, got {t.shape}, {acc.shape}, {loss.shape}")
+    acc, loss, test_acc = (np.asarray(x, float) for x in (train_accuracy, test_loss, test_accuracy))
+    if not (t.shape == acc.shape == loss.shape == test_acc.shape) or t.ndim != 1:
+        raise ValueError(f"steps, train_accuracy, test_loss and test_accuracy must be 1-D of one length, got {t.shape}, {acc.shape}, {loss.shape}, {test_acc.shape}")
+    if min_drop <= 0:
+        raise ValueError(f"min_drop must be positive, got {min_drop}")
     mem = threshold_crossing(t, acc, train_threshold, "up", name="memorised", observable="accuracy/train")
-    if mem is None:
+    gen = generalised(t, test_acc, test_threshold)
+    if mem is None or gen is None or gen.step < mem.step:
         return []
     stages = [Stage("memorisation", float(t[0]), mem.step, "accuracy/train", "phase", 0.0, mem.hi - mem.lo, float(np.interp(mem.step, t, loss) - loss[0]))]
     after = t >= mem.step
     if after.sum() < 3:
         return stages
-    drops = [s for s in plateaus_and_drops(t[after], loss[after], observable="loss/test", log=False, smooth=smooth) if s.kind == "drop"]
+    drops = [s for s in plateaus_and_drops(t[after], loss[after], observable="loss/test", log=False, smooth=smooth, min_change=min_drop) if s.kind == "drop"]
     if not drops:
         return stages
     drop = min(drops, key=lambda s: s.change)
@@ -101,22 +134,84 @@ def memorised_and_grokked(
     )
 
 
-def half_fall(steps: Float[np.ndarray, " n"], values: Float[np.ndarray, " n"], start: float, name: str, observable: str) -> Event | None:
-    """First step after a curve's peak (at or after ``start``) where it is half-way down to its later minimum.
+def noise_level(values: Float[np.ndarray, " n"]) -> float:
+    """Robust estimate of a curve's sample-to-sample noise from its second differences.
+
+    The median of ``|y[i+1] − 2 y[i] + y[i−1]|`` over ``√6 · 0.6745``: σ for white noise of standard deviation σ,
+    zero for a straight line, small against its moves for a smooth curve sampled finely enough.
 
     Examples:
-        >>> half_fall(np.array([0, 10, 20, 30, 40.0]), np.array([1.0, 3.0, 2.0, 1.0, 1.0]), 5, "drop", "x").step
-        20.0
+        >>> round(noise_level(np.random.default_rng(0).normal(0, 2.0, 20000)), 1)
+        2.0
     """
+    y = np.asarray(values, float)
+    return float(np.median(np.abs(np.diff(y, 2))) / (np.sqrt(6) * 0.6745)) if len(y) > 2 else 0.0
+
+
+def half_move(
+    steps: Float[np.ndarray, " n"],
+    values: Float[np.ndarray, " n"],
+    start: float | None = None,
+    direction: str = "down",
+    min_change: float = 0.0,
+    min_fraction: float = 0.0,
+    snr: float = 10.0,
+    name: str = "",
+    observable: str = "",
+) -> Event | None:
+    """First step at which a curve is half-way through its move (after ``start``), or ``None`` when it makes none.
+
+    ``"down"``: from its peak at or after ``start`` to its minimum after the peak; ``"up"``: from its trough to
+    its maximum after the trough. The move is absent (``None``) when it is smaller than ``min_change`` (the scale
+    the caller's task sets) or than ``min_fraction`` of the magnitude it starts from (0.5: a loss at least halves;
+    1: a norm at least doubles), smaller than ``snr`` times the curve's :func:`noise_level`, or undone by the end
+    (the last value back beyond half-way).
+
+    Examples:
+        >>> t = np.arange(0, 100, 10.0)
+        >>> fall = np.array([1.0, 3.0, 3.0, 3.0, 2.5, 2.0, 1.5, 1.0, 1.0, 1.0])
+        >>> half_move(t, fall, start=5).step
+        50.0
+        >>> half_move(t, np.r_[fall[:-1], 3.0], start=5) is None  # back up at the end
+        True
+        >>> half_move(t, fall, start=5, min_change=2.5) is None  # smaller than the task's scale
+        True
+    """
+    if direction not in ("up", "down"):
+        raise ValueError(f"direction must be 'up' or 'down', got {direction!r}")
     t, y = np.asarray(steps, float), np.asarray(values, float)
-    keep = t >= start
+    if t.shape != y.shape or t.ndim != 1:
+        raise ValueError(f"steps and values must be 1-D of one length, got {t.shape} and {y.shape}")
+    keep = t >= (t[0] if start is None else start)
     if keep.sum() < 2:
         return None
     t, y = t[keep], y[keep]
-    peak = int(np.argmax(y))
-    if len(t) - peak < 2:
+    sign = 1.0 if direction == "down" else -1.0
+    first = int(np.argmax(sign * y))
+    if len(t) - first < 2:
         return None
-    return half_rise(t[peak:], y[peak:], name=name, observable=observable, top=float(y[peak:].min()))
+    t, y = t[first:], y[first:]
+    move = sign * (y[0] - y.min() if direction == "down" else y[0] - y.max())
+    level = (y[0] + (y.min() if direction == "down" else y.max())) / 2
+    if move <= 0 or move < min_change or move < min_fraction * abs(y[0]) or move < snr * noise_level(y) or sign * (y[-1] - level) > 0:
+        return None
+    hit = threshold_crossing(t, y, level, direction, name=name, observable=observable)
+    return None if hit is None else Event(hit.name, hit.step, hit.lo, hit.hi, observable, f"half_{'fall' if direction == 'down' else 'rise'}")
+
+
+def half_fall(
+    steps: Float[np.ndarray, " n"], values: Float[np.ndarray, " n"], start: float, name: str, observable: str, min_change: float = 0.0, min_fraction: float = 0.0
+) -> Event | None:
+    """First step after a curve's peak (at or after ``start``) where it is half-way down to its later minimum.
+
+    :func:`half_move` downwards: ``None`` when the fall is below ``min_change`` or ``min_fraction`` of the peak,
+    lost in noise, or undone by the end.
+
+    Examples:
+        >>> half_fall(np.arange(0, 80, 10.0), np.array([1.0, 3.0, 3.0, 2.5, 2.0, 1.5, 1.0, 1.0]), 5, "drop", "x").step
+        40.0
+    """
+    return half_move(steps, values, start, "down", min_change, min_fraction, name=name, observable=observable)
 
 
 def phase_ordered(stages: list[Stage]) -> bool:
@@ -131,4 +226,4 @@ def phase_ordered(stages: list[Stage]) -> bool:
     return all(s.end > s.start for s in stages) and all(a.end == b.start for a, b in zip(stages, stages[1:]))
 
 
-__all__ = ["PHASES", "grokking_phases", "half_fall", "memorised_and_grokked", "phase_ordered"]
+__all__ = ["PHASES", "generalised", "grokking_phases", "half_fall", "half_move", "memorised_and_grokked", "noise_level", "phase_ordered"]

@@ -151,7 +151,8 @@ def test_grokking_phases_with_uncertainties():
     t = np.arange(0, 2000, 20.0)
     acc = np.clip(t / 200, 0, 1)
     test_loss = np.interp(t, [0, 100, 800, 1000, 2000], [4.0, 6.0, 5.0, 0.05, 0.01])
-    stages = grokking_phases(t, acc, test_loss)
+    test_acc = np.interp(t, [0, 800, 1000], [0.02, 0.02, 1.0])
+    stages = grokking_phases(t, acc, test_loss, test_acc)
     assert phase_ordered(stages)
     assert [round(s.start) for s in stages] == [0, 198, 800]
     assert stages[2].end == pytest.approx(1000, abs=20)
@@ -160,5 +161,5 @@ def test_grokking_phases_with_uncertainties():
     peak = 6.0 - 100 / 700  # the sampled maximum after step 198 (at step 200)
     low = 0.05 - 0.04 * 980 / 1000  # the last sample (step 1980)
     assert ev.step == pytest.approx(800 + 200 * (5.0 - (peak + low) / 2) / 4.95, abs=1e-6)
-    never = grokking_phases(t, np.full_like(t, 0.5), test_loss)
-    assert never == []
+    assert grokking_phases(t, np.full_like(t, 0.5), test_loss, test_acc) == []  # never memorised
+    assert grokking_phases(t, acc, test_loss, np.full_like(t, 0.04)) == []  # never generalised

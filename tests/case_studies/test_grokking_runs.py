@@ -89,16 +89,26 @@ def test_grokking_quick_preset_end_to_end(tmp_path):
     report = run_case_study("grokking", "quick", out, seed=0, device="cpu", progress=False)
     saved = json.loads((out / "report.json").read_text())
     assert saved["verdict"] == report.verdict
-    # every target passes: the checks (grokking ratio, phases, sparse spectrum, restricted before test, excluded-loss
-    # rise, Gini, AGF order, the sweep's exponent) and the AGF timing matches
-    failing = [c["name"] for c in saved["checks"] if not c["passed"]] + [m["prediction"] for m in saved["matches"][1:] if not m["passed"]]
-    assert not failing, failing
-    # the test-loss / restricted-loss lag of this seed sits on its 0.5 tolerance, and which side depends on
-    # the CPU's float rounding (seed 0: 0.478, 0.529 and 0.582 on three CPUs): the row judges its own lag
-    lag = saved["matches"][0]
-    assert lag["prediction"].startswith("grokking transition") and lag["tolerance"] == 0.5, lag
-    assert lag["relative_error"] is not None and lag["passed"] == (lag["relative_error"] <= lag["tolerance"]), lag
-    assert report.verdict == ("pass" if lag["passed"] else "fail")
+    rows = {r["name"] if "name" in r else r["prediction"]: r for r in saved["checks"] + saved["matches"]}
+    assert all(r["claim"] and r["source"] for r in rows.values() if r["counted"])
+    assert rows["the run generalised"]["passed"] and not saved["failed_preconditions"]
+    # seed 0 groks ~10x after memorising, its circuit forms before clean-up, its embedding is Fourier-sparse, and the
+    # AGF network learns each frequency within 20% of the predicted step, in order
+    for name in ("test acc > 95% step / train acc > 99% step", "restricted loss falls before test loss (half-drop steps)",
+                 "excluded loss rise over circuit formation (end / start)", "share of final embedding Fourier norm² in the top 8 frequencies",
+                 "AGF: frequencies emerge in the weights in the predicted order", "AGF: frequencies emerge in the weights in order of target magnitude"):
+        assert rows[name]["passed"], rows[name]
+    assert rows["test acc > 95% step / train acc > 99% step"]["value"] >= 3
+    assert all(m["passed"] and m["relative_error"] <= 0.2 for m in saved["matches"] if m["prediction"].startswith("AGF"))
+    # the grokking step does not scale as 1/(lr·wd) here: −1 lies below the 95% interval, the claim fails
+    fit = report.extra["sweep"]["fit"]
+    assert fit["ci_high"] < -0.1 and -1 < fit["ci_low"], fit
+    sweep_row = "sweep: exponent of grokking step vs lr·wd (theory: -1)"
+    assert not rows[sweep_row]["passed"] and sweep_row in saved["failed_claims"]
+    # the W_E Gini half-rise lags the test-loss half-drop by about its 0.5 tolerance (1.5x the step); which side
+    # depends on float rounding, so only the verdict's bookkeeping is asserted for it
+    assert set(saved["failed_claims"]) <= {sweep_row, "W_E Gini half-rise with the test-loss half-drop"}
+    assert report.verdict == "partial"
     assert saved["figures"] == ["figures/losses_phases.png", "figures/embedding_spectrum.png", "figures/frequency_emergence.png", "figures/sweep_fit.png"]
     assert all((out / fig).exists() for fig in saved["figures"])
     assert sorted(p.name for p in (out / "runs").iterdir()) == sorted(["agf", "sweep_lr3e-3_wd0.5", "sweep_lr3e-3_wd1", "sweep_lr3e-3_wd2", "sweep_lr3e-3_wd4", "sweep_lr1.5e-3_wd1", "sweep_lr6e-3_wd1"])
@@ -147,7 +157,7 @@ def test_case_study_contract_on_a_tiny_preset(tmp_path, monkeypatch):
     assert list(n_key.index) == main.steps and set(n_key) == {len(keys)}
     restricted = main.observable("fourier/restricted_loss")
     assert list(restricted.index) == main.steps and (restricted > 0).all()
-    assert [m.prediction.split(" (")[0] for m in report.matches[1:]] == [f"AGF: frequency {k}" for k in (3, 1, 6, 2)]
+    assert [m.prediction.split(" (")[0] for m in report.matches if m.prediction.startswith("AGF")] == [f"AGF: frequency {k}" for k in (3, 1, 6, 2)]
     agf_events = load_run(out / "runs" / "agf").events
     assert sorted(e["name"] for e in agf_events if e["type"] == "prediction") == sorted(f"frequency {k} acquired" for k in (3, 1, 6, 2))
     assert [(r["lr"], r["weight_decay"]) for r in report.extra["sweep"]["points"]] == [(3e-3, 1.0), (6e-3, 1.0)]

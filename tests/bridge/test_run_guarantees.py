@@ -37,7 +37,7 @@ def writer(out, steps, resume=False, start=True):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("attempt", range(3))
+@pytest.mark.parametrize("attempt", range(20))
 def test_two_writers_started_together_exactly_one_writes(tmp_path, attempt):
     out = tmp_path / "run"
     a, b = writer(out, 200), writer(out, 200)

@@ -10,20 +10,23 @@ Examples:
 from bridge.stages.detectors import Event, Stage, half_rise, plateaus_and_drops, settled_crossing, threshold_crossing
 from bridge.stages.grokking import grokking_phases, half_fall, memorised_and_grokked, phase_ordered
 from bridge.stages.sharpness import alternation_fraction, first_increase, oscillation_onset, plateau_loss_trend, running_median, sharpening, sharpness_plateau
-from bridge.stages.drops import drop_window, llc_boundary, main_drop, rise_between, stage_end
+from bridge.stages.drops import abrupt_drop, drop_window, formation, llc_boundary, main_drop, noise_level, rise_between, stage_end
 
 __all__ = [
     "Event",
     "Stage",
+    "abrupt_drop",
     "alternation_fraction",
     "drop_window",
     "first_increase",
+    "formation",
     "grokking_phases",
     "half_fall",
     "half_rise",
     "llc_boundary",
     "main_drop",
     "memorised_and_grokked",
+    "noise_level",
     "oscillation_onset",
     "phase_ordered",
     "plateau_loss_trend",

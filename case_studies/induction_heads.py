@@ -22,49 +22,50 @@ import numpy as np
 
 from bridge.config import RunConfig, ScheduleConfig, TrainConfig
 from bridge.estimators import SGLDConfig
-from bridge.match import check, match
 from bridge.models import TransformerConfig
-from bridge.plots import new_figure, plot_attention, plot_circuit, plot_head_heatmap, plot_induction_by_key, plot_loss_stages, plot_previous_token_coverage, plot_reach, save_figure
+from bridge.plots import (
+    new_figure,
+    plot_attention,
+    plot_circuit,
+    plot_head_heatmap,
+    plot_induction_by_key,
+    plot_loss_stages,
+    plot_previous_token_coverage,
+    plot_reach,
+    save_figure,
+)
 from bridge.report import BridgeReport
 from bridge.runs.run import Run
-from bridge.stages import drop_window, half_rise, llc_boundary, main_drop, plateaus_and_drops, rise_between, stage_end
 from bridge.tasks.base import TaskData
-from bridge.tasks.repeated_tokens import RepeatedTokensConfig, first_occurrences, repeated_targets
+from bridge.tasks.repeated_tokens import (
+    RepeatedTokensConfig,
+    first_occurrences,
+    repeated_targets,
+)
 from bridge.theory.bigram import bigram_floors
 from bridge.trackers import HeadScoreTracker, InContextTracker, LLCTracker, LossTracker
 from bridge.trackers.induction import evaluation_sets
 from case_studies.base import CaseStudy, Offline, register
-from probes.circuits import edges_above, from_node_link, graph_change, node_name, to_node_link
+from case_studies.induction_verdict import (
+    Observed,
+    Targets,
+    dynamics,
+    judge,
+    previous_token_head,
+)
+from probes.circuits import (
+    from_node_link,
+    graph_change,
+    node_name,
+    to_node_link,
+)
 from probes.heads import attention_patterns
-from probes.induction import corrupted_pair, final_causal, head_graph, previous_token_coverage
-
-
-@dataclass(frozen=True)
-class Targets:
-    """What the induction-heads report judges.
-
-    Args:
-        tolerance: relative error allowed between matched events (of the observed step).
-        rise: a layer-1 head's induction score rises from below ``rise[0]`` to above ``rise[1]``
-            inside the window of the repeated-token loss drop.
-        final_induction: its final induction score, on the test and the off-position sets, exceeds this.
-        prev_gain: a layer-0 head's previous-token score rises by at least this, with or before it.
-        ablation_loss: mean-ablating that head raises the repeated-token loss by at least this (nats)
-        ablation_induction: and leaves every layer-1 induction score below this.
-        edge_z: a K-composition edge is in the circuit graph at this z-score (against random matrices) or above.
-        control_loss: the one-layer control's final repeated-token loss stays above this (nats)
-        control_induction: and its induction scores below this throughout training.
-    """
-
-    tolerance: float = 0.2
-    rise: tuple[float, float] = (0.2, 0.5)
-    final_induction: float = 0.85
-    prev_gain: float = 0.2
-    ablation_loss: float = 1.0
-    ablation_induction: float = 0.3
-    edge_z: float = 5.0
-    control_loss: float = 2.5
-    control_induction: float = 0.5
+from probes.induction import (
+    corrupted_pair,
+    final_causal,
+    head_graph,
+    previous_token_coverage,
+)
 
 
 @dataclass(frozen=True)
@@ -143,65 +144,24 @@ class InductionHeads(CaseStudy):
         data = run.task_data()
         sets = evaluation_sets(data, preset.n_eval, "cpu")
         corrupted = corrupted_pair(sets["test"], preset.task.d_vocab, run.config.seed)
-        t, loss = run.curve("icl/loss_repeated", split="test")
-        stages, drop, llc_event, llc_stages = _dynamics(run)
-        window = drop_window(drop)
-        c_drop = main_drop(plateaus_and_drops(*control.curve("icl/loss_repeated", split="test"), name="control repeated-token loss", observable="icl/loss_repeated"))
-        loss_half = half_rise(t, loss, name="repeated-token loss half-drop", observable="icl/loss_repeated", crossing="last")
-        drop_end = stage_end(drop, "end of repeated-token loss drop")
-
-        ind_head, candidates = _induction_candidates(run, window, tg)
-        prev_head = int(np.argmax(run.table("heads/previous_token", "head", layer=0, split="test").iloc[-1].to_numpy()))
-        ind_name, prev_name = node_name(1, ind_head), node_name(0, prev_head)
-        prev = run.curve("heads/previous_token", layer=0, head=prev_head, split="test")[1]
-        ind_event = half_rise(t, run.curve("heads/induction", layer=1, head=ind_head, split="test")[1], name=f"{ind_name} induction score half-rise", observable="heads/induction", crossing="last")
-        prev_event = half_rise(t, prev, name=f"{prev_name} previous-token score half-rise", observable="heads/previous_token", crossing="last")
-        kcomp = run.curve("composition/k", layer=0, head=prev_head, to_layer=1, to_head=ind_head)[1]
-        k_event = half_rise(t, kcomp, name=f"K-composition {prev_name}->{ind_name} half-rise", observable="composition/k", crossing="last")
-
         n_g = preset.graph_sequences
         graphs = {s: head_graph(run.model_at(s), sets["test"][:n_g], corrupted[:n_g], s) for s in run.steps if s % preset.graph_every == 0}
         first, last = graphs[min(graphs)], graphs[max(graphs)]
-        change = graph_change(first, last, "k_comp_z", tg.edge_z)
         final = run.model_at(run.steps[-1])
+        previous = run.table("heads/previous_token", "head", layer=0, split="test")
+        prev_head = previous_token_head(previous.to_numpy(dtype=float))
         causal = final_causal(final, sets, corrupted, prev_head, min_loss=tg.ablation_loss, max_induction=tg.ablation_induction)
+        obs = observed(run, control, first, last, causal)
+        rows = judge(obs, d_vocab=preset.task.d_vocab, n_chains=preset.sgld.n_chains, targets=tg)
+        ind_head, ind_name, prev_name = rows.induction_head, node_name(1, rows.induction_head), node_name(0, prev_head)
+        change = graph_change(first, last, "k_comp_z", tg.edge_z)
         coverage = previous_token_coverage(final, sets, data.info, ind_head)
         bigram = bigram_background(run, data)
 
         report = BridgeReport(self.name, "custom", run.config.seed)
-        report.matches += [
-            match("induction-score jump at the repeated-token loss drop", None, loss_half, ind_event, tg.tolerance),
-            match("previous-token head forms at the loss drop", None, loss_half, prev_event, tg.tolerance),
-            match("K-composition prev-token -> induction head grows at the loss drop", None, loss_half, k_event, tg.tolerance),
-            match("learning-coefficient stage boundary at the end of the loss drop", None, drop_end, llc_event, tg.tolerance),
-        ]
-        c = candidates[ind_head]
-        lo, hi = tg.rise
-        rises = "; ".join(f"L1H{h} {_fmt(v['rise'])}" for h, v in candidates.items())
-        with_or_before = prev_event is not None and ind_event is not None and prev_event.lo <= ind_event.hi
-        gain = float(prev[-1] - prev[0])
-        ablation = causal["prev_ablation_mean"]
-        worst = max(max(v) for v in ablation["layer1_induction"].values())
-        edge = (prev_name, ind_name)
-        in_last, in_first = edge in edges_above(last, "k_comp_z", tg.edge_z), edge in edges_above(first, "k_comp_z", tg.edge_z)
-        c_loss = float(control.curve("icl/loss_repeated", split="test")[1][-1])
-        c_ind = max(float(control.table("heads/induction", "head", layer=0, split=s).to_numpy().max()) for s in ("test", "off"))
-        report.checks += [
-            check(f"a layer-1 head ({ind_name}) rises < {lo:g} -> > {hi:g} within the loss-drop window {_fmt(window)}", rises, "rise inside window", c["inside"]),
-            check(f"{ind_name} final induction score (test)", c["final_test"], f"> {tg.final_induction:g}", c["final_test"] > tg.final_induction),
-            check(f"{ind_name} final induction score (off-position)", c["final_off"], f"> {tg.final_induction:g}", c["final_off"] > tg.final_induction),
-            check(
-                f"{prev_name} previous-token score rises (by >= {tg.prev_gain:g}) with or before the induction score",
-                f"half-rise {None if prev_event is None else round(prev_event.step)} vs {None if ind_event is None else round(ind_event.step)}, gain {gain:.2f}",
-                f"prev bracket starts no later than the induction bracket ends; gain >= {tg.prev_gain:g}",
-                with_or_before and gain >= tg.prev_gain,
-            ),
-            check(f"mean-ablating {prev_name}: repeated-token loss increase (nats)", ablation["loss_increase"], f">= {tg.ablation_loss:g}", ablation["loss_increase"] >= tg.ablation_loss),
-            check(f"mean-ablating {prev_name}: max layer-1 induction score (test and off-position)", worst, f"< {tg.ablation_induction:g}", worst < tg.ablation_induction),
-            check(f"K-composition edge {prev_name}->{ind_name} in final graph, not initial", f"z {first.edges[edge]['k_comp_z']:.1f} -> {last.edges[edge]['k_comp_z']:.1f}", f"z >= {tg.edge_z:g} at the end only", in_last and not in_first),
-            check("one-layer control: final repeated-token loss (nats)", c_loss, f"> {tg.control_loss:g}", c_loss > tg.control_loss),
-            check("one-layer control: max induction score over training", c_ind, f"< {tg.control_induction:g}", c_ind < tg.control_induction),
-        ]
+        report.matches += rows.matches
+        report.checks += rows.checks
+        stages, drop, c_drop, candidates, llc_stages = rows.stages, rows.drop, rows.control_drop, rows.candidates, rows.llc_stages
         report.notes += _notes(preset, ind_name, prev_name, change, graphs, llc_stages, causal, drop, c_drop, coverage, bigram)
         report.extra = {
             "induction_head": [1, ind_head],
@@ -215,13 +175,14 @@ class InductionHeads(CaseStudy):
             "previous_token_coverage": coverage,
             "bigram_background": bigram,
         }
-        report.events = [*stages, *(e for e in (loss_half, ind_event, prev_event, k_event, llc_event, drop_end) if e is not None)]
+        report.events = rows.events
         report.files = {"circuits.json": {str(s): to_node_link(g) for s, g in sorted(graphs.items())}}
         return report
 
     def figures(self, runs: Mapping[str, Run], report: BridgeReport, preset: InductionPreset) -> list[str]:
         run, control = runs["main"], runs["one_layer"]
-        stages, drop, llc_event, _ = _dynamics(run)
+        stages, drop, llc_event, _ = dynamics(*run.curve("icl/loss_repeated", split="test"), *run.curve("llc/mean"), run.curve("llc/std")[1],
+                                              d_vocab=preset.task.d_vocab, n_chains=preset.sgld.n_chains, targets=preset.targets)
         ind_head, prev_head = report.extra["induction_head"][1], report.extra["previous_token_head"][1]
         figures = {}
 
@@ -263,26 +224,22 @@ class InductionHeads(CaseStudy):
         return [str(save_figure(fig, run.figures_dir / name).relative_to(run.path)) for name, (fig, _) in figures.items()]
 
 
-def _dynamics(run: Run) -> tuple:
-    """The repeated-token loss's stages and largest drop; the LLC boundary during that drop and the LLC's stages."""
-    stages = plateaus_and_drops(*run.curve("icl/loss_repeated", split="test"), name="repeated-token loss", observable="icl/loss_repeated")
-    drop = main_drop(stages)
-    llc_event, llc_stages = llc_boundary(*run.curve("llc/mean"), during=drop_window(drop))
-    return stages, drop, llc_event, llc_stages
-
-
-def _induction_candidates(run: Run, window: tuple[float, float] | None, tg: Targets) -> tuple[int, dict[int, dict]]:
-    """Every layer-1 head's rise (:func:`~bridge.stages.rise_between`), whether it lies inside ``window``, and its
-    final test and off-position induction scores; the chosen head meets the most targets, then has the highest test score."""
-    test, off = (run.table("heads/induction", "head", layer=1, split=s) for s in ("test", "off"))
-    heads = {}
-    for h in test.columns:
-        v, v_off = test[h].to_numpy(dtype=float), off[h].to_numpy(dtype=float)
-        rise = rise_between(test.index.to_numpy(dtype=float), v, *tg.rise)
-        inside = rise is not None and window is not None and window[0] <= rise[0] and rise[1] <= window[1]
-        heads[int(h)] = {"rise": rise, "inside": inside, "final_test": float(v[-1]), "final_off": float(v_off[-1])}
-        heads[int(h)]["met"] = int(inside) + int(v[-1] > tg.final_induction) + int(v_off[-1] > tg.final_induction)
-    return max(heads, key=lambda h: (heads[h]["met"], heads[h]["final_test"])), heads
+def observed(run: Run, control: Run, first, last, causal: dict) -> Observed:
+    """The :class:`~case_studies.induction_verdict.Observed` of a main run and its control: curves from their metrics,
+    K-composition z-scores from the ``first`` and ``last`` circuit graphs, ablation effects from ``causal``
+    (:func:`~probes.induction.final_causal` of :func:`~case_studies.induction_verdict.previous_token_head`)."""
+    steps, loss = run.curve("icl/loss_repeated", split="test")
+    induction, off, previous = (run.table(name, "head", layer=layer, split=split).to_numpy(dtype=float)
+                                for name, layer, split in (("heads/induction", 1, "test"), ("heads/induction", 1, "off"), ("heads/previous_token", 0, "test")))
+    k = run.table("composition/k", ["head", "to_head"], layer=0, to_layer=1)
+    heads = previous.shape[1]
+    kcomp = k.to_numpy(dtype=float).reshape(len(k), heads, heads)  # columns sorted by (head, to_head)
+    z = [np.array([[g.edges[(node_name(0, i), node_name(1, j))]["k_comp_z"] for j in range(heads)] for i in range(heads)]) for g in (first, last)]
+    ablation = causal["prev_ablation_mean"]
+    c_ind = max(float(control.table("heads/induction", "head", layer=0, split=s).to_numpy().max()) for s in ("test", "off"))
+    return Observed(steps, loss, induction, off, previous, kcomp, z[0], z[1], *run.curve("llc/mean"), run.curve("llc/std")[1],
+                    float(ablation["loss_increase"]), float(max(max(v) for v in ablation["layer1_induction"].values())),
+                    *control.curve("icl/loss_repeated", split="test"), c_ind)
 
 
 def bigram_background(run: Run, data: TaskData) -> dict | None:
@@ -306,9 +263,9 @@ def _notes(preset, ind_name, prev_name, change, graphs, llc_stages, causal, drop
         f"(+{smallest['loss_increase']:.2f} nats, max layer-1 induction {smallest['max_layer1_induction']:.2f})")
     pooled = "; ".join(f"{split}: {coverage[f'induction_{split}']['covered']:.2f} inside, {coverage[f'induction_{split}']['uncovered']:.2f} beyond" for split in ("test", "off") if f"induction_{split}" in coverage)
     notes = [
-        f"induction head {ind_name} (the layer-1 head meeting most induction targets), previous-token head {prev_name} (highest final score); events are the steps after which each curve stays past half-way; tolerance {tg.tolerance} relative to the observed step.",
+        f"induction head {ind_name} (the layer-1 head meeting most induction targets), previous-token head {prev_name} (highest final score); events are the first half-way crossings of each curve, absent when the loss shows no abrupt drop or a head no rise from < {tg.rise[0]:g} to > {tg.rise[1]:g}; tolerance {tg.tolerance} relative to the observed step.",
         f"K-composition edges are z-scores against random rank-{preset.model.d_head} matrix pairs; an edge is in the graph at z >= {tg.edge_z:g}. Added {change['added']}, removed {change['removed']} between steps {min(graphs)} and {max(graphs)}.",
-        f"LLC: {preset.sgld.n_chains} SGLD chains on {preset.llc_sequences} training sequences every {preset.llc_every} steps; nβ = n_tokens / ln n_tokens. Its rises end at steps {every}; the judged boundary is the end of the largest rise overlapping the loss drop's window.",
+        f"LLC: {preset.sgld.n_chains} SGLD chains on {preset.llc_sequences} training sequences every {preset.llc_every} steps; nβ = n_tokens / ln n_tokens. Its rises end at steps {every}; the judged boundary is the end of the largest rise above {tg.llc_sigmas:g} standard errors of the estimate.",
         f"for information: mean-ablating every layer-0 head with previous-token score >= 0.3 ({', '.join(node_name(*h) for h in a['heads'])}) raises repeated-token loss by {a['loss_increase']:.2f} nats, max layer-1 induction then {max(max(v) for v in a['layer1_induction'].values()):.2f}; {least}.",
         f"for information: the largest fall of log repeated-token loss is {_rate(drop)} in the two-layer run and {_rate(c_drop)} in the one-layer control.",
         f"for information: layer-0 previous-token attention (summed over heads) stays >= 0.5 up to query position {coverage['reach']}; {100 * coverage['demand_beyond_coverage']:.0f}% of training sequences need an induction key beyond it. {ind_name}'s attention to the key it needs, keys inside the coverage vs beyond: {pooled}.",

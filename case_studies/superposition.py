@@ -11,13 +11,15 @@ Three experiments on ``x̂ = ReLU(Wᵀ W x + b)`` with sparse features:
 3. **The pentagon and the learning coefficient**: n = 5, m = 2 at high sparsity
    from a small initialisation forms a regular pentagon; the learning coefficient
    over the checkpoints rises at the k-gon transition (Chen et al. 2023), matched
-   against the step the feature directions become a regular pentagon.
+   against the step the feature directions become a regular pentagon, and steps
+   up from the 4-gon to the pentagon. The rows are judged in
+   :mod:`case_studies.superposition_verdict`.
 
-Runs: ``candidate_0`` … are the n = 5, m = 2 run from several seeds (from a
-small initialisation some settle in the 4-gon local minimum); like the paper,
-the lowest final loss is kept: :meth:`Superposition.runs_after` retrains that
-candidate's config as the main run, with the feature-geometry tracker online and
-the learning coefficient over its checkpoints. The two sweeps train tiny models
+Runs: the main run is the n = 5, m = 2 training from the case seed, with the
+feature-geometry tracker online and the learning coefficient over its checkpoints.
+With ``candidates > 1`` the runs ``candidate_0`` … train it from derived seeds and
+:meth:`Superposition.runs_after` retrains the lowest final loss as the main run
+(the paper keeps the best of several; the presets do not select). The two sweeps train tiny models
 in memory (no run directories) inside :meth:`Superposition.analyse`, seeded by
 the case seed, and are stored in ``superposition_sweeps.json``.
 """
@@ -33,46 +35,44 @@ import torch
 
 from bridge.config import ConfigError, RunConfig, ScheduleConfig, TrainConfig
 from bridge.estimators.llc import SGLDConfig
-from bridge.match import check, match
-from bridge.models.toy_superposition import ToySuperposition, ToySuperpositionConfig, fit_fresh_samples, instance_losses
-from bridge.plots.base import new_figure, plot_estimate_series, plot_event_lines, save_figure
-from bridge.plots.superposition import plot_dims_histogram, plot_dims_vs_sparsity, plot_feature_directions, plot_feature_norms, plot_phase_diagram
+from bridge.models.toy_superposition import (
+    ToySuperposition,
+    ToySuperpositionConfig,
+    fit_fresh_samples,
+    instance_losses,
+)
+from bridge.plots.base import (
+    new_figure,
+    plot_estimate_series,
+    plot_event_lines,
+    save_figure,
+)
+from bridge.plots.superposition import (
+    plot_dims_histogram,
+    plot_dims_vs_sparsity,
+    plot_feature_directions,
+    plot_feature_norms,
+    plot_phase_diagram,
+)
 from bridge.report import BridgeReport
 from bridge.runs.run import Run, RunError
 from bridge.seeding import derive_seed
-from bridge.stages.detectors import settled_crossing
 from bridge.tasks.sparse_features import SparseFeaturesConfig
-from bridge.theory.superposition import N2M1_PHASES, STICKY_FRACTIONS, dimensions_per_feature, nearest_sticky, predict_n2m1_phases
+from bridge.theory.superposition import (
+    N2M1_PHASES,
+    STICKY_FRACTIONS,
+    dimensions_per_feature,
+    nearest_sticky,
+    predict_n2m1_phases,
+)
 from bridge.trackers.feature_geometry import FeatureGeometryTracker
 from bridge.trackers.llc import LLCTracker
 from bridge.training.loop import torch_threads
 from case_studies.base import MAIN, CaseStudy, Offline, register
+from case_studies.superposition_verdict import Targets, pentagon_rows, sweep_checks
 from probes.feature_geometry import n2m1_phase, polygon
 
 SWEEPS_FILE = "superposition_sweeps.json"
-
-
-@dataclass(frozen=True)
-class Targets:
-    """What the superposition report judges.
-
-    Args:
-        phase_agreement: share of phase-diagram cells whose trained phase must equal the predicted one.
-        sticky_tol, sticky_share: a feature is on a sticky value within ``sticky_tol``; the share of
-            represented features (of models in the sticky regime m/‖W‖² ≥ 3/8) that must be.
-        angle_tol, norm_tol: regular-pentagon tolerances (degrees from 72°, relative norm spread).
-        llc_sigmas: the learning coefficient has reached its final (pentagon) value once it stays above
-            the final value (mean over the last quarter of training) minus this many standard errors.
-        match_tolerance: relative lag allowed between the learning-coefficient rise and pentagon formation.
-    """
-
-    phase_agreement: float = 0.8
-    sticky_tol: float = 0.03
-    sticky_share: float = 0.75
-    angle_tol: float = 10.0
-    norm_tol: float = 0.2
-    llc_sigmas: float = 3.0
-    match_tolerance: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,8 @@ class SuperpositionPreset:
 
     Args:
         task, model, train: the n = 5, m = 2 run (fixed training set, small initialisation, Adam).
-        candidates: trainings of it from different seeds; the lowest final loss becomes the main run.
+        candidates: 1: the main run is the case seed's own training (the presets); more: trainings from that
+            many derived seeds, the lowest final loss retrained as the main run.
         sgld: the sampler of the learning coefficient at every checkpoint of the main run.
         phases, dims: the two sweeps.
         targets: what the report judges.
@@ -115,7 +116,7 @@ class SuperpositionPreset:
     task: SparseFeaturesConfig = SparseFeaturesConfig(n_features=5, sparsity=0.9, n_train=2000, n_test=2000)
     model: ToySuperpositionConfig = ToySuperpositionConfig(n_features=5, n_hidden=2, init_scale=0.1)
     train: TrainConfig = TrainConfig(optimizer="adam", lr=3e-3, steps=1500, schedule=ScheduleConfig(n_log=8, every=50))
-    candidates: int = 4
+    candidates: int = 1
     sgld: SGLDConfig = SGLDConfig(n_chains=8, n_draws=400, n_burnin=100, step_size=1e-3, gamma=10.0)
     phases: PhaseSweep = PhaseSweep()
     dims: DimsSweep = DimsSweep()
@@ -203,9 +204,13 @@ class Superposition(CaseStudy):
     presets = PRESETS
 
     def runs(self, preset: SuperpositionPreset, seed: int) -> dict[str, RunConfig]:
+        if preset.candidates == 1:  # the case seed's own run, no selection
+            return {MAIN: pentagon_config(preset, seed)}
         return {f"candidate_{k}": pentagon_config(preset, derive_seed(seed, "pentagon", k) % 2**31) for k in range(preset.candidates)}
 
     def runs_after(self, preset: SuperpositionPreset, seed: int, runs: Mapping[str, Run]) -> dict[str, RunConfig]:
+        if MAIN in runs:
+            return {}
         best = min((key for key in runs if key.startswith("candidate_")), key=lambda key: final_loss(runs[key]))
         return {MAIN: runs[best].config}
 
@@ -224,23 +229,18 @@ class Superposition(CaseStudy):
             predicted = predict_n2m1_phases(r, p)
             trained, weights = trained_n2m1_phases(preset.phases, seed)
             sweep = dims_sweep(preset.dims, seed)
+        report.checks += sweep_checks(predicted, trained, sweep, targets)
         agreement = float(np.mean(predicted == trained))
-        report.checks.append(check("n=2, m=1 phase diagram: share of cells in the predicted phase", agreement, f">= {targets.phase_agreement}", agreement >= targets.phase_agreement))
-        sticky_d = np.concatenate([s["D"] for s in sweep if s["dims_per_feature"] >= 3 / 8] or [np.zeros(0)])
         all_d = np.concatenate([s["D"] for s in sweep])
-        share = float(np.mean(nearest_sticky(sticky_d)[1] <= targets.sticky_tol)) if sticky_d.size else 0.0
         share_all = float(np.mean(nearest_sticky(all_d)[1] <= targets.sticky_tol)) if all_d.size else 0.0
-        seen = sorted({round(float(v), 3) for v, dist in zip(*nearest_sticky(sticky_d)) if dist <= targets.sticky_tol}, reverse=True) if sticky_d.size else []
-        name = f"dimensions per feature on sticky values ±{targets.sticky_tol} (represented features of models with m/‖W‖² ≥ 3/8; values seen {seen})"
-        report.checks.append(check(name, share, f">= {targets.sticky_share}", share >= targets.sticky_share and sticky_d.size > 0))
         report.extra["phase_diagram"] = {"predicted": predicted.tolist(), "trained": trained.tolist(), "agreement": agreement}
         report.extra["dims_per_feature"] = sweep
         candidates = [{"seed": run.config.seed, "final_loss": final_loss(run), "represented": polygon(run.model_at(run.steps[-1]).W[0].detach()).k} for key, run in runs.items() if key.startswith("candidate_")]
         report.files[SWEEPS_FILE] = {"predicted": predicted.tolist(), "trained": trained.tolist(), "weights": weights.tolist(), "sweep": sweep, "seed": seed, "candidates": candidates}
-        report.notes.append(
+        report.notes += [] if not candidates else [(
             f"n=5, m=2: {len(candidates)} trainings (seeds {[c['seed'] for c in candidates]}), final losses {[round(c['final_loss'], 4) for c in candidates]}, "
             f"represented features {[c['represented'] for c in candidates]}; the lowest-loss one is the run analysed here (seed {main.config.seed})"
-        )
+        )]
         report.notes.append(f"sticky share over every represented feature of the sweep, including the very sparse models below 3/8: {share_all:.2f}")
         report.notes.append(f"phases: {', '.join(N2M1_PHASES)}; a feature is represented when ‖W_i‖ > 0.5. Sticky fractions: {', '.join(f'{v:.3f}' for v in STICKY_FRACTIONS)}.")
         report.notes.append("Elhage et al. (2022) Toy models of superposition; Chen et al. (2023) Dynamical versus Bayesian phase transitions in a toy model of superposition.")
@@ -251,25 +251,13 @@ class Superposition(CaseStudy):
 
 
 def pentagon_report(report: BridgeReport, run: Run, preset: SuperpositionPreset) -> list:
-    """Add the pentagon checks and the k-gon match of the main run to ``report``; return the detected events."""
-    targets, steps = preset.targets, np.array(run.steps, dtype=float)
-    poly = polygon(run.model_at(run.steps[-1]).W[0].detach())
-    name = f"pentagon for n=5, m=2 at S={preset.task.sparsity} (max gap error °; gaps {[round(g, 1) for g in poly.gaps]})"
-    report.checks.append(check(name, poly.max_gap_error, f"5 features, gaps within {targets.angle_tol}° of 72°, norms within {targets.norm_tol:.0%}", poly.is_regular(5, targets.angle_tol, targets.norm_tol)))
-    llc, std = (run.observable(name).reindex(steps).to_numpy() for name in ("llc/mean", "llc/std"))
-    gap = run.observable("features/polygon_gap_error").reindex(steps).to_numpy()
-    count = run.observable("features/represented").reindex(steps).to_numpy()
-    pentagon_error = np.where(count == 5, gap, 180.0)  # a regular 4-gon is not a pentagon
-    late = steps >= steps[-1] * 0.75
-    top = float(np.mean(llc[late]))
-    standard_error = float(np.median(std[late])) / np.sqrt(preset.sgld.n_chains)
-    level = top - targets.llc_sigmas * standard_error
-    dynamics = settled_crossing(steps, llc, level, "up", name=f"learning coefficient settles at its final (pentagon) value within {targets.llc_sigmas:g} standard errors", observable="llc/mean")
-    mechanism = settled_crossing(steps, pentagon_error, targets.angle_tol, "down", name=f"feature directions settle into a regular pentagon (gaps within {targets.angle_tol:g}° of 72°)", observable="features/polygon_gap_error")
-    detail = {"final_llc": top, "level": level, "standard_error": standard_error}
-    report.matches.append(match("k-gon transition: learning-coefficient rise coincides with pentagon formation (Chen et al. 2023)", None, dynamics, mechanism, targets.match_tolerance, detail=detail))
-    report.checks.append(check("learning coefficient at the pentagon (mean over the last quarter)", top, "> 0 (a local minimum)", top > 0))
-    return [e for e in (dynamics, mechanism) if e is not None]
+    """Add the pentagon rows of the main run to ``report`` (:func:`pentagon_rows`); return the detected events."""
+    steps = np.array(run.steps, dtype=float)
+    curves = [run.observable(name).reindex(steps).to_numpy() for name in ("llc/mean", "llc/std", "features/represented", "features/polygon_gap_error")]
+    matches, checks, events = pentagon_rows(steps, *curves, polygon(run.model_at(run.steps[-1]).W[0].detach()), preset)
+    report.matches += matches
+    report.checks += checks
+    return events
 
 
 def figures(run: Run, report: BridgeReport, preset: SuperpositionPreset) -> list[str]:

@@ -24,7 +24,7 @@ from bridge.stages.sharpness import (
     sharpening,
     sharpness_plateau,
 )
-from bridge.stages.drops import drop_window, llc_boundary, main_drop, rise_between, stage_end
+from bridge.stages.drops import abrupt_drop, drop_window, formation, llc_boundary, main_drop, rise_between, stage_end
 from bridge.stages.quanta import SubtaskDrop, subtask_drop, value_at
 from bridge.stages.rises import residual_noise, sustained_rise
 
@@ -32,12 +32,14 @@ __all__ = [
     "Event",
     "Stage",
     "SubtaskDrop",
+    "abrupt_drop",
     "alternation_fraction",
     "crossing",
     "drop_window",
     "edge_reached",
     "first_increase",
     "generalised",
+    "formation",
     "grokking_phases",
     "half_fall",
     "half_move",

@@ -1,5 +1,9 @@
-"""Detectors on the stages of a loss drop: the largest drop, a score's rise between two levels, and the end of a
-rise that goes with a drop (a critical point of the learning coefficient).
+"""Detectors on the stages of a loss drop: the largest drop, an abrupt drop after a plateau, a score's rise between
+two levels and the half-way point of a score that forms, and the end of a rise that goes with a drop (a critical
+point of the learning coefficient).
+
+Each detector that stands for a phenomenon says "absent" (``None``) when the curve does not make its move: the
+wrong direction, a move no larger than the curve's noise, or an end short of the stated level.
 
 Examples:
     >>> from bridge.stages import plateaus_and_drops
@@ -17,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 from jaxtyping import Float
 
-from bridge.stages.detectors import Event, Stage, plateaus_and_drops
+from bridge.stages.detectors import Event, Stage, half_rise, plateaus_and_drops
 
 
 def main_drop(stages: Sequence[Stage]) -> Stage | None:
@@ -72,8 +76,87 @@ def rise_between(steps: Float[np.ndarray, " n"], values: Float[np.ndarray, " n"]
     return t_lo, t_hi
 
 
+def noise_level(values: Float[np.ndarray, " n"]) -> float:
+    """Robust standard deviation of a curve's sample-to-sample noise: 1.4826 × the median absolute deviation of its
+    successive differences, over √2 (a smooth curve gives about 0, white noise of std σ about σ).
+
+    Examples:
+        >>> round(noise_level(np.random.default_rng(0).normal(0.0, 0.5, 2000)), 1)
+        0.5
+        >>> noise_level(np.linspace(4.0, 0.0, 50)) < 1e-12
+        True
+    """
+    d = np.diff(np.asarray(values, dtype=float))
+    if len(d) == 0:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0))
+
+
+def abrupt_drop(
+    steps: Float[np.ndarray, " n"],
+    loss: Float[np.ndarray, " n"],
+    min_fall: float,
+    *,
+    noise_sigmas: float = 5.0,
+    name: str = "",
+    observable: str = "",
+) -> Stage | None:
+    """The largest drop of a loss curve, when it is a plateau followed by an abrupt fall; else ``None``.
+
+    The drop is :func:`main_drop` of :func:`~bridge.stages.detectors.plateaus_and_drops` (log scale). It is
+    absent when there is no drop; when it starts at the first sample (a curve falling from the start is a
+    steady decline, not a plateau left abruptly); when the loss falls across it (the median of the samples up to its start minus the median from its end on) by less than ``min_fall``
+    (in the loss's units, e.g. nats; state it on the task's scale, such as a fraction of ln V); or by less
+    than ``noise_sigmas`` × :func:`noise_level` of the curve.
+
+    Args:
+        steps, loss: the sampled curve, shape ``(n,)``, loss positive.
+        min_fall: the smallest fall across the drop that counts.
+        noise_sigmas: the smallest fall in units of the curve's noise.
+
+    Examples:
+        >>> t = np.arange(0.0, 2000.0, 50.0)
+        >>> loss = np.where(t < 1000, 3.0, np.where(t < 1200, 3.0 * 0.03 ** ((t - 1000) / 200), 0.09))
+        >>> drop = abrupt_drop(t, loss, min_fall=2.0)
+        >>> drop.start, drop.end
+        (1000.0, 1200.0)
+        >>> abrupt_drop(t, 3.0 * np.exp(-t / 500), min_fall=2.0) is None  # falling from the start: no plateau
+        True
+    """
+    t, y = np.asarray(steps, dtype=float), np.asarray(loss, dtype=float)
+    drop = main_drop(plateaus_and_drops(t, y, name=name, observable=observable))
+    if drop is None or drop.start <= t[0]:
+        return None
+    fall = float(np.median(y[t <= drop.start]) - np.median(y[t >= drop.end]))
+    if fall < min_fall or fall < noise_sigmas * noise_level(y):
+        return None
+    return drop
+
+
+def formation(
+    steps: Float[np.ndarray, " n"], values: Float[np.ndarray, " n"], below: float, above: float, name: str = "", observable: str = ""
+) -> Event | None:
+    """Half-way point of a score that forms: it rises from below ``below`` to above ``above`` and ends above it.
+
+    The event is :func:`~bridge.stages.detectors.half_rise` (from the first value to the maximum, first crossing);
+    ``None`` (the score did not form) when :func:`rise_between` finds no rise between the two levels or the score
+    ends at or below ``above``, e.g. a score that falls, stays flat, or rises and falls back.
+
+    Examples:
+        >>> t = np.arange(0.0, 500.0, 100.0)
+        >>> formation(t, np.array([0.05, 0.1, 0.6, 0.9, 0.95]), 0.2, 0.5).step
+        180.0
+        >>> formation(t, np.array([0.12, 0.1, 0.08, 0.06, 0.05]), 0.2, 0.5) is None  # falls: no head forms
+        True
+    """
+    t, y = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
+    if rise_between(t, y, below, above) is None or not y[-1] > above:
+        return None
+    return half_rise(t, y, name=name, observable=observable)
+
+
 def llc_boundary(
-    steps: Float[np.ndarray, " n"], llc: Float[np.ndarray, " n"], during: tuple[float, float] | None = None
+    steps: Float[np.ndarray, " n"], llc: Float[np.ndarray, " n"], during: tuple[float, float] | None = None, min_rise: float = 0.0
 ) -> tuple[Event | None, list[Stage]]:
     """Critical point of the LLC curve at a transition: the end of the LLC rise that goes with it.
 
@@ -82,7 +165,9 @@ def llc_boundary(
     point (a stage boundary, where the growth stops); the boundary returned is
     the end of the largest rise overlapping ``during = (start, end)`` (a loss
     drop's window), or of the largest rise overall when ``during`` is ``None``;
-    ``None`` when no rise qualifies. Its uncertainty is the sampling interval.
+    a rise smaller than ``min_rise`` (e.g. a few standard errors of the
+    estimate) is noise and does not qualify; ``None`` when no rise qualifies.
+    Its uncertainty is the sampling interval.
 
     A run with two stages (a first loss fall, a plateau, then the induction drop)
     has an LLC rise in each; the boundary of the induction drop is the end of the
@@ -91,6 +176,7 @@ def llc_boundary(
     Args:
         steps, llc: the sampled curve, shape ``(n,)``.
         during: the window a rise must overlap.
+        min_rise: the smallest increase of the LLC across a rise that counts.
 
     Returns:
         ``(event, stages)``: the boundary (kind ``"critical_point"``) and every
@@ -103,7 +189,11 @@ def llc_boundary(
         (600.0, 1600.0)
     """
     stages = plateaus_and_drops(steps, -np.asarray(llc, dtype=float), name="LLC", observable="llc/mean", log=False)
-    rises = [s for s in stages if s.kind == "drop" and (during is None or (s.start <= during[1] and s.end >= during[0]))]
+    t, y = np.asarray(steps, dtype=float), np.asarray(llc, dtype=float)
+    rises = [
+        s for s in stages
+        if s.kind == "drop" and (during is None or (s.start <= during[1] and s.end >= during[0])) and np.interp(s.end, t, y) - np.interp(s.start, t, y) >= min_rise
+    ]
     rise = main_drop(rises)
     if rise is None:
         return None, stages
@@ -111,4 +201,4 @@ def llc_boundary(
     return Event("LLC stage boundary (end of rise)", rise.end, rise.end - u, rise.end + u, "llc/mean", "critical_point"), stages
 
 
-__all__ = ["drop_window", "llc_boundary", "main_drop", "rise_between", "stage_end"]
+__all__ = ["abrupt_drop", "drop_window", "formation", "llc_boundary", "main_drop", "noise_level", "rise_between", "stage_end"]

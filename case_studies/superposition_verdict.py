@@ -1,0 +1,131 @@
+"""The rows of the ``superposition`` report, judged from plain observables (curves over checkpoints, the final
+polygon, the sweeps' results): the pentagon, the k-gon match, the learning coefficient's step from the 4-gon to the
+pentagon, the phase diagram and the sticky dimensionalities. Pure, so a test can hand them observables in which a
+claim is false and see that row fail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bridge.match import check, match
+from bridge.stages.detectors import settled_crossing
+from bridge.theory.superposition import nearest_sticky
+from probes.feature_geometry import Polygon
+
+ELHAGE = "Elhage et al. 2022, Toy models of superposition"
+CHEN = "Chen et al. 2023, Dynamical versus Bayesian phase transitions in a toy model of superposition"
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What the superposition report judges.
+
+    Args:
+        phase_agreement: share of phase-diagram cells whose trained phase must equal the predicted one.
+        sticky_tol, sticky_share: a feature is on a sticky value within ``sticky_tol``; the share of
+            represented features (of models in the sticky regime m/‖W‖² ≥ 3/8) that must be.
+        angle_tol, norm_tol: regular-polygon tolerances (degrees from 360°/k, relative norm spread), for the
+            final pentagon and for the 4-gon checkpoints before it.
+        llc_fraction: the learning coefficient's event: it settles above this fraction of its final value
+            (the mean over the last quarter of training).
+        pentagon_settle: the pentagon's event: five features represented and every gap settles within this
+            many degrees of 72° (half a gap).
+        llc_sigmas: the learning coefficient at the pentagon exceeds its value at the 4-gon by more than this
+            many standard errors of the difference.
+        match_tolerance: relative lag allowed between the learning-coefficient rise and pentagon formation.
+    """
+
+    phase_agreement: float = 0.8
+    sticky_tol: float = 0.03
+    sticky_share: float = 0.75
+    angle_tol: float = 10.0
+    norm_tol: float = 0.2
+    llc_fraction: float = 0.5
+    pentagon_settle: float = 36.0
+    llc_sigmas: float = 3.0
+    match_tolerance: float = 0.2
+
+
+def sweep_checks(predicted: np.ndarray, trained: np.ndarray, sweep: list[dict], targets: Targets) -> list:
+    """The phase-diagram and sticky-dimensionality checks from the sweeps' results.
+
+    Args:
+        predicted, trained: phases per (importance, density) cell, object arrays of one shape.
+        sweep: per model of the dimensions sweep, ``dims_per_feature`` (m/‖W‖²) and ``D`` (its represented
+            features' dimensionalities), as :func:`dims_sweep` returns.
+        targets: the study's targets.
+    """
+    agreement = float(np.mean(predicted == trained))
+    sticky_d = np.concatenate([np.asarray(s["D"], dtype=float) for s in sweep if s["dims_per_feature"] >= 3 / 8] or [np.zeros(0)])
+    share = float(np.mean(nearest_sticky(sticky_d)[1] <= targets.sticky_tol)) if sticky_d.size else 0.0
+    seen = sorted({round(float(v), 3) for v, dist in zip(*nearest_sticky(sticky_d)) if dist <= targets.sticky_tol}, reverse=True) if sticky_d.size else []
+    return [
+        check("n=2, m=1 phase diagram: share of cells in the predicted phase", agreement, f">= {targets.phase_agreement}", agreement >= targets.phase_agreement,
+              claim="trained n=2, m=1 models fall in the phase of lowest expected loss", source=f"{ELHAGE}, n=2, m=1 phase diagram; bridge.theory.superposition"),
+        check(f"dimensions per feature on sticky values ±{targets.sticky_tol} (represented features of models with m/‖W‖² ≥ 3/8; values seen {seen})", share,
+              f">= {targets.sticky_share}", share >= targets.sticky_share and sticky_d.size > 0, claim="feature dimensionalities sit at the sticky fractions",
+              source=f"{ELHAGE}, feature dimensionality; bridge.theory.superposition", reason="" if sticky_d.size else "no model in the sticky regime"),
+    ]
+
+
+def pentagon_rows(steps, llc, llc_std, represented, gap_error, final: Polygon, preset: Any) -> tuple[list, list, list]:
+    """The pentagon check, the k-gon match and the learning coefficient's step across the 4-gon -> 5-gon transition.
+
+    Args:
+        steps: checkpoints, shape ``(n,)``; ``llc``, ``llc_std``: the learning coefficient's mean and spread over
+            chains there; ``represented``: represented features; ``gap_error``: the polygon's largest gap error
+            (degrees from 360°/k for the k represented features).
+        final: the final polygon of the feature directions.
+
+    Returns:
+        ``(matches, checks, events)``. The step is ``λ̂(5-gon) − λ̂(4-gon)``: the mean over the last quarter of training
+        minus the mean over the checkpoints before it where four features form a regular 4-gon, each with a
+        standard error of its median spread over ``√n_chains``; it fails, saying why, when the run ends in no
+        pentagon or never rests in a 4-gon.
+    """
+    tg, chains = preset.targets, preset.sgld.n_chains
+    name = f"pentagon for n=5, m=2 at S={preset.task.sparsity} (max gap error °; gaps {[round(g, 1) for g in final.gaps]})"
+    pentagon = final.is_regular(5, tg.angle_tol, tg.norm_tol)
+    checks = [check(name, final.max_gap_error, f"5 features, gaps within {tg.angle_tol}° of 72°, norms within {tg.norm_tol:.0%}", pentagon,
+                    claim="five features in two dimensions at high sparsity end as a regular pentagon", source=f"{ELHAGE}, the n=5, m=2 pentagon")]
+    pentagon_error = np.where(represented == 5, gap_error, 180.0)  # a regular 4-gon is not a pentagon
+    late = steps >= steps[-1] * 0.75
+    top = float(np.mean(llc[late]))
+    level = tg.llc_fraction * top
+    dynamics = settled_crossing(steps, llc, level, "up", name=f"learning coefficient settles above {tg.llc_fraction:g} of its final (pentagon) value", observable="llc/mean")
+    mechanism = settled_crossing(steps, pentagon_error, tg.pentagon_settle, "down", name=f"feature directions settle into a pentagon (5 represented, gaps within {tg.pentagon_settle:g}° of 72°)", observable="features/polygon_gap_error")
+    matches = [match("k-gon transition: learning-coefficient rise coincides with pentagon formation (Chen et al. 2023)", None, dynamics, mechanism, tg.match_tolerance,
+                     detail={"final_llc": top, "level": level}, claim="the learning coefficient rises to its pentagon value when the feature directions become a pentagon",
+                     source=f"{CHEN} (dynamical k-gon transitions)")]
+    formed = mechanism.step if mechanism is not None else steps[-1] * 0.75
+    four = (represented == 4) & (gap_error <= tg.angle_tol) & (steps < formed) & ~late
+    target, value, passed, reason = f"> {tg.llc_sigmas:g} standard errors of the difference", None, False, ""
+    if not (represented[-1] == 5 and pentagon):
+        reason = "the run does not end in a regular pentagon"
+    elif not four.any():
+        reason = "no checkpoint rests in a regular 4-gon before the pentagon: the step is not measured"
+    else:
+        four_llc, error = float(np.mean(llc[four])), float(np.hypot(_standard_error(llc_std[four], chains), _standard_error(llc_std[late], chains)))
+        value, passed = round(top - four_llc, 3), top - four_llc > tg.llc_sigmas * error
+        target += f" (4-gon {four_llc:.2f} over {int(four.sum())} checkpoints, pentagon {top:.2f}, s.e. {error:.2f})"
+        reason = "" if passed else f"step {top - four_llc:.2f} <= {tg.llc_sigmas:g} x {error:.2f}"
+    checks.append(check("learning coefficient: step from the 4-gon to the pentagon", value, target, passed, claim="the pentagon's learning coefficient exceeds the 4-gon's",
+                        source=f"{CHEN} (the local learning coefficient grows with k across k-gon transitions)", reason=reason))
+    return matches, checks, [e for e in (dynamics, mechanism) if e is not None]
+
+
+def _standard_error(spread: np.ndarray, chains: int) -> float:
+    """Standard error of a learning-coefficient estimate: the median spread over chains, over √chains."""
+    return float(np.median(spread)) / np.sqrt(chains)
+
+
+def _standard_error(spread: np.ndarray, chains: int) -> float:
+    """Standard error of a learning-coefficient estimate: the median spread over chains, over √chains."""
+    return float(np.median(spread)) / np.sqrt(chains)
+
+
+__all__ = ["CHEN", "ELHAGE", "Targets", "pentagon_rows", "sweep_checks"]

@@ -6,7 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from bridge.stages import abrupt_drop, formation, llc_boundary, noise_level
+from bridge.stages import abrupt_drop, formation, llc_boundary
+from bridge.stages.drops import noise_level
 
 T = np.arange(0.0, 2001.0, 50.0)
 LN_V = math.log(64)  # the quick preset's vocabulary; the drop must remove half of ln V (2.08 nats)

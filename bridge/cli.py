@@ -82,7 +82,7 @@ def run_cmd(
         raise CLIError(f"case study {case!r} has no preset {preset!r} (presets: {', '.join(study.presets)})")
     settings = list(set_ or []) + ([f"train.steps={steps}"] if steps is not None else [])
     if seeds is not None:
-        from case_studies.seeds import parse_seeds, run_seeds
+        from case_studies.generality.seeds import parse_seeds, run_seeds
 
         if seed is not None:
             raise CLIError("give either --seed or --seeds, not both")
@@ -124,8 +124,8 @@ def robustness_cmd(
 ) -> None:
     """Run a case study on neighbouring configurations of a preset and write robustness.json."""
     from case_studies import get_case_study
-    from case_studies.robustness import run_robustness
-    from case_studies.seeds import parse_seeds
+    from case_studies.generality.robustness import run_robustness
+    from case_studies.generality.seeds import parse_seeds
 
     study = get_case_study(case)
     if preset not in study.presets:

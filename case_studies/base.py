@@ -18,12 +18,12 @@ A case study is a small class over library parts:
   nothing; the events to store go in ``report.events``;
 - ``figures(runs, report, preset) -> [path]``: draws into the main run's
   ``figures/`` and returns paths relative to the main run;
-- over seeds (:mod:`case_studies.seeds`): ``seed_pass_fraction``, the fraction
+- over seeds (:mod:`case_studies.generality.seeds`): ``seed_pass_fraction``, the fraction
   of seeds that must pass, and ``across_seeds(outs, preset) -> [Check]``, rows
   judged on every seed's output at once (default: none), and ``universal``, the
   names of rows that must pass in every seed;
 - ``family``: preset field (dotted path) → values a researcher would try;
-  :mod:`case_studies.robustness` runs the study on neighbours drawn from it.
+  :mod:`case_studies.generality.robustness` runs the study on neighbours drawn from it.
 
 :func:`run_case_study` owns every side effect once: it refuses an existing
 output, validates every config before training, trains the main run into

@@ -131,7 +131,7 @@ def _sigmoid(at: float, width: float = 15.0) -> np.ndarray:
 
 
 def _judge(**changes):
-    from case_studies.induction_verdict import judge, synthetic_observed
+    from case_studies.induction_heads.verdict import judge, synthetic_observed
 
     obs = dataclasses.replace(synthetic_observed(T), **changes)
     rows = judge(obs, d_vocab=64, n_chains=2, targets=QUICK.targets)
@@ -202,7 +202,7 @@ def test_each_counted_row_fails_when_its_claim_is_false(changes, failing):
 def test_the_control_loss_is_judged_against_the_task_scale():
     rows, _ = _judge(control_loss=np.full(len(T), 2.6))
     assert _row(rows, "one-layer control: final repeated-token").passed  # 2.6 > 0.6 ln 64 = 2.50
-    from case_studies.induction_verdict import judge, synthetic_observed
+    from case_studies.induction_heads.verdict import judge, synthetic_observed
 
     big = judge(dataclasses.replace(synthetic_observed(T), control_loss=np.full(len(T), 2.6)), d_vocab=512, n_chains=2, targets=QUICK.targets)
     (row,) = [c for c in big.checks if c.name.startswith("one-layer control: final")]

@@ -14,7 +14,7 @@ from bridge.tasks.sparse_parity import SparseParityConfig
 from bridge.theory.quanta import data_exponent, zipf_frequencies
 from case_studies import get_case_study
 from case_studies.quanta import PRESETS, QuantaPreset, Targets
-from case_studies.quanta_analysis import (
+from case_studies.quanta.analysis import (
     SweepObservables,
     WidthCurves,
     fit_power_law,

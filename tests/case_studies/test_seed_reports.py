@@ -10,7 +10,7 @@ from bridge.config import ConfigError
 from bridge.match import check, match
 from bridge.report import BridgeReport
 from bridge.stages import Event
-from case_studies.seeds import parse_seeds, summarise
+from case_studies.generality.seeds import parse_seeds, summarise
 from tests.helpers import timeout
 
 

@@ -46,7 +46,7 @@ from bridge.theory.bigram import bigram_floors
 from bridge.trackers import HeadScoreTracker, InContextTracker, LLCTracker, LossTracker
 from bridge.trackers.induction import evaluation_sets
 from case_studies.base import CaseStudy, Offline, register
-from case_studies.induction_verdict import (
+from case_studies.induction_heads.verdict import (
     Observed,
     Targets,
     dynamics,
@@ -225,9 +225,9 @@ class InductionHeads(CaseStudy):
 
 
 def observed(run: Run, control: Run, first, last, causal: dict) -> Observed:
-    """The :class:`~case_studies.induction_verdict.Observed` of a main run and its control: curves from their metrics,
+    """The :class:`~case_studies.induction_heads.verdict.Observed` of a main run and its control: curves from their metrics,
     K-composition z-scores from the ``first`` and ``last`` circuit graphs, ablation effects from ``causal``
-    (:func:`~probes.induction.final_causal` of :func:`~case_studies.induction_verdict.previous_token_head`)."""
+    (:func:`~probes.induction.final_causal` of :func:`~case_studies.induction_heads.verdict.previous_token_head`)."""
     steps, loss = run.curve("icl/loss_repeated", split="test")
     induction, off, previous = (run.table(name, "head", layer=layer, split=split).to_numpy(dtype=float)
                                 for name, layer, split in (("heads/induction", 1, "test"), ("heads/induction", 1, "off"), ("heads/previous_token", 0, "test")))

@@ -25,7 +25,7 @@ from bridge.runs.run import Run
 from bridge.tasks.sparse_parity import SparseParityConfig
 from bridge.trackers.quanta import HiddenProgressTracker, SubtaskLossTracker
 from case_studies.base import MAIN, CaseStudy, register
-from case_studies.quanta_analysis import PAPER, analyse_sweep, figures
+from case_studies.quanta.analysis import PAPER, analyse_sweep, figures
 
 
 @dataclass(frozen=True)

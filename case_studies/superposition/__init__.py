@@ -13,7 +13,7 @@ Three experiments on ``x̂ = ReLU(Wᵀ W x + b)`` with sparse features:
    over the checkpoints rises at the k-gon transition (Chen et al. 2023), matched
    against the step the feature directions become a regular pentagon, and steps
    up from the 4-gon to the pentagon. The rows are judged in
-   :mod:`case_studies.superposition_verdict`.
+   :mod:`case_studies.superposition.verdict`.
 
 Runs: the main run is the n = 5, m = 2 training from the case seed, with the
 feature-geometry tracker online and the learning coefficient over its checkpoints.
@@ -69,7 +69,7 @@ from bridge.trackers.feature_geometry import FeatureGeometryTracker
 from bridge.trackers.llc import LLCTracker
 from bridge.training.loop import torch_threads
 from case_studies.base import MAIN, CaseStudy, Offline, register
-from case_studies.superposition_verdict import Targets, pentagon_rows, sweep_checks
+from case_studies.superposition.verdict import Targets, pentagon_rows, sweep_checks
 from probes.feature_geometry import n2m1_phase, polygon
 
 SWEEPS_FILE = "superposition_sweeps.json"

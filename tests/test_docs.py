@@ -42,7 +42,8 @@ def test_quickstart_notebook_executes(tmp_path):
         nbclient.NotebookClient(nb, timeout=int(timeout(300)), kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
         outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
         assert not [o for o in outputs if o.output_type == "error"], [o for o in outputs if o.output_type == "error"]
-        assert any("'pass'" in o.get("data", {}).get("text/plain", "") for o in outputs)
+        verdicts = [o["data"]["text/plain"] for o in outputs if o.get("data", {}).get("text/plain", "") in ("'pass'", "'partial'", "'fail'", "'invalid'")]
+        assert verdicts == ["'pass'"], verdicts  # the notebook's deep-linear run, which passes on seed 0
         assert any("image/png" in o.get("data", {}) for o in outputs)
     assert len(list(tmp_path.glob("quickstart-*/deep-linear/run.json"))) == 2
 

@@ -94,7 +94,8 @@ def test_moving_a_transformer_prints_nothing(capsys):
     model = build_model(cfg, seed=0)
     capsys.readouterr()
     assert move_to(model, "cpu") is model
-    assert move_to(build_model(DeepLinearConfig(d_in=2, d_hidden=3, d_out=2), seed=0), torch.device("cpu")) is not None
+    net = build_model(DeepLinearConfig(d_in=2, d_hidden=3, d_out=2), seed=0)
+    assert move_to(net, torch.device("cpu")) is net and {p.device.type for p in net.parameters()} == {"cpu"}
     assert capsys.readouterr().out == ""
     model.to("cpu")  # the bare call prints; if it stops printing, move_to can go
     assert "Moving model" in capsys.readouterr().out

@@ -27,9 +27,22 @@ def test_patching_a_run_into_itself_changes_nothing(model):
     assert hook_count(model) == 0
 
 
-def test_patching_from_other_sequences_changes_the_loss(model):
-    effects = patch_heads(model, _tokens(0), _tokens(1), repeated_token_loss)
-    assert effects.abs().min().item() > 0.0
+def test_patching_a_last_layer_head_swaps_its_direct_contribution_to_the_logits(model):
+    # in the last layer of an attention-only model without normalisation a head reaches the logits
+    # only directly: patching it adds (z_source − z_target) W_O W_U to the target's logits
+    target, source = _tokens(0), _tokens(1)
+    effects = patch_heads(model, target, source, repeated_token_loss)
+    w = head_weights(model)
+    last = model.cfg.n_layers - 1
+    with torch.no_grad():
+        logits, cache = model.run_with_cache(target)
+        _, cache_s = model.run_with_cache(source)
+        base = repeated_token_loss(logits, target)
+        for head in range(model.cfg.n_heads):
+            dz = cache_s[f"blocks.{last}.attn.hook_z"][:, :, head] - cache[f"blocks.{last}.attn.hook_z"][:, :, head]
+            patched = logits + dz @ w.W_O[last, head] @ w.W_U
+            torch.testing.assert_close(effects[last, head], (repeated_token_loss(patched, target) - base).float(), atol=1e-5, rtol=1e-4)
+    assert effects.abs().min().item() > 1e-4  # and every head's patch moves the loss
 
 
 def test_zero_ablating_every_head_leaves_only_embeddings_and_biases(model):

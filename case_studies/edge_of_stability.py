@@ -153,6 +153,7 @@ class EdgeOfStability(CaseStudy):
     """Progressive sharpening and the 2/η plateau of full-batch GD, with the top eigenvector's loading."""
 
     presets = PRESETS
+    universal = ("median sharpness over the plateau",)
 
     def runs(self, preset: EdgeOfStabilityPreset, seed: int) -> dict[str, RunConfig]:
         return {"main": run_config(preset, preset.train.lr, seed)} | {run_key(lr): run_config(preset, lr, seed) for lr in preset.other_lrs}

@@ -204,6 +204,7 @@ class Grokking(CaseStudy):
     """Grokking on modular addition: phases, Fourier circuit, AGF feature order, weight-decay time scale."""
 
     presets = PRESETS
+    universal = ("restricted loss falls before test loss",)
 
     def runs(self, preset: GrokkingPreset, seed: int) -> dict[str, RunConfig]:
         return run_configs(preset, seed)

@@ -17,6 +17,7 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -34,6 +35,7 @@ from bridge.plots import (
     plot_reach,
     save_figure,
 )
+from bridge.match import check
 from bridge.report import BridgeReport
 from bridge.runs.run import Run
 from bridge.tasks.base import TaskData
@@ -179,6 +181,9 @@ class InductionHeads(CaseStudy):
         report.files = {"circuits.json": {str(s): to_node_link(g) for s, g in sorted(graphs.items())}}
         return report
 
+    def across_seeds(self, outs: Mapping[int, Path], preset: InductionPreset) -> list:
+        return seed_circuits(outs, preset.targets.edge_z) if len(outs) > 1 else []
+
     def figures(self, runs: Mapping[str, Run], report: BridgeReport, preset: InductionPreset) -> list[str]:
         run, control = runs["main"], runs["one_layer"]
         stages, drop, llc_event, _ = dynamics(*run.curve("icl/loss_repeated", split="test"), *run.curve("llc/mean"), run.curve("llc/std")[1],
@@ -222,6 +227,51 @@ class InductionHeads(CaseStudy):
         plot_previous_token_coverage(axes[1], report.extra["previous_token_coverage"])
         plot_induction_by_key(axes[2], report.extra["previous_token_coverage"], node_name(1, ind_head))
         return [str(save_figure(fig, run.figures_dir / name).relative_to(run.path)) for name, (fig, _) in figures.items()]
+
+
+def seed_circuits(outs: Mapping[int, Path], edge_z: float) -> list:
+    """Rows over seeds: is every seed's final circuit the same up to relabelling heads within a layer?
+
+    Each seed's last circuit graph (``circuits.json``) is thresholded at K-composition
+    z ≥ ``edge_z`` and compared with the first seed's (:func:`probes.circuits.same_circuit`,
+    node scores ignored: the claim is about the wiring). Also reported, as information,
+    each seed's number of previous-token heads that feed an induction head, the
+    redundancy that differs between seeds.
+
+    Examples:
+        >>> rows = seed_circuits({0: "runs/ind/seed-0", 1: "runs/ind/seed-1"}, edge_z=5.0)  # doctest: +SKIP
+        >>> rows[0].value  # doctest: +SKIP
+        1.0
+    """
+    from probes.circuits import read_graphs, same_circuit, thresholded
+
+    finals = {}
+    for seed, out in outs.items():
+        graphs = read_graphs(Path(out) / "circuits.json")
+        finals[seed] = graphs[max(graphs)]
+    seeds = sorted(finals)
+    reference = finals[seeds[0]]
+    same = {s: same_circuit(reference, finals[s], "k_comp_z", threshold=edge_z, node_tolerance=None) is not None for s in seeds}
+    feeding = {s: sorted({u for u, _ in thresholded(finals[s], "k_comp_z", edge_z).edges}) for s in seeds}
+    fraction = sum(same.values()) / len(seeds)
+    return [
+        check(
+            f"the final circuit of every seed is the one of seed {seeds[0]} up to head relabelling (fraction of seeds)",
+            fraction,
+            "== 1",
+            fraction == 1.0,
+            claim="induction heads form by K-composition with previous-token heads in every run: the same circuit, whichever heads carry it",
+            source="Olsson et al. 2022 (argument 1); universality: Olah et al. 2020, Chughtai et al. 2023",
+            reason="" if fraction == 1.0 else f"differs in seeds {[s for s in seeds if not same[s]]}",
+        ),
+        check(
+            "previous-token heads feeding an induction head, per seed",
+            ", ".join(f"seed {s}: {len(v)}" for s, v in feeding.items()),
+            "—",
+            True,
+            role="info",
+        ),
+    ]
 
 
 def observed(run: Run, control: Run, first, last, causal: dict) -> Observed:

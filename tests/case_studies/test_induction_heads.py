@@ -375,3 +375,38 @@ def test_with_adamw_and_learned_positions_the_off_position_target_is_missed(tmp_
     # (in ten seeds of ten only the off-position or the ablation checks fail; seed 0's score sits 0.02 below
     # the target, near the cross-machine spread, so which of them fail is not pinned)
     assert report.verdict == "fail" and failed and all("off-position" in f or "ablating" in f for f in failed), failed
+
+
+def _circuit(edges, heads=4):
+    import networkx as nx
+
+    from probes.circuits import node_name
+
+    g = nx.DiGraph()
+    for layer in (0, 1):
+        for head in range(heads):
+            g.add_node(node_name(layer, head), layer=layer, head=head)
+    for (a, b), z in edges.items():
+        g.add_edge(node_name(0, a), node_name(1, b), k_comp_z=z)
+    return g
+
+
+def test_the_same_circuit_over_seeds_is_judged_up_to_head_relabelling(tmp_path):
+    from case_studies.induction_heads import seed_circuits
+    from probes.circuits import write_graphs
+
+    circuits = {
+        0: _circuit({(0, 2): 12.0, (1, 2): 2.0}),  # one previous-token head feeds the induction head
+        1: _circuit({(3, 1): 9.0, (0, 0): 1.0}),  # the same wiring carried by other heads
+        2: _circuit({(1, 3): 8.0, (2, 3): 7.0}),  # two previous-token heads: a different circuit
+    }
+    for seed, graph in circuits.items():
+        (tmp_path / f"seed-{seed}").mkdir()
+        write_graphs(tmp_path / f"seed-{seed}" / "circuits.json", {0: _circuit({}), 100: graph})
+    outs = {s: tmp_path / f"seed-{s}" for s in circuits}
+    same, feeding = seed_circuits({s: outs[s] for s in (0, 1)}, edge_z=5.0)
+    assert same.passed and same.value == 1.0 and same.counted
+    assert feeding.role == "info" and feeding.value == "seed 0: 1, seed 1: 1"
+    same, feeding = seed_circuits(outs, edge_z=5.0)
+    assert not same.passed and same.value == pytest.approx(2 / 3) and "seeds [2]" in same.reason
+    assert feeding.value == "seed 0: 1, seed 1: 1, seed 2: 2"

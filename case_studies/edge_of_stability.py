@@ -154,6 +154,11 @@ class EdgeOfStability(CaseStudy):
 
     presets = PRESETS
     universal = ("median sharpness over the plateau",)
+    family = {
+        "model.widths": ((16, 16), (64, 64)),
+        "train.lr": (0.15, 0.2),
+        "task.noise": (0.1, 0.3),
+    }
 
     def runs(self, preset: EdgeOfStabilityPreset, seed: int) -> dict[str, RunConfig]:
         return {"main": run_config(preset, preset.train.lr, seed)} | {run_key(lr): run_config(preset, lr, seed) for lr in preset.other_lrs}

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.config import ConfigError
+from bridge.sweep.grid import value_text
 
 ROBUSTNESS = "robustness.json"
 
@@ -70,15 +71,11 @@ def neighbours(family: Mapping[str, Sequence[Any]], n: int, *, seed: int = 0, ma
     while len(found) < limit and attempts < 100 * n:
         attempts += 1
         changed = sorted(rng.sample(fields, rng.randint(1, min(max_changes, len(fields)))))
-        settings = tuple(f"{f}={_text(rng.choice(list(family[f])))}" for f in changed)
+        settings = tuple(f"{f}={value_text(rng.choice(list(family[f])))}" for f in changed)
         if settings not in seen:
             seen.add(settings)
             found.append(Neighbour(settings))
     return found
-
-
-def _text(value: Any) -> str:
-    return ",".join(map(str, value)) if isinstance(value, tuple | list) else str(value)
 
 
 def summarise(results: Mapping[str, Mapping[int, Any]], case_study: str, preset: str) -> dict[str, Any]:
@@ -203,7 +200,7 @@ def run_robustness(
                 report = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
             results.setdefault(neighbour.key, {})[seed] = report
     table = summarise(results, study.name, preset_name)
-    table["family"] = {k: [_text(v) for v in values] for k, values in study.family.items()}
+    table["family"] = {k: [value_text(v) for v in values] for k, values in study.family.items()}
     table["seeds"] = list(seeds)
     table["draw_seed"] = draw_seed
     out.mkdir(parents=True, exist_ok=True)

@@ -122,6 +122,11 @@ class InductionHeads(CaseStudy):
     """2-layer attention-only transformer: loss drop, induction circuit and LLC boundary coincide; 1-layer control."""
 
     presets = PRESETS
+    family = {
+        "model.n_heads": (2, 8),
+        "model.d_model": (48, 96),
+        "train.lr": (0.5, 2.0),
+    }
 
     def runs(self, preset: InductionPreset, seed: int) -> dict[str, RunConfig]:
         main = RunConfig(preset.task, preset.model, preset.train, seed=seed, name="induction-heads")

@@ -202,6 +202,11 @@ class Superposition(CaseStudy):
     """Toy models of superposition: phase diagram, pentagon, sticky dimensionalities, learning coefficient across k-gon transitions."""
 
     presets = PRESETS
+    family = {
+        "task.sparsity": (0.85, 0.95),
+        "train.lr": (1e-3, 1e-2),
+        "model.init_scale": (0.05, 0.2),
+    }
 
     def runs(self, preset: SuperpositionPreset, seed: int) -> dict[str, RunConfig]:
         if preset.candidates == 1:  # the case seed's own run, no selection

@@ -11,6 +11,8 @@ from bridge.match import check
 from bridge.overrides import apply
 from bridge.report import BridgeReport
 from case_studies import case_study_names, get_case_study
+from bridge.training.loop import validate
+from bridge.sweep.grid import value_text
 from case_studies.generality.robustness import neighbours, summarise, to_markdown
 from tests.helpers import timeout
 
@@ -49,9 +51,9 @@ def test_every_family_setting_is_reachable_and_differs_from_the_preset(name):
             own = getattr(own, part)
         assert own not in values, f"{name}: {path} lists the preset's own value {own!r}"
         for value in values:
-            changed = apply(preset, [f"{path}={value}"])
+            changed = apply(preset, [f"{path}={value_text(value)}"])
             for cfg in study.runs(changed, 0).values():
-                assert cfg is not None
+                validate(cfg)  # a neighbour is a valid run: ConfigError otherwise
 
 
 def _report(passes):

@@ -23,13 +23,23 @@ from bridge.stages.detectors import Event
 ROLES = ("claim", "precondition", "info")
 
 
-def _check_role(role: str) -> None:
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {ROLES}, got {role!r}")
+class _Judged:
+    """What every row shares: its ``role`` is checked, and only claims are ``counted``."""
+
+    role: str
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}, got {self.role!r}")
+
+    @property
+    def counted(self) -> bool:
+        """Whether the row counts toward the verdict (only claims do)."""
+        return self.role == "claim"
 
 
 @dataclass(frozen=True)
-class Match:
+class Match(_Judged):
     """One row joining a prediction, a dynamics event and a mechanism event.
 
     ``relative_error`` is the largest of |observed − predicted|/predicted and
@@ -53,21 +63,13 @@ class Match:
     depends_on: tuple[str, ...] = ()
     reason: str = ""
 
-    def __post_init__(self) -> None:
-        _check_role(self.role)
-
-    @property
-    def counted(self) -> bool:
-        """Whether the row counts toward the verdict (only claims do)."""
-        return self.role == "claim"
-
     @property
     def name(self) -> str:
         return self.prediction
 
 
 @dataclass(frozen=True)
-class Check:
+class Check(_Judged):
     """A named quantitative check: ``value`` against a ``target`` described in words."""
 
     name: str
@@ -79,14 +81,6 @@ class Check:
     source: str = ""
     depends_on: tuple[str, ...] = ()
     reason: str = ""
-
-    def __post_init__(self) -> None:
-        _check_role(self.role)
-
-    @property
-    def counted(self) -> bool:
-        """Whether the row counts toward the verdict (only claims do)."""
-        return self.role == "claim"
 
 
 def relative_error(observed: float, reference: float) -> float:

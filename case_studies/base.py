@@ -132,6 +132,21 @@ def run_dir(out: str | Path, key: str) -> Path:
     return Path(out) if key == MAIN else Path(out) / "runs" / key
 
 
+def new_output(out: str | Path, resume: bool) -> Path:
+    """``out`` as a path, checked before any work: a directory to create, or (with ``resume``) one to continue.
+
+    Raises:
+        ConfigError: ``out`` is a file.
+        FileExistsError: ``out`` holds files and ``resume`` is false.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a directory")
+    if out.exists() and any(out.iterdir()) and not resume:
+        raise FileExistsError(f"{out} already exists and is not empty; choose another --out or pass --resume")
+    return out
+
+
 def resolve_preset(study: CaseStudy, preset: str | Any) -> tuple[str, Any]:
     """``(name, preset)`` from a preset name or a preset object (named ``"custom"`` unless it is one of the study's)."""
     if isinstance(preset, str):
@@ -186,11 +201,7 @@ def run_case_study(
     study = get_case_study(name)
     preset_name, preset_obj = resolve_preset(study, preset)
     preset_obj = apply(preset_obj, settings)
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file, not a directory")
-    if out.exists() and any(out.iterdir()) and not resume:
-        raise FileExistsError(f"{out} already exists and is not empty; choose another --out or pass --resume")
+    out = new_output(out, resume)
     resolve_device(device)
     configs = study.runs(preset_obj, seed)
     if MAIN not in configs and type(study).runs_after is CaseStudy.runs_after:

@@ -170,7 +170,7 @@ def run_robustness(
     from bridge.runs.storage import atomic_write_json, atomic_write_text
     from bridge.training.loop import validate
 
-    from case_studies.base import get_case_study, rebuild_report, resolve_preset, run_case_study
+    from case_studies.base import get_case_study, new_output, rebuild_report, resolve_preset, run_case_study
 
     study = get_case_study(name)
     if not study.family:
@@ -182,11 +182,7 @@ def run_robustness(
         for seed in seeds:
             for cfg in study.runs(changed, seed).values():
                 validate(cfg)
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file, not a directory")
-    if out.exists() and any(out.iterdir()) and not resume:
-        raise FileExistsError(f"{out} already exists and is not empty; choose another --out or pass --resume")
+    out = new_output(out, resume)
     results: dict[str, dict[int, Any]] = {}
     for neighbour in chosen:
         for seed in seeds:

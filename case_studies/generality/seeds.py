@@ -230,18 +230,14 @@ def run_seeds(
     from bridge.overrides import apply
     from bridge.training.loop import validate
 
-    from case_studies.base import get_case_study, rebuild_report, resolve_preset, run_case_study
+    from case_studies.base import get_case_study, new_output, rebuild_report, resolve_preset, run_case_study
 
     if not seeds:
         raise ConfigError("--seeds names no seed")
     study = get_case_study(name)
     preset_name, preset_obj = resolve_preset(study, preset)
     changed = apply(preset_obj, settings)
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file, not a directory")
-    if out.exists() and any(out.iterdir()) and not resume:
-        raise FileExistsError(f"{out} already exists and is not empty; choose another --out or pass --resume")
+    out = new_output(out, resume)
     for seed in seeds:
         for cfg in study.runs(changed, seed).values():
             validate(cfg)

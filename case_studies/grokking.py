@@ -205,12 +205,7 @@ class Grokking(CaseStudy):
 
     presets = PRESETS
     universal = ("restricted loss falls before test loss",)
-    family = {
-        "task.p": (53, 67),
-        "task.op": ("-", "*"),
-        "task.train_fraction": (0.3, 0.5),
-        "model.d_mlp": (128, 512),
-    }
+    family = {"task.p": (53, 67), "task.op": ("-", "*"), "task.train_fraction": (0.3, 0.5), "model.d_mlp": (128, 512)}
 
     def runs(self, preset: GrokkingPreset, seed: int) -> dict[str, RunConfig]:
         return run_configs(preset, seed)

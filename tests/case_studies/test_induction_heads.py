@@ -374,7 +374,8 @@ def test_with_adamw_and_learned_positions_the_off_position_target_is_missed(tmp_
     failed = sorted(c["name"] for c in data["checks"] if not c["passed"])
     # (in ten seeds of ten only the off-position or the ablation checks fail; seed 0's score sits 0.02 below
     # the target, near the cross-machine spread, so which of them fail is not pinned)
-    assert report.verdict == "fail" and failed and all("off-position" in f or "ablating" in f for f in failed), failed
+    claims = report.failed_claims
+    assert report.verdict == "partial" and claims and all("off-position" in f or "ablating" in f for f in claims), failed
 
 
 def _circuit(edges, heads=4):

@@ -73,6 +73,10 @@ def run_cmd(
     steps: Annotated[int | None, typer.Option(help="training steps (the same as --set train.steps=N)", min=1)] = None,
     progress: Annotated[bool | None, typer.Option("--progress/--quiet", help="progress bars (default: only on a terminal; plain lines otherwise)")] = None,
     log: Annotated[list[str] | None, typer.Option("--log", help="stream metrics to tensorboard or wandb (offline) as they are written (repeatable)")] = None,
+    backend: Annotated[str, typer.Option(help="where the study's runs train: local (one after another here), ray or submitit (one job per run)")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start Ray on this machine)")] = None,
+    workers: Annotated[int | None, typer.Option(help="runs at once: CPUs of a local Ray, jobs at once on submitit", min=1)] = None,
+    cluster: Annotated[str | None, typer.Option(help="submitit cluster: slurm, local or debug (default: slurm if available)")] = None,
 ) -> None:
     """Run a case study end to end and write its run directories, report and figures."""
     from case_studies import get_case_study, run_case_study
@@ -81,6 +85,7 @@ def run_cmd(
     if preset not in study.presets:
         raise CLIError(f"case study {case!r} has no preset {preset!r} (presets: {', '.join(study.presets)})")
     settings = list(set_ or []) + ([f"train.steps={steps}"] if steps is not None else [])
+    where = {"backend": backend, "backend_options": _backend_options(backend, address, workers, cluster)}
     if seeds is not None:
         from case_studies.generality.seeds import parse_seeds, run_seeds
 
@@ -88,7 +93,7 @@ def run_cmd(
             raise CLIError("give either --seed or --seeds, not both")
         seed_list = parse_seeds(seeds)
         out = out or Path("runs") / f"{case}-{preset}-seeds{seeds}"
-        seed_report = run_seeds(case, preset, out, seed_list, device=device, resume=resume, settings=settings, progress=progress)
+        seed_report = run_seeds(case, preset, out, seed_list, device=device, resume=resume, settings=settings, progress=progress, **where)
         passed = sum(v == "pass" for v in seed_report.verdicts.values())
         typer.echo(
             f"{case} [{preset}, seeds {seeds}]: {seed_report.verdict} — {passed} of {len(seed_list)} seeds pass "
@@ -99,7 +104,7 @@ def run_cmd(
         return
     seed = 0 if seed is None else seed
     out = out or Path("runs") / f"{case}-{preset}-seed{seed}"
-    report = run_case_study(case, preset, out, seed=seed, device=device, resume=resume, settings=settings, progress=progress, loggers=list(log or []))
+    report = run_case_study(case, preset, out, seed=seed, device=device, resume=resume, settings=settings, progress=progress, loggers=list(log or []), **where)
     why = ""
     if report.verdict == "invalid":
         why = f" (preconditions failed: {', '.join(report.failed_preconditions) or 'no counted claim'})"
@@ -166,19 +171,24 @@ def sweep_cmd(
     seed_list = parse_seeds(seeds) if seeds is not None else None
     if not axes and seed_list is None:
         raise CLIError("a sweep needs at least one --grid axis or --seeds")
-    options: dict = {}
-    if backend == "ray":
-        options = {"address": address, "workers": workers}
-    elif backend == "submitit":
-        options = {"cluster": cluster, "workers": workers}
-    elif address or workers or cluster:
-        raise CLIError("--address, --workers and --cluster apply to the ray and submitit backends")
+    options = _backend_options(backend, address, workers, cluster)
     out = out or Path("sweeps") / f"{case}-{preset}"
     result = run_sweep(case, out, grid=axes, seeds=seed_list, preset=preset, settings=list(set_ or []), backend=backend, device=device, threads=threads, progress=progress, loggers=list(log or []), **options)
     states = result.status()["status"].value_counts().to_dict()
     typer.echo(f"{case} [{preset}] sweep of {len(result.keys)} points: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items())) + f" — results: {out / 'results.csv'}")
     if states.get("done", 0) != len(result.keys):
         raise typer.Exit(1)
+
+
+def _backend_options(backend: str, address: str | None, workers: int | None, cluster: str | None) -> dict:
+    """The options of a backend from the command line; those of another backend are refused."""
+    if backend == "ray":
+        return {"address": address, "workers": workers}
+    if backend == "submitit":
+        return {"cluster": cluster, "workers": workers}
+    if address or workers or cluster:
+        raise CLIError("--address, --workers and --cluster apply to the ray and submitit backends")
+    return {}
 
 
 def _print_status(path: Path) -> None:

@@ -167,6 +167,8 @@ def run_case_study(
     resume: bool = False,
     settings: Sequence[str] = (),
     loggers: Sequence[str] = (),
+    backend: str | Any = "local",
+    backend_options: Mapping[str, Any] | None = None,
 ) -> BridgeReport:
     """Train every run of case study ``name`` into ``out``, analyse them and write the report.
 
@@ -181,6 +183,10 @@ def run_case_study(
         progress: progress bars (``None``: only on a terminal).
         resume: continue the runs in ``out`` instead of refusing it.
         loggers: experiment loggers of every run (``"tensorboard"``, ``"wandb"``).
+        backend: where the runs train: ``"local"`` (one after another in this process),
+            ``"ray"`` or ``"submitit"`` (one job per run, :mod:`bridge.sweep.family`), or
+            a backend object; the report is the same.
+        backend_options: options of the backend (``address``, ``workers``, ``cluster``).
 
     Returns:
         The :class:`~bridge.report.BridgeReport`, also written to ``out``.
@@ -198,6 +204,10 @@ def run_case_study(
 
     for logger in loggers:
         get_logger(logger)  # an unknown or uninstalled logger stops here, before any work
+    if isinstance(backend, str) and backend != "local":
+        from bridge.sweep.backends import get_backend
+
+        get_backend(backend, **(backend_options or {}))  # an unknown backend or option stops here too
     study = get_case_study(name)
     preset_name, preset_obj = resolve_preset(study, preset)
     preset_obj = apply(preset_obj, settings)
@@ -210,16 +220,27 @@ def run_case_study(
         validate(cfg)
     stamp = {"case_study": name, "preset": preset_name, "case_seed": seed, "settings": list(settings)}
     runs: dict[str, Run] = {}
+    remote = backend != "local"
+    key = MAIN  # the run being trained, named if it diverges
+
+    def train_all(batch: Mapping[str, RunConfig]) -> None:
+        nonlocal key
+        if remote:
+            from bridge.sweep.family import family_jobs, train_family
+
+            threads = {key: cfg.train.threads for key, cfg in batch.items()}
+            train_family(backend, family_jobs(name, preset, settings, seed, list(batch), out, threads, device=device, loggers=loggers), **(backend_options or {}))
+        for key, cfg in batch.items():
+            runs[key] = _train_run(study, preset_obj, key, cfg, out, stamp, device, progress, resume or remote, loggers)
+
     try:
-        for key, cfg in configs.items():
-            runs[key] = _train_run(study, preset_obj, key, cfg, out, stamp, device, progress, resume, loggers)
+        train_all(configs)
         later = study.runs_after(preset_obj, seed, runs)
         if set(later) & set(runs) or MAIN not in {*runs, *later}:
             raise ConfigError(f"case study {name!r}: runs_after must add new keys and the runs must include {MAIN!r} (got {sorted(later)} after {sorted(runs)})")
         for cfg in later.values():
             validate(cfg)
-        for key, cfg in later.items():
-            runs[key] = _train_run(study, preset_obj, key, cfg, out, stamp, device, progress, resume, loggers)
+        train_all(later)
     except Diverged as e:
         return _diverged_report(study, preset_name, seed, out, key, e, settings)
     return _report(study, preset_name, preset_obj, seed, runs)
@@ -244,6 +265,27 @@ def _diverged_report(study: CaseStudy, preset_name: str, seed: int, out: Path, k
     report.extra["diverged"] = {"run": key, "step": error.step}
     report.write(out)
     return report
+
+
+def train_study_run(name: str, preset: str | Any, settings: Sequence[str], seed: int, key: str, out: str | Path, *, device: str = "cpu", loggers: Sequence[str] = ()) -> None:
+    """Train (or resume) run ``key`` of a case study into its place in ``out``, with its offline analyses.
+
+    What a backend's worker runs for :func:`run_case_study` with ``backend="ray"``:
+    the preset is rebuilt from ``preset`` and ``settings`` as the driver built it, and
+    a run of :meth:`CaseStudy.runs_after` finds the runs it depends on in ``out``.
+    """
+    from bridge.overrides import apply
+    from bridge.runs.run import load_run
+
+    study = get_case_study(name)
+    preset_name, preset_obj = resolve_preset(study, preset)
+    preset_obj = apply(preset_obj, settings)
+    out = Path(out)
+    configs = study.runs(preset_obj, seed)
+    if key not in configs:
+        configs = study.runs_after(preset_obj, seed, {k: load_run(run_dir(out, k)) for k in configs})
+    stamp = {"case_study": name, "preset": preset_name, "case_seed": seed, "settings": list(settings)}
+    _train_run(study, preset_obj, key, configs[key], out, stamp, device, False, True, loggers)
 
 
 STAGING = ".main"  # where a main run trained after auxiliary runs is trained before it moves into ``out``

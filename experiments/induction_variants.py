@@ -5,8 +5,10 @@ sizes, batch and steps with learned absolute positions and AdamW (lr 1e-3, no
 weight decay). It misses two targets: its layer-0 previous-token heads stop at
 query 19, so the off-position induction score ends below 0.85, and AdamW grows
 two or three redundant previous-token heads, so ablating one leaves induction
-standing. Each variant changes one or two settings and runs through the case
-study's own runner and targets, so its report is judged exactly as the preset's:
+standing. Each variant changes one or two settings (:data:`CHANGES`); the variants
+run as one :func:`bridge.sweep` of the case study over those points and seeds, so
+each report is judged exactly as the preset's, and the sweep runs on Ray or SLURM
+unchanged (``--backend ray``):
 
 * ``rotary``: rotary positions (a previous-token head is a function of the offset
   alone, so it cannot stop at a query position);
@@ -25,6 +27,7 @@ study's own runner and targets, so its report is judged exactly as the preset's:
 Example (about two minutes per run on 2 cores)::
 
     python -m experiments.induction_variants --variant rotary --seeds 0 1 2 --out runs/variants
+    python -m experiments.induction_variants --seeds 0 1 2 --out runs/variants --backend ray --workers 2
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ from pathlib import Path
 
 from bridge.config import ScheduleConfig, TrainConfig
 from bridge.models import TransformerConfig
-from case_studies import run_case_study
+from bridge.overrides import apply
+from bridge.sweep.grid import value_text
 from case_studies.induction_heads import PRESETS, InductionPreset
 
 QUICK = PRESETS["quick"]
@@ -68,34 +72,49 @@ def adamw_with(**changes) -> InductionPreset:
     return dataclasses.replace(QUICK_ADAMW, **replaced)
 
 
-VARIANTS: dict[str, InductionPreset] = {
-    "adamw": QUICK_ADAMW,
-    "rotary": adamw_with(positional_embedding="rotary"),
-    "two-heads": adamw_with(n_heads=2, d_head=32),
-    "weight-decay": adamw_with(weight_decay=1.0),
-    "small-init": adamw_with(init_range=0.02),
-    "sgd": adamw_with(optimizer="sgd", lr=1.0, momentum=0.9),
-    "sgd-rotary": QUICK,
-    "bigram": adamw_with(background="bigram"),
+CHANGES: dict[str, dict[str, object]] = {
+    "adamw": {},
+    "rotary": {"model.positional_embedding": "rotary"},
+    "two-heads": {"model.n_heads": 2, "model.d_head": 32},
+    "weight-decay": {"train.weight_decay": 1.0},
+    "small-init": {"model.init_range": 0.02},
+    "sgd": {"train.optimizer": "sgd", "train.lr": 1.0, "train.momentum": 0.9},
+    "sgd-rotary": {"train.optimizer": "sgd", "train.lr": 1.0, "train.momentum": 0.9, "model.positional_embedding": "rotary"},
+    "bigram": {"task.background": "bigram"},
 }
+"""Each variant as the dotted preset fields it changes from :data:`QUICK_ADAMW` (the points of its sweep)."""
+
+VARIANTS: dict[str, InductionPreset] = {name: apply(QUICK_ADAMW, [f"{k}={value_text(v)}" for k, v in changes.items()]) for name, changes in CHANGES.items()}
 
 
-def run_variant(name: str, seed: int, out: Path, device: str = "cpu") -> dict:
-    """Run variant ``name`` with ``seed`` into ``out / name / seed_S`` and return its report's summary.
+def run_variants(names: list[str], seeds: list[int], out: str | Path, *, backend: str = "local", device: str = "cpu", progress: bool | None = False, **options) -> list[dict]:
+    """Run variants ``names`` × ``seeds`` as one sweep of :data:`QUICK_ADAMW` into ``out``; return their summaries.
 
-    Returns ``{"variant", "seed", "verdict", "failed": [check names], "checks": {name: value}}``.
-    An existing report there is read, not recomputed.
+    Every point is an ordinary case-study output in ``out/points/<key>``; the same
+    command resumes a killed sweep, and ``backend="ray"`` (or ``"submitit"``) runs
+    the points there (``options``: ``workers``, ``address``, ``cluster``).
+
+    Returns ``[{"variant", "seed", "verdict", "failed": [row names], "checks": {name: value}}]``
+    for the finished points, variant by variant.
     """
-    if name not in VARIANTS:
-        raise KeyError(f"unknown variant {name!r} (variants: {', '.join(VARIANTS)})")
-    path = Path(out) / name / f"seed_{seed}"
-    if not (path / "report.json").exists():
-        if path.exists() and any(path.iterdir()):
-            raise FileExistsError(f"{path} holds an unfinished run of variant {name!r} (no report.json): remove it to run that variant again")
-        run_case_study("induction-heads", VARIANTS[name], path, seed=seed, device=device, progress=False)
-    data = json.loads((path / "report.json").read_text())
-    failed = [c["name"] for c in data["checks"] if not c["passed"]] + [m["prediction"] for m in data["matches"] if not m["passed"]]
-    return {"variant": name, "seed": seed, "verdict": data["verdict"], "failed": failed, "checks": {c["name"]: c["value"] for c in data["checks"]}}
+    import bridge
+
+    unknown = [n for n in names if n not in CHANGES]
+    if unknown:
+        raise KeyError(f"unknown variant {unknown[0]!r} (variants: {', '.join(CHANGES)})")
+    swept = bridge.sweep("induction-heads", out, points=[CHANGES[n] for n in names], seeds=seeds, preset=QUICK_ADAMW, backend=backend, device=device, progress=progress, **options)
+    summaries = []
+    for key, (name, seed) in zip(swept.keys, [(n, s) for n in names for s in seeds]):  # seeds vary fastest
+        path = Path(out) / "points" / key / "report.json"
+        if path.exists():
+            summaries.append(summary(name, seed, json.loads(path.read_text())))
+    return summaries
+
+
+def summary(name: str, seed: int, report: dict) -> dict:
+    """One line of the variants table from a point's ``report.json``."""
+    failed = [c["name"] for c in report["checks"] if not c["passed"]] + [m["prediction"] for m in report["matches"] if not m["passed"]]
+    return {"variant": name, "seed": seed, "verdict": report["verdict"], "failed": failed, "checks": {c["name"]: c["value"] for c in report["checks"]}}
 
 
 _COLUMNS = {
@@ -118,23 +137,24 @@ def summary_table(summaries: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variant", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--variant", nargs="+", default=list(CHANGES), choices=list(CHANGES))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--backend", default="local", choices=["local", "ray", "submitit"])
+    parser.add_argument("--workers", type=int, default=None, help="points at once on ray or submitit")
     args = parser.parse_args(argv)
-    summaries = []
+    options = {} if args.backend == "local" else {"workers": args.workers}
     try:
-        for name in args.variant:
-            for seed in args.seeds:
-                summaries.append(run_variant(name, seed, args.out, args.device))
-                print(json.dumps(summaries[-1]), flush=True)
+        summaries = run_variants(args.variant, args.seeds, args.out, backend=args.backend, device=args.device, progress=None, **options)
     except (FileExistsError, KeyError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None
+    for row in summaries:
+        print(json.dumps(row), flush=True)
     print(summary_table(summaries))
 
 
 if __name__ == "__main__":
     main()
 
-__all__ = ["QUICK_ADAMW", "VARIANTS", "adamw_with", "run_variant", "summary_table"]
+__all__ = ["CHANGES", "QUICK_ADAMW", "VARIANTS", "adamw_with", "run_variants", "summary", "summary_table"]

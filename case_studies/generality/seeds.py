@@ -212,11 +212,14 @@ def run_seeds(
     progress: bool | None = None,
     resume: bool = False,
     settings: Sequence[str] = (),
+    backend: str | Any = "local",
+    backend_options: Mapping[str, Any] | None = None,
 ) -> SeedReport:
     """Run case study ``name`` for every seed into ``out/seed-<S>`` and write the seed report into ``out``.
 
     Every seed's configs are validated before any training. A seed whose output is
-    complete is read, not retrained, when ``resume`` is set.
+    complete is read, not retrained, when ``resume`` is set. ``backend`` and
+    ``backend_options`` say where each seed's runs train (:func:`~case_studies.base.run_case_study`).
 
     Raises:
         FileExistsError: ``out`` holds files and ``resume`` is false.
@@ -247,7 +250,7 @@ def run_seeds(
         if resume and (folder / "report.json").exists():
             reports[seed] = rebuild_report(folder)
         else:
-            reports[seed] = run_case_study(name, preset_obj if preset_name == "custom" else preset_name, folder, seed=seed, device=device, progress=progress, resume=resume, settings=settings)
+            reports[seed] = run_case_study(name, preset_obj if preset_name == "custom" else preset_name, folder, seed=seed, device=device, progress=progress, resume=resume, settings=settings, backend=backend, backend_options=backend_options)
     across = study.across_seeds({s: seed_dir(out, s) for s in seeds}, changed)
     report = summarise(reports, study.name, preset_name, study.seed_pass_fraction, across)
     report.across_seeds += in_every_seed(report, study.universal)

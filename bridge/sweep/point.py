@@ -17,7 +17,7 @@ import os
 import socket
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,12 +112,88 @@ def point_config(target: Target, point: Point) -> Any:
     return cfg
 
 
-def run_point(target: Target, point: Point, folder: str, threads: int = 1) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Stack:
+    """Points of a run sweep that differ only in their seed: one job, trained together by
+    :func:`bridge.training.seeds.train_seeds` (one vectorised step for all seeds).
+
+    Each point still gets its own run directory, ``<points>/<key>``.
+    """
+
+    points: tuple[Point, ...]
+
+    @property
+    def key(self) -> str:
+        """The keys of the points, joined by ``" + "``."""
+        return " + ".join(p.key for p in self.points)
+
+
+def stack_points(points: Sequence[Point], target: Target, states: Mapping[str, str]) -> list[Point | Stack]:
+    """``points`` with those that differ only in their seed grouped into :class:`Stack` jobs where the run allows.
+
+    A run sweep (kind ``"run"``, no experiment logger) stacks a group of two or more
+    seeds when all its points are new, or all interrupted (then resumed together);
+    anything else runs point by point. ``states`` maps a point's key to :func:`point_state`.
+    """
+    if target.kind != "run" or target.loggers:
+        return list(points)
+    groups: dict[tuple, list[Point]] = {}
+    for p in points:
+        groups.setdefault(tuple(s for s in p.settings if s[0] != SEED) if p.seed is not None else (id(p),), []).append(p)
+    jobs: list[Point | Stack] = []
+    for group in groups.values():
+        kinds = {states[p.key] for p in group}
+        if len(group) > 1 and len(kinds) == 1 and kinds <= {PENDING, INTERRUPTED}:
+            jobs.append(Stack(tuple(group)))
+        else:
+            jobs.extend(group)
+    return jobs
+
+
+def run_stack(target: Target, stack: Stack, folder: str, threads: int = 1) -> dict[str, Any]:
+    """Train the seeds of ``stack`` together into ``folder/<key>`` each; never raises.
+
+    Seeds that cannot be stacked (a task whose loss or shapes depend on the seed, buffers
+    that differ) run one by one, each with its own outcome.
+
+    Returns:
+        ``{"key", "members": {point key: outcome as from run_point}}``.
+    """
+    import torch
+
+    from bridge.training.seeds import train_seeds
+
+    t0 = time.perf_counter()
+    torch.set_num_threads(threads)
+    folders = [Path(folder) / p.key for p in stack.points]
+    here = {"host": socket.gethostname(), "pid": os.getpid(), "stack": stack.key}
+    try:
+        if target.imports:
+            from bridge.plugins import load_plugins
+
+            load_plugins(list(target.imports))
+        base = point_config(target, stack.points[0])
+        resume = all(f.exists() and any(f.iterdir()) for f in folders)
+        trackers = target.trackers
+        train_seeds(base, [int(p.seed) for p in stack.points], folder, folders=folders, trackers=trackers, device=target.device, progress=False, resume=resume)
+        members = {p.key: {"key": p.key, "status": DONE, "error": None, **here} for p in stack.points}
+    except ConfigError:  # not stackable (or invalid): point by point, each recording its own outcome
+        members = {p.key: run_point(target, p, str(f), threads) for p, f in zip(stack.points, folders)}
+    except Exception as e:  # noqa: BLE001 - the stack's failure is each of its points'
+        error = {"status": FAILED, "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc(limit=20), **here}
+        members = {p.key: {"key": p.key, **error} for p in stack.points}
+    seconds = time.perf_counter() - t0
+    for outcome in members.values():
+        outcome.setdefault("seconds", seconds / len(members))
+    return {"key": stack.key, "members": members}
+
+
+def run_point(target: Target, point: Point | Stack, folder: str, threads: int = 1) -> dict[str, Any]:
     """Train (or resume) one point into ``folder``; never raises for the point's own failure.
 
     Args:
         target: what to train.
-        point: the point's settings.
+        point: the point's settings (or a :class:`Stack` of seeds: :func:`run_stack`, ``folder`` their parent).
         folder: its run directory (created, or resumed from its last good checkpoint).
         threads: torch CPU threads of this worker.
 
@@ -125,6 +201,9 @@ def run_point(target: Target, point: Point, folder: str, threads: int = 1) -> di
         ``{"key", "status": "done"|"failed", "error", "seconds", "host", "pid"}``.
     """
     import torch
+
+    if isinstance(point, Stack):
+        return run_stack(target, point, folder, threads)
 
     t0 = time.perf_counter()
     torch.set_num_threads(threads)
@@ -208,4 +287,4 @@ def point_row(folder: Path, kind: str) -> dict[str, Any]:
     return row
 
 
-__all__ = ["DONE", "FAILED", "INTERRUPTED", "PENDING", "RUNNING", "Target", "check_paths", "point_config", "point_row", "point_state", "run_point"]
+__all__ = ["DONE", "FAILED", "INTERRUPTED", "PENDING", "RUNNING", "Stack", "Target", "check_paths", "run_stack", "stack_points", "point_config", "point_row", "point_state", "run_point"]

@@ -28,7 +28,7 @@ from bridge.config import ConfigError
 from bridge.sweep.backends import get_backend
 from bridge.sweep.grid import Point, grid_points
 from bridge.sweep.manifest import MANIFEST, POINTS, RESULTS, difference, new_manifest, read_manifest, write_manifest
-from bridge.sweep.point import DONE, FAILED, INTERRUPTED, PENDING, RUNNING, Target, check_paths, point_row, point_state
+from bridge.sweep.point import DONE, FAILED, INTERRUPTED, PENDING, RUNNING, Stack, Target, check_paths, point_row, point_state, stack_points
 
 
 def run_sweep(
@@ -47,6 +47,7 @@ def run_sweep(
     imports: Sequence[str] = (),
     loggers: Sequence[str] = (),
     progress: bool | None = None,
+    stack: bool = True,
     **backend_options: Any,
 ) -> Sweep:
     """Train every point of a grid (or a list) over dotted config fields; resume what a killed sweep left.
@@ -66,6 +67,9 @@ def run_sweep(
         imports: plugin modules every worker imports first.
         loggers: experiment loggers of every run (``"tensorboard"``, ``"wandb"``): each run logs into its own directory.
         progress: progress over points (``None``: a bar on a terminal, plain lines otherwise).
+        stack: train the points of a run sweep that differ only in their seed together, one
+            job per group (:func:`bridge.training.seeds.train_seeds`; agrees with point by
+            point to float rounding); ``False`` runs every point on its own.
         **backend_options: ``address``/``workers`` for Ray; ``cluster``/``workers``/``parameters`` for submitit.
 
     Returns:
@@ -89,7 +93,10 @@ def run_sweep(
         backend_options.setdefault("folder", str(out / ".submitit"))
     runner = get_backend(backend, **backend_options)
     manifest = _open(out, new_manifest(target.describe(), pts, backend))
-    todo = [p for p in pts if point_state(out / POINTS / p.key, target.kind) != DONE]
+    states = {p.key: point_state(out / POINTS / p.key, target.kind) for p in pts}
+    todo = [p for p in pts if states[p.key] != DONE]
+    jobs = stack_points(todo, target, states) if stack else list(todo)
+    members = {job.key: [p.key for p in job.points] for job in jobs if isinstance(job, Stack)}
     records = {r["key"]: r for r in manifest["points"]}
     for p in pts:
         if p not in todo:
@@ -100,17 +107,22 @@ def run_sweep(
     rows: dict[str, dict[str, Any]] = {}  # done points' rows, read from disk once
 
     def on_done(outcome: dict[str, Any]) -> None:
-        record = records[outcome["key"]]
-        record.update(status=outcome["status"], error=outcome.get("error"), seconds=outcome.get("seconds"), host=outcome.get("host"), pid=outcome.get("pid"))
+        if outcome["key"] in members:  # a stack: its points' outcomes, or (a dead worker) its failure for each
+            each = outcome.get("members") or {k: {**outcome, "key": k} for k in members[outcome["key"]]}
+        else:
+            each = {outcome["key"]: outcome}
+        for key, one in each.items():
+            records[key].update(status=one["status"], error=one.get("error"), seconds=one.get("seconds"), host=one.get("host"), pid=one.get("pid"), stack=one.get("stack"))
         write_manifest(out, manifest)
         write_results(out, manifest, rows)
-        bar.update(outcome)
+        for one in each.values():
+            bar.update(one)
 
     for p in todo:
         records[p.key].update(status="submitted", error=None)
     write_manifest(out, manifest)
     try:
-        runner.run([(target, p, str(out / POINTS / p.key), threads) for p in todo], on_done)
+        runner.run([(target, job, str(out / POINTS / job.key) if isinstance(job, Point) else str(out / POINTS), threads) for job in jobs], on_done)
     finally:
         bar.close()
     write_results(out, manifest, rows)

@@ -63,6 +63,7 @@ def train_seeds(
     device: str = "auto",
     progress: bool | None = None,
     resume: bool = False,
+    folders: Sequence[str | Path] | None = None,
 ) -> list[Run]:
     """Train ``config`` once per seed, all seeds in one vectorised loop; return one :class:`Run` per seed.
 
@@ -75,6 +76,8 @@ def train_seeds(
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         progress: show a progress bar; ``None`` shows it only on a terminal.
         resume: continue every seed from the last checkpoint all of them can resume from.
+        folders: the run directory of each seed, in the order of ``seeds``, instead of
+            ``out/seed_S`` (how a sweep stacks its points).
 
     Raises:
         ConfigError: invalid config or seeds, or seeds whose data shapes, loss or
@@ -94,7 +97,9 @@ def train_seeds(
     _check_buffers(models)
     dev = resolve_device(device)
     out = Path(out)
-    dirs = [out / f"seed_{s}" for s in seeds]
+    dirs = [out / f"seed_{s}" for s in seeds] if folders is None else [Path(f) for f in folders]
+    if len(dirs) != len(seeds) or len(set(dirs)) != len(dirs):
+        raise ConfigError(f"train_seeds needs one distinct folder per seed, got {len(set(dirs))} for {len(seeds)} seeds")
     existing = [d.exists() and any(d.iterdir()) for d in dirs]
     if any(existing) and not resume:
         raise FileExistsError(f"run directory {dirs[existing.index(True)]} already exists; choose another out or resume the sweep")

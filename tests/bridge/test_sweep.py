@@ -59,7 +59,7 @@ def test_grid_points_order_keys_and_command_line_values():
 
 def test_every_point_equals_its_config_trained_alone_and_the_table_holds_its_final_metrics(tmp_path):
     base = tiny()
-    swept = bridge.sweep(base, tmp_path / "sw", grid={"train.lr": ["3e-3", "1e-2"]}, seeds=[0, 1], progress=False)
+    swept = bridge.sweep(base, tmp_path / "sw", grid={"train.lr": ["3e-3", "1e-2"]}, seeds=[0, 1], progress=False, stack=False)
     assert swept.keys == ["train.lr=0.003__seed=0", "train.lr=0.003__seed=1", "train.lr=0.01__seed=0", "train.lr=0.01__seed=1"]
     assert list(swept.trained) == swept.keys
     table = pd.read_csv(tmp_path / "sw" / "results.csv")
@@ -80,7 +80,7 @@ def test_every_point_equals_its_config_trained_alone_and_the_table_holds_its_fin
 
 def test_a_rerun_trains_only_missing_and_interrupted_points_and_ends_as_an_uninterrupted_sweep(tmp_path):
     base, grid = tiny(60), {"train.lr": [3e-3, 1e-2]}
-    first = bridge.sweep(base, tmp_path / "sw", grid=grid, seeds=[0, 1], progress=False)
+    first = bridge.sweep(base, tmp_path / "sw", grid=grid, seeds=[0, 1], progress=False, stack=False)
     reference = {k: {n: t.clone() for n, t in weights(first.run(k)).items()} for k in first.keys}
     missing, interrupted = first.keys[1], first.keys[2]
     kept = {k: os.stat(tmp_path / "sw" / "points" / k / "run.json").st_mtime_ns for k in first.keys if k not in (missing, interrupted)}
@@ -92,7 +92,7 @@ def test_a_rerun_trains_only_missing_and_interrupted_points_and_ends_as_an_unint
         train(config, tmp_path / "sw" / "points" / interrupted, trackers=[Crash(at=40)], progress=False, device="cpu")
     assert load_sweep(tmp_path / "sw").status().set_index("key")["status"].to_dict() == {
         first.keys[0]: "done", missing: "pending", interrupted: "interrupted", first.keys[3]: "done"}
-    again = bridge.sweep(base, tmp_path / "sw", grid=grid, seeds=[0, 1], progress=False)
+    again = bridge.sweep(base, tmp_path / "sw", grid=grid, seeds=[0, 1], progress=False, stack=False)
     assert set(again.trained) == {missing, interrupted}
     for key, mtime in kept.items():
         assert os.stat(tmp_path / "sw" / "points" / key / "run.json").st_mtime_ns == mtime
@@ -101,7 +101,48 @@ def test_a_rerun_trains_only_missing_and_interrupted_points_and_ends_as_an_unint
         for name in w:
             assert torch.equal(w[name], reference[key][name]), (key, name)
     assert again.table["status"].tolist() == ["done"] * 4
-    assert bridge.sweep(base, tmp_path / "sw", grid=grid, seeds=[0, 1], progress=False).trained == ()
+    assert bridge.sweep(base, tmp_path / "sw", grid=grid, seeds=[0, 1], progress=False, stack=False).trained == ()
+
+
+def stacks_of(out):
+    return {p["key"]: p.get("stack") for p in json.loads((out / "sweep.json").read_text())["points"]}
+
+
+def test_the_seeds_of_a_point_train_together_and_agree_with_training_each_alone(tmp_path):
+    base, grid = tiny(), {"train.lr": [3e-3, 1e-2]}
+    stacked = bridge.sweep(base, tmp_path / "stacked", grid=grid, seeds=[0, 1, 2], progress=False)
+    alone = bridge.sweep(base, tmp_path / "alone", grid=grid, seeds=[0, 1, 2], progress=False, stack=False)
+    assert stacks_of(tmp_path / "stacked")["train.lr=0.01__seed=1"] == "train.lr=0.01__seed=0 + train.lr=0.01__seed=1 + train.lr=0.01__seed=2"
+    assert set(stacks_of(tmp_path / "alone").values()) == {None}
+    for key in stacked.keys:  # one vectorised Adam step for three seeds: equal to float rounding
+        a, b = stacked.run(key), alone.run(key)
+        assert a.config == b.config and a.status == "complete"
+        wa, wb = weights(a), weights(b)
+        for name in wa:
+            torch.testing.assert_close(wa[name], wb[name], rtol=1e-5, atol=1e-6)
+    pd.testing.assert_series_equal(stacked.table["loss/train"], alone.table["loss/train"], rtol=1e-5)
+
+
+def test_an_interrupted_stack_resumes_together_and_seeds_that_cannot_stack_run_alone(tmp_path, monkeypatch):
+    base, grid = tiny(60), {"train.lr": [1e-2]}
+    reference = bridge.sweep(base, tmp_path / "ref", grid=grid, seeds=[0, 1], progress=False)
+    with pytest.raises(KeyboardInterrupt):  # a kill in the middle of the stack
+        bridge.sweep(base, tmp_path / "sw", grid=grid, seeds=[0, 1], progress=False, trackers=lambda: [Crash(at=40)])
+    assert set(load_sweep(tmp_path / "sw").status()["status"]) == {"interrupted"}
+    again = bridge.sweep(base, tmp_path / "sw", grid=grid, seeds=[0, 1], progress=False, trackers=lambda: [Crash(at=-1)])
+    assert set(again.trained) == set(reference.keys) and set(stacks_of(tmp_path / "sw").values()) == {" + ".join(reference.keys)}
+    for key in reference.keys:
+        wa, wb = weights(again.run(key)), weights(reference.run(key))
+        assert all(torch.equal(wa[n], wb[n]) for n in wa), key
+
+    from bridge.training import seeds as stacking
+
+    def refuse(*args, **kwargs):
+        raise ConfigError("train_seeds needs every seed to have the same loss")
+
+    monkeypatch.setattr(stacking, "train_seeds", refuse)
+    alone = bridge.sweep(base, tmp_path / "alone", grid=grid, seeds=[0, 1], progress=False)
+    assert alone.table["status"].tolist() == ["done", "done"] and set(stacks_of(tmp_path / "alone").values()) == {None}
 
 
 def test_a_failing_point_is_recorded_with_its_error_and_the_others_finish(tmp_path, capsys):

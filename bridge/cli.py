@@ -73,6 +73,7 @@ def run_cmd(
     steps: Annotated[int | None, typer.Option(help="training steps (the same as --set train.steps=N)", min=1)] = None,
     progress: Annotated[bool | None, typer.Option("--progress/--quiet", help="progress bars (default: only on a terminal; plain lines otherwise)")] = None,
     log: Annotated[list[str] | None, typer.Option("--log", help="stream metrics to tensorboard or wandb (offline) as they are written (repeatable)")] = None,
+    stack: Annotated[bool, typer.Option("--stack/--no-stack", help="with --seeds: train the seeds of each run together, one vectorised step for all (local backend)")] = True,
     backend: Annotated[str, typer.Option(help="where the study's runs train: local (one after another here), ray or submitit (one job per run)")] = "local",
     address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start Ray on this machine)")] = None,
     workers: Annotated[int | None, typer.Option(help="runs at once: CPUs of a local Ray, jobs at once on submitit", min=1)] = None,
@@ -93,7 +94,7 @@ def run_cmd(
             raise CLIError("give either --seed or --seeds, not both")
         seed_list = parse_seeds(seeds)
         out = out or Path("runs") / f"{case}-{preset}-seeds{seeds}"
-        seed_report = run_seeds(case, preset, out, seed_list, device=device, resume=resume, settings=settings, progress=progress, **where)
+        seed_report = run_seeds(case, preset, out, seed_list, device=device, resume=resume, settings=settings, progress=progress, stack=stack, **where)
         passed = sum(v == "pass" for v in seed_report.verdicts.values())
         typer.echo(
             f"{case} [{preset}, seeds {seeds}]: {seed_report.verdict} — {passed} of {len(seed_list)} seeds pass "

@@ -308,13 +308,13 @@ def _train_run(study: CaseStudy, preset: Any, key: str, cfg: RunConfig, out: Pat
         run = load_run(folder)
     elif key == MAIN and not (out / "run.json").exists() and (out / "runs").is_dir():
         staging = out / STAGING
-        train(cfg, staging, trackers=_online_trackers(study, preset, key, stamp["case_seed"]), device=device, progress=progress, resume=resume, loggers=loggers)
+        train(cfg, staging, trackers=online_trackers(study, preset, key, stamp["case_seed"]), device=device, progress=progress, resume=resume, loggers=loggers)
         for item in sorted(staging.iterdir(), key=lambda p: p.name == "run.json"):  # run.json last: out is a run once it is there
             item.replace(out / item.name)
         staging.rmdir()
         run = load_run(out)
     else:
-        run = train(cfg, folder, trackers=_online_trackers(study, preset, key, stamp["case_seed"]), device=device, progress=progress, resume=resume, loggers=loggers)
+        run = train(cfg, folder, trackers=online_trackers(study, preset, key, stamp["case_seed"]), device=device, progress=progress, resume=resume, loggers=loggers)
     if key == MAIN:
         run.update_info(**stamp)
     if not run.info.get("offline_done"):
@@ -324,7 +324,7 @@ def _train_run(study: CaseStudy, preset: Any, key: str, cfg: RunConfig, out: Pat
     return run
 
 
-def _online_trackers(study: CaseStudy, preset: Any, key: str, seed: int) -> list[Any]:
+def online_trackers(study: CaseStudy, preset: Any, key: str, seed: int) -> list[Any]:
     """The study's online trackers of run ``key``, given ``seed`` when its ``trackers`` takes one."""
     import inspect
 

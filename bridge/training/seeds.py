@@ -59,7 +59,7 @@ def train_seeds(
     seeds: Sequence[int],
     out: str | Path,
     *,
-    trackers: Callable[[], Sequence[Tracker]] | None = None,
+    trackers: Callable[..., Sequence[Tracker]] | None = None,
     device: str = "auto",
     progress: bool | None = None,
     resume: bool = False,
@@ -71,8 +71,8 @@ def train_seeds(
         config: task, model and training; its ``seed`` is replaced by each of ``seeds``.
         seeds: distinct seeds; seed ``S`` is written to ``out/seed_S``.
         out: parent directory of the runs; none of them may exist unless ``resume``.
-        trackers: a function returning fresh trackers, called once per seed (a
-            loss tracker is added as in :func:`bridge.train`).
+        trackers: a function returning fresh trackers, called once per seed, with the
+            seed when it takes an argument (a loss tracker is added as in :func:`bridge.train`).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         progress: show a progress bar; ``None`` shows it only on a terminal.
         resume: continue every seed from the last checkpoint all of them can resume from.
@@ -109,9 +109,22 @@ def train_seeds(
     for c, d in zip(configs, dirs):
         if resume and read_json(d / "run.json").get("config") != config_to_dict(c):
             raise ConfigError(f"cannot resume {d}: its run.json holds a different config")
-    per_seed = [with_loss_tracker(trackers() if trackers is not None else ()) for _ in seeds]
+    per_seed = [with_loss_tracker(_fresh(trackers, s)) for s in seeds]
     with torch_threads(config.train.threads):
         return _train_seeds(configs, dirs, [d.to(dev) for d in datas], [move_to(m, dev) for m in models], per_seed, dev, progress, resume)
+
+
+def _fresh(trackers: Callable[..., Sequence[Tracker]] | None, seed: int) -> Sequence[Tracker]:
+    """Fresh trackers of one seed: ``trackers(seed)`` when the function takes an argument, else ``trackers()``."""
+    import inspect
+
+    if trackers is None:
+        return ()
+    try:
+        takes_seed = bool(inspect.signature(trackers).parameters)
+    except (TypeError, ValueError):
+        takes_seed = False
+    return trackers(seed) if takes_seed else trackers()
 
 
 def _check_stackable(datas: list[TaskData]) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.config import ConfigError
+from bridge.runs.errors import Diverged
 from bridge.sweep.grid import parse_seeds
 
 SEED_REPORT = "seed_report.json"
@@ -214,12 +215,17 @@ def run_seeds(
     settings: Sequence[str] = (),
     backend: str | Any = "local",
     backend_options: Mapping[str, Any] | None = None,
+    stack: bool = True,
 ) -> SeedReport:
     """Run case study ``name`` for every seed into ``out/seed-<S>`` and write the seed report into ``out``.
 
     Every seed's configs are validated before any training. A seed whose output is
     complete is read, not retrained, when ``resume`` is set. ``backend`` and
     ``backend_options`` say where each seed's runs train (:func:`~case_studies.base.run_case_study`).
+
+    With ``stack`` (and the local backend), every run of the study whose configs differ
+    only in the seed is trained for all new seeds at once (:func:`stack_seed_runs`);
+    each seed's study then finds its runs done and analyses them.
 
     Raises:
         FileExistsError: ``out`` holds files and ``resume`` is false.
@@ -244,19 +250,58 @@ def run_seeds(
     for seed in seeds:
         for cfg in study.runs(changed, seed).values():
             validate(cfg)
+    fresh = [s for s in seeds if not seed_dir(out, s).exists()]
+    if stack and backend == "local" and len(fresh) > 1:
+        stack_seed_runs(study, changed, fresh, out, device=device, progress=progress)
     reports = {}
     for seed in seeds:
         folder = seed_dir(out, seed)
         if resume and (folder / "report.json").exists():
             reports[seed] = rebuild_report(folder)
         else:
-            reports[seed] = run_case_study(name, preset_obj if preset_name == "custom" else preset_name, folder, seed=seed, device=device, progress=progress, resume=resume, settings=settings, backend=backend, backend_options=backend_options)
+            reports[seed] = run_case_study(name, preset_obj if preset_name == "custom" else preset_name, folder, seed=seed, device=device, progress=progress, resume=resume or seed in fresh, settings=settings, backend=backend, backend_options=backend_options)
     across = study.across_seeds({s: seed_dir(out, s) for s in seeds}, changed)
     report = summarise(reports, study.name, preset_name, study.seed_pass_fraction, across)
     report.across_seeds += in_every_seed(report, study.universal)
     out.mkdir(parents=True, exist_ok=True)
     report.write(out)
     return report
+
+
+def stack_seed_runs(study: Any, preset: Any, seeds: Sequence[int], out: str | Path, *, device: str = "auto", progress: bool | None = None) -> list[str]:
+    """Train every run of ``study`` whose configs differ only in the seed for all ``seeds`` at once.
+
+    Run ``key`` of seed ``S`` goes where :func:`~case_studies.base.run_case_study` puts it
+    (``out/seed-S`` for the main run, ``out/seed-S/runs/<key>`` otherwise), trained by
+    :func:`bridge.training.seeds.train_seeds` with the study's online trackers of each seed;
+    a case-study run with ``resume`` then finds it complete. Runs that cannot be stacked
+    (configs that differ beyond the seed, tasks whose loss depends on it) are left to the
+    seeds' own studies, and so is a stack that diverges: each seed resumes its run alone.
+
+    Returns:
+        The keys of the runs trained here.
+    """
+    import dataclasses
+
+    from bridge.training.seeds import train_seeds
+
+    from case_studies.base import MAIN, online_trackers, run_dir
+
+    per_seed = {s: study.runs(preset, s) for s in seeds}
+    done = []
+    for key in sorted(per_seed[seeds[0]], key=lambda k: k != MAIN):  # the main run first: the others live inside it
+        first = per_seed[seeds[0]][key]
+        configs = [per_seed[s].get(key) for s in seeds]
+        if any(c is None or dataclasses.replace(c, seed=first.seed) != first for c in configs) or len({c.seed for c in configs}) < len(seeds):
+            continue
+        folders = [run_dir(seed_dir(out, s), key) for s in seeds]
+        case_seed = {c.seed: s for c, s in zip(configs, seeds)}  # a run's seed may be derived from the study's
+        try:
+            train_seeds(first, list(case_seed), out, folders=folders, trackers=lambda seed, key=key, case_seed=case_seed: online_trackers(study, preset, key, case_seed[seed]), device=device, progress=progress)
+        except (ConfigError, Diverged):
+            continue
+        done.append(key)
+    return done
 
 
 def _span(seeds: Sequence[int]) -> str:

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+import bridge
 from bridge.config import ConfigError
 from bridge.match import check, match
 from bridge.report import BridgeReport
@@ -108,3 +109,21 @@ def test_deep_linear_seeds_share_their_final_representation_and_not_their_random
     start = seed_similarity(outs, step=0)
     assert end.passed and end.value > 0.99
     assert not start.passed and abs(start.value) < 0.5  # independent random starts: debiased CKA near 0
+
+
+@pytest.mark.slow
+def test_seeds_train_stacked_and_report_as_seeds_trained_one_by_one(tmp_path):
+    """Full-batch gradient descent on the deep linear network: stacked seeds are bit-identical to lone ones."""
+    from case_studies.generality.seeds import run_seeds, seed_dir
+
+    settings = ["train.steps=120"]
+    stacked = run_seeds("deep-linear", "quick", tmp_path / "stacked", [0, 1], device="cpu", progress=False, settings=settings)
+    alone = run_seeds("deep-linear", "quick", tmp_path / "alone", [0, 1], device="cpu", progress=False, settings=settings, stack=False)
+    assert stacked.verdicts == alone.verdicts
+    for seed in (0, 1):
+        a, b = (json.loads((seed_dir(tmp_path / out, seed) / "report.json").read_text()) for out in ("stacked", "alone"))
+        assert a == b
+        run = bridge.load_run(seed_dir(tmp_path / "stacked", seed))
+        assert run.info["sweep"] == {"seeds": [0, 1]} and "sweep" not in bridge.load_run(seed_dir(tmp_path / "alone", seed)).info
+        assert run.info["case_seed"] == seed and run.info["offline_done"]
+    assert json.loads((tmp_path / "stacked" / "seed_report.json").read_text())["verdicts"] == json.loads((tmp_path / "alone" / "seed_report.json").read_text())["verdicts"]

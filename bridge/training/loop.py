@@ -88,6 +88,8 @@ def optimizer_params(model: nn.Module | Iterable[Tensor], config: Any, rename: d
         if all(isinstance(g, dict) for g in model):
             return model  # parameter groups already
     groups = getattr(model, "optimizer_groups", None) if isinstance(model, nn.Module) else None
+    if not callable(groups) and rename is not None:
+        return list(rename.values())
     if not callable(groups):
         return [p for p in (model.parameters() if isinstance(model, nn.Module) else model) if p.requires_grad]
     names = {id(p): n for n, p in model.named_parameters()}

@@ -45,7 +45,7 @@ def _rms(t: Tensor) -> Tensor:
 
 @dataclass
 class CoordinatesTracker:
-    """Rows ``coordinates/act``, ``coordinates/delta`` and ``coordinates/update`` per weight layer (index ``layer``).
+    """Rows ``coordinates/act``, ``/delta``, ``/update`` and ``/weight_delta`` per weight layer (index ``layer``).
 
     On the first ``max_examples`` training inputs, for layer ``l`` with input ``x_l``,
     output ``h_l`` (pre-activation; the network's output for the last layer) and
@@ -54,7 +54,8 @@ class CoordinatesTracker:
     - ``act``: RMS of ``h_l(t)`` over examples and coordinates;
     - ``delta``: RMS of ``h_l(t) − h_l(0)``, the change of the layer's output since step 0;
     - ``update``: RMS of ``(W_l(t) − W_l(0)) x_l(t)``, the layer's own weight change
-      applied to its current input.
+      applied to its current input;
+    - ``weight_delta``: RMS of the entries of ``W_l(t) − W_l(0)``.
 
     The tracker keeps step 0's outputs and weights, so it must first see step 0
     (a fresh training run, or :func:`bridge.analyze` over a run's checkpoints).
@@ -64,7 +65,7 @@ class CoordinatesTracker:
         >>> from bridge.tasks import TeacherMLPConfig, make_task
         >>> data = make_task(TeacherMLPConfig(d_in=3, n_train=8, n_test=0), seed=0)
         >>> rows = CoordinatesTracker()(MLP(MLPConfig(d_in=3, d_out=1, widths=(8,)), seed=0), 0, data)
-        >>> [(r["observable"], r["layer"], r["value"]) for r in rows if r["observable"] != "coordinates/act"]
+        >>> [(r["observable"], r["layer"], r["value"]) for r in rows if r["observable"] in ("coordinates/delta", "coordinates/update")]
         [('coordinates/delta', 0, 0.0), ('coordinates/update', 0, 0.0), ('coordinates/delta', 1, 0.0), ('coordinates/update', 1, 0.0)]
     """
 
@@ -86,6 +87,7 @@ class CoordinatesTracker:
                 rows.append(row("coordinates/act", _rms(h), layer=i))
                 rows.append(row("coordinates/delta", _rms(h - h0), layer=i))
                 rows.append(row("coordinates/update", _rms(x_l @ (w - w0).T), layer=i))
+                rows.append(row("coordinates/weight_delta", _rms(w - w0), layer=i))
         return rows
 
 

@@ -46,6 +46,7 @@ def test_rows_equal_a_dense_computation(parametrisation):
             "act": out1[i].pow(2).mean().sqrt(),
             "delta": (out1[i] - out0[i]).pow(2).mean().sqrt(),
             "update": (mults[i] * inputs[i] @ (w1[i] - w0[i]).T).pow(2).mean().sqrt(),
+            "weight_delta": (mults[i] * (w1[i] - w0[i])).pow(2).mean().sqrt(),
         }
         for name, value in expect.items():
             assert got[(f"coordinates/{name}", i)] == pytest.approx(value.item(), rel=1e-4), (name, i)

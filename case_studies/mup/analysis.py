@@ -250,7 +250,7 @@ def figures(runs: Mapping[str, Run], report: BridgeReport, preset: Any) -> list[
     paths.append(save_figure(fig, folder / "lr_transfer.png"))
     fig, ax = new_figure(size=(4.8, 3.6))
     plot_similarity_vs_width(ax, obs.lr_widths, {NAMES[p]: v for p, v in obs.cka.items()}, reference=obs.lr_widths[-1])
-    ax.set_title("Last hidden layer vs the widest model (end of training)")
+    ax.set_title("Hidden layer vs the widest model, end of training", fontsize=10)
     paths.append(save_figure(fig, folder / "cka.png"))
     return [str(p.relative_to(runs[MAIN].path)) for p in paths]
 

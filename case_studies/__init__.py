@@ -19,6 +19,7 @@ BUILT_IN = {
     "induction-heads": ("case_studies.induction_heads:InductionHeads", "2-layer attention-only transformer: loss drop, induction circuit and LLC boundary coincide; 1-layer control"),
     "kernel-limit": ("case_studies.kernel_limit:KernelLimit", "Lazy vs rich training over output scales: eigenlearning from the initial NTK, moving kernels and features"),
     "llc-calibration": ("case_studies.llc_calibration:LLCCalibration", "SGLD learning coefficient vs Aoyagi's closed form for reduced-rank regression"),
+    "mup": ("case_studies.mup:Mup", "μP vs SP vs NTK on an MLP: coordinate-check width exponents, learning-rate transfer, representations converging across widths"),
     "quanta": ("case_studies.quanta:Quanta", "Quantization model on multitask sparse parity over a width sweep: emergence order, hidden progress, scaling exponents, loss from the quanta learned"),
     "superposition": ("case_studies.superposition:Superposition", "Toy models of superposition: phase diagram, pentagon, sticky dimensionalities, learning coefficient across k-gon transitions"),
 }

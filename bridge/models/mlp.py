@@ -14,6 +14,7 @@ from transformer_lens.hook_points import HookPoint
 
 from bridge.config import config_class, require
 from bridge.models.base import MODELS, generator
+from bridge.theory import mup as parametrisations
 
 ACTIVATIONS = {
     "relu": F.relu,
@@ -34,7 +35,25 @@ class MLPConfig:
         widths: hidden layer widths (at least one).
         activation: one of ``relu``, ``tanh``, ``gelu``, ``quadratic``, ``linear``.
         bias: whether layers have biases (initialised to zero).
-        init_scale: weights ~ N(0, init_scale² / fan_in).
+        init_scale: weights ~ N(0, init_scale² / fan_in) under the standard parametrisation.
+        parametrisation: ``"standard"`` (PyTorch's default scaling), ``"ntk"`` or
+            ``"mup"`` (maximal update): per-layer init variance, forward multiplier and
+            learning-rate factors of :mod:`bridge.theory.mup`, as powers of
+            ``width / base_width`` (the first layer, every hidden layer and the readout
+            are its ``input``, ``hidden`` and ``output`` kinds). The learning-rate
+            factors reach the optimizer through :meth:`MLP.optimizer_groups`.
+        base_width: the width at which every parametrisation equals the standard one
+            (required unless ``parametrisation`` is ``"standard"``). A layer's width is
+            its fan-out for the first layer and its fan-in for the others.
+
+    Examples:
+        >>> cfg = MLPConfig(d_in=4, d_out=1, widths=(256, 256), parametrisation="mup", base_width=64)
+        >>> [round(m, 3) for m in MLP(cfg).multipliers]
+        [1.0, 1.0, 1.0]
+        >>> MLPConfig(d_in=4, d_out=1, parametrisation="mup")
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: mlp.base_width is required with parametrisation 'mup' (the width at which it equals the standard one)
     """
 
     d_in: int
@@ -43,6 +62,8 @@ class MLPConfig:
     activation: str = "relu"
     bias: bool = True
     init_scale: float = 1.0
+    parametrisation: str = "standard"
+    base_width: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.widths, list):
@@ -51,6 +72,31 @@ class MLPConfig:
         require(self.activation in ACTIVATIONS, f"mlp.activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
         require(self.d_in > 0 and self.d_out > 0, f"mlp.d_in and d_out must be positive, got {self.d_in}, {self.d_out}")
         require(self.init_scale > 0, f"mlp.init_scale must be positive, got {self.init_scale}")
+        choices = parametrisations.PARAMETRISATIONS
+        require(self.parametrisation in choices, f"mlp.parametrisation must be one of {choices}, got {self.parametrisation!r}")
+        require(self.base_width is None or self.base_width > 0, f"mlp.base_width must be a positive integer, got {self.base_width}")
+        require(
+            self.parametrisation == "standard" or self.base_width is not None,
+            f"mlp.base_width is required with parametrisation {self.parametrisation!r} (the width at which it equals the standard one)",
+        )
+
+    def layer_kinds(self) -> tuple[str, ...]:
+        """``input``, ``hidden``… and ``output``: the kind of each weight layer (a single hidden width has no ``hidden``)."""
+        return ("input", *("hidden",) * (len(self.widths) - 1), "output")
+
+    def layer_widths(self) -> tuple[int, ...]:
+        """The width each layer scales with: the first layer's fan-out, the fan-in of every other."""
+        return (self.widths[0], *self.widths)
+
+    def scalings(self, optimizer: str = "sgd") -> list[tuple[float, float, float]]:
+        """Per weight layer: ``(init-variance factor, multiplier, learning-rate factor)`` under ``optimizer``.
+
+        All ones for the standard parametrisation and at ``base_width``.
+        """
+        if self.parametrisation == "standard":
+            return [(1.0, 1.0, 1.0)] * (len(self.widths) + 1)
+        opt = "sgd" if optimizer in ("gd", "sgd") else optimizer
+        return [parametrisations.factors(self.parametrisation, opt, kind, w, self.base_width) for kind, w in zip(self.layer_kinds(), self.layer_widths())]
 
 
 class MLP(HookedRootModule):
@@ -69,10 +115,12 @@ class MLP(HookedRootModule):
         dims = [config.d_in, *config.widths, config.d_out]
         g = generator(seed)
         self.layers = nn.ModuleList()
-        for d_in, d_out in zip(dims[:-1], dims[1:]):
+        scalings = config.scalings()
+        self.multipliers: tuple[float, ...] = tuple(m for _, m, _ in scalings)
+        for (d_in, d_out), (variance, _, _) in zip(zip(dims[:-1], dims[1:]), scalings):
             layer = nn.Linear(d_in, d_out, bias=config.bias)
             with torch.no_grad():
-                layer.weight.copy_(torch.randn(d_out, d_in, generator=g) * (config.init_scale / math.sqrt(d_in)))
+                layer.weight.copy_(torch.randn(d_out, d_in, generator=g) * (config.init_scale * math.sqrt(variance / d_in)))
                 if config.bias:
                     layer.bias.zero_()
             self.layers.append(layer)
@@ -83,11 +131,45 @@ class MLP(HookedRootModule):
         self.hook_out = HookPoint()
         self.setup()
 
+    def linear(self, i: int, h: Float[Tensor, "batch fan_in"]) -> Float[Tensor, "batch fan_out"]:
+        """Layer ``i`` on its input: ``multiplier · h Wᵀ + b`` (the pre-activation, or the output for the last)."""
+        layer, m = self.layers[i], self.multipliers[i]
+        if m == 1.0:
+            return layer(h)
+        out = F.linear(h, layer.weight) * m
+        return out if layer.bias is None else out + layer.bias
+
+    def optimizer_groups(self, optimizer: str, lr: float) -> list[dict]:
+        """Optimizer parameter groups with each layer's learning rate ``lr ×`` its parametrisation's factor.
+
+        A weight takes its layer's factor; a bias of a width-sized layer takes the
+        ``input`` kind's factor (fixed fan-in, width fan-out), the readout's bias none.
+        ``optimizer``: ``"gd"``, ``"sgd"``, ``"adam"`` or ``"adamw"``. The standard
+        parametrisation gives one group of every parameter.
+
+        Examples:
+            >>> cfg = MLPConfig(d_in=4, d_out=1, widths=(128, 128), parametrisation="mup", base_width=32)
+            >>> [g["lr"] for g in MLP(cfg).optimizer_groups("adam", lr=0.01)]
+            [0.01, 0.01, 0.0025, 0.01, 0.0025, 0.01]
+        """
+        cfg = self.config
+        if cfg.parametrisation == "standard":
+            return [{"params": list(self.parameters()), "lr": lr}]
+        scalings = cfg.scalings(optimizer)
+        groups = []
+        for i, (layer, (_, _, factor)) in enumerate(zip(self.layers, scalings)):
+            groups.append({"params": [layer.weight], "lr": lr * factor})
+            if layer.bias is not None:
+                last = i == len(self.layers) - 1
+                bias_factor = 1.0 if last else _input_lr_factor(cfg, optimizer, cfg.widths[i])
+                groups.append({"params": [layer.bias], "lr": lr * bias_factor})
+        return groups
+
     def forward(self, x: Float[Tensor, "batch d_in"]) -> Float[Tensor, "batch d_out"]:
         h = self.hook_in(x)
-        for i, layer in enumerate(self.layers[:-1]):
-            h = self.hook_post[i](self.activation(self.hook_pre[i](layer(h))))
-        return self.hook_out(self.layers[-1](h))
+        for i in range(len(self.layers) - 1):
+            h = self.hook_post[i](self.activation(self.hook_pre[i](self.linear(i, h))))
+        return self.hook_out(self.linear(len(self.layers) - 1, h))
 
     def run_to(self, x: Float[Tensor, "batch d_in"], hook: str) -> Float[Tensor, "batch d"]:
         """The activation at hook point ``hook`` on ``x``, computed without running any hook.
@@ -100,14 +182,20 @@ class MLP(HookedRootModule):
         h = x
         if hook == "hook_in":
             return h
-        for i, layer in enumerate(self.layers[:-1]):
-            h = layer(h)
+        for i in range(len(self.layers) - 1):
+            h = self.linear(i, h)
             if hook == f"hook_pre.{i}":
                 return h
             h = self.activation(h)
             if hook == f"hook_post.{i}":
                 return h
-        return self.layers[-1](h)
+        return self.linear(len(self.layers) - 1, h)
+
+
+def _input_lr_factor(config: MLPConfig, optimizer: str, width: int) -> float:
+    """The ``input`` kind's learning-rate factor at ``width`` (a bias of a layer with ``width`` outputs)."""
+    opt = "sgd" if optimizer in ("gd", "sgd") else optimizer
+    return parametrisations.factors(config.parametrisation, opt, "input", width, config.base_width)[2]
 
 
 @MODELS.register("mlp")

@@ -7,12 +7,16 @@ it functionally with ``torch.func.functional_call``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from types import MethodType
 
+import torch
 from torch import nn
 
 from bridge.config import config_class, require
 from bridge.models.base import MODELS
+from bridge.theory import mup as parametrisations
 
 POSITIONAL_EMBEDDINGS = ("standard", "rotary")
 
@@ -34,6 +38,17 @@ class TransformerConfig:
         positional_embedding: ``"standard"`` (a learned absolute embedding added to the
             residual stream) or ``"rotary"`` (queries and keys rotated by position, so attention
             scores depend on positions only through their difference; no ``pos_embed`` weights).
+        parametrisation: ``"standard"`` or ``"mup"``. Under μP, with ``r = d_model / base_width``
+            (``d_head`` and ``d_mlp`` are taken to grow with ``d_model``): attention scores
+            are divided by ``√d_head·√r`` (∝ ``d_head``, Yang et al. 2022, instead of ``√d_head``),
+            the readout's init variance is multiplied by ``1/r`` and the embeddings' by ``r``
+            (TransformerLens draws them with variance ∝ 1/d_model; μP keeps them Θ(1)), and the learning rates of
+            :mod:`bridge.theory.mup` reach the optimizer through ``model.optimizer_groups``
+            (embeddings and biases: ``input``; attention and MLP matrices: ``hidden``;
+            unembedding: ``output``). At ``d_model == base_width`` it equals the standard one.
+        base_width: the ``d_model`` at which μP equals the standard parametrisation.
+        zero_init: μP only: start the readout and the queries at zero (Yang et al. 2022's
+            recommendation; the model then differs from the standard one at ``base_width``).
     """
 
     d_vocab: int
@@ -49,6 +64,9 @@ class TransformerConfig:
     init_mode: str = "gpt2"
     init_range: float | None = None
     positional_embedding: str = "standard"
+    parametrisation: str = "standard"
+    base_width: int | None = None
+    zero_init: bool = False
 
     def __post_init__(self) -> None:
         for name in ("d_vocab", "n_ctx", "d_model", "n_heads", "d_head", "n_layers"):
@@ -57,6 +75,10 @@ class TransformerConfig:
         require(self.positional_embedding in POSITIONAL_EMBEDDINGS, f"transformer.positional_embedding must be one of {POSITIONAL_EMBEDDINGS}, got {self.positional_embedding!r}")
         require(self.positional_embedding != "rotary" or self.d_head % 2 == 0, f"transformer: rotary positions need an even d_head, got {self.d_head}")
         require(self.d_vocab_out is None or self.d_vocab_out > 0, f"transformer.d_vocab_out must be positive or None, got {self.d_vocab_out}")
+        require(self.parametrisation in ("standard", "mup"), f"transformer.parametrisation must be 'standard' or 'mup', got {self.parametrisation!r}")
+        require(self.base_width is None or self.base_width > 0, f"transformer.base_width must be a positive integer, got {self.base_width}")
+        require(self.parametrisation == "standard" or self.base_width is not None, "transformer.base_width is required with parametrisation 'mup' (the d_model at which it equals the standard one)")
+        require(not self.zero_init or self.parametrisation == "mup", "transformer.zero_init applies to parametrisation 'mup' only")
 
     @property
     def attn_only(self) -> bool:
@@ -90,13 +112,46 @@ def build_transformer(config: TransformerConfig, seed: int) -> nn.Module:
         act_fn=config.act_fn,
         normalization_type=config.normalization,
         positional_embedding_type=config.positional_embedding,
+        attn_scale=math.sqrt(config.d_head * _ratio(config)) if config.parametrisation == "mup" else -1.0,
         init_mode=config.init_mode,
         initializer_range=-1.0 if config.init_range is None else config.init_range,
         seed=seed,
         architecture="TransformerLensNative",
         default_prepend_bos=False,
     )
-    return TransformerBridge.boot_native(tl_cfg)
+    model = TransformerBridge.boot_native(tl_cfg)
+    if config.parametrisation == "mup":
+        _apply_mup(model, config)
+    return model
+
+
+def _ratio(config: TransformerConfig) -> float:
+    return config.d_model / config.base_width if config.base_width else 1.0
+
+
+def _kind(name: str) -> str:
+    """The μP layer kind of a transformer parameter, from its name."""
+    if name.endswith("bias") or name.startswith(("tok_embed", "pos")):
+        return "input"
+    return "output" if name.startswith("head") else "hidden"
+
+
+def _apply_mup(model: nn.Module, config: TransformerConfig) -> None:
+    """Rescale the readout's init (or zero it and the queries) and attach ``optimizer_groups``."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if _kind(name) == "output":
+                p.mul_(0.0 if config.zero_init else parametrisations.factors("mup", "sgd", "output", config.d_model, config.base_width)[0] ** 0.5)
+            elif _kind(name) == "input" and not name.endswith("bias"):
+                p.mul_(math.sqrt(_ratio(config)))  # TransformerLens draws embeddings with std ∝ 1/√d_model; μP keeps them Θ(1)
+            elif config.zero_init and ".q." in name and name.endswith("weight"):
+                p.zero_()
+
+    def optimizer_groups(self: nn.Module, optimizer: str, lr: float) -> list[dict]:
+        opt = "sgd" if optimizer in ("gd", "sgd") else optimizer
+        return [{"params": [p], "lr": lr * parametrisations.factors("mup", opt, _kind(name), config.d_model, config.base_width)[2]} for name, p in self.named_parameters()]
+
+    model.optimizer_groups = MethodType(optimizer_groups, model)
 
 
 MODELS.register("transformer")(build_transformer)

@@ -19,6 +19,7 @@ from bridge.registry import Registry, lazy_exports
 TRACKERS: Registry[type] = Registry(
     "tracker",
     {
+        "coordinates": "bridge.trackers.coordinates:CoordinatesTracker",
         "curvature_loading": "bridge.trackers.curvature:CurvatureLoadingTracker",
         "differentiation": "bridge.trackers.differentiation:DifferentiationTracker",
         "feature_geometry": "bridge.trackers.feature_geometry:FeatureGeometryTracker",
@@ -58,6 +59,8 @@ _EXPORTS = {
     "TrackingBuffer": "bridge.trackers.base",
     "row": "bridge.trackers.base",
     "evaluating": "bridge.models.base",
+    "CoordinatesTracker": "bridge.trackers.coordinates",
+    "layer_coordinates": "bridge.trackers.coordinates",
     "CurvatureLoadingTracker": "bridge.trackers.curvature",
     "SharpnessTracker": "bridge.trackers.curvature",
     "DifferentiationTracker": "bridge.trackers.differentiation",

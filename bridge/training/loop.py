@@ -63,14 +63,42 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(old)
 
 
-def make_optimizer(model: nn.Module | Iterable[Tensor], config: Any) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module | Iterable[Tensor] | list[dict], config: Any) -> torch.optim.Optimizer:
     """The optimizer named by ``config.optimizer`` (a :class:`~bridge.config.TrainConfig`) over
-    ``model``'s trainable parameters (or over the given tensors)."""
-    params = [p for p in (model.parameters() if isinstance(model, nn.Module) else model) if p.requires_grad]
+    ``model``'s trainable parameters (or over the given tensors or parameter groups).
+
+    A model with an ``optimizer_groups(optimizer, lr)`` method (a parametrised
+    :class:`~bridge.models.MLP`) gives its own parameter groups, each with its learning rate.
+    """
+    params = optimizer_params(model, config)
     if config.optimizer in ("gd", "sgd"):
         return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     cls = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
     return cls(params, lr=config.lr, betas=tuple(config.betas), weight_decay=config.weight_decay)
+
+
+def optimizer_params(model: nn.Module | Iterable[Tensor], config: Any, rename: dict[str, Tensor] | None = None) -> list:
+    """What :func:`make_optimizer` optimizes: trainable tensors, or the model's parameter groups.
+
+    ``rename`` (parameter name → tensor) puts other tensors in the model's groups, in its
+    order (stacked seeds optimise a stack per parameter).
+    """
+    if not isinstance(model, nn.Module):
+        model = list(model)
+        if all(isinstance(g, dict) for g in model):
+            return model  # parameter groups already
+    groups = getattr(model, "optimizer_groups", None) if isinstance(model, nn.Module) else None
+    if not callable(groups) and rename is not None:
+        return list(rename.values())
+    if not callable(groups):
+        return [p for p in (model.parameters() if isinstance(model, nn.Module) else model) if p.requires_grad]
+    names = {id(p): n for n, p in model.named_parameters()}
+    out = []
+    for g in groups(config.optimizer, config.lr):
+        kept = [p for p in g["params"] if p.requires_grad]
+        if kept:
+            out.append({**g, "params": [rename[names[id(p)]] for p in kept] if rename is not None else kept})
+    return out
 
 
 @lru_cache(maxsize=32)  # the current and next epoch of up to 16 seeds trained together

@@ -51,7 +51,7 @@ from bridge.runs.storage import read_json
 from bridge.tasks import TaskData
 from bridge.trackers.base import Tracker
 from bridge.training.writer import RunWriter
-from bridge.training.loop import batch_indices, build_for_task, make_optimizer, resolve_device, step_bar, torch_threads, validate, with_loss_tracker
+from bridge.training.loop import batch_indices, build_for_task, make_optimizer, optimizer_params, resolve_device, step_bar, torch_threads, validate, with_loss_tracker
 
 
 def train_seeds(
@@ -204,7 +204,7 @@ def _train_seeds(
     slots = ParameterSlots(base)
     trainable = [name for name, p in base.named_parameters() if p.requires_grad]
     params = {name: torch.stack([dict(m.named_parameters())[name].detach() for m in models]).requires_grad_() for name in trainable}
-    stacked = make_optimizer(params.values(), tc)
+    stacked = make_optimizer(optimizer_params(base, tc, rename=params), tc)
     if start > 0:
         stacked.load_state_dict(_stack_optimizer_state(optimizers))
     loss_fn, n = datas[0].loss_fn, len(datas[0].train)

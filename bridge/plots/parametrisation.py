@@ -1,0 +1,92 @@
+"""Figures of width scaling: the coordinate check, loss against learning rate per width, similarity against width.
+
+Examples:
+    >>> from bridge.plots.base import new_figure
+    >>> fig, ax = new_figure()
+    >>> ax = plot_coordinate_check(ax, [64, 128, 256], {"input": [1.0, 1.0, 1.0], "output": [0.5, 1.0, 2.0]})
+    >>> len(ax.lines)
+    2
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+
+def plot_coordinate_check(
+    ax: Any,
+    widths: Sequence[int],
+    curves: Mapping[str, Sequence[float]],
+    *,
+    slopes: Mapping[str, float] | None = None,
+    predicted: Mapping[str, float] | None = None,
+    title: str = "",
+    ylabel: str = "RMS Δh",
+) -> Any:
+    """One line per layer: a layer's size (``ylabel``) against width on log-log axes.
+
+    ``slopes`` and ``predicted`` (layer → exponent) are written into the legend.
+    """
+    for i, (layer, values) in enumerate(curves.items()):
+        label = layer
+        if slopes is not None and layer in slopes:
+            label += f" (slope {slopes[layer]:+.2f}"
+            label += f", theory {predicted[layer]:+.2f})" if predicted is not None and layer in predicted else ")"
+        ax.plot(widths, values, marker="o", lw=1.6, color=f"C{i % 10}", label=label)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("width")
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_loss_vs_lr(ax: Any, lrs: Sequence[float], losses: Mapping[int, Sequence[float]], *, title: str = "", ylabel: str = "final training loss") -> Any:
+    """One curve per width: loss against learning rate (log-log), each curve's best rate marked.
+
+    Non-finite losses (diverged runs) are left out of a curve.
+
+    Examples:
+        >>> from bridge.plots.base import new_figure
+        >>> fig, ax = new_figure()
+        >>> ax = plot_loss_vs_lr(ax, [0.1, 0.2, 0.4], {32: [1.0, 0.5, 0.8], 64: [0.9, 0.4, float("inf")]})
+        >>> len(ax.lines)
+        4
+    """
+    lrs = np.asarray(lrs, dtype=float)
+    for i, (width, values) in enumerate(losses.items()):
+        values = np.asarray(values, dtype=float)
+        ok = np.isfinite(values)
+        colour = f"C{i % 10}"
+        ax.plot(lrs[ok], values[ok], marker=".", lw=1.4, color=colour, label=f"width {width}")
+        if ok.any():
+            best = int(np.nanargmin(np.where(ok, values, np.nan)))
+            ax.plot([lrs[best]], [values[best]], marker="*", ms=11, color=colour, ls="none")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_similarity_vs_width(ax: Any, widths: Sequence[int], curves: Mapping[str, Sequence[float]], *, reference: int | None = None, ylabel: str = "linear CKA") -> Any:
+    """One line per label: similarity to the widest model against width (log x)."""
+    for i, (label, values) in enumerate(curves.items()):
+        ax.plot(widths, values, marker="o", lw=1.6, color=f"C{i % 10}", label=label)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("width")
+    ax.set_ylabel(ylabel + (f" with width {reference}" if reference else ""))
+    ax.axhline(1.0, color="k", lw=0.8, ls=":")
+    ax.legend(fontsize=7)
+    return ax
+
+
+__all__ = ["plot_coordinate_check", "plot_loss_vs_lr", "plot_similarity_vs_width"]

@@ -1,0 +1,258 @@
+"""The analysis of the ``mup`` case study: observables of the runs, the judged rows, the figures.
+
+:func:`observables` reads the finished runs into plain arrays; :func:`judge` turns
+arrays into the report, so every counted row can be tested on synthetic numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bridge.match import check
+from bridge.report import BridgeReport
+from bridge.runs.run import Run
+from bridge.theory import mup as theory
+
+LAYERS = ("input", "hidden", "output")
+TP4 = "Yang & Hu 2021 (Tensor Programs IV), abc-parametrisations"
+TP5 = "Yang et al. 2022 (Tensor Programs V)"
+CKA_SOURCE = "Yang & Hu 2021 (feature learning in the infinite-width limit under μP); CKA: Kornblith et al. 2019"
+NAMES = {"mup": "μP", "standard": "SP", "ntk": "NTK"}
+
+
+@dataclass(frozen=True)
+class MupObservables:
+    """What the report judges, as plain arrays.
+
+    Attributes:
+        optimizer: ``"adam"`` or ``"sgd"``.
+        coord_widths: widths of the coordinate check.
+        delta: parametrisation → ``(step, width, layer)`` RMS Δh (step 0 … coord_steps).
+        first_layer: parametrisation → ``(width,)`` RMS entry change of the first layer's weights at the last step.
+        lr_widths, lrs: the transfer grid's axes.
+        final_loss, initial_loss: parametrisation → ``(width, lr)`` training loss at the end and at step 0
+            (``inf`` where a run's loss is not finite).
+        cka: parametrisation → ``(width,)`` linear CKA of the last hidden layer with the widest model's,
+            at the learning rate best for the widest model (1 for the widest itself).
+    """
+
+    optimizer: str
+    coord_widths: tuple[int, ...]
+    delta: dict[str, np.ndarray]
+    first_layer: dict[str, np.ndarray]
+    lr_widths: tuple[int, ...]
+    lrs: tuple[float, ...]
+    final_loss: dict[str, np.ndarray]
+    initial_loss: dict[str, np.ndarray]
+    cka: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def slope(widths: Any, values: Any) -> float:
+    """Least-squares slope of ``log values`` against ``log widths`` (``nan`` if any value is not positive and finite).
+
+    Examples:
+        >>> round(slope([64, 128, 256], [1.0, 2.0, 4.0]), 6)
+        1.0
+    """
+    v = np.asarray(values, dtype=float)
+    if not np.all(np.isfinite(v)) or np.any(v <= 0):
+        return float("nan")
+    return float(np.polyfit(np.log(np.asarray(widths, dtype=float)), np.log(v), 1)[0])
+
+
+def best_indices(losses: np.ndarray) -> np.ndarray:
+    """Per width (row), the index of the learning rate with the smallest final loss (non-finite losses lose)."""
+    return np.argmin(np.where(np.isfinite(losses), losses, np.inf), axis=1)
+
+
+def observables(runs: Mapping[str, Run], preset: Any) -> MupObservables:
+    """Read the coordinate check, the transfer grid and the hidden representations from finished runs."""
+    from case_studies.mup import coord_key, lr_key
+
+    cw = preset.coord_widths
+    delta, first = {}, {}
+    for p in preset.coord_parametrisations:
+        per_width = []
+        for w in cw:
+            run = runs[coord_key(p, w, preset)]
+            per_width.append(np.stack([run.curve("coordinates/delta", layer=layer)[1] for layer in range(3)], axis=-1))
+            first.setdefault(p, []).append(run.curve("coordinates/weight_delta", layer=0)[1][-1])
+        delta[p] = np.stack(per_width, axis=1)  # (step, width, layer)
+        first[p] = np.asarray(first[p])
+    final, initial, cka = {}, {}, {}
+    for p in ("mup", "standard"):
+        curves = [[runs[lr_key(p, w, i)].curve("loss/train")[1] for i in range(len(preset.lrs))] for w in preset.lr_widths]
+        final[p] = np.array([[c[-1] if np.isfinite(c[-1]) else np.inf for c in row] for row in curves])
+        initial[p] = np.array([[c[0] for c in row] for row in curves])
+        cka[p] = representation_similarity(runs, preset, p, int(best_indices(final[p])[-1]))
+    return MupObservables(preset.optimizer, tuple(cw), delta, first, tuple(preset.lr_widths), tuple(preset.lrs), final, initial, cka)
+
+
+def representation_similarity(runs: Mapping[str, Run], preset: Any, parametrisation: str, index: int) -> np.ndarray:
+    """Linear CKA of each width's last hidden layer with the widest model's, at the end of training at ``lrs[index]``,
+    on the task's held-out inputs."""
+    from case_studies.mup import lr_key
+    from probes.similarity import linear_cka
+
+    def hidden(width: int) -> Any:
+        run = runs[lr_key(parametrisation, width, index)]
+        model = run.model_at(run.steps[-1])
+        x = run.task_data().test.x
+        return model.run_to(x, "hook_post.1").detach()
+
+    widest = hidden(preset.lr_widths[-1])
+    return np.array([linear_cka(hidden(w), widest) for w in preset.lr_widths[:-1]] + [1.0])
+
+
+def judge(obs: MupObservables, targets: Any) -> BridgeReport:
+    """The report of ``obs`` against ``targets`` (a :class:`case_studies.mup.Targets`)."""
+    report = BridgeReport("mup", "custom", 0)
+    opt, cw = obs.optimizer, obs.coord_widths
+    last = obs.delta["mup"].shape[0] - 1
+    for p, d in obs.delta.items():
+        measurable = bool(np.all(np.isfinite(d[1:])) and np.all(d[1:] > 0))
+        report.checks.append(check(f"{NAMES.get(p, p)}: every layer moved and stayed finite in the coordinate check", measurable, "true", measurable, role="precondition", claim="Δh is measurable at every width and step"))
+    for layer, kind in enumerate(LAYERS):
+        s = slope(cw, obs.delta["mup"][last, :, layer])
+        report.checks.append(
+            check(
+                f"μP coordinate check, {kind} layer: slope of Δh vs width after {last} steps", s, f"|·| <= {targets.mup_slope:g}", bool(abs(s) <= targets.mup_slope),
+                claim=f"under μP the {kind} layer's features move by Θ(1) as width grows", source=f"{TP5}, Table 3 (μP); bridge.theory.mup", depends_on=(opt,),
+            )
+        )
+        for step in range(1, last):
+            s_t = slope(cw, obs.delta["mup"][step, :, layer])
+            report.checks.append(check(f"μP coordinate check, {kind} layer: slope after {step} step(s)", s_t, f"|·| <= {targets.mup_slope:g}", bool(abs(s_t) <= targets.mup_slope), role="info"))
+    for layer, kind in enumerate(LAYERS):
+        predicted = theory.predicted_exponent("standard", opt, kind)
+        s = slope(cw, obs.delta["standard"][1, :, layer])
+        report.checks.append(
+            check(
+                f"SP coordinate check, {kind} layer: slope of Δh vs width after 1 step", s, f"{predicted:+g} ± {targets.sp_slope:g}", bool(abs(s - predicted) <= targets.sp_slope),
+                claim=f"under SP the {kind} layer's first-step change scales as width^{predicted:g}", source=f"{TP5}, section on the defects of SP; bridge.theory.mup", depends_on=(opt,),
+            )
+        )
+        if "ntk" in obs.delta:
+            pn = theory.predicted_exponent("ntk", opt, kind)
+            sn = slope(cw, obs.delta["ntk"][1, :, layer])
+            report.checks.append(check(f"NTK coordinate check, {kind} layer: slope after 1 step", sn, f"{pn:+g} ± {targets.sp_slope:g}", bool(abs(sn - pn) <= targets.sp_slope), role="info"))
+    s = slope(cw, obs.first_layer["mup"])
+    report.checks.append(
+        check(
+            "μP: slope of the first layer's weight change vs width", s, f"|·| <= {targets.first_layer_slope:g}", bool(abs(s) <= targets.first_layer_slope),
+            claim="under μP the first-layer weights move by Θ(1) at every width (feature learning survives the limit)", source=f"{TP4}, Theorem on μP feature learning; bridge.theory.mup", depends_on=(opt,),
+        )
+    )
+    if "ntk" in obs.first_layer:
+        s = slope(cw, obs.first_layer["ntk"])
+        report.checks.append(
+            check(
+                "NTK: slope of the first layer's weight change vs width", s, f"{targets.ntk_first_layer:+g} ± {targets.sp_slope:g}", bool(abs(s - targets.ntk_first_layer) <= targets.sp_slope),
+                claim="under the NTK parametrisation the first-layer weights' change vanishes as width^(−1/2) (lazy training)", source=f"{TP4}, NTK as an abc-parametrisation; bridge.theory.mup", depends_on=(opt,),
+            )
+        )
+    _transfer_rows(report, obs, targets)
+    _similarity_rows(report, obs)
+    report.extra["slopes"] = {p: {kind: [slope(cw, d[t, :, i]) for t in range(1, d.shape[0])] for i, kind in enumerate(LAYERS)} for p, d in obs.delta.items()}
+    report.extra["best_lr"] = {p: [obs.lrs[i] for i in best_indices(obs.final_loss[p])] for p in obs.final_loss}
+    report.notes.append("coordinate check: slopes are fitted on log RMS Δh against log width; μP is judged after the last step, SP after the first (where its exponents are predicted); earlier μP steps are shown as information")
+    return report
+
+
+def _transfer_rows(report: BridgeReport, obs: MupObservables, targets: Any) -> None:
+    widths, lrs = obs.lr_widths, obs.lrs
+    best = {p: best_indices(obs.final_loss[p]) for p in obs.final_loss}
+    for p in obs.final_loss:
+        lowest = obs.final_loss[p][np.arange(len(widths)), best[p]]
+        progress = float(np.max(lowest / obs.initial_loss[p][:, 0]))
+        report.checks.append(
+            check(f"{NAMES[p]}: best final loss / initial loss, worst width", progress, f"< {targets.learned:g}", bool(progress < targets.learned), role="precondition", claim="training made progress at every width")
+        )
+        exponent = slope(widths, [lrs[i] for i in best[p]])
+        report.checks.append(check(f"{NAMES[p]}: fitted exponent of the best learning rate vs width", exponent, "reported", True, role="info"))
+    interior = bool(np.all((best["mup"] > 0) & (best["mup"] < len(lrs) - 1)))
+    report.checks.append(
+        check("μP: best learning rate inside the grid at every width", [int(i) for i in best["mup"]], f"indices in 1..{len(lrs) - 2}", interior, role="precondition", claim="the grid brackets μP's optimum, so its shift is measured")
+    )
+    shift = int(best["mup"].max() - best["mup"].min())
+    report.checks.append(
+        check(
+            f"μP: best learning rate moves across widths {widths[0]}–{widths[-1]} (grid steps of 2×)", shift, f"<= {targets.mup_lr_shift}", shift <= targets.mup_lr_shift,
+            claim="under μP the best learning rate transfers from narrow to wide models", source=f"{TP5}, Fig. 1 right and section 4 (μTransfer)", depends_on=(obs.optimizer,),
+        )
+    )
+    lowest = obs.final_loss["mup"][np.arange(len(widths)), best["mup"]]
+    monotone = bool(np.all(np.diff(lowest) < 0))
+    report.checks.append(
+        check(
+            "μP: training loss at the best learning rate falls with every doubling of width", [float(f"{v:.3g}") for v in lowest], "strictly decreasing", monotone,
+            claim="under μP wider is better at the tuned learning rate", source=f"{TP5}, Fig. 1 right (wider is better under μP at the tuned rate)", depends_on=(obs.optimizer,),
+        )
+    )
+    drift = int(best["standard"].max() - best["standard"].min())
+    report.checks.append(
+        check(
+            f"SP: best learning rate moves across widths {widths[0]}–{widths[-1]} (grid steps of 2×)", drift, f">= {targets.sp_lr_shift}", drift >= targets.sp_lr_shift,
+            claim="under SP the best learning rate drifts with width", source=f"{TP5}, Fig. 1 left", depends_on=(obs.optimizer,),
+        )
+    )
+
+
+def _similarity_rows(report: BridgeReport, obs: MupObservables) -> None:
+    widths = obs.lr_widths
+    if "mup" not in obs.cka:
+        return
+    values = obs.cka["mup"][:-1]
+    rising = bool(np.all(np.isfinite(values)) and np.all(np.diff(values) > 0))
+    report.checks.append(
+        check(
+            f"μP: CKA of the last hidden layer with width {widths[-1]}'s, widths {widths[0]}–{widths[-2]}", [round(float(v), 4) for v in values], "strictly increasing with width", rising,
+            claim="under μP the learned representations converge as width grows", source=CKA_SOURCE, depends_on=(obs.optimizer, "learning rate best for the widest model"),
+        )
+    )
+    if "standard" in obs.cka:
+        report.checks.append(check(f"SP: CKA with width {widths[-1]}'s", [round(float(v), 4) for v in obs.cka["standard"][:-1]], "reported", True, role="info"))
+
+
+def analyse(runs: Mapping[str, Run], preset: Any) -> BridgeReport:
+    """The bridge report of a finished ``mup`` case study."""
+    report = judge(observables(runs, preset), preset.targets)
+    report.events = []
+    return report
+
+
+def figures(runs: Mapping[str, Run], report: BridgeReport, preset: Any) -> list[str]:
+    """The coordinate check per parametrisation, loss against learning rate per width (SP beside μP), CKA against width."""
+    from bridge.plots.base import new_figure, save_figure
+    from bridge.plots.parametrisation import plot_coordinate_check, plot_loss_vs_lr, plot_similarity_vs_width
+    from case_studies.mup import MAIN
+
+    obs = observables(runs, preset)
+    folder = runs[MAIN].figures_dir
+    paths = []
+    params = list(obs.delta)
+    fig, axes = new_figure(ncols=len(params), size=(4.2, 3.6))
+    last = obs.delta["mup"].shape[0] - 1
+    for ax, p in zip(axes, params):
+        step = last if p == "mup" else 1
+        curves = {kind: obs.delta[p][step, :, i] for i, kind in enumerate(LAYERS)}
+        slopes = {kind: slope(obs.coord_widths, v) for kind, v in curves.items()}
+        predicted = {kind: theory.predicted_exponent(p, obs.optimizer, kind) for kind in LAYERS}
+        plot_coordinate_check(ax, obs.coord_widths, curves, slopes=slopes, predicted=predicted, title=f"{NAMES.get(p, p)} ({obs.optimizer}), after {step} step(s)")
+    paths.append(save_figure(fig, folder / "coordinate_check.png"))
+    fig, axes = new_figure(ncols=2, size=(4.6, 3.8))
+    for ax, p in zip(axes, ("standard", "mup")):
+        plot_loss_vs_lr(ax, obs.lrs, {w: obs.final_loss[p][j] for j, w in enumerate(obs.lr_widths)}, title=f"{NAMES[p]}: loss vs learning rate (★ best)")
+    paths.append(save_figure(fig, folder / "lr_transfer.png"))
+    fig, ax = new_figure(size=(4.8, 3.6))
+    plot_similarity_vs_width(ax, obs.lr_widths, {NAMES[p]: v for p, v in obs.cka.items()}, reference=obs.lr_widths[-1])
+    ax.set_title("Hidden layer vs the widest model, end of training", fontsize=10)
+    paths.append(save_figure(fig, folder / "cka.png"))
+    return [str(p.relative_to(runs[MAIN].path)) for p in paths]
+
+
+__all__ = ["MupObservables", "analyse", "best_indices", "figures", "judge", "observables", "representation_similarity", "slope"]

@@ -1,0 +1,62 @@
+"""The coordinates tracker against a dense hand computation of a parametrised MLP's layers."""
+
+import pytest
+import torch
+
+from bridge.models import MLP, MLPConfig
+from bridge.tasks import TeacherMLPConfig, make_task
+from bridge.trackers import CoordinatesTracker, get_tracker
+from bridge.training import make_optimizer
+from bridge import TrainConfig
+
+
+def by_hand(weights, biases, mults, x):
+    """Inputs and outputs of each layer: out = m · x Wᵀ + b, relu between layers."""
+    inputs, outputs, h = [], [], x
+    for i, (w, b, m) in enumerate(zip(weights, biases, mults)):
+        inputs.append(h)
+        outputs.append(m * (h @ w.T) + b)
+        h = torch.relu(outputs[-1]) if i < len(weights) - 1 else outputs[-1]
+    return inputs, outputs
+
+
+@pytest.mark.parametrize("parametrisation", ["standard", "mup", "ntk"])
+def test_rows_equal_a_dense_computation(parametrisation):
+    data = make_task(TeacherMLPConfig(d_in=6, n_train=40, n_test=0, width=16), seed=1)
+    cfg = MLPConfig(d_in=6, d_out=1, widths=(48, 48), parametrisation=parametrisation, base_width=None if parametrisation == "standard" else 12)
+    model = MLP(cfg, seed=2)
+    tracker = get_tracker("coordinates", max_examples=32)
+    x = data.train.x[:32]
+    w0 = [l.weight.detach().clone() for l in model.layers]
+    b0 = [l.bias.detach().clone() for l in model.layers]
+    rows0 = tracker(model, 0, data)
+    opt = make_optimizer(model, TrainConfig(optimizer="adam", lr=0.01))
+    for _ in range(3):
+        opt.zero_grad()
+        ((model(data.train.x) - data.train.y) ** 2).mean().backward()
+        opt.step()
+    rows = tracker(model, 3, data)
+    mults = model.multipliers
+    _, out0 = by_hand(w0, b0, mults, x)
+    w1 = [l.weight.detach() for l in model.layers]
+    inputs, out1 = by_hand(w1, [l.bias.detach() for l in model.layers], mults, x)
+    got = {(r["observable"], r["layer"]): r["value"] for r in rows}
+    for i in range(3):
+        expect = {
+            "act": out1[i].pow(2).mean().sqrt(),
+            "delta": (out1[i] - out0[i]).pow(2).mean().sqrt(),
+            "update": (mults[i] * inputs[i] @ (w1[i] - w0[i]).T).pow(2).mean().sqrt(),
+            "weight_delta": (mults[i] * (w1[i] - w0[i])).pow(2).mean().sqrt(),
+        }
+        for name, value in expect.items():
+            assert got[(f"coordinates/{name}", i)] == pytest.approx(value.item(), rel=1e-4), (name, i)
+        assert got[("coordinates/delta", i)] > 1e-4  # the step moved every layer
+    assert {r["value"] for r in rows0 if r["observable"] != "coordinates/act"} == {0.0}
+    # the readout's act at step 0 is the initial output's RMS
+    assert [r["value"] for r in rows0 if r["observable"] == "coordinates/act" and r["layer"] == 2][0] == pytest.approx(out0[2].pow(2).mean().sqrt().item(), rel=1e-5)
+
+
+def test_needs_step_zero_first():
+    data = make_task(TeacherMLPConfig(d_in=3, n_train=8, n_test=0), seed=0)
+    with pytest.raises(ValueError, match="must see step 0"):
+        CoordinatesTracker()(MLP(MLPConfig(d_in=3, d_out=1), seed=0), 5, data)

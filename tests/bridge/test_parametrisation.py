@@ -1,0 +1,118 @@
+"""Parametrised MLPs: μP, NTK and SP agree at base_width and scale as the table says elsewhere."""
+
+import math
+
+import pytest
+import torch
+
+from bridge import ConfigError, RunConfig, ScheduleConfig, TrainConfig, load_run, train
+from bridge.models import MLP, MLPConfig
+from bridge.tasks import TeacherMLPConfig
+from bridge.theory import mup
+from bridge.training import make_optimizer
+from bridge.training.seeds import train_seeds
+
+
+def net(parametrisation, width, base_width=32, **kw):
+    cfg = MLPConfig(d_in=5, d_out=2, widths=(width, width), parametrisation=parametrisation, base_width=None if parametrisation == "standard" else base_width, **kw)
+    return MLP(cfg, seed=3)
+
+
+def one_step(model, optimizer, x, y, lr=0.05):
+    opt = make_optimizer(model, TrainConfig(optimizer=optimizer, lr=lr))
+    loss = ((model(x) - y) ** 2).mean()
+    loss.backward()
+    opt.step()
+    return [p.detach().clone() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("parametrisation", ["mup", "ntk"])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw"])
+def test_equal_to_standard_at_base_width(parametrisation, optimizer):
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(16, 5, generator=g), torch.randn(16, 2, generator=g)
+    sp, other = net("standard", 32), net(parametrisation, 32)
+    torch.testing.assert_close(other(x), sp(x), rtol=0, atol=0)
+    after_sp, after_other = one_step(sp, optimizer, x, y), one_step(other, optimizer, x, y)
+    for a, b in zip(after_other, after_sp):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(other(x), sp(x), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("parametrisation", ["mup", "ntk"])
+def test_forward_and_init_follow_the_table(parametrisation):
+    """At width 8× base: each layer's init std and multiplier as tabulated, forward by hand."""
+    width, base = 256, 32
+    model = net(parametrisation, width, base)
+    kinds = ("input", "hidden", "output")
+    fan_ins = (5, width, width)
+    for i, (kind, fan_in) in enumerate(zip(kinds, fan_ins)):
+        variance, multiplier, _ = mup.factors(parametrisation, "sgd", kind, width, base)
+        assert model.multipliers[i] == pytest.approx(multiplier, rel=1e-12)
+        std = model.layers[i].weight.std().item()
+        n = model.layers[i].weight.numel()
+        assert std == pytest.approx(math.sqrt(variance / fan_in), rel=6 / math.sqrt(n))  # sampling error of a std ~ 1/sqrt(2n)
+    x = torch.randn(7, 5, generator=torch.Generator().manual_seed(1))
+    h = x
+    for i, layer in enumerate(model.layers):
+        h = model.multipliers[i] * h @ layer.weight.T + layer.bias
+        h = torch.relu(h) if i < 2 else h
+    torch.testing.assert_close(model(x), h, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_learning_rates_per_layer(optimizer):
+    width, base, lr = 512, 64, 0.01
+    model = net("mup", width, base)
+    groups = make_optimizer(model, TrainConfig(optimizer=optimizer, lr=lr)).param_groups
+    opt = "sgd" if optimizer == "sgd" else "adam"
+    expect = []
+    for i, kind in enumerate(("input", "hidden", "output")):
+        expect.append(lr * mup.factors("mup", opt, kind, width, base)[2])  # weight
+        expect.append(lr * (1.0 if kind == "output" else mup.factors("mup", opt, "input", width, base)[2]))  # bias
+    assert [g["lr"] for g in groups] == pytest.approx(expect, rel=1e-12)
+    assert [g["params"][0] for g in groups] == list(model.parameters())
+
+
+def test_sgd_step_by_hand_under_mup():
+    """One SGD step of the μP model equals θ − lr·factor·∂L/∂θ computed densely."""
+    width, base, lr = 128, 32, 0.1
+    model = net("mup", width, base)
+    g = torch.Generator().manual_seed(2)
+    x, y = torch.randn(9, 5, generator=g), torch.randn(9, 2, generator=g)
+    before = [p.detach().clone() for p in model.parameters()]
+    grads = torch.autograd.grad(((model(x) - y) ** 2).mean(), list(model.parameters()))
+    factors = [mup.factors("mup", "sgd", k, width, base)[2] for k in ("input", "hidden", "output")]
+    bias = [mup.factors("mup", "sgd", "input", width, base)[2]] * 2 + [1.0]
+    expect = [p - lr * f * gr for p, f, gr in zip(before, [v for pair in zip(factors, bias) for v in pair], grads)]
+    after = one_step(model, "sgd", x, y, lr=lr)
+    for a, e in zip(after, expect):
+        torch.testing.assert_close(a, e, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"parametrisation": "muP"}, "mlp.parametrisation must be one of"),
+        ({"parametrisation": "mup"}, "mlp.base_width is required"),
+        ({"parametrisation": "ntk", "base_width": 0}, "mlp.base_width must be a positive integer"),
+        ({"parametrisation": "mup", "base_width": 2.5}, "mlp.base_width must be"),
+    ],
+)
+def test_bad_values_raise(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        MLPConfig(d_in=3, d_out=1, widths=(8,), **kwargs)
+
+
+def test_stacked_seeds_keep_the_per_layer_learning_rates(tmp_path):
+    cfg = RunConfig(
+        task=TeacherMLPConfig(d_in=5, n_train=32, n_test=0, width=8),
+        model=MLPConfig(d_in=5, d_out=1, widths=(64, 64), parametrisation="mup", base_width=16),
+        train=TrainConfig(optimizer="adam", lr=0.01, steps=6, schedule=ScheduleConfig(n_log=2)),
+        seed=0,
+    )
+    stacked = train_seeds(cfg, [0, 1], tmp_path / "stacked", device="cpu", progress=False)
+    for seed, run in zip([0, 1], stacked):
+        alone = train(RunConfig(cfg.task, cfg.model, cfg.train, seed=seed), tmp_path / f"alone{seed}", device="cpu", progress=False)
+        for a, b in zip(load_run(alone.path).model_at(6).parameters(), run.model_at(6).parameters()):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

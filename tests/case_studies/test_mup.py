@@ -1,0 +1,144 @@
+"""The mup case study: every counted row passes on observables where its claim holds and fails where it is false."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from bridge import ConfigError
+from bridge.theory import mup as theory
+from case_studies.mup import PRESETS, MupPreset, Targets
+from case_studies.mup.analysis import LAYERS, MupObservables, best_indices, judge, slope
+
+WIDTHS = (64, 128, 256, 512, 1024, 2048)
+LR_WIDTHS = (32, 64, 128, 256, 512)
+LRS = tuple(2.0**k for k in range(-11, -4))
+
+
+def power(exponents, steps=3, widths=WIDTHS):
+    """``(step, width, layer)`` RMS Δh growing as ``width^exponent`` per layer (zero at step 0)."""
+    w = np.asarray(widths, dtype=float)[:, None]
+    d = 0.3 * (w / w[0]) ** np.asarray(exponents)[None, :]
+    return np.stack([np.zeros_like(d)] + [d * (1 + 0.1 * t) for t in range(steps)])
+
+
+def bowls(centres, floors):
+    """``(width, lr)`` final losses: a parabola in log lr around each width's centre index, with its floor."""
+    i = np.arange(len(LRS))[None, :]
+    return np.asarray(floors)[:, None] * (1 + 0.5 * (i - np.asarray(centres)[:, None]) ** 2)
+
+
+def good():
+    """Observables on which every claim holds."""
+    opt = "adam"
+    return MupObservables(
+        optimizer=opt,
+        coord_widths=WIDTHS,
+        delta={p: power([theory.predicted_exponent(p, opt, k) for k in LAYERS]) for p in ("mup", "standard", "ntk")},
+        first_layer={"mup": 0.02 * np.ones(len(WIDTHS)), "standard": 0.02 * np.ones(len(WIDTHS)), "ntk": 0.02 * (np.array(WIDTHS) / 64.0) ** -0.5},
+        lr_widths=LR_WIDTHS,
+        lrs=LRS,
+        final_loss={"mup": bowls([3, 3, 4, 4, 4], [1e-2, 5e-3, 2e-3, 1e-3, 5e-4]), "standard": bowls([5, 4, 3, 2, 1], [1e-2, 5e-3, 3e-3, 2e-3, 2e-3])},
+        initial_loss={p: np.ones((len(LR_WIDTHS), len(LRS))) for p in ("mup", "standard")},
+        cka={"mup": np.array([0.80, 0.86, 0.91, 0.95, 1.0]), "standard": np.array([0.7, 0.7, 0.75, 0.8, 1.0])},
+    )
+
+
+def rows(report):
+    return {r.name: r for r in report.rows}
+
+
+def failed_after(change, **kwargs):
+    obs = dataclasses.replace(good(), **change(good()))
+    report = judge(obs, Targets(**kwargs))
+    return report.failed_claims, report.verdict
+
+
+def test_every_claim_holds_on_good_observables():
+    report = judge(good(), Targets())
+    assert report.verdict == "pass", [(r.name, r.value) for r in report.rows if not r.passed]
+    assert sum(r.counted for r in report.rows) == 12
+    assert all(r.claim and r.source for r in report.rows if r.counted)
+
+
+@pytest.mark.parametrize("layer", [0, 1, 2])
+def test_mup_coordinate_slope_fails_when_a_layer_grows(layer):
+    def change(obs):
+        exps = [0.0, 0.0, 0.0]
+        exps[layer] = 0.15  # just beyond the 0.1 target
+        return {"delta": {**obs.delta, "mup": power(exps)}}
+
+    failed, verdict = failed_after(change)
+    assert failed == [f"μP coordinate check, {LAYERS[layer]} layer: slope of Δh vs width after 3 steps"]
+    assert verdict == "partial"
+
+
+@pytest.mark.parametrize("layer", [0, 1, 2])
+def test_sp_coordinate_slope_fails_away_from_its_prediction(layer):
+    def change(obs):
+        exps = [theory.predicted_exponent("standard", "adam", k) for k in LAYERS]
+        exps[layer] -= 0.3
+        return {"delta": {**obs.delta, "standard": power(exps)}}
+
+    failed, _ = failed_after(change)
+    assert failed == [f"SP coordinate check, {LAYERS[layer]} layer: slope of Δh vs width after 1 step"]
+
+
+def test_first_layer_rows_fail_when_mup_is_lazy_or_ntk_is_not():
+    failed, _ = failed_after(lambda o: {"first_layer": {**o.first_layer, "mup": 0.02 * (np.array(WIDTHS) / 64.0) ** -0.5}})
+    assert failed == ["μP: slope of the first layer's weight change vs width"]
+    failed, _ = failed_after(lambda o: {"first_layer": {**o.first_layer, "ntk": 0.02 * np.ones(len(WIDTHS))}})
+    assert failed == ["NTK: slope of the first layer's weight change vs width"]
+
+
+def test_transfer_fails_when_mup_drifts_and_when_sp_does_not():
+    failed, _ = failed_after(lambda o: {"final_loss": {**o.final_loss, "mup": bowls([2, 3, 3, 4, 4], [1e-2, 5e-3, 2e-3, 1e-3, 5e-4])}})
+    assert failed == ["μP: best learning rate moves across widths 32–512 (grid steps of 2×)"]
+    failed, _ = failed_after(lambda o: {"final_loss": {**o.final_loss, "standard": bowls([3, 3, 3, 2, 2], [1e-2] * 5)}})
+    assert failed == ["SP: best learning rate moves across widths 32–512 (grid steps of 2×)"]
+
+
+def test_wider_is_better_fails_when_a_wider_model_is_worse():
+    failed, _ = failed_after(lambda o: {"final_loss": {**o.final_loss, "mup": bowls([3, 3, 4, 4, 4], [1e-2, 5e-3, 2e-3, 3e-3, 5e-4])}})
+    assert failed == ["μP: training loss at the best learning rate falls with every doubling of width"]
+
+
+def test_cka_row_fails_when_representations_do_not_converge():
+    failed, _ = failed_after(lambda o: {"cka": {**o.cka, "mup": np.array([0.8, 0.9, 0.85, 0.95, 1.0])}})
+    assert failed == ["μP: CKA of the last hidden layer with width 512's, widths 32–256"]
+
+
+def test_preconditions_make_the_report_invalid():
+    obs = good()
+    edge = dataclasses.replace(obs, final_loss={**obs.final_loss, "mup": bowls([0, 0, 0, 0, 0], [1e-2, 5e-3, 2e-3, 1e-3, 5e-4])})
+    assert judge(edge, Targets()).verdict == "invalid"
+    stuck = dataclasses.replace(obs, initial_loss={p: np.full((5, 7), 1e-2) for p in obs.initial_loss})
+    assert judge(stuck, Targets()).failed_preconditions == ["μP: best final loss / initial loss, worst width", "SP: best final loss / initial loss, worst width"]
+    frozen = dataclasses.replace(obs, delta={**obs.delta, "mup": 0 * obs.delta["mup"]})
+    assert judge(frozen, Targets()).verdict == "invalid"
+
+
+def test_slope_and_best_indices():
+    assert slope([1, 2, 4, 8], [3.0, 3.0 * 2**0.5, 6.0, 6.0 * 2**0.5]) == pytest.approx(0.5, abs=1e-12)
+    assert np.isnan(slope([1, 2], [1.0, 0.0]))
+    assert best_indices(np.array([[3.0, 1.0, np.inf], [np.nan, 2.0, 1.0]])).tolist() == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"coord_widths": (64, 128, 1024)}, "coord_widths must be ≥ 3 increasing widths spanning ≥ 32×"),
+        ({"lr_widths": (32, 64, 128)}, "lr_widths must be ≥ 4"),
+        ({"lrs": tuple(2.0**k for k in range(6))[:6]}, "lrs must be ≥ 7"),
+        ({"lrs": tuple(3.0**k for k in range(8))}, "each twice the previous"),
+        ({"optimizer": "rmsprop"}, "mup.optimizer"),
+    ],
+)
+def test_bad_presets_raise(change, message):
+    with pytest.raises(ConfigError, match=message):
+        dataclasses.replace(MupPreset(), **change)
+
+
+def test_quick_preset_meets_the_grid_sizes():
+    p = PRESETS["quick"]
+    assert p.coord_widths[-1] / p.coord_widths[0] >= 32 and len(p.lrs) >= 7 and len(p.lr_widths) >= 4 and p.lr_widths[-1] / p.lr_widths[0] >= 16

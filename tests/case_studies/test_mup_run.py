@@ -1,0 +1,49 @@
+"""The mup case study end to end on its quick preset, and the notebook block of its page."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import timeout
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    from case_studies import run_case_study
+
+    out = tmp_path_factory.mktemp("mup-quick") / "out"
+    return out, run_case_study("mup", "quick", out, seed=0, device="cpu", progress=False)
+
+
+@pytest.mark.slow
+def test_mup_quick_preset_end_to_end(quick_run):
+    from case_studies import rebuild_report
+
+    out, report = quick_run
+    data = json.loads((out / "report.json").read_text())
+    assert data["verdict"] == report.verdict == "pass", report.failed_claims  # seed 0 passes every claim as measured
+    assert sum(c["counted"] for c in data["checks"]) == 12
+    assert sorted(report.figures) == ["figures/cka.png", "figures/coordinate_check.png", "figures/lr_transfer.png"]
+    assert all((out / f).stat().st_size > 10_000 for f in report.figures)
+    again = rebuild_report(out)
+    assert [(c.name, c.value) for c in again.checks] == [(c.name, c.value) for c in report.checks]
+
+
+@pytest.mark.slow
+def test_the_notebook_block_on_the_case_study_page_runs_on_the_quick_run(quick_run):
+    page = ROOT / "docs" / "case_studies" / "mup.md"
+    (block,) = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
+    assert block.count('"runs/mup"') == 1
+    code = block.replace('"runs/mup"', repr(str(quick_run[0])))
+    check = "\nassert len(best) == 5 and max(best) - min(best) <= 1 and abs(slopes['mup'][1]) <= 0.1\n"
+    done = subprocess.run([sys.executable, "-c", code + check], capture_output=True, text=True, timeout=timeout(600), cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "μP best learning rate per width" in done.stdout

@@ -21,7 +21,7 @@ from bridge.training import make_optimizer
 from case_studies.mup import Targets
 from case_studies.mup.analysis import slope
 
-mup = pytest.importorskip("mup", reason="the mup package is not installed (pip install 'mechbridge[reference]')")
+mup = pytest.importorskip("mup", reason="the mup package is not installed (pip install --no-deps mup)")
 from mup.coord_check import get_coord_data  # noqa: E402
 
 WIDTHS = (64, 128, 256, 512, 1024, 2048)

@@ -69,7 +69,18 @@ def test_mup_coordinate_slope_fails_when_a_layer_grows(layer):
         return {"delta": {**obs.delta, "mup": power(exps)}}
 
     failed, verdict = failed_after(change)
-    assert failed == [f"μP coordinate check, {LAYERS[layer]} layer: slope of Δh vs width after 3 steps"]
+    assert len(failed) == 1 and failed[0].startswith(f"μP coordinate check, {LAYERS[layer]} layer: largest |slope| of Δh vs width over steps 1–3")
+    assert verdict == "partial"
+
+
+def test_mup_coordinate_slope_fails_when_a_layer_is_off_at_one_step_only():
+    def change(obs):
+        delta = obs.delta["mup"].copy()
+        delta[1, :, 2] = power([0.0, 0.0, -0.2])[1, :, 2]  # the output layer shrinks with width after the first step, flat later
+        return {"delta": {**obs.delta, "mup": delta}}
+
+    failed, verdict = failed_after(change)
+    assert failed == ["μP coordinate check, output layer: largest |slope| of Δh vs width over steps 1–3 (at step 1)"]
     assert verdict == "partial"
 
 

@@ -229,7 +229,8 @@ def run_case_study(
             from bridge.sweep.family import family_jobs, train_family
 
             threads = {key: cfg.train.threads for key, cfg in batch.items()}
-            train_family(backend, family_jobs(name, preset, settings, seed, list(batch), out, threads, device=device, loggers=loggers), **(backend_options or {}))
+            jobs = family_jobs(train_study_run, (name, preset, tuple(settings), seed), list(batch), out, threads, device=device, loggers=tuple(loggers))
+            train_family(backend, jobs, **(backend_options or {}))
         for key, cfg in batch.items():
             runs[key] = _train_run(study, preset_obj, key, cfg, out, stamp, device, progress, resume or remote, loggers)
 

@@ -1,9 +1,11 @@
 """Where the points of a sweep run: in this process, on Ray, or through submitit (SLURM, or its local executor).
 
-Every backend has one method, ``run(jobs, on_done)``: it runs
-:func:`bridge.sweep.point.run_point` on every ``(target, point, folder, threads)``
-job and calls ``on_done(outcome)`` in the driver as each finishes, in the order
-they finish. Ray and submitit are optional extras, imported only when used.
+Every backend has one method, ``run(jobs, on_done)``: it calls ``fn(*args)`` for
+every :class:`Job` (a sweep's point: :func:`bridge.sweep.point.run_point`; a case
+study's run: :mod:`bridge.sweep.family`) and ``on_done(outcome)`` in the driver
+as each finishes, in the order they finish. ``fn`` returns the outcome, a dict with
+the job's ``key`` and ``status``; a job whose worker dies is reported as failed.
+Ray and submitit are optional extras, imported only when used.
 
 Examples:
     >>> get_backend("local").name
@@ -20,14 +22,25 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from bridge.config import ConfigError
-from bridge.sweep.point import run_point
 
-Job = tuple[Any, Any, str, int]  # (target, point, folder, threads)
 OnDone = Callable[[dict[str, Any]], None]
 POLL_SECONDS = 0.5
+
+
+class Job(NamedTuple):
+    """One unit of work: ``fn(*args)`` (picklable, returning an outcome dict) with ``threads`` CPUs."""
+
+    fn: Callable[..., dict[str, Any]]
+    args: tuple
+    key: str
+    threads: int = 1
+
+
+def _died(job: Job, error: str) -> dict[str, Any]:
+    return {"key": job.key, "status": "failed", "error": error}
 
 
 @dataclass(frozen=True)
@@ -38,7 +51,7 @@ class LocalBackend:
 
     def run(self, jobs: Sequence[Job], on_done: OnDone) -> None:
         for job in jobs:
-            on_done(run_point(*job))
+            on_done(job.fn(*job.args))
 
 
 @dataclass(frozen=True)
@@ -61,8 +74,8 @@ class RayBackend:
                 ray.init(num_cpus=self.workers, include_dashboard=False, configure_logging=False, log_to_driver=False)
             else:
                 ray.init(address=self.address, log_to_driver=False)
-        remote = ray.remote(run_point)
-        pending = {remote.options(num_cpus=job[3], max_retries=0).remote(*job): job for job in jobs}
+        remotes = {fn: ray.remote(fn) for fn in {job.fn for job in jobs}}
+        pending = {remotes[job.fn].options(num_cpus=job.threads, max_retries=0).remote(*job.args): job for job in jobs}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
@@ -70,7 +83,7 @@ class RayBackend:
                 try:
                     outcome = ray.get(ref)
                 except Exception as e:  # noqa: BLE001 - a worker that died: the point failed, the others go on
-                    outcome = {"key": job[1].key, "status": "failed", "error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
+                    outcome = _died(job, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
                 on_done(outcome)
 
 
@@ -96,14 +109,14 @@ class SubmititBackend:
         if not self.folder:
             raise ConfigError("the submitit backend needs a folder for its job files")
         executor = submitit.AutoExecutor(folder=str(Path(self.folder)), cluster=self.cluster)
-        threads = max((job[3] for job in jobs), default=1)
+        threads = max((job.threads for job in jobs), default=1)
         executor.update_parameters(**{"timeout_min": 24 * 60, "cpus_per_task": threads, **dict(self.parameters)})
         queue, running = list(jobs), {}
         limit = self.workers or len(queue) or 1
         while queue or running:
             while queue and len(running) < limit:
                 job = queue.pop(0)
-                running[executor.submit(run_point, *job)] = job
+                running[executor.submit(job.fn, *job.args)] = job
             finished = [j for j in running if j.done()]
             if not finished:
                 time.sleep(POLL_SECONDS)
@@ -112,7 +125,7 @@ class SubmititBackend:
                 try:
                     outcome = handle.result()
                 except Exception as e:  # noqa: BLE001 - a job that died (killed, out of time): the point failed
-                    outcome = {"key": job[1].key, "status": "failed", "error": f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"}
+                    outcome = _died(job, f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}")
                 on_done(outcome)
 
 
@@ -142,4 +155,4 @@ def get_backend(name: str, **options: Any) -> Any:
         raise ConfigError(f"sweep backend {name!r}: {e}") from None
 
 
-__all__ = ["BACKENDS", "LocalBackend", "RayBackend", "SubmititBackend", "get_backend"]
+__all__ = ["BACKENDS", "Job", "LocalBackend", "RayBackend", "SubmititBackend", "get_backend"]

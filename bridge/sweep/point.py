@@ -33,11 +33,10 @@ class Target:
     """What every point of a sweep trains.
 
     Args:
-        kind: ``"run"``, ``"case_study"``, or ``"case_run"`` (one run of a case study's own
-            family, named by the point's ``run`` setting: :mod:`bridge.sweep.family`).
+        kind: ``"run"`` or ``"case_study"``.
         config: the base run config as a dict (:func:`bridge.config.config_to_dict`), kind ``"run"``.
-        case_study: the case study's name, kinds ``"case_study"`` and ``"case_run"``.
-        preset: the preset's name (or a preset object), kinds ``"case_study"`` and ``"case_run"``.
+        case_study: the case study's name, kind ``"case_study"``.
+        preset: the preset's name (or a preset object), kind ``"case_study"``.
         settings: ``"path=value"`` changes applied to the preset before each point's own.
         trackers: a function returning fresh online trackers for a run (kind ``"run"``).
         imports: plugin modules a worker imports first (what ``mechbridge --import`` names).
@@ -56,8 +55,8 @@ class Target:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        if self.kind not in ("run", "case_study", "case_run"):
-            raise ConfigError(f"sweep target kind must be 'run', 'case_study' or 'case_run', got {self.kind!r}")
+        if self.kind not in ("run", "case_study"):
+            raise ConfigError(f"sweep target kind must be 'run' or 'case_study', got {self.kind!r}")
 
     def base(self) -> Any:
         """The object the points' paths address: the run config, or the preset with ``settings`` applied."""
@@ -218,10 +217,6 @@ def run_point(target: Target, point: Point | Stack, folder: str, threads: int = 
 
             trackers = target.trackers() if target.trackers is not None else ()
             train(point_config(target, point), folder, trackers=trackers, device=target.device, progress=False, resume=True, loggers=target.loggers)
-        elif target.kind == "case_run":
-            from case_studies.base import train_study_run
-
-            train_study_run(target.case_study, target.preset, target.settings, int(point.seed or 0), point.params["run"], folder, device=target.device, loggers=target.loggers)
         else:
             from case_studies import run_case_study
 

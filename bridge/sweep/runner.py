@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from bridge.config import ConfigError
-from bridge.sweep.backends import get_backend
+from bridge.sweep.backends import Job, get_backend
 from bridge.sweep.grid import Point, grid_points
 from bridge.sweep.manifest import MANIFEST, POINTS, RESULTS, difference, new_manifest, read_manifest, write_manifest
-from bridge.sweep.point import DONE, FAILED, INTERRUPTED, PENDING, RUNNING, Stack, Target, check_paths, point_row, point_state, stack_points
+from bridge.sweep.point import DONE, FAILED, INTERRUPTED, PENDING, RUNNING, Stack, Target, check_paths, point_row, point_state, run_point, stack_points
 
 
 def run_sweep(
@@ -122,7 +122,7 @@ def run_sweep(
         records[p.key].update(status="submitted", error=None)
     write_manifest(out, manifest)
     try:
-        runner.run([(target, job, str(out / POINTS / job.key) if isinstance(job, Point) else str(out / POINTS), threads) for job in jobs], on_done)
+        runner.run([Job(run_point, (target, job, str(out / POINTS / job.key) if isinstance(job, Point) else str(out / POINTS), threads), job.key, threads) for job in jobs], on_done)
     finally:
         bar.close()
     write_results(out, manifest, rows)

@@ -36,7 +36,7 @@ from bridge.runs.run import Run
 from bridge.tasks import TeacherMLPConfig
 from bridge.trackers.coordinates import CoordinatesTracker
 from case_studies.base import MAIN, CaseStudy, register
-from case_studies.mup.analysis import analyse, figures
+from case_studies.mup.analysis import analyse, coord_key, figures, lr_key
 
 
 @dataclass(frozen=True)
@@ -129,16 +129,6 @@ PRESETS = {
         lr_steps=2000,
     ),
 }
-
-
-def coord_key(parametrisation: str, width: int, preset: MupPreset) -> str:
-    """Run key of a coordinate-check run (μP at the widest width is ``"main"``)."""
-    return MAIN if parametrisation == "mup" and width == preset.coord_widths[-1] else f"coord_{parametrisation}_w{width}"
-
-
-def lr_key(parametrisation: str, width: int, index: int) -> str:
-    """Run key of the transfer grid's point (parametrisation, width, learning-rate index)."""
-    return f"lr_{parametrisation}_w{width}_{index}"
 
 
 def run_config(preset: MupPreset, parametrisation: str, width: int, lr: float, steps: int, seed: int, schedule: ScheduleConfig) -> RunConfig:

@@ -16,12 +16,24 @@ from bridge.match import check
 from bridge.report import BridgeReport
 from bridge.runs.run import Run
 from bridge.theory import mup as theory
+from case_studies.base import MAIN
 
 LAYERS = ("input", "hidden", "output")
 TP4 = "Yang & Hu 2021 (Tensor Programs IV), abc-parametrisations"
 TP5 = "Yang et al. 2022 (Tensor Programs V)"
 CKA_SOURCE = "Yang & Hu 2021 (feature learning in the infinite-width limit under μP); CKA: Kornblith et al. 2019"
 NAMES = {"mup": "μP", "standard": "SP", "ntk": "NTK"}
+
+
+
+def coord_key(parametrisation: str, width: int, preset: Any) -> str:
+    """Run key of a coordinate-check run (μP at the widest width is ``"main"``)."""
+    return MAIN if parametrisation == "mup" and width == preset.coord_widths[-1] else f"coord_{parametrisation}_w{width}"
+
+
+def lr_key(parametrisation: str, width: int, index: int) -> str:
+    """Run key of the transfer grid's point (parametrisation, width, learning-rate index)."""
+    return f"lr_{parametrisation}_w{width}_{index}"
 
 
 @dataclass(frozen=True)
@@ -71,7 +83,6 @@ def best_indices(losses: np.ndarray) -> np.ndarray:
 
 def observables(runs: Mapping[str, Run], preset: Any) -> MupObservables:
     """Read the coordinate check, the transfer grid and the hidden representations from finished runs."""
-    from case_studies.mup import coord_key, lr_key
 
     cw = preset.coord_widths
     delta, first = {}, {}
@@ -95,7 +106,6 @@ def observables(runs: Mapping[str, Run], preset: Any) -> MupObservables:
 def representation_similarity(runs: Mapping[str, Run], preset: Any, parametrisation: str, index: int) -> np.ndarray:
     """Linear CKA of each width's last hidden layer with the widest model's, at the end of training at ``lrs[index]``,
     on the task's held-out inputs."""
-    from case_studies.mup import lr_key
     from probes.similarity import linear_cka
 
     def hidden(width: int) -> Any:
@@ -229,7 +239,6 @@ def figures(runs: Mapping[str, Run], report: BridgeReport, preset: Any) -> list[
     """The coordinate check per parametrisation, loss against learning rate per width (SP beside μP), CKA against width."""
     from bridge.plots.base import new_figure, save_figure
     from bridge.plots.parametrisation import plot_coordinate_check, plot_loss_vs_lr, plot_similarity_vs_width
-    from case_studies.mup import MAIN
 
     obs = observables(runs, preset)
     folder = runs[MAIN].figures_dir

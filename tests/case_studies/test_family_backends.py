@@ -16,7 +16,6 @@ from bridge.config import ConfigError
 from bridge.match import check
 from bridge.models import MLPConfig
 from bridge.report import BridgeReport
-from bridge.sweep.point import run_point
 from bridge.tasks import LinearTeacherConfig
 from case_studies import run_case_study
 from case_studies.base import CaseStudy, register, run_dir
@@ -78,10 +77,10 @@ class Flaky:
 
     def run(self, jobs, on_done):
         for job in jobs:
-            if job[1].params["run"] == self.lose:
-                on_done({"key": job[1].key, "status": "failed", "error": "WorkerCrashedError: the worker died"})
+            if job.key == self.lose:
+                on_done({"key": job.key, "status": "failed", "error": "WorkerCrashedError: the worker died"})
             else:
-                on_done(run_point(*job))
+                on_done(job.fn(*job.args))
 
 
 def test_a_lost_job_is_resumed_in_the_driver_and_the_report_is_the_local_one(tmp_path):

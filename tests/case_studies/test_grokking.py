@@ -243,3 +243,29 @@ def test_the_whole_report_is_partial_and_names_the_sweep_row_when_only_the_expon
     assert report.verdict == "partial" and report.failed_claims == ["sweep: exponent of grokking step vs lr·wd (theory: -1)"]
     runs |= {sweep_key(r.config.train.lr, r.config.train.weight_decay): r for r in sweep_runs(-1.0)}
     assert Grokking().analyse(runs, QUICK).verdict == "pass"
+
+
+def test_the_auxiliary_runs_follow_the_main_operation_and_agf_says_why_it_skips_multiplication():
+    from bridge.overrides import apply
+
+    study = Grokking()
+    for op in ("+", "-"):
+        runs = study.runs(apply(PRESETS["quick"], [f"task.op={op}"]), seed=0)
+        assert "agf" in runs and {cfg.task.op for cfg in runs.values()} == {op}
+    times = study.runs(apply(PRESETS["quick"], ["task.op=*"]), seed=0)
+    assert "agf" not in times and {cfg.task.op for cfg in times.values()} == {"*"} and any(k.startswith("sweep_") for k in times)
+
+
+def test_a_minus_b_is_a_plus_b_with_the_b_columns_relabelled():
+    """What the AGF prediction on a − b relies on: the one-hot data of a − b is that of a + b with b → −b."""
+    from bridge.tasks.modular import ModularConfig, make_modular
+
+    p = 11
+    template = dict(template_frequencies=(3, 1), template_magnitudes=(1.0, 0.5))
+    plus, minus = (make_modular(ModularConfig(p=p, train_fraction=1.0, encoding="onehot", op=op, **template), seed=0) for op in ("+", "-"))
+    x_minus = minus.train.x.clone()
+    x_minus[:, p:] = minus.train.x[:, p:][:, (-np.arange(p)) % p]  # the column of b becomes the column of −b
+    by_input = {tuple(x.tolist()): y for x, y in zip(plus.train.x, plus.train.y)}
+    assert len(by_input) == p * p
+    for x, y in zip(x_minus, minus.train.y):
+        torch.testing.assert_close(by_input[tuple(x.tolist())], y)

@@ -90,7 +90,11 @@ class KernelLimitPreset:
     Args:
         task: the Boolean-cube target, with explicit ``subsets`` (their union is the support).
         model: the MLP wrapped as ``α · (f_θ − f_θ₀)`` (``d_in``/``d_out`` follow the task).
-        train: full-batch gradient descent; ``lr`` is ``η``, the run at ``α`` uses ``η/α²``.
+        train: full-batch gradient descent; ``lr`` is ``η``, the run at ``α`` uses ``η/α²`` (the same
+            gradient-flow time ``η · steps`` at every α). ``steps`` spans about five time constants
+            ``1/(2ηλ₃)`` of the slowest target term (degree 3) under the linearised dynamics, so the
+            lazy end reaches the interpolant eigenlearning describes; trackers run on a grid of 1 %
+            relative spacing (``schedule.track_resolution``), enough for the half-times.
         alphas: the output scales, one run each; the largest is the main run (the lazy end),
             the others are keyed ``alpha_<α>``.
         kernel_probes: training inputs the kernel tracker uses at every checkpoint.
@@ -133,7 +137,7 @@ PRESETS = {
     "full": KernelLimitPreset(
         task=BooleanCubeConfig(d=12, subsets=((0,), (0, 1), (0, 1, 2)), coefficients=(1.0, 1.0, 1.0), n_train=512),
         model=MLPConfig(d_in=12, d_out=1, widths=(512, 512), activation="relu", init_scale=math.sqrt(2)),
-        train=TrainConfig(optimizer="gd", lr=0.002, steps=4000, schedule=ScheduleConfig(n_log=20, every=250, track_every=1), dtype="float64"),
+        train=TrainConfig(optimizer="gd", lr=0.002, steps=4000, schedule=ScheduleConfig(n_log=20, every=250, track_resolution=0.01), dtype="float64"),
         alphas=(100.0, 30.0, 10.0, 3.0, 1.0, 0.3, 0.1, 0.05, 0.03),
         kernel_probes=512,
     ),

@@ -137,7 +137,7 @@ PRESETS = {
     "full": KernelLimitPreset(
         task=BooleanCubeConfig(d=12, subsets=((0,), (0, 1), (0, 1, 2)), coefficients=(1.0, 1.0, 1.0), n_train=512),
         model=MLPConfig(d_in=12, d_out=1, widths=(512, 512), activation="relu", init_scale=math.sqrt(2)),
-        train=TrainConfig(optimizer="gd", lr=0.002, steps=4000, schedule=ScheduleConfig(n_log=20, every=250, track_resolution=0.01), dtype="float64"),
+        train=TrainConfig(optimizer="gd", lr=0.002, steps=5000, schedule=ScheduleConfig(n_log=20, every=250, track_resolution=0.01), dtype="float64"),
         alphas=(100.0, 30.0, 10.0, 3.0, 1.0, 0.3, 0.1, 0.05, 0.03),
         kernel_probes=512,
     ),

@@ -9,7 +9,7 @@ Examples:
 
 from bridge.training.analyze import analyze, check_run_config
 from bridge.training.loop import batch_indices, make_optimizer, resolve_device, torch_threads, train, validate, with_train
-from bridge.training.schedule import checkpoint_steps, tracked_steps
+from bridge.training.schedule import checkpoint_steps, relative_grid, tracked_steps
 from bridge.training.seeds import train_seeds
 from bridge.training.writer import RunWriter
 
@@ -20,6 +20,7 @@ __all__ = [
     "check_run_config",
     "checkpoint_steps",
     "make_optimizer",
+    "relative_grid",
     "resolve_device",
     "torch_threads",
     "tracked_steps",

@@ -26,7 +26,8 @@ def checkpoint_steps(total: int, schedule: ScheduleConfig) -> list[int]:
 
 
 def tracked_steps(total: int, schedule: ScheduleConfig) -> list[int]:
-    """Steps at which online trackers run: every checkpoint, plus every ``track_every`` steps.
+    """Steps at which online trackers run: every checkpoint, every ``track_every`` steps, and the
+    grid of relative spacing ``track_resolution`` (:func:`relative_grid`).
 
     Examples:
         >>> tracked_steps(10, ScheduleConfig(n_log=0, track_every=4))
@@ -35,4 +36,25 @@ def tracked_steps(total: int, schedule: ScheduleConfig) -> list[int]:
     steps = set(checkpoint_steps(total, schedule))
     if schedule.track_every > 0:
         steps.update(range(0, total + 1, schedule.track_every))
+    if schedule.track_resolution > 0:
+        steps.update(relative_grid(total, schedule.track_resolution))
     return sorted(steps)
+
+
+def relative_grid(total: int, resolution: float) -> list[int]:
+    """Steps ``0 … total`` spaced by at most ``resolution`` times the step: every step up to
+    ``1/resolution``, then the multiples of ``⌊resolution · t⌋`` (spacing grows in whole steps).
+
+    Args:
+        total: the last step.
+        resolution: the largest gap between tracked steps as a fraction of the step, in ``(0, 1)``.
+
+    Examples:
+        >>> relative_grid(30, 0.1)
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 22, 24, 26, 28, 30]
+        >>> len(relative_grid(4000, 0.01))  # of 4001 steps
+        543
+    """
+    if not 0 < resolution < 1:
+        raise ValueError(f"resolution must be in (0, 1), got {resolution}")
+    return [t for t in range(total + 1) if t % max(1, int(resolution * t)) == 0]

@@ -168,7 +168,7 @@ class RunWriter:
             "versions": _versions(),
             "device": str(dev),
             "status": "running",
-            "schedule": {"checkpoints": self.checkpoints, "tracked_steps": len(self.tracked), "track_every": tc.schedule.track_every},
+            "schedule": {"checkpoints": self.checkpoints, "tracked_steps": len(self.tracked), "track_every": tc.schedule.track_every, "track_resolution": tc.schedule.track_resolution},
             "trackers": [t.name for t in trackers],
             "last_step": 0,
             "wall_time": 0.0,

@@ -110,8 +110,9 @@ def test_presets_and_runs():
         KernelLimitPreset(alphas=(10.0, 1.0, 0.1, 0.05))
     with pytest.raises(ConfigError, match="subsets given explicitly"):
         KernelLimitPreset(task=BooleanCubeConfig(d=10, degrees=(1, 2, 3), coefficients=(1.0, 1.0, 1.0)))
-    with pytest.raises(ConfigError, match="track_every must be 1"):
-        KernelLimitPreset(train=dataclasses.replace(preset.train, schedule=ScheduleConfig(track_every=2)))
+    for coarse in (ScheduleConfig(track_every=2), ScheduleConfig(track_every=0, track_resolution=0.05)):
+        with pytest.raises(ConfigError, match="relative spacing at most 0.01"):
+            KernelLimitPreset(train=dataclasses.replace(preset.train, schedule=coarse))
     with pytest.raises(ConfigError, match="kernel_probes must be"):
         KernelLimitPreset(kernel_probes=1)
     with pytest.raises(ConfigError, match="full-batch gradient descent"):
@@ -260,17 +261,46 @@ def quick_run(tmp_path_factory):
     return out, run_case_study("kernel-limit", "quick", out, seed=0, device="cpu", progress=False)
 
 
+def _counted(report, part: str):
+    (row,) = [r for r in report.rows if r.counted and part in r.name]
+    return row
+
+
 @pytest.mark.slow
 def test_kernel_limit_quick_preset_end_to_end(quick_run):
+    """What holds in every seed measured (0, 1, 2), with margins across seeds; the rows that one draw of 256
+    training points passes or fails by chance are bounded by that draw's spread instead."""
     from case_studies import rebuild_report
 
     out, report = quick_run
     data = json.loads((out / "report.json").read_text())
     assert (data["case_study"], data["preset"], data["seed"]) == ("kernel-limit", "quick", 0)
-    assert not report.failed_preconditions
+    assert not report.failed_preconditions and report.verdict in ("pass", "partial")
+    # lazy end: each term follows the linearised dynamics of the initial kernel (0–6 % off across seeds), in eigenvalue order
+    for term in ("χ_{0} (degree 1)", "χ_{0,1} (degree 2)", "χ_{0,1,2} (degree 3)"):
+        row = _counted(report, f"{term} learned at the linearised half-time")
+        assert row.passed and row.relative_error < 0.1, row
+    assert _counted(report, "terms learned in order").passed
     lazy, rich = data["sweep"][0], data["sweep"][-1]
-    assert lazy["distance"] < 0.05 < 0.3 < rich["distance"]
-    assert abs(lazy["cube_mse"] / data["eigenlearning"]["test_mse"] - 1) < 0.10
+    assert lazy["distance"] < 1e-3 and 0.4 < rich["distance"] < 0.6
+    assert -1.8 < _counted(report, "log-log slope").value < -1.1  # fitted −1.3 to −1.4; its interval reaches above −1 in some seeds
+    # rich end: the kernel aligns with the target, the first layer moves onto the support, degree 3 is learned
+    assert _counted(report, "kernel–target alignment").value > 5
+    assert _counted(report, "weight share on the support").value > 2.5
+    assert _counted(report, "degree-3 residual power").value < 0.01
+    # one draw against eigenlearning's average over draws: kernel regression with the same K₀ on other draws of 256
+    # points spreads by 7 % in cube MSE and 0.03–0.07 in learned fractions, so these rows pass or fail with the draw
+    assert _counted(report, "cube MSE vs eigenlearning").value < 0.25
+    fractions = [r for r in report.rows if r.counted and "learned fraction of" in r.name]
+    assert len(fractions) == 3 and all(abs(r.value - float(r.name.rsplit(" ", 1)[1])) < 0.2 for r in fractions)
+    # and the network is its own draw's kernel predictor: within a few percent of kernel descent with K₀ on its training set
+    (own,) = [r for r in report.checks if r.role == "info" and "cube MSE vs kernel gradient descent" in r.name]
+    assert own.value < 0.08
+    # the crossover: the kernel reaches distance 0.1 between α = 0.15 and 1.5; the test error, where it leaves
+    # eigenlearning from the lazy end at all, does so more than 3× earlier (as measured in every seed)
+    crossover = data["crossover"]
+    assert 0.15 < crossover["kernel_distance"] < 1.5
+    assert crossover["test_mse"] is None or crossover["test_mse"] > 3 * crossover["kernel_distance"]
     (out / "report.json").unlink()
     again = rebuild_report(out)
     assert [c.value for c in again.checks] == pytest.approx([c.value for c in report.checks], rel=1e-9)

@@ -1,0 +1,41 @@
+"""The figures of the ``kernel-limit`` case study: learned fractions and test error against α, kernel distance,
+the lazy end's residual trajectories against the linearised dynamics, and the first layer's support share."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from bridge.report import BridgeReport
+from bridge.runs.run import Run
+from case_studies.kernel_limit import Targets, by_alpha, observe, term_label
+
+
+def figures(runs: Mapping[str, Run], targets: Targets, report: BridgeReport) -> list[str]:
+    """Learned fraction and test MSE vs α, kernel distance vs α, residual trajectories at the lazy end, support shares."""
+    from bridge.plots import new_figure, plot_curves, plot_fraction_vs_scale, plot_kernel_distance, plot_support_share, plot_test_vs_scale, save_figure
+
+    (lazy_alpha, lazy), obs = by_alpha(runs)[0], observe(runs)
+    found, rows, alphas, folder, cross = obs["theory"], obs["sweep"]["rows"], obs["sweep"]["alphas"], lazy.figures_dir, report.extra.get("crossover", {})
+    labels = [term_label(t) for t in obs["subsets"]]
+    fig, axes = new_figure(ncols=2, size=(5.2, 3.8))
+    plot_fraction_vs_scale(axes[0], alphas, {lab: [r["fractions"][i] for r in rows] for i, lab in enumerate(labels)}, dict(zip(labels, found["learnability"])))
+    plot_test_vs_scale(axes[1], alphas, [r["cube_mse"] for r in rows], found["prediction"].test_mse, targets.crossover_departure, cross.get("test_mse"))
+    axes[0].set_title("Learned fraction per Walsh term vs α", fontsize=9), axes[1].set_title("Test error vs α", fontsize=9)
+    paths = [save_figure(fig, folder / "learned_vs_alpha.png")]
+    fig, ax = new_figure(size=(5.6, 3.8))
+    plot_kernel_distance(ax, alphas, [r["distance"] for r in rows], targets.crossover_distance, cross.get("kernel_distance")).set_title("How far the tangent kernel moves", fontsize=9)
+    paths.append(save_figure(fig, folder / "kernel_distance.png"))
+    fig, ax = new_figure(size=(6.2, 4.0))
+    steps, late = found["steps"], found["steps"] > 0
+    observed = {lab: (obs["curves"][i][0][late], 1 - obs["curves"][i][1][late]) for i, lab in enumerate(labels)}
+    plot_curves(ax, observed, {lab: (steps[late], 1 - found["fractions"][i][late]) for i, lab in enumerate(labels)}, ylabel="residual 1 − f̂(S)/c_S", logx=True)
+    ax.set_title(f"Lazy end α={lazy_alpha:g}: residual per term (dashed: linearised, initial NTK)", fontsize=9)
+    paths.append(save_figure(fig, folder / "residuals.png"))
+    fig, ax = new_figure(size=(5.6, 3.8))
+    support = len({j for t in obs["subsets"] for j in t})
+    plot_support_share(ax, {f"α={a:g}": run.curve("features/support_share") for a, run in by_alpha(runs)}, support / lazy.config.task.d).set_title("First-layer weight on the target's coordinates", fontsize=9)
+    paths.append(save_figure(fig, folder / "support_share.png"))
+    return [str(p.relative_to(lazy.path)) for p in paths]
+
+
+__all__ = ["figures"]

@@ -1,0 +1,43 @@
+"""Checkpoint and tracking schedules: the relative-resolution grid of tracked steps."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from bridge.config import ConfigError, ScheduleConfig
+from bridge.training.schedule import checkpoint_steps, relative_grid, tracked_steps
+
+
+@pytest.mark.parametrize(("total", "resolution"), [(4000, 0.01), (1000, 0.05), (137, 0.2), (50, 0.01)])
+def test_the_relative_grid_never_leaves_a_gap_wider_than_its_resolution(total, resolution):
+    grid = relative_grid(total, resolution)
+    assert grid[0] == 0 and grid == sorted(set(grid)) and grid[-1] <= total
+    assert grid[: int(1 / resolution) + 1] == list(range(min(total, int(1 / resolution)) + 1))  # every step early
+    gaps = [(b - a, b) for a, b in zip(grid, grid[1:])]
+    assert all(gap <= max(1.0, resolution * b) for gap, b in gaps)
+    assert total - grid[-1] < max(1.0, resolution * total)
+    late = [gap for gap, b in gaps if b > 4 / resolution]
+    assert not late or max(late) >= 3  # and it does thin out late in training
+
+
+def test_the_grid_has_about_one_over_r_times_one_plus_log_steps():
+    for total, r in ((4000, 0.01), (20000, 0.01), (4000, 0.02)):
+        expected = (1 + math.log(r * total)) / r
+        assert 0.9 * expected <= len(relative_grid(total, r)) <= 1.3 * expected
+
+
+def test_tracked_steps_join_checkpoints_every_and_the_grid():
+    schedule = ScheduleConfig(n_log=3, every=0, track_every=0, track_resolution=0.1)
+    assert tracked_steps(45, schedule) == sorted(set(checkpoint_steps(45, schedule)) | set(relative_grid(45, 0.1)))
+    assert 45 in tracked_steps(45, schedule) and 45 not in relative_grid(45, 0.1)  # the last step is a checkpoint
+    assert tracked_steps(45, ScheduleConfig(n_log=0, track_every=0)) == [0, 45]
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.0, 2])
+def test_a_resolution_outside_zero_one_is_refused(bad):
+    with pytest.raises(ConfigError, match="schedule.track_resolution"):
+        ScheduleConfig(track_resolution=bad)
+    with pytest.raises(ValueError, match="resolution must be in"):
+        relative_grid(10, bad if bad else 0.0)

@@ -182,7 +182,8 @@ class KernelLimit(CaseStudy):
     def figures(self, runs: Mapping[str, Run], report: BridgeReport, preset: KernelLimitPreset) -> list[str]:
         from case_studies.kernel_limit.figures import figures
 
-        return figures(runs, preset.targets, report)
+        obs = observe(runs)
+        return figures(by_alpha(runs), obs, [term_label(t) for t in obs["subsets"]], preset.targets, report)
 
 
 @lru_cache(maxsize=4)

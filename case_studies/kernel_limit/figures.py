@@ -3,20 +3,24 @@ the lazy end's residual trajectories against the linearised dynamics, and the fi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import Any
 
 from bridge.report import BridgeReport
 from bridge.runs.run import Run
-from case_studies.kernel_limit import Targets, by_alpha, observe, term_label
 
 
-def figures(runs: Mapping[str, Run], targets: Targets, report: BridgeReport) -> list[str]:
-    """Learned fraction and test MSE vs α, kernel distance vs α, residual trajectories at the lazy end, support shares."""
+def figures(ordered: Sequence[tuple[float, Run]], obs: dict, labels: Sequence[str], targets: Any, report: BridgeReport) -> list[str]:
+    """Learned fraction and test MSE vs α, kernel distance vs α, residual trajectories at the lazy end, support shares.
+
+    Args:
+        ordered: ``(α, run)`` pairs, the lazy end first; obs: what the report judged
+            (``observe(runs)``); labels: one per target term; targets: the preset's ``Targets``.
+    """
     from bridge.plots import new_figure, plot_curves, plot_fraction_vs_scale, plot_kernel_distance, plot_support_share, plot_test_vs_scale, save_figure
 
-    (lazy_alpha, lazy), obs = by_alpha(runs)[0], observe(runs)
+    lazy_alpha, lazy = ordered[0]
     found, rows, alphas, folder, cross = obs["theory"], obs["sweep"]["rows"], obs["sweep"]["alphas"], lazy.figures_dir, report.extra.get("crossover", {})
-    labels = [term_label(t) for t in obs["subsets"]]
     fig, axes = new_figure(ncols=2, size=(5.2, 3.8))
     plot_fraction_vs_scale(axes[0], alphas, {lab: [r["fractions"][i] for r in rows] for i, lab in enumerate(labels)}, dict(zip(labels, found["learnability"])))
     plot_test_vs_scale(axes[1], alphas, [r["cube_mse"] for r in rows], found["prediction"].test_mse, targets.crossover_departure, cross.get("test_mse"))
@@ -33,7 +37,7 @@ def figures(runs: Mapping[str, Run], targets: Targets, report: BridgeReport) -> 
     paths.append(save_figure(fig, folder / "residuals.png"))
     fig, ax = new_figure(size=(5.6, 3.8))
     support = len({j for t in obs["subsets"] for j in t})
-    plot_support_share(ax, {f"α={a:g}": run.curve("features/support_share") for a, run in by_alpha(runs)}, support / lazy.config.task.d).set_title("First-layer weight on the target's coordinates", fontsize=9)
+    plot_support_share(ax, {f"α={a:g}": run.curve("features/support_share") for a, run in ordered}, support / lazy.config.task.d).set_title("First-layer weight on the target's coordinates", fontsize=9)
     paths.append(save_figure(fig, folder / "support_share.png"))
     return [str(p.relative_to(lazy.path)) for p in paths]
 

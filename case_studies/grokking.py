@@ -6,11 +6,10 @@ The runs of one seed:
   fraction of the pairs. It memorises, then generalises long after; phases are detected only in a run that
   generalised. An offline Fourier analysis over every checkpoint, with the final key frequencies, measures the
   embedding's spectrum, its Gini coefficient, and the restricted and excluded loss (Nanda et al. 2023).
-- ``agf`` (``out/runs/agf``): a two-layer quadratic network on a template target with unequal Fourier
-  magnitudes; alternating gradient flows (Kunin et al. 2025) predict from the initial weights when each
-  frequency is acquired, in order of magnitude, and how much loss each removes.
-- ``sweep_lr<lr>_wd<wd>`` (``out/runs/<key>``): grokking step against ``lr · weight decay``; the claim
-  ``t ∝ (lr·wd)^−1`` passes only when −1 lies inside the fitted exponent's 95% interval.
+- ``agf`` (``out/runs/agf``): a two-layer quadratic network on a template target with unequal Fourier magnitudes; alternating gradient
+  flows (Kunin et al. 2025) predict from the initial weights when each frequency is acquired, in order, and how much loss each removes.
+- ``sweep_lr<lr>_wd<wd>`` (``out/runs/<key>``): grokking step against ``lr · weight decay``; the claim ``t ∝ (lr·wd)^−1``
+  passes only when −1 lies inside the fitted exponent's 95% interval.
 
 Examples:
     >>> study = Grokking()
@@ -22,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import numpy as np
 from torch import Tensor
@@ -41,20 +39,20 @@ from bridge.theory import agf
 from bridge.theory.weight_decay import PowerLawFit, fit_power_law, time_scale
 from bridge.trackers.fourier import FourierTracker, TemplateLossTracker, WeightNormTracker
 from case_studies.base import CaseStudy, Offline, register
+from case_studies.generality.universality import fourier_algorithm
 from probes.fourier import frequency_norms, key_frequencies, top_share
 from probes.modular import residue_embedding
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Targets:
     """What the grokking report judges.
 
     Args:
-        memorised, grokked: train accuracy that marks memorisation; test accuracy that marks grokking (the
-            precondition: reached after memorising and kept to the end).
+        memorised, grokked: train accuracy that marks memorisation; test accuracy that marks grokking (the precondition: reached after memorising and kept to the end).
         grok_ratio: the grokking step must come at least this many times later than memorisation.
         key_mass: share of the squared Fourier norm that defines key frequencies.
-        n_top: the "few" frequencies that must carry most of the final embedding's squared norm.
+        n_top: the "few" frequencies that must carry most of the final embedding's squared norm; over seeds, the most key frequencies a seed that groks may use.
         sparse_share: what "most" means for them.
         excluded_rise: factor by which the excluded loss must rise over circuit formation (1: it rises).
         lag_tolerance: relative lag allowed between the test-loss half-drop and the W_E Gini half-rise.
@@ -84,7 +82,7 @@ class Targets:
     sweep_exponent: float = -1.0
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class AGFRun:
     """The ``agf`` run: a two-layer quadratic network from small initialisation on a template target.
 
@@ -102,7 +100,7 @@ class AGFRun:
     train: TrainConfig = TrainConfig(optimizer="gd", lr=2.0, steps=4500, schedule=ScheduleConfig(n_log=10, every=450, track_every=10))
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class SweepRuns:
     """The sweep: a one-hot quadratic MLP under AdamW, one run per ``(lr, weight decay)`` point.
 
@@ -122,7 +120,7 @@ class SweepRuns:
             raise ConfigError(f"sweep points must be distinct, got {self.points}")
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class GrokkingPreset:
     """Settings of the ``grokking`` case study.
 
@@ -231,6 +229,9 @@ class Grokking(CaseStudy):
     def figures(self, runs: Mapping[str, Run], report: BridgeReport, preset: GrokkingPreset) -> list[str]:
         return figures(runs, report)
 
+    def across_seeds(self, outs: Mapping, preset: GrokkingPreset) -> list:
+        return fourier_algorithm(outs, preset.targets)
+
 
 NANDA = "Nanda et al. 2023 (progress measures for grokking)"
 POWER = "Power et al. 2022, Fig. 1"
@@ -239,8 +240,7 @@ AGF_SPACING = "AGF template magnitudes 1, 0.65, 0.42, 0.27 (consecutive ratio ~1
 
 
 def analyse_main(report: BridgeReport, run: Run, t: Targets) -> None:
-    """The main run: precondition (it generalised), the grokking delay, circuit formation and clean-up measured
-    by the restricted/excluded loss and the W_E Gini against the phases, and the Fourier-sparse embedding."""
+    """The main run: precondition (it generalised), the grokking delay, circuit formation and clean-up measured by the restricted/excluded loss and the W_E Gini against the phases, and the Fourier-sparse embedding."""
     (t_acc, train_acc), (t_test, test_acc), (t_loss, test_loss) = run.curve("accuracy/train"), run.curve("accuracy/test"), run.curve("loss/test")
     ln_p = float(np.log(run.config.task.p))
     memorised, grokked = memorised_and_grokked(t_acc, train_acc, t_test, test_acc, t.memorised, t.grokked)

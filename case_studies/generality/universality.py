@@ -98,13 +98,11 @@ def run_widths(
         >>> result["universality"].passed  # doctest: +SKIP
         True
     """
+    from bridge.overrides import apply
     from bridge.report import _row
     from bridge.runs.storage import atomic_write_json
-
     from case_studies.base import get_case_study, resolve_preset
     from case_studies.generality.seeds import run_seeds, seed_dir
-
-    from bridge.overrides import apply
 
     _, chosen = resolve_preset(get_case_study("deep-linear"), preset)
     chosen = apply(chosen, settings)
@@ -216,7 +214,6 @@ def fourier_algorithm(outs: Mapping[int, str | Path], targets) -> list:
     algorithm is universal, the frequencies are not).
     """
     from bridge.runs.run import load_run
-
     from case_studies.grokking import final_spectrum
 
     spectra, skipped = {}, []
@@ -258,7 +255,7 @@ def sparse_fourier_rows(spectra: Mapping[int, Any], targets, skipped: Sequence[i
     sets = {s: set(k) for s, (k, _, _) in found.items()}
     pairs = list(itertools.combinations(sorted(sets), 2))
     jaccard = float(np.mean([len(sets[a] & sets[b]) / len(sets[a] | sets[b]) for a, b in pairs])) if pairs else None
-    span = lambda d: ", ".join(f"{s}: {v:.3g}" if isinstance(v, float) else f"{s}: {v}" for s, v in d.items()) or "none"  # noqa: E731
+    span = lambda d: ", ".join(f"{s}: {v:.3g}" if isinstance(v, float) else f"{s}: {v}" for s, v in d.items()) or "none"
     return [
         check(f"key frequencies of every seed that grokked ({len(found)} of {len(found) + len(skipped)}), per seed: {span(counts)}", max(counts.values(), default=None), f"1 to {targets.n_top} in every seed", count_ok,
               claim=f"every seed that groks uses a sparse Fourier algorithm: at most {targets.n_top} frequencies carry {targets.key_mass:.0%} of the embedding's squared norm", source=NANDA, reason=why),

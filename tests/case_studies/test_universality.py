@@ -12,7 +12,13 @@ from bridge.models import DeepLinearConfig
 from bridge.tasks import HierarchyConfig
 from bridge.tasks.hierarchy import make_hierarchy
 from bridge.theory import saxe
-from case_studies.generality.universality import differentiation_curves, differentiation_tracking, sparse_fourier_rows, universality, width_grid
+from case_studies.generality.universality import (
+    differentiation_curves,
+    differentiation_tracking,
+    sparse_fourier_rows,
+    universality,
+    width_grid,
+)
 from case_studies.grokking import Targets
 
 

@@ -137,3 +137,23 @@ def test_the_differentiation_row_is_the_largest_gap_of_every_pair(tiny_runs):
     assert claim.value == pytest.approx(float(np.abs(measured - predicted).max()))
     assert claim.passed == (claim.value <= 0.1)
     assert info.value.startswith("0.5: ") and "; 0.9: " in info.value
+
+
+@pytest.mark.slow
+def test_deep_linear_quick_at_three_widths_end_to_end(tmp_path):
+    import json
+
+    from case_studies.generality.universality import run_widths
+
+    result = run_widths(tmp_path / "widths", seeds=[0, 1], device="cpu", progress=False)
+    assert sorted(result["seed_reports"]) == [64, 128, 256]
+    row = result["universality"]
+    assert row.passed and row.value > 0.99 and "every pair of 6 runs" in row.name
+    saved = json.loads((tmp_path / "widths" / "universality.json").read_text())
+    assert saved["seeds"] == [0, 1] and set(saved["widths"]) == {"64", "128", "256"}
+    for report in result["seed_reports"].values():
+        assert report.pass_fraction == 1.0
+        claim, info = (r for r in report.across_seeds if "settles above" in r.name or "follows the predicted differentiation" in r.name)
+        assert claim.counted and claim.passed == (claim.value <= 0.1)
+        measured, predicted = (float(x) for x in info.value.split("0.9: ")[1].split(" vs "))
+        assert abs(measured - predicted) / predicted < 0.15  # once the strong modes are learned, the curves agree

@@ -126,7 +126,9 @@ class DeepLinear(CaseStudy):
     def across_seeds(self, outs: Mapping[int, Path], preset: DeepLinearPreset) -> list:
         from case_studies.generality.universality import differentiation_tracking
 
-        return [seed_similarity(outs, SEED_CKA), *differentiation_tracking(outs)] if len(outs) > 1 else []
+        if len(outs) < 2:
+            return []
+        return [seed_similarity(outs, SEED_CKA), *(differentiation_tracking(outs) if preset.model.depth == 2 else [])]
 
 
 SEED_CKA = 0.95  # the smallest CKA between two seeds' final hidden representations that counts as the same representation

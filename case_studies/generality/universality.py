@@ -145,6 +145,8 @@ def differentiation_curves(run_a, run_b) -> tuple[np.ndarray, np.ndarray, np.nda
 def _predicted(run, steps: np.ndarray) -> np.ndarray:
     from bridge.theory import saxe
 
+    if run.config.model.depth != 2:
+        raise ValueError(f"the representation trajectory is predicted for depth-2 networks, got depth {run.config.model.depth}")
     data, net = run.task_data(), run.model_at(0)
     w_in, w_out = net.weights[0].detach().double(), net.weights[1].detach().double()
     u, v = data.info["U"].double(), data.info["V"].double()

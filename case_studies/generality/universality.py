@@ -183,7 +183,7 @@ def differentiation_tracking(outs: Mapping[Any, str | Path], tolerance: float = 
             crossings = "; ".join(f"{level:g}: " + " vs ".join("never" if e is None else f"{e.step:.0f}" for e in (settled_crossing(steps, measured, level), settled_crossing(steps, predicted, level))) for level in CROSSINGS)
     return [
         check(
-            f"CKA(seed a at step t, seed b at the end) follows the predicted differentiation (max |measured − predicted| over steps and {len(runs) * (len(runs) - 1) // 2} pairs)",
+            f"CKA(seed a at step t, seed b at the end) follows the predicted differentiation (largest abs(measured − predicted) over steps and {len(runs) * (len(runs) - 1) // 2} pairs)",
             worst, f"<= {tolerance:g}", worst <= tolerance,
             claim="the representation of every seed approaches the shared final one mode by mode, as the Saxe mode strengths predict",
             source=SAXE_2019 + "; bridge.theory.saxe.representation_trajectory", depends_on=("small init_std (stage-wise regime)", "wide hidden layer (modes decouple)"),

@@ -124,7 +124,11 @@ class DeepLinear(CaseStudy):
         return figures(run, preds, dynamics, mechanism, run.task_data().info["mode_level"])
 
     def across_seeds(self, outs: Mapping[int, Path], preset: DeepLinearPreset) -> list:
-        return [seed_similarity(outs, SEED_CKA)] if len(outs) > 1 else []
+        from case_studies.generality.universality import differentiation_tracking
+
+        if len(outs) < 2:
+            return []
+        return [seed_similarity(outs, SEED_CKA), *(differentiation_tracking(outs) if preset.model.depth == 2 else [])]
 
 
 SEED_CKA = 0.95  # the smallest CKA between two seeds' final hidden representations that counts as the same representation

@@ -1,6 +1,4 @@
-"""Case study ``grokking``: modular addition, its Fourier circuit, and the theory that sees it coming.
-
-The runs of one seed:
+"""Case study ``grokking``: modular addition, its Fourier circuit, and the theory that sees it coming. The runs of one seed:
 
 - ``main`` (``out/``): a one-layer ReLU transformer (no LayerNorm) trained by AdamW on ``a ∘ b mod p`` from a fraction
   of the pairs; it memorises, then generalises long after (phases are detected only in a run that generalised). An
@@ -21,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import numpy as np
 from torch import Tensor
@@ -40,20 +37,20 @@ from bridge.theory import agf
 from bridge.theory.weight_decay import PowerLawFit, fit_power_law, time_scale
 from bridge.trackers.fourier import FourierTracker, TemplateLossTracker, WeightNormTracker
 from case_studies.base import CaseStudy, Offline, register
+from case_studies.generality.universality import fourier_algorithm
 from probes.fourier import frequency_norms, key_frequencies, top_share
 from probes.modular import residue_embedding
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Targets:
     """What the grokking report judges.
 
     Args:
-        memorised, grokked: train accuracy that marks memorisation; test accuracy that marks grokking (the
-            precondition: reached after memorising and kept to the end).
+        memorised, grokked: train accuracy that marks memorisation; test accuracy that marks grokking (the precondition: reached after memorising and kept to the end).
         grok_ratio: the grokking step must come at least this many times later than memorisation.
         key_mass: share of the squared Fourier norm that defines key frequencies.
-        n_top: the "few" frequencies that must carry most of the final embedding's squared norm.
+        n_top: the "few" frequencies that must carry most of the final embedding's squared norm; over seeds, the most key frequencies a seed that groks may use.
         sparse_share: what "most" means for them.
         excluded_rise: factor by which the excluded loss must rise over circuit formation (1: it rises).
         lag_tolerance: relative lag allowed between the test-loss half-drop and the W_E Gini half-rise.
@@ -83,7 +80,7 @@ class Targets:
     sweep_exponent: float = -1.0
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class AGFRun:
     """The ``agf`` run: a two-layer quadratic network from small initialisation on a template target.
 
@@ -101,7 +98,7 @@ class AGFRun:
     train: TrainConfig = TrainConfig(optimizer="gd", lr=2.0, steps=4500, schedule=ScheduleConfig(n_log=10, every=450, track_every=10))
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class SweepRuns:
     """The sweep: a one-hot quadratic MLP under AdamW, one run per ``(lr, weight decay)`` point.
 
@@ -121,7 +118,7 @@ class SweepRuns:
             raise ConfigError(f"sweep points must be distinct, got {self.points}")
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class GrokkingPreset:
     """Settings of the ``grokking`` case study.
 
@@ -231,6 +228,9 @@ class Grokking(CaseStudy):
     def figures(self, runs: Mapping[str, Run], report: BridgeReport, preset: GrokkingPreset) -> list[str]:
         return figures(runs, report)
 
+    def across_seeds(self, outs: Mapping, preset: GrokkingPreset) -> list:
+        return fourier_algorithm(outs, preset.targets)
+
 
 NANDA = "Nanda et al. 2023 (progress measures for grokking)"
 POWER = "Power et al. 2022, Fig. 1"
@@ -240,8 +240,7 @@ AGF_OPS = ("+", "-")  # AGF's predictions use the Fourier basis of Z_p under +; 
 
 
 def analyse_main(report: BridgeReport, run: Run, t: Targets) -> None:
-    """The main run: precondition (it generalised), the grokking delay, circuit formation and clean-up measured
-    by the restricted/excluded loss and the W_E Gini against the phases, and the Fourier-sparse embedding."""
+    """The main run: precondition (it generalised), the grokking delay, circuit formation and clean-up measured by the restricted/excluded loss and the W_E Gini against the phases, and the Fourier-sparse embedding."""
     (t_acc, train_acc), (t_test, test_acc), (t_loss, test_loss) = run.curve("accuracy/train"), run.curve("accuracy/test"), run.curve("loss/test")
     ln_p = float(np.log(run.config.task.p))
     memorised, grokked = memorised_and_grokked(t_acc, train_acc, t_test, test_acc, t.memorised, t.grokked)

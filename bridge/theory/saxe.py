@@ -229,6 +229,60 @@ def effective_initial_strength(
     return (((a + b) / 2) ** 2).sum(0)
 
 
+def anti_balanced(
+    w_in: Float[Tensor, "hidden d_in"], w_out: Float[Tensor, "d_out hidden"], u: Float[Tensor, "d_out mode"], v: Float[Tensor, "d_in mode"]
+) -> Float[Tensor, "hidden mode"]:
+    """The part of each mode's hidden vectors that decays early on, ``(a − b)/2`` (see :func:`effective_initial_strength`).
+
+    Examples:
+        >>> w1, w2 = torch.eye(2) * 0.2, torch.zeros(2, 2)
+        >>> anti_balanced(w1, w2, torch.eye(2), torch.eye(2)).diagonal().tolist()
+        [0.10000000149011612, 0.10000000149011612]
+    """
+    return (w_in @ v - w_out.T @ u) / 2
+
+
+def representation_trajectory(
+    steps: np.ndarray, s: np.ndarray, u0: np.ndarray, lr: float, items: np.ndarray, anti: np.ndarray | None = None
+) -> np.ndarray:
+    """Predicted hidden representation of every item of a depth-2 network over training, up to a rotation.
+
+    On the balanced solution the first layer is ``W₁ = R·diag(√u(t))·Vᵀ`` with ``R``
+    orthonormal, so item ``x`` sits at ``√u_m(t)·(x·v_m)`` along mode ``m``: each mode
+    enters the representation as it is learned (Saxe et al. 2019, progressive
+    differentiation). From small random weights, each mode's hidden vectors also carry
+    an anti-balanced part that decays as ``e^{−sηt}`` while the balanced part grows;
+    ``anti`` (``(hidden, mode)``, :func:`anti_balanced` of the initial weights) adds it,
+    in hidden directions apart from the learned ones.
+
+    Args:
+        steps: ``(t,)`` optimizer steps.
+        s, u0: ``(mode,)`` singular values and effective initial strengths.
+        lr: learning rate.
+        items: ``(n, mode)`` coordinates ``x_i·v_m`` of each item on each input mode.
+        anti: optional ``(hidden, mode)`` anti-balanced parts at step 0.
+
+    Returns:
+        ``(t, n, mode)`` representations, or ``(t, n, mode + hidden)`` with ``anti``.
+
+    Examples:
+        >>> h = representation_trajectory(np.array([0.0, 1e5]), np.array([2.0, 1.0]), np.array([1e-3, 1e-3]), 0.01, np.eye(2))
+        >>> np.round(h[-1], 4).tolist()
+        [[1.4142, 0.0], [0.0, 1.0]]
+    """
+    steps, s, u0, items = (np.asarray(a, dtype=float) for a in (steps, s, u0, items))
+    if items.ndim != 2 or items.shape[1] != len(s) or len(u0) != len(s):
+        raise ValueError(f"items must be (n, {len(s)}) and u0 ({len(s)},), got {items.shape} and {u0.shape}")
+    u = np.stack([mode_trajectory(steps, float(sm), float(um), lr) for sm, um in zip(s, u0)], axis=1)
+    learned = items[None] * np.sqrt(u)[:, None, :]
+    if anti is None:
+        return learned
+    anti = np.asarray(anti, dtype=float)
+    decay = np.exp(-np.outer(steps, s) * lr)
+    rest = np.einsum("nm,tm,hm->tnh", items, decay, anti)
+    return np.concatenate([learned, rest], axis=2)
+
+
 def predict_modes(strengths: np.ndarray, u0: np.ndarray, lr: float, depth: int = 2) -> list[Prediction]:
     """One half-rise :class:`Prediction` per mode (``step`` in optimizer steps)."""
     return [

@@ -1,0 +1,268 @@
+"""Universality rows: the same representation or algorithm across seeds and widths.
+
+Deep-linear (Saxe, McClelland & Ganguli 2019):
+
+* :func:`universality` — every pair of runs (any seeds, any hidden widths) ends with the
+  same hidden representation (debiased CKA ≥ 0.95); :func:`run_widths` trains the seeds
+  of a preset at three hidden widths and judges them together.
+* :func:`differentiation_tracking` — the CKA between one seed's representation at each
+  step and another seed's final one follows the curve predicted from the mode
+  strengths (:func:`bridge.theory.saxe.representation_trajectory`).
+
+Grokking (Nanda et al. 2023; Chughtai, Chan & Nanda 2023): :func:`fourier_algorithm`,
+the key-frequency count and Gini of every seed that groks, and the overlap of the
+key-frequency sets (information: the algorithm is shared, the frequencies are not).
+
+Examples:
+    >>> width_grid(128)
+    (64, 128, 256)
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bridge.match import check
+
+WIDTH_FACTORS = (0.5, 1.0, 2.0)
+SAME_REPRESENTATION = 0.95  # the smallest debiased CKA between two runs' final representations that counts as the same
+TRACKING = 0.1  # the largest |measured − predicted| CKA over training that counts as following the prediction
+CROSSINGS = (0.5, 0.9)  # CKA levels whose crossing steps are reported
+HOOK = "hook_hidden.0"
+SAXE_2019 = "Saxe, McClelland & Ganguli 2019 (PNAS), eqs. 6-8 and progressive differentiation; CKA: Kornblith et al. 2019"
+NANDA = "Nanda et al. 2023 (progress measures for grokking), Sec. 4: 5 key frequencies of 56 at p = 113"
+CHUGHTAI = "Chughtai, Chan & Nanda 2023 (a toy model of universality)"
+
+__all__ = ["differentiation_curves", "differentiation_tracking", "fourier_algorithm", "grokked", "run_widths", "sparse_fourier_rows", "universality", "width_grid"]
+
+
+def width_grid(width: int, factors: Sequence[float] = WIDTH_FACTORS) -> tuple[int, ...]:
+    """Hidden widths ``round(width · factor)``, sorted and distinct (each at least 1)."""
+    return tuple(sorted({max(1, round(width * f)) for f in factors}))
+
+
+def universality(outs: Mapping[Any, str | Path], threshold: float = SAME_REPRESENTATION, step: int | None = None):
+    """The smallest debiased CKA between the final hidden representations of any two runs, as a check.
+
+    ``outs`` maps a label (a seed, a ``(seed, width)`` pair) to a deep-linear run directory.
+    Runs may differ in seed and hidden width: CKA compares ``(items, d1)`` with
+    ``(items, d2)``. Saxe et al. (2019) predict the converged representation from the
+    task's correlations alone, up to a rotation that CKA ignores: every run should
+    reach it. Each run is read at checkpoint ``step`` (default: the last step all share).
+
+    Examples:
+        >>> row = universality({(0, 64): "dl/width-64/seed-0", (1, 256): "dl/width-256/seed-1"})  # doctest: +SKIP
+        >>> row.value >= 0.95  # doctest: +SKIP
+        True
+    """
+    from bridge.runs.run import load_run
+    from bridge.training.compare import compare
+
+    if len(outs) < 2:
+        raise ValueError(f"universality needs at least 2 runs, got {len(outs)}")
+    runs = {str(label): load_run(path) for label, path in outs.items()}
+    final = min(run.steps[-1] for run in runs.values()) if step is None else step
+    widths = sorted({run.config.model.d_hidden for run in runs.values()})
+    table = compare(runs, HOOK, next(iter(runs.values())).task_data().train.x, steps=[final])
+    worst = table.loc[table["cka_debiased"].idxmin()]
+    value = float(worst["cka_debiased"])
+    return check(
+        f"every pair of {len(runs)} runs (hidden widths {', '.join(map(str, widths))}) learns the same hidden representation (min debiased CKA at step {final})",
+        value, f">= {threshold}", value >= threshold,
+        claim="the converged representation is set by the task's correlations, the same for every seed and hidden width up to rotation",
+        source=SAXE_2019, reason="" if value >= threshold else f"lowest pair: {worst['run_a']} vs {worst['run_b']}",
+    )
+
+
+def run_widths(
+    out: str | Path, seeds: Sequence[int], preset: str = "quick", factors: Sequence[float] = WIDTH_FACTORS, *, settings: Sequence[str] = (), **options: Any
+) -> dict[str, Any]:
+    """Run deep-linear over ``seeds`` at three hidden widths and judge every run against every other.
+
+    Width ``w`` (:func:`width_grid` of the preset's ``model.d_hidden``) is an ordinary seed
+    run in ``out/width-<w>`` (:func:`~case_studies.generality.seeds.run_seeds` with
+    ``--set model.d_hidden=w`` after ``settings``, its seeds stacked; ``options`` go to
+    ``run_seeds``). ``out/universality.json`` then holds each width's seed verdict and the
+    :func:`universality` row over all runs.
+
+    Returns:
+        ``{"seed_reports": {width: SeedReport}, "universality": Check}``.
+
+    Examples:
+        >>> result = run_widths("runs/dl-widths", seeds=[0, 1, 2])  # doctest: +SKIP
+        >>> result["universality"].passed  # doctest: +SKIP
+        True
+    """
+    from bridge.overrides import apply
+    from bridge.report import _row
+    from bridge.runs.storage import atomic_write_json
+    from case_studies.base import get_case_study, resolve_preset
+    from case_studies.generality.seeds import run_seeds, seed_dir
+
+    _, chosen = resolve_preset(get_case_study("deep-linear"), preset)
+    chosen = apply(chosen, settings)
+    out = Path(out)
+    reports, outs = {}, {}
+    for width in width_grid(chosen.model.d_hidden, factors):
+        folder = out / f"width-{width}"
+        reports[width] = run_seeds("deep-linear", preset, folder, seeds, settings=[*settings, f"model.d_hidden={width}"], **options)
+        outs.update({f"seed {s}, width {width}": seed_dir(folder, s) for s in seeds})
+    row = universality(outs)
+    atomic_write_json(out / "universality.json", {"seeds": list(seeds), "widths": {str(w): r.verdict for w, r in reports.items()}, "universality": _row(row)})
+    return {"seed_reports": reports, "universality": row}
+
+
+def differentiation_curves(run_a, run_b) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Measured and predicted debiased CKA between ``run_a`` at each checkpoint and ``run_b`` at its last one.
+
+    The prediction puts each run's representation on the balanced solution from its own
+    initial weights (:func:`bridge.theory.saxe.representation_trajectory` with the
+    effective initial strengths and the decaying anti-balanced parts).
+
+    Returns:
+        ``(steps, measured, predicted)``, each ``(n_checkpoints,)``.
+    """
+    from probes.activations import cached_activation
+    from probes.similarity import linear_cka
+
+    x = run_a.task_data().train.x
+    final_b = cached_activation(run_b.model_at(run_b.steps[-1]), x, HOOK)
+    steps = np.array(run_a.steps, dtype=float)
+    model, measured = None, []
+    for step in run_a.steps:
+        model = run_a.model_at(step, into=model)
+        measured.append(linear_cka(cached_activation(model, x, HOOK), final_b, debiased=True))
+    pred_a, pred_b = _predicted(run_a, steps), _predicted(run_b, np.array([float(run_b.steps[-1])]))
+    predicted = [linear_cka(p, pred_b[0], debiased=True) for p in pred_a]
+    return steps, np.array(measured), np.array(predicted)
+
+
+def _predicted(run, steps: np.ndarray) -> np.ndarray:
+    from bridge.theory import saxe
+
+    if run.config.model.depth != 2:
+        raise ValueError(f"the representation trajectory is predicted for depth-2 networks, got depth {run.config.model.depth}")
+    data, net = run.task_data(), run.model_at(0)
+    w_in, w_out = net.weights[0].detach().double(), net.weights[1].detach().double()
+    u, v = data.info["U"].double(), data.info["V"].double()
+    u0 = saxe.effective_initial_strength(w_in, w_out, u, v).numpy()
+    anti = saxe.anti_balanced(w_in, w_out, u, v).numpy()
+    items = data.train.x.double().numpy() @ v.numpy()
+    return saxe.representation_trajectory(steps, data.info["S"].double().numpy(), u0, run.config.train.lr, items, anti)
+
+
+def differentiation_tracking(outs: Mapping[Any, str | Path], tolerance: float = TRACKING) -> list:
+    """Does CKA(seed a at step t, seed b at the end) follow the predicted mode-by-mode rise, for every pair of seeds?
+
+    Counted: the largest ``|measured − predicted|`` over checkpoints and pairs is at most
+    ``tolerance``. Information: the steps where the measured and predicted curves settle
+    above each level of :data:`CROSSINGS`, in the worst pair.
+
+    Examples:
+        >>> rows = differentiation_tracking({0: "dl/seed-0", 1: "dl/seed-1"})  # doctest: +SKIP
+        >>> [r.role for r in rows]  # doctest: +SKIP
+        ['claim', 'info']
+    """
+    from bridge.runs.run import load_run
+    from bridge.stages.detectors import settled_crossing
+
+    runs = {label: load_run(path) for label, path in outs.items()}
+    if len(runs) < 2:
+        raise ValueError(f"differentiation_tracking needs at least 2 runs, got {len(runs)}")
+    worst, where, crossings = -1.0, "", ""
+    for a, b in itertools.combinations(runs, 2):
+        steps, measured, predicted = differentiation_curves(runs[a], runs[b])
+        gap = np.abs(measured - predicted)
+        if gap.max() > worst:
+            worst, where = float(gap.max()), f"{a} vs {b} at step {steps[gap.argmax()]:.0f}: measured {measured[gap.argmax()]:.3f}, predicted {predicted[gap.argmax()]:.3f}"
+            crossings = "; ".join(f"{level:g}: " + " vs ".join("never" if e is None else f"{e.step:.0f}" for e in (settled_crossing(steps, measured, level), settled_crossing(steps, predicted, level))) for level in CROSSINGS)
+    return [
+        check(
+            f"CKA(seed a at step t, seed b at the end) follows the predicted differentiation (largest abs(measured − predicted) over steps and {len(runs) * (len(runs) - 1) // 2} pairs)",
+            worst, f"<= {tolerance:g}", worst <= tolerance,
+            claim="the representation of every seed approaches the shared final one mode by mode, as the Saxe mode strengths predict",
+            source=SAXE_2019 + "; bridge.theory.saxe.representation_trajectory", depends_on=("small init_std (stage-wise regime)", "wide hidden layer (modes decouple)"),
+            reason="" if worst <= tolerance else f"worst: {where}",
+        ),
+        check("steps where CKA(step, final) settles above each level, measured vs predicted (worst pair)", crossings, "—", True, role="info", source="bridge.theory.saxe"),
+    ]
+
+
+def grokked(run, targets) -> bool:
+    """Whether a grokking main run memorised and then generalised (the study's precondition)."""
+    from bridge.stages.grokking import generalised, memorised_and_grokked
+
+    memorised, _ = memorised_and_grokked(*run.curve("accuracy/train"), *run.curve("accuracy/test"), targets.memorised, targets.grokked)
+    gen = generalised(*run.curve("accuracy/test"), targets.grokked)
+    return memorised is not None and gen is not None and gen.step >= memorised.step
+
+
+def fourier_algorithm(outs: Mapping[int, str | Path], targets) -> list:
+    """Rows over the grokking seeds: every seed that groks uses a sparse Fourier algorithm, on its own frequencies.
+
+    For each seed whose main run grokked (:func:`grokked`), the key frequencies of the
+    final embedding (the smallest set carrying ``targets.key_mass`` of its squared
+    Fourier norm) and the Gini coefficient of its per-frequency norms. Counted:
+    every such seed has between 1 and ``targets.n_top`` key frequencies, and a Gini of
+    at least ``1 − n_top/F`` (``F = (p − 1)/2``: the Gini of ``n_top`` equal frequencies
+    and nothing else). Nanda et al. (2023) find 5 key frequencies of 56 at p = 113
+    (Gini near ``1 − 5/56 = 0.91``). Information: the mean pairwise Jaccard overlap
+    of the seeds' key-frequency sets, and the sets (Chughtai et al. 2023: the
+    algorithm is universal, the frequencies are not).
+    """
+    from bridge.runs.run import load_run
+    from case_studies.grokking import final_spectrum
+
+    spectra, skipped = {}, []
+    for seed, path in sorted(outs.items()):
+        run = load_run(path)
+        if grokked(run, targets):
+            spectra[seed] = final_spectrum(run)
+        else:
+            skipped.append(seed)
+    return sparse_fourier_rows(spectra, targets, skipped)
+
+
+def sparse_fourier_rows(spectra: Mapping[int, Any], targets, skipped: Sequence[int] = ()) -> list:
+    """The rows of :func:`fourier_algorithm` from each grokking seed's final per-frequency norms.
+
+    Args:
+        spectra: seed → ``(F + 1,)`` per-frequency norms (:func:`probes.fourier.frequency_norms`; entry 0 constant).
+        targets: the grokking study's ``Targets`` (``key_mass``, ``n_top``).
+        skipped: seeds that did not grok (named in the rows' reason).
+
+    Examples:
+        >>> import torch
+        >>> from case_studies.grokking import Targets
+        >>> sparse = torch.zeros(30); sparse[[3, 7, 11]] = 1.0
+        >>> [(r.value, r.passed) for r in sparse_fourier_rows({0: sparse}, Targets())[:2]]
+        [(3, True), (0.896551724137931, True)]
+    """
+    from probes.fourier import gini, key_frequencies
+
+    found = {seed: (key_frequencies(norms, targets.key_mass), gini(norms[1:]), len(norms) - 1) for seed, norms in spectra.items()}
+    why = f"seeds that did not grok: {list(skipped)}" if skipped else ""
+    if not found:
+        why = "no seed grokked"
+    counts = {s: len(k) for s, (k, _, _) in found.items()}
+    ginis = {s: g for s, (_, g, _) in found.items()}
+    floors = {s: 1 - targets.n_top / f for s, (_, _, f) in found.items()}
+    count_ok = bool(found) and all(1 <= c <= targets.n_top for c in counts.values())
+    gini_ok = bool(found) and all(g >= floors[s] for s, g in ginis.items())
+    sets = {s: set(k) for s, (k, _, _) in found.items()}
+    pairs = list(itertools.combinations(sorted(sets), 2))
+    jaccard = float(np.mean([len(sets[a] & sets[b]) / len(sets[a] | sets[b]) for a, b in pairs])) if pairs else None
+    span = lambda d: ", ".join(f"{s}: {v:.3g}" if isinstance(v, float) else f"{s}: {v}" for s, v in d.items()) or "none"
+    return [
+        check(f"key frequencies of every seed that grokked ({len(found)} of {len(found) + len(skipped)}), per seed: {span(counts)}", max(counts.values(), default=None), f"1 to {targets.n_top} in every seed", count_ok,
+              claim=f"every seed that groks uses a sparse Fourier algorithm: at most {targets.n_top} frequencies carry {targets.key_mass:.0%} of the embedding's squared norm", source=NANDA, reason=why),
+        check(f"Gini of the final embedding's Fourier norms in every seed that grokked, per seed: {span(ginis)}", min(ginis.values(), default=None), f">= 1 − {targets.n_top}/F ({min(floors.values(), default=float('nan')):.3f})", gini_ok,
+              claim=f"every seed's embedding is at least as concentrated as {targets.n_top} equal frequencies and nothing else", source=f"{NANDA}, Fig. 7 (Gini)", reason=why),
+        check("key-frequency overlap across the seeds that grokked (mean pairwise Jaccard)", jaccard, "— (the frequencies need not be shared)", True, role="info", source=CHUGHTAI),
+        check("key-frequency sets per seed that grokked", "; ".join(f"{s}: {sorted(k)}" for s, k in sets.items()) or "none", "—", True, role="info", source=CHUGHTAI),
+    ]

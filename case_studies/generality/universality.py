@@ -216,13 +216,14 @@ def fourier_algorithm(outs: Mapping[int, str | Path], targets) -> list:
     algorithm is universal, the frequencies are not).
     """
     from bridge.runs.run import load_run
-    from case_studies.grokking import final_spectrum
+    from probes.fourier import frequency_norms
+    from probes.modular import residue_embedding
 
     spectra, skipped = {}, []
     for seed, path in sorted(outs.items()):
         run = load_run(path)
-        if grokked(run, targets):
-            spectra[seed] = final_spectrum(run)
+        if grokked(run, targets):  # the final embedding's per-frequency norms, as the study's own analysis reads them
+            spectra[seed] = frequency_norms(residue_embedding(run.model_at(run.steps[-1]), run.config.task.p))
         else:
             skipped.append(seed)
     return sparse_fourier_rows(spectra, targets, skipped)

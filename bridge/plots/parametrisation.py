@@ -36,14 +36,7 @@ def plot_coordinate_check(
             label += f" (slope {slopes[layer]:+.2f}"
             label += f", theory {predicted[layer]:+.2f})" if predicted is not None and layer in predicted else ")"
         ax.plot(widths, values, marker="o", lw=1.6, color=f"C{i % 10}", label=label)
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel("width")
-    ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
-    ax.legend(fontsize=7)
-    return ax
+    return _log_axes(ax, "width", ylabel, title)
 
 
 def plot_loss_vs_lr(ax: Any, lrs: Sequence[float], losses: Mapping[int, Sequence[float]], *, title: str = "", ylabel: str = "final training loss") -> Any:
@@ -67,9 +60,14 @@ def plot_loss_vs_lr(ax: Any, lrs: Sequence[float], losses: Mapping[int, Sequence
         if ok.any():
             best = int(np.nanargmin(np.where(ok, values, np.nan)))
             ax.plot([lrs[best]], [values[best]], marker="*", ms=11, color=colour, ls="none")
+    return _log_axes(ax, "learning rate", ylabel, title)
+
+
+def _log_axes(ax: Any, xlabel: str, ylabel: str, title: str) -> Any:
+    """Log₂ x, log y, labels, title and a small legend: how both width and learning-rate panels end."""
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
-    ax.set_xlabel("learning rate")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)

@@ -64,10 +64,10 @@ class QuantaPreset:
         targets: what the report judges.
     """
 
-    task: SparseParityConfig = SparseParityConfig(n_tasks=16, n_bits=10, k_bits=3, alpha=0.4, n_train=400_000, n_test_per_task=256)
+    task: SparseParityConfig = SparseParityConfig(n_tasks=16, n_bits=16, k_bits=3, alpha=0.4, n_train=400_000, n_test_per_task=256)
     widths: tuple[int, ...] = (8, 16, 32, 64, 128, 256)
-    model: MLPConfig = MLPConfig(d_in=26, d_out=2, widths=(256,))
-    train: TrainConfig = TrainConfig(optimizer="adam", lr=3e-3, steps=8000, batch_size=512, schedule=ScheduleConfig(n_log=4, every=4000, track_every=50))
+    model: MLPConfig = MLPConfig(d_in=32, d_out=2, widths=(256,))
+    train: TrainConfig = TrainConfig(optimizer="adam", lr=1e-2, steps=8000, batch_size=512, schedule=ScheduleConfig(n_log=4, every=4000, track_every=50))
     targets: Targets = Targets()
 
     def __post_init__(self) -> None:

@@ -280,6 +280,12 @@ def stack_seed_runs(study: Any, preset: Any, seeds: Sequence[int], out: str | Pa
 
     Returns:
         The keys of the runs trained here.
+
+    Examples:
+        >>> from case_studies import get_case_study
+        >>> study = get_case_study("deep-linear")
+        >>> stack_seed_runs(study, study.presets["quick"], [0, 1, 2], "runs/dl-seeds")  # doctest: +SKIP
+        ['main']
     """
     import dataclasses
 

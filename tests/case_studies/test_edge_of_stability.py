@@ -146,10 +146,10 @@ def test_label_noise_and_the_steps_of_each_step_size_are_preset_settings():
 
 def test_the_runner_seeds_the_sharpness_tracker_with_the_run_seed():
     from case_studies import get_case_study
-    from case_studies.base import _online_trackers
+    from case_studies.base import online_trackers
 
     study = get_case_study("edge-of-stability")
-    (tracker,) = _online_trackers(study, study.presets["quick"], "eta_0.25", seed=7)
+    (tracker,) = online_trackers(study, study.presets["quick"], "eta_0.25", seed=7)
     assert (tracker.seed, tracker.k, tracker.trace_probes, tracker.loading) == (7, 1, 0, False)
     (offline,) = study.offline(study.presets["quick"], "main", type("R", (), {"config": study.runs(study.presets["quick"], 5)["main"]})())
     assert [(t.seed, t.trace_probes) for t in offline.trackers] == [(5, 16)] and offline.steps is None

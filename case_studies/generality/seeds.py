@@ -121,7 +121,7 @@ class SeedReport:
             return None
         fig, ax = new_figure(size=(7.0, 0.9 + 0.32 * len(rows)))
         plot_seed_timeline(ax, rows)
-        ax.set_title(f"{self.case_study}: events over seeds {_span(self.seeds)} (mean ± s.d., dots: seeds)", fontsize=9)
+        ax.set_title(f"{self.case_study}: events over seeds {_span(self.seeds)} (mean ± s.d., dots: seeds)", fontsize=9, loc="right")
         return save_figure(fig, path)
 
     def write(self, out: str | Path) -> Path:

@@ -230,7 +230,7 @@ def run_case_study(
 
             threads = {key: cfg.train.threads for key, cfg in batch.items()}
             jobs = family_jobs(train_study_run, (name, preset, tuple(settings), seed), list(batch), out, threads, device=device, loggers=tuple(loggers))
-            train_family(backend, jobs, **(backend_options or {}))
+            train_family(backend, jobs, out, **(backend_options or {}))
         for key, cfg in batch.items():
             runs[key] = _train_run(study, preset_obj, key, cfg, out, stamp, device, progress, resume or remote, loggers)
 

@@ -51,15 +51,15 @@ def family_jobs(train_one: Callable[..., Any], study: tuple, keys: Sequence[str]
     return [Job(run_job, (train_one, tuple(study), key, str(out), dict(options)), key, int(threads.get(key, 1))) for key in keys]
 
 
-def train_family(backend: str | Any, jobs: Sequence[Job], **options: Any) -> list[dict[str, Any]]:
-    """Run ``jobs`` (:func:`family_jobs`) on ``backend`` (a name or a backend object); return their outcomes.
+def train_family(backend: str | Any, jobs: Sequence[Job], out: str | Path, **options: Any) -> list[dict[str, Any]]:
+    """Run ``jobs`` (:func:`family_jobs`) of the study writing into ``out`` on ``backend`` (a name or a backend object); return their outcomes.
 
     A failed job is reported with a :class:`RuntimeWarning` naming the run and its error;
     the caller resumes that run in its own process.
     """
     if not jobs:
         return []
-    runs = Path(jobs[0].args[3]) / "runs"
+    runs = Path(out) / "runs"
     runs.mkdir(parents=True, exist_ok=True)  # so the main run trains in out/.main and moves in once complete, whatever runs first
     if isinstance(backend, str):
         if backend == "submitit":

@@ -293,7 +293,9 @@ STAGING = ".main"  # where a main run trained after auxiliary runs is trained be
 
 
 def _train_run(study: CaseStudy, preset: Any, key: str, cfg: RunConfig, out: Path, stamp: dict[str, Any], device: str, progress: bool | None, resume: bool, loggers: Sequence[str] = ()) -> Run:
-    """Train run ``key`` (unless ``resume`` finds it complete), stamp the main run, then run its offline analyses.
+    """Train run ``key`` (unless ``resume`` finds it complete with this config), stamp the main run, then run its offline analyses.
+
+    A complete run resumed with more ``train.steps`` is extended (:func:`bridge.train`) and analysed again.
 
     A main run trained after auxiliary runs (:meth:`CaseStudy.runs_after`) finds
     ``out`` holding ``runs/``: it is trained in ``out/.main`` and moved into ``out``
@@ -301,21 +303,24 @@ def _train_run(study: CaseStudy, preset: Any, key: str, cfg: RunConfig, out: Pat
     """
     from bridge.runs.run import load_run
     from bridge.training.analyze import analyze
-    from bridge.training.loop import train
+    from bridge.training.loop import extension, train
 
     folder = run_dir(out, key)
-    done = resume and (folder / "run.json").exists() and load_run(folder).status == "complete"
-    if done:
-        run = load_run(folder)
-    elif key == MAIN and not (out / "run.json").exists() and (out / "runs").is_dir():
-        staging = out / STAGING
-        train(cfg, staging, trackers=online_trackers(study, preset, key, stamp["case_seed"]), device=device, progress=progress, resume=resume, loggers=loggers)
-        for item in sorted(staging.iterdir(), key=lambda p: p.name == "run.json"):  # run.json last: out is a run once it is there
-            item.replace(out / item.name)
-        staging.rmdir()
-        run = load_run(out)
+    finished = load_run(folder) if resume and (folder / "run.json").exists() and load_run(folder).status == "complete" else None
+    if finished is not None and extension(finished.info.get("config"), cfg, folder) is None:
+        run = finished
     else:
-        run = train(cfg, folder, trackers=online_trackers(study, preset, key, stamp["case_seed"]), device=device, progress=progress, resume=resume, loggers=loggers)
+        if finished is not None:  # to be extended with more steps: its analyses are redone once it is (a kill meanwhile keeps that)
+            finished.update_info(offline_done=False)
+        if key == MAIN and not (out / "run.json").exists() and (out / "runs").is_dir():
+            staging = out / STAGING
+            train(cfg, staging, trackers=online_trackers(study, preset, key, stamp["case_seed"]), device=device, progress=progress, resume=resume, loggers=loggers)
+            for item in sorted(staging.iterdir(), key=lambda p: p.name == "run.json"):  # run.json last: out is a run once it is there
+                item.replace(out / item.name)
+            staging.rmdir()
+            run = load_run(out)
+        else:
+            run = train(cfg, folder, trackers=online_trackers(study, preset, key, stamp["case_seed"]), device=device, progress=progress, resume=resume, loggers=loggers)
     if key == MAIN:
         run.update_info(**stamp)
     if not run.info.get("offline_done"):

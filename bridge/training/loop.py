@@ -209,13 +209,18 @@ def train(
             record in ``run.json`` and loses none of its rows.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         progress: show a progress bar; ``None`` shows it only on a terminal.
-        resume: continue an existing run from its last good checkpoint.
+        resume: continue an existing run from its last good checkpoint. A run
+            resumed with more ``train.steps`` than it was trained for (and no other
+            change) is extended: its checkpoints and rows so far are kept and it
+            trains on to the new total, taking the batches a run trained to that
+            total in one go takes (the schedule past the old total is the new one's).
         loggers: experiment loggers that receive every metrics row as it is written:
             ``"tensorboard"``, ``"wandb"`` (offline) or logger objects
             (:mod:`bridge.training.loggers`).
 
     Raises:
-        ConfigError: invalid config or an unknown or uninstalled logger, before any work.
+        ConfigError: invalid config or an unknown or uninstalled logger, before any work;
+            or a resumed run whose config differs in more than a larger ``train.steps``.
         FileExistsError: ``out`` holds files and ``resume`` is false.
         RunError: ``out`` is a file, or is resumed but holds no ``run.json``.
     """
@@ -230,18 +235,35 @@ def train(
     existing = out.exists() and any(out.iterdir())
     if existing and not resume:
         raise FileExistsError(f"run directory {out} already exists; choose another --out or resume it")
+    extends = None
     if resume and existing:
         if not (out / "run.json").is_file():
             raise RunError(f"cannot resume {out}: it holds files but no run.json, so it is not a run directory; remove it or choose another --out")
         info = read_json(out / "run.json")
         if not isinstance(info, dict):
             raise CorruptFileError(f"{out / 'run.json'} is not a run record (a JSON object)")
-        if info.get("config") != config_to_dict(config):
-            raise ConfigError(f"cannot resume {out}: its run.json holds a different config")
+        extends = extension(info.get("config"), config, out)
     trackers = with_loss_tracker(trackers)
 
     with torch_threads(config.train.threads):
-        return _train(config, out, data.to(dev), trackers, dev, progress, resume and existing, loggers)
+        return _train(config, out, data.to(dev), trackers, dev, progress, resume and existing, loggers, extends)
+
+
+def extension(recorded: Any, config: RunConfig, out: Path) -> int | None:
+    """The steps a run recorded with config ``recorded`` was trained for, when ``config`` extends it; ``None`` when they are equal.
+
+    Raises:
+        ConfigError: the configs differ in more than ``train.steps``, or ``config`` has fewer steps.
+    """
+    wanted = config_to_dict(config)
+    if recorded == wanted:
+        return None
+    old = recorded.get("train", {}).get("steps") if isinstance(recorded, dict) and isinstance(recorded.get("train"), dict) else None
+    if not isinstance(old, int) or {**recorded, "train": {**recorded["train"], "steps": config.train.steps}} != wanted:
+        raise ConfigError(f"cannot resume {out}: its run.json holds a different config (only train.steps may change, to extend the run)")
+    if config.train.steps < old:
+        raise ConfigError(f"cannot resume {out} for {config.train.steps} steps: it was set to train for {old}; a run can be extended, not shortened")
+    return old
 
 
 def with_loss_tracker(trackers: Sequence[Tracker]) -> list[Tracker]:
@@ -257,11 +279,11 @@ def step_bar(config: RunConfig, start: int, progress: bool | None, desc: str | N
     return progress_bar(range(start, config.train.steps), desc or config.name or "train", progress, initial=start, total=config.train.steps)
 
 
-def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker], dev: torch.device, progress: bool | None, resume: bool, loggers: Sequence[Any] = ()) -> Run:
+def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker], dev: torch.device, progress: bool | None, resume: bool, loggers: Sequence[Any] = (), extends: int | None = None) -> Run:
     tc = config.train
     model = move_to(build_for_task(config, data), dev)
     optimizer = make_optimizer(model, tc)
-    writer = RunWriter(config, out, data, trackers, dev, loggers=loggers)
+    writer = RunWriter(config, out, data, trackers, dev, loggers=loggers, extends=extends)
     ckpt_set, tracked_set = set(writer.checkpoints), set(writer.tracked)
     start = writer.open(model, optimizer, resume)
     if start == 0:

@@ -42,7 +42,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import vmap
 
-from bridge.config import ConfigError, RunConfig, config_to_dict
+from bridge.config import ConfigError, RunConfig
 from bridge.models import move_to
 from bridge.estimators.reparam import ParameterSlots
 from bridge.runs.errors import Diverged
@@ -51,7 +51,7 @@ from bridge.runs.storage import read_json
 from bridge.tasks import TaskData
 from bridge.trackers.base import Tracker
 from bridge.training.writer import RunWriter
-from bridge.training.loop import batch_indices, build_for_task, make_optimizer, optimizer_params, resolve_device, step_bar, torch_threads, validate, with_loss_tracker
+from bridge.training.loop import batch_indices, build_for_task, extension, make_optimizer, optimizer_params, resolve_device, step_bar, torch_threads, validate, with_loss_tracker
 
 
 def train_seeds(
@@ -75,7 +75,8 @@ def train_seeds(
             seed when it takes an argument (a loss tracker is added as in :func:`bridge.train`).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         progress: show a progress bar; ``None`` shows it only on a terminal.
-        resume: continue every seed from the last checkpoint all of them can resume from.
+        resume: continue every seed from the last checkpoint all of them can resume from (with more
+            ``train.steps`` than they were trained for, extend them, as :func:`bridge.train` does).
         folders: the run directory of each seed, in the order of ``seeds``, instead of
             ``out/seed_S`` (how a sweep stacks its points).
 
@@ -106,12 +107,12 @@ def train_seeds(
     if resume and any(existing) and not all(existing):
         raise RunError(f"cannot resume the sweep in {out}: {dirs[existing.index(False)].name} is missing; resume the other seeds with bridge.train")
     resume = resume and all(existing)
-    for c, d in zip(configs, dirs):
-        if resume and read_json(d / "run.json").get("config") != config_to_dict(c):
-            raise ConfigError(f"cannot resume {d}: its run.json holds a different config")
+    extends = {extension(read_json(d / "run.json").get("config"), c, d) for c, d in zip(configs, dirs)} if resume else {None}
+    if len(extends) > 1:
+        raise RunError(f"cannot extend the sweep in {out}: its seeds were set to train for different steps {sorted(extends, key=str)}; extend them one by one with bridge.train")
     per_seed = [with_loss_tracker(_fresh(trackers, s)) for s in seeds]
     with torch_threads(config.train.threads):
-        return _train_seeds(configs, dirs, [d.to(dev) for d in datas], [move_to(m, dev) for m in models], per_seed, dev, progress, resume)
+        return _train_seeds(configs, dirs, [d.to(dev) for d in datas], [move_to(m, dev) for m in models], per_seed, dev, progress, resume, extends.pop())
 
 
 def _fresh(trackers: Callable[..., Sequence[Tracker]] | None, seed: int) -> Sequence[Tracker]:
@@ -192,11 +193,19 @@ def _open_all(writers: list[RunWriter], models: list[nn.Module], optimizers: lis
 
 
 def _train_seeds(
-    configs: list[RunConfig], dirs: list[Path], datas: list[TaskData], models: list[nn.Module], trackers: list[list[Tracker]], dev: torch.device, progress: bool | None, resume: bool
+    configs: list[RunConfig],
+    dirs: list[Path],
+    datas: list[TaskData],
+    models: list[nn.Module],
+    trackers: list[list[Tracker]],
+    dev: torch.device,
+    progress: bool | None,
+    resume: bool,
+    extends: int | None = None,
 ) -> list[Run]:
     tc, seeds = configs[0].train, [c.seed for c in configs]
     optimizers = [make_optimizer(m, tc) for m in models]  # per-seed views, for checkpoints
-    writers = [RunWriter(c, d, data, ts, dev, sweep={"seeds": seeds}) for c, d, data, ts in zip(configs, dirs, datas, trackers)]
+    writers = [RunWriter(c, d, data, ts, dev, extends=extends, sweep={"seeds": seeds}) for c, d, data, ts in zip(configs, dirs, datas, trackers)]
     ckpt_set, tracked_set = set(writers[0].checkpoints), set(writers[0].tracked)
     start = _open_all(writers, models, optimizers, resume)
 

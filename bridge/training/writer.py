@@ -156,11 +156,14 @@ class RunWriter:
     (many seeds stacked), so both write the same run directory.
     """
 
-    def __init__(self, config: RunConfig, out: Path, data: TaskData, trackers: Sequence[Tracker], dev: torch.device, *, loggers: Sequence[Any] = (), **extra: Any) -> None:
+    def __init__(self, config: RunConfig, out: Path, data: TaskData, trackers: Sequence[Tracker], dev: torch.device, *, loggers: Sequence[Any] = (), extends: int | None = None, **extra: Any) -> None:
         tc = config.train
-        self.config, self.loggers = config, list(loggers)
+        self.config, self.loggers, self.extends = config, list(loggers), extends
         self.out, self.total = out, tc.steps
         self.checkpoints, self.tracked = checkpoint_steps(tc.steps, tc.schedule), tracked_steps(tc.steps, tc.schedule)
+        if extends is not None:  # the steps so far keep the schedule they were trained with
+            self.checkpoints = [s for s in checkpoint_steps(extends, tc.schedule) if s <= extends] + [s for s in self.checkpoints if s > extends]
+            self.tracked = [s for s in tracked_steps(extends, tc.schedule) if s <= extends] + [s for s in self.tracked if s > extends]
         self.log, self.buffer, self.saved = MetricsLog(out), TrackingBuffer(trackers, data), []
         self.info: dict[str, Any] = {
             "config": config_to_dict(config),
@@ -188,7 +191,17 @@ class RunWriter:
         if resume:
             acquire(self.out)
             _remove_partial_writes(self.out)
-            self.info = {**read_json(self.out / "run.json"), "status": "running", "device": self.info["device"]}
+            recorded = read_json(self.out / "run.json")
+            if self.extends is not None:  # the new total, its schedule and where the extension began
+                before = recorded.get("schedule", {})
+                schedule = {
+                    **self.info["schedule"],
+                    "checkpoints": [s for s in before.get("checkpoints", []) if s <= self.extends] + [s for s in self.checkpoints if s > self.extends],
+                    "tracked_steps": before.get("tracked_steps", 0) + sum(s > self.extends for s in self.tracked),
+                }
+                history = [*recorded.get("extended", []), {"from": self.extends, "to": self.total}]
+                recorded = {**recorded, "config": self.info["config"], "schedule": schedule, "extended": history}
+            self.info = {**recorded, "status": "running", "device": self.info["device"]}
             table = (self.info.pop("files", None) or {}).get("metrics.csv")  # the table changes again: its record is rewritten at completion
             start, self.saved, self.log = _restore(self.out, model, optimizer, self.info, self.log, table, usable)
             atomic_write_json(self.out / "run.json", self.info)

@@ -85,7 +85,9 @@ def test_existing_run_is_never_overwritten(tmp_path):
 def test_resume_refuses_a_different_config(tmp_path):
     train(small_config(steps=10), tmp_path / "run", progress=False)
     with pytest.raises(ConfigError, match="different config"):
-        train(small_config(steps=20), tmp_path / "run", progress=False, resume=True)
+        train(small_config(steps=10, batch_size=4), tmp_path / "run", progress=False, resume=True)
+    with pytest.raises(ConfigError, match="different config"):  # more steps extend a run, but not with another change
+        train(small_config(steps=20, batch_size=4), tmp_path / "run", progress=False, resume=True)
 
 
 def test_invalid_configs_are_refused_before_any_work(tmp_path):

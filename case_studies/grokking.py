@@ -246,7 +246,8 @@ def analyse_main(report: BridgeReport, run: Run, t: Targets) -> None:
     memorised, grokked = memorised_and_grokked(t_acc, train_acc, t_test, test_acc, t.memorised, t.grokked)
     gen = generalised(t_test, test_acc, t.grokked)
     ok = memorised is not None and gen is not None and gen.step >= memorised.step
-    why = "" if ok else ("train accuracy never reached its threshold" if memorised is None else f"test accuracy ends at {test_acc[-1]:.1%}, below {t.grokked:.0%}" if gen is None else "generalised before memorising")
+    budget = f"not reached within {int(t_test[-1])} steps: "
+    why = "" if ok else (budget + "train accuracy never reached its threshold" if memorised is None else budget + f"test accuracy ends at {test_acc[-1]:.1%}, below {t.grokked:.0%}" if gen is None else "generalised before memorising")
     report.checks.append(check("the run generalised", f"test accuracy {test_acc[-1]:.1%} at the end", f"train acc ≥ {t.memorised:.0%}, then test acc ≥ {t.grokked:.0%} to the end", ok, role="precondition",
                                claim="the run memorised its training pairs and then generalised (the phenomenon the other rows judge)", source=POWER, reason=why))
     ratio = (grokked.step / memorised.step) if memorised and grokked and memorised.step > 0 else None

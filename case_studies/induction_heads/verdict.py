@@ -211,6 +211,9 @@ def judge(obs: Observed, *, d_vocab: int, n_chains: int, targets: Targets = Targ
     c_loss, ln_v = float(obs.control_loss[-1]), math.log(d_vocab)
     rate, c_rate = drop_rate(drop), drop_rate(c_drop)
     checks = [
+        check("the phenomenon: an abrupt drop of the repeated-token loss", "absent" if drop is None else f"{drop.start:.0f}-{drop.end:.0f}", f"a fall of >= {tg.drop_fall:g} ln V", drop is not None,
+              role="precondition", claim="in-context copying appeared within the training budget (the other rows judge it)", source=PHASE,
+              reason="" if drop is not None else f"not reached within {int(t[-1])} steps: the repeated-token loss shows no abrupt drop"),
         check(f"a layer-1 head ({ind_name}) rises < {lo:g} -> > {hi:g} within the loss-drop window {_fmt(window)}", rises, "rise inside window", c["inside"],
               claim="a layer-1 induction score rises inside the window of the repeated-token loss drop", source=PHASE, reason="" if window is not None else "loss drop absent"),
         check(f"{ind_name} final induction score (test)", c["final_test"], f"> {tg.final_induction:g}", c["final_test"] > tg.final_induction,

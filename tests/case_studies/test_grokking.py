@@ -144,7 +144,7 @@ def test_a_run_that_memorised_and_never_generalised_is_invalid_and_has_no_phases
     dip = 10.0 - sigmoid(T, 1400, 30, 0, 5.0) + sigmoid(T, 1700, 30, 0, 5.0)
     report = judge(main_run(**{"accuracy/test": (T, 0.04 + 0.005 * np.sin(T)), "loss/test": (T, sigmoid(T, 100, 20, math.log(P), 1.0) * dip / 1.0)}))
     assert report.verdict == "invalid" and report.failed_preconditions == ["the run generalised"]
-    assert row(report, "the run generalised").reason == "test accuracy ends at 3.7%, below 95%"
+    assert row(report, "the run generalised").reason == f"not reached within {int(T[-1])} steps: test accuracy ends at 3.7%, below 95%"
     assert row(report, "grokking phases").value == "none"
     assert not any(e for e in report.events if getattr(e, "kind", "") == "phase")
     assert not row(report, "excluded loss rise").passed and "no grokking phases" in row(report, "excluded loss rise").reason

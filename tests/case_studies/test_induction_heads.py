@@ -166,8 +166,10 @@ def test_a_run_without_induction_fails_every_match_and_says_which_event_is_absen
                            previous_token=np.zeros((len(T), 4)) + np.linspace(0.12, 0.05, len(T))[:, None], edge_z_last=np.zeros((4, 4)))
     matches = [r for r in rows.values() if hasattr(r, "prediction")]
     assert [(m.passed, m.reason) for m in matches] == [(False, "dynamics event absent")] * 4
+    phenomenon = rows["the phenomenon: an abrupt drop of the repeated-token loss"]
+    assert verdict == "invalid" and not phenomenon.passed and phenomenon.reason == f"not reached within {int(T[-1])} steps: the repeated-token loss shows no abrupt drop"
     # with a real drop but no head forming, the three circuit matches miss their mechanism event
-    rows, _ = _judge(induction=scores, induction_off=scores, previous_token=np.zeros((len(T), 4)) + np.linspace(0.12, 0.05, len(T))[:, None], edge_z_last=np.zeros((4, 4)))
+    rows, verdict = _judge(induction=scores, induction_off=scores, previous_token=np.zeros((len(T), 4)) + np.linspace(0.12, 0.05, len(T))[:, None], edge_z_last=np.zeros((4, 4)))
     assert [m.reason for m in rows.values() if hasattr(m, "prediction")][:3] == ["mechanism event absent"] * 3
     assert verdict == "partial"  # the control and ablation rows of this synthetic run still hold
 

@@ -127,6 +127,10 @@ def robustness_cmd(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
     resume: Annotated[bool, typer.Option("--resume", help="read the neighbours already done instead of refusing --out")] = False,
     progress: Annotated[bool | None, typer.Option("--progress/--quiet", help="progress bars (default: only on a terminal)")] = None,
+    backend: Annotated[str, typer.Option(help="where the neighbours run: local (one after another here), ray or submitit (one job per neighbour and seed)")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start Ray on this machine)")] = None,
+    workers: Annotated[int | None, typer.Option(help="jobs at once: CPUs of a local Ray, jobs at once on submitit", min=1)] = None,
+    cluster: Annotated[str | None, typer.Option(help="submitit cluster: slurm, local or debug (default: slurm if available)")] = None,
 ) -> None:
     """Run a case study on neighbouring configurations of a preset and write robustness.json."""
     from case_studies import get_case_study
@@ -137,7 +141,12 @@ def robustness_cmd(
     if preset not in study.presets:
         raise CLIError(f"case study {case!r} has no preset {preset!r} (presets: {', '.join(study.presets)})")
     out = out or Path("runs") / f"{case}-{preset}-robustness"
-    table = run_robustness(case, preset, out, n_neighbours=neighbours, seeds=parse_seeds(seeds), draw_seed=draw_seed, device=device, progress=progress, resume=resume)
+    options = _backend_options(backend, address, workers, cluster)
+    if backend == "submitit":
+        options["folder"] = str(out / ".submitit")
+    table = run_robustness(
+        case, preset, out, n_neighbours=neighbours, seeds=parse_seeds(seeds), draw_seed=draw_seed, device=device, progress=progress, resume=resume, backend=backend, backend_options=options
+    )
     passed = sum(r["verdict"] == "pass" for r in table["runs"])
     typer.echo(f"{case} [{preset}, {len(table['neighbours'])} neighbours × seeds {seeds}]: {passed} of {len(table['runs'])} runs pass — {out / 'robustness.md'}")
 

@@ -152,14 +152,20 @@ def run_robustness(
     device: str = "auto",
     progress: bool | None = None,
     resume: bool = False,
+    backend: str | Any = "local",
+    backend_options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run case study ``name`` on ``n_neighbours`` neighbours of ``preset`` × ``seeds``; write ``robustness.json``.
 
     Every neighbour's configs are validated before any training. With ``resume``, a
     neighbour and seed whose report exists is read (re-analysed), not retrained.
+    On a sweep backend (``"ray"``, ``"submitit"`` or a backend object) every neighbour
+    and seed is one job, a whole case study in a worker; the table is then built from
+    the reports they wrote.
 
     Raises:
-        ConfigError: the case study declares no family, or a neighbour's setting is invalid.
+        ConfigError: the case study declares no family, a neighbour's setting is invalid,
+            or the backend is unknown or not installed.
         FileExistsError: ``out`` holds files and ``resume`` is false.
 
     Examples:
@@ -168,6 +174,7 @@ def run_robustness(
     """
     from bridge.overrides import apply
     from bridge.runs.storage import atomic_write_json, atomic_write_text
+    from bridge.sweep.backends import get_backend
     from bridge.training.loop import validate
 
     from case_studies.base import get_case_study, new_output, rebuild_report, resolve_preset, run_case_study
@@ -175,6 +182,7 @@ def run_robustness(
     study = get_case_study(name)
     if not study.family:
         raise ConfigError(f"case study {name!r} declares no family of neighbouring settings")
+    remote = backend if not isinstance(backend, str) else None if backend == "local" else get_backend(backend, **(backend_options or {}))
     preset_name, preset_obj = resolve_preset(study, preset)
     chosen = neighbours(study.family, n_neighbours, seed=draw_seed)
     for neighbour in chosen:
@@ -183,18 +191,34 @@ def run_robustness(
             for cfg in study.runs(changed, seed).values():
                 validate(cfg)
     out = new_output(out, resume)
+    places = {(n.key, seed): (n, out / n.key / f"seed-{seed}") for n in chosen for seed in seeds}
+    errors: dict[tuple[str, int], str] = {}
+    if remote is not None:
+        from bridge.sweep.backends import Job
+
+        todo = [(key, n, folder) for key, (n, folder) in places.items() if not (resume and (folder / "report.json").exists())]
+        jobs = [Job(robustness_job, (name, preset_name, str(folder), key[1], n.settings, device), f"{key[0]}/seed-{key[1]}") for key, n, folder in todo]
+        by_job = {job.key: key for job, (key, _, _) in zip(jobs, todo)}
+
+        def record(outcome: dict[str, Any]) -> None:
+            if outcome["status"] != "done":
+                errors[by_job[outcome["key"]]] = outcome.get("error") or "failed on the backend"
+
+        remote.run(jobs, record)
     results: dict[str, dict[int, Any]] = {}
-    for neighbour in chosen:
-        for seed in seeds:
-            folder = out / neighbour.key / f"seed-{seed}"
-            try:
-                if resume and (folder / "report.json").exists():
-                    report = rebuild_report(folder)
-                else:
-                    report = run_case_study(name, preset_name, folder, seed=seed, device=device, progress=progress, resume=resume, settings=neighbour.settings)
-            except (ArithmeticError, RuntimeError, ValueError) as e:  # a run that diverges or breaks is a result, not the end of the study
-                report = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-            results.setdefault(neighbour.key, {})[seed] = report
+    for (key, seed), (neighbour, folder) in places.items():
+        try:
+            if (key, seed) in errors:
+                report = errors[(key, seed)]
+            elif remote is not None:
+                report = StoredReport.read(folder)
+            elif resume and (folder / "report.json").exists():
+                report = rebuild_report(folder)
+            else:
+                report = run_case_study(name, preset_name, folder, seed=seed, device=device, progress=progress, resume=resume, settings=neighbour.settings)
+        except (ArithmeticError, RuntimeError, ValueError) as e:  # a run that diverges or breaks is a result, not the end of the study
+            report = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        results.setdefault(key, {})[seed] = report
     table = summarise(results, study.name, preset_name)
     table["family"] = {k: [value_text(v) for v in values] for k, values in study.family.items()}
     table["seeds"] = list(seeds)
@@ -203,3 +227,53 @@ def run_robustness(
     atomic_write_json(out / ROBUSTNESS, table)
     atomic_write_text(out / "robustness.md", to_markdown(table))
     return table
+
+
+def robustness_job(name: str, preset: str, folder: str, seed: int, settings: Sequence[str], device: str) -> dict[str, Any]:
+    """One neighbour and seed of :func:`run_robustness` in a backend's worker: the whole case study into ``folder``.
+
+    Resumes what a killed worker left in ``folder``. Returns the outcome (``status`` ``"done"``
+    or ``"failed"`` with the error's first line); never raises for the study's failure.
+    """
+    from case_studies.base import run_case_study
+
+    outcome: dict[str, Any] = {"key": f"{Path(folder).parent.name}/{Path(folder).name}", "status": "done", "error": None}
+    try:
+        run_case_study(name, preset, folder, seed=seed, device=device, progress=False, resume=True, settings=list(settings))
+    except Exception as e:  # noqa: BLE001 - a run that diverges or breaks is a result, recorded by the driver
+        outcome.update(status="failed", error=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+    return outcome
+
+
+@dataclass(frozen=True)
+class StoredRow:
+    """A report row as stored in ``report.json``: its name and whether it passed."""
+
+    name: str
+    passed: bool
+
+
+@dataclass(frozen=True)
+class StoredReport:
+    """What :func:`summarise` reads of a report, from a finished output's ``report.json``."""
+
+    verdict: str
+    failed_claims: list[str]
+    failed_preconditions: list[str]
+    rows: list[StoredRow]
+
+    @classmethod
+    def read(cls, folder: str | Path) -> StoredReport:
+        """The report of the case-study output ``folder`` (checked against its record in ``run.json``).
+
+        Raises:
+            RunError: ``folder`` holds no finished report.
+        """
+        from bridge.runs.errors import RunError
+        from bridge.runs.run import load_run
+
+        data = load_run(folder).report
+        if data is None:
+            raise RunError(f"{folder} holds no report.json")
+        rows = [StoredRow(r["prediction"], bool(r["passed"])) for r in data.get("matches", [])] + [StoredRow(r["name"], bool(r["passed"])) for r in data.get("checks", [])]
+        return cls(data["verdict"], list(data.get("failed_claims", [])), list(data.get("failed_preconditions", [])), rows)

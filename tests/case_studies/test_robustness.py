@@ -91,3 +91,26 @@ def test_deep_linear_on_two_neighbours_end_to_end(tmp_path):
         report = json.loads((out / run["neighbour"] / "seed-0" / "report.json").read_text())
         assert report["verdict"] == run["verdict"] and report["settings"] == run["neighbour"].split(",")
     assert (out / "robustness.md").read_text().startswith("## Robustness: deep-linear around preset quick")
+
+
+class FailFirst:
+    """A backend that runs every job in this process but reports the first one's worker as dead."""
+
+    name = "fail-first"
+
+    def run(self, jobs, on_done):
+        for i, job in enumerate(jobs):
+            on_done({"key": job.key, "status": "failed", "error": "WorkerCrashedError: the worker died"} if i == 0 else job.fn(*job.args))
+
+
+@pytest.mark.slow
+def test_on_a_backend_each_neighbour_is_a_job_and_a_dead_one_is_recorded(tmp_path):
+    from case_studies.generality.robustness import run_robustness
+
+    table = run_robustness("deep-linear", "quick", tmp_path / "robust", n_neighbours=2, seeds=[0], device="cpu", progress=False, backend=FailFirst())
+    first, second = table["runs"]
+    assert first["verdict"] == "error" and first["error"] == "WorkerCrashedError: the worker died"
+    report = json.loads((tmp_path / "robust" / second["neighbour"] / "seed-0" / "report.json").read_text())
+    assert second["verdict"] == report["verdict"] and second["failed_claims"] == report["failed_claims"]
+    assert set(table["rows"]) == {m["prediction"] for m in report["matches"]} | {c["name"] for c in report["checks"]}
+    assert table["pass_fraction"] == (0.5 if report["verdict"] == "pass" else 0.0)

@@ -335,7 +335,8 @@ def test_the_figures_of_the_quick_run_show_the_judged_heads(quick_run, monkeypat
     np.testing.assert_allclose(losses.lines[0].get_ydata(), runs["main"].curve("icl/loss_repeated", split="test")[1])
     heads = drawn["head_scores.png"].axes[1]
     assert [t.get_text() for t in heads.get_yticklabels()] == [f"L{layer}H{head}" for layer in range(2) for head in range(4)]
-    assert heads.images[0].get_array()[4 + 3, -1] == pytest.approx(report.checks[1].value)  # L1H3's final induction score
+    final = next(c for c in report.checks if c.name == "L1H3 final induction score (test)")
+    assert heads.images[0].get_array()[4 + 3, -1] == pytest.approx(final.value)
     assert [ax.get_title() for ax in drawn["attention.png"].axes[:2]][1].startswith("L1H3 (induction head)")
     assert [ax.get_title() for ax in drawn["circuit.png"].axes][:2] == ["step 0: K-composition z ≥ 5", "step 2000: K-composition z ≥ 5"]
     assert drawn["coverage.png"].axes[2].get_title() == "L1H3 induction attention by key position"

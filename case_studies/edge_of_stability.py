@@ -243,9 +243,9 @@ def judge(found: dict, targets: Targets, report: BridgeReport, n_params: int, st
     ok_rise = rise is not None and plateau is not None and rise.step < plateau.start and s[0] < targets.start_below * plateau.change
     report.checks.append(
         check(
-            f"{tag}: progressive sharpening detected before the plateau (half-rise step; sharpness {s[0]:.3g} at step 0)",
+            f"{tag}: progressive sharpening detected before the plateau (half-rise step)",
             None if rise is None else rise.step,
-            f"< plateau start {'—' if plateau is None else f'{plateau.start:g}'}, starting below {targets.start_below:g} × plateau",
+            f"< plateau start {'—' if plateau is None else f'{plateau.start:g}'}, starting below {targets.start_below:g} × plateau (sharpness {s[0]:.3g} at step 0)",
             ok_rise, claim="the sharpness rises during training before it reaches 2/η (progressive sharpening)", source=COHEN + ", Sec. 3 (progressive sharpening)",
             depends_on=horizon, reason=no_plateau if plateau is None else ("no rise to the plateau" if rise is None else ""),
         )
@@ -281,8 +281,8 @@ def judge(found: dict, targets: Targets, report: BridgeReport, n_params: int, st
         detail["before_median_abs_cosine"] = float(np.median(np.abs(cos[before]))) if before.any() else None
     report.checks.append(
         check(
-            f"{tag}: GD oscillates with period 2 along v₁ on the plateau, from the oscillation onset on (share of steps where g·v₁ flips sign with |cos(g, v₁)| >= {floor:.3f} = {targets.cosine_sds:g}/√P)",
-            share, f">= {targets.min_alternation:g} (0: no oscillation)", share is not None and share >= targets.min_alternation,
+            f"{tag}: GD oscillates with period 2 along v₁ on the plateau, from the oscillation onset on (share of steps where g·v₁ flips sign with |cos(g, v₁)| >= {targets.cosine_sds:g}/√P)",
+            share, f">= {targets.min_alternation:g} (0: no oscillation; {targets.cosine_sds:g}/√P = {floor:.3f})", share is not None and share >= targets.min_alternation,
             claim="once it starts, gradient descent on the plateau bounces back and forth along the top Hessian eigenvector every step",
             source=COHEN + ", Sec. 3 (GD on a quadratic past 2/η); bridge.theory.eos.oscillation_multiplier", depends_on=horizon,
             reason=why or ("oscillation onset absent" if onset is None else ""),

@@ -88,9 +88,10 @@ def pentagon_rows(steps, llc, llc_std, represented, gap_error, final: Polygon, p
         pentagon or never rests in a 4-gon.
     """
     tg, chains = preset.targets, preset.sgld.n_chains
-    name = f"pentagon for n=5, m=2 at S={preset.task.sparsity} (max gap error °; gaps {[round(g, 1) for g in final.gaps]})"
+    name = "pentagon for n=5, m=2 (max gap error °)"
     pentagon = final.is_regular(5, tg.angle_tol, tg.norm_tol)
-    checks = [check(name, final.max_gap_error, f"5 features, gaps within {tg.angle_tol}° of 72°, norms within {tg.norm_tol:.0%}", pentagon,
+    target = f"5 features, gaps within {tg.angle_tol}° of 72°, norms within {tg.norm_tol:.0%} (S={preset.task.sparsity}; gaps {[round(g, 1) for g in final.gaps]})"
+    checks = [check(name, final.max_gap_error, target, pentagon,
                     claim="five features in two dimensions at high sparsity end as a regular pentagon", source=f"{ELHAGE}, the n=5, m=2 pentagon")]
     pentagon_error = np.where(represented == 5, gap_error, 180.0)  # a regular 4-gon is not a pentagon
     late = steps >= steps[-1] * 0.75

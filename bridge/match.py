@@ -37,6 +37,11 @@ class _Judged:
         """Whether the row counts toward the verdict (only claims do)."""
         return self.role == "claim"
 
+    @property
+    def row_key(self) -> str:
+        """What a row is the same row by across seeds and configurations: its ``key``, else its name."""
+        return getattr(self, "key", "") or self.name  # type: ignore[attr-defined]
+
 
 @dataclass(frozen=True)
 class Match(_Judged):
@@ -81,6 +86,7 @@ class Check(_Judged):
     source: str = ""
     depends_on: tuple[str, ...] = ()
     reason: str = ""
+    key: str = ""
 
 
 def relative_error(observed: float, reference: float) -> float:
@@ -181,6 +187,7 @@ def check(
     source: str = "",
     depends_on: tuple[str, ...] = (),
     reason: str = "",
+    key: str = "",
 ) -> Check:
     """A quantitative check row (``value`` is made JSON-friendly).
 
@@ -194,6 +201,9 @@ def check(
         source: where the claim comes from.
         depends_on: preset choices the outcome is known to depend on.
         reason: why it failed, when that is not plain from value and target (e.g. an absent event).
+        key: the row's identity across seeds and configurations, when its name holds something
+            that differs between them (the head it judges); seed reports and robustness tables
+            gather rows by it (default: the name).
 
     Examples:
         >>> check("modes in order", 1.0, "== 1", True).passed
@@ -203,4 +213,4 @@ def check(
     """
     if hasattr(value, "item"):
         value = value.item()
-    return Check(name, value, target, bool(passed), role, claim, source, tuple(depends_on), reason)
+    return Check(name, value, target, bool(passed), role, claim, source, tuple(depends_on), reason, key)

@@ -109,7 +109,7 @@ def summarise(results: Mapping[str, Mapping[int, Any]], case_study: str, preset:
                 continue
             runs.append({"neighbour": key, "seed": seed, "verdict": report.verdict, "failed_claims": report.failed_claims, "failed_preconditions": report.failed_preconditions, "error": None})
             for row in report.rows:
-                row_passes.setdefault(row.name, {})[(key, seed)] = bool(row.passed)
+                row_passes.setdefault(row.row_key, {})[(key, seed)] = bool(row.passed)
     n_runs = len(runs)
     rows = {name: {"pass_fraction": sum(passes.values()) / len(passes), "runs": len(passes)} for name, passes in row_passes.items()}
     per_neighbour = {key: sum(r["verdict"] == "pass" for r in runs if r["neighbour"] == key) / max(1, len(results[key])) for key in results}
@@ -247,9 +247,9 @@ def robustness_job(name: str, preset: str, folder: str, seed: int, settings: Seq
 
 @dataclass(frozen=True)
 class StoredRow:
-    """A report row as stored in ``report.json``: its name and whether it passed."""
+    """A report row as stored in ``report.json``: its key (else its name) and whether it passed."""
 
-    name: str
+    row_key: str
     passed: bool
 
 
@@ -275,5 +275,5 @@ class StoredReport:
         data = load_run(folder).report
         if data is None:
             raise RunError(f"{folder} holds no report.json")
-        rows = [StoredRow(r["prediction"], bool(r["passed"])) for r in data.get("matches", [])] + [StoredRow(r["name"], bool(r["passed"])) for r in data.get("checks", [])]
+        rows = [StoredRow(r["prediction"], bool(r["passed"])) for r in data.get("matches", [])] + [StoredRow(r.get("key") or r["name"], bool(r["passed"])) for r in data.get("checks", [])]
         return cls(data["verdict"], list(data.get("failed_claims", [])), list(data.get("failed_preconditions", [])), rows)

@@ -163,7 +163,7 @@ def summarise(reports: Mapping[int, Any], case_study: str, preset: str, threshol
     rows: dict[str, dict[str, Any]] = {}
     for seed in seeds:
         for row in reports[seed].rows:
-            entry = rows.setdefault(row.name, {"role": row.role, "counted": row.counted, "claim": row.claim, "source": row.source, "values": {}, "passed": {}})
+            entry = rows.setdefault(row.row_key, {"role": row.role, "counted": row.counted, "claim": row.claim, "source": row.source, "values": {}, "passed": {}})
             entry["values"][seed] = row_value(row)
             entry["passed"][seed] = bool(row.passed)
             if hasattr(row, "predicted_step"):

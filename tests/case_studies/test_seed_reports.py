@@ -127,3 +127,20 @@ def test_seeds_train_stacked_and_report_as_seeds_trained_one_by_one(tmp_path):
         assert run.info["sweep"] == {"seeds": [0, 1]} and "sweep" not in bridge.load_run(seed_dir(tmp_path / "alone", seed)).info
         assert run.info["case_seed"] == seed and run.info["offline_done"]
     assert json.loads((tmp_path / "stacked" / "seed_report.json").read_text())["verdicts"] == json.loads((tmp_path / "alone" / "seed_report.json").read_text())["verdicts"]
+
+
+def test_a_row_named_after_a_seed_specific_head_is_one_row_across_seeds_by_its_key():
+    from case_studies.generality.robustness import summarise as robustness_table
+
+    def report(seed, head, score):
+        row = check(f"L1H{head} final induction score (test)", score, "> 0.7", score > 0.7, key="induction head: final induction score (test)")
+        return BridgeReport("toy", "quick", seed, checks=[row, check("loss drop", 1.0, "> 0.5", True)])
+
+    reports = {0: report(0, 3, 0.9), 1: report(1, 0, 0.8), 2: report(2, 1, 0.6)}
+    sr = summarise(reports, "toy", "quick", threshold=0.5)
+    row = sr.rows["induction head: final induction score (test)"]
+    assert sorted(sr.rows) == ["induction head: final induction score (test)", "loss drop"]
+    assert row["passed"] == {0: True, 1: True, 2: False} and row["mean"] == pytest.approx(0.7667, abs=1e-4)
+    table = robustness_table({"lr=1": reports}, "toy", "quick")
+    assert table["rows"]["induction head: final induction score (test)"] == {"pass_fraction": pytest.approx(2 / 3), "runs": 3}
+    assert check("loss drop", 1.0, "> 0.5", True).row_key == "loss drop"  # no key: the name

@@ -306,7 +306,8 @@ def _train_run(study: CaseStudy, preset: Any, key: str, cfg: RunConfig, out: Pat
     from bridge.training.loop import extension, train
 
     folder = run_dir(out, key)
-    finished = load_run(folder) if resume and (folder / "run.json").exists() and load_run(folder).status == "complete" else None
+    finished = load_run(folder) if resume and (folder / "run.json").exists() else None
+    finished = finished if finished is not None and finished.status == "complete" else None
     if finished is not None and extension(finished.info.get("config"), cfg, folder) is None:
         run = finished
     else:

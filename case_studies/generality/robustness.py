@@ -196,13 +196,15 @@ def run_robustness(
     if remote is not None:
         from bridge.sweep.backends import Job
 
+        from bridge.sweep.family import run_job
+
         todo = [(key, n, folder) for key, (n, folder) in places.items() if not (resume and (folder / "report.json").exists())]
-        jobs = [Job(robustness_job, (name, preset_name, str(folder), key[1], n.settings, device), f"{key[0]}/seed-{key[1]}") for key, n, folder in todo]
+        jobs = [Job(run_job, (train_neighbour, (name, preset_name, seed, n.settings), f"{k}/seed-{seed}", str(folder), {"device": device}), f"{k}/seed-{seed}") for (k, seed), n, folder in todo]
         by_job = {job.key: key for job, (key, _, _) in zip(jobs, todo)}
 
         def record(outcome: dict[str, Any]) -> None:
             if outcome["status"] != "done":
-                errors[by_job[outcome["key"]]] = outcome.get("error") or "failed on the backend"
+                errors[by_job[outcome["key"]]] = (outcome.get("error") or "failed on the backend").strip().splitlines()[0]
 
         remote.run(jobs, record)
     results: dict[str, dict[int, Any]] = {}
@@ -229,20 +231,12 @@ def run_robustness(
     return table
 
 
-def robustness_job(name: str, preset: str, folder: str, seed: int, settings: Sequence[str], device: str) -> dict[str, Any]:
-    """One neighbour and seed of :func:`run_robustness` in a backend's worker: the whole case study into ``folder``.
-
-    Resumes what a killed worker left in ``folder``. Returns the outcome (``status`` ``"done"``
-    or ``"failed"`` with the error's first line); never raises for the study's failure.
-    """
+def train_neighbour(name: str, preset: str, seed: int, settings: Sequence[str], key: str, folder: str, *, device: str = "cpu") -> None:
+    """One neighbour and seed of :func:`run_robustness` in a backend's worker: the whole case study into ``folder``
+    (resuming what a killed worker left there). Run through :func:`bridge.sweep.family.run_job`, which records its failure."""
     from case_studies.base import run_case_study
 
-    outcome: dict[str, Any] = {"key": f"{Path(folder).parent.name}/{Path(folder).name}", "status": "done", "error": None}
-    try:
-        run_case_study(name, preset, folder, seed=seed, device=device, progress=False, resume=True, settings=list(settings))
-    except Exception as e:  # noqa: BLE001 - a run that diverges or breaks is a result, recorded by the driver
-        outcome.update(status="failed", error=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
-    return outcome
+    run_case_study(name, preset, folder, seed=seed, device=device, progress=False, resume=True, settings=list(settings))
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,7 @@ def run_cmd(
     resume: Annotated[bool, typer.Option("--resume", help="continue the runs in --out from their last good checkpoints")] = False,
     set_: Annotated[list[str] | None, typer.Option("--set", help="change a preset field by dotted path, e.g. train.lr=0.02 (repeatable)")] = None,
     steps: Annotated[int | None, typer.Option(help="training steps (the same as --set train.steps=N)", min=1)] = None,
+    budget: Annotated[int | None, typer.Option(help="train until the phenomenon appears: double train.steps while the report says 'not reached', up to this many steps", min=1)] = None,
     progress: Annotated[bool | None, typer.Option("--progress/--quiet", help="progress bars (default: only on a terminal; plain lines otherwise)")] = None,
     log: Annotated[list[str] | None, typer.Option("--log", help="stream metrics to tensorboard or wandb (offline) as they are written (repeatable)")] = None,
     stack: Annotated[bool, typer.Option("--stack/--no-stack", help="with --seeds: train the seeds of each run together, one vectorised step for all (local backend)")] = True,
@@ -92,6 +93,8 @@ def run_cmd(
 
         if seed is not None:
             raise CLIError("give either --seed or --seeds, not both")
+        if budget is not None:
+            raise CLIError("--budget trains one seed until its phenomenon appears: give --seed with it, not --seeds")
         seed_list = parse_seeds(seeds)
         out = out or Path("runs") / f"{case}-{preset}-seeds{seeds}"
         seed_report = run_seeds(case, preset, out, seed_list, device=device, resume=resume, settings=settings, progress=progress, stack=stack, **where)
@@ -105,7 +108,12 @@ def run_cmd(
         return
     seed = 0 if seed is None else seed
     out = out or Path("runs") / f"{case}-{preset}-seed{seed}"
-    report = run_case_study(case, preset, out, seed=seed, device=device, resume=resume, settings=settings, progress=progress, loggers=list(log or []), **where)
+    if budget is not None:
+        from case_studies.generality.budget import run_until
+
+        report = run_until(case, preset, out, cap=budget, seed=seed, device=device, resume=resume, settings=settings, progress=progress, loggers=list(log or []), **where)
+    else:
+        report = run_case_study(case, preset, out, seed=seed, device=device, resume=resume, settings=settings, progress=progress, loggers=list(log or []), **where)
     why = ""
     if report.verdict == "invalid":
         why = f" (preconditions failed: {', '.join(report.failed_preconditions) or 'no counted claim'})"
@@ -131,6 +139,7 @@ def robustness_cmd(
     address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start Ray on this machine)")] = None,
     workers: Annotated[int | None, typer.Option(help="jobs at once: CPUs of a local Ray, jobs at once on submitit", min=1)] = None,
     cluster: Annotated[str | None, typer.Option(help="submitit cluster: slurm, local or debug (default: slurm if available)")] = None,
+    budget: Annotated[int | None, typer.Option(help="train every neighbour until its phenomenon appears, doubling train.steps up to this many", min=1)] = None,
 ) -> None:
     """Run a case study on neighbouring configurations of a preset and write robustness.json."""
     from case_studies import get_case_study
@@ -145,7 +154,7 @@ def robustness_cmd(
     if backend == "submitit":
         options["folder"] = str(out / ".submitit")
     table = run_robustness(
-        case, preset, out, n_neighbours=neighbours, seeds=parse_seeds(seeds), draw_seed=draw_seed, device=device, progress=progress, resume=resume, backend=backend, backend_options=options
+        case, preset, out, n_neighbours=neighbours, seeds=parse_seeds(seeds), draw_seed=draw_seed, device=device, progress=progress, resume=resume, backend=backend, backend_options=options, budget=budget
     )
     passed = sum(r["verdict"] == "pass" for r in table["runs"])
     typer.echo(f"{case} [{preset}, {len(table['neighbours'])} neighbours × seeds {seeds}]: {passed} of {len(table['runs'])} runs pass — {out / 'robustness.md'}")

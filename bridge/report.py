@@ -13,6 +13,21 @@ from typing import Any
 from bridge.match import Check, Match
 from bridge.runs.storage import atomic_write_json, atomic_write_text
 
+NOT_REACHED = "not reached within"
+
+
+def not_reached(steps: float, why: str = "") -> str:
+    """The reason of a precondition whose phenomenon did not appear within the run's ``steps``.
+
+    A report with such a row says "not reached" rather than "fail": more steps may show it
+    (:attr:`BridgeReport.not_reached`, and ``mechbridge run --budget``).
+
+    Examples:
+        >>> not_reached(2500, "test accuracy ends at 4.0%")
+        'not reached within 2500 steps: test accuracy ends at 4.0%'
+    """
+    return f"{NOT_REACHED} {int(steps)} steps" + (f": {why}" if why else "")
+
 
 @dataclass
 class BridgeReport:
@@ -48,6 +63,11 @@ class BridgeReport:
     def failed_claims(self) -> list[str]:
         """Names of the counted rows that failed."""
         return [r.name for r in self.rows if r.counted and not r.passed]
+
+    @property
+    def not_reached(self) -> bool:
+        """Whether a failed precondition says its phenomenon was not reached within the training steps."""
+        return any(r.role == "precondition" and not r.passed and r.reason.startswith(NOT_REACHED) for r in self.rows)
 
     @property
     def verdict(self) -> str:

@@ -384,9 +384,7 @@ def _report(study: CaseStudy, preset_name: str, preset: Any, seed: int, runs: Ma
 
     report = study.analyse(runs, preset)
     report.case_study, report.preset, report.seed = study.name, preset_name, seed
-    settings = runs[MAIN].info.get("settings")
-    if settings:
-        report.extra["settings"] = list(settings)
+    report.extra |= {k: list(runs[MAIN].info[k]) for k in ("settings", "extended") if runs[MAIN].info.get(k)}  # the changes and extensions it was trained with
     report.figures = study.figures(runs, report, preset)
     main = runs[MAIN]
     atomic_write_json(main.path / "events.json", [e.to_dict() if hasattr(e, "to_dict") else dict(e) for e in report.events])

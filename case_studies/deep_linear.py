@@ -20,7 +20,7 @@ from bridge.config import RunConfig, ScheduleConfig, TrainConfig
 from bridge.match import check, match
 from bridge.models import DeepLinearConfig
 from bridge.plots.base import new_figure, plot_curves, plot_timeline, save_figure
-from bridge.report import BridgeReport
+from bridge.report import BridgeReport, not_reached
 from bridge.runs.run import Run
 from bridge.stages.detectors import Event
 from bridge.stages.rises import sustained_rise
@@ -265,7 +265,7 @@ def analyse_run(run: Run, targets: Targets = Targets()) -> BridgeReport:
     final = np.array([run.curve("mode/strength", mode=m)[1][-1] for m in range(len(preds))])
     worst = float(np.max(np.abs(final / data.info["S"].numpy() - 1)))
     report.checks.append(check("every mode learned (max |final strength / s − 1|)", worst, f"< {targets.learned:g}", worst < targets.learned, role="precondition", claim="training converged: the network fits every mode of the data",
-                                reason="" if worst < targets.learned else f"not reached within {run.config.train.steps} steps"))
+                                reason="" if worst < targets.learned else not_reached(run.config.train.steps, f"the worst mode's strength ends {worst:.0%} from its singular value")))
     for k in range(1, depth):
         ratio = run.curve("differentiation/ratio", level=k)[1]
         sd = float(run.curve("differentiation/ratio_sd", level=k)[1][0])

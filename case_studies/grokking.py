@@ -28,7 +28,7 @@ from bridge.match import check, match
 from bridge.models import MLPConfig, TransformerConfig
 from bridge.plots.base import new_figure, plot_curves, save_figure
 from bridge.plots.fourier import plot_emergence, plot_phase_bands, plot_power_law, plot_spectrum
-from bridge.report import BridgeReport
+from bridge.report import BridgeReport, not_reached
 from bridge.runs.run import Run
 from bridge.stages.detectors import Event, Stage, threshold_crossing
 from bridge.stages.grokking import generalised, grokking_phases, half_fall, half_move, memorised_and_grokked
@@ -246,8 +246,7 @@ def analyse_main(report: BridgeReport, run: Run, t: Targets) -> None:
     memorised, grokked = memorised_and_grokked(t_acc, train_acc, t_test, test_acc, t.memorised, t.grokked)
     gen = generalised(t_test, test_acc, t.grokked)
     ok = memorised is not None and gen is not None and gen.step >= memorised.step
-    budget = f"not reached within {int(t_test[-1])} steps: "
-    why = "" if ok else (budget + "train accuracy never reached its threshold" if memorised is None else budget + f"test accuracy ends at {test_acc[-1]:.1%}, below {t.grokked:.0%}" if gen is None else "generalised before memorising")
+    why = "" if ok else (not_reached(t_test[-1], "train accuracy never reached its threshold") if memorised is None else not_reached(t_test[-1], f"test accuracy ends at {test_acc[-1]:.1%}, below {t.grokked:.0%}") if gen is None else "generalised before memorising")
     report.checks.append(check("the run generalised", f"test accuracy {test_acc[-1]:.1%} at the end", f"train acc ≥ {t.memorised:.0%}, then test acc ≥ {t.grokked:.0%} to the end", ok, role="precondition",
                                claim="the run memorised its training pairs and then generalised (the phenomenon the other rows judge)", source=POWER, reason=why))
     ratio = (grokked.step / memorised.step) if memorised and grokked and memorised.step > 0 else None

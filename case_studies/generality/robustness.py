@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.config import ConfigError
+from bridge.report import NOT_REACHED
 from bridge.sweep.grid import value_text
 
 ROBUSTNESS = "robustness.json"
@@ -87,11 +88,12 @@ def summarise(results: Mapping[str, Mapping[int, Any]], case_study: str, preset:
 
     Returns:
         ``{"case_study", "preset", "runs": [{neighbour, seed, verdict, failed_claims,
-        failed_preconditions, error}], "rows": {name: {"pass_fraction", "runs"}},
+        failed_preconditions, not_reached, error}], "rows": {name: {"pass_fraction", "runs"}},
         "pass_fraction", "neighbours": {key: pass fraction}}``. A row's pass fraction
         is over the runs that report it (``runs`` of them: rows named after a size,
         such as a mode of a deeper hierarchy, exist only in some neighbours); a run
-        that raised counts against the overall pass fraction.
+        that raised counts against the overall pass fraction. ``not_reached`` marks a run
+        whose phenomenon did not appear within its steps (an invalid verdict, not a failed claim).
 
     Examples:
         >>> from bridge.match import check
@@ -105,9 +107,10 @@ def summarise(results: Mapping[str, Mapping[int, Any]], case_study: str, preset:
     for key, by_seed in results.items():
         for seed, report in by_seed.items():
             if isinstance(report, str):
-                runs.append({"neighbour": key, "seed": seed, "verdict": "error", "failed_claims": [], "failed_preconditions": [], "error": report})
+                runs.append({"neighbour": key, "seed": seed, "verdict": "error", "failed_claims": [], "failed_preconditions": [], "not_reached": False, "error": report})
                 continue
-            runs.append({"neighbour": key, "seed": seed, "verdict": report.verdict, "failed_claims": report.failed_claims, "failed_preconditions": report.failed_preconditions, "error": None})
+            runs.append({"neighbour": key, "seed": seed, "verdict": report.verdict, "failed_claims": report.failed_claims, "failed_preconditions": report.failed_preconditions,
+                         "not_reached": report.not_reached, "error": None})
             for row in report.rows:
                 row_passes.setdefault(row.row_key, {})[(key, seed)] = bool(row.passed)
     n_runs = len(runs)
@@ -128,14 +131,16 @@ def to_markdown(table: Mapping[str, Any]) -> str:
     lines = [
         f"## Robustness: {table['case_study']} around preset {table['preset']}",
         "",
-        f"{sum(r['verdict'] == 'pass' for r in table['runs'])} of {len(table['runs'])} runs pass (fraction {table['pass_fraction']:.2f}).",
+        f"{sum(r['verdict'] == 'pass' for r in table['runs'])} of {len(table['runs'])} runs pass (fraction {table['pass_fraction']:.2f}); "
+        f"in {sum(bool(r.get('not_reached')) for r in table['runs'])} the phenomenon was not reached within the training steps.",
         "",
         "| neighbour | seed | verdict | failed rows |",
         "|---|---|---|---|",
     ]
     for r in table["runs"]:
         why = r["error"] or ", ".join(r["failed_preconditions"] + r["failed_claims"]) or "—"
-        lines.append(f"| {r['neighbour'].replace('|', '/')} | {r['seed']} | {r['verdict']} | {why.replace('|', '/')} |")
+        verdict = r["verdict"] + (" (not reached)" if r.get("not_reached") else "")
+        lines.append(f"| {r['neighbour'].replace('|', '/')} | {r['seed']} | {verdict} | {why.replace('|', '/')} |")
     lines += ["", "| row | pass fraction | runs with the row |", "|---|---|---|"]
     lines += [f"| {name.replace('|', '/')} | {row['pass_fraction']:.2f} | {row['runs']} |" for name, row in table["rows"].items()]
     return "\n".join(lines) + "\n"
@@ -154,6 +159,7 @@ def run_robustness(
     resume: bool = False,
     backend: str | Any = "local",
     backend_options: Mapping[str, Any] | None = None,
+    budget: int | None = None,
 ) -> dict[str, Any]:
     """Run case study ``name`` on ``n_neighbours`` neighbours of ``preset`` × ``seeds``; write ``robustness.json``.
 
@@ -161,7 +167,8 @@ def run_robustness(
     neighbour and seed whose report exists is read (re-analysed), not retrained.
     On a sweep backend (``"ray"``, ``"submitit"`` or a backend object) every neighbour
     and seed is one job, a whole case study in a worker; the table is then built from
-    the reports they wrote.
+    the reports they wrote. With ``budget``, every neighbour trains until its phenomenon
+    appears or ``budget`` steps (:func:`case_studies.generality.budget.run_until`).
 
     Raises:
         ConfigError: the case study declares no family, a neighbour's setting is invalid,
@@ -177,7 +184,8 @@ def run_robustness(
     from bridge.sweep.backends import get_backend
     from bridge.training.loop import validate
 
-    from case_studies.base import get_case_study, new_output, rebuild_report, resolve_preset, run_case_study
+    from case_studies.base import get_case_study, new_output, rebuild_report, resolve_preset
+    from case_studies.generality.budget import budget_steps, preset_steps
 
     study = get_case_study(name)
     if not study.family:
@@ -187,6 +195,8 @@ def run_robustness(
     chosen = neighbours(study.family, n_neighbours, seed=draw_seed)
     for neighbour in chosen:
         changed = apply(preset_obj, neighbour.settings)
+        if budget is not None:
+            budget_steps(preset_steps(name, changed), budget)
         for seed in seeds:
             for cfg in study.runs(changed, seed).values():
                 validate(cfg)
@@ -199,7 +209,7 @@ def run_robustness(
         from bridge.sweep.family import run_job
 
         todo = [(key, n, folder) for key, (n, folder) in places.items() if not (resume and (folder / "report.json").exists())]
-        jobs = [Job(run_job, (train_neighbour, (name, preset_name, seed, n.settings), f"{k}/seed-{seed}", str(folder), {"device": device}), f"{k}/seed-{seed}") for (k, seed), n, folder in todo]
+        jobs = [Job(run_job, (train_neighbour, (name, preset_name, seed, n.settings), f"{k}/seed-{seed}", str(folder), {"device": device, "budget": budget}), f"{k}/seed-{seed}") for (k, seed), n, folder in todo]
         by_job = {job.key: key for job, (key, _, _) in zip(jobs, todo)}
 
         def record(outcome: dict[str, Any]) -> None:
@@ -217,7 +227,7 @@ def run_robustness(
             elif resume and (folder / "report.json").exists():
                 report = rebuild_report(folder)
             else:
-                report = run_case_study(name, preset_name, folder, seed=seed, device=device, progress=progress, resume=resume, settings=neighbour.settings)
+                report = train_neighbour(name, preset_name, seed, neighbour.settings, key, str(folder), device=device, progress=progress, resume=resume, budget=budget)
         except (ArithmeticError, RuntimeError, ValueError) as e:  # a run that diverges or breaks is a result, not the end of the study
             report = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
         results.setdefault(key, {})[seed] = report
@@ -231,12 +241,18 @@ def run_robustness(
     return table
 
 
-def train_neighbour(name: str, preset: str, seed: int, settings: Sequence[str], key: str, folder: str, *, device: str = "cpu") -> None:
-    """One neighbour and seed of :func:`run_robustness` in a backend's worker: the whole case study into ``folder``
-    (resuming what a killed worker left there). Run through :func:`bridge.sweep.family.run_job`, which records its failure."""
-    from case_studies.base import run_case_study
+def train_neighbour(name: str, preset: str, seed: int, settings: Sequence[str], key: str, folder: str, *, device: str = "cpu", progress: bool | None = False, resume: bool = True, budget: int | None = None) -> Any:
+    """One neighbour and seed of :func:`run_robustness`: the whole case study into ``folder``; returns its report.
 
-    run_case_study(name, preset, folder, seed=seed, device=device, progress=False, resume=True, settings=list(settings))
+    In a backend's worker (through :func:`bridge.sweep.family.run_job`, which records its failure) it resumes
+    what a killed worker left there. With ``budget`` it trains until the phenomenon appears or that many steps.
+    """
+    from case_studies.base import run_case_study
+    from case_studies.generality.budget import run_until
+
+    if budget is not None:
+        return run_until(name, preset, folder, cap=budget, seed=seed, device=device, progress=progress, resume=resume, settings=list(settings))
+    return run_case_study(name, preset, folder, seed=seed, device=device, progress=progress, resume=resume, settings=list(settings))
 
 
 @dataclass(frozen=True)
@@ -255,6 +271,7 @@ class StoredReport:
     failed_claims: list[str]
     failed_preconditions: list[str]
     rows: list[StoredRow]
+    not_reached: bool = False
 
     @classmethod
     def read(cls, folder: str | Path) -> StoredReport:
@@ -270,4 +287,5 @@ class StoredReport:
         if data is None:
             raise RunError(f"{folder} holds no report.json")
         rows = [StoredRow(r["prediction"], bool(r["passed"])) for r in data.get("matches", [])] + [StoredRow(r.get("key") or r["name"], bool(r["passed"])) for r in data.get("checks", [])]
-        return cls(data["verdict"], list(data.get("failed_claims", [])), list(data.get("failed_preconditions", [])), rows)
+        late = any(r.get("role") == "precondition" and not r["passed"] and str(r.get("reason", "")).startswith(NOT_REACHED) for r in data.get("checks", []))
+        return cls(data["verdict"], list(data.get("failed_claims", [])), list(data.get("failed_preconditions", [])), rows, late)

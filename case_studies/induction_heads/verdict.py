@@ -23,6 +23,7 @@ import numpy as np
 from jaxtyping import Float
 
 from bridge.match import Check, Match, check, match
+from bridge.report import not_reached
 from bridge.stages import (
     Event,
     Stage,
@@ -213,7 +214,7 @@ def judge(obs: Observed, *, d_vocab: int, n_chains: int, targets: Targets = Targ
     checks = [
         check("the phenomenon: an abrupt drop of the repeated-token loss", "absent" if drop is None else f"{drop.start:.0f}-{drop.end:.0f}", f"a fall of >= {tg.drop_fall:g} ln V", drop is not None,
               role="precondition", claim="in-context copying appeared within the training budget (the other rows judge it)", source=PHASE,
-              reason="" if drop is not None else f"not reached within {int(t[-1])} steps: the repeated-token loss shows no abrupt drop"),
+              reason="" if drop is not None else not_reached(t[-1], "the repeated-token loss shows no abrupt drop")),
         check(f"a layer-1 head ({ind_name}) rises < {lo:g} -> > {hi:g} within the loss-drop window {_fmt(window)}", rises, "rise inside window", c["inside"],
               claim="a layer-1 induction score rises inside the window of the repeated-token loss drop", source=PHASE, reason="" if window is not None else "loss drop absent",
               key="a layer-1 head rises within the loss-drop window"),

@@ -1,0 +1,86 @@
+"""Training until the phenomenon appears: doubling steps up to a cap, "not reached" kept apart from "fail"."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bridge.config import ConfigError
+from bridge.match import check
+from bridge.report import BridgeReport, not_reached
+from case_studies import run_case_study
+from case_studies.generality.budget import budget_steps, run_until
+from case_studies.generality.robustness import StoredReport, summarise, to_markdown
+from tests.helpers import timeout
+
+LEARNED = "every mode learned (max |final strength / s − 1|)"
+
+
+def test_budget_doubles_from_the_preset_steps_and_ends_on_the_cap():
+    assert budget_steps(100, 800) == [100, 200, 400, 800]
+    assert budget_steps(300, 1000) == [300, 600, 1000]
+    assert budget_steps(500, 500) == [500]
+    with pytest.raises(ConfigError, match=r"budget cap \(99 steps\) is below the preset's train.steps \(100\)"):
+        budget_steps(100, 99)
+
+
+def _report(reason: str, passed: bool = False) -> BridgeReport:
+    return BridgeReport("toy", "quick", 0, checks=[check("the phenomenon", None, "appears", passed, role="precondition", reason=reason), check("a claim", 1.0, "== 1", True)])
+
+
+def test_a_report_is_not_reached_only_when_a_failed_precondition_says_so():
+    assert _report(not_reached(2500, "test accuracy ends at 4.0%")).not_reached
+    assert not _report("generalised before memorising").not_reached  # failed, but not for want of steps
+    assert not _report("", passed=True).not_reached
+    late = _report(not_reached(300))
+    assert late.verdict == "invalid" and late.checks[0].reason == "not reached within 300 steps"
+
+
+def test_robustness_tables_keep_not_reached_apart_from_failures():
+    table = summarise({"train.lr=0.1": {0: _report(not_reached(600)), 1: _report("broken")}}, "toy", "quick")
+    assert [r["not_reached"] for r in table["runs"]] == [True, False]
+    md = to_markdown(table)
+    assert "in 1 the phenomenon was not reached" in md and "| train.lr=0.1 | 0 | invalid (not reached) |" in md and "| train.lr=0.1 | 1 | invalid |" in md
+
+
+def test_deep_linear_trains_on_until_every_mode_is_learned(tmp_path):
+    short = run_case_study("deep-linear", "quick", tmp_path / "short", device="cpu", progress=False, settings=["train.steps=100"])
+    assert short.not_reached and LEARNED in short.failed_preconditions
+    report = run_until("deep-linear", "quick", tmp_path / "until", cap=800, device="cpu", progress=False, settings=["train.steps=100"])
+    assert not report.not_reached and LEARNED not in report.failed_preconditions
+    info = json.loads((tmp_path / "until" / "run.json").read_text())
+    steps = info["config"]["train"]["steps"]
+    assert steps in (200, 400, 800) and info["settings"] == ["train.steps=100", f"train.steps={steps}"]
+    assert [e["to"] for e in info["extended"]] == budget_steps(100, steps)[1:]
+    assert report.extra["extended"] == info["extended"]
+    stored = json.loads((tmp_path / "until" / "report.json").read_text())
+    assert stored["extended"] == info["extended"]
+    metrics = (tmp_path / "until" / "metrics.csv").read_text()
+    assert metrics.count("\n") > (tmp_path / "short" / "metrics.csv").read_text().count("\n")  # the short budget's records are kept
+    again = run_until("deep-linear", "quick", tmp_path / "until", cap=800, device="cpu", progress=False, settings=["train.steps=100"], resume=True)
+    assert again.verdict == report.verdict and json.loads((tmp_path / "until" / "run.json").read_text())["extended"] == info["extended"]  # nothing retrained
+
+
+def test_a_phenomenon_beyond_the_cap_is_not_reached_within_the_cap(tmp_path):
+    report = run_until("deep-linear", "quick", tmp_path / "capped", cap=60, device="cpu", progress=False, settings=["train.steps=30"])
+    row = next(c for c in report.checks if c.name == LEARNED)
+    assert report.not_reached and row.reason.startswith("not reached within 60 steps")
+    assert [e["to"] for e in report.extra["extended"]] == [60]
+    stored = StoredReport.read(tmp_path / "capped")  # what a backend's robustness table reads
+    assert stored.not_reached and stored.verdict == "invalid" and LEARNED in stored.failed_preconditions
+
+
+def test_a_study_without_train_steps_is_refused_before_any_work(tmp_path):
+    with pytest.raises(ConfigError, match="has no train.steps to extend"):
+        run_until("mup", "quick", tmp_path / "mup", cap=1000, device="cpu")
+    with pytest.raises(ConfigError, match="below the preset's train.steps"):
+        run_until("deep-linear", "quick", tmp_path / "dl", cap=10, device="cpu")
+    assert not (tmp_path / "mup").exists() and not (tmp_path / "dl").exists()
+
+
+@pytest.mark.parametrize("args, message", [(["--seeds", "0-1", "--budget", "900"], "--budget trains one seed"), (["--budget", "10"], "below the preset's train.steps")])
+def test_the_cli_refuses_a_budget_it_cannot_run_in_one_line(tmp_path, args, message):
+    result = subprocess.run([sys.executable, "-m", "bridge.cli", "run", "deep-linear", "--out", str(tmp_path / "o"), *args], capture_output=True, text=True, timeout=timeout(120))
+    assert result.returncode != 0 and message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()

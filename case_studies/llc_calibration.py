@@ -186,6 +186,14 @@ class LLCCalibration(CaseStudy):
     """SGLD learning coefficient vs Aoyagi's closed form for reduced-rank regression."""
 
     presets = PRESETS
+    family = {
+        "shapes": (  # other shapes, each set covering every branch of the formula again
+            "M5-N5-H3-r1,M5-N5-H2-r1,M2-N7-H3-r1,M7-N2-H3-r1,M3-N2-H5-r1,M4-N4-H3-r2",
+            "M3-N3-H2-r1,M4-N4-H2-r0,M2-N5-H2-r0,M5-N2-H2-r0,M2-N2-H5-r0,M3-N4-H3-r2",
+        ),
+        "task.n_train": (2000, 8000),
+        "sgld.step_size": (1e-4, 4e-4),
+    }
 
     def runs(self, preset: LLCCalibrationPreset, seed: int) -> dict[str, RunConfig]:
         return {key: run_config(preset, shape, seed) for key, shape in preset.keyed.items()}

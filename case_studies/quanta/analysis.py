@@ -24,7 +24,7 @@ from bridge.plots.quanta import (
     plot_quanta_per_width,
     plot_subtask_losses,
 )
-from bridge.report import BridgeReport
+from bridge.report import BridgeReport, not_reached
 from bridge.runs.run import Run
 from bridge.stages.quanta import subtask_drop, value_at
 from bridge.theory import quanta as theory
@@ -121,10 +121,12 @@ def judge(obs: SweepObservables, targets: Any) -> BridgeReport:
     learned = [k for k, d in enumerate(drops) if d is not None]
     steps = np.array([d.step if d is not None else np.inf for d in drops])
     enough = len(learned) >= targets.min_learned
-    report.checks.append(check("subtasks learned by the widest model", len(learned), f">= {targets.min_learned}", enough, role="precondition"))
+    report.checks.append(check("subtasks learned by the widest model", len(learned), f">= {targets.min_learned}", enough, role="precondition",
+                               reason="" if enough else not_reached(main.steps[-1], f"the widest model learned {len(learned)} subtasks")))
     for c in obs.curves:
-        late = int((c.losses[np.searchsorted(c.steps, 0.75 * c.steps[-1])] < CHANCE / 2).sum())
-        report.checks.append(check(f"width {c.width}: quanta learned at 3/4 of training and at the end", f"{late} / {_learned_final(c)}", "equal (converged)", late == _learned_final(c), role="precondition"))
+        late, final = int((c.losses[np.searchsorted(c.steps, 0.75 * c.steps[-1])] < CHANCE / 2).sum()), _learned_final(c)
+        report.checks.append(check(f"width {c.width}: quanta learned at 3/4 of training and at the end", f"{late} / {final}", "equal (converged)", late == final, role="precondition",
+                                   reason="" if late == final else not_reached(c.steps[-1], f"the count of quanta still moves in the last quarter ({late} → {final})")))
 
     filled = np.where(np.isfinite(steps), steps, np.nanmax(np.where(np.isfinite(steps), steps, np.nan)) + 1 if learned else 1.0)
     rho = float(stats.spearmanr(np.arange(n), filled).statistic) if enough and len(set(filled)) > 1 else None

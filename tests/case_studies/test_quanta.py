@@ -125,9 +125,14 @@ def test_preconditions_make_the_verdict_invalid():
     obs.curves[-1].losses[:] = LN2  # the widest model learns nothing
     report = judge(obs, Targets())
     assert report.verdict == "invalid" and "subtasks learned by the widest model" in report.failed_preconditions
+    assert report.not_reached  # more steps may help: `--budget` trains on
     obs = _synthetic()
     obs.curves[0].losses[-1, 5] = 1e-3  # one more quantum in the last quarter: not converged
-    assert any(name.startswith("width 8:") for name in judge(obs, Targets()).failed_preconditions)
+    report = judge(obs, Targets())
+    row = next(c for c in report.checks if c.name.startswith("width 8:"))
+    assert row.name in report.failed_preconditions and report.not_reached
+    assert row.reason.startswith(f"not reached within {int(obs.curves[0].steps[-1])} steps: the count of quanta still moves")
+    assert not judge(_synthetic(), Targets()).not_reached
 
 
 def test_power_law_fit_and_prediction_from_learned_quanta():

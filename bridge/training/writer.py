@@ -7,6 +7,7 @@ directory; resume restores the last checkpoint whose tracker rows were written.
 
 from __future__ import annotations
 
+import functools
 import sys
 import warnings
 from pathlib import Path
@@ -40,8 +41,9 @@ KEEP_OPTIMIZER_STATES = 3
 FLUSH_CAPTURES = 256
 
 
-
+@functools.cache
 def _versions() -> dict[str, str]:
+    """Versions of Python and the packages a run depends on (read once per process: each lookup scans the installed metadata)."""
     import importlib.metadata as md
 
     out = {"python": sys.version.split()[0]}
@@ -168,7 +170,7 @@ class RunWriter:
         self.info: dict[str, Any] = {
             "config": config_to_dict(config),
             "seed": config.seed,
-            "versions": _versions(),
+            "versions": dict(_versions()),
             "device": str(dev),
             "status": "running",
             "schedule": {"checkpoints": self.checkpoints, "tracked_steps": len(self.tracked), "track_every": tc.schedule.track_every, "track_resolution": tc.schedule.track_resolution},

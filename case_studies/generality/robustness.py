@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -88,12 +88,13 @@ def summarise(results: Mapping[str, Mapping[int, Any]], case_study: str, preset:
 
     Returns:
         ``{"case_study", "preset", "runs": [{neighbour, seed, verdict, failed_claims,
-        failed_preconditions, not_reached, error}], "rows": {name: {"pass_fraction", "runs"}},
+        failed_preconditions, not_reached, extended_to, error}], "rows": {name: {"pass_fraction", "runs"}},
         "pass_fraction", "neighbours": {key: pass fraction}}``. A row's pass fraction
         is over the runs that report it (``runs`` of them: rows named after a size,
         such as a mode of a deeper hierarchy, exist only in some neighbours); a run
         that raised counts against the overall pass fraction. ``not_reached`` marks a run
-        whose phenomenon did not appear within its steps (an invalid verdict, not a failed claim).
+        whose phenomenon did not appear within its steps (an invalid verdict, not a failed claim);
+        ``extended_to`` the steps a run was trained on to (with a budget), else ``None``.
 
     Examples:
         >>> from bridge.match import check
@@ -107,10 +108,10 @@ def summarise(results: Mapping[str, Mapping[int, Any]], case_study: str, preset:
     for key, by_seed in results.items():
         for seed, report in by_seed.items():
             if isinstance(report, str):
-                runs.append({"neighbour": key, "seed": seed, "verdict": "error", "failed_claims": [], "failed_preconditions": [], "not_reached": False, "error": report})
+                runs.append({"neighbour": key, "seed": seed, "verdict": "error", "failed_claims": [], "failed_preconditions": [], "not_reached": False, "extended_to": None, "error": report})
                 continue
             runs.append({"neighbour": key, "seed": seed, "verdict": report.verdict, "failed_claims": report.failed_claims, "failed_preconditions": report.failed_preconditions,
-                         "not_reached": report.not_reached, "error": None})
+                         "not_reached": report.not_reached, "extended_to": _extended_to(report), "error": None})
             for row in report.rows:
                 row_passes.setdefault(row.row_key, {})[(key, seed)] = bool(row.passed)
     n_runs = len(runs)
@@ -126,6 +127,12 @@ def summarise(results: Mapping[str, Mapping[int, Any]], case_study: str, preset:
     }
 
 
+def _extended_to(report: Any) -> int | None:
+    """The steps a run was last extended to (``report.json``'s ``"extended"``), or ``None``."""
+    extended = report.extra.get("extended")
+    return int(extended[-1]["to"]) if extended else None
+
+
 def to_markdown(table: Mapping[str, Any]) -> str:
     """The robustness table as a page section."""
     lines = [
@@ -139,7 +146,7 @@ def to_markdown(table: Mapping[str, Any]) -> str:
     ]
     for r in table["runs"]:
         why = r["error"] or ", ".join(r["failed_preconditions"] + r["failed_claims"]) or "—"
-        verdict = r["verdict"] + (" (not reached)" if r.get("not_reached") else "")
+        verdict = r["verdict"] + (" (not reached)" if r.get("not_reached") else "") + (f", trained to {r['extended_to']} steps" if r.get("extended_to") else "")
         lines.append(f"| {r['neighbour'].replace('|', '/')} | {r['seed']} | {verdict} | {why.replace('|', '/')} |")
     lines += ["", "| row | pass fraction | runs with the row |", "|---|---|---|"]
     lines += [f"| {name.replace('|', '/')} | {row['pass_fraction']:.2f} | {row['runs']} |" for name, row in table["rows"].items()]
@@ -272,6 +279,7 @@ class StoredReport:
     failed_preconditions: list[str]
     rows: list[StoredRow]
     not_reached: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def read(cls, folder: str | Path) -> StoredReport:
@@ -288,4 +296,5 @@ class StoredReport:
             raise RunError(f"{folder} holds no report.json")
         rows = [StoredRow(r["prediction"], bool(r["passed"])) for r in data.get("matches", [])] + [StoredRow(r.get("key") or r["name"], bool(r["passed"])) for r in data.get("checks", [])]
         late = any(r.get("role") == "precondition" and not r["passed"] and str(r.get("reason", "")).startswith(NOT_REACHED) for r in data.get("checks", []))
-        return cls(data["verdict"], list(data.get("failed_claims", [])), list(data.get("failed_preconditions", [])), rows, late)
+        extra = {"extended": data["extended"]} if data.get("extended") else {}
+        return cls(data["verdict"], list(data.get("failed_claims", [])), list(data.get("failed_preconditions", [])), rows, late, extra)

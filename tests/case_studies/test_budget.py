@@ -38,10 +38,14 @@ def test_a_report_is_not_reached_only_when_a_failed_precondition_says_so():
 
 
 def test_robustness_tables_keep_not_reached_apart_from_failures():
-    table = summarise({"train.lr=0.1": {0: _report(not_reached(600)), 1: _report("broken")}}, "toy", "quick")
-    assert [r["not_reached"] for r in table["runs"]] == [True, False]
+    longer = _report("", passed=True)
+    longer.extra["extended"] = [{"from": 600, "to": 1200}, {"from": 1200, "to": 2400}]
+    table = summarise({"train.lr=0.1": {0: _report(not_reached(600)), 1: _report("broken"), 2: longer}}, "toy", "quick")
+    assert [r["not_reached"] for r in table["runs"]] == [True, False, False]
+    assert [r["extended_to"] for r in table["runs"]] == [None, None, 2400]
     md = to_markdown(table)
     assert "in 1 the phenomenon was not reached" in md and "| train.lr=0.1 | 0 | invalid (not reached) |" in md and "| train.lr=0.1 | 1 | invalid |" in md
+    assert "| train.lr=0.1 | 2 | pass, trained to 2400 steps |" in md
 
 
 def test_deep_linear_trains_on_until_every_mode_is_learned(tmp_path):
@@ -69,6 +73,7 @@ def test_a_phenomenon_beyond_the_cap_is_not_reached_within_the_cap(tmp_path):
     assert [e["to"] for e in report.extra["extended"]] == [60]
     stored = StoredReport.read(tmp_path / "capped")  # what a backend's robustness table reads
     assert stored.not_reached and stored.verdict == "invalid" and LEARNED in stored.failed_preconditions
+    assert summarise({"n": {0: stored}}, "deep-linear", "quick")["runs"][0]["extended_to"] == 60
 
 
 def test_a_study_without_train_steps_is_refused_before_any_work(tmp_path):

@@ -41,6 +41,20 @@ class Neighbour:
         return ",".join(self.settings).replace("/", "_")
 
 
+def field_settings(field: str, value: Any) -> list[str]:
+    """The ``"path=value"`` settings of one family field at ``value`` (a ``+``-joined field sets each path).
+
+    Examples:
+        >>> field_settings("train.lr", 0.1), field_settings("task.n_ctx+model.n_ctx", (28, 28))
+        (['train.lr=0.1'], ['task.n_ctx=28', 'model.n_ctx=28'])
+    """
+    paths = field.split("+")
+    values = tuple(value) if len(paths) > 1 and isinstance(value, tuple | list) else (value,)
+    if len(values) != len(paths):
+        raise ConfigError(f"family field {field!r} joins {len(paths)} paths, so each value needs {len(paths)} parts, got {value!r}")
+    return [f"{p}={value_text(v)}" for p, v in zip(paths, values)]
+
+
 def neighbours(family: Mapping[str, Sequence[Any]], n: int, *, seed: int = 0, max_changes: int = 2) -> list[Neighbour]:
     """``n`` distinct neighbours of a preset, each changing 1 to ``max_changes`` family fields.
 
@@ -48,7 +62,9 @@ def neighbours(family: Mapping[str, Sequence[Any]], n: int, *, seed: int = 0, ma
     neighbours. Fewer than ``n`` come back when the family has fewer distinct neighbours.
 
     Args:
-        family: dotted preset path → values to try (the preset's own value left out).
+        family: dotted preset path → values to try (the preset's own value left out). Fields
+            that must change together are one entry: their paths joined by ``+``, each value
+            a tuple with one value per path (``{"task.d_vocab+model.d_vocab": ((32, 32),)}``).
         n: how many neighbours.
         seed: seed of the draw.
         max_changes: the most fields one neighbour changes.
@@ -72,7 +88,7 @@ def neighbours(family: Mapping[str, Sequence[Any]], n: int, *, seed: int = 0, ma
     while len(found) < limit and attempts < 100 * n:
         attempts += 1
         changed = sorted(rng.sample(fields, rng.randint(1, min(max_changes, len(fields)))))
-        settings = tuple(f"{f}={value_text(rng.choice(list(family[f])))}" for f in changed)
+        settings = tuple(s for f in changed for s in field_settings(f, rng.choice(list(family[f]))))
         if settings not in seen:
             seen.add(settings)
             found.append(Neighbour(settings))

@@ -122,7 +122,9 @@ class InductionHeads(CaseStudy):
     """2-layer attention-only transformer: loss drop, induction circuit and LLC boundary coincide; 1-layer control."""
 
     presets = PRESETS
-    family = {
+    family = {  # the depth stays 2: the claims name layer 0 (previous-token) and layer 1 (induction) heads
+        "task.d_vocab+model.d_vocab": ((32, 32), (128, 128)),
+        "task.n_ctx+model.n_ctx": ((28, 28), (48, 48)),
         "model.n_heads": (2, 8),
         "model.d_model": (48, 96),
         "train.lr": (0.5, 2.0),

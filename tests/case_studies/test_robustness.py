@@ -12,8 +12,7 @@ from bridge.overrides import apply
 from bridge.report import BridgeReport
 from case_studies import case_study_names, get_case_study
 from bridge.training.loop import validate
-from bridge.sweep.grid import value_text
-from case_studies.generality.robustness import neighbours, summarise, to_markdown
+from case_studies.generality.robustness import field_settings, neighbours, summarise, to_markdown
 from tests.helpers import timeout
 
 FAMILY = {"train.lr": (0.025, 0.1), "model.d_hidden": (64, 256), "task.depth": (3, 5)}
@@ -45,15 +44,28 @@ def test_an_empty_family_is_refused(family):
 def test_every_family_setting_is_reachable_and_differs_from_the_preset(name):
     study = get_case_study(name)
     preset = study.presets["quick"]
-    for path, values in study.family.items():
-        own = apply(preset, [])
-        for part in path.split("."):
-            own = getattr(own, part)
-        assert own not in values, f"{name}: {path} lists the preset's own value {own!r}"
+    for field, values in study.family.items():
+        own = []
+        for path in field.split("+"):
+            value = preset
+            for part in path.split("."):
+                value = getattr(value, part)
+            own.append(value)
+        own = own[0] if len(own) == 1 else tuple(own)
+        assert own not in values, f"{name}: {field} lists the preset's own value {own!r}"
         for value in values:
-            changed = apply(preset, [f"{path}={value_text(value)}"])
+            changed = apply(preset, field_settings(field, value))
             for cfg in study.runs(changed, 0).values():
                 validate(cfg)  # a neighbour is a valid run: ConfigError otherwise
+
+
+def test_fields_that_change_together_are_set_together_and_checked():
+    family = {"task.d_vocab+model.d_vocab": ((32, 32), (128, 128)), "train.lr": (0.5,)}
+    drawn = neighbours(family, 5, seed=0)
+    assert len(drawn) == 5 and all(("task.d_vocab=32" in n.settings) == ("model.d_vocab=32" in n.settings) for n in drawn)
+    assert {"task.d_vocab=128", "model.d_vocab=128", "train.lr=0.5"} in [set(n.settings) for n in drawn]
+    with pytest.raises(ConfigError, match="joins 2 paths"):
+        field_settings("task.d_vocab+model.d_vocab", (32,))
 
 
 def _report(passes):

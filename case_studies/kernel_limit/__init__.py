@@ -165,6 +165,12 @@ class KernelLimit(CaseStudy):
     """Lazy vs rich training across output scales: eigenlearning at one end, moving features at the other."""
 
     presets = PRESETS
+    family = {
+        "task.d": (9, 11),
+        "task.n_train": (128, 384),
+        "task.coefficients": ((2.0, 1.0, 0.5), (0.5, 1.0, 2.0)),
+        "model.widths": ((32, 32), (128, 128)),
+    }
 
     def runs(self, preset: KernelLimitPreset, seed: int) -> dict[str, RunConfig]:
         alphas = sorted(preset.alphas, reverse=True)

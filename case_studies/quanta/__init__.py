@@ -107,6 +107,12 @@ class Quanta(CaseStudy):
     """Quantization model on multitask sparse parity: per-subtask emergence, hidden progress and scaling exponents over widths."""
 
     presets = PRESETS
+    family = {
+        "task.alpha": (0.3, 0.6),
+        "task.n_bits": (12, 24),
+        "task.k_bits": (2, 4),
+        "train.lr": (0.005, 0.02),
+    }
 
     def runs(self, preset: QuantaPreset, seed: int) -> dict[str, RunConfig]:
         widest = max(preset.widths)

@@ -59,6 +59,20 @@ def test_every_family_setting_is_reachable_and_differs_from_the_preset(name):
                 validate(cfg)  # a neighbour is a valid run: ConfigError otherwise
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n in case_study_names() if get_case_study(n).family])
+def test_every_pair_of_family_values_is_a_valid_run(name):
+    """A neighbour changes up to two fields, and run_robustness refuses an invalid one before any training."""
+    import itertools
+
+    study = get_case_study(name)
+    preset = study.presets["quick"]
+    for (f1, values1), (f2, values2) in itertools.combinations(study.family.items(), 2):
+        for v1, v2 in itertools.product(values1, values2):
+            for cfg in study.runs(apply(preset, field_settings(f1, v1) + field_settings(f2, v2)), 0).values():
+                validate(cfg)
+
+
 def test_fields_that_change_together_are_set_together_and_checked():
     family = {"task.d_vocab+model.d_vocab": ((32, 32), (128, 128)), "train.lr": (0.5,)}
     drawn = neighbours(family, 5, seed=0)

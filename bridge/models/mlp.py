@@ -45,6 +45,10 @@ class MLPConfig:
         base_width: the width at which every parametrisation equals the standard one
             (required unless ``parametrisation`` is ``"standard"``). A layer's width is
             its fan-out for the first layer and its fan-in for the others.
+        zero_init: μP only: start the readout at zero, the initial function of the
+            infinite-width limit (Yang et al. 2022's recommendation; the model then
+            differs from the standard one at ``base_width``, and on the first step only
+            the readout receives a gradient).
 
     Examples:
         >>> cfg = MLPConfig(d_in=4, d_out=1, widths=(256, 256), parametrisation="mup", base_width=64)
@@ -64,6 +68,7 @@ class MLPConfig:
     init_scale: float = 1.0
     parametrisation: str = "standard"
     base_width: int | None = None
+    zero_init: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.widths, list):
@@ -79,6 +84,7 @@ class MLPConfig:
             self.parametrisation == "standard" or self.base_width is not None,
             f"mlp.base_width is required with parametrisation {self.parametrisation!r} (the width at which it equals the standard one)",
         )
+        require(not self.zero_init or self.parametrisation == "mup", f"mlp.zero_init applies to parametrisation 'mup' only, got {self.parametrisation!r}")
 
     def layer_kinds(self) -> tuple[str, ...]:
         """``input``, ``hidden``… and ``output``: the kind of each weight layer (a single hidden width has no ``hidden``)."""
@@ -121,6 +127,8 @@ class MLP(HookedRootModule):
             layer = nn.Linear(d_in, d_out, bias=config.bias)
             with torch.no_grad():
                 layer.weight.copy_(torch.randn(d_out, d_in, generator=g) * (config.init_scale * math.sqrt(variance / d_in)))
+                if config.zero_init and len(self.layers) == len(config.widths):  # the readout (drawn anyway, so the other layers keep their draws)
+                    layer.weight.zero_()
                 if config.bias:
                     layer.bias.zero_()
             self.layers.append(layer)

@@ -80,6 +80,8 @@ class MupPreset:
         coord_widths, coord_steps, coord_lr: the coordinate check: widths (spanning ≥ 32×),
             steps and learning rate (full batch).
         coord_parametrisations: the parametrisations of the coordinate check.
+        zero_init: the μP runs start their readout at zero (:class:`~bridge.models.mlp.MLPConfig`);
+            SP and NTK keep theirs, whose exponents the theory table gives for a random readout.
         lr_widths, lrs, lr_steps: the transfer grid: widths (≥ 4, spanning ≥ 16×), learning
             rates (≥ 7, each twice the previous) and full-batch steps.
         targets: what the report judges.
@@ -93,6 +95,7 @@ class MupPreset:
     coord_steps: int = 3
     coord_lr: float = 0.01
     coord_parametrisations: tuple[str, ...] = ("mup", "standard", "ntk")
+    zero_init: bool = False
     lr_widths: tuple[int, ...] = (32, 64, 128, 256, 512)
     lrs: tuple[float, ...] = tuple(2.0**k for k in range(-11, -4))
     lr_steps: int = 200
@@ -133,7 +136,8 @@ PRESETS = {
 
 def run_config(preset: MupPreset, parametrisation: str, width: int, lr: float, steps: int, seed: int, schedule: ScheduleConfig) -> RunConfig:
     """One run: the preset's MLP at ``width`` under ``parametrisation``, trained full batch at ``lr``."""
-    model = dataclasses.replace(preset.model, widths=(width, width), parametrisation=parametrisation, base_width=None if parametrisation == "standard" else preset.base_width)
+    model = dataclasses.replace(preset.model, widths=(width, width), parametrisation=parametrisation, base_width=None if parametrisation == "standard" else preset.base_width,
+                                zero_init=preset.zero_init and parametrisation == "mup")
     train = TrainConfig(optimizer=preset.optimizer, lr=lr, steps=steps, schedule=schedule)
     return RunConfig(task=preset.task, model=model, train=train, seed=seed, name=f"mup {parametrisation} width {width} lr {lr:g}")
 

@@ -97,6 +97,7 @@ def test_sgd_step_by_hand_under_mup():
         ({"parametrisation": "mup"}, "mlp.base_width is required"),
         ({"parametrisation": "ntk", "base_width": 0}, "mlp.base_width must be a positive integer"),
         ({"parametrisation": "mup", "base_width": 2.5}, "mlp.base_width must be"),
+        ({"parametrisation": "ntk", "base_width": 8, "zero_init": True}, "mlp.zero_init applies to parametrisation 'mup' only"),
     ],
 )
 def test_bad_values_raise(kwargs, message):
@@ -116,3 +117,20 @@ def test_stacked_seeds_keep_the_per_layer_learning_rates(tmp_path):
         alone = train(RunConfig(cfg.task, cfg.model, cfg.train, seed=seed), tmp_path / f"alone{seed}", device="cpu", progress=False)
         for a, b in zip(load_run(alone.path).model_at(6).parameters(), run.model_at(6).parameters()):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_a_zero_readout_starts_from_the_zero_function_and_moves_alone_first(optimizer):
+    """μP with ``zero_init``: the other layers keep their draws; on step 1 only the readout gets a gradient."""
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(16, 5, generator=g), torch.randn(16, 2, generator=g)
+    plain, zero = net("mup", 128), net("mup", 128, zero_init=True)
+    assert torch.count_nonzero(zero.layers[-1].weight) == 0 and torch.equal(zero(x), zero.layers[-1].bias.expand(16, 2))
+    for a, b in zip(list(zero.parameters())[:-2], list(plain.parameters())[:-2]):
+        assert torch.equal(a, b)
+    before = [p.detach().clone() for p in zero.parameters()]
+    after = one_step(zero, optimizer, x, y)
+    moved = [not torch.equal(a, b) for a, b in zip(before, after)]
+    assert moved == [False, False, False, False, True, True]  # (weight, bias) of input, hidden, readout
+    after = one_step(zero, optimizer, x, y)
+    assert all(not torch.equal(a, b) for a, b in zip(before, after))

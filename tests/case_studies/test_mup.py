@@ -69,7 +69,7 @@ def test_mup_coordinate_slope_fails_when_a_layer_grows(layer):
         return {"delta": {**obs.delta, "mup": power(exps)}}
 
     failed, verdict = failed_after(change)
-    assert len(failed) == 1 and failed[0].startswith(f"μP coordinate check, {LAYERS[layer]} layer: largest |slope| of Δh vs width over steps 1–3")
+    assert len(failed) == 1 and failed[0] == f"μP coordinate check, {LAYERS[layer]} layer: largest |slope| of Δh vs width over the steps it moved"
     assert verdict == "partial"
 
 
@@ -80,8 +80,35 @@ def test_mup_coordinate_slope_fails_when_a_layer_is_off_at_one_step_only():
         return {"delta": {**obs.delta, "mup": delta}}
 
     failed, verdict = failed_after(change)
-    assert failed == ["μP coordinate check, output layer: largest |slope| of Δh vs width over steps 1–3 (at step 1)"]
+    assert failed == ["μP coordinate check, output layer: largest |slope| of Δh vs width over the steps it moved"]
     assert verdict == "partial"
+    report = judge(dataclasses.replace(good(), **change(good())), Targets())
+    assert rows(report)[failed[0]].reason == "at step 1" and rows(report)[failed[0]].value == pytest.approx(-0.2, abs=1e-9)
+
+
+def test_layers_that_wait_for_a_zero_readout_are_judged_from_their_first_move():
+    """With the readout starting at zero only the readout moves on step 1: the others are judged from step 2."""
+
+    def waiting(obs, output_slope=0.0):
+        delta = power([0.0, 0.0, output_slope])
+        delta[1, :, :2] = 0.0  # input and hidden layers: no gradient through a zero readout
+        return {"delta": {**obs.delta, "mup": delta}}
+
+    report = judge(dataclasses.replace(good(), **waiting(good())), Targets())
+    assert report.verdict == "pass", [(r.name, r.value, r.reason) for r in report.rows if not r.passed]
+    table = rows(report)
+    assert table["μP coordinate check, hidden layer: slope after 1 step(s)"].value == "not moved"
+    assert table["μP coordinate check, hidden layer: largest |slope| of Δh vs width over the steps it moved"].reason == "moves from step 2: the readout starts at zero"
+    failed, _ = failed_after(lambda o: waiting(o, output_slope=0.2))
+    assert failed == ["μP coordinate check, output layer: largest |slope| of Δh vs width over the steps it moved"]
+
+    def half_still(obs):  # zero at some widths only: a measurement failure, not a layer waiting
+        delta = power([0.0, 0.0, 0.0])
+        delta[1, :3, 1] = 0.0
+        return {"delta": {**obs.delta, "mup": delta}}
+
+    report = judge(dataclasses.replace(good(), **half_still(good())), Targets())
+    assert report.verdict == "invalid" and report.failed_preconditions == ["μP: every layer moved and stayed finite in the coordinate check"]
 
 
 @pytest.mark.parametrize("layer", [0, 1, 2])
@@ -153,3 +180,14 @@ def test_bad_presets_raise(change, message):
 def test_quick_preset_meets_the_grid_sizes():
     p = PRESETS["quick"]
     assert p.coord_widths[-1] / p.coord_widths[0] >= 32 and len(p.lrs) >= 7 and len(p.lr_widths) >= 4 and p.lr_widths[-1] / p.lr_widths[0] >= 16
+
+
+def test_zero_init_starts_the_mup_readouts_at_zero_and_leaves_sp_and_ntk_alone():
+    from bridge.overrides import apply
+    from case_studies import get_case_study
+
+    study = get_case_study("mup")
+    runs = study.runs(apply(PRESETS["quick"], ["zero_init=true"]), seed=0)
+    assert {cfg.model.parametrisation for cfg in runs.values() if cfg.model.zero_init} == {"mup"}
+    assert all(cfg.model.zero_init for cfg in runs.values() if cfg.model.parametrisation == "mup")
+    assert not any(cfg.model.zero_init for cfg in study.runs(PRESETS["quick"], seed=0).values())

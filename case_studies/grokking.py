@@ -7,7 +7,7 @@
 - ``agf`` (``out/runs/agf``): a two-layer quadratic network on a Fourier template; alternating gradient flows (Kunin
   et al. 2025) predict from the initial weights when each frequency is acquired, in order of magnitude, and the loss
   each removes. ``sweep_lr<lr>_wd<wd>``: grokking step against ``lr · weight decay``; ``t ∝ (lr·wd)^−1`` passes only
-  when −1 lies inside the fitted exponent's 95% interval. Both follow the main run's operation (AGF only + and −).
+  when −1 lies inside the fitted exponent's 95% interval. Both follow the main run's operation (+ or −).
 
 Examples:
     >>> study = Grokking()
@@ -126,7 +126,8 @@ class GrokkingPreset:
         task, model: ``a ∘ b mod p`` as tokens ``[a, b, =]`` on a fraction of the pairs; a one-layer transformer.
         train: AdamW, full batch; checkpoints (and the Fourier analysis) every 50 steps plus
             20 log-spaced, loss and accuracy every 10.
-        agf, sweep: the auxiliary runs (``None`` skips one); they follow ``task.op``.
+        agf, sweep: the auxiliary runs (``None`` skips one); they follow ``task.op``, ``+`` or ``-`` (the analysis uses
+            Z_p's Fourier basis, in which ``a ± b`` is a rotation; ``a·b`` would need a discrete-log relabelling).
         targets: what the report judges.
     """
 
@@ -136,6 +137,10 @@ class GrokkingPreset:
     agf: AGFRun | None = AGFRun()
     sweep: SweepRuns | None = SweepRuns()
     targets: Targets = Targets()
+
+    def __post_init__(self) -> None:
+        if self.task.op not in ("+", "-"):
+            raise ConfigError(f"grokking analyses the Fourier algorithm of a ± b mod p: task.op must be '+' or '-', got {self.task.op!r} (a·b mod p needs a discrete-log relabelling of the residues)")
 
 
 PRESETS = {
@@ -166,11 +171,9 @@ def sweep_key(lr: float, weight_decay: float) -> str:
         >>> sweep_key(1.5e-3, 1.0)
         'sweep_lr1.5e-3_wd1'
     """
-
     def short(x: float) -> str:
         mantissa, exponent = f"{x:e}".split("e")
         return f"{x:g}" if x >= 0.1 else f"{float(mantissa):g}e{int(exponent)}"
-
     return f"sweep_lr{short(lr)}_wd{short(weight_decay)}"
 
 
@@ -178,7 +181,7 @@ def run_configs(preset: GrokkingPreset, seed: int) -> dict[str, RunConfig]:
     """Every run of ``preset`` with seed ``seed`` (network input and output sizes follow each task)."""
     p, op = preset.task.p, preset.task.op  # the auxiliary runs follow the main run's operation
     configs = {"main": RunConfig(preset.task, dataclasses.replace(preset.model, d_vocab=p + 1, d_vocab_out=p), preset.train, seed=seed, name="grokking")}
-    if preset.agf is not None and op in AGF_OPS:
+    if preset.agf is not None:
         q = preset.agf.task.p
         configs["agf"] = RunConfig(dataclasses.replace(preset.agf.task, op=op), dataclasses.replace(preset.agf.model, d_in=2 * q, d_out=q), preset.agf.train, seed=seed, name="grokking-agf")
     if preset.sweep is not None:
@@ -200,7 +203,7 @@ class Grokking(CaseStudy):
 
     presets = PRESETS
     universal = ("restricted loss falls before test loss",)
-    family = {"task.p": (53, 67), "task.op": ("-", "*"), "task.train_fraction": (0.3, 0.5), "model.d_mlp": (128, 512)}
+    family = {"task.p": (53, 67), "task.op": ("-",), "task.train_fraction": (0.3, 0.5), "model.d_mlp": (128, 512)}
 
     def runs(self, preset: GrokkingPreset, seed: int) -> dict[str, RunConfig]:
         return run_configs(preset, seed)
@@ -219,8 +222,6 @@ class Grokking(CaseStudy):
         analyse_main(report, runs["main"], preset.targets)
         if "agf" in runs:
             analyse_agf(report, runs["agf"], preset.targets)
-        elif preset.agf is not None:
-            report.notes.append(f"AGF not run: its Fourier predictions hold for {' and '.join(AGF_OPS)} mod p, not for {preset.task.op!r}")
         if any(key.startswith("sweep_") for key in runs):
             analyse_sweep(report, [run for key, run in runs.items() if key.startswith("sweep_")], preset.targets)
         return report
@@ -236,7 +237,6 @@ NANDA = "Nanda et al. 2023 (progress measures for grokking)"
 POWER = "Power et al. 2022, Fig. 1"
 KUNIN = "Kunin et al. 2025 (alternating gradient flows); bridge.theory.agf"
 AGF_SPACING = "AGF template magnitudes 1, 0.65, 0.42, 0.27 (consecutive ratio ~1.5)"
-AGF_OPS = ("+", "-")  # AGF's predictions use the Fourier basis of Z_p under +; a·b mod p needs another basis
 
 
 def analyse_main(report: BridgeReport, run: Run, t: Targets) -> None:

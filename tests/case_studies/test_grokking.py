@@ -245,15 +245,18 @@ def test_the_whole_report_is_partial_and_names_the_sweep_row_when_only_the_expon
     assert Grokking().analyse(runs, QUICK).verdict == "pass"
 
 
-def test_the_auxiliary_runs_follow_the_main_operation_and_agf_says_why_it_skips_multiplication():
+def test_the_auxiliary_runs_follow_the_main_operation_and_multiplication_is_refused_before_any_work(tmp_path):
+    from bridge.config import ConfigError
     from bridge.overrides import apply
+    from case_studies import run_case_study
 
     study = Grokking()
     for op in ("+", "-"):
         runs = study.runs(apply(PRESETS["quick"], [f"task.op={op}"]), seed=0)
         assert "agf" in runs and {cfg.task.op for cfg in runs.values()} == {op}
-    times = study.runs(apply(PRESETS["quick"], ["task.op=*"]), seed=0)
-    assert "agf" not in times and {cfg.task.op for cfg in times.values()} == {"*"} and any(k.startswith("sweep_") for k in times)
+    with pytest.raises(ConfigError, match=r"task.op must be '\+' or '-', got '\*' \(a·b mod p needs a discrete-log relabelling"):
+        run_case_study("grokking", "quick", tmp_path / "times", settings=["task.op=*"], device="cpu", progress=False)
+    assert not (tmp_path / "times").exists()
 
 
 def test_a_minus_b_is_a_plus_b_with_the_b_columns_relabelled():

@@ -234,6 +234,10 @@ class TrainConfig:
             floating-point data during training, stored in the checkpoints:
             ``"float32"`` or ``"float64"`` (for comparisons with theory where
             float32 rounding shifts slow dynamics). Integer targets stay integers.
+        warmup: steps of linear learning-rate warm-up: step ``t < warmup`` uses
+            ``lr · (t + 1) / warmup`` (every parameter group scaled alike).
+        clip_grad_norm: clip the gradient's global norm to this before each step
+            (``torch.nn.utils.clip_grad_norm_``; stacked seeds clip each seed's own); ``None``: no clipping.
     """
 
     optimizer: str = "gd"
@@ -246,6 +250,8 @@ class TrainConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     threads: int = 1
     dtype: str = "float32"
+    warmup: int = 0
+    clip_grad_norm: float | None = None
 
     def __post_init__(self) -> None:
         require(self.dtype in DTYPES, f"train.dtype must be one of {DTYPES}, got {self.dtype!r}")
@@ -258,6 +264,8 @@ class TrainConfig:
         require(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), f"train.betas must be two numbers in [0, 1), got {self.betas}")
         require(self.threads >= 1, f"train.threads must be >= 1, got {self.threads}")
         require(not (self.optimizer == "gd" and self.batch_size is not None), "train.optimizer 'gd' is full batch: leave batch_size as None")
+        require(isinstance(self.warmup, int) and self.warmup >= 0, f"train.warmup must be a non-negative integer of steps, got {self.warmup}")
+        require(self.clip_grad_norm is None or (math.isfinite(self.clip_grad_norm) and self.clip_grad_norm > 0), f"train.clip_grad_norm must be a positive number or None, got {self.clip_grad_norm}")
         if isinstance(self.betas, list):
             object.__setattr__(self, "betas", tuple(self.betas))
 

@@ -77,6 +77,40 @@ def make_optimizer(model: nn.Module | Iterable[Tensor] | list[dict], config: Any
     return cls(params, lr=config.lr, betas=tuple(config.betas), weight_decay=config.weight_decay)
 
 
+def warmup_factor(config: Any, step: int) -> float:
+    """The learning-rate factor of step ``step`` (0-based) under ``config.warmup`` (a :class:`~bridge.config.TrainConfig`).
+
+    Examples:
+        >>> from bridge.config import TrainConfig
+        >>> [warmup_factor(TrainConfig(warmup=4), t) for t in (0, 1, 3, 4, 100)]
+        [0.25, 0.5, 1.0, 1.0, 1.0]
+    """
+    return min(1.0, (step + 1) / config.warmup) if config.warmup else 1.0
+
+
+def before_step(optimizer: torch.optim.Optimizer, config: Any, step: int, base_lrs: Sequence[float], *, stacked: bool = False) -> None:
+    """Set step ``step``'s warm-up learning rates and clip the gradient's global norm, as ``config`` asks.
+
+    ``stacked``: the parameters stack seeds along their first axis, and each seed's
+    gradient is clipped by its own norm (as :func:`torch.nn.utils.clip_grad_norm_` clips one run's).
+    """
+    if config.warmup:
+        factor = warmup_factor(config, step)
+        for group, lr in zip(optimizer.param_groups, base_lrs):
+            group["lr"] = lr * factor
+    if config.clip_grad_norm is None:
+        return
+    params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    if not stacked:
+        torch.nn.utils.clip_grad_norm_(params, config.clip_grad_norm)
+        return
+    grads = [p.grad for p in params]
+    norms = torch.stack([torch.linalg.vector_norm(g.flatten(1), dim=1) for g in grads])  # (tensors, seeds)
+    coef = (config.clip_grad_norm / (torch.linalg.vector_norm(norms, dim=0) + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(coef.view(-1, *(1,) * (g.ndim - 1)))
+
+
 def optimizer_params(model: nn.Module | Iterable[Tensor], config: Any, rename: dict[str, Tensor] | None = None) -> list:
     """What :func:`make_optimizer` optimizes: trainable tensors, or the model's parameter groups.
 
@@ -283,6 +317,7 @@ def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker]
     tc = config.train
     model = move_to(build_for_task(config, data), dev)
     optimizer = make_optimizer(model, tc)
+    base_lrs = [group["lr"] for group in optimizer.param_groups]  # before a resumed state sets a warm-up's lr
     writer = RunWriter(config, out, data, trackers, dev, loggers=loggers, extends=extends)
     ckpt_set, tracked_set = set(writer.checkpoints), set(writer.tracked)
     start = writer.open(model, optimizer, resume)
@@ -306,6 +341,7 @@ def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker]
             loss.backward()
             if step % 100 == 0:
                 bar.set_postfix(loss=f"{loss.item():.4g}", refresh=False)
+            before_step(optimizer, tc, step, base_lrs)
             optimizer.step()
             s = step + 1
             if s in tracked_set:

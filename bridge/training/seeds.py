@@ -51,7 +51,7 @@ from bridge.runs.storage import read_json
 from bridge.tasks import TaskData
 from bridge.trackers.base import Tracker
 from bridge.training.writer import RunWriter
-from bridge.training.loop import batch_indices, build_for_task, extension, make_optimizer, optimizer_params, resolve_device, step_bar, torch_threads, validate, with_loss_tracker
+from bridge.training.loop import batch_indices, before_step, build_for_task, extension, make_optimizer, optimizer_params, resolve_device, step_bar, torch_threads, validate, with_loss_tracker
 
 
 def train_seeds(
@@ -214,6 +214,7 @@ def _train_seeds(
     trainable = [name for name, p in base.named_parameters() if p.requires_grad]
     params = {name: torch.stack([dict(m.named_parameters())[name].detach() for m in models]).requires_grad_() for name in trainable}
     stacked = make_optimizer(optimizer_params(base, tc, rename=params), tc)
+    base_lrs = [group["lr"] for group in stacked.param_groups]  # before a resumed state sets a warm-up's lr
     if start > 0:
         stacked.load_state_dict(_stack_optimizer_state(optimizers))
     loss_fn, n = datas[0].loss_fn, len(datas[0].train)
@@ -257,6 +258,7 @@ def _train_seeds(
                 k = int(bad.nonzero()[0])
                 raise Diverged(step, losses[k].item(), f" of seed {seeds[k]}")
             losses.sum().backward()
+            before_step(stacked, tc, step, base_lrs, stacked=True)
             stacked.step()
             s = step + 1
             if s in tracked_set or s in ckpt_set:

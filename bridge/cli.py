@@ -140,6 +140,7 @@ def robustness_cmd(
     workers: Annotated[int | None, typer.Option(help="jobs at once: CPUs of a local Ray, jobs at once on submitit", min=1)] = None,
     cluster: Annotated[str | None, typer.Option(help="submitit cluster: slurm, local or debug (default: slurm if available)")] = None,
     budget: Annotated[int | None, typer.Option(help="train every neighbour until its phenomenon appears, doubling train.steps up to this many", min=1)] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="change the preset before each neighbour's settings, e.g. train.warmup=100 (repeatable)")] = None,
 ) -> None:
     """Run a case study on neighbouring configurations of a preset and write robustness.json."""
     from case_studies import get_case_study
@@ -154,7 +155,7 @@ def robustness_cmd(
     if backend == "submitit":
         options["folder"] = str(out / ".submitit")
     table = run_robustness(
-        case, preset, out, n_neighbours=neighbours, seeds=parse_seeds(seeds), draw_seed=draw_seed, device=device, progress=progress, resume=resume, backend=backend, backend_options=options, budget=budget
+        case, preset, out, n_neighbours=neighbours, seeds=parse_seeds(seeds), draw_seed=draw_seed, device=device, progress=progress, resume=resume, backend=backend, backend_options=options, budget=budget, settings=list(set_ or [])
     )
     passed = sum(r["verdict"] == "pass" for r in table["runs"])
     typer.echo(f"{case} [{preset}, {len(table['neighbours'])} neighbours × seeds {seeds}]: {passed} of {len(table['runs'])} runs pass — {out / 'robustness.md'}")

@@ -152,7 +152,7 @@ def _extended_to(report: Any) -> int | None:
 def to_markdown(table: Mapping[str, Any]) -> str:
     """The robustness table as a page section."""
     lines = [
-        f"## Robustness: {table['case_study']} around preset {table['preset']}",
+        f"## Robustness: {table['case_study']} around preset {table['preset']}" + (f" with {', '.join(table['settings'])}" if table.get("settings") else ""),
         "",
         f"{sum(r['verdict'] == 'pass' for r in table['runs'])} of {len(table['runs'])} runs pass (fraction {table['pass_fraction']:.2f}); "
         f"in {sum(bool(r.get('not_reached')) for r in table['runs'])} the phenomenon was not reached within the training steps.",
@@ -183,6 +183,7 @@ def run_robustness(
     backend: str | Any = "local",
     backend_options: Mapping[str, Any] | None = None,
     budget: int | None = None,
+    settings: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Run case study ``name`` on ``n_neighbours`` neighbours of ``preset`` × ``seeds``; write ``robustness.json``.
 
@@ -192,6 +193,8 @@ def run_robustness(
     and seed is one job, a whole case study in a worker; the table is then built from
     the reports they wrote. With ``budget``, every neighbour trains until its phenomenon
     appears or ``budget`` steps (:func:`case_studies.generality.budget.run_until`).
+    ``settings`` (``"path=value"``) change the preset before each neighbour's own settings:
+    the robustness of a recipe that is not a preset yet.
 
     Raises:
         ConfigError: the case study declares no family, a neighbour's setting is invalid,
@@ -216,8 +219,10 @@ def run_robustness(
     remote = backend if not isinstance(backend, str) else None if backend == "local" else get_backend(backend, **(backend_options or {}))
     preset_name, preset_obj = resolve_preset(study, preset)
     chosen = neighbours(study.family, n_neighbours, seed=draw_seed)
+    base = tuple(settings)
+    apply(preset_obj, base)  # a bad base setting stops here, named
     for neighbour in chosen:
-        changed = apply(preset_obj, neighbour.settings)
+        changed = apply(preset_obj, [*base, *neighbour.settings])
         if budget is not None:
             budget_steps(preset_steps(name, changed), budget)
         for seed in seeds:
@@ -232,7 +237,7 @@ def run_robustness(
         from bridge.sweep.family import run_job
 
         todo = [(key, n, folder) for key, (n, folder) in places.items() if not (resume and (folder / "report.json").exists())]
-        jobs = [Job(run_job, (train_neighbour, (name, preset_name, seed, n.settings), f"{k}/seed-{seed}", str(folder), {"device": device, "budget": budget}), f"{k}/seed-{seed}") for (k, seed), n, folder in todo]
+        jobs = [Job(run_job, (train_neighbour, (name, preset_name, seed, (*base, *n.settings)), f"{k}/seed-{seed}", str(folder), {"device": device, "budget": budget}), f"{k}/seed-{seed}") for (k, seed), n, folder in todo]
         by_job = {job.key: key for job, (key, _, _) in zip(jobs, todo)}
 
         def record(outcome: dict[str, Any]) -> None:
@@ -250,7 +255,7 @@ def run_robustness(
             elif resume and (folder / "report.json").exists():
                 report = rebuild_report(folder)
             else:
-                report = train_neighbour(name, preset_name, seed, neighbour.settings, key, str(folder), device=device, progress=progress, resume=resume, budget=budget)
+                report = train_neighbour(name, preset_name, seed, (*base, *neighbour.settings), key, str(folder), device=device, progress=progress, resume=resume, budget=budget)
         except (ArithmeticError, RuntimeError, ValueError) as e:  # a run that diverges or breaks is a result, not the end of the study
             report = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
         results.setdefault(key, {})[seed] = report
@@ -258,6 +263,7 @@ def run_robustness(
     table["family"] = {k: [value_text(v) for v in values] for k, values in study.family.items()}
     table["seeds"] = list(seeds)
     table["draw_seed"] = draw_seed
+    table["settings"] = list(base)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / ROBUSTNESS, table)
     atomic_write_text(out / "robustness.md", to_markdown(table))

@@ -140,3 +140,17 @@ def test_on_a_backend_each_neighbour_is_a_job_and_a_dead_one_is_recorded(tmp_pat
     assert second["verdict"] == report["verdict"] and second["failed_claims"] == report["failed_claims"]
     assert set(table["rows"]) == {m["prediction"] for m in report["matches"]} | {c["name"] for c in report["checks"]}
     assert table["pass_fraction"] == (0.5 if report["verdict"] == "pass" else 0.0)
+
+
+def test_base_settings_change_the_preset_under_every_neighbour(tmp_path):
+    from case_studies.generality.robustness import run_robustness
+
+    table = run_robustness("deep-linear", "quick", tmp_path / "r", n_neighbours=1, seeds=[0], device="cpu", progress=False, settings=["train.steps=60"])
+    run = table["runs"][0]
+    report = json.loads((tmp_path / "r" / run["neighbour"] / "seed-0" / "report.json").read_text())
+    assert report["settings"] == ["train.steps=60", *run["neighbour"].split(",")] and table["settings"] == ["train.steps=60"]
+    assert json.loads((tmp_path / "r" / run["neighbour"] / "seed-0" / "run.json").read_text())["config"]["train"]["steps"] == 60
+    assert (tmp_path / "r" / "robustness.md").read_text().startswith("## Robustness: deep-linear around preset quick with train.steps=60")
+    with pytest.raises(ConfigError, match="train.stepz"):
+        run_robustness("deep-linear", "quick", tmp_path / "bad", n_neighbours=1, seeds=[0], device="cpu", settings=["train.stepz=60"])
+    assert not (tmp_path / "bad").exists()

@@ -252,19 +252,15 @@ def _diverged_report(study: CaseStudy, preset_name: str, seed: int, out: Path, k
     from bridge.match import check
     from bridge.report import BridgeReport
 
-    row = check(
-        f"run {key!r} trained without diverging",
-        error.step,
-        "a finite loss at every step",
-        False,
-        role="precondition",
-        reason=f"diverged at step {error.step} (loss {error.loss})",
-    )
+    row = check(f"run {key!r} trained without diverging", error.step, "a finite loss at every step", False, role="precondition", reason=f"diverged at step {error.step} (loss {error.loss})")
     report = BridgeReport(study.name, preset_name, seed, checks=[row], notes=[f"run {key!r} diverged at step {error.step}: {error}"])
-    if settings:
-        report.extra["settings"] = list(settings)
+    report.extra |= {"settings": list(settings)} if settings else {}
     report.extra["diverged"] = {"run": key, "step": error.step}
     report.write(out)
+    if (out / "run.json").exists():  # the main run (failed) records its report, which readers check
+        from bridge.runs.run import load_run
+
+        _record(load_run(out), ["report.json", "report.md"])
     return report
 
 
@@ -379,7 +375,6 @@ def _check_stamp(main: Run) -> None:
 
 
 def _report(study: CaseStudy, preset_name: str, preset: Any, seed: int, runs: Mapping[str, Run]) -> BridgeReport:
-    from bridge.runs.checksums import record
     from bridge.runs.storage import atomic_write_json
 
     report = study.analyse(runs, preset)
@@ -392,6 +387,12 @@ def _report(study: CaseStudy, preset_name: str, preset: Any, seed: int, runs: Ma
         atomic_write_json(main.path / file, content)
     report.write(main.path)
     # the record of the set is written last: a kill before it leaves files that do not match their record
-    written = ["events.json", "report.json", "report.md", *report.files, *report.figures]
-    main.update_info(files={**main.info.get("files", {}), **record(main.path, written)})
+    _record(main, ["events.json", "report.json", "report.md", *report.files, *report.figures])
     return report
+
+
+def _record(run: Run, written: Sequence[str]) -> None:
+    """Add the checksums of ``written`` (files in ``run``'s directory) to the record in its ``run.json``."""
+    from bridge.runs.checksums import record
+
+    run.update_info(files={**run.info.get("files", {}), **record(run.path, written)})

@@ -10,8 +10,9 @@ class CorruptFileError(RuntimeError):
 
 
 class Diverged(FloatingPointError):
-    """Training produced a non-finite loss: ``step`` is the step, ``loss`` the value."""
+    """Training produced a non-finite loss (or, with ``weights``, non-finite weights): ``step`` is the step, ``loss`` the value."""
 
-    def __init__(self, step: int, loss: float, detail: str = "") -> None:
+    def __init__(self, step: int, loss: float, detail: str = "", *, weights: bool = False) -> None:
         self.step, self.loss = int(step), float(loss)
-        super().__init__(f"training loss{detail} became {loss} at step {step}; lower train.lr")
+        what = "weights" if weights else "training loss"
+        super().__init__(f"{what}{detail} became {'non-finite' if weights else loss} at step {step}; lower train.lr")

@@ -52,15 +52,20 @@ def mode_alignment(w: Float[Tensor, "*batch d_out d_in"], u: Float[Tensor, "d_ou
 
     1 when a learned singular pair equals the teacher's; about ``1/d`` for a random map.
     Degenerate teacher modes are compared through their shared subspace. A
-    stack of maps is decomposed in one batched SVD.
+    stack of maps is decomposed in one batched SVD; a map with a non-finite entry
+    (a diverging run) has no singular vectors and gets NaN.
 
     Examples:
         >>> u, v = torch.eye(3)[:, :2], torch.eye(4)[:, :2]
         >>> mode_alignment(u @ torch.diag(torch.tensor([2.0, 1.0])) @ v.T, u, v).tolist()
         [1.0, 1.0]
     """
-    uh, _, vh = torch.linalg.svd(w, full_matrices=False)
-    return ((u.T @ uh).abs() * (v.T @ vh.mT).abs()).amax(-1)
+    finite = torch.isfinite(w).flatten(-2).all(-1)
+    out = torch.full((*w.shape[:-2], u.shape[1]), float("nan"), dtype=w.dtype, device=w.device)
+    if finite.any():
+        uh, _, vh = torch.linalg.svd(w[finite], full_matrices=False)
+        out[finite] = ((u.T @ uh).abs() * (v.T @ vh.mT).abs()).amax(-1)
+    return out
 
 
 @dataclass

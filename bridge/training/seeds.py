@@ -262,6 +262,10 @@ def _train_seeds(
             stacked.step()
             s = step + 1
             if s in tracked_set or s in ckpt_set:
+                finite = torch.stack([torch.isfinite(p.detach().flatten(1)).all(1) for p in params.values()]).all(0)
+                if not finite.all():
+                    raise Diverged(s, float("nan"), f" of seed {seeds[int((~finite).nonzero()[0])]}", weights=True)
+            if s in tracked_set or s in ckpt_set:
                 sync(with_optimizer=s in ckpt_set)
             if s in tracked_set:
                 for w, m in zip(writers, models):

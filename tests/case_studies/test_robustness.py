@@ -154,3 +154,14 @@ def test_base_settings_change_the_preset_under_every_neighbour(tmp_path):
     with pytest.raises(ConfigError, match="train.stepz"):
         run_robustness("deep-linear", "quick", tmp_path / "bad", n_neighbours=1, seeds=[0], device="cpu", settings=["train.stepz=60"])
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("lr", ["3", "1000"])  # 1000: the weights overflow before the loss does (an SVD of them would fail)
+def test_a_diverged_run_s_report_is_on_record_so_a_backend_s_table_reads_it(tmp_path, lr):
+    from case_studies import run_case_study
+    from case_studies.generality.robustness import StoredReport
+
+    report = run_case_study("deep-linear", "quick", tmp_path / "run", device="cpu", progress=False, settings=[f"train.lr={lr}"])
+    assert report.verdict == "invalid" and "diverged" in report.extra
+    stored = StoredReport.read(tmp_path / "run")  # checks report.json against the record in run.json
+    assert stored.verdict == "invalid" and stored.failed_preconditions == ["run 'main' trained without diverging"]

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from bridge.config import ConfigError, RunConfig, config_to_dict
+from bridge.config import ConfigError, RunConfig, config_from_dict, config_to_dict
 from bridge.models import build_model, move_to
 from bridge.progress import progress_bar
 from bridge.runs.errors import Diverged
@@ -290,6 +290,10 @@ def extension(recorded: Any, config: RunConfig, out: Path) -> int | None:
         ConfigError: the configs differ in more than ``train.steps``, or ``config`` has fewer steps.
     """
     wanted = config_to_dict(config)
+    try:  # fields added to the configs since the run was written take their defaults
+        recorded = config_to_dict(config_from_dict(recorded))
+    except (ConfigError, TypeError, ValueError):
+        pass  # compared as written: any difference refuses
     if recorded == wanted:
         return None
     old = recorded.get("train", {}).get("steps") if isinstance(recorded, dict) and isinstance(recorded.get("train"), dict) else None

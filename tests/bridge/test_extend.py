@@ -67,6 +67,21 @@ def test_a_run_is_not_shortened_and_no_other_field_changes_on_resume(tmp_path):
     assert load_run(tmp_path / "run").status == "complete"
 
 
+def test_a_run_written_before_a_config_field_existed_resumes_and_extends(tmp_path):
+    """A run.json without a field added since (here train.warmup and train.clip_grad_norm) reads as their defaults."""
+    train(config(120), tmp_path / "run", progress=False)
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    for field in ("warmup", "clip_grad_norm"):
+        del info["config"]["train"][field]
+    (tmp_path / "run" / "run.json").write_text(json.dumps(info))
+    assert train(config(120), tmp_path / "run", progress=False, resume=True).info["last_step"] == 120  # the same run: nothing to do
+    extended = train(config(200), tmp_path / "run", progress=False, resume=True)
+    assert extended.info["extended"] == [{"from": 120, "to": 200}] and extended.steps[-1] == 200
+    lr = dataclasses.replace(config(200), train=dataclasses.replace(config(200).train, clip_grad_norm=1.0))
+    with pytest.raises(ConfigError, match="only train.steps may change"):
+        train(lr, tmp_path / "run", progress=False, resume=True)
+
+
 SMALL = ["model.d_hidden=32", "train.schedule.n_log=12"]  # the deep-linear study, small
 
 

@@ -105,24 +105,35 @@ def threshold_crossing(
 
 
 def settled_crossing(
-    steps: Float[np.ndarray, " n"], values: Float[np.ndarray, " n"], threshold: float, direction: str = "up", name: str = "", observable: str = ""
+    steps: Float[np.ndarray, " n"], values: Float[np.ndarray, " n"], threshold: float, direction: str = "up", name: str = "", observable: str = "", blip: int = 0
 ) -> Event | None:
     """The crossing of ``threshold`` after which ``values`` stay beyond it, or ``None``.
 
     A noisy observable (an SGLD estimate at each checkpoint) can cross a level by
     chance before its real transition; the settling crossing ignores such excursions.
     ``None`` when the values end short of ``threshold`` or never were short of it.
+    ``blip``: a later excursion back short of ``threshold`` that lasts at most this many
+    samples, after which the values return beyond it, does not unsettle them (a one-step
+    training spike is not forgetting).
 
     Examples:
         >>> settled_crossing([0, 10, 20, 30, 40], [0.0, 0.8, 0.2, 0.8, 1.0], 0.5).step  # not the chance crossing at 5
         25.0
         >>> settled_crossing([0, 10, 20], [1.0, 0.6, 0.2], 0.4, "down").step
         15.0
+        >>> settled_crossing([0, 10, 20, 30, 40], [1.0, 0.2, 0.1, 0.9, 0.1], 0.5, "down", blip=1).step  # the spike at 30 is a blip
+        6.25
     """
     if direction not in ("up", "down"):
         raise ValueError(f"direction must be 'up' or 'down', got {direction!r}")
     t, y = _as_arrays(steps, values)
-    short = np.nonzero(y < threshold if direction == "up" else y > threshold)[0]
+    mask = y < threshold if direction == "up" else y > threshold
+    if blip > 0:
+        edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
+        for a, b in zip(edges[::2], edges[1::2]):  # runs [a, b) of samples short of the threshold
+            if a > 0 and b < len(mask) and b - a <= blip:
+                mask[a:b] = False
+    short = np.nonzero(mask)[0]
     if len(short) == 0 or short[-1] == len(t) - 1:
         return None
     start = int(short[-1])

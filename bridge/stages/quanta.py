@@ -54,17 +54,23 @@ class SubtaskDrop:
         return self.end - self.onset
 
 
+BLIP = 2  # tracked samples: a learned subtask's loss back above chance / 2 for at most this long is a spike, not forgetting
+
+
 def subtask_drop(
     steps: Float[np.ndarray, " n"], loss: Float[np.ndarray, " n"], chance: float = math.log(2.0), name: str = "", observable: str = "subtask/loss"
 ) -> SubtaskDrop | None:
     """The drop of one subtask's loss curve, or ``None`` when it does not end below ``chance / 2``.
+
+    Its step is where the loss settles below ``chance / 2``; a later spike back above it for at
+    most :data:`BLIP` tracked samples does not move it.
 
     Args:
         steps, loss: the sampled curve, shape ``(n,)``.
         chance: the loss of an unlearned subtask ``b``.
     """
     t, y = _as_arrays(steps, loss)
-    half = settled_crossing(t, y, chance / 2, "down", name=name or "subtask emergence", observable=observable)
+    half = settled_crossing(t, y, chance / 2, "down", name=name or "subtask emergence", observable=observable, blip=BLIP)
     if half is None:
         return None
     before = t <= half.hi

@@ -65,6 +65,25 @@ def test_settled_crossing_ignores_chance_excursions_of_a_noisy_rise():
         settled_crossing(t, clean, 4.0, "sideways")
 
 
+def test_a_late_spike_of_at_most_blip_samples_does_not_unsettle_a_learned_curve():
+    """A learned loss spiking back over the level for one sample (a training spike) keeps its first settling;
+    a longer excursion is forgetting and moves it; the first samples, before any learning, always count."""
+    from bridge.stages.quanta import BLIP, subtask_drop
+
+    t, level = np.arange(0.0, 30000.0, 50.0), np.log(2.0) / 2
+    loss = 0.69 * (1 - sigmoid(t, 1500.0, 60.0)) + 1e-3
+    spiked = loss.copy()
+    spiked[t == 22150] = 0.376  # seed 2 of the quanta budget run: one tracked step above chance / 2
+    learned = settled_crossing(t, loss, level, "down")
+    assert 22150 < settled_crossing(t, spiked, level, "down").step < 22200  # without blip: dated at the recovery from the spike
+    assert settled_crossing(t, spiked, level, "down", blip=BLIP).step == pytest.approx(learned.step)
+    assert subtask_drop(t, spiked).step == pytest.approx(learned.step) and abs(learned.step - 1500) < 50
+    forgot = loss.copy()
+    forgot[(t >= 20000) & (t < 20000 + 50 * (BLIP + 1))] = 0.6  # longer than a blip: forgotten and relearned
+    assert settled_crossing(t, forgot, level, "down", blip=BLIP).step > 20000
+    assert settled_crossing([0, 10, 20, 30], [0.9, 0.1, 0.1, 0.1], 0.5, "down", blip=3).step == pytest.approx(5.0)  # the start is no blip
+
+
 def test_plateau_drop_plateau_of_a_saddle_escape():
     t = np.arange(0.0, 2000.0, 10.0)
     loss = 3.0 - 2.5 * sigmoid(t, 800.0, 20.0)

@@ -343,6 +343,8 @@ def rebuild_report(path: str | Path) -> BridgeReport:
     from bridge.training.analyze import check_run_config
 
     main = load_run(path)
+    if main.status == "failed":
+        raise RunError(f"{main.path} holds a run that failed ({main.info.get('error', 'no error recorded')}); its report.json says so, and there is nothing to re-analyse")
     name, preset_name = main.info.get("case_study"), main.info.get("preset")
     if not name or not preset_name:
         raise RunError(f"{main.path} was not written by a case study (run.json names none); run it through `mechbridge run`")

@@ -206,7 +206,7 @@ def run_robustness(
         >>> table["pass_fraction"]  # doctest: +SKIP
     """
     from bridge.overrides import apply
-    from bridge.runs.storage import atomic_write_json, atomic_write_text
+    from bridge.runs.storage import atomic_write_json, atomic_write_text, read_json
     from bridge.sweep.backends import get_backend
     from bridge.training.loop import validate
 
@@ -252,8 +252,8 @@ def run_robustness(
                 report = errors[(key, seed)]
             elif remote is not None:
                 report = StoredReport.read(folder)
-            elif resume and (folder / "report.json").exists():
-                report = rebuild_report(folder)
+            elif resume and (folder / "report.json").exists():  # a failed (diverged) run's report is read, not re-analysed
+                report = StoredReport.read(folder) if read_json(folder / "run.json").get("status") == "failed" else rebuild_report(folder)
             else:
                 report = train_neighbour(name, preset_name, seed, (*base, *neighbour.settings), key, str(folder), device=device, progress=progress, resume=resume, budget=budget)
         except (ArithmeticError, RuntimeError, ValueError) as e:  # a run that diverges or breaks is a result, not the end of the study

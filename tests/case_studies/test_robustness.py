@@ -165,3 +165,15 @@ def test_a_diverged_run_s_report_is_on_record_so_a_backend_s_table_reads_it(tmp_
     assert report.verdict == "invalid" and "diverged" in report.extra
     stored = StoredReport.read(tmp_path / "run")  # checks report.json against the record in run.json
     assert stored.verdict == "invalid" and stored.failed_preconditions == ["run 'main' trained without diverging"]
+    result = _cli("report", str(tmp_path / "run"), "--rebuild", cwd=tmp_path)
+    assert result.returncode == 2 and "holds a run that failed (Diverged" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_resumed_robustness_reads_a_diverged_neighbour_s_report(tmp_path):
+    from case_studies.generality.robustness import run_robustness
+
+    kwargs = dict(n_neighbours=1, seeds=[0], draw_seed=1, device="cpu", progress=False, settings=["train.lr=3"])  # draw 1: model.d_hidden=256, the base lr stays
+    first = run_robustness("deep-linear", "quick", tmp_path / "r", **kwargs)
+    again = run_robustness("deep-linear", "quick", tmp_path / "r", resume=True, **kwargs)
+    assert [r["verdict"] for r in again["runs"]] == [r["verdict"] for r in first["runs"]] == ["invalid"]
+    assert again["runs"][0]["failed_preconditions"] == ["run 'main' trained without diverging"]

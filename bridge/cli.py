@@ -119,7 +119,8 @@ def run_cmd(
         why = f" (preconditions failed: {', '.join(report.failed_preconditions) or 'no counted claim'})"
     elif report.verdict in ("partial", "fail"):
         why = f" (claims failed: {', '.join(report.failed_claims)})"
-    typer.echo(f"{case} [{preset}, seed {seed}]: {report.verdict}{why} — report: {out / 'report.md'}")
+    longer = f", trained to {report.extra['extended'][-1]['to']} steps" if report.extra.get("extended") else ""
+    typer.echo(f"{case} [{preset}, seed {seed}{longer}]: {report.verdict}{why} — report: {out / 'report.md'}")
     if report.verdict != "pass":
         raise typer.Exit(1)
 

@@ -84,6 +84,14 @@ def test_a_study_without_train_steps_is_refused_before_any_work(tmp_path):
     assert not (tmp_path / "mup").exists() and not (tmp_path / "dl").exists()
 
 
+def test_the_cli_says_how_far_a_budget_trained(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "bridge.cli", "run", "deep-linear", "--set", "train.steps=100", "--budget", "800", "--device", "cpu", "--out", str(tmp_path / "o"), "--quiet"],
+                            capture_output=True, text=True, timeout=timeout(300))
+    assert result.returncode == 0, result.stderr
+    steps = json.loads((tmp_path / "o" / "run.json").read_text())["config"]["train"]["steps"]
+    assert steps > 100 and result.stdout.startswith(f"deep-linear [quick, seed 0, trained to {steps} steps]: pass")
+
+
 @pytest.mark.parametrize("args, message", [(["--seeds", "0-1", "--budget", "900"], "--budget trains one seed"), (["--budget", "10"], "below the preset's train.steps")])
 def test_the_cli_refuses_a_budget_it_cannot_run_in_one_line(tmp_path, args, message):
     result = subprocess.run([sys.executable, "-m", "bridge.cli", "run", "deep-linear", "--out", str(tmp_path / "o"), *args], capture_output=True, text=True, timeout=timeout(120))

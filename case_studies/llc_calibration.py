@@ -214,7 +214,7 @@ class LLCCalibration(CaseStudy):
             est, std, err, label = row["estimate"], row["std"], row["relative_error"], shape.label
             report.checks.append(
                 check(
-                    f"λ̂ {label} ({shape.branch}): {est:.3f} ± {std:.3f} vs Aoyagi λ = {shape.learning_coefficient:g}", err, f"|λ̂/λ − 1| < {targets.tolerance}", err < targets.tolerance,
+                    f"λ̂ {label} ({shape.branch}) vs Aoyagi λ = {shape.learning_coefficient:g}", err, f"|λ̂/λ − 1| < {targets.tolerance} (λ̂ = {est:.3f} ± {std:.3f})", err < targets.tolerance,
                     claim=f"the SGLD estimate of the local learning coefficient at the trained minimum equals Aoyagi's λ for {label} ({shape.branch} branch)",
                     source="Aoyagi & Watanabe 2005 (Neural Networks 18(7)), learning coefficient of reduced-rank regression; estimator: Lau et al. 2023 (the local learning coefficient); bridge.theory.aoyagi",
                     depends_on=sampler,

@@ -252,7 +252,7 @@ def _diverged_report(study: CaseStudy, preset_name: str, seed: int, out: Path, k
     from bridge.match import check
     from bridge.report import BridgeReport
 
-    row = check(f"run {key!r} trained without diverging", error.step, "a finite loss at every step", False, role="precondition", reason=f"diverged at step {error.step} (loss {error.loss})")
+    row = check(f"run {key!r} trained without diverging", error.step, "a finite loss at every step", False, role="precondition", reason=f"diverged at step {error.step}: {error}")
     report = BridgeReport(study.name, preset_name, seed, checks=[row], notes=[f"run {key!r} diverged at step {error.step}: {error}"])
     report.extra |= {"settings": list(settings)} if settings else {}
     report.extra["diverged"] = {"run": key, "step": error.step}

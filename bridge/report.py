@@ -29,6 +29,11 @@ def not_reached(steps: float, why: str = "") -> str:
     return f"{NOT_REACHED} {int(steps)} steps" + (f": {why}" if why else "")
 
 
+def says_not_reached(role: str, passed: bool, reason: str) -> bool:
+    """Whether a row (its role, verdict and reason, as in ``report.json``) is a precondition that :func:`not_reached` failed."""
+    return role == "precondition" and not passed and str(reason).startswith(NOT_REACHED)
+
+
 @dataclass
 class BridgeReport:
     """All matches and checks of a case-study run, and its verdict.
@@ -67,7 +72,7 @@ class BridgeReport:
     @property
     def not_reached(self) -> bool:
         """Whether a failed precondition says its phenomenon was not reached within the training steps."""
-        return any(r.role == "precondition" and not r.passed and r.reason.startswith(NOT_REACHED) for r in self.rows)
+        return any(says_not_reached(r.role, r.passed, r.reason) for r in self.rows)
 
     @property
     def verdict(self) -> str:

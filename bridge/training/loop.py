@@ -348,7 +348,7 @@ def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker]
             before_step(optimizer, tc, step, base_lrs)
             optimizer.step()
             s = step + 1
-            if (s in tracked_set or s in ckpt_set) and not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+            if (s in tracked_set or s in ckpt_set) and not bool(torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all()):  # one sync
                 raise Diverged(s, float("nan"), weights=True)  # before a tracker or a checkpoint reads them
             if s in tracked_set:
                 writer.buffer.track(model, s)

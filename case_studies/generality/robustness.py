@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.config import ConfigError
-from bridge.report import NOT_REACHED
+from bridge.report import says_not_reached
 from bridge.sweep.grid import value_text
 
 ROBUSTNESS = "robustness.json"
@@ -317,6 +317,6 @@ class StoredReport:
         if data is None:
             raise RunError(f"{folder} holds no report.json")
         rows = [StoredRow(r["prediction"], bool(r["passed"])) for r in data.get("matches", [])] + [StoredRow(r.get("key") or r["name"], bool(r["passed"])) for r in data.get("checks", [])]
-        late = any(r.get("role") == "precondition" and not r["passed"] and str(r.get("reason", "")).startswith(NOT_REACHED) for r in data.get("checks", []))
+        late = any(says_not_reached(r.get("role", ""), bool(r["passed"]), r.get("reason", "")) for r in data.get("checks", []))
         extra = {"extended": data["extended"]} if data.get("extended") else {}
         return cls(data["verdict"], list(data.get("failed_claims", [])), list(data.get("failed_preconditions", [])), rows, late, extra)

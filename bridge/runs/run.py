@@ -37,7 +37,7 @@ from bridge.runs.metrics import BASE_COLUMNS, MetricsLog, read_metrics, rows_to_
 from bridge.runs.storage import CorruptFileError, atomic_write_json, load_tensors, read_json
 from bridge.runs.weights import load_weights
 
-__all__ = ["BASE_COLUMNS", "CHECKPOINTS", "MetricsLog", "Run", "checkpoint_path", "load_run", "load_weights", "read_metrics", "rows_to_frame", "saved_steps", "validate_rows", "write_metrics"]
+__all__ = ["BASE_COLUMNS", "CHECKPOINTS", "MetricsLog", "Run", "checkpoint_path", "has_report", "load_run", "load_weights", "read_metrics", "rows_to_frame", "saved_steps", "validate_rows", "write_metrics"]
 
 CHECKPOINTS = "checkpoints"
 _STEP_FILE = re.compile(r"^step_(\d{8})\.safetensors$")
@@ -46,6 +46,24 @@ _STEP_FILE = re.compile(r"^step_(\d{8})\.safetensors$")
 def checkpoint_path(path: Path, step: int, kind: str = "step") -> Path:
     """``path/checkpoints/{kind}_{step:08d}.safetensors``."""
     return Path(path) / CHECKPOINTS / f"{kind}_{step:08d}.safetensors"
+
+
+def has_report(path: str | Path) -> bool:
+    """Whether the case-study output ``path`` holds a finished report: ``report.json`` on record in its ``run.json``.
+
+    A report left from before the run trained again (extended, or resumed after a stop) is
+    not: training takes the record of the files it changes out of ``run.json``.
+
+    Examples:
+        >>> has_report("runs/nothing-here")
+        False
+    """
+    path = Path(path)
+    try:
+        info = read_json(path / "run.json")
+    except (OSError, ValueError):
+        return False
+    return (path / "report.json").exists() and isinstance(info, dict) and "report.json" in (info.get("files") or {})
 
 
 def saved_steps(path: str | Path) -> list[int]:
@@ -112,7 +130,7 @@ class Run:
 
     @property
     def status(self) -> str:
-        """``complete``, ``failed``, ``running`` (a live writer holds the lock) or ``interrupted`` (its writer is gone)."""
+        """``complete``, ``failed``, ``running`` (a live writer holds the lock) or ``interrupted`` (its writer was stopped or is gone)."""
         from bridge.runs.lock import holder, is_stale
 
         status = self.info.get("status", "unknown")

@@ -231,9 +231,10 @@ def run_point(target: Target, point: Point | Stack, folder: str, threads: int = 
 def point_state(folder: Path, kind: str) -> str:
     """What is on disk for a point: ``done``, ``running`` (a live writer), ``interrupted`` (resumable) or ``pending``.
 
-    A case study's point is done when its main run is complete and its report written; it is
+    A case study's point is done when its main run is complete and its report on record; it is
     running while any of its runs (the main run, staged in ``.main``, or one in ``runs/``) has a live writer.
     """
+    from bridge.runs.run import has_report
     from bridge.runs.storage import read_json
 
     if not folder.exists() or not any(folder.iterdir()):
@@ -242,7 +243,7 @@ def point_state(folder: Path, kind: str) -> str:
         status = read_json(folder / "run.json").get("status") if (folder / "run.json").exists() else None
     except (OSError, ValueError):
         status = None
-    if status == "complete" and (kind == "run" or (folder / "report.json").exists()):
+    if status == "complete" and (kind == "run" or has_report(folder)):
         return DONE
     writers = [folder, folder / ".main", *sorted((folder / "runs").glob("*"))] if kind == "case_study" else [folder]
     return RUNNING if any(_live(f) for f in writers) else INTERRUPTED

@@ -35,8 +35,8 @@ def analyze(run: Run, trackers: Sequence[Tracker], *, steps: Sequence[int] | Non
         raise ValueError("analyze needs at least one tracker")
     status = run.status
     if status == "running":
-        raise ValueError(f"{run.path} is still being trained (status 'running'); analyze it when it is complete or failed")
-    if status == "interrupted":
+        raise ValueError(f"{run.path} is still being trained (status 'running'); analyze it when it is complete, failed or stopped")
+    if status == "interrupted" and run.info.get("status") == "running":  # a stop the writer recorded left consistent files
         raise ValueError(f"{run.path} was interrupted at step {run.info.get('last_step')} (its writer is gone); finish it with resume (mechbridge run ... --resume) first")
     check_run_config(run)
     available = run.steps

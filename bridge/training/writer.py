@@ -231,8 +231,9 @@ class RunWriter:
         atomic_write_json(self.out / "run.json", self.info)
 
     def fail(self, error: BaseException) -> None:
-        """Record the error and release the lock."""
-        self.info.update(status="failed", error=f"{type(error).__name__}: {error}")
+        """Record the error (a stop by a signal or Ctrl-C as ``interrupted``) and release the lock."""
+        stopped = isinstance(error, (KeyboardInterrupt, SystemExit))
+        self.info.update(status="interrupted" if stopped else "failed", error=f"{type(error).__name__}: {error}")
         atomic_write_json(self.out / "run.json", self.info)
         release(self.out)
         self._close_loggers()

@@ -206,6 +206,7 @@ def run_robustness(
         >>> table["pass_fraction"]  # doctest: +SKIP
     """
     from bridge.overrides import apply
+    from bridge.runs.run import has_report
     from bridge.runs.storage import atomic_write_json, atomic_write_text, read_json
     from bridge.sweep.backends import get_backend
     from bridge.training.loop import validate
@@ -236,7 +237,7 @@ def run_robustness(
 
         from bridge.sweep.family import run_job
 
-        todo = [(key, n, folder) for key, (n, folder) in places.items() if not (resume and (folder / "report.json").exists())]
+        todo = [(key, n, folder) for key, (n, folder) in places.items() if not (resume and has_report(folder))]
         jobs = [Job(run_job, (train_neighbour, (name, preset_name, seed, (*base, *n.settings)), f"{k}/seed-{seed}", str(folder), {"device": device, "budget": budget}), f"{k}/seed-{seed}") for (k, seed), n, folder in todo]
         by_job = {job.key: key for job, (key, _, _) in zip(jobs, todo)}
 
@@ -252,7 +253,7 @@ def run_robustness(
                 report = errors[(key, seed)]
             elif remote is not None:
                 report = StoredReport.read(folder)
-            elif resume and (folder / "report.json").exists():  # a failed (diverged) run's report is read, not re-analysed
+            elif resume and has_report(folder):  # a failed (diverged) run's report is read, not re-analysed
                 report = StoredReport.read(folder) if read_json(folder / "run.json").get("status") == "failed" else rebuild_report(folder)
             else:
                 report = train_neighbour(name, preset_name, seed, (*base, *neighbour.settings), key, str(folder), device=device, progress=progress, resume=resume, budget=budget)

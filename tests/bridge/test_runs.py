@@ -45,7 +45,7 @@ def test_interrupted_run_resumes_to_identical_weights(tmp_path, optimizer, batch
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "cut", trackers=[Crash(at=35)], progress=False)
     cut = load_run(tmp_path / "cut")
-    assert cut.status == "failed" and max(cut.steps) == 30
+    assert cut.status == "interrupted" and cut.info["error"].startswith("KeyboardInterrupt") and max(cut.steps) == 30
     resumed = train(cfg, tmp_path / "cut", trackers=[Crash(at=-1)], progress=False, resume=True)
     assert resumed.status == "complete"
     assert resumed.steps == whole.steps
@@ -175,7 +175,7 @@ def test_sigkilled_process_resumes_to_identical_weights(tmp_path):
         assert torch.equal(a[name], b[name]), name
 
 
-def test_offline_analysis_keeps_online_rows_and_a_failed_run_still_resumes(tmp_path):
+def test_offline_analysis_keeps_online_rows_and_a_stopped_run_still_resumes(tmp_path):
     from bridge import analyze
     from bridge.trackers import LossTracker
 

@@ -71,7 +71,7 @@ def test_a_killed_sweep_resumes_to_the_uninterrupted_one_bitwise(tmp_path):
     whole = train_seeds(cfg, seeds, tmp_path / "whole", trackers=lambda: [Crash(at=-1)], device="cpu", progress=False)
     with pytest.raises(KeyboardInterrupt):
         train_seeds(cfg, seeds, tmp_path / "cut", trackers=lambda: [Crash(at=35)], device="cpu", progress=False)
-    assert {load_run(tmp_path / "cut" / f"seed_{s}").status for s in seeds} == {"failed"}
+    assert {load_run(tmp_path / "cut" / f"seed_{s}").status for s in seeds} == {"interrupted"}
     resumed = train_seeds(cfg, seeds, tmp_path / "cut", trackers=lambda: [Crash(at=-1)], device="cpu", progress=False, resume=True)
     for a, b in zip(whole, resumed):
         assert b.status == "complete" and a.steps == b.steps

@@ -177,3 +177,24 @@ def test_resumed_robustness_reads_a_diverged_neighbour_s_report(tmp_path):
     again = run_robustness("deep-linear", "quick", tmp_path / "r", resume=True, **kwargs)
     assert [r["verdict"] for r in again["runs"]] == [r["verdict"] for r in first["runs"]] == ["invalid"]
     assert again["runs"][0]["failed_preconditions"] == ["run 'main' trained without diverging"]
+
+
+def test_a_report_left_from_a_stopped_extension_is_not_taken_as_finished(tmp_path):
+    from bridge.runs.run import has_report
+    from bridge.runs.storage import atomic_write_json, read_json
+    from case_studies.generality.robustness import run_robustness
+
+    kwargs = dict(n_neighbours=1, seeds=[0], draw_seed=1, device="cpu", progress=False)
+    first = run_robustness("deep-linear", "quick", tmp_path / "r", **kwargs)
+    folder = tmp_path / "r" / first["runs"][0]["neighbour"] / "seed-0"
+    assert has_report(folder)
+    # what a stop during a longer budget's training leaves: the old report, its record gone from run.json
+    info = read_json(folder / "run.json")
+    info["files"] = {k: v for k, v in info["files"].items() if k != "report.json"}
+    atomic_write_json(folder / "run.json", info)
+    report = read_json(folder / "report.json")
+    atomic_write_json(folder / "report.json", {**report, "verdict": "stale"})
+    assert not has_report(folder)
+    again = run_robustness("deep-linear", "quick", tmp_path / "r", resume=True, **kwargs)
+    assert [r["verdict"] for r in again["runs"]] == [r["verdict"] for r in first["runs"]] != ["stale"]
+    assert has_report(folder) and read_json(folder / "report.json")["verdict"] == first["runs"][0]["verdict"]

@@ -213,6 +213,7 @@ class ScheduleConfig:
 
 OPTIMIZERS = ("gd", "sgd", "adam", "adamw")
 DTYPES = ("float32", "float64")
+DECAYS = ("none", "linear", "cosine")
 
 
 @config_class("train")
@@ -238,6 +239,9 @@ class TrainConfig:
             ``lr · (t + 1) / warmup`` (every parameter group scaled alike).
         clip_grad_norm: clip the gradient's global norm to this before each step
             (``torch.nn.utils.clip_grad_norm_``; stacked seeds clip each seed's own); ``None``: no clipping.
+        decay: learning-rate decay after the warm-up, to zero at the last step: ``"none"``,
+            ``"linear"`` or ``"cosine"``. A run with a decay cannot be extended to more steps
+            (its schedule depends on the total).
     """
 
     optimizer: str = "gd"
@@ -252,6 +256,7 @@ class TrainConfig:
     dtype: str = "float32"
     warmup: int = 0
     clip_grad_norm: float | None = None
+    decay: str = "none"
 
     def __post_init__(self) -> None:
         require(self.dtype in DTYPES, f"train.dtype must be one of {DTYPES}, got {self.dtype!r}")
@@ -265,6 +270,7 @@ class TrainConfig:
         require(self.threads >= 1, f"train.threads must be >= 1, got {self.threads}")
         require(not (self.optimizer == "gd" and self.batch_size is not None), "train.optimizer 'gd' is full batch: leave batch_size as None")
         require(isinstance(self.warmup, int) and self.warmup >= 0, f"train.warmup must be a non-negative integer of steps, got {self.warmup}")
+        require(self.decay in DECAYS, f"train.decay must be one of {DECAYS}, got {self.decay!r}")
         require(self.clip_grad_norm is None or (math.isfinite(self.clip_grad_norm) and self.clip_grad_norm > 0), f"train.clip_grad_norm must be a positive number or None, got {self.clip_grad_norm}")
         if isinstance(self.betas, list):
             object.__setattr__(self, "betas", tuple(self.betas))

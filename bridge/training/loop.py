@@ -14,6 +14,7 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -77,25 +78,38 @@ def make_optimizer(model: nn.Module | Iterable[Tensor] | list[dict], config: Any
     return cls(params, lr=config.lr, betas=tuple(config.betas), weight_decay=config.weight_decay)
 
 
-def warmup_factor(config: Any, step: int) -> float:
-    """The learning-rate factor of step ``step`` (0-based) under ``config.warmup`` (a :class:`~bridge.config.TrainConfig`).
+def lr_factor(config: Any, step: int) -> float:
+    """The learning-rate factor of step ``step`` (0-based) under ``config.warmup`` and ``config.decay``.
+
+    A warm-up of ``w`` steps rises linearly to 1 at step ``w − 1``; a decay then falls from 1
+    to 0 at the last step (``config.steps − 1``), linearly or along a half cosine.
 
     Examples:
         >>> from bridge.config import TrainConfig
-        >>> [warmup_factor(TrainConfig(warmup=4), t) for t in (0, 1, 3, 4, 100)]
+        >>> [lr_factor(TrainConfig(warmup=4), t) for t in (0, 1, 3, 4, 100)]
         [0.25, 0.5, 1.0, 1.0, 1.0]
+        >>> [round(lr_factor(TrainConfig(steps=5, decay="linear"), t), 2) for t in range(5)]
+        [1.0, 0.75, 0.5, 0.25, 0.0]
+        >>> [round(lr_factor(TrainConfig(steps=5, warmup=2, decay="cosine"), t), 2) for t in range(5)]
+        [0.5, 1.0, 0.75, 0.25, 0.0]
     """
-    return min(1.0, (step + 1) / config.warmup) if config.warmup else 1.0
+    if config.warmup and step < config.warmup:
+        return (step + 1) / config.warmup
+    if config.decay == "none":
+        return 1.0
+    start = max(config.warmup - 1, 0)
+    progress = min(1.0, (step - start) / max(config.steps - 1 - start, 1))
+    return 1.0 - progress if config.decay == "linear" else 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def before_step(optimizer: torch.optim.Optimizer, config: Any, step: int, base_lrs: Sequence[float], *, stacked: bool = False) -> None:
-    """Set step ``step``'s warm-up learning rates and clip the gradient's global norm, as ``config`` asks.
+    """Set step ``step``'s learning rates (warm-up and decay) and clip the gradient's global norm, as ``config`` asks.
 
     ``stacked``: the parameters stack seeds along their first axis, and each seed's
     gradient is clipped by its own norm (as :func:`torch.nn.utils.clip_grad_norm_` clips one run's).
     """
-    if config.warmup:
-        factor = warmup_factor(config, step)
+    if config.warmup or config.decay != "none":
+        factor = lr_factor(config, step)
         for group, lr in zip(optimizer.param_groups, base_lrs):
             group["lr"] = lr * factor
     if config.clip_grad_norm is None:
@@ -301,6 +315,8 @@ def extension(recorded: Any, config: RunConfig, out: Path) -> int | None:
         raise ConfigError(f"cannot resume {out}: its run.json holds a different config (only train.steps may change, to extend the run)")
     if config.train.steps < old:
         raise ConfigError(f"cannot resume {out} for {config.train.steps} steps: it was set to train for {old}; a run can be extended, not shortened")
+    if config.train.decay != "none":
+        raise ConfigError(f"cannot extend {out}: its learning rate decays ({config.train.decay}) to zero at its last step, so its schedule depends on the total")
     return old
 
 

@@ -187,7 +187,21 @@ def test_zero_init_starts_the_mup_readouts_at_zero_and_leaves_sp_and_ntk_alone()
     from case_studies import get_case_study
 
     study = get_case_study("mup")
-    runs = study.runs(apply(PRESETS["quick"], ["zero_init=true"]), seed=0)
+    runs = study.runs(PRESETS["quick"], seed=0)
     assert {cfg.model.parametrisation for cfg in runs.values() if cfg.model.zero_init} == {"mup"}
     assert all(cfg.model.zero_init for cfg in runs.values() if cfg.model.parametrisation == "mup")
-    assert not any(cfg.model.zero_init for cfg in study.runs(PRESETS["quick"], seed=0).values())
+    assert not any(cfg.model.zero_init for cfg in study.runs(apply(PRESETS["quick"], ["zero_init=false"]), seed=0).values())
+
+
+def test_the_coordinate_check_trains_on_its_own_batch_and_the_grid_decays_to_zero():
+    from case_studies import get_case_study
+
+    preset = PRESETS["quick"]
+    runs = get_case_study("mup").runs(preset, seed=0)
+    coord = [cfg for key, cfg in runs.items() if not key.startswith("lr_")]
+    grid = [cfg for key, cfg in runs.items() if key.startswith("lr_")]
+    assert len(coord) == 3 * len(preset.coord_widths) and len(grid) == 2 * len(preset.lr_widths) * len(preset.lrs)
+    assert {cfg.task.n_train for cfg in coord} == {preset.coord_n_train} and {cfg.task.n_train for cfg in grid} == {preset.task.n_train}
+    assert {cfg.train.decay for cfg in coord} == {"none"} and {cfg.train.decay for cfg in grid} == {preset.lr_decay} == {"linear"}
+    with pytest.raises(ConfigError, match="mup.lr_decay must be one of"):
+        dataclasses.replace(preset, lr_decay="step")

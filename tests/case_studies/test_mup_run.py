@@ -29,9 +29,11 @@ def test_mup_quick_preset_end_to_end(quick_run):
 
     out, report = quick_run
     data = json.loads((out / "report.json").read_text())
-    # measured for seeds 0-2: every claim but the μP output layer's first-step slope (−0.11 to −0.24) and, in some
-    # seeds, "wider is better" or SP's output-layer exponent; which of these fail is not pinned
-    fragile = ("μP coordinate check, output layer", "μP: training loss at the best learning rate", "SP coordinate check, output layer")
+    # measured for seeds 0-2: seed 0 passes every row; seed 1 fails the μP transfer (its best rate moves two grid steps,
+    # from near ties at both ends of the width range) and seed 2 "wider is better" (width 512 ends 3% above 256).
+    # Those two rows rest on differences of a few per cent, so which of them fail is not pinned; every coordinate-check
+    # row passes with a margin of 0.05 or more in every seed
+    fragile = ("μP: best learning rate moves", "μP: training loss at the best learning rate")
     assert data["verdict"] == report.verdict and report.verdict in ("pass", "partial")
     assert all(name.startswith(fragile) for name in report.failed_claims), report.failed_claims
     assert sum(c["counted"] for c in data["checks"]) == 12

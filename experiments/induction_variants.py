@@ -20,7 +20,8 @@ unchanged (``--backend ray``):
 * ``sgd``: SGD with momentum 0.9 at lr 1.0 (AdamW normalises each coordinate's step,
   so every head leaning towards the previous token moves at the same speed; under
   gradient descent a head's speed grows with its lead);
-* ``sgd-rotary``: both ``rotary`` and ``sgd``; this is the case study's ``quick`` preset;
+* ``sgd-rotary``: both ``rotary`` and ``sgd``; the case study's ``quick`` preset is this
+  with a 200-step learning-rate warm-up and gradient clipping at norm 1.0;
 * ``bigram``: the prefix and the block's first copy drawn from a seeded Markov chain,
   so there is a bigram statistic to learn before the repeats.
 
@@ -60,7 +61,7 @@ def adamw_with(**changes) -> InductionPreset:
         >>> preset = adamw_with(background="bigram", steps=6000)
         >>> preset.task.background, preset.train.steps, preset.model == QUICK_ADAMW.model
         ('bigram', 6000, True)
-        >>> adamw_with(optimizer="sgd", lr=1.0, momentum=0.9, positional_embedding="rotary") == QUICK
+        >>> adamw_with(optimizer="sgd", lr=1.0, momentum=0.9, positional_embedding="rotary", warmup=200, clip_grad_norm=1.0) == QUICK
         True
     """
     parts = {"task": QUICK_ADAMW.task, "model": QUICK_ADAMW.model, "train": QUICK_ADAMW.train}

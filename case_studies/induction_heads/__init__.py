@@ -101,11 +101,12 @@ class InductionPreset:
 
 
 PRESETS = {
-    # rotary positions let a previous-token head work at every position; SGD with momentum grows one such head
+    # rotary positions let a previous-token head work at every position; SGD with momentum grows one such head;
+    # warm-up and gradient clipping keep SGD finite on larger learning rates, contexts and widths
     "quick": InductionPreset(
         task=RepeatedTokensConfig(d_vocab=64, n_ctx=32, prefix=(0, 8), block=(4, 16)),
         model=TransformerConfig(d_vocab=64, n_ctx=32, d_model=64, n_heads=4, d_head=16, n_layers=2, d_mlp=None, normalization=None, positional_embedding="rotary"),
-        train=TrainConfig(optimizer="sgd", lr=1.0, momentum=0.9, steps=2000, batch_size=64, schedule=ScheduleConfig(n_log=12, every=50)),
+        train=TrainConfig(optimizer="sgd", lr=1.0, momentum=0.9, steps=2000, batch_size=64, schedule=ScheduleConfig(n_log=12, every=50), warmup=200, clip_grad_norm=1.0),
     ),
     "full": InductionPreset(
         task=RepeatedTokensConfig(d_vocab=512, n_ctx=128, prefix=(0, 32), block=(8, 48), n_train=524_288, n_test=1024, n_off=1024, off_prefix=(33, 64), off_block=(8, 32)),

@@ -278,7 +278,7 @@ def _single_head_sets_agree_with_the_judged_ablation(causal: dict) -> dict:
 
 def _control_has_no_phase_change(data: dict) -> None:
     # its steepest fall of log repeated-token loss is a slow decline, over 10 times slower than the
-    # two-layer run's drop (measured, seed 0: 0.53 vs 12.5 per 1000 steps in quick)
+    # two-layer run's drop (measured, seed 0: 0.65 vs 11.7 per 1000 steps in quick)
     main = max((s for s in data["stages"] if s["kind"] == "drop"), key=lambda s: -s["change"])
     control = data["control_largest_drop"]
     assert -control["change"] / (control["end"] - control["start"]) < 0.1 * -main["change"] / (main["end"] - main["start"])
@@ -289,8 +289,8 @@ def test_quick_preset_end_to_end(quick_run):
     out, report = quick_run
     data = json.loads((out / "report.json").read_text())
     failed = [c["name"] for c in data["checks"] if not c["passed"]] + [m["prediction"] for m in data["matches"] if not m["passed"]]
-    # the original LLC rule (the largest rise overall) takes the rise of the first loss stage (steps 300-600, +8.7)
-    # over the drop's (1200-1400, +6.4): boundary 600 against the drop's end 1500, error 0.6 (measured, seed 0)
+    # the LLC rule (the end of the largest rise) takes a rise during the plateau: boundary 800 against the drop's
+    # end 1750, error 0.54 (measured, seed 0)
     assert failed == ["learning-coefficient stage boundary at the end of the loss drop"], failed
     assert data["verdict"] == report.verdict == "partial"
     assert data["figures"] == [f"figures/{n}.png" for n in ("losses", "head_scores", "attention", "circuit", "coverage")]
@@ -309,11 +309,11 @@ def test_quick_preset_end_to_end(quick_run):
     covered = coverage["induction_off"]["covered"]
     assert coverage["reach"] == QUICK_REACH and abs(covered - QUICK_OFF_COVERED) <= QUICK_OFF_COVERED_TOL, (coverage["reach"], covered)
     # SGD grows one previous-token head: it is the only layer-0 head with score >= 0.3, and the
-    # smallest set meeting both ablation targets (measured, seed 0: L0H3, +3.54 nats, induction 0.09)
+    # smallest set meeting both ablation targets (measured, seed 0: L0H1, +3.51 nats, induction 0.10)
     causal = data["causal"]
     subsets = _single_head_sets_agree_with_the_judged_ablation(causal)
-    assert causal["all_prev_ablation_mean"]["heads"] == causal["prev_ablation_mean"]["heads"] == [[0, 3]]
-    assert subsets["smallest_meeting_targets"]["heads"] == [[0, 3]]
+    assert causal["all_prev_ablation_mean"]["heads"] == causal["prev_ablation_mean"]["heads"] == [[0, 1]]
+    assert subsets["smallest_meeting_targets"]["heads"] == [[0, 1]]
 
 
 @pytest.mark.slow
@@ -335,11 +335,12 @@ def test_the_figures_of_the_quick_run_show_the_judged_heads(quick_run, monkeypat
     np.testing.assert_allclose(losses.lines[0].get_ydata(), runs["main"].curve("icl/loss_repeated", split="test")[1])
     heads = drawn["head_scores.png"].axes[1]
     assert [t.get_text() for t in heads.get_yticklabels()] == [f"L{layer}H{head}" for layer in range(2) for head in range(4)]
-    final = next(c for c in report.checks if c.name == "L1H3 final induction score (test)")
-    assert heads.images[0].get_array()[4 + 3, -1] == pytest.approx(final.value)
-    assert [ax.get_title() for ax in drawn["attention.png"].axes[:2]][1].startswith("L1H3 (induction head)")
+    h = report.extra["induction_head"][1]  # the judged head (seed 0: L1H2)
+    final = next(c for c in report.checks if c.name == f"L1H{h} final induction score (test)")
+    assert heads.images[0].get_array()[4 + h, -1] == pytest.approx(final.value)
+    assert [ax.get_title() for ax in drawn["attention.png"].axes[:2]][1].startswith(f"L1H{h} (induction head)")
     assert [ax.get_title() for ax in drawn["circuit.png"].axes][:2] == ["step 0: K-composition z ≥ 5", "step 2000: K-composition z ≥ 5"]
-    assert drawn["coverage.png"].axes[2].get_title() == "L1H3 induction attention by key position"
+    assert drawn["coverage.png"].axes[2].get_title() == f"L1H{h} induction attention by key position"
 
 
 @pytest.mark.slow
@@ -350,7 +351,7 @@ def test_the_notebook_block_on_the_case_study_page_runs_on_the_quick_run(quick_r
     done = subprocess.run([sys.executable, "-c", code + "\nassert loss - clean > 2.0 and float(induction_without.max()) < 0.3\n"], capture_output=True, text=True, timeout=timeout(300))
     assert done.returncode == 0, done.stderr[-2000:]
     assert not done.stderr, done.stderr[-2000:]
-    # seed 0: mean-ablating its one previous-token head costs about 3.6 nats (3.62 and 3.54 on two CPUs)
+    # seed 0: mean-ablating its one previous-token head costs about 3.5 nats
     head, nats = re.match(r"ablating L0H(\d): \+(\d+\.\d\d) nats", done.stdout).groups()
     assert abs(float(nats) - QUICK_PREV_ABLATION_NATS) <= QUICK_PREV_ABLATION_NATS_TOL, done.stdout
 

@@ -4,6 +4,7 @@ import dataclasses
 
 import pytest
 
+from bridge.overrides import apply
 from case_studies import get_case_study
 from experiments.induction_variants import CHANGES, QUICK_ADAMW, VARIANTS, adamw_with, main, run_variants, summary_table
 
@@ -12,7 +13,7 @@ def _settings(preset):
     return {**dataclasses.asdict(preset.task), **dataclasses.asdict(preset.model), **dataclasses.asdict(preset.train)}
 
 
-def test_variants_change_one_setting_each_and_the_quick_preset_is_two_of_them():
+def test_variants_change_one_setting_each_and_the_quick_preset_is_two_of_them_with_warmup_and_clipping():
     base = _settings(QUICK_ADAMW)
     changed = {name: {k for k, v in _settings(preset).items() if base[k] != v} for name, preset in VARIANTS.items()}
     assert changed == {
@@ -25,7 +26,8 @@ def test_variants_change_one_setting_each_and_the_quick_preset_is_two_of_them():
         "sgd": {"optimizer", "lr", "momentum"},
         "bigram": {"background"},
     }
-    assert VARIANTS["sgd-rotary"] == get_case_study("induction-heads").presets["quick"]
+    quick = get_case_study("induction-heads").presets["quick"]
+    assert apply(VARIANTS["sgd-rotary"], ["train.warmup=200", "train.clip_grad_norm=1.0"]) == quick
     # the sweep's points say the same as adamw_with: each variant is the base with its dotted changes
     assert VARIANTS["sgd"] == adamw_with(optimizer="sgd", lr=1.0, momentum=0.9) and VARIANTS["two-heads"] == adamw_with(n_heads=2, d_head=32)
     assert {name: {k.split(".")[1] for k in changes} for name, changes in CHANGES.items()} == changed

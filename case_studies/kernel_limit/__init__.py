@@ -283,13 +283,14 @@ def judge_lazy(obs: dict, targets: Targets, report: BridgeReport) -> None:
     mse = first["cube_mse"]
     err = abs(mse / pred.test_mse - 1)
     report.checks.append(
-        check(f"{tag}: cube MSE vs eigenlearning from the initial NTK ({mse:.4g} vs {pred.test_mse:.4g})", err, f"<= {targets.test_mse:g} (relative error)", err <= targets.test_mse,
+        check(f"{tag}: cube MSE vs eigenlearning from the initial NTK ({mse:.4g} vs {pred.test_mse:.4g})", err, f"<= {targets.test_mse:g} (relative error)", err <= targets.test_mse, key=f"{tag}: cube MSE vs eigenlearning from the initial NTK",
               claim="at large output scale the trained network's test error is the kernel's, predicted from the initial NTK's spectrum", source=EIGENLEARNING, depends_on=("n_train", "width"))
     )
     own, subsets = abs(mse / found["descent_mse"] - 1), obs["subsets"]
     gap = max(abs(first["fractions"][i] - found["fractions"][i][-1]) for i in range(len(subsets)))
     report.checks += [  # for the reader: eigenlearning averages over training sets; these are the same draw's kernel prediction
-        check(f"{tag}: cube MSE vs kernel gradient descent with K₀ on this training set ({mse:.4g} vs {found['descent_mse']:.4g})", own, f"<= {targets.test_mse:g}", own <= targets.test_mse, role="info", source=LINEARISED),
+        check(f"{tag}: cube MSE vs kernel gradient descent with K₀ on this training set ({mse:.4g} vs {found['descent_mse']:.4g})", own, f"<= {targets.test_mse:g}", own <= targets.test_mse, role="info", source=LINEARISED,
+              key=f"{tag}: cube MSE vs kernel gradient descent with K₀ on this training set"),
         check(f"{tag}: largest gap of a term's learned fraction from kernel gradient descent with K₀ on this training set", gap, f"<= {targets.learnability:g}", gap <= targets.learnability, role="info", source=LINEARISED),
     ]
     halves = []
@@ -298,7 +299,7 @@ def judge_lazy(obs: dict, targets: Targets, report: BridgeReport) -> None:
         gap = abs(frac - found["learnability"][i])
         report.checks.append(
             check(f"{tag}: learned fraction of {term_label(subset)} vs its learnability {found['learnability'][i]:.3f}", frac, f"within {targets.learnability:g}", gap <= targets.learnability,
-                  claim="each Walsh term is learned to the fraction eigenlearning predicts", source=EIGENLEARNING, depends_on=("n_train",))
+                  key=f"{tag}: learned fraction of {term_label(subset)} vs its learnability", claim="each Walsh term is learned to the fraction eigenlearning predicts", source=EIGENLEARNING, depends_on=("n_train",))
         )
         steps, observed = obs["curves"][i]
         theory_curve = found["fractions"][i]
@@ -317,7 +318,7 @@ def judge_lazy(obs: dict, targets: Targets, report: BridgeReport) -> None:
     order = good / len(pairs) if pairs else float("nan")
     report.checks.append(
         check(f"{tag}: terms learned in order of their degree's eigenvalue ({', '.join(f'λ_{len(s)}={e:.3g}' for s, e in zip(subsets, eig))})", order, "== 1 (fraction of ordered pairs)", order == 1.0,
-              claim="spectral bias: modes with larger kernel eigenvalue are learned first", source="Bordelon et al. 2020; Jacot et al. 2018")
+              key=f"{tag}: terms learned in order of their degree's eigenvalue", claim="spectral bias: modes with larger kernel eigenvalue are learned first", source="Bordelon et al. 2020; Jacot et al. 2018")
     )
 
 
@@ -349,20 +350,20 @@ def judge(obs: dict, targets: Targets = Targets()) -> BridgeReport:
     slope, lo, hi = loglog_slope(alphas[half], np.maximum(dist[half], 1e-300))
     report.checks.append(
         check(f"lazy half (α ≥ {alphas[half].min():g}): log-log slope of final kernel distance vs α (95 % interval [{lo:.2f}, {hi:.2f}])", slope, f"interval's upper end <= {targets.lazy_slope:g}", hi <= targets.lazy_slope,
-              claim="the kernel moves as α⁻¹ or faster as the output scale grows", source=LAZY)
+              key="lazy half: log-log slope of final kernel distance vs α", claim="the kernel moves as α⁻¹ or faster as the output scale grows", source=LAZY)
     )
     tag = f"rich end α={rich_alpha:g}"
     report.checks.append(check(f"{tag}: final kernel distance", dist[-1], f"> {targets.rich_distance:g}", dist[-1] > targets.rich_distance, claim="at small output scale the tangent kernel moves far from its initial value", source=RICH))
     a0, a1 = rows[-1]["alignment"]
     report.checks.append(check(f"{tag}: kernel–target alignment, final / initial ({a0:.3f} → {a1:.3f})", a1 / a0, f">= {targets.alignment_rise:g}", a1 >= targets.alignment_rise * a0,
-                               claim="the moving kernel aligns with the target", source="Baratin et al. 2021; Fort et al. 2020"))
+                               key=f"{tag}: kernel–target alignment, final / initial", claim="the moving kernel aligns with the target", source="Baratin et al. 2021; Fort et al. 2020"))
     e0, e1 = rows[-1]["enrichment"]
     report.checks.append(check(f"{tag}: first-layer weight share on the support, final / at init", e1 / e0, f">= {targets.enrichment:g}", e1 >= targets.enrichment * e0,
                                claim="features learn the target's coordinates: the first layer concentrates on the support", source=RICH))
     degree = max(len(t) for t in obs["subsets"])
     kernel_residual = sum((1 - L) ** 2 * c**2 for t, L, c in zip(obs["subsets"], found["learnability"], obs["coefficients"]) if len(t) == degree)
     report.checks.append(check(f"{tag}: degree-{degree} residual power on the cube vs the kernel's predicted {kernel_residual:.4f}", rows[-1]["top_residual"], f"< {kernel_residual:.4f}", rows[-1]["top_residual"] < kernel_residual,
-                               claim=f"features beat the kernel on the degree-{degree} term", source=RICH))
+                               key=f"{tag}: degree-{degree} residual power on the cube vs the kernel's prediction", claim=f"features beat the kernel on the degree-{degree} term", source=RICH))
     departure = np.abs(np.array([r["cube_mse"] for r in rows]) / found["prediction"].test_mse - 1)
     a_kernel = crossing(alphas, dist, targets.crossover_distance)
     a_test = crossing(alphas, departure, targets.crossover_departure)
@@ -370,10 +371,12 @@ def judge(obs: dict, targets: Targets = Targets()) -> BridgeReport:
     ratio = None if a_kernel is None or a_test is None else max(a_kernel, a_test) / min(a_kernel, a_test)
     why = "" if ratio is not None else ("the kernel distance never crosses " if a_kernel is None else "the test MSE never departs from eigenlearning coming from the lazy end (or already at it) by ") + (f"{targets.crossover_distance:g}" if a_kernel is None else f"{targets.crossover_departure:.0%}")
     report.checks.append(check(f"crossover: α where the kernel distance reaches {targets.crossover_distance:g} ({_fmt(a_kernel)}) vs α where the test MSE departs from eigenlearning by {targets.crossover_departure:.0%} ({_fmt(a_test)}), ratio", ratio,
-                               f"<= {targets.crossover_factor:g}", ratio is not None and ratio <= targets.crossover_factor, claim="the kernel leaves its initial value where the test error leaves the kernel prediction", source=LAZY, reason=why))
+                               f"<= {targets.crossover_factor:g}", ratio is not None and ratio <= targets.crossover_factor,
+                               key="crossover: α where the kernel distance leaves its initial value vs α where the test MSE leaves eigenlearning, ratio", claim="the kernel leaves its initial value where the test error leaves the kernel prediction", source=LAZY, reason=why))
     same = a_feat is not None and a_kernel is not None and a_feat <= targets.crossover_factor * a_kernel
     report.checks.append(check(f"crossover: α where the support enrichment reaches {targets.feature_rise:g} ({_fmt(a_feat)}) is on the rich side of the kernel crossover (≤ {targets.crossover_factor:g} × {_fmt(a_kernel)})", a_feat,
-                               f"<= {targets.crossover_factor:g} × kernel crossover", same, claim="features move on the same side of the crossover as the kernel", source=RICH, reason="" if same or (a_feat and a_kernel) else "a crossover is absent"))
+                               f"<= {targets.crossover_factor:g} × kernel crossover", same,
+                               key="crossover: the support enrichment is on the rich side of the kernel crossover", claim="features move on the same side of the crossover as the kernel", source=RICH, reason="" if same or (a_feat and a_kernel) else "a crossover is absent"))
     report.extra["sweep"] = [{**r, "alignment": list(r["alignment"]), "enrichment": list(r["enrichment"])} for r in rows]
     report.extra["eigenlearning"] = {"test_mse": found["prediction"].test_mse, "kappa": found["prediction"].kappa, "learnability": found["learnability"], "degree_eigenvalues": found["degree_eigenvalues"][:4].tolist()}
     report.extra["crossover"] = {"kernel_distance": a_kernel, "test_mse": a_test, "features": a_feat}

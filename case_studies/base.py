@@ -18,12 +18,10 @@ A case study is a small class over library parts:
   nothing; the events to store go in ``report.events``;
 - ``figures(runs, report, preset) -> [path]``: draws into the main run's
   ``figures/`` and returns paths relative to the main run;
-- over seeds (:mod:`case_studies.generality.seeds`): ``seed_pass_fraction``, the fraction
-  of seeds that must pass, and ``across_seeds(outs, preset) -> [Check]``, rows
-  judged on every seed's output at once (default: none), and ``universal``, the
-  names of rows that must pass in every seed;
-- ``family``: preset field (dotted path) → values a researcher would try;
-  :mod:`case_studies.generality.robustness` runs the study on neighbours drawn from it.
+- over seeds (:mod:`case_studies.generality.seeds`): ``seed_pass_fraction``, the fraction of seeds
+  that must pass, ``across_seeds(outs, preset) -> [Check]``, rows judged on every seed's output
+  at once (default: none), and ``universal``, the names of rows that must pass in every seed;
+- ``family``: preset field (dotted path) → values a researcher would try (robustness runs neighbours from it).
 
 :func:`run_case_study` owns every side effect once: it refuses an existing
 output, validates every config before training, trains the main run into
@@ -345,6 +343,8 @@ def rebuild_report(path: str | Path) -> BridgeReport:
     main = load_run(path)
     if main.status == "failed":
         raise RunError(f"{main.path} holds a run that failed ({main.info.get('error', 'no error recorded')}); its report.json says so, and there is nothing to re-analyse")
+    if diverged := (main.report or {}).get("diverged"):  # an auxiliary run diverged: the main run is complete, its report is final
+        raise RunError(f"{main.path}: its run {diverged.get('run')!r} diverged at step {diverged.get('step')}; its report.json says so, and there is nothing to re-analyse")
     name, preset_name = main.info.get("case_study"), main.info.get("preset")
     if not name or not preset_name:
         raise RunError(f"{main.path} was not written by a case study (run.json names none); run it through `mechbridge run`")

@@ -254,7 +254,8 @@ def run_robustness(
             elif remote is not None:
                 report = StoredReport.read(folder)
             elif resume and has_report(folder):  # a failed (diverged) run's report is read, not re-analysed
-                report = StoredReport.read(folder) if read_json(folder / "run.json").get("status") == "failed" else rebuild_report(folder)
+                stored = read_json(folder / "run.json").get("status") == "failed" or "diverged" in read_json(folder / "report.json")
+                report = StoredReport.read(folder) if stored else rebuild_report(folder)
             else:
                 report = train_neighbour(name, preset_name, seed, (*base, *neighbour.settings), key, str(folder), device=device, progress=progress, resume=resume, budget=budget)
         except (ArithmeticError, RuntimeError, ValueError) as e:  # a run that diverges or breaks is a result, not the end of the study

@@ -198,3 +198,23 @@ def test_a_report_left_from_a_stopped_extension_is_not_taken_as_finished(tmp_pat
     again = run_robustness("deep-linear", "quick", tmp_path / "r", resume=True, **kwargs)
     assert [r["verdict"] for r in again["runs"]] == [r["verdict"] for r in first["runs"]] != ["stale"]
     assert has_report(folder) and read_json(folder / "report.json")["verdict"] == first["runs"][0]["verdict"]
+
+
+def test_a_report_that_records_a_diverged_auxiliary_run_is_read_not_rebuilt(tmp_path):
+    from bridge.runs.checksums import record
+    from bridge.runs.run import RunError, load_run
+    from bridge.runs.storage import atomic_write_json, read_json
+    from case_studies import rebuild_report
+    from case_studies.generality.robustness import run_robustness
+
+    kwargs = dict(n_neighbours=1, seeds=[0], draw_seed=1, device="cpu", progress=False)
+    first = run_robustness("deep-linear", "quick", tmp_path / "r", **kwargs)
+    folder = tmp_path / "r" / first["runs"][0]["neighbour"] / "seed-0"
+    # what a study whose auxiliary run diverged leaves: a complete main run and a report that says where
+    report = {**read_json(folder / "report.json"), "verdict": "invalid", "diverged": {"run": "aux", "step": 3}}
+    atomic_write_json(folder / "report.json", report)
+    load_run(folder).update_info(files={**load_run(folder).info["files"], **record(folder, ["report.json"])})
+    with pytest.raises(RunError, match="its run 'aux' diverged at step 3"):
+        rebuild_report(folder)
+    again = run_robustness("deep-linear", "quick", tmp_path / "r", resume=True, **kwargs)
+    assert [r["verdict"] for r in again["runs"]] == ["invalid"]

@@ -343,7 +343,7 @@ def rebuild_report(path: str | Path) -> BridgeReport:
     main = load_run(path)
     if main.status == "failed":
         raise RunError(f"{main.path} holds a run that failed ({main.info.get('error', 'no error recorded')}); its report.json says so, and there is nothing to re-analyse")
-    if diverged := (main.report or {}).get("diverged"):  # an auxiliary run diverged: the main run is complete, its report is final
+    if diverged := ((main.path / "report.json").exists() and main.report or {}).get("diverged"):  # an auxiliary run diverged: the main run is complete, its report is final
         raise RunError(f"{main.path}: its run {diverged.get('run')!r} diverged at step {diverged.get('step')}; its report.json says so, and there is nothing to re-analyse")
     name, preset_name = main.info.get("case_study"), main.info.get("preset")
     if not name or not preset_name:

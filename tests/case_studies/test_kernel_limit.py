@@ -333,3 +333,20 @@ def test_the_notebook_block_on_the_case_study_page_runs_on_the_quick_run(quick_r
     code = block.replace('"runs/kl"', repr(str(quick_run[0])))
     done = subprocess.run([sys.executable, "-c", code + "\nassert abs(sum(prediction.learnabilities) - run.task_data().train.x.shape[0]) < 1e-6\n"], capture_output=True, text=True, timeout=timeout(600))
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_an_unstable_linearised_descent_gives_nans_and_an_invalid_report_instead_of_an_error():
+    from case_studies.kernel_limit import judge, linearised
+
+    kernel = np.diag([1.0, 2.0, 3.0, 4.0])
+    found = linearised(kernel, np.arange(4), np.ones(4), 2.0, np.arange(5.0), [np.ones(4)], [1.0])
+    assert found["stability"] == pytest.approx(2.0) and np.isnan(found["fractions"][0]).all() and np.isnan(found["descent_mse"])
+    stable = linearised(kernel, np.arange(4), np.ones(4), 1.9, np.arange(5.0), [np.ones(4)], [1.0])
+    assert stable["stability"] == pytest.approx(1.9) and stable["limits"] == [pytest.approx(1.0)]
+    obs = _observations()
+    obs["theory"] |= {k: found[k] for k in ("stability", "descent_mse", "limit_mse")}
+    obs["theory"]["fractions"] = [np.full(1001, np.nan)] * 3
+    obs["theory"]["limits"] = [float("nan")] * 3
+    report = judge(obs)
+    (row,) = [r for r in report.checks if r.name.startswith("lazy end: linearised gradient descent is stable")]
+    assert report.verdict == "invalid" and not row.passed and row.value == pytest.approx(2.0)

@@ -1,0 +1,294 @@
+"""The analysis of the ``kernel-limit`` case study: eigenlearning and the linearised dynamics from the lazy run's initial
+tangent kernel, the sweep over output scales, and the report that judges them (pure functions of the runs or of numbers)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from bridge.estimators.ntk import empirical_ntk
+from bridge.match import check, match
+from bridge.report import BridgeReport
+from bridge.runs.run import Run
+from bridge.stages.crossover import crossing, loglog_slope
+from bridge.stages.detectors import threshold_crossing
+from bridge.tasks.boolean_cube import cube_points, degree_eigenvalues
+from bridge.theory import eigenlearning
+
+EIGENLEARNING = "Simon et al. 2023 (eigenlearning: learnabilities and test MSE from the spectrum); bridge.theory.eigenlearning.predict"
+LINEARISED = "Jacot et al. 2018 (linearised dynamics under the NTK); bridge.theory.eigenlearning.kernel_descent"
+LAZY = "Chizat, Oyallon & Bach 2019 (lazy training: the kernel moves O(1/α))"
+RICH = "Chizat, Oyallon & Bach 2019; Geiger et al. 2020 (feature learning at small output scale)"
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What the kernel-limit report judges.
+
+    Args:
+        test_mse: lazy end: |cube MSE / eigenlearning's test MSE − 1| at most this.
+        learnability: lazy end: |learned fraction − learnability| of each term at most this.
+        half_time: lazy end: relative error of each term's half-rise against the linearised dynamics.
+        lazy_distance: lazy end: final kernel distance below this.
+        lazy_slope: over the lazy half of the sweep the log-log slope of the final kernel
+            distance against α, upper end of its 95 % interval, at most this (α⁻¹ or faster).
+        rich_distance: rich end: final kernel distance above this.
+        alignment_rise: rich end: final kernel–target alignment at least this × the initial one.
+        enrichment: rich end: first-layer support share at least this × its share at init.
+        crossover_distance: the kernel distance that marks the kernel-side crossover.
+        crossover_departure: the relative departure of the test MSE from eigenlearning that marks
+            the test-side crossover.
+        crossover_factor: the two crossover scales agree within this factor.
+        feature_rise: the support enrichment that marks the feature-side crossover.
+        trained: precondition: every run's final training MSE at most this × its initial one.
+        settled: precondition: at the lazy end the linearised dynamics' test MSE at the last step
+            within this relative gap of its limit (the interpolant eigenlearning describes).
+    """
+
+    test_mse: float = 0.10
+    learnability: float = 0.05
+    half_time: float = 0.20
+    lazy_distance: float = 0.05
+    lazy_slope: float = -1.0
+    rich_distance: float = 0.3
+    alignment_rise: float = 2.0
+    enrichment: float = 3.0
+    crossover_distance: float = 0.1
+    crossover_departure: float = 0.10
+    crossover_factor: float = 3.0
+    feature_rise: float = 1.1
+    trained: float = 0.1
+    settled: float = 0.02
+
+
+def by_alpha(runs: Mapping[str, Run]) -> list[tuple[float, Run]]:
+    """``(α, run)`` pairs, largest α (the lazy end) first."""
+    return sorted(((float(r.config.model.alpha), r) for r in runs.values()), key=lambda p: -p[0])
+
+
+@lru_cache(maxsize=4)
+def _cube_kernel(path: str, mtime: float) -> np.ndarray:
+    from bridge.runs.run import load_run
+
+    run = load_run(path)
+    model = run.model_at(0)
+    return empirical_ntk(model, cube_points(run.config.task.d).to(next(model.parameters()).dtype), chunk_size=256).double().numpy()
+
+
+def initial_kernel(run: Run) -> np.ndarray:
+    """The tangent kernel at initialisation on every point of the cube, ``(2^d, 2^d)`` (cached per run)."""
+    file = run.path / "checkpoints" / "step_00000000.safetensors"
+    return _cube_kernel(str(run.path), file.stat().st_mtime)
+
+
+def theory(run: Run) -> dict:
+    """Eigenlearning and the linearised dynamics from the run's initial tangent kernel on the whole cube."""
+    data, kernel = run.task_data(), initial_kernel(run)
+    d, n, info = data.info["d"], len(data.train), data.info
+    target = info["cube_target"].numpy()
+    lam, coef, phi = eigenlearning.domain_spectrum(kernel, target)
+    pred = eigenlearning.predict(lam, coef, n)
+    points = cube_points(d).double().numpy()
+    terms = [np.prod(points[:, list(s)], axis=1) for s in info["subsets"]]
+    learn = [eigenlearning.learnability_of(pred, phi, g) for g in terms]
+    steps = run.curve("walsh/fraction", term=0)[0]
+    lr = run.config.train.lr
+    found = linearised(kernel, info["train_index"].numpy(), target, 2 * lr, steps, terms, info["coefficients"])  # mse: 2η
+    return {**found, "prediction": pred, "learnability": learn, "steps": steps, "degree_eigenvalues": degree_eigenvalues(kernel), "degrees": list(info["degrees"]), "lr": lr, "n": n}
+
+
+def linearised(kernel: np.ndarray, train: np.ndarray, target: np.ndarray, lr: float, steps: np.ndarray, terms: list[np.ndarray], coefficients) -> dict:
+    """Kernel gradient descent from zero with ``kernel`` on the whole domain: each term's learned fraction over ``steps`` and at t → ∞.
+
+    ``stability`` is ``η λ̂_max / n`` of the training Gram matrix; at 2 or above gradient
+    descent of the linearised model diverges, and every other entry is NaN (the report's
+    stability precondition then fails) rather than an error.
+
+    Args:
+        kernel: ``(N, N)`` on the domain; ``train``: the training rows ``(n,)``; ``target``: ``(N,)``;
+        lr: ``η`` of the loss ``(1/2n) Σ (f − y)²``; ``steps``: ``(times,)``;
+        terms: each Walsh term on the domain, ``(N,)``; ``coefficients``: their coefficients in the target.
+
+    Returns:
+        ``{"stability", "fractions": [(times,)], "limits": [float], "descent_mse", "limit_mse"}``.
+
+    Examples:
+        >>> out = linearised(np.eye(4), np.arange(4), np.ones(4), 0.5, np.arange(3.0), [np.ones(4)], [1.0])
+        >>> out["fractions"][0].tolist(), out["limits"], out["stability"]
+        ([0.0, 0.125, 0.234375], [1.0], 0.125)
+    """
+    n = len(train)
+    stability = lr * float(np.linalg.eigvalsh(kernel[np.ix_(train, train)])[-1]) / n
+    if stability < 2:
+        curve = eigenlearning.kernel_descent(kernel, train, target[train], lr, np.append(steps, np.inf))  # the last row is t → ∞
+    else:
+        curve = np.full((len(steps) + 1, len(target)), np.nan)
+    fractions = [curve[:-1] @ g / len(g) / c for g, c in zip(terms, coefficients)]
+    limits = [float(curve[-1] @ g / len(g) / c) for g, c in zip(terms, coefficients)]
+    descent_mse, limit_mse = (float(((row - target) ** 2).mean()) for row in curve[-2:])
+    return {"stability": stability, "fractions": fractions, "limits": limits, "descent_mse": descent_mse, "limit_mse": limit_mse}
+
+
+def final(run: Run, name: str, **index) -> float:
+    """The last value of an observable."""
+    return float(run.curve(name, **index)[1][-1])
+
+
+def sweep(runs: Mapping[str, Run]) -> dict:
+    """Per α (largest first): final cube MSE, per-term fractions, kernel distance and alignment, support enrichment, loss ratio."""
+    rows = []
+    for alpha, run in by_alpha(runs):
+        terms, top = len(run.config.task.subsets), max(len(t) for t in run.config.task.subsets)
+        loss = run.curve("loss/train")[1]
+        rows.append(
+            {
+                "alpha": alpha,
+                "cube_mse": final(run, "walsh/cube_mse"),
+                "fractions": [final(run, "walsh/fraction", term=i) for i in range(terms)],
+                "top_residual": final(run, "walsh/residual", degree=top),
+                "distance": final(run, "kernel/distance"),
+                "alignment": tuple(run.curve("kernel/alignment")[1][[0, -1]]),
+                "enrichment": tuple(run.curve("features/support_enrichment")[1][[0, -1]]),
+                "loss_ratio": float(loss[-1] / loss[0]),
+            }
+        )
+    return {"rows": rows, "alphas": np.array([r["alpha"] for r in rows])}
+
+
+def term_label(subset: tuple[int, ...]) -> str:
+    """``χ_{0,1}`` (degree 2)."""
+    return f"χ_{{{','.join(map(str, subset))}}} (degree {len(subset)})"
+
+
+def observe(runs: Mapping[str, Run]) -> dict:
+    """Everything the report judges, as plain data: the theory of the lazy end, the sweep, the lazy end's term trajectories."""
+    ordered = by_alpha(runs)
+    lazy = ordered[0][1]
+    task = lazy.config.task
+    return {
+        "theory": theory(lazy),
+        "sweep": sweep(runs),
+        "curves": [lazy.curve("walsh/fraction", term=i) for i in range(len(task.subsets))],
+        "subsets": task.subsets,
+        "coefficients": task.coefficients,
+        "seed": lazy.config.seed,
+        "paths": {f"{a:g}": "." if r.path == lazy.path else str(r.path.relative_to(lazy.path)) for a, r in ordered},
+        "size": 2**task.d,
+    }
+
+
+def judge_lazy(obs: dict, targets: Targets, report: BridgeReport) -> None:
+    """The lazy end's rows: test MSE and learnabilities from eigenlearning, half-times and order from the linearised dynamics."""
+    found, first = obs["theory"], obs["sweep"]["rows"][0]
+    pred, tag = found["prediction"], f"lazy end α={first['alpha']:g}"
+    mse = first["cube_mse"]
+    err = abs(mse / pred.test_mse - 1)
+    report.checks.append(
+        check(f"{tag}: cube MSE vs eigenlearning from the initial NTK ({mse:.4g} vs {pred.test_mse:.4g})", err, f"<= {targets.test_mse:g} (relative error)", err <= targets.test_mse, key=f"{tag}: cube MSE vs eigenlearning from the initial NTK",
+              claim="at large output scale the trained network's test error is the kernel's, predicted from the initial NTK's spectrum", source=EIGENLEARNING, depends_on=("n_train", "width"))
+    )
+    own, subsets = abs(mse / found["descent_mse"] - 1), obs["subsets"]
+    gap = max(abs(first["fractions"][i] - found["fractions"][i][-1]) for i in range(len(subsets)))
+    report.checks += [  # for the reader: eigenlearning averages over training sets; these are the same draw's kernel prediction
+        check(f"{tag}: cube MSE vs kernel gradient descent with K₀ on this training set ({mse:.4g} vs {found['descent_mse']:.4g})", own, f"<= {targets.test_mse:g}", own <= targets.test_mse, role="info", source=LINEARISED,
+              key=f"{tag}: cube MSE vs kernel gradient descent with K₀ on this training set"),
+        check(f"{tag}: largest gap of a term's learned fraction from kernel gradient descent with K₀ on this training set", gap, f"<= {targets.learnability:g}", gap <= targets.learnability, role="info", source=LINEARISED),
+    ]
+    halves = []
+    for i, subset in enumerate(subsets):
+        frac = first["fractions"][i]
+        gap = abs(frac - found["learnability"][i])
+        report.checks.append(
+            check(f"{tag}: learned fraction of {term_label(subset)} vs its learnability {found['learnability'][i]:.3f}", frac, f"within {targets.learnability:g}", gap <= targets.learnability,
+                  key=f"{tag}: learned fraction of {term_label(subset)} vs its learnability", claim="each Walsh term is learned to the fraction eigenlearning predicts", source=EIGENLEARNING, depends_on=("n_train",))
+        )
+        steps, observed = obs["curves"][i]
+        theory_curve = found["fractions"][i]
+        level = found["limits"][i] / 2  # half of what the linearised dynamics learn at t → ∞
+        predicted = threshold_crossing(steps, theory_curve, level, name=f"{term_label(subset)} linearised half-time", observable="walsh/fraction")
+        seen = threshold_crossing(steps, observed, level, name=f"{term_label(subset)} reaches {level:.3f}", observable="walsh/fraction")
+        halves.append(None if seen is None else seen.step)
+        report.matches.append(
+            match(f"{tag}: {term_label(subset)} learned at the linearised half-time", None if predicted is None else predicted.step, seen, None, targets.half_time, require_mechanism=False,
+                  detail={"term": i, "degree": len(subset)}, claim="in the lazy regime each term's coefficient follows the linearised (kernel) gradient descent", source=LINEARISED)
+        )
+    lam = found["degree_eigenvalues"]
+    eig = [lam[len(s)] for s in subsets]
+    pairs = [(a, b) for a in range(len(subsets)) for b in range(len(subsets)) if eig[a] > eig[b] * 1.01]
+    good = sum(halves[a] is not None and halves[b] is not None and halves[a] < halves[b] for a, b in pairs)
+    order = good / len(pairs) if pairs else float("nan")
+    report.checks.append(
+        check(f"{tag}: terms learned in order of their degree's eigenvalue ({', '.join(f'λ_{len(s)}={e:.3g}' for s, e in zip(subsets, eig))})", order, "== 1 (fraction of ordered pairs)", order == 1.0,
+              key=f"{tag}: terms learned in order of their degree's eigenvalue", claim="spectral bias: modes with larger kernel eigenvalue are learned first", source="Bordelon et al. 2020; Jacot et al. 2018")
+    )
+
+
+def analyse_runs(runs: Mapping[str, Run], targets: Targets = Targets()) -> BridgeReport:
+    """The bridge report over the runs of every output scale (pure: reads the runs).
+
+    Examples:
+        >>> report = analyse_runs({"main": bridge.load_run("runs/kl")} | aux)   # doctest: +SKIP
+        >>> report.extra["crossover"]                                           # doctest: +SKIP
+    """
+    return judge(observe(runs), targets)
+
+
+def judge(obs: dict, targets: Targets = Targets()) -> BridgeReport:
+    """The report from the observations of :func:`observe` (a pure function of numbers)."""
+    found, rows, alphas = obs["theory"], obs["sweep"]["rows"], obs["sweep"]["alphas"]
+    lazy_alpha, rich_alpha = rows[0]["alpha"], rows[-1]["alpha"]
+    report = BridgeReport("kernel-limit", "custom", obs["seed"])
+    worst = max(r["loss_ratio"] for r in rows)
+    report.checks.append(check("every run trained (largest final / initial training MSE over α)", worst, f"<= {targets.trained:g}", worst <= targets.trained, role="precondition"))
+    report.checks.append(check(f"lazy end: linearised gradient descent is stable (2η λ̂_max / n at α={lazy_alpha:g})", found["stability"], "< 2", found["stability"] < 2, role="precondition"))
+    settled = abs(found["descent_mse"] / found["limit_mse"] - 1)
+    report.checks.append(check("lazy end: the linearised test MSE at the last step is at its t → ∞ (interpolating) limit (relative gap)", settled, f"<= {targets.settled:g}", settled <= targets.settled, role="precondition",
+                               claim="ridgeless eigenlearning describes the interpolant: training must be long enough to reach it in test error"))
+    judge_lazy(obs, targets, report)
+    dist = np.array([r["distance"] for r in rows])
+    report.checks.append(check(f"lazy end α={lazy_alpha:g}: final kernel distance", dist[0], f"< {targets.lazy_distance:g}", dist[0] < targets.lazy_distance, claim="at large output scale the tangent kernel stays at its initial value", source=LAZY))
+    half = alphas >= np.median(alphas)
+    slope, lo, hi = loglog_slope(alphas[half], np.maximum(dist[half], 1e-300))
+    report.checks.append(
+        check(f"lazy half (α ≥ {alphas[half].min():g}): log-log slope of final kernel distance vs α (95 % interval [{lo:.2f}, {hi:.2f}])", slope, f"interval's upper end <= {targets.lazy_slope:g}", hi <= targets.lazy_slope,
+              key="lazy half: log-log slope of final kernel distance vs α", claim="the kernel moves as α⁻¹ or faster as the output scale grows", source=LAZY)
+    )
+    tag = f"rich end α={rich_alpha:g}"
+    report.checks.append(check(f"{tag}: final kernel distance", dist[-1], f"> {targets.rich_distance:g}", dist[-1] > targets.rich_distance, claim="at small output scale the tangent kernel moves far from its initial value", source=RICH))
+    a0, a1 = rows[-1]["alignment"]
+    report.checks.append(check(f"{tag}: kernel–target alignment, final / initial ({a0:.3f} → {a1:.3f})", a1 / a0, f">= {targets.alignment_rise:g}", a1 >= targets.alignment_rise * a0,
+                               key=f"{tag}: kernel–target alignment, final / initial", claim="the moving kernel aligns with the target", source="Baratin et al. 2021; Fort et al. 2020"))
+    e0, e1 = rows[-1]["enrichment"]
+    report.checks.append(check(f"{tag}: first-layer weight share on the support, final / at init", e1 / e0, f">= {targets.enrichment:g}", e1 >= targets.enrichment * e0,
+                               claim="features learn the target's coordinates: the first layer concentrates on the support", source=RICH))
+    degree = max(len(t) for t in obs["subsets"])
+    kernel_residual = sum((1 - L) ** 2 * c**2 for t, L, c in zip(obs["subsets"], found["learnability"], obs["coefficients"]) if len(t) == degree)
+    report.checks.append(check(f"{tag}: degree-{degree} residual power on the cube vs the kernel's predicted {kernel_residual:.4f}", rows[-1]["top_residual"], f"< {kernel_residual:.4f}", rows[-1]["top_residual"] < kernel_residual,
+                               key=f"{tag}: degree-{degree} residual power on the cube vs the kernel's prediction", claim=f"features beat the kernel on the degree-{degree} term", source=RICH))
+    departure = np.abs(np.array([r["cube_mse"] for r in rows]) / found["prediction"].test_mse - 1)
+    a_kernel = crossing(alphas, dist, targets.crossover_distance)
+    a_test = crossing(alphas, departure, targets.crossover_departure)
+    a_feat = crossing(alphas, np.array([r["enrichment"][1] / r["enrichment"][0] for r in rows]), targets.feature_rise)
+    ratio = None if a_kernel is None or a_test is None else max(a_kernel, a_test) / min(a_kernel, a_test)
+    why = "" if ratio is not None else ("the kernel distance never crosses " if a_kernel is None else "the test MSE never departs from eigenlearning coming from the lazy end (or already at it) by ") + (f"{targets.crossover_distance:g}" if a_kernel is None else f"{targets.crossover_departure:.0%}")
+    report.checks.append(check(f"crossover: α where the kernel distance reaches {targets.crossover_distance:g} ({_fmt(a_kernel)}) vs α where the test MSE departs from eigenlearning by {targets.crossover_departure:.0%} ({_fmt(a_test)}), ratio", ratio,
+                               f"<= {targets.crossover_factor:g}", ratio is not None and ratio <= targets.crossover_factor,
+                               key="crossover: α where the kernel distance leaves its initial value vs α where the test MSE leaves eigenlearning, ratio", claim="the kernel leaves its initial value where the test error leaves the kernel prediction", source=LAZY, reason=why))
+    same = a_feat is not None and a_kernel is not None and a_feat <= targets.crossover_factor * a_kernel
+    report.checks.append(check(f"crossover: α where the support enrichment reaches {targets.feature_rise:g} ({_fmt(a_feat)}) is on the rich side of the kernel crossover (≤ {targets.crossover_factor:g} × {_fmt(a_kernel)})", a_feat,
+                               f"<= {targets.crossover_factor:g} × kernel crossover", same,
+                               key="crossover: the support enrichment is on the rich side of the kernel crossover", claim="features move on the same side of the crossover as the kernel", source=RICH, reason="" if same or (a_feat and a_kernel) else "a crossover is absent"))
+    report.extra["sweep"] = [{**r, "alignment": list(r["alignment"]), "enrichment": list(r["enrichment"])} for r in rows]
+    report.extra["eigenlearning"] = {"test_mse": found["prediction"].test_mse, "kappa": found["prediction"].kappa, "learnability": found["learnability"], "degree_eigenvalues": found["degree_eigenvalues"][:4].tolist()}
+    report.extra["crossover"] = {"kernel_distance": a_kernel, "test_mse": a_test, "features": a_feat}
+    report.extra["runs"] = obs["paths"]
+    report.notes.append(f"eigenlearning from the initial NTK on all {obs['size']} cube points: κ={found['prediction'].kappa:.4g}, test MSE {found['prediction'].test_mse:.4g}; cube MSE is E_x (f − f*)² over the uniform cube (what the theory predicts)")
+    report.notes.append("per α (largest first): " + "; ".join(f"α={r['alpha']:g}: MSE {r['cube_mse']:.3g}, distance {r['distance']:.2g}, enrichment {r['enrichment'][1] / r['enrichment'][0]:.2f}" for r in rows))
+    report.events = [{"type": "crossover", "name": k, "alpha": v} for k, v in report.extra["crossover"].items()]
+    return report
+
+
+def _fmt(value: float | None) -> str:
+    return "none" if value is None else f"{value:.3g}"

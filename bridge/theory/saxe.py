@@ -229,58 +229,51 @@ def effective_initial_strength(
     return (((a + b) / 2) ** 2).sum(0)
 
 
-def anti_balanced(
-    w_in: Float[Tensor, "hidden d_in"], w_out: Float[Tensor, "d_out hidden"], u: Float[Tensor, "d_out mode"], v: Float[Tensor, "d_in mode"]
-) -> Float[Tensor, "hidden mode"]:
-    """The part of each mode's hidden vectors that decays early on, ``(a − b)/2`` (see :func:`effective_initial_strength`).
+def balanced_flow(steps: np.ndarray, teacher: np.ndarray, w_in: np.ndarray, w_out: np.ndarray, lr: float) -> np.ndarray:
+    """``P = QQᵀ`` with ``Q = [W₁ᵀ; W₂]`` of a depth-2 network over training, from its actual initial weights.
 
-    Examples:
-        >>> w1, w2 = torch.eye(2) * 0.2, torch.zeros(2, 2)
-        >>> anti_balanced(w1, w2, torch.eye(2), torch.eye(2)).diagonal().tolist()
-        [0.10000000149011612, 0.10000000149011612]
-    """
-    return (w_in @ v - w_out.T @ u) / 2
-
-
-def representation_trajectory(
-    steps: np.ndarray, s: np.ndarray, u0: np.ndarray, lr: float, items: np.ndarray, anti: np.ndarray | None = None
-) -> np.ndarray:
-    """Predicted hidden representation of every item of a depth-2 network over training, up to a rotation.
-
-    On the balanced solution the first layer is ``W₁ = R·diag(√u(t))·Vᵀ`` with ``R``
-    orthonormal, so item ``x`` sits at ``√u_m(t)·(x·v_m)`` along mode ``m``: each mode
-    enters the representation as it is learned (Saxe et al. 2019, progressive
-    differentiation). From small random weights, each mode's hidden vectors also carry
-    an anti-balanced part that decays as ``e^{−sηt}`` while the balanced part grows;
-    ``anti`` (``(hidden, mode)``, :func:`anti_balanced` of the initial weights) adds it,
-    in hidden directions apart from the learned ones.
+    On whitened inputs with ``½ E‖y − W₂W₁x‖²``, balanced weights (``W₁W₁ᵀ = W₂ᵀW₂``)
+    follow ``dP/dτ = FP + PF − P²`` with ``τ = ηt`` and ``F = [[0, Σyxᵀ], [Σyx, 0]]``,
+    whose exact solution (Fukumizu 1998; Braun et al. 2022) is
+    ``P(τ) = e^{Fτ} Q₀ (I + Q₀ᵀ ∫₀^τ e^{2Fσ}dσ Q₀)⁻¹ Q₀ᵀ e^{Fτ}``. Unlike the
+    mode-by-mode solution it needs no decoupled start: the alignment of random hidden
+    vectors with the modes is part of it. From small random weights the imbalance is of
+    the order of the initial weights and fades from the learned modes. The solution is
+    carried from one step to the next, ``P ← E (I + P M)⁻¹ P E``, so nothing overflows.
 
     Args:
-        steps: ``(t,)`` optimizer steps.
-        s, u0: ``(mode,)`` singular values and effective initial strengths.
-        lr: learning rate.
-        items: ``(n, mode)`` coordinates ``x_i·v_m`` of each item on each input mode.
-        anti: optional ``(hidden, mode)`` anti-balanced parts at step 0.
+        steps: ``(t,)`` increasing optimizer steps, from 0.
+        teacher: ``Σyx``, ``(d_out, d_in)``.
+        w_in, w_out: ``W₁`` ``(hidden, d_in)`` and ``W₂`` ``(d_out, hidden)`` at step 0.
+        lr: learning rate ``η``.
 
     Returns:
-        ``(t, n, mode)`` representations, or ``(t, n, mode + hidden)`` with ``anti``.
+        ``(t, d_in + d_out, d_in + d_out)``: blocks ``W₁ᵀW₁`` (the hidden layer's Gram on
+        the inputs), ``(W₂W₁)ᵀ`` and ``W₂W₂ᵀ``.
 
     Examples:
-        >>> h = representation_trajectory(np.array([0.0, 1e5]), np.array([2.0, 1.0]), np.array([1e-3, 1e-3]), 0.01, np.eye(2))
-        >>> np.round(h[-1], 4).tolist()
-        [[1.4142, 0.0], [0.0, 1.0]]
+        >>> p = balanced_flow(np.array([0.0, 1e4]), np.array([[2.0]]), np.array([[0.03]]), np.array([[0.03]]), 0.01)
+        >>> round(float(p[1, 1, 0]), 4), round(float(p[1, 0, 0]), 4)   # the map learns s = 2; W₁ᵀW₁ = √(s·s)
+        (2.0, 2.0)
     """
-    steps, s, u0, items = (np.asarray(a, dtype=float) for a in (steps, s, u0, items))
-    if items.ndim != 2 or items.shape[1] != len(s) or len(u0) != len(s):
-        raise ValueError(f"items must be (n, {len(s)}) and u0 ({len(s)},), got {items.shape} and {u0.shape}")
-    u = np.stack([mode_trajectory(steps, float(sm), float(um), lr) for sm, um in zip(s, u0)], axis=1)
-    learned = items[None] * np.sqrt(u)[:, None, :]
-    if anti is None:
-        return learned
-    anti = np.asarray(anti, dtype=float)
-    decay = np.exp(-np.outer(steps, s) * lr)
-    rest = np.einsum("nm,tm,hm->tnh", items, decay, anti)
-    return np.concatenate([learned, rest], axis=2)
+    steps, teacher = np.asarray(steps, dtype=float), np.asarray(teacher, dtype=float)
+    d_out, d_in = teacher.shape
+    f = np.zeros((d_in + d_out, d_in + d_out))
+    f[:d_in, d_in:], f[d_in:, :d_in] = teacher.T, teacher
+    lam, basis = np.linalg.eigh(f)
+    q = np.concatenate([np.asarray(w_in, dtype=float).T, np.asarray(w_out, dtype=float)])
+    p, now, out = q @ q.T, 0.0, []
+    for t in steps:
+        pieces = max(1, int(np.ceil(lr * (t - now) * np.abs(lam).max(initial=0.0) / 4)))  # e^{2λτ} ≤ e⁸ per piece
+        tau = lr * (t - now) / pieces
+        e = (basis * np.exp(lam * tau)) @ basis.T
+        m = (basis * np.where(lam == 0, tau, np.expm1(2 * lam * tau) / np.where(lam == 0, 1.0, 2 * lam))) @ basis.T
+        for _ in range(pieces):
+            p = e @ np.linalg.solve(np.eye(len(p)) + p @ m, p) @ e
+            p = (p + p.T) / 2
+        out.append(p)
+        now = t
+    return np.stack(out)
 
 
 def predict_modes(strengths: np.ndarray, u0: np.ndarray, lr: float, depth: int = 2) -> list[Prediction]:

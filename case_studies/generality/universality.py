@@ -6,8 +6,8 @@ Deep-linear (Saxe, McClelland & Ganguli 2019):
   same hidden representation (debiased CKA ≥ 0.95); :func:`run_widths` trains the seeds
   of a preset at three hidden widths and judges them together.
 * :func:`differentiation_tracking` — the CKA between one seed's representation at each
-  step and another seed's final one follows the curve predicted from the mode
-  strengths (:func:`bridge.theory.saxe.representation_trajectory`).
+  step and another seed's final one follows the curve predicted by the exact
+  balanced dynamics from each seed's initial weights (:func:`bridge.theory.saxe.balanced_flow`).
 
 Grokking (Nanda et al. 2023; Chughtai, Chan & Nanda 2023): :func:`fourier_algorithm`,
 the key-frequency count and Gini of every seed that groks, and the overlap of the
@@ -120,9 +120,9 @@ def run_widths(
 def differentiation_curves(run_a, run_b) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Measured and predicted debiased CKA between ``run_a`` at each checkpoint and ``run_b`` at its last one.
 
-    The prediction puts each run's representation on the balanced solution from its own
-    initial weights (:func:`bridge.theory.saxe.representation_trajectory` with the
-    effective initial strengths and the decaying anti-balanced parts).
+    The prediction is each run's hidden Gram matrix ``X W₁ᵀW₁ Xᵀ`` on the exact solution of
+    the balanced gradient flow from its own initial weights (:func:`bridge.theory.saxe.balanced_flow`),
+    represented as ``X (W₁ᵀW₁)^{1/2}``, which has that Gram matrix.
 
     Returns:
         ``(steps, measured, predicted)``, each ``(n_checkpoints,)``.
@@ -148,12 +148,11 @@ def _predicted(run, steps: np.ndarray) -> np.ndarray:
     if run.config.model.depth != 2:
         raise ValueError(f"the representation trajectory is predicted for depth-2 networks, got depth {run.config.model.depth}")
     data, net = run.task_data(), run.model_at(0)
-    w_in, w_out = net.weights[0].detach().double(), net.weights[1].detach().double()
-    u, v = data.info["U"].double(), data.info["V"].double()
-    u0 = saxe.effective_initial_strength(w_in, w_out, u, v).numpy()
-    anti = saxe.anti_balanced(w_in, w_out, u, v).numpy()
-    items = data.train.x.double().numpy() @ v.numpy()
-    return saxe.representation_trajectory(steps, data.info["S"].double().numpy(), u0, run.config.train.lr, items, anti)
+    w_in, w_out = (w.detach().double().numpy() for w in net.weights)
+    flow = saxe.balanced_flow(steps, data.info["teacher"].double().numpy(), w_in, w_out, run.config.train.lr)
+    x, d_in = data.train.x.double().numpy(), w_in.shape[1]
+    values, vectors = np.linalg.eigh(flow[:, :d_in, :d_in])  # W₁ᵀW₁ at each step
+    return np.einsum("ni,tij->tnj", x, vectors * np.sqrt(np.clip(values, 0, None))[:, None, :])
 
 
 def differentiation_tracking(outs: Mapping[Any, str | Path], tolerance: float = TRACKING) -> list:
@@ -185,8 +184,8 @@ def differentiation_tracking(outs: Mapping[Any, str | Path], tolerance: float = 
         check(
             f"CKA(seed a at step t, seed b at the end) follows the predicted differentiation (largest abs(measured − predicted) over steps and {len(runs) * (len(runs) - 1) // 2} pairs)",
             worst, f"<= {tolerance:g}", worst <= tolerance,
-            claim="the representation of every seed approaches the shared final one mode by mode, as the Saxe mode strengths predict",
-            source=SAXE_2019 + "; bridge.theory.saxe.representation_trajectory", depends_on=("small init_std (stage-wise regime)", "wide hidden layer (modes decouple)"),
+            claim="the representation of every seed approaches the shared final one mode by mode, as the exact linear dynamics from its own initial weights predict",
+            source=SAXE_2019 + "; Fukumizu 1998, Braun et al. 2022 (the exact balanced flow); bridge.theory.saxe.balanced_flow", depends_on=("small init_std (nearly balanced start)", "whitened inputs"),
             reason="" if worst <= tolerance else f"worst: {where}",
         ),
         check("steps where CKA(step, final) settles above each level, measured vs predicted (worst pair)", crossings, "—", True, role="info", source="bridge.theory.saxe"),

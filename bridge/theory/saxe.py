@@ -23,6 +23,11 @@ measured strength ``u(t_a)`` at an early *anchor* checkpoint ``t_a`` is carried
 back along the ODE to the ``u₀`` at step 0 that reaches it at ``t_a``; the
 prediction is that ODE's half-rise. :func:`predict_run` picks the right path
 for a deep linear run.
+
+At depth 2 the whole network, not only each mode's strength, has an exact solution
+from any balanced start, aligned with the modes or not: :func:`balanced_flow`
+(Fukumizu 1998; Braun et al. 2022) gives ``W₁ᵀW₁`` and ``W₂W₁`` over training from a
+run's actual initial weights.
 """
 
 from __future__ import annotations

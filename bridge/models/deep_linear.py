@@ -15,6 +15,7 @@ Two initialisations (``DeepLinearConfig.init``):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -97,6 +98,17 @@ class DeepLinearNetwork(HookedRootModule):
         for layer, w in enumerate(self.weights):
             h = h @ w.T
             h = self.hook_hidden[layer](h) if layer < len(self.hook_hidden) else self.hook_out(h)
+        return h
+
+    def forward_stacked(self, params: Mapping[str, Tensor], x: Float[Tensor, "seed batch d_in"]) -> Float[Tensor, "seed batch d_out"]:
+        """Many networks at once: ``params`` are this model's parameters with a leading seed axis.
+
+        Row ``k`` equals ``forward`` with ``params[name][k]`` in place of each parameter, bit
+        for bit (what :func:`bridge.train_seeds` steps with instead of ``vmap`` of ``forward``).
+        """
+        h = x
+        for layer in range(len(self.weights)):
+            h = h @ params[f"weights.{layer}"].mT
         return h
 
     def run_to(self, x: Float[Tensor, "batch d_in"], hook: str) -> Float[Tensor, "batch d"]:

@@ -18,6 +18,7 @@ Examples:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import einops
@@ -74,6 +75,17 @@ class ToySuperposition(HookedRootModule):
         h = self.hook_hidden(einops.einsum(x, self.W, "batch instance feature, instance hidden feature -> batch instance hidden"))
         out = self.hook_out(torch.relu(einops.einsum(h, self.W, "batch instance hidden, instance hidden feature -> batch instance feature") + self.b))
         return out[:, 0] if single and self.config.n_instances == 1 else out
+
+    def forward_stacked(self, params: Mapping[str, Tensor], x: Float[Tensor, "seed batch *inst n"]) -> Float[Tensor, "seed batch *inst n"]:
+        """Many models at once: ``params`` (``W``, ``b``) with a leading seed axis; row ``k`` equals ``forward``
+        with ``params[name][k]``, bit for bit (what :func:`bridge.train_seeds` steps with instead of ``vmap``)."""
+        w, b = params["W"], params["b"]
+        single = x.dim() == 3
+        if single:
+            x = einops.repeat(x, "seed batch feature -> seed batch instance feature", instance=self.config.n_instances)
+        h = einops.einsum(x, w, "seed batch instance feature, seed instance hidden feature -> seed batch instance hidden")
+        out = torch.relu(einops.einsum(h, w, "seed batch instance hidden, seed instance hidden feature -> seed batch instance feature") + b[:, None])
+        return out[:, :, 0] if single and self.config.n_instances == 1 else out
 
 
 @MODELS.register("toy_superposition")

@@ -225,7 +225,14 @@ def _train_seeds(
         with slots.swapped(p):
             return loss_fn(base(x), y)
 
-    step_losses = vmap(seed_loss)
+    stacked_forward = getattr(base, "forward_stacked", None)  # a model's own batched forward, when it has one, skips vmap's per-step cost
+    if stacked_forward is not None and set(params) == set(slots.names):
+        per_seed = vmap(loss_fn)
+
+        def step_losses(p: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
+            return per_seed(stacked_forward(p, x), y)
+    else:
+        step_losses = vmap(seed_loss)
 
     def sync(with_optimizer: bool) -> None:
         with torch.no_grad():

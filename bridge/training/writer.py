@@ -228,7 +228,7 @@ class RunWriter:
         for logger in self.loggers:
             logger.log(rows)
         self.info.update(last_step=step, wall_time=self.info["wall_time"] + elapsed)
-        atomic_write_json(self.out / "run.json", self.info)
+        atomic_write_json(self.out / "run.json", self.info, indent=None)  # indented again when the run ends
 
     def fail(self, error: BaseException) -> None:
         """Record the error (a stop by a signal or Ctrl-C as ``interrupted``) and release the lock."""

@@ -362,13 +362,13 @@ def test_a_kill_after_a_wider_header_rewrote_the_table_resumes_to_the_same_bytes
     train(cfg, tmp_path / "whole", trackers=[ModeTracker(), LateIndex()], progress=False)
     write, killed = writer_module.atomic_write_json, []
 
-    def kill_before_recording_15(path, obj):  # the table was rewritten at step 15; its record is not
+    def kill_before_recording_15(path, obj, **kwargs):  # the table was rewritten at step 15; its record is not
         if killed:
             return  # a killed process writes nothing more
         if obj.get("last_step") == 15 and obj.get("status") == "running":
             killed.append(path)
             raise KeyboardInterrupt("simulated kill")
-        write(path, obj)
+        write(path, obj, **kwargs)
 
     monkeypatch.setattr(writer_module, "atomic_write_json", kill_before_recording_15)
     with pytest.raises(KeyboardInterrupt):

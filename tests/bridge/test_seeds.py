@@ -130,3 +130,31 @@ def test_seed_dependent_buffers_and_losses_are_refused():
     assert _same(ImportanceWeightedMSE(torch.ones(3)), ImportanceWeightedMSE(torch.ones(3)))
     assert not _same(ImportanceWeightedMSE(torch.ones(3)), ImportanceWeightedMSE(torch.arange(3.0)))
     assert _same("mse", "mse") and not _same("mse", "half_sse")
+
+
+@pytest.mark.parametrize("kind", ["deep_linear", "superposition", "superposition_instances"])
+def test_a_models_stacked_forward_is_the_vmapped_forward_bit_for_bit(kind):
+    """train_seeds steps with a model's own forward_stacked when it has one; it must compute what vmap of forward does."""
+    from torch.func import vmap
+
+    from bridge.estimators.reparam import ParameterSlots
+    from bridge.models.deep_linear import DeepLinearConfig, DeepLinearNetwork
+    from bridge.models.toy_superposition import ToySuperposition, ToySuperpositionConfig
+
+    gen = torch.Generator().manual_seed(0)
+    make, x = {
+        "deep_linear": (lambda s: DeepLinearNetwork(DeepLinearConfig(d_in=16, d_hidden=32, d_out=7, depth=3), seed=s), torch.randn(4, 10, 16, generator=gen)),
+        "superposition": (lambda s: ToySuperposition(ToySuperpositionConfig(n_features=5, n_hidden=2), seed=s), torch.rand(4, 10, 5, generator=gen)),
+        "superposition_instances": (lambda s: ToySuperposition(ToySuperpositionConfig(n_features=5, n_hidden=2, n_instances=3), seed=s), torch.rand(4, 10, 3, 5, generator=gen)),
+    }[kind]
+    models, base = [make(s) for s in range(4)], make(9)
+    slots = ParameterSlots(base)
+    params = {name: torch.stack([dict(m.named_parameters())[name].detach() for m in models]) for name in slots.names}
+
+    def one(p, xs):
+        with slots.swapped(p):
+            return base(xs)
+
+    stacked = base.forward_stacked(params, x)
+    assert torch.equal(stacked, vmap(one)(params, x))
+    torch.testing.assert_close(stacked, torch.stack([m(x[k]) for k, m in enumerate(models)]), rtol=1e-6, atol=1e-7)

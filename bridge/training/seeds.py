@@ -2,14 +2,14 @@
 
 A toy model's step on a CPU is dominated by per-operation overhead, so ``K``
 seeds stacked along a leading axis and stepped together with
-:func:`torch.func.vmap` cost little more than one. Each seed still gets a
+:func:`torch.func.vmap` (or the model's own ``forward_stacked``, when it has one)
+cost little more than one. Each seed still gets a
 standard run directory, ``OUT/seed_S``: loadable with :func:`bridge.load_run`,
 analysable with :func:`bridge.analyze`, and resumable on its own with
 :func:`bridge.train` (or all together with ``train_seeds(..., resume=True)``).
-Checkpoints and tracker rows are still written per seed, so the gain depends
-on how much of a run is training (``benchmarks/bench_seeds.py``: 1.75× for 8
-seeds of the deep-linear quick preset, whose 41 checkpoints per seed are half
-of the time; 2.3× for the superposition pentagon runs).
+Checkpoints and tracker rows are still written per seed, by a thread that writes
+while the seeds train on, so the gain depends on how much of a run is writing
+files (``benchmarks/bench_seeds.py`` and ``docs/performance.md``).
 
 Seed ``S`` sees exactly what ``train(replace(config, seed=S))`` sees: the same
 task data, initial weights and minibatch order, and an optimizer that acts on
@@ -35,6 +35,7 @@ import dataclasses
 import operator
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -251,6 +252,8 @@ def _train_seeds(
             w.checkpoint(0, m, o, 0.0)
     t0 = time.perf_counter()
     bar = step_bar(configs[0], start, progress, desc=f"{len(seeds)} seeds")
+    files = ThreadPoolExecutor(max_workers=1)  # writes the checkpoints while the seeds train on, each run's in order
+    pending: list[Future] = []
     try:
         for step in bar:
             if tc.batch_size is None:
@@ -279,16 +282,30 @@ def _train_seeds(
                     w.buffer.track(m, s)
             if s in ckpt_set:
                 elapsed = time.perf_counter() - t0  # shared by all seeds
-                for w, m, o in zip(writers, models, optimizers):
-                    w.checkpoint(s, m, o, elapsed)
+                _written(pending)
+                pending = [files.submit(w.take_checkpoint(s, m, o, elapsed)) for w, m, o in zip(writers, models, optimizers)]
                 t0 = time.perf_counter()
+        _written(pending)
     except BaseException as e:
+        _written(pending, quiet=True)  # what was taken is on disk before the failure is recorded
         for w in writers:
             w.fail(e)
         raise
     finally:
+        files.shutdown()
         bar.close()
     return [w.complete() for w in writers]
+
+
+def _written(pending: list[Future], quiet: bool = False) -> None:
+    """Wait for the checkpoint writings in flight (raising the first error unless ``quiet``)."""
+    for job in pending:
+        try:
+            job.result()
+        except BaseException:
+            if not quiet:
+                raise
+    pending.clear()
 
 
 __all__ = ["train_seeds"]

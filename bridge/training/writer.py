@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from bridge.config import RunConfig, config_to_dict
 from bridge.runs.checksums import record, verify
@@ -55,10 +55,10 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _save_checkpoint(path: Path, step: int, model: nn.Module, optimizer: torch.optim.Optimizer, saved: list[int]) -> None:
-    """Save weights and optimizer state; keep the newest ``KEEP_OPTIMIZER_STATES`` optimizer states."""
-    save_tensors(checkpoint_path(path, step), model.state_dict(), {"step": str(step)})
-    tensors, meta = optimizer_to_tensors(optimizer)
+def _save_checkpoint(path: Path, step: int, weights: dict[str, torch.Tensor], optimizer: tuple[dict[str, torch.Tensor], dict[str, str]], saved: list[int]) -> None:
+    """Save weights and optimizer state (as :func:`optimizer_to_tensors` gives it); keep the newest ``KEEP_OPTIMIZER_STATES`` optimizer states."""
+    save_tensors(checkpoint_path(path, step), weights, {"step": str(step)})
+    tensors, meta = optimizer
     save_tensors(checkpoint_path(path, step, "optim"), tensors, {**meta, "step": str(step)})
     saved.append(step)
     for old in saved[:-KEEP_OPTIMIZER_STATES]:
@@ -221,14 +221,31 @@ class RunWriter:
         disk: a run killed anywhere resumes from its last recorded checkpoint
         and loses no row of it. The loggers get the same rows.
         """
-        _save_checkpoint(self.out, step, model, optimizer, self.saved)
+        self.take_checkpoint(step, model, optimizer, elapsed)()
+
+    def take_checkpoint(self, step: int, model: nn.Module, optimizer: torch.optim.Optimizer, elapsed: float) -> Callable[[], None]:
+        """:meth:`checkpoint` in two halves: copy now what checkpoint ``step`` holds (weights, optimizer
+        state, the tracked rows up to it) and return the function that writes it.
+
+        The model and optimizer may move on before the writing runs, in another thread
+        (:func:`bridge.train_seeds` overlaps it with the next steps); the writings of one
+        run must run in the order they were taken.
+        """
+        weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        tensors, meta = optimizer_to_tensors(optimizer)
+        state = ({k: v.detach().to("cpu", copy=True) for k, v in tensors.items()}, meta)
         rows = self.buffer.flush()
-        self.info["metrics_bytes"][str(step)] = self.log.append(rows)
-        self.info["metrics_columns"] = self.log.columns  # a wider header later rewrites the table
         for logger in self.loggers:
             logger.log(rows)
-        self.info.update(last_step=step, wall_time=self.info["wall_time"] + elapsed)
-        atomic_write_json(self.out / "run.json", self.info, indent=None)  # indented again when the run ends
+
+        def write() -> None:
+            _save_checkpoint(self.out, step, weights, state, self.saved)
+            self.info["metrics_bytes"][str(step)] = self.log.append(rows)
+            self.info["metrics_columns"] = self.log.columns  # a wider header later rewrites the table
+            self.info.update(last_step=step, wall_time=self.info["wall_time"] + elapsed)
+            atomic_write_json(self.out / "run.json", self.info, indent=None)  # indented again when the run ends
+
+        return write
 
     def fail(self, error: BaseException) -> None:
         """Record the error (a stop by a signal or Ctrl-C as ``interrupted``) and release the lock."""

@@ -8,18 +8,22 @@ the standard parametrisation (SP) the updates grow with width and the best rate
 drifts; under the NTK parametrisation they vanish. Three groups of runs of an MLP
 (input, hidden and output layer) on a tanh-teacher regression task test this:
 
-- ``coord_<p>_w<W>``: a few Adam steps at one learning rate for each parametrisation
-  ``p`` and width ``W`` (the coordinate check); run ``main`` is μP at the widest width;
-- ``lr_<p>_w<W>_<i>``: a grid of learning rates (index ``i``) × widths, trained longer, for μP and SP;
+- ``coord_<p>_w<W>_s<k>``: a few Adam steps at one learning rate for each parametrisation
+  ``p`` and width ``W`` (the coordinate check); run ``main`` is μP at the widest width, ``k = 0``;
+- ``lr_<p>_w<W>_<i>_s<k>``: a grid of learning rates (index ``i``) × widths, trained longer, for μP and SP;
 - from the grid, at the end of training, the last hidden layer of each width is
   compared with the widest model's on the same held-out inputs (CKA).
+
+Each of them is trained with ``preset.seeds`` seeds (``k``); the report of seed ``s``
+uses seeds ``n·s … n·s + n − 1`` (``n = preset.seeds``), so the reports of different
+seeds share no run, and judges their mean.
 
 Examples:
     >>> from case_studies import get_case_study
     >>> study = get_case_study("mup")
     >>> keys = study.runs(study.presets["quick"], seed=0)
-    >>> len(keys), "main" in keys, "lr_mup_w32_0" in keys
-    (88, True, True)
+    >>> len(keys), "main" in keys, "lr_mup_w32_0_s2" in keys, keys["lr_mup_w32_0_s2"].seed
+    (264, True, True, 2)
 """
 
 from __future__ import annotations
@@ -87,6 +91,9 @@ class MupPreset:
         lr_decay: the transfer grid's learning-rate decay to zero at its last step (``"none"``,
             ``"linear"`` or ``"cosine"``; :class:`~bridge.config.TrainConfig`): without one, the
             final loss at a constant rate near the best can sit on an Adam loss spike.
+        seeds: each run of the coordinate check and of the grid is trained with this many seeds and the
+            report judges their mean (the Δh and weight changes, the final losses, the CKA); the report
+            of seed ``s`` uses seeds ``seeds·s … seeds·s + seeds − 1``.
         targets: what the report judges.
     """
 
@@ -104,6 +111,7 @@ class MupPreset:
     lrs: tuple[float, ...] = tuple(2.0**k for k in range(-10, -3))
     lr_steps: int = 200
     lr_decay: str = "linear"
+    seeds: int = 3
     targets: Targets = Targets()
 
     def __post_init__(self) -> None:
@@ -119,6 +127,7 @@ class MupPreset:
         _require(self.lr_decay in DECAYS, f"mup.lr_decay must be one of {DECAYS}, got {self.lr_decay!r}")
         _require(self.coord_steps >= 1 and self.lr_steps >= 1, "mup.coord_steps and mup.lr_steps must be positive")
         _require(self.coord_n_train >= 2, f"mup.coord_n_train must be >= 2, got {self.coord_n_train}")
+        _require(isinstance(self.seeds, int) and self.seeds >= 1, f"mup.seeds must be a positive integer, got {self.seeds!r}")
         _require(self.model.d_in == self.task.d_in and self.model.d_out == self.task.d_out, "mup.model d_in/d_out must match the task's")
 
 
@@ -162,14 +171,16 @@ class Mup(CaseStudy):
     def runs(self, preset: MupPreset, seed: int) -> dict[str, RunConfig]:
         out: dict[str, RunConfig] = {}
         every_step = ScheduleConfig(n_log=0, every=0, track_every=1)
-        for p in preset.coord_parametrisations:
-            for w in preset.coord_widths:
-                out[coord_key(p, w, preset)] = run_config(preset, p, w, preset.coord_lr, preset.coord_steps, seed, every_step, n_train=preset.coord_n_train)
         ends = ScheduleConfig(n_log=0, every=0)
-        for p in ("mup", "standard"):
-            for w in preset.lr_widths:
-                for i, lr in enumerate(preset.lrs):
-                    out[lr_key(p, w, i)] = run_config(preset, p, w, lr, preset.lr_steps, seed, ends, preset.lr_decay)
+        for k in range(preset.seeds):
+            run_seed = preset.seeds * seed + k
+            for p in preset.coord_parametrisations:
+                for w in preset.coord_widths:
+                    out[coord_key(p, w, preset, k)] = run_config(preset, p, w, preset.coord_lr, preset.coord_steps, run_seed, every_step, n_train=preset.coord_n_train)
+            for p in ("mup", "standard"):
+                for w in preset.lr_widths:
+                    for i, lr in enumerate(preset.lrs):
+                        out[lr_key(p, w, i, k)] = run_config(preset, p, w, lr, preset.lr_steps, run_seed, ends, preset.lr_decay)
         return out
 
     def trackers(self, preset: MupPreset, key: str) -> list:

@@ -26,14 +26,14 @@ NAMES = {"mup": "μP", "standard": "SP", "ntk": "NTK"}
 
 
 
-def coord_key(parametrisation: str, width: int, preset: Any) -> str:
-    """Run key of a coordinate-check run (μP at the widest width is ``"main"``)."""
-    return MAIN if parametrisation == "mup" and width == preset.coord_widths[-1] else f"coord_{parametrisation}_w{width}"
+def coord_key(parametrisation: str, width: int, preset: Any, seed: int = 0) -> str:
+    """Run key of a coordinate-check run of the report's ``seed``-th seed (μP at the widest width, seed 0, is ``"main"``)."""
+    return MAIN if parametrisation == "mup" and width == preset.coord_widths[-1] and seed == 0 else f"coord_{parametrisation}_w{width}_s{seed}"
 
 
-def lr_key(parametrisation: str, width: int, index: int) -> str:
-    """Run key of the transfer grid's point (parametrisation, width, learning-rate index)."""
-    return f"lr_{parametrisation}_w{width}_{index}"
+def lr_key(parametrisation: str, width: int, index: int, seed: int = 0) -> str:
+    """Run key of the transfer grid's point (parametrisation, width, learning-rate index) of the report's ``seed``-th seed."""
+    return f"lr_{parametrisation}_w{width}_{index}_s{seed}"
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,8 @@ class MupObservables:
             (``inf`` where a run's loss is not finite).
         cka: parametrisation → ``(width,)`` linear CKA of the last hidden layer with the widest model's,
             at the learning rate best for the widest model (1 for the widest itself).
+        seed_final_loss: parametrisation → ``(seed, width, lr)`` the final loss of each seed, when the
+            other fields are the mean over seeds (empty for one seed).
     """
 
     optimizer: str
@@ -61,6 +63,7 @@ class MupObservables:
     final_loss: dict[str, np.ndarray]
     initial_loss: dict[str, np.ndarray]
     cka: dict[str, np.ndarray] = field(default_factory=dict)
+    seed_final_loss: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def still(delta: Any) -> Any:
@@ -91,34 +94,32 @@ def best_indices(losses: np.ndarray) -> np.ndarray:
 
 
 def observables(runs: Mapping[str, Run], preset: Any) -> MupObservables:
-    """Read the coordinate check, the transfer grid and the hidden representations from finished runs."""
+    """Read the coordinate check, the transfer grid and the hidden representations from finished runs,
+    each the mean over the report's ``preset.seeds`` seeds (a final loss that is not finite in one seed is ``inf``)."""
 
-    cw = preset.coord_widths
+    cw, seeds = preset.coord_widths, range(preset.seeds)
     delta, first = {}, {}
     for p in preset.coord_parametrisations:
-        per_width = []
-        for w in cw:
-            run = runs[coord_key(p, w, preset)]
-            per_width.append(np.stack([run.curve("coordinates/delta", layer=layer)[1] for layer in range(3)], axis=-1))
-            first.setdefault(p, []).append(run.curve("coordinates/weight_delta", layer=0)[1][-1])
-        delta[p] = np.stack(per_width, axis=1)  # (step, width, layer)
-        first[p] = np.asarray(first[p])
-    final, initial, cka = {}, {}, {}
+        moves = [[runs[coord_key(p, w, preset, k)] for w in cw] for k in seeds]
+        delta[p] = np.mean([np.stack([np.stack([r.curve("coordinates/delta", layer=layer)[1] for layer in range(3)], axis=-1) for r in row], axis=1) for row in moves], axis=0)  # (step, width, layer)
+        first[p] = np.mean([[r.curve("coordinates/weight_delta", layer=0)[1][-1] for r in row] for row in moves], axis=0)
+    final, initial, cka, per_seed = {}, {}, {}, {}
     for p in ("mup", "standard"):
-        curves = [[runs[lr_key(p, w, i)].curve("loss/train")[1] for i in range(len(preset.lrs))] for w in preset.lr_widths]
-        final[p] = np.array([[c[-1] if np.isfinite(c[-1]) else np.inf for c in row] for row in curves])
-        initial[p] = np.array([[c[0] for c in row] for row in curves])
-        cka[p] = representation_similarity(runs, preset, p, int(best_indices(final[p])[-1]))
-    return MupObservables(preset.optimizer, tuple(cw), delta, first, tuple(preset.lr_widths), tuple(preset.lrs), final, initial, cka)
+        curves = [[[runs[lr_key(p, w, i, k)].curve("loss/train")[1] for i in range(len(preset.lrs))] for w in preset.lr_widths] for k in seeds]
+        per_seed[p] = np.array([[[c[-1] if np.isfinite(c[-1]) else np.inf for c in row] for row in grid] for grid in curves])  # (seed, width, lr)
+        final[p] = per_seed[p].mean(axis=0)
+        initial[p] = np.array([[[c[0] for c in row] for row in grid] for grid in curves]).mean(axis=0)
+        cka[p] = np.mean([representation_similarity(runs, preset, p, int(best_indices(final[p])[-1]), k) for k in seeds], axis=0)
+    return MupObservables(preset.optimizer, tuple(cw), delta, first, tuple(preset.lr_widths), tuple(preset.lrs), final, initial, cka, per_seed if preset.seeds > 1 else {})
 
 
-def representation_similarity(runs: Mapping[str, Run], preset: Any, parametrisation: str, index: int) -> np.ndarray:
-    """Linear CKA of each width's last hidden layer with the widest model's, at the end of training at ``lrs[index]``,
-    on the task's held-out inputs."""
+def representation_similarity(runs: Mapping[str, Run], preset: Any, parametrisation: str, index: int, seed: int = 0) -> np.ndarray:
+    """Linear CKA of each width's last hidden layer with the widest model's of the same seed, at the end of
+    training at ``lrs[index]``, on the task's held-out inputs: ``(width,)``."""
     from probes.similarity import linear_cka
 
     def hidden(width: int) -> Any:
-        run = runs[lr_key(parametrisation, width, index)]
+        run = runs[lr_key(parametrisation, width, index, seed)]
         model = run.model_at(run.steps[-1])
         x = run.task_data().test.x
         return model.run_to(x, "hook_post.1").detach()
@@ -183,6 +184,7 @@ def judge(obs: MupObservables, targets: Any) -> BridgeReport:
     _similarity_rows(report, obs)
     report.extra["slopes"] = {p: {kind: [slope(cw, d[t, :, i]) for t in range(1, d.shape[0])] for i, kind in enumerate(LAYERS)} for p, d in obs.delta.items()}
     report.extra["best_lr"] = {p: [obs.lrs[i] for i in best_indices(obs.final_loss[p])] for p in obs.final_loss}
+    report.extra["best_lr_per_seed"] = {p: [[obs.lrs[i] for i in best_indices(grid)] for grid in g] for p, g in obs.seed_final_loss.items()}
     report.notes.append("coordinate check: slopes are fitted on log RMS Δh against log width; μP is judged at every step of the check (its largest |slope|), SP after the first (where its exponents are predicted); each μP step's slope is shown as information")
     return report
 
@@ -198,6 +200,9 @@ def _transfer_rows(report: BridgeReport, obs: MupObservables, targets: Any) -> N
         )
         exponent = slope(widths, [lrs[i] for i in best[p]])
         report.checks.append(check(f"{NAMES[p]}: fitted exponent of the best learning rate vs width", exponent, "reported", True, role="info"))
+        if p in obs.seed_final_loss:
+            each = [[int(i) for i in best_indices(grid)] for grid in obs.seed_final_loss[p]]
+            report.checks.append(check(f"{NAMES[p]}: each seed's own best learning-rate index per width (the counted rows judge the mean over seeds)", each, "reported", True, role="info"))
     interior = bool(np.all((best["mup"] > 0) & (best["mup"] < len(lrs) - 1)))
     report.checks.append(
         check("μP: best learning rate inside the grid at every width", [int(i) for i in best["mup"]], f"indices in 1..{len(lrs) - 2}", interior, role="precondition", claim="the grid brackets μP's optimum, so its shift is measured")
@@ -246,6 +251,8 @@ def analyse(runs: Mapping[str, Run], preset: Any) -> BridgeReport:
     """The bridge report of a finished ``mup`` case study."""
     report = judge(observables(runs, preset), preset.targets)
     report.events = []
+    first = runs[MAIN].config.seed
+    report.notes.append(f"every coordinate-check value, final loss and CKA is the mean over the runs of seeds {first}–{first + preset.seeds - 1}" if preset.seeds > 1 else f"one seed per run ({first})")
     return report
 
 
@@ -270,6 +277,8 @@ def figures(runs: Mapping[str, Run], report: BridgeReport, preset: Any) -> list[
     fig, axes = new_figure(ncols=2, size=(4.6, 3.8))
     for ax, p in zip(axes, ("standard", "mup")):
         plot_loss_vs_lr(ax, obs.lrs, {w: obs.final_loss[p][j] for j, w in enumerate(obs.lr_widths)}, title=f"{NAMES[p]}: loss vs learning rate (★ best)")
+        if preset.seeds > 1:
+            ax.set_ylabel(f"final training loss (mean of {preset.seeds} seeds)")
     paths.append(save_figure(fig, folder / "lr_transfer.png"))
     fig, ax = new_figure(size=(4.8, 3.6))
     plot_similarity_vs_width(ax, obs.lr_widths, {NAMES[p]: v for p, v in obs.cka.items()}, reference=obs.lr_widths[-1])

@@ -200,8 +200,30 @@ def test_the_coordinate_check_trains_on_its_own_batch_and_the_grid_decays_to_zer
     runs = get_case_study("mup").runs(preset, seed=0)
     coord = [cfg for key, cfg in runs.items() if not key.startswith("lr_")]
     grid = [cfg for key, cfg in runs.items() if key.startswith("lr_")]
-    assert len(coord) == 3 * len(preset.coord_widths) and len(grid) == 2 * len(preset.lr_widths) * len(preset.lrs)
+    assert len(coord) == 3 * len(preset.coord_widths) * preset.seeds and len(grid) == 2 * len(preset.lr_widths) * len(preset.lrs) * preset.seeds
     assert {cfg.task.n_train for cfg in coord} == {preset.coord_n_train} and {cfg.task.n_train for cfg in grid} == {preset.task.n_train}
     assert {cfg.train.decay for cfg in coord} == {"none"} and {cfg.train.decay for cfg in grid} == {preset.lr_decay} == {"linear"}
     with pytest.raises(ConfigError, match="mup.lr_decay must be one of"):
         dataclasses.replace(preset, lr_decay="step")
+
+
+def test_each_report_trains_its_own_block_of_seeds():
+    from case_studies import get_case_study
+
+    study, preset = get_case_study("mup"), PRESETS["quick"]
+    blocks = [{cfg.seed for cfg in study.runs(preset, seed=s).values()} for s in (0, 1, 2)]
+    assert preset.seeds == 3 and blocks == [{0, 1, 2}, {3, 4, 5}, {6, 7, 8}]
+    one = study.runs(dataclasses.replace(preset, seeds=1), seed=4)
+    assert {cfg.seed for cfg in one.values()} == {4} and "lr_standard_w512_6_s0" in one and "coord_ntk_w256_s0" in one
+    with pytest.raises(ConfigError, match="mup.seeds must be a positive integer"):
+        dataclasses.replace(preset, seeds=0)
+
+
+def test_the_transfer_is_judged_on_the_mean_over_seeds_and_each_seeds_best_rate_is_shown():
+    obs = good()
+    noisy = np.stack([obs.final_loss["mup"] * f for f in (0.9, 1.0, 1.1)])
+    noisy[0, 0, 2] = 0.5 * noisy[0, 0, 3]  # one seed alone would put width 32's best rate a step lower
+    report = judge(dataclasses.replace(obs, seed_final_loss={"mup": noisy}), Targets())
+    (each,) = [r for r in report.checks if r.name.startswith("μP: each seed's own best learning-rate index")]
+    assert each.value[0][0] == 2 and each.value[1] == [3, 3, 4, 4, 4] and not each.counted
+    assert report.verdict == "pass" and report.extra["best_lr_per_seed"]["mup"][1][0] == obs.lrs[3]

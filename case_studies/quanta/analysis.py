@@ -183,7 +183,8 @@ def _exponent_rows(report: BridgeReport, obs: SweepObservables, targets: Any, co
         reason = f"only {len(below)} widths below the floor (all quanta learned); need 3"
     ok = value is not None and abs(value - alpha) <= tol * alpha
     report.checks.append(check("exponent of final mean loss vs parameters" + ("" if ci is None else f" (95% CI {ci[0]:.3f} to {ci[1]:.3f})"), value, f"within {tol:.0%} of α = {alpha:g}", ok,
-                               claim="mean loss falls as a power law in parameters with exponent α", source=f"{PAPER}, Eq. 2 and Fig. 3", depends_on=("n_tasks", "widths"), reason=reason))
+                               claim="mean loss falls as a power law in parameters with exponent α", source=f"{PAPER}, Eq. 2 and Fig. 3", depends_on=("n_tasks", "widths"), reason=reason,
+                               key="exponent of final mean loss vs parameters"))
 
     main, target = obs.main, theory.data_exponent(alpha)
     times = sorted(d.step for d in drops if d is not None)

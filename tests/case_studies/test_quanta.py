@@ -231,3 +231,10 @@ def test_quick_preset_end_to_end(tmp_path):
     assert not next(r for name, r in rows.items() if name.startswith("largest |predicted"))["passed"]
     assert report.extra["quanta"]["final_mean_loss"][-1] < 0.01
     assert saved["figures"] == [f"figures/{n}.png" for n in ("subtask_losses", "scaling", "hidden_progress", "quanta_per_width")]
+
+
+def test_the_parameter_exponent_row_keeps_its_key_when_its_interval_changes():
+    """Seed reports and robustness tables gather a row by its key, which holds no measured number."""
+    keys = [_row(judge(_synthetic(final_exponent=e), Targets()), ROWS["params"]) for e in (ALPHA, 1.3 * ALPHA)]
+    assert keys[0].name != keys[1].name or "CI" not in keys[0].name
+    assert {r.key for r in keys} == {"exponent of final mean loss vs parameters"}

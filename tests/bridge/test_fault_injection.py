@@ -97,7 +97,7 @@ def _install(fault: Fault) -> None:
         MetricsLog.append = killing_append
     elif fault.phase == "before run.json update":
         write = writer.atomic_write_json
-        writer.atomic_write_json = lambda path, obj: _die() if Path(path).name == "run.json" and obj.get("last_step") == at and obj.get("status") == "running" else write(path, obj)
+        writer.atomic_write_json = lambda path, obj, **kw: _die() if Path(path).name == "run.json" and obj.get("last_step") == at and obj.get("status") == "running" else write(path, obj, **kw)
     elif fault.phase == "after training":
         writer.RunWriter.complete = lambda self: _die()
     else:

@@ -225,3 +225,50 @@ def test_a_case_study_killed_in_training_and_in_its_report_resumes_to_the_same_r
     for name in sorted(p.name for p in (whole / "checkpoints").iterdir()):
         assert (cut / "checkpoints" / name).read_bytes() == (whole / "checkpoints" / name).read_bytes(), name
     assert main(["report", str(cut)]) == code
+
+
+def _sweep_child(config: RunConfig, out: Path, seeds: list[int], trackers, fault: Fault | None) -> None:
+    import bridge.training.seeds as seeds_module
+    from bridge.training.seeds import train_seeds
+
+    if fault is not None:
+        _install(fault)
+        seeds_module.step_bar = __import__("bridge.training.loop", fromlist=["step_bar"]).step_bar  # the step fault reaches the stacked loop too
+    resume = all((out / f"seed_{s}" / "run.json").exists() for s in seeds)
+    train_seeds(config, seeds, out, trackers=lambda seed: trackers(), device="cpu", progress=False, resume=resume)
+    os._exit(0)
+
+
+@pytest.mark.slow
+def test_a_stacked_sweep_killed_while_its_checkpoints_are_written_resumes_to_the_same_bytes(tmp_path):
+    """train_seeds writes checkpoints from a background thread: kills inside those writes (and between steps)
+    leave every seed resumable, and the resumed sweep ends byte for byte as an uninterrupted one."""
+    from bridge.training.seeds import train_seeds
+
+    config, trackers = deep_linear()
+    seeds = [0, 1, 2]
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    train_seeds(config, seeds, whole, trackers=lambda seed: trackers(), device="cpu", progress=False)
+    checkpoints = load_run(whole / "seed_0").steps
+    rng = random.Random(7)
+    middle = [c for c in checkpoints if 0 < c < config.train.steps]
+    faults = [Fault(p, rng.choice(middle)) for p in PHASES[1:-1]] + [Fault("step", s) for s in rng.sample(range(1, config.train.steps), 5)]
+    for fault in [Fault("step", 1), *sorted(faults, key=lambda f: f.at)]:
+        proc = multiprocessing.get_context("fork").Process(target=_sweep_child, args=(config, cut, seeds, trackers, fault))
+        proc.start()
+        proc.join()
+        assert proc.exitcode == -signal.SIGKILL, f"the child did not reach {fault}"
+    proc = multiprocessing.get_context("fork").Process(target=_sweep_child, args=(config, cut, seeds, trackers, None))
+    proc.start()
+    proc.join()
+    assert proc.exitcode == 0
+    for s in seeds:
+        a, b = whole / f"seed_{s}", cut / f"seed_{s}"
+        assert load_run(b).status == "complete"
+        names = sorted(p.name for p in (a / "checkpoints").iterdir())
+        assert sorted(p.name for p in (b / "checkpoints").iterdir()) == names
+        for name in names:
+            assert (b / "checkpoints" / name).read_bytes() == (a / "checkpoints" / name).read_bytes(), (s, name)
+        assert (b / "metrics.csv").read_bytes() == (a / "metrics.csv").read_bytes()
+        assert _run_json(b) == _run_json(a)
+        assert sorted(p.name for p in b.iterdir()) == sorted(p.name for p in a.iterdir())

@@ -221,19 +221,19 @@ class RunWriter:
         disk: a run killed anywhere resumes from its last recorded checkpoint
         and loses no row of it. The loggers get the same rows.
         """
-        self.take_checkpoint(step, model, optimizer, elapsed)()
+        self.take_checkpoint(step, model, optimizer, elapsed, copy=False)()  # written at once: nothing moves meanwhile
 
-    def take_checkpoint(self, step: int, model: nn.Module, optimizer: torch.optim.Optimizer, elapsed: float) -> Callable[[], None]:
-        """:meth:`checkpoint` in two halves: copy now what checkpoint ``step`` holds (weights, optimizer
+    def take_checkpoint(self, step: int, model: nn.Module, optimizer: torch.optim.Optimizer, elapsed: float, copy: bool = True) -> Callable[[], None]:
+        """:meth:`checkpoint` in two halves: take now what checkpoint ``step`` holds (weights, optimizer
         state, the tracked rows up to it) and return the function that writes it.
 
-        The model and optimizer may move on before the writing runs, in another thread
-        (:func:`bridge.train_seeds` overlaps it with the next steps); the writings of one
+        With ``copy`` the model and optimizer may move on before the writing runs, in another
+        thread (:func:`bridge.train_seeds` overlaps it with the next steps); the writings of one
         run must run in the order they were taken.
         """
-        weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        weights = {k: v.detach().to("cpu", copy=copy) for k, v in model.state_dict().items()}
         tensors, meta = optimizer_to_tensors(optimizer)
-        state = ({k: v.detach().to("cpu", copy=True) for k, v in tensors.items()}, meta)
+        state = ({k: v.detach().to("cpu", copy=copy) for k, v in tensors.items()}, meta)
         rows = self.buffer.flush()
         for logger in self.loggers:
             logger.log(rows)

@@ -38,7 +38,7 @@ def main() -> None:
     torch.set_num_threads(1)
     config, seeds = configs()[args.preset], list(range(args.seeds))
     one_by_one, stacked = [], []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir=__import__("os").environ.get("BENCH_DIR")) as tmp:
         train_seeds(config, seeds[:2], Path(tmp) / "warmup", device="cpu", progress=False)
         for i in range(args.repeats):
             start = time.perf_counter()

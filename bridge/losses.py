@@ -35,10 +35,32 @@ def half_sse(output: Tensor, target: Tensor) -> Tensor:
     return 0.5 * ((output - target) ** 2).sum(-1).mean()
 
 
+half_sse.stacked = lambda output, target: 0.5 * ((output - target) ** 2).sum(-1).mean(-1)  # type: ignore[attr-defined]
+
+
 @LOSSES.register("mse")
 def mse(output: Tensor, target: Tensor) -> Tensor:
     """Mean over every element of the squared error. ``output, target``: same shape."""
     return ((output - target) ** 2).mean()
+
+
+mse.stacked = lambda output, target: ((output - target) ** 2).mean(tuple(range(1, output.dim())))  # type: ignore[attr-defined]
+
+
+def per_seed(loss: LossFn) -> Callable[[Tensor, Tensor], Tensor]:
+    """``loss`` of many models at once: outputs and targets with a leading seed axis -> ``(seed,)``.
+
+    A loss with a ``stacked`` attribute (the same reductions over the axes after the seed axis)
+    computes it directly; any other loss is vmapped. Row ``k`` equals ``loss(output[k], target[k])``
+    bit for bit either way.
+
+    Examples:
+        >>> per_seed(half_sse)(torch.ones(2, 4, 3), torch.zeros(2, 4, 3)).tolist()
+        [1.5, 1.5]
+    """
+    from torch.func import vmap
+
+    return getattr(loss, "stacked", None) or vmap(loss)
 
 
 @LOSSES.register("cross_entropy_last")
@@ -78,4 +100,4 @@ def is_class_labels(target: Tensor) -> bool:
     return target.ndim == 1 and not target.is_floating_point() and not target.is_complex()
 
 
-__all__ = ["LOSSES", "LossFn", "accuracy", "cross_entropy_last", "cross_entropy_next", "get_loss", "half_sse", "is_class_labels", "mse"]
+__all__ = ["LOSSES", "LossFn", "accuracy", "cross_entropy_last", "cross_entropy_next", "get_loss", "half_sse", "is_class_labels", "mse", "per_seed"]

@@ -31,12 +31,27 @@ def _replace(tmp: Path, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically."""
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically.
+
+    Written with bare ``os`` calls: each call a background writer makes gives up the
+    interpreter lock once, and a buffered file object makes several more of them.
+    """
     path = Path(path)
     tmp = _tmp_path(path)
-    tmp.write_text(text)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
     _replace(tmp, path)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (UTF-8)."""
+    atomic_write_bytes(path, text.encode())
 
 
 def atomic_write_json(path: str | Path, obj: Any, indent: int | None = 2) -> None:
@@ -73,15 +88,13 @@ def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: d
     Metadata of several keys is stored as one JSON string with sorted keys (safetensors writes
     several keys in an order that varies from process to process); :func:`read_metadata` unpacks it.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     path = Path(path)
-    tmp = _tmp_path(path)
     clean = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
     if metadata and len(metadata) > 1:
         metadata = {PACKED: json.dumps(metadata, sort_keys=True)}
-    save_file(clean, str(tmp), metadata=metadata)
-    _replace(tmp, path)
+    atomic_write_bytes(path, save(clean, metadata=metadata))  # serialised in memory: the only file is our own temporary one
 
 
 def load_tensors(path: str | Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:

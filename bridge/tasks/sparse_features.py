@@ -59,6 +59,13 @@ class ImportanceWeightedMSE:
             target = target[:, None, :]
         return (self.importance * (output - target) ** 2).sum(-1).mean(0).sum()
 
+    def stacked(self, output: Tensor, target: Tensor) -> Tensor:
+        """The loss of many models at once: every argument of :meth:`__call__` with a leading seed axis -> ``(seed,)``."""
+        if output.dim() == 4 and target.dim() == 3:
+            target = target[:, :, None, :]
+        per_batch = (self.importance * (output - target) ** 2).sum(-1).mean(1)
+        return per_batch.sum(-1) if per_batch.dim() == 2 else per_batch
+
 
 def importance_vector(n_features: int, decay: float) -> Float[Tensor, "n_features"]:
     """``decay ** i`` for feature ``i`` (1 for uniform importance)."""

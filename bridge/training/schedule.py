@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from bridge.config import ScheduleConfig
@@ -23,6 +25,33 @@ def checkpoint_steps(total: int, schedule: ScheduleConfig) -> list[int]:
     if schedule.every > 0:
         steps.update(range(schedule.every, total + 1, schedule.every))
     return sorted(s for s in steps if 0 <= s <= total)
+
+
+RESUMES_PER_RUN = 10  # a killed run redoes at most about a tenth of its steps
+KEEP_OPTIMIZER_STATES = 3
+
+
+def resume_points(checkpoints: Sequence[int], total: int) -> list[int]:
+    """The checkpoints that also save the optimizer state and go on record in ``run.json``:
+    the ones a killed run can resume from.
+
+    A checkpoint at least ``total / RESUMES_PER_RUN`` steps after the previous resume point (or
+    after step 0), and the last ``KEEP_OPTIMIZER_STATES`` checkpoints. The other checkpoints hold
+    weights only: the dense early checkpoints of a log-spaced schedule are there for analysis,
+    and restarting from them would save little work.
+
+    Examples:
+        >>> resume_points([0, 1, 10, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000], 1000)
+        [100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]
+        >>> resume_points([0, 1, 2, 4, 8, 16, 32, 64], 64)
+        [8, 16, 32, 64]
+    """
+    spacing, last, points = max(1, total // RESUMES_PER_RUN), 0, []
+    for i, step in enumerate(checkpoints):
+        if step - last >= spacing or i >= len(checkpoints) - KEEP_OPTIMIZER_STATES:
+            points.append(step)
+            last = step
+    return points
 
 
 def tracked_steps(total: int, schedule: ScheduleConfig) -> list[int]:

@@ -44,6 +44,7 @@ from torch import Tensor, nn
 from torch.func import vmap
 
 from bridge.config import ConfigError, RunConfig
+from bridge.losses import per_seed
 from bridge.models import move_to
 from bridge.estimators.reparam import ParameterSlots
 from bridge.runs.errors import Diverged
@@ -111,9 +112,9 @@ def train_seeds(
     extends = {extension(read_json(d / "run.json").get("config"), c, d) for c, d in zip(configs, dirs)} if resume else {None}
     if len(extends) > 1:
         raise RunError(f"cannot extend the sweep in {out}: its seeds were set to train for different steps {sorted(extends, key=str)}; extend them one by one with bridge.train")
-    per_seed = [with_loss_tracker(_fresh(trackers, s)) for s in seeds]
+    seed_trackers = [with_loss_tracker(_fresh(trackers, s)) for s in seeds]
     with torch_threads(config.train.threads):
-        return _train_seeds(configs, dirs, [d.to(dev) for d in datas], [move_to(m, dev) for m in models], per_seed, dev, progress, resume, extends.pop())
+        return _train_seeds(configs, dirs, [d.to(dev) for d in datas], [move_to(m, dev) for m in models], seed_trackers, dev, progress, resume, extends.pop())
 
 
 def _fresh(trackers: Callable[..., Sequence[Tracker]] | None, seed: int) -> Sequence[Tracker]:
@@ -207,7 +208,7 @@ def _train_seeds(
     tc, seeds = configs[0].train, [c.seed for c in configs]
     optimizers = [make_optimizer(m, tc) for m in models]  # per-seed views, for checkpoints
     writers = [RunWriter(c, d, data, ts, dev, extends=extends, sweep={"seeds": seeds}) for c, d, data, ts in zip(configs, dirs, datas, trackers)]
-    ckpt_set, tracked_set = set(writers[0].checkpoints), set(writers[0].tracked)
+    ckpt_set, tracked_set, resumable = set(writers[0].checkpoints), set(writers[0].tracked), writers[0].resumable
     start = _open_all(writers, models, optimizers, resume)
 
     base = move_to(build_for_task(configs[0], datas[0]), dev)  # computes with each seed's slice swapped in
@@ -228,10 +229,10 @@ def _train_seeds(
 
     stacked_forward = getattr(base, "forward_stacked", None)  # a model's own batched forward, when it has one, skips vmap's per-step cost
     if stacked_forward is not None and set(params) == set(slots.names):
-        per_seed = vmap(loss_fn)
+        seed_losses = per_seed(loss_fn)
 
         def step_losses(p: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
-            return per_seed(stacked_forward(p, x), y)
+            return seed_losses(stacked_forward(p, x), y)
     else:
         step_losses = vmap(seed_loss)
 
@@ -246,15 +247,15 @@ def _train_seeds(
             for k, optimizer in enumerate(optimizers):
                 optimizer.load_state_dict(_seed_optimizer_state(state, k))
 
-    if start == 0:
-        for w, m, o in zip(writers, models, optimizers):
-            w.buffer.track(m, 0)
-            w.checkpoint(0, m, o, 0.0)
-    t0 = time.perf_counter()
-    bar = step_bar(configs[0], start, progress, desc=f"{len(seeds)} seeds")
     files = ThreadPoolExecutor(max_workers=1)  # writes the checkpoints while the seeds train on, each run's in order
     pending: list[Future] = []
+    bar = step_bar(configs[0], start, progress, desc=f"{len(seeds)} seeds")
     try:
+        if start == 0:
+            for w, m, o in zip(writers, models, optimizers):
+                w.buffer.track(m, 0)
+                pending.append(files.submit(w.take_checkpoint(0, m, o, 0.0)))
+        t0 = time.perf_counter()
         for step in bar:
             if tc.batch_size is None:
                 x, y = xs, ys
@@ -263,11 +264,12 @@ def _train_seeds(
                 x, y = xs[rows, idx], ys[rows, idx]
             stacked.zero_grad(set_to_none=True)
             losses = step_losses(params, x, y)
-            bad = ~torch.isfinite(losses)
-            if bad.any():
-                k = int(bad.nonzero()[0])
+            total = losses.sum()
+            if not torch.isfinite(total):  # a non-finite loss of any seed makes the sum non-finite
+                bad = (~torch.isfinite(losses)).nonzero()
+                k = int(bad[0]) if len(bad) else int(losses.argmax())  # or finite losses too large to add up
                 raise Diverged(step, losses[k].item(), f" of seed {seeds[k]}")
-            losses.sum().backward()
+            total.backward()
             before_step(stacked, tc, step, base_lrs, stacked=True)
             stacked.step()
             s = step + 1
@@ -276,7 +278,7 @@ def _train_seeds(
                 if not finite.all():
                     raise Diverged(s, float("nan"), f" of seed {seeds[int((~finite).nonzero()[0])]}", weights=True)
             if s in tracked_set or s in ckpt_set:
-                sync(with_optimizer=s in ckpt_set)
+                sync(with_optimizer=s in resumable)
             if s in tracked_set:
                 for w, m in zip(writers, models):
                     w.buffer.track(m, s)

@@ -33,9 +33,8 @@ from bridge.runs.storage import (
 )
 from bridge.tasks.base import TaskData
 from bridge.trackers.base import Tracker, TrackingBuffer
-from bridge.training.schedule import checkpoint_steps, tracked_steps
+from bridge.training.schedule import KEEP_OPTIMIZER_STATES, checkpoint_steps, resume_points, tracked_steps
 
-KEEP_OPTIMIZER_STATES = 3
 # Offline analyses measure batched trackers over at most this many checkpoints at once.
 # Online, the captures taken between two checkpoints are measured together at the later one.
 FLUSH_CAPTURES = 256
@@ -55,9 +54,12 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _save_checkpoint(path: Path, step: int, weights: dict[str, torch.Tensor], optimizer: tuple[dict[str, torch.Tensor], dict[str, str]], saved: list[int]) -> None:
-    """Save weights and optimizer state (as :func:`optimizer_to_tensors` gives it); keep the newest ``KEEP_OPTIMIZER_STATES`` optimizer states."""
+def _save_checkpoint(path: Path, step: int, weights: dict[str, torch.Tensor], optimizer: tuple[dict[str, torch.Tensor], dict[str, str]] | None, saved: list[int]) -> None:
+    """Save weights and, at a resume point, the optimizer state (as :func:`optimizer_to_tensors` gives it);
+    keep the newest ``KEEP_OPTIMIZER_STATES`` optimizer states."""
     save_tensors(checkpoint_path(path, step), weights, {"step": str(step)})
+    if optimizer is None:
+        return
     tensors, meta = optimizer
     save_tensors(checkpoint_path(path, step, "optim"), tensors, {**meta, "step": str(step)})
     saved.append(step)
@@ -166,6 +168,7 @@ class RunWriter:
         if extends is not None:  # the steps so far keep the schedule they were trained with
             self.checkpoints = [s for s in checkpoint_steps(extends, tc.schedule) if s <= extends] + [s for s in self.checkpoints if s > extends]
             self.tracked = [s for s in tracked_steps(extends, tc.schedule) if s <= extends] + [s for s in self.tracked if s > extends]
+        self.resumable = set(resume_points(self.checkpoints, self.total))
         self.log, self.buffer, self.saved = MetricsLog(out), TrackingBuffer(trackers, data), []
         self.info: dict[str, Any] = {
             "config": config_to_dict(config),
@@ -214,7 +217,9 @@ class RunWriter:
         return start
 
     def checkpoint(self, step: int, model: nn.Module, optimizer: torch.optim.Optimizer, elapsed: float) -> None:
-        """Save a checkpoint and write every tracked row up to ``step``, then record both in ``run.json``.
+        """Save a checkpoint's weights and write every tracked row up to ``step``; at a resume point
+        (:func:`~bridge.training.schedule.resume_points`) also save the optimizer state and record
+        the checkpoint in ``run.json``.
 
         The rows of batched trackers captured since the previous checkpoint are
         measured here together, so every checkpoint on record has its rows on
@@ -225,25 +230,30 @@ class RunWriter:
 
     def take_checkpoint(self, step: int, model: nn.Module, optimizer: torch.optim.Optimizer, elapsed: float, copy: bool = True) -> Callable[[], None]:
         """:meth:`checkpoint` in two halves: take now what checkpoint ``step`` holds (weights, optimizer
-        state, the tracked rows up to it) and return the function that writes it.
+        state at a resume point, the tracked rows up to it) and return the function that writes it.
 
         With ``copy`` the model and optimizer may move on before the writing runs, in another
         thread (:func:`bridge.train_seeds` overlaps it with the next steps); the writings of one
         run must run in the order they were taken.
         """
         weights = {k: v.detach().to("cpu", copy=copy) for k, v in model.state_dict().items()}
-        tensors, meta = optimizer_to_tensors(optimizer)
-        state = ({k: v.detach().to("cpu", copy=copy) for k, v in tensors.items()}, meta)
+        resume = step in self.resumable
+        state = None
+        if resume:
+            tensors, meta = optimizer_to_tensors(optimizer)
+            state = ({k: v.detach().to("cpu", copy=copy) for k, v in tensors.items()}, meta)
         rows = self.buffer.flush()
         for logger in self.loggers:
             logger.log(rows)
 
         def write() -> None:
             _save_checkpoint(self.out, step, weights, state, self.saved)
-            self.info["metrics_bytes"][str(step)] = self.log.append(rows)
-            self.info["metrics_columns"] = self.log.columns  # a wider header later rewrites the table
+            size = self.log.append(rows)
             self.info.update(last_step=step, wall_time=self.info["wall_time"] + elapsed)
-            atomic_write_json(self.out / "run.json", self.info, indent=None)  # indented again when the run ends
+            if resume:  # on record: the table's size and header after this step's rows
+                self.info["metrics_bytes"][str(step)] = size
+                self.info["metrics_columns"] = self.log.columns  # a wider header later rewrites the table
+                atomic_write_json(self.out / "run.json", self.info, indent=None)  # indented again when the run ends
 
         return write
 

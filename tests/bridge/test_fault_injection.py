@@ -139,13 +139,24 @@ def grokking():
     return cfg, lambda: [WeightNormTracker()]
 
 
+ON_RECORD = ("optimizer state written, not renamed", "before run.json update", "run.json written, not renamed")  # only resume points have these
+
+
+def phase_faults(steps: int, checkpoints: list[int], rng: random.Random) -> list[Fault]:
+    """One fault per write phase at a random middle checkpoint (a middle resume point where the phase only happens there)."""
+    from bridge.training.schedule import resume_points
+
+    middle = [c for c in checkpoints if 0 < c < steps]
+    points = [c for c in resume_points(checkpoints, steps) if 0 < c < steps]
+    return [Fault(p, rng.choice(points if p in ON_RECORD else middle)) for p in PHASES[1:-1]]
+
+
 def fault_chain(steps: int, checkpoints: list[int], seed: int) -> list[Fault]:
     """The directory made first, then the phase faults at middle checkpoints and 20 random steps in
     ascending order (each fault lies at or after the point the previous resume starts from), and
     a kill after training last."""
     rng = random.Random(seed)
-    middle = [c for c in checkpoints if 0 < c < steps]
-    phases = [Fault(p, rng.choice(middle)) for p in PHASES[1:-1]]
+    phases = phase_faults(steps, checkpoints, rng)
     kills = [Fault("step", s) for s in rng.sample(range(steps), 20)]
     return [Fault("directory made"), *sorted(phases + kills, key=lambda f: f.at), Fault("after training")]
 
@@ -251,8 +262,7 @@ def test_a_stacked_sweep_killed_while_its_checkpoints_are_written_resumes_to_the
     train_seeds(config, seeds, whole, trackers=lambda seed: trackers(), device="cpu", progress=False)
     checkpoints = load_run(whole / "seed_0").steps
     rng = random.Random(7)
-    middle = [c for c in checkpoints if 0 < c < config.train.steps]
-    faults = [Fault(p, rng.choice(middle)) for p in PHASES[1:-1]] + [Fault("step", s) for s in rng.sample(range(1, config.train.steps), 5)]
+    faults = phase_faults(config.train.steps, checkpoints, rng) + [Fault("step", s) for s in rng.sample(range(1, config.train.steps), 5)]
     for fault in [Fault("step", 1), *sorted(faults, key=lambda f: f.at)]:
         proc = multiprocessing.get_context("fork").Process(target=_sweep_child, args=(config, cut, seeds, trackers, fault))
         proc.start()

@@ -276,13 +276,19 @@ def test_batched_trackers_write_the_rows_of_step_by_step_tracking(tmp_path, monk
 
 
 def test_every_checkpoint_on_record_has_its_batched_rows_on_disk(tmp_path):
+    from bridge.training.schedule import resume_points
+
     cfg = hierarchy_config(every=5)  # captures every 5 steps, checkpoints every 5 (and log-spaced)
     whole = train(cfg, tmp_path / "whole", trackers=[ModeTracker(), Crash(at=-1)], progress=False)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "cut", trackers=[ModeTracker(), Crash(at=75)], progress=False)
     info = json.loads((tmp_path / "cut" / "run.json").read_text())
     on_record = sorted(int(s) for s in info["metrics_bytes"])
-    assert on_record == [s for s in whole.steps if s <= 70] and info["last_step"] == 70
+    points = resume_points(whole.steps, cfg.train.steps)
+    assert on_record == [s for s in points if s <= 70] and len(on_record) >= 5 and info["last_step"] == 70
+    assert load_run(tmp_path / "cut").steps == [s for s in whole.steps if s <= 70]  # every checkpoint's weights, on record or not
+    optimizer_states = sorted(int(f.stem.split("_")[1]) for f in (tmp_path / "whole" / "checkpoints").glob("optim_*"))
+    assert optimizer_states == points[-3:] == whole.steps[-3:]
     written = tidy_dtypes(pd.read_csv(tmp_path / "cut" / "metrics.csv"))
     reference = whole.metrics[whole.metrics.step <= 70].reset_index(drop=True)
     pd.testing.assert_frame_equal(written, reference)  # no row of a checkpoint on record is missing
@@ -355,25 +361,36 @@ class LateIndex:
         return [{"observable": "late/x", "value": float(step), **({"part": 1} if step > 10 else {})}]
 
 
-def test_a_kill_after_a_wider_header_rewrote_the_table_resumes_to_the_same_bytes(tmp_path, monkeypatch):
+@pytest.mark.parametrize("kill", ["in the record of the next resume point", "between the widening and that record"])
+def test_a_kill_after_a_wider_header_rewrote_the_table_resumes_to_the_same_bytes(tmp_path, monkeypatch, kill):
+    """The table is rewritten wider at checkpoint 15, which is not a resume point; the next one (20)
+    records it. Killed before that record, the run resumes from 9 with the narrower table on record."""
     from bridge.training import writer as writer_module
+    from bridge.training.schedule import resume_points
 
     cfg = hierarchy_config(every=5)
-    train(cfg, tmp_path / "whole", trackers=[ModeTracker(), LateIndex()], progress=False)
+    whole = train(cfg, tmp_path / "whole", trackers=[ModeTracker(), LateIndex()], progress=False)
+    assert 15 not in resume_points(whole.steps, 80) and {9, 20} <= set(resume_points(whole.steps, 80))
     write, killed = writer_module.atomic_write_json, []
 
-    def kill_before_recording_15(path, obj, **kwargs):  # the table was rewritten at step 15; its record is not
+    def kill_before_recording_20(path, obj, **kwargs):
         if killed:
             return  # a killed process writes nothing more
-        if obj.get("last_step") == 15 and obj.get("status") == "running":
+        if obj.get("last_step") == 20 and obj.get("status") == "running":
             killed.append(path)
             raise KeyboardInterrupt("simulated kill")
         write(path, obj, **kwargs)
 
-    monkeypatch.setattr(writer_module, "atomic_write_json", kill_before_recording_15)
+    if kill == "in the record of the next resume point":
+        monkeypatch.setattr(writer_module, "atomic_write_json", kill_before_recording_20)
+        trackers = [ModeTracker(), LateIndex()]
+    else:
+        trackers = [ModeTracker(), LateIndex(), Crash(at=20)]  # tracked before checkpoint 20 is written
     with pytest.raises(KeyboardInterrupt):
-        train(cfg, tmp_path / "cut", trackers=[ModeTracker(), LateIndex()], progress=False)
-    assert killed and "part" in pd.read_csv(tmp_path / "cut" / "metrics.csv", nrows=0).columns
+        train(cfg, tmp_path / "cut", trackers=trackers, progress=False)
+    assert "part" in pd.read_csv(tmp_path / "cut" / "metrics.csv", nrows=0).columns
+    info = json.loads((tmp_path / "cut" / "run.json").read_text())
+    assert max(int(s) for s in info["metrics_bytes"]) == 9 and "part" not in info["metrics_columns"]
     monkeypatch.setattr(writer_module, "atomic_write_json", write)
     train(cfg, tmp_path / "cut", trackers=[ModeTracker(), LateIndex()], progress=False, resume=True)
     assert (tmp_path / "cut" / "metrics.csv").read_bytes() == (tmp_path / "whole" / "metrics.csv").read_bytes()

@@ -158,3 +158,25 @@ def test_a_models_stacked_forward_is_the_vmapped_forward_bit_for_bit(kind):
     stacked = base.forward_stacked(params, x)
     assert torch.equal(stacked, vmap(one)(params, x))
     torch.testing.assert_close(stacked, torch.stack([m(x[k]) for k, m in enumerate(models)]), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("kind", ["half_sse", "mse", "importance", "importance_instances"])
+def test_a_losses_stacked_form_is_the_vmapped_loss_bit_for_bit(kind):
+    """train_seeds reduces a loss with its ``stacked`` form when it has one; it must compute what vmap of the loss does."""
+    from torch.func import vmap
+
+    from bridge.losses import get_loss, per_seed
+    from bridge.tasks.sparse_features import ImportanceWeightedMSE
+
+    gen = torch.Generator().manual_seed(0)
+    loss, out, target = {
+        "half_sse": (get_loss("half_sse"), torch.randn(4, 10, 7, generator=gen), torch.randn(4, 10, 7, generator=gen)),
+        "mse": (get_loss("mse"), torch.randn(4, 10, 7, generator=gen), torch.randn(4, 10, 7, generator=gen)),
+        "importance": (ImportanceWeightedMSE(torch.rand(5, generator=gen)), torch.rand(4, 10, 5, generator=gen), torch.rand(4, 10, 5, generator=gen)),
+        "importance_instances": (ImportanceWeightedMSE(torch.rand(3, 5, generator=gen)), torch.rand(4, 10, 3, 5, generator=gen), torch.rand(4, 10, 5, generator=gen)),
+    }[kind]
+    assert hasattr(loss, "stacked")
+    stacked = per_seed(loss)(out, target)
+    assert stacked.shape == (4,)
+    assert torch.equal(stacked, vmap(loss)(out, target))
+    torch.testing.assert_close(stacked, torch.stack([loss(out[k], target[k]) for k in range(4)]), rtol=1e-6, atol=1e-7)

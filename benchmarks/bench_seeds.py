@@ -2,7 +2,8 @@
 
 Both write the same run directories (checkpoints, metrics, run.json) for the
 same seeds. Repeats alternate and the median of each is compared, so both see
-the same machine load.
+the same machine load; the file system is flushed (``os.sync``) before each timing,
+so neither pays for the other's writes. ``BENCH_DIR`` sets where the runs are written.
 
     python benchmarks/bench_seeds.py [--seeds 8] [--repeats 3] [--preset deep-linear]
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import statistics
 import tempfile
 import time
@@ -38,13 +40,15 @@ def main() -> None:
     torch.set_num_threads(1)
     config, seeds = configs()[args.preset], list(range(args.seeds))
     one_by_one, stacked = [], []
-    with tempfile.TemporaryDirectory(dir=__import__("os").environ.get("BENCH_DIR")) as tmp:
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp:
         train_seeds(config, seeds[:2], Path(tmp) / "warmup", device="cpu", progress=False)
         for i in range(args.repeats):
+            os.sync()  # each timing starts with no earlier write still being flushed
             start = time.perf_counter()
             for s in seeds:
                 train(dataclasses.replace(config, seed=s), Path(tmp) / f"loop{i}" / f"seed_{s}", device="cpu", progress=False)
             one_by_one.append(time.perf_counter() - start)
+            os.sync()
             start = time.perf_counter()
             train_seeds(config, seeds, Path(tmp) / f"sweep{i}", device="cpu", progress=False)
             stacked.append(time.perf_counter() - start)

@@ -16,7 +16,7 @@ the rows are written; results equal those of calling the tracker step by step.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -82,10 +82,12 @@ class TrackingBuffer:
         """Number of captures not yet measured (0 when no tracker is batched)."""
         return len(self._steps) * sum(self._batched)
 
-    def track(self, model: nn.Module, step: int) -> None:
-        """Run the plain trackers and capture for the batched ones at ``step``."""
+    def track(self, model: nn.Module, step: int, given: Mapping[int, list[Row]] | None = None) -> None:
+        """Run the plain trackers and capture for the batched ones at ``step``; ``given`` holds rows
+        already measured for some plain trackers, by their index (those are not called)."""
+        given = given or {}
         self._steps.append(step)
-        self._results.append([t.capture(model, step, self.data) if b else t(model, step, self.data) for t, b in zip(self.trackers, self._batched)])
+        self._results.append([given[i] if i in given else t.capture(model, step, self.data) if b else t(model, step, self.data) for i, (t, b) in enumerate(zip(self.trackers, self._batched))])
 
     def flush(self) -> list[Row]:
         """All rows since the last flush, each with its ``step``; empties the buffer."""

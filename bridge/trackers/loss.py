@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
-from bridge.losses import accuracy, is_class_labels
+from bridge.losses import accuracy, is_class_labels, per_seed
 from bridge.tasks.base import TaskData
 from bridge.models.base import evaluating
 from bridge.trackers.base import Row, row
@@ -52,3 +54,28 @@ class LossTracker:
                 if self.accuracy or (self.accuracy is None and is_class_labels(y)):
                     rows.append(row(f"accuracy/{split_name}", accuracy(out, y)))
         return rows
+
+    def stacked(self, forward: Callable[[Tensor], Tensor], datas: Sequence[TaskData]) -> list[list[Row]] | None:
+        """The rows of many models at once, one list per model, as :meth:`__call__` gives them.
+
+        ``forward`` maps inputs with a leading model axis ``(model, batch, ...)`` to outputs with one
+        (:func:`bridge.train_seeds` passes the model's ``forward_stacked``); ``datas`` holds each
+        model's task data. ``None`` when the rows need accuracy (class labels) or the models' splits
+        differ in shape: then call the tracker on each model.
+        """
+        per: list[list[Row]] = [[] for _ in datas]
+        with torch.no_grad():
+            for split_name in ("train", "test"):
+                splits = [getattr(d, split_name) for d in datas]
+                if all(s is None for s in splits):
+                    continue
+                if any(s is None for s in splits) or len({(tuple(s.x.shape), tuple(s.y.shape)) for s in splits}) > 1:
+                    return None
+                x = torch.stack([s.x[: self.max_examples] for s in splits])
+                y = torch.stack([s.y[: self.max_examples] for s in splits])
+                if self.accuracy or (self.accuracy is None and is_class_labels(y[0])):
+                    return None
+                for rows, value in zip(per, per_seed(datas[0].loss_fn)(forward(x), y).tolist()):
+                    rows.append(row(f"loss/{split_name}", value))
+        return per
+

@@ -52,6 +52,7 @@ from bridge.runs.run import Run, RunError
 from bridge.runs.storage import read_json
 from bridge.tasks import TaskData
 from bridge.trackers.base import Tracker
+from bridge.trackers.loss import LossTracker
 from bridge.training.writer import RunWriter
 from bridge.training.loop import batch_indices, before_step, build_for_task, extension, make_optimizer, optimizer_params, resolve_device, step_bar, torch_threads, validate, with_loss_tracker
 
@@ -228,11 +229,17 @@ def _train_seeds(
             return loss_fn(base(x), y)
 
     stacked_forward = getattr(base, "forward_stacked", None)  # a model's own batched forward, when it has one, skips vmap's per-step cost
+    loss_tracker, loss_rows = None, lambda: None
     if stacked_forward is not None and set(params) == set(slots.names):
         seed_losses = per_seed(loss_fn)
 
         def step_losses(p: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
             return seed_losses(stacked_forward(p, x), y)
+
+        loss_tracker = _shared_loss_tracker(trackers)
+        if loss_tracker is not None:  # every seed's loss rows from one stacked forward per split
+            index, tracker = loss_tracker
+            loss_rows = lambda: tracker.stacked(lambda x: stacked_forward(params, x), datas)  # noqa: E731
     else:
         step_losses = vmap(seed_loss)
 
@@ -277,11 +284,12 @@ def _train_seeds(
                 finite = torch.stack([torch.isfinite(p.detach().flatten(1)).all(1) for p in params.values()]).all(0)
                 if not finite.all():
                     raise Diverged(s, float("nan"), f" of seed {seeds[int((~finite).nonzero()[0])]}", weights=True)
-            if s in tracked_set or s in ckpt_set:
+            given = loss_rows() if s in tracked_set else None
+            if s in ckpt_set or (s in tracked_set and not (given and len(trackers[0]) == 1)):
                 sync(with_optimizer=s in resumable)
             if s in tracked_set:
-                for w, m in zip(writers, models):
-                    w.buffer.track(m, s)
+                for k, (w, m) in enumerate(zip(writers, models)):
+                    w.buffer.track(m, s, None if given is None else {index: given[k]})
             if s in ckpt_set:
                 elapsed = time.perf_counter() - t0  # shared by all seeds
                 _written(pending)
@@ -297,6 +305,16 @@ def _train_seeds(
         files.shutdown()
         bar.close()
     return [w.complete() for w in writers]
+
+
+def _shared_loss_tracker(trackers: list[list[Tracker]]) -> tuple[int, LossTracker] | None:
+    """The index and settings of the loss tracker every seed has in the same place, if they share one."""
+    first = [(i, t) for i, t in enumerate(trackers[0]) if type(t) is LossTracker]
+    if not first:
+        return None
+    i, tracker = first[0]
+    same = all(len(ts) == len(trackers[0]) and type(ts[i]) is LossTracker and ts[i] == tracker for ts in trackers)
+    return (i, tracker) if same else None
 
 
 def _written(pending: list[Future], quiet: bool = False) -> None:

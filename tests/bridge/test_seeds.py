@@ -180,3 +180,26 @@ def test_a_losses_stacked_form_is_the_vmapped_loss_bit_for_bit(kind):
     assert stacked.shape == (4,)
     assert torch.equal(stacked, vmap(loss)(out, target))
     torch.testing.assert_close(stacked, torch.stack([loss(out[k], target[k]) for k in range(4)]), rtol=1e-6, atol=1e-7)
+
+
+def test_the_loss_trackers_stacked_rows_are_each_models_rows():
+    """train_seeds measures every seed's loss rows with one stacked forward per split; they are the tracker's own rows."""
+    from bridge.estimators.reparam import ParameterSlots
+    from bridge.models.deep_linear import DeepLinearNetwork
+    from bridge.tasks import make_task
+    from bridge.tasks.modular import ModularConfig
+    from bridge.trackers.loss import LossTracker
+
+    cfg = hierarchy_config()
+    datas = [make_task(dataclasses.replace(cfg.task), seed=s) for s in range(3)]
+    models = [DeepLinearNetwork(cfg.model, seed=s) for s in range(3)]
+    slots = ParameterSlots(models[0])
+    params = {name: torch.stack([dict(m.named_parameters())[name].detach() for m in models]) for name in slots.names}
+    for tracker in (LossTracker(), LossTracker(max_examples=5)):
+        stacked = tracker.stacked(lambda x: models[0].forward_stacked(params, x), datas)
+        alone = [tracker(m, 7, d) for m, d in zip(models, datas)]
+        assert [[r["observable"] for r in rows] for rows in stacked] == [[r["observable"] for r in rows] for rows in alone]
+        for rows, reference in zip(stacked, alone):
+            assert [r["value"] for r in rows] == pytest.approx([r["value"] for r in reference], rel=1e-6)
+    classification = [make_task(ModularConfig(p=7), seed=s) for s in range(2)]
+    assert LossTracker().stacked(lambda x: x, classification) is None  # accuracy rows: each model on its own

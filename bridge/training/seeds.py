@@ -7,6 +7,9 @@ cost little more than one. Each seed still gets a
 standard run directory, ``OUT/seed_S``: loadable with :func:`bridge.load_run`,
 analysable with :func:`bridge.analyze`, and resumable on its own with
 :func:`bridge.train` (or all together with ``train_seeds(..., resume=True)``).
+With ``forward_stacked``, losses that define a ``stacked`` form are reduced per seed
+without vmap (:func:`bridge.losses.per_seed`), and the loss tracker measures every
+seed with one forward per split (:meth:`bridge.trackers.loss.LossTracker.stacked`).
 Checkpoints and tracker rows are still written per seed, by a thread that writes
 while the seeds train on, so the gain depends on how much of a run is writing
 files (``benchmarks/bench_seeds.py`` and ``docs/performance.md``).

@@ -54,6 +54,7 @@ def tracker_names() -> list[str]:
 _EXPORTS = {
     "Batched": "bridge.trackers.base",
     "BatchedTracker": "bridge.trackers.base",
+    "StackedTracker": "bridge.trackers.base",
     "Row": "bridge.trackers.base",
     "Tracker": "bridge.trackers.base",
     "TrackingBuffer": "bridge.trackers.base",

@@ -12,11 +12,17 @@ takes the few tensors it needs at a step (cheap, inside the training loop) and
 ``measure(captures, data)`` turns many captures into rows at once (one batched
 SVD instead of one per step). :class:`TrackingBuffer` holds the captures until
 the rows are written; results equal those of calling the tracker step by step.
+
+A *stacked* tracker can also measure many models of one shape at once:
+``stacked(forward, datas)`` gets a forward over inputs with a leading model axis
+and each model's data, and returns one list of rows per model (or ``None`` when it
+cannot, and is then called on each model). :func:`bridge.train_seeds` uses it for
+the seeds of a model that has ``forward_stacked``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -43,6 +49,13 @@ class BatchedTracker(Tracker, Protocol):
     def capture(self, model: nn.Module, step: int, data: TaskData) -> Any: ...
 
     def measure(self, captures: Sequence[Any], data: TaskData) -> list[list[Row]]: ...
+
+
+@runtime_checkable
+class StackedTracker(Tracker, Protocol):
+    """A tracker that can also measure many models of one shape at once (see the module docstring)."""
+
+    def stacked(self, forward: Callable[[torch.Tensor], torch.Tensor], datas: Sequence[TaskData]) -> list[list[Row]] | None: ...
 
 
 class Batched:

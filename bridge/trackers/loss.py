@@ -51,7 +51,7 @@ class LossTracker:
                 x, y = split.x[: self.max_examples], split.y[: self.max_examples]
                 out = model(x)
                 rows.append(row(f"loss/{split_name}", data.loss_fn(out, y)))
-                if self.accuracy or (self.accuracy is None and is_class_labels(y)):
+                if self._with_accuracy(y):
                     rows.append(row(f"accuracy/{split_name}", accuracy(out, y)))
         return rows
 
@@ -73,9 +73,11 @@ class LossTracker:
                     return None
                 x = torch.stack([s.x[: self.max_examples] for s in splits])
                 y = torch.stack([s.y[: self.max_examples] for s in splits])
-                if self.accuracy or (self.accuracy is None and is_class_labels(y[0])):
+                if self._with_accuracy(y[0]):
                     return None
                 for rows, value in zip(per, per_seed(datas[0].loss_fn)(forward(x), y).tolist()):
                     rows.append(row(f"loss/{split_name}", value))
         return per
 
+    def _with_accuracy(self, target: Tensor) -> bool:
+        return bool(self.accuracy or (self.accuracy is None and is_class_labels(target)))

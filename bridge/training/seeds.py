@@ -8,8 +8,8 @@ standard run directory, ``OUT/seed_S``: loadable with :func:`bridge.load_run`,
 analysable with :func:`bridge.analyze`, and resumable on its own with
 :func:`bridge.train` (or all together with ``train_seeds(..., resume=True)``).
 With ``forward_stacked``, losses that define a ``stacked`` form are reduced per seed
-without vmap (:func:`bridge.losses.per_seed`), and the loss tracker measures every
-seed with one forward per split (:meth:`bridge.trackers.loss.LossTracker.stacked`).
+without vmap (:func:`bridge.losses.per_seed`), and trackers that define ``stacked`` (the loss
+tracker) measure every seed with one forward per split.
 Checkpoints and tracker rows are still written per seed, by a thread that writes
 while the seeds train on, so the gain depends on how much of a run is writing
 files (``benchmarks/bench_seeds.py`` and ``docs/performance.md``).
@@ -54,8 +54,7 @@ from bridge.runs.errors import Diverged
 from bridge.runs.run import Run, RunError
 from bridge.runs.storage import read_json
 from bridge.tasks import TaskData
-from bridge.trackers.base import Tracker
-from bridge.trackers.loss import LossTracker
+from bridge.trackers.base import StackedTracker, Tracker
 from bridge.training.writer import RunWriter
 from bridge.training.loop import batch_indices, before_step, build_for_task, extension, make_optimizer, optimizer_params, resolve_device, step_bar, torch_threads, validate, with_loss_tracker
 
@@ -232,19 +231,21 @@ def _train_seeds(
             return loss_fn(base(x), y)
 
     stacked_forward = getattr(base, "forward_stacked", None)  # a model's own batched forward, when it has one, skips vmap's per-step cost
-    loss_tracker, loss_rows = None, lambda: None
+    shared: list[int] = []  # trackers that measure every seed at once
     if stacked_forward is not None and set(params) == set(slots.names):
         seed_losses = per_seed(loss_fn)
 
         def step_losses(p: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
             return seed_losses(stacked_forward(p, x), y)
 
-        loss_tracker = _shared_loss_tracker(trackers)
-        if loss_tracker is not None:  # every seed's loss rows from one stacked forward per split
-            index, tracker = loss_tracker
-            loss_rows = lambda: tracker.stacked(lambda x: stacked_forward(params, x), datas)  # noqa: E731
+        shared = _shared_stacked_trackers(trackers)
     else:
         step_losses = vmap(seed_loss)
+
+    def stacked_rows() -> dict[int, list[list[dict]]]:
+        """Rows of the stacked trackers for every seed, by tracker index (those that could measure them)."""
+        found = {i: trackers[0][i].stacked(lambda x: stacked_forward(params, x), datas) for i in shared}
+        return {i: rows for i, rows in found.items() if rows is not None}
 
     def sync(with_optimizer: bool) -> None:
         with torch.no_grad():
@@ -287,12 +288,12 @@ def _train_seeds(
                 finite = torch.stack([torch.isfinite(p.detach().flatten(1)).all(1) for p in params.values()]).all(0)
                 if not finite.all():
                     raise Diverged(s, float("nan"), f" of seed {seeds[int((~finite).nonzero()[0])]}", weights=True)
-            given = loss_rows() if s in tracked_set else None
-            if s in ckpt_set or (s in tracked_set and not (given and len(trackers[0]) == 1)):
+            given = stacked_rows() if s in tracked_set and shared else {}
+            if s in ckpt_set or (s in tracked_set and len(given) < len(trackers[0])):  # the per-seed models are read
                 sync(with_optimizer=s in resumable)
             if s in tracked_set:
                 for k, (w, m) in enumerate(zip(writers, models)):
-                    w.buffer.track(m, s, None if given is None else {index: given[k]})
+                    w.buffer.track(m, s, {i: rows[k] for i, rows in given.items()})
             if s in ckpt_set:
                 elapsed = time.perf_counter() - t0  # shared by all seeds
                 _written(pending)
@@ -310,14 +311,14 @@ def _train_seeds(
     return [w.complete() for w in writers]
 
 
-def _shared_loss_tracker(trackers: list[list[Tracker]]) -> tuple[int, LossTracker] | None:
-    """The index and settings of the loss tracker every seed has in the same place, if they share one."""
-    first = [(i, t) for i, t in enumerate(trackers[0]) if type(t) is LossTracker]
-    if not first:
-        return None
-    i, tracker = first[0]
-    same = all(len(ts) == len(trackers[0]) and type(ts[i]) is LossTracker and ts[i] == tracker for ts in trackers)
-    return (i, tracker) if same else None
+def _shared_stacked_trackers(trackers: list[list[Tracker]]) -> list[int]:
+    """Indices of the trackers that every seed has in the same place, with the same settings, and that
+    measure many models at once (:class:`~bridge.trackers.base.StackedTracker`)."""
+    return [
+        i
+        for i, tracker in enumerate(trackers[0])
+        if isinstance(tracker, StackedTracker) and all(len(ts) == len(trackers[0]) and type(ts[i]) is type(tracker) and ts[i] == tracker for ts in trackers)
+    ]
 
 
 def _written(pending: list[Future], quiet: bool = False) -> None:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from bridge.runs.errors import CorruptFileError
-from bridge.runs.storage import atomic_write_text
+from bridge.runs.storage import append_bytes, atomic_write_text
 
 BASE_COLUMNS = ["step", "observable", "value"]
 
@@ -113,7 +113,8 @@ class MetricsLog:
 
     def __init__(self, path: str | Path) -> None:
         self.file = Path(path) / "metrics.csv"
-        self.columns: list[str] | None = list(pd.read_csv(self.file, nrows=0).columns) if self.file.exists() and self.file.stat().st_size else None
+        self.size = self.file.stat().st_size if self.file.exists() else 0  # after every append so far, written or not
+        self.columns: list[str] | None = list(pd.read_csv(self.file, nrows=0).columns) if self.size else None
 
     def append(self, rows: Sequence[dict[str, Any]]) -> int:
         """Write ``rows`` (each with a ``step``); returns the file size in bytes afterwards.
@@ -121,23 +122,39 @@ class MetricsLog:
         Raises:
             ValueError: a row is not tidy (see :func:`validate_rows`), before anything is written.
         """
-        validate_rows(rows)
-        if not rows:
-            return self.file.stat().st_size if self.file.exists() else 0
-        keys = {k for r in rows for k in r}
-        if self.columns is None or not keys <= set(self.columns):
+        data = self.encode(rows)
+        if data is None:
             old = read_metrics(self.file.parent)
             merged = rows_to_frame(old.to_dict("records") + list(rows))
             write_metrics(self.file.parent, merged)
             self.columns = list(merged.columns)
-        else:
-            buffer = io.StringIO()
-            # csv writes None as an empty cell and floats at full precision (str(float) is the
-            # shortest round-trip repr); pandas reads "nan" and "inf" back as floats.
-            csv.writer(buffer, lineterminator="\n").writerows([[r.get(c) for c in self.columns] for r in rows])
-            with open(self.file, "a") as f:
-                f.write(buffer.getvalue())
-        return self.file.stat().st_size
+            self.size = self.file.stat().st_size
+        elif data:
+            append_bytes(self.file, data)
+        return self.size
+
+    def encode(self, rows: Sequence[dict[str, Any]]) -> bytes | None:
+        """The bytes :meth:`append` adds to the file for ``rows``, to be appended by the caller
+        (:class:`~bridge.runs.storage.FileBatch`); :attr:`size` counts them from now on.
+
+        ``None`` when the header lacks a column of ``rows`` (or there is no table yet): then
+        :meth:`append` must rewrite the table from the file, once every earlier append is in it.
+
+        Raises:
+            ValueError: a row is not tidy (see :func:`validate_rows`).
+        """
+        validate_rows(rows)
+        if not rows:
+            return b""
+        if self.columns is None or not {k for r in rows for k in r} <= set(self.columns):
+            return None
+        buffer = io.StringIO()
+        # csv writes None as an empty cell and floats at full precision (str(float) is the
+        # shortest round-trip repr); pandas reads "nan" and "inf" back as floats.
+        csv.writer(buffer, lineterminator="\n").writerows([[r.get(c) for c in self.columns] for r in rows])
+        data = buffer.getvalue().encode()
+        self.size += len(data)
+        return data
 
     def truncate(self, size: int) -> None:
         """Cut the file back to ``size`` bytes (a size recorded by :meth:`append`)."""
@@ -145,11 +162,11 @@ class MetricsLog:
             return
         if size == 0:  # nothing on record: no table (an empty file has no header to read)
             self.file.unlink()
-            self.columns = None
+            self.columns, self.size = None, 0
             return
         with open(self.file, "r+") as f:
             f.truncate(size)
-        self.columns = list(pd.read_csv(self.file, nrows=0).columns)
+        self.columns, self.size = list(pd.read_csv(self.file, nrows=0).columns), size
 
 
 def write_metrics(path: Path, frame: pd.DataFrame) -> None:

@@ -10,12 +10,14 @@ Nothing is ever unpickled.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bridge.runs.errors import CorruptFileError
 
@@ -23,11 +25,12 @@ if TYPE_CHECKING:  # torch and safetensors load with the first tensor read or wr
     import torch
 
 
-def _tmp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+def _tmp_path(path: str) -> str:
+    head, name = os.path.split(path)
+    return os.path.join(head, f".{name}.tmp-{os.getpid()}")
 
 
-def _replace(tmp: Path, path: Path) -> None:
+def _replace(tmp: str, path: str) -> None:
     os.replace(tmp, path)
 
 
@@ -37,16 +40,28 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     Written with bare ``os`` calls: each call a background writer makes gives up the
     interpreter lock once, and a buffered file object makes several more of them.
     """
-    path = Path(path)
+    path = os.fspath(path)  # strings, not Paths: a background writer holds the interpreter lock for less
     tmp = _tmp_path(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    _write_all(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666), data)
+    _replace(tmp, path)
+
+
+def append_bytes(path: str | Path, data: bytes) -> None:
+    """Append ``data`` to ``path`` (created when missing), with bare ``os`` calls.
+
+    Not atomic: a killed writer may leave part of ``data``, which is why a run records the
+    table's size at each checkpoint and a resume cuts the file back to it.
+    """
+    _write_all(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666), data)
+
+
+def _write_all(fd: int, data: bytes) -> None:
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
-    _replace(tmp, path)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -57,7 +72,12 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 def atomic_write_json(path: str | Path, obj: Any, indent: int | None = 2) -> None:
     """Write ``obj`` as JSON to ``path`` atomically, indented unless ``indent`` is ``None``
     (one line, several times faster to encode: for files rewritten at every checkpoint)."""
-    atomic_write_text(path, json.dumps(obj, indent=indent, default=_json_default) + "\n")
+    atomic_write_bytes(path, json_bytes(obj, indent))
+
+
+def json_bytes(obj: Any, indent: int | None = 2) -> bytes:
+    """``obj`` as the bytes :func:`atomic_write_json` writes (tensors and arrays as lists)."""
+    return (json.dumps(obj, indent=indent, default=_json_default) + "\n").encode()
 
 
 def _json_default(obj: Any) -> Any:
@@ -88,13 +108,24 @@ def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: d
     Metadata of several keys is stored as one JSON string with sorted keys (safetensors writes
     several keys in an order that varies from process to process); :func:`read_metadata` unpacks it.
     """
+    atomic_write_bytes(path, tensors_to_bytes(tensors, metadata))  # serialised in memory: the only file is our own temporary one
+
+
+def tensors_to_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> bytes:
+    """The safetensors file :func:`save_tensors` writes, as bytes (copies taken: the tensors may change afterwards).
+
+    Examples:
+        >>> import torch
+        >>> from safetensors.torch import load
+        >>> load(tensors_to_bytes({"w": torch.eye(2)}, {"step": "3"}))["w"].tolist()
+        [[1.0, 0.0], [0.0, 1.0]]
+    """
     from safetensors.torch import save
 
-    path = Path(path)
     clean = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
     if metadata and len(metadata) > 1:
         metadata = {PACKED: json.dumps(metadata, sort_keys=True)}
-    atomic_write_bytes(path, save(clean, metadata=metadata))  # serialised in memory: the only file is our own temporary one
+    return save(clean, metadata=metadata)
 
 
 def load_tensors(path: str | Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
@@ -161,3 +192,134 @@ def optimizer_from_tensors(tensors: dict[str, torch.Tensor], meta: dict[str, str
         if "betas" in g:
             g["betas"] = tuple(g["betas"])
     return {"state": state, "param_groups": groups}
+
+
+class FileBatch:
+    """File operations applied in the order they were added, by :meth:`apply`.
+
+    A batch holds bytes, never live tensors or tables, so it may be prepared in one thread
+    and applied in another (:class:`FileQueue`) while the first goes on changing its state.
+    Each write is atomic (:func:`atomic_write_bytes`); ``then`` runs a function once every
+    operation before it has been applied.
+
+    Examples:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> batch = FileBatch()
+        >>> batch.write(folder / "a.txt", b"one"); batch.append(folder / "log.csv", b"x\\n"); batch.remove(folder / "old")
+        >>> batch.apply(); sorted(p.name for p in folder.iterdir())
+        ['a.txt', 'log.csv']
+    """
+
+    def __init__(self) -> None:
+        self.ops: list[tuple[str, Any, Any]] = []
+
+    def write(self, path: str | Path, data: bytes) -> None:
+        """Write ``data`` to ``path`` atomically."""
+        self.ops.append(("write", path, data))
+
+    def append(self, path: str | Path, data: bytes) -> None:
+        """Append ``data`` to ``path`` (created when missing)."""
+        self.ops.append(("append", path, data))
+
+    def remove(self, path: str | Path) -> None:
+        """Delete ``path`` if it exists."""
+        self.ops.append(("remove", path, None))
+
+    def then(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` after the operations added so far."""
+        self.ops.append(("then", fn, None))
+
+    def apply(self) -> None:
+        """Apply the operations in order; the first error stops the batch and propagates."""
+        for kind, target, data in self.ops:
+            if kind == "write":
+                atomic_write_bytes(target, data)
+            elif kind == "append":
+                append_bytes(target, data)
+            elif kind == "remove":
+                try:
+                    os.unlink(target)
+                except FileNotFoundError:
+                    pass
+            else:
+                target()
+
+
+class FileQueue:
+    """Applies :class:`FileBatch` es in a background thread, in the order they were submitted.
+
+    The thread only makes file-system calls on bytes already prepared, so it holds the
+    interpreter lock for little of its time while the submitting thread computes. After a
+    batch fails, later batches are dropped (applying them would put files on disk out of
+    order) and :meth:`wait` raises the error. With a ``limit``, :meth:`submit` waits while that
+    many batches are pending, so the bytes held in memory stay bounded.
+
+    Examples:
+        >>> import tempfile
+        >>> folder, files = Path(tempfile.mkdtemp()), FileQueue(limit=2)
+        >>> for i in range(3):
+        ...     batch = FileBatch(); batch.append(folder / "log", f"{i}".encode()); files.submit(batch)
+        >>> files.close(); (folder / "log").read_text()
+        '012'
+    """
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = limit  # submit waits while this many batches are pending (memory stays bounded)
+        self._batches: queue.SimpleQueue[FileBatch | None] = queue.SimpleQueue()
+        self._settled = threading.Condition()
+        self._submitted = self._applied = 0
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None  # started by the first batch
+        self._held: FileBatch | None = None
+
+    @contextlib.contextmanager
+    def together(self) -> Iterator[None]:
+        """Submit the batches of the block as one when it ends (the thread wakes once for all of them)."""
+        held, self._held = self._held, FileBatch()
+        try:
+            yield
+        finally:
+            batch, self._held = self._held, held
+            if batch.ops:
+                self.submit(batch)
+
+    def submit(self, batch: FileBatch) -> None:
+        """Queue ``batch`` to be applied after every batch submitted before it."""
+        if self._held is not None:
+            self._held.ops += batch.ops
+            return
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="mechbridge-files", daemon=True)
+            self._thread.start()
+        with self._settled:
+            if self.limit is not None:
+                self._settled.wait_for(lambda: self._submitted - self._applied < self.limit)
+            self._submitted += 1
+        self._batches.put(batch)
+
+    def wait(self, quiet: bool = False) -> None:
+        """Block until every submitted batch is applied (or dropped); raise the first error unless ``quiet``."""
+        with self._settled:
+            self._settled.wait_for(lambda: self._applied == self._submitted)
+            if self._error is not None and not quiet:
+                raise self._error
+
+    def close(self) -> None:
+        """Apply what is queued, then stop the thread (errors are left to :meth:`wait`)."""
+        if self._thread is not None:
+            self._batches.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        while (batch := self._batches.get()) is not None:
+            try:
+                if self._error is None:
+                    batch.apply()
+            except BaseException as e:  # reported by wait, in the submitting thread
+                self._error = e
+            finally:
+                with self._settled:
+                    self._applied += 1
+                    self._settled.notify_all()

@@ -38,7 +38,6 @@ import dataclasses
 import operator
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +51,7 @@ from bridge.models import move_to
 from bridge.estimators.reparam import ParameterSlots
 from bridge.runs.errors import Diverged
 from bridge.runs.run import Run, RunError
-from bridge.runs.storage import read_json
+from bridge.runs.storage import FileQueue, read_json
 from bridge.tasks import TaskData
 from bridge.trackers.base import StackedTracker, Tracker
 from bridge.training.writer import RunWriter
@@ -210,7 +209,8 @@ def _train_seeds(
 ) -> list[Run]:
     tc, seeds = configs[0].train, [c.seed for c in configs]
     optimizers = [make_optimizer(m, tc) for m in models]  # per-seed views, for checkpoints
-    writers = [RunWriter(c, d, data, ts, dev, extends=extends, sweep={"seeds": seeds}) for c, d, data, ts in zip(configs, dirs, datas, trackers)]
+    files = FileQueue(limit=2)  # writes the checkpoints while the seeds train on (at most two behind), in the order they were taken
+    writers = [RunWriter(c, d, data, ts, dev, extends=extends, files=files, sweep={"seeds": seeds}) for c, d, data, ts in zip(configs, dirs, datas, trackers)]
     ckpt_set, tracked_set, resumable = set(writers[0].checkpoints), set(writers[0].tracked), writers[0].resumable
     start = _open_all(writers, models, optimizers, resume)
 
@@ -258,14 +258,12 @@ def _train_seeds(
             for k, optimizer in enumerate(optimizers):
                 optimizer.load_state_dict(_seed_optimizer_state(state, k))
 
-    files = ThreadPoolExecutor(max_workers=1)  # writes the checkpoints while the seeds train on, each run's in order
-    pending: list[Future] = []
     bar = step_bar(configs[0], start, progress, desc=f"{len(seeds)} seeds")
     try:
         if start == 0:
             for w, m, o in zip(writers, models, optimizers):
                 w.buffer.track(m, 0)
-                pending.append(files.submit(w.take_checkpoint(0, m, o, 0.0)))
+                w.checkpoint(0, m, o, 0.0)
         t0 = time.perf_counter()
         for step in bar:
             if tc.batch_size is None:
@@ -296,17 +294,18 @@ def _train_seeds(
                     w.buffer.track(m, s, {i: rows[k] for i, rows in given.items()})
             if s in ckpt_set:
                 elapsed = time.perf_counter() - t0  # shared by all seeds
-                _written(pending)
-                pending = [files.submit(w.take_checkpoint(s, m, o, elapsed)) for w, m, o in zip(writers, models, optimizers)]
+                with files.together():
+                    for w, m, o in zip(writers, models, optimizers):
+                        w.checkpoint(s, m, o, elapsed)
                 t0 = time.perf_counter()
-        _written(pending)
+        files.wait()
     except BaseException as e:
-        _written(pending, quiet=True)  # what was taken is on disk before the failure is recorded
+        files.wait(quiet=True)  # what was taken is on disk before the failure is recorded
         for w in writers:
             w.fail(e)
         raise
     finally:
-        files.shutdown()
+        files.close()
         bar.close()
     return [w.complete() for w in writers]
 
@@ -319,17 +318,6 @@ def _shared_stacked_trackers(trackers: list[list[Tracker]]) -> list[int]:
         for i, tracker in enumerate(trackers[0])
         if isinstance(tracker, StackedTracker) and all(len(ts) == len(trackers[0]) and type(ts[i]) is type(tracker) and ts[i] == tracker for ts in trackers)
     ]
-
-
-def _written(pending: list[Future], quiet: bool = False) -> None:
-    """Wait for the checkpoint writings in flight (raising the first error unless ``quiet``)."""
-    for job in pending:
-        try:
-            job.result()
-        except BaseException:
-            if not quiet:
-                raise
-    pending.clear()
 
 
 __all__ = ["train_seeds"]

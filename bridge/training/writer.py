@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from bridge.config import RunConfig, config_to_dict
 from bridge.runs.checksums import record, verify
@@ -23,13 +23,16 @@ from bridge.runs.lock import acquire, create_run_dir, release
 from bridge.runs.run import MetricsLog, Run, checkpoint_path, load_weights, read_metrics, saved_steps, write_metrics
 from bridge.runs.storage import (
     CorruptFileError,
+    FileBatch,
+    FileQueue,
     atomic_write_json,
+    json_bytes,
     load_tensors,
     optimizer_from_tensors,
     optimizer_to_tensors,
     read_json,
     read_metadata,
-    save_tensors,
+    tensors_to_bytes,
 )
 from bridge.tasks.base import TaskData
 from bridge.trackers.base import Tracker, TrackingBuffer
@@ -52,20 +55,6 @@ def _versions() -> dict[str, str]:
         except md.PackageNotFoundError:
             pass
     return out
-
-
-def _save_checkpoint(path: Path, step: int, weights: dict[str, torch.Tensor], optimizer: tuple[dict[str, torch.Tensor], dict[str, str]] | None, saved: list[int]) -> None:
-    """Save weights and, at a resume point, the optimizer state (as :func:`optimizer_to_tensors` gives it);
-    keep the newest ``KEEP_OPTIMIZER_STATES`` optimizer states."""
-    save_tensors(checkpoint_path(path, step), weights, {"step": str(step)})
-    if optimizer is None:
-        return
-    tensors, meta = optimizer
-    save_tensors(checkpoint_path(path, step, "optim"), tensors, {**meta, "step": str(step)})
-    saved.append(step)
-    for old in saved[:-KEEP_OPTIMIZER_STATES]:
-        checkpoint_path(path, old, "optim").unlink(missing_ok=True)
-    saved[:] = saved[-KEEP_OPTIMIZER_STATES:]
 
 
 def last_good_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, usable: set[int] | None = None) -> int | None:
@@ -160,9 +149,11 @@ class RunWriter:
     (many seeds stacked), so both write the same run directory.
     """
 
-    def __init__(self, config: RunConfig, out: Path, data: TaskData, trackers: Sequence[Tracker], dev: torch.device, *, loggers: Sequence[Any] = (), extends: int | None = None, **extra: Any) -> None:
+    def __init__(
+        self, config: RunConfig, out: Path, data: TaskData, trackers: Sequence[Tracker], dev: torch.device, *, loggers: Sequence[Any] = (), extends: int | None = None, files: FileQueue | None = None, **extra: Any
+    ) -> None:
         tc = config.train
-        self.config, self.loggers, self.extends = config, list(loggers), extends
+        self.config, self.loggers, self.extends, self.files = config, list(loggers), extends, files
         self.out, self.total = out, tc.steps
         self.checkpoints, self.tracked = checkpoint_steps(tc.steps, tc.schedule), tracked_steps(tc.steps, tc.schedule)
         if extends is not None:  # the steps so far keep the schedule they were trained with
@@ -183,6 +174,7 @@ class RunWriter:
             "metrics_bytes": {},
             **extra,
         }
+        self.taken = self.info  # as of the last checkpoint taken; info: as of the last one on disk
 
     def open(self, model: nn.Module, optimizer: torch.optim.Optimizer, resume: bool, usable: set[int] | None = None) -> int:
         """Create the run directory with ``run.json`` and the writer's lock, atomically (or, when resuming,
@@ -212,6 +204,7 @@ class RunWriter:
             atomic_write_json(self.out / "run.json", self.info)
         else:
             create_run_dir(self.out, self.info)
+        self.taken = self.info
         for logger in self.loggers:
             logger.open(self.out, self.config, resume)
         return start
@@ -225,37 +218,43 @@ class RunWriter:
         measured here together, so every checkpoint on record has its rows on
         disk: a run killed anywhere resumes from its last recorded checkpoint
         and loses no row of it. The loggers get the same rows.
-        """
-        self.take_checkpoint(step, model, optimizer, elapsed, copy=False)()  # written at once: nothing moves meanwhile
 
-    def take_checkpoint(self, step: int, model: nn.Module, optimizer: torch.optim.Optimizer, elapsed: float, copy: bool = True) -> Callable[[], None]:
-        """:meth:`checkpoint` in two halves: take now what checkpoint ``step`` holds (weights, optimizer
-        state at a resume point, the tracked rows up to it) and return the function that writes it.
-
-        With ``copy`` the model and optimizer may move on before the writing runs, in another
-        thread (:func:`bridge.train_seeds` overlaps it with the next steps); the writings of one
-        run must run in the order they were taken.
+        What the checkpoint holds is taken now, as bytes; with a :class:`~bridge.runs.storage.FileQueue`
+        the files are written in its thread (:func:`bridge.train_seeds` trains on meanwhile), else at once.
+        ``run.json`` records a checkpoint only after its files are on disk, and :attr:`info` is what it records.
         """
-        weights = {k: v.detach().to("cpu", copy=copy) for k, v in model.state_dict().items()}
+        batch = FileBatch()
+        batch.write(checkpoint_path(self.out, step), tensors_to_bytes(model.state_dict(), {"step": str(step)}))
         resume = step in self.resumable
-        state = None
         if resume:
             tensors, meta = optimizer_to_tensors(optimizer)
-            state = ({k: v.detach().to("cpu", copy=copy) for k, v in tensors.items()}, meta)
+            batch.write(checkpoint_path(self.out, step, "optim"), tensors_to_bytes(tensors, {**meta, "step": str(step)}))
+            self.saved.append(step)
+            for old in self.saved[:-KEEP_OPTIMIZER_STATES]:
+                batch.remove(checkpoint_path(self.out, old, "optim"))
+            self.saved[:] = self.saved[-KEEP_OPTIMIZER_STATES:]
         rows = self.buffer.flush()
         for logger in self.loggers:
             logger.log(rows)
-
-        def write() -> None:
-            _save_checkpoint(self.out, step, weights, state, self.saved)
-            size = self.log.append(rows)
-            self.info.update(last_step=step, wall_time=self.info["wall_time"] + elapsed)
-            if resume:  # on record: the table's size and header after this step's rows
-                self.info["metrics_bytes"][str(step)] = size
-                self.info["metrics_columns"] = self.log.columns  # a wider header later rewrites the table
-                atomic_write_json(self.out / "run.json", self.info, indent=None)  # indented again when the run ends
-
-        return write
+        data = self.log.encode(rows)
+        if data is None:  # a wider header: the table is rewritten from the file, once everything before is on it
+            if self.files is not None:
+                self.files.wait()
+            batch.apply()
+            self.log.append(rows)
+            batch = FileBatch()
+        elif data:
+            batch.append(self.log.file, data)
+        taken = self.taken = {**self.taken, "last_step": step, "wall_time": self.taken["wall_time"] + elapsed}
+        if resume:  # on record: the table's size and header after this step's rows
+            taken["metrics_bytes"] = {**taken["metrics_bytes"], str(step): self.log.size}
+            taken["metrics_columns"] = self.log.columns  # a wider header later rewrites the table
+            batch.write(self.out / "run.json", json_bytes(taken, indent=None))  # indented again when the run ends
+        batch.then(lambda: setattr(self, "info", taken))
+        if self.files is None:
+            batch.apply()
+        else:
+            self.files.submit(batch)
 
     def fail(self, error: BaseException) -> None:
         """Record the error (a stop by a signal or Ctrl-C as ``interrupted``) and release the lock."""

@@ -49,7 +49,6 @@ def _install(fault: Fault) -> None:
     import bridge.runs.storage as storage
     import bridge.training.loop as loop
     import bridge.training.writer as writer
-    from bridge.runs.run import MetricsLog
 
     at = fault.at
     if fault.phase == "step":  # after `at` optimizer steps, before the next one
@@ -76,28 +75,31 @@ def _install(fault: Fault) -> None:
         replace = storage._replace
         target = {"weights": f"step_{at:08d}.safetensors", "optimizer": f"optim_{at:08d}.safetensors"}.get(fault.phase.split()[0], "run.json")
 
-        def killing_replace(tmp: Path, path: Path) -> None:
-            if path.name == target and (target != "run.json" or json.loads(tmp.read_text()).get("last_step") == at):
+        def killing_replace(tmp: str, path: str) -> None:
+            if Path(path).name == target and (target != "run.json" or json.loads(Path(tmp).read_text()).get("last_step") == at):
                 _die()
             replace(tmp, path)
 
         storage._replace = killing_replace
     elif fault.phase == "metrics half written":
-        append = MetricsLog.append
+        append = storage.append_bytes
 
-        def killing_append(self, rows):
-            before = self.file.stat().st_size if self.file.exists() else 0
-            size = append(self, rows)
-            if rows and rows[-1]["step"] == at:
-                with open(self.file, "r+") as f:
-                    f.truncate(before + (size - before) // 2)
+        def killing_append(path: Path, data: bytes) -> None:
+            if Path(path).name == "metrics.csv" and data.decode().splitlines()[-1].startswith(f"{at},"):
+                append(path, data[: len(data) // 2])
                 _die()
-            return size
+            append(path, data)
 
-        MetricsLog.append = killing_append
+        storage.append_bytes = killing_append
     elif fault.phase == "before run.json update":
-        write = writer.atomic_write_json
-        writer.atomic_write_json = lambda path, obj, **kw: _die() if Path(path).name == "run.json" and obj.get("last_step") == at and obj.get("status") == "running" else write(path, obj, **kw)
+        write = storage.atomic_write_bytes
+
+        def killing_write(path: Path, data: bytes) -> None:
+            if Path(path).name == "run.json" and (obj := json.loads(data)).get("last_step") == at and obj.get("status") == "running":
+                _die()
+            write(path, data)
+
+        storage.atomic_write_bytes = killing_write
     elif fault.phase == "after training":
         writer.RunWriter.complete = lambda self: _die()
     else:

@@ -120,3 +120,81 @@ def test_safetensors_metadata_of_several_keys_is_stored_reproducibly(tmp_path):
     assert read_metadata(tmp_path / "a.safetensors") == meta
     save_tensors(tmp_path / "c.safetensors", {"x": torch.arange(3.0)}, {"step": "3"})  # one key: stored as it is
     assert read_metadata(tmp_path / "c.safetensors") == {"step": "3"}
+
+
+def test_a_file_queue_applies_batches_in_order_and_drops_those_after_a_failure(tmp_path):
+    from bridge.runs.storage import FileBatch, FileQueue
+
+    files, log = FileQueue(), tmp_path / "log"
+    for i in range(50):
+        batch = FileBatch()
+        batch.append(log, f"{i},".encode())
+        batch.write(tmp_path / "last", f"{i}".encode())
+        files.submit(batch)
+    files.wait()
+    assert log.read_text() == "".join(f"{i}," for i in range(50)) and (tmp_path / "last").read_text() == "49"
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left
+
+    failing, after = FileBatch(), FileBatch()
+    failing.append(log, b"a,")
+    failing.write(tmp_path / "missing" / "file", b"x")  # no such folder: this write fails
+    failing.append(log, b"b,")
+    after.append(log, b"c,")
+    files.submit(failing)
+    files.submit(after)
+    with pytest.raises(FileNotFoundError):
+        files.wait()
+    files.wait(quiet=True)
+    files.close()
+    assert log.read_text().endswith("49,a,")  # nothing after the failure, in that batch or later ones
+
+
+def test_a_file_queue_holds_at_most_its_limit_and_submits_a_block_together(tmp_path):
+    import threading
+
+    from bridge.runs.storage import FileBatch, FileQueue
+
+    release, files, seen = threading.Event(), FileQueue(limit=1), []
+    first = FileBatch()
+    first.then(release.wait)
+    files.submit(first)
+    second = FileBatch()
+    second.append(tmp_path / "log", b"2")
+    submitter = threading.Thread(target=files.submit, args=(second,))
+    submitter.start()
+    submitter.join(timeout=0.2)
+    assert submitter.is_alive()  # one batch pending: the second waits for room
+    release.set()
+    submitter.join(timeout=10)
+    files.wait()
+    assert (tmp_path / "log").read_text() == "2"
+
+    with files.together():
+        for i in range(3):
+            batch = FileBatch()
+            batch.append(tmp_path / "log", f"{i}".encode())
+            batch.then(lambda i=i: seen.append(i))
+            files.submit(batch)
+        time.sleep(0.05)
+        assert seen == []  # nothing is applied before the block ends
+    files.close()
+    assert seen == [0, 1, 2] and (tmp_path / "log").read_text() == "2012"
+
+
+def test_encoded_metrics_rows_are_the_bytes_append_writes(tmp_path):
+    from bridge.runs.metrics import MetricsLog
+    from bridge.runs.storage import append_bytes
+
+    rows = [[{"step": s, "observable": "loss/train", "value": 1.0 / (s + 1), **({"layer": s % 2} if s else {})}] for s in range(6)]
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    direct, encoded = MetricsLog(tmp_path / "a"), MetricsLog(tmp_path / "b")
+    for r in rows:
+        size = direct.append(r)
+        data = encoded.encode(r)
+        if data is None:  # no table yet, or a wider header: rewritten from the file
+            assert encoded.append(r) == size
+        else:
+            append_bytes(encoded.file, data)
+        assert encoded.size == size == encoded.file.stat().st_size
+    assert encoded.file.read_bytes() == direct.file.read_bytes()
+    assert encoded.encode([]) == b"" and encoded.size == size

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -365,24 +366,24 @@ class LateIndex:
 def test_a_kill_after_a_wider_header_rewrote_the_table_resumes_to_the_same_bytes(tmp_path, monkeypatch, kill):
     """The table is rewritten wider at checkpoint 15, which is not a resume point; the next one (20)
     records it. Killed before that record, the run resumes from 9 with the narrower table on record."""
-    from bridge.training import writer as writer_module
+    from bridge.runs import storage
     from bridge.training.schedule import resume_points
 
     cfg = hierarchy_config(every=5)
     whole = train(cfg, tmp_path / "whole", trackers=[ModeTracker(), LateIndex()], progress=False)
     assert 15 not in resume_points(whole.steps, 80) and {9, 20} <= set(resume_points(whole.steps, 80))
-    write, killed = writer_module.atomic_write_json, []
+    write, killed = storage.atomic_write_bytes, []
 
-    def kill_before_recording_20(path, obj, **kwargs):
+    def kill_before_recording_20(path, data):
         if killed:
             return  # a killed process writes nothing more
-        if obj.get("last_step") == 20 and obj.get("status") == "running":
+        if Path(path).name == "run.json" and (obj := json.loads(data)).get("last_step") == 20 and obj.get("status") == "running":
             killed.append(path)
             raise KeyboardInterrupt("simulated kill")
-        write(path, obj, **kwargs)
+        write(path, data)
 
     if kill == "in the record of the next resume point":
-        monkeypatch.setattr(writer_module, "atomic_write_json", kill_before_recording_20)
+        monkeypatch.setattr(storage, "atomic_write_bytes", kill_before_recording_20)
         trackers = [ModeTracker(), LateIndex()]
     else:
         trackers = [ModeTracker(), LateIndex(), Crash(at=20)]  # tracked before checkpoint 20 is written
@@ -391,7 +392,7 @@ def test_a_kill_after_a_wider_header_rewrote_the_table_resumes_to_the_same_bytes
     assert "part" in pd.read_csv(tmp_path / "cut" / "metrics.csv", nrows=0).columns
     info = json.loads((tmp_path / "cut" / "run.json").read_text())
     assert max(int(s) for s in info["metrics_bytes"]) == 9 and "part" not in info["metrics_columns"]
-    monkeypatch.setattr(writer_module, "atomic_write_json", write)
+    monkeypatch.setattr(storage, "atomic_write_bytes", write)
     train(cfg, tmp_path / "cut", trackers=[ModeTracker(), LateIndex()], progress=False, resume=True)
     assert (tmp_path / "cut" / "metrics.csv").read_bytes() == (tmp_path / "whole" / "metrics.csv").read_bytes()
 

@@ -137,8 +137,10 @@ class MetricsLog:
         """The bytes :meth:`append` adds to the file for ``rows``, to be appended by the caller
         (:class:`~bridge.runs.storage.FileBatch`); :attr:`size` counts them from now on.
 
-        ``None`` when the header lacks a column of ``rows`` (or there is no table yet): then
-        :meth:`append` must rewrite the table from the file, once every earlier append is in it.
+        With no table yet, the bytes begin with its header: ``step, observable, value``, then the
+        rows' index columns, sorted (as :func:`rows_to_frame` orders them). ``None`` when the
+        header lacks a column of ``rows``: then :meth:`append` must rewrite the table from the
+        file, once every earlier append is in it.
 
         Raises:
             ValueError: a row is not tidy (see :func:`validate_rows`).
@@ -146,12 +148,16 @@ class MetricsLog:
         validate_rows(rows)
         if not rows:
             return b""
-        if self.columns is None or not {k for r in rows for k in r} <= set(self.columns):
+        keys, lines = {k for r in rows for k in r}, []
+        if self.columns is None:
+            self.columns = BASE_COLUMNS + sorted(keys - set(BASE_COLUMNS))
+            lines.append(self.columns)
+        elif not keys <= set(self.columns):
             return None
         buffer = io.StringIO()
         # csv writes None as an empty cell and floats at full precision (str(float) is the
         # shortest round-trip repr); pandas reads "nan" and "inf" back as floats.
-        csv.writer(buffer, lineterminator="\n").writerows([[r.get(c) for c in self.columns] for r in rows])
+        csv.writer(buffer, lineterminator="\n").writerows(lines + [[r.get(c) for c in self.columns] for r in rows])
         data = buffer.getvalue().encode()
         self.size += len(data)
         return data

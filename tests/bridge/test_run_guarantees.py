@@ -8,6 +8,7 @@ import sys
 import textwrap
 import time
 
+import pandas as pd
 import pytest
 
 from bridge import load_run
@@ -191,10 +192,26 @@ def test_encoded_metrics_rows_are_the_bytes_append_writes(tmp_path):
     for r in rows:
         size = direct.append(r)
         data = encoded.encode(r)
-        if data is None:  # no table yet, or a wider header: rewritten from the file
+        if data is None:  # a wider header: the table is rewritten from the file
             assert encoded.append(r) == size
         else:
             append_bytes(encoded.file, data)
         assert encoded.size == size == encoded.file.stat().st_size
     assert encoded.file.read_bytes() == direct.file.read_bytes()
     assert encoded.encode([]) == b"" and encoded.size == size
+
+
+def test_a_new_metrics_table_reads_back_as_the_tidy_frame_of_its_rows(tmp_path):
+    from bridge.runs.metrics import MetricsLog, read_metrics, rows_to_frame
+
+    rows = [
+        {"step": 0, "observable": "loss/train", "value": 0.1},
+        {"step": 0, "observable": "loss/test", "value": None},
+        {"step": 0, "observable": "mode/strength", "value": float("nan"), "mode": 3, "split": "a,b"},
+        {"step": 2, "observable": "mode/strength", "value": 7, "mode": None, "split": 'say "x"'},
+    ]
+    log = MetricsLog(tmp_path)
+    data = log.encode(rows)
+    assert data.startswith(b"step,observable,value,mode,split\n") and log.columns == ["step", "observable", "value", "mode", "split"]
+    (tmp_path / "metrics.csv").write_bytes(data)
+    pd.testing.assert_frame_equal(read_metrics(tmp_path), rows_to_frame(rows))

@@ -11,9 +11,12 @@ Nothing is ever unpickled.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import queue
+import struct
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -120,12 +123,51 @@ def tensors_to_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str] 
         >>> load(tensors_to_bytes({"w": torch.eye(2)}, {"step": "3"}))["w"].tolist()
         [[1.0, 0.0], [0.0, 1.0]]
     """
-    from safetensors.torch import save
-
-    clean = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
     if metadata and len(metadata) > 1:
         metadata = {PACKED: json.dumps(metadata, sort_keys=True)}
-    return save(clean, metadata=metadata)
+    fast = _serialise(tensors, metadata)
+    if fast is not None:
+        return fast
+    from safetensors.torch import save
+
+    return save({k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}, metadata=metadata)
+
+
+# The dtypes serialised here, with their names in the format and their rank in its order
+# (safetensors lays tensors out by dtype, the higher rank first, then by name).
+_DTYPE_NAMES = {"bool": "BOOL", "uint8": "U8", "int8": "I8", "int16": "I16", "float16": "F16", "bfloat16": "BF16", "int32": "I32", "float32": "F32", "float64": "F64", "int64": "I64"}
+
+
+@functools.cache
+def _dtype_ranks() -> dict[torch.dtype, tuple[str, int]]:
+    import torch
+
+    return {getattr(torch, name): (label, rank) for rank, (name, label) in enumerate(_DTYPE_NAMES.items())}
+
+
+def _serialise(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None) -> bytes | None:
+    """The bytes ``safetensors.torch.save`` gives for ``tensors``, built without its per-tensor
+    Python work; ``None`` (the caller falls back to it) for other dtypes, names or metadata that
+    are not printable ASCII (whose JSON escaping could differ), or a big-endian machine."""
+    import torch
+
+    if sys.byteorder != "little":
+        return None
+    ranks = _dtype_ranks()
+    strings = [*tensors, *(metadata or {}).keys(), *(metadata or {}).values()]
+    if any(t.dtype not in ranks for t in tensors.values()) or not all(s.isascii() and s.isprintable() for s in strings):
+        return None
+    header: dict[str, Any] = {"__metadata__": metadata} if metadata else {}
+    chunks, offset = [], 0
+    for name in sorted(tensors, key=lambda k: (-ranks[tensors[k].dtype][1], k)):
+        t = tensors[name]
+        data = t.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+        header[name] = {"dtype": ranks[t.dtype][0], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        chunks.append(data)
+        offset += len(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # the data starts 8-byte aligned
+    return struct.pack("<Q", len(text)) + text + b"".join(chunks)
 
 
 def load_tensors(path: str | Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:

@@ -215,3 +215,34 @@ def test_a_new_metrics_table_reads_back_as_the_tidy_frame_of_its_rows(tmp_path):
     assert data.startswith(b"step,observable,value,mode,split\n") and log.columns == ["step", "observable", "value", "mode", "split"]
     (tmp_path / "metrics.csv").write_bytes(data)
     pd.testing.assert_frame_equal(read_metrics(tmp_path), rows_to_frame(rows))
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["every dtype", "no metadata", "packed metadata", "non-ASCII metadata", "unsupported dtype", "one name non-ASCII"],
+)
+def test_checkpoint_bytes_are_the_bytes_safetensors_writes(case):
+    """The in-house serialiser (common dtypes, ASCII names) gives safetensors' own bytes; anything else falls back to it."""
+    import torch
+    from safetensors.torch import load, save
+
+    from bridge.runs.storage import PACKED, tensors_to_bytes
+
+    g = torch.Generator().manual_seed(0)
+    every = {
+        "b": torch.randn(2, generator=g), "a": torch.randn(3, 4, generator=g).T, "c": torch.arange(3), "d": torch.randn(2, generator=g).half(),
+        "e": torch.tensor(1.5, dtype=torch.float64), "f": torch.zeros(0, 3), "g": torch.tensor([True, False, True]), "h": torch.randn(2, generator=g).bfloat16(),
+        "i": torch.arange(2, dtype=torch.uint8), "j": torch.arange(2, dtype=torch.int32), "k": torch.arange(3, dtype=torch.int8), "l": torch.arange(5, dtype=torch.int16),
+    }
+    tensors, metadata = {
+        "every dtype": (every, {"step": "3"}),
+        "no metadata": ({"x": torch.randn(4, 4, generator=g)}, None),
+        "packed metadata": ({"x": torch.randn(4, 4, generator=g)}, {"step": "1", "param_groups": '[{"lr": 0.1, "name": "a\\\\b"}]'}),
+        "non-ASCII metadata": ({"x": torch.randn(4, 4, generator=g)}, {"note": "é\n"}),
+        "unsupported dtype": ({"x": torch.randn(4, generator=g).to(torch.complex64), "y": torch.ones(2)}, None),
+        "one name non-ASCII": ({"wé": torch.ones(2), "v": torch.zeros(3)}, {"step": "0"}),
+    }[case]
+    packed = {PACKED: json.dumps(metadata, sort_keys=True)} if metadata and len(metadata) > 1 else metadata
+    data = tensors_to_bytes(tensors, metadata)
+    assert data == save({k: v.contiguous() for k, v in tensors.items()}, metadata=packed)
+    assert all(torch.equal(load(data)[k], v) for k, v in tensors.items())

@@ -21,11 +21,14 @@ _EXPORTS = {
     "load_weights": "bridge.runs.weights",
     "read_metrics": "bridge.runs.metrics",
     "saved_steps": "bridge.runs.run",
+    "FileBatch": "bridge.runs.storage",
+    "FileQueue": "bridge.runs.storage",
     "atomic_write_json": "bridge.runs.storage",
     "atomic_write_text": "bridge.runs.storage",
     "load_tensors": "bridge.runs.storage",
     "read_json": "bridge.runs.storage",
     "save_tensors": "bridge.runs.storage",
+    "tensors_to_bytes": "bridge.runs.storage",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)

@@ -93,6 +93,43 @@ def test_one_seed_of_a_killed_sweep_resumes_alone_with_train(tmp_path):
     assert info["status"] == "complete" and info["sweep"] == {"seeds": [0, 1]}
 
 
+def test_a_failed_checkpoint_write_stops_the_later_ones_and_the_record_names_only_what_landed(tmp_path, monkeypatch):
+    """A write fails in the background writer (a full disk, say): the sweep raises it, nothing after it
+    is written, each seed's run.json records only checkpoints whose files are on disk, and the resumed
+    sweep ends as an uninterrupted one."""
+    from bridge.runs import storage
+
+    cfg, seeds = mlp_config(), [0, 1]
+    whole = train_seeds(cfg, seeds, tmp_path / "whole", device="cpu", progress=False)
+    failing = checkpoint_path(tmp_path / "cut" / "seed_1", 40)
+    write = storage.atomic_write_bytes
+
+    def disk_full(path, data):
+        if str(path) == str(failing):
+            raise OSError(28, "No space left on device")
+        write(path, data)
+
+    monkeypatch.setattr(storage, "atomic_write_bytes", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        train_seeds(cfg, seeds, tmp_path / "cut", device="cpu", progress=False)
+    monkeypatch.setattr(storage, "atomic_write_bytes", write)
+    for s in seeds:
+        run = tmp_path / "cut" / f"seed_{s}"
+        info = json.loads((run / "run.json").read_text())
+        assert info["status"] == "failed" and "No space left" in info["error"]
+        on_record = [info["last_step"], *map(int, info["metrics_bytes"])]
+        assert all(checkpoint_path(run, step).exists() for step in on_record)
+        assert max(on_record) <= 40 if s == 0 else max(on_record) < 40  # seed 0's checkpoint 40 was written before the failure
+        assert not any(checkpoint_path(run, step).exists() for step in whole[0].steps if step > 40)
+        assert (run / "metrics.csv").stat().st_size >= max(info["metrics_bytes"].values())
+    resumed = train_seeds(cfg, seeds, tmp_path / "cut", device="cpu", progress=False, resume=True)
+    for a, b in zip(whole, resumed):
+        assert b.status == "complete" and a.steps == b.steps
+        for name, tensor in final_weights(a).items():
+            assert torch.equal(tensor, final_weights(b)[name]), name
+        assert (a.path / "metrics.csv").read_bytes() == (b.path / "metrics.csv").read_bytes()
+
+
 def test_sweep_input_errors_come_before_any_work(tmp_path):
     cfg = mlp_config()
     with pytest.raises(ConfigError, match="distinct seeds"):

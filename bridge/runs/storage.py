@@ -294,7 +294,7 @@ class FileQueue:
     The thread only makes file-system calls on bytes already prepared, so it holds the
     interpreter lock for little of its time while the submitting thread computes. After a
     batch fails, later batches are dropped (applying them would put files on disk out of
-    order) and :meth:`wait` raises the error. With a ``limit``, :meth:`submit` waits while that
+    order), and :meth:`wait` and the next :meth:`submit` raise the error. With a ``limit``, :meth:`submit` waits while that
     many batches are pending, so the bytes held in memory stay bounded.
 
     Examples:
@@ -327,7 +327,12 @@ class FileQueue:
                 self.submit(batch)
 
     def submit(self, batch: FileBatch) -> None:
-        """Queue ``batch`` to be applied after every batch submitted before it."""
+        """Queue ``batch`` to be applied after every batch submitted before it.
+
+        Raises:
+            BaseException: an earlier batch failed (its error; ``batch`` is not queued). With a
+                ``limit``, that is at most ``limit`` batches after the failed one.
+        """
         if self._held is not None:
             self._held.ops += batch.ops
             return
@@ -337,6 +342,8 @@ class FileQueue:
         with self._settled:
             if self.limit is not None:
                 self._settled.wait_for(lambda: self._submitted - self._applied < self.limit)
+            if self._error is not None:
+                raise self._error
             self._submitted += 1
         self._batches.put(batch)
 

@@ -146,6 +146,8 @@ def test_a_file_queue_applies_batches_in_order_and_drops_those_after_a_failure(t
     with pytest.raises(FileNotFoundError):
         files.wait()
     files.wait(quiet=True)
+    with pytest.raises(FileNotFoundError):  # the training thread learns of it at its next checkpoint
+        files.submit(FileBatch())
     files.close()
     assert log.read_text().endswith("49,a,")  # nothing after the failure, in that batch or later ones
 

@@ -94,14 +94,21 @@ def test_one_seed_of_a_killed_sweep_resumes_alone_with_train(tmp_path):
 
 
 def test_a_failed_checkpoint_write_stops_the_later_ones_and_the_record_names_only_what_landed(tmp_path, monkeypatch):
-    """A write fails in the background writer (a full disk, say): the sweep raises it, nothing after it
+    """A write fails in the background writer (a full disk, say): the sweep raises it within two checkpoints, nothing after it
     is written, each seed's run.json records only checkpoints whose files are on disk, and the resumed
     sweep ends as an uninterrupted one."""
     from bridge.runs import storage
 
-    cfg, seeds = mlp_config(), [0, 1]
+    class StepsSeen:
+        name, steps = "seen", []
+
+        def __call__(self, model, step, data):
+            self.steps.append(step)
+            return []
+
+    cfg, seeds, steps_seen = mlp_config(), [0, 1], StepsSeen()
     whole = train_seeds(cfg, seeds, tmp_path / "whole", device="cpu", progress=False)
-    failing = checkpoint_path(tmp_path / "cut" / "seed_1", 40)
+    failing = checkpoint_path(tmp_path / "cut" / "seed_1", 20)
     write = storage.atomic_write_bytes
 
     def disk_full(path, data):
@@ -111,16 +118,17 @@ def test_a_failed_checkpoint_write_stops_the_later_ones_and_the_record_names_onl
 
     monkeypatch.setattr(storage, "atomic_write_bytes", disk_full)
     with pytest.raises(OSError, match="No space left"):
-        train_seeds(cfg, seeds, tmp_path / "cut", device="cpu", progress=False)
+        train_seeds(cfg, seeds, tmp_path / "cut", trackers=lambda: [steps_seen], device="cpu", progress=False)
     monkeypatch.setattr(storage, "atomic_write_bytes", write)
+    assert max(steps_seen.steps) <= 40  # raised within two checkpoints (the queue's limit), not at the end of training
     for s in seeds:
         run = tmp_path / "cut" / f"seed_{s}"
         info = json.loads((run / "run.json").read_text())
         assert info["status"] == "failed" and "No space left" in info["error"]
         on_record = [info["last_step"], *map(int, info["metrics_bytes"])]
         assert all(checkpoint_path(run, step).exists() for step in on_record)
-        assert max(on_record) <= 40 if s == 0 else max(on_record) < 40  # seed 0's checkpoint 40 was written before the failure
-        assert not any(checkpoint_path(run, step).exists() for step in whole[0].steps if step > 40)
+        assert max(on_record) <= 20 if s == 0 else max(on_record) < 20  # seed 0's checkpoint 20 was written before the failure
+        assert not any(checkpoint_path(run, step).exists() for step in whole[0].steps if step > 20)
         assert (run / "metrics.csv").stat().st_size >= max(info["metrics_bytes"].values())
     resumed = train_seeds(cfg, seeds, tmp_path / "cut", device="cpu", progress=False, resume=True)
     for a, b in zip(whole, resumed):

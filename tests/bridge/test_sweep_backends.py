@@ -90,7 +90,7 @@ def test_local_ray_and_submitit_give_the_same_points_bit_for_bit(tmp_path, worke
 @pytest.mark.slow
 def test_a_killed_ray_driver_is_resumed_by_the_same_command_training_only_missing_points(tmp_path, workers_import_this_tree):
     pytest.importorskip("ray")
-    base, out = config(1000), tmp_path / "sweep"
+    base, out = config(4000), tmp_path / "sweep"  # long enough that the jobs running when the driver is killed do not finish as Ray tears them down
     command = [sys.executable, "-c", DRIVER, str(out), "ray", json.dumps(config_to_dict(base))]
     driver = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     folders = lambda: sorted((out / "points").iterdir()) if (out / "points").exists() else []  # noqa: E731

@@ -218,10 +218,6 @@ def _train_seeds(
     slots = ParameterSlots(base)
     trainable = [name for name, p in base.named_parameters() if p.requires_grad]
     params = {name: torch.stack([dict(m.named_parameters())[name].detach() for m in models]).requires_grad_() for name in trainable}
-    stacked = make_optimizer(optimizer_params(base, tc, rename=params), tc)
-    base_lrs = [group["lr"] for group in stacked.param_groups]  # before a resumed state sets a warm-up's lr
-    if start > 0:
-        stacked.load_state_dict(_stack_optimizer_state(optimizers))
     loss_fn, n = datas[0].loss_fn, len(datas[0].train)
     xs, ys = torch.stack([d.train.x for d in datas]), torch.stack([d.train.y for d in datas])
     rows = torch.arange(len(seeds), device=xs.device)[:, None]
@@ -239,8 +235,13 @@ def _train_seeds(
             return seed_losses(stacked_forward(p, x), y)
 
         shared = _shared_stacked_trackers(trackers)
+        params = _laid_out_as_gradients(params, lambda p: step_losses(p, xs, ys))
     else:
         step_losses = vmap(seed_loss)
+    stacked = make_optimizer(optimizer_params(base, tc, rename=params), tc)
+    base_lrs = [group["lr"] for group in stacked.param_groups]  # before a resumed state sets a warm-up's lr
+    if start > 0:
+        stacked.load_state_dict(_stack_optimizer_state(optimizers))
 
     def stacked_rows() -> dict[int, list[list[dict]]]:
         """Rows of the stacked trackers for every seed, by tracker index (those that could measure them)."""
@@ -308,6 +309,39 @@ def _train_seeds(
         files.close()
         bar.close()
     return [w.complete() for w in writers]
+
+
+def _laid_out_as_gradients(params: dict[str, Tensor], losses: Callable[[dict[str, Tensor]], Tensor]) -> dict[str, Tensor]:
+    """``params`` with the same values, each in the memory layout its gradient arrives in.
+
+    A batched product ``h @ W.mT`` returns ``W``'s gradient transposed (a plain matrix
+    product does not), and accumulating it into a parameter of another layout copies it
+    at every step: for the deep linear network, a sixth of the stacked step. One backward
+    pass of ``losses`` (per seed, shape ``(seed,)``) shows the layouts; nothing is stepped.
+    Values, and so every result, are unchanged: the layout only moves memory.
+    """
+    arrived: dict[str, Tensor] = {}
+
+    def keep(name: str, grad: Tensor) -> None:
+        arrived[name] = torch.empty_like(grad, memory_format=torch.preserve_format)  # its strides when dense, else contiguous
+
+    handles = [p.register_hook(lambda grad, name=name: keep(name, grad)) for name, p in params.items()]
+    try:
+        losses(params).sum().backward()
+    finally:
+        for handle in handles:
+            handle.remove()
+    out = {}
+    for name, p in params.items():
+        p.grad = None
+        like = arrived.get(name)
+        out[name] = p if like is None or _layout(like) == _layout(p) else like.copy_(p.detach()).requires_grad_()
+    return out
+
+
+def _layout(t: Tensor) -> tuple[int, ...]:
+    """The strides that place ``t``'s elements (those of axes of size 1 place nothing)."""
+    return tuple(stride for stride, size in zip(t.stride(), t.shape) if size > 1)
 
 
 def _shared_stacked_trackers(trackers: list[list[Tracker]]) -> list[int]:

@@ -248,3 +248,34 @@ def test_the_loss_trackers_stacked_rows_are_each_models_rows():
             assert [r["value"] for r in rows] == pytest.approx([r["value"] for r in reference], rel=1e-6)
     classification = [make_task(ModularConfig(p=7), seed=s) for s in range(2)]
     assert LossTracker().stacked(lambda x: x, classification) is None  # accuracy rows: each model on its own
+
+
+def test_stacked_parameters_take_the_layout_their_gradients_arrive_in_with_the_same_values():
+    """A batched ``h @ W.mT`` gives ``W``'s gradient transposed; a parameter laid out the same accumulates it without a copy."""
+    from bridge.training.seeds import _laid_out_as_gradients
+
+    gen = torch.Generator().manual_seed(0)
+    w, b = torch.randn(4, 7, 5, generator=gen).requires_grad_(), torch.randn(4, 7, generator=gen).requires_grad_()
+    x = torch.randn(4, 9, 5, generator=gen)
+
+    def losses(p):
+        return ((x @ p["w"].mT + p["b"][:, None]) ** 2).mean((1, 2))
+
+    out = _laid_out_as_gradients({"w": w, "b": b}, losses)
+    assert torch.equal(out["w"], w) and out["w"].stride() == (35, 1, 7) and w.stride() == (35, 5, 1)
+    assert out["b"] is b and w.grad is None and b.grad is None  # already laid out as its gradient; nothing stepped or kept
+    arrived = []
+    out["w"].register_hook(lambda grad: arrived.append(grad.stride()))
+    losses(out).sum().backward()
+    assert arrived == [out["w"].grad.stride()] == [(35, 1, 7)]
+    torch.testing.assert_close(out["w"].grad, torch.func.grad(lambda v: losses({"w": v, "b": b}).sum())(w.detach()), rtol=0, atol=0)
+
+
+def test_a_deep_linear_sweep_writes_the_checkpoints_of_its_seeds_trained_one_by_one_byte_for_byte(tmp_path):
+    cfg = hierarchy_config()
+    runs = train_seeds(cfg, [0, 1], tmp_path / "sweep", device="cpu", progress=False)
+    for seed, run in zip([0, 1], runs):
+        alone = train(dataclasses.replace(cfg, seed=seed), tmp_path / f"alone_{seed}", device="cpu", progress=False)
+        assert run.steps == alone.steps
+        for step in run.steps:
+            assert checkpoint_path(run.path, step).read_bytes() == checkpoint_path(alone.path, step).read_bytes(), step

@@ -74,7 +74,7 @@ class ToySuperposition(HookedRootModule):
             x = einops.repeat(x, "batch feature -> batch instance feature", instance=self.config.n_instances)
         h = self.hook_hidden(einops.einsum(x, self.W, "batch instance feature, instance hidden feature -> batch instance hidden"))
         out = self.hook_out(torch.relu(einops.einsum(h, self.W, "batch instance hidden, instance hidden feature -> batch instance feature") + self.b))
-        return out[:, 0] if single and self.config.n_instances == 1 else out
+        return out.squeeze(1) if single and self.config.n_instances == 1 else out  # a view, whose gradient is one too (indexing's is a zero-filled copy)
 
     def forward_stacked(self, params: Mapping[str, Tensor], x: Float[Tensor, "seed batch *inst n"]) -> Float[Tensor, "seed batch *inst n"]:
         """Many models at once: ``params`` (``W``, ``b``) with a leading seed axis; row ``k`` equals ``forward``
@@ -85,7 +85,7 @@ class ToySuperposition(HookedRootModule):
             x = einops.repeat(x, "seed batch feature -> seed batch instance feature", instance=self.config.n_instances)
         h = einops.einsum(x, w, "seed batch instance feature, seed instance hidden feature -> seed batch instance hidden")
         out = torch.relu(einops.einsum(h, w, "seed batch instance hidden, seed instance hidden feature -> seed batch instance feature") + b[:, None])
-        return out[:, :, 0] if single and self.config.n_instances == 1 else out
+        return out.squeeze(2) if single and self.config.n_instances == 1 else out
 
 
 @MODELS.register("toy_superposition")

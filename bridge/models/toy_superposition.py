@@ -21,7 +21,6 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import einops
 import torch
 from jaxtyping import Float
 from torch import Tensor, nn
@@ -71,9 +70,10 @@ class ToySuperposition(HookedRootModule):
     def forward(self, x: Float[Tensor, "batch *inst n"]) -> Float[Tensor, "batch *inst n"]:
         single = x.dim() == 2
         if single:
-            x = einops.repeat(x, "batch feature -> batch instance feature", instance=self.config.n_instances)
-        h = self.hook_hidden(einops.einsum(x, self.W, "batch instance feature, instance hidden feature -> batch instance hidden"))
-        out = self.hook_out(torch.relu(einops.einsum(h, self.W, "batch instance hidden, instance hidden feature -> batch instance feature") + self.b))
+            x = x.unsqueeze(1).expand(-1, self.config.n_instances, -1)  # a view: every instance reads the same input
+        xs = x.movedim(0, -2)  # (instance, batch, n): instances as the batch of two matrix products
+        h = self.hook_hidden((xs @ self.W.mT).movedim(-2, 0))
+        out = self.hook_out(torch.relu((h.movedim(0, -2) @ self.W + self.b[:, None]).movedim(-2, 0)))
         return out.squeeze(1) if single and self.config.n_instances == 1 else out  # a view, whose gradient is one too (indexing's is a zero-filled copy)
 
     def forward_stacked(self, params: Mapping[str, Tensor], x: Float[Tensor, "seed batch *inst n"]) -> Float[Tensor, "seed batch *inst n"]:
@@ -82,9 +82,10 @@ class ToySuperposition(HookedRootModule):
         w, b = params["W"], params["b"]
         single = x.dim() == 3
         if single:
-            x = einops.repeat(x, "seed batch feature -> seed batch instance feature", instance=self.config.n_instances)
-        h = einops.einsum(x, w, "seed batch instance feature, seed instance hidden feature -> seed batch instance hidden")
-        out = torch.relu(einops.einsum(h, w, "seed batch instance hidden, seed instance hidden feature -> seed batch instance feature") + b[:, None])
+            x = x.unsqueeze(2).expand(-1, -1, self.config.n_instances, -1)
+        xs = x.movedim(1, -2)  # (seed, instance, batch, n)
+        h = xs @ w.mT
+        out = torch.relu(h @ w + b[:, :, None]).movedim(-2, 1)
         return out.squeeze(2) if single and self.config.n_instances == 1 else out
 
 

@@ -71,21 +71,25 @@ class ToySuperposition(HookedRootModule):
         single = x.dim() == 2
         if single:
             x = x.unsqueeze(1).expand(-1, self.config.n_instances, -1)  # a view: every instance reads the same input
-        xs = x.movedim(0, -2)  # (instance, batch, n): instances as the batch of two matrix products
-        h = self.hook_hidden((xs @ self.W.mT).movedim(-2, 0))
-        out = self.hook_out(torch.relu((h.movedim(0, -2) @ self.W + self.b[:, None]).movedim(-2, 0)))
+        h = self.hook_hidden((self.W @ x.movedim(0, -1)).movedim(-1, 0))  # computed as (instance, hidden, batch): see below
+        out = self.hook_out(torch.relu(self.W.mT @ h.movedim(0, -1) + self.b[..., None]).movedim(-1, 0))
         return out.squeeze(1) if single and self.config.n_instances == 1 else out  # a view, whose gradient is one too (indexing's is a zero-filled copy)
 
     def forward_stacked(self, params: Mapping[str, Tensor], x: Float[Tensor, "seed batch *inst n"]) -> Float[Tensor, "seed batch *inst n"]:
         """Many models at once: ``params`` (``W``, ``b``) with a leading seed axis; row ``k`` equals ``forward``
-        with ``params[name][k]``, bit for bit (what :func:`bridge.train_seeds` steps with instead of ``vmap``)."""
+        with ``params[name][k]``, bit for bit (what :func:`bridge.train_seeds` steps with instead of ``vmap``).
+
+        Both compute with the batch as the matrices' last axis, ``W x`` of shape
+        ``(hidden, batch)``: the contracted axes (``n``, ``m``) are tiny, and products
+        whose long axis is the contiguous one cost a fraction of ``x Wᵀ`` on a CPU
+        (the stacked step of eight 5 → 2 models on 2000 inputs: 0.72 ms instead of 0.97 ms).
+        """
         w, b = params["W"], params["b"]
         single = x.dim() == 3
         if single:
             x = x.unsqueeze(2).expand(-1, -1, self.config.n_instances, -1)
-        xs = x.movedim(1, -2)  # (seed, instance, batch, n)
-        h = xs @ w.mT
-        out = torch.relu(h @ w + b[:, :, None]).movedim(-2, 1)
+        h = w @ x.movedim(1, -1)  # (seed, instance, hidden, batch)
+        out = torch.relu(w.mT @ h + b[..., None]).movedim(-1, 1)
         return out.squeeze(2) if single and self.config.n_instances == 1 else out
 
 

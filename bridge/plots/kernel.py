@@ -39,6 +39,29 @@ def plot_fraction_vs_scale(ax: Any, alphas: Sequence[float], fractions: Mapping[
     return ax
 
 
+def plot_draw_means(ax: Any, alpha: float, draws: Mapping[str, Sequence[float]], colours: Sequence[str], offset: float = 1.35) -> Any:
+    """At output scale ``alpha`` (drawn at ``alpha · offset``), each series' mean over training sets (diamond) with ±2 standard errors.
+
+    Args:
+        draws: series label → its value on each training set, shape ``(draws,)``; labelled in the legend once.
+        colours: one per series, those of the curves the means belong to.
+
+    Examples:
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> from bridge.plots import new_figure
+        >>> fig, ax = new_figure()
+        >>> ax = plot_draw_means(ax, 50.0, {"χ_0": [0.9, 1.0, 0.95]}, ["C0"])
+        >>> len(ax.containers)
+        1
+    """
+    for i, ((label, values), colour) in enumerate(zip(draws.items(), colours)):
+        v = np.asarray(values, dtype=float)
+        se = v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0.0
+        ax.errorbar([alpha * offset], [v.mean()], yerr=[2 * se], fmt="D", mfc="white", color=colour, ms=5, capsize=3, label=f"mean over {len(v)} training sets (±2 s.e.)" if i == 0 else None)
+    return ax
+
+
 def plot_kernel_distance(ax: Any, alphas: Sequence[float], distances: Sequence[float], level: float, crossover: float | None) -> Any:
     """Final kernel distance against α (log-log) with the crossover level and where it is crossed."""
     ax.plot(alphas, distances, "o-", color="C0", label="kernel distance at the end")
@@ -86,4 +109,4 @@ def plot_support_share(ax: Any, curves: Mapping[str, tuple[Sequence[float], Sequ
     return ax
 
 
-__all__ = ["plot_fraction_vs_scale", "plot_kernel_distance", "plot_support_share", "plot_test_vs_scale"]
+__all__ = ["plot_draw_means", "plot_fraction_vs_scale", "plot_kernel_distance", "plot_support_share", "plot_test_vs_scale"]

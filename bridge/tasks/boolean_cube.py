@@ -51,6 +51,9 @@ class BooleanCubeConfig:
         coefficients: ``c_S``, one per subset (or degree entry).
         n_train: training points, drawn from the cube without replacement.
         test: ``"rest"`` (the points not trained on) or ``"cube"`` (all ``2^d`` points).
+        draw: which training set of the seed: ``0`` is the seed's own; ``k > 0`` draws another
+            one while the seed keeps everything else (the subsets, and the model's initialisation),
+            so runs differing only in ``draw`` average a theory over training sets at one kernel.
     """
 
     d: int = 10
@@ -59,6 +62,7 @@ class BooleanCubeConfig:
     coefficients: tuple[float, ...] = ()
     n_train: int = 256
     test: str = "rest"
+    draw: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "subsets", tuple(tuple(int(j) for j in s) for s in self.subsets))
@@ -74,6 +78,7 @@ class BooleanCubeConfig:
         for k in set(self.degrees):
             require(0 <= k <= self.d, f"boolean_cube.degrees must be in 0..{self.d}, got {k}")
             require(self.degrees.count(k) <= comb(self.d, k), f"boolean_cube: {self.degrees.count(k)} distinct subsets of degree {k} do not exist for d = {self.d}")
+        require(isinstance(self.draw, int) and self.draw >= 0, f"boolean_cube.draw must be a non-negative integer, got {self.draw!r}")
         require(self.test in TESTS, f"boolean_cube.test must be one of {TESTS}, got {self.test!r}")
         top = 2**self.d - (self.test == "rest")
         require(isinstance(self.n_train, int) and 1 <= self.n_train <= top, f"boolean_cube.n_train must be in 1..{top} for d = {self.d} and test={self.test!r}, got {self.n_train}")
@@ -214,7 +219,8 @@ def make_boolean_cube(config: BooleanCubeConfig, seed: int) -> TaskData:
     subsets = config.subsets or _draw_subsets(d, config.degrees, seed)
     cube = cube_points(d)
     target = walsh_target(cube.double(), subsets, config.coefficients)
-    perm = torch.randperm(2**d, generator=generator(derive_seed(seed, "boolean_cube", "split")))
+    tags = ("split",) if config.draw == 0 else ("split", config.draw)
+    perm = torch.randperm(2**d, generator=generator(derive_seed(seed, "boolean_cube", *tags)))
     train_index = perm[: config.n_train].sort().values
     test_index = perm[config.n_train :].sort().values if config.test == "rest" else torch.arange(2**d)
     y = target.float()[:, None]

@@ -17,13 +17,17 @@ def figures(ordered: Sequence[tuple[float, Run]], obs: dict, labels: Sequence[st
         ordered: ``(α, run)`` pairs, the lazy end first; obs: what the report judged
             (``observe(runs)``); labels: one per target term; targets: the preset's ``Targets``.
     """
-    from bridge.plots import new_figure, plot_curves, plot_fraction_vs_scale, plot_kernel_distance, plot_support_share, plot_test_vs_scale, save_figure
+    from bridge.plots import new_figure, plot_curves, plot_draw_means, plot_fraction_vs_scale, plot_kernel_distance, plot_support_share, plot_test_vs_scale, save_figure
 
     lazy_alpha, lazy = ordered[0]
     found, rows, alphas, folder, cross = obs["theory"], obs["sweep"]["rows"], obs["sweep"]["alphas"], lazy.figures_dir, report.extra.get("crossover", {})
     fig, axes = new_figure(ncols=2, size=(5.2, 3.8))
     plot_fraction_vs_scale(axes[0], alphas, {lab: [r["fractions"][i] for r in rows] for i, lab in enumerate(labels)}, dict(zip(labels, found["learnability"])))
     plot_test_vs_scale(axes[1], alphas, [r["cube_mse"] for r in rows], found["prediction"].test_mse, targets.crossover_departure, cross.get("test_mse"))
+    drawn = obs["draws"]
+    if len(drawn["cube_mse"]) > 1:  # the lazy end over training sets, what eigenlearning predicts
+        plot_draw_means(axes[0], lazy_alpha, {lab: drawn["fractions"][:, i] for i, lab in enumerate(labels)}, [f"C{i % 10}" for i in range(len(labels))]).legend(fontsize=7)
+        plot_draw_means(axes[1], lazy_alpha, {"cube MSE": drawn["cube_mse"]}, ["C1"]).legend(fontsize=7)
     axes[0].set_title("Learned fraction per Walsh term vs α", fontsize=9), axes[1].set_title("Test error vs α", fontsize=9)
     paths = [save_figure(fig, folder / "learned_vs_alpha.png")]
     fig, ax = new_figure(size=(5.6, 3.8))

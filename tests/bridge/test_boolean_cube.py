@@ -1,5 +1,6 @@
 """Boolean-cube task: the fast Walsh–Hadamard transform against the dense matrix, exact coefficient recovery."""
 
+import dataclasses
 from math import comb
 
 import numpy as np
@@ -60,6 +61,16 @@ def test_degrees_draw_distinct_subsets_by_seed_and_the_split_is_a_partition():
     assert config_from_dict(config_to_dict(cfg)) == cfg
 
 
+def test_another_draw_of_a_seed_changes_only_the_training_set():
+    cfg = BooleanCubeConfig(d=8, degrees=(1, 2, 3), coefficients=(1.0, 1.0, 1.0), n_train=60)
+    own, again, other = make_task(cfg, seed=3), make_task(dataclasses.replace(cfg, draw=0), seed=3), make_task(dataclasses.replace(cfg, draw=1), seed=3)
+    assert torch.equal(own.info["train_index"], again.info["train_index"])
+    assert other.info["subsets"] == own.info["subsets"] and torch.equal(other.info["cube_target"], own.info["cube_target"])
+    shared = len(set(own.info["train_index"].tolist()) & set(other.info["train_index"].tolist()))
+    assert len(other.info["train_index"]) == 60 and shared < 30  # about 60²/256 ≈ 14 points in common by chance
+    assert not torch.equal(make_task(dataclasses.replace(cfg, draw=2), seed=3).info["train_index"], other.info["train_index"])
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -72,6 +83,7 @@ def test_degrees_draw_distinct_subsets_by_seed_and_the_split_is_a_partition():
         ({"d": 4, "degrees": (4, 4), "coefficients": (1.0, 1.0)}, "degree 4"),
         ({"d": 4, "degrees": (1,), "coefficients": (1.0,), "n_train": 16}, "n_train"),
         ({"d": 4, "degrees": (1,), "coefficients": (1.0,), "test": "half"}, "test"),
+        ({"d": 4, "degrees": (1,), "coefficients": (1.0,), "draw": -1}, "draw"),
     ],
 )
 def test_config_errors(kwargs, message):

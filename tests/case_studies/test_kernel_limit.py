@@ -102,10 +102,18 @@ def test_presets_and_runs():
     study = get_case_study("kernel-limit")
     preset = study.presets["quick"]
     runs = study.runs(preset, seed=2)
-    assert list(runs) == ["main", "alpha_15", "alpha_5", "alpha_1.5", "alpha_0.5", "alpha_0.15", "alpha_0.05"]
+    sweep = ["alpha_30", "alpha_15", "alpha_9", "alpha_5", "alpha_3", "alpha_1.5", "alpha_0.9", "alpha_0.5", "alpha_0.3", "alpha_0.15", "alpha_0.09", "alpha_0.05"]
+    assert list(runs) == ["main", *sweep, *(f"draw_{k}" for k in range(1, 16))]
     for cfg in runs.values():
         assert cfg.train.lr == pytest.approx(preset.train.lr / cfg.model.alpha**2) and cfg.seed == 2 and cfg.model.model.d_in == preset.task.d
     assert runs["main"].model.alpha == 50.0 and preset.support == (0, 1, 2)
+    for k in range(1, 16):  # the lazy end on other training sets: same α, seed (so initialisation) and model, tracked at the ends only
+        cfg = runs[f"draw_{k}"]
+        assert cfg.task == dataclasses.replace(preset.task, draw=k) and cfg.model == runs["main"].model and cfg.train.lr == runs["main"].train.lr
+        assert cfg.train.schedule == ScheduleConfig(n_log=0, every=0) and cfg.train.steps == preset.train.steps
+    assert runs["main"].task.draw == 0 and all(runs[key].task.draw == 0 for key in sweep)
+    with pytest.raises(ConfigError, match="draws must be a positive integer"):
+        KernelLimitPreset(draws=0)
     with pytest.raises(ConfigError, match="three decades"):
         KernelLimitPreset(alphas=(10.0, 1.0, 0.1, 0.05))
     with pytest.raises(ConfigError, match="subsets given explicitly"):
@@ -137,15 +145,17 @@ def _observations() -> dict:
     ]
     theory = {"prediction": prediction, "learnability": [0.95, 0.8, 0.4], "limits": limits, "steps": steps, "fractions": fractions, "degree_eigenvalues": np.array([5.0, 2.0, 0.5, 0.1]), "stability": 0.8, "descent_mse": 1.0, "limit_mse": 1.001}
     curves = [(steps, f * (1 + 0.01 * np.sin(steps))) for f in fractions]
-    return {"theory": theory, "sweep": {"rows": rows, "alphas": ALPHAS}, "curves": curves, "subsets": ((0,), (0, 1), (0, 1, 2)), "coefficients": (1.0, 1.0, 1.0), "seed": 0, "paths": {}, "size": 1024}
+    spread = np.array([-1.0, 1.0, -0.5, 0.5])  # four training sets whose mean is on the prediction
+    drawn = {"draw": [0, 1, 2, 3], "cube_mse": prediction.test_mse * (1 + 0.15 * spread), "fractions": np.array([0.95, 0.8, 0.4]) + 0.08 * spread[:, None], "loss_ratio": [1e-3] * 4}
+    return {"theory": theory, "sweep": {"rows": rows, "alphas": ALPHAS}, "draws": drawn, "curves": curves, "subsets": ((0,), (0, 1), (0, 1, 2)), "coefficients": (1.0, 1.0, 1.0), "seed": 0, "paths": {}, "size": 1024}
 
 
 def _falsify(obs: dict, what: str) -> None:
     rows, theory = obs["sweep"]["rows"], obs["theory"]
     if what == "cube MSE vs eigenlearning":
-        rows[0]["cube_mse"] = 1.3 * theory["prediction"].test_mse
+        obs["draws"]["cube_mse"] = obs["draws"]["cube_mse"] + 0.12 * theory["prediction"].test_mse
     elif what == "learned fraction of χ_{0,1}":
-        rows[0]["fractions"][1] = 0.7
+        obs["draws"]["fractions"][:, 1] -= 0.06
     elif what == "χ_{0,1,2} (degree 3) learned at the linearised half-time":
         steps, _ = obs["curves"][2]
         obs["curves"][2] = (steps, 0.4 * (1 - np.exp(-0.0015 * steps)))
@@ -200,6 +210,22 @@ def test_every_claim_passes_on_observations_where_it_holds():
         assert sum(claim in name for name in counted) == 1, claim
 
 
+def test_the_lazy_end_is_judged_on_the_mean_over_training_sets_and_one_set_is_shown_beside_it():
+    from case_studies.kernel_limit import judge
+
+    obs = _observations()
+    obs["sweep"]["rows"][0] |= {"cube_mse": obs["draws"]["cube_mse"][0], "fractions": list(obs["draws"]["fractions"][0])}  # the main run is draw 0
+    report = judge(obs)
+    mse = _counted(report, "cube MSE vs eigenlearning")
+    assert "mean over 4 training sets" in mse.name and mse.passed and mse.value == pytest.approx(0.0, abs=1e-12)
+    fractions = [r for r in report.rows if r.counted and "learned fraction of" in r.name]
+    assert [r.value for r in fractions] == pytest.approx([0.95, 0.8, 0.4]) and all(r.passed for r in fractions)
+    alone = {r.name.split(": ", 1)[1].split(" (")[0]: r for r in report.checks if r.role == "info" and "this training set alone" in r.name}
+    assert alone["cube MSE vs eigenlearning"].value == pytest.approx(0.15) and not alone["cube MSE vs eigenlearning"].passed
+    assert alone["largest gap of a term's learned fraction from its learnability"].value == pytest.approx(0.08) and "spread over training sets 13.7%" in next(r.name for r in report.checks if "alone: cube MSE" in r.name)
+    assert report.extra["draws"]["cube_mse"] == pytest.approx(list(obs["draws"]["cube_mse"]))
+
+
 def test_rows_keep_their_key_when_the_measured_numbers_change():
     """Seed reports and robustness tables gather a row by its key, which holds no measured number."""
     from case_studies.kernel_limit import judge
@@ -232,6 +258,9 @@ def test_an_untrained_run_or_an_unsettled_lazy_end_makes_the_report_invalid():
     obs["sweep"]["rows"][3]["loss_ratio"] = 0.5
     assert judge(obs).verdict == "invalid"
     obs = _observations()
+    obs["draws"]["loss_ratio"][2] = 0.5
+    assert judge(obs).verdict == "invalid"
+    obs = _observations()
     obs["theory"]["descent_mse"] = 1.1
     assert judge(obs).verdict == "invalid"
 
@@ -242,6 +271,7 @@ TINY = dict(
     train=TrainConfig(optimizer="gd", lr=0.01, steps=60, schedule=ScheduleConfig(n_log=3, every=30, track_every=1), dtype="float64"),
     alphas=(10.0, 1.0, 0.1, 0.01),
     kernel_probes=16,
+    draws=2,
 )
 
 
@@ -254,12 +284,16 @@ def test_a_tiny_sweep_through_the_runner_writes_every_run_observable_and_figure(
     out = tmp_path / "out"
     report = run_case_study("kernel-limit", KernelLimitPreset(**TINY), out, seed=0, device="cpu", progress=False)
     runs = {"main": load_run(out)} | {p.name: load_run(p) for p in (out / "runs").iterdir()}
-    assert [a for a, _ in by_alpha(runs)] == [10.0, 1.0, 0.1, 0.01] and sorted(runs) == ["alpha_0.01", "alpha_0.1", "alpha_1", "main"]
+    assert [a for a, _ in by_alpha(runs)] == [10.0, 1.0, 0.1, 0.01] and sorted(runs) == ["alpha_0.01", "alpha_0.1", "alpha_1", "draw_1", "main"]
+    other = runs.pop("draw_1")  # the lazy end on a second training set: tracked at its ends, no kernel tracker
+    assert other.steps == [0, 60] and other.observable("walsh/cube_mse").index.tolist() == [0, 60] and "kernel/distance" not in set(other.metrics["observable"])
+    assert not torch.equal(other.task_data().info["train_index"], runs["main"].task_data().info["train_index"])
     for run in runs.values():
         assert list(run.observable("walsh/fraction", term=2).index) == list(range(61))
         assert run.observable("kernel/distance").index.tolist() == run.steps and abs(run.observable("kernel/distance").iloc[0]) < 1e-12
     data = json.loads((out / "report.json").read_text())
     assert [r["alpha"] for r in data["sweep"]] == [10.0, 1.0, 0.1, 0.01] and data["runs"]["10"] == "."
+    assert data["draws"]["draw"] == [0, 1] and data["draws"]["cube_mse"] == pytest.approx([data["sweep"][0]["cube_mse"], other.observable("walsh/cube_mse").iloc[-1]])
     assert data["figures"] == ["figures/learned_vs_alpha.png", "figures/kernel_distance.png", "figures/residuals.png", "figures/support_share.png"]
     assert all((out / f).is_file() for f in data["figures"])
     distances = [r["distance"] for r in data["sweep"]]
@@ -282,8 +316,8 @@ def _counted(report, part: str):
 
 @pytest.mark.slow
 def test_kernel_limit_quick_preset_end_to_end(quick_run):
-    """What holds in every seed measured (0, 1, 2), with margins across seeds; the rows that one draw of 256
-    training points passes or fails by chance are bounded by that draw's spread instead."""
+    """What holds in every seed measured (0, 1, 2), with margins across seeds; the rows that depend on the draws
+    of training sets are bounded by the spread of their mean instead."""
     from case_studies import rebuild_report
 
     out, report = quick_run
@@ -297,17 +331,19 @@ def test_kernel_limit_quick_preset_end_to_end(quick_run):
     assert _counted(report, "terms learned in order").passed
     lazy, rich = data["sweep"][0], data["sweep"][-1]
     assert lazy["distance"] < 1e-3 and 0.4 < rich["distance"] < 0.6
-    assert -1.8 < _counted(report, "log-log slope").value < -1.1  # fitted −1.3 to −1.4; its interval reaches above −1 in some seeds
+    slope = _counted(report, "log-log slope")  # −1.28 to −1.42 across seeds, intervals' upper ends −1.07 to −1.26
+    assert slope.passed and -1.7 < slope.value < -1.1
     # rich end: the kernel aligns with the target, the first layer moves onto the support, degree 3 is learned
     assert _counted(report, "kernel–target alignment").value > 5
     assert _counted(report, "weight share on the support").value > 2.5
     assert _counted(report, "degree-3 residual power").value < 0.01
-    # one draw against eigenlearning's average over draws: kernel regression with the same K₀ on other draws of 256
-    # points spreads by 7 % in cube MSE and 0.03–0.07 in learned fractions, so these rows pass or fail with the draw
-    assert _counted(report, "cube MSE vs eigenlearning").value < 0.25
+    # eigenlearning against the lazy end's mean over 16 training sets: the cube MSE within 1.6–4.0 % across seeds; the
+    # learned fractions within 0.065 (the mean's standard error is 0.01–0.02 for degrees 1 and 2, 0.005 for degree 3)
+    assert len(data["draws"]["cube_mse"]) == 16 and data["draws"]["cube_mse"][0] == pytest.approx(lazy["cube_mse"])
+    assert _counted(report, "cube MSE vs eigenlearning").passed
     fractions = [r for r in report.rows if r.counted and "learned fraction of" in r.name]
-    assert len(fractions) == 3 and all(abs(r.value - float(r.name.rsplit(" ", 1)[1])) < 0.2 for r in fractions)
-    # and the network is its own draw's kernel predictor: within a few percent of kernel descent with K₀ on its training set
+    assert len(fractions) == 3 and all("mean over 16 training sets" in r.name and abs(r.value - float(r.name.rsplit(" ", 1)[1])) < 0.1 for r in fractions)
+    # one training set alone spreads by 5–9 % in cube MSE around eigenlearning, while the network stays its own draw's kernel predictor
     (own,) = [r for r in report.checks if r.role == "info" and "cube MSE vs kernel gradient descent" in r.name]
     assert own.value < 0.08
     # the crossover: the kernel reaches distance 0.1 between α = 0.15 and 1.5; the test error, where it leaves

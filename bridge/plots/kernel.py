@@ -96,9 +96,13 @@ def plot_test_vs_scale(ax: Any, alphas: Sequence[float], mse: Sequence[float], p
 
 
 def plot_support_share(ax: Any, curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], isotropic: float) -> Any:
-    """First-layer weight share on the target's support over training, one curve per α; ``isotropic`` = |S|/d dotted."""
-    for i, (label, (steps, share)) in enumerate(curves.items()):
-        ax.plot(steps, share, lw=1.4, color=f"C{i % 10}", label=label)
+    """First-layer weight share on the target's support over training, one curve per α in a sequential palette
+    (in the order given); ``isotropic`` = |S|/d dotted."""
+    import matplotlib as mpl
+
+    palette = mpl.colormaps["viridis"](np.linspace(0.0, 0.9, max(len(curves), 2)))
+    for colour, (label, (steps, share)) in zip(palette, curves.items()):
+        ax.plot(steps, share, lw=1.4, color=colour, label=label)
     ax.axhline(isotropic, color="0.4", ls=":", label="|S|/d (isotropic)")
     ax.set_xscale("symlog", linthresh=1)
     ax.set_xlim(left=0)

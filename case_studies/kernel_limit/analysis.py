@@ -143,7 +143,7 @@ def final(run: Run, name: str, **index) -> float:
 
 
 def draws(runs: Mapping[str, Run]) -> dict:
-    """The lazy end over training sets: each draw's final cube MSE and per-term fractions, their means and spreads."""
+    """The lazy end over training sets: each one's draw index, final cube MSE ``(draws,)``, per-term fractions ``(draws, terms)`` and loss ratio."""
     found = lazy_draws(runs)
     terms = len(found[0].config.task.subsets)
     mse = np.array([final(r, "walsh/cube_mse") for r in found])
@@ -216,8 +216,8 @@ def judge_lazy(obs: dict, targets: Targets, report: BridgeReport) -> None:
         )
     # for the reader: one training set against eigenlearning's average, and against its own kernel prediction
     one = abs(first["cube_mse"] / pred.test_mse - 1)
-    spread = float(np.std(drawn["cube_mse"], ddof=1) / pred.test_mse) if k > 1 else float("nan")
-    report.checks.append(check(f"{tag}, this training set alone: cube MSE vs eigenlearning ({first['cube_mse']:.4g}; spread over training sets {spread:.1%} of the prediction)", one, f"<= {targets.test_mse:g}", one <= targets.test_mse, role="info", source=EIGENLEARNING,
+    spread = f"; spread over training sets {np.std(drawn['cube_mse'], ddof=1) / pred.test_mse:.1%} of the prediction" if k > 1 else ""
+    report.checks.append(check(f"{tag}, this training set alone: cube MSE vs eigenlearning ({first['cube_mse']:.4g}{spread})", one, f"<= {targets.test_mse:g}", one <= targets.test_mse, role="info", source=EIGENLEARNING,
                                key=f"{tag}, this training set alone: cube MSE vs eigenlearning"))
     gap = max(abs(first["fractions"][i] - found["learnability"][i]) for i in range(len(subsets)))
     report.checks.append(check(f"{tag}, this training set alone: largest gap of a term's learned fraction from its learnability", gap, f"<= {targets.learnability:g}", gap <= targets.learnability, role="info", source=EIGENLEARNING))

@@ -224,6 +224,11 @@ def test_the_lazy_end_is_judged_on_the_mean_over_training_sets_and_one_set_is_sh
     assert alone["cube MSE vs eigenlearning"].value == pytest.approx(0.15) and not alone["cube MSE vs eigenlearning"].passed
     assert alone["largest gap of a term's learned fraction from its learnability"].value == pytest.approx(0.08) and "spread over training sets 13.7%" in next(r.name for r in report.checks if "alone: cube MSE" in r.name)
     assert report.extra["draws"]["cube_mse"] == pytest.approx(list(obs["draws"]["cube_mse"]))
+    obs["draws"] = {k: v[:1] for k, v in obs["draws"].items()}  # one training set: its mean is itself
+    report = judge(obs)
+    mse = _counted(report, "cube MSE vs eigenlearning")
+    assert "mean over 1 training set:" in mse.name and mse.value == pytest.approx(0.15) and not mse.passed
+    assert not any("spread" in r.name for r in report.checks)
 
 
 def test_rows_keep_their_key_when_the_measured_numbers_change():

@@ -306,11 +306,17 @@ def judge(obs: dict, targets: Targets = Targets()) -> BridgeReport:
     report.checks.append(check(f"crossover: α where the support enrichment reaches {targets.feature_rise:g} ({_fmt(a_feat)}) is on the rich side of the kernel crossover (≤ {targets.crossover_factor:g} × {_fmt(a_kernel)})", a_feat,
                                f"<= {targets.crossover_factor:g} × kernel crossover", same,
                                key="crossover: the support enrichment is on the rich side of the kernel crossover", claim="features move on the same side of the crossover as the kernel", source=RICH, reason="" if same or (a_feat and a_kernel) else "a crossover is absent"))
+    own = np.abs(np.array([r["cube_mse"] for r in rows]) / found["descent_mse"] - 1)  # against the same training set's kernel descent: no draw spread
+    a_own = crossing(alphas, own, targets.crossover_departure) if np.isfinite(own).all() else None
+    ratio = None if a_own is None or a_kernel is None else max(a_own, a_kernel) / min(a_own, a_kernel)
+    report.checks.append(check(f"for the reader: α where the test MSE departs by {targets.crossover_departure:.0%} from kernel gradient descent with K₀ on the same training set ({_fmt(a_own)}), ratio to the kernel crossover ({_fmt(a_kernel)})", ratio,
+                               f"<= {targets.crossover_factor:g}", ratio is not None and ratio <= targets.crossover_factor, role="info", source=LINEARISED,
+                               key="for the reader: α where the test MSE departs from kernel descent on the same training set, ratio to the kernel crossover"))
     report.extra["sweep"] = [{**r, "alignment": list(r["alignment"]), "enrichment": list(r["enrichment"])} for r in rows]
     drawn = obs["draws"]
     report.extra["draws"] = {"draw": list(drawn["draw"]), "cube_mse": np.asarray(drawn["cube_mse"]).tolist(), "fractions": np.asarray(drawn["fractions"]).tolist()}
     report.extra["eigenlearning"] = {"test_mse": found["prediction"].test_mse, "kappa": found["prediction"].kappa, "learnability": found["learnability"], "degree_eigenvalues": found["degree_eigenvalues"][:4].tolist()}
-    report.extra["crossover"] = {"kernel_distance": a_kernel, "test_mse": a_test, "features": a_feat}
+    report.extra["crossover"] = {"kernel_distance": a_kernel, "test_mse": a_test, "features": a_feat, "test_mse_own_set": a_own}
     report.extra["runs"] = obs["paths"]
     report.notes.append(f"eigenlearning from the initial NTK on all {obs['size']} cube points: κ={found['prediction'].kappa:.4g}, test MSE {found['prediction'].test_mse:.4g}; cube MSE is E_x (f − f*)² over the uniform cube (what the theory predicts)")
     report.notes.append("per α (largest first): " + "; ".join(f"α={r['alpha']:g}: MSE {r['cube_mse']:.3g}, distance {r['distance']:.2g}, enrichment {r['enrichment'][1] / r['enrichment'][0]:.2f}" for r in rows))

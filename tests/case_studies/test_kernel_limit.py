@@ -231,6 +231,22 @@ def test_the_lazy_end_is_judged_on_the_mean_over_training_sets_and_one_set_is_sh
     assert not any("spread" in r.name for r in report.checks)
 
 
+def test_the_departure_from_the_same_sets_kernel_descent_is_shown_beside_the_crossover():
+    from case_studies.kernel_limit import judge
+
+    obs = _observations()
+    obs["theory"]["descent_mse"] = obs["theory"]["prediction"].test_mse * 1.03  # MSE / descent − 1: −0.01, −0.02, −0.03, −0.08, −0.42, … over α = 50, 15, 5, 1.5, 0.5
+    report = judge(obs)
+    (row,) = [r for r in report.checks if r.name.startswith("for the reader: α where the test MSE departs")]
+    a_own, a_kernel = report.extra["crossover"]["test_mse_own_set"], report.extra["crossover"]["kernel_distance"]
+    assert row.role == "info" and 0.5 < a_own < 1.5 and 0.5 < a_kernel < 1.5
+    assert row.value == pytest.approx(max(a_own, a_kernel) / min(a_own, a_kernel))
+    obs["theory"]["descent_mse"] = obs["theory"]["prediction"].test_mse * 0.9  # the lazy end already 13 % from it: no departure to read
+    assert judge(obs).extra["crossover"]["test_mse_own_set"] is None
+    obs["theory"]["descent_mse"] = float("nan")  # an unstable linearised descent: no departure, no error
+    assert judge(obs).extra["crossover"]["test_mse_own_set"] is None
+
+
 def test_rows_keep_their_key_when_the_measured_numbers_change():
     """Seed reports and robustness tables gather a row by its key, which holds no measured number."""
     from case_studies.kernel_limit import judge

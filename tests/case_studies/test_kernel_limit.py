@@ -237,7 +237,7 @@ def test_the_departure_from_the_same_sets_kernel_descent_is_shown_beside_the_cro
     obs = _observations()
     obs["theory"]["descent_mse"] = obs["theory"]["prediction"].test_mse * 1.03  # MSE / descent − 1: −0.01, −0.02, −0.03, −0.08, −0.42, … over α = 50, 15, 5, 1.5, 0.5
     report = judge(obs)
-    (row,) = [r for r in report.checks if r.name.startswith("for the reader: α where the test MSE departs")]
+    (row,) = [r for r in report.checks if r.name.startswith("test MSE against kernel gradient descent with K₀ on the same training set: α where it departs")]
     a_own, a_kernel = report.extra["crossover"]["test_mse_own_set"], report.extra["crossover"]["kernel_distance"]
     assert row.role == "info" and 0.5 < a_own < 1.5 and 0.5 < a_kernel < 1.5
     assert row.value == pytest.approx(max(a_own, a_kernel) / min(a_own, a_kernel))

@@ -80,6 +80,41 @@ def plot_kernel_distance(ax: Any, alphas: Sequence[float], distances: Sequence[f
     return ax
 
 
+def plot_alignment_rise(ax: Any, alphas: Sequence[float], rise: Sequence[float], level: float, marks: Mapping[str, float | None]) -> Any:
+    """Final / initial kernel–target alignment against α (log-log), the ``level`` dashed, and each named α in ``marks``
+    as a vertical line (a ``None`` is named in the legend as absent).
+
+    Args:
+        alphas: output scales, shape ``(points,)``; rise: alignment at the end over at initialisation, shape ``(points,)``;
+        level: the rise that marks the crossover; marks: label -> α (or ``None``), e.g. where the test error departs.
+
+    Examples:
+        >>> from bridge.plots import new_figure
+        >>> fig, ax = new_figure()
+        >>> ax = plot_alignment_rise(ax, [10.0, 1.0, 0.1], [1.0, 1.5, 6.0], 1.1, {"rise": 4.0, "test": None})
+        >>> [t.get_text() for t in ax.get_legend().get_texts()][-2:]
+        ['rise: 4', 'test: none']
+    """
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.plot(alphas, rise, "o-", color="C2", label="alignment, final / initial")
+    ax.axhline(level, color="C2", ls="--", lw=1.0, label=f"rise {level:g}×")
+    for i, (label, alpha) in enumerate(marks.items()):
+        if alpha is None:
+            ax.plot([], [], " ", label=f"{label}: none")
+        else:
+            ax.axvline(alpha, color=f"C{(i + 3) % 10}", ls=("-", "-.", ":")[i % 3], lw=1.2, label=f"{label}: {alpha:.3g}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("output scale α")
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))  # rises of 1–20×: plain numbers, not powers of ten
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylabel("⟨K, yyᵀ⟩ / (‖K‖ ‖y‖²), final / initial")
+    ax.legend(fontsize=7)
+    return ax
+
+
 def plot_test_vs_scale(ax: Any, alphas: Sequence[float], mse: Sequence[float], predicted: float, departure: float, crossover: float | None) -> Any:
     """Test MSE against α with eigenlearning's prediction (dashed) and the ±``departure`` band."""
     ax.plot(alphas, mse, "o-", color="C1", label="cube MSE at the end")

@@ -313,11 +313,17 @@ def judge(obs: dict, targets: Targets = Targets()) -> BridgeReport:
     report.checks.append(check(f"test MSE against kernel gradient descent with K₀ on the same training set: α where it departs by {targets.crossover_departure:.0%} ({_fmt(a_own)}), ratio to the kernel crossover ({_fmt(a_kernel)})", ratio,
                                f"<= {targets.crossover_factor:g}", ratio is not None and ratio <= targets.crossover_factor, role="info", source=LINEARISED,
                                key="test MSE against kernel descent on the same training set: α where it departs, ratio to the kernel crossover"))
+    rise = np.array([r["alignment"][1] / r["alignment"][0] for r in rows])  # the target-relevant part of the kernel's motion
+    a_align = crossing(alphas, rise, 1 + targets.crossover_departure)
+    ratio = None if a_own is None or a_align is None else max(a_own, a_align) / min(a_own, a_align)
+    report.checks.append(check(f"kernel–target alignment: α where it has risen by {targets.crossover_departure:.0%} ({_fmt(a_align)}), ratio to where the test MSE departs from the same set's kernel descent ({_fmt(a_own)})", ratio,
+                               f"<= {targets.crossover_factor:g}", ratio is not None and ratio <= targets.crossover_factor, role="info", source="Baratin et al. 2021",
+                               key="kernel–target alignment: α where it rises, ratio to where the test MSE leaves the same set's kernel descent"))
     report.extra["sweep"] = [{**r, "alignment": list(r["alignment"]), "enrichment": list(r["enrichment"])} for r in rows]
     drawn = obs["draws"]
     report.extra["draws"] = {"draw": list(drawn["draw"]), "cube_mse": np.asarray(drawn["cube_mse"]).tolist(), "fractions": np.asarray(drawn["fractions"]).tolist()}
     report.extra["eigenlearning"] = {"test_mse": found["prediction"].test_mse, "kappa": found["prediction"].kappa, "learnability": found["learnability"], "degree_eigenvalues": found["degree_eigenvalues"][:4].tolist()}
-    report.extra["crossover"] = {"kernel_distance": a_kernel, "test_mse": a_test, "features": a_feat, "test_mse_own_set": a_own}
+    report.extra["crossover"] = {"kernel_distance": a_kernel, "test_mse": a_test, "features": a_feat, "test_mse_own_set": a_own, "alignment": a_align}
     report.extra["runs"] = obs["paths"]
     report.notes.append(f"eigenlearning from the initial NTK on all {obs['size']} cube points: κ={found['prediction'].kappa:.4g}, test MSE {found['prediction'].test_mse:.4g}; cube MSE is E_x (f − f*)² over the uniform cube (what the theory predicts)")
     report.notes.append("per α (largest first): " + "; ".join(f"α={r['alpha']:g}: MSE {r['cube_mse']:.3g}, distance {r['distance']:.2g}, enrichment {r['enrichment'][1] / r['enrichment'][0]:.2f}" for r in rows))

@@ -17,7 +17,7 @@ def figures(ordered: Sequence[tuple[float, Run]], obs: dict, labels: Sequence[st
         ordered: ``(α, run)`` pairs, the lazy end first; obs: what the report judged
             (``observe(runs)``); labels: one per target term; targets: the preset's ``Targets``.
     """
-    from bridge.plots import new_figure, plot_curves, plot_draw_means, plot_fraction_vs_scale, plot_kernel_distance, plot_support_share, plot_test_vs_scale, save_figure
+    from bridge.plots import new_figure, plot_alignment_rise, plot_curves, plot_draw_means, plot_fraction_vs_scale, plot_kernel_distance, plot_support_share, plot_test_vs_scale, save_figure
 
     lazy_alpha, lazy = ordered[0]
     found, rows, alphas, folder, cross = obs["theory"], obs["sweep"]["rows"], obs["sweep"]["alphas"], lazy.figures_dir, report.extra.get("crossover", {})
@@ -30,8 +30,11 @@ def figures(ordered: Sequence[tuple[float, Run]], obs: dict, labels: Sequence[st
         plot_draw_means(axes[1], lazy_alpha, {"cube MSE": drawn["cube_mse"]}, ["C1"]).legend(fontsize=7)
     axes[0].set_title("Learned fraction per Walsh term vs α", fontsize=9), axes[1].set_title("Test error vs α", fontsize=9)
     paths = [save_figure(fig, folder / "learned_vs_alpha.png")]
-    fig, ax = new_figure(size=(5.6, 3.8))
-    plot_kernel_distance(ax, alphas, [r["distance"] for r in rows], targets.crossover_distance, cross.get("kernel_distance")).set_title("How far the tangent kernel moves", fontsize=9)
+    fig, axes = new_figure(ncols=2, size=(5.2, 3.8))
+    plot_kernel_distance(axes[0], alphas, [r["distance"] for r in rows], targets.crossover_distance, cross.get("kernel_distance")).set_title("How far the tangent kernel moves", fontsize=9)
+    marks = {"alignment rise": cross.get("alignment"), "test MSE leaves K₀ descent": cross.get("test_mse_own_set"), f"distance reaches {targets.crossover_distance:g}": cross.get("kernel_distance")}
+    rise = [r["alignment"][1] / r["alignment"][0] for r in rows]
+    plot_alignment_rise(axes[1], alphas, rise, 1 + targets.crossover_departure, marks).set_title("How far it turns towards the target", fontsize=9)
     paths.append(save_figure(fig, folder / "kernel_distance.png"))
     fig, ax = new_figure(size=(6.2, 4.0))
     steps, late = found["steps"], found["steps"] > 0

@@ -247,6 +247,26 @@ def test_the_departure_from_the_same_sets_kernel_descent_is_shown_beside_the_cro
     assert judge(obs).extra["crossover"]["test_mse_own_set"] is None
 
 
+def test_where_the_alignment_rises_is_set_beside_where_the_test_error_leaves_the_kernel():
+    from case_studies.kernel_limit import judge
+
+    obs = _observations()
+    obs["theory"]["descent_mse"] = obs["theory"]["prediction"].test_mse * 1.03  # leaves its kernel descent between α = 1.5 and 0.5
+    for row, rise in zip(obs["sweep"]["rows"], [1.0, 1.0, 1.02, 1.05, 1.15, 2.0, 10.0]):
+        row["alignment"] = (0.03, 0.03 * rise)  # reaches 1.1× between α = 1.5 (1.05) and α = 0.5 (1.15): half-way in value
+    report = judge(obs)
+    (row,) = [r for r in report.checks if r.name.startswith("kernel–target alignment: α where it has risen by 10%")]
+    a_align, a_own = report.extra["crossover"]["alignment"], report.extra["crossover"]["test_mse_own_set"]
+    assert a_align == pytest.approx(np.sqrt(1.5 * 0.5), rel=1e-9)  # half-way in log α
+    assert row.role == "info" and row.value == pytest.approx(max(a_own, a_align) / min(a_own, a_align)) and row.passed
+    assert report.verdict == judge(_observations()).verdict  # information only
+    for row in obs["sweep"]["rows"]:
+        row["alignment"] = (0.03, 0.03)  # the kernel never turns towards the target
+    report = judge(obs)
+    (row,) = [r for r in report.checks if r.name.startswith("kernel–target alignment: α where")]
+    assert report.extra["crossover"]["alignment"] is None and row.value is None and not row.passed
+
+
 def test_rows_keep_their_key_when_the_measured_numbers_change():
     """Seed reports and robustness tables gather a row by its key, which holds no measured number."""
     from case_studies.kernel_limit import judge
@@ -372,6 +392,10 @@ def test_kernel_limit_quick_preset_end_to_end(quick_run):
     crossover = data["crossover"]
     assert 0.15 < crossover["kernel_distance"] < 1.5
     assert crossover["test_mse"] is None or crossover["test_mse"] > 3 * crossover["kernel_distance"]
+    # the alignment, the part of the kernel's motion towards the target, rises by 10 % near where the test error
+    # leaves the same set's kernel descent (within 1.2–3.4× in seeds 0–2), far above the distance's crossover
+    assert crossover["alignment"] > 3 * crossover["kernel_distance"]
+    assert 1 / 4 < crossover["alignment"] / crossover["test_mse_own_set"] < 4
     (out / "report.json").unlink()
     again = rebuild_report(out)
     assert [c.value for c in again.checks] == pytest.approx([c.value for c in report.checks], rel=1e-9)

@@ -32,11 +32,7 @@ def plot_fraction_vs_scale(ax: Any, alphas: Sequence[float], fractions: Mapping[
         if label in learnability:
             ax.axhline(learnability[label], color=colour, ls="--", lw=1.0)
     ax.plot([], [], ls="--", color="k", label="eigenlearning (initial NTK)")
-    ax.set_xscale("log")
-    ax.set_xlabel("output scale α")
-    ax.set_ylabel("learned fraction f̂(S) / c_S")
-    ax.legend(fontsize=7)
-    return ax
+    return _against_scale(ax, "learned fraction f̂(S) / c_S", logy=False)
 
 
 def plot_draw_means(ax: Any, alpha: float, draws: Mapping[str, Sequence[float]], colours: Sequence[str], offset: float = 1.35) -> Any:
@@ -72,12 +68,7 @@ def plot_kernel_distance(ax: Any, alphas: Sequence[float], distances: Sequence[f
     ax.axhline(level, color="C3", ls="--", lw=1.0, label=f"crossover level {level:g}")
     if crossover is not None:
         ax.axvline(crossover, color="C3", lw=1.0, alpha=0.6)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("output scale α")
-    ax.set_ylabel("1 − cos(K₀, K_T)")
-    ax.legend(fontsize=7)
-    return ax
+    return _against_scale(ax, "1 − cos(K₀, K_T)")
 
 
 def plot_alignment_rise(ax: Any, alphas: Sequence[float], rise: Sequence[float], level: float, marks: Mapping[str, float | None]) -> Any:
@@ -104,14 +95,10 @@ def plot_alignment_rise(ax: Any, alphas: Sequence[float], rise: Sequence[float],
             ax.plot([], [], " ", label=f"{label}: none")
         else:
             ax.axvline(alpha, color=f"C{(i + 3) % 10}", ls=("-", "-.", ":")[i % 3], lw=1.2, label=f"{label}: {alpha:.3g}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("output scale α")
+    _against_scale(ax, "⟨K, yyᵀ⟩ / (‖K‖ ‖y‖²), final / initial", loc="lower left")  # the rise falls towards the lazy end
     ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))  # rises of 1–20×: plain numbers, not powers of ten
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.set_ylabel("⟨K, yyᵀ⟩ / (‖K‖ ‖y‖²), final / initial")
-    ax.legend(fontsize=7)
     return ax
 
 
@@ -122,11 +109,17 @@ def plot_test_vs_scale(ax: Any, alphas: Sequence[float], mse: Sequence[float], p
     ax.axhspan(predicted * (1 - departure), predicted * (1 + departure), color="0.85", zorder=0, label=f"±{departure:.0%}")
     if crossover is not None:
         ax.axvline(crossover, color="C3", lw=1.0, alpha=0.6, label="departure")
+    return _against_scale(ax, "E_x (f − f*)²")
+
+
+def _against_scale(ax: Any, ylabel: str, logy: bool = True, loc: str = "best") -> Any:
+    """Log output-scale axis (and log ``y`` unless ``logy=False``), labels and a small legend at ``loc``."""
     ax.set_xscale("log")
-    ax.set_yscale("log")
+    if logy:
+        ax.set_yscale("log")
     ax.set_xlabel("output scale α")
-    ax.set_ylabel("E_x (f − f*)²")
-    ax.legend(fontsize=7)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7, loc=loc)
     return ax
 
 

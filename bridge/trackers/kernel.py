@@ -13,7 +13,7 @@ compares it with the kernel of its first call. Rows (the caller adds ``step``):
 * ``kernel/trace``: ``tr K_t = Σλ``.
 
 :class:`FeatureAlignmentTracker` measures the share of the first layer's squared
-weight norm on the input coordinates the target depends on.
+weight norm on the input coordinates, or the input subspace, the target depends on.
 """
 
 from __future__ import annotations
@@ -136,16 +136,23 @@ def _targets(y: Tensor) -> Tensor:
 
 @dataclass
 class FeatureAlignmentTracker:
-    """The share of the first layer's squared weight norm on the target's support coordinates.
+    """The share of the first layer's squared weight norm on the target's support coordinates (or subspace).
 
     For a first-layer weight ``W`` (rows: units, columns: input coordinates) and a
     support ``S``: ``share = Σ_{j∈S} ‖W[:, j]‖² / ‖W‖_F²``, which is ``|S|/d`` in
     expectation for weights drawn independently of the coordinates and 1 when the
-    layer reads only the support. Rows: ``features/support_share`` and
-    ``features/support_enrichment = share · d / |S|`` (1 at an isotropic init).
+    layer reads only the support. For a target that depends on the inputs through a
+    ``k``-dimensional subspace (a multi-index target ``f(Bx)``), the same with the
+    orthogonal projector ``P`` onto the span of ``B``'s rows: ``share = ‖W P‖_F² / ‖W‖_F²``,
+    ``k/d`` in expectation for an isotropic ``W``; coordinates are the subspace of their
+    unit vectors. Rows: ``features/support_share`` and
+    ``features/support_enrichment = share · d / |S|`` (``d / k`` for a subspace; 1 at an isotropic init).
 
     Args:
-        support: input coordinates the target depends on; ``None``: ``data.info["support"]``.
+        support: input coordinates the target depends on; ``None``: ``data.info["support"]``
+            (unless ``subspace`` is given).
+        subspace: instead of coordinates, a basis of the input subspace the target depends on,
+            its vectors as rows, shape ``(k, d_in)`` with rank ``k`` (it need not be orthonormal).
         parameter: name of the weight (``named_parameters`` or ``state_dict`` key);
             ``None``: the model's first two-dimensional parameter (``layers.0.weight``
             of an MLP, ``weights.0`` of a deep linear network).
@@ -160,16 +167,24 @@ class FeatureAlignmentTracker:
         >>> rows = FeatureAlignmentTracker(support=(0,))(net, 0, None)
         >>> [(r["observable"], r["value"]) for r in rows]
         [('features/support_share', 0.75), ('features/support_enrichment', 3.0)]
+        >>> rows = FeatureAlignmentTracker(subspace=[[1.0, 0.0, 1.0, 0.0]])(net, 0, None)  # the direction e₀ + e₂
+        >>> round(rows[0]["value"], 4)  # (‖W(e₀+e₂)‖²/2) / ‖W‖² = (16 + 1)/2 / 12
+        0.7083
     """
 
     support: tuple[int, ...] | None = None
     parameter: str | None = None
     input_axis: int = -1
     name: str = "feature_alignment"
+    subspace: tuple[tuple[float, ...], ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.support is not None and self.subspace is not None:
+            raise ValueError("FeatureAlignmentTracker takes support coordinates or a subspace, not both")
         if self.support is not None:
             self.support = _check_support(self.support)
+        if self.subspace is not None:
+            self.subspace = tuple(tuple(float(v) for v in b) for b in _subspace_basis(self.subspace).tolist())
 
     def weight(self, model: nn.Module) -> Tensor:
         """The first-layer weight as ``(units, d_in)``."""
@@ -187,6 +202,8 @@ class FeatureAlignmentTracker:
         return found.detach().movedim(self.input_axis, -1)
 
     def __call__(self, model: nn.Module, step: int, data: TaskData | None) -> list[Row]:
+        if self.subspace is not None:
+            return self._subspace_rows(self.weight(model))
         support = self.support
         if support is None:
             info = {} if data is None else data.info
@@ -204,12 +221,37 @@ class FeatureAlignmentTracker:
         share = column_norms[list(support)].sum() / total
         return [row("features/support_share", share), row("features/support_enrichment", share * d_in / len(support))]
 
+    def _subspace_rows(self, w: Tensor) -> list[Row]:
+        basis = torch.tensor(self.subspace, dtype=torch.float64)
+        if basis.shape[1] != w.shape[-1]:
+            raise ValueError(f"the subspace's vectors have {basis.shape[1]} coordinates, the layer has {w.shape[-1]} inputs")
+        q, _ = torch.linalg.qr(basis.T)  # (d_in, k), orthonormal columns spanning the subspace
+        w = w.double().cpu()
+        total = (w**2).sum()
+        if total == 0:
+            raise ValueError("the first-layer weight is zero: its subspace share is undefined")
+        share = ((w @ q) ** 2).sum() / total
+        return [row("features/support_share", share), row("features/support_enrichment", share * w.shape[-1] / q.shape[1])]
+
 
 def _check_support(support: Sequence[int] | Tensor) -> tuple[int, ...]:
     values = torch.as_tensor(support).reshape(-1).tolist()
     if not values or any(not float(v).is_integer() or v < 0 for v in values) or len(set(values)) != len(values):
         raise ValueError(f"support must be distinct non-negative coordinate indices, got {support!r}")
     return tuple(int(v) for v in values)
+
+
+def _subspace_basis(subspace: Sequence[Sequence[float]] | Tensor) -> Tensor:
+    basis = torch.as_tensor(subspace, dtype=torch.float64)
+    if basis.ndim != 2 or not basis.numel():
+        raise ValueError(f"subspace must be a (k, d_in) matrix of basis vectors as rows, got shape {tuple(basis.shape)}")
+    if not torch.isfinite(basis).all():
+        raise ValueError("subspace holds a non-finite value")
+    k, d = basis.shape
+    singular = torch.linalg.svdvals(basis)
+    if k > d or singular[-1] <= 1e-10 * singular[0]:
+        raise ValueError(f"subspace's {k} vectors in {d} coordinates are not linearly independent (rank {int((singular > 1e-10 * singular[0]).sum())})")
+    return basis
 
 
 __all__ = ["FeatureAlignmentTracker", "KernelTracker"]

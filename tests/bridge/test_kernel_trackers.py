@@ -125,6 +125,36 @@ def test_feature_alignment_share_of_set_weights_and_of_an_isotropic_init():
     assert values(FeatureAlignmentTracker(support=(1, 4), input_axis=0)(emb, 0, None), "features/support_share")[0] == pytest.approx(expected, rel=1e-6)
 
 
+def test_feature_alignment_on_a_subspace_is_the_coordinate_share_rotated_and_ignores_the_basis_chosen():
+    torch.manual_seed(0)
+    w = torch.randn(7, 5, dtype=torch.float64)
+    net = nn.Sequential(nn.Linear(5, 7, bias=False).double())
+    with torch.no_grad():
+        net[0].weight.copy_(w)
+    by_coordinates = FeatureAlignmentTracker(support=(1, 3))(net, 0, None)
+    unit = torch.eye(5, dtype=torch.float64)[[1, 3]]
+    by_subspace = FeatureAlignmentTracker(subspace=unit)(net, 0, None)
+    assert [r["value"] for r in by_subspace] == pytest.approx([r["value"] for r in by_coordinates], rel=1e-12)
+    # another basis of the same plane (not orthonormal) gives the same share
+    mixed = torch.tensor([[2.0, 1.0], [1.0, -3.0]], dtype=torch.float64) @ unit
+    assert values(FeatureAlignmentTracker(subspace=mixed)(net, 0, None), "features/support_share")[0] == pytest.approx(values(by_coordinates, "features/support_share")[0], rel=1e-12)
+    # rotating the inputs and the subspace together leaves the share unchanged; the dense reference is ‖W Bᵀ(BBᵀ)⁻¹B‖² / ‖W‖²
+    rotation, _ = torch.linalg.qr(torch.randn(5, 5, dtype=torch.float64))
+    basis = torch.randn(2, 5, dtype=torch.float64)
+    projector = basis.T @ torch.linalg.inv(basis @ basis.T) @ basis
+    expected = float((w @ projector).pow(2).sum() / w.pow(2).sum())
+    assert values(FeatureAlignmentTracker(subspace=basis)(net, 0, None), "features/support_share")[0] == pytest.approx(expected, rel=1e-12)
+    with torch.no_grad():
+        net[0].weight.copy_(w @ rotation.T)
+    rows = FeatureAlignmentTracker(subspace=basis @ rotation.T)(net, 0, None)
+    assert values(rows, "features/support_share")[0] == pytest.approx(expected, rel=1e-10)
+    assert values(rows, "features/support_enrichment")[0] == pytest.approx(expected * 5 / 2, rel=1e-10)
+    # weights drawn independently of the subspace give k/d
+    wide = build_model(MLPConfig(d_in=20, d_out=1, widths=(4096,)), seed=1)
+    share = values(FeatureAlignmentTracker(subspace=torch.randn(3, 20))(wide, 0, None), "features/support_share")[0]
+    assert share == pytest.approx(3 / 20, rel=0.05)
+
+
 def test_feature_alignment_concentrates_when_a_small_init_network_learns_a_sparse_target():
     # a small-init deep linear net learns y = x₀ + x₁ as a rank-one map W₂W₁ ≈ u vᵀ with v ∝ e₀ + e₁:
     # the first layer's weight moves onto the support, from a share ≈ 2/10 at init to ≈ 1
@@ -147,12 +177,22 @@ def test_bad_settings_raise_clear_errors():
         KernelTracker(split="val")
     with pytest.raises(ValueError, match="support"):
         FeatureAlignmentTracker(support=(1, 1))
+    with pytest.raises(ValueError, match="not both"):
+        FeatureAlignmentTracker(support=(0,), subspace=[[1.0, 0.0, 0.0]])
+    with pytest.raises(ValueError, match="not linearly independent"):
+        FeatureAlignmentTracker(subspace=[[1.0, 2.0, 0.0], [2.0, 4.0, 0.0]])
+    with pytest.raises(ValueError, match="basis vectors as rows"):
+        FeatureAlignmentTracker(subspace=[1.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match="non-finite"):
+        FeatureAlignmentTracker(subspace=[[float("nan"), 0.0, 0.0]])
     net = build_model(MLPConfig(d_in=3, d_out=1, widths=(4,)), seed=0)
     data = TaskData(Split(torch.zeros(4, 3), torch.zeros(4, 1)), None, "mse")
     with pytest.raises(ValueError, match="support"):
         FeatureAlignmentTracker()(net, 0, data)
     with pytest.raises(ValueError, match="outside"):
         FeatureAlignmentTracker(support=(5,))(net, 0, data)
+    with pytest.raises(ValueError, match="4 coordinates, the layer has 3 inputs"):
+        FeatureAlignmentTracker(subspace=[[1.0, 0.0, 0.0, 0.0]])(net, 0, data)
     with pytest.raises(ValueError, match="test split"):
         KernelTracker(split="test")(net, 0, data)
     tracker = KernelTracker(n_probe=4)

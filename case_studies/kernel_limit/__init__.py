@@ -28,7 +28,8 @@ from bridge.tasks.boolean_cube import BooleanCubeConfig
 from bridge.trackers.kernel import FeatureAlignmentTracker, KernelTracker
 from bridge.trackers.walsh import WalshTracker
 from case_studies.base import CaseStudy, Offline, register
-from case_studies.kernel_limit.analysis import Targets, analyse_runs, by_alpha, initial_kernel, judge, linearised, observe, term_label, theory
+from case_studies.kernel_limit.analysis import Targets, analyse_runs, judge, linearised, observe, term_label, theory
+from case_studies.kernel_limit.runs import by_alpha, initial_kernel
 
 RESOLUTION = 0.01  # the coarsest relative spacing of tracked steps the half-time matches accept (a twentieth of their 20 % tolerance)
 

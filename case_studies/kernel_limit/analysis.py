@@ -5,17 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
-from bridge.estimators.ntk import empirical_ntk
 from bridge.match import check, match
 from bridge.report import BridgeReport
 from bridge.runs.run import Run
 from bridge.stages.crossover import crossing, loglog_slope
 from bridge.stages.detectors import threshold_crossing
-from bridge.tasks.boolean_cube import cube_points, degree_eigenvalues
+from bridge.tasks.boolean_cube import degree_eigenvalues
 from bridge.theory import eigenlearning
+from case_studies.kernel_limit.runs import by_alpha, cube_terms, draws, final, initial_kernel, kernel_over_sets, outcome
 
 EIGENLEARNING = "Simon et al. 2023 (eigenlearning: learnabilities and test MSE from the spectrum); bridge.theory.eigenlearning.predict"
 LINEARISED = "Jacot et al. 2018 (linearised dynamics under the NTK); bridge.theory.eigenlearning.kernel_descent"
@@ -63,41 +62,13 @@ class Targets:
     settled: float = 0.02
 
 
-def by_alpha(runs: Mapping[str, Run]) -> list[tuple[float, Run]]:
-    """``(α, run)`` pairs of the sweep (each seed's own training set), largest α (the lazy end) first."""
-    return sorted(((float(r.config.model.alpha), r) for r in runs.values() if not r.config.task.draw), key=lambda p: -p[0])
-
-
-def lazy_draws(runs: Mapping[str, Run]) -> list[Run]:
-    """The lazy end's runs on every training set (the main run's first), all at the largest α."""
-    top = max(float(r.config.model.alpha) for r in runs.values())
-    return sorted((r for r in runs.values() if float(r.config.model.alpha) == top), key=lambda r: r.config.task.draw)
-
-
-@lru_cache(maxsize=4)
-def _cube_kernel(path: str, mtime: float) -> np.ndarray:
-    from bridge.runs.run import load_run
-
-    run = load_run(path)
-    model = run.model_at(0)
-    return empirical_ntk(model, cube_points(run.config.task.d).to(next(model.parameters()).dtype), chunk_size=256).double().numpy()
-
-
-def initial_kernel(run: Run) -> np.ndarray:
-    """The tangent kernel at initialisation on every point of the cube, ``(2^d, 2^d)`` (cached per run)."""
-    file = run.path / "checkpoints" / "step_00000000.safetensors"
-    return _cube_kernel(str(run.path), file.stat().st_mtime)
-
-
 def theory(run: Run) -> dict:
     """Eigenlearning and the linearised dynamics from the run's initial tangent kernel on the whole cube."""
     data, kernel = run.task_data(), initial_kernel(run)
-    d, n, info = data.info["d"], len(data.train), data.info
-    target = info["cube_target"].numpy()
+    n, info = len(data.train), data.info
+    target, terms = info["cube_target"].numpy(), cube_terms(info)
     lam, coef, phi = eigenlearning.domain_spectrum(kernel, target)
     pred = eigenlearning.predict(lam, coef, n)
-    points = cube_points(d).double().numpy()
-    terms = [np.prod(points[:, list(s)], axis=1) for s in info["subsets"]]
     learn = [eigenlearning.learnability_of(pred, phi, g) for g in terms]
     steps = run.curve("walsh/fraction", term=0)[0]
     lr = run.config.train.lr
@@ -137,25 +108,6 @@ def linearised(kernel: np.ndarray, train: np.ndarray, target: np.ndarray, lr: fl
     return {"stability": stability, "fractions": fractions, "limits": limits, "descent_mse": descent_mse, "limit_mse": limit_mse}
 
 
-def final(run: Run, name: str, **index) -> float:
-    """The last value of an observable."""
-    return float(run.curve(name, **index)[1][-1])
-
-
-def outcome(run: Run) -> dict:
-    """What one run ends with, on the cube: ``cube_mse``, each term's learned ``fractions`` and the final / initial training loss ``loss_ratio``."""
-    loss = run.curve("loss/train")[1]
-    terms = len(run.config.task.subsets)
-    return {"cube_mse": final(run, "walsh/cube_mse"), "fractions": [final(run, "walsh/fraction", term=i) for i in range(terms)], "loss_ratio": float(loss[-1] / loss[0])}
-
-
-def draws(runs: Mapping[str, Run]) -> dict:
-    """The lazy end over training sets: each one's draw index, final cube MSE ``(draws,)``, per-term fractions ``(draws, terms)`` and loss ratio."""
-    found = lazy_draws(runs)
-    ends = [outcome(r) for r in found]
-    return {"draw": [r.config.task.draw for r in found], "cube_mse": np.array([e["cube_mse"] for e in ends]), "fractions": np.array([e["fractions"] for e in ends]), "loss_ratio": [e["loss_ratio"] for e in ends]}
-
-
 def sweep(runs: Mapping[str, Run]) -> dict:
     """Per α (largest first): final cube MSE, per-term fractions, kernel distance and alignment, support enrichment, loss ratio."""
     rows = []
@@ -188,6 +140,7 @@ def observe(runs: Mapping[str, Run]) -> dict:
         "theory": theory(lazy),
         "sweep": sweep(runs),
         "draws": draws(runs),
+        "kernel_sets": kernel_over_sets(runs),
         "curves": [lazy.curve("walsh/fraction", term=i) for i in range(len(task.subsets))],
         "subsets": task.subsets,
         "coefficients": task.coefficients,
@@ -229,6 +182,7 @@ def judge_lazy(obs: dict, targets: Targets, report: BridgeReport) -> None:
               key=f"{tag}: cube MSE vs kernel gradient descent with K₀ on this training set"),
         check(f"{tag}: largest gap of a term's learned fraction from kernel gradient descent with K₀ on this training set", gap, f"<= {targets.learnability:g}", gap <= targets.learnability, role="info", source=LINEARISED),
     ]
+    judge_kernel_sets(obs, targets, report, tag)
     halves = []
     for i, subset in enumerate(subsets):
         steps, observed = obs["curves"][i]
@@ -250,6 +204,29 @@ def judge_lazy(obs: dict, targets: Targets, report: BridgeReport) -> None:
         check(f"{tag}: terms learned in order of their degree's eigenvalue ({', '.join(f'λ_{len(s)}={e:.3g}' for s, e in zip(subsets, eig))})", order, "== 1 (fraction of ordered pairs)", order == 1.0,
               key=f"{tag}: terms learned in order of their degree's eigenvalue", claim="spectral bias: modes with larger kernel eigenvalue are learned first", source="Bordelon et al. 2020; Jacot et al. 2018")
     )
+
+
+def judge_kernel_sets(obs: dict, targets: Targets, report: BridgeReport, tag: str) -> None:
+    """Information rows that split the lazy end's gap to eigenlearning: the network against the K₀ interpolants on its own
+    training sets, and eigenlearning against the K₀ interpolants averaged over further training sets."""
+    sets, drawn, found = obs.get("kernel_sets"), obs["draws"], obs["theory"]
+    if sets is None:
+        return
+    same, further = sets["same"], sets["further"]
+    net_mse, net_fractions = float(np.mean(drawn["cube_mse"])), np.mean(drawn["fractions"], axis=0)
+    pairs = [  # (name, key, the compared mean, its reference)
+        (f"{tag}: the network's mean over its {same['sets']} training sets vs the K₀ interpolants on the same sets", f"{tag}: the network vs the K₀ interpolants on its training sets",
+         (net_mse, net_fractions), (same["cube_mse"], same["fractions"]), LINEARISED),
+        (f"eigenlearning vs the K₀ interpolants averaged over {further['sets']} further training sets", "eigenlearning vs the K₀ interpolants averaged over further training sets",
+         (found["prediction"].test_mse, found["learnability"]), (further["cube_mse"], further["fractions"]), EIGENLEARNING),
+    ]
+    for name, key, (mse, fractions), (ref_mse, ref_fractions), source in pairs:
+        err = abs(mse / ref_mse - 1)
+        gap = float(np.max(np.abs(np.asarray(fractions) - np.asarray(ref_fractions))))
+        report.checks += [
+            check(f"{name}: cube MSE ({mse:.4g} vs {ref_mse:.4g})", err, f"<= {targets.test_mse:g} (relative)", err <= targets.test_mse, role="info", source=source, key=f"{key}: cube MSE"),
+            check(f"{name}: largest gap of a term's learned fraction", gap, f"<= {targets.learnability:g}", gap <= targets.learnability, role="info", source=source, key=f"{key}: largest fraction gap"),
+        ]
 
 
 def analyse_runs(runs: Mapping[str, Run], targets: Targets = Targets()) -> BridgeReport:
@@ -322,6 +299,8 @@ def judge(obs: dict, targets: Targets = Targets()) -> BridgeReport:
     report.extra["sweep"] = [{**r, "alignment": list(r["alignment"]), "enrichment": list(r["enrichment"])} for r in rows]
     drawn = obs["draws"]
     report.extra["draws"] = {"draw": list(drawn["draw"]), "cube_mse": np.asarray(drawn["cube_mse"]).tolist(), "fractions": np.asarray(drawn["fractions"]).tolist()}
+    if "kernel_sets" in obs:
+        report.extra["kernel_sets"] = obs["kernel_sets"]
     report.extra["eigenlearning"] = {"test_mse": found["prediction"].test_mse, "kappa": found["prediction"].kappa, "learnability": found["learnability"], "degree_eigenvalues": found["degree_eigenvalues"][:4].tolist()}
     report.extra["crossover"] = {"kernel_distance": a_kernel, "test_mse": a_test, "features": a_feat, "test_mse_own_set": a_own, "alignment": a_align}
     report.extra["runs"] = obs["paths"]

@@ -67,7 +67,10 @@ def draws(runs: Mapping[str, Run]) -> dict:
 
 
 def interpolants(kernel: np.ndarray, sets: list[np.ndarray], target: np.ndarray, terms: list[np.ndarray], coefficients) -> dict:
-    """The ridgeless kernel interpolant on each training set, averaged over the sets: cube MSE and each term's learned fraction.
+    """The kernel's interpolant on each training set, averaged over the sets: cube MSE and each term's learned fraction.
+
+    The interpolant is the minimum-norm one, ``f = K(·, X) K_XX⁺ y``, the ``t → ∞`` limit of kernel gradient descent from
+    zero (what the lazy end converges to); a Gram matrix of lower rank than the set (fewer parameters than points) is fine.
 
     Args:
         kernel: ``(N, N)`` on the domain; sets: training rows of each set, each ``(n,)``; target: ``(N,)``;
@@ -83,7 +86,9 @@ def interpolants(kernel: np.ndarray, sets: list[np.ndarray], target: np.ndarray,
     """
     mse, fractions = [], []
     for rows in sets:
-        f = kernel[:, rows] @ np.linalg.solve(kernel[np.ix_(rows, rows)], target[rows])
+        values, vectors = np.linalg.eigh(kernel[np.ix_(rows, rows)])
+        keep = values > values.max() * 1e-12  # the pseudo-inverse's cut, as in kernel_descent
+        f = kernel[:, rows] @ (vectors[:, keep] @ ((vectors[:, keep].T @ target[rows]) / values[keep]))
         mse.append(float(((f - target) ** 2).mean()))
         fractions.append([float(f @ g / len(g) / c) for g, c in zip(terms, coefficients)])
     return {"sets": len(sets), "cube_mse": float(np.mean(mse)), "fractions": np.mean(fractions, axis=0).tolist()}

@@ -285,6 +285,11 @@ def test_interpolants_are_the_kernel_regression_of_each_set_averaged_over_sets()
     out = interpolants(kernel, sets, target, [target], [1.0])
     assert out["cube_mse"] == pytest.approx(np.mean([((f - target) ** 2).mean() for f in fits]), rel=1e-10)
     assert out["fractions"] == pytest.approx([np.mean([f @ target / 64 for f in fits])], rel=1e-10)
+    # a Gram matrix of lower rank than the set (a model with fewer parameters than points): the minimum-norm interpolant
+    kernel, target = features @ features.T, rng.standard_normal(64)
+    rows = rng.permutation(64)[:20]
+    fit = kernel[:, rows] @ np.linalg.lstsq(kernel[np.ix_(rows, rows)], target[rows], rcond=1e-12)[0]
+    assert interpolants(kernel, [rows], target, [target], [1.0])["cube_mse"] == pytest.approx(((fit - target) ** 2).mean(), rel=1e-8)
 
 
 def test_the_gap_to_eigenlearning_is_split_into_network_against_kernel_and_kernel_against_theory():

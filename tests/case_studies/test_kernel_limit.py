@@ -461,7 +461,7 @@ def test_the_notebook_block_on_the_case_study_page_runs_on_the_quick_run(quick_r
     (block,) = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
     assert block.count('"runs/kl"') == 1
     code = block.replace('"runs/kl"', repr(str(quick_run[0])))
-    done = subprocess.run([sys.executable, "-c", code + "\nassert abs(sum(prediction.learnabilities) - run.task_data().train.x.shape[0]) < 1e-6\n"], capture_output=True, text=True, timeout=timeout(600))
+    done = subprocess.run([sys.executable, "-c", code + "\nassert abs(sum(prediction.learnabilities) - run.task_data().train.x.shape[0]) < 1e-6\nassert run.report['kernel_sets']['further']['sets'] == 100\n"], capture_output=True, text=True, timeout=timeout(600))
     assert done.returncode == 0, done.stderr[-2000:]
 
 

@@ -339,19 +339,42 @@ def kernel_descent(kernel, train_index, targets, lr: float, steps) -> np.ndarray
         >>> f[:, 0].tolist(), f[:, 1].tolist()
         ([0.0, 0.5, 0.75], [0.0, 0.0, 0.0])
     """
-    k = np.asarray(kernel, dtype=float)
-    idx = np.asarray(train_index, dtype=int).ravel()
-    y = np.asarray(targets, dtype=float).ravel()
+    k, idx, y, values, vectors = _training_modes(kernel, train_index, targets)
     t = np.asarray(steps, dtype=float).ravel()
     n = idx.size
-    values, vectors = np.linalg.eigh((k[np.ix_(idx, idx)] + k[np.ix_(idx, idx)].T) / 2)
-    keep = values > values.max() * 1e-12
-    values, vectors = values[keep], vectors[:, keep]
     if np.any(lr * values / n >= 2):
         raise ValueError("gradient descent with η λ̂/n ≥ 2 diverges; lower the learning rate")
     gain = (1 - np.power(1 - lr * values[None, :] / n, t[:, None])) / values[None, :]  # (times, modes)
     coeff = (gain * (vectors.T @ y)[None, :]) @ vectors.T  # (times, n)
     return coeff @ k[:, idx].T
+
+
+def interpolant(kernel, train_index, targets) -> np.ndarray:
+    """The minimum-norm kernel interpolant on the domain, ``f = K(·, X) K_XX⁺ y``: ridgeless kernel regression, and the
+    ``t → ∞`` limit of :func:`kernel_descent` (the same modes of the training Gram matrix, at any stable rate).
+
+    Args:
+        kernel: ``K`` on the whole domain, ``(N, N)``; train_index: the training rows, ``(n,)``; targets: ``y``, ``(n,)``.
+
+    Returns:
+        ``f`` on the domain, ``(N,)``.
+
+    Examples:
+        >>> interpolant(np.eye(3) + 1, [0, 1], [1.0, -1.0]).round(12).tolist()
+        [1.0, -1.0, 0.0]
+    """
+    k, idx, y, values, vectors = _training_modes(kernel, train_index, targets)
+    return k[:, idx] @ (vectors @ ((vectors.T @ y) / values))
+
+
+def _training_modes(kernel, train_index, targets) -> tuple:
+    """``(K, rows, y, λ̂, U)``: the training Gram matrix's eigenpairs above ``1e-12 · λ̂_max`` (its pseudo-inverse's cut)."""
+    k = np.asarray(kernel, dtype=float)
+    idx = np.asarray(train_index, dtype=int).ravel()
+    y = np.asarray(targets, dtype=float).ravel()
+    values, vectors = np.linalg.eigh((k[np.ix_(idx, idx)] + k[np.ix_(idx, idx)].T) / 2)
+    keep = values > values.max() * 1e-12
+    return k, idx, y, values[keep], vectors[:, keep]
 
 
 __all__ = [
@@ -363,6 +386,7 @@ __all__ = [
     "effective_regularisation",
     "expand",
     "half_times",
+    "interpolant",
     "kernel_descent",
     "learnability_of",
     "mode_residuals",

@@ -209,9 +209,7 @@ def judge_lazy(obs: dict, targets: Targets, report: BridgeReport) -> None:
 def judge_kernel_sets(obs: dict, targets: Targets, report: BridgeReport, tag: str) -> None:
     """Information rows that split the lazy end's gap to eigenlearning: the network against the K₀ interpolants on its own
     training sets, and eigenlearning against the K₀ interpolants averaged over further training sets."""
-    sets, drawn, found = obs.get("kernel_sets"), obs["draws"], obs["theory"]
-    if sets is None:
-        return
+    sets, drawn, found = obs["kernel_sets"], obs["draws"], obs["theory"]
     same, further = sets["same"], sets["further"]
     net_mse, net_fractions = float(np.mean(drawn["cube_mse"])), np.mean(drawn["fractions"], axis=0)
     pairs = [  # (name, key, the compared mean, its reference)
@@ -299,8 +297,7 @@ def judge(obs: dict, targets: Targets = Targets()) -> BridgeReport:
     report.extra["sweep"] = [{**r, "alignment": list(r["alignment"]), "enrichment": list(r["enrichment"])} for r in rows]
     drawn = obs["draws"]
     report.extra["draws"] = {"draw": list(drawn["draw"]), "cube_mse": np.asarray(drawn["cube_mse"]).tolist(), "fractions": np.asarray(drawn["fractions"]).tolist()}
-    if "kernel_sets" in obs:
-        report.extra["kernel_sets"] = obs["kernel_sets"]
+    report.extra["kernel_sets"] = obs["kernel_sets"]
     report.extra["eigenlearning"] = {"test_mse": found["prediction"].test_mse, "kappa": found["prediction"].kappa, "learnability": found["learnability"], "degree_eigenvalues": found["degree_eigenvalues"][:4].tolist()}
     report.extra["crossover"] = {"kernel_distance": a_kernel, "test_mse": a_test, "features": a_feat, "test_mse_own_set": a_own, "alignment": a_align}
     report.extra["runs"] = obs["paths"]

@@ -11,6 +11,7 @@ import numpy as np
 from bridge.estimators.ntk import empirical_ntk
 from bridge.runs.run import Run
 from bridge.tasks.boolean_cube import cube_points, make_boolean_cube
+from bridge.theory import eigenlearning
 
 FURTHER_SETS = 100  # training sets, beyond the trained ones, over which the K₀ interpolant is averaged for the reader
 
@@ -69,8 +70,9 @@ def draws(runs: Mapping[str, Run]) -> dict:
 def interpolants(kernel: np.ndarray, sets: list[np.ndarray], target: np.ndarray, terms: list[np.ndarray], coefficients) -> dict:
     """The kernel's interpolant on each training set, averaged over the sets: cube MSE and each term's learned fraction.
 
-    The interpolant is the minimum-norm one, ``f = K(·, X) K_XX⁺ y``, the ``t → ∞`` limit of kernel gradient descent from
-    zero (what the lazy end converges to); a Gram matrix of lower rank than the set (fewer parameters than points) is fine.
+    The interpolant is the minimum-norm one (:func:`bridge.theory.eigenlearning.interpolant`), the ``t → ∞`` limit of
+    kernel gradient descent from zero (what the lazy end converges to); a Gram matrix of lower rank than the set
+    (fewer parameters than points) is fine.
 
     Args:
         kernel: ``(N, N)`` on the domain; sets: training rows of each set, each ``(n,)``; target: ``(N,)``;
@@ -86,9 +88,7 @@ def interpolants(kernel: np.ndarray, sets: list[np.ndarray], target: np.ndarray,
     """
     mse, fractions = [], []
     for rows in sets:
-        values, vectors = np.linalg.eigh(kernel[np.ix_(rows, rows)])
-        keep = values > values.max() * 1e-12  # the pseudo-inverse's cut, as in kernel_descent
-        f = kernel[:, rows] @ (vectors[:, keep] @ ((vectors[:, keep].T @ target[rows]) / values[keep]))
+        f = eigenlearning.interpolant(kernel, rows, target[rows])
         mse.append(float(((f - target) ** 2).mean()))
         fractions.append([float(f @ g / len(g) / c) for g, c in zip(terms, coefficients)])
     return {"sets": len(sets), "cube_mse": float(np.mean(mse)), "fractions": np.mean(fractions, axis=0).tolist()}

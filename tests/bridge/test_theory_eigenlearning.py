@@ -136,3 +136,14 @@ def test_half_times_match_gradient_descent_of_a_linear_model():
     steps = np.arange(len(residuals))
     np.testing.assert_allclose(residuals, el.mode_residuals(eig, steps, lr, n), rtol=1e-6, atol=1e-12)
     assert np.all(np.diff(measured) > 0)  # larger eigenvalues are learned first
+
+
+def test_the_interpolant_is_kernel_descent_at_infinite_time_and_the_minimum_norm_fit():
+    rng = np.random.default_rng(3)
+    features = rng.standard_normal((40, 6))
+    kernel, target = features @ features.T, rng.standard_normal(40)  # rank 6: fewer parameters than the 15 training points
+    rows = rng.permutation(40)[:15]
+    f = el.interpolant(kernel, rows, target[rows])
+    assert f == pytest.approx(el.kernel_descent(kernel, rows, target[rows], 0.5, [np.inf])[0], abs=1e-10)
+    reference = kernel[:, rows] @ np.linalg.pinv(kernel[np.ix_(rows, rows)], rcond=1e-12) @ target[rows]
+    assert f == pytest.approx(reference, abs=1e-9)

@@ -147,7 +147,9 @@ def _observations() -> dict:
     curves = [(steps, f * (1 + 0.01 * np.sin(steps))) for f in fractions]
     spread = np.array([-1.0, 1.0, -0.5, 0.5])  # four training sets whose mean is on the prediction
     drawn = {"draw": [0, 1, 2, 3], "cube_mse": prediction.test_mse * (1 + 0.15 * spread), "fractions": np.array([0.95, 0.8, 0.4]) + 0.08 * spread[:, None], "loss_ratio": [1e-3] * 4}
-    return {"theory": theory, "sweep": {"rows": rows, "alphas": ALPHAS}, "draws": drawn, "curves": curves, "subsets": ((0,), (0, 1), (0, 1, 2)), "coefficients": (1.0, 1.0, 1.0), "seed": 0, "paths": {}, "size": 1024}
+    on_prediction = {"cube_mse": prediction.test_mse, "fractions": [0.95, 0.8, 0.4]}  # the K₀ interpolants, as eigenlearning says
+    kernel_sets = {"same": {"sets": 4, **on_prediction}, "further": {"sets": 100, **on_prediction}}
+    return {"theory": theory, "sweep": {"rows": rows, "alphas": ALPHAS}, "draws": drawn, "kernel_sets": kernel_sets, "curves": curves, "subsets": ((0,), (0, 1), (0, 1, 2)), "coefficients": (1.0, 1.0, 1.0), "seed": 0, "paths": {}, "size": 1024}
 
 
 def _falsify(obs: dict, what: str) -> None:

@@ -102,10 +102,25 @@ def plot_alignment_rise(ax: Any, alphas: Sequence[float], rise: Sequence[float],
     return ax
 
 
-def plot_test_vs_scale(ax: Any, alphas: Sequence[float], mse: Sequence[float], predicted: float, departure: float, crossover: float | None) -> Any:
-    """Test MSE against α with eigenlearning's prediction (dashed) and the ±``departure`` band."""
+def plot_test_vs_scale(ax: Any, alphas: Sequence[float], mse: Sequence[float], predicted: float, departure: float, crossover: float | None, moved: Sequence[float] | None = None) -> Any:
+    """Test MSE against α with eigenlearning's prediction (dashed), the ±``departure`` band, and where the MSE departs.
+
+    Args:
+        alphas: output scales, shape ``(points,)``; mse: the test MSE at each, shape ``(points,)``;
+        predicted: eigenlearning's test MSE; departure: the band's relative half-width; crossover: α of the departure, or ``None``;
+        moved: eigenlearning's test MSE at each α moved by the kernel's measured change (dotted), shape ``(points,)``.
+
+    Examples:
+        >>> from bridge.plots import new_figure
+        >>> fig, ax = new_figure()
+        >>> ax = plot_test_vs_scale(ax, [10.0, 1.0, 0.1], [1.0, 0.8, 0.1], 1.0, 0.1, 1.5, moved=[1.0, 0.7, 0.2])
+        >>> len(ax.get_lines())   # the MSE, the prediction, the moved prediction, the departure
+        4
+    """
     ax.plot(alphas, mse, "o-", color="C1", label="cube MSE at the end")
     ax.axhline(predicted, color="k", ls="--", lw=1.0, label="eigenlearning (initial NTK)")
+    if moved is not None:
+        ax.plot(alphas, moved, "s:", color="k", ms=3, lw=1.0, label="eigenlearning moved by the final\nkernel along the target (1st order)")
     ax.axhspan(predicted * (1 - departure), predicted * (1 + departure), color="0.85", zorder=0, label=f"±{departure:.0%}")
     if crossover is not None:
         ax.axvline(crossover, color="C3", lw=1.0, alpha=0.6, label="departure")

@@ -18,17 +18,9 @@ with the overfitting factor ``E₀ = n/(n − Σᵢ Lᵢ²)``,
     train MSE                      = (δ/(nκ))² · test MSE against noisy labels.
 
 These are averages over training sets, exact for Gaussian designs as ``n``
-grows and accurate to a few percent at ``n`` of a few dozen.
-
-**Linearised dynamics.** Gradient flow on ``loss = (1/2n) Σⱼ (f(xⱼ) − yⱼ)²``
-with learning rate ``η`` of a model linear in its parameters, with empirical
-kernel Gram matrix ``K(X, X)`` of eigenvalues ``λ̂ᵢ``, moves the training
-residual ``r = f(X) − y`` as ``ṙ = −(η/n) K(X, X) r``: the residual along Gram
-eigenvector ``i`` decays as ``exp(−η λ̂ᵢ t / n)`` (spectral bias: larger
-eigenvalues first), with half-time ``t½ = n ln 2 / (η λ̂ᵢ)``; gradient descent
-in steps gives ``(1 − η λ̂ᵢ/n)^t``. For the mean without the ½
-(``(1/n) Σ (f − y)²``, the library's ``mse`` of a scalar output) use ``2η``.
-Gram eigenvalues of the modes well above ``κ`` are close to ``n·λᵢ``.
+grows and accurate to a few percent at ``n`` of a few dozen. How the kernel
+regressor gets there under gradient descent (each mode's half-time, the function
+at every step) is :mod:`bridge.theory.linearised`.
 
 Examples:
     >>> out = predict([1.0, 0.5, 0.25, 0.125], [1.0, 1.0, 0.0, 0.0], n=2)
@@ -169,6 +161,43 @@ def predict(eigenvalues, target_coefficients, n: float, ridge: float = 0.0, nois
     return EigenlearningPrediction(kappa, learn, overfitting, noisy - noise, noisy, train, float(n), float(ridge), float(noise))
 
 
+def elasticity(eigenvalues, target_coefficients, n: float, ridge: float = 0.0, noise: float = 0.0, multiplicities=None) -> np.ndarray:
+    """How the predicted test MSE hinges on each eigenvalue: ``∂ log(test MSE) / ∂ log λⱼ``, from :func:`predict`.
+
+    Scaling eigenvalue ``j`` (all ``mⱼ`` copies) moves ``κ`` by
+    ``gⱼ = ∂ log κ/∂ log λⱼ = mⱼ aⱼ / (Σᵢ mᵢ aᵢ + δ/κ)`` with ``aᵢ = Lᵢ(1 − Lᵢ)``, and each
+    learnability by ``∂Lᵢ/∂ log λⱼ = aᵢ(δᵢⱼ − gⱼ)``; the test MSE
+    ``E₀ (Σᵢ (1 − Lᵢ)² vᵢ² + σ²) − σ²`` follows through ``E₀`` and the residual powers. An
+    entry of ``−0.5`` means raising that eigenvalue by 1 % lowers the predicted test MSE by about
+    0.5 %. At zero ridge the entries sum to zero (scaling the whole kernel changes nothing).
+    A mode half learned (``Lⱼ`` near ½) on which the target has power weighs most.
+
+    Args:
+        eigenvalues, target_coefficients, n, ridge, noise, multiplicities: as in :func:`predict`.
+
+    Returns:
+        ``(modes,)``, one entry per given eigenvalue.
+
+    Examples:
+        >>> e = elasticity([1.0, 0.1, 0.01], [1.0, 1.0, 1.0], n=8, multiplicities=[1, 5, 25])
+        >>> e.round(3).tolist(), round(float(e.sum()), 12)   # the smallest, a sixth learned, weighs most
+        ([0.014, 0.109, -0.123], 0.0)
+    """
+    lam, mult = _as_spectrum(eigenvalues, multiplicities)
+    v2 = np.asarray(target_coefficients, dtype=float).ravel() ** 2
+    out = predict(lam, np.sqrt(v2), n, ridge, noise, mult)
+    if out.test_mse <= 0:
+        raise ValueError("the predicted test MSE is zero: its elasticity is undefined")
+    learn, kappa = out.learnabilities, out.kappa
+    a = learn * (1 - learn)
+    g = mult * a / ((mult * a).sum() + ridge / kappa)
+    d_power = 2 * (mult * learn * a - g * (mult * learn * a).sum())  # ∂(Σ mᵢ Lᵢ²)/∂ log λⱼ
+    d_residual = -2 * ((1 - learn) * v2 * a - g * ((1 - learn) * v2 * a).sum())  # ∂(Σ (1 − Lᵢ)² vᵢ²)/∂ log λⱼ
+    e0 = out.overfitting
+    d_test = e0**2 / n * d_power * (out.test_mse_noisy / e0) + e0 * d_residual
+    return d_test / out.test_mse
+
+
 def expand(eigenvalues, multiplicities) -> np.ndarray:
     """Each eigenvalue repeated by its (integer) multiplicity, shape ``(Σ mᵢ,)``.
 
@@ -211,52 +240,6 @@ def cube_eigenvalues(kernel_by_distance) -> np.ndarray:
     d = values.size - 1
     signed_counts = np.array([[sum((-1) ** j * comb(k, j) * comb(d - k, h - j) for j in range(min(k, h) + 1)) for h in range(d + 1)] for k in range(d + 1)], dtype=float)
     return signed_counts @ values / 2.0**d
-
-
-def mode_residuals(gram_eigenvalues, steps, lr: float, n: float, discrete: bool = True) -> np.ndarray:
-    """Residual along each Gram eigenvector relative to its start, under the linearised dynamics.
-
-    Loss ``(1/2n) Σⱼ (f(xⱼ) − yⱼ)²``; ``discrete``: gradient descent
-    ``(1 − η λ̂ᵢ/n)^t``, else gradient flow ``exp(−η λ̂ᵢ t/n)``.
-
-    Args:
-        gram_eigenvalues: eigenvalues ``λ̂ᵢ`` of the training Gram matrix ``K(X, X)``, shape ``(modes,)``.
-        steps: times ``t`` (optimizer steps), shape ``(times,)``.
-        lr: learning rate ``η``.
-        n: number of training points.
-
-    Returns:
-        ``(times, modes)`` residual fractions (1 at ``t = 0``).
-
-    Examples:
-        >>> mode_residuals([4.0, 1.0], [0, 10], lr=0.1, n=4, discrete=False)[1].round(4).tolist()
-        [0.3679, 0.7788]
-    """
-    lam = np.asarray(gram_eigenvalues, dtype=float).ravel()
-    t = np.asarray(steps, dtype=float).ravel()[:, None]
-    rate = lr * lam[None, :] / n
-    if discrete:
-        return np.power(1 - rate, t)
-    return np.exp(-rate * t)
-
-
-def half_times(gram_eigenvalues, lr: float, n: float, discrete: bool = False) -> np.ndarray:
-    """Steps until each mode's residual halves: ``n ln 2/(η λ̂ᵢ)`` (flow) or ``ln 2/−ln(1 − η λ̂ᵢ/n)`` (descent).
-
-    Zero eigenvalues give ``inf``; descent needs ``0 < η λ̂ᵢ/n < 1`` for a monotone decay.
-
-    Examples:
-        >>> half_times([4.0, 1.0], lr=0.1, n=4).round(3).tolist()
-        [6.931, 27.726]
-    """
-    lam = np.asarray(gram_eigenvalues, dtype=float).ravel()
-    rate = lr * lam / n
-    with np.errstate(divide="ignore"):
-        if not discrete:
-            return np.where(rate > 0, np.log(2) / np.where(rate > 0, rate, 1.0), np.inf)
-        if np.any(rate >= 1):
-            raise ValueError("gradient descent with η λ̂/n ≥ 1 does not decay monotonically; lower the learning rate")
-        return np.where(rate > 0, np.log(2) / -np.log1p(-np.where(rate > 0, rate, 0.5)), np.inf)
 
 
 def domain_spectrum(kernel, target) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -317,66 +300,6 @@ def learnability_of(prediction: EigenlearningPrediction, eigenfunctions, functio
     return float((prediction.learnabilities * overlap**2).sum() / norm)
 
 
-def kernel_descent(kernel, train_index, targets, lr: float, steps) -> np.ndarray:
-    """The function on the domain under gradient descent of a model linear in its parameters, from zero.
-
-    Loss ``(1/2n) Σⱼ (f(xⱼ) − yⱼ)²`` on the ``n`` training points (for the mean
-    squared error without the ½ pass ``2η``); with the training Gram matrix
-    ``K_XX = U diag(λ̂) Uᵀ``, ``f_t = K(·, X) U diag((1 − (1 − η λ̂/n)^t)/λ̂) Uᵀ y``.
-
-    Args:
-        kernel: ``K`` on the whole domain, ``(N, N)``.
-        train_index: the training points' rows, ``(n,)``.
-        targets: ``y``, ``(n,)``.
-        lr: learning rate ``η``.
-        steps: times ``t``, ``(times,)``.
-
-    Returns:
-        ``f_t`` on the domain, ``(times, N)``.
-
-    Examples:
-        >>> f = kernel_descent(np.eye(3), [0], [1.0], lr=0.5, steps=[0, 1, 2])
-        >>> f[:, 0].tolist(), f[:, 1].tolist()
-        ([0.0, 0.5, 0.75], [0.0, 0.0, 0.0])
-    """
-    k, idx, y, values, vectors = _training_modes(kernel, train_index, targets)
-    t = np.asarray(steps, dtype=float).ravel()
-    n = idx.size
-    if np.any(lr * values / n >= 2):
-        raise ValueError("gradient descent with η λ̂/n ≥ 2 diverges; lower the learning rate")
-    gain = (1 - np.power(1 - lr * values[None, :] / n, t[:, None])) / values[None, :]  # (times, modes)
-    coeff = (gain * (vectors.T @ y)[None, :]) @ vectors.T  # (times, n)
-    return coeff @ k[:, idx].T
-
-
-def interpolant(kernel, train_index, targets) -> np.ndarray:
-    """The minimum-norm kernel interpolant on the domain, ``f = K(·, X) K_XX⁺ y``: ridgeless kernel regression, and the
-    ``t → ∞`` limit of :func:`kernel_descent` (the same modes of the training Gram matrix, at any stable rate).
-
-    Args:
-        kernel: ``K`` on the whole domain, ``(N, N)``; train_index: the training rows, ``(n,)``; targets: ``y``, ``(n,)``.
-
-    Returns:
-        ``f`` on the domain, ``(N,)``.
-
-    Examples:
-        >>> interpolant(np.eye(3) + 1, [0, 1], [1.0, -1.0]).round(12).tolist()
-        [1.0, -1.0, 0.0]
-    """
-    k, idx, y, values, vectors = _training_modes(kernel, train_index, targets)
-    return k[:, idx] @ (vectors @ ((vectors.T @ y) / values))
-
-
-def _training_modes(kernel, train_index, targets) -> tuple:
-    """``(K, rows, y, λ̂, U)``: the training Gram matrix's eigenpairs above ``1e-12 · λ̂_max`` (its pseudo-inverse's cut)."""
-    k = np.asarray(kernel, dtype=float)
-    idx = np.asarray(train_index, dtype=int).ravel()
-    y = np.asarray(targets, dtype=float).ravel()
-    values, vectors = np.linalg.eigh((k[np.ix_(idx, idx)] + k[np.ix_(idx, idx)].T) / 2)
-    keep = values > values.max() * 1e-12
-    return k, idx, y, values[keep], vectors[:, keep]
-
-
 __all__ = [
     "ASSUMPTIONS",
     "EigenlearningPrediction",
@@ -384,11 +307,8 @@ __all__ = [
     "cube_multiplicities",
     "domain_spectrum",
     "effective_regularisation",
+    "elasticity",
     "expand",
-    "half_times",
-    "interpolant",
-    "kernel_descent",
     "learnability_of",
-    "mode_residuals",
     "predict",
 ]

@@ -14,10 +14,11 @@ from bridge.stages.crossover import crossing, loglog_slope
 from bridge.stages.detectors import threshold_crossing
 from bridge.tasks.boolean_cube import degree_eigenvalues
 from bridge.theory import eigenlearning
-from case_studies.kernel_limit.runs import by_alpha, cube_terms, draws, final, initial_kernel, kernel_over_sets, outcome
+from bridge.theory.linearised import kernel_descent
+from case_studies.kernel_limit.runs import by_alpha, cube_kernel, cube_terms, draws, final, initial_kernel, kernel_over_sets, outcome
 
 EIGENLEARNING = "Simon et al. 2023 (eigenlearning: learnabilities and test MSE from the spectrum); bridge.theory.eigenlearning.predict"
-LINEARISED = "Jacot et al. 2018 (linearised dynamics under the NTK); bridge.theory.eigenlearning.kernel_descent"
+LINEARISED = "Jacot et al. 2018 (linearised dynamics under the NTK); bridge.theory.linearised.kernel_descent"
 LAZY = "Chizat, Oyallon & Bach 2019 (lazy training: the kernel moves O(1/α))"
 RICH = "Chizat, Oyallon & Bach 2019; Geiger et al. 2020 (feature learning at small output scale)"
 
@@ -73,7 +74,54 @@ def theory(run: Run) -> dict:
     steps = run.curve("walsh/fraction", term=0)[0]
     lr = run.config.train.lr
     found = linearised(kernel, info["train_index"].numpy(), target, 2 * lr, steps, terms, info["coefficients"])  # mse: 2η
-    return {**found, "prediction": pred, "learnability": learn, "steps": steps, "degree_eigenvalues": degree_eigenvalues(kernel), "degrees": list(info["degrees"]), "lr": lr, "n": n}
+    modes, mult = target_modes(kernel, terms, info["subsets"])
+    power = np.concatenate([np.zeros(mult.size - len(terms)), np.asarray(info["coefficients"], dtype=float)])
+    weight = eigenlearning.elasticity(modes, power, n, multiplicities=mult)
+    return {**found, "prediction": pred, "learnability": learn, "steps": steps, "degree_eigenvalues": degree_eigenvalues(kernel), "modes": modes, "elasticity": weight, "degrees": list(info["degrees"]), "lr": lr, "n": n}
+
+
+def target_modes(kernel: np.ndarray, terms: list[np.ndarray], subsets) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel's per-degree spectrum on the cube with each target term as a mode of its own.
+
+    Degree ``k``'s eigenvalue is the mean of ``E_{x,x'}[χ_S(x) K(x, x') χ_S(x')]`` over the ``C(d, k)``
+    Walsh functions of that degree (:func:`bridge.tasks.boolean_cube.degree_eigenvalues`); here the target's
+    terms are taken out of their degree's mean and kept as modes of multiplicity 1, so a kernel that grows
+    along the target alone shows it. A permutation-invariant kernel gives each term its degree's eigenvalue.
+
+    Args:
+        kernel: ``(2^d, 2^d)`` on the whole cube; terms: each target term ``χ_S`` on the cube, ``(2^d,)``; subsets: their ``S``.
+
+    Returns:
+        ``(eigenvalues, multiplicities)``, each ``(d + 1 + terms,)``: degrees 0 … d without the target's terms, then the terms.
+
+    Examples:
+        >>> from bridge.tasks.boolean_cube import cube_points
+        >>> x = cube_points(3).double().numpy()
+        >>> lam, mult = target_modes(x @ x.T, [x[:, 0]], [(0,)])   # K = x·x': degree 1 only
+        >>> lam.tolist(), mult.tolist()
+        ([0.0, 1.0, 0.0, 0.0, 1.0], [1.0, 2.0, 3.0, 1.0, 1.0])
+    """
+    per_degree = np.asarray(degree_eigenvalues(kernel), dtype=float)
+    d, size = per_degree.size - 1, kernel.shape[0]
+    own = np.array([float(g @ kernel @ g) / size**2 for g in terms])
+    degree = [len(s) for s in subsets]
+    mult = eigenlearning.cube_multiplicities(d) - np.bincount(degree, minlength=d + 1)
+    rest = eigenlearning.cube_multiplicities(d) * per_degree - np.bincount(degree, weights=own, minlength=d + 1)
+    rest = np.where(mult > 0, np.clip(rest, 0.0, None) / np.maximum(mult, 1), per_degree)
+    return np.concatenate([rest, own]), np.concatenate([mult, np.ones(len(terms))])
+
+
+def first_order_shift(elasticity: np.ndarray, before: np.ndarray, after: np.ndarray) -> float:
+    """``Σⱼ eⱼ log(λⱼ'/λⱼ)``: eigenlearning's log test MSE moved to first order in the log eigenvalues (modes at 0 before are left out).
+
+    At zero ridge the elasticities sum to zero, so a kernel scaled as a whole (``α²`` of the lazy model) moves nothing.
+
+    Examples:
+        >>> round(first_order_shift(np.array([0.5, -0.5]), np.array([1.0, 1.0]), np.array([2.0, 4.0])), 6)   # -0.5 log 2
+        -0.346574
+    """
+    keep = (before > 0) & (after > 0)
+    return float(elasticity[keep] @ np.log(after[keep] / before[keep]))
 
 
 def linearised(kernel: np.ndarray, train: np.ndarray, target: np.ndarray, lr: float, steps: np.ndarray, terms: list[np.ndarray], coefficients) -> dict:
@@ -99,7 +147,7 @@ def linearised(kernel: np.ndarray, train: np.ndarray, target: np.ndarray, lr: fl
     n = len(train)
     stability = lr * float(np.linalg.eigvalsh(kernel[np.ix_(train, train)])[-1]) / n
     if stability < 2:
-        curve = eigenlearning.kernel_descent(kernel, train, target[train], lr, np.append(steps, np.inf))  # the last row is t → ∞
+        curve = kernel_descent(kernel, train, target[train], lr, np.append(steps, np.inf))  # the last row is t → ∞
     else:
         curve = np.full((len(steps) + 1, len(target)), np.nan)
     fractions = [curve[:-1] @ g / len(g) / c for g, c in zip(terms, coefficients)]
@@ -109,10 +157,12 @@ def linearised(kernel: np.ndarray, train: np.ndarray, target: np.ndarray, lr: fl
 
 
 def sweep(runs: Mapping[str, Run]) -> dict:
-    """Per α (largest first): final cube MSE, per-term fractions, kernel distance and alignment, support enrichment, loss ratio."""
+    """Per α (largest first): final cube MSE, per-term fractions, kernel distance and alignment, support enrichment, loss ratio,
+    and the final kernel on the cube as :func:`target_modes`."""
     rows = []
     for alpha, run in by_alpha(runs):
         top = max(len(t) for t in run.config.task.subsets)
+        info = run.task_data().info
         rows.append(
             {
                 "alpha": alpha,
@@ -121,6 +171,7 @@ def sweep(runs: Mapping[str, Run]) -> dict:
                 "distance": final(run, "kernel/distance"),
                 "alignment": tuple(run.curve("kernel/alignment")[1][[0, -1]]),
                 "enrichment": tuple(run.curve("features/support_enrichment")[1][[0, -1]]),
+                "modes": target_modes(cube_kernel(run), cube_terms(info), info["subsets"])[0],
             }
         )
     return {"rows": rows, "alphas": np.array([r["alpha"] for r in rows])}
@@ -294,14 +345,23 @@ def judge(obs: dict, targets: Targets = Targets()) -> BridgeReport:
     report.checks.append(check(f"kernel–target alignment: α where it has risen by {targets.crossover_departure:.0%} ({_fmt(a_align)}), ratio to where the test MSE departs from the same set's kernel descent ({_fmt(a_own)})", ratio,
                                f"<= {targets.crossover_factor:g}", ratio is not None and ratio <= targets.crossover_factor, role="info", source="Baratin et al. 2021",
                                key="kernel–target alignment: α where it rises, ratio to where the test MSE leaves the same set's kernel descent"))
-    report.extra["sweep"] = [{**r, "alignment": list(r["alignment"]), "enrichment": list(r["enrichment"])} for r in rows]
+    shift = np.array([first_order_shift(found["elasticity"], found["modes"], r["modes"]) for r in rows])  # the kernel's change along the target, in eigenlearning's log test MSE
+    a_first = crossing(alphas, np.abs(np.expm1(shift)), targets.crossover_departure)
+    ratio = None if a_own is None or a_first is None else max(a_own, a_first) / min(a_own, a_first)
+    report.checks.append(check(f"eigenlearning moved to first order by the final kernel's change along the target's terms: α where it departs by {targets.crossover_departure:.0%} ({_fmt(a_first)}), ratio to where the test MSE departs from the same set's kernel descent ({_fmt(a_own)})", ratio,
+                               f"<= {targets.crossover_factor:g}", ratio is not None and ratio <= targets.crossover_factor, role="info", source=EIGENLEARNING,
+                               key="eigenlearning moved by the kernel's change along the target: α where it departs, ratio to where the test MSE leaves the same set's kernel descent"))
+    report.extra["sweep"] = [{**r, "alignment": list(r["alignment"]), "enrichment": list(r["enrichment"]), "modes": np.asarray(r["modes"]).tolist(), "first_order_shift": float(v)} for r, v in zip(rows, shift)]
     drawn = obs["draws"]
     report.extra["draws"] = {"draw": list(drawn["draw"]), "cube_mse": np.asarray(drawn["cube_mse"]).tolist(), "fractions": np.asarray(drawn["fractions"]).tolist()}
     report.extra["kernel_sets"] = obs["kernel_sets"]
-    report.extra["eigenlearning"] = {"test_mse": found["prediction"].test_mse, "kappa": found["prediction"].kappa, "learnability": found["learnability"], "degree_eigenvalues": found["degree_eigenvalues"][:4].tolist()}
-    report.extra["crossover"] = {"kernel_distance": a_kernel, "test_mse": a_test, "features": a_feat, "test_mse_own_set": a_own, "alignment": a_align}
+    report.extra["eigenlearning"] = {"test_mse": found["prediction"].test_mse, "kappa": found["prediction"].kappa, "learnability": found["learnability"], "degree_eigenvalues": found["degree_eigenvalues"][:4].tolist(), "modes": np.asarray(found["modes"]).tolist(), "elasticity": np.asarray(found["elasticity"]).tolist()}
+    report.extra["crossover"] = {"kernel_distance": a_kernel, "test_mse": a_test, "features": a_feat, "test_mse_own_set": a_own, "alignment": a_align, "kernel_along_target": a_first}
     report.extra["runs"] = obs["paths"]
     report.notes.append(f"eigenlearning from the initial NTK on all {obs['size']} cube points: κ={found['prediction'].kappa:.4g}, test MSE {found['prediction'].test_mse:.4g}; cube MSE is E_x (f − f*)² over the uniform cube (what the theory predicts)")
+    terms = len(obs["subsets"])
+    report.notes.append("how eigenlearning's test MSE hinges on K₀'s eigenvalue along each target term, ∂ log MSE / ∂ log λ: " + ", ".join(f"{term_label(t)} {e:+.3f}" for t, e in zip(obs["subsets"], found["elasticity"][-terms:]))
+                        + "; on the rest of degrees 1-3: " + ", ".join(f"{e:+.3f}" for e in found["elasticity"][1:4]))
     report.notes.append("per α (largest first): " + "; ".join(f"α={r['alpha']:g}: MSE {r['cube_mse']:.3g}, distance {r['distance']:.2g}, enrichment {r['enrichment'][1] / r['enrichment'][0]:.2f}" for r in rows))
     report.events = [{"type": "crossover", "name": k, "alpha": v} for k, v in report.extra["crossover"].items()]
     return report

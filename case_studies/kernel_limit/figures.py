@@ -3,6 +3,7 @@ the lazy end's residual trajectories against the linearised dynamics, and the fi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,7 +24,8 @@ def figures(ordered: Sequence[tuple[float, Run]], obs: dict, labels: Sequence[st
     found, rows, alphas, folder, cross = obs["theory"], obs["sweep"]["rows"], obs["sweep"]["alphas"], lazy.figures_dir, report.extra.get("crossover", {})
     fig, axes = new_figure(ncols=2, size=(5.2, 3.8))
     plot_fraction_vs_scale(axes[0], alphas, {lab: [r["fractions"][i] for r in rows] for i, lab in enumerate(labels)}, dict(zip(labels, found["learnability"])))
-    plot_test_vs_scale(axes[1], alphas, [r["cube_mse"] for r in rows], found["prediction"].test_mse, targets.crossover_departure, cross.get("test_mse"))
+    moved = [found["prediction"].test_mse * math.exp(r["first_order_shift"]) for r in report.extra["sweep"]]
+    plot_test_vs_scale(axes[1], alphas, [r["cube_mse"] for r in rows], found["prediction"].test_mse, targets.crossover_departure, cross.get("test_mse"), moved)
     drawn = obs["draws"]
     if len(drawn["cube_mse"]) > 1:  # the lazy end over training sets, what eigenlearning predicts
         plot_draw_means(axes[0], lazy_alpha, {lab: drawn["fractions"][:, i] for i, lab in enumerate(labels)}, [f"C{i % 10}" for i in range(len(labels))]).legend(fontsize=7)
@@ -32,7 +34,8 @@ def figures(ordered: Sequence[tuple[float, Run]], obs: dict, labels: Sequence[st
     paths = [save_figure(fig, folder / "learned_vs_alpha.png")]
     fig, axes = new_figure(ncols=2, size=(5.2, 3.8))
     plot_kernel_distance(axes[0], alphas, [r["distance"] for r in rows], targets.crossover_distance, cross.get("kernel_distance")).set_title("How far the tangent kernel moves", fontsize=9)
-    marks = {"alignment rise": cross.get("alignment"), "test MSE leaves K₀ descent": cross.get("test_mse_own_set"), f"distance reaches {targets.crossover_distance:g}": cross.get("kernel_distance")}
+    marks = {"alignment rise": cross.get("alignment"), "test MSE leaves K₀ descent": cross.get("test_mse_own_set"), f"distance reaches {targets.crossover_distance:g}": cross.get("kernel_distance"),
+             "moved eigenlearning departs": cross.get("kernel_along_target")}
     rise = [r["alignment"][1] / r["alignment"][0] for r in rows]
     plot_alignment_rise(axes[1], alphas, rise, 1 + targets.crossover_departure, marks).set_title("How far it turns towards the target", fontsize=9)
     paths.append(save_figure(fig, folder / "kernel_distance.png"))

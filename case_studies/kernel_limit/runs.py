@@ -9,9 +9,9 @@ from functools import lru_cache
 
 import numpy as np
 from bridge.estimators.ntk import empirical_ntk
-from bridge.runs.run import Run
+from bridge.runs.run import Run, checkpoint_path
 from bridge.tasks.boolean_cube import cube_points, make_boolean_cube
-from bridge.theory import eigenlearning
+from bridge.theory import linearised
 
 FURTHER_SETS = 100  # training sets, beyond the trained ones, over which the K₀ interpolant is averaged for the reader
 
@@ -27,19 +27,24 @@ def lazy_draws(runs: Mapping[str, Run]) -> list[Run]:
     return sorted((r for r in runs.values() if float(r.config.model.alpha) == top), key=lambda r: r.config.task.draw)
 
 
-@lru_cache(maxsize=4)
-def _cube_kernel(path: str, mtime: float) -> np.ndarray:
+@lru_cache(maxsize=32)
+def _cube_kernel(path: str, step: int, mtime: float) -> np.ndarray:
     from bridge.runs.run import load_run
 
     run = load_run(path)
-    model = run.model_at(0)
+    model = run.model_at(step)
     return empirical_ntk(model, cube_points(run.config.task.d).to(next(model.parameters()).dtype), chunk_size=256).double().numpy()
 
 
 def initial_kernel(run: Run) -> np.ndarray:
     """The tangent kernel at initialisation on every point of the cube, ``(2^d, 2^d)`` (cached per run)."""
-    file = run.path / "checkpoints" / "step_00000000.safetensors"
-    return _cube_kernel(str(run.path), file.stat().st_mtime)
+    return cube_kernel(run, 0)
+
+
+def cube_kernel(run: Run, step: int | None = None) -> np.ndarray:
+    """The tangent kernel of the run's checkpoint at ``step`` (default: its last) on every point of the cube, ``(2^d, 2^d)`` (cached)."""
+    step = run.steps[-1] if step is None else step
+    return _cube_kernel(str(run.path), step, checkpoint_path(run.path, step).stat().st_mtime)
 
 
 def cube_terms(info: Mapping) -> list[np.ndarray]:
@@ -70,7 +75,7 @@ def draws(runs: Mapping[str, Run]) -> dict:
 def interpolants(kernel: np.ndarray, sets: list[np.ndarray], target: np.ndarray, terms: list[np.ndarray], coefficients) -> dict:
     """The kernel's interpolant on each training set, averaged over the sets: cube MSE and each term's learned fraction.
 
-    The interpolant is the minimum-norm one (:func:`bridge.theory.eigenlearning.interpolant`), the ``t → ∞`` limit of
+    The interpolant is the minimum-norm one (:func:`bridge.theory.linearised.interpolant`), the ``t → ∞`` limit of
     kernel gradient descent from zero (what the lazy end converges to); a Gram matrix of lower rank than the set
     (fewer parameters than points) is fine.
 
@@ -88,7 +93,7 @@ def interpolants(kernel: np.ndarray, sets: list[np.ndarray], target: np.ndarray,
     """
     mse, fractions = [], []
     for rows in sets:
-        f = eigenlearning.interpolant(kernel, rows, target[rows])
+        f = linearised.interpolant(kernel, rows, target[rows])
         mse.append(float(((f - target) ** 2).mean()))
         fractions.append([float(f @ g / len(g) / c) for g, c in zip(terms, coefficients)])
     return {"sets": len(sets), "cube_mse": float(np.mean(mse)), "fractions": np.mean(fractions, axis=0).tolist()}
@@ -108,4 +113,4 @@ def kernel_over_sets(runs: Mapping[str, Run]) -> dict:
     return {"same": interpolants(kernel, own, target, terms, info["coefficients"]), "further": interpolants(kernel, further, target, terms, info["coefficients"])}
 
 
-__all__ = ["FURTHER_SETS", "by_alpha", "cube_terms", "draws", "final", "initial_kernel", "interpolants", "kernel_over_sets", "lazy_draws", "outcome"]
+__all__ = ["FURTHER_SETS", "by_alpha", "cube_kernel", "cube_terms", "draws", "final", "initial_kernel", "interpolants", "kernel_over_sets", "lazy_draws", "outcome"]

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 from bridge.theory import eigenlearning as el
 
@@ -105,45 +104,28 @@ def test_errors_name_the_problem():
     assert el.predict([1.0, 0.5], [1.0, 1.0], n=5, ridge=0.1).kappa > 0  # a ridge allows n ≥ rank
 
 
-def test_half_times_match_gradient_descent_of_a_linear_model():
-    """Full-batch GD on (1/2n)‖Xw − y‖²: each Gram eigenmode's residual halves when predicted."""
-    n, m, lr = 32, 200, 0.05
-    g = torch.Generator().manual_seed(0)
-    lam = torch.arange(1, m + 1, dtype=torch.float64) ** -1.0
-    x = torch.randn(n, m, generator=g, dtype=torch.float64) * lam.sqrt()
-    y = torch.randn(n, generator=g, dtype=torch.float64)
-    gram_eigs, vecs = torch.linalg.eigh(x @ x.T)
-    modes = [n - 1, n - 2, n - 4, n - 8]  # the largest few Gram eigenvalues
-    w = torch.zeros(m, dtype=torch.float64, requires_grad=True)
-    residuals = []
-    for _ in range(300):
-        r = x @ w - y
-        residuals.append((vecs[:, modes].T @ r).detach().abs().numpy())
-        loss = 0.5 * (r**2).mean()
-        (grad,) = torch.autograd.grad(loss, w)
-        with torch.no_grad():
-            w -= lr * grad
-    residuals = np.array(residuals) / residuals[0]
-    measured = []
-    for j in range(len(modes)):
-        below = int(np.argmax(residuals[:, j] <= 0.5))
-        a, b = np.log(residuals[below - 1, j]), np.log(residuals[below, j])
-        measured.append(below - 1 + (np.log(0.5) - a) / (b - a))  # log-linear between steps
-    eig = gram_eigs[modes].numpy()
-    assert lr * eig.max() / n < 0.1  # close to gradient flow
-    np.testing.assert_allclose(measured, el.half_times(eig, lr, n, discrete=True), rtol=1e-6)
-    np.testing.assert_allclose(measured, el.half_times(eig, lr, n), rtol=0.05)
-    steps = np.arange(len(residuals))
-    np.testing.assert_allclose(residuals, el.mode_residuals(eig, steps, lr, n), rtol=1e-6, atol=1e-12)
-    assert np.all(np.diff(measured) > 0)  # larger eigenvalues are learned first
+@pytest.mark.parametrize(("ridge", "noise"), [(0.0, 0.0), (0.3, 0.0), (0.0, 0.05), (1.0, 0.2)])
+def test_elasticity_is_the_log_derivative_of_the_predicted_test_mse(ridge, noise):
+    """Against central differences of log(test MSE) in log λⱼ, on a power law in groups of modes."""
+    lam, power, mult, n = LAM[:40] ** 0.5, V[:40] ** 2, np.arange(1, 41.0), 90
+    out = el.elasticity(lam, np.sqrt(power), n, ridge, noise, mult)
+    h, fd = 1e-5, []
+    for j in range(lam.size):
+        up, down = lam.copy(), lam.copy()
+        up[j], down[j] = lam[j] * np.exp(h), lam[j] * np.exp(-h)
+        fd.append((np.log(el.predict(up, np.sqrt(power), n, ridge, noise, mult).test_mse) - np.log(el.predict(down, np.sqrt(power), n, ridge, noise, mult).test_mse)) / (2 * h))
+    np.testing.assert_allclose(out, fd, rtol=1e-5, atol=1e-9)
+    assert np.abs(out).max() > 0.01  # not a trivial zero
+    if ridge == 0:
+        assert out.sum() == pytest.approx(0.0, abs=1e-10)  # a kernel scaled as a whole predicts the same
+    else:
+        assert out.sum() < -1e-3  # scaling the kernel up is lowering the ridge
 
 
-def test_the_interpolant_is_kernel_descent_at_infinite_time_and_the_minimum_norm_fit():
-    rng = np.random.default_rng(3)
-    features = rng.standard_normal((40, 6))
-    kernel, target = features @ features.T, rng.standard_normal(40)  # rank 6: fewer parameters than the 15 training points
-    rows = rng.permutation(40)[:15]
-    f = el.interpolant(kernel, rows, target[rows])
-    assert f == pytest.approx(el.kernel_descent(kernel, rows, target[rows], 0.5, [np.inf])[0], abs=1e-10)
-    reference = kernel[:, rows] @ np.linalg.pinv(kernel[np.ix_(rows, rows)], rcond=1e-12) @ target[rows]
-    assert f == pytest.approx(reference, abs=1e-9)
+def test_elasticity_of_a_target_on_one_mode_is_negative_only_on_that_mode_and_a_zero_prediction_is_refused():
+    lam, mult, target = [1.0, 0.1, 0.01], [1, 5, 25], [0.0, 0.0, 1.0]
+    for n in (4, 8, 16):
+        e = el.elasticity(lam, target, n, multiplicities=mult)
+        assert e[2] < -0.1 and e[0] > 0 and e[1] > 0  # raising another mode's eigenvalue takes learning from the target's
+    with pytest.raises(ValueError, match="zero"):
+        el.elasticity([1.0, 0.5], [0.0, 0.0], n=1)

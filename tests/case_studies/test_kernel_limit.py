@@ -42,21 +42,6 @@ def test_the_lazy_model_is_zero_at_init_and_its_kernel_is_alpha_squared_times_th
         LazyConfig(LazyConfig(base), alpha=2.0)
 
 
-def test_kernel_descent_is_gradient_descent_of_a_linear_model():
-    g = np.random.default_rng(0)
-    features = g.normal(size=(32, 12))  # a model f = Φ θ linear in 12 parameters on a domain of 32 points
-    train, y = np.array([1, 4, 7, 9, 20, 30]), g.normal(size=6)
-    lr, theta, out = 0.05, np.zeros(12), []
-    for _ in range(41):
-        out.append(features @ theta)
-        residual = features[train] @ theta - y
-        theta = theta - lr * 2 * features[train].T @ residual / len(train)  # mean squared error, no ½
-    predicted = eigenlearning.kernel_descent(features @ features.T, train, y, 2 * lr, np.arange(41))
-    np.testing.assert_allclose(predicted, np.array(out), rtol=1e-9, atol=1e-10)
-    with pytest.raises(ValueError, match="diverges"):
-        eigenlearning.kernel_descent(features @ features.T, train, y, 10.0, [1])
-
-
 def _walsh_diagonal_kernel(d: int, per_degree: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     x = cube_points(d).double()
     chi = torch.stack([walsh_function(x, [j for j in range(d) if m >> j & 1]) for m in range(2**d)]).numpy()  # (masks, points)
@@ -130,6 +115,17 @@ def test_presets_and_runs():
 ALPHAS = np.array([50.0, 15.0, 5.0, 1.5, 0.5, 0.15, 0.05])
 
 
+MODES = np.array([5.0, 2.0, 0.5, 0.1, 2.0, 0.5, 0.1])  # degrees 0-3 without the target's terms, then χ_0, χ_01, χ_012
+ELASTICITY = np.array([0.0, 0.01, 0.02, 0.0, -0.01, -0.1, -0.5])
+
+
+def _grown(ratio: float) -> np.ndarray:
+    """The initial modes with χ_012's eigenvalue grown so that eigenlearning's test MSE moves by ``ratio`` to first order."""
+    out = MODES.copy()
+    out[-1] *= ratio ** (1 / ELASTICITY[-1])
+    return out
+
+
 def _observations() -> dict:
     """Synthetic observations on which every claim holds."""
     steps = np.arange(0, 1001.0)
@@ -140,10 +136,11 @@ def _observations() -> dict:
     distance = np.array([1e-5, 1.1e-4, 1e-3, 0.011, 0.12, 0.3, 0.5])
     enrichment = np.array([1.0, 1.0, 1.0, 1.02, 1.3, 2.0, 3.5])
     rows = [
-        {"alpha": a, "cube_mse": m, "fractions": [0.96, 0.79, 0.41] if i == 0 else [0.99, 0.99, 0.9], "top_residual": 0.36 if i < 4 else 0.01, "distance": k, "alignment": (0.03, 0.03 if i < 4 else 0.3), "enrichment": (1.0, e), "loss_ratio": 1e-3}
+        {"alpha": a, "cube_mse": m, "fractions": [0.96, 0.79, 0.41] if i == 0 else [0.99, 0.99, 0.9], "top_residual": 0.36 if i < 4 else 0.01, "distance": k, "alignment": (0.03, 0.03 if i < 4 else 0.3), "enrichment": (1.0, e), "loss_ratio": 1e-3,
+         "modes": _grown(m / prediction.test_mse)}
         for i, (a, m, k, e) in enumerate(zip(ALPHAS, mse, distance, enrichment))
     ]
-    theory = {"prediction": prediction, "learnability": [0.95, 0.8, 0.4], "limits": limits, "steps": steps, "fractions": fractions, "degree_eigenvalues": np.array([5.0, 2.0, 0.5, 0.1]), "stability": 0.8, "descent_mse": 1.0, "limit_mse": 1.001}
+    theory = {"prediction": prediction, "learnability": [0.95, 0.8, 0.4], "limits": limits, "steps": steps, "fractions": fractions, "degree_eigenvalues": np.array([5.0, 2.0, 0.5, 0.1]), "modes": MODES, "elasticity": ELASTICITY, "stability": 0.8, "descent_mse": 1.0, "limit_mse": 1.001}
     curves = [(steps, f * (1 + 0.01 * np.sin(steps))) for f in fractions]
     spread = np.array([-1.0, 1.0, -0.5, 0.5])  # four training sets whose mean is on the prediction
     drawn = {"draw": [0, 1, 2, 3], "cube_mse": prediction.test_mse * (1 + 0.15 * spread), "fractions": np.array([0.95, 0.8, 0.4]) + 0.08 * spread[:, None], "loss_ratio": [1e-3] * 4}
@@ -267,6 +264,49 @@ def test_where_the_alignment_rises_is_set_beside_where_the_test_error_leaves_the
     report = judge(obs)
     (row,) = [r for r in report.checks if r.name.startswith("kernel–target alignment: α where")]
     assert report.extra["crossover"]["alignment"] is None and row.value is None and not row.passed
+
+
+def test_eigenlearning_moved_by_the_kernels_change_along_the_target_is_set_beside_where_the_test_error_leaves_the_kernel():
+    from case_studies.kernel_limit import judge
+
+    obs = _observations()
+    obs["theory"]["descent_mse"] = obs["theory"]["prediction"].test_mse * 1.03  # the test MSE leaves its kernel descent between α = 1.5 and 0.5
+    report = judge(obs)
+    (row,) = [r for r in report.checks if r.name.startswith("eigenlearning moved to first order by the final kernel's change along the target")]
+    shifts = [r["first_order_shift"] for r in report.extra["sweep"]]
+    assert shifts == pytest.approx(np.log(np.array([1.02, 1.01, 1.0, 0.95, 0.6, 0.2, 0.02])), rel=1e-9, abs=1e-12)  # built to move as the test MSE does
+    a_first, a_own = report.extra["crossover"]["kernel_along_target"], report.extra["crossover"]["test_mse_own_set"]
+    moved = np.array([0.05, 0.4])  # |e^shift − 1| at α = 1.5 and 0.5: 10 % is reached a seventh of the way, in value
+    assert a_first == pytest.approx(np.exp(np.log(1.5) + (0.1 - moved[0]) / (moved[1] - moved[0]) * np.log(0.5 / 1.5)), rel=1e-9)
+    assert row.role == "info" and row.value == pytest.approx(max(a_own, a_first) / min(a_own, a_first)) and row.passed
+    assert report.verdict == judge(_observations()).verdict  # information only
+    obs["theory"]["elasticity"] = ELASTICITY - ELASTICITY.mean()  # summing to zero, as at zero ridge
+    for r in obs["sweep"]["rows"]:
+        r["modes"] = MODES * 7.0  # the kernel grows as a whole (the α² of the lazy model): eigenlearning does not move
+    report = judge(obs)
+    assert all(abs(r["first_order_shift"]) < 1e-12 for r in report.extra["sweep"]) and report.extra["crossover"]["kernel_along_target"] is None
+
+
+def test_target_modes_split_the_targets_terms_out_of_their_degrees():
+    from case_studies.kernel_limit.analysis import target_modes
+
+    d = 6
+    x = cube_points(d).double().numpy()
+    per_degree = np.array([3.0, 1.0, 0.5, 0.2, 0.05, 0.01, 0.002])
+    kernel, _ = _walsh_diagonal_kernel(d, per_degree)
+    subsets = [(0,), (0, 1), (0, 1, 2)]
+    terms = [np.prod(x[:, list(s)], axis=1) for s in subsets]
+    lam, mult = target_modes(kernel, terms, subsets)  # permutation invariant: every term has its degree's eigenvalue
+    assert lam == pytest.approx(np.concatenate([per_degree, [1.0, 0.5, 0.2]]), rel=1e-9)
+    assert mult.tolist() == [1, 5, 14, 19, 15, 6, 1, 1, 1, 1] and mult.sum() == 2**d
+    grown = kernel + 0.3 * np.outer(terms[2], terms[2])  # the kernel grows along χ_012 alone
+    lam, _ = target_modes(grown, terms, subsets)
+    assert lam[-1] == pytest.approx(0.2 + 0.3, rel=1e-9) and lam[:-1] == pytest.approx(np.concatenate([per_degree, [1.0, 0.5]]), rel=1e-9)
+    # the split elasticities add up to the unsplit ones when a degree is scaled as a whole
+    power = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0])
+    split = eigenlearning.elasticity(np.concatenate([per_degree, [1.0, 0.5, 0.2]]), power, 20, multiplicities=mult)
+    whole = eigenlearning.elasticity(per_degree, [0, 1.0, 1.0, 1.0, 0, 0, 0], 20, multiplicities=eigenlearning.cube_multiplicities(d))
+    assert split[:7] + np.concatenate([[0.0], split[7:], [0.0, 0.0, 0.0]]) == pytest.approx(whole, abs=1e-10)
 
 
 def test_interpolants_are_the_kernel_regression_of_each_set_averaged_over_sets():
@@ -443,6 +483,11 @@ def test_kernel_limit_quick_preset_end_to_end(quick_run):
     # leaves the same set's kernel descent (within 1.2–3.4× in seeds 0–2), far above the distance's crossover
     assert crossover["alignment"] > 3 * crossover["kernel_distance"]
     assert 1 / 4 < crossover["alignment"] / crossover["test_mse_own_set"] < 4
+    # eigenlearning moved to first order by the final kernel's change along the target's terms departs where the test
+    # error leaves the same set's kernel descent (1.15–1.3× in seeds 0–2; 1.0–1.6× at 64 and 128 training points)
+    assert 1 / 2 < crossover["kernel_along_target"] / crossover["test_mse_own_set"] < 2
+    moved = [data["eigenlearning"]["test_mse"] * np.exp(r["first_order_shift"]) for r in data["sweep"]]
+    assert moved[0] == pytest.approx(data["eigenlearning"]["test_mse"], rel=0.05) and moved[-1] < 0.1 * moved[0]  # 0.5–3.5 % at α = 50 in seeds 0–2, 98 % at 0.05
     # the lazy end's gap to eigenlearning, split: the network is the K₀ interpolant on its own sets (MSE within
     # 1.5–3.5 %, fractions within 0.026 in seeds 0–2) and eigenlearning the interpolants' average over further sets (1.2 %, 0.021)
     split = {r.key: r.value for r in report.checks if r.role == "info" and "K₀ interpolants" in r.name}

@@ -1,0 +1,132 @@
+"""The linearised dynamics of a model trained by gradient descent on the squared error (Jacot et al. 2018).
+
+A model linear in its parameters (a network at large output scale, in its kernel
+regime) follows kernel gradient descent with its tangent kernel. Gradient flow on
+``loss = (1/2n) Σⱼ (f(xⱼ) − yⱼ)²`` with learning rate ``η``, with the training Gram
+matrix ``K(X, X)`` of eigenvalues ``λ̂ᵢ``, moves the training residual
+``r = f(X) − y`` as ``ṙ = −(η/n) K(X, X) r``: the residual along Gram eigenvector
+``i`` decays as ``exp(−η λ̂ᵢ t / n)`` (spectral bias: larger eigenvalues first),
+with half-time ``t½ = n ln 2 / (η λ̂ᵢ)``; gradient descent in steps gives
+``(1 − η λ̂ᵢ/n)^t``. For the mean without the ½ (``(1/n) Σ (f − y)²``, the
+library's ``mse`` of a scalar output) use ``2η``. Gram eigenvalues of the modes
+well above eigenlearning's ``κ`` (:mod:`bridge.theory.eigenlearning`) are close to
+``n·λᵢ``, and at ``t → ∞`` the function is the minimum-norm interpolant that
+ridgeless eigenlearning describes.
+
+Examples:
+    >>> half_times([4.0, 1.0], lr=0.1, n=4).round(3).tolist()   # the larger eigenvalue first
+    [6.931, 27.726]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def mode_residuals(gram_eigenvalues, steps, lr: float, n: float, discrete: bool = True) -> np.ndarray:
+    """Residual along each Gram eigenvector relative to its start, under the linearised dynamics.
+
+    Loss ``(1/2n) Σⱼ (f(xⱼ) − yⱼ)²``; ``discrete``: gradient descent
+    ``(1 − η λ̂ᵢ/n)^t``, else gradient flow ``exp(−η λ̂ᵢ t/n)``.
+
+    Args:
+        gram_eigenvalues: eigenvalues ``λ̂ᵢ`` of the training Gram matrix ``K(X, X)``, shape ``(modes,)``.
+        steps: times ``t`` (optimizer steps), shape ``(times,)``.
+        lr: learning rate ``η``.
+        n: number of training points.
+
+    Returns:
+        ``(times, modes)`` residual fractions (1 at ``t = 0``).
+
+    Examples:
+        >>> mode_residuals([4.0, 1.0], [0, 10], lr=0.1, n=4, discrete=False)[1].round(4).tolist()
+        [0.3679, 0.7788]
+    """
+    lam = np.asarray(gram_eigenvalues, dtype=float).ravel()
+    t = np.asarray(steps, dtype=float).ravel()[:, None]
+    rate = lr * lam[None, :] / n
+    if discrete:
+        return np.power(1 - rate, t)
+    return np.exp(-rate * t)
+
+
+def half_times(gram_eigenvalues, lr: float, n: float, discrete: bool = False) -> np.ndarray:
+    """Steps until each mode's residual halves: ``n ln 2/(η λ̂ᵢ)`` (flow) or ``ln 2/−ln(1 − η λ̂ᵢ/n)`` (descent).
+
+    Zero eigenvalues give ``inf``; descent needs ``0 < η λ̂ᵢ/n < 1`` for a monotone decay.
+
+    Examples:
+        >>> half_times([4.0, 1.0], lr=0.1, n=4).round(3).tolist()
+        [6.931, 27.726]
+    """
+    lam = np.asarray(gram_eigenvalues, dtype=float).ravel()
+    rate = lr * lam / n
+    with np.errstate(divide="ignore"):
+        if not discrete:
+            return np.where(rate > 0, np.log(2) / np.where(rate > 0, rate, 1.0), np.inf)
+        if np.any(rate >= 1):
+            raise ValueError("gradient descent with η λ̂/n ≥ 1 does not decay monotonically; lower the learning rate")
+        return np.where(rate > 0, np.log(2) / -np.log1p(-np.where(rate > 0, rate, 0.5)), np.inf)
+
+
+def kernel_descent(kernel, train_index, targets, lr: float, steps) -> np.ndarray:
+    """The function on the domain under gradient descent of a model linear in its parameters, from zero.
+
+    Loss ``(1/2n) Σⱼ (f(xⱼ) − yⱼ)²`` on the ``n`` training points (for the mean
+    squared error without the ½ pass ``2η``); with the training Gram matrix
+    ``K_XX = U diag(λ̂) Uᵀ``, ``f_t = K(·, X) U diag((1 − (1 − η λ̂/n)^t)/λ̂) Uᵀ y``.
+
+    Args:
+        kernel: ``K`` on the whole domain, ``(N, N)``.
+        train_index: the training points' rows, ``(n,)``.
+        targets: ``y``, ``(n,)``.
+        lr: learning rate ``η``.
+        steps: times ``t``, ``(times,)``.
+
+    Returns:
+        ``f_t`` on the domain, ``(times, N)``.
+
+    Examples:
+        >>> f = kernel_descent(np.eye(3), [0], [1.0], lr=0.5, steps=[0, 1, 2])
+        >>> f[:, 0].tolist(), f[:, 1].tolist()
+        ([0.0, 0.5, 0.75], [0.0, 0.0, 0.0])
+    """
+    k, idx, y, values, vectors = _training_modes(kernel, train_index, targets)
+    t = np.asarray(steps, dtype=float).ravel()
+    n = idx.size
+    if np.any(lr * values / n >= 2):
+        raise ValueError("gradient descent with η λ̂/n ≥ 2 diverges; lower the learning rate")
+    gain = (1 - np.power(1 - lr * values[None, :] / n, t[:, None])) / values[None, :]  # (times, modes)
+    coeff = (gain * (vectors.T @ y)[None, :]) @ vectors.T  # (times, n)
+    return coeff @ k[:, idx].T
+
+
+def interpolant(kernel, train_index, targets) -> np.ndarray:
+    """The minimum-norm kernel interpolant on the domain, ``f = K(·, X) K_XX⁺ y``: ridgeless kernel regression, and the
+    ``t → ∞`` limit of :func:`kernel_descent` (the same modes of the training Gram matrix, at any stable rate).
+
+    Args:
+        kernel: ``K`` on the whole domain, ``(N, N)``; train_index: the training rows, ``(n,)``; targets: ``y``, ``(n,)``.
+
+    Returns:
+        ``f`` on the domain, ``(N,)``.
+
+    Examples:
+        >>> interpolant(np.eye(3) + 1, [0, 1], [1.0, -1.0]).round(12).tolist()
+        [1.0, -1.0, 0.0]
+    """
+    k, idx, y, values, vectors = _training_modes(kernel, train_index, targets)
+    return k[:, idx] @ (vectors @ ((vectors.T @ y) / values))
+
+
+def _training_modes(kernel, train_index, targets) -> tuple:
+    """``(K, rows, y, λ̂, U)``: the training Gram matrix's eigenpairs above ``1e-12 · λ̂_max`` (its pseudo-inverse's cut)."""
+    k = np.asarray(kernel, dtype=float)
+    idx = np.asarray(train_index, dtype=int).ravel()
+    y = np.asarray(targets, dtype=float).ravel()
+    values, vectors = np.linalg.eigh((k[np.ix_(idx, idx)] + k[np.ix_(idx, idx)].T) / 2)
+    keep = values > values.max() * 1e-12
+    return k, idx, y, values[keep], vectors[:, keep]
+
+
+__all__ = ["half_times", "interpolant", "kernel_descent", "mode_residuals"]

@@ -1,0 +1,66 @@
+"""The linearised dynamics against simulated gradient descent of models linear in their parameters."""
+
+import numpy as np
+import pytest
+import torch
+
+from bridge.theory import linearised as lin
+
+
+def test_half_times_match_gradient_descent_of_a_linear_model():
+    """Full-batch GD on (1/2n)‖Xw − y‖²: each Gram eigenmode's residual halves when predicted."""
+    n, m, lr = 32, 200, 0.05
+    g = torch.Generator().manual_seed(0)
+    lam = torch.arange(1, m + 1, dtype=torch.float64) ** -1.0
+    x = torch.randn(n, m, generator=g, dtype=torch.float64) * lam.sqrt()
+    y = torch.randn(n, generator=g, dtype=torch.float64)
+    gram_eigs, vecs = torch.linalg.eigh(x @ x.T)
+    modes = [n - 1, n - 2, n - 4, n - 8]  # the largest few Gram eigenvalues
+    w = torch.zeros(m, dtype=torch.float64, requires_grad=True)
+    residuals = []
+    for _ in range(300):
+        r = x @ w - y
+        residuals.append((vecs[:, modes].T @ r).detach().abs().numpy())
+        loss = 0.5 * (r**2).mean()
+        (grad,) = torch.autograd.grad(loss, w)
+        with torch.no_grad():
+            w -= lr * grad
+    residuals = np.array(residuals) / residuals[0]
+    measured = []
+    for j in range(len(modes)):
+        below = int(np.argmax(residuals[:, j] <= 0.5))
+        a, b = np.log(residuals[below - 1, j]), np.log(residuals[below, j])
+        measured.append(below - 1 + (np.log(0.5) - a) / (b - a))  # log-linear between steps
+    eig = gram_eigs[modes].numpy()
+    assert lr * eig.max() / n < 0.1  # close to gradient flow
+    np.testing.assert_allclose(measured, lin.half_times(eig, lr, n, discrete=True), rtol=1e-6)
+    np.testing.assert_allclose(measured, lin.half_times(eig, lr, n), rtol=0.05)
+    steps = np.arange(len(residuals))
+    np.testing.assert_allclose(residuals, lin.mode_residuals(eig, steps, lr, n), rtol=1e-6, atol=1e-12)
+    assert np.all(np.diff(measured) > 0)  # larger eigenvalues are learned first
+
+
+def test_kernel_descent_is_gradient_descent_of_a_linear_model():
+    g = np.random.default_rng(0)
+    features = g.normal(size=(32, 12))  # a model f = Φ θ linear in 12 parameters on a domain of 32 points
+    train, y = np.array([1, 4, 7, 9, 20, 30]), g.normal(size=6)
+    lr, theta, out = 0.05, np.zeros(12), []
+    for _ in range(41):
+        out.append(features @ theta)
+        residual = features[train] @ theta - y
+        theta = theta - lr * 2 * features[train].T @ residual / len(train)  # mean squared error, no ½
+    predicted = lin.kernel_descent(features @ features.T, train, y, 2 * lr, np.arange(41))
+    np.testing.assert_allclose(predicted, np.array(out), rtol=1e-9, atol=1e-10)
+    with pytest.raises(ValueError, match="diverges"):
+        lin.kernel_descent(features @ features.T, train, y, 10.0, [1])
+
+
+def test_the_interpolant_is_kernel_descent_at_infinite_time_and_the_minimum_norm_fit():
+    rng = np.random.default_rng(3)
+    features = rng.standard_normal((40, 6))
+    kernel, target = features @ features.T, rng.standard_normal(40)  # rank 6: fewer parameters than the 15 training points
+    rows = rng.permutation(40)[:15]
+    f = lin.interpolant(kernel, rows, target[rows])
+    assert f == pytest.approx(lin.kernel_descent(kernel, rows, target[rows], 0.5, [np.inf])[0], abs=1e-10)
+    reference = kernel[:, rows] @ np.linalg.pinv(kernel[np.ix_(rows, rows)], rcond=1e-12) @ target[rows]
+    assert f == pytest.approx(reference, abs=1e-9)

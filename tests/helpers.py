@@ -35,3 +35,22 @@ def timeout(quiet_seconds: float) -> float:
     if factor <= 0:
         raise ValueError(f"MECHBRIDGE_TEST_TIMEOUT_FACTOR must be positive, got {factor}")
     return quiet_seconds * factor
+
+
+def counted_row(report, part: str):
+    """The one counted row (claim or check) of a bridge report whose name contains ``part``."""
+    (row,) = [r for r in report.rows if r.counted and part in r.name]
+    return row
+
+
+def walsh_diagonal_kernel(d: int, per_degree):
+    """A kernel on the cube ``{±1}^d`` diagonal in the Walsh basis with eigenvalue ``per_degree[|S|]``:
+    ``(K (2^d, 2^d), χ (2^d masks, 2^d points))``, both numpy."""
+    import numpy as np
+    import torch
+
+    from bridge.tasks.boolean_cube import cube_points, mask_degrees, walsh_function
+
+    x = cube_points(d).double()
+    chi = torch.stack([walsh_function(x, [j for j in range(d) if m >> j & 1]) for m in range(2**d)]).numpy()
+    return chi.T @ np.diag(np.asarray(per_degree)[mask_degrees(d).numpy()]) @ chi, chi

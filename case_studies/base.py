@@ -39,6 +39,7 @@ Examples:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,7 +65,7 @@ class Offline:
     steps: Sequence[int] | None = None
 
 
-class CaseStudy:
+class CaseStudy(ABC):
     """Base class of every case study (see the module docstring for the contract)."""
 
     name: ClassVar[str]
@@ -73,9 +74,9 @@ class CaseStudy:
     universal: ClassVar[tuple[str, ...]] = ()
     family: ClassVar[Mapping[str, Sequence[Any]]] = {}
 
+    @abstractmethod
     def runs(self, preset: Any, seed: int) -> dict[str, RunConfig]:
         """The run configs of one seed: ``{"main": ..., "<key>": ...}``."""
-        raise NotImplementedError
 
     def runs_after(self, preset: Any, seed: int, runs: Mapping[str, Run]) -> dict[str, RunConfig]:
         """Runs whose configs depend on the finished runs of :meth:`runs` (trained after them; default none)."""
@@ -89,9 +90,9 @@ class CaseStudy:
         """Offline analyses of the finished run ``key`` (appended to its metrics)."""
         return []
 
+    @abstractmethod
     def analyse(self, runs: Mapping[str, Run], preset: Any) -> BridgeReport:
         """The bridge report of finished runs; reads them and writes nothing."""
-        raise NotImplementedError
 
     def figures(self, runs: Mapping[str, Run], report: BridgeReport, preset: Any) -> list[str]:
         """Draw the figures into ``runs["main"].figures_dir``; return their paths relative to the main run."""

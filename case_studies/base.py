@@ -1,6 +1,6 @@
 """The case-study contract, and the one place that trains, stamps and writes.
 
-A case study is a small class over library parts:
+A case study is a small class over library parts (``runs`` and ``analyse`` are abstract):
 
 - ``presets``: preset name → a frozen preset (nesting task, model, train and
   SGLD configs and a ``Targets`` dataclass);
@@ -9,9 +9,8 @@ A case study is a small class over library parts:
 - ``runs_after(preset, seed, runs) -> {key: RunConfig}``: runs whose configs
   depend on finished runs of ``runs`` (e.g. the main run retrained from the
   best of several candidates), trained after them (default: none);
-- ``trackers(preset, key) -> [Tracker]``: online trackers of run ``key``
-  (a study whose trackers are seeded declares ``trackers(preset, key, seed)``
-  and gets the run's seed);
+- ``trackers(preset, key) -> [Tracker]``: online trackers of run ``key`` (a study whose
+  trackers are seeded declares ``trackers(preset, key, seed)`` and gets the run's seed);
 - ``offline(preset, key, run) -> [Offline]``: analyses computed over a
   finished run's checkpoints and appended to its metrics (default: none);
 - ``analyse(runs, preset) -> BridgeReport``: pure, reads the runs, writes

@@ -24,7 +24,6 @@ Times are medians over repeats. Also measured: ``empirical_ntk`` on 4096 inputs
 from __future__ import annotations
 
 import argparse
-import math
 import multiprocessing as mp
 import re
 import statistics
@@ -58,36 +57,15 @@ def _setup(n: int):
     return net, x
 
 
-def _jacobian_kernel(net, x, vectorize: bool):
-    from bridge.estimators.reparam import ParameterSlots
-
-    slots = ParameterSlots(net)
-    params = slots.parameters()
-    shapes = {k: p.shape for k, p in params.items()}
-    flat = torch.cat([p.detach().reshape(-1) for p in params.values()])
-
-    def forward(vector):
-        tensors, offset = {}, 0
-        for name, shape in shapes.items():
-            size = math.prod(shape)
-            tensors[name] = vector[offset : offset + size].reshape(shape)
-            offset += size
-        with slots.swapped(tensors) as model:
-            return model(x).reshape(-1)
-
-    jac = torch.autograd.functional.jacobian(forward, flat, vectorize=vectorize)  # (n, P)
-    return jac @ jac.T
-
-
 def _method(name: str):
-    from bridge.estimators import empirical_ntk
+    from bridge.estimators import empirical_ntk, jacobian_ntk
 
     if name == "empirical_ntk":
         return lambda net, x: empirical_ntk(net, x, chunk_size=256)
     if name == "jacobian":
-        return lambda net, x: _jacobian_kernel(net, x, vectorize=False)
+        return lambda net, x: jacobian_ntk(net, x, vectorize=False)
     if name == "jacobian_vectorized":
-        return lambda net, x: _jacobian_kernel(net, x, vectorize=True)
+        return lambda net, x: jacobian_ntk(net, x, vectorize=True)
     if name == "matmul":
         n_params = sum(p.numel() for p in _setup(1)[0].parameters())
         jacobians: dict[int, torch.Tensor] = {}  # drawn once per size, outside the timed calls after the warm-up

@@ -9,7 +9,7 @@ Examples:
 
 from bridge.estimators.hessian import HessianOperator, dense_hessian, hessian_operator, hutchinson_trace, lanczos_top, power_iteration
 from bridge.estimators.llc import LLCResult, LLCWarning, SGLDConfig, default_nbeta, estimate_llc, select_params
-from bridge.estimators.ntk import OUTPUT_REDUCTIONS, effective_rank, empirical_ntk, kernel_distance, kernel_matrix, kernel_target_alignment, ntk_eigendecomposition, top_eigenvalues
+from bridge.estimators.ntk import OUTPUT_REDUCTIONS, effective_rank, empirical_ntk, jacobian_ntk, kernel_distance, kernel_matrix, kernel_target_alignment, ntk_eigendecomposition, top_eigenvalues
 from bridge.estimators.parameter_groups import Block, block_loading, blocks, parameter_names, parameter_slices, tensor_loading
 from bridge.estimators.reparam import ParameterSlots
 
@@ -36,6 +36,7 @@ __all__ = [
     "tensor_loading",
     "effective_rank",
     "empirical_ntk",
+    "jacobian_ntk",
     "kernel_distance",
     "kernel_matrix",
     "kernel_target_alignment",

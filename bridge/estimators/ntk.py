@@ -27,6 +27,9 @@ block kernel flattened to ``(n·O, n·O)`` by :func:`kernel_matrix`):
 * :func:`kernel_target_alignment`: ``⟨K, Y Yᵀ⟩_F / (‖K‖_F ‖Y Yᵀ‖_F)``
   (Cristianini et al. 2001), which for one output is ``yᵀ K y / (‖K‖_F ‖y‖²)``.
 
+:func:`jacobian_ntk` is the dense reference: the whole Jacobian ``(n, O, P)`` at once,
+for checking and timing :func:`empirical_ntk` on small models.
+
 Examples:
     >>> from bridge.models import MLPConfig, build_model
     >>> net = build_model(MLPConfig(d_in=3, d_out=1, widths=(16,)), seed=0)
@@ -40,6 +43,7 @@ Examples:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -128,6 +132,52 @@ def empirical_ntk(
                 kernel[j : j + size2, i : i + size1] = _swap(block)
     assert kernel is not None
     return kernel
+
+
+def jacobian_ntk(model: nn.Module, x: Tensor, *, output_reduction: str = "trace", output: OutputFn | None = None, vectorize: bool = False) -> Tensor:
+    """The NTK ``J Jᵀ`` from the whole Jacobian of the batched forward, by ``torch.autograd.functional.jacobian``.
+
+    The dense reference for :func:`empirical_ntk`: it holds all ``n · O · P`` Jacobian
+    entries at once and differentiates the batch as one function, so it suits small
+    models and checks, not large kernels.
+
+    Args:
+        model: as for :func:`empirical_ntk`; every parameter is differentiated.
+        x: inputs ``(n, ...)``.
+        output_reduction: ``"trace"``: ``(n, n)``; ``"full"``: ``(n, n, O, O)``.
+        output: maps the model's output on the batch to the outputs the kernel is taken of.
+        vectorize: ``jacobian``'s vmap-ed backward passes instead of one per output row.
+
+    Returns:
+        The kernel in the parameters' dtype, detached.
+
+    Examples:
+        >>> net = torch.nn.Linear(3, 2, bias=False)
+        >>> jacobian_ntk(net, torch.eye(3)).tolist()
+        [[2.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 2.0]]
+    """
+    if output_reduction not in OUTPUT_REDUCTIONS:
+        raise ValueError(f"output_reduction must be one of {OUTPUT_REDUCTIONS}, got {output_reduction!r}")
+    if x.ndim < 1 or x.shape[0] == 0:
+        raise ValueError(f"x must hold at least one example, got shape {tuple(x.shape)}")
+    x = x.to(next(model.parameters()).device)
+    slots = ParameterSlots(model)
+    params = slots.parameters()
+    shapes = {name: p.shape for name, p in params.items()}
+    flat = torch.cat([p.detach().reshape(-1) for p in params.values()])
+
+    def forward(vector: Tensor) -> Tensor:
+        tensors, offset = {}, 0
+        for name, shape in shapes.items():
+            size = math.prod(shape)
+            tensors[name] = vector[offset : offset + size].reshape(shape)
+            offset += size
+        with slots.swapped(tensors) as net:
+            out = net(x)
+            return (out if output is None else output(out)).reshape(x.shape[0], -1)
+
+    jac = torch.autograd.functional.jacobian(forward, flat, vectorize=vectorize).detach()  # (n, O, P)
+    return torch.einsum("iop,jop->ij", jac, jac) if output_reduction == "trace" else torch.einsum("iap,jbp->ijab", jac, jac)
 
 
 def _chunk_jacobian_fn(model: nn.Module, output: OutputFn | None, params: object) -> Callable[[Tensor], Float[Tensor, "chunk out n_params"]]:
@@ -296,6 +346,7 @@ __all__ = [
     "OUTPUT_REDUCTIONS",
     "effective_rank",
     "empirical_ntk",
+    "jacobian_ntk",
     "kernel_distance",
     "kernel_matrix",
     "kernel_target_alignment",

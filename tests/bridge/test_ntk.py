@@ -9,6 +9,7 @@ from torch import nn
 from bridge.estimators import (
     effective_rank,
     empirical_ntk,
+    jacobian_ntk,
     kernel_distance,
     kernel_matrix,
     kernel_target_alignment,
@@ -16,32 +17,10 @@ from bridge.estimators import (
     top_eigenvalues,
 )
 from bridge.models import DeepLinearConfig, MLPConfig, TransformerConfig, build_model
-from bridge.estimators.reparam import ParameterSlots
 
 
 def relative_error(a, b):
     return float((a - b).norm() / b.norm())
-
-
-def explicit_kernel(model, x, output=None):
-    """``J Jᵀ`` with ``J`` the full Jacobian ``(n, O, P)`` of the batched forward by ``torch.autograd.functional.jacobian``."""
-    slots = ParameterSlots(model)
-    params = slots.parameters()
-    shapes = {n: p.shape for n, p in params.items()}
-    flat = torch.cat([p.detach().reshape(-1) for p in params.values()])
-
-    def forward(vector):
-        tensors, offset = {}, 0
-        for name, shape in shapes.items():
-            size = math.prod(shape)
-            tensors[name] = vector[offset : offset + size].reshape(shape)
-            offset += size
-        with slots.swapped(tensors) as net:
-            out = net(x)
-            return (out if output is None else output(out)).reshape(x.shape[0], -1)
-
-    jac = torch.autograd.functional.jacobian(forward, flat)  # (n, O, P)
-    return torch.einsum("iap,jbp->ijab", jac, jac)
 
 
 def sphere(n, d, seed):
@@ -87,9 +66,9 @@ def test_matches_the_explicit_jacobian_product_on_a_tiny_mlp(reduction):
             layer.bias.normal_(generator=torch.Generator().manual_seed(1))  # non-zero biases
     x1 = torch.randn(7, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     x2 = torch.randn(4, 3, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    reference = explicit_kernel(net, torch.cat([x1, x2]))
-    if reduction == "trace":
-        reference = torch.einsum("ijaa->ij", reference)
+    reference = jacobian_ntk(net, torch.cat([x1, x2]), output_reduction=reduction)
+    if reduction == "trace":  # the trace of the full block kernel, too
+        torch.testing.assert_close(reference, torch.einsum("ijaa->ij", jacobian_ntk(net, torch.cat([x1, x2]), output_reduction="full")), rtol=1e-12, atol=0)
     for a, b, ref in ((x1, None, reference[:7, :7]), (x1, x2, reference[:7, 7:])):
         k = empirical_ntk(net, a, b, chunk_size=3, output_reduction=reduction)
         assert k.dtype == torch.float64
@@ -152,7 +131,7 @@ def test_tiny_transformer_kernel_is_its_explicit_jacobian_product():
     last = lambda logits: logits[:, -1]  # noqa: E731
     for output in (None, last):
         k = empirical_ntk(model, tokens, chunk_size=4, output_reduction="full", output=output)
-        reference = explicit_kernel(model, tokens, output=output)
+        reference = jacobian_ntk(model, tokens, output_reduction="full", output=output)
         assert relative_error(k, reference) < 1e-5  # float32 model
         torch.testing.assert_close(k, reference, rtol=1e-4, atol=1e-5 * float(reference.abs().max()))
     assert k.shape == (6, 6, 5, 5) and float(kernel_matrix(k).diagonal().min()) > 0

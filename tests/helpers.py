@@ -1,6 +1,12 @@
 """Shared test helpers (tests/ is on sys.path under pytest's default import mode)."""
 
 import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class Crash:
@@ -54,3 +60,25 @@ def walsh_diagonal_kernel(d: int, per_degree):
     x = cube_points(d).double()
     chi = torch.stack([walsh_function(x, [j for j in range(d) if m >> j & 1]) for m in range(2**d)]).numpy()
     return chi.T @ np.diag(np.asarray(per_degree)[mask_degrees(d).numpy()]) @ chi, chi
+
+
+def page_blocks(page: str) -> list[str]:
+    """The ```python blocks of the docs page ``docs/<page>``, in order."""
+    return re.findall(r"```python\n(.*?)```", (ROOT / "docs" / page).read_text(), re.S)
+
+
+def page_block(page: str, placeholder: str, out, where: str | None = None) -> str:
+    """The one python block of ``docs/<page>`` (the one containing ``where``, if given), with its
+    run directory literal ``placeholder`` (as written, quotes included; it must appear once) set to ``out``."""
+    blocks = [b for b in page_blocks(page) if where is None or where in b]
+    assert len(blocks) == 1, f"docs/{page}: {len(blocks)} python blocks{'' if where is None else f' holding {where!r}'}, expected 1"
+    (block,) = blocks
+    assert block.count(placeholder) == 1, f"docs/{page}: {placeholder} appears {block.count(placeholder)} times in its block"
+    return block.replace(placeholder, repr(str(out)))
+
+
+def run_python(code: str, quiet_seconds: float, cwd=None) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter (``python -c``) and fail with its stderr unless it exits 0."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout(quiet_seconds), cwd=cwd)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done

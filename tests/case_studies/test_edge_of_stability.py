@@ -15,7 +15,7 @@ from bridge.models import MLPConfig
 from bridge.stages.sharpness import alternation_fraction, first_increase, oscillation_onset, plateau_loss_trend, running_median, sharpening, sharpness_plateau
 from bridge.tasks import TeacherMLPConfig
 from bridge.theory.eos import gd_on_quadratic, oscillation_multiplier, predict_plateau, stability_threshold
-from helpers import timeout
+from helpers import page_block, run_python
 
 torch.set_num_threads(1)
 
@@ -295,17 +295,8 @@ def test_edge_of_stability_quick_preset_end_to_end(quick_run):
 
 @pytest.mark.slow
 def test_the_notebook_block_on_the_case_study_page_runs_on_the_quick_run(quick_run):
-    import re
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    page = Path(__file__).resolve().parents[2] / "docs" / "case_studies" / "edge-of-stability.md"
-    (block,) = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
-    assert block.count('"runs/eos"') == 1
-    code = block.replace('"runs/eos"', repr(str(quick_run[0])))
-    done = subprocess.run([sys.executable, "-c", code + "\nassert abs(plateau.change * run.config.train.lr / 2 - 1) < 0.01 and abs(sum(layers.values()) - 1) < 1e-9\n"], capture_output=True, text=True, timeout=timeout(300))
-    assert done.returncode == 0, done.stderr[-2000:]
+    code = page_block("case_studies/edge-of-stability.md", '"runs/eos"', quick_run[0])
+    done = run_python(code + "\nassert abs(plateau.change * run.config.train.lr / 2 - 1) < 0.01 and abs(sum(layers.values()) - 1) < 1e-9\n", 300)
     assert done.stdout.startswith("η=0.18: plateau 11.1") and not done.stderr
 
 

@@ -6,13 +6,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import timeout
+from helpers import page_block, run_python
 import torch
 
 from bridge.config import ConfigError, RunConfig, ScheduleConfig, TrainConfig
@@ -114,9 +112,7 @@ def test_grokking_quick_preset_end_to_end(tmp_path):
     assert sorted(p.name for p in (out / "runs").iterdir()) == sorted(["agf", "sweep_lr3e-3_wd0.5", "sweep_lr3e-3_wd1", "sweep_lr3e-3_wd2", "sweep_lr3e-3_wd4", "sweep_lr1.5e-3_wd1", "sweep_lr6e-3_wd1"])
 
     # the notebook block of the case study's page runs on this output
-    (block,) = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "case_studies" / "grokking.md").read_text(), re.S)
-    done = subprocess.run([sys.executable, "-c", block.replace('"runs/grokking"', repr(str(out)))], capture_output=True, text=True, timeout=timeout(300))
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = run_python(page_block("case_studies/grokking.md", '"runs/grokking"', out), 300)
     first, second = done.stdout.splitlines()
     assert re.fullmatch(r"restricted loss \d+\.\d\d -> \d\.\d{3}", second), second
     assert first.startswith(f"key frequencies {saved['key_frequencies']}: ")

@@ -5,14 +5,12 @@ import dataclasses
 import json
 import math
 import re
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from helpers import timeout
+from helpers import page_block, run_python
 from pinned import ADAMW_OFF_COVERED_MIN, ADAMW_OFF_UNCOVERED_MAX, ADAMW_REACH_RANGE, QUICK_OFF_COVERED, QUICK_OFF_COVERED_TOL, QUICK_PREV_ABLATION_NATS, QUICK_PREV_ABLATION_NATS_TOL, QUICK_REACH
 import torch
 
@@ -345,11 +343,8 @@ def test_the_figures_of_the_quick_run_show_the_judged_heads(quick_run, monkeypat
 
 @pytest.mark.slow
 def test_the_notebook_block_on_the_case_study_page_runs_on_the_quick_run(quick_run):
-    page = ROOT / "docs" / "case_studies" / "induction-heads.md"
-    (block,) = [b for b in re.findall(r"```python\n(.*?)```", page.read_text(), re.S) if "load_run" in b]
-    code = block.replace('"runs/induction"', repr(str(quick_run[0])))
-    done = subprocess.run([sys.executable, "-c", code + "\nassert loss - clean > 2.0 and float(induction_without.max()) < 0.3\n"], capture_output=True, text=True, timeout=timeout(300))
-    assert done.returncode == 0, done.stderr[-2000:]
+    code = page_block("case_studies/induction-heads.md", '"runs/induction"', quick_run[0], where="load_run")
+    done = run_python(code + "\nassert loss - clean > 2.0 and float(induction_without.max()) < 0.3\n", 300)
     assert not done.stderr, done.stderr[-2000:]
     # seed 0: mean-ablating its one previous-token head costs about 3.5 nats
     head, nats = re.match(r"ablating L0H(\d): \+(\d+\.\d\d) nats", done.stdout).groups()

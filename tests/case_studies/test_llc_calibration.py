@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import matplotlib
 import numpy as np
 import pytest
-from helpers import timeout
+from helpers import page_block, run_python
 
 from bridge.config import ConfigError, RunConfig, ScheduleConfig, TrainConfig, config_to_dict
 from bridge.estimators import SGLDConfig
@@ -165,11 +163,8 @@ def test_plot_chain_traces_draws_each_chain_and_the_two_levels():
 
 @pytest.mark.slow
 def test_the_page_block_estimates_one_shape_within_the_tolerance(tmp_path):
-    page = (ROOT / "docs" / "case_studies" / "llc-calibration.md").read_text()
-    (block,) = re.findall(r"```python\n(.*?)```", page, re.S)
-    code = block.replace('"runs/llc-M2-N6-H2-r1"', repr(str(tmp_path / "run")))
-    done = subprocess.run([sys.executable, "-c", code + "\nassert abs(result.mean / shape.learning_coefficient - 1) < 0.2\n"], capture_output=True, text=True, timeout=timeout(600))
-    assert done.returncode == 0, done.stderr[-2000:]
+    code = page_block("case_studies/llc-calibration.md", '"runs/llc-M2-N6-H2-r1"', tmp_path / "run")
+    done = run_python(code + "\nassert abs(result.mean / shape.learning_coefficient - 1) < 0.2\n", 600)
     assert re.fullmatch(r"λ̂ = \d\.\d\d ± 0\.\d\d vs Aoyagi λ = 4\n", done.stdout), done.stdout
 
 

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from helpers import timeout
+from helpers import page_block, run_python
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,11 +43,7 @@ def test_mup_quick_preset_end_to_end(quick_run):
 
 @pytest.mark.slow
 def test_the_notebook_block_on_the_case_study_page_runs_on_the_quick_run(quick_run):
-    page = ROOT / "docs" / "case_studies" / "mup.md"
-    (block,) = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
-    assert block.count('"runs/mup"') == 1
-    code = block.replace('"runs/mup"', repr(str(quick_run[0])))
+    code = page_block("case_studies/mup.md", '"runs/mup"', quick_run[0])
     check = "\nassert len(best) == 5 and max(best) - min(best) <= 1 and abs(slopes['mup'][1]) <= 0.1\n"
-    done = subprocess.run([sys.executable, "-c", code + check], capture_output=True, text=True, timeout=timeout(600), cwd=ROOT)
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = run_python(code + check, 600, cwd=ROOT)
     assert "μP best learning rate per width" in done.stdout

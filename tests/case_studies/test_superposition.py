@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from helpers import timeout
+from helpers import page_blocks, run_python
 import torch
 
 from bridge.models import build_model
@@ -263,16 +263,9 @@ def test_figures_draw_the_runs_and_sweeps(tiny_output, monkeypatch):
 
 
 def test_the_page_example_runs(tmp_path):
-    import re
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    page = Path(__file__).resolve().parents[2] / "docs" / "case_studies" / "superposition.md"
-    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), re.DOTALL)
+    blocks = page_blocks("case_studies/superposition.md")
     assert blocks
-    done = subprocess.run([sys.executable, "-c", "\n".join(blocks)], cwd=tmp_path, capture_output=True, text=True, timeout=timeout(600), check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = run_python("\n".join(blocks), 600, cwd=tmp_path)
     assert done.stdout.split()[0] == "5"  # the candidate's final polygon has five represented features
 
 

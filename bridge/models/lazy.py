@@ -82,6 +82,19 @@ class LazyModel(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.alpha * (self.model(x) - self.reference(x))
 
+    def optimizer_groups(self, optimizer: str, lr: float) -> list[dict]:
+        """The wrapped model's optimizer parameter groups, so a parametrised network (μP, NTK)
+        keeps its per-layer learning rates under the wrapper; one group when it has none.
+
+        Examples:
+            >>> from bridge.models import MLPConfig
+            >>> cfg = MLPConfig(d_in=4, d_out=1, widths=(128, 128), parametrisation="mup", base_width=32)
+            >>> [g["lr"] for g in LazyModel(LazyConfig(cfg, alpha=10.0)).optimizer_groups("adam", lr=0.01)]
+            [0.01, 0.01, 0.0025, 0.01, 0.0025, 0.01]
+        """
+        groups = getattr(self.model, "optimizer_groups", None)
+        return groups(optimizer, lr) if callable(groups) else [{"params": list(self.model.parameters()), "lr": lr}]
+
 
 @MODELS.register("lazy")
 def build_lazy(config: LazyConfig, seed: int) -> LazyModel:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from bridge import ConfigError, RunConfig, ScheduleConfig, TrainConfig, load_run, train
-from bridge.models import MLP, MLPConfig
+from bridge.models import MLP, LazyConfig, MLPConfig, build_model
 from bridge.tasks import TeacherMLPConfig
 from bridge.theory import mup
 from bridge.training import make_optimizer
@@ -72,6 +72,28 @@ def test_learning_rates_per_layer(optimizer):
         expect.append(lr * (1.0 if kind == "output" else mup.factors("mup", opt, "input", width, base)[2]))  # bias
     assert [g["lr"] for g in groups] == pytest.approx(expect, rel=1e-12)
     assert [g["params"][0] for g in groups] == list(model.parameters())
+
+
+@pytest.mark.parametrize("parametrisation", ["mup", "ntk", "standard"])
+def test_the_lazy_wrapper_keeps_the_wrapped_networks_learning_rates(parametrisation, tmp_path):
+    width, base, lr, alpha = 256, 32, 0.01, 4.0
+    inner = net(parametrisation, width, base)
+    lazy = build_model(LazyConfig(inner.config, alpha=alpha), seed=3)
+    for optimizer in ("sgd", "adam"):
+        expect = [g["lr"] for g in make_optimizer(inner, TrainConfig(optimizer=optimizer, lr=lr)).param_groups]
+        groups = make_optimizer(lazy, TrainConfig(optimizer=optimizer, lr=lr)).param_groups
+        assert [g["lr"] for g in groups] == pytest.approx(expect, rel=1e-12)
+        assert [p for g in groups for p in g["params"]] == list(lazy.parameters())  # every trained tensor once, none of the frozen copy
+    if parametrisation == "mup":
+        assert len(set(expect)) > 1
+    # one training step of the wrapper moves each layer by its own factor: α (f − f₀) has gradient α ∂f/∂θ
+    x, y = torch.randn(9, 5, generator=torch.Generator().manual_seed(2)), torch.randn(9, 2, generator=torch.Generator().manual_seed(3))
+    before = [p.detach().clone() for p in lazy.parameters()]
+    grads = torch.autograd.grad(((lazy(x) - y) ** 2).mean(), list(lazy.parameters()))
+    rates = [g["lr"] for g in make_optimizer(inner, TrainConfig(optimizer="sgd", lr=lr)).param_groups for _ in g["params"]]
+    after = one_step(lazy, "sgd", x, y, lr=lr)
+    for a, b, r, g in zip(after, before, rates, grads):
+        torch.testing.assert_close(a, b - r * g, rtol=1e-6, atol=1e-8)
 
 
 def test_sgd_step_by_hand_under_mup():

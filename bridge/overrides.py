@@ -24,7 +24,7 @@ from typing import Any
 from bridge.config import ConfigError
 
 
-def override(cfg: Any, path: str, text: str, _scope: str = "") -> Any:
+def override(cfg: Any, path: str, text: str) -> Any:
     """A copy of ``cfg`` with the field at dotted ``path`` set to ``text`` parsed by the field's type.
 
     Args:
@@ -37,28 +37,61 @@ def override(cfg: Any, path: str, text: str, _scope: str = "") -> Any:
     Raises:
         ConfigError: an unknown field (naming the ones that exist) or a value of the wrong type.
     """
-    head, _, rest = path.partition(".")
-    full = f"{_scope}{path}"
+    return override_many(cfg, [(path, text)])
+
+
+def override_many(cfg: Any, settings: Iterable[tuple[str, str]]) -> Any:
+    """A copy of ``cfg`` with every ``(path, text)`` set together (a later one wins over an earlier one for the same path).
+
+    Each config is rebuilt once with all of its changes, so fields that are only valid
+    together (a parametrisation and its base width, say) can be given in any order.
+
+    Examples:
+        >>> from bridge.models import MLPConfig
+        >>> cfg = override_many(MLPConfig(d_in=3, d_out=1), [("parametrisation", "mup"), ("base_width", "16")])
+        >>> cfg.parametrisation, cfg.base_width
+        ('mup', 16)
+    """
+    tree: dict = {}
+    for path, text in settings:
+        parts = path.split(".")
+        node = tree
+        for i, part in enumerate(parts[:-1]):
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set gives both {'.'.join(parts[: i + 1])!r} and {path!r}")
+        if isinstance(node.get(parts[-1]), dict):
+            raise ConfigError(f"--set gives both {path!r} and settings inside it")
+        node[parts[-1]] = text
+    return _set(cfg, tree, "")
+
+
+def _set(cfg: Any, tree: dict, scope: str) -> Any:
     if not dataclasses.is_dataclass(cfg) or isinstance(cfg, type):
-        raise ConfigError(f"unknown setting {full!r}: {_scope.rstrip('.') or 'it'} has no fields")
+        raise ConfigError(f"unknown setting {scope + next(iter(tree))!r}: {scope.rstrip('.') or 'it'} has no fields")
     fields = {f.name: f for f in dataclasses.fields(cfg)}
-    if head not in fields:
-        raise ConfigError(f"unknown setting {full!r}: {_scope.rstrip('.') or 'the preset'} has {', '.join(fields)}")
-    if rest:
-        value = override(getattr(cfg, head), rest, text, f"{_scope}{head}.")
-    else:
-        value = parse(text, typing.get_type_hints(type(cfg)).get(head, Any), full)
-    return dataclasses.replace(cfg, **{head: value})
+    values = {}
+    for head, sub in tree.items():
+        full = f"{scope}{head}"
+        if head not in fields:
+            raise ConfigError(f"unknown setting {full!r}: {scope.rstrip('.') or 'the preset'} has {', '.join(fields)}")
+        if isinstance(sub, dict):
+            values[head] = _set(getattr(cfg, head), sub, f"{full}.")
+        else:
+            values[head] = parse(sub, typing.get_type_hints(type(cfg)).get(head, Any), full)
+    return dataclasses.replace(cfg, **values)
 
 
 def apply(cfg: Any, settings: Iterable[str]) -> Any:
-    """``cfg`` with every ``key=value`` of ``settings`` applied in order (``ConfigError`` on a malformed one)."""
+    """``cfg`` with every ``key=value`` of ``settings`` applied together (``ConfigError`` on a malformed one);
+    a later setting of the same key wins."""
+    pairs = []
     for item in settings:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set takes key=value, got {item!r}")
-        cfg = override(cfg, key.strip(), text.strip())
-    return cfg
+        pairs.append((key.strip(), text.strip()))
+    return override_many(cfg, pairs)
 
 
 def parse(text: str, annotation: Any, name: str = "value") -> Any:

@@ -103,12 +103,9 @@ def check_paths(base: Any, points: Sequence[Point], kind: str) -> None:
 
 def point_config(target: Target, point: Point) -> Any:
     """The run config of ``point`` (kind ``"run"``): the base with the point's settings parsed and applied."""
-    from bridge.overrides import override
+    from bridge.overrides import override_many
 
-    cfg = target.base()
-    for path, value in point.settings:
-        cfg = override(cfg, path, value_text(value))
-    return cfg
+    return override_many(target.base(), [(path, value_text(value)) for path, value in point.settings])
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,24 @@ def test_override_reaches_nested_fields_and_leaves_the_original_alone():
     assert quick == PRESETS["quick"] and quick.train.lr == 0.05
 
 
+def test_settings_that_are_valid_only_together_apply_in_any_order_and_the_last_of_a_key_wins():
+    from case_studies.kernel_limit import PRESETS as KERNEL_LIMIT
+
+    quick = KERNEL_LIMIT["quick"]
+    for settings in (["model.parametrisation=mup", "model.base_width=64"], ["model.base_width=64", "model.parametrisation=mup"]):
+        changed = apply(quick, [*settings, "model.widths=[128,128]"])
+        assert (changed.model.parametrisation, changed.model.base_width, changed.model.widths) == ("mup", 64, (128, 128))
+    with pytest.raises(ConfigError, match="base_width is required"):  # each config is still checked, once, with all its changes
+        apply(quick, ["model.parametrisation=mup"])
+    assert apply(quick, ["train.lr=0.1", "train.steps=7", "train.lr=0.3"]).train.lr == 0.3
+    with pytest.raises(ConfigError, match="--set gives both 'train' and 'train.lr'"):
+        apply(quick, ["train=x", "train.lr=0.1"])
+    with pytest.raises(ConfigError, match="--set gives both 'train.lr' and"):
+        apply(quick, ["train.lr.x=1", "train.lr=0.1"])
+    with pytest.raises(ConfigError, match="unknown setting 'train.lr.x': train.lr has no fields"):
+        apply(quick, ["train.lr.x=1"])
+
+
 @pytest.mark.parametrize(
     "setting,message",
     [

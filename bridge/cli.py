@@ -69,7 +69,7 @@ def run_cmd(
     seed: Annotated[int | None, typer.Option(help="seed for data, initialisation and batch order (default 0)", min=0, max=2**63 - 1)] = None,
     seeds: Annotated[str | None, typer.Option(help="run every seed of a list such as 0-9 or 0,2,5 into --out/seed-<S> and write a seed report")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="continue the runs in --out from their last good checkpoints")] = False,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="change a preset field by dotted path, e.g. train.lr=0.02 (repeatable)")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="change a preset field by dotted path, e.g. train.lr=0.02 (repeatable; all are applied together)")] = None,
     steps: Annotated[int | None, typer.Option(help="training steps (the same as --set train.steps=N)", min=1)] = None,
     budget: Annotated[int | None, typer.Option(help="train until the phenomenon appears: double train.steps while the report says 'not reached', up to this many steps", min=1)] = None,
     progress: Annotated[bool | None, typer.Option("--progress/--quiet", help="progress bars (default: only on a terminal; plain lines otherwise)")] = None,

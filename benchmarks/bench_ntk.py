@@ -5,9 +5,9 @@ inputs; the kernel is ``J Jᵀ`` ``(1024, 1024)``. Methods, each in a fresh proc
 (so peak memory is its own) after a warm-up on 8 inputs:
 
 * ``empirical_ntk``: per-example Jacobians of 256 inputs at a time, block products.
-* ``jacobian + matmul``: ``torch.autograd.functional.jacobian`` of the batched
-  forward w.r.t. the flat parameter vector (one backward pass per output row,
-  its default), then ``J @ J.T``.
+* ``jacobian + matmul`` (``bridge.estimators.jacobian_ntk``): ``torch.autograd.functional.jacobian``
+  of the batched forward w.r.t. the flat parameter vector (one backward pass per
+  output row, its default), then ``J Jᵀ``.
 * ``jacobian(vectorize=True) + matmul``: the same with its vmap-ed backward passes.
 * the bare matrix product ``J @ J.T`` of a given random ``(1024, 10465)`` matrix:
   the floor of any method that forms the whole product (``empirical_ntk`` forms

@@ -59,9 +59,9 @@ def override_many(cfg: Any, settings: Iterable[tuple[str, str]]) -> Any:
         for i, part in enumerate(parts[:-1]):
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise ConfigError(f"--set gives both {'.'.join(parts[: i + 1])!r} and {path!r}")
+                raise ConfigError(f"both {'.'.join(parts[: i + 1])!r} and {path!r} are set: set one or the other")
         if isinstance(node.get(parts[-1]), dict):
-            raise ConfigError(f"--set gives both {path!r} and settings inside it")
+            raise ConfigError(f"both {path!r} and settings inside it are set: set one or the other")
         node[parts[-1]] = text
     return _set(cfg, tree, "")
 

@@ -51,6 +51,13 @@ class ParameterSlots:
         self.aliases: dict[str, set[str]] = {n: {n} for n in self.names}
         for n, p in model.named_parameters(remove_duplicate=False):
             self.aliases[canonical[id(p)]].add(n)
+        self.buffer_names: list[str] = [n for n, _ in model.named_buffers()]
+        self._buffer_slots: dict[str, list[tuple[nn.Module, str]]] = {n: [] for n in self.buffer_names}
+        by_id = {id(b): n for n, b in model.named_buffers()}
+        for _, mod in model.named_modules(remove_duplicate=False):
+            for leaf, b in mod._buffers.items():
+                if b is not None and id(b) in by_id and not any(m is mod and lf == leaf for m, lf in self._buffer_slots[by_id[id(b)]]):
+                    self._buffer_slots[by_id[id(b)]].append((mod, leaf))
         by_ptr = {p.data_ptr(): n for n, p in model.named_parameters()}
         for key, value in model.state_dict(keep_vars=True).items():
             if isinstance(value, nn.Parameter) and id(value) in canonical:
@@ -63,21 +70,27 @@ class ParameterSlots:
         return dict(self.model.named_parameters())
 
     @contextmanager
-    def swapped(self, tensors: Mapping[str, Tensor]) -> Iterator[nn.Module]:
-        """Inside the block, the model computes with ``tensors`` (canonical names) in place of its parameters."""
+    def swapped(self, tensors: Mapping[str, Tensor], buffers: Mapping[str, Tensor] | None = None) -> Iterator[nn.Module]:
+        """Inside the block, the model computes with ``tensors`` (canonical names) in place of its parameters,
+        and with ``buffers`` (``named_buffers`` names) in place of those buffers."""
+        buffers = buffers or {}
         unknown = set(tensors) - set(self._slots)
         if unknown:
             raise ValueError(f"not parameters of the model: {sorted(unknown)[:5]}")
-        saved: list[tuple[nn.Module, str, Tensor]] = []
+        if set(buffers) - set(self._buffer_slots):
+            raise ValueError(f"not buffers of the model: {sorted(set(buffers) - set(self._buffer_slots))[:5]}")
+        saved: list[tuple[dict, str, Tensor]] = []
         try:
-            for name, tensor in tensors.items():
-                for mod, leaf in self._slots[name]:
-                    saved.append((mod, leaf, mod._parameters[leaf]))
-                    mod._parameters[leaf] = tensor
+            for table, slots, given in (("_parameters", self._slots, tensors), ("_buffers", self._buffer_slots, buffers)):
+                for name, tensor in given.items():
+                    for mod, leaf in slots[name]:
+                        store = getattr(mod, table)
+                        saved.append((store, leaf, store[leaf]))
+                        store[leaf] = tensor
             yield self.model
         finally:
-            for mod, leaf, old in reversed(saved):
-                mod._parameters[leaf] = old
+            for store, leaf, old in reversed(saved):
+                store[leaf] = old
 
 
 __all__ = ["ParameterSlots"]

@@ -150,7 +150,7 @@ def run_stack(target: Target, stack: Stack, folder: str, threads: int = 1) -> di
     """Train the seeds of ``stack`` together into ``folder/<key>`` each; never raises.
 
     Seeds that cannot be stacked (a task whose loss or shapes depend on the seed, buffers
-    that differ) run one by one, each with its own outcome.
+    of different shapes) run one by one, each with its own outcome.
 
     Returns:
         ``{"key", "members": {point key: outcome as from run_point}}``.

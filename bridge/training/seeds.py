@@ -19,8 +19,9 @@ task data, initial weights and minibatch order, and an optimizer that acts on
 each seed's slice independently (SGD, momentum, Adam and AdamW are
 elementwise). Every model of the library works, toy transformers included: the
 seed's slice is swapped into one model's parameter slots
-(:class:`bridge.estimators.reparam.ParameterSlots`). Buffers are shared, so they must
-not depend on the seed. Results agree with one-by-one training to float
+(:class:`bridge.estimators.reparam.ParameterSlots`). Buffers the seeds share stay
+the model's; those that differ between seeds (a lazy model's frozen initial copy) are
+stacked and swapped in with the parameters. Results agree with one-by-one training to float
 rounding (measured: identical weights for full-batch GD on a deep linear
 network and for AdamW on a toy transformer, 3e-7 relative for Adam on an MLP;
 the tests allow 1e-5).
@@ -86,7 +87,8 @@ def train_seeds(
 
     Raises:
         ConfigError: invalid config or seeds, or seeds whose data shapes, loss or
-            model buffers differ (they cannot be stacked), before any work.
+            models hold buffers of different names or shapes, before any work (buffers whose
+            values differ, such as a lazy model's initial copy, are stacked like the parameters).
         FileExistsError: a run directory exists and ``resume`` is false.
     """
     try:
@@ -151,12 +153,18 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _check_buffers(models: list[nn.Module]) -> None:
-    """Buffers are not stacked: every seed's model must hold the same ones (masks, constants)."""
-    first = dict(models[0].named_buffers())
+    """Every seed's model must hold buffers of the same names and shapes (their values may differ)."""
+    first = {n: b.shape for n, b in models[0].named_buffers()}
     for model in models[1:]:
-        for name, buffer in model.named_buffers():
-            if name not in first or first[name].shape != buffer.shape or not torch.equal(first[name], buffer):
-                raise ConfigError(f"train_seeds: buffer {name!r} differs between seeds; train them one by one with bridge.train")
+        if {n: b.shape for n, b in model.named_buffers()} != first:
+            raise ConfigError("train_seeds: the seeds' models hold buffers of different names or shapes; train them one by one with bridge.train")
+
+
+def _seed_buffers(models: list[nn.Module]) -> dict[str, Tensor]:
+    """The buffers whose values differ between seeds (a lazy model's frozen initial copy, say),
+    stacked ``(seeds, ...)``; the others are the same in every seed and stay the shared model's."""
+    by_seed = [dict(m.named_buffers()) for m in models]
+    return {n: torch.stack([b[n] for b in by_seed]) for n in by_seed[0] if any(not torch.equal(b[n], by_seed[0][n]) for b in by_seed[1:])}
 
 
 def _stack_optimizer_state(optimizers: Sequence[torch.optim.Optimizer]) -> dict[str, Any]:
@@ -222,13 +230,15 @@ def _train_seeds(
     xs, ys = torch.stack([d.train.x for d in datas]), torch.stack([d.train.y for d in datas])
     rows = torch.arange(len(seeds), device=xs.device)[:, None]
 
-    def seed_loss(p: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
-        with slots.swapped(p):
+    buffers = _seed_buffers(models)
+
+    def seed_loss(p: dict[str, Tensor], b: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
+        with slots.swapped(p, b):
             return loss_fn(base(x), y)
 
     stacked_forward = getattr(base, "forward_stacked", None)  # a model's own batched forward, when it has one, skips vmap's per-step cost
     shared: list[int] = []  # trackers that measure every seed at once
-    if stacked_forward is not None and set(params) == set(slots.names):
+    if stacked_forward is not None and set(params) == set(slots.names) and not buffers:
         seed_losses = per_seed(loss_fn)
 
         def step_losses(p: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
@@ -237,7 +247,10 @@ def _train_seeds(
         shared = _shared_stacked_trackers(trackers)
         params = _laid_out_as_gradients(params, lambda p: step_losses(p, xs, ys))
     else:
-        step_losses = vmap(seed_loss)
+        vmapped = vmap(seed_loss)
+
+        def step_losses(p: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
+            return vmapped(p, buffers, x, y)
     stacked = make_optimizer(optimizer_params(base, tc, rename=params), tc)
     base_lrs = [group["lr"] for group in stacked.param_groups]  # before a resumed state sets a warm-up's lr
     if start > 0:

@@ -127,18 +127,24 @@ def test_bad_values_raise(kwargs, message):
         MLPConfig(d_in=3, d_out=1, widths=(8,), **kwargs)
 
 
-def test_stacked_seeds_keep_the_per_layer_learning_rates(tmp_path):
+@pytest.mark.parametrize("lazy", [False, True])
+def test_stacked_seeds_keep_the_per_layer_learning_rates(tmp_path, lazy):
+    """Also wrapped as α(f − f₀), whose frozen initial copy is a buffer that differs between seeds."""
+    model = MLPConfig(d_in=5, d_out=1, widths=(64, 64), parametrisation="mup", base_width=16)
     cfg = RunConfig(
         task=TeacherMLPConfig(d_in=5, n_train=32, n_test=0, width=8),
-        model=MLPConfig(d_in=5, d_out=1, widths=(64, 64), parametrisation="mup", base_width=16),
+        model=LazyConfig(model, alpha=3.0) if lazy else model,
         train=TrainConfig(optimizer="adam", lr=0.01, steps=6, schedule=ScheduleConfig(n_log=2)),
         seed=0,
     )
     stacked = train_seeds(cfg, [0, 1], tmp_path / "stacked", device="cpu", progress=False)
     for seed, run in zip([0, 1], stacked):
         alone = train(RunConfig(cfg.task, cfg.model, cfg.train, seed=seed), tmp_path / f"alone{seed}", device="cpu", progress=False)
-        for a, b in zip(load_run(alone.path).model_at(6).parameters(), run.model_at(6).parameters()):
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+        ours, theirs = load_run(alone.path).model_at(6).state_dict(), run.model_at(6).state_dict()
+        assert list(ours) == list(theirs)
+        for name in ours:  # parameters and buffers (the lazy model's initial copy is the seed's own)
+            torch.testing.assert_close(ours[name], theirs[name], rtol=1e-5, atol=1e-6)
+        assert float(run.curve("loss/train")[1][-1]) < 0.9 * float(run.curve("loss/train")[1][0])
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])

@@ -160,18 +160,22 @@ def test_sweep_input_errors_come_before_any_work(tmp_path):
         train_seeds(cfg, [0, 1], tmp_path / "sweep", progress=False, resume=True)
 
 
-def test_seed_dependent_buffers_and_losses_are_refused():
+def test_seed_dependent_buffers_are_stacked_and_mismatched_buffers_and_losses_refused():
     from torch import nn
 
-    from bridge.training.seeds import _check_buffers, _same
+    from bridge.training.seeds import _check_buffers, _same, _seed_buffers
     from bridge.tasks.sparse_features import ImportanceWeightedMSE
 
-    a, b = nn.Module(), nn.Module()
-    a.register_buffer("mask", torch.zeros(2))
-    b.register_buffer("mask", torch.ones(2))
-    _check_buffers([a, a])
-    with pytest.raises(ConfigError, match="buffer 'mask' differs"):
-        _check_buffers([a, b])
+    a, b, c = nn.Module(), nn.Module(), nn.Module()
+    for m, mask in ((a, torch.zeros(2)), (b, torch.ones(2)), (c, torch.zeros(3))):
+        m.register_buffer("mask", mask)
+        m.register_buffer("scale", torch.full((1,), 2.0))
+    _check_buffers([a, b])
+    assert _seed_buffers([a, a]) == {}  # the same in every seed: shared, not stacked
+    stacked = _seed_buffers([a, b, a])
+    assert list(stacked) == ["mask"] and torch.equal(stacked["mask"], torch.tensor([[0.0, 0.0], [1.0, 1.0], [0.0, 0.0]]))
+    with pytest.raises(ConfigError, match="buffers of different names or shapes"):
+        _check_buffers([a, c])
     assert _same(ImportanceWeightedMSE(torch.ones(3)), ImportanceWeightedMSE(torch.ones(3)))
     assert not _same(ImportanceWeightedMSE(torch.ones(3)), ImportanceWeightedMSE(torch.arange(3.0)))
     assert _same("mse", "mse") and not _same("mse", "half_sse")

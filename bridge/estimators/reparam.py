@@ -34,6 +34,8 @@ class ParameterSlots:
         names: canonical parameter names (``model.named_parameters()`` order).
         aliases: canonical name → every name that reaches the same tensor
             (other module paths, ``state_dict`` keys).
+        buffer_names: the model's buffers (``named_buffers()`` order), which
+            :meth:`swapped` can replace too.
     """
 
     def __init__(self, model: nn.Module) -> None:

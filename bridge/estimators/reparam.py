@@ -42,24 +42,13 @@ class ParameterSlots:
         self.model = model
         canonical = {id(p): n for n, p in model.named_parameters()}
         self.names: list[str] = list(canonical.values())
-        self._slots: dict[str, list[tuple[nn.Module, str]]] = {n: [] for n in self.names}
-        for _, mod in model.named_modules(remove_duplicate=False):
-            for leaf, p in mod._parameters.items():
-                if p is not None and id(p) in canonical:
-                    slot = (mod, leaf)
-                    name = canonical[id(p)]
-                    if not any(m is mod and lf == leaf for m, lf in self._slots[name]):
-                        self._slots[name].append(slot)
+        self._slots = _slot_table(model, "_parameters", canonical)
         self.aliases: dict[str, set[str]] = {n: {n} for n in self.names}
         for n, p in model.named_parameters(remove_duplicate=False):
             self.aliases[canonical[id(p)]].add(n)
-        self.buffer_names: list[str] = [n for n, _ in model.named_buffers()]
-        self._buffer_slots: dict[str, list[tuple[nn.Module, str]]] = {n: [] for n in self.buffer_names}
-        by_id = {id(b): n for n, b in model.named_buffers()}
-        for _, mod in model.named_modules(remove_duplicate=False):
-            for leaf, b in mod._buffers.items():
-                if b is not None and id(b) in by_id and not any(m is mod and lf == leaf for m, lf in self._buffer_slots[by_id[id(b)]]):
-                    self._buffer_slots[by_id[id(b)]].append((mod, leaf))
+        buffers = {id(b): n for n, b in model.named_buffers()}
+        self.buffer_names: list[str] = list(buffers.values())
+        self._buffer_slots = _slot_table(model, "_buffers", buffers)
         by_ptr = {p.data_ptr(): n for n, p in model.named_parameters()}
         for key, value in model.state_dict(keep_vars=True).items():
             if isinstance(value, nn.Parameter) and id(value) in canonical:
@@ -93,6 +82,19 @@ class ParameterSlots:
         finally:
             for store, leaf, old in reversed(saved):
                 store[leaf] = old
+
+
+def _slot_table(model: nn.Module, table: str, names: Mapping[int, str]) -> dict[str, list[tuple[nn.Module, str]]]:
+    """Canonical name → every ``(module, key)`` of the module's ``table`` (``_parameters`` or
+    ``_buffers``) holding that tensor; ``names`` maps each tensor's ``id`` to its canonical name."""
+    slots: dict[str, list[tuple[nn.Module, str]]] = {n: [] for n in names.values()}
+    for _, mod in model.named_modules(remove_duplicate=False):
+        for leaf, tensor in getattr(mod, table).items():
+            if tensor is not None and id(tensor) in names:
+                found = slots[names[id(tensor)]]
+                if not any(m is mod and lf == leaf for m, lf in found):
+                    found.append((mod, leaf))
+    return slots
 
 
 __all__ = ["ParameterSlots"]

@@ -61,6 +61,14 @@ def config_class(kind: str):
     floats), numbers are finite numbers, strings are strings, tuples hold what
     their annotation says, nested configs are configs. The error names the
     field, the value and what is allowed.
+
+    Examples:
+        >>> TrainConfig.kind, config_to_dict(TrainConfig())["kind"]
+        ('train', 'train')
+        >>> TrainConfig(steps=10.0)
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: train.steps must be an integer, got 10.0 (float)
     """
 
     def wrap(cls: type) -> type:
@@ -145,7 +153,12 @@ def _encode(value: Any) -> Any:
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
-    """A JSON-ready dict with a ``kind`` key naming the config class."""
+    """A JSON-ready dict with a ``kind`` key naming the config class.
+
+    Examples:
+        >>> config_to_dict(ScheduleConfig(n_log=3))
+        {'kind': 'schedule', 'n_log': 3, 'every': 0, 'track_every': 0, 'track_resolution': 0.0}
+    """
     out: dict[str, Any] = {"kind": type(cfg).kind}
     for f in dataclasses.fields(cfg):
         out[f.name] = _encode(getattr(cfg, f.name))
@@ -161,7 +174,12 @@ def _decode(value: Any, annotation: Any) -> Any:
 
 
 def config_from_dict(data: dict[str, Any]) -> Any:
-    """Rebuild a config written by :func:`config_to_dict`."""
+    """Rebuild a config written by :func:`config_to_dict` (fields it leaves out take their defaults).
+
+    Examples:
+        >>> config_from_dict({"kind": "schedule", "n_log": 3})
+        ScheduleConfig(n_log=3, every=0, track_every=0, track_resolution=0.0)
+    """
     if not isinstance(data, dict) or "kind" not in data:
         raise ConfigError(f"not a config dict (no 'kind'): {data!r}")
     try:
@@ -177,7 +195,15 @@ def config_from_dict(data: dict[str, Any]) -> Any:
 
 
 def require(condition: bool, message: str) -> None:
-    """Raise :class:`ConfigError` with ``message`` unless ``condition``."""
+    """Raise :class:`ConfigError` with ``message`` unless ``condition``.
+
+    Examples:
+        >>> require(0.1 > 0, "train.lr must be positive")
+        >>> require(-0.1 > 0, "train.lr must be positive")
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: train.lr must be positive
+    """
     if not condition:
         raise ConfigError(message)
 
@@ -197,6 +223,11 @@ class ScheduleConfig:
             ``⌊track_resolution · t⌋``-th step (0: no such grid). A time read off the
             tracked curves is then resolved to this relative precision with far fewer
             tracked steps than ``track_every=1`` (about ``(1 + ln(r·steps))/r``).
+
+    Examples:
+        >>> from bridge.training.schedule import checkpoint_steps
+        >>> checkpoint_steps(1000, ScheduleConfig(n_log=4, every=250))
+        [0, 1, 10, 100, 250, 500, 750, 1000]
     """
 
     n_log: int = 30
@@ -242,6 +273,14 @@ class TrainConfig:
         decay: learning-rate decay after the warm-up, to zero at the last step: ``"none"``,
             ``"linear"`` or ``"cosine"``. A run with a decay cannot be extended to more steps
             (its schedule depends on the total).
+
+    Examples:
+        >>> TrainConfig(optimizer="sgd", lr=0.1, steps=500, batch_size=32).batch_size
+        32
+        >>> TrainConfig(optimizer="gd", batch_size=32)
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: train.optimizer 'gd' is full batch: leave batch_size as None
     """
 
     optimizer: str = "gd"
@@ -287,6 +326,13 @@ class RunConfig:
         train: a :class:`TrainConfig`.
         seed: seeds data generation, initialisation and batch order.
         name: free-form label (the case study's name, for instance).
+
+    Examples:
+        >>> from bridge.models import DeepLinearConfig
+        >>> from bridge.tasks import LinearTeacherConfig
+        >>> cfg = RunConfig(LinearTeacherConfig((2.0, 1.0), d_in=3, d_out=3), DeepLinearConfig(3, 8, 3), TrainConfig(steps=10), seed=1)
+        >>> config_from_dict(config_to_dict(cfg)) == cfg, cfg.model.kind, cfg.task.kind
+        (True, 'deep_linear', 'linear_teacher')
     """
 
     task: Any

@@ -50,6 +50,12 @@ class Match(_Judged):
     ``relative_error`` is the largest of |observed − predicted|/predicted and
     |mechanism − observed|/observed (each when both sides exist); ``passed``
     when it is within ``tolerance`` and every required side was detected.
+    Usually built by :func:`match`.
+
+    Examples:
+        >>> m = Match("mode 0", 100.0, "rise", 110.0, None, None, 0.1, 0.15, True)
+        >>> m.name, m.counted, m.row_key
+        ('mode 0', True, 'mode 0')
     """
 
     prediction: str
@@ -75,7 +81,15 @@ class Match(_Judged):
 
 @dataclass(frozen=True)
 class Check(_Judged):
-    """A named quantitative check: ``value`` against a ``target`` described in words."""
+    """A named quantitative check: ``value`` against a ``target`` described in words.
+
+    Usually built by :func:`check`; a ``"precondition"`` or ``"info"`` row is not counted.
+
+    Examples:
+        >>> c = Check("final loss", 0.01, "<= 0.05", True, role="precondition", key="loss")
+        >>> c.counted, c.row_key
+        (False, 'loss')
+    """
 
     name: str
     value: float | str | None

@@ -36,6 +36,11 @@ def override(cfg: Any, path: str, text: str) -> Any:
 
     Raises:
         ConfigError: an unknown field (naming the ones that exist) or a value of the wrong type.
+
+    Examples:
+        >>> from bridge.config import TrainConfig
+        >>> override(TrainConfig(), "betas", "0.8,0.9").betas
+        (0.8, 0.9)
     """
     return override_many(cfg, [(path, text)])
 
@@ -84,7 +89,14 @@ def _set(cfg: Any, tree: dict, scope: str) -> Any:
 
 def apply(cfg: Any, settings: Iterable[str]) -> Any:
     """``cfg`` with every ``key=value`` of ``settings`` applied together (``ConfigError`` on a malformed one);
-    a later setting of the same key wins."""
+    a later setting of the same key wins.
+
+    Examples:
+        >>> from bridge.config import TrainConfig
+        >>> cfg = apply(TrainConfig(), ["lr=0.5", "schedule.every=100", "lr=0.2"])
+        >>> cfg.lr, cfg.schedule.every
+        (0.2, 100)
+    """
     pairs = []
     for item in settings:
         key, sep, text = item.partition("=")
@@ -95,7 +107,12 @@ def apply(cfg: Any, settings: Iterable[str]) -> Any:
 
 
 def parse(text: str, annotation: Any, name: str = "value") -> Any:
-    """``text`` converted to ``annotation`` (int, float, bool, str, None, tuples, unions of these)."""
+    """``text`` converted to ``annotation`` (int, float, bool, str, None, tuples, unions of these).
+
+    Examples:
+        >>> parse("none", int | None), parse("3", float), parse("yes", bool), parse("1,2", tuple[int, ...])
+        (None, 3.0, True, (1, 2))
+    """
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
         if text.lower() in ("none", "null") and type(None) in args:

@@ -51,6 +51,15 @@ class Registry(Generic[T]):
     Args:
         kind: what the entries are, for error messages (``"tracker"``).
         lazy: built-in entries as ``name → "module:attribute"``, imported on first :meth:`get`.
+
+    Examples:
+        >>> functions = Registry("function", {"sqrt": "math:sqrt"})
+        >>> functions.get("sqrt")(9.0), "sqrt" in functions
+        (3.0, True)
+        >>> functions.get("cube")
+        Traceback (most recent call last):
+        ...
+        KeyError: "unknown function 'cube' (known: sqrt)"
     """
 
     def __init__(self, kind: str, lazy: Mapping[str, str] | None = None) -> None:

@@ -30,7 +30,12 @@ def not_reached(steps: float, why: str = "") -> str:
 
 
 def says_not_reached(role: str, passed: bool, reason: str) -> bool:
-    """Whether a row (its role, verdict and reason, as in ``report.json``) is a precondition that :func:`not_reached` failed."""
+    """Whether a row (its role, verdict and reason, as in ``report.json``) is a precondition that :func:`not_reached` failed.
+
+    Examples:
+        >>> says_not_reached("precondition", False, not_reached(500)), says_not_reached("claim", False, not_reached(500))
+        (True, False)
+    """
     return role == "precondition" and not passed and str(reason).startswith(NOT_REACHED)
 
 
@@ -41,6 +46,13 @@ class BridgeReport:
     ``events`` (detected events and stages, written to ``events.json``) and
     ``files`` (file name → JSON content, e.g. circuit graphs) are written beside
     the report by the case-study runner; they are not part of ``report.json``.
+
+    Examples:
+        >>> from bridge.match import check
+        >>> rows = [check("loss falls", 0.01, "<= 0.05", True), check("modes in order", 0.0, "== 1", False)]
+        >>> report = BridgeReport("deep_linear", "quick", seed=0, checks=rows)
+        >>> report.verdict, report.failed_claims
+        ('partial', ['modes in order'])
     """
 
     case_study: str

@@ -58,6 +58,23 @@ def _any_hooks(model: nn.Module) -> bool:
 
 
 def activations_over_checkpoints(run, inputs: Tensor, hook: str, steps: Sequence[int] | None = None) -> dict[int, Tensor]:
-    """``{step: activation}`` for every (or the given) checkpoint of ``run`` (a :class:`bridge.runs.run.Run`)."""
+    """``{step: activation}`` for every (or the given) checkpoint of ``run`` (a :class:`bridge.runs.run.Run`).
+
+    Args:
+        run: anything with ``steps`` and ``model_at(step)``, usually a :class:`bridge.runs.run.Run`.
+        inputs: ``(batch, ...)`` model inputs.
+        hook: a hook point or submodule name, as for :func:`cached_activation`.
+        steps: the checkpoints to read (default: every one in ``run.steps``).
+
+    Returns:
+        ``{step: (batch, ...) activation}`` in the order of ``steps``.
+
+    Examples:
+        >>> from types import SimpleNamespace
+        >>> from bridge.models import DeepLinearConfig, build_model
+        >>> run = SimpleNamespace(steps=[0, 10], model_at=lambda step: build_model(DeepLinearConfig(4, 6, 2), seed=step))
+        >>> {step: tuple(a.shape) for step, a in activations_over_checkpoints(run, torch.eye(4), "hook_hidden.0").items()}
+        {0: (4, 6), 10: (4, 6)}
+    """
     steps = run.steps if steps is None else steps
     return {step: cached_activation(run.model_at(step), inputs, hook) for step in steps}

@@ -34,7 +34,12 @@ from probes.heads import HeadWeights, composition_baseline, composition_scores
 
 
 def node_name(layer: int, head: int) -> str:
-    """``"L{layer}H{head}"``."""
+    """``"L{layer}H{head}"``.
+
+    Examples:
+        >>> node_name(1, 0)
+        'L1H0'
+    """
     return f"L{layer}H{head}"
 
 
@@ -56,6 +61,13 @@ def circuit_graph(
             receiver's keys, for the layer pair ``key_path_layers``.
         step: the checkpoint's step (a graph attribute).
         baseline_samples: random matrix pairs for the composition baseline.
+
+    Examples:
+        >>> from probes.heads import HeadWeights
+        >>> eye = torch.eye(2).expand(2, 1, 2, 2)                     # 2 layers of 1 head, every W the identity
+        >>> g = circuit_graph(HeadWeights(torch.eye(2), torch.eye(2), eye, eye, eye, eye), step=10)
+        >>> list(g.edges), round(g.edges["L0H0", "L1H0"]["k_comp"], 4), g.graph["step"]   # ‖I I‖_F / (‖I‖_F ‖I‖_F) = 1/√2
+        ([('L0H0', 'L1H0')], 0.7071, 10)
     """
     L, H = weights.n_layers, weights.n_heads
     d_model, d_head = weights.W_Q.shape[2], weights.W_Q.shape[3]
@@ -82,7 +94,13 @@ def circuit_graph(
 
 
 def edges_above(graph: nx.DiGraph, attr: str, threshold: float) -> set[tuple[str, str]]:
-    """Edges whose ``attr`` is at least ``threshold`` (edges without it are left out)."""
+    """Edges whose ``attr`` is at least ``threshold`` (edges without it are left out).
+
+    Examples:
+        >>> g = nx.DiGraph([("L0H0", "L1H0", {"k_comp": 0.5}), ("L0H1", "L1H0", {"k_comp": 0.1}), ("L0H0", "L1H1", {})])
+        >>> edges_above(g, "k_comp", 0.3)
+        {('L0H0', 'L1H0')}
+    """
     return {(u, v) for u, v, d in graph.edges(data=True) if attr in d and d[attr] >= threshold}
 
 
@@ -101,17 +119,35 @@ def graph_change(before: nx.DiGraph, after: nx.DiGraph, attr: str, threshold: fl
 
 
 def to_node_link(graph: nx.DiGraph) -> dict[str, Any]:
-    """JSON-ready node-link data (``networkx.node_link_data``)."""
+    """JSON-ready node-link data (``networkx.node_link_data``).
+
+    Examples:
+        >>> data = to_node_link(nx.DiGraph([("L0H0", "L1H0", {"k_comp": 0.5})], step=5))
+        >>> data["graph"], data["edges"]
+        ({'step': 5}, [{'k_comp': 0.5, 'source': 'L0H0', 'target': 'L1H0'}])
+    """
     return nx.node_link_data(graph, edges="edges")
 
 
 def from_node_link(data: Mapping[str, Any]) -> nx.DiGraph:
-    """Inverse of :func:`to_node_link`."""
+    """Inverse of :func:`to_node_link`.
+
+    Examples:
+        >>> g = from_node_link(to_node_link(nx.DiGraph([("L0H0", "L1H0", {"k_comp": 0.5})], step=5)))
+        >>> list(g.edges(data=True)), g.graph
+        ([('L0H0', 'L1H0', {'k_comp': 0.5})], {'step': 5})
+    """
     return nx.node_link_graph(dict(data), directed=True, edges="edges")
 
 
 def write_graphs(path: str | Path, graphs: Mapping[int, nx.DiGraph]) -> Path:
-    """Write ``{step: node-link graph}`` as one JSON file (atomically) and return its path."""
+    """Write ``{step: node-link graph}`` as one JSON file (atomically) and return its path.
+
+    Examples:
+        >>> import tempfile
+        >>> write_graphs(Path(tempfile.mkdtemp()) / "graphs.json", {100: nx.DiGraph([("L0H0", "L1H0")])}).name
+        'graphs.json'
+    """
     from bridge.runs.storage import atomic_write_json
 
     path = Path(path)
@@ -120,13 +156,26 @@ def write_graphs(path: str | Path, graphs: Mapping[int, nx.DiGraph]) -> Path:
 
 
 def read_graphs(path: str | Path) -> dict[int, nx.DiGraph]:
-    """Read a file written by :func:`write_graphs`."""
+    """Read a file written by :func:`write_graphs`: ``{step: graph}``.
+
+    Examples:
+        >>> import tempfile
+        >>> path = write_graphs(Path(tempfile.mkdtemp()) / "graphs.json", {100: nx.DiGraph([("L0H0", "L1H0")])})
+        >>> {step: list(g.edges) for step, g in read_graphs(path).items()}
+        {100: [('L0H0', 'L1H0')]}
+    """
     data = json.loads(Path(path).read_text())
     return {int(step): from_node_link(g) for step, g in data.items()}
 
 
 def thresholded(graph: nx.DiGraph, attr: str, threshold: float) -> nx.DiGraph:
-    """Every head of ``graph`` (with its attributes) and only the edges whose ``attr`` is at least ``threshold``."""
+    """Every head of ``graph`` (with its attributes) and only the edges whose ``attr`` is at least ``threshold``.
+
+    Examples:
+        >>> t = thresholded(nx.DiGraph([("L0H0", "L1H0", {"k_comp": 0.5}), ("L0H1", "L1H0", {"k_comp": 0.1})]), "k_comp", 0.3)
+        >>> sorted(t.nodes), list(t.edges)
+        (['L0H0', 'L0H1', 'L1H0'], [('L0H0', 'L1H0')])
+    """
     out = nx.DiGraph(**graph.graph)
     out.add_nodes_from(graph.nodes(data=True))
     out.add_edges_from((u, v, graph.edges[u, v]) for u, v in edges_above(graph, attr, threshold))

@@ -24,12 +24,22 @@ from bridge.theory.superposition import REPRESENTED_NORM
 
 
 def feature_norms(W: Float[Tensor, "m n"]) -> Float[Tensor, "n"]:
-    """``‖W_i‖`` per feature."""
+    """``‖W_i‖`` per feature: ``(m, n)`` weights to ``(n,)`` norms.
+
+    Examples:
+        >>> feature_norms(torch.tensor([[3.0, 0.0, 1.0], [4.0, 0.0, 0.0]])).tolist()
+        [5.0, 0.0, 1.0]
+    """
     return torch.as_tensor(W).detach().float().norm(dim=0)
 
 
 def represented(W: Float[Tensor, "m n"], threshold: float = REPRESENTED_NORM) -> Float[Tensor, "n"]:
-    """Boolean mask of features whose norm exceeds ``threshold``."""
+    """Boolean mask ``(n,)`` of features whose norm exceeds ``threshold``.
+
+    Examples:
+        >>> represented(torch.tensor([[3.0, 0.0, 0.2], [4.0, 0.0, 0.0]]), threshold=0.5).tolist()
+        [True, False, False]
+    """
     return feature_norms(W) > threshold
 
 
@@ -43,6 +53,11 @@ class Polygon:
         gaps: angular gaps between neighbours (degrees, sum 360).
         max_gap_error: largest ``|gap − 360/k|`` in degrees.
         norm_spread: ``max‖W_i‖ / min‖W_i‖ − 1`` over represented features.
+
+    Examples:
+        >>> square = polygon(torch.tensor([[1.0, 0.0, -1.0, 0.0], [0.0, 1.0, 0.0, -1.0]]))
+        >>> square.k, square.gaps, square.is_regular(4)
+        (4, (90.0, 90.0, 90.0, 90.0), True)
     """
 
     k: int
@@ -57,7 +72,17 @@ class Polygon:
 
 
 def polygon(W: Float[Tensor, "2 n"], threshold: float = REPRESENTED_NORM) -> Polygon:
-    """Angles and gaps of the represented feature directions of a 2-D hidden space."""
+    """Angles and gaps of the represented feature directions of a 2-D hidden space.
+
+    Args:
+        W: ``(2, n)`` weights, column ``i`` feature ``i``'s direction.
+        threshold: norm above which a feature counts as represented.
+
+    Examples:
+        >>> p = polygon(torch.tensor([[2.0, 0.0, -1.0, 0.1], [0.0, 1.0, 0.0, 0.0]]))   # the last feature is not represented
+        >>> p.k, p.angles, p.gaps, p.norm_spread
+        (3, (0.0, 90.0, 180.0), (90.0, 90.0, 180.0), 1.0)
+    """
     W = torch.as_tensor(W).detach().float()
     if W.shape[0] != 2:
         raise ValueError(f"polygon needs a 2-dimensional hidden space, got W of shape {tuple(W.shape)}")
@@ -73,7 +98,14 @@ def polygon(W: Float[Tensor, "2 n"], threshold: float = REPRESENTED_NORM) -> Pol
 
 
 def n2m1_phase(W: Float[Tensor, "1 2"], threshold: float = REPRESENTED_NORM) -> str:
-    """Phase of a trained n=2, m=1 model: ``feature 1``, ``feature 2``, ``superposition`` or ``none``/``other``."""
+    """Phase of a trained n=2, m=1 model: ``feature 1``, ``feature 2``, ``superposition`` or ``none``/``other``.
+
+    ``W`` is ``(1, 2)``; ``superposition`` needs both features represented with opposite signs.
+
+    Examples:
+        >>> [n2m1_phase(torch.tensor([w])) for w in ([1.0, -1.0], [1.0, 1.0], [0.0, 1.0], [0.1, 0.0])]
+        ['superposition', 'other', 'feature 2', 'none']
+    """
     w = torch.as_tensor(W).detach().float().reshape(-1)
     if w.numel() != 2:
         raise ValueError(f"n2m1_phase needs W of shape (1, 2), got {tuple(torch.as_tensor(W).shape)}")

@@ -34,7 +34,12 @@ def _check_p(p: int) -> None:
 
 
 def n_frequencies(p: int) -> int:
-    """Number of non-constant frequencies ``(p - 1) // 2``."""
+    """Number of non-constant frequencies ``(p - 1) // 2``.
+
+    Examples:
+        >>> n_frequencies(7)
+        3
+    """
     _check_p(p)
     return (p - 1) // 2
 
@@ -63,12 +68,23 @@ def fourier_basis(p: int, dtype: torch.dtype = torch.float64) -> Float[Tensor, "
 
 
 def basis_labels(p: int) -> list[str]:
-    """Names of the basis rows: ``["const", "cos 1", "sin 1", …]``."""
+    """Names of the basis rows: ``["const", "cos 1", "sin 1", …]``.
+
+    Examples:
+        >>> basis_labels(5)
+        ['const', 'cos 1', 'sin 1', 'cos 2', 'sin 2']
+    """
     return ["const"] + [f"{f} {k}" for k in range(1, n_frequencies(p) + 1) for f in ("cos", "sin")]
 
 
 def fourier_coefficients(x: Float[Tensor, "p *rest"]) -> Float[Tensor, "p *rest"]:
-    """Coefficients of ``x`` along its first (residue) axis in :func:`fourier_basis`."""
+    """Coefficients of ``x`` along its first (residue) axis in :func:`fourier_basis`: ``(p, ...)`` to ``(p, ...)`` (float64).
+
+    Examples:
+        >>> c = fourier_coefficients(torch.cos(2 * torch.pi * torch.arange(5.0) / 5))   # √(5/2) × the cos-1 row
+        >>> basis_labels(5)[int(c.abs().argmax())], round(float(c[1]), 4), round(float(c.norm()), 4)
+        ('cos 1', 1.5811, 1.5811)
+    """
     basis = fourier_basis(x.shape[0], torch.float64)
     return torch.tensordot(basis, x.detach().to(torch.float64), dims=([1], [0]))
 
@@ -81,6 +97,10 @@ def frequency_norms(x: Float[Tensor, "p *rest"]) -> Float[Tensor, " freq"]:
 
     Returns:
         ``(n_frequencies + 1,)``; entry ``0`` is the constant component's norm.
+
+    Examples:
+        >>> frequency_norms(torch.ones(5, 3)).round(decimals=4).tolist()   # constant columns: √5 each, √15 together
+        [3.873, 0.0, 0.0]
     """
     c = fourier_coefficients(x).reshape(x.shape[0], -1)
     sq = (c**2).sum(-1)
@@ -151,8 +171,17 @@ def neuron_frequency_fve(acts: Float[Tensor, "p p neuron"]) -> Float[Tensor, "fr
     (without the constant–constant term). Their squared mass over the total
     non-constant mass is the neuron's FVE by ``k`` (Nanda et al.'s neuron clusters).
 
+    Args:
+        acts: ``(p, p, neurons)``, entry ``[a, b, n]`` neuron ``n``'s activation on the pair ``(a, b)``.
+
     Returns:
         ``(n_frequencies + 1, neurons)``; row 0 is zero.
+
+    Examples:
+        >>> a, b = torch.meshgrid(torch.arange(5.0), torch.arange(5.0), indexing="ij")
+        >>> acts = torch.stack([torch.cos(2 * torch.pi * (a + b) / 5), torch.sin(2 * torch.pi * 2 * b / 5)], -1)
+        >>> neuron_frequency_fve(acts).round(decimals=4).tolist()   # neuron 0 is all frequency 1, neuron 1 all frequency 2
+        [[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]
     """
     p = acts.shape[0]
     if acts.shape[1] != p:

@@ -43,6 +43,12 @@ class HeadWeights:
         W_E: ``(d_vocab, d_model)``; W_U: ``(d_model, d_vocab_out)``.
         W_Q, W_K, W_V: ``(n_layers, n_heads, d_model, d_head)``.
         W_O: ``(n_layers, n_heads, d_head, d_model)``.
+
+    Examples:
+        >>> eye = torch.eye(2).expand(1, 3, 2, 2)
+        >>> w = HeadWeights(torch.eye(2), torch.eye(2), eye, eye, eye, eye)
+        >>> w.n_layers, w.n_heads, tuple(w.OV.shape), w.QK[0, 0].tolist()
+        (1, 3, (1, 3, 2, 2), [[1.0, 0.0], [0.0, 1.0]])
     """
 
     W_E: Float[Tensor, "d_vocab d_model"]
@@ -74,6 +80,13 @@ def head_weights(model: nn.Module) -> HeadWeights:
 
     ``blocks.{l}.attn.q.weight`` is ``(n_heads * d_head, d_model)``, ``o.weight`` is
     ``(d_model, n_heads * d_head)`` and ``unembed.weight`` is ``(d_vocab_out, d_model)``.
+
+    Examples:
+        >>> from bridge.models import TransformerConfig, build_model
+        >>> model = build_model(TransformerConfig(d_vocab=8, n_ctx=6, d_model=16, n_heads=2, d_head=8, n_layers=2, d_mlp=None), seed=0)
+        >>> w = head_weights(model)
+        >>> tuple(w.W_E.shape), tuple(w.W_U.shape), tuple(w.W_Q.shape), tuple(w.W_O.shape)
+        ((8, 16), (16, 8), (2, 2, 16, 8), (2, 2, 8, 16))
     """
     sd = {k: v.detach().float().cpu() for k, v in model.state_dict().items()}
     n_layers, n_heads, d_head = model.cfg.n_layers, model.cfg.n_heads, model.cfg.d_head
@@ -95,6 +108,14 @@ def copying_scores(w: HeadWeights) -> Float[Tensor, "layer head"]:
     The nonzero eigenvalues of the ``(V, V)`` circuit are those of the small
     ``(d_head, d_head)`` matrix ``W_O W_U W_E W_V``. 1: the head copies the tokens it
     attends to; 0: it suppresses them. Needs ``d_vocab == d_vocab_out``.
+
+    Returns:
+        ``(n_layers, n_heads)``, in [0, 1].
+
+    Examples:
+        >>> eye, flip = torch.eye(2).expand(1, 2, 2, 2), torch.stack([torch.eye(2), -torch.eye(2)])[None]
+        >>> copying_scores(HeadWeights(torch.eye(2), torch.eye(2), eye, eye, eye, flip)).tolist()   # OV = +I, −I
+        [[1.0, 0.0]]
     """
     if w.W_E.shape[0] != w.W_U.shape[1]:
         raise ValueError(f"copying score needs d_vocab == d_vocab_out, got {w.W_E.shape[0]} and {w.W_U.shape[1]}")
@@ -105,7 +126,13 @@ def copying_scores(w: HeadWeights) -> Float[Tensor, "layer head"]:
 
 
 def composition_score(a: Tensor, b: Tensor) -> Tensor:
-    """``‖A B‖_F / (‖A‖_F ‖B‖_F)`` over the last two axes (broadcasting)."""
+    """``‖A B‖_F / (‖A‖_F ‖B‖_F)`` over the last two axes (broadcasting): ``(..., d, d)`` pairs to ``(...)``.
+
+    Examples:
+        >>> e0, e1 = torch.diag(torch.tensor([1.0, 0.0])), torch.diag(torch.tensor([0.0, 1.0]))
+        >>> round(float(composition_score(torch.eye(2), torch.eye(2))), 4), float(composition_score(e0, e1))   # 1/√2; orthogonal
+        (0.7071, 0.0)
+    """
     return torch.linalg.matrix_norm(a @ b) / (torch.linalg.matrix_norm(a) * torch.linalg.matrix_norm(b))
 
 
@@ -113,6 +140,15 @@ def composition_scores(w: HeadWeights) -> dict[str, Float[Tensor, "layer head la
     """Q-, K-, V-composition of every head ``(l0, h0)`` into every later head ``(l1, h1)``.
 
     Entries with ``l1 <= l0`` are NaN. Biases are left out (Elhage et al. 2021).
+
+    Returns:
+        ``{"q", "k", "v"}`` → ``(n_layers, n_heads, n_layers, n_heads)`` indexed ``[l0, h0, l1, h1]``.
+
+    Examples:
+        >>> eye = torch.eye(2).expand(2, 1, 2, 2)
+        >>> k = composition_scores(HeadWeights(torch.eye(2), torch.eye(2), eye, eye, eye, eye))["k"]
+        >>> tuple(k.shape), round(float(k[0, 0, 1, 0]), 4), bool(k[1, 0, 0, 0].isnan())
+        ((2, 1, 2, 1), 0.7071, True)
     """
     L, H = w.n_layers, w.n_heads
     ov, qk = w.OV, w.QK
@@ -130,6 +166,10 @@ def composition_baseline(d_model: int, d_head: int, *, samples: int = 200, seed:
     """Mean and std of the composition score of two random rank-``d_head`` products of Gaussians.
 
     Composition scores of unrelated heads are not zero: this is the level to compare against.
+
+    Examples:
+        >>> tuple(round(v, 2) for v in composition_baseline(16, 4))
+        (0.24, 0.05)
     """
     g = torch.Generator().manual_seed(seed)
     a = torch.randn(samples, d_model, d_head, generator=g) @ torch.randn(samples, d_head, d_model, generator=g)
@@ -151,6 +191,15 @@ def pattern_scores(pattern: Float[Tensor, "batch head query key"], tokens: Int[T
     Args:
         pattern: ``(batch, head, query, key)`` attention probabilities.
         tokens: ``(batch, pos)`` with ``pos == query == key``.
+
+    Returns:
+        ``{"previous_token", "duplicate_token", "induction"}`` → ``(head,)``.
+
+    Examples:
+        >>> pattern = torch.zeros(1, 1, 4, 4)
+        >>> pattern[0, 0, [0, 1, 2, 3], [0, 0, 0, 1]] = 1.0                  # queries 2, 3 look at their earlier copies
+        >>> {k: round(float(v[0]), 4) for k, v in pattern_scores(pattern, torch.tensor([[5, 6, 5, 6]])).items()}
+        {'previous_token': 0.3333, 'duplicate_token': 1.0, 'induction': 0.0}
     """
     b, n = tokens.shape
     if pattern.ndim != 4 or pattern.shape[0] != b or pattern.shape[2] != n or pattern.shape[3] != n:
@@ -244,7 +293,15 @@ def previous_token_reach(prev_by_position: Float[Tensor, "head query"], level: f
 
 
 def attention_patterns(model: nn.Module, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "layer batch head query key"]:
-    """Every layer's attention pattern on ``tokens`` (no grad; eval mode restored after)."""
+    """Every layer's attention pattern on ``tokens`` (no grad; eval mode restored after).
+
+    Examples:
+        >>> from bridge.models import TransformerConfig, build_model
+        >>> model = build_model(TransformerConfig(d_vocab=8, n_ctx=6, d_model=16, n_heads=2, d_head=8, n_layers=2, d_mlp=None), seed=0)
+        >>> patterns = attention_patterns(model, torch.tensor([[1, 2, 3, 1, 2, 3]]))
+        >>> tuple(patterns.shape), patterns[:, 0, :, 0, 0].tolist()   # query 0 can only attend to itself
+        ((2, 1, 2, 6, 6), [[1.0, 1.0], [1.0, 1.0]])
+    """
     was_training = model.training
     model.eval()
     try:

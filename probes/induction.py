@@ -30,12 +30,30 @@ from probes.patching import ablated, ablation_effects, ablation_subsets, mean_he
 
 def corrupted_pair(tokens: Int[Tensor, "batch pos"], d_vocab: int, seed: int) -> Int[Tensor, "batch pos"]:
     """The corrupted counterpart of ``tokens`` for patching: each block's first copy replaced
-    (:func:`~bridge.tasks.repeated_tokens.corrupt_first_copy`, drawn with a seed derived from ``seed``)."""
+    (:func:`~bridge.tasks.repeated_tokens.corrupt_first_copy`, drawn with a seed derived from ``seed``).
+
+    Examples:
+        >>> tokens = torch.tensor([[7, 1, 2, 3, 1, 2, 3]])
+        >>> (corrupted_pair(tokens, d_vocab=16, seed=0) != tokens).int().tolist()
+        [[0, 1, 1, 1, 0, 0, 0]]
+    """
     return corrupt_first_copy(tokens.cpu(), d_vocab, generator(derive_seed(seed, "corrupt"))).to(tokens.device)
 
 
 def head_graph(model: nn.Module, tokens: Int[Tensor, "batch pos"], corrupted: Int[Tensor, "batch pos"], step: int) -> nx.DiGraph:
-    """Circuit graph of one checkpoint: head scores, mean-ablation effects, composition and key path patching."""
+    """Circuit graph of one checkpoint: head scores, mean-ablation effects, composition and key path patching.
+
+    Args:
+        tokens, corrupted: ``(batch, pos)`` clean sequences and their :func:`corrupted_pair`.
+        step: the checkpoint's step (a graph attribute).
+
+    Examples:
+        >>> from bridge.models import TransformerConfig, build_model
+        >>> model = build_model(TransformerConfig(d_vocab=8, n_ctx=6, d_model=16, n_heads=2, d_head=8, n_layers=2, d_mlp=None), seed=0)
+        >>> tokens = torch.tensor([[1, 2, 3, 1, 2, 3]]); g = head_graph(model, tokens, corrupted_pair(tokens, 8, seed=0), step=0)
+        >>> g.number_of_edges(), "key_path" in g.edges["L0H0", "L1H0"], g.nodes["L1H0"]["ablation"]   # one sequence: its own mean
+        (4, True, 0.0)
+    """
     scores = head_scores(model, tokens)
     w = head_weights(model)
     nodes = {**scores, "copying": copying_scores(w), "ablation": ablation_effects(model, tokens, repeated_token_loss, mode="mean")}
@@ -44,7 +62,20 @@ def head_graph(model: nn.Module, tokens: Int[Tensor, "batch pos"], corrupted: In
 
 
 def second_copy_loss(clean: Int[Tensor, "batch pos"], corrupted: Int[Tensor, "batch pos"]):
-    """Metric for denoising: loss on the clean labels at targets repeated in ``clean`` but not in ``corrupted``."""
+    """Metric for denoising: loss on the clean labels at targets repeated in ``clean`` but not in ``corrupted``.
+
+    Args:
+        clean, corrupted: ``(batch, pos)`` token sequences.
+
+    Returns:
+        ``metric(logits (batch, pos, d_vocab), tokens) -> scalar``.
+
+    Examples:
+        >>> clean = torch.tensor([[7, 1, 2, 3, 1, 2, 3]])
+        >>> metric = second_copy_loss(clean, corrupted_pair(clean, 16, seed=0))
+        >>> round(float(metric(torch.zeros(1, 7, 16), clean)), 4)   # uniform logits: ln 16
+        2.7726
+    """
     mask = repeated_targets(clean) & ~repeated_targets(corrupted)
 
     def metric(logits: Tensor, tokens: Tensor) -> Tensor:
@@ -76,6 +107,13 @@ def final_causal(model: nn.Module, sets: dict[str, Tensor], corrupted: Tensor, p
         together (``all_prev_ablation_mean``), and every set of layer-0 heads
         mean-ablated together with the smallest set meeting both targets, the
         costliest of its size (``prev_ablation_subsets``).
+
+    Examples:
+        >>> from bridge.models import TransformerConfig, build_model
+        >>> model = build_model(TransformerConfig(d_vocab=8, n_ctx=6, d_model=16, n_heads=2, d_head=8, n_layers=2, d_mlp=None), seed=0)
+        >>> tokens = torch.tensor([[1, 2, 3, 1, 2, 3]]); out = final_causal(model, {"test": tokens}, corrupted_pair(tokens, 8, seed=0), prev_head=0, min_loss=0.1, max_induction=0.5)
+        >>> len(out["ablation_zero"]), out["prev_ablation_mean"]["loss_increase"]   # mean ablation over one sequence changes nothing
+        (2, 0.0)
     """
     test = sets["test"]
     out: dict[str, Any] = {
@@ -113,6 +151,13 @@ def previous_token_demand(prefix: Int[Tensor, " batch"], period: Int[Tensor, " b
     Induction from a later copy attends to the position after the token's first
     occurrence, ``P + 1 ≤ q ≤ P + B`` (prefix ``P``, period ``B``); a previous-token
     head must cover ``q`` there.
+
+    Args:
+        prefix, period: ``(batch,)`` each training sequence's prefix length and period.
+
+    Examples:
+        >>> previous_token_demand(torch.tensor([1]), torch.tensor([2]), n_ctx=5).tolist()
+        [0.0, 0.0, 1.0, 1.0, 0.0]
     """
     q = torch.arange(n_ctx)[None, :]
     return ((q >= prefix[:, None] + 1) & (q <= prefix[:, None] + period[:, None])).float().mean(0).numpy()
@@ -134,6 +179,13 @@ def previous_token_coverage(model: nn.Module, sets: dict[str, Tensor], info: dic
         need a key beyond the reach; for each evaluation set the induction head's
         attention by the key it needs (:func:`probes.heads.induction_by_key_position`),
         pooled over keys inside (``covered``) and beyond (``uncovered``) the reach.
+
+    Examples:
+        >>> from bridge.models import TransformerConfig, build_model
+        >>> model = build_model(TransformerConfig(d_vocab=8, n_ctx=6, d_model=16, n_heads=2, d_head=8, n_layers=2, d_mlp=None), seed=0)
+        >>> out = previous_token_coverage(model, {"test": torch.tensor([[1, 2, 3, 1, 2, 3]])}, {"train_prefix": torch.tensor([0]), "train_period": torch.tensor([3])}, ind_head=0)
+        >>> out["demand"], out["induction_test"]["count"]   # keys 1..3 needed; queries 3, 4, 5 need keys 1, 2, 3
+        ([1.0, 1.0, 1.0, 0.0, 0.0], [0, 1, 1, 1, 0, 0])
     """
     n_ctx = sets["test"].shape[1]
     patterns = {split: attention_patterns(model, tokens) for split, tokens in sets.items()}

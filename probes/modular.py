@@ -39,7 +39,18 @@ def _is_mlp(model: nn.Module) -> bool:
 
 
 def residue_embedding(model: nn.Module, p: int) -> Float[Tensor, "p d"]:
-    """How the model embeds residues: ``W_E[:p]`` (transformer) or ``[W₁[:, :p]ᵀ, W₁[:, p:2p]ᵀ]`` (one-hot MLP)."""
+    """How the model embeds residues: ``W_E[:p]`` (transformer) or ``[W₁[:, :p]ᵀ, W₁[:, p:2p]ᵀ]`` (one-hot MLP).
+
+    Returns:
+        ``(p, d_model)`` for a transformer, ``(p, 2 * d_hidden)`` for an MLP.
+
+    Examples:
+        >>> from bridge.models import MLPConfig, build_model
+        >>> net = build_model(MLPConfig(d_in=10, d_out=5, widths=(3,)), seed=0)
+        >>> emb = residue_embedding(net, 5)
+        >>> tuple(emb.shape), torch.equal(emb[:, 3:], net.layers[0].weight[:, 5:].T)   # columns 3..5: the b-block
+        ((5, 6), True)
+    """
     if _is_mlp(model):
         w = model.layers[0].weight.detach()
         if w.shape[1] != 2 * p:
@@ -52,13 +63,31 @@ def residue_embedding(model: nn.Module, p: int) -> Float[Tensor, "p d"]:
 
 
 def grid_inputs(data: TaskData) -> Tensor:
-    """The model inputs of all ``p²`` pairs (row ``a·p + b``) in the task's encoding."""
+    """The model inputs of all ``p²`` pairs (row ``a·p + b``) in the task's encoding.
+
+    Returns:
+        ``(p², 3)`` tokens ``[a, b, =]`` (``=`` is token ``p``), or ``(p², 2p)`` one-hots.
+
+    Examples:
+        >>> from bridge.tasks import ModularConfig, make_task
+        >>> x = grid_inputs(make_task(ModularConfig(p=5), seed=0))
+        >>> tuple(x.shape), x[7].tolist()   # row 7 = 1·5 + 2: the pair (1, 2)
+        ((25, 3), [1, 2, 5])
+    """
     p = data.info["p"]
     return encode_pairs(all_pairs(p), p, data.info.get("encoding", "tokens")).to(data.train.x.device)
 
 
 def logits_and_neurons(model: nn.Module, data: TaskData, neurons: bool = True) -> tuple[Tensor, Tensor | None]:
-    """Logits ``(p², p)`` on every pair and, when available, the last MLP layer's activations ``(p, p, d_mlp)``."""
+    """Logits ``(p², p)`` on every pair and, when available, the last MLP layer's activations ``(p, p, d_mlp)``.
+
+    Examples:
+        >>> from bridge.models import MLPConfig, build_model
+        >>> from bridge.tasks import ModularConfig, make_task
+        >>> logits, acts = logits_and_neurons(build_model(MLPConfig(d_in=10, d_out=5, widths=(3,)), seed=0), make_task(ModularConfig(p=5, encoding="onehot"), seed=0), neurons=False)
+        >>> tuple(logits.shape), acts
+        ((25, 5), None)
+    """
     p = data.info["p"]
     x = grid_inputs(data)
     with evaluating(model):

@@ -39,12 +39,24 @@ ABLATIONS = ("zero", "mean")
 
 
 def z_hook(layer: int) -> str:
-    """Name of the hook point holding layer ``layer``'s per-head outputs ``(batch, pos, head, d_head)``."""
+    """Name of the hook point holding layer ``layer``'s per-head outputs ``(batch, pos, head, d_head)``.
+
+    Examples:
+        >>> z_hook(1)
+        'blocks.1.attn.hook_z'
+    """
     return f"blocks.{layer}.attn.hook_z"
 
 
 def hook_count(model: nn.Module) -> int:
-    """Number of forward hooks attached to the model's hook points (0 for a clean model)."""
+    """Number of forward hooks attached to the model's hook points (0 for a clean model).
+
+    Examples:
+        >>> from bridge.models import TransformerConfig, build_model
+        >>> model = build_model(TransformerConfig(d_vocab=8, n_ctx=6, d_model=16, n_heads=2, d_head=8, n_layers=2, d_mlp=None), seed=0)
+        >>> hook_count(model)
+        0
+    """
     points = {id(point): point for point in model.hook_dict.values()}  # aliases share one point
     return sum(len(point._forward_hooks) for point in points.values())
 
@@ -59,6 +71,14 @@ def hooked(model: nn.Module, fwd_hooks: Sequence[tuple[str, HookFn]]) -> Iterato
 
     Raises:
         KeyError: an unknown hook point (before anything is attached).
+
+    Examples:
+        >>> from bridge.models import TransformerConfig, build_model
+        >>> model = build_model(TransformerConfig(d_vocab=8, n_ctx=6, d_model=16, n_heads=2, d_head=8, n_layers=2, d_mlp=None), seed=0)
+        >>> with hooked(model, [(z_hook(0), lambda z, hook: z)]): print(hook_count(model))
+        1
+        >>> hook_count(model)
+        0
     """
     points = model.hook_dict
     for name, _ in fwd_hooks:
@@ -95,7 +115,14 @@ def _check_heads(model: nn.Module, heads: Sequence[Head]) -> None:
 
 
 def mean_head_outputs(model: nn.Module, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "layer pos head d_head"]:
-    """Per-position mean of every head's output ``z`` over the sequences in ``tokens`` (for mean ablation)."""
+    """Per-position mean of every head's output ``z`` over the sequences in ``tokens`` (for mean ablation).
+
+    Examples:
+        >>> from bridge.models import TransformerConfig, build_model
+        >>> model = build_model(TransformerConfig(d_vocab=8, n_ctx=6, d_model=16, n_heads=2, d_head=8, n_layers=2, d_mlp=None), seed=0)
+        >>> tuple(mean_head_outputs(model, torch.tensor([[1, 2, 3, 1, 2, 3], [4, 5, 6, 4, 5, 6]])).shape)   # (layer, pos, head, d_head)
+        (2, 6, 2, 8)
+    """
     return torch.stack([z.mean(0) for z in _z_cache(model, tokens)])
 
 
@@ -108,6 +135,14 @@ def ablated(model: nn.Module, heads: Sequence[Head], mode: str = "zero", means: 
         heads: ``(layer, head)`` pairs.
         mode: ``"zero"`` or ``"mean"``.
         means: ``(layer, pos, head, d_head)`` from :func:`mean_head_outputs` (needed for ``"mean"``).
+
+    Examples:
+        >>> from bridge.models import TransformerConfig, build_model
+        >>> model = build_model(TransformerConfig(d_vocab=8, n_ctx=6, d_model=16, n_heads=2, d_head=8, n_layers=2, d_mlp=None), seed=0)
+        >>> tokens = torch.tensor([[1, 2, 3, 1, 2, 3]]); before = model(tokens)
+        >>> with ablated(model, [(0, 1)], "mean", mean_head_outputs(model, tokens)): after = model(tokens)
+        >>> torch.equal(before, after), hook_count(model)   # the mean over one sequence is the head's own output
+        (True, 0)
     """
     if mode not in ABLATIONS:
         raise ValueError(f"ablation mode must be one of {ABLATIONS}, got {mode!r}")
@@ -140,6 +175,16 @@ def ablation_effects(
         metric: ``(logits, tokens) -> scalar``.
         mode: ``"zero"`` or ``"mean"`` ablation.
         reference: sequences for the means of mean ablation (default: ``tokens``).
+
+    Returns:
+        ``(n_layers, n_heads)`` effects.
+
+    Examples:
+        >>> from bridge.models import TransformerConfig, build_model; from bridge.tasks.repeated_tokens import repeated_token_loss
+        >>> model = build_model(TransformerConfig(d_vocab=8, n_ctx=6, d_model=16, n_heads=2, d_head=8, n_layers=2, d_mlp=None), seed=0)
+        >>> effects = ablation_effects(model, torch.tensor([[1, 2, 3, 1, 2, 3]]), repeated_token_loss, mode="mean")
+        >>> tuple(effects.shape), float(effects.abs().max())   # one sequence: each head replaced by itself
+        ((2, 2), 0.0)
     """
     means = mean_head_outputs(model, tokens if reference is None else reference) if mode == "mean" else None
     clean = metric(_forward(model, tokens), tokens)
@@ -158,6 +203,20 @@ def patch_heads(model: nn.Module, target: Int[Tensor, "batch pos"], source: Int[
     against ``target``. With ``target`` clean and ``source`` corrupted this is
     "noising" (how much the head's clean output matters); swapped, "denoising".
     A run patched into itself (``source == target``) gives exactly zero.
+
+    Args:
+        target, source: ``(batch, pos)`` token sequences of one shape.
+        metric: ``(logits, tokens) -> scalar``.
+
+    Returns:
+        ``(n_layers, n_heads)`` effects.
+
+    Examples:
+        >>> from bridge.models import TransformerConfig, build_model; from bridge.tasks.repeated_tokens import repeated_token_loss
+        >>> model = build_model(TransformerConfig(d_vocab=8, n_ctx=6, d_model=16, n_heads=2, d_head=8, n_layers=2, d_mlp=None), seed=0)
+        >>> tokens = torch.tensor([[1, 2, 3, 1, 2, 3]])
+        >>> tuple(patch_heads(model, tokens, tokens.flip(1), repeated_token_loss).shape)
+        (2, 2)
     """
     if target.shape != source.shape:
         raise ValueError(f"target and source must have one shape, got {tuple(target.shape)} and {tuple(source.shape)}")
@@ -251,6 +310,13 @@ def path_patch_keys(
     Raises:
         ValueError: heads out of range, sender not before receiver, or a model
             with normalisation or MLPs (the residual is not a plain sum there).
+
+    Examples:
+        >>> from bridge.models import TransformerConfig, build_model; from bridge.tasks.repeated_tokens import repeated_token_loss
+        >>> model = build_model(TransformerConfig(d_vocab=8, n_ctx=6, d_model=16, n_heads=2, d_head=8, n_layers=2, d_mlp=None), seed=0)
+        >>> tokens = torch.tensor([[1, 2, 3, 1, 2, 3]])
+        >>> path_patch_keys(model, tokens, tokens, repeated_token_loss, sender=(0, 0), receiver=(1, 1))   # source == target
+        0.0
     """
     return float(path_patch_matrix(model, target, source, metric, sender[0], receiver[0], senders=[sender[1]], receivers=[receiver[1]])[0, 0])
 
@@ -269,7 +335,18 @@ def path_patch_matrix(
     """:func:`path_patch_keys` for every sender head of ``sender_layer`` into every receiver head of ``receiver_layer``.
 
     Args:
+        target, source: ``(batch, pos)`` token sequences of one shape.
         senders, receivers: head indices (default: all heads of the layer).
+
+    Returns:
+        ``(len(senders), len(receivers))`` effects.
+
+    Examples:
+        >>> from bridge.models import TransformerConfig, build_model; from bridge.tasks.repeated_tokens import repeated_token_loss
+        >>> model = build_model(TransformerConfig(d_vocab=8, n_ctx=6, d_model=16, n_heads=2, d_head=8, n_layers=2, d_mlp=None), seed=0)
+        >>> tokens = torch.tensor([[1, 2, 3, 1, 2, 3]]); m = path_patch_matrix(model, tokens, tokens.flip(1), repeated_token_loss)
+        >>> tuple(m.shape), abs(float(m[0, 1]) - path_patch_keys(model, tokens, tokens.flip(1), repeated_token_loss, (0, 0), (1, 1))) < 1e-7
+        ((2, 2), True)
     """
     H = model.cfg.n_heads
     senders = list(range(H)) if senders is None else list(senders)

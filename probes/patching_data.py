@@ -43,6 +43,11 @@ class PatchingPair:
         changed: ``(batch, pos)`` ``True`` where ``corrupted`` differs from ``clean``.
         broken: ``(batch, pos)`` targets induction predicts in ``clean`` but not in
             ``corrupted`` (where a denoising metric should be read).
+
+    Examples:
+        >>> pair = repeated_pairs(2, block=3, d_vocab=12, seed=0)   # two blocks of 3 tokens, each repeated once
+        >>> tuple(pair.corrupted.shape), pair.changed.sum(1).tolist(), pair.broken[0].int().tolist()
+        ((2, 6), [3, 3], [0, 0, 0, 0, 1, 1])
     """
 
     clean: Int[Tensor, "batch pos"]

@@ -57,7 +57,18 @@ def _per_subtask(values: Float[Tensor, " n"], task: Int[Tensor, " n"], n_tasks: 
 
 
 def hidden_and_readout(model: nn.Module, x: Float[Tensor, "n d_in"]) -> tuple[Float[Tensor, "n width"], Float[Tensor, " width"], Tensor]:
-    """Hidden activations, each unit's weight on the logit difference ``z₁ − z₀`` and the output bias difference."""
+    """Hidden activations, each unit's weight on the logit difference ``z₁ − z₀`` and the output bias difference.
+
+    Returns:
+        ``(hidden (n, width), readout (width,), bias ())``: ``z₁ − z₀ = hidden @ readout + bias``.
+
+    Examples:
+        >>> from bridge.models import MLPConfig, build_model
+        >>> net = build_model(MLPConfig(d_in=2, d_out=2, widths=(2,)), seed=0)   # set by hand: unit u reads input u; unit 0 pushes logit 1, unit 1 logit 0
+        >>> with torch.no_grad(): _ = net.layers[0].weight.copy_(10 * torch.eye(2)), net.layers[1].weight.copy_(torch.eye(2).flip(0)), [layer.bias.zero_() for layer in net.layers]
+        >>> [t.tolist() for t in hidden_and_readout(net, torch.eye(2))]
+        [[[10.0, 0.0], [0.0, 10.0]], [1.0, -1.0], 0.0]
+    """
     first, last = _layers(model)
     with torch.no_grad():
         hidden = model.activation(first(x))
@@ -74,6 +85,14 @@ def subtask_metrics(model: nn.Module, x: Float[Tensor, "n d_in"], y: Int[Tensor,
 
     Returns:
         ``(loss, accuracy)``, each ``(n_tasks,)``.
+
+    Examples:
+        >>> from bridge.models import MLPConfig, build_model
+        >>> net = build_model(MLPConfig(d_in=2, d_out=2, widths=(2,)), seed=0)   # set by hand: unit u reads input u; unit 0 pushes logit 1, unit 1 logit 0
+        >>> with torch.no_grad(): _ = net.layers[0].weight.copy_(10 * torch.eye(2)), net.layers[1].weight.copy_(torch.eye(2).flip(0)), [layer.bias.zero_() for layer in net.layers]
+        >>> loss, acc = subtask_metrics(net, torch.eye(2), torch.tensor([1, 1]), torch.tensor([0, 1]), 2)   # subtask 1's label is wrong by a margin of 10
+        >>> [round(v, 4) for v in loss.tolist()], acc.tolist()
+        ([0.0, 10.0], [1.0, 0.0])
     """
     with torch.no_grad():
         out = model(x)
@@ -87,6 +106,13 @@ def unit_contributions(model: nn.Module, x: Float[Tensor, "n d_in"], task: Int[T
 
     The size of unit ``u``'s push on the logit difference when subtask ``k`` is asked:
     the units that serve subtask ``k`` are those with large ``c[k, u]``.
+
+    Examples:
+        >>> from bridge.models import MLPConfig, build_model
+        >>> net = build_model(MLPConfig(d_in=2, d_out=2, widths=(2,)), seed=0)   # set by hand: unit u reads input u; unit 0 pushes logit 1, unit 1 logit 0
+        >>> with torch.no_grad(): _ = net.layers[0].weight.copy_(10 * torch.eye(2)), net.layers[1].weight.copy_(torch.eye(2).flip(0)), [layer.bias.zero_() for layer in net.layers]
+        >>> unit_contributions(net, torch.eye(2), torch.tensor([0, 1]), 2).tolist()   # one unit per subtask
+        [[10.0, 0.0], [0.0, 10.0]]
     """
     hidden, readout, _ = hidden_and_readout(model, x)
     push = (hidden * readout).abs()
@@ -135,6 +161,20 @@ def walsh_gap(
     correlation with the parity ``χ_T`` of the bits ``T``. The competitors are every other
     ``k_bits``-subset, or ``max_subsets`` drawn with ``seed`` when there are more. Positive once
     the output correlates with the right parity more than with any other.
+
+    Args:
+        x: inputs ``(n, n_tasks + n_bits)``; task: subtask of each row ``(n,)``.
+        subtask_bits: ``(n_tasks, k_bits)`` the bits of each subtask's parity.
+
+    Returns:
+        ``(n_tasks,)`` gaps, in ``[-1, 1]``.
+
+    Examples:
+        >>> from bridge.models import MLPConfig, build_model; from bridge.tasks import SparseParityConfig, make_task
+        >>> data = make_task(SparseParityConfig(n_tasks=3, n_bits=6, k_bits=2, n_train=8, n_test_per_task=64), seed=0)
+        >>> gap = walsh_gap(build_model(MLPConfig(d_in=9, d_out=2, widths=(16,)), seed=0), data.test.x, data.info["test_task"], data.info["subtask_bits"])
+        >>> tuple(gap.shape), bool((gap < 0).all())   # untrained: no subtask's own parity stands out
+        ((3,), True)
     """
     n_tasks, k = subtask_bits.shape
     bits = x[:, n_tasks:]
@@ -192,6 +232,13 @@ def units_needed(
 
     Returns:
         ``(ranking (n_tasks, width), needed (n_tasks,))``.
+
+    Examples:
+        >>> from bridge.models import MLPConfig, build_model
+        >>> net = build_model(MLPConfig(d_in=2, d_out=2, widths=(2,)), seed=0)   # set by hand: unit u reads input u; unit 0 pushes logit 1, unit 1 logit 0
+        >>> with torch.no_grad(): _ = net.layers[0].weight.copy_(10 * torch.eye(2)), net.layers[1].weight.copy_(torch.eye(2).flip(0)), [layer.bias.zero_() for layer in net.layers]
+        >>> [t.tolist() for t in units_needed(net, torch.eye(2), torch.tensor([1, 0]), torch.tensor([0, 1]), 2)]   # each subtask needs its own unit
+        [[[0, 1], [1, 0]], [1, 1]]
     """
     first, last = _layers(model)
     effect = unit_ablation(model, x, y, task, n_tasks)

@@ -99,7 +99,13 @@ def sum_directions(p: int, freqs: Sequence[int], op: str = "+") -> Float[Tensor,
 
 
 def key_part(logits: Float[Tensor, "pairs out"], freqs: Sequence[int], op: str = "+") -> Float[Tensor, "pairs out"]:
-    """The component of each logit column in the span of :func:`sum_directions`."""
+    """The component of each logit column in the span of :func:`sum_directions`: ``(p², out)`` to ``(p², out)`` (float64).
+
+    Examples:
+        >>> table = sum_directions(5, [2]) @ torch.randn(2, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+        >>> torch.allclose(key_part(table, [2]), table), float(key_part(table, [1]).abs().max()) < 1e-12
+        (True, True)
+    """
     p = _check_table(logits)
     q = sum_directions(p, freqs, op)
     lg = logits.detach().to(torch.float64)
@@ -107,12 +113,23 @@ def key_part(logits: Float[Tensor, "pairs out"], freqs: Sequence[int], op: str =
 
 
 def restricted_logits(logits: Float[Tensor, "pairs out"], freqs: Sequence[int], op: str = "+") -> Float[Tensor, "pairs out"]:
-    """``(a, b)``-mean of the logits plus their key-frequency part."""
+    """``(a, b)``-mean of the logits plus their key-frequency part: ``(p², out)`` to ``(p², out)`` (float64).
+
+    Examples:
+        >>> table = 3.0 + sum_directions(5, [1, 2]) @ torch.ones(4, 5, dtype=torch.float64)
+        >>> torch.allclose(restricted_logits(table, [1, 2]), table), torch.allclose(restricted_logits(table, []), torch.full_like(table, 3.0))
+        (True, True)
+    """
     return logits.detach().to(torch.float64).mean(0, keepdim=True) + key_part(logits, freqs, op)
 
 
 def excluded_logits(logits: Float[Tensor, "pairs out"], freqs: Sequence[int], op: str = "+") -> Float[Tensor, "pairs out"]:
-    """The logits with their key-frequency part removed."""
+    """The logits with their key-frequency part removed: ``(p², out)`` to ``(p², out)`` (float64).
+
+    Examples:
+        >>> excluded_logits(3.0 + sum_directions(5, [2]) @ torch.ones(2, 5, dtype=torch.float64), [2]).round(decimals=6).unique().tolist()
+        [3.0]
+    """
     return logits.detach().to(torch.float64) - key_part(logits, freqs, op)
 
 
@@ -123,19 +140,46 @@ def _ce(logits: Tensor, labels: Tensor, index: Tensor) -> float:
 def restricted_loss(
     logits: Float[Tensor, "pairs out"], labels: Int[Tensor, " pairs"], index: Int[Tensor, " n"], freqs: Sequence[int], op: str = "+"
 ) -> float:
-    """Cross-entropy of :func:`restricted_logits` on the pairs ``index`` (the training split)."""
+    """Cross-entropy of :func:`restricted_logits` on the pairs ``index`` (the training split).
+
+    Args:
+        logits: ``(p², out)``; labels: ``(p²,)``; index: ``(n,)`` rows to score.
+
+    Examples:
+        >>> a, b, c = torch.meshgrid(*(torch.arange(5.0),) * 3, indexing="ij")
+        >>> table, labels = (10 * torch.cos(2 * torch.pi * (a + b - c) / 5)).reshape(25, 5), ((a + b) % 5)[:, :, 0].reshape(25).long()
+        >>> round(restricted_loss(table, labels, torch.arange(25), [1]), 4), round(restricted_loss(table, labels, torch.arange(25), [2]), 4)   # all kept; only the mean: ln 5
+        (0.002, 1.6094)
+    """
     return _ce(restricted_logits(logits, freqs, op), labels, index)
 
 
 def excluded_loss(
     logits: Float[Tensor, "pairs out"], labels: Int[Tensor, " pairs"], index: Int[Tensor, " n"], freqs: Sequence[int], op: str = "+"
 ) -> float:
-    """Cross-entropy of :func:`excluded_logits` on the pairs ``index`` (the training split)."""
+    """Cross-entropy of :func:`excluded_logits` on the pairs ``index`` (the training split).
+
+    Args:
+        logits: ``(p², out)``; labels: ``(p²,)``; index: ``(n,)`` rows to score.
+
+    Examples:
+        >>> a, b, c = torch.meshgrid(*(torch.arange(5.0),) * 3, indexing="ij")
+        >>> table, labels = (10 * torch.cos(2 * torch.pi * (a + b - c) / 5)).reshape(25, 5), ((a + b) % 5)[:, :, 0].reshape(25).long()
+        >>> round(excluded_loss(table, labels, torch.arange(25), [1]), 4), round(excluded_loss(table, labels, torch.arange(25), [2]), 4)   # nothing left: ln 5; all left
+        (1.6094, 0.002)
+    """
     return _ce(excluded_logits(logits, freqs, op), labels, index)
 
 
 def logit_frequency_norms(logits: Float[Tensor, "pairs out"], op: str = "+") -> Float[Tensor, " freq"]:
-    """Norm of the logits' part along each single frequency's ``(a±b)`` directions; entry 0: the ``(a, b)``-mean part."""
+    """Norm of the logits' part along each single frequency's ``(a±b)`` directions; entry 0: the ``(a, b)``-mean part.
+
+    ``(p², out)`` logits to ``(n_frequencies + 1,)`` norms.
+
+    Examples:
+        >>> logit_frequency_norms(sum_directions(5, [2]) @ torch.ones(2, 5, dtype=torch.float64)).round(decimals=4).tolist()   # ‖ones(2, 5)‖ = √10
+        [0.0, 0.0, 3.1623]
+    """
     p = _check_table(logits)
     lg = logits.detach().to(torch.float64)
     norms = [lg.mean(0).norm() * p]
@@ -151,6 +195,12 @@ def logit_fve(logits: Float[Tensor, "pairs out"], freqs: Sequence[int], op: str 
     The logits are first centred over the output axis (softmax ignores a
     per-pair constant); the terms are orthogonal over the full ``(a, b, c)``
     grid, so the fit is a sum of independent projections.
+
+    Examples:
+        >>> a, b, c = torch.meshgrid(*(torch.arange(5.0),) * 3, indexing="ij")
+        >>> table = (torch.cos(2 * torch.pi * (a + b - c) / 5) + 2 * torch.cos(2 * torch.pi * 2 * (a + b - c) / 5)).reshape(25, 5)
+        >>> round(logit_fve(table, [2]), 4), round(logit_fve(table, [1, 2]), 4)   # 2² / (1² + 2²)
+        (0.8, 1.0)
     """
     p = _check_table(logits)
     if logits.shape[1] != p:

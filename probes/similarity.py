@@ -139,6 +139,16 @@ def rdm(x: Features, metric: str = "euclidean") -> Float[Tensor, "n n"]:
         x: ``(n, d)`` activations.
         metric: ``"euclidean"`` (distance between rows) or ``"correlation"``
             (1 − Pearson correlation between rows across features).
+
+    Returns:
+        ``(n, n)`` dissimilarities, zero on the diagonal.
+
+    Examples:
+        >>> rdm(torch.tensor([[0.0, 0.0], [3.0, 4.0]])).tolist()
+        [[0.0, 5.0], [5.0, 0.0]]
+        >>> d = rdm(torch.tensor([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0], [2.0, 4.0, 6.0]]), "correlation")
+        >>> round(float(d[0, 1]), 6), abs(float(d[0, 2])) < 1e-6   # a reversed row: 1 − (−1); a scaled row: 1 − 1
+        (2.0, True)
     """
     x, _ = _as_pair(x, x, 2)
     if metric == "euclidean":

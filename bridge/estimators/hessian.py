@@ -46,6 +46,12 @@ class HessianOperator(LinearOperator):
         params: the parameters, in the order of the flat vector.
         grad: the flat gradient ``(n_params,)`` (detached copy).
         n_hvp: number of Hessian-vector products computed so far.
+
+    Examples:
+        >>> net, x = torch.nn.Linear(2, 1, bias=False), torch.diag(torch.tensor([1.0, 2.0]))  # H = 2XᵀX/n = diag(1, 4)
+        >>> with hessian_operator(net, x, torch.zeros(2, 1), lambda out, y: ((out - y) ** 2).mean()) as op:
+        ...     op.shape, op.hvp(torch.tensor([1.0, 1.0])).tolist(), op.n_hvp
+        ((2, 2), [1.0, 4.0], 1)
     """
 
     def __init__(self, params: Sequence[Tensor], flat_grad: Float[Tensor, " n_params"]) -> None:
@@ -100,7 +106,13 @@ def hessian_operator(
         params: parameters to differentiate (default: all with ``requires_grad``).
 
     Yields:
-        The operator; ``op.grad`` holds the flat gradient.
+        The operator, ``(n_params, n_params)``; ``op.grad`` holds the flat gradient ``(n_params,)``.
+
+    Examples:
+        >>> net, x = torch.nn.Linear(2, 1, bias=False), torch.diag(torch.tensor([1.0, 2.0]))
+        >>> with hessian_operator(net, x, torch.zeros(2, 1), lambda out, y: ((out - y) ** 2).mean()) as op:
+        ...     op.matvec(np.array([0.0, 1.0])).tolist()  # H = 2XᵀX/n = diag(1, 4)
+        [0.0, 4.0]
     """
     params = [p for p in model.parameters() if p.requires_grad] if params is None else list(params)
     if not params:
@@ -159,6 +171,12 @@ def lanczos_top(
 
     Returns:
         ``values`` ``(k,)`` in descending order and unit ``vectors`` ``(n, k)``.
+
+    Examples:
+        >>> from scipy.sparse.linalg import aslinearoperator
+        >>> values, vectors = lanczos_top(aslinearoperator(np.diag([4.0, 3.0, 2.0, 1.0])), k=2)
+        >>> values.round(6).tolist(), np.abs(vectors).round(6).tolist()
+        ([4.0, 3.0], [[1.0, 0.0], [0.0, 1.0], [0.0, 0.0], [0.0, 0.0]])
     """
     n = op.shape[0]
     if not 1 <= k < n:
@@ -175,7 +193,14 @@ def lanczos_top(
 
 @dataclass(frozen=True)
 class PowerResult:
-    """Outcome of :func:`power_iteration`: estimate, unit vector, iterations, and each iteration's estimate."""
+    """Outcome of :func:`power_iteration`: estimate, unit vector ``(n,)``, iterations, and each iteration's estimate.
+
+    Examples:
+        >>> from scipy.sparse.linalg import aslinearoperator
+        >>> res = power_iteration(aslinearoperator(np.diag([3.0, 1.0])))
+        >>> round(res.value, 4), res.vector.shape, len(res.history) == res.iterations
+        (3.0, (2,), True)
+    """
 
     value: float
     vector: np.ndarray
@@ -208,6 +233,12 @@ def power_iteration(
 
     Returns:
         A :class:`PowerResult`; ``history[i]`` is the Rayleigh quotient after ``i + 1`` products.
+
+    Examples:
+        >>> from scipy.sparse.linalg import aslinearoperator
+        >>> res = power_iteration(aslinearoperator(np.diag([3.0, 1.0])))
+        >>> round(res.value, 4), np.abs(res.vector).round(3).tolist()
+        (3.0, [1.0, 0.0])
     """
     if max_iter < 1:
         raise ValueError(f"power_iteration: max_iter must be >= 1, got {max_iter}")
@@ -239,6 +270,11 @@ def hutchinson_trace(op: LinearOperator, n_probes: int, generator: torch.Generat
 
     Returns:
         ``(estimate, standard_error)``; the error is ``nan`` for one probe.
+
+    Examples:
+        >>> from scipy.sparse.linalg import aslinearoperator
+        >>> hutchinson_trace(aslinearoperator(np.diag([4.0, 3.0, 2.0, 1.0])), 3, torch.Generator().manual_seed(0))  # exact when diagonal
+        (10.0, 0.0)
     """
     if n_probes < 1:
         raise ValueError(f"hutchinson_trace: n_probes must be >= 1, got {n_probes}")
@@ -253,7 +289,14 @@ def hutchinson_trace(op: LinearOperator, n_probes: int, generator: torch.Generat
 
 
 def dense_hessian(op: LinearOperator) -> Float[np.ndarray, "n_params n_params"]:
-    """The full Hessian built column by column from products (a reference for tiny models)."""
+    """The full Hessian ``(n_params, n_params)`` built column by column from products (a reference for tiny models).
+
+    Examples:
+        >>> net, x = torch.nn.Linear(2, 1, bias=False), torch.diag(torch.tensor([1.0, 2.0]))
+        >>> with hessian_operator(net, x, torch.zeros(2, 1), lambda out, y: ((out - y) ** 2).mean()) as op:
+        ...     dense_hessian(op).tolist()  # 2XᵀX/n
+        [[1.0, 0.0], [0.0, 4.0]]
+    """
     n = op.shape[0]
     if n > 5000:
         raise ValueError(f"dense_hessian: {n} parameters is too many for a dense reference (max 5000)")

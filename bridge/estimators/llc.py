@@ -107,6 +107,12 @@ class LLCResult:
         diverged: ``(chains,)`` True where a chain went non-finite or far above the start.
         warnings: every warning message that was raised.
         vectorized: whether chains ran under ``vmap``.
+
+    Examples:
+        >>> res = estimate_llc(torch.nn.Linear(1, 1, bias=False), "half_sse", (torch.zeros(4, 1), torch.zeros(4, 1)),
+        ...                    SGLDConfig(n_chains=2, n_draws=3, n_burnin=1))  # a weight the loss never sees: λ = 0
+        >>> res.mean, res.per_chain.shape, res.trace.shape, res.burnin_trace.shape, res.n_params
+        (0.0, (2,), (2, 3), (2, 1), 1)
     """
 
     mean: float
@@ -234,6 +240,12 @@ def estimate_llc(
         An :class:`LLCResult`; warnings (class :class:`LLCWarning`) are also issued
         when chains diverge, the estimate is negative, burn-in looks too short or
         the step size and ``nβ`` are out of a sane range.
+
+    Examples:
+        >>> x, net = torch.randn(50, 2, generator=torch.Generator().manual_seed(0)), torch.nn.Linear(2, 1)
+        >>> res = estimate_llc(net, "half_sse", (x, net(x).detach()), SGLDConfig(n_chains=2, n_draws=20, n_burnin=5, gamma=1.0))
+        >>> res.init_loss, res.trace.shape, res.n_params, round(res.nbeta, 2)  # w* fits exactly; nβ = 50 / ln 50
+        (0.0, (2, 20), 3, 12.78)
     """
     loss = get_loss(loss_fn) if isinstance(loss_fn, str) else loss_fn
     x, y = (split.x, split.y) if isinstance(split, Split) else split

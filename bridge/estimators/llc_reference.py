@@ -34,7 +34,12 @@ from bridge.tasks.base import Split
 
 
 def devinterp_available() -> bool:
-    """Whether devinterp can be imported."""
+    """Whether devinterp can be imported.
+
+    Examples:
+        >>> devinterp_available() in (True, False)
+        True
+    """
     try:
         import devinterp.slt.llc  # noqa: F401
     except Exception:

@@ -49,6 +49,12 @@ class Block:
         kind: ``"neuron"`` or ``"head"``.
         index: index columns for tidy rows, e.g. ``{"layer": 0, "neuron": 3}``.
         parts: ``(parameter name, numpy index into that tensor)`` pairs.
+
+    Examples:
+        >>> from bridge.models import MLP, MLPConfig
+        >>> block = blocks(MLP(MLPConfig(d_in=2, d_out=1, widths=(3,))))[1]  # hidden unit 1: its row in, bias, column out
+        >>> block.kind, block.index, [name for name, _ in block.parts]
+        ('neuron', {'layer': 0, 'neuron': 1}, ['layers.0.weight', 'layers.0.bias', 'layers.1.weight'])
     """
 
     kind: str
@@ -66,6 +72,10 @@ def parameter_names(model: nn.Module) -> list[str]:
     TransformerBridge wraps its modules, so ``named_parameters`` gives names like
     ``layers.0._original_component.attn...``; the ``state_dict`` key of the same
     storage (``blocks.0.attn.q.weight``) is used instead when there is one.
+
+    Examples:
+        >>> parameter_names(torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Linear(3, 1, bias=False)))
+        ['0.weight', '0.bias', '1.weight']
     """
     by_storage = {}
     for key, value in model.state_dict(keep_vars=True).items():
@@ -74,7 +84,12 @@ def parameter_names(model: nn.Module) -> list[str]:
 
 
 def parameter_slices(model: nn.Module) -> dict[str, tuple[slice, tuple[int, ...]]]:
-    """``name -> (slice of the flat vector, tensor shape)`` for every trainable parameter."""
+    """``name -> (slice of the flat vector, tensor shape)`` for every trainable parameter.
+
+    Examples:
+        >>> parameter_slices(torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Linear(3, 1, bias=False)))
+        {'0.weight': (slice(0, 6, None), (3, 2)), '0.bias': (slice(6, 9, None), (3,)), '1.weight': (slice(9, 12, None), (1, 3))}
+    """
     out, start = {}, 0
     params = [p for p in model.parameters() if p.requires_grad]
     for name, p in zip(parameter_names(model), params):
@@ -92,7 +107,13 @@ def _check_vector(model: nn.Module, vector: np.ndarray) -> np.ndarray:
 
 
 def tensor_loading(model: nn.Module, vector: Float[np.ndarray, " n_params"]) -> dict[str, float]:
-    """Squared norm of ``vector`` on each parameter tensor, divided by its total squared norm (sums to 1)."""
+    """Squared norm of ``vector`` ``(n_params,)`` on each parameter tensor, divided by its total squared norm (sums to 1).
+
+    Examples:
+        >>> net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Linear(3, 1, bias=False))  # 6 + 3 + 3 entries
+        >>> tensor_loading(net, np.array([1.0] * 6 + [0.0] * 3 + [1.0, 1.0, 0.0]))
+        {'0.weight': 0.75, '0.bias': 0.0, '1.weight': 0.25}
+    """
     vector = _check_vector(model, vector)
     total = float(vector @ vector)
     if total == 0:
@@ -101,7 +122,13 @@ def tensor_loading(model: nn.Module, vector: Float[np.ndarray, " n_params"]) -> 
 
 
 def blocks(model: nn.Module) -> list[Block]:
-    """The unit/head blocks of ``model`` (empty when no finder is registered for its class)."""
+    """The unit/head blocks of ``model`` (empty when no finder is registered for its class).
+
+    Examples:
+        >>> from bridge.models import MLP, MLPConfig
+        >>> len(blocks(MLP(MLPConfig(d_in=2, d_out=1, widths=(3, 4))))), blocks(torch.nn.Linear(2, 2))
+        (7, [])
+    """
     name = type(model).__name__
     return BLOCK_FINDERS.get(name)(model) if name in BLOCK_FINDERS else []
 
@@ -112,6 +139,19 @@ def block_loading(model: nn.Module, vector: Float[np.ndarray, " n_params"]) -> l
     Blocks may overlap (a weight between two hidden layers belongs to the
     outgoing set of one unit and the incoming set of the next), so the shares
     need not sum to 1.
+
+    Args:
+        vector: ``(n_params,)`` in ``model.parameters()`` order.
+
+    Returns:
+        ``(block, share)`` per block of :func:`blocks`.
+
+    Examples:
+        >>> from bridge.models import MLP, MLPConfig
+        >>> net = MLP(MLPConfig(d_in=2, d_out=1, widths=(3,)))  # layers.0.weight (3, 2), bias (3,), layers.1.weight (1, 3), bias (1,)
+        >>> vec = np.zeros(13); vec[[0, 9, 12]] = 1.0  # unit 0's first input weight and its output weight; the output bias
+        >>> [round(share, 4) for _, share in block_loading(net, vec)]
+        [0.6667, 0.0, 0.0]
     """
     vector = _check_vector(model, vector)
     total = float(vector @ vector)

@@ -36,6 +36,12 @@ class ParameterSlots:
             (other module paths, ``state_dict`` keys).
         buffer_names: the model's buffers (``named_buffers()`` order), which
             :meth:`swapped` can replace too.
+
+    Examples:
+        >>> lin = torch.nn.Linear(2, 2)
+        >>> slots = ParameterSlots(torch.nn.Sequential(lin, lin))  # one layer reached by two paths
+        >>> slots.names, sorted(slots.aliases["0.weight"])
+        (['0.weight', '0.bias'], ['0.weight', '1.weight'])
     """
 
     def __init__(self, model: nn.Module) -> None:

@@ -60,6 +60,13 @@ def evaluating(model: nn.Module) -> Iterator[nn.Module]:
 
     Switching modes walks every submodule, so it is skipped for models without
     dropout or batch norm (trackers run this at every tracked step).
+
+    Examples:
+        >>> net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(0.5))
+        >>> with evaluating(net) as m:
+        ...     inside = (m.training, torch.is_grad_enabled())
+        >>> inside, net.training
+        ((False, False), True)
     """
     switch = model.training and _mode_dependent(model)
     if switch:

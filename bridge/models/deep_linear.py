@@ -44,6 +44,14 @@ class DeepLinearConfig:
             has ``U`` and ``V``).
         init_strength: initial strength ``u₀`` of every teacher mode in the
             end-to-end map under ``"balanced"`` (> 0).
+
+    Examples:
+        >>> DeepLinearConfig(d_in=4, d_hidden=8, d_out=3, depth=3).init
+        'gaussian'
+        >>> DeepLinearConfig(d_in=4, d_hidden=8, d_out=3, depth=1)
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: deep_linear.depth must be >= 2, got 1
     """
 
     d_in: int
@@ -217,4 +225,13 @@ def balanced_init(net: DeepLinearNetwork, u: Float[Tensor, "d_out mode"], v: Flo
 
 @MODELS.register("deep_linear")
 def build_deep_linear(config: DeepLinearConfig, seed: int) -> DeepLinearNetwork:
+    """The registered ``deep_linear`` builder: a :class:`DeepLinearNetwork` with weights drawn from ``seed``.
+
+    Examples:
+        >>> net = build_deep_linear(DeepLinearConfig(d_in=4, d_hidden=8, d_out=3, depth=3), seed=0)
+        >>> [tuple(w.shape) for w in net.weights], tuple(net.end_to_end().shape)
+        ([(8, 4), (8, 8), (3, 8)], (3, 4))
+        >>> build_deep_linear(DeepLinearConfig(4, 8, 3, init="balanced"), seed=0).end_to_end().abs().max().item()   # zero until init_from_task
+        0.0
+    """
     return DeepLinearNetwork(config, seed)

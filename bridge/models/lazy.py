@@ -40,6 +40,15 @@ class LazyConfig:
     Args:
         model: the wrapped model's config (e.g. an :class:`~bridge.models.MLPConfig`).
         alpha: the output scale ``α > 0``.
+
+    Examples:
+        >>> from bridge.models import MLPConfig
+        >>> LazyConfig(MLPConfig(d_in=3, d_out=1), alpha=10.0).model.kind
+        'mlp'
+        >>> LazyConfig(MLPConfig(d_in=3, d_out=1), alpha=0.0)
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: lazy.alpha must be a positive number, got 0.0
     """
 
     model: Any
@@ -51,7 +60,13 @@ class LazyConfig:
 
 
 def freeze_as_buffers(module: nn.Module) -> nn.Module:
-    """Turn every parameter of ``module`` into a buffer of the same name (in place); returns ``module``."""
+    """Turn every parameter of ``module`` into a buffer of the same name (in place); returns ``module``.
+
+    Examples:
+        >>> m = freeze_as_buffers(torch.nn.Linear(3, 2))
+        >>> len(list(m.parameters())), sorted(name for name, _ in m.named_buffers())
+        (0, ['bias', 'weight'])
+    """
     for sub in list(module.modules()):
         for name, param in list(sub._parameters.items()):
             if param is not None:
@@ -67,6 +82,15 @@ class LazyModel(nn.Module):
         model: the trained network (its parameters are the only parameters).
         reference: the same network at initialisation, parameters as buffers.
         alpha: the output scale.
+
+    Input and output shapes are the wrapped model's (e.g. ``(batch, d_in)`` → ``(batch, d_out)``).
+
+    Examples:
+        >>> from bridge.models import MLPConfig
+        >>> net = LazyModel(LazyConfig(MLPConfig(d_in=3, d_out=1, widths=(8,)), alpha=2.0), seed=0)
+        >>> _ = torch.nn.init.constant_(net.model.layers[1].bias, 0.5)   # move the trained copy's readout bias by 0.5
+        >>> tuple(net(torch.ones(5, 3)).shape), net(torch.ones(5, 3))[0, 0].item()   # α · 0.5
+        ((5, 1), 1.0)
     """
 
     def __init__(self, config: LazyConfig, seed: int = 0) -> None:

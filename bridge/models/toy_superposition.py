@@ -40,6 +40,14 @@ class ToySuperpositionConfig:
     Args:
         n_features: ``n``; n_hidden: ``m``; n_instances: independent models trained side by side.
         init_scale: ``W`` entries ~ N(0, init_scale² · 2/(m + n)) (Xavier normal at 1).
+
+    Examples:
+        >>> ToySuperpositionConfig(n_features=5, n_hidden=2, n_instances=3).init_scale
+        1.0
+        >>> ToySuperpositionConfig(n_features=5, n_hidden=0)
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: toy_superposition.n_hidden must be positive, got 0
     """
 
     n_features: int
@@ -54,7 +62,18 @@ class ToySuperpositionConfig:
 
 
 class ToySuperposition(HookedRootModule):
-    """Hook points: ``hook_hidden`` (``W x``) and ``hook_out`` (``x̂``)."""
+    """Hook points: ``hook_hidden`` (``W x``) and ``hook_out`` (``x̂``).
+
+    ``W``: ``(instances, m, n)``, ``b``: ``(instances, n)``; input ``(batch, n)`` or
+    ``(batch, instances, n)``, output the same (``(batch, instances, n)`` for a
+    ``(batch, n)`` input when there are several instances).
+
+    Examples:
+        >>> net = ToySuperposition(ToySuperpositionConfig(n_features=3, n_hidden=2), seed=0)
+        >>> _ = net.W.data.copy_(torch.eye(2, 3)[None])   # features 0 and 1 get a dimension each, feature 2 none
+        >>> [round(v, 4) for v in net(torch.tensor([[0.3, 0.5, 0.7]]))[0].tolist()]
+        [0.3, 0.5, 0.0]
+    """
 
     def __init__(self, config: ToySuperpositionConfig, seed: int = 0) -> None:
         super().__init__()
@@ -95,6 +114,13 @@ class ToySuperposition(HookedRootModule):
 
 @MODELS.register("toy_superposition")
 def build_toy_superposition(config: ToySuperpositionConfig, seed: int) -> ToySuperposition:
+    """The registered ``toy_superposition`` builder: ``W`` drawn from ``seed``, ``b`` zero.
+
+    Examples:
+        >>> net = build_toy_superposition(ToySuperpositionConfig(n_features=5, n_hidden=2, n_instances=3), seed=0)
+        >>> tuple(net.W.shape), tuple(net.b.shape), net.b.abs().sum().item()
+        ((3, 2, 5), (3, 5), 0.0)
+    """
     return ToySuperposition(config, seed)
 
 
@@ -112,7 +138,22 @@ def fit_fresh_samples(
 
     Each instance ``k`` sees features of density ``density[k]`` and is scored
     with ``importance[k]``; instances are independent (Adam is elementwise and
-    the loss is a sum over instances). Returns the summed loss per step.
+    the loss is a sum over instances).
+
+    Args:
+        model: the model, trained in place.
+        importance: ``(instances, n)`` feature importances.
+        density: ``(instances,)`` probability that a feature is nonzero.
+        steps, batch_size, lr, seed: Adam steps, fresh samples per step, learning rate, sampling seed.
+
+    Returns:
+        ``(steps,)`` loss per step, summed over instances.
+
+    Examples:
+        >>> net = ToySuperposition(ToySuperpositionConfig(n_features=3, n_hidden=2, n_instances=2), seed=0)
+        >>> history = fit_fresh_samples(net, torch.ones(2, 3), torch.tensor([1.0, 0.1]), steps=50, batch_size=64)
+        >>> tuple(history.shape), bool(history[-10:].mean() < history[:10].mean())
+        ((50,), True)
     """
     inst, n = model.config.n_instances, model.config.n_features
     importance = torch.as_tensor(importance, dtype=torch.float32)
@@ -136,7 +177,16 @@ def fit_fresh_samples(
 
 
 def instance_losses(model: ToySuperposition, importance: Tensor, density: Tensor, *, batch_size: int = 20000, seed: int = 1) -> Float[Tensor, "inst"]:
-    """Each instance's expected loss, estimated on one large fresh batch."""
+    """Each instance's expected loss, estimated on one large fresh batch; ``(instances,)``.
+
+    ``importance`` is ``(instances, n)`` and ``density`` ``(instances,)``, as in :func:`fit_fresh_samples`.
+
+    Examples:
+        >>> net = ToySuperposition(ToySuperpositionConfig(n_features=3, n_hidden=2, n_instances=2), seed=0)
+        >>> _ = net.W.data.zero_()   # x̂ = 0, so the loss is Σᵢ E[xᵢ²] = density · 3 · 1/3
+        >>> [round(v, 2) for v in instance_losses(net, torch.ones(2, 3), torch.tensor([1.0, 0.0])).tolist()]
+        [1.0, 0.0]
+    """
     x = sample_sparse_features(batch_size, density, model.config.n_features, generator(seed))
     with torch.no_grad():
         return (importance * (model(x) - x) ** 2).sum(-1).mean(0)

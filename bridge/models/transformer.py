@@ -49,6 +49,14 @@ class TransformerConfig:
         base_width: the ``d_model`` at which μP equals the standard parametrisation.
         zero_init: μP only: start the readout and the queries at zero (Yang et al. 2022's
             recommendation; the model then differs from the standard one at ``base_width``).
+
+    Examples:
+        >>> TransformerConfig(d_vocab=7, n_ctx=3, d_mlp=None).attn_only
+        True
+        >>> TransformerConfig(d_vocab=7, n_ctx=3, parametrisation="mup")
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: transformer.base_width is required with parametrisation 'mup' (the d_model at which it equals the standard one)
     """
 
     d_vocab: int

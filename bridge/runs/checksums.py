@@ -30,19 +30,42 @@ from bridge.runs.errors import CorruptFileError
 
 
 def digest(file: Path) -> dict[str, Any]:
-    """``{"bytes": size, "sha256": hex}`` of ``file``."""
+    """``{"bytes": size, "sha256": hex}`` of ``file``.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> file = pathlib.Path(tempfile.mkdtemp()) / "a.txt"; _ = file.write_text("abc")
+        >>> digest(file)  # the SHA-256 test vector of "abc"
+        {'bytes': 3, 'sha256': 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'}
+    """
     data = file.read_bytes()
     return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
 def record(folder: str | Path, names: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """Digests of the named files that exist in ``folder``."""
+    """Digests of the named files that exist in ``folder`` (name → :func:`digest`).
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp()); _ = (folder / "a.txt").write_text("abc")
+        >>> record(folder, ["a.txt", "missing.csv"])["a.txt"]["bytes"], "missing.csv" in record(folder, ["missing.csv"])
+        (3, False)
+    """
     folder = Path(folder)
     return {name: digest(folder / name) for name in names if (folder / name).is_file()}
 
 
 def verify(folder: str | Path, files: Mapping[str, Any] | None, name: str) -> None:
-    """Raise ``CorruptFileError`` if ``name`` in ``folder`` differs from its record (no record: nothing to check)."""
+    """Raise ``CorruptFileError`` if ``name`` in ``folder`` differs from its record (no record: nothing to check).
+
+    Examples:
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> verify(folder, {"a.txt": {"bytes": 3, "sha256": "ba78..."}}, "a.txt")
+        Traceback (most recent call last):
+        ...
+        bridge.runs.errors.CorruptFileError: a.txt is missing but run.json records it (3 bytes)
+    """
     entry = (files or {}).get(name)
     if not entry:
         return

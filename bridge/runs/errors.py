@@ -10,7 +10,14 @@ class CorruptFileError(RuntimeError):
 
 
 class Diverged(FloatingPointError):
-    """Training produced a non-finite loss (or, with ``weights``, non-finite weights): ``step`` is the step, ``loss`` the value."""
+    """Training produced a non-finite loss (or, with ``weights``, non-finite weights): ``step`` is the step, ``loss`` the value.
+
+    Examples:
+        >>> str(Diverged(12, float("inf")))
+        'training loss became inf at step 12; lower train.lr'
+        >>> str(Diverged(12, float("nan"), weights=True))
+        'weights became non-finite at step 12; lower train.lr'
+    """
 
     def __init__(self, step: int, loss: float, detail: str = "", *, weights: bool = False) -> None:
         self.step, self.loss = int(step), float(loss)

@@ -41,7 +41,13 @@ def _me() -> dict[str, Any]:
 
 
 def holder(out: str | Path) -> dict[str, Any] | None:
-    """The writer recorded in ``out/.lock`` (``None``: no lock, or an unreadable one)."""
+    """The writer recorded in ``out/.lock`` (``None``: no lock, or an unreadable one).
+
+    Examples:
+        >>> import tempfile
+        >>> holder(tempfile.mkdtemp()) is None
+        True
+    """
     try:
         return json.loads((Path(out) / LOCK).read_text())
     except (OSError, ValueError):
@@ -49,7 +55,13 @@ def holder(out: str | Path) -> dict[str, Any] | None:
 
 
 def is_stale(lock: dict[str, Any] | None) -> bool:
-    """Whether the lock's process is gone (only decidable for a lock of this host)."""
+    """Whether the lock's process is gone (only decidable for a lock of this host).
+
+    Examples:
+        >>> here = socket.gethostname()
+        >>> is_stale({"pid": os.getpid(), "host": here}), is_stale({"pid": 2**30, "host": here}), is_stale({"pid": 2**30, "host": "elsewhere"})
+        (False, True, False)
+    """
     if not lock or lock.get("host") != socket.gethostname():
         return False
     try:
@@ -71,6 +83,14 @@ def create_run_dir(out: str | Path, info: dict[str, Any]) -> None:
     Raises:
         FileExistsError: ``out`` holds files (another writer made it first, or an earlier run).
         RunError: ``out`` cannot be created (a file in the way, no permission).
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> out = pathlib.Path(tempfile.mkdtemp()) / "run"
+        >>> create_run_dir(out, {"status": "running"}); create_run_dir(out, {"status": "running"})
+        Traceback (most recent call last):
+        ...
+        FileExistsError: run directory ... already exists; it is being written by process ...
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -105,6 +125,12 @@ def acquire(out: str | Path) -> None:
 
     Raises:
         RunError: a live process holds the lock (named in the message).
+
+    Examples:
+        >>> import tempfile
+        >>> out = tempfile.mkdtemp()
+        >>> acquire(out); holder(out)["pid"] == os.getpid()
+        True
     """
     file = Path(out) / LOCK
     for _ in range(2):
@@ -125,7 +151,14 @@ def acquire(out: str | Path) -> None:
 
 
 def release(out: str | Path) -> None:
-    """Remove this process's lock from ``out`` (a lock of another process is left alone)."""
+    """Remove this process's lock from ``out`` (a lock of another process is left alone).
+
+    Examples:
+        >>> import tempfile
+        >>> out = tempfile.mkdtemp()
+        >>> acquire(out); release(out); holder(out) is None
+        True
+    """
     lock = holder(out)
     if lock is not None and lock.get("pid") == os.getpid() and lock.get("host") == socket.gethostname():
         (Path(out) / LOCK).unlink(missing_ok=True)

@@ -60,7 +60,12 @@ def validate_rows(rows: Sequence[dict[str, Any]]) -> None:
 
 
 def rows_to_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """Tidy rows → DataFrame with ``step, observable, value`` first, index columns after (sorted)."""
+    """Tidy rows → DataFrame with ``step, observable, value`` first, index columns after (sorted).
+
+    Examples:
+        >>> rows_to_frame([{"step": 0, "observable": "acc", "value": 0.5, "split": "test", "mode": 1}]).columns.tolist()
+        ['step', 'observable', 'value', 'mode', 'split']
+    """
     frame = pd.DataFrame(list(rows))
     if frame.empty:
         return pd.DataFrame(columns=BASE_COLUMNS)
@@ -109,6 +114,14 @@ class MetricsLog:
     file back to exactly what its checkpoint had seen (a half-written append
     from a killed process is cut off). A row with a new index column triggers
     one atomic rewrite of the whole table with the wider header.
+
+    Examples:
+        >>> import tempfile
+        >>> log = MetricsLog(tempfile.mkdtemp())
+        >>> size = log.append([{"step": 0, "observable": "loss/train", "value": 0.5}]); log.append([{"step": 1, "observable": "loss/train", "value": 0.25}])
+        57
+        >>> log.truncate(size); read_metrics(log.file.parent)["step"].tolist()  # back to the first append
+        [0]
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -176,7 +189,15 @@ class MetricsLog:
 
 
 def write_metrics(path: Path, frame: pd.DataFrame) -> None:
-    """Write the metrics table atomically (integer index columns as integers: ``3``, never ``3.0``)."""
+    """Write the metrics table atomically (integer index columns as integers: ``3``, never ``3.0``).
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> write_metrics(folder, pd.DataFrame({"step": [0], "observable": ["mode/strength"], "value": [0.5], "mode": [3.0]}))
+        >>> (folder / "metrics.csv").read_text().splitlines()
+        ['step,observable,value,mode', '0,mode/strength,0.5,3']
+    """
     atomic_write_text(Path(path) / "metrics.csv", (tidy_dtypes(frame) if len(frame.columns) else frame).to_csv(index=False))
 
 
@@ -186,6 +207,11 @@ def read_metrics(path: Path) -> pd.DataFrame:
     Raises:
         CorruptFileError: the file is not a tidy table (unparseable, no ``step, observable, value``
             header, steps that are not integers or values that are not numbers).
+
+    Examples:
+        >>> import tempfile
+        >>> read_metrics(tempfile.mkdtemp()).columns.tolist()  # no metrics.csv: an empty table
+        ['step', 'observable', 'value']
     """
     file = Path(path) / "metrics.csv"
     if not file.exists():

@@ -44,7 +44,12 @@ _STEP_FILE = re.compile(r"^step_(\d{8})\.safetensors$")
 
 
 def checkpoint_path(path: Path, step: int, kind: str = "step") -> Path:
-    """``path/checkpoints/{kind}_{step:08d}.safetensors``."""
+    """``path/checkpoints/{kind}_{step:08d}.safetensors``.
+
+    Examples:
+        >>> checkpoint_path(Path("run"), 30, "optim").as_posix()
+        'run/checkpoints/optim_00000030.safetensors'
+    """
     return Path(path) / CHECKPOINTS / f"{kind}_{step:08d}.safetensors"
 
 
@@ -67,7 +72,13 @@ def has_report(path: str | Path) -> bool:
 
 
 def saved_steps(path: str | Path) -> list[int]:
-    """Steps with a model checkpoint file in the run directory ``path``, ascending."""
+    """Steps with a model checkpoint file in the run directory ``path``, ascending.
+
+    Examples:
+        >>> import tempfile; run = Path(tempfile.mkdtemp()); (run / CHECKPOINTS).mkdir(); _ = [checkpoint_path(run, s).touch() for s in (10, 2)]
+        >>> saved_steps(run), saved_steps(run / "nothing-here")
+        ([2, 10], [])
+    """
     folder = Path(path) / CHECKPOINTS
     if not folder.is_dir():
         return []
@@ -83,6 +94,14 @@ class Run:
         config: the :class:`~bridge.config.RunConfig` that produced the run (read on
             first use: the metrics, events and report of a run whose model or task
             kind is not registered in this process still read).
+
+    Examples:
+        >>> import tempfile; from bridge import train, TrainConfig; from bridge.models import DeepLinearConfig; from bridge.tasks import LinearTeacherConfig
+        >>> cfg = RunConfig(LinearTeacherConfig((2.0,), d_in=2, d_out=2), DeepLinearConfig(2, 4, 2), TrainConfig(steps=3))
+        >>> run = Run(train(cfg, Path(tempfile.mkdtemp()) / "run", device="cpu", progress=False).path)  # as load_run(path) opens it
+        >>> run.status, run.steps, run.observable("loss/train").index.tolist(), run.config == cfg
+        ('complete', [0, 1, 2, 3], [0, 1, 2, 3], True)
+
     """
 
     def __init__(self, path: str | Path) -> None:

@@ -74,7 +74,13 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def atomic_write_json(path: str | Path, obj: Any, indent: int | None = 2) -> None:
     """Write ``obj`` as JSON to ``path`` atomically, indented unless ``indent`` is ``None``
-    (one line, several times faster to encode: for files rewritten at every checkpoint)."""
+    (one line, several times faster to encode: for files rewritten at every checkpoint).
+
+    Examples:
+        >>> import tempfile, os; file = os.path.join(tempfile.mkdtemp(), "a.json")
+        >>> atomic_write_json(file, {"loss": torch.tensor(0.5)}, indent=None); open(file).read()
+        '{"loss": 0.5}\\n'
+    """
     atomic_write_bytes(path, json_bytes(obj, indent))
 
 
@@ -92,7 +98,13 @@ def _json_default(obj: Any) -> Any:
 
 
 def read_json(path: str | Path) -> Any:
-    """Read a JSON file; a missing or unreadable one raises naming the file."""
+    """Read a JSON file; a missing or unreadable one raises naming the file.
+
+    Examples:
+        >>> import tempfile, os; file = os.path.join(tempfile.mkdtemp(), "run.json")
+        >>> atomic_write_text(file, '{"seed": 0, "status": "complete"}'); read_json(file)
+        {'seed': 0, 'status': 'complete'}
+    """
     path = Path(path)
     try:
         return json.loads(path.read_text())
@@ -110,6 +122,11 @@ def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: d
 
     Metadata of several keys is stored as one JSON string with sorted keys (safetensors writes
     several keys in an order that varies from process to process); :func:`read_metadata` unpacks it.
+
+    Examples:
+        >>> import tempfile, os; file = os.path.join(tempfile.mkdtemp(), "step_00000003.safetensors")
+        >>> save_tensors(file, {"w": torch.eye(2)}, {"step": "3", "kind": "step"}); read_metadata(file)
+        {'kind': 'step', 'step': '3'}
     """
     atomic_write_bytes(path, tensors_to_bytes(tensors, metadata))  # serialised in memory: the only file is our own temporary one
 
@@ -171,7 +188,13 @@ def _serialise(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None
 
 
 def load_tensors(path: str | Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
-    """Load a safetensors file; a truncated or corrupt file raises :class:`CorruptFileError` naming it."""
+    """Load a safetensors file (name → tensor); a truncated or corrupt file raises :class:`CorruptFileError` naming it.
+
+    Examples:
+        >>> import tempfile, os; file = os.path.join(tempfile.mkdtemp(), "w.safetensors"); save_tensors(file, {"w": torch.eye(2)})
+        >>> load_tensors(file)["w"].tolist()
+        [[1.0, 0.0], [0.0, 1.0]]
+    """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 

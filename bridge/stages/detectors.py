@@ -24,6 +24,11 @@ class Event:
         lo, hi: uncertainty interval in steps (``lo <= step <= hi``).
         observable: the observable it was detected on.
         kind: the detector (``"half_rise"``, ``"threshold"``, ``"drop"`` ...).
+
+    Examples:
+        >>> e = Event("accuracy crosses 0.7", step=15.0, lo=10.0, hi=20.0, observable="accuracy", kind="threshold")
+        >>> e.hi - e.lo, e.to_dict()["type"]
+        (10.0, 'event')
     """
 
     name: str
@@ -39,7 +44,23 @@ class Event:
 
 @dataclass(frozen=True)
 class Stage:
-    """An interval of training time (``start`` to ``end``) with the same uncertainty convention."""
+    """An interval of training time (``start`` to ``end``) with the same uncertainty convention.
+
+    Attributes:
+        name: what the interval is (``"loss drop"``).
+        start, end: its first and last step.
+        observable, kind: as in :class:`Event` (``kind`` e.g. ``"plateau"``, ``"drop"``).
+        start_uncertainty, end_uncertainty: the sampling interval, in steps, at each boundary.
+        change: the observable's change over the stage, end − start (of the log-loss for
+            :func:`plateaus_and_drops` with ``log``).
+
+    Examples:
+        >>> t = np.arange(100.0)
+        >>> loss = np.where(t < 40, 2.0, np.where(t < 50, 2.0 * 0.5 ** ((t - 40) / 2), 0.0625))
+        >>> drop = plateaus_and_drops(t, loss)[1]
+        >>> drop.kind, drop.start, drop.end, round(drop.change, 4)   # ln(0.0625 / 2) = −5 ln 2
+        ('drop', 40.0, 50.0, -3.4657)
+    """
 
     name: str
     start: float

@@ -46,7 +46,13 @@ def drop_window(stage: Stage | None) -> tuple[float, float] | None:
 
 
 def stage_end(stage: Stage | None, name: str) -> Event | None:
-    """The end of ``stage`` as an event (kind ``"stage_boundary"``) with its sampling uncertainty; ``None`` for no stage."""
+    """The end of ``stage`` as an event (kind ``"stage_boundary"``) with its sampling uncertainty; ``None`` for no stage.
+
+    Examples:
+        >>> e = stage_end(Stage("loss drop", 40.0, 50.0, kind="drop", end_uncertainty=5.0), "end of the drop")
+        >>> e.step, e.lo, e.hi, e.kind
+        (50.0, 45.0, 55.0, 'stage_boundary')
+    """
     if stage is None:
         return None
     u = stage.end_uncertainty

@@ -71,9 +71,9 @@ def grokking_phases(
 
     Args:
         steps: sampled steps ``(n,)``, strictly increasing.
-        train_accuracy: train accuracy at those steps.
-        test_loss: test loss (positive) at those steps.
-        test_accuracy: test accuracy at those steps.
+        train_accuracy: train accuracy at those steps, ``(n,)``.
+        test_loss: test loss (positive) at those steps, ``(n,)``.
+        test_accuracy: test accuracy at those steps, ``(n,)``.
         train_threshold: train accuracy that ends memorisation.
         test_threshold: test accuracy the run must reach after memorisation and keep (see :func:`generalised`).
         min_drop: the smallest fall of the test loss (nats) that can be the clean-up.
@@ -85,6 +85,13 @@ def grokking_phases(
         loss (nats) over the stage. ``[]`` when the run did not memorise, did
         not generalise after memorising, or its test loss has no drop of
         ``min_drop``; only memorisation when nothing follows it.
+
+    Examples:
+        >>> t = np.arange(0, 110, 10.0)
+        >>> train_acc, test_acc = np.minimum(t / 20, 1), np.interp(t, [50, 80], [0, 1])
+        >>> test_loss = np.interp(t, [50, 80], [3.0, 0.5])   # train accuracy hits 0.99 at 19.8; test loss falls 2.5 nats
+        >>> [(s.name, s.start, s.end, round(s.change, 4)) for s in grokking_phases(t, train_acc, test_loss, test_acc)]
+        [('memorisation', 0.0, 19.8, 0.0), ('circuit formation', 19.8, 50.0, 0.0), ('clean-up', 50.0, 80.0, -2.5)]
     """
     t = np.asarray(steps, float)
     acc, loss, test_acc = (np.asarray(x, float) for x in (train_accuracy, test_loss, test_accuracy))

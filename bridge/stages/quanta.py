@@ -41,6 +41,11 @@ class SubtaskDrop:
         onset: last crossing of ``0.9 b`` before it (``nan`` when the loss starts below).
         end: first crossing of ``0.1 b`` after it (``nan`` when it never gets there).
         event: the emergence as an :class:`~bridge.stages.detectors.Event`.
+
+    Examples:
+        >>> from bridge.stages import Event
+        >>> SubtaskDrop(step=15.0, onset=5.0, end=25.0, event=Event("subtask emergence", 15.0, 10.0, 20.0)).width
+        20.0
     """
 
     step: float
@@ -68,6 +73,13 @@ def subtask_drop(
     Args:
         steps, loss: the sampled curve, shape ``(n,)``.
         chance: the loss of an unlearned subtask ``b``.
+
+    Examples:
+        >>> d = subtask_drop([0, 10, 20, 30], [1.0, 0.8, 0.4, 0.0], chance=1.0)   # crosses 0.9, 0.5, 0.1
+        >>> d.onset, d.step, d.end, d.width
+        (5.0, 17.5, 27.5, 22.5)
+        >>> subtask_drop([0, 10, 20], [1.0, 0.9, 0.8], chance=1.0) is None   # never below chance / 2
+        True
     """
     t, y = _as_arrays(steps, loss)
     half = settled_crossing(t, y, chance / 2, "down", name=name or "subtask emergence", observable=observable, blip=BLIP)

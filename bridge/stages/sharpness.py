@@ -28,7 +28,12 @@ from bridge.stages.detectors import Event, Stage, _as_arrays, half_rise
 
 
 def running_median(values: Float[np.ndarray, " n"], window: int) -> Float[np.ndarray, " n"]:
-    """Centred running median with an odd ``window`` (edges use the nearest full window)."""
+    """Centred running median with an odd ``window`` (edges use the nearest full window): ``(n,)`` to ``(n,)``.
+
+    Examples:
+        >>> running_median([1.0, 9.0, 2.0, 3.0, 4.0], 3).tolist()   # the spike at 9 is gone
+        [2.0, 2.0, 3.0, 3.0, 3.0]
+    """
     if window < 1 or window % 2 == 0:
         raise ValueError(f"window must be a positive odd number, got {window}")
     y = np.asarray(values, dtype=float)
@@ -144,7 +149,18 @@ def edge_reached(
 
 def sharpening(steps: Float[np.ndarray, " n"], sharpness: Float[np.ndarray, " n"], plateau: Stage | None) -> Event | None:
     """Progressive sharpening: the half-rise of the sharpness from its start to the plateau level,
-    detected on the curve before the plateau starts (``None`` when there is no such rise)."""
+    detected on the curve before the plateau starts (``None`` when there is no such rise).
+
+    Args:
+        steps, sharpness: the sampled curve, shape ``(n,)``.
+        plateau: from :func:`sharpness_plateau` (its ``change`` is the plateau level).
+
+    Examples:
+        >>> t = np.arange(100.0)
+        >>> s = np.minimum(1 + t / 10, 5.0)   # rises from 1 to 5: half-way (3) at step 20
+        >>> sharpening(t, s, sharpness_plateau(t, s)).step
+        20.0
+    """
     if plateau is None:
         return None
     t, y = _as_arrays(steps, sharpness)
@@ -156,7 +172,16 @@ def sharpening(steps: Float[np.ndarray, " n"], sharpness: Float[np.ndarray, " n"
 
 
 def first_increase(steps: Float[np.ndarray, " n"], loss: Float[np.ndarray, " n"], rtol: float = 1e-4, observable: str = "loss/train") -> Event | None:
-    """First step at which the loss rises above the previous sample by more than ``rtol`` (relative)."""
+    """First step at which the loss rises above the previous sample by more than ``rtol`` (relative).
+
+    Args:
+        steps, loss: the sampled curve, shape ``(n,)``.
+
+    Examples:
+        >>> e = first_increase([0, 1, 2, 3], [1.0, 0.8, 0.9, 0.7])
+        >>> e.step, (e.lo, e.hi)
+        (2.0, (1.0, 2.0))
+    """
     t, y = _as_arrays(steps, loss)
     up = np.nonzero(y[1:] > y[:-1] * (1 + rtol))[0]
     if len(up) == 0:
@@ -224,7 +249,14 @@ def oscillation_onset(
 
     The first step at which ``|cos(g, v₁)| >= level`` and the sign of ``g · v₁``
     has alternated over the last ``run`` consecutive steps (``cosine`` is
-    ``curvature/grad_cosine`` sampled at every step).
+    ``curvature/grad_cosine`` sampled at every step, shape ``(n,)``).
+
+    Examples:
+        >>> t = np.arange(10.0)
+        >>> c = np.where(t < 4, 0.05, 0.8 * (-1.0) ** t)   # flips sign from step 5 on
+        >>> e = oscillation_onset(t, c)   # the third flip in a row
+        >>> e.step, e.lo
+        (7.0, 4.0)
     """
     t, c = _as_arrays(steps, cosine)
     _require_every_step(t)
@@ -236,7 +268,16 @@ def oscillation_onset(
 
 
 def alternation_fraction(steps: Float[np.ndarray, " n"], cosine: Float[np.ndarray, " n"]) -> float:
-    """Share of consecutive steps where ``g · v₁`` changes sign (1: pure period-2 oscillation, ~0.5: none)."""
+    """Share of consecutive steps where ``g · v₁`` changes sign (1: pure period-2 oscillation, ~0.5: none).
+
+    Args:
+        steps, cosine: ``curvature/grad_cosine`` at every step, shape ``(n,)``.
+
+    Examples:
+        >>> t = np.arange(5.0)
+        >>> alternation_fraction(t, [0.5, -0.5, 0.5, -0.5, 0.5]), alternation_fraction(t, [0.5, 0.5, -0.5, -0.5, 0.5])
+        (1.0, 0.5)
+    """
     t, c = _as_arrays(steps, cosine)
     _require_every_step(t)
     return float(np.mean(np.sign(c[1:]) * np.sign(c[:-1]) < 0))

@@ -15,7 +15,17 @@ from bridge.registry import Registry
 
 @dataclass
 class Split:
-    """Inputs and targets of one split. ``x``: ``(n, ...)``, ``y``: ``(n, ...)``."""
+    """Inputs and targets of one split. ``x``: ``(n, ...)``, ``y``: ``(n, ...)``.
+
+    Examples:
+        >>> s = Split(torch.zeros(3, 2), torch.ones(3))
+        >>> len(s), tuple(s.to("cpu").x.shape)
+        (3, (3, 2))
+        >>> Split(torch.zeros(3, 2), torch.ones(2))
+        Traceback (most recent call last):
+        ...
+        ValueError: x and y disagree on the number of examples: 3 vs 2
+    """
 
     x: Tensor
     y: Tensor
@@ -41,6 +51,11 @@ class TaskData:
         loss: name of a loss in :mod:`bridge.losses`, or a callable
             ``(output, target) -> scalar`` built by the task from its config.
         info: ground truth (teacher SVD, hierarchy levels, key frequencies, ...).
+
+    Examples:
+        >>> data = TaskData(Split(torch.zeros(2, 1), torch.tensor([1.0, 0.0])), None, "mse")
+        >>> data.loss_fn(torch.tensor([1.0, 2.0]), data.train.y).item()   # ((1 − 1)² + (2 − 0)²) / 2
+        2.0
     """
 
     train: Split

@@ -54,6 +54,14 @@ class BooleanCubeConfig:
         draw: which training set of the seed: ``0`` is the seed's own; ``k > 0`` draws another
             one while the seed keeps everything else (the subsets, and the model's initialisation),
             so runs differing only in ``draw`` average a theory over training sets at one kernel.
+
+    Examples:
+        >>> BooleanCubeConfig(d=3, subsets=[[0, 2]], coefficients=[1.0], n_train=4).subsets
+        ((0, 2),)
+        >>> BooleanCubeConfig(d=3, subsets=((0,),), degrees=(1,), coefficients=(1.0,))
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: boolean_cube needs exactly one of subsets and degrees
     """
 
     d: int = 10
@@ -111,12 +119,22 @@ def mask_degrees(d: int) -> Tensor:
 
 
 def walsh_function(x: Float[Tensor, "n d"], subset) -> Float[Tensor, " n"]:
-    """``χ_S(x) = Π_{j ∈ S} x_j`` (1 for the empty set)."""
+    """``χ_S(x) = Π_{j ∈ S} x_j`` (1 for the empty set) at the rows of ``x`` ``(n, d)``; shape ``(n,)``.
+
+    Examples:
+        >>> walsh_function(cube_points(2), (0, 1)).tolist()
+        [1.0, -1.0, -1.0, 1.0]
+    """
     return x[:, list(subset)].prod(-1) if len(subset) else torch.ones(x.shape[0], dtype=x.dtype)
 
 
 def walsh_target(x: Float[Tensor, "n d"], subsets, coefficients) -> Float[Tensor, " n"]:
-    """``Σ_S c_S χ_S(x)`` at the rows of ``x``, in ``x``'s dtype."""
+    """``Σ_S c_S χ_S(x)`` at the rows of ``x`` ``(n, d)``, shape ``(n,)``, in ``x``'s dtype.
+
+    Examples:
+        >>> walsh_target(cube_points(2), ((0,), (0, 1)), (1.0, 0.5)).tolist()   # x₀ + 0.5 x₀x₁
+        [1.5, -1.5, 0.5, -0.5]
+    """
     out = torch.zeros(x.shape[0], dtype=x.dtype)
     for s, c in zip(subsets, coefficients):
         out = out + float(c) * walsh_function(x, s)
@@ -214,6 +232,14 @@ def make_boolean_cube(config: BooleanCubeConfig, seed: int) -> TaskData:
 
     ``info``: ``d``, ``subsets``, ``masks``, ``coefficients``, ``degrees``,
     ``train_index`` / ``test_index`` (cube rows), ``cube_target`` (float64, all ``2^d`` points).
+    Splits: ``x`` ``(n, d)`` in ``{±1}``, ``y`` ``(n, 1)``.
+
+    Examples:
+        >>> data = make_boolean_cube(BooleanCubeConfig(d=3, subsets=((0, 1),), coefficients=(2.0,), n_train=6), seed=0)
+        >>> tuple(data.train.x.shape), tuple(data.train.y.shape), tuple(data.test.x.shape), data.info["masks"]
+        ((6, 3), (6, 1), (2, 3), (3,))
+        >>> bool(torch.equal(data.train.y[:, 0], 2 * data.train.x[:, 0] * data.train.x[:, 1]))
+        True
     """
     d = config.d
     subsets = config.subsets or _draw_subsets(d, config.degrees, seed)

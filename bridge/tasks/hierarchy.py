@@ -30,6 +30,15 @@ class HierarchyConfig:
         feature_scale: multiplies every target (and so every singular value).
         shuffle_labels: control: targets are those of a random permutation of the
             items, so the tree used for analysis no longer describes the data.
+
+    Examples:
+        >>> cfg = HierarchyConfig(depth=2, branching=3)
+        >>> cfg.branching**cfg.depth   # items
+        9
+        >>> HierarchyConfig(branching=1)
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: hierarchy.branching must be >= 2, got 1
     """
 
     depth: int = 3
@@ -56,7 +65,15 @@ def level_labels(depth: int, branching: int) -> np.ndarray:
 
 
 def feature_matrix(depth: int, branching: int) -> np.ndarray:
-    """``Y[f, i] = 1`` when item ``i`` lies below tree node ``f`` (nodes listed level by level)."""
+    """``Y[f, i] = 1`` when item ``i`` lies below tree node ``f`` (nodes listed level by level).
+
+    Returns:
+        ``(nodes, items)`` float64, ``nodes = Σ_{k ≤ depth} branching^k``.
+
+    Examples:
+        >>> feature_matrix(2, 2).astype(int).tolist()   # root, 2 subtrees, 4 leaves
+        [[1, 1, 1, 1], [1, 1, 0, 0], [0, 0, 1, 1], [1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
+    """
     labels = level_labels(depth, branching)
     rows = [labels[k] == node for k in range(depth + 1) for node in range(branching**k)]
     return np.stack(rows).astype(np.float64)
@@ -67,6 +84,13 @@ def haar_modes(depth: int, branching: int) -> tuple[np.ndarray, np.ndarray]:
 
     Returns:
         ``V`` of shape ``(items, items)`` (columns are modes) and ``level`` of shape ``(items,)``.
+
+    Examples:
+        >>> v, level = haar_modes(2, 2)
+        >>> level.tolist(), bool(np.allclose(v.T @ v, np.eye(4)))
+        ([0, 1, 2, 2], True)
+        >>> (2 * v[:, 1]).round(4).tolist()   # level 1: one subtree against the other
+        [-1.0, -1.0, 1.0, 1.0]
     """
     labels = level_labels(depth, branching)
     n_items = branching**depth
@@ -86,7 +110,19 @@ def haar_modes(depth: int, branching: int) -> tuple[np.ndarray, np.ndarray]:
 
 @TASKS.register("hierarchy")
 def make_hierarchy(config: HierarchyConfig, seed: int) -> TaskData:
-    """Whitened one-hot items → tree features; info holds the SVD of ``Σyx`` and the levels."""
+    """Whitened one-hot items → tree features; info holds the SVD of ``Σyx`` and the levels.
+
+    The training split is ``x`` ``(items, items)`` (``√items · I``) and ``y`` ``(items, nodes)``;
+    there is no test split. ``info``: ``U`` ``(nodes, items)``, ``S`` ``(items,)``,
+    ``V`` ``(items, items)``, ``teacher`` ``(nodes, items)``, ``mode_level``, ``level_labels``.
+
+    Examples:
+        >>> data = make_hierarchy(HierarchyConfig(depth=2, branching=2), seed=0)
+        >>> tuple(data.train.x.shape), tuple(data.train.y.shape), data.test, data.info["mode_level"]
+        ((4, 4), (4, 7), None, [0, 1, 2, 2])
+        >>> [round(float(s) ** 2, 4) for s in data.info["S"]]   # 7/4, 3/4, 1/4, 1/4: coarse levels strongest
+        [1.75, 0.75, 0.25, 0.25]
+    """
     n_items = config.branching**config.depth
     y = feature_matrix(config.depth, config.branching) * config.feature_scale
     x = np.eye(n_items) * np.sqrt(n_items)

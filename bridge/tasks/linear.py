@@ -28,6 +28,14 @@ class LinearTeacherConfig:
         d_in, d_out: input and output sizes (each ≥ number of modes).
         n_train: number of training inputs (≥ ``d_in`` so the inputs can be exactly whitened).
         n_test: number of Gaussian test inputs.
+
+    Examples:
+        >>> LinearTeacherConfig([3.0, 1.0], d_in=4, d_out=3).singular_values
+        (3.0, 1.0)
+        >>> LinearTeacherConfig((3.0,), d_in=4, d_out=3, n_train=2)
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: linear_teacher.n_train must be >= d_in=4 to whiten, got 2
     """
 
     singular_values: tuple[float, ...]
@@ -47,7 +55,18 @@ class LinearTeacherConfig:
 
 @TASKS.register("linear_teacher")
 def make_linear_teacher(config: LinearTeacherConfig, seed: int) -> TaskData:
-    """Inputs ``X = √n Q`` (``Q`` orthonormal columns), targets ``X Wᵀ``; info holds ``U, S, V``."""
+    """Inputs ``X = √n Q`` (``Q`` orthonormal columns), targets ``X Wᵀ``; info holds ``U, S, V``.
+
+    Splits: ``x`` ``(n, d_in)``, ``y`` ``(n, d_out)``. ``info``: ``U`` ``(d_out, r)``,
+    ``S`` ``(r,)``, ``V`` ``(d_in, r)``, ``teacher`` ``(d_out, d_in)``, ``mode_level``.
+
+    Examples:
+        >>> data = make_linear_teacher(LinearTeacherConfig((3.0, 1.0), d_in=4, d_out=3, n_train=8, n_test=5), seed=0)
+        >>> tuple(data.train.x.shape), tuple(data.train.y.shape), tuple(data.test.x.shape)
+        ((8, 4), (8, 3), (5, 4))
+        >>> bool(torch.allclose(data.train.x.T @ data.train.x / 8, torch.eye(4), atol=1e-5))   # whitened
+        True
+    """
     g = generator(seed)
     r = len(config.singular_values)
     n = config.n_train or config.d_in

@@ -59,6 +59,14 @@ class ModularConfig:
             over outputs ``c`` (loss ``mse``), whose Fourier coefficient at
             frequency ``k`` has magnitude ``m_k`` (a one-hot target has all
             ``m_k`` equal).
+
+    Examples:
+        >>> ModularConfig(p=5, template_frequencies=[1], template_magnitudes=[2.0]).regression
+        True
+        >>> ModularConfig(p=6)
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: modular.p must be a prime, got 6
     """
 
     p: int = 59
@@ -105,13 +113,23 @@ def modular_table(p: int, op: str) -> Int[Tensor, "p p"]:
 
 
 def all_pairs(p: int) -> Int[Tensor, "pairs 2"]:
-    """Every ``(a, b)``, row ``a·p + b``."""
+    """Every ``(a, b)``, row ``a·p + b``; shape ``(p², 2)``.
+
+    Examples:
+        >>> all_pairs(3)[[0, 1, 5]].tolist()   # rows 0, 1 and 1·3 + 2
+        [[0, 0], [0, 1], [1, 2]]
+    """
     a, b = torch.meshgrid(torch.arange(p), torch.arange(p), indexing="ij")
     return einops.rearrange([a, b], "operand a b -> (a b) operand")
 
 
 def encode_pairs(pairs: Int[Tensor, "n 2"], p: int, encoding: str = "tokens") -> Tensor:
-    """``[a, b, p]`` tokens ``(n, 3)`` or concatenated one-hots ``(n, 2p)``."""
+    """``[a, b, p]`` tokens ``(n, 3)`` or concatenated one-hots ``(n, 2p)`` of the ``(n, 2)`` ``pairs``.
+
+    Examples:
+        >>> encode_pairs(torch.tensor([[1, 2]]), 3).tolist(), encode_pairs(torch.tensor([[1, 2]]), 3, "onehot").tolist()
+        ([[1, 2, 3]], [[0.0, 1.0, 0.0, 0.0, 0.0, 1.0]])
+    """
     if encoding == "tokens":
         return torch.cat([pairs, torch.full((pairs.shape[0], 1), p, dtype=pairs.dtype)], dim=1)
     if encoding == "onehot":
@@ -147,7 +165,17 @@ def _mse_last(logits: Tensor, target: Tensor) -> Tensor:
 
 @TASKS.register("modular")
 def make_modular(config: ModularConfig, seed: int) -> TaskData:
-    """The split task; ``info`` holds ``p``, ``op``, ``train_index``/``test_index`` (rows ``a·p + b``) and the table."""
+    """The split task; ``info`` holds ``p``, ``op``, ``train_index``/``test_index`` (rows ``a·p + b``) and the table.
+
+    Splits: ``x`` as :func:`encode_pairs`; ``y`` ``(n,)`` labels, or ``(n, p)`` template vectors.
+
+    Examples:
+        >>> data = make_modular(ModularConfig(p=5, op="*", train_fraction=0.6), seed=0)
+        >>> tuple(data.train.x.shape), tuple(data.test.x.shape), data.loss, data.info["table"][2, 3].item()   # 2·3 ≡ 1
+        ((15, 3), (10, 3), 'cross_entropy_last', 1)
+        >>> bool((data.train.x[:, 0] * data.train.x[:, 1] % 5 == data.train.y).all())
+        True
+    """
     g = generator(seed)
     p = config.p
     pairs = all_pairs(p)

@@ -61,6 +61,14 @@ class RepeatedTokensConfig:
         off_prefix, off_block: prefix and block ranges of the off-position set.
         background: ``"uniform"`` tokens or a ``"bigram"`` Markov chain.
         bigram_concentration: Dirichlet concentration of the chain's rows (small = peaked).
+
+    Examples:
+        >>> RepeatedTokensConfig(d_vocab=16, n_ctx=12, prefix=[0, 2], block=(3, 5), off_prefix=(3, 4), off_block=(3, 4)).prefix
+        (0, 2)
+        >>> RepeatedTokensConfig(d_vocab=8, n_ctx=32)
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: repeated_tokens: prefix + block of up to 24 distinct tokens need d_vocab >= that, got 8
     """
 
     d_vocab: int = 64
@@ -114,7 +122,13 @@ def _distinct_markov(n: int, k: int, transition: Tensor, g: torch.Generator) -> 
 
 
 def bigram_matrix(config: RepeatedTokensConfig, seed: int) -> Tensor:
-    """The background chain's ``(V, V)`` row-stochastic transition matrix (Dirichlet rows)."""
+    """The background chain's ``(V, V)`` row-stochastic transition matrix (Dirichlet rows).
+
+    Examples:
+        >>> m = bigram_matrix(RepeatedTokensConfig(d_vocab=8, n_ctx=12, prefix=(0, 2), block=(2, 4), off_prefix=(0, 2), off_block=(2, 4)), seed=0)
+        >>> tuple(m.shape), bool(torch.allclose(m.sum(1), torch.ones(8)))
+        ((8, 8), True)
+    """
     g = generator(derive_seed(seed, "bigram"))
     gamma = torch._standard_gamma(torch.full((config.d_vocab, config.d_vocab), config.bigram_concentration, dtype=torch.float64), generator=g)
     return (gamma / gamma.sum(1, keepdim=True)).float()
@@ -131,6 +145,14 @@ def repeated_sequences(
         d_vocab: vocabulary size.
         g: the generator to draw tokens from.
         transition: optional ``(V, V)`` Markov chain for the distinct tokens.
+
+    Returns:
+        ``(n, n_ctx)`` long tokens.
+
+    Examples:
+        >>> s = repeated_sequences(2, 8, torch.tensor([0, 2]), torch.tensor([3, 2]), 10, torch.Generator().manual_seed(0))
+        >>> tuple(s.shape), bool(torch.equal(s[0, 3:], s[0, :5])), bool(torch.equal(s[1, 4:], s[1, 2:6]))   # period 3; prefix 2, period 2
+        ((2, 8), True, True)
     """
     k = int((prefix + period).max())
     fresh = _distinct_uniform(n, k, d_vocab, g) if transition is None else _distinct_markov(n, k, transition, g)
@@ -147,7 +169,12 @@ def _draw(n: int, config: RepeatedTokensConfig, prefix_range: tuple[int, int], b
 
 
 def seen_before(tokens: Int[Tensor, "batch pos"]) -> Bool[Tensor, "batch pos"]:
-    """``True`` at position ``j`` when ``tokens[j]`` occurs at an earlier position of its sequence."""
+    """``True`` at position ``j`` when ``tokens[j]`` occurs at an earlier position of its sequence.
+
+    Examples:
+        >>> seen_before(torch.tensor([[5, 1, 2, 3, 1, 2, 3]])).int().tolist()
+        [[0, 0, 0, 0, 1, 1, 1]]
+    """
     eq = tokens[:, :, None] == tokens[:, None, :]
     return (eq & torch.ones(tokens.shape[1], tokens.shape[1], dtype=torch.bool, device=tokens.device).tril(-1)).any(-1)
 
@@ -167,14 +194,25 @@ def repeated_targets(tokens: Int[Tensor, "batch pos"]) -> Bool[Tensor, "batch po
 
 
 def first_occurrences(tokens: Int[Tensor, "batch pos"]) -> Bool[Tensor, "batch pos"]:
-    """Targets seen for the first time (position 0 excluded: it is never a target)."""
+    """Targets seen for the first time (position 0 excluded: it is never a target); ``(batch, pos)`` bool.
+
+    Examples:
+        >>> first_occurrences(torch.tensor([[5, 1, 2, 3, 1, 2, 3]])).int().tolist()
+        [[0, 1, 1, 1, 0, 0, 0]]
+    """
     out = ~seen_before(tokens)
     out[:, 0] = False
     return out
 
 
 def next_token_losses(logits: Float[Tensor, "batch pos vocab"], tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch pos"]:
-    """Per-target cross-entropy: entry ``j`` is the loss of predicting ``tokens[:, j]`` (column 0 is NaN)."""
+    """Per-target cross-entropy: entry ``j`` is the loss of predicting ``tokens[:, j]`` (column 0 is NaN).
+
+    Examples:
+        >>> losses = next_token_losses(torch.zeros(1, 3, 4), torch.tensor([[0, 1, 2]]))   # uniform over 4 tokens: ln 4
+        >>> [round(v, 4) for v in losses[0].tolist()]
+        [nan, 1.3863, 1.3863]
+    """
     flat = einops.rearrange(logits[:, :-1], "batch pos vocab -> (batch pos) vocab").float()
     ce = F.cross_entropy(flat, einops.rearrange(tokens[:, 1:], "batch pos -> (batch pos)"), reduction="none")
     ce = einops.rearrange(ce, "(batch pos) -> batch pos", batch=tokens.shape[0])
@@ -182,7 +220,12 @@ def next_token_losses(logits: Float[Tensor, "batch pos vocab"], tokens: Int[Tens
 
 
 def masked_mean(values: Float[Tensor, "batch pos"], mask: Bool[Tensor, "batch pos"]) -> Tensor:
-    """Mean of ``values`` where ``mask`` (NaN when the mask is empty)."""
+    """Mean of ``values`` where ``mask`` (NaN when the mask is empty); both ``(batch, pos)``, a scalar out.
+
+    Examples:
+        >>> masked_mean(torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[True, False, True]])).item()
+        2.0
+    """
     if not bool(mask.any()):
         return torch.tensor(float("nan"))
     return values[mask].mean()
@@ -206,6 +249,12 @@ def corrupt_first_copy(tokens: Int[Tensor, "batch pos"], d_vocab: int, g: torch.
     The second copy of the block then has no earlier match, so induction cannot
     predict it, while the tokens being predicted and their positions stay the same.
     Needs ``d_vocab`` at least twice the number of distinct tokens in a sequence.
+
+    Examples:
+        >>> tokens = torch.tensor([[5, 1, 2, 3, 1, 2, 3]])
+        >>> out = corrupt_first_copy(tokens, 16, torch.Generator().manual_seed(0))
+        >>> (out != tokens).int().tolist(), int(repeated_targets(out).sum())
+        ([[0, 1, 1, 1, 0, 0, 0]], 0)
     """
     first = ~seen_before(tokens)
     repeated_later = (tokens[:, :, None] == tokens[:, None, :]).triu(1).any(-1)
@@ -236,7 +285,16 @@ def make_repeated_tokens(config: RepeatedTokensConfig, seed: int) -> TaskData:
 
     ``info`` holds ``d_vocab``, per-split ``{split}_prefix``/``{split}_period`` (``(n,)``),
     ``off_position`` (a :class:`Split`), ``off_prefix``/``off_period`` and, for the
-    bigram background, ``transition``.
+    bigram background, ``transition``. Every split's ``x`` is ``(n, n_ctx)`` long tokens.
+
+    Examples:
+        >>> data = make_repeated_tokens(RepeatedTokensConfig(d_vocab=16, n_ctx=12, n_train=8, n_test=4, n_off=3, prefix=(0, 2),
+        ...                                                  block=(3, 5), off_prefix=(3, 4), off_block=(3, 4)), seed=0)
+        >>> tuple(data.train.x.shape), tuple(data.test.x.shape), tuple(data.info["off_position"].x.shape)
+        ((8, 12), (4, 12), (3, 12))
+        >>> p, b = data.info["train_prefix"], data.info["train_period"]
+        >>> bool((repeated_targets(data.train.x).sum(1) == 12 - p - b - 1).all())   # every repeat but the first
+        True
     """
     transition = bigram_matrix(config, seed) if config.background == "bigram" else None
     info: dict = {"d_vocab": config.d_vocab, "n_ctx": config.n_ctx, "background": config.background}

@@ -50,6 +50,11 @@ class ImportanceWeightedMSE:
 
     Output ``(batch, n)`` or ``(batch, instances, n)``; target ``(batch, n)`` or
     the same shape as the output; ``importance`` ``(n,)`` or ``(instances, n)``.
+
+    Examples:
+        >>> loss = ImportanceWeightedMSE(torch.tensor([1.0, 0.5]))
+        >>> loss(torch.tensor([[1.0, 1.0], [0.0, 0.0]]), torch.zeros(2, 2)).item()   # (1 + 0.5 + 0) / 2
+        0.75
     """
 
     importance: Tensor
@@ -68,7 +73,12 @@ class ImportanceWeightedMSE:
 
 
 def importance_vector(n_features: int, decay: float) -> Float[Tensor, "n_features"]:
-    """``decay ** i`` for feature ``i`` (1 for uniform importance)."""
+    """``decay ** i`` for feature ``i`` (1 for uniform importance); shape ``(n_features,)``.
+
+    Examples:
+        >>> importance_vector(3, 0.5).tolist()
+        [1.0, 0.5, 0.25]
+    """
     return decay ** torch.arange(n_features, dtype=torch.float32)
 
 
@@ -82,6 +92,14 @@ class SparseFeaturesConfig:
         sparsity: probability ``S`` that a feature is zero (density ``1 − S``).
         importance_decay: feature ``i`` has importance ``importance_decay ** i``.
         n_train, n_test: examples in each split.
+
+    Examples:
+        >>> SparseFeaturesConfig(n_features=5, importance_decay=0.5).n_train
+        4096
+        >>> SparseFeaturesConfig(n_features=5, sparsity=1.0)
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: sparse_features.sparsity must be in [0, 1), got 1.0
     """
 
     n_features: int
@@ -99,7 +117,15 @@ class SparseFeaturesConfig:
 
 @TASKS.register("sparse_features")
 def make_sparse_features(config: SparseFeaturesConfig, seed: int) -> TaskData:
-    """Train and test splits with ``y = x``; info holds ``importance`` and ``sparsity``."""
+    """Train and test splits with ``y = x`` (``(n, n_features)``); info holds ``importance`` and ``sparsity``.
+
+    Examples:
+        >>> data = make_sparse_features(SparseFeaturesConfig(n_features=3, importance_decay=0.5, n_train=8, n_test=4), seed=0)
+        >>> tuple(data.train.x.shape), tuple(data.test.x.shape), bool(torch.equal(data.train.x, data.train.y))
+        ((8, 3), (4, 3), True)
+        >>> data.info["importance"].tolist(), data.loss(data.train.x, data.train.y).item()
+        ([1.0, 0.5, 0.25], 0.0)
+    """
     g = generator(seed)
     density = 1.0 - config.sparsity
     x = sample_sparse_features(config.n_train, density, config.n_features, g)

@@ -48,6 +48,14 @@ class SparseParityConfig:
         alpha: Zipf exponent; subtask ``k`` has frequency ``∝ (k + 1)^{−(α+1)}``.
         n_train: size ``D`` of the fixed training set.
         n_test_per_task: test samples of each subtask.
+
+    Examples:
+        >>> SparseParityConfig(n_tasks=6, n_bits=4, k_bits=2).n_tasks   # C(4, 2) = 6 subsets: just enough
+        6
+        >>> SparseParityConfig(n_tasks=10, n_bits=4, k_bits=2)
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: multitask_sparse_parity: only 6 distinct 2-bit subsets of 4 bits for 10 subtasks
     """
 
     n_tasks: int = 100
@@ -103,6 +111,12 @@ class SparseParitySampler:
         subtask_bits: ``(n_tasks, k_bits)`` bit indices of each subtask.
         frequencies: ``(n_tasks,)`` subtask probabilities.
         n_bits: number of task bits.
+
+    Examples:
+        >>> sampler = SparseParitySampler(torch.tensor([[0, 1], [1, 2]]), torch.tensor([0.5, 0.5]), n_bits=3)
+        >>> x, y, task = sampler.sample(4, torch.Generator().manual_seed(0))
+        >>> tuple(x.shape), tuple(y.shape), bool((sparse_parity_labels(x, sampler.subtask_bits) == y).all())
+        ((4, 5), (4,), True)
     """
 
     subtask_bits: Tensor
@@ -124,7 +138,13 @@ class SparseParitySampler:
 
 
 def draw_subtask_bits(n_tasks: int, n_bits: int, k_bits: int, g: torch.Generator) -> Int[Tensor, "n_tasks k_bits"]:
-    """Distinct sorted ``k_bits``-subsets of ``range(n_bits)``, one per subtask."""
+    """Distinct sorted ``k_bits``-subsets of ``range(n_bits)``, one per subtask; shape ``(n_tasks, k_bits)``.
+
+    Examples:
+        >>> bits = draw_subtask_bits(3, 5, 2, torch.Generator().manual_seed(0))
+        >>> tuple(bits.shape), len({tuple(b) for b in bits.tolist()}), bool((bits[:, 0] < bits[:, 1]).all())
+        ((3, 2), 3, True)
+    """
     chosen: list[tuple[int, ...]] = []
     seen: set[tuple[int, ...]] = set()
     while len(chosen) < n_tasks:
@@ -145,7 +165,15 @@ def make_sparse_parity(config: SparseParityConfig, seed: int) -> TaskData:
 
     ``info``: ``subtask_bits`` ``(n_tasks, k_bits)``, ``frequencies`` ``(n_tasks,)``,
     ``alpha``, ``n_tasks``, ``n_bits``, ``k_bits``, ``train_task`` / ``test_task``
-    (subtask of each row) and ``sampler`` (a :class:`SparseParitySampler`).
+    (subtask of each row) and ``sampler`` (a :class:`SparseParitySampler`). Splits: ``x``
+    ``(n, n_tasks + n_bits)`` float, ``y`` ``(n,)`` long.
+
+    Examples:
+        >>> data = make_sparse_parity(SparseParityConfig(n_tasks=2, n_bits=6, k_bits=2, alpha=1.0, n_train=40, n_test_per_task=3), seed=0)
+        >>> tuple(data.train.x.shape), tuple(data.train.y.shape), data.info["test_task"].tolist()
+        ((40, 8), (40,), [0, 0, 0, 1, 1, 1])
+        >>> data.info["frequencies"].tolist()   # ∝ 1, 1/4
+        [0.8, 0.2]
     """
     bits = draw_subtask_bits(config.n_tasks, config.n_bits, config.k_bits, generator(derive_seed(seed, "sparse_parity", "bits")))
     freqs = zipf_weights(config.n_tasks, config.alpha)

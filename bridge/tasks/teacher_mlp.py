@@ -40,6 +40,14 @@ class TeacherMLPConfig:
         scale: input-weight scale of the teacher (larger: more saturated, harder).
         d_out: output dimension.
         noise: standard deviation of Gaussian label noise added after standardising.
+
+    Examples:
+        >>> TeacherMLPConfig(scale=1.0).width
+        64
+        >>> TeacherMLPConfig(n_train=1)
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: teacher_mlp.n_train must be >= 2 to standardise, got 1
     """
 
     d_in: int = 8
@@ -61,7 +69,18 @@ class TeacherMLPConfig:
 
 @TASKS.register("teacher_mlp")
 def make_teacher_mlp(config: TeacherMLPConfig, seed: int) -> TaskData:
-    """Draw the teacher and the inputs from ``seed``; info holds the teacher weights and the target scale."""
+    """Draw the teacher and the inputs from ``seed``; info holds the teacher weights and the target scale.
+
+    Splits: ``x`` ``(n, d_in)``, ``y`` ``(n, d_out)``. ``info``: ``W1`` ``(width, d_in)``,
+    ``W2`` ``(d_out, width)``, ``target_mean`` and ``target_std`` ``(d_out,)``.
+
+    Examples:
+        >>> data = make_teacher_mlp(TeacherMLPConfig(d_in=3, n_train=16, n_test=0, width=5, d_out=2), seed=0)
+        >>> tuple(data.train.y.shape), tuple(data.info["W1"].shape), tuple(data.info["W2"].shape), data.test
+        ((16, 2), (5, 3), (2, 5), None)
+        >>> [round(float(v), 4) for v in data.train.y.std(0)]   # standardised per output
+        [1.0, 1.0]
+    """
     g = generator(seed)
     w1 = torch.randn(config.width, config.d_in, generator=g) * (config.scale / math.sqrt(config.d_in))
     w2 = torch.randn(config.d_out, config.width, generator=g) / math.sqrt(config.width)

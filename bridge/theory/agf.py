@@ -55,14 +55,25 @@ ASSUMPTIONS = (
 
 
 def fourier_components(x: Float[Tensor, "neuron p"], k: int) -> Complex[np.ndarray, " neuron"]:
-    """``x̂_i = Σ_a x[i, a] e^{2πi k a / p}`` for each row ``i``."""
+    """``x̂_i = Σ_a x[i, a] e^{2πi k a / p}`` for each row ``i``: ``(neurons, p)`` in, ``(neurons,)`` complex out.
+
+    Examples:
+        >>> x = torch.tensor([[1.0, 0.0, -1.0, 0.0], [1.0, 1.0, 1.0, 1.0]])   # cos(2πa/4), constant
+        >>> np.abs(fourier_components(x, 1)).round(4).tolist()   # p/2 and 0
+        [2.0, 0.0]
+    """
     p = x.shape[1]
     phase = np.exp(2j * math.pi * k * np.arange(p) / p)
     return x.detach().double().numpy() @ phase
 
 
 def rate(p: int, magnitude: float, lr: float) -> float:
-    """``κ_k = 2 η m_k / p²``: the dormant flow's speed per optimizer step."""
+    """``κ_k = 2 η m_k / p²``: the dormant flow's speed per optimizer step.
+
+    Examples:
+        >>> rate(p=7, magnitude=1.0, lr=0.49)   # 2 · 0.49 / 49
+        0.02
+    """
     return 2.0 * lr * magnitude / p**2
 
 
@@ -141,6 +152,13 @@ def predict_acquisitions(
         blow-up time of the fastest neuron, ``value`` the loss plateau after the
         acquisition; ``extra`` holds ``frequency``, ``magnitude``, ``drop``
         (``m_k²/2``), ``neuron`` and ``rank`` (order of ``m_k``).
+
+    Examples:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> U, V, W = (0.01 * torch.randn(s, generator=g) for s in [(16, 7), (16, 7), (7, 16)])
+        >>> preds = predict_acquisitions(U, V, W, {1: 1.0, 2: 0.5}, lr=1.0)
+        >>> [(p.extra["frequency"], p.value) for p in preds]   # plateaus 0.5²/2, then 0
+        [(1, 0.125), (2, 0.0)]
     """
     p = U.shape[1]
     if V.shape != U.shape or W.shape != (p, U.shape[0]):

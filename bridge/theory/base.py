@@ -19,6 +19,12 @@ class Prediction:
         curve: ``(steps, values)`` of a predicted observable, if a curve.
         assumptions: conditions under which the theory holds.
         theory: which theory (``"saxe"``).
+        extra: further theory-specific fields, merged into :meth:`to_dict`.
+
+    Examples:
+        >>> p = Prediction("mode 0 half-rise", step=120.0, theory="saxe", extra={"mode": 0})
+        >>> p.to_dict()
+        {'name': 'mode 0 half-rise', 'theory': 'saxe', 'step': 120.0, 'value': None, 'assumptions': [], 'mode': 0}
     """
 
     name: str

@@ -43,6 +43,11 @@ def bigram_losses(tokens: Int[Tensor, "batch pos"], transition: Float[Tensor, "v
         ``{"chain": (batch, pos), "bayes": (batch, pos)}``. The Bayes entry at ``j`` is
         the loss under the chain renormalised over the tokens unused before ``j``
         (``inf`` where the target was already used: those are not first occurrences).
+
+    Examples:
+        >>> out = bigram_losses(torch.tensor([[0, 1, 2]]), torch.full((4, 4), 0.25))
+        >>> out["chain"][0, 1:].round(decimals=4).tolist(), out["bayes"][0, 1:].round(decimals=4).tolist()   # ln 4; ln 3, ln 2
+        ([1.3863, 1.3863], [1.0986, 0.6931])
     """
     if tokens.ndim != 2 or transition.ndim != 2 or transition.shape[0] != transition.shape[1]:
         raise ValueError(f"bigram_losses needs (batch, pos) tokens and a (V, V) chain, got {tuple(tokens.shape)} and {tuple(transition.shape)}")
@@ -64,7 +69,18 @@ def bigram_losses(tokens: Int[Tensor, "batch pos"], transition: Float[Tensor, "v
 
 
 def bigram_floors(tokens: Int[Tensor, "batch pos"], transition: Float[Tensor, "vocab vocab"], mask: Bool[Tensor, "batch pos"]) -> dict[str, float]:
-    """Mean :func:`bigram_losses` over ``mask`` (the first-occurrence targets): ``{"chain", "bayes"}`` in nats."""
+    """Mean :func:`bigram_losses` over ``mask`` (the first-occurrence targets): ``{"chain", "bayes"}`` in nats.
+
+    Args:
+        tokens: ``(batch, pos)`` sequences of the task.
+        transition: ``(V, V)`` row-stochastic chain.
+        mask: ``(batch, pos)``, the targets to average over (column 0 is ignored).
+
+    Examples:
+        >>> tokens, uniform = torch.tensor([[0, 1, 2]]), torch.full((4, 4), 0.25)
+        >>> round(bigram_floors(tokens, uniform, torch.tensor([[False, False, True]]))["bayes"], 4)   # ln 2
+        0.6931
+    """
     if mask.shape != tokens.shape:
         raise ValueError(f"mask shape {tuple(mask.shape)} differs from tokens {tuple(tokens.shape)}")
     if not bool(mask[:, 1:].any()):

@@ -57,6 +57,11 @@ class EigenlearningPrediction:
         test_mse_noisy: expected test MSE against noisy labels (``test_mse + σ²``).
         train_mse: expected mean squared training residual against the noisy labels.
         n, ridge, noise: the inputs.
+
+    Examples:
+        >>> out = predict([1.0, 1.0, 1.0], [1.0, 0.0, 0.0], n=2)   # κ = 1/2, so each L = 2/3
+        >>> round(out.kappa, 6), out.learnabilities.round(4).tolist(), round(out.overfitting, 6)
+        (0.5, [0.6667, 0.6667, 0.6667], 3.0)
     """
 
     kappa: float
@@ -212,7 +217,12 @@ def expand(eigenvalues, multiplicities) -> np.ndarray:
 
 
 def cube_multiplicities(d: int) -> np.ndarray:
-    """``C(d, k)`` Walsh functions of degree ``k = 0 … d`` on ``{±1}^d``, shape ``(d + 1,)``."""
+    """``C(d, k)`` Walsh functions of degree ``k = 0 … d`` on ``{±1}^d``, shape ``(d + 1,)``.
+
+    Examples:
+        >>> cube_multiplicities(3).tolist()
+        [1.0, 3.0, 3.0, 1.0]
+    """
     return np.array([comb(d, k) for k in range(d + 1)], dtype=float)
 
 

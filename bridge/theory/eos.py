@@ -36,6 +36,10 @@ def stability_threshold(lr: float, momentum: float = 0.0) -> float:
 
     Raises:
         ValueError: ``lr <= 0`` or ``momentum`` outside ``[0, 1)``.
+
+    Examples:
+        >>> stability_threshold(0.01), round(stability_threshold(0.01, momentum=0.5), 6)   # 2/η, 3/η
+        (200.0, 300.0)
     """
     if not lr > 0:
         raise ValueError(f"lr must be positive, got {lr}")
@@ -45,7 +49,13 @@ def stability_threshold(lr: float, momentum: float = 0.0) -> float:
 
 
 def predict_plateau(lr: float, momentum: float = 0.0) -> Prediction:
-    """The predicted value of the sharpness plateau for step size ``lr``."""
+    """The predicted value of the sharpness plateau for step size ``lr`` (and heavy-ball ``momentum``).
+
+    Examples:
+        >>> p = predict_plateau(0.05)
+        >>> p.name, p.value   # 2/η
+        ('sharpness plateau (η=0.05)', 40.0)
+    """
     return Prediction(
         name=f"sharpness plateau (η={lr:g})",
         value=stability_threshold(lr, momentum),
@@ -71,7 +81,12 @@ def gd_on_quadratic(curvature: float, lr: float, steps: int, x0: float = 1.0, mo
 
 
 def oscillation_multiplier(lr: float, sharpness: float) -> float:
-    """``1 − ηλ``: the per-step factor of the component along the top eigenvector (−1 at the edge)."""
+    """``1 − ηλ``: the per-step factor of the component along the top eigenvector (−1 at the edge).
+
+    Examples:
+        >>> oscillation_multiplier(0.1, 20.0), oscillation_multiplier(0.1, 5.0)   # at the edge 2/η; inside it
+        (-1.0, 0.5)
+    """
     return 1.0 - lr * sharpness
 
 

@@ -85,6 +85,11 @@ class LayerScaling:
         learning_rate: exponent of the learning-rate factor over ``η``.
         feature: predicted exponent of the layer's ``Δh`` after one step.
         update: predicted exponent of ``ΔW·x`` after one step.
+
+    Examples:
+        >>> row = LayerScaling(init_variance=-1.0, multiplier=0.0, learning_rate=-1.0, feature=0.0, update=0.0)
+        >>> row.factors(width=256, base_width=64)   # 4⁻¹, 4⁰, 4⁻¹
+        (0.25, 1.0, 0.25)
     """
 
     init_variance: float
@@ -122,6 +127,10 @@ def scaling(parametrisation: str, optimizer: str, layer: str) -> LayerScaling:
     """The table's row for one layer kind; ``ValueError`` naming the choices otherwise.
 
     ``optimizer`` ``"adamw"`` reads as ``"adam"`` (decoupled weight decay leaves the update's scale).
+
+    Examples:
+        >>> scaling("mup", "adamw", "hidden")
+        LayerScaling(init_variance=0.0, multiplier=0.0, learning_rate=-1.0, feature=0.0, update=0.0)
     """
     optimizer = "adam" if optimizer == "adamw" else optimizer
     for value, choices, name in ((parametrisation, PARAMETRISATIONS, "parametrisation"), (optimizer, OPTIMIZERS, "optimizer"), (layer, LAYERS, "layer")):

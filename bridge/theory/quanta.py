@@ -77,13 +77,23 @@ def acquisition_order(frequencies) -> np.ndarray:
 
 
 def parameter_exponent(alpha: float) -> float:
-    """Exponent of ``L(N) − a ∝ N^{−α}`` against parameters: ``α``."""
+    """Exponent of ``L(N) − a ∝ N^{−α}`` against parameters: ``α``.
+
+    Examples:
+        >>> parameter_exponent(0.5)
+        0.5
+    """
     _check(alpha, 1)
     return float(alpha)
 
 
 def data_exponent(alpha: float) -> float:
-    """Exponent of ``L(D) − a ∝ D^{−α/(α+1)}`` against data (or online steps): ``α/(α+1)``."""
+    """Exponent of ``L(D) − a ∝ D^{−α/(α+1)}`` against data (or online steps): ``α/(α+1)``.
+
+    Examples:
+        >>> data_exponent(1.0)   # 1/2
+        0.5
+    """
     _check(alpha, 1)
     return float(alpha / (alpha + 1.0))
 
@@ -121,13 +131,22 @@ def expected_loss(k_learned, alpha: float, n_tasks: int, loss_unlearned: float =
 
     Returns:
         Loss of the same shape as ``k_learned``; ``loss_learned`` (the floor) at ``k = n_tasks``.
+
+    Examples:
+        >>> expected_loss([0, 1, 2], 1.0, 2, loss_unlearned=1.0).round(4).tolist()   # p = (0.8, 0.2)
+        [1.0, 0.2, 0.0]
     """
     k = np.clip(np.floor(np.asarray(k_learned, dtype=float)), 0, n_tasks).astype(int)
     return loss_learned + (loss_unlearned - loss_learned) * _tail(alpha, n_tasks)[k]
 
 
 def quanta_learned_parameters(n_params, params_per_quantum: float, n_tasks: int) -> np.ndarray:
-    """Quanta a model of ``N`` parameters holds: ``min(⌊N / C⌋, n_tasks)``."""
+    """Quanta a model of ``N`` parameters holds: ``min(⌊N / C⌋, n_tasks)``, same shape as ``n_params``.
+
+    Examples:
+        >>> quanta_learned_parameters([5, 25, 1000], params_per_quantum=10, n_tasks=50).tolist()
+        [0, 2, 50]
+    """
     if not params_per_quantum > 0:
         raise ValueError(f"params_per_quantum must be positive, got {params_per_quantum}")
     return np.minimum(np.floor(np.asarray(n_params, dtype=float) / params_per_quantum), n_tasks).astype(int)
@@ -149,6 +168,10 @@ def learned_probability(n_samples, alpha: float, n_tasks: int, samples_needed: i
 
     Returns:
         ``(*D.shape, n_tasks)`` probabilities.
+
+    Examples:
+        >>> learned_probability(5, 1.0, 2).round(4).tolist()   # means 5·(0.8, 0.2): 1 − e⁻⁴, 1 − e⁻¹
+        [0.9817, 0.6321]
     """
     if int(samples_needed) != samples_needed or samples_needed < 1:
         raise ValueError(f"samples_needed must be a positive integer, got {samples_needed}")
@@ -196,6 +219,11 @@ class QuantaPrediction:
         loss_initial: mean loss with nothing learned (``b``).
         loss_floor: mean loss with every quantum learned (``a``).
         assumptions: what the model assumes.
+
+    Examples:
+        >>> pred = QuantaPrediction(1.0, 2, np.array([0.8, 0.2]), np.array([0, 1]), 1.0, 0.5, 1.0, 0.0)
+        >>> pred.frequencies.tolist(), pred.loss_initial - pred.loss_floor
+        ([0.8, 0.2], 1.0)
     """
 
     alpha: float
@@ -210,7 +238,13 @@ class QuantaPrediction:
 
 
 def predict(alpha: float, n_tasks: int, loss_unlearned: float = CHANCE_LOSS, loss_learned: float = 0.0) -> QuantaPrediction:
-    """Frequencies, acquisition order, exponents and the finite-``n_tasks`` floor."""
+    """Frequencies, acquisition order, exponents and the finite-``n_tasks`` floor.
+
+    Examples:
+        >>> pred = predict(alpha=1.0, n_tasks=2, loss_unlearned=1.0)
+        >>> pred.frequencies.round(4).tolist(), pred.order.tolist(), pred.data_exponent, pred.loss_floor
+        ([0.8, 0.2], [0, 1], 0.5, 0.0)
+    """
     p = zipf_frequencies(alpha, n_tasks)
     p.setflags(write=False)
     order = acquisition_order(p)

@@ -84,7 +84,12 @@ def mode_trajectory(steps: np.ndarray, s: float, u0: float, lr: float, depth: in
 
 
 def ode_trajectory(steps: np.ndarray, s: float, u0: float, lr: float, depth: int) -> np.ndarray:
-    """Numerical solution of the mode ODE (any depth; :func:`mode_trajectory` uses it for ``L > 2``)."""
+    """Numerical solution of the mode ODE (any depth; :func:`mode_trajectory` uses it for ``L > 2``): ``(n,)`` steps to ``(n,)`` strengths.
+
+    Examples:
+        >>> ode_trajectory(np.array([0.0, 100.0, 300.0]), 2.0, 1e-3, lr=0.01, depth=2).round(4).tolist()   # = the closed form
+        [0.001, 0.0532, 1.9757]
+    """
     steps = np.asarray(steps, dtype=float)
     _check(s, u0, lr, depth)
     power = (depth - 2) / depth
@@ -114,7 +119,12 @@ def half_rise_step(s: float, u0: float, lr: float, depth: int = 2) -> float:
 
 
 def integrated_half_rise(s: float, u0: float, lr: float, depth: int) -> float:
-    """Half-rise step by quadrature of the mode ODE (any depth; used for ``L > 2``)."""
+    """Half-rise step by quadrature of the mode ODE (any depth; used for ``L > 2``).
+
+    Examples:
+        >>> round(integrated_half_rise(2.0, 1e-3, 0.01, depth=2), 2), round(integrated_half_rise(2.0, 1e-3, 0.01, depth=3), 2)
+        (190.04, 466.15)
+    """
     _check(s, u0, lr, depth)
     target = (u0 + s) / 2
     power = 2 * (depth - 1) / depth
@@ -282,7 +292,12 @@ def balanced_flow(steps: np.ndarray, teacher: np.ndarray, w_in: np.ndarray, w_ou
 
 
 def predict_modes(strengths: np.ndarray, u0: np.ndarray, lr: float, depth: int = 2) -> list[Prediction]:
-    """One half-rise :class:`Prediction` per mode (``step`` in optimizer steps)."""
+    """One half-rise :class:`Prediction` per mode (``step`` in optimizer steps); ``strengths`` and ``u0`` are ``(modes,)``.
+
+    Examples:
+        >>> [round(p.step, 2) for p in predict_modes(np.array([2.0, 1.0]), np.array([1e-3, 1e-3]), lr=0.01)]   # stronger first
+        [190.04, 345.44]
+    """
     return [
         Prediction(
             name=f"mode {m} half-rise",
@@ -312,6 +327,12 @@ def predict_modes_from_curves(
         One :class:`Prediction` per mode; ``extra`` holds ``u0``, the anchor's
         ``anchor_step`` and ``anchor_value``. A mode without a positive anchor
         raises (see :func:`measured_initial_strength`).
+
+    Examples:
+        >>> t = np.arange(0.0, 401.0, 50.0)
+        >>> curves = np.stack([mode_trajectory(t, s, 1e-3, 0.01, depth=3) for s in (2.0, 1.0)], axis=1)
+        >>> [(round(p.extra["u0"], 8), round(p.step, 2)) for p in predict_modes_from_curves(t, curves, np.array([2.0, 1.0]), 0.01, 3)]
+        [(0.001, 466.15), (0.001, 914.56)]
     """
     values = np.asarray(values, dtype=float)
     preds = []

@@ -56,7 +56,13 @@ def dimensions_per_feature(W: Float[Tensor, "m n"]) -> Float[Tensor, "n"]:
 
 
 def nearest_sticky(values: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest sticky fraction of each value and the absolute distance to it."""
+    """Nearest sticky fraction of each value and the absolute distance to it, both ``(n,)`` for ``(n,)`` values.
+
+    Examples:
+        >>> fractions, gaps = nearest_sticky([0.74, 0.51, 0.3])
+        >>> fractions.tolist(), gaps.round(3).tolist()
+        ([0.75, 0.5, 0.375], [0.01, 0.01, 0.075])
+    """
     values = np.asarray(values, dtype=float)[:, None]
     sticky = np.asarray(STICKY_FRACTIONS)[None, :]
     idx = np.abs(values - sticky).argmin(axis=1)
@@ -96,6 +102,11 @@ def n2m1_candidate_losses(relative_importance: Sequence[float], density: Sequenc
     Returns:
         ``{phase: array (len(relative_importance), len(density))}``; the superposition
         entry is ``inf`` where its optimum drops a feature (norm ≤ :data:`REPRESENTED_NORM`).
+
+    Examples:
+        >>> losses = n2m1_candidate_losses([4.0], [1.0], n_nodes=8, steps=100)   # dense: the dropped feature costs r·Var = r/12
+        >>> {k: round(float(v[0, 0]), 3) for k, v in losses.items()}
+        {'feature 1': 0.333, 'feature 2': 0.083, 'superposition': inf}
     """
     r = einops.repeat(torch.tensor(np.asarray(relative_importance, dtype=float)), "importance -> importance density", density=len(density))
     p = einops.repeat(torch.tensor(np.asarray(density, dtype=float)), "density -> importance density", importance=len(relative_importance))
@@ -136,7 +147,14 @@ def n2m1_candidate_losses(relative_importance: Sequence[float], density: Sequenc
 
 
 def predict_n2m1_phases(relative_importance: Sequence[float], density: Sequence[float], **kwargs) -> np.ndarray:
-    """The predicted phase name per cell ``(len(relative_importance), len(density))``."""
+    """The predicted phase name per cell ``(len(relative_importance), len(density))``.
+
+    ``kwargs`` go to :func:`n2m1_candidate_losses`.
+
+    Examples:
+        >>> predict_n2m1_phases([0.5, 4.0], [1.0], n_nodes=8, steps=100).tolist()   # dense: the more important feature
+        [['feature 1'], ['feature 2']]
+    """
     losses = n2m1_candidate_losses(relative_importance, density, **kwargs)
     stacked = np.stack([losses[k] for k in N2M1_PHASES])
     return np.asarray(N2M1_PHASES, dtype=object)[stacked.argmin(axis=0)]

@@ -49,7 +49,12 @@ def time_scale(lr: float, weight_decay: float) -> float:
 
 
 def decayed_norm(norm0: float, lr: float, weight_decay: float, steps: Float[np.ndarray, " n"]) -> Float[np.ndarray, " n"]:
-    """``‖θ₀‖·(1 − η·λ)^t``: the norm after ``t`` steps of decay alone."""
+    """``‖θ₀‖·(1 − η·λ)^t``: the norm after ``t`` steps of decay alone, ``(n,)`` steps to ``(n,)`` norms.
+
+    Examples:
+        >>> decayed_norm(10.0, 0.1, 1.0, np.array([0, 1, 2])).round(4).tolist()   # × 0.9 per step
+        [10.0, 9.0, 8.1]
+    """
     return norm0 * (1.0 - lr * weight_decay) ** np.asarray(steps, float)
 
 
@@ -76,6 +81,10 @@ class PowerLawFit:
         prefactor: ``exp(intercept)``.
         r2: coefficient of determination of the log–log fit.
         n: number of points.
+
+    Examples:
+        >>> PowerLawFit(exponent=-1.0, stderr=0.0, ci_low=-1.0, ci_high=-1.0, prefactor=16.0, r2=1.0, n=4).predict(8.0)
+        2.0
     """
 
     exponent: float
@@ -94,7 +103,16 @@ class PowerLawFit:
 
 
 def fit_power_law(x: Float[np.ndarray, " n"], t: Float[np.ndarray, " n"]) -> PowerLawFit:
-    """Fit ``t ∝ x^α`` (``x = η·λ``, ``t`` the grokking step); needs ≥ 3 positive points with 2 distinct ``x``."""
+    """Fit ``t ∝ x^α`` (``x = η·λ``, ``t`` the grokking step); needs ≥ 3 positive points with 2 distinct ``x``.
+
+    Args:
+        x, t: ``(n,)`` positive values.
+
+    Examples:
+        >>> fit = fit_power_law([1e-3, 2e-3, 4e-3, 8e-3], [1000.0, 550.0, 240.0, 130.0])
+        >>> round(fit.exponent, 3), round(fit.ci_low, 3), round(fit.ci_high, 3), fit.n
+        (-1.003, -1.2, -0.806, 4)
+    """
     x, t = np.asarray(x, float), np.asarray(t, float)
     if x.shape != t.shape or x.ndim != 1:
         raise ValueError(f"x and t must be 1-D of one length, got {x.shape}, {t.shape}")

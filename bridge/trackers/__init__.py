@@ -42,12 +42,22 @@ TRACKERS: Registry[type] = Registry(
 
 
 def get_tracker(name: str, **kwargs: Any) -> Any:
-    """Instantiate the tracker registered as ``name`` (what ``mechbridge analyze --tracker NAME`` runs)."""
+    """Instantiate the tracker registered as ``name`` (what ``mechbridge analyze --tracker NAME`` runs).
+
+    Examples:
+        >>> get_tracker("sharpness", k=2)
+        SharpnessTracker(k=2, trace_probes=8, subset=None, tol=1e-05, ncv=None, loading=True, seed=0, name='sharpness')
+    """
     return TRACKERS.get(name)(**kwargs)
 
 
 def tracker_names() -> list[str]:
-    """Names of every registered tracker (imports none of them)."""
+    """Names of every registered tracker (imports none of them).
+
+    Examples:
+        >>> tracker_names()[:3]
+        ['coordinates', 'curvature_loading', 'differentiation']
+    """
     return TRACKERS.names()
 
 

@@ -35,7 +35,15 @@ Row = dict[str, Any]
 
 @runtime_checkable
 class Tracker(Protocol):
-    """Anything with a ``name`` that maps ``(model, step, data)`` to tidy rows."""
+    """Anything with a ``name`` that maps ``(model, step, data)`` to tidy rows.
+
+    Examples:
+        >>> class Width:
+        ...     name = "width"
+        ...     def __call__(self, model, step, data): return [row("model/width", model.out_features)]
+        >>> isinstance(Width(), Tracker), Width()(torch.nn.Linear(3, 2), 0, None)
+        (True, [{'observable': 'model/width', 'value': 2.0}])
+    """
 
     name: str
 
@@ -44,7 +52,15 @@ class Tracker(Protocol):
 
 @runtime_checkable
 class BatchedTracker(Tracker, Protocol):
-    """A tracker whose rows are computed for many steps at once from cheap per-step captures."""
+    """A tracker whose rows are computed for many steps at once from cheap per-step captures.
+
+    ``capture`` returns anything; ``measure`` maps ``k`` captures to ``k`` lists of rows.
+
+    Examples:
+        >>> from bridge.trackers import LossTracker, ModeTracker
+        >>> isinstance(ModeTracker(), BatchedTracker), isinstance(LossTracker(), BatchedTracker)
+        (True, False)
+    """
 
     def capture(self, model: nn.Module, step: int, data: TaskData) -> Any: ...
 
@@ -53,13 +69,28 @@ class BatchedTracker(Tracker, Protocol):
 
 @runtime_checkable
 class StackedTracker(Tracker, Protocol):
-    """A tracker that can also measure many models of one shape at once (see the module docstring)."""
+    """A tracker that can also measure many models of one shape at once (see the module docstring).
+
+    Examples:
+        >>> from bridge.trackers import LossTracker, ModeTracker
+        >>> isinstance(LossTracker(), StackedTracker), isinstance(ModeTracker(), StackedTracker)
+        (True, False)
+    """
 
     def stacked(self, forward: Callable[[torch.Tensor], torch.Tensor], datas: Sequence[TaskData]) -> list[list[Row]] | None: ...
 
 
 class Batched:
-    """Mixin: ``tracker(model, step, data)`` as ``measure([capture(model, step, data)], data)[0]``."""
+    """Mixin: ``tracker(model, step, data)`` as ``measure([capture(model, step, data)], data)[0]``.
+
+    Examples:
+        >>> class Count(Batched):  # parameter count: captured per step, measured in one go
+        ...     name = "count"
+        ...     def capture(self, model, step, data): return sum(p.numel() for p in model.parameters())
+        ...     def measure(self, captures, data): return [[row("params/count", c)] for c in captures]
+        >>> isinstance(Count(), BatchedTracker), Count()(torch.nn.Linear(3, 2), 0, None)  # 3·2 weights + 2 biases
+        (True, [{'observable': 'params/count', 'value': 8.0}])
+    """
 
     def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
         return self.measure([self.capture(model, step, data)], data)[0]  # type: ignore[attr-defined]

@@ -41,7 +41,19 @@ from bridge.trackers.base import Row, row
 
 def orient(vector: np.ndarray, reference: np.ndarray | None) -> np.ndarray:
     """``±vector`` so that it has a non-negative dot product with ``reference``
-    (or, with no reference, a positive entry of largest magnitude)."""
+    (or, with no reference, a positive entry of largest magnitude).
+
+    Args:
+        vector: ``(n,)``.
+        reference: ``(n,)`` or ``None``.
+
+    Returns:
+        ``(n,)``, ``vector`` or ``-vector``.
+
+    Examples:
+        >>> orient(np.array([1.0, -3.0]), None).tolist(), orient(np.array([1.0, 2.0]), np.array([-1.0, 0.0])).tolist()
+        ([-1.0, 3.0], [-1.0, -2.0])
+    """
     if reference is not None and reference.shape == vector.shape:
         return -vector if float(vector @ reference) < 0 else vector
     return -vector if vector[np.argmax(np.abs(vector))] < 0 else vector

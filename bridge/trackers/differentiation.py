@@ -23,6 +23,14 @@ class DifferentiationTracker(Batched):
     task's training inputs, one per item); the levels come from
     ``data.info["level_labels"]`` (always the *unshuffled* tree). Batched: a
     step's capture is that activation; many are measured at once.
+
+    Examples:
+        >>> from bridge.models import DeepLinearConfig, build_model
+        >>> from bridge.tasks import HierarchyConfig, make_task
+        >>> data = make_task(HierarchyConfig(depth=2, branching=2), seed=0)  # 4 items, levels 1 and 2
+        >>> rows = DifferentiationTracker()(build_model(DeepLinearConfig(4, 8, 7), seed=0), 0, data)
+        >>> [round(r["value"], 4) for r in rows if r["observable"] == "differentiation/ratio"]  # leaves: always 1
+        [1.6102, 1.0]
     """
 
     hook: str = "hook_hidden.0"

@@ -19,6 +19,14 @@ class FeatureGeometryTracker:
 
     ``features/norm`` and ``features/dims`` (index ``feature``), ``features/represented``
     (count), and for a 2-D hidden space ``features/polygon_gap_error`` (degrees).
+    Reads the model's ``W`` ``(instances, m, n)``; ``data`` is unused.
+
+    Examples:
+        >>> from bridge.models import ToySuperposition, ToySuperpositionConfig
+        >>> model = ToySuperposition(ToySuperpositionConfig(n_features=4, n_hidden=2))
+        >>> _ = model.W.data.copy_(torch.tensor([[[1.0, 0.0, -1.0, 0.0], [0.0, 1.0, 0.0, -1.0]]]))  # a square
+        >>> {r["observable"]: round(r["value"], 4) for r in FeatureGeometryTracker()(model, 0, None)}  # every feature alike
+        {'features/norm': 1.0, 'features/dims': 0.5, 'features/represented': 4.0, 'features/polygon_gap_error': 0.0}
     """
 
     instance: int = 0

@@ -34,7 +34,14 @@ from probes.restricted_loss import excluded_loss, logit_frequency_norms, logit_f
 
 @dataclass
 class WeightNormTracker:
-    """Row ``weights/norm``: the total parameter norm (what weight decay shrinks)."""
+    """Row ``weights/norm``: the total parameter norm (what weight decay shrinks).
+
+    Examples:
+        >>> layer = torch.nn.Linear(2, 2, bias=False)
+        >>> _ = torch.nn.init.ones_(layer.weight)
+        >>> WeightNormTracker()(layer, 0, None)  # ‖(1, 1, 1, 1)‖ = 2
+        [{'observable': 'weights/norm', 'value': 2.0}]
+    """
 
     name: str = "weight_norm"
 
@@ -44,7 +51,15 @@ class WeightNormTracker:
 
 @dataclass
 class TemplateLossTracker:
-    """Rows ``template/loss`` (per ``frequency``): each template frequency's share of the MSE (regression variant)."""
+    """Rows ``template/loss`` (per ``frequency``): each template frequency's share of the MSE (regression variant).
+
+    Examples:
+        >>> from bridge.tasks import ModularConfig, make_task
+        >>> data = make_task(ModularConfig(p=5, encoding="onehot", template_frequencies=(1, 2), template_magnitudes=(1.0, 2.0)), seed=0)
+        >>> zero = torch.nn.Linear(10, 5, bias=False); _ = zero.weight.data.zero_()
+        >>> [(r["frequency"], r["value"]) for r in TemplateLossTracker()(zero, 0, data)]  # a zero output misses m²/2
+        [(1, 0.5), (2, 2.0)]
+    """
 
     name: str = "template_loss"
 
@@ -79,6 +94,15 @@ class FourierTracker:
         neurons: also measure neuron clusters (one extra cached forward).
         logits: also measure the logit rows and the restricted/excluded loss
             (needs class-label targets; off for the regression variant).
+
+    Examples:
+        >>> from bridge.models import MLP, MLPConfig
+        >>> from bridge.tasks import ModularConfig, make_task
+        >>> net = MLP(MLPConfig(d_in=14, d_out=7, widths=(4,)))  # one-hot a and b, p = 7
+        >>> _ = net.layers[0].weight.data.copy_(torch.cos(2 * torch.pi * 2 * torch.arange(14.0) / 7).expand(4, 14))  # frequency 2
+        >>> rows = FourierTracker(neurons=False, logits=False)(net, 0, make_task(ModularConfig(p=7, encoding="onehot"), seed=0))
+        >>> [round(r["value"], 4) for r in rows if r["observable"] in ("fourier/embed_norm", "fourier/embed_n_key")]
+        [0.0, 0.0, 5.2915, 0.0, 1.0]
     """
 
     key_frequencies: tuple[int, ...] | None = None

@@ -31,7 +31,16 @@ from probes.heads import SCORES, attention_patterns, composition_scores, copying
 
 
 def evaluation_sets(data: TaskData, n_eval: int, device: torch.device) -> dict[str, Tensor]:
-    """``{"test": tokens, "off": tokens}`` (first ``n_eval`` sequences of each; ``off`` when present)."""
+    """``{"test": tokens, "off": tokens}`` (first ``n_eval`` sequences of each; ``off`` when present),
+    each ``(min(n_eval, n), n_ctx)``.
+
+    Examples:
+        >>> from bridge.tasks import RepeatedTokensConfig, make_task
+        >>> data = make_task(RepeatedTokensConfig(d_vocab=16, n_ctx=12, n_train=8, n_test=8, n_off=8,
+        ...                                       prefix=(0, 2), block=(3, 5), off_prefix=(3, 4), off_block=(3, 4)), seed=0)
+        >>> {k: tuple(v.shape) for k, v in evaluation_sets(data, 4, torch.device("cpu")).items()}
+        {'test': (4, 12), 'off': (4, 12)}
+    """
     if data.test is None:
         raise ValueError("the induction trackers need a task with a test split")
     sets = {"test": data.test.x[:n_eval].to(device)}
@@ -55,6 +64,15 @@ class InContextTracker:
     ``window`` targets) and ``icl/late_vs_early`` (late − early; negative = in-context learning).
     First-occurrence loss can rise above ln V during the transition, so
     ``repeat_vs_first`` overstates the gain for a while; ``loss_repeated`` alone does not.
+
+    Examples:
+        >>> from bridge.models import TransformerConfig, build_model
+        >>> from bridge.tasks import RepeatedTokensConfig, make_task
+        >>> data = make_task(RepeatedTokensConfig(d_vocab=16, n_ctx=12, n_train=8, n_test=8, n_off=8,
+        ...                                       prefix=(0, 2), block=(3, 5), off_prefix=(3, 4), off_block=(3, 4)), seed=0)
+        >>> model = build_model(TransformerConfig(d_vocab=16, n_ctx=12, d_model=16, n_heads=2, d_head=8, n_layers=2, d_mlp=None), seed=0)
+        >>> [round(r["value"], 1) for r in InContextTracker(window=4)(model, 0, data) if r["observable"] == "icl/loss_repeated"]  # untrained: ln 16
+        [2.8, 2.8]
     """
 
     n_eval: int = 512
@@ -88,6 +106,15 @@ class HeadScoreTracker:
     per layer and split, ``heads/previous_token_reach``: the last query position up to
     which the layer's previous-token attention, summed over its heads, stays ≥ 0.5
     (:func:`probes.heads.previous_token_reach`).
+
+    Examples:
+        >>> from bridge.models import TransformerConfig, build_model
+        >>> from bridge.tasks import RepeatedTokensConfig, make_task
+        >>> data = make_task(RepeatedTokensConfig(d_vocab=16, n_ctx=12, n_train=8, n_test=8, n_off=8,
+        ...                                       prefix=(0, 2), block=(3, 5), off_prefix=(3, 4), off_block=(3, 4)), seed=0)
+        >>> model = build_model(TransformerConfig(d_vocab=16, n_ctx=12, d_model=16, n_heads=2, d_head=8, n_layers=2, d_mlp=None), seed=0)
+        >>> [(r["layer"], r["head"]) for r in HeadScoreTracker()(model, 0, data) if r["observable"] == "heads/induction" and r["split"] == "test"]
+        [(0, 0), (0, 1), (1, 0), (1, 1)]
     """
 
     n_eval: int = 256

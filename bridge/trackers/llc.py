@@ -54,6 +54,16 @@ class LLCTracker:
 
     Attributes:
         last_result: the :class:`~bridge.estimators.llc.LLCResult` of the latest call (traces, warnings).
+
+    Examples:
+        >>> from bridge.estimators import SGLDConfig
+        >>> from bridge.models import DeepLinearConfig, build_model
+        >>> from bridge.tasks import LinearTeacherConfig, make_task
+        >>> data = make_task(LinearTeacherConfig((2.0,), d_in=3, d_out=3, n_train=64), seed=0)
+        >>> tracker = LLCTracker(SGLDConfig(n_chains=2, n_draws=4, n_burnin=0, step_size=1e-4), trace_every=2)
+        >>> rows = tracker(build_model(DeepLinearConfig(3, 4, 3), seed=0), 0, data)
+        >>> [(r["chain"], r["draw"]) for r in rows if r["observable"] == "llc/trace"], tracker.last_result.trace.shape
+        ([(0, 0), (0, 2), (1, 0), (1, 2)], (2, 4))
     """
 
     sgld: SGLDConfig = field(default_factory=SGLDConfig)

@@ -74,6 +74,13 @@ class ModeTracker(Batched):
 
     Needs ``data.info`` with ``U`` ``(d_out, mode)``, ``S`` ``(mode,)``, ``V`` ``(d_in, mode)``.
     Batched: a step's capture is the end-to-end map; many maps are measured at once.
+
+    Examples:
+        >>> from bridge.tasks import LinearTeacherConfig, make_task
+        >>> data = make_task(LinearTeacherConfig((2.0, 1.0), d_in=3, d_out=3), seed=0)
+        >>> net = torch.nn.Linear(3, 3, bias=False); _ = net.weight.data.copy_(data.info["teacher"])  # the teacher itself
+        >>> [(r["observable"], r["mode"], round(r["value"], 4)) for r in ModeTracker()(net, 0, data)]
+        [('mode/strength', 0, 2.0), ('mode/alignment', 0, 1.0), ('mode/strength', 1, 1.0), ('mode/alignment', 1, 1.0)]
     """
 
     name: str = "modes"

@@ -43,7 +43,16 @@ def _test_split(data: TaskData):
 class SubtaskLossTracker:
     """Rows ``subtask/loss`` and ``subtask/accuracy`` (per ``subtask``) on the test split, and
     ``quanta/mean_loss``: the subtask losses weighted by the subtask frequencies (the mean
-    loss on fresh samples of the task)."""
+    loss on fresh samples of the task).
+
+    Examples:
+        >>> from bridge.models import MLP, MLPConfig
+        >>> from bridge.tasks import SparseParityConfig, make_task
+        >>> data = make_task(SparseParityConfig(n_tasks=3, n_bits=6, k_bits=2, n_train=8, n_test_per_task=32), seed=0)
+        >>> zero = MLP(MLPConfig(d_in=9, d_out=2, widths=(8,))); _ = zero.layers[-1].weight.data.zero_()  # zero logits
+        >>> [round(r["value"], 4) for r in SubtaskLossTracker()(zero, 0, data) if "loss" in r["observable"]]  # ln 2 everywhere
+        [0.6931, 0.6931, 0.6931, 0.6931]
+    """
 
     name: str = "subtask_loss"
 
@@ -67,6 +76,13 @@ class HiddenProgressTracker:
     Args:
         walsh: also record the Walsh gap (one standardised correlation per ``k_bits``-subset).
         max_subsets: competitors of the Walsh gap (all other subsets when there are fewer).
+
+    Examples:
+        >>> from bridge.models import MLP, MLPConfig
+        >>> from bridge.tasks import SparseParityConfig, make_task
+        >>> data = make_task(SparseParityConfig(n_tasks=3, n_bits=6, k_bits=2, n_train=8, n_test_per_task=32), seed=0)
+        >>> [(r["observable"], r["subtask"]) for r in HiddenProgressTracker(walsh=False)(MLP(MLPConfig(d_in=9, d_out=2, widths=(8,))), 0, data)]
+        [('subtask/relevant_share', 0), ('subtask/relevant_share', 1), ('subtask/relevant_share', 2)]
     """
 
     walsh: bool = True

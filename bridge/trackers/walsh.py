@@ -53,7 +53,16 @@ def learned_coefficients(model: nn.Module, d: int, chunk_size: int = 4096) -> Te
 
 
 def target_coefficients(data: TaskData) -> Tensor:
-    """The target's Walsh coefficients ``(2^d,)`` (float64) from a Boolean-cube task's ``info``."""
+    """The target's Walsh coefficients ``(2^d,)`` (float64) from a Boolean-cube task's ``info``.
+
+    Entry ``m`` belongs to the subset whose bit mask is ``m`` (``{1, 2}`` is ``0b110 = 6``).
+
+    Examples:
+        >>> from bridge.tasks import BooleanCubeConfig, make_task
+        >>> coef = target_coefficients(make_task(BooleanCubeConfig(d=4, subsets=((0,), (1, 2)), coefficients=(1.0, 0.5), n_train=8), seed=0))
+        >>> coef.shape, coef.nonzero().flatten().tolist(), coef[coef != 0].tolist()
+        (torch.Size([16]), [1, 6], [1.0, 0.5])
+    """
     info = data.info
     if "masks" not in info or "d" not in info:
         raise ValueError("WalshTracker needs a Boolean-cube task (its info has 'd' and 'masks')")
@@ -69,6 +78,13 @@ class WalshTracker:
 
     Args:
         name: tracker name.
+
+    Examples:
+        >>> from bridge.tasks import BooleanCubeConfig, make_task
+        >>> data = make_task(BooleanCubeConfig(d=3, subsets=((0,), (2,)), coefficients=(1.0, 0.5), n_train=4), seed=0)
+        >>> net = torch.nn.Linear(3, 1, bias=False); _ = net.weight.data.copy_(torch.tensor([[1.0, 0.0, 0.0]]))  # f = x₀
+        >>> [(r["observable"], r["value"]) for r in WalshTracker()(net, 0, data) if r["observable"] != "walsh/power"][:4]  # x₂ missed: 0.5²
+        [('walsh/fraction', 1.0), ('walsh/fraction', 0.0), ('walsh/residual', 0.0), ('walsh/residual', 0.25)]
     """
 
     name: str = "walsh"

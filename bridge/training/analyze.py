@@ -65,6 +65,15 @@ def check_run_config(run: Run) -> None:
     Raises:
         RunError: naming ``run.json`` and what does not fit (a field changed after training,
             such as the task's depth or the model's width).
+
+    Examples:
+        >>> import tempfile; from bridge import RunConfig, TrainConfig, train; from bridge.models import DeepLinearConfig; from bridge.tasks import LinearTeacherConfig
+        >>> run = train(RunConfig(LinearTeacherConfig((2.0,), d_in=2, d_out=2), DeepLinearConfig(2, 4, 2), TrainConfig(steps=2)), tempfile.mkdtemp() + "/run", device="cpu", progress=False)
+        >>> check_run_config(run); run.update_info(config={**run.info["config"], "model": {**run.info["config"]["model"], "d_in": 3}})
+        >>> check_run_config(Run(run.path))  # the model's d_in changed after training
+        Traceback (most recent call last):
+        ...
+        bridge.runs.errors.RunError: ...run.json holds a config that cannot be analysed: model 'deep_linear' does not fit task 'linear_teacher': ...
     """
     try:
         validate(run.config)

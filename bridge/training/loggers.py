@@ -31,7 +31,13 @@ Row = dict[str, Any]
 
 
 def tag(row: Row) -> str:
-    """The scalar's name of a metrics row: the observable, then its index columns in brackets."""
+    """The scalar's name of a metrics row: the observable, then its index columns in brackets
+    (absent ones, ``None`` or NaN, left out).
+
+    Examples:
+        >>> tag({"step": 0, "observable": "loss/train", "value": 0.5}), tag({"step": 0, "observable": "acc", "value": 1.0, "split": "test", "mode": None})
+        ('loss/train', 'acc[split=test]')
+    """
     index = [f"{k}={v}" for k, v in row.items() if k not in ("step", "observable", "value") and v is not None and not (isinstance(v, float) and math.isnan(v))]
     return row["observable"] + (f"[{','.join(index)}]" if index else "")
 
@@ -48,6 +54,13 @@ class TensorBoardLogger:
 
     Args:
         log_dir: where to write; ``None`` is the run directory's ``tensorboard/``.
+
+    Examples:
+        With the ``tensorboard`` extra installed (``cfg`` a run config, ``out`` a new folder):
+
+        >>> run = train(cfg, out, loggers=[TensorBoardLogger()])   # doctest: +SKIP
+        >>> sorted(p.name for p in (out / "tensorboard").iterdir())   # doctest: +SKIP
+        ['events.out.tfevents...']
     """
 
     log_dir: str | None = None
@@ -81,6 +94,11 @@ class WandbLogger:
         project: the W&B project.
         mode: ``"offline"`` (default), ``"online"`` or ``"disabled"``.
         entity: the W&B entity (team or user), ``None`` for the default.
+
+    Examples:
+        With the ``wandb`` extra installed; ``wandb sync out/wandb/offline-run-*`` uploads the run afterwards:
+
+        >>> run = train(cfg, out, loggers=[WandbLogger(project="toy-models")])   # doctest: +SKIP
     """
 
     project: str = "mechbridge"
@@ -130,6 +148,12 @@ def get_logger(name: str, **options: Any) -> Any:
 
     Raises:
         ConfigError: an unknown logger.
+
+    Examples:
+        >>> sorted(LOGGERS)
+        ['tensorboard', 'wandb']
+        >>> get_logger("wandb", project="toy-models", mode="offline")   # doctest: +SKIP
+        WandbLogger(project='toy-models', mode='offline', entity=None, name='wandb')
     """
     if name not in LOGGERS:
         raise ConfigError(f"unknown logger {name!r} (loggers: {', '.join(LOGGERS)})")

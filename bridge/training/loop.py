@@ -43,7 +43,12 @@ DEFAULT_LOSS_EXAMPLES = 4096
 
 
 def resolve_device(device: str) -> torch.device:
-    """``"auto"`` → CUDA when available else CPU; ``"cpu"``; ``"cuda"`` (error if absent)."""
+    """``"auto"`` → CUDA when available else CPU; ``"cpu"``; ``"cuda"`` (error if absent).
+
+    Examples:
+        >>> resolve_device("cpu"), resolve_device("auto").type in ("cpu", "cuda")
+        (device(type='cpu'), True)
+    """
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
@@ -70,6 +75,10 @@ def make_optimizer(model: nn.Module | Iterable[Tensor] | list[dict], config: Any
 
     A model with an ``optimizer_groups(optimizer, lr)`` method (a parametrised
     :class:`~bridge.models.MLP`) gives its own parameter groups, each with its learning rate.
+
+    Examples:
+        >>> from bridge.config import TrainConfig; [type(make_optimizer(nn.Linear(2, 1), TrainConfig(optimizer=o))).__name__ for o in ("gd", "adamw")]
+        ['SGD', 'AdamW']
     """
     params = optimizer_params(model, config)
     if config.optimizer in ("gd", "sgd"):
@@ -271,6 +280,12 @@ def train(
             or a resumed run whose config differs in more than a larger ``train.steps``.
         FileExistsError: ``out`` holds files and ``resume`` is false.
         RunError: ``out`` is a file, or is resumed but holds no ``run.json``.
+
+    Examples:
+        >>> import tempfile; from bridge.config import TrainConfig; from bridge.models import DeepLinearConfig; from bridge.tasks import LinearTeacherConfig
+        >>> cfg = RunConfig(LinearTeacherConfig((2.0,), d_in=2, d_out=2), DeepLinearConfig(2, 4, 2), TrainConfig(lr=0.1, steps=3))
+        >>> run = train(cfg, Path(tempfile.mkdtemp()) / "run", device="cpu", progress=False); run.status, run.steps
+        ('complete', [0, 1, 2, 3])
     """
     from bridge.training.loggers import get_logger
 

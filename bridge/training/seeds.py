@@ -90,6 +90,12 @@ def train_seeds(
             models hold buffers of different names or shapes, before any work (buffers whose
             values differ, such as a lazy model's initial copy, are stacked like the parameters).
         FileExistsError: a run directory exists and ``resume`` is false.
+
+    Examples:
+        >>> import tempfile; from bridge.config import TrainConfig; from bridge.models import DeepLinearConfig; from bridge.tasks import LinearTeacherConfig
+        >>> cfg = RunConfig(LinearTeacherConfig((2.0,), d_in=2, d_out=2), DeepLinearConfig(2, 4, 2), TrainConfig(lr=0.1, steps=3))
+        >>> runs = train_seeds(cfg, [0, 1], tempfile.mkdtemp(), device="cpu", progress=False); [(r.path.name, r.config.seed, r.steps) for r in runs]
+        [('seed_0', 0, [0, 1, 2, 3]), ('seed_1', 1, [0, 1, 2, 3])]
     """
     try:
         seeds = [operator.index(s) for s in seeds]

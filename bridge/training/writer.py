@@ -62,6 +62,13 @@ def last_good_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Op
 
     Corrupt or truncated files are reported by name (a warning) and skipped;
     ``usable`` restricts the candidates (steps whose metrics were flushed).
+
+    Examples:
+        >>> import tempfile; from bridge import RunConfig, TrainConfig, train; from bridge.models import DeepLinearConfig; from bridge.tasks import LinearTeacherConfig
+        >>> run = train(RunConfig(LinearTeacherConfig((2.0,), d_in=2, d_out=2), DeepLinearConfig(2, 4, 2), TrainConfig(steps=3)), tempfile.mkdtemp() + "/run", device="cpu", progress=False)
+        >>> model = run.model_at(0); optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+        >>> last_good_checkpoint(run.path, model, optimizer), last_good_checkpoint(run.path, model, optimizer, usable={1, 2})
+        (3, 2)
     """
     for step in reversed(saved_steps(path)):
         if usable is not None and step not in usable:

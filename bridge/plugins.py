@@ -27,8 +27,22 @@ GROUP = "mechbridge.plugins"
 def load_plugins(modules: Sequence[str] = ()) -> list[str]:
     """Import the plugins of the entry-point group, of ``MECHBRIDGE_PLUGINS`` and ``modules``; return their names.
 
+    Args:
+        modules: module names to import after those of the entry points and the environment.
+
+    Returns:
+        The names imported, in order (entry points, ``MECHBRIDGE_PLUGINS``, ``modules``).
+
     Raises:
         ConfigError: a named module cannot be imported (naming it and why).
+
+    Examples:
+        >>> load_plugins(["math", "json"])[-2:]
+        ['math', 'json']
+        >>> load_plugins(["no_such_plugin"])
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: cannot import plugin module 'no_such_plugin': No module named 'no_such_plugin'
     """
     names = [ep.value.partition(":")[0] for ep in entry_points(group=GROUP)]
     names += [m.strip() for m in os.environ.get(ENV, "").split(",") if m.strip()]

@@ -28,7 +28,12 @@ for _name, (_target, _summary) in BUILT_IN.items():
 
 
 def summary(name: str) -> str:
-    """One line on case study ``name`` (without importing a built-in one)."""
+    """One line on case study ``name`` (without importing a built-in one).
+
+    Examples:
+        >>> summary("llc-calibration")
+        "SGLD learning coefficient vs Aoyagi's closed form for reduced-rank regression"
+    """
     return BUILT_IN[name][1] if name in BUILT_IN else getattr(CASE_STUDIES.get(name), "summary", "")
 
 

@@ -43,6 +43,10 @@ class Targets:
             chance standard deviations (a precondition: the mechanism appeared).
         learned: every mode's final strength within this relative distance of s (a precondition).
         snr: a rise counts only when it exceeds this many times the curve's own noise.
+
+    Examples:
+        >>> Targets().tolerance, Targets().trajectory, Targets().snr
+        (0.15, 0.15, 5.0)
     """
 
     tolerance: float = 0.15
@@ -65,6 +69,11 @@ class DeepLinearPreset:
         train: full-batch gradient descent; checkpoints log-spaced (dense early, where
             the fast modes rise) plus every 100 steps; trackers run at every checkpoint.
         targets: what the report judges.
+
+    Examples:
+        >>> p = PRESETS["quick"]   # 2**4 = 16 items
+        >>> p.task.depth, p.model.d_hidden, p.model.init_std, p.train.optimizer, p.train.lr, p.train.steps
+        (4, 128, 0.005, 'gd', 0.05, 600)
     """
 
     task: HierarchyConfig = HierarchyConfig(depth=4)
@@ -84,14 +93,30 @@ PRESETS = {
 
 
 def run_config(preset: DeepLinearPreset, seed: int) -> RunConfig:
-    """The run of ``preset`` with seed ``seed`` (the model's input and output sizes follow the task)."""
+    """The run of ``preset`` with seed ``seed`` (the model's input and output sizes follow the task).
+
+    Examples:
+        >>> cfg = run_config(PRESETS["full"], seed=0)   # depth 6: 64 items, 127 tree nodes
+        >>> cfg.model.d_in, cfg.model.d_hidden, cfg.model.d_out, cfg.train.lr, cfg.train.steps, cfg.seed
+        (64, 1024, 127, 0.02, 4000, 0)
+    """
     items = 2**preset.task.depth
     model = dataclasses.replace(preset.model, d_in=items, d_out=2 * items - 1)
     return RunConfig(task=preset.task, model=model, train=preset.train, seed=seed, name="deep-linear")
 
 
 def predictions(run: Run) -> list:
-    """Saxe half-rise predictions per mode, from the run's initial weights."""
+    """Saxe half-rise predictions per mode (one per singular value of the data, strongest first), from the run's initial weights.
+
+    Reads ``run.config``, ``run.task_data()`` and ``run.model_at(0)`` only: no training is needed.
+
+    Examples:
+        >>> from types import SimpleNamespace; from bridge.models import build_model; from bridge.tasks import make_task
+        >>> cfg = run_config(PRESETS["quick"], seed=0)
+        >>> preds = predictions(SimpleNamespace(config=cfg, task_data=lambda: make_task(cfg.task, 0), model_at=lambda step: build_model(cfg.model, 0)))
+        >>> len(preds), round(preds[0].extra["s"], 3), round(preds[0].step)   # 16 modes; the strongest rises half-way near step 50
+        (16, 1.392, 50)
+    """
     data, net = run.task_data(), run.model_at(0)
     u0 = saxe.effective_initial_strength(net.weights[0].detach(), net.weights[1].detach(), data.info["U"], data.info["V"])
     return saxe.predict_modes(data.info["S"].numpy(), u0.numpy(), run.config.train.lr, depth=2)
@@ -99,7 +124,12 @@ def predictions(run: Run) -> list:
 
 @register("deep-linear")
 class DeepLinear(CaseStudy):
-    """Saxe mode dynamics vs hierarchical differentiation in a deep linear network."""
+    """Saxe mode dynamics vs hierarchical differentiation in a deep linear network.
+
+    Examples:
+        >>> [type(t).__name__ for t in DeepLinear().trackers(PRESETS["quick"], "main")]
+        ['ModeTracker', 'DifferentiationTracker']
+    """
 
     presets = PRESETS
     family = {
@@ -195,7 +225,15 @@ def detect(run: Run, snr: float = Targets.snr) -> tuple[list, list[Event | None]
 
 
 def trajectory_error(run: Run, pred) -> float:
-    """``max_t |u_obs(t) − u_theory(t)| / s`` over the run's checkpoints for one mode's prediction."""
+    """``max_t |u_obs(t) − u_theory(t)| / s`` over the run's checkpoints for one mode's prediction.
+
+    Examples:
+        >>> from types import SimpleNamespace; t = np.arange(0.0, 200.0, 10.0)
+        >>> pred = SimpleNamespace(extra={"mode": 0, "s": 2.0, "u0": 0.01, "lr": 0.05})
+        >>> run = SimpleNamespace(curve=lambda name, mode: (t, saxe.mode_trajectory(t, 2.0, 0.01, 0.05) + 0.1))   # 0.1 above theory
+        >>> round(trajectory_error(run, pred), 4)   # 0.1 / s
+        0.05
+    """
     steps, values = run.curve("mode/strength", mode=pred.extra["mode"])
     theory = saxe.mode_trajectory(steps, pred.extra["s"], pred.extra["u0"], pred.extra["lr"])
     return float(np.max(np.abs(values - theory)) / pred.extra["s"])

@@ -55,6 +55,10 @@ class Targets:
             level at the plateau's start (long horizon).
         min_climb: its one-step rises on the plateau must add up to at least this
             multiple of its net fall there (short horizon).
+
+    Examples:
+        >>> Targets().tolerance, Targets().oscillation_level, Targets().min_alternation
+        (0.1, 0.5, 0.8)
     """
 
     tolerance: float = 0.10
@@ -87,6 +91,10 @@ class EdgeOfStabilityPreset:
             empty: every run takes ``train.steps`` (``--set other_steps=1200,1600``).
         trace_probes: Hutchinson probes for the Hessian trace at checkpoints.
         targets: what the report judges.
+
+    Examples:
+        >>> p = PRESETS["quick"]; p.lrs, p.steps_of(0.25), p.model.widths, p.train.schedule.track_every
+        ((0.18, 0.25, 0.14), 1200, (32, 32), 1)
     """
 
     task: TeacherMLPConfig = TeacherMLPConfig(d_in=8, n_train=256, n_test=256, width=64, scale=4.0, noise=0.0)
@@ -137,12 +145,22 @@ PRESETS = {
 
 
 def run_key(lr: float) -> str:
-    """The key (and folder under ``runs/``) of the auxiliary run with step size ``lr``: ``eta_0.25``."""
+    """The key (and folder under ``runs/``) of the auxiliary run with step size ``lr``: ``eta_0.25``.
+
+    Examples:
+        >>> run_key(0.25), run_key(1e-3)
+        ('eta_0.25', 'eta_0.001')
+    """
     return f"eta_{lr:g}"
 
 
 def run_config(preset: EdgeOfStabilityPreset, lr: float, seed: int) -> RunConfig:
-    """The run of ``preset`` with step size ``lr`` (its own number of steps) and seed ``seed``."""
+    """The run of ``preset`` with step size ``lr`` (its own number of steps) and seed ``seed``.
+
+    Examples:
+        >>> cfg = run_config(PRESETS["quick"], 0.25, seed=0); cfg.train.lr, cfg.train.steps, cfg.model.d_in, cfg.model.d_out, cfg.name
+        (0.25, 1200, 8, 1, 'edge-of-stability eta=0.25')
+    """
     model = dataclasses.replace(preset.model, d_in=preset.task.d_in, d_out=preset.task.d_out)
     train = dataclasses.replace(preset.train, lr=lr, steps=preset.steps_of(lr))
     return RunConfig(task=preset.task, model=model, train=train, seed=seed, name=f"edge-of-stability eta={lr:g}")
@@ -150,7 +168,12 @@ def run_config(preset: EdgeOfStabilityPreset, lr: float, seed: int) -> RunConfig
 
 @register("edge-of-stability")
 class EdgeOfStability(CaseStudy):
-    """Progressive sharpening and the 2/η plateau of full-batch GD, with the top eigenvector's loading."""
+    """Progressive sharpening and the 2/η plateau of full-batch GD, with the top eigenvector's loading.
+
+    Examples:
+        >>> sorted(EdgeOfStability().runs(PRESETS["quick"], seed=0))   # one run per step size
+        ['eta_0.14', 'eta_0.25', 'main']
+    """
 
     presets = PRESETS
     universal = ("median sharpness over the plateau",)
@@ -198,7 +221,15 @@ def detect(run: Run, targets: Targets) -> dict:
 
 
 def detect_curves(lr: float, sharpness: tuple, loss: tuple, cosine: tuple, targets: Targets) -> dict:
-    """:func:`detect` on curves: ``(steps, values)`` of the sharpness, the training loss and ``cos(g, v₁)``."""
+    """:func:`detect` on curves: ``(steps, values)`` of the sharpness, the training loss and ``cos(g, v₁)``, each two arrays of shape ``(n,)``.
+
+    Examples:
+        >>> t = np.arange(600.0); alt = (-1.0) ** t   # η = 0.2, so 2/η = 10; GD flips sign along v₁ from step 250
+        >>> s, cos = np.minimum(3 + 7 * t / 200, 10.0) + 0.1 * alt * (t > 200), np.where(t < 250, 0.01, 0.9) * alt
+        >>> found = detect_curves(0.2, (t, s), (t, np.exp(-t / 300)), (t, cos), Targets())
+        >>> found["prediction"].value, round(found["plateau"].change, 1), found["onset"].step, found["spike"]
+        (10.0, 9.9, 250.0, None)
+    """
     pred = predict_plateau(lr)
     t, s = sharpness
     plateau = sharpness_plateau(t, s)
@@ -224,6 +255,13 @@ def judge(found: dict, targets: Targets, report: BridgeReport, n_params: int, st
 
     Every row is appended whether or not its events were found; an absent plateau
     fails each row that reads it, and says so.
+
+    Examples:
+        >>> from bridge.report import BridgeReport; t = np.arange(600.0); alt = (-1.0) ** t   # sharpening to 2/η = 10, then period-2 oscillation
+        >>> s, cos = np.minimum(3 + 7 * t / 200, 10.0) + 0.1 * alt * (t > 200), np.where(t < 250, np.clip(1e-4 * 1.1 ** (t - 150), 0, 0.3), 0.9) * alt
+        >>> report, loss = BridgeReport("edge-of-stability", "custom", 0), np.exp(-t / 300) * (1 + 0.2 * (t % 2) * (t >= 251))
+        >>> detail = judge(detect_curves(0.2, (t, s), (t, loss), (t, cos), Targets()), Targets(), report, n_params=1377, steps=600); report.verdict, len(report.checks), report.matches[0].mechanism_step
+        ('pass', 5, 250.0)
     """
     pred, plateau, rise, spike, onset = found["prediction"], found["plateau"], found["rise"], found["spike"], found["onset"]
     (t, s), (tl, loss), (tc, cos) = found["sharpness"], found["loss"], found["cosine"]

@@ -100,6 +100,10 @@ class Targets:
         tolerance: largest relative error ``|λ̂/λ − 1|`` that passes.
         max_trained_excess: ``nβ·L_n(w*)`` must stay below this (``w*`` is a minimum).
         min_shapes: the shapes must cover every branch of the formula with at least this many models.
+
+    Examples:
+        >>> Targets().tolerance, Targets().max_trained_excess, Targets().min_shapes
+        (0.2, 0.05, 6)
     """
 
     tolerance: float = 0.2
@@ -130,6 +134,10 @@ class LLCCalibrationPreset:
         sgld: the sampler, the same for every shape.
         trace_every: the chains' traces are stored at every ``trace_every``-th draw (for the figure).
         targets: what the report judges.
+
+    Examples:
+        >>> p = PRESETS["quick"]; len(p.shapes), list(p.keyed)[:2], p.sgld.n_chains, p.sgld.n_draws, p.task.n_train
+        (6, ['main', 'shape_M4_N4_H2_r1'], 8, 1500, 4000)
     """
 
     shapes: tuple[Shape, ...] = QUICK_SHAPES
@@ -183,7 +191,13 @@ def run_config(preset: LLCCalibrationPreset, shape: Shape, seed: int) -> RunConf
 
 @register("llc-calibration")
 class LLCCalibration(CaseStudy):
-    """SGLD learning coefficient vs Aoyagi's closed form for reduced-rank regression."""
+    """SGLD learning coefficient vs Aoyagi's closed form for reduced-rank regression.
+
+    Examples:
+        >>> cfg = LLCCalibration().runs(PRESETS["quick"], seed=0)["main"]   # the first shape, M4-N4-H3-r1
+        >>> (cfg.model.d_in, cfg.model.d_hidden, cfg.model.d_out), cfg.task.singular_values, cfg.train.steps
+        ((4, 3, 4), (1.0,), 400)
+    """
 
     presets = PRESETS
     family = {
@@ -280,7 +294,17 @@ class LLCCalibration(CaseStudy):
 
 
 def measure(run: Run, shape: Shape) -> tuple[dict, float, float]:
-    """One shape's row of the report (estimate vs theory), its diverged chains and its final training loss."""
+    """One shape's row of the report (estimate vs theory), its diverged chains and its final training loss.
+
+    Reads the ``llc/mean``, ``llc/std``, ``llc/diverged`` and ``loss/train`` observables of ``run`` at its last step.
+
+    Examples:
+        >>> import pandas as pd; from types import SimpleNamespace
+        >>> stored = {"llc/mean": 5.5, "llc/std": 0.2, "llc/diverged": 0.0, "loss/train": 1e-7}   # Aoyagi's λ is 5 for M4-N4-H2-r1
+        >>> row, diverged, loss = measure(SimpleNamespace(steps=[400], observable=lambda name: pd.Series([stored[name]], index=[400])), Shape(M=4, N=4, H=2, r=1))
+        >>> row["theory"], row["estimate"], round(row["relative_error"], 4), row["d_over_2"], diverged
+        (5.0, 5.5, 0.1, 8.0, 0.0)
+    """
     final = run.steps[-1]
     est = float(run.observable("llc/mean").loc[final])
     std = float(run.observable("llc/std").loc[final])
@@ -290,5 +314,12 @@ def measure(run: Run, shape: Shape) -> tuple[dict, float, float]:
 
 
 def chain_traces(run: Run, step: int):
-    """The stored ``llc/trace`` rows at ``step`` as a DataFrame: one row per chain, one column per draw."""
+    """The stored ``llc/trace`` rows at ``step`` as a DataFrame: one row per chain, one column per draw, shape ``(chains, draws)``.
+
+    Examples:
+        >>> import pandas as pd; from types import SimpleNamespace   # a run's table: one row per step, columns (chain, draw)
+        >>> wide = pd.DataFrame([[1.0, 2.0, 3.0, 4.0]], index=[400], columns=pd.MultiIndex.from_product([[0, 1], [0, 5]], names=["chain", "draw"]))
+        >>> chain_traces(SimpleNamespace(table=lambda name, index: wide), 400).to_numpy().tolist()
+        [[1.0, 2.0], [3.0, 4.0]]
+    """
     return run.table("llc/trace", ["chain", "draw"]).loc[step].unstack("draw")

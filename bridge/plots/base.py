@@ -39,6 +39,19 @@ def plot_curves(
 
     Labels starting with ``_`` are drawn but left out of the legend; ``colors``
     maps labels to colours (default: the colour cycle in order).
+
+    Args:
+        curves: label → ``(x, y)``, each ``(n,)``.
+        theory: label → ``(x, y)``, each ``(m,)``; a theory curve takes the colour of the observed curve of its label.
+        logx: symlog ``x`` (linear below 1, so step 0 stays on the axis); logy: log ``y``.
+
+    Examples:
+        >>> fig, ax = new_figure()
+        >>> ax = plot_curves(ax, {"mode 0": ([0, 1, 2], [0.0, 0.5, 1.0]), "_guide": ([0, 2], [1.0, 1.0])}, {"mode 0": ([0, 2], [0.0, 1.0])}, logx=True, title="modes")
+        >>> len(ax.lines), [t.get_text() for t in ax.get_legend().get_texts()], ax.get_xscale(), ax.get_title()
+        (4, ['mode 0', 'theory'], 'symlog', 'modes')
+        >>> ax.lines[2].get_color() == ax.lines[0].get_color()   # the theory of "mode 0" in its colour
+        True
     """
     colours = {}
     for i, (label, (x, y)) in enumerate(curves.items()):
@@ -61,7 +74,16 @@ def plot_curves(
 
 
 def plot_stage_bands(ax: Any, stages: Sequence[Stage], colours: Mapping[str, str] | None = None) -> Any:
-    """Shade each stage's interval (colour by ``stage.kind``)."""
+    """Shade each stage's interval (colour by ``stage.kind``).
+
+    Examples:
+        >>> from matplotlib.colors import to_hex
+        >>> from bridge.stages.detectors import Stage
+        >>> fig, ax = new_figure()
+        >>> ax = plot_stage_bands(ax, [Stage("plateau", 0, 40, kind="plateau"), Stage("drop", 40, 50, kind="drop")])
+        >>> [to_hex(p.get_facecolor()) for p in ax.patches]   # light grey, then tab:orange
+        ['#d9d9d9', '#ff7f0e']
+    """
     colours = colours or {"plateau": "0.85", "drop": "tab:orange"}
     for stage in stages:
         ax.axvspan(stage.start, stage.end, color=colours.get(stage.kind, "tab:blue"), alpha=0.25, lw=0)
@@ -73,6 +95,14 @@ def plot_timeline(ax: Any, rows: Sequence[Mapping[str, Any]], *, xlabel: str = "
 
     Args:
         rows: dicts with ``label``, ``predicted``, ``observed``, ``mechanism`` (any may be None).
+
+    Examples:
+        >>> fig, ax = new_figure()
+        >>> ax = plot_timeline(ax, [{"label": "mode 0", "predicted": 100, "observed": 110, "mechanism": 120}, {"label": "mode 1", "predicted": 200, "observed": None}])
+        >>> ax.collections[0].get_offsets().tolist()   # the predicted steps, one row each
+        [[100.0, 0.0], [200.0, 1.0]]
+        >>> [t.get_text() for t in ax.get_yticklabels()], [t.get_text() for t in ax.get_legend().get_texts()]
+        (['mode 0', 'mode 1'], ['theory', 'dynamics', 'mechanism'])
     """
     markers = (("predicted", "o", "none", "theory"), ("observed", "o", None, "dynamics"), ("mechanism", "D", None, "mechanism"))
     for i, r in enumerate(rows):
@@ -143,14 +173,37 @@ def plot_estimate_series(ax: Any, steps: Sequence[float], mean: Sequence[float],
 
 
 def plot_event_lines(ax: Any, events: Sequence[Any], colours: Mapping[str, str] | None = None) -> Any:
-    """A dotted vertical line at each event's step, coloured by the event's observable (``colours``; default grey)."""
+    """A dotted vertical line at each event's step, coloured by the event's observable (``colours``; default grey).
+
+    Examples:
+        >>> from bridge.stages.detectors import Event
+        >>> fig, ax = new_figure()
+        >>> ax = plot_event_lines(ax, [Event("rise", 15.0, 10.0, 20.0, observable="accuracy"), Event("drop", 40.0, 38.0, 42.0, observable="loss")], {"loss": "C3"})
+        >>> [line.get_xdata() for line in ax.lines], [line.get_color() for line in ax.lines]
+        ([[15.0, 15.0], [40.0, 40.0]], ['0.5', 'C3'])
+    """
     for event in events:
         ax.axvline(event.step, color=(colours or {}).get(event.observable, "0.5"), ls=":", lw=1.2)
     return ax
 
 
 def new_figure(ncols: int = 1, nrows: int = 1, size: tuple[float, float] = (5.0, 3.6)) -> tuple[Any, Any]:
-    """A figure with a grid of axes, built without pyplot's global state."""
+    """A figure with a grid of axes, built without pyplot's global state.
+
+    Args:
+        ncols, nrows: the grid.
+        size: ``(width, height)`` in inches of one panel.
+
+    Returns:
+        ``(figure, axes)``: a single Axes for a 1 × 1 grid, else the ``(nrows * ncols,)`` array of them, row by row.
+
+    Examples:
+        >>> fig, axes = new_figure(ncols=2)
+        >>> len(axes), fig.get_size_inches().tolist()
+        (2, [10.0, 3.6])
+        >>> type(new_figure()[1]).__name__
+        'Axes'
+    """
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
@@ -159,7 +212,15 @@ def new_figure(ncols: int = 1, nrows: int = 1, size: tuple[float, float] = (5.0,
 
 
 def save_figure(fig: Any, path: str | Path, dpi: int = 120) -> Path:
-    """Write ``fig`` as a PNG at ``path`` atomically; returns the path."""
+    """Write ``fig`` as a PNG at ``path`` atomically (creating missing folders); returns the path.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> fig, ax = new_figure()
+        >>> path = save_figure(fig, pathlib.Path(tempfile.mkdtemp()) / "figs" / "curve.png", dpi=20)
+        >>> path.name, path.read_bytes()[:8].hex()   # the PNG signature
+        ('curve.png', '89504e470d0a1a0a')
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.png")

@@ -27,6 +27,13 @@ def plot_spectrum(ax: Any, spectra: Mapping[str, Sequence[float]], *, key: Seque
     Args:
         spectra: label → norms ``(K + 1,)`` from :func:`probes.fourier.frequency_norms`.
         key: frequencies to mark with a star above the bars.
+
+    Examples:
+        >>> from bridge.plots import new_figure
+        >>> fig, ax = new_figure()
+        >>> ax = plot_spectrum(ax, {"init": np.ones(4), "end": np.array([0.0, 3.0, 0.0, 1.0])}, key=(1,))
+        >>> [float(bar.get_height()) for bar in ax.containers[1]], len(ax.texts)   # frequencies 1, 2, 3 of "end"; one star
+        ([3.0, 0.0, 1.0], 1)
     """
     n = len(spectra)
     width = 0.8 / max(n, 1)
@@ -54,6 +61,14 @@ def plot_emergence(ax: Any, steps: Sequence[float], norms: np.ndarray, frequenci
         norms: ``(n, K + 1)`` per-frequency norms at those steps.
         frequencies: the frequencies to highlight.
         events: frequency → step, drawn as dotted vertical lines in the frequency's colour.
+
+    Examples:
+        >>> from bridge.plots import new_figure
+        >>> fig, ax = new_figure()
+        >>> norms = np.array([[0, 1.0, 1.0, 1.0], [0, 1.0, 2.0, 1.0], [0, 0.5, 4.0, 0.5]])   # (3 steps, K + 1 = 4)
+        >>> ax = plot_emergence(ax, [0, 100, 200], norms, [2], events={2: 150.0})
+        >>> len(ax.lines), ax.lines[2].get_ydata().tolist(), ax.lines[3].get_xdata()   # 2 grey, k = 2, its event
+        (4, [1.0, 2.0, 4.0], [150.0, 150.0])
     """
     steps = np.asarray(steps, float)
     for k in range(1, norms.shape[1]):
@@ -72,7 +87,22 @@ def plot_emergence(ax: Any, steps: Sequence[float], norms: np.ndarray, frequenci
 
 
 def plot_power_law(ax: Any, x: Sequence[float], t: Sequence[float], fit: Any, *, labels: Sequence[str] = (), reference: float | None = -1.0, title: str = "") -> Any:
-    """Log–log scatter of ``t`` against ``x`` with the fitted line (and a reference slope through the data's centre)."""
+    """Log–log scatter of ``t`` against ``x`` with the fitted line (and a reference slope through the data's centre).
+
+    Args:
+        x, t: ``(n,)`` positive values (``lr · weight decay`` and the grokking step of each run).
+        fit: a :class:`~bridge.theory.weight_decay.PowerLawFit` (or a callable with ``exponent`` and ``stderr``).
+        labels: ``(n,)`` point annotations.
+        reference: slope of the dashed reference line (``None``: none).
+
+    Examples:
+        >>> from bridge.plots import new_figure
+        >>> from bridge.theory.weight_decay import fit_power_law
+        >>> fig, ax = new_figure()
+        >>> ax = plot_power_law(ax, [1e-3, 2e-3, 4e-3], [1000.0, 500.0, 250.0], fit_power_law([1e-3, 2e-3, 4e-3], [1000.0, 500.0, 250.0]))
+        >>> [t.get_text() for t in ax.get_legend().get_texts()], ax.get_xscale(), ax.get_yscale()
+        (['runs', 'fit: slope -1.00 ± 0.00', 'slope -1'], 'log', 'log')
+    """
     x, t = np.asarray(x, float), np.asarray(t, float)
     ax.scatter(x, t, color="C0", zorder=3, label="runs")
     for xi, ti, lab in zip(x, t, labels):
@@ -93,7 +123,17 @@ def plot_power_law(ax: Any, x: Sequence[float], t: Sequence[float], fit: Any, *,
 
 
 def plot_phase_bands(ax: Any, stages: Sequence[Any]) -> Any:
-    """Shade grokking phases in their conventional colours and add them to the legend."""
+    """Shade grokking phases in their conventional colours and add them to the legend.
+
+    Examples:
+        >>> from matplotlib.colors import to_hex
+        >>> from bridge.plots import new_figure
+        >>> from bridge.stages.detectors import Stage
+        >>> fig, ax = new_figure()
+        >>> ax = plot_phase_bands(ax, [Stage("memorisation", 0, 100), Stage("clean-up", 300, 500)])
+        >>> [t.get_text() for t in ax.get_legend().get_texts()], [to_hex(p.get_facecolor()) for p in ax.patches]
+        (['memorisation', 'clean-up'], ['#d62728', '#2ca02c'])
+    """
     for stage in stages:
         ax.axvspan(stage.start, stage.end, color=PHASE_COLOURS.get(stage.name, "tab:blue"), alpha=0.15, lw=0, label=stage.name)
     if stages:

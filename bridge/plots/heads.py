@@ -39,6 +39,13 @@ def plot_head_heatmap(
         heads: row labels.
         values: ``(head, step)`` scores.
         marks: ``(step, label)`` vertical markers, placed at the nearest column.
+
+    Examples:
+        >>> from bridge.plots import new_figure
+        >>> fig, ax = new_figure()
+        >>> ax = plot_head_heatmap(ax, [0, 10, 20], ["L0H0", "L1H0"], np.array([[0.1, 0.2, 0.3], [0.1, 0.5, 0.9]]), marks=[(12, "drop")])
+        >>> ax.images[0].get_array().shape, ax.lines[0].get_xdata(), [t.get_text() for t in ax.get_xticklabels()]   # step 12 → column 1
+        ((2, 3), [1, 1], ['0', '10', '20'])
     """
     values = np.asarray(values, dtype=float)
     if values.shape != (len(heads), len(steps)):
@@ -67,6 +74,14 @@ def plot_attention(ax: Any, pattern: Float[np.ndarray, "query key"], tokens: Seq
         pattern: ``(query, key)`` probabilities.
         tokens: the sequence, used as tick labels when short enough.
         boundaries: positions where a repeated block starts (drawn as lines).
+
+    Examples:
+        >>> from bridge.plots import new_figure
+        >>> fig, ax = new_figure()
+        >>> pattern = np.tril(np.ones((4, 4))) / np.arange(1, 5)[:, None]   # uniform causal attention
+        >>> ax = plot_attention(ax, pattern, [5, 6, 5, 6], boundaries=[2])
+        >>> ax.images[0].get_array().sum(axis=1).tolist(), len(ax.lines), [t.get_text() for t in ax.get_xticklabels()]
+        ([1.0, 1.0, 1.0, 1.0], 2, ['5', '6', '5', '6'])
     """
     pattern = np.asarray(pattern, dtype=float)
     if pattern.ndim != 2 or pattern.shape[0] != pattern.shape[1]:

@@ -43,6 +43,13 @@ def plot_loss_stages(
         reference: ``(value, label)`` of a horizontal line (``ln V``).
         llc: ``(steps, mean, std)`` of the learning coefficient, drawn with error bars on a twin axis.
         boundary: step of the LLC stage boundary (a dashed vertical line).
+
+    Examples:
+        >>> from bridge.plots import new_figure
+        >>> fig, ax = new_figure()
+        >>> ax = plot_loss_stages(ax, {"loss": ([0, 50, 100], [4.1, 4.0, 0.3], "C0-")}, stages=[Stage("plateau", 0, 50, kind="plateau")], reference=(4.16, "ln V"), llc=([0, 100], [1.0, 30.0], [0.5, 2.0]))
+        >>> len(ax.patches), [t.get_text() for t in ax.get_legend().get_texts()], len(fig.axes)   # the LLC on a twin axis
+        (1, ['loss', 'ln V', 'LLC (right)'], 2)
     """
     plot_stage_bands(ax, stages)
     for label, (steps, values, style) in curves.items():
@@ -67,7 +74,19 @@ def plot_loss_stages(
 
 def plot_circuit(ax: Any, graph: nx.DiGraph, *, edge_attr: str = "k_comp_z", threshold: float = 3.0, node_attr: str = "induction", title: str | None = None) -> Any:
     """A circuit graph (:func:`probes.circuits.circuit_graph`): heads in columns by layer, edges at or above
-    ``threshold`` of ``edge_attr`` in red with width by value, other edges faint; node colour ``node_attr`` (0 to 1)."""
+    ``threshold`` of ``edge_attr`` in red with width by value, other edges faint; node colour ``node_attr`` (0 to 1).
+
+    Nodes need ``layer`` and ``head`` attributes.
+
+    Examples:
+        >>> from bridge.plots import new_figure
+        >>> g = nx.DiGraph(step=100)
+        >>> g.add_nodes_from([("L0H0", {"layer": 0, "head": 0, "induction": 0.1}), ("L1H0", {"layer": 1, "head": 0, "induction": 0.9}), ("L1H1", {"layer": 1, "head": 1})])
+        >>> g.add_edges_from([("L0H0", "L1H0", {"k_comp_z": 5.0}), ("L0H0", "L1H1", {"k_comp_z": 1.0})])
+        >>> ax = plot_circuit(new_figure()[1], g)
+        >>> ax.get_title(), len(ax.patches)   # one edge above 3: one red arrow
+        ('step 100: k_comp_z ≥ 3 (colour: induction)', 1)
+    """
     pos = {n: (d["layer"], -d["head"]) for n, d in graph.nodes(data=True)}
     colours = [graph.nodes[n].get(node_attr, 0.0) for n in graph.nodes]
     strong = sorted(edges_above(graph, edge_attr, threshold))
@@ -87,7 +106,15 @@ def plot_circuit(ax: Any, graph: nx.DiGraph, *, edge_attr: str = "k_comp_z", thr
 
 
 def plot_reach(ax: Any, curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, stages: Sequence[Stage] = ()) -> Any:
-    """How far layer-0 previous-token attention reaches over training: label → ``(steps, last query position)``."""
+    """How far layer-0 previous-token attention reaches over training: label → ``(steps, last query position)``, each ``(n,)``.
+
+    Examples:
+        >>> from bridge.plots import new_figure
+        >>> fig, ax = new_figure()
+        >>> ax = plot_reach(ax, {"seed 0": ([0, 100, 200], [1, 3, 7])}, stages=[Stage("drop", 50, 150, kind="drop")])
+        >>> np.asarray(ax.lines[0].get_ydata()).tolist(), len(ax.patches), [t.get_text() for t in ax.get_legend().get_texts()]
+        ([1, 3, 7], 1, ['seed 0'])
+    """
     plot_stage_bands(ax, stages)
     for (label, (steps, reach)), style in zip(curves.items(), ("C0-", "C3--", "C2:")):
         ax.plot(steps, reach, style, lw=1.2, label=label)
@@ -101,7 +128,20 @@ def plot_reach(ax: Any, curves: Mapping[str, tuple[Sequence[float], Sequence[flo
 
 def plot_previous_token_coverage(ax: Any, coverage: Mapping[str, Any]) -> Any:
     """Layer-0 previous-token attention by query position per head and summed, over the share of training
-    sequences that need each position (:func:`probes.induction.previous_token_coverage`'s result)."""
+    sequences that need each position (:func:`probes.induction.previous_token_coverage`'s result).
+
+    Args:
+        coverage: needs ``previous_token_by_position`` (head → ``(n_ctx − 1,)``, queries 1 … n_ctx − 1),
+            ``demand`` ``(n_ctx − 1,)`` and ``reach`` (drawn as a dotted line after that query).
+
+    Examples:
+        >>> from bridge.plots import new_figure
+        >>> fig, ax = new_figure()
+        >>> cov = {"previous_token_by_position": {"L0H0": [0.75, 0.5, 0.25], "L0H1": [0.25, 0.25, 0.5]}, "demand": [1.0, 1.0, 0.5], "reach": 3}
+        >>> ax = plot_previous_token_coverage(ax, cov)
+        >>> ax.lines[2].get_ydata().tolist(), ax.lines[3].get_xdata()   # the sum over heads; the reach line
+        ([1.0, 0.75, 0.75], [3.5, 3.5])
+    """
     prev = coverage["previous_token_by_position"]
     q = np.arange(1, len(next(iter(prev.values()))) + 1)
     ax.fill_between(q, coverage["demand"], color="0.85", step="mid", label="share of training\nsequences needing q")
@@ -120,7 +160,21 @@ def plot_previous_token_coverage(ax: Any, coverage: Mapping[str, Any]) -> Any:
 
 def plot_induction_by_key(ax: Any, coverage: Mapping[str, Any], head: str, min_count: int = 5) -> Any:
     """The induction head's attention to the key it needs, by the key's position, per evaluation set
-    (keys seen at least ``min_count`` times; :func:`probes.induction.previous_token_coverage`'s result)."""
+    (keys seen at least ``min_count`` times; :func:`probes.induction.previous_token_coverage`'s result).
+
+    Args:
+        coverage: needs ``reach`` and, per drawn split (``test``, ``off``), ``induction_<split>`` with
+            ``by_key`` and ``count``, each ``(n_ctx,)`` (``by_key`` is ``None`` where no query needs the key).
+        head: the induction head's name, for the title.
+
+    Examples:
+        >>> from bridge.plots import new_figure
+        >>> fig, ax = new_figure()
+        >>> cov = {"reach": 2, "induction_test": {"by_key": [None, 0.9, 0.8, 0.3], "count": [0, 6, 7, 2]}}
+        >>> ax = plot_induction_by_key(ax, cov, "L1H0")   # key 3 is seen only twice: left out
+        >>> np.asarray(ax.lines[0].get_xdata()).tolist(), np.asarray(ax.lines[0].get_ydata()).tolist()
+        ([1, 2], [0.9, 0.8])
+    """
     for split, style in (("test", "C0o-"), ("off", "C3s-")):
         data = coverage.get(f"induction_{split}")
         if data is None:

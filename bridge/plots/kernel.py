@@ -25,6 +25,13 @@ def plot_fraction_vs_scale(ax: Any, alphas: Sequence[float], fractions: Mapping[
         alphas: output scales, shape ``(points,)``.
         fractions: term label → learned fraction at each α.
         learnability: term label → the kernel's predicted fraction (the lazy limit).
+
+    Examples:
+        >>> from bridge.plots import new_figure
+        >>> fig, ax = new_figure()
+        >>> ax = plot_fraction_vs_scale(ax, [10.0, 1.0, 0.1], {"χ_0": [0.5, 0.7, 0.9]}, {"χ_0": 0.5})
+        >>> ax.lines[1].get_ydata(), ax.get_xscale(), ax.get_yscale()   # the learnability, dashed
+        ([0.5, 0.5], 'log', 'linear')
     """
     for i, (label, values) in enumerate(fractions.items()):
         colour = f"C{i % 10}"
@@ -59,7 +66,19 @@ def plot_draw_means(ax: Any, alpha: float, draws: Mapping[str, Sequence[float]],
 
 
 def plot_kernel_distance(ax: Any, alphas: Sequence[float], distances: Sequence[float], level: float, crossover: float | None) -> Any:
-    """Final kernel distance against α (log-log) with the crossover level and where it is crossed."""
+    """Final kernel distance against α (log-log) with the crossover level and where it is crossed.
+
+    Args:
+        alphas, distances: output scales and the kernel distance at the end of each run, each ``(points,)``.
+        level: the distance that marks the crossover; crossover: α where it is crossed, or ``None``.
+
+    Examples:
+        >>> from bridge.plots import new_figure
+        >>> fig, ax = new_figure()
+        >>> ax = plot_kernel_distance(ax, [0.1, 1.0, 10.0], [0.5, 0.01, 1e-4], level=0.1, crossover=0.3)
+        >>> ax.lines[1].get_xdata().tolist(), ax.lines[1].get_ydata().round(6).tolist()   # the α⁻¹ guide from α = 1 on
+        ([1.0, 10.0], [0.01, 0.001])
+    """
     ax.plot(alphas, distances, "o-", color="C0", label="kernel distance at the end")
     a = np.asarray(alphas, dtype=float)
     big = a >= np.median(a)
@@ -140,7 +159,18 @@ def _against_scale(ax: Any, ylabel: str, logy: bool = True, loc: str = "best") -
 
 def plot_support_share(ax: Any, curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], isotropic: float) -> Any:
     """First-layer weight share on the target's support over training, one curve per α in a sequential palette
-    (in the order given); ``isotropic`` = |S|/d dotted."""
+    (in the order given); ``isotropic`` = |S|/d dotted.
+
+    Args:
+        curves: label → ``(steps, share)``, each ``(n,)``.
+
+    Examples:
+        >>> from bridge.plots import new_figure
+        >>> fig, ax = new_figure()
+        >>> ax = plot_support_share(ax, {"α = 1": ([0, 10, 100], [0.1, 0.5, 0.9]), "α = 10": ([0, 10, 100], [0.1, 0.1, 0.2])}, isotropic=0.1)
+        >>> len(ax.lines), ax.get_xscale(), [t.get_text() for t in ax.get_legend().get_texts()]
+        (3, 'symlog', ['α = 1', 'α = 10', '|S|/d (isotropic)'])
+    """
     import matplotlib as mpl
 
     palette = mpl.colormaps["viridis"](np.linspace(0.0, 0.9, max(len(curves), 2)))

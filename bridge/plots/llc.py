@@ -45,6 +45,13 @@ def plot_llc_vs_theory(
 
     Returns:
         ``ax``.
+
+    Examples:
+        >>> from bridge.plots import new_figure
+        >>> fig, ax = new_figure()
+        >>> ax = plot_llc_vs_theory(ax, ["a", "b"], theory=[2.0, 4.0], estimate=[2.1, 3.8], std=[0.1, 0.2], regular=[3.0, 6.0])
+        >>> [t.get_text() for t in ax.get_legend().get_texts()], [t.get_text() for t in ax.get_xticklabels()]
+        (['d/2 (regular)', 'theory λ', 'SGLD λ̂ (± chain std)', '±20%'], ['a', 'b'])
     """
     x = np.arange(len(labels))
     theory, estimate, std = (np.asarray(v, dtype=float) for v in (theory, estimate, std))

@@ -29,6 +29,16 @@ def plot_coordinate_check(
     """One line per layer: a layer's size (``ylabel``) against width on log-log axes.
 
     ``slopes`` and ``predicted`` (layer → exponent) are written into the legend.
+
+    Args:
+        widths: ``(widths,)``; curves: layer → its value at each width, ``(widths,)``.
+
+    Examples:
+        >>> from bridge.plots.base import new_figure
+        >>> fig, ax = new_figure()
+        >>> ax = plot_coordinate_check(ax, [64, 128, 256], {"input": [1.0, 1.0, 1.0], "output": [0.5, 1.0, 2.0]}, slopes={"input": 0.0, "output": 1.0}, predicted={"input": 0.0})
+        >>> [t.get_text() for t in ax.get_legend().get_texts()], ax.get_xscale(), ax.get_yscale()
+        (['input (slope +0.00, theory +0.00)', 'output (slope +1.00)'], 'log', 'log')
     """
     for i, (layer, values) in enumerate(curves.items()):
         label = layer
@@ -76,7 +86,15 @@ def _log_axes(ax: Any, xlabel: str, ylabel: str, title: str) -> Any:
 
 
 def plot_similarity_vs_width(ax: Any, widths: Sequence[int], curves: Mapping[str, Sequence[float]], *, reference: int | None = None, ylabel: str = "linear CKA") -> Any:
-    """One line per label: similarity to the widest model against width (log x)."""
+    """One line per label: similarity to the widest model against width (log x), ``curves``: label → ``(widths,)``.
+
+    Examples:
+        >>> from bridge.plots.base import new_figure
+        >>> fig, ax = new_figure()
+        >>> ax = plot_similarity_vs_width(ax, [64, 128, 256], {"layer 1": [0.8, 0.9, 1.0]}, reference=256)
+        >>> len(ax.lines), ax.get_ylabel(), ax.get_xscale()   # the curve and the dotted 1
+        (2, 'linear CKA with width 256', 'log')
+    """
     for i, (label, values) in enumerate(curves.items()):
         ax.plot(widths, values, marker="o", lw=1.6, color=f"C{i % 10}", label=label)
     ax.set_xscale("log", base=2)

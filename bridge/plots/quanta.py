@@ -20,7 +20,18 @@ import numpy as np
 
 def plot_subtask_losses(ax: Any, steps: Sequence[float], losses: np.ndarray, emergence: Sequence[float], *, title: str = "") -> Any:
     """One loss curve per subtask (``losses`` shape ``(step, subtask)``), coloured by frequency rank
-    (dark: most frequent), each emergence step marked with a dot on its curve."""
+    (dark: most frequent), each emergence step marked with a dot on its curve.
+
+    Args:
+        steps: ``(step,)``; losses: ``(step, subtask)``; emergence: ``(subtask,)`` steps (NaN: never, no dot).
+
+    Examples:
+        >>> from bridge.plots import new_figure
+        >>> fig, ax = new_figure()
+        >>> ax = plot_subtask_losses(ax, [1, 10, 100], np.array([[2.0, 2.0], [1.0, 2.0], [0.1, 1.5]]), [10.0, float("nan")])
+        >>> len(ax.lines), float(ax.lines[1].get_ydata()[0]), ax.get_xscale()   # subtask 0's dot at its loss at step 10
+        (3, 1.0, 'log')
+    """
     import matplotlib as mpl
 
     n = losses.shape[1]
@@ -56,7 +67,15 @@ def plot_power_law(
 ) -> Any:
     """``y`` against ``x`` on log-log axes, a line of the predicted ``slope`` through the data's
     geometric centre (dashed) and, when given, of the ``fitted`` slope (dotted) through the centre
-    of the points it was fitted on (``fit_mask``; default all)."""
+    of the points it was fitted on (``fit_mask``; default all). ``x``, ``y``, ``fit_mask``: ``(n,)``.
+
+    Examples:
+        >>> from bridge.plots import new_figure
+        >>> fig, ax = new_figure()
+        >>> ax = plot_power_law(ax, [10, 100, 1000], [1.0, 0.1, 0.01], slope=-1.0, fitted=-0.9, fit_mask=[True, True, False])
+        >>> np.round(ax.lines[1].get_ydata(), 6).tolist(), ax.lines[2].get_xdata().tolist()   # slope −1 through (100, 0.1); fit over x ≤ 100
+        ([1.0, 0.01], [10.0, 100.0])
+    """
     from matplotlib.ticker import NullFormatter
 
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
@@ -83,7 +102,15 @@ def plot_power_law(
 
 def plot_hidden_progress(ax: Any, steps: Sequence[float], loss: Sequence[float], share: Sequence[float], chance: float, *, onset: float | None = None, title: str = "") -> Any:
     """A subtask's loss (left axis) and relevant-bit share (right axis), chance and 2× chance dotted,
-    the drop's onset as a vertical line. Returns the right axis."""
+    the drop's onset as a vertical line. Returns the right axis. ``steps``, ``loss``, ``share``: ``(n,)``.
+
+    Examples:
+        >>> from bridge.plots import new_figure
+        >>> fig, ax = new_figure()
+        >>> right = plot_hidden_progress(ax, [0, 1, 2], [2.0, 1.0, 0.1], [0.1, 0.3, 0.9], chance=0.1, onset=1.0)
+        >>> len(ax.lines), [float(line.get_ydata()[0]) for line in right.lines[1:]]   # loss and onset; chance and 2× chance
+        (2, [0.1, 0.2])
+    """
     ax.plot(steps, loss, color="C0", lw=1.4)
     ax.set_ylabel("subtask loss", color="C0")
     ax.set_xlabel("step")
@@ -101,7 +128,15 @@ def plot_hidden_progress(ax: Any, steps: Sequence[float], loss: Sequence[float],
 
 
 def plot_quanta_per_width(ax: Any, widths: Sequence[int], learned: Mapping[str, Sequence[float]], n_tasks: int) -> Any:
-    """Quanta learned against hidden width (log x), one line per label (e.g. per seed)."""
+    """Quanta learned against hidden width (log x), one line per label (e.g. per seed), each ``(widths,)``.
+
+    Examples:
+        >>> from bridge.plots import new_figure
+        >>> fig, ax = new_figure()
+        >>> ax = plot_quanta_per_width(ax, [32, 64, 128], {"seed 0": [2, 5, 9]}, n_tasks=10)
+        >>> ax.lines[1].get_ydata(), [t.get_text() for t in ax.get_legend().get_texts()]
+        ([10, 10], ['seed 0', 'all subtasks'])
+    """
     for label, values in learned.items():
         ax.plot(widths, values, "o-", ms=4, label=label)
     ax.axhline(n_tasks, color="k", ls=":", lw=0.8, label="all subtasks")

@@ -30,6 +30,14 @@ def plot_sharpness(ax: Any, curves: Mapping[float, Curve], plateaus: Mapping[flo
         ax: a matplotlib Axes.
         curves: step size η → ``(steps, sharpness)``, each ``(n,)``; drawn in ascending η.
         plateaus: η → the detected plateau's start step (``None``: no plateau, no dot).
+
+    Examples:
+        >>> from bridge.plots import new_figure
+        >>> fig, ax = new_figure()
+        >>> t = np.arange(10.0)
+        >>> ax = plot_sharpness(ax, {0.5: (t, np.minimum(t, 4.0)), 0.25: (t, np.minimum(t, 8.0))}, {0.25: 8.0, 0.5: None})
+        >>> [x.get_text() for x in ax.get_legend().get_texts()], ax.lines[2].get_ydata().tolist()   # the dot at 2/0.25
+        (['η=0.25', 'η=0.5', '2/η (theory)', 'plateau start (detected)'], [8.0])
     """
     for i, (lr, (t, s)) in enumerate(sorted(curves.items())):
         colour = f"C{i}"
@@ -48,7 +56,15 @@ def plot_sharpness(ax: Any, curves: Mapping[float, Curve], plateaus: Mapping[flo
 
 
 def plot_loss_by_step_size(ax: Any, curves: Mapping[float, Curve]) -> Any:
-    """Training loss vs step per step size η (``η → (steps, loss)``, each ``(n,)``), log scale."""
+    """Training loss vs step per step size η (``η → (steps, loss)``, each ``(n,)``), log scale.
+
+    Examples:
+        >>> from bridge.plots import new_figure
+        >>> fig, ax = new_figure()
+        >>> ax = plot_loss_by_step_size(ax, {0.1: ([0, 1, 2], [1.0, 0.5, 0.25])})
+        >>> ax.get_yscale(), [t.get_text() for t in ax.get_legend().get_texts()]
+        ('log', ['η=0.1'])
+    """
     for i, (lr, (t, loss)) in enumerate(sorted(curves.items())):
         ax.plot(t, loss, color=f"C{i}", lw=0.8, label=f"η={lr:g}")
     ax.set_yscale("log")
@@ -67,6 +83,13 @@ def plot_layer_loading(ax: Any, steps: Sequence[float], shares: Sequence[Mapping
         steps: checkpoint steps, ``(n,)``.
         shares: per step, layer name → share of ``|v₁|²`` (the shares of a step sum to 1).
         title: the Axes title.
+
+    Examples:
+        >>> from bridge.plots import new_figure
+        >>> fig, ax = new_figure()
+        >>> ax = plot_layer_loading(ax, [0, 10], [{"layer 0": 0.75, "layer 1": 0.25}, {"layer 0": 0.5, "layer 1": 0.5}])
+        >>> len(ax.collections), [t.get_text() for t in ax.get_legend().get_texts()]   # one band per layer
+        (2, ['layer 0', 'layer 1'])
     """
     names = sorted({k for s in shares for k in s})
     bottom = np.zeros(len(steps))
@@ -89,6 +112,13 @@ def plot_neuron_loading(ax: Any, shares: Mapping[tuple[int, int], float], title:
         ax: a matplotlib Axes.
         shares: ``(layer, neuron)`` → share of ``|v₁|²`` on the neuron's in- and out-weights.
         title: the Axes title.
+
+    Examples:
+        >>> from bridge.plots import new_figure
+        >>> fig, ax = new_figure()
+        >>> ax = plot_neuron_loading(ax, {(0, 0): 0.1, (0, 1): 0.5, (1, 0): 0.4})
+        >>> [float(p.get_height()) for p in ax.patches], [t.get_text() for t in ax.get_legend().get_texts()]
+        ([0.5, 0.4, 0.1], ['hidden layer 0', 'hidden layer 1'])
     """
     from matplotlib.patches import Patch
 
@@ -114,6 +144,14 @@ def plot_onset(
         onset: the detected onset of oscillation (vertical solid line; the window's centre).
         spike: the first loss rise (vertical dotted line; the centre when there is no onset).
         window: half-width of the window in steps.
+
+    Examples:
+        >>> from bridge.plots import new_figure
+        >>> fig, ax = new_figure()
+        >>> t = np.arange(200.0)
+        >>> ax = plot_onset(ax, t, np.cos(t), t, np.exp(-t / 100), onset=100.0, spike=110.0, window=10)
+        >>> len(ax.lines[0].get_xdata()), [x.get_text() for x in ax.get_legend().get_texts()]   # steps 90 … 110
+        (21, ['cos(g, v₁)', 'oscillation onset', 'first loss rise'])
     """
     centre = onset if onset is not None else (spike if spike is not None else t[len(t) // 2])
     win = (t >= centre - window) & (t <= centre + window)

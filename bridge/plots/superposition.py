@@ -23,7 +23,15 @@ PHASE_COLOURS = {"feature 1": "#4C72B0", "feature 2": "#DD8452", "superposition"
 
 
 def plot_phase_diagram(ax, phases: np.ndarray, importance: Sequence[float], density: Sequence[float], *, title: str = "", mismatch: np.ndarray | None = None):
-    """Phases ``(len(importance), len(density))`` as coloured cells; ``mismatch`` cells are crossed."""
+    """Phases ``(len(importance), len(density))`` as coloured cells; ``mismatch`` cells (a boolean array of the same shape) are crossed.
+
+    Examples:
+        >>> from bridge.plots import new_figure
+        >>> phases = np.array([["feature 1", "superposition"], ["none", "feature 2"]])
+        >>> ax = plot_phase_diagram(new_figure()[1], phases, [0.5, 2.0], [0.1, 1.0], mismatch=np.array([[False, True], [False, False]]))
+        >>> ax.images[0].get_array().tolist(), ax.collections[0].get_offsets().tolist()   # codes (density, importance); the cross
+        ([[0.0, 3.0], [2.0, 1.0]], [[0.0, 1.0]])
+    """
     names = list(N2M1_PHASES) + ["none", "other"]
     codes = np.vectorize(names.index)(phases).astype(float)
     from matplotlib.colors import ListedColormap
@@ -45,7 +53,14 @@ def plot_phase_diagram(ax, phases: np.ndarray, importance: Sequence[float], dens
 
 
 def plot_feature_directions(ax, W: np.ndarray, *, title: str = "", threshold: float = 0.5):
-    """Columns of a ``(2, n)`` weight matrix as arrows from the origin (faded when not represented)."""
+    """Columns of a ``(2, n)`` weight matrix as arrows from the origin (faded when not represented).
+
+    Examples:
+        >>> from bridge.plots import new_figure
+        >>> ax = plot_feature_directions(new_figure()[1], np.array([[1.0, 0.0, 0.1], [0.0, 1.0, 0.1]]))
+        >>> [p.get_alpha() for p in ax.patches]   # feature 2's norm is below 0.5: faded
+        [1.0, 1.0, 0.3]
+    """
     W = np.asarray(W, dtype=float)
     lim = max(1.2, float(np.abs(W).max()) * 1.15)
     for i in range(W.shape[1]):
@@ -88,7 +103,14 @@ def plot_feature_norms(ax, steps: Sequence[float], norms: np.ndarray, gap: tuple
 
 
 def plot_dims_histogram(ax, dims: np.ndarray, *, title: str = "Dimensions per feature"):
-    """Histogram of feature dimensionalities with the sticky fractions marked."""
+    """Histogram of feature dimensionalities ``(features,)`` with the sticky fractions marked.
+
+    Examples:
+        >>> from bridge.plots import new_figure
+        >>> ax = plot_dims_histogram(new_figure()[1], [1.0, 1.0, 0.5, 0.5, 0.0])
+        >>> sum(float(p.get_height()) for p in ax.patches), [t.get_text() for t in ax.texts]
+        (5.0, ['1', '0.75', '0.667', '0.5', '0.4', '0.375'])
+    """
     ax.hist(np.asarray(dims, dtype=float), bins=np.linspace(0, 1.05, 64), color="C0")
     for v in STICKY_FRACTIONS:
         ax.axvline(v, color="C3", ls="--", lw=0.8)
@@ -100,7 +122,17 @@ def plot_dims_histogram(ax, dims: np.ndarray, *, title: str = "Dimensions per fe
 
 
 def plot_dims_vs_sparsity(ax, density: Sequence[float], dims: Sequence[np.ndarray], overall: Sequence[float]):
-    """Each represented feature's dimensionality (dots) and m/‖W‖² (line) against 1/(1 − S), as in the paper."""
+    """Each represented feature's dimensionality (dots) and m/‖W‖² (line) against 1/(1 − S), as in the paper.
+
+    Args:
+        density: ``(runs,)`` feature densities 1 − S; dims: per run, ``(represented features,)``; overall: ``(runs,)``.
+
+    Examples:
+        >>> from bridge.plots import new_figure
+        >>> ax = plot_dims_vs_sparsity(new_figure()[1], [1.0, 0.1], [np.array([1.0, 1.0]), np.array([0.5, 0.5, 0.5])], [1.0, 0.5])
+        >>> ax.lines[0].get_xdata().tolist(), len(ax.collections), ax.get_xscale()
+        ([1.0, 10.0], 2, 'log')
+    """
     inv = 1.0 / np.asarray(density, dtype=float)
     for x, d in zip(inv, dims):
         ax.scatter(np.full(len(d), x), d, s=8, color="C0", alpha=0.6)

@@ -31,7 +31,13 @@ POLL_SECONDS = 0.5
 
 
 class Job(NamedTuple):
-    """One unit of work: ``fn(*args)`` (picklable, returning an outcome dict) with ``threads`` CPUs."""
+    """One unit of work: ``fn(*args)`` (picklable, returning an outcome dict) with ``threads`` CPUs.
+
+    Examples:
+        >>> job = Job(dict, ({"key": "a", "status": "done"},), "a", threads=2)
+        >>> job.fn(*job.args), job.threads
+        ({'key': 'a', 'status': 'done'}, 2)
+    """
 
     fn: Callable[..., dict[str, Any]]
     args: tuple
@@ -45,7 +51,14 @@ def _died(job: Job, error: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class LocalBackend:
-    """Every point in this process, one after another."""
+    """Every point in this process, one after another.
+
+    Examples:
+        >>> done = []
+        >>> LocalBackend().run([Job(dict, ({"key": k, "status": "done"},), k) for k in ("a", "b")], done.append)
+        >>> [(o["key"], o["status"]) for o in done]
+        [('a', 'done'), ('b', 'done')]
+    """
 
     name: str = "local"
 
@@ -61,6 +74,10 @@ class RayBackend:
     Args:
         address: a running cluster (``"auto"``, ``"ray://host:10001"``); ``None`` starts Ray on this machine.
         workers: CPUs of the Ray started on this machine (``None``: all); ignored with ``address``.
+
+    Examples:
+        >>> RayBackend(workers=2)   # nothing starts until run(); Ray is imported there
+        RayBackend(address=None, workers=2, name='ray')
     """
 
     address: str | None = None
@@ -96,6 +113,11 @@ class SubmititBackend:
         cluster: ``None`` (SLURM if available, else local), ``"slurm"``, ``"local"`` or ``"debug"`` (in process).
         workers: how many jobs run at once (``None``: all).
         parameters: executor parameters (``timeout_min``, ``slurm_partition``, ...).
+
+    Examples:
+        >>> b = SubmititBackend("jobs", cluster="local", parameters=(("slurm_partition", "gpu"), ("timeout_min", 120)))
+        >>> b.name, b.cluster, dict(b.parameters)   # no job is submitted until run()
+        ('submitit', 'local', {'slurm_partition': 'gpu', 'timeout_min': 120})
     """
 
     folder: str = ""
@@ -146,6 +168,14 @@ def get_backend(name: str, **options: Any) -> Any:
 
     Raises:
         ConfigError: an unknown backend or option.
+
+    Examples:
+        >>> get_backend("ray", address="auto")
+        RayBackend(address='auto', workers=None, name='ray')
+        >>> get_backend("local", workers=2)
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: sweep backend 'local': ...unexpected keyword argument 'workers'
     """
     if name not in BACKENDS:
         raise ConfigError(f"unknown sweep backend {name!r} (backends: {', '.join(BACKENDS)})")

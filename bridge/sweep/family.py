@@ -35,7 +35,16 @@ from bridge.sweep.backends import Job, get_backend
 
 
 def run_job(train_one: Callable[..., Any], study: tuple, key: str, out: str, options: Mapping[str, Any]) -> dict[str, Any]:
-    """Call ``train_one(*study, key, out, **options)`` in a worker; return its outcome, never raise for its failure."""
+    """Call ``train_one(*study, key, out, **options)`` in a worker; return its outcome, never raise for its failure.
+
+    Returns:
+        ``{"key", "status": "done"|"failed", "error", "host", "pid", "seconds"}`` (and ``"traceback"`` when failed).
+
+    Examples:
+        >>> ok, bad = (run_job(f, (), "main", "out", {}) for f in (lambda *a: None, lambda *a: 1 / 0))
+        >>> (ok["key"], ok["status"], ok["error"]), (bad["status"], bad["error"])
+        (('main', 'done', None), ('failed', 'ZeroDivisionError: division by zero'))
+    """
     t0 = time.perf_counter()
     outcome: dict[str, Any] = {"key": key, "status": "done", "error": None, "host": socket.gethostname(), "pid": os.getpid()}
     try:
@@ -47,7 +56,13 @@ def run_job(train_one: Callable[..., Any], study: tuple, key: str, out: str, opt
 
 
 def family_jobs(train_one: Callable[..., Any], study: tuple, keys: Sequence[str], out: str | Path, threads: Mapping[str, int], **options: Any) -> list[Job]:
-    """One job per run ``key``: ``train_one(*study, key, out, **options)`` with ``threads[key]`` CPUs (1 by default)."""
+    """One job per run ``key``: ``train_one(*study, key, out, **options)`` with ``threads[key]`` CPUs (1 by default).
+
+    Examples:
+        >>> jobs = family_jobs(print, ("grokking", "quick"), ["main", "sweep_0"], "out", {"main": 2})
+        >>> [(j.key, j.threads) for j in jobs], jobs[1].args[1:4]
+        ([('main', 2), ('sweep_0', 1)], (('grokking', 'quick'), 'sweep_0', 'out'))
+    """
     return [Job(run_job, (train_one, tuple(study), key, str(out), dict(options)), key, int(threads.get(key, 1))) for key in keys]
 
 
@@ -56,6 +71,12 @@ def train_family(backend: str | Any, jobs: Sequence[Job], out: str | Path, **opt
 
     A failed job is reported with a :class:`RuntimeWarning` naming the run and its error;
     the caller resumes that run in its own process.
+
+    Examples:
+        >>> import tempfile; out = tempfile.mkdtemp()
+        >>> outcomes = train_family("local", family_jobs(lambda *a: None, (), ["main", "sweep_0"], out, {}), out)
+        >>> [(o["key"], o["status"]) for o in outcomes]
+        [('main', 'done'), ('sweep_0', 'done')]
     """
     if not jobs:
         return []

@@ -66,6 +66,11 @@ class Point:
 
     Args:
         settings: ``(path, value)`` pairs in grid order; values are typed (parsed) values.
+
+    Examples:
+        >>> p = Point((("train.lr", 0.003), ("seed", 1)))
+        >>> p.key, p.params, p.seed, p.config_settings()
+        ('train.lr=0.003__seed=1', {'train.lr': 0.003, 'seed': 1}, 1, ['train.lr=0.003'])
     """
 
     settings: tuple[tuple[str, Any], ...]
@@ -109,8 +114,18 @@ def grid_points(grid: Mapping[str, Sequence[Any]] | None = None, *, seeds: Itera
         seeds: seeds of every point (an axis named ``seed``, last).
         points: instead of a grid, explicit points (``[{"train.lr": 1e-3, "train.weight_decay": 1.0}, ...]``).
 
+    Returns:
+        The points in sweep order: one per combination of the axes' values (and seeds), or per listed point.
+
     Raises:
         ConfigError: an empty axis, a repeated value, both or neither of ``grid`` and ``points``, or two points with one key.
+
+    Examples:
+        >>> pts = grid_points({"model.d_model": [32, 64], "train.lr": ["1e-3"]}, seeds=[0, 1])
+        >>> len(pts), pts[1].key, pts[-1].params
+        (4, 'model.d_model=32__train.lr=0.001__seed=1', {'model.d_model': 64, 'train.lr': 0.001, 'seed': 1})
+        >>> [p.key for p in grid_points(points=[{"train.lr": 1e-3, "train.weight_decay": 1.0}], seeds=[7])]
+        ['train.lr=0.001__train.weight_decay=1.0__seed=7']
     """
     if (grid is None) == (points is None):
         if grid is None and seeds is not None:
@@ -170,6 +185,14 @@ def parse_grid_option(text: str) -> tuple[str, list[str]]:
 
     Raises:
         ConfigError: no ``=``, an empty path or an empty value.
+
+    Examples:
+        >>> parse_grid_option("model.widths=[8,8],[16]")
+        ('model.widths', ['[8,8]', '[16]'])
+        >>> parse_grid_option("train.lr")
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: --grid takes key=v1,v2,..., got 'train.lr'
     """
     path, sep, values = text.partition("=")
     items = _split_values(values)

@@ -30,7 +30,13 @@ VERSIONED = ("mechbridge", "torch", "transformer-lens", "numpy", "pandas", "ray"
 
 
 def package_versions() -> dict[str, str]:
-    """Python's and the installed versions of the packages a sweep's results depend on."""
+    """Python's and the installed versions of the packages a sweep's results depend on.
+
+    Examples:
+        >>> v = package_versions()
+        >>> "python" in v, "torch" in v, "dask" in v
+        (True, True, False)
+    """
     import importlib.metadata as md
 
     out = {"python": sys.version.split()[0]}
@@ -43,7 +49,13 @@ def package_versions() -> dict[str, str]:
 
 
 def axes_of(points: Sequence[Point]) -> dict[str, list[Any]]:
-    """Every path that the points set, with its distinct values in order of first appearance."""
+    """Every path that the points set, with its distinct values in order of first appearance.
+
+    Examples:
+        >>> from bridge.sweep.grid import grid_points
+        >>> axes_of(grid_points({"train.lr": [0.1, 0.2]}, seeds=[0, 1]))
+        {'train.lr': [0.1, 0.2], 'seed': [0, 1]}
+    """
     axes: dict[str, list[Any]] = {}
     for point in points:
         for path, value in point.settings:
@@ -54,7 +66,19 @@ def axes_of(points: Sequence[Point]) -> dict[str, list[Any]]:
 
 
 def new_manifest(target: dict[str, Any], points: Sequence[Point], backend: str) -> dict[str, Any]:
-    """A manifest for a sweep that has not run: every point ``pending``."""
+    """A manifest for a sweep that has not run: every point ``pending``.
+
+    Args:
+        target: the description of what every point trains (:meth:`bridge.sweep.point.Target.describe`).
+        points: the sweep's points.
+        backend: the backend's name.
+
+    Examples:
+        >>> from bridge.sweep.grid import grid_points
+        >>> m = new_manifest({"kind": "run", "config": {}}, grid_points({"train.lr": [0.1]}, seeds=[0, 1]), "local")
+        >>> m["axes"], [(p["key"], p["status"]) for p in m["points"]]
+        ({'train.lr': [0.1], 'seed': [0, 1]}, [('train.lr=0.1__seed=0', 'pending'), ('train.lr=0.1__seed=1', 'pending')])
+    """
     return {
         "format": FORMAT,
         "target": target,
@@ -77,7 +101,15 @@ def _first_difference(a: Any, b: Any, where: str = "") -> str | None:
 
 
 def difference(stored: dict[str, Any], new: dict[str, Any]) -> str | None:
-    """The first difference between the sweep ``stored`` in a directory and the ``new`` one (``None``: the same sweep)."""
+    """The first difference between the sweep ``stored`` in a directory and the ``new`` one (``None``: the same sweep).
+
+    Examples:
+        >>> from bridge.sweep.grid import grid_points
+        >>> pts = grid_points({"train.lr": [0.1]})
+        >>> a, b = (new_manifest({"kind": "run", "config": {"seed": s}}, pts, "local") for s in (0, 1))
+        >>> difference(a, a), difference(a, b)
+        (None, 'base config.seed is 0 there, 1 here')
+    """
     found = _first_difference(stored.get("target"), new.get("target"), "")
     if found:
         return f"base {found}"
@@ -101,6 +133,13 @@ def read_manifest(out: str | Path) -> dict[str, Any]:
 
     Raises:
         FileNotFoundError: ``out`` holds no ``sweep.json``.
+
+    Examples:
+        >>> import tempfile
+        >>> read_manifest(tempfile.mkdtemp())
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: ... is not a sweep directory (no sweep.json)
     """
     from bridge.runs.storage import read_json
 
@@ -111,7 +150,14 @@ def read_manifest(out: str | Path) -> dict[str, Any]:
 
 
 def write_manifest(out: str | Path, manifest: dict[str, Any]) -> None:
-    """Write ``manifest`` to ``out/sweep.json`` atomically (with the time of the write)."""
+    """Write ``manifest`` to ``out/sweep.json`` atomically (with the time of the write).
+
+    Examples:
+        >>> import tempfile; from bridge.sweep.grid import grid_points
+        >>> out = tempfile.mkdtemp(); write_manifest(out, new_manifest({"kind": "run"}, grid_points({"seed": [3]}), "local"))
+        >>> m = read_manifest(out); m["points"][0]["key"], "updated" in m
+        ('seed=3', True)
+    """
     from bridge.runs.storage import atomic_write_json
 
     atomic_write_json(Path(out) / MANIFEST, {**manifest, "updated": time.time()})

@@ -42,6 +42,10 @@ class Target:
         imports: plugin modules a worker imports first (what ``mechbridge --import`` names).
         loggers: experiment loggers of every run (``"tensorboard"``, ``"wandb"``).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+
+    Examples:
+        >>> Target("case_study", case_study="deep-linear", settings=("train.steps=200",)).describe()
+        {'kind': 'case_study', 'case_study': 'deep-linear', 'preset': 'quick', 'settings': ['train.steps=200']}
     """
 
     kind: str
@@ -85,7 +89,17 @@ def _jsonable(obj: Any) -> Any:
 
 
 def check_paths(base: Any, points: Sequence[Point], kind: str) -> None:
-    """Raise :class:`ConfigError` if a point sets a field that ``base`` does not have (a typo, before any work)."""
+    """Raise :class:`ConfigError` if a point sets a field that ``base`` does not have (a typo, before any work).
+
+    Examples:
+        >>> from bridge import models, tasks; from bridge.config import RunConfig, TrainConfig
+        >>> cfg = RunConfig(tasks.LinearTeacherConfig((2.0, 1.0), d_in=3, d_out=3), models.DeepLinearConfig(3, 8, 3), TrainConfig(steps=2))
+        >>> check_paths(cfg, [Point((("model.d_hidden", 16),))], "run")   # a field of the config: nothing to say
+        >>> check_paths(cfg, [Point((("modell.width", 8),))], "run")
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: unknown sweep setting 'modell.width': the run config has task, model, train, seed, name
+    """
     seen: set[str] = set()
     for point in points:
         for path, _ in point.settings:
@@ -102,7 +116,15 @@ def check_paths(base: Any, points: Sequence[Point], kind: str) -> None:
 
 
 def point_config(target: Target, point: Point) -> Any:
-    """The run config of ``point`` (kind ``"run"``): the base with the point's settings parsed and applied."""
+    """The run config of ``point`` (kind ``"run"``): the base with the point's settings parsed and applied.
+
+    Examples:
+        >>> from bridge import models, tasks; from bridge.config import RunConfig, TrainConfig, config_to_dict
+        >>> cfg = RunConfig(tasks.LinearTeacherConfig((2.0, 1.0), d_in=3, d_out=3), models.DeepLinearConfig(3, 8, 3), TrainConfig(steps=2))
+        >>> new = point_config(Target("run", config=config_to_dict(cfg)), Point((("train.lr", "0.5"), ("seed", 3))))   # text parsed as the field's type
+        >>> new.train.lr, new.seed, new.train.steps
+        (0.5, 3, 2)
+    """
     from bridge.overrides import override_many
 
     return override_many(target.base(), [(path, value_text(value)) for path, value in point.settings])
@@ -114,6 +136,10 @@ class Stack:
     :func:`bridge.training.seeds.train_seeds` (one vectorised step for all seeds).
 
     Each point still gets its own run directory, ``<points>/<key>``.
+
+    Examples:
+        >>> Stack((Point((("train.lr", 0.1), ("seed", 0))), Point((("train.lr", 0.1), ("seed", 1))))).key
+        'train.lr=0.1__seed=0 + train.lr=0.1__seed=1'
     """
 
     points: tuple[Point, ...]
@@ -130,6 +156,13 @@ def stack_points(points: Sequence[Point], target: Target, states: Mapping[str, s
     A run sweep (kind ``"run"``, no experiment logger) stacks a group of two or more
     seeds when all its points are new, or all interrupted (then resumed together);
     anything else runs point by point. ``states`` maps a point's key to :func:`point_state`.
+
+    Examples:
+        >>> from bridge.sweep.grid import grid_points
+        >>> pts = grid_points({"train.lr": [0.1, 0.2]}, seeds=[0, 1])   # lr 0.2, seed 1 already done: lr 0.2's seed 0 runs alone
+        >>> jobs = stack_points(pts, Target("run", config={}), {p.key: "done" if p.key.endswith("0.2__seed=1") else "pending" for p in pts})
+        >>> [j.key for j in jobs]
+        ['train.lr=0.1__seed=0 + train.lr=0.1__seed=1', 'train.lr=0.2__seed=0', 'train.lr=0.2__seed=1']
     """
     if target.kind != "run" or target.loggers:
         return list(points)
@@ -154,6 +187,13 @@ def run_stack(target: Target, stack: Stack, folder: str, threads: int = 1) -> di
 
     Returns:
         ``{"key", "members": {point key: outcome as from run_point}}``.
+
+    Examples:
+        >>> import tempfile; from bridge import models, tasks; from bridge.config import RunConfig, TrainConfig, config_to_dict; from bridge.sweep.grid import grid_points
+        >>> cfg = RunConfig(tasks.LinearTeacherConfig((2.0, 1.0), d_in=3, d_out=3), models.DeepLinearConfig(3, 8, 3), TrainConfig(steps=2))
+        >>> out = run_stack(Target("run", config=config_to_dict(cfg)), Stack(tuple(grid_points(seeds=[0, 1]))), tempfile.mkdtemp())
+        >>> out["key"], [(k, o["status"]) for k, o in out["members"].items()]
+        ('seed=0 + seed=1', [('seed=0', 'done'), ('seed=1', 'done')])
     """
     import torch
 
@@ -195,6 +235,13 @@ def run_point(target: Target, point: Point | Stack, folder: str, threads: int = 
 
     Returns:
         ``{"key", "status": "done"|"failed", "error", "seconds", "host", "pid"}``.
+
+    Examples:
+        >>> import tempfile; from bridge import models, tasks; from bridge.config import RunConfig, TrainConfig, config_to_dict
+        >>> cfg = RunConfig(tasks.LinearTeacherConfig((2.0, 1.0), d_in=3, d_out=3), models.DeepLinearConfig(3, 8, 3), TrainConfig(steps=2))
+        >>> ok, bad = (run_point(Target("run", config=config_to_dict(cfg)), Point((("train.lr", lr),)), tempfile.mkdtemp()) for lr in ("0.1", "-1"))
+        >>> (ok["key"], ok["status"]), (bad["status"], bad["error"])
+        (('train.lr=0.1', 'done'), ('failed', 'ConfigError: train.lr must be a positive number, got -1.0'))
     """
     import torch
 
@@ -230,6 +277,11 @@ def point_state(folder: Path, kind: str) -> str:
 
     A case study's point is done when its main run is complete and its report on record; it is
     running while any of its runs (the main run, staged in ``.main``, or one in ``runs/``) has a live writer.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> point_state(pathlib.Path(tempfile.mkdtemp()), "run"), point_state(pathlib.Path(tempfile.mkdtemp()) / "absent", "case_study")
+        ('pending', 'pending')
     """
     from bridge.runs.run import has_report
     from bridge.runs.storage import read_json
@@ -254,7 +306,15 @@ def _live(folder: Path) -> bool:
 
 
 def point_row(folder: Path, kind: str) -> dict[str, Any]:
-    """Final metrics (last value of each observable without an index), events and verdict of a finished point."""
+    """Final metrics (last value of each observable without an index), events and verdict of a finished point.
+
+    Examples:
+        >>> import pathlib, tempfile; from bridge import models, tasks; from bridge.config import RunConfig, TrainConfig, config_to_dict
+        >>> cfg = RunConfig(tasks.LinearTeacherConfig((2.0, 1.0), d_in=3, d_out=3), models.DeepLinearConfig(3, 8, 3), TrainConfig(steps=2))
+        >>> d = pathlib.Path(tempfile.mkdtemp()); _ = run_point(Target("run", config=config_to_dict(cfg)), Point(()), str(d))
+        >>> row = point_row(d, "run"); row["final_step"], round(row["loss/train"], 2)   # ½(2² + 1²): the small-init network still outputs ≈ 0
+        (2, 2.5)
+    """
     import math
 
     from bridge.runs.run import load_run

@@ -7,10 +7,11 @@ Layout of a sweep directory::
     OUT/points/<key>/           an ordinary run directory (or case-study output) per point
 
 Examples:
-    >>> from case_studies.deep_linear import PRESETS
-    >>> s = run_sweep(PRESETS["quick"].run_config(seed=0), tmp / "lr", grid={"train.lr": [0.05, 0.1]}, seeds=[0, 1])  # doctest: +SKIP
-    >>> s.table[["train.lr", "seed", "status"]].shape                                                                    # doctest: +SKIP
-    (4, 3)
+    >>> import tempfile; from bridge import models, tasks; from bridge.config import RunConfig, TrainConfig
+    >>> cfg = RunConfig(tasks.LinearTeacherConfig((2.0, 1.0), d_in=3, d_out=3), models.DeepLinearConfig(3, 8, 3), TrainConfig(steps=2))
+    >>> s = run_sweep(cfg, tempfile.mkdtemp() + "/lr", grid={"train.lr": [0.05, 0.1]}, seeds=[0, 1], progress=False)
+    >>> sorted(p.name for p in s.path.iterdir()), s.table[["train.lr", "seed", "status"]].shape
+    (['points', 'results.csv', 'sweep.json'], (4, 3))
 """
 
 from __future__ import annotations
@@ -78,6 +79,13 @@ def run_sweep(
     Raises:
         ConfigError: bad grid, unknown field, unknown backend, or ``out`` holding a different sweep (naming the difference).
         FileExistsError: ``out`` holds files and is not a sweep directory.
+
+    Examples:
+        >>> import tempfile; from bridge import models, tasks; from bridge.config import RunConfig, TrainConfig
+        >>> cfg = RunConfig(tasks.LinearTeacherConfig((2.0, 1.0), d_in=3, d_out=3), models.DeepLinearConfig(3, 8, 3), TrainConfig(steps=2))
+        >>> s = run_sweep(cfg, tempfile.mkdtemp() + "/lr", grid={"train.lr": [0.05, 0.1]}, seeds=[0, 1], progress=False)
+        >>> s.table["status"].tolist(), len(s.trained), run_sweep(cfg, s.path, grid={"train.lr": [0.05, 0.1]}, seeds=[0, 1], progress=False).trained
+        (['done', 'done', 'done', 'done'], 4, ())
     """
     from bridge.training.loggers import get_logger
 
@@ -163,7 +171,15 @@ def _open(out: Path, new: dict[str, Any]) -> dict[str, Any]:
 
 
 def point_status(out: Path, record: dict[str, Any], kind: str) -> tuple[str, str]:
-    """``(state, first line of the error)`` of a point: disk first, then what the manifest recorded."""
+    """``(state, first line of the error)`` of a point: disk first, then what the manifest recorded.
+
+    Examples:
+        >>> import tempfile, pathlib; out = pathlib.Path(tempfile.mkdtemp())
+        >>> point_status(out, {"key": "seed=0", "status": "failed", "error": "ValueError: loss is nan\\n  at step 7"}, "run")
+        ('failed', 'ValueError: loss is nan')
+        >>> point_status(out, {"key": "seed=1", "status": "pending"}, "run")
+        ('pending', '')
+    """
     state = point_state(out / POINTS / record["key"], kind)
     if state in (DONE, RUNNING):
         return state, ""
@@ -181,6 +197,14 @@ def write_results(out: Path, manifest: dict[str, Any], cache: dict[str, dict[str
     """Rewrite ``out/results.csv``: one row per point (parameters, state, error, seconds, final metrics, events).
 
     ``cache`` keeps the rows of done points between calls, so each finished run is read once.
+
+    Examples:
+        >>> import tempfile, pathlib; from bridge.sweep.manifest import new_manifest; out = pathlib.Path(tempfile.mkdtemp())
+        >>> write_results(out, new_manifest({"kind": "run"}, grid_points({"train.lr": [0.1, 0.2]}), "local"))
+        >>> print((out / "results.csv").read_text().strip())
+        key,train.lr,status,error,seconds
+        train.lr=0.1,0.1,pending,,
+        train.lr=0.2,0.2,pending,,
     """
     import pandas as pd
 
@@ -214,6 +238,12 @@ class Sweep:
     Attributes:
         path: the directory.
         trained: keys of the points trained by the call that returned this (empty when loaded).
+
+    Examples:
+        >>> import tempfile; from bridge.sweep.manifest import new_manifest, write_manifest; out = tempfile.mkdtemp()
+        >>> write_manifest(out, new_manifest({"kind": "run"}, grid_points({"train.lr": [0.1]}, seeds=[0, 1]), "local"))
+        >>> s = Sweep(out); s.keys, s.points[1].params, s.status()["status"].tolist()
+        (['train.lr=0.1__seed=0', 'train.lr=0.1__seed=1'], {'train.lr': 0.1, 'seed': 1}, ['pending', 'pending'])
     """
 
     path: Path
@@ -268,6 +298,13 @@ def load_sweep(path: str | Path) -> Sweep:
 
     Raises:
         FileNotFoundError: ``path`` is not a sweep directory.
+
+    Examples:
+        >>> import tempfile; from bridge import models, tasks; from bridge.config import RunConfig, TrainConfig
+        >>> cfg = RunConfig(tasks.LinearTeacherConfig((2.0, 1.0), d_in=3, d_out=3), models.DeepLinearConfig(3, 8, 3), TrainConfig(steps=2))
+        >>> s = load_sweep(run_sweep(cfg, tempfile.mkdtemp() + "/sw", grid={"train.lr": [0.05, 0.1]}, progress=False).path)
+        >>> s.keys, s.trained, round(float(s.table["loss/train"][0]), 2), s.run("train.lr=0.1").steps[-1]
+        (['train.lr=0.05', 'train.lr=0.1'], (), 2.5, 2)
     """
     return Sweep(Path(path))
 

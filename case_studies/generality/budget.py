@@ -31,6 +31,10 @@ def budget_steps(steps: int, cap: int) -> list[int]:
 
     Raises:
         ConfigError: ``cap`` is below ``steps``.
+
+    Examples:
+        >>> budget_steps(2500, 12000), budget_steps(600, 600)
+        ([2500, 5000, 10000, 12000], [600])
     """
     if cap < steps:
         raise ConfigError(f"the budget cap ({cap} steps) is below the preset's train.steps ({steps}); give a cap of at least {steps}")
@@ -45,6 +49,11 @@ def preset_steps(name: str, preset: Any) -> int:
 
     Raises:
         ConfigError: the preset has none.
+
+    Examples:
+        >>> from case_studies import get_case_study
+        >>> preset_steps("deep-linear", get_case_study("deep-linear").presets["quick"])
+        600
     """
     steps = getattr(getattr(preset, "train", None), "steps", None)
     if not isinstance(steps, int):

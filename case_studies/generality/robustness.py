@@ -31,7 +31,12 @@ ROBUSTNESS = "robustness.json"
 
 @dataclass(frozen=True)
 class Neighbour:
-    """A neighbouring configuration: ``settings`` (``"path=value"``) applied to the preset."""
+    """A neighbouring configuration: ``settings`` (``"path=value"``) applied to the preset.
+
+    Examples:
+        >>> Neighbour(("train.lr=0.1", "model.d_hidden=64")).key
+        'train.lr=0.1,model.d_hidden=64'
+    """
 
     settings: tuple[str, ...]
 
@@ -71,6 +76,10 @@ def neighbours(family: Mapping[str, Sequence[Any]], n: int, *, seed: int = 0, ma
 
     Raises:
         ConfigError: an empty family, a field without values, or ``n < 1``.
+
+    Examples:
+        >>> neighbours({"train.lr": (0.1,)}, 5)   # only one neighbour exists
+        [Neighbour(settings=('train.lr=0.1',))]
     """
     if not family or any(len(v) == 0 for v in family.values()):
         raise ConfigError("a family needs at least one field, each with at least one value to try")
@@ -150,7 +159,14 @@ def _extended_to(report: Any) -> int | None:
 
 
 def to_markdown(table: Mapping[str, Any]) -> str:
-    """The robustness table as a page section."""
+    """The robustness table (:func:`summarise`) as a page section.
+
+    Examples:
+        >>> from bridge.match import check; from bridge.report import BridgeReport
+        >>> table = summarise({"lr=0.1": {0: BridgeReport("toy", "quick", 0, checks=[check("a", 1.0, "== 1", True)])}}, "toy", "quick")
+        >>> lines = to_markdown(table).splitlines(); lines[0], lines[6], lines[-1]
+        ('## Robustness: toy around preset quick', '| lr=0.1 | 0 | pass | — |', '| a | 1.00 | 1 |')
+    """
     lines = [
         f"## Robustness: {table['case_study']} around preset {table['preset']}" + (f" with {', '.join(table['settings'])}" if table.get("settings") else ""),
         "",
@@ -288,7 +304,12 @@ def train_neighbour(name: str, preset: str, seed: int, settings: Sequence[str], 
 
 @dataclass(frozen=True)
 class StoredRow:
-    """A report row as stored in ``report.json``: its key (else its name) and whether it passed."""
+    """A report row as stored in ``report.json``: its key (else its name) and whether it passed.
+
+    Examples:
+        >>> StoredRow("gap", True).passed
+        True
+    """
 
     row_key: str
     passed: bool
@@ -296,7 +317,13 @@ class StoredRow:
 
 @dataclass(frozen=True)
 class StoredReport:
-    """What :func:`summarise` reads of a report, from a finished output's ``report.json``."""
+    """What :func:`summarise` reads of a report, from a finished output's ``report.json``.
+
+    Examples:
+        >>> stored = {0: StoredReport("pass", [], [], [StoredRow("gap", True)]), 1: StoredReport("fail", ["gap"], [], [StoredRow("gap", False)])}
+        >>> summarise({"lr=0.1": stored}, "toy", "quick")["rows"]
+        {'gap': {'pass_fraction': 0.5, 'runs': 2}}
+    """
 
     verdict: str
     failed_claims: list[str]

@@ -31,7 +31,12 @@ __all__ = ["SEED_REPORT", "SeedReport", "in_every_seed", "parse_seeds", "row_val
 
 
 def seed_dir(out: str | Path, seed: int) -> Path:
-    """Where seed ``seed`` of a seed run with output ``out`` lives."""
+    """Where seed ``seed`` of a seed run with output ``out`` lives.
+
+    Examples:
+        >>> seed_dir("dl-seeds", 3).as_posix()
+        'dl-seeds/seed-3'
+    """
     return Path(out) / f"seed-{seed}"
 
 
@@ -44,6 +49,11 @@ class SeedReport:
     ``passed`` (seed → bool), ``mean``, ``std``, ``min``, ``max`` (over numeric
     values) and ``pass_fraction``. ``across_seeds`` holds rows judged on all seeds
     at once; they count toward the seed verdict as claims do.
+
+    Examples:
+        >>> report = SeedReport("toy", "quick", [0, 1], {0: "pass", 1: "fail"}, threshold=0.5)
+        >>> report.pass_fraction, report.verdict
+        (0.5, 'pass')
     """
 
     case_study: str
@@ -137,7 +147,13 @@ class SeedReport:
 
 
 def row_value(row: Any) -> float | str | None:
-    """The value a seed report gathers for a row: a match's relative error, a check's value."""
+    """The value a seed report gathers for a row: a match's relative error, a check's value.
+
+    Examples:
+        >>> from bridge.match import check
+        >>> row_value(check("gap", 0.3, "< 1", True))
+        0.3
+    """
     return row.relative_error if hasattr(row, "relative_error") else row.value
 
 

@@ -42,7 +42,12 @@ __all__ = ["differentiation_curves", "differentiation_tracking", "fourier_algori
 
 
 def width_grid(width: int, factors: Sequence[float] = WIDTH_FACTORS) -> tuple[int, ...]:
-    """Hidden widths ``round(width · factor)``, sorted and distinct (each at least 1)."""
+    """Hidden widths ``round(width · factor)``, sorted and distinct (each at least 1).
+
+    Examples:
+        >>> width_grid(128), width_grid(3), width_grid(1)
+        ((64, 128, 256), (2, 3, 6), (1, 2))
+    """
     return tuple(sorted({max(1, round(width * f)) for f in factors}))
 
 
@@ -193,7 +198,16 @@ def differentiation_tracking(outs: Mapping[Any, str | Path], tolerance: float = 
 
 
 def grokked(run, targets) -> bool:
-    """Whether a grokking main run memorised and then generalised (the study's precondition)."""
+    """Whether a grokking main run memorised and then generalised (the study's precondition).
+
+    ``run`` needs ``curve("accuracy/train")`` and ``curve("accuracy/test")``; ``targets`` is the grokking study's ``Targets``.
+
+    Examples:
+        >>> from types import SimpleNamespace; from case_studies.grokking import Targets
+        >>> T = np.arange(0.0, 1001.0, 100.0); acc = {"accuracy/train": np.minimum(1.0, T / 200), "accuracy/test": (T >= 700).astype(float)}   # memorised at 200, generalised at 700
+        >>> grokked(SimpleNamespace(curve=lambda name: (T, acc[name])), Targets())
+        True
+    """
     from bridge.stages.grokking import generalised, memorised_and_grokked
 
     memorised, _ = memorised_and_grokked(*run.curve("accuracy/train"), *run.curve("accuracy/test"), targets.memorised, targets.grokked)

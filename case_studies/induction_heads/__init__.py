@@ -85,6 +85,10 @@ class InductionPreset:
         graph_every, graph_sequences: circuit graphs every ``graph_every`` steps, measured on
             that many test sequences and their corrupted counterparts.
         targets: what the report judges.
+
+    Examples:
+        >>> p = PRESETS["quick"]; p.task.d_vocab, p.task.n_ctx, p.model.n_layers, p.model.positional_embedding, p.train.optimizer, p.llc_every
+        (64, 32, 2, 'rotary', 'sgd', 100)
     """
 
     task: RepeatedTokensConfig
@@ -120,7 +124,13 @@ PRESETS = {
 
 @register("induction-heads")
 class InductionHeads(CaseStudy):
-    """2-layer attention-only transformer: loss drop, induction circuit and LLC boundary coincide; 1-layer control."""
+    """2-layer attention-only transformer: loss drop, induction circuit and LLC boundary coincide; 1-layer control.
+
+    Examples:
+        >>> runs = InductionHeads().runs(PRESETS["quick"], seed=0)
+        >>> sorted(runs), runs["main"].model.n_layers, runs["one_layer"].model.n_layers, runs["one_layer"].train == runs["main"].train
+        (['main', 'one_layer'], 2, 1, True)
+    """
 
     presets = PRESETS
     family = {  # the depth stays 2: the claims name layer 0 (previous-token) and layer 1 (induction) heads

@@ -71,6 +71,10 @@ class Targets:
             fraction of the two-layer run's drop rate: no phase change.
         control_induction: its induction scores stay below this throughout training (shown, not judged: a
             one-layer attention-only model cannot match prefixes).
+
+    Examples:
+        >>> t = Targets(); t.tolerance, t.rise, t.final_induction, t.edge_z
+        (0.2, (0.2, 0.5), 0.85, 5.0)
     """
 
     tolerance: float = 0.2
@@ -102,6 +106,11 @@ class Observed:
             the repeated-token loss (nats) and the largest layer-1 induction score left (test and off-position).
         control_steps, control_loss: the one-layer control's repeated-token test loss, ``(m,)``.
         control_induction: its largest induction score over training (test and off-position).
+
+    Examples:
+        >>> obs = synthetic_observed(np.arange(0.0, 2001.0, 50.0))   # n = 41 steps, H = 4 heads, the LLC every 100 steps
+        >>> obs.loss.shape, obs.induction.shape, obs.k_composition.shape, obs.edge_z_last.shape, obs.llc.shape
+        ((41,), (41, 4), (41, 4, 4), (4, 4), (21,))
     """
 
     steps: Float[np.ndarray, " n"]
@@ -124,7 +133,13 @@ class Observed:
 
 @dataclass
 class Rows:
-    """:func:`judge`'s output: the rows, the judged heads, and the stages and events behind them."""
+    """:func:`judge`'s output: the rows, the judged heads, and the stages and events behind them.
+
+    Examples:
+        >>> rows = judge(synthetic_observed(np.arange(0.0, 2001.0, 50.0)), d_vocab=64, n_chains=2)
+        >>> rows.induction_head, rows.previous_token_head, len(rows.matches), len(rows.checks), (rows.drop.start, rows.drop.end)
+        (0, 0, 4, 11, (1250.0, 1400.0))
+    """
 
     matches: list[Match]
     checks: list[Check]
@@ -140,14 +155,28 @@ class Rows:
 
 
 def previous_token_head(previous_token: Float[np.ndarray, "n head"]) -> int:
-    """The layer-0 head with the highest final previous-token score."""
+    """The layer-0 head with the highest final previous-token score (``previous_token``: shape ``(n, head)``).
+
+    Examples:
+        >>> previous_token_head(np.array([[0.1, 0.2, 0.0], [0.3, 0.9, 0.5]]))   # the last row decides
+        1
+    """
     return int(np.argmax(np.asarray(previous_token)[-1]))
 
 
 def dynamics(steps, loss, llc_steps, llc, llc_std, *, d_vocab: int, n_chains: int, targets: Targets = Targets()) -> tuple:
     """The repeated-token loss's stages and its abrupt drop (``None`` when absent, :func:`~bridge.stages.abrupt_drop`
     with a fall of at least ``targets.drop_fall × ln d_vocab``); the LLC boundary (end of its largest rise above
-    ``targets.llc_sigmas`` standard errors, the median spread over ``√n_chains``) and the LLC's stages."""
+    ``targets.llc_sigmas`` standard errors, the median spread over ``√n_chains``) and the LLC's stages.
+
+    ``steps`` and ``loss`` have shape ``(n,)``; ``llc_steps``, ``llc`` and ``llc_std`` shape ``(k,)``.
+
+    Examples:
+        >>> obs = synthetic_observed(np.arange(0.0, 2001.0, 50.0), at=1300.0)
+        >>> stages, drop, llc_event, llc_stages = dynamics(obs.steps, obs.loss, obs.llc_steps, obs.llc, obs.llc_std, d_vocab=64, n_chains=2)
+        >>> (drop.start, drop.end), llc_event.step   # the drop around step 1300 ends where the LLC stops rising
+        ((1250.0, 1400.0), 1400.0)
+    """
     stages = plateaus_and_drops(steps, loss, name="repeated-token loss", observable="icl/loss_repeated")
     drop = abrupt_drop(steps, loss, targets.drop_fall * math.log(d_vocab), name="repeated-token loss", observable="icl/loss_repeated")
     standard_error = float(np.median(llc_std)) / math.sqrt(n_chains)
@@ -157,7 +186,16 @@ def dynamics(steps, loss, llc_steps, llc, llc_std, *, d_vocab: int, n_chains: in
 
 def induction_candidates(steps, induction, induction_off, window, tg: Targets) -> tuple[int, dict[int, dict]]:
     """Every layer-1 head's rise (:func:`~bridge.stages.rise_between`), whether it lies inside ``window``, and its
-    final test and off-position induction scores; the chosen head meets the most targets, then has the highest test score."""
+    final test and off-position induction scores; the chosen head meets the most targets, then has the highest test score.
+
+    ``induction`` and ``induction_off`` have shape ``(n, head)``, ``steps`` ``(n,)``; ``window`` is ``(start, end)`` or ``None``.
+
+    Examples:
+        >>> t = np.arange(0.0, 1001.0, 100.0); scores = np.stack([np.where(t >= 500, 0.9, 0.1), np.full(len(t), 0.1)], axis=1)
+        >>> head, heads = induction_candidates(t, scores, scores, (400.0, 600.0), Targets())
+        >>> head, heads[0]["rise"], heads[0]["met"], heads[1]["rise"]   # 0.1 -> 0.9 between 400 and 500 crosses 0.2 at 412.5, 0.5 at 450
+        (0, (412.5, 450.0), 3, None)
+    """
     heads = {}
     for h in range(induction.shape[1]):
         v, v_off = induction[:, h], induction_off[:, h]
@@ -169,14 +207,27 @@ def induction_candidates(steps, induction, induction_off, window, tg: Targets) -
 
 
 def drop_rate(stage: Stage | None) -> float:
-    """Mean fall of log loss per step over a drop stage (0 for no stage)."""
+    """Mean fall of log loss per step over a drop stage (0 for no stage).
+
+    Examples:
+        >>> from bridge.stages import Stage
+        >>> drop_rate(Stage("drop", start=100.0, end=300.0, change=-2.0)), drop_rate(None)
+        (0.01, 0.0)
+    """
     return 0.0 if stage is None else float(-stage.change / (stage.end - stage.start))
 
 
 def judge(obs: Observed, *, d_vocab: int, n_chains: int, targets: Targets = Targets()) -> Rows:
     """Every match and check of the report from ``obs``; events are first half-way crossings, absent (and their
     rows failing) when the loss shows no abrupt drop, a head no formation, or the K-composition edge never enters
-    the circuit graph."""
+    the circuit graph.
+
+    Examples:
+        >>> import dataclasses; obs = synthetic_observed(np.arange(0.0, 2001.0, 50.0))
+        >>> weak = dataclasses.replace(obs, ablation_loss=0.2)   # ablating the previous-token head barely hurts
+        >>> [c.key for c in judge(weak, d_vocab=64, n_chains=2).checks if c.counted and not c.passed]
+        ['mean-ablating the previous-token head: repeated-token loss increase (nats)']
+    """
     tg, t = targets, np.asarray(obs.steps, dtype=float)
     stages, drop, llc_event, llc_stages = dynamics(t, obs.loss, obs.llc_steps, obs.llc, obs.llc_std, d_vocab=d_vocab, n_chains=n_chains, targets=tg)
     window = drop_window(drop)
@@ -256,7 +307,13 @@ def judge(obs: Observed, *, d_vocab: int, n_chains: int, targets: Targets = Targ
 def synthetic_observed(steps: Float[np.ndarray, " n"], *, at: float = 1300.0, heads: int = 4) -> Observed:
     """Observables of a run with the phase change at step ``at`` (for tests and examples): the loss falls from a
     plateau at 2.8 nats to 0.1 within 100 steps; L0H0's previous-token, L1H0's induction and their K-composition
-    scores rise with it; the LLC rises from 16 to 28 across it; the one-layer control declines slowly from 3.0."""
+    scores rise with it; the LLC rises from 16 to 28 across it; the one-layer control declines slowly from 3.0.
+
+    Examples:
+        >>> obs = synthetic_observed(np.arange(0.0, 2001.0, 50.0), at=1000.0)
+        >>> round(float(obs.loss[0]), 2), round(float(obs.loss[-1]), 2), obs.induction[-1].round(2).tolist()
+        (2.8, 0.1, [0.95, 0.05, 0.05, 0.05])
+    """
     t = np.asarray(steps, dtype=float)
     s = 1.0 / (1.0 + np.exp(-(t - at) / 15.0))
     loss = 2.8 - 2.7 * s

@@ -57,6 +57,11 @@ class KernelLimitPreset:
             in a learned fraction; 16 draws put the mean's standard error near a third of the
             0.05 tolerance.
         targets: what the report judges.
+
+    Examples:
+        >>> quick = PRESETS["quick"]
+        >>> quick.task.d, quick.support, len(quick.alphas), (min(quick.alphas), max(quick.alphas)), quick.draws
+        (10, (0, 1, 2), 13, (0.05, 50.0), 16)
     """
 
     task: BooleanCubeConfig = BooleanCubeConfig(d=10, subsets=((0,), (0, 1), (0, 1, 2)), coefficients=(1.0, 1.0, 1.0), n_train=256)
@@ -107,12 +112,22 @@ PRESETS = {
 
 
 def run_key(alpha: float) -> str:
-    """The key (and folder under ``runs/``) of the run with output scale ``alpha``: ``alpha_0.3``."""
+    """The key (and folder under ``runs/``) of the run with output scale ``alpha``: ``alpha_0.3``.
+
+    Examples:
+        >>> run_key(0.3), run_key(50.0)
+        ('alpha_0.3', 'alpha_50')
+    """
     return f"alpha_{alpha:g}"
 
 
 def draw_key(draw: int) -> str:
-    """The key (and folder under ``runs/``) of the lazy end trained on the seed's training set ``draw``: ``draw_3``."""
+    """The key (and folder under ``runs/``) of the lazy end trained on the seed's training set ``draw``: ``draw_3``.
+
+    Examples:
+        >>> draw_key(3)
+        'draw_3'
+    """
     return f"draw_{draw}"
 
 
@@ -120,6 +135,13 @@ def run_config(preset: KernelLimitPreset, alpha: float, seed: int, draw: int = 0
     """The run of ``preset`` at output scale ``alpha``: model ``α · (f_θ − f_θ₀)``, learning rate ``η/α²``.
 
     ``draw > 0``: the same initialisation on another training set, tracked only at its first and last step.
+
+    Examples:
+        >>> cfg = run_config(PRESETS["quick"], 0.5, seed=0)   # lr 0.01 / 0.5² = 0.04
+        >>> cfg.name, cfg.model.alpha, round(cfg.train.lr, 6), cfg.task.draw
+        ('kernel-limit alpha=0.5', 0.5, 0.04, 0)
+        >>> run_config(PRESETS["quick"], 50.0, seed=0, draw=3).train.schedule.n_log
+        0
     """
     model = LazyConfig(dataclasses.replace(preset.model, d_in=preset.task.d, d_out=1), alpha=float(alpha))
     train = dataclasses.replace(preset.train, lr=preset.train.lr / alpha**2)
@@ -131,7 +153,13 @@ def run_config(preset: KernelLimitPreset, alpha: float, seed: int, draw: int = 0
 
 @register("kernel-limit")
 class KernelLimit(CaseStudy):
-    """Lazy vs rich training across output scales: eigenlearning at one end, moving features at the other."""
+    """Lazy vs rich training across output scales: eigenlearning at one end, moving features at the other.
+
+    Examples:
+        >>> keys = KernelLimit().runs(PRESETS["quick"], seed=0)   # main (α=50), 12 more scales, 15 more draws
+        >>> len(keys), list(keys)[:3], list(keys)[-1]
+        (28, ['main', 'alpha_30', 'alpha_15'], 'draw_15')
+    """
 
     presets = PRESETS
     family = {

@@ -45,6 +45,10 @@ class Targets:
         trained: precondition: every run's final training MSE at most this × its initial one.
         settled: precondition: at the lazy end the linearised dynamics' test MSE at the last step
             within this relative gap of its limit (the interpolant eigenlearning describes).
+
+    Examples:
+        >>> Targets().test_mse, Targets().learnability, Targets(rich_distance=0.5).rich_distance
+        (0.1, 0.05, 0.5)
     """
 
     test_mse: float = 0.10
@@ -178,7 +182,12 @@ def sweep(runs: Mapping[str, Run]) -> dict:
 
 
 def term_label(subset: tuple[int, ...]) -> str:
-    """``χ_{0,1}`` (degree 2)."""
+    """A Walsh term's label for rows and figures.
+
+    Examples:
+        >>> term_label((0, 1))
+        'χ_{0,1} (degree 2)'
+    """
     return f"χ_{{{','.join(map(str, subset))}}} (degree {len(subset)})"
 
 
@@ -259,7 +268,19 @@ def judge_lazy(obs: dict, targets: Targets, report: BridgeReport) -> None:
 
 def judge_kernel_sets(obs: dict, targets: Targets, report: BridgeReport, tag: str) -> None:
     """Information rows that split the lazy end's gap to eigenlearning: the network against the K₀ interpolants on its own
-    training sets, and eigenlearning against the K₀ interpolants averaged over further training sets."""
+    training sets, and eigenlearning against the K₀ interpolants averaged over further training sets.
+
+    ``obs`` needs ``draws`` (``cube_mse`` ``(draws,)``, ``fractions`` ``(draws, terms)``), ``theory``
+    (``prediction``, ``learnability``) and ``kernel_sets`` (:func:`~case_studies.kernel_limit.runs.kernel_over_sets`).
+
+    Examples:
+        >>> from bridge.report import BridgeReport; from bridge.theory.eigenlearning import predict
+        >>> obs = {"draws": {"cube_mse": np.array([0.3, 0.5]), "fractions": np.array([[0.6], [0.8]])}, "theory": {"prediction": predict([1.0, 1.0, 1.0], [1.0, 0.0, 0.0], n=2), "learnability": [2 / 3]},
+        ...        "kernel_sets": {"same": {"sets": 2, "cube_mse": 0.4, "fractions": [0.72]}, "further": {"sets": 100, "cube_mse": 0.36, "fractions": [0.65]}}}
+        >>> report = BridgeReport("kernel-limit", "custom", 0); judge_kernel_sets(obs, Targets(), report, "lazy end")
+        >>> [(round(r.value, 4), r.passed) for r in report.checks]   # network vs same sets: MSE, fractions; eigenlearning (MSE 1/3) vs further sets
+        [(0.0, True), (0.02, True), (0.0741, True), (0.0167, True)]
+    """
     sets, drawn, found = obs["kernel_sets"], obs["draws"], obs["theory"]
     same, further = sets["same"], sets["further"]
     net_mse, net_fractions = float(np.mean(drawn["cube_mse"])), np.mean(drawn["fractions"], axis=0)

@@ -17,12 +17,28 @@ FURTHER_SETS = 100  # training sets, beyond the trained ones, over which the K�
 
 
 def by_alpha(runs: Mapping[str, Run]) -> list[tuple[float, Run]]:
-    """``(α, run)`` pairs of the sweep (each seed's own training set), largest α (the lazy end) first."""
+    """``(α, run)`` pairs of the sweep (each seed's own training set), largest α (the lazy end) first.
+
+    Examples:
+        >>> from types import SimpleNamespace
+        >>> from case_studies.kernel_limit import PRESETS, run_config
+        >>> runs = {k: SimpleNamespace(config=run_config(PRESETS["quick"], a, 0, d)) for k, a, d in [("alpha_0.5", 0.5, 0), ("main", 50.0, 0), ("draw_1", 50.0, 1)]}
+        >>> [a for a, _ in by_alpha(runs)]   # the draw is left out
+        [50.0, 0.5]
+    """
     return sorted(((float(r.config.model.alpha), r) for r in runs.values() if not r.config.task.draw), key=lambda p: -p[0])
 
 
 def lazy_draws(runs: Mapping[str, Run]) -> list[Run]:
-    """The lazy end's runs on every training set (the main run's first), all at the largest α."""
+    """The lazy end's runs on every training set (the main run's first), all at the largest α.
+
+    Examples:
+        >>> from types import SimpleNamespace
+        >>> from case_studies.kernel_limit import PRESETS, run_config
+        >>> runs = {k: SimpleNamespace(config=run_config(PRESETS["quick"], a, 0, d)) for k, a, d in [("draw_1", 50.0, 1), ("alpha_0.5", 0.5, 0), ("main", 50.0, 0)]}
+        >>> [r.config.task.draw for r in lazy_draws(runs)]
+        [0, 1]
+    """
     top = max(float(r.config.model.alpha) for r in runs.values())
     return sorted((r for r in runs.values() if float(r.config.model.alpha) == top), key=lambda r: r.config.task.draw)
 
@@ -48,25 +64,53 @@ def cube_kernel(run: Run, step: int | None = None) -> np.ndarray:
 
 
 def cube_terms(info: Mapping) -> list[np.ndarray]:
-    """Each Walsh term of the target on every cube point, ``(2^d,)`` each, from a Boolean-cube task's ``info``."""
+    """Each Walsh term of the target on every cube point, ``(2^d,)`` each, from a Boolean-cube task's ``info``.
+
+    Examples:
+        >>> terms = cube_terms({"d": 2, "subsets": ((0,), (0, 1))})   # χ_{0,1} = x₀x₁: mean 0 on the cube
+        >>> [t.shape for t in terms], float(terms[1].sum()), float(terms[1] @ terms[1])
+        ([(4,), (4,)], 0.0, 4.0)
+    """
     points = cube_points(info["d"]).double().numpy()
     return [np.prod(points[:, list(s)], axis=1) for s in info["subsets"]]
 
 
 def final(run: Run, name: str, **index) -> float:
-    """The last value of an observable."""
+    """The last value of an observable (``run.curve(name, **index)``'s last entry).
+
+    Examples:
+        >>> from types import SimpleNamespace
+        >>> final(SimpleNamespace(curve=lambda name, **index: (np.arange(3.0), np.array([1.0, 0.5, 0.25]))), "loss/train")
+        0.25
+    """
     return float(run.curve(name, **index)[1][-1])
 
 
 def outcome(run: Run) -> dict:
-    """What one run ends with, on the cube: ``cube_mse``, each term's learned ``fractions`` and the final / initial training loss ``loss_ratio``."""
+    """What one run ends with, on the cube: ``cube_mse``, each term's learned ``fractions`` and the final / initial training loss ``loss_ratio``.
+
+    Examples:
+        >>> from types import SimpleNamespace
+        >>> from case_studies.kernel_limit import PRESETS, run_config
+        >>> ends = {"loss/train": 0.05, "walsh/cube_mse": 0.2, "walsh/fraction": 0.9}   # each curve goes from 1.0 to these
+        >>> outcome(SimpleNamespace(config=run_config(PRESETS["quick"], 50.0, 0), curve=lambda name, **index: (np.arange(2.0), np.array([1.0, ends[name]]))))
+        {'cube_mse': 0.2, 'fractions': [0.9, 0.9, 0.9], 'loss_ratio': 0.05}
+    """
     loss = run.curve("loss/train")[1]
     terms = len(run.config.task.subsets)
     return {"cube_mse": final(run, "walsh/cube_mse"), "fractions": [final(run, "walsh/fraction", term=i) for i in range(terms)], "loss_ratio": float(loss[-1] / loss[0])}
 
 
 def draws(runs: Mapping[str, Run]) -> dict:
-    """The lazy end over training sets: each one's draw index, final cube MSE ``(draws,)``, per-term fractions ``(draws, terms)`` and loss ratio."""
+    """The lazy end over training sets: each one's draw index, final cube MSE ``(draws,)``, per-term fractions ``(draws, terms)`` and loss ratio.
+
+    Examples:
+        >>> from types import SimpleNamespace
+        >>> from case_studies.kernel_limit import PRESETS, run_config
+        >>> stand_in = lambda draw, mse: SimpleNamespace(config=run_config(PRESETS["quick"], 50.0, 0, draw), curve=lambda name, **index: (np.arange(2.0), np.array([1.0, mse])))
+        >>> out = draws({"main": stand_in(0, 0.2), "draw_1": stand_in(1, 0.4)}); out["draw"], out["cube_mse"].tolist(), out["fractions"].shape
+        ([0, 1], [0.2, 0.4], (2, 3))
+    """
     found = lazy_draws(runs)
     ends = [outcome(r) for r in found]
     return {"draw": [r.config.task.draw for r in found], "cube_mse": np.array([e["cube_mse"] for e in ends]), "fractions": np.array([e["fractions"] for e in ends]), "loss_ratio": [e["loss_ratio"] for e in ends]}

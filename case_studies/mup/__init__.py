@@ -59,6 +59,10 @@ class Targets:
             ``mup`` package's on the same MLP (judged by the test suite, where ``mup`` is installed).
         learned: precondition: at every width the best final training loss is below this
             fraction of the initial loss (training made progress).
+
+    Examples:
+        >>> Targets().mup_slope, Targets().sp_lr_shift, Targets(mup_slope=0.2).mup_slope
+        (0.1, 2, 0.2)
     """
 
     mup_slope: float = 0.1
@@ -95,6 +99,11 @@ class MupPreset:
             report judges their mean (the Δh and weight changes, the final losses, the CKA); the report
             of seed ``s`` uses seeds ``seeds·s … seeds·s + seeds − 1``.
         targets: what the report judges.
+
+    Examples:
+        >>> quick = PRESETS["quick"]   # learning rates 2^-10 … 2^-4
+        >>> quick.coord_widths, quick.lr_widths, len(quick.lrs), quick.lrs[0] == 2.0**-10, quick.seeds
+        ((256, 512, 1024, 2048, 4096, 8192), (32, 64, 128, 256, 512), 7, True, 3)
     """
 
     task: TeacherMLPConfig = TeacherMLPConfig(d_in=8, n_train=2048, n_test=256, width=64, scale=4.0)
@@ -153,7 +162,14 @@ PRESETS = {
 
 def run_config(preset: MupPreset, parametrisation: str, width: int, lr: float, steps: int, seed: int, schedule: ScheduleConfig, decay: str = "none", n_train: int | None = None) -> RunConfig:
     """One run: the preset's MLP at ``width`` under ``parametrisation``, trained full batch at ``lr`` (decayed as ``decay`` asks)
-    on the preset's task, drawn with ``n_train`` training examples when given."""
+    on the preset's task, drawn with ``n_train`` training examples when given.
+
+    Examples:
+        >>> from bridge.config import ScheduleConfig
+        >>> cfg = run_config(PRESETS["quick"], "mup", 256, 0.01, steps=3, seed=0, schedule=ScheduleConfig(n_log=0, every=0), n_train=256)
+        >>> cfg.name, cfg.model.widths, cfg.model.base_width, cfg.model.zero_init, cfg.task.n_train
+        ('mup mup width 256 lr 0.01', (256, 256), 64, True, 256)
+    """
     model = dataclasses.replace(preset.model, widths=(width, width), parametrisation=parametrisation, base_width=None if parametrisation == "standard" else preset.base_width,
                                 zero_init=preset.zero_init and parametrisation == "mup")
     train = TrainConfig(optimizer=preset.optimizer, lr=lr, steps=steps, schedule=schedule, decay=decay)
@@ -163,7 +179,13 @@ def run_config(preset: MupPreset, parametrisation: str, width: int, lr: float, s
 
 @register("mup")
 class Mup(CaseStudy):
-    """Coordinate check, learning-rate transfer and representation convergence across widths."""
+    """Coordinate check, learning-rate transfer and representation convergence across widths.
+
+    Examples:
+        >>> keys = Mup().runs(PRESETS["quick"], seed=0)   # 3 seeds × (3 × 6 coordinate-check runs + 2 × 5 × 7 grid runs)
+        >>> len(keys), sum(k.startswith("lr_") for k in keys)
+        (264, 210)
+    """
 
     presets = PRESETS
     family = {"coord_lr": (0.005, 0.02), "task.scale": (2.0, 6.0), "base_width": (32, 128), "lr_steps": (100, 400)}

@@ -52,6 +52,11 @@ class MupObservables:
             at the learning rate best for the widest model (1 for the widest itself).
         seed_final_loss: parametrisation → ``(seed, width, lr)`` the final loss of each seed, when the
             other fields are the mean over seeds (empty for one seed).
+
+    Examples:
+        >>> obs = MupObservables("adam", (64, 512, 4096), {"mup": np.zeros((4, 3, 3))}, {"mup": np.ones(3)}, (32, 64, 128, 512), tuple(2.0**k for k in range(-10, -3)), {"mup": np.ones((4, 7))}, {"mup": np.ones((4, 7))})
+        >>> obs.delta["mup"].shape, obs.final_loss["mup"].shape, obs.cka
+        ((4, 3, 3), (4, 7), {})
     """
 
     optimizer: str
@@ -89,7 +94,14 @@ def slope(widths: Any, values: Any) -> float:
 
 
 def best_indices(losses: np.ndarray) -> np.ndarray:
-    """Per width (row), the index of the learning rate with the smallest final loss (non-finite losses lose)."""
+    """Per width (row), the index of the learning rate with the smallest final loss (non-finite losses lose).
+
+    ``losses`` ``(width, lr)`` → ``(width,)`` integer indices.
+
+    Examples:
+        >>> best_indices(np.array([[3.0, 1.0, 2.0], [np.nan, 5.0, 4.0]])).tolist()
+        [1, 2]
+    """
     return np.argmin(np.where(np.isfinite(losses), losses, np.inf), axis=1)
 
 
@@ -129,7 +141,15 @@ def representation_similarity(runs: Mapping[str, Run], preset: Any, parametrisat
 
 
 def judge(obs: MupObservables, targets: Any) -> BridgeReport:
-    """The report of ``obs`` against ``targets`` (a :class:`case_studies.mup.Targets`)."""
+    """The report of ``obs`` against ``targets`` (a :class:`case_studies.mup.Targets`).
+
+    Examples:
+        >>> from case_studies.mup import Targets   # Δh flat in width for both parametrisations; every width's best lr at index 3
+        >>> flat, loss = np.stack([np.zeros((3, 3)), np.ones((3, 3))]), np.array([[(1 + (i - 3) ** 2) / (10 * (w + 1)) for i in range(7)] for w in range(4)])
+        >>> report = judge(MupObservables("adam", (64, 512, 4096), {"mup": flat, "standard": flat}, {"mup": np.ones(3)}, (32, 64, 128, 512), tuple(2.0**k for k in range(-10, -3)), {"mup": loss, "standard": loss}, {"mup": np.ones((4, 7)), "standard": np.ones((4, 7))}), Targets())
+        >>> report.verdict, [name.split(":")[0] for name in report.failed_claims]   # μP holds; SP's growing updates and drifting rate do not
+        ('partial', ['SP coordinate check, hidden layer', 'SP coordinate check, output layer', 'SP'])
+    """
     report = BridgeReport("mup", "custom", 0)
     opt, cw = obs.optimizer, obs.coord_widths
     last = obs.delta["mup"].shape[0] - 1

@@ -41,6 +41,10 @@ class Targets:
         bridge_coverage: the bridge is judged only if every subtask is settled (learned or not) at this share of the
             tracked steps before all are learned; otherwise the premise of the model fails and so does the row.
         min_learned: the main run must learn at least this many subtasks for the per-subtask claims to be judged.
+
+    Examples:
+        >>> Targets().order_rho, Targets().min_learned, Targets(min_learned=2).min_learned
+        (0.8, 3, 2)
     """
 
     order_rho: float = 0.8
@@ -62,6 +66,11 @@ class QuantaPreset:
         model: the MLP (``d_in`` follows the task; ``widths`` is replaced per run).
         train: Adam on minibatches; tracked every ``schedule.track_every`` steps.
         targets: what the report judges.
+
+    Examples:
+        >>> quick = PRESETS["quick"]
+        >>> quick.widths, quick.task.n_tasks, quick.task.alpha, quick.train.steps
+        ((8, 16, 32, 64, 128, 256), 16, 0.4, 8000)
     """
 
     task: SparseParityConfig = SparseParityConfig(n_tasks=16, n_bits=16, k_bits=3, alpha=0.4, n_train=400_000, n_test_per_task=256)
@@ -92,19 +101,35 @@ PRESETS = {
 
 
 def width_key(width: int) -> str:
-    """Run key of the sweep point of hidden width ``width`` (the widest is ``"main"``)."""
+    """Run key of the sweep point of hidden width ``width`` (the widest is ``"main"``).
+
+    Examples:
+        >>> width_key(64)
+        'width_64'
+    """
     return f"width_{width}"
 
 
 def run_config(preset: QuantaPreset, width: int, seed: int) -> RunConfig:
-    """The run of hidden width ``width`` (``d_in`` follows the task)."""
+    """The run of hidden width ``width`` (``d_in`` follows the task).
+
+    Examples:
+        >>> cfg = run_config(PRESETS["quick"], 64, seed=0)   # d_in = 16 task bits + 16 control bits
+        >>> cfg.name, cfg.model.d_in, cfg.model.widths
+        ('quanta width 64', 32, (64,))
+    """
     model = dataclasses.replace(preset.model, d_in=preset.task.n_tasks + preset.task.n_bits, widths=(int(width),))
     return RunConfig(task=preset.task, model=model, train=preset.train, seed=seed, name=f"quanta width {width}")
 
 
 @register("quanta")
 class Quanta(CaseStudy):
-    """Quantization model on multitask sparse parity: per-subtask emergence, hidden progress and scaling exponents over widths."""
+    """Quantization model on multitask sparse parity: per-subtask emergence, hidden progress and scaling exponents over widths.
+
+    Examples:
+        >>> list(Quanta().runs(PRESETS["quick"], seed=0))
+        ['width_8', 'width_16', 'width_32', 'width_64', 'width_128', 'main']
+    """
 
     presets = PRESETS
     family = {

@@ -36,7 +36,13 @@ BARAK = "Barak, Edelman, Goel, Kakade, Malach & Zhang 2022, Hidden progress in d
 
 @dataclass
 class WidthCurves:
-    """One width's curves: ``losses`` ``(step, subtask)``, ``mean_loss`` ``(step,)``, ``share`` ``(step, subtask)`` or ``None``."""
+    """One width's curves: ``steps`` ``(step,)``, ``losses`` ``(step, subtask)``, ``mean_loss`` ``(step,)``, ``share`` ``(step, subtask)`` or ``None``.
+
+    Examples:
+        >>> c = WidthCurves(8, 100, np.arange(3.0), np.full((3, 2), np.log(2)), np.full(3, np.log(2)))
+        >>> c.losses.shape, c.share
+        ((3, 2), None)
+    """
 
     width: int
     n_params: int
@@ -48,7 +54,13 @@ class WidthCurves:
 
 @dataclass
 class SweepObservables:
-    """What the report reads: subtask frequencies (rank order), share at chance, the curves per width (widest last)."""
+    """What the report reads: subtask frequencies ``(subtask,)`` (rank order), share at chance, the curves per width (widest last).
+
+    Examples:
+        >>> flat = lambda w: WidthCurves(w, 10 * w, np.arange(3.0), np.full((3, 2), np.log(2)), np.full(3, np.log(2)))
+        >>> SweepObservables(0.4, np.array([0.6, 0.4]), 0.3, [flat(8), flat(64)]).main.width
+        64
+    """
 
     alpha: float
     frequencies: np.ndarray
@@ -105,7 +117,14 @@ def fit_power_law(x: np.ndarray, y: np.ndarray, level: float = 0.95) -> tuple[fl
 
 
 def emergence(curves: WidthCurves) -> list:
-    """The drop of each subtask's loss (``None`` for a subtask not learned)."""
+    """The drop of each subtask's loss (``None`` for a subtask not learned), one per column of ``curves.losses``.
+
+    Examples:
+        >>> t = np.arange(0.0, 1001.0, 10.0); loss = np.log(2) / (1 + np.exp((t[:, None] - np.array([300.0, 600.0])) / 10))
+        >>> drops = emergence(WidthCurves(64, 800, t, np.hstack([loss, np.full((len(t), 1), np.log(2))]), loss.mean(1)))   # a third subtask stays at chance
+        >>> [None if d is None else round(d.step) for d in drops]
+        [300, 600, None]
+    """
     return [subtask_drop(curves.steps, curves.losses[:, k], CHANCE, name=f"subtask {k} emergence") for k in range(curves.losses.shape[1])]
 
 
@@ -114,7 +133,15 @@ def _learned_final(c: WidthCurves) -> int:
 
 
 def judge(obs: SweepObservables, targets: Any) -> BridgeReport:
-    """The report of a sweep's observables against ``targets`` (a :class:`case_studies.quanta.Targets`)."""
+    """The report of a sweep's observables against ``targets`` (a :class:`case_studies.quanta.Targets`).
+
+    Examples:
+        >>> from case_studies.quanta import Targets
+        >>> t = np.arange(0.0, 1001.0, 10.0); loss = np.log(2) / (1 + np.exp((t[:, None] - np.array([300.0, 600.0])) / 10))   # (step, subtask): drops at 300, 600
+        >>> obs = SweepObservables(0.4, np.array([0.6, 0.4]), 0.3, [WidthCurves(8, 100, t, np.full_like(loss, np.log(2)), np.full(len(t), np.log(2))), WidthCurves(64, 800, t, loss, loss @ np.array([0.6, 0.4]))])
+        >>> report = judge(obs, Targets(min_learned=2)); report.extra["quanta"]["emergence_step"], report.extra["quanta"]["quanta_learned"], len(report.failed_claims)   # fails: no share, too few widths and steps for exponents
+        ([300.0, 600.0], [0, 2], 3)
+    """
     report = BridgeReport("quanta", "custom", 0)
     main, n = obs.main, len(obs.frequencies)
     drops = emergence(main)
@@ -205,7 +232,12 @@ def _exponent_rows(report: BridgeReport, obs: SweepObservables, targets: Any, co
 
 def predicted_from_learned(losses: np.ndarray, frequencies: np.ndarray) -> np.ndarray:
     """Mean loss the quantization model gives at each step from the subtasks learned (loss below ``ln 2 / 2``):
-    chance ``ln 2`` for each unlearned subtask, 0 for a learned one. ``losses`` ``(step, subtask)`` → ``(step,)``."""
+    chance ``ln 2`` for each unlearned subtask, 0 for a learned one. ``losses`` ``(step, subtask)`` → ``(step,)``.
+
+    Examples:
+        >>> predicted_from_learned(np.array([[0.69, 0.69], [0.01, 0.69], [0.01, 0.01]]), np.array([0.75, 0.25])).round(4).tolist()   # 0.25 · ln 2 with one learned
+        [0.6931, 0.1733, 0.0]
+    """
     return np.array([theory.loss_from_learned(row < CHANCE / 2, frequencies) for row in losses])
 
 

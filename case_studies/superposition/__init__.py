@@ -78,7 +78,12 @@ SWEEPS_FILE = "superposition_sweeps.json"
 @dataclass(frozen=True)
 class PhaseSweep:
     """The n = 2, m = 1 phase diagram: ``importance`` relative importances (log-spaced on [0.1, 10]) × ``density``
-    densities (log-spaced on [0.01, 1]), ``seeds`` instances per cell; Adam for ``steps`` steps of fresh samples."""
+    densities (log-spaced on [0.01, 1]), ``seeds`` instances per cell; Adam for ``steps`` steps of fresh samples.
+
+    Examples:
+        >>> PhaseSweep().importance * PhaseSweep().density * PhaseSweep().seeds   # instances trained at once
+        128
+    """
 
     importance: int = 8
     density: int = 8
@@ -91,7 +96,12 @@ class PhaseSweep:
 @dataclass(frozen=True)
 class DimsSweep:
     """Dimensions per feature: ``model`` (one instance per density) at densities log-spaced between
-    ``10**log_density[0]`` and ``10**log_density[1]``; Adam for ``steps`` steps of fresh samples."""
+    ``10**log_density[0]`` and ``10**log_density[1]``; Adam for ``steps`` steps of fresh samples.
+
+    Examples:
+        >>> d = DimsSweep(); (d.model.n_features, d.model.n_hidden, d.model.n_instances), d.log_density
+        ((30, 6, 8), (-0.9, -0.15))
+    """
 
     model: ToySuperpositionConfig = ToySuperpositionConfig(n_features=30, n_hidden=6, n_instances=8)
     log_density: tuple[float, float] = (-0.9, -0.15)
@@ -111,6 +121,11 @@ class SuperpositionPreset:
         sgld: the sampler of the learning coefficient at every checkpoint of the main run.
         phases, dims: the two sweeps.
         targets: what the report judges.
+
+    Examples:
+        >>> quick = PRESETS["quick"]
+        >>> (quick.model.n_features, quick.model.n_hidden), quick.task.sparsity, quick.candidates, quick.sgld.n_chains
+        ((5, 2), 0.9, 1, 8)
     """
 
     task: SparseFeaturesConfig = SparseFeaturesConfig(n_features=5, sparsity=0.9, n_train=2000, n_test=2000)
@@ -143,17 +158,37 @@ PRESETS = {
 
 
 def pentagon_config(preset: SuperpositionPreset, seed: int) -> RunConfig:
-    """The n = 5, m = 2 run of ``preset`` with seed ``seed``."""
+    """The n = 5, m = 2 run of ``preset`` with seed ``seed``.
+
+    Examples:
+        >>> cfg = pentagon_config(PRESETS["quick"], seed=3)
+        >>> cfg.name, cfg.seed, cfg.train.steps
+        ('superposition n=5 m=2', 3, 1500)
+    """
     return RunConfig(task=preset.task, model=preset.model, train=preset.train, seed=seed, name="superposition n=5 m=2")
 
 
 def phase_grid(sweep: PhaseSweep) -> tuple[np.ndarray, np.ndarray]:
-    """Relative importances (log-spaced on [0.1, 10]) and densities (log-spaced on [0.01, 1])."""
+    """Relative importances ``(importance,)`` (log-spaced on [0.1, 10]) and densities ``(density,)`` (log-spaced on [0.01, 1]).
+
+    Examples:
+        >>> [a.tolist() for a in phase_grid(PhaseSweep(importance=3, density=3))]
+        [[0.1, 1.0, 10.0], [0.01, 0.1, 1.0]]
+    """
     return np.logspace(-1, 1, sweep.importance), np.logspace(-2, 0, sweep.density)
 
 
 def trained_n2m1_phases(sweep: PhaseSweep, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Train every (importance, density, seed) instance at once; the phase ``(importance, density)`` and ``W`` of each cell's best seed."""
+    """Train every (importance, density, seed) instance at once; the phase ``(importance, density)`` and ``W`` of each cell's best seed.
+
+    Returns:
+        ``(phases, weights)``: an object array of phase names ``(importance, density)`` and ``W`` ``(importance, density, 2)``.
+
+    Examples:
+        >>> phases, W = trained_n2m1_phases(PhaseSweep(importance=2, density=2, seeds=1, steps=20, batch_size=64), seed=0)
+        >>> phases.shape, W.shape
+        ((2, 2), (2, 2, 2))
+    """
     r, p = phase_grid(sweep)
     R, P = np.meshgrid(r, p, indexing="ij")
     cells, seeds = R.size, sweep.seeds
@@ -171,7 +206,14 @@ def trained_n2m1_phases(sweep: PhaseSweep, seed: int) -> tuple[np.ndarray, np.nd
 
 
 def dims_sweep(sweep: DimsSweep, seed: int) -> list[dict]:
-    """Per density: ``m/‖W‖²`` and the dimensions per feature ``D`` of the represented features."""
+    """Per density: ``m/‖W‖²`` and the dimensions per feature ``D`` of the represented features (``‖W_i‖ > 0.5``).
+
+    Examples:
+        >>> from bridge.models.toy_superposition import ToySuperpositionConfig
+        >>> out = dims_sweep(DimsSweep(model=ToySuperpositionConfig(n_features=4, n_hidden=2, n_instances=2), steps=20, batch_size=64), seed=0)
+        >>> len(out), sorted(out[0])   # one entry per instance (density)
+        (2, ['D', 'density', 'dims_per_feature', 'represented'])
+    """
     k, n, m = sweep.model.n_instances, sweep.model.n_features, sweep.model.n_hidden
     density = torch.tensor(np.logspace(*sweep.log_density, k), dtype=torch.float32)
     model = ToySuperposition(sweep.model, seed=seed + 7)
@@ -186,20 +228,38 @@ def dims_sweep(sweep: DimsSweep, seed: int) -> list[dict]:
 
 
 def case_seed(run: Run) -> int:
-    """The case study's seed, stamped into the main run's ``run.json`` by the runner."""
+    """The case study's seed, stamped into the main run's ``run.json`` by the runner.
+
+    Examples:
+        >>> from types import SimpleNamespace
+        >>> case_seed(SimpleNamespace(info={"case_seed": 3}, path="out"))
+        3
+    """
     if "case_seed" not in run.info:
         raise RunError(f"{run.path} names no case seed; run the study through `mechbridge run superposition`")
     return int(run.info["case_seed"])
 
 
 def final_loss(run: Run) -> float:
-    """The run's training loss at its last tracked step."""
+    """The run's training loss at its last tracked step.
+
+    Examples:
+        >>> import pandas as pd; from types import SimpleNamespace
+        >>> final_loss(SimpleNamespace(observable=lambda name: pd.Series([0.5, 0.2], index=[0, 100])))
+        0.2
+    """
     return float(run.observable("loss/train").iloc[-1])
 
 
 @register("superposition")
 class Superposition(CaseStudy):
-    """Toy models of superposition: phase diagram, pentagon, sticky dimensionalities, learning coefficient across k-gon transitions."""
+    """Toy models of superposition: phase diagram, pentagon, sticky dimensionalities, learning coefficient across k-gon transitions.
+
+    Examples:
+        >>> import dataclasses
+        >>> list(Superposition().runs(PRESETS["quick"], 0)), list(Superposition().runs(dataclasses.replace(PRESETS["quick"], candidates=2), 0))
+        (['main'], ['candidate_0', 'candidate_1'])
+    """
 
     presets = PRESETS
     family = {

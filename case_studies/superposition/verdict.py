@@ -37,6 +37,10 @@ class Targets:
         llc_sigmas: the learning coefficient at the pentagon exceeds its value at the 4-gon by more than this
             many standard errors of the difference.
         match_tolerance: relative lag allowed between the learning-coefficient rise and pentagon formation.
+
+    Examples:
+        >>> Targets().phase_agreement, Targets().sticky_tol, Targets().llc_sigmas
+        (0.8, 0.03, 3.0)
     """
 
     phase_agreement: float = 0.8
@@ -58,6 +62,12 @@ def sweep_checks(predicted: np.ndarray, trained: np.ndarray, sweep: list[dict], 
         sweep: per model of the dimensions sweep, ``dims_per_feature`` (m/‖W‖²) and ``D`` (its represented
             features' dimensionalities), as :func:`dims_sweep` returns.
         targets: the study's targets.
+
+    Examples:
+        >>> predicted = np.array([["feature 1", "superposition"], ["feature 2", "feature 2"]], dtype=object)
+        >>> trained = predicted.copy(); trained[0, 0] = "superposition"   # 3 of 4 cells agree; 3 of 4 D on a sticky value
+        >>> [(r.value, r.passed) for r in sweep_checks(predicted, trained, [{"dims_per_feature": 0.5, "D": [0.5, 0.5, 0.49, 0.6]}], Targets())]
+        [(0.75, False), (0.75, True)]
     """
     agreement = float(np.mean(predicted == trained))
     sticky_d = np.concatenate([np.asarray(s["D"], dtype=float) for s in sweep if s["dims_per_feature"] >= 3 / 8] or [np.zeros(0)])
@@ -86,6 +96,13 @@ def pentagon_rows(steps, llc, llc_std, represented, gap_error, final: Polygon, p
         minus the mean over the checkpoints before it where four features form a regular 4-gon, each with a
         standard error of its median spread over ``√n_chains``; it fails, saying why, when the run ends in no
         pentagon or never rests in a 4-gon.
+
+    Examples:
+        >>> import torch; from probes.feature_geometry import polygon; from case_studies.superposition import PRESETS
+        >>> a = torch.arange(5) * 2 * torch.pi / 5; steps = np.arange(0.0, 1001.0, 50.0); four = steps < 300   # a 4-gon (λ̂ 1) until step 300, then a pentagon (λ̂ 4)
+        >>> matches, checks, events = pentagon_rows(steps, np.where(four, 1.0, 4.0), np.full(21, 0.1), np.where(four, 4, 5), np.where(four, 2.0, 1.0), polygon(torch.stack([a.cos(), a.sin()])), PRESETS["quick"])
+        >>> [round(e.step) for e in events], [c.passed for c in checks], checks[1].value, matches[0].passed
+        ([267, 290], [True, True], 3.0, True)
     """
     tg, chains = preset.targets, preset.sgld.n_chains
     name = "pentagon for n=5, m=2 (max gap error °)"

@@ -141,9 +141,4 @@ def _standard_error(spread: np.ndarray, chains: int) -> float:
     return float(np.median(spread)) / np.sqrt(chains)
 
 
-def _standard_error(spread: np.ndarray, chains: int) -> float:
-    """Standard error of a learning-coefficient estimate: the median spread over chains, over √chains."""
-    return float(np.median(spread)) / np.sqrt(chains)
-
-
 __all__ = ["CHEN", "ELHAGE", "Targets", "pentagon_rows", "sweep_checks"]

@@ -45,7 +45,6 @@ _EXPORTS = {
     "induction_by_key_position": "probes.heads",
     "previous_token_by_position": "probes.heads",
     "previous_token_reach": "probes.heads",
-    "corrupted_pair": "probes.induction",
     "final_causal": "probes.induction",
     "head_graph": "probes.induction",
     "previous_token_coverage": "probes.induction",

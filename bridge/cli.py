@@ -40,11 +40,13 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")] = False,
-    import_: Annotated[list[str] | None, typer.Option("--import", help="import a module that registers trackers, models, tasks or case studies (repeatable)")] = None,
+    import_: Annotated[list[str] | None, typer.Option("--import", help="import a module (installed, or a .py file in the working directory) that registers trackers, models, tasks or case studies (repeatable)")] = None,
 ) -> None:
     """Bridge learning mechanics and mechanistic interpretability on toy models."""
     from bridge.plugins import load_plugins
 
+    if import_ and "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.append(str(Path.cwd()))  # as ``python -m`` does: a plugin module in the working directory imports
     load_plugins(import_ or [])
 
 

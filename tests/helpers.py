@@ -62,9 +62,9 @@ def walsh_diagonal_kernel(d: int, per_degree):
     return chi.T @ np.diag(np.asarray(per_degree)[mask_degrees(d).numpy()]) @ chi, chi
 
 
-def page_blocks(page: str) -> list[str]:
-    """The ```python blocks of the docs page ``docs/<page>``, in order."""
-    return re.findall(r"```python\n(.*?)```", (ROOT / "docs" / page).read_text(), re.S)
+def page_blocks(page: str, language: str = "python") -> list[str]:
+    """The ```<language> blocks of the docs page ``docs/<page>``, in order."""
+    return re.findall(rf"```{language}\n(.*?)```", (ROOT / "docs" / page).read_text(), re.S)
 
 
 def page_block(page: str, placeholder: str, out, where: str | None = None) -> str:

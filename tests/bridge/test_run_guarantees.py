@@ -37,19 +37,46 @@ def writer(out, steps, resume=False, start=True):
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
+RACERS = textwrap.dedent('''
+    import json, sys, time
+    from pathlib import Path
+    from bridge import RunConfig, ScheduleConfig, TrainConfig, train
+    from bridge.models import DeepLinearConfig
+    from bridge.tasks import LinearTeacherConfig
+    base, attempts, me = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    cfg = RunConfig(LinearTeacherConfig((2.0, 1.0), d_in=4, d_out=4), DeepLinearConfig(4, 16, 4, init_std=0.01),
+                    TrainConfig(lr=0.05, steps=200, schedule=ScheduleConfig(n_log=4, every=10)), seed=0)
+    for k in range(attempts):
+        (base / f"ready-{k}-{me}").touch()
+        while len(list(base.glob(f"ready-{k}-*"))) < 2:  # both racers are here: start together
+            time.sleep(0.0005)
+        try:
+            train(cfg, base / f"run-{k}", progress=False)
+            print(json.dumps({"attempt": k, "wrote": True}), flush=True)
+        except Exception as e:
+            print(json.dumps({"attempt": k, "wrote": False, "error": f"{type(e).__name__}: {e}"}), flush=True)
+''')
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("attempt", range(20))
-def test_two_writers_started_together_exactly_one_writes(tmp_path, attempt):
-    out = tmp_path / "run"
-    a, b = writer(out, 200), writer(out, 200)
-    codes = sorted([a.wait(), b.wait()])
-    errors = [p.stderr.read() for p in (a, b)]
-    assert codes == [0, 2], errors
-    refused = [e for e in errors if "refused" in e][0].strip().splitlines()
-    assert len(refused) == 1 and "already exists" in refused[0]
-    run = load_run(out)
-    assert run.status == "complete" and not (out / LOCK).exists()
-    assert run.metrics.duplicated(subset=["step", "observable"]).sum() == 0  # one writer's rows only
+def test_two_writers_started_together_exactly_one_writes(tmp_path):
+    """Two warm processes start each of many runs on the same directory within a millisecond of each other."""
+    attempts = 30
+    racers = [subprocess.Popen([sys.executable, "-c", RACERS, str(tmp_path), str(attempts), me], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}) for me in "ab"]
+    outcomes = []
+    for racer in racers:
+        out, err = racer.communicate(timeout=600)
+        assert racer.returncode == 0, err[-2000:]
+        outcomes += [json.loads(line) for line in out.splitlines()]
+    for k in range(attempts):
+        pair = [o for o in outcomes if o["attempt"] == k]
+        assert sorted(o["wrote"] for o in pair) == [False, True], pair
+        (refused,) = [o["error"] for o in pair if not o["wrote"]]
+        assert refused.startswith("FileExistsError") and "already exists" in refused, refused
+        out = tmp_path / f"run-{k}"
+        run = load_run(out)
+        assert run.status == "complete" and not (out / LOCK).exists()
+        assert run.metrics.duplicated(subset=["step", "observable"]).sum() == 0  # one writer's rows only
 
 
 def test_creation_is_atomic_and_a_second_creator_is_refused_naming_the_holder(tmp_path):

@@ -28,13 +28,17 @@ for _name, (_target, _summary) in BUILT_IN.items():
 
 
 def summary(name: str) -> str:
-    """One line on case study ``name`` (without importing a built-in one).
+    """One line on case study ``name`` (without importing a built-in one): a registered class's
+    ``summary`` attribute, else the first line of its own docstring.
 
     Examples:
         >>> summary("llc-calibration")
         "SGLD learning coefficient vs Aoyagi's closed form for reduced-rank regression"
     """
-    return BUILT_IN[name][1] if name in BUILT_IN else getattr(CASE_STUDIES.get(name), "summary", "")
+    if name in BUILT_IN:
+        return BUILT_IN[name][1]
+    study = CASE_STUDIES.get(name)
+    return getattr(study, "summary", "") or " ".join((vars(study).get("__doc__") or "").strip().split("\n\n")[0].split())
 
 
 __all__ = ["BUILT_IN", "CASE_STUDIES", "CaseStudy", "Offline", "case_study_names", "get_case_study", "rebuild_report", "register", "run_case_study", "summary"]

@@ -46,10 +46,14 @@ def test_the_write_a_case_study_page_runs_and_quotes_its_numbers(tmp_path):
             assert argv[0] == "mechbridge", line
             commands.append([sys.executable, "-P", "-m", "bridge.cli", *argv[1:]])
     commands += [[sys.executable, "-c", block] for block in python[1:]]
+    printed = []
     for argv in commands:
         done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout(120))
         assert done.returncode == 0, f"{argv[3:]}: {done.stderr[-3000:]}"
-    assert done.stdout.startswith("pass [('mode 0 (s = 3)'"), done.stdout
+        printed.append(done.stdout)
+    listed = [line.split() for line in printed[1].splitlines() if "teacher-modes" in line]
+    assert listed == [["teacher-modes", "Saxe's", "mode", "timing", *listed[0][4:]]] and listed[0][-1] == "teacher.", printed[1]
+    assert printed[-1].startswith("pass [('mode 0 (s = 3)'"), printed[-1]
 
     report = json.loads((tmp_path / "runs/teacher-modes/report.json").read_text())
     assert report["verdict"] == "pass" and report["preset"] == "quick" and report["seed"] == 0

@@ -43,11 +43,15 @@ def _root(
     import_: Annotated[list[str] | None, typer.Option("--import", help="import a module (installed, or a .py file in the working directory) that registers trackers, models, tasks or case studies (repeatable)")] = None,
 ) -> None:
     """Bridge learning mechanics and mechanistic interpretability on toy models."""
-    from bridge.plugins import load_plugins
+    from bridge.plugins import export_plugins, load_plugins
 
-    if import_ and "" not in sys.path and str(Path.cwd()) not in sys.path:
-        sys.path.append(str(Path.cwd()))  # as ``python -m`` does: a plugin module in the working directory imports
+    here = str(Path.cwd())
+    search = here if import_ and "" not in sys.path and here not in sys.path else None
+    if search:
+        sys.path.append(search)  # as ``python -m`` does: a plugin module in the working directory imports
     load_plugins(import_ or [])
+    if import_:
+        export_plugins(import_, search)  # a backend's workers import them too
 
 
 @app.command("list")

@@ -4,7 +4,9 @@ They are imported, in this order, from the ``mechbridge.plugins`` entry-point
 group of installed packages, the ``MECHBRIDGE_PLUGINS`` environment variable
 (module names separated by commas) and the command line's ``--import MODULE``.
 Registering the same object twice is harmless, so a plugin may be imported by
-several of these.
+several of these. A sweep backend's worker imports them too before it trains: the
+command line passes its ``--import`` modules on through the environment
+(:func:`export_plugins`), which the processes it starts inherit.
 
 Examples:
     >>> load_plugins(["json"])
@@ -53,3 +55,27 @@ def load_plugins(modules: Sequence[str] = ()) -> list[str]:
         except ImportError as e:
             raise ConfigError(f"cannot import plugin module {name!r}: {e}") from None
     return names
+
+
+def export_plugins(modules: Sequence[str], search: str | None = None) -> None:
+    """Let the processes started from this one (a backend's workers) import ``modules`` too.
+
+    The modules join ``MECHBRIDGE_PLUGINS`` and ``search``, a directory this process
+    found them in (the working directory, for ``mechbridge --import``), joins
+    ``PYTHONPATH``; a worker's :func:`load_plugins` then imports them.
+
+    Args:
+        modules: plugin module names, already imported here.
+        search: a directory to put on the workers' ``sys.path`` (``None``: none).
+
+    Examples:
+        >>> old = dict(os.environ); os.environ.pop(ENV, None)
+        >>> export_plugins(["json", "math"]); export_plugins(["math"]); os.environ[ENV]
+        'json,math'
+        >>> os.environ.clear(); os.environ.update(old)
+    """
+    names = [m.strip() for m in os.environ.get(ENV, "").split(",") if m.strip()]
+    os.environ[ENV] = ",".join(dict.fromkeys([*names, *modules]))
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if search is not None and search not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([*paths, search])

@@ -48,6 +48,9 @@ def run_job(train_one: Callable[..., Any], study: tuple, key: str, out: str, opt
     t0 = time.perf_counter()
     outcome: dict[str, Any] = {"key": key, "status": "done", "error": None, "host": socket.gethostname(), "pid": os.getpid()}
     try:
+        from bridge.plugins import load_plugins
+
+        load_plugins()  # a plugin case study registers itself in this worker too
         train_one(*study, key, out, **options)
     except Exception as e:  # noqa: BLE001 - the driver resumes a failed run itself
         outcome.update(status="failed", error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc(limit=20))

@@ -204,10 +204,9 @@ def run_stack(target: Target, stack: Stack, folder: str, threads: int = 1) -> di
     folders = [Path(folder) / p.key for p in stack.points]
     here = {"host": socket.gethostname(), "pid": os.getpid(), "stack": stack.key}
     try:
-        if target.imports:
-            from bridge.plugins import load_plugins
+        from bridge.plugins import load_plugins
 
-            load_plugins(list(target.imports))
+        load_plugins(list(target.imports))  # and those of the entry points and MECHBRIDGE_PLUGINS
         base = point_config(target, stack.points[0])
         resume = all(f.exists() and any(f.iterdir()) for f in folders)
         trackers = target.trackers
@@ -252,10 +251,9 @@ def run_point(target: Target, point: Point | Stack, folder: str, threads: int = 
     torch.set_num_threads(threads)
     outcome = {"key": point.key, "status": DONE, "error": None, "host": socket.gethostname(), "pid": os.getpid()}
     try:
-        if target.imports:
-            from bridge.plugins import load_plugins
+        from bridge.plugins import load_plugins
 
-            load_plugins(list(target.imports))
+        load_plugins(list(target.imports))  # and those of the entry points and MECHBRIDGE_PLUGINS
         if target.kind == "run":
             from bridge.training.loop import train
 

@@ -1,0 +1,44 @@
+"""A plugin named by `mechbridge --import` (a module in the working directory) is imported by a backend's
+workers too: a plugin case study's sweep points and runs train there, not in the driver after a failure."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from helpers import ROOT, page_blocks, timeout
+
+pytest.importorskip("submitit")
+ON_SUBMITIT = ["--backend", "submitit", "--cluster", "local", "--workers", "1"]
+
+
+@pytest.fixture(scope="module")
+def here(tmp_path_factory):
+    """A directory holding the plugin module of the case-study page (``my_study.py``, case study ``teacher-modes``)."""
+    here = tmp_path_factory.mktemp("plugin")
+    subprocess.run([sys.executable, "-c", page_blocks("writing-a-case-study.md")[0]], cwd=here, check=True, timeout=timeout(60))
+    return here
+
+
+def _cli(here, *args):
+    # -P: the working directory is not on sys.path (as for the installed `mechbridge` script), nor in PYTHONPATH
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    env.pop("MECHBRIDGE_PLUGINS", None)
+    done = subprocess.run([sys.executable, "-P", "-m", "bridge.cli", "--import", "my_study", *args], cwd=here, env=env, capture_output=True, text=True, timeout=timeout(300))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+@pytest.mark.slow
+def test_a_sweep_of_a_plugin_case_study_trains_on_the_workers(here):
+    _cli(here, "sweep", "teacher-modes", "--grid", "train.lr=0.025,0.1", "--seeds", "0", *ON_SUBMITIT, "--out", "sweep")
+    rows = (here / "sweep" / "results.csv").read_text().splitlines()
+    assert len(rows) == 3 and all(",done,," in row and row.endswith(",pass,") for row in rows[1:]), rows
+
+
+@pytest.mark.slow
+def test_the_runs_of_a_plugin_case_study_train_on_the_workers(here):
+    done = _cli(here, "run", "teacher-modes", *ON_SUBMITIT, "--out", "run")
+    assert "resuming it in this process" not in done.stderr, done.stderr[-2000:]  # the worker trained it
+    assert "teacher-modes [quick, seed 0]: pass" in done.stdout
+    assert (here / "run" / "runs" / ".submitit").is_dir()

@@ -65,7 +65,7 @@ class Offline:
 
 
 class CaseStudy(ABC):
-    """Base class of every case study (see the module docstring for the contract)."""
+    """Base class of every case study (the module docstring gives the contract; the docs page "Write a case study" builds one)."""
 
     name: ClassVar[str]
     presets: ClassVar[Mapping[str, Any]]

@@ -8,7 +8,6 @@ import sys
 import pytest
 from helpers import ROOT, page_blocks, timeout
 
-pytest.importorskip("submitit")
 ON_SUBMITIT = ["--backend", "submitit", "--cluster", "local", "--workers", "1"]
 
 
@@ -30,14 +29,18 @@ def _cli(here, *args):
 
 
 @pytest.mark.slow
-def test_a_sweep_of_a_plugin_case_study_trains_on_the_workers(here):
-    _cli(here, "sweep", "teacher-modes", "--grid", "train.lr=0.025,0.1", "--seeds", "0", *ON_SUBMITIT, "--out", "sweep")
-    rows = (here / "sweep" / "results.csv").read_text().splitlines()
+@pytest.mark.parametrize("backend", ["submitit", "ray"])
+def test_a_sweep_of_a_plugin_case_study_trains_on_the_workers(here, backend):
+    pytest.importorskip(backend)
+    options = ON_SUBMITIT if backend == "submitit" else ["--backend", "ray", "--workers", "1"]
+    _cli(here, "sweep", "teacher-modes", "--grid", "train.lr=0.025,0.1", "--seeds", "0", *options, "--out", f"sweep-{backend}")
+    rows = (here / f"sweep-{backend}" / "results.csv").read_text().splitlines()
     assert len(rows) == 3 and all(",done,," in row and row.endswith(",pass,") for row in rows[1:]), rows
 
 
 @pytest.mark.slow
 def test_the_runs_of_a_plugin_case_study_train_on_the_workers(here):
+    pytest.importorskip("submitit")
     done = _cli(here, "run", "teacher-modes", *ON_SUBMITIT, "--out", "run")
     assert "resuming it in this process" not in done.stderr, done.stderr[-2000:]  # the worker trained it
     assert "teacher-modes [quick, seed 0]: pass" in done.stdout

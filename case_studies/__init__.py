@@ -29,7 +29,7 @@ for _name, (_target, _summary) in BUILT_IN.items():
 
 def summary(name: str) -> str:
     """One line on case study ``name`` (without importing a built-in one): a registered class's
-    ``summary`` attribute, else the first line of its own docstring.
+    ``summary`` attribute, else the first paragraph of its own docstring (on one line).
 
     Examples:
         >>> summary("llc-calibration")

@@ -82,3 +82,18 @@ def run_python(code: str, quiet_seconds: float, cwd=None) -> subprocess.Complete
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout(quiet_seconds), cwd=cwd)
     assert done.returncode == 0, done.stderr[-2000:]
     return done
+
+
+def run_cli(args, cwd, quiet_seconds: float) -> subprocess.CompletedProcess:
+    """``mechbridge ARGS`` in ``cwd`` as the installed script runs it, failing with its stderr unless it exits 0.
+
+    ``python -P`` keeps the working directory off ``sys.path`` (a console script does not add it), only the
+    repository is on ``PYTHONPATH`` and no ``MECHBRIDGE_PLUGINS`` is inherited, so a plugin module in ``cwd``
+    imports only if the command line finds it there itself.
+    """
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    env.pop("MECHBRIDGE_PLUGINS", None)
+    done = subprocess.run([sys.executable, "-P", "-m", "bridge.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout(quiet_seconds))
+    assert done.returncode == 0, f"mechbridge {' '.join(map(str, args))}: {done.stderr[-3000:]}"
+    return done
+

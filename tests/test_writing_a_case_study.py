@@ -3,14 +3,11 @@ run, judged over seeds, beyond its preset and over a grid from the command line,
 the numbers the page quotes are the ones its run produces."""
 
 import json
-import os
 import re
 import shlex
-import subprocess
-import sys
 
 import pytest
-from helpers import ROOT, page_blocks, timeout
+from helpers import ROOT, page_blocks, run_cli, run_python
 
 PAGE = "writing-a-case-study.md"
 
@@ -21,10 +18,7 @@ def test_the_page_is_in_the_site_navigation():
 
 def test_the_command_line_imports_a_plugin_module_from_the_working_directory(tmp_path):
     (tmp_path / "my_plugin.py").write_text("print('my_plugin imported')\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    # -P: the interpreter does not put the working directory on sys.path, as an installed `mechbridge` script does not
-    done = subprocess.run([sys.executable, "-P", "-m", "bridge.cli", "--import", "my_plugin", "list"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout(60))
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = run_cli(["--import", "my_plugin", "list"], tmp_path, 60)
     assert done.stdout.startswith("my_plugin imported")
 
 
@@ -37,22 +31,16 @@ def _quoted(text: str, what: str) -> list[float]:
 @pytest.mark.slow
 def test_the_write_a_case_study_page_runs_and_quotes_its_numbers(tmp_path):
     text = (ROOT / "docs" / PAGE).read_text()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}  # not tmp_path: `--import` finds my_study.py there itself
     python, bash = page_blocks(PAGE), page_blocks(PAGE, "bash")
-    commands = [[sys.executable, "-c", python[0]]]
-    for block in bash:
-        for line in block.strip().splitlines():
-            argv = shlex.split(line)
-            assert argv[0] == "mechbridge", line
-            commands.append([sys.executable, "-P", "-m", "bridge.cli", *argv[1:]])
-    commands += [[sys.executable, "-c", block] for block in python[1:]]
+    run_python(python[0], 60, cwd=tmp_path)
     printed = []
-    for argv in commands:
-        done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout(120))
-        assert done.returncode == 0, f"{argv[3:]}: {done.stderr[-3000:]}"
-        printed.append(done.stdout)
-    listed = [line.split() for line in printed[1].splitlines() if "teacher-modes" in line]
-    assert listed == [["teacher-modes", "Saxe's", "mode", "timing", *listed[0][4:]]] and listed[0][-1] == "teacher.", printed[1]
+    for line in (line for block in bash for line in block.strip().splitlines()):
+        argv = shlex.split(line)
+        assert argv[0] == "mechbridge", line
+        printed.append(run_cli(argv[1:], tmp_path, 120).stdout)  # `--import` finds my_study.py in tmp_path itself
+    printed += [run_python(block, 120, cwd=tmp_path).stdout for block in python[1:]]
+    listed = [line.split() for line in printed[0].splitlines() if "teacher-modes" in line]
+    assert listed == [["teacher-modes", "Saxe's", "mode", "timing", *listed[0][4:]]] and listed[0][-1] == "teacher.", printed[0]
     assert printed[-1].startswith("pass [('mode 0 (s = 3)'"), printed[-1]
 
     report = json.loads((tmp_path / "runs/teacher-modes/report.json").read_text())

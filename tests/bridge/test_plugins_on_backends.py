@@ -1,12 +1,11 @@
 """A plugin named by `mechbridge --import` (a module in the working directory) is imported by a backend's
 workers too: a plugin case study's sweep points and runs train there, not in the driver after a failure."""
 
-import os
 import subprocess
 import sys
 
 import pytest
-from helpers import ROOT, page_blocks, timeout
+from helpers import page_blocks, run_cli, timeout
 
 ON_SUBMITIT = ["--backend", "submitit", "--cluster", "local", "--workers", "1"]
 
@@ -20,12 +19,7 @@ def here(tmp_path_factory):
 
 
 def _cli(here, *args):
-    # -P: the working directory is not on sys.path (as for the installed `mechbridge` script), nor in PYTHONPATH
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    env.pop("MECHBRIDGE_PLUGINS", None)
-    done = subprocess.run([sys.executable, "-P", "-m", "bridge.cli", "--import", "my_study", *args], cwd=here, env=env, capture_output=True, text=True, timeout=timeout(300))
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done
+    return run_cli(["--import", "my_study", *args], here, 300)
 
 
 @pytest.mark.slow

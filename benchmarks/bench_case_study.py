@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from bridge.train import train
-from case_studies.base import run_case_study
+from case_studies.base.runner import run_case_study
 from case_studies.edge_of_stability import PRESETS
 
 

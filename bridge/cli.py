@@ -23,7 +23,7 @@ EXIT_ERROR = 2
 
 
 class CLIError(Exception):
-    """An error to report on one line."""
+    """An error to report on one line (:func:`main` prints it and exits 2)."""
 
 
 def _version(value: bool) -> None:
@@ -291,7 +291,22 @@ def report_cmd(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``mechbridge`` console script; returns the exit code."""
+    """Entry point of the ``mechbridge`` console script; returns the exit code.
+
+    ``argv`` are the command's arguments (``None``: the process's). An error the user can fix
+    (an unknown name, a bad setting, a missing or damaged run directory) is one line on stderr,
+    ``mechbridge: error: ...``, and exit code 2, never a traceback; a report that does not pass
+    exits 1.
+
+    Examples:
+        >>> main(["list"])  # doctest: +ELLIPSIS
+        case studies:
+          deep-linear          Saxe mode dynamics vs hierarchical differentiation in a deep linear network
+        ...
+        0
+        >>> main(["run", "no-such-study"])  # stderr: mechbridge: error: unknown case study 'no-such-study' (known: ...)
+        2
+    """
     from bridge.config import ConfigError
     from bridge.runs.errors import CorruptFileError, RunError
 

@@ -47,7 +47,15 @@ CONFIG_CLASSES: Registry[type] = Registry(
 
 
 class ConfigError(ValueError):
-    """An invalid configuration, raised before any work is done."""
+    """An invalid configuration, raised before any work is done.
+
+    Examples:
+        >>> from bridge.models import MLPConfig
+        >>> MLPConfig(d_in=0, d_out=1, widths=(4,))
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: mlp.d_in and d_out must be positive, got 0, 1
+    """
 
 
 MAX_INT = 2**63 - 1

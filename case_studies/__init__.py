@@ -10,7 +10,8 @@ Examples:
     True
 """
 
-from case_studies.base import CASE_STUDIES, CaseStudy, Offline, case_study_names, get_case_study, rebuild_report, register, run_case_study
+from case_studies.base import CASE_STUDIES, CaseStudy, Offline, case_study_names, get_case_study, register
+from case_studies.base.runner import rebuild_report, run_case_study
 
 BUILT_IN = {
     "deep-linear": ("case_studies.deep_linear:DeepLinear", "Saxe mode dynamics vs hierarchical differentiation in a deep linear network"),

@@ -186,7 +186,7 @@ def _unit_blocks(layer_names: list[tuple[str, str | None]], widths: list[int]) -
 
 @BLOCK_FINDERS.register("MLP")
 def mlp_blocks(model: nn.Module) -> list[Block]:
-    """Hidden neurons of :class:`bridge.models.MLP`."""
+    """Hidden neurons of :class:`bridge.models.MLP` (an example is at :class:`Block`)."""
     bias = model.config.bias
     names = [(f"layers.{i}.weight", f"layers.{i}.bias" if bias else None) for i in range(len(model.layers))]
     return _unit_blocks(names, list(model.config.widths))
@@ -194,7 +194,14 @@ def mlp_blocks(model: nn.Module) -> list[Block]:
 
 @BLOCK_FINDERS.register("DeepLinearNetwork")
 def deep_linear_blocks(model: nn.Module) -> list[Block]:
-    """Hidden units of :class:`bridge.models.DeepLinearNetwork`."""
+    """Hidden units of :class:`bridge.models.DeepLinearNetwork`: each unit's row in and column out.
+
+    Examples:
+        >>> from bridge.models import DeepLinearConfig, build_model
+        >>> found = deep_linear_blocks(build_model(DeepLinearConfig(2, 4, 2, depth=3), seed=0))  # 2 hidden layers of 4
+        >>> len(found), found[4].index, [name for name, _ in found[4].parts]
+        (8, {'layer': 1, 'neuron': 0}, ['weights.1', 'weights.2'])
+    """
     depth = model.config.depth
     names = [(f"weights.{i}", None) for i in range(depth)]
     return _unit_blocks(names, [model.config.d_hidden] * (depth - 1))
@@ -202,7 +209,15 @@ def deep_linear_blocks(model: nn.Module) -> list[Block]:
 
 @BLOCK_FINDERS.register("TransformerBridge")
 def transformer_blocks(model: nn.Module) -> list[Block]:
-    """Attention heads (rows of q, k, v and their biases, columns of o) and MLP neurons of a toy transformer."""
+    """Attention heads (rows of q, k, v and their biases, columns of o) and MLP neurons of a toy transformer.
+
+    Examples:
+        >>> from bridge.models import TransformerConfig, build_model
+        >>> model = build_model(TransformerConfig(d_vocab=7, n_ctx=3, d_model=16, n_heads=2, d_head=8, d_mlp=32), seed=0)
+        >>> found = transformer_blocks(model)  # 2 heads and 32 neurons
+        >>> len(found), [(b.kind, b.index) for b in found[1:3]]
+        (34, [('head', {'layer': 0, 'head': 1}), ('neuron', {'layer': 0, 'neuron': 0})])
+    """
     cfg = model.cfg
     present = set(parameter_names(model))
     out = []

@@ -122,6 +122,14 @@ class LazyModel(nn.Module):
 
 @MODELS.register("lazy")
 def build_lazy(config: LazyConfig, seed: int) -> LazyModel:
+    """The ``lazy`` model kind: :class:`LazyModel` around the model ``config.model`` builds with ``seed``.
+
+    Examples:
+        >>> from bridge.models import MLPConfig, build_model
+        >>> model = build_model(LazyConfig(MLPConfig(d_in=3, d_out=1, widths=(8,)), alpha=10.0), seed=0)
+        >>> type(model).__name__, model(torch.randn(5, 3)).abs().max().item()  # α · (f_θ − f_θ₀) is 0 at init
+        ('LazyModel', 0.0)
+    """
     return LazyModel(config, seed)
 
 

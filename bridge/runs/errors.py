@@ -2,11 +2,22 @@
 
 
 class RunError(RuntimeError):
-    """A run directory that is missing, incomplete or inconsistent."""
+    """A run directory that is missing, incomplete or inconsistent.
+
+    Examples:
+        >>> import bridge
+        >>> bridge.load_run("no/such/run")
+        Traceback (most recent call last):
+        ...
+        bridge.runs.errors.RunError: run directory no/such/run does not exist
+    """
 
 
 class CorruptFileError(RuntimeError):
-    """A file in a run directory that cannot be read back (truncated, damaged or of the wrong kind)."""
+    """A file in a run directory that cannot be read back (truncated, damaged or of the wrong kind).
+
+    An example is at :func:`bridge.runs.storage.read_metadata`.
+    """
 
 
 class Diverged(FloatingPointError):

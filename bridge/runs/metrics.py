@@ -148,7 +148,7 @@ class MetricsLog:
 
     def encode(self, rows: Sequence[dict[str, Any]]) -> bytes | None:
         """The bytes :meth:`append` adds to the file for ``rows``, to be appended by the caller
-        (:class:`~bridge.runs.storage.FileBatch`); :attr:`size` counts them from now on.
+        (:class:`~bridge.runs.file_queue.FileBatch`); :attr:`size` counts them from now on.
 
         With no table yet, the bytes begin with its header: ``step, observable, value``, then the
         rows' index columns, sorted (as :func:`rows_to_frame` orders them). ``None`` when the

@@ -10,15 +10,11 @@ Nothing is ever unpickled.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
-import queue
 import struct
 import sys
-import threading
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,10 +34,15 @@ def _replace(tmp: str, path: str) -> None:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically.
+    """Write ``data`` to ``path`` atomically: a reader sees the old file or the new one, never part of it.
 
     Written with bare ``os`` calls: each call a background writer makes gives up the
     interpreter lock once, and a buffered file object makes several more of them.
+
+    Examples:
+        >>> import tempfile, os; file = os.path.join(tempfile.mkdtemp(), "a.bin")
+        >>> atomic_write_bytes(file, b"new"); open(file, "rb").read(), sorted(os.listdir(os.path.dirname(file)))
+        (b'new', ['a.bin'])
     """
     path = os.fspath(path)  # strings, not Paths: a background writer holds the interpreter lock for less
     tmp = _tmp_path(path)
@@ -54,6 +55,11 @@ def append_bytes(path: str | Path, data: bytes) -> None:
 
     Not atomic: a killed writer may leave part of ``data``, which is why a run records the
     table's size at each checkpoint and a resume cuts the file back to it.
+
+    Examples:
+        >>> import tempfile, os; file = os.path.join(tempfile.mkdtemp(), "metrics.csv")
+        >>> append_bytes(file, b"step,loss\\n"); append_bytes(file, b"0,1.5\\n"); open(file).read()
+        'step,loss\\n0,1.5\\n'
     """
     _write_all(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666), data)
 
@@ -68,7 +74,13 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (UTF-8)."""
+    """Write ``text`` to ``path`` atomically (UTF-8).
+
+    Examples:
+        >>> import tempfile, os; file = os.path.join(tempfile.mkdtemp(), "report.md")
+        >>> atomic_write_text(file, "κ = 5.6"); open(file, encoding="utf-8").read()
+        'κ = 5.6'
+    """
     atomic_write_bytes(path, text.encode())
 
 
@@ -85,7 +97,12 @@ def atomic_write_json(path: str | Path, obj: Any, indent: int | None = 2) -> Non
 
 
 def json_bytes(obj: Any, indent: int | None = 2) -> bytes:
-    """``obj`` as the bytes :func:`atomic_write_json` writes (tensors and arrays as lists)."""
+    """``obj`` as the bytes :func:`atomic_write_json` writes (tensors and arrays as lists).
+
+    Examples:
+        >>> json_bytes({"w": torch.ones(2), "n": np.int64(3)}, indent=None)
+        b'{"w": [1.0, 1.0], "n": 3}\\n'
+    """
     return (json.dumps(obj, indent=indent, default=_json_default) + "\n").encode()
 
 
@@ -208,7 +225,20 @@ def load_tensors(path: str | Path, device: str | torch.device = "cpu") -> dict[s
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
-    """The string metadata of a safetensors file (as given to :func:`save_tensors`)."""
+    """The string metadata of a safetensors file (as given to :func:`save_tensors`).
+
+    Raises:
+        CorruptFileError: the file is not a readable safetensors file, or its metadata is malformed.
+
+    Examples:
+        >>> import tempfile, os; file = os.path.join(tempfile.mkdtemp(), "step_00000100.safetensors")
+        >>> save_tensors(file, {"w": torch.zeros(2)}, metadata={"step": "100"}); read_metadata(file)
+        {'step': '100'}
+        >>> _ = open(file, "r+b").write(b"garbage!"); read_metadata(file)
+        Traceback (most recent call last):
+        ...
+        bridge.runs.errors.CorruptFileError: checkpoint step_00000100.safetensors is corrupt or truncated (...)
+    """
     from safetensors import SafetensorError, safe_open
 
     try:
@@ -228,7 +258,18 @@ def read_metadata(path: str | Path) -> dict[str, str]:
 
 
 def optimizer_to_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Flatten an optimizer's state into tensors plus JSON metadata (no pickle)."""
+    """Flatten an optimizer's state into tensors plus JSON metadata (no pickle): the inverse of
+    :func:`optimizer_from_tensors`.
+
+    Examples:
+        >>> w = torch.nn.Parameter(torch.ones(3)); opt = torch.optim.Adam([w], lr=0.1)
+        >>> w.grad = torch.ones(3); opt.step()
+        >>> tensors, meta = optimizer_to_tensors(opt); sorted(tensors)
+        ['state.0.exp_avg', 'state.0.exp_avg_sq', 'state.0.step']
+        >>> restored = torch.optim.Adam([w], lr=0.1); restored.load_state_dict(optimizer_from_tensors(tensors, meta))
+        >>> restored.state_dict()["param_groups"][0]["betas"], torch.equal(restored.state[w]["exp_avg"], opt.state[w]["exp_avg"])
+        ((0.9, 0.999), True)
+    """
     import torch
 
     state = optimizer.state_dict()
@@ -245,7 +286,7 @@ def optimizer_to_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, to
 
 
 def optimizer_from_tensors(tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> dict[str, Any]:
-    """Rebuild an optimizer ``state_dict`` written by :func:`optimizer_to_tensors`."""
+    """Rebuild an optimizer ``state_dict`` written by :func:`optimizer_to_tensors` (an example is there)."""
     state: dict[int, dict[str, Any]] = {}
     for name, value in tensors.items():
         _, idx, key = name.split(".", 2)
@@ -257,141 +298,3 @@ def optimizer_from_tensors(tensors: dict[str, torch.Tensor], meta: dict[str, str
         if "betas" in g:
             g["betas"] = tuple(g["betas"])
     return {"state": state, "param_groups": groups}
-
-
-class FileBatch:
-    """File operations applied in the order they were added, by :meth:`apply`.
-
-    A batch holds bytes, never live tensors or tables, so it may be prepared in one thread
-    and applied in another (:class:`FileQueue`) while the first goes on changing its state.
-    Each write is atomic (:func:`atomic_write_bytes`); ``then`` runs a function once every
-    operation before it has been applied.
-
-    Examples:
-        >>> import tempfile
-        >>> folder = Path(tempfile.mkdtemp())
-        >>> batch = FileBatch()
-        >>> batch.write(folder / "a.txt", b"one"); batch.append(folder / "log.csv", b"x\\n"); batch.remove(folder / "old")
-        >>> batch.apply(); sorted(p.name for p in folder.iterdir())
-        ['a.txt', 'log.csv']
-    """
-
-    def __init__(self) -> None:
-        self.ops: list[tuple[str, Any, Any]] = []
-
-    def write(self, path: str | Path, data: bytes) -> None:
-        """Write ``data`` to ``path`` atomically."""
-        self.ops.append(("write", path, data))
-
-    def append(self, path: str | Path, data: bytes) -> None:
-        """Append ``data`` to ``path`` (created when missing)."""
-        self.ops.append(("append", path, data))
-
-    def remove(self, path: str | Path) -> None:
-        """Delete ``path`` if it exists."""
-        self.ops.append(("remove", path, None))
-
-    def then(self, fn: Callable[[], None]) -> None:
-        """Call ``fn`` after the operations added so far."""
-        self.ops.append(("then", fn, None))
-
-    def apply(self) -> None:
-        """Apply the operations in order; the first error stops the batch and propagates."""
-        for kind, target, data in self.ops:
-            if kind == "write":
-                atomic_write_bytes(target, data)
-            elif kind == "append":
-                append_bytes(target, data)
-            elif kind == "remove":
-                try:
-                    os.unlink(target)
-                except FileNotFoundError:
-                    pass
-            else:
-                target()
-
-
-class FileQueue:
-    """Applies :class:`FileBatch` es in a background thread, in the order they were submitted.
-
-    The thread only makes file-system calls on bytes already prepared, so it holds the
-    interpreter lock for little of its time while the submitting thread computes. After a
-    batch fails, later batches are dropped (applying them would put files on disk out of
-    order), and :meth:`wait` and the next :meth:`submit` raise the error. With a ``limit``, :meth:`submit` waits while that
-    many batches are pending, so the bytes held in memory stay bounded.
-
-    Examples:
-        >>> import tempfile
-        >>> folder, files = Path(tempfile.mkdtemp()), FileQueue(limit=2)
-        >>> for i in range(3):
-        ...     batch = FileBatch(); batch.append(folder / "log", f"{i}".encode()); files.submit(batch)
-        >>> files.close(); (folder / "log").read_text()
-        '012'
-    """
-
-    def __init__(self, limit: int | None = None) -> None:
-        self.limit = limit  # submit waits while this many batches are pending (memory stays bounded)
-        self._batches: queue.SimpleQueue[FileBatch | None] = queue.SimpleQueue()
-        self._settled = threading.Condition()
-        self._submitted = self._applied = 0
-        self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None  # started by the first batch
-        self._held: FileBatch | None = None
-
-    @contextlib.contextmanager
-    def together(self) -> Iterator[None]:
-        """Submit the batches of the block as one when it ends (the thread wakes once for all of them)."""
-        held, self._held = self._held, FileBatch()
-        try:
-            yield
-        finally:
-            batch, self._held = self._held, held
-            if batch.ops:
-                self.submit(batch)
-
-    def submit(self, batch: FileBatch) -> None:
-        """Queue ``batch`` to be applied after every batch submitted before it.
-
-        Raises:
-            BaseException: an earlier batch failed (its error; ``batch`` is not queued). With a
-                ``limit``, that is at most ``limit`` batches after the failed one.
-        """
-        if self._held is not None:
-            self._held.ops += batch.ops
-            return
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="mechbridge-files", daemon=True)
-            self._thread.start()
-        with self._settled:
-            if self.limit is not None:
-                self._settled.wait_for(lambda: self._submitted - self._applied < self.limit)
-            if self._error is not None:
-                raise self._error
-            self._submitted += 1
-        self._batches.put(batch)
-
-    def wait(self, quiet: bool = False) -> None:
-        """Block until every submitted batch is applied (or dropped); raise the first error unless ``quiet``."""
-        with self._settled:
-            self._settled.wait_for(lambda: self._applied == self._submitted)
-            if self._error is not None and not quiet:
-                raise self._error
-
-    def close(self) -> None:
-        """Apply what is queued, then stop the thread (errors are left to :meth:`wait`)."""
-        if self._thread is not None:
-            self._batches.put(None)
-            self._thread.join()
-            self._thread = None
-
-    def _run(self) -> None:
-        while (batch := self._batches.get()) is not None:
-            try:
-                if self._error is None:
-                    batch.apply()
-            except BaseException as e:  # reported by wait, in the submitting thread
-                self._error = e
-            finally:
-                with self._settled:
-                    self._applied += 1
-                    self._settled.notify_all()

@@ -3,7 +3,7 @@
 :func:`case_studies.run_case_study` with ``backend="ray"`` (or ``"submitit"``) hands
 every run of the study to :func:`train_family`: one :class:`~bridge.sweep.backends.Job`
 per run, each calling the study's own trainer of one run
-(:func:`case_studies.base.train_study_run`) in the place the local path would use
+(:func:`case_studies.base.runner.train_study_run`) in the place the local path would use
 (the main run in ``out``, run ``key`` in ``out/runs/<key>``), with its offline
 analyses. The driver then reads the finished runs and writes the report exactly as
 in one process, so the report's numbers are those of a local run (the runs see the

@@ -189,7 +189,12 @@ def point_status(out: Path, record: dict[str, Any], kind: str) -> tuple[str, str
 
 
 def first_line(text: str | None) -> str:
-    """The first non-empty line of ``text`` (``""`` for none)."""
+    """The first non-empty line of ``text`` (``""`` for none): a failed point's error in one line.
+
+    Examples:
+        >>> first_line("\\n  ConfigError: lr must be positive\\nTraceback ..."), first_line(None)
+        ('ConfigError: lr must be positive', '')
+    """
     return next((line.strip() for line in (text or "").splitlines() if line.strip()), "")
 
 

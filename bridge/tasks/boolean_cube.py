@@ -104,7 +104,12 @@ def cube_points(d: int) -> Float[Tensor, "points d"]:
 
 
 def subset_mask(subset) -> int:
-    """The index ``Σ_{j ∈ S} 2^j`` of a subset. Example: ``subset_mask((0, 2)) == 5``."""
+    """The index ``Σ_{j ∈ S} 2^j`` of a subset: where its Walsh coefficient sits in :func:`walsh_coefficients`.
+
+    Examples:
+        >>> subset_mask((0, 2)), subset_mask(()), mask_degrees(3)[subset_mask((0, 2))].item()
+        (5, 0, 2)
+    """
     return sum(1 << int(j) for j in subset)
 
 

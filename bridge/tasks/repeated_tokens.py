@@ -266,6 +266,12 @@ def replace_with_unused(tokens: Tensor, where: Tensor, d_vocab: int, g: torch.Ge
 
     Raises:
         ValueError: a sequence leaves too few unused tokens in the vocabulary.
+
+    Examples:
+        >>> tokens = torch.tensor([[0, 1, 2, 0, 1]])
+        >>> out = replace_with_unused(tokens, torch.tensor([[False, False, False, True, True]]), 8, torch.Generator().manual_seed(0))
+        >>> out[0, :3].tolist(), sorted(set(out[0, 3:].tolist()) & {0, 1, 2}), len(set(out[0, 3:].tolist()))
+        ([0, 1, 2], [], 2)
     """
     out = tokens.clone()
     for i in range(tokens.shape[0]):

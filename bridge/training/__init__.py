@@ -1,4 +1,4 @@
-"""Training: the loop, the run writer (atomic, resumable), schedules, stacked seeds and offline analysis.
+"""Training: the loop, the optimizer and its schedule, the run writer (atomic, resumable), schedules, stacked seeds and offline analysis.
 
 Examples:
     >>> from bridge.training import checkpoint_steps
@@ -8,7 +8,8 @@ Examples:
 """
 
 from bridge.training.analyze import analyze, check_run_config
-from bridge.training.loop import batch_indices, make_optimizer, resolve_device, torch_threads, train, validate, with_train
+from bridge.training.loop import batch_indices, resolve_device, torch_threads, train, validate, with_train
+from bridge.training.optim import make_optimizer
 from bridge.training.schedule import checkpoint_steps, relative_grid, tracked_steps
 from bridge.training.seeds import train_seeds
 from bridge.training.writer import RunWriter

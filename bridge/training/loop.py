@@ -1,4 +1,4 @@
-"""Training loop: optimizers, batch order from the seed, online trackers, checkpoints, resume.
+"""Training loop: batch order from the seed, online trackers, checkpoints, resume.
 
 Examples:
     >>> from bridge.config import RunConfig, TrainConfig
@@ -14,9 +14,8 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -37,6 +36,7 @@ from bridge.seeding import derive_seed, generator
 from bridge.tasks import Split, TaskData, make_task
 from bridge.trackers.base import Tracker
 from bridge.trackers.loss import LossTracker
+from bridge.training.optim import before_step, make_optimizer
 from bridge.training.writer import RunWriter
 
 DEFAULT_LOSS_EXAMPLES = 4096
@@ -60,102 +60,22 @@ def resolve_device(device: str) -> torch.device:
 
 @contextmanager
 def torch_threads(n: int) -> Iterator[None]:
-    """Set torch's CPU thread count inside the block and restore it after."""
+    """Set torch's CPU thread count inside the block and restore it after.
+
+    Examples:
+        >>> before = torch.get_num_threads()
+        >>> with torch_threads(1):
+        ...     torch.get_num_threads()
+        1
+        >>> torch.get_num_threads() == before
+        True
+    """
     old = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
         yield
     finally:
         torch.set_num_threads(old)
-
-
-def make_optimizer(model: nn.Module | Iterable[Tensor] | list[dict], config: Any) -> torch.optim.Optimizer:
-    """The optimizer named by ``config.optimizer`` (a :class:`~bridge.config.TrainConfig`) over
-    ``model``'s trainable parameters (or over the given tensors or parameter groups).
-
-    A model with an ``optimizer_groups(optimizer, lr)`` method (a parametrised
-    :class:`~bridge.models.MLP`) gives its own parameter groups, each with its learning rate.
-
-    Examples:
-        >>> from bridge.config import TrainConfig; [type(make_optimizer(nn.Linear(2, 1), TrainConfig(optimizer=o))).__name__ for o in ("gd", "adamw")]
-        ['SGD', 'AdamW']
-    """
-    params = optimizer_params(model, config)
-    if config.optimizer in ("gd", "sgd"):
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    cls = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
-    return cls(params, lr=config.lr, betas=tuple(config.betas), weight_decay=config.weight_decay)
-
-
-def lr_factor(config: Any, step: int) -> float:
-    """The learning-rate factor of step ``step`` (0-based) under ``config.warmup`` and ``config.decay``.
-
-    A warm-up of ``w`` steps rises linearly to 1 at step ``w − 1``; a decay then falls from 1
-    to 0 at the last step (``config.steps − 1``), linearly or along a half cosine.
-
-    Examples:
-        >>> from bridge.config import TrainConfig
-        >>> [lr_factor(TrainConfig(warmup=4), t) for t in (0, 1, 3, 4, 100)]
-        [0.25, 0.5, 1.0, 1.0, 1.0]
-        >>> [round(lr_factor(TrainConfig(steps=5, decay="linear"), t), 2) for t in range(5)]
-        [1.0, 0.75, 0.5, 0.25, 0.0]
-        >>> [round(lr_factor(TrainConfig(steps=5, warmup=2, decay="cosine"), t), 2) for t in range(5)]
-        [0.5, 1.0, 0.75, 0.25, 0.0]
-    """
-    if config.warmup and step < config.warmup:
-        return (step + 1) / config.warmup
-    if config.decay == "none":
-        return 1.0
-    start = max(config.warmup - 1, 0)
-    progress = min(1.0, (step - start) / max(config.steps - 1 - start, 1))
-    return 1.0 - progress if config.decay == "linear" else 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def before_step(optimizer: torch.optim.Optimizer, config: Any, step: int, base_lrs: Sequence[float], *, stacked: bool = False) -> None:
-    """Set step ``step``'s learning rates (warm-up and decay) and clip the gradient's global norm, as ``config`` asks.
-
-    ``stacked``: the parameters stack seeds along their first axis, and each seed's
-    gradient is clipped by its own norm (as :func:`torch.nn.utils.clip_grad_norm_` clips one run's).
-    """
-    if config.warmup or config.decay != "none":
-        factor = lr_factor(config, step)
-        for group, lr in zip(optimizer.param_groups, base_lrs):
-            group["lr"] = lr * factor
-    if config.clip_grad_norm is None:
-        return
-    params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-    if not stacked:
-        torch.nn.utils.clip_grad_norm_(params, config.clip_grad_norm)
-        return
-    grads = [p.grad for p in params]
-    norms = torch.stack([torch.linalg.vector_norm(g.flatten(1), dim=1) for g in grads])  # (tensors, seeds)
-    coef = (config.clip_grad_norm / (torch.linalg.vector_norm(norms, dim=0) + 1e-6)).clamp(max=1.0)
-    for g in grads:
-        g.mul_(coef.view(-1, *(1,) * (g.ndim - 1)))
-
-
-def optimizer_params(model: nn.Module | Iterable[Tensor], config: Any, rename: dict[str, Tensor] | None = None) -> list:
-    """What :func:`make_optimizer` optimizes: trainable tensors, or the model's parameter groups.
-
-    ``rename`` (parameter name → tensor) puts other tensors in the model's groups, in its
-    order (stacked seeds optimise a stack per parameter).
-    """
-    if not isinstance(model, nn.Module):
-        model = list(model)
-        if all(isinstance(g, dict) for g in model):
-            return model  # parameter groups already
-    groups = getattr(model, "optimizer_groups", None) if isinstance(model, nn.Module) else None
-    if not callable(groups) and rename is not None:
-        return list(rename.values())
-    if not callable(groups):
-        return [p for p in (model.parameters() if isinstance(model, nn.Module) else model) if p.requires_grad]
-    names = {id(p): n for n, p in model.named_parameters()}
-    out = []
-    for g in groups(config.optimizer, config.lr):
-        kept = [p for p in g["params"] if p.requires_grad]
-        if kept:
-            out.append({**g, "params": [rename[names[id(p)]] for p in kept] if rename is not None else kept})
-    return out
 
 
 @lru_cache(maxsize=32)  # the current and next epoch of up to 16 seeds trained together
@@ -197,7 +117,12 @@ def in_dtype(data: TaskData, dtype: torch.dtype) -> TaskData:
 
 
 def in_model_dtype(model: nn.Module, dtype: str) -> nn.Module:
-    """``model`` with its floating-point parameters and buffers in ``dtype`` (``"float32"``: as built, untouched)."""
+    """``model`` with its floating-point parameters and buffers in ``dtype`` (``"float32"``: as built, untouched).
+
+    Examples:
+        >>> in_model_dtype(nn.Linear(2, 1), "float64").weight.dtype
+        torch.float64
+    """
     return model if dtype == "float32" else move_to(model, getattr(torch, dtype))
 
 
@@ -208,6 +133,13 @@ def build_for_task(config: RunConfig, data: TaskData) -> nn.Module:
 
     Raises:
         ConfigError: the model's initialisation needs something the task does not provide.
+
+    Examples:
+        >>> from bridge.config import TrainConfig; from bridge.models import DeepLinearConfig; from bridge.tasks import LinearTeacherConfig
+        >>> cfg = RunConfig(LinearTeacherConfig((2.0, 1.0), d_in=3, d_out=3), DeepLinearConfig(3, 8, 3, init="balanced", init_strength=0.01), TrainConfig(dtype="float64"))
+        >>> model = build_for_task(cfg, validate(cfg))  # started on the teacher's modes, balanced
+        >>> model.weights[0].dtype, torch.linalg.matrix_rank(model.weights[1] @ model.weights[0]).item()
+        (torch.float64, 2)
     """
     model = in_model_dtype(build_model(config.model, config.seed), config.train.dtype)
     init = getattr(model, "init_from_task", None)
@@ -222,6 +154,13 @@ def validate(config: RunConfig) -> TaskData:
 
     Raises:
         ConfigError: naming what is wrong, before any training.
+
+    Examples:
+        >>> from bridge.config import TrainConfig; from bridge.models import DeepLinearConfig; from bridge.tasks import LinearTeacherConfig
+        >>> validate(RunConfig(LinearTeacherConfig((2.0,), d_in=2, d_out=2), DeepLinearConfig(3, 4, 2), TrainConfig()))
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: model 'deep_linear' does not fit task 'linear_teacher': ...
     """
     if not isinstance(config, RunConfig):
         raise ConfigError(f"train needs a RunConfig, got {type(config).__name__}")
@@ -317,6 +256,16 @@ def extension(recorded: Any, config: RunConfig, out: Path) -> int | None:
 
     Raises:
         ConfigError: the configs differ in more than ``train.steps``, or ``config`` has fewer steps.
+
+    Examples:
+        >>> from bridge.config import TrainConfig, config_to_dict; from bridge.models import DeepLinearConfig; from bridge.tasks import LinearTeacherConfig
+        >>> cfg = RunConfig(LinearTeacherConfig((2.0,), d_in=2, d_out=2), DeepLinearConfig(2, 4, 2), TrainConfig(steps=100))
+        >>> extension(config_to_dict(cfg), with_train(cfg, steps=300), Path("run")), extension(config_to_dict(cfg), cfg, Path("run"))
+        (100, None)
+        >>> extension(config_to_dict(cfg), with_train(cfg, lr=0.5), Path("run"))
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: cannot resume run: its run.json holds a different config (only train.steps may change, to extend the run)
     """
     wanted = config_to_dict(config)
     try:  # fields added to the configs since the run was written take their defaults
@@ -336,7 +285,12 @@ def extension(recorded: Any, config: RunConfig, out: Path) -> int | None:
 
 
 def with_loss_tracker(trackers: Sequence[Tracker]) -> list[Tracker]:
-    """``trackers`` with a loss tracker (on at most ``DEFAULT_LOSS_EXAMPLES`` per split) first, unless one is named ``"loss"``."""
+    """``trackers`` with a loss tracker (on at most ``DEFAULT_LOSS_EXAMPLES`` per split) first, unless one is named ``"loss"``.
+
+    Examples:
+        >>> [t.name for t in with_loss_tracker([])], len(with_loss_tracker([LossTracker()]))
+        (['loss'], 1)
+    """
     trackers = list(trackers)
     if not any(getattr(t, "name", None) == "loss" for t in trackers):
         trackers.insert(0, LossTracker(max_examples=DEFAULT_LOSS_EXAMPLES))
@@ -344,7 +298,14 @@ def with_loss_tracker(trackers: Sequence[Tracker]) -> list[Tracker]:
 
 
 def step_bar(config: RunConfig, start: int, progress: bool | None, desc: str | None = None) -> tqdm:
-    """A progress bar over the remaining training steps, shown on a terminal (``progress=None``) or as asked."""
+    """A progress bar over the remaining training steps, shown on a terminal (``progress=None``) or as asked.
+
+    Examples:
+        >>> from bridge.config import TrainConfig; from bridge.models import DeepLinearConfig; from bridge.tasks import LinearTeacherConfig
+        >>> bar = step_bar(RunConfig(LinearTeacherConfig((2.0,), d_in=2, d_out=2), DeepLinearConfig(2, 4, 2), TrainConfig(steps=10)), 4, progress=False)
+        >>> list(bar), bar.total  # resumed at step 4 of 10
+        ([4, 5, 6, 7, 8, 9], 10)
+    """
     return progress_bar(range(start, config.train.steps), desc or config.name or "train", progress, initial=start, total=config.train.steps)
 
 
@@ -395,5 +356,12 @@ def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker]
 
 
 def with_train(config: RunConfig, **changes: Any) -> RunConfig:
-    """A copy of ``config`` with training fields replaced (configs are never mutated)."""
+    """A copy of ``config`` with training fields replaced (configs are never mutated).
+
+    Examples:
+        >>> from bridge.config import TrainConfig; from bridge.models import DeepLinearConfig; from bridge.tasks import LinearTeacherConfig
+        >>> cfg = RunConfig(LinearTeacherConfig((2.0,), d_in=2, d_out=2), DeepLinearConfig(2, 4, 2), TrainConfig(steps=10))
+        >>> with_train(cfg, steps=50).train.steps, cfg.train.steps
+        (50, 10)
+    """
     return dataclasses.replace(config, train=dataclasses.replace(config.train, **changes))

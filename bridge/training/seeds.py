@@ -52,11 +52,13 @@ from bridge.models import move_to
 from bridge.estimators.reparam import ParameterSlots
 from bridge.runs.errors import Diverged
 from bridge.runs.run import Run, RunError
-from bridge.runs.storage import FileQueue, read_json
+from bridge.runs.file_queue import FileQueue
+from bridge.runs.storage import read_json
 from bridge.tasks import TaskData
 from bridge.trackers.base import StackedTracker, Tracker
 from bridge.training.writer import RunWriter
-from bridge.training.loop import batch_indices, before_step, build_for_task, extension, make_optimizer, optimizer_params, resolve_device, step_bar, torch_threads, validate, with_loss_tracker
+from bridge.training.loop import batch_indices, build_for_task, extension, resolve_device, step_bar, torch_threads, validate, with_loss_tracker
+from bridge.training.optim import before_step, make_optimizer, optimizer_params
 
 
 def train_seeds(

@@ -19,12 +19,11 @@ from collections.abc import Sequence
 
 from bridge.config import RunConfig, config_to_dict
 from bridge.runs.checksums import record, verify
+from bridge.runs.file_queue import FileBatch, FileQueue
 from bridge.runs.lock import acquire, create_run_dir, release
 from bridge.runs.run import MetricsLog, Run, checkpoint_path, load_weights, read_metrics, saved_steps, write_metrics
 from bridge.runs.storage import (
     CorruptFileError,
-    FileBatch,
-    FileQueue,
     atomic_write_json,
     json_bytes,
     load_tensors,
@@ -226,7 +225,7 @@ class RunWriter:
         disk: a run killed anywhere resumes from its last recorded checkpoint
         and loses no row of it. The loggers get the same rows.
 
-        What the checkpoint holds is taken now, as bytes; with a :class:`~bridge.runs.storage.FileQueue`
+        What the checkpoint holds is taken now, as bytes; with a :class:`~bridge.runs.file_queue.FileQueue`
         the files are written in its thread (:func:`bridge.train_seeds` trains on meanwhile), else at once.
         ``run.json`` records a checkpoint only after its files are on disk, and :attr:`info` is what it records.
         """

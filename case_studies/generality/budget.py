@@ -65,9 +65,9 @@ def run_until(name: str, preset: str | Any, out: str | Path, *, cap: int, seed: 
     """Run case study ``name`` into ``out``, training longer until its phenomenon appears or ``cap`` steps.
 
     Args:
-        name, preset, out, seed, settings, resume: as for :func:`~case_studies.base.run_case_study`.
+        name, preset, out, seed, settings, resume: as for :func:`~case_studies.base.runner.run_case_study`.
         cap: the most ``train.steps`` any attempt trains for.
-        **options: the other keyword arguments of :func:`~case_studies.base.run_case_study`.
+        **options: the other keyword arguments of :func:`~case_studies.base.runner.run_case_study`.
 
     Returns:
         The report of the last attempt: the first whose phenomenon appeared, or the one at ``cap``
@@ -84,7 +84,8 @@ def run_until(name: str, preset: str | Any, out: str | Path, *, cap: int, seed: 
     from bridge.overrides import apply
     from bridge.runs.run import load_run
 
-    from case_studies.base import get_case_study, resolve_preset, run_case_study
+    from case_studies.base import get_case_study, resolve_preset
+    from case_studies.base.runner import run_case_study
 
     study = get_case_study(name)
     steps = preset_steps(name, apply(resolve_preset(study, preset)[1], settings))

@@ -227,7 +227,8 @@ def run_robustness(
     from bridge.sweep.backends import get_backend
     from bridge.training.loop import validate
 
-    from case_studies.base import get_case_study, new_output, rebuild_report, resolve_preset
+    from case_studies.base import get_case_study, resolve_preset
+    from case_studies.base.runner import new_output, rebuild_report
     from case_studies.generality.budget import budget_steps, preset_steps
 
     study = get_case_study(name)
@@ -294,7 +295,7 @@ def train_neighbour(name: str, preset: str, seed: int, settings: Sequence[str], 
     In a backend's worker (through :func:`bridge.sweep.family.run_job`, which records its failure) it resumes
     what a killed worker left there. With ``budget`` it trains until the phenomenon appears or that many steps.
     """
-    from case_studies.base import run_case_study
+    from case_studies.base.runner import run_case_study
     from case_studies.generality.budget import run_until
 
     if budget is not None:

@@ -237,7 +237,7 @@ def run_seeds(
 
     Every seed's configs are validated before any training. A seed whose output is
     complete is read, not retrained, when ``resume`` is set. ``backend`` and
-    ``backend_options`` say where each seed's runs train (:func:`~case_studies.base.run_case_study`).
+    ``backend_options`` say where each seed's runs train (:func:`~case_studies.base.runner.run_case_study`).
 
     With ``stack`` (and the local backend), every run of the study whose configs differ
     only in the seed is trained for all new seeds at once (:func:`stack_seed_runs`);
@@ -255,7 +255,8 @@ def run_seeds(
     from bridge.overrides import apply
     from bridge.training.loop import validate
 
-    from case_studies.base import get_case_study, new_output, rebuild_report, resolve_preset, run_case_study
+    from case_studies.base import get_case_study, resolve_preset
+    from case_studies.base.runner import new_output, rebuild_report, run_case_study
 
     if not seeds:
         raise ConfigError("--seeds names no seed")
@@ -287,7 +288,7 @@ def run_seeds(
 def stack_seed_runs(study: Any, preset: Any, seeds: Sequence[int], out: str | Path, *, device: str = "auto", progress: bool | None = None) -> list[str]:
     """Train every run of ``study`` whose configs differ only in the seed for all ``seeds`` at once.
 
-    Run ``key`` of seed ``S`` goes where :func:`~case_studies.base.run_case_study` puts it
+    Run ``key`` of seed ``S`` goes where :func:`~case_studies.base.runner.run_case_study` puts it
     (``out/seed-S`` for the main run, ``out/seed-S/runs/<key>`` otherwise), trained by
     :func:`bridge.training.seeds.train_seeds` with the study's online trackers of each seed;
     a case-study run with ``resume`` then finds it complete. Runs that cannot be stacked
@@ -307,7 +308,8 @@ def stack_seed_runs(study: Any, preset: Any, seeds: Sequence[int], out: str | Pa
 
     from bridge.training.seeds import train_seeds
 
-    from case_studies.base import MAIN, online_trackers, run_dir
+    from case_studies.base import MAIN, run_dir
+    from case_studies.base.runner import online_trackers
 
     per_seed = {s: study.runs(preset, s) for s in seeds}
     done = []

@@ -27,12 +27,24 @@ NAMES = {"mup": "μP", "standard": "SP", "ntk": "NTK"}
 
 
 def coord_key(parametrisation: str, width: int, preset: Any, seed: int = 0) -> str:
-    """Run key of a coordinate-check run of the report's ``seed``-th seed (μP at the widest width, seed 0, is ``"main"``)."""
+    """Run key of a coordinate-check run of the report's ``seed``-th seed (μP at the widest width, seed 0, is ``"main"``).
+
+    Examples:
+        >>> from case_studies.mup import PRESETS
+        >>> quick = PRESETS["quick"]; widest = quick.coord_widths[-1]
+        >>> coord_key("mup", widest, quick), coord_key("standard", widest, quick, seed=1)
+        ('main', 'coord_standard_w8192_s1')
+    """
     return MAIN if parametrisation == "mup" and width == preset.coord_widths[-1] and seed == 0 else f"coord_{parametrisation}_w{width}_s{seed}"
 
 
 def lr_key(parametrisation: str, width: int, index: int, seed: int = 0) -> str:
-    """Run key of the transfer grid's point (parametrisation, width, learning-rate index) of the report's ``seed``-th seed."""
+    """Run key of the transfer grid's point (parametrisation, width, learning-rate index) of the report's ``seed``-th seed.
+
+    Examples:
+        >>> lr_key("ntk", 256, 3), lr_key("mup", 64, 0, seed=2)
+        ('lr_ntk_w256_3_s0', 'lr_mup_w64_0_s2')
+    """
     return f"lr_{parametrisation}_w{width}_{index}_s{seed}"
 
 
@@ -72,10 +84,16 @@ class MupObservables:
 
 
 def still(delta: Any) -> Any:
-    """``(step, layer)`` after steps 1…: whether a layer has not moved at all, Δh exactly 0 at every width.
+    """From ``delta`` ``(step, width, layer)`` (RMS Δh, step 0 first), ``(step − 1, layer)``: whether a layer
+    has not moved at all after steps 1, 2, …, Δh exactly 0 at every width.
 
     Under μP with a readout that starts at zero, only the readout gets a gradient on the
     first step, so the other layers first move on the second.
+
+    Examples:
+        >>> delta = np.zeros((3, 2, 2)); delta[1:, :, 1] = 0.3; delta[2, :, 0] = 0.2  # 2 widths; layer 0 moves on step 2
+        >>> still(delta).tolist()
+        [[True, False], [False, False]]
     """
     return np.all(np.asarray(delta)[1:] == 0, axis=1)
 

@@ -46,6 +46,7 @@ def _die() -> None:
 
 def _install(fault: Fault) -> None:
     """Patch the child's own modules so that it kills itself at ``fault``."""
+    import bridge.runs.file_queue as file_queue
     import bridge.runs.storage as storage
     import bridge.training.loop as loop
     import bridge.training.writer as writer
@@ -90,7 +91,7 @@ def _install(fault: Fault) -> None:
                 _die()
             append(path, data)
 
-        storage.append_bytes = killing_append
+        storage.append_bytes = file_queue.append_bytes = killing_append  # direct writes and queued batches
     elif fault.phase == "before run.json update":
         write = storage.atomic_write_bytes
 
@@ -99,7 +100,7 @@ def _install(fault: Fault) -> None:
                 _die()
             write(path, data)
 
-        storage.atomic_write_bytes = killing_write
+        storage.atomic_write_bytes = file_queue.atomic_write_bytes = killing_write
     elif fault.phase == "after training":
         writer.RunWriter.complete = lambda self: _die()
     else:
@@ -194,7 +195,7 @@ SMALL = ["train.steps=120", "model.d_hidden=32", "train.schedule.n_log=12"]  # t
 
 
 def _study_child(out: Path, phase: str, at: int) -> None:
-    import case_studies.base as base
+    import case_studies.base.runner as base
     from bridge.report import BridgeReport
     from case_studies import run_case_study
 

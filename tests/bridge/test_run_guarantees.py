@@ -151,7 +151,7 @@ def test_safetensors_metadata_of_several_keys_is_stored_reproducibly(tmp_path):
 
 
 def test_a_file_queue_applies_batches_in_order_and_drops_those_after_a_failure(tmp_path):
-    from bridge.runs.storage import FileBatch, FileQueue
+    from bridge.runs.file_queue import FileBatch, FileQueue
 
     files, log = FileQueue(), tmp_path / "log"
     for i in range(50):
@@ -182,7 +182,7 @@ def test_a_file_queue_applies_batches_in_order_and_drops_those_after_a_failure(t
 def test_a_file_queue_holds_at_most_its_limit_and_submits_a_block_together(tmp_path):
     import threading
 
-    from bridge.runs.storage import FileBatch, FileQueue
+    from bridge.runs.file_queue import FileBatch, FileQueue
 
     release, files, seen = threading.Event(), FileQueue(limit=1), []
     first = FileBatch()

@@ -146,7 +146,7 @@ def test_label_noise_and_the_steps_of_each_step_size_are_preset_settings():
 
 def test_the_runner_seeds_the_sharpness_tracker_with_the_run_seed():
     from case_studies import get_case_study
-    from case_studies.base import online_trackers
+    from case_studies.base.runner import online_trackers
 
     study = get_case_study("edge-of-stability")
     (tracker,) = online_trackers(study, study.presets["quick"], "eta_0.25", seed=7)

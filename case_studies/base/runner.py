@@ -1,26 +1,4 @@
-"""The case-study contract, and the one place that trains, stamps and writes.
-
-A case study is a small class over library parts (``runs`` and ``analyse`` are abstract):
-
-- ``presets``: preset name → a frozen preset (nesting task, model, train and
-  SGLD configs and a ``Targets`` dataclass);
-- ``runs(preset, seed) -> {key: RunConfig}``: the main run (key ``"main"``)
-  and every auxiliary run (a control, step sizes, sweep points);
-- ``runs_after(preset, seed, runs) -> {key: RunConfig}``: runs whose configs
-  depend on finished runs of ``runs`` (e.g. the main run retrained from the
-  best of several candidates), trained after them (default: none);
-- ``trackers(preset, key) -> [Tracker]``: online trackers of run ``key`` (a study whose
-  trackers are seeded declares ``trackers(preset, key, seed)`` and gets the run's seed);
-- ``offline(preset, key, run) -> [Offline]``: analyses computed over a
-  finished run's checkpoints and appended to its metrics (default: none);
-- ``analyse(runs, preset) -> BridgeReport``: pure, reads the runs, writes
-  nothing; the events to store go in ``report.events``;
-- ``figures(runs, report, preset) -> [path]``: draws into the main run's
-  ``figures/`` and returns paths relative to the main run;
-- over seeds (:mod:`case_studies.generality.seeds`): ``seed_pass_fraction``, the fraction of seeds
-  that must pass, ``across_seeds(outs, preset) -> [Check]``, rows judged on every seed's output
-  at once (default: none), and ``universal``, the names of rows that must pass in every seed;
-- ``family``: preset field (dotted path) → values a researcher would try (robustness runs neighbours from it).
+"""The one place that trains, stamps and writes a case study.
 
 :func:`run_case_study` owns every side effect once: it refuses an existing
 output, validates every config before training, trains the main run into
@@ -30,104 +8,29 @@ and seed into the main run's ``run.json``, runs the offline analyses, and writes
 :func:`rebuild_report` is the same path without training.
 
 Examples:
-    >>> from case_studies import get_case_study
-    >>> study = get_case_study("deep-linear")
-    >>> sorted(study.runs(study.presets["quick"], seed=0))
-    ['main']
+    >>> import tempfile; from pathlib import Path
+    >>> out = Path(tempfile.mkdtemp()) / "dl"
+    >>> report = run_case_study("deep-linear", "quick", out, device="cpu", progress=False)  # seconds on one core
+    >>> report.verdict, sorted(p.name for p in out.iterdir())
+    ('pass', ['checkpoints', 'events.json', 'figures', 'metrics.csv', 'report.json', 'report.md', 'run.json'])
+    >>> rebuild_report(out).to_dict() == report.to_dict()  # re-analysed from the files alone
+    True
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from bridge.config import ConfigError
-from bridge.registry import Registry
 from bridge.runs.errors import Diverged
+from case_studies.base import MAIN, CaseStudy, get_case_study, resolve_preset, run_dir
 
-if TYPE_CHECKING:  # the runner imports these when it runs, so listing case studies stays light
+if TYPE_CHECKING:
     from bridge.config import RunConfig
     from bridge.report import BridgeReport
     from bridge.runs.run import Run
-
-MAIN = "main"
-
-
-@dataclass(frozen=True)
-class Offline:
-    """An analysis over a finished run's checkpoints: ``trackers`` at ``steps`` (``None``: every checkpoint)."""
-
-    trackers: Sequence[Any]
-    steps: Sequence[int] | None = None
-
-
-class CaseStudy(ABC):
-    """Base class of every case study (the module docstring gives the contract; the docs page "Write a case study" builds one)."""
-
-    name: ClassVar[str]
-    presets: ClassVar[Mapping[str, Any]]
-    seed_pass_fraction: ClassVar[float] = 0.8
-    universal: ClassVar[tuple[str, ...]] = ()
-    family: ClassVar[Mapping[str, Sequence[Any]]] = {}
-
-    @abstractmethod
-    def runs(self, preset: Any, seed: int) -> dict[str, RunConfig]:
-        """The run configs of one seed: ``{"main": ..., "<key>": ...}``."""
-
-    def runs_after(self, preset: Any, seed: int, runs: Mapping[str, Run]) -> dict[str, RunConfig]:
-        """Runs whose configs depend on the finished runs of :meth:`runs` (trained after them; default none)."""
-        return {}
-
-    def trackers(self, preset: Any, key: str) -> list[Any]:
-        """Online trackers of run ``key`` (declare a third parameter ``seed`` to get the run's seed)."""
-        return []
-
-    def offline(self, preset: Any, key: str, run: Run) -> list[Offline]:
-        """Offline analyses of the finished run ``key`` (appended to its metrics)."""
-        return []
-
-    @abstractmethod
-    def analyse(self, runs: Mapping[str, Run], preset: Any) -> BridgeReport:
-        """The bridge report of finished runs; reads them and writes nothing."""
-
-    def figures(self, runs: Mapping[str, Run], report: BridgeReport, preset: Any) -> list[str]:
-        """Draw the figures into ``runs["main"].figures_dir``; return their paths relative to the main run."""
-        return []
-
-    def across_seeds(self, outs: Mapping[int, Path], preset: Any) -> list[Any]:
-        """Rows judged on every seed's finished output at once (seed → its ``out``; default none)."""
-        return []
-
-
-CASE_STUDIES: Registry[type[CaseStudy]] = Registry("case study")
-
-
-def register(name: str):
-    """Class decorator: register a :class:`CaseStudy` subclass under ``name`` (its ``name`` attribute)."""
-
-    def add(cls: type[CaseStudy]) -> type[CaseStudy]:
-        cls.name = name
-        return CASE_STUDIES.register(name)(cls)
-
-    return add
-
-
-def get_case_study(name: str) -> CaseStudy:
-    """The case study registered as ``name`` (``KeyError`` naming the known ones)."""
-    return CASE_STUDIES.get(name)()
-
-
-def case_study_names() -> list[str]:
-    """Names of every registered case study (imports none of them)."""
-    return CASE_STUDIES.names()
-
-
-def run_dir(out: str | Path, key: str) -> Path:
-    """Where run ``key`` of a case study with output ``out`` lives: ``out`` itself for the main run."""
-    return Path(out) if key == MAIN else Path(out) / "runs" / key
 
 
 def new_output(out: str | Path, resume: bool) -> Path:
@@ -143,15 +46,6 @@ def new_output(out: str | Path, resume: bool) -> Path:
     if out.exists() and any(out.iterdir()) and not resume:
         raise FileExistsError(f"{out} already exists and is not empty; choose another --out or pass --resume")
     return out
-
-
-def resolve_preset(study: CaseStudy, preset: str | Any) -> tuple[str, Any]:
-    """``(name, preset)`` from a preset name or a preset object (named ``"custom"`` unless it is one of the study's)."""
-    if isinstance(preset, str):
-        if preset not in study.presets:
-            raise KeyError(f"case study {study.name!r} has no preset {preset!r} (presets: {', '.join(study.presets)})")
-        return preset, study.presets[preset]
-    return next((k for k, v in study.presets.items() if v == preset), "custom"), preset
 
 
 def run_case_study(

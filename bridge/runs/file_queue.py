@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bridge.runs.storage import append_bytes, atomic_write_bytes
+from bridge.runs import storage  # through the module: every write of the run store has one seam
 
 
 class FileBatch:
@@ -21,7 +21,7 @@ class FileBatch:
 
     A batch holds bytes, never live tensors or tables, so it may be prepared in one thread
     and applied in another (:class:`FileQueue`) while the first goes on changing its state.
-    Each write is atomic (:func:`atomic_write_bytes`); ``then`` runs a function once every
+    Each write is atomic (:func:`~bridge.runs.storage.atomic_write_bytes`); ``then`` runs a function once every
     operation before it has been applied.
 
     Examples:
@@ -56,9 +56,9 @@ class FileBatch:
         """Apply the operations in order; the first error stops the batch and propagates."""
         for kind, target, data in self.ops:
             if kind == "write":
-                atomic_write_bytes(target, data)
+                storage.atomic_write_bytes(target, data)
             elif kind == "append":
-                append_bytes(target, data)
+                storage.append_bytes(target, data)
             elif kind == "remove":
                 try:
                     os.unlink(target)

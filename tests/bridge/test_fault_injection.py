@@ -46,7 +46,6 @@ def _die() -> None:
 
 def _install(fault: Fault) -> None:
     """Patch the child's own modules so that it kills itself at ``fault``."""
-    import bridge.runs.file_queue as file_queue
     import bridge.runs.storage as storage
     import bridge.training.loop as loop
     import bridge.training.writer as writer
@@ -91,7 +90,7 @@ def _install(fault: Fault) -> None:
                 _die()
             append(path, data)
 
-        storage.append_bytes = file_queue.append_bytes = killing_append  # direct writes and queued batches
+        storage.append_bytes = killing_append
     elif fault.phase == "before run.json update":
         write = storage.atomic_write_bytes
 
@@ -100,7 +99,7 @@ def _install(fault: Fault) -> None:
                 _die()
             write(path, data)
 
-        storage.atomic_write_bytes = file_queue.atomic_write_bytes = killing_write
+        storage.atomic_write_bytes = killing_write
     elif fault.phase == "after training":
         writer.RunWriter.complete = lambda self: _die()
     else:

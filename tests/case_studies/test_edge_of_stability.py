@@ -17,8 +17,6 @@ from bridge.tasks import TeacherMLPConfig
 from bridge.theory.eos import gd_on_quadratic, oscillation_multiplier, predict_plateau, stability_threshold
 from helpers import page_block, run_python
 
-pytestmark = pytest.mark.xdist_group("edge-of-stability quick run")  # one worker computes the module's quick run once (with --dist loadgroup)
-
 torch.set_num_threads(1)
 
 

@@ -21,8 +21,6 @@ from bridge.stages import Stage, llc_boundary, main_drop, rise_between
 from case_studies import get_case_study, run_case_study
 from probes.induction import previous_token_demand
 
-pytestmark = pytest.mark.xdist_group("induction-heads quick run")  # one worker computes the module's quick run once (with --dist loadgroup)
-
 ROOT = Path(__file__).resolve().parents[2]
 STUDY = get_case_study("induction-heads")
 QUICK = STUDY.presets["quick"]

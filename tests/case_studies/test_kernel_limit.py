@@ -23,8 +23,6 @@ from bridge.tasks.boolean_cube import (
 )
 from bridge.theory import eigenlearning
 
-pytestmark = pytest.mark.xdist_group("kernel-limit quick run")  # one worker computes the module's quick run once (with --dist loadgroup)
-
 torch.set_num_threads(1)
 
 

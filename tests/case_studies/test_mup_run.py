@@ -9,8 +9,6 @@ import pytest
 
 from helpers import page_block, run_python
 
-pytestmark = pytest.mark.xdist_group("mup quick run")  # one worker computes the module's quick run once (with --dist loadgroup)
-
 ROOT = Path(__file__).resolve().parents[2]
 
 

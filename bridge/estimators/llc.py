@@ -88,7 +88,20 @@ class SGLDConfig:
 
 
 class LLCWarning(UserWarning):
-    """A learning-coefficient estimate whose sampler settings or chains look wrong."""
+    """A learning-coefficient estimate whose sampler settings or chains look wrong.
+
+    Warned before sampling (a step size the drift cannot take) and after (chains that
+    diverged or found a lower loss than ``w*``); the estimate is returned all the same.
+
+    Examples:
+        >>> import warnings
+        >>> x = torch.randn(50, 2, generator=torch.Generator().manual_seed(0)); net = torch.nn.Linear(2, 1)
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     _ = estimate_llc(net, "half_sse", (x, net(x).detach()), SGLDConfig(n_chains=2, n_draws=20, n_burnin=0, step_size=1.0, gamma=1.0))
+        >>> [str(w.message).split(":")[0] for w in caught if w.category is LLCWarning]
+        ['step_size·nbeta = 12.8 > 10', '2 of 2 chains diverged (non-finite loss or loss far above L_n(w*)=0); lower step_size, raise gamma, or check that w* is a trained minimum']
+    """
 
 
 @dataclass

@@ -152,7 +152,26 @@ class RunWriter:
     """The on-disk side of one training run: ``run.json``, checkpoints, metrics and tracker rows.
 
     Shared by :func:`bridge.train` (one model) and :func:`bridge.train_seeds`
-    (many seeds stacked), so both write the same run directory.
+    (many seeds stacked), so both write the same run directory. A training loop of one's own
+    writes a run that :func:`bridge.load_run` reads through it: open, track and checkpoint at
+    the schedule's steps (:attr:`tracked`, :attr:`checkpoints`), complete.
+
+    Examples:
+        >>> import tempfile; from bridge.config import TrainConfig; from bridge.models import DeepLinearConfig; from bridge.tasks import LinearTeacherConfig
+        >>> from bridge.training.loop import build_for_task, train, validate, with_loss_tracker; from bridge.training.optim import make_optimizer
+        >>> cfg = RunConfig(LinearTeacherConfig((2.0,), d_in=2, d_out=2), DeepLinearConfig(2, 4, 2), TrainConfig(lr=0.1, steps=3))
+        >>> data = validate(cfg); model = build_for_task(cfg, data); opt = make_optimizer(model, cfg.train)
+        >>> writer = RunWriter(cfg, Path(tempfile.mkdtemp()) / "run", data, with_loss_tracker([]), torch.device("cpu"))
+        >>> start = writer.open(model, opt, resume=False); writer.buffer.track(model, 0); writer.checkpoint(0, model, opt, 0.0)
+        >>> for step in range(start, cfg.train.steps):  # full-batch gradient descent, by hand
+        ...     opt.zero_grad(); data.loss_fn(model(data.train.x), data.train.y).backward(); opt.step()
+        ...     if step + 1 in writer.tracked: writer.buffer.track(model, step + 1)
+        ...     if step + 1 in writer.checkpoints: writer.checkpoint(step + 1, model, opt, 0.0)
+        >>> run = writer.complete(); run.status, run.steps
+        ('complete', [0, 1, 2, 3])
+        >>> same = train(cfg, Path(tempfile.mkdtemp()) / "run", device="cpu", progress=False)
+        >>> bool((run.curve("loss/train")[1] == same.curve("loss/train")[1]).all())  # what bridge.train writes
+        True
     """
 
     def __init__(

@@ -15,3 +15,23 @@ torch.set_num_threads(1)
 def _one_thread():
     torch.set_num_threads(1)
     yield
+
+
+# Modules whose tests share a case study's quick run (a module-scoped fixture of minutes): each goes to one
+# worker as a whole, so the run is computed once; every other test is scheduled on its own, as `--dist load`.
+SHARED_RUN_MODULES = frozenset(
+    f"tests/case_studies/{name}.py" for name in ("test_mup_run", "test_induction_heads", "test_kernel_limit", "test_edge_of_stability")
+)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "load":
+        return None  # another --dist asked for explicitly
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedRunScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in SHARED_RUN_MODULES else nodeid
+
+    return SharedRunScheduling(config, log)

@@ -39,6 +39,15 @@ def new_output(out: str | Path, resume: bool) -> Path:
     Raises:
         ConfigError: ``out`` is a file.
         FileExistsError: ``out`` holds files and ``resume`` is false.
+
+    Examples:
+        >>> import tempfile; folder = Path(tempfile.mkdtemp())
+        >>> new_output(folder / "new", resume=False) == folder / "new", new_output(folder, resume=False) == folder  # empty: fine
+        (True, True)
+        >>> (folder / "run.json").write_text("{}") and new_output(folder, resume=False)
+        Traceback (most recent call last):
+        ...
+        FileExistsError: ... already exists and is not empty; choose another --out or pass --resume
     """
     out = Path(out)
     if out.exists() and not out.is_dir():

@@ -24,6 +24,7 @@ SHARED_RUN_MODULES = frozenset(
 )
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest without pytest-xdist knows no such hook
 def pytest_xdist_make_scheduler(config, log):
     if config.getvalue("dist") != "load":
         return None  # another --dist asked for explicitly

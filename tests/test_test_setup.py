@@ -1,0 +1,45 @@
+"""The test suite's own setup: its xdist scheduler, and pytest without pytest-xdist."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SHARED = '''import os, pytest
+@pytest.fixture(scope="module")
+def quick_run():
+    with open(os.environ["SETUPS"], "a") as f:
+        f.write(f"{os.getpid()}\\n")
+    return 1
+'''
+
+
+def _pytest(args, cwd, env=None):
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args], cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_a_module_whose_tests_share_a_quick_run_goes_to_one_worker_whole(tmp_path):
+    import os
+
+    (tmp_path / "tests" / "case_studies").mkdir(parents=True)
+    shutil.copy(ROOT / "tests" / "conftest.py", tmp_path / "tests" / "conftest.py")
+    tests = "".join(f"def test_uses_it_{i}(quick_run):\n    pass\n\ndef test_other_{i}():\n    pass\n\n" for i in range(6))
+    (tmp_path / "tests" / "case_studies" / "test_kernel_limit.py").write_text(SHARED + tests)  # a name the scheduler groups
+    (tmp_path / "tests" / "case_studies" / "test_elsewhere.py").write_text(SHARED + tests)  # one it does not
+    (tmp_path / "tests" / "test_filler.py").write_text("".join(f"def test_{i}():\n    pass\n" for i in range(20)))
+    counts = {}
+    for module in ("test_kernel_limit", "test_elsewhere"):
+        setups = tmp_path / f"{module}.log"
+        done = _pytest(["-n", "2", "-vv", f"tests/case_studies/{module}.py", "tests/test_filler.py"], tmp_path, env={**os.environ, "SETUPS": str(setups)})
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        workers = {line.split("]")[0] for line in done.stdout.splitlines() if f"{module}.py::" in line and line.startswith("[gw")}
+        counts[module] = (len(setups.read_text().split()), len(workers))
+    assert counts["test_kernel_limit"] == (1, 1)  # computed once, on one worker
+    assert counts["test_elsewhere"][1] == 2  # the others spread over both workers (and so set up on each)
+
+
+def test_pytest_without_xdist_runs_the_suite_s_tests():
+    done = _pytest(["-p", "no:xdist", "tests/bridge/test_schedule.py"], ROOT)
+    assert done.returncode == 0 and "passed" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]

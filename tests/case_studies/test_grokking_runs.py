@@ -137,10 +137,11 @@ def test_case_study_contract_on_a_tiny_preset(tmp_path, monkeypatch):
     # analysing the loaded runs again reproduces the report; the figures draw the runs' curves, phases and spectra
     from bridge.runs.run import load_run
     from bridge.stages.detectors import Stage
-    from case_studies import get_case_study, grokking, run_case_study
+    from case_studies import get_case_study, run_case_study
+    from case_studies.grokking import figures as grokking_figures
 
     drawn = {}
-    monkeypatch.setattr(grokking, "save_figure", lambda fig, path, **kw: drawn.setdefault(Path(path).name, fig) and Path(path))
+    monkeypatch.setattr(grokking_figures, "save_figure", lambda fig, path, **kw: drawn.setdefault(Path(path).name, fig) and Path(path))
     out = tmp_path / "tiny"
     report = run_case_study("grokking", _tiny_preset(), out, seed=0, device="cpu", progress=False)
     assert sorted(p.name for p in (out / "runs").iterdir()) == ["agf", "sweep_lr3e-3_wd1", "sweep_lr6e-3_wd1"]

@@ -1,43 +1,20 @@
-"""Case study ``grokking``: modular addition, its Fourier circuit, and the theory that sees it coming. The runs of one seed:
-
-- ``main`` (``out/``): a one-layer ReLU transformer (no LayerNorm) trained by AdamW on ``a ∘ b mod p`` from a fraction
-  of the pairs; it memorises, then generalises long after (phases are detected only in a run that generalised). An
-  offline Fourier analysis measures the embedding's spectrum, its Gini coefficient, and the restricted and excluded
-  loss (Nanda et al. 2023).
-- ``agf`` (``out/runs/agf``): a two-layer quadratic network on a Fourier template; alternating gradient flows (Kunin
-  et al. 2025) predict from the initial weights when each frequency is acquired, in order of magnitude, and the loss
-  each removes. ``sweep_lr<lr>_wd<wd>``: grokking step against ``lr · weight decay``; ``t ∝ (lr·wd)^−1`` passes only
-  when −1 lies inside the fitted exponent's 95% interval. Both follow the main run's operation (+ or −).
-
-Examples:
-    >>> study = Grokking()
-    >>> sorted(study.runs(study.presets["quick"], seed=0))[:4]
-    ['agf', 'main', 'sweep_lr1.5e-3_wd1', 'sweep_lr3e-3_wd0.5']
-"""
+"""The ``grokking`` study's targets and analysis: the main run's phases, delay, circuit formation and Fourier sparsity;
+the AGF run's frequency order against alternating gradient flows; the sweep's grokking step against ``lr · wd``."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 
 import numpy as np
 from torch import Tensor
 
-from bridge.config import ConfigError, RunConfig, ScheduleConfig, TrainConfig
 from bridge.match import check, match
-from bridge.models import MLPConfig, TransformerConfig
-from bridge.plots.base import new_figure, plot_curves, save_figure
-from bridge.plots.fourier import plot_emergence, plot_phase_bands, plot_power_law, plot_spectrum
 from bridge.report import BridgeReport, not_reached
 from bridge.runs.run import Run
-from bridge.stages.detectors import Event, Stage, threshold_crossing
+from bridge.stages.detectors import Event, threshold_crossing
 from bridge.stages.grokking import generalised, grokking_phases, half_fall, half_move, memorised_and_grokked
-from bridge.tasks.modular import ModularConfig
 from bridge.theory import agf
-from bridge.theory.weight_decay import PowerLawFit, fit_power_law, time_scale
-from bridge.trackers.fourier import FourierTracker, TemplateLossTracker, WeightNormTracker
-from case_studies.base import CaseStudy, Offline, register
-from case_studies.generality.universality import fourier_algorithm
+from bridge.theory.weight_decay import fit_power_law, time_scale
 from probes.fourier import frequency_norms, key_frequencies, top_share
 from probes.modular import residue_embedding
 
@@ -61,6 +38,10 @@ class Targets:
         agf_tolerance: relative error allowed between AGF's predicted step, the loss step and the emergence.
         sweep_weight_decays, sweep_exponent: weight decays that must grok for the fit to be judged; the predicted
             exponent of the grokking step against ``lr · weight decay``.
+
+    Examples:
+        >>> t = Targets(); t.grokked, t.grok_ratio, t.key_mass, t.agf_tolerance, t.sweep_exponent
+        (0.95, 3.0, 0.8, 0.2, -1.0)
     """
 
     memorised: float = 0.99
@@ -80,157 +61,9 @@ class Targets:
     sweep_exponent: float = -1.0
 
 
-@dataclasses.dataclass(frozen=True)
-class AGFRun:
-    """The ``agf`` run: a two-layer quadratic network from small initialisation on a template target.
-
-    Args:
-        task: one-hot pairs, all of them, with a template target whose consecutive magnitudes are a
-            factor ~1.5 apart (so the order is not decided by which neuron started best aligned:
-            AGF's separation assumption).
-        model: quadratic activation, no biases, weights ~ N(0, 0.1²/fan_in); its ``d_in`` and
-            ``d_out`` follow the task.
-        train: full-batch gradient descent; loss and spectrum tracked every 10 steps.
-    """
-
-    task: ModularConfig = ModularConfig(p=17, train_fraction=1.0, encoding="onehot", template_frequencies=(3, 1, 6, 2), template_magnitudes=(1.0, 0.65, 0.42, 0.27))
-    model: MLPConfig = MLPConfig(d_in=34, d_out=17, widths=(64,), activation="quadratic", bias=False, init_scale=0.1)
-    train: TrainConfig = TrainConfig(optimizer="gd", lr=2.0, steps=4500, schedule=ScheduleConfig(n_log=10, every=450, track_every=10))
-
-
-@dataclasses.dataclass(frozen=True)
-class SweepRuns:
-    """The sweep: a one-hot quadratic MLP under AdamW, one run per ``(lr, weight decay)`` point.
-
-    Args:
-        task, model: the task and network of every point (``d_in``, ``d_out`` follow the task).
-        train: the training of every point, whose ``lr`` and ``weight_decay`` each point replaces.
-        points: the ``(lr, weight decay)`` pairs, distinct.
-    """
-
-    task: ModularConfig = ModularConfig(p=43, train_fraction=0.5, encoding="onehot")
-    model: MLPConfig = MLPConfig(d_in=86, d_out=43, widths=(128,), activation="quadratic", bias=False)
-    train: TrainConfig = TrainConfig(optimizer="adamw", lr=3e-3, steps=1500, weight_decay=1.0, betas=(0.9, 0.98), schedule=ScheduleConfig(n_log=0, every=0, track_every=10))
-    points: tuple[tuple[float, float], ...] = ((3e-3, 0.5), (3e-3, 1.0), (3e-3, 2.0), (3e-3, 4.0), (1.5e-3, 1.0), (6e-3, 1.0))
-
-    def __post_init__(self) -> None:
-        if len(set(self.points)) != len(self.points):
-            raise ConfigError(f"sweep points must be distinct, got {self.points}")
-
-
-@dataclasses.dataclass(frozen=True)
-class GrokkingPreset:
-    """Settings of the ``grokking`` case study.
-
-    Args:
-        task, model: ``a ∘ b mod p`` as tokens ``[a, b, =]`` on a fraction of the pairs; a one-layer transformer.
-        train: AdamW, full batch; checkpoints (and the Fourier analysis) every 50 steps plus
-            20 log-spaced, loss and accuracy every 10.
-        agf, sweep: the auxiliary runs (``None`` skips one); they follow ``task.op``, ``+`` or ``-`` (the analysis uses
-            Z_p's Fourier basis, in which ``a ± b`` is a rotation; ``a·b`` would need a discrete-log relabelling).
-        targets: what the report judges.
-    """
-
-    task: ModularConfig = ModularConfig(p=59, train_fraction=0.4)
-    model: TransformerConfig = TransformerConfig(d_vocab=60, n_ctx=3, d_model=64, n_heads=4, d_head=16, n_layers=1, d_mlp=256, d_vocab_out=59, act_fn="relu")
-    train: TrainConfig = TrainConfig(optimizer="adamw", lr=3e-3, steps=2500, weight_decay=2.0, betas=(0.9, 0.98), schedule=ScheduleConfig(n_log=20, every=50, track_every=10))
-    agf: AGFRun | None = AGFRun()
-    sweep: SweepRuns | None = SweepRuns()
-    targets: Targets = Targets()
-
-    def __post_init__(self) -> None:
-        if self.task.op not in ("+", "-"):
-            raise ConfigError(f"grokking analyses the Fourier algorithm of a ± b mod p: task.op must be '+' or '-', got {self.task.op!r} (a·b mod p needs a discrete-log relabelling of the residues)")
-
-
-PRESETS = {
-    "quick": GrokkingPreset(),
-    "full": GrokkingPreset(
-        task=ModularConfig(p=113, train_fraction=0.3),
-        model=TransformerConfig(d_vocab=114, n_ctx=3, d_model=128, n_heads=4, d_head=32, n_layers=1, d_mlp=512, d_vocab_out=113, act_fn="relu"),
-        train=TrainConfig(optimizer="adamw", lr=1e-3, steps=40000, weight_decay=1.0, betas=(0.9, 0.98), schedule=ScheduleConfig(n_log=20, every=500, track_every=100)),
-        agf=AGFRun(
-            task=dataclasses.replace(AGFRun.task, p=23),
-            model=dataclasses.replace(AGFRun.model, widths=(256,)),
-            train=TrainConfig(optimizer="gd", lr=2.0, steps=6000, schedule=ScheduleConfig(n_log=10, every=600, track_every=10)),
-        ),
-        sweep=SweepRuns(
-            task=dataclasses.replace(SweepRuns.task, p=97),
-            model=dataclasses.replace(SweepRuns.model, widths=(512,)),
-            train=dataclasses.replace(SweepRuns.train, steps=6000),
-            points=((1e-3, 1.0), (3e-3, 1.0), (1e-3, 0.5), (1e-3, 2.0), (5e-4, 4.0), (2e-3, 4.0)),
-        ),
-    ),
-}
-
-
-def sweep_key(lr: float, weight_decay: float) -> str:
-    """The run key of a sweep point, e.g. ``sweep_lr3e-3_wd0.5``.
-
-    Examples:
-        >>> sweep_key(1.5e-3, 1.0)
-        'sweep_lr1.5e-3_wd1'
-    """
-    def short(x: float) -> str:
-        mantissa, exponent = f"{x:e}".split("e")
-        return f"{x:g}" if x >= 0.1 else f"{float(mantissa):g}e{int(exponent)}"
-    return f"sweep_lr{short(lr)}_wd{short(weight_decay)}"
-
-
-def run_configs(preset: GrokkingPreset, seed: int) -> dict[str, RunConfig]:
-    """Every run of ``preset`` with seed ``seed`` (network input and output sizes follow each task)."""
-    p, op = preset.task.p, preset.task.op  # the auxiliary runs follow the main run's operation
-    configs = {"main": RunConfig(preset.task, dataclasses.replace(preset.model, d_vocab=p + 1, d_vocab_out=p), preset.train, seed=seed, name="grokking")}
-    if preset.agf is not None:
-        q = preset.agf.task.p
-        configs["agf"] = RunConfig(dataclasses.replace(preset.agf.task, op=op), dataclasses.replace(preset.agf.model, d_in=2 * q, d_out=q), preset.agf.train, seed=seed, name="grokking-agf")
-    if preset.sweep is not None:
-        q, sweep = preset.sweep.task.p, preset.sweep
-        for lr, wd in sweep.points:
-            train = dataclasses.replace(sweep.train, lr=lr, weight_decay=wd)
-            configs[sweep_key(lr, wd)] = RunConfig(dataclasses.replace(sweep.task, op=op), dataclasses.replace(sweep.model, d_in=2 * q, d_out=q), train, seed=seed, name=f"grokking-sweep-lr{lr:g}-wd{wd:g}")
-    return configs
-
-
 def final_spectrum(run: Run) -> Tensor:
     """Per-frequency norms of the final checkpoint's residue embedding."""
     return frequency_norms(residue_embedding(run.model_at(run.steps[-1]), run.config.task.p))
-
-
-@register("grokking")
-class Grokking(CaseStudy):
-    """Grokking on modular addition: phases, Fourier circuit, AGF feature order, weight-decay time scale."""
-
-    presets = PRESETS
-    universal = ("restricted loss falls before test loss",)
-    family = {"task.p": (53, 67), "task.op": ("-",), "task.train_fraction": (0.3, 0.5), "model.d_mlp": (128, 512)}
-
-    def runs(self, preset: GrokkingPreset, seed: int) -> dict[str, RunConfig]:
-        return run_configs(preset, seed)
-
-    def trackers(self, preset: GrokkingPreset, key: str) -> list:
-        return {"main": [WeightNormTracker()], "agf": [FourierTracker(neurons=False, logits=False), TemplateLossTracker()]}.get(key, [])
-
-    def offline(self, preset: GrokkingPreset, key: str, run: Run) -> list[Offline]:
-        if key != "main":
-            return []
-        keys = tuple(key_frequencies(final_spectrum(run), preset.targets.key_mass))
-        return [Offline([FourierTracker(key_frequencies=keys, mass=preset.targets.key_mass, n_top=preset.targets.n_top)])]
-
-    def analyse(self, runs: Mapping[str, Run], preset: GrokkingPreset) -> BridgeReport:
-        report = BridgeReport("grokking", "custom", runs["main"].config.seed)
-        analyse_main(report, runs["main"], preset.targets)
-        if "agf" in runs:
-            analyse_agf(report, runs["agf"], preset.targets)
-        if any(key.startswith("sweep_") for key in runs):
-            analyse_sweep(report, [run for key, run in runs.items() if key.startswith("sweep_")], preset.targets)
-        return report
-
-    def figures(self, runs: Mapping[str, Run], report: BridgeReport, preset: GrokkingPreset) -> list[str]:
-        return figures(runs, report)
-
-    def across_seeds(self, outs: Mapping, preset: GrokkingPreset) -> list:
-        return fourier_algorithm(outs, preset.targets)
 
 
 NANDA = "Nanda et al. 2023 (progress measures for grokking)"
@@ -361,38 +194,6 @@ def analyse_sweep(report: BridgeReport, points: list[Run], t: Targets) -> None:
     report.checks.append(check(f"sweep: exponent of grokking step vs lr·wd (theory: {t.sweep_exponent:g})", value, f"{t.sweep_exponent:g} inside the 95% CI", inside,
                                claim="decoupled weight decay shrinks the weights as (1 − lr·wd)^t, so the grokking step scales as (lr·wd)^−1", source="bridge.theory.weight_decay", reason="" if fit else "no fit"))
     report.extra["sweep"] = extra
-
-
-def figures(runs: Mapping[str, Run], report: BridgeReport) -> list[str]:
-    """Losses with phase bands; W_E spectra at the phase boundaries; frequency emergence (main and AGF); the sweep's fit."""
-    run = runs["main"]
-    folder, stages, keys = run.figures_dir, [e for e in report.events if isinstance(e, Stage)], report.extra["key_frequencies"]
-    fig, axes = new_figure(ncols=2, size=(5.5, 3.8))
-    curves = {name: run.curve(obs) for name, obs in (("train", "loss/train"), ("test", "loss/test"), ("restricted", "fourier/restricted_loss"), ("excluded", "fourier/excluded_loss"))}
-    plot_phase_bands(plot_curves(axes[0], curves, ylabel="cross-entropy", logy=True, title="Losses and grokking phases"), stages)
-    (t_w, w), gini = run.curve("weights/norm"), run.curve("fourier/embed_gini")
-    plot_phase_bands(plot_curves(axes[1], {"weight norm": (t_w, w / w.max()), "Gini of W_E Fourier norms": gini}, ylabel="(weight norm / max)", title="Weight norm and Fourier sparsity"), stages)
-    paths = [save_figure(fig, folder / "losses_phases.png")]
-
-    table = run.table("fourier/embed_norm", "frequency")
-    t_n, norms = table.index.to_numpy(float), table.to_numpy(float)
-    idx = sorted({int(np.argmin(np.abs(t_n - c))) for c in [0.0] + [s.end for s in stages] + [t_n[-1]]})
-    fig, ax = new_figure(size=(9, 3.6))
-    plot_spectrum(ax, {f"step {int(t_n[i])}": norms[i] for i in idx}, key=keys, title="Fourier spectrum of W_E at the phase boundaries and the end (* key frequencies)")
-    paths.append(save_figure(fig, folder / "embedding_spectrum.png"))
-    fig, axes = new_figure(ncols=2, size=(5.5, 3.8))
-    plot_phase_bands(plot_emergence(axes[0], t_n, norms, keys[:8], title="Main run: W_E frequency norms"), stages)
-    if "agf" in runs:
-        table = runs["agf"].table("fourier/embed_norm", "frequency")
-        order = agf.magnitude_order(agf_template(runs["agf"]))
-        plot_emergence(axes[1], table.index.to_numpy(float), table.to_numpy(float), order, events=report.extra["agf"]["predicted_steps"], title="AGF: quadratic net (dotted: predicted)")
-    paths.append(save_figure(fig, folder / "frequency_emergence.png"))
-    if "fit" in report.extra.get("sweep", {}):
-        ok = [r for r in report.extra["sweep"]["points"] if r["grok_step"] is not None]
-        fig, ax = new_figure(size=(5.5, 4.0))
-        plot_power_law(ax, [r["lr_wd"] for r in ok], [r["grok_step"] for r in ok], PowerLawFit(**report.extra["sweep"]["fit"]), labels=[f"wd {r['weight_decay']:g}, lr {r['lr']:g}" for r in ok], title="Grokking step vs lr·wd (sweep)")
-        paths.append(save_figure(fig, folder / "sweep_fit.png"))
-    return [str(p.relative_to(run.path)) for p in paths]
 
 
 def _at(event: Event | None) -> float | None:

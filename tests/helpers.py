@@ -96,4 +96,3 @@ def run_cli(args, cwd, quiet_seconds: float) -> subprocess.CompletedProcess:
     done = subprocess.run([sys.executable, "-P", "-m", "bridge.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout(quiet_seconds))
     assert done.returncode == 0, f"mechbridge {' '.join(map(str, args))}: {done.stderr[-3000:]}"
     return done
-

@@ -1,11 +1,11 @@
 """The test suite's own setup: its xdist scheduler, and pytest without pytest-xdist."""
 
+import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT, timeout
 
 SHARED = '''import os, pytest
 @pytest.fixture(scope="module")
@@ -17,12 +17,10 @@ def quick_run():
 
 
 def _pytest(args, cwd, env=None):
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args], cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout(60), env=env)
 
 
 def test_a_module_whose_tests_share_a_quick_run_goes_to_one_worker_whole(tmp_path):
-    import os
-
     (tmp_path / "tests" / "case_studies").mkdir(parents=True)
     shutil.copy(ROOT / "tests" / "conftest.py", tmp_path / "tests" / "conftest.py")
     tests = "".join(f"def test_uses_it_{i}(quick_run):\n    pass\n\ndef test_other_{i}():\n    pass\n\n" for i in range(6))

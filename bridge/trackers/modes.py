@@ -2,7 +2,8 @@
 
 For a (deep) linear network the end-to-end map ``W`` is read off by a forward
 pass on the identity; the strength of teacher mode ``α`` is ``u_αᵀ W v_α`` and
-the alignment compares ``W``'s own singular vectors with the teacher's.
+the alignment compares ``W``'s own singular vectors with the teacher's (through
+the shared subspace of teacher modes with equal singular values).
 """
 
 from __future__ import annotations
@@ -47,24 +48,69 @@ def mode_strengths(w: Float[Tensor, "*batch d_out d_in"], u: Float[Tensor, "d_ou
     return ((u.T @ w) * v.T).sum(-1)
 
 
-def mode_alignment(w: Float[Tensor, "*batch d_out d_in"], u: Float[Tensor, "d_out mode"], v: Float[Tensor, "d_in mode"]) -> Float[Tensor, "*batch mode"]:
-    """For each teacher mode, ``max_j |u_αᵀ û_j| · |v_αᵀ v̂_j|`` over the learned singular pairs ``(û_j, v̂_j)``.
+def degenerate_groups(s: Float[Tensor, " mode"], rtol: float = 1e-5) -> list[list[int]]:
+    """Indices of modes that share a singular value (to ``rtol`` of the largest), each group in index order.
 
-    1 when a learned singular pair equals the teacher's; about ``1/d`` for a random map.
-    Degenerate teacher modes are compared through their shared subspace. A
-    stack of maps is decomposed in one batched SVD; a map with a non-finite entry
-    (a diverging run) has no singular vectors and gets NaN.
+    Examples:
+        >>> degenerate_groups(torch.tensor([2.0, 1.0, 2.0, 0.5]))
+        [[0, 2], [1], [3]]
+    """
+    values = [float(x) for x in s]
+    scale = max((abs(x) for x in values), default=0.0)
+    order = sorted(range(len(values)), key=lambda i: -values[i])
+    groups: list[list[int]] = []
+    for i in order:
+        if groups and abs(values[groups[-1][-1]] - values[i]) <= rtol * scale:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return sorted((sorted(g) for g in groups), key=lambda g: g[0])
+
+
+def mode_alignment(
+    w: Float[Tensor, "*batch d_out d_in"], u: Float[Tensor, "d_out mode"], v: Float[Tensor, "d_in mode"], s: Float[Tensor, " mode"] | None = None
+) -> Float[Tensor, "*batch mode"]:
+    """How well ``w``'s own singular pairs ``(û_j, v̂_j)`` line up with each teacher mode, in ``[0, 1]``.
+
+    A mode of its own scores ``max_j |u_αᵀ û_j| · |v_αᵀ v̂_j|``. Teacher modes that
+    share a singular value (``s`` given) have no preferred basis inside their
+    subspace, so a group ``G`` of ``g`` such modes is compared through the subspace:
+    each learned pair scores ``‖U_Gᵀ û_j‖ · ‖V_Gᵀ v̂_j‖``, and every mode of the group
+    gets the mean of the ``g`` best scores (the single-mode formula when ``g = 1``).
+    1 when ``w``'s singular pairs span the teacher's (the teacher itself, in any basis);
+    about ``g/d`` for a random map. A stack of maps is decomposed in one batched
+    SVD; a map with a non-finite entry (a diverging run) has no singular vectors and
+    gets NaN.
+
+    Args:
+        w: the learned maps.
+        u, v: the teacher's left and right singular vectors, one column per mode.
+        s: the teacher's singular values; without them every mode is its own group.
 
     Examples:
         >>> u, v = torch.eye(3)[:, :2], torch.eye(4)[:, :2]
         >>> mode_alignment(u @ torch.diag(torch.tensor([2.0, 1.0])) @ v.T, u, v).tolist()
         [1.0, 1.0]
+
+        A repeated singular value: the teacher written in another basis of its
+        degenerate subspace is still perfectly aligned.
+
+        >>> u, v, s = torch.eye(3), torch.eye(3), torch.tensor([2.0, 2.0, 1.0])
+        >>> c, t = 0.6, 0.8
+        >>> w = torch.tensor([[c, -t, 0.0], [t, c, 0.0], [0.0, 0.0, 1.0]]) @ torch.diag(s) @ torch.tensor([[c, -t, 0.0], [t, c, 0.0], [0.0, 0.0, 1.0]]).T
+        >>> [round(x, 4) for x in mode_alignment(w, u, v, s).tolist()]
+        [1.0, 1.0, 1.0]
     """
+    groups = degenerate_groups(s) if s is not None else [[m] for m in range(u.shape[1])]
     finite = torch.isfinite(w).flatten(-2).all(-1)
     out = torch.full((*w.shape[:-2], u.shape[1]), float("nan"), dtype=w.dtype, device=w.device)
     if finite.any():
         uh, _, vh = torch.linalg.svd(w[finite], full_matrices=False)
-        out[finite] = ((u.T @ uh).abs() * (v.T @ vh.mT).abs()).amax(-1)
+        scores = torch.empty((uh.shape[0], u.shape[1]), dtype=w.dtype, device=w.device)
+        for group in groups:
+            pair = (u[:, group].T @ uh).norm(dim=-2) * (v[:, group].T @ vh.mT).norm(dim=-2)  # (maps, learned pair)
+            scores[:, group] = pair.topk(min(len(group), pair.shape[-1]), dim=-1).values.mean(-1, keepdim=True)
+        out[finite] = scores
     return out
 
 
@@ -94,7 +140,7 @@ class ModeTracker(Batched):
         w = torch.stack(list(captures))
         u, v = data.info["U"].to(w), data.info["V"].to(w)
         with torch.no_grad():
-            values = torch.stack((mode_strengths(w, u, v), mode_alignment(w, u, v)), dim=-1).tolist()  # (step, mode, 2)
+            values = torch.stack((mode_strengths(w, u, v), mode_alignment(w, u, v, data.info.get("S"))), dim=-1).tolist()  # (step, mode, 2)
         return [[{"observable": name, "value": value, "mode": m} for m, pair in enumerate(per_step) for name, value in zip(_OBSERVABLES, pair)] for per_step in values]
 
 

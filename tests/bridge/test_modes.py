@@ -1,0 +1,73 @@
+"""The mode tracker's alignment: one teacher mode at a time, and groups of modes sharing a singular value."""
+
+import pytest
+import torch
+
+from bridge.tasks import LinearTeacherConfig, make_task
+from bridge.trackers.modes import degenerate_groups, mode_alignment
+
+
+def rotation(n: int, seed: int) -> torch.Tensor:
+    q, _ = torch.linalg.qr(torch.randn(n, n, dtype=torch.float64, generator=torch.Generator().manual_seed(seed)))
+    return q
+
+
+def single_mode_reference(w, u, v):
+    """max_j |u_α·û_j| |v_α·v̂_j|, by loops."""
+    uh, _, vh = torch.linalg.svd(w, full_matrices=False)
+    return torch.tensor([max(abs(float(u[:, a] @ uh[:, j])) * abs(float(v[:, a] @ vh[j])) for j in range(uh.shape[1])) for a in range(u.shape[1])], dtype=w.dtype)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_teacher_in_any_basis_of_its_degenerate_subspaces_is_aligned(seed):
+    data = make_task(LinearTeacherConfig((2.0, 2.0, 2.0, 1.0, 0.5, 0.5), d_in=8, d_out=7), seed=seed)
+    u, s, v = data.info["U"].double(), data.info["S"].double(), data.info["V"].double()
+    r = torch.eye(6, dtype=torch.float64)
+    r[:3, :3], r[4:, 4:] = rotation(3, seed), rotation(2, seed + 10)
+    teacher = u @ torch.diag(s) @ v.T
+    torch.testing.assert_close(u @ r @ torch.diag(s) @ (v @ r).T, teacher)  # the same map, written in another basis
+    for uu, vv in [(u, v), (u @ r, v @ r)]:
+        torch.testing.assert_close(mode_alignment(teacher, uu, vv, s), torch.ones(6, dtype=torch.float64))
+    single = mode_alignment(teacher, u @ r, v @ r)  # without s, each mode alone: the basis decides
+    assert single[:3].min() < 0.95 and single[3] == pytest.approx(1.0)
+
+
+def test_single_modes_match_the_pairwise_formula_and_groups_of_one_change_nothing():
+    w = torch.randn(5, 6, 9, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    u, v = rotation(6, 4)[:, :4], rotation(9, 5)[:, :4]
+    s = torch.tensor([4.0, 3.0, 2.0, 1.0], dtype=torch.float64)
+    expected = torch.stack([single_mode_reference(m, u, v) for m in w])
+    torch.testing.assert_close(mode_alignment(w, u, v), expected)
+    torch.testing.assert_close(mode_alignment(w, u, v, s), expected)
+
+
+def test_a_group_scores_the_mean_of_its_best_subspace_overlaps():
+    w = torch.randn(6, 9, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
+    u, v = rotation(6, 7)[:, :3], rotation(9, 8)[:, :3]
+    s = torch.tensor([1.0, 1.0, 0.5], dtype=torch.float64)
+    uh, _, vh = torch.linalg.svd(w, full_matrices=False)
+    overlaps = sorted((float((u[:, :2].T @ uh[:, j]).norm() * (v[:, :2].T @ vh[j]).norm()) for j in range(6)), reverse=True)
+    got = mode_alignment(w, u, v, s)
+    assert float(got[0]) == float(got[1]) == pytest.approx(sum(overlaps[:2]) / 2, rel=1e-12)
+    assert float(got[2]) == pytest.approx(float(single_mode_reference(w, u[:, 2:], v[:, 2:])[0]), rel=1e-12)
+
+
+def test_degenerate_groups_tolerate_rounding_and_keep_distinct_values_apart():
+    assert degenerate_groups(torch.tensor([0.433, 0.25, 0.433 * (1 + 1e-7), 0.25, 1.0])) == [[0, 2], [1, 3], [4]]
+    assert degenerate_groups(torch.tensor([1.0, 0.999])) == [[0], [1]]
+
+
+def test_deep_linear_quick_ends_aligned_in_every_mode(tmp_path):
+    """The hierarchy's teacher repeats its singular values; once learned, every mode is aligned."""
+    from bridge import train
+    from bridge.trackers.modes import ModeTracker
+    from case_studies.deep_linear import PRESETS, run_config
+
+    run = train(run_config(PRESETS["quick"], seed=0), tmp_path / "run", trackers=[ModeTracker()], progress=False)
+    last = run.steps[-1]
+    strengths = run.table("mode/strength", "mode").loc[last]
+    alignments = run.table("mode/alignment", "mode").loc[last]
+    s = run.task_data().info["S"].numpy()
+    assert len(set(s.round(6))) < len(s)  # degenerate modes are there
+    assert abs(strengths.to_numpy() / s - 1).max() < 0.02
+    assert alignments.min() > 0.99

@@ -317,13 +317,13 @@ def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker]
     writer = RunWriter(config, out, data, trackers, dev, loggers=loggers, extends=extends)
     ckpt_set, tracked_set = set(writer.checkpoints), set(writer.tracked)
     start = writer.open(model, optimizer, resume)
-    if start == 0:
-        writer.buffer.track(model, 0)
-        writer.checkpoint(0, model, optimizer, 0.0)
     loss_fn, n = data.loss_fn, len(data.train)
-    t0 = time.perf_counter()
     bar = step_bar(config, start, progress)
     try:
+        if start == 0:  # inside: a tracker failing on its first call still fails the run and frees its lock
+            writer.buffer.track(model, 0)
+            writer.checkpoint(0, model, optimizer, 0.0)
+        t0 = time.perf_counter()
         for step in bar:
             if tc.batch_size is None:
                 x, y = data.train.x, data.train.y

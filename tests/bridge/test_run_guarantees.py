@@ -275,3 +275,27 @@ def test_checkpoint_bytes_are_the_bytes_safetensors_writes(case):
     data = tensors_to_bytes(tensors, metadata)
     assert data == save({k: v.contiguous() for k, v in tensors.items()}, metadata=packed)
     assert all(torch.equal(load(data)[k], v) for k, v in tensors.items())
+
+
+@pytest.mark.parametrize("fail_at", [0, 3])
+def test_a_tracker_failing_on_any_call_fails_the_run_and_frees_its_lock(tmp_path, fail_at):
+    from bridge import RunConfig, ScheduleConfig, TrainConfig, train
+    from bridge.models import DeepLinearConfig
+    from bridge.tasks import LinearTeacherConfig
+
+    class Failing:
+        name = "failing"
+
+        def __call__(self, model, step, data):
+            if step >= fail_at:
+                raise RuntimeError(f"boom at {step}")
+            return []
+
+    cfg = RunConfig(LinearTeacherConfig((2.0, 1.0), d_in=4, d_out=4), DeepLinearConfig(4, 8, 4, init_std=0.01),
+                    TrainConfig(lr=0.05, steps=10, schedule=ScheduleConfig(n_log=2, every=1)), seed=0)
+    with pytest.raises(RuntimeError, match="boom"):
+        train(cfg, tmp_path / "run", trackers=[Failing()], progress=False)
+    run = load_run(tmp_path / "run")
+    assert run.status == "failed" and run.info["error"] == f"RuntimeError: boom at {fail_at}"
+    assert not (tmp_path / "run" / LOCK).exists()
+    assert train(cfg, tmp_path / "run", progress=False, resume=True).status == "complete"  # nobody holds it

@@ -130,7 +130,7 @@ class Differentiation:
     def fit(self, h: np.ndarray, level_labels: np.ndarray) -> "Differentiation":
         levels = np.asarray(level_labels)
         h = np.asarray(h, dtype=float)
-        key = levels.tobytes() + bytes(levels.shape)
+        key = (levels.shape, levels.dtype.str, levels.tobytes())
         if getattr(self, "_key", None) != key:
             self._tree = _Tree(levels) if _Tree.nested(levels) else None
             self._groups = {k: _Grouping.of(levels[k], levels[k - 1]) for k in range(1, len(levels))}

@@ -80,7 +80,7 @@ def test_linear_probe_contract():
 
 def test_all_levels_at_once_equal_the_level_by_level_computation():
     rng = np.random.default_rng(3)
-    for depth, branching in [(3, 2), (2, 3), (4, 2)]:
+    for depth, branching in [(3, 2), (2, 3), (4, 2), (8, 2)]:  # 256 items too
         levels = level_labels(depth, branching)
         h = rng.normal(size=(branching**depth, 7))
         fast = Differentiation().fit(h, levels)

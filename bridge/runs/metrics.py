@@ -16,6 +16,7 @@ import csv
 import io
 import math
 import numbers
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ from bridge.runs.errors import CorruptFileError
 from bridge.runs.storage import append_bytes, atomic_write_text
 
 BASE_COLUMNS = ["step", "observable", "value"]
+_INTEGER = re.compile(r"-?(0|[1-9][0-9]*)(\.0)?")  # a cell the csv writer makes of an integer ("2.0" from older tables)
+_MISSING = ("", "nan")  # the cells the csv writer makes of None and of a float NaN
 
 
 def validate_rows(rows: Sequence[dict[str, Any]]) -> None:
@@ -34,7 +37,8 @@ def validate_rows(rows: Sequence[dict[str, Any]]) -> None:
 
     A tidy row has an integer ``step``, a non-empty string ``observable``, a
     number (or ``None``/NaN) as ``value``, and index columns whose values are
-    integers, strings or ``None``.
+    integers, strings or ``None``. A string the table would read back as something
+    else (``""``, ``"nan"``, or an integer such as ``"7"``) is refused.
 
     Examples:
         >>> validate_rows([{"step": 0, "observable": "loss/train", "value": 0.5, "split": "test"}])
@@ -53,8 +57,11 @@ def validate_rows(rows: Sequence[dict[str, Any]]) -> None:
             problem = f"value must be a number, got {r['value']!r}"
         else:
             bad = next((k for k, v in r.items() if k not in BASE_COLUMNS and v is not None and not isinstance(v, numbers.Integral | str) and not (isinstance(v, float) and math.isnan(v))), None)
+            ambiguous = next((k for k, v in r.items() if k not in BASE_COLUMNS and isinstance(v, str) and (v in _MISSING or _INTEGER.fullmatch(v))), None)
             if bad is not None:
                 problem = f"index column {bad!r} must hold an integer or a string, got {r[bad]!r}"
+            elif ambiguous is not None:
+                problem = f"index column {ambiguous!r} holds the string {r[ambiguous]!r}, which the table reads back as {'missing' if r[ambiguous] in _MISSING else 'an integer'}: use {'None' if r[ambiguous] in _MISSING else 'the integer'}"
         if problem:
             raise ValueError(f"metric row {r}: {problem}")
 
@@ -82,7 +89,8 @@ def tidy_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
 
     A CSV cell cannot tell 1 from 1.0 and a column with empty cells reads as floats;
     index columns only ever hold integers or strings (:func:`validate_rows`), so a
-    numeric index column is an integer column.
+    numeric index column is an integer column, and a cell of digits is an integer
+    (strings of digits are refused on the way in).
 
     Examples:
         >>> frame = tidy_dtypes(pd.DataFrame({"step": [0, 0], "observable": ["loss/train", "mode/strength"],
@@ -98,7 +106,10 @@ def tidy_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
         if column in BASE_COLUMNS:
             continue
         values = frame[column]
-        if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values) or isinstance(values.dtype, pd.Int64Dtype):
+        if not pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            frame[column] = _index_column(values)
+            continue
+        if pd.api.types.is_bool_dtype(values) or isinstance(values.dtype, pd.Int64Dtype):
             continue
         present = values.dropna()
         if len(present) and bool((present == np.round(present)).all()):
@@ -188,6 +199,29 @@ class MetricsLog:
         self.columns, self.size = list(pd.read_csv(self.file, nrows=0).columns), size
 
 
+def _index_column(values: pd.Series) -> pd.Series:
+    """A text or mixed index column as written: missing cells ``pd.NA``, cells of digits integers
+    (an ``Int64`` column when every present cell is one), any other cell as it is."""
+    if isinstance(values.dtype, pd.StringDtype):  # as read from the file: every present cell is text
+        text = values.fillna("")
+        missing = values.isna() | text.isin(_MISSING)
+        digits = text.str.fullmatch(_INTEGER.pattern).astype(bool) & ~missing
+        if not digits.any():  # a column of names
+            return values.where(~missing)
+        if (digits | missing).all():  # a column of integers
+            return pd.to_numeric(text.str.removesuffix(".0").where(~missing)).astype("Int64")
+    cells = values.astype(object)
+    text = cells.map(lambda v: v if isinstance(v, str) else "")
+    missing = cells.isna() | (cells.map(lambda v: isinstance(v, str)) & text.isin(_MISSING))
+    digits = text.str.fullmatch(_INTEGER.pattern).astype(bool) & ~missing
+    cells[digits] = [int(v.removesuffix(".0")) for v in text[digits]]
+    cells[missing] = pd.NA
+    present = cells[~missing]
+    if len(present) and present.map(lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool)).all():
+        return cells.astype("Int64")
+    return cells
+
+
 def write_metrics(path: Path, frame: pd.DataFrame) -> None:
     """Write the metrics table atomically (integer index columns as integers: ``3``, never ``3.0``).
 
@@ -217,7 +251,9 @@ def read_metrics(path: Path) -> pd.DataFrame:
     if not file.exists():
         return pd.DataFrame(columns=BASE_COLUMNS)
     try:
-        frame = pd.read_csv(file)
+        header = list(pd.read_csv(file, nrows=0).columns)
+        text = {c: str for c in header if c not in ("step", "value")}  # index cells as written; tidy_dtypes reads the integers
+        frame = pd.read_csv(file, dtype=text, keep_default_na=False, na_values={"step": [""], "value": ["", "nan", "NaN"]})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
         raise CorruptFileError(f"{file.name} cannot be read ({' '.join(str(e).split())})") from None
     problem = None
@@ -227,7 +263,7 @@ def read_metrics(path: Path) -> pd.DataFrame:
         problem = "a step is not an integer"
     elif len(frame) and not pd.api.types.is_numeric_dtype(frame["value"]):
         problem = "a value is not a number"
-    elif len(frame) and frame["observable"].isna().any():
+    elif len(frame) and (frame["observable"].isna() | (frame["observable"] == "")).any():
         problem = "a row names no observable"
     if problem:
         raise CorruptFileError(f"{file.name} is not a tidy metrics table: {problem}")

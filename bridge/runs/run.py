@@ -207,7 +207,7 @@ class Run:
             **index: fixed values of other index columns (``split="test"``).
 
         Returns:
-            A DataFrame indexed by step (ascending), columns sorted; ``.to_numpy()``
+            A DataFrame indexed by step (ascending), columns sorted, a NaN where a row holds NaN; ``.to_numpy()``
             gives the ``(step, column)`` matrix.
 
         Examples:
@@ -223,7 +223,8 @@ class Run:
             frame = frame[frame[key] == value]
         if frame.empty:
             raise KeyError(f"no rows for observable {name!r} with {index or 'no index'}")
-        return frame.pivot_table(index="step", columns=columns if len(columns) > 1 else columns[0], values="value", aggfunc="last").sort_index()
+        frame = frame.drop_duplicates(["step", *columns], keep="last")  # the last row written wins, NaN included
+        return frame.pivot(index="step", columns=columns if len(columns) > 1 else columns[0], values="value").sort_index().sort_index(axis=1)
 
     def curve(self, name: str, **index: Any) -> tuple[np.ndarray, np.ndarray]:
         """``(steps, values)`` of observable ``name`` as float arrays (what detectors and plots take).

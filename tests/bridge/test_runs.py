@@ -426,3 +426,34 @@ def test_index_columns_read_back_as_integers_in_metrics_tables_and_the_csv(tmp_p
     old = load_run(run.path)
     old.info.pop("files", None)  # the checksum of the hand-written table is not recorded
     assert old.metrics["mode"].tolist()[0] == 2 and str(old.metrics["mode"].dtype) == "Int64" and str(old.metrics["value"].dtype) == "float64"
+
+
+def test_string_index_values_read_back_as_written_and_ambiguous_ones_are_refused(tmp_path):
+    run = train(small_config(steps=4), tmp_path / "run", progress=False)
+    names = ["007", "1.5", "None", "NA", "null", "a,b", 'say "hi"', "-", "3e5"]
+    run.append_metrics([{"step": 0, "observable": "x/tag", "value": float(i), "tag": name, "k": i} for i, name in enumerate(names)])
+    again = load_run(run.path)
+    for i, name in enumerate(names):
+        assert again.observable("x/tag", tag=name).tolist() == [float(i)], name
+    assert str(again.metrics["k"].dtype) == "Int64"
+    tags = again.metrics.loc[again.metrics["observable"] == "x/tag", "tag"].tolist()
+    assert tags == names and all(type(t) is str for t in tags)
+    for bad, reads_as in [("7", "an integer"), ("2.0", "an integer"), ("", "missing"), ("nan", "missing")]:
+        with pytest.raises(ValueError, match=f"reads back as {reads_as}"):
+            run.append_metrics([{"step": 0, "observable": "x/tag", "value": 1.0, "tag": bad}])
+    # a column holding integers and names keeps both
+    run.append_metrics([{"step": 1, "observable": "x/mixed", "value": 1.0, "slot": 3}, {"step": 1, "observable": "x/mixed", "value": 2.0, "slot": "bias"}])
+    assert load_run(run.path).observable("x/mixed", slot=3).tolist() == [1.0]
+    assert load_run(run.path).observable("x/mixed", slot="bias").tolist() == [2.0]
+
+
+def test_a_table_keeps_the_steps_whose_value_is_nan_and_the_last_row_written_wins(tmp_path):
+    run = train(small_config(steps=4), tmp_path / "run", progress=False)
+    run.append_metrics([{"step": s, "observable": "x/nan", "value": float("nan") if s >= 3 else 1.0, "k": k} for s in range(6) for k in range(2)])
+    run.append_metrics([{"step": 1, "observable": "x/nan", "value": float("nan"), "k": 0}])  # a later row replaces a value by NaN
+    table = load_run(run.path).table("x/nan", "k")
+    assert table.index.tolist() == list(range(6)) and table.columns.tolist() == [0, 1]
+    assert np.isnan(table.loc[1, 0]) and table.loc[1, 1] == 1.0
+    assert np.isnan(table.loc[3:, :].to_numpy()).all() and (table.loc[[0, 2], :] == 1.0).all().all()
+    steps, values = load_run(run.path).curve("x/nan", k=1)
+    assert steps.tolist() == list(range(6)) and np.array_equal(np.isnan(values), np.isnan(table[1].to_numpy()))

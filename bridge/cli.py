@@ -233,6 +233,7 @@ def _print_status(path: Path) -> None:
 def analyze_cmd(
     run_dir: Annotated[Path, typer.Argument(help="a run directory")],
     tracker: Annotated[list[str] | None, typer.Option("--tracker", help="tracker name (repeatable); default: the run's own trackers")] = None,
+    fresh: Annotated[bool, typer.Option("--fresh", help="drop the earlier rows of the observables written, not only those with the same index")] = False,
 ) -> None:
     """Compute trackers offline over every checkpoint of a run and append them to its metrics."""
     from bridge import analyze, load_run
@@ -248,7 +249,7 @@ def analyze_cmd(
     if not names:
         raise CLIError("no tracker given and the run records none; pass --tracker NAME")
     trackers = [get_tracker(n) for n in names]
-    analyze(run, trackers)
+    analyze(run, trackers, fresh=fresh)
     typer.echo(f"analyzed {len(run.steps)} checkpoints of {run_dir} with {', '.join(names)}")
 
 

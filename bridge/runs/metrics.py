@@ -222,6 +222,44 @@ def _index_column(values: pd.Series) -> pd.Series:
     return cells
 
 
+def key_part(value: Any) -> Any:
+    """An index value as a hashable key part: NaN and ``None`` are one "absent", 2.0 is 2.
+
+    Examples:
+        >>> key_part(float("nan")) is key_part(None) is None, key_part(2.0), key_part("test")
+        (True, 2, 'test')
+    """
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def merge_rows(old: pd.DataFrame, new: pd.DataFrame, replace: bool | Sequence[str] = True) -> pd.DataFrame:
+    """``old`` without the rows whose key some row of ``new`` has, then ``new``.
+
+    Args:
+        old, new: metrics tables.
+        replace: the key: ``True`` for observable, step and every index column (of either table),
+            a list of columns for those columns, ``False`` to keep every old row.
+
+    Examples:
+        >>> old = rows_to_frame([{"step": 0, "observable": "eig", "value": v, "rank": r} for r, v in enumerate([3.0, 2.0, 1.0])])
+        >>> new = rows_to_frame([{"step": 0, "observable": "eig", "value": 3.5, "rank": 0}])
+        >>> merge_rows(old, new)["value"].tolist(), merge_rows(old, new, ["observable", "step"])["value"].tolist()
+        ([2.0, 1.0, 3.5], [3.5])
+    """
+    if replace is not False and not new.empty and not old.empty:
+        columns = sorted((set(new.columns) | set(old.columns)) - {"value"}) if replace is True else list(replace)
+        key = lambda frame: list(zip(*[[key_part(v) for v in frame[c].tolist()] if c in frame.columns else [None] * len(frame) for c in columns]))  # noqa: E731
+        taken = set(key(new))
+        old = old[[k not in taken for k in key(old)]]
+    return rows_to_frame(pd.concat([old, new], ignore_index=True).to_dict("records")) if len(old) else new
+
+
 def write_metrics(path: Path, frame: pd.DataFrame) -> None:
     """Write the metrics table atomically (integer index columns as integers: ``3``, never ``3.0``).
 

@@ -18,7 +18,6 @@ Examples:
 
 from __future__ import annotations
 
-import math
 import numbers
 import re
 from collections.abc import Sequence
@@ -33,7 +32,7 @@ from torch import nn
 from bridge.config import RunConfig, config_from_dict
 from bridge.runs.checksums import record, verify
 from bridge.runs.errors import RunError
-from bridge.runs.metrics import BASE_COLUMNS, MetricsLog, read_metrics, rows_to_frame, validate_rows, write_metrics
+from bridge.runs.metrics import BASE_COLUMNS, MetricsLog, key_part, merge_rows, read_metrics, rows_to_frame, validate_rows, write_metrics
 from bridge.runs.storage import CorruptFileError, atomic_write_json, load_tensors, read_json
 from bridge.runs.weights import load_weights
 
@@ -190,12 +189,12 @@ class Run:
         if frame.empty:
             raise KeyError(f"no rows for observable {name!r} with {index or 'no index'}")
         if frame["step"].duplicated().any():
-            free = {c: sorted({_key_part(v) for v in frame[c]}, key=str) for c in frame.columns if c not in BASE_COLUMNS and c not in index and frame[c].notna().any()}
+            free = {c: sorted({key_part(v) for v in frame[c]}, key=str) for c in frame.columns if c not in BASE_COLUMNS and c not in index and frame[c].notna().any()}
             varying = {c: v for c, v in free.items() if len(v) > 1}
             if varying:
                 choices = "; ".join(f"{c} in {v}" for c, v in varying.items())
                 raise KeyError(f"observable {name!r} has several rows per step: choose {choices}")
-        return frame.groupby("step")["value"].last().astype(float)
+        return frame.drop_duplicates("step", keep="last").set_index("step")["value"].sort_index().astype(float)  # the last row written, NaN included
 
     def table(self, name: str, column: str | Sequence[str], **index: Any) -> pd.DataFrame:
         """Observable ``name`` as a table: one row per step, one column per value of the index ``column``.
@@ -258,11 +257,14 @@ class Run:
 
         Raises:
             KeyError: no checkpoint at ``step`` (the message lists the nearest ones).
+            TypeError: ``step`` is not an integer.
             RunError: the run's model kind is not registered in this process (named in the message).
             CorruptFileError: the checkpoint cannot be read.
         """
         from bridge.models import MODELS, build_model, move_to
 
+        if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+            raise TypeError(f"step must be an integer checkpoint step (one of run.steps), got {step!r}")
         file = checkpoint_path(self.path, step)
         if not file.exists():
             near = sorted(self.steps, key=lambda s: abs(s - step))[:3]
@@ -315,28 +317,21 @@ class Run:
         folder.mkdir(exist_ok=True)
         return folder
 
-    def append_metrics(self, rows: Sequence[dict[str, Any]], replace: bool = True) -> None:
+    def append_metrics(self, rows: Sequence[dict[str, Any]], replace: bool | Sequence[str] = True) -> None:
         """Add rows (each with a ``step``) to the metrics table, atomically.
 
         Args:
             rows: tidy rows with ``step``, ``observable``, ``value`` and index columns.
-            replace: drop existing rows with the same key first (observable, step
-                and every index column), so re-running an analysis does not
-                duplicate them; other rows (other steps, other layers) are kept.
+            replace: drop existing rows with the same key first (see :func:`~bridge.runs.metrics.merge_rows`):
+                ``True`` keys by observable, step and every index column, so re-running an analysis does
+                not duplicate rows and other rows (other steps, other layers) are kept; a list of
+                columns (``["observable", "step"]``) is the key; ``False`` keeps every row.
 
         Raises:
             ValueError: a row is not tidy (see :func:`validate_rows`), before anything is written.
         """
         validate_rows(rows)
-        new = rows_to_frame(rows)
-        old = self.metrics
-        if replace and not new.empty and not old.empty:
-            columns = sorted((set(new.columns) | set(old.columns)) - {"value"})
-            key = lambda frame: list(zip(*[[_key_part(v) for v in frame[c].tolist()] if c in frame.columns else [None] * len(frame) for c in columns]))  # noqa: E731
-            taken = set(key(new))
-            old = old[[k not in taken for k in key(old)]]
-        merged = rows_to_frame(pd.concat([old, new], ignore_index=True).to_dict("records")) if len(old) else new
-        write_metrics(self.path, merged)
+        write_metrics(self.path, merge_rows(self.metrics, rows_to_frame(rows), replace))
         self._metrics = None
         files = {**self.info.get("files", {}), **record(self.path, ["metrics.csv"])}
         if "metrics_bytes" in self.info:  # the byte offsets no longer describe the file
@@ -352,17 +347,6 @@ class Run:
         """Merge ``fields`` into ``run.json`` atomically."""
         self.info.update(fields)
         atomic_write_json(self.path / "run.json", self.info)
-
-
-def _key_part(value: Any) -> Any:
-    """An index value as a hashable key part: NaN and ``None`` are one "absent", 2.0 is 2."""
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return int(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
 
 
 def unregistered_kinds(data: Any, where: str = "config") -> list[tuple[str, str]]:

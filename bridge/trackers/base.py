@@ -147,6 +147,28 @@ class TrackingBuffer:
         return rows
 
 
+def check_trackers(trackers: Any) -> list[Tracker]:
+    """``trackers`` as a list, or ``TypeError`` naming what is not a list of tracker objects.
+
+    Examples:
+        >>> from bridge.trackers import LossTracker
+        >>> len(check_trackers([LossTracker()]))
+        1
+        >>> check_trackers(["loss"])
+        Traceback (most recent call last):
+        ...
+        TypeError: trackers must be tracker objects, got the name 'loss': use bridge.trackers.get_tracker('loss')
+    """
+    if isinstance(trackers, (str, bytes)) or not isinstance(trackers, (list, tuple)):
+        raise TypeError(f"trackers must be a list of tracker objects, got {type(trackers).__name__} {trackers!r:.80}")
+    for t in trackers:
+        if isinstance(t, str):
+            raise TypeError(f"trackers must be tracker objects, got the name {t!r}: use bridge.trackers.get_tracker({t!r})")
+        if not callable(t):
+            raise TypeError(f"a tracker must be callable as tracker(model, step, data), got {type(t).__name__} {t!r:.80}")
+    return list(trackers)
+
+
 def row(observable: str, value: float | torch.Tensor, **index: Any) -> Row:
     """One tidy row; tensors become Python floats.
 

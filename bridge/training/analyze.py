@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from bridge.progress import progress_bar
 from bridge.runs.run import Run
-from bridge.trackers.base import Tracker, TrackingBuffer
+from bridge.trackers.base import Tracker, TrackingBuffer, check_trackers
 from bridge.config import ConfigError
 from bridge.runs.errors import RunError
 from bridge.training.loop import torch_threads, validate
 from bridge.training.writer import FLUSH_CAPTURES
 
 
-def analyze(run: Run, trackers: Sequence[Tracker], *, steps: Sequence[int] | None = None, progress: bool | None = None, threads: int | None = None) -> Run:
+def analyze(
+    run: Run, trackers: Sequence[Tracker], *, steps: Sequence[int] | None = None, progress: bool | None = None, threads: int | None = None, fresh: bool = False
+) -> Run:
     """Compute ``trackers`` at every checkpoint of ``run`` (or ``steps``) and append the rows.
 
-    Rows of the same observables already in the run are replaced, never duplicated;
-    other observables are kept.
+    A row already in the run with the same key (observable, step and index values) is
+    replaced, never duplicated; other rows are kept, so analyses of one layer and then
+    another add up. With ``fresh=True`` every earlier row of the observables the
+    trackers write, at the steps analysed, goes first: a re-analysis with fewer index
+    values (a smaller ``k`` of top eigenvalues) leaves none of the earlier ones.
 
     Args:
         run: an opened run (:func:`bridge.load_run`).
@@ -25,14 +30,17 @@ def analyze(run: Run, trackers: Sequence[Tracker], *, steps: Sequence[int] | Non
         steps: checkpoint steps to analyse (default: all).
         progress: show a progress bar (``None``: only on a terminal).
         threads: torch threads (default: the run's ``train.threads``).
+        fresh: replace the analysed observables at the analysed steps whole, not row by row.
 
     Examples:
         >>> from bridge import analyze, load_run
         >>> from bridge.trackers import LossTracker
         >>> analyze(load_run("runs/deep-linear"), [LossTracker()])   # doctest: +SKIP
     """
-    if not trackers:
+    if not check_trackers(trackers):
         raise ValueError("analyze needs at least one tracker")
+    if steps is not None and (isinstance(steps, (str, bytes)) or not isinstance(steps, Iterable)):
+        raise TypeError(f"steps must be a list of checkpoint steps, got {steps!r}")
     status = run.status
     if status == "running":
         raise ValueError(f"{run.path} is still being trained (status 'running'); analyze it when it is complete, failed or stopped")
@@ -55,7 +63,7 @@ def analyze(run: Run, trackers: Sequence[Tracker], *, steps: Sequence[int] | Non
             if buffer.pending >= FLUSH_CAPTURES:
                 rows += buffer.flush()
         rows += buffer.flush()
-    run.append_metrics(rows)
+    run.append_metrics(rows, replace=["observable", "step"] if fresh else True)
     return run
 
 

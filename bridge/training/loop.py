@@ -34,7 +34,7 @@ from bridge.runs.errors import CorruptFileError, RunError
 from bridge.runs.storage import read_json
 from bridge.seeding import derive_seed, generator
 from bridge.tasks import Split, TaskData, make_task
-from bridge.trackers.base import Tracker
+from bridge.trackers.base import Tracker, check_trackers
 from bridge.trackers.loss import LossTracker
 from bridge.training.optim import before_step, make_optimizer
 from bridge.training.writer import RunWriter
@@ -291,7 +291,7 @@ def with_loss_tracker(trackers: Sequence[Tracker]) -> list[Tracker]:
         >>> [t.name for t in with_loss_tracker([])], len(with_loss_tracker([LossTracker()]))
         (['loss'], 1)
     """
-    trackers = list(trackers)
+    trackers = check_trackers(trackers)
     if not any(getattr(t, "name", None) == "loss" for t in trackers):
         trackers.insert(0, LossTracker(max_examples=DEFAULT_LOSS_EXAMPLES))
     return trackers

@@ -27,9 +27,10 @@ network and for AdamW on a toy transformer, 3e-7 relative for Adam on an MLP;
 the tests allow 1e-5).
 
 Examples:
-    >>> from case_studies.deep_linear import PRESETS
-    >>> runs = train_seeds(PRESETS["quick"].run_config(seed=0), range(8), tmp / "sweep")   # doctest: +SKIP
-    >>> [run.path.name for run in runs][:2]                                                  # doctest: +SKIP
+    >>> import pathlib, tempfile
+    >>> from case_studies.deep_linear import PRESETS, run_config
+    >>> runs = train_seeds(run_config(PRESETS["quick"], seed=0), range(2), pathlib.Path(tempfile.mkdtemp()) / "sweep", progress=False)
+    >>> [run.path.name for run in runs]
     ['seed_0', 'seed_1']
 """
 
@@ -99,6 +100,8 @@ def train_seeds(
         >>> runs = train_seeds(cfg, [0, 1], tempfile.mkdtemp(), device="cpu", progress=False); [(r.path.name, r.config.seed, r.steps) for r in runs]
         [('seed_0', 0, [0, 1, 2, 3]), ('seed_1', 1, [0, 1, 2, 3])]
     """
+    if trackers is not None and (not callable(trackers) or hasattr(trackers, "stacked") or hasattr(trackers, "measure")):
+        raise TypeError(f"train_seeds takes a function returning fresh trackers for each seed (trackers=lambda: [ModeTracker()]), got {trackers!r:.80}")
     try:
         seeds = [operator.index(s) for s in seeds]
     except TypeError:

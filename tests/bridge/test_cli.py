@@ -52,6 +52,10 @@ def test_quick_run_analyze_and_report_end_to_end(tmp_path, capsys):
         assert m["relative_error"] <= m["tolerance"] == 0.15
     assert {p.name for p in (out / "figures").iterdir()} == {"mode_trajectories.png", "differentiation.png", "timeline.png"}
     assert main(["analyze", str(out), "--tracker", "loss"]) == 0
+    assert main(["analyze", str(out), "--tracker", "loss", "--fresh"]) == 0
+    from bridge import load_run
+    run = load_run(out)
+    assert not run.metrics[run.metrics["observable"].str.startswith("loss/")].duplicated(["observable", "step"]).any()
     assert main(["report", str(out)]) == 0
     assert "PASS" in capsys.readouterr().out
     assert main(["list"]) == 0

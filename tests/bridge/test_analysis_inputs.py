@@ -1,0 +1,72 @@
+"""Offline analysis and checkpoint access: re-analysis replaces rows by key or whole, and wrong arguments are named."""
+
+from dataclasses import dataclass
+
+import pytest
+
+from bridge import RunConfig, ScheduleConfig, TrainConfig, analyze, train, train_seeds
+from bridge.models import DeepLinearConfig
+from bridge.tasks import LinearTeacherConfig
+from bridge.trackers import LossTracker
+from bridge.trackers.modes import ModeTracker
+
+CONFIG = RunConfig(LinearTeacherConfig((2.0, 1.0), d_in=3, d_out=3), DeepLinearConfig(3, 8, 3, init_std=0.1),
+                   TrainConfig(lr=0.05, steps=20, schedule=ScheduleConfig(n_log=3, every=10)), seed=0)
+
+
+@dataclass
+class TopK:
+    """k rows per step, as a top-k spectrum tracker writes them."""
+
+    k: int
+    name: str = "topk"
+
+    def __call__(self, model, step, data):
+        return [{"observable": "spectrum/top", "value": float(self.k * 10 + r), "rank": r} for r in range(self.k)]
+
+
+@pytest.fixture
+def run(tmp_path):
+    return train(CONFIG, tmp_path / "run", progress=False)
+
+
+def test_reanalysis_replaces_rows_by_key_and_fresh_replaces_the_observable_at_the_analysed_steps(run):
+    analyze(run, [TopK(3)], progress=False)
+    analyze(run, [TopK(1)], progress=False)  # by key: rank 0 replaced, ranks 1 and 2 of the first analysis stay
+    table = run.table("spectrum/top", "rank")
+    assert table.columns.tolist() == [0, 1, 2] and (table[0] == 10.0).all() and (table[2] == 32.0).all()
+    first, *rest = run.steps
+    analyze(run, [TopK(1)], steps=rest, fresh=True, progress=False)
+    table = run.table("spectrum/top", "rank")
+    assert table.loc[first].tolist() == [10.0, 31.0, 32.0]  # a step not analysed keeps its rows
+    assert table.loc[rest, 0].tolist() == [10.0] * len(rest) and table.loc[rest, [1, 2]].isna().all().all()
+    assert len(run.metrics[run.metrics["observable"] == "spectrum/top"]) == 3 + len(rest)
+    assert not run.metrics[run.metrics["observable"] == "loss/train"].empty  # other observables are kept
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda run: analyze(run, ["loss"]), r"got the name 'loss': use bridge.trackers.get_tracker\('loss'\)"),
+        (lambda run: analyze(run, LossTracker()), "trackers must be a list of tracker objects, got LossTracker"),
+        (lambda run: analyze(run, [3]), "a tracker must be callable"),
+        (lambda run: analyze(run, [LossTracker()], steps=10), "steps must be a list of checkpoint steps, got 10"),
+        (lambda run: run.model_at(10.0), "step must be an integer checkpoint step"),
+        (lambda run: run.model_at("10"), "step must be an integer checkpoint step"),
+    ],
+)
+def test_wrong_arguments_are_named_before_any_work(run, call, message):
+    before = run.metrics.copy()
+    with pytest.raises(TypeError, match=message):
+        call(run)
+    assert run.metrics.equals(before)
+
+
+def test_training_refuses_tracker_names_and_lists_where_a_factory_is_due_before_creating_anything(tmp_path):
+    with pytest.raises(TypeError, match="got the name 'modes'"):
+        train(CONFIG, tmp_path / "one", trackers=["modes"], progress=False)
+    with pytest.raises(TypeError, match="function returning fresh trackers"):
+        train_seeds(CONFIG, [0, 1], tmp_path / "many", trackers=[ModeTracker()], progress=False)
+    assert not (tmp_path / "one").exists() and not (tmp_path / "many").exists()
+    runs = train_seeds(CONFIG, [0, 1], tmp_path / "many", trackers=lambda: [ModeTracker()], progress=False)
+    assert [len(r.observable("mode/strength", mode=0)) for r in runs] == [len(runs[0].steps)] * 2

@@ -344,7 +344,7 @@ def _run_vmap(step, w_star, n_chains, n_steps, step_size, gamma, nbeta, noise_le
     batched = vmap(step)
     w = _chain_copies(w_star, n_chains)
     anchor = {k: v.unsqueeze(0) for k, v in w_star.items()}
-    losses = torch.empty(n_chains, n_steps)
+    losses = torch.empty(n_chains, n_steps, dtype=torch.float64)  # a float64 model's losses, unrounded
     for t in range(n_steps):
         grads, values = batched(w)
         losses[:, t] = values.detach()
@@ -356,7 +356,7 @@ def _run_loop(step, w_star, n_chains, n_steps, step_size, gamma, nbeta, noise_le
     # same noise stream layout as the vmap path: one draw per parameter per step, chains stacked
     w = _chain_copies(w_star, n_chains)
     anchor = {k: v.unsqueeze(0) for k, v in w_star.items()}
-    losses = torch.empty(n_chains, n_steps)
+    losses = torch.empty(n_chains, n_steps, dtype=torch.float64)  # a float64 model's losses, unrounded
     for t in range(n_steps):
         grads = {k: torch.empty_like(v) for k, v in w.items()}
         for c in range(n_chains):

@@ -94,7 +94,7 @@ def devinterp_llc(
     n = rows.shape[0]
 
     def per_token(net: nn.Module, packed: Tensor) -> Tensor:
-        packed = packed.float()
+        packed = packed.to(split.x.dtype)
         value = loss(net(packed[:, :d_in]), packed[:, d_in:])
         return value.expand(packed.shape[0], packed.shape[1] - 1)
 

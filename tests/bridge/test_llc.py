@@ -62,6 +62,24 @@ def test_no_noise_sgld_is_gradient_descent_on_the_localised_tempered_objective()
     torch.testing.assert_close(list(net.parameters())[0], w_star[0])  # the model is untouched
 
 
+@pytest.mark.parametrize("vectorize", [True, False])
+def test_a_float64_models_losses_are_kept_in_float64(vectorize):
+    """A large irreducible loss times a large nβ: the trace must not be rounded to float32."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2000, 3, generator=g, dtype=torch.float64)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]], dtype=torch.float64) + 100.0 + 0.1 * torch.randn(2000, 1, generator=g, dtype=torch.float64)
+    net = torch.nn.Linear(3, 1, bias=False).double()
+    with torch.no_grad():
+        net.weight.copy_(torch.linalg.lstsq(x, y).solution.T)  # the minimum; its loss is about 5000
+    cfg = SGLDConfig(n_chains=2, n_draws=5, n_burnin=0, step_size=1e-14, gamma=100.0, nbeta=2e4, noise_level=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LLCWarning)
+        res = estimate_llc(net, "half_sse", Split(x, y), cfg, seed=0, vectorize=vectorize)
+    assert res.init_loss > 4000 and res.trace.dtype == np.float64
+    np.testing.assert_allclose(res.trace, res.init_loss, rtol=1e-14)  # a step of 1e-14 moves the loss by far less than float32's 5e-4
+    assert abs(res.mean) < 1e-6
+
+
 def test_regular_model_gives_half_the_dimension():
     net, split = _regression(2000, d_in=4, d_out=3)
     d = sum(p.numel() for p in net.parameters())  # 15

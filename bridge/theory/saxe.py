@@ -11,8 +11,8 @@ For ``L = 2`` this has the closed form
 
     u(t) = s·e^{2sηt} / (e^{2sηt} − 1 + s/u₀),
 
-a sigmoid whose half-rise time is ``ln(s/u₀ − 1) / (2sη)``: stronger modes are
-learned first, in time ∝ (1/s)·ln(s/u₀).
+a sigmoid that reaches half-way, ``(u₀ + s)/2``, at ``ln(s/u₀ + 1) / (2sη)``: stronger
+modes are learned first, in time ∝ (1/s)·ln(s/u₀).
 
 From small *random* weights the theory's initial condition is not given but
 emerges. At depth 2 it follows from the initial weights
@@ -52,9 +52,11 @@ ASSUMPTIONS = (
 )
 
 
-def _check(s: float, u0: float, lr: float, depth: int) -> None:
-    if not (s > 0 and 0 < u0 < s and lr > 0 and depth >= 2):
-        raise ValueError(f"need s > u0 > 0, lr > 0, depth >= 2; got s={s}, u0={u0}, lr={lr}, depth={depth}")
+def _check(s: float, u0: float, lr: float, depth: int, steps: np.ndarray | None = None) -> None:
+    if not (s > 0 and 0 < u0 < s and lr > 0 and depth >= 2 and float(depth).is_integer()):
+        raise ValueError(f"need s > u0 > 0, lr > 0 and an integer depth >= 2; got s={s}, u0={u0}, lr={lr}, depth={depth}")
+    if steps is not None and not (np.isfinite(steps).all() and (steps >= 0).all()):
+        raise ValueError(f"steps must be finite and non-negative, got {steps[~(np.isfinite(steps) & (steps >= 0))][:3].tolist()} among them")
 
 
 def mode_trajectory(steps: np.ndarray, s: float, u0: float, lr: float, depth: int = 2) -> np.ndarray:
@@ -76,7 +78,7 @@ def mode_trajectory(steps: np.ndarray, s: float, u0: float, lr: float, depth: in
         (0.001, 2.0)
     """
     steps = np.asarray(steps, dtype=float)
-    _check(s, u0, lr, depth)
+    _check(s, u0, lr, depth, steps)
     if depth == 2:
         growth = np.exp(np.minimum(2 * s * lr * steps, 700.0))
         return s * growth / (growth - 1 + s / u0)
@@ -91,18 +93,20 @@ def ode_trajectory(steps: np.ndarray, s: float, u0: float, lr: float, depth: int
         [0.001, 0.0532, 1.9757]
     """
     steps = np.asarray(steps, dtype=float)
-    _check(s, u0, lr, depth)
+    _check(s, u0, lr, depth, steps)
     power = (depth - 2) / depth
 
     def rhs(_t: float, logu: np.ndarray) -> np.ndarray:
         u = np.exp(logu)
         return lr * depth * u**power * (s - u)
 
-    order = np.argsort(steps)
-    sol = solve_ivp(rhs, (0.0, float(steps.max(initial=0.0))), [np.log(u0)], t_eval=steps[order], rtol=1e-9, atol=1e-12, method="LSODA")
-    out = np.empty_like(steps)
-    out[order] = np.exp(sol.y[0])
-    return out
+    times, where = np.unique(steps, return_inverse=True)  # sorted, each once (checkpoints may repeat)
+    later = times > 0
+    values = np.full(times.shape, float(u0))
+    if later.any():
+        sol = solve_ivp(rhs, (0.0, float(times[-1])), [np.log(u0)], t_eval=times[later], rtol=1e-9, atol=1e-12, method="LSODA")
+        values[later] = np.exp(sol.y[0])
+    return values[where].reshape(steps.shape)
 
 
 def half_rise_step(s: float, u0: float, lr: float, depth: int = 2) -> float:
@@ -143,8 +147,8 @@ def ode_time(s: float, u_from: float, u_to: float, lr: float, depth: int) -> flo
         True
     """
     _check(s, min(u_from, u_to), lr, depth)
-    if not u_to < s:
-        raise ValueError(f"need u_to < s, got u_to={u_to}, s={s}")
+    if not max(u_from, u_to) < s:
+        raise ValueError(f"need u_from and u_to in (0, s), got u_from={u_from}, u_to={u_to}, s={s}")
     if depth == 2:
         return _depth2_time(s, u_from, lr, u_to)
     power = 2 * (depth - 1) / depth

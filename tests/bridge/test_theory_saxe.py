@@ -98,10 +98,21 @@ def test_closed_form_equals_ode_integration_for_depth2(s, u0, lr):
     assert saxe.half_rise_step(s, u0, lr, 2) == pytest.approx(saxe.integrated_half_rise(s, u0, lr, 2), rel=1e-7)
 
 
-def test_learning_time_scales_as_log_over_strength():
-    # t_half ≈ ln(s/u0) / (2 s lr): doubling s halves the time up to the log factor
-    t1, t2 = saxe.half_rise_step(1.0, 1e-6, 0.1), saxe.half_rise_step(2.0, 1e-6, 0.1)
-    assert t1 / t2 == pytest.approx(2 * np.log(1e6 - 1) / np.log(2e6 - 1), rel=1e-6)
+@pytest.mark.parametrize("s, u0", [(1.0, 1e-6), (2.0, 1e-6), (1.0, 0.5), (3.0, 0.3)])
+def test_half_rise_time_is_log_of_s_over_u0_plus_one_over_2_s_lr(s, u0):
+    # u reaches (u0 + s)/2 when e^{2sηt} = s/u0 + 1; for small u0 that is ≈ ln(s/u0)/(2sη)
+    assert saxe.half_rise_step(s, u0, 0.1) == pytest.approx(np.log(s / u0 + 1) / (2 * s * 0.1), rel=1e-12)
+    assert saxe.integrated_half_rise(s, u0, 0.1, depth=2) == pytest.approx(np.log(s / u0 + 1) / (2 * s * 0.1), rel=1e-8)
+
+
+@pytest.mark.parametrize("depth", [2, 3, 4])
+def test_trajectories_take_step_zero_alone_repeated_and_unsorted_steps(depth):
+    assert saxe.mode_trajectory(np.array([0.0]), 2.0, 1e-3, 0.01, depth=depth).tolist() == [1e-3]
+    steps = np.array([300.0, 0.0, 100.0, 100.0, 300.0])
+    u = saxe.mode_trajectory(steps, 2.0, 1e-3, 0.01, depth=depth)
+    alone = [float(saxe.mode_trajectory(np.array([t]), 2.0, 1e-3, 0.01, depth=depth)[0]) for t in steps]
+    np.testing.assert_allclose(u, alone, rtol=1e-6)
+    assert u[1] == 1e-3 and u[2] == u[3] and u[0] == u[4] > u[2] > u[1]
 
 
 def test_invalid_arguments_raise():
@@ -109,6 +120,13 @@ def test_invalid_arguments_raise():
         saxe.half_rise_step(1.0, 2.0, 0.1)
     with pytest.raises(ValueError, match="depth"):
         saxe.mode_trajectory(np.arange(3), 1.0, 0.01, 0.1, depth=1)
+    with pytest.raises(ValueError, match="integer depth"):
+        saxe.mode_trajectory(np.arange(3), 1.0, 0.01, 0.1, depth=2.5)
+    with pytest.raises(ValueError, match="non-negative"):
+        saxe.mode_trajectory(np.array([-1.0, 2.0]), 1.0, 0.01, 0.1, depth=3)
+    for u_from, u_to in [(3.0, 1.0), (1.0, 3.0), (0.0, 1.0)]:
+        with pytest.raises(ValueError, match="u"):
+            saxe.ode_time(2.0, u_from=u_from, u_to=u_to, lr=0.01, depth=3)
 
 
 def test_measured_initial_strength_recovers_u0_and_its_rule():

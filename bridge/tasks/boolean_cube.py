@@ -140,10 +140,21 @@ def walsh_target(x: Float[Tensor, "n d"], subsets, coefficients) -> Float[Tensor
         >>> walsh_target(cube_points(2), ((0,), (0, 1)), (1.0, 0.5)).tolist()   # x₀ + 0.5 x₀x₁
         [1.5, -1.5, 0.5, -0.5]
     """
+    subsets, coefficients = list(subsets), list(coefficients)
+    if len(subsets) != len(coefficients):
+        raise ValueError(f"coefficients has {len(coefficients)} entries for {len(subsets)} subsets")
     out = torch.zeros(x.shape[0], dtype=x.dtype)
     for s, c in zip(subsets, coefficients):
         out = out + float(c) * walsh_function(x, s)
     return out
+
+
+def _cube_dimension(n: int) -> int:
+    """``d`` for ``n = 2^d`` values over the cube; a ValueError for any other ``n``."""
+    d = n.bit_length() - 1
+    if n != 2**d:
+        raise ValueError(f"the last dimension must be 2^d, got {n}")
+    return d
 
 
 def walsh_coefficients(values: Float[Tensor, "*batch points"]) -> Float[Tensor, "*batch points"]:
@@ -162,9 +173,7 @@ def walsh_coefficients(values: Float[Tensor, "*batch points"]) -> Float[Tensor, 
         {2: -1.0, 5: 2.0}
     """
     n = values.shape[-1]
-    d = n.bit_length() - 1
-    if n != 2**d:
-        raise ValueError(f"the last dimension must be 2^d, got {n}")
+    _cube_dimension(n)
     batch = values.shape[:-1]
     out = values
     half = 1
@@ -183,8 +192,7 @@ def degree_power(coefficients: Float[Tensor, "*batch points"]) -> Float[Tensor, 
         >>> degree_power(torch.tensor([0.0, 1.0, 2.0, 0.5])).tolist()
         [0.0, 5.0, 0.25]
     """
-    n = coefficients.shape[-1]
-    d = n.bit_length() - 1
+    d = _cube_dimension(coefficients.shape[-1])
     deg = mask_degrees(d).to(coefficients.device)
     out = torch.zeros(*coefficients.shape[:-1], d + 1, dtype=coefficients.dtype, device=coefficients.device)
     return out.index_add_(-1, deg, coefficients**2)

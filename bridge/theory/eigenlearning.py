@@ -151,12 +151,18 @@ def predict(eigenvalues, target_coefficients, n: float, ridge: float = 0.0, nois
         >>> [round(float(v), 4) for v in out.learnabilities]
         [0.6163, 0.1384]
     """
+    if not (np.isfinite(n) and n >= 1):
+        raise ValueError(f"n (training points) must be finite and >= 1, got {n}")
+    if not (np.isfinite(ridge) and ridge >= 0):
+        raise ValueError(f"ridge must be finite and non-negative, got {ridge}")
+    if not (np.isfinite(noise) and noise >= 0):
+        raise ValueError(f"noise (a variance) must be finite and non-negative, got {noise}")
     lam, mult = _as_spectrum(eigenvalues, multiplicities)
     v = np.asarray(target_coefficients, dtype=float).ravel()
     if v.shape != lam.shape:
         raise ValueError(f"target_coefficients has {v.size} entries for {lam.size} eigenvalues")
-    if not noise >= 0:
-        raise ValueError(f"noise (a variance) must be non-negative, got {noise}")
+    if not np.all(np.isfinite(v)):
+        raise ValueError("target_coefficients must be finite")
     kappa = effective_regularisation(lam, n, ridge, mult)
     learn = lam / (lam + kappa)
     overfitting = n / (n - float((mult * learn**2).sum()))
@@ -246,7 +252,9 @@ def cube_eigenvalues(kernel_by_distance) -> np.ndarray:
         >>> [round(float(v), 6) for v in cube_eigenvalues([2.0, 0.0, -2.0])]  # K = x·x' on {±1}²
         [0.0, 1.0, 0.0]
     """
-    values = np.asarray(kernel_by_distance, dtype=float).ravel()
+    values = np.asarray(kernel_by_distance, dtype=float)
+    if values.ndim != 1 or values.size < 2:
+        raise ValueError(f"kernel_by_distance must be 1-D, K(h) for h = 0 … d with d ≥ 1, got shape {values.shape}")
     d = values.size - 1
     signed_counts = np.array([[sum((-1) ** j * comb(k, j) * comb(d - k, h - j) for j in range(min(k, h) + 1)) for h in range(d + 1)] for k in range(d + 1)], dtype=float)
     return signed_counts @ values / 2.0**d
@@ -303,6 +311,10 @@ def learnability_of(prediction: EigenlearningPrediction, eigenfunctions, functio
     """
     g = np.asarray(function, dtype=float).ravel()
     phi = np.asarray(eigenfunctions, dtype=float)
+    if phi.ndim != 2 or phi.shape[0] != g.size:
+        raise ValueError(f"eigenfunctions must be (N, modes) for a function on N = {g.size} points, got shape {phi.shape}")
+    if phi.shape[1] != prediction.learnabilities.size:
+        raise ValueError(f"prediction has {prediction.learnabilities.size} learnabilities for {phi.shape[1]} eigenfunctions")
     overlap = phi.T @ g / g.size
     norm = float(g @ g) / g.size
     if norm == 0:

@@ -42,9 +42,12 @@ def mode_residuals(gram_eigenvalues, steps, lr: float, n: float, discrete: bool 
         >>> mode_residuals([4.0, 1.0], [0, 10], lr=0.1, n=4, discrete=False)[1].round(4).tolist()
         [0.3679, 0.7788]
     """
+    _check_lr_n(lr, n)
     lam = np.asarray(gram_eigenvalues, dtype=float).ravel()
     t = np.asarray(steps, dtype=float).ravel()[:, None]
     rate = lr * lam[None, :] / n
+    if discrete and np.any(rate > 1) and not np.all(t == np.round(t)):
+        raise ValueError(f"discrete steps must be integers where 1 − η λ̂/n < 0, got step {t[t != np.round(t)][0]:g}")
     if discrete:
         return np.power(1 - rate, t)
     return np.exp(-rate * t)
@@ -59,6 +62,7 @@ def half_times(gram_eigenvalues, lr: float, n: float, discrete: bool = False) ->
         >>> half_times([4.0, 1.0], lr=0.1, n=4).round(3).tolist()
         [6.931, 27.726]
     """
+    _check_lr_n(lr, n)
     lam = np.asarray(gram_eigenvalues, dtype=float).ravel()
     rate = lr * lam / n
     with np.errstate(divide="ignore"):
@@ -91,6 +95,7 @@ def kernel_descent(kernel, train_index, targets, lr: float, steps) -> np.ndarray
         >>> f[:, 0].tolist(), f[:, 1].tolist()
         ([0.0, 0.5, 0.75], [0.0, 0.0, 0.0])
     """
+    _check_lr(lr)
     k, idx, y, values, vectors = _training_modes(kernel, train_index, targets)
     t = np.asarray(steps, dtype=float).ravel()
     n = idx.size
@@ -119,11 +124,35 @@ def interpolant(kernel, train_index, targets) -> np.ndarray:
     return k[:, idx] @ (vectors @ ((vectors.T @ y) / values))
 
 
+def _check_lr(lr: float) -> None:
+    if not (np.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be finite and positive, got {lr}")
+
+
+def _check_lr_n(lr: float, n: float) -> None:
+    _check_lr(lr)
+    if not (np.isfinite(n) and n >= 1 and float(n).is_integer()):
+        raise ValueError(f"n (training points) must be an integer >= 1, got {n}")
+
+
 def _training_modes(kernel, train_index, targets) -> tuple:
     """``(K, rows, y, λ̂, U)``: the training Gram matrix's eigenpairs above ``1e-12 · λ̂_max`` (its pseudo-inverse's cut)."""
     k = np.asarray(kernel, dtype=float)
-    idx = np.asarray(train_index, dtype=int).ravel()
+    if k.ndim != 2 or k.shape[0] != k.shape[1]:
+        raise ValueError(f"kernel must be square (N, N), got shape {k.shape}")
+    rows = np.asarray(train_index).ravel()
+    if rows.dtype.kind not in "iuf":
+        raise TypeError(f"train_index must be integer row indices, got dtype {rows.dtype}")
+    if rows.size == 0:
+        raise ValueError("train_index is empty")
+    if not np.all(rows == np.round(rows)):
+        raise ValueError(f"train_index must be integers, got {rows[rows != np.round(rows)][0]}")
+    if not np.all((rows >= 0) & (rows < k.shape[0])):
+        raise ValueError(f"train_index must be rows in 0..{k.shape[0] - 1} of the kernel, got {rows[(rows < 0) | (rows >= k.shape[0])][0]}")
+    idx = rows.astype(int)
     y = np.asarray(targets, dtype=float).ravel()
+    if y.size != idx.size:
+        raise ValueError(f"targets has {y.size} entries for {idx.size} training rows")
     values, vectors = np.linalg.eigh((k[np.ix_(idx, idx)] + k[np.ix_(idx, idx)].T) / 2)
     keep = values > values.max() * 1e-12
     return k, idx, y, values[keep], vectors[:, keep]

@@ -201,9 +201,12 @@ def local_exponent(k, alpha: float, n_tasks: int) -> np.ndarray:
         >>> round(float(local_exponent(100, 1.0, 10**6)), 2), round(float(local_exponent(900, 1.0, 1000)), 2)
         (1.0, 10.05)
     """
-    k = np.asarray(k, dtype=int)
-    if np.any(k < 1) or np.any(k >= n_tasks):
+    counts = np.asarray(k, dtype=float)
+    if not np.all(counts == np.round(counts)):
+        raise ValueError(f"k (a number of quanta) must be an integer, got {k}")
+    if np.any(counts < 1) or np.any(counts >= n_tasks):
         raise ValueError(f"k must be in [1, n_tasks - 1], got {k}")
+    k = counts.astype(int)
     tail = _tail(alpha, n_tasks)
     return np.log(tail[k] / tail[k + 1]) / np.log((k + 1) / k)
 

@@ -55,6 +55,8 @@ def decayed_norm(norm0: float, lr: float, weight_decay: float, steps: Float[np.n
         >>> decayed_norm(10.0, 0.1, 1.0, np.array([0, 1, 2])).round(4).tolist()   # × 0.9 per step
         [10.0, 9.0, 8.1]
     """
+    if not (lr >= 0 and weight_decay >= 0 and lr * weight_decay < 1):
+        raise ValueError(f"lr and weight_decay must be non-negative with lr * weight_decay < 1, got lr={lr}, weight_decay={weight_decay}")
     return norm0 * (1.0 - lr * weight_decay) ** np.asarray(steps, float)
 
 
@@ -67,6 +69,8 @@ def decay_prediction(t_start: float, norm_start: float, norm_target: float, lr: 
     """
     if not norm_start > norm_target > 0:
         raise ValueError(f"need norm_start > norm_target > 0, got {norm_start}, {norm_target}")
+    if not (lr > 0 and weight_decay > 0 and lr * weight_decay < 1):
+        raise ValueError(f"lr and weight_decay must be positive with lr * weight_decay < 1, got lr={lr}, weight_decay={weight_decay}")
     steps = math.log(norm_target / norm_start) / math.log(1.0 - lr * weight_decay)
     return Prediction("norm decays to its final value", step=t_start + steps, value=norm_target, assumptions=ASSUMPTIONS, theory="weight_decay", extra={"tau": time_scale(lr, weight_decay)})
 

@@ -9,7 +9,7 @@ import torch
 
 from bridge.config import ConfigError, config_from_dict, config_to_dict
 from bridge.tasks import BooleanCubeConfig, make_task
-from bridge.tasks.boolean_cube import cube_points, degree_power, mask_degrees, subset_mask, walsh_coefficients, walsh_function
+from bridge.tasks.boolean_cube import cube_points, degree_power, mask_degrees, subset_mask, walsh_coefficients, walsh_function, walsh_target
 
 
 def dense_walsh_matrix(d):
@@ -89,3 +89,19 @@ def test_another_draw_of_a_seed_changes_only_the_training_set():
 def test_config_errors(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         BooleanCubeConfig(**kwargs)
+
+
+def test_walsh_target_needs_one_coefficient_per_subset():
+    x = cube_points(2)
+    with pytest.raises(ValueError, match="coefficients has 1 entries for 2 subsets"):
+        walsh_target(x, ((0,), (1,)), (1.0,))
+    with pytest.raises(ValueError, match="coefficients has 2 entries for 1 subsets"):
+        walsh_target(x, ((0,),), (1.0, 0.5))
+    assert walsh_target(x, ((0,), (0, 1)), torch.tensor([1.0, 0.5])).tolist() == [1.5, -1.5, 0.5, -0.5]
+
+
+@pytest.mark.parametrize("n", [0, 3, 6])
+def test_degree_power_refuses_a_length_that_is_not_a_power_of_two(n):
+    with pytest.raises(ValueError, match=rf"last dimension must be 2\^d, got {n}"):
+        degree_power(torch.ones(2, n))
+    assert degree_power(torch.ones(2, 8)).tolist() == [[1.0, 3.0, 3.0, 1.0]] * 2

@@ -163,3 +163,18 @@ def test_grokking_phases_with_uncertainties():
     assert ev.step == pytest.approx(800 + 200 * (5.0 - (peak + low) / 2) / 4.95, abs=1e-6)
     assert grokking_phases(t, np.full_like(t, 0.5), test_loss, test_acc) == []  # never memorised
     assert grokking_phases(t, acc, test_loss, np.full_like(t, 0.04)) == []  # never generalised
+
+
+@pytest.mark.parametrize(("lr", "weight_decay"), [(1.0, 2.0), (0.5, 2.0), (-0.1, 1.0), (0.1, -1.0), (-0.1, -1.0), (np.nan, 1.0)])
+def test_decay_needs_a_per_step_factor_in_0_1(lr, weight_decay):
+    """1 − η·λ must lie in (0, 1]: η·λ ≥ 1 gave negative norms (decayed_norm) and a math domain error (decay_prediction)."""
+    with pytest.raises(ValueError, match=rf"lr and weight_decay must be non-negative with lr \* weight_decay < 1, got lr={lr}, weight_decay={weight_decay}"):
+        decayed_norm(1.0, lr, weight_decay, np.array([1]))
+    with pytest.raises(ValueError, match=rf"lr and weight_decay must be positive with lr \* weight_decay < 1, got lr={lr}, weight_decay={weight_decay}"):
+        decay_prediction(0, 2.0, 1.0, lr, weight_decay)
+
+
+def test_decay_without_decay_keeps_the_norm_and_predicts_nothing():
+    assert decayed_norm(3.0, 0.0, 1.0, np.array([0, 5])).tolist() == [3.0, 3.0]
+    with pytest.raises(ValueError, match="must be positive"):
+        decay_prediction(0, 2.0, 1.0, 0.0, 1.0)

@@ -1,5 +1,7 @@
 """Eigenlearning against simulated kernel ridge regression and simulated gradient descent."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -129,3 +131,47 @@ def test_elasticity_of_a_target_on_one_mode_is_negative_only_on_that_mode_and_a_
         assert e[2] < -0.1 and e[0] > 0 and e[1] > 0  # raising another mode's eigenvalue takes learning from the target's
     with pytest.raises(ValueError, match="zero"):
         el.elasticity([1.0, 0.5], [0.0, 0.0], n=1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n": np.inf, "ridge": 0.1}, r"n \(training points\) must be finite and >= 1, got inf"),
+        ({"n": np.nan, "ridge": 0.1}, r"n \(training points\) must be finite and >= 1"),
+        ({"n": 0.5}, r"n \(training points\) must be finite and >= 1, got 0.5"),
+        ({"n": 1, "ridge": np.inf}, "ridge must be finite and non-negative, got inf"),
+        ({"n": 1, "ridge": np.nan}, "ridge must be finite and non-negative"),
+        ({"n": 1, "noise": np.inf}, r"noise \(a variance\) must be finite and non-negative, got inf"),
+        ({"n": 1, "noise": -0.1}, r"noise \(a variance\) must be finite and non-negative"),
+    ],
+)
+def test_predict_refuses_non_finite_or_out_of_range_scalars(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        el.predict([1.0, 0.5, 0.1], [1.0, 1.0, 1.0], **kwargs)
+
+
+def test_predict_refuses_non_finite_coefficients_and_eigenvalues():
+    with pytest.raises(ValueError, match="target_coefficients must be finite"):
+        el.predict([1.0, 0.5, 0.1], [1.0, np.nan, 1.0], n=1)
+    with pytest.raises(ValueError, match="target_coefficients must be finite"):
+        el.elasticity([1.0, 0.5, 0.1], [1.0, np.inf, 1.0], n=1)
+    with pytest.raises(ValueError, match="eigenvalues must be finite and non-negative"):
+        el.predict([1.0, np.nan, 0.1], [1.0, 1.0, 1.0], n=1)
+
+
+@pytest.mark.parametrize("values", [np.ones((3, 3)), np.ones((3, 1)), [], [2.0]])
+def test_cube_eigenvalues_need_one_value_per_distance(values):
+    with pytest.raises(ValueError, match=rf"kernel_by_distance must be 1-D, K\(h\) for h = 0 … d with d ≥ 1, got shape {re.escape(str(np.shape(values)))}"):
+        el.cube_eigenvalues(values)
+
+
+def test_learnability_of_needs_one_learnability_per_eigenfunction_and_one_value_per_point():
+    lam, v, phi = el.domain_spectrum(np.diag([4.0, 2.0, 1.0, 0.5]), np.ones(4))
+    with pytest.raises(ValueError, match="prediction has 2 learnabilities for 4 eigenfunctions"):
+        el.learnability_of(el.predict([1.0, 1.0], [1.0, 0.0], n=1), phi, np.ones(4))
+    out = el.predict(lam, v, n=2)
+    with pytest.raises(ValueError, match=r"eigenfunctions must be \(N, modes\) for a function on N = 3 points, got shape \(4, 4\)"):
+        el.learnability_of(out, phi, np.ones(3))
+    with pytest.raises(ValueError, match=r"eigenfunctions must be \(N, modes\)"):
+        el.learnability_of(out, phi[:, 0], np.ones(4))
+    assert el.learnability_of(out, phi, np.array([2.0, 0.0, 0.0, 0.0])) == pytest.approx(float(out.learnabilities[0]))

@@ -64,3 +64,51 @@ def test_the_interpolant_is_kernel_descent_at_infinite_time_and_the_minimum_norm
     assert f == pytest.approx(lin.kernel_descent(kernel, rows, target[rows], 0.5, [np.inf])[0], abs=1e-10)
     reference = kernel[:, rows] @ np.linalg.pinv(kernel[np.ix_(rows, rows)], rcond=1e-12) @ target[rows]
     assert f == pytest.approx(reference, abs=1e-9)
+
+
+@pytest.mark.parametrize("fn", [lin.kernel_descent, lin.interpolant])
+def test_kernel_descent_and_interpolant_refuse_bad_inputs(fn):
+    extra = (0.1, [1]) if fn is lin.kernel_descent else ()
+    with pytest.raises(ValueError, match=r"kernel must be square \(N, N\), got shape \(3, 4\)"):
+        fn(np.ones((3, 4)), [0, 1], [1.0, 2.0], *extra)
+    with pytest.raises(ValueError, match="kernel must be square"):
+        fn(np.ones(3), [0, 1], [1.0, 2.0], *extra)
+    with pytest.raises(ValueError, match="targets has 3 entries for 2 training rows"):
+        fn(np.eye(3), [0, 1], [1.0, 2.0, 3.0], *extra)
+    with pytest.raises(ValueError, match=r"train_index must be rows in 0..2 of the kernel, got 5"):
+        fn(np.eye(3), [0, 5], [1.0, 2.0], *extra)
+    with pytest.raises(ValueError, match=r"train_index must be rows in 0..2 of the kernel, got -1"):
+        fn(np.eye(3), [0, -1], [1.0, 2.0], *extra)
+    with pytest.raises(ValueError, match="train_index must be integers, got 0.5"):
+        fn(np.eye(3), [0, 0.5], [1.0, 2.0], *extra)
+    with pytest.raises(TypeError, match="train_index must be integer row indices, got dtype bool"):
+        fn(np.eye(3), [True, False, True], [1.0, 2.0, 3.0], *extra)
+    with pytest.raises(ValueError, match="train_index is empty"):
+        fn(np.eye(3), [], [], *extra)
+    assert fn(np.eye(3), np.array([0.0, 2.0]), [1.0, 2.0], *extra) == pytest.approx(fn(np.eye(3), [0, 2], [1.0, 2.0], *extra))
+
+
+@pytest.mark.parametrize("lr", [-0.1, 0.0, np.inf, np.nan])
+def test_kernel_descent_refuses_a_learning_rate_that_is_not_positive(lr):
+    with pytest.raises(ValueError, match="lr must be finite and positive"):
+        lin.kernel_descent(np.eye(3), [0, 1], [1.0, 2.0], lr, [1])
+
+
+@pytest.mark.parametrize("fn", [lin.half_times, lin.mode_residuals])
+def test_half_times_and_mode_residuals_need_a_positive_rate_and_an_integer_n(fn):
+    call = (lambda lr, n: fn([4.0, 1.0], lr, n)) if fn is lin.half_times else (lambda lr, n: fn([4.0, 1.0], [0, 5], lr, n))
+    for lr in (-0.1, 0.0, np.inf, np.nan):
+        with pytest.raises(ValueError, match="lr must be finite and positive"):
+            call(lr, 4)
+    for n in (0, -4, 2.5, np.inf):
+        with pytest.raises(ValueError, match=r"n \(training points\) must be an integer >= 1"):
+            call(0.1, n)
+    assert call(0.1, 4.0) == pytest.approx(call(0.1, 4))
+
+
+def test_discrete_mode_residuals_need_integer_steps_where_the_factor_is_negative():
+    with pytest.raises(ValueError, match=r"discrete steps must be integers where 1 − η λ̂/n < 0, got step 2.5"):
+        lin.mode_residuals([30.0], [2.5], lr=0.2, n=4)
+    np.testing.assert_allclose(lin.mode_residuals([30.0], [2, 3], lr=0.2, n=4)[:, 0], [0.25, -0.125])  # (1 − 1.5)^t
+    np.testing.assert_allclose(lin.mode_residuals([4.0], [2.5], lr=0.2, n=4)[:, 0], [0.8**2.5])  # a positive factor takes any t
+    assert np.isfinite(lin.mode_residuals([30.0], [2.5], lr=0.2, n=4, discrete=False)).all()

@@ -89,3 +89,13 @@ def test_order_frequencies_and_learned_sets():
         quanta.zipf_frequencies(0.0, 10)
     with pytest.raises(ValueError, match="n_tasks"):
         quanta.zipf_frequencies(1.0, 2.5)
+
+
+def test_local_exponent_needs_an_integer_k():
+    with pytest.raises(ValueError, match=r"k \(a number of quanta\) must be an integer, got 1.5"):
+        quanta.local_exponent(1.5, 1.0, 100)
+    with pytest.raises(ValueError, match="must be an integer"):
+        quanta.local_exponent([10, 20.5], 1.0, 100)
+    assert quanta.local_exponent(10.0, 1.0, 100) == quanta.local_exponent(10, 1.0, 100)
+    with pytest.raises(ValueError, match=r"k must be in \[1, n_tasks - 1\]"):
+        quanta.local_exponent(100, 1.0, 100)

@@ -243,10 +243,19 @@ def rebuild_report(path: str | Path) -> BridgeReport:
 
     from bridge.training.analyze import check_run_config
 
+    from bridge.runs.storage import CorruptFileError, read_json
+
     main = load_run(path)
     if main.status == "failed":
         raise RunError(f"{main.path} holds a run that failed ({main.info.get('error', 'no error recorded')}); its report.json says so, and there is nothing to re-analyse")
-    if diverged := ((main.path / "report.json").exists() and main.report or {}).get("diverged"):  # an auxiliary run diverged: the main run is complete, its report is final
+    if main.status in ("running", "interrupted"):
+        state = "still being trained" if main.status == "running" else f"interrupted at step {main.info.get('last_step')}"
+        raise RunError(f"{main.path} is {state}; finish it with `mechbridge run ... --resume` first")
+    try:  # read as it is: a report that is damaged or unfinished is what a rebuild rewrites
+        stored = read_json(main.path / "report.json") if (main.path / "report.json").is_file() else {}
+    except (OSError, ValueError, CorruptFileError):
+        stored = {}
+    if diverged := (stored if isinstance(stored, dict) else {}).get("diverged"):  # an auxiliary run diverged: the main run is complete, its report is final
         raise RunError(f"{main.path}: its run {diverged.get('run')!r} diverged at step {diverged.get('step')}; its report.json says so, and there is nothing to re-analyse")
     name, preset_name = main.info.get("case_study"), main.info.get("preset")
     if not name or not preset_name:

@@ -221,3 +221,31 @@ def test_errors_of_the_api_are_the_run_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(RunError, match="not a run directory"):
         load_run(tmp_path / "empty")
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        truncate("report.json"),
+        lambda out: (out / "report.json").write_text('{"verdict": "pass"}'),
+        edit_info(lambda i: i.update(files={k: v for k, v in i["files"].items() if k != "report.json"})),  # killed before the record
+    ],
+    ids=["report-cut", "report-replaced", "report-off-record"],
+)
+def test_rebuild_rewrites_a_damaged_or_unfinished_report_to_the_original(good, tmp_path, capsys, damage):
+    out = copy(good, tmp_path, damage)
+    original = json.loads((good / "report.json").read_text())
+    exit_code = 0 if original["verdict"] == "pass" else 1
+    assert main(["report", str(out), "--rebuild"]) == exit_code
+    assert json.loads((out / "report.json").read_text()) == original
+    assert main(["report", str(out)]) == exit_code  # on record again
+    assert "mechbridge: error" not in capsys.readouterr().err
+
+
+def test_rebuild_of_a_killed_run_says_to_resume_it(good, tmp_path, capsys):
+    def killed(out: Path) -> None:  # a writer that died during training: status running, no stamp yet, no lock holder alive
+        edit_info(lambda i: [i.update(status="running", last_step=60), [i.pop(k, None) for k in ("case_study", "preset", "case_seed", "settings")]])(out)
+
+    out = copy(good, tmp_path, killed)
+    line = cli_error(capsys, ["report", str(out), "--rebuild"], out)
+    assert "interrupted at step 60" in line and "--resume" in line

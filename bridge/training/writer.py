@@ -223,7 +223,7 @@ class RunWriter:
                 }
                 history = [*recorded.get("extended", []), {"from": self.extends, "to": self.total}]
                 recorded = {**recorded, "config": self.info["config"], "schedule": schedule, "extended": history}
-            self.info = {**recorded, "status": "running", "device": self.info["device"]}
+            self.info = {**{k: v for k, v in recorded.items() if k != "error"}, "status": "running", "device": self.info["device"]}  # the stop it resumes from is over
             table = (self.info.pop("files", None) or {}).get("metrics.csv")  # the table changes again: its record is rewritten at completion
             start, self.saved, self.log = _restore(self.out, model, optimizer, self.info, self.log, table, usable)
             atomic_write_json(self.out / "run.json", self.info)

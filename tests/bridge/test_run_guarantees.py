@@ -298,4 +298,8 @@ def test_a_tracker_failing_on_any_call_fails_the_run_and_frees_its_lock(tmp_path
     run = load_run(tmp_path / "run")
     assert run.status == "failed" and run.info["error"] == f"RuntimeError: boom at {fail_at}"
     assert not (tmp_path / "run" / LOCK).exists()
-    assert train(cfg, tmp_path / "run", progress=False, resume=True).status == "complete"  # nobody holds it
+    resumed = train(cfg, tmp_path / "run", progress=False, resume=True)  # nobody holds it
+    assert resumed.status == "complete" and "error" not in resumed.info  # the failure it resumed from is over
+    whole = train(cfg, tmp_path / "whole", progress=False)
+    drop = {"wall_time", "created", "finished", "device", "files"}
+    assert {k for k in resumed.info if k not in drop} == {k for k in whole.info if k not in drop}

@@ -15,6 +15,8 @@ Examples:
 
 from __future__ import annotations
 
+import re
+
 import math
 import statistics
 from collections.abc import Mapping, Sequence
@@ -264,6 +266,9 @@ def run_seeds(
     preset_name, preset_obj = resolve_preset(study, preset)
     changed = apply(preset_obj, settings)
     out = new_output(out, resume)
+    foreign = sorted(p.name for p in out.iterdir() if not re.fullmatch(r"seed-\d+|seed_report\.(json|md)|figures", p.name)) if out.is_dir() else []
+    if foreign:
+        raise FileExistsError(f"{out} holds files that are not part of a seeds output ({', '.join(foreign[:3])}); choose another --out")
     for seed in seeds:
         for cfg in study.runs(changed, seed).values():
             validate(cfg)

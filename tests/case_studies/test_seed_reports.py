@@ -83,6 +83,22 @@ def test_seed_and_seeds_together_are_refused_in_one_line(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_seeds_resume_refuses_a_folder_that_is_not_a_seeds_output_and_touches_nothing(tmp_path, capsys):
+    from bridge.cli import main
+
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("data")
+    single = tmp_path / "single"
+    single.mkdir()
+    (single / "run.json").write_text("{}")  # a single run's folder
+    for folder, named in [(foreign, "thesis.tex"), (single, "run.json")]:
+        assert main(["run", "deep-linear", "--steps", "5", "--seeds", "0-1", "--resume", "--out", str(folder), "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and "not part of a seeds output" in err and named in err
+    assert sorted(p.name for p in foreign.iterdir()) == ["thesis.tex"] and sorted(p.name for p in single.iterdir()) == ["run.json"]
+
+
 @pytest.mark.slow
 def test_deep_linear_over_three_seeds_end_to_end(tmp_path):
     result = _cli("run", "deep-linear", "--seeds", "0-2", "--out", str(tmp_path / "out"), "--quiet", cwd=tmp_path)

@@ -194,7 +194,11 @@ def sweep_cmd(
         raise CLIError("name a case study to sweep, or pass --status DIR")
     from bridge.sweep import parse_grid_option, parse_seeds, run_sweep
 
-    axes = dict(parse_grid_option(g) for g in grid or [])
+    parsed = [parse_grid_option(g) for g in grid or []]
+    axes = dict(parsed)
+    if len(axes) < len(parsed):
+        repeated = sorted({k for k, _ in parsed if [key for key, _ in parsed].count(k) > 1})
+        raise CLIError(f"--grid {repeated[0]} is given more than once; list all its values in one axis ({repeated[0]}=v1,v2)")
     seed_list = parse_seeds(seeds) if seeds is not None else None
     if not axes and seed_list is None:
         raise CLIError("a sweep needs at least one --grid axis or --seeds")
@@ -311,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     from bridge.config import ConfigError
     from bridge.runs.errors import CorruptFileError, RunError
 
-    expected = (CLIError, ConfigError, RunError, CorruptFileError, FileExistsError, FileNotFoundError, NotADirectoryError, PermissionError, ValueError)
+    expected = (CLIError, ConfigError, RunError, CorruptFileError, FileExistsError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError, ValueError)
     try:
         result = app(args=argv, standalone_mode=False, prog_name="mechbridge")
     except click.exceptions.NoArgsIsHelpError as e:

@@ -141,7 +141,12 @@ def parse(text: str, annotation: Any, name: str = "value") -> Any:
             return float(value)
         raise ConfigError(f"{name} must be {'an integer' if annotation is int else 'a number'}, got {text!r}")
     if origin is tuple:
-        items = json.loads(text) if text.startswith("[") else [t for t in text.split(",") if t.strip()]
+        try:
+            items = json.loads(text) if text.startswith("[") else [t for t in text.split(",") if t.strip()]
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{name} must be a list such as [1, 2] or 1,2; {text!r} does not parse ({e.msg} at character {e.pos})") from None
+        if not isinstance(items, list):
+            raise ConfigError(f"{name} must be a list such as [1, 2] or 1,2, got {text!r}")
         kinds = [args[0]] * len(items) if len(args) == 2 and args[1] is Ellipsis else list(args)
         if len(kinds) != len(items):
             raise ConfigError(f"{name} takes {len(kinds)} comma-separated values, got {text!r}")

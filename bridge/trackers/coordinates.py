@@ -28,7 +28,7 @@ def layer_coordinates(model: nn.Module, x: Float[Tensor, "batch d_in"]) -> tuple
     """
     layers = getattr(model, "layers", None)
     if layers is None or not callable(getattr(model, "linear", None)):
-        raise TypeError(f"the coordinates tracker needs an MLP with .layers and .linear, got {type(model).__name__}")
+        raise ValueError(f"the coordinates tracker needs an MLP with .layers and .linear, got {type(model).__name__}")
     multipliers = getattr(model, "multipliers", (1.0,) * len(layers))
     inputs, outputs, h = [], [], x
     for i in range(len(layers)):

@@ -14,6 +14,7 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -164,11 +165,17 @@ def validate(config: RunConfig) -> TaskData:
     """
     if not isinstance(config, RunConfig):
         raise ConfigError(f"train needs a RunConfig, got {type(config).__name__}")
+    if config.train.threads > (os.cpu_count() or 1):
+        raise ConfigError(f"train.threads={config.train.threads} exceeds the {os.cpu_count()} CPUs of this machine")
     try:
         data = in_dtype(make_task(config.task, config.seed), getattr(torch, config.train.dtype))
         model = build_for_task(config, data)
     except KeyError as e:
         raise ConfigError(str(e.args[0])) from None
+    except (MemoryError, RuntimeError) as e:  # a size too large for this machine
+        if not isinstance(e, MemoryError) and "allocate" not in str(e) and "out of memory" not in str(e):
+            raise
+        raise ConfigError(f"the task and model of this config do not fit in memory ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no detail'})") from None
     n = min(len(data.train), 2)
     try:
         with torch.no_grad():

@@ -57,6 +57,45 @@ def new_output(out: str | Path, resume: bool) -> Path:
     return out
 
 
+def check_settings_take_effect(study: CaseStudy, preset: Any, settings: Sequence[str], seed: int = 0) -> None:
+    """Refuse a ``model.``/``task.``/``train.`` setting that changes no run of ``study``: a field
+    the study sets itself (a model's ``d_out`` that follows the task, say). A setting equal to
+    the preset's value, and settings of the study's own fields (targets, sweeps), pass.
+
+    Raises:
+        ConfigError: naming the setting, before any work.
+
+    Examples:
+        >>> from case_studies.base import get_case_study
+        >>> study = get_case_study("deep-linear")
+        >>> check_settings_take_effect(study, study.presets["quick"], ["train.lr=0.05", "model.d_hidden=40"])
+        >>> check_settings_take_effect(study, study.presets["quick"], ["model.d_out=5"])
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: --set model.d_out=5 changes no run of 'deep-linear': the study sets model.d_out itself (from its task or other settings)
+    """
+    import functools
+
+    from bridge.config import config_to_dict
+    from bridge.overrides import apply
+
+    def built(p: Any) -> dict:
+        return {key: config_to_dict(cfg) for key, cfg in study.runs(p, seed).items()}
+
+    base = None
+    for setting in settings:
+        key = setting.partition("=")[0].strip()
+        if key.split(".")[0] not in ("model", "task", "train"):
+            continue
+        changed = apply(preset, [setting])
+        value = lambda p: functools.reduce(getattr, key.split("."), p)  # noqa: E731
+        if value(changed) == value(preset):
+            continue
+        base = built(preset) if base is None else base
+        if built(changed) == base:
+            raise ConfigError(f"--set {setting} changes no run of {study.name!r}: the study sets {key} itself (from its task or other settings)")
+
+
 def run_case_study(
     name: str,
     preset: str | Any,
@@ -111,6 +150,7 @@ def run_case_study(
         get_backend(backend, **(backend_options or {}))  # an unknown backend or option stops here too
     study = get_case_study(name)
     preset_name, preset_obj = resolve_preset(study, preset)
+    check_settings_take_effect(study, preset_obj, settings, seed)
     preset_obj = apply(preset_obj, settings)
     out = new_output(out, resume)
     resolve_device(device)

@@ -175,6 +175,14 @@ def test_an_orphan_directory_is_named_as_not_a_run(tmp_path, capsys):
     assert "not a run directory" in cli_error(capsys, ["analyze", str(orphan)], orphan)
     assert "has no report" in cli_error(capsys, ["report", str(orphan)], orphan)
     assert "not a run directory" in cli_error(capsys, ["run", "deep-linear", "--out", str(orphan), "--resume", "--device", "cpu"], orphan)
+    (orphan / "run.json").mkdir()  # a folder where the record should be
+    for args in (["analyze", str(orphan)], ["report", str(orphan), "--rebuild"], ["run", "deep-linear", "--out", str(orphan), "--resume"]):
+        assert "run.json" in cli_error(capsys, args, orphan)
+
+
+def test_a_tracker_that_does_not_fit_the_model_is_one_line(good, tmp_path, capsys):
+    out = copy(good, tmp_path, lambda out: None)
+    assert "coordinates tracker needs an MLP" in cli_error(capsys, ["analyze", str(out), "--tracker", "coordinates"], out)
 
 
 @pytest.mark.parametrize(
@@ -189,6 +197,9 @@ def test_an_orphan_directory_is_named_as_not_a_run(tmp_path, capsys):
         (["--set", "train.steps=true"], "steps"),
         (["--set", "train.nosuch=1"], "nosuch"),
         (["--steps", "0"], "--steps"),
+        (["--set", "train.threads=100000"], "train.threads=100000 exceeds the"),
+        (["--set", "train.betas=[1,"], "train.betas must be a list"),
+        (["--set", "model.d_out=5"], "--set model.d_out=5 changes no run of 'deep-linear'"),
     ],
 )
 def test_bad_run_options_are_one_line_naming_the_option(tmp_path, capsys, args, message):
@@ -249,3 +260,15 @@ def test_rebuild_of_a_killed_run_says_to_resume_it(good, tmp_path, capsys):
     out = copy(good, tmp_path, killed)
     line = cli_error(capsys, ["report", str(out), "--rebuild"], out)
     assert "interrupted at step 60" in line and "--resume" in line
+
+
+def test_a_model_too_large_for_memory_is_one_line(tmp_path, capsys, monkeypatch):
+    import bridge.training.loop as loop
+
+    def too_large(config, data):  # what torch's CPU allocator raises for a size it cannot give (not tried for real: with overcommit it may succeed and fill memory)
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory: you tried to allocate 6400000000000 bytes")
+
+    monkeypatch.setattr(loop, "build_for_task", too_large)
+    line = cli_error(capsys, ["run", "deep-linear", "--out", str(tmp_path / "new"), "--set", "model.d_hidden=100000000000"])
+    assert "do not fit in memory" in line and "6400000000000 bytes" in line
+    assert not (tmp_path / "new").exists()

@@ -181,6 +181,13 @@ def test_a_sweep_directory_refuses_another_grid_and_an_unknown_field_is_refused_
         bridge.sweep(tiny(), tmp_path / "new", grid={"train.lr": [1e-3]}, backend="dask")
 
 
+def test_a_grid_axis_given_twice_on_the_command_line_is_refused(tmp_path, capsys):
+    code = main(["sweep", "deep-linear", "--grid", "train.lr=0.01", "--grid", "train.lr=0.02", "--out", str(tmp_path / "sw")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0 and "--grid train.lr is given more than once" in err
+    assert not (tmp_path / "sw").exists()
+
+
 @pytest.mark.slow
 def test_the_cli_sweeps_a_case_study_and_reports_each_point(tmp_path, capsys):
     out = tmp_path / "dl"

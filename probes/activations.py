@@ -41,7 +41,8 @@ def cached_activation(model: nn.Module, inputs: Tensor, hook: str) -> Float[Tens
         if point is None:
             raise KeyError(f"hook {hook!r} not found in {type(model).__name__} (neither a hook point nor a submodule name)")
     captured: list[Tensor] = []
-    handle = point.register_forward_hook(lambda _module, _inputs, output: captured.append(output.detach()))
+    conversion = getattr(point, "hook_conversion", None)  # a bridge's per-head hook points show (batch, pos, head, d_head), as run_with_cache does
+    handle = point.register_forward_hook(lambda _module, _inputs, output: captured.append((output if conversion is None else conversion.convert(output)).detach()))
     try:
         with evaluating(model):
             model(inputs)

@@ -134,7 +134,7 @@ class Differentiation:
         if getattr(self, "_key", None) != key:
             self._tree = _Tree(levels) if _Tree.nested(levels) else None
             self._groups = {k: _Grouping.of(levels[k], levels[k - 1]) for k in range(1, len(levels))}
-            self._contrasts = np.array([0] + [len(np.unique(levels[k])) - len(np.unique(levels[k - 1])) for k in range(1, len(levels))])
+            self._contrasts = np.array([0] + [len(np.unique(levels[k - 1 : k + 1].T, axis=0)) - len(np.unique(levels[k - 1])) for k in range(1, len(levels))])  # Σ_parents (children − 1)
             self._key = key
         self.contrasts_ = self._contrasts.copy()
         if h.ndim not in (2, 3) or h.shape[-2] != levels.shape[1]:

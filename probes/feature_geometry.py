@@ -91,7 +91,8 @@ def polygon(W: Float[Tensor, "2 n"], threshold: float = REPRESENTED_NORM) -> Pol
     k = int(keep.sum())
     if k == 0:
         return Polygon(0, (), (), float("inf"), float("inf"))
-    angles = np.sort(np.degrees(np.arctan2(cols[1].numpy(), cols[0].numpy())) % 360.0)
+    angles = np.degrees(np.arctan2(cols[1].double().numpy(), cols[0].double().numpy())) % 360.0
+    angles = np.sort(np.where(angles >= 360.0, 0.0, angles))  # a tiny negative angle rounds up to 360: it is 0
     gaps = np.diff(np.concatenate([angles, [angles[0] + 360.0]]))
     norms = cols.norm(dim=0).numpy()
     return Polygon(k, tuple(angles.tolist()), tuple(gaps.tolist()), float(np.abs(gaps - 360.0 / k).max()), float(norms.max() / norms.min() - 1))
@@ -106,9 +107,9 @@ def n2m1_phase(W: Float[Tensor, "1 2"], threshold: float = REPRESENTED_NORM) -> 
         >>> [n2m1_phase(torch.tensor([w])) for w in ([1.0, -1.0], [1.0, 1.0], [0.0, 1.0], [0.1, 0.0])]
         ['superposition', 'other', 'feature 2', 'none']
     """
-    w = torch.as_tensor(W).detach().float().reshape(-1)
-    if w.numel() != 2:
+    if tuple(torch.as_tensor(W).shape) not in ((1, 2), (2,)):  # (2, 1) would be another model: two hidden dimensions, one feature
         raise ValueError(f"n2m1_phase needs W of shape (1, 2), got {tuple(torch.as_tensor(W).shape)}")
+    w = torch.as_tensor(W).detach().float().reshape(-1)
     on = w.abs() > threshold
     if on.all():
         return "superposition" if w[0] * w[1] < 0 else "other"

@@ -80,6 +80,10 @@ def head_weights(model: nn.Module) -> HeadWeights:
 
     ``blocks.{l}.attn.q.weight`` is ``(n_heads * d_head, d_model)``, ``o.weight`` is
     ``(d_model, n_heads * d_head)`` and ``unembed.weight`` is ``(d_vocab_out, d_model)``.
+    A normalised model's LayerNorm or RMSNorm weights are folded into the matrices that
+    read the normalised stream (``ln1`` into ``W_Q``, ``W_K``, ``W_V``; ``ln_final`` into
+    ``W_U``), as TransformerLens's ``fold_ln`` does; the normalisation's division by the
+    stream's scale, its centring and its bias are not represented.
 
     Examples:
         >>> from bridge.models import TransformerConfig, build_model
@@ -93,13 +97,16 @@ def head_weights(model: nn.Module) -> HeadWeights:
     if "embed.weight" not in sd or "blocks.0.attn.q.weight" not in sd:
         raise ValueError("head_weights needs a TransformerBridge with embed.weight and blocks.{l}.attn.{q,k,v,o}.weight")
 
+    def norm(name: str) -> Tensor:  # the weight a normalisation multiplies the stream by (ones without one)
+        return sd.get(f"{name}.weight", torch.ones(sd["embed.weight"].shape[1]))
+
     def split_in(name: str) -> Tensor:
-        w = [sd[f"blocks.{layer}.attn.{name}.weight"] for layer in range(n_layers)]
+        w = [sd[f"blocks.{layer}.attn.{name}.weight"] * norm(f"blocks.{layer}.ln1") for layer in range(n_layers)]
         return einops.rearrange(w, "layer (head d_head) d_model -> layer head d_model d_head", head=n_heads, d_head=d_head).contiguous()
 
     w_o = [sd[f"blocks.{layer}.attn.o.weight"] for layer in range(n_layers)]
     w_o = einops.rearrange(w_o, "layer d_model (head d_head) -> layer head d_head d_model", head=n_heads, d_head=d_head).contiguous()
-    return HeadWeights(sd["embed.weight"], sd["unembed.weight"].T.contiguous(), split_in("q"), split_in("k"), split_in("v"), w_o)
+    return HeadWeights(sd["embed.weight"], (sd["unembed.weight"] * norm("ln_final")).T.contiguous(), split_in("q"), split_in("k"), split_in("v"), w_o)
 
 
 def copying_scores(w: HeadWeights) -> Float[Tensor, "layer head"]:

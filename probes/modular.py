@@ -59,6 +59,8 @@ def residue_embedding(model: nn.Module, p: int) -> Float[Tensor, "p d"]:
     state = model.state_dict()
     if "embed.weight" not in state:
         raise ValueError("model has neither an MLP first layer nor 'embed.weight'")
+    if state["embed.weight"].shape[0] < p:
+        raise ValueError(f"the embedding has {state['embed.weight'].shape[0]} tokens, fewer than the p = {p} residues")
     return state["embed.weight"].detach()[:p]
 
 

@@ -186,6 +186,8 @@ def ablation_effects(
         >>> tuple(effects.shape), float(effects.abs().max())   # one sequence: each head replaced by itself
         ((2, 2), 0.0)
     """
+    if reference is not None and reference.shape[1:] != tokens.shape[1:]:
+        raise ValueError(f"reference sequences must have the tokens' length: got shape {tuple(reference.shape)} for tokens {tuple(tokens.shape)}")
     means = mean_head_outputs(model, tokens if reference is None else reference) if mode == "mean" else None
     clean = metric(_forward(model, tokens), tokens)
     out = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)

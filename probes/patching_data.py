@@ -61,7 +61,9 @@ def corrupted_pair(tokens: Int[Tensor, "batch pos"], d_vocab: int, seed: int, co
 
     In each sequence the replaced positions receive distinct tokens drawn
     (from ``seed``) among those that do not occur in the sequence, so the
-    corrupted sequence has no repeat left at those positions and no new one.
+    replaced positions repeat nothing and create no new repeat. A token that
+    occurs three or more times keeps a repeat with ``copy="first"`` (its second
+    copy now comes first); ``copy="later"`` leaves no repeat at all.
     With ``copy="first"`` the result equals the induction-heads case study's
     corrupted inputs for the same ``seed``.
 

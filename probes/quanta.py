@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -42,11 +43,23 @@ from jaxtyping import Float, Int
 from torch import Tensor, nn
 
 
-def _layers(model: nn.Module) -> tuple[nn.Linear, nn.Linear]:
+def _layers(model: nn.Module) -> tuple[Callable[[Tensor], Tensor], Tensor, Tensor]:
+    """``(pre-activation of x, readout weight (d_out, width), readout bias (d_out,))`` as the model's forward
+    uses them: each layer's parametrisation multiplier included (``MLP.linear``)."""
     layers = getattr(model, "layers", None)
     if layers is None or len(layers) != 2:
         raise ValueError("the quanta probes read a one-hidden-layer MLP (model.layers of two nn.Linear)")
-    return layers[0], layers[1]
+    first, last = layers
+    multipliers = getattr(model, "multipliers", (1.0, 1.0))
+    pre = (lambda x: model.linear(0, x)) if hasattr(model, "linear") else first
+    bias = last.bias if last.bias is not None else torch.zeros(last.weight.shape[0], dtype=last.weight.dtype, device=last.weight.device)
+    return pre, last.weight * multipliers[1], bias
+
+
+def _check_subtasks(task: Int[Tensor, " n"], n_tasks: int) -> None:
+    empty = torch.nonzero(torch.bincount(task, minlength=n_tasks)[:n_tasks] == 0).flatten().tolist()
+    if empty:
+        raise ValueError(f"subtasks {empty} have no inputs")
 
 
 def _per_subtask(values: Float[Tensor, " n"], task: Int[Tensor, " n"], n_tasks: int) -> Float[Tensor, " n_tasks"]:
@@ -69,11 +82,11 @@ def hidden_and_readout(model: nn.Module, x: Float[Tensor, "n d_in"]) -> tuple[Fl
         >>> [t.tolist() for t in hidden_and_readout(net, torch.eye(2))]
         [[[10.0, 0.0], [0.0, 10.0]], [1.0, -1.0], 0.0]
     """
-    first, last = _layers(model)
+    first, weight, out_bias = _layers(model)
     with torch.no_grad():
         hidden = model.activation(first(x))
-        readout = last.weight[1] - last.weight[0]
-        bias = last.bias[1] - last.bias[0] if last.bias is not None else torch.zeros((), dtype=x.dtype)
+        readout = weight[1] - weight[0]
+        bias = out_bias[1] - out_bias[0]
     return hidden, readout, bias
 
 
@@ -114,6 +127,7 @@ def unit_contributions(model: nn.Module, x: Float[Tensor, "n d_in"], task: Int[T
         >>> unit_contributions(net, torch.eye(2), torch.tensor([0, 1]), 2).tolist()   # one unit per subtask
         [[10.0, 0.0], [0.0, 10.0]]
     """
+    _check_subtasks(task, n_tasks)
     hidden, readout, _ = hidden_and_readout(model, x)
     push = (hidden * readout).abs()
     count = torch.bincount(task, minlength=n_tasks).to(push.dtype)
@@ -177,6 +191,7 @@ def walsh_gap(
         ((3,), True)
     """
     n_tasks, k = subtask_bits.shape
+    _check_subtasks(task, n_tasks)
     bits = x[:, n_tasks:]
     n_bits = bits.shape[1]
     if math.comb(n_bits, k) <= max_subsets + 1:
@@ -208,11 +223,12 @@ def unit_ablation(model: nn.Module, x: Float[Tensor, "n d_in"], y: Int[Tensor, "
         >>> tuple(unit_ablation(net, x, y, task, 2).shape)
         (2, 3)
     """
-    first, last = _layers(model)
+    _check_subtasks(task, n_tasks)
+    first, weight, bias = _layers(model)
     with torch.no_grad():
         hidden = model.activation(first(x))
-        logits = last(hidden)
-        ablated = logits[:, None, :] - hidden[:, :, None] * last.weight.T[None]  # (n, width, 2)
+        logits = hidden @ weight.T + bias
+        ablated = logits[:, None, :] - hidden[:, :, None] * weight.T[None]  # (n, width, 2)
         clean = F.cross_entropy(logits, y, reduction="none")
         loss = F.cross_entropy(ablated.flatten(0, 1), y.repeat_interleave(hidden.shape[1]), reduction="none").view_as(hidden)
         rise = loss - clean[:, None]
@@ -240,20 +256,20 @@ def units_needed(
         >>> [t.tolist() for t in units_needed(net, torch.eye(2), torch.tensor([1, 0]), torch.tensor([0, 1]), 2)]   # each subtask needs its own unit
         [[[0, 1], [1, 0]], [1, 1]]
     """
-    first, last = _layers(model)
+    first, weight, bias = _layers(model)
     effect = unit_ablation(model, x, y, task, n_tasks)
     ranking = effect.argsort(dim=1, descending=True)
     width = effect.shape[1]
     needed = torch.zeros(n_tasks, dtype=torch.long)
     with torch.no_grad():
         hidden = model.activation(first(x))
-        logits = last(hidden)
+        logits = hidden @ weight.T + bias
         for k in range(n_tasks):
             rows = task == k
             h, yk = hidden[rows][:, ranking[k]], y[rows]
             if float(F.cross_entropy(logits[rows], yk)) >= undone:
                 continue
-            removed = torch.cumsum(h[:, :, None] * last.weight.T[ranking[k]][None], dim=1)  # (n_k, width, 2)
+            removed = torch.cumsum(h[:, :, None] * weight.T[ranking[k]][None], dim=1)  # (n_k, width, 2)
             ablated = logits[rows][:, None, :] - removed
             loss = F.cross_entropy(ablated.flatten(0, 1), yk.repeat_interleave(width), reduction="none").view(-1, width).mean(0)
             hit = torch.nonzero(loss >= undone).flatten()

@@ -138,7 +138,8 @@ def rdm(x: Features, metric: str = "euclidean") -> Float[Tensor, "n n"]:
     Args:
         x: ``(n, d)`` activations.
         metric: ``"euclidean"`` (distance between rows) or ``"correlation"``
-            (1 − Pearson correlation between rows across features).
+            (1 − Pearson correlation between rows across features; a constant row
+            has no correlation, so its row and column are NaN, and so is :func:`rsa` on it).
 
     Returns:
         ``(n, n)`` dissimilarities, zero on the diagonal.

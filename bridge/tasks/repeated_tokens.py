@@ -265,7 +265,7 @@ def replace_with_unused(tokens: Tensor, where: Tensor, d_vocab: int, g: torch.Ge
     """``tokens`` ``(batch, pos)`` with the positions in the boolean mask ``where`` set to distinct tokens absent from their sequence.
 
     Raises:
-        ValueError: a sequence leaves too few unused tokens in the vocabulary.
+        ValueError: a token outside ``[0, d_vocab)``, or a sequence that leaves too few unused tokens in the vocabulary.
 
     Examples:
         >>> tokens = torch.tensor([[0, 1, 2, 0, 1]])
@@ -273,6 +273,8 @@ def replace_with_unused(tokens: Tensor, where: Tensor, d_vocab: int, g: torch.Ge
         >>> out[0, :3].tolist(), sorted(set(out[0, 3:].tolist()) & {0, 1, 2}), len(set(out[0, 3:].tolist()))
         ([0, 1, 2], [], 2)
     """
+    if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= d_vocab):
+        raise ValueError(f"tokens must lie in [0, d_vocab={d_vocab}), got range [{int(tokens.min())}, {int(tokens.max())}]")
     out = tokens.clone()
     for i in range(tokens.shape[0]):
         positions = where[i].nonzero().squeeze(1)

@@ -401,3 +401,13 @@ def test_the_sweep_checks_fail_when_trained_phases_or_dimensionalities_disagree(
     assert sticky.value == 0.25 and not sticky.passed and sticky.counted
     _, none = sweep_checks(predicted, predicted, [{"dims_per_feature": 0.2, "D": [0.3]}], targets)
     assert not none.passed and none.reason == "no model in the sticky regime"
+
+
+def test_polygon_angles_stay_below_360_and_n2m1_phase_refuses_the_transposed_model():
+    from probes.feature_geometry import n2m1_phase, polygon
+
+    square = polygon(torch.tensor([[1.0, 0.0, -1.0, 0.0], [-1e-9, 1.0, 0.0, -1.0]]))  # the first column a hair below the x axis
+    assert square.k == 4 and 0.0 <= min(square.angles) and max(square.angles) < 360.0 and max(abs(g - 90.0) for g in square.gaps) < 1e-6
+    with pytest.raises(ValueError, match=r"needs W of shape \(1, 2\), got \(2, 1\)"):
+        n2m1_phase(torch.tensor([[1.0], [-1.0]]))
+    assert n2m1_phase(torch.tensor([1.0, -1.0])) == n2m1_phase(torch.tensor([[1.0, -1.0]])) == "superposition"

@@ -19,3 +19,16 @@ def test_a_plain_module_gives_its_submodule_output_by_name_and_keeps_no_hook():
         cached_activation(net, x, "hidden")
     with pytest.raises(KeyError, match="neither a hook point nor a submodule name"):
         cached_activation(net, x, "")  # the empty name is the model itself, not a hook point
+
+
+def test_per_head_hook_points_of_a_transformer_come_with_their_head_axis_as_run_with_cache_gives_them():
+    from bridge.models import TransformerConfig, build_model
+
+    model = build_model(TransformerConfig(d_vocab=8, n_ctx=6, d_model=16, n_heads=2, d_head=8, n_layers=2, d_mlp=None), seed=0)
+    tokens = torch.tensor([[1, 2, 3, 1, 2, 3]])
+    _, cache = model.run_with_cache(tokens)
+    for hook in ("blocks.0.attn.hook_z", "blocks.1.attn.hook_q", "blocks.1.attn.hook_v", "blocks.0.hook_resid_post"):
+        got = cached_activation(model, tokens, hook)
+        assert got.shape == cache[hook].shape, hook
+        torch.testing.assert_close(got, cache[hook])
+    assert cached_activation(model, tokens, "blocks.0.attn.hook_z").shape == (1, 6, 2, 8)

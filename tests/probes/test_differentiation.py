@@ -105,3 +105,13 @@ def test_a_stack_of_representations_equals_one_fit_each():
             np.testing.assert_allclose(stacked.ratio_[i], one.ratio_, rtol=1e-12, atol=1e-14)
     with pytest.raises(ValueError, match="8 items"):
         Differentiation().fit(rng.normal(size=(7, 5)), nested)
+
+
+def test_labels_numbered_within_their_parent_give_the_same_contrasts_as_global_labels():
+    h = np.random.default_rng(0).normal(size=(4, 3))
+    global_labels = np.array([[0, 0, 0, 0], [0, 0, 1, 1], [0, 1, 2, 3]])
+    local_labels = np.array([[0, 0, 0, 0], [0, 0, 1, 1], [0, 1, 0, 1]])
+    a, b = Differentiation().fit(h, global_labels), Differentiation().fit(h, local_labels)
+    assert a.contrasts_.tolist() == b.contrasts_.tolist() == [0, 1, 2]
+    np.testing.assert_allclose(b.between_, a.between_, rtol=1e-12)
+    np.testing.assert_allclose(b.ratio_sd_[1:], a.ratio_sd_[1:], rtol=1e-12)

@@ -210,3 +210,22 @@ def test_head_scores_find_a_hand_made_previous_token_head():
     model.load_state_dict(sd)
     scores = head_scores(model, torch.randint(0, 16, (4, 8), generator=torch.Generator().manual_seed(1)))
     assert scores["previous_token"][0, 0].item() == pytest.approx(1.0, abs=1e-3)
+
+
+@pytest.mark.parametrize("normalization", ["LN", "RMS"])
+def test_normalisation_weights_are_folded_into_the_matrices_that_read_the_normalised_stream(normalization):
+    model = build_model(TransformerConfig(d_vocab=10, n_ctx=6, d_model=16, n_heads=2, d_head=4, n_layers=2, d_mlp=None, normalization=normalization), seed=0)
+    g = torch.Generator().manual_seed(1)
+    state = model.state_dict()
+    scales = {name: torch.rand(16, generator=g) + 0.5 for name in ("blocks.0.ln1", "blocks.1.ln1", "ln_final")}
+    for name, scale in scales.items():
+        state[f"{name}.weight"].copy_(scale)
+    model.load_state_dict(state)
+    w = head_weights(model)
+    q = state["blocks.1.attn.q.weight"].reshape(2, 4, 16)  # (head, d_head, d_model)
+    torch.testing.assert_close(w.W_Q[1, 0], (q[0] * scales["blocks.1.ln1"]).T)
+    torch.testing.assert_close(w.W_U, (state["unembed.weight"] * scales["ln_final"]).T)
+    before = copying_scores(w)
+    state["ln_final.weight"].mul_(-1)  # every OV-to-logit path changes sign: copying becomes suppression
+    model.load_state_dict(state)
+    torch.testing.assert_close(copying_scores(head_weights(model)), 1 - before, atol=1e-5, rtol=0)

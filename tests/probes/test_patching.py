@@ -157,3 +157,23 @@ def test_ablation_subsets_refuse_bad_heads_and_clean_up_after_a_failing_measure(
     with pytest.raises(RuntimeError, match="measure failed"):
         ablation_subsets(model, [(0, 0), (1, 1)], lambda m: (_ for _ in ()).throw(RuntimeError("measure failed")), mode="zero")
     assert hook_count(model) == 0
+
+
+def test_mean_ablation_refuses_reference_sequences_of_another_length():
+    model = build_model(TransformerConfig(d_vocab=8, n_ctx=6, d_model=16, n_heads=2, d_head=8, n_layers=1, d_mlp=None), seed=0)
+    tokens = torch.tensor([[1, 2, 3, 1, 2, 3]])
+    with pytest.raises(ValueError, match="reference sequences must have the tokens' length"):
+        ablation_effects(model, tokens, repeated_token_loss, "mean", reference=tokens[:, :4])
+
+
+def test_corrupting_refuses_tokens_outside_the_vocabulary_and_residues_beyond_the_embedding():
+    from probes.induction import corrupted_pair
+    from probes.modular import residue_embedding
+
+    for tokens in (torch.tensor([[1, -1, 1, -1]]), torch.tensor([[1, 20, 1, 20]])):
+        with pytest.raises(ValueError, match=r"tokens must lie in \[0, d_vocab=10\)"):
+            corrupted_pair(tokens, 10, 0)
+    model = build_model(TransformerConfig(d_vocab=6, n_ctx=4, d_model=16, n_heads=2, d_head=8, n_layers=1, d_mlp=None), seed=0)
+    with pytest.raises(ValueError, match="fewer than the p = 11 residues"):
+        residue_embedding(model, 11)
+    assert residue_embedding(model, 5).shape == (5, 16)

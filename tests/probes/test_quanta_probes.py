@@ -157,3 +157,40 @@ def test_subtask_drop_on_a_logistic_curve():
     bump = np.where((t > 500) & (t < 600), 0.2, math.log(2))  # a transient dip that does not last is no emergence
     assert subtask_drop(t, bump) is None
     assert value_at(t, loss, 10_000.0) != value_at(t, loss, 10_000.0)  # nan outside the range
+
+
+@pytest.mark.parametrize("parametrisation", ["standard", "ntk", "mup"])
+def test_the_probes_read_the_logits_the_model_computes_in_every_parametrisation(parametrisation):
+    from probes.quanta import hidden_and_readout, unit_ablation
+
+    net = build_model(MLPConfig(d_in=5, d_out=2, widths=(32,), parametrisation=parametrisation, base_width=8), seed=0)
+    g = torch.Generator().manual_seed(1)
+    x, y, task = torch.randint(0, 2, (12, 5), generator=g).float(), torch.randint(0, 2, (12,), generator=g), torch.arange(12) % 3
+    hidden, readout, bias = hidden_and_readout(net, x)
+    with torch.no_grad():
+        out = net(x)
+    torch.testing.assert_close(hidden @ readout + bias, out[:, 1] - out[:, 0], rtol=1e-5, atol=1e-6)
+    effect = unit_ablation(net, x, y, task, 3)  # against zeroing each unit with a hook on the model itself
+    clean = F.cross_entropy(out, y, reduction="none")
+    for unit in (0, 7, 31):
+        def zero(act, hook, unit=unit):
+            act = act.clone()
+            act[:, unit] = 0
+            return act
+
+        with torch.no_grad():
+            ablated = net.run_with_hooks(x, fwd_hooks=[("hook_post.0", zero)])
+        rise = F.cross_entropy(ablated, y, reduction="none") - clean
+        expected = torch.stack([rise[task == k].mean() for k in range(3)])
+        torch.testing.assert_close(effect[:, unit], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_every_subtask_probe_refuses_a_subtask_without_inputs():
+    from probes.quanta import unit_ablation, unit_contributions, units_needed, walsh_gap
+
+    net = build_model(MLPConfig(d_in=7, d_out=2, widths=(4,)), seed=0)
+    x, y, task = torch.randint(0, 2, (8, 7)).float(), torch.randint(0, 2, (8,)), torch.tensor([0] * 4 + [1] * 4)
+    for call in (lambda: unit_ablation(net, x, y, task, 3), lambda: units_needed(net, x, y, task, 3), lambda: unit_contributions(net, x, task, 3),
+                 lambda: walsh_gap(net, x, task, torch.tensor([[0, 1], [2, 3], [1, 3]]))):
+        with pytest.raises(ValueError, match=r"subtasks \[2\] have no inputs"):
+            call()

@@ -58,9 +58,11 @@ def new_output(out: str | Path, resume: bool) -> Path:
 
 
 def check_settings_take_effect(study: CaseStudy, preset: Any, settings: Sequence[str], seed: int = 0) -> None:
-    """Refuse a ``model.``/``task.``/``train.`` setting that changes no run of ``study``: a field
-    the study sets itself (a model's ``d_out`` that follows the task, say). A setting equal to
-    the preset's value, and settings of the study's own fields (targets, sweeps), pass.
+    """Refuse a ``model.``/``task.``/``train.`` setting the study overrides: one that changes no run
+    of ``study`` while its runs hold another value at that field (a model's ``d_out`` that follows
+    the task, say). A setting equal to what the study would use anyway (a field linked to another
+    setting), a setting the study transforms (a learning rate it scales), and settings of the
+    study's own fields (targets, sweeps) pass.
 
     Raises:
         ConfigError: naming the setting, before any work.
@@ -72,28 +74,39 @@ def check_settings_take_effect(study: CaseStudy, preset: Any, settings: Sequence
         >>> check_settings_take_effect(study, study.presets["quick"], ["model.d_out=5"])
         Traceback (most recent call last):
         ...
-        bridge.config.ConfigError: --set model.d_out=5 changes no run of 'deep-linear': the study sets model.d_out itself (from its task or other settings)
+        bridge.config.ConfigError: --set model.d_out=5 changes no run of 'deep-linear': the study sets model.d_out itself (to 31)
     """
-    import functools
+    import dataclasses
 
     from bridge.config import config_to_dict
     from bridge.overrides import apply
 
-    def built(p: Any) -> dict:
-        return {key: config_to_dict(cfg) for key, cfg in study.runs(p, seed).items()}
+    def read(obj: Any, key: str) -> Any:
+        for part in key.split("."):
+            while not hasattr(obj, part) and dataclasses.is_dataclass(getattr(obj, "model", None)):
+                obj = obj.model  # a wrapper's config (a lazy model's) holds the model it wraps
+            if not hasattr(obj, part):
+                return AttributeError
+            obj = getattr(obj, part)
+        return obj
 
-    base = None
-    for setting in settings:
+    def built(p: Any) -> dict:
+        return {name: config_to_dict(cfg) for name, cfg in study.runs(p, seed).items()}
+
+    settings = list(settings)
+    full = apply(preset, settings)
+    for i, setting in enumerate(settings):
         key = setting.partition("=")[0].strip()
         if key.split(".")[0] not in ("model", "task", "train"):
             continue
-        changed = apply(preset, [setting])
-        value = lambda p: functools.reduce(getattr, key.split("."), p)  # noqa: E731
-        if value(changed) == value(preset):
-            continue
-        base = built(preset) if base is None else base
-        if built(changed) == base:
-            raise ConfigError(f"--set {setting} changes no run of {study.name!r}: the study sets {key} itself (from its task or other settings)")
+        without = apply(preset, settings[:i] + settings[i + 1 :])
+        requested = read(full, key)
+        if requested == read(without, key) or built(without) != built(full):
+            continue  # the same value either way, or the runs change with it
+        found = [read(cfg, key) for cfg in study.runs(full, seed).values()]
+        if not found or AttributeError in found or requested in found:
+            continue  # a field the runs do not hold at that place, or hold as asked
+        raise ConfigError(f"--set {setting} changes no run of {study.name!r}: the study sets {key} itself (to {', '.join(sorted({str(f) for f in found}))})")
 
 
 def run_case_study(

@@ -14,6 +14,7 @@ from bridge.report import BridgeReport
 from case_studies import case_study_names, get_case_study
 from bridge.training.loop import validate
 from case_studies.generality.robustness import field_settings, neighbours, summarise, to_markdown
+from case_studies.base.runner import check_settings_take_effect
 from tests.helpers import timeout
 
 FAMILY = {"train.lr": (0.025, 0.1), "model.d_hidden": (64, 256), "task.depth": (3, 5)}
@@ -64,6 +65,7 @@ def test_every_family_setting_is_reachable_and_differs_from_the_preset(name):
         assert own not in values, f"{name}: {field} lists the preset's own value {own!r}"
         for value in values:
             changed = apply(preset, field_settings(field, value))
+            check_settings_take_effect(study, preset, field_settings(field, value))  # the study does not override it
             for cfg in _distinct(study.runs(changed, 0).values()):
                 validate(cfg)  # a neighbour is a valid run: ConfigError otherwise
 
@@ -78,6 +80,7 @@ def test_every_pair_of_family_values_is_a_valid_run(name):
     preset = study.presets["quick"]
     for (f1, values1), (f2, values2) in itertools.combinations(study.family.items(), 2):
         for v1, v2 in itertools.product(values1, values2):
+            check_settings_take_effect(study, preset, field_settings(f1, v1) + field_settings(f2, v2))
             for cfg in _distinct(study.runs(apply(preset, field_settings(f1, v1) + field_settings(f2, v2)), 0).values()):
                 validate(cfg)
 
@@ -227,3 +230,14 @@ def test_a_report_that_records_a_diverged_auxiliary_run_is_read_not_rebuilt(tmp_
         rebuild_report(folder)
     again = run_robustness("deep-linear", "quick", tmp_path / "r", resume=True, **kwargs)
     assert [r["verdict"] for r in again["runs"]] == ["invalid"]
+
+
+def test_a_setting_the_study_overrides_is_refused_and_linked_or_transformed_ones_pass():
+    deep = get_case_study("deep-linear")
+    with pytest.raises(ConfigError, match=r"--set model.d_out=5 changes no run of 'deep-linear': the study sets model.d_out itself \(to 31\)"):
+        check_settings_take_effect(deep, deep.presets["quick"], ["model.d_out=5"])
+    check_settings_take_effect(deep, deep.presets["quick"], ["model.d_out=31", "train.lr=0.05"])  # the value it uses anyway; a real change
+    kernel = get_case_study("kernel-limit")
+    check_settings_take_effect(kernel, kernel.presets["quick"], ["train.lr=0.02"])  # each run uses η/α²: never 0.02 itself, but every run changes
+    with pytest.raises(ConfigError, match="model.d_in"):
+        check_settings_take_effect(kernel, kernel.presets["quick"], ["model.d_in=7"])  # follows task.d

@@ -133,6 +133,7 @@ def read_manifest(out: str | Path) -> dict[str, Any]:
 
     Raises:
         FileNotFoundError: ``out`` holds no ``sweep.json``.
+        CorruptFileError: ``sweep.json`` is not a sweep manifest.
 
     Examples:
         >>> import tempfile
@@ -143,10 +144,17 @@ def read_manifest(out: str | Path) -> dict[str, Any]:
     """
     from bridge.runs.storage import read_json
 
+    from bridge.runs.errors import CorruptFileError
+
     path = Path(out) / MANIFEST
     if not path.exists():
         raise FileNotFoundError(f"{out} is not a sweep directory (no {MANIFEST})")
-    return read_json(path)
+    manifest = read_json(path)
+    ok = isinstance(manifest, dict) and isinstance(manifest.get("target"), dict) and "kind" in manifest["target"]
+    points = manifest.get("points") if isinstance(manifest, dict) else None
+    if not ok or not isinstance(points, list) or not all(isinstance(r, dict) and {"key", "params"} <= set(r) for r in points):
+        raise CorruptFileError(f"{path} is not a sweep manifest (an object with a target and a list of points with key and params)")
+    return manifest
 
 
 def write_manifest(out: str | Path, manifest: dict[str, Any]) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.config import ConfigError, config_from_dict
+from bridge.runs.errors import Diverged
 from bridge.sweep.grid import SEED, Point, value_text
 
 DONE, FAILED, RUNNING, INTERRUPTED, PENDING = "done", "failed", "running", "interrupted", "pending"
@@ -183,7 +184,9 @@ def run_stack(target: Target, stack: Stack, folder: str, threads: int = 1) -> di
     """Train the seeds of ``stack`` together into ``folder/<key>`` each; never raises.
 
     Seeds that cannot be stacked (a task whose loss or shapes depend on the seed, buffers
-    of different shapes) run one by one, each with its own outcome.
+    of different shapes) run one by one, each with its own outcome; so do the seeds of a
+    stack in which one diverged (each resumes from its last checkpoint alone, and only
+    the seeds that diverge alone fail).
 
     Returns:
         ``{"key", "members": {point key: outcome as from run_point}}``.
@@ -212,7 +215,7 @@ def run_stack(target: Target, stack: Stack, folder: str, threads: int = 1) -> di
         trackers = target.trackers
         train_seeds(base, [int(p.seed) for p in stack.points], folder, folders=folders, trackers=trackers, device=target.device, progress=False, resume=resume)
         members = {p.key: {"key": p.key, "status": DONE, "error": None, **here} for p in stack.points}
-    except ConfigError:  # not stackable (or invalid): point by point, each recording its own outcome
+    except (ConfigError, Diverged):  # not stackable (or invalid), or one seed diverged: point by point, each recording its own outcome
         members = {p.key: run_point(target, p, str(f), threads) for p, f in zip(stack.points, folders)}
     except Exception as e:  # noqa: BLE001 - the stack's failure is each of its points'
         error = {"status": FAILED, "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc(limit=20), **here}
@@ -304,7 +307,8 @@ def _live(folder: Path) -> bool:
 
 
 def point_row(folder: Path, kind: str) -> dict[str, Any]:
-    """Final metrics (last value of each observable without an index), events and verdict of a finished point.
+    """Final metrics (last value of each observable without an index), detected events (``event:<name>``),
+    the theory's predicted steps (``prediction:<name>``) and verdict of a finished point.
 
     Examples:
         >>> import pathlib, tempfile; from bridge import models, tasks; from bridge.config import RunConfig, TrainConfig, config_to_dict
@@ -330,8 +334,9 @@ def point_row(folder: Path, kind: str) -> dict[str, Any]:
         if (folder / "events.json").exists():
             for event in read_json(folder / "events.json"):
                 step = event.get("step", event.get("start"))
+                column = "prediction" if event.get("type") == "prediction" else "event"  # a theory's step, or one detected in the run
                 if step is not None and not (isinstance(step, float) and math.isnan(step)):
-                    row[f"event:{event.get('name')}"] = step
+                    row[f"{column}:{event.get('name')}"] = step
         report = run.report or {}
         row["verdict"] = report.get("verdict")
         row["failed_claims"] = ";".join(report.get("failed_claims", []))

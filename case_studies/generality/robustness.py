@@ -246,8 +246,16 @@ def run_robustness(
         for seed in seeds:
             for cfg in study.runs(changed, seed).values():
                 validate(cfg)
+    if remote is None:
+        from bridge.training.loop import resolve_device
+
+        resolve_device(device)
     out = new_output(out, resume)
     places = {(n.key, seed): (n, out / n.key / f"seed-{seed}") for n in chosen for seed in seeds}
+    for n, folder in places.values():  # a resumed table describes the runs it holds: they were trained with these settings
+        recorded = read_json(folder / "run.json").get("settings") if resume and (folder / "run.json").is_file() else None
+        if recorded is not None and list(recorded) != [*base, *n.settings]:
+            raise ConfigError(f"{folder} was trained with settings {recorded}, not {[*base, *n.settings]}: resume with the same --set, or choose another --out")
     errors: dict[tuple[str, int], str] = {}
     if remote is not None:
         from bridge.sweep.backends import Job

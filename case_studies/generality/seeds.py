@@ -258,12 +258,13 @@ def run_seeds(
     from bridge.training.loop import validate
 
     from case_studies.base import get_case_study, resolve_preset
-    from case_studies.base.runner import new_output, rebuild_report, run_case_study
+    from case_studies.base.runner import check_settings_take_effect, new_output, rebuild_report, run_case_study
 
     if not seeds:
         raise ConfigError("--seeds names no seed")
     study = get_case_study(name)
     preset_name, preset_obj = resolve_preset(study, preset)
+    check_settings_take_effect(study, preset_obj, settings)
     changed = apply(preset_obj, settings)
     out = new_output(out, resume)
     foreign = sorted(p.name for p in out.iterdir() if not re.fullmatch(r"seed-\d+|seed_report\.(json|md)|figures", p.name)) if out.is_dir() else []

@@ -207,6 +207,16 @@ def test_the_cli_sweeps_a_case_study_and_reports_each_point(tmp_path, capsys):
     # the half-rise time of the strongest mode scales as 1/lr (Saxe et al.): twice the rate, half the time
     ratio = table.loc["train.lr=0.05__seed=0", "event:mode 0 half-rise"] / table.loc["train.lr=0.1__seed=0", "event:mode 0 half-rise"]
     assert 1.9 < ratio < 2.1
+    for key in table.index:  # event columns are the detected events, prediction columns the theory's steps
+        events = json.loads((out / "points" / key / "events.json").read_text())
+        detected = {e["name"]: e["step"] for e in events if e.get("type") == "event"}
+        predicted = {e["name"]: e["step"] for e in events if e.get("type") == "prediction"}
+        assert detected and predicted and detected != predicted
+        assert {c[len("event:"):] for c in table.columns if c.startswith("event:") and pd.notna(table.loc[key, c])} == set(detected)
+        for name, step in detected.items():
+            assert table.loc[key, f"event:{name}"] == pytest.approx(step)
+        for name, step in predicted.items():
+            assert table.loc[key, f"prediction:{name}"] == pytest.approx(step)
     assert main(args) == 0  # the same command again: nothing to train
     assert "4 done" in capsys.readouterr().out
 
@@ -229,3 +239,41 @@ def test_sweep_command_line_errors_are_one_line_before_any_work(tmp_path, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("mechbridge: error:") and message in err[0], err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_diverging_seed_of_a_stack_fails_alone_as_it_would_point_by_point(tmp_path):
+    from bridge.models import MLPConfig as MLP
+    from bridge.tasks import TeacherMLPConfig
+
+    cfg = RunConfig(TeacherMLPConfig(d_in=6, n_train=128, n_test=64), MLP(d_in=6, d_out=1, widths=(16,)),
+                    TrainConfig(optimizer="gd", lr=0.6, steps=100, schedule=ScheduleConfig(n_log=5, every=50)))
+    stacked = bridge.sweep(cfg, tmp_path / "stacked", seeds=range(4), progress=False)
+    alone = bridge.sweep(cfg, tmp_path / "alone", seeds=range(4), progress=False, stack=False)
+    states = lambda sweep: sweep.status().set_index("key")["status"].to_dict()  # noqa: E731
+    assert states(stacked) == states(alone)
+    assert set(states(alone).values()) == {"done", "failed"}  # at lr 0.6 some seeds diverge and some do not
+    for key, state in states(alone).items():
+        if state == "done":
+            assert weights(load_run_of(tmp_path / "stacked", key)).keys() == weights(load_run_of(tmp_path / "alone", key)).keys()
+            for name, w in weights(load_run_of(tmp_path / "alone", key)).items():
+                torch.testing.assert_close(weights(load_run_of(tmp_path / "stacked", key))[name], w, rtol=1e-5, atol=1e-6)
+
+
+def load_run_of(out, key):
+    return bridge.load_run(out / "points" / key)
+
+
+@pytest.mark.parametrize("options, message", [({"device": "gpu"}, "device must be auto, cpu or cuda, got 'gpu'"), ({"threads": 100000}, "threads=100000 exceeds the")])
+def test_a_sweep_refuses_a_bad_device_or_thread_count_before_writing_anything(tmp_path, options, message):
+    with pytest.raises(ConfigError, match=message):
+        bridge.sweep(tiny(10), tmp_path / "sw", grid={"train.lr": [1e-3]}, progress=False, **options)
+    assert not (tmp_path / "sw").exists()
+
+
+def test_a_damaged_sweep_manifest_is_one_line(tmp_path, capsys):
+    (tmp_path / "sw").mkdir()
+    (tmp_path / "sw" / "sweep.json").write_text("[1, 2]")
+    for args in (["sweep", "--status", str(tmp_path / "sw")], ["sweep", "deep-linear", "--grid", "train.lr=0.1", "--out", str(tmp_path / "sw")]):
+        assert main(args) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and "is not a sweep manifest" in err

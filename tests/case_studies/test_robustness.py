@@ -241,3 +241,23 @@ def test_a_setting_the_study_overrides_is_refused_and_linked_or_transformed_ones
     check_settings_take_effect(kernel, kernel.presets["quick"], ["train.lr=0.02"])  # each run uses η/α²: never 0.02 itself, but every run changes
     with pytest.raises(ConfigError, match="model.d_in"):
         check_settings_take_effect(kernel, kernel.presets["quick"], ["model.d_in=7"])  # follows task.d
+
+
+def test_resuming_a_robustness_table_with_other_settings_is_refused(tmp_path, capsys):
+    from bridge.cli import main
+
+    out = tmp_path / "rob"
+    args = ["robustness", "deep-linear", "--neighbours", "1", "--seeds", "0", "--device", "cpu", "--out", str(out), "--quiet"]
+    main([*args, "--set", "train.steps=40"])
+    capsys.readouterr()
+    assert main([*args, "--set", "train.steps=60", "--resume"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "was trained with settings" in err and "train.steps=40" in err
+    assert main([*args, "--set", "train.steps=40", "--resume"]) in (0, 1)  # the same settings resume
+
+
+def test_seeds_refuse_a_setting_the_study_overrides_before_any_work(tmp_path, capsys):
+    from bridge.cli import main
+
+    assert main(["run", "deep-linear", "--seeds", "0-1", "--set", "model.d_out=5", "--out", str(tmp_path / "s"), "--quiet"]) == 2
+    assert "changes no run of 'deep-linear'" in capsys.readouterr().err and not (tmp_path / "s").exists()

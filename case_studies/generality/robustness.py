@@ -254,6 +254,8 @@ def run_robustness(
     places = {(n.key, seed): (n, out / n.key / f"seed-{seed}") for n in chosen for seed in seeds}
     for n, folder in places.values():  # a resumed table describes the runs it holds: they were trained with these settings
         recorded = read_json(folder / "run.json").get("settings") if resume and (folder / "run.json").is_file() else None
+        if recorded is not None and budget is not None and len(recorded) == len(base) + len(n.settings) + 1 and str(recorded[-1]).startswith("train.steps="):
+            recorded = recorded[:-1]  # the length a budget extended the run to
         if recorded is not None and list(recorded) != [*base, *n.settings]:
             raise ConfigError(f"{folder} was trained with settings {recorded}, not {[*base, *n.settings]}: resume with the same --set, or choose another --out")
     errors: dict[tuple[str, int], str] = {}

@@ -261,3 +261,18 @@ def test_seeds_refuse_a_setting_the_study_overrides_before_any_work(tmp_path, ca
 
     assert main(["run", "deep-linear", "--seeds", "0-1", "--set", "model.d_out=5", "--out", str(tmp_path / "s"), "--quiet"]) == 2
     assert "changes no run of 'deep-linear'" in capsys.readouterr().err and not (tmp_path / "s").exists()
+
+
+def test_a_budgeted_table_resumes_with_the_settings_it_was_trained_with(tmp_path):
+    from bridge.runs.storage import read_json
+    from case_studies.generality.robustness import run_robustness
+
+    kwargs = dict(n_neighbours=1, seeds=[0], draw_seed=1, device="cpu", progress=False, settings=["train.steps=100"], budget=1600)
+    first = run_robustness("deep-linear", "quick", tmp_path / "r", **kwargs)
+    folder = tmp_path / "r" / first["runs"][0]["neighbour"] / "seed-0"
+    recorded = read_json(folder / "run.json")["settings"]
+    assert recorded[0] == "train.steps=100" and recorded[-1].startswith("train.steps=") and recorded[-1] != "train.steps=100"  # the budget extended it
+    again = run_robustness("deep-linear", "quick", tmp_path / "r", resume=True, **kwargs)
+    assert [r["verdict"] for r in again["runs"]] == [r["verdict"] for r in first["runs"]]
+    with pytest.raises(ConfigError, match="was trained with settings"):
+        run_robustness("deep-linear", "quick", tmp_path / "r", resume=True, **{**kwargs, "settings": ["train.steps=120"]})

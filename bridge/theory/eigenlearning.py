@@ -104,10 +104,10 @@ def effective_regularisation(eigenvalues, n: float, ridge: float = 0.0, multipli
         0.5
     """
     lam, mult = _as_spectrum(eigenvalues, multiplicities)
-    if not n > 0:
-        raise ValueError(f"n must be positive, got {n}")
-    if not ridge >= 0:
-        raise ValueError(f"ridge must be non-negative, got {ridge}")
+    if not (np.isfinite(n) and n > 0):
+        raise ValueError(f"n must be positive and finite, got {n}")
+    if not (np.isfinite(ridge) and ridge >= 0):
+        raise ValueError(f"ridge must be non-negative and finite, got {ridge}")
     positive = lam > 0
     rank = float(mult[positive].sum())
     if ridge == 0 and rank <= n:

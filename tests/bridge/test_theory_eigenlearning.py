@@ -175,3 +175,11 @@ def test_learnability_of_needs_one_learnability_per_eigenfunction_and_one_value_
     with pytest.raises(ValueError, match=r"eigenfunctions must be \(N, modes\)"):
         el.learnability_of(out, phi[:, 0], np.ones(4))
     assert el.learnability_of(out, phi, np.array([2.0, 0.0, 0.0, 0.0])) == pytest.approx(float(out.learnabilities[0]))
+
+
+@pytest.mark.parametrize("kwargs, message", [({"n": float("inf")}, "n must be positive and finite"), ({"n": 2, "ridge": float("inf")}, "ridge must be non-negative and finite"), ({"n": 0}, "n must be positive")])
+def test_effective_regularisation_refuses_infinite_or_non_positive_scalars(kwargs, message):
+    from bridge.theory.eigenlearning import effective_regularisation
+
+    with pytest.raises(ValueError, match=message):
+        effective_regularisation([1.0, 0.5, 0.25, 0.125], **kwargs)

@@ -101,6 +101,9 @@ def kernel_descent(kernel, train_index, targets, lr: float, steps) -> np.ndarray
     n = idx.size
     if np.any(lr * values / n >= 2):
         raise ValueError("gradient descent with η λ̂/n ≥ 2 diverges; lower the learning rate")
+    fractional = t[np.isfinite(t) & (t != np.round(t))]
+    if np.any(lr * values / n > 1) and fractional.size:  # a negative factor has no fractional power
+        raise ValueError(f"steps must be whole numbers where 1 − η λ̂/n < 0 (it oscillates step by step), got step {fractional[0]:g}")
     gain = (1 - np.power(1 - lr * values[None, :] / n, t[:, None])) / values[None, :]  # (times, modes)
     coeff = (gain * (vectors.T @ y)[None, :]) @ vectors.T  # (times, n)
     return coeff @ k[:, idx].T

@@ -112,3 +112,12 @@ def test_discrete_mode_residuals_need_integer_steps_where_the_factor_is_negative
     np.testing.assert_allclose(lin.mode_residuals([30.0], [2, 3], lr=0.2, n=4)[:, 0], [0.25, -0.125])  # (1 − 1.5)^t
     np.testing.assert_allclose(lin.mode_residuals([4.0], [2.5], lr=0.2, n=4)[:, 0], [0.8**2.5])  # a positive factor takes any t
     assert np.isfinite(lin.mode_residuals([30.0], [2.5], lr=0.2, n=4, discrete=False)).all()
+
+
+def test_kernel_descent_needs_whole_steps_where_the_factor_is_negative():
+    kernel = np.diag([6.0, 1.0])  # one training point of eigenvalue 6: η λ̂/n = 1.5 at η = 0.25
+    with pytest.raises(ValueError, match=r"steps must be whole numbers where 1 − η λ̂/n < 0 .*got step 2.5"):
+        lin.kernel_descent(kernel, [0], [1.0], lr=0.25, steps=[0, 2.5])
+    f = lin.kernel_descent(kernel, [0], [1.0], lr=0.25, steps=[0, 1, 2, np.inf])
+    np.testing.assert_allclose(f[:, 0], [0.0, 1.5, 0.75, 1.0])  # 1 − (−0.5)^t, then the interpolant
+    np.testing.assert_allclose(lin.kernel_descent(kernel, [0], [1.0], lr=0.1, steps=[2.5])[0, 0], 1 - 0.4**2.5)  # a positive factor takes any t

@@ -63,9 +63,8 @@ def _check_subtasks(task: Int[Tensor, " n"], n_tasks: int) -> None:
 
 
 def _per_subtask(values: Float[Tensor, " n"], task: Int[Tensor, " n"], n_tasks: int) -> Float[Tensor, " n_tasks"]:
+    _check_subtasks(task, n_tasks)
     count = torch.bincount(task, minlength=n_tasks).to(values.dtype)
-    if bool((count == 0).any()):
-        raise ValueError(f"subtasks {torch.nonzero(count == 0).flatten().tolist()} have no inputs")
     return torch.zeros(n_tasks, dtype=values.dtype, device=values.device).index_add_(0, task, values) / count
 
 

@@ -94,16 +94,20 @@ def check_settings_take_effect(study: CaseStudy, preset: Any, settings: Sequence
         return {name: config_to_dict(cfg) for name, cfg in study.runs(p, seed).items()}
 
     settings = list(settings)
+    if not any(t.partition("=")[0].strip().split(".")[0] in ("model", "task", "train") for t in settings):
+        return
     full = apply(preset, settings)
+    full_runs = study.runs(full, seed)
+    built_full = {name: config_to_dict(cfg) for name, cfg in full_runs.items()}  # once: each setting is compared with it
     for i, setting in enumerate(settings):
         key = setting.partition("=")[0].strip()
         if key.split(".")[0] not in ("model", "task", "train"):
             continue
         without = apply(preset, settings[:i] + settings[i + 1 :])
         requested = read(full, key)
-        if requested == read(without, key) or built(without) != built(full):
+        if requested == read(without, key) or built(without) != built_full:
             continue  # the same value either way, or the runs change with it
-        found = [read(cfg, key) for cfg in study.runs(full, seed).values()]
+        found = [read(cfg, key) for cfg in full_runs.values()]
         if not found or AttributeError in found or requested in found:
             continue  # a field the runs do not hold at that place, or hold as asked
         raise ConfigError(f"--set {setting} changes no run of {study.name!r}: the study sets {key} itself (to {', '.join(sorted({str(f) for f in found}))})")

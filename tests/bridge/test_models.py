@@ -178,3 +178,17 @@ def test_balanced_init_needs_the_teachers_modes_and_valid_settings():
     task = SparseFeaturesConfig(n_features=4)
     with pytest.raises(ConfigError, match="needs a task whose info has the teacher's U and V"):
         validate(RunConfig(task, DeepLinearConfig(4, 4, 4, init="balanced"), TrainConfig(steps=1)))
+
+
+def test_a_runs_model_is_not_drawn_from_its_tasks_stream():
+    """A student built for a teacher task of the same shape starts uncorrelated with the teacher."""
+    from bridge.config import RunConfig, TrainConfig
+    from bridge.tasks import TeacherMLPConfig
+    from bridge.training.loop import build_for_task, validate
+
+    cfg = RunConfig(TeacherMLPConfig(d_in=8, n_train=64, n_test=16, width=64, scale=4.0), MLPConfig(d_in=8, d_out=1, widths=(64,)), TrainConfig(), seed=3)
+    data = validate(cfg)
+    student, teacher = build_for_task(cfg, data).layers[0].weight.detach(), data.info["W1"]
+    cos = torch.nn.functional.cosine_similarity(student, teacher, dim=1)
+    assert cos.abs().max() < 0.95  # 64 pairs of independent 8-d directions: |cos| of the largest ≈ 0.7
+    assert cos.abs().mean() < 0.5  # independent: ≈ 0.27; drawn from the task's stream, every pair is 1

@@ -28,17 +28,3 @@ def derive_seed(seed: int, *tags: int | str) -> int:
 
     text = ":".join(str(t) for t in (seed, *tags)).encode()
     return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little") >> 1
-
-
-def model_seed(seed: int) -> int:
-    """The seed a run's model is initialised from: a sub-stream of the run's ``seed``, apart from the task's.
-
-    Tasks draw their data (teachers, inputs, labels) from ``seed`` itself; a model drawn from the same
-    stream would start correlated with them (an MLP student's first units equal to a teacher's of the
-    same shape, up to scale).
-
-    Examples:
-        >>> model_seed(0) == model_seed(0) != model_seed(1), model_seed(0) != 0
-        (True, True)
-    """
-    return derive_seed(seed, "model")

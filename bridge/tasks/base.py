@@ -79,6 +79,10 @@ TASKS: Registry[TaskBuilder] = Registry("task")
 def make_task(config: Any, seed: int) -> TaskData:
     """Generate the data of ``config`` (a registered task config) with ``seed``.
 
+    A task draws from named sub-streams of ``seed`` (``derive_seed(seed, "<task kind>", ...)``):
+    a run builds its model from ``seed`` itself, and a task drawn from that same stream would
+    hand the model a start correlated with the ground truth.
+
     Examples:
         >>> from bridge.tasks import LinearTeacherConfig, make_task
         >>> data = make_task(LinearTeacherConfig(singular_values=(3.0, 1.0), d_in=4, d_out=4), seed=0)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from bridge.config import config_class, require
-from bridge.seeding import generator
+from bridge.seeding import derive_seed, generator
 from bridge.tasks.base import TASKS, Split, TaskData
 
 
@@ -127,7 +127,7 @@ def make_hierarchy(config: HierarchyConfig, seed: int) -> TaskData:
     y = feature_matrix(config.depth, config.branching) * config.feature_scale
     x = np.eye(n_items) * np.sqrt(n_items)
     if config.shuffle_labels:
-        perm = torch.randperm(n_items, generator=generator(seed)).numpy()
+        perm = torch.randperm(n_items, generator=generator(derive_seed(seed, "hierarchy"))).numpy()
         y = y[:, perm]
     sigma_yx = y @ x.T / n_items
     v, level = haar_modes(config.depth, config.branching)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from bridge.config import config_class, require
-from bridge.seeding import generator
+from bridge.seeding import derive_seed, generator
 from bridge.tasks.base import TASKS, Split, TaskData
 
 
@@ -67,7 +67,7 @@ def make_linear_teacher(config: LinearTeacherConfig, seed: int) -> TaskData:
         >>> bool(torch.allclose(data.train.x.T @ data.train.x / 8, torch.eye(4), atol=1e-5))   # whitened
         True
     """
-    g = generator(seed)
+    g = generator(derive_seed(seed, "linear_teacher"))
     r = len(config.singular_values)
     n = config.n_train or config.d_in
     s = torch.tensor(config.singular_values, dtype=torch.float32)

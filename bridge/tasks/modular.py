@@ -28,7 +28,7 @@ from jaxtyping import Int
 from torch import Tensor
 
 from bridge.config import config_class, require
-from bridge.seeding import generator
+from bridge.seeding import derive_seed, generator
 from bridge.tasks.base import TASKS, Split, TaskData
 
 OPS = ("+", "-", "*")
@@ -176,12 +176,12 @@ def make_modular(config: ModularConfig, seed: int) -> TaskData:
         >>> bool((data.train.x[:, 0] * data.train.x[:, 1] % 5 == data.train.y).all())
         True
     """
-    g = generator(seed)
+    g = generator(derive_seed(seed, "modular", "split"))
     p = config.p
     pairs = all_pairs(p)
     labels = einops.rearrange(modular_table(p, config.op), "a b -> (a b)")
     if config.random_labels:
-        labels = torch.randint(0, p, (p * p,), generator=generator(seed + 7919))
+        labels = torch.randint(0, p, (p * p,), generator=generator(derive_seed(seed, "modular", "labels")))
     perm = torch.randperm(p * p, generator=g)
     n_train = max(1, round(config.train_fraction * p * p))
     train_index, test_index = perm[:n_train].sort().values, perm[n_train:].sort().values

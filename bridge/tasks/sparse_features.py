@@ -20,7 +20,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from bridge.config import config_class, require
-from bridge.seeding import generator
+from bridge.seeding import derive_seed, generator
 from bridge.tasks.base import TASKS, Split, TaskData
 
 
@@ -126,7 +126,7 @@ def make_sparse_features(config: SparseFeaturesConfig, seed: int) -> TaskData:
         >>> data.info["importance"].tolist(), data.loss(data.train.x, data.train.y).item()
         ([1.0, 0.5, 0.25], 0.0)
     """
-    g = generator(seed)
+    g = generator(derive_seed(seed, "sparse_features"))
     density = 1.0 - config.sparsity
     x = sample_sparse_features(config.n_train, density, config.n_features, g)
     x_test = sample_sparse_features(config.n_test, density, config.n_features, g)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from bridge.config import config_class, require
-from bridge.seeding import generator
+from bridge.seeding import derive_seed, generator
 from bridge.tasks.base import TASKS, Split, TaskData
 
 
@@ -81,7 +81,7 @@ def make_teacher_mlp(config: TeacherMLPConfig, seed: int) -> TaskData:
         >>> [round(float(v), 4) for v in data.train.y.std(0)]   # standardised per output
         [1.0, 1.0]
     """
-    g = generator(seed)
+    g = generator(derive_seed(seed, "teacher_mlp"))
     w1 = torch.randn(config.width, config.d_in, generator=g) * (config.scale / math.sqrt(config.d_in))
     w2 = torch.randn(config.d_out, config.width, generator=g) / math.sqrt(config.width)
     x = torch.randn(config.n_train + config.n_test, config.d_in, generator=g)

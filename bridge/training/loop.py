@@ -33,7 +33,7 @@ from bridge.runs.errors import Diverged
 from bridge.runs.run import Run
 from bridge.runs.errors import CorruptFileError, RunError
 from bridge.runs.storage import read_json
-from bridge.seeding import derive_seed, generator, model_seed
+from bridge.seeding import derive_seed, generator
 from bridge.tasks import Split, TaskData, make_task
 from bridge.trackers.base import Tracker, check_trackers
 from bridge.trackers.loss import LossTracker
@@ -128,8 +128,7 @@ def in_model_dtype(model: nn.Module, dtype: str) -> nn.Module:
 
 
 def build_for_task(config: RunConfig, data: TaskData) -> nn.Module:
-    """The model of ``config`` as training starts it: built from ``config.model`` and the run seed's
-    model stream (:func:`bridge.seeding.model_seed`, apart from the task's draws), in
+    """The model of ``config`` as training starts it: built from ``(config.model, seed)``, in
     ``config.train.dtype``, then given the task-dependent initialisation the model asks for
     (its ``init_from_task(data.info)``, e.g. a balanced deep linear start).
 
@@ -143,7 +142,7 @@ def build_for_task(config: RunConfig, data: TaskData) -> nn.Module:
         >>> model.weights[0].dtype, torch.linalg.matrix_rank(model.weights[1] @ model.weights[0]).item()
         (torch.float64, 2)
     """
-    model = in_model_dtype(build_model(config.model, model_seed(config.seed)), config.train.dtype)
+    model = in_model_dtype(build_model(config.model, config.seed), config.train.dtype)
     init = getattr(model, "init_from_task", None)
     if callable(init):
         init(data.info)

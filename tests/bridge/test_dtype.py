@@ -7,7 +7,6 @@ from bridge.config import ConfigError, RunConfig, ScheduleConfig, TrainConfig, c
 from bridge.losses import half_sse
 from bridge.models import DeepLinearConfig, build_model
 from bridge.runs.run import checkpoint_path, load_run, load_tensors
-from bridge.seeding import model_seed
 from bridge.tasks import LinearTeacherConfig, ModularConfig, make_task
 from bridge.training.loop import in_dtype, train
 from bridge.training.seeds import train_seeds
@@ -25,7 +24,7 @@ def _reference(config, dtype, steps):
     """Gradient descent by hand on the loss ½‖y − W_L⋯W_1 x‖²/n from the seed's initial weights, in ``dtype``."""
     data = make_task(config.task, config.seed)
     x, y = data.train.x.to(dtype), data.train.y.to(dtype)
-    ws = [w.detach().to(dtype).clone().requires_grad_(True) for w in build_model(config.model, model_seed(config.seed)).weights]
+    ws = [w.detach().to(dtype).clone().requires_grad_(True) for w in build_model(config.model, config.seed).weights]
     for _ in range(steps):
         out = x
         for w in ws:
@@ -56,7 +55,7 @@ def test_float32_default_is_bitwise_the_training_of_before(tmp_path):
     old = _config(None)
     assert old.train.dtype == "float32"
     run = train(old, tmp_path / "run", progress=False)
-    model = build_model(old.model, model_seed(old.seed))  # float32 weights, plain SGD
+    model = build_model(old.model, old.seed)  # what training did before the option: float32 weights, SGD
     data = make_task(old.task, old.seed)
     optimizer = torch.optim.SGD(model.parameters(), lr=old.train.lr)
     for _ in range(STEPS):

@@ -15,6 +15,8 @@ Every row has a ``role``:
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -160,13 +162,16 @@ def match(
     if observed is not None and mech is not None:
         errors.append(relative_error(mech, observed))
     detected = observed is not None and (mech is not None or not require_mechanism)
-    error = max(errors) if errors else None
+    error = (math.nan if any(math.isnan(e) for e in errors) else max(errors)) if errors else None
     passed = bool(detected and error is not None and error <= tolerance)
+    steps = {"predicted": predicted_step, "observed": observed, "mechanism": mech}
     reason = ""
     if observed is None:
         reason = "dynamics event absent"
     elif require_mechanism and mech is None:
         reason = "mechanism event absent"
+    elif error is not None and math.isnan(error):
+        reason = "not a number: " + ", ".join(f"{k} step" for k, v in steps.items() if v is not None and math.isnan(v))
     elif error is None:
         reason = "no prediction to compare with"
     elif not passed:

@@ -57,6 +57,14 @@ def test_a_match_with_an_absent_event_fails_and_says_which():
     assert not far.passed and far.reason.startswith("relative error 1 >")
 
 
+@pytest.mark.parametrize("steps", [(100.0, 105.0, float("nan")), (float("nan"), 105.0, 106.0), (None, 105.0, float("nan"))])
+def test_a_match_with_a_step_that_is_not_a_number_fails_and_says_which(steps):
+    predicted, observed, mechanism = steps
+    m = match("mode 1", predicted, Event("rise", observed, 100, 110), Event("diff", mechanism, 100, 110), 0.15)
+    assert not m.passed and m.reason.startswith("not a number")
+    assert ("mechanism step" in m.reason) == (mechanism != mechanism) and ("predicted step" in m.reason) == (predicted is not None and predicted != predicted)
+
+
 def test_report_json_carries_counted_claim_source_and_the_failed_rows(tmp_path):
     report = _report(
         match("mode 0", 100.0, Event("rise", 104, 100, 110), None, 0.1, require_mechanism=False, claim="rise at τ", source="Saxe 2014, eq. 7"),

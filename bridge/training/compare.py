@@ -6,6 +6,7 @@ import itertools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
@@ -109,4 +110,21 @@ def compare(
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-__all__ = ["compare"]
+def weakest_pair(table: pd.DataFrame, column: str = "cka_debiased") -> pd.Series:
+    """The row of a :func:`compare` table with the lowest ``column``; a pair whose value is not a number counts as lowest.
+
+    A similarity that could not be measured (``linear_cka`` is NaN when an HSIC term is not
+    positive) must not let a claim over every pair pass on the others.
+
+    Examples:
+        >>> table = pd.DataFrame({"run_a": ["a", "a", "b"], "run_b": ["b", "c", "c"], "cka_debiased": [0.9, float("nan"), 0.8]})
+        >>> row = weakest_pair(table); row["run_a"], row["run_b"]
+        ('a', 'c')
+    """
+    if table.empty:
+        raise ValueError("the table holds no pair of runs")
+    values = table[column].to_numpy(dtype=float)
+    return table.iloc[int(np.argmin(np.where(np.isnan(values), -np.inf, values)))]
+
+
+__all__ = ["compare", "weakest_pair"]

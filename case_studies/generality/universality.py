@@ -66,7 +66,7 @@ def universality(outs: Mapping[Any, str | Path], threshold: float = SAME_REPRESE
         True
     """
     from bridge.runs.run import load_run
-    from bridge.training.compare import compare
+    from bridge.training.compare import compare, weakest_pair
 
     if len(outs) < 2:
         raise ValueError(f"universality needs at least 2 runs, got {len(outs)}")
@@ -74,13 +74,13 @@ def universality(outs: Mapping[Any, str | Path], threshold: float = SAME_REPRESE
     final = min(run.steps[-1] for run in runs.values()) if step is None else step
     widths = sorted({run.config.model.d_hidden for run in runs.values()})
     table = compare(runs, HOOK, next(iter(runs.values())).task_data().train.x, steps=[final])
-    worst = table.loc[table["cka_debiased"].idxmin()]
+    worst = weakest_pair(table)
     value = float(worst["cka_debiased"])
     return check(
         f"every pair of {len(runs)} runs (hidden widths {', '.join(map(str, widths))}) learns the same hidden representation (min debiased CKA at step {final})",
         value, f">= {threshold}", value >= threshold,
         claim="the converged representation is set by the task's correlations, the same for every seed and hidden width up to rotation",
-        source=SAXE_2019, reason="" if value >= threshold else f"lowest pair: {worst['run_a']} vs {worst['run_b']}",
+        source=SAXE_2019, reason="" if value >= threshold else f"lowest pair: {worst['run_a']} vs {worst['run_b']}" + (" (CKA not a number)" if np.isnan(value) else ""),
     )
 
 
@@ -178,12 +178,13 @@ def differentiation_tracking(outs: Mapping[Any, str | Path], tolerance: float = 
     runs = {label: load_run(path) for label, path in outs.items()}
     if len(runs) < 2:
         raise ValueError(f"differentiation_tracking needs at least 2 runs, got {len(runs)}")
-    worst, where, crossings = -1.0, "", ""
+    worst, where, crossings = -np.inf, "", ""
     for a, b in itertools.combinations(runs, 2):
         steps, measured, predicted = differentiation_curves(runs[a], runs[b])
         gap = np.abs(measured - predicted)
-        if gap.max() > worst:
-            worst, where = float(gap.max()), f"{a} vs {b} at step {steps[gap.argmax()]:.0f}: measured {measured[gap.argmax()]:.3f}, predicted {predicted[gap.argmax()]:.3f}"
+        at = int(np.argmax(np.where(np.isnan(gap), np.inf, gap)))  # a step not measured counts as the worst
+        if not gap[at] <= worst:
+            worst, where = float(gap[at]), f"{a} vs {b} at step {steps[at]:.0f}: measured {measured[at]:.3f}, predicted {predicted[at]:.3f}"
             crossings = "; ".join(f"{level:g}: " + " vs ".join("never" if e is None else f"{e.step:.0f}" for e in (settled_crossing(steps, measured, level), settled_crossing(steps, predicted, level))) for level in CROSSINGS)
     return [
         check(

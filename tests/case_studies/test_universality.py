@@ -162,3 +162,34 @@ def test_deep_linear_quick_at_three_widths_end_to_end(tmp_path):
         assert claim.counted and claim.passed == (claim.value <= 0.1)
         measured, predicted = (float(x) for x in info.value.split("0.9: ")[1].split(" vs "))
         assert abs(measured - predicted) / predicted < 0.15  # once the strong modes are learned, the curves agree
+
+
+def test_claims_over_every_pair_fail_when_a_pair_was_not_measured(monkeypatch):
+    """A CKA that is not a number (an HSIC term not positive) fails the row over every pair and names the pair."""
+    import types
+
+    import pandas as pd
+
+    import bridge.runs.run as run_module
+    import bridge.training.compare as compare_module
+    import case_studies.generality.universality as univ
+    from case_studies.deep_linear import seed_similarity
+
+    run = types.SimpleNamespace(steps=[0, 600], task_data=lambda: types.SimpleNamespace(train=types.SimpleNamespace(x=None)),
+                                config=types.SimpleNamespace(model=types.SimpleNamespace(d_hidden=16)))
+    monkeypatch.setattr(run_module, "load_run", lambda path: run)
+    table = pd.DataFrame({"run_a": ["seed 0", "seed 0", "seed 1"], "run_b": ["seed 1", "seed 2", "seed 2"], "cka_debiased": [0.99, np.nan, 0.98]})
+    monkeypatch.setattr(compare_module, "compare", lambda *args, **kwargs: table)
+    for row in (seed_similarity({0: "a", 1: "b", 2: "c"}), universality({0: "a", 1: "b", 2: "c"})):
+        assert not row.passed and np.isnan(row.value) and "seed 0 vs seed 2 (CKA not a number)" in row.reason
+
+    steps = np.arange(0.0, 600.0, 50.0)
+    predicted = np.linspace(0.2, 1.0, steps.size)
+    monkeypatch.setattr(univ, "differentiation_curves", lambda a, b: (steps, np.full(steps.size, np.nan), predicted))
+    row = univ.differentiation_tracking({0: "a", 1: "b"})[0]
+    assert not row.passed and np.isnan(row.value)
+    measured = predicted + 0.01
+    measured[3] = np.nan   # one step not measured, the others within 0.01
+    monkeypatch.setattr(univ, "differentiation_curves", lambda a, b: (steps, measured, predicted))
+    row = univ.differentiation_tracking({0: "a", 1: "b"})[0]
+    assert not row.passed and "at step 150" in row.reason

@@ -78,7 +78,8 @@ def sweep_checks(predicted: np.ndarray, trained: np.ndarray, sweep: list[dict], 
               claim="trained n=2, m=1 models fall in the phase of lowest expected loss", source=f"{ELHAGE}, n=2, m=1 phase diagram; bridge.theory.superposition"),
         check(f"dimensions per feature on sticky values ±{targets.sticky_tol} (represented features of models with m/‖W‖² ≥ 3/8; values seen {seen})", share,
               f">= {targets.sticky_share}", share >= targets.sticky_share and sticky_d.size > 0, claim="feature dimensionalities sit at the sticky fractions",
-              source=f"{ELHAGE}, feature dimensionality; bridge.theory.superposition", reason="" if sticky_d.size else "no model in the sticky regime"),
+              source=f"{ELHAGE}, feature dimensionality; bridge.theory.superposition", reason="" if sticky_d.size else "no model in the sticky regime",
+              key=f"dimensions per feature on sticky values ±{targets.sticky_tol}"),
     ]
 
 

@@ -401,6 +401,7 @@ def test_the_sweep_checks_fail_when_trained_phases_or_dimensionalities_disagree(
     assert sticky.value == 0.25 and not sticky.passed and sticky.counted
     _, none = sweep_checks(predicted, predicted, [{"dims_per_feature": 0.2, "D": [0.3]}], targets)
     assert not none.passed and none.reason == "no model in the sticky regime"
+    assert sticky.name != none.name and sticky.row_key == none.row_key  # the values seen differ; one row across seeds
 
 
 def test_polygon_angles_stay_below_360_and_n2m1_phase_refuses_the_transposed_model():

@@ -132,6 +132,14 @@ def _learned_final(c: WidthCurves) -> int:
     return int((c.losses[-1] < CHANCE / 2).sum())
 
 
+def _worst(values: dict[int, float], pick) -> tuple[float | None, list[int]]:
+    """``pick`` (``max`` or ``min``) of the values, or NaN with the keys whose value is not finite; ``None`` when empty."""
+    unmeasured = [k for k, v in values.items() if not np.isfinite(v)]
+    if not values:
+        return None, unmeasured
+    return (math.nan if unmeasured else float(pick(values.values()))), unmeasured
+
+
 def judge(obs: SweepObservables, targets: Any) -> BridgeReport:
     """The report of a sweep's observables against ``targets`` (a :class:`case_studies.quanta.Targets`).
 
@@ -161,20 +169,21 @@ def judge(obs: SweepObservables, targets: Any) -> BridgeReport:
                                claim="subtasks are learned in order of frequency", source=f"{PAPER}, Sec. 3 (quanta learned in order of use frequency)",
                                reason="" if rho is not None else "too few subtasks learned"))
 
-    ratios = [d.width / d.step for d in drops if d is not None]
-    worst = max(ratios) if ratios else None
-    ok = bool(ratios) and all(np.isfinite(r) and r <= targets.abrupt_ratio for r in ratios)
+    ratios = {k: drops[k].width / drops[k].step for k in learned}
+    worst, unmeasured = _worst(ratios, max)
+    ok = bool(ratios) and not unmeasured and worst <= targets.abrupt_ratio
     report.checks.append(check("largest drop width / emergence step", worst, f"<= {targets.abrupt_ratio:g} for every learned subtask", ok,
-                               claim="each subtask's loss drops abruptly relative to its own time scale", source=f"{PAPER}, Fig. 2; {BARAK}", reason="" if ratios else "no subtask learned"))
+                               claim="each subtask's loss drops abruptly relative to its own time scale", source=f"{PAPER}, Fig. 2; {BARAK}",
+                               reason="no subtask learned" if not ratios else f"no drop width for subtask(s) {unmeasured}: the loss never reached the drop's end" if unmeasured else ""))
 
-    hidden = []
+    hidden = {}
     if main.share is not None:
-        hidden = [value_at(main.steps, main.share[:, k], drops[k].onset) / obs.chance_share for k in learned]
-    least = min(hidden) if hidden else None
-    ok = bool(hidden) and all(np.isfinite(h) and h >= targets.hidden_factor for h in hidden)
+        hidden = {k: value_at(main.steps, main.share[:, k], drops[k].onset) / obs.chance_share for k in learned}
+    least, unmeasured = _worst(hidden, min)
+    ok = bool(hidden) and not unmeasured and least >= targets.hidden_factor
     report.checks.append(check("least relevant-bit share at a drop's onset / chance", least, f">= {targets.hidden_factor:g} for every learned subtask", ok,
                                claim="hidden progress: the relevant-bit weight share rises above chance before the subtask's loss drops", source=f"{BARAK}, Sec. 4 (hidden progress)",
-                               reason="" if hidden else "no share measured on a learned subtask"))
+                               reason="no share measured on a learned subtask" if not hidden else f"no share at the onset of subtask(s) {unmeasured}" if unmeasured else ""))
 
     counts = [_learned_final(c) for c in obs.curves]
     grows = all(b >= a for a, b in itertools.pairwise(counts)) and counts[-1] > counts[0]

@@ -238,3 +238,21 @@ def test_the_parameter_exponent_row_keeps_its_key_when_its_interval_changes():
     keys = [_row(judge(_synthetic(final_exponent=e), Targets()), ROWS["params"]) for e in (ALPHA, 1.3 * ALPHA)]
     assert keys[0].name != keys[1].name or "CI" not in keys[0].name
     assert {r.key for r in keys} == {"exponent of final mean loss vs parameters"}
+
+
+def test_a_learned_subtask_without_a_drop_width_or_share_fails_its_row_and_is_named():
+    t = np.arange(0.0, 8001.0, 50.0)
+    n, ln2 = 16, math.log(2)
+    freqs = zipf_frequencies(0.4, n)
+    loss = np.full((t.size, n), ln2)
+    for k, s in enumerate([1000.0, 2000.0, 3000.0, 4000.0, 5000.0]):
+        loss[:, k] = ln2 / (1 + np.exp((t - s) / 40))
+    loss[:, 4] = 0.1 + (ln2 - 0.1) / (1 + np.exp((t - 5000.0) / 40))  # learned (below ln2/2), but ends above 0.1·ln2: no drop width
+    share = np.full((t.size, n), 0.5)
+    share[:, 2] = np.nan  # no share measured for subtask 2
+    narrow = WidthCurves(8, 100, t, np.full_like(loss, ln2), np.full(t.size, ln2))
+    report = judge(SweepObservables(0.4, freqs, 3 / 16, [narrow, WidthCurves(256, 10000, t, loss, loss @ freqs, share)]), Targets())
+    rows = {c.name: c for c in report.checks}
+    abrupt, hidden = rows["largest drop width / emergence step"], rows["least relevant-bit share at a drop's onset / chance"]
+    assert not abrupt.passed and math.isnan(abrupt.value) and "subtask(s) [4]" in abrupt.reason
+    assert not hidden.passed and math.isnan(hidden.value) and "subtask(s) [2]" in hidden.reason

@@ -322,12 +322,50 @@ def learnability_of(prediction: EigenlearningPrediction, eigenfunctions, functio
     return float((prediction.learnabilities * overlap**2).sum() / norm)
 
 
+def expected_fraction(prediction: EigenlearningPrediction, eigenfunctions, target_coefficients, function) -> float:
+    """Expected coefficient of the learned function on ``g``, as a fraction of the target's: ``Σᵢ Lᵢ ⟨g, φᵢ⟩ vᵢ / Σᵢ ⟨g, φᵢ⟩ vᵢ``.
+
+    Eigenlearning's mean learned function is ``Σᵢ Lᵢ vᵢ φᵢ`` for the target ``f* = Σᵢ vᵢ φᵢ``. When
+    ``g`` is one term of a target with several and the kernel's eigenfunctions mix the terms, the
+    other terms leak into ``g``'s coefficient; :func:`learnability_of` leaves that out (it is
+    this fraction when the target is ``g`` alone, and when the eigenfunctions do not mix ``g``
+    with the other terms).
+
+    Args:
+        prediction: from :func:`predict` on the spectrum of :func:`domain_spectrum`.
+        eigenfunctions: ``(N, N)``, from :func:`domain_spectrum`.
+        target_coefficients: ``vᵢ = ⟨φᵢ, f*⟩``, ``(N,)``, from :func:`domain_spectrum`.
+        function: ``g`` on the domain, ``(N,)``, with ``⟨g, f*⟩ ≠ 0``.
+
+    Examples:
+        >>> phi = np.array([[1.0, 1.0], [1.0, -1.0]])         # φ₀, φ₁ on two points
+        >>> out = predict([1.0, 1e-9], [0.75, 0.25], n=1)     # L₀ ≈ 1, L₁ ≈ 0
+        >>> g1, g2 = np.array([1.0, 0.0]), np.array([0.0, 1.0])   # f* = g1 + g2/2 = 0.75 φ₀ + 0.25 φ₁
+        >>> [round(expected_fraction(out, phi, [0.75, 0.25], g), 3) for g in (g1, g2)], round(learnability_of(out, phi, g1), 3)
+        ([0.75, 1.5], 0.5)
+    """
+    g = np.asarray(function, dtype=float).ravel()
+    phi = np.asarray(eigenfunctions, dtype=float)
+    v = np.asarray(target_coefficients, dtype=float).ravel()
+    if phi.ndim != 2 or phi.shape[0] != g.size:
+        raise ValueError(f"eigenfunctions must be (N, modes) for a function on N = {g.size} points, got shape {phi.shape}")
+    if not phi.shape[1] == v.size == prediction.learnabilities.size:
+        raise ValueError(f"need one target coefficient and one learnability per eigenfunction: {phi.shape[1]} eigenfunctions, "
+                         f"{v.size} coefficients, {prediction.learnabilities.size} learnabilities")
+    overlap = phi.T @ g / g.size
+    share = float(overlap @ v)
+    if abs(share) <= 1e-12 * np.linalg.norm(overlap) * np.linalg.norm(v):
+        raise ValueError("the function is orthogonal to the target: no fraction of the target's coefficient to learn")
+    return float((prediction.learnabilities * overlap * v).sum() / share)
+
+
 __all__ = [
     "ASSUMPTIONS",
     "EigenlearningPrediction",
     "cube_eigenvalues",
     "cube_multiplicities",
     "domain_spectrum",
+    "expected_fraction",
     "effective_regularisation",
     "elasticity",
     "expand",

@@ -74,7 +74,7 @@ def theory(run: Run) -> dict:
     target, terms = info["cube_target"].numpy(), cube_terms(info)
     lam, coef, phi = eigenlearning.domain_spectrum(kernel, target)
     pred = eigenlearning.predict(lam, coef, n)
-    learn = [eigenlearning.learnability_of(pred, phi, g) for g in terms]
+    learn = [eigenlearning.expected_fraction(pred, phi, coef, g) for g in terms]  # each term's, with the others' leak
     steps = run.curve("walsh/fraction", term=0)[0]
     lr = run.config.train.lr
     found = linearised(kernel, info["train_index"].numpy(), target, 2 * lr, steps, terms, info["coefficients"])  # mse: 2η

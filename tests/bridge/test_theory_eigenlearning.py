@@ -183,3 +183,29 @@ def test_effective_regularisation_refuses_infinite_or_non_positive_scalars(kwarg
 
     with pytest.raises(ValueError, match=message):
         effective_regularisation([1.0, 0.5, 0.25, 0.125], **kwargs)
+
+
+def test_expected_fraction_of_a_term_matches_kernel_regression_when_the_eigenfunctions_mix_the_terms():
+    """Target g1 + g2/2 with g1, g2 = (φ₀ ± φ₅)/√2 of a power-law kernel: the other term leaks into each coefficient."""
+    rng = np.random.default_rng(0)
+    size, n, draws = 128, 32, 2000
+    q, _ = np.linalg.qr(rng.standard_normal((size, size)))
+    kernel = (q * np.arange(1, size + 1) ** -1.5) @ q.T * size
+    phi = q * np.sqrt(size)
+    g1, g2 = (phi[:, 0] + phi[:, 5]) / np.sqrt(2), (phi[:, 0] - phi[:, 5]) / np.sqrt(2)
+    target = g1 + 0.5 * g2
+    lam, v, eig = el.domain_spectrum(kernel, target)
+    out = el.predict(lam, v, n)
+    simulated = np.zeros(2)
+    for _ in range(draws):
+        rows = rng.choice(size, n, replace=False)
+        learned = kernel[:, rows] @ np.linalg.solve(kernel[np.ix_(rows, rows)], target[rows])
+        simulated += [g @ learned / (g @ target) for g in (g1, g2)]
+    simulated /= draws
+    expected = [el.expected_fraction(out, eig, v, g) for g in (g1, g2)]
+    assert expected == pytest.approx(simulated, abs=0.004)  # 0.9557, 1.0548 against 0.9549, 1.0555 (s.e. 0.0003, 0.0007)
+    assert abs(el.learnability_of(out, eig, g1) - simulated[0]) > 0.03  # each term alone: 0.923, without the leak
+    with pytest.raises(ValueError, match="orthogonal to the target"):
+        el.expected_fraction(out, eig, v, (phi[:, 0] - 3 * phi[:, 5]) / np.sqrt(10))
+    with pytest.raises(ValueError, match="need one target coefficient and one learnability per eigenfunction"):
+        el.expected_fraction(out, eig, v[:3], g1)

@@ -169,8 +169,12 @@ def block_loading(model: nn.Module, vector: Float[np.ndarray, " n_params"]) -> l
     return out
 
 
-def _unit_blocks(layer_names: list[tuple[str, str | None]], widths: list[int]) -> list[Block]:
-    """Hidden unit ``j`` of layer ``l``: rows ``j`` of weight ``l`` (and bias), column ``j`` of weight ``l+1``."""
+def _unit_blocks(model: nn.Module, layer_names: list[tuple[str, str | None]], widths: list[int]) -> list[Block]:
+    """Hidden unit ``j`` of layer ``l``: rows ``j`` of weight ``l`` (and bias), column ``j`` of weight ``l+1``.
+
+    Frozen parameters (``requires_grad=False``) are not in the flat vector, so they are left out of the parts.
+    """
+    present = set(parameter_names(model))
     out = []
     for layer, width in enumerate(widths):
         w_in, b_in = layer_names[layer]
@@ -180,16 +184,24 @@ def _unit_blocks(layer_names: list[tuple[str, str | None]], widths: list[int]) -
             if b_in is not None:
                 parts.append((b_in, (j,)))
             parts.append((w_out, (slice(None), j)))
-            out.append(Block("neuron", {"layer": layer, "neuron": j}, tuple(parts)))
+            out.append(Block("neuron", {"layer": layer, "neuron": j}, tuple(p for p in parts if p[0] in present)))
     return out
 
 
 @BLOCK_FINDERS.register("MLP")
 def mlp_blocks(model: nn.Module) -> list[Block]:
-    """Hidden neurons of :class:`bridge.models.MLP` (an example is at :class:`Block`)."""
+    """Hidden neurons of :class:`bridge.models.MLP` (an example is at :class:`Block`); frozen parameters are left out.
+
+    Examples:
+        >>> from bridge.models import MLPConfig, build_model
+        >>> net = build_model(MLPConfig(d_in=2, d_out=1, widths=(3,)), seed=0)
+        >>> _ = net.layers[0].bias.requires_grad_(False)
+        >>> [name for name, _ in mlp_blocks(net)[0].parts]
+        ['layers.0.weight', 'layers.1.weight']
+    """
     bias = model.config.bias
     names = [(f"layers.{i}.weight", f"layers.{i}.bias" if bias else None) for i in range(len(model.layers))]
-    return _unit_blocks(names, list(model.config.widths))
+    return _unit_blocks(model, names, list(model.config.widths))
 
 
 @BLOCK_FINDERS.register("DeepLinearNetwork")
@@ -204,7 +216,7 @@ def deep_linear_blocks(model: nn.Module) -> list[Block]:
     """
     depth = model.config.depth
     names = [(f"weights.{i}", None) for i in range(depth)]
-    return _unit_blocks(names, [model.config.d_hidden] * (depth - 1))
+    return _unit_blocks(model, names, [model.config.d_hidden] * (depth - 1))
 
 
 @BLOCK_FINDERS.register("TransformerBridge")

@@ -304,3 +304,25 @@ def test_sharpness_tracker_on_a_fixed_subset():
     with hessian_operator(net, data.train.x, data.train.y, mse) as op:
         full = lanczos_top(op, 1)[0][0]
     assert abs(full - exact) > 1e-3 * full  # the subset's Hessian is a different matrix
+
+
+def test_unit_blocks_leave_out_frozen_parameters():
+    # MLP 3 -> 4 -> 2 with the hidden bias frozen: the flat vector is W0 (12), W1 (8), b1 (2)
+    net, x, y = tiny_mlp(seed=3, widths=(4,))
+    net.layers[0].bias.requires_grad_(False)
+    vec = torch.randn(22, generator=generator(4), dtype=torch.float64).numpy()
+    w0, w1 = vec[:12].reshape(4, 3), vec[12:20].reshape(2, 4)
+    shares = [s for _, s in block_loading(net, vec)]
+    expected = [((w0[j] ** 2).sum() + (w1[:, j] ** 2).sum()) / (vec @ vec) for j in range(4)]
+    np.testing.assert_allclose(shares, expected, rtol=1e-12)
+    data = make_task(LinearTeacherConfig((2.0, 1.0), d_in=3, d_out=2, n_train=16), seed=0)
+    rows = SharpnessTracker(k=1, trace_probes=0, seed=0)(net.float(), 0, data)  # loading=True: it raised KeyError
+    neuron = [r["value"] for r in rows if r["observable"] == "curvature/neuron_loading"]
+    assert len(neuron) == 4 and 0.0 < sum(neuron) <= 1.0 + 1e-9
+    # deep linear 3 -> 4 -> 2 with the first layer frozen: a first-layer unit keeps only its column out
+    dln = build_model(DeepLinearConfig(d_in=3, d_hidden=4, d_out=2), seed=0)
+    dln.weights[0].requires_grad_(False)
+    vec = torch.randn(8, generator=generator(5), dtype=torch.float64).numpy()
+    w1 = vec.reshape(2, 4)
+    shares = [s for _, s in block_loading(dln, vec)]
+    np.testing.assert_allclose(shares, (w1**2).sum(axis=0) / (vec @ vec), rtol=1e-12)

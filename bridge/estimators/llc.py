@@ -158,20 +158,27 @@ def default_nbeta(n: int) -> float:
 
 
 def select_params(model: nn.Module, params: ParamSelector = None, slots: ParameterSlots | None = None) -> list[str]:
-    """Canonical names of the parameters to sample: all (``None``), those any of
-    whose names (``named_parameters`` paths or ``state_dict`` keys, so
-    ``"blocks.0.attn"`` works on a ``TransformerBridge``) start with one of the given
-    prefixes (a string or a list of strings), or those a predicate accepts.
+    """Canonical names of the parameters to sample: the trainable ones (``None``:
+    those with ``requires_grad``), those any of whose names (``named_parameters``
+    paths or ``state_dict`` keys, so ``"blocks.0.attn"`` works on a
+    ``TransformerBridge``) start with one of the given prefixes (a string or a list
+    of strings), or those a predicate accepts.
 
     Examples:
         >>> net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1))
         >>> select_params(net, ["1."])
         ['1.weight', '1.bias']
+        >>> _ = net[0].weight.requires_grad_(False)  # frozen: left out by default, still selectable by name
+        >>> select_params(net), select_params(net, "0.")
+        (['0.bias', '1.weight', '1.bias'], ['0.weight', '0.bias'])
     """
     slots = slots or ParameterSlots(model)
     names = slots.names
     if params is None:
-        chosen = names
+        current = slots.parameters()
+        chosen = [n for n in names if current[n].requires_grad]
+        if not chosen:
+            raise ValueError("the model has no parameter that requires grad; pass `params` to choose some")
     elif callable(params):
         chosen = [n for n in names if any(params(a) for a in sorted(slots.aliases[n]))]
     else:
@@ -243,7 +250,8 @@ def estimate_llc(
             log-likelihood, or the name of a loss in :mod:`bridge.losses`.
         split: the data ``(x, y)`` with ``n`` examples (full batch).
         sgld: the sampler's settings (:class:`SGLDConfig`; default ``SGLDConfig()``).
-        params: which parameters to sample (``None``: all; prefixes such as
+        params: which parameters to sample (``None``: the trainable ones, those with
+            ``requires_grad``; prefixes such as
             ``["blocks.0.attn"]``; or a predicate on names). The rest stay at ``w*``.
         seed: an int or a ``torch.Generator`` for the noise.
         vectorize: ``True`` forces ``vmap``, ``False`` a loop over chains,

@@ -183,12 +183,7 @@ def jacobian_ntk(model: nn.Module, x: Tensor, *, output_reduction: str = "trace"
 def _chunk_jacobian_fn(model: nn.Module, output: OutputFn | None, params: object) -> Callable[[Tensor], Float[Tensor, "chunk out n_params"]]:
     """``x ↦ J(x)``: the per-example Jacobians ``(c, O, P)`` of a chunk, with parameters in ``named_parameters`` order."""
     slots = ParameterSlots(model)
-    if params is None:
-        names = [n for n, p in model.named_parameters() if p.requires_grad]
-        if not names:
-            raise ValueError("the model has no parameter that requires grad; pass `params` to choose some")
-    else:
-        names = select_params(model, params, slots)  # type: ignore[arg-type]
+    names = select_params(model, params, slots)  # type: ignore[arg-type]
     current = slots.parameters()
     chosen = {n: current[n].detach() for n in names}
     fixed = {n: t.detach() for n, t in current.items() if n not in chosen}

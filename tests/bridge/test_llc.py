@@ -96,6 +96,20 @@ def test_parameter_subset_counts_only_its_own_dimensions():
     assert res.mean == pytest.approx(1.5, rel=0.1)
 
 
+def test_frozen_parameters_are_not_sampled_by_default():
+    net, split = _regression(2000, d_in=4, d_out=3)
+    net.weight.requires_grad_(False)  # only the bias (d = 3) is trainable
+    sgld = SGLDConfig(n_chains=6, n_draws=1500, n_burnin=300, step_size=2e-4, gamma=1.0)
+    res = estimate_llc(net, "half_sse", split, sgld, seed=1)
+    assert res.n_params == 3
+    assert res.mean == pytest.approx(1.5, rel=0.1)  # sampling the frozen weight too gave n_params 15, λ̂ ≈ 7.5
+    np.testing.assert_array_equal(res.per_chain, estimate_llc(net, "half_sse", split, sgld, params=["bias"], seed=1).per_chain)
+    assert select_params(net, "weight") == ["weight"]  # still selectable by name
+    net.bias.requires_grad_(False)
+    with pytest.raises(ValueError, match="no parameter that requires grad"):
+        select_params(net)
+
+
 def test_vmap_and_loop_give_the_same_chains():
     net = build_model(DeepLinearConfig(3, 4, 2, init_std=0.3), seed=0)
     data = make_task(LinearTeacherConfig((1.0,), d_in=3, d_out=2, n_train=40), seed=0)

@@ -40,7 +40,8 @@ class LLCTracker:
 
     Args:
         sgld: the sampler's settings.
-        params: parameter prefixes to restrict to (``None``: all), e.g. ``("blocks.1.attn",)``.
+        params: parameter prefixes to restrict to (``None``: the trainable parameters), e.g.
+            ``("blocks.1.attn",)``; a single string is one prefix.
         per_chain: also emit ``llc/chain`` rows with a ``chain`` index column.
         trace_every: also emit ``llc/trace`` rows, ``nβ (L_n(w_t) − L_n(w*))`` at draws
             ``0, trace_every, 2·trace_every, …`` of every chain (index columns ``chain``
@@ -81,6 +82,8 @@ class LLCTracker:
             raise ValueError(f"LLCTracker.trace_every must be a non-negative integer (0: no traces), got {self.trace_every!r}")
         if self.max_examples is not None and self.max_examples < 2:
             raise ValueError(f"max_examples must be at least 2 or None, got {self.max_examples}")
+        if isinstance(self.params, (list, str)):  # one prefix, not its characters
+            self.params = (self.params,) if isinstance(self.params, str) else tuple(self.params)
 
     def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
         split = Split(data.train.x[: self.max_examples], data.train.y[: self.max_examples])

@@ -188,6 +188,10 @@ def test_tracker_is_registered_reproducible_and_restrictable():
     sub = LLCTracker(SGLDConfig(n_chains=2, n_draws=5, n_burnin=0, step_size=1e-4), params=("weights.1",))
     sub(model, 0, data)
     assert sub.last_result.n_params == 12
+    one = LLCTracker(SGLDConfig(n_chains=2, n_draws=5, n_burnin=0, step_size=1e-4), params="weights.1")  # a string is one prefix
+    assert one.params == ("weights.1",)
+    np.testing.assert_array_equal(one(model, 0, data)[0]["value"], sub(model, 0, data)[0]["value"])
+    assert one.last_result.n_params == 12  # not its characters' prefixes, which matched all 24 parameters
 
 
 def test_tracker_trace_rows_are_the_tempered_loss_excess_of_every_kept_draw():

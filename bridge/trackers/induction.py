@@ -62,6 +62,8 @@ class InContextTracker:
     (first occurrences), ``icl/repeat_vs_first`` (their difference),
     ``icl/loss_early`` and ``icl/loss_late`` (mean loss of the first and last
     ``window`` targets) and ``icl/late_vs_early`` (late − early; negative = in-context learning).
+    A sequence of ``n_ctx`` tokens has ``n_ctx − 1`` targets; a ``window`` of that many
+    or more would make the early and late targets the same, so it is refused when called.
     First-occurrence loss can rise above ln V during the transition, so
     ``repeat_vs_first`` overstates the gain for a while; ``loss_repeated`` alone does not.
 
@@ -79,10 +81,20 @@ class InContextTracker:
     window: int = 8
     name: str = "icl"
 
+    def __post_init__(self) -> None:
+        if not (isinstance(self.window, int) and self.window >= 1):
+            raise ValueError(f"InContextTracker.window must be a positive integer, got {self.window!r}")
+
     def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
         rows: list[Row] = []
         with evaluating(model):
             for split, tokens in evaluation_sets(data, self.n_eval, _device(model)).items():
+                n_targets = tokens.shape[1] - 1  # column 0 has no target
+                if self.window >= n_targets:
+                    raise ValueError(
+                        f"InContextTracker.window={self.window} covers all {n_targets} targets of sequences of n_ctx={n_targets + 1}, "
+                        f"so the early and late targets would be the same; pass a window below {n_targets}"
+                    )
                 losses = next_token_losses(model(tokens), tokens)
                 rep = masked_mean(losses, repeated_targets(tokens))
                 first = masked_mean(losses, first_occurrences(tokens))

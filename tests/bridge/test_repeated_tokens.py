@@ -125,3 +125,20 @@ def test_trackers_agree_with_direct_computation(data):
     loss = {r["observable"]: r["value"] for r in LossTracker(max_examples=50)(model, 0, data)}
     with torch.no_grad():
         assert loss["loss/train"] == pytest.approx(data.loss_fn(model(data.train.x[:50]), data.train.x[:50]).item(), rel=1e-5)
+
+
+def test_early_and_late_windows_are_the_first_and_last_targets():
+    short = make_task(RepeatedTokensConfig(d_vocab=16, n_ctx=8, n_train=8, n_test=8, n_off=8, prefix=(0, 2), block=(2, 3), off_prefix=(1, 2), off_block=(2, 3)), seed=0)
+    model = build_model(TransformerConfig(d_vocab=16, n_ctx=8, d_model=16, n_heads=2, d_head=8, n_layers=2, d_mlp=None), seed=0)
+    for window in (7, 8):  # 7 targets: the whole sequence would be both early and late (window 8 gave a NaN late loss)
+        with pytest.raises(ValueError, match="covers all 7 targets"):
+            InContextTracker(window=window)(model, 0, short)
+    with pytest.raises(ValueError, match="positive integer"):
+        InContextTracker(window=0)
+    by = {(r["observable"], r["split"]): r["value"] for r in InContextTracker(window=3)(model, 0, short)}
+    with torch.no_grad():
+        for split, tokens in (("test", short.test.x), ("off", short.info["off_position"].x)):
+            losses = next_token_losses(model(tokens), tokens)
+            assert by[("icl/loss_early", split)] == pytest.approx(losses[:, 1:4].mean().item(), rel=1e-6)
+            assert by[("icl/loss_late", split)] == pytest.approx(losses[:, 5:8].mean().item(), rel=1e-6)
+            assert by[("icl/late_vs_early", split)] == pytest.approx((losses[:, 5:8].mean() - losses[:, 1:4].mean()).item(), rel=1e-5, abs=1e-7)

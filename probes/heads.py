@@ -32,6 +32,8 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor, nn
 
+from bridge.models.base import eval_mode
+
 SCORES = ("previous_token", "duplicate_token", "induction")
 
 
@@ -309,15 +311,10 @@ def attention_patterns(model: nn.Module, tokens: Int[Tensor, "batch pos"]) -> Fl
         >>> tuple(patterns.shape), patterns[:, 0, :, 0, 0].tolist()   # query 0 can only attend to itself
         ((2, 1, 2, 6, 6), [[1.0, 1.0], [1.0, 1.0]])
     """
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            names = [f"blocks.{layer}.attn.hook_pattern" for layer in range(model.cfg.n_layers)]
-            _, cache = model.run_with_cache(tokens, names_filter=lambda name: name in names)
-            return torch.stack([cache[name] for name in names])
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        names = [f"blocks.{layer}.attn.hook_pattern" for layer in range(model.cfg.n_layers)]
+        _, cache = model.run_with_cache(tokens, names_filter=lambda name: name in names)
+        return torch.stack([cache[name] for name in names])
 
 
 def head_scores(model: nn.Module, tokens: Int[Tensor, "batch pos"], patterns: Float[Tensor, "layer batch head query key"] | None = None) -> dict[str, Float[Tensor, "layer head"]]:

@@ -33,6 +33,8 @@ from jaxtyping import Float
 from scipy.sparse.linalg import LinearOperator, eigsh
 from torch import Tensor, nn
 
+from bridge.models.base import eval_mode
+
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
 
@@ -119,20 +121,18 @@ def hessian_operator(
         raise ValueError("hessian_operator: the model has no trainable parameters")
     if x.shape[0] != y.shape[0] or x.shape[0] == 0:
         raise ValueError(f"hessian_operator: x and y must hold the same positive number of examples, got {x.shape[0]} and {y.shape[0]}")
-    was_training = model.training
-    model.eval()
     op = None
-    try:
-        with torch.enable_grad():
-            loss = loss_fn(model(x), y)
-            grads = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
-            flat = torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1) for g, p in zip(grads, params)])
-            op = HessianOperator(params, flat)
-            yield op
-    finally:
-        if op is not None:
-            op.release()
-        model.train(was_training)
+    with eval_mode(model):
+        try:
+            with torch.enable_grad():
+                loss = loss_fn(model(x), y)
+                grads = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
+                flat = torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1) for g, p in zip(grads, params)])
+                op = HessianOperator(params, flat)
+                yield op
+        finally:
+            if op is not None:
+                op.release()
 
 
 def _start_vector(n: int, v0: np.ndarray | None, generator: torch.Generator | None) -> np.ndarray:

@@ -45,6 +45,7 @@ from torch.func import grad_and_value, vmap
 
 from bridge.config import ConfigError, config_class
 from bridge.losses import LossFn, get_loss
+from bridge.models.base import eval_mode
 from bridge.estimators.reparam import ParameterSlots
 from bridge.seeding import generator
 from bridge.tasks.base import Split
@@ -291,21 +292,16 @@ def estimate_llc(
             return loss(net(x), y)
 
     step = grad_and_value(loss_of)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.enable_grad():
-            init_loss = float(loss_of(w_star).detach())
-            run = _run_vmap if vectorize in (None, True) else _run_loop
-            try:
-                losses, vectorized = run(step, w_star, n_chains, n_burnin + n_draws, step_size, gamma, nbeta, noise_level, g), run is _run_vmap
-            except Exception as err:  # vmap refuses some modules (data-dependent control flow, in-place ops)
-                if vectorize is True or run is _run_loop:
-                    raise
-                messages.append(f"vmap failed ({type(err).__name__}: {str(err)[:120]}); chains ran in a loop")
-                losses, vectorized = _run_loop(step, w_star, n_chains, n_burnin + n_draws, step_size, gamma, nbeta, noise_level, g), False
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.enable_grad():
+        init_loss = float(loss_of(w_star).detach())
+        run = _run_vmap if vectorize in (None, True) else _run_loop
+        try:
+            losses, vectorized = run(step, w_star, n_chains, n_burnin + n_draws, step_size, gamma, nbeta, noise_level, g), run is _run_vmap
+        except Exception as err:  # vmap refuses some modules (data-dependent control flow, in-place ops)
+            if vectorize is True or run is _run_loop:
+                raise
+            messages.append(f"vmap failed ({type(err).__name__}: {str(err)[:120]}); chains ran in a loop")
+            losses, vectorized = _run_loop(step, w_star, n_chains, n_burnin + n_draws, step_size, gamma, nbeta, noise_level, g), False
 
     burn, trace = losses[:, :n_burnin], losses[:, n_burnin:]
     diverged = _chain_divergence(trace, init_loss, nbeta, n_params)

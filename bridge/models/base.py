@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import torch
@@ -54,9 +54,48 @@ def _mode_dependent(model: nn.Module) -> bool:
     return _has_mode_layers[model]
 
 
+def _modules(model: nn.Module) -> list[nn.Module]:
+    """Every module of ``model``, and of a wrapped model its ``train()`` also sets outside the tree
+    (``TransformerBridge.original_model``)."""
+    found: dict[int, nn.Module] = {}
+    for root in (model, getattr(model, "original_model", None)):
+        if isinstance(root, nn.Module):
+            for m in root.modules():
+                found.setdefault(id(m), m)
+    return list(found.values())
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Every submodule in eval mode inside the block; each module's own training flag restored after.
+
+    ``model.train(was)`` would reset every submodule to the root's flag, so a
+    dropout layer the user keeps in eval inside a training model would come
+    back in training mode; this restores the flags one by one.
+
+    Examples:
+        >>> net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(0.5))
+        >>> _ = net[1].eval()  # the user keeps dropout off in a training model
+        >>> with eval_mode(net):
+        ...     inside = [m.training for m in net.modules()]
+        >>> inside, [m.training for m in net.modules()]
+        ([False, False, False], [True, True, False])
+    """
+    flags = [(m, m.training) for m in _modules(model)]
+    was = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was)  # the root's own train() first (a wrapper may do more than set flags)
+        for m, flag in flags:
+            m.training = flag
+
+
 @contextmanager
 def evaluating(model: nn.Module) -> Iterator[nn.Module]:
-    """Eval mode and no autograd inside the block; the previous mode is restored after.
+    """Eval mode and no autograd inside the block; each module's previous mode is restored after
+    (:func:`eval_mode`).
 
     Switching modes walks every submodule, so it is skipped for models without
     dropout or batch norm (trackers run this at every tracked step).
@@ -64,16 +103,9 @@ def evaluating(model: nn.Module) -> Iterator[nn.Module]:
     Examples:
         >>> net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(0.5))
         >>> with evaluating(net) as m:
-        ...     inside = (m.training, torch.is_grad_enabled())
+        ...     inside = (m.training, m[1].training, torch.is_grad_enabled())
         >>> inside, net.training
-        ((False, False), True)
+        ((False, False, False), True)
     """
-    switch = model.training and _mode_dependent(model)
-    if switch:
-        model.eval()
-    try:
-        with torch.no_grad():
-            yield model
-    finally:
-        if switch:
-            model.train(True)
+    with eval_mode(model) if _mode_dependent(model) else nullcontext(model), torch.no_grad():
+        yield model

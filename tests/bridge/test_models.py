@@ -192,3 +192,52 @@ def test_a_runs_model_is_not_drawn_from_its_tasks_stream():
     cos = torch.nn.functional.cosine_similarity(student, teacher, dim=1)
     assert cos.abs().max() < 0.95  # 64 pairs of independent 8-d directions: |cos| of the largest ≈ 0.7
     assert cos.abs().mean() < 0.5  # independent: ≈ 0.27; drawn from the task's stream, every pair is 1
+
+
+def test_eval_blocks_restore_each_modules_own_mode():
+    import warnings
+
+    from bridge.estimators.hessian import hessian_operator
+    from bridge.estimators.llc import SGLDConfig, estimate_llc
+    from bridge.losses import cross_entropy_last
+    from bridge.models.base import evaluating
+    from probes.heads import attention_patterns
+
+    g = torch.Generator().manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Dropout(0.5), torch.nn.Linear(4, 1))
+    x, y = torch.randn(8, 3, generator=g), torch.randn(8, 1, generator=g)
+    without_dropout = net[2](net[0](x))
+
+    def run_hessian():
+        with hessian_operator(net, x, y, lambda o, t: ((o - t) ** 2).mean()):
+            pass
+
+    def run_llc():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            estimate_llc(net, "mse", (x, y), SGLDConfig(n_chains=1, n_draws=2, n_burnin=0))
+
+    def run_evaluating():
+        with evaluating(net) as m:
+            assert not any(mod.training for mod in m.modules())
+
+    for block in (run_hessian, run_llc, run_evaluating):
+        net.train()
+        net[1].eval()  # the user keeps dropout off in a training model
+        block()
+        assert [m.training for m in net.modules()] == [True, True, False, True]  # model.train(was) gave the dropout True
+        torch.testing.assert_close(net(x), without_dropout)  # dropout still off: the same numbers
+    model = build_model(TransformerConfig(d_vocab=5, n_ctx=3, d_model=8, n_heads=2, d_head=4, n_layers=1, d_mlp=8), seed=0)
+    model.train()
+    model.blocks[0].mlp.eval()
+    before = {id(m): m.training for m in model.modules()}
+    tokens = torch.randint(0, 5, (4, 3), generator=g)
+    attention_patterns(model, tokens)
+    with hessian_operator(model, tokens, tokens[:, -1], cross_entropy_last):
+        pass
+    from bridge.models.base import eval_mode
+
+    with eval_mode(model):
+        assert not any(m.training for m in model.modules()) and not model.original_model.training
+    assert {id(m): m.training for m in model.modules()} == before and model.original_model.training
+    assert not model.blocks[0].mlp.training

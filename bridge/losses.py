@@ -75,6 +75,19 @@ def per_seed(loss: LossFn) -> Callable[[Tensor, Tensor], Tensor]:
     return getattr(loss, "stacked", None) or vmap(loss)
 
 
+def at_least_float32(logits: Tensor) -> Tensor:
+    """``logits`` upcast to float32 when stored in a lower precision (float16, bfloat16); float32 and float64 kept.
+
+    Cross-entropy of half-precision logits loses digits, so the losses upcast them;
+    ``.float()`` would also round a float64 model's logits, and with them its Hessian and LLC.
+
+    Examples:
+        >>> [at_least_float32(torch.zeros(2, dtype=d)).dtype for d in (torch.bfloat16, torch.float32, torch.float64)]
+        [torch.float32, torch.float32, torch.float64]
+    """
+    return logits.to(torch.promote_types(logits.dtype, torch.float32))
+
+
 @LOSSES.register("cross_entropy_last")
 def cross_entropy_last(logits: Tensor, target: Tensor) -> Tensor:
     """Cross-entropy of the last position's logits ``(batch, pos, vocab)`` against ``target`` ``(batch,)``.
@@ -83,7 +96,7 @@ def cross_entropy_last(logits: Tensor, target: Tensor) -> Tensor:
         >>> round(cross_entropy_last(torch.zeros(2, 5, 4), torch.tensor([0, 3])).item(), 4)  # uniform: ln 4
         1.3863
     """
-    return F.cross_entropy(logits[:, -1, :].float(), target)
+    return F.cross_entropy(at_least_float32(logits[:, -1, :]), target)
 
 
 @LOSSES.register("cross_entropy_next")
@@ -96,7 +109,7 @@ def cross_entropy_next(logits: Tensor, tokens: Tensor) -> Tensor:
         >>> cross_entropy_next(logits, torch.tensor([[0, 1, 2, 0]])).item()
         0.0
     """
-    flat = einops.rearrange(logits[:, :-1], "batch pos vocab -> (batch pos) vocab").float()
+    flat = at_least_float32(einops.rearrange(logits[:, :-1], "batch pos vocab -> (batch pos) vocab"))
     return F.cross_entropy(flat, einops.rearrange(tokens[:, 1:], "batch pos -> (batch pos)"))
 
 
@@ -138,4 +151,4 @@ def is_class_labels(target: Tensor) -> bool:
     return target.ndim == 1 and not target.is_floating_point() and not target.is_complex()
 
 
-__all__ = ["LOSSES", "LossFn", "accuracy", "cross_entropy_last", "cross_entropy_next", "get_loss", "half_sse", "is_class_labels", "mse", "per_seed"]
+__all__ = ["LOSSES", "LossFn", "accuracy", "at_least_float32", "cross_entropy_last", "cross_entropy_next", "get_loss", "half_sse", "is_class_labels", "mse", "per_seed"]

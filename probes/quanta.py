@@ -42,6 +42,8 @@ import torch.nn.functional as F
 from jaxtyping import Float, Int
 from torch import Tensor, nn
 
+from bridge.losses import at_least_float32
+
 
 def _layers(model: nn.Module) -> tuple[Callable[[Tensor], Tensor], Tensor, Tensor]:
     """``(pre-activation of x, readout weight (d_out, width), readout bias (d_out,))`` as the model's forward
@@ -108,7 +110,7 @@ def subtask_metrics(model: nn.Module, x: Float[Tensor, "n d_in"], y: Int[Tensor,
     """
     with torch.no_grad():
         out = model(x)
-        loss = F.cross_entropy(out.float(), y, reduction="none")
+        loss = F.cross_entropy(at_least_float32(out), y, reduction="none")
         correct = (out.argmax(-1) == y).float()
     return _per_subtask(loss, task, n_tasks), _per_subtask(correct, task, n_tasks)
 

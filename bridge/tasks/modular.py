@@ -28,6 +28,7 @@ from jaxtyping import Int
 from torch import Tensor
 
 from bridge.config import config_class, require
+from bridge.losses import at_least_float32
 from bridge.seeding import derive_seed, generator
 from bridge.tasks.base import TASKS, Split, TaskData
 
@@ -156,7 +157,7 @@ def template_targets(values: Int[Tensor, " n"], p: int, freqs: tuple[int, ...], 
 
 
 def _cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
-    return torch.nn.functional.cross_entropy(logits.float(), target)
+    return torch.nn.functional.cross_entropy(at_least_float32(logits), target)
 
 
 def _mse_last(logits: Tensor, target: Tensor) -> Tensor:

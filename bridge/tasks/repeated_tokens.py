@@ -39,6 +39,7 @@ from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
 from bridge.config import config_class, require
+from bridge.losses import at_least_float32
 from bridge.seeding import derive_seed, generator
 from bridge.tasks.base import TASKS, Split, TaskData
 
@@ -213,7 +214,7 @@ def next_token_losses(logits: Float[Tensor, "batch pos vocab"], tokens: Int[Tens
         >>> [round(v, 4) for v in losses[0].tolist()]
         [nan, 1.3863, 1.3863]
     """
-    flat = einops.rearrange(logits[:, :-1], "batch pos vocab -> (batch pos) vocab").float()
+    flat = at_least_float32(einops.rearrange(logits[:, :-1], "batch pos vocab -> (batch pos) vocab"))
     ce = F.cross_entropy(flat, einops.rearrange(tokens[:, 1:], "batch pos -> (batch pos)"), reduction="none")
     ce = einops.rearrange(ce, "(batch pos) -> batch pos", batch=tokens.shape[0])
     return torch.cat([torch.full_like(ce[:, :1], float("nan")), ce], dim=1)

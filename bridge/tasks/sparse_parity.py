@@ -32,6 +32,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from bridge.config import config_class, require
+from bridge.losses import at_least_float32
 from bridge.seeding import derive_seed, generator
 from bridge.tasks.base import TASKS, Split, TaskData
 
@@ -156,7 +157,7 @@ def draw_subtask_bits(n_tasks: int, n_bits: int, k_bits: int, g: torch.Generator
 
 
 def _cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
-    return F.cross_entropy(logits.float(), target)
+    return F.cross_entropy(at_least_float32(logits), target)
 
 
 @TASKS.register("multitask_sparse_parity")

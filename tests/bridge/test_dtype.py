@@ -104,3 +104,35 @@ def test_offline_analysis_of_a_float64_run_sees_float64_data(tmp_path):
     analyze(run, [ModeTracker()], progress=False)
     steps, values = run.curve("mode/strength", mode=0)
     assert len(steps) == len(run.steps) and values[-1] > values[0]
+
+
+def test_cross_entropies_of_float64_logits_are_float64():
+    from bridge.losses import at_least_float32, cross_entropy_last, cross_entropy_next
+    from bridge.tasks import modular, sparse_parity
+    from bridge.tasks.repeated_tokens import next_token_losses
+    from probes.quanta import subtask_metrics
+
+    g = torch.Generator().manual_seed(0)
+    logits = 3 * torch.randn(6, 5, 7, generator=g, dtype=torch.float64)
+    tokens = torch.randint(0, 7, (6, 5), generator=g)
+
+    def reference(z, target):  # per row, in float64: log Σ exp z − z[target]
+        return torch.logsumexp(z, -1) - z.gather(-1, target[..., None])[..., 0]
+
+    last, nxt = reference(logits[:, -1], tokens[:, 0]), reference(logits[:, :-1], tokens[:, 1:])
+    per_target = next_token_losses(logits, tokens)
+    values = [
+        (cross_entropy_last(logits, tokens[:, 0]), last.mean()),
+        (cross_entropy_next(logits, tokens), nxt.mean()),
+        (per_target[:, 1:], nxt),
+        (modular._cross_entropy(logits[:, -1], tokens[:, 0]), last.mean()),
+        (sparse_parity._cross_entropy(logits[:, -1], tokens[:, 0]), last.mean()),
+    ]
+    for got, want in values:  # .float() rounded these to float32: errors near 1e-7
+        assert got.dtype == torch.float64
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    net = torch.nn.Identity()
+    loss, _ = subtask_metrics(net, logits[:, -1], tokens[:, 0], torch.zeros(6, dtype=torch.long), 1)
+    assert loss.dtype == torch.float64 and abs(loss.item() - last.mean().item()) < 1e-12
+    assert at_least_float32(logits.to(torch.bfloat16)).dtype == torch.float32  # below float32 still upcast
+    assert cross_entropy_last(logits.to(torch.float16), tokens[:, 0]).dtype == torch.float32

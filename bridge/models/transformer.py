@@ -44,8 +44,8 @@ class TransformerConfig:
             the readout's init variance is multiplied by ``1/r`` and the embeddings' by ``r``
             (TransformerLens draws them with variance ∝ 1/d_model; μP keeps them Θ(1)), and the learning rates of
             :mod:`bridge.theory.mup` reach the optimizer through ``model.optimizer_groups``
-            (embeddings and biases: ``input``; attention and MLP matrices: ``hidden``;
-            unembedding: ``output``). At ``d_model == base_width`` it equals the standard one.
+            (embeddings and every 1-D parameter, biases and LayerNorm/RMS gains: ``input``;
+            attention and MLP matrices: ``hidden``; unembedding: ``output``). At ``d_model == base_width`` it equals the standard one.
         base_width: the ``d_model`` at which μP equals the standard parametrisation.
         zero_init: μP only: start the readout and the queries at zero (Yang et al. 2022's
             recommendation; the model then differs from the standard one at ``base_width``).
@@ -137,9 +137,14 @@ def _ratio(config: TransformerConfig) -> float:
     return config.d_model / config.base_width if config.base_width else 1.0
 
 
-def _kind(name: str) -> str:
-    """The μP layer kind of a transformer parameter, from its name."""
-    if name.endswith("bias") or name.startswith(("tok_embed", "pos")):
+def _is_embedding(name: str) -> bool:
+    return name.startswith(("tok_embed", "pos"))
+
+
+def _kind(name: str, param: torch.Tensor) -> str:
+    """The μP layer kind of a transformer parameter: every 1-D one (biases, LayerNorm/RMS gains) and the
+    embeddings are ``input`` (vector-like), the unembedding ``output``, other matrices ``hidden``."""
+    if param.ndim == 1 or _is_embedding(name):
         return "input"
     return "output" if name.startswith("head") else "hidden"
 
@@ -148,16 +153,16 @@ def _apply_mup(model: nn.Module, config: TransformerConfig) -> None:
     """Rescale the readout's init (or zero it and the queries) and attach ``optimizer_groups``."""
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if _kind(name) == "output":
+            if _kind(name, p) == "output":
                 p.mul_(0.0 if config.zero_init else parametrisations.factors("mup", "sgd", "output", config.d_model, config.base_width)[0] ** 0.5)
-            elif _kind(name) == "input" and not name.endswith("bias"):
+            elif _is_embedding(name):
                 p.mul_(math.sqrt(_ratio(config)))  # TransformerLens draws embeddings with std ∝ 1/√d_model; μP keeps them Θ(1)
             elif config.zero_init and ".q." in name and name.endswith("weight"):
                 p.zero_()
 
     def optimizer_groups(self: nn.Module, optimizer: str, lr: float) -> list[dict]:
         opt = "sgd" if optimizer in ("gd", "sgd") else optimizer
-        return [{"params": [p], "lr": lr * parametrisations.factors("mup", opt, _kind(name), config.d_model, config.base_width)[2]} for name, p in self.named_parameters()]
+        return [{"params": [p], "lr": lr * parametrisations.factors("mup", opt, _kind(name, p), config.d_model, config.base_width)[2]} for name, p in self.named_parameters()]
 
     model.optimizer_groups = MethodType(optimizer_groups, model)
 

@@ -82,3 +82,16 @@ def test_logit_updates_are_width_independent_under_mup_only():
     sp = slope(widths, [np.mean([logit_change("standard", w, s) for s in range(2)]) for w in widths])
     assert abs(mu) <= 0.1, mu
     assert sp >= 0.3, sp
+
+
+@pytest.mark.parametrize("normalization", ["LN", "RMS"])
+def test_one_dimensional_parameters_are_vector_like(normalization):
+    """Norm gains and biases take the ``input`` rates, as ``mup.MuAdam`` / ``mup.MuSGD`` give a LayerNorm gain (1 and 4 at 4× base), and gains start at 1."""
+    model = build_model(config(128, normalization=normalization), seed=0)
+    for optimizer, expected in (("adam", 1.0), ("sgd", 4.0)):
+        groups = {id(g["params"][0]): g["lr"] for g in make_optimizer(model, TrainConfig(optimizer=optimizer, lr=1.0)).param_groups}
+        vectors = {n: groups[id(p)] for n, p in model.named_parameters() if p.ndim == 1}
+        assert sum("ln" in n and n.endswith("weight") for n in vectors) == 3
+        assert vectors == pytest.approx(dict.fromkeys(vectors, expected)), optimizer
+    gains = [p for n, p in model.named_parameters() if "ln" in n and n.endswith("weight")]
+    torch.testing.assert_close(torch.cat(gains), torch.ones(3 * 128), rtol=0, atol=0)

@@ -265,7 +265,8 @@ class TrainConfig:
         lr: learning rate (> 0).
         steps: number of optimizer steps (> 0).
         batch_size: minibatch size; ``None`` means full batch.
-        weight_decay: decoupled for AdamW, L2 for the others.
+        weight_decay: decoupled for AdamW, L2 for the others. A model's per-layer groups (μP)
+            divide it by their learning-rate factor, keeping ``lr × weight_decay`` fixed.
         momentum: SGD/GD momentum.
         betas: Adam betas.
         schedule: checkpoint and tracking schedule.

@@ -23,7 +23,9 @@ def make_optimizer(model: nn.Module | Iterable[Tensor] | list[dict], config: Any
     ``model``'s trainable parameters (or over the given tensors or parameter groups).
 
     A model with an ``optimizer_groups(optimizer, lr)`` method (a parametrised
-    :class:`~bridge.models.MLP`) gives its own parameter groups, each with its learning rate.
+    :class:`~bridge.models.MLP`) gives its own parameter groups, each with its learning rate;
+    a group's weight decay is ``config.weight_decay`` divided by its learning-rate factor, so
+    ``lr × weight_decay`` is the same in every group (as ``mup.MuAdamW`` and ``mup.MuSGD``).
 
     Examples:
         >>> from bridge.config import TrainConfig; [type(make_optimizer(nn.Linear(2, 1), TrainConfig(optimizer=o))).__name__ for o in ("gd", "adamw")]
@@ -95,13 +97,16 @@ def optimizer_params(model: nn.Module | Iterable[Tensor], config: Any, rename: d
     """What :func:`make_optimizer` optimizes: trainable tensors, or the model's parameter groups.
 
     ``rename`` (parameter name → tensor) puts other tensors in the model's groups, in its
-    order (stacked seeds optimise a stack per parameter).
+    order (stacked seeds optimise a stack per parameter). A group without its own
+    ``weight_decay`` gets ``config.weight_decay · config.lr / lr`` (a constant ``lr × weight_decay``).
 
     Examples:
         >>> from bridge.config import TrainConfig; from bridge.models import MLPConfig, build_model
         >>> net = build_model(MLPConfig(d_in=2, d_out=1, widths=(8,), parametrisation="mup", base_width=4), seed=0)
         >>> [(len(g["params"]), g["lr"]) for g in optimizer_params(net, TrainConfig(optimizer="adam", lr=0.01))]  # hidden weights at base/width
         [(1, 0.01), (1, 0.01), (1, 0.005), (1, 0.01)]
+        >>> [g["lr"] * g["weight_decay"] for g in optimizer_params(net, TrainConfig(optimizer="adamw", lr=0.01, weight_decay=0.5))]
+        [0.005, 0.005, 0.005, 0.005]
         >>> len(optimizer_params(nn.Linear(2, 1), TrainConfig()))  # no groups: the trainable tensors
         2
     """
@@ -119,7 +124,8 @@ def optimizer_params(model: nn.Module | Iterable[Tensor], config: Any, rename: d
     for g in groups(config.optimizer, config.lr):
         kept = [p for p in g["params"] if p.requires_grad]
         if kept:
-            out.append({**g, "params": [rename[names[id(p)]] for p in kept] if rename is not None else kept})
+            decay = {"weight_decay": config.weight_decay * config.lr / g["lr"]} if config.weight_decay and "weight_decay" not in g else {}
+            out.append({**g, **decay, "params": [rename[names[id(p)]] for p in kept] if rename is not None else kept})
     return out
 
 

@@ -107,3 +107,26 @@ def test_coordinate_check_slopes_agree_with_mup():
                 assert abs(s_ref - s_ours) <= tolerance, f"{name} of {module} after {s + 1} steps: mup {s_ref:+.3f}, ours {s_ours:+.3f}"
     # both are μP: Δh is width-independent (the case study's own target), in mup's implementation too
     assert max(abs(slope(WIDTHS, theirs[0][:, -1, j])) for j in range(3)) <= Targets().mup_slope
+
+
+@pytest.mark.parametrize(("optimizer", "reference"), [("adamw", "MuAdamW"), ("adam", "MuAdam"), ("sgd", "MuSGD")])
+@pytest.mark.parametrize("width", [32, 128, 512])
+def test_learning_rates_and_weight_decays_equal_mups_optimizers(optimizer, reference, width):
+    """Each layer's weight and bias: the same ``lr`` and ``weight_decay`` as ``mup``'s optimizer gives, and ``lr × wd``
+    fixed over width. The readout's weight only shares ``lr × wd``: ``MuReadout`` multiplies its output by
+    ``1/r`` where ours draws it smaller (Yang et al. 2022's equivalent Tables 3 and 8), so its rate differs."""
+    ours = MLP(MLPConfig(d_in=D_IN, d_out=CLASSES, widths=(width, width), parametrisation="mup", base_width=32), seed=0)
+    theirs = MuNet(width)
+    mup.set_base_shapes(theirs, MuNet(32), delta=MuNet(64))
+    lr, wd = 0.1, 0.5
+    opt = make_optimizer(ours, TrainConfig(optimizer=optimizer, lr=lr, weight_decay=wd))
+    ref = getattr(mup, reference)(theirs.parameters(), lr=lr, weight_decay=wd)
+    by_param = lambda o: {id(p): (g["lr"], g["weight_decay"]) for g in o.param_groups for p in g["params"]}  # noqa: E731
+    got, want = by_param(opt), by_param(ref)
+    for our_layer, their_layer in zip(ours.layers, (theirs.fc1, theirs.fc2, theirs.readout)):
+        for kind in ("weight", "bias"):
+            (lr_ours, wd_ours), (lr_mup, wd_mup) = got[id(getattr(our_layer, kind))], want[id(getattr(their_layer, kind))]
+            assert lr_ours * wd_ours == pytest.approx(lr_mup * wd_mup, rel=1e-12), kind
+            if not (our_layer is ours.layers[-1] and kind == "weight"):
+                assert (lr_ours, wd_ours) == pytest.approx((lr_mup, wd_mup), rel=1e-12), kind
+    assert {round(a * b, 12) for a, b in got.values()} == {lr * wd}

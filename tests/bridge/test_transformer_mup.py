@@ -95,3 +95,12 @@ def test_one_dimensional_parameters_are_vector_like(normalization):
         assert vectors == pytest.approx(dict.fromkeys(vectors, expected)), optimizer
     gains = [p for n, p in model.named_parameters() if "ln" in n and n.endswith("weight")]
     torch.testing.assert_close(torch.cat(gains), torch.ones(3 * 128), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(("optimizer", "rates"), [("adamw", {0.1, 0.025}), ("sgd", {0.4, 0.1, 0.025})])
+def test_weight_decay_times_learning_rate_is_the_same_in_every_group(optimizer, rates):
+    """At 4× the base width the rates differ by up to 16×; ``lr × weight_decay`` stays 0.1 · 0.5, as ``mup.MuAdamW`` / ``mup.MuSGD`` keep it."""
+    model = build_model(config(128, normalization="LN"), seed=0)
+    groups = make_optimizer(model, TrainConfig(optimizer=optimizer, lr=0.1, weight_decay=0.5)).param_groups
+    assert {g["lr"] for g in groups} == rates
+    assert [g["lr"] * g["weight_decay"] for g in groups] == pytest.approx([0.05] * len(groups), rel=1e-12)

@@ -99,12 +99,35 @@ class LazyModel(nn.Module):
         self.alpha = float(config.alpha)
         self.model = build_model(config.model, seed)
         self.reference = freeze_as_buffers(build_model(config.model, seed))
-        with torch.no_grad():  # the same weights whatever the builder's randomness
-            for name, param in self.model.named_parameters():
-                self.reference.get_buffer(name).copy_(param)
+        self._copy_to_reference()  # the same weights whatever the builder's randomness
 
     def forward(self, x: Tensor) -> Tensor:
         return self.alpha * (self.model(x) - self.reference(x))
+
+    def init_from_task(self, info: dict) -> None:
+        """The wrapped model's task-dependent initialisation (e.g. a balanced deep linear start),
+        copied into ``reference`` so the output at initialisation stays 0; nothing when it has none.
+
+        Raises:
+            ConfigError: as the wrapped model's ``init_from_task``.
+
+        Examples:
+            >>> from bridge.models import DeepLinearConfig
+            >>> u, v = torch.eye(3)[:, :2], torch.eye(3)[:, :2]
+            >>> net = LazyModel(LazyConfig(DeepLinearConfig(3, 8, 3, init="balanced", init_strength=0.01), alpha=2.0))
+            >>> net.init_from_task({"U": u, "V": v}); net.model.end_to_end().abs().max().item() > 0, net(torch.ones(4, 3)).abs().max().item()
+            (True, 0.0)
+        """
+        init = getattr(self.model, "init_from_task", None)
+        if not callable(init):
+            return
+        init(info)
+        self._copy_to_reference()
+
+    @torch.no_grad()
+    def _copy_to_reference(self) -> None:
+        for name, param in self.model.named_parameters():
+            self.reference.get_buffer(name).copy_(param)
 
     def optimizer_groups(self, optimizer: str, lr: float) -> list[dict]:
         """The wrapped model's optimizer parameter groups, so a parametrised network (μP, NTK)

@@ -166,6 +166,28 @@ def test_balanced_init_is_aligned_balanced_and_at_the_given_strength(depth):
         balanced_init(build_model(DeepLinearConfig(6, 2, 5, depth=depth), seed=0), u, v, 0.01)
 
 
+def test_the_lazy_wrapper_applies_the_balanced_init_and_keeps_a_zero_output():
+    """A lazy deep linear net starts where the unwrapped one does (``0.004·U Vᵀ``, not the all-zero saddle), output 0."""
+    from bridge.config import RunConfig, TrainConfig
+    from bridge.models import LazyConfig
+    from bridge.tasks import LinearTeacherConfig
+    from bridge.training.loop import build_for_task, validate
+
+    inner = DeepLinearConfig(3, 8, 3, init="balanced", init_strength=0.004)
+    plain_cfg = RunConfig(LinearTeacherConfig((2.0, 1.0), d_in=3, d_out=3), inner, TrainConfig(dtype="float64"))
+    lazy_cfg = dataclasses.replace(plain_cfg, model=LazyConfig(inner, alpha=2.0))
+    data = validate(lazy_cfg)
+    plain, lazy = build_for_task(plain_cfg, data), build_for_task(lazy_cfg, data)
+    u, v = data.info["U"].double(), data.info["V"].double()
+    torch.testing.assert_close(lazy.model.end_to_end().detach(), 0.004 * u @ v.T, rtol=0, atol=1e-15)
+    for w, w_plain, ref in zip(lazy.model.weights, plain.weights, lazy.reference.weights):
+        assert torch.equal(w, w_plain) and torch.equal(ref, w_plain)
+    x = data.train.x[:8]
+    assert lazy(x).abs().max().item() == 0.0
+    (lazy(x) - data.train.y[:8]).pow(2).sum().backward()
+    assert min(w.grad.norm().item() for w in lazy.model.weights) > 1e-3  # away from the saddle every layer has a gradient
+
+
 def test_balanced_init_needs_the_teachers_modes_and_valid_settings():
     from bridge.config import RunConfig, TrainConfig
     from bridge.tasks import SparseFeaturesConfig

@@ -19,6 +19,7 @@ from bridge.models.base import MODELS
 from bridge.theory import mup as parametrisations
 
 POSITIONAL_EMBEDDINGS = ("standard", "rotary")
+NORMALIZATIONS = (None, "LN", "LNPre", "RMS", "RMSPre")
 
 
 @config_class("transformer")
@@ -32,7 +33,8 @@ class TransformerConfig:
         d_model, n_heads, d_head, n_layers: residual width, heads per layer, head size, layers.
         d_mlp: MLP width; ``None`` makes the model attention-only.
         act_fn: MLP activation (``relu``, ``gelu``, ...).
-        normalization: ``None`` (no LayerNorm), ``"LN"``, ``"LNPre"``, ``"RMS"``.
+        normalization: ``None`` (no LayerNorm), ``"LN"``, ``"LNPre"`` (LayerNorm without gain and bias),
+            ``"RMS"`` or ``"RMSPre"`` (RMSNorm without gain).
         init_mode: TransformerLens init mode (``"gpt2"``, ``"xavier_normal"``, ...).
         init_range: std of the ``gpt2`` init; ``None``: TransformerLens's default (0.8/√d_model).
         positional_embedding: ``"standard"`` (a learned absolute embedding added to the
@@ -57,6 +59,10 @@ class TransformerConfig:
         Traceback (most recent call last):
         ...
         bridge.config.ConfigError: transformer.base_width is required with parametrisation 'mup' (the d_model at which it equals the standard one)
+        >>> TransformerConfig(d_vocab=7, n_ctx=3, normalization="RMSNorm")
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: transformer.normalization must be one of (None, 'LN', 'LNPre', 'RMS', 'RMSPre'), got 'RMSNorm'
     """
 
     d_vocab: int
@@ -80,6 +86,7 @@ class TransformerConfig:
         for name in ("d_vocab", "n_ctx", "d_model", "n_heads", "d_head", "n_layers"):
             require(getattr(self, name) > 0, f"transformer.{name} must be positive, got {getattr(self, name)}")
         require(self.d_mlp is None or self.d_mlp > 0, f"transformer.d_mlp must be positive or None, got {self.d_mlp}")
+        require(self.normalization in NORMALIZATIONS, f"transformer.normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}")
         require(self.positional_embedding in POSITIONAL_EMBEDDINGS, f"transformer.positional_embedding must be one of {POSITIONAL_EMBEDDINGS}, got {self.positional_embedding!r}")
         require(self.positional_embedding != "rotary" or self.d_head % 2 == 0, f"transformer: rotary positions need an even d_head, got {self.d_head}")
         require(self.d_vocab_out is None or self.d_vocab_out > 0, f"transformer.d_vocab_out must be positive or None, got {self.d_vocab_out}")

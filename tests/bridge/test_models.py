@@ -108,6 +108,27 @@ def test_invalid_model_configs():
         TransformerConfig(d_vocab=5, n_ctx=3, d_mlp=0)
 
 
+@pytest.mark.parametrize(("normalization", "n_params", "mean", "rms"), [(None, 0, None, None), ("LN", 6, 0.0, 1.0), ("LNPre", 0, 0.0, 1.0), ("RMS", 3, None, 1.0), ("RMSPre", 0, None, 1.0)])
+def test_each_normalization_builds_its_norm(normalization, n_params, mean, rms):
+    """Norm parameters of a 1-layer model (ln1, ln2, ln_out) and ln1's output per position: centred for LN, unit RMS for all four."""
+    model = build_model(TransformerConfig(d_vocab=7, n_ctx=3, d_model=16, n_heads=2, d_head=8, d_mlp=32, normalization=normalization), seed=0)
+    assert sum(p.numel() // 16 for n, p in model.named_parameters() if ".ln" in n or n.startswith("ln")) == n_params
+    _, cache = model.run_with_cache(torch.tensor([[1, 2, 3]]), names_filter=lambda name: name in ("blocks.0.ln1.hook_in", "blocks.0.ln1.hook_out"))
+    x, y = cache["blocks.0.ln1.hook_in"], cache["blocks.0.ln1.hook_out"]
+    if rms is None:
+        torch.testing.assert_close(y, x, rtol=0, atol=0)
+    else:
+        torch.testing.assert_close(y.pow(2).mean(-1).sqrt(), torch.full((1, 3), rms), rtol=1e-4, atol=0)
+    if mean is not None:
+        torch.testing.assert_close(y.mean(-1), torch.zeros(1, 3), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("normalization", ["RMSNorm", "rmsnorm", "none", "None", "LN-typo", "ln"])
+def test_an_unknown_normalization_is_refused(normalization):
+    with pytest.raises(ConfigError, match=r"transformer.normalization must be one of \(None, 'LN', 'LNPre', 'RMS', 'RMSPre'\), got"):
+        TransformerConfig(d_vocab=5, n_ctx=3, normalization=normalization)
+
+
 def _score_offsets(model, tokens, max_offset):
     """``log(pattern[q, q - d] / pattern[q, q])`` = score(q, q - d) − score(q, q): ``(max_offset, head, n_ctx - max_offset)``."""
     _, cache = model.run_with_cache(tokens, names_filter=lambda name: name == "blocks.0.attn.hook_pattern")

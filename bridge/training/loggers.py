@@ -6,7 +6,8 @@ checkpoints): ``open(out, config, resume)`` once, ``log(rows)`` per write,
 index columns appended (``params/norm[group=weights.0]``). Both are optional extras
 imported only when a logger opens; W&B runs offline unless told otherwise, so nothing
 leaves the machine unless the user configures it. A resumed run logs again the
-rows after its last good checkpoint (TensorBoard shows both; W&B keeps the first).
+rows after its last good checkpoint (TensorBoard shows both; W&B keeps the first),
+into the same W&B run (its id is kept in ``<run>/wandb/mechbridge.json``).
 
 Examples:
     >>> tag({"step": 5, "observable": "params/norm", "value": 1.0, "group": "weights.0"})
@@ -90,6 +91,10 @@ class TensorBoardLogger:
 class WandbLogger:
     """A Weights & Biases run per training run, offline by default (files in ``<run>/wandb``; ``wandb sync`` uploads them).
 
+    The W&B run's id and last logged step are kept in ``<run>/wandb/mechbridge.json``: a resumed
+    training run continues the same W&B run (offline, a second ``offline-run-*`` folder under the
+    same id), and one logger object can serve several runs.
+
     Args:
         project: the W&B project.
         mode: ``"offline"`` (default), ``"online"`` or ``"disabled"``.
@@ -107,6 +112,7 @@ class WandbLogger:
     name: str = "wandb"
     _run: Any = field(default=None, init=False, repr=False)
     _last: int = field(default=-1, init=False, repr=False)
+    _state: Path | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         _require("wandb")
@@ -116,16 +122,31 @@ class WandbLogger:
     def open(self, out: Path, config: Any, resume: bool) -> None:
         import wandb
 
-        self._run = wandb.init(project=self.project, entity=self.entity, mode=self.mode, dir=str(out), name=Path(out).name, config=config_to_dict(config), reinit="create_new")
+        from bridge.runs.storage import read_json
+
+        self._state = Path(out) / "wandb" / "mechbridge.json"
+        stored = read_json(self._state) if resume and self._state.exists() else None
+        again = {"id": stored["id"], "resume": "allow"} if stored else {}
+        self._run = wandb.init(project=self.project, entity=self.entity, mode=self.mode, dir=str(out), name=Path(out).name, config=config_to_dict(config), reinit="create_new", **again)
+        self._last = stored["last_step"] if stored else -1
+        self._save()
 
     def log(self, rows: Sequence[Row]) -> None:
         by_step: dict[int, dict[str, float]] = {}
         for step, name, value in _scalars(rows):
             by_step.setdefault(step, {})[name] = value
-        for step in sorted(by_step):
-            if step > self._last:  # W&B steps only grow: rows re-logged after a resume are skipped
-                self._run.log(by_step[step], step=step)
-                self._last = step
+        new = [step for step in sorted(by_step) if step > self._last]  # W&B steps only grow: rows re-logged after a resume are skipped
+        for step in new:
+            self._run.log(by_step[step], step=step)
+            self._last = step
+        if new:
+            self._save()
+
+    def _save(self) -> None:
+        from bridge.runs.storage import atomic_write_json
+
+        self._state.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self._state, {"id": self._run.id, "last_step": self._last}, indent=None)
 
     def close(self) -> None:
         if self._run is not None:

@@ -5,6 +5,7 @@ import glob
 import json
 import struct
 import time
+from pathlib import Path
 
 import pytest
 
@@ -66,14 +67,11 @@ def _wandb_records(path):
             yield parts + chunk
 
 
-def test_offline_wandb_run_files_hold_every_metrics_row(tmp_path, monkeypatch):
-    pytest.importorskip("wandb")
+def _wandb_history(path):
+    """``(step, tag) -> value`` of the metrics in a finished offline W&B run file."""
     from google.protobuf.message import DecodeError
     from wandb.proto import wandb_internal_pb2
 
-    monkeypatch.setenv("WANDB_SILENT", "true")
-    run = train(tiny(), tmp_path / "run", loggers=[WandbLogger(project="test")], progress=False, device="cpu")
-    (path,) = glob.glob(str(tmp_path / "run" / "wandb" / "offline-run-*" / "run-*.wandb"))
     # W&B's service writes the run file on its own schedule: on a loaded machine the records can land after
     # finish() returns. The file is whole once it ends with the run's exit record.
     deadline = time.monotonic() + 60
@@ -96,7 +94,53 @@ def test_offline_wandb_run_files_hold_every_metrics_row(tmp_path, monkeypatch):
             if all(k.startswith("_") for k in items):  # W&B's own bookkeeping (run time) without a metric
                 continue
             logged |= {(items["_step"], k): v for k, v in items.items() if not k.startswith("_")}
-    assert logged == pytest.approx(metrics_by_tag(run), rel=1e-7)
+    return logged
+
+
+def test_offline_wandb_run_files_hold_every_metrics_row(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    run = train(tiny(), tmp_path / "run", loggers=[WandbLogger(project="test")], progress=False, device="cpu")
+    (path,) = glob.glob(str(tmp_path / "run" / "wandb" / "offline-run-*" / "run-*.wandb"))
+    assert _wandb_history(path) == pytest.approx(metrics_by_tag(run), rel=1e-7)
+
+
+class Crash:
+    name = "crash"
+
+    def __init__(self, at):
+        self.at = at
+
+    def __call__(self, model, step, data):
+        if step == self.at:
+            raise KeyboardInterrupt("simulated kill")
+        return []
+
+
+def test_a_resumed_run_continues_its_wandb_run(tmp_path, monkeypatch):
+    """Killed at step 25 and resumed: both sessions log under one W&B run id, each metrics row once."""
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(), tmp_path / "run", trackers=[Crash(at=25)], loggers=[WandbLogger(project="test")], progress=False, device="cpu")
+    run = train(tiny(), tmp_path / "run", loggers=[WandbLogger(project="test")], progress=False, device="cpu", resume=True)
+    stored = json.loads((tmp_path / "run" / "wandb" / "mechbridge.json").read_text())
+    first, second = sorted(glob.glob(str(tmp_path / "run" / "wandb" / "offline-run-*")))
+    assert [Path(d).name.split("-")[3] for d in (first, second)] == [stored["id"]] * 2 and stored["last_step"] == 30  # offline-run-<time>-<id>[-n]
+    before, after = (_wandb_history(glob.glob(d + "/run-*.wandb")[0]) for d in (first, second))
+    assert max(step for step, _ in before) == 20 and min(step for step, _ in after) == 25  # rows after the last good checkpoint once
+    assert before | after == pytest.approx(metrics_by_tag(run), rel=1e-7)
+
+
+def test_one_wandb_logger_serves_several_runs(tmp_path, monkeypatch):
+    """The same logger object passed to two runs logs every row of each, not only the first run's."""
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    logger = WandbLogger(project="test")
+    for name in ("a", "b"):
+        run = train(tiny(), tmp_path / name, loggers=[logger], progress=False, device="cpu")
+        (path,) = glob.glob(str(tmp_path / name / "wandb" / "offline-run-*" / "run-*.wandb"))
+        assert _wandb_history(path) == pytest.approx(metrics_by_tag(run), rel=1e-7)
 
 
 def test_an_unknown_logger_or_mode_is_refused_before_any_work(tmp_path):

@@ -3,9 +3,10 @@
 A :class:`Registry` maps names to objects. Built-in entries are listed once, as
 ``"module:attribute"`` strings, in their package's ``__init__`` and imported on
 first use, so listing names costs no import; plugins register objects with the
-:meth:`Registry.register` decorator. Registering the same object again (a
-re-run notebook cell) is a no-op; a different object under a taken name is an
-error.
+:meth:`Registry.register` decorator. Registering the same object again is a
+no-op, and an object of the same module and qualified name replaces the one
+held (a re-run notebook cell defines its function or class anew); any other
+object under a taken name is an error.
 
 Examples:
     >>> from bridge.registry import Registry
@@ -45,6 +46,12 @@ def _target_of(obj: Any) -> str:
     return f"{getattr(obj, '__module__', '')}:{getattr(obj, '__qualname__', '')}"
 
 
+def _redefined(held: Any, obj: Any) -> bool:
+    """``obj`` is ``held`` defined again: both named (functions, classes) with the same module and qualified name."""
+    named = all(isinstance(getattr(o, attr, None), str) and getattr(o, attr) for o in (held, obj) for attr in ("__module__", "__qualname__"))
+    return named and _target_of(held) == _target_of(obj)
+
+
 class Registry(Generic[T]):
     """A name → object map whose lookups fail with the list of known names.
 
@@ -69,13 +76,27 @@ class Registry(Generic[T]):
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator registering an object under ``name``.
 
-        The same object again (or the object a lazy entry names) is accepted;
-        a different object under a taken name raises ``ValueError``.
+        The same object again (or the object a lazy entry names) is accepted, and
+        one of the same module and qualified name (a re-run notebook cell) replaces
+        the held one; any other object under a taken name raises ``ValueError``.
+
+        Examples:
+            >>> shapes = Registry("shape")
+            >>> for _ in range(2):   # a notebook cell run twice: two function objects of one name
+            ...     @shapes.register("square")
+            ...     def square(x):
+            ...         return x * x
+            >>> shapes.get("square")(3)
+            9
+            >>> shapes.register("square")(lambda x: x)
+            Traceback (most recent call last):
+            ...
+            ValueError: shape 'square' is already registered (to bridge.registry:square)
         """
 
         def add(obj: T) -> T:
             held = self._items.get(name)
-            if held is not None and held is not obj and held != _target_of(obj):
+            if held is not None and held is not obj and held != _target_of(obj) and not _redefined(held, obj):
                 raise ValueError(f"{self.kind} {name!r} is already registered (to {held if isinstance(held, str) else _target_of(held)})")
             self._items[name] = obj
             return obj

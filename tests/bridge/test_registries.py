@@ -46,6 +46,52 @@ def test_registration_is_idempotent_for_the_same_object_and_refuses_another():
         reg.get("b")
 
 
+CELL = """
+from dataclasses import dataclass
+from torch import nn
+from bridge.config import config_class
+from bridge.models import MODELS
+
+@config_class("rerun_cell_net")
+@dataclass(frozen=True)
+class RerunCellConfig:
+    d_in: int
+    d_out: int
+
+@MODELS.register("rerun_cell_net")
+def build_rerun_cell_net(config, seed):
+    return nn.Linear(config.d_in, config.d_out, bias=BIAS)
+"""
+
+
+def test_a_rerun_notebook_cell_replaces_its_registrations_and_another_target_is_refused():
+    """The cell run twice (new class and function objects, the second building without bias) is accepted; the second wins."""
+    from bridge.models import MODELS, build_model
+
+    namespace = {"__name__": "__main__"}
+    try:
+        exec(CELL.replace("BIAS", "True"), namespace)
+        first = namespace["RerunCellConfig"]
+        exec(CELL.replace("BIAS", "False"), namespace)
+        second = namespace["RerunCellConfig"]
+        assert first is not second and CONFIG_CLASSES.get("rerun_cell_net") is second
+        assert MODELS.get("rerun_cell_net") is namespace["build_rerun_cell_net"]
+        assert sum(p.numel() for p in build_model(second(d_in=3, d_out=2), seed=0).parameters()) == 6  # 3·2 weights, no bias
+        with pytest.raises(ValueError, match=r"model 'rerun_cell_net' is already registered \(to __main__:build_rerun_cell_net\)"):
+            MODELS.register("rerun_cell_net")(lambda config, seed: None)  # another function under the taken name
+    finally:
+        MODELS._items.pop("rerun_cell_net", None)
+        CONFIG_CLASSES._items.pop("rerun_cell_net", None)
+    reg = Registry("thing")
+    namespace = {"__name__": "__main__"}
+    exec("def f(): pass", namespace)
+    reg.register("f")(namespace["f"])
+    other = {"__name__": "elsewhere"}
+    exec("def f(): pass", other)
+    with pytest.raises(ValueError, match=r"thing 'f' is already registered \(to __main__:f\)"):
+        reg.register("f")(other["f"])  # the same qualified name in another module
+
+
 def _modules_after(code: str) -> set[str]:
     out = subprocess.run([sys.executable, "-c", code + "\nimport sys, json\nprint(json.dumps(sorted(sys.modules)))"], capture_output=True, text=True, check=True)
     return {m.split(".")[0] for m in json.loads(out.stdout.splitlines()[-1])}

@@ -1,4 +1,6 @@
-"""Models: deep linear networks, MLPs, lazily trained wrappers and toy superposition models (HookedRootModules), toy transformers (TransformerBridge)."""
+"""Models: deep linear networks, MLPs and toy superposition models (HookedRootModules), toy transformers
+(TransformerBridge), and the lazy-training wrapper :class:`LazyModel`, a plain ``nn.Module`` whose wrapped
+network's hook points are named ``model.<hook>`` (``model.hook_post.0``)."""
 
 from bridge.models.base import MODELS, build_model, move_to
 from bridge.models.deep_linear import DeepLinearConfig, DeepLinearNetwork

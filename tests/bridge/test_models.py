@@ -50,6 +50,19 @@ def test_run_to_equals_the_cached_activation_and_hooks_are_honoured(config):
     assert not any(m._forward_hooks for m in net.modules())
 
 
+def test_the_lazy_wrappers_hooks_are_the_wrapped_networks_under_model():
+    """``LazyModel`` is a plain module: ``model.hook_post.0`` is the wrapped MLP's activation, ``hook_post.0`` is not a hook."""
+    from bridge.models import LazyConfig
+
+    net = build_model(LazyConfig(MLPConfig(d_in=3, d_out=1, widths=(8,)), alpha=10.0), seed=0)
+    x = torch.randn(4, 3, generator=torch.Generator().manual_seed(0))
+    plain = build_model(MLPConfig(d_in=3, d_out=1, widths=(8,)), seed=0)
+    torch.testing.assert_close(cached_activation(net, x, "model.hook_post.0"), plain.run_to(x, "hook_post.0"), rtol=0, atol=0)
+    assert not hasattr(net, "run_with_cache")
+    with pytest.raises(KeyError, match="hook 'hook_post.0' not found in LazyModel"):
+        cached_activation(net, x, "hook_post.0")
+
+
 def test_same_seed_same_weights_different_seed_different_weights():
     a = build_model(MLPConfig(3, 2, (8,)), seed=4).state_dict()
     b = build_model(MLPConfig(3, 2, (8,)), seed=4).state_dict()

@@ -9,7 +9,7 @@ Examples:
     1
 """
 
-from bridge.plots.base import new_figure, plot_curves, plot_estimate_series, plot_event_lines, plot_seed_timeline, plot_stage_bands, plot_timeline, save_figure
+from bridge.plots.base import new_figure, plot_curves, plot_estimate_series, plot_event_lines, plot_seed_timeline, plot_stage_bands, plot_timeline, save_figure, set_log_scale
 from bridge.plots.fourier import plot_emergence, plot_phase_bands, plot_power_law, plot_spectrum
 from bridge.plots.kernel import plot_alignment_rise, plot_draw_means, plot_fraction_vs_scale, plot_kernel_distance, plot_support_share, plot_test_vs_scale
 from bridge.plots.heads import plot_attention, plot_head_heatmap
@@ -56,4 +56,5 @@ __all__ = [
     "plot_test_vs_scale",
     "plot_timeline",
     "save_figure",
+    "set_log_scale",
 ]

@@ -43,7 +43,7 @@ def plot_curves(
     Args:
         curves: label → ``(x, y)``, each ``(n,)``.
         theory: label → ``(x, y)``, each ``(m,)``; a theory curve takes the colour of the observed curve of its label.
-        logx: symlog ``x`` (linear below 1, so step 0 stays on the axis); logy: log ``y``.
+        logx: symlog ``x`` (linear below 1, so step 0 stays on the axis); logy: log ``y`` (see ``set_log_scale``).
 
     Examples:
         >>> fig, ax = new_figure()
@@ -66,11 +66,49 @@ def plot_curves(
     if logx:
         ax.set_xscale("symlog", linthresh=1)
     if logy:
-        ax.set_yscale("log")
+        set_log_scale(ax, "y")
     if title:
         ax.set_title(title)
     ax.legend(fontsize=7, ncol=2 if sum(not k.startswith("_") for k in curves) > 6 else 1)
     return ax
+
+
+_LINEAR_NOTE = "linear-axis-note"  # gid of the note on a panel whose log axis stayed linear
+
+
+def set_log_scale(ax: Any, axis: str = "y", **kwargs: Any) -> bool:
+    """Put ``axis`` (``"x"`` or ``"y"``) of ``ax`` on a log scale if the data drawn on it holds a finite positive value.
+
+    Otherwise the axis stays linear and the panel says so in a short note: a log axis with nothing
+    positive to show cannot be drawn, and saving the figure would fail. Call it after drawing.
+
+    Args:
+        axis: ``"x"`` or ``"y"``; kwargs: passed on to ``set_xscale``/``set_yscale`` (e.g. ``base=2``).
+
+    Returns:
+        Whether the axis is now logarithmic.
+
+    Examples:
+        >>> fig, ax = new_figure()
+        >>> _ = ax.plot([1.0, 2.0], [float("nan"), float("inf")])
+        >>> set_log_scale(ax, "x"), set_log_scale(ax, "y"), ax.get_yscale(), [t.get_text() for t in ax.texts]
+        (False, False, 'linear', ['no finite positive value: x and y axes left linear'])
+        >>> _ = ax.plot([1.0, 2.0], [0.0, 3.0])
+        >>> set_log_scale(ax, "y", base=2), ax.get_yscale()
+        (True, 'log')
+    """
+    import numpy as np
+
+    if np.isfinite(getattr(ax.dataLim, f"minpos{axis}")):  # the smallest positive value drawn (inf: none)
+        getattr(ax, f"set_{axis}scale")("log", **kwargs)
+        return True
+    note = next((t for t in ax.texts if t.get_gid() == _LINEAR_NOTE), None)
+    if note is None:
+        ax.text(0.5, 0.5, f"no finite positive value: {axis} axis left linear", transform=ax.transAxes, ha="center", va="center", fontsize=8, color="0.3", gid=_LINEAR_NOTE, bbox={"facecolor": "white", "edgecolor": "0.7", "alpha": 0.9})
+    elif f"{axis} axis" not in note.get_text():
+        note.set_text("no finite positive value: x and y axes left linear")
+    return False
+
 
 
 def plot_stage_bands(ax: Any, stages: Sequence[Stage], colours: Mapping[str, str] | None = None) -> Any:

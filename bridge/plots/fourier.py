@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from bridge.plots.base import set_log_scale
+
 PHASE_COLOURS = {"memorisation": "tab:red", "circuit formation": "tab:olive", "clean-up": "tab:green"}
 
 
@@ -112,8 +114,8 @@ def plot_power_law(ax: Any, x: Sequence[float], t: Sequence[float], fit: Any, *,
     if reference is not None:
         cx, ct = np.exp(np.log(x).mean()), np.exp(np.log(t).mean())
         ax.plot(grid, ct * (grid / cx) ** reference, color="k", ls="--", lw=1, label=f"slope {reference:g}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+    set_log_scale(ax, "x")
+    set_log_scale(ax, "y")
     ax.set_xlabel("lr · weight decay")
     ax.set_ylabel("grokking step")
     if title:

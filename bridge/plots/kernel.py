@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from bridge.plots.base import set_log_scale
+
 
 def plot_fraction_vs_scale(ax: Any, alphas: Sequence[float], fractions: Mapping[str, Sequence[float]], learnability: Mapping[str, float]) -> Any:
     """Each term's learned fraction against the output scale α (markers), its eigenlearning learnability dashed.
@@ -115,6 +117,8 @@ def plot_alignment_rise(ax: Any, alphas: Sequence[float], rise: Sequence[float],
         else:
             ax.axvline(alpha, color=f"C{(i + 3) % 10}", ls=("-", "-.", ":")[i % 3], lw=1.2, label=f"{label}: {alpha:.3g}")
     _against_scale(ax, "⟨K, yyᵀ⟩ / (‖K‖ ‖y‖²), final / initial", loc="lower left")  # the rise falls towards the lazy end
+    if ax.get_yscale() != "log":
+        return ax
     ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))  # rises of 1–20×: plain numbers, not powers of ten
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.yaxis.set_minor_formatter(NullFormatter())
@@ -147,10 +151,10 @@ def plot_test_vs_scale(ax: Any, alphas: Sequence[float], mse: Sequence[float], p
 
 
 def _against_scale(ax: Any, ylabel: str, logy: bool = True, loc: str = "best") -> Any:
-    """Log output-scale axis (and log ``y`` unless ``logy=False``), labels and a small legend at ``loc``."""
-    ax.set_xscale("log")
+    """Log output-scale axis (and log ``y`` unless ``logy=False``; each only if it has a finite positive value), labels and a small legend at ``loc``."""
+    set_log_scale(ax, "x")
     if logy:
-        ax.set_yscale("log")
+        set_log_scale(ax, "y")
     ax.set_xlabel("output scale α")
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=7, loc=loc)

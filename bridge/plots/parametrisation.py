@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from bridge.plots.base import set_log_scale
+
 
 def plot_coordinate_check(
     ax: Any,
@@ -74,9 +76,9 @@ def plot_loss_vs_lr(ax: Any, lrs: Sequence[float], losses: Mapping[int, Sequence
 
 
 def _log_axes(ax: Any, xlabel: str, ylabel: str, title: str) -> Any:
-    """Log₂ x, log y, labels, title and a small legend: how both width and learning-rate panels end."""
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
+    """Log₂ x, log y (each only if it has a finite positive value), labels, title and a small legend: how both width and learning-rate panels end."""
+    set_log_scale(ax, "x", base=2)
+    set_log_scale(ax, "y")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
@@ -97,7 +99,7 @@ def plot_similarity_vs_width(ax: Any, widths: Sequence[int], curves: Mapping[str
     """
     for i, (label, values) in enumerate(curves.items()):
         ax.plot(widths, values, marker="o", lw=1.6, color=f"C{i % 10}", label=label)
-    ax.set_xscale("log", base=2)
+    set_log_scale(ax, "x", base=2)
     ax.set_xlabel("width")
     ax.set_ylabel(ylabel + (f" with width {reference}" if reference else ""))
     ax.axhline(1.0, color="k", lw=0.8, ls=":")

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from bridge.plots.base import set_log_scale
+
 
 def plot_subtask_losses(ax: Any, steps: Sequence[float], losses: np.ndarray, emergence: Sequence[float], *, title: str = "") -> Any:
     """One loss curve per subtask (``losses`` shape ``(step, subtask)``), coloured by frequency rank
@@ -89,8 +91,8 @@ def plot_power_law(
         fx, fy = np.exp(np.mean(np.log(x[used]))), np.exp(np.mean(np.log(y[used])))
         fspan = np.array([x[used].min(), x[used].max()])
         ax.plot(fspan, fy * (fspan / fx) ** fitted, "r:", lw=1.4, label=f"fitted slope {fitted:.3g}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+    set_log_scale(ax, "x")
+    set_log_scale(ax, "y")
     ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels of a short log axis overlap
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -140,7 +142,7 @@ def plot_quanta_per_width(ax: Any, widths: Sequence[int], learned: Mapping[str, 
     for label, values in learned.items():
         ax.plot(widths, values, "o-", ms=4, label=label)
     ax.axhline(n_tasks, color="k", ls=":", lw=0.8, label="all subtasks")
-    ax.set_xscale("log", base=2)
+    set_log_scale(ax, "x", base=2)
     ax.set_xlabel("hidden width")
     ax.set_ylabel("quanta learned")
     ax.legend(fontsize=7)

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from bridge.plots.base import set_log_scale
+
 Curve = tuple[Sequence[float], Sequence[float]]
 
 
@@ -67,7 +69,7 @@ def plot_loss_by_step_size(ax: Any, curves: Mapping[float, Curve]) -> Any:
     """
     for i, (lr, (t, loss)) in enumerate(sorted(curves.items())):
         ax.plot(t, loss, color=f"C{i}", lw=0.8, label=f"η={lr:g}")
-    ax.set_yscale("log")
+    set_log_scale(ax, "y")
     ax.set_xlabel("step")
     ax.set_ylabel("training loss (MSE)")
     ax.set_title("Loss keeps falling, non-monotonically")

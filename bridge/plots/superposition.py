@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from bridge.plots.base import set_log_scale
 from bridge.theory.superposition import N2M1_PHASES, STICKY_FRACTIONS
 
 PHASE_COLOURS = {"feature 1": "#4C72B0", "feature 2": "#DD8452", "superposition": "#55A868", "none": "#BBBBBB", "other": "#C44E52"}
@@ -139,7 +140,7 @@ def plot_dims_vs_sparsity(ax, density: Sequence[float], dims: Sequence[np.ndarra
     ax.plot(inv, overall, color="k", lw=1.0, label="m / ‖W‖²_F")
     for v in STICKY_FRACTIONS:
         ax.axhline(v, color="C3", ls=":", lw=0.7)
-    ax.set_xscale("log")
+    set_log_scale(ax, "x")
     ax.set_xlabel("1 / (1 − S)")
     ax.set_ylabel("dimensions per feature")
     ax.legend(fontsize=7)

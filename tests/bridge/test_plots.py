@@ -1,0 +1,40 @@
+"""Figures on edge data: what each plot function drew, and that the figure saves."""
+
+import numpy as np
+import pytest
+
+from bridge.plots import new_figure, plot_curves, plot_kernel_distance, save_figure
+from bridge.plots.parametrisation import plot_coordinate_check, plot_loss_vs_lr
+
+NAN, INF = float("nan"), float("inf")
+
+
+def _notes(ax):
+    return [t.get_text() for t in ax.texts]
+
+
+@pytest.mark.parametrize(
+    ("draw", "scales"),
+    [
+        pytest.param(lambda ax: plot_loss_vs_lr(ax, [0.1, 0.2, 0.4], {32: [INF, NAN, INF], 64: [NAN, INF, INF]}), ("linear", "linear"), id="every run diverged"),
+        pytest.param(lambda ax: plot_coordinate_check(ax, [64, 128, 256], {k: [NAN] * 3 for k in ("input", "hidden", "output")}), ("linear", "linear"), id="coordinate check all NaN"),
+        # no point has a finite y, so none puts its α on the x axis; the crossover level is a positive y
+        pytest.param(lambda ax: plot_kernel_distance(ax, [0.1, 1.0, 10.0], [NAN] * 3, level=0.1, crossover=None), ("linear", "log"), id="kernel distance all NaN"),
+        pytest.param(lambda ax: plot_curves(ax, {"loss": ([0, 1, 2], [0.0, NAN, -1.0])}, logy=True), ("linear", "linear"), id="curves logy, none positive"),
+    ],
+)
+def test_a_log_axis_without_a_positive_value_stays_linear_with_a_note(draw, scales, tmp_path):
+    fig, ax = new_figure()
+    draw(ax)
+    save_figure(fig, tmp_path / "panel.png")  # raised "Data cannot be log-scaled" before
+    assert (ax.get_xscale(), ax.get_yscale()) == scales
+    assert len(_notes(ax)) == 1 and _notes(ax)[0].startswith("no finite positive value")
+
+
+def test_a_log_axis_with_a_positive_value_stays_log_without_a_note(tmp_path):
+    fig, ax = new_figure()
+    plot_loss_vs_lr(ax, [0.1, 0.2, 0.4], {32: [INF, 0.5, INF], 64: [NAN, INF, INF]})
+    save_figure(fig, tmp_path / "panel.png")
+    assert (ax.get_xscale(), ax.get_yscale(), _notes(ax)) == ("log", "log", [])
+    assert ax.get_ylim()[0] < 0.5 < ax.get_ylim()[1]
+    np.testing.assert_allclose(ax.lines[1].get_xydata(), [[0.2, 0.5]])  # the best rate's star

@@ -19,6 +19,7 @@ Examples:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -351,7 +352,13 @@ def _report(study: CaseStudy, preset_name: str, preset: Any, seed: int, runs: Ma
     report = study.analyse(runs, preset)
     report.case_study, report.preset, report.seed = study.name, preset_name, seed
     report.extra |= {k: list(runs[MAIN].info[k]) for k in ("settings", "extended") if runs[MAIN].info.get(k)}  # the changes and extensions it was trained with
-    report.figures = study.figures(runs, report, preset)
+    try:  # a figure that fails costs the figures, never the report of a finished run
+        report.figures = study.figures(runs, report, preset)
+    except Exception as error:  # noqa: BLE001 - any error of a figure
+        report.figures = []
+        reason = f"{type(error).__name__}: {error}"
+        report.notes.append(f"figures not drawn: {reason}")
+        warnings.warn(f"{study.name}: figures not drawn ({reason}); the report is written without them", RuntimeWarning, stacklevel=2)
     main = runs[MAIN]
     atomic_write_json(main.path / "events.json", [e.to_dict() if hasattr(e, "to_dict") else dict(e) for e in report.events])
     for file, content in report.files.items():

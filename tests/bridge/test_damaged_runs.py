@@ -272,3 +272,22 @@ def test_a_model_too_large_for_memory_is_one_line(tmp_path, capsys, monkeypatch)
     line = cli_error(capsys, ["run", "deep-linear", "--out", str(tmp_path / "new"), "--set", "model.d_hidden=100000000000"])
     assert "do not fit in memory" in line and "6400000000000 bytes" in line
     assert not (tmp_path / "new").exists()
+
+
+def test_a_figure_that_fails_costs_the_figures_and_not_the_report(good, tmp_path, monkeypatch):
+    from case_studies import get_case_study, rebuild_report
+
+    def broken(self, runs, report, preset):
+        raise ValueError("Data cannot be log-scaled because all values are <= 0.")
+
+    out = copy(good, tmp_path, lambda out: [(out / name).unlink() for name in ("report.json", "report.md", "events.json")])
+    monkeypatch.setattr(type(get_case_study("deep-linear")), "figures", broken)
+    with pytest.warns(RuntimeWarning, match=r"deep-linear: figures not drawn \(ValueError: Data cannot be log-scaled"):
+        report = rebuild_report(out)
+    original, written = json.loads((good / "report.json").read_text()), json.loads((out / "report.json").read_text())
+    assert original["figures"] and written["figures"] == report.figures == []
+    assert written["notes"] == [*original["notes"], "figures not drawn: ValueError: Data cannot be log-scaled because all values are <= 0."]
+    assert {k: v for k, v in written.items() if k not in ("figures", "notes")} == {k: v for k, v in original.items() if k not in ("figures", "notes")}
+    assert (out / "events.json").read_bytes() == (good / "events.json").read_bytes()
+    assert "figures not drawn: ValueError" in (out / "report.md").read_text()
+    assert main(["report", str(out)]) == (0 if original["verdict"] == "pass" else 1)  # the set is on record

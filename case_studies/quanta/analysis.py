@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -298,18 +298,7 @@ def figures(runs: Mapping[str, Run], report: BridgeReport) -> list[str]:
     plot_subtask_losses(ax, main.steps, main.losses, [np.nan if d is None else d.step for d in drops], title=f"Per-subtask test loss, width {main.width} (dots: emergence)")
     paths = [save_figure(fig, folder / "subtask_losses.png")]
 
-    fig, axes = new_figure(ncols=2, size=(5.2, 3.8))
-    fitted = next((r.value for r in report.checks if r.name.startswith("exponent of final mean loss")), None)
-    below = [_learned_final(c) < len(obs.frequencies) for c in obs.curves]
-    plot_power_law(axes[0], [c.n_params for c in obs.curves], [c.mean_loss[-1] for c in obs.curves], slope=-obs.alpha, fitted=None if fitted is None else -fitted, fit_mask=below, xlabel="parameters N", title="Final loss vs parameters")
-    times = sorted(d.step for d in drops if d is not None)
-    keep = (main.steps >= (times[0] if times else 1)) & (main.steps > 0)
-    fitted_s = next((r.value for r in report.checks if r.name.startswith("exponent of mean loss vs steps")), None)
-    window = main.steps[keep] <= (times[-1] if times else main.steps[-1])
-    plot_power_law(axes[1], main.steps[keep], main.mean_loss[keep], slope=-theory.data_exponent(obs.alpha), fitted=None if fitted_s is None else -fitted_s, fit_mask=window, xlabel="step S", title=f"Loss vs steps, width {main.width}")
-    axes[1].plot(main.steps[keep], predicted_from_learned(main.losses[keep], obs.frequencies), color="C2", lw=1.0, label="from quanta learned")
-    axes[1].legend(fontsize=7)
-    paths.append(save_figure(fig, folder / "scaling.png"))
+    paths.append(save_figure(_scaling_figure(obs, drops, report), folder / "scaling.png"))
 
     learned = [k for k, d in enumerate(drops) if d is not None]
     picks = [learned[i] for i in np.unique(np.linspace(0, len(learned) - 1, min(4, len(learned))).astype(int))] if learned else []
@@ -323,6 +312,27 @@ def figures(runs: Mapping[str, Run], report: BridgeReport) -> list[str]:
     plot_quanta_per_width(ax, [c.width for c in obs.curves], {f"seed {main_run.config.seed}": [_learned_final(c) for c in obs.curves]}, len(obs.frequencies))
     paths.append(save_figure(fig, folder / "quanta_per_width.png"))
     return [str(p.relative_to(main_run.path)) for p in paths]
+
+
+def _scaling_figure(obs: SweepObservables, drops: Sequence[Any], report: BridgeReport) -> Any:
+    """Final loss against parameters, and the widest model's loss against steps with the mean loss the quanta
+    learned predict; that prediction is 0 once every subtask is learned, which a log axis cannot show (left out)."""
+    main = obs.main
+    fig, axes = new_figure(ncols=2, size=(5.2, 3.8))
+    fitted = next((r.value for r in report.checks if r.name.startswith("exponent of final mean loss")), None)
+    below = [_learned_final(c) < len(obs.frequencies) for c in obs.curves]
+    plot_power_law(axes[0], [c.n_params for c in obs.curves], [c.mean_loss[-1] for c in obs.curves], slope=-obs.alpha, fitted=None if fitted is None else -fitted, fit_mask=below, xlabel="parameters N", title="Final loss vs parameters")
+    times = sorted(d.step for d in drops if d is not None)
+    keep = (main.steps >= (times[0] if times else 1)) & (main.steps > 0)
+    fitted_s = next((r.value for r in report.checks if r.name.startswith("exponent of mean loss vs steps")), None)
+    window = main.steps[keep] <= (times[-1] if times else main.steps[-1])
+    plot_power_law(axes[1], main.steps[keep], main.mean_loss[keep], slope=-theory.data_exponent(obs.alpha), fitted=None if fitted_s is None else -fitted_s, fit_mask=window, xlabel="step S", title=f"Loss vs steps, width {main.width}")
+    predicted = predicted_from_learned(main.losses[keep], obs.frequencies)
+    zero = predicted <= 0
+    label = "from quanta learned" + (" (0 once all are learned)" if zero.any() else "")
+    axes[1].plot(main.steps[keep], np.where(zero, np.nan, predicted), color="C2", lw=1.0, label=label)
+    axes[1].legend(fontsize=7)
+    return fig
 
 
 __all__ = ["SweepObservables", "WidthCurves", "analyse_sweep", "emergence", "figures", "fit_power_law", "judge", "observables", "predicted_from_learned"]

@@ -256,3 +256,25 @@ def test_a_learned_subtask_without_a_drop_width_or_share_fails_its_row_and_is_na
     abrupt, hidden = rows["largest drop width / emergence step"], rows["least relevant-bit share at a drop's onset / chance"]
     assert not abrupt.passed and math.isnan(abrupt.value) and "subtask(s) [4]" in abrupt.reason
     assert not hidden.passed and math.isnan(hidden.value) and "subtask(s) [2]" in hidden.reason
+
+
+def test_the_prediction_from_learned_quanta_is_drawn_only_where_positive_on_the_log_panel(tmp_path, monkeypatch):
+    """Once every subtask is learned the prediction is exactly 0: left out of the log axis (NaN), and the legend says so."""
+    from types import SimpleNamespace
+
+    import case_studies.quanta.analysis as analysis
+
+    obs = _synthetic()
+    drawn = {}
+    monkeypatch.setattr(analysis, "observables", lambda runs: obs)
+    monkeypatch.setattr(analysis, "save_figure", lambda fig, path: drawn.setdefault(path.name, fig) and path)
+    main = SimpleNamespace(figures_dir=tmp_path / "figures", path=tmp_path, config=SimpleNamespace(seed=0))
+    analysis.figures({"main": main}, judge(obs, Targets()))
+    panel = drawn["scaling.png"].axes[1]
+    (line,) = [ln for ln in panel.lines if ln.get_label().startswith("from quanta learned")]
+    steps, y = line.get_xdata(), line.get_ydata()
+    predicted = predicted_from_learned(obs.main.losses[np.isin(obs.main.steps, steps)], obs.frequencies)
+    assert (predicted == 0).sum() == 541 and predicted[0] > 0  # every subtask learned from step 13000 of 40000 on
+    np.testing.assert_array_equal(np.isnan(y), predicted == 0)
+    np.testing.assert_array_equal(y[predicted > 0], predicted[predicted > 0])
+    assert line.get_label() == "from quanta learned (0 once all are learned)"

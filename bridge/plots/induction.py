@@ -106,7 +106,8 @@ def plot_circuit(ax: Any, graph: nx.DiGraph, *, edge_attr: str = "k_comp_z", thr
 
 
 def plot_reach(ax: Any, curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, stages: Sequence[Stage] = ()) -> Any:
-    """How far layer-0 previous-token attention reaches over training: label → ``(steps, last query position)``, each ``(n,)``.
+    """How far layer-0 previous-token attention reaches over training: label → ``(steps, last query position)``, each ``(n,)``;
+    every curve is drawn, each in its own colour and line style.
 
     Examples:
         >>> from bridge.plots import new_figure
@@ -116,8 +117,9 @@ def plot_reach(ax: Any, curves: Mapping[str, tuple[Sequence[float], Sequence[flo
         ([1, 3, 7], 1, ['seed 0'])
     """
     plot_stage_bands(ax, stages)
-    for (label, (steps, reach)), style in zip(curves.items(), ("C0-", "C3--", "C2:")):
-        ax.plot(steps, reach, style, lw=1.2, label=label)
+    colours, styles = ("C0", "C3", "C2", "C1", "C4", "C5", "C6", "C7", "C8", "C9"), ("-", "--", ":", "-.")
+    for i, (label, (steps, reach)) in enumerate(curves.items()):  # 20 curves before a colour and style repeat
+        ax.plot(steps, reach, color=colours[i % len(colours)], ls=styles[i % len(styles)], lw=1.2, label=label)
     ax.set_xlabel("step")
     ax.set_ylabel("reach: last query with summed attention ≥ 0.5", fontsize=8)
     ax.set_title("layer-0 previous-token reach over training", fontsize=9)

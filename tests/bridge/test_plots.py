@@ -38,3 +38,15 @@ def test_a_log_axis_with_a_positive_value_stays_log_without_a_note(tmp_path):
     assert (ax.get_xscale(), ax.get_yscale(), _notes(ax)) == ("log", "log", [])
     assert ax.get_ylim()[0] < 0.5 < ax.get_ylim()[1]
     np.testing.assert_allclose(ax.lines[1].get_xydata(), [[0.2, 0.5]])  # the best rate's star
+
+
+def test_reach_draws_every_curve_in_its_own_style():
+    from matplotlib.colors import to_hex
+
+    from bridge.plots import plot_reach
+
+    curves = {f"seed {s}": ([0, 100, 200], [1 + s, 3 + s, 7 + s]) for s in range(5)}
+    ax = plot_reach(new_figure()[1], curves)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == list(curves)
+    assert [ln.get_ydata()[-1] for ln in ax.lines] == [7, 8, 9, 10, 11]  # three before
+    assert len({(to_hex(ln.get_color()), ln.get_linestyle()) for ln in ax.lines}) == 5

@@ -24,7 +24,8 @@ PHASE_COLOURS = {"feature 1": "#4C72B0", "feature 2": "#DD8452", "superposition"
 
 
 def plot_phase_diagram(ax, phases: np.ndarray, importance: Sequence[float], density: Sequence[float], *, title: str = "", mismatch: np.ndarray | None = None):
-    """Phases ``(len(importance), len(density))`` as coloured cells; ``mismatch`` cells (a boolean array of the same shape) are crossed.
+    """Phases ``(len(importance), len(density))`` as coloured cells, each phase in the grid named in the legend;
+    ``mismatch`` cells (a boolean array of the same shape) are crossed.
 
     Examples:
         >>> from bridge.plots import new_figure
@@ -32,6 +33,8 @@ def plot_phase_diagram(ax, phases: np.ndarray, importance: Sequence[float], dens
         >>> ax = plot_phase_diagram(new_figure()[1], phases, [0.5, 2.0], [0.1, 1.0], mismatch=np.array([[False, True], [False, False]]))
         >>> ax.images[0].get_array().tolist(), ax.collections[0].get_offsets().tolist()   # codes (density, importance); the cross
         ([[0.0, 3.0], [2.0, 1.0]], [[0.0, 1.0]])
+        >>> [t.get_text() for t in ax.get_legend().get_texts()]
+        ['differs from theory', 'feature 1', 'feature 2', 'superposition', 'none']
     """
     names = list(N2M1_PHASES) + ["none", "other"]
     codes = np.vectorize(names.index)(phases).astype(float)
@@ -46,7 +49,8 @@ def plot_phase_diagram(ax, phases: np.ndarray, importance: Sequence[float], dens
     if mismatch is not None:
         ii, jj = np.nonzero(mismatch)
         ax.scatter(ii, jj, marker="x", color="k", s=30, label="differs from theory")
-    for n in names[:3]:
+    present = set(np.asarray(phases).ravel().tolist())
+    for n in (n for n in names if n in present):  # a legend entry for each colour in the grid, none for the others
         ax.scatter([], [], marker="s", color=PHASE_COLOURS[n], label=n)
     ax.legend(fontsize=6, loc="upper right")
     ax.set_title(title, fontsize=9)

@@ -50,3 +50,16 @@ def test_reach_draws_every_curve_in_its_own_style():
     assert [t.get_text() for t in ax.get_legend().get_texts()] == list(curves)
     assert [ln.get_ydata()[-1] for ln in ax.lines] == [7, 8, 9, 10, 11]  # three before
     assert len({(to_hex(ln.get_color()), ln.get_linestyle()) for ln in ax.lines}) == 5
+
+
+def test_the_phase_diagram_legend_names_each_phase_in_the_grid():
+    from matplotlib.colors import to_hex
+
+    from bridge.plots import plot_phase_diagram
+    from bridge.plots.superposition import PHASE_COLOURS
+
+    phases = np.array([["feature 1", "none"], ["other", "superposition"]], dtype=object)
+    ax = plot_phase_diagram(new_figure()[1], phases, [0.5, 2.0], [0.1, 1.0])
+    legend = ax.get_legend()
+    named = {t.get_text(): to_hex(h.get_facecolor()[0]) for t, h in zip(legend.get_texts(), legend.legend_handles)}
+    assert named == {n: PHASE_COLOURS[n].lower() for n in ("feature 1", "superposition", "none", "other")}  # no "feature 2": not in the grid

@@ -22,7 +22,7 @@ from bridge.plots.base import set_log_scale
 
 def plot_subtask_losses(ax: Any, steps: Sequence[float], losses: np.ndarray, emergence: Sequence[float], *, title: str = "") -> Any:
     """One loss curve per subtask (``losses`` shape ``(step, subtask)``), coloured by frequency rank
-    (dark: most frequent), each emergence step marked with a dot on its curve.
+    (dark: most frequent), each emergence step marked with a dot on its curve as drawn, on a symlog step axis.
 
     Args:
         steps: ``(step,)``; losses: ``(step, subtask)``; emergence: ``(subtask,)`` steps (NaN: never, no dot).
@@ -32,19 +32,20 @@ def plot_subtask_losses(ax: Any, steps: Sequence[float], losses: np.ndarray, eme
         >>> fig, ax = new_figure()
         >>> ax = plot_subtask_losses(ax, [1, 10, 100], np.array([[2.0, 2.0], [1.0, 2.0], [0.1, 1.5]]), [10.0, float("nan")])
         >>> len(ax.lines), float(ax.lines[1].get_ydata()[0]), ax.get_xscale()   # subtask 0's dot at its loss at step 10
-        (3, 1.0, 'log')
+        (3, 1.0, 'symlog')
     """
     import matplotlib as mpl
 
     n = losses.shape[1]
     cmap = mpl.colormaps["viridis"]
+    ax.set_xscale("symlog", linthresh=1)  # log above step 1, linear below: step 0 stays on the axis
+    along = ax.xaxis.get_transform().transform  # the coordinate in which each drawn segment is straight
     for k in range(n):
         colour = cmap(k / max(n - 1, 1))
         ax.plot(steps, losses[:, k], color=colour, lw=1.1)
         t = emergence[k]
         if np.isfinite(t):
-            ax.plot([t], [np.interp(t, steps, losses[:, k])], "o", color=colour, ms=4, mec="k", mew=0.5)
-    ax.set_xscale("log")
+            ax.plot([t], [np.interp(along(t), along(np.asarray(steps, dtype=float)), losses[:, k])], "o", color=colour, ms=4, mec="k", mew=0.5)
     ax.set_xlabel("step")
     ax.set_ylabel("test loss of the subtask (nats)")
     sm = mpl.cm.ScalarMappable(cmap=cmap, norm=mpl.colors.Normalize(1, n))

@@ -63,3 +63,16 @@ def test_the_phase_diagram_legend_names_each_phase_in_the_grid():
     legend = ax.get_legend()
     named = {t.get_text(): to_hex(h.get_facecolor()[0]) for t, h in zip(legend.get_texts(), legend.legend_handles)}
     assert named == {n: PHASE_COLOURS[n].lower() for n in ("feature 1", "superposition", "none", "other")}  # no "feature 2": not in the grid
+
+
+def test_each_emergence_dot_lies_on_its_drawn_curve_and_step_0_is_on_the_axis():
+    from bridge.plots.quanta import plot_subtask_losses
+
+    steps = np.array([0.0, 100.0, 1000.0, 10000.0])  # checkpoints spaced in log steps
+    losses = np.array([[0.69, 0.69], [0.69, 0.60], [0.05, 0.30], [0.01, 0.02]])
+    ax = plot_subtask_losses(new_figure()[1], steps, losses, [300.0, 3000.0])
+    for curve, dot in ((ax.lines[0], ax.lines[1]), (ax.lines[2], ax.lines[3])):
+        drawn = ax.transData.transform(curve.get_xydata())  # the polyline as it is drawn, in pixels
+        x, y = ax.transData.transform(dot.get_xydata())[0]
+        assert abs(y - np.interp(x, drawn[:, 0], drawn[:, 1])) < 1e-6 * abs(y)  # 0.16 nats off before
+    assert ax.get_xlim()[0] <= 0.0

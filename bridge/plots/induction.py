@@ -76,7 +76,7 @@ def plot_circuit(ax: Any, graph: nx.DiGraph, *, edge_attr: str = "k_comp_z", thr
     """A circuit graph (:func:`probes.circuits.circuit_graph`): heads in columns by layer, edges at or above
     ``threshold`` of ``edge_attr`` in red with width by value, other edges faint; node colour ``node_attr`` (0 to 1).
 
-    Nodes need ``layer`` and ``head`` attributes.
+    Nodes need ``layer`` and ``head`` attributes; a graph without nodes is a panel that says so.
 
     Examples:
         >>> from bridge.plots import new_figure
@@ -87,6 +87,11 @@ def plot_circuit(ax: Any, graph: nx.DiGraph, *, edge_attr: str = "k_comp_z", thr
         >>> ax.get_title(), len(ax.patches)   # one edge above 3: one red arrow
         ('step 100: k_comp_z ≥ 3 (colour: induction)', 1)
     """
+    ax.set_axis_off()
+    ax.set_title(title if title is not None else f"step {graph.graph.get('step')}: {edge_attr} ≥ {threshold:g} (colour: {node_attr})", fontsize=9)
+    if graph.number_of_nodes() == 0:
+        ax.text(0.5, 0.5, "no heads in the graph", transform=ax.transAxes, ha="center", va="center", fontsize=8, color="0.3")
+        return ax
     pos = {n: (d["layer"], -d["head"]) for n, d in graph.nodes(data=True)}
     colours = [graph.nodes[n].get(node_attr, 0.0) for n in graph.nodes]
     strong = sorted(edges_above(graph, edge_attr, threshold))
@@ -99,8 +104,6 @@ def plot_circuit(ax: Any, graph: nx.DiGraph, *, edge_attr: str = "k_comp_z", thr
     nodes = nx.draw_networkx_nodes(graph, pos, ax=ax, node_color=colours, cmap="viridis", vmin=0.0, vmax=1.0, node_size=700)
     nx.draw_networkx_labels(graph, pos, ax=ax, font_size=8, font_color="white")
     ax.set_xlim(-0.5, max(d["layer"] for _, d in graph.nodes(data=True)) + 0.5)
-    ax.set_axis_off()
-    ax.set_title(title if title is not None else f"step {graph.graph.get('step')}: {edge_attr} ≥ {threshold:g} (colour: {node_attr})", fontsize=9)
     ax.figure.colorbar(nodes, ax=ax, shrink=0.6, label=node_attr)
     return ax
 

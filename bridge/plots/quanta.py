@@ -71,6 +71,7 @@ def plot_power_law(
     """``y`` against ``x`` on log-log axes, a line of the predicted ``slope`` through the data's
     geometric centre (dashed) and, when given, of the ``fitted`` slope (dotted) through the centre
     of the points it was fitted on (``fit_mask``; default all). ``x``, ``y``, ``fit_mask``: ``(n,)``.
+    Each line spans the finite positive points it is drawn through; with none, it is only named in the legend.
 
     Examples:
         >>> from bridge.plots import new_figure
@@ -83,15 +84,17 @@ def plot_power_law(
 
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     ax.plot(x, y, "o-", ms=4, lw=1.2, label=label)
-    centre_x, centre_y = np.exp(np.mean(np.log(x))), np.exp(np.mean(np.log(y)))
-    span = np.array([x.min(), x.max()])
-    if slope is not None:
-        ax.plot(span, centre_y * (span / centre_x) ** slope, "k--", lw=1.0, label=f"predicted slope {slope:.3g}")
-    if fitted is not None:
-        used = np.ones(len(x), bool) if fit_mask is None else np.asarray(fit_mask, bool)
-        fx, fy = np.exp(np.mean(np.log(x[used]))), np.exp(np.mean(np.log(y[used])))
-        fspan = np.array([x[used].min(), x[used].max()])
-        ax.plot(fspan, fy * (fspan / fx) ** fitted, "r:", lw=1.4, label=f"fitted slope {fitted:.3g}")
+    drawn = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)  # the points a log-log axis shows
+    fit = drawn if fit_mask is None else drawn & np.asarray(fit_mask, bool)
+    for line, used, style, name in ((slope, drawn, "k--", "predicted"), (fitted, fit, "r:", "fitted")):
+        if line is None:
+            continue
+        if not used.any():  # named, with nothing to draw it through
+            ax.plot([], [], style, lw=1.2, label=f"{name} slope {line:.3g} (no point to draw it through)")
+            continue
+        cx, cy = np.exp(np.mean(np.log(x[used]))), np.exp(np.mean(np.log(y[used])))
+        span = np.array([x[used].min(), x[used].max()])
+        ax.plot(span, cy * (span / cx) ** line, style, lw=1.0 if name == "predicted" else 1.4, label=f"{name} slope {line:.3g}")
     set_log_scale(ax, "x")
     set_log_scale(ax, "y")
     ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels of a short log axis overlap

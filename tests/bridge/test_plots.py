@@ -76,3 +76,25 @@ def test_each_emergence_dot_lies_on_its_drawn_curve_and_step_0_is_on_the_axis():
         x, y = ax.transData.transform(dot.get_xydata())[0]
         assert abs(y - np.interp(x, drawn[:, 0], drawn[:, 1])) < 1e-6 * abs(y)  # 0.16 nats off before
     assert ax.get_xlim()[0] <= 0.0
+
+
+def test_a_circuit_without_heads_is_a_panel_that_says_so(tmp_path):
+    import networkx as nx
+
+    from bridge.plots import plot_circuit
+
+    fig, ax = new_figure()
+    plot_circuit(ax, nx.DiGraph(step=0))  # raised ValueError (max() of nothing) before
+    save_figure(fig, tmp_path / "circuit.png")
+    assert _notes(ax) == ["no heads in the graph"] and ax.get_title() == "step 0: k_comp_z ≥ 3 (colour: induction)"
+
+
+def test_a_fitted_slope_with_no_point_fitted_is_named_and_not_drawn(tmp_path):
+    from bridge.plots.quanta import plot_power_law
+
+    fig, ax = new_figure()
+    plot_power_law(ax, [10, 100], [1.0, 0.5], slope=-1, fitted=-1, fit_mask=[False, False])  # raised ValueError (min of nothing) before
+    save_figure(fig, tmp_path / "power_law.png")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["measured", "predicted slope -1", "fitted slope -1 (no point to draw it through)"]
+    assert ax.lines[2].get_xydata().size == 0
+    np.testing.assert_allclose(ax.lines[1].get_xydata(), [[10.0, np.sqrt(0.5) * 10**0.5], [100.0, np.sqrt(0.5) / 10**0.5]])

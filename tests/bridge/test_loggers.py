@@ -13,6 +13,7 @@ from bridge import ConfigError, RunConfig, ScheduleConfig, TrainConfig, train
 from bridge.models import MLPConfig
 from bridge.tasks import LinearTeacherConfig
 from bridge.training.loggers import WandbLogger, get_logger, tag
+from helpers import Crash
 
 
 def tiny():
@@ -103,18 +104,6 @@ def test_offline_wandb_run_files_hold_every_metrics_row(tmp_path, monkeypatch):
     run = train(tiny(), tmp_path / "run", loggers=[WandbLogger(project="test")], progress=False, device="cpu")
     (path,) = glob.glob(str(tmp_path / "run" / "wandb" / "offline-run-*" / "run-*.wandb"))
     assert _wandb_history(path) == pytest.approx(metrics_by_tag(run), rel=1e-7)
-
-
-class Crash:
-    name = "crash"
-
-    def __init__(self, at):
-        self.at = at
-
-    def __call__(self, model, step, data):
-        if step == self.at:
-            raise KeyboardInterrupt("simulated kill")
-        return []
 
 
 def test_a_resumed_run_continues_its_wandb_run(tmp_path, monkeypatch):

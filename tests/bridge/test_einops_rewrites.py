@@ -20,7 +20,7 @@ from bridge.models.toy_superposition import (
     fit_fresh_samples,
     instance_losses,
 )
-from bridge.seeding import generator
+from bridge.seeding import derive_seed, generator
 from bridge.tasks import make_task
 from bridge.tasks.modular import ModularConfig, all_pairs, modular_table
 from bridge.tasks.repeated_tokens import next_token_losses
@@ -181,7 +181,7 @@ def test_modular_pairs_labels_and_table_as_before(kwargs):
     data = _modular("tokens", **kwargs)
     labels = modular_table(p, kwargs.get("op", "+")).flatten()
     if kwargs.get("random_labels"):
-        labels = torch.randint(0, p, (p * p,), generator=generator(3 + 7919))
+        labels = torch.randint(0, p, (p * p,), generator=generator(derive_seed(3, "modular", "labels")))
     assert_bitwise(data.info["table"], labels.reshape(p, p))
     assert_bitwise(data.train.y, labels[data.info["train_index"]])
 

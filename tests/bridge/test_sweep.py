@@ -246,12 +246,12 @@ def test_a_diverging_seed_of_a_stack_fails_alone_as_it_would_point_by_point(tmp_
     from bridge.tasks import TeacherMLPConfig
 
     cfg = RunConfig(TeacherMLPConfig(d_in=6, n_train=128, n_test=64), MLP(d_in=6, d_out=1, widths=(16,)),
-                    TrainConfig(optimizer="gd", lr=0.6, steps=100, schedule=ScheduleConfig(n_log=5, every=50)))
+                    TrainConfig(optimizer="gd", lr=0.7, steps=100, schedule=ScheduleConfig(n_log=5, every=50)))
     stacked = bridge.sweep(cfg, tmp_path / "stacked", seeds=range(4), progress=False)
     alone = bridge.sweep(cfg, tmp_path / "alone", seeds=range(4), progress=False, stack=False)
     states = lambda sweep: sweep.status().set_index("key")["status"].to_dict()  # noqa: E731
     assert states(stacked) == states(alone)
-    assert set(states(alone).values()) == {"done", "failed"}  # at lr 0.6 some seeds diverge and some do not
+    assert set(states(alone).values()) == {"done", "failed"}  # at lr 0.7 some seeds diverge and some do not
     for key, state in states(alone).items():
         if state == "done":
             assert weights(load_run_of(tmp_path / "stacked", key)).keys() == weights(load_run_of(tmp_path / "alone", key)).keys()

@@ -17,7 +17,6 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -97,14 +96,12 @@ def run_sweep(
     check_paths(target.base(), pts, target.kind)
     if not isinstance(threads, int) or threads < 1:
         raise ConfigError(f"threads must be a positive integer, got {threads!r}")
-    if device not in ("auto", "cpu", "cuda"):
-        raise ConfigError(f"device must be auto, cpu or cuda, got {device!r}")
-    if backend == "local":  # this machine trains the points
-        from bridge.training.loop import resolve_device
+    from bridge.training.loop import check_device, check_threads, resolve_device
 
+    check_device(device)
+    if backend == "local":  # this machine trains the points
         resolve_device(device)
-        if threads > (os.cpu_count() or 1):
-            raise ConfigError(f"threads={threads} exceeds the {os.cpu_count()} CPUs of this machine")
+        check_threads(threads)
     out = Path(out)
     if backend == "submitit":
         backend_options.setdefault("folder", str(out / ".submitit"))

@@ -43,6 +43,33 @@ from bridge.training.writer import RunWriter
 DEFAULT_LOSS_EXAMPLES = 4096
 
 
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def check_device(device: str) -> str:
+    """``device`` if it names one of :data:`DEVICES` (whether this machine has it or not), else a ``ConfigError``.
+
+    Examples:
+        >>> check_device("cuda")
+        'cuda'
+    """
+    if device not in DEVICES:
+        raise ConfigError(f"device must be auto, cpu or cuda, got {device!r}")
+    return device
+
+
+def check_threads(threads: int, name: str = "threads") -> int:
+    """``threads`` if this machine has that many CPUs, else a ``ConfigError`` naming the setting ``name``.
+
+    Examples:
+        >>> check_threads(1)
+        1
+    """
+    if threads > (os.cpu_count() or 1):
+        raise ConfigError(f"{name}={threads} exceeds the {os.cpu_count()} CPUs of this machine")
+    return threads
+
+
 def resolve_device(device: str) -> torch.device:
     """``"auto"`` → CUDA when available else CPU; ``"cpu"``; ``"cuda"`` (error if absent).
 
@@ -50,12 +77,10 @@ def resolve_device(device: str) -> torch.device:
         >>> resolve_device("cpu"), resolve_device("auto").type in ("cpu", "cuda")
         (device(type='cpu'), True)
     """
-    if device == "auto":
+    if check_device(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device 'cuda' requested but CUDA is not available")
-    if device not in ("cpu", "cuda"):
-        raise ConfigError(f"device must be auto, cpu or cuda, got {device!r}")
     return torch.device(device)
 
 
@@ -165,8 +190,7 @@ def validate(config: RunConfig) -> TaskData:
     """
     if not isinstance(config, RunConfig):
         raise ConfigError(f"train needs a RunConfig, got {type(config).__name__}")
-    if config.train.threads > (os.cpu_count() or 1):
-        raise ConfigError(f"train.threads={config.train.threads} exceeds the {os.cpu_count()} CPUs of this machine")
+    check_threads(config.train.threads, "train.threads")
     try:
         data = in_dtype(make_task(config.task, config.seed), getattr(torch, config.train.dtype))
         model = build_for_task(config, data)

@@ -91,22 +91,22 @@ def check_settings_take_effect(study: CaseStudy, preset: Any, settings: Sequence
             obj = getattr(obj, part)
         return obj
 
-    def built(p: Any) -> dict:
-        return {name: config_to_dict(cfg) for name, cfg in study.runs(p, seed).items()}
+    def as_dicts(runs: Mapping[str, Any]) -> dict:
+        return {name: config_to_dict(cfg) for name, cfg in runs.items()}
 
     settings = list(settings)
     if not any(t.partition("=")[0].strip().split(".")[0] in ("model", "task", "train") for t in settings):
         return
     full = apply(preset, settings)
     full_runs = study.runs(full, seed)
-    built_full = {name: config_to_dict(cfg) for name, cfg in full_runs.items()}  # once: each setting is compared with it
+    built_full = as_dicts(full_runs)  # once: each setting is compared with it
     for i, setting in enumerate(settings):
         key = setting.partition("=")[0].strip()
         if key.split(".")[0] not in ("model", "task", "train"):
             continue
         without = apply(preset, settings[:i] + settings[i + 1 :])
         requested = read(full, key)
-        if requested == read(without, key) or built(without) != built_full:
+        if requested == read(without, key) or as_dicts(study.runs(without, seed)) != built_full:
             continue  # the same value either way, or the runs change with it
         found = [read(cfg, key) for cfg in full_runs.values()]
         if not found or AttributeError in found or requested in found:

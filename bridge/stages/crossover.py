@@ -21,12 +21,20 @@ def crossing(alphas: np.ndarray, values: np.ndarray, level: float) -> float | No
 
     Returns:
         The crossing, or ``None`` when ``values`` never reaches ``level`` or already does at the first point.
+        A point whose value is not finite is left out.
 
     Examples:
         >>> round(crossing(np.array([100.0, 10.0, 1.0]), np.array([0.0, 0.05, 0.15]), 0.1), 4)
         3.1623
     """
-    above = np.asarray(values) >= level
+    alphas, values = np.asarray(alphas, dtype=float), np.asarray(values, dtype=float)
+    if alphas.shape != values.shape or alphas.ndim != 1:
+        raise ValueError(f"alphas and values must be 1-D of one length, got {alphas.shape} and {values.shape}")
+    finite = np.isfinite(values)
+    alphas, values = alphas[finite], values[finite]
+    if len(values) == 0:
+        return None
+    above = values >= level
     if above[0] or not above.any():
         return None
     i = int(np.argmax(above))

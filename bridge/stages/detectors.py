@@ -3,6 +3,10 @@
 An :class:`Event` is a point in training time with an uncertainty interval
 (the sampling bracket it was located in, widened by any smoothing); a
 :class:`Stage` is an interval, e.g. a loss plateau or a drop.
+
+A sample whose value is not finite (an estimate whose chains diverged at that
+checkpoint) is not a measurement: every detector leaves it out before it looks
+for an event, so it neither counts as beyond a level nor hides a crossing.
 """
 
 from __future__ import annotations
@@ -75,15 +79,21 @@ class Stage:
         return {"type": "stage", **asdict(self)}
 
 
-def _as_arrays(steps: Any, values: Any) -> tuple[np.ndarray, np.ndarray]:
+def _as_arrays(steps: Any, values: Any, finite: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The curve as float arrays, its non-finite samples left out (see the module's docstring) unless not ``finite``."""
     t = np.asarray(steps, dtype=float)
     y = np.asarray(values, dtype=float)
     if t.ndim != 1 or t.shape != y.shape:
         raise ValueError(f"steps and values must be 1-D of one length, got {t.shape} and {y.shape}")
-    if len(t) < 2:
-        raise ValueError("need at least two samples to detect an event")
+    if not np.isfinite(t).all():
+        raise ValueError("steps must be finite")
     if np.any(np.diff(t) <= 0):
         raise ValueError("steps must be strictly increasing")
+    n = len(t)
+    if finite:
+        t, y = t[np.isfinite(y)], y[np.isfinite(y)]
+    if len(t) < 2:
+        raise ValueError(f"need at least two samples with finite values to detect an event, got {len(t)} of {n}")
     return t, y
 
 
@@ -178,8 +188,9 @@ def half_rise(
     Args:
         steps, values: the sampled curve, shape ``(n,)``.
         baseline: the starting value (default: ``values[0]``).
-        top: the value the curve rises to (default: its maximum, or its
-            minimum when the curve ends below its start).
+        top: the value the curve rises (or falls) to, which also sets the
+            direction (default: its maximum, or its minimum when the curve
+            ends below its start).
         crossing: ``"first"``: the first time the curve gets half-way;
             ``"last"``: the time after which it stays beyond half-way, so a
             transient excursion earlier in training is not taken for the rise
@@ -200,7 +211,7 @@ def half_rise(
         raise ValueError(f"crossing must be 'first' or 'last', got {crossing!r}")
     t, y = _as_arrays(steps, values)
     start = y[0] if baseline is None else baseline
-    up = y[-1] >= start
+    up = bool(y[-1] >= start) if top is None else bool(top >= start)
     extreme = (y.max() if up else y.min()) if top is None else top
     if extreme == start:
         return None
@@ -233,7 +244,11 @@ def plateaus_and_drops(
     A drop is a maximal run of sampling intervals over which the (log-)loss
     falls faster per step than ``drop_fraction`` of its steepest rate and falls
     by at least ``min_change`` in total (nats when ``log``); plateaus are the
-    stretches between drops. Uncertainties are the sampling intervals at each
+    stretches between drops. The steepest rate is measured over spans of at
+    least the median sampling interval, so that on a grid with dense early
+    checkpoints (1, 2, 3, 5, …, then every 250 steps) a fall over a few early
+    steps does not set it and the same curve gives the same drops however it
+    is sampled. Uncertainties are the sampling intervals at each
     boundary. A sample much closer to its predecessor than the spacing around it
     (a log-spaced checkpoint beside a regular one: 250, 252, 300) is left out, so
     that a rate over two noisy steps does not set the steepest rate.
@@ -256,7 +271,7 @@ def plateaus_and_drops(
     t, y = _without_near_duplicates(t, y)
     y = _smooth(y, smooth)
     rate = -np.diff(y) / np.diff(t)
-    peak = rate.max()
+    peak = _steepest_rate(t, y)
     label = name or observable or "loss"
     if peak <= 0:
         return [_stage(f"{label} plateau", t, y, 0, len(t) - 1, observable, "plateau")]
@@ -280,6 +295,18 @@ def plateaus_and_drops(
     if cursor < len(t) - 1:
         stages.append(_stage(f"{label} plateau", t, y, cursor, len(t) - 1, observable, "plateau"))
     return stages
+
+
+def _steepest_rate(t: np.ndarray, y: np.ndarray) -> float:
+    """The largest fall per step of ``y`` over spans of at least the median sampling interval, shape ``(n,)`` each.
+
+    Each span starts at a sample and ends at the first sample at least the median
+    interval later (the last sample at the end of the curve); on an evenly spaced
+    grid the spans are the sampling intervals.
+    """
+    n = len(t)
+    ends = np.clip(np.searchsorted(t, t[:-1] + np.median(np.diff(t))), np.arange(1, n), n - 1)
+    return float(np.max((y[:-1] - y[ends]) / (t[ends] - t[:-1])))
 
 
 def _without_near_duplicates(t: np.ndarray, y: np.ndarray, ratio: float = 0.1) -> tuple[np.ndarray, np.ndarray]:

@@ -194,8 +194,9 @@ def llc_boundary(
         >>> llc_boundary(t, two_stages)[0].step, llc_boundary(t, two_stages, during=(1400, 1700))[0].step
         (600.0, 1600.0)
     """
-    stages = plateaus_and_drops(steps, -np.asarray(llc, dtype=float), name="LLC", observable="llc/mean", log=False)
     t, y = np.asarray(steps, dtype=float), np.asarray(llc, dtype=float)
+    stages = plateaus_and_drops(t, -y, name="LLC", observable="llc/mean", log=False)
+    t, y = t[np.isfinite(y)], y[np.isfinite(y)]  # as the detector leaves them out
     rises = [
         s for s in stages
         if s.kind == "drop" and (during is None or (s.start <= during[1] and s.end >= during[0])) and np.interp(s.end, t, y) - np.interp(s.start, t, y) >= min_rise

@@ -82,9 +82,9 @@ def grokking_phases(
     Returns:
         Stages named as in :data:`PHASES`, each with ``start_uncertainty`` and
         ``end_uncertainty`` in steps; ``change`` is the change of the test
-        loss (nats) over the stage. ``[]`` when the run did not memorise, did
-        not generalise after memorising, or its test loss has no drop of
-        ``min_drop``; only memorisation when nothing follows it.
+        loss (nats) over the stage. ``[]`` when the run did not memorise or did
+        not generalise after memorising; only memorisation when its test loss
+        has no drop of ``min_drop`` after it (or fewer than three samples follow it).
 
     Examples:
         >>> t = np.arange(0, 110, 10.0)

@@ -179,7 +179,7 @@ def dynamics(steps, loss, llc_steps, llc, llc_std, *, d_vocab: int, n_chains: in
     """
     stages = plateaus_and_drops(steps, loss, name="repeated-token loss", observable="icl/loss_repeated")
     drop = abrupt_drop(steps, loss, targets.drop_fall * math.log(d_vocab), name="repeated-token loss", observable="icl/loss_repeated")
-    standard_error = float(np.median(llc_std)) / math.sqrt(n_chains)
+    standard_error = float(np.nanmedian(llc_std)) / math.sqrt(n_chains)
     llc_event, llc_stages = llc_boundary(llc_steps, llc, min_rise=targets.llc_sigmas * standard_error)
     return stages, drop, llc_event, llc_stages
 

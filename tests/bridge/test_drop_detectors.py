@@ -81,3 +81,26 @@ def test_llc_boundary_ignores_rises_within_the_estimate_noise():
     event, _ = llc_boundary(t, step, min_rise=3.0 * 0.3)
     assert event is not None and 1300.0 <= event.step <= 1500.0
     assert llc_boundary(t, step, min_rise=20.0)[0] is None  # a rise of 12 is not one of 20
+
+
+def test_an_llc_estimate_that_diverged_at_one_checkpoint_is_left_out():
+    # a chain that diverged gives a NaN mean at one checkpoint; the rise around it is still the boundary
+    t = np.arange(0.0, 2001.0, 100.0)
+    llc = 16.0 + 12.0 / (1.0 + np.exp(-(t - 1350.0) / 30.0))
+    holed = llc.copy()
+    holed[[5, 13]] = np.nan
+    event, _ = llc_boundary(t, holed, min_rise=1.0)
+    kept = np.isfinite(holed)
+    assert event is not None and event == llc_boundary(t[kept], llc[kept], min_rise=1.0)[0]
+    assert 1300.0 <= event.step <= 1500.0
+
+
+def test_a_sweep_crossing_leaves_out_points_without_a_value():
+    from bridge.stages.crossover import crossing
+
+    alphas = np.array([100.0, 30.0, 10.0, 3.0, 1.0])
+    values = np.array([0.0, np.nan, 0.05, 0.15, 0.3])
+    assert crossing(alphas, values, 0.1) == pytest.approx(np.sqrt(10.0 * 3.0))  # half-way in log α between 10 and 3
+    assert crossing(alphas, np.full(5, np.nan), 0.1) is None
+    with pytest.raises(ValueError, match="one length"):
+        crossing(alphas, values[:3], 0.1)

@@ -110,6 +110,55 @@ def test_a_noisy_sample_two_steps_after_a_regular_one_does_not_move_the_drop():
     assert [(s.start, s.end) for s in drop] == [(2.0, 4.0)]
 
 
+def test_the_drop_does_not_depend_on_dense_early_checkpoints():
+    # a fast early fall sampled at steps 1, 2, 3, 5, 8, ... then every 250 steps, and a 2.7-nat drop at 5000:
+    # over the one-step early intervals the log-loss falls faster per step than in the drop, which must not make
+    # the drop a plateau; every 250 steps alone the same curve gives the same drop
+    from bridge.config import ScheduleConfig
+    from bridge.training.schedule import checkpoint_steps
+
+    def loss(t):
+        return 3.0 + (np.log(64) - 3.0) * np.exp(-t / 20.0) - 2.7 * sigmoid(t, 5000.0, 100.0)
+
+    mixed = np.array(checkpoint_steps(20000, ScheduleConfig(n_log=20, every=250)), dtype=float)
+    regular = np.arange(0.0, 20001.0, 250.0)
+    assert mixed[1:6].tolist() == [1.0, 2.0, 3.0, 5.0, 8.0] and len(mixed) > len(regular)
+    drops = {name: [s for s in plateaus_and_drops(t, loss(t)) if s.kind == "drop"] for name, t in (("mixed", mixed), ("regular", regular))}
+    main = {name: min(d, key=lambda s: s.change) for name, d in drops.items()}
+    assert (main["mixed"].start, main["mixed"].end) == (main["regular"].start, main["regular"].end)
+    assert main["mixed"].start < 5000.0 < main["mixed"].end and main["mixed"].change < -2.0
+
+
+def test_non_finite_samples_are_left_out():
+    t = np.arange(0.0, 100.0)
+    rise = sigmoid(t, 60.0, 3.0)
+    holed = rise.copy()
+    holed[[10, 30, 59]] = np.nan
+    kept = np.isfinite(holed)
+    assert half_rise(t, holed) == half_rise(t[kept], rise[kept])
+    assert half_rise(t, holed).lo <= half_rise(t, holed).step <= half_rise(t, holed).hi
+    assert threshold_crossing(t, holed, 0.5) == threshold_crossing(t[kept], rise[kept], 0.5)
+    assert np.isfinite(threshold_crossing(t, holed, 0.5).step)
+    falling = 1 - rise
+    falling[[80, 90]] = np.nan  # a NaN after the fall is not "beyond" the level and does not unsettle it either
+    assert settled_crossing(t, falling, 0.5, "down") == settled_crossing(t[np.isfinite(falling)], falling[np.isfinite(falling)], 0.5, "down")
+    loss = 3.0 - 2.5 * sigmoid(t * 20, 800.0, 20.0)
+    loss[40] = np.nan
+    assert [s.kind for s in plateaus_and_drops(t * 20, loss)] == ["plateau", "drop", "plateau"]
+    with pytest.raises(ValueError, match="two samples with finite values"):
+        half_rise([0, 1, 2], [np.nan, 1.0, np.inf])
+
+
+def test_a_given_top_sets_the_direction():
+    # the last sample dips below the start (a catapult at the end of the window): with top given, the rise is still found
+    t = np.arange(0.0, 300.0)
+    ramp = 1.0 + 4.0 * np.clip((t - 100.0) / 100.0, 0, 1)
+    dipped = np.append(ramp[:-1], 0.5)
+    assert half_rise(t, dipped, top=5.0).step == pytest.approx(150.0, abs=1.0)
+    assert half_rise(t, dipped, top=5.0) == half_rise(t, ramp, top=5.0)
+    assert half_rise(t, 6.0 - ramp, top=1.0).step == pytest.approx(150.0, abs=1.0)  # a fall to a given bottom
+
+
 def test_two_drops_are_separated():
     t = np.arange(0.0, 3000.0, 10.0)
     loss = 4.0 - 2.0 * sigmoid(t, 700.0, 15.0) - 1.5 * sigmoid(t, 2000.0, 15.0)

@@ -74,6 +74,9 @@ def test_first_increase_and_oscillation_onset():
     expected = int(np.nonzero(np.abs(cos) >= 0.5)[0][0])
     assert onset.step == expected
     assert oscillation_onset(t, np.abs(cos)) is None  # no sign flips, no oscillation
+    steady = np.where(t < 50, 0.8, 0.8 * (-1.0) ** (t - 50))  # large from the start, flipping from step 51 on
+    assert (oscillation_onset(t, steady).step, oscillation_onset(t, steady).lo) == (53.0, 50.0)  # the third flip in a row
+    assert oscillation_onset(t, steady, run=2).step == 51.0
     with pytest.raises(ValueError, match="every step"):
         oscillation_onset(t[::2], cos[::2])
 

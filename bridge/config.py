@@ -323,6 +323,37 @@ class TrainConfig:
         if isinstance(self.betas, list):
             object.__setattr__(self, "betas", tuple(self.betas))
 
+    def departures_from_gradient_descent(self) -> list[str]:
+        """The settings that make this training other than full-batch gradient descent at a constant step.
+
+        Theories of gradient descent or gradient flow (Saxe's mode dynamics, alternating
+        gradient flows, the 2/η stability threshold, the linearised kernel dynamics) assume
+        it: momentum, weight decay, a warm-up, a decay or clipping each change the dynamics
+        they predict. Empty when there is none.
+
+        Examples:
+            >>> TrainConfig(lr=0.1).departures_from_gradient_descent()
+            []
+            >>> TrainConfig(lr=0.1, momentum=0.9, warmup=10, clip_grad_norm=1.0).departures_from_gradient_descent()
+            ['momentum=0.9', 'warmup=10', 'clip_grad_norm=1.0']
+        """
+        defaults = {"optimizer": "gd", "momentum": 0.0, "weight_decay": 0.0, "warmup": 0, "decay": "none", "clip_grad_norm": None}
+        return [f"{key}={getattr(self, key)}" for key, default in defaults.items() if getattr(self, key) != default]
+
+    def require_gradient_descent(self, who: str) -> None:
+        """Raise :class:`ConfigError` naming every departure from full-batch gradient descent at a constant step.
+
+        ``who`` says what assumes it (``"deep-linear (Saxe's mode dynamics)"``).
+
+        Examples:
+            >>> TrainConfig(optimizer="adam").require_gradient_descent("deep-linear")
+            Traceback (most recent call last):
+            ...
+            bridge.config.ConfigError: deep-linear assumes full-batch gradient descent at a constant step (train.optimizer 'gd', no momentum, weight decay, warm-up, decay or clipping), got optimizer=adam
+        """
+        departures = self.departures_from_gradient_descent()
+        require(not departures, f"{who} assumes full-batch gradient descent at a constant step (train.optimizer 'gd', no momentum, weight decay, warm-up, decay or clipping), got {', '.join(departures)}")
+
 
 @config_class("run")
 @dataclass(frozen=True)

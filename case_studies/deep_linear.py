@@ -81,6 +81,9 @@ class DeepLinearPreset:
     train: TrainConfig = TrainConfig(optimizer="gd", lr=0.05, steps=600, schedule=ScheduleConfig(n_log=40, every=100))
     targets: Targets = Targets()
 
+    def __post_init__(self) -> None:
+        self.train.require_gradient_descent("deep-linear (Saxe's mode dynamics)")
+
 
 PRESETS = {
     "quick": DeepLinearPreset(),
@@ -117,6 +120,7 @@ def predictions(run: Run) -> list:
         >>> len(preds), round(preds[0].extra["s"], 3), round(preds[0].step)   # 16 modes; the strongest rises half-way near step 50
         (16, 1.392, 50)
     """
+    run.config.train.require_gradient_descent("deep-linear (Saxe's mode dynamics)")
     data, net = run.task_data(), run.model_at(0)
     u0 = saxe.effective_initial_strength(net.weights[0].detach(), net.weights[1].detach(), data.info["U"], data.info["V"])
     return saxe.predict_modes(data.info["S"].numpy(), u0.numpy(), run.config.train.lr, depth=2)

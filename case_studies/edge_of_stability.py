@@ -108,8 +108,7 @@ class EdgeOfStabilityPreset:
     def __post_init__(self) -> None:
         if any(not lr > 0 for lr in self.other_lrs) or len({f"{lr:g}" for lr in self.lrs}) != len(self.lrs):
             raise ConfigError(f"edge-of-stability step sizes must be positive and distinct (to 6 significant digits, their run keys), got {self.lrs}")
-        if self.train.optimizer != "gd" or self.train.momentum != 0:
-            raise ConfigError(f"edge-of-stability judges full-batch gradient descent without momentum (2/η), got optimizer {self.train.optimizer!r}, momentum {self.train.momentum}")
+        self.train.require_gradient_descent("edge-of-stability (the 2/η threshold)")
         if self.train.schedule.track_every != 1:
             raise ConfigError(f"edge-of-stability reads the oscillation step by step: train.schedule.track_every must be 1, got {self.train.schedule.track_every}")
         if self.trace_probes < 0:

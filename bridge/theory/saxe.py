@@ -360,9 +360,14 @@ def predict_run(run, fraction: float = ANCHOR_FRACTION) -> list[Prediction]:
     :func:`predict_modes_from_curves` on the run's ``mode/strength`` rows
     (record them with :class:`~bridge.trackers.modes.ModeTracker`).
 
+    The theory is gradient flow sampled at the run's steps: a run trained with
+    another optimizer, momentum, weight decay, a warm-up, a decay or clipping is
+    refused (:class:`~bridge.config.ConfigError` naming the settings).
+
     Examples:
         >>> preds = predict_run(bridge.load_run("runs/deep3"))   # doctest: +SKIP
     """
+    run.config.train.require_gradient_descent("saxe.predict_run")
     data, model_cfg, lr = run.task_data(), run.config.model, run.config.train.lr
     s, depth = data.info["S"].double().numpy(), model_cfg.depth
     if getattr(model_cfg, "init", "gaussian") == "balanced":

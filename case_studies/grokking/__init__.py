@@ -53,6 +53,9 @@ class AGFRun:
     model: MLPConfig = MLPConfig(d_in=34, d_out=17, widths=(64,), activation="quadratic", bias=False, init_scale=0.1)
     train: TrainConfig = TrainConfig(optimizer="gd", lr=2.0, steps=4500, schedule=ScheduleConfig(n_log=10, every=450, track_every=10))
 
+    def __post_init__(self) -> None:
+        self.train.require_gradient_descent("grokking's agf run (alternating gradient flows)")
+
 
 @dataclasses.dataclass(frozen=True)
 class SweepRuns:

@@ -79,8 +79,7 @@ class KernelLimitPreset:
             raise ConfigError(f"kernel-limit needs at least 4 distinct positive output scales (to 6 significant digits, their run keys), got {self.alphas}")
         if max(self.alphas) / min(self.alphas) < 1000 * (1 - 1e-9):
             raise ConfigError(f"kernel-limit's sweep must span at least three decades of α, got {min(self.alphas):g} to {max(self.alphas):g}")
-        if self.train.optimizer != "gd" or self.train.momentum != 0 or self.train.weight_decay != 0:
-            raise ConfigError("kernel-limit compares with the linearised dynamics of plain full-batch gradient descent: optimizer 'gd', no momentum, no weight decay")
+        self.train.require_gradient_descent("kernel-limit (the linearised dynamics)")
         if not isinstance(self.draws, int) or self.draws < 1:
             raise ConfigError(f"draws must be a positive integer (training sets at the lazy end, the main run's included), got {self.draws!r}")
         if self.kernel_probes < 2:

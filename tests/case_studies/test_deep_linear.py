@@ -197,3 +197,30 @@ def test_the_trajectory_target_is_read_from_the_targets(base):
     assert row(analyse_run(run), "level 1 modes follow").passed
     strict = dataclasses.replace(PRESETS["quick"].targets, trajectory=error / 2)
     assert not row(analyse_run(run, strict), "level 1 modes follow").passed
+
+
+@pytest.mark.parametrize("setting", ["train.momentum=0.9", "train.weight_decay=0.01", "train.warmup=50", "train.decay=linear", "train.clip_grad_norm=1.0", "train.optimizer=adam"])
+def test_training_the_theory_does_not_describe_is_refused_before_any_work(setting, tmp_path, capsys):
+    # Saxe's modes are gradient flow: with momentum 0.9 the strongest mode rises half-way at step 16 where the
+    # prediction says 50, and every half-rise claim failed as if the theory were wrong
+    from bridge.cli import main
+    from bridge.config import ConfigError
+    from bridge.overrides import apply
+
+    with pytest.raises(ConfigError, match=setting.split(".", 1)[1].split("=")[0]):
+        apply(PRESETS["quick"], [setting])
+    assert main(["run", "deep-linear", "--set", setting, "--out", str(tmp_path / "out")]) == 2
+    assert "deep-linear (Saxe's mode dynamics) assumes full-batch gradient descent" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_predictions_refuse_a_run_trained_with_momentum(tmp_path):
+    import bridge
+    from bridge.config import ConfigError
+
+    cfg = run_config(PRESETS["quick"], seed=0)
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, momentum=0.9, steps=2))
+    run = bridge.train(cfg, tmp_path / "run", device="cpu", progress=False)
+    for predict in (predictions, saxe.predict_run):
+        with pytest.raises(ConfigError, match="momentum=0.9"):
+            predict(run)

@@ -120,7 +120,7 @@ def test_bad_presets_are_rejected_before_any_work():
         EdgeOfStabilityPreset(train=gd, other_lrs=(-0.1,))
     with pytest.raises(ConfigError, match="their run keys"):
         EdgeOfStabilityPreset(train=gd, other_lrs=(0.25, 0.2500000001))
-    with pytest.raises(ConfigError, match="without momentum"):
+    with pytest.raises(ConfigError, match="momentum=0.9"):
         EdgeOfStabilityPreset(train=dataclasses.replace(gd, momentum=0.9))
     with pytest.raises(ConfigError, match="track_every must be 1"):
         EdgeOfStabilityPreset(train=dataclasses.replace(gd, schedule=ScheduleConfig(track_every=5)))
@@ -397,3 +397,13 @@ def test_a_loss_spike_far_from_the_oscillation_onset_fails_the_match():
     report, _ = judged(s, (T, late), cos)
     (m,) = report.matches
     assert not m.passed and m.relative_error == pytest.approx(101 / 351, rel=1e-6) and report.verdict == "partial"
+
+
+@pytest.mark.parametrize("change", [{"warmup": 10}, {"decay": "cosine"}, {"clip_grad_norm": 1.0}, {"weight_decay": 0.01}])
+def test_a_step_size_that_moves_during_training_is_refused(change):
+    # 2/η is the threshold of a constant step: a warm-up, a decay, clipping or weight decay move it
+    from case_studies.edge_of_stability import EdgeOfStabilityPreset
+
+    gd = TrainConfig(optimizer="gd", lr=0.18, steps=10, schedule=ScheduleConfig(track_every=1))
+    with pytest.raises(ConfigError, match=f"{next(iter(change))}="):
+        EdgeOfStabilityPreset(train=dataclasses.replace(gd, **change))

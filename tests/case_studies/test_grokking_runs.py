@@ -181,7 +181,7 @@ def test_case_study_contract_on_a_tiny_preset(tmp_path, monkeypatch):
 
 def test_run_keys_follow_the_sweep_points():
     from case_studies import get_case_study
-    from case_studies.grokking import PRESETS, SweepRuns, sweep_key
+    from case_studies.grokking import PRESETS, AGFRun, SweepRuns, sweep_key
 
     assert sweep_key(3e-3, 0.5) == "sweep_lr3e-3_wd0.5" and sweep_key(5e-4, 4.0) == "sweep_lr5e-4_wd4"
     quick = PRESETS["quick"]
@@ -190,5 +190,7 @@ def test_run_keys_follow_the_sweep_points():
     assert [(c.train.lr, c.train.weight_decay) for k, c in configs.items() if k.startswith("sweep_")] == list(quick.sweep.points)
     assert (configs["main"].model.d_vocab, configs["agf"].model.d_in, configs["agf"].model.d_out) == (60, 34, 17)
     assert {c.seed for c in configs.values()} == {1}
+    with pytest.raises(ConfigError, match="agf run .* momentum=0.9"):  # AGF is gradient flow
+        AGFRun(train=dataclasses.replace(AGFRun().train, momentum=0.9))
     with pytest.raises(ConfigError, match="distinct"):
         SweepRuns(points=((3e-3, 1.0), (3e-3, 1.0)))

@@ -107,6 +107,8 @@ def test_presets_and_runs():
         KernelLimitPreset(kernel_probes=1)
     with pytest.raises(ConfigError, match="full-batch gradient descent"):
         KernelLimitPreset(train=dataclasses.replace(preset.train, momentum=0.9))
+    with pytest.raises(ConfigError, match="decay=linear"):  # the linearised dynamics are those of a constant step
+        KernelLimitPreset(train=dataclasses.replace(preset.train, decay="linear"))
 
 
 TINY = dict(

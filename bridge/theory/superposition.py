@@ -24,6 +24,7 @@ Examples:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import einops
@@ -74,8 +75,11 @@ def _quadrature(n_nodes: int) -> tuple[Tensor, Tensor]:
     return torch.tensor((nodes + 1) / 2, dtype=torch.float64), torch.tensor(weights / 2, dtype=torch.float64)
 
 
-def _expected_loss(w1: Tensor, w2: Tensor, b1: Tensor, b2: Tensor, r: Tensor, p: Tensor, u: Tensor, a: Tensor) -> Tensor:
-    """Expected ``(x₁ − x̂₁)² + r (x₂ − x̂₂)²`` for every cell (leading dims of the parameters)."""
+def _expected_loss(w1: Tensor, w2: Tensor, b1: Tensor, b2: Tensor, r: Tensor, p: Tensor, u: Tensor, a: Tensor, leak: float = 0.0) -> Tensor:
+    """Expected ``(x₁ − x̂₁)² + r (x₂ − x̂₂)²`` for every cell (leading dims of the parameters).
+
+    ``leak``: the slope of the activation below zero (0: the ReLU itself).
+    """
     s = 1 - p
     zero = torch.zeros((), dtype=u.dtype)
     # support points: (0, 0), (0, u), (u, 0), (u, v) with their probability weights
@@ -86,7 +90,11 @@ def _expected_loss(w1: Tensor, w2: Tensor, b1: Tensor, b2: Tensor, r: Tensor, p:
     wts = [(s**2)[..., None], (s * p)[..., None] * a, (p * s)[..., None] * a, (p**2)[..., None] * both]
     weight = torch.cat([w.expand(*p.shape, -1) for w in wts], dim=-1)
     h = w1[..., None] * x1 + w2[..., None] * x2
-    err = (x1 - torch.relu(w1[..., None] * h + b1[..., None])) ** 2 + r[..., None] * (x2 - torch.relu(w2[..., None] * h + b2[..., None])) ** 2
+
+    def act(z: Tensor) -> Tensor:
+        return torch.relu(z) + leak * torch.clamp(z, max=0.0) if leak else torch.relu(z)
+
+    err = (x1 - act(w1[..., None] * h + b1[..., None])) ** 2 + r[..., None] * (x2 - act(w2[..., None] * h + b2[..., None])) ** 2
     return (weight * err).sum(-1)
 
 
@@ -97,7 +105,11 @@ def n2m1_candidate_losses(relative_importance: Sequence[float], density: Sequenc
         relative_importance: importances ``r`` of feature 2 (feature 1 has importance 1).
         density: feature densities ``p = 1 − S``.
         n_nodes: quadrature nodes on [0, 1].
-        steps, lr: Adam steps minimising each configuration's free parameters.
+        steps, lr: Adam steps minimising each configuration's free parameters, the rate decaying to
+            zero (cosine). Over the first three quarters the ReLU leaks (slope 0.1 below zero, annealed
+            to 0): at a small density an Adam step of ``lr`` can take a bias past zero, where the exact
+            ReLU has no gradient, and the output stays off (a dedicated configuration then loses up to
+            3 % at density 0.04 against its closed form ``r (p/3 − p²/4)``).
 
     Returns:
         ``{phase: array (len(relative_importance), len(density))}``; the superposition
@@ -120,6 +132,7 @@ def n2m1_candidate_losses(relative_importance: Sequence[float], density: Sequenc
         params[2:] = 0.05  # biases start positive: ReLU has no gradient at exactly 0
         params.requires_grad_(True)
         opt = torch.optim.Adam([params], lr=lr)
+        schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 0.5 * (1 + math.cos(math.pi * k / steps)))
 
         def weights(q: Tensor) -> tuple[Tensor, Tensor]:
             mag1, mag2 = torch.exp(q[0]), torch.exp(q[1])
@@ -129,12 +142,13 @@ def n2m1_candidate_losses(relative_importance: Sequence[float], density: Sequenc
                 return torch.zeros_like(mag1), mag2
             return mag1, -mag2
 
-        for _ in range(steps):
+        for k in range(steps):
             opt.zero_grad()
             w1, w2 = weights(params)
-            loss = _expected_loss(w1, w2, params[2], params[3], r, p, u, a).sum()
+            loss = _expected_loss(w1, w2, params[2], params[3], r, p, u, a, leak=0.1 * max(0.0, 1 - k / (0.75 * steps))).sum()
             loss.backward()
             opt.step()
+            schedule.step()
         with torch.no_grad():
             w1, w2 = weights(params)
             loss = _expected_loss(w1, w2, params[2], params[3], r, p, u, a).numpy()

@@ -72,6 +72,18 @@ def test_dedicated_configuration_losses_match_the_closed_form():
     np.testing.assert_allclose(losses["feature 2"], np.broadcast_to(p / 3 - p**2 / 4, (2, 3)), rtol=2e-3)
 
 
+def test_sparse_cells_reach_their_optimum_and_more_steps_change_nothing():
+    # at a small density an Adam step can push a bias past zero, where the exact ReLU has no gradient: the
+    # dedicated configuration then kept x̂₂ = 0 and lost r·p²/4 (2.9 % at p = 0.037) against its closed form
+    r, p = np.array([0.5, 2.0]), np.array([0.01, 0.0373, 0.1])
+    losses = n2m1_candidate_losses(r, p, n_nodes=24, steps=800)
+    np.testing.assert_allclose(losses["feature 1"], r[:, None] * (p / 3 - p**2 / 4)[None, :], rtol=1e-6)
+    np.testing.assert_allclose(losses["feature 2"], np.broadcast_to(p / 3 - p**2 / 4, (2, 3)), rtol=1e-6)
+    longer = n2m1_candidate_losses(r, p, n_nodes=24, steps=3000)
+    for phase in losses:
+        np.testing.assert_allclose(longer[phase], losses[phase], rtol=1e-5)
+
+
 def test_predicted_phases_at_the_corners_of_the_diagram():
     phases = predict_n2m1_phases([0.1, 1.0, 10.0], [0.01, 1.0])
     assert phases[0, 1] == "feature 1"  # dense, feature 2 unimportant

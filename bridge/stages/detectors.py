@@ -5,8 +5,10 @@ An :class:`Event` is a point in training time with an uncertainty interval
 :class:`Stage` is an interval, e.g. a loss plateau or a drop.
 
 A sample whose value is not finite (an estimate whose chains diverged at that
-checkpoint) is not a measurement: every detector leaves it out before it looks
-for an event, so it neither counts as beyond a level nor hides a crossing.
+checkpoint) is not a measurement: :func:`threshold_crossing`,
+:func:`settled_crossing`, :func:`half_rise` and :func:`plateaus_and_drops` leave it
+out before they look for an event, so it neither counts as beyond a level nor
+hides a crossing; with fewer than two finite samples they find nothing.
 """
 
 from __future__ import annotations
@@ -79,8 +81,8 @@ class Stage:
         return {"type": "stage", **asdict(self)}
 
 
-def _as_arrays(steps: Any, values: Any, finite: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """The curve as float arrays, its non-finite samples left out (see the module's docstring) unless not ``finite``."""
+def _as_arrays(steps: Any, values: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The curve as float arrays, checked: 1-D, one length, at least two samples, finite increasing steps."""
     t = np.asarray(steps, dtype=float)
     y = np.asarray(values, dtype=float)
     if t.ndim != 1 or t.shape != y.shape:
@@ -89,12 +91,16 @@ def _as_arrays(steps: Any, values: Any, finite: bool = True) -> tuple[np.ndarray
         raise ValueError("steps must be finite")
     if np.any(np.diff(t) <= 0):
         raise ValueError("steps must be strictly increasing")
-    n = len(t)
-    if finite:
-        t, y = t[np.isfinite(y)], y[np.isfinite(y)]
     if len(t) < 2:
-        raise ValueError(f"need at least two samples with finite values to detect an event, got {len(t)} of {n}")
+        raise ValueError("need at least two samples to detect an event")
     return t, y
+
+
+def _finite_curve(steps: Any, values: Any) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_as_arrays` without the samples whose value is not finite (possibly fewer than two)."""
+    t, y = _as_arrays(steps, values)
+    keep = np.isfinite(y)
+    return t[keep], y[keep]
 
 
 def _crossing(t: np.ndarray, y: np.ndarray, level: float, up: bool, last: bool = False) -> tuple[float, float, float] | None:
@@ -128,8 +134,8 @@ def threshold_crossing(
     """
     if direction not in ("up", "down"):
         raise ValueError(f"direction must be 'up' or 'down', got {direction!r}")
-    t, y = _as_arrays(steps, values)
-    hit = _crossing(t, y, threshold, direction == "up")
+    t, y = _finite_curve(steps, values)
+    hit = _crossing(t, y, threshold, direction == "up") if len(t) >= 2 else None
     if hit is None:
         return None
     return Event(name or f"{observable} crosses {threshold:g}", hit[0], hit[1], hit[2], observable, "threshold")
@@ -157,7 +163,9 @@ def settled_crossing(
     """
     if direction not in ("up", "down"):
         raise ValueError(f"direction must be 'up' or 'down', got {direction!r}")
-    t, y = _as_arrays(steps, values)
+    t, y = _finite_curve(steps, values)
+    if len(t) < 2:
+        return None
     mask = y < threshold if direction == "up" else y > threshold
     if blip > 0:
         edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
@@ -209,7 +217,9 @@ def half_rise(
     """
     if crossing not in ("first", "last"):
         raise ValueError(f"crossing must be 'first' or 'last', got {crossing!r}")
-    t, y = _as_arrays(steps, values)
+    t, y = _finite_curve(steps, values)
+    if len(t) < 2:
+        return None
     start = y[0] if baseline is None else baseline
     up = bool(y[-1] >= start) if top is None else bool(top >= start)
     extreme = (y.max() if up else y.min()) if top is None else top
@@ -263,7 +273,9 @@ def plateaus_and_drops(
         >>> [(s.kind, s.start, s.end) for s in plateaus_and_drops(t, loss)]
         [('plateau', 0.0, 40.0), ('drop', 40.0, 50.0), ('plateau', 50.0, 99.0)]
     """
-    t, y = _as_arrays(steps, values)
+    t, y = _finite_curve(steps, values)
+    if len(t) < 2:
+        return []
     if log:
         if np.any(y <= 0):
             raise ValueError("log=True needs positive values")

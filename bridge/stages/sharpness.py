@@ -258,7 +258,7 @@ def oscillation_onset(
         >>> e.step, e.lo
         (7.0, 4.0)
     """
-    t, c = _as_arrays(steps, cosine, finite=False)  # every step kept: a NaN sample is no flip
+    t, c = _as_arrays(steps, cosine)
     _require_every_step(t)
     flips = np.concatenate([[False], np.sign(c[1:]) * np.sign(c[:-1]) < 0])
     for i in range(run - 1, len(c)):
@@ -278,7 +278,7 @@ def alternation_fraction(steps: Float[np.ndarray, " n"], cosine: Float[np.ndarra
         >>> alternation_fraction(t, [0.5, -0.5, 0.5, -0.5, 0.5]), alternation_fraction(t, [0.5, 0.5, -0.5, -0.5, 0.5])
         (1.0, 0.5)
     """
-    t, c = _as_arrays(steps, cosine, finite=False)  # every step kept: a NaN sample is no flip
+    t, c = _as_arrays(steps, cosine)
     _require_every_step(t)
     return float(np.mean(np.sign(c[1:]) * np.sign(c[:-1]) < 0))
 
@@ -299,7 +299,7 @@ def oscillation_share(steps: Float[np.ndarray, " n"], cosine: Float[np.ndarray, 
     """
     if floor < 0:
         raise ValueError(f"floor must be >= 0, got {floor}")
-    t, c = _as_arrays(steps, cosine, finite=False)  # every step kept: a NaN sample is no flip
+    t, c = _as_arrays(steps, cosine)
     _require_every_step(t)
     big = np.abs(c) >= floor
     return float(np.mean((np.sign(c[1:]) * np.sign(c[:-1]) < 0) & big[1:] & big[:-1]))

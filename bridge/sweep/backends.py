@@ -167,7 +167,8 @@ def get_backend(name: str, **options: Any) -> Any:
     """The backend ``name`` (``local``, ``ray``, ``submitit``) built with ``options``.
 
     Raises:
-        ConfigError: an unknown backend or option.
+        ConfigError: an unknown backend or option, or a backend whose package is not installed
+            (checked here, so that a caller stops before it writes anything).
 
     Examples:
         >>> get_backend("ray", address="auto")
@@ -180,9 +181,12 @@ def get_backend(name: str, **options: Any) -> Any:
     if name not in BACKENDS:
         raise ConfigError(f"unknown sweep backend {name!r} (backends: {', '.join(BACKENDS)})")
     try:
-        return BACKENDS[name](**options)
+        backend = BACKENDS[name](**options)
     except TypeError as e:
         raise ConfigError(f"sweep backend {name!r}: {e}") from None
+    if name != "local":
+        _require(name, name)
+    return backend
 
 
 __all__ = ["BACKENDS", "Job", "LocalBackend", "RayBackend", "SubmititBackend", "get_backend"]

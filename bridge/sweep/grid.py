@@ -48,7 +48,12 @@ def value_text(value: Any) -> str:
             raise ConfigError(f"sweep values must be finite, got {value}")
         return repr(value)
     if isinstance(value, tuple | list):
-        return json.dumps(list(value))
+        try:
+            return json.dumps(list(value))
+        except TypeError:
+            raise ConfigError(f"sweep values are numbers, text, booleans, None or lists of them, got {value!r}") from None
+    if not isinstance(value, int | str):
+        raise ConfigError(f"sweep values are numbers, text, booleans, None or lists of them, got {value!r}")
     return str(value)
 
 
@@ -96,9 +101,12 @@ class Point:
 
 
 def _typed(value: Any) -> Any:
-    """A value from a grid typed as the command line would parse it: numbers from text stay numbers."""
+    """A value from a grid typed as the command line would parse it: numbers from text stay numbers, numpy
+    scalars become Python numbers, tuples and arrays lists."""
+    if hasattr(value, "tolist") and not isinstance(value, str):  # a numpy scalar or array
+        value = value.tolist()
     if not isinstance(value, str):
-        return list(value) if isinstance(value, tuple) else value
+        return [_typed(v) for v in value] if isinstance(value, tuple | list) else value
     try:
         parsed = json.loads(value)
     except json.JSONDecodeError:
@@ -118,7 +126,8 @@ def grid_points(grid: Mapping[str, Sequence[Any]] | None = None, *, seeds: Itera
         The points in sweep order: one per combination of the axes' values (and seeds), or per listed point.
 
     Raises:
-        ConfigError: an empty axis, a repeated value, both or neither of ``grid`` and ``points``, or two points with one key.
+        ConfigError: an empty axis, a repeated value, a seed that is not a non-negative integer, a value that is not a
+            number, text, boolean, None or a list of them, both or neither of ``grid`` and ``points``, or two points with one key.
 
     Examples:
         >>> pts = grid_points({"model.d_model": [32, 64], "train.lr": ["1e-3"]}, seeds=[0, 1])
@@ -156,6 +165,11 @@ def grid_points(grid: Mapping[str, Sequence[Any]] | None = None, *, seeds: Itera
             axes[SEED] = seeds
         names = list(axes)
         out = [Point(tuple(zip(names, combo))) for combo in itertools.product(*axes.values())]
+    for p in out:
+        for path, value in p.settings:
+            value_text(value)  # a value no command line could give: refused here, naming it
+        if p.seed is not None and (not isinstance(p.seed, int) or isinstance(p.seed, bool) or p.seed < 0):
+            raise ConfigError(f"sweep seeds must be non-negative integers, got seed={p.seed!r}")
     keys = [p.key for p in out]
     if len(set(keys)) != len(keys):
         twice = next(k for k in keys if keys.count(k) > 1)
@@ -205,7 +219,7 @@ def parse_seeds(text: str) -> list[int]:
     """Seeds from ``"0-7"`` (inclusive), ``"0,3,5"`` or a mix (``"0-2,9"``), sorted and without repeats.
 
     Raises:
-        ConfigError: anything else, a range that runs backwards, or one of more than 10000 seeds.
+        ConfigError: anything else, a range that runs backwards, or more than 10000 seeds.
 
     Examples:
         >>> parse_seeds("9,0-2")
@@ -213,7 +227,7 @@ def parse_seeds(text: str) -> list[int]:
     """
     seeds: set[int] = set()
     for part in text.split(","):
-        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        m = re.fullmatch(r"\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?", part)
         if not m:
             raise ConfigError(f"--seeds takes A-B or a comma-separated list of non-negative integers (expected a list such as 0-9 or 0,2,5), got {text!r}")
         a, b = int(m.group(1)), int(m.group(2) or m.group(1))
@@ -221,8 +235,8 @@ def parse_seeds(text: str) -> list[int]:
             raise ConfigError(f"--seeds range {part.strip()!r} runs backwards")
         if b > MAX_INT:
             raise ConfigError(f"--seeds: seeds must lie in [0, 2**63 - 1], got {part.strip()!r}")
-        if b - a >= 10_000:
-            raise ConfigError(f"--seeds range {part.strip()!r} holds more than 10000 seeds")
+        if b - a >= 10_000 or len(seeds) + b - a >= 10_000:
+            raise ConfigError(f"--seeds {text!r} holds more than 10000 seeds")
         seeds.update(range(a, b + 1))
     return sorted(seeds)
 

@@ -152,9 +152,19 @@ def read_manifest(out: str | Path) -> dict[str, Any]:
     manifest = read_json(path)
     ok = isinstance(manifest, dict) and isinstance(manifest.get("target"), dict) and "kind" in manifest["target"]
     points = manifest.get("points") if isinstance(manifest, dict) else None
-    if not ok or not isinstance(points, list) or not all(isinstance(r, dict) and {"key", "params"} <= set(r) for r in points):
-        raise CorruptFileError(f"{path} is not a sweep manifest (an object with a target and a list of points with key and params)")
+    if not ok or not isinstance(points, list) or not all(_is_point_record(r) for r in points):
+        raise CorruptFileError(f"{path} is not a sweep manifest (an object with a target and a list of points, each with a key naming a folder, params, and text or null for its status and error)")
     return manifest
+
+
+def _is_point_record(record: Any) -> bool:
+    """Whether ``record`` is a point of a manifest: a key that names one folder, a params object, a text or null status and error."""
+    if not isinstance(record, dict) or not {"key", "params"} <= set(record):
+        return False
+    key = record["key"]
+    if not isinstance(key, str) or not key or key in (".", "..") or "/" in key or "\\" in key:
+        return False
+    return isinstance(record["params"], dict) and all(record.get(name) is None or isinstance(record[name], str) for name in ("status", "error"))
 
 
 def write_manifest(out: str | Path, manifest: dict[str, Any]) -> None:

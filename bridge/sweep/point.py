@@ -116,6 +116,30 @@ def check_paths(base: Any, points: Sequence[Point], kind: str) -> None:
                 obj, scope = getattr(obj, part), f"{scope}{part}."
 
 
+def check_values(target: Target, points: Sequence[Point]) -> None:
+    """Raise :class:`ConfigError` naming the point if one of its values does not parse or its config is invalid (before any work).
+
+    Examples:
+        >>> from bridge import models, tasks; from bridge.config import RunConfig, TrainConfig, config_to_dict
+        >>> cfg = RunConfig(tasks.LinearTeacherConfig((2.0, 1.0), d_in=3, d_out=3), models.DeepLinearConfig(3, 8, 3), TrainConfig(steps=2))
+        >>> check_values(Target("run", config=config_to_dict(cfg)), [Point((("train.lr", "0.1"),)), Point((("train.lr", "abc"),))])
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: sweep point train.lr=abc: train.lr must be a number, got 'abc'
+    """
+    from bridge.overrides import apply
+
+    base = target.base()
+    for point in points:
+        try:
+            if target.kind == "run":
+                point_config(target, point)
+            else:
+                apply(base, point.config_settings())
+        except ConfigError as e:
+            raise ConfigError(f"sweep point {point.key}: {e}") from None
+
+
 def point_config(target: Target, point: Point) -> Any:
     """The run config of ``point`` (kind ``"run"``): the base with the point's settings parsed and applied.
 
@@ -169,7 +193,7 @@ def stack_points(points: Sequence[Point], target: Target, states: Mapping[str, s
         return list(points)
     groups: dict[tuple, list[Point]] = {}
     for p in points:
-        groups.setdefault(tuple(s for s in p.settings if s[0] != SEED) if p.seed is not None else (id(p),), []).append(p)
+        groups.setdefault(tuple((path, value_text(v)) for path, v in p.settings if path != SEED) if p.seed is not None else (id(p),), []).append(p)
     jobs: list[Point | Stack] = []
     for group in groups.values():
         kinds = {states[p.key] for p in group}
@@ -198,22 +222,21 @@ def run_stack(target: Target, stack: Stack, folder: str, threads: int = 1) -> di
         >>> out["key"], [(k, o["status"]) for k, o in out["members"].items()]
         ('seed=0 + seed=1', [('seed=0', 'done'), ('seed=1', 'done')])
     """
-    import torch
-
+    from bridge.training.loop import torch_threads, with_train
     from bridge.training.seeds import train_seeds
 
     t0 = time.perf_counter()
-    torch.set_num_threads(threads)
     folders = [Path(folder) / p.key for p in stack.points]
     here = {"host": socket.gethostname(), "pid": os.getpid(), "stack": stack.key}
     try:
         from bridge.plugins import load_plugins
 
         load_plugins(list(target.imports))  # and those of the entry points and MECHBRIDGE_PLUGINS
-        base = point_config(target, stack.points[0])
+        base = with_train(point_config(target, stack.points[0]), threads=threads)
         resume = all(f.exists() and any(f.iterdir()) for f in folders)
         trackers = target.trackers
-        train_seeds(base, [int(p.seed) for p in stack.points], folder, folders=folders, trackers=trackers, device=target.device, progress=False, resume=resume)
+        with torch_threads(threads):
+            train_seeds(base, [int(p.seed) for p in stack.points], folder, folders=folders, trackers=trackers, device=target.device, progress=False, resume=resume)
         members = {p.key: {"key": p.key, "status": DONE, "error": None, **here} for p in stack.points}
     except (ConfigError, Diverged):  # not stackable (or invalid), or one seed diverged: point by point, each recording its own outcome
         members = {p.key: run_point(target, p, str(f), threads) for p, f in zip(stack.points, folders)}
@@ -233,7 +256,7 @@ def run_point(target: Target, point: Point | Stack, folder: str, threads: int = 
         target: what to train.
         point: the point's settings (or a :class:`Stack` of seeds: :func:`run_stack`, ``folder`` their parent).
         folder: its run directory (created, or resumed from its last good checkpoint).
-        threads: torch CPU threads of this worker.
+        threads: torch CPU threads of the point: its runs train with ``train.threads`` set to it.
 
     Returns:
         ``{"key", "status": "done"|"failed", "error", "seconds", "host", "pid"}``.
@@ -245,28 +268,28 @@ def run_point(target: Target, point: Point | Stack, folder: str, threads: int = 
         >>> (ok["key"], ok["status"]), (bad["status"], bad["error"])
         (('train.lr=0.1', 'done'), ('failed', 'ConfigError: train.lr must be a positive number, got -1.0'))
     """
-    import torch
+    from bridge.training.loop import torch_threads
 
     if isinstance(point, Stack):
         return run_stack(target, point, folder, threads)
 
     t0 = time.perf_counter()
-    torch.set_num_threads(threads)
     outcome = {"key": point.key, "status": DONE, "error": None, "host": socket.gethostname(), "pid": os.getpid()}
     try:
         from bridge.plugins import load_plugins
 
         load_plugins(list(target.imports))  # and those of the entry points and MECHBRIDGE_PLUGINS
-        if target.kind == "run":
-            from bridge.training.loop import train
+        with torch_threads(threads):  # the analyses too; restored after, in a driver that trains points itself
+            if target.kind == "run":
+                from bridge.training.loop import train, with_train
 
-            trackers = target.trackers() if target.trackers is not None else ()
-            train(point_config(target, point), folder, trackers=trackers, device=target.device, progress=False, resume=True, loggers=target.loggers)
-        else:
-            from case_studies import run_case_study
+                trackers = target.trackers() if target.trackers is not None else ()
+                train(with_train(point_config(target, point), threads=threads), folder, trackers=trackers, device=target.device, progress=False, resume=True, loggers=target.loggers)
+            else:
+                from case_studies import run_case_study
 
-            settings = [*target.settings, *point.config_settings()]
-            run_case_study(target.case_study, target.preset, folder, seed=int(point.seed or 0), device=target.device, progress=False, resume=True, settings=settings, loggers=target.loggers)
+                settings = [*target.settings, *point.config_settings()]
+                run_case_study(target.case_study, target.preset, folder, seed=int(point.seed or 0), device=target.device, progress=False, resume=True, settings=settings, loggers=target.loggers, threads=threads)
     except Exception as e:  # noqa: BLE001 - a point's failure is recorded; the sweep goes on
         outcome.update(status=FAILED, error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc(limit=20))
     outcome["seconds"] = time.perf_counter() - t0
@@ -276,8 +299,10 @@ def run_point(target: Target, point: Point | Stack, folder: str, threads: int = 
 def point_state(folder: Path, kind: str) -> str:
     """What is on disk for a point: ``done``, ``running`` (a live writer), ``interrupted`` (resumable) or ``pending``.
 
-    A case study's point is done when its main run is complete and its report on record; it is
-    running while any of its runs (the main run, staged in ``.main``, or one in ``runs/``) has a live writer.
+    A case study's point is done when its report is on record and its main run complete, or failed by
+    diverging (the study stops there, and its report says ``invalid``: training it again would diverge
+    again); it is running while any of its runs (the main run, staged in ``.main``, or one in ``runs/``)
+    has a live writer.
 
     Examples:
         >>> import tempfile, pathlib
@@ -295,8 +320,21 @@ def point_state(folder: Path, kind: str) -> str:
         status = None
     if status == "complete" and (kind == "run" or has_report(folder)):
         return DONE
+    if status == "failed" and kind == "case_study" and has_report(folder) and _diverged(folder):
+        return DONE
     writers = [folder, folder / ".main", *sorted((folder / "runs").glob("*"))] if kind == "case_study" else [folder]
     return RUNNING if any(_live(f) for f in writers) else INTERRUPTED
+
+
+def _diverged(folder: Path) -> bool:
+    """Whether the case-study output ``folder``'s report records a run that diverged."""
+    from bridge.runs.storage import read_json
+
+    try:
+        report = read_json(folder / "report.json")
+    except (OSError, ValueError):
+        return False
+    return isinstance(report, dict) and bool(report.get("diverged"))
 
 
 def _live(folder: Path) -> bool:

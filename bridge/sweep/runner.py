@@ -29,7 +29,7 @@ from bridge.config import ConfigError
 from bridge.sweep.backends import Job, get_backend
 from bridge.sweep.grid import Point, grid_points
 from bridge.sweep.manifest import MANIFEST, POINTS, RESULTS, difference, new_manifest, read_manifest, write_manifest
-from bridge.sweep.point import DONE, FAILED, INTERRUPTED, PENDING, RUNNING, Stack, Target, check_paths, point_row, point_state, run_point, stack_points
+from bridge.sweep.point import DONE, FAILED, INTERRUPTED, PENDING, RUNNING, Stack, Target, check_paths, check_values, point_row, point_state, run_point, stack_points
 
 
 def run_sweep(
@@ -77,7 +77,8 @@ def run_sweep(
         The :class:`Sweep` read back, with ``trained`` naming the points this call ran.
 
     Raises:
-        ConfigError: bad grid, unknown field, unknown backend, or ``out`` holding a different sweep (naming the difference).
+        ConfigError: bad grid, unknown field, a value its field refuses (``train.lr=abc``), unknown or uninstalled
+            backend, or ``out`` holding a different sweep (naming the difference); all before anything is written.
         FileExistsError: ``out`` holds files and is not a sweep directory.
 
     Examples:
@@ -94,6 +95,7 @@ def run_sweep(
     target = dataclasses.replace(_target(base, preset, settings, trackers, imports, device), loggers=tuple(loggers))
     pts = grid_points(grid, seeds=seeds, points=points)
     check_paths(target.base(), pts, target.kind)
+    check_values(target, pts)
     if not isinstance(threads, int) or threads < 1:
         raise ConfigError(f"threads must be a positive integer, got {threads!r}")
     from bridge.training.loop import check_device, check_threads, resolve_device
@@ -106,6 +108,10 @@ def run_sweep(
     if backend == "submitit":
         backend_options.setdefault("folder", str(out / ".submitit"))
     runner = get_backend(backend, **backend_options)
+    if backend == "ray" and backend_options.get("address") is None:
+        workers = backend_options.get("workers") or check_threads(threads)
+        if threads > workers:  # Ray would wait for ever for a CPU count its cluster lacks
+            raise ConfigError(f"threads={threads} exceeds the {workers} CPUs (workers) of the Ray started here")
     manifest = _open(out, new_manifest(target.describe(), pts, backend))
     states = {p.key: point_state(out / POINTS / p.key, target.kind) for p in pts}
     todo = [p for p in pts if states[p.key] != DONE]

@@ -285,6 +285,8 @@ def train(
 def extension(recorded: Any, config: RunConfig, out: Path) -> int | None:
     """The steps a run recorded with config ``recorded`` was trained for, when ``config`` extends it; ``None`` when they are equal.
 
+    ``train.threads`` may differ: a run resumes on another number of CPU threads.
+
     Raises:
         ConfigError: the configs differ in more than ``train.steps``, or ``config`` has fewer steps.
 
@@ -303,6 +305,8 @@ def extension(recorded: Any, config: RunConfig, out: Path) -> int | None:
         recorded = config_to_dict(config_from_dict(recorded))
     except (ConfigError, TypeError, ValueError):
         pass  # compared as written: any difference refuses
+    if isinstance(recorded, dict) and isinstance(recorded.get("train"), dict) and "threads" in recorded["train"]:
+        recorded = {**recorded, "train": {**recorded["train"], "threads": config.train.threads}}
     if recorded == wanted:
         return None
     old = recorded.get("train", {}).get("steps") if isinstance(recorded, dict) and isinstance(recorded.get("train"), dict) else None

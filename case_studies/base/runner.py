@@ -127,6 +127,7 @@ def run_case_study(
     loggers: Sequence[str] = (),
     backend: str | Any = "local",
     backend_options: Mapping[str, Any] | None = None,
+    threads: int | None = None,
 ) -> BridgeReport:
     """Train every run of case study ``name`` into ``out``, analyse them and write the report.
 
@@ -145,6 +146,8 @@ def run_case_study(
             ``"ray"`` or ``"submitit"`` (one job per run, :mod:`bridge.sweep.family`), or
             a backend object; the report is the same.
         backend_options: options of the backend (``address``, ``workers``, ``cluster``).
+        threads: torch CPU threads of every run's training (its ``train.threads``); ``None``
+            keeps each run's own.
 
     Returns:
         The :class:`~bridge.report.BridgeReport`, also written to ``out``.
@@ -172,7 +175,7 @@ def run_case_study(
     preset_obj = apply(preset_obj, settings)
     out = new_output(out, resume)
     resolve_device(device)
-    configs = study.runs(preset_obj, seed)
+    configs = with_threads(study.runs(preset_obj, seed), threads)
     if MAIN not in configs and type(study).runs_after is CaseStudy.runs_after:
         raise ConfigError(f"case study {name!r} defines no {MAIN!r} run")
     for cfg in configs.values():
@@ -187,15 +190,14 @@ def run_case_study(
         if remote:
             from bridge.sweep.family import family_jobs, train_family
 
-            threads = {key: cfg.train.threads for key, cfg in batch.items()}
-            jobs = family_jobs(train_study_run, (name, preset, tuple(settings), seed), list(batch), out, threads, device=device, loggers=tuple(loggers))
+            jobs = family_jobs(train_study_run, (name, preset, tuple(settings), seed), list(batch), out, {key: cfg.train.threads for key, cfg in batch.items()}, device=device, loggers=tuple(loggers), threads=threads)
             train_family(backend, jobs, out, **(backend_options or {}))
         for key, cfg in batch.items():
             runs[key] = _train_run(study, preset_obj, key, cfg, out, stamp, device, progress, resume or remote, loggers)
 
     try:
         train_all(configs)
-        later = study.runs_after(preset_obj, seed, runs)
+        later = with_threads(study.runs_after(preset_obj, seed, runs), threads)
         if set(later) & set(runs) or MAIN not in {*runs, *later}:
             raise ConfigError(f"case study {name!r}: runs_after must add new keys and the runs must include {MAIN!r} (got {sorted(later)} after {sorted(runs)})")
         for cfg in later.values():
@@ -204,6 +206,19 @@ def run_case_study(
     except Diverged as e:
         return _diverged_report(study, preset_name, seed, out, key, e, settings)
     return _report(study, preset_name, preset_obj, seed, runs)
+
+
+def with_threads(configs: Mapping[str, RunConfig], threads: int | None) -> dict[str, RunConfig]:
+    """``configs`` with every run's ``train.threads`` set to ``threads`` (``None``: as they are).
+
+    Examples:
+        >>> from case_studies.deep_linear import PRESETS, run_config
+        >>> with_threads({"main": run_config(PRESETS["quick"], seed=0)}, 2)["main"].train.threads
+        2
+    """
+    from bridge.training.loop import with_train
+
+    return dict(configs) if threads is None else {key: with_train(cfg, threads=threads) for key, cfg in configs.items()}
 
 
 def _diverged_report(study: CaseStudy, preset_name: str, seed: int, out: Path, key: str, error: Diverged, settings: Sequence[str]) -> BridgeReport:
@@ -223,7 +238,7 @@ def _diverged_report(study: CaseStudy, preset_name: str, seed: int, out: Path, k
     return report
 
 
-def train_study_run(name: str, preset: str | Any, settings: Sequence[str], seed: int, key: str, out: str | Path, *, device: str = "cpu", loggers: Sequence[str] = ()) -> None:
+def train_study_run(name: str, preset: str | Any, settings: Sequence[str], seed: int, key: str, out: str | Path, *, device: str = "cpu", loggers: Sequence[str] = (), threads: int | None = None) -> None:
     """Train (or resume) run ``key`` of a case study into its place in ``out``, with its offline analyses.
 
     What a backend's worker runs for :func:`run_case_study` with ``backend="ray"``:
@@ -237,9 +252,9 @@ def train_study_run(name: str, preset: str | Any, settings: Sequence[str], seed:
     preset_name, preset_obj = resolve_preset(study, preset)
     preset_obj = apply(preset_obj, settings)
     out = Path(out)
-    configs = study.runs(preset_obj, seed)
+    configs = with_threads(study.runs(preset_obj, seed), threads)
     if key not in configs:
-        configs = study.runs_after(preset_obj, seed, {k: load_run(run_dir(out, k)) for k in configs})
+        configs = with_threads(study.runs_after(preset_obj, seed, {k: load_run(run_dir(out, k)) for k in configs}), threads)
     stamp = {"case_study": name, "preset": preset_name, "case_seed": seed, "settings": list(settings)}
     _train_run(study, preset_obj, key, configs[key], out, stamp, device, False, True, loggers)
 

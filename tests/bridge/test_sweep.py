@@ -151,17 +151,19 @@ def test_a_failing_point_is_recorded_with_its_error_and_the_others_finish(tmp_pa
         model=DeepLinearConfig(4, 8, 4, init_std=0.1),
         train=TrainConfig(optimizer="gd", lr=0.05, steps=40, schedule=ScheduleConfig(n_log=3, every=20)),
     )
-    swept = bridge.sweep(base, tmp_path / "sw", points=[{"train.lr": 0.05}, {"train.lr": -1.0}, {"train.lr": 1e4}, {"train.lr": 0.1}], progress=False)
+    with pytest.raises(ConfigError, match="sweep point train.lr=-1.0: train.lr must be a positive number, got -1.0"):  # invalid: before any work
+        bridge.sweep(base, tmp_path / "sw", points=[{"train.lr": 0.05}, {"train.lr": -1.0}], progress=False)
+    assert not (tmp_path / "sw").exists()
+    swept = bridge.sweep(base, tmp_path / "sw", points=[{"train.lr": 0.05}, {"train.lr": 1e4}, {"train.lr": 0.1}], progress=False)
     status = swept.status().set_index("key")
-    assert status["status"].tolist() == ["done", "failed", "failed", "done"]
-    assert status.loc["train.lr=-1.0", "error"] == "ConfigError: train.lr must be a positive number, got -1.0"
+    assert status["status"].tolist() == ["done", "failed", "done"]
     assert status.loc["train.lr=10000.0", "error"].startswith("Diverged: training loss became")
     table = swept.table.set_index("key")
     assert table.loc["train.lr=0.1", "status"] == "done" and table.loc["train.lr=0.1", "loss/train"] < table.loc["train.lr=0.05", "loss/train"]
-    assert pd.isna(table.loc["train.lr=-1.0", "loss/train"]) and table.loc["train.lr=-1.0", "status"] == "failed"
+    assert pd.isna(table.loc["train.lr=10000.0", "loss/train"]) and table.loc["train.lr=10000.0", "status"] == "failed"
     assert main(["sweep", "--status", str(tmp_path / "sw")]) == 0
     out = capsys.readouterr().out
-    assert "train.lr=10000.0  failed       Diverged: training loss became" in out and out.strip().endswith("4 points: 2 done, 2 failed")
+    assert "train.lr=10000.0  failed       Diverged: training loss became" in out and out.strip().endswith("3 points: 2 done, 1 failed")
 
 
 def test_a_sweep_directory_refuses_another_grid_and_an_unknown_field_is_refused_before_any_work(tmp_path):
@@ -277,3 +279,106 @@ def test_a_damaged_sweep_manifest_is_one_line(tmp_path, capsys):
         assert main(args) == 2
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and "is not a sweep manifest" in err
+
+
+def test_a_case_study_point_whose_main_run_diverges_is_done_with_an_invalid_report_and_not_trained_again(tmp_path, capsys):
+    # the study stops at the divergence with an invalid report; the point was 'done' in sweep.json but
+    # 'interrupted' in results.csv and --status, and every re-run trained it again (and diverged again)
+    args = ["sweep", "deep-linear", "--set", "train.steps=50", "--grid", "train.lr=0.1,1000", "--out", str(tmp_path / "sw"), "--quiet"]
+    assert main(args) == 0
+    table = pd.read_csv(tmp_path / "sw" / "results.csv").set_index("key")
+    assert table.loc["train.lr=1000", "status"] == "done" and table.loc["train.lr=1000", "verdict"] == "invalid"
+    assert table.loc["train.lr=0.1", "status"] == "done"
+    report = tmp_path / "sw" / "points" / "train.lr=1000" / "report.json"
+    assert json.loads(report.read_text())["diverged"]["step"] > 0
+    before = report.stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(args) == 0
+    assert report.stat().st_mtime_ns == before  # not trained again
+    assert main(["sweep", "--status", str(tmp_path / "sw")]) == 0
+    assert capsys.readouterr().out.strip().endswith("2 points: 2 done")
+
+
+@pytest.mark.parametrize("grid", [["--grid", "seed=1.5,2"], ["--grid", "seed=2.0"], ["--grid", "train.lr=0.1,abc"], ["--grid", "model.d_hidden=(16,16)"]])
+def test_a_grid_value_its_field_refuses_is_one_line_before_any_work(tmp_path, capsys, grid):
+    # seed=1.5 trained seed 1 under the label 1.5; train.lr=abc failed its point after the others trained,
+    # and the sweep directory then refused the corrected grid
+    assert main(["sweep", "deep-linear", *grid, "--out", str(tmp_path / "sw")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("mechbridge: error:")
+    assert not (tmp_path / "sw").exists()
+
+
+def test_python_grids_of_numpy_values_and_of_tuples_over_seeds(tmp_path):
+    import numpy as np
+
+    swept = bridge.sweep(tiny(4), tmp_path / "np", grid={"train.lr": np.array([1e-3, 1e-2])}, progress=False)
+    assert swept.keys == ["train.lr=0.001", "train.lr=0.01"] and swept.table["status"].tolist() == ["done", "done"]
+    assert swept.run("train.lr=0.01").config.train.lr == 0.01
+    widths = bridge.sweep(tiny(4), tmp_path / "widths", grid={"model.widths": [(8,), (16,)]}, seeds=[0, 1], progress=False)  # stacked per width
+    assert widths.table["status"].tolist() == ["done"] * 4
+    assert [widths.run(k).config.model.widths for k in widths.keys] == [(8,), (8,), (16,), (16,)]
+    with pytest.raises(ConfigError, match="sweep values are numbers, text, booleans, None or lists"):
+        grid_points({"train.lr": [object()]})
+
+
+def test_seed_lists_are_ascii_and_at_most_ten_thousand_in_all():
+    with pytest.raises(ConfigError, match="more than 10000 seeds"):
+        parse_seeds("0-9999,10000-19999")
+    with pytest.raises(ConfigError, match="--seeds takes"):
+        parse_seeds("\u0663")  # an Arabic-Indic three
+    assert len(parse_seeds("0-4999,5000-9999")) == 10000
+
+
+def test_the_threads_of_a_sweep_are_those_its_points_train_with_and_the_driver_keeps_its_own(tmp_path):
+    seen = []
+
+    class Threads:
+        name = "threads"
+
+        def __call__(self, model, step, data):
+            seen.append(torch.get_num_threads())
+            return []
+
+    before = torch.get_num_threads()
+    for stack in (True, False):
+        seen.clear()
+        bridge.sweep(tiny(4), tmp_path / f"sw{stack}", grid={"train.lr": [1e-3]}, seeds=[0, 1], threads=2, trackers=lambda: [Threads()], progress=False, stack=stack)
+        assert seen and set(seen) == {2}  # trained on 1 thread while the sweep reserved 2
+        assert torch.get_num_threads() == before
+    run = bridge.load_run(tmp_path / "swFalse" / "points" / "train.lr=0.001__seed=0")
+    assert run.config.train.threads == 2
+    resumed = bridge.train(dataclasses.replace(run.config, train=dataclasses.replace(run.config.train, threads=1)), run.path, resume=True, progress=False)
+    assert resumed.steps[-1] == 4  # another thread count resumes the same run
+
+
+def test_a_backend_that_is_not_installed_or_a_ray_task_larger_than_its_cluster_is_refused_before_writing(tmp_path, monkeypatch):
+    import importlib
+
+    real = importlib.import_module
+
+    def without_ray(name, *args, **kwargs):
+        if name == "ray":
+            raise ImportError("No module named 'ray'")
+        return real(name, *args, **kwargs)
+
+    with pytest.raises(ConfigError, match="threads=2 exceeds the 1 CPUs"):  # Ray would wait for ever for that CPU
+        bridge.sweep(tiny(4), tmp_path / "big", grid={"train.lr": [1e-3]}, backend="ray", workers=1, threads=2, progress=False)
+    monkeypatch.setattr(importlib, "import_module", without_ray)
+    with pytest.raises(ConfigError, match=r"pip install 'mechbridge\[ray\]'"):
+        bridge.sweep(tiny(4), tmp_path / "sw", grid={"train.lr": [1e-3]}, backend="ray", progress=False)
+    assert main(["run", "deep-linear", "--backend", "ray", "--out", str(tmp_path / "run")]) == 2
+    assert not (tmp_path / "sw").exists() and not (tmp_path / "big").exists() and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("record", [{"key": 5, "params": {}}, {"key": "a", "params": {}, "error": 5}, {"key": "../../x", "params": {}}, {"key": "a", "params": []}])
+def test_a_manifest_whose_points_are_damaged_is_one_line(tmp_path, capsys, record):
+    from bridge.sweep.manifest import new_manifest
+
+    manifest = new_manifest({"kind": "run"}, grid_points({"train.lr": [0.1]}), "local")
+    manifest["points"] = [record]
+    (tmp_path / "sw").mkdir()
+    (tmp_path / "sw" / "sweep.json").write_text(json.dumps(manifest))
+    assert main(["sweep", "--status", str(tmp_path / "sw")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "is not a sweep manifest" in err

@@ -103,7 +103,7 @@ def run_cmd(
             raise CLIError("--budget trains one seed until its phenomenon appears: give --seed with it, not --seeds")
         seed_list = parse_seeds(seeds)
         out = out or Path("runs") / f"{case}-{preset}-seeds{seeds}"
-        seed_report = run_seeds(case, preset, out, seed_list, device=device, resume=resume, settings=settings, progress=progress, stack=stack, **where)
+        seed_report = run_seeds(case, preset, out, seed_list, device=device, resume=resume, settings=settings, progress=progress, stack=stack, loggers=list(log or []), **where)
         passed = sum(v == "pass" for v in seed_report.verdicts.values())
         typer.echo(
             f"{case} [{preset}, seeds {seeds}]: {seed_report.verdict} — {passed} of {len(seed_list)} seeds pass "

@@ -72,6 +72,7 @@ def train_seeds(
     progress: bool | None = None,
     resume: bool = False,
     folders: Sequence[str | Path] | None = None,
+    loggers: Sequence[str] = (),
 ) -> list[Run]:
     """Train ``config`` once per seed, all seeds in one vectorised loop; return one :class:`Run` per seed.
 
@@ -87,9 +88,12 @@ def train_seeds(
             ``train.steps`` than they were trained for, extend them, as :func:`bridge.train` does).
         folders: the run directory of each seed, in the order of ``seeds``, instead of
             ``out/seed_S`` (how a sweep stacks its points).
+        loggers: experiment loggers by name (``"tensorboard"``, ``"wandb"``): every seed's run
+            gets its own, and logs into its own directory what :func:`bridge.train` with
+            ``loggers`` would log for it (logger objects are refused: the seeds train at once).
 
     Raises:
-        ConfigError: invalid config or seeds, or seeds whose data shapes, loss or
+        ConfigError: invalid config or seeds, an unknown or uninstalled logger, or seeds whose data shapes, loss or
             models hold buffers of different names or shapes, before any work (buffers whose
             values differ, such as a lazy model's initial copy, are stacked like the parameters).
         FileExistsError: a run directory exists and ``resume`` is false.
@@ -108,6 +112,11 @@ def train_seeds(
         raise ConfigError(f"train_seeds needs integer seeds, got {list(seeds)}") from None
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"train_seeds needs distinct seeds, got {seeds}")
+    if isinstance(loggers, str) or not all(isinstance(lg, str) for lg in loggers):
+        raise TypeError(f"train_seeds takes loggers by name (loggers=['tensorboard']), one fresh logger per seed, got {loggers!r:.80}")
+    from bridge.training.loggers import get_logger
+
+    seed_loggers = [[get_logger(lg) for lg in loggers] for _ in seeds]  # an unknown or uninstalled logger stops here, before any work
     configs = [dataclasses.replace(config, seed=s) for s in seeds]
     datas = [validate(c) for c in configs]
     _check_stackable(datas)
@@ -129,7 +138,7 @@ def train_seeds(
         raise RunError(f"cannot extend the sweep in {out}: its seeds were set to train for different steps {sorted(extends, key=str)}; extend them one by one with bridge.train")
     seed_trackers = [with_loss_tracker(_fresh(trackers, s)) for s in seeds]
     with torch_threads(config.train.threads):
-        return _train_seeds(configs, dirs, [d.to(dev) for d in datas], [move_to(m, dev) for m in models], seed_trackers, dev, progress, resume, extends.pop())
+        return _train_seeds(configs, dirs, [d.to(dev) for d in datas], [move_to(m, dev) for m in models], seed_trackers, dev, progress, resume, extends.pop(), seed_loggers)
 
 
 def _fresh(trackers: Callable[..., Sequence[Tracker]] | None, seed: int) -> Sequence[Tracker]:
@@ -209,6 +218,8 @@ def _open_all(writers: list[RunWriter], models: list[nn.Module], optimizers: lis
     starts = [w.open(m, o, True, usable) for w, m, o in zip(writers, models, optimizers)]
     if len(set(starts)) > 1:  # a corrupt checkpoint sent one seed further back: bring every seed there
         usable = {s for s in usable if s <= min(starts)}
+        for w in writers:
+            w._close_loggers()  # open again below, at the common checkpoint
         starts = [w.open(m, o, True, usable) for w, m, o in zip(writers, models, optimizers)]
     if len(set(starts)) > 1:
         raise RunError(f"the seeds resume at different steps {starts}; resume them one by one with bridge.train")
@@ -225,11 +236,13 @@ def _train_seeds(
     progress: bool | None,
     resume: bool,
     extends: int | None = None,
+    loggers: list[list[Any]] | None = None,
 ) -> list[Run]:
     tc, seeds = configs[0].train, [c.seed for c in configs]
     optimizers = [make_optimizer(m, tc) for m in models]  # per-seed views, for checkpoints
     files = FileQueue(limit=2)  # writes the checkpoints while the seeds train on (at most two behind), in the order they were taken
-    writers = [RunWriter(c, d, data, ts, dev, extends=extends, files=files, sweep={"seeds": seeds}) for c, d, data, ts in zip(configs, dirs, datas, trackers)]
+    loggers = loggers or [[] for _ in configs]
+    writers = [RunWriter(c, d, data, ts, dev, loggers=lg, extends=extends, files=files, sweep={"seeds": seeds}) for c, d, data, ts, lg in zip(configs, dirs, datas, trackers, loggers)]
     ckpt_set, tracked_set, resumable = set(writers[0].checkpoints), set(writers[0].tracked), writers[0].resumable
     start = _open_all(writers, models, optimizers, resume)
 

@@ -234,12 +234,15 @@ def run_seeds(
     backend: str | Any = "local",
     backend_options: Mapping[str, Any] | None = None,
     stack: bool = True,
+    loggers: Sequence[str] = (),
 ) -> SeedReport:
     """Run case study ``name`` for every seed into ``out/seed-<S>`` and write the seed report into ``out``.
 
     Every seed's configs are validated before any training. A seed whose output is
     complete is read, not retrained, when ``resume`` is set. ``backend`` and
     ``backend_options`` say where each seed's runs train (:func:`~case_studies.base.runner.run_case_study`).
+    ``loggers`` (``"tensorboard"``, ``"wandb"``) stream every run's metrics into its own
+    directory, stacked or not, as a single seed's study does.
 
     With ``stack`` (and the local backend), every run of the study whose configs differ
     only in the seed is trained for all new seeds at once (:func:`stack_seed_runs`);
@@ -247,7 +250,7 @@ def run_seeds(
 
     Raises:
         FileExistsError: ``out`` holds files and ``resume`` is false.
-        ConfigError: no seeds, or a run config is invalid (before any training).
+        ConfigError: no seeds, an unknown or uninstalled logger, or a run config is invalid (before any training).
 
     Examples:
         >>> report = run_seeds("deep-linear", "quick", "runs/dl-seeds", seeds=[0, 1, 2])  # doctest: +SKIP
@@ -255,6 +258,7 @@ def run_seeds(
         1.0
     """
     from bridge.overrides import apply
+    from bridge.training.loggers import get_logger
     from bridge.training.loop import validate
 
     from case_studies.base import get_case_study, resolve_preset
@@ -262,6 +266,8 @@ def run_seeds(
 
     if not seeds:
         raise ConfigError("--seeds names no seed")
+    for logger in loggers:
+        get_logger(logger)  # an unknown or uninstalled logger stops here, before any work
     study = get_case_study(name)
     preset_name, preset_obj = resolve_preset(study, preset)
     check_settings_take_effect(study, preset_obj, settings)
@@ -275,14 +281,14 @@ def run_seeds(
             validate(cfg)
     fresh = [s for s in seeds if not seed_dir(out, s).exists()]
     if stack and backend == "local" and len(fresh) > 1:
-        stack_seed_runs(study, changed, fresh, out, device=device, progress=progress)
+        stack_seed_runs(study, changed, fresh, out, device=device, progress=progress, loggers=loggers)
     reports = {}
     for seed in seeds:
         folder = seed_dir(out, seed)
         if resume and (folder / "report.json").exists():
             reports[seed] = rebuild_report(folder)
         else:
-            reports[seed] = run_case_study(name, preset_obj if preset_name == "custom" else preset_name, folder, seed=seed, device=device, progress=progress, resume=resume or seed in fresh, settings=settings, backend=backend, backend_options=backend_options)
+            reports[seed] = run_case_study(name, preset_obj if preset_name == "custom" else preset_name, folder, seed=seed, device=device, progress=progress, resume=resume or seed in fresh, settings=settings, backend=backend, backend_options=backend_options, loggers=loggers)
     across = study.across_seeds({s: seed_dir(out, s) for s in seeds}, changed)
     report = summarise(reports, study.name, preset_name, study.seed_pass_fraction, across)
     report.across_seeds += in_every_seed(report, study.universal)
@@ -291,12 +297,12 @@ def run_seeds(
     return report
 
 
-def stack_seed_runs(study: Any, preset: Any, seeds: Sequence[int], out: str | Path, *, device: str = "auto", progress: bool | None = None) -> list[str]:
+def stack_seed_runs(study: Any, preset: Any, seeds: Sequence[int], out: str | Path, *, device: str = "auto", progress: bool | None = None, loggers: Sequence[str] = ()) -> list[str]:
     """Train every run of ``study`` whose configs differ only in the seed for all ``seeds`` at once.
 
     Run ``key`` of seed ``S`` goes where :func:`~case_studies.base.runner.run_case_study` puts it
     (``out/seed-S`` for the main run, ``out/seed-S/runs/<key>`` otherwise), trained by
-    :func:`bridge.training.seeds.train_seeds` with the study's online trackers of each seed;
+    :func:`bridge.training.seeds.train_seeds` with the study's online trackers and ``loggers`` of each seed;
     a case-study run with ``resume`` then finds it complete. Runs that cannot be stacked
     (configs that differ beyond the seed, tasks whose loss depends on it) are left to the
     seeds' own studies, and so is a stack that diverges: each seed resumes its run alone.
@@ -327,7 +333,7 @@ def stack_seed_runs(study: Any, preset: Any, seeds: Sequence[int], out: str | Pa
         folders = [run_dir(seed_dir(out, s), key) for s in seeds]
         case_seed = {c.seed: s for c, s in zip(configs, seeds)}  # a run's seed may be derived from the study's
         try:
-            train_seeds(first, list(case_seed), out, folders=folders, trackers=lambda seed, key=key, case_seed=case_seed: online_trackers(study, preset, key, case_seed[seed]), device=device, progress=progress)
+            train_seeds(first, list(case_seed), out, folders=folders, trackers=lambda seed, key=key, case_seed=case_seed: online_trackers(study, preset, key, case_seed[seed]), device=device, progress=progress, loggers=loggers)
         except (ConfigError, Diverged):
             continue
         done.append(key)

@@ -103,3 +103,37 @@ def test_report_exits_1_on_a_failing_verdict(tmp_path, capsys):
     (tmp_path / "report.md").write_text("# failing\n")
     assert main(["report", str(tmp_path)]) == 1
     assert "failing" in capsys.readouterr().out
+
+
+def test_log_with_seeds_logs_every_seed_as_its_single_run_does(tmp_path, capsys):
+    """`run --seeds --log tensorboard` streams each seed's runs, stacked or not, as `run --seed S --log tensorboard` does
+    (it ignored --log: no events anywhere)."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    def events(folder):
+        acc = EventAccumulator(str(folder))
+        acc.Reload()
+        return {(e.step, name): e.value for name in acc.Tags()["scalars"] for e in acc.Scalars(name)}
+
+    common = ["--steps", "20", "--device", "cpu", "--quiet", "--log", "tensorboard"]
+    main(["run", "deep-linear", "--seed", "1", "--out", str(tmp_path / "single"), *common])
+    single = events(tmp_path / "single" / "tensorboard")
+    assert single and max(step for step, _ in single) == 20
+    for stack in ("--stack", "--no-stack"):
+        out = tmp_path / stack
+        main(["run", "deep-linear", "--seeds", "0-1", stack, "--out", str(out), *common])
+        assert list((out / "seed-0" / "tensorboard").glob("events.out.tfevents.*"))
+        seeded = events(out / "seed-1" / "tensorboard")
+        assert seeded.keys() == single.keys(), stack
+        assert all(seeded[k] == pytest.approx(v, rel=1e-5, abs=1e-7) for k, v in single.items()), stack
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("seeds", [[], ["--seeds", "0-1"], ["--seeds", "0-1", "--no-stack"]])
+def test_an_unknown_logger_is_refused_before_any_work(tmp_path, capsys, seeds):
+    out = tmp_path / "out"
+    assert main(["run", "deep-linear", *seeds, "--steps", "20", "--device", "cpu", "--quiet", "--log", "bogus", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown logger 'bogus'" in err[0]
+    assert not out.exists()

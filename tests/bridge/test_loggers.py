@@ -156,3 +156,33 @@ def test_every_point_of_a_sweep_logs_into_its_own_run_directory(tmp_path):
     with pytest.raises(ConfigError, match="unknown logger 'tb'"):
         bridge.sweep(tiny(), tmp_path / "other", grid={"train.lr": [1e-3]}, loggers=["tb"], progress=False)
     assert not (tmp_path / "other").exists()
+
+
+def _events(folder):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    return {(e.step, name): e.value for name in events.Tags()["scalars"] for e in events.Scalars(name)}
+
+
+def test_stacked_seeds_log_what_each_seed_trained_alone_logs(tmp_path):
+    """train_seeds(loggers=[...]) gives every seed its own logger, in its own run directory, holding the rows
+    bridge.train(loggers=[...]) logs for that seed (it took no loggers: nothing was logged)."""
+    pytest.importorskip("tensorboard")
+    import dataclasses
+
+    from bridge.training.seeds import train_seeds
+
+    runs = train_seeds(tiny(), [0, 1], tmp_path / "stacked", loggers=["tensorboard"], progress=False, device="cpu")
+    for run in runs:
+        alone = train(dataclasses.replace(tiny(), seed=run.config.seed), tmp_path / f"alone{run.config.seed}", loggers=["tensorboard"], progress=False, device="cpu")
+        stacked, single = _events(run.path / "tensorboard"), _events(alone.path / "tensorboard")
+        assert stacked.keys() == single.keys() == metrics_by_tag(run).keys()
+        for key, value in single.items():
+            assert stacked[key] == pytest.approx(value, rel=1e-5, abs=1e-7)
+    with pytest.raises(ConfigError, match="unknown logger 'tb'"):
+        train_seeds(tiny(), [0, 1], tmp_path / "other", loggers=["tb"], progress=False, device="cpu")
+    with pytest.raises(TypeError, match="loggers by name"):
+        train_seeds(tiny(), [0, 1], tmp_path / "other", loggers=[get_logger("tensorboard")], progress=False, device="cpu")
+    assert not (tmp_path / "other").exists()

@@ -249,9 +249,15 @@ def analyze_cmd(
     recorded = run.info.get("trackers", [])
     if not isinstance(recorded, list) or not all(isinstance(n, str) for n in recorded):
         raise RunError(f"{run.path / 'run.json'}: 'trackers' must be a list of tracker names, got {recorded!r}")
-    names = tracker or [n for n in recorded if n in tracker_names()]
+    names = tracker or recorded
     if not names:
         raise CLIError("no tracker given and the run records none; pass --tracker NAME")
+    unknown = [n for n in dict.fromkeys(names) if n not in tracker_names()] if not tracker else []
+    if unknown:  # a plugin's tracker is registered only once its module is imported
+        raise CLIError(
+            f"{run_dir} records tracker{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} that no imported module registers: "
+            f"import the plugin that does with `mechbridge --import MODULE analyze {run_dir}`, or choose trackers with --tracker NAME"
+        )
     trackers = [get_tracker(n) for n in names]
     analyze(run, trackers, fresh=fresh)
     typer.echo(f"analyzed {len(run.steps)} checkpoints of {run_dir} with {', '.join(names)}")

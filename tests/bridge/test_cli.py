@@ -137,3 +137,58 @@ def test_an_unknown_logger_is_refused_before_any_work(tmp_path, capsys, seeds):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown logger 'bogus'" in err[0]
     assert not out.exists()
+
+
+COUNT_PLUGIN = '''
+from dataclasses import dataclass
+from bridge.trackers import TRACKERS
+from bridge.trackers.base import row
+
+@TRACKERS.register("weight_count")
+@dataclass
+class WeightCount:
+    name: str = "weight_count"
+    def __call__(self, model, step, data):
+        return [row("weights/count", sum(p.numel() for p in model.parameters()))]
+'''
+
+COUNT_RUN = '''
+import countplugin
+from bridge import RunConfig, ScheduleConfig, TrainConfig, train
+from bridge.models import MLPConfig
+from bridge.tasks import LinearTeacherConfig
+cfg = RunConfig(task=LinearTeacherConfig((2.0, 1.0), d_in=4, d_out=3, n_train=32), model=MLPConfig(d_in=4, d_out=3, widths=(8,)),
+                train=TrainConfig(optimizer="adam", lr=0.01, steps=20, schedule=ScheduleConfig(n_log=3, every=10)))
+print(train(cfg, "r4", trackers=[countplugin.WeightCount()], progress=False, device="cpu").info["trackers"])
+'''
+
+
+def test_analyze_refuses_recorded_trackers_no_module_registers_and_suggests_import(tmp_path):
+    """A run that records a plugin's tracker, analysed without the plugin: one line naming it and --import, exit 2,
+    nothing written (it analysed with the other trackers and exited 0, or, with only the plugin's recorded, said the run records none)."""
+    from pathlib import Path
+
+    from helpers import timeout
+
+    root = Path(__file__).resolve().parents[2]
+    (tmp_path / "countplugin.py").write_text(COUNT_PLUGIN)
+    env = {"PYTHONPATH": str(root), "OMP_NUM_THREADS": "1", "PATH": ""}  # the working directory (tmp_path) holds the plugin
+
+    def python(*args):
+        return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=timeout(180))
+
+    trained = python("-c", COUNT_RUN)
+    assert trained.returncode == 0 and "['loss', 'weight_count']" in trained.stdout, trained.stderr[-2000:]
+    only = tmp_path / "r5"
+    subprocess.run(["cp", "-r", str(tmp_path / "r4"), str(only)], check=True)
+    info = json.loads((only / "run.json").read_text())
+    (only / "run.json").write_text(json.dumps({**info, "trackers": ["weight_count"]}))
+    for run in ("r4", "r5"):
+        before = _hashes(tmp_path / run)
+        refused = python("-m", "bridge.cli", "analyze", run)
+        lines = refused.stderr.strip().splitlines()
+        assert refused.returncode == 2 and len(lines) == 1, refused.stdout + refused.stderr
+        assert lines[0].startswith("mechbridge: error:") and "'weight_count'" in lines[0] and "--import MODULE" in lines[0] and "records none" not in lines[0]
+        assert _hashes(tmp_path / run) == before  # no work done
+        done = python("-m", "bridge.cli", "--import", "countplugin", "analyze", run)
+        assert done.returncode == 0 and "weight_count" in done.stdout, done.stderr[-2000:]

@@ -83,6 +83,30 @@ class Flaky:
                 on_done(job.fn(*job.args))
 
 
+@pytest.fixture
+def trained_here(monkeypatch):
+    """The run directories :func:`bridge.train` trains or resumes in this process, in call order.
+
+    Returns ``(calls, recorder)``; each call is ``(folder, inside)``, ``inside`` being true while a
+    backend that sets ``recorder.inside`` (:class:`Counted`) runs its jobs. A backend's worker in
+    another process trains nothing here.
+    """
+    import case_studies.base.runner as runner
+    from bridge.training import loop
+
+    real, calls = loop.train, []
+
+    def recording(config, out, **kwargs):
+        calls.append((Path(out), recording.inside))
+        return real(config, out, **kwargs)
+
+    recording.inside = False
+    monkeypatch.setattr(loop, "train", recording)
+    if hasattr(runner, "train"):  # should the runner import it at module level
+        monkeypatch.setattr(runner, "train", recording)
+    return calls, recording
+
+
 def test_a_lost_job_is_resumed_in_the_driver_and_the_report_is_the_local_one(tmp_path):
     local = run_case_study("tiny-family", "quick", tmp_path / "local", device="cpu", progress=False)
     with pytest.warns(RuntimeWarning, match=r"run 'lr_0.03' failed on the flaky backend \(WorkerCrashedError: the worker died\)"):
@@ -93,12 +117,33 @@ def test_a_lost_job_is_resumed_in_the_driver_and_the_report_is_the_local_one(tmp
     assert not (tmp_path / "flaky" / ".main").exists() and bridge.load_run(tmp_path / "flaky").status == "complete"
 
 
-def test_every_job_on_the_backend_leaves_nothing_for_the_driver(tmp_path):
+@dataclass(frozen=True)
+class Counted(Flaky):
+    """:class:`Flaky`, telling :func:`trained_here` while its jobs run."""
+
+    recorder: object = None
+
+    def run(self, jobs, on_done):
+        self.recorder.inside = True
+        try:
+            super().run(jobs, on_done)
+        finally:
+            self.recorder.inside = False
+
+
+def test_every_job_on_the_backend_leaves_nothing_for_the_driver(tmp_path, trained_here):
+    """Every run is trained once, by its job on the backend; the driver only reads them (it trains or resumes a
+    run it finds unfinished, so a backend that ran nothing would still end with every run complete)."""
+    calls, recorder = trained_here
+    out = tmp_path / "out"
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
-        run_case_study("tiny-family", "quick", tmp_path / "out", device="cpu", progress=False, backend=Flaky("none"))
+        run_case_study("tiny-family", "quick", out, device="cpu", progress=False, backend=Counted("none", recorder=recorder))
+    by_driver = [folder for folder, inside in calls if not inside]
+    assert not by_driver, f"the driver trained {by_driver} after the backend"
+    assert sorted(folder.relative_to(out).as_posix() for folder, _ in calls) == [".main", "runs/lr_0.03", "runs/lr_0.1"]  # main: staged, then moved in
     for key in ("main", "lr_0.03", "lr_0.1"):
-        assert bridge.load_run(run_dir(tmp_path / "out", key)).status == "complete"
+        assert bridge.load_run(run_dir(out, key)).status == "complete"
 
 
 def test_an_unknown_backend_or_option_is_refused_before_any_work(tmp_path, capsys):
@@ -119,20 +164,25 @@ def workers_import_this_tree(monkeypatch):
 
 
 @pytest.mark.slow
-def test_the_edge_of_stability_step_sizes_on_ray_and_submitit_give_the_local_report(tmp_path, workers_import_this_tree):
-    """The study's three step sizes as three jobs: identical report.json and weights on every backend."""
+def test_the_edge_of_stability_step_sizes_on_ray_and_submitit_give_the_local_report(tmp_path, workers_import_this_tree, trained_here):
+    """The study's three step sizes as three jobs: identical report.json and weights on every backend, every run
+    trained by its job in a worker (the driver trains or resumes whatever it finds unfinished, with the same result)."""
     ray = pytest.importorskip("ray")
     pytest.importorskip("submitit")
     settings = ["train.steps=30"]
     kwargs = dict(device="cpu", progress=False, settings=settings)
+    calls, _ = trained_here
     run_case_study("edge-of-stability", "quick", tmp_path / "local", **kwargs)
     keys = ["main", *(p.name for p in sorted((tmp_path / "local" / "runs").iterdir()))]
-    assert len(keys) == 3
+    assert len(keys) == 3 and len(calls) == 3  # the recorder sees this process train
+    calls.clear()
     try:
         run_case_study("edge-of-stability", "quick", tmp_path / "ray", backend="ray", backend_options={"workers": 2}, **kwargs)
     finally:
         ray.shutdown()
+    assert not calls, f"the driver trained {[str(f) for f, _ in calls]} after Ray"
     run_case_study("edge-of-stability", "quick", tmp_path / "submitit", backend="submitit", backend_options={"cluster": "local", "workers": 2}, **kwargs)
+    assert not calls, f"the driver trained {[str(f) for f, _ in calls]} after submitit"
     for other in ("ray", "submitit"):
         same_outputs(tmp_path / "local", tmp_path / other, keys)
     logs = list((tmp_path / "submitit" / "runs" / ".submitit").glob("*_log.out"))

@@ -334,3 +334,50 @@ def test_aoyagi_sizes_are_passed_by_name_so_the_published_order_cannot_swap_them
     for fn in (rrr_learning_coefficient, rrr_learning_coefficient_exact, rrr_branch):
         with pytest.raises(TypeError, match="positional"):
             fn(2, 4, 6, 1)
+
+
+def test_reported_std_is_the_sample_std_over_chains():
+    """``LLCResult.std`` is the sample standard deviation (ddof=1) of the per-chain
+    estimates, not the population one (smaller by √((c-1)/c): 0.82 at 3 chains)."""
+    import statistics
+
+    net, split = _regression(200, d_in=3, d_out=2)
+    res = estimate_llc(net, "half_sse", split, SGLDConfig(n_chains=3, n_draws=40, n_burnin=10, step_size=1e-3, gamma=10.0), seed=0)
+    per_chain = [float(v) for v in res.per_chain]
+    assert len(per_chain) == 3 and len(set(per_chain)) == 3
+    assert res.std == pytest.approx(statistics.stdev(per_chain), rel=1e-9)
+    assert res.std > 1.2 * statistics.pstdev(per_chain)  # √(3/2) = 1.22 above the population std
+
+
+def test_a_finite_chain_whose_late_loss_sits_far_above_the_start_is_flagged():
+    """The rule: a chain diverged when non-finite or when the mean of the second half of its
+    trace exceeds L_n(w*) by more than 2·d/nβ (plus a 1e-6 relative allowance)."""
+    from bridge.estimators.llc import _chain_divergence
+
+    d, nbeta, init = 15, 40.0, 0.7
+    unit = d / nbeta  # 0.375
+    early = np.full(10, init)  # the first half is ignored
+    trace = np.stack([
+        np.concatenate([early, np.full(10, init + 3.0 * unit)]),  # excess 3·d/nβ > 2·d/nβ: diverged
+        np.concatenate([early, np.full(10, init + 0.5 * unit)]),  # excess d/(2nβ): the expected size, kept
+        np.concatenate([np.full(10, init + 100.0), np.full(10, init + 1.9 * unit)]),  # hot start only: kept
+        np.concatenate([early, np.full(10, init + 2.1 * unit)]),  # just above the limit: diverged
+        np.concatenate([early, np.full(9, init), [np.nan]]),  # non-finite: diverged
+    ])
+    np.testing.assert_array_equal(_chain_divergence(trace, init, nbeta, d), [True, False, False, True, True])
+
+    # and estimate_llc flags a finite chain that is too hot: noise_level 3 samples at 9× the
+    # temperature, an excess near 9·d/(2nβ) = 7.2 against a limit 2·d/nβ = 3.2; noise_level 1 sits near 0.8
+    net, split = _regression(200, d_in=3, d_out=2)
+    results = {}
+    for level in (1.0, 3.0):
+        cfg = SGLDConfig(n_chains=2, n_draws=40, n_burnin=0, step_size=0.05, gamma=0.0, nbeta=5.0, noise_level=level)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", LLCWarning)
+            results[level] = estimate_llc(net, "half_sse", split, cfg, seed=0)
+    cold, hot = results[1.0], results[3.0]
+    assert np.isfinite(hot.trace).all() and hot.n_params == 8
+    hot_excess = hot.trace[:, 20:].mean(axis=1) - hot.init_loss
+    assert ((hot_excess > 4.0) & (hot_excess < 12.0)).all(), hot_excess
+    assert hot.diverged.all() and any("2 of 2 chains diverged" in w for w in hot.warnings)
+    assert not cold.diverged.any() and not any("diverged" in w for w in cold.warnings)

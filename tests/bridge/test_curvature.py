@@ -326,3 +326,21 @@ def test_unit_blocks_leave_out_frozen_parameters():
     w1 = vec.reshape(2, 4)
     shares = [s for _, s in block_loading(dln, vec)]
     np.testing.assert_allclose(shares, (w1**2).sum(axis=0) / (vec @ vec), rtol=1e-12)
+
+
+def test_power_iteration_stops_on_a_relative_change_so_the_operators_scale_does_not_matter():
+    """``rtol`` is relative: scaling the operator by 1e-3 or 1e3 changes neither the number of
+    products nor the relative error of the top eigenvalue (an absolute test stops a 1e-3-scale
+    operator after a handful of products and runs a 1e3-scale one to ``max_iter``)."""
+    from scipy.sparse.linalg import aslinearoperator
+
+    spectrum = np.linspace(1.0, 0.5, 20)  # |λ2/λ1| = 0.974: slow, so the stopping rule decides
+    runs = {}
+    for scale in (1.0, 1e-3, 1e3):
+        res = power_iteration(aslinearoperator(np.diag(scale * spectrum)), generator=generator(0))
+        runs[scale] = (res.iterations, abs(res.value - scale) / scale)
+    iters, err = runs[1.0]
+    assert 20 < iters < 500 and 1e-7 < err < 1e-4, runs[1.0]
+    for scale in (1e-3, 1e3):
+        assert runs[scale][0] == iters, runs
+        assert runs[scale][1] == pytest.approx(err, rel=1e-6), runs

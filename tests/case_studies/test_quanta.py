@@ -144,6 +144,23 @@ def test_power_law_fit_and_prediction_from_learned_quanta():
     np.testing.assert_allclose(predicted_from_learned(losses, p), [LN2, LN2 * p[1:].sum(), LN2 * p[3]])
 
 
+def test_power_law_interval_is_the_two_sided_student_t_interval_of_the_log_log_slope():
+    """A ``level`` interval is ``s ± t_{(1+level)/2, n−2} · stderr(slope)`` (two-sided), so
+    0.95 uses the 0.975 quantile: 3.182 at n = 5, not the one-sided 2.353."""
+    from scipy import stats
+
+    x = np.array([10.0, 20, 40, 80, 160])
+    y = 3 * x**-0.4 * np.array([1.05, 0.93, 1.04, 0.97, 1.02])
+    ref = stats.linregress(np.log(x), np.log(y))
+    assert ref.stderr > 0.01
+    for level, quantile in ((0.95, 0.975), (0.8, 0.9)):
+        s, lo, hi = fit_power_law(x, y, level=level)
+        half = stats.t.ppf(quantile, len(x) - 2) * ref.stderr
+        assert s == pytest.approx(-ref.slope, rel=1e-12)
+        assert hi - s == pytest.approx(half, rel=1e-9) and s - lo == pytest.approx(half, rel=1e-9)
+    assert (hi - lo) / 2 == pytest.approx(1.6377 * ref.stderr, rel=1e-3)  # t_{0.9, 3}
+
+
 def test_preset_validation_and_runs():
     with pytest.raises(ConfigError, match="widths"):
         QuantaPreset(widths=(8,))

@@ -376,6 +376,27 @@ def test_a_learning_coefficient_that_does_not_step_up_fails_its_row():
     assert _verdict(rows) != "pass"
 
 
+def test_the_step_is_judged_against_the_standard_error_of_the_chain_mean():
+    """Each checkpoint's spread over the quick preset's 8 chains (0.3) is a standard error of
+    0.3/√8 on its mean; the difference of the 4-gon and pentagon means has s.e. 0.3·√2/√8 = 0.15,
+    so 3 s.e. = 0.45: a step of 1.0 (or 0.5) passes, 0.4 fails. Without the √chains the
+    s.e. would be 0.42 and a step of 1.0 would fail."""
+    from case_studies.superposition import PRESETS
+
+    assert PRESETS["quick"].sgld.n_chains == 8 and PRESETS["quick"].targets.llc_sigmas == 3.0
+    steps, _, _, represented, gap_error = _kgon_curves()
+    name = "learning coefficient: step from the 4-gon to the pentagon"
+    for size, passes in ((1.0, True), (0.5, True), (0.4, False)):
+        row = _rows(*_kgon_curves(four_llc=5.3 - size))[name]
+        assert row.value == pytest.approx(size) and row.passed is passes, (size, row.target, row.reason)
+        assert "s.e. 0.15)" in row.target
+    step_of_one = np.where(steps < 200, -1.0, np.where(steps < 750, 4.3, 5.3))
+    wider = _rows(steps, step_of_one, np.full(len(steps), 0.6), represented, gap_error)[name]  # s.e. 0.30: 1.0 > 0.90
+    assert wider.passed and "s.e. 0.30)" in wider.target
+    widest = _rows(steps, step_of_one, np.full(len(steps), 0.7), represented, gap_error)[name]  # s.e. 0.35: 1.0 <= 1.05
+    assert not widest.passed and "s.e. 0.35)" in widest.target and widest.reason == "step 1.00 <= 3 x 0.35"
+
+
 def test_a_run_that_never_rests_in_a_4gon_or_ends_in_a_4gon_fails_the_step_and_says_why():
     steps, llc, std, represented, gap_error = _kgon_curves()
     direct = _rows(steps, llc, std, np.where(steps < 750, 3.0, 5.0), gap_error)

@@ -84,6 +84,33 @@ def test_a_late_spike_of_at_most_blip_samples_does_not_unsettle_a_learned_curve(
     assert settled_crossing([0, 10, 20, 30], [0.9, 0.1, 0.1, 0.1], 0.5, "down", blip=3).step == pytest.approx(5.0)  # the start is no blip
 
 
+def test_an_excursion_of_exactly_blip_samples_is_forgiven_and_one_more_is_not():
+    """``blip`` is inclusive: a run of ``blip`` samples back short of the level, with the values
+    beyond it on both sides, keeps the first settling; ``blip + 1`` samples date it after the run."""
+    t = np.arange(0.0, 110.0, 10.0)  # 0, 10, ..., 100
+    for blip in (1, 2, 3):
+        for length, forgiven in ((blip, True), (blip + 1, False)):
+            y = np.array([1.0, 0.2] + [0.1] * 9)  # settles below 0.5 between 0 and 10 (at 6.25)
+            y[4 : 4 + length] = 0.9  # samples 40, 50, ... back above the level
+            event = settled_crossing(t, y, 0.5, "down", blip=blip)
+            if forgiven:
+                assert event.step == pytest.approx(6.25), (blip, length, event)
+            else:
+                end = 40.0 + 10.0 * (length - 1)  # the last sample of the excursion, then down to 0.1 at end + 10
+                assert event.step == pytest.approx(end + 10.0 * 0.4 / 0.8), (blip, length, event)
+                assert (event.lo, event.hi) == (end, end + 10.0)
+
+
+def test_stage_boundary_uncertainty_is_the_larger_neighbouring_sampling_interval():
+    """On log-spaced checkpoints the two intervals at a boundary differ by 2x: each boundary's
+    uncertainty is the larger one (the interval before the first and after the last sample is 0)."""
+    t = np.array([0.0, 10, 20, 40, 80, 160, 320, 640, 1280, 2560])
+    stages = plateaus_and_drops(t, 1.0 + 3.0 * (t < 100), smooth=1)  # a step between 80 and 160
+    assert [(s.kind, s.start, s.end) for s in stages] == [("plateau", 0.0, 80.0), ("drop", 80.0, 160.0), ("plateau", 160.0, 2560.0)]
+    assert [(s.start_uncertainty, s.end_uncertainty) for s in stages] == [(10.0, 80.0), (80.0, 160.0), (160.0, 1280.0)]
+    assert stages[1].change == pytest.approx(-np.log(4.0))
+
+
 def test_plateau_drop_plateau_of_a_saddle_escape():
     t = np.arange(0.0, 2000.0, 10.0)
     loss = 3.0 - 2.5 * sigmoid(t, 800.0, 20.0)

@@ -205,6 +205,37 @@ def test_sharpness_tracker_rows_and_warm_start():
     assert cold["curvature/top_eig"] == pytest.approx(exact[-1], rel=1e-4)
 
 
+def test_the_top_vector_keeps_its_sign_from_one_checkpoint_to_the_next():
+    """``orient`` aligns each new top eigenvector with the previous one, so ``grad_along_top``
+    and the stored ``top_vector_`` keep their sign across calls on nearby weights (an
+    anti-aligning orient would flip them at every call)."""
+    from bridge.trackers.curvature import orient
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        v, ref = rng.standard_normal(7), rng.standard_normal(7)
+        out = orient(v, ref)
+        assert out @ ref > 0 and (np.array_equal(out, v) or np.array_equal(out, -v))
+        assert np.array_equal(orient(v, v), v) and np.array_equal(orient(-v, v), v)
+
+    data = make_task(TeacherMLPConfig(d_in=3, n_train=32, n_test=0, width=8), seed=0)
+    net = build_model(MLPConfig(d_in=3, d_out=1, widths=(6,), activation="tanh"), seed=0)
+    tracker = SharpnessTracker(k=1, trace_probes=0, loading=False, seed=0)
+    along, tops = [], []
+    for step in range(4):
+        if step:
+            with torch.no_grad():  # nearby weights, as between two checkpoints
+                for p in net.parameters():
+                    p.mul_(1.0 + 1e-3 * step)
+        rows = {r["observable"]: r["value"] for r in tracker(net, step, data)}
+        along.append(rows["curvature/grad_along_top"])
+        tops.append(tracker.top_vector_.copy())
+    assert abs(along[0]) > 1e-4, along
+    assert all(np.sign(a) == np.sign(along[0]) for a in along), along
+    np.testing.assert_allclose(along, along[0], rtol=0.05)  # the same component, not ± it
+    assert all(float(a @ b) > 0.99 for a, b in zip(tops, tops[1:]))
+
+
 def test_sharpness_tracker_online_equals_offline(tmp_path):
     from bridge.training.analyze import analyze
     from bridge.training.loop import train

@@ -284,6 +284,33 @@ def test_each_claim_fails_where_it_is_false(claim):
     assert not row.passed and report.verdict == "partial", (claim, row)
 
 
+def test_the_lazy_slope_is_judged_on_the_upper_end_of_its_interval_not_on_the_fitted_slope():
+    """A fitted slope of −1.2 whose 95 % interval reaches −0.64 does not show "α⁻¹ or faster":
+    the row fails (the point slope alone would pass); the same slope without scatter passes."""
+    from bridge.stages.crossover import loglog_slope
+    from case_studies.kernel_limit import judge
+
+    lazy = ALPHAS[:4]  # the lazy half: α ≥ the median 1.5
+    name = "log-log slope"
+    cases = {
+        "scattered": (1e-2 * lazy**-1.2 * np.array([1.0, 1.3, 0.7, 1.2]), False),
+        "clean": (1e-2 * lazy**-1.2, True),
+        "slow": (1e-2 * lazy**-0.9, False),
+    }
+    for case, (distance, passes) in cases.items():
+        obs = copy.deepcopy(_observations())
+        for row, k in zip(obs["sweep"]["rows"][:4], distance):
+            row["distance"] = k
+        slope, lo, hi = loglog_slope(lazy, distance)
+        report = judge(obs)
+        (row,) = [r for r in report.rows if r.counted and name in r.name]
+        assert row.value == pytest.approx(slope, rel=1e-9) and f"[{lo:.2f}, {hi:.2f}]" in row.name
+        assert row.passed is passes, (case, slope, lo, hi)
+        assert report.verdict == ("pass" if passes else "partial"), report.to_markdown()
+        if case == "scattered":
+            assert slope == pytest.approx(-1.197, abs=1e-3) and hi == pytest.approx(-0.639, abs=1e-3)
+
+
 def test_an_untrained_run_or_an_unsettled_lazy_end_makes_the_report_invalid():
     from case_studies.kernel_limit import judge
 

@@ -224,3 +224,15 @@ def test_predictions_refuse_a_run_trained_with_momentum(tmp_path):
     for predict in (predictions, saxe.predict_run):
         with pytest.raises(ConfigError, match="momentum=0.9"):
             predict(run)
+
+
+def test_a_tie_between_a_stronger_and_a_weaker_modes_half_rise_is_not_the_right_order():
+    """The order row counts a pair of clearly different strengths as right only when the stronger
+    mode rises strictly first: a tie is not stronger-first; pairs within the 1 % margin are not counted."""
+    from case_studies.deep_linear import _order_fraction
+
+    assert _order_fraction(np.array([2.0, 1.0]), np.array([100.0, 100.0])) == 0.0
+    assert _order_fraction(np.array([2.0, 1.0]), np.array([50.0, 100.0])) == 1.0
+    assert _order_fraction(np.array([2.0, 1.0]), np.array([100.0, 50.0])) == 0.0
+    assert _order_fraction(np.array([3.0, 2.0, 1.0]), np.array([10.0, 20.0, 20.0])) == pytest.approx(2 / 3)  # the 2-1 pair ties
+    assert _order_fraction(np.array([1.005, 1.0]), np.array([100.0, 50.0])) == 1.0  # within the margin: no pair to judge

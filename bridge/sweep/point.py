@@ -178,7 +178,7 @@ class Stack:
 def stack_points(points: Sequence[Point], target: Target, states: Mapping[str, str]) -> list[Point | Stack]:
     """``points`` with those that differ only in their seed grouped into :class:`Stack` jobs where the run allows.
 
-    A run sweep (kind ``"run"``, no experiment logger) stacks a group of two or more
+    A run sweep (kind ``"run"``) stacks a group of two or more
     seeds when all its points are new, or all interrupted (then resumed together);
     anything else runs point by point. ``states`` maps a point's key to :func:`point_state`.
 
@@ -189,7 +189,7 @@ def stack_points(points: Sequence[Point], target: Target, states: Mapping[str, s
         >>> [j.key for j in jobs]
         ['train.lr=0.1__seed=0 + train.lr=0.1__seed=1', 'train.lr=0.2__seed=0', 'train.lr=0.2__seed=1']
     """
-    if target.kind != "run" or target.loggers:
+    if target.kind != "run":
         return list(points)
     groups: dict[tuple, list[Point]] = {}
     for p in points:
@@ -236,7 +236,7 @@ def run_stack(target: Target, stack: Stack, folder: str, threads: int = 1) -> di
         resume = all(f.exists() and any(f.iterdir()) for f in folders)
         trackers = target.trackers
         with torch_threads(threads):
-            train_seeds(base, [int(p.seed) for p in stack.points], folder, folders=folders, trackers=trackers, device=target.device, progress=False, resume=resume)
+            train_seeds(base, [int(p.seed) for p in stack.points], folder, folders=folders, trackers=trackers, device=target.device, progress=False, resume=resume, loggers=target.loggers)
         members = {p.key: {"key": p.key, "status": DONE, "error": None, **here} for p in stack.points}
     except (ConfigError, Diverged):  # not stackable (or invalid), or one seed diverged: point by point, each recording its own outcome
         members = {p.key: run_point(target, p, str(f), threads) for p, f in zip(stack.points, folders)}

@@ -186,3 +186,21 @@ def test_stacked_seeds_log_what_each_seed_trained_alone_logs(tmp_path):
     with pytest.raises(TypeError, match="loggers by name"):
         train_seeds(tiny(), [0, 1], tmp_path / "other", loggers=[get_logger("tensorboard")], progress=False, device="cpu")
     assert not (tmp_path / "other").exists()
+
+
+def test_a_sweep_with_loggers_stacks_its_seeds_and_every_point_logs_what_it_would_alone(tmp_path):
+    """A run sweep with loggers trained its seeds point by point; they stack now, each point logging into its own directory."""
+    pytest.importorskip("tensorboard")
+    import dataclasses
+
+    import bridge
+
+    swept = bridge.sweep(tiny(), tmp_path / "sw", seeds=[0, 1], loggers=["tensorboard"], progress=False)
+    assert {r["stack"] for r in swept.manifest["points"]} == {"seed=0 + seed=1"}
+    for key in swept.keys:
+        run = swept.run(key)
+        alone = train(dataclasses.replace(tiny(), seed=run.config.seed), tmp_path / f"alone{run.config.seed}", loggers=["tensorboard"], progress=False, device="cpu")
+        stacked, single = _events(run.path / "tensorboard"), _events(alone.path / "tensorboard")
+        assert stacked.keys() == single.keys() and stacked
+        for name, value in single.items():
+            assert stacked[name] == pytest.approx(value, rel=1e-5, abs=1e-7)

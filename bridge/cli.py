@@ -277,7 +277,7 @@ def report_cmd(
         rebuild_report(run_dir)
     md, js = run_dir / "report.md", run_dir / "report.json"
     if not run_dir.is_dir():
-        raise CLIError(f"run directory {run_dir} does not exist")
+        raise CLIError(f"{run_dir} is a file, not a run directory" if run_dir.exists() else f"run directory {run_dir} does not exist")
     if not md.exists() or not js.exists():
         raise CLIError(f"{run_dir} has no report (run it through `mechbridge run`, finish it with --resume, or pass --rebuild)")
     from bridge.runs.checksums import verify

@@ -106,7 +106,7 @@ class Run:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if not self.path.is_dir():
-            raise RunError(f"run directory {self.path} does not exist")
+            raise RunError(f"{self.path} is a file, not a run directory" if self.path.exists() else f"run directory {self.path} does not exist")
         if not (self.path / "run.json").exists():
             raise RunError(f"{self.path} is not a run directory (no run.json)")
         self.info: dict[str, Any] = read_json(self.path / "run.json")

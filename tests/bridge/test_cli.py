@@ -24,6 +24,8 @@ def run_cli(*args):
         (["run", "deep-linear", "--seed", "-3"], "--seed"),
         (["analyze", "does/not/exist"], "does not exist"),
         (["report", "does/not/exist"], "does not exist"),
+        (["analyze", "README.md"], "README.md is a file, not a run directory"),
+        (["report", "README.md"], "README.md is a file, not a run directory"),
     ],
 )
 def test_bad_input_gives_one_line_and_nonzero_exit(args, message):

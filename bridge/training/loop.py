@@ -41,8 +41,6 @@ from bridge.training.optim import before_step, make_optimizer
 from bridge.training.writer import RunWriter
 
 DEFAULT_LOSS_EXAMPLES = 4096
-
-
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -285,10 +283,9 @@ def train(
 def extension(recorded: Any, config: RunConfig, out: Path) -> int | None:
     """The steps a run recorded with config ``recorded`` was trained for, when ``config`` extends it; ``None`` when they are equal.
 
-    ``train.threads`` may differ: a run resumes on another number of CPU threads.
-
     Raises:
-        ConfigError: the configs differ in more than ``train.steps``, or ``config`` has fewer steps.
+        ConfigError: the configs differ in more than ``train.steps`` (and ``train.threads``: a run resumes on
+            another number of CPU threads), or ``config`` has fewer steps.
 
     Examples:
         >>> from bridge.config import TrainConfig, config_to_dict; from bridge.models import DeepLinearConfig; from bridge.tasks import LinearTeacherConfig
@@ -305,11 +302,12 @@ def extension(recorded: Any, config: RunConfig, out: Path) -> int | None:
         recorded = config_to_dict(config_from_dict(recorded))
     except (ConfigError, TypeError, ValueError):
         pass  # compared as written: any difference refuses
-    if isinstance(recorded, dict) and isinstance(recorded.get("train"), dict) and "threads" in recorded["train"]:
-        recorded = {**recorded, "train": {**recorded["train"], "threads": config.train.threads}}
+    train_recorded = recorded.get("train") if isinstance(recorded, dict) else None
+    if isinstance(train_recorded, dict):
+        recorded = {**recorded, "train": {**train_recorded, "threads": config.train.threads}}
     if recorded == wanted:
         return None
-    old = recorded.get("train", {}).get("steps") if isinstance(recorded, dict) and isinstance(recorded.get("train"), dict) else None
+    old = train_recorded.get("steps") if isinstance(train_recorded, dict) else None
     if not isinstance(old, int) or {**recorded, "train": {**recorded["train"], "steps": config.train.steps}} != wanted:
         raise ConfigError(f"cannot resume {out}: its run.json holds a different config (only train.steps may change, to extend the run)")
     if config.train.steps < old:

@@ -5,8 +5,10 @@ lock file ``.lock`` (the writer's pid, host and start time) are written into a
 staging directory beside it, which is then renamed onto the target. The rename
 fails if the target holds files, so of two writers started together exactly one
 creates the run; the other is refused with a line naming the holder. Resuming
-takes the lock with ``O_EXCL``; a lock left by a process that no longer exists
-on this host is stale: the run is *interrupted*, and resuming takes it over.
+takes the lock by linking a complete lock file into place (so no reader sees a
+half-written one); a lock left by a process that no longer exists on this host
+(or whose pid now belongs to a process started after the lock) is stale: the run
+is *interrupted*, and resuming takes it over, one process at a time.
 
 Examples:
     >>> import tempfile, pathlib
@@ -22,6 +24,7 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -34,6 +37,7 @@ from bridge.runs.errors import RunError
 from bridge.runs.storage import atomic_write_json
 
 LOCK = ".lock"
+PID_REUSE_MARGIN = 60.0  # seconds a process must have started after its pid's lock for the pid to count as reused
 
 
 def _me() -> dict[str, Any]:
@@ -48,29 +52,43 @@ def holder(out: str | Path) -> dict[str, Any] | None:
         >>> holder(tempfile.mkdtemp()) is None
         True
     """
-    try:
-        return json.loads((Path(out) / LOCK).read_text())
-    except (OSError, ValueError):
-        return None
+    return _read_lock(Path(out) / LOCK)
 
 
 def is_stale(lock: dict[str, Any] | None) -> bool:
     """Whether the lock's process is gone (only decidable for a lock of this host).
 
+    A process with the lock's pid that started after the lock was taken (a pid reused,
+    after a reboot say) is not its writer: the lock is stale.
+
     Examples:
-        >>> here = socket.gethostname()
-        >>> is_stale({"pid": os.getpid(), "host": here}), is_stale({"pid": 2**30, "host": here}), is_stale({"pid": 2**30, "host": "elsewhere"})
+        >>> here, now = socket.gethostname(), time.time()
+        >>> is_stale({"pid": os.getpid(), "host": here, "started": now}), is_stale({"pid": 2**30, "host": here}), is_stale({"pid": 2**30, "host": "elsewhere"})
         (False, True, False)
+        >>> is_stale({"pid": os.getpid(), "host": here, "started": 1.0})   # this process started long after 1970
+        True
     """
     if not lock or lock.get("host") != socket.gethostname():
         return False
     try:
-        os.kill(int(lock["pid"]), 0)
+        pid = int(lock["pid"])
+        os.kill(pid, 0)
     except ProcessLookupError:
         return True
     except (PermissionError, KeyError, TypeError, ValueError):
         return False
-    return False
+    began, taken = _process_start(pid), lock.get("started")
+    return began is not None and isinstance(taken, int | float) and began > taken + PID_REUSE_MARGIN
+
+
+def _process_start(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), where ``/proc`` says; else ``None``."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime"))
+        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
 
 
 def _describe(lock: dict[str, Any] | None) -> str:
@@ -133,21 +151,75 @@ def acquire(out: str | Path) -> None:
         True
     """
     file = Path(out) / LOCK
-    for _ in range(2):
+    for _ in range(3):
+        if _place(file):
+            return
+        lock = holder(out)
+        if lock is not None and lock.get("pid") == os.getpid() and lock.get("host") == socket.gethostname():
+            return  # this process holds it already
+        if lock is not None and not is_stale(lock):
+            raise RunError(f"{out} is being written by {_describe(lock)}; wait for it, or remove {file} if that process is gone")
+        if lock is None and _age(file) < UNREADABLE_GRACE:  # not written by this version, or being written this instant
+            raise RunError(f"{out} has a lock {file} that cannot be read; if no process writes the run, remove it")
+        _set_aside(file, lock)
+    raise RunError(f"could not take the lock {file}")
+
+
+UNREADABLE_GRACE = 10.0  # seconds after which an unreadable lock counts as stale
+
+
+def _place(file: Path) -> bool:
+    """Put this process's lock at ``file`` in one step, complete (``False``: a lock is there)."""
+    tmp = file.with_name(f"{file.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(_me()))
+    try:
+        os.link(tmp, file)  # atomic, and never replaces
+        return True
+    except FileExistsError:
+        return False
+    except OSError:  # a file system without hard links: create exclusively, then write
         try:
             fd = os.open(file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
-            lock = holder(out)
-            if lock is not None and lock.get("pid") == os.getpid() and lock.get("host") == socket.gethostname():
-                return  # this process holds it already
-            if lock is not None and not is_stale(lock):
-                raise RunError(f"{out} is being written by {_describe(lock)}; wait for it, or remove {file} if that process is gone") from None
-            file.unlink(missing_ok=True)  # stale (or unreadable): the writer is gone
-            continue
+            return False
         with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(_me()))
+            f.write(tmp.read_text())
+        return True
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _age(file: Path) -> float:
+    try:
+        return time.time() - file.stat().st_mtime
+    except OSError:
+        return float("inf")
+
+
+def _set_aside(file: Path, stale: dict[str, Any] | None) -> None:
+    """Move the stale lock ``stale`` away from ``file``; a lock that replaced it meanwhile goes back.
+
+    Two processes that both judged the same lock stale rename it in turn: the first moves the stale
+    lock, the second finds it gone (or moves the first's fresh lock, sees that it is not the stale
+    one, and links it back).
+    """
+    aside = file.with_name(f"{file.name}.{os.getpid()}.stale")
+    try:
+        os.rename(file, aside)
+    except FileNotFoundError:
         return
-    raise RunError(f"could not take the lock {file}")
+    if _read_lock(aside) != stale:
+        with contextlib.suppress(OSError):
+            os.link(aside, file)
+    aside.unlink(missing_ok=True)
+
+
+def _read_lock(file: Path) -> dict[str, Any] | None:
+    """The lock in ``file`` (``None``: absent or unreadable)."""
+    try:
+        return json.loads(file.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def release(out: str | Path) -> None:

@@ -303,3 +303,68 @@ def test_a_tracker_failing_on_any_call_fails_the_run_and_frees_its_lock(tmp_path
     whole = train(cfg, tmp_path / "whole", progress=False)
     drop = {"wall_time", "created", "finished", "device", "files"}
     assert {k for k in resumed.info if k not in drop} == {k for k in whole.info if k not in drop}
+
+
+def _race_for_the_lock(folder, go, results, slow):
+    import bridge.runs.lock as lock_module
+
+    if slow:  # widen the window between judging a lock and acting on it, as a busy machine does
+        judged = lock_module.is_stale
+
+        def slowly(lock):
+            stale = judged(lock)
+            time.sleep(0.15)
+            return stale
+
+        lock_module.is_stale = slowly
+    go.wait()
+    try:
+        lock_module.acquire(folder)
+        results.put("acquired")
+        time.sleep(0.6)  # hold it while the other tries
+    except RunError:
+        results.put("refused")
+
+
+@pytest.mark.parametrize("start", ["no lock", "stale lock", "stale lock, slow"])
+def test_two_processes_racing_for_a_lock_never_both_take_it(tmp_path, start):
+    # the lock was created empty and written after, and a stale lock was judged and deleted in two steps:
+    # a second process read the empty file as stale and deleted the first's lock, or deleted a fresh lock
+    # that had just replaced the stale one (both acquired in 18-42 of 100 races)
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    both = 0
+    for trial in range(8):
+        folder = tmp_path / f"run{trial}"
+        folder.mkdir()
+        if start != "no lock":
+            (folder / LOCK).write_text(json.dumps({"pid": 2**22 + 12345, "host": __import__("socket").gethostname(), "started": 0}))
+        go, results = ctx.Event(), ctx.Queue()
+        racers = [ctx.Process(target=_race_for_the_lock, args=(folder, go, results, start.endswith("slow"))) for _ in range(2)]
+        for p in racers:
+            p.start()
+        time.sleep(0.2)
+        go.set()
+        outcome = sorted(results.get(timeout=30) for _ in racers)
+        for p in racers:
+            p.join()
+        both += outcome == ["acquired", "acquired"]
+        assert outcome in (["acquired", "refused"], ["acquired", "acquired"]), outcome
+        assert not [p.name for p in folder.iterdir() if p.name != LOCK]  # no temporary lock file left behind
+    assert both == 0
+
+
+def test_a_lock_whose_pid_now_belongs_to_a_later_process_is_stale_and_an_unreadable_one_is_not_taken_at_once(tmp_path):
+    from bridge.runs.lock import is_stale
+
+    here = __import__("socket").gethostname()
+    assert is_stale({"pid": os.getpid(), "host": here, "started": time.time() - 10**6})  # a pid reused after a reboot
+    assert not is_stale({"pid": os.getpid(), "host": here, "started": time.time()})
+    (tmp_path / LOCK).write_text("")  # a lock file being written, or from another version
+    with pytest.raises(RunError, match="cannot be read"):
+        acquire(tmp_path)
+    old = time.time() - 3600
+    os.utime(tmp_path / LOCK, (old, old))
+    acquire(tmp_path)  # an hour old: its writer is gone
+    assert holder(tmp_path)["pid"] == os.getpid()

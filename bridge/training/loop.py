@@ -39,6 +39,7 @@ from bridge.trackers.base import Tracker, check_trackers
 from bridge.trackers.loss import LossTracker
 from bridge.training.optim import before_step, make_optimizer
 from bridge.training.writer import RunWriter
+from bridge.training.undo import refusable
 
 DEFAULT_LOSS_EXAMPLES = 4096
 DEVICES = ("auto", "cpu", "cuda")
@@ -349,7 +350,8 @@ def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker]
     base_lrs = [group["lr"] for group in optimizer.param_groups]  # before a resumed state sets a warm-up's lr
     writer = RunWriter(config, out, data, trackers, dev, loggers=loggers, extends=extends)
     ckpt_set, tracked_set = set(writer.checkpoints), set(writer.tracked)
-    start = writer.open(model, optimizer, resume)
+    with refusable([writer], resume):  # a refused resume leaves the lock free and every file as it was
+        start = writer.open(model, optimizer, resume)
     loss_fn, n = data.loss_fn, len(data.train)
     bar = step_bar(config, start, progress)
     try:

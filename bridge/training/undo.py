@@ -1,0 +1,163 @@
+"""A refused resume changes no file: every lock is taken first, and what opening changes is put back.
+
+Opening a run to resume it (:meth:`~bridge.training.writer.RunWriter.open`) rewrites
+``run.json`` (status ``running``, the checksum record dropped), cuts ``metrics.csv`` back to
+the checkpoint it resumes from and deletes later checkpoints and leftover temporary files; a
+stacked sweep then opens every seed and loads their optimizer states into one. When any of
+this raises (a seed locked by a live process, a damaged file, seeds that cannot be stacked)
+the resume is refused and, as ``docs/run-directories.md`` promises, no file has changed:
+:func:`refusable` takes the lock of every run before opening any, keeps every run's files
+(hard links, and a copy of ``metrics.csv``, which is cut in place) in ``RUN/.kept`` while
+they are opened, puts them back on failure and releases the locks it took.
+
+Examples:
+    >>> import tempfile; from bridge.runs.lock import holder
+    >>> out = Path(tempfile.mkdtemp()); _ = (out / "run.json").write_text("{}")
+    >>> kept = Kept(out); (out / "run.json").unlink(); _ = (out / "new.txt").write_text("x")
+    >>> kept.restore(); sorted(p.name for p in out.iterdir())
+    ['run.json']
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+from bridge.runs.lock import LOCK, acquire, holder, release
+
+KEPT = ".kept"
+CUT_IN_PLACE = {Path("metrics.csv")}  # truncated through the same inode: copied, not linked
+
+
+def _mine(lock: dict[str, Any] | None) -> bool:
+    return lock is not None and lock.get("pid") == os.getpid() and lock.get("host") == socket.gethostname()
+
+
+def take_locks(dirs: Sequence[Path]) -> list[Path]:
+    """Take the lock of every run directory in ``dirs`` or of none; return those taken here
+    (a lock this process held already is not counted: whoever took it releases it).
+
+    Raises:
+        RunError: a live process holds one of the locks (named); those taken are released first.
+
+    Examples:
+        >>> import tempfile; from bridge.runs.lock import release
+        >>> a, b = Path(tempfile.mkdtemp()), Path(tempfile.mkdtemp())
+        >>> take_locks([a, b]) == [a, b], take_locks([a]) == []
+        (True, True)
+        >>> release(a); release(b)
+    """
+    taken: list[Path] = []
+    try:
+        for d in dirs:
+            held = _mine(holder(d))
+            acquire(d)
+            if not held:
+                taken.append(d)
+    except BaseException:
+        for d in taken:
+            release(d)
+        raise
+    return taken
+
+
+class Kept:
+    """The files of run directory ``out`` as they are now, kept in ``out/.kept`` until :meth:`restore` or :meth:`discard`.
+
+    Made while holding ``out``'s lock (only the lock's holder changes the directory, so a
+    ``.kept`` found here is a dead writer's and is removed). Files are kept as hard links
+    (copies where the file system has none), ``metrics.csv`` as a copy.
+    """
+
+    def __init__(self, out: Path) -> None:
+        self.out, self.folder = Path(out), Path(out) / KEPT
+        self.files: set[Path] = set()
+        self.dirs: set[Path] = set()
+        shutil.rmtree(self.folder, ignore_errors=True)
+        try:
+            for path in self._entries():
+                rel = path.relative_to(self.out)
+                if path.is_dir() and not path.is_symlink():
+                    self.dirs.add(rel)
+                    continue
+                copy = self.folder / rel
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                if rel in CUT_IN_PLACE or path.is_symlink():
+                    shutil.copy2(path, copy, follow_symlinks=False)
+                else:
+                    try:
+                        os.link(path, copy)
+                    except OSError:
+                        shutil.copy2(path, copy)
+                self.files.add(rel)
+        except BaseException:
+            self.discard()
+            raise
+
+    def _entries(self) -> list[Path]:
+        """Every file and folder under ``out`` but the lock and the kept copy, deepest last."""
+        if not self.out.is_dir():
+            return []
+        skip = {self.out / LOCK, self.folder}
+        return sorted(p for p in self.out.rglob("*") if p not in skip and self.folder not in p.parents)
+
+    def restore(self) -> None:
+        """Put every kept file back and remove what was made since (the lock aside), then drop the copy."""
+        try:
+            for rel in sorted(self.files):
+                target = self.out / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(self.folder / rel, target)
+            for path in reversed(self._entries()):  # deepest first
+                rel = path.relative_to(self.out)
+                if rel in self.files or rel in self.dirs:
+                    continue
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        """Drop the kept copy (the run's files stay as they are now)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@contextmanager
+def refusable(writers: Sequence[Any], resume: bool) -> Iterator[None]:
+    """Open ``writers`` (and whatever follows, up to training) inside this block; if it raises, no file has changed.
+
+    Resuming, every run's lock is taken and its files kept before the block; on failure its
+    loggers are closed, its files put back and the locks taken here released. A new run that
+    this process created is recorded as failed (and its lock released), as a run failing
+    later is; a directory another writer created is left alone.
+    """
+    taken = take_locks([w.out for w in writers]) if resume else []
+    kept: list[Kept] = []
+    try:
+        for w in writers if resume else ():
+            kept.append(Kept(w.out))
+        yield
+    except BaseException as e:
+        try:
+            for w in writers:
+                if resume:  # opened or not: closing is the loggers' cleanup
+                    for logger in w.loggers:
+                        with suppress(Exception):
+                            logger.close()
+                elif _mine(holder(w.out)):  # created here: failed like a run that fails training
+                    w.fail(e)
+            for k in kept:
+                k.restore()
+        finally:
+            for d in taken:
+                release(d)
+        raise
+    for k in kept:
+        k.discard()

@@ -57,6 +57,7 @@ from bridge.runs.file_queue import FileQueue
 from bridge.runs.storage import read_json
 from bridge.tasks import TaskData
 from bridge.trackers.base import StackedTracker, Tracker
+from bridge.training.undo import refusable
 from bridge.training.writer import RunWriter
 from bridge.training.loop import batch_indices, build_for_task, extension, resolve_device, step_bar, torch_threads, validate, with_loss_tracker
 from bridge.training.optim import before_step, make_optimizer, optimizer_params
@@ -244,41 +245,42 @@ def _train_seeds(
     loggers = loggers or [[] for _ in configs]
     writers = [RunWriter(c, d, data, ts, dev, loggers=lg, extends=extends, files=files, sweep={"seeds": seeds}) for c, d, data, ts, lg in zip(configs, dirs, datas, trackers, loggers)]
     ckpt_set, tracked_set, resumable = set(writers[0].checkpoints), set(writers[0].tracked), writers[0].resumable
-    start = _open_all(writers, models, optimizers, resume)
+    with refusable(writers, resume):  # resuming: every seed's lock first; refused, no seed has changed
+        start = _open_all(writers, models, optimizers, resume)
 
-    base = move_to(build_for_task(configs[0], datas[0]), dev)  # computes with each seed's slice swapped in
-    slots = ParameterSlots(base)
-    trainable = [name for name, p in base.named_parameters() if p.requires_grad]
-    params = {name: torch.stack([dict(m.named_parameters())[name].detach() for m in models]).requires_grad_() for name in trainable}
-    loss_fn, n = datas[0].loss_fn, len(datas[0].train)
-    xs, ys = torch.stack([d.train.x for d in datas]), torch.stack([d.train.y for d in datas])
-    rows = torch.arange(len(seeds), device=xs.device)[:, None]
+        base = move_to(build_for_task(configs[0], datas[0]), dev)  # computes with each seed's slice swapped in
+        slots = ParameterSlots(base)
+        trainable = [name for name, p in base.named_parameters() if p.requires_grad]
+        params = {name: torch.stack([dict(m.named_parameters())[name].detach() for m in models]).requires_grad_() for name in trainable}
+        loss_fn, n = datas[0].loss_fn, len(datas[0].train)
+        xs, ys = torch.stack([d.train.x for d in datas]), torch.stack([d.train.y for d in datas])
+        rows = torch.arange(len(seeds), device=xs.device)[:, None]
 
-    buffers = _seed_buffers(models)
+        buffers = _seed_buffers(models)
 
-    def seed_loss(p: dict[str, Tensor], b: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
-        with slots.swapped(p, b):
-            return loss_fn(base(x), y)
+        def seed_loss(p: dict[str, Tensor], b: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
+            with slots.swapped(p, b):
+                return loss_fn(base(x), y)
 
-    stacked_forward = getattr(base, "forward_stacked", None)  # a model's own batched forward, when it has one, skips vmap's per-step cost
-    shared: list[int] = []  # trackers that measure every seed at once
-    if stacked_forward is not None and set(params) == set(slots.names) and not buffers:
-        seed_losses = per_seed(loss_fn)
+        stacked_forward = getattr(base, "forward_stacked", None)  # a model's own batched forward, when it has one, skips vmap's per-step cost
+        shared: list[int] = []  # trackers that measure every seed at once
+        if stacked_forward is not None and set(params) == set(slots.names) and not buffers:
+            seed_losses = per_seed(loss_fn)
 
-        def step_losses(p: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
-            return seed_losses(stacked_forward(p, x), y)
+            def step_losses(p: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
+                return seed_losses(stacked_forward(p, x), y)
 
-        shared = _shared_stacked_trackers(trackers)
-        params = _laid_out_as_gradients(params, lambda p: step_losses(p, xs, ys))
-    else:
-        vmapped = vmap(seed_loss)
+            shared = _shared_stacked_trackers(trackers)
+            params = _laid_out_as_gradients(params, lambda p: step_losses(p, xs, ys))
+        else:
+            vmapped = vmap(seed_loss)
 
-        def step_losses(p: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
-            return vmapped(p, buffers, x, y)
-    stacked = make_optimizer(optimizer_params(base, tc, rename=params), tc)
-    base_lrs = [group["lr"] for group in stacked.param_groups]  # before a resumed state sets a warm-up's lr
-    if start > 0:
-        stacked.load_state_dict(_stack_optimizer_state(optimizers))
+            def step_losses(p: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
+                return vmapped(p, buffers, x, y)
+        stacked = make_optimizer(optimizer_params(base, tc, rename=params), tc)
+        base_lrs = [group["lr"] for group in stacked.param_groups]  # before a resumed state sets a warm-up's lr
+        if start > 0:
+            stacked.load_state_dict(_stack_optimizer_state(optimizers))
 
     def stacked_rows() -> dict[int, list[list[dict]]]:
         """Rows of the stacked trackers for every seed, by tracker index (those that could measure them)."""

@@ -1,12 +1,17 @@
 """A refused resume changes no file and leaves no lock (docs/run-directories.md: no command that fails changes a file)."""
 
+import json
+import os
+import socket
+
 import pytest
 
-from bridge import RunConfig, ScheduleConfig, TrainConfig, load_run, train
+from bridge import RunConfig, RunError, ScheduleConfig, TrainConfig, load_run, train
 from bridge.models import MLPConfig
 from bridge.runs.errors import CorruptFileError
-from bridge.runs.lock import holder
+from bridge.runs.lock import LOCK, holder
 from bridge.tasks import LinearTeacherConfig
+from bridge.training.seeds import train_seeds
 from helpers import Crash
 
 
@@ -64,3 +69,64 @@ def test_a_resume_refused_after_run_json_was_rewritten_puts_every_file_back(tmp_
     assert holder(out) is None
     assert files(out) == before  # run.json, the metrics cut back to the last record and the checkpoints after it
     assert load_run(out).status == "interrupted"
+
+
+def interrupted_sweep(out):
+    with pytest.raises(KeyboardInterrupt):
+        train_seeds(config(), [0, 1], out, trackers=lambda: [Crash(at=35)], device="cpu", progress=False)
+    return out
+
+
+def test_a_stacked_resume_refused_by_a_live_writer_of_one_seed_changes_no_seed(tmp_path):
+    out = interrupted_sweep(tmp_path / "sweep")
+    live = {"pid": os.getppid(), "host": socket.gethostname(), "started": 0.0}  # a live process resuming seed_1
+    (out / "seed_1" / LOCK).write_text(json.dumps(live))
+    before = {s: files(out / s) for s in ("seed_0", "seed_1")}
+    with pytest.raises(RunError, match=f"seed_1 is being written by process {os.getppid()}"):
+        train_seeds(config(), [0, 1], out, device="cpu", progress=False, resume=True)
+    assert {s: files(out / s) for s in ("seed_0", "seed_1")} == before
+    assert holder(out / "seed_0") is None and holder(out / "seed_1") == live
+    (out / "seed_1" / LOCK).unlink()  # that writer is done: the sweep resumes
+    assert {r.status for r in train_seeds(config(), [0, 1], out, device="cpu", progress=False, resume=True)} == {"complete"}
+
+
+def test_a_stacked_resume_refused_at_a_later_seed_puts_the_earlier_ones_back(tmp_path):
+    out = interrupted_sweep(tmp_path / "sweep")
+    (out / "seed_1" / "metrics.csv").rename(tmp_path / "metrics.csv")
+    before = {s: files(out / s) for s in ("seed_0", "seed_1")}
+    with pytest.raises(CorruptFileError, match="metrics.csv is missing"):
+        train_seeds(config(), [0, 1], out, device="cpu", progress=False, resume=True)
+    assert {s: files(out / s) for s in ("seed_0", "seed_1")} == before
+    assert holder(out / "seed_0") is None and holder(out / "seed_1") is None
+    assert load_run(out / "seed_0").status == "interrupted"
+
+
+def test_a_stacked_resume_refused_after_every_seed_was_opened_changes_no_seed(tmp_path, monkeypatch):
+    from bridge.training import seeds
+
+    out = interrupted_sweep(tmp_path / "sweep")
+    before = {s: files(out / s) for s in ("seed_0", "seed_1")}
+
+    def differ(optimizers):
+        raise RunError("cannot resume the sweep: the seeds' optimizer 'step' differ")
+
+    monkeypatch.setattr(seeds, "_stack_optimizer_state", differ)
+    with pytest.raises(RunError, match="optimizer 'step' differ"):
+        train_seeds(config(), [0, 1], out, device="cpu", progress=False, resume=True)
+    assert {s: files(out / s) for s in ("seed_0", "seed_1")} == before
+    assert holder(out / "seed_0") is None and holder(out / "seed_1") is None
+
+
+def test_a_new_sweep_that_fails_before_training_is_recorded_failed_and_unlocked(tmp_path, monkeypatch):
+    from bridge.training import seeds
+
+    def broken(base):
+        raise RuntimeError("cannot swap parameters")
+
+    monkeypatch.setattr(seeds, "ParameterSlots", broken)
+    cfg = config()
+    with pytest.raises(RuntimeError, match="cannot swap parameters"):
+        train_seeds(cfg, [0, 1], tmp_path / "sweep", device="cpu", progress=False)
+    for s in ("seed_0", "seed_1"):
+        assert holder(tmp_path / "sweep" / s) is None
+        assert json.loads((tmp_path / "sweep" / s / "run.json").read_text())["status"] == "failed"

@@ -100,11 +100,17 @@ class Kept:
             raise
 
     def _entries(self) -> list[Path]:
-        """Every file and folder under ``out`` but the lock and the kept copy, deepest last."""
+        """Every file and folder under ``out`` but the lock, the kept copy and the runs nested in it
+        (a case study's ``runs/<key>`` and staged ``.main``, which other writers may be writing), deepest last."""
         if not self.out.is_dir():
             return []
-        skip = {self.out / LOCK, self.folder}
-        return sorted(p for p in self.out.rglob("*") if p not in skip and self.folder not in p.parents)
+        found: list[Path] = []
+        for root, dirs, names in os.walk(self.out):
+            here = Path(root)
+            dirs[:] = [d for d in dirs if here / d != self.folder and not (here / d / "run.json").exists() and not (here / d / LOCK).exists()]
+            found += [here / d for d in dirs]
+            found += [here / n for n in names if here / n != self.out / LOCK]
+        return sorted(found)
 
     def restore(self) -> None:
         """Put every kept file back and remove what was made since (the lock aside), then drop the copy."""

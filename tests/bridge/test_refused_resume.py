@@ -3,6 +3,7 @@
 import json
 import os
 import socket
+import time
 
 import pytest
 
@@ -79,7 +80,7 @@ def interrupted_sweep(out):
 
 def test_a_stacked_resume_refused_by_a_live_writer_of_one_seed_changes_no_seed(tmp_path):
     out = interrupted_sweep(tmp_path / "sweep")
-    live = {"pid": os.getppid(), "host": socket.gethostname(), "started": 0.0}  # a live process resuming seed_1
+    live = {"pid": os.getppid(), "host": socket.gethostname(), "started": time.time()}  # a live process resuming seed_1
     (out / "seed_1" / LOCK).write_text(json.dumps(live))
     before = {s: files(out / s) for s in ("seed_0", "seed_1")}
     with pytest.raises(RunError, match=f"seed_1 is being written by process {os.getppid()}"):
@@ -130,3 +131,22 @@ def test_a_new_sweep_that_fails_before_training_is_recorded_failed_and_unlocked(
     for s in ("seed_0", "seed_1"):
         assert holder(tmp_path / "sweep" / s) is None
         assert json.loads((tmp_path / "sweep" / s / "run.json").read_text())["status"] == "failed"
+
+
+def test_a_refused_resume_of_a_run_holding_other_runs_leaves_them_alone(tmp_path):
+    # a case study's main run holds its auxiliary runs (runs/<key>), which other workers may be writing
+    # while the main run resumes: a refused resume must not delete what they wrote meanwhile
+    out = interrupted_run(tmp_path / "run")
+    nested = out / "runs" / "aux"
+    nested.mkdir(parents=True)
+    (nested / "run.json").write_text("{}")
+
+    class WrittenMeanwhile(RefusingLogger):
+        def open(self, out, config, resume):
+            (nested / "step_7.safetensors").write_text("x")  # another worker's checkpoint, during the open
+            super().open(out, config, resume)
+
+    with pytest.raises(OSError, match="logger unavailable"):
+        train(config(), out, device="cpu", progress=False, resume=True, loggers=[WrittenMeanwhile()])
+    assert (nested / "step_7.safetensors").read_text() == "x" and (nested / "run.json").read_text() == "{}"
+    assert not (out / ".kept").exists() and holder(out) is None

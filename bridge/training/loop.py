@@ -29,17 +29,16 @@ from tqdm import tqdm
 from bridge.config import ConfigError, RunConfig, config_from_dict, config_to_dict
 from bridge.models import build_model, move_to
 from bridge.progress import progress_bar
-from bridge.runs.errors import Diverged
+from bridge.runs.errors import CorruptFileError, Diverged, RunError
 from bridge.runs.run import Run
-from bridge.runs.errors import CorruptFileError, RunError
 from bridge.runs.storage import read_json
 from bridge.seeding import derive_seed, generator
 from bridge.tasks import Split, TaskData, make_task
 from bridge.trackers.base import Tracker, check_trackers
 from bridge.trackers.loss import LossTracker
 from bridge.training.optim import before_step, make_optimizer
-from bridge.training.writer import RunWriter
 from bridge.training.undo import refusable
+from bridge.training.writer import RunWriter
 
 DEFAULT_LOSS_EXAMPLES = 4096
 DEVICES = ("auto", "cpu", "cuda")
@@ -124,9 +123,7 @@ def batch_indices(n: int, batch_size: int, step: int, seed: int) -> Tensor:
 
 
 def in_dtype(data: TaskData, dtype: torch.dtype) -> TaskData:
-    """``data`` with its floating-point inputs and targets in ``dtype`` (integer tensors and ``info`` unchanged).
-
-    Tensors already in ``dtype`` are kept as they are (no copy).
+    """``data`` with its floating-point inputs and targets in ``dtype`` (integer tensors, ``info`` and tensors already in ``dtype`` as they are).
 
     Examples:
         >>> from bridge.tasks import LinearTeacherConfig

@@ -96,3 +96,17 @@ def run_cli(args, cwd, quiet_seconds: float) -> subprocess.CompletedProcess:
     done = subprocess.run([sys.executable, "-P", "-m", "bridge.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout(quiet_seconds))
     assert done.returncode == 0, f"mechbridge {' '.join(map(str, args))}: {done.stderr[-3000:]}"
     return done
+
+
+WEIGHT_COUNT_PLUGIN = """from dataclasses import dataclass
+from bridge.trackers import TRACKERS
+from bridge.trackers.base import row
+
+@TRACKERS.register("weight_count")
+@dataclass
+class WeightCount:
+    name: str = "weight_count"
+    def __call__(self, model, step, data):
+        return [row("weights/count", sum(p.numel() for p in model.parameters()))]
+"""
+"""A plugin module's source: it registers the tracker ``weight_count`` (row ``weights/count``, the model's parameter count)."""

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from bridge.cli import main
+from helpers import WEIGHT_COUNT_PLUGIN
 
 
 def run_cli(*args):
@@ -141,18 +142,7 @@ def test_an_unknown_logger_is_refused_before_any_work(tmp_path, capsys, seeds):
     assert not out.exists()
 
 
-COUNT_PLUGIN = '''
-from dataclasses import dataclass
-from bridge.trackers import TRACKERS
-from bridge.trackers.base import row
-
-@TRACKERS.register("weight_count")
-@dataclass
-class WeightCount:
-    name: str = "weight_count"
-    def __call__(self, model, step, data):
-        return [row("weights/count", sum(p.numel() for p in model.parameters()))]
-'''
+COUNT_PLUGIN = WEIGHT_COUNT_PLUGIN
 
 COUNT_RUN = '''
 import countplugin

@@ -15,6 +15,7 @@ from bridge.config import ConfigError, RunConfig, ScheduleConfig, TrainConfig, c
 from bridge.overrides import apply, override, parse
 from bridge.progress import PlainProgress
 from case_studies.deep_linear import PRESETS
+from helpers import WEIGHT_COUNT_PLUGIN
 
 
 def test_override_reaches_nested_fields_and_leaves_the_original_alone():
@@ -105,18 +106,7 @@ def test_run_config_seed_must_fit_in_64_bits():
 
 
 def test_plugins_load_from_import_and_environment_and_register_once(tmp_path):
-    (tmp_path / "myplugin.py").write_text(textwrap.dedent('''
-        from dataclasses import dataclass
-        from bridge.trackers import TRACKERS
-        from bridge.trackers.base import row
-
-        @TRACKERS.register("weight_count")
-        @dataclass
-        class WeightCount:
-            name: str = "weight_count"
-            def __call__(self, model, step, data):
-                return [row("weights/count", sum(p.numel() for p in model.parameters()))]
-    '''))
+    (tmp_path / "myplugin.py").write_text(WEIGHT_COUNT_PLUGIN)
     env = {"PYTHONPATH": str(tmp_path), "OMP_NUM_THREADS": "1", "PATH": ""}
     listed = subprocess.run([sys.executable, "-m", "bridge.cli", "--import", "myplugin", "list"], capture_output=True, text=True, env=env)
     assert listed.returncode == 0 and "weight_count" in listed.stdout

@@ -37,6 +37,7 @@ from bridge.runs.errors import RunError
 from bridge.runs.storage import atomic_write_json
 
 LOCK = ".lock"
+UNREADABLE_GRACE = 10.0  # seconds after which an unreadable lock counts as stale
 PID_REUSE_MARGIN = 60.0  # seconds a process must have started after its pid's lock for the pid to count as reused
 
 
@@ -121,6 +122,7 @@ def create_run_dir(out: str | Path, info: dict[str, Any]) -> None:
     except OSError as e:
         raise RunError(f"cannot create run directory {out}: {e.strerror or e}") from None
     staging = out.parent / f".{out.name}.staging-{os.getpid()}"
+    remove_stale_staging(out.parent)  # a killed writer's, which would stay for ever
     try:
         shutil.rmtree(staging, ignore_errors=True)
         (staging / "checkpoints").mkdir(parents=True)
@@ -136,6 +138,28 @@ def create_run_dir(out: str | Path, info: dict[str, Any]) -> None:
         lock = holder(out)
         who = f"; it is being written by {_describe(lock)}" if lock and not is_stale(lock) else ""
         raise FileExistsError(f"run directory {out} already exists{who}; choose another --out or resume it") from None
+
+
+def remove_stale_staging(folder: str | Path) -> list[Path]:
+    """Remove the staging directories in ``folder`` whose writer is gone (killed before its rename); return them.
+
+    A staging directory whose lock is unreadable counts as a gone writer's once it is
+    ``UNREADABLE_GRACE`` seconds old (its writer had not yet written the lock).
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> parent = pathlib.Path(tempfile.mkdtemp()); (parent / ".run.staging-7").mkdir()
+        >>> _ = (parent / ".run.staging-7" / LOCK).write_text(json.dumps({"pid": 2**30, "host": socket.gethostname()}))
+        >>> [p.name for p in remove_stale_staging(parent)], list(parent.iterdir())
+        (['.run.staging-7'], [])
+    """
+    removed = []
+    for staging in sorted(Path(folder).glob(".*.staging-*")):
+        lock = holder(staging)
+        if staging.is_dir() and (is_stale(lock) if lock is not None else _age(staging) > UNREADABLE_GRACE):
+            shutil.rmtree(staging, ignore_errors=True)
+            removed.append(staging)
+    return removed
 
 
 def acquire(out: str | Path) -> None:
@@ -164,8 +188,6 @@ def acquire(out: str | Path) -> None:
         _set_aside(file, lock)
     raise RunError(f"could not take the lock {file}")
 
-
-UNREADABLE_GRACE = 10.0  # seconds after which an unreadable lock counts as stale
 
 
 def _place(file: Path) -> bool:

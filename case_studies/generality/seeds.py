@@ -258,6 +258,7 @@ def run_seeds(
         1.0
     """
     from bridge.overrides import apply
+    from bridge.runs.lock import remove_stale_staging
     from bridge.training.loggers import get_logger
     from bridge.training.loop import validate
 
@@ -273,6 +274,8 @@ def run_seeds(
     check_settings_take_effect(study, preset_obj, settings)
     changed = apply(preset_obj, settings)
     out = new_output(out, resume)
+    if out.is_dir():
+        remove_stale_staging(out)  # a seed's run killed while it was being created
     foreign = sorted(p.name for p in out.iterdir() if not re.fullmatch(r"seed-\d+|seed_report\.(json|md)|figures", p.name)) if out.is_dir() else []
     if foreign:
         raise FileExistsError(f"{out} holds files that are not part of a seeds output ({', '.join(foreign[:3])}); choose another --out")

@@ -368,3 +368,24 @@ def test_a_lock_whose_pid_now_belongs_to_a_later_process_is_stale_and_an_unreada
     os.utime(tmp_path / LOCK, (old, old))
     acquire(tmp_path)  # an hour old: its writer is gone
     assert holder(tmp_path)["pid"] == os.getpid()
+
+
+def test_a_staging_directory_left_by_a_killed_creator_is_removed_and_does_not_block_a_seeds_resume(tmp_path, capsys):
+    from bridge.cli import main
+
+    out = tmp_path / "seeds"
+    assert main(["run", "deep-linear", "--seeds", "0-1", "--steps", "20", "--out", str(out)]) in (0, 1)
+    dead = {"pid": 2**22 + 12345, "host": __import__("socket").gethostname(), "started": 0}
+    for name in (".seed-0.staging-4206457", ".seed-2.staging-4206458"):  # killed before the rename onto seed-0, seed-2
+        (out / name / "checkpoints").mkdir(parents=True)
+        (out / name / LOCK).write_text(json.dumps(dead))
+    capsys.readouterr()
+    assert main(["run", "deep-linear", "--seeds", "0-2", "--steps", "20", "--out", str(out), "--resume"]) in (0, 1)
+    assert "not part of a seeds output" not in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
+    assert (out / "seed-2" / "report.json").exists()
+    live = tmp_path / ".run.staging-1"
+    live.mkdir()
+    (live / LOCK).write_text(json.dumps({"pid": os.getpid(), "host": __import__("socket").gethostname(), "started": time.time()}))
+    create_run_dir(tmp_path / "run", {"status": "running"})
+    assert live.exists()  # a live creator's staging is left alone

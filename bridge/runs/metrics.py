@@ -187,9 +187,15 @@ class MetricsLog:
         return data
 
     def truncate(self, size: int) -> None:
-        """Cut the file back to ``size`` bytes (a size recorded by :meth:`append`)."""
+        """Cut the file back to ``size`` bytes (a size recorded by :meth:`append`).
+
+        Raises:
+            CorruptFileError: the file is shorter than ``size`` (it is never padded).
+        """
         if not self.file.exists():
             return
+        if size > (now := self.file.stat().st_size):
+            raise CorruptFileError(f"{self.file.name} has {now} bytes, fewer than the {size} to cut it back to (truncated since it was written)")
         if size == 0:  # nothing on record: no table (an empty file has no header to read)
             self.file.unlink()
             self.columns, self.size = None, 0

@@ -106,10 +106,21 @@ def _restore(out: Path, model: nn.Module, optimizer: torch.optim.Optimizer, info
     verified and filtered instead. ``usable`` further restricts the candidate
     steps (those of a seed sweep that every seed can resume from).
 
+    A recorded table is checked against its record before anything changes, and a
+    checkpoint whose recorded size the table no longer reaches (cut short since) is
+    skipped with a warning: the table is cut back, never padded.
+
     Raises:
-        CorruptFileError: a rewritten table differs from its record.
+        CorruptFileError: the table differs from its record.
     """
+    if table:
+        verify(out, {"metrics.csv": table}, "metrics.csv")
     flushed = {int(s): size for s, size in info.get("metrics_bytes", {}).items()}
+    length = log.file.stat().st_size if log.file.exists() else 0
+    short = sorted(s for s, size in flushed.items() if size > length)
+    if short:
+        warnings.warn(f"metrics.csv has {length} bytes, fewer than run.json records after step {short[0]} ({flushed[short[0]]}): it was cut short since; falling back to an earlier checkpoint", RuntimeWarning, stacklevel=3)
+        flushed = {s: size for s, size in flushed.items() if size <= length}
     if flushed:
         candidates: set[int] | None = set(flushed) if usable is None else set(flushed) & usable
     else:  # no checkpoint on record: start over, unless the whole table was rewritten and recorded
@@ -225,7 +236,11 @@ class RunWriter:
                 recorded = {**recorded, "config": self.info["config"], "schedule": schedule, "extended": history}
             self.info = {**{k: v for k, v in recorded.items() if k != "error"}, "status": "running", "device": self.info["device"]}  # the stop it resumes from is over
             table = (self.info.pop("files", None) or {}).get("metrics.csv")  # the table changes again: its record is rewritten at completion
-            start, self.saved, self.log = _restore(self.out, model, optimizer, self.info, self.log, table, usable)
+            try:
+                start, self.saved, self.log = _restore(self.out, model, optimizer, self.info, self.log, table, usable)
+            except CorruptFileError:  # refused before anything changed: the run stays as it was
+                release(self.out)
+                raise
             atomic_write_json(self.out / "run.json", self.info)
         else:
             create_run_dir(self.out, self.info)

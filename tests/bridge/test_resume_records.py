@@ -1,0 +1,74 @@
+"""Resuming trusts only what run.json records of metrics.csv: a table that differs from its record
+is refused before anything changes, a table cut short is never padded, and only checkpoints on
+record are resumed from."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+
+from bridge import RunConfig, TrainConfig, load_run, train
+from bridge.models import DeepLinearConfig
+from bridge.runs.metrics import MetricsLog
+from bridge.runs.storage import CorruptFileError
+from bridge.tasks import LinearTeacherConfig
+from helpers import Crash
+
+
+def config(steps=100, **train_fields):
+    return RunConfig(LinearTeacherConfig((2.0, 1.0), d_in=4, d_out=4), DeepLinearConfig(4, 16, 4, init_std=0.01), TrainConfig(lr=0.1, steps=steps, **train_fields))
+
+
+def hashes(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def info(out: Path) -> dict:
+    return json.loads((out / "run.json").read_text())
+
+
+def test_metrics_log_truncate_never_pads_a_shorter_file(tmp_path):
+    log = MetricsLog(tmp_path)
+    size = log.append([{"step": 0, "observable": "loss/train", "value": 0.5}])
+    with pytest.raises(CorruptFileError, match=f"metrics.csv has {size} bytes, fewer than the {size + 10}"):
+        log.truncate(size + 10)
+    assert (tmp_path / "metrics.csv").stat().st_size == size
+
+
+@pytest.mark.parametrize("damage", ["truncated", "edited"])
+def test_extending_a_run_whose_table_differs_from_its_record_is_refused_and_changes_nothing(tmp_path, damage):
+    out = tmp_path / "run"
+    train(config(100), out, device="cpu", progress=False)
+    file = out / "metrics.csv"
+    data = file.read_bytes()
+    if damage == "truncated":  # shorter than its record (and than the last resume point)
+        file.write_bytes(data[: len(data) * 3 // 4])
+    else:  # one digit of a value changed, same length
+        at = data.index(b"loss/train,") + len(b"loss/train,")
+        file.write_bytes(data[:at] + (b"8" if data[at:at + 1] != b"8" else b"7") + data[at + 1 :])
+    before = hashes(out)
+    message = "metrics.csv has .* bytes but run.json records" if damage == "truncated" else "metrics.csv does not match its checksum"
+    with pytest.raises(CorruptFileError, match=message):
+        train(config(200), out, device="cpu", progress=False, resume=True)
+    assert hashes(out) == before  # no padding, no new checksum, no lock left behind
+    assert load_run(out).status == "complete"
+
+
+def test_a_stopped_run_whose_table_was_cut_short_resumes_from_a_resume_point_it_still_holds(tmp_path):
+    whole = train(config(100), tmp_path / "whole", device="cpu", progress=False, trackers=[Crash(at=-1)])
+    cut = tmp_path / "cut"
+    with pytest.raises(KeyboardInterrupt):
+        train(config(100), cut, device="cpu", progress=False, trackers=[Crash(at=100)])
+    sizes = sorted(info(cut)["metrics_bytes"].values())
+    assert len(sizes) >= 3
+    file = cut / "metrics.csv"
+    file.write_bytes(file.read_bytes()[: sizes[-2] + 5])  # an operating-system crash lost the tail
+    with pytest.warns(RuntimeWarning, match="metrics.csv has .* bytes, fewer than run.json records"):
+        resumed = train(config(100), cut, device="cpu", progress=False, trackers=[Crash(at=-1)], resume=True)
+    assert b"\0" not in file.read_bytes()
+    assert resumed.status == "complete" and file.read_bytes() == (tmp_path / "whole" / "metrics.csv").read_bytes()
+    assert whole.metrics.equals(load_run(cut).metrics)

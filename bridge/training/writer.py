@@ -116,6 +116,7 @@ def _restore(out: Path, model: nn.Module, optimizer: torch.optim.Optimizer, info
     if table:
         verify(out, {"metrics.csv": table}, "metrics.csv")
     flushed = {int(s): size for s, size in info.get("metrics_bytes", {}).items()}
+    headers = {int(s): columns for s, columns in info.get("metrics_headers", {}).items()}
     length = log.file.stat().st_size if log.file.exists() else 0
     short = sorted(s for s, size in flushed.items() if size > length)
     if short:
@@ -129,14 +130,14 @@ def _restore(out: Path, model: nn.Module, optimizer: torch.optim.Optimizer, info
     if not good:  # nothing usable, or only step 0 (the start itself): start over, dropping partial files
         log.truncate(0)
         _drop_checkpoints(out, saved_steps(out))
-        info["metrics_bytes"], info["metrics_columns"] = {}, None
+        info["metrics_bytes"], info["metrics_columns"], info["metrics_headers"] = {}, None, {}
         return 0, [], log
-    recorded_columns = info.get("metrics_columns")
+    recorded_columns = headers.get(good, info.get("metrics_columns"))  # the header good's size was measured on
     if good in flushed and flushed[good] and not log.file.exists():
         raise CorruptFileError(f"metrics.csv is missing but run.json records its rows up to step {good}")
     if good in flushed and recorded_columns in (None, log.columns):
         log.truncate(flushed[good])
-    elif good in flushed:  # a later flush widened the header and rewrote the table: filter it back
+    elif good in flushed:  # a later flush widened the header and rewrote the table: filter it back to good's header
         kept = read_metrics(out)
         write_metrics(out, kept.loc[kept["step"] <= good, recorded_columns])
         log = MetricsLog(out)
@@ -147,6 +148,10 @@ def _restore(out: Path, model: nn.Module, optimizer: torch.optim.Optimizer, info
         log = MetricsLog(out)
     size = log.file.stat().st_size if log.file.exists() else 0
     info["metrics_bytes"] = {str(s): b for s, b in flushed.items() if s < good} | {str(good): size}
+    if good in flushed:
+        info["metrics_columns"] = log.columns
+    if headers:
+        info["metrics_headers"] = {str(s): c for s, c in headers.items() if s in flushed and s < good} | {str(good): log.columns}
     _drop_checkpoints(out, [s for s in saved_steps(out) if s > good])
     saved = [s for s in saved_steps(out) if checkpoint_path(out, s, "optim").exists()]
     return good, saved[-KEEP_OPTIMIZER_STATES:], log
@@ -289,6 +294,7 @@ class RunWriter:
         if resume:  # on record: the table's size and header after this step's rows
             taken["metrics_bytes"] = {**taken["metrics_bytes"], str(step): self.log.size}
             taken["metrics_columns"] = self.log.columns  # a wider header later rewrites the table
+            taken["metrics_headers"] = {**taken.get("metrics_headers", {}), str(step): self.log.columns}  # the header each size was measured on
             batch.write(self.out / "run.json", json_bytes(taken, indent=None))  # indented again when the run ends
         batch.then(lambda: setattr(self, "info", taken))
         if self.files is None:

@@ -72,3 +72,35 @@ def test_a_stopped_run_whose_table_was_cut_short_resumes_from_a_resume_point_it_
     assert b"\0" not in file.read_bytes()
     assert resumed.status == "complete" and file.read_bytes() == (tmp_path / "whole" / "metrics.csv").read_bytes()
     assert whole.metrics.equals(load_run(cut).metrics)
+
+
+class Widening:
+    """Rows with an index column from step 60 on (the header widens at checkpoint 62); fails at ``fail_at``."""
+
+    name = "widen"
+
+    def __init__(self, fail_at=None):
+        self.fail_at = fail_at
+
+    def __call__(self, model, step, data):
+        if step == self.fail_at:
+            raise RuntimeError(f"tracker failed at step {step}")
+        rows = [{"observable": "w/norm", "value": float(step)}]
+        return rows + ([{"observable": "w/extra", "value": float(step), "k": 1}] if step >= 60 else [])
+
+
+def test_falling_back_past_a_wider_header_filters_the_table_instead_of_cutting_it_mid_row(tmp_path):
+    whole = train(config(100), tmp_path / "whole", device="cpu", progress=False, trackers=[Widening()])
+    cut = tmp_path / "cut"
+    with pytest.raises(RuntimeError):
+        train(config(100), cut, device="cpu", progress=False, trackers=[Widening(fail_at=100)])
+    recorded = info(cut)
+    assert sorted(map(int, recorded["metrics_bytes"]))[-3:] == [53, 73, 85] and "k" in recorded["metrics_columns"]
+    for step in (73, 85):  # the resume points with the wide header are damaged: back to 53, measured on the narrow one
+        optim = cut / "checkpoints" / f"optim_{step:08d}.safetensors"
+        optim.write_bytes(optim.read_bytes()[:20])
+    with pytest.warns(UserWarning, match="optim_00000073.safetensors"):
+        resumed = train(config(100), cut, device="cpu", progress=False, trackers=[Widening()], resume=True)
+    assert resumed.status == "complete"
+    assert (cut / "metrics.csv").read_bytes() == (tmp_path / "whole" / "metrics.csv").read_bytes()
+    assert whole.metrics.equals(load_run(cut).metrics)

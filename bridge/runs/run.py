@@ -331,13 +331,12 @@ class Run:
             ValueError: a row is not tidy (see :func:`validate_rows`), before anything is written.
         """
         validate_rows(rows)
-        write_metrics(self.path, merge_rows(self.metrics, rows_to_frame(rows), replace))
+        merged = merge_rows(self.metrics, rows_to_frame(rows), replace)
+        if self.info.get("metrics_bytes"):  # first: the resume points stay on record, but their sizes no longer describe the file
+            self.update_info(metrics_bytes={step: None for step in self.info["metrics_bytes"]})
+        write_metrics(self.path, merged)
         self._metrics = None
-        files = {**self.info.get("files", {}), **record(self.path, ["metrics.csv"])}
-        if "metrics_bytes" in self.info:  # the byte offsets no longer describe the file
-            self.update_info(metrics_bytes={}, files=files)
-        else:
-            self.update_info(files=files)
+        self.update_info(files={**self.info.get("files", {}), **record(self.path, ["metrics.csv"])})
 
     def write_events(self, events: Sequence[Any]) -> None:
         """Write ``events.json`` (events/stages with ``to_dict`` or plain dicts)."""

@@ -101,10 +101,11 @@ def _restore(out: Path, model: nn.Module, optimizer: torch.optim.Optimizer, info
     Returns the step to resume from (0: start over), the steps whose optimizer
     state is kept, and the metrics log. Updates ``info["metrics_bytes"]``.
     A checkpoint is a candidate when ``run.json`` records the size of the
-    metrics table after its rows; a table rewritten since (an offline analysis
-    of a finished run, whose record ``table`` holds its size and checksum) is
-    verified and filtered instead. ``usable`` further restricts the candidate
-    steps (those of a seed sweep that every seed can resume from).
+    metrics table after its rows; a table rewritten since (an offline analysis,
+    which keeps the steps on record with no size, and whose record ``table``
+    holds its size and checksum) is verified and filtered instead. ``usable``
+    further restricts the candidate steps (those of a seed sweep that every seed
+    can resume from).
 
     A recorded table is checked against its record before anything changes, and a
     checkpoint whose recorded size the table no longer reaches (cut short since) is
@@ -115,17 +116,20 @@ def _restore(out: Path, model: nn.Module, optimizer: torch.optim.Optimizer, info
     """
     if table:
         verify(out, {"metrics.csv": table}, "metrics.csv")
-    flushed = {int(s): size for s, size in info.get("metrics_bytes", {}).items()}
+    flushed = {int(s): size for s, size in info.get("metrics_bytes", {}).items()}  # size None: the table was rewritten since
     headers = {int(s): columns for s, columns in info.get("metrics_headers", {}).items()}
     length = log.file.stat().st_size if log.file.exists() else 0
-    short = sorted(s for s, size in flushed.items() if size > length)
+    short = sorted(s for s, size in flushed.items() if size is not None and size > length)
     if short:
         warnings.warn(f"metrics.csv has {length} bytes, fewer than run.json records after step {short[0]} ({flushed[short[0]]}): it was cut short since; falling back to an earlier checkpoint", RuntimeWarning, stacklevel=3)
-        flushed = {s: size for s, size in flushed.items() if size <= length}
+        flushed = {s: size for s, size in flushed.items() if size is None or size <= length}
     if flushed:
         candidates: set[int] | None = set(flushed) if usable is None else set(flushed) & usable
-    else:  # no checkpoint on record: start over, unless the whole table was rewritten and recorded
-        candidates = usable if table else set()
+    elif table:  # analysed before the steps on record were kept: the checkpoints up to the last step written
+        last = info.get("last_step")
+        candidates = {s for s in saved_steps(out) if isinstance(last, int) and s <= last and (usable is None or s in usable)}
+    else:  # no checkpoint on record: start over
+        candidates = set()
     good = None if candidates is not None and not candidates else last_good_checkpoint(out, model, optimizer, usable=candidates)
     if not good:  # nothing usable, or only step 0 (the start itself): start over, dropping partial files
         log.truncate(0)
@@ -133,22 +137,21 @@ def _restore(out: Path, model: nn.Module, optimizer: torch.optim.Optimizer, info
         info["metrics_bytes"], info["metrics_columns"], info["metrics_headers"] = {}, None, {}
         return 0, [], log
     recorded_columns = headers.get(good, info.get("metrics_columns"))  # the header good's size was measured on
-    if good in flushed and flushed[good] and not log.file.exists():
+    if flushed.get(good) and not log.file.exists():
         raise CorruptFileError(f"metrics.csv is missing but run.json records its rows up to step {good}")
-    if good in flushed and recorded_columns in (None, log.columns):
+    if flushed.get(good) is not None and recorded_columns in (None, log.columns):
         log.truncate(flushed[good])
-    elif good in flushed:  # a later flush widened the header and rewrote the table: filter it back to good's header
+    elif flushed.get(good) is not None:  # a later flush widened the header and rewrote the table: filter it back to good's header
         kept = read_metrics(out)
         write_metrics(out, kept.loc[kept["step"] <= good, recorded_columns])
         log = MetricsLog(out)
-    else:  # the table was rewritten (e.g. by an offline analysis): filter it instead
-        verify(out, {"metrics.csv": table}, "metrics.csv")
+    else:  # the table was rewritten (e.g. by an offline analysis; verified above when recorded): filter it instead
         kept = read_metrics(out)
         write_metrics(out, kept[kept["step"] <= good])
         log = MetricsLog(out)
     size = log.file.stat().st_size if log.file.exists() else 0
     info["metrics_bytes"] = {str(s): b for s, b in flushed.items() if s < good} | {str(good): size}
-    if good in flushed:
+    if flushed.get(good) is not None:
         info["metrics_columns"] = log.columns
     if headers:
         info["metrics_headers"] = {str(s): c for s, c in headers.items() if s in flushed and s < good} | {str(good): log.columns}

@@ -104,3 +104,36 @@ def test_falling_back_past_a_wider_header_filters_the_table_instead_of_cutting_i
     assert resumed.status == "complete"
     assert (cut / "metrics.csv").read_bytes() == (tmp_path / "whole" / "metrics.csv").read_bytes()
     assert whole.metrics.equals(load_run(cut).metrics)
+
+
+@pytest.mark.parametrize("analysed_by", ["this version", "an older version"])
+def test_analysing_a_failed_run_keeps_its_resume_points_so_resume_loses_no_tracked_row(tmp_path, monkeypatch, analysed_by):
+    from bridge import analyze
+    from bridge.config import ScheduleConfig
+    from bridge.runs import storage
+    from bridge.trackers import LossTracker
+
+    cfg = config(100, schedule=ScheduleConfig(track_every=2))
+    whole = train(cfg, tmp_path / "whole", device="cpu", progress=False)
+    append = storage.append_bytes
+
+    def disk_full_at_85(path, data):  # the rows flushed at resume point 85 (steps 74..85) are never written
+        if data.startswith(b"74,"):
+            raise OSError(28, "No space left on device")
+        append(path, data)
+
+    cut = tmp_path / "cut"
+    monkeypatch.setattr(storage, "append_bytes", disk_full_at_85)
+    with pytest.raises(OSError):
+        train(cfg, cut, device="cpu", progress=False)
+    monkeypatch.setattr(storage, "append_bytes", append)
+    run = load_run(cut)
+    assert run.status == "failed" and run.info["last_step"] == 73 and (cut / "checkpoints" / "optim_00000085.safetensors").exists()
+    analyze(run, [LossTracker()], progress=False)
+    assert sorted(map(int, info(cut)["metrics_bytes"]))[-1] == 73  # still on record: the resume points, not 85
+    if analysed_by == "an older version":  # which dropped the resume points: the steps up to last_step are trusted
+        (cut / "run.json").write_text(json.dumps({**info(cut), "metrics_bytes": {}}))
+    resumed = train(cfg, cut, device="cpu", progress=False, resume=True)
+    assert resumed.status == "complete"
+    expected = whole.metrics.loc[whole.metrics.observable == "loss/train", "step"].tolist()
+    assert resumed.metrics.loc[resumed.metrics.observable == "loss/train", "step"].sort_values().tolist() == expected

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -137,3 +138,30 @@ def test_analysing_a_failed_run_keeps_its_resume_points_so_resume_loses_no_track
     assert resumed.status == "complete"
     expected = whole.metrics.loc[whole.metrics.observable == "loss/train", "step"].tolist()
     assert resumed.metrics.loc[resumed.metrics.observable == "loss/train", "step"].sort_values().tolist() == expected
+
+
+@pytest.mark.parametrize("damage", ["missing", "unreadable"])
+def test_a_run_with_no_readable_optimizer_state_on_record_warns_before_it_starts_over(tmp_path, damage):
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train(config(100), out, device="cpu", progress=False, trackers=[Crash(at=100)])
+    for optim in (out / "checkpoints").glob("optim_*"):
+        optim.unlink() if damage == "missing" else optim.write_bytes(b"not safetensors")
+    why = "none has its optimizer state on disk" if damage == "missing" else r"the optimizer states of steps \[53, 73, 85\] do not read back"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        resumed = train(config(100), out, device="cpu", progress=False, trackers=[Crash(at=-1)], resume=True)
+    restarts = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert len(restarts) == 1 and "starting over from step 0, deleting its 24 checkpoints" in restarts[0], restarts
+    assert re.search(why, restarts[0]), restarts[0]
+    assert resumed.status == "complete"
+
+
+def test_a_run_killed_before_its_first_resume_point_starts_over_without_a_warning(tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train(config(100), out, device="cpu", progress=False, trackers=[Crash(at=9)])
+    assert info(out)["metrics_bytes"] == {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert train(config(100), out, device="cpu", progress=False, trackers=[Crash(at=-1)], resume=True).status == "complete"

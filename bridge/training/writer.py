@@ -118,6 +118,8 @@ def _restore(out: Path, model: nn.Module, optimizer: torch.optim.Optimizer, info
         verify(out, {"metrics.csv": table}, "metrics.csv")
     flushed = {int(s): size for s, size in info.get("metrics_bytes", {}).items()}  # size None: the table was rewritten since
     headers = {int(s): columns for s, columns in info.get("metrics_headers", {}).items()}
+    if not log.file.exists() and any(flushed.values()):  # gone, not cut short: nothing to fall back on
+        raise CorruptFileError(f"metrics.csv is missing but run.json records its rows up to step {max(s for s, size in flushed.items() if size)}")
     length = log.file.stat().st_size if log.file.exists() else 0
     short = sorted(s for s, size in flushed.items() if size is not None and size > length)
     if short:
@@ -141,8 +143,6 @@ def _restore(out: Path, model: nn.Module, optimizer: torch.optim.Optimizer, info
         info["metrics_bytes"], info["metrics_columns"], info["metrics_headers"] = {}, None, {}
         return 0, [], log
     recorded_columns = headers.get(good, info.get("metrics_columns"))  # the header good's size was measured on
-    if flushed.get(good) and not log.file.exists():
-        raise CorruptFileError(f"metrics.csv is missing but run.json records its rows up to step {good}")
     if flushed.get(good) is not None and recorded_columns in (None, log.columns):
         log.truncate(flushed[good])
     elif flushed.get(good) is not None:  # a later flush widened the header and rewrote the table: filter it back to good's header

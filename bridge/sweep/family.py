@@ -58,15 +58,15 @@ def run_job(train_one: Callable[..., Any], study: tuple, key: str, out: str, opt
     return outcome
 
 
-def family_jobs(train_one: Callable[..., Any], study: tuple, keys: Sequence[str], out: str | Path, threads: Mapping[str, int], **options: Any) -> list[Job]:
-    """One job per run ``key``: ``train_one(*study, key, out, **options)`` with ``threads[key]`` CPUs (1 by default).
+def family_jobs(train_one: Callable[..., Any], study: tuple, keys: Sequence[str], out: str | Path, cpus: Mapping[str, int], **options: Any) -> list[Job]:
+    """One job per run ``key``: ``train_one(*study, key, out, **options)`` with ``cpus[key]`` CPUs (1 by default).
 
     Examples:
         >>> jobs = family_jobs(print, ("grokking", "quick"), ["main", "sweep_0"], "out", {"main": 2})
         >>> [(j.key, j.threads) for j in jobs], jobs[1].args[1:4]
         ([('main', 2), ('sweep_0', 1)], (('grokking', 'quick'), 'sweep_0', 'out'))
     """
-    return [Job(run_job, (train_one, tuple(study), key, str(out), dict(options)), key, int(threads.get(key, 1))) for key in keys]
+    return [Job(run_job, (train_one, tuple(study), key, str(out), dict(options)), key, int(cpus.get(key, 1))) for key in keys]
 
 
 def train_family(backend: str | Any, jobs: Sequence[Job], out: str | Path, **options: Any) -> list[dict[str, Any]]:

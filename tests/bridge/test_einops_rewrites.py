@@ -210,9 +210,9 @@ def test_superposition_importance_density_grid_as_before(monkeypatch):
     seen = []
     original = superposition_theory._expected_loss
 
-    def spy(w1, w2, b1, b2, r, p, u, a):
+    def spy(w1, w2, b1, b2, r, p, u, a, **kwargs):
         seen.append((r, p))
-        return original(w1, w2, b1, b2, r, p, u, a)
+        return original(w1, w2, b1, b2, r, p, u, a, **kwargs)
 
     monkeypatch.setattr(superposition_theory, "_expected_loss", spy)
     importance, density = [0.5, 2.0, 4.0], [1.0, 0.1]

@@ -175,7 +175,10 @@ def _open(out: Path, new: dict[str, Any]) -> dict[str, Any]:
         diff = difference(stored, new)
         if diff:
             raise ConfigError(f"{out} holds a different sweep ({diff}); choose another --out")
-        return {**stored, "versions": new["versions"]}
+        earlier = list(stored.get("earlier_versions") or [])
+        if stored.get("versions") not in (None, new["versions"]):  # resumed with other packages: both on record
+            earlier.append(stored["versions"])
+        return {**stored, "versions": new["versions"], **({"earlier_versions": earlier} if earlier else {})}
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} exists and is not a sweep directory; choose another --out")
     out.mkdir(parents=True, exist_ok=True)

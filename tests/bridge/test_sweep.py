@@ -382,3 +382,16 @@ def test_a_manifest_whose_points_are_damaged_is_one_line(tmp_path, capsys, recor
     assert main(["sweep", "--status", str(tmp_path / "sw")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "is not a sweep manifest" in err
+
+
+def test_a_sweep_resumed_with_other_packages_keeps_the_versions_of_both(tmp_path, monkeypatch):
+    import bridge.sweep.manifest as manifest_module
+
+    bridge.sweep(tiny(4), tmp_path / "sw", grid={"train.lr": [1e-3, 3e-3]}, progress=False)
+    first = json.loads((tmp_path / "sw" / "sweep.json").read_text())["versions"]
+    monkeypatch.setattr(manifest_module, "package_versions", lambda: {**first, "torch": "9.9.9"})
+    bridge.sweep(tiny(4), tmp_path / "sw", grid={"train.lr": [1e-3, 3e-3]}, progress=False)
+    stored = json.loads((tmp_path / "sw" / "sweep.json").read_text())
+    assert stored["versions"]["torch"] == "9.9.9" and stored["earlier_versions"] == [first]  # the resume replaced them
+    bridge.sweep(tiny(4), tmp_path / "sw", grid={"train.lr": [1e-3, 3e-3]}, progress=False)
+    assert json.loads((tmp_path / "sw" / "sweep.json").read_text())["earlier_versions"] == [first]  # same packages: nothing added

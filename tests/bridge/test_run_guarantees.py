@@ -301,8 +301,9 @@ def test_a_tracker_failing_on_any_call_fails_the_run_and_frees_its_lock(tmp_path
     resumed = train(cfg, tmp_path / "run", progress=False, resume=True)  # nobody holds it
     assert resumed.status == "complete" and "error" not in resumed.info  # the failure it resumed from is over
     whole = train(cfg, tmp_path / "whole", progress=False)
-    drop = {"wall_time", "created", "finished", "device", "files"}
-    assert {k for k in resumed.info if k not in drop} == {k for k in whole.info if k not in drop}
+    drop = {"wall_time", "created", "finished", "device", "files", "trackers"}  # trackers: those the run was started with
+    assert {k: v for k, v in resumed.info.items() if k not in drop} == {k: v for k, v in whole.info.items() if k not in drop}
+    assert (tmp_path / "run" / "metrics.csv").read_bytes() == (tmp_path / "whole" / "metrics.csv").read_bytes()
 
 
 def _race_for_the_lock(folder, go, results, slow):

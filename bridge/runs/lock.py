@@ -30,6 +30,7 @@ import os
 import shutil
 import socket
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,16 @@ def _process_start(pid: int) -> float | None:
         return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError, StopIteration):
         return None
+
+
+def held_here(lock: dict[str, Any] | None) -> bool:
+    """Whether ``lock`` is this process's.
+
+    Examples:
+        >>> held_here({"pid": os.getpid(), "host": socket.gethostname()}), held_here(None)
+        (True, False)
+    """
+    return lock is not None and lock.get("pid") == os.getpid() and lock.get("host") == socket.gethostname()
 
 
 def _describe(lock: dict[str, Any] | None) -> str:
@@ -179,7 +190,7 @@ def acquire(out: str | Path) -> None:
         if _place(file):
             return
         lock = holder(out)
-        if lock is not None and lock.get("pid") == os.getpid() and lock.get("host") == socket.gethostname():
+        if held_here(lock):
             return  # this process holds it already
         if lock is not None and not is_stale(lock):
             raise RunError(f"{out} is being written by {_describe(lock)}; wait for it, or remove {file} if that process is gone")
@@ -188,6 +199,33 @@ def acquire(out: str | Path) -> None:
         _set_aside(file, lock)
     raise RunError(f"could not take the lock {file}")
 
+
+def acquire_all(dirs: Sequence[Path]) -> list[Path]:
+    """Take the lock of every run directory in ``dirs`` or of none; return those taken here
+    (a lock this process held already is not counted: whoever took it releases it).
+
+    Raises:
+        RunError: a live process holds one of the locks (named); those taken are released first.
+
+    Examples:
+        >>> import tempfile
+        >>> a, b = Path(tempfile.mkdtemp()), Path(tempfile.mkdtemp())
+        >>> acquire_all([a, b]) == [a, b], acquire_all([a]) == []
+        (True, True)
+        >>> release(a); release(b)
+    """
+    taken: list[Path] = []
+    try:
+        for d in dirs:
+            held = held_here(holder(d))
+            acquire(d)
+            if not held:
+                taken.append(d)
+    except BaseException:
+        for d in taken:
+            release(d)
+        raise
+    return taken
 
 
 def _place(file: Path) -> bool:
@@ -253,6 +291,5 @@ def release(out: str | Path) -> None:
         >>> acquire(out); release(out); holder(out) is None
         True
     """
-    lock = holder(out)
-    if lock is not None and lock.get("pid") == os.getpid() and lock.get("host") == socket.gethostname():
+    if held_here(holder(out)):
         (Path(out) / LOCK).unlink(missing_ok=True)

@@ -22,48 +22,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from bridge.runs.lock import LOCK, acquire, holder, release
+from bridge.runs.lock import LOCK, acquire_all, held_here, holder, release
 
 KEPT = ".kept"
 CUT_IN_PLACE = {Path("metrics.csv")}  # truncated through the same inode: copied, not linked
-
-
-def _mine(lock: dict[str, Any] | None) -> bool:
-    return lock is not None and lock.get("pid") == os.getpid() and lock.get("host") == socket.gethostname()
-
-
-def take_locks(dirs: Sequence[Path]) -> list[Path]:
-    """Take the lock of every run directory in ``dirs`` or of none; return those taken here
-    (a lock this process held already is not counted: whoever took it releases it).
-
-    Raises:
-        RunError: a live process holds one of the locks (named); those taken are released first.
-
-    Examples:
-        >>> import tempfile; from bridge.runs.lock import release
-        >>> a, b = Path(tempfile.mkdtemp()), Path(tempfile.mkdtemp())
-        >>> take_locks([a, b]) == [a, b], take_locks([a]) == []
-        (True, True)
-        >>> release(a); release(b)
-    """
-    taken: list[Path] = []
-    try:
-        for d in dirs:
-            held = _mine(holder(d))
-            acquire(d)
-            if not held:
-                taken.append(d)
-    except BaseException:
-        for d in taken:
-            release(d)
-        raise
-    return taken
 
 
 class Kept:
@@ -144,7 +111,7 @@ def refusable(writers: Sequence[Any], resume: bool) -> Iterator[None]:
     this process created is recorded as failed (and its lock released), as a run failing
     later is; a directory another writer created is left alone.
     """
-    taken = take_locks([w.out for w in writers]) if resume else []
+    taken = acquire_all([w.out for w in writers]) if resume else []
     kept: list[Kept] = []
     try:
         for w in writers if resume else ():
@@ -157,7 +124,7 @@ def refusable(writers: Sequence[Any], resume: bool) -> Iterator[None]:
                     for logger in w.loggers:
                         with suppress(Exception):
                             logger.close()
-                elif _mine(holder(w.out)):  # created here: failed like a run that fails training
+                elif held_here(holder(w.out)):  # created here: failed like a run that fails training
                     w.fail(e)
             for k in kept:
                 k.restore()

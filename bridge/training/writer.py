@@ -248,11 +248,7 @@ class RunWriter:
                 recorded = {**recorded, "config": self.info["config"], "schedule": schedule, "extended": history}
             self.info = {**{k: v for k, v in recorded.items() if k != "error"}, "status": "running", "device": self.info["device"]}  # the stop it resumes from is over
             table = (self.info.pop("files", None) or {}).get("metrics.csv")  # the table changes again: its record is rewritten at completion
-            try:
-                start, self.saved, self.log = _restore(self.out, model, optimizer, self.info, self.log, table, usable)
-            except CorruptFileError:  # refused before anything changed: the run stays as it was
-                release(self.out)
-                raise
+            start, self.saved, self.log = _restore(self.out, model, optimizer, self.info, self.log, table, usable)
             atomic_write_json(self.out / "run.json", self.info)
         else:
             create_run_dir(self.out, self.info)

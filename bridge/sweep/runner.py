@@ -88,10 +88,9 @@ def run_sweep(
         >>> s.table["status"].tolist(), len(s.trained), run_sweep(cfg, s.path, grid={"train.lr": [0.05, 0.1]}, seeds=[0, 1], progress=False).trained
         (['done', 'done', 'done', 'done'], 4, ())
     """
-    from bridge.training.loggers import get_logger
+    from bridge.training.loggers import check_logger_names
 
-    for logger in loggers:
-        get_logger(logger)  # unknown or uninstalled: refused before any work
+    check_logger_names(loggers)
     target = dataclasses.replace(_target(base, preset, settings, trackers, imports, device), loggers=tuple(loggers))
     pts = grid_points(grid, seeds=seeds, points=points)
     check_paths(target.base(), pts, target.kind)

@@ -181,4 +181,23 @@ def get_logger(name: str, **options: Any) -> Any:
     return LOGGERS[name](**options)
 
 
-__all__ = ["LOGGERS", "TensorBoardLogger", "WandbLogger", "get_logger", "tag"]
+def check_logger_names(names: Sequence[str]) -> None:
+    """Refuse, before any work, anything but the names of known and installed loggers.
+
+    Raises:
+        TypeError: ``names`` is not a sequence of names (a logger object serves one run; these name one per run).
+        ConfigError: an unknown or uninstalled logger.
+
+    Examples:
+        >>> check_logger_names([]); check_logger_names(["tb"])
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: unknown logger 'tb' (loggers: tensorboard, wandb)
+    """
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise TypeError(f"give loggers by name (loggers=['tensorboard']), one fresh logger per run, got {names!r:.80}")
+    for name in names:
+        get_logger(name)
+
+
+__all__ = ["LOGGERS", "TensorBoardLogger", "WandbLogger", "check_logger_names", "get_logger", "tag"]

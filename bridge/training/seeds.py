@@ -113,11 +113,10 @@ def train_seeds(
         raise ConfigError(f"train_seeds needs integer seeds, got {list(seeds)}") from None
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"train_seeds needs distinct seeds, got {seeds}")
-    if isinstance(loggers, str) or not all(isinstance(lg, str) for lg in loggers):
-        raise TypeError(f"train_seeds takes loggers by name (loggers=['tensorboard']), one fresh logger per seed, got {loggers!r:.80}")
-    from bridge.training.loggers import get_logger
+    from bridge.training.loggers import check_logger_names, get_logger
 
-    seed_loggers = [[get_logger(lg) for lg in loggers] for _ in seeds]  # an unknown or uninstalled logger stops here, before any work
+    check_logger_names(loggers)
+    seed_loggers = [[get_logger(lg) for lg in loggers] for _ in seeds]
     configs = [dataclasses.replace(config, seed=s) for s in seeds]
     datas = [validate(c) for c in configs]
     _check_stackable(datas)

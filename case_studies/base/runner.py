@@ -160,11 +160,10 @@ def run_case_study(
         ConfigError: a run config is invalid (before any training).
     """
     from bridge.overrides import apply
-    from bridge.training.loggers import get_logger
+    from bridge.training.loggers import check_logger_names
     from bridge.training.loop import resolve_device, validate
 
-    for logger in loggers:
-        get_logger(logger)  # an unknown or uninstalled logger stops here, before any work
+    check_logger_names(loggers)
     if isinstance(backend, str) and backend != "local":
         from bridge.sweep.backends import get_backend
 

@@ -259,7 +259,7 @@ def run_seeds(
     """
     from bridge.overrides import apply
     from bridge.runs.lock import remove_stale_staging
-    from bridge.training.loggers import get_logger
+    from bridge.training.loggers import check_logger_names
     from bridge.training.loop import validate
 
     from case_studies.base import get_case_study, resolve_preset
@@ -267,8 +267,7 @@ def run_seeds(
 
     if not seeds:
         raise ConfigError("--seeds names no seed")
-    for logger in loggers:
-        get_logger(logger)  # an unknown or uninstalled logger stops here, before any work
+    check_logger_names(loggers)
     study = get_case_study(name)
     preset_name, preset_obj = resolve_preset(study, preset)
     check_settings_take_effect(study, preset_obj, settings)

@@ -165,3 +165,21 @@ def test_a_run_killed_before_its_first_resume_point_starts_over_without_a_warnin
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert train(config(100), out, device="cpu", progress=False, trackers=[Crash(at=-1)], resume=True).status == "complete"
+
+
+def test_metrics_log_sizes_are_bytes_so_a_resume_truncates_non_ascii_rows_intact(tmp_path):
+    """The size append returns (recorded per checkpoint) counts bytes: "λ" is 2 bytes in UTF-8,
+    so counting characters would cut a resumed table inside its last kept row."""
+    from bridge.runs.metrics import read_metrics
+
+    log = MetricsLog(tmp_path)
+    first = log.append([{"step": 0, "observable": "loss/λ", "value": 0.5}])
+    assert first == (tmp_path / "metrics.csv").stat().st_size == len("step,observable,value\n0,loss/λ,0.5\n".encode())
+    second = log.append([{"step": 1, "observable": "loss/λ", "value": 0.25}, {"step": 1, "observable": "λ/μ", "value": 0.125}])
+    assert second == (tmp_path / "metrics.csv").stat().st_size == first + len("1,loss/λ,0.25\n1,λ/μ,0.125\n".encode())
+    resumed = MetricsLog(tmp_path)  # a resume from step 0's checkpoint: back to its recorded size
+    resumed.truncate(first)
+    assert resumed.append([{"step": 1, "observable": "loss/λ", "value": 0.3}]) == (tmp_path / "metrics.csv").stat().st_size
+    frame = read_metrics(tmp_path)
+    assert frame["step"].tolist() == [0, 1] and frame["observable"].tolist() == ["loss/λ", "loss/λ"] and frame["value"].tolist() == [0.5, 0.3]
+    assert (tmp_path / "metrics.csv").read_text(encoding="utf-8") == "step,observable,value\n0,loss/λ,0.5\n1,loss/λ,0.3\n"

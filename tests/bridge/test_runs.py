@@ -231,24 +231,6 @@ def test_metrics_log_round_trips_floats_missing_cells_and_quoting(tmp_path):
     assert frame["mode"].iloc[:2].tolist() == [1, 2] and frame["mode"].iloc[2:].isna().all()
 
 
-def test_metrics_log_sizes_are_bytes_so_a_resume_truncates_non_ascii_rows_intact(tmp_path):
-    """The size append returns (recorded per checkpoint) counts bytes: "λ" is 2 bytes in UTF-8,
-    so counting characters would cut a resumed table inside its last kept row."""
-    from bridge.runs.metrics import read_metrics
-
-    log = MetricsLog(tmp_path)
-    first = log.append([{"step": 0, "observable": "loss/λ", "value": 0.5}])
-    assert first == (tmp_path / "metrics.csv").stat().st_size == len("step,observable,value\n0,loss/λ,0.5\n".encode())
-    second = log.append([{"step": 1, "observable": "loss/λ", "value": 0.25}, {"step": 1, "observable": "λ/μ", "value": 0.125}])
-    assert second == (tmp_path / "metrics.csv").stat().st_size == first + len("1,loss/λ,0.25\n1,λ/μ,0.125\n".encode())
-    resumed = MetricsLog(tmp_path)  # a resume from step 0's checkpoint: back to its recorded size
-    resumed.truncate(first)
-    assert resumed.append([{"step": 1, "observable": "loss/λ", "value": 0.3}]) == (tmp_path / "metrics.csv").stat().st_size
-    frame = read_metrics(tmp_path)
-    assert frame["step"].tolist() == [0, 1] and frame["observable"].tolist() == ["loss/λ", "loss/λ"] and frame["value"].tolist() == [0.5, 0.3]
-    assert (tmp_path / "metrics.csv").read_text(encoding="utf-8") == "step,observable,value\n0,loss/λ,0.5\n1,loss/λ,0.3\n"
-
-
 def test_merge_rows_keys_on_the_index_columns_of_either_table():
     """With ``replace=True`` the key is observable, step and every index column of old or new:
     a new row without a ``mode`` has an absent mode, so it replaces only an old row whose mode is
@@ -268,7 +250,7 @@ def test_merge_rows_keys_on_the_index_columns_of_either_table():
     assert sorted(zip(merged["step"].tolist(), [None if pd.isna(m) else int(m) for m in merged["mode"]], merged["value"].tolist()), key=str) == sorted(
         [(5, 0, 1.0), (5, 1, 2.0), (6, None, 4.0), (5, None, 9.0)], key=str
     )
-    three = merge_rows(old.iloc[:2], new)  # the case of the audit: 2 old rows with a mode, 1 new without
+    three = merge_rows(old.iloc[:2], new)  # 2 old rows with a mode, 1 new without
     assert len(three) == 3 and sorted(three["value"].tolist()) == [1.0, 2.0, 9.0]
     assert merge_rows(old.iloc[:2], new, ["observable", "step"])["value"].tolist() == [9.0]  # a narrower key, asked for
 

@@ -29,16 +29,18 @@ from typing import Any
 from bridge.runs.errors import CorruptFileError
 
 
-def digest(file: Path) -> dict[str, Any]:
-    """``{"bytes": size, "sha256": hex}`` of ``file``.
+def digest(file: Path | bytes) -> dict[str, Any]:
+    """``{"bytes": size, "sha256": hex}`` of ``file`` (a path, or the bytes themselves).
 
     Examples:
         >>> import tempfile, pathlib
         >>> file = pathlib.Path(tempfile.mkdtemp()) / "a.txt"; _ = file.write_text("abc")
         >>> digest(file)  # the SHA-256 test vector of "abc"
         {'bytes': 3, 'sha256': 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'}
+        >>> digest(b"abc") == digest(file)
+        True
     """
-    data = file.read_bytes()
+    data = file if isinstance(file, bytes) else file.read_bytes()
     return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
@@ -58,6 +60,10 @@ def record(folder: str | Path, names: Iterable[str]) -> dict[str, dict[str, Any]
 def verify(folder: str | Path, files: Mapping[str, Any] | None, name: str) -> None:
     """Raise ``CorruptFileError`` if ``name`` in ``folder`` differs from its record (no record: nothing to check).
 
+    A record written just before its file was replaced holds the file it replaces under
+    ``"before"`` (``None``: there was none): until the record drops it, either file is
+    whole, so a writer killed between the two steps leaves a readable run.
+
     Examples:
         >>> import tempfile
         >>> folder = tempfile.mkdtemp()
@@ -65,17 +71,29 @@ def verify(folder: str | Path, files: Mapping[str, Any] | None, name: str) -> No
         Traceback (most recent call last):
         ...
         bridge.runs.errors.CorruptFileError: a.txt is missing but run.json records it (3 bytes)
+        >>> verify(folder, {"a.txt": {"bytes": 3, "sha256": "ba78...", "before": None}}, "a.txt")  # not yet written: the missing file is the one before
     """
     entry = (files or {}).get(name)
     if not entry:
         return
-    if not isinstance(entry, Mapping) or not isinstance(entry.get("bytes"), int) or not isinstance(entry.get("sha256"), str):
-        raise CorruptFileError(f"run.json's record of {name} is malformed (expected bytes and sha256, got {entry!r})")
+    _check_entry(name, entry)
     file = Path(folder) / name
+    before = entry.get("before", False)  # False: no replacement under way
+    if before is not False and before is not None:
+        _check_entry(name, before)
     if not file.is_file():
+        if before is None:
+            return
         raise CorruptFileError(f"{name} is missing but run.json records it ({entry['bytes']} bytes)")
     now = digest(file)
+    if before and now == {"bytes": before["bytes"], "sha256": before["sha256"]}:
+        return
     if now["bytes"] != entry.get("bytes"):
         raise CorruptFileError(f"{name} has {now['bytes']} bytes but run.json records {entry.get('bytes')} (truncated or changed since it was written)")
     if now["sha256"] != entry.get("sha256"):
         raise CorruptFileError(f"{name} does not match its checksum in run.json (damaged or changed since it was written)")
+
+
+def _check_entry(name: str, entry: Any) -> None:
+    if not isinstance(entry, Mapping) or not isinstance(entry.get("bytes"), int) or not isinstance(entry.get("sha256"), str):
+        raise CorruptFileError(f"run.json's record of {name} is malformed (expected bytes and sha256, got {entry!r})")

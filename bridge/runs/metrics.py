@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from bridge.runs.errors import CorruptFileError
-from bridge.runs.storage import append_bytes, atomic_write_text
+from bridge.runs.storage import append_bytes, atomic_write_bytes
 
 BASE_COLUMNS = ["step", "observable", "value"]
 _INTEGER = re.compile(r"-?(0|[1-9][0-9]*)(\.0)?")  # a cell the csv writer makes of an integer ("2.0" from older tables)
@@ -276,7 +276,17 @@ def write_metrics(path: Path, frame: pd.DataFrame) -> None:
         >>> (folder / "metrics.csv").read_text().splitlines()
         ['step,observable,value,mode', '0,mode/strength,0.5,3']
     """
-    atomic_write_text(Path(path) / "metrics.csv", (tidy_dtypes(frame) if len(frame.columns) else frame).to_csv(index=False))
+    atomic_write_bytes(Path(path) / "metrics.csv", encode_metrics(frame))
+
+
+def encode_metrics(frame: pd.DataFrame) -> bytes:
+    """The bytes :func:`write_metrics` writes for ``frame``.
+
+    Examples:
+        >>> encode_metrics(pd.DataFrame({"step": [0], "observable": ["loss"], "value": [0.5]}))
+        b'step,observable,value\\n0,loss,0.5\\n'
+    """
+    return (tidy_dtypes(frame) if len(frame.columns) else frame).to_csv(index=False).encode()
 
 
 def read_metrics(path: Path) -> pd.DataFrame:

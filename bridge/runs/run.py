@@ -30,10 +30,10 @@ import torch
 from torch import nn
 
 from bridge.config import RunConfig, config_from_dict
-from bridge.runs.checksums import record, verify
+from bridge.runs.checksums import digest, verify
 from bridge.runs.errors import RunError
-from bridge.runs.metrics import BASE_COLUMNS, MetricsLog, key_part, merge_rows, read_metrics, rows_to_frame, validate_rows, write_metrics
-from bridge.runs.storage import CorruptFileError, atomic_write_json, load_tensors, read_json
+from bridge.runs.metrics import BASE_COLUMNS, MetricsLog, key_part, encode_metrics, merge_rows, read_metrics, rows_to_frame, validate_rows, write_metrics
+from bridge.runs.storage import CorruptFileError, atomic_write_bytes, atomic_write_json, load_tensors, read_json
 from bridge.runs.weights import load_weights
 
 __all__ = ["BASE_COLUMNS", "CHECKPOINTS", "MetricsLog", "Run", "checkpoint_path", "has_report", "load_run", "load_weights", "read_metrics", "rows_to_frame", "saved_steps", "validate_rows", "write_metrics"]
@@ -331,12 +331,15 @@ class Run:
             ValueError: a row is not tidy (see :func:`validate_rows`), before anything is written.
         """
         validate_rows(rows)
-        merged = merge_rows(self.metrics, rows_to_frame(rows), replace)
-        if self.info.get("metrics_bytes"):  # first: the resume points stay on record, but their sizes no longer describe the file
-            self.update_info(metrics_bytes={step: None for step in self.info["metrics_bytes"]})
-        write_metrics(self.path, merged)
+        data = encode_metrics(merge_rows(self.metrics, rows_to_frame(rows), replace))
+        file, new = self.path / "metrics.csv", digest(data)
+        # run.json first, holding both tables: a kill before the file is replaced, or after, leaves a run that reads
+        before = digest(file) if file.is_file() else None
+        resume_points = {"metrics_bytes": dict.fromkeys(self.info["metrics_bytes"])} if self.info.get("metrics_bytes") else {}  # on record, but their sizes no longer describe the file
+        self.update_info(**resume_points, files={**self.info.get("files", {}), "metrics.csv": {**new, "before": before}})
+        atomic_write_bytes(file, data)
         self._metrics = None
-        self.update_info(files={**self.info.get("files", {}), **record(self.path, ["metrics.csv"])})
+        self.update_info(files={**self.info["files"], "metrics.csv": new})
 
     def write_events(self, events: Sequence[Any]) -> None:
         """Write ``events.json`` (events/stages with ``to_dict`` or plain dicts)."""

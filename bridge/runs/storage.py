@@ -11,6 +11,7 @@ Nothing is ever unpickled.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import struct
@@ -131,14 +132,16 @@ def read_json(path: str | Path) -> Any:
         raise CorruptFileError(f"{path.name} is not valid JSON ({e})") from None
 
 
-PACKED = "json"  # metadata of several keys is stored under this one key, so the file's bytes are reproducible
+PACKED = "json"  # the metadata is stored as one JSON string under this one key, so the file's bytes are reproducible
+DIGEST = "data_sha256"  # in the packed metadata: the SHA-256 of the tensor data, checked on every load
 
 
 def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
     """Save ``tensors`` as safetensors atomically (tensors are made contiguous and unshared).
 
-    Metadata of several keys is stored as one JSON string with sorted keys (safetensors writes
-    several keys in an order that varies from process to process); :func:`read_metadata` unpacks it.
+    The metadata is stored as one JSON string with sorted keys (safetensors writes several
+    keys in an order that varies from process to process), together with the SHA-256 of the
+    tensor data, which :func:`load_tensors` checks; :func:`read_metadata` unpacks it.
 
     Examples:
         >>> import tempfile, os; file = os.path.join(tempfile.mkdtemp(), "step_00000003.safetensors")
@@ -157,14 +160,28 @@ def tensors_to_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str] 
         >>> load(tensors_to_bytes({"w": torch.eye(2)}, {"step": "3"}))["w"].tolist()
         [[1.0, 0.0], [0.0, 1.0]]
     """
-    if metadata and len(metadata) > 1:
-        metadata = {PACKED: json.dumps(metadata, sort_keys=True)}
-    fast = _serialise(tensors, metadata)
-    if fast is not None:
-        return fast
+    if metadata and DIGEST in metadata:
+        raise ValueError(f"metadata key {DIGEST!r} is reserved for the checksum of the tensor data")
+    laid = _lay_out(tensors)
+    if laid is not None:
+        entries, data = laid
+        header = json.dumps({"__metadata__": _packed(metadata, data), **entries}, separators=(",", ":")).encode()
+        header += b" " * (-len(header) % 8)  # the data starts 8-byte aligned
+        return struct.pack("<Q", len(header)) + header + data
     from safetensors.torch import save
 
-    return save({k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}, metadata=metadata)
+    cpu = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
+    return save(cpu, metadata=_packed(metadata, _data_of(save(cpu))))
+
+
+def _packed(metadata: dict[str, str] | None, data: bytes) -> dict[str, str]:
+    return {PACKED: json.dumps({**(metadata or {}), DIGEST: hashlib.sha256(data).hexdigest()}, sort_keys=True)}
+
+
+def _data_of(raw: bytes) -> bytes:
+    """The tensor data of a safetensors file's bytes (after its length-prefixed header)."""
+    (length,) = struct.unpack("<Q", raw[:8])
+    return raw[8 + length :]
 
 
 # The dtypes serialised here, with their names in the format and their rank in its order
@@ -179,49 +196,67 @@ def _dtype_ranks() -> dict[torch.dtype, tuple[str, int]]:
     return {getattr(torch, name): (label, rank) for rank, (name, label) in enumerate(_DTYPE_NAMES.items())}
 
 
-def _serialise(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None) -> bytes | None:
-    """The bytes ``safetensors.torch.save`` gives for ``tensors``, built without its per-tensor
-    Python work; ``None`` (the caller falls back to it) for other dtypes, names or metadata that
-    are not printable ASCII (whose JSON escaping could differ), or a big-endian machine."""
+def _lay_out(tensors: dict[str, torch.Tensor]) -> tuple[dict[str, Any], bytes] | None:
+    """The header entries and the data ``safetensors.torch.save`` writes for ``tensors``, built
+    without its per-tensor Python work; ``None`` (the caller falls back to it) for other dtypes,
+    names that are not printable ASCII (whose JSON escaping could differ), or a big-endian machine."""
     import torch
 
     if sys.byteorder != "little":
         return None
     ranks = _dtype_ranks()
-    strings = [*tensors, *(metadata or {}).keys(), *(metadata or {}).values()]
-    if any(t.dtype not in ranks for t in tensors.values()) or not all(s.isascii() and s.isprintable() for s in strings):
+    if any(t.dtype not in ranks for t in tensors.values()) or not all(s.isascii() and s.isprintable() for s in tensors):
         return None
-    header: dict[str, Any] = {"__metadata__": metadata} if metadata else {}
+    entries: dict[str, Any] = {}
     chunks, offset = [], 0
     for name in sorted(tensors, key=lambda k: (-ranks[tensors[k].dtype][1], k)):
         t = tensors[name]
         data = t.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
-        header[name] = {"dtype": ranks[t.dtype][0], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        entries[name] = {"dtype": ranks[t.dtype][0], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
         chunks.append(data)
         offset += len(data)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)  # the data starts 8-byte aligned
-    return struct.pack("<Q", len(text)) + text + b"".join(chunks)
+    return entries, b"".join(chunks)
 
 
 def load_tensors(path: str | Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
     """Load a safetensors file (name → tensor); a truncated or corrupt file raises :class:`CorruptFileError` naming it.
 
+    A file that records the checksum of its tensor data (every file :func:`save_tensors` writes)
+    is checked against it, so a damaged value is never loaded.
+
     Examples:
         >>> import tempfile, os; file = os.path.join(tempfile.mkdtemp(), "w.safetensors"); save_tensors(file, {"w": torch.eye(2)})
         >>> load_tensors(file)["w"].tolist()
         [[1.0, 0.0], [0.0, 1.0]]
+        >>> raw = bytearray(open(file, "rb").read()); raw[-1] ^= 1; _ = open(file, "wb").write(raw)  # one bit of the data flipped
+        >>> load_tensors(file)
+        Traceback (most recent call last):
+        ...
+        bridge.runs.errors.CorruptFileError: checkpoint w.safetensors does not match the checksum it was saved with (damaged since it was written)
     """
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from safetensors.torch import load
 
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
     try:
-        return load_file(str(path), device=str(device))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raw = path.read_bytes()
+        tensors, metadata = load(raw), _header_metadata(raw)
+    except (SafetensorError, OSError, ValueError, RuntimeError, struct.error) as e:
         raise CorruptFileError(f"checkpoint {path.name} is corrupt or truncated ({e})") from None
+    stored = _unpacked(metadata, path).get(DIGEST)
+    if stored is not None and hashlib.sha256(_data_of(raw)).hexdigest() != stored:
+        raise CorruptFileError(f"checkpoint {path.name} does not match the checksum it was saved with (damaged since it was written)")
+    return tensors if str(device) == "cpu" else {k: v.to(device) for k, v in tensors.items()}
+
+
+def _header_metadata(raw: bytes) -> dict[str, str]:
+    """The raw string metadata in the header of a safetensors file's bytes (``{}`` when none)."""
+    (length,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + length])
+    metadata = header.get("__metadata__") if isinstance(header, dict) else None
+    return metadata if isinstance(metadata, dict) else {}
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
@@ -246,14 +281,18 @@ def read_metadata(path: str | Path) -> dict[str, str]:
             metadata = f.metadata() or {}
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise CorruptFileError(f"checkpoint {Path(path).name} is corrupt or truncated ({e})") from None
-    if set(metadata) != {PACKED}:
+    return {k: v for k, v in _unpacked(metadata, Path(path)).items() if k != DIGEST}
+
+
+def _unpacked(metadata: dict[str, str], path: Path) -> dict[str, str]:
+    if set(metadata) != {PACKED}:  # a file written with its metadata as separate keys
         return metadata
     try:
         unpacked = json.loads(metadata[PACKED])
     except ValueError:
         unpacked = None
     if not isinstance(unpacked, dict) or not all(isinstance(v, str) for v in unpacked.values()):
-        raise CorruptFileError(f"checkpoint {Path(path).name} holds unreadable metadata")
+        raise CorruptFileError(f"checkpoint {path.name} holds unreadable metadata")
     return unpacked
 
 

@@ -76,6 +76,12 @@ def rewrite_checkpoint(change):
     return damage
 
 
+def flip_a_bit_of_the_last_checkpoint(out: Path) -> None:
+    data = bytearray(last_checkpoint(out).read_bytes())
+    data[-5] ^= 0x10  # inside the last tensor's values: the file still parses, with one value changed
+    last_checkpoint(out).write_bytes(bytes(data))
+
+
 def truncate(name: str, cut: int = 7):
     def damage(out: Path) -> None:
         data = (out / name).read_bytes()
@@ -99,8 +105,9 @@ def test_a_truncated_metrics_table_is_named_and_never_used(good, tmp_path, capsy
         (rewrite_checkpoint(lambda t: {k: v.to(torch.int64) for k, v in t.items()}), "step_", "has dtype int64, the model expects float32"),
         (rewrite_checkpoint(lambda t: {k: v for k, v in t.items() if k != "weights.1"}), "step_", "missing ['weights.1']"),
         (edit_info(lambda i: i["config"]["model"].update(d_hidden=16)), "step_00000000.safetensors", "has shape (32, 16), the model expects (16, 16)"),
+        (flip_a_bit_of_the_last_checkpoint, "step_", "does not match the checksum it was saved with"),
     ],
-    ids=["wrong-shape", "int64", "missing-tensor", "run.json-width"],
+    ids=["wrong-shape", "int64", "missing-tensor", "run.json-width", "one-bit"],
 )
 def test_checkpoints_that_do_not_fit_the_model_name_the_file_and_the_tensor(good, tmp_path, capsys, damage, file, what):
     out = copy(good, tmp_path, damage)

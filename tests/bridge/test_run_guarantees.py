@@ -1,8 +1,10 @@
 """What a run directory guarantees: one writer, atomic creation, interrupted runs detected and resumed."""
 
+import hashlib
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import textwrap
@@ -146,8 +148,8 @@ def test_safetensors_metadata_of_several_keys_is_stored_reproducibly(tmp_path):
     save_tensors(tmp_path / "b.safetensors", {"x": torch.arange(3.0)}, dict(reversed(meta.items())))
     assert (tmp_path / "a.safetensors").read_bytes() == (tmp_path / "b.safetensors").read_bytes()
     assert read_metadata(tmp_path / "a.safetensors") == meta
-    save_tensors(tmp_path / "c.safetensors", {"x": torch.arange(3.0)}, {"step": "3"})  # one key: stored as it is
-    assert read_metadata(tmp_path / "c.safetensors") == {"step": "3"}
+    save_tensors(tmp_path / "c.safetensors", {"x": torch.arange(3.0)}, {"step": "3"})
+    assert read_metadata(tmp_path / "c.safetensors") == {"step": "3"}  # the checksum of the data is not part of it
 
 
 def test_a_file_queue_applies_batches_in_order_and_drops_those_after_a_failure(tmp_path):
@@ -255,7 +257,7 @@ def test_checkpoint_bytes_are_the_bytes_safetensors_writes(case):
     import torch
     from safetensors.torch import load, save
 
-    from bridge.runs.storage import PACKED, tensors_to_bytes
+    from bridge.runs.storage import DIGEST, PACKED, tensors_to_bytes
 
     g = torch.Generator().manual_seed(0)
     every = {
@@ -271,9 +273,12 @@ def test_checkpoint_bytes_are_the_bytes_safetensors_writes(case):
         "unsupported dtype": ({"x": torch.randn(4, generator=g).to(torch.complex64), "y": torch.ones(2)}, None),
         "one name non-ASCII": ({"wé": torch.ones(2), "v": torch.zeros(3)}, {"step": "0"}),
     }[case]
-    packed = {PACKED: json.dumps(metadata, sort_keys=True)} if metadata and len(metadata) > 1 else metadata
+    plain = {k: v.contiguous() for k, v in tensors.items()}
+    unlabelled = save(plain)
+    (length,) = struct.unpack("<Q", unlabelled[:8])
+    packed = {PACKED: json.dumps({**(metadata or {}), DIGEST: hashlib.sha256(unlabelled[8 + length :]).hexdigest()}, sort_keys=True)}
     data = tensors_to_bytes(tensors, metadata)
-    assert data == save({k: v.contiguous() for k, v in tensors.items()}, metadata=packed)
+    assert data == save(plain, metadata=packed)
     assert all(torch.equal(load(data)[k], v) for k, v in tensors.items())
 
 

@@ -281,7 +281,7 @@ def report_cmd(
     if not md.exists() or not js.exists():
         raise CLIError(f"{run_dir} has no report (run it through `mechbridge run`, finish it with --resume, or pass --rebuild)")
     from bridge.runs.checksums import verify
-    from bridge.runs.errors import RunError
+    from bridge.runs.errors import CorruptFileError, RunError
     from bridge.runs.storage import read_json
 
     info = read_json(run_dir / "run.json") if (run_dir / "run.json").exists() else {}
@@ -291,7 +291,11 @@ def report_cmd(
     if (run_dir / "run.json").exists() and "report.json" not in (files or {}):
         raise CLIError(f"{run_dir} has no finished report (run.json records none; writing it was interrupted): finish it with --resume or pass --rebuild")
     for name in ["report.json", "report.md", *sorted(set(files or {}) - {"report.json", "report.md"})]:
-        verify(run_dir, files, name)  # the report and every file written with it, as recorded
+        try:
+            verify(run_dir, files, name)  # the report and every file written with it, as recorded
+        except CorruptFileError as e:
+            hint = "" if name == "metrics.csv" else f"; `mechbridge report {run_dir} --rebuild` writes the report again from its runs"
+            raise CorruptFileError(f"{e}{hint}") from None
     try:
         verdict = json.loads(js.read_text())["verdict"]
     except (json.JSONDecodeError, KeyError, TypeError) as e:

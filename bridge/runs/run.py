@@ -33,7 +33,7 @@ from bridge.config import RunConfig, config_from_dict
 from bridge.runs.checksums import digest, verify
 from bridge.runs.errors import RunError
 from bridge.runs.metrics import BASE_COLUMNS, MetricsLog, key_part, encode_metrics, merge_rows, read_metrics, rows_to_frame, validate_rows, write_metrics
-from bridge.runs.storage import CorruptFileError, atomic_write_bytes, atomic_write_json, load_tensors, read_json
+from bridge.runs.storage import CorruptFileError, atomic_write_bytes, atomic_write_json, json_bytes, load_tensors, read_json
 from bridge.runs.weights import load_weights
 
 __all__ = ["BASE_COLUMNS", "CHECKPOINTS", "MetricsLog", "Run", "checkpoint_path", "has_report", "load_run", "load_weights", "read_metrics", "rows_to_frame", "saved_steps", "validate_rows", "write_metrics"]
@@ -332,18 +332,32 @@ class Run:
         """
         validate_rows(rows)
         data = encode_metrics(merge_rows(self.metrics, rows_to_frame(rows), replace))
-        file, new = self.path / "metrics.csv", digest(data)
-        # run.json first, holding both tables: a kill before the file is replaced, or after, leaves a run that reads
-        before = digest(file) if file.is_file() else None
         resume_points = {"metrics_bytes": dict.fromkeys(self.info["metrics_bytes"])} if self.info.get("metrics_bytes") else {}  # on record, but their sizes no longer describe the file
-        self.update_info(**resume_points, files={**self.info.get("files", {}), "metrics.csv": {**new, "before": before}})
-        atomic_write_bytes(file, data)
+        self._replace_recorded("metrics.csv", data, **resume_points)
         self._metrics = None
-        self.update_info(files={**self.info["files"], "metrics.csv": new})
 
     def write_events(self, events: Sequence[Any]) -> None:
-        """Write ``events.json`` (events/stages with ``to_dict`` or plain dicts)."""
-        atomic_write_json(self.path / "events.json", [e.to_dict() if hasattr(e, "to_dict") else dict(e) for e in events])
+        """Write ``events.json`` (events/stages with ``to_dict`` or plain dicts) and its record, atomically.
+
+        Examples:
+            >>> run.write_events(run.events[:2]); len(load_run(run.path).events)   # doctest: +SKIP
+            2
+        """
+        rows = [e.to_dict() if hasattr(e, "to_dict") else dict(e) for e in events]
+        self._replace_recorded("events.json", json_bytes(rows))
+
+    def _replace_recorded(self, name: str, data: bytes, **fields: Any) -> None:
+        """Replace the file ``name`` with ``data`` and its record in ``run.json`` (with ``fields``).
+
+        ``run.json`` is written first, holding the record of both files (see
+        :func:`~bridge.runs.checksums.verify`), and again once the file is replaced: a process
+        killed at any moment leaves a run that reads, with the old file or the new one.
+        """
+        file, new = self.path / name, digest(data)
+        before = digest(file) if file.is_file() else None
+        self.update_info(**fields, files={**self.info.get("files", {}), name: {**new, "before": before}})
+        atomic_write_bytes(file, data)
+        self.update_info(files={**self.info["files"], name: new})
 
     def update_info(self, **fields: Any) -> None:
         """Merge ``fields`` into ``run.json`` atomically."""

@@ -1,4 +1,5 @@
-"""An offline analysis killed while it replaces metrics.csv leaves a run that reads, resumes and re-analyses."""
+"""Rewriting a recorded file (metrics.csv by an offline analysis, events.json): its record follows, and a
+process killed while it replaces the file leaves a run that reads, resumes and re-analyses."""
 
 import json
 import subprocess
@@ -72,3 +73,18 @@ def test_a_damaged_table_is_refused_while_either_table_is_on_record(run):
     (run.path / "metrics.csv").write_bytes(data[:-20] + b"9" * 20)  # neither the new table nor the old one
     with pytest.raises(CorruptFileError, match="metrics.csv does not match its checksum"):
         load_run(run.path).metrics
+
+
+def test_rewritten_events_are_on_record_and_a_kill_while_writing_them_leaves_the_old_or_new_ones(run):
+    first = [{"name": "drop", "step": 10}, {"name": "plateau", "step": 20}]
+    run.write_events(first)  # a run without events.json: it is written and recorded
+    assert load_run(run.path).events == first and "events.json" in load_run(run.path).info["files"]
+    run.write_events(first[:1])
+    assert load_run(run.path).events == first[:1]
+    die = ANALYSE_AND_DIE.replace("metrics.csv", "events.json").replace(
+        "analyze(load_run(sys.argv[1]), [ModeTracker()], progress=False)", "load_run(sys.argv[1]).write_events([{'name': 'late', 'step': 20}])"
+    )
+    for when, expected in [("before", first[:1]), ("after", [{"name": "late", "step": 20}])]:
+        done = subprocess.run([sys.executable, "-c", die, str(run.path), when], capture_output=True, text=True, timeout=timeout(60))
+        assert done.returncode == -9, done.stderr[-2000:]
+        assert load_run(run.path).events == expected

@@ -150,7 +150,12 @@ class BridgeReport:
         return "\n".join(lines)
 
     def write(self, run_dir: str | Path) -> Path:
-        """Write ``report.json`` and ``report.md`` into ``run_dir`` atomically; returns the JSON path."""
+        """Write ``report.json`` and ``report.md`` into ``run_dir`` atomically; returns the JSON path.
+
+        In a case study's output directory, ``run.json`` records these files with the rest of the
+        report's set once all are written (``mechbridge run`` and ``mechbridge report --rebuild``
+        do both); written alone over a recorded report, they are refused by readers until it is rebuilt.
+        """
         run_dir = Path(run_dir)
         atomic_write_json(run_dir / "report.json", self.to_dict())
         atomic_write_text(run_dir / "report.md", self.to_markdown())

@@ -97,3 +97,18 @@ def test_the_cli_refuses_a_budget_it_cannot_run_in_one_line(tmp_path, args, mess
     result = subprocess.run([sys.executable, "-m", "bridge.cli", "run", "deep-linear", "--out", str(tmp_path / "o"), *args], capture_output=True, text=True, timeout=timeout(120))
     assert result.returncode != 0 and message in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
+def test_training_stops_at_the_first_length_where_the_phenomenon_appears(monkeypatch, tmp_path):
+    import case_studies.base.runner as runner
+
+    calls = []
+
+    def study_run(name, preset, out, *, seed, settings, resume, **options):
+        calls.append(list(settings))
+        return _report(not_reached(100)) if len(calls) == 1 else _report("", passed=True)
+
+    monkeypatch.setattr(runner, "run_case_study", study_run)
+    report = run_until("deep-linear", "quick", tmp_path / "o", cap=800, settings=["train.steps=100"])
+    assert not report.not_reached
+    assert calls == [["train.steps=100"], ["train.steps=100", "train.steps=200"]]  # not on to 400 and 800

@@ -276,3 +276,14 @@ def test_a_budgeted_table_resumes_with_the_settings_it_was_trained_with(tmp_path
     assert [r["verdict"] for r in again["runs"]] == [r["verdict"] for r in first["runs"]]
     with pytest.raises(ConfigError, match="was trained with settings"):
         run_robustness("deep-linear", "quick", tmp_path / "r", resume=True, **{**kwargs, "settings": ["train.steps=120"]})
+
+
+def test_a_run_that_raised_counts_against_its_neighbour_s_pass_fraction():
+    results = {
+        "train.lr=0.1": {0: _report({"a": True}), 1: "RuntimeError: out of memory", 2: _report({"a": True})},
+        "task.depth=3": {0: _report({"a": True}), 1: _report({"a": False})},
+    }
+    table = summarise(results, "toy", "quick")
+    assert table["neighbours"] == {"train.lr=0.1": pytest.approx(2 / 3), "task.depth=3": 0.5}
+    assert table["pass_fraction"] == pytest.approx(3 / 5)
+    assert table["rows"] == {"a": {"pass_fraction": 0.75, "runs": 4}}

@@ -160,3 +160,14 @@ def test_a_row_named_after_a_seed_specific_head_is_one_row_across_seeds_by_its_k
     table = robustness_table({"lr=1": reports}, "toy", "quick")
     assert table["rows"]["induction head: final induction score (test)"] == {"pass_fraction": pytest.approx(2 / 3), "runs": 3}
     assert check("loss drop", 1.0, "> 0.5", True).row_key == "loss drop"  # no key: the name
+
+
+def test_a_seed_without_a_row_counts_as_failing_it_and_non_finite_values_stay_out_of_the_statistics():
+    reports = {s: _seed_report(s, gap, True) for s, gap in ((0, 0.1), (1, float("nan")), (2, 0.3))}
+    extra = check("late mode", 1.0, "== 1", True)
+    reports[0] = BridgeReport("toy", "quick", 0, matches=reports[0].matches, checks=[*reports[0].checks, extra])
+    sr = summarise(reports, "toy", "quick", threshold=0.5)
+    assert sr.rows["late mode"]["pass_fraction"] == pytest.approx(1 / 3)  # reported by seed 0 only
+    gap = sr.rows["gap"]
+    assert gap["mean"] == pytest.approx(0.2) and gap["std"] == pytest.approx(0.1414213562, rel=1e-9)
+    assert (gap["min"], gap["max"]) == (0.1, 0.3)

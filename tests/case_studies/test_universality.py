@@ -193,3 +193,42 @@ def test_claims_over_every_pair_fail_when_a_pair_was_not_measured(monkeypatch):
     monkeypatch.setattr(univ, "differentiation_curves", lambda a, b: (steps, measured, predicted))
     row = univ.differentiation_tracking({0: "a", 1: "b"})[0]
     assert not row.passed and "at step 150" in row.reason
+
+
+def test_the_gini_row_reads_the_non_constant_frequencies_against_the_floor_of_n_top_equal_ones():
+    # 3 equal frequencies of F = 29 and nothing else: Gini 1 − 3/29, whatever the constant component
+    spectrum = _spectrum([4, 9, 17])
+    spectrum[0] = 10.0
+    _, spread, *_ = sparse_fourier_rows({0: spectrum}, Targets())
+    assert spread.value == pytest.approx(1 - 3 / 29, rel=1e-12)
+    assert f"{1 - 8 / 29:.3f}" in spread.target
+    # 7 equal frequencies and an eighth at 0.8: Gini 0.7303, above 1 − 8/29 = 0.7241 (below 1 − 8/30)
+    near = _spectrum([])
+    near[1:8], near[8] = 1.0, 0.8
+    _, spread, *_ = sparse_fourier_rows({0: near}, Targets())
+    assert spread.value == pytest.approx(0.7303271441, rel=1e-9) and spread.passed
+
+
+def test_n_top_equal_frequencies_and_nothing_else_sit_exactly_at_the_gini_floor_and_pass():
+    _, spread, *_ = sparse_fourier_rows({0: _spectrum(range(1, 9))}, Targets())  # 8 = n_top equal frequencies of F = 29
+    assert spread.value == pytest.approx(1 - 8 / 29, rel=1e-12) and spread.passed
+
+
+def test_a_seed_with_no_fourier_norm_has_no_key_frequency_and_fails_the_count():
+    count, *_ = sparse_fourier_rows({0: _spectrum([4, 9]), 1: _spectrum([])}, Targets())
+    assert count.value == 2 and not count.passed  # seed 1: 0 key frequencies, not "1 to n_top"
+
+
+def test_runs_of_different_lengths_are_compared_at_the_last_step_they_share(tiny_runs, tmp_path):
+    from probes.activations import cached_activation
+    from probes.similarity import linear_cka
+
+    train = TrainConfig(optimizer="gd", lr=0.05, steps=250, schedule=ScheduleConfig(n_log=25, every=50))
+    cfg = RunConfig(HierarchyConfig(depth=4), DeepLinearConfig(d_in=16, d_hidden=64, d_out=31, depth=2, init_std=0.005), train, seed=3, name="deep-linear")
+    bridge.train(cfg, tmp_path / "short", progress=False)
+    row = universality({"long": tiny_runs[(0, 64)], "short": tmp_path / "short"})
+    long, short = bridge.load_run(tiny_runs[(0, 64)]), bridge.load_run(tmp_path / "short")
+    x = long.task_data().train.x
+    expected = linear_cka(cached_activation(long.model_at(250), x, "hook_hidden.0"), cached_activation(short.model_at(250), x, "hook_hidden.0"), debiased=True)
+    assert "at step 250" in row.name
+    assert row.value == pytest.approx(expected, abs=1e-6)

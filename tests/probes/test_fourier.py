@@ -158,3 +158,33 @@ def test_template_loss_components_add_up_to_the_mse():
     rest = float(((outputs - in_span) ** 2).mean())
     assert sum(parts.values()) + rest == pytest.approx(float(((outputs - target) ** 2).mean()), rel=1e-10)
     assert parts[3] == pytest.approx(0.5 * 0.3**2, abs=2e-3) and parts[1] == pytest.approx(0.5 * 0.15**2, abs=2e-3)
+
+
+@pytest.mark.parametrize("op", ["+", "-"])
+def test_logit_frequency_norms_split_a_table_of_a_plus_minus_b_by_parseval(op):
+    # A table that depends on (a ± b) mod p only lies in the span of the (a, b)-mean and the
+    # (a ± b) directions of every frequency, which are orthogonal: the squared norms add up to ‖L‖².
+    from probes.restricted_loss import logit_frequency_norms
+
+    p, out = 11, 4
+    a, b, _ = _grid(p)
+    s = ((a[:, 0] + b[:, 0]) if op == "+" else (a[:, 0] - b[:, 0])) % p
+    f = torch.randn(p, out, generator=torch.Generator().manual_seed(3), dtype=torch.float64) + 2.0
+    logits = f[s.long()]
+    norms = logit_frequency_norms(logits, op)
+    assert float((norms**2).sum()) == pytest.approx(float((logits**2).sum()), rel=1e-10)
+    # entry 0: the (a, b)-mean part, one row per pair, so its norm is p · ‖mean over pairs‖
+    assert float(norms[0]) == pytest.approx(p * float(f.mean(0).norm()), rel=1e-10)
+
+
+def test_key_frequencies_stop_when_the_mass_is_reached_exactly():
+    norms = torch.tensor([5.0, 3.0, 4.0, 0.0, 0.0], dtype=torch.float64)  # squared shares 16/25 and 9/25
+    assert key_frequencies(norms, mass=1.0) == [2, 1]  # frequencies with no norm are never key
+    assert key_frequencies(norms, mass=0.64) == [2]  # 16/25 = 0.64 is enough on its own
+
+
+def test_a_neuron_exactly_at_the_threshold_joins_its_frequency():
+    fve = torch.tensor([[0.0, 0.0], [0.5, 0.25], [0.25, 0.375]], dtype=torch.float64)
+    freq, best = cluster_neurons(fve, threshold=0.5)
+    assert freq.tolist() == [1, -1]
+    assert best.tolist() == [0.5, 0.375]

@@ -177,3 +177,22 @@ def test_corrupting_refuses_tokens_outside_the_vocabulary_and_residues_beyond_th
     with pytest.raises(ValueError, match="fewer than the p = 11 residues"):
         residue_embedding(model, 11)
     assert residue_embedding(model, 5).shape == (5, 16)
+
+
+def test_mean_ablation_replaces_a_head_with_its_mean_over_the_reference_sequences(model):
+    # a last-layer head reaches the logits only directly: mean-ablating it adds (z̄_reference − z) W_O W_U
+    tokens, reference = _tokens(4), _tokens(5, n=3)
+    effects = ablation_effects(model, tokens, repeated_token_loss, mode="mean", reference=reference)
+    w = head_weights(model)
+    last = model.cfg.n_layers - 1
+    with torch.no_grad():
+        logits, cache = model.run_with_cache(tokens)
+        _, cache_r = model.run_with_cache(reference)
+        base = repeated_token_loss(logits, tokens)
+        for head in range(model.cfg.n_heads):
+            z_mean = cache_r[f"blocks.{last}.attn.hook_z"][:, :, head].mean(0)
+            dz = z_mean[None] - cache[f"blocks.{last}.attn.hook_z"][:, :, head]
+            expected = repeated_token_loss(logits + dz @ w.W_O[last, head] @ w.W_U, tokens) - base
+            torch.testing.assert_close(effects[last, head], expected.float(), atol=1e-5, rtol=1e-4)
+    own = ablation_effects(model, tokens, repeated_token_loss, mode="mean")
+    assert (effects - own).abs().max().item() > 1e-3  # the reference's means are not the tokens' own

@@ -27,21 +27,28 @@ def test_patching_a_run_into_itself_changes_nothing(model):
     assert hook_count(model) == 0
 
 
+def _direct_effects(model, tokens, new_z):
+    """Loss change of replacing each last-layer head's ``z`` by ``new_z(head)``, computed from the logits:
+    in the last layer of an attention-only model without normalisation a head reaches the logits only
+    directly, so the replacement adds ``(new − z) W_O W_U`` to them. Returns (last layer, effects per head)."""
+    w, last = head_weights(model), model.cfg.n_layers - 1
+    with torch.no_grad():
+        logits, cache = model.run_with_cache(tokens)
+        base = repeated_token_loss(logits, tokens)
+        effects = []
+        for head in range(model.cfg.n_heads):
+            dz = new_z(head) - cache[f"blocks.{last}.attn.hook_z"][:, :, head]
+            effects.append((repeated_token_loss(logits + dz @ w.W_O[last, head] @ w.W_U, tokens) - base).float())
+    return last, torch.stack(effects)
+
+
 def test_patching_a_last_layer_head_swaps_its_direct_contribution_to_the_logits(model):
-    # in the last layer of an attention-only model without normalisation a head reaches the logits
-    # only directly: patching it adds (z_source − z_target) W_O W_U to the target's logits
     target, source = _tokens(0), _tokens(1)
     effects = patch_heads(model, target, source, repeated_token_loss)
-    w = head_weights(model)
-    last = model.cfg.n_layers - 1
     with torch.no_grad():
-        logits, cache = model.run_with_cache(target)
         _, cache_s = model.run_with_cache(source)
-        base = repeated_token_loss(logits, target)
-        for head in range(model.cfg.n_heads):
-            dz = cache_s[f"blocks.{last}.attn.hook_z"][:, :, head] - cache[f"blocks.{last}.attn.hook_z"][:, :, head]
-            patched = logits + dz @ w.W_O[last, head] @ w.W_U
-            torch.testing.assert_close(effects[last, head], (repeated_token_loss(patched, target) - base).float(), atol=1e-5, rtol=1e-4)
+    last, expected = _direct_effects(model, target, lambda head: cache_s[f"blocks.{model.cfg.n_layers - 1}.attn.hook_z"][:, :, head])
+    torch.testing.assert_close(effects[last], expected, atol=1e-5, rtol=1e-4)
     assert effects.abs().min().item() > 1e-4  # and every head's patch moves the loss
 
 
@@ -180,19 +187,11 @@ def test_corrupting_refuses_tokens_outside_the_vocabulary_and_residues_beyond_th
 
 
 def test_mean_ablation_replaces_a_head_with_its_mean_over_the_reference_sequences(model):
-    # a last-layer head reaches the logits only directly: mean-ablating it adds (z̄_reference − z) W_O W_U
     tokens, reference = _tokens(4), _tokens(5, n=3)
     effects = ablation_effects(model, tokens, repeated_token_loss, mode="mean", reference=reference)
-    w = head_weights(model)
-    last = model.cfg.n_layers - 1
     with torch.no_grad():
-        logits, cache = model.run_with_cache(tokens)
         _, cache_r = model.run_with_cache(reference)
-        base = repeated_token_loss(logits, tokens)
-        for head in range(model.cfg.n_heads):
-            z_mean = cache_r[f"blocks.{last}.attn.hook_z"][:, :, head].mean(0)
-            dz = z_mean[None] - cache[f"blocks.{last}.attn.hook_z"][:, :, head]
-            expected = repeated_token_loss(logits + dz @ w.W_O[last, head] @ w.W_U, tokens) - base
-            torch.testing.assert_close(effects[last, head], expected.float(), atol=1e-5, rtol=1e-4)
+    last, expected = _direct_effects(model, tokens, lambda head: cache_r[f"blocks.{model.cfg.n_layers - 1}.attn.hook_z"][:, :, head].mean(0)[None])
+    torch.testing.assert_close(effects[last], expected, atol=1e-5, rtol=1e-4)
     own = ablation_effects(model, tokens, repeated_token_loss, mode="mean")
     assert (effects - own).abs().max().item() > 1e-3  # the reference's means are not the tokens' own

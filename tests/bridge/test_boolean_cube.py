@@ -105,3 +105,15 @@ def test_degree_power_refuses_a_length_that_is_not_a_power_of_two(n):
     with pytest.raises(ValueError, match=rf"last dimension must be 2\^d, got {n}"):
         degree_power(torch.ones(2, n))
     assert degree_power(torch.ones(2, 8)).tolist() == [[1.0, 3.0, 3.0, 1.0]] * 2
+
+
+@pytest.mark.parametrize(("d", "degrees"), [(2, (1, 1)), (3, (2, 2, 2)), (4, (1, 1, 1, 1))])
+def test_degrees_that_exhaust_a_level_draw_each_subset_of_it_once_for_every_seed(d, degrees):
+    """As many degree-k entries as there are k-subsets of {0, …, d−1}: every seed draws each of them exactly once."""
+    from itertools import combinations
+
+    everything = sorted(combinations(range(d), degrees[0]))
+    for seed in range(8):
+        info = make_task(BooleanCubeConfig(d=d, degrees=degrees, coefficients=(1.0,) * len(degrees), n_train=2), seed=seed).info
+        assert sorted(info["subsets"]) == everything
+        assert len(set(info["masks"])) == len(degrees)

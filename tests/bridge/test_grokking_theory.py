@@ -178,3 +178,24 @@ def test_decay_without_decay_keeps_the_norm_and_predicts_nothing():
     assert decayed_norm(3.0, 0.0, 1.0, np.array([0, 5])).tolist() == [3.0, 3.0]
     with pytest.raises(ValueError, match="must be positive"):
         decay_prediction(0, 2.0, 1.0, 0.0, 1.0)
+
+
+@pytest.mark.parametrize("growth", [3.0, 10.0])
+def test_blowup_time_of_an_aligned_start_is_exact_when_the_tail_starts_early(growth):
+    """û = v̂ = ŵ = r₀ follows r' = κ r², blowing up at 1/(κ r₀), whatever growth hands the rest to the aligned tail 1/(κ r)."""
+    z = np.array([0.2 + 0j, 0.05 + 0j])
+    np.testing.assert_allclose(agf.blowup_times(z, z, z, kappa=0.5, growth=growth), 1 / (0.5 * np.abs(z)), rtol=1e-6)
+
+
+def test_acquisition_reports_the_neuron_that_escapes_first():
+    """A neuron with three times the others' initial weights escapes first at every frequency; step is its blow-up time."""
+    g = torch.Generator().manual_seed(3)
+    U, V, W = (0.01 * torch.randn(s, generator=g) for s in [(12, 7), (12, 7), (7, 12)])
+    U[5], V[5], W[:, 5] = 3 * U[5], 3 * V[5], 3 * W[:, 5]
+    preds = agf.predict_acquisitions(U, V, W, {1: 1.0, 3: 0.6}, lr=1.0)
+    assert [p.extra["frequency"] for p in preds] == [1, 3]
+    for p in preds:
+        k = p.extra["frequency"]
+        times = agf.blowup_times(agf.fourier_components(U, k), agf.fourier_components(V, k), agf.fourier_components(W.T, k), agf.rate(7, p.extra["magnitude"], 1.0))
+        assert p.extra["neuron"] == int(np.argmin(times)) == 5
+        assert p.step == pytest.approx(float(times.min()), rel=1e-12)

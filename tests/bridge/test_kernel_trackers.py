@@ -199,3 +199,17 @@ def test_bad_settings_raise_clear_errors():
     assert math.isnan(values(tracker(net, 0, data), "kernel/alignment")[0])  # undefined for zero targets
     with pytest.raises(ValueError, match="reset"):
         tracker(net, 1, TaskData(Split(torch.zeros(3, 3), torch.zeros(3, 1)), None, "mse"))
+
+
+def test_alignment_with_integer_class_labels_is_against_the_same_class_matrix():
+    """Labels 0, 2, 1, 2, 0 are one-hot, so Y Yᵀ is 1 on same-class pairs: the row is ⟨K, Y Yᵀ⟩_F / (‖K‖_F ‖Y Yᵀ‖_F)."""
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(0))
+    labels = torch.tensor([0, 2, 1, 2, 0])
+    data = TaskData(Split(x, labels), None, "cross_entropy", {})
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 3))
+    rows = KernelTracker(n_probe=5, k=2)(net, 0, data)
+    k = empirical_ntk(net, x).double()
+    same = (labels[:, None] == labels[None, :]).double()
+    expected = float((k * same).sum() / (torch.linalg.norm(k) * torch.linalg.norm(same)))
+    assert values(rows, "kernel/alignment") == [pytest.approx(expected, rel=1e-6)]

@@ -209,3 +209,17 @@ def test_expected_fraction_of_a_term_matches_kernel_regression_when_the_eigenfun
         el.expected_fraction(out, eig, v, (phi[:, 0] - 3 * phi[:, 5]) / np.sqrt(10))
     with pytest.raises(ValueError, match="need one target coefficient and one learnability per eigenfunction"):
         el.expected_fraction(out, eig, v[:3], g1)
+
+
+@pytest.mark.parametrize(("lam", "mult", "n", "ridge"), [
+    (0.01, 1, 4, 1.0),  # more points than modes: the ridge alone holds κ up
+    (1.0, 1, 2, 0.3),
+    (0.5, 5, 1, 2.0),
+    (1.0, 10, 2, 0.0),  # ridgeless: κ = λ(m − n)/n
+    (2.0, 50, 3, 0.0),
+])
+def test_kappa_of_a_single_eigenvalue_level_is_the_positive_root_of_its_quadratic(lam, mult, n, ridge):
+    """m λ/(λ + κ) + δ/κ = n is n κ² + (nλ − mλ − δ) κ − δλ = 0; κ is its positive root to near machine precision."""
+    b = n * lam - mult * lam - ridge
+    expected = (-b + np.sqrt(b * b + 4 * n * ridge * lam)) / (2 * n)
+    assert el.effective_regularisation([lam], n, ridge, multiplicities=[mult]) == pytest.approx(expected, rel=1e-10)

@@ -117,3 +117,16 @@ def test_degrees_that_exhaust_a_level_draw_each_subset_of_it_once_for_every_seed
         info = make_task(BooleanCubeConfig(d=d, degrees=degrees, coefficients=(1.0,) * len(degrees), n_train=2), seed=seed).info
         assert sorted(info["subsets"]) == everything
         assert len(set(info["masks"])) == len(degrees)
+
+
+def test_walsh_fraction_rows_skip_a_term_with_a_zero_coefficient():
+    """f* = x₀ + 0·x₁ and f = 0.5 x₀ + x₁: one fraction row, term 0 at 0.5; the x₁ power shows up as degree-1 residual 0.25 + 1."""
+    from bridge.trackers.walsh import WalshTracker
+
+    data = make_task(BooleanCubeConfig(d=2, subsets=((0,), (1,)), coefficients=(1.0, 0.0), n_train=2), seed=0)
+    net = torch.nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        net.weight.copy_(torch.tensor([[0.5, 1.0]]))
+    rows = WalshTracker()(net, 0, data)
+    assert [(r["term"], r["value"]) for r in rows if r["observable"] == "walsh/fraction"] == [(0, pytest.approx(0.5, abs=1e-7))]
+    assert [r["value"] for r in rows if r["observable"] == "walsh/residual"] == pytest.approx([0.0, 1.25, 0.0], abs=1e-7)

@@ -121,3 +121,12 @@ def test_kernel_descent_needs_whole_steps_where_the_factor_is_negative():
     f = lin.kernel_descent(kernel, [0], [1.0], lr=0.25, steps=[0, 1, 2, np.inf])
     np.testing.assert_allclose(f[:, 0], [0.0, 1.5, 0.75, 1.0])  # 1 − (−0.5)^t, then the interpolant
     np.testing.assert_allclose(lin.kernel_descent(kernel, [0], [1.0], lr=0.1, steps=[2.5])[0, 0], 1 - 0.4**2.5)  # a positive factor takes any t
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_a_zero_eigenvalue_never_halves_while_the_others_keep_their_half_times(discrete):
+    """Half-times of [2, 0] at η = 0.1, n = 2: the zero mode is never learned (inf); the other is n ln 2/(η λ̂) or ln 2/−ln(1 − η λ̂/n)."""
+    out = lin.half_times([2.0, 0.0], lr=0.1, n=2, discrete=discrete)
+    first = np.log(2) / -np.log1p(-0.1) if discrete else 2 * np.log(2) / 0.2
+    assert out[0] == pytest.approx(first, rel=1e-12)
+    assert out[1] == np.inf

@@ -77,16 +77,15 @@ def verify(folder: str | Path, files: Mapping[str, Any] | None, name: str) -> No
     if not entry:
         return
     _check_entry(name, entry)
-    file = Path(folder) / name
-    before = entry.get("before", False)  # False: no replacement under way
-    if before is not False and before is not None:
+    file, before = Path(folder) / name, entry.get("before")
+    if before is not None:
         _check_entry(name, before)
     if not file.is_file():
-        if before is None:
+        if "before" in entry and before is None:  # a replacement under way of a file that did not exist
             return
         raise CorruptFileError(f"{name} is missing but run.json records it ({entry['bytes']} bytes)")
     now = digest(file)
-    if before and now == {"bytes": before["bytes"], "sha256": before["sha256"]}:
+    if before is not None and now == {"bytes": before["bytes"], "sha256": before["sha256"]}:
         return
     if now["bytes"] != entry.get("bytes"):
         raise CorruptFileError(f"{name} has {now['bytes']} bytes but run.json records {entry.get('bytes')} (truncated or changed since it was written)")

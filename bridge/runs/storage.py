@@ -171,17 +171,19 @@ def tensors_to_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str] 
     from safetensors.torch import save
 
     cpu = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-    return save(cpu, metadata=_packed(metadata, _data_of(save(cpu))))
+    return save(cpu, metadata=_packed(metadata, _split(save(cpu))[1]))
 
 
 def _packed(metadata: dict[str, str] | None, data: bytes) -> dict[str, str]:
     return {PACKED: json.dumps({**(metadata or {}), DIGEST: hashlib.sha256(data).hexdigest()}, sort_keys=True)}
 
 
-def _data_of(raw: bytes) -> bytes:
-    """The tensor data of a safetensors file's bytes (after its length-prefixed header)."""
+def _split(raw: bytes) -> tuple[dict[str, str], bytes]:
+    """The string metadata in the header of a safetensors file's bytes (``{}`` when none) and its tensor data."""
     (length,) = struct.unpack("<Q", raw[:8])
-    return raw[8 + length :]
+    header = json.loads(raw[8 : 8 + length])
+    metadata = header.get("__metadata__") if isinstance(header, dict) else None
+    return metadata if isinstance(metadata, dict) else {}, raw[8 + length :]
 
 
 # The dtypes serialised here, with their names in the format and their rank in its order
@@ -242,21 +244,13 @@ def load_tensors(path: str | Path, device: str | torch.device = "cpu") -> dict[s
         raise FileNotFoundError(f"{path} does not exist")
     try:
         raw = path.read_bytes()
-        tensors, metadata = load(raw), _header_metadata(raw)
+        tensors, (metadata, data) = load(raw), _split(raw)
     except (SafetensorError, OSError, ValueError, RuntimeError, struct.error) as e:
         raise CorruptFileError(f"checkpoint {path.name} is corrupt or truncated ({e})") from None
     stored = _unpacked(metadata, path).get(DIGEST)
-    if stored is not None and hashlib.sha256(_data_of(raw)).hexdigest() != stored:
+    if stored is not None and hashlib.sha256(data).hexdigest() != stored:
         raise CorruptFileError(f"checkpoint {path.name} does not match the checksum it was saved with (damaged since it was written)")
     return tensors if str(device) == "cpu" else {k: v.to(device) for k, v in tensors.items()}
-
-
-def _header_metadata(raw: bytes) -> dict[str, str]:
-    """The raw string metadata in the header of a safetensors file's bytes (``{}`` when none)."""
-    (length,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8 : 8 + length])
-    metadata = header.get("__metadata__") if isinstance(header, dict) else None
-    return metadata if isinstance(metadata, dict) else {}
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:

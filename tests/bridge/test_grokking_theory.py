@@ -199,3 +199,19 @@ def test_acquisition_reports_the_neuron_that_escapes_first():
         times = agf.blowup_times(agf.fourier_components(U, k), agf.fourier_components(V, k), agf.fourier_components(W.T, k), agf.rate(7, p.extra["magnitude"], 1.0))
         assert p.extra["neuron"] == int(np.argmin(times)) == 5
         assert p.step == pytest.approx(float(times.min()), rel=1e-12)
+
+
+@pytest.mark.parametrize("p", [0, 1, 4, 9, 25])
+def test_moduli_that_are_not_prime_are_refused(p):
+    with pytest.raises(ConfigError, match="must be a prime"):
+        ModularConfig(p=p)
+
+
+def test_the_token_template_target_is_fitted_at_the_last_position_only():
+    data = make_task(ModularConfig(p=5, train_fraction=0.6, template_frequencies=(1,), template_magnitudes=(1.0,)), seed=0)
+    y = data.train.y
+    logits = torch.randn(len(y), 3, 5, generator=torch.Generator().manual_seed(0))
+    logits[:, -1] = y
+    assert data.loss_fn(logits, y).item() == 0.0  # the first two positions are not read
+    logits[:, -1] = y + 0.5
+    assert data.loss_fn(logits, y).item() == pytest.approx(0.25)

@@ -142,3 +142,20 @@ def test_early_and_late_windows_are_the_first_and_last_targets():
             assert by[("icl/loss_early", split)] == pytest.approx(losses[:, 1:4].mean().item(), rel=1e-6)
             assert by[("icl/loss_late", split)] == pytest.approx(losses[:, 5:8].mean().item(), rel=1e-6)
             assert by[("icl/late_vs_early", split)] == pytest.approx((losses[:, 5:8].mean() - losses[:, 1:4].mean()).item(), rel=1e-5, abs=1e-7)
+
+
+def test_corruption_uses_every_unused_token_when_there_are_just_enough():
+    from bridge.tasks.repeated_tokens import replace_with_unused
+
+    tokens = torch.tensor([[0, 1, 2, 0, 1]])
+    out = replace_with_unused(tokens, torch.tensor([[False, False, False, True, True]]), 5, generator(0))
+    assert out[0, :3].tolist() == [0, 1, 2] and sorted(out[0, 3:].tolist()) == [3, 4]
+    with pytest.raises(ValueError, match="too few unused tokens"):
+        replace_with_unused(tokens, torch.tensor([[False, False, True, True, True]]), 5, generator(0))
+
+
+def test_losses_over_an_empty_mask_are_nan_not_zero():
+    from bridge.tasks.repeated_tokens import masked_mean
+
+    assert math.isnan(masked_mean(torch.ones(2, 3), torch.zeros(2, 3, dtype=torch.bool)).item())
+    assert math.isnan(repeated_token_loss(torch.zeros(1, 4, 6), torch.tensor([[0, 1, 2, 3]])).item())  # nothing repeats

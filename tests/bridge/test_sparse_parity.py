@@ -79,3 +79,10 @@ def test_reproducible_by_seed_and_config_round_trip():
 def test_config_errors(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         SparseParityConfig(**kwargs)
+
+
+def test_the_test_split_is_drawn_apart_from_the_training_set():
+    data = make_task(SparseParityConfig(n_tasks=4, n_bits=20, k_bits=2, n_train=200, n_test_per_task=50), seed=0)
+    train = {tuple(r) for r in data.train.x[:, 4:].long().tolist()}
+    repeats = sum(tuple(r) in train for r in data.test.x[:, 4:].long().tolist())
+    assert repeats == 0  # 200 of 2²⁰ bit patterns: a chance repeat has probability about 0.04

@@ -377,3 +377,31 @@ def test_power_iteration_stops_on_a_relative_change_so_the_operators_scale_does_
     for scale in (1e-3, 1e3):
         assert runs[scale][0] == iters, runs
         assert runs[scale][1] == pytest.approx(err, rel=1e-6), runs
+
+
+def test_the_top_vector_follows_the_previous_calls_orientation_and_the_gradient_cosine_is_normalised():
+    data = make_task(TeacherMLPConfig(d_in=3, n_train=32, n_test=0, width=8), seed=0)
+    net = build_model(MLPConfig(d_in=3, d_out=1, widths=(6,), activation="tanh"), seed=0)
+    tracker = SharpnessTracker(k=1, trace_probes=0, loading=False, seed=0)
+    first = {r["observable"]: r["value"] for r in tracker(net, 0, data)}
+    v = tracker.top_vector_.copy()
+    tracker.top_vector_ = -v  # as if the previous call had oriented it the other way
+    again = {r["observable"]: r["value"] for r in tracker(net, 1, data)}
+    assert float(tracker.top_vector_ @ v) == pytest.approx(-1.0, abs=1e-4)
+    assert again["curvature/grad_along_top"] == pytest.approx(-first["curvature/grad_along_top"], rel=1e-3)
+    net.zero_grad()
+    mse(net(data.train.x), data.train.y).backward()
+    gnorm = float(torch.sqrt(sum((p.grad.double() ** 2).sum() for p in net.parameters())))
+    assert abs(first["curvature/grad_along_top"]) > 1e-3 * gnorm
+    assert first["curvature/grad_cosine"] == pytest.approx(first["curvature/grad_along_top"] / gnorm, rel=1e-4)
+
+
+def test_one_trace_probe_gives_a_trace_without_a_standard_error_and_a_subset_one_short_of_the_data_is_drawn():
+    data = make_task(TeacherMLPConfig(d_in=3, n_train=12, n_test=0, width=8), seed=0)
+    net = build_model(MLPConfig(d_in=3, d_out=1, widths=(4,), activation="tanh"), seed=0)
+    names = {r["observable"] for r in SharpnessTracker(trace_probes=1, loading=False)(net, 0, data)}
+    assert "curvature/trace" in names and "curvature/trace_stderr" not in names
+    x, _ = SharpnessTracker(subset=11, seed=3).batch(data, torch.device("cpu"))
+    assert x.shape[0] == 11 and not torch.equal(x, data.train.x[:11])  # a seeded draw, not the first rows
+    whole, _ = SharpnessTracker(subset=12, seed=3).batch(data, torch.device("cpu"))
+    assert torch.equal(whole, data.train.x)

@@ -71,3 +71,20 @@ def test_deep_linear_quick_ends_aligned_in_every_mode(tmp_path):
     assert len(set(s.round(6))) < len(s)  # degenerate modes are there
     assert abs(strengths.to_numpy() / s - 1).max() < 0.02
     assert alignments.min() > 0.99
+
+
+def test_a_map_with_one_non_finite_entry_gets_nan_and_the_others_in_its_stack_are_measured():
+    w = torch.randn(3, 6, 9, dtype=torch.float64, generator=torch.Generator().manual_seed(9))
+    u, v = rotation(6, 1)[:, :3], rotation(9, 2)[:, :3]
+    s = torch.tensor([2.0, 2.0, 1.0], dtype=torch.float64)
+    w[1, 4, 7] = float("nan")
+    got = mode_alignment(w, u, v, s)
+    assert torch.isnan(got[1]).all()
+    torch.testing.assert_close(got[[0, 2]], mode_alignment(w[[0, 2]], u, v, s))
+    assert torch.isfinite(got[[0, 2]]).all()
+
+
+def test_singular_values_further_apart_than_the_tolerance_are_separate_modes():
+    close, apart = 1.0 - 0.5e-5, 1.0 - 1.5e-5  # rtol 1e-5 of the largest
+    assert degenerate_groups(torch.tensor([1.0, close, 0.5], dtype=torch.float64)) == [[0, 1], [2]]
+    assert degenerate_groups(torch.tensor([1.0, apart, 0.5], dtype=torch.float64)) == [[0], [1], [2]]

@@ -194,3 +194,14 @@ def test_every_subtask_probe_refuses_a_subtask_without_inputs():
                  lambda: walsh_gap(net, x, task, torch.tensor([[0, 1], [2, 3], [1, 3]]))):
         with pytest.raises(ValueError, match=r"subtasks \[2\] have no inputs"):
             call()
+
+
+def test_the_walsh_gap_rows_draw_as_many_competitors_as_asked():
+    data = make_task(SparseParityConfig(n_tasks=3, n_bits=10, k_bits=2, n_train=8, n_test_per_task=64), seed=0)
+    net = build_model(MLPConfig(d_in=13, d_out=2, widths=(16,)), seed=0)
+    x, task, bits = data.test.x, data.info["test_task"], data.info["subtask_bits"]
+    for m in (4, 512):
+        rows = [r["value"] for r in HiddenProgressTracker(max_subsets=m)(net, 0, data) if r["observable"] == "subtask/walsh_gap"]
+        assert rows == pytest.approx(walsh_gap(net, x, task, bits, m).tolist(), rel=1e-6)
+    few, every = (walsh_gap(net, x, task, bits, m) for m in (4, 512))  # 45 subsets: all of them, or 4 drawn
+    assert bool((few >= every).all()) and bool((few > every).any())  # fewer competitors: a smaller best rival

@@ -236,3 +236,39 @@ def test_a_tie_between_a_stronger_and_a_weaker_modes_half_rise_is_not_the_right_
     assert _order_fraction(np.array([2.0, 1.0]), np.array([100.0, 50.0])) == 0.0
     assert _order_fraction(np.array([3.0, 2.0, 1.0]), np.array([10.0, 20.0, 20.0])) == pytest.approx(2 / 3)  # the 2-1 pair ties
     assert _order_fraction(np.array([1.005, 1.0]), np.array([100.0, 50.0])) == 1.0  # within the margin: no pair to judge
+
+
+def test_two_levels_differentiating_at_the_same_step_are_not_coarse_before_fine(base):
+    run = fresh(base)
+    t3 = np.mean([p.step for p in base.preds[4:8]])
+    run.set_level(2, t3)  # levels 2 and 3 reach their half-rise at one step
+    report = analyse_run(run)
+    tie = row(report, "level 2 differentiates before level 3")
+    assert not tie.passed and tie.value == f"{t3:.1f} < {t3:.1f}"
+    assert row(report, "level 1 differentiates before level 2").passed
+
+
+def test_a_level_is_judged_on_its_worst_mode_not_on_the_mean_of_its_modes(base):
+    run = fresh(base)
+    p = base.preds[5]  # one of level 3's four modes dips by 0.3·s; the other three follow the closed form
+    dip = 0.3 * p.extra["s"] * np.exp(-(((STEPS - 400) / 30) ** 2))
+    run.curves[("mode/strength", 5)] = base.curves[("mode/strength", 5)] - dip
+    level3 = row(analyse_run(run), "level 3 modes follow the closed-form trajectory")
+    assert "its 4 modes" in level3.name and not level3.passed and level3.value == pytest.approx(0.3, abs=0.01)
+
+
+def test_a_level_1_mode_needs_its_level_to_differentiate(base):
+    run = fresh(base)
+    run.curves[("differentiation/between", 1)] = np.full(len(STEPS), 0.01)
+    report = analyse_run(run)
+    assert report.matches[1].mechanism_step is None and not report.matches[1].passed
+    assert report.matches[1].reason == "mechanism event absent"
+    assert report.matches[0].passed  # level 0 (the mean mode) has no category to differentiate
+
+
+def test_a_ratio_at_init_far_below_chance_is_outside_the_chance_band(base):
+    run = fresh(base)
+    run.curves[("differentiation/ratio", 2)] = base.curves[("differentiation/ratio", 2)] - 0.5
+    info = row(analyse_run(run), "level 2 differentiation ratio at init")
+    assert info.value == pytest.approx(0.5, abs=0.01) and not info.passed and info.role == "info"
+    assert row(analyse_run(base), "level 2 differentiation ratio at init").passed

@@ -407,3 +407,56 @@ def test_a_step_size_that_moves_during_training_is_refused(change):
     gd = TrainConfig(optimizer="gd", lr=0.18, steps=10, schedule=ScheduleConfig(track_every=1))
     with pytest.raises(ConfigError, match=f"{next(iter(change))}="):
         EdgeOfStabilityPreset(train=dataclasses.replace(gd, **change))
+
+
+def test_a_sharpness_starting_above_the_start_below_fraction_of_the_plateau_is_not_progressive_sharpening():
+    _, loss, cos = synthetic()
+    s = np.minimum(9 + T / 200, 10.0) + np.where(T > 200, 0.1 * (-1.0) ** T, 0.0)  # rises, but from 0.9 × the plateau
+    report, rows = judged((T, s), loss, cos)
+    assert rows["median sharpness over the plateau"].passed
+    assert not rows["progressive sharpening detected before the plateau"].passed and report.verdict == "partial"
+
+
+def test_sign_flips_below_the_noise_floor_of_a_random_direction_do_not_count_as_oscillation():
+    """The floor is 3/√P = 0.081 for P = 1377: flips of |cos| = 0.02 after step 300 (above 3/P) are noise."""
+    s, loss, cos = synthetic()
+    small = np.where(T < 250, np.abs(cos[1]), np.where(T < 300, 0.9, 0.02)) * (-1.0) ** T
+    _, rows = judged(s, loss, (T, small))
+    row = rows["GD oscillates with period 2 along v₁ on the plateau, from the oscillation onset on"]
+    assert not row.passed and row.value == pytest.approx(49 / 349, abs=1e-12) and "= 0.081)" in row.target
+
+
+class LoadedRun:
+    """What ``analyse_runs`` reads of one step size's run: synthetic curves and the final checkpoint's loadings."""
+
+    def __init__(self, lr, neurons, path):
+        import pandas as pd
+
+        self.config = type("C", (), {"seed": 0, "train": TrainConfig(optimizer="gd", lr=lr, steps=599)})()
+        self.steps, self.path = [0, 599], path
+        (_, self._s), (_, self._loss), (_, self._cos) = synthetic()
+        self._loading = pd.DataFrame([[0.7, 0.1, 0.2]], index=[599], columns=["layers.0.weight", "layers.0.bias", "layers.1.weight"])
+        self._neurons = pd.DataFrame([list(neurons.values())], index=[599], columns=pd.MultiIndex.from_tuples(list(neurons), names=["layer", "neuron"]))
+
+    def curve(self, name, **index):
+        return T.copy(), {"curvature/top_eig": self._s, "loss/train": self._loss, "curvature/grad_cosine": self._cos}[name].copy()
+
+    def table(self, name, column):
+        return {"curvature/loading": self._loading, "curvature/neuron_loading": self._neurons}[name]
+
+    def model_at(self, step):
+        return torch.nn.Linear(1376, 1)  # P = 1377 parameters
+
+
+def test_the_report_gives_each_step_sizes_layer_loading_and_neuron_participation_ratio(tmp_path):
+    """The participation ratio of loadings v is (Σv)²/Σv²: 0.8²/0.22 for loadings 0.4, 0.2, 0.1, 0.1 (which sum to 0.8)."""
+    from case_studies.edge_of_stability import Targets, analyse_runs
+
+    neurons = {(0, 0): 0.1, (0, 1): 0.4, (1, 0): 0.2, (1, 1): 0.1}
+    report = analyse_runs({"main": LoadedRun(0.2, neurons, tmp_path), "eta_0.19": LoadedRun(0.19, neurons, tmp_path / "runs" / "eta_0.19")}, Targets())
+    detail = report.matches[0].detail
+    assert detail["neuron_participation_ratio"] == pytest.approx(0.8**2 / 0.22, rel=1e-12)
+    assert detail["final_layer_loading"] == pytest.approx({"layers.0": 0.8, "layers.1": 0.2}, rel=1e-12)
+    assert detail["final_top_neurons"] == [[0, 1, 0.4], [1, 0, 0.2], [0, 0, 0.1], [1, 1, 0.1]]
+    assert report.extra["runs"] == {"0.2": ".", "0.19": "runs/eta_0.19"}
+    assert "neuron participation ratio 2.9 of 4" in report.notes[0] and "(layer, neuron)" in report.notes[2]

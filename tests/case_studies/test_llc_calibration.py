@@ -234,3 +234,26 @@ def test_an_untrained_minimum_or_diverged_chains_make_the_report_invalid():
     assert unfit.verdict == "invalid"
     diverged = study.analyse(stored(preset, override={"M4-N4-H3-r1": {"diverged": 2.0}}), preset)
     assert diverged.verdict == "invalid"
+
+
+def test_a_single_diverged_chain_makes_the_report_invalid():
+    preset = PRESETS["quick"]
+    report = get_case_study("llc-calibration").analyse(stored(preset, override={"M2-N2-H4-r1": {"diverged": 1.0}}), preset)
+    (row,) = [c for c in report.checks if c.name == "M2-N2-H4-r1: diverged chains"]
+    assert row.value == 1.0 and not row.passed and report.verdict == "invalid"
+
+
+def test_an_explicit_nbeta_scales_the_trained_minimum_row_and_both_bounds_are_strict():
+    """nβ = 64 from the sampler's settings (not n/ln n); nβ·L_n = 64 · 2⁻¹⁰ = 2⁻⁴ exactly at its bound fails, and so does
+    an estimate exactly 25 % off with a 25 % tolerance (the rows say '<')."""
+    import dataclasses
+
+    quick = PRESETS["quick"]
+    preset = dataclasses.replace(quick, sgld=dataclasses.replace(quick.sgld, nbeta=64.0), targets=Targets(tolerance=0.25, max_trained_excess=2**-4))
+    report = get_case_study("llc-calibration").analyse(stored(preset, {"M2-N6-H2-r1": 1.25}, override={"M3-N3-H2-r2": {"loss": 2**-10}}), preset)
+    rows = {c.name.split(" (")[0]: c for c in report.checks}
+    at_bound = rows["M3-N3-H2-r2: w* is a trained minimum"]
+    assert at_bound.value == 2**-4 and not at_bound.passed
+    assert rows["M4-N4-H3-r1: w* is a trained minimum"].value == pytest.approx(64 * 1e-7, rel=1e-12)
+    estimate = next(c for c in report.checks if c.name.startswith("λ̂ M2-N6-H2-r1"))
+    assert estimate.value == 0.25 and not estimate.passed and estimate.depends_on[-1] == "nβ=64"

@@ -97,7 +97,7 @@ class Targets:
     """What the llc-calibration report judges.
 
     Args:
-        tolerance: largest relative error ``|λ̂/λ − 1|`` that passes.
+        tolerance: the relative error ``|λ̂/λ − 1|`` must stay below this.
         max_trained_excess: ``nβ·L_n(w*)`` must stay below this (``w*`` is a minimum).
         min_shapes: the shapes must cover every branch of the formula with at least this many models.
 

@@ -227,3 +227,30 @@ def test_the_transfer_is_judged_on_the_mean_over_seeds_and_each_seeds_best_rate_
     (each,) = [r for r in report.checks if r.name.startswith("μP: each seed's own best learning-rate index")]
     assert each.value[0][0] == 2 and each.value[1] == [3, 3, 4, 4, 4] and not each.counted
     assert report.verdict == "pass" and report.extra["best_lr_per_seed"]["mup"][1][0] == obs.lrs[3]
+
+
+def test_sp_coordinate_slopes_are_judged_after_the_first_step_only():
+    """SP's exponents are predicted for the first step: later steps may scale otherwise without failing the rows."""
+    obs = good()
+    later = power([theory.predicted_exponent("standard", "adam", k) + 0.5 for k in LAYERS])
+    delta = obs.delta["standard"].copy()
+    delta[2:] = later[2:]
+    report = judge(dataclasses.replace(obs, delta={**obs.delta, "standard": delta}), Targets())
+    for kind in LAYERS:
+        row = rows(report)[f"SP coordinate check, {kind} layer: slope of Δh vs width after 1 step"]
+        assert row.passed and row.value == pytest.approx(theory.predicted_exponent("standard", "adam", kind), abs=1e-9)
+    assert report.extra["slopes"]["standard"]["hidden"][1] == pytest.approx(theory.predicted_exponent("standard", "adam", "hidden") + 0.5, abs=1e-9)
+
+
+def test_a_best_learning_rate_at_the_top_of_the_grid_is_not_bracketed():
+    report = judge(dataclasses.replace(good(), final_loss={**good().final_loss, "mup": bowls([6] * 5, [1e-2, 5e-3, 2e-3, 1e-3, 5e-4])}), Targets())
+    assert report.verdict == "invalid" and report.failed_preconditions == ["μP: best learning rate inside the grid at every width"]
+    assert rows(report)["μP: best learning rate inside the grid at every width"].value == [6] * 5
+
+
+def test_wider_is_better_needs_a_strict_fall_and_sp_drift_of_exactly_the_target_passes():
+    failed, _ = failed_after(lambda o: {"final_loss": {**o.final_loss, "mup": bowls([3, 3, 4, 4, 4], [1e-2, 5e-3, 5e-3, 1e-3, 5e-4])}})  # a tie between widths 64 and 128
+    assert failed == ["μP: training loss at the best learning rate falls with every doubling of width"]
+    report = judge(dataclasses.replace(good(), final_loss={**good().final_loss, "standard": bowls([3, 3, 2, 2, 1], [1e-2] * 5)}), Targets())
+    drift = rows(report)["SP: best learning rate moves across widths 32–512 (grid steps of 2×)"]
+    assert drift.value == 2 == Targets().sp_lr_shift and drift.passed and report.verdict == "pass"

@@ -254,3 +254,66 @@ def test_wider_is_better_needs_a_strict_fall_and_sp_drift_of_exactly_the_target_
     report = judge(dataclasses.replace(good(), final_loss={**good().final_loss, "standard": bowls([3, 3, 2, 2, 1], [1e-2] * 5)}), Targets())
     drift = rows(report)["SP: best learning rate moves across widths 32–512 (grid steps of 2×)"]
     assert drift.value == 2 == Targets().sp_lr_shift and drift.passed and report.verdict == "pass"
+
+
+class CurveRun:
+    """A finished run as ``observables`` reads it: ``curve(name, layer=...)`` from a dict of arrays."""
+
+    def __init__(self, curves):
+        self.curves = curves
+
+    def curve(self, name, layer=None):
+        values = np.asarray(self.curves[(name, layer)], dtype=float)
+        return np.arange(float(len(values))), values
+
+
+def _stored_runs(preset):
+    """Every run of ``preset`` with known curves: Δh = (1 + layer) · W · (t + 1) · (1 + k) for seed k, the first layer's
+    weight change W · (1 + k) at the end (99 after step 1), and final losses with their minimum at index
+    j + 1 for the j-th width under μP (index 3 under SP); one SP run of seed 1 ends in NaN."""
+    from case_studies.mup.analysis import coord_key, lr_key
+
+    runs = {}
+    for k in range(preset.seeds):
+        for p in preset.coord_parametrisations:
+            for w in preset.coord_widths:
+                steps = np.arange(preset.coord_steps + 1)
+                curves = {("coordinates/delta", layer): (1 + layer) * w * (steps + 1) * (1 + k) for layer in range(3)}
+                runs[coord_key(p, w, preset, k)] = CurveRun(curves | {("coordinates/weight_delta", 0): [0.0, 99.0, w * (1 + k)]})
+        for p in ("mup", "standard"):
+            for j, w in enumerate(preset.lr_widths):
+                for i in range(len(preset.lrs)):
+                    centre = j + 1 if p == "mup" else 3
+                    end = np.nan if (p, j, i, k) == ("standard", 0, 6, 1) else 1.0 + (i - centre) ** 2 + 0.1 * k
+                    runs[lr_key(p, w, i, k)] = CurveRun({("loss/train", None): [2.0 + k, end]})
+    return runs
+
+
+@pytest.mark.parametrize("seeds", [2, 1])
+def test_observables_average_each_measurement_over_the_reports_seeds(monkeypatch, seeds):
+    import case_studies.mup.analysis as analysis
+
+    preset = dataclasses.replace(PRESETS["quick"], seeds=seeds)
+    asked = []
+
+    def similarity(runs, preset, p, index, seed=0):
+        asked.append((p, index, seed))
+        return np.full(len(preset.lr_widths), 10.0 * index + seed)
+
+    monkeypatch.setattr(analysis, "representation_similarity", similarity)
+    obs = analysis.observables(_stored_runs(preset), preset)
+    mean = (1 + 2) / 2 if seeds == 2 else 1.0  # the mean of 1 + k over the seeds
+    w = np.array(preset.coord_widths, dtype=float)
+    for p in preset.coord_parametrisations:
+        expected = np.array([[[(1 + layer) * x * (t + 1) * mean for layer in range(3)] for x in w] for t in range(preset.coord_steps + 1)])
+        np.testing.assert_allclose(obs.delta[p], expected, rtol=1e-12)
+        np.testing.assert_allclose(obs.first_layer[p], w * mean, rtol=1e-12)
+    assert best_indices(obs.final_loss["mup"]).tolist() == [1, 2, 3, 4, 5] and best_indices(obs.final_loss["standard"]).tolist() == [3] * 5
+    np.testing.assert_allclose(obs.initial_loss["mup"], np.full((5, 7), 2.0 + (seeds - 1) / 2), rtol=1e-12)
+    assert sorted(asked) == sorted([(p, i, k) for p, i in (("mup", 5), ("standard", 3)) for k in range(seeds)])  # the rate best for the widest model
+    np.testing.assert_allclose(obs.cka["mup"], np.full(5, 50.0 + (seeds - 1) / 2), rtol=1e-12)
+    if seeds == 1:
+        assert obs.seed_final_loss == {} and np.isfinite(obs.final_loss["standard"]).all()
+    else:
+        assert obs.seed_final_loss["standard"].shape == (2, 5, 7) and obs.seed_final_loss["standard"][1, 0, 6] == np.inf
+        assert obs.final_loss["standard"][0, 6] == np.inf and obs.final_loss["mup"][2, 3] == pytest.approx(1.05, rel=1e-12)

@@ -295,3 +295,49 @@ def test_the_prediction_from_learned_quanta_is_drawn_only_where_positive_on_the_
     np.testing.assert_array_equal(np.isnan(y), predicted == 0)
     np.testing.assert_array_equal(y[predicted > 0], predicted[predicted > 0])
     assert line.get_label() == "from quanta learned (0 once all are learned)"
+
+
+def test_a_quantum_gained_before_three_quarters_of_training_leaves_the_width_converged():
+    obs = _synthetic()
+    obs.curves[0].losses[STEPS >= 0.6 * STEPS[-1], 5] = 1e-3  # width 8 learns subtask 5 at 60 % of training, then keeps it
+    row = _row(judge(obs, Targets()), "width 8:")
+    assert row.value == "2 / 2" and row.passed
+
+
+def test_subtasks_never_learned_rank_after_every_learned_one_in_the_order_row():
+    from scipy import stats
+
+    obs = _synthetic()
+    obs.main.losses[:, 9:] = LN2  # the three rarest are never learned
+    rho = _row(judge(obs, Targets()), ROWS["order"])
+    assert rho.value == pytest.approx(stats.spearmanr(np.arange(N_TASKS), np.r_[np.arange(9), [9, 9, 9]]).statistic, rel=1e-12) and rho.passed
+
+
+def test_the_abrupt_and_hidden_progress_rows_are_judged_on_their_worst_subtask():
+    obs = _synthetic()
+    gradual = _drops(400.0 * (np.arange(N_TASKS) + 1.0) ** (1 + ALPHA), width_frac=1.5)
+    obs.main.losses[:, 5] = gradual[:, 5]  # one gradual fall among abrupt ones
+    obs.main.share[:, 3] = obs.chance_share  # one subtask without hidden progress
+    report = judge(obs, Targets())
+    abrupt, hidden = _row(report, ROWS["abrupt"]), _row(report, ROWS["hidden"])
+    assert not abrupt.passed and abrupt.value > 1.0
+    assert not hidden.passed and hidden.value == pytest.approx(1.0, rel=1e-12)
+
+
+def test_as_many_quanta_at_the_widest_as_at_the_narrowest_is_no_growth():
+    growth = _row(judge(_synthetic(counts=(12,) * 6), Targets()), ROWS["growth"])
+    assert growth.value == str([12] * 7) and not growth.passed
+
+
+def test_the_parameter_exponent_needs_three_widths_below_the_floor():
+    row = _row(judge(_synthetic(counts=(1, 2, 12, 12, 12, 12)), Targets()), ROWS["params"])
+    assert row.value is None and not row.passed and row.reason == "only 2 widths below the floor (all quanta learned); need 3"
+
+
+@pytest.mark.parametrize(("factor", "passes"), [(1.2, True), (1.3, False)])
+def test_the_exponents_are_judged_within_a_tolerance_relative_to_their_prediction(factor, passes):
+    """25 % of α = 0.4 is 0.1 and of α/(α+1) = 0.286 is 0.071 (not 0.25 in absolute terms)."""
+    params = _row(judge(_synthetic(final_exponent=factor * ALPHA), Targets()), ROWS["params"])
+    assert params.value == pytest.approx(factor * ALPHA, rel=1e-9) and params.passed is passes
+    steps = _row(judge(_synthetic(step_mean=_power_in_window(factor * data_exponent(ALPHA))), Targets()), ROWS["steps"])
+    assert steps.value == pytest.approx(factor * data_exponent(ALPHA), rel=1e-9) and steps.passed is passes

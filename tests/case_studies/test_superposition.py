@@ -445,3 +445,29 @@ def test_polygon_angles_stay_below_360_and_n2m1_phase_refuses_the_transposed_mod
     with pytest.raises(ValueError, match=r"needs W of shape \(1, 2\), got \(2, 1\)"):
         n2m1_phase(torch.tensor([[1.0], [-1.0]]))
     assert n2m1_phase(torch.tensor([1.0, -1.0])) == n2m1_phase(torch.tensor([[1.0, -1.0]])) == "superposition"
+
+
+def test_the_4gon_level_is_the_mean_over_regular_4gon_checkpoints_before_the_last_quarter():
+    name = "learning coefficient: step from the 4-gon to the pentagon"
+    steps, llc, std, represented, gap_error = _kgon_curves()
+    irregular = (steps >= 450) & (steps < 750)  # four features, gaps 40° off: not a regular 4-gon
+    row = _rows(steps, np.where(irregular, 5.0, llc), std, represented, np.where(irregular, 40.0, gap_error))[name]
+    assert row.value == pytest.approx(3.3) and "4-gon 2.00 over 5 checkpoints" in row.target
+    late = np.where(steps < 200, 3.0, np.where(steps < 1250, 4.0, 5.0))  # the pentagon forms in the last quarter (from 1125)
+    llc = np.where(steps < 200, -1.0, np.where(steps < 1125, 2.0, np.where(steps < 1250, 4.0, 5.3)))
+    row = _rows(steps, llc, std, late, np.where(steps < 200, 40.0, np.where(steps < 1250, 2.0, 3.0)))[name]
+    assert row.value == pytest.approx((2 * 4.0 + 6 * 5.3) / 8 - 2.0) and "4-gon 2.00 over 19 checkpoints" in row.target
+
+
+def test_the_step_is_not_measured_when_the_last_checkpoint_counts_four_features():
+    steps, llc, std, represented, gap_error = _kgon_curves()
+    row = _rows(steps, llc, std, np.where(steps < 1500, represented, 4.0), gap_error)["learning coefficient: step from the 4-gon to the pentagon"]
+    assert row.value is None and not row.passed and row.reason == "the run does not end in a regular pentagon"
+
+
+def test_a_model_at_exactly_three_eighths_dimensions_per_feature_is_in_the_sticky_regime():
+    from case_studies.superposition import PRESETS, sweep_checks
+
+    predicted = np.array([["feature 1"]], dtype=object)
+    _, sticky = sweep_checks(predicted, predicted, [{"dims_per_feature": 0.375, "D": [0.5, 0.4]}, {"dims_per_feature": 0.37, "D": [0.3]}], PRESETS["quick"].targets)
+    assert sticky.value == 1.0 and sticky.passed and "values seen [0.5, 0.4]" in sticky.name

@@ -411,3 +411,49 @@ def test_the_same_circuit_over_seeds_is_judged_up_to_head_relabelling(tmp_path):
     same, feeding = seed_circuits(outs, edge_z=5.0)
     assert not same.passed and same.value == pytest.approx(2 / 3) and "seeds [2]" in same.reason
     assert feeding.value == "seed 0: 1, seed 1: 1, seed 2: 2"
+
+
+def test_an_llc_rise_counts_only_beyond_three_standard_errors_of_the_chain_mean():
+    """A spread of 0.5 over 4 chains is a standard error of 0.25 (3 s.e. = 0.75) and over 16 chains 0.125 (0.375):
+    the LLC's rise stage of 0.41 is noise for the first and a stage boundary for the second."""
+    from case_studies.induction_heads.verdict import dynamics, synthetic_observed
+
+    obs = synthetic_observed(T)
+    llc = 16.0 + 0.6 / (1.0 + np.exp(-(obs.llc_steps - 1350.0) / 30.0))
+    found = {n: dynamics(obs.steps, obs.loss, obs.llc_steps, llc, np.full(len(llc), 0.5), d_vocab=64, n_chains=n) for n in (4, 16)}
+    (rise,) = [s for s in found[4][3] if s.kind == "drop"]
+    assert -rise.change == pytest.approx(0.409, abs=1e-3)
+    assert found[4][2] is None and found[16][2].step == 1400.0
+
+
+def test_a_layer_1_head_rises_inside_the_window_only_when_it_ends_its_rise_there():
+    from case_studies.induction_heads.verdict import induction_candidates
+
+    t = np.arange(0.0, 1001.0, 50.0)
+    slow = np.clip(0.1 + 0.8 * (t - 400) / 600, 0.1, 0.9)  # leaves 0.2 at 475, inside (400, 600), reaches 0.5 only at 700
+    _, heads = induction_candidates(t, slow[:, None], slow[:, None], (400.0, 600.0), QUICK.targets)
+    assert heads[0]["rise"] == pytest.approx((475.0, 700.0)) and not heads[0]["inside"] and heads[0]["met"] == 2
+
+
+def test_the_induction_head_is_the_one_meeting_most_targets_not_the_highest_scoring():
+    from case_studies.induction_heads.verdict import induction_candidates
+
+    t = np.arange(0.0, 1001.0, 50.0)
+    early = np.where(t >= 200, 0.99, 0.1)  # the highest final score, but it rises before the window
+    inside = np.where(t >= 500, 0.9, 0.1)
+    head, heads = induction_candidates(t, np.stack([early, inside], 1), np.stack([early, inside], 1), (400.0, 600.0), QUICK.targets)
+    assert head == 1 and [heads[h]["met"] for h in (0, 1)] == [2, 3]
+
+
+def test_a_previous_token_head_forming_within_one_sample_after_the_induction_head_is_with_it():
+    """The two half-rises are compared by their sampling brackets: 1321.7 (bracket 1300-1350) is with 1300 (1250-1300)."""
+    rows, verdict = _judge(previous_token=np.zeros((len(T), 4)) + 0.05 + 0.9 * _sigmoid(1320.0)[:, None])
+    row = _row(rows, "L0H0 previous-token score rises")
+    assert row.passed and row.value.startswith("half-rise 1322 vs 1300") and verdict == "pass"
+
+
+def test_the_previous_token_gain_is_measured_from_the_first_checkpoint():
+    prev = np.where(T < 300, 0.45, 0.05) + 0.5 * _sigmoid(1300.0)  # starts at 0.45, falls to 0.05, forms to 0.55 with the drop
+    rows, _ = _judge(previous_token=np.zeros((len(T), 4)) + prev[:, None] * np.array([1.0, 0.1, 0.1, 0.1]))
+    row = _row(rows, "L0H0 previous-token score rises")
+    assert not row.passed and row.value.endswith("gain 0.10")

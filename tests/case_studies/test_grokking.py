@@ -272,3 +272,24 @@ def test_a_minus_b_is_a_plus_b_with_the_b_columns_relabelled():
     assert len(by_input) == p * p
     for x, y in zip(x_minus, minus.train.y):
         torch.testing.assert_close(by_input[tuple(x.tolist())], y)
+
+
+def test_the_excluded_loss_rise_is_read_at_the_ends_of_circuit_formation():
+    report = judge(main_run())
+    formation = next(e for e in report.events if getattr(e, "kind", "") == "phase" and e.name == "circuit formation")
+    _, excluded = main_curves()[("fourier/excluded_loss", None)]
+    expected = np.interp(formation.end, CK, excluded) / np.interp(formation.start, CK, excluded)
+    assert row(report, "excluded loss rise").value == pytest.approx(expected, rel=1e-12) and expected > 2
+
+
+def test_a_run_memorised_from_the_first_step_has_no_grokking_ratio():
+    report = judge(main_run(**{"accuracy/train": (T, np.ones(len(T)))}))
+    ratio = row(report, "test acc")
+    assert ratio.value is None and not ratio.passed and ratio.reason == "no memorisation or no generalisation step"
+
+
+def test_a_sweep_with_two_grokking_points_is_not_fitted():
+    report = judge(sweep_runs(-1.0, grokked=(0.5, 4.0)), analyse_sweep)
+    exponent = row(report, "sweep: exponent")
+    assert exponent.value == "no fit" and exponent.reason == "no fit" and "fit" not in report.extra["sweep"]
+    assert [p["grok_step"] is not None for p in report.extra["sweep"]["points"]] == [True, False, False, True, False, False]

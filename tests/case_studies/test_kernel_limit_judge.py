@@ -342,3 +342,74 @@ def test_an_unstable_linearised_descent_gives_nans_and_an_invalid_report_instead
     report = judge(obs)
     (row,) = [r for r in report.checks if r.name.startswith("lazy end: linearised gradient descent is stable")]
     assert report.verdict == "invalid" and not row.passed and row.value == pytest.approx(2.0)
+
+
+def test_the_lazy_end_is_judged_on_the_mean_of_its_draws_not_their_median():
+    from case_studies.kernel_limit import judge
+
+    obs = _observations()
+    pred = obs["theory"]["prediction"].test_mse
+    obs["draws"]["cube_mse"] = pred * np.array([1.0, 1.0, 1.0, 1.48])  # median on the prediction, mean 12 % above it
+    mse = counted_row(judge(obs), "cube MSE vs eigenlearning")
+    assert mse.value == pytest.approx(0.12, rel=1e-9) and not mse.passed
+
+
+def test_the_half_time_is_where_half_of_the_t_to_infinity_limit_is_learned():
+    """The slowest term, 0.4 (1 − e^(−0.003 t)), is at 0.38 by the last step: its half-time is ln 2 / 0.003 (half of 0.4), not that of 0.19."""
+    from case_studies.kernel_limit import judge
+
+    report = judge(_observations())
+    (slow,) = [m for m in report.matches if "χ_{0,1,2}" in m.prediction]
+    assert slow.predicted_step == pytest.approx(np.log(2) / 0.003, rel=1e-5) and slow.observed_step == pytest.approx(np.log(2) / 0.003, rel=0.02)
+
+
+def test_terms_learned_at_the_same_step_are_out_of_order_and_each_degree_reads_its_own_eigenvalue():
+    from case_studies.kernel_limit import judge
+
+    obs = _observations()
+    steps = obs["theory"]["steps"]
+    for i, limit in enumerate(obs["theory"]["limits"][:2]):
+        obs["curves"][i] = (steps, np.where(steps < 100, 0.0, limit))  # χ_0 and χ_01 reach half their limits at step 99.5 both
+    (order,) = [r for r in judge(obs).rows if r.counted and "terms learned in order" in r.name]
+    assert order.value == pytest.approx(2 / 3) and not order.passed  # one tie in three ordered pairs
+    assert "(λ_1=2, λ_2=0.5, λ_3=0.1)" in order.name
+
+
+def test_linearised_descent_gives_the_last_steps_mse_and_the_limits():
+    """K = I trained on 2 of 4 points with η = 0.5: each training residual shrinks by 1 − η/n = 0.75 a step, the others stay 0."""
+    from case_studies.kernel_limit import linearised
+
+    found = linearised(np.eye(4), np.arange(2), np.ones(4), 0.5, np.arange(3.0), [np.ones(4)], [1.0])
+    assert found["stability"] == pytest.approx(0.25)
+    assert found["descent_mse"] == pytest.approx((2 * 0.75**4 + 2 * 1.0) / 4, rel=1e-12) and found["limit_mse"] == pytest.approx(0.5, rel=1e-12)
+    assert found["fractions"][0].tolist() == pytest.approx([0.0, 0.125, 0.21875]) and found["limits"] == [pytest.approx(0.5)]
+
+
+def test_further_training_sets_are_drawn_after_the_lazy_ends_own(monkeypatch):
+    import dataclasses
+    from types import SimpleNamespace
+
+    from bridge.tasks.boolean_cube import BooleanCubeConfig, make_boolean_cube
+    import case_studies.kernel_limit.runs as runs_module
+    from case_studies.kernel_limit import PRESETS, run_config
+
+    preset = dataclasses.replace(PRESETS["quick"], task=BooleanCubeConfig(d=6, subsets=((0,), (0, 1)), coefficients=(1.0, 1.0), n_train=16))
+    a = np.random.default_rng(0).standard_normal((64, 64))
+    kernel = a @ a.T / 64 + np.eye(64)
+    monkeypatch.setattr(runs_module, "initial_kernel", lambda run: kernel)
+
+    def stand_in(draw):
+        cfg = run_config(preset, 50.0, 0, draw)
+        return SimpleNamespace(config=cfg, task_data=lambda: make_boolean_cube(cfg.task, 0))
+
+    sets = runs_module.kernel_over_sets({"main": stand_in(0), "draw_1": stand_in(1)})
+    info = make_boolean_cube(preset.task, 0).info
+
+    def rows(draw):
+        return make_boolean_cube(dataclasses.replace(preset.task, draw=draw), 0).info["train_index"].numpy()
+
+    args = (kernel, info["cube_target"].numpy(), runs_module.cube_terms(info), info["coefficients"])
+    expected = {"same": runs_module.interpolants(args[0], [rows(0), rows(1)], *args[1:]), "further": runs_module.interpolants(args[0], [rows(k) for k in range(2, 2 + runs_module.FURTHER_SETS)], *args[1:])}
+    assert sets["same"]["sets"] == 2 and sets["further"]["sets"] == 100
+    for name in ("same", "further"):
+        assert sets[name]["cube_mse"] == pytest.approx(expected[name]["cube_mse"], rel=1e-12) and sets[name]["fractions"] == pytest.approx(expected[name]["fractions"], rel=1e-12)

@@ -125,6 +125,7 @@ def test_checkpoints_that_do_not_fit_the_model_name_the_file_and_the_tensor(good
     [
         (edit_info(lambda i: i.update(preset=["quick"])), ["report", "--rebuild"], "'preset' must be a name, got ['quick']"),
         (edit_info(lambda i: i.update(case_seed="0")), ["report", "--rebuild"], "'case_seed' must be an integer"),
+        (edit_info(lambda i: i.update(case_seed=True)), ["report", "--rebuild"], "'case_seed' must be an integer, got True"),
         (edit_info(lambda i: i.update(trackers=5)), ["analyze"], "'trackers' must be a list of tracker names, got 5"),
         (edit_info(lambda i: i["config"]["model"].update(d_hidden=32.5)), ["analyze"], "d_hidden must be an integer, got 32.5"),
         (edit_info(lambda i: i["config"]["task"].update(depth=3)), ["analyze"], "holds a config that cannot be analysed"),
@@ -135,7 +136,7 @@ def test_checkpoints_that_do_not_fit_the_model_name_the_file_and_the_tensor(good
         (lambda out: (out / "run.json").write_text("{nope"), ["analyze"], "run.json is not valid JSON"),
         (lambda out: (out / "run.json").write_text("[]"), ["analyze"], "is not a run record"),
     ],
-    ids=["preset-list", "seed-string", "trackers-int", "width-float", "depth-analyze", "depth-rebuild", "files-list", "record-int", "json-report", "json-analyze", "json-list"],
+    ids=["preset-list", "seed-string", "seed-bool", "trackers-int", "width-float", "depth-analyze", "depth-rebuild", "files-list", "record-int", "json-report", "json-analyze", "json-list"],
 )
 def test_a_damaged_run_json_names_the_file_and_the_field(good, tmp_path, capsys, damage, command, message):
     out = copy(good, tmp_path, damage)

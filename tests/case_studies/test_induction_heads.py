@@ -457,3 +457,10 @@ def test_the_previous_token_gain_is_measured_from_the_first_checkpoint():
     rows, _ = _judge(previous_token=np.zeros((len(T), 4)) + prev[:, None] * np.array([1.0, 0.1, 0.1, 0.1]))
     row = _row(rows, "L0H0 previous-token score rises")
     assert not row.passed and row.value.endswith("gain 0.10")
+
+
+def test_the_control_is_judged_on_its_final_loss_not_its_lowest():
+    dip = 3.0 - 1.0 * np.exp(-(((T - 800.0) / 100.0) ** 2))  # down to 2.0 at step 800, back to 3.0 by the end
+    rows, _ = _judge(control_loss=dip)
+    row = _row(rows, "one-layer control: final repeated-token loss")
+    assert row.value == pytest.approx(3.0, abs=1e-6) and row.passed

@@ -109,6 +109,7 @@ def test_every_claim_passes_on_observations_where_it_holds():
 
     report = judge(_observations())
     assert report.verdict == "pass", report.to_markdown()
+    assert counted_row(report, "kernel–target alignment").value == pytest.approx(10.0, rel=1e-12)  # 0.03 → 0.3 at the rich end
     counted = [r.name for r in report.rows if r.counted]
     assert len(counted) == 16 and all(r.claim and r.source for r in report.rows if r.counted)
     for claim in CLAIMS:

@@ -59,6 +59,7 @@ def test_every_claim_holds_on_good_observables():
     assert report.verdict == "pass", [(r.name, r.value) for r in report.rows if not r.passed]
     assert sum(r.counted for r in report.rows) == 12
     assert all(r.claim and r.source for r in report.rows if r.counted)
+    assert rows(report)["μP: CKA of the last hidden layer with width 512's, widths 32–256"].value == [0.8, 0.86, 0.91, 0.95]  # the widest's own 1 left out
 
 
 @pytest.mark.parametrize("layer", [0, 1, 2])

@@ -341,3 +341,9 @@ def test_the_exponents_are_judged_within_a_tolerance_relative_to_their_predictio
     assert params.value == pytest.approx(factor * ALPHA, rel=1e-9) and params.passed is passes
     steps = _row(judge(_synthetic(step_mean=_power_in_window(factor * data_exponent(ALPHA))), Targets()), ROWS["steps"])
     assert steps.value == pytest.approx(factor * data_exponent(ALPHA), rel=1e-9) and steps.passed is passes
+
+
+def test_a_quantum_counts_as_learned_only_below_half_of_chance():
+    obs = _synthetic()
+    obs.curves[0].losses[:, 5] = 0.6 * LN2  # width 8 ends subtask 5 above ln 2 / 2: not learned
+    assert _row(judge(obs, Targets()), ROWS["growth"]).value == str([1, 2, 4, 6, 8, 11, 12])

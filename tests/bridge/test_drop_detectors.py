@@ -104,3 +104,24 @@ def test_a_sweep_crossing_leaves_out_points_without_a_value():
     assert crossing(alphas, np.full(5, np.nan), 0.1) is None
     with pytest.raises(ValueError, match="one length"):
         crossing(alphas, values[:3], 0.1)
+
+
+def test_a_score_that_only_reaches_the_upper_level_has_not_risen_through_it():
+    from bridge.stages import rise_between
+
+    t = np.arange(0.0, 50.0, 10.0)
+    assert rise_between(t, np.array([0.1, 0.3, 0.5, 0.5, 0.5]), 0.2, 0.5) is None  # never above 0.5
+    assert rise_between(t, np.array([0.1, 0.3, 0.9, 0.9, 0.9]), 0.2, 0.5) == pytest.approx((5.0, 40.0 / 3.0))
+    assert formation(t, np.array([0.05, 0.1, 0.9, 0.7, 0.5]), 0.2, 0.5) is None  # ends at 0.5, not above it
+
+
+def test_the_fall_across_a_drop_counts_the_sample_at_its_start_and_may_equal_min_fall():
+    """The fall is median(loss up to and including the drop's start) − median(loss from its end on)."""
+    t = np.arange(0.0, 1000.0, 50.0)
+    loss = np.r_[3.2, 3.0, 3.0, np.full(len(t) - 3, 1.0)]  # the drop runs from 100 to 150: a fall of 3.0 − 1.0
+    drop = abrupt_drop(t, loss, 2.0)
+    assert drop is not None and (drop.start, drop.end) == (100.0, 150.0)
+    assert abrupt_drop(t, loss, 2.0 + 1e-9) is None
+    sharp = np.where(T < 1000, 3.0, np.where(T < 1200, 3.0 * 0.25 ** ((T - 1000) / 200), 0.75))  # falls 2.25 exactly
+    assert abrupt_drop(T, sharp, 2.25) is not None and abrupt_drop(T, sharp, 2.25 + 1e-9) is None
+

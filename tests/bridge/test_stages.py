@@ -201,3 +201,72 @@ def test_bad_input_is_refused():
         half_rise([0, 1, 2], [0, 1])
     with pytest.raises(ValueError, match="positive"):
         plateaus_and_drops([0, 1, 2], [1.0, 0.0, -1.0])
+
+
+def test_a_value_exactly_at_the_threshold_is_beyond_it():
+    t = [0, 10, 20, 30]
+    for event in (threshold_crossing(t, [0.0, 0.5, 0.5, 0.5], 0.5), settled_crossing(t, [0.0, 0.5, 0.5, 0.5], 0.5)):
+        assert (event.step, event.lo, event.hi) == (10.0, 0.0, 10.0)
+    assert settled_crossing(t, [1.0, 0.5, 0.5, 0.5], 0.5, "down").step == 10.0
+
+
+def test_an_excursion_still_under_way_at_the_end_is_no_blip():
+    t = np.arange(0.0, 60.0, 10.0)
+    assert settled_crossing(t, [1.0, 0.2, 0.1, 0.1, 0.1, 0.9], 0.5, "down", blip=1) is None  # ends short of the level
+    assert settled_crossing(t, [1.0, 0.2, 0.1, 0.1, 0.9, 0.1], 0.5, "down", blip=1).step == pytest.approx(6.25)
+
+
+def test_a_curve_that_ends_at_its_start_rises_to_its_maximum():
+    event = half_rise([0, 1, 2, 3, 4], [0.0, 0.0, 1.0, 0.0, 0.0])
+    assert (event.step, event.lo, event.hi) == (1.5, 1.0, 2.0)
+
+
+def test_a_drop_falls_faster_than_the_rate_threshold_and_by_at_least_min_change():
+    t = np.arange(5.0)
+    # falls per step 0, 4, 1, 0: the interval at exactly a quarter of the steepest rate is not part of the drop
+    stages = plateaus_and_drops(t, [5.0, 5.0, 1.0, 0.0, 0.0], log=False, smooth=1)
+    assert [(s.kind, s.start, s.end, s.change) for s in stages] == [("plateau", 0.0, 1.0, 0.0), ("drop", 1.0, 2.0, -4.0), ("plateau", 2.0, 4.0, -1.0)]
+    # a fall of exactly min_change is a drop
+    stages = plateaus_and_drops(t[:4], [1.0, 1.0, 0.75, 0.75], log=False, smooth=1, min_change=0.25)
+    assert [(s.kind, s.start, s.end, s.change) for s in stages] == [("plateau", 0.0, 1.0, 0.0), ("drop", 1.0, 2.0, -0.25), ("plateau", 2.0, 3.0, 0.0)]
+
+
+def test_a_drop_at_either_end_of_the_curve_leaves_no_empty_plateau():
+    t = np.arange(5.0)
+    first = plateaus_and_drops(t, [4.0, 0.0, 0.0, 0.0, 0.0], log=False, smooth=1)
+    last = plateaus_and_drops(t, [4.0, 4.0, 4.0, 4.0, 0.0], log=False, smooth=1)
+    assert [(s.kind, s.start, s.end) for s in first] == [("drop", 0.0, 1.0), ("plateau", 1.0, 4.0)]
+    assert [(s.kind, s.start, s.end) for s in last] == [("plateau", 0.0, 3.0), ("drop", 3.0, 4.0)]
+
+
+def test_a_sample_spaced_like_the_one_before_it_is_kept_where_sparse_sampling_begins():
+    t = np.array([0.0, 10, 20, 30, 40, 400, 800, 1200, 1600])  # every 10 steps, then every 400
+    stages = plateaus_and_drops(t, np.where(t <= 30, 2.0, 0.5), smooth=1)
+    assert [(s.kind, s.start, s.end) for s in stages] == [("plateau", 0.0, 30.0), ("drop", 30.0, 40.0), ("plateau", 40.0, 1600.0)]
+    assert stages[1].change == pytest.approx(np.log(0.25))
+
+
+def test_the_onset_and_end_of_a_subtask_drop_within_one_sampling_interval():
+    """A drop from chance to 0 between two samples crosses 0.9 b, b / 2 and 0.1 b in the same interval."""
+    from bridge.stages.quanta import subtask_drop
+
+    drop = subtask_drop([0, 10, 20, 30], [1.0, 1.0, 0.0, 0.0], chance=1.0)
+    assert (drop.onset, drop.step, drop.end, drop.width) == pytest.approx((11.0, 15.0, 19.0, 8.0))
+    assert (drop.event.lo, drop.event.hi) == (10.0, 20.0)
+
+
+def test_value_at_reads_the_first_and_last_samples_and_nothing_outside():
+    from bridge.stages.quanta import value_at
+
+    assert (value_at([0, 10, 20], [0.0, 1.0, 3.0], 0.0), value_at([0, 10, 20], [0.0, 1.0, 3.0], 20.0)) == (0.0, 3.0)
+    assert np.isnan(value_at([0, 10, 20], [0.0, 1.0, 3.0], 20.5)) and np.isnan(value_at([0, 10, 20], [0.0, 1.0, 3.0], -0.5))
+
+
+def test_a_learned_subtask_back_above_half_of_chance_for_two_samples_keeps_its_emergence():
+    from bridge.stages.quanta import subtask_drop
+
+    t = np.arange(0.0, 3000.0, 50.0)
+    loss = np.log(2.0) * (1 - sigmoid(t, 1000.0, 60.0)) + 1e-3
+    spiked = loss.copy()
+    spiked[(t >= 2000) & (t < 2100)] = 0.6  # two tracked samples back above ln 2 / 2
+    assert subtask_drop(t, spiked).step == subtask_drop(t, loss).step == pytest.approx(1000.0, abs=5.0)  # the sigmoid's centre, within the interpolation

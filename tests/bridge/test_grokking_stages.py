@@ -94,3 +94,55 @@ def test_phases_of_a_grokking_run_bracket_the_drop():
     assert mem.end == pytest.approx(80 - 10 * math.log(0.98 / 0.97 - 1), abs=mem.end_uncertainty) and mem.end_uncertainty == 20  # 99% train accuracy
     assert circuit.start == mem.end and circuit.end == cleanup.start
     assert cleanup.start < 1000 < cleanup.end and cleanup.change < -8
+
+
+def test_each_phase_carries_the_test_loss_change_over_it_and_the_sampling_interval_at_its_ends():
+    t = np.arange(0, 110, 10.0)
+    train_acc, test_acc = np.minimum(t / 20, 1), np.interp(t, [50, 80], [0, 1])  # memorised at 19.8, in (10, 20)
+    test_loss = np.interp(t, [0, 20, 50, 80], [4.0, 3.5, 3.0, 0.5])
+    mem, circuit, cleanup = grokking_phases(t, train_acc, test_loss, test_acc)
+    loss_at_mem = 4.0 - 0.5 * 19.8 / 20
+    assert (mem.start, mem.end, mem.change) == pytest.approx((0.0, 19.8, loss_at_mem - 4.0))
+    assert (circuit.start, circuit.end, circuit.change) == pytest.approx((19.8, 50.0, 3.0 - loss_at_mem))
+    assert (cleanup.start, cleanup.end, cleanup.change) == pytest.approx((50.0, 80.0, -2.5))
+    assert [(s.start_uncertainty, s.end_uncertainty) for s in (mem, circuit, cleanup)] == [(0.0, 10.0), (10.0, 10.0), (10.0, 10.0)]
+
+
+def test_the_clean_up_is_the_largest_drop_after_memorisation_not_the_first():
+    t = np.arange(0, 110, 10.0)
+    test_loss = np.interp(t, [0, 30, 40, 70, 80], [4.0, 4.0, 3.0, 3.0, 0.5])  # a 1-nat drop, then a 2.5-nat one
+    stages = grokking_phases(t, np.minimum(t / 20, 1), test_loss, np.interp(t, [50, 80], [0, 1]))
+    assert [(s.name, s.start, s.end, s.change) for s in stages[1:]] == [("circuit formation", 19.8, 70.0, -1.0), ("clean-up", 70.0, 80.0, -2.5)]
+
+
+def test_two_samples_after_memorisation_are_too_few_for_a_clean_up():
+    t = np.arange(0, 100, 10.0)
+    test_acc, test_loss = np.where(t >= 90, 1.0, 0.0), np.where(t >= 90, 0.5, 3.0)
+    assert [s.name for s in grokking_phases(t, np.where(t >= 80, 1.0, 0.0), test_loss, test_acc)] == ["memorisation"]  # 80, 90 follow 79.9
+    assert [s.name for s in grokking_phases(t, np.where(t >= 70, 1.0, 0.0), test_loss, test_acc)] == ["memorisation", "circuit formation", "clean-up"]
+
+
+def test_a_move_that_ends_exactly_half_way_back_is_not_undone():
+    t = np.arange(0, 170, 10.0)
+    y = np.r_[np.full(5, 3.0), np.linspace(3.0, 1.0, 9)[1:], np.linspace(1.0, 2.0, 5)[1:]]  # 3 -> 1, then back up to 2
+    event = half_move(t, y, None, "down")
+    assert (event.step, event.lo, event.hi) == (80.0, 70.0, 80.0)
+    assert half_move(t, np.r_[y[:-1], 2.25], None, "down") is None  # back beyond half-way
+
+
+def test_a_peak_at_the_start_step_itself_starts_the_move():
+    t = np.arange(0, 100, 10.0)
+    y = np.array([1.0, 4.0, 3.0, 2.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+    assert half_move(t, y, 10.0, "down").step == 25.0  # half-way from 4 to 1
+    assert half_move(t, 5.0 - y, 10.0, "up").step == 25.0
+
+
+def test_phases_in_order_need_positive_lengths_and_no_gaps():
+    from bridge.stages import Stage, phase_ordered
+
+    def phases(*bounds):
+        return [Stage(name, a, b) for name, (a, b) in zip(("memorisation", "circuit formation", "clean-up"), bounds)]
+
+    assert phase_ordered(phases((0, 10), (10, 50), (50, 60)))
+    assert not phase_ordered(phases((0, 10), (10, 10), (10, 60)))  # an empty circuit formation
+    assert not phase_ordered(phases((0, 10), (12, 50), (50, 60)))  # a gap between memorisation and circuit formation

@@ -108,3 +108,24 @@ def test_loss_climb_is_zero_on_a_monotone_fall_and_large_on_a_zigzag():
     zigzag = np.exp(-t / 100) * (1 + 0.3 * (t % 2))
     assert loss_climb(t, zigzag, start=0) > 5
     assert loss_climb(t, np.full(300, 0.5), start=0) == float("inf")  # no fall at all
+
+
+def test_a_rise_that_stops_short_is_absent_even_when_its_last_sample_spikes_past_half_way():
+    t = np.arange(0.0, 100.0, 5.0)
+    short = np.minimum(t / 50, 0.4)  # 0.4 of the way to the top
+    short[-1] = 1.0
+    assert sustained_rise(t, short, top=1.0) is None
+    full = np.minimum(t / 50, 1.0)
+    assert sustained_rise(t, full, top=1.0).step == 25.0
+
+
+def test_a_sharpness_starting_at_the_edge_does_not_reach_it():
+    assert edge_reached(STEPS, EDGE + np.maximum(STEPS - 100, 0) / 100, EDGE) is None  # at 2/η for 100 steps, then above
+
+
+def test_a_sharpness_falling_to_its_plateau_has_no_progressive_sharpening():
+    from bridge.stages import Stage, sharpening
+
+    t = np.arange(100.0)
+    falling = np.maximum(20 - t / 5, 10.0)  # reaches 10 at step 50
+    assert sharpening(t, falling, Stage("sharpness plateau", 50.0, 99.0, kind="plateau", change=10.0)) is None

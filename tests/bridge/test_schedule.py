@@ -1,4 +1,4 @@
-"""Checkpoint and tracking schedules: the relative-resolution grid of tracked steps."""
+"""Checkpoint and tracking schedules: the relative-resolution grid of tracked steps, the resume points, the order of minibatches."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 
 from bridge.config import ConfigError, ScheduleConfig
-from bridge.training.schedule import checkpoint_steps, relative_grid, tracked_steps
+from bridge.training.schedule import checkpoint_steps, relative_grid, resume_points, tracked_steps
 
 
 @pytest.mark.parametrize(("total", "resolution"), [(4000, 0.01), (1000, 0.05), (137, 0.2), (50, 0.01)])
@@ -41,3 +41,23 @@ def test_a_resolution_outside_zero_one_is_refused(bad):
         ScheduleConfig(track_resolution=bad)
     with pytest.raises(ValueError, match="resolution must be in"):
         relative_grid(10, bad if bad else 0.0)
+
+
+def test_the_last_three_checkpoints_keep_the_optimizer_state_however_close_they_are():
+    assert resume_points(list(range(11)), 100) == [8, 9, 10]  # none is a tenth of the run after the previous point
+
+
+def test_step_0_is_never_a_resume_point_of_a_short_run():
+    assert resume_points([0, 1, 2, 3, 4, 5], 5) == [1, 2, 3, 4, 5]
+
+
+def test_each_epoch_of_minibatches_is_one_permutation_cut_into_consecutive_slices():
+    import torch
+
+    from bridge.training.loop import _epoch_order, batch_indices
+
+    for epoch in range(3):  # 12 examples in batches of 4: three steps an epoch
+        order = _epoch_order(12, 7, epoch)
+        batches = [batch_indices(12, 4, step, seed=7) for step in range(3 * epoch, 3 * epoch + 3)]
+        assert torch.equal(torch.cat(batches), order) and sorted(order.tolist()) == list(range(12))
+    assert not torch.equal(_epoch_order(12, 7, 0), _epoch_order(12, 7, 1))

@@ -62,3 +62,18 @@ def test_paths_given_steps_and_bad_input(two_runs):
         bridge.compare([a, b], "hook_out", inputs[:3])
     with pytest.raises(KeyError, match="hook_nowhere"):
         bridge.compare([a, b], "hook_nowhere", inputs)
+
+
+def test_runs_of_one_name_in_two_folders_are_labelled_by_path_and_only_shared_steps_are_compared(two_runs, tmp_path):
+    import shutil
+
+    a, b = two_runs
+    inputs = torch.randn(8, 6, generator=torch.Generator().manual_seed(2))
+    copy = shutil.copytree(a.path, tmp_path / "elsewhere" / a.path.name)  # seed0 again, in another folder
+    table = bridge.compare([a.path, copy], "hook_hidden.0", inputs, steps=[a.steps[-1]])
+    assert (table.run_a.iloc[0], table.run_b.iloc[0]) == (str(a.path), str(copy)) and table.cka.iloc[0] == pytest.approx(1.0)
+    sparse = RunConfig(task=LinearTeacherConfig((3.0, 1.5, 0.5), d_in=6, d_out=4), model=DeepLinearConfig(6, 8, 4, init_std=0.05),
+                       train=TrainConfig(optimizer="gd", lr=0.1, steps=40, schedule=ScheduleConfig(n_log=0, every=20)), seed=2)
+    c = train(sparse, tmp_path / "sparse", progress=False)
+    assert c.steps == [0, 20, 40] and set(c.steps) < set(a.steps)
+    assert sorted(bridge.compare([a, c], "hook_hidden.0", inputs).step.unique()) == [0, 20, 40]

@@ -150,3 +150,17 @@ def test_a_refused_resume_of_a_run_holding_other_runs_leaves_them_alone(tmp_path
         train(config(), out, device="cpu", progress=False, resume=True, loggers=[WrittenMeanwhile()])
     assert (nested / "step_7.safetensors").read_text() == "x" and (nested / "run.json").read_text() == "{}"
     assert not (out / ".kept").exists() and holder(out) is None
+
+
+def test_a_refused_resume_that_cut_the_metrics_back_puts_their_rows_back(tmp_path):
+    # killed at 25: the last resume point is 20, but checkpoint 22 (log-spaced, weights only) already wrote rows up to 22
+    with pytest.raises(KeyboardInterrupt):
+        train(config(), tmp_path / "run", trackers=[Crash(at=25)], device="cpu", progress=False)
+    out = tmp_path / "run"
+    assert 22 in load_run(out).steps and list(json.loads((out / "run.json").read_text())["metrics_bytes"]) == ["8", "20"]
+    assert max(load_run(out).metrics.step) == 22
+    before = files(out)
+    with pytest.raises(OSError, match="logger unavailable"):
+        train(config(), out, device="cpu", progress=False, resume=True, loggers=[RefusingLogger()])
+    assert files(out) == before  # the rows of step 22 are back
+    assert max(load_run(out).metrics.step) == 22

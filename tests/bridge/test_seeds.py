@@ -283,3 +283,55 @@ def test_a_deep_linear_sweep_writes_the_checkpoints_of_its_seeds_trained_one_by_
         assert run.steps == alone.steps
         for step in run.steps:
             assert checkpoint_path(run.path, step).read_bytes() == checkpoint_path(alone.path, step).read_bytes(), step
+
+
+class Steps:
+    """A tracker that keeps the steps it measured at."""
+
+    name = "steps"
+
+    def __init__(self):
+        self.seen = []
+
+    def __call__(self, model, step, data):
+        self.seen.append(step)
+        return []
+
+
+def test_a_sweep_whose_seed_lost_its_last_checkpoint_resumes_every_seed_at_the_latest_common_one(tmp_path):
+    cfg, seeds = mlp_config(), [0, 1]  # resume points 8, 20, 30, 40, 50, 60; tracked every 5 steps
+    whole = train_seeds(cfg, seeds, tmp_path / "whole", device="cpu", progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        train_seeds(cfg, seeds, tmp_path / "cut", trackers=lambda: [Crash(at=55)], device="cpu", progress=False)
+    last = checkpoint_path(tmp_path / "cut" / "seed_1", 50)
+    last.write_bytes(last.read_bytes()[:100])  # seed 1 falls back to 40
+    trackers = {}
+    with pytest.warns(UserWarning, match="falling back"):
+        resumed = train_seeds(cfg, seeds, tmp_path / "cut", trackers=lambda s: trackers.setdefault(s, [Steps()]), device="cpu", progress=False, resume=True)
+    assert [trackers[s][0].seen for s in seeds] == [[45, 50, 55, 60]] * 2  # both from 40, not further back
+    for a, b in zip(whole, resumed):
+        for name, tensor in final_weights(a).items():
+            assert torch.equal(tensor, final_weights(b)[name]), name
+
+
+def test_seeds_whose_stacked_trackers_differ_in_settings_are_each_measured_with_their_own(tmp_path):
+    from bridge.trackers import LossTracker
+
+    cfg = hierarchy_config()  # a deep linear network: equal loss trackers measure the seeds at once
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=20))
+    examples = {0: 3, 1: None}  # seed 0 on its first 3 examples of each split, seed 1 on all
+    runs = train_seeds(cfg, [0, 1], tmp_path / "sweep", trackers=lambda s: [LossTracker(max_examples=examples[s])], device="cpu", progress=False)
+    for seed, run in zip([0, 1], runs):
+        alone = train(dataclasses.replace(cfg, seed=seed), tmp_path / f"alone_{seed}", trackers=[LossTracker(max_examples=examples[seed])], device="cpu", progress=False)
+        assert run.metrics[["step", "observable"]].equals(alone.metrics[["step", "observable"]])
+        torch.testing.assert_close(torch.tensor(run.metrics.value.values), torch.tensor(alone.metrics.value.values), rtol=1e-5, atol=1e-6)
+
+
+def test_a_diverging_seed_is_named_by_its_seed_not_its_place_in_the_sweep(tmp_path):
+    from bridge.runs.errors import Diverged
+
+    cfg = RunConfig(LinearTeacherConfig((3.0, 1.0), d_in=4, d_out=3, n_train=6), DeepLinearConfig(4, 6, 3, init_std=0.3),
+                    TrainConfig(optimizer="gd", lr=0.55, steps=60, schedule=ScheduleConfig(n_log=0, every=60)), seed=0)
+    with pytest.raises(Diverged, match="training loss of seed 4 became"):  # seed 0 converges at this rate, seed 4 does not
+        train_seeds(cfg, [0, 4], tmp_path / "sweep", device="cpu", progress=False)
+    assert {load_run(tmp_path / "sweep" / f"seed_{s}").status for s in (0, 4)} == {"failed"}

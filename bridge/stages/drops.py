@@ -113,7 +113,7 @@ def abrupt_drop(
     absent when there is no drop; when it starts at the first sample (a curve falling from the start is a
     steady decline, not a plateau left abruptly); when the loss falls across it (the median of the samples up to its start minus the median from its end on) by less than ``min_fall``
     (in the loss's units, e.g. nats; state it on the task's scale, such as a fraction of ln V); or by less
-    than ``noise_sigmas`` × :func:`noise_level` of the curve.
+    than ``noise_sigmas`` × :func:`noise_level` of the curve. Samples whose loss is not finite are left out.
 
     Args:
         steps, loss: the sampled curve, shape ``(n,)``, loss positive.
@@ -131,6 +131,7 @@ def abrupt_drop(
     """
     t, y = np.asarray(steps, dtype=float), np.asarray(loss, dtype=float)
     drop = main_drop(plateaus_and_drops(t, y, name=name, observable=observable))
+    t, y = t[np.isfinite(y)], y[np.isfinite(y)]  # as the detector leaves them out (a NaN median would pass every size check)
     if drop is None or drop.start <= t[0]:
         return None
     fall = float(np.median(y[t <= drop.start]) - np.median(y[t >= drop.end]))

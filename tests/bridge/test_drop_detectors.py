@@ -125,3 +125,14 @@ def test_the_fall_across_a_drop_counts_the_sample_at_its_start_and_may_equal_min
     sharp = np.where(T < 1000, 3.0, np.where(T < 1200, 3.0 * 0.25 ** ((T - 1000) / 200), 0.75))  # falls 2.25 exactly
     assert abrupt_drop(T, sharp, 2.25) is not None and abrupt_drop(T, sharp, 2.25 + 1e-9) is None
 
+
+
+def test_a_sample_without_a_value_does_not_make_a_small_drop_abrupt():
+    small = 2.8 - 0.6 / (1.0 + np.exp(-(T - 1300.0) / 15.0))  # 0.6 nats < ln V / 2
+    holed = small.copy()
+    holed[3] = np.nan  # a checkpoint whose loss could not be measured
+    assert abrupt_drop(T, small, 0.5 * LN_V) is None and abrupt_drop(T, holed, 0.5 * LN_V) is None
+    big = _escape(T)
+    big[[3, 35]] = np.nan  # one before the drop and one after it: the fall is measured on the other samples
+    kept = np.isfinite(big)
+    assert abrupt_drop(T, big, 0.5 * LN_V) == abrupt_drop(T[kept], big[kept], 0.5 * LN_V) is not None

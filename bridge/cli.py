@@ -265,7 +265,7 @@ def analyze_cmd(
 
 @app.command("report")
 def report_cmd(
-    run_dir: Annotated[Path, typer.Argument(help="a case study's output directory")],
+    run_dir: Annotated[Path, typer.Argument(help="a case study's output directory, or a --seeds output (its seed report)")],
     rebuild: Annotated[bool, typer.Option("--rebuild", help="re-analyse the stored runs (no training) and rewrite the report")] = False,
 ) -> None:
     """Print a run's stored bridge report (``--rebuild`` recomputes it first); exits 1 on a verdict other than pass."""
@@ -278,8 +278,10 @@ def report_cmd(
     md, js = run_dir / "report.md", run_dir / "report.json"
     if not run_dir.is_dir():
         raise CLIError(f"{run_dir} is a file, not a run directory" if run_dir.exists() else f"run directory {run_dir} does not exist")
+    if not (run_dir / "run.json").exists() and (run_dir / "seed_report.md").is_file() and (run_dir / "seed_report.json").is_file():
+        md, js = run_dir / "seed_report.md", run_dir / "seed_report.json"  # `run --seeds`: the report over seeds
     if not md.exists() or not js.exists():
-        raise CLIError(f"{run_dir} has no report (run it through `mechbridge run`, finish it with --resume, or pass --rebuild)")
+        raise CLIError(_no_report(run_dir))
     from bridge.runs.checksums import verify
     from bridge.runs.errors import CorruptFileError, RunError
     from bridge.runs.storage import read_json
@@ -303,6 +305,21 @@ def report_cmd(
     typer.echo(md.read_text())
     if verdict != "pass":
         raise typer.Exit(1)
+
+
+def _no_report(run_dir: Path) -> str:
+    """Why ``run_dir`` has no report to print, and what does have one."""
+    from bridge.runs.storage import read_json
+
+    if (run_dir / "sweep.json").is_file():
+        return f"{run_dir} is a sweep directory, which has no report of its own: `mechbridge sweep --status {run_dir}` lists its points, and `mechbridge report {run_dir}/points/KEY` prints a point's"
+    if not (run_dir / "run.json").is_file():
+        return f"{run_dir} is not a run directory (no run.json)"
+    info = read_json(run_dir / "run.json")
+    if isinstance(info, dict) and not info.get("case_study"):
+        within = f"; the report of the case study it belongs to is in {run_dir.parent.parent}" if run_dir.parent.name == "runs" else ""
+        return f"{run_dir} holds a run that no case study wrote, so it has no report (bridge.load_run reads its metrics){within}"
+    return f"{run_dir} has no report (run it through `mechbridge run`, finish it with --resume, or pass --rebuild)"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -184,3 +184,30 @@ def test_analyze_refuses_recorded_trackers_no_module_registers_and_suggests_impo
         assert _hashes(tmp_path / run) == before  # no work done
         done = python("-m", "bridge.cli", "--import", "countplugin", "analyze", run)
         assert done.returncode == 0 and "weight_count" in done.stdout, done.stderr[-2000:]
+
+
+def test_report_prints_a_seed_report_and_names_what_a_directory_without_a_report_is(tmp_path, capsys):
+    """`report` on a --seeds output prints its seed report; on a sweep, a run no case study wrote or a folder
+    without run.json it says what the directory is (it said "has no report ... or pass --rebuild", which
+    --rebuild then refused)."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "seed_report.json").write_text(json.dumps({"verdict": "partial"}))
+    (seeds / "seed_report.md").write_text("# over seeds: PARTIAL\n")
+    assert main(["report", str(seeds)]) == 1
+    assert capsys.readouterr().out == "# over seeds: PARTIAL\n\n"
+    (seeds / "seed_report.json").write_text(json.dumps({"verdict": "pass"}))
+    assert main(["report", str(seeds)]) == 0
+    nested = tmp_path / "study" / "runs" / "aux"
+    nested.mkdir(parents=True)
+    (nested / "run.json").write_text(json.dumps({"status": "complete"}))
+    (tmp_path / "sweep").mkdir()
+    (tmp_path / "sweep" / "sweep.json").write_text("{}")
+    expected = {
+        tmp_path / "sweep": f"{tmp_path / 'sweep'} is a sweep directory, which has no report of its own: `mechbridge sweep --status {tmp_path / 'sweep'}` lists its points, and `mechbridge report {tmp_path / 'sweep'}/points/KEY` prints a point's",
+        nested: f"{nested} holds a run that no case study wrote, so it has no report (bridge.load_run reads its metrics); the report of the case study it belongs to is in {tmp_path / 'study'}",
+        tmp_path / "study": f"{tmp_path / 'study'} is not a run directory (no run.json)",
+    }
+    for folder, message in expected.items():
+        assert main(["report", str(folder)]) == 2
+        assert capsys.readouterr().err == f"mechbridge: error: {message}\n"

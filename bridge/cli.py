@@ -20,6 +20,8 @@ except ImportError:  # pragma: no cover - older typer
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None, help="Bridge learning mechanics and mechanistic interpretability on toy models.")
 
 EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a process stopped by Ctrl-C
+INTERRUPTED = "interrupted (Ctrl-C or SIGINT); a run stopped this way is recorded as interrupted and continues with `mechbridge run CASE --out DIR --resume`"
 
 
 class CLIError(Exception):
@@ -328,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     ``argv`` are the command's arguments (``None``: the process's). An error the user can fix
     (an unknown name, a bad setting, a missing or damaged run directory) is one line on stderr,
     ``mechbridge: error: ...``, and exit code 2, never a traceback; a report that does not pass
-    exits 1.
+    exits 1; Ctrl-C (SIGINT) prints one line saying so and exits 130.
 
     Examples:
         >>> main(["list"])  # doctest: +ELLIPSIS
@@ -352,8 +354,8 @@ def main(argv: list[str] | None = None) -> int:
         _fail(e.format_message())
         return EXIT_ERROR
     except (typer.Abort, KeyboardInterrupt):
-        _fail("aborted")
-        return EXIT_ERROR
+        _fail(INTERRUPTED)
+        return EXIT_INTERRUPTED
     except typer.Exit as e:
         return e.exit_code
     except expected as e:
@@ -362,6 +364,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyError as e:
         _fail(str(e.args[0]) if e.args else "unknown key")
         return EXIT_ERROR
+    if result == EXIT_INTERRUPTED:  # typer turns Ctrl-C into a silent exit 130 (no command exits so itself)
+        _fail(INTERRUPTED)
     return result if isinstance(result, int) else 0  # typer.Exit(code) comes back as the return value
 
 

@@ -211,3 +211,17 @@ def test_report_prints_a_seed_report_and_names_what_a_directory_without_a_report
     for folder, message in expected.items():
         assert main(["report", str(folder)]) == 2
         assert capsys.readouterr().err == f"mechbridge: error: {message}\n"
+
+
+def test_ctrl_c_is_one_line_naming_resume_and_exit_130(monkeypatch, capsys):
+    """Ctrl-C during a command prints one line saying how an interrupted run continues (it exited 130 with no
+    output: typer turned the KeyboardInterrupt into a silent exit before the handler that prints it)."""
+    import bridge.trackers
+
+    def stopped():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bridge.trackers, "tracker_names", stopped)
+    assert main(["list"]) == 130
+    err = capsys.readouterr().err
+    assert err == "mechbridge: error: interrupted (Ctrl-C or SIGINT); a run stopped this way is recorded as interrupted and continues with `mechbridge run CASE --out DIR --resume`\n"

@@ -111,8 +111,16 @@ def set_log_scale(ax: Any, axis: str = "y", **kwargs: Any) -> bool:
 
 
 
-def plot_stage_bands(ax: Any, stages: Sequence[Stage], colours: Mapping[str, str] | None = None) -> Any:
+def _field(item: Any, name: str, default: Any = None) -> Any:
+    """``item.name``, or ``item[name]`` for an event as stored in ``events.json`` (``run.events``)."""
+    return item.get(name, default) if isinstance(item, Mapping) else getattr(item, name, default)
+
+
+def plot_stage_bands(ax: Any, stages: Sequence[Stage | Mapping[str, Any]], colours: Mapping[str, str] | None = None) -> Any:
     """Shade each stage's interval (colour by ``stage.kind``).
+
+    ``stages`` may be :class:`~bridge.stages.detectors.Stage` objects or the stored dicts of ``run.events``;
+    entries that are not stages (events, predictions) are left out.
 
     Examples:
         >>> from matplotlib.colors import to_hex
@@ -124,7 +132,8 @@ def plot_stage_bands(ax: Any, stages: Sequence[Stage], colours: Mapping[str, str
     """
     colours = colours or {"plateau": "0.85", "drop": "tab:orange"}
     for stage in stages:
-        ax.axvspan(stage.start, stage.end, color=colours.get(stage.kind, "tab:blue"), alpha=0.25, lw=0)
+        if _field(stage, "type", "stage") == "stage" and _field(stage, "start") is not None:
+            ax.axvspan(_field(stage, "start"), _field(stage, "end"), color=colours.get(_field(stage, "kind"), "tab:blue"), alpha=0.25, lw=0)
     return ax
 
 
@@ -213,6 +222,9 @@ def plot_estimate_series(ax: Any, steps: Sequence[float], mean: Sequence[float],
 def plot_event_lines(ax: Any, events: Sequence[Any], colours: Mapping[str, str] | None = None) -> Any:
     """A dotted vertical line at each event's step, coloured by the event's observable (``colours``; default grey).
 
+    ``events`` may be :class:`~bridge.stages.detectors.Event` objects or the stored dicts of ``run.events``;
+    entries that are not events (stages, predictions) are left out.
+
     Examples:
         >>> from bridge.stages.detectors import Event
         >>> fig, ax = new_figure()
@@ -221,7 +233,8 @@ def plot_event_lines(ax: Any, events: Sequence[Any], colours: Mapping[str, str] 
         ([[15.0, 15.0], [40.0, 40.0]], ['0.5', 'C3'])
     """
     for event in events:
-        ax.axvline(event.step, color=(colours or {}).get(event.observable, "0.5"), ls=":", lw=1.2)
+        if _field(event, "type", "event") == "event" and _field(event, "step") is not None:
+            ax.axvline(_field(event, "step"), color=(colours or {}).get(_field(event, "observable"), "0.5"), ls=":", lw=1.2)
     return ax
 
 

@@ -98,3 +98,27 @@ def test_a_fitted_slope_with_no_point_fitted_is_named_and_not_drawn(tmp_path):
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["measured", "predicted slope -1", "fitted slope -1 (no point to draw it through)"]
     assert ax.lines[2].get_xydata().size == 0
     np.testing.assert_allclose(ax.lines[1].get_xydata(), [[10.0, np.sqrt(0.5) * 10**0.5], [100.0, np.sqrt(0.5) / 10**0.5]])
+
+
+def test_event_lines_and_stage_bands_take_the_stored_events_of_a_run():
+    """`run.events` holds dicts (events, stages and predictions, as in events.json): the two functions draw the
+    events and the stages among them (both raised AttributeError on a dict)."""
+    from matplotlib.colors import to_hex
+
+    from bridge.plots import plot_event_lines, plot_stage_bands
+    from bridge.stages.detectors import Event, Stage
+
+    stored = [
+        Event("mode 0 half-rise", 50.5, 43.0, 51.0, observable="mode/strength").to_dict(),
+        Stage("loss drop", 40.0, 60.0, observable="loss/train", kind="drop").to_dict(),
+        {"name": "mode 0 half-rise", "theory": "saxe", "step": 46.2, "type": "prediction"},
+        Event("loss crosses 0.1", 70.0, 68.0, 72.0, observable="loss/train"),
+    ]
+    fig, ax = new_figure()
+    plot_event_lines(ax, stored, {"loss/train": "C3"})
+    plot_stage_bands(ax, stored)
+    assert [list(line.get_xdata()) for line in ax.lines] == [[50.5, 50.5], [70.0, 70.0]]
+    assert [line.get_color() for line in ax.lines] == ["0.5", "C3"]
+    assert len(ax.patches) == 1 and to_hex(ax.patches[0].get_facecolor()) == "#ff7f0e"
+    band = ax.patches[0].get_path().transformed(ax.patches[0].get_patch_transform()).vertices[:, 0]
+    assert (band.min(), band.max()) == (40.0, 60.0)

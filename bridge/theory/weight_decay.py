@@ -110,7 +110,10 @@ def fit_power_law(x: Float[np.ndarray, " n"], t: Float[np.ndarray, " n"]) -> Pow
     """Fit ``t ∝ x^α`` (``x = η·λ``, ``t`` the grokking step); needs ≥ 3 positive points with 2 distinct ``x``.
 
     Args:
-        x, t: ``(n,)`` positive values.
+        x, t: ``(n,)`` finite positive values.
+
+    Raises:
+        ValueError: fewer than 3 points, 2 distinct ``x``, or a value not finite or not positive.
 
     Examples:
         >>> fit = fit_power_law([1e-3, 2e-3, 4e-3, 8e-3], [1000.0, 550.0, 240.0, 130.0])
@@ -120,6 +123,8 @@ def fit_power_law(x: Float[np.ndarray, " n"], t: Float[np.ndarray, " n"]) -> Pow
     x, t = np.asarray(x, float), np.asarray(t, float)
     if x.shape != t.shape or x.ndim != 1:
         raise ValueError(f"x and t must be 1-D of one length, got {x.shape}, {t.shape}")
+    if not (np.isfinite(x).all() and np.isfinite(t).all()):  # NaN passes `<= 0` and would give a NaN fit
+        raise ValueError(f"a power-law fit needs finite x and t, got x={x.tolist()}, t={t.tolist()}")
     if len(x) < 3 or np.any(x <= 0) or np.any(t <= 0) or len(np.unique(x)) < 2:
         raise ValueError("a power-law fit needs at least 3 positive points at 2 or more distinct x")
     res = stats.linregress(np.log(x), np.log(t))

@@ -134,6 +134,15 @@ def test_power_law_fit_recovers_exponent_with_calibrated_interval():
         fit_power_law(np.array([1.0, 2.0]), np.array([1.0, 2.0]))
 
 
+@pytest.mark.parametrize(("x", "t"), [([1.0, 2.0, 4.0], [1.0, float("nan"), 0.25]), ([1.0, float("inf"), 4.0], [1.0, 0.5, 0.25])])
+def test_power_law_fit_refuses_a_value_that_is_not_finite(x, t):
+    """A NaN (a sweep point that never grokked) or an infinity is refused by name (a NaN gave a fit whose
+    exponent, interval and r² were all NaN, with no error)."""
+    with pytest.raises(ValueError) as refused:
+        fit_power_law(x, t)
+    assert str(refused.value) == f"a power-law fit needs finite x and t, got x={x}, t={t}"
+
+
 def test_adamw_norm_decay_matches_prediction_when_gradient_vanishes():
     w = torch.nn.Parameter(torch.full((10,), 2.0))
     opt = torch.optim.AdamW([w], lr=0.01, weight_decay=3.0)

@@ -24,6 +24,10 @@ def end_to_end_map(model: nn.Module, d_in: int) -> Float[Tensor, "d_out d_in"]:
     """The matrix of a linear ``model``: its ``end_to_end()`` when it has one, else ``model(I)ᵀ``
     (exact for bias-free linear networks).
 
+    Raises:
+        ValueError: ``model`` has no ``end_to_end()`` and is not linear (``model(0) ≠ 0`` or
+            ``model(−I) ≠ −model(I)``: a bias or a nonlinearity), so it has no matrix to read.
+
     Examples:
         >>> from bridge.models import DeepLinearConfig, build_model
         >>> net = build_model(DeepLinearConfig(3, 5, 2, init_std=0.3), seed=0)
@@ -34,7 +38,13 @@ def end_to_end_map(model: nn.Module, d_in: int) -> Float[Tensor, "d_out d_in"]:
         if hasattr(model, "end_to_end"):
             return model.end_to_end()
         device = next(model.parameters()).device
-        return model(torch.eye(d_in, device=device)).T
+        eye = torch.eye(d_in, device=device)
+        out = model(torch.cat([eye, -eye, torch.zeros(1, d_in, device=device)]))
+        w, minus, zero = out[:d_in], out[d_in : 2 * d_in], out[2 * d_in :]
+        tol = 1e-4 * float(w.abs().max()) + 1e-6
+        if float((w + minus).abs().max()) > tol or float(zero.abs().max()) > tol:
+            raise ValueError(f"the modes tracker reads the matrix of a linear network, and {type(model).__name__} is not linear (model(0) is not 0 or model(-x) is not -model(x): a bias or a nonlinearity)")
+        return w.T
 
 
 def mode_strengths(w: Float[Tensor, "*batch d_out d_in"], u: Float[Tensor, "d_out mode"], v: Float[Tensor, "d_in mode"]) -> Float[Tensor, "*batch mode"]:

@@ -88,3 +88,25 @@ def test_singular_values_further_apart_than_the_tolerance_are_separate_modes():
     close, apart = 1.0 - 0.5e-5, 1.0 - 1.5e-5  # rtol 1e-5 of the largest
     assert degenerate_groups(torch.tensor([1.0, close, 0.5], dtype=torch.float64)) == [[0, 1], [2]]
     assert degenerate_groups(torch.tensor([1.0, apart, 0.5], dtype=torch.float64)) == [[0], [1], [2]]
+
+
+@pytest.mark.parametrize(
+    ("model", "kind"),
+    [(torch.nn.Sequential(torch.nn.Linear(4, 6, bias=False), torch.nn.ReLU(), torch.nn.Linear(6, 3, bias=False)), "Sequential"), (torch.nn.Linear(4, 3), "Linear")],
+)
+def test_the_mode_tracker_refuses_a_model_that_is_not_linear(model, kind):
+    """A ReLU network or a linear layer with a bias has no end-to-end matrix: refused by name (its model(I)ᵀ
+    was read as one, and mode strengths came out for a map that does not exist)."""
+    from bridge.trackers import ModeTracker
+
+    data = make_task(LinearTeacherConfig((2.0, 1.0), d_in=4, d_out=3), seed=0)
+    torch.manual_seed(0)
+    for p in model.parameters():
+        torch.nn.init.normal_(p)
+    with pytest.raises(ValueError) as refused:
+        ModeTracker()(model, 0, data)
+    assert str(refused.value) == f"the modes tracker reads the matrix of a linear network, and {kind} is not linear (model(0) is not 0 or model(-x) is not -model(x): a bias or a nonlinearity)"
+    linear = torch.nn.Linear(4, 3, bias=False)
+    rows = ModeTracker()(linear, 0, data)
+    u, v = data.info["U"], data.info["V"]
+    assert [r["value"] for r in rows if r["observable"] == "mode/strength"] == pytest.approx((u.T @ linear.weight.detach() @ v).diagonal().tolist(), abs=1e-6)

@@ -158,12 +158,18 @@ def check_trackers(trackers: Any) -> list[Tracker]:
         Traceback (most recent call last):
         ...
         TypeError: trackers must be tracker objects, got the name 'loss': use bridge.trackers.get_tracker('loss')
+        >>> check_trackers([LossTracker])
+        Traceback (most recent call last):
+        ...
+        TypeError: trackers must be tracker objects, got the class LossTracker: pass an instance, LossTracker()
     """
     if isinstance(trackers, (str, bytes)) or not isinstance(trackers, (list, tuple)):
         raise TypeError(f"trackers must be a list of tracker objects, got {type(trackers).__name__} {trackers!r:.80}")
     for t in trackers:
         if isinstance(t, str):
             raise TypeError(f"trackers must be tracker objects, got the name {t!r}: use bridge.trackers.get_tracker({t!r})")
+        if isinstance(t, type):  # a class is callable too, and calling it builds a tracker from (model, step, data)
+            raise TypeError(f"trackers must be tracker objects, got the class {t.__name__}: pass an instance, {t.__name__}()")
         if not callable(t):
             raise TypeError(f"a tracker must be callable as tracker(model, step, data), got {type(t).__name__} {t!r:.80}")
     return list(trackers)

@@ -50,6 +50,8 @@ def test_reanalysis_replaces_rows_by_key_and_fresh_replaces_the_observable_at_th
         (lambda run: analyze(run, ["loss"]), r"got the name 'loss': use bridge.trackers.get_tracker\('loss'\)"),
         (lambda run: analyze(run, LossTracker()), "trackers must be a list of tracker objects, got LossTracker"),
         (lambda run: analyze(run, [3]), "a tracker must be callable"),
+        # a class was called as the tracker, building LossTracker(model, step, data): "max_examples must be positive"
+        (lambda run: analyze(run, [LossTracker]), r"^trackers must be tracker objects, got the class LossTracker: pass an instance, LossTracker\(\)$"),
         (lambda run: analyze(run, [LossTracker()], steps=10), "steps must be a list of checkpoint steps, got 10"),
         (lambda run: run.model_at(10.0), "step must be an integer checkpoint step"),
         (lambda run: run.model_at("10"), "step must be an integer checkpoint step"),

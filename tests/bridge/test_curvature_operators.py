@@ -1,0 +1,99 @@
+"""Curvature on operators with known answers: start vectors, stopping rules, Hutchinson's estimate and error, input checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.sparse.linalg import LinearOperator, aslinearoperator
+
+from bridge.estimators.hessian import dense_hessian, hessian_operator, hutchinson_trace, lanczos_top, power_iteration
+from bridge.losses import mse
+from bridge.seeding import generator
+
+torch.set_num_threads(1)
+
+SPECTRUM = np.array([5.0, 4.0, 3.0, 2.0, 1.0, 0.5])
+
+
+def test_lanczos_takes_tol_zero_as_machine_precision_and_refuses_a_negative_tol():
+    op = aslinearoperator(np.diag(SPECTRUM))
+    values, vectors = lanczos_top(op, k=2, tol=0.0)
+    np.testing.assert_allclose(values, [5.0, 4.0], rtol=1e-13)
+    np.testing.assert_allclose(np.abs(vectors[:2]), np.eye(2), atol=1e-7)
+    with pytest.raises(ValueError, match="tol must be >= 0"):
+        lanczos_top(op, k=2, tol=-1e-9)
+
+
+def test_a_zero_start_vector_falls_back_to_the_seeded_gaussian_one():
+    op = aslinearoperator(np.diag(SPECTRUM))
+    zero = np.zeros(len(SPECTRUM))
+    values, vectors = lanczos_top(op, k=2, v0=zero, generator=generator(3))
+    ref_values, ref_vectors = lanczos_top(op, k=2, generator=generator(3))
+    np.testing.assert_array_equal(values, ref_values)
+    np.testing.assert_array_equal(vectors, ref_vectors)
+    res, ref = power_iteration(op, v0=zero, generator=generator(3)), power_iteration(op, generator=generator(3))
+    assert np.isfinite(res.vector).all() and res.history == ref.history and res.value == pytest.approx(5.0, rel=1e-5)
+
+
+def test_power_iteration_started_on_an_eigenvector_stops_after_two_equal_estimates_even_at_rtol_zero():
+    op = aslinearoperator(np.diag([3.0, 1.0]))
+    res = power_iteration(op, v0=np.array([2.0, 0.0]), rtol=0.0, max_iter=50)
+    assert res.iterations == 2 and res.history == (3.0, 3.0) and res.value == 3.0
+    np.testing.assert_array_equal(res.vector, [1.0, 0.0])
+
+
+def test_power_iteration_on_the_zero_operator_returns_zero_and_a_unit_vector_after_one_product():
+    op = aslinearoperator(np.zeros((3, 3)))
+    res = power_iteration(op, v0=np.array([0.0, 3.0, 4.0]), max_iter=20)
+    assert res.value == 0.0 and res.iterations == 1 and res.history == (0.0,)
+    np.testing.assert_allclose(res.vector, [0.0, 0.6, 0.8], rtol=1e-15)
+
+
+def test_hutchinson_returns_the_probe_mean_and_the_sample_standard_error():
+    """Probes drawn from the generator in order, one Rademacher vector each: zᵀHz = tr H + 2 Σ_{i<j} H_ij z_i z_j."""
+    h = np.array([[1.0, 2.0, -1.0], [2.0, 0.5, 3.0], [-1.0, 3.0, 2.0]])
+    g = generator(3)
+    probes = [(torch.randint(0, 2, (3,), generator=g, dtype=torch.int64) * 2 - 1).double().numpy() for _ in range(4)]
+    samples = np.array([z @ h @ z for z in probes])
+    assert sorted(samples) == [-8.5, 3.5, 7.5, 7.5]  # mean 2.5, median 5.5
+    est, err = hutchinson_trace(aslinearoperator(h), 4, generator(3))
+    assert est == pytest.approx(2.5, rel=1e-12)
+    assert err == pytest.approx(np.sqrt(((samples - 2.5) ** 2).sum() / 3) / 2, rel=1e-12)  # ddof = 1
+    one, nan = hutchinson_trace(aslinearoperator(h), 1, generator(3))
+    assert one == samples[0] and np.isnan(nan)
+    with pytest.raises(ValueError, match="n_probes must be >= 1"):
+        hutchinson_trace(aslinearoperator(h), 0, generator(3))
+
+
+def test_dense_hessian_refuses_more_than_5000_parameters_before_any_product():
+    calls = []
+    op = LinearOperator((5001, 5001), matvec=lambda v: calls.append(1) or v, dtype=np.float64)
+    with pytest.raises(ValueError, match="5001 parameters is too many"):
+        dense_hessian(op)
+    assert calls == []
+
+
+def test_an_empty_batch_and_a_vector_of_the_wrong_size_are_refused():
+    net = torch.nn.Linear(3, 2)
+    with pytest.raises(ValueError, match="same positive number of examples, got 0 and 0"):
+        with hessian_operator(net, torch.zeros(0, 3), torch.zeros(0, 2), mse):
+            pass
+    with hessian_operator(net, torch.ones(4, 3), torch.zeros(4, 2), mse) as op:
+        with pytest.raises(ValueError, match=r"vector has shape \(7,\), expected \(8,\)"):
+            op.hvp(torch.zeros(7))
+
+
+def test_the_hessian_of_a_model_with_dropout_is_taken_in_eval_mode():
+    """A training-mode dropout layer is switched off inside the block: the Hessian is the deterministic one."""
+    g = generator(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Dropout(0.5), torch.nn.Linear(4, 1)).double()
+    plain = torch.nn.Sequential(net[0], net[1], net[3])  # the same parameters, no dropout
+    x, y = torch.randn(16, 3, generator=g, dtype=torch.float64), torch.randn(16, 1, generator=g, dtype=torch.float64)
+    net.train()
+    with hessian_operator(plain, x, y, mse) as op:
+        expected = dense_hessian(op)
+    for _ in range(2):
+        with hessian_operator(net, x, y, mse) as op:
+            np.testing.assert_allclose(dense_hessian(op), expected, rtol=1e-12, atol=1e-14)
+    assert net.training and net[2].training

@@ -97,3 +97,59 @@ def test_the_hessian_of_a_model_with_dropout_is_taken_in_eval_mode():
         with hessian_operator(net, x, y, mse) as op:
             np.testing.assert_allclose(dense_hessian(op), expected, rtol=1e-12, atol=1e-14)
     assert net.training and net[2].training
+
+
+# ---------------------------------------------------------------- loadings of a toy transformer's heads and neurons
+
+
+def test_transformer_head_and_neuron_blocks_hold_their_own_rows_and_columns():
+    """d_model 12, 2 heads of 4, 5 MLP neurons (no square matrix): head h owns rows 4h..4h+3 of q, k, v (and their
+    biases) and those columns of o; neuron j owns row j of mlp.in (and its bias) and column j of mlp.out."""
+    from bridge.estimators.parameter_groups import block_loading, parameter_slices
+    from bridge.models import TransformerConfig, build_model
+
+    model = build_model(TransformerConfig(d_vocab=7, n_ctx=3, d_model=12, n_heads=2, d_head=4, d_mlp=5), seed=0)
+    slices = parameter_slices(model)
+    vec = torch.randn(sum(p.numel() for p in model.parameters()), generator=generator(1), dtype=torch.float64).numpy()
+    part = {name: vec[s].reshape(shape) for name, (s, shape) in slices.items()}
+    total = vec @ vec
+    expected = []
+    for h in range(2):
+        rows = slice(4 * h, 4 * h + 4)
+        mass = sum((part[f"blocks.0.attn.{m}.weight"][rows] ** 2).sum() + (part[f"blocks.0.attn.{m}.bias"][rows] ** 2).sum() for m in "qkv")
+        expected.append(((("head", {"layer": 0, "head": h})), (mass + (part["blocks.0.attn.o.weight"][:, rows] ** 2).sum()) / total))
+    for j in range(5):
+        mass = (part["blocks.0.mlp.in.weight"][j] ** 2).sum() + part["blocks.0.mlp.in.bias"][j] ** 2 + (part["blocks.0.mlp.out.weight"][:, j] ** 2).sum()
+        expected.append((("neuron", {"layer": 0, "neuron": j}), mass / total))
+    found = block_loading(model, vec)
+    assert [(b.kind, b.index) for b, _ in found] == [key for key, _ in expected]
+    np.testing.assert_allclose([s for _, s in found], [s for _, s in expected], rtol=1e-12)
+
+
+def test_a_heads_block_is_what_computes_that_head():
+    """Zeroing the parameters of head 0's block zeroes head 0's output hook_z and leaves head 1's."""
+    from bridge.estimators.parameter_groups import blocks
+    from bridge.models import TransformerConfig, build_model
+
+    model = build_model(TransformerConfig(d_vocab=7, n_ctx=3, d_model=12, n_heads=2, d_head=4, d_mlp=None), seed=0)
+    tokens = torch.tensor([[1, 2, 3], [4, 5, 6]])
+    _, before = model.run_with_cache(tokens, names_filter="blocks.0.attn.hook_z")
+    state = model.state_dict()
+    head0 = next(b for b in blocks(model) if b.index == {"layer": 0, "head": 0})
+    with torch.no_grad():
+        for name, idx in head0.parts:
+            if ".v." in name:
+                state[name][idx] = 0.0
+    _, after = model.run_with_cache(tokens, names_filter="blocks.0.attn.hook_z")
+    z0, z1 = before["blocks.0.attn.hook_z"], after["blocks.0.attn.hook_z"]  # (batch, pos, head, d_head)
+    assert z0[:, :, 0].abs().max() > 0 and z1[:, :, 0].abs().max() == 0
+    torch.testing.assert_close(z1[:, :, 1], z0[:, :, 1], rtol=0, atol=0)
+
+
+def test_loadings_of_a_zero_vector_are_refused():
+    from bridge.estimators.parameter_groups import block_loading, tensor_loading
+
+    net = torch.nn.Linear(2, 1)
+    for fn, name in ((tensor_loading, "tensor_loading"), (block_loading, "block_loading")):
+        with pytest.raises(ValueError, match=f"{name}: the vector is zero"):
+            fn(net, np.zeros(3))

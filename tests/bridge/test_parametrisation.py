@@ -162,3 +162,48 @@ def test_a_zero_readout_starts_from_the_zero_function_and_moves_alone_first(opti
     assert moved == [False, False, False, False, True, True]  # (weight, bias) of input, hidden, readout
     after = one_step(zero, optimizer, x, y)
     assert all(not torch.equal(a, b) for a, b in zip(before, after))
+
+
+def test_unequal_widths_scale_each_layer_by_its_own_width():
+    """Widths (64, 256), base 32: the first layer scales with its fan-out 64, the others with their fan-in (64, then 256).
+    Weights are the seed's Gaussian draws times init_scale·√(variance/fan_in); biases add after the multiplier."""
+    from bridge.seeding import generator
+
+    cfg = MLPConfig(d_in=5, d_out=2, widths=(64, 256), parametrisation="ntk", base_width=32, init_scale=0.5)
+    model = MLP(cfg, seed=3)
+    kinds, widths, fan_ins = ("input", "hidden", "output"), (64, 64, 256), (5, 64, 256)
+    g = generator(3)
+    for i, (kind, width, fan_in) in enumerate(zip(kinds, widths, fan_ins)):
+        variance, multiplier, _ = mup.factors("ntk", "sgd", kind, width, 32)
+        assert model.multipliers[i] == pytest.approx(multiplier, rel=1e-12)
+        draw = torch.randn(model.layers[i].weight.shape, generator=g)
+        torch.testing.assert_close(model.layers[i].weight.detach(), draw * (0.5 * math.sqrt(variance / fan_in)), rtol=1e-6, atol=0)
+    assert model.multipliers == pytest.approx((1.0, 0.5**0.5, 8**-0.5), rel=1e-12)
+    with torch.no_grad():
+        for layer in model.layers:
+            layer.bias.copy_(torch.linspace(-1.0, 1.0, layer.bias.numel()))
+    x = torch.randn(7, 5, generator=torch.Generator().manual_seed(1))
+    h = x
+    for i, layer in enumerate(model.layers):
+        h = model.multipliers[i] * (h @ layer.weight.T) + layer.bias
+        h = torch.relu(h) if i < 2 else h
+    torch.testing.assert_close(model(x), h, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_each_hidden_bias_takes_the_rate_of_its_own_layers_width(optimizer):
+    """Widths (64, 256), base 32, μP: the biases of the two hidden layers take the ``input`` factor at 64 and at 256."""
+    model = MLP(MLPConfig(d_in=5, d_out=2, widths=(64, 256), parametrisation="mup", base_width=32), seed=0)
+    rates = [g["lr"] for g in model.optimizer_groups(optimizer, lr=1.0)]
+    weight = [mup.factors("mup", optimizer, kind, w, 32)[2] for kind, w in (("input", 64), ("hidden", 64), ("output", 256))]
+    bias = [mup.factors("mup", optimizer, "input", w, 32)[2] for w in (64, 256)] + [1.0]
+    assert rates == pytest.approx([v for pair in zip(weight, bias) for v in pair], rel=1e-12)
+    if optimizer == "sgd":
+        assert rates == pytest.approx([2.0, 2.0, 1.0, 8.0, 0.125, 1.0], rel=1e-12)
+
+
+def test_gradient_descent_takes_the_sgd_rates():
+    model = net("mup", 128)
+    assert [g["lr"] for g in model.optimizer_groups("gd", lr=0.1)] == [g["lr"] for g in model.optimizer_groups("sgd", lr=0.1)]
+    assert [s[2] for s in model.config.scalings("gd")] == [s[2] for s in model.config.scalings("sgd")]
+    assert len({g["lr"] for g in model.optimizer_groups("gd", lr=0.1)}) > 1

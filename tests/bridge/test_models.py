@@ -297,3 +297,28 @@ def test_eval_blocks_restore_each_modules_own_mode():
         assert not any(m.training for m in model.modules()) and not model.original_model.training
     assert {id(m): m.training for m in model.modules()} == before and model.original_model.training
     assert not model.blocks[0].mlp.training
+
+
+def test_balanced_factorisations_refuse_more_modes_than_hidden_units_and_a_non_positive_strength():
+    from bridge.models.deep_linear import balanced_init, set_balanced
+
+    net = build_model(DeepLinearConfig(d_in=4, d_hidden=2, d_out=3), seed=0)
+    u, v = torch.eye(3)[:, :3], torch.eye(4)[:, :3]
+    with pytest.raises(ValueError, match="d_hidden >= 3 modes"):
+        set_balanced(net, u, torch.ones(3), v)
+    set_balanced(net, u[:, :2], torch.tensor([4.0, 1.0]), v[:, :2])  # as many modes as hidden units
+    torch.testing.assert_close(net.end_to_end().detach(), u[:, :2] @ torch.diag(torch.tensor([4.0, 1.0])) @ v[:, :2].T)
+    for strength in (0.0, -0.01):
+        with pytest.raises(ValueError, match="strength > 0"):
+            balanced_init(net, u[:, :2], v[:, :2], strength)
+
+
+def test_toy_superposition_weights_are_the_seeds_draws_at_the_xavier_scale():
+    """W = N(0, 1) draws of the seed times init_scale·√(2/(m + n)); b starts at zero."""
+    from bridge.models import ToySuperpositionConfig
+    from bridge.seeding import generator
+
+    net = build_model(ToySuperpositionConfig(n_features=6, n_hidden=2, n_instances=3, init_scale=0.5), seed=7)
+    draws = torch.randn(3, 2, 6, generator=generator(7))
+    torch.testing.assert_close(net.W.detach(), draws * 0.5 * (2.0 / 8) ** 0.5, rtol=1e-6, atol=0)
+    assert torch.count_nonzero(net.b) == 0

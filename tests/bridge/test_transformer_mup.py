@@ -104,3 +104,36 @@ def test_weight_decay_times_learning_rate_is_the_same_in_every_group(optimizer, 
     groups = make_optimizer(model, TrainConfig(optimizer=optimizer, lr=0.1, weight_decay=0.5)).param_groups
     assert {g["lr"] for g in groups} == rates
     assert [g["lr"] * g["weight_decay"] for g in groups] == pytest.approx([0.05] * len(groups), rel=1e-12)
+
+
+def test_attention_scores_are_divided_by_the_square_root_of_d_head_times_the_width_ratio():
+    """d_model 128 = 4× base, d_head 64: the pattern is the causal softmax of q·k / √(64·4) = q·k / 16 (standard: / 8)."""
+    names = ("blocks.0.attn.hook_q", "blocks.0.attn.hook_k", "blocks.0.attn.hook_pattern")
+    future = torch.ones(6, 6, dtype=torch.bool).triu(1)
+    for parametrisation, scale in (("mup", 16.0), ("standard", 8.0)):
+        model = build_model(config(128, parametrisation), seed=0)
+        _, cache = model.run_with_cache(tokens()[:2], names_filter=lambda name: name in names)
+        q, k, pattern = (cache[n] for n in names)  # q, k: (batch, pos, head, d_head); pattern: (batch, head, query, key)
+        scores = torch.einsum("bqhd,bkhd->bhqk", q, k) / scale
+        torch.testing.assert_close(pattern, scores.masked_fill(future, -torch.inf).softmax(-1), rtol=1e-5, atol=1e-7)
+
+
+def test_mup_rescales_the_readout_and_both_embeddings_of_the_standard_draw():
+    """At 4× base the readout is the standard draw times 1/√4, the token and position embeddings times √4, the rest as drawn;
+    with zero_init the readout and the queries' weights start at zero and nothing else changes."""
+    sp, mu, zero = (build_model(config(128, p, **kw), seed=2) for p, kw in (("standard", {}), ("mup", {}), ("mup", {"zero_init": True})))
+    factors = {"head._original_component.weight": 0.5, "tok_embed._original_component.weight": 2.0, "pos._original_component.weight": 2.0}
+    sp_params, zero_params = dict(sp.named_parameters()), dict(zero.named_parameters())
+    zeroed = []
+    for name, p in mu.named_parameters():
+        torch.testing.assert_close(p.detach(), factors.get(name, 1.0) * sp_params[name].detach(), rtol=1e-6, atol=0)
+        if not torch.equal(zero_params[name], p):
+            zeroed.append(name)
+            assert torch.count_nonzero(zero_params[name]) == 0
+    assert sorted(zeroed) == ["head._original_component.weight", "layers.0._original_component.attn._original_component.q._original_component.weight"]
+
+
+def test_gradient_descent_takes_the_sgd_rates():
+    model = build_model(config(128), seed=0)
+    gd, sgd = model.optimizer_groups("gd", lr=1.0), model.optimizer_groups("sgd", lr=1.0)
+    assert [g["lr"] for g in gd] == [g["lr"] for g in sgd] and {g["lr"] for g in sgd} == {4.0, 1.0, 0.25}

@@ -134,6 +134,16 @@ def test_a_drift_below_a_tenth_of_the_estimate_is_not_warned():
     assert res.mean < 0 and not any("still drifts" in w for w in res.warnings)
 
 
+def test_a_chain_exactly_at_the_divergence_limit_is_kept():
+    """The limit is 2·d/nβ + 1e-6·(1 + |L_n(w*)|) above the start: 1.000001 for d = 1, nβ = 2, L_n(w*) = 0."""
+    from bridge.estimators.llc import _chain_divergence
+
+    limit = 2.0 * 1 / 2.0 + 1e-6 * (1.0 + 0.0)
+    late = np.array([[limit, limit], [np.nextafter(limit, 2.0)] * 2])
+    trace = np.concatenate([np.zeros((2, 2)), late], axis=1)
+    np.testing.assert_array_equal(_chain_divergence(trace, 0.0, 2.0, 1), [False, True])
+
+
 # ---------------------------------------------------------------- vmap fallback
 
 

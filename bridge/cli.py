@@ -21,7 +21,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a process stopped by Ctrl-C
-INTERRUPTED = "interrupted (Ctrl-C or SIGINT); a run stopped this way is recorded as interrupted and continues with `mechbridge run CASE --out DIR --resume`"
+INTERRUPTED = "interrupted (Ctrl-C or SIGINT); what was written is kept, and a run stopped this way is recorded as interrupted: the same command with --resume continues it"
 
 
 class CLIError(Exception):

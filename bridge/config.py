@@ -160,6 +160,18 @@ def _encode(value: Any) -> Any:
     return value
 
 
+def first_difference(a: Any, b: Any, where: str = "") -> str | None:
+    """The first field where ``a`` (recorded, "there") and ``b`` (asked for, "here") differ, by dotted path; ``None``: equal.
+
+    Examples:
+        >>> first_difference({"train": {"lr": 0.01, "steps": 5}}, {"train": {"lr": 0.02, "steps": 5}})
+        'train.lr is 0.01 there, 0.02 here'
+    """
+    if isinstance(a, dict) and isinstance(b, dict):
+        return next(filter(None, (first_difference(a.get(k), b.get(k), f"{where}.{k}" if where else str(k)) for k in [*a, *(k for k in b if k not in a)])), None)
+    return None if a == b else f"{where or 'value'} is {a!r} there, {b!r} here"
+
+
 def config_to_dict(cfg: Any) -> dict[str, Any]:
     """A JSON-ready dict with a ``kind`` key naming the config class.
 
@@ -167,10 +179,7 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
         >>> config_to_dict(ScheduleConfig(n_log=3))
         {'kind': 'schedule', 'n_log': 3, 'every': 0, 'track_every': 0, 'track_resolution': 0.0}
     """
-    out: dict[str, Any] = {"kind": type(cfg).kind}
-    for f in dataclasses.fields(cfg):
-        out[f.name] = _encode(getattr(cfg, f.name))
-    return out
+    return {"kind": type(cfg).kind, **{f.name: _encode(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}}
 
 
 def _decode(value: Any, annotation: Any) -> Any:

@@ -189,7 +189,7 @@ class Run:
         if frame.empty:
             raise KeyError(f"no rows for observable {name!r} with {index or 'no index'}")
         if frame["step"].duplicated().any():
-            free = {c: sorted({key_part(v) for v in frame[c]}, key=str) for c in frame.columns if c not in BASE_COLUMNS and c not in index and frame[c].notna().any()}
+            free = {c: sorted({key_part(v) for v in frame[c]}, key=lambda v: (0, float(v), "") if isinstance(v, numbers.Real) else (1, 0.0, str(v))) for c in frame.columns if c not in BASE_COLUMNS and c not in index and frame[c].notna().any()}
             varying = {c: v for c, v in free.items() if len(v) > 1}
             if varying:
                 choices = "; ".join(f"{c} in {v}" for c, v in varying.items())

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bridge.config import first_difference
 from bridge.sweep.grid import Point
 
 MANIFEST = "sweep.json"
@@ -90,16 +91,6 @@ def new_manifest(target: dict[str, Any], points: Sequence[Point], backend: str) 
     }
 
 
-def _first_difference(a: Any, b: Any, where: str = "") -> str | None:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in [*a, *(k for k in b if k not in a)]:
-            found = _first_difference(a.get(key), b.get(key), f"{where}.{key}" if where else str(key))
-            if found:
-                return found
-        return None
-    return None if a == b else f"{where or 'value'} is {a!r} there, {b!r} here"
-
-
 def difference(stored: dict[str, Any], new: dict[str, Any]) -> str | None:
     """The first difference between the sweep ``stored`` in a directory and the ``new`` one (``None``: the same sweep).
 
@@ -110,7 +101,7 @@ def difference(stored: dict[str, Any], new: dict[str, Any]) -> str | None:
         >>> difference(a, a), difference(a, b)
         (None, 'base config.seed is 0 there, 1 here')
     """
-    found = _first_difference(stored.get("target"), new.get("target"), "")
+    found = first_difference(stored.get("target"), new.get("target"))
     if found:
         return f"base {found}"
     old_axes, new_axes = stored.get("axes", {}), new.get("axes", {})

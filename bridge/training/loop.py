@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from bridge.config import ConfigError, RunConfig, config_from_dict, config_to_dict
+from bridge.config import ConfigError, RunConfig, config_from_dict, config_to_dict, first_difference
 from bridge.models import build_model, move_to
 from bridge.progress import progress_bar
 from bridge.runs.errors import CorruptFileError, Diverged, RunError
@@ -293,7 +293,7 @@ def extension(recorded: Any, config: RunConfig, out: Path) -> int | None:
         >>> extension(config_to_dict(cfg), with_train(cfg, lr=0.5), Path("run"))
         Traceback (most recent call last):
         ...
-        bridge.config.ConfigError: cannot resume run: its run.json holds a different config (only train.steps may change, to extend the run)
+        bridge.config.ConfigError: cannot resume run: its run.json holds a different config (train.lr is 0.01 there, 0.5 here; only train.steps may change, to extend the run)
     """
     wanted = config_to_dict(config)
     try:  # fields added to the configs since the run was written take their defaults
@@ -306,8 +306,8 @@ def extension(recorded: Any, config: RunConfig, out: Path) -> int | None:
     if recorded == wanted:
         return None
     old = train_recorded.get("steps") if isinstance(train_recorded, dict) else None
-    if not isinstance(old, int) or {**recorded, "train": {**recorded["train"], "steps": config.train.steps}} != wanted:
-        raise ConfigError(f"cannot resume {out}: its run.json holds a different config (only train.steps may change, to extend the run)")
+    if not isinstance(old, int) or (differs := first_difference({**recorded, "train": {**recorded["train"], "steps": config.train.steps}}, wanted)):
+        raise ConfigError(f"cannot resume {out}: its run.json holds a different config ({differs or first_difference(recorded, wanted)}; only train.steps may change, to extend the run)")
     if config.train.steps < old:
         raise ConfigError(f"cannot resume {out} for {config.train.steps} steps: it was set to train for {old}; a run can be extended, not shortened")
     if config.train.decay != "none":

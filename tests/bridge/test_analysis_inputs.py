@@ -72,3 +72,10 @@ def test_training_refuses_tracker_names_and_lists_where_a_factory_is_due_before_
     assert not (tmp_path / "one").exists() and not (tmp_path / "many").exists()
     runs = train_seeds(CONFIG, [0, 1], tmp_path / "many", trackers=lambda: [ModeTracker()], progress=False)
     assert [len(r.observable("mode/strength", mode=0)) for r in runs] == [len(runs[0].steps)] * 2
+
+
+def test_an_observable_read_without_its_index_lists_the_choices_in_numeric_order(run):
+    analyze(run, [TopK(12)], progress=False)
+    with pytest.raises(KeyError, match=r"choose rank in \[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11\]"):
+        run.observable("spectrum/top")
+    assert run.observable("spectrum/top", rank=11).tolist() == [131.0] * len(run.steps)

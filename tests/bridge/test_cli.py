@@ -224,4 +224,4 @@ def test_ctrl_c_is_one_line_naming_resume_and_exit_130(monkeypatch, capsys):
     monkeypatch.setattr(bridge.trackers, "tracker_names", stopped)
     assert main(["list"]) == 130
     err = capsys.readouterr().err
-    assert err == "mechbridge: error: interrupted (Ctrl-C or SIGINT); a run stopped this way is recorded as interrupted and continues with `mechbridge run CASE --out DIR --resume`\n"
+    assert err == "mechbridge: error: interrupted (Ctrl-C or SIGINT); what was written is kept, and a run stopped this way is recorded as interrupted: the same command with --resume continues it\n"

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from bridge import RunConfig, RunError, ScheduleConfig, TrainConfig, load_run, train
+from bridge import ConfigError, RunConfig, RunError, ScheduleConfig, TrainConfig, load_run, train
 from bridge.models import MLPConfig
 from bridge.runs.errors import CorruptFileError
 from bridge.runs.lock import LOCK, holder
@@ -164,3 +164,17 @@ def test_a_refused_resume_that_cut_the_metrics_back_puts_their_rows_back(tmp_pat
         train(config(), out, device="cpu", progress=False, resume=True, loggers=[RefusingLogger()])
     assert files(out) == before  # the rows of step 22 are back
     assert max(load_run(out).metrics.step) == 22
+
+
+def test_a_resume_with_another_config_names_the_first_field_that_differs_and_changes_no_file(tmp_path):
+    import dataclasses
+
+    out = interrupted_run(tmp_path / "run")
+    before = files(out)
+    other = dataclasses.replace(config(), train=dataclasses.replace(config().train, lr=0.02, steps=90))
+    with pytest.raises(ConfigError, match=r"different config \(train\.lr is 0\.01 there, 0\.02 here; only train\.steps may change"):
+        train(other, out, device="cpu", progress=False, resume=True)
+    wider = dataclasses.replace(config(), model=dataclasses.replace(config().model, widths=(16,)))
+    with pytest.raises(ConfigError, match=r"different config \(model\.widths is \[8\] there, \[16\] here;"):
+        train(wider, out, device="cpu", progress=False, resume=True)
+    assert holder(out) is None and files(out) == before

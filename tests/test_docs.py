@@ -92,3 +92,18 @@ def test_the_documentation_site_builds_strictly(tmp_path):
     done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")], cwd=ROOT, capture_output=True, text=True, env={**__import__("os").environ, "NO_MKDOCS_2_WARNING": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "site" / "api" / "runs" / "index.html").read_text().count("load_run") > 0
+
+
+def test_the_plots_page_draws_a_case_studys_stored_report_and_events(tmp_path):
+    """The example on the plots page, on a deep-linear quick run written here."""
+    import re
+
+    from case_studies import run_case_study
+
+    run_case_study("deep-linear", "quick", tmp_path / "dl", device="cpu", progress=False)
+    (block,) = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "api" / "plots.md").read_text(), re.S)
+    scope: dict = {}
+    exec(block.replace('"runs/deep-linear"', repr(str(tmp_path / "dl"))), scope)
+    fig, ax = scope["fig"], scope["ax"]
+    events = [e for e in scope["run"].events if e.get("type") == "event"]
+    assert len(ax.lines) == 1 + len(events) > 1 and len(ax.patches) == sum(e.get("type") == "stage" for e in scope["run"].events)

@@ -12,6 +12,7 @@ Examples:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -141,7 +142,8 @@ def plot_timeline(ax: Any, rows: Sequence[Mapping[str, Any]], *, xlabel: str = "
     """One line per match: predicted (○), observed dynamics (●) and mechanism (◆) steps.
 
     Args:
-        rows: dicts with ``label``, ``predicted``, ``observed``, ``mechanism`` (any may be None).
+        rows: dicts with ``label``, ``predicted``, ``observed``, ``mechanism`` (any may be None), or a
+            report's matches as they are (``run.report["matches"]``, or :class:`~bridge.match.Match` rows).
 
     Examples:
         >>> fig, ax = new_figure()
@@ -152,6 +154,7 @@ def plot_timeline(ax: Any, rows: Sequence[Mapping[str, Any]], *, xlabel: str = "
         (['mode 0', 'mode 1'], ['theory', 'dynamics', 'mechanism'])
     """
     markers = (("predicted", "o", "none", "theory"), ("observed", "o", None, "dynamics"), ("mechanism", "D", None, "mechanism"))
+    rows = [_timeline_row(r) for r in rows]
     for i, r in enumerate(rows):
         xs = [r.get(k) for k, *_ in markers if r.get(k) is not None]
         if xs:
@@ -166,6 +169,15 @@ def plot_timeline(ax: Any, rows: Sequence[Mapping[str, Any]], *, xlabel: str = "
     ax.set_xlabel(xlabel)
     ax.legend(fontsize=7, loc="lower right")
     return ax
+
+
+def _timeline_row(row: Any) -> Mapping[str, Any]:
+    """A timeline row from itself, or from a report's match (a :class:`~bridge.match.Match` or its JSON dict)."""
+    if dataclasses.is_dataclass(row) and not isinstance(row, type):
+        row = dataclasses.asdict(row)
+    if "prediction" not in row:
+        return row
+    return {"label": row["prediction"], "predicted": row.get("predicted_step"), "observed": row.get("observed_step"), "mechanism": row.get("mechanism_step")}
 
 
 def plot_seed_timeline(ax: Any, rows: Sequence[Mapping[str, Any]], *, xlabel: str = "step") -> Any:

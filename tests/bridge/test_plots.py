@@ -122,3 +122,22 @@ def test_event_lines_and_stage_bands_take_the_stored_events_of_a_run():
     assert len(ax.patches) == 1 and to_hex(ax.patches[0].get_facecolor()) == "#ff7f0e"
     band = ax.patches[0].get_path().transformed(ax.patches[0].get_patch_transform()).vertices[:, 0]
     assert (band.min(), band.max()) == (40.0, 60.0)
+
+
+def test_the_timeline_takes_a_reports_matches_as_they_are():
+    """A report's matches (``run.report["matches"]``, or Match rows) draw the same timeline as the label/predicted/observed/mechanism rows."""
+    from dataclasses import asdict
+
+    from bridge.match import match
+    from bridge.plots import plot_timeline
+    from bridge.stages.detectors import Event
+
+    rows = [match("mode 0", 100.0, Event("rise", 110, 105, 115), Event("diff", 120, 118, 122), 0.3), match("mode 1", 200.0, None, None, 0.3)]
+    plain = [{"label": "mode 0", "predicted": 100.0, "observed": 110.0, "mechanism": 120.0}, {"label": "mode 1", "predicted": 200.0, "observed": None, "mechanism": None}]
+    drawn = []
+    for given in (plain, rows, [asdict(r) for r in rows]):
+        fig, ax = new_figure()
+        plot_timeline(ax, given)
+        drawn.append(([c.get_offsets().tolist() for c in ax.collections], [t.get_text() for t in ax.get_yticklabels()]))
+    assert drawn[0] == ([[[100.0, 0.0], [200.0, 1.0]], [[110.0, 0.0]], [[120.0, 0.0]]], ["mode 0", "mode 1"])
+    assert drawn[1] == drawn[0] and drawn[2] == drawn[0]

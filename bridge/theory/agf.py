@@ -57,11 +57,16 @@ ASSUMPTIONS = (
 def fourier_components(x: Float[Tensor, "neuron p"], k: int) -> Complex[np.ndarray, " neuron"]:
     """``x̂_i = Σ_a x[i, a] e^{2πi k a / p}`` for each row ``i``: ``(neurons, p)`` in, ``(neurons,)`` complex out.
 
+    Raises:
+        ValueError: ``x`` not 2-D with at least one column.
+
     Examples:
         >>> x = torch.tensor([[1.0, 0.0, -1.0, 0.0], [1.0, 1.0, 1.0, 1.0]])   # cos(2πa/4), constant
         >>> np.abs(fourier_components(x, 1)).round(4).tolist()   # p/2 and 0
         [2.0, 0.0]
     """
+    if x.ndim != 2 or x.shape[1] < 1:
+        raise ValueError(f"x must be (neurons, p) with p >= 1, got shape {tuple(x.shape)}")
     p = x.shape[1]
     phase = np.exp(2j * math.pi * k * np.arange(p) / p)
     return x.detach().double().numpy() @ phase
@@ -70,10 +75,18 @@ def fourier_components(x: Float[Tensor, "neuron p"], k: int) -> Complex[np.ndarr
 def rate(p: int, magnitude: float, lr: float) -> float:
     """``κ_k = 2 η m_k / p²``: the dormant flow's speed per optimizer step.
 
+    Raises:
+        ValueError: ``p`` not a positive integer, or ``magnitude`` or ``lr`` not finite and positive.
+
     Examples:
         >>> rate(p=7, magnitude=1.0, lr=0.49)   # 2 · 0.49 / 49
         0.02
     """
+    if isinstance(p, bool) or not (isinstance(p, (int, np.integer)) and p >= 1):
+        raise ValueError(f"p must be a positive integer, got {p!r}")
+    for name, value in (("magnitude", magnitude), ("lr", lr)):
+        if not (value > 0 and math.isfinite(value)):
+            raise ValueError(f"{name} must be positive and finite, got {value}")
     return 2.0 * lr * magnitude / p**2
 
 
@@ -86,14 +99,27 @@ def blowup_times(
     a per-trajectory step ``eps / (κ r)`` (``r`` the largest modulus) until
     ``r`` grows ``growth``-fold, then adds the aligned tail ``1 / (κ r)``.
 
+    Raises:
+        ValueError: ``kappa`` not finite and positive, ``growth`` not above 1, ``eps`` not positive,
+            ``u``, ``v``, ``w`` of different shapes or not finite, or a trajectory starting at zero.
+
     Examples:
         >>> z = np.array([0.1 + 0j])
         >>> float(blowup_times(z, z, z, kappa=1.0).round(3)[0])   # aligned: r' = r², T = 1/r0
         10.0
     """
-    if kappa <= 0:
-        raise ValueError(f"kappa must be positive, got {kappa}")
-    state = np.stack([np.asarray(u, complex), np.asarray(v, complex), np.asarray(w, complex)])
+    if not (kappa > 0 and math.isfinite(kappa)):
+        raise ValueError(f"kappa must be positive and finite, got {kappa}")
+    if not (growth > 1 and math.isfinite(growth)):
+        raise ValueError(f"growth must be finite and above 1, got {growth}")
+    if not (eps > 0 and math.isfinite(eps)):
+        raise ValueError(f"eps must be positive and finite, got {eps}")
+    u, v, w = (np.asarray(z, complex) for z in (u, v, w))
+    if not (u.ndim == 1 and u.shape == v.shape == w.shape):
+        raise ValueError(f"u, v and w must be 1-D of one length, got shapes {u.shape}, {v.shape}, {w.shape}")
+    if not all(np.isfinite(z).all() for z in (u, v, w)):
+        raise ValueError("u, v and w must be finite")
+    state = np.stack([u, v, w])
     r0 = np.abs(state).max(0)
     if np.any(r0 == 0):
         raise ValueError("a trajectory starts at zero and never escapes")
@@ -124,10 +150,18 @@ def blowup_times(
 def plateau_losses(magnitudes: Mapping[int, float], order: list[int]) -> list[float]:
     """Predicted MSE before any acquisition and after each one, in ``order``: ``Σ_{k not yet} m_k²/2``.
 
+    Raises:
+        ValueError: a frequency in ``order`` not in ``magnitudes``, or listed twice.
+
     Examples:
         >>> plateau_losses({1: 2.0, 2: 1.0}, [1, 2])
         [2.5, 0.5, 0.0]
     """
+    missing = [k for k in order if k not in magnitudes]
+    if missing:
+        raise ValueError(f"order lists frequencies {missing} that magnitudes does not have (it has {list(magnitudes)})")
+    if len(set(order)) != len(order):
+        raise ValueError(f"order lists a frequency twice: {list(order)}")
     left = dict(magnitudes)
     out = [float(sum(m * m / 2 for m in left.values()))]
     for k in order:
@@ -153,6 +187,10 @@ def predict_acquisitions(
         acquisition; ``extra`` holds ``frequency``, ``magnitude``, ``drop``
         (``m_k²/2``), ``neuron`` and ``rank`` (order of ``m_k``).
 
+    Raises:
+        ValueError: ``U``, ``V``, ``W`` not one quadratic layer's shapes, ``lr`` not finite and positive,
+            no frequency or one outside ``1 … (p − 1)/2``, or a magnitude not finite and positive.
+
     Examples:
         >>> g = torch.Generator().manual_seed(0)
         >>> U, V, W = (0.01 * torch.randn(s, generator=g) for s in [(16, 7), (16, 7), (7, 16)])
@@ -160,14 +198,17 @@ def predict_acquisitions(
         >>> [(p.extra["frequency"], p.value) for p in preds]   # plateaus 0.5²/2, then 0
         [(1, 0.125), (2, 0.0)]
     """
-    p = U.shape[1]
-    if V.shape != U.shape or W.shape != (p, U.shape[0]):
+    if U.ndim != 2 or V.shape != U.shape or W.shape != (U.shape[1], U.shape[0]):
         raise ValueError(f"shapes do not fit one quadratic layer: U {tuple(U.shape)}, V {tuple(V.shape)}, W {tuple(W.shape)}")
-    if lr <= 0:
-        raise ValueError(f"lr must be positive, got {lr}")
+    p = U.shape[1]
+    if not (lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"lr must be positive and finite, got {lr}")
     bad = [k for k in magnitudes if not 1 <= k <= (p - 1) // 2]
     if bad or not magnitudes:
         raise ValueError(f"frequencies must be in 1..{(p - 1) // 2}, got {list(magnitudes)}")
+    bad = {k: m for k, m in magnitudes.items() if not (m > 0 and math.isfinite(m))}
+    if bad:
+        raise ValueError(f"magnitudes must be positive and finite, got {bad}")
     rows = []
     for k, m in magnitudes.items():
         times = blowup_times(fourier_components(U, k), fourier_components(V, k), fourier_components(W.T, k), rate(p, m, lr))
@@ -191,10 +232,16 @@ def predict_acquisitions(
 def magnitude_order(magnitudes: Mapping[int, float]) -> list[int]:
     """Frequencies by decreasing target magnitude: AGF's predicted order of acquisition.
 
+    Raises:
+        ValueError: a magnitude that is NaN (it has no place in the order).
+
     Examples:
         >>> magnitude_order({1: 0.5, 3: 1.0, 2: 0.7})
         [3, 2, 1]
     """
+    bad = {k: m for k, m in magnitudes.items() if math.isnan(m)}
+    if bad:
+        raise ValueError(f"magnitudes must be numbers, got NaN at {bad}")
     return sorted(magnitudes, key=lambda k: -magnitudes[k])
 
 

@@ -35,14 +35,14 @@ def stability_threshold(lr: float, momentum: float = 0.0) -> float:
     """The largest curvature gradient descent is stable on: ``(2 + 2β)/η`` (``2/η`` without momentum).
 
     Raises:
-        ValueError: ``lr <= 0`` or ``momentum`` outside ``[0, 1)``.
+        ValueError: ``lr`` not finite and positive, or ``momentum`` outside ``[0, 1)``.
 
     Examples:
         >>> stability_threshold(0.01), round(stability_threshold(0.01, momentum=0.5), 6)   # 2/η, 3/η
         (200.0, 300.0)
     """
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr}")
+    if not (lr > 0 and np.isfinite(lr)):
+        raise ValueError(f"lr must be positive and finite, got {lr}")
     if not 0 <= momentum < 1:
         raise ValueError(f"momentum must be in [0, 1), got {momentum}")
     return (2.0 + 2.0 * momentum) / lr
@@ -68,10 +68,23 @@ def predict_plateau(lr: float, momentum: float = 0.0) -> Prediction:
 def gd_on_quadratic(curvature: float, lr: float, steps: int, x0: float = 1.0, momentum: float = 0.0) -> Float[np.ndarray, " steps_plus_one"]:
     """Iterates of (heavy-ball) gradient descent on ``½ λ x²`` from ``x0``: the theory's exact model.
 
+    Raises:
+        ValueError: ``steps`` not a non-negative integer, ``lr`` not finite and positive,
+            ``curvature`` or ``x0`` not finite, or ``momentum`` outside ``[0, 1)``.
+
     Examples:
         >>> gd_on_quadratic(3.0, 1.0, 3).tolist()   # multiplier 1 − ηλ = −2
         [1.0, -2.0, 4.0, -8.0]
     """
+    if isinstance(steps, bool) or not (isinstance(steps, (int, np.integer)) and steps >= 0):
+        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+    if not (lr > 0 and np.isfinite(lr)):
+        raise ValueError(f"lr must be positive and finite, got {lr}")
+    for name, value in (("curvature", curvature), ("x0", x0)):
+        if not np.isfinite(value):
+            raise ValueError(f"{name} must be finite, got {value}")
+    if not 0 <= momentum < 1:
+        raise ValueError(f"momentum must be in [0, 1), got {momentum}")
     xs = [float(x0)]
     x, prev = float(x0), float(x0)
     for _ in range(steps):
@@ -83,10 +96,17 @@ def gd_on_quadratic(curvature: float, lr: float, steps: int, x0: float = 1.0, mo
 def oscillation_multiplier(lr: float, sharpness: float) -> float:
     """``1 − ηλ``: the per-step factor of the component along the top eigenvector (−1 at the edge).
 
+    Raises:
+        ValueError: ``lr`` not finite and positive, or ``sharpness`` not finite.
+
     Examples:
         >>> oscillation_multiplier(0.1, 20.0), oscillation_multiplier(0.1, 5.0)   # at the edge 2/η; inside it
         (-1.0, 0.5)
     """
+    if not (lr > 0 and np.isfinite(lr)):
+        raise ValueError(f"lr must be positive and finite, got {lr}")
+    if not np.isfinite(sharpness):
+        raise ValueError(f"sharpness must be finite, got {sharpness}")
     return 1.0 - lr * sharpness
 
 

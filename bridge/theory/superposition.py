@@ -42,6 +42,9 @@ REPRESENTED_NORM = 0.5
 def dimensions_per_feature(W: Float[Tensor, "m n"]) -> Float[Tensor, "n"]:
     """``D_i = ‖W_i‖² / Σ_j (Ŵ_i · W_j)²`` for each column ``W_i`` (0 for a zero column).
 
+    Raises:
+        ValueError: ``W`` not 2-D ``(m, n)``, or not finite.
+
     Examples:
         >>> import math
         >>> angles = torch.arange(5) * 2 * math.pi / 5
@@ -50,6 +53,10 @@ def dimensions_per_feature(W: Float[Tensor, "m n"]) -> Float[Tensor, "n"]:
         [0.4, 0.4, 0.4, 0.4, 0.4]
     """
     W = torch.as_tensor(W, dtype=torch.float64)
+    if W.ndim != 2:
+        raise ValueError(f"W must be 2-D (m dimensions, n features), got shape {tuple(W.shape)}")
+    if not bool(torch.isfinite(W).all()):
+        raise ValueError("W must be finite")
     norms = W.norm(dim=0)
     unit = W / norms.clamp_min(1e-12)
     interference = ((unit.T @ W) ** 2).sum(dim=1)
@@ -59,12 +66,20 @@ def dimensions_per_feature(W: Float[Tensor, "m n"]) -> Float[Tensor, "n"]:
 def nearest_sticky(values: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Nearest sticky fraction of each value and the absolute distance to it, both ``(n,)`` for ``(n,)`` values.
 
+    Raises:
+        ValueError: ``values`` not 1-D, or a value NaN.
+
     Examples:
         >>> fractions, gaps = nearest_sticky([0.74, 0.51, 0.3])
         >>> fractions.tolist(), gaps.round(3).tolist()
         ([0.75, 0.5, 0.375], [0.01, 0.01, 0.075])
     """
-    values = np.asarray(values, dtype=float)[:, None]
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 1:
+        raise ValueError(f"values must be 1-D (n,), got shape {values.shape}")
+    if np.isnan(values).any():
+        raise ValueError("values must be numbers, got NaN")
+    values = values[:, None]
     sticky = np.asarray(STICKY_FRACTIONS)[None, :]
     idx = np.abs(values - sticky).argmin(axis=1)
     return sticky[0, idx], np.abs(values[:, 0] - sticky[0, idx])
@@ -111,6 +126,11 @@ def n2m1_candidate_losses(relative_importance: Sequence[float], density: Sequenc
             ReLU has no gradient, and the output stays off (a dedicated configuration then loses up to
             3 % at density 0.04 against its closed form ``r (p/3 − p²/4)``).
 
+    Raises:
+        ValueError: ``relative_importance`` or ``density`` not 1-D, an importance not finite and
+            positive, a density outside ``(0, 1]``, ``n_nodes`` or ``steps`` not a positive integer,
+            or ``lr`` not finite and positive.
+
     Returns:
         ``{phase: array (len(relative_importance), len(density))}``; the superposition
         entry is ``inf`` where its optimum drops a feature (norm ≤ :data:`REPRESENTED_NORM`).
@@ -120,10 +140,18 @@ def n2m1_candidate_losses(relative_importance: Sequence[float], density: Sequenc
         >>> {k: round(float(v[0, 0]), 3) for k, v in losses.items()}
         {'feature 1': 0.333, 'feature 2': 0.083, 'superposition': inf}
     """
-    r = einops.repeat(torch.tensor(np.asarray(relative_importance, dtype=float)), "importance -> importance density", density=len(density))
-    p = einops.repeat(torch.tensor(np.asarray(density, dtype=float)), "density -> importance density", importance=len(relative_importance))
-    if (r <= 0).any() or (p <= 0).any() or (p > 1).any():
+    importance, dens = np.asarray(relative_importance, dtype=float), np.asarray(density, dtype=float)
+    if importance.ndim != 1 or dens.ndim != 1:
+        raise ValueError(f"relative_importance and density must be 1-D, got shapes {importance.shape} and {dens.shape}")
+    if not (np.all(importance > 0) and np.all(np.isfinite(importance)) and np.all(dens > 0) and np.all(dens <= 1)):  # NaN fails each
         raise ValueError("relative importance must be > 0 and density in (0, 1]")
+    for name, value in (("n_nodes", n_nodes), ("steps", steps)):
+        if isinstance(value, bool) or not (isinstance(value, (int, np.integer)) and value >= 1):
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if not (lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"lr must be positive and finite, got {lr}")
+    r = einops.repeat(torch.tensor(importance), "importance -> importance density", density=len(dens))
+    p = einops.repeat(torch.tensor(dens), "density -> importance density", importance=len(importance))
     u, a = _quadrature(n_nodes)
     out = {}
     for phase in N2M1_PHASES:

@@ -39,17 +39,23 @@ ASSUMPTIONS = (
 def time_scale(lr: float, weight_decay: float) -> float:
     """``τ = 1/(η·λ)``: the e-folding time, in steps, of the weight norm under pure decoupled decay.
 
+    Raises:
+        ValueError: ``lr`` or ``weight_decay`` not finite and positive.
+
     Examples:
         >>> round(time_scale(3e-3, 2.0), 3)
         166.667
     """
-    if lr <= 0 or weight_decay <= 0:
-        raise ValueError(f"lr and weight_decay must be positive, got {lr}, {weight_decay}")
+    if not (0 < lr < math.inf and 0 < weight_decay < math.inf):  # NaN fails too
+        raise ValueError(f"lr and weight_decay must be positive and finite, got {lr}, {weight_decay}")
     return 1.0 / (lr * weight_decay)
 
 
 def decayed_norm(norm0: float, lr: float, weight_decay: float, steps: Float[np.ndarray, " n"]) -> Float[np.ndarray, " n"]:
     """``‖θ₀‖·(1 − η·λ)^t``: the norm after ``t`` steps of decay alone, ``(n,)`` steps to ``(n,)`` norms.
+
+    Raises:
+        ValueError: ``lr``, ``weight_decay`` negative or ``lr * weight_decay >= 1``; ``norm0`` or a step negative or not finite.
 
     Examples:
         >>> decayed_norm(10.0, 0.1, 1.0, np.array([0, 1, 2])).round(4).tolist()   # × 0.9 per step
@@ -57,18 +63,28 @@ def decayed_norm(norm0: float, lr: float, weight_decay: float, steps: Float[np.n
     """
     if not (lr >= 0 and weight_decay >= 0 and lr * weight_decay < 1):
         raise ValueError(f"lr and weight_decay must be non-negative with lr * weight_decay < 1, got lr={lr}, weight_decay={weight_decay}")
-    return norm0 * (1.0 - lr * weight_decay) ** np.asarray(steps, float)
+    if not 0 <= norm0 < math.inf:
+        raise ValueError(f"norm0 must be finite and non-negative, got {norm0}")
+    steps = np.asarray(steps, float)
+    if not np.all((steps >= 0) & (steps < math.inf)):
+        raise ValueError(f"steps must be finite and non-negative, got {steps[~((steps >= 0) & (steps < math.inf))][:3].tolist()} among them")
+    return norm0 * (1.0 - lr * weight_decay) ** steps
 
 
 def decay_prediction(t_start: float, norm_start: float, norm_target: float, lr: float, weight_decay: float) -> Prediction:
     """Step at which pure decay would shrink ``norm_start`` (at ``t_start``) to ``norm_target``.
 
+    Raises:
+        ValueError: not ``norm_start > norm_target > 0`` (finite), ``t_start`` not finite, or ``lr``, ``weight_decay`` out of range.
+
     Examples:
         >>> round(decay_prediction(100, 20.0, 10.0, 1e-2, 1.0).step, 1)
         169.0
     """
-    if not norm_start > norm_target > 0:
-        raise ValueError(f"need norm_start > norm_target > 0, got {norm_start}, {norm_target}")
+    if not math.inf > norm_start > norm_target > 0:
+        raise ValueError(f"need finite norm_start > norm_target > 0, got {norm_start}, {norm_target}")
+    if not math.isfinite(t_start):
+        raise ValueError(f"t_start must be finite, got {t_start}")
     if not (lr > 0 and weight_decay > 0 and lr * weight_decay < 1):
         raise ValueError(f"lr and weight_decay must be positive with lr * weight_decay < 1, got lr={lr}, weight_decay={weight_decay}")
     steps = math.log(norm_target / norm_start) / math.log(1.0 - lr * weight_decay)

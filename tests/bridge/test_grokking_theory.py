@@ -14,7 +14,7 @@ from bridge.stages.grokking import grokking_phases, half_fall, phase_ordered
 from bridge.tasks import make_task
 from bridge.tasks.modular import ModularConfig, modular_table
 from bridge.theory import agf
-from bridge.theory.weight_decay import decay_prediction, decayed_norm, fit_power_law
+from bridge.theory.weight_decay import decay_prediction, decayed_norm, fit_power_law, time_scale
 from probes.fourier import frequency_norms
 
 
@@ -224,3 +224,37 @@ def test_the_token_template_target_is_fitted_at_the_last_position_only():
     assert data.loss_fn(logits, y).item() == 0.0  # the first two positions are not read
     logits[:, -1] = y + 0.5
     assert data.loss_fn(logits, y).item() == pytest.approx(0.25)
+
+
+def _small_layer(p: int = 7):
+    g = torch.Generator().manual_seed(0)
+    return [0.01 * torch.randn(s, generator=g) for s in [(16, p), (16, p), (p, 16)]]
+
+
+Z = np.array([0.1 + 0j])
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: agf.rate(p=7, magnitude=-1.0, lr=0.49), "magnitude must be positive and finite, got -1.0"), (lambda: agf.rate(p=0, magnitude=1.0, lr=0.49), "p must be a positive integer, got 0"),
+    (lambda: agf.rate(p=7, magnitude=1.0, lr=float("nan")), "lr must be positive and finite, got nan"),
+    (lambda: agf.plateau_losses({1: 2.0}, [1, 2]), r"order lists frequencies \[2\] that magnitudes does not have \(it has \[1\]\)"),
+    (lambda: agf.plateau_losses({1: 2.0, 2: 1.0}, [1, 1]), r"order lists a frequency twice: \[1, 1\]"),
+    (lambda: agf.fourier_components(torch.ones(4), 1), r"x must be \(neurons, p\) with p >= 1, got shape \(4,\)"),
+    (lambda: agf.blowup_times(Z, Z, Z, kappa=float("nan")), "kappa must be positive and finite, got nan"),
+    (lambda: agf.blowup_times(Z, Z, np.array([0.1, 0.2]), kappa=1.0), r"u, v and w must be 1-D of one length, got shapes \(1,\), \(1,\), \(2,\)"),
+    (lambda: agf.blowup_times(Z, Z, Z, kappa=1.0, growth=1.0), "growth must be finite and above 1, got 1.0"),
+    (lambda: agf.blowup_times(Z, np.array([complex("nan")]), Z, kappa=1.0), "u, v and w must be finite"),
+    (lambda: agf.predict_acquisitions(*_small_layer(), {1: -1.0}, lr=1.0), r"magnitudes must be positive and finite, got \{1: -1.0\}"),
+    (lambda: agf.predict_acquisitions(*_small_layer(), {1: 1.0}, lr=float("nan")), "lr must be positive and finite, got nan"),
+    (lambda: agf.predict_acquisitions(torch.ones(7), torch.ones(7), torch.ones(7, 1), {1: 1.0}, lr=1.0), r"shapes do not fit one quadratic layer: U \(7,\)"),
+    (lambda: agf.magnitude_order({1: float("nan"), 2: 1.0}), r"magnitudes must be numbers, got NaN at \{1: nan\}"),
+    (lambda: time_scale(float("nan"), 1.0), "lr and weight_decay must be positive and finite, got nan, 1.0"),
+    (lambda: time_scale(1e-3, float("inf")), "lr and weight_decay must be positive and finite, got 0.001, inf"),
+    (lambda: decayed_norm(10.0, 0.1, 1.0, np.array([2, -1])), r"steps must be finite and non-negative, got \[-1.0\] among them"),
+    (lambda: decayed_norm(-1.0, 0.1, 1.0, np.array([1])), "norm0 must be finite and non-negative, got -1.0"),
+    (lambda: decay_prediction(float("nan"), 20.0, 10.0, 1e-2, 1.0), "t_start must be finite, got nan"),
+    (lambda: decay_prediction(0, float("inf"), 10.0, 1e-2, 1.0), "need finite norm_start > norm_target > 0, got inf, 10.0"),
+])
+def test_agf_and_weight_decay_refuse_input_outside_their_domain_by_name(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

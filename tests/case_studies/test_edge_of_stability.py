@@ -460,3 +460,18 @@ def test_the_report_gives_each_step_sizes_layer_loading_and_neuron_participation
     assert detail["final_top_neurons"] == [[0, 1, 0.4], [1, 0, 0.2], [0, 0, 0.1], [1, 1, 0.1]]
     assert report.extra["runs"] == {"0.2": ".", "0.19": "runs/eta_0.19"}
     assert "neuron participation ratio 2.9 of 4" in report.notes[0] and "(layer, neuron)" in report.notes[2]
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: gd_on_quadratic(3.0, 1.0, -1), "steps must be a non-negative integer, got -1"), (lambda: gd_on_quadratic(3.0, 1.0, 2.5), "steps must be a non-negative integer, got 2.5"),
+    (lambda: gd_on_quadratic(3.0, 0.0, 3), "lr must be positive and finite, got 0.0"), (lambda: gd_on_quadratic(NAN, 1.0, 3), "curvature must be finite, got nan"),
+    (lambda: gd_on_quadratic(3.0, 1.0, 3, x0=INF), "x0 must be finite, got inf"), (lambda: gd_on_quadratic(3.0, 1.0, 3, momentum=1.0), r"momentum must be in \[0, 1\), got 1.0"),
+    (lambda: stability_threshold(INF), "lr must be positive and finite, got inf"), (lambda: oscillation_multiplier(NAN, 20.0), "lr must be positive and finite, got nan"),
+    (lambda: oscillation_multiplier(0.1, NAN), "sharpness must be finite, got nan"),
+])
+def test_the_quadratic_model_refuses_input_outside_its_domain_by_name(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

@@ -471,3 +471,16 @@ def test_a_model_at_exactly_three_eighths_dimensions_per_feature_is_in_the_stick
     predicted = np.array([["feature 1"]], dtype=object)
     _, sticky = sweep_checks(predicted, predicted, [{"dims_per_feature": 0.375, "D": [0.5, 0.4]}, {"dims_per_feature": 0.37, "D": [0.3]}], PRESETS["quick"].targets)
     assert sticky.value == 1.0 and sticky.passed and "values seen [0.5, 0.4]" in sticky.name
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: dimensions_per_feature(torch.ones(3)), r"W must be 2-D \(m dimensions, n features\), got shape \(3,\)"), (lambda: dimensions_per_feature(torch.tensor([[1.0, math.nan]])), "W must be finite"),
+    (lambda: nearest_sticky([[0.5, 0.7]]), r"values must be 1-D \(n,\), got shape \(1, 2\)"), (lambda: nearest_sticky([0.5, math.nan]), "values must be numbers, got NaN"),
+    (lambda: n2m1_candidate_losses([math.nan], [1.0], steps=1), r"relative importance must be > 0 and density in \(0, 1\]"),
+    (lambda: n2m1_candidate_losses([[1.0]], [1.0], steps=1), r"relative_importance and density must be 1-D, got shapes \(1, 1\) and \(1,\)"),
+    (lambda: n2m1_candidate_losses([1.0], [1.0], steps=0), "steps must be a positive integer, got 0"), (lambda: n2m1_candidate_losses([1.0], [1.0], n_nodes=0), "n_nodes must be a positive integer, got 0"),
+    (lambda: n2m1_candidate_losses([1.0], [1.0], lr=-0.1), "lr must be positive and finite, got -0.1"),
+])
+def test_superposition_theory_refuses_input_outside_its_domain_by_name(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

@@ -47,6 +47,10 @@ class RRRShape:
 
     Sizes are keyword-only, in any order.
 
+    Raises:
+        ValueError: ``M``, ``N`` or ``H`` not a positive integer, or ``r`` not an integer in ``[0, min(H, M, N)]``
+            (a bool is not a size).
+
     Examples:
         >>> RRRShape(M=4, H=3, N=4, r=1) == RRRShape(M=4, N=4, H=3, r=1)
         True
@@ -63,9 +67,9 @@ class RRRShape:
 
     def __post_init__(self) -> None:
         for name in ("M", "N", "H"):
-            if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 1):
+            if not (isinstance(getattr(self, name), int) and not isinstance(getattr(self, name), bool) and getattr(self, name) >= 1):
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        if not (isinstance(self.r, int) and 0 <= self.r <= min(self.H, self.M, self.N)):
+        if not (isinstance(self.r, int) and not isinstance(self.r, bool) and 0 <= self.r <= min(self.H, self.M, self.N)):
             raise ValueError(f"teacher rank r must be an integer in [0, min(H, M, N)] = [0, {min(self.H, self.M, self.N)}], got {self.r!r}")
 
     @property

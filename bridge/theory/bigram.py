@@ -44,6 +44,11 @@ def bigram_losses(tokens: Int[Tensor, "batch pos"], transition: Float[Tensor, "v
         the loss under the chain renormalised over the tokens unused before ``j``
         (``inf`` where the target was already used: those are not first occurrences).
 
+    Raises:
+        TypeError: ``tokens`` not integers.
+        ValueError: shapes that do not fit, no token, a token outside the vocabulary, or ``transition``
+            not a chain (entries not finite and non-negative, or a row not summing to 1).
+
     Examples:
         >>> out = bigram_losses(torch.tensor([[0, 1, 2]]), torch.full((4, 4), 0.25))
         >>> out["chain"][0, 1:].round(decimals=4).tolist(), out["bayes"][0, 1:].round(decimals=4).tolist()   # ln 4; ln 3, ln 2
@@ -51,6 +56,13 @@ def bigram_losses(tokens: Int[Tensor, "batch pos"], transition: Float[Tensor, "v
     """
     if tokens.ndim != 2 or transition.ndim != 2 or transition.shape[0] != transition.shape[1]:
         raise ValueError(f"bigram_losses needs (batch, pos) tokens and a (V, V) chain, got {tuple(tokens.shape)} and {tuple(transition.shape)}")
+    if tokens.dtype.is_floating_point or tokens.dtype.is_complex or tokens.dtype == torch.bool:
+        raise TypeError(f"tokens must be integer token ids, got dtype {tokens.dtype}")
+    if tokens.numel() == 0:
+        raise ValueError(f"tokens is empty, shape {tuple(tokens.shape)}")
+    rows_sum = transition.double().sum(1)
+    if not (bool(torch.isfinite(transition).all()) and bool((transition >= 0).all()) and bool(torch.allclose(rows_sum, torch.ones_like(rows_sum), atol=1e-4))):
+        raise ValueError(f"transition must be row-stochastic (finite, non-negative, rows summing to 1), got row sums {rows_sum.tolist()[:4]}")
     if int(tokens.max()) >= transition.shape[0] or int(tokens.min()) < 0:
         raise ValueError(f"tokens must lie in [0, {transition.shape[0]}), got [{int(tokens.min())}, {int(tokens.max())}]")
     n, length = tokens.shape
@@ -76,11 +88,17 @@ def bigram_floors(tokens: Int[Tensor, "batch pos"], transition: Float[Tensor, "v
         transition: ``(V, V)`` row-stochastic chain.
         mask: ``(batch, pos)``, the targets to average over (column 0 is ignored).
 
+    Raises:
+        TypeError: ``mask`` not boolean.
+        ValueError: ``mask`` of another shape than ``tokens``, or selecting no target; see also :func:`bigram_losses`.
+
     Examples:
         >>> tokens, uniform = torch.tensor([[0, 1, 2]]), torch.full((4, 4), 0.25)
         >>> round(bigram_floors(tokens, uniform, torch.tensor([[False, False, True]]))["bayes"], 4)   # ln 2
         0.6931
     """
+    if mask.dtype != torch.bool:
+        raise TypeError(f"mask must be boolean, got dtype {mask.dtype}")
     if mask.shape != tokens.shape:
         raise ValueError(f"mask shape {tuple(mask.shape)} differs from tokens {tuple(tokens.shape)}")
     if not bool(mask[:, 1:].any()):

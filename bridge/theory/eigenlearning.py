@@ -225,10 +225,15 @@ def expand(eigenvalues, multiplicities) -> np.ndarray:
 def cube_multiplicities(d: int) -> np.ndarray:
     """``C(d, k)`` Walsh functions of degree ``k = 0 … d`` on ``{±1}^d``, shape ``(d + 1,)``.
 
+    Raises:
+        ValueError: ``d`` not a non-negative integer.
+
     Examples:
         >>> cube_multiplicities(3).tolist()
         [1.0, 3.0, 3.0, 1.0]
     """
+    if isinstance(d, bool) or not (isinstance(d, (int, np.integer)) and d >= 0):
+        raise ValueError(f"d (the cube's dimension) must be a non-negative integer, got {d!r}")
     return np.array([comb(d, k) for k in range(d + 1)], dtype=float)
 
 
@@ -248,6 +253,9 @@ def cube_eigenvalues(kernel_by_distance) -> np.ndarray:
     Returns:
         ``λ_k`` for ``k = 0 … d``, shape ``(d + 1,)`` (each with multiplicity ``C(d, k)``).
 
+    Raises:
+        ValueError: ``kernel_by_distance`` not 1-D with at least two values, or not finite.
+
     Examples:
         >>> [round(float(v), 6) for v in cube_eigenvalues([2.0, 0.0, -2.0])]  # K = x·x' on {±1}²
         [0.0, 1.0, 0.0]
@@ -255,6 +263,8 @@ def cube_eigenvalues(kernel_by_distance) -> np.ndarray:
     values = np.asarray(kernel_by_distance, dtype=float)
     if values.ndim != 1 or values.size < 2:
         raise ValueError(f"kernel_by_distance must be 1-D, K(h) for h = 0 … d with d ≥ 1, got shape {values.shape}")
+    if not np.all(np.isfinite(values)):
+        raise ValueError("kernel_by_distance must be finite")
     d = values.size - 1
     signed_counts = np.array([[sum((-1) ** j * comb(k, j) * comb(d - k, h - j) for j in range(min(k, h) + 1)) for h in range(d + 1)] for k in range(d + 1)], dtype=float)
     return signed_counts @ values / 2.0**d
@@ -277,6 +287,9 @@ def domain_spectrum(kernel, target) -> tuple[np.ndarray, np.ndarray, np.ndarray]
         ``(eigenvalues (N,), coefficients (N,), eigenfunctions (N, N))``, largest
         eigenvalue first; column ``i`` of the last is ``φᵢ`` on the domain.
 
+    Raises:
+        ValueError: ``kernel`` not ``(N, N)`` for a ``target`` of ``N`` values, or either not finite.
+
     Examples:
         >>> lam, v, phi = domain_spectrum(np.diag([2.0, 0.0]), np.array([1.0, 1.0]))
         >>> lam.tolist(), np.abs(v).round(4).tolist()
@@ -286,6 +299,8 @@ def domain_spectrum(kernel, target) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     f = np.asarray(target, dtype=float).ravel()
     if k.ndim != 2 or k.shape[0] != k.shape[1] or k.shape[0] != f.size:
         raise ValueError(f"kernel must be (N, N) and target (N,), got {k.shape} and {f.shape}")
+    if not (np.all(np.isfinite(k)) and np.all(np.isfinite(f))):
+        raise ValueError("kernel and target must be finite")
     values, vectors = np.linalg.eigh((k + k.T) / 2)
     values, vectors = np.clip(values[::-1], 0.0, None), vectors[:, ::-1]
     size = f.size
@@ -303,6 +318,9 @@ def learnability_of(prediction: EigenlearningPrediction, eigenfunctions, functio
         eigenfunctions: ``(N, N)``, from :func:`domain_spectrum`.
         function: ``g`` on the domain, ``(N,)``.
 
+    Raises:
+        ValueError: shapes that do not fit, ``function`` not finite, or a zero ``function``.
+
     Examples:
         >>> lam, v, phi = domain_spectrum(np.diag([4.0, 2.0, 1.0, 0.5]), np.ones(4))
         >>> out = predict(lam, v, n=2)
@@ -315,6 +333,8 @@ def learnability_of(prediction: EigenlearningPrediction, eigenfunctions, functio
         raise ValueError(f"eigenfunctions must be (N, modes) for a function on N = {g.size} points, got shape {phi.shape}")
     if phi.shape[1] != prediction.learnabilities.size:
         raise ValueError(f"prediction has {prediction.learnabilities.size} learnabilities for {phi.shape[1]} eigenfunctions")
+    if not (np.all(np.isfinite(g)) and np.all(np.isfinite(phi))):
+        raise ValueError("function and eigenfunctions must be finite")
     overlap = phi.T @ g / g.size
     norm = float(g @ g) / g.size
     if norm == 0:
@@ -337,6 +357,9 @@ def expected_fraction(prediction: EigenlearningPrediction, eigenfunctions, targe
         target_coefficients: ``vᵢ = ⟨φᵢ, f*⟩``, ``(N,)``, from :func:`domain_spectrum`.
         function: ``g`` on the domain, ``(N,)``, with ``⟨g, f*⟩ ≠ 0``.
 
+    Raises:
+        ValueError: shapes that do not fit, an input not finite, or ``g`` orthogonal to the target.
+
     Examples:
         >>> phi = np.array([[1.0, 1.0], [1.0, -1.0]])         # φ₀, φ₁ on two points
         >>> out = predict([1.0, 1e-9], [0.75, 0.25], n=1)     # L₀ ≈ 1, L₁ ≈ 0
@@ -352,6 +375,8 @@ def expected_fraction(prediction: EigenlearningPrediction, eigenfunctions, targe
     if not phi.shape[1] == v.size == prediction.learnabilities.size:
         raise ValueError(f"need one target coefficient and one learnability per eigenfunction: {phi.shape[1]} eigenfunctions, "
                          f"{v.size} coefficients, {prediction.learnabilities.size} learnabilities")
+    if not (np.all(np.isfinite(g)) and np.all(np.isfinite(phi)) and np.all(np.isfinite(v))):
+        raise ValueError("function, eigenfunctions and target_coefficients must be finite")
     overlap = phi.T @ g / g.size
     share = float(overlap @ v)
     if abs(share) <= 1e-12 * np.linalg.norm(overlap) * np.linalg.norm(v):

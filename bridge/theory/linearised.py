@@ -38,13 +38,16 @@ def mode_residuals(gram_eigenvalues, steps, lr: float, n: float, discrete: bool 
     Returns:
         ``(times, modes)`` residual fractions (1 at ``t = 0``).
 
+    Raises:
+        ValueError: ``lr`` or ``n`` out of range, an eigenvalue not finite, or a step negative or NaN.
+
     Examples:
         >>> mode_residuals([4.0, 1.0], [0, 10], lr=0.1, n=4, discrete=False)[1].round(4).tolist()
         [0.3679, 0.7788]
     """
     _check_lr_n(lr, n)
-    lam = np.asarray(gram_eigenvalues, dtype=float).ravel()
-    t = np.asarray(steps, dtype=float).ravel()[:, None]
+    lam = _eigenvalues(gram_eigenvalues)
+    t = _steps(steps)[:, None]
     rate = lr * lam[None, :] / n
     if discrete and np.any(rate > 1) and not np.all(t == np.round(t)):
         raise ValueError(f"discrete steps must be integers where 1 − η λ̂/n < 0, got step {t[t != np.round(t)][0]:g}")
@@ -58,12 +61,15 @@ def half_times(gram_eigenvalues, lr: float, n: float, discrete: bool = False) ->
 
     Zero eigenvalues give ``inf``; descent needs ``0 < η λ̂ᵢ/n < 1`` for a monotone decay.
 
+    Raises:
+        ValueError: ``lr`` or ``n`` out of range, an eigenvalue not finite, or descent with ``η λ̂ᵢ/n ≥ 1``.
+
     Examples:
         >>> half_times([4.0, 1.0], lr=0.1, n=4).round(3).tolist()
         [6.931, 27.726]
     """
     _check_lr_n(lr, n)
-    lam = np.asarray(gram_eigenvalues, dtype=float).ravel()
+    lam = _eigenvalues(gram_eigenvalues)
     rate = lr * lam / n
     with np.errstate(divide="ignore"):
         if not discrete:
@@ -90,6 +96,9 @@ def kernel_descent(kernel, train_index, targets, lr: float, steps) -> np.ndarray
     Returns:
         ``f_t`` on the domain, ``(times, N)``.
 
+    Raises:
+        ValueError: ``kernel`` not square or not finite, bad ``train_index`` or ``targets``, ``lr`` out of range, or a step negative or NaN.
+
     Examples:
         >>> f = kernel_descent(np.eye(3), [0], [1.0], lr=0.5, steps=[0, 1, 2])
         >>> f[:, 0].tolist(), f[:, 1].tolist()
@@ -97,7 +106,7 @@ def kernel_descent(kernel, train_index, targets, lr: float, steps) -> np.ndarray
     """
     _check_lr(lr)
     k, idx, y, values, vectors = _training_modes(kernel, train_index, targets)
-    t = np.asarray(steps, dtype=float).ravel()
+    t = _steps(steps)
     n = idx.size
     if np.any(lr * values / n >= 2):
         raise ValueError("gradient descent with η λ̂/n ≥ 2 diverges; lower the learning rate")
@@ -119,6 +128,9 @@ def interpolant(kernel, train_index, targets) -> np.ndarray:
     Returns:
         ``f`` on the domain, ``(N,)``.
 
+    Raises:
+        ValueError: ``kernel`` not square or not finite, or bad ``train_index`` or ``targets``.
+
     Examples:
         >>> interpolant(np.eye(3) + 1, [0, 1], [1.0, -1.0]).round(12).tolist()
         [1.0, -1.0, 0.0]
@@ -138,11 +150,27 @@ def _check_lr_n(lr: float, n: float) -> None:
         raise ValueError(f"n (training points) must be an integer >= 1, got {n}")
 
 
+def _eigenvalues(gram_eigenvalues) -> np.ndarray:
+    lam = np.asarray(gram_eigenvalues, dtype=float).ravel()
+    if not np.all(np.isfinite(lam)):
+        raise ValueError(f"gram_eigenvalues must be finite, got {lam[~np.isfinite(lam)][0]}")
+    return lam
+
+
+def _steps(steps) -> np.ndarray:
+    t = np.asarray(steps, dtype=float).ravel()
+    if not np.all(t >= 0):  # NaN fails too; an infinite step is the limit
+        raise ValueError(f"steps must be non-negative (inf for the limit), got {t[~(t >= 0)][0]}")
+    return t
+
+
 def _training_modes(kernel, train_index, targets) -> tuple:
     """``(K, rows, y, λ̂, U)``: the training Gram matrix's eigenpairs above ``1e-12 · λ̂_max`` (its pseudo-inverse's cut)."""
     k = np.asarray(kernel, dtype=float)
     if k.ndim != 2 or k.shape[0] != k.shape[1]:
         raise ValueError(f"kernel must be square (N, N), got shape {k.shape}")
+    if not np.all(np.isfinite(k)):
+        raise ValueError("kernel must be finite")
     rows = np.asarray(train_index).ravel()
     if rows.dtype.kind not in "iuf":
         raise TypeError(f"train_index must be integer row indices, got dtype {rows.dtype}")

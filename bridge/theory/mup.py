@@ -99,9 +99,13 @@ class LayerScaling:
     update: float
 
     def factors(self, width: int, base_width: int) -> tuple[float, float, float]:
-        """``(init-variance factor, multiplier, learning-rate factor)`` at ``width``; all 1 at ``base_width``."""
-        if width < 1 or base_width < 1:
-            raise ValueError(f"width and base_width must be positive, got {width}, {base_width}")
+        """``(init-variance factor, multiplier, learning-rate factor)`` at ``width``; all 1 at ``base_width``.
+
+        Raises:
+            ValueError: ``width`` or ``base_width`` below 1 or not finite.
+        """
+        if not (1 <= width < float("inf") and 1 <= base_width < float("inf")):  # NaN fails too
+            raise ValueError(f"width and base_width must be positive and finite, got {width}, {base_width}")
         r = width / base_width
         return (r**self.init_variance, r**self.multiplier, r**self.learning_rate)
 
@@ -174,13 +178,16 @@ def predicted_exponent(parametrisation: str, optimizer: str, layer: str, quantit
             it holds for any depth except under SP with Adam, where ``depth=2``
             gives the readout ``+1`` and deeper networks compound (not tabulated).
 
+    Raises:
+        ValueError: a name not in its choices, ``depth`` not an integer >= 2, or a layer the depth lacks.
+
     Examples:
         >>> predicted_exponent("standard", "adam", "output"), predicted_exponent("standard", "adam", "output", depth=2)
         (1.5, 1.0)
     """
     if quantity not in QUANTITIES:
         raise ValueError(f"quantity must be one of {QUANTITIES}, got {quantity!r}")
-    if int(depth) != depth or depth < 2:
+    if not (2 <= depth < float("inf") and float(depth).is_integer()):  # NaN fails too
         raise ValueError(f"depth (weight layers) must be an integer >= 2, got {depth}")
     if depth == 2 and layer == "hidden":
         raise ValueError("a depth-2 network has no hidden width × width layer")

@@ -47,9 +47,13 @@ CHANCE_LOSS = math.log(2.0)
 
 
 def _check(alpha: float, n_tasks: int) -> None:
-    if not alpha > 0:
-        raise ValueError(f"alpha must be positive, got {alpha}")
-    if int(n_tasks) != n_tasks or n_tasks < 1:
+    if not (alpha > 0 and math.isfinite(alpha)):
+        raise ValueError(f"alpha must be positive and finite, got {alpha}")
+    _check_n_tasks(n_tasks)
+
+
+def _check_n_tasks(n_tasks: int) -> None:
+    if isinstance(n_tasks, bool) or not (np.isfinite(n_tasks) and n_tasks >= 1 and float(n_tasks).is_integer()):  # NaN fails `>= 1`
         raise ValueError(f"n_tasks must be a positive integer, got {n_tasks}")
 
 
@@ -68,11 +72,18 @@ def zipf_frequencies(alpha: float, n_tasks: int) -> np.ndarray:
 def acquisition_order(frequencies) -> np.ndarray:
     """Predicted order of acquisition: subtask indices by decreasing frequency (ties by index).
 
+    Raises:
+        ValueError: ``frequencies`` not 1-D, or a frequency NaN.
+
     Examples:
         >>> acquisition_order([0.1, 0.6, 0.3]).tolist()
         [1, 2, 0]
     """
     p = np.asarray(frequencies, dtype=float)
+    if p.ndim != 1:
+        raise ValueError(f"frequencies must be 1-D (n_tasks,), got shape {p.shape}")
+    if np.isnan(p).any():
+        raise ValueError("frequencies must be numbers, got NaN")
     return np.argsort(-p, kind="stable")
 
 
@@ -105,6 +116,10 @@ def loss_from_learned(learned, frequencies, loss_unlearned: float = CHANCE_LOSS,
         learned: ``(n_tasks,)`` booleans (or per-subtask learned probabilities in [0, 1]).
         frequencies: ``(n_tasks,)`` subtask frequencies (normalised here).
 
+    Raises:
+        ValueError: shapes that differ, a frequency not finite or negative, all frequencies zero,
+            or a learned entry outside ``[0, 1]``.
+
     Examples:
         >>> loss_from_learned([True, False], [0.75, 0.25], loss_unlearned=1.0)
         0.25
@@ -113,6 +128,10 @@ def loss_from_learned(learned, frequencies, loss_unlearned: float = CHANCE_LOSS,
     q = np.asarray(learned, dtype=float)
     if p.shape != q.shape:
         raise ValueError(f"learned has shape {q.shape}, frequencies {p.shape}")
+    if not (np.all(np.isfinite(p)) and np.all(p >= 0) and p.sum() > 0):
+        raise ValueError(f"frequencies must be finite, non-negative and not all zero, got {p.tolist()}")
+    if not np.all((q >= 0) & (q <= 1)):  # NaN fails both
+        raise ValueError(f"learned must be booleans or probabilities in [0, 1], got {q.tolist()}")
     p = p / p.sum()
     return float(np.sum(p * (q * loss_learned + (1 - q) * loss_unlearned)))
 
@@ -127,29 +146,44 @@ def expected_loss(k_learned, alpha: float, n_tasks: int, loss_unlearned: float =
     """Mean loss with the ``k`` most frequent quanta learned: ``a + (b − a) Σ_{j > k} p_j``.
 
     Args:
-        k_learned: number of learned quanta (clipped to ``[0, n_tasks]``), any shape.
+        k_learned: number of learned quanta in ``[0, n_tasks]`` (a fraction is rounded down), any shape.
 
     Returns:
         Loss of the same shape as ``k_learned``; ``loss_learned`` (the floor) at ``k = n_tasks``.
+
+    Raises:
+        ValueError: ``k_learned`` below 0, above ``n_tasks`` or NaN; ``alpha`` or ``n_tasks`` out of range.
 
     Examples:
         >>> expected_loss([0, 1, 2], 1.0, 2, loss_unlearned=1.0).round(4).tolist()   # p = (0.8, 0.2)
         [1.0, 0.2, 0.0]
     """
-    k = np.clip(np.floor(np.asarray(k_learned, dtype=float)), 0, n_tasks).astype(int)
+    _check(alpha, n_tasks)
+    k = np.asarray(k_learned, dtype=float)
+    if not np.all((k >= 0) & (k <= n_tasks)):  # NaN fails both
+        raise ValueError(f"k_learned must be in [0, n_tasks] = [0, {n_tasks}], got {k[~((k >= 0) & (k <= n_tasks))][:3].tolist()} among them")
+    k = np.floor(k).astype(int)
     return loss_learned + (loss_unlearned - loss_learned) * _tail(alpha, n_tasks)[k]
 
 
 def quanta_learned_parameters(n_params, params_per_quantum: float, n_tasks: int) -> np.ndarray:
     """Quanta a model of ``N`` parameters holds: ``min(⌊N / C⌋, n_tasks)``, same shape as ``n_params``.
 
+    Raises:
+        ValueError: ``params_per_quantum`` not finite and positive, ``n_tasks`` not a positive integer,
+            or ``n_params`` negative or NaN.
+
     Examples:
         >>> quanta_learned_parameters([5, 25, 1000], params_per_quantum=10, n_tasks=50).tolist()
         [0, 2, 50]
     """
-    if not params_per_quantum > 0:
-        raise ValueError(f"params_per_quantum must be positive, got {params_per_quantum}")
-    return np.minimum(np.floor(np.asarray(n_params, dtype=float) / params_per_quantum), n_tasks).astype(int)
+    if not (params_per_quantum > 0 and math.isfinite(params_per_quantum)):
+        raise ValueError(f"params_per_quantum must be positive and finite, got {params_per_quantum}")
+    _check_n_tasks(n_tasks)
+    n = np.asarray(n_params, dtype=float)
+    if not np.all(n >= 0):  # NaN fails too
+        raise ValueError(f"n_params must be non-negative, got {n[~(n >= 0)][:3].tolist()} among them")
+    return np.minimum(np.floor(n / params_per_quantum), n_tasks).astype(int)
 
 
 def loss_vs_parameters(n_params, alpha: float, n_tasks: int, params_per_quantum: float, loss_unlearned: float = CHANCE_LOSS, loss_learned: float = 0.0) -> np.ndarray:
@@ -169,13 +203,20 @@ def learned_probability(n_samples, alpha: float, n_tasks: int, samples_needed: i
     Returns:
         ``(*D.shape, n_tasks)`` probabilities.
 
+    Raises:
+        ValueError: ``samples_needed`` not a positive integer, ``n_samples`` negative or NaN,
+            or ``alpha`` or ``n_tasks`` out of range.
+
     Examples:
         >>> learned_probability(5, 1.0, 2).round(4).tolist()   # means 5·(0.8, 0.2): 1 − e⁻⁴, 1 − e⁻¹
         [0.9817, 0.6321]
     """
-    if int(samples_needed) != samples_needed or samples_needed < 1:
+    if isinstance(samples_needed, bool) or not (np.isfinite(samples_needed) and samples_needed >= 1 and float(samples_needed).is_integer()):
         raise ValueError(f"samples_needed must be a positive integer, got {samples_needed}")
-    mean = np.asarray(n_samples, dtype=float)[..., None] * zipf_frequencies(alpha, n_tasks)
+    d = np.asarray(n_samples, dtype=float)
+    if not np.all(d >= 0):  # NaN fails too
+        raise ValueError(f"n_samples must be non-negative, got {d[~(d >= 0)][:3].tolist()} among them")
+    mean = d[..., None] * zipf_frequencies(alpha, n_tasks)
     return poisson.sf(samples_needed - 1, mean)
 
 

@@ -53,8 +53,8 @@ ASSUMPTIONS = (
 
 
 def _check(s: float, u0: float, lr: float, depth: int, steps: np.ndarray | None = None) -> None:
-    if not (s > 0 and 0 < u0 < s and lr > 0 and depth >= 2 and float(depth).is_integer()):
-        raise ValueError(f"need s > u0 > 0, lr > 0 and an integer depth >= 2; got s={s}, u0={u0}, lr={lr}, depth={depth}")
+    if not (0 < u0 < s < np.inf and 0 < lr < np.inf and depth >= 2 and float(depth).is_integer()):  # NaN fails each comparison
+        raise ValueError(f"need finite s > u0 > 0, finite lr > 0 and an integer depth >= 2; got s={s}, u0={u0}, lr={lr}, depth={depth}")
     if steps is not None and not (np.isfinite(steps).all() and (steps >= 0).all()):
         raise ValueError(f"steps must be finite and non-negative, got {steps[~(np.isfinite(steps) & (steps >= 0))][:3].tolist()} among them")
 
@@ -160,13 +160,16 @@ def ode_time(s: float, u_from: float, u_to: float, lr: float, depth: int) -> flo
 def strength_before(s: float, u_at: float, steps: float, lr: float, depth: int) -> float:
     """The ``u₀`` at step 0 from which the mode ODE reaches ``u_at`` after ``steps`` steps.
 
+    Raises:
+        ValueError: ``steps`` negative or not finite, or ``s``, ``u_at``, ``lr``, ``depth`` out of range.
+
     Examples:
         >>> u = float(mode_trajectory(np.array([300.0]), s=2.0, u0=1e-3, lr=0.01, depth=3)[0])
         >>> round(strength_before(2.0, u, 300.0, lr=0.01, depth=3), 8)
         0.001
     """
-    _check(s, u_at, lr, depth)
-    if steps <= 0:
+    _check(s, u_at, lr, depth, np.asarray(steps, dtype=float))
+    if steps == 0:
         return float(u_at)
     # ode_time(u0 → u_at) falls from +∞ (u0 → 0) to 0 (u0 = u_at): one root in log u0
     gap = lambda logu0: ode_time(s, float(np.exp(logu0)), u_at, lr, depth) - steps  # noqa: E731
@@ -201,7 +204,7 @@ def measured_initial_strength(steps: np.ndarray, values: np.ndarray, s: float, l
         ``(u0, t_a, u_a)``.
 
     Raises:
-        ValueError: no checkpoint with a positive strength at or before the anchor.
+        ValueError: ``steps`` and ``values`` not 1-D of one length, ``fraction`` outside ``(0, 0.5)``, or no checkpoint with a positive strength at or before the anchor.
 
     Examples:
         >>> t = np.array([0.0, 100.0, 200.0, 300.0, 400.0])
@@ -210,6 +213,8 @@ def measured_initial_strength(steps: np.ndarray, values: np.ndarray, s: float, l
         0.001
     """
     steps, values = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
+    if steps.ndim != 1 or steps.shape != values.shape or steps.size == 0:
+        raise ValueError(f"steps and values must be 1-D of one non-zero length, got shapes {steps.shape} and {values.shape}")
     if not 0 < fraction < 0.5:
         raise ValueError(f"fraction must be in (0, 0.5), got {fraction}")
     order = np.argsort(steps)
@@ -238,11 +243,16 @@ def effective_initial_strength(
     and the rest decays, so the mode follows the balanced solution started from
     ``u₀ = ‖(a + b)/2‖²`` (silent alignment).
 
+    Raises:
+        ValueError: shapes that do not fit ``W₁ (hidden, d_in)``, ``W₂ (d_out, hidden)``, ``u (d_out, modes)`` and ``v (d_in, modes)``.
+
     Examples:
         >>> w1, w2 = torch.eye(2) * 0.1, torch.eye(2) * 0.1
         >>> effective_initial_strength(w1, w2, torch.eye(2), torch.eye(2)).tolist()
         [0.010000000707805157, 0.010000000707805157]
     """
+    if not (w_in.ndim == w_out.ndim == u.ndim == v.ndim == 2 and w_out.shape[1] == w_in.shape[0] and u.shape[0] == w_out.shape[0] and v.shape[0] == w_in.shape[1] and u.shape[1] == v.shape[1]):
+        raise ValueError(f"shapes do not fit w_in (hidden, d_in), w_out (d_out, hidden), u (d_out, modes), v (d_in, modes): got {tuple(w_in.shape)}, {tuple(w_out.shape)}, {tuple(u.shape)}, {tuple(v.shape)}")
     a = w_in @ v
     b = w_out.T @ u
     return (((a + b) / 2) ** 2).sum(0)
@@ -270,17 +280,26 @@ def balanced_flow(steps: np.ndarray, teacher: np.ndarray, w_in: np.ndarray, w_ou
         ``(t, d_in + d_out, d_in + d_out)``: blocks ``W₁ᵀW₁`` (the hidden layer's Gram on
         the inputs), ``(W₂W₁)ᵀ`` and ``W₂W₂ᵀ``.
 
+    Raises:
+        ValueError: ``steps`` not 1-D, finite, non-negative and non-decreasing; shapes that do not fit; ``lr`` not finite and positive.
+
     Examples:
         >>> p = balanced_flow(np.array([0.0, 1e4]), np.array([[2.0]]), np.array([[0.03]]), np.array([[0.03]]), 0.01)
         >>> round(float(p[1, 1, 0]), 4), round(float(p[1, 0, 0]), 4)   # the map learns s = 2; W₁ᵀW₁ = √(s·s)
         (2.0, 2.0)
     """
-    steps, teacher = np.asarray(steps, dtype=float), np.asarray(teacher, dtype=float)
+    steps, teacher, w_in, w_out = (np.asarray(a, dtype=float) for a in (steps, teacher, w_in, w_out))
+    if steps.ndim != 1 or not np.all(np.isfinite(steps)) or np.any(steps < 0) or np.any(np.diff(steps) < 0):
+        raise ValueError(f"steps must be 1-D, finite, non-negative and non-decreasing, got {steps.tolist()}")
+    if not (teacher.ndim == w_in.ndim == w_out.ndim == 2 and w_in.shape[1] == teacher.shape[1] and w_out.shape == (teacher.shape[0], w_in.shape[0])):
+        raise ValueError(f"shapes do not fit teacher (d_out, d_in), w_in (hidden, d_in), w_out (d_out, hidden): got {teacher.shape}, {w_in.shape}, {w_out.shape}")
+    if not 0 < lr < np.inf:
+        raise ValueError(f"lr must be finite and positive, got {lr}")
     d_out, d_in = teacher.shape
     f = np.zeros((d_in + d_out, d_in + d_out))
     f[:d_in, d_in:], f[d_in:, :d_in] = teacher.T, teacher
     lam, basis = np.linalg.eigh(f)
-    q = np.concatenate([np.asarray(w_in, dtype=float).T, np.asarray(w_out, dtype=float)])
+    q = np.concatenate([w_in.T, w_out])
     p, now, out = q @ q.T, 0.0, []
     for t in steps:
         pieces = max(1, int(np.ceil(lr * (t - now) * np.abs(lam).max(initial=0.0) / 4)))  # e^{2λτ} ≤ e⁸ per piece
@@ -298,26 +317,20 @@ def balanced_flow(steps: np.ndarray, teacher: np.ndarray, w_in: np.ndarray, w_ou
 def predict_modes(strengths: np.ndarray, u0: np.ndarray, lr: float, depth: int = 2) -> list[Prediction]:
     """One half-rise :class:`Prediction` per mode (``step`` in optimizer steps); ``strengths`` and ``u0`` are ``(modes,)``.
 
+    Raises:
+        ValueError: ``strengths`` and ``u0`` not 1-D of one length, or a mode outside the theory's range.
+
     Examples:
         >>> [round(p.step, 2) for p in predict_modes(np.array([2.0, 1.0]), np.array([1e-3, 1e-3]), lr=0.01)]   # stronger first
         [190.04, 345.44]
     """
-    return [
-        Prediction(
-            name=f"mode {m} half-rise",
-            step=half_rise_step(float(s), float(a), lr, depth),
-            value=float(s),
-            assumptions=ASSUMPTIONS,
-            theory="saxe",
-            extra={"mode": m, "s": float(s), "u0": float(a), "lr": lr, "depth": depth},
-        )
-        for m, (s, a) in enumerate(zip(strengths, u0))
-    ]
+    if np.ndim(strengths) != 1 or np.shape(strengths) != np.shape(u0):
+        raise ValueError(f"strengths and u0 must be 1-D of one length (one per mode), got shapes {np.shape(strengths)} and {np.shape(u0)}")
+    return [Prediction(name=f"mode {m} half-rise", step=half_rise_step(float(s), float(a), lr, depth), value=float(s), assumptions=ASSUMPTIONS, theory="saxe",
+                       extra={"mode": m, "s": float(s), "u0": float(a), "lr": lr, "depth": depth}) for m, (s, a) in enumerate(zip(strengths, u0))]
 
 
-def predict_modes_from_curves(
-    steps: np.ndarray, values: np.ndarray, strengths: np.ndarray, lr: float, depth: int, fraction: float = ANCHOR_FRACTION
-) -> list[Prediction]:
+def predict_modes_from_curves(steps: np.ndarray, values: np.ndarray, strengths: np.ndarray, lr: float, depth: int, fraction: float = ANCHOR_FRACTION) -> list[Prediction]:
     """Half-rise predictions with each mode's initial strength measured on its early curve.
 
     Args:
@@ -332,15 +345,20 @@ def predict_modes_from_curves(
         ``anchor_step`` and ``anchor_value``. A mode without a positive anchor
         raises (see :func:`measured_initial_strength`).
 
+    Raises:
+        ValueError: ``values`` not ``(n, modes)`` for ``n`` steps and ``modes`` strengths.
+
     Examples:
         >>> t = np.arange(0.0, 401.0, 50.0)
         >>> curves = np.stack([mode_trajectory(t, s, 1e-3, 0.01, depth=3) for s in (2.0, 1.0)], axis=1)
         >>> [(round(p.extra["u0"], 8), round(p.step, 2)) for p in predict_modes_from_curves(t, curves, np.array([2.0, 1.0]), 0.01, 3)]
         [(0.001, 466.15), (0.001, 914.56)]
     """
-    values = np.asarray(values, dtype=float)
+    values, strengths = np.asarray(values, dtype=float), np.asarray(strengths, dtype=float)
+    if strengths.ndim != 1 or values.shape != (np.size(steps), strengths.size):
+        raise ValueError(f"values must be (n steps, modes) = ({np.size(steps)}, {strengths.size}) for these steps and strengths {strengths.shape}, got shape {values.shape}")
     preds = []
-    for m, s in enumerate(np.asarray(strengths, dtype=float)):
+    for m, s in enumerate(strengths):
         try:
             u0, t_a, u_a = measured_initial_strength(steps, values[:, m], float(s), lr, depth, fraction)
         except ValueError as e:

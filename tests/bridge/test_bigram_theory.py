@@ -97,3 +97,19 @@ def test_case_study_reports_the_floors_beside_the_first_occurrence_loss(tmp_path
     assert b["bayes"] < b["first_loss_min"] < float(first.iloc[0]) - 0.3, (b, first.to_dict())
     uniform = make_task(dataclasses.replace(task, background="uniform"), seed=0)
     assert bigram_background(run, uniform) is None
+
+
+_TOKENS, _UNIFORM = torch.tensor([[0, 1, 2]]), torch.full((4, 4), 0.25)
+_SIGNED = torch.tensor([[1.5, -0.5, 0.0, 0.0]]).repeat(4, 1)  # rows sum to 1, one entry negative
+
+
+@pytest.mark.parametrize(("call", "error", "message"), [
+    (lambda: bigram_losses(_TOKENS.float(), _UNIFORM), TypeError, "tokens must be integer token ids, got dtype torch.float32"),
+    (lambda: bigram_losses(torch.zeros(0, 3, dtype=torch.long), _UNIFORM), ValueError, r"tokens is empty, shape \(0, 3\)"),
+    (lambda: bigram_losses(_TOKENS, torch.full((4, 4), 0.5)), ValueError, r"transition must be row-stochastic \(finite, non-negative, rows summing to 1\), got row sums \[2.0"),
+    (lambda: bigram_losses(_TOKENS, _SIGNED), ValueError, "transition must be row-stochastic"),
+    (lambda: bigram_floors(_TOKENS, _UNIFORM, torch.tensor([[0, 1, 1]])), TypeError, "mask must be boolean, got dtype torch.int64"),
+])
+def test_tokens_chain_and_mask_outside_their_domain_are_refused_by_name(call, error, message):
+    with pytest.raises(error, match=message):
+        call()

@@ -381,3 +381,12 @@ def test_a_finite_chain_whose_late_loss_sits_far_above_the_start_is_flagged():
     assert ((hot_excess > 4.0) & (hot_excess < 12.0)).all(), hot_excess
     assert hot.diverged.all() and any("2 of 2 chains diverged" in w for w in hot.warnings)
     assert not cold.diverged.any() and not any("diverged" in w for w in cold.warnings)
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: rrr_learning_coefficient(M=True, N=4, H=2, r=1), "M must be a positive integer, got True"),
+    (lambda: rrr_branch(M=4, N=4, H=2, r=False), r"teacher rank r must be an integer in \[0, min\(H, M, N\)\] = \[0, 2\], got False"),
+])
+def test_aoyagi_refuses_a_bool_for_a_size(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

@@ -236,3 +236,17 @@ def test_domain_spectrum_of_a_low_rank_kernel_is_non_negative_and_feeds_predict(
     assert (lam[2:] == 0.0).all()
     kappa = el.predict(lam, v, n=1).kappa
     assert lam[:2] / (lam[:2] + kappa) == pytest.approx(lam[:2] / (lam[:2] + el.effective_regularisation(lam[:2], 1)), rel=1e-10)
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: el.cube_multiplicities(-1), r"d \(the cube's dimension\) must be a non-negative integer, got -1"),
+    (lambda: el.cube_multiplicities(2.0), r"d \(the cube's dimension\) must be a non-negative integer, got 2.0"),
+    (lambda: el.cube_eigenvalues([2.0, np.nan, -2.0]), "kernel_by_distance must be finite"),
+    (lambda: el.domain_spectrum(np.diag([2.0, np.nan]), np.ones(2)), "kernel and target must be finite"),
+    (lambda: el.domain_spectrum(np.eye(2), [1.0, np.inf]), "kernel and target must be finite"),
+    (lambda: el.learnability_of(el.predict([1.0, 1e-9], [0.75, 0.25], n=1), np.array([[1.0, 1.0], [1.0, -1.0]]), [1.0, np.nan]), "function and eigenfunctions must be finite"),
+    (lambda: el.expected_fraction(el.predict([1.0, 1e-9], [0.75, 0.25], n=1), np.array([[1.0, 1.0], [1.0, -1.0]]), [0.75, np.nan], [1.0, 0.0]), "function, eigenfunctions and target_coefficients must be finite"),
+])
+def test_cube_and_domain_spectra_refuse_input_outside_their_domain_by_name(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

@@ -130,3 +130,16 @@ def test_a_zero_eigenvalue_never_halves_while_the_others_keep_their_half_times(d
     first = np.log(2) / -np.log1p(-0.1) if discrete else 2 * np.log(2) / 0.2
     assert out[0] == pytest.approx(first, rel=1e-12)
     assert out[1] == np.inf
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: lin.half_times([4.0, np.nan], lr=0.1, n=4), "gram_eigenvalues must be finite, got nan"),
+    (lambda: lin.mode_residuals([4.0], [0, -1], lr=0.1, n=4), r"steps must be non-negative \(inf for the limit\), got -1.0"),
+    (lambda: lin.mode_residuals([4.0], [np.nan], lr=0.1, n=4, discrete=False), r"steps must be non-negative \(inf for the limit\), got nan"),
+    (lambda: lin.kernel_descent(np.eye(3), [0], [1.0], 0.5, [-1]), r"steps must be non-negative \(inf for the limit\), got -1.0"),
+    (lambda: lin.kernel_descent(np.full((2, 2), np.nan), [0], [1.0], 0.5, [1]), "kernel must be finite"),
+    (lambda: lin.interpolant(np.array([[1.0, np.inf], [np.inf, 1.0]]), [0], [1.0]), "kernel must be finite"),
+])
+def test_linearised_dynamics_refuse_input_outside_their_domain_by_name(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

@@ -118,3 +118,14 @@ def test_three_layer_relu_mlp_moves_as_the_table_predicts(parametrisation, optim
     for layer, f, u in zip(mup.LAYERS, feature, update):
         assert f == pytest.approx(mup.predicted_exponent(parametrisation, optimizer, layer), abs=tolerance(parametrisation)), (layer, f)
         assert u == pytest.approx(mup.predicted_exponent(parametrisation, optimizer, layer, "update"), abs=tolerance(parametrisation)), (layer, u)
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: mup.factors("mup", "sgd", "output", width=float("nan"), base_width=64), "width and base_width must be positive and finite, got nan, 64"),
+    (lambda: mup.factors("mup", "sgd", "output", width=256, base_width=float("inf")), "width and base_width must be positive and finite, got 256, inf"),
+    (lambda: mup.predicted_exponent("mup", "sgd", "output", depth=float("nan")), r"depth \(weight layers\) must be an integer >= 2, got nan"),
+    (lambda: mup.predicted_exponent("mup", "sgd", "output", depth=float("inf")), r"depth \(weight layers\) must be an integer >= 2, got inf"),
+])
+def test_width_and_depth_outside_their_domain_are_refused_by_name(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

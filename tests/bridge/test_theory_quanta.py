@@ -99,3 +99,23 @@ def test_local_exponent_needs_an_integer_k():
     assert quanta.local_exponent(10.0, 1.0, 100) == quanta.local_exponent(10, 1.0, 100)
     with pytest.raises(ValueError, match=r"k must be in \[1, n_tasks - 1\]"):
         quanta.local_exponent(100, 1.0, 100)
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: quanta.expected_loss(-1, 0.5, 10), r"k_learned must be in \[0, n_tasks\] = \[0, 10\], got \[-1.0\] among them"),
+    (lambda: quanta.expected_loss([3, 11], 0.5, 10), r"k_learned must be in \[0, n_tasks\] = \[0, 10\], got \[11.0\] among them"),
+    (lambda: quanta.expected_loss(np.nan, 0.5, 10), r"k_learned must be in \[0, n_tasks\] = \[0, 10\], got \[nan\]"),
+    (lambda: quanta.zipf_frequencies(0.5, np.nan), "n_tasks must be a positive integer, got nan"),
+    (lambda: quanta.zipf_frequencies(np.inf, 10), "alpha must be positive and finite, got inf"),
+    (lambda: quanta.quanta_learned_parameters([-10, 20], 10, 50), r"n_params must be non-negative, got \[-10.0\] among them"),
+    (lambda: quanta.quanta_learned_parameters([10], 10, np.nan), "n_tasks must be a positive integer, got nan"),
+    (lambda: quanta.learned_probability(-5, 1.0, 2), r"n_samples must be non-negative, got \[-5.0\] among them"),
+    (lambda: quanta.learned_probability(5, 1.0, 2, samples_needed=np.nan), "samples_needed must be a positive integer, got nan"),
+    (lambda: quanta.loss_from_learned([True, False], [0.0, 0.0]), "frequencies must be finite, non-negative and not all zero"),
+    (lambda: quanta.loss_from_learned([2.0, 0.0], [0.75, 0.25]), r"learned must be booleans or probabilities in \[0, 1\], got \[2.0, 0.0\]"),
+    (lambda: quanta.acquisition_order([[0.1, 0.6]]), r"frequencies must be 1-D \(n_tasks,\), got shape \(1, 2\)"),
+    (lambda: quanta.acquisition_order([0.1, np.nan]), "frequencies must be numbers, got NaN"),
+])
+def test_quanta_laws_refuse_input_outside_their_domain_by_name(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

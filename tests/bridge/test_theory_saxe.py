@@ -196,3 +196,23 @@ def test_deep_random_start_half_rises_from_measured_initial_strength(depth, tmp_
         assert pred.extra["u0_source"] == "measured" and 0 < pred.extra["u0"] < pred.extra["anchor_value"]
         assert pred.extra["anchor_step"] < observed.step  # predicted ahead of the rise, not read off it
         assert abs(pred.step / observed.step - 1) < 0.15, (pred.name, pred.step, observed.step)
+
+
+_T = np.arange(0.0, 401.0, 50.0)
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: saxe.mode_trajectory(np.array([0.0]), s=np.inf, u0=1e-3, lr=0.01), "need finite s > u0 > 0.*got s=inf"),
+    (lambda: saxe.half_rise_step(2.0, 1e-3, lr=np.inf), "need finite s > u0 > 0, finite lr > 0.*lr=inf"),
+    (lambda: saxe.strength_before(2.0, 0.5, -10.0, 0.01, 3), r"steps must be finite and non-negative, got \[-10.0\]"),
+    (lambda: saxe.measured_initial_strength(np.arange(3.0), np.ones(4), 2.0, 0.01, 3), r"steps and values must be 1-D of one non-zero length, got shapes \(3,\) and \(4,\)"),
+    (lambda: saxe.effective_initial_strength(torch.eye(2), torch.eye(3), torch.eye(3), torch.eye(2)), r"shapes do not fit w_in \(hidden, d_in\).*got \(2, 2\), \(3, 3\), \(3, 3\), \(2, 2\)"),
+    (lambda: saxe.balanced_flow(np.array([10.0, 5.0]), np.array([[2.0]]), np.array([[0.03]]), np.array([[0.03]]), 0.01), "steps must be 1-D, finite, non-negative and non-decreasing"),
+    (lambda: saxe.balanced_flow(np.array([0.0]), np.array([[2.0]]), np.array([[0.03, 0.0]]), np.array([[0.03]]), 0.01), r"shapes do not fit teacher \(d_out, d_in\)"),
+    (lambda: saxe.balanced_flow(np.array([0.0]), np.array([[2.0]]), np.array([[0.03]]), np.array([[0.03]]), np.nan), "lr must be finite and positive, got nan"),
+    (lambda: saxe.predict_modes(np.array([2.0, 1.0]), np.array([1e-3]), lr=0.01), r"strengths and u0 must be 1-D of one length \(one per mode\), got shapes \(2,\) and \(1,\)"),
+    (lambda: saxe.predict_modes_from_curves(_T, np.ones((len(_T), 2)), np.array([2.0, 1.0, 0.5]), 0.01, 3), r"values must be \(n steps, modes\) = \(9, 3\).*got shape \(9, 2\)"),
+])
+def test_mode_dynamics_refuse_input_outside_their_domain_by_name(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

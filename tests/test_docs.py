@@ -104,6 +104,6 @@ def test_the_plots_page_draws_a_case_studys_stored_report_and_events(tmp_path):
     (block,) = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "api" / "plots.md").read_text(), re.S)
     scope: dict = {}
     exec(block.replace('"runs/deep-linear"', repr(str(tmp_path / "dl"))), scope)
-    fig, ax = scope["fig"], scope["ax"]
+    ax = scope["ax"]
     events = [e for e in scope["run"].events if e.get("type") == "event"]
     assert len(ax.lines) == 1 + len(events) > 1 and len(ax.patches) == sum(e.get("type") == "stage" for e in scope["run"].events)

@@ -203,7 +203,6 @@ def _study_child(out: Path, phase: str, at: int) -> None:
     elif phase == "before the report":
         base._report = lambda *a, **k: _die()
     elif phase == "between report files":
-        write = BridgeReport.write
 
         def killing_write(self, run_dir):
             from bridge.runs.storage import atomic_write_json

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from bridge.cli import main
 from bridge.config import ConfigError, RunConfig, ScheduleConfig, TrainConfig, config_from_dict, config_to_dict
-from bridge.overrides import apply, override, parse
+from bridge.overrides import apply, parse
 from bridge.progress import PlainProgress
 from case_studies.deep_linear import PRESETS
 from helpers import WEIGHT_COUNT_PLUGIN

@@ -82,3 +82,63 @@ def test_report_json_carries_counted_claim_source_and_the_failed_rows(tmp_path):
     md = (tmp_path / "report.md").read_text()
     claims, rest = md.split("## Preconditions and information (not counted)")
     assert "| order |" in claims and "| converged |" in rest and "| converged |" not in claims
+
+
+def test_a_match_at_exactly_the_tolerance_passes_and_the_mechanism_is_measured_against_the_observed_step():
+    at_tolerance = match("mode 0", 100.0, Event("rise", 115, 110, 120), None, 0.15, require_mechanism=False)
+    assert at_tolerance.relative_error == 0.15 and at_tolerance.passed and at_tolerance.reason == ""
+    # |150 − 100| / 100 = 0.5 (against the observed step), not |100 − 150| / 150 = 1/3
+    late = match("mode 0", 100.0, Event("rise", 100, 90, 110), Event("diff", 150, 140, 160), 0.4)
+    assert late.relative_error == 0.5 and not late.passed and late.reason == "relative error 0.5 > tolerance 0.4"
+
+
+def test_relative_error_is_positive_against_a_negative_reference_and_refuses_a_zero_one():
+    from bridge.match import relative_error
+
+    assert relative_error(-90.0, -100.0) == pytest.approx(0.1, rel=1e-12)
+    assert relative_error(-110.0, -100.0) == pytest.approx(0.1, rel=1e-12)
+    with pytest.raises(ValueError, match="zero reference"):
+        relative_error(1.0, 0.0)
+    with pytest.raises(ValueError, match="zero reference"):
+        match("mode 0", 0.0, Event("rise", 5, 4, 6), None, 0.1, require_mechanism=False)
+
+
+def test_a_match_with_nothing_to_compare_fails_and_says_so():
+    m = match("mode 0", None, Event("rise", 100, 90, 110), None, 0.5, require_mechanism=False)
+    assert m.relative_error is None and not m.passed and m.reason == "no prediction to compare with"
+    assert _report(m).verdict == "fail"
+
+
+def test_numpy_values_are_plain_numbers_and_report_json_writes_no_nan_or_infinity(tmp_path):
+    import numpy as np
+
+    assert type(check("x", np.float32(0.5), "—", True).value) is float
+    report = _report(
+        match("mode 0", 100.0, Event("rise", 104, 100, 110), None, 0.1, require_mechanism=False, detail={"steps": [1.0, float("nan")], "rates": (float("inf"), 2.0)}),
+        check("gap", np.float32("nan"), "< 0.5", False),
+        check("ratio", float("-inf"), "> 1", False),
+    )
+    report.extra["curve"] = [0.5, float("inf")]
+
+    def refuse(constant):
+        raise AssertionError(f"{constant} in report.json")
+
+    data = json.loads(report.write(tmp_path).read_text(), parse_constant=refuse)
+    assert data["matches"][0]["detail"] == {"steps": [1.0, None], "rates": [None, 2.0]}
+    assert [c["value"] for c in data["checks"]] == [None, None]
+    assert data["curve"] == [0.5, None]
+
+
+def test_not_reached_names_a_whole_number_of_steps():
+    from bridge.report import not_reached, says_not_reached
+
+    assert not_reached(2500.0) == "not reached within 2500 steps"
+    assert says_not_reached("precondition", False, not_reached(2500.0, "accuracy 4%"))
+
+
+def test_the_markdown_names_failed_claims_of_a_partial_report_and_marks_information_rows():
+    partial = _report(check("a", 1.0, "== 1", True), check("b", 0.0, "== 1", False), check("shown", 0.3, "—", False, role="info")).to_markdown()
+    assert "Claims that failed: b." in partial.splitlines()
+    assert "| shown | 0.3000 | — | · | — |" in partial.splitlines()
+    failed = _report(check("a", 0.0, "== 1", False)).to_markdown()
+    assert "FAIL" in failed.splitlines()[0] and "Claims that failed" not in failed

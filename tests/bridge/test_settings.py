@@ -2,6 +2,8 @@
 
 import io
 import json
+import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -141,3 +143,49 @@ def test_a_training_run_in_a_log_prints_plain_lines(tmp_path):
     assert done.returncode == 0, done.stderr[-1500:]
     lines = [l for l in done.stderr.splitlines() if l.startswith("deep-linear: ")]
     assert lines and lines[-1].startswith("deep-linear: 30/30 (100%)") and "\r" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(momentum=1.0), "train.momentum must be in [0, 1), got 1.0"),
+        (dict(betas=(0.9, 1.0)), "train.betas must be two numbers in [0, 1)"),
+        (dict(betas=(0.9, 0.99, 0.5)), "train.betas must be a tuple of 2, got (0.9, 0.99, 0.5)"),
+        (dict(threads=0), "train.threads must be >= 1, got 0"),
+        (dict(optimizer="sgd", clip_grad_norm=0.0), "train.clip_grad_norm must be a positive number or None, got 0.0"),
+        (dict(weight_decay=-0.1), "train.weight_decay must be >= 0, got -0.1"),
+        (dict(weight_decay=float("inf")), "train.weight_decay must be a finite number, got inf"),
+    ],
+)
+def test_train_config_refuses_the_first_value_outside_each_range(kwargs, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        TrainConfig(**kwargs)
+
+
+def test_config_values_just_inside_their_ranges_are_accepted_and_those_at_the_edges_refused():
+    cfg = TrainConfig(optimizer="sgd", momentum=0.999, betas=[0.0, 0.999], threads=1, clip_grad_norm=1e-9)
+    assert cfg.betas == (0.0, 0.999) and isinstance(cfg.betas, tuple) and hash(cfg)  # a list given is kept as a tuple
+    assert ScheduleConfig(track_resolution=0.999).track_resolution == 0.999
+    with pytest.raises(ConfigError, match=re.escape("schedule.track_resolution must be in [0, 1), got 1.0")):
+        ScheduleConfig(track_resolution=1.0)
+    quick = PRESETS["quick"]
+    assert RunConfig(quick.task, quick.model, TrainConfig(), seed=2**63 - 1).seed == 2**63 - 1
+    with pytest.raises(ConfigError, match="run.seed must be an integer"):
+        RunConfig(quick.task, quick.model, TrainConfig(), seed=2**63)
+    with pytest.raises(ConfigError, match="seed must be a non-negative integer, got -1"):
+        RunConfig(quick.task, quick.model, TrainConfig(), seed=-1)
+    from bridge.tasks import HierarchyConfig
+
+    with pytest.raises(ConfigError, match=re.escape("hierarchy.shuffle_labels must be true or false, got 1 (int)")):
+        HierarchyConfig(shuffle_labels=1)
+    with pytest.raises(ConfigError, match=re.escape("train: unknown fields ['lrr']")):
+        config_from_dict({"kind": "train", "lrr": 0.1})
+
+
+def test_parse_reads_one_and_zero_as_bools_a_trailing_comma_an_empty_tuple_and_none_only_where_allowed():
+    assert parse("1", bool) is True and parse("0", bool) is False and parse("YES", bool) is True
+    assert parse("1,2,", tuple[int, ...]) == (1, 2) and parse("", tuple[int, ...]) == ()
+    assert parse("none", int | str) == "none" and parse("None", int | None) is None
+    cfg = apply(TrainConfig(), [" optimizer = adam ", "lr= 0.5"])
+    assert (cfg.optimizer, cfg.lr) == ("adam", 0.5)
+

@@ -189,3 +189,36 @@ def test_parse_reads_one_and_zero_as_bools_a_trailing_comma_an_empty_tuple_and_n
     cfg = apply(TrainConfig(), [" optimizer = adam ", "lr= 0.5"])
     assert (cfg.optimizer, cfg.lr) == ("adam", 0.5)
 
+
+def test_plugins_of_the_environment_import_before_those_named_and_the_search_path_is_added_once(tmp_path, monkeypatch):
+    from bridge.plugins import ENV, export_plugins, load_plugins
+
+    monkeypatch.setenv(ENV, "math")
+    assert load_plugins(["json"])[-2:] == ["math", "json"]
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "a"))
+    export_plugins(["json"], str(tmp_path / "b"))
+    export_plugins(["json"], str(tmp_path / "b"))
+    assert os.environ["PYTHONPATH"] == os.pathsep.join([str(tmp_path / "a"), str(tmp_path / "b")])
+    assert os.environ[ENV] == "math,json"
+
+
+def test_plain_progress_estimates_what_is_left_from_the_items_done_since_it_started(monkeypatch):
+    import types
+
+    import bridge.progress as progress
+
+    clock = iter([0.0, 5.0, 7.0, 13.0, 13.0])  # start, after each item, the last line
+    monkeypatch.setattr(progress, "time", types.SimpleNamespace(monotonic=lambda: next(clock)))
+    out = io.StringIO()
+    assert list(PlainProgress(range(2), "train", total=10, initial=6, interval=5.0, file=out)) == [0, 1]
+    # 1 item in 5 s, 3 left: 15 s; a line every 5 s (the second item, 2 s later, has none); 2 items in 13 s, 2 left: 13 s
+    assert out.getvalue().splitlines() == ["train: 7/10 (70%), elapsed 5 s, about 15 s left", "train: 8/10 (80%), elapsed 13 s, about 13 s left"]
+
+
+def test_progress_off_a_terminal_counts_from_the_initial_step(monkeypatch, capsys):
+    import bridge.progress as progress
+
+    monkeypatch.setattr(progress, "PLAIN_INTERVAL", 0.0)
+    assert list(progress.progress_bar(range(2), "train", total=10, initial=8)) == [0, 1]
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("train: 9/10 (90%)") and lines[-1].startswith("train: 10/10 (100%)")

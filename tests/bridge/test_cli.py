@@ -225,3 +225,40 @@ def test_ctrl_c_is_one_line_naming_resume_and_exit_130(monkeypatch, capsys):
     assert main(["list"]) == 130
     err = capsys.readouterr().err
     assert err == "mechbridge: error: interrupted (Ctrl-C or SIGINT); what was written is kept, and a run stopped this way is recorded as interrupted: the same command with --resume continues it\n"
+
+
+@pytest.mark.parametrize(
+    ("verdict", "passes", "why"),
+    [("pass", (True, True, True), ""), ("partial", (True, False, True), " (claims failed: b)"), ("fail", (False, False, True), " (claims failed: a, b)"), ("invalid", (True, True, False), " (preconditions failed: converged)")],
+)
+def test_run_exits_1_unless_the_report_passes_and_its_line_names_what_failed(tmp_path, capsys, monkeypatch, verdict, passes, why):
+    import case_studies
+    from bridge.match import check
+    from bridge.report import BridgeReport
+
+    a, b, converged = passes
+    report = BridgeReport("deep-linear", "quick", 0, checks=[check("a", 1.0, "== 1", a), check("b", 1.0, "== 1", b), check("converged", 1.0, "== 1", converged, role="precondition")])
+    monkeypatch.setattr(case_studies, "run_case_study", lambda *args, **kwargs: report)
+    out = tmp_path / "out"
+    assert main(["run", "deep-linear", "--out", str(out), "--quiet"]) == (0 if verdict == "pass" else 1)
+    assert capsys.readouterr().out.strip() == f"deep-linear [quick, seed 0]: {verdict}{why} — report: {out / 'report.md'}"
+
+
+@pytest.mark.parametrize(("verdicts", "verdict"), [({0: "pass", 1: "pass"}, "pass"), ({0: "pass", 1: "fail"}, "partial")])
+def test_run_with_seeds_exits_1_unless_the_seed_report_passes(tmp_path, capsys, monkeypatch, verdicts, verdict):
+    import types
+
+    import case_studies.generality.seeds as seeds
+
+    seed_report = types.SimpleNamespace(verdicts=verdicts, verdict=verdict, threshold=0.8)
+    monkeypatch.setattr(seeds, "run_seeds", lambda *args, **kwargs: seed_report)
+    out = tmp_path / "out"
+    assert main(["run", "deep-linear", "--seeds", "0-1", "--out", str(out), "--quiet"]) == (0 if verdict == "pass" else 1)
+    passed = sum(v == "pass" for v in verdicts.values())
+    assert capsys.readouterr().out.strip() == f"deep-linear [quick, seeds 0-1]: {verdict} — {passed} of 2 seeds pass (threshold 0.80) — report: {out / 'seed_report.md'}"
+
+
+def test_an_error_naming_a_path_with_a_line_break_is_still_one_line(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "two\nlines")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("mechbridge: error: run directory ") and err.rstrip().endswith("two lines does not exist")

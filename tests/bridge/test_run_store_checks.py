@@ -1,0 +1,74 @@
+"""What the run store refuses or leaves alone: untidy metric rows, malformed file records, a reserved
+checkpoint key, locks of another host and staging directories of a writer that may still be starting."""
+
+import json
+import os
+import socket
+import time
+
+import pytest
+import torch
+
+from bridge.runs.checksums import digest, record, verify
+from bridge.runs.errors import CorruptFileError, RunError
+from bridge.runs.lock import LOCK, UNREADABLE_GRACE, acquire, create_run_dir, held_here, holder, release, remove_stale_staging
+from bridge.runs.metrics import read_metrics, validate_rows
+from bridge.runs.storage import tensors_to_bytes
+
+
+@pytest.mark.parametrize(("bad", "message"), [({"step": True}, "step must be an integer, got True"), ({"value": False}, "value must be a number, got False")])
+def test_a_boolean_step_or_value_is_not_a_metric_row(bad, message):
+    with pytest.raises(ValueError, match=message):
+        validate_rows([{"step": 0, "observable": "loss/train", "value": 0.5, **bad}])
+
+
+def test_a_table_with_a_row_that_names_no_observable_is_refused(tmp_path):
+    (tmp_path / "metrics.csv").write_text("step,observable,value\n0,loss/train,0.5\n1,,0.25\n")
+    with pytest.raises(CorruptFileError, match="metrics.csv is not a tidy metrics table: a row names no observable"):
+        read_metrics(tmp_path)
+
+
+@pytest.mark.parametrize("entry", [{"bytes": "3", "sha256": "ab"}, {"bytes": 3}, {"bytes": 3, "sha256": "ab", "before": {"bytes": 3}}])
+def test_a_malformed_record_of_a_file_is_named_as_such(tmp_path, entry):
+    (tmp_path / "a.txt").write_text("abc")
+    with pytest.raises(CorruptFileError, match=r"run.json's record of a.txt is malformed \(expected bytes and sha256"):
+        verify(tmp_path, {"a.txt": entry}, "a.txt")
+
+
+def test_records_are_of_files_only(tmp_path):
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "a.txt").write_text("abc")
+    assert record(tmp_path, ["figures", "a.txt"]) == {"a.txt": digest(b"abc")}
+
+
+def test_the_checksum_key_of_checkpoint_metadata_cannot_be_given():
+    with pytest.raises(ValueError, match="'data_sha256' is reserved"):
+        tensors_to_bytes({"w": torch.zeros(2)}, {"data_sha256": "0" * 64})
+
+
+def test_a_lock_of_this_pid_on_another_host_is_not_this_process_lock(tmp_path):
+    other = {"pid": os.getpid(), "host": socket.gethostname() + "-elsewhere", "started": time.time()}
+    assert not held_here(other) and held_here({**other, "host": socket.gethostname()})
+    (tmp_path / LOCK).write_text(json.dumps(other))
+    with pytest.raises(RunError, match=f"being written by process {os.getpid()} on {other['host']}"):
+        acquire(tmp_path)
+    release(tmp_path)
+    assert holder(tmp_path) == other  # left for its own writer
+
+
+def test_a_staging_directory_without_a_lock_is_left_until_it_is_older_than_the_grace(tmp_path):
+    staging = tmp_path / ".run.staging-4206459"
+    (staging / "checkpoints").mkdir(parents=True)  # its creator has not written the lock yet
+    assert remove_stale_staging(tmp_path) == [] and staging.is_dir()
+    old = time.time() - 2 * UNREADABLE_GRACE
+    os.utime(staging, (old, old))
+    assert remove_stale_staging(tmp_path) == [staging] and not staging.exists()
+
+
+def test_an_existing_run_whose_writer_is_gone_is_refused_without_naming_it(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / LOCK).write_text(json.dumps({"pid": 2**30, "host": socket.gethostname(), "started": 0}))
+    with pytest.raises(FileExistsError) as refused:
+        create_run_dir(out, {"status": "running"})
+    assert str(refused.value) == f"run directory {out} already exists; choose another --out or resume it"

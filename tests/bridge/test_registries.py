@@ -46,6 +46,15 @@ def test_registration_is_idempotent_for_the_same_object_and_refuses_another():
         reg.get("b")
 
 
+def test_a_lazy_entry_may_be_listed_again_but_not_to_another_target():
+    reg = Registry("thing", {"root": "math:sqrt"})
+    reg.add_lazy("root", "math:sqrt")
+    with pytest.raises(ValueError, match="thing 'root' is already registered"):
+        reg.add_lazy("root", "math:exp")
+    reg.add_lazy("e", "math:exp")
+    assert reg.get("root")(16.0) == 4.0 and reg.get("e")(0.0) == 1.0
+
+
 CELL = """
 from dataclasses import dataclass
 from torch import nn

@@ -72,3 +72,36 @@ def test_an_existing_run_whose_writer_is_gone_is_refused_without_naming_it(tmp_p
     with pytest.raises(FileExistsError) as refused:
         create_run_dir(out, {"status": "running"})
     assert str(refused.value) == f"run directory {out} already exists; choose another --out or resume it"
+
+
+def _untrained_run(folder, status="complete"):
+    """A run directory holding a config, the given status and a metrics table written row by row (no lock)."""
+    from bridge import RunConfig, TrainConfig
+    from bridge.config import config_to_dict
+    from bridge.models import DeepLinearConfig
+    from bridge.tasks import LinearTeacherConfig
+
+    cfg = RunConfig(LinearTeacherConfig((2.0,), d_in=2, d_out=2), DeepLinearConfig(2, 4, 2), TrainConfig(steps=3))
+    folder.mkdir()
+    (folder / "run.json").write_text(json.dumps({"config": config_to_dict(cfg), "status": status, "files": {}}))
+    return folder
+
+
+def test_the_last_row_written_for_a_step_is_read_and_one_index_value_is_no_choice(tmp_path):
+    from bridge import load_run
+    from bridge.runs.metrics import MetricsLog
+
+    run = _untrained_run(tmp_path / "run")
+    MetricsLog(run).append([{"step": 0, "observable": "x", "value": 1.0, "k": 0}, {"step": 1, "observable": "x", "value": 3.0, "k": 0}])
+    MetricsLog(run).append([{"step": 0, "observable": "x", "value": 2.0, "k": 0}, {"step": 0, "observable": "y", "value": 5.0, "k": 1}, {"step": 0, "observable": "y", "value": 6.0, "k": 1}])
+    loaded = load_run(run)
+    assert loaded.observable("x").to_dict() == {0: 2.0, 1: 3.0}  # k is 0 in every row: nothing to choose
+    assert loaded.table("x", "k").to_dict() == {0: {0: 2.0, 1: 3.0}}
+    assert loaded.table("y", "k").to_dict() == {1: {0: 6.0}}
+
+
+def test_a_running_run_without_a_lock_is_interrupted(tmp_path):
+    from bridge import load_run
+
+    assert load_run(_untrained_run(tmp_path / "run", status="running")).status == "interrupted"
+    assert load_run(_untrained_run(tmp_path / "done")).status == "complete"

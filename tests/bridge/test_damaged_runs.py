@@ -181,7 +181,7 @@ def test_an_orphan_directory_is_named_as_not_a_run(tmp_path, capsys):
     orphan = tmp_path / "orphan"
     (orphan / "checkpoints").mkdir(parents=True)
     assert "not a run directory" in cli_error(capsys, ["analyze", str(orphan)], orphan)
-    assert "has no report" in cli_error(capsys, ["report", str(orphan)], orphan)
+    assert "is not a run directory (no run.json)" in cli_error(capsys, ["report", str(orphan)], orphan)
     assert "not a run directory" in cli_error(capsys, ["run", "deep-linear", "--out", str(orphan), "--resume", "--device", "cpu"], orphan)
     (orphan / "run.json").mkdir()  # a folder where the record should be
     for args in (["analyze", str(orphan)], ["report", str(orphan), "--rebuild"], ["run", "deep-linear", "--out", str(orphan), "--resume"]):

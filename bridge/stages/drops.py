@@ -62,13 +62,15 @@ def stage_end(stage: Stage | None, name: str) -> Event | None:
 def rise_between(steps: Float[np.ndarray, " n"], values: Float[np.ndarray, " n"], lo: float, hi: float) -> tuple[float, float] | None:
     """Interpolated steps at which a rising score last leaves ``< lo`` and first reaches ``> hi``.
 
-    ``None`` when the score never exceeds ``hi`` or was never below ``lo`` before it did.
+    ``None`` when the score never exceeds ``hi`` or was never below ``lo`` before it did. Samples whose
+    score is not finite are left out (the crossings are interpolated between measured neighbours).
 
     Examples:
         >>> rise_between(np.array([0.0, 10, 20, 30]), np.array([0.1, 0.15, 0.4, 0.9]), 0.2, 0.5)
         (12.0, 22.0)
     """
     steps, values = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
+    steps, values = steps[np.isfinite(values)], values[np.isfinite(values)]
     above = np.nonzero(values > hi)[0]
     if len(above) == 0 or above[0] == 0:
         return None

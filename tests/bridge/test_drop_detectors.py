@@ -136,3 +136,12 @@ def test_a_sample_without_a_value_does_not_make_a_small_drop_abrupt():
     big[[3, 35]] = np.nan  # one before the drop and one after it: the fall is measured on the other samples
     kept = np.isfinite(big)
     assert abrupt_drop(T, big, 0.5 * LN_V) == abrupt_drop(T[kept], big[kept], 0.5 * LN_V) is not None
+
+
+def test_a_score_without_a_value_next_to_a_crossing_is_left_out_of_the_rise():
+    from bridge.stages import rise_between
+
+    t = np.array([0.0, 10.0, 20.0, 30.0, 40.0])
+    holed = np.array([0.1, 0.1, np.nan, 0.9, 0.9])  # the checkpoint before the crossing could not be measured
+    assert rise_between(t, holed, 0.2, 0.5) == pytest.approx((10.0 + 20.0 / 8.0, 10.0 + 20.0 * 0.4 / 0.8))
+    assert rise_between(t, np.array([0.1, np.nan, 0.1, 0.9, 0.9]), 0.2, 0.5) == pytest.approx((21.25, 25.0))

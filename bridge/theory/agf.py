@@ -44,7 +44,7 @@ import torch
 from jaxtyping import Complex, Float
 from torch import Tensor
 
-from bridge.theory.base import Prediction
+from bridge.theory.base import Prediction, require_count, require_positive
 
 ASSUMPTIONS = (
     "two-layer network with quadratic activation on one-hot (a, b), no biases",
@@ -82,11 +82,9 @@ def rate(p: int, magnitude: float, lr: float) -> float:
         >>> rate(p=7, magnitude=1.0, lr=0.49)   # 2 · 0.49 / 49
         0.02
     """
-    if isinstance(p, bool) or not (isinstance(p, (int, np.integer)) and p >= 1):
-        raise ValueError(f"p must be a positive integer, got {p!r}")
-    for name, value in (("magnitude", magnitude), ("lr", lr)):
-        if not (value > 0 and math.isfinite(value)):
-            raise ValueError(f"{name} must be positive and finite, got {value}")
+    require_count("p", p)
+    require_positive("magnitude", magnitude)
+    require_positive("lr", lr)
     return 2.0 * lr * magnitude / p**2
 
 
@@ -108,12 +106,10 @@ def blowup_times(
         >>> float(blowup_times(z, z, z, kappa=1.0).round(3)[0])   # aligned: r' = r², T = 1/r0
         10.0
     """
-    if not (kappa > 0 and math.isfinite(kappa)):
-        raise ValueError(f"kappa must be positive and finite, got {kappa}")
+    require_positive("kappa", kappa)
     if not (growth > 1 and math.isfinite(growth)):
         raise ValueError(f"growth must be finite and above 1, got {growth}")
-    if not (eps > 0 and math.isfinite(eps)):
-        raise ValueError(f"eps must be positive and finite, got {eps}")
+    require_positive("eps", eps)
     u, v, w = (np.asarray(z, complex) for z in (u, v, w))
     if not (u.ndim == 1 and u.shape == v.shape == w.shape):
         raise ValueError(f"u, v and w must be 1-D of one length, got shapes {u.shape}, {v.shape}, {w.shape}")
@@ -201,8 +197,7 @@ def predict_acquisitions(
     if U.ndim != 2 or V.shape != U.shape or W.shape != (U.shape[1], U.shape[0]):
         raise ValueError(f"shapes do not fit one quadratic layer: U {tuple(U.shape)}, V {tuple(V.shape)}, W {tuple(W.shape)}")
     p = U.shape[1]
-    if not (lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"lr must be positive and finite, got {lr}")
+    require_positive("lr", lr)
     bad = [k for k in magnitudes if not 1 <= k <= (p - 1) // 2]
     if bad or not magnitudes:
         raise ValueError(f"frequencies must be in 1..{(p - 1) // 2}, got {list(magnitudes)}")

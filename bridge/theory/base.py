@@ -44,3 +44,29 @@ class Prediction:
             "assumptions": list(self.assumptions),
             **self.extra,
         }
+
+
+def require_positive(name: str, value: float) -> None:
+    """Refuse a ``value`` that is not a finite positive number (NaN included), naming it.
+
+    Examples:
+        >>> require_positive("lr", float("nan"))
+        Traceback (most recent call last):
+        ...
+        ValueError: lr must be positive and finite, got nan
+    """
+    if not 0 < value < np.inf:  # NaN fails too
+        raise ValueError(f"{name} must be positive and finite, got {value}")
+
+
+def require_count(name: str, value: int, low: int = 1) -> None:
+    """Refuse a ``value`` that is not an integer (a bool is not) of at least ``low`` (0 or 1), naming it.
+
+    Examples:
+        >>> require_count("steps", -1, low=0)
+        Traceback (most recent call last):
+        ...
+        ValueError: steps must be a non-negative integer, got -1
+    """
+    if isinstance(value, bool) or not (isinstance(value, (int, np.integer)) and value >= low):
+        raise ValueError(f"{name} must be a {'positive' if low == 1 else 'non-negative'} integer, got {value!r}")

@@ -38,6 +38,8 @@ from math import comb
 import numpy as np
 from scipy.optimize import brentq
 
+from bridge.theory.base import require_count
+
 ASSUMPTIONS = (
     "the kernel's eigenfunctions are orthonormal under the input distribution and the training inputs are drawn i.i.d. from it",
     "the prediction is an average over training sets (Gaussian-design universality), accurate at n of a few dozen",
@@ -232,8 +234,7 @@ def cube_multiplicities(d: int) -> np.ndarray:
         >>> cube_multiplicities(3).tolist()
         [1.0, 3.0, 3.0, 1.0]
     """
-    if isinstance(d, bool) or not (isinstance(d, (int, np.integer)) and d >= 0):
-        raise ValueError(f"d (the cube's dimension) must be a non-negative integer, got {d!r}")
+    require_count("d (the cube's dimension)", d, low=0)
     return np.array([comb(d, k) for k in range(d + 1)], dtype=float)
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from jaxtyping import Float
 
-from bridge.theory.base import Prediction
+from bridge.theory.base import Prediction, require_count, require_positive
 
 ASSUMPTIONS = (
     "full-batch gradient descent (no minibatch noise) with a constant step size",
@@ -41,8 +41,7 @@ def stability_threshold(lr: float, momentum: float = 0.0) -> float:
         >>> stability_threshold(0.01), round(stability_threshold(0.01, momentum=0.5), 6)   # 2/η, 3/η
         (200.0, 300.0)
     """
-    if not (lr > 0 and np.isfinite(lr)):
-        raise ValueError(f"lr must be positive and finite, got {lr}")
+    require_positive("lr", lr)
     if not 0 <= momentum < 1:
         raise ValueError(f"momentum must be in [0, 1), got {momentum}")
     return (2.0 + 2.0 * momentum) / lr
@@ -76,10 +75,8 @@ def gd_on_quadratic(curvature: float, lr: float, steps: int, x0: float = 1.0, mo
         >>> gd_on_quadratic(3.0, 1.0, 3).tolist()   # multiplier 1 − ηλ = −2
         [1.0, -2.0, 4.0, -8.0]
     """
-    if isinstance(steps, bool) or not (isinstance(steps, (int, np.integer)) and steps >= 0):
-        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-    if not (lr > 0 and np.isfinite(lr)):
-        raise ValueError(f"lr must be positive and finite, got {lr}")
+    require_count("steps", steps, low=0)
+    require_positive("lr", lr)
     for name, value in (("curvature", curvature), ("x0", x0)):
         if not np.isfinite(value):
             raise ValueError(f"{name} must be finite, got {value}")
@@ -103,8 +100,7 @@ def oscillation_multiplier(lr: float, sharpness: float) -> float:
         >>> oscillation_multiplier(0.1, 20.0), oscillation_multiplier(0.1, 5.0)   # at the edge 2/η; inside it
         (-1.0, 0.5)
     """
-    if not (lr > 0 and np.isfinite(lr)):
-        raise ValueError(f"lr must be positive and finite, got {lr}")
+    require_positive("lr", lr)
     if not np.isfinite(sharpness):
         raise ValueError(f"sharpness must be finite, got {sharpness}")
     return 1.0 - lr * sharpness

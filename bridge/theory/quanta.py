@@ -36,6 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import poisson
 
+from bridge.theory.base import require_positive
+
 ASSUMPTIONS = (
     "each sample needs exactly one quantum; quantum frequencies are Zipfian, p_k ∝ k^−(α+1)",
     "a quantum is either learned (per-sample loss a) or not (loss b); nothing in between",
@@ -47,8 +49,7 @@ CHANCE_LOSS = math.log(2.0)
 
 
 def _check(alpha: float, n_tasks: int) -> None:
-    if not (alpha > 0 and math.isfinite(alpha)):
-        raise ValueError(f"alpha must be positive and finite, got {alpha}")
+    require_positive("alpha", alpha)
     _check_n_tasks(n_tasks)
 
 
@@ -177,8 +178,7 @@ def quanta_learned_parameters(n_params, params_per_quantum: float, n_tasks: int)
         >>> quanta_learned_parameters([5, 25, 1000], params_per_quantum=10, n_tasks=50).tolist()
         [0, 2, 50]
     """
-    if not (params_per_quantum > 0 and math.isfinite(params_per_quantum)):
-        raise ValueError(f"params_per_quantum must be positive and finite, got {params_per_quantum}")
+    require_positive("params_per_quantum", params_per_quantum)
     _check_n_tasks(n_tasks)
     n = np.asarray(n_params, dtype=float)
     if not np.all(n >= 0):  # NaN fails too

@@ -33,6 +33,8 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from bridge.theory.base import require_count, require_positive
+
 STICKY_FRACTIONS: tuple[float, ...] = (1.0, 3 / 4, 2 / 3, 1 / 2, 2 / 5, 3 / 8)
 N2M1_PHASES: tuple[str, ...] = ("feature 1", "feature 2", "superposition")
 REPRESENTED_NORM = 0.5
@@ -145,11 +147,9 @@ def n2m1_candidate_losses(relative_importance: Sequence[float], density: Sequenc
         raise ValueError(f"relative_importance and density must be 1-D, got shapes {importance.shape} and {dens.shape}")
     if not (np.all(importance > 0) and np.all(np.isfinite(importance)) and np.all(dens > 0) and np.all(dens <= 1)):  # NaN fails each
         raise ValueError("relative importance must be > 0 and density in (0, 1]")
-    for name, value in (("n_nodes", n_nodes), ("steps", steps)):
-        if isinstance(value, bool) or not (isinstance(value, (int, np.integer)) and value >= 1):
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if not (lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"lr must be positive and finite, got {lr}")
+    require_count("n_nodes", n_nodes)
+    require_count("steps", steps)
+    require_positive("lr", lr)
     r = einops.repeat(torch.tensor(importance), "importance -> importance density", density=len(dens))
     p = einops.repeat(torch.tensor(dens), "density -> importance density", importance=len(importance))
     u, a = _quadrature(n_nodes)

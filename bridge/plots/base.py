@@ -18,7 +18,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 
+from bridge.plots.checks import curve, require_axes, require_mapping, series
 from bridge.stages.detectors import Stage
 
 Curve = tuple[Sequence[float], Sequence[float]]
@@ -39,7 +41,8 @@ def plot_curves(
     """Observed curves (solid) with their theory curves (dashed, same colour when labels match).
 
     Labels starting with ``_`` are drawn but left out of the legend; ``colors``
-    maps labels to colours (default: the colour cycle in order).
+    maps labels to colours (default: the colour cycle in order). A finite point with no finite
+    neighbour (a curve of one point, or one between NaNs) is drawn as a dot, as a line cannot show it.
 
     Args:
         curves: label → ``(x, y)``, each ``(n,)``.
@@ -54,12 +57,18 @@ def plot_curves(
         >>> ax.lines[2].get_color() == ax.lines[0].get_color()   # the theory of "mode 0" in its colour
         True
     """
+    require_axes(ax)
+    require_mapping("curves", curves)
+    require_mapping("theory", theory or {})
+    observed = {label: curve(f"curves[{label!r}]", pair) for label, pair in curves.items()}
+    predicted = {label: curve(f"theory[{label!r}]", pair) for label, pair in (theory or {}).items()}
     colours = {}
-    for i, (label, (x, y)) in enumerate(curves.items()):
+    for i, (label, (x, y)) in enumerate(observed.items()):
         (line,) = ax.plot(x, y, lw=1.6, label=label, color=(colors or {}).get(label, f"C{i % 10}"))
+        _mark_lone_points(line, x, y)
         colours[label] = line.get_color()
-    for label, (x, y) in (theory or {}).items():
-        ax.plot(x, y, ls="--", lw=1.2, color=colours.get(label, "k"), alpha=0.9)
+    for label, (x, y) in predicted.items():
+        _mark_lone_points(ax.plot(x, y, ls="--", lw=1.2, color=colours.get(label, "k"), alpha=0.9)[0], x, y)
     if theory:
         ax.plot([], [], ls="--", color="k", label="theory")
     ax.set_xlabel(xlabel)
@@ -70,8 +79,27 @@ def plot_curves(
         set_log_scale(ax, "y")
     if title:
         ax.set_title(title)
-    ax.legend(fontsize=7, ncol=2 if sum(not k.startswith("_") for k in curves) > 6 else 1)
+    if not any((np.isfinite(x) & np.isfinite(y)).any() for x, y in observed.values()):
+        note(ax, "no curve to draw" if not observed else "no finite value to draw")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, ncol=2 if sum(not k.startswith("_") for k in curves) > 6 else 1)
     return ax
+
+
+def note(ax: Any, text: str) -> Any:
+    """A short grey note in the middle of the panel, for a figure with nothing (or less than asked) to show."""
+    return ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=8, color="0.3")
+
+
+def _mark_lone_points(line: Any, x: Any, y: Any) -> None:
+    """Give ``line`` a dot at each finite point whose neighbours are not finite: a line alone draws nothing there."""
+    ok = np.isfinite(np.asarray(x, dtype=float)) & np.isfinite(np.asarray(y, dtype=float))
+    before, after = np.r_[False, ok[:-1]], np.r_[ok[1:], False]
+    lone = np.flatnonzero(ok & ~before & ~after)
+    if lone.size:
+        line.set_marker("o")
+        line.set_markersize(3)
+        line.set_markevery(lone.tolist())
 
 
 _LINEAR_NOTE = "linear-axis-note"  # gid of the note on a panel whose log axis stayed linear
@@ -98,8 +126,6 @@ def set_log_scale(ax: Any, axis: str = "y", **kwargs: Any) -> bool:
         >>> set_log_scale(ax, "y", base=2), ax.get_yscale()
         (True, 'log')
     """
-    import numpy as np
-
     if np.isfinite(getattr(ax.dataLim, f"minpos{axis}")):  # the smallest positive value drawn (inf: none)
         getattr(ax, f"set_{axis}scale")("log", **kwargs)
         return True
@@ -131,6 +157,7 @@ def plot_stage_bands(ax: Any, stages: Sequence[Stage | Mapping[str, Any]], colou
         >>> [to_hex(p.get_facecolor()) for p in ax.patches]   # light grey, then tab:orange
         ['#d9d9d9', '#ff7f0e']
     """
+    require_axes(ax)
     colours = colours or {"plateau": "0.85", "drop": "tab:orange"}
     for stage in stages:
         if _field(stage, "type", "stage") == "stage" and _field(stage, "start") is not None:
@@ -153,8 +180,9 @@ def plot_timeline(ax: Any, rows: Sequence[Mapping[str, Any]], *, xlabel: str = "
         >>> [t.get_text() for t in ax.get_yticklabels()], [t.get_text() for t in ax.get_legend().get_texts()]
         (['mode 0', 'mode 1'], ['theory', 'dynamics', 'mechanism'])
     """
+    require_axes(ax)
     markers = (("predicted", "o", "none", "theory"), ("observed", "o", None, "dynamics"), ("mechanism", "D", None, "mechanism"))
-    rows = [_timeline_row(r) for r in rows]
+    rows = _labelled_rows("rows", [_timeline_row(r) for r in rows])
     for i, r in enumerate(rows):
         xs = [r.get(k) for k, *_ in markers if r.get(k) is not None]
         if xs:
@@ -164,10 +192,29 @@ def plot_timeline(ax: Any, rows: Sequence[Mapping[str, Any]], *, xlabel: str = "
         if pts:
             x, y = zip(*pts)
             ax.scatter(x, y, marker=marker, s=40, facecolors=face or f"C{j}", edgecolors=f"C{j}", label=label, zorder=2)
+    return _timeline_axes(ax, rows, xlabel)
+
+
+def _labelled_rows(name: str, rows: Sequence[Any]) -> list[Mapping[str, Any]]:
+    """``rows`` as a list of mappings that each have a ``label``; a ``TypeError``/``ValueError`` naming the row otherwise."""
+    rows = list(rows)
+    for i, r in enumerate(rows):
+        if not isinstance(r, Mapping):
+            raise TypeError(f"{name}[{i}] must be a mapping with a label, got {type(r).__name__}")
+        if "label" not in r:
+            raise ValueError(f"{name}[{i}] has no label: {dict(r)!r}")
+    return rows
+
+
+def _timeline_axes(ax: Any, rows: Sequence[Mapping[str, Any]], xlabel: str) -> Any:
+    """One tick per row, labelled; the legend when something was drawn, else a note."""
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels([r["label"] for r in rows], fontsize=7)
     ax.set_xlabel(xlabel)
-    ax.legend(fontsize=7, loc="lower right")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="lower right")
+    else:
+        note(ax, "no step to draw")
     return ax
 
 
@@ -175,7 +222,7 @@ def _timeline_row(row: Any) -> Mapping[str, Any]:
     """A timeline row from itself, or from a report's match (a :class:`~bridge.match.Match` or its JSON dict)."""
     if dataclasses.is_dataclass(row) and not isinstance(row, type):
         row = dataclasses.asdict(row)
-    if "prediction" not in row:
+    if not isinstance(row, Mapping) or "prediction" not in row:
         return row
     return {"label": row["prediction"], "predicted": row.get("predicted_step"), "observed": row.get("observed_step"), "mechanism": row.get("mechanism_step")}
 
@@ -195,8 +242,8 @@ def plot_seed_timeline(ax: Any, rows: Sequence[Mapping[str, Any]], *, xlabel: st
         >>> len(ax.containers)
         3
     """
-    import numpy as np
-
+    require_axes(ax)
+    rows = _labelled_rows("rows", rows)
     for j, (key, marker, face, label) in enumerate((("predicted", "o", "none", "theory"), ("observed", "o", None, "dynamics"), ("mechanism", "D", None, "mechanism"))):
         labelled = False
         for i, r in enumerate(rows):
@@ -208,15 +255,14 @@ def plot_seed_timeline(ax: Any, rows: Sequence[Mapping[str, Any]], *, xlabel: st
             spread = xs.std(ddof=1) if xs.size > 1 else 0.0
             ax.errorbar(xs.mean(), y, xerr=spread, fmt=marker, ms=6, mfc=face or f"C{j}", mec=f"C{j}", ecolor=f"C{j}", capsize=3, label=None if labelled else label, zorder=2)
             labelled = True
-    ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels([r["label"] for r in rows], fontsize=7)
-    ax.set_xlabel(xlabel)
-    ax.legend(fontsize=7, loc="lower right")
-    return ax
+    return _timeline_axes(ax, rows, xlabel)
 
 
-def plot_estimate_series(ax: Any, steps: Sequence[float], mean: Sequence[float], sd: Sequence[float], *, ylabel: str = "", zero_line: bool = True) -> Any:
+def plot_estimate_series(ax: Any, steps: Sequence[float], mean: Sequence[float], sd: Sequence[float], *, ylabel: str = "", xlabel: str = "step", zero_line: bool = True) -> Any:
     """An estimate at each step with its standard deviation as error bars (e.g. the learning coefficient over checkpoints).
+
+    Args:
+        steps, mean, sd: each ``(n,)``.
 
     Examples:
         >>> from bridge.plots import new_figure
@@ -224,10 +270,14 @@ def plot_estimate_series(ax: Any, steps: Sequence[float], mean: Sequence[float],
         >>> len(plot_estimate_series(ax, [0, 10], [1.0, 2.0], [0.1, 0.2]).containers)
         1
     """
+    require_axes(ax)
+    steps = series("steps", steps)
+    mean, sd = series("mean", mean, len(steps), of="step"), series("sd", sd, len(steps), of="step")
     ax.errorbar(steps, mean, yerr=sd, fmt="o-", ms=3, lw=1, capsize=2)
     if zero_line:
         ax.axhline(0, color="0.7", lw=0.6)
     ax.set_ylabel(ylabel)
+    ax.set_xlabel(xlabel)
     return ax
 
 
@@ -244,6 +294,7 @@ def plot_event_lines(ax: Any, events: Sequence[Any], colours: Mapping[str, str] 
         >>> [line.get_xdata() for line in ax.lines], [line.get_color() for line in ax.lines]
         ([[15.0, 15.0], [40.0, 40.0]], ['0.5', 'C3'])
     """
+    require_axes(ax)
     for event in events:
         if _field(event, "type", "event") == "event" and _field(event, "step") is not None:
             ax.axvline(_field(event, "step"), color=(colours or {}).get(_field(event, "observable"), "0.5"), ls=":", lw=1.2)

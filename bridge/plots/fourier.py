@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from bridge.plots.base import set_log_scale
+from bridge.plots.base import note, set_log_scale
+from bridge.plots.checks import array2d, require_axes, require_mapping, series
 
 PHASE_COLOURS = {"memorisation": "tab:red", "circuit formation": "tab:olive", "clean-up": "tab:green"}
 
@@ -37,21 +38,29 @@ def plot_spectrum(ax: Any, spectra: Mapping[str, Sequence[float]], *, key: Seque
         >>> [float(bar.get_height()) for bar in ax.containers[1]], len(ax.texts)   # frequencies 1, 2, 3 of "end"; one star
         ([3.0, 0.0, 1.0], 1)
     """
+    require_axes(ax)
+    require_mapping("spectra", spectra)
+    spectra = {label: series(f"spectra[{label!r}]", norms) for label, norms in spectra.items()}
     n = len(spectra)
     width = 0.8 / max(n, 1)
     top = 0.0
     for i, (label, norms) in enumerate(spectra.items()):
-        v = np.asarray(norms, float)[1:]
+        v = norms[1:]
         k = np.arange(1, len(v) + 1)
         ax.bar(k + (i - (n - 1) / 2) * width, v, width=width, label=label, color=f"C{i}")
-        top = max(top, float(v.max()) if len(v) else 0.0)
+        top = max(top, float(np.nanmax(v)) if np.isfinite(v).any() else 0.0)
     for k in key:
         ax.text(k, top * 1.03, "*", ha="center", va="bottom", fontsize=10)
+    if key and top > 0:
+        ax.set_ylim(top=top * 1.12)  # the stars inside the frame, clear of the title
     ax.set_xlabel("frequency k")
     ax.set_ylabel("Fourier norm")
     if title:
         ax.set_title(title)
-    ax.legend(fontsize=7)
+    if spectra:
+        ax.legend(fontsize=7)
+    else:
+        note(ax, "no spectrum to draw")
     return ax
 
 
@@ -72,7 +81,12 @@ def plot_emergence(ax: Any, steps: Sequence[float], norms: np.ndarray, frequenci
         >>> len(ax.lines), ax.lines[2].get_ydata().tolist(), ax.lines[3].get_xdata()   # 2 grey, k = 2, its event
         (4, [1.0, 2.0, 4.0], [150.0, 150.0])
     """
-    steps = np.asarray(steps, float)
+    require_axes(ax)
+    steps = series("steps", steps)
+    norms = array2d("norms", norms, (len(steps), None), "(step, K + 1)")
+    for k in frequencies:
+        if not 1 <= k < norms.shape[1]:
+            raise ValueError(f"frequencies must lie in 1 … {norms.shape[1] - 1} (the columns of norms), got {k}")
     for k in range(1, norms.shape[1]):
         if k not in frequencies and others:
             ax.plot(steps, norms[:, k], color="0.8", lw=0.8)
@@ -92,7 +106,8 @@ def plot_power_law(ax: Any, x: Sequence[float], t: Sequence[float], fit: Any, *,
     """Log–log scatter of ``t`` against ``x`` with the fitted line (and a reference slope through the data's centre).
 
     Args:
-        x, t: ``(n,)`` positive values (``lr · weight decay`` and the grokking step of each run).
+        x, t: ``(n,)`` positive values (``lr · weight decay`` and the grokking step of each run); the lines span the
+            finite positive pairs.
         fit: a :class:`~bridge.theory.weight_decay.PowerLawFit` (or a callable with ``exponent`` and ``stderr``).
         labels: ``(n,)`` point annotations.
         reference: slope of the dashed reference line (``None``: none).
@@ -105,14 +120,19 @@ def plot_power_law(ax: Any, x: Sequence[float], t: Sequence[float], fit: Any, *,
         >>> [t.get_text() for t in ax.get_legend().get_texts()], ax.get_xscale(), ax.get_yscale()
         (['runs', 'fit: slope -1.00 ± 0.00', 'slope -1'], 'log', 'log')
     """
-    x, t = np.asarray(x, float), np.asarray(t, float)
+    require_axes(ax)
+    x = series("x", x, empty=False)
+    t = series("t", t, len(x), of="x")
+    if isinstance(fit, type) or not hasattr(fit, "exponent") or not hasattr(fit, "stderr"):
+        raise TypeError(f"fit must be a fitted PowerLawFit (with exponent and stderr), got {fit!r}")
     ax.scatter(x, t, color="C0", zorder=3, label="runs")
     for xi, ti, lab in zip(x, t, labels):
         ax.annotate(lab, (xi, ti), fontsize=6, xytext=(3, 3), textcoords="offset points")
-    grid = np.geomspace(x.min() / 1.2, x.max() * 1.2, 50)
+    ok = np.isfinite(x) & np.isfinite(t) & (x > 0) & (t > 0)  # the runs a log-log axis shows
+    grid = np.geomspace(x[ok].min() / 1.2, x[ok].max() * 1.2, 50) if ok.any() else np.zeros(0)
     ax.plot(grid, fit.predict(grid) if hasattr(fit, "predict") else fit(grid), color="C1", label=f"fit: slope {fit.exponent:.2f} ± {fit.stderr:.2f}")
     if reference is not None:
-        cx, ct = np.exp(np.log(x).mean()), np.exp(np.log(t).mean())
+        cx, ct = (np.exp(np.log(v[ok]).mean()) if ok.any() else np.nan for v in (x, t))
         ax.plot(grid, ct * (grid / cx) ** reference, color="k", ls="--", lw=1, label=f"slope {reference:g}")
     set_log_scale(ax, "x")
     set_log_scale(ax, "y")
@@ -136,6 +156,7 @@ def plot_phase_bands(ax: Any, stages: Sequence[Any]) -> Any:
         >>> [t.get_text() for t in ax.get_legend().get_texts()], [to_hex(p.get_facecolor()) for p in ax.patches]
         (['memorisation', 'clean-up'], ['#d62728', '#2ca02c'])
     """
+    require_axes(ax)
     for stage in stages:
         ax.axvspan(stage.start, stage.end, color=PHASE_COLOURS.get(stage.name, "tab:blue"), alpha=0.15, lw=0, label=stage.name)
     if stages:

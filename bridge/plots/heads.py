@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 from jaxtyping import Float
 
+from bridge.plots.checks import require_axes, series
+
 
 def plot_head_heatmap(
     ax: Any,
@@ -47,6 +49,8 @@ def plot_head_heatmap(
         >>> ax.images[0].get_array().shape, ax.lines[0].get_xdata(), [t.get_text() for t in ax.get_xticklabels()]   # step 12 → column 1
         ((2, 3), [1, 1], ['0', '10', '20'])
     """
+    require_axes(ax)
+    steps = series("steps", steps)
     values = np.asarray(values, dtype=float)
     if values.shape != (len(heads), len(steps)):
         raise ValueError(f"values must be (heads, steps) = ({len(heads)}, {len(steps)}), got {values.shape}")
@@ -83,9 +87,12 @@ def plot_attention(ax: Any, pattern: Float[np.ndarray, "query key"], tokens: Seq
         >>> ax.images[0].get_array().sum(axis=1).tolist(), len(ax.lines), [t.get_text() for t in ax.get_xticklabels()]
         ([1.0, 1.0, 1.0, 1.0], 2, ['5', '6', '5', '6'])
     """
+    require_axes(ax)
     pattern = np.asarray(pattern, dtype=float)
     if pattern.ndim != 2 or pattern.shape[0] != pattern.shape[1]:
         raise ValueError(f"pattern must be square (query, key), got {pattern.shape}")
+    if tokens is not None and len(tokens) != pattern.shape[0]:
+        raise ValueError(f"tokens must hold one token per position ({pattern.shape[0]}), got {len(tokens)}")
     image = ax.imshow(pattern, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
     for b in boundaries:
         ax.axvline(b - 0.5, color="tab:red", lw=0.6)
@@ -98,7 +105,7 @@ def plot_attention(ax: Any, pattern: Float[np.ndarray, "query key"], tokens: Seq
     ax.set_xlabel("key (token)")
     ax.set_ylabel("query (token)")
     ax.set_title(title, fontsize=8)
-    ax.figure.colorbar(image, ax=ax, shrink=0.7)
+    ax.figure.colorbar(image, ax=ax, shrink=0.7, label="attention probability")
     return ax
 
 

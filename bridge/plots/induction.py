@@ -21,6 +21,7 @@ import networkx as nx
 import numpy as np
 
 from bridge.plots.base import plot_stage_bands
+from bridge.plots.checks import curve, require_axes, require_mapping, series
 from bridge.stages.detectors import Stage
 from probes.circuits import edges_above
 
@@ -51,6 +52,18 @@ def plot_loss_stages(
         >>> len(ax.patches), [t.get_text() for t in ax.get_legend().get_texts()], len(fig.axes)   # the LLC on a twin axis
         (1, ['loss', 'ln V', 'LLC (right)'], 2)
     """
+    require_axes(ax)
+    require_mapping("curves", curves)
+    for label, entry in curves.items():
+        if isinstance(entry, (str, bytes)) or len(entry) != 3:
+            raise ValueError(f"curves[{label!r}] must be (steps, values, style), got {entry!r}"[:200])
+        curve(f"curves[{label!r}]", entry[:2])
+    if llc is not None:
+        if len(llc) != 3:
+            raise ValueError(f"llc must be (steps, mean, std), got {len(llc)} items")
+        n = len(series("llc steps", llc[0]))
+        series("llc mean", llc[1], n, of="step")
+        series("llc std", llc[2], n, of="step")
     plot_stage_bands(ax, stages)
     for label, (steps, values, style) in curves.items():
         ax.plot(steps, values, style, lw=1.4, label=label)
@@ -87,6 +100,12 @@ def plot_circuit(ax: Any, graph: nx.DiGraph, *, edge_attr: str = "k_comp_z", thr
         >>> ax.get_title(), len(ax.patches)   # one edge above 3: one red arrow
         ('step 100: k_comp_z ≥ 3 (colour: induction)', 1)
     """
+    require_axes(ax)
+    if not isinstance(graph, nx.Graph):
+        raise TypeError(f"graph must be a networkx graph, got {graph!r}"[:200])
+    missing = [n for n, d in graph.nodes(data=True) if "layer" not in d or "head" not in d]
+    if missing:
+        raise ValueError(f"graph nodes need layer and head attributes; {missing[:3]} have not")
     ax.set_axis_off()
     ax.set_title(title if title is not None else f"step {graph.graph.get('step')}: {edge_attr} ≥ {threshold:g} (colour: {node_attr})", fontsize=9)
     if graph.number_of_nodes() == 0:
@@ -119,6 +138,10 @@ def plot_reach(ax: Any, curves: Mapping[str, tuple[Sequence[float], Sequence[flo
         >>> np.asarray(ax.lines[0].get_ydata()).tolist(), len(ax.patches), [t.get_text() for t in ax.get_legend().get_texts()]
         ([1, 3, 7], 1, ['seed 0'])
     """
+    require_axes(ax)
+    require_mapping("curves", curves)
+    for label, pair in curves.items():
+        curve(f"curves[{label!r}]", pair)
     plot_stage_bands(ax, stages)
     colours, styles = ("C0", "C3", "C2", "C1", "C4", "C5", "C6", "C7", "C8", "C9"), ("-", "--", ":", "-.")
     for i, (label, (steps, reach)) in enumerate(curves.items()):  # 20 curves before a colour and style repeat
@@ -147,8 +170,20 @@ def plot_previous_token_coverage(ax: Any, coverage: Mapping[str, Any]) -> Any:
         >>> ax.lines[2].get_ydata().tolist(), ax.lines[3].get_xdata()   # the sum over heads; the reach line
         ([1.0, 0.75, 0.75], [3.5, 3.5])
     """
+    require_axes(ax)
+    require_mapping("coverage", coverage)
+    for field in ("previous_token_by_position", "demand", "reach"):
+        if field not in coverage:
+            raise ValueError(f"coverage has no {field!r} (it needs previous_token_by_position, demand and reach)")
     prev = coverage["previous_token_by_position"]
-    q = np.arange(1, len(next(iter(prev.values()))) + 1)
+    require_mapping("coverage['previous_token_by_position']", prev)
+    if not prev:
+        raise ValueError("coverage['previous_token_by_position'] has no head")
+    n = len(series(f"previous_token_by_position[{next(iter(prev))!r}]", next(iter(prev.values()))))
+    for name, values in prev.items():
+        series(f"previous_token_by_position[{name!r}]", values, n, of="query 1 … n_ctx − 1")
+    series("coverage['demand']", coverage["demand"], n, of="query 1 … n_ctx − 1")
+    q = np.arange(1, n + 1)
     ax.fill_between(q, coverage["demand"], color="0.85", step="mid", label="share of training\nsequences needing q")
     for name, values in prev.items():
         ax.plot(q, values, lw=1.2, label=name)
@@ -158,7 +193,7 @@ def plot_previous_token_coverage(ax: Any, coverage: Mapping[str, Any]) -> Any:
     ax.set_ylabel("attention to q − 1")
     ax.set_title("layer-0 previous-token attention by position", fontsize=9)
     ax.set_ylim(-0.03, max(1.05, 1.05 * float(total.max())))
-    ax.axvline(coverage["reach"] + 0.5, color="0.4", ls=":", lw=1)
+    ax.axvline(coverage["reach"] + 0.5, color="0.4", ls=":", lw=1, label=f"reach (query {coverage['reach']:g})")
     ax.legend(fontsize=6, loc="center right")
     return ax
 
@@ -180,17 +215,22 @@ def plot_induction_by_key(ax: Any, coverage: Mapping[str, Any], head: str, min_c
         >>> np.asarray(ax.lines[0].get_xdata()).tolist(), np.asarray(ax.lines[0].get_ydata()).tolist()
         ([1, 2], [0.9, 0.8])
     """
+    require_axes(ax)
+    require_mapping("coverage", coverage)
+    if "reach" not in coverage:
+        raise ValueError("coverage has no 'reach'")
     for split, style in (("test", "C0o-"), ("off", "C3s-")):
         data = coverage.get(f"induction_{split}")
         if data is None:
             continue
+        series(f"coverage['induction_{split}']['count']", data["count"], len(data["by_key"]), of="key in by_key")
         keys = [k for k, (v, c) in enumerate(zip(data["by_key"], data["count"])) if v is not None and c >= min_count]
         ax.plot(keys, [data["by_key"][k] for k in keys], style, ms=3, lw=1, label=f"{split} (queries with one earlier copy)")
     ax.set_xlabel("position of the key induction needs")
     ax.set_ylabel("attention to that key")
     ax.set_title(f"{head} induction attention by key position", fontsize=9)
     ax.set_ylim(-0.03, 1.05)
-    ax.axvline(coverage["reach"] + 0.5, color="0.4", ls=":", lw=1)
+    ax.axvline(coverage["reach"] + 0.5, color="0.4", ls=":", lw=1, label=f"previous-token reach (query {coverage['reach']:g})")
     ax.legend(fontsize=6, loc="center")
     return ax
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from bridge.plots.base import set_log_scale
+from bridge.plots.checks import curve, require_axes, require_mapping, series
 
 
 def plot_fraction_vs_scale(ax: Any, alphas: Sequence[float], fractions: Mapping[str, Sequence[float]], learnability: Mapping[str, float]) -> Any:
@@ -35,6 +36,12 @@ def plot_fraction_vs_scale(ax: Any, alphas: Sequence[float], fractions: Mapping[
         >>> ax.lines[1].get_ydata(), ax.get_xscale(), ax.get_yscale()   # the learnability, dashed
         ([0.5, 0.5], 'log', 'linear')
     """
+    require_axes(ax)
+    require_mapping("fractions", fractions)
+    require_mapping("learnability", learnability)
+    n = len(series("alphas", alphas))
+    for label, values in fractions.items():
+        series(f"fractions[{label!r}]", values, n, of="α")
     for i, (label, values) in enumerate(fractions.items()):
         colour = f"C{i % 10}"
         ax.plot(alphas, values, "o-", color=colour, lw=1.4, label=label)
@@ -60,8 +67,12 @@ def plot_draw_means(ax: Any, alpha: float, draws: Mapping[str, Sequence[float]],
         >>> len(ax.containers)
         1
     """
+    require_axes(ax)
+    require_mapping("draws", draws)
+    if isinstance(colours, str) or len(colours) != len(draws):
+        raise ValueError(f"colours must hold one colour per series in draws ({len(draws)}), got {colours!r}")
     for i, ((label, values), colour) in enumerate(zip(draws.items(), colours)):
-        v = np.asarray(values, dtype=float)
+        v = series(f"draws[{label!r}]", values, empty=False)
         se = v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0.0
         ax.errorbar([alpha * offset], [v.mean()], yerr=[2 * se], fmt="D", mfc="white", color=colour, ms=5, capsize=3, label=f"mean over {len(v)} training sets (±2 s.e.)" if i == 0 else None)
     return ax
@@ -81,14 +92,16 @@ def plot_kernel_distance(ax: Any, alphas: Sequence[float], distances: Sequence[f
         >>> ax.lines[1].get_xdata().tolist(), ax.lines[1].get_ydata().round(6).tolist()   # the α⁻¹ guide from α = 1 on
         ([1.0, 10.0], [0.01, 0.001])
     """
-    ax.plot(alphas, distances, "o-", color="C0", label="kernel distance at the end")
-    a = np.asarray(alphas, dtype=float)
-    big = a >= np.median(a)
-    guide = np.asarray(distances, dtype=float)[big][0] * (a[big] / a[big][0]) ** -1.0
+    require_axes(ax)
+    a = series("alphas", alphas, empty=False)
+    d = series("distances", distances, len(a), of="α")
+    ax.plot(a, d, "o-", color="C0", label="kernel distance at the end")
+    big = a >= np.nanmedian(a)
+    guide = d[big][0] * (a[big] / a[big][0]) ** -1.0
     ax.plot(a[big], guide, ":", color="0.4", label="∝ α⁻¹ (guide)")
     ax.axhline(level, color="C3", ls="--", lw=1.0, label=f"crossover level {level:g}")
     if crossover is not None:
-        ax.axvline(crossover, color="C3", lw=1.0, alpha=0.6)
+        ax.axvline(crossover, color="C3", lw=1.0, alpha=0.6, label=f"crossed at α = {crossover:.3g}")
     return _against_scale(ax, "1 − cos(K₀, K_T)")
 
 
@@ -109,6 +122,9 @@ def plot_alignment_rise(ax: Any, alphas: Sequence[float], rise: Sequence[float],
     """
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+    require_axes(ax)
+    require_mapping("marks", marks)
+    series("rise", rise, len(series("alphas", alphas)), of="α")
     ax.plot(alphas, rise, "o-", color="C2", label="alignment, final / initial")
     ax.axhline(level, color="C2", ls="--", lw=1.0, label=f"rise {level:g}×")
     for i, (label, alpha) in enumerate(marks.items()):
@@ -140,6 +156,11 @@ def plot_test_vs_scale(ax: Any, alphas: Sequence[float], mse: Sequence[float], p
         >>> len(ax.get_lines())   # the MSE, the prediction, the moved prediction, the departure
         4
     """
+    require_axes(ax)
+    n = len(series("alphas", alphas))
+    series("mse", mse, n, of="α")
+    if moved is not None:
+        series("moved", moved, n, of="α")
     ax.plot(alphas, mse, "o-", color="C1", label="cube MSE at the end")
     ax.axhline(predicted, color="k", ls="--", lw=1.0, label="eigenlearning (initial NTK)")
     if moved is not None:
@@ -177,6 +198,10 @@ def plot_support_share(ax: Any, curves: Mapping[str, tuple[Sequence[float], Sequ
     """
     import matplotlib as mpl
 
+    require_axes(ax)
+    require_mapping("curves", curves)
+    for label, pair in curves.items():
+        curve(f"curves[{label!r}]", pair)
     palette = mpl.colormaps["viridis"](np.linspace(0.0, 0.9, max(len(curves), 2)))
     for colour, (label, (steps, share)) in zip(palette, curves.items()):
         ax.plot(steps, share, lw=1.4, color=colour, label=label)

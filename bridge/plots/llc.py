@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from jaxtyping import Float
 
+from bridge.plots.checks import require_axes, series
+
 
 def plot_llc_vs_theory(
     ax: Any,
@@ -53,8 +55,13 @@ def plot_llc_vs_theory(
         >>> [t.get_text() for t in ax.get_legend().get_texts()], [t.get_text() for t in ax.get_xticklabels()]
         (['d/2 (regular)', 'theory λ', 'SGLD λ̂ (± chain std)', '±20%'], ['a', 'b'])
     """
+    require_axes(ax)
+    if isinstance(labels, str):
+        raise TypeError(f"labels must be a sequence of tick labels, got the string {labels!r}")
     x = np.arange(len(labels))
-    theory, estimate, std = (np.asarray(v, dtype=float) for v in (theory, estimate, std))
+    theory, estimate, std = (series(name, v, len(labels), of="label") for name, v in (("theory", theory), ("estimate", estimate), ("std", std)))
+    if regular is not None:
+        regular = series("regular", regular, len(labels), of="label")
     ax.bar(x - 0.2, theory, width=0.4, color="0.75", label=theory_label)
     ax.errorbar(x + 0.2, estimate, yerr=std, fmt="o", color="C0", label="SGLD λ̂ (± chain std)")
     ax.errorbar(x - 0.2, theory, yerr=tolerance * theory, fmt="none", ecolor="k", capsize=4, lw=0.8, label=f"±{tolerance:.0%}")
@@ -77,7 +84,8 @@ def plot_chain_traces(
     title: str = "",
     theory_label: str = "theory λ",
 ) -> Any:
-    """Every SGLD chain's ``nβ (L_n(w_t) − L_n(w*))`` over its draws, with the theory value and the estimate.
+    """Every SGLD chain's ``nβ (L_n(w_t) − L_n(w*))`` over its draws (thin lines, no red among them), with the theory
+    value and the estimate (red).
 
     Args:
         ax: a matplotlib Axes.
@@ -100,9 +108,14 @@ def plot_chain_traces(
         >>> len(ax.lines)
         3
     """
+    require_axes(ax)
+    draws = series("draws", draws)
     excess = np.atleast_2d(np.asarray(excess, dtype=float))
+    if excess.ndim != 2 or excess.shape[1] != len(draws):
+        raise ValueError(f"excess must be (chain, draw) = (any, {len(draws)}), got {excess.shape}")
+    palette = [f"C{i}" for i in range(10) if i != 3]  # red is the estimate's
     for c, chain in enumerate(excess):
-        ax.plot(draws, chain, lw=0.5, alpha=0.7, color=f"C{c % 10}")
+        ax.plot(draws, chain, lw=0.5, alpha=0.7, color=palette[c % len(palette)], label=f"{len(excess)} chain{'s' * (len(excess) > 1)}" if c == 0 else None)
     if theory is not None:
         ax.axhline(theory, color="k", ls="--", lw=1.0, label=theory_label)
     if estimate is not None:
@@ -110,7 +123,7 @@ def plot_chain_traces(
     ax.set_title(title, fontsize=8)
     ax.set_xlabel("draw")
     ax.set_ylabel("nβ (L − L*)", fontsize=7)
-    if theory is not None or estimate is not None:
+    if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=6)
     return ax
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from bridge.plots.base import set_log_scale
+from bridge.plots.checks import require_axes, require_mapping, series
 
 
 def plot_coordinate_check(
@@ -42,6 +43,8 @@ def plot_coordinate_check(
         >>> [t.get_text() for t in ax.get_legend().get_texts()], ax.get_xscale(), ax.get_yscale()
         (['input (slope +0.00, theory +0.00)', 'output (slope +1.00)'], 'log', 'log')
     """
+    require_axes(ax)
+    _per_width("widths", widths, "curves", curves, "width")
     for i, (layer, values) in enumerate(curves.items()):
         label = layer
         if slopes is not None and layer in slopes:
@@ -63,7 +66,8 @@ def plot_loss_vs_lr(ax: Any, lrs: Sequence[float], losses: Mapping[int, Sequence
         >>> len(ax.lines)
         4
     """
-    lrs = np.asarray(lrs, dtype=float)
+    require_axes(ax)
+    lrs = _per_width("lrs", lrs, "losses", losses, "learning rate")
     for i, (width, values) in enumerate(losses.items()):
         values = np.asarray(values, dtype=float)
         ok = np.isfinite(values)
@@ -73,6 +77,15 @@ def plot_loss_vs_lr(ax: Any, lrs: Sequence[float], losses: Mapping[int, Sequence
             best = int(np.nanargmin(np.where(ok, values, np.nan)))
             ax.plot([lrs[best]], [values[best]], marker="*", ms=11, color=colour, ls="none")
     return _log_axes(ax, "learning rate", ylabel, title)
+
+
+def _per_width(xname: str, x: Sequence[float], name: str, curves: Mapping[Any, Sequence[float]], of: str) -> np.ndarray:
+    """``x`` as a float array, once each curve of ``curves`` is checked to hold one value per entry of it."""
+    require_mapping(name, curves)
+    x = series(xname, x)
+    for label, values in curves.items():
+        series(f"{name}[{label!r}]", values, len(x), of=of)
+    return x
 
 
 def _log_axes(ax: Any, xlabel: str, ylabel: str, title: str) -> Any:
@@ -97,6 +110,8 @@ def plot_similarity_vs_width(ax: Any, widths: Sequence[int], curves: Mapping[str
         >>> len(ax.lines), ax.get_ylabel(), ax.get_xscale()   # the curve and the dotted 1
         (2, 'linear CKA with width 256', 'log')
     """
+    require_axes(ax)
+    _per_width("widths", widths, "curves", curves, "width")
     for i, (label, values) in enumerate(curves.items()):
         ax.plot(widths, values, marker="o", lw=1.6, color=f"C{i % 10}", label=label)
     set_log_scale(ax, "x", base=2)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from bridge.plots.base import set_log_scale
+from bridge.plots.checks import array2d, require_axes, require_mapping, series
 
 
 def plot_subtask_losses(ax: Any, steps: Sequence[float], losses: np.ndarray, emergence: Sequence[float], *, title: str = "") -> Any:
@@ -36,6 +37,10 @@ def plot_subtask_losses(ax: Any, steps: Sequence[float], losses: np.ndarray, eme
     """
     import matplotlib as mpl
 
+    require_axes(ax)
+    steps = series("steps", steps)
+    losses = array2d("losses", losses, (len(steps), None), "(step, subtask)")
+    emergence = series("emergence", emergence, losses.shape[1], of="subtask (column of losses)")
     n = losses.shape[1]
     cmap = mpl.colormaps["viridis"]
     ax.set_xscale("symlog", linthresh=1)  # log above step 1, linear below: step 0 stays on the axis
@@ -45,7 +50,7 @@ def plot_subtask_losses(ax: Any, steps: Sequence[float], losses: np.ndarray, eme
         ax.plot(steps, losses[:, k], color=colour, lw=1.1)
         t = emergence[k]
         if np.isfinite(t):
-            ax.plot([t], [np.interp(along(t), along(np.asarray(steps, dtype=float)), losses[:, k])], "o", color=colour, ms=4, mec="k", mew=0.5)
+            ax.plot([t], [np.interp(along(t), along(steps), losses[:, k])], "o", color=colour, ms=4, mec="k", mew=0.5)
     ax.set_xlabel("step")
     ax.set_ylabel("test loss of the subtask (nats)")
     sm = mpl.cm.ScalarMappable(cmap=cmap, norm=mpl.colors.Normalize(1, n))
@@ -82,7 +87,11 @@ def plot_power_law(
     """
     from matplotlib.ticker import NullFormatter
 
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    require_axes(ax)
+    x = series("x", x)
+    y = series("y", y, len(x), of="x")
+    if fit_mask is not None and len(np.asarray(fit_mask).ravel()) != len(x):
+        raise ValueError(f"fit_mask must hold one flag per x ({len(x)}), got {len(np.asarray(fit_mask).ravel())}")
     ax.plot(x, y, "o-", ms=4, lw=1.2, label=label)
     drawn = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)  # the points a log-log axis shows
     fit = drawn if fit_mask is None else drawn & np.asarray(fit_mask, bool)
@@ -91,6 +100,9 @@ def plot_power_law(
             continue
         if not used.any():  # named, with nothing to draw it through
             ax.plot([], [], style, lw=1.2, label=f"{name} slope {line:.3g} (no point to draw it through)")
+            continue
+        if np.ptp(x[used]) == 0:  # a line through one x has no length
+            ax.plot([], [], style, lw=1.2, label=f"{name} slope {line:.3g} (one x only: no line to draw)")
             continue
         cx, cy = np.exp(np.mean(np.log(x[used]))), np.exp(np.mean(np.log(y[used])))
         span = np.array([x[used].min(), x[used].max()])
@@ -107,8 +119,9 @@ def plot_power_law(
 
 
 def plot_hidden_progress(ax: Any, steps: Sequence[float], loss: Sequence[float], share: Sequence[float], chance: float, *, onset: float | None = None, title: str = "") -> Any:
-    """A subtask's loss (left axis) and relevant-bit share (right axis), chance and 2× chance dotted,
-    the drop's onset as a vertical line. Returns the right axis. ``steps``, ``loss``, ``share``: ``(n,)``.
+    """A subtask's loss (left axis) and relevant-bit share (right axis), chance (dotted) and 2× chance (dashed),
+    the drop's onset as a vertical line, on a symlog step axis (as :func:`plot_subtask_losses`); a legend names
+    each line. Returns the right axis. ``steps``, ``loss``, ``share``: ``(n,)``.
 
     Examples:
         >>> from bridge.plots import new_figure
@@ -116,18 +129,27 @@ def plot_hidden_progress(ax: Any, steps: Sequence[float], loss: Sequence[float],
         >>> right = plot_hidden_progress(ax, [0, 1, 2], [2.0, 1.0, 0.1], [0.1, 0.3, 0.9], chance=0.1, onset=1.0)
         >>> len(ax.lines), [float(line.get_ydata()[0]) for line in right.lines[1:]]   # loss and onset; chance and 2× chance
         (2, [0.1, 0.2])
+        >>> [t.get_text() for t in right.get_legend().get_texts()], ax.get_xscale()
+        (['subtask loss', 'drop onset', 'relevant-bit share', 'chance share', '2× chance'], 'symlog')
     """
-    ax.plot(steps, loss, color="C0", lw=1.4)
+    require_axes(ax)
+    steps = series("steps", steps)
+    loss = series("loss", loss, len(steps), of="step")
+    share = series("share", share, len(steps), of="step")
+    ax.set_xscale("symlog", linthresh=1)  # emergence spans decades of steps; step 0 stays on the axis
+    ax.plot(steps, loss, color="C0", lw=1.4, label="subtask loss")
     ax.set_ylabel("subtask loss", color="C0")
     ax.set_xlabel("step")
+    if onset is not None and np.isfinite(onset):
+        ax.axvline(onset, color="k", lw=0.8, ls="-.", label="drop onset")
     right = ax.twinx()
-    right.plot(steps, share, color="C3", lw=1.4)
-    right.axhline(chance, color="C3", ls=":", lw=0.8)
-    right.axhline(2 * chance, color="C3", ls="--", lw=0.8)
+    right.plot(steps, share, color="C3", lw=1.4, label="relevant-bit share")
+    right.axhline(chance, color="C3", ls=":", lw=0.8, label="chance share")
+    right.axhline(2 * chance, color="C3", ls="--", lw=0.8, label="2× chance")
     right.set_ylabel("relevant-bit share", color="C3")
     right.set_ylim(0, 1.02)
-    if onset is not None and np.isfinite(onset):
-        ax.axvline(onset, color="k", lw=0.8, ls="-.")
+    handles = [h for a in (ax, right) for h in a.get_legend_handles_labels()[0]]
+    right.legend(handles, [h.get_label() for h in handles], fontsize=6, loc="center right")
     if title:
         ax.set_title(title, fontsize=9)
     return right
@@ -143,6 +165,10 @@ def plot_quanta_per_width(ax: Any, widths: Sequence[int], learned: Mapping[str, 
         >>> ax.lines[1].get_ydata(), [t.get_text() for t in ax.get_legend().get_texts()]
         ([10, 10], ['seed 0', 'all subtasks'])
     """
+    require_axes(ax)
+    require_mapping("learned", learned)
+    for label, values in learned.items():
+        series(f"learned[{label!r}]", values, len(series("widths", widths)), of="width")
     for label, values in learned.items():
         ax.plot(widths, values, "o-", ms=4, label=label)
     ax.axhline(n_tasks, color="k", ls=":", lw=0.8, label="all subtasks")

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from bridge.plots.base import set_log_scale
+from bridge.plots.checks import curve, require_axes, require_mapping, series
 
 Curve = tuple[Sequence[float], Sequence[float]]
 
@@ -41,8 +42,11 @@ def plot_sharpness(ax: Any, curves: Mapping[float, Curve], plateaus: Mapping[flo
         >>> [x.get_text() for x in ax.get_legend().get_texts()], ax.lines[2].get_ydata().tolist()   # the dot at 2/0.25
         (['η=0.25', 'η=0.5', '2/η (theory)', 'plateau start (detected)'], [8.0])
     """
+    require_axes(ax)
+    curves = _by_step_size(curves)
+    require_mapping("plateaus", plateaus)
     for i, (lr, (t, s)) in enumerate(sorted(curves.items())):
-        colour = f"C{i}"
+        colour = f"C{i % 10}"
         ax.plot(t, s, color=colour, lw=1.0, label=f"η={lr:g}")
         ax.axhline(2 / lr, color=colour, ls="--", lw=1.0)
         start = plateaus.get(lr)
@@ -67,14 +71,26 @@ def plot_loss_by_step_size(ax: Any, curves: Mapping[float, Curve]) -> Any:
         >>> ax.get_yscale(), [t.get_text() for t in ax.get_legend().get_texts()]
         ('log', ['η=0.1'])
     """
-    for i, (lr, (t, loss)) in enumerate(sorted(curves.items())):
-        ax.plot(t, loss, color=f"C{i}", lw=0.8, label=f"η={lr:g}")
+    require_axes(ax)
+    for i, (lr, (t, loss)) in enumerate(sorted(_by_step_size(curves).items())):
+        ax.plot(t, loss, color=f"C{i % 10}", lw=0.8, label=f"η={lr:g}")
     set_log_scale(ax, "y")
     ax.set_xlabel("step")
     ax.set_ylabel("training loss (MSE)")
     ax.set_title("Loss keeps falling, non-monotonically")
     ax.legend(fontsize=7)
     return ax
+
+
+def _by_step_size(curves: Mapping[float, Curve]) -> dict[float, tuple[np.ndarray, np.ndarray]]:
+    """``curves`` with each step size checked to be a positive number and each ``(steps, values)`` pair of one length."""
+    require_mapping("curves", curves)
+    checked = {}
+    for lr, pair in curves.items():
+        if isinstance(lr, bool) or not isinstance(lr, (int, float, np.floating, np.integer)) or not lr > 0:
+            raise ValueError(f"curves must be keyed by positive step sizes η, got {lr!r}")
+        checked[float(lr)] = curve(f"curves[{lr!r}]", pair)
+    return checked
 
 
 def plot_layer_loading(ax: Any, steps: Sequence[float], shares: Sequence[Mapping[str, float]], title: str = "") -> Any:
@@ -93,6 +109,12 @@ def plot_layer_loading(ax: Any, steps: Sequence[float], shares: Sequence[Mapping
         >>> len(ax.collections), [t.get_text() for t in ax.get_legend().get_texts()]   # one band per layer
         (2, ['layer 0', 'layer 1'])
     """
+    require_axes(ax)
+    steps = series("steps", steps)
+    if len(shares) != len(steps):
+        raise ValueError(f"shares must hold one mapping per step ({len(steps)}), got {len(shares)}")
+    for i, s in enumerate(shares):
+        require_mapping(f"shares[{i}]", s)
     names = sorted({k for s in shares for k in s})
     bottom = np.zeros(len(steps))
     for i, name in enumerate(names):
@@ -124,6 +146,11 @@ def plot_neuron_loading(ax: Any, shares: Mapping[tuple[int, int], float], title:
     """
     from matplotlib.patches import Patch
 
+    require_axes(ax)
+    require_mapping("shares", shares)
+    for key in shares:
+        if not (isinstance(key, tuple) and len(key) == 2):
+            raise ValueError(f"shares must be keyed by (layer, neuron), got {key!r}")
     items = sorted(shares.items(), key=lambda kv: -kv[1])
     ax.bar(range(len(items)), [v for _, v in items], color=[f"C{a}" for (a, _), _ in items], width=0.9)
     handles = [Patch(color=f"C{layer}", label=f"hidden layer {layer}") for layer in sorted({a for (a, _), _ in items})]
@@ -138,6 +165,8 @@ def plot_onset(
     ax: Any, t: np.ndarray, cos: np.ndarray, tl: np.ndarray, loss: np.ndarray, onset: float | None, spike: float | None, window: float = 60
 ) -> Any:
     """cos(g, v₁) (left axis) and the loss (right axis, a twin Axes) within ``window`` steps of the oscillation onset.
+
+    The title says what was detected: the onset and the loss rise, one of them, or neither.
 
     Args:
         ax: a matplotlib Axes.
@@ -155,6 +184,11 @@ def plot_onset(
         >>> len(ax.lines[0].get_xdata()), [x.get_text() for x in ax.get_legend().get_texts()]   # steps 90 … 110
         (21, ['cos(g, v₁)', 'oscillation onset', 'first loss rise'])
     """
+    require_axes(ax)
+    t = series("t", t, empty=False)
+    cos = series("cos", cos, len(t), of="step in t")
+    tl = series("tl", tl)
+    loss = series("loss", loss, len(tl), of="step in tl")
     centre = onset if onset is not None else (spike if spike is not None else t[len(t) // 2])
     win = (t >= centre - window) & (t <= centre + window)
     ax.plot(t[win], cos[win], ".-", color="C0", lw=0.6, ms=3, label="cos(g, v₁)")
@@ -168,8 +202,15 @@ def plot_onset(
         if x is not None:
             ax.axvline(x, color="k", ls=style, lw=0.8, label=label)
     ax.legend(fontsize=7, loc="upper left")
-    ax.set_title("Period-2 oscillation along v₁ starts as the loss spikes")
+    ax.set_title(_onset_title(onset, spike), fontsize=9)
     return ax
+
+
+def _onset_title(onset: float | None, spike: float | None) -> str:
+    """The onset panel's title: the steps that were detected, and which were not."""
+    left = f"Period-2 oscillation along v₁ from step {onset:g}" if onset is not None else "No oscillation onset detected"
+    right = f"loss first rises at step {spike:g}" if spike is not None else "no loss rise detected"
+    return f"{left};\n{right}"
 
 
 __all__ = ["plot_layer_loading", "plot_loss_by_step_size", "plot_neuron_loading", "plot_onset", "plot_sharpness"]

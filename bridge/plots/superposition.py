@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from bridge.plots.base import set_log_scale
+from bridge.plots.checks import array2d, curve, require_axes, series
 from bridge.theory.superposition import N2M1_PHASES, STICKY_FRACTIONS
 
 PHASE_COLOURS = {"feature 1": "#4C72B0", "feature 2": "#DD8452", "superposition": "#55A868", "none": "#BBBBBB", "other": "#C44E52"}
@@ -36,7 +37,17 @@ def plot_phase_diagram(ax, phases: np.ndarray, importance: Sequence[float], dens
         >>> [t.get_text() for t in ax.get_legend().get_texts()]
         ['differs from theory', 'feature 1', 'feature 2', 'superposition', 'none']
     """
+    require_axes(ax)
     names = list(N2M1_PHASES) + ["none", "other"]
+    importance, density = series("importance", importance), series("density", density)
+    phases = np.asarray(phases, dtype=object)
+    if phases.shape != (len(importance), len(density)):
+        raise ValueError(f"phases must be (importance, density) = ({len(importance)}, {len(density)}), got {phases.shape}")
+    unknown = sorted({str(p) for p in phases.ravel()} - set(names))
+    if unknown:
+        raise ValueError(f"phases holds names with no colour: {unknown} (known: {names})")
+    if mismatch is not None and np.shape(mismatch) != phases.shape:
+        raise ValueError(f"mismatch must have the shape of phases {phases.shape}, got {np.shape(mismatch)}")
     codes = np.vectorize(names.index)(phases).astype(float)
     from matplotlib.colors import ListedColormap
 
@@ -66,8 +77,9 @@ def plot_feature_directions(ax, W: np.ndarray, *, title: str = "", threshold: fl
         >>> [p.get_alpha() for p in ax.patches]   # feature 2's norm is below 0.5: faded
         [1.0, 1.0, 0.3]
     """
-    W = np.asarray(W, dtype=float)
-    lim = max(1.2, float(np.abs(W).max()) * 1.15)
+    require_axes(ax)
+    W = array2d("W", W, (2, None), "(2, features)")
+    lim = max(1.2, float(np.abs(W).max()) * 1.15) if W.size else 1.2
     for i in range(W.shape[1]):
         x, y = W[:, i]
         on = np.hypot(x, y) > threshold
@@ -94,16 +106,21 @@ def plot_feature_norms(ax, steps: Sequence[float], norms: np.ndarray, gap: tuple
         >>> [line.get_label() for line in ax.lines]
         ['‖W_0‖', '‖W_1‖']
     """
-    norms = np.asarray(norms, dtype=float)
+    require_axes(ax)
+    steps = series("steps", steps)
+    norms = array2d("norms", norms, (len(steps), None), "(step, feature)")
     for i in range(norms.shape[1]):
         ax.plot(steps, norms[:, i], label=f"‖W_{i}‖")
+    handles = ax.get_legend_handles_labels()[0]
     if gap is not None:
+        x, degrees = curve("gap", gap)
         twin = ax.twinx()
-        twin.plot(gap[0], np.minimum(np.asarray(gap[1], dtype=float), 180), color="k", ls="--", lw=1, label="max gap error (°)")
+        handles += twin.plot(x, np.minimum(degrees, 180), color="k", ls="--", lw=1, label="largest gap error (°)")
         twin.set_ylabel("pentagon gap error (°)", fontsize=7)
     ax.set_ylabel("feature norms")
     ax.set_xlabel("step")
-    ax.legend(fontsize=6, ncol=norms.shape[1], loc="center right")
+    if handles:  # in a row above the panel, clear of the curves
+        ax.legend(handles, [h.get_label() for h in handles], fontsize=6, ncol=min(len(handles), 6), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     return ax
 
 
@@ -116,10 +133,12 @@ def plot_dims_histogram(ax, dims: np.ndarray, *, title: str = "Dimensions per fe
         >>> sum(float(p.get_height()) for p in ax.patches), [t.get_text() for t in ax.texts]
         (5.0, ['1', '0.75', '0.667', '0.5', '0.4', '0.375'])
     """
-    ax.hist(np.asarray(dims, dtype=float), bins=np.linspace(0, 1.05, 64), color="C0")
-    for v in STICKY_FRACTIONS:
+    require_axes(ax)
+    ax.hist(series("dims", dims), bins=np.linspace(0, 1.05, 64), color="C0")
+    top = ax.get_ylim()[1]
+    for i, v in enumerate(sorted(STICKY_FRACTIONS, reverse=True)):  # neighbours alternate in height: 3/8 and 2/5 lie close
         ax.axvline(v, color="C3", ls="--", lw=0.8)
-        ax.annotate(f"{v:.3g}", (v, ax.get_ylim()[1] * 0.95), fontsize=6, color="C3", ha="center")
+        ax.annotate(f"{v:.3g}", (v, top * (0.95 if i % 2 == 0 else 0.88)), fontsize=6, color="C3", ha="center")
     ax.set_xlabel("D_i = ‖W_i‖² / Σ_j (Ŵ_i·W_j)²")
     ax.set_ylabel("features")
     ax.set_title(title, fontsize=9)
@@ -138,7 +157,13 @@ def plot_dims_vs_sparsity(ax, density: Sequence[float], dims: Sequence[np.ndarra
         >>> ax.lines[0].get_xdata().tolist(), len(ax.collections), ax.get_xscale()
         ([1.0, 10.0], 2, 'log')
     """
-    inv = 1.0 / np.asarray(density, dtype=float)
+    require_axes(ax)
+    density = series("density", density)
+    overall = series("overall", overall, len(density), of="run (density)")
+    if len(dims) != len(density):
+        raise ValueError(f"dims must hold one array per run (density) ({len(density)}), got {len(dims)}")
+    dims = [series(f"dims[{i}]", d) for i, d in enumerate(dims)]
+    inv = 1.0 / density
     for x, d in zip(inv, dims):
         ax.scatter(np.full(len(d), x), d, s=8, color="C0", alpha=0.6)
     ax.plot(inv, overall, color="k", lw=1.0, label="m / ‖W‖²_F")

@@ -26,13 +26,14 @@ from bridge.plots.checks import curve, require_axes, require_mapping, series
 Curve = tuple[Sequence[float], Sequence[float]]
 
 
-def plot_sharpness(ax: Any, curves: Mapping[float, Curve], plateaus: Mapping[float, float | None]) -> Any:
+def plot_sharpness(ax: Any, curves: Mapping[float, Curve], plateaus: Mapping[float, float | None], title: str = "Sharpness by step size") -> Any:
     """Sharpness vs step per step size (solid), 2/η (dashed, same colour) and the detected plateau start (dot).
 
     Args:
         ax: a matplotlib Axes.
         curves: step size η → ``(steps, sharpness)``, each ``(n,)``; drawn in ascending η.
         plateaus: η → the detected plateau's start step (``None``: no plateau, no dot).
+        title: the Axes title (a caller that has judged the curves may say what they show).
 
     Examples:
         >>> from bridge.plots import new_figure
@@ -56,13 +57,13 @@ def plot_sharpness(ax: Any, curves: Mapping[float, Curve], plateaus: Mapping[flo
     ax.plot([], [], "ko", ms=5, label="plateau start (detected)")
     ax.set_xlabel("step")
     ax.set_ylabel("sharpness λ_max(H)")
-    ax.set_title("Progressive sharpening, then the edge of stability")
+    ax.set_title(title)
     ax.legend(fontsize=7)
     return ax
 
 
-def plot_loss_by_step_size(ax: Any, curves: Mapping[float, Curve]) -> Any:
-    """Training loss vs step per step size η (``η → (steps, loss)``, each ``(n,)``), log scale.
+def plot_loss_by_step_size(ax: Any, curves: Mapping[float, Curve], title: str = "Training loss by step size") -> Any:
+    """Training loss vs step per step size η (``η → (steps, loss)``, each ``(n,)``), log scale, under ``title``.
 
     Examples:
         >>> from bridge.plots import new_figure
@@ -77,7 +78,7 @@ def plot_loss_by_step_size(ax: Any, curves: Mapping[float, Curve]) -> Any:
     set_log_scale(ax, "y")
     ax.set_xlabel("step")
     ax.set_ylabel("training loss (MSE)")
-    ax.set_title("Loss keeps falling, non-monotonically")
+    ax.set_title(title)
     ax.legend(fontsize=7)
     return ax
 

@@ -129,6 +129,9 @@ def test_the_plateau_dot_lies_on_the_sharpness_curve_and_layers_keep_their_colou
     t = np.array([0.0, 10.0, 20.0])
     ax = plots.plot_sharpness(new_figure()[1], {0.5: (t, [1.0, 3.0, 4.0])}, {0.5: 5.0})
     np.testing.assert_allclose(ax.lines[2].get_xydata(), [[5.0, 2.0]])
+    assert ax.get_title() == "Sharpness by step size"  # no claim the curves may not bear out
+    assert plots.plot_sharpness(new_figure()[1], {0.5: (t, [1.0, 3.0, 4.0])}, {}, title="Edge of stability at η=0.5").get_title() == "Edge of stability at η=0.5"
+    assert plots.plot_loss_by_step_size(new_figure()[1], {0.5: (t, [1.0, 3.0, 4.0])}).get_title() == "Training loss by step size"
     ax = plots.plot_layer_loading(new_figure()[1], [0, 10], [{"b": 0.25, "a": 0.75}, {"a": 0.5, "b": 0.5}])
     assert [(t.get_text(), to_hex(np.atleast_2d(h.get_facecolor())[0])) for t, h in zip(ax.get_legend().get_texts(), ax.get_legend().legend_handles)] == [("a", to_hex("C0")), ("b", to_hex("C1"))]
 

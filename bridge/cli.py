@@ -282,8 +282,8 @@ def report_cmd(
         raise CLIError(f"{run_dir} is a file, not a run directory" if run_dir.exists() else f"run directory {run_dir} does not exist")
     if not (run_dir / "run.json").exists() and (run_dir / "seed_report.md").is_file() and (run_dir / "seed_report.json").is_file():
         md, js = run_dir / "seed_report.md", run_dir / "seed_report.json"  # `run --seeds`: the report over seeds
-    if not md.exists() or not js.exists():
-        raise CLIError(_no_report(run_dir))
+    if not md.exists() or not js.exists() or (md.name == "report.md" and not (run_dir / "run.json").exists()):
+        raise CLIError(_no_report(run_dir))  # a report without its run.json has no record to check it against
     from bridge.runs.checksums import verify
     from bridge.runs.errors import CorruptFileError, RunError
     from bridge.runs.storage import read_json

@@ -188,6 +188,11 @@ def test_an_orphan_directory_is_named_as_not_a_run(tmp_path, capsys):
         assert "run.json" in cli_error(capsys, args, orphan)
 
 
+def test_a_report_whose_run_json_is_gone_is_not_printed(good, tmp_path, capsys):
+    out = copy(good, tmp_path, lambda out: (out / "run.json").unlink())  # report.json and report.md left, their record gone
+    assert cli_error(capsys, ["report", str(out)], out).endswith(f"{out} is not a run directory (no run.json)")
+
+
 def test_a_tracker_that_does_not_fit_the_model_is_one_line(good, tmp_path, capsys):
     out = copy(good, tmp_path, lambda out: None)
     assert "coordinates tracker needs an MLP" in cli_error(capsys, ["analyze", str(out), "--tracker", "coordinates"], out)

@@ -135,13 +135,13 @@ class BridgeReport:
                 lines += ["| prediction | predicted | dynamics event | observed | mechanism | at | rel. error | tol. | pass | source |", "|---|---|---|---|---|---|---|---|---|---|"]
                 for m in matches:
                     lines.append(
-                        f"| {_cell(m.prediction)} | {_fmt(m.predicted_step)} | {_cell(m.dynamics_event)} | {_fmt(m.observed_step)} | {m.mechanism or '—'} | "
-                        f"{_fmt(m.mechanism_step)} | {_fmt(m.relative_error, 3)} | {m.tolerance:g} | {_mark(m)} | {_cell(m.source) or '—'} |"
+                        f"| {markdown_cell(m.prediction)} | {_fmt(m.predicted_step)} | {markdown_cell(m.dynamics_event)} | {_fmt(m.observed_step)} | {markdown_cell(m.mechanism or '—')} | "
+                        f"{_fmt(m.mechanism_step)} | {_fmt(m.relative_error, 3)} | {m.tolerance:g} | {_mark(m)} | {markdown_cell(m.source) or '—'} |"
                     )
                 lines.append("")
             if checks:
                 lines += ["| check | value | target | pass | source |", "|---|---|---|---|---|"]
-                lines += [f"| {_cell(c.name)} | {_fmt(c.value, 4)} | {_cell(c.target)} | {_mark(c)} | {_cell(c.source) or '—'} |" for c in checks]
+                lines += [f"| {markdown_cell(c.name)} | {_fmt(c.value, 4)} | {markdown_cell(c.target)} | {_mark(c)} | {markdown_cell(c.source) or '—'} |" for c in checks]
                 lines.append("")
         if self.figures:
             lines += ["## Figures", ""] + [f"![{Path(f).stem}]({f})" for f in self.figures] + [""]
@@ -174,10 +174,16 @@ def _mark(row: Match | Check) -> str:
     mark = "✔" if row.passed else "✘"
     if row.role == "info":
         mark = "·"
-    return f"{mark} ({_cell(row.reason)})" if row.reason and not row.passed else mark
+    return f"{mark} ({markdown_cell(row.reason)})" if row.reason and not row.passed else mark
 
 
-def _cell(text: str) -> str:
+def markdown_cell(text: Any) -> str:
+    """``text`` as one cell of a markdown table: a ``|`` inside it (``|u_obs − u_theory|``) is escaped, not a column break.
+
+    Examples:
+        >>> markdown_cell("max |final strength / s − 1|")
+        'max \\\\|final strength / s − 1\\\\|'
+    """
     return str(text).replace("|", "\\|")
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.config import ConfigError
-from bridge.report import says_not_reached
+from bridge.report import markdown_cell, says_not_reached
 from bridge.sweep.grid import value_text
 
 ROBUSTNESS = "robustness.json"
@@ -179,9 +179,9 @@ def to_markdown(table: Mapping[str, Any]) -> str:
     for r in table["runs"]:
         why = r["error"] or ", ".join(r["failed_preconditions"] + r["failed_claims"]) or "—"
         verdict = r["verdict"] + (" (not reached)" if r.get("not_reached") else "") + (f", trained to {r['extended_to']} steps" if r.get("extended_to") else "")
-        lines.append(f"| {r['neighbour'].replace('|', '/')} | {r['seed']} | {verdict} | {why.replace('|', '/')} |")
+        lines.append(f"| {markdown_cell(r['neighbour'])} | {r['seed']} | {verdict} | {markdown_cell(why)} |")
     lines += ["", "| row | pass fraction | runs with the row |", "|---|---|---|"]
-    lines += [f"| {name.replace('|', '/')} | {row['pass_fraction']:.2f} | {row['runs']} |" for name, row in table["rows"].items()]
+    lines += [f"| {markdown_cell(name)} | {row['pass_fraction']:.2f} | {row['runs']} |" for name, row in table["rows"].items()]
     return "\n".join(lines) + "\n"
 
 

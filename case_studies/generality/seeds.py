@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.config import ConfigError
+from bridge.report import markdown_cell
 from bridge.runs.errors import Diverged
 from bridge.sweep.grid import parse_seeds
 
@@ -114,10 +115,10 @@ class SeedReport:
         ]
         for name, row in self.rows.items():
             stats = [_fmt(row[k]) for k in ("mean", "std", "min", "max")]
-            lines.append(f"| {name.replace('|', '/')} | {row['role']} | {' | '.join(stats)} | {row['pass_fraction']:.2f} |")
+            lines.append(f"| {markdown_cell(name)} | {row['role']} | {' | '.join(stats)} | {row['pass_fraction']:.2f} |")
         if self.across_seeds:
             lines += ["", "## Across seeds", "", "| check | value | target | pass |", "|---|---|---|---|"]
-            lines += [f"| {r.name} | {_fmt(r.value)} | {r.target} | {'✔' if r.passed else '✘'} |" for r in self.across_seeds]
+            lines += [f"| {markdown_cell(r.name)} | {_fmt(r.value)} | {markdown_cell(r.target)} | {'✔' if r.passed else '✘'} |" for r in self.across_seeds]
         return "\n".join(lines) + "\n"
 
     def figure(self, path: str | Path) -> Path | None:

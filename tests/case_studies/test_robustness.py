@@ -114,6 +114,12 @@ def test_the_table_counts_rows_runs_and_errors():
     assert "1 of 4 runs pass" in md and "| task.depth=3 | 0 | error | FloatingPointError" in md
 
 
+def test_a_bar_in_a_row_name_is_escaped_in_the_table_not_turned_into_a_slash():
+    table = summarise({"train.lr=0.1": {0: _report({"max |u − s|/s": False})}}, "toy", "quick")
+    md = to_markdown(table)
+    assert "| train.lr=0.1 | 0 | fail | max \\|u − s\\|/s |" in md and "| max \\|u − s\\|/s | 0.00 | 1 |" in md
+
+
 def _cli(*args, cwd):
     return subprocess.run([sys.executable, "-m", "bridge.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout(600))
 

@@ -72,6 +72,13 @@ def test_the_seed_report_is_written_with_its_figure(tmp_path):
     assert "| gap | claim |" in (tmp_path / "seed_report.md").read_text()
 
 
+def test_a_bar_in_a_row_name_is_escaped_in_the_seed_report_table_not_turned_into_a_slash():
+    reports = {s: BridgeReport("toy", "quick", s, checks=[check("max |u − s|", 0.1, "< 0.5", True)]) for s in range(2)}
+    across = check("worst |a − b|", 0.2, "|x| < 1", True)
+    md = summarise(reports, "toy", "quick", 0.8, [across]).to_markdown()
+    assert "| max \\|u − s\\| | claim |" in md and "| worst \\|a − b\\| | 0.2 | \\|x\\| < 1 | ✔ |" in md
+
+
 def _cli(*args, cwd):
     return subprocess.run([sys.executable, "-m", "bridge.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout(300))
 

@@ -110,6 +110,8 @@ class SeedReport:
             "",
             "## Rows over seeds",
             "",
+            "Mean, std, min and max are over seeds of a match's relative error (predicted vs observed step) and of a check's value.",
+            "",
             "| row | role | mean | std | min | max | pass fraction |",
             "|---|---|---|---|---|---|---|",
         ]

@@ -69,7 +69,8 @@ def test_the_seed_report_is_written_with_its_figure(tmp_path):
     assert data["figures"] == ["figures/seed_timeline.png"]
     image = matplotlib.image.imread(tmp_path / "figures" / "seed_timeline.png")
     assert image.shape[0] > 100 and image.std() > 0.01  # something was drawn
-    assert "| gap | claim |" in (tmp_path / "seed_report.md").read_text()
+    md = (tmp_path / "seed_report.md").read_text()
+    assert "| gap | claim |" in md and "over seeds of a match's relative error" in md  # what the numbers in the table are
 
 
 def test_a_bar_in_a_row_name_is_escaped_in_the_seed_report_table_not_turned_into_a_slash():

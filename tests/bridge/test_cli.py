@@ -203,7 +203,10 @@ def test_report_prints_a_seed_report_and_names_what_a_directory_without_a_report
     (nested / "run.json").write_text(json.dumps({"status": "complete"}))
     (tmp_path / "sweep").mkdir()
     (tmp_path / "sweep" / "sweep.json").write_text("{}")
+    (tmp_path / "robust").mkdir()
+    (tmp_path / "robust" / "robustness.json").write_text("{}")
     expected = {
+        tmp_path / "robust": f"{tmp_path / 'robust'} is a robustness directory, which has no report of its own: its table is {tmp_path / 'robust' / 'robustness.md'}, and `mechbridge report {tmp_path / 'robust'}/NEIGHBOUR/seed-S` prints a run's",
         tmp_path / "sweep": f"{tmp_path / 'sweep'} is a sweep directory, which has no report of its own: `mechbridge sweep --status {tmp_path / 'sweep'}` lists its points, and `mechbridge report {tmp_path / 'sweep'}/points/KEY` prints a point's",
         nested: f"{nested} holds a run that no case study wrote, so it has no report (bridge.load_run reads its metrics); the report of the case study it belongs to is in {tmp_path / 'study'}",
         tmp_path / "study": f"{tmp_path / 'study'} is not a run directory (no run.json)",

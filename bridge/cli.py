@@ -317,6 +317,8 @@ def _no_report(run_dir: Path) -> str:
         return f"{run_dir} is a sweep directory, which has no report of its own: `mechbridge sweep --status {run_dir}` lists its points, and `mechbridge report {run_dir}/points/KEY` prints a point's"
     if (run_dir / "robustness.json").is_file():
         return f"{run_dir} is a robustness directory, which has no report of its own: its table is {run_dir / 'robustness.md'}, and `mechbridge report {run_dir}/NEIGHBOUR/seed-S` prints a run's"
+    if (run_dir / "universality.json").is_file():
+        return f"{run_dir} is a run over hidden widths, which has no report of its own: its row is in {run_dir / 'universality.json'}, and `mechbridge report {run_dir}/width-W` prints a width's seed report"
     if not (run_dir / "run.json").is_file():
         return f"{run_dir} is not a run directory (no run.json)"
     info = read_json(run_dir / "run.json")

@@ -254,6 +254,12 @@ def analyze_cmd(
     names = tracker or recorded
     if not names:
         raise CLIError("no tracker given and the run records none; pass --tracker NAME")
+    asked = [n for n in dict.fromkeys(tracker or []) if n not in tracker_names()]
+    if asked:  # a tracker of the user's own is registered only once its module is imported
+        raise CLIError(
+            f"unknown tracker {', '.join(map(repr, asked))} (known: {', '.join(tracker_names())}); "
+            f"a tracker of your own is known once its module is imported: `mechbridge --import MODULE analyze {run_dir} --tracker NAME`"
+        )
     unknown = [n for n in dict.fromkeys(names) if n not in tracker_names()] if not tracker else []
     if unknown:  # a plugin's tracker is registered only once its module is imported
         raise CLIError(

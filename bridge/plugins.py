@@ -53,7 +53,8 @@ def load_plugins(modules: Sequence[str] = ()) -> list[str]:
         try:
             importlib.import_module(name)
         except ImportError as e:
-            raise ConfigError(f"cannot import plugin module {name!r}: {e}") from None
+            hint = f" (give the module's name, {name[:-3]!r}, not its file name)" if name.endswith(".py") else ""
+            raise ConfigError(f"cannot import plugin module {name!r}{hint}: {e}") from None
     return names
 
 

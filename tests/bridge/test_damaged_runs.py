@@ -193,6 +193,12 @@ def test_a_report_whose_run_json_is_gone_is_not_printed(good, tmp_path, capsys):
     assert cli_error(capsys, ["report", str(out)], out).endswith(f"{out} is not a run directory (no run.json)")
 
 
+def test_an_unknown_tracker_asked_for_names_the_known_ones_and_how_to_import_ones_own(good, tmp_path, capsys):
+    out = copy(good, tmp_path, lambda out: None)
+    line = cli_error(capsys, ["analyze", str(out), "--tracker", "param_norm"], out)
+    assert "unknown tracker 'param_norm' (known: coordinates, " in line and line.endswith(f"`mechbridge --import MODULE analyze {out} --tracker NAME`")
+
+
 def test_a_tracker_that_does_not_fit_the_model_is_one_line(good, tmp_path, capsys):
     out = copy(good, tmp_path, lambda out: None)
     assert "coordinates tracker needs an MLP" in cli_error(capsys, ["analyze", str(out), "--tracker", "coordinates"], out)

@@ -116,6 +116,8 @@ def test_plugins_load_from_import_and_environment_and_register_once(tmp_path):
     assert both.returncode == 0 and "weight_count" in both.stdout  # imported twice: registered once
     missing = subprocess.run([sys.executable, "-m", "bridge.cli", "--import", "nosuch_plugin", "list"], capture_output=True, text=True, env=env)
     assert missing.returncode == 2 and missing.stderr.strip() == "mechbridge: error: cannot import plugin module 'nosuch_plugin': No module named 'nosuch_plugin'"
+    by_file = subprocess.run([sys.executable, "-m", "bridge.cli", "--import", "myplugin.py", "list"], capture_output=True, text=True, env=env)
+    assert by_file.returncode == 2 and by_file.stderr.startswith("mechbridge: error: cannot import plugin module 'myplugin.py' (give the module's name, 'myplugin', not its file name): ")
 
 
 def test_plain_progress_lines_report_count_elapsed_and_what_is_left():

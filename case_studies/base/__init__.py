@@ -136,8 +136,16 @@ def get_case_study(name: str) -> CaseStudy:
     Examples:
         >>> study = get_case_study("kernel-limit"); study.name, sorted(study.presets)
         ('kernel-limit', ['full', 'quick'])
+        >>> get_case_study("teacher-modes")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        KeyError: "unknown case study 'teacher-modes' (known: deep-linear, ...); a case study of your own is known once the module that registers it is imported (`import MODULE`, or `mechbridge --import MODULE`)"
     """
-    return CASE_STUDIES.get(name)()
+    try:
+        study = CASE_STUDIES.get(name)
+    except KeyError as e:
+        raise KeyError(f"{e.args[0]}; a case study of your own is known once the module that registers it is imported (`import MODULE`, or `mechbridge --import MODULE`)") from None
+    return study()
 
 
 def case_study_names() -> list[str]:

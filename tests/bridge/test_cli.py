@@ -19,6 +19,7 @@ def run_cli(*args):
     "args,message",
     [
         (["run", "no-such-study"], "unknown case study 'no-such-study'"),
+        (["run", "my-study"], "a case study of your own is known once the module that registers it is imported (`import MODULE`, or `mechbridge --import MODULE`)"),
         (["run", "deep-linear", "--preset", "huge"], "no preset 'huge'"),
         (["run", "deep-linear", "--bogus"], "No such option: --bogus"),
         (["run", "deep-linear", "--device", "tpu"], "device must be auto, cpu or cuda"),

@@ -228,6 +228,24 @@ def _index_column(values: pd.Series) -> pd.Series:
     return cells
 
 
+def observable_rows(metrics: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The rows of ``metrics`` for observable ``name``; ``KeyError`` naming the observables there are when it has none.
+
+    Examples:
+        >>> metrics = pd.DataFrame({"step": [0, 1], "observable": ["loss/train"] * 2, "value": [1.0, 0.5]})
+        >>> len(observable_rows(metrics, "loss/train"))
+        2
+        >>> observable_rows(metrics, "mode/strength")
+        Traceback (most recent call last):
+        ...
+        KeyError: "no observable 'mode/strength' in the metrics (they hold loss/train)"
+    """
+    frame = metrics[metrics["observable"] == name]
+    if frame.empty:
+        raise KeyError(f"no observable {name!r} in the metrics (they hold {', '.join(sorted(map(str, metrics['observable'].unique()))) or 'none'})")
+    return frame
+
+
 def key_part(value: Any) -> Any:
     """An index value as a hashable key part: NaN and ``None`` are one "absent", 2.0 is 2.
 

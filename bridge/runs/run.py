@@ -32,7 +32,7 @@ from torch import nn
 from bridge.config import RunConfig, config_from_dict
 from bridge.runs.checksums import digest, verify
 from bridge.runs.errors import RunError
-from bridge.runs.metrics import BASE_COLUMNS, MetricsLog, key_part, encode_metrics, merge_rows, read_metrics, rows_to_frame, validate_rows, write_metrics
+from bridge.runs.metrics import BASE_COLUMNS, MetricsLog, key_part, encode_metrics, observable_rows, merge_rows, read_metrics, rows_to_frame, validate_rows, write_metrics
 from bridge.runs.storage import CorruptFileError, atomic_write_bytes, atomic_write_json, json_bytes, load_tensors, read_json
 from bridge.runs.weights import load_weights
 
@@ -181,7 +181,7 @@ class Run:
         Examples:
             >>> run.observable("mode/strength", mode=0)   # doctest: +SKIP
         """
-        frame = self.metrics[self.metrics["observable"] == name]
+        frame = observable_rows(self.metrics, name)
         for key, value in index.items():
             if key not in frame.columns:
                 raise KeyError(f"observable {name!r} has no index column {key!r}")
@@ -213,7 +213,7 @@ class Run:
             >>> norms = run.table("fourier/embed_norm", "frequency")   # doctest: +SKIP
             >>> norms.loc[1000, 14]                                     # doctest: +SKIP
         """
-        frame = self.metrics[self.metrics["observable"] == name]
+        frame = observable_rows(self.metrics, name)
         columns = [column] if isinstance(column, str) else list(column)
         for key in [*columns, *index]:
             if key not in frame.columns:

@@ -79,3 +79,10 @@ def test_an_observable_read_without_its_index_lists_the_choices_in_numeric_order
     with pytest.raises(KeyError, match=r"choose rank in \[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11\]"):
         run.observable("spectrum/top")
     assert run.observable("spectrum/top", rank=11).tolist() == [131.0] * len(run.steps)
+
+
+def test_an_observable_the_run_never_recorded_is_named_with_those_it_has(run):
+    """It said "has no index column 'mode'" when the run had no mode/strength rows at all (trained without ModeTracker)."""
+    for read in (lambda: run.observable("mode/strength", mode=0), lambda: run.table("mode/strength", "mode"), lambda: run.curve("mode/strength")):
+        with pytest.raises(KeyError, match=r"no observable 'mode/strength' in the metrics \(they hold loss/test, loss/train\)"):
+            read()

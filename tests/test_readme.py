@@ -55,5 +55,8 @@ def test_the_readme_examples_run_as_written(tmp_path):
     python = blocks("python")
     assert len(python) == 2
     check = '\nassert run.report["verdict"] == "pass" and len(runs) == 8 and all(r.status == "complete" for r in runs)\n'
+    check += 'cka = similarity.pivot(index="step", columns=["run_a", "run_b"], values="cka_debiased").iloc[:, 0]\n'
+    check += 'assert abs(cka.iloc[0]) < 0.2 and cka.iloc[-1] > 0.999 and list(cka.index) == runs[0].steps, cka\n'
+    check += 'assert abs(runs[1].observable("mode/strength", mode=0).iloc[-1] - 1.392) < 0.01\n'
     done = subprocess.run([sys.executable, "-c", "\n".join(python) + check], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout(600))
     assert done.returncode == 0, done.stderr[-3000:]

@@ -144,7 +144,7 @@ class Run:
         return self._config
 
     def __repr__(self) -> str:
-        return f"Run({str(self.path)!r}, status={self.status!r}, steps={len(self.steps)})"
+        return f"Run({str(self.path)!r}, status={self.status!r}, checkpoints={len(self.steps)}, last_step={max(self.steps, default=None)})"
 
     @property
     def status(self) -> str:

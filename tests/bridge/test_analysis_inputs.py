@@ -86,3 +86,9 @@ def test_an_observable_the_run_never_recorded_is_named_with_those_it_has(run):
     for read in (lambda: run.observable("mode/strength", mode=0), lambda: run.table("mode/strength", "mode"), lambda: run.curve("mode/strength")):
         with pytest.raises(KeyError, match=r"no observable 'mode/strength' in the metrics \(they hold loss/test, loss/train\)"):
             read()
+
+
+def test_a_runs_repr_counts_checkpoints_and_names_the_last_step(run):
+    """It said steps=5 for a 20-step run with 5 checkpoints, read as the length of training."""
+    assert run.steps == [0, 1, 4, 10, 20]
+    assert repr(run) == f"Run({str(run.path)!r}, status='complete', checkpoints=5, last_step=20)"

@@ -309,7 +309,7 @@ def extension(recorded: Any, config: RunConfig, out: Path) -> int | None:
     if not isinstance(old, int) or (differs := first_difference({**recorded, "train": {**recorded["train"], "steps": config.train.steps}}, wanted)):
         raise ConfigError(f"cannot resume {out}: its run.json holds a different config ({differs or first_difference(recorded, wanted)}; only train.steps may change, to extend the run)")
     if config.train.steps < old:
-        raise ConfigError(f"cannot resume {out} for {config.train.steps} steps: it was set to train for {old}; a run can be extended, not shortened")
+        raise ConfigError(f"cannot resume {out} for {config.train.steps} steps: it was set to train for {old}; a run can be extended, not shortened (to finish it, resume with train.steps={old}: --steps {old} at the command line)")
     if config.train.decay != "none":
         raise ConfigError(f"cannot extend {out}: its learning rate decays ({config.train.decay}) to zero at its last step, so its schedule depends on the total")
     return old

@@ -58,7 +58,7 @@ def test_an_interrupted_extension_resumes_with_the_same_command(tmp_path):
 def test_a_run_is_not_shortened_and_no_other_field_changes_on_resume(tmp_path):
     train(config(120), tmp_path / "run", progress=False)
     before = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
-    with pytest.raises(ConfigError, match="extended, not shortened"):
+    with pytest.raises(ConfigError, match=r"extended, not shortened \(to finish it, resume with train.steps=120: --steps 120 at the command line\)"):
         train(config(80), tmp_path / "run", progress=False, resume=True)
     other = dataclasses.replace(config(200), train=dataclasses.replace(config(200).train, lr=0.02))
     with pytest.raises(ConfigError, match="only train.steps may change"):

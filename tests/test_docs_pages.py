@@ -1,0 +1,54 @@
+"""The sweeps and run-directories pages run as written: their commands and Python blocks, in a fresh folder,
+and the numbers the prose gives for them."""
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import page_blocks, timeout
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _mechbridge(command: str, cwd: Path, *extra: str) -> subprocess.CompletedProcess:
+    """A ``mechbridge ...`` command of a page (continued lines joined), with ``extra`` options, run here."""
+    argv = shlex.split(command.replace("\\\n", " "))
+    assert argv[0] == "mechbridge", command
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "bridge.cli", *argv[1:], *extra], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout(300))
+
+
+def test_the_resume_points_example_of_run_directories_prints_what_the_page_shows():
+    (block,) = [b for b in page_blocks("run-directories.md") if ">>> " in b]
+    code, shown = [line[4:] for line in block.splitlines() if line.startswith(">>> ")], block.strip().splitlines()[-1]
+    scope: dict = {}
+    exec("\n".join(code[:-1]), scope)
+    assert repr(eval(code[-1], scope)) == shown
+
+
+@pytest.mark.slow
+def test_the_sweeps_page_runs_and_its_table_says_what_the_prose_does(tmp_path):
+    sweep_command, status_command = page_blocks("sweeps.md", "bash")[:2]
+    done = _mechbridge(sweep_command, tmp_path, "--device", "cpu")
+    assert done.returncode == 0, done.stderr[-2000:]
+    status = _mechbridge(status_command, tmp_path)
+    assert status.stdout.strip().splitlines()[-1] == "4 points: 4 done", status.stdout
+    read, over_config = page_blocks("sweeps.md")[:2]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    check = """
+t = sweep.table.set_index(["train.lr", "seed"])
+assert list(t["verdict"]) == ["invalid", "invalid", "pass", "pass"], t["verdict"]  # 200 steps at lr=0.05 leave the finest level unlearned
+ratio = t.loc[0.05, "event:mode 0 half-rise"] / t.loc[0.1, "event:mode 0 half-rise"]
+assert ((1.8 < ratio) & (ratio < 2.2)).all(), ratio  # the half-rise time halves when the learning rate doubles
+assert run.report["verdict"] == "pass" and len(table) == 4
+"""
+    first = subprocess.run([sys.executable, "-c", read + check], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout(120))
+    assert first.returncode == 0, first.stderr[-2000:]
+    check = '\nloss = sweep.table.groupby("train.lr")["loss/train"].mean()\nassert loss[0.1] < loss[0.05] < loss[0.02], loss\n'
+    second = subprocess.run([sys.executable, "-c", over_config + check], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout(300))
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert len(list((tmp_path / "sweeps" / "lr" / "points").iterdir())) == 12

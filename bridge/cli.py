@@ -251,7 +251,7 @@ def analyze_cmd(
     recorded = run.info.get("trackers", [])
     if not isinstance(recorded, list) or not all(isinstance(n, str) for n in recorded):
         raise RunError(f"{run.path / 'run.json'}: 'trackers' must be a list of tracker names, got {recorded!r}")
-    names = tracker or recorded
+    names = list(dict.fromkeys(tracker or recorded))  # a tracker named twice is measured once
     if not names:
         raise CLIError("no tracker given and the run records none; pass --tracker NAME")
     asked = [n for n in dict.fromkeys(tracker or []) if n not in tracker_names()]

@@ -199,6 +199,12 @@ def test_an_unknown_tracker_asked_for_names_the_known_ones_and_how_to_import_one
     assert "unknown tracker 'param_norm' (known: coordinates, " in line and line.endswith(f"`mechbridge --import MODULE analyze {out} --tracker NAME`")
 
 
+def test_a_tracker_named_twice_is_measured_once(good, tmp_path, capsys):
+    out = copy(good, tmp_path, lambda out: None)
+    assert main(["analyze", str(out), "--tracker", "loss", "--tracker", "loss"]) == 0
+    assert capsys.readouterr().out.strip().endswith(f"checkpoints of {out} with loss")
+
+
 def test_a_tracker_that_does_not_fit_the_model_is_one_line(good, tmp_path, capsys):
     out = copy(good, tmp_path, lambda out: None)
     assert "coordinates tracker needs an MLP" in cli_error(capsys, ["analyze", str(out), "--tracker", "coordinates"], out)

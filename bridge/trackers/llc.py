@@ -87,9 +87,8 @@ class LLCTracker:
 
     def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
         split = Split(data.train.x[: self.max_examples], data.train.y[: self.max_examples])
-        with warnings.catch_warnings():
-            if not self.warn:
-                warnings.simplefilter("ignore", LLCWarning)
+        with warnings.catch_warnings():  # warned again below, naming the step (over training, which checkpoint is the question)
+            warnings.simplefilter("ignore", LLCWarning)
             result = estimate_llc(
                 model,
                 data.loss_fn,
@@ -99,6 +98,8 @@ class LLCTracker:
                 seed=derive_seed(self.seed, "llc", int(step)),
             )
         self.last_result = result
+        for message in result.warnings if self.warn else ():
+            warnings.warn(f"step {step}: {message}", LLCWarning, stacklevel=2)
         rows = [row("llc/mean", result.mean), row("llc/std", result.std), row("llc/diverged", float(result.diverged.sum()))]
         if self.per_chain:
             rows += [row("llc/chain", v, chain=c) for c, v in enumerate(result.per_chain)]

@@ -217,7 +217,7 @@ def test_llc_tracker_on_the_first_examples_equals_the_estimator_on_that_subset()
     data = make_task(LinearTeacherConfig((2.0, 1.0), d_in=3, d_out=3, n_train=64), seed=0)
     model = build_model(DeepLinearConfig(3, 4, 3, init_std=0.3), seed=0)
     sgld = SGLDConfig(n_chains=2, n_draws=20, n_burnin=5, step_size=1e-4, nbeta=500.0)  # nβ > n = 16: a warning
-    with pytest.warns(LLCWarning, match="exceeds n = 16"):
+    with pytest.warns(LLCWarning, match="^step 5: .*exceeds n = 16"):  # the tracker's warning names the checkpoint
         rows = LLCTracker(sgld, seed=3, max_examples=16)(model, 5, data)
     direct = estimate_llc(model, data.loss_fn, Split(data.train.x[:16], data.train.y[:16]), sgld, seed=derive_seed(3, "llc", 5))
     assert rows[0]["value"] == pytest.approx(direct.mean, rel=1e-9) and rows[1]["value"] == pytest.approx(direct.std, rel=1e-9)

@@ -268,7 +268,7 @@ class Run:
         file = checkpoint_path(self.path, step)
         if not file.exists():
             near = sorted(self.steps, key=lambda s: abs(s - step))[:3]
-            raise KeyError(f"no checkpoint at step {step} in {self.path} (nearest: {sorted(near)})")
+            raise KeyError(f"no checkpoint at step {step} in {self.path} (nearest: {sorted(near)}{'; a step, not a position: the last is run.steps[-1]' if step < 0 else ''})")
         if into is None and self.config.model.kind not in MODELS:
             raise RunError(
                 f"{self.path} was trained with model kind {self.config.model.kind!r}, which has no model builder in this process: "

@@ -92,3 +92,10 @@ def test_a_runs_repr_counts_checkpoints_and_names_the_last_step(run):
     """It said steps=5 for a 20-step run with 5 checkpoints, read as the length of training."""
     assert run.steps == [0, 1, 4, 10, 20]
     assert repr(run) == f"Run({str(run.path)!r}, status='complete', checkpoints=5, last_step=20)"
+
+
+def test_a_negative_step_is_answered_as_a_step_not_a_position(run):
+    with pytest.raises(KeyError, match=r"no checkpoint at step -1 .*\(nearest: \[0, 1, 4\]; a step, not a position: the last is run.steps\[-1\]\)"):
+        run.model_at(-1)
+    with pytest.raises(KeyError, match=r"\(nearest: \[1, 4, 10\]\)'$"):  # a positive step missing gets the nearest alone
+        run.model_at(7)

@@ -60,3 +60,24 @@ def test_the_readme_examples_run_as_written(tmp_path):
     check += 'assert abs(runs[1].observable("mode/strength", mode=0).iloc[-1] - 1.392) < 0.01\n'
     done = subprocess.run([sys.executable, "-c", "\n".join(python) + check], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout(600))
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_the_readme_command_synopsis_names_every_option_of_every_command_and_no_other():
+    import typer.main
+
+    from bridge.cli import app
+
+    text = (ROOT / "README.md").read_text()
+    start = text.index("```\nmechbridge list\n") + 4
+    synopsis = text[start : text.index("```", start)]
+    written: dict[str, set[str]] = {}
+    command = None
+    for line in synopsis.splitlines():
+        words = line.split()
+        if words[:1] == ["mechbridge"]:
+            command = None if words[1].startswith("--") else words[1]  # None: the options before any command
+        written.setdefault(command, set()).update(re.findall(r"--[a-z-]+", line.split("#")[0]))
+    group = typer.main.get_command(app)
+    for name, cmd in [(None, group), *group.commands.items()]:
+        options = {o for p in cmd.params for o in (*p.opts, *p.secondary_opts) if o.startswith("--")} - {"--help"}
+        assert written.get(name, set()) == options, (name, sorted(written.get(name, set()) ^ options))

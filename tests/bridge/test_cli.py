@@ -103,8 +103,11 @@ def test_version_prints_the_package_version(capsys):
 
 
 def test_report_exits_1_on_a_failing_verdict(tmp_path, capsys):
+    from bridge.runs.checksums import record
+
     (tmp_path / "report.json").write_text(json.dumps({"verdict": "fail"}))
     (tmp_path / "report.md").write_text("# failing\n")
+    (tmp_path / "run.json").write_text(json.dumps({"files": record(tmp_path, ["report.json", "report.md"])}))  # the record report checks
     assert main(["report", str(tmp_path)]) == 1
     assert "failing" in capsys.readouterr().out
 

@@ -123,7 +123,10 @@ def test_importing_and_listing_load_no_heavy_dependency(code):
 
 
 def test_reading_a_stored_report_loads_no_heavy_dependency(tmp_path):
+    from bridge.runs.checksums import record
+
     (tmp_path / "report.json").write_text(json.dumps({"verdict": "pass"}))
     (tmp_path / "report.md").write_text("# a report\n")
+    (tmp_path / "run.json").write_text(json.dumps({"files": record(tmp_path, ["report.json", "report.md"])}))  # the record report checks
     code = f"from bridge.cli import main\nassert main(['report', {str(tmp_path)!r}]) == 0"
     assert not (_modules_after(code) & set(HEAVY))

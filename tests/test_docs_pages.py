@@ -1,5 +1,5 @@
-"""The sweeps and run-directories pages run as written: their commands and Python blocks, in a fresh folder,
-and the numbers the prose gives for them."""
+"""The landing, sweeps, seeds and run-directories pages run as written: their commands and Python blocks, in a
+fresh folder, and the numbers the prose gives for them."""
 
 import os
 import re
@@ -52,3 +52,40 @@ assert run.report["verdict"] == "pass" and len(table) == 4
     second = subprocess.run([sys.executable, "-c", over_config + check], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout(300))
     assert second.returncode == 0, second.stderr[-2000:]
     assert len(list((tmp_path / "sweeps" / "lr" / "points").iterdir())) == 12
+
+
+def _python(code: str, cwd: Path, seconds: float) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout(seconds))
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_the_seeds_page_blocks_run_and_every_seed_and_width_passes(tmp_path):
+    """The widths block runs on seed 0 alone (the page's three seeds take minutes); the seeds block as written."""
+    seeds, widths = page_blocks("seeds-and-robustness.md")
+    check = '\nassert report.pass_fraction == 1.0 and report.rows["modes learned in order of strength (fraction of ordered pairs)"]["mean"] == 1.0\n'
+    _python(seeds + check, tmp_path, 300)
+    assert widths.count("seeds=[0, 1, 2]") == 1
+    check = '\nassert result["universality"].value > 0.9999 and {w: r.verdict for w, r in result["seed_reports"].items()} == {64: "pass", 128: "pass", 256: "pass"}\n'
+    _python(widths.replace("seeds=[0, 1, 2]", "seeds=[0]") + check, tmp_path, 300)
+
+
+@pytest.mark.slow
+def test_the_logger_example_of_the_sweeps_page_writes_both_loggers_files(tmp_path):
+    pytest.importorskip("tensorboard")
+    pytest.importorskip("wandb")
+    (block,) = [b for b in page_blocks("sweeps.md") if "loggers=" in b]
+    _python(block, tmp_path, 300)
+    run = tmp_path / "runs" / "x"
+    assert list((run / "tensorboard").glob("events.out.tfevents.*")) and list((run / "wandb").glob("offline-run-*"))
+
+
+@pytest.mark.slow
+def test_the_notebook_block_of_the_landing_page_reads_a_deep_linear_run(tmp_path):
+    from case_studies import run_case_study
+
+    run_case_study("deep-linear", "quick", tmp_path / "runs" / "deep-linear", device="cpu", progress=False)
+    (block,) = page_blocks("index.md")
+    check = '\nsteps, values = run.curve("mode/strength", mode=0)\nassert run.report["verdict"] == "pass" and len(steps) == len(run.steps) and abs(values[-1] - 1.392) < 0.01\n'
+    _python(block + check, tmp_path, 120)

@@ -202,13 +202,13 @@ def test_report_prints_a_seed_report_and_names_what_a_directory_without_a_report
     assert capsys.readouterr().out == "# over seeds: PARTIAL\n\n"
     (seeds / "seed_report.json").write_text(json.dumps({"verdict": "pass"}))
     assert main(["report", str(seeds)]) == 0
-    nested, loose, stopped = tmp_path / "study" / "runs" / "aux", tmp_path / "loose" / "runs" / "aux", tmp_path / "stopped"
-    for folder in (nested, loose, stopped, tmp_path / "empty"):
+    nested, loose, interrupted = tmp_path / "study" / "runs" / "aux", tmp_path / "loose" / "runs" / "aux", tmp_path / "killed"
+    for folder in (nested, loose, interrupted, tmp_path / "empty"):
         folder.mkdir(parents=True)
     (nested / "run.json").write_text(json.dumps({"status": "complete"}))
     (tmp_path / "study" / "run.json").write_text(json.dumps({"status": "complete", "case_study": "deep-linear"}))
     (loose / "run.json").write_text(json.dumps({"status": "complete"}))  # under a folder named runs, in no study
-    (stopped / "run.json").write_text(json.dumps({"status": "running", "last_step": 60}))  # its writer gone, no lock
+    (interrupted / "run.json").write_text(json.dumps({"status": "running", "last_step": 60}))  # its writer gone, no lock
     (tmp_path / "sweep").mkdir()
     (tmp_path / "sweep" / "sweep.json").write_text("{}")
     (tmp_path / "robust").mkdir()
@@ -221,7 +221,7 @@ def test_report_prints_a_seed_report_and_names_what_a_directory_without_a_report
         tmp_path / "sweep": f"{tmp_path / 'sweep'} is a sweep directory, which has no report of its own: `mechbridge sweep --status {tmp_path / 'sweep'}` lists its points, and `mechbridge report {tmp_path / 'sweep'}/points/KEY` prints a point's",
         nested: f"{nested} holds a run that no case study wrote, so it has no report (bridge.load_run reads its metrics); the report of the case study it belongs to is in {tmp_path / 'study'}",
         loose: f"{loose} holds a run that no case study wrote, so it has no report (bridge.load_run reads its metrics)",
-        stopped: f"{stopped} has no report: its training was interrupted (last recorded step 60); finish it with `mechbridge run CASE --out {stopped} --resume`",
+        interrupted: f"{interrupted} has no report: its training was interrupted (last recorded step 60); finish it with `mechbridge run CASE --out {interrupted} --resume`",
         tmp_path / "empty": f"{tmp_path / 'empty'} is not a run directory (no run.json)",
     }
     for folder, message in expected.items():
@@ -234,13 +234,13 @@ def test_ctrl_c_is_one_line_naming_resume_and_exit_130(monkeypatch, capsys):
     output: typer turned the KeyboardInterrupt into a silent exit before the handler that prints it)."""
     import bridge.trackers
 
-    def stopped():
+    def interrupted():
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(bridge.trackers, "tracker_names", stopped)
+    monkeypatch.setattr(bridge.trackers, "tracker_names", interrupted)
     assert main(["list"]) == 130
     err = capsys.readouterr().err
-    assert err == "mechbridge: error: interrupted (Ctrl-C or SIGINT); what was written is kept, and a run stopped this way is recorded as interrupted: the same command with --resume continues it\n"
+    assert err == "mechbridge: error: interrupted (Ctrl-C or SIGINT); what was written is kept, and a run interrupted this way is recorded as interrupted: the same command with --resume continues it\n"
 
 
 @pytest.mark.parametrize(

@@ -234,13 +234,13 @@ def test_ctrl_c_is_one_line_naming_resume_and_exit_130(monkeypatch, capsys):
     output: typer turned the KeyboardInterrupt into a silent exit before the handler that prints it)."""
     import bridge.trackers
 
-    def interrupted():
+    def stopped():
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(bridge.trackers, "tracker_names", interrupted)
+    monkeypatch.setattr(bridge.trackers, "tracker_names", stopped)
     assert main(["list"]) == 130
     err = capsys.readouterr().err
-    assert err == "mechbridge: error: interrupted (Ctrl-C or SIGINT); what was written is kept, and a run interrupted this way is recorded as interrupted: the same command with --resume continues it\n"
+    assert err == "mechbridge: error: interrupted (Ctrl-C or SIGINT); what was written is kept, and a run stopped this way is recorded as interrupted: the same command with --resume continues it\n"
 
 
 @pytest.mark.parametrize(

@@ -134,6 +134,11 @@ def excluded_logits(logits: Float[Tensor, "pairs out"], freqs: Sequence[int], op
 
 
 def _ce(logits: Tensor, labels: Tensor, index: Tensor) -> float:
+    n = logits.shape[0]
+    if labels.ndim != 1 or labels.shape[0] != n:
+        raise ValueError(f"labels must have one entry per pair ({n}), got shape {tuple(labels.shape)}")
+    if index.ndim != 1 or index.numel() == 0 or index.dtype.is_floating_point or int(index.min()) < 0 or int(index.max()) >= n:
+        raise ValueError(f"index must be a non-empty 1-D integer tensor of rows in [0, {n}), got {index.tolist() if index.numel() <= 8 else tuple(index.shape)}")
     return float(F.cross_entropy(logits[index], labels[index].to(logits.device)))
 
 
@@ -144,6 +149,9 @@ def restricted_loss(
 
     Args:
         logits: ``(p², out)``; labels: ``(p²,)``; index: ``(n,)`` rows to score.
+
+    Raises:
+        ValueError: labels not one per row, or an empty index or one with rows outside ``[0, p²)``.
 
     Examples:
         >>> a, b, c = torch.meshgrid(*(torch.arange(5.0),) * 3, indexing="ij")
@@ -161,6 +169,9 @@ def excluded_loss(
 
     Args:
         logits: ``(p², out)``; labels: ``(p²,)``; index: ``(n,)`` rows to score.
+
+    Raises:
+        ValueError: labels not one per row, or an empty index or one with rows outside ``[0, p²)``.
 
     Examples:
         >>> a, b, c = torch.meshgrid(*(torch.arange(5.0),) * 3, indexing="ij")
@@ -228,6 +239,10 @@ def template_loss_components(outputs: Float[Tensor, "pairs out"], template: dict
     frequency (``α_k, β_k`` the output's coefficients on them) plus the
     squared norm of everything else.
 
+    Raises:
+        ValueError: ``outputs`` without one column per residue, or template frequencies that are
+            not distinct integers in ``1 … (p−1)/2`` (``0`` is the constant; ``k`` and ``p − k`` are one frequency).
+
     Examples:
         >>> import math, einops
         >>> p = 5
@@ -237,6 +252,9 @@ def template_loss_components(outputs: Float[Tensor, "pairs out"], template: dict
         {2: 0.5, 1: 0.5}
     """
     p = _check_table(outputs)
+    if outputs.shape[1] != p:
+        raise ValueError(f"template_loss_components needs one output per residue ({p}), got {outputs.shape[1]}")
+    _check_freqs(list(template), p)
     phase = (2 * math.pi / p) * _phase_table(p, _sign(op))
     f = outputs.detach().to(torch.float64)
     out = {}

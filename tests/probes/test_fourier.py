@@ -188,3 +188,76 @@ def test_a_neuron_exactly_at_the_threshold_joins_its_frequency():
     freq, best = cluster_neurons(fve, threshold=0.5)
     assert freq.tolist() == [1, -1]
     assert best.tolist() == [0.5, 0.375]
+
+
+def test_neuron_fve_ignores_a_neuron_s_constant_offset():
+    # A ReLU neuron is never centred: its mean over (a, b) is the const-const term, which is no frequency's share.
+    p = 11
+    a, b = torch.meshgrid(torch.arange(p, dtype=torch.float64), torch.arange(p, dtype=torch.float64), indexing="ij")
+    w = 2 * math.pi / p
+    acts = torch.stack([4.0 + torch.cos(w * 3 * (a + b)), 2.0 + torch.cos(w * 2 * a) + torch.cos(w * 4 * b)], dim=-1)
+    fve = neuron_frequency_fve(acts)
+    expected = torch.zeros(6, 2, dtype=torch.float64)
+    expected[3, 0], expected[2, 1], expected[4, 1] = 1.0, 0.5, 0.5
+    torch.testing.assert_close(fve, expected, atol=1e-12, rtol=0)
+
+
+def test_key_frequencies_refuse_a_mass_outside_the_unit_interval():
+    norms = torch.tensor([1.0, 3.0, 4.0])
+    for mass in (0.0, -0.5, 1.5):
+        with pytest.raises(ValueError, match=rf"mass must be in \(0, 1\], got {mass}"):
+            key_frequencies(norms, mass=mass)
+
+
+def test_logit_fve_ignores_a_constant_per_pair():
+    # Softmax over c ignores anything that depends on (a, b) alone; so does the variance explained.
+    p = 11
+    a, b, c = _grid(p)
+    w = 2 * math.pi / p
+    table = 2.0 * torch.cos(w * 3 * (a + b - c)) + torch.cos(w * 5 * (a + b - c))
+    shifted = table + 3.0 * torch.cos(w * 2 * a) + 1.5
+    assert logit_fve(table, [3]) == pytest.approx(0.8, rel=1e-9)  # 2² / (2² + 1²)
+    assert logit_fve(shifted, [3]) == pytest.approx(0.8, rel=1e-9)
+
+
+def test_restricted_loss_probes_refuse_repeated_frequencies_and_tables_of_the_wrong_width():
+    from probes.restricted_loss import template_loss_components
+
+    p = 7
+    a, b, c = _grid(p)
+    table = torch.cos(2 * math.pi * (a + b - c) / p)
+    for call in (lambda: sum_directions(p, [2, 2]), lambda: restricted_logits(table, [1, 1]), lambda: logit_fve(table, [3, 3])):
+        with pytest.raises(ValueError, match=r"distinct integers in 1\.\.3, got \[\d, \d\]"):
+            call()
+    with pytest.raises(ValueError, match=r"one output per residue \(7\), got 8"):
+        logit_fve(torch.zeros(p * p, p + 1), [1])
+    with pytest.raises(ValueError, match=r"one output per residue \(7\), got 8"):
+        template_loss_components(torch.zeros(p * p, p + 1), {1: 1.0})
+
+
+@pytest.mark.parametrize("template", [{0: 1.0}, {4: 1.0}, {1: 1.0, 8: 0.5}])
+def test_template_loss_components_refuse_frequencies_that_are_not_one_of_the_basis(template):
+    # p = 7: frequency 4 is frequency 3 seen from the other side (cos(2π·4x/7) = cos(2π·3x/7)),
+    # and 8 is 1 again; 0 is the constant. Each used to give a number without complaint.
+    from probes.restricted_loss import template_loss_components
+
+    p = 7
+    a, b, c = _grid(p)
+    outputs = torch.cos(2 * math.pi * (a + b - c) / p)
+    with pytest.raises(ValueError, match=r"frequencies must be distinct integers in 1\.\.3"):
+        template_loss_components(outputs, template)
+
+
+def test_restricted_and_excluded_loss_refuse_an_empty_or_out_of_range_index_and_labels_of_another_length():
+    p = 5
+    a, b, c = _grid(p)
+    table = 10 * torch.cos(2 * math.pi * (a + b - c) / p)
+    labels = ((a[:, 0] + b[:, 0]) % p).long()
+    for loss in (restricted_loss, excluded_loss):
+        with pytest.raises(ValueError, match=r"index must be a non-empty 1-D integer tensor of rows in \[0, 25\)"):
+            loss(table, labels, torch.tensor([], dtype=torch.long), [1])  # used to return nan
+        with pytest.raises(ValueError, match=r"rows in \[0, 25\), got \[3, 25\]"):
+            loss(table, labels, torch.tensor([3, 25]), [1])
+        with pytest.raises(ValueError, match=r"labels must have one entry per pair \(25\), got shape \(5,\)"):
+            loss(table, labels[:5], torch.arange(5), [1])
+        assert loss(table, labels, torch.arange(25), [1]) == pytest.approx(loss(table, labels, torch.arange(25).flip(0), [1]), rel=1e-12)

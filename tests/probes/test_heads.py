@@ -229,3 +229,33 @@ def test_normalisation_weights_are_folded_into_the_matrices_that_read_the_normal
     state["ln_final.weight"].mul_(-1)  # every OV-to-logit path changes sign: copying becomes suppression
     model.load_state_dict(state)
     torch.testing.assert_close(copying_scores(head_weights(model)), 1 - before, atol=1e-5, rtol=0)
+
+
+def test_composition_scores_equal_a_loop_over_head_pairs_and_are_nan_within_and_before_a_layer():
+    g = torch.Generator().manual_seed(0)
+    L, H, d, e = 3, 2, 6, 3
+    w = HeadWeights(torch.eye(d), torch.eye(d), *(torch.randn(L, H, d, e, generator=g) for _ in range(3)), torch.randn(L, H, e, d, generator=g))
+    comp = composition_scores(w)
+    fro = torch.linalg.matrix_norm
+    for l0, h0, l1, h1 in ((l0, h0, l1, h1) for l0 in range(L) for h0 in range(H) for l1 in range(L) for h1 in range(H)):
+        a = w.W_V[l0, h0] @ w.W_O[l0, h0]
+        qk = w.W_Q[l1, h1] @ w.W_K[l1, h1].T
+        for kind, b in (("q", qk), ("k", qk.T), ("v", w.W_V[l1, h1] @ w.W_O[l1, h1])):
+            value = comp[kind][l0, h0, l1, h1]
+            if l1 <= l0:
+                assert torch.isnan(value), (kind, l0, h0, l1, h1)
+            else:
+                torch.testing.assert_close(value, fro(a @ b) / (fro(a) * fro(b)), rtol=1e-5, atol=1e-6)
+    assert len({round(float(v), 4) for v in comp["k"][0, :, 1, :].flatten()}) == 4  # four distinct pairs: no index can be swapped unseen
+
+
+def test_head_probes_name_a_pattern_of_the_wrong_shape_and_a_model_without_a_shared_vocabulary():
+    with pytest.raises(ValueError, match=r"pattern must be \(batch, head, 9, 9\) for tokens \(1, 9\), got \(1, 1, 8, 8\)"):
+        induction_by_key_position(torch.zeros(1, 1, 8, 8), TOKENS)
+    with pytest.raises(ValueError, match=r"pattern must be \(batch, head, 9, 9\) for tokens \(1, 9\), got \(2, 1, 9, 9\)"):
+        induction_by_key_position(torch.zeros(2, 1, 9, 9), TOKENS)
+    with pytest.raises(ValueError, match=r"query == key, got \(1, 2, 5, 4\)"):
+        previous_token_by_position(torch.zeros(1, 2, 5, 4))
+    eye = torch.eye(3)[None, None]
+    with pytest.raises(ValueError, match="copying score needs d_vocab == d_vocab_out, got 5 and 4"):
+        copying_scores(HeadWeights(torch.randn(5, 3), torch.randn(3, 4), eye, eye, eye, eye))

@@ -195,3 +195,57 @@ def test_mean_ablation_replaces_a_head_with_its_mean_over_the_reference_sequence
     torch.testing.assert_close(effects[last], expected, atol=1e-5, rtol=1e-4)
     own = ablation_effects(model, tokens, repeated_token_loss, mode="mean")
     assert (effects - own).abs().max().item() > 1e-3  # the reference's means are not the tokens' own
+
+
+def test_path_patching_matrix_equals_swapping_one_receiver_s_keys_for_every_head_pair():
+    """Reference built from the model's own projections: run the target with the sender's output change
+    added to layer 1's key input, read every head's keys there, then rerun the target with only the
+    receiver's keys taken from that run. Two heads per layer, so sender and receiver indices cannot swap unseen."""
+    cfg = TransformerConfig(d_vocab=16, n_ctx=10, d_model=32, n_heads=2, d_head=8, n_layers=2, d_mlp=None)
+    model = build_model(cfg, seed=2)
+    sd = model.state_dict()
+    for name in ("blocks.1.attn.q.weight", "blocks.1.attn.k.weight", "blocks.0.attn.v.weight", "blocks.0.attn.o.weight"):
+        sd[name] = sd[name] * 10.0
+    model.load_state_dict(sd)
+    target, source = _tokens(8), _tokens(9)
+    with torch.no_grad():
+        _, c_src = model.run_with_cache(source)
+        _, c_tgt = model.run_with_cache(target)
+        clean = repeated_token_loss(model(target), target)
+    expected = torch.zeros(2, 2)
+    for a in range(2):
+        w_o = sd["blocks.0.attn.o.weight"][:, a * 8 : (a + 1) * 8].T  # (d_head, d_model)
+        delta = (c_src["blocks.0.attn.hook_z"][:, :, a] - c_tgt["blocks.0.attn.hook_z"][:, :, a]) @ w_o
+        with torch.no_grad(), hooked(model, [("blocks.1.attn.k.hook_in", lambda x, hook: x + delta)]):
+            _, c_moved = model.run_with_cache(target)
+        for b in range(2):
+            def keys(k, hook, b=b):
+                k = k.clone()
+                k[:, :, b] = c_moved["blocks.1.attn.hook_k"][:, :, b]
+                return k
+
+            with torch.no_grad(), hooked(model, [("blocks.1.attn.hook_k", keys)]):
+                expected[a, b] = repeated_token_loss(model(target), target) - clean
+    got = path_patch_matrix(model, target, source, repeated_token_loss)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+    values = expected.flatten()
+    assert float((values[:, None] - values[None, :]).abs().add(torch.eye(4)).min()) > 5e-3 and float(values.abs().min()) > 5e-3  # four distinct effects
+    assert path_patch_keys(model, target, source, repeated_token_loss, (0, 1), (1, 0)) == pytest.approx(float(expected[1, 0]), abs=1e-5)
+    assert hook_count(model) == 0
+
+
+def test_patching_a_first_layer_head_matches_replacing_its_output_by_hand(model):
+    target, source = _tokens(0), _tokens(1)
+    effects = patch_heads(model, target, source, repeated_token_loss)
+    with torch.no_grad():
+        _, cache_s = model.run_with_cache(source)
+        clean = repeated_token_loss(model(target), target)
+        for head in range(2):
+            def swap(z, hook, head=head):
+                z = z.clone()
+                z[:, :, head] = cache_s["blocks.0.attn.hook_z"][:, :, head]
+                return z
+
+            with hooked(model, [("blocks.0.attn.hook_z", swap)]):
+                assert float(effects[0, head]) == pytest.approx(float(repeated_token_loss(model(target), target) - clean), abs=1e-5)
+    assert float(effects[0].abs().min()) > 1e-4

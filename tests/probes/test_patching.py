@@ -249,3 +249,15 @@ def test_patching_a_first_layer_head_matches_replacing_its_output_by_hand(model)
             with hooked(model, [("blocks.0.attn.hook_z", swap)]):
                 assert float(effects[0, head]) == pytest.approx(float(repeated_token_loss(model(target), target) - clean), abs=1e-5)
     assert float(effects[0].abs().min()) > 1e-4
+
+
+def test_heads_at_the_edge_of_the_model_and_mismatched_path_inputs_are_refused(model):
+    x = _tokens(0)
+    for heads in ([(0, 2)], [(2, 0)], [(-1, 0)], [(0, -1)]):  # n_heads, n_layers, and negatives that would index from the end
+        with pytest.raises(ValueError, match=rf"head \({heads[0][0]}, {heads[0][1]}\) does not exist in a model with 2 layers of 2 heads"):
+            ablated(model, heads).__enter__()
+    with pytest.raises(ValueError, match="does not exist"):
+        path_patch_keys(model, x, x, repeated_token_loss, (0, 0), (1, 2))
+    with pytest.raises(ValueError, match=r"target and source must have one shape, got \(6, 10\) and \(2, 10\)"):
+        path_patch_matrix(model, x, x[:2], repeated_token_loss)
+    assert hook_count(model) == 0

@@ -261,3 +261,12 @@ def test_heads_at_the_edge_of_the_model_and_mismatched_path_inputs_are_refused(m
     with pytest.raises(ValueError, match=r"target and source must have one shape, got \(6, 10\) and \(2, 10\)"):
         path_patch_matrix(model, x, x[:2], repeated_token_loss)
     assert hook_count(model) == 0
+
+
+def test_mean_ablation_needs_means_and_max_heads_is_inclusive(model):
+    with pytest.raises(ValueError, match=r"mean ablation needs means=mean_head_outputs"):
+        ablated(model, [(0, 0)], "mean").__enter__()
+    x = _tokens(3)
+    rows = ablation_subsets(model, [(0, 0), (1, 1)], lambda m: {"loss": float(repeated_token_loss(m(x), x))}, mode="zero", max_heads=2)
+    assert [subset for subset, _ in rows] == [((0, 0),), ((1, 1),), ((0, 0), (1, 1))]
+    assert hook_count(model) == 0

@@ -261,3 +261,11 @@ def test_restricted_and_excluded_loss_refuse_an_empty_or_out_of_range_index_and_
         with pytest.raises(ValueError, match=r"labels must have one entry per pair \(25\), got shape \(5,\)"):
             loss(table, labels[:5], torch.arange(5), [1])
         assert loss(table, labels, torch.arange(25), [1]) == pytest.approx(loss(table, labels, torch.arange(25).flip(0), [1]), rel=1e-12)
+
+
+@pytest.mark.parametrize("n", [3, 7, 12, 20])
+def test_key_frequencies_at_the_top_share_of_n_are_the_n_largest(n):
+    # The cumulative share and top_share add the squares in different orders; the last bits must not add a frequency.
+    norms = torch.rand(30, generator=torch.Generator().manual_seed(15), dtype=torch.float64)
+    keys = key_frequencies(norms, mass=top_share(norms, n))
+    assert keys == (torch.argsort(norms[1:], descending=True)[:n] + 1).tolist()

@@ -58,14 +58,19 @@ def _layers(model: nn.Module) -> tuple[Callable[[Tensor], Tensor], Tensor, Tenso
     return pre, last.weight * multipliers[1], bias
 
 
-def _check_subtasks(task: Int[Tensor, " n"], n_tasks: int) -> None:
+def _check_subtasks(task: Int[Tensor, " n"], n_tasks: int, n_rows: int) -> None:
+    if not isinstance(task, Tensor) or task.ndim != 1 or task.dtype.is_floating_point or task.dtype == torch.bool:
+        raise ValueError(f"task must be a 1-D integer tensor of subtask ids, got {getattr(task, 'shape', type(task))}")
+    if len(task) != n_rows:
+        raise ValueError(f"task must have one entry per input row ({n_rows}), got {len(task)}")
+    if len(task) and (int(task.min()) < 0 or int(task.max()) >= n_tasks):
+        raise ValueError(f"task ids must lie in [0, n_tasks={n_tasks}), got range [{int(task.min())}, {int(task.max())}]")
     empty = torch.nonzero(torch.bincount(task, minlength=n_tasks)[:n_tasks] == 0).flatten().tolist()
     if empty:
         raise ValueError(f"subtasks {empty} have no inputs")
 
 
 def _per_subtask(values: Float[Tensor, " n"], task: Int[Tensor, " n"], n_tasks: int) -> Float[Tensor, " n_tasks"]:
-    _check_subtasks(task, n_tasks)
     count = torch.bincount(task, minlength=n_tasks).to(values.dtype)
     return torch.zeros(n_tasks, dtype=values.dtype, device=values.device).index_add_(0, task, values) / count
 
@@ -108,6 +113,7 @@ def subtask_metrics(model: nn.Module, x: Float[Tensor, "n d_in"], y: Int[Tensor,
         >>> [round(v, 4) for v in loss.tolist()], acc.tolist()
         ([0.0, 10.0], [1.0, 0.0])
     """
+    _check_subtasks(task, n_tasks, len(x))
     with torch.no_grad():
         out = model(x)
         loss = F.cross_entropy(at_least_float32(out), y, reduction="none")
@@ -128,7 +134,7 @@ def unit_contributions(model: nn.Module, x: Float[Tensor, "n d_in"], task: Int[T
         >>> unit_contributions(net, torch.eye(2), torch.tensor([0, 1]), 2).tolist()   # one unit per subtask
         [[10.0, 0.0], [0.0, 10.0]]
     """
-    _check_subtasks(task, n_tasks)
+    _check_subtasks(task, n_tasks, len(x))
     hidden, readout, _ = hidden_and_readout(model, x)
     push = (hidden * readout).abs()
     count = torch.bincount(task, minlength=n_tasks).to(push.dtype)
@@ -192,7 +198,7 @@ def walsh_gap(
         ((3,), True)
     """
     n_tasks, k = subtask_bits.shape
-    _check_subtasks(task, n_tasks)
+    _check_subtasks(task, n_tasks, len(x))
     bits = x[:, n_tasks:]
     n_bits = bits.shape[1]
     if math.comb(n_bits, k) <= max_subsets + 1:
@@ -224,7 +230,7 @@ def unit_ablation(model: nn.Module, x: Float[Tensor, "n d_in"], y: Int[Tensor, "
         >>> tuple(unit_ablation(net, x, y, task, 2).shape)
         (2, 3)
     """
-    _check_subtasks(task, n_tasks)
+    _check_subtasks(task, n_tasks, len(x))
     first, weight, bias = _layers(model)
     with torch.no_grad():
         hidden = model.activation(first(x))

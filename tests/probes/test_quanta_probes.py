@@ -205,3 +205,70 @@ def test_the_walsh_gap_rows_draw_as_many_competitors_as_asked():
         assert rows == pytest.approx(walsh_gap(net, x, task, bits, m).tolist(), rel=1e-6)
     few, every = (walsh_gap(net, x, task, bits, m) for m in (4, 512))  # 45 subsets: all of them, or 4 drawn
     assert bool((few >= every).all()) and bool((few > every).any())  # fewer competitors: a smaller best rival
+
+
+def _slow_walsh_gap(net, x, task, subtask_bits):
+    """Every k-subset's parity correlated with the standardised logit difference, by loops."""
+    import itertools
+
+    n_tasks, k = subtask_bits.shape
+    bits = x[:, n_tasks:].numpy()
+    with torch.no_grad():
+        out = net(x)
+    f = (out[:, 1] - out[:, 0]).double().numpy()
+    gaps = []
+    for t in range(n_tasks):
+        rows = (task == t).numpy()
+        ft = f[rows] - f[rows].mean()
+        sd = np.sqrt((ft**2).mean())
+        ft = ft / sd if sd > 0 else ft  # a constant output correlates with nothing
+        corr = {s: abs(float((ft * np.prod(1 - 2 * bits[rows][:, list(s)], axis=1)).mean())) for s in itertools.combinations(range(bits.shape[1]), k)}
+        own = tuple(sorted(subtask_bits[t].tolist()))
+        gaps.append(corr[own] - max(v for s, v in corr.items() if s != own))
+    return torch.tensor(gaps, dtype=torch.float64)
+
+
+def test_walsh_gap_equals_correlations_with_every_parity_computed_by_loops(data):
+    x, task, bits = data.test.x, data.info["test_task"], data.info["subtask_bits"]
+    for net in (build_model(MLPConfig(d_in=11, d_out=2, widths=(16,)), seed=5), _parity_net(data, subtask=1)):
+        expected = _slow_walsh_gap(net, x, task, bits)
+        torch.testing.assert_close(walsh_gap(net, x, task, bits).double(), expected, atol=1e-5, rtol=0)
+        torch.testing.assert_close(walsh_gap(net, x, task, bits.flip(1)).double(), expected, atol=1e-5, rtol=0)  # a subtask's bits in any order
+    assert expected[1] > 0.5
+
+
+def test_unit_contributions_equal_a_loop_over_inputs(data):
+    net = build_model(MLPConfig(d_in=11, d_out=2, widths=(6,)), seed=2)
+    x, task = data.test.x[::3], data.info["test_task"][::3]  # unequal counts per subtask
+    with torch.no_grad():
+        _, cache = net.run_with_cache(x)
+    hidden, w2 = cache["hook_post.0"], net.layers[1].weight.detach()
+    expected = torch.zeros(3, 6)
+    for k in range(3):
+        rows = [i for i in range(len(x)) if task[i] == k]
+        for u in range(6):
+            expected[k, u] = sum(abs(float(hidden[i, u] * (w2[1, u] - w2[0, u]))) for i in rows) / len(rows)
+    torch.testing.assert_close(unit_contributions(net, x, task, 3), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_quanta_learned_counts_per_row_of_a_loss_history():
+    losses = torch.tensor([[0.01, 0.5, 0.2], [0.6, 0.7, 0.01], [0.69, 0.69, 0.69]])
+    assert quanta_learned(losses).tolist() == [2, 1, 0]
+    assert quanta_learned(losses, threshold=0.65).tolist() == [3, 2, 0]
+
+
+def test_subtask_probes_refuse_task_ids_outside_the_subtasks_and_of_another_length():
+    from probes.quanta import unit_ablation, unit_contributions, units_needed, walsh_gap
+
+    net = build_model(MLPConfig(d_in=7, d_out=2, widths=(4,)), seed=0)
+    x, y = torch.randint(0, 2, (8, 7), generator=torch.Generator().manual_seed(0)).float(), torch.tensor([0, 1] * 4)
+    bits = torch.tensor([[0, 1], [2, 3], [1, 3]])
+    calls = lambda task: (lambda: subtask_metrics(net, x, y, task, 3), lambda: unit_ablation(net, x, y, task, 3), lambda: units_needed(net, x, y, task, 3),  # noqa: E731
+                          lambda: unit_contributions(net, x, task, 3), lambda: walsh_gap(net, x, task, bits))
+    for task, message in ((torch.tensor([0, 1, 2, 3] * 2), r"task ids must lie in \[0, n_tasks=3\), got range \[0, 3\]"),  # walsh_gap gave zeros for it
+                          (torch.tensor([0, 1, -1, 2] * 2), r"got range \[-1, 2\]"),
+                          (torch.tensor([0, 1, 2]), r"one entry per input row \(8\), got 3"),
+                          (torch.tensor([0.0, 1.0, 2.0, 1.0] * 2), "1-D integer tensor")):
+        for call in calls(task):
+            with pytest.raises(ValueError, match=message):
+                call()

@@ -3,11 +3,9 @@
 Linear probes (any scikit-learn estimator, also fitted at every checkpoint),
 representational differentiation, head scores, patching and ablation (with
 clean / corrupted input pairs), circuit graphs and their matching up to
-relabelling, Fourier features and the restricted loss, feature geometry,
+relabelling, an induction circuit's causal checks, Fourier features and the
+restricted loss, feature geometry, the mechanisms of multitask sparse parity,
 representation similarity (CKA, RSA). Probes never import trackers: a tracker in
-Linear probes (any scikit-learn estimator), representational differentiation,
-head scores, patching and ablation, circuit graphs, an induction circuit's causal
-checks, Fourier features and the restricted loss, feature geometry. Probes never import trackers: a tracker in
 :mod:`bridge.trackers` imports the probe it measures. Each concept is its own
 module; the names users call are re-exported here and load on first use.
 

@@ -213,7 +213,8 @@ def same_circuit(
         ``{head of g1: head of g2}`` (sorted by g1's heads) for a match, else ``None``.
 
     Raises:
-        ValueError: a node without ``layer``, or ``attribute`` on no edge of a graph that has edges.
+        ValueError: a node without ``layer``, ``attribute`` on no edge of a graph that has edges, or a
+            ``node_tolerance`` attribute on no node of a graph (a misspelt score would match no head).
 
     Examples:
         >>> a, b = nx.DiGraph(), nx.DiGraph()
@@ -233,6 +234,11 @@ def same_circuit(
             raise ValueError(f"{name} has no edge carrying {attribute!r}; edge attributes: {sorted(set().union(*(d for *_, d in g.edges(data=True))))}")
     if isinstance(node_tolerance, Mapping):
         tolerances = dict(node_tolerance)
+        for name, g in (("g1", g1), ("g2", g2)):
+            carried = set().union(*(d for _, d in g.nodes(data=True)))
+            unknown = sorted(set(tolerances) - carried) if len(g) else []
+            if unknown:
+                raise ValueError(f"node_tolerance names {unknown}, which no node of {name} carries; node attributes: {sorted(carried)}")
     elif node_tolerance is None:
         tolerances = {}
     else:

@@ -103,3 +103,13 @@ def test_bad_graphs_are_named():
         same_circuit(g, bare)
     with pytest.raises(ValueError, match="q_comp_z"):
         same_circuit(g, g, attribute="q_comp_z")
+
+
+def test_a_tolerance_on_a_score_no_head_carries_is_refused_rather_than_matching_nothing(weights):
+    g = circuit_graph(weights, node_scores=scores())
+    assert same_circuit(g, g, node_tolerance={"induction": 0.01}) is not None
+    with pytest.raises(ValueError, match=r"node_tolerance names \['inductoin'\], which no node of g1 carries"):
+        same_circuit(g, g, node_tolerance={"induction": 0.01, "inductoin": 0.01})  # used to return None: not the same circuit as itself
+    bare = circuit_graph(weights)
+    with pytest.raises(ValueError, match=r"node_tolerance names \['induction'\], which no node of g2 carries"):
+        same_circuit(g, bare, node_tolerance={"induction": 0.01})

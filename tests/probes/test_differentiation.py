@@ -115,3 +115,33 @@ def test_labels_numbered_within_their_parent_give_the_same_contrasts_as_global_l
     assert a.contrasts_.tolist() == b.contrasts_.tolist() == [0, 1, 2]
     np.testing.assert_allclose(b.between_, a.between_, rtol=1e-12)
     np.testing.assert_allclose(b.ratio_sd_[1:], a.ratio_sd_[1:], rtol=1e-12)
+
+
+def test_ratio_sd_is_the_spread_of_the_ratio_over_random_representations_where_parents_are_large():
+    # 64 items, d = 4: levels 1..3 have parents of 64, 32 and 16 items, where the chance value is nearly exact.
+    levels = level_labels(6, 2)
+    h = np.random.default_rng(0).normal(size=(1500, 64, 4))
+    fit = Differentiation().fit(h, levels)
+    np.testing.assert_allclose(fit.ratio_sd_[1:], np.sqrt(2.0 / (4 * fit.contrasts_[1:])), rtol=1e-12)
+    np.testing.assert_allclose(fit.ratio_[:, 1:4].mean(0), 1.0, atol=0.05)
+    np.testing.assert_allclose(fit.ratio_[:, 1:4].std(0), fit.ratio_sd_[1:4], rtol=0.1)
+
+
+def test_refitting_with_other_labels_measures_the_new_hierarchy():
+    rng = np.random.default_rng(2)
+    h = rng.normal(size=(8, 3))
+    binary, crossed = level_labels(3, 2), np.array([np.zeros(8, int), [0, 1] * 4, [0, 1, 2, 3] * 2])
+    probe = Differentiation().fit(h, binary)
+    for levels in (crossed, level_labels(1, 8), binary):
+        probe.fit(h, levels)
+        fresh = Differentiation().fit(h, levels)
+        assert probe.contrasts_.tolist() == fresh.contrasts_.tolist()
+        np.testing.assert_allclose(probe.between_, fresh.between_, rtol=1e-12)
+        np.testing.assert_allclose(probe.chance_, fresh.chance_, rtol=1e-12)
+
+
+def test_between_category_variance_refuses_labels_of_another_length():
+    with pytest.raises(ValueError, match=r"labels and parents must have one entry per item \(4\)"):
+        between_category_variance(np.zeros((4, 2)), np.array([0, 0, 1]), np.zeros(4, int))
+    with pytest.raises(ValueError, match=r"one entry per item \(4\)"):
+        between_category_variance(np.zeros((4, 2)), np.array([0, 0, 1, 1]), np.zeros(5, int))

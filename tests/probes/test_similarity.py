@@ -128,3 +128,12 @@ def test_bad_inputs_are_named():
         rsa(gaussian(5, 2, 0), gaussian(5, 2, 1), metric="cosine")
     with pytest.raises(ValueError, match="non-finite"):
         rsa(torch.full((5, 2), float("nan")), gaussian(5, 2, 1))
+
+
+def test_rdm_and_rsa_refuse_what_they_cannot_compute():
+    with pytest.raises(ValueError, match="correlation dissimilarity needs at least 2 features"):
+        rdm(gaussian(5, 1, 0), "correlation")  # one feature: every centred row is zero
+    with pytest.raises(ValueError, match="unknown method 'kendall'; use 'spearman' or 'pearson'"):
+        rsa(gaussian(5, 2, 0), gaussian(5, 2, 1), method="kendall")
+    with pytest.raises(ValueError, match="at least 3 inputs"):
+        rsa(gaussian(2, 2, 0), gaussian(2, 2, 1))  # one pair: nothing to correlate

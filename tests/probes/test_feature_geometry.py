@@ -38,3 +38,9 @@ def test_no_represented_feature_is_an_empty_polygon_and_phases_need_a_one_by_two
     assert n2m1_phase(torch.tensor([1.0, -1.0])) == "superposition"
     with pytest.raises(ValueError, match=r"n2m1_phase needs W of shape \(1, 2\), got \(2, 1\)"):
         n2m1_phase(torch.tensor([[1.0], [-1.0]]))
+
+
+def test_a_direction_a_hair_below_the_axis_is_at_angle_zero_not_360():
+    p = polygon(torch.tensor([[1.0, 0.0, -1.0, 0.0], [-1e-20, 1.0, 0.0, -1.0]]))  # arctan2 gives −6e−19°, which % 360 rounds to 360
+    assert p.angles == (0.0, 90.0, 180.0, 270.0)
+    assert p.gaps == (90.0, 90.0, 90.0, 90.0) and p.is_regular(4, angle_tol=1e-9, norm_tol=1e-6)

@@ -187,6 +187,12 @@ def composition_baseline(d_model: int, d_head: int, *, samples: int = 200, seed:
     return float(s.mean()), float(s.std())
 
 
+def _token_shape(tokens: Tensor) -> tuple[int, int]:
+    if tokens.ndim != 2:
+        raise ValueError(f"tokens must be (batch, pos), got shape {tuple(tokens.shape)}")
+    return tokens.shape[0], tokens.shape[1]
+
+
 def pattern_scores(pattern: Float[Tensor, "batch head query key"], tokens: Int[Tensor, "batch pos"]) -> dict[str, Float[Tensor, " head"]]:
     """Previous-token, duplicate-token and induction scores of one layer's attention patterns.
 
@@ -210,7 +216,7 @@ def pattern_scores(pattern: Float[Tensor, "batch head query key"], tokens: Int[T
         >>> {k: round(float(v[0]), 4) for k, v in pattern_scores(pattern, torch.tensor([[5, 6, 5, 6]])).items()}
         {'previous_token': 0.3333, 'duplicate_token': 1.0, 'induction': 0.0}
     """
-    b, n = tokens.shape
+    b, n = _token_shape(tokens)
     if pattern.ndim != 4 or pattern.shape[0] != b or pattern.shape[2] != n or pattern.shape[3] != n:
         raise ValueError(f"pattern must be (batch, head, {n}, {n}) for tokens {tuple(tokens.shape)}, got {tuple(pattern.shape)}")
     pattern = pattern.float()
@@ -270,7 +276,7 @@ def induction_by_key_position(pattern: Float[Tensor, "batch head query key"], to
         >>> mass[0, 2:5].tolist(), count[2:5].tolist()
         ([1.0, 1.0, 0.0], [1, 1, 1])
     """
-    b, n = tokens.shape
+    b, n = _token_shape(tokens)
     if pattern.ndim != 4 or pattern.shape[0] != b or pattern.shape[2] != n or pattern.shape[3] != n:
         raise ValueError(f"pattern must be (batch, head, {n}, {n}) for tokens {tuple(tokens.shape)}, got {tuple(pattern.shape)}")
     same = (tokens[:, :, None] == tokens[:, None, :]) & torch.ones(n, n, dtype=torch.bool, device=tokens.device).tril(-1)

@@ -254,6 +254,9 @@ def test_head_probes_name_a_pattern_of_the_wrong_shape_and_a_model_without_a_sha
         induction_by_key_position(torch.zeros(1, 1, 8, 8), TOKENS)
     with pytest.raises(ValueError, match=r"pattern must be \(batch, head, 9, 9\) for tokens \(1, 9\), got \(2, 1, 9, 9\)"):
         induction_by_key_position(torch.zeros(2, 1, 9, 9), TOKENS)
+    for score in (pattern_scores, induction_by_key_position):
+        with pytest.raises(ValueError, match=r"tokens must be \(batch, pos\), got shape \(9,\)"):
+            score(torch.zeros(1, 1, 9, 9), TOKENS[0])
     with pytest.raises(ValueError, match=r"query == key, got \(1, 2, 5, 4\)"):
         previous_token_by_position(torch.zeros(1, 2, 5, 4))
     eye = torch.eye(3)[None, None]

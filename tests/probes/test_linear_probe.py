@@ -97,3 +97,28 @@ def test_a_probe_over_checkpoints_decodes_a_learned_level_and_not_shuffled_label
     assert end.loc["test", "score"] >= 0.9 and np.isnan(end.loc["test", "control_score"])
     with pytest.raises(ValueError, match="not checkpoints"):
         probe_over_checkpoints(run, inputs, labels[1], "hook_hidden.0", steps=[7])
+
+
+def test_default_estimators_use_alpha_as_ridge_penalty_and_inverse_logistic_c():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(30, 4))
+    t = x @ np.array([1.0, -1.0, 0.5, 2.0]) + 0.3 * rng.normal(size=30)
+    alpha = 5.0
+    xc, tc = x - x.mean(0), t - t.mean()  # ridge with an unpenalised intercept: centre, then (XᵀX + αI)⁻¹ Xᵀt
+    coef = np.linalg.solve(xc.T @ xc + alpha * np.eye(4), xc.T @ tc)
+    reg = LinearProbe(task="regression", alpha=alpha).fit(x, t)
+    np.testing.assert_allclose(reg.predict(x), xc @ coef + t.mean(), rtol=1e-8, atol=1e-10)
+    x, y = _blobs(seed=5)
+    assert LinearProbe(alpha=0.25).fit(x, y).estimator_.C == pytest.approx(4.0)
+
+
+def test_bad_alpha_and_mismatched_lengths_are_named():
+    x, y = _blobs()
+    for alpha in (0.0, -1.0):
+        with pytest.raises(ValueError, match=f"alpha must be positive, got {alpha}"):
+            LinearProbe(alpha=alpha).fit(x, y)
+    with pytest.raises(ValueError, match=r"activations must be \(n, d\) with n = len\(labels\); got \(120, 5\) and \(119,\)"):
+        LinearProbe().fit(x, y[:-1])
+    fitted = LinearProbe().fit(x, y)
+    with pytest.raises(ValueError, match="n = len"):
+        fitted.score(x[:10], y[:9])

@@ -122,3 +122,31 @@ def test_bad_alpha_and_mismatched_lengths_are_named():
     fitted = LinearProbe().fit(x, y)
     with pytest.raises(ValueError, match="n = len"):
         fitted.score(x[:10], y[:9])
+
+
+def test_probe_over_checkpoints_scores_each_fit_on_the_documented_items_and_labels():
+    """The split, the permutation and the labels each score is read against, rebuilt from the docstring's contract."""
+    import torch
+    from types import SimpleNamespace
+    from sklearn.model_selection import train_test_split
+
+    rng = np.random.default_rng(6)
+    n = 40
+    y = np.r_[np.zeros(28, int), np.ones(12, int)]  # unbalanced: a stratified split keeps the 7 : 3 ratio
+    inputs = torch.as_tensor(rng.normal(size=(n, 3)) + 1.5 * y[:, None], dtype=torch.float32)
+    nets = {0: torch.nn.Sequential(torch.nn.Identity()), 5: torch.nn.Sequential(torch.nn.Tanh())}
+    run = SimpleNamespace(steps=[0, 5], model_at=lambda step: nets[step])
+    frame = probe_over_checkpoints(run, inputs, y, "0", seed=3)
+    train_idx, test_idx = train_test_split(np.arange(n), test_size=0.25, random_state=3, stratify=y)
+    assert y[test_idx].sum() == 3
+    shuffled = np.random.default_rng(3).permutation(y[train_idx])
+    for step, fn in ((0, lambda v: v), (5, np.tanh)):
+        h = fn(inputs.numpy().astype(float))
+        fit, control = LinearProbe().fit(h[train_idx], y[train_idx]), LinearProbe().fit(h[train_idx], shuffled)
+        rows = frame[frame.step == step].set_index("split")
+        assert rows.loc["train", "score"] == pytest.approx(fit.score(h[train_idx], y[train_idx]), abs=1e-9)
+        assert rows.loc["test", "score"] == pytest.approx(fit.score(h[test_idx], y[test_idx]), abs=1e-9)
+        assert rows.loc["train", "control_score"] == pytest.approx(control.score(h[train_idx], shuffled), abs=1e-9)
+        assert rows.loc["test", "control_score"] == pytest.approx(control.score(h[test_idx], y[test_idx]), abs=1e-9)
+    with pytest.raises(ValueError, match="labels has 39 entries but inputs has 40"):
+        probe_over_checkpoints(run, inputs, y[:-1], "0")

@@ -137,3 +137,14 @@ def test_rdm_and_rsa_refuse_what_they_cannot_compute():
         rsa(gaussian(5, 2, 0), gaussian(5, 2, 1), method="kendall")
     with pytest.raises(ValueError, match="at least 3 inputs"):
         rsa(gaussian(2, 2, 0), gaussian(2, 2, 1))  # one pair: nothing to correlate
+
+
+def test_spearman_rsa_gives_tied_dissimilarities_their_average_rank():
+    from scipy.stats import spearmanr
+
+    x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 0.0]], dtype=torch.float64)  # a grid: many equal distances
+    y = x + 0.3 * gaussian(5, 2, 20)
+    iu = np.triu_indices(5, 1)
+    a, b = rdm(x).numpy()[iu], rdm(y).numpy()[iu]
+    assert len(set(np.round(a, 12))) < len(a)  # ties present
+    assert rsa(x, y) == pytest.approx(spearmanr(a, b)[0], abs=1e-12)

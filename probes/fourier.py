@@ -107,6 +107,14 @@ def frequency_norms(x: Float[Tensor, "p *rest"]) -> Float[Tensor, " freq"]:
     return torch.cat([sq[:1], sq[1::2] + sq[2::2]]).sqrt()
 
 
+def _finite_squares(norms: Tensor) -> Tensor:
+    """Squares of the non-constant entries ``norms[1:]`` (float64), refusing NaN or infinite norms."""
+    sq = norms[1:].detach().to(torch.float64) ** 2
+    if not bool(torch.isfinite(sq).all()):
+        raise ValueError(f"norms must be finite, got {norms.tolist() if norms.numel() <= 8 else 'non-finite entries'}")
+    return sq
+
+
 def key_frequencies(norms: Float[Tensor, " freq"], mass: float = 0.8) -> list[int]:
     """Smallest set of frequencies (``≥ 1``) carrying ``mass`` of the non-constant squared norm.
 
@@ -123,7 +131,7 @@ def key_frequencies(norms: Float[Tensor, " freq"], mass: float = 0.8) -> list[in
     """
     if not 0 < mass <= 1:
         raise ValueError(f"mass must be in (0, 1], got {mass}")
-    sq = norms[1:].detach().to(torch.float64) ** 2
+    sq = _finite_squares(norms)
     total = float(sq.sum())
     if total == 0:
         return []
@@ -140,7 +148,7 @@ def top_share(norms: Float[Tensor, " freq"], n: int) -> float:
         >>> top_share(torch.tensor([5.0, 3.0, 4.0, 0.0]), 1)
         0.64
     """
-    sq = norms[1:].detach().to(torch.float64) ** 2
+    sq = _finite_squares(norms)
     total = float(sq.sum())
     return float(torch.sort(sq, descending=True).values[:n].sum() / total) if total > 0 else 0.0
 
@@ -153,8 +161,8 @@ def gini(x: Float[Tensor, " n"]) -> float:
         (0.0, 0.75)
     """
     v = x.detach().to(torch.float64).flatten()
-    if v.numel() == 0 or bool((v < 0).any()):
-        raise ValueError("gini needs a non-empty vector of non-negative values")
+    if v.numel() == 0 or bool((v < 0).any()) or not bool(torch.isfinite(v).all()):
+        raise ValueError("gini needs a non-empty vector of finite non-negative values")
     total = float(v.sum())
     if total == 0:
         return 0.0

@@ -269,3 +269,16 @@ def test_key_frequencies_at_the_top_share_of_n_are_the_n_largest(n):
     norms = torch.rand(30, generator=torch.Generator().manual_seed(15), dtype=torch.float64)
     keys = key_frequencies(norms, mass=top_share(norms, n))
     assert keys == (torch.argsort(norms[1:], descending=True)[:n] + 1).tolist()
+
+
+def test_norm_summaries_refuse_non_finite_norms():
+    # They used to answer anyway: every frequency key, a top share of 0, a Gini of nan.
+    nan = float("nan")
+    for norms in (torch.tensor([1.0, nan, 2.0, 0.5]), torch.tensor([1.0, 3.0, float("inf")])):
+        with pytest.raises(ValueError, match="norms must be finite"):
+            key_frequencies(norms)
+        with pytest.raises(ValueError, match="norms must be finite"):
+            top_share(norms, 1)
+        with pytest.raises(ValueError, match="finite non-negative"):
+            gini(norms[1:])
+    assert key_frequencies(torch.tensor([nan, 3.0, 4.0]), mass=0.5) == [2]  # the constant entry is not read

@@ -92,6 +92,8 @@ def test_final_causal_matches_hand_made_ablations_and_patches(model):
         for split, tokens in (("test", test), ("other", other)):
             assert prev["layer1_induction"][split] == pytest.approx(head_scores(zeroed, tokens)["induction"][1].tolist(), abs=1e-5)
     assert abs(prev["loss_increase"]) > 1e-3 and min(abs(v) for row in out["patching_denoising"] for v in row) > 1e-5
+    scores = head_scores(model, test)["previous_token"][0]
+    assert out["all_prev_ablation_mean"]["heads"] == [(0, h) for h in range(3) if h == 1 or scores[h] >= 0.3]  # the named head always
 
 
 def test_the_smallest_set_meeting_the_targets_is_the_costliest_of_its_size(model):

@@ -153,3 +153,18 @@ def test_previous_token_coverage_equals_loops_over_queries(model):
         assert got["by_key"] == pytest.approx([sum(v) / len(v) if v else None for v in by_key], abs=1e-6)
         assert got["covered"] == pytest.approx(sum(covered) / len(covered), abs=1e-6)
         assert got["uncovered"] == pytest.approx(sum(uncovered) / len(uncovered), abs=1e-6)
+
+
+def test_each_ablated_subset_reports_the_highest_layer1_induction_over_every_set(model):
+    from probes.patching import ablated, mean_head_outputs
+
+    sets = {"test": _sequences(1), "other": _sequences(0)}
+    out = final_causal(model, sets, corrupted_pair(sets["test"], CFG.d_vocab, seed=0), prev_head=0, min_loss=-math.inf, max_induction=math.inf)
+    means = mean_head_outputs(model, sets["test"])
+    from_other = 0
+    for row in out["prev_ablation_subsets"]["subsets"]:
+        with torch.no_grad(), ablated(model, [tuple(h) for h in row["heads"]], "mean", means):
+            by_set = {split: float(head_scores(model, tokens)["induction"][1].max()) for split, tokens in sets.items()}
+        assert row["max_layer1_induction"] == pytest.approx(max(by_set.values()), abs=1e-6)
+        from_other += by_set["other"] > by_set["test"]
+    assert from_other > 0  # the maximum is not always the test set's

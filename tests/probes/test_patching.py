@@ -270,3 +270,23 @@ def test_mean_ablation_needs_means_and_max_heads_is_inclusive(model):
     rows = ablation_subsets(model, [(0, 0), (1, 1)], lambda m: {"loss": float(repeated_token_loss(m(x), x))}, mode="zero", max_heads=2)
     assert [subset for subset, _ in rows] == [((0, 0),), ((1, 1),), ((0, 0), (1, 1))]
     assert hook_count(model) == 0
+
+
+def test_mean_ablating_two_heads_of_one_layer_gives_each_its_own_mean(model):
+    tokens, reference = _tokens(4), _tokens(5, n=3)
+    means = mean_head_outputs(model, reference)
+    with torch.no_grad():
+        _, cache = model.run_with_cache(reference)
+
+        def by_hand(z, hook):
+            z = z.clone()
+            for head in (0, 1):
+                z[:, :, head] = cache["blocks.0.attn.hook_z"][:, :, head].mean(0)
+            return z
+
+        with hooked(model, [("blocks.0.attn.hook_z", by_hand)]):
+            expected = model(tokens)
+        with ablated(model, [(0, 0), (0, 1)], "mean", means):
+            got = model(tokens)
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
+    assert float((means[0, :, 0] - means[0, :, 1]).abs().max()) > 1e-3  # the two heads' means differ

@@ -195,10 +195,10 @@ def test_neuron_fve_ignores_a_neuron_s_constant_offset():
     p = 11
     a, b = torch.meshgrid(torch.arange(p, dtype=torch.float64), torch.arange(p, dtype=torch.float64), indexing="ij")
     w = 2 * math.pi / p
-    acts = torch.stack([4.0 + torch.cos(w * 3 * (a + b)), 2.0 + torch.cos(w * 2 * a) + torch.cos(w * 4 * b)], dim=-1)
+    acts = torch.stack([4.0 + torch.cos(w * 3 * (a + b)), 2.0 + 2.0 * torch.cos(w * 2 * a) + torch.cos(w * 4 * b)], dim=-1)
     fve = neuron_frequency_fve(acts)
     expected = torch.zeros(6, 2, dtype=torch.float64)
-    expected[3, 0], expected[2, 1], expected[4, 1] = 1.0, 0.5, 0.5
+    expected[3, 0], expected[2, 1], expected[4, 1] = 1.0, 0.8, 0.2  # shares of the variance: 2² and 1² out of 5
     torch.testing.assert_close(fve, expected, atol=1e-12, rtol=0)
 
 

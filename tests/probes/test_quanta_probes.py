@@ -272,3 +272,18 @@ def test_subtask_probes_refuse_task_ids_outside_the_subtasks_and_of_another_leng
         for call in calls(task):
             with pytest.raises(ValueError, match=message):
                 call()
+
+
+def test_units_needed_counts_redundant_units_that_only_undo_a_subtask_together():
+    # Two units each carry half of a logit margin of 3: zeroing one leaves 1.5 (loss 0.20 < ln 2 / 2), both leave 0 (ln 2).
+    net = build_model(MLPConfig(d_in=1, d_out=2, widths=(2,)), seed=0)
+    with torch.no_grad():
+        net.layers[0].weight.fill_(1.0)
+        net.layers[1].weight.copy_(torch.tensor([[0.0, 0.0], [1.5, 1.5]]))
+        for layer in net.layers:
+            layer.bias.zero_()
+    x, y, task = torch.ones(4, 1), torch.ones(4, dtype=torch.long), torch.zeros(4, dtype=torch.long)
+    effect = unit_ablation(net, x, y, task, 1)
+    torch.testing.assert_close(effect, torch.full((1, 2), math.log1p(math.exp(-1.5)) - math.log1p(math.exp(-3.0))))
+    ranking, needed = units_needed(net, x, y, task, 1)
+    assert sorted(ranking[0].tolist()) == [0, 1] and needed.tolist() == [2]

@@ -190,6 +190,9 @@ def walsh_gap(
     Returns:
         ``(n_tasks,)`` gaps, in ``[-1, 1]``.
 
+    Raises:
+        ValueError: ``max_subsets < 1``, or task ids that are not one per row in ``[0, n_tasks)``.
+
     Examples:
         >>> from bridge.models import MLPConfig, build_model; from bridge.tasks import SparseParityConfig, make_task
         >>> data = make_task(SparseParityConfig(n_tasks=3, n_bits=6, k_bits=2, n_train=8, n_test_per_task=64), seed=0)
@@ -198,6 +201,8 @@ def walsh_gap(
         ((3,), True)
     """
     n_tasks, k = subtask_bits.shape
+    if max_subsets < 1:
+        raise ValueError(f"max_subsets must be at least 1, got {max_subsets}")
     _check_subtasks(task, n_tasks, len(x))
     bits = x[:, n_tasks:]
     n_bits = bits.shape[1]
@@ -214,8 +219,13 @@ def walsh_gap(
         ft = f[rows] - f[rows].mean()
         ft = ft / ft.norm().clamp(min=1e-12) * math.sqrt(len(ft))
         own = _walsh(bits[rows], subtask_bits[t : t + 1])[:, 0]
-        keep = ~(others == subtask_bits[t].sort().values).all(-1)
-        rest = _walsh(bits[rows], others[keep])
+        own_bits = subtask_bits[t].sort().values
+        keep = ~(others == own_bits).all(-1)
+        rivals = others[keep]
+        if len(rivals) == 0:  # every drawn competitor was this subtask's own subset: the first other subset stands in
+            first = torch.arange(k)
+            rivals = (first if not torch.equal(first, own_bits.cpu()) else torch.cat([torch.arange(k - 1), torch.tensor([k])]))[None]
+        rest = _walsh(bits[rows], rivals)
         gaps[t] = (ft @ own).abs() / len(ft) - ((ft @ rest).abs() / len(ft)).max()
     return gaps
 

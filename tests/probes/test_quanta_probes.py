@@ -287,3 +287,24 @@ def test_units_needed_counts_redundant_units_that_only_undo_a_subtask_together()
     torch.testing.assert_close(effect, torch.full((1, 2), math.log1p(math.exp(-1.5)) - math.log1p(math.exp(-3.0))))
     ranking, needed = units_needed(net, x, y, task, 1)
     assert sorted(ranking[0].tolist()) == [0, 1] and needed.tolist() == [2]
+
+
+def test_walsh_gap_with_one_drawn_competitor_that_is_the_subtask_s_own_parity_still_has_a_rival():
+    data = make_task(SparseParityConfig(n_tasks=3, n_bits=10, k_bits=2, n_train=8, n_test_per_task=64), seed=0)
+    net = build_model(MLPConfig(d_in=13, d_out=2, widths=(16,)), seed=0)
+    x, task, bits = data.test.x, data.info["test_task"], data.info["subtask_bits"]
+    drawn = torch.randperm(10, generator=torch.Generator().manual_seed(6))[:2].sort().values
+    own = next(t for t in range(3) if torch.equal(bits[t].sort().values, drawn))  # seed 6 draws subtask `own`'s bits
+    gaps = walsh_gap(net, x, task, bits, max_subsets=1, seed=6)  # used to fail: a max over no competitors
+    assert bool(torch.isfinite(gaps).all())
+    rival = (0, 1) if tuple(drawn.tolist()) != (0, 1) else (0, 2)  # the first 2-subset other than its own stands in
+    with torch.no_grad():
+        f = net(x)[:, 1] - net(x)[:, 0]
+    rows = task == own
+    ft = f[rows] - f[rows].mean()
+    ft = ft / ft.norm() * math.sqrt(int(rows.sum()))
+    chi = lambda s: (1 - 2 * x[rows][:, 3:][:, list(s)]).prod(-1)  # noqa: E731
+    expected = float((ft @ chi(drawn.tolist())).abs() - (ft @ chi(rival)).abs()) / int(rows.sum())
+    assert float(gaps[own]) == pytest.approx(expected, abs=1e-5)
+    with pytest.raises(ValueError, match="max_subsets must be at least 1, got 0"):
+        walsh_gap(net, x, task, bits, max_subsets=0)

@@ -53,3 +53,6 @@ def test_bad_input_is_named():
         corrupted_pair(torch.tensor([[0, 1, 2, 0, 1, 2]]), 4, 0)
     with pytest.raises(ValueError, match="at least 2 \\* block"):
         repeated_pairs(2, block=5, d_vocab=8, seed=0)
+    for n, block in ((0, 3), (2, 0)):
+        with pytest.raises(ValueError, match=rf"n and block must be >= 1, got n={n}, block={block}"):
+            repeated_pairs(n, block=block, d_vocab=8, seed=0)

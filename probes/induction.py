@@ -1,4 +1,4 @@
-"""Measurements of an induction circuit at one checkpoint: corrupted inputs for patching, the circuit graph,
+"""Measurements of an induction circuit at one checkpoint: the circuit graph,
 the causal checks at the end of training, and where the previous-token heads work.
 
 Pure functions of (model, token sequences) for attention-only transformers on
@@ -21,36 +21,24 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor, nn
 
-from bridge.seeding import derive_seed, generator
-from bridge.tasks.repeated_tokens import corrupt_first_copy, masked_mean, next_token_losses, repeated_targets, repeated_token_loss
+from bridge.tasks.repeated_tokens import masked_mean, next_token_losses, repeated_targets, repeated_token_loss
 from probes.circuits import circuit_graph
 from probes.heads import attention_patterns, copying_scores, head_scores, head_weights, induction_by_key_position, previous_token_by_position, previous_token_reach
 from probes.patching import ablated, ablation_effects, ablation_subsets, mean_head_outputs, patch_heads, path_patch_matrix
-
-
-def corrupted_pair(tokens: Int[Tensor, "batch pos"], d_vocab: int, seed: int) -> Int[Tensor, "batch pos"]:
-    """The corrupted counterpart of ``tokens`` for patching: each block's first copy replaced
-    (:func:`~bridge.tasks.repeated_tokens.corrupt_first_copy`, drawn with a seed derived from ``seed``).
-
-    Examples:
-        >>> tokens = torch.tensor([[7, 1, 2, 3, 1, 2, 3]])
-        >>> (corrupted_pair(tokens, d_vocab=16, seed=0) != tokens).int().tolist()
-        [[0, 1, 1, 1, 0, 0, 0]]
-    """
-    return corrupt_first_copy(tokens.cpu(), d_vocab, generator(derive_seed(seed, "corrupt"))).to(tokens.device)
 
 
 def head_graph(model: nn.Module, tokens: Int[Tensor, "batch pos"], corrupted: Int[Tensor, "batch pos"], step: int) -> nx.DiGraph:
     """Circuit graph of one checkpoint: head scores, mean-ablation effects, composition and key path patching.
 
     Args:
-        tokens, corrupted: ``(batch, pos)`` clean sequences and their :func:`corrupted_pair`.
+        tokens, corrupted: ``(batch, pos)`` clean sequences and their corrupted counterparts (:func:`probes.patching_data.corrupted_pair`'s ``.corrupted``).
         step: the checkpoint's step (a graph attribute).
 
     Examples:
         >>> from bridge.models import TransformerConfig, build_model
         >>> model = build_model(TransformerConfig(d_vocab=8, n_ctx=6, d_model=16, n_heads=2, d_head=8, n_layers=2, d_mlp=None), seed=0)
-        >>> tokens = torch.tensor([[1, 2, 3, 1, 2, 3]]); g = head_graph(model, tokens, corrupted_pair(tokens, 8, seed=0), step=0)
+        >>> from probes import corrupted_pair
+        >>> tokens = torch.tensor([[1, 2, 3, 1, 2, 3]]); g = head_graph(model, tokens, corrupted_pair(tokens, 8, seed=0).corrupted, step=0)
         >>> g.number_of_edges(), "key_path" in g.edges["L0H0", "L1H0"], g.nodes["L1H0"]["ablation"]   # one sequence: its own mean
         (4, True, 0.0)
     """
@@ -72,7 +60,8 @@ def second_copy_loss(clean: Int[Tensor, "batch pos"], corrupted: Int[Tensor, "ba
 
     Examples:
         >>> clean = torch.tensor([[7, 1, 2, 3, 1, 2, 3]])
-        >>> metric = second_copy_loss(clean, corrupted_pair(clean, 16, seed=0))
+        >>> from probes import corrupted_pair
+        >>> metric = second_copy_loss(clean, corrupted_pair(clean, 16, seed=0).corrupted)
         >>> round(float(metric(torch.zeros(1, 7, 16), clean)), 4)   # uniform logits: ln 16
         2.7726
     """
@@ -90,7 +79,7 @@ def final_causal(model: nn.Module, sets: dict[str, Tensor], corrupted: Tensor, p
     Args:
         model: the trained model.
         sets: evaluation sets ``{"test": (batch, pos), ...}``; ablations are scored on ``"test"``.
-        corrupted: :func:`corrupted_pair` of ``sets["test"]``.
+        corrupted: the corrupted counterpart of ``sets["test"]`` (:func:`probes.patching_data.corrupted_pair`'s ``.corrupted``).
         prev_head: the layer-0 previous-token head.
         min_loss, max_induction: the ablation targets (a set of heads meets them when
             ablating it raises the loss by ``>= min_loss`` and leaves every layer-1
@@ -111,7 +100,8 @@ def final_causal(model: nn.Module, sets: dict[str, Tensor], corrupted: Tensor, p
     Examples:
         >>> from bridge.models import TransformerConfig, build_model
         >>> model = build_model(TransformerConfig(d_vocab=8, n_ctx=6, d_model=16, n_heads=2, d_head=8, n_layers=2, d_mlp=None), seed=0)
-        >>> tokens = torch.tensor([[1, 2, 3, 1, 2, 3]]); out = final_causal(model, {"test": tokens}, corrupted_pair(tokens, 8, seed=0), prev_head=0, min_loss=0.1, max_induction=0.5)
+        >>> from probes import corrupted_pair
+        >>> tokens = torch.tensor([[1, 2, 3, 1, 2, 3]]); out = final_causal(model, {"test": tokens}, corrupted_pair(tokens, 8, seed=0).corrupted, prev_head=0, min_loss=0.1, max_induction=0.5)
         >>> len(out["ablation_zero"]), out["prev_ablation_mean"]["loss_increase"]   # mean ablation over one sequence changes nothing
         (2, 0.0)
     """
@@ -206,4 +196,4 @@ def previous_token_coverage(model: nn.Module, sets: dict[str, Tensor], info: dic
     return out
 
 
-__all__ = ["corrupted_pair", "final_causal", "head_graph", "previous_token_coverage", "previous_token_demand", "second_copy_loss"]
+__all__ = ["final_causal", "head_graph", "previous_token_coverage", "previous_token_demand", "second_copy_loss"]

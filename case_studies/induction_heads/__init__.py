@@ -63,11 +63,11 @@ from probes.circuits import (
 )
 from probes.heads import attention_patterns
 from probes.induction import (
-    corrupted_pair,
     final_causal,
     head_graph,
     previous_token_coverage,
 )
+from probes.patching_data import corrupted_pair
 
 
 @dataclass(frozen=True)
@@ -163,7 +163,7 @@ class InductionHeads(CaseStudy):
         run, control, tg = runs["main"], runs["one_layer"], preset.targets
         data = run.task_data()
         sets = evaluation_sets(data, preset.n_eval, "cpu")
-        corrupted = corrupted_pair(sets["test"], preset.task.d_vocab, run.config.seed)
+        corrupted = corrupted_pair(sets["test"], preset.task.d_vocab, run.config.seed).corrupted
         n_g = preset.graph_sequences
         graphs = {s: head_graph(run.model_at(s), sets["test"][:n_g], corrupted[:n_g], s) for s in run.steps if s % preset.graph_every == 0}
         first, last = graphs[min(graphs)], graphs[max(graphs)]

@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from bridge.models import TransformerConfig, build_model
 from bridge.tasks.repeated_tokens import repeated_token_loss
 from probes.heads import head_scores, previous_token_reach
-from probes.induction import corrupted_pair, final_causal, previous_token_coverage, second_copy_loss
+from probes.induction import final_causal, previous_token_coverage, second_copy_loss
 from probes.patching import hook_count, hooked
-from probes.patching_data import corrupted_pair as later_pair
+from probes.patching_data import corrupted_pair
 
 CFG = TransformerConfig(d_vocab=24, n_ctx=10, d_model=32, n_heads=3, d_head=8, n_layers=2, d_mlp=None)
 
@@ -36,7 +36,7 @@ def _sequences(seed, n=5):
 
 def test_second_copy_loss_reads_the_clean_labels_where_only_the_clean_run_repeats():
     clean = torch.tensor([[7, 1, 2, 3, 1, 2, 3, 1, 2]])  # three copies: the corrupted run still repeats at 8
-    corrupted = corrupted_pair(clean, 16, seed=0)
+    corrupted = corrupted_pair(clean, 16, seed=0).corrupted
     logits = torch.randn(1, 9, 16, generator=torch.Generator().manual_seed(0))
     metric = second_copy_loss(clean, corrupted)
     log_p = F.log_softmax(logits[0], -1)
@@ -44,7 +44,7 @@ def test_second_copy_loss_reads_the_clean_labels_where_only_the_clean_run_repeat
     assert float(metric(logits, clean)) == pytest.approx(expected, rel=1e-6)
     assert float(metric(logits, corrupted)) == pytest.approx(expected, rel=1e-6)
     # with the later copies replaced the labels there differ between the runs: the clean ones are read
-    later = later_pair(clean, 16, seed=0, copy="later").corrupted
+    later = corrupted_pair(clean, 16, seed=0, copy="later").corrupted
     metric = second_copy_loss(clean, later)
     expected = -sum(float(log_p[j - 1, clean[0, j]]) for j in (5, 6, 7, 8)) / 4
     assert float(metric(logits, later)) == pytest.approx(expected, rel=1e-6)
@@ -62,7 +62,7 @@ def _zeroed(model, heads):
 
 def test_final_causal_matches_hand_made_ablations_and_patches(model):
     test, other = _sequences(0), _sequences(1)
-    corrupted = corrupted_pair(test, CFG.d_vocab, seed=0)
+    corrupted = corrupted_pair(test, CFG.d_vocab, seed=0).corrupted
     out = final_causal(model, {"test": test, "other": other}, corrupted, prev_head=1, min_loss=-math.inf, max_induction=math.inf)
     assert hook_count(model) == 0
     with torch.no_grad():
@@ -99,7 +99,7 @@ def test_final_causal_matches_hand_made_ablations_and_patches(model):
 def test_the_smallest_set_meeting_the_targets_is_the_costliest_of_its_size(model):
     test = _sequences(2)
     rows_of = lambda out: out["prev_ablation_subsets"]  # noqa: E731
-    out = final_causal(model, {"test": test}, corrupted_pair(test, CFG.d_vocab, seed=1), prev_head=0, min_loss=-math.inf, max_induction=math.inf)
+    out = final_causal(model, {"test": test}, corrupted_pair(test, CFG.d_vocab, seed=1).corrupted, prev_head=0, min_loss=-math.inf, max_induction=math.inf)
     subsets = rows_of(out)["subsets"]
     assert [len(r["heads"]) for r in subsets] == [1, 1, 1, 2, 2, 2, 3]
     singles = subsets[:3]
@@ -114,11 +114,11 @@ def test_the_smallest_set_meeting_the_targets_is_the_costliest_of_its_size(model
     target = max(r["loss_increase"] for r in singles) + 1e-4
     induction = sorted(r["max_layer1_induction"] for r in singles)
     for min_loss, max_induction in ((target, math.inf), (-math.inf, (induction[0] + induction[1]) / 2)):
-        out = final_causal(model, {"test": test}, corrupted_pair(test, CFG.d_vocab, seed=1), prev_head=0, min_loss=min_loss, max_induction=max_induction)
+        out = final_causal(model, {"test": test}, corrupted_pair(test, CFG.d_vocab, seed=1).corrupted, prev_head=0, min_loss=min_loss, max_induction=max_induction)
         expected = costliest_smallest(subsets, min_loss, max_induction)
         assert rows_of(out)["smallest_meeting_targets"] == expected
         assert expected != costliest_smallest(subsets, -math.inf, math.inf)  # each target changes the answer
-    out = final_causal(model, {"test": test}, corrupted_pair(test, CFG.d_vocab, seed=1), prev_head=0, min_loss=-math.inf, max_induction=-1.0)
+    out = final_causal(model, {"test": test}, corrupted_pair(test, CFG.d_vocab, seed=1).corrupted, prev_head=0, min_loss=-math.inf, max_induction=-1.0)
     assert rows_of(out)["smallest_meeting_targets"] is None  # no induction score is below -1
 
 
@@ -159,7 +159,7 @@ def test_each_ablated_subset_reports_the_highest_layer1_induction_over_every_set
     from probes.patching import ablated, mean_head_outputs
 
     sets = {"test": _sequences(1), "other": _sequences(0)}
-    out = final_causal(model, sets, corrupted_pair(sets["test"], CFG.d_vocab, seed=0), prev_head=0, min_loss=-math.inf, max_induction=math.inf)
+    out = final_causal(model, sets, corrupted_pair(sets["test"], CFG.d_vocab, seed=0).corrupted, prev_head=0, min_loss=-math.inf, max_induction=math.inf)
     means = mean_head_outputs(model, sets["test"])
     from_other = 0
     for row in out["prev_ablation_subsets"]["subsets"]:

@@ -174,7 +174,7 @@ def test_mean_ablation_refuses_reference_sequences_of_another_length():
 
 
 def test_corrupting_refuses_tokens_outside_the_vocabulary_and_residues_beyond_the_embedding():
-    from probes.induction import corrupted_pair
+    from probes.patching_data import corrupted_pair
     from probes.modular import residue_embedding
 
     for tokens in (torch.tensor([[1, -1, 1, -1]]), torch.tensor([[1, 20, 1, 20]])):

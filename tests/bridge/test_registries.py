@@ -130,3 +130,21 @@ def test_reading_a_stored_report_loads_no_heavy_dependency(tmp_path):
     (tmp_path / "run.json").write_text(json.dumps({"files": record(tmp_path, ["report.json", "report.md"])}))  # the record report checks
     code = f"from bridge.cli import main\nassert main(['report', {str(tmp_path)!r}]) == 0"
     assert not (_modules_after(code) & set(HEAVY))
+
+
+LAZY_PACKAGES = ("bridge", "bridge.runs", "bridge.sweep", "bridge.trackers", "probes")
+
+
+@pytest.mark.parametrize("package", LAZY_PACKAGES)
+def test_every_lazily_exported_name_resolves_to_what_its_module_defines(package):
+    import importlib
+    import inspect
+
+    module = importlib.import_module(package)
+    assert module.__all__ == sorted(module.__all__) and module.__all__, package
+    for name in module.__all__:
+        value = getattr(module, name)
+        if inspect.isfunction(value) or inspect.isclass(value):
+            assert value.__name__ == name, f"{package}.{name} is {value.__name__}"
+            home = importlib.import_module(value.__module__)
+            assert getattr(home, name) is value, f"{package}.{name} is not {value.__module__}.{name}"

@@ -9,7 +9,7 @@ from bridge.runs.run import Run
 from bridge.trackers.base import Tracker, TrackingBuffer, check_trackers
 from bridge.config import ConfigError
 from bridge.runs.errors import RunError
-from bridge.training.loop import torch_threads, validate
+from bridge.training.loop import check_threads, torch_threads, validate
 from bridge.training.writer import FLUSH_CAPTURES
 
 
@@ -29,7 +29,7 @@ def analyze(
         trackers: tracker objects (the same ones that run online).
         steps: checkpoint steps to analyse (default: all).
         progress: show a progress bar (``None``: only on a terminal).
-        threads: torch threads (default: the run's ``train.threads``).
+        threads: torch threads, at most this machine's CPUs (default: the run's ``train.threads``).
         fresh: replace the analysed observables at the analysed steps whole, not row by row.
 
     Examples:
@@ -41,6 +41,10 @@ def analyze(
         raise ValueError("analyze needs at least one tracker")
     if steps is not None and (isinstance(steps, (str, bytes)) or not isinstance(steps, Iterable)):
         raise TypeError(f"steps must be a list of checkpoint steps, got {steps!r}")
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"threads must be a positive integer (or None: the run's train.threads), got {threads!r}")
+        check_threads(threads)
     status = run.status
     if status == "running":
         raise ValueError(f"{run.path} is still being trained (status 'running'); analyze it when it is complete, failed or stopped")

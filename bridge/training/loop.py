@@ -29,16 +29,15 @@ from tqdm import tqdm
 from bridge.config import ConfigError, RunConfig, config_from_dict, config_to_dict, first_difference
 from bridge.models import build_model, move_to
 from bridge.progress import progress_bar
-from bridge.runs.errors import CorruptFileError, Diverged, RunError
+from bridge.runs.errors import Diverged
 from bridge.runs.run import Run
-from bridge.runs.storage import read_json
 from bridge.seeding import derive_seed, generator
 from bridge.tasks import Split, TaskData, make_task
 from bridge.trackers.base import Tracker, check_trackers
 from bridge.trackers.loss import LossTracker
 from bridge.training.optim import before_step, make_optimizer
 from bridge.training.undo import refusable
-from bridge.training.writer import RunWriter
+from bridge.training.writer import RunWriter, holds_files, resumed_record
 
 DEFAULT_LOSS_EXAMPLES = 4096
 DEVICES = ("auto", "cpu", "cuda")
@@ -259,19 +258,10 @@ def train(
     loggers = [get_logger(lg) if isinstance(lg, str) else lg for lg in loggers]
     data = validate(config)
     dev = resolve_device(device)
-    if out.exists() and not out.is_dir():
-        raise RunError(f"cannot use {out} as a run directory: it is a file")
-    existing = out.exists() and any(out.iterdir())
+    existing = holds_files(out)
     if existing and not resume:
         raise FileExistsError(f"run directory {out} already exists; choose another --out or resume it")
-    extends = None
-    if resume and existing:
-        if not (out / "run.json").is_file():
-            raise RunError(f"cannot resume {out}: it holds files but no run.json, so it is not a run directory; remove it or choose another --out")
-        info = read_json(out / "run.json")
-        if not isinstance(info, dict):
-            raise CorruptFileError(f"{out / 'run.json'} is not a run record (a JSON object)")
-        extends = extension(info.get("config"), config, out)
+    extends = extension(resumed_record(out).get("config"), config, out) if resume and existing else None
     trackers = with_loss_tracker(trackers)
 
     with torch_threads(config.train.threads):
@@ -295,6 +285,8 @@ def extension(recorded: Any, config: RunConfig, out: Path) -> int | None:
         ...
         bridge.config.ConfigError: cannot resume run: its run.json holds a different config (train.lr is 0.01 there, 0.5 here; only train.steps may change, to extend the run)
     """
+    if not isinstance(recorded, dict):
+        raise ConfigError(f"cannot resume {out}: its run.json holds no config (a JSON object), got {recorded!r:.80}")
     wanted = config_to_dict(config)
     try:  # fields added to the configs since the run was written take their defaults
         recorded = config_to_dict(config_from_dict(recorded))
@@ -306,8 +298,8 @@ def extension(recorded: Any, config: RunConfig, out: Path) -> int | None:
     if recorded == wanted:
         return None
     old = train_recorded.get("steps") if isinstance(train_recorded, dict) else None
-    if not isinstance(old, int) or (differs := first_difference({**recorded, "train": {**recorded["train"], "steps": config.train.steps}}, wanted)):
-        raise ConfigError(f"cannot resume {out}: its run.json holds a different config ({differs or first_difference(recorded, wanted)}; only train.steps may change, to extend the run)")
+    if differs := first_difference({**recorded, "train": {**recorded["train"], "steps": config.train.steps}} if isinstance(old, int) else recorded, wanted):
+        raise ConfigError(f"cannot resume {out}: its run.json holds a different config ({differs}; only train.steps may change, to extend the run)")
     if config.train.steps < old:
         raise ConfigError(f"cannot resume {out} for {config.train.steps} steps: it was set to train for {old}; a run can be extended, not shortened (to finish it, resume with train.steps={old}: --steps {old} at the command line)")
     if config.train.decay != "none":

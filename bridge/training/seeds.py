@@ -58,7 +58,7 @@ from bridge.runs.storage import read_json
 from bridge.tasks import TaskData
 from bridge.trackers.base import StackedTracker, Tracker
 from bridge.training.undo import refusable
-from bridge.training.writer import RunWriter
+from bridge.training.writer import RunWriter, holds_files, resumed_record
 from bridge.training.loop import batch_indices, build_for_task, extension, resolve_device, step_bar, torch_threads, validate, with_loss_tracker
 from bridge.training.optim import before_step, make_optimizer, optimizer_params
 
@@ -110,7 +110,7 @@ def train_seeds(
     try:
         seeds = [operator.index(s) for s in seeds]
     except TypeError:
-        raise ConfigError(f"train_seeds needs integer seeds, got {list(seeds)}") from None
+        raise ConfigError(f"train_seeds needs a sequence of integer seeds, got {seeds!r:.80}") from None
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"train_seeds needs distinct seeds, got {seeds}")
     from bridge.training.loggers import check_logger_names, get_logger
@@ -127,13 +127,13 @@ def train_seeds(
     dirs = [out / f"seed_{s}" for s in seeds] if folders is None else [Path(f) for f in folders]
     if len(dirs) != len(seeds) or len(set(dirs)) != len(dirs):
         raise ConfigError(f"train_seeds needs one distinct folder per seed, got {len(set(dirs))} for {len(seeds)} seeds")
-    existing = [d.exists() and any(d.iterdir()) for d in dirs]
+    existing = [holds_files(d) for d in dirs]
     if any(existing) and not resume:
         raise FileExistsError(f"run directory {dirs[existing.index(True)]} already exists; choose another out or resume the sweep")
     if resume and any(existing) and not all(existing):
         raise RunError(f"cannot resume the sweep in {out}: {dirs[existing.index(False)].name} is missing; resume the other seeds with bridge.train")
     resume = resume and all(existing)
-    extends = {extension(read_json(d / "run.json").get("config"), c, d) for c, d in zip(configs, dirs)} if resume else {None}
+    extends = {extension(resumed_record(d).get("config"), c, d) for c, d in zip(configs, dirs)} if resume else {None}
     if len(extends) > 1:
         raise RunError(f"cannot extend the sweep in {out}: its seeds were set to train for different steps {sorted(extends, key=str)}; extend them one by one with bridge.train")
     seed_trackers = [with_loss_tracker(_fresh(trackers, s)) for s in seeds]

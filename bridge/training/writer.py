@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from bridge.config import RunConfig, config_to_dict
 from bridge.runs.checksums import record, verify
+from bridge.runs.errors import RunError
 from bridge.runs.file_queue import FileBatch, FileQueue
 from bridge.runs.lock import acquire, create_run_dir, release
 from bridge.runs.run import MetricsLog, Run, checkpoint_path, load_weights, read_metrics, saved_steps, write_metrics
@@ -54,6 +55,43 @@ def _versions() -> dict[str, str]:
         except md.PackageNotFoundError:
             pass
     return out
+
+
+def holds_files(out: Path) -> bool:
+    """Whether the run directory ``out`` exists and holds files (a new run is written only where it does not).
+
+    Raises:
+        RunError: ``out`` is a file.
+
+    Examples:
+        >>> import tempfile; holds_files(Path(tempfile.mkdtemp())), holds_files(Path(tempfile.mkdtemp()) / "new")
+        (False, False)
+    """
+    if out.exists() and not out.is_dir():
+        raise RunError(f"cannot use {out} as a run directory: it is a file")
+    return out.exists() and any(out.iterdir())
+
+
+def resumed_record(out: Path) -> dict[str, Any]:
+    """The ``run.json`` of the run directory ``out``, which holds files and is to be resumed.
+
+    Raises:
+        RunError: ``out`` holds no ``run.json``, so it is not a run directory.
+        CorruptFileError: ``run.json`` is not a JSON object.
+
+    Examples:
+        >>> import tempfile; out = Path(tempfile.mkdtemp()); _ = (out / "notes.txt").write_text("x")
+        >>> resumed_record(out)
+        Traceback (most recent call last):
+        ...
+        bridge.runs.errors.RunError: cannot resume ...: it holds files but no run.json, so it is not a run directory; remove it or choose another --out
+    """
+    if not (out / "run.json").is_file():
+        raise RunError(f"cannot resume {out}: it holds files but no run.json, so it is not a run directory; remove it or choose another --out")
+    info = read_json(out / "run.json")
+    if not isinstance(info, dict):
+        raise CorruptFileError(f"{out / 'run.json'} is not a run record (a JSON object)")
+    return info
 
 
 def last_good_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, usable: set[int] | None = None) -> int | None:

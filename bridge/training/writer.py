@@ -137,7 +137,7 @@ def _restore(out: Path, model: nn.Module, optimizer: torch.optim.Optimizer, info
     """Load the last good checkpoint into ``model``/``optimizer`` and cut metrics and later checkpoints back to it.
 
     Returns the step to resume from (0: start over), the steps whose optimizer
-    state is kept, and the metrics log. Updates ``info["metrics_bytes"]``.
+    state is kept, and the metrics log. Updates ``info["metrics_bytes"]`` and ``info["last_step"]``.
     A checkpoint is a candidate when ``run.json`` records the size of the
     metrics table after its rows; a table rewritten since (an offline analysis,
     which keeps the steps on record with no size, and whose record ``table``
@@ -178,7 +178,7 @@ def _restore(out: Path, model: nn.Module, optimizer: torch.optim.Optimizer, info
             warnings.warn(f"no checkpoint on record in {out} can be resumed from ({why}); starting over from step 0, deleting its {len(saved_steps(out))} checkpoints and metrics.csv", RuntimeWarning, stacklevel=3)
         log.truncate(0)
         _drop_checkpoints(out, saved_steps(out))
-        info["metrics_bytes"], info["metrics_columns"], info["metrics_headers"] = {}, None, {}
+        info["metrics_bytes"], info["metrics_columns"], info["metrics_headers"], info["last_step"] = {}, None, {}, 0
         return 0, [], log
     recorded_columns = headers.get(good, info.get("metrics_columns"))  # the header good's size was measured on
     if flushed.get(good) is not None and recorded_columns in (None, log.columns):
@@ -192,6 +192,7 @@ def _restore(out: Path, model: nn.Module, optimizer: torch.optim.Optimizer, info
         write_metrics(out, kept[kept["step"] <= good])
         log = MetricsLog(out)
     size = log.file.stat().st_size if log.file.exists() else 0
+    info["last_step"] = good  # a later step on record may be the one that did not read back
     info["metrics_bytes"] = {str(s): b for s, b in flushed.items() if s < good} | {str(good): size}
     if flushed.get(good) is not None:
         info["metrics_columns"] = log.columns

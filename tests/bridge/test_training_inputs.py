@@ -108,3 +108,12 @@ def test_analyze_names_a_thread_count_that_is_not_a_positive_integer(finished, t
 def test_analyze_refuses_more_threads_than_the_machine_has(finished):
     with pytest.raises(ConfigError, match=rf"threads={os.cpu_count() + 1} exceeds the {os.cpu_count()} CPUs"):
         analyze(finished, [LossTracker()], threads=os.cpu_count() + 1, progress=False)
+
+
+@pytest.mark.parametrize("device", ["gpu", "CPU", ""])
+def test_train_and_train_seeds_name_an_unknown_device_before_any_file(device, tmp_path):
+    with pytest.raises(ConfigError, match=rf"device must be auto, cpu or cuda, got {device!r}"):
+        train(config(), tmp_path / "run", device=device, progress=False)
+    with pytest.raises(ConfigError, match=rf"device must be auto, cpu or cuda, got {device!r}"):
+        train_seeds(config(), [0, 1], tmp_path / "sweep", device=device, progress=False)
+    assert list(tmp_path.iterdir()) == []

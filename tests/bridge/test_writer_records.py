@@ -1,0 +1,53 @@
+"""What run.json records of a run after a resume, an extension or a kill: its last step, schedule and files."""
+
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+
+from bridge import RunConfig, ScheduleConfig, TrainConfig, load_run, train
+from bridge.models import DeepLinearConfig
+from bridge.tasks import LinearTeacherConfig
+from helpers import Crash
+
+
+def config(steps: int = 100, **schedule) -> RunConfig:
+    return RunConfig(
+        LinearTeacherConfig((2.0, 1.0), d_in=4, d_out=4),
+        DeepLinearConfig(4, 16, 4, init_std=0.01),
+        TrainConfig(lr=0.1, steps=steps, schedule=ScheduleConfig(**({"n_log": 0, "every": 10} | schedule))),
+    )
+
+
+def info(out: Path) -> dict:
+    return json.loads((out / "run.json").read_text())
+
+
+def killed(out: Path, at: int, resume: bool = False, cfg: RunConfig | None = None) -> None:
+    with pytest.raises(KeyboardInterrupt), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a damaged checkpoint is reported and skipped
+        train(cfg or config(), out, trackers=[Crash(at)], device="cpu", progress=False, resume=resume)
+
+
+def test_a_run_resumed_from_an_earlier_checkpoint_and_killed_records_that_checkpoint_as_its_last_step(tmp_path):
+    out = tmp_path / "run"
+    killed(out, 100)  # on record up to step 90
+    assert info(out)["status"] == "interrupted" and info(out)["last_step"] == 90
+    (out / "checkpoints" / "optim_00000090.safetensors").write_bytes(b"not a checkpoint")
+    killed(out, 90, resume=True)  # falls back to 80, killed before 90 is written again
+    record, run = info(out), load_run(out)
+    assert record["status"] == "interrupted"
+    assert record["last_step"] == 80 == run.steps[-1] == int(run.metrics["step"].max())
+    assert sorted(map(int, record["metrics_bytes"])) == [10, 20, 30, 40, 50, 60, 70, 80]
+
+
+def test_a_run_started_over_and_killed_at_once_records_step_0(tmp_path):
+    out = tmp_path / "run"
+    killed(out, 100)
+    for step in (70, 80, 90):  # the three optimizer states kept: none reads back
+        (out / "checkpoints" / f"optim_{step:08d}.safetensors").write_bytes(b"not a checkpoint")
+    killed(out, 0, resume=True)
+    record = info(out)
+    assert record["status"] == "interrupted" and record["last_step"] == 0 and record["metrics_bytes"] == {}
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == []

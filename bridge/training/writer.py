@@ -276,7 +276,7 @@ class RunWriter:
             acquire(self.out)
             _remove_partial_writes(self.out)
             recorded = read_json(self.out / "run.json")
-            if self.extends is not None:  # the new total, its schedule and where the extension began
+            if self.extends is not None and recorded.get("config") != self.info["config"]:  # the new total, its schedule and where the extension began (once: a sweep may open a seed again)
                 before = recorded.get("schedule", {})
                 schedule = {
                     **self.info["schedule"],

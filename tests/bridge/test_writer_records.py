@@ -51,3 +51,23 @@ def test_a_run_started_over_and_killed_at_once_records_step_0(tmp_path):
     record = info(out)
     assert record["status"] == "interrupted" and record["last_step"] == 0 and record["metrics_bytes"] == {}
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == []
+
+
+def test_a_sweep_extended_after_one_seed_fell_back_records_its_extension_once(tmp_path):
+    from bridge.runs.storage import load_tensors
+    from bridge.training import train_seeds
+
+    train_seeds(config(100), [0, 1], tmp_path / "kept", device="cpu", progress=False)
+    train_seeds(config(100), [0, 1], tmp_path / "damaged", device="cpu", progress=False)
+    (tmp_path / "damaged" / "seed_1" / "checkpoints" / "optim_00000100.safetensors").write_bytes(b"not a checkpoint")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in ("kept", "damaged"):  # the damaged sweep resumes every seed from step 90, opening them twice
+            train_seeds(config(200), [0, 1], tmp_path / name, device="cpu", progress=False, resume=True)
+    for seed in (0, 1):
+        kept, damaged = info(tmp_path / "kept" / f"seed_{seed}"), info(tmp_path / "damaged" / f"seed_{seed}")
+        assert damaged["extended"] == kept["extended"] == [{"from": 100, "to": 200}]
+        assert damaged["schedule"]["tracked_steps"] == kept["schedule"]["tracked_steps"] == 21
+        assert damaged["schedule"]["checkpoints"] == kept["schedule"]["checkpoints"] == list(range(0, 201, 10))
+        last = lambda name: load_tensors(tmp_path / name / f"seed_{seed}" / "checkpoints" / "step_00000200.safetensors")  # noqa: E731
+        assert all(bool((last("kept")[k] == last("damaged")[k]).all()) for k in last("kept"))

@@ -71,3 +71,19 @@ def test_a_sweep_extended_after_one_seed_fell_back_records_its_extension_once(tm
         assert damaged["schedule"]["checkpoints"] == kept["schedule"]["checkpoints"] == list(range(0, 201, 10))
         last = lambda name: load_tensors(tmp_path / name / f"seed_{seed}" / "checkpoints" / "step_00000200.safetensors")  # noqa: E731
         assert all(bool((last("kept")[k] == last("damaged")[k]).all()) for k in last("kept"))
+
+
+def test_an_optimizer_state_of_another_model_is_skipped_with_a_warning_naming_it(tmp_path):
+    import dataclasses
+
+    out, other = tmp_path / "run", tmp_path / "other"
+    killed(out, 100)  # on record up to step 90
+    deeper = dataclasses.replace(config(), model=DeepLinearConfig(4, 16, 4, depth=3, init_std=0.01))
+    train(deeper, other, device="cpu", progress=False)
+    name = "optim_00000090.safetensors"
+    (out / "checkpoints" / name).write_bytes((other / "checkpoints" / name).read_bytes())
+    with pytest.warns(UserWarning, match=rf"{name} holds no optimizer state of this run .*; falling back to an earlier checkpoint"):
+        run = train(config(), out, device="cpu", progress=False, resume=True)
+    straight = train(config(), tmp_path / "straight", device="cpu", progress=False)
+    assert run.status == "complete" and run.steps == straight.steps
+    assert run.metrics["value"].tolist() == pytest.approx(straight.metrics["value"].tolist(), rel=1e-6, abs=0)

@@ -21,7 +21,7 @@ Examples:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,6 +181,31 @@ def get_logger(name: str, **options: Any) -> Any:
     return LOGGERS[name](**options)
 
 
+def resolve_loggers(loggers: Sequence[Any]) -> list[Any]:
+    """The logger objects of ``loggers``: names made into fresh loggers, objects checked to have
+    ``open``, ``log`` and ``close`` methods, before any work.
+
+    Raises:
+        TypeError: ``loggers`` is one name rather than a sequence, or holds an object that is not a logger.
+        ConfigError: an unknown or uninstalled logger name.
+
+    Examples:
+        >>> resolve_loggers([])
+        []
+        >>> resolve_loggers([print])
+        Traceback (most recent call last):
+        ...
+        TypeError: a logger needs open, log and close methods: <built-in function print> has no open, log, close
+    """
+    if isinstance(loggers, (str, bytes)) or not isinstance(loggers, Iterable):
+        raise TypeError(f"loggers must be a list of logger names or objects (loggers=['tensorboard']), got {loggers!r:.80}")
+    out = [get_logger(lg) if isinstance(lg, str) else lg for lg in loggers]
+    for logger in out:
+        if missing := [m for m in ("open", "log", "close") if not callable(getattr(logger, m, None))]:
+            raise TypeError(f"a logger needs open, log and close methods: {logger!r:.80} has no {', '.join(missing)}")
+    return out
+
+
 def check_logger_names(names: Sequence[str]) -> None:
     """Refuse, before any work, anything but the names of known and installed loggers.
 
@@ -200,4 +225,4 @@ def check_logger_names(names: Sequence[str]) -> None:
         get_logger(name)
 
 
-__all__ = ["LOGGERS", "TensorBoardLogger", "WandbLogger", "check_logger_names", "get_logger", "tag"]
+__all__ = ["LOGGERS", "TensorBoardLogger", "WandbLogger", "check_logger_names", "get_logger", "resolve_loggers", "tag"]

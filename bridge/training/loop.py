@@ -243,6 +243,7 @@ def train(
     Raises:
         ConfigError: invalid config or an unknown or uninstalled logger, before any work;
             or a resumed run whose config differs in more than a larger ``train.steps``.
+        TypeError: ``loggers`` is not a list of logger names and objects with ``open``, ``log`` and ``close``.
         FileExistsError: ``out`` holds files and ``resume`` is false.
         RunError: ``out`` is a file, or is resumed but holds no ``run.json``.
 
@@ -252,10 +253,10 @@ def train(
         >>> run = train(cfg, Path(tempfile.mkdtemp()) / "run", device="cpu", progress=False); run.status, run.steps
         ('complete', [0, 1, 2, 3])
     """
-    from bridge.training.loggers import get_logger
+    from bridge.training.loggers import resolve_loggers
 
     out = Path(out)
-    loggers = [get_logger(lg) if isinstance(lg, str) else lg for lg in loggers]
+    loggers = resolve_loggers(loggers)
     data = validate(config)
     dev = resolve_device(device)
     existing = holds_files(out)

@@ -117,3 +117,18 @@ def test_train_and_train_seeds_name_an_unknown_device_before_any_file(device, tm
     with pytest.raises(ConfigError, match=rf"device must be auto, cpu or cuda, got {device!r}"):
         train_seeds(config(), [0, 1], tmp_path / "sweep", device=device, progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("loggers", "message"),
+    [
+        ("tensorboard", r"loggers must be a list of logger names or objects \(loggers=\['tensorboard'\]\), got 'tensorboard'"),
+        (3, r"loggers must be a list of logger names or objects .*got 3"),
+        ([None], r"a logger needs open, log and close methods: None has no open, log, close"),
+        ([object()], r"a logger needs open, log and close methods: <object object .*> has no open, log, close"),
+    ],
+)
+def test_train_refuses_loggers_that_are_not_loggers_before_creating_the_run(loggers, message, tmp_path):
+    with pytest.raises(TypeError, match=message):
+        train(config(), tmp_path / "run", loggers=loggers, device="cpu", progress=False)
+    assert list(tmp_path.iterdir()) == []

@@ -172,7 +172,7 @@ def _restore(out: Path, model: nn.Module, optimizer: torch.optim.Optimizer, info
         candidates = set()
     good = None if candidates is not None and not candidates else last_good_checkpoint(out, model, optimizer, usable=candidates)
     if not good:  # nothing usable, or only step 0 (the start itself): start over, dropping partial files
-        if candidates is None or candidates:  # checkpoints on record, none readable: say so before deleting them
+        if good is None and (candidates is None or candidates):  # checkpoints on record, none readable: say so before deleting them
             held = [s for s in saved_steps(out) if s and checkpoint_path(out, s, "optim").exists() and (candidates is None or s in candidates)]
             why = f"the optimizer states of steps {held} do not read back" if held else "none has its optimizer state on disk"
             warnings.warn(f"no checkpoint on record in {out} can be resumed from ({why}); starting over from step 0, deleting its {len(saved_steps(out))} checkpoints and metrics.csv", RuntimeWarning, stacklevel=3)

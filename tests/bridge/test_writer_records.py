@@ -87,3 +87,19 @@ def test_an_optimizer_state_of_another_model_is_skipped_with_a_warning_naming_it
     straight = train(config(), tmp_path / "straight", device="cpu", progress=False)
     assert run.status == "complete" and run.steps == straight.steps
     assert run.metrics["value"].tolist() == pytest.approx(straight.metrics["value"].tolist(), rel=1e-6, abs=0)
+
+
+def test_a_run_killed_with_only_step_0_on_record_starts_over_and_writes_step_0_once(tmp_path):
+    cfg = config(50, every=0)  # checkpoints 0 and 50: step 0 is a resume point
+    out = tmp_path / "run"
+    killed(out, 50, cfg=cfg)
+    assert sorted(info(out)["metrics_bytes"]) == ["0"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = train(cfg, out, device="cpu", progress=False, resume=True)
+    assert [str(w.message) for w in caught] == []  # step 0 read back: nothing to report
+    straight = train(cfg, tmp_path / "straight", device="cpu", progress=False)
+    assert run.steps == straight.steps == [0, 50]
+    assert not run.metrics.duplicated(["step", "observable"]).any()
+    assert run.metrics[["step", "observable"]].values.tolist() == straight.metrics[["step", "observable"]].values.tolist()
+    assert run.metrics["value"].tolist() == pytest.approx(straight.metrics["value"].tolist(), rel=1e-6, abs=0)

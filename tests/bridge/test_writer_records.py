@@ -103,3 +103,25 @@ def test_a_run_killed_with_only_step_0_on_record_starts_over_and_writes_step_0_o
     assert not run.metrics.duplicated(["step", "observable"]).any()
     assert run.metrics[["step", "observable"]].values.tolist() == straight.metrics[["step", "observable"]].values.tolist()
     assert run.metrics["value"].tolist() == pytest.approx(straight.metrics["value"].tolist(), rel=1e-6, abs=0)
+
+
+class Clock:
+    """``time`` for the training loop whose ``perf_counter`` advances one second per reading."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self):
+        self.now += 1.0
+        return self.now
+
+
+def test_wall_time_adds_the_time_between_checkpoints_across_a_kill_and_resume(tmp_path, monkeypatch):
+    monkeypatch.setattr("bridge.training.loop.time", Clock())  # one second from each checkpoint to the next
+    straight = train(config(), tmp_path / "straight", device="cpu", progress=False)
+    assert straight.info["wall_time"] == 10.0  # ten checkpoints after step 0, one second each
+    out = tmp_path / "run"
+    killed(out, 100)
+    assert info(out)["wall_time"] == 9.0  # on record: up to step 90
+    monkeypatch.setattr("bridge.training.loop.time", Clock())
+    assert train(config(), out, device="cpu", progress=False, resume=True).info["wall_time"] == 10.0

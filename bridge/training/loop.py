@@ -109,12 +109,18 @@ def _epoch_order(n: int, seed: int, epoch: int) -> Tensor:
 def batch_indices(n: int, batch_size: int, step: int, seed: int) -> Tensor:
     """Indices of the minibatch used at ``step``: consecutive slices of per-epoch permutations.
 
-    A pure function of its arguments, so a resumed run sees the same batches.
+    A pure function of its arguments, so a resumed run sees the same batches. A ``batch_size``
+    above ``n`` takes all ``n`` examples at every step (in a new order each epoch).
+
+    Raises:
+        ValueError: ``n`` or ``batch_size`` is not positive, or ``step`` is negative.
 
     Examples:
         >>> batch_indices(10, 4, 0, seed=0).tolist() == batch_indices(10, 4, 0, seed=0).tolist()
         True
     """
+    if n < 1 or batch_size < 1 or step < 0:
+        raise ValueError(f"batch_indices needs n >= 1, batch_size >= 1 and step >= 0, got n={n}, batch_size={batch_size}, step={step}")
     batch_size = min(batch_size, n)
     per_epoch = n // batch_size
     epoch, slot = divmod(step, per_epoch)

@@ -61,3 +61,23 @@ def test_each_epoch_of_minibatches_is_one_permutation_cut_into_consecutive_slice
         batches = [batch_indices(12, 4, step, seed=7) for step in range(3 * epoch, 3 * epoch + 3)]
         assert torch.equal(torch.cat(batches), order) and sorted(order.tolist()) == list(range(12))
     assert not torch.equal(_epoch_order(12, 7, 0), _epoch_order(12, 7, 1))
+
+
+def test_an_epoch_that_does_not_divide_into_batches_leaves_its_remainder_out_and_a_batch_above_n_takes_all():
+    import torch
+
+    from bridge.training.loop import _epoch_order, batch_indices
+
+    # 10 examples in batches of 4: two steps an epoch, the last 2 of each permutation unused
+    assert torch.equal(torch.cat([batch_indices(10, 4, 0, seed=3), batch_indices(10, 4, 1, seed=3)]), _epoch_order(10, 3, 0)[:8])
+    assert torch.equal(batch_indices(10, 4, 2, seed=3), _epoch_order(10, 3, 1)[:4])
+    for step in range(3):  # a batch larger than the data: the whole epoch's permutation, a new one each step
+        assert torch.equal(batch_indices(10, 25, step, seed=3), _epoch_order(10, 3, step))
+
+
+@pytest.mark.parametrize(("args", "named"), [((10, 0, 0), "batch_size=0"), ((10, -2, 0), "batch_size=-2"), ((0, 4, 0), "n=0"), ((10, 4, -1), "step=-1")])
+def test_batch_indices_refuses_sizes_and_steps_that_name_no_batch(args, named):
+    from bridge.training.loop import batch_indices
+
+    with pytest.raises(ValueError, match=rf"batch_indices needs n >= 1, batch_size >= 1 and step >= 0, got .*{named}"):
+        batch_indices(*args, seed=0)

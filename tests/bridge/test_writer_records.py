@@ -125,3 +125,14 @@ def test_wall_time_adds_the_time_between_checkpoints_across_a_kill_and_resume(tm
     assert info(out)["wall_time"] == 9.0  # on record: up to step 90
     monkeypatch.setattr("bridge.training.loop.time", Clock())
     assert train(config(), out, device="cpu", progress=False, resume=True).info["wall_time"] == 10.0
+
+
+def test_a_resume_removes_the_temporary_files_a_killed_writer_left_and_nothing_else(tmp_path):
+    out = tmp_path / "run"
+    killed(out, 100)
+    left = [out / ".run.json.tmp-12345", out / "checkpoints" / ".step_00000100.safetensors.tmp-12345", out / ".metrics.csv.tmp-1"]
+    kept = [out / "notes.tmp-1", out / "checkpoints" / "tmp-2"]  # not an atomic write's name
+    for path in left + kept:
+        path.write_bytes(b"partial")
+    run = train(config(), out, device="cpu", progress=False, resume=True)
+    assert run.status == "complete" and [p.exists() for p in left + kept] == [False] * len(left) + [True] * len(kept)

@@ -136,3 +136,32 @@ def test_a_resume_removes_the_temporary_files_a_killed_writer_left_and_nothing_e
         path.write_bytes(b"partial")
     run = train(config(), out, device="cpu", progress=False, resume=True)
     assert run.status == "complete" and [p.exists() for p in left + kept] == [False] * len(left) + [True] * len(kept)
+
+
+class Raises:
+    name = "raises"
+
+    def __init__(self, error):
+        self.error = error
+
+    def __call__(self, model, step, data):
+        if step == 50:
+            raise self.error
+        return []
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "recorded"),
+    [
+        (KeyboardInterrupt("simulated kill"), "interrupted", "KeyboardInterrupt: simulated kill"),
+        (SystemExit(143), "interrupted", "SystemExit: 143"),  # a termination signal turned into an exit
+        (ValueError("boom"), "failed", "ValueError: boom"),
+    ],
+)
+def test_a_run_stopped_by_a_signal_is_interrupted_and_one_that_raised_is_failed_with_its_error(tmp_path, error, status, recorded):
+    with pytest.raises(type(error)):
+        train(config(), tmp_path / "run", trackers=[Raises(error)], device="cpu", progress=False)
+    record = info(tmp_path / "run")
+    assert (record["status"], record["error"], record["last_step"]) == (status, recorded, 40)
+    resumed = train(config(), tmp_path / "run", device="cpu", progress=False, resume=True)
+    assert resumed.status == "complete" and "error" not in resumed.info

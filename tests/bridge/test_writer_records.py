@@ -165,3 +165,11 @@ def test_a_run_stopped_by_a_signal_is_interrupted_and_one_that_raised_is_failed_
     assert (record["status"], record["error"], record["last_step"]) == (status, recorded, 40)
     resumed = train(config(), tmp_path / "run", device="cpu", progress=False, resume=True)
     assert resumed.status == "complete" and "error" not in resumed.info
+
+
+def test_a_resumed_run_records_the_device_it_finished_on(tmp_path):
+    out = tmp_path / "run"
+    killed(out, 100)
+    record = info(out)
+    (out / "run.json").write_text(json.dumps({**record, "device": "cuda:0"}))  # killed on another machine
+    assert train(config(), out, device="cpu", progress=False, resume=True).info["device"] == "cpu"

@@ -20,6 +20,8 @@ def _named_runs(runs: Sequence[Run | str | Path] | Mapping[str, Run | str | Path
     """``{label: Run}``: mapping keys, else the run directories' names (their full paths when names repeat)."""
     if isinstance(runs, Mapping):
         named = {str(k): v if isinstance(v, Run) else load_run(v) for k, v in runs.items()}
+        if len(named) < len(runs):
+            raise ValueError(f"two runs have one label once written as text ({[str(k) for k in runs]}); give each a label of its own")
     else:
         loaded = [r if isinstance(r, Run) else load_run(r) for r in runs]
         names = [r.path.name for r in loaded]

@@ -77,3 +77,19 @@ def test_runs_of_one_name_in_two_folders_are_labelled_by_path_and_only_shared_st
     c = train(sparse, tmp_path / "sparse", progress=False)
     assert c.steps == [0, 20, 40] and set(c.steps) < set(a.steps)
     assert sorted(bridge.compare([a, c], "hook_hidden.0", inputs).step.unique()) == [0, 20, 40]
+
+
+def test_the_rsa_settings_reach_the_estimator_and_labels_that_read_alike_are_refused(two_runs):
+    a, b = two_runs
+    inputs = torch.randn(10, 6, generator=torch.Generator().manual_seed(3))
+    step = a.steps[-1]
+    x = inputs @ a.model_at(step).weights[0].detach().T
+    y = inputs @ b.model_at(step).weights[0].detach().T
+    for metric in ("euclidean", "correlation"):
+        for method in ("spearman", "pearson"):
+            row = bridge.compare([a, b], "hook_hidden.0", inputs, steps=[step], rsa_metric=metric, rsa_method=method).iloc[0]
+            assert row.rsa == pytest.approx(rsa(x, y, metric=metric, method=method), abs=1e-9), (metric, method)
+    values = {(m, k): rsa(x, y, metric=m, method=k) for m in ("euclidean", "correlation") for k in ("spearman", "pearson")}
+    assert len({round(v, 6) for v in values.values()}) == 4  # the four settings give four values: each is checked
+    with pytest.raises(ValueError, match=r"two runs have one label once written as text \(\['0', '0', 'c'\]\)"):
+        bridge.compare({0: a, "0": b, "c": b}, "hook_hidden.0", inputs)

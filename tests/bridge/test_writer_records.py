@@ -173,3 +173,15 @@ def test_a_resumed_run_records_the_device_it_finished_on(tmp_path):
     record = info(out)
     (out / "run.json").write_text(json.dumps({**record, "device": "cuda:0"}))  # killed on another machine
     assert train(config(), out, device="cpu", progress=False, resume=True).info["device"] == "cpu"
+
+
+def test_a_run_extended_twice_records_both_extensions_and_the_schedule_of_each_part(tmp_path):
+    out = tmp_path / "run"
+    for steps in (100, 160, 200):
+        run = train(config(steps, n_log=3, every=50, track_every=40), out, device="cpu", progress=False, resume=steps > 100)
+    # checkpoints: [0, 1, 10, 50, 100] at 100 steps, then 150, 160 of the 160-step schedule, then 200
+    assert run.steps == run.info["schedule"]["checkpoints"] == [0, 1, 10, 50, 100, 150, 160, 200]
+    assert run.info["extended"] == [{"from": 100, "to": 160}, {"from": 160, "to": 200}]
+    # tracked: the checkpoints and every 40th step of each part: 0 1 10 40 50 80 100 | 120 150 160 | 200
+    assert run.info["schedule"]["tracked_steps"] == 11
+    assert sorted(run.observable("loss/train").index) == [0, 1, 10, 40, 50, 80, 100, 120, 150, 160, 200]

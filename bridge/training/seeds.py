@@ -133,12 +133,12 @@ def train_seeds(
     if resume and any(existing) and not all(existing):
         raise RunError(f"cannot resume the sweep in {out}: {dirs[existing.index(False)].name} is missing; resume the other seeds with bridge.train")
     resume = resume and all(existing)
-    extends = {extension(resumed_record(d).get("config"), c, d) for c, d in zip(configs, dirs)} if resume else {None}
-    if len(extends) > 1:
-        raise RunError(f"cannot extend the sweep in {out}: its seeds were set to train for different steps {sorted(extends, key=str)}; extend them one by one with bridge.train")
+    extends = [extension(resumed_record(d).get("config"), c, d) for c, d in zip(configs, dirs)] if resume else [None]
+    if len(set(extends)) > 1:  # None: trained for train.steps already
+        raise RunError(f"cannot extend the sweep in {out}: its seeds were set to train for different steps ({', '.join(f'{d.name}: {e or config.train.steps}' for d, e in zip(dirs, extends))}); extend them one by one with bridge.train")
     seed_trackers = [with_loss_tracker(_fresh(trackers, s)) for s in seeds]
     with torch_threads(config.train.threads):
-        return _train_seeds(configs, dirs, [d.to(dev) for d in datas], [move_to(m, dev) for m in models], seed_trackers, dev, progress, resume, extends.pop(), seed_loggers)
+        return _train_seeds(configs, dirs, [d.to(dev) for d in datas], [move_to(m, dev) for m in models], seed_trackers, dev, progress, resume, extends[0], seed_loggers)
 
 
 def _fresh(trackers: Callable[..., Sequence[Tracker]] | None, seed: int) -> Sequence[Tracker]:

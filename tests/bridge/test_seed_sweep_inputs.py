@@ -1,0 +1,64 @@
+"""Stacked seed sweeps: the folders they write, the seeds they resume together, and what they refuse."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from bridge import ConfigError, RunConfig, RunError, ScheduleConfig, TrainConfig, load_run, train
+from bridge.models import DeepLinearConfig
+from bridge.tasks import LinearTeacherConfig
+from bridge.training.seeds import _seed_optimizer_state, _stack_optimizer_state, train_seeds
+
+
+def config(steps: int = 40, optimizer: str = "adam") -> RunConfig:
+    return RunConfig(
+        LinearTeacherConfig((2.0, 1.0), d_in=4, d_out=4, n_train=32),
+        DeepLinearConfig(4, 8, 4, init_std=0.1),
+        TrainConfig(optimizer=optimizer, lr=0.01, steps=steps, batch_size=8, schedule=ScheduleConfig(n_log=0, every=10)),
+    )
+
+
+@pytest.mark.parametrize(("folders", "count"), [(["a"], 1), (["a", "a"], 1), (["a", "b", "c"], 3)])
+def test_folders_must_be_one_distinct_folder_per_seed(tmp_path, folders, count):
+    with pytest.raises(ConfigError, match=rf"train_seeds needs one distinct folder per seed, got {count} for 2 seeds"):
+        train_seeds(config(), [0, 1], tmp_path, folders=[tmp_path / f for f in folders], device="cpu", progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_given_folders_hold_the_seeds_in_order(tmp_path):
+    runs = train_seeds(config(), [5, 2], tmp_path / "unused", folders=[tmp_path / "x", tmp_path / "y"], device="cpu", progress=False)
+    assert [(r.path.name, r.config.seed) for r in runs] == [("x", 5), ("y", 2)] and not (tmp_path / "unused").exists()
+    single = train(dataclasses.replace(config(), seed=2), tmp_path / "two", device="cpu", progress=False)
+    torch.testing.assert_close(load_run(tmp_path / "y").model_at(40).state_dict(), single.model_at(40).state_dict(), rtol=1e-5, atol=1e-7)
+
+
+def test_seeds_trained_for_different_steps_are_not_extended_together(tmp_path):
+    train_seeds(config(40), [0], tmp_path, device="cpu", progress=False)
+    train_seeds(config(60), [1], tmp_path, device="cpu", progress=False)
+    before = {p: p.read_bytes() for p in sorted(tmp_path.rglob("*")) if p.is_file()}
+    with pytest.raises(RunError, match=r"cannot extend the sweep in .*: its seeds were set to train for different steps \(seed_0: 40, seed_1: 60\)"):
+        train_seeds(config(60), [0, 1], tmp_path, device="cpu", progress=False, resume=True)
+    assert {p: p.read_bytes() for p in sorted(tmp_path.rglob("*")) if p.is_file()} == before
+
+
+def test_stacked_optimizer_states_take_each_seeds_moments_and_share_its_step_count():
+    models = [torch.nn.Linear(3, 2) for _ in range(3)]
+    optimizers = [torch.optim.Adam(m.parameters(), lr=0.1) for m in models]
+    for k, (m, o) in enumerate(zip(models, optimizers)):
+        for _ in range(2):
+            o.zero_grad()
+            (m(torch.full((4, 3), float(k + 1))) ** 2).sum().backward()
+            o.step()
+    stacked = _stack_optimizer_state(optimizers)
+    weight = stacked["state"][0]
+    assert weight["exp_avg"].shape == (3, 2, 3) and float(weight["step"]) == 2.0
+    for k, o in enumerate(optimizers):
+        torch.testing.assert_close(weight["exp_avg"][k], o.state_dict()["state"][0]["exp_avg"], rtol=0, atol=0)
+        back = _seed_optimizer_state(stacked, k)["state"]
+        for i in (0, 1):
+            for key in ("exp_avg", "exp_avg_sq", "step"):
+                torch.testing.assert_close(back[i][key], o.state_dict()["state"][i][key], rtol=0, atol=0)
+    optimizers[1].step()  # one seed a step ahead: its step count differs
+    with pytest.raises(RunError, match="cannot resume the sweep: the seeds' optimizer 'step' differ"):
+        _stack_optimizer_state(optimizers)

@@ -132,3 +132,27 @@ def test_train_refuses_loggers_that_are_not_loggers_before_creating_the_run(logg
     with pytest.raises(TypeError, match=message):
         train(config(), tmp_path / "run", loggers=loggers, device="cpu", progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_torch_threads_sets_the_count_inside_and_restores_it_after_an_error():
+    import torch
+
+    from bridge.training import torch_threads
+
+    torch.set_num_threads(1)
+    with pytest.raises(RuntimeError, match="inside"):
+        with torch_threads(2):
+            assert torch.get_num_threads() == 2
+            raise RuntimeError("inside")
+    assert torch.get_num_threads() == 1
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_asked_for_on_a_machine_without_it_is_refused_before_any_file(tmp_path):
+    from bridge.training import resolve_device
+
+    with pytest.raises(ConfigError, match="device 'cuda' requested but CUDA is not available"):
+        resolve_device("cuda")
+    with pytest.raises(ConfigError, match="device 'cuda' requested but CUDA is not available"):
+        train(config(), tmp_path / "run", device="cuda", progress=False)
+    assert list(tmp_path.iterdir()) == []

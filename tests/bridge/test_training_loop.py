@@ -1,0 +1,95 @@
+"""The training loop: where it stops on divergence, what a resume may change, and what it records."""
+
+import dataclasses
+import json
+import os
+
+import pytest
+import torch
+
+from bridge import RunConfig, ScheduleConfig, TrainConfig, load_run, train
+from bridge.config import ConfigError
+from bridge.models import DeepLinearConfig
+from bridge.runs.errors import Diverged
+from bridge.tasks import LinearTeacherConfig
+from bridge.training.loop import build_for_task, validate
+from bridge.training.optim import make_optimizer
+from helpers import Crash
+
+
+def config(lr: float = 0.1, steps: int = 100, **train_fields) -> RunConfig:
+    return RunConfig(
+        LinearTeacherConfig((2.0, 1.0), d_in=4, d_out=4),
+        DeepLinearConfig(4, 16, 4, init_std=0.3),
+        TrainConfig(lr=lr, steps=steps, schedule=ScheduleConfig(n_log=0, every=10), **train_fields),
+    )
+
+
+def first_non_finite_loss(cfg: RunConfig) -> int:
+    """The step whose loss is first not finite, by plain gradient descent written out."""
+    data = validate(cfg)
+    model = build_for_task(cfg, data)
+    optimizer = make_optimizer(model, cfg.train)
+    for step in range(cfg.train.steps):
+        optimizer.zero_grad()
+        loss = data.loss_fn(model(data.train.x), data.train.y)
+        if not torch.isfinite(loss):
+            return step
+        loss.backward()
+        optimizer.step()
+    raise AssertionError("the loss stayed finite")
+
+
+def test_a_diverging_run_stops_at_the_first_non_finite_loss_and_is_recorded_failed(tmp_path):
+    cfg = dataclasses.replace(config(lr=0.65), train=dataclasses.replace(config(lr=0.65).train, schedule=ScheduleConfig(n_log=0, every=3)))
+    at = first_non_finite_loss(cfg)
+    assert 3 < at < 100 and at % 3  # between checkpoints: what was checkpointed before it stays
+    with pytest.raises(Diverged, match=rf"training loss became (inf|nan) at step {at}; lower train.lr") as e:
+        train(cfg, tmp_path / "run", device="cpu", progress=False)
+    assert e.value.step == at
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["status"] == "failed" and info["error"].startswith(f"Diverged: training loss became") and info["last_step"] == at // 3 * 3
+    assert load_run(tmp_path / "run").steps == list(range(0, at, 3))
+
+
+def test_weights_that_overflow_in_one_step_stop_the_run_before_a_tracker_or_checkpoint_reads_them(tmp_path):
+    cfg = dataclasses.replace(config(lr=3e38), train=dataclasses.replace(config(lr=3e38).train, schedule=ScheduleConfig(n_log=3, every=10)))
+    with pytest.raises(Diverged, match=r"weights became non-finite at step 1; lower train.lr"):
+        train(cfg, tmp_path / "run", device="cpu", progress=False)
+    run = load_run(tmp_path / "run")
+    assert run.steps == [0] and sorted(run.metrics["step"].unique()) == [0]
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two CPUs")
+def test_a_run_resumes_on_another_number_of_threads_to_the_same_weights(tmp_path):
+    straight = train(config(), tmp_path / "straight", device="cpu", progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        train(config(), tmp_path / "run", trackers=[Crash(50)], device="cpu", progress=False)
+    resumed = train(config(threads=2), tmp_path / "run", device="cpu", progress=False, resume=True)
+    assert resumed.status == "complete" and resumed.config.train.threads == 1  # the record keeps the config it was started with
+    for name, w in straight.model_at(100).state_dict().items():
+        torch.testing.assert_close(resumed.model_at(100).state_dict()[name], w, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("decay", ["linear", "cosine"])
+def test_a_run_whose_learning_rate_decays_is_not_extended(tmp_path, decay):
+    train(config(decay=decay), tmp_path / "run", device="cpu", progress=False)
+    with pytest.raises(ConfigError, match=rf"cannot extend .*: its learning rate decays \({decay}\) to zero at its last step"):
+        train(config(steps=200, decay=decay), tmp_path / "run", device="cpu", progress=False, resume=True)
+    assert load_run(tmp_path / "run").steps[-1] == 100
+
+
+class Silent:
+    name = "silent"
+
+    def __call__(self, model, step, data):
+        return []
+
+
+def test_the_loss_tracker_comes_first_in_the_record_and_one_given_is_not_doubled(tmp_path):
+    from bridge.trackers import LossTracker
+
+    run = train(config(steps=10), tmp_path / "a", trackers=[Silent()], device="cpu", progress=False)
+    assert run.info["trackers"] == ["loss", "silent"]
+    run = train(config(steps=10), tmp_path / "b", trackers=[Silent(), LossTracker(max_examples=8)], device="cpu", progress=False)
+    assert run.info["trackers"] == ["silent", "loss"]

@@ -93,3 +93,34 @@ def test_the_loss_tracker_comes_first_in_the_record_and_one_given_is_not_doubled
     assert run.info["trackers"] == ["loss", "silent"]
     run = train(config(steps=10), tmp_path / "b", trackers=[Silent(), LossTracker(max_examples=8)], device="cpu", progress=False)
     assert run.info["trackers"] == ["silent", "loss"]
+
+
+class Threads:
+    """Records torch's thread count at every tracked step."""
+
+    name = "threads"
+
+    def __init__(self):
+        self.seen = []
+
+    def __call__(self, model, step, data):
+        self.seen.append(torch.get_num_threads())
+        return []
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two CPUs")
+def test_training_runs_on_the_configs_thread_count_and_gives_the_callers_back(tmp_path):
+    torch.set_num_threads(1)
+    seen = Threads()
+    train(config(steps=20, threads=2), tmp_path / "run", trackers=[seen], device="cpu", progress=False)
+    assert seen.seen == [2] * 3 and torch.get_num_threads() == 1  # tracked at 0, 10 and 20
+
+
+@pytest.mark.parametrize("made", [False, True])
+def test_resume_of_a_folder_that_is_missing_or_empty_trains_a_new_run(tmp_path, made):
+    if made:
+        (tmp_path / "run").mkdir()
+    run = train(config(steps=20), tmp_path / "run", device="cpu", progress=False, resume=True)
+    straight = train(config(steps=20), tmp_path / "straight", device="cpu", progress=False)
+    assert run.status == "complete" and run.steps == straight.steps == [0, 10, 20]
+    assert run.metrics["value"].tolist() == straight.metrics["value"].tolist()

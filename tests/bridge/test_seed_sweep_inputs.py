@@ -62,3 +62,16 @@ def test_stacked_optimizer_states_take_each_seeds_moments_and_share_its_step_cou
     optimizers[1].step()  # one seed a step ahead: its step count differs
     with pytest.raises(RunError, match="cannot resume the sweep: the seeds' optimizer 'step' differ"):
         _stack_optimizer_state(optimizers)
+
+
+def test_seeds_whose_data_shapes_or_losses_differ_are_not_stacked():
+    from bridge.tasks import Split, TaskData
+    from bridge.training.seeds import _check_stackable
+
+    def data(n=8, d_x=3, d_y=2, loss="mse"):
+        return TaskData(Split(torch.zeros(n, d_x), torch.zeros(n, d_y)), None, loss, {})
+
+    _check_stackable([data(), data(), data()])
+    for other, message in ((data(n=9), "same shapes"), (data(d_x=4), "same shapes"), (data(d_y=1), "same shapes"), (data(loss="cross_entropy"), "same loss")):
+        with pytest.raises(ConfigError, match=rf"train_seeds needs every seed.* {message}"):
+            _check_stackable([data(), other])

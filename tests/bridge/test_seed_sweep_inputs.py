@@ -75,3 +75,19 @@ def test_seeds_whose_data_shapes_or_losses_differ_are_not_stacked():
     for other, message in ((data(n=9), "same shapes"), (data(d_x=4), "same shapes"), (data(d_y=1), "same shapes"), (data(loss="cross_entropy"), "same loss")):
         with pytest.raises(ConfigError, match=rf"train_seeds needs every seed.* {message}"):
             _check_stackable([data(), other])
+
+
+def test_a_seed_whose_weights_overflow_is_named_by_its_seed(tmp_path):
+    from bridge.runs.errors import Diverged
+
+    # at lr 3e38 one step overflows the weights of seed 4 (a gradient entry above 1.13) but not those of seed 2
+    cfg = RunConfig(
+        LinearTeacherConfig((2.0, 1.0), d_in=4, d_out=4),
+        DeepLinearConfig(4, 16, 4, init_std=0.3),
+        TrainConfig(lr=3e38, steps=3, schedule=ScheduleConfig(n_log=3, every=1)),
+    )
+    for seed, error in ((2, "training loss became nan at step 1"), (4, "weights became non-finite at step 1")):
+        with pytest.raises(Diverged, match=error):
+            train(dataclasses.replace(cfg, seed=seed), tmp_path / f"alone_{seed}", device="cpu", progress=False)
+    with pytest.raises(Diverged, match=r"weights of seed 4 became non-finite at step 1; lower train.lr"):
+        train_seeds(cfg, [2, 4], tmp_path / "sweep", device="cpu", progress=False)

@@ -1,4 +1,4 @@
-"""The training loop: where it stops on divergence, what a resume may change, and what it records."""
+"""The training loop: where it ends on divergence, what a resume may change, and what it records."""
 
 import dataclasses
 import json
@@ -40,7 +40,7 @@ def first_non_finite_loss(cfg: RunConfig) -> int:
     raise AssertionError("the loss stayed finite")
 
 
-def test_a_diverging_run_stops_at_the_first_non_finite_loss_and_is_recorded_failed(tmp_path):
+def test_a_diverging_run_ends_at_the_first_non_finite_loss_and_is_recorded_failed(tmp_path):
     cfg = dataclasses.replace(config(lr=0.65), train=dataclasses.replace(config(lr=0.65).train, schedule=ScheduleConfig(n_log=0, every=3)))
     at = first_non_finite_loss(cfg)
     assert 3 < at < 100 and at % 3  # between checkpoints: what was checkpointed before it stays
@@ -48,11 +48,11 @@ def test_a_diverging_run_stops_at_the_first_non_finite_loss_and_is_recorded_fail
         train(cfg, tmp_path / "run", device="cpu", progress=False)
     assert e.value.step == at
     info = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert info["status"] == "failed" and info["error"].startswith(f"Diverged: training loss became") and info["last_step"] == at // 3 * 3
+    assert info["status"] == "failed" and info["error"].startswith("Diverged: training loss became") and info["last_step"] == at // 3 * 3
     assert load_run(tmp_path / "run").steps == list(range(0, at, 3))
 
 
-def test_weights_that_overflow_in_one_step_stop_the_run_before_a_tracker_or_checkpoint_reads_them(tmp_path):
+def test_weights_that_overflow_in_one_step_end_the_run_before_a_tracker_or_checkpoint_reads_them(tmp_path):
     cfg = dataclasses.replace(config(lr=3e38), train=dataclasses.replace(config(lr=3e38).train, schedule=ScheduleConfig(n_log=3, every=10)))
     with pytest.raises(Diverged, match=r"weights became non-finite at step 1; lower train.lr"):
         train(cfg, tmp_path / "run", device="cpu", progress=False)

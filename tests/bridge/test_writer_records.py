@@ -158,7 +158,7 @@ class Raises:
         (ValueError("boom"), "failed", "ValueError: boom"),
     ],
 )
-def test_a_run_stopped_by_a_signal_is_interrupted_and_one_that_raised_is_failed_with_its_error(tmp_path, error, status, recorded):
+def test_a_run_ended_by_a_signal_is_interrupted_and_one_that_raised_is_failed_with_its_error(tmp_path, error, status, recorded):
     with pytest.raises(type(error)):
         train(config(), tmp_path / "run", trackers=[Raises(error)], device="cpu", progress=False)
     record = info(tmp_path / "run")

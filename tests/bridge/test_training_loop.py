@@ -124,3 +124,18 @@ def test_resume_of_a_folder_that_is_missing_or_empty_trains_a_new_run(tmp_path, 
     straight = train(config(steps=20), tmp_path / "straight", device="cpu", progress=False)
     assert run.status == "complete" and run.steps == straight.steps == [0, 10, 20]
     assert run.metrics["value"].tolist() == straight.metrics["value"].tolist()
+
+
+def test_a_batch_of_every_training_example_is_allowed_and_one_more_is_refused(tmp_path):
+    cfg = RunConfig(LinearTeacherConfig((2.0,), d_in=2, d_out=2, n_train=16), DeepLinearConfig(2, 4, 2), TrainConfig(optimizer="sgd", lr=0.1, steps=2, batch_size=16))
+    assert len(validate(cfg).train) == 16
+    with pytest.raises(ConfigError, match=r"train.batch_size 17 exceeds the 16 training examples"):
+        validate(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, batch_size=17)))
+
+
+def test_a_folder_holding_files_is_not_trained_into_without_resume(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match=r"run directory .*run already exists; choose another --out or resume it"):
+        train(config(steps=10), tmp_path / "run", device="cpu", progress=False)
+    assert [p.name for p in (tmp_path / "run").iterdir()] == ["notes.txt"]

@@ -110,3 +110,18 @@ class WeightCount:
         return [row("weights/count", sum(p.numel() for p in model.parameters()))]
 """
 """A plugin module's source: it registers the tracker ``weight_count`` (row ``weights/count``, the model's parameter count)."""
+
+
+class ThreadCount:
+    """A tracker that records torch's thread count at every step it measures (``.seen``) and writes no row."""
+
+    name = "threads"
+
+    def __init__(self):
+        self.seen = []
+
+    def __call__(self, model, step, data):
+        import torch
+
+        self.seen.append(torch.get_num_threads())
+        return []

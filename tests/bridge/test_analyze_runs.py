@@ -12,6 +12,7 @@ from bridge.runs.lock import acquire, release
 from bridge.tasks import LinearTeacherConfig
 from bridge.trackers import LossTracker
 from bridge.training import analyze
+from helpers import ThreadCount
 
 
 def config(threads: int = 1) -> RunConfig:
@@ -44,22 +45,11 @@ def test_steps_without_a_checkpoint_are_named_before_any_work(tmp_path):
     assert files(run.path) == before
 
 
-class Threads:
-    name = "threads"
-
-    def __init__(self):
-        self.seen = []
-
-    def __call__(self, model, step, data):
-        self.seen.append(torch.get_num_threads())
-        return []
-
-
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two CPUs")
 def test_analysis_runs_on_the_runs_threads_unless_told_and_gives_the_callers_back(tmp_path):
     torch.set_num_threads(1)
     run = train(config(threads=2), tmp_path / "run", device="cpu", progress=False)
-    default, told = Threads(), Threads()
+    default, told = ThreadCount(), ThreadCount()
     analyze(run, [default], progress=False)
     analyze(run, [told], threads=1, progress=False)
     assert default.seen == [2, 2, 2] and told.seen == [1, 1, 1] and torch.get_num_threads() == 1

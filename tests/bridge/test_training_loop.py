@@ -14,7 +14,7 @@ from bridge.runs.errors import Diverged
 from bridge.tasks import LinearTeacherConfig
 from bridge.training.loop import build_for_task, validate
 from bridge.training.optim import make_optimizer
-from helpers import Crash
+from helpers import Crash, ThreadCount
 
 
 def config(lr: float = 0.1, steps: int = 100, **train_fields) -> RunConfig:
@@ -95,23 +95,10 @@ def test_the_loss_tracker_comes_first_in_the_record_and_one_given_is_not_doubled
     assert run.info["trackers"] == ["silent", "loss"]
 
 
-class Threads:
-    """Records torch's thread count at every tracked step."""
-
-    name = "threads"
-
-    def __init__(self):
-        self.seen = []
-
-    def __call__(self, model, step, data):
-        self.seen.append(torch.get_num_threads())
-        return []
-
-
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two CPUs")
 def test_training_runs_on_the_configs_thread_count_and_gives_the_callers_back(tmp_path):
     torch.set_num_threads(1)
-    seen = Threads()
+    seen = ThreadCount()
     train(config(steps=20, threads=2), tmp_path / "run", trackers=[seen], device="cpu", progress=False)
     assert seen.seen == [2] * 3 and torch.get_num_threads() == 1  # tracked at 0, 10 and 20
 

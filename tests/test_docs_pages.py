@@ -2,7 +2,6 @@
 fresh folder, and the numbers the prose gives for them."""
 
 import os
-import re
 import shlex
 import subprocess
 import sys

@@ -329,12 +329,12 @@ def _no_report(run_dir: Path) -> str:
     if not (run_dir / "run.json").is_file():
         return f"{run_dir} is not a run directory (no run.json)"
     info = read_json(run_dir / "run.json")
+    nested = run_dir.parent.name == "runs" and (run_dir.parent.parent / "run.json").is_file()  # a study's OUT/runs/<key>, resumed through OUT
     if isinstance(info, dict) and info.get("status") in ("running", "failed"):
         live = info["status"] == "running" and (lock := holder(run_dir)) is not None and not is_stale(lock)  # as Run.status reads it
-        how = "it is still training (a live process holds its lock)" if live else f"its training {'failed' if info['status'] == 'failed' else 'was interrupted'} (last recorded step {info.get('last_step')}); finish it with `mechbridge run CASE --out {run_dir} --resume`"
+        how = "it is still training (a live process holds its lock)" if live else f"its training {'failed' if info['status'] == 'failed' else 'was interrupted'} (last recorded step {info.get('last_step')}); finish it with `mechbridge run {info.get('case_study') or 'CASE'} --out {run_dir.parent.parent if nested else run_dir} --resume`"
         return f"{run_dir} has no report: {how}"
     if isinstance(info, dict) and not info.get("case_study"):
-        nested = run_dir.parent.name == "runs" and (run_dir.parent.parent / "run.json").is_file()  # a study's OUT/runs/<key>
         within = f"; the report of the case study it belongs to is in {run_dir.parent.parent}" if nested else ""
         return f"{run_dir} holds a run that no case study wrote, so it has no report (bridge.load_run reads its metrics){within}"
     return f"{run_dir} has no report (run it through `mechbridge run`, finish it with --resume, or pass --rebuild)"

@@ -209,6 +209,11 @@ def test_report_prints_a_seed_report_and_names_what_a_directory_without_a_report
     (tmp_path / "study" / "run.json").write_text(json.dumps({"status": "complete", "case_study": "deep-linear"}))
     (loose / "run.json").write_text(json.dumps({"status": "complete"}))  # under a folder named runs, in no study
     (interrupted / "run.json").write_text(json.dumps({"status": "running", "last_step": 60}))  # its writer gone, no lock
+    killed_within = tmp_path / "study" / "runs" / "alpha_3"  # a study's own run: the study is what --resume continues
+    killed_within.mkdir()
+    (killed_within / "run.json").write_text(json.dumps({"status": "failed", "last_step": 40}))
+    (tmp_path / "main-killed").mkdir()
+    (tmp_path / "main-killed" / "run.json").write_text(json.dumps({"status": "running", "last_step": 20, "case_study": "deep-linear"}))
     (tmp_path / "sweep").mkdir()
     (tmp_path / "sweep" / "sweep.json").write_text("{}")
     (tmp_path / "robust").mkdir()
@@ -222,6 +227,8 @@ def test_report_prints_a_seed_report_and_names_what_a_directory_without_a_report
         nested: f"{nested} holds a run that no case study wrote, so it has no report (bridge.load_run reads its metrics); the report of the case study it belongs to is in {tmp_path / 'study'}",
         loose: f"{loose} holds a run that no case study wrote, so it has no report (bridge.load_run reads its metrics)",
         interrupted: f"{interrupted} has no report: its training was interrupted (last recorded step 60); finish it with `mechbridge run CASE --out {interrupted} --resume`",
+        killed_within: f"{killed_within} has no report: its training failed (last recorded step 40); finish it with `mechbridge run CASE --out {tmp_path / 'study'} --resume`",
+        tmp_path / "main-killed": f"{tmp_path / 'main-killed'} has no report: its training was interrupted (last recorded step 20); finish it with `mechbridge run deep-linear --out {tmp_path / 'main-killed'} --resume`",
         tmp_path / "empty": f"{tmp_path / 'empty'} is not a run directory (no run.json)",
     }
     for folder, message in expected.items():

@@ -81,14 +81,22 @@ def plot_curves(
         ax.set_title(title)
     if not any((np.isfinite(x) & np.isfinite(y)).any() for x, y in observed.values()):
         note(ax, "no curve to draw" if not observed else "no finite value to draw")
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7, ncol=2 if sum(not k.startswith("_") for k in curves) > 6 else 1)
+    legend_if_any(ax, fontsize=7, ncol=2 if sum(not k.startswith("_") for k in curves) > 6 else 1)
     return ax
 
 
-def note(ax: Any, text: str) -> Any:
-    """A short grey note in the middle of the panel, for a figure with nothing (or less than asked) to show."""
-    return ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=8, color="0.3")
+def note(ax: Any, text: str, **kwargs: Any) -> Any:
+    """A short grey note in the middle of the panel, for a figure with nothing (or less than asked) to show;
+    ``kwargs`` go to ``ax.text`` (``gid``, ``bbox``)."""
+    return ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=8, color="0.3", **kwargs)
+
+
+def legend_if_any(ax: Any, **kwargs: Any) -> bool:
+    """Draw ``ax``'s legend (``kwargs`` to ``ax.legend``) if anything drawn carries a label; return whether it did."""
+    if not ax.get_legend_handles_labels()[0]:
+        return False
+    ax.legend(**kwargs)
+    return True
 
 
 def _mark_lone_points(line: Any, x: Any, y: Any) -> None:
@@ -129,11 +137,11 @@ def set_log_scale(ax: Any, axis: str = "y", **kwargs: Any) -> bool:
     if np.isfinite(getattr(ax.dataLim, f"minpos{axis}")):  # the smallest positive value drawn (inf: none)
         getattr(ax, f"set_{axis}scale")("log", **kwargs)
         return True
-    note = next((t for t in ax.texts if t.get_gid() == _LINEAR_NOTE), None)
-    if note is None:
-        ax.text(0.5, 0.5, f"no finite positive value: {axis} axis left linear", transform=ax.transAxes, ha="center", va="center", fontsize=8, color="0.3", gid=_LINEAR_NOTE, bbox={"facecolor": "white", "edgecolor": "0.7", "alpha": 0.9})
-    elif f"{axis} axis" not in note.get_text():
-        note.set_text("no finite positive value: x and y axes left linear")
+    shown = next((t for t in ax.texts if t.get_gid() == _LINEAR_NOTE), None)
+    if shown is None:
+        note(ax, f"no finite positive value: {axis} axis left linear", gid=_LINEAR_NOTE, bbox={"facecolor": "white", "edgecolor": "0.7", "alpha": 0.9})
+    elif f"{axis} axis" not in shown.get_text():
+        shown.set_text("no finite positive value: x and y axes left linear")
     return False
 
 
@@ -211,9 +219,7 @@ def _timeline_axes(ax: Any, rows: Sequence[Mapping[str, Any]], xlabel: str) -> A
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels([r["label"] for r in rows], fontsize=7)
     ax.set_xlabel(xlabel)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7, loc="lower right")
-    else:
+    if not legend_if_any(ax, fontsize=7, loc="lower right"):
         note(ax, "no step to draw")
     return ax
 

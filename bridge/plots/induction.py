@@ -20,7 +20,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from bridge.plots.base import plot_stage_bands
+from bridge.plots.base import note, plot_stage_bands
 from bridge.plots.checks import curve, require_axes, require_mapping, series
 from bridge.stages.detectors import Stage
 from probes.circuits import edges_above
@@ -109,7 +109,7 @@ def plot_circuit(ax: Any, graph: nx.DiGraph, *, edge_attr: str = "k_comp_z", thr
     ax.set_axis_off()
     ax.set_title(title if title is not None else f"step {graph.graph.get('step')}: {edge_attr} ≥ {threshold:g} (colour: {node_attr})", fontsize=9)
     if graph.number_of_nodes() == 0:
-        ax.text(0.5, 0.5, "no heads in the graph", transform=ax.transAxes, ha="center", va="center", fontsize=8, color="0.3")
+        note(ax, "no heads in the graph")
         return ax
     pos = {n: (d["layer"], -d["head"]) for n, d in graph.nodes(data=True)}
     colours = [graph.nodes[n].get(node_attr, 0.0) for n in graph.nodes]

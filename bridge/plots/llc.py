@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from jaxtyping import Float
 
+from bridge.plots.base import legend_if_any
 from bridge.plots.checks import require_axes, series
 
 
@@ -123,8 +124,7 @@ def plot_chain_traces(
     ax.set_title(title, fontsize=8)
     ax.set_xlabel("draw")
     ax.set_ylabel("nβ (L − L*)", fontsize=7)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=6)
+    legend_if_any(ax, fontsize=6)
     return ax
 
 

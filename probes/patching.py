@@ -114,6 +114,13 @@ def _check_heads(model: nn.Module, heads: Sequence[Head]) -> None:
             raise ValueError(f"head ({layer}, {head}) does not exist in a model with {model.cfg.n_layers} layers of {model.cfg.n_heads} heads")
 
 
+def _check_means(model: nn.Module, means: object) -> None:
+    cfg = model.cfg
+    if not isinstance(means, Tensor) or means.ndim != 4 or (means.shape[0], means.shape[2], means.shape[3]) != (cfg.n_layers, cfg.n_heads, cfg.d_head):
+        got = tuple(means.shape) if isinstance(means, Tensor) else type(means).__name__
+        raise ValueError(f"means must be (layer, pos, head, d_head) = ({cfg.n_layers}, pos, {cfg.n_heads}, {cfg.d_head}) from mean_head_outputs, got {got}")
+
+
 def mean_head_outputs(model: nn.Module, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "layer pos head d_head"]:
     """Per-position mean of every head's output ``z`` over the sequences in ``tokens`` (for mean ablation).
 
@@ -149,12 +156,16 @@ def ablated(model: nn.Module, heads: Sequence[Head], mode: str = "zero", means: 
     if mode == "mean" and means is None:
         raise ValueError("mean ablation needs means=mean_head_outputs(model, reference_tokens)")
     _check_heads(model, heads)
+    if mode == "mean":
+        _check_means(model, means)
     by_layer: dict[int, list[int]] = {}
     for layer, head in heads:
         by_layer.setdefault(layer, []).append(head)
 
     def make(layer: int, hs: list[int]) -> HookFn:
         def fn(z: Tensor, hook: object) -> Tensor:
+            if mode == "mean" and means.shape[1] < z.shape[1]:
+                raise ValueError(f"means cover {means.shape[1]} positions, the tokens have {z.shape[1]}: take them with mean_head_outputs on sequences at least as long")
             z = z.clone()
             z[:, :, hs] = 0.0 if mode == "zero" else means[layer, : z.shape[1], hs].to(z)
             return z

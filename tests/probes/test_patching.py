@@ -290,3 +290,17 @@ def test_mean_ablating_two_heads_of_one_layer_gives_each_its_own_mean(model):
             got = model(tokens)
     torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
     assert float((means[0, :, 0] - means[0, :, 1]).abs().max()) > 1e-3  # the two heads' means differ
+
+
+def test_means_of_the_wrong_shape_are_refused_before_they_are_broadcast(model):
+    x = _tokens(3)
+    means = mean_head_outputs(model, x)  # (2, 10, 2, 8)
+    for bad, got in ((means[..., :1], r"\(2, 10, 2, 1\)"), (means[:1], r"\(1, 10, 2, 8\)"), (means[0], r"\(10, 2, 8\)"), (means.tolist(), "list")):
+        with pytest.raises(ValueError, match=rf"means must be \(layer, pos, head, d_head\) = \(2, pos, 2, 8\) from mean_head_outputs, got {got}"):
+            ablated(model, [(0, 0)], "mean", bad).__enter__()
+    with pytest.raises(ValueError, match="means cover 4 positions, the tokens have 10"):
+        with torch.no_grad(), ablated(model, [(0, 0)], "mean", means[:, :4]):
+            model(x)
+    assert hook_count(model) == 0
+    with torch.no_grad(), ablated(model, [(0, 0)], "mean", means):  # longer means than tokens: the first positions are used
+        model(x[:, :6])

@@ -1,0 +1,116 @@
+"""The commands on a run directory already written: ``analyze`` (trackers computed offline over its checkpoints
+and appended to its metrics) and ``report`` (its stored report, checked against the record in ``run.json``, or
+why it has none and what does).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bridge.cli.errors import CLIError
+
+
+def analyze_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory")],
+    tracker: Annotated[list[str] | None, typer.Option("--tracker", help="tracker name (repeatable); default: the run's own trackers")] = None,
+    fresh: Annotated[bool, typer.Option("--fresh", help="drop the earlier rows of the observables written, not only those with the same index")] = False,
+) -> None:
+    """Compute trackers offline over every checkpoint of a run and append them to its metrics."""
+    from bridge import analyze, load_run
+    from bridge.trackers import get_tracker, tracker_names
+
+    from bridge.runs.errors import RunError
+
+    run = load_run(run_dir)
+    recorded = run.info.get("trackers", [])
+    if not isinstance(recorded, list) or not all(isinstance(n, str) for n in recorded):
+        raise RunError(f"{run.path / 'run.json'}: 'trackers' must be a list of tracker names, got {recorded!r}")
+    names = list(dict.fromkeys(tracker or recorded))  # a tracker named twice is measured once
+    if not names:
+        raise CLIError("no tracker given and the run records none; pass --tracker NAME")
+    asked = [n for n in dict.fromkeys(tracker or []) if n not in tracker_names()]
+    if asked:  # a tracker of the user's own is registered only once its module is imported
+        raise CLIError(
+            f"unknown tracker {', '.join(map(repr, asked))} (known: {', '.join(tracker_names())}); "
+            f"a tracker of your own is known once its module is imported: `mechbridge --import MODULE analyze {run_dir} --tracker NAME`"
+        )
+    unknown = [n for n in dict.fromkeys(names) if n not in tracker_names()] if not tracker else []
+    if unknown:  # a plugin's tracker is registered only once its module is imported
+        raise CLIError(
+            f"{run_dir} records tracker{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} that no imported module registers: "
+            f"import the plugin that does with `mechbridge --import MODULE analyze {run_dir}`, or choose trackers with --tracker NAME"
+        )
+    trackers = [get_tracker(n) for n in names]
+    analyze(run, trackers, fresh=fresh)
+    typer.echo(f"analyzed {len(run.steps)} checkpoints of {run_dir} with {', '.join(names)}")
+
+
+def report_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="a case study's output directory, or a --seeds output (its seed report)")],
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="re-analyse the stored runs (no training) and rewrite the report")] = False,
+) -> None:
+    """Print a run's stored bridge report (``--rebuild`` recomputes it first); exits 1 on a verdict other than pass."""
+    import json
+
+    if rebuild:
+        from case_studies import rebuild_report
+
+        rebuild_report(run_dir)
+    md, js = run_dir / "report.md", run_dir / "report.json"
+    if not run_dir.is_dir():
+        raise CLIError(f"{run_dir} is a file, not a run directory" if run_dir.exists() else f"run directory {run_dir} does not exist")
+    if not (run_dir / "run.json").exists() and (run_dir / "seed_report.md").is_file() and (run_dir / "seed_report.json").is_file():
+        md, js = run_dir / "seed_report.md", run_dir / "seed_report.json"  # `run --seeds`: the report over seeds
+    if not md.exists() or not js.exists() or (md.name == "report.md" and not (run_dir / "run.json").exists()):
+        raise CLIError(_no_report(run_dir))  # a report without its run.json has no record to check it against
+    from bridge.runs.checksums import verify
+    from bridge.runs.errors import CorruptFileError, RunError
+    from bridge.runs.storage import read_json
+
+    info = read_json(run_dir / "run.json") if (run_dir / "run.json").exists() else {}
+    files = info.get("files") if isinstance(info, dict) else None
+    if not isinstance(info, dict) or not isinstance(files, dict | None):
+        raise RunError(f"{run_dir / 'run.json'} is not a run record (expected an object with a 'files' table)")
+    if (run_dir / "run.json").exists() and "report.json" not in (files or {}):
+        raise CLIError(f"{run_dir} has no finished report (run.json records none; writing it was interrupted): finish it with --resume or pass --rebuild")
+    for name in ["report.json", "report.md", *sorted(set(files or {}) - {"report.json", "report.md"})]:
+        try:
+            verify(run_dir, files, name)  # the report and every file written with it, as recorded
+        except CorruptFileError as e:
+            hint = "" if name == "metrics.csv" else f"; `mechbridge report {run_dir} --rebuild` writes the report again from its runs"
+            raise CorruptFileError(f"{e}{hint}") from None
+    try:
+        verdict = json.loads(js.read_text())["verdict"]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise CLIError(f"{js} is not a valid report ({e}); rebuild it with --rebuild") from None
+    typer.echo(md.read_text())
+    if verdict != "pass":
+        raise typer.Exit(1)
+
+
+def _no_report(run_dir: Path) -> str:
+    """Why ``run_dir`` has no report to print, and what does have one."""
+    from bridge.runs.lock import holder, is_stale
+    from bridge.runs.storage import read_json
+
+    if (run_dir / "sweep.json").is_file():
+        return f"{run_dir} is a sweep directory, which has no report of its own: `mechbridge sweep --status {run_dir}` lists its points, and `mechbridge report {run_dir}/points/KEY` prints a point's"
+    if (run_dir / "robustness.json").is_file():
+        return f"{run_dir} is a robustness directory, which has no report of its own: its table is {run_dir / 'robustness.md'}, and `mechbridge report {run_dir}/NEIGHBOUR/seed-S` prints a run's"
+    if (run_dir / "universality.json").is_file():
+        return f"{run_dir} is a run over hidden widths, which has no report of its own: its row is in {run_dir / 'universality.json'}, and `mechbridge report {run_dir}/width-W` prints a width's seed report"
+    if not (run_dir / "run.json").is_file():
+        return f"{run_dir} is not a run directory (no run.json)"
+    info = read_json(run_dir / "run.json")
+    nested = run_dir.parent.name == "runs" and (run_dir.parent.parent / "run.json").is_file()  # a study's OUT/runs/<key>, resumed through OUT
+    if isinstance(info, dict) and info.get("status") in ("running", "failed"):
+        live = info["status"] == "running" and (lock := holder(run_dir)) is not None and not is_stale(lock)  # as Run.status reads it
+        how = "it is still training (a live process holds its lock)" if live else f"its training {'failed' if info['status'] == 'failed' else 'was interrupted'} (last recorded step {info.get('last_step')}); finish it with `mechbridge run {info.get('case_study') or 'CASE'} --out {run_dir.parent.parent if nested else run_dir} --resume`"
+        return f"{run_dir} has no report: {how}"
+    if isinstance(info, dict) and not info.get("case_study"):
+        within = f"; the report of the case study it belongs to is in {run_dir.parent.parent}" if nested else ""
+        return f"{run_dir} holds a run that no case study wrote, so it has no report (bridge.load_run reads its metrics){within}"
+    return f"{run_dir} has no report (run it through `mechbridge run`, finish it with --resume, or pass --rebuild)"

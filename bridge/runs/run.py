@@ -18,8 +18,6 @@ Examples:
 
 from __future__ import annotations
 
-import numbers
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,58 +28,15 @@ import torch
 from torch import nn
 
 from bridge.config import RunConfig, config_from_dict
+from bridge.runs.checkpoints import load_model, saved_steps
 from bridge.runs.checksums import digest, verify
 from bridge.runs.errors import RunError
-from bridge.runs.metrics import BASE_COLUMNS, MetricsLog, key_part, encode_metrics, observable_rows, merge_rows, read_metrics, rows_to_frame, validate_rows, write_metrics
-from bridge.runs.storage import CorruptFileError, atomic_write_bytes, atomic_write_json, json_bytes, load_tensors, read_json
-from bridge.runs.weights import load_weights
+from bridge.runs.metrics import encode_metrics, merge_rows, read_metrics, rows_to_frame, validate_rows
+from bridge.runs.observables import observable_series, observable_table
+from bridge.runs.run_json import unregistered_kinds
+from bridge.runs.storage import CorruptFileError, atomic_write_bytes, atomic_write_json, json_bytes, read_json
 
-__all__ = ["BASE_COLUMNS", "CHECKPOINTS", "MetricsLog", "Run", "checkpoint_path", "has_report", "load_run", "load_weights", "read_metrics", "rows_to_frame", "saved_steps", "validate_rows", "write_metrics"]
-
-CHECKPOINTS = "checkpoints"
-_STEP_FILE = re.compile(r"^step_(\d{8})\.safetensors$")
-
-
-def checkpoint_path(path: Path, step: int, kind: str = "step") -> Path:
-    """``path/checkpoints/{kind}_{step:08d}.safetensors``.
-
-    Examples:
-        >>> checkpoint_path(Path("run"), 30, "optim").as_posix()
-        'run/checkpoints/optim_00000030.safetensors'
-    """
-    return Path(path) / CHECKPOINTS / f"{kind}_{step:08d}.safetensors"
-
-
-def has_report(path: str | Path) -> bool:
-    """Whether the case-study output ``path`` holds a finished report: ``report.json`` on record in its ``run.json``.
-
-    A report left from before the run trained again (extended, or resumed after a stop) is
-    not: training takes the record of the files it changes out of ``run.json``.
-
-    Examples:
-        >>> has_report("runs/nothing-here")
-        False
-    """
-    path = Path(path)
-    try:
-        info = read_json(path / "run.json")
-    except (OSError, ValueError):
-        return False
-    return (path / "report.json").exists() and isinstance(info, dict) and "report.json" in (info.get("files") or {})
-
-
-def saved_steps(path: str | Path) -> list[int]:
-    """Steps with a model checkpoint file in the run directory ``path``, ascending.
-
-    Examples:
-        >>> import tempfile; run = Path(tempfile.mkdtemp()); (run / CHECKPOINTS).mkdir(); _ = [checkpoint_path(run, s).touch() for s in (10, 2)]
-        >>> saved_steps(run), saved_steps(run / "nothing-here")
-        ([2, 10], [])
-    """
-    folder = Path(path) / CHECKPOINTS
-    if not folder.is_dir():
-        return []
-    return sorted(int(m.group(1)) for f in folder.iterdir() if (m := _STEP_FILE.match(f.name)))
+__all__ = ["Run", "load_run"]
 
 
 class Run:
@@ -181,20 +136,7 @@ class Run:
         Examples:
             >>> run.observable("mode/strength", mode=0)   # doctest: +SKIP
         """
-        frame = observable_rows(self.metrics, name)
-        for key, value in index.items():
-            if key not in frame.columns:
-                raise KeyError(f"observable {name!r} has no index column {key!r}")
-            frame = frame[frame[key] == value]
-        if frame.empty:
-            raise KeyError(f"no rows for observable {name!r} with {index or 'no index'}")
-        if frame["step"].duplicated().any():
-            free = {c: sorted({key_part(v) for v in frame[c]}, key=lambda v: (0, float(v), "") if isinstance(v, numbers.Real) else (1, 0.0, str(v))) for c in frame.columns if c not in BASE_COLUMNS and c not in index and frame[c].notna().any()}
-            varying = {c: v for c, v in free.items() if len(v) > 1}
-            if varying:
-                choices = "; ".join(f"{c} in {v}" for c, v in varying.items())
-                raise KeyError(f"observable {name!r} has several rows per step: choose {choices}")
-        return frame.drop_duplicates("step", keep="last").set_index("step")["value"].sort_index().astype(float)  # the last row written, NaN included
+        return observable_series(self.metrics, name, **index)
 
     def table(self, name: str, column: str | Sequence[str], **index: Any) -> pd.DataFrame:
         """Observable ``name`` as a table: one row per step, one column per value of the index ``column``.
@@ -213,17 +155,7 @@ class Run:
             >>> norms = run.table("fourier/embed_norm", "frequency")   # doctest: +SKIP
             >>> norms.loc[1000, 14]                                     # doctest: +SKIP
         """
-        frame = observable_rows(self.metrics, name)
-        columns = [column] if isinstance(column, str) else list(column)
-        for key in [*columns, *index]:
-            if key not in frame.columns:
-                raise KeyError(f"observable {name!r} has no index column {key!r}")
-        for key, value in index.items():
-            frame = frame[frame[key] == value]
-        if frame.empty:
-            raise KeyError(f"no rows for observable {name!r} with {index or 'no index'}")
-        frame = frame.drop_duplicates(["step", *columns], keep="last")  # the last row written wins, NaN included
-        return frame.pivot(index="step", columns=columns if len(columns) > 1 else columns[0], values="value").sort_index().sort_index(axis=1)
+        return observable_table(self.metrics, name, column, **index)
 
     def curve(self, name: str, **index: Any) -> tuple[np.ndarray, np.ndarray]:
         """``(steps, values)`` of observable ``name`` as float arrays (what detectors and plots take).
@@ -261,27 +193,7 @@ class Run:
             RunError: the run's model kind is not registered in this process (named in the message).
             CorruptFileError: the checkpoint cannot be read.
         """
-        from bridge.models import MODELS, build_model, move_to
-
-        if isinstance(step, bool) or not isinstance(step, numbers.Integral):
-            raise TypeError(f"step must be an integer checkpoint step (one of run.steps), got {step!r}")
-        file = checkpoint_path(self.path, step)
-        if not file.exists():
-            near = sorted(self.steps, key=lambda s: abs(s - step))[:3]
-            raise KeyError(f"no checkpoint at step {step} in {self.path} (nearest: {sorted(near)}{'; a step, not a position: the last is run.steps[-1]' if step < 0 else ''})")
-        if into is None and self.config.model.kind not in MODELS:
-            raise RunError(
-                f"{self.path} was trained with model kind {self.config.model.kind!r}, which has no model builder in this process: "
-                f"import the module that registers it with @MODELS.register({self.config.model.kind!r}) "
-                "(`import MODULE` in Python, `mechbridge --import MODULE`, or MECHBRIDGE_PLUGINS=MODULE)"
-            )
-        model = into if into is not None else build_model(self.config.model, self.config.seed)
-        if into is None and self.config.train.dtype != "float32":  # the dtype training used and the checkpoints store
-            model = move_to(model, getattr(torch, self.config.train.dtype))
-        current = next(model.parameters()).device
-        load_weights(model, load_tensors(file, current), str(file))
-        model.train(train)
-        return model if current == torch.device(device) else move_to(model, device)
+        return load_model(self, step, device, into, train=train)
 
     @property
     def events(self) -> list[dict[str, Any]]:
@@ -363,30 +275,6 @@ class Run:
         """Merge ``fields`` into ``run.json`` atomically."""
         self.info.update(fields)
         atomic_write_json(self.path / "run.json", self.info)
-
-
-def unregistered_kinds(data: Any, where: str = "config") -> list[tuple[str, str]]:
-    """``(where, kind)`` of every config kind in the JSON ``data`` of a ``run.json`` that no module registered.
-
-    ``where`` is the last field name on the way (``"model"``, ``"task"``).
-
-    Examples:
-        >>> unregistered_kinds({"kind": "run", "model": {"kind": "my_net", "width": 4}, "seed": 0})
-        [('model', 'my_net')]
-    """
-    from bridge.config import CONFIG_CLASSES
-
-    found: list[tuple[str, str]] = []
-    if isinstance(data, dict):
-        kind = data.get("kind")
-        if isinstance(kind, str) and kind not in CONFIG_CLASSES:
-            found.append((where, kind))
-        for key, value in data.items():
-            found += unregistered_kinds(value, key)
-    elif isinstance(data, list):
-        for value in data:
-            found += unregistered_kinds(value, where)
-    return found
 
 
 def load_run(path: str | Path) -> Run:

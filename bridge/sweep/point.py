@@ -309,7 +309,7 @@ def point_state(folder: Path, kind: str) -> str:
         >>> point_state(pathlib.Path(tempfile.mkdtemp()), "run"), point_state(pathlib.Path(tempfile.mkdtemp()) / "absent", "case_study")
         ('pending', 'pending')
     """
-    from bridge.runs.run import has_report
+    from bridge.runs.run_json import has_report
     from bridge.runs.storage import read_json
 
     if not folder.exists() or not any(folder.iterdir()):

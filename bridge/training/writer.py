@@ -18,11 +18,13 @@ from torch import nn
 from collections.abc import Sequence
 
 from bridge.config import RunConfig, config_to_dict
+from bridge.runs.checkpoints import checkpoint_path, saved_steps
 from bridge.runs.checksums import record, verify
 from bridge.runs.errors import RunError
 from bridge.runs.file_queue import FileBatch, FileQueue
 from bridge.runs.lock import acquire, create_run_dir, release
-from bridge.runs.run import MetricsLog, Run, checkpoint_path, load_weights, read_metrics, saved_steps, write_metrics
+from bridge.runs.metrics import MetricsLog, read_metrics, write_metrics
+from bridge.runs.run import Run
 from bridge.runs.storage import (
     CorruptFileError,
     atomic_write_json,
@@ -34,6 +36,7 @@ from bridge.runs.storage import (
     read_metadata,
     tensors_to_bytes,
 )
+from bridge.runs.weights import load_weights
 from bridge.tasks.base import TaskData
 from bridge.trackers.base import Tracker, TrackingBuffer
 from bridge.training.schedule import KEEP_OPTIMIZER_STATES, checkpoint_steps, resume_points, tracked_steps

@@ -222,7 +222,7 @@ def run_robustness(
         >>> table["pass_fraction"]  # doctest: +SKIP
     """
     from bridge.overrides import apply
-    from bridge.runs.run import has_report
+    from bridge.runs.run_json import has_report
     from bridge.runs.storage import atomic_write_json, atomic_write_text, read_json
     from bridge.sweep.backends import get_backend
     from bridge.training.loop import validate

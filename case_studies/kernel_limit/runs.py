@@ -9,7 +9,8 @@ from functools import lru_cache
 
 import numpy as np
 from bridge.estimators.ntk import empirical_ntk
-from bridge.runs.run import Run, checkpoint_path
+from bridge.runs.checkpoints import checkpoint_path
+from bridge.runs.run import Run
 from bridge.tasks.boolean_cube import cube_points, make_boolean_cube
 from bridge.theory import linearised
 

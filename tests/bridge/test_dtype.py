@@ -6,7 +6,9 @@ import torch
 from bridge.config import ConfigError, RunConfig, ScheduleConfig, TrainConfig, config_from_dict, config_to_dict
 from bridge.losses import half_sse
 from bridge.models import DeepLinearConfig, build_model
-from bridge.runs.run import checkpoint_path, load_run, load_tensors
+from bridge.runs.checkpoints import checkpoint_path
+from bridge.runs.run import load_run
+from bridge.runs.storage import load_tensors
 from bridge.tasks import LinearTeacherConfig, ModularConfig, make_task
 from bridge.training.loop import in_dtype, train
 from bridge.training.seeds import train_seeds

@@ -18,8 +18,8 @@ import torch
 
 from bridge import ConfigError, RunConfig, RunError, ScheduleConfig, TrainConfig, load_run, train
 from bridge.models import DeepLinearConfig, MLPConfig
-from bridge.runs.metrics import tidy_dtypes
-from bridge.runs.run import MetricsLog, checkpoint_path
+from bridge.runs.checkpoints import checkpoint_path
+from bridge.runs.metrics import MetricsLog, tidy_dtypes
 from bridge.runs.storage import CorruptFileError
 from bridge.tasks import HierarchyConfig, LinearTeacherConfig
 from bridge.trackers import ModeTracker

@@ -9,7 +9,7 @@ import torch
 
 from bridge import ConfigError, RunConfig, RunError, ScheduleConfig, TrainConfig, load_run, train
 from bridge.models import DeepLinearConfig, MLPConfig, TransformerConfig
-from bridge.runs.run import checkpoint_path
+from bridge.runs.checkpoints import checkpoint_path
 from bridge.training.seeds import train_seeds
 from bridge.tasks import HierarchyConfig, LinearTeacherConfig
 from bridge.tasks.repeated_tokens import RepeatedTokensConfig

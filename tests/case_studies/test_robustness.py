@@ -198,7 +198,7 @@ def test_resumed_robustness_reads_a_diverged_neighbour_s_report(tmp_path):
 
 
 def test_a_report_left_from_a_stopped_extension_is_not_taken_as_finished(tmp_path):
-    from bridge.runs.run import has_report
+    from bridge.runs.run_json import has_report
     from bridge.runs.storage import atomic_write_json, read_json
     from case_studies.generality.robustness import run_robustness
 

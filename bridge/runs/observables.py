@@ -1,0 +1,74 @@
+"""One observable read out of a tidy metrics table: as a Series over steps (:func:`observable_series`) or as a
+table with a row per step and a column per value of an index column (:func:`observable_table`). They are what
+:meth:`Run.observable <bridge.runs.run.Run.observable>` and :meth:`Run.table <bridge.runs.run.Run.table>` return
+from a run's metrics.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from bridge.runs.metrics import BASE_COLUMNS, key_part, observable_rows
+
+
+def observable_series(metrics: pd.DataFrame, name: str, /, **index: Any) -> pd.Series:
+    """Values of observable ``name`` in the metrics table ``metrics`` (rows matching ``index``), as a float Series
+    indexed by step, ascending; of several rows at a step, the last one written (NaN included).
+
+    Raises:
+        KeyError: no such observable, index column or matching row; or several rows per step that ``index``
+            does not choose between (the message lists the choices).
+
+    Examples:
+        >>> metrics = pd.DataFrame({"step": [0, 0, 1, 1], "observable": ["mode/strength"] * 4, "value": [0.1, 0.2, 0.5, 0.9], "mode": [0, 1, 0, 1]})
+        >>> observable_series(metrics, "mode/strength", mode=1).tolist()
+        [0.2, 0.9]
+        >>> observable_series(metrics, "mode/strength")
+        Traceback (most recent call last):
+        ...
+        KeyError: "observable 'mode/strength' has several rows per step: choose mode in [0, 1]"
+    """
+    frame = observable_rows(metrics, name)
+    for key, value in index.items():
+        if key not in frame.columns:
+            raise KeyError(f"observable {name!r} has no index column {key!r}")
+        frame = frame[frame[key] == value]
+    if frame.empty:
+        raise KeyError(f"no rows for observable {name!r} with {index or 'no index'}")
+    if frame["step"].duplicated().any():
+        free = {c: sorted({key_part(v) for v in frame[c]}, key=lambda v: (0, float(v), "") if isinstance(v, numbers.Real) else (1, 0.0, str(v))) for c in frame.columns if c not in BASE_COLUMNS and c not in index and frame[c].notna().any()}
+        varying = {c: v for c, v in free.items() if len(v) > 1}
+        if varying:
+            choices = "; ".join(f"{c} in {v}" for c, v in varying.items())
+            raise KeyError(f"observable {name!r} has several rows per step: choose {choices}")
+    return frame.drop_duplicates("step", keep="last").set_index("step")["value"].sort_index().astype(float)  # the last row written, NaN included
+
+
+def observable_table(metrics: pd.DataFrame, name: str, column: str | Sequence[str], /, **index: Any) -> pd.DataFrame:
+    """Observable ``name`` in the metrics table ``metrics`` as a table: one row per step (ascending), one column
+    per value of the index ``column`` (or per combination of several), fixed values of other index columns given
+    as ``index``; of several rows at a step, the last one written (NaN included).
+
+    Raises:
+        KeyError: no such observable, index column or matching row.
+
+    Examples:
+        >>> metrics = pd.DataFrame({"step": [0, 0, 1, 1], "observable": ["mode/strength"] * 4, "value": [0.1, 0.2, 0.5, 0.9], "mode": [1, 0, 1, 0]})
+        >>> observable_table(metrics, "mode/strength", "mode").to_numpy().tolist()
+        [[0.2, 0.1], [0.9, 0.5]]
+    """
+    frame = observable_rows(metrics, name)
+    columns = [column] if isinstance(column, str) else list(column)
+    for key in [*columns, *index]:
+        if key not in frame.columns:
+            raise KeyError(f"observable {name!r} has no index column {key!r}")
+    for key, value in index.items():
+        frame = frame[frame[key] == value]
+    if frame.empty:
+        raise KeyError(f"no rows for observable {name!r} with {index or 'no index'}")
+    frame = frame.drop_duplicates(["step", *columns], keep="last")  # the last row written wins, NaN included
+    return frame.pivot(index="step", columns=columns if len(columns) > 1 else columns[0], values="value").sort_index().sort_index(axis=1)

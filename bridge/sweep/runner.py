@@ -97,7 +97,7 @@ def run_sweep(
     check_values(target, pts)
     if not isinstance(threads, int) or threads < 1:
         raise ConfigError(f"threads must be a positive integer, got {threads!r}")
-    from bridge.training.loop import check_device, check_threads, resolve_device
+    from bridge.training.inputs import check_device, check_threads, resolve_device
 
     check_device(device)
     if backend == "local":  # this machine trains the points

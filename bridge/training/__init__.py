@@ -8,7 +8,8 @@ Examples:
 """
 
 from bridge.training.analyze import analyze, check_run_config
-from bridge.training.loop import batch_indices, resolve_device, torch_threads, train, validate, with_train
+from bridge.training.inputs import resolve_device, validate
+from bridge.training.loop import batch_indices, torch_threads, train, with_train
 from bridge.training.optim import make_optimizer
 from bridge.training.schedule import checkpoint_steps, relative_grid, tracked_steps
 from bridge.training.seeds import train_seeds

@@ -9,7 +9,8 @@ from bridge.runs.run import Run
 from bridge.trackers.base import Tracker, TrackingBuffer, check_trackers
 from bridge.config import ConfigError
 from bridge.runs.errors import RunError
-from bridge.training.loop import check_threads, torch_threads, validate
+from bridge.training.inputs import check_threads, validate
+from bridge.training.loop import torch_threads
 from bridge.training.writer import FLUSH_CAPTURES
 
 

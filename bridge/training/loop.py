@@ -14,7 +14,6 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -23,62 +22,24 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from tqdm import tqdm
 
-from bridge.config import ConfigError, RunConfig, config_from_dict, config_to_dict, first_difference
-from bridge.models import build_model, move_to
+from bridge.config import RunConfig
+from bridge.models import move_to
 from bridge.progress import progress_bar
 from bridge.runs.errors import Diverged
 from bridge.runs.run import Run
 from bridge.seeding import derive_seed, generator
-from bridge.tasks import Split, TaskData, make_task
+from bridge.tasks import TaskData
 from bridge.trackers.base import Tracker, check_trackers
 from bridge.trackers.loss import LossTracker
+from bridge.training.inputs import build_for_task, extension, resolve_device, validate
 from bridge.training.optim import before_step, make_optimizer
 from bridge.training.undo import refusable
 from bridge.training.writer import RunWriter, holds_files, resumed_record
 
 DEFAULT_LOSS_EXAMPLES = 4096
-DEVICES = ("auto", "cpu", "cuda")
-
-
-def check_device(device: str) -> str:
-    """``device`` if it names one of :data:`DEVICES` (whether this machine has it or not), else a ``ConfigError``.
-
-    Examples:
-        >>> check_device("cuda")
-        'cuda'
-    """
-    if device not in DEVICES:
-        raise ConfigError(f"device must be auto, cpu or cuda, got {device!r}")
-    return device
-
-
-def check_threads(threads: int, name: str = "threads") -> int:
-    """``threads`` if this machine has that many CPUs, else a ``ConfigError`` naming the setting ``name``.
-
-    Examples:
-        >>> check_threads(1)
-        1
-    """
-    if threads > (os.cpu_count() or 1):
-        raise ConfigError(f"{name}={threads} exceeds the {os.cpu_count()} CPUs of this machine")
-    return threads
-
-
-def resolve_device(device: str) -> torch.device:
-    """``"auto"`` → CUDA when available else CPU; ``"cpu"``; ``"cuda"`` (error if absent).
-
-    Examples:
-        >>> resolve_device("cpu"), resolve_device("auto").type in ("cpu", "cuda")
-        (device(type='cpu'), True)
-    """
-    if check_device(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' requested but CUDA is not available")
-    return torch.device(device)
 
 
 @contextmanager
@@ -125,93 +86,6 @@ def batch_indices(n: int, batch_size: int, step: int, seed: int) -> Tensor:
     per_epoch = n // batch_size
     epoch, slot = divmod(step, per_epoch)
     return _epoch_order(n, seed, epoch)[slot * batch_size : (slot + 1) * batch_size]
-
-
-def in_dtype(data: TaskData, dtype: torch.dtype) -> TaskData:
-    """``data`` with its floating-point inputs and targets in ``dtype`` (integer tensors, ``info`` and tensors already in ``dtype`` as they are).
-
-    Examples:
-        >>> from bridge.tasks import LinearTeacherConfig
-        >>> in_dtype(make_task(LinearTeacherConfig((2.0,), d_in=2, d_out=2), 0), torch.float64).train.x.dtype
-        torch.float64
-    """
-
-    def cast(t: Tensor) -> Tensor:
-        return t.to(dtype) if t.is_floating_point() else t
-
-    split = lambda s: None if s is None else Split(cast(s.x), cast(s.y))  # noqa: E731
-    return TaskData(split(data.train), split(data.test), data.loss, data.info)
-
-
-def in_model_dtype(model: nn.Module, dtype: str) -> nn.Module:
-    """``model`` with its floating-point parameters and buffers in ``dtype`` (``"float32"``: as built, untouched).
-
-    Examples:
-        >>> in_model_dtype(nn.Linear(2, 1), "float64").weight.dtype
-        torch.float64
-    """
-    return model if dtype == "float32" else move_to(model, getattr(torch, dtype))
-
-
-def build_for_task(config: RunConfig, data: TaskData) -> nn.Module:
-    """The model of ``config`` as training starts it: built from ``(config.model, seed)``, in
-    ``config.train.dtype``, then given the task-dependent initialisation the model asks for
-    (its ``init_from_task(data.info)``, e.g. a balanced deep linear start).
-
-    Raises:
-        ConfigError: the model's initialisation needs something the task does not provide.
-
-    Examples:
-        >>> from bridge.config import TrainConfig; from bridge.models import DeepLinearConfig; from bridge.tasks import LinearTeacherConfig
-        >>> cfg = RunConfig(LinearTeacherConfig((2.0, 1.0), d_in=3, d_out=3), DeepLinearConfig(3, 8, 3, init="balanced", init_strength=0.01), TrainConfig(dtype="float64"))
-        >>> model = build_for_task(cfg, validate(cfg))  # started on the teacher's modes, balanced
-        >>> model.weights[0].dtype, torch.linalg.matrix_rank(model.weights[1] @ model.weights[0]).item()
-        (torch.float64, 2)
-    """
-    model = in_model_dtype(build_model(config.model, config.seed), config.train.dtype)
-    init = getattr(model, "init_from_task", None)
-    if callable(init):
-        init(data.info)
-    return model
-
-
-def validate(config: RunConfig) -> TaskData:
-    """Check that the task builds, the model builds and one forward+loss works; return the data
-    (floating-point inputs and targets in ``config.train.dtype``).
-
-    Raises:
-        ConfigError: naming what is wrong, before any training.
-
-    Examples:
-        >>> from bridge.config import TrainConfig; from bridge.models import DeepLinearConfig; from bridge.tasks import LinearTeacherConfig
-        >>> validate(RunConfig(LinearTeacherConfig((2.0,), d_in=2, d_out=2), DeepLinearConfig(3, 4, 2), TrainConfig()))
-        Traceback (most recent call last):
-        ...
-        bridge.config.ConfigError: model 'deep_linear' does not fit task 'linear_teacher': ...
-    """
-    if not isinstance(config, RunConfig):
-        raise ConfigError(f"train needs a RunConfig, got {type(config).__name__}")
-    check_threads(config.train.threads, "train.threads")
-    try:
-        data = in_dtype(make_task(config.task, config.seed), getattr(torch, config.train.dtype))
-        model = build_for_task(config, data)
-    except KeyError as e:
-        raise ConfigError(str(e.args[0])) from None
-    except (MemoryError, RuntimeError) as e:  # a size too large for this machine
-        if not isinstance(e, MemoryError) and "allocate" not in str(e) and "out of memory" not in str(e):
-            raise
-        raise ConfigError(f"the task and model of this config do not fit in memory ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no detail'})") from None
-    n = min(len(data.train), 2)
-    try:
-        with torch.no_grad():
-            loss = data.loss_fn(model(data.train.x[:n]), data.train.y[:n])
-    except (RuntimeError, IndexError, ValueError) as e:
-        raise ConfigError(f"model {config.model.kind!r} does not fit task {config.task.kind!r}: {e}") from None
-    if loss.ndim != 0:
-        raise ConfigError(f"loss of task {config.task.kind!r} is not a scalar (shape {tuple(loss.shape)})")
-    if config.train.batch_size is not None and config.train.batch_size > len(data.train):
-        raise ConfigError(f"train.batch_size {config.train.batch_size} exceeds the {len(data.train)} training examples")
-    return data
 
 
 def train(
@@ -273,45 +147,6 @@ def train(
 
     with torch_threads(config.train.threads):
         return _train(config, out, data.to(dev), trackers, dev, progress, resume and existing, loggers, extends)
-
-
-def extension(recorded: Any, config: RunConfig, out: Path) -> int | None:
-    """The steps a run recorded with config ``recorded`` was trained for, when ``config`` extends it; ``None`` when they are equal.
-
-    Raises:
-        ConfigError: the configs differ in more than ``train.steps`` (and ``train.threads``: a run resumes on
-            another number of CPU threads), or ``config`` has fewer steps.
-
-    Examples:
-        >>> from bridge.config import TrainConfig, config_to_dict; from bridge.models import DeepLinearConfig; from bridge.tasks import LinearTeacherConfig
-        >>> cfg = RunConfig(LinearTeacherConfig((2.0,), d_in=2, d_out=2), DeepLinearConfig(2, 4, 2), TrainConfig(steps=100))
-        >>> extension(config_to_dict(cfg), with_train(cfg, steps=300), Path("run")), extension(config_to_dict(cfg), cfg, Path("run"))
-        (100, None)
-        >>> extension(config_to_dict(cfg), with_train(cfg, lr=0.5), Path("run"))
-        Traceback (most recent call last):
-        ...
-        bridge.config.ConfigError: cannot resume run: its run.json holds a different config (train.lr is 0.01 there, 0.5 here; only train.steps may change, to extend the run)
-    """
-    if not isinstance(recorded, dict):
-        raise ConfigError(f"cannot resume {out}: its run.json holds no config (a JSON object), got {recorded!r:.80}")
-    wanted = config_to_dict(config)
-    try:  # fields added to the configs since the run was written take their defaults
-        recorded = config_to_dict(config_from_dict(recorded))
-    except (ConfigError, TypeError, ValueError):
-        pass  # compared as written: any difference refuses
-    train_recorded = recorded.get("train") if isinstance(recorded, dict) else None
-    if isinstance(train_recorded, dict):
-        recorded = {**recorded, "train": {**train_recorded, "threads": config.train.threads}}
-    if recorded == wanted:
-        return None
-    old = train_recorded.get("steps") if isinstance(train_recorded, dict) else None
-    if differs := first_difference({**recorded, "train": {**recorded["train"], "steps": config.train.steps}} if isinstance(old, int) else recorded, wanted):
-        raise ConfigError(f"cannot resume {out}: its run.json holds a different config ({differs}; only train.steps may change, to extend the run)")
-    if config.train.steps < old:
-        raise ConfigError(f"cannot resume {out} for {config.train.steps} steps: it was set to train for {old}; a run can be extended, not shortened (to finish it, resume with train.steps={old}: --steps {old} at the command line)")
-    if config.train.decay != "none":
-        raise ConfigError(f"cannot extend {out}: its learning rate decays ({config.train.decay}) to zero at its last step, so its schedule depends on the total")
-    return old
 
 
 def with_loss_tracker(trackers: Sequence[Tracker]) -> list[Tracker]:

@@ -59,7 +59,8 @@ from bridge.tasks import TaskData
 from bridge.trackers.base import StackedTracker, Tracker
 from bridge.training.undo import refusable
 from bridge.training.writer import RunWriter, holds_files, resumed_record
-from bridge.training.loop import batch_indices, build_for_task, extension, resolve_device, step_bar, torch_threads, validate, with_loss_tracker
+from bridge.training.inputs import build_for_task, extension, resolve_device, validate
+from bridge.training.loop import batch_indices, step_bar, torch_threads, with_loss_tracker
 from bridge.training.optim import before_step, make_optimizer, optimizer_params
 
 

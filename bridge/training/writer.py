@@ -223,7 +223,7 @@ class RunWriter:
 
     Examples:
         >>> import tempfile; from bridge.config import TrainConfig; from bridge.models import DeepLinearConfig; from bridge.tasks import LinearTeacherConfig
-        >>> from bridge.training.loop import build_for_task, train, validate, with_loss_tracker; from bridge.training.optim import make_optimizer
+        >>> from bridge.training.inputs import build_for_task, validate; from bridge.training.loop import train, with_loss_tracker; from bridge.training.optim import make_optimizer
         >>> cfg = RunConfig(LinearTeacherConfig((2.0,), d_in=2, d_out=2), DeepLinearConfig(2, 4, 2), TrainConfig(lr=0.1, steps=3))
         >>> data = validate(cfg); model = build_for_task(cfg, data); opt = make_optimizer(model, cfg.train)
         >>> writer = RunWriter(cfg, Path(tempfile.mkdtemp()) / "run", data, with_loss_tracker([]), torch.device("cpu"))

@@ -161,7 +161,7 @@ def run_case_study(
     """
     from bridge.overrides import apply
     from bridge.training.loggers import check_logger_names
-    from bridge.training.loop import resolve_device, validate
+    from bridge.training.inputs import resolve_device, validate
 
     check_logger_names(loggers)
     if isinstance(backend, str) and backend != "local":
@@ -272,7 +272,8 @@ def _train_run(study: CaseStudy, preset: Any, key: str, cfg: RunConfig, out: Pat
     """
     from bridge.runs.run import load_run
     from bridge.training.analyze import analyze
-    from bridge.training.loop import extension, train
+    from bridge.training.inputs import extension
+    from bridge.training.loop import train
 
     folder = run_dir(out, key)
     finished = load_run(folder) if resume and (folder / "run.json").exists() else None

@@ -225,7 +225,7 @@ def run_robustness(
     from bridge.runs.run_json import has_report
     from bridge.runs.storage import atomic_write_json, atomic_write_text, read_json
     from bridge.sweep.backends import get_backend
-    from bridge.training.loop import validate
+    from bridge.training.inputs import validate
 
     from case_studies.base import get_case_study, resolve_preset
     from case_studies.base.runner import new_output, rebuild_report
@@ -247,7 +247,7 @@ def run_robustness(
             for cfg in study.runs(changed, seed).values():
                 validate(cfg)
     if remote is None:
-        from bridge.training.loop import resolve_device
+        from bridge.training.inputs import resolve_device
 
         resolve_device(device)
     out = new_output(out, resume)

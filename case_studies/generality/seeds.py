@@ -263,7 +263,7 @@ def run_seeds(
     from bridge.overrides import apply
     from bridge.runs.lock import remove_stale_staging
     from bridge.training.loggers import check_logger_names
-    from bridge.training.loop import validate
+    from bridge.training.inputs import validate
 
     from case_studies.base import get_case_study, resolve_preset
     from case_studies.base.runner import check_settings_take_effect, new_output, rebuild_report, run_case_study

@@ -288,12 +288,12 @@ def test_rebuild_of_a_killed_run_says_to_resume_it(good, tmp_path, capsys):
 
 
 def test_a_model_too_large_for_memory_is_one_line(tmp_path, capsys, monkeypatch):
-    import bridge.training.loop as loop
+    import bridge.training.inputs as inputs
 
     def too_large(config, data):  # what torch's CPU allocator raises for a size it cannot give (not tried for real: with overcommit it may succeed and fill memory)
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory: you tried to allocate 6400000000000 bytes")
 
-    monkeypatch.setattr(loop, "build_for_task", too_large)
+    monkeypatch.setattr(inputs, "build_for_task", too_large)
     line = cli_error(capsys, ["run", "deep-linear", "--out", str(tmp_path / "new"), "--set", "model.d_hidden=100000000000"])
     assert "do not fit in memory" in line and "6400000000000 bytes" in line
     assert not (tmp_path / "new").exists()

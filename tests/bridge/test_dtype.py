@@ -10,7 +10,8 @@ from bridge.runs.checkpoints import checkpoint_path
 from bridge.runs.run import load_run
 from bridge.runs.storage import load_tensors
 from bridge.tasks import LinearTeacherConfig, ModularConfig, make_task
-from bridge.training.loop import in_dtype, train
+from bridge.training.inputs import in_dtype
+from bridge.training.loop import train
 from bridge.training.seeds import train_seeds
 
 STEPS = 60

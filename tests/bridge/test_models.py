@@ -205,7 +205,7 @@ def test_the_lazy_wrapper_applies_the_balanced_init_and_keeps_a_zero_output():
     from bridge.config import RunConfig, TrainConfig
     from bridge.models import LazyConfig
     from bridge.tasks import LinearTeacherConfig
-    from bridge.training.loop import build_for_task, validate
+    from bridge.training.inputs import build_for_task, validate
 
     inner = DeepLinearConfig(3, 8, 3, init="balanced", init_strength=0.004)
     plain_cfg = RunConfig(LinearTeacherConfig((2.0, 1.0), d_in=3, d_out=3), inner, TrainConfig(dtype="float64"))
@@ -225,7 +225,7 @@ def test_the_lazy_wrapper_applies_the_balanced_init_and_keeps_a_zero_output():
 def test_balanced_init_needs_the_teachers_modes_and_valid_settings():
     from bridge.config import RunConfig, TrainConfig
     from bridge.tasks import SparseFeaturesConfig
-    from bridge.training.loop import validate
+    from bridge.training.inputs import validate
 
     with pytest.raises(ConfigError, match="deep_linear.init must be one of"):
         DeepLinearConfig(4, 4, 4, init="orthogonal")
@@ -240,7 +240,7 @@ def test_a_runs_model_is_not_drawn_from_its_tasks_stream():
     """A student built for a teacher task of the same shape starts uncorrelated with the teacher."""
     from bridge.config import RunConfig, TrainConfig
     from bridge.tasks import TeacherMLPConfig
-    from bridge.training.loop import build_for_task, validate
+    from bridge.training.inputs import build_for_task, validate
 
     cfg = RunConfig(TeacherMLPConfig(d_in=8, n_train=64, n_test=16, width=64, scale=4.0), MLPConfig(d_in=8, d_out=1, widths=(64,)), TrainConfig(), seed=3)
     data = validate(cfg)

@@ -12,7 +12,7 @@ from bridge.runs.errors import CorruptFileError, RunError
 from bridge.tasks import LinearTeacherConfig
 from bridge.trackers import LossTracker
 from bridge.training import analyze, train_seeds
-from bridge.training.loop import extension
+from bridge.training.inputs import extension
 
 
 def config(steps: int = 3) -> RunConfig:

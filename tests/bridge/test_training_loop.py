@@ -12,7 +12,7 @@ from bridge.config import ConfigError
 from bridge.models import DeepLinearConfig
 from bridge.runs.errors import Diverged
 from bridge.tasks import LinearTeacherConfig
-from bridge.training.loop import build_for_task, validate
+from bridge.training.inputs import build_for_task, validate
 from bridge.training.optim import make_optimizer
 from helpers import Crash, ThreadCount
 

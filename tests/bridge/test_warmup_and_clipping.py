@@ -9,7 +9,7 @@ import torch
 from bridge import ConfigError, RunConfig, ScheduleConfig, TrainConfig, train
 from bridge.models import MLPConfig
 from bridge.tasks import LinearTeacherConfig
-from bridge.training.loop import build_for_task, validate
+from bridge.training.inputs import build_for_task, validate
 from bridge.training.seeds import train_seeds
 from helpers import Crash
 

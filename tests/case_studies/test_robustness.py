@@ -12,7 +12,7 @@ from bridge.match import check
 from bridge.overrides import apply
 from bridge.report import BridgeReport
 from case_studies import case_study_names, get_case_study
-from bridge.training.loop import validate
+from bridge.training.inputs import validate
 from case_studies.generality.robustness import field_settings, neighbours, summarise, to_markdown
 from case_studies.base.runner import check_settings_take_effect
 from tests.helpers import timeout

@@ -39,7 +39,7 @@ from bridge.report import BridgeReport
 from bridge.runs.run import Run
 from bridge.tasks import TeacherMLPConfig
 from bridge.trackers.coordinates import CoordinatesTracker
-from case_studies.base import MAIN, CaseStudy, register
+from case_studies.base import CaseStudy, register
 from case_studies.mup.analysis import analyse, coord_key, figures, lr_key
 
 

@@ -8,10 +8,13 @@ Everything is measured in one run on this machine (1 torch thread):
    accuracy on the top eigenvalue, against a tight reference (``tol=1e-10``).
    Models: the edge-of-stability MLP at its last checkpoint (at the edge, where
    the top of the spectrum is crowded) and a toy transformer at initialisation.
-2. One HVP (double backward) in units of one gradient (forward + backward).
+2. One HVP (double backward) in units of one gradient (forward + backward),
+   timed in alternating rounds (medians), so both see the same machine load.
 3. Overhead of sharpness tracking on the edge-of-stability quick preset: wall
    time of training the three step sizes with the sharpness tracker at every
-   step vs without it (loss at checkpoints only, same checkpoints).
+   step vs without it (loss at checkpoints only, same checkpoints); both are
+   run once on 20 steps first, so neither timing pays for the first call, and
+   the two alternate step size by step size.
 
 Run: ``python benchmarks/bench_curvature.py [--repeats 5]``.
 """
@@ -19,6 +22,7 @@ Run: ``python benchmarks/bench_curvature.py [--repeats 5]``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tempfile
 import time
 from pathlib import Path
@@ -91,18 +95,20 @@ def compare(name: str, model, x, y, loss_fn, repeats: int) -> None:
         for r in range(repeats):
             v0 = torch.randn(op.shape[0], generator=generator(r), dtype=torch.float64).numpy()
             rows.append((*lanczos_to_target(op, ref, v0, 20), *lanczos_to_target(op, ref, v0, 8), *krylov_to_target(op, ref, v0), *power_to_target(op, ref, v0)))
-        # cost of one HVP vs one gradient
+        # cost of one HVP vs one gradient, in alternating rounds of n calls each
         v = torch.randn(op.shape[0], generator=generator(99), dtype=torch.float64).numpy()
-        n = 50
-        start = time.perf_counter()
-        for _ in range(n):
-            op.matvec(v)
-        hvp_s = (time.perf_counter() - start) / n
-    params = [p for p in model.parameters() if p.requires_grad]
-    start = time.perf_counter()
-    for _ in range(n):
-        torch.autograd.grad(loss_fn(model(x), y), params)
-    grad_s = (time.perf_counter() - start) / n
+        params = [p for p in model.parameters() if p.requires_grad]
+        n, hvp_rounds, grad_rounds = 10, [], []
+        for _ in range(7):
+            start = time.perf_counter()
+            for _ in range(n):
+                op.matvec(v)
+            hvp_rounds.append((time.perf_counter() - start) / n)
+            start = time.perf_counter()
+            for _ in range(n):
+                torch.autograd.grad(loss_fn(model(x), y), params)
+            grad_rounds.append((time.perf_counter() - start) / n)
+        hvp_s, grad_s = float(np.median(hvp_rounds)), float(np.median(grad_rounds))
     a = np.array(rows)
     med = np.median(a, axis=0)
     print(f"\n[{name}] {op.shape[0]} parameters, λ1 = {ref:.6g}, λ2/λ1 = {ref_vals[1] / ref:.4f}  (median of {repeats} random starts)")
@@ -117,16 +123,22 @@ def compare(name: str, model, x, y, loss_fn, repeats: int) -> None:
 def tracking_overhead(root: Path) -> tuple[float, float]:
     """Seconds to train the quick preset's step sizes with and without the per-step sharpness tracker."""
     configs = EdgeOfStability().runs(PRESETS["quick"], seed=0).values()
-    times = {}
-    for tracked in (False, True):
-        start = time.perf_counter()
-        for cfg in configs:
-            lr = cfg.train.lr
-            if not tracked:
-                cfg = with_train(cfg, schedule=type(cfg.train.schedule)(n_log=cfg.train.schedule.n_log, every=cfg.train.schedule.every, track_every=0))
-            trackers = [SharpnessTracker(k=1, trace_probes=0, loading=False)] if tracked else []
-            train(cfg, root / f"{'tracked' if tracked else 'plain'}_{lr:g}", trackers=trackers, device="cpu", progress=False)
-        times[tracked] = time.perf_counter() - start
+
+    def trained(cfg, tracked: bool, folder: Path) -> None:
+        if not tracked:
+            cfg = with_train(cfg, schedule=dataclasses.replace(cfg.train.schedule, track_every=0))
+        trackers = [SharpnessTracker(k=1, trace_probes=0, loading=False)] if tracked else []
+        train(cfg, folder, trackers=trackers, device="cpu", progress=False)
+
+    first = next(iter(configs))
+    for tracked in (False, True):  # warm-up: the first call of each pays its imports
+        trained(with_train(first, steps=20), tracked, root / f"warmup_{tracked}")
+    times = {False: 0.0, True: 0.0}
+    for cfg in configs:  # alternate, so both see the same machine load
+        for tracked in (False, True):
+            start = time.perf_counter()
+            trained(cfg, tracked, root / f"{'tracked' if tracked else 'plain'}_{cfg.train.lr:g}")
+            times[tracked] += time.perf_counter() - start
     return times[False], times[True]
 
 

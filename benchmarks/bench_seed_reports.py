@@ -1,7 +1,9 @@
 """A case study over ten seeds with ``--seeds`` against one seed and against ten separate commands, in one run.
 
 Every measurement is a whole ``mechbridge run deep-linear --preset quick`` process
-(CPU time of the process from ``os.wait4``, and wall time):
+(CPU time of the process from ``os.wait4``, and wall time), with one torch thread
+(``OMP_NUM_THREADS=1``), after one untimed run of the same command so that none of
+them pays for the first start from a cold disk cache:
 
 - one seed (``--seed 0``);
 - ten seeds in one command (``--seeds 0-9``), which writes the seed report;
@@ -14,6 +16,7 @@ Prints the ratios ten-in-one / one and ten-separate / ten-in-one.
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -21,11 +24,13 @@ import tempfile
 import time
 from pathlib import Path
 
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
 
 def measure(argv: list[str]) -> tuple[float, float]:
     """``(cpu_seconds, wall_seconds)`` of one process running ``argv``."""
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
     _, status, usage = os.wait4(proc.pid, 0)
     if os.waitstatus_to_exitcode(status) not in (0, 1):
         raise RuntimeError(f"{' '.join(argv)} failed")
@@ -33,8 +38,10 @@ def measure(argv: list[str]) -> tuple[float, float]:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # no options; --help answers without running
     cli = [sys.executable, "-m", "bridge.cli", "run", "deep-linear", "--preset", "quick", "--quiet"]
     with tempfile.TemporaryDirectory() as tmp:
+        measure([*cli, "--seed", "0", "--out", str(Path(tmp) / "warmup")])
         one = measure([*cli, "--seed", "0", "--out", str(Path(tmp) / "one")])
         many = measure([*cli, "--seeds", "0-9", "--out", str(Path(tmp) / "many")])
         separate = [measure([*cli, "--seed", str(s), "--out", str(Path(tmp) / f"sep-{s}")]) for s in range(10)]

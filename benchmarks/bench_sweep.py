@@ -5,9 +5,10 @@ quadratic MLP on addition mod 43 under AdamW), 2 learning rates × 2 weight deca
 2 seeds, each point on its own (no seed stacking). Both write the same run directories.
 Ray's start-up (``ray.init``) is timed apart. The sweep runs twice on the same Ray:
 first on cold workers (each imports torch and the library in its first task), then
-on warm ones, like the baseline process whose imports are done before its clock
-starts. Each point's overhead on Ray is the time its task spent outside training
-(imports on a cold worker, task and model build, the run directory).
+on warm ones, like the baseline process, whose imports and first call (a 20-step
+point swept untimed) come before its clock starts. Each point's overhead on Ray is
+the time its task spent outside training (imports on a cold worker, task and model
+build, the run directory).
 
     python benchmarks/bench_sweep.py [--steps 1500] [--workers 2]
 """
@@ -47,6 +48,7 @@ def main() -> None:
 
     config = base_config(args.steps)
     with tempfile.TemporaryDirectory() as tmp:
+        bridge.sweep(base_config(20), Path(tmp) / "warmup", grid={"train.lr": [1.5e-3]}, seeds=[0], stack=False, progress=False)
         start = time.perf_counter()
         local = bridge.sweep(config, Path(tmp) / "local", grid=GRID, seeds=SEEDS, stack=False, progress=False)
         sequential = time.perf_counter() - start

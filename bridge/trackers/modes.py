@@ -111,16 +111,22 @@ def mode_alignment(
         >>> [round(x, 4) for x in mode_alignment(w, u, v, s).tolist()]
         [1.0, 1.0, 1.0]
     """
-    groups = degenerate_groups(s) if s is not None else [[m] for m in range(u.shape[1])]
+    modes = u.shape[1]
+    groups = degenerate_groups(s) if s is not None else [[m] for m in range(modes)]
     finite = torch.isfinite(w).flatten(-2).all(-1)
-    out = torch.full((*w.shape[:-2], u.shape[1]), float("nan"), dtype=w.dtype, device=w.device)
+    out = torch.full((*w.shape[:-2], modes), float("nan"), dtype=w.dtype, device=w.device)
     if finite.any():
         uh, _, vh = torch.linalg.svd(w[finite], full_matrices=False)
-        scores = torch.empty((uh.shape[0], u.shape[1]), dtype=w.dtype, device=w.device)
-        for group in groups:
-            pair = (u[:, group].T @ uh).norm(dim=-2) * (v[:, group].T @ vh.mT).norm(dim=-2)  # (maps, learned pair)
-            scores[:, group] = pair.topk(min(len(group), pair.shape[-1]), dim=-1).values.mean(-1, keepdim=True)
-        out[finite] = scores
+        group_of = [0] * modes
+        for g, group in enumerate(groups):
+            for m in group:
+                group_of[m] = g
+        member = torch.tensor([[float(group_of[m] == g) for m in range(modes)] for g in range(len(groups))], dtype=w.dtype, device=w.device)  # (group, mode)
+        # each group's projection norm on every learned pair, all groups at once: (maps, group, learned pair)
+        pair = (member @ (u.T @ uh).square()).sqrt() * (member @ (v.T @ vh.mT).square()).sqrt()
+        k = member.sum(-1).long().clamp(max=pair.shape[-1])  # the g best pairs, or all there are
+        best = pair.sort(dim=-1, descending=True).values.cumsum(-1).gather(-1, (k - 1).expand(*pair.shape[:-1]).unsqueeze(-1)).squeeze(-1) / k
+        out[finite] = best[:, torch.tensor(group_of, device=w.device)]
     return out
 
 

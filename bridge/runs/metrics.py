@@ -48,6 +48,8 @@ def validate_rows(rows: Sequence[dict[str, Any]]) -> None:
         ValueError: metric row {'step': 0, 'observable': 'loss/train', 'value': 'high'}: value must be a number, got 'high'
     """
     for r in rows:
+        if _plainly_tidy(r):
+            continue
         problem = None
         if not isinstance(r.get("observable"), str) or not r["observable"]:
             problem = f"observable must be a non-empty name, got {r.get('observable')!r}"
@@ -64,6 +66,16 @@ def validate_rows(rows: Sequence[dict[str, Any]]) -> None:
                 problem = f"index column {ambiguous!r} holds the string {r[ambiguous]!r}, which the table reads back as {'missing' if r[ambiguous] in _MISSING else 'an integer'}: use {'None' if r[ambiguous] in _MISSING else 'the integer'}"
         if problem:
             raise ValueError(f"metric row {r}: {problem}")
+
+
+def _plainly_tidy(r: dict[str, Any]) -> bool:
+    """The common row, checked by exact types only (a tracker's rows: an ``int`` step, a ``float`` value,
+    ``int`` or absent indices); ``False`` sends the row through the full checks, which accept all of these."""
+    observable, value = r.get("observable"), r.get("value")
+    return (
+        type(observable) is str and observable != "" and type(r.get("step")) is int and (value is None or type(value) is float)
+        and all(v is None or type(v) is int or k in BASE_COLUMNS for k, v in r.items())
+    )
 
 
 def rows_to_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:

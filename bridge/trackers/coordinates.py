@@ -40,7 +40,16 @@ def layer_coordinates(model: nn.Module, x: Float[Tensor, "batch d_in"]) -> tuple
 
 
 def _rms(t: Tensor) -> Tensor:
-    return t.double().pow(2).mean().sqrt()
+    """RMS of ``t``'s entries, summed in float64; squared in place in the float64 copy (no second tensor of that size:
+    for a width-8192 weight, 0.5 GB). ``x * x`` is what ``pow(2)`` computes, value for value.
+
+    Examples:
+        >>> x = torch.tensor([3.0, 4.0, 0.0, 0.0], dtype=torch.float64)
+        >>> _rms(x.float()).item(), _rms(x).item(), x.tolist()   # the float64 input unchanged
+        (2.5, 2.5, [3.0, 4.0, 0.0, 0.0])
+    """
+    d = t.double()
+    return (d * d if d is t else d.mul_(d)).mean().sqrt()  # a float64 input is not squared where it lies
 
 
 @dataclass
@@ -77,17 +86,18 @@ class CoordinatesTracker:
         x = data.train.x[: self.max_examples]
         with evaluating(model):
             inputs, outputs, weights = layer_coordinates(model, x)
-            if step == 0:
-                self._start = ([o.clone() for o in outputs], [w.clone() for w in weights])
+            if step == 0:  # the weights are layer_coordinates' own products (multiplier × weight): kept without a copy
+                self._start = ([o.clone() for o in outputs], weights)
             if self._start is None:
                 raise ValueError(f"the coordinates tracker must see step 0 before step {step} (it measures changes from initialisation)")
             outputs0, weights0 = self._start
             rows = []
             for i, (x_l, h, h0, w, w0) in enumerate(zip(inputs, outputs, outputs0, weights, weights0)):
+                change = w - w0  # once for both rows that use it
                 rows.append(row("coordinates/act", _rms(h), layer=i))
                 rows.append(row("coordinates/delta", _rms(h - h0), layer=i))
-                rows.append(row("coordinates/update", _rms(x_l @ (w - w0).T), layer=i))
-                rows.append(row("coordinates/weight_delta", _rms(w - w0), layer=i))
+                rows.append(row("coordinates/update", _rms(x_l @ change.T), layer=i))
+                rows.append(row("coordinates/weight_delta", _rms(change), layer=i))
         return rows
 
 

@@ -60,3 +60,33 @@ def test_needs_step_zero_first():
     data = make_task(TeacherMLPConfig(d_in=3, n_train=8, n_test=0), seed=0)
     with pytest.raises(ValueError, match="must see step 0"):
         CoordinatesTracker()(MLP(MLPConfig(d_in=3, d_out=1), seed=0), 5, data)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_rows_equal_the_float64_formula_exactly_and_leave_the_model_unchanged(dtype):
+    """Every row is bit for bit ``t.double().pow(2).mean().sqrt()`` of its quantity (the numbers a μP report is built on)."""
+    from bridge.trackers.coordinates import layer_coordinates
+
+    data = make_task(TeacherMLPConfig(d_in=5, n_train=24, n_test=0, width=16), seed=3)
+    data.train.x, data.train.y = data.train.x.to(dtype), data.train.y.to(dtype)
+    model = MLP(MLPConfig(d_in=5, d_out=1, widths=(40, 40), parametrisation="mup", base_width=10), seed=4).to(dtype)
+    tracker = CoordinatesTracker(max_examples=16)
+    x = data.train.x[:16]
+    with torch.no_grad():
+        _, outputs0, weights0 = layer_coordinates(model, x)
+    tracker(model, 0, data)
+    opt = make_optimizer(model, TrainConfig(optimizer="adam", lr=0.01))
+    for _ in range(2):
+        opt.zero_grad()
+        ((model(data.train.x) - data.train.y) ** 2).mean().backward()
+        opt.step()
+    with torch.no_grad():
+        inputs, outputs, weights = layer_coordinates(model, x)
+    before = [p.detach().clone() for p in model.parameters()]
+    got = [(r["observable"], r["layer"], r["value"]) for r in tracker(model, 2, data)]
+    rms = lambda t: t.double().pow(2).mean().sqrt().item()  # noqa: E731
+    expected = []
+    for i, (x_l, h, h0, w, w0) in enumerate(zip(inputs, outputs, outputs0, weights, weights0)):
+        expected += [("coordinates/act", i, rms(h)), ("coordinates/delta", i, rms(h - h0)), ("coordinates/update", i, rms(x_l @ (w - w0).T)), ("coordinates/weight_delta", i, rms(w - w0))]
+    assert got == expected and all(v > 0 for _, _, v in got)
+    assert all(torch.equal(a, b.detach()) for a, b in zip(before, model.parameters()))

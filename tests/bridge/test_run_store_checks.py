@@ -46,6 +46,23 @@ def test_the_checksum_key_of_checkpoint_metadata_cannot_be_given():
         tensors_to_bytes({"w": torch.zeros(2)}, {"data_sha256": "0" * 64})
 
 
+def test_checkpoint_bytes_keep_the_values_of_when_they_were_taken(tmp_path):
+    """The bytes of a checkpoint are a copy: the weights changed afterwards change neither them nor their checksum."""
+    from bridge.runs.storage import DIGEST, read_metadata, save_tensors, load_tensors
+
+    w, flags = torch.arange(6.0).reshape(2, 3), torch.tensor([True, False])
+    data = tensors_to_bytes({"w": w, "flags": flags, "empty": torch.zeros(0)}, {"step": "1"})
+    w.mul_(-1.0)
+    flags.logical_not_()
+    file = tmp_path / "step_00000001.safetensors"
+    file.write_bytes(data)
+    loaded = load_tensors(file)  # checked against the checksum it was saved with
+    assert loaded["w"].tolist() == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]] and loaded["flags"].tolist() == [True, False] and loaded["empty"].numel() == 0
+    assert read_metadata(file) == {"step": "1"} and DIGEST not in read_metadata(file)
+    save_tensors(tmp_path / "again.safetensors", {"w": w, "flags": flags, "empty": torch.zeros(0)}, {"step": "1"})
+    assert load_tensors(tmp_path / "again.safetensors")["w"].tolist() == [[-0.0, -1.0, -2.0], [-3.0, -4.0, -5.0]]
+
+
 def test_a_lock_of_this_pid_on_another_host_is_not_this_process_lock(tmp_path):
     other = {"pid": os.getpid(), "host": socket.gethostname() + "-elsewhere", "started": time.time()}
     assert not held_here(other) and held_here({**other, "host": socket.gethostname()})

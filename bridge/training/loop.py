@@ -26,7 +26,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from bridge.config import RunConfig
-from bridge.models import move_to
+from bridge.models.base import move_to, weights_finite
 from bridge.progress import progress_bar
 from bridge.runs.errors import Diverged
 from bridge.runs.run import Run
@@ -206,7 +206,7 @@ def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker]
             before_step(optimizer, tc, step, base_lrs)
             optimizer.step()
             s = step + 1
-            if (s in tracked_set or s in ckpt_set) and not bool(torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all()):  # one sync
+            if (s in tracked_set or s in ckpt_set) and not weights_finite(model):  # one sync
                 raise Diverged(s, float("nan"), weights=True)  # before a tracker or a checkpoint reads them
             if s in tracked_set:
                 writer.buffer.track(model, s)

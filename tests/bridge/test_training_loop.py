@@ -60,6 +60,25 @@ def test_weights_that_overflow_in_one_step_end_the_run_before_a_tracker_or_check
     assert run.steps == [0] and sorted(run.metrics["step"].unique()) == [0]
 
 
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+def test_the_weight_check_agrees_with_isfinite_on_every_entry(dtype):
+    """The divergence check reads each weight through its smallest and largest entry: a NaN or an infinity anywhere
+    (any position, any size) is found exactly as ``isfinite(w).all()`` finds it, and empty weights are finite."""
+    from bridge.models.base import weights_finite
+
+    g = torch.Generator().manual_seed(0)
+    net = torch.nn.ModuleList([torch.nn.Linear(1, 1), torch.nn.Linear(1, 1)]).to(dtype)
+    for trial in range(300):
+        size = int(torch.randint(1, 3000, (1,), generator=g))
+        w = torch.randn(size, generator=g).to(dtype)
+        for _ in range(int(torch.randint(0, 3, (1,), generator=g))):
+            w[int(torch.randint(0, size, (1,), generator=g))] = [float("nan"), float("inf"), -float("inf")][trial % 3]
+        net[0].weight = torch.nn.Parameter(w.reshape(size, 1))
+        net[1].weight = torch.nn.Parameter(torch.zeros(0, 1, dtype=dtype))
+        assert weights_finite(net) == bool(torch.isfinite(w).all()), (trial, size)
+    assert weights_finite(torch.nn.Module())
+
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two CPUs")
 def test_a_run_resumes_on_another_number_of_threads_to_the_same_weights(tmp_path):
     straight = train(config(), tmp_path / "straight", device="cpu", progress=False)

@@ -78,11 +78,14 @@ def test_every_pair_of_family_values_is_a_valid_run(name):
 
     study = get_case_study(name)
     preset = study.presets["quick"]
+    validated = set()  # a config two neighbours share (e.g. one that a field of the pair does not reach) is validated once
     for (f1, values1), (f2, values2) in itertools.combinations(study.family.items(), 2):
         for v1, v2 in itertools.product(values1, values2):
             check_settings_take_effect(study, preset, field_settings(f1, v1) + field_settings(f2, v2))
             for cfg in _distinct(study.runs(apply(preset, field_settings(f1, v1) + field_settings(f2, v2)), 0).values()):
-                validate(cfg)
+                if repr(cfg) not in validated:
+                    validate(cfg)
+                    validated.add(repr(cfg))
 
 
 def test_fields_that_change_together_are_set_together_and_checked():

@@ -84,7 +84,10 @@ def test_rows_equal_the_float64_formula_exactly_and_leave_the_model_unchanged(dt
         inputs, outputs, weights = layer_coordinates(model, x)
     before = [p.detach().clone() for p in model.parameters()]
     got = [(r["observable"], r["layer"], r["value"]) for r in tracker(model, 2, data)]
-    rms = lambda t: t.double().pow(2).mean().sqrt().item()  # noqa: E731
+
+    def rms(t):
+        return t.double().pow(2).mean().sqrt().item()
+
     expected = []
     for i, (x_l, h, h0, w, w0) in enumerate(zip(inputs, outputs, outputs0, weights, weights0)):
         expected += [("coordinates/act", i, rms(h)), ("coordinates/delta", i, rms(h - h0)), ("coordinates/update", i, rms(x_l @ (w - w0).T)), ("coordinates/weight_delta", i, rms(w - w0))]

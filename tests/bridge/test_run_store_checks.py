@@ -48,7 +48,7 @@ def test_the_checksum_key_of_checkpoint_metadata_cannot_be_given():
 
 def test_checkpoint_bytes_keep_the_values_of_when_they_were_taken(tmp_path):
     """The bytes of a checkpoint are a copy: the weights changed afterwards change neither them nor their checksum."""
-    from bridge.runs.storage import DIGEST, read_metadata, save_tensors, load_tensors
+    from bridge.runs.storage import DIGEST, load_tensors, read_metadata, save_tensors
 
     w, flags = torch.arange(6.0).reshape(2, 3), torch.tensor([True, False])
     data = tensors_to_bytes({"w": w, "flags": flags, "empty": torch.zeros(0)}, {"step": "1"})

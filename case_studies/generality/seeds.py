@@ -15,11 +15,11 @@ Examples:
 
 from __future__ import annotations
 
-import re
-
 import math
+import numbers
+import re
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,36 @@ from bridge.runs.errors import Diverged
 from bridge.sweep.grid import parse_seeds
 
 SEED_REPORT = "seed_report.json"
-__all__ = ["SEED_REPORT", "SeedReport", "in_every_seed", "parse_seeds", "row_value", "run_seeds", "seed_dir", "summarise"]
+__all__ = ["SEED_REPORT", "SeedReport", "check_seeds", "in_every_seed", "parse_seeds", "row_value", "run_seeds", "seed_dir", "summarise"]
+
+
+def check_seeds(seeds: Any) -> list[int]:
+    """``seeds`` as a list, checked before any work: at least one, each a distinct non-negative integer.
+
+    Raises:
+        ConfigError: naming what is wrong (text such as ``"0-2"`` is read by :func:`parse_seeds` first).
+
+    Examples:
+        >>> check_seeds(range(3))
+        [0, 1, 2]
+        >>> check_seeds([0, 2, 2])
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: seeds must be distinct, got seed 2 twice in [0, 2, 2]
+    """
+    if isinstance(seeds, str | bytes) or not isinstance(seeds, Iterable):
+        hint = f" (parse_seeds({seeds!r}) reads a command-line list)" if isinstance(seeds, str) else ""
+        raise ConfigError(f"seeds must be a list of integers, got {seeds!r}{hint}")
+    seeds = list(seeds)
+    if not seeds:
+        raise ConfigError("--seeds names no seed")
+    bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0]
+    if bad:
+        raise ConfigError(f"seeds must be non-negative integers, got {bad[0]!r} in {seeds}")
+    twice = [s for s in seeds if seeds.count(s) > 1]
+    if twice:
+        raise ConfigError(f"seeds must be distinct, got seed {twice[0]} twice in {seeds}")
+    return [int(s) for s in seeds]
 
 
 def seed_dir(out: str | Path, seed: int) -> Path:
@@ -253,7 +282,8 @@ def run_seeds(
 
     Raises:
         FileExistsError: ``out`` holds files and ``resume`` is false.
-        ConfigError: no seeds, an unknown or uninstalled logger, or a run config is invalid (before any training).
+        ConfigError: no seeds, a seed that is not a non-negative integer or is given twice, an unknown or
+            uninstalled logger, or a run config is invalid (before any training).
 
     Examples:
         >>> report = run_seeds("deep-linear", "quick", "runs/dl-seeds", seeds=[0, 1, 2])  # doctest: +SKIP
@@ -268,8 +298,7 @@ def run_seeds(
     from case_studies.base import get_case_study, resolve_preset
     from case_studies.base.runner import check_settings_take_effect, new_output, rebuild_report, run_case_study
 
-    if not seeds:
-        raise ConfigError("--seeds names no seed")
+    seeds = check_seeds(seeds)
     check_logger_names(loggers)
     study = get_case_study(name)
     preset_name, preset_obj = resolve_preset(study, preset)

@@ -11,7 +11,7 @@ from bridge.config import ConfigError
 from bridge.match import check, match
 from bridge.report import BridgeReport
 from bridge.stages import Event
-from case_studies.generality.seeds import parse_seeds, summarise
+from case_studies.generality.seeds import parse_seeds, run_seeds, summarise
 from tests.helpers import timeout
 
 
@@ -179,3 +179,11 @@ def test_a_seed_without_a_row_counts_as_failing_it_and_non_finite_values_stay_ou
     gap = sr.rows["gap"]
     assert gap["mean"] == pytest.approx(0.2) and gap["std"] == pytest.approx(0.1414213562, rel=1e-9)
     assert (gap["min"], gap["max"]) == (0.1, 0.3)
+
+
+@pytest.mark.parametrize(("seeds", "named"), [([], "no seed"), ("0-2", "'0-2'"), ([0, -1], "-1"), ([0, 1.5], "1.5"), ([0, True], "True"), ([1, 1], "seed 1 twice")])
+def test_run_seeds_refuses_bad_seeds_before_any_work(tmp_path, seeds, named):
+    with pytest.raises(ConfigError, match="seeds") as refused:
+        run_seeds("deep-linear", "quick", tmp_path / "out", seeds, device="cpu", progress=False)
+    assert named in str(refused.value)
+    assert not (tmp_path / "out").exists()

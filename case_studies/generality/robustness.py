@@ -75,7 +75,7 @@ def neighbours(family: Mapping[str, Sequence[Any]], n: int, *, seed: int = 0, ma
         max_changes: the most fields one neighbour changes.
 
     Raises:
-        ConfigError: an empty family, a field without values, or ``n < 1``.
+        ConfigError: an empty family, a field without values, or ``n`` or ``max_changes`` not a positive integer.
 
     Examples:
         >>> neighbours({"train.lr": (0.1,)}, 5)   # only one neighbour exists
@@ -83,8 +83,8 @@ def neighbours(family: Mapping[str, Sequence[Any]], n: int, *, seed: int = 0, ma
     """
     if not family or any(len(v) == 0 for v in family.values()):
         raise ConfigError("a family needs at least one field, each with at least one value to try")
-    if n < 1 or max_changes < 1:
-        raise ConfigError(f"neighbours takes n >= 1 and max_changes >= 1, got {n} and {max_changes}")
+    if any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in (n, max_changes)):
+        raise ConfigError(f"neighbours takes n >= 1 and max_changes >= 1 (integers), got {n!r} and {max_changes!r}")
     rng = random.Random(seed)
     fields = sorted(family)
     found: list[Neighbour] = []
@@ -213,7 +213,7 @@ def run_robustness(
     the robustness of a recipe that is not a preset yet.
 
     Raises:
-        ConfigError: the case study declares no family, a neighbour's setting is invalid,
+        ConfigError: no seeds or a bad one, the case study declares no family, a neighbour's setting is invalid,
             or the backend is unknown or not installed.
         FileExistsError: ``out`` holds files and ``resume`` is false.
 
@@ -230,7 +230,9 @@ def run_robustness(
     from case_studies.base import get_case_study, resolve_preset
     from case_studies.base.runner import new_output, rebuild_report
     from case_studies.generality.budget import budget_steps, preset_steps
+    from case_studies.generality.seeds import check_seeds
 
+    seeds = check_seeds(seeds)
     study = get_case_study(name)
     if not study.family:
         raise ConfigError(f"case study {name!r} declares no family of neighbouring settings")

@@ -30,12 +30,15 @@ def budget_steps(steps: int, cap: int) -> list[int]:
     """The training lengths tried in turn: ``steps``, then doubling, the last one ``cap``.
 
     Raises:
-        ConfigError: ``cap`` is below ``steps``.
+        ConfigError: ``steps`` or ``cap`` is not a positive integer, or ``cap`` is below ``steps``.
 
     Examples:
         >>> budget_steps(2500, 12000), budget_steps(600, 600)
         ([2500, 5000, 10000, 12000], [600])
     """
+    for what, value in (("train.steps", steps), ("budget cap", cap)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"the {what} must be a positive integer number of steps, got {value!r}")
     if cap < steps:
         raise ConfigError(f"the budget cap ({cap} steps) is below the preset's train.steps ({steps}); give a cap of at least {steps}")
     out = [steps]

@@ -112,3 +112,21 @@ def test_training_stops_at_the_first_length_where_the_phenomenon_appears(monkeyp
     report = run_until("deep-linear", "quick", tmp_path / "o", cap=800, settings=["train.steps=100"])
     assert not report.not_reached
     assert calls == [["train.steps=100"], ["train.steps=100", "train.steps=200"]]  # not on to 400 and 800
+
+
+@pytest.mark.parametrize(("steps", "cap", "named"), [(0, 10, "train.steps must be a positive integer number of steps, got 0"), (-5, 10, "got -5"),
+                                                     (100, "800", "budget cap must be a positive integer number of steps, got '800'"), (100, 250.0, "got 250.0"), (100, True, "got True")])
+def test_budget_lengths_are_positive_integers(steps, cap, named):
+    with pytest.raises(ConfigError, match=named):
+        budget_steps(steps, cap)
+
+
+def test_a_budget_cap_that_is_not_a_number_of_steps_is_refused_before_any_work(tmp_path):
+    from case_studies.generality.robustness import run_robustness
+
+    for cap in ("800", 1e3):
+        with pytest.raises(ConfigError, match="budget cap must be a positive integer"):
+            run_until("deep-linear", "quick", tmp_path / "o", cap=cap, device="cpu")
+        with pytest.raises(ConfigError, match="budget cap must be a positive integer"):
+            run_robustness("deep-linear", "quick", tmp_path / "o", n_neighbours=1, seeds=[0], device="cpu", budget=cap)
+    assert not (tmp_path / "o").exists()

@@ -187,7 +187,7 @@ def to_markdown(table: Mapping[str, Any]) -> str:
 
 def run_robustness(
     name: str,
-    preset: str,
+    preset: str | Any,
     out: str | Path,
     *,
     n_neighbours: int = 8,
@@ -210,7 +210,7 @@ def run_robustness(
     the reports they wrote. With ``budget``, every neighbour trains until its phenomenon
     appears or ``budget`` steps (:func:`case_studies.generality.budget.run_until`).
     ``settings`` (``"path=value"``) change the preset before each neighbour's own settings:
-    the robustness of a recipe that is not a preset yet.
+    the robustness of a recipe that is not a preset yet; ``preset`` may also be a preset object (``"custom"``).
 
     Raises:
         ConfigError: no seeds or a bad one, the case study declares no family, a neighbour's setting is invalid,
@@ -238,6 +238,7 @@ def run_robustness(
         raise ConfigError(f"case study {name!r} declares no family of neighbouring settings")
     remote = backend if not isinstance(backend, str) else None if backend == "local" else get_backend(backend, **(backend_options or {}))
     preset_name, preset_obj = resolve_preset(study, preset)
+    given = preset_obj if preset_name == "custom" else preset_name  # what each neighbour's study starts from
     chosen = neighbours(study.family, n_neighbours, seed=draw_seed)
     base = tuple(settings)
     apply(preset_obj, base)  # a bad base setting stops here, named
@@ -267,7 +268,7 @@ def run_robustness(
         from bridge.sweep.family import run_job
 
         todo = [(key, n, folder) for key, (n, folder) in places.items() if not (resume and has_report(folder))]
-        jobs = [Job(run_job, (train_neighbour, (name, preset_name, seed, (*base, *n.settings)), f"{k}/seed-{seed}", str(folder), {"device": device, "budget": budget}), f"{k}/seed-{seed}") for (k, seed), n, folder in todo]
+        jobs = [Job(run_job, (train_neighbour, (name, given, seed, (*base, *n.settings)), f"{k}/seed-{seed}", str(folder), {"device": device, "budget": budget}), f"{k}/seed-{seed}") for (k, seed), n, folder in todo]
         by_job = {job.key: key for job, (key, _, _) in zip(jobs, todo)}
 
         def record(outcome: dict[str, Any]) -> None:
@@ -286,7 +287,7 @@ def run_robustness(
                 stored = read_json(folder / "run.json").get("status") == "failed" or "diverged" in read_json(folder / "report.json")
                 report = StoredReport.read(folder) if stored else rebuild_report(folder)
             else:
-                report = train_neighbour(name, preset_name, seed, (*base, *neighbour.settings), key, str(folder), device=device, progress=progress, resume=resume, budget=budget)
+                report = train_neighbour(name, given, seed, (*base, *neighbour.settings), key, str(folder), device=device, progress=progress, resume=resume, budget=budget)
         except (ArithmeticError, RuntimeError, ValueError) as e:  # a run that diverges or breaks is a result, not the end of the study
             report = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
         results.setdefault(key, {})[seed] = report
@@ -301,7 +302,7 @@ def run_robustness(
     return table
 
 
-def train_neighbour(name: str, preset: str, seed: int, settings: Sequence[str], key: str, folder: str, *, device: str = "cpu", progress: bool | None = False, resume: bool = True, budget: int | None = None) -> Any:
+def train_neighbour(name: str, preset: str | Any, seed: int, settings: Sequence[str], key: str, folder: str, *, device: str = "cpu", progress: bool | None = False, resume: bool = True, budget: int | None = None) -> Any:
     """One neighbour and seed of :func:`run_robustness`: the whole case study into ``folder``; returns its report.
 
     In a backend's worker (through :func:`bridge.sweep.family.run_job`, which records its failure) it resumes

@@ -1,8 +1,12 @@
 """Robustness tables at their edges: what is refused before any run, a run that raises, stored reports, keys."""
 
+import dataclasses
+import json
+
 import pytest
 
 from bridge.config import ConfigError
+from case_studies import get_case_study
 from case_studies.generality.robustness import neighbours, run_robustness
 
 FAMILY = {"train.lr": (0.025, 0.1), "model.d_hidden": (64, 256)}
@@ -26,3 +30,13 @@ def test_bad_arguments_are_refused_before_any_work(tmp_path, kwargs, message):
     with pytest.raises(ConfigError, match=message):
         run_robustness("deep-linear", "quick", tmp_path / "r", **{"n_neighbours": 1, "seeds": [0], "device": "cpu", **kwargs})
     assert not (tmp_path / "r").exists()
+
+
+def test_a_preset_object_is_run_as_given(tmp_path):
+    quick = get_case_study("deep-linear").presets["quick"]
+    short = dataclasses.replace(quick, train=dataclasses.replace(quick.train, steps=40))
+    table = run_robustness("deep-linear", short, tmp_path / "r", n_neighbours=1, seeds=[0], device="cpu", progress=False)
+    [run] = table["runs"]
+    assert table["preset"] == "custom" and run["verdict"] != "error", run["error"]
+    info = json.loads((tmp_path / "r" / run["neighbour"] / "seed-0" / "run.json").read_text())
+    assert info["config"]["train"]["steps"] == 40 and info["settings"] == run["neighbour"].split(",")

@@ -215,7 +215,7 @@ def run_robustness(
     Raises:
         ConfigError: no seeds or a bad one, the case study declares no family, a neighbour's setting is invalid,
             or the backend is unknown or not installed.
-        FileExistsError: ``out`` holds files and ``resume`` is false.
+        FileExistsError: ``out`` holds files and ``resume`` is false, or files that are not part of a robustness output.
 
     Examples:
         >>> table = run_robustness("deep-linear", "quick", "runs/dl-robust", n_neighbours=8)  # doctest: +SKIP
@@ -254,6 +254,9 @@ def run_robustness(
 
         resolve_device(device)
     out = new_output(out, resume)
+    foreign = sorted(p.name for p in out.iterdir() if not (p.name.startswith(".") or p.name in (ROBUSTNESS, "robustness.md") or (p.is_dir() and "=" in p.name))) if out.is_dir() else []
+    if foreign:  # a neighbour's folder is named by its settings (path=value); hidden names are temporary files and backend logs
+        raise FileExistsError(f"{out} holds files that are not part of a robustness output ({', '.join(foreign[:3])}); choose another --out")
     places = {(n.key, seed): (n, out / n.key / f"seed-{seed}") for n in chosen for seed in seeds}
     for n, folder in places.values():  # a resumed table describes the runs it holds: they were trained with these settings
         recorded = read_json(folder / "run.json").get("settings") if resume and (folder / "run.json").is_file() else None

@@ -40,3 +40,13 @@ def test_a_preset_object_is_run_as_given(tmp_path):
     assert table["preset"] == "custom" and run["verdict"] != "error", run["error"]
     info = json.loads((tmp_path / "r" / run["neighbour"] / "seed-0" / "run.json").read_text())
     assert info["config"]["train"]["steps"] == 40 and info["settings"] == run["neighbour"].split(",")
+
+
+@pytest.mark.parametrize("found", ["run.json", "seed-0", "notes.txt"])
+def test_resume_refuses_a_folder_that_is_not_a_robustness_output_and_writes_nothing(tmp_path, found):
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / found).mkdir() if found == "seed-0" else (out / found).write_text("{}")
+    with pytest.raises(FileExistsError, match=f"not part of a robustness output \\({found}\\)"):
+        run_robustness("deep-linear", "quick", out, n_neighbours=1, seeds=[0], device="cpu", resume=True)
+    assert [p.name for p in out.iterdir()] == [found]

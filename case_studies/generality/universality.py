@@ -175,15 +175,15 @@ def differentiation_tracking(outs: Mapping[Any, str | Path], tolerance: float = 
     from bridge.runs.run import load_run
     from bridge.stages.detectors import settled_crossing
 
+    if len(outs) < 2:
+        raise ValueError(f"differentiation_tracking needs at least 2 runs, got {len(outs)}")
     runs = {label: load_run(path) for label, path in outs.items()}
-    if len(runs) < 2:
-        raise ValueError(f"differentiation_tracking needs at least 2 runs, got {len(runs)}")
     worst, where, crossings = -np.inf, "", ""
     for a, b in itertools.combinations(runs, 2):
         steps, measured, predicted = differentiation_curves(runs[a], runs[b])
         gap = np.abs(measured - predicted)
         at = int(np.argmax(np.where(np.isnan(gap), np.inf, gap)))  # a step not measured counts as the worst
-        if not gap[at] <= worst:
+        if _nan_first(gap[at]) > _nan_first(worst):  # a pair not measured stays the worst, whatever pairs follow
             worst, where = float(gap[at]), f"{a} vs {b} at step {steps[at]:.0f}: measured {measured[at]:.3f}, predicted {predicted[at]:.3f}"
             crossings = "; ".join(f"{level:g}: " + " vs ".join("never" if e is None else f"{e.step:.0f}" for e in (settled_crossing(steps, measured, level), settled_crossing(steps, predicted, level))) for level in CROSSINGS)
     return [
@@ -196,6 +196,11 @@ def differentiation_tracking(outs: Mapping[Any, str | Path], tolerance: float = 
         ),
         check("steps where CKA(step, final) settles above each level, measured vs predicted (worst pair)", crossings, "—", True, role="info", source="bridge.theory.saxe"),
     ]
+
+
+def _nan_first(value: float) -> float:
+    """``value``, with NaN ranked above every number."""
+    return np.inf if np.isnan(value) else value
 
 
 def grokked(run, targets) -> bool:

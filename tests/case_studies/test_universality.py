@@ -232,3 +232,31 @@ def test_runs_of_different_lengths_are_compared_at_the_last_step_they_share(tiny
     expected = linear_cka(cached_activation(long.model_at(250), x, "hook_hidden.0"), cached_activation(short.model_at(250), x, "hook_hidden.0"), debiased=True)
     assert "at step 250" in row.name
     assert row.value == pytest.approx(expected, abs=1e-6)
+
+
+def test_one_run_is_refused_before_it_is_read(tmp_path):
+    for judge in (universality, differentiation_tracking):
+        with pytest.raises(ValueError, match="needs at least 2 runs, got 1"):
+            judge({0: tmp_path / "not-a-run"})
+
+
+STEPS = np.arange(0.0, 600.0, 100.0)
+MEASURED = np.array([0.0, 0.2, 0.8, 0.85, 0.95, 1.0])  # settles above 0.5 at step 150, above 0.9 at 350
+PREDICTED = np.array([0.0, 0.0, 0.4, 0.6, 0.8, 1.0])  # at 250 and 450
+
+
+def _curves(monkeypatch, by_pair):
+    """Runs that are their path, and the measured and predicted curves of each pair of paths."""
+    import bridge.runs.run as run_module
+    import case_studies.generality.universality as univ
+
+    monkeypatch.setattr(run_module, "load_run", lambda path: path)
+    monkeypatch.setattr(univ, "differentiation_curves", lambda a, b: by_pair[(a, b)])
+
+
+def test_a_pair_not_measured_fails_the_row_whatever_the_pairs_after_it(monkeypatch):
+    good = (STEPS, PREDICTED + 0.01, PREDICTED)
+    _curves(monkeypatch, {("a", "b"): (STEPS, np.full(6, np.nan), PREDICTED), ("a", "c"): good, ("b", "c"): good})
+    claim, _ = differentiation_tracking({0: "a", 1: "b", 2: "c"})
+    assert not claim.passed and np.isnan(claim.value) and claim.reason.startswith("worst: 0 vs 1 at step 0")
+    assert "over steps and 3 pairs" in claim.name

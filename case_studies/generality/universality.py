@@ -231,7 +231,7 @@ def fourier_algorithm(outs: Mapping[int, str | Path], targets) -> list:
     at least ``1 − n_top/F`` (``F = (p − 1)/2``: the Gini of ``n_top`` equal frequencies
     and nothing else). Nanda et al. (2023) find 5 key frequencies of 56 at p = 113
     (Gini near ``1 − 5/56 = 0.91``). Information: the mean pairwise Jaccard overlap
-    of the seeds' key-frequency sets, and the sets (Chughtai et al. 2023: the
+    of the seeds' key-frequency sets (two empty sets: 1), and the sets (Chughtai et al. 2023: the
     algorithm is universal, the frequencies are not).
     """
     from bridge.runs.run import load_run
@@ -276,7 +276,7 @@ def sparse_fourier_rows(spectra: Mapping[int, Any], targets, skipped: Sequence[i
     gini_ok = bool(found) and all(g >= floors[s] for s, g in ginis.items())
     sets = {s: set(k) for s, (k, _, _) in found.items()}
     pairs = list(itertools.combinations(sorted(sets), 2))
-    jaccard = float(np.mean([len(sets[a] & sets[b]) / len(sets[a] | sets[b]) for a, b in pairs])) if pairs else None
+    jaccard = float(np.mean([len(sets[a] & sets[b]) / len(sets[a] | sets[b]) if sets[a] | sets[b] else 1.0 for a, b in pairs])) if pairs else None
     span = lambda d: ", ".join(f"{s}: {v:.3g}" if isinstance(v, float) else f"{s}: {v}" for s, v in d.items()) or "none"
     return [
         check(f"key frequencies of every seed that grokked ({len(found)} of {len(found) + len(skipped)}), per seed: {span(counts)}", max(counts.values(), default=None), f"1 to {targets.n_top} in every seed", count_ok,

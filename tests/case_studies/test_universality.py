@@ -260,3 +260,9 @@ def test_a_pair_not_measured_fails_the_row_whatever_the_pairs_after_it(monkeypat
     claim, _ = differentiation_tracking({0: "a", 1: "b", 2: "c"})
     assert not claim.passed and np.isnan(claim.value) and claim.reason.startswith("worst: 0 vs 1 at step 0")
     assert "over steps and 3 pairs" in claim.name
+
+
+def test_two_seeds_without_key_frequencies_fail_the_count_and_share_their_empty_set():
+    count, spread, overlap, sets = sparse_fourier_rows({0: _spectrum([]), 1: _spectrum([])}, Targets())
+    assert not count.passed and count.value == 0
+    assert overlap.value == 1.0 and sets.value == "0: []; 1: []"

@@ -98,6 +98,9 @@ def run_widths(
     Returns:
         ``{"seed_reports": {width: SeedReport}, "universality": Check}``.
 
+    Raises:
+        ConfigError: a bad seed, or fewer than 2 runs (seeds × widths) to compare (before any training).
+
     Examples:
         >>> result = run_widths("runs/dl-widths", seeds=[0, 1, 2])  # doctest: +SKIP
         >>> result["universality"].passed  # doctest: +SKIP
@@ -107,13 +110,18 @@ def run_widths(
     from bridge.report import _row
     from bridge.runs.storage import atomic_write_json
     from case_studies.base import get_case_study, resolve_preset
-    from case_studies.generality.seeds import run_seeds, seed_dir
+    from case_studies.generality.seeds import check_seeds, run_seeds, seed_dir
+
+    from bridge.config import ConfigError
 
     _, chosen = resolve_preset(get_case_study("deep-linear"), preset)
     chosen = apply(chosen, settings)
+    seeds, widths = check_seeds(seeds), width_grid(chosen.model.d_hidden, factors)
+    if len(seeds) * len(widths) < 2:
+        raise ConfigError(f"universality needs at least 2 runs, got {len(widths)} hidden widths × {len(seeds)} seeds")
     out = Path(out)
     reports, outs = {}, {}
-    for width in width_grid(chosen.model.d_hidden, factors):
+    for width in widths:
         folder = out / f"width-{width}"
         reports[width] = run_seeds("deep-linear", preset, folder, seeds, settings=[*settings, f"model.d_hidden={width}"], **options)
         outs.update({f"seed {s}, width {width}": seed_dir(folder, s) for s in seeds})

@@ -266,3 +266,12 @@ def test_two_seeds_without_key_frequencies_fail_the_count_and_share_their_empty_
     count, spread, overlap, sets = sparse_fourier_rows({0: _spectrum([]), 1: _spectrum([])}, Targets())
     assert not count.passed and count.value == 0
     assert overlap.value == 1.0 and sets.value == "0: []; 1: []"
+
+
+@pytest.mark.parametrize(("seeds", "factors"), [([0], (1.0,)), ([0], (1.0, 1.001)), ([0, 1], ())])
+def test_run_widths_refuses_fewer_than_two_runs_before_training(tmp_path, seeds, factors):
+    from case_studies.generality.universality import run_widths
+
+    with pytest.raises(ValueError, match="at least 2 runs"):
+        run_widths(tmp_path / "w", seeds=seeds, factors=factors, device="cpu")
+    assert not (tmp_path / "w").exists()

@@ -1,6 +1,7 @@
 """A case study over seeds: seed lists, the seed report's statistics and verdict, the CLI end to end."""
 
 import json
+import math
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ from bridge.config import ConfigError
 from bridge.match import check, match
 from bridge.report import BridgeReport
 from bridge.stages import Event
-from case_studies.generality.seeds import parse_seeds, run_seeds, summarise
+from case_studies.generality.seeds import in_every_seed, parse_seeds, run_seeds, summarise
 from tests.helpers import timeout
 
 
@@ -187,3 +188,136 @@ def test_run_seeds_refuses_bad_seeds_before_any_work(tmp_path, seeds, named):
         run_seeds("deep-linear", "quick", tmp_path / "out", seeds, device="cpu", progress=False)
     assert named in str(refused.value)
     assert not (tmp_path / "out").exists()
+
+
+def _report(seed, gap, passed=True, extra=()):
+    """Seed ``seed``'s report: the claim "gap" at ``gap``, and the ``extra`` rows."""
+    return BridgeReport("toy", "quick", seed, checks=[check("gap", gap, "< 0.5", passed), *extra])
+
+
+def test_a_seed_report_of_one_seed_names_it_and_has_no_spread():
+    sr = summarise({3: _report(3, 0.25)}, "toy", "quick", threshold=0.8)
+    gap = sr.rows["gap"]
+    assert sr.seeds == [3] and (gap["mean"], gap["std"], gap["min"], gap["max"]) == (0.25, None, 0.25, 0.25)
+    md = sr.to_markdown().splitlines()
+    assert md[0] == "# toy — preset quick, seeds 3: **PASS**"
+    assert md[2] == "1 of 1 seeds pass (fraction 1.00, threshold 0.80)."
+    assert "| gap | claim | 0.25 | — | 0.25 | 0.25 | 1.00 |" in md
+    assert json.loads(json.dumps(sr.to_dict()))["rows"]["gap"]["std"] is None
+
+
+@pytest.mark.parametrize(("seeds", "shown"), [([0, 1, 2], "seeds 0–2"), ([4, 5], "seeds 4–5"), ([0, 2, 5], "seeds 0, 2, 5"), ([1, 2, 4], "seeds 1, 2, 4")])
+def test_the_heading_gives_a_range_only_for_consecutive_seeds(seeds, shown):
+    sr = summarise({s: _report(s, 0.1) for s in seeds}, "toy", "quick", threshold=0.8)
+    assert sr.to_markdown().splitlines()[0] == f"# toy — preset quick, {shown}: **PASS**"
+
+
+def test_the_markdown_row_gives_mean_std_min_max_and_pass_fraction_in_its_columns():
+    reports = {s: _report(s, gap, gap < 0.5) for s, gap in enumerate((0.1, 0.3, 0.8, 0.2))}
+    md = summarise(reports, "toy", "quick", threshold=0.5).to_markdown()
+    assert "| gap | claim | 0.35 | 0.3109 | 0.1 | 0.8 | 0.75 |" in md  # sample std of 0.1, 0.3, 0.8, 0.2
+    assert "| 2 | fail |" in md and "3 of 4 seeds pass (fraction 0.75, threshold 0.50)." in md
+
+
+def test_a_match_row_gathers_each_seed_s_relative_error_not_its_steps():
+    reports = {
+        s: BridgeReport("toy", "quick", s, matches=[match("mode 0", 100.0, Event("rise", observed, observed - 5, observed + 5), None, 0.25, require_mechanism=False)])
+        for s, observed in ((0, 110.0), (1, 80.0))
+    }
+    row = summarise(reports, "toy", "quick", threshold=0.5).rows["mode 0"]
+    assert row["values"] == {0: pytest.approx(0.1), 1: pytest.approx(0.2)}
+    assert row["mean"] == pytest.approx(0.15) and row["steps"][1] == {"predicted": 100.0, "observed": 80.0, "mechanism": None}
+
+
+def test_a_seed_report_needs_a_seed_and_lists_seeds_in_order():
+    with pytest.raises(ValueError, match="at least one seed"):
+        summarise({}, "toy", "quick", threshold=0.5)
+    sr = summarise({5: _report(5, 0.1), 1: _report(1, 0.9, False)}, "toy", "quick", threshold=0.5)
+    assert sr.seeds == [1, 5] and list(sr.verdicts) == [1, 5] and list(sr.rows["gap"]["values"]) == [1, 5]
+
+
+def test_only_claims_are_counted_rows_of_the_seed_report():
+    extra = [check("converged", 1.0, "== 1", True, role="precondition"), check("loss at the end", 0.01, "—", True, role="info")]
+    rows = summarise({0: _report(0, 0.1, extra=extra)}, "toy", "quick", threshold=0.5).rows
+    assert {name: (row["role"], row["counted"]) for name, row in rows.items()} == {
+        "gap": ("claim", True), "converged": ("precondition", False), "loss at the end": ("info", False)}
+
+
+def test_text_and_boolean_values_are_gathered_but_not_averaged():
+    extra = [check("phenomenon", "absent", "present", False, role="precondition"), check("in order", True, "== true", True)]
+    sr = summarise({s: _report(s, 0.1, extra=extra) for s in range(2)}, "toy", "quick", threshold=0.5)
+    for name, value in (("phenomenon", "absent"), ("in order", True)):
+        row = sr.rows[name]
+        assert row["values"] == {0: value, 1: value}
+        assert (row["mean"], row["std"], row["min"], row["max"]) == (None, None, None, None)
+    assert "| phenomenon | precondition | — | — | — | — | 0.00 |" in sr.to_markdown()
+
+
+def test_a_seed_whose_value_is_not_a_number_is_written_as_null_and_left_out_of_the_statistics(tmp_path):
+    reports = {0: _report(0, 0.1), 1: _report(1, float("nan"), False), 2: _report(2, float("inf"), False)}
+    sr = summarise(reports, "toy", "quick", threshold=0.5)
+    data = json.loads(sr.write(tmp_path).read_text(), parse_constant=lambda c: pytest.fail(f"{c} in the seed report"))
+    assert data["rows"]["gap"]["values"] == {"0": 0.1, "1": None, "2": None}
+    assert (data["rows"]["gap"]["mean"], data["rows"]["gap"]["std"]) == (0.1, None)
+    assert data["verdicts"] == {"0": "pass", "1": "fail", "2": "fail"} and data["pass_fraction"] == pytest.approx(1 / 3)
+
+
+def test_an_across_seed_row_that_is_not_counted_does_not_decide_the_seed_verdict():
+    reports = {s: _report(s, 0.1) for s in range(2)}
+    shown = check("overlap of the key frequencies", math.nan, "—", False, role="info")
+    needed = check("every seed converged", 0.5, "== 1", False, role="precondition")
+    assert summarise(reports, "toy", "quick", 0.8, [shown, needed]).verdict == "pass"
+    md = summarise(reports, "toy", "quick", 0.8, [shown]).to_markdown()
+    assert "| overlap of the key frequencies | nan | — | ✘ |" in md
+
+
+def test_a_universal_row_that_no_seed_reports_fails_and_says_so():
+    sr = summarise({s: _report(s, 0.1) for s in range(2)}, "toy", "quick", threshold=0.5)
+    [missing] = in_every_seed(sr, ["plateau"])
+    assert (missing.name, missing.value, missing.passed, missing.counted) == ("plateau: in every seed", None, False, True)
+    assert missing.reason == "no seed reports this row"
+    sr.across_seeds += [missing]
+    assert sr.verdict == "fail"
+
+
+def test_a_seed_report_without_matches_writes_no_figure_and_links_none(tmp_path):
+    sr = summarise({s: _report(s, 0.1) for s in range(2)}, "toy", "quick", threshold=0.5)
+    data = json.loads(sr.write(tmp_path).read_text())
+    assert data["figures"] == [] and not (tmp_path / "figures").exists()
+    assert "![" not in (tmp_path / "seed_report.md").read_text()
+
+
+def test_run_seeds_judges_the_study_s_universal_rows_at_its_threshold_and_resumes_over_its_figure(tmp_path, monkeypatch):
+    import case_studies.base.runner as runner
+    from case_studies import get_case_study
+
+    study_class = type(get_case_study("deep-linear"))
+    monkeypatch.setattr(study_class, "universal", ("mode 0",))
+    monkeypatch.setattr(study_class, "seed_pass_fraction", 0.7)
+    monkeypatch.setattr(study_class, "across_seeds", lambda self, outs, preset: [check("seeds compared", float(len(outs)), "—", True, role="info")])
+    calls = []
+
+    def study_run(name, preset, out, *, seed, resume, **options):
+        calls.append((seed, resume))
+        observed = {0: 100.0, 1: 105.0, 2: 120.0}[seed]  # relative errors 0, 0.05 and 0.2 against a tolerance of 0.1
+        return BridgeReport(name, preset, seed, matches=[match("mode 0", 100.0, Event("rise", observed, observed - 5, observed + 5), None, 0.1, require_mechanism=False)])
+
+    monkeypatch.setattr(runner, "run_case_study", study_run)
+    sr = run_seeds("deep-linear", "quick", tmp_path / "s", [0, 1, 2], device="cpu", progress=False, stack=False)
+    assert sr.threshold == 0.7 and sr.pass_fraction == pytest.approx(2 / 3) and sr.verdict == "fail"
+    assert [(r.name, r.value, r.passed) for r in sr.across_seeds] == [("seeds compared", 3.0, True), ("mode 0: in every seed", pytest.approx(2 / 3), False)]
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["figures", "seed_report.json", "seed_report.md"]
+    again = run_seeds("deep-linear", "quick", tmp_path / "s", [0, 1, 2], device="cpu", progress=False, stack=False, resume=True)
+    assert [seed for seed, _ in calls] == [0, 1, 2, 0, 1, 2] and again.verdicts == sr.verdicts  # no report.json here: each seed is asked again
+
+
+def test_seeds_that_diverge_when_trained_together_are_each_reported_invalid_with_where_they_diverged(tmp_path):
+    sr = run_seeds("deep-linear", "quick", tmp_path / "s", [0, 1], device="cpu", progress=False, settings=["train.lr=3", "train.steps=60"])
+    assert sr.verdicts == {0: "invalid", 1: "invalid"} and sr.pass_fraction == 0.0 and sr.verdict == "fail"
+    for seed in (0, 1):
+        report = json.loads((tmp_path / "s" / f"seed-{seed}" / "report.json").read_text())
+        assert report["verdict"] == "invalid" and report["diverged"]["run"] == "main"
+    md = (tmp_path / "s" / "seed_report.md").read_text()
+    assert "| 0 | invalid |" in md and "| 1 | invalid |" in md and "0 of 2 seeds pass" in md
+    data = json.loads((tmp_path / "s" / "seed_report.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in the seed report"))
+    assert data["verdicts"] == {"0": "invalid", "1": "invalid"}

@@ -1,13 +1,18 @@
 """Universality rows: deep-linear representations across seeds and widths, their rise over training, grokking's Fourier algorithm."""
 
 import dataclasses
+import json
+import types
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 import bridge
+import case_studies.generality.universality as univ
 from bridge.config import RunConfig, ScheduleConfig, TrainConfig
+from bridge.match import check
 from bridge.models import DeepLinearConfig
 from bridge.tasks import HierarchyConfig
 from bridge.tasks.hierarchy import make_hierarchy
@@ -263,7 +268,7 @@ def test_a_pair_not_measured_fails_the_row_whatever_the_pairs_after_it(monkeypat
 
 
 def test_two_seeds_without_key_frequencies_fail_the_count_and_share_their_empty_set():
-    count, spread, overlap, sets = sparse_fourier_rows({0: _spectrum([]), 1: _spectrum([])}, Targets())
+    count, _, overlap, sets = sparse_fourier_rows({0: _spectrum([]), 1: _spectrum([])}, Targets())
     assert not count.passed and count.value == 0
     assert overlap.value == 1.0 and sets.value == "0: []; 1: []"
 
@@ -275,3 +280,93 @@ def test_run_widths_refuses_fewer_than_two_runs_before_training(tmp_path, seeds,
     with pytest.raises(ValueError, match="at least 2 runs"):
         run_widths(tmp_path / "w", seeds=seeds, factors=factors, device="cpu")
     assert not (tmp_path / "w").exists()
+
+
+def test_the_predicted_final_representation_of_seed_b_follows_seed_b_s_own_time_course(tiny_runs):
+    a, b = bridge.load_run(tiny_runs[(0, 64)]), bridge.load_run(tiny_runs[(1, 64)])
+    _, _, predicted = differentiation_curves(a, b)
+    _, _, early_b = differentiation_curves(a, _Mislabelled(b, 0.0025))  # b's last step read as a twentieth of its training
+    gap = np.abs(predicted - early_b)
+    assert gap[-1] > 0.1, gap  # 0.19: the end of a against a b that has learned only its strongest modes
+
+
+def test_a_cka_exactly_at_the_threshold_passes(monkeypatch):
+    import bridge.runs.run as run_module
+    import bridge.training.compare as compare_module
+
+    run = types.SimpleNamespace(steps=[0, 600], task_data=lambda: types.SimpleNamespace(train=types.SimpleNamespace(x=None)),
+                                config=types.SimpleNamespace(model=types.SimpleNamespace(d_hidden=16)))
+    monkeypatch.setattr(run_module, "load_run", lambda path: run)
+    monkeypatch.setattr(compare_module, "compare", lambda *args, **kwargs: pd.DataFrame({"run_a": ["0"], "run_b": ["1"], "cka_debiased": [0.95]}))
+    row = universality({0: "a", 1: "b"})
+    assert row.passed and row.value == 0.95 and row.reason == ""
+    row = universality({0: "a", 1: "b"}, threshold=0.96)
+    assert not row.passed and row.reason == "lowest pair: 0 vs 1"
+
+
+def test_the_tracking_row_passes_at_its_tolerance_and_reports_where_each_curve_settles(monkeypatch):
+    _curves(monkeypatch, {("a", "b"): (STEPS, MEASURED, PREDICTED)})
+    claim, info = differentiation_tracking({0: "a", 1: "b"}, tolerance=0.4)
+    assert claim.value == pytest.approx(0.4) and claim.passed  # |0.8 − 0.4| at step 200
+    exact = float(np.abs(MEASURED - PREDICTED).max())
+    assert differentiation_tracking({0: "a", 1: "b"}, tolerance=exact)[0].passed
+    assert info.value == "0.5: 150 vs 250; 0.9: 350 vs 450" and not info.counted
+    assert "over steps and 1 pairs" in claim.name
+
+
+def test_run_widths_runs_every_width_after_the_user_s_settings_and_judges_all_runs(tmp_path, monkeypatch):
+    import case_studies.generality.seeds as seeds_module
+
+    calls, judged = [], {}
+
+    def run_seeds(name, preset, out, seeds, *, settings, **options):
+        out.mkdir(parents=True)
+        calls.append((name, preset, out.name, list(seeds), list(settings), options))
+        return types.SimpleNamespace(verdict="pass" if out.name == "width-20" else "partial")
+
+    monkeypatch.setattr(seeds_module, "run_seeds", run_seeds)
+    monkeypatch.setattr(univ, "universality", lambda outs: judged.update(outs) or check("same", 0.99, ">= 0.95", True))
+    result = univ.run_widths(tmp_path / "w", seeds=[0, 1], factors=(0.5, 2.0), settings=["model.d_hidden=40", "train.steps=50"], device="cpu")
+    assert [c[2] for c in calls] == ["width-20", "width-80"]
+    assert calls[0] == ("deep-linear", "quick", "width-20", [0, 1], ["model.d_hidden=40", "train.steps=50", "model.d_hidden=20"], {"device": "cpu"})
+    assert judged == {f"seed {s}, width {w}": tmp_path / "w" / f"width-{w}" / f"seed-{s}" for w in (20, 80) for s in (0, 1)}
+    saved = json.loads((tmp_path / "w" / "universality.json").read_text())
+    assert saved["seeds"] == [0, 1] and saved["widths"] == {"20": "pass", "80": "partial"} and saved["universality"]["value"] == 0.99
+    assert sorted(result["seed_reports"]) == [20, 80] and result["universality"].passed
+
+
+def _accuracy_run(train, test):
+    steps = np.arange(0.0, 1001.0, 100.0)
+    curves = {"accuracy/train": train(steps), "accuracy/test": test(steps)}
+    return types.SimpleNamespace(curve=lambda name: (steps, curves[name]))
+
+
+def test_a_run_that_never_generalises_or_never_memorises_has_not_grokked():
+    memorises = lambda t: np.minimum(1.0, t / 200)
+    assert univ.grokked(_accuracy_run(memorises, lambda t: (t >= 700).astype(float)), Targets())
+    assert not univ.grokked(_accuracy_run(memorises, lambda t: 0.1 + 0 * t), Targets())
+    assert not univ.grokked(_accuracy_run(lambda t: 0.3 + 0 * t, lambda t: 0.1 + 0 * t), Targets())
+
+
+def test_the_overlap_is_the_mean_jaccard_over_pairs_and_the_count_names_the_seeds_that_did_not_grok():
+    count, _, overlap, sets = sparse_fourier_rows({0: _spectrum([1, 2]), 1: _spectrum([1, 3]), 2: _spectrum([4, 5])}, Targets(), skipped=[3, 4])
+    assert overlap.value == pytest.approx(1 / 9)  # 1/3, 0 and 0
+    assert "(3 of 5)" in count.name and count.reason == "seeds that did not grok: [3, 4]" and count.passed
+    assert sets.value == "0: [1, 2]; 1: [1, 3]; 2: [4, 5]"
+
+
+def test_fourier_algorithm_reads_the_final_embedding_of_every_seed_that_grokked(monkeypatch):
+    import bridge.runs.run as run_module
+    import probes.fourier
+    import probes.modular
+
+    def run(path):
+        return types.SimpleNamespace(path=path, steps=[0, 100, 200], model_at=lambda step: step, config=types.SimpleNamespace(task=types.SimpleNamespace(p=59)))
+
+    monkeypatch.setattr(run_module, "load_run", run)
+    monkeypatch.setattr(univ, "grokked", lambda r, targets: r.path != "b")
+    monkeypatch.setattr(probes.modular, "residue_embedding", lambda model, p: (model, p))
+    monkeypatch.setattr(probes.fourier, "frequency_norms", lambda embedding: _spectrum([3, 7]) if embedding == (200, 59) else _spectrum(range(1, 30)))
+    count, _, _, sets = univ.fourier_algorithm({0: "a", 1: "b", 2: "c"}, Targets())
+    assert count.passed and count.value == 2 and "(2 of 3)" in count.name and count.reason == "seeds that did not grok: [1]"
+    assert sets.value == "0: [3, 7]; 2: [3, 7]"

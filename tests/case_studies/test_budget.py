@@ -130,3 +130,19 @@ def test_a_budget_cap_that_is_not_a_number_of_steps_is_refused_before_any_work(t
         with pytest.raises(ConfigError, match="budget cap must be a positive integer"):
             run_robustness("deep-linear", "quick", tmp_path / "o", n_neighbours=1, seeds=[0], device="cpu", budget=cap)
     assert not (tmp_path / "o").exists()
+
+
+def test_training_ends_at_the_first_length_where_the_phenomenon_appears_even_if_a_claim_then_fails(monkeypatch, tmp_path):
+    import case_studies.base.runner as runner
+
+    calls = []
+    reached_but_wrong = BridgeReport("toy", "quick", 0, checks=[check("the phenomenon", 1.0, "appears", True, role="precondition"), check("a claim", 0.0, "== 1", False)])
+
+    def study_run(name, preset, out, *, seed, settings, resume, **options):
+        calls.append(list(settings))
+        return _report(not_reached(100)) if len(calls) == 1 else reached_but_wrong
+
+    monkeypatch.setattr(runner, "run_case_study", study_run)
+    report = run_until("deep-linear", "quick", tmp_path / "o", cap=800, settings=["train.steps=100"])
+    assert report is reached_but_wrong and report.verdict == "fail"
+    assert calls == [["train.steps=100"], ["train.steps=100", "train.steps=200"]]  # a failed claim is a result: no longer training

@@ -57,3 +57,56 @@ def test_the_module_examples_run():
     import experiments.induction_variants as module
 
     assert doctest.testmod(module).failed == 0
+
+
+def test_each_variant_sets_the_values_the_module_describes():
+    got = {name: {k: v for k, v in _settings(preset).items() if _settings(QUICK_ADAMW)[k] != v} for name, preset in VARIANTS.items()}
+    assert got == {
+        "adamw": {},
+        "rotary": {"positional_embedding": "rotary"},
+        "two-heads": {"n_heads": 2, "d_head": 32},
+        "weight-decay": {"weight_decay": 1.0},
+        "small-init": {"init_range": 0.02},
+        "sgd": {"optimizer": "sgd", "lr": 1.0, "momentum": 0.9},
+        "sgd-rotary": {"optimizer": "sgd", "lr": 1.0, "momentum": 0.9, "positional_embedding": "rotary"},
+        "bigram": {"background": "bigram"},
+    }
+
+
+def _point_report(verdict, failed_check=None, failed_match=None):
+    """A point's report.json: a passing check, and the check and match named to fail."""
+    checks = [{"name": "L1H2 final induction score (test)", "value": 0.0, "passed": True}]
+    if failed_check:
+        checks.append({"name": failed_check, "value": 0.5, "passed": False})
+    matches = [{"prediction": failed_match or "loss drop", "passed": failed_match is None}]
+    return {"verdict": verdict, "checks": checks, "matches": matches}
+
+
+def test_run_variants_labels_every_point_by_its_variant_and_seed_and_skips_a_point_without_a_report(tmp_path, monkeypatch):
+    import json
+    import types
+
+    import bridge
+    from bridge.sweep.grid import grid_points
+    from experiments.induction_variants import summary
+
+    def sweep(case, out, *, points, seeds, preset, **options):
+        assert case == "induction-heads" and preset is QUICK_ADAMW
+        keys = [p.key for p in grid_points(points=points, seeds=seeds)]
+        for i, key in enumerate(keys[:-1]):  # the last point did not finish
+            (out / "points" / key).mkdir(parents=True)
+            (out / "points" / key / "report.json").write_text(json.dumps(_point_report("pass" if i % 2 else "partial", failed_match=None if i % 2 else f"match {i}")))
+        return types.SimpleNamespace(keys=keys)
+
+    monkeypatch.setattr(bridge, "sweep", sweep)
+    rows = run_variants(["rotary", "sgd"], [0, 1], tmp_path)
+    assert [(r["variant"], r["seed"], r["verdict"], r["failed"]) for r in rows] == [("rotary", 0, "partial", ["match 0"]), ("rotary", 1, "pass", []), ("sgd", 0, "partial", ["match 2"])]
+    one = summary("sgd", 1, _point_report("fail", failed_check="ablation", failed_match="llc boundary"))
+    assert one["failed"] == ["ablation", "llc boundary"] and one["checks"] == {"L1H2 final induction score (test)": 0.0, "ablation": 0.5}
+
+
+def test_the_variants_table_shows_a_zero_and_has_a_cell_per_column_in_every_line():
+    row = {"variant": "adamw", "seed": 0, "verdict": "fail", "failed": [], "checks": {"L1H2 final induction score (test)": 0.0, "L1H2 final induction score (off-position)": 0.12}}
+    header, rule, line = summary_table([row]).splitlines()
+    assert line == "| adamw | 0 | fail | 0.000 | 0.120 | — | — | — |"
+    assert header.count("|") == rule.count("|") == line.count("|") == 9

@@ -100,6 +100,8 @@ def run_variants(names: list[str], seeds: list[int], out: str | Path, *, backend
     """
     import bridge
 
+    if isinstance(names, str):
+        raise TypeError(f"names is a list of variants, got the text {names!r}; pass [{names!r}]")
     unknown = [n for n in names if n not in CHANGES]
     if unknown:
         raise KeyError(f"unknown variant {unknown[0]!r} (variants: {', '.join(CHANGES)})")
@@ -127,7 +129,7 @@ _COLUMNS = {
 
 
 def summary_table(summaries: list[dict]) -> str:
-    """A markdown table of :func:`run_variant` summaries: verdict, the target values, and what failed."""
+    """A markdown table of :func:`run_variants` summaries: verdict, the target values, and what failed."""
     lines = ["| variant | seed | verdict | " + " | ".join(_COLUMNS) + " | failed |", "|---" * (len(_COLUMNS) + 4) + "|"]
     for s in summaries:
         values = [next((v for k, v in s["checks"].items() if part in k), None) for part in _COLUMNS.values()]

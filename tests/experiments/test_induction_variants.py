@@ -39,6 +39,8 @@ def test_variants_change_one_setting_each_and_the_quick_preset_is_two_of_them_wi
 def test_variants_are_refused_over_a_directory_that_is_not_their_sweep_and_summaries_tabulate(tmp_path):
     with pytest.raises(KeyError, match="unknown variant 'alibi'"):
         run_variants(["alibi"], [0], tmp_path / "unused")
+    with pytest.raises(TypeError, match=r"names is a list of variants, got the text 'rotary'; pass \['rotary'\]"):
+        run_variants("rotary", [0], tmp_path / "unused")
     assert not (tmp_path / "unused").exists()
     other = tmp_path / "other"
     other.mkdir()

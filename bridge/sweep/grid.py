@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import numbers
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -141,10 +142,7 @@ def grid_points(grid: Mapping[str, Sequence[Any]] | None = None, *, seeds: Itera
             grid = {}
         else:
             raise ConfigError("a sweep takes either a grid or a list of points")
-    seeds = None if seeds is None else list(seeds)
-    if seeds is not None:
-        if not seeds or any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
-            raise ConfigError(f"sweep seeds must be distinct non-negative integers, got {seeds}")
+    seeds = None if seeds is None else check_seeds(seeds, "sweep seeds")
     if points is not None:
         rows = [dict(p) for p in points]
         if not rows:
@@ -215,6 +213,36 @@ def parse_grid_option(text: str) -> tuple[str, list[str]]:
     return path.strip(), items
 
 
+def check_seeds(seeds: Any, name: str = "seeds") -> list[int]:
+    """``seeds`` as a list of ``int``, checked before any work: at least one, each a distinct non-negative
+    integer (NumPy integers count, booleans do not). ``name`` is how the message calls them.
+
+    Raises:
+        ConfigError: naming what is wrong (text such as ``"0-2"`` is read by :func:`parse_seeds` first).
+
+    Examples:
+        >>> check_seeds(range(3))
+        [0, 1, 2]
+        >>> check_seeds([0, 2, 2], "sweep seeds")
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: sweep seeds must be distinct, got seed 2 twice in [0, 2, 2]
+    """
+    if isinstance(seeds, str | bytes) or not isinstance(seeds, Iterable):
+        hint = f" (parse_seeds({seeds!r}) reads a command-line list)" if isinstance(seeds, str) else ""
+        raise ConfigError(f"{name} must be a list of integers, got {seeds!r:.80}{hint}")
+    seeds = list(seeds)
+    if not seeds:
+        raise ConfigError(f"{name}: the list names no seed")
+    bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0]
+    if bad:
+        raise ConfigError(f"{name} must be non-negative integers, got {bad[0]!r} in {seeds}")
+    twice = [s for s in seeds if seeds.count(s) > 1]
+    if twice:
+        raise ConfigError(f"{name} must be distinct, got seed {twice[0]} twice in {seeds}")
+    return [int(s) for s in seeds]
+
+
 def parse_seeds(text: str) -> list[int]:
     """Seeds from ``"0-7"`` (inclusive), ``"0,3,5"`` or a mix (``"0-2,9"``), sorted and without repeats.
 
@@ -241,4 +269,4 @@ def parse_seeds(text: str) -> list[int]:
     return sorted(seeds)
 
 
-__all__ = ["SEED", "Point", "grid_points", "parse_grid_option", "parse_seeds", "value_text"]
+__all__ = ["SEED", "Point", "check_seeds", "grid_points", "parse_grid_option", "parse_seeds", "value_text"]

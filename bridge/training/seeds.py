@@ -37,7 +37,6 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
-import operator
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -55,6 +54,7 @@ from bridge.runs.errors import Diverged
 from bridge.runs.run import Run, RunError
 from bridge.runs.file_queue import FileQueue
 from bridge.runs.storage import read_json
+from bridge.sweep.grid import check_seeds
 from bridge.tasks import TaskData
 from bridge.trackers.base import StackedTracker, Tracker
 from bridge.training.undo import refusable
@@ -108,12 +108,7 @@ def train_seeds(
     """
     if trackers is not None and (not callable(trackers) or hasattr(trackers, "stacked") or hasattr(trackers, "measure")):
         raise TypeError(f"train_seeds takes a function returning fresh trackers for each seed (trackers=lambda: [ModeTracker()]), got {trackers!r:.80}")
-    try:
-        seeds = [operator.index(s) for s in seeds]
-    except TypeError:
-        raise ConfigError(f"train_seeds needs a sequence of integer seeds, got {seeds!r:.80}") from None
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise ConfigError(f"train_seeds needs distinct seeds, got {seeds}")
+    seeds = check_seeds(seeds, "train_seeds' seeds")
     from bridge.training.loggers import check_logger_names, get_logger
 
     check_logger_names(loggers)

@@ -16,10 +16,9 @@ Examples:
 from __future__ import annotations
 
 import math
-import numbers
 import re
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,39 +26,10 @@ from typing import Any
 from bridge.config import ConfigError
 from bridge.report import markdown_cell
 from bridge.runs.errors import Diverged
-from bridge.sweep.grid import parse_seeds
+from bridge.sweep.grid import check_seeds, parse_seeds
 
 SEED_REPORT = "seed_report.json"
 __all__ = ["SEED_REPORT", "SeedReport", "check_seeds", "in_every_seed", "parse_seeds", "row_value", "run_seeds", "seed_dir", "summarise"]
-
-
-def check_seeds(seeds: Any) -> list[int]:
-    """``seeds`` as a list, checked before any work: at least one, each a distinct non-negative integer.
-
-    Raises:
-        ConfigError: naming what is wrong (text such as ``"0-2"`` is read by :func:`parse_seeds` first).
-
-    Examples:
-        >>> check_seeds(range(3))
-        [0, 1, 2]
-        >>> check_seeds([0, 2, 2])
-        Traceback (most recent call last):
-        ...
-        bridge.config.ConfigError: seeds must be distinct, got seed 2 twice in [0, 2, 2]
-    """
-    if isinstance(seeds, str | bytes) or not isinstance(seeds, Iterable):
-        hint = f" (parse_seeds({seeds!r}) reads a command-line list)" if isinstance(seeds, str) else ""
-        raise ConfigError(f"seeds must be a list of integers, got {seeds!r}{hint}")
-    seeds = list(seeds)
-    if not seeds:
-        raise ConfigError("--seeds names no seed")
-    bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0]
-    if bad:
-        raise ConfigError(f"seeds must be non-negative integers, got {bad[0]!r} in {seeds}")
-    twice = [s for s in seeds if seeds.count(s) > 1]
-    if twice:
-        raise ConfigError(f"seeds must be distinct, got seed {twice[0]} twice in {seeds}")
-    return [int(s) for s in seeds]
 
 
 def seed_dir(out: str | Path, seed: int) -> Path:

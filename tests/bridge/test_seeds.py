@@ -140,11 +140,11 @@ def test_a_failed_checkpoint_write_stops_the_later_ones_and_the_record_names_onl
 
 def test_sweep_input_errors_come_before_any_work(tmp_path):
     cfg = mlp_config()
-    with pytest.raises(ConfigError, match="distinct seeds"):
+    with pytest.raises(ConfigError, match=r"train_seeds' seeds must be distinct, got seed 1 twice in \[1, 1\]"):
         train_seeds(cfg, [1, 1], tmp_path / "dup", progress=False)
-    with pytest.raises(ConfigError, match="distinct seeds"):
+    with pytest.raises(ConfigError, match="train_seeds' seeds: the list names no seed"):
         train_seeds(cfg, [], tmp_path / "none", progress=False)
-    with pytest.raises(ConfigError, match="integer seeds"):
+    with pytest.raises(ConfigError, match="must be non-negative integers, got 1.5"):
         train_seeds(cfg, [0, 1.5], tmp_path / "float", progress=False)
     too_big = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, batch_size=1000))  # only validate() sees this
     with pytest.raises(ConfigError, match="batch_size 1000 exceeds"):

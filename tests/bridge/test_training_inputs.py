@@ -85,9 +85,9 @@ def test_train_seeds_refuses_to_resume_a_run_json_that_is_not_an_object(tmp_path
         train_seeds(config(), [0, 1], tmp_path, device="cpu", progress=False, resume=True)
 
 
-@pytest.mark.parametrize("seeds", [5, [0, 1.5], ["a"]])
-def test_train_seeds_names_seeds_that_are_not_a_sequence_of_integers(seeds, tmp_path):
-    with pytest.raises(ConfigError, match=r"train_seeds needs a sequence of integer seeds, got "):
+@pytest.mark.parametrize(("seeds", "named"), [(5, "must be a list of integers, got 5"), ([0, 1.5], "must be non-negative integers, got 1.5"), (["a"], "must be non-negative integers, got 'a'"), ([0, -1], "must be non-negative integers, got -1"), ([True], "must be non-negative integers, got True")])
+def test_train_seeds_names_seeds_that_are_not_a_sequence_of_integers(seeds, named, tmp_path):
+    with pytest.raises(ConfigError, match=rf"train_seeds' seeds {named}"):
         train_seeds(config(), seeds, tmp_path, device="cpu", progress=False)
     assert list(tmp_path.iterdir()) == []
 

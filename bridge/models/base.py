@@ -43,7 +43,6 @@ def move_to(model: nn.Module, device: torch.device | str) -> nn.Module:
     return model.to(device)
 
 
-
 def weights_finite(model: nn.Module) -> bool:
     """Whether every parameter of ``model`` is finite (no NaN, no ±inf), with one host sync.
 
@@ -61,6 +60,7 @@ def weights_finite(model: nn.Module) -> bool:
     """
     flags = [torch.isfinite(torch.stack(torch.aminmax(p.detach()))).all() if p.is_floating_point() else torch.isfinite(p.detach()).all() for p in model.parameters() if p.numel()]
     return not flags or bool(torch.stack(flags).all())
+
 
 _MODE_LAYERS = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm)
 _has_mode_layers: "weakref.WeakKeyDictionary[nn.Module, bool]" = weakref.WeakKeyDictionary()

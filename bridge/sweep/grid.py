@@ -237,10 +237,11 @@ def check_seeds(seeds: Any, name: str = "seeds") -> list[int]:
     bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0]
     if bad:
         raise ConfigError(f"{name} must be non-negative integers, got {bad[0]!r} in {seeds}")
-    twice = [s for s in seeds if seeds.count(s) > 1]
-    if twice:
-        raise ConfigError(f"{name} must be distinct, got seed {twice[0]} twice in {seeds}")
-    return [int(s) for s in seeds]
+    out = [int(s) for s in seeds]
+    if len(set(out)) != len(out):
+        twice = next(s for i, s in enumerate(out) if s in out[:i])
+        raise ConfigError(f"{name} must be distinct, got seed {twice} twice in {seeds}")
+    return out
 
 
 def parse_seeds(text: str) -> list[int]:

@@ -117,16 +117,13 @@ def mode_alignment(
     out = torch.full((*w.shape[:-2], modes), float("nan"), dtype=w.dtype, device=w.device)
     if finite.any():
         uh, _, vh = torch.linalg.svd(w[finite], full_matrices=False)
-        group_of = [0] * modes
-        for g, group in enumerate(groups):
-            for m in group:
-                group_of[m] = g
-        member = torch.tensor([[float(group_of[m] == g) for m in range(modes)] for g in range(len(groups))], dtype=w.dtype, device=w.device)  # (group, mode)
+        group_of = torch.tensor([g for m in range(modes) for g, group in enumerate(groups) if m in group], device=w.device)
+        member = (torch.arange(len(groups), device=w.device)[:, None] == group_of).to(w.dtype)  # (group, mode)
         # each group's projection norm on every learned pair, all groups at once: (maps, group, learned pair)
         pair = (member @ (u.T @ uh).square()).sqrt() * (member @ (v.T @ vh.mT).square()).sqrt()
-        k = member.sum(-1).long().clamp(max=pair.shape[-1])  # the g best pairs, or all there are
-        best = pair.sort(dim=-1, descending=True).values.cumsum(-1).gather(-1, (k - 1).expand(*pair.shape[:-1]).unsqueeze(-1)).squeeze(-1) / k
-        out[finite] = best[:, torch.tensor(group_of, device=w.device)]
+        k = member.sum(-1).clamp(max=pair.shape[-1])  # a group of g modes takes the mean of its g best pairs (or of all there are)
+        best = (pair.sort(dim=-1, descending=True).values * (torch.arange(pair.shape[-1], device=w.device) < k[:, None])).sum(-1) / k
+        out[finite] = best[:, group_of]
     return out
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from bridge.config import ConfigError
 from bridge.report import markdown_cell, says_not_reached
-from bridge.sweep.grid import value_text
+from bridge.sweep.grid import check_seeds, value_text
 
 ROBUSTNESS = "robustness.json"
 
@@ -230,7 +230,6 @@ def run_robustness(
     from case_studies.base import get_case_study, resolve_preset
     from case_studies.base.runner import new_output, rebuild_report
     from case_studies.generality.budget import budget_steps, preset_steps
-    from case_studies.generality.seeds import check_seeds
 
     seeds = check_seeds(seeds)
     study = get_case_study(name)

@@ -29,7 +29,7 @@ from bridge.runs.errors import Diverged
 from bridge.sweep.grid import check_seeds, parse_seeds
 
 SEED_REPORT = "seed_report.json"
-__all__ = ["SEED_REPORT", "SeedReport", "check_seeds", "in_every_seed", "parse_seeds", "row_value", "run_seeds", "seed_dir", "summarise"]
+__all__ = ["SEED_REPORT", "SeedReport", "in_every_seed", "parse_seeds", "row_value", "run_seeds", "seed_dir", "summarise"]
 
 
 def seed_dir(out: str | Path, seed: int) -> Path:

@@ -106,13 +106,13 @@ def run_widths(
         >>> result["universality"].passed  # doctest: +SKIP
         True
     """
+    from bridge.config import ConfigError
     from bridge.overrides import apply
     from bridge.report import _row
     from bridge.runs.storage import atomic_write_json
+    from bridge.sweep.grid import check_seeds
     from case_studies.base import get_case_study, resolve_preset
-    from case_studies.generality.seeds import check_seeds, run_seeds, seed_dir
-
-    from bridge.config import ConfigError
+    from case_studies.generality.seeds import run_seeds, seed_dir
 
     _, chosen = resolve_preset(get_case_study("deep-linear"), preset)
     chosen = apply(chosen, settings)

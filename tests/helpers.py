@@ -125,3 +125,17 @@ class ThreadCount:
 
         self.seen.append(torch.get_num_threads())
         return []
+
+
+def without_heads(model, config, heads):
+    """A fresh copy of the toy transformer ``model`` (built from ``config``, weights copied through
+    ``state_dict``) whose ``W_O`` columns of each ``(layer, head)`` in ``heads`` are zero: zero
+    ablation without hooks, the dense reference of the ablation probes."""
+    from bridge.models import build_model
+
+    copy = build_model(config, seed=0)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    for layer, head in heads:
+        state[f"blocks.{layer}.attn.o.weight"][:, head * config.d_head : (head + 1) * config.d_head] = 0.0
+    copy.load_state_dict(state)
+    return copy

@@ -14,6 +14,8 @@ from probes.induction import final_causal, previous_token_coverage, second_copy_
 from probes.patching import hook_count, hooked
 from probes.patching_data import corrupted_pair
 
+from helpers import without_heads
+
 CFG = TransformerConfig(d_vocab=24, n_ctx=10, d_model=32, n_heads=3, d_head=8, n_layers=2, d_mlp=None)
 
 
@@ -50,16 +52,6 @@ def test_second_copy_loss_reads_the_clean_labels_where_only_the_clean_run_repeat
     assert float(metric(logits, later)) == pytest.approx(expected, rel=1e-6)
 
 
-def _zeroed(model, heads):
-    """A copy whose ``W_O`` columns of ``heads`` are zero: zero ablation without hooks."""
-    copy = build_model(CFG, seed=0)
-    state = {k: v.clone() for k, v in model.state_dict().items()}
-    for layer, head in heads:
-        state[f"blocks.{layer}.attn.o.weight"][:, head * 8 : (head + 1) * 8] = 0.0
-    copy.load_state_dict(state)
-    return copy
-
-
 def test_final_causal_matches_hand_made_ablations_and_patches(model):
     test, other = _sequences(0), _sequences(1)
     corrupted = corrupted_pair(test, CFG.d_vocab, seed=0).corrupted
@@ -69,7 +61,7 @@ def test_final_causal_matches_hand_made_ablations_and_patches(model):
         clean = float(repeated_token_loss(model(test), test))
         for layer in range(2):
             for head in range(3):
-                zeroed = float(repeated_token_loss(_zeroed(model, [(layer, head)])(test), test))
+                zeroed = float(repeated_token_loss(without_heads(model, CFG, [(layer, head)])(test), test))
                 assert out["ablation_zero"][layer][head] == pytest.approx(zeroed - clean, abs=1e-5)
         # denoising: the corrupted run with one head's output from the clean run, scored on the broken second copies
         _, cache = model.run_with_cache(test)
@@ -85,7 +77,7 @@ def test_final_causal_matches_hand_made_ablations_and_patches(model):
                 with hooked(model, [(f"blocks.{layer}.attn.hook_z", swap)]):
                     patched = float(metric(model(corrupted), corrupted))
                 assert out["patching_denoising"][layer][head] == pytest.approx(patched - base, abs=1e-5)
-        zeroed = _zeroed(model, [(0, 1)])
+        zeroed = without_heads(model, CFG, [(0, 1)])
         prev = out["prev_ablation_zero"]
         assert prev["heads"] == [(0, 1)] and prev["loss_clean"] == pytest.approx(clean, rel=1e-6)
         assert prev["loss_increase"] == pytest.approx(float(repeated_token_loss(zeroed(test), test)) - clean, abs=1e-5)

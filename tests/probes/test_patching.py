@@ -6,12 +6,16 @@ import torch
 from bridge.models import TransformerConfig, build_model
 from bridge.tasks.repeated_tokens import repeated_token_loss
 from probes.heads import head_weights
+from helpers import without_heads
 from probes.patching import ablated, ablation_effects, ablation_subsets, hook_count, hooked, mean_head_outputs, patch_heads, path_patch_keys, path_patch_matrix
+
+
+CFG = TransformerConfig(d_vocab=16, n_ctx=10, d_model=32, n_heads=2, d_head=8, n_layers=2, d_mlp=None)
 
 
 @pytest.fixture(scope="module")
 def model():
-    return build_model(TransformerConfig(d_vocab=16, n_ctx=10, d_model=32, n_heads=2, d_head=8, n_layers=2, d_mlp=None), seed=0)
+    return build_model(CFG, seed=0)
 
 
 def _tokens(seed, n=6):
@@ -130,16 +134,6 @@ def test_bad_requests_fail_before_any_work(model):
     assert hook_count(model) == 0
 
 
-def _without_heads(model, heads):
-    """A fresh copy (through ``state_dict``) whose ``W_O`` columns of ``heads`` are zero: the dense reference of zero ablation."""
-    copy = build_model(TransformerConfig(d_vocab=16, n_ctx=10, d_model=32, n_heads=2, d_head=8, n_layers=2, d_mlp=None), seed=1)
-    state = {k: v.clone() for k, v in model.state_dict().items()}
-    for layer, head in heads:
-        state[f"blocks.{layer}.attn.o.weight"][:, head * 8 : (head + 1) * 8] = 0.0
-    copy.load_state_dict(state)
-    return copy
-
-
 def test_ablation_subsets_equal_zeroed_output_weights_for_every_subset(model):
     x = _tokens(6)
     heads = [(0, 0), (0, 1), (1, 0), (1, 1)]
@@ -148,7 +142,7 @@ def test_ablation_subsets_equal_zeroed_output_weights_for_every_subset(model):
     assert len({s for s, _ in rows}) == 15 and hook_count(model) == 0
     with torch.no_grad():
         for subset, result in rows:
-            assert result["loss"] == pytest.approx(float(repeated_token_loss(_without_heads(model, subset)(x), x)), rel=1e-5)
+            assert result["loss"] == pytest.approx(float(repeated_token_loss(without_heads(model, CFG, subset)(x), x)), rel=1e-5)
     single = ablation_effects(model, x, repeated_token_loss, mode="zero")
     with torch.no_grad():
         clean = float(repeated_token_loss(model(x), x))
@@ -201,8 +195,7 @@ def test_path_patching_matrix_equals_swapping_one_receiver_s_keys_for_every_head
     """Reference built from the model's own projections: run the target with the sender's output change
     added to layer 1's key input, read every head's keys there, then rerun the target with only the
     receiver's keys taken from that run. Two heads per layer, so sender and receiver indices cannot swap unseen."""
-    cfg = TransformerConfig(d_vocab=16, n_ctx=10, d_model=32, n_heads=2, d_head=8, n_layers=2, d_mlp=None)
-    model = build_model(cfg, seed=2)
+    model = build_model(CFG, seed=2)
     sd = model.state_dict()
     for name in ("blocks.1.attn.q.weight", "blocks.1.attn.k.weight", "blocks.0.attn.v.weight", "blocks.0.attn.o.weight"):
         sd[name] = sd[name] * 10.0

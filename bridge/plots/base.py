@@ -344,6 +344,10 @@ def save_figure(fig: Any, path: str | Path, dpi: int = 120) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.png")
-    fig.savefig(tmp, dpi=dpi, format="png")
-    os.replace(tmp, path)
+    try:
+        fig.savefig(tmp, dpi=dpi, format="png")
+        os.replace(tmp, path)
+    except BaseException:  # a drawing or write that fails leaves the figure before it and no temporary file
+        tmp.unlink(missing_ok=True)
+        raise
     return path

@@ -10,12 +10,15 @@ Nothing is ever unpickled.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import os
+import re
 import struct
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,8 +50,55 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """
     path = os.fspath(path)  # strings, not Paths: a background writer holds the interpreter lock for less
     tmp = _tmp_path(path)
-    _write_all(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666), data)
-    _replace(tmp, path)
+    try:
+        _write_all(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666), data)
+        _replace(tmp, path)
+    except BaseException:  # a write that fails (a full disk, Ctrl-C) leaves the old file and no temporary one
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+_TEMPORARY = re.compile(r"\.(?P<target>.+)\.tmp-(?P<pid>\d+)(?P<suffix>\.png)?")  # the names _tmp_path and plots.save_figure give
+
+
+def stale_temporary_files(folder: str | Path, targets: Sequence[str] | None = None) -> list[Path]:
+    """The temporary files in ``folder`` left by an atomic write whose process is gone (killed mid-write).
+
+    Only files of that name pattern (``.NAME.tmp-PID``, and a figure's ``.STEM.tmp-PID.png``) are listed,
+    and of those only the ones whose process no longer exists or is this one (no write of this
+    process is under way while it looks); ``targets`` restricts them to the files written as one of
+    those names. A finished file is never listed. Removing the ones listed is always safe.
+
+    Examples:
+        >>> import tempfile; folder = Path(tempfile.mkdtemp())
+        >>> for name in (".seed_report.json.tmp-4000000", f".report.md.tmp-{os.getppid()}", "seed_report.json", ".a.tmp-x"):
+        ...     _ = (folder / name).write_text("{")
+        >>> [p.name for p in stale_temporary_files(folder)], stale_temporary_files(folder, ["report.json"])
+        (['.seed_report.json.tmp-4000000'], [])
+    """
+    found = []
+    for path in sorted(Path(folder).glob(".*.tmp-*")):
+        m = _TEMPORARY.fullmatch(path.name)
+        if m is None or not path.is_file():
+            continue
+        target = m["target"] + (m["suffix"] or "")
+        if targets is not None and target not in targets:
+            continue
+        pid = int(m["pid"])
+        if pid == os.getpid() or not _alive(pid):
+            found.append(path)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):  # none has this pid, or none can
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def append_bytes(path: str | Path, data: bytes) -> None:

@@ -29,6 +29,8 @@ from bridge.runs.errors import Diverged
 from bridge.sweep.grid import check_seeds, parse_seeds
 
 SEED_REPORT = "seed_report.json"
+REPORT_FILES = (SEED_REPORT, "seed_report.md")
+TIMELINE = "seed_timeline.png"  # in figures/
 __all__ = ["SEED_REPORT", "SeedReport", "in_every_seed", "parse_seeds", "row_value", "run_seeds", "seed_dir", "summarise"]
 
 
@@ -143,8 +145,8 @@ class SeedReport:
         from bridge.runs.storage import atomic_write_json, atomic_write_text
 
         out = Path(out)
-        if self.figure(out / "figures" / "seed_timeline.png") is not None:
-            self.figures = ["figures/seed_timeline.png"]
+        if self.figure(out / "figures" / TIMELINE) is not None:
+            self.figures = [f"figures/{TIMELINE}"]
         atomic_write_json(out / SEED_REPORT, self.to_dict())
         atomic_write_text(out / "seed_report.md", self.to_markdown() + "".join(f"\n![seed timeline]({f})\n" for f in self.figures))
         return out / SEED_REPORT
@@ -262,6 +264,7 @@ def run_seeds(
     """
     from bridge.overrides import apply
     from bridge.runs.lock import remove_stale_staging
+    from bridge.runs.storage import stale_temporary_files
     from bridge.training.loggers import check_logger_names
     from bridge.training.inputs import validate
 
@@ -277,12 +280,16 @@ def run_seeds(
     out = new_output(out, resume)
     if out.is_dir():
         remove_stale_staging(out)  # a seed's run killed while it was being created
-    foreign = sorted(p.name for p in out.iterdir() if not re.fullmatch(r"seed-\d+|seed_report\.(json|md)|figures", p.name)) if out.is_dir() else []
+    ours = r"seed-\d+|seed_report\.(json|md)|figures|\.seed_report\.(json|md)\.tmp-\d+"  # and the temporary file of a report being written
+    foreign = sorted(p.name for p in out.iterdir() if not re.fullmatch(ours, p.name)) if out.is_dir() else []
     if foreign:
         raise FileExistsError(f"{out} holds files that are not part of a seeds output ({', '.join(foreign[:3])}); choose another --out")
     for seed in seeds:
         for cfg in study.runs(changed, seed).values():
             validate(cfg)
+    for folder, names in ((out, REPORT_FILES), (out / "figures", [TIMELINE])):  # what a write killed before its rename left
+        for tmp in stale_temporary_files(folder, names) if folder.is_dir() else []:
+            tmp.unlink(missing_ok=True)
     fresh = [s for s in seeds if not seed_dir(out, s).exists()]
     if stack and backend == "local" and len(fresh) > 1:
         stack_seed_runs(study, changed, fresh, out, device=device, progress=progress, loggers=loggers)

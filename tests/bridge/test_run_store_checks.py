@@ -1,5 +1,6 @@
 """What the run store refuses or leaves alone: untidy metric rows, malformed file records, a reserved
-checkpoint key, locks of another host and staging directories of a writer that may still be starting."""
+checkpoint key, locks of another host, staging directories of a writer that may still be starting, and
+the old file when an atomic write fails."""
 
 import json
 import os
@@ -122,3 +123,30 @@ def test_a_running_run_without_a_lock_is_interrupted(tmp_path):
 
     assert load_run(_untrained_run(tmp_path / "run", status="running")).status == "interrupted"
     assert load_run(_untrained_run(tmp_path / "done")).status == "complete"
+
+
+@pytest.mark.parametrize("fails", ["write", "rename", "interrupt"])
+def test_an_atomic_write_that_fails_at_any_step_keeps_the_old_file_and_leaves_no_temporary_file(tmp_path, monkeypatch, fails):
+    from bridge.runs import storage
+
+    target = tmp_path / "run.json"
+    storage.atomic_write_bytes(target, b'{"last_step": 10}\n')
+    write_all = storage._write_all
+
+    def half(fd, data):
+        write_all(fd, data[: len(data) // 2])
+        raise OSError(28, "No space left on device")
+
+    def raising(*args, error=OSError(28, "No space left on device")):
+        raise error
+
+    if fails == "write":  # a full disk half-way
+        monkeypatch.setattr(storage, "_write_all", half)
+    elif fails == "rename":
+        monkeypatch.setattr(storage, "_replace", lambda tmp, path: raising())
+    else:
+        monkeypatch.setattr(storage, "_replace", lambda tmp, path: raising(error=KeyboardInterrupt()))
+    with pytest.raises((OSError, KeyboardInterrupt)):
+        storage.atomic_write_bytes(target, b'{"last_step": 20}\n')
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json"] and target.read_bytes() == b'{"last_step": 10}\n'

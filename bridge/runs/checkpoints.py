@@ -17,8 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from bridge.runs.errors import RunError
-from bridge.runs.storage import load_tensors
+from bridge.runs.errors import CorruptFileError, RunError
+from bridge.runs.storage import load_tensors, read_metadata
 from bridge.runs.weights import load_weights
 
 CHECKPOINTS = "checkpoints"
@@ -47,6 +47,40 @@ def saved_steps(path: str | Path) -> list[int]:
     if not folder.is_dir():
         return []
     return sorted(int(m.group(1)) for f in folder.iterdir() if (m := _STEP_FILE.match(f.name)))
+
+
+def check_checkpoints(path: str | Path, last_step: int | None = None) -> None:
+    """Check that every checkpoint file of the run directory ``path`` is whole, reading little of it:
+    each file's safetensors header must parse and its tensors must fill the file to its size (a
+    file cut short or grown fails). The weights at ``last_step`` (the run's trained model) must
+    exist and are read in full against their checksum. A value changed in an earlier checkpoint
+    is found when that checkpoint is loaded.
+
+    Raises:
+        CorruptFileError: naming the run directory and the file.
+
+    Examples:
+        >>> import tempfile; from bridge import train, RunConfig, TrainConfig; from bridge.models import DeepLinearConfig; from bridge.tasks import LinearTeacherConfig
+        >>> run = train(RunConfig(LinearTeacherConfig((2.0,), d_in=2, d_out=2), DeepLinearConfig(2, 4, 2), TrainConfig(steps=3)), Path(tempfile.mkdtemp()) / "run", device="cpu", progress=False)
+        >>> check_checkpoints(run.path, 3)
+        >>> file = checkpoint_path(run.path, 1); file.write_bytes(file.read_bytes()[:-4]) and check_checkpoints(run.path, 3)
+        Traceback (most recent call last):
+        ...
+        bridge.runs.errors.CorruptFileError: .../run: checkpoint step_00000001.safetensors is corrupt or truncated (... not fully covered)
+    """
+    path = Path(path)
+    folder = path / CHECKPOINTS
+    files = sorted(f for f in folder.iterdir() if re.match(r"^(step|optim)_\d{8}\.safetensors$", f.name)) if folder.is_dir() else []
+    try:
+        for file in files:
+            read_metadata(file)
+        if last_step is not None:
+            final = checkpoint_path(path, last_step)
+            if not final.is_file():
+                raise CorruptFileError(f"checkpoint {final.name} of the last step {last_step} is missing")
+            load_tensors(final)
+    except CorruptFileError as e:
+        raise CorruptFileError(f"{path}: {e}") from None
 
 
 def load_model(run: Any, step: int, device: str | torch.device = "cpu", into: nn.Module | None = None, *, train: bool = False) -> nn.Module:

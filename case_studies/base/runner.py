@@ -312,6 +312,7 @@ def online_trackers(study: CaseStudy, preset: Any, key: str, seed: int) -> list[
 
 def rebuild_report(path: str | Path) -> BridgeReport:
     """Re-analyse a finished case-study output (no training) and rewrite its events, report and figures."""
+    from bridge.runs.checkpoints import check_checkpoints
     from bridge.runs.run import RunError, load_run
 
     from bridge.training.analyze import check_run_config
@@ -343,8 +344,9 @@ def rebuild_report(path: str | Path) -> BridgeReport:
     seed = int(main.info.get("case_seed", main.config.seed))
     runs = {key: main if key == MAIN else load_run(run_dir(main.path, key)) for key in study.runs(preset, seed)}
     runs |= {key: main if key == MAIN else load_run(run_dir(main.path, key)) for key in study.runs_after(preset, seed, runs)}
-    for run in runs.values():
+    for run in runs.values():  # a damaged run is named before anything is written, also when the analysis would not read the file
         check_run_config(run)
+        check_checkpoints(run.path, run.info.get("last_step") if run.status == "complete" else None)
     return _report(study, preset_name, preset, seed, runs)
 
 

@@ -8,7 +8,7 @@ import torch
 from bridge import ConfigError, RunConfig, RunError, ScheduleConfig, TrainConfig, load_run, train
 from bridge.models import DeepLinearConfig
 from bridge.tasks import LinearTeacherConfig
-from bridge.training.seeds import _seed_optimizer_state, _stack_optimizer_state, train_seeds
+from bridge.training.seeds import train_seeds
 
 
 def config(steps: int = 40, optimizer: str = "adam") -> RunConfig:
@@ -40,41 +40,6 @@ def test_seeds_trained_for_different_steps_are_not_extended_together(tmp_path):
     with pytest.raises(RunError, match=r"cannot extend the sweep in .*: its seeds were set to train for different steps \(seed_0: 40, seed_1: 60\)"):
         train_seeds(config(60), [0, 1], tmp_path, device="cpu", progress=False, resume=True)
     assert {p: p.read_bytes() for p in sorted(tmp_path.rglob("*")) if p.is_file()} == before
-
-
-def test_stacked_optimizer_states_take_each_seeds_moments_and_share_its_step_count():
-    models = [torch.nn.Linear(3, 2) for _ in range(3)]
-    optimizers = [torch.optim.Adam(m.parameters(), lr=0.1) for m in models]
-    for k, (m, o) in enumerate(zip(models, optimizers)):
-        for _ in range(2):
-            o.zero_grad()
-            (m(torch.full((4, 3), float(k + 1))) ** 2).sum().backward()
-            o.step()
-    stacked = _stack_optimizer_state(optimizers)
-    weight = stacked["state"][0]
-    assert weight["exp_avg"].shape == (3, 2, 3) and float(weight["step"]) == 2.0
-    for k, o in enumerate(optimizers):
-        torch.testing.assert_close(weight["exp_avg"][k], o.state_dict()["state"][0]["exp_avg"], rtol=0, atol=0)
-        back = _seed_optimizer_state(stacked, k)["state"]
-        for i in (0, 1):
-            for key in ("exp_avg", "exp_avg_sq", "step"):
-                torch.testing.assert_close(back[i][key], o.state_dict()["state"][i][key], rtol=0, atol=0)
-    optimizers[1].step()  # one seed a step ahead: its step count differs
-    with pytest.raises(RunError, match="cannot resume the sweep: the seeds' optimizer 'step' differ"):
-        _stack_optimizer_state(optimizers)
-
-
-def test_seeds_whose_data_shapes_or_losses_differ_are_not_stacked():
-    from bridge.tasks import Split, TaskData
-    from bridge.training.seeds import _check_stackable
-
-    def data(n=8, d_x=3, d_y=2, loss="mse"):
-        return TaskData(Split(torch.zeros(n, d_x), torch.zeros(n, d_y)), None, loss, {})
-
-    _check_stackable([data(), data(), data()])
-    for other, message in ((data(n=9), "same shapes"), (data(d_x=4), "same shapes"), (data(d_y=1), "same shapes"), (data(loss="cross_entropy"), "same loss")):
-        with pytest.raises(ConfigError, match=rf"train_seeds needs every seed.* {message}"):
-            _check_stackable([data(), other])
 
 
 def test_a_seed_whose_weights_overflow_is_named_by_its_seed(tmp_path):

@@ -160,27 +160,6 @@ def test_sweep_input_errors_come_before_any_work(tmp_path):
         train_seeds(cfg, [0, 1], tmp_path / "sweep", progress=False, resume=True)
 
 
-def test_seed_dependent_buffers_are_stacked_and_mismatched_buffers_and_losses_refused():
-    from torch import nn
-
-    from bridge.training.seeds import _check_buffers, _same, _seed_buffers
-    from bridge.tasks.sparse_features import ImportanceWeightedMSE
-
-    a, b, c = nn.Module(), nn.Module(), nn.Module()
-    for m, mask in ((a, torch.zeros(2)), (b, torch.ones(2)), (c, torch.zeros(3))):
-        m.register_buffer("mask", mask)
-        m.register_buffer("scale", torch.full((1,), 2.0))
-    _check_buffers([a, b])
-    assert _seed_buffers([a, a]) == {}  # the same in every seed: shared, not stacked
-    stacked = _seed_buffers([a, b, a])
-    assert list(stacked) == ["mask"] and torch.equal(stacked["mask"], torch.tensor([[0.0, 0.0], [1.0, 1.0], [0.0, 0.0]]))
-    with pytest.raises(ConfigError, match="buffers of different names or shapes"):
-        _check_buffers([a, c])
-    assert _same(ImportanceWeightedMSE(torch.ones(3)), ImportanceWeightedMSE(torch.ones(3)))
-    assert not _same(ImportanceWeightedMSE(torch.ones(3)), ImportanceWeightedMSE(torch.arange(3.0)))
-    assert _same("mse", "mse") and not _same("mse", "half_sse")
-
-
 @pytest.mark.parametrize("kind", ["deep_linear", "superposition", "superposition_instances"])
 def test_a_models_stacked_forward_is_the_vmapped_forward_bit_for_bit(kind):
     """train_seeds steps with a model's own forward_stacked when it has one; it must compute what vmap of forward does."""
@@ -252,27 +231,6 @@ def test_the_loss_trackers_stacked_rows_are_each_models_rows():
             assert [r["value"] for r in rows] == pytest.approx([r["value"] for r in reference], rel=1e-6)
     classification = [make_task(ModularConfig(p=7), seed=s) for s in range(2)]
     assert LossTracker().stacked(lambda x: x, classification) is None  # accuracy rows: each model on its own
-
-
-def test_stacked_parameters_take_the_layout_their_gradients_arrive_in_with_the_same_values():
-    """A batched ``h @ W.mT`` gives ``W``'s gradient transposed; a parameter laid out the same accumulates it without a copy."""
-    from bridge.training.seeds import _laid_out_as_gradients
-
-    gen = torch.Generator().manual_seed(0)
-    w, b = torch.randn(4, 7, 5, generator=gen).requires_grad_(), torch.randn(4, 7, generator=gen).requires_grad_()
-    x = torch.randn(4, 9, 5, generator=gen)
-
-    def losses(p):
-        return ((x @ p["w"].mT + p["b"][:, None]) ** 2).mean((1, 2))
-
-    out = _laid_out_as_gradients({"w": w, "b": b}, losses)
-    assert torch.equal(out["w"], w) and out["w"].stride() == (35, 1, 7) and w.stride() == (35, 5, 1)
-    assert out["b"] is b and w.grad is None and b.grad is None  # already laid out as its gradient; nothing stepped or kept
-    arrived = []
-    out["w"].register_hook(lambda grad: arrived.append(grad.stride()))
-    losses(out).sum().backward()
-    assert arrived == [out["w"].grad.stride()] == [(35, 1, 7)]
-    torch.testing.assert_close(out["w"].grad, torch.func.grad(lambda v: losses({"w": v, "b": b}).sum())(w.detach()), rtol=0, atol=0)
 
 
 def test_a_deep_linear_sweep_writes_the_checkpoints_of_its_seeds_trained_one_by_one_byte_for_byte(tmp_path):

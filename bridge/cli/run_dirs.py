@@ -103,7 +103,14 @@ def _no_report(run_dir: Path) -> str:
     if (run_dir / "universality.json").is_file():
         return f"{run_dir} is a run over hidden widths, which has no report of its own: its row is in {run_dir / 'universality.json'}, and `mechbridge report {run_dir}/width-W` prints a width's seed report"
     if not (run_dir / "run.json").is_file():
-        return f"{run_dir} is not a run directory (no run.json)"
+        from bridge.runs.run import runs_within
+
+        inside = runs_within(run_dir)
+        if not inside:
+            return f"{run_dir} is not a run directory (no run.json)"
+        seeds_output = any(name.startswith("seed-") for name in inside) and not (run_dir / "seed_report.json").exists()
+        why = "; its seed report is missing (`mechbridge run CASE --seeds ... --out DIR --resume` writes it)" if seeds_output else ""
+        return f"{run_dir} is not a run directory (no run.json) but holds run directories ({', '.join(inside[:3])}{', …' if len(inside) > 3 else ''}): `mechbridge report {run_dir / inside[0]}` prints one's report{why}"
     info = read_json(run_dir / "run.json")
     nested = run_dir.parent.name == "runs" and (run_dir.parent.parent / "run.json").is_file()  # a study's OUT/runs/<key>, resumed through OUT
     if isinstance(info, dict) and info.get("status") in ("running", "failed"):

@@ -36,7 +36,7 @@ from bridge.runs.observables import observable_series, observable_table
 from bridge.runs.run_json import unregistered_kinds
 from bridge.runs.storage import CorruptFileError, atomic_write_bytes, atomic_write_json, json_bytes, read_json
 
-__all__ = ["Run", "load_run"]
+__all__ = ["Run", "load_run", "runs_within"]
 
 
 class Run:
@@ -63,7 +63,8 @@ class Run:
         if not self.path.is_dir():
             raise RunError(f"{self.path} is a file, not a run directory" if self.path.exists() else f"run directory {self.path} does not exist")
         if not (self.path / "run.json").exists():
-            raise RunError(f"{self.path} is not a run directory (no run.json)")
+            inside = runs_within(self.path)
+            raise RunError(f"{self.path} is not a run directory (no run.json)" + (f"; it holds the run directories {', '.join(inside[:3])}{', …' if len(inside) > 3 else ''}: open one of them ({self.path / inside[0]})" if inside else ""))
         self.info: dict[str, Any] = read_json(self.path / "run.json")
         if not isinstance(self.info, dict) or not isinstance(self.info.get("files", {}), dict):
             raise CorruptFileError(f"{self.path / 'run.json'} is not a run record (an object whose 'files' is a table)")
@@ -275,6 +276,30 @@ class Run:
         """Merge ``fields`` into ``run.json`` atomically."""
         self.info.update(fields)
         atomic_write_json(self.path / "run.json", self.info)
+
+
+def runs_within(folder: str | Path) -> list[str]:
+    """Names of the run directories directly inside ``folder`` (each holds a ``run.json``), seeds in numeric order:
+    ``seed-S`` as ``mechbridge run --seeds`` names them and ``seed_S`` as :func:`bridge.train_seeds` does.
+
+    Examples:
+        >>> import tempfile; folder = Path(tempfile.mkdtemp())
+        >>> for name in ("seed_10", "seed-2", "seed_1", "notes"):
+        ...     (folder / name).mkdir(); _ = (folder / name / "run.json").write_text("{}") if name != "notes" else None
+        >>> runs_within(folder), runs_within(folder / "seed_1")
+        (['seed_1', 'seed-2', 'seed_10'], [])
+    """
+    import re
+
+    def order(name: str) -> tuple[int, str]:
+        m = re.fullmatch(r"seed[-_](\d+)", name)
+        return (int(m[1]), name) if m else (-1, name)
+
+    try:
+        names = [p.name for p in Path(folder).iterdir() if (p / "run.json").is_file()]
+    except OSError:
+        return []
+    return sorted(names, key=order)
 
 
 def load_run(path: str | Path) -> Run:

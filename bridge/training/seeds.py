@@ -4,7 +4,7 @@ A toy model's step on a CPU is dominated by per-operation overhead, so ``K``
 seeds stacked along a leading axis and stepped together with
 :func:`torch.func.vmap` (or the model's own ``forward_stacked``, when it has one)
 cost little more than one. Each seed still gets a
-standard run directory, ``OUT/seed_S``: loadable with :func:`bridge.load_run`,
+standard run directory, ``OUT/seed_S`` (see :func:`train_seeds` on folder names): loadable with :func:`bridge.load_run`,
 analysable with :func:`bridge.analyze`, and resumable on its own with
 :func:`bridge.train` (or all together with ``train_seeds(..., resume=True)``).
 With ``forward_stacked``, losses that define a ``stacked`` form are reduced per seed
@@ -89,7 +89,11 @@ def train_seeds(
 
     Args:
         config: task, model and training; its ``seed`` is replaced by each of ``seeds``.
-        seeds: distinct seeds; seed ``S`` is written to ``out/seed_S``.
+        seeds: distinct seeds; seed ``S`` is written to ``out/seed_S`` (an underscore, unlike the
+            ``seed-S`` folders of ``mechbridge run --seeds`` and the ``seed=S`` keys of sweeps, which
+            pass ``folders``; existing outputs keep their names). Each folder is an ordinary run
+            directory, read by :func:`bridge.load_run` whatever its name; resuming a parent that
+            holds ``seed-S`` runs instead is refused, naming them.
         out: parent directory of the runs; none of them may exist unless ``resume``.
         trackers: a function returning fresh trackers, called once per seed, with the
             seed when it takes an argument (a loss tracker is added as in :func:`bridge.train`).
@@ -133,6 +137,9 @@ def train_seeds(
     if len(dirs) != len(seeds) or len(set(dirs)) != len(dirs):
         raise ConfigError(f"train_seeds needs one distinct folder per seed, got {len(set(dirs))} for {len(seeds)} seeds")
     existing = [holds_files(d) for d in dirs]
+    named_otherwise = [out / f"seed-{s}" for s in seeds if folders is None and holds_files(out / f"seed-{s}")]
+    if resume and not any(existing) and named_otherwise:  # a `mechbridge run --seeds` output: never trained anew beside it
+        raise RunError(f"cannot resume the seeds in {out}: it holds {named_otherwise[0].name}, not seed_{seeds[0]} (seed-S is how `mechbridge run --seeds` names a seed's study); pass folders= naming each seed's run directory")
     if any(existing) and not resume:
         raise FileExistsError(f"run directory {dirs[existing.index(True)]} already exists; choose another out or resume the sweep")
     if resume and any(existing) and not all(existing):

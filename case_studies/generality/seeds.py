@@ -283,7 +283,9 @@ def run_seeds(
     ours = r"seed-\d+|seed_report\.(json|md)|figures|\.seed_report\.(json|md)\.tmp-\d+"  # and the temporary file of a report being written
     foreign = sorted(p.name for p in out.iterdir() if not re.fullmatch(ours, p.name)) if out.is_dir() else []
     if foreign:
-        raise FileExistsError(f"{out} holds files that are not part of a seeds output ({', '.join(foreign[:3])}); choose another --out")
+        named = next((f for f in foreign if re.fullmatch(r"seed_\d+", f)), None)  # bridge.train_seeds' name for a seed's run
+        hint = f" ({named} is a run of bridge.train_seeds; a seeds output names seed S seed-S)" if named else ""
+        raise FileExistsError(f"{out} holds files that are not part of a seeds output ({', '.join(foreign[:3])}){hint}; choose another --out")
     for seed in seeds:
         for cfg in study.runs(changed, seed).values():
             validate(cfg)

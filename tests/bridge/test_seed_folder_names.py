@@ -1,0 +1,83 @@
+"""Seed runs are named ``seed_S`` by bridge.train_seeds and ``seed-S`` by `mechbridge run --seeds`: every reader
+opens either, and a parent folder of seed runs, or a resume that would miss them, is one clear error naming them."""
+
+import shutil
+
+import pytest
+
+from bridge import RunConfig, RunError, TrainConfig, load_run
+from bridge.cli import main
+from bridge.models import DeepLinearConfig
+from bridge.runs.run import runs_within
+from bridge.tasks import LinearTeacherConfig
+from bridge.training.seeds import train_seeds
+
+CFG = RunConfig(LinearTeacherConfig((2.0,), d_in=2, d_out=2), DeepLinearConfig(2, 4, 2), TrainConfig(lr=0.1, steps=3))
+
+
+@pytest.fixture(scope="module")
+def seeds_out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("seeds") / "sweep"
+    train_seeds(CFG, [0, 1], out, device="cpu", progress=False)
+    return out
+
+
+def _files(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_seed_run_reads_the_same_under_either_name(seeds_out, tmp_path):
+    dashed = tmp_path / "seed-0"
+    shutil.copytree(seeds_out / "seed_0", dashed)
+    a, b = load_run(seeds_out / "seed_0"), load_run(dashed)
+    assert a.status == b.status == "complete" and a.steps == b.steps == [0, 1, 2, 3] and a.config == b.config
+    assert a.metrics.equals(b.metrics)
+
+
+def test_the_parent_of_seed_runs_is_refused_naming_the_runs_it_holds(seeds_out, capsys):
+    with pytest.raises(RunError, match=r"is not a run directory \(no run\.json\); it holds the run directories seed_0, seed_1: open one of them \(.*seed_0\)"):
+        load_run(seeds_out)
+    before = _files(seeds_out)
+    for command, said in (("report", f"`mechbridge report {seeds_out / 'seed_0'}` prints one's report"), ("analyze", "it holds the run directories seed_0, seed_1")):
+        assert main([command, str(seeds_out)]) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and said in lines[0], lines
+    assert _files(seeds_out) == before
+
+
+def test_runs_within_lists_run_directories_of_either_name_in_seed_order(tmp_path):
+    for name in ("seed_10", "seed-2", "seed_1", "figures"):
+        (tmp_path / name).mkdir()
+        if name != "figures":
+            (tmp_path / name / "run.json").write_text("{}")
+    assert runs_within(tmp_path) == ["seed_1", "seed-2", "seed_10"]
+
+
+def test_a_seeds_output_without_its_seed_report_names_its_runs_and_the_resume_that_writes_it(seeds_out, tmp_path, capsys):
+    out = tmp_path / "study"
+    for s in (0, 1):
+        shutil.copytree(seeds_out / f"seed_{s}", out / f"seed-{s}")
+    assert main(["report", str(out)]) == 2
+    line = capsys.readouterr().err.strip()
+    assert f"`mechbridge report {out / 'seed-0'}`" in line and "its seed report is missing" in line and "--resume" in line
+
+
+def test_resuming_train_seeds_beside_runs_named_seed_dash_s_is_refused_and_trains_nothing(seeds_out, tmp_path):
+    out = tmp_path / "study"
+    for s in (0, 1):
+        shutil.copytree(seeds_out / f"seed_{s}", out / f"seed-{s}")
+    before = _files(out)
+    with pytest.raises(RunError, match=r"holds seed-0, not seed_0 .*pass folders="):
+        train_seeds(CFG, [0, 1], out, device="cpu", progress=False, resume=True)
+    assert _files(out) == before and sorted(p.name for p in out.iterdir()) == ["seed-0", "seed-1"]
+    runs = train_seeds(CFG, [0, 1], out, device="cpu", progress=False, resume=True, folders=[out / "seed-0", out / "seed-1"])
+    assert [r.path.name for r in runs] == ["seed-0", "seed-1"] and _files(out) == before  # complete: nothing to train
+
+
+def test_a_seeds_study_resumed_in_a_folder_of_train_seeds_runs_says_which_names_it_expects(seeds_out):
+    from case_studies.generality.seeds import run_seeds
+
+    before = _files(seeds_out)
+    with pytest.raises(FileExistsError, match=r"\(seed_0, seed_1\) \(seed_0 is a run of bridge\.train_seeds; a seeds output names seed S seed-S\)"):
+        run_seeds("deep-linear", "quick", seeds_out, [0, 1], device="cpu", progress=False, resume=True)
+    assert _files(seeds_out) == before

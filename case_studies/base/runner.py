@@ -271,11 +271,14 @@ def _train_run(study: CaseStudy, preset: Any, key: str, cfg: RunConfig, out: Pat
     once complete.
     """
     from bridge.runs.run import load_run
+    from bridge.runs.storage import read_json
     from bridge.training.analyze import analyze
     from bridge.training.inputs import extension
     from bridge.training.loop import train
 
-    folder = run_dir(out, key)
+    folder, staging = run_dir(out, key), out / STAGING
+    if key == MAIN and resume and not (out / "run.json").exists() and (staging / "run.json").is_file() and read_json(staging / "run.json").get("status") == "complete":
+        _move_in(staging, out)  # a kill while the finished main run was moved in: finish moving it
     finished = load_run(folder) if resume and (folder / "run.json").exists() else None
     finished = finished if finished is not None and finished.status == "complete" else None
     if finished is not None and extension(finished.info.get("config"), cfg, folder) is None:
@@ -284,11 +287,8 @@ def _train_run(study: CaseStudy, preset: Any, key: str, cfg: RunConfig, out: Pat
         if finished is not None:  # to be extended with more steps: its analyses are redone once it is (a kill meanwhile keeps that)
             finished.update_info(offline_done=False)
         if key == MAIN and not (out / "run.json").exists() and (out / "runs").is_dir():
-            staging = out / STAGING
             train(cfg, staging, trackers=online_trackers(study, preset, key, stamp["case_seed"]), device=device, progress=progress, resume=resume, loggers=loggers)
-            for item in sorted(staging.iterdir(), key=lambda p: p.name == "run.json"):  # run.json last: out is a run once it is there
-                item.replace(out / item.name)
-            staging.rmdir()
+            _move_in(staging, out)
             run = load_run(out)
         else:
             run = train(cfg, folder, trackers=online_trackers(study, preset, key, stamp["case_seed"]), device=device, progress=progress, resume=resume, loggers=loggers)
@@ -299,6 +299,13 @@ def _train_run(study: CaseStudy, preset: Any, key: str, cfg: RunConfig, out: Pat
             analyze(run, list(job.trackers), steps=job.steps, progress=progress)
         run.update_info(offline_done=True)
     return run
+
+
+def _move_in(staging: Path, out: Path) -> None:
+    """Move a finished run from ``staging`` into ``out``, ``run.json`` last: ``out`` is a run once it is there."""
+    for item in sorted(staging.iterdir(), key=lambda p: p.name == "run.json"):
+        item.replace(out / item.name)
+    staging.rmdir()
 
 
 def online_trackers(study: CaseStudy, preset: Any, key: str, seed: int) -> list[Any]:

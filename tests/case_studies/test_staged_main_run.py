@@ -1,0 +1,81 @@
+"""A main run trained after its study's other runs is trained in ``OUT/.main`` and moved into ``OUT`` once complete;
+a process killed during that move leaves a study that a resume finishes, with the run of an uninterrupted study."""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+import bridge
+from bridge import RunConfig, ScheduleConfig, TrainConfig
+from bridge.match import check
+from bridge.models import MLPConfig
+from bridge.report import BridgeReport
+from bridge.tasks import LinearTeacherConfig
+from case_studies import run_case_study
+from case_studies.base import CaseStudy, register
+
+
+@dataclass(frozen=True)
+class Preset:
+    steps: int = 20
+
+
+def _config(lr, seed, steps):
+    return RunConfig(
+        task=LinearTeacherConfig((2.0, 1.0), d_in=4, d_out=3, n_train=32),
+        model=MLPConfig(d_in=4, d_out=3, widths=(8,), activation="tanh"),
+        train=TrainConfig(lr=lr, steps=steps, schedule=ScheduleConfig(n_log=3, every=10)),
+        seed=seed,
+    )
+
+
+@register("main-trained-last")
+class MainTrainedLast(CaseStudy):
+    """Two runs, the auxiliary one first: the main run finds ``OUT/runs`` made and is staged."""
+
+    presets = {"quick": Preset()}
+
+    def runs(self, preset, seed):
+        return {"aux": _config(0.05, seed, preset.steps), "main": _config(0.1, seed, preset.steps)}
+
+    def analyse(self, runs, preset):
+        loss = runs["main"].observable("loss/train")
+        return BridgeReport(self.name, "quick", 0, checks=[check("final training loss", float(loss.iloc[-1]), "< initial", bool(loss.iloc[-1] < loss.iloc[0]))])
+
+    def figures(self, runs, report, preset):
+        return []
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref") / "study"
+    run_case_study("main-trained-last", "quick", out, device="cpu", progress=False)
+    return out
+
+
+@pytest.mark.parametrize("moved", [0, 1, 2])
+def test_a_kill_while_the_staged_main_run_is_moved_in_is_finished_by_a_resume(reference, tmp_path, monkeypatch, moved):
+    out, replace, done = tmp_path / "study", Path.replace, []
+
+    def killed_after(self, target):
+        if self.parent.name == ".main":
+            if len(done) == moved:
+                raise KeyboardInterrupt
+            done.append(self.name)
+        return replace(self, target)
+
+    monkeypatch.setattr(Path, "replace", killed_after)
+    with pytest.raises(KeyboardInterrupt):
+        run_case_study("main-trained-last", "quick", out, device="cpu", progress=False)
+    monkeypatch.setattr(Path, "replace", replace)
+    assert len(done) == moved and (out / ".main" / "run.json").is_file() and not (out / "run.json").exists()
+    report = run_case_study("main-trained-last", "quick", out, device="cpu", progress=False, resume=True)
+    assert report.to_dict() == json.loads((reference / "report.json").read_text())
+    assert not (out / ".main").exists() and sorted(p.name for p in out.iterdir()) == sorted(p.name for p in reference.iterdir())
+    run, ref = bridge.load_run(out), bridge.load_run(reference)
+    assert run.status == "complete" and run.steps == ref.steps and run.metrics.equals(ref.metrics)
+    a, b = run.model_at(run.steps[-1]).state_dict(), ref.model_at(ref.steps[-1]).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)

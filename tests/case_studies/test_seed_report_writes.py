@@ -91,15 +91,16 @@ def test_a_seed_report_write_that_fails_at_each_file_leaves_no_temporary_file_an
     from matplotlib.figure import Figure
 
     out = tmp_path / "s"
-    write_all, savefig = storage._write_all, Figure.savefig
+    write_all, savefig, tmp_path_of, writing = storage._write_all, Figure.savefig, storage._tmp_path, []
 
     def full_disk(fd, data):
         write_all(fd, data[: len(data) // 2])
         raise OSError(28, "No space left on device")
 
     def failing_write(fd, data):
-        name = os.readlink(f"/proc/self/fd/{fd}").rsplit("/", 1)[-1]
-        (full_disk if name.startswith(f".{failing}.tmp-") else write_all)(fd, data)
+        (full_disk if os.path.basename(writing[-1]).startswith(f".{failing}.tmp-") else write_all)(fd, data)
+
+    monkeypatch.setattr(storage, "_tmp_path", lambda path: writing.append(tmp_path_of(path)) or writing[-1])
 
     def failing_savefig(fig, file, **options):
         savefig(fig, file, **options)
@@ -113,8 +114,8 @@ def test_a_seed_report_write_that_fails_at_each_file_leaves_no_temporary_file_an
         _run(out)
     assert [name for name in _listing(out) if ".tmp-" in name] == []
     assert not (out / f"{failing}.png" if failing == "seed_timeline" else out / failing).exists()  # a first write: nothing before it
-    monkeypatch.setattr(storage, "_write_all", write_all)
-    monkeypatch.setattr(Figure, "savefig", savefig)
+    for owner, name, real in ((storage, "_write_all", write_all), (storage, "_tmp_path", tmp_path_of), (Figure, "savefig", savefig)):
+        monkeypatch.setattr(owner, name, real)
     report = _run(out, resume=True)
     assert json.loads((out / "seed_report.json").read_text()) == report.to_dict() | {"figures": ["figures/seed_timeline.png"]}
     assert _listing(out) == ["figures", "figures/seed_timeline.png", "seed_report.json", "seed_report.md"]

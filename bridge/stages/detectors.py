@@ -89,10 +89,12 @@ def _as_arrays(steps: Any, values: Any) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"steps and values must be 1-D of one length, got {t.shape} and {y.shape}")
     if not np.isfinite(t).all():
         raise ValueError("steps must be finite")
-    if np.any(np.diff(t) <= 0):
-        raise ValueError("steps must be strictly increasing")
+    back = np.flatnonzero(np.diff(t) <= 0)
+    if len(back):
+        i = int(back[0]) + 1
+        raise ValueError(f"steps must be strictly increasing, got step {t[i]:g} at position {i} after {t[i - 1]:g}")
     if len(t) < 2:
-        raise ValueError("need at least two samples to detect an event")
+        raise ValueError(f"need at least two samples to detect an event, got {len(t)}")
     return t, y
 
 

@@ -29,7 +29,7 @@ import numpy as np
 from jaxtyping import Float
 from numpy.lib.stride_tricks import sliding_window_view
 
-from bridge.stages.detectors import Event, _as_arrays, _crossing
+from bridge.stages.detectors import Event, _crossing, _finite_curve
 
 MAD_TO_SD = 1.4826  # median absolute deviation of a Gaussian, in standard deviations
 
@@ -94,7 +94,9 @@ def sustained_rise(
     Returns:
         The event at the crossing of half-way after which the curve stays beyond it
         (``lo``/``hi``: the sampling interval), or ``None`` when the curve does not
-        make the move.
+        make the move. Samples whose value is not finite are left out, as
+        :func:`~bridge.stages.detectors.half_rise` leaves them out (``None`` with fewer
+        than two finite samples).
 
     Examples:
         >>> rng = np.random.default_rng(0)
@@ -108,7 +110,9 @@ def sustained_rise(
         raise ValueError(f"direction must be 'up' or 'down', got {direction!r}")
     if snr < 0 or min_change < 0 or tail < 1:
         raise ValueError(f"need snr >= 0, min_change >= 0 and tail >= 1, got {snr}, {min_change}, {tail}")
-    t, y = _as_arrays(steps, values)
+    t, y = _finite_curve(steps, values)
+    if len(t) < 2:
+        return None
     sign = 1.0 if direction == "up" else -1.0
     z = sign * y
     start = z[0] if baseline is None else sign * float(baseline)

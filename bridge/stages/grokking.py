@@ -172,7 +172,8 @@ def half_move(
     its maximum after the trough. The move is absent (``None``) when it is smaller than ``min_change`` (the scale
     the caller's task sets) or than ``min_fraction`` of the magnitude it starts from (0.5: a loss at least halves;
     1: a norm at least doubles), smaller than ``snr`` times the curve's :func:`noise_level`, or undone by the end
-    (the last value back beyond half-way).
+    (the last value back beyond half-way). Samples whose value is not finite are left out (a NaN would otherwise
+    be taken for the peak).
 
     Examples:
         >>> t = np.arange(0, 100, 10.0)
@@ -189,7 +190,7 @@ def half_move(
     t, y = np.asarray(steps, float), np.asarray(values, float)
     if t.shape != y.shape or t.ndim != 1:
         raise ValueError(f"steps and values must be 1-D of one length, got {t.shape} and {y.shape}")
-    keep = t >= (t[0] if start is None else start)
+    keep = (t >= (t[0] if start is None else start)) & np.isfinite(y)
     if keep.sum() < 2:
         return None
     t, y = t[keep], y[keep]

@@ -81,3 +81,84 @@ def test_a_sustained_rise_leaves_out_samples_without_a_value_as_half_rise_does()
     holed[4] = np.inf  # the sample inside the rise: the crossing is bridged from 30 to 50
     assert sustained_rise(t, holed, top=1.0).step == pytest.approx(30.0 + 20.0 * 0.4 / 0.9)
     assert sustained_rise(t, np.full(len(t), np.nan)) is None
+
+
+def test_a_plateau_from_the_first_sample_is_measured_against_its_level_over_the_whole_run():
+    """Without a rise before it the drift allowed is a tenth of level / (last − first step): 0.0038 per step here."""
+    from bridge.stages import sharpness_plateau
+
+    t = np.arange(300.0)
+    flat = sharpness_plateau(t, 10 + 0.001 * t, reach=0.8)
+    assert (flat.start, flat.change) == (0.0, pytest.approx(10 + 0.001 * 149.5))
+    assert sharpness_plateau(t, 10 + 0.005 * t, reach=0.8) is None  # drifts by 0.005 per step: still climbing
+
+
+def test_the_oscillation_detectors_refuse_a_curve_not_tracked_at_every_step():
+    from bridge.stages import alternation_fraction, oscillation_onset, oscillation_share
+
+    t = np.arange(0.0, 20.0, 2.0)
+    c = 0.9 * (-1.0) ** np.arange(10)
+    for detect in (lambda: oscillation_onset(t, c), lambda: alternation_fraction(t, c), lambda: oscillation_share(t, c, floor=0.1)):
+        with pytest.raises(ValueError, match="every step"):
+            detect()
+
+
+def test_a_run_that_generalised_before_it_memorised_has_no_grokking_phases():
+    from bridge.stages import grokking_phases
+
+    t = np.arange(0.0, 200.0, 10.0)
+    train_acc = np.clip(t / 100, 0, 1)  # reaches 0.99 at step 99
+    test_acc = np.where(t >= 50, 1.0, 0.0)  # stays above 0.95 from step 45 on
+    test_loss = np.interp(t, [0, 40, 50, 200], [4.0, 4.0, 0.1, 0.1])
+    assert grokking_phases(t, train_acc, test_loss, test_acc) == []
+    late = np.where(t >= 150, 1.0, 0.0)
+    assert [s.name for s in grokking_phases(t, train_acc, np.interp(t, [0, 140, 150, 200], [4.0, 4.0, 0.1, 0.1]), late)] == [
+        "memorisation",
+        "circuit formation",
+        "clean-up",
+    ]
+
+
+def test_grokking_phases_refuse_a_clean_up_of_no_size():
+    from bridge.stages import grokking_phases
+
+    t = np.arange(0.0, 50.0, 10.0)
+    with pytest.raises(ValueError, match="min_drop must be positive, got 0"):
+        grokking_phases(t, np.ones(5), np.ones(5), np.ones(5), min_drop=0.0)
+
+
+def test_a_half_move_within_ten_times_the_curves_noise_is_absent():
+    """A fall of 1.1 on a zigzag of ±0.05: second differences of 0.2, noise 0.2 / (√6 · 0.6745) = 0.121."""
+    from bridge.stages import half_move
+
+    t = np.arange(50.0)
+    y = np.linspace(3.0, 2.0, 50) + 0.05 * (-1.0) ** t
+    assert half_move(t, y) is None  # 1.1 < 10 × 0.121
+    event = half_move(t, y, snr=5.0)  # first below 2.5 between y[22] = 2.6010 and y[23] = 2.4806
+    assert event is not None and event.step == pytest.approx(22.0 + (y[22] - 2.5) / (y[22] - y[23]), rel=1e-12)
+
+
+def test_a_subtask_drop_starts_where_the_loss_last_leaves_chance_not_at_an_earlier_dip():
+    from bridge.stages import subtask_drop
+
+    t = np.arange(0.0, 70.0, 10.0)
+    drop = subtask_drop(t, [1.0, 0.85, 1.0, 1.0, 0.8, 0.4, 0.0], chance=1.0)  # dips below 0.9 at 6.7, falls from 35 on
+    assert (drop.onset, drop.step, drop.end) == (pytest.approx(35.0), pytest.approx(47.5), pytest.approx(57.5))
+
+
+def test_a_half_move_leaves_out_samples_without_a_value():
+    from bridge.stages import half_fall, half_move
+
+    t = np.arange(0, 100, 10.0)
+    fall = np.array([1.0, 3.0, 3.0, 3.0, 2.5, 2.0, 1.5, 1.0, 1.0, 1.0])
+    for hole in (0, 2, 6, 9):
+        holed = fall.copy()
+        holed[hole] = np.nan
+        event = half_move(t, holed, start=5)
+        assert event is not None and event.step == pytest.approx(50.0) and event.kind == "half_fall", hole
+    holed = fall.copy()
+    holed[5] = np.inf  # the half-way sample itself: the crossing of 2 is bridged from 2.5 at 40 to 1.5 at 60
+    assert half_move(t, holed, start=5, snr=1.0).step == pytest.approx(50.0)
+    assert half_fall(t, np.where(t == 20, np.nan, fall), 5, "drop", "x").step == pytest.approx(50.0)
+    rise = half_move(t, np.where(t == 30, np.nan, -fall), start=5, direction="up")
+    assert rise is not None and rise.step == pytest.approx(50.0)

@@ -21,6 +21,7 @@ Examples:
 from __future__ import annotations
 
 import math
+import numbers
 
 import einops
 import torch
@@ -108,7 +109,9 @@ def frequency_norms(x: Float[Tensor, "p *rest"]) -> Float[Tensor, " freq"]:
 
 
 def _finite_squares(norms: Tensor) -> Tensor:
-    """Squares of the non-constant entries ``norms[1:]`` (float64), refusing NaN or infinite norms."""
+    """Squares of the non-constant entries ``norms[1:]`` (float64), refusing NaN or infinite norms and a table that is not 1-D."""
+    if norms.ndim != 1:
+        raise ValueError(f"norms must be 1-D, one entry per frequency (from frequency_norms), got shape {tuple(norms.shape)}")
     sq = norms[1:].detach().to(torch.float64) ** 2
     if not bool(torch.isfinite(sq).all()):
         raise ValueError(f"norms must be finite, got {norms.tolist() if norms.numel() <= 8 else 'non-finite entries'}")
@@ -148,6 +151,8 @@ def top_share(norms: Float[Tensor, " freq"], n: int) -> float:
         >>> top_share(torch.tensor([5.0, 3.0, 4.0, 0.0]), 1)
         0.64
     """
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
+        raise ValueError(f"n must be a non-negative integer, got {n!r}")
     sq = _finite_squares(norms)
     total = float(sq.sum())
     return float(torch.sort(sq, descending=True).values[:n].sum() / total) if total > 0 else 0.0
@@ -191,6 +196,8 @@ def neuron_frequency_fve(acts: Float[Tensor, "p p neuron"]) -> Float[Tensor, "fr
         >>> neuron_frequency_fve(acts).round(decimals=4).tolist()   # neuron 0 is all frequency 1, neuron 1 all frequency 2
         [[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]
     """
+    if acts.ndim != 3:
+        raise ValueError(f"acts must be (p, p, neurons), got shape {tuple(acts.shape)}")
     p = acts.shape[0]
     if acts.shape[1] != p:
         raise ValueError(f"acts must be (p, p, neurons), got {tuple(acts.shape)}")

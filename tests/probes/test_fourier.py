@@ -282,3 +282,21 @@ def test_norm_summaries_refuse_non_finite_norms():
         with pytest.raises(ValueError, match="finite non-negative"):
             gini(norms[1:])
     assert key_frequencies(torch.tensor([nan, 3.0, 4.0]), mass=0.5) == [2]  # the constant entry is not read
+
+
+def test_norm_summaries_refuse_a_table_of_norms_and_a_negative_count():
+    # A 2-D table (an embedding passed for its norms) used to fail on an index; n = −1 gave the share of all but the smallest.
+    norms = torch.tensor([5.0, 3.0, 4.0, 0.0])
+    with pytest.raises(ValueError, match=r"norms must be 1-D.*got shape \(3, 4\)"):
+        key_frequencies(torch.ones(3, 4))
+    with pytest.raises(ValueError, match=r"norms must be 1-D.*got shape \(3, 4\)"):
+        top_share(torch.ones(3, 4), 1)
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match=rf"n must be a non-negative integer, got {bad!r}"):
+            top_share(norms, bad)
+    assert (top_share(norms, 0), top_share(norms, 1), top_share(norms, 2), top_share(norms, 9)) == (0.0, 0.64, 1.0, 1.0)
+
+
+def test_neuron_clusters_refuse_activations_without_a_neuron_axis():
+    with pytest.raises(ValueError, match=r"acts must be \(p, p, neurons\), got shape \(5, 5\)"):
+        neuron_frequency_fve(torch.zeros(5, 5))

@@ -81,8 +81,8 @@ class Stage:
         return {"type": "stage", **asdict(self)}
 
 
-def _as_arrays(steps: Any, values: Any) -> tuple[np.ndarray, np.ndarray]:
-    """The curve as float arrays, checked: 1-D, one length, at least two samples, finite increasing steps."""
+def _as_arrays(steps: Any, values: Any, min_samples: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """The curve as float arrays, checked: 1-D, one length, at least ``min_samples`` samples, finite increasing steps."""
     t = np.asarray(steps, dtype=float)
     y = np.asarray(values, dtype=float)
     if t.ndim != 1 or t.shape != y.shape:
@@ -93,8 +93,8 @@ def _as_arrays(steps: Any, values: Any) -> tuple[np.ndarray, np.ndarray]:
     if len(back):
         i = int(back[0]) + 1
         raise ValueError(f"steps must be strictly increasing, got step {t[i]:g} at position {i} after {t[i - 1]:g}")
-    if len(t) < 2:
-        raise ValueError(f"need at least two samples to detect an event, got {len(t)}")
+    if len(t) < min_samples:
+        raise ValueError(f"need at least {min_samples} samples to detect an event, got {len(t)}")
     return t, y
 
 

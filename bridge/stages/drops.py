@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 from jaxtyping import Float
 
-from bridge.stages.detectors import Event, Stage, half_rise, plateaus_and_drops
+from bridge.stages.detectors import Event, Stage, _as_arrays, half_rise, plateaus_and_drops
 
 
 def main_drop(stages: Sequence[Stage]) -> Stage | None:
@@ -64,12 +64,13 @@ def rise_between(steps: Float[np.ndarray, " n"], values: Float[np.ndarray, " n"]
 
     ``None`` when the score never exceeds ``hi`` or was never below ``lo`` before it did. Samples whose
     score is not finite are left out (the crossings are interpolated between measured neighbours).
+    ``steps`` and ``values`` are 1-D of one length, ``steps`` finite and strictly increasing (else ``ValueError``).
 
     Examples:
         >>> rise_between(np.array([0.0, 10, 20, 30]), np.array([0.1, 0.15, 0.4, 0.9]), 0.2, 0.5)
         (12.0, 22.0)
     """
-    steps, values = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
+    steps, values = _as_arrays(steps, values, min_samples=0)
     steps, values = steps[np.isfinite(values)], values[np.isfinite(values)]
     above = np.nonzero(values > hi)[0]
     if len(above) == 0 or above[0] == 0:

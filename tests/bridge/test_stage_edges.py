@@ -22,7 +22,7 @@ def test_a_repeated_or_backward_step_is_refused_with_its_value_and_position():
 
 
 def test_a_curve_of_one_sample_is_refused():
-    with pytest.raises(ValueError, match="at least two samples to detect an event, got 1"):
+    with pytest.raises(ValueError, match="at least 2 samples to detect an event, got 1"):
         first_increase([0], [1.0])
 
 
@@ -162,3 +162,16 @@ def test_a_half_move_leaves_out_samples_without_a_value():
     assert half_fall(t, np.where(t == 20, np.nan, fall), 5, "drop", "x").step == pytest.approx(50.0)
     rise = half_move(t, np.where(t == 30, np.nan, -fall), start=5, direction="up")
     assert rise is not None and rise.step == pytest.approx(50.0)
+
+
+def test_a_rise_between_two_levels_refuses_curves_of_two_lengths_or_a_step_axis_that_goes_back():
+    # They used to fail on a boolean index, or to return a rise that ends before it starts ((9.0, 6.0)).
+    from bridge.stages import formation
+
+    with pytest.raises(ValueError, match=r"1-D of one length, got \(5,\) and \(4,\)"):
+        rise_between(np.arange(5.0), np.arange(4.0) / 4, 0.2, 0.5)
+    with pytest.raises(ValueError, match=r"1-D of one length, got \(5,\) and \(4,\)"):
+        formation(np.arange(5.0), np.arange(4.0) / 4, 0.2, 0.5)
+    with pytest.raises(ValueError, match="got step 5 at position 2 after 10"):
+        rise_between(np.array([0.0, 10.0, 5.0, 20.0]), np.array([0.0, 0.1, 0.6, 0.9]), 0.2, 0.5)
+    assert rise_between([0.0], [0.9], 0.2, 0.5) is None  # one sample: no rise, as before

@@ -308,3 +308,28 @@ def test_walsh_gap_with_one_drawn_competitor_that_is_the_subtask_s_own_parity_st
     assert float(gaps[own]) == pytest.approx(expected, abs=1e-5)
     with pytest.raises(ValueError, match="max_subsets must be at least 1, got 0"):
         walsh_gap(net, x, task, bits, max_subsets=0)
+
+
+def test_walsh_gap_takes_every_competitor_when_all_other_subsets_fit_in_max_subsets(data):
+    """C(8, 3) = 56 subsets: 55 others fit in max_subsets=55, so the gap is exact, not drawn."""
+    x, task, bits = data.test.x, data.info["test_task"], data.info["subtask_bits"]
+    net = build_model(MLPConfig(d_in=11, d_out=2, widths=(16,)), seed=5)
+    expected = _slow_walsh_gap(net, x, task, bits)
+    for m in (55, 56):
+        torch.testing.assert_close(walsh_gap(net, x, task, bits, max_subsets=m).double(), expected, atol=1e-5, rtol=0)
+
+
+def test_a_loss_exactly_at_the_threshold_is_not_learned():
+    assert quanta_learned(torch.tensor([0.25, 0.2499, 0.2501]), threshold=0.25).item() == 1
+
+
+def test_a_subtask_whose_loss_sits_exactly_at_undone_needs_no_units():
+    """A network with every weight zero gives logits 0, a loss of ln 2 in float32 on every row."""
+    net = build_model(MLPConfig(d_in=4, d_out=2, widths=(3,)), seed=0)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.zero_()
+    x, y, task = torch.rand(6, 4), torch.tensor([0, 1] * 3), torch.tensor([0, 0, 1, 1, 0, 1])
+    undone = float(F.cross_entropy(torch.zeros(1, 2), torch.tensor([0])))
+    assert units_needed(net, x, y, task, 2, undone=undone)[1].tolist() == [0, 0]
+    assert units_needed(net, x, y, task, 2, undone=undone + 1e-6)[1].tolist() == [4, 4]  # width + 1: nothing undoes it

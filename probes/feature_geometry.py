@@ -84,8 +84,8 @@ def polygon(W: Float[Tensor, "2 n"], threshold: float = REPRESENTED_NORM) -> Pol
         (3, (0.0, 90.0, 180.0), (90.0, 90.0, 180.0), 1.0)
     """
     W = torch.as_tensor(W).detach().float()
-    if W.shape[0] != 2:
-        raise ValueError(f"polygon needs a 2-dimensional hidden space, got W of shape {tuple(W.shape)}")
+    if W.ndim != 2 or W.shape[0] != 2:
+        raise ValueError(f"polygon needs W of shape (2, n): a 2-dimensional hidden space, got W of shape {tuple(W.shape)}")
     keep = represented(W, threshold)
     cols = W[:, keep]
     k = int(keep.sum())

@@ -44,3 +44,13 @@ def test_a_direction_a_hair_below_the_axis_is_at_angle_zero_not_360():
     p = polygon(torch.tensor([[1.0, 0.0, -1.0, 0.0], [-1e-20, 1.0, 0.0, -1.0]]))  # arctan2 gives −6e−19°, which % 360 rounds to 360
     assert p.angles == (0.0, 90.0, 180.0, 270.0)
     assert p.gaps == (90.0, 90.0, 90.0, 90.0) and p.is_regular(4, angle_tol=1e-9, norm_tol=1e-6)
+
+
+def test_a_polygon_refuses_weights_that_are_not_a_2_by_n_matrix():
+    # A (2, 3, 1) stack of weights used to come out as a polygon of no represented feature.
+    with pytest.raises(ValueError, match=r"polygon needs W of shape \(2, n\).*got W of shape \(2, 3, 1\)"):
+        polygon(torch.ones(2, 3, 1))
+    with pytest.raises(ValueError, match=r"got W of shape \(2,\)"):
+        polygon(torch.tensor([1.0, 0.0]))
+    with pytest.raises(ValueError, match=r"got W of shape \(3, 4\)"):
+        polygon(torch.ones(3, 4))

@@ -302,6 +302,8 @@ def previous_token_reach(prev_by_position: Float[Tensor, "head query"], level: f
         >>> previous_token_reach(torch.tensor([[float("nan"), 0.9, 0.6, 0.1, 0.9]]))
         2
     """
+    if prev_by_position.ndim != 2:
+        raise ValueError(f"prev_by_position must be (head, query) from previous_token_by_position, got shape {tuple(prev_by_position.shape)}")
     total = prev_by_position[:, 1:].sum(0)
     below = (total < level).nonzero()
     return int(below[0]) if len(below) else len(total)

@@ -120,6 +120,15 @@ def test_previous_token_reach_is_the_last_position_before_the_summed_attention_d
     assert previous_token_reach(torch.tensor([[nan, 1.0, 1.0]])) == 2  # covered to the end
 
 
+def test_previous_token_reach_refuses_a_row_without_its_head_axis():
+    # One head's row (h,) used to fail on an index; a (batch, head, query) stack gave a count of a summed batch.
+    nan = float("nan")
+    with pytest.raises(ValueError, match=r"prev_by_position must be \(head, query\).*got shape \(3,\)"):
+        previous_token_reach(torch.tensor([nan, 0.9, 0.6]))
+    with pytest.raises(ValueError, match=r"got shape \(2, 1, 3\)"):
+        previous_token_reach(torch.tensor([[[nan, 0.9, 0.6]], [[nan, 0.9, 0.6]]]))
+
+
 def test_pattern_scores_reject_bad_shapes():
     with pytest.raises(ValueError, match="pattern must be"):
         pattern_scores(torch.zeros(1, 1, 3, 3), TOKENS)

@@ -175,3 +175,32 @@ def test_a_rise_between_two_levels_refuses_curves_of_two_lengths_or_a_step_axis_
     with pytest.raises(ValueError, match="got step 5 at position 2 after 10"):
         rise_between(np.array([0.0, 10.0, 5.0, 20.0]), np.array([0.0, 0.1, 0.6, 0.9]), 0.2, 0.5)
     assert rise_between([0.0], [0.9], 0.2, 0.5) is None  # one sample: no rise, as before
+
+
+def test_a_loss_that_rises_over_the_plateau_climbs_back_infinitely_far():
+    from bridge.stages import loss_climb
+
+    t = np.arange(20.0)
+    assert loss_climb(t, 1.0 + 0.01 * t, start=0) == np.inf  # no net fall: inf, not a negative ratio
+    assert loss_climb(t, np.ones(20), start=0) == np.inf
+    # ten climbs of 0.05; medians of the first and last two samples 2.025 and 1.125
+    assert loss_climb(t, 2.0 - 0.05 * t + 0.1 * (t % 2), start=0) == pytest.approx(0.5 / 0.9, rel=1e-9)
+
+
+def test_plateau_drift_puts_the_middle_sample_of_an_odd_count_in_the_second_half():
+    from bridge.stages import plateau_drift
+
+    # halves [0, 0] at steps 0-1 and [2, 3, 5] at steps 2-4: medians 0 and 3, centres 0.5 and 3
+    assert plateau_drift(np.arange(5.0), [0.0, 0.0, 2.0, 3.0, 5.0]) == pytest.approx(3.0 / 2.5, rel=1e-12)
+    assert plateau_drift([7.0], [1.0]) == 0.0
+
+
+def test_the_oscillation_share_and_the_edge_refuse_settings_below_zero():
+    from bridge.stages import edge_reached, oscillation_share
+
+    t = np.arange(6.0)
+    with pytest.raises(ValueError, match="floor must be >= 0, got -0.1"):
+        oscillation_share(t, 0.9 * (-1.0) ** t, floor=-0.1)
+    for edge in (0.0, -2.0):
+        with pytest.raises(ValueError, match=f"edge must be positive, got {edge}"):
+            edge_reached(t, t, edge)

@@ -204,3 +204,14 @@ def test_the_oscillation_share_and_the_edge_refuse_settings_below_zero():
     for edge in (0.0, -2.0):
         with pytest.raises(ValueError, match=f"edge must be positive, got {edge}"):
             edge_reached(t, t, edge)
+
+
+def test_a_log_log_slope_through_two_points_has_no_finite_interval():
+    from bridge.stages import loglog_slope
+
+    slope, lo, hi = loglog_slope(np.array([1.0, 100.0]), np.array([2.0, 2e-4]))
+    assert slope == pytest.approx(-2.0, rel=1e-12) and (lo, hi) == (-np.inf, np.inf)
+    # three points off a line by (−a, 2a, −a), a = ln 2 / 3: standard error ln 2 / (√3 ln 10); half-width t(0.975, 1) = 12.7062 of them
+    slope, lo, hi = loglog_slope(np.array([1.0, 10.0, 100.0]), np.array([1.0, 0.2, 1e-2]))
+    half = 12.7062 * np.log(2.0) / (np.sqrt(3.0) * np.log(10.0))
+    assert slope == pytest.approx(-1.0, rel=1e-12) and (lo, hi) == (pytest.approx(-1.0 - half, rel=1e-5), pytest.approx(-1.0 + half, rel=1e-5))

@@ -215,3 +215,12 @@ def test_a_log_log_slope_through_two_points_has_no_finite_interval():
     slope, lo, hi = loglog_slope(np.array([1.0, 10.0, 100.0]), np.array([1.0, 0.2, 1e-2]))
     half = 12.7062 * np.log(2.0) / (np.sqrt(3.0) * np.log(10.0))
     assert slope == pytest.approx(-1.0, rel=1e-12) and (lo, hi) == (pytest.approx(-1.0 - half, rel=1e-5), pytest.approx(-1.0 + half, rel=1e-5))
+
+
+def test_a_subtask_drop_ends_at_the_first_fall_below_a_tenth_of_chance_even_if_the_loss_comes_back():
+    from bridge.stages import subtask_drop
+
+    t = np.arange(0.0, 80.0, 10.0)
+    drop = subtask_drop(t, [1.0, 1.0, 0.4, 0.05, 0.2, 0.2, 0.05, 0.0], chance=1.0)
+    assert drop.step == pytest.approx(10.0 + 10.0 * 0.5 / 0.6)
+    assert drop.end == pytest.approx(20.0 + 10.0 * 0.3 / 0.35)  # not 56.7, where it stays below 0.1

@@ -54,3 +54,9 @@ def test_a_polygon_refuses_weights_that_are_not_a_2_by_n_matrix():
         polygon(torch.tensor([1.0, 0.0]))
     with pytest.raises(ValueError, match=r"got W of shape \(3, 4\)"):
         polygon(torch.ones(3, 4))
+
+
+def test_a_square_of_uneven_norms_is_not_a_regular_square():
+    p = polygon(_at([0.0, 90.0, 180.0, 270.0], norms=[1.0, 1.0, 1.0, 1.5]))
+    assert p.max_gap_error == pytest.approx(0.0, abs=1e-9) and p.norm_spread == pytest.approx(0.5)
+    assert not p.is_regular(4) and p.is_regular(4, norm_tol=0.5 + 1e-9)

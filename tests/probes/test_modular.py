@@ -29,3 +29,19 @@ def test_logits_and_neurons_of_a_one_hot_mlp_are_its_forward_on_every_pair():
         hidden = net.activation(net.linear(0, x))
     torch.testing.assert_close(acts[2, 3], hidden[2 * 5 + 3])
     assert tuple(acts.shape) == (5, 5, 6)
+
+
+def test_logits_and_neurons_of_a_transformer_are_read_at_the_last_position():
+    from bridge.models import TransformerConfig
+
+    p = 5
+    data = make_task(ModularConfig(p=p), seed=0)
+    model = build_model(TransformerConfig(d_vocab=p + 1, n_ctx=3, d_model=16, n_heads=2, d_head=8, n_layers=1, d_mlp=12), seed=0)
+    logits, acts = logits_and_neurons(model, data)
+    x = grid_inputs(data)
+    assert x[2 * p + 3].tolist() == [2, 3, p]
+    with torch.no_grad():
+        out, cache = model.run_with_cache(x)
+    torch.testing.assert_close(logits, out[:, -1, :])  # the logits after "=", not at a or b
+    torch.testing.assert_close(acts[2, 3], cache["blocks.0.mlp.hook_post"][2 * p + 3, -1])
+    assert tuple(acts.shape) == (p, p, 12) and not torch.allclose(out[:, -1], out[:, -2])

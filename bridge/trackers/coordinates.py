@@ -82,6 +82,10 @@ class CoordinatesTracker:
     name: str = "coordinates"
     _start: tuple[list[Tensor], list[Tensor]] | None = field(default=None, init=False, repr=False)
 
+    def __post_init__(self) -> None:
+        if isinstance(self.max_examples, bool) or not isinstance(self.max_examples, int) or self.max_examples < 1:
+            raise ValueError(f"CoordinatesTracker.max_examples must be a positive integer, got {self.max_examples!r}")
+
     def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
         x = data.train.x[: self.max_examples]
         with evaluating(model):

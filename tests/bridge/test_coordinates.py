@@ -93,3 +93,20 @@ def test_rows_equal_the_float64_formula_exactly_and_leave_the_model_unchanged(dt
         expected += [("coordinates/act", i, rms(h)), ("coordinates/delta", i, rms(h - h0)), ("coordinates/update", i, rms(x_l @ (w - w0).T)), ("coordinates/weight_delta", i, rms(w - w0))]
     assert got == expected and all(v > 0 for _, _, v in got)
     assert all(torch.equal(a, b.detach()) for a, b in zip(before, model.parameters()))
+
+
+@pytest.mark.parametrize("max_examples", [0, -6, 2.5, True])
+def test_a_count_of_examples_that_is_not_a_positive_integer_is_refused(max_examples):
+    """0 would give NaN rows and a negative count would drop the last examples (``x[:-6]``)."""
+    with pytest.raises(ValueError, match=rf"max_examples must be a positive integer, got {max_examples!r}"):
+        CoordinatesTracker(max_examples=max_examples)
+
+
+def test_the_rows_are_measured_on_the_first_max_examples_inputs():
+    data = make_task(TeacherMLPConfig(d_in=3, n_train=8, n_test=0), seed=0)
+    net = MLP(MLPConfig(d_in=3, d_out=1, widths=(8,)), seed=0)
+    act = [r["value"] for r in CoordinatesTracker(max_examples=2)(net, 0, data) if r["observable"] == "coordinates/act"]
+    with torch.no_grad():
+        pre = net.layers[0](data.train.x[:2])
+        out = net(data.train.x[:2])
+    assert act == pytest.approx([pre.double().pow(2).mean().sqrt().item(), out.double().pow(2).mean().sqrt().item()], rel=1e-6)

@@ -50,7 +50,7 @@ class HierarchyConfig:
         require(self.depth >= 1, f"hierarchy.depth must be >= 1, got {self.depth}")
         require(self.branching >= 2, f"hierarchy.branching must be >= 2, got {self.branching}")
         require(self.feature_scale > 0, f"hierarchy.feature_scale must be positive, got {self.feature_scale}")
-        require(self.branching**self.depth <= 4096, "hierarchy has more than 4096 items")
+        require(self.branching**self.depth <= 4096, f"hierarchy.branching**depth = {self.branching**self.depth} items, more than 4096")
 
 
 def level_labels(depth: int, branching: int) -> np.ndarray:

@@ -27,7 +27,7 @@ class LinearTeacherConfig:
             empty: the zero map, a rank-0 teacher).
         d_in, d_out: input and output sizes (each ≥ number of modes).
         n_train: number of training inputs (≥ ``d_in`` so the inputs can be exactly whitened).
-        n_test: number of Gaussian test inputs.
+        n_test: number of Gaussian test inputs (0: no test split).
 
     Examples:
         >>> LinearTeacherConfig([3.0, 1.0], d_in=4, d_out=3).singular_values
@@ -49,6 +49,9 @@ class LinearTeacherConfig:
             object.__setattr__(self, "singular_values", tuple(self.singular_values))
         r = len(self.singular_values)
         require(all(s > 0 for s in self.singular_values), f"linear_teacher.singular_values must be positive, got {self.singular_values}")
+        for name in ("d_in", "d_out"):
+            require(getattr(self, name) >= 1, f"linear_teacher.{name} must be positive, got {getattr(self, name)}")
+        require(self.n_test >= 0, f"linear_teacher.n_test must be >= 0, got {self.n_test}")
         require(self.d_in >= r and self.d_out >= r, f"linear_teacher needs d_in, d_out >= {r} modes, got {self.d_in}, {self.d_out}")
         require(self.n_train is None or self.n_train >= self.d_in, f"linear_teacher.n_train must be >= d_in={self.d_in} to whiten, got {self.n_train}")
 
@@ -77,4 +80,5 @@ def make_linear_teacher(config: LinearTeacherConfig, seed: int) -> TaskData:
     x = _orthonormal(n, config.d_in, g) * n**0.5
     x_test = torch.randn(config.n_test, config.d_in, generator=g)
     info = {"U": u, "S": s, "V": v, "teacher": teacher, "mode_level": list(range(r))}
-    return TaskData(Split(x, x @ teacher.T), Split(x_test, x_test @ teacher.T), "half_sse", info)
+    test = Split(x_test, x_test @ teacher.T) if config.n_test else None
+    return TaskData(Split(x, x @ teacher.T), test, "half_sse", info)

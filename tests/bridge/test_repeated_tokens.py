@@ -106,6 +106,18 @@ def test_config_errors_name_the_problem():
         RepeatedTokensConfig(d_vocab=10, n_ctx=32, prefix=(0, 4), block=(4, 8), off_prefix=(0, 4), off_block=(4, 8))
 
 
+def test_the_shortest_context_allowed_leaves_one_repeated_target_and_a_block_needs_two_tokens():
+    ranges = {"prefix": (2, 2), "block": (3, 3), "off_prefix": (2, 2), "off_block": (3, 3)}
+    shortest = RepeatedTokensConfig(d_vocab=16, n_ctx=7, n_train=4, n_test=2, n_off=2, **ranges)  # P + B + 2
+    data = make_task(shortest, seed=0)
+    assert repeated_targets(data.train.x).sum(1).tolist() == [1, 1, 1, 1]  # position P + B + 1 only
+    with pytest.raises(ConfigError, match=r"prefix \(2, 2\) and block \(3, 3\) leave no repeated target in n_ctx=6"):
+        RepeatedTokensConfig(d_vocab=16, n_ctx=6, **ranges)
+    for name in ("block", "off_block"):
+        with pytest.raises(ConfigError, match="blocks need at least 2 tokens"):
+            RepeatedTokensConfig(d_vocab=16, n_ctx=12, **{**ranges, name: (1, 3)})
+
+
 def test_trackers_agree_with_direct_computation(data):
     model = build_model(TransformerConfig(d_vocab=32, n_ctx=24, d_model=32, n_heads=2, d_head=16, n_layers=2, d_mlp=None), seed=0)
     rows = InContextTracker(n_eval=50)(model, 0, data)

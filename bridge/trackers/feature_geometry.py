@@ -36,6 +36,8 @@ class FeatureGeometryTracker:
     def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
         if not hasattr(model, "W"):
             raise ValueError("feature_geometry needs a toy-superposition model with a weight W of shape (instances, m, n)")
+        if not 0 <= self.instance < model.W.shape[0]:
+            raise ValueError(f"feature_geometry.instance must be in 0..{model.W.shape[0] - 1} (the model's instances), got {self.instance}")
         W = model.W[self.instance].detach()
         norms, dims = feature_norms(W), dimensions_per_feature(W)
         rows = [row("features/norm", v, feature=i) for i, v in enumerate(norms)]

@@ -50,6 +50,19 @@ def test_feature_geometry_counts_features_above_its_own_threshold_and_marks_an_e
     assert none[("features/represented", None)] == 0.0 and none[("features/polygon_gap_error", None)] == 360.0  # no polygon: the largest error
 
 
+def test_feature_geometry_reads_the_instance_it_is_given_and_refuses_one_the_model_lacks():
+    model = ToySuperposition(ToySuperpositionConfig(n_features=4, n_hidden=2, n_instances=2))
+    with torch.no_grad():
+        model.W.zero_()
+        model.W[1] = 0.7 * torch.tensor([[1.0, 0.0, -1.0, 0.0], [0.0, 1.0, 0.0, -1.0]])  # a square in instance 1 only
+    first, second = (by_observable(FeatureGeometryTracker(instance=i)(model, 0, None), "feature") for i in (0, 1))
+    assert first[("features/represented", None)] == 0.0 and second[("features/represented", None)] == 4.0
+    assert [second[("features/norm", i)] for i in range(4)] == pytest.approx([0.7] * 4)
+    for instance in (2, -1):  # -1 would silently read the last instance
+        with pytest.raises(ValueError, match=rf"instance must be in 0\.\.1 \(the model's instances\), got {instance}"):
+            FeatureGeometryTracker(instance=instance)(model, 0, None)
+
+
 def test_embedding_concentration_of_two_frequencies():
     p = 7
     net = MLP(MLPConfig(d_in=2 * p, d_out=p, widths=(4,)))

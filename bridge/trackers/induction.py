@@ -50,6 +50,12 @@ def evaluation_sets(data: TaskData, n_eval: int, device: torch.device) -> dict[s
     return sets
 
 
+def _check_n_eval(tracker: str, n_eval: int) -> None:
+    """A ValueError unless ``n_eval`` is a positive integer (0 gives NaN rows; a negative count, ``x[:-k]``, drops sequences)."""
+    if isinstance(n_eval, bool) or not isinstance(n_eval, int) or n_eval < 1:
+        raise ValueError(f"{tracker}.n_eval must be a positive integer, got {n_eval!r}")
+
+
 def _device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
@@ -82,6 +88,7 @@ class InContextTracker:
     name: str = "icl"
 
     def __post_init__(self) -> None:
+        _check_n_eval("InContextTracker", self.n_eval)
         if not (isinstance(self.window, int) and self.window >= 1):
             raise ValueError(f"InContextTracker.window must be a positive integer, got {self.window!r}")
 
@@ -131,6 +138,9 @@ class HeadScoreTracker:
 
     n_eval: int = 256
     name: str = "heads"
+
+    def __post_init__(self) -> None:
+        _check_n_eval("HeadScoreTracker", self.n_eval)
 
     def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
         rows: list[Row] = []

@@ -171,3 +171,11 @@ def test_losses_over_an_empty_mask_are_nan_not_zero():
 
     assert math.isnan(masked_mean(torch.ones(2, 3), torch.zeros(2, 3, dtype=torch.bool)).item())
     assert math.isnan(repeated_token_loss(torch.zeros(1, 4, 6), torch.tensor([[0, 1, 2, 3]])).item())  # nothing repeats
+
+
+@pytest.mark.parametrize("tracker", [InContextTracker, HeadScoreTracker])
+@pytest.mark.parametrize("n_eval", [0, -3, 2.0, True])
+def test_an_evaluation_count_that_is_not_a_positive_integer_is_refused(tracker, n_eval):
+    """0 would give NaN rows and a negative count would drop the last sequences (``x[:-3]``)."""
+    with pytest.raises(ValueError, match=rf"{tracker.__name__}\.n_eval must be a positive integer, got {n_eval!r}"):
+        tracker(n_eval=n_eval)

@@ -130,3 +130,29 @@ def test_walsh_fraction_rows_skip_a_term_with_a_zero_coefficient():
     rows = WalshTracker()(net, 0, data)
     assert [(r["term"], r["value"]) for r in rows if r["observable"] == "walsh/fraction"] == [(0, pytest.approx(0.5, abs=1e-7))]
     assert [r["value"] for r in rows if r["observable"] == "walsh/residual"] == pytest.approx([0.0, 1.25, 0.0], abs=1e-7)
+
+
+def test_walsh_rows_of_a_model_with_a_constant_and_a_negative_term_equal_a_sum_over_the_whole_cube():
+    """f* = −x₀x₂ + 0.5 and f = −0.5 x₀x₂ + 0.8 + 0.3 x₁ on {±1}³: every row against a brute-force sum over the 8 points."""
+    from bridge.trackers.walsh import WalshTracker
+
+    data = make_task(BooleanCubeConfig(d=3, subsets=((0, 2), ()), coefficients=(-1.0, 0.5), n_train=4), seed=0)
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.tensor(1.0, dtype=torch.float64))  # the cube is evaluated in float64
+
+        def forward(self, x):
+            return (-0.5 * x[:, 0] * x[:, 2] + 0.8 + 0.3 * x[:, 1])[:, None] * self.scale
+
+    x = cube_points(3).double()
+    f = -0.5 * x[:, 0] * x[:, 2] + 0.8 + 0.3 * x[:, 1]
+    target = -x[:, 0] * x[:, 2] + 0.5
+    rows = WalshTracker()(Model(), 0, data)
+    value = {(r["observable"], r.get("term", r.get("degree"))): r["value"] for r in rows}
+    assert value[("walsh/fraction", 0)] == pytest.approx(0.5, abs=1e-12)  # −0.5 / −1: half of the term learned, sign included
+    assert value[("walsh/fraction", 1)] == pytest.approx(1.6, abs=1e-12)  # 0.8 / 0.5
+    assert value[("walsh/cube_mse", None)] == pytest.approx(float(((f - target) ** 2).mean()), abs=1e-12)  # 0.09 + 0.09 + 0.25
+    assert [value[("walsh/residual", k)] for k in range(4)] == pytest.approx([0.09, 0.09, 0.25, 0.0], abs=1e-12)
+    assert [value[("walsh/power", k)] for k in range(4)] == pytest.approx([0.64, 0.09, 0.25, 0.0], abs=1e-12)

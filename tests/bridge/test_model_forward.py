@@ -76,3 +76,10 @@ def test_fit_fresh_samples_refuses_shapes_and_counts_that_do_not_fit_before_any_
     with pytest.raises(ValueError, match=message):
         fit_fresh_samples(net, settings.pop("importance"), settings.pop("density"), **settings)
     assert torch.equal(net.W, start)
+
+
+def test_a_transformer_with_its_own_output_vocabulary_has_that_many_logits():
+    from bridge.models import TransformerConfig
+
+    model = build_model(TransformerConfig(d_vocab=7, n_ctx=3, d_model=16, n_heads=2, d_head=8, d_mlp=None, d_vocab_out=5), seed=0)
+    assert tuple(model(torch.zeros(2, 3, dtype=torch.long)).shape) == (2, 3, 5)

@@ -55,7 +55,21 @@ def test_kernel_tracker_on_a_deep_linear_network_reads_the_closed_form_kernel():
     expected = 1 - float((k0 * kt).sum() / (k0.norm() * kt.norm()))
     assert expected > 0.01  # the weights moved the kernel
     assert values(later, "kernel/distance")[0] == pytest.approx(expected, rel=1e-8)
+    assert values(later, "kernel/trace")[0] == pytest.approx(float(torch.trace(kt)), rel=1e-10)  # the current kernel's, not K₀'s
+    assert float(torch.trace(kt)) > 1.01 * float(torch.trace(k0))
+    torch.testing.assert_close(torch.tensor(values(later, "kernel/eigenvalue"), dtype=torch.float64), torch.linalg.eigvalsh(kt).flip(0)[:3], rtol=1e-10, atol=1e-10)
     assert tracker.initial_step_ == 0
+
+
+def test_probes_are_a_seeded_subset_in_split_order_and_at_most_n_probe_eigenvalues_are_reported():
+    x = torch.arange(40.0).reshape(20, 2)
+    data = TaskData(Split(x, x[:, :1]), None, "mse")
+    probes, targets = KernelTracker(n_probe=6, seed=3).probes(data)
+    index = (probes[:, 0] / 2).long()
+    assert len(set(index.tolist())) == 6 and torch.equal(index, index.sort().values) and torch.equal(targets, x[index, :1])
+    assert not torch.equal(KernelTracker(n_probe=6, seed=4).probes(data)[0], probes)
+    rows = KernelTracker(n_probe=3, k=5)(nn.Linear(2, 1).double(), 0, TaskData(Split(x[:3].double(), x[:3, :1].double()), None, "mse"))
+    assert [r["mode"] for r in rows if r["observable"] == "kernel/eigenvalue"] == [0, 1, 2]
 
 
 def test_a_single_linear_layer_has_a_constant_kernel():
@@ -189,8 +203,11 @@ def test_bad_settings_raise_clear_errors():
     data = TaskData(Split(torch.zeros(4, 3), torch.zeros(4, 1)), None, "mse")
     with pytest.raises(ValueError, match="support"):
         FeatureAlignmentTracker()(net, 0, data)
-    with pytest.raises(ValueError, match="outside"):
-        FeatureAlignmentTracker(support=(5,))(net, 0, data)
+    for coordinate in (5, 3):  # 3 is one past the layer's last input
+        with pytest.raises(ValueError, match=f"support coordinate {coordinate} is outside the layer's 3 inputs"):
+            FeatureAlignmentTracker(support=(coordinate,))(net, 0, data)
+    with pytest.raises(ValueError, match="3 vectors in 2 coordinates are not linearly independent"):
+        FeatureAlignmentTracker(subspace=[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     with pytest.raises(ValueError, match="4 coordinates, the layer has 3 inputs"):
         FeatureAlignmentTracker(subspace=[[1.0, 0.0, 0.0, 0.0]])(net, 0, data)
     with pytest.raises(ValueError, match="test split"):

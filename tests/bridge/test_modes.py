@@ -110,3 +110,18 @@ def test_the_mode_tracker_refuses_a_model_that_is_not_linear(model, kind):
     rows = ModeTracker()(linear, 0, data)
     u, v = data.info["U"], data.info["V"]
     assert [r["value"] for r in rows if r["observable"] == "mode/strength"] == pytest.approx((u.T @ linear.weight.detach() @ v).diagonal().tolist(), abs=1e-6)
+
+
+def test_a_bias_of_one_percent_of_the_largest_weight_is_enough_to_refuse_a_model():
+    """The linearity check's tolerance is 1e-4 of the map's largest entry: a bias 100 times that is a bias."""
+    from bridge.trackers.modes import end_to_end_map
+
+    layer = torch.nn.Linear(4, 3)
+    with torch.no_grad():
+        layer.weight.copy_(torch.arange(12.0).reshape(3, 4) / 11)  # largest entry 1
+        layer.bias.fill_(0.0)
+    torch.testing.assert_close(end_to_end_map(layer, 4), layer.weight.detach())
+    with torch.no_grad():
+        layer.bias[1] = 0.01
+    with pytest.raises(ValueError, match="Linear is not linear"):
+        end_to_end_map(layer, 4)

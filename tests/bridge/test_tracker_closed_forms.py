@@ -104,3 +104,9 @@ def test_stacked_loss_rows_are_refused_when_the_models_targets_differ_in_shape()
     rows = LossTracker().stacked(lambda xs: xs[..., :2], same)
     assert [r["observable"] for each in rows for r in each] == ["loss/train", "loss/train"]
     assert [r["value"] for each in rows for r in each] == pytest.approx([float((x[:, :2] ** 2).mean())] * 2)
+
+
+@pytest.mark.parametrize("max_examples", [0, -2])
+def test_the_loss_tracker_refuses_a_count_of_examples_below_one(max_examples):
+    with pytest.raises(ValueError, match=f"max_examples must be positive or None, got {max_examples}"):
+        LossTracker(max_examples=max_examples)

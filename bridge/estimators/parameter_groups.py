@@ -223,6 +223,8 @@ def deep_linear_blocks(model: nn.Module) -> list[Block]:
 def transformer_blocks(model: nn.Module) -> list[Block]:
     """Attention heads (rows of q, k, v and their biases, columns of o) and MLP neurons of a toy transformer.
 
+    Frozen parameters are left out of the parts; a neuron all of whose parameters are frozen has no block.
+
     Examples:
         >>> from bridge.models import TransformerConfig, build_model
         >>> model = build_model(TransformerConfig(d_vocab=7, n_ctx=3, d_model=16, n_heads=2, d_head=8, d_mlp=32), seed=0)
@@ -244,14 +246,11 @@ def transformer_blocks(model: nn.Module) -> list[Block]:
                     parts.append((f"{pre}.attn.{m}.bias", (rows,)))
             parts.append((f"{pre}.attn.o.weight", (slice(None), rows)))
             out.append(Block("head", {"layer": layer, "head": h}, tuple(p for p in parts if p[0] in present)))
-        if getattr(cfg, "d_mlp", None) and f"{pre}.mlp.in.weight" in present:
-            bias = f"{pre}.mlp.in.bias" if f"{pre}.mlp.in.bias" in present else None
-            for j in range(cfg.d_mlp):
-                parts = [(f"{pre}.mlp.in.weight", (j, slice(None)))]
-                if bias:
-                    parts.append((bias, (j,)))
-                parts.append((f"{pre}.mlp.out.weight", (slice(None), j)))
-                out.append(Block("neuron", {"layer": layer, "neuron": j}, tuple(parts)))
+        for j in range(getattr(cfg, "d_mlp", None) or 0):
+            parts = [(f"{pre}.mlp.in.weight", (j, slice(None))), (f"{pre}.mlp.in.bias", (j,)), (f"{pre}.mlp.out.weight", (slice(None), j))]
+            kept = tuple(p for p in parts if p[0] in present)  # frozen parameters are not in the flat vector
+            if kept:
+                out.append(Block("neuron", {"layer": layer, "neuron": j}, kept))
     return out
 
 

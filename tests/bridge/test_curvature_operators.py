@@ -153,3 +153,23 @@ def test_loadings_of_a_zero_vector_are_refused():
     for fn, name in ((tensor_loading, "tensor_loading"), (block_loading, "block_loading")):
         with pytest.raises(ValueError, match=f"{name}: the vector is zero"):
             fn(net, np.zeros(3))
+
+
+@pytest.mark.parametrize("frozen", ["blocks.0.mlp.out.weight", "blocks.0.mlp.in.weight"])
+def test_transformer_neuron_blocks_leave_out_a_frozen_mlp_weight(frozen):
+    """With one MLP weight frozen (absent from the flat vector) each neuron's share is its rows and columns of the
+    trainable MLP tensors only; freezing mlp.out.weight raised KeyError before."""
+    from bridge.estimators.parameter_groups import block_loading, parameter_slices
+    from bridge.models import TransformerConfig, build_model
+
+    model = build_model(TransformerConfig(d_vocab=7, n_ctx=3, d_model=12, n_heads=2, d_head=4, d_mlp=5), seed=0)
+    model.state_dict(keep_vars=True)[frozen].requires_grad_(False)
+    slices = parameter_slices(model)
+    assert frozen not in slices
+    vec = torch.randn(sum(p.numel() for p in model.parameters() if p.requires_grad), generator=generator(2), dtype=torch.float64).numpy()
+    part = {name: vec[s].reshape(shape) for name, (s, shape) in slices.items()}
+    owned = {"blocks.0.mlp.in.weight": lambda t, j: t[j], "blocks.0.mlp.in.bias": lambda t, j: t[j], "blocks.0.mlp.out.weight": lambda t, j: t[:, j]}
+    expected = [sum((pick(part[name], j) ** 2).sum() for name, pick in owned.items() if name != frozen) / (vec @ vec) for j in range(5)]
+    neurons = [(b.index, s) for b, s in block_loading(model, vec) if b.kind == "neuron"]
+    assert [index for index, _ in neurons] == [{"layer": 0, "neuron": j} for j in range(5)]
+    np.testing.assert_allclose([s for _, s in neurons], expected, rtol=1e-12)

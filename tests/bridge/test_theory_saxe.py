@@ -216,3 +216,20 @@ _T = np.arange(0.0, 401.0, 50.0)
 def test_mode_dynamics_refuse_input_outside_their_domain_by_name(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_measured_initial_strength_reads_checkpoints_in_any_order():
+    """The anchor is the last checkpoint in step order at or below fraction·s, whatever order the rows come in."""
+    t = np.array([0.0, 200.0, 500.0, 1000.0, 1500.0, 1700.0, 2000.0, 3000.0])
+    u = saxe.mode_trajectory(t, s=2.0, u0=2e-4, lr=0.01, depth=4)
+    shuffled = np.array([4, 6, 0, 7, 1, 5, 2, 3])  # the 1500 row first, an earlier one last
+    sorted_answer = saxe.measured_initial_strength(t, u, 2.0, 0.01, 4)
+    assert saxe.measured_initial_strength(t[shuffled], u[shuffled], 2.0, 0.01, 4) == sorted_answer
+    assert sorted_answer[0] == pytest.approx(2e-4, rel=1e-7) and sorted_answer[1] == 1500.0
+
+
+def test_an_anchor_of_exactly_zero_strength_gets_no_prediction_and_says_so():
+    t = np.array([0.0, 100.0, 200.0, 300.0])
+    values = np.array([0.0, 0.0, 1.0, 2.0])  # the last checkpoint at or below 0.02·s holds exactly 0
+    with pytest.raises(ValueError, match=r"no positive measured strength before it passes 0.02·s \(at step 100 \(0\)\)"):
+        saxe.measured_initial_strength(t, values, 2.0, 0.01, 3)

@@ -263,6 +263,9 @@ def estimate_llc(
         when chains diverge, the estimate is negative, burn-in looks too short or
         the step size and ``nβ`` are out of a sane range.
 
+    Raises:
+        ValueError: ``x`` and ``y`` not holding the same positive number of examples, or a loss at ``w*`` that is not finite.
+
     Examples:
         >>> x, net = torch.randn(50, 2, generator=torch.Generator().manual_seed(0)), torch.nn.Linear(2, 1)
         >>> res = estimate_llc(net, "half_sse", (x, net(x).detach()), SGLDConfig(n_chains=2, n_draws=20, n_burnin=5, gamma=1.0))
@@ -271,6 +274,8 @@ def estimate_llc(
     """
     loss = get_loss(loss_fn) if isinstance(loss_fn, str) else loss_fn
     x, y = (split.x, split.y) if isinstance(split, Split) else split
+    if x.ndim < 1 or y.ndim < 1 or x.shape[0] != y.shape[0] or x.shape[0] == 0:
+        raise ValueError(f"split: x and y must hold the same positive number of examples, got shapes {tuple(x.shape)} and {tuple(y.shape)}")
     n = int(x.shape[0])
     sgld = SGLDConfig() if sgld is None else sgld
     if not isinstance(sgld, SGLDConfig):
@@ -294,6 +299,8 @@ def estimate_llc(
     step = grad_and_value(loss_of)
     with eval_mode(model), torch.enable_grad():
         init_loss = float(loss_of(w_star).detach())
+        if not math.isfinite(init_loss):
+            raise ValueError(f"the loss at w* is {init_loss}: no estimate around it (check the data and the weights for NaN or inf)")
         run = _run_vmap if vectorize in (None, True) else _run_loop
         try:
             losses, vectorized = run(step, w_star, n_chains, n_burnin + n_draws, step_size, gamma, nbeta, noise_level, g), run is _run_vmap

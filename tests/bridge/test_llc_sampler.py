@@ -216,3 +216,18 @@ def test_swapping_in_an_unknown_parameter_or_buffer_is_refused_and_leaves_the_mo
     with slots.swapped({"0.weight": torch.zeros(2, 2)}, buffers={"1.running_mean": torch.ones(2)}) as m:
         assert torch.equal(m[0].weight, torch.zeros(2, 2)) and torch.equal(m[1].running_mean, torch.ones(2))
     assert net[0].weight is weight and torch.equal(net[1].running_mean, torch.zeros(2))
+
+
+@pytest.mark.parametrize(("x", "y", "message"), [
+    (torch.ones(30, 1), torch.ones(29, 1), r"split: x and y must hold the same positive number of examples, got shapes \(30, 1\) and \(29, 1\)"),
+    (torch.ones(0, 1), torch.ones(0, 1), r"same positive number of examples, got shapes \(0, 1\) and \(0, 1\)"),
+    (torch.ones(30, 1), torch.full((30, 1), math.nan), r"the loss at w\* is nan"),
+    (torch.full((30, 1), math.inf), torch.ones(30, 1), r"the loss at w\* is (nan|inf)"),
+])
+def test_a_split_of_mismatched_sizes_or_a_non_finite_loss_at_w_star_is_refused_before_sampling(x, y, message):
+    net = torch.nn.Linear(1, 1, bias=False)
+    cfg = SGLDConfig(n_chains=2, n_draws=3, n_burnin=0, nbeta=4.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LLCWarning)  # refused, not returned as a diverged estimate
+        with pytest.raises(ValueError, match=message):
+            estimate_llc(net, "half_sse", (x, y), cfg)

@@ -233,3 +233,29 @@ def test_an_anchor_of_exactly_zero_strength_gets_no_prediction_and_says_so():
     values = np.array([0.0, 0.0, 1.0, 2.0])  # the last checkpoint at or below 0.02·s holds exactly 0
     with pytest.raises(ValueError, match=r"no positive measured strength before it passes 0.02·s \(at step 100 \(0\)\)"):
         saxe.measured_initial_strength(t, values, 2.0, 0.01, 3)
+
+
+def test_depth2_random_start_through_train_predicts_from_the_step_zero_weights(tmp_path):
+    """Depth 2 from random weights: ``predict_run`` takes u0 from the step-0 weights (not from the curves), and each
+    mode half-rises within 5% of the prediction."""
+    from bridge.config import RunConfig, ScheduleConfig, TrainConfig
+    from bridge.trackers.modes import ModeTracker
+    from bridge.training.loop import train
+
+    s, lr = (2.0, 1.0, 0.5), 0.03
+    config = RunConfig(
+        LinearTeacherConfig(s, d_in=5, d_out=4),
+        DeepLinearConfig(5, 128, 4, depth=2, init_std=2e-3),
+        TrainConfig(lr=lr, steps=700, schedule=ScheduleConfig(n_log=0, every=2), dtype="float64"),
+    )
+    run = train(config, tmp_path / "run", trackers=[ModeTracker()], progress=False)
+    net, data = run.model_at(0), run.task_data()
+    w = [t.detach().double() for t in net.weights]
+    u0 = saxe.effective_initial_strength(w[0], w[1], data.info["U"].double(), data.info["V"].double()).numpy()
+    preds = saxe.predict_run(run)
+    assert [p.extra["mode"] for p in preds] == [0, 1, 2]
+    for pred in preds:
+        m = pred.extra["mode"]
+        assert "u0_source" not in pred.extra and pred.extra["u0"] == pytest.approx(float(u0[m]), rel=1e-9)
+        observed = half_rise(*run.curve("mode/strength", mode=m))
+        assert observed.step == pytest.approx(pred.step, rel=0.05), (m, observed.step, pred.step)

@@ -97,7 +97,7 @@ def kernel_descent(kernel, train_index, targets, lr: float, steps) -> np.ndarray
         ``f_t`` on the domain, ``(times, N)``.
 
     Raises:
-        ValueError: ``kernel`` not square or not finite, bad ``train_index`` or ``targets``, ``lr`` out of range, or a step negative or NaN.
+        ValueError: ``kernel`` not square or not finite, bad ``train_index``, ``targets`` of another length or not finite, ``lr`` out of range, or a step negative or NaN.
 
     Examples:
         >>> f = kernel_descent(np.eye(3), [0], [1.0], lr=0.5, steps=[0, 1, 2])
@@ -129,7 +129,7 @@ def interpolant(kernel, train_index, targets) -> np.ndarray:
         ``f`` on the domain, ``(N,)``.
 
     Raises:
-        ValueError: ``kernel`` not square or not finite, or bad ``train_index`` or ``targets``.
+        ValueError: ``kernel`` not square or not finite, bad ``train_index``, or ``targets`` of another length or not finite.
 
     Examples:
         >>> interpolant(np.eye(3) + 1, [0, 1], [1.0, -1.0]).round(12).tolist()
@@ -184,6 +184,8 @@ def _training_modes(kernel, train_index, targets) -> tuple:
     y = np.asarray(targets, dtype=float).ravel()
     if y.size != idx.size:
         raise ValueError(f"targets has {y.size} entries for {idx.size} training rows")
+    if not np.all(np.isfinite(y)):
+        raise ValueError(f"targets must be finite, got {y[~np.isfinite(y)][0]}")
     values, vectors = np.linalg.eigh((k[np.ix_(idx, idx)] + k[np.ix_(idx, idx)].T) / 2)
     keep = values > values.max() * 1e-12
     return k, idx, y, values[keep], vectors[:, keep]

@@ -103,6 +103,9 @@ def _check_vector(model: nn.Module, vector: np.ndarray) -> np.ndarray:
     n = sum(p.numel() for p in model.parameters() if p.requires_grad)
     if vector.shape[0] != n:
         raise ValueError(f"vector has {vector.shape[0]} entries but the model has {n} trainable parameters")
+    if not np.all(np.isfinite(vector)):
+        bad = int(np.flatnonzero(~np.isfinite(vector))[0])
+        raise ValueError(f"vector must be finite, got {vector[bad]} at entry {bad}")
     return vector
 
 

@@ -146,13 +146,17 @@ def test_a_heads_block_is_what_computes_that_head():
     torch.testing.assert_close(z1[:, :, 1], z0[:, :, 1], rtol=0, atol=0)
 
 
-def test_loadings_of_a_zero_vector_are_refused():
+def test_loadings_of_a_zero_or_non_finite_vector_are_refused():
     from bridge.estimators.parameter_groups import block_loading, tensor_loading
 
     net = torch.nn.Linear(2, 1)
     for fn, name in ((tensor_loading, "tensor_loading"), (block_loading, "block_loading")):
         with pytest.raises(ValueError, match=f"{name}: the vector is zero"):
             fn(net, np.zeros(3))
+        with pytest.raises(ValueError, match="vector must be finite, got nan at entry 1"):
+            fn(net, np.array([1.0, np.nan, 0.0]))  # NaN shares before
+        with pytest.raises(ValueError, match="vector must be finite, got inf at entry 2"):
+            fn(net, np.array([1.0, 0.0, np.inf]))
 
 
 @pytest.mark.parametrize("frozen", ["blocks.0.mlp.out.weight", "blocks.0.mlp.in.weight"])

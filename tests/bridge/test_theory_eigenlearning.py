@@ -241,6 +241,7 @@ def test_domain_spectrum_of_a_low_rank_kernel_is_non_negative_and_feeds_predict(
 @pytest.mark.parametrize(("call", "message"), [
     (lambda: el.cube_multiplicities(-1), r"d \(the cube's dimension\) must be a non-negative integer, got -1"),
     (lambda: el.cube_multiplicities(2.0), r"d \(the cube's dimension\) must be a non-negative integer, got 2.0"),
+    (lambda: el.expand([2.0, 1.0], [1, 1.5]), "multiplicities must be integers to expand"),
     (lambda: el.cube_eigenvalues([2.0, np.nan, -2.0]), "kernel_by_distance must be finite"),
     (lambda: el.domain_spectrum(np.diag([2.0, np.nan]), np.ones(2)), "kernel and target must be finite"),
     (lambda: el.domain_spectrum(np.eye(2), [1.0, np.inf]), "kernel and target must be finite"),

@@ -242,6 +242,8 @@ def test_domain_spectrum_of_a_low_rank_kernel_is_non_negative_and_feeds_predict(
     (lambda: el.cube_multiplicities(-1), r"d \(the cube's dimension\) must be a non-negative integer, got -1"),
     (lambda: el.cube_multiplicities(2.0), r"d \(the cube's dimension\) must be a non-negative integer, got 2.0"),
     (lambda: el.expand([2.0, 1.0], [1, 1.5]), "multiplicities must be integers to expand"),
+    (lambda: el.predict([1.0, 0.5], [1.0, 1.0], n=1, multiplicities=[3, -0.5]), "multiplicities must be finite and non-negative"),
+    (lambda: el.learnability_of(el.predict([1.0, 1e-9], [0.75, 0.25], n=1), np.array([[1.0, 1.0], [1.0, -1.0]]), [0.0, 0.0]), "learnability of a zero function is undefined"),
     (lambda: el.cube_eigenvalues([2.0, np.nan, -2.0]), "kernel_by_distance must be finite"),
     (lambda: el.domain_spectrum(np.diag([2.0, np.nan]), np.ones(2)), "kernel and target must be finite"),
     (lambda: el.domain_spectrum(np.eye(2), [1.0, np.inf]), "kernel and target must be finite"),

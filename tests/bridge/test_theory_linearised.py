@@ -140,6 +140,7 @@ def test_a_zero_eigenvalue_never_halves_while_the_others_keep_their_half_times(d
     (lambda: lin.kernel_descent(np.full((2, 2), np.nan), [0], [1.0], 0.5, [1]), "kernel must be finite"),
     (lambda: lin.interpolant(np.array([[1.0, np.inf], [np.inf, 1.0]]), [0], [1.0]), "kernel must be finite"),
     (lambda: lin.kernel_descent(np.eye(3), [0, 1], [1.0, np.nan], 0.5, [1]), "targets must be finite, got nan"),
+    (lambda: lin.kernel_descent(np.eye(3), [0], [1.0], 2.0, [1]), "η λ̂/n ≥ 2 diverges"),  # factor exactly −1: never settles
     (lambda: lin.interpolant(np.eye(3), [0, 1], [-np.inf, 1.0]), "targets must be finite, got -inf"),
 ])
 def test_linearised_dynamics_refuse_input_outside_their_domain_by_name(call, message):

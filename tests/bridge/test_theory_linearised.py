@@ -146,3 +146,17 @@ def test_a_zero_eigenvalue_never_halves_while_the_others_keep_their_half_times(d
 def test_linearised_dynamics_refuse_input_outside_their_domain_by_name(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_the_interpolant_fits_a_training_point_whose_gram_eigenvalue_is_tiny():
+    """Gram eigenvalues 1 and 1e-8: the pseudo-inverse keeps the small one (cut at 1e-12 of the largest), so both points are fitted."""
+    kernel = np.diag([1.0, 1e-8, 1.0])
+    f = lin.interpolant(kernel, [0, 1], [1.0, -2.0])
+    np.testing.assert_allclose(f, [1.0, -2.0, 0.0], rtol=1e-9, atol=1e-12)
+    late = lin.kernel_descent(kernel, [0, 1], [1.0, -2.0], lr=1.0, steps=[np.inf])[0]
+    np.testing.assert_allclose(late, f, rtol=1e-9, atol=1e-12)
+
+
+def test_discrete_half_times_refuse_a_rate_of_exactly_one():
+    with pytest.raises(ValueError, match="η λ̂/n ≥ 1 does not decay monotonically"):
+        lin.half_times([4.0, 1.0], lr=1.0, n=4, discrete=True)

@@ -97,8 +97,9 @@ def test_local_exponent_needs_an_integer_k():
     with pytest.raises(ValueError, match="must be an integer"):
         quanta.local_exponent([10, 20.5], 1.0, 100)
     assert quanta.local_exponent(10.0, 1.0, 100) == quanta.local_exponent(10, 1.0, 100)
-    with pytest.raises(ValueError, match=r"k must be in \[1, n_tasks - 1\]"):
-        quanta.local_exponent(100, 1.0, 100)
+    for k in (100, 0):
+        with pytest.raises(ValueError, match=r"k must be in \[1, n_tasks - 1\]"):
+            quanta.local_exponent(k, 1.0, 100)
 
 
 @pytest.mark.parametrize(("call", "message"), [
@@ -119,3 +120,9 @@ def test_local_exponent_needs_an_integer_k():
 def test_quanta_laws_refuse_input_outside_their_domain_by_name(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_acquisition_order_breaks_ties_by_index_on_long_lists():
+    """40 subtasks in two tied groups (long enough that an unstable sort would shuffle each group)."""
+    frequencies = np.array([0.1] * 20 + [0.2] * 20)
+    assert quanta.acquisition_order(frequencies).tolist() == list(range(20, 40)) + list(range(20))

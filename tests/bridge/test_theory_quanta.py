@@ -126,3 +126,8 @@ def test_acquisition_order_breaks_ties_by_index_on_long_lists():
     """40 subtasks in two tied groups (long enough that an unstable sort would shuffle each group)."""
     frequencies = np.array([0.1] * 20 + [0.2] * 20)
     assert quanta.acquisition_order(frequencies).tolist() == list(range(20, 40)) + list(range(20))
+
+
+def test_a_fractional_number_of_learned_quanta_is_rounded_down():
+    """p = (0.8, 0.2) at α = 1: 1.6 learned quanta is one learned, loss 0.2 (not 0, as rounding to 2 would give)."""
+    np.testing.assert_allclose(quanta.expected_loss([0.4, 1.6, 1.99], 1.0, 2, loss_unlearned=1.0), [1.0, 0.2, 0.2], rtol=1e-12)

@@ -228,3 +228,23 @@ def test_bad_input_raises_before_any_work():
         effective_rank(torch.ones(2, 3))
     with pytest.raises(ValueError, match="k must be"):
         top_eigenvalues(torch.eye(3), 4)
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: effective_rank(torch.zeros(3, 3)), "the effective rank of a zero kernel is undefined"),
+    (lambda: kernel_distance(torch.eye(3), torch.zeros(3, 3)), "the distance to a zero kernel is undefined"),
+    (lambda: kernel_target_alignment(torch.zeros(3, 3), torch.ones(3)), "the alignment of a zero kernel or a zero target is undefined"),
+    (lambda: kernel_target_alignment(torch.eye(3), torch.zeros(3)), "the alignment of a zero kernel or a zero target is undefined"),
+    (lambda: kernel_target_alignment(torch.zeros(3, 3, 2, 2) + torch.eye(2), torch.ones(3, 3)), "y has 3 outputs per example, the kernel 2"),
+    (lambda: ntk_eigendecomposition(torch.eye(3), k=0), "k must be between 1 and the kernel's size 3, got 0"),
+])
+def test_kernel_read_outs_refuse_a_zero_kernel_or_target_and_mismatched_outputs(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_eigendecomposition_of_a_slightly_asymmetric_kernel_is_that_of_its_symmetric_part():
+    """The eigenpairs are those of (K + Kᵀ)/2 (a kernel from rounding is not exactly symmetric), not of one triangle."""
+    k = torch.tensor([[2.0, 1.0], [0.0, 2.0]], dtype=torch.float64)  # symmetric part [[2, .5], [.5, 2]]: 2.5 and 1.5
+    values, _ = ntk_eigendecomposition(k)
+    torch.testing.assert_close(values, torch.tensor([2.5, 1.5], dtype=torch.float64), rtol=1e-12, atol=1e-12)

@@ -130,11 +130,13 @@ def integrated_half_rise(s: float, u0: float, lr: float, depth: int) -> float:
         (190.04, 466.15)
     """
     _check(s, u0, lr, depth)
-    target = (u0 + s) / 2
-    power = 2 * (depth - 1) / depth
-    # t = ∫ du / (η L u^p (s − u)); integrate in log u for accuracy at small u0.
+    return _integrated_time(s, u0, (u0 + s) / 2, lr, depth)
+
+
+def _integrated_time(s: float, u_from: float, u_to: float, lr: float, depth: int) -> float:
+    power = 2 * (depth - 1) / depth  # t = ∫ du / (η L u^p (s − u)); integrate in log u for accuracy at small u
     integrand = lambda logu: np.exp(logu) ** (1 - power) / (lr * depth * (s - np.exp(logu)))  # noqa: E731
-    value, _ = quad(integrand, np.log(u0), np.log(target), limit=200, epsabs=0, epsrel=1e-10)
+    value, _ = quad(integrand, np.log(u_from), np.log(u_to), limit=200, epsabs=0, epsrel=1e-10)
     return float(value)
 
 
@@ -151,10 +153,7 @@ def ode_time(s: float, u_from: float, u_to: float, lr: float, depth: int) -> flo
         raise ValueError(f"need u_from and u_to in (0, s), got u_from={u_from}, u_to={u_to}, s={s}")
     if depth == 2:
         return _depth2_time(s, u_from, lr, u_to)
-    power = 2 * (depth - 1) / depth
-    integrand = lambda logu: np.exp(logu) ** (1 - power) / (lr * depth * (s - np.exp(logu)))  # noqa: E731
-    value, _ = quad(integrand, np.log(u_from), np.log(u_to), limit=200, epsabs=0, epsrel=1e-10)
-    return float(value)
+    return _integrated_time(s, u_from, u_to, lr, depth)
 
 
 def strength_before(s: float, u_at: float, steps: float, lr: float, depth: int) -> float:
@@ -204,7 +203,7 @@ def measured_initial_strength(steps: np.ndarray, values: np.ndarray, s: float, l
         ``(u0, t_a, u_a)``.
 
     Raises:
-        ValueError: ``steps`` and ``values`` not 1-D of one length, ``fraction`` outside ``(0, 0.5)``, or no checkpoint with a positive strength at or before the anchor.
+        ValueError: ``steps`` and ``values`` not 1-D of one length or not finite, ``fraction`` outside ``(0, 0.5)``, or no checkpoint with a positive strength at or before the anchor.
 
     Examples:
         >>> t = np.array([0.0, 100.0, 200.0, 300.0, 400.0])
@@ -217,6 +216,8 @@ def measured_initial_strength(steps: np.ndarray, values: np.ndarray, s: float, l
         raise ValueError(f"steps and values must be 1-D of one non-zero length, got shapes {steps.shape} and {values.shape}")
     if not 0 < fraction < 0.5:
         raise ValueError(f"fraction must be in (0, 0.5), got {fraction}")
+    if not (np.isfinite(steps).all() and np.isfinite(values).all()):
+        raise ValueError("steps and values must be finite, got step {:g} with value {:g}".format(*np.stack([steps, values])[:, ~(np.isfinite(steps) & np.isfinite(values))][:, 0]))
     order = np.argsort(steps)
     steps, values = steps[order], values[order]
     below = np.flatnonzero(values <= fraction * s)
@@ -227,8 +228,7 @@ def measured_initial_strength(steps: np.ndarray, values: np.ndarray, s: float, l
     return strength_before(s, float(values[a]), float(steps[a]), lr, depth), float(steps[a]), float(values[a])
 
 
-def _depth2_time(s: float, u0: float, lr: float, target: float) -> float:
-    # invert u(t) = s·g / (g − 1 + s/u0) for g = e^{2sηt}
+def _depth2_time(s: float, u0: float, lr: float, target: float) -> float:  # invert u(t) = s·g / (g − 1 + s/u0) for g = e^{2sηt}
     g = target * (s / u0 - 1) / (s - target)
     return float(np.log(g) / (2 * s * lr))
 
@@ -281,7 +281,7 @@ def balanced_flow(steps: np.ndarray, teacher: np.ndarray, w_in: np.ndarray, w_ou
         the inputs), ``(W₂W₁)ᵀ`` and ``W₂W₂ᵀ``.
 
     Raises:
-        ValueError: ``steps`` not 1-D, finite, non-negative and non-decreasing; shapes that do not fit; ``lr`` not finite and positive.
+        ValueError: ``steps`` not 1-D, finite, non-negative and non-decreasing; shapes that do not fit; ``lr`` not finite and positive; ``teacher``, ``w_in`` or ``w_out`` not finite.
 
     Examples:
         >>> p = balanced_flow(np.array([0.0, 1e4]), np.array([[2.0]]), np.array([[0.03]]), np.array([[0.03]]), 0.01)
@@ -295,6 +295,8 @@ def balanced_flow(steps: np.ndarray, teacher: np.ndarray, w_in: np.ndarray, w_ou
         raise ValueError(f"shapes do not fit teacher (d_out, d_in), w_in (hidden, d_in), w_out (d_out, hidden): got {teacher.shape}, {w_in.shape}, {w_out.shape}")
     if not 0 < lr < np.inf:
         raise ValueError(f"lr must be finite and positive, got {lr}")
+    if not all(np.isfinite(a).all() for a in (teacher, w_in, w_out)):
+        raise ValueError(f"{' and '.join(n for n, a in zip(('teacher', 'w_in', 'w_out'), (teacher, w_in, w_out)) if not np.isfinite(a).all())} must be finite, got a NaN or inf entry")
     d_out, d_in = teacher.shape
     f = np.zeros((d_in + d_out, d_in + d_out))
     f[:d_in, d_in:], f[d_in:, :d_in] = teacher.T, teacher

@@ -210,6 +210,9 @@ _T = np.arange(0.0, 401.0, 50.0)
     (lambda: saxe.balanced_flow(np.array([10.0, 5.0]), np.array([[2.0]]), np.array([[0.03]]), np.array([[0.03]]), 0.01), "steps must be 1-D, finite, non-negative and non-decreasing"),
     (lambda: saxe.balanced_flow(np.array([0.0]), np.array([[2.0]]), np.array([[0.03, 0.0]]), np.array([[0.03]]), 0.01), r"shapes do not fit teacher \(d_out, d_in\)"),
     (lambda: saxe.balanced_flow(np.array([0.0]), np.array([[2.0]]), np.array([[0.03]]), np.array([[0.03]]), np.nan), "lr must be finite and positive, got nan"),
+    (lambda: saxe.balanced_flow(np.array([0.0, 10.0]), np.array([[np.nan]]), np.array([[0.03]]), np.array([[0.03]]), 0.01), "teacher must be finite"),
+    (lambda: saxe.balanced_flow(np.array([0.0, 10.0]), np.array([[2.0]]), np.array([[0.03]]), np.array([[np.inf]]), 0.01), "w_out must be finite"),
+    (lambda: saxe.measured_initial_strength(np.arange(4.0) * 100, np.array([np.nan, 0.01, 1.0, 2.0]), 2.0, 0.01, 3), "steps and values must be finite, got step 0 with value nan"),
     (lambda: saxe.predict_modes(np.array([2.0, 1.0]), np.array([1e-3]), lr=0.01), r"strengths and u0 must be 1-D of one length \(one per mode\), got shapes \(2,\) and \(1,\)"),
     (lambda: saxe.predict_modes_from_curves(_T, np.ones((len(_T), 2)), np.array([2.0, 1.0, 0.5]), 0.01, 3), r"values must be \(n steps, modes\) = \(9, 3\).*got shape \(9, 2\)"),
 ])

@@ -248,3 +248,13 @@ def test_eigendecomposition_of_a_slightly_asymmetric_kernel_is_that_of_its_symme
     k = torch.tensor([[2.0, 1.0], [0.0, 2.0]], dtype=torch.float64)  # symmetric part [[2, .5], [.5, 2]]: 2.5 and 1.5
     values, _ = ntk_eigendecomposition(k)
     torch.testing.assert_close(values, torch.tensor([2.5, 1.5], dtype=torch.float64), rtol=1e-12, atol=1e-12)
+
+
+def test_kernel_distance_is_never_below_zero_for_scaled_copies():
+    """1 − cos rounds to −2.2e-16 for about a quarter of scaled copies; the distance is clamped to exactly 0."""
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        a = torch.randn(5, 3, generator=g, dtype=torch.float64)
+        for scale in (1.0, 3.0, 0.1, 7.5):
+            d = float(kernel_distance(a @ a.T, scale * (a @ a.T)))
+            assert 0.0 <= d <= 1e-15

@@ -177,3 +177,18 @@ def test_transformer_neuron_blocks_leave_out_a_frozen_mlp_weight(frozen):
     neurons = [(b.index, s) for b, s in block_loading(model, vec) if b.kind == "neuron"]
     assert [index for index, _ in neurons] == [{"layer": 0, "neuron": j} for j in range(5)]
     np.testing.assert_allclose([s for _, s in neurons], expected, rtol=1e-12)
+
+
+def test_the_dense_hessian_is_exactly_symmetric_and_equals_its_products():
+    """Columns built from float32 products differ from the rows by rounding; the reference is their exact mean."""
+    from bridge.models import MLPConfig, build_model
+
+    net = build_model(MLPConfig(d_in=3, d_out=2, widths=(5,), activation="tanh"), seed=0)
+    x = torch.randn(16, 3, generator=generator(0))
+    y = torch.randn(16, 2, generator=generator(1))
+    with hessian_operator(net, x, y, mse) as op:
+        h = dense_hessian(op)
+        columns = np.stack([op.matvec(e) for e in np.eye(op.shape[0])], axis=1)
+    assert h.shape == (32, 32) and np.array_equal(h, h.T)
+    assert not np.array_equal(columns, columns.T)  # so the symmetrising is needed
+    np.testing.assert_allclose(h, columns, rtol=0, atol=1e-5 * np.abs(columns).max())

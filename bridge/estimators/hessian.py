@@ -271,6 +271,9 @@ def hutchinson_trace(op: LinearOperator, n_probes: int, generator: torch.Generat
     Returns:
         ``(estimate, standard_error)``; the error is ``nan`` for one probe.
 
+    Raises:
+        ValueError: ``n_probes`` below 1. TypeError: ``generator`` not a ``torch.Generator``.
+
     Examples:
         >>> from scipy.sparse.linalg import aslinearoperator
         >>> hutchinson_trace(aslinearoperator(np.diag([4.0, 3.0, 2.0, 1.0])), 3, torch.Generator().manual_seed(0))  # exact when diagonal
@@ -278,6 +281,8 @@ def hutchinson_trace(op: LinearOperator, n_probes: int, generator: torch.Generat
     """
     if n_probes < 1:
         raise ValueError(f"hutchinson_trace: n_probes must be >= 1, got {n_probes}")
+    if not isinstance(generator, torch.Generator):  # None would draw from torch's global state
+        raise TypeError(f"hutchinson_trace: generator must be a torch.Generator, got {type(generator).__name__}")
     n = op.shape[0]
     samples = []
     for _ in range(n_probes):

@@ -192,3 +192,12 @@ def test_the_dense_hessian_is_exactly_symmetric_and_equals_its_products():
     assert h.shape == (32, 32) and np.array_equal(h, h.T)
     assert not np.array_equal(columns, columns.T)  # so the symmetrising is needed
     np.testing.assert_allclose(h, columns, rtol=0, atol=1e-5 * np.abs(columns).max())
+
+
+@pytest.mark.parametrize("source", [None, 0])
+def test_hutchinson_needs_a_generator_and_leaves_the_global_state_alone(source):
+    op = aslinearoperator(np.diag(SPECTRUM))
+    before = torch.get_rng_state()
+    with pytest.raises(TypeError, match=f"generator must be a torch.Generator, got {type(source).__name__}"):
+        hutchinson_trace(op, 4, source)
+    assert torch.equal(torch.get_rng_state(), before)

@@ -201,3 +201,14 @@ def test_hutchinson_needs_a_generator_and_leaves_the_global_state_alone(source):
     with pytest.raises(TypeError, match=f"generator must be a torch.Generator, got {type(source).__name__}"):
         hutchinson_trace(op, 4, source)
     assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_a_parameter_reached_by_two_state_dict_keys_is_named_by_the_first():
+    from bridge.estimators.parameter_groups import parameter_names, parameter_slices, tensor_loading
+
+    shared = torch.nn.Linear(2, 2)
+    net = torch.nn.Sequential(shared, torch.nn.Tanh(), shared, torch.nn.Linear(2, 1))  # state_dict keys 0.* and 2.* share storage
+    assert parameter_names(net) == ["0.weight", "0.bias", "3.weight", "3.bias"]
+    assert list(parameter_slices(net)) == parameter_names(net)
+    shares = tensor_loading(net, np.arange(1.0, 10.0))
+    assert shares["0.weight"] == pytest.approx(30.0 / 285.0, rel=1e-12) and "2.weight" not in shares

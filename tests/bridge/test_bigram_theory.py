@@ -113,3 +113,12 @@ _SIGNED = torch.tensor([[1.5, -0.5, 0.0, 0.0]]).repeat(4, 1)  # rows sum to 1, o
 def test_tokens_chain_and_mask_outside_their_domain_are_refused_by_name(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_column_zero_of_the_mask_is_ignored():
+    tokens, uniform = torch.tensor([[0, 1, 2], [2, 0, 3]]), torch.full((4, 4), 0.25)
+    without = torch.tensor([[False, True, True], [False, False, True]])
+    with_first = without.clone()
+    with_first[:, 0] = True  # column 0 is never a target: its losses are NaN
+    assert bigram_floors(tokens, uniform, with_first) == bigram_floors(tokens, uniform, without)
+    assert math.isfinite(bigram_floors(tokens, uniform, with_first)["bayes"])

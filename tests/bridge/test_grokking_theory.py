@@ -258,3 +258,21 @@ Z = np.array([0.1 + 0j])
 def test_agf_and_weight_decay_refuse_input_outside_their_domain_by_name(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_rank_is_the_order_of_magnitude_even_when_a_weaker_frequency_escapes_first():
+    """Frequency 2 (m = 0.9) starts 500 times larger than frequency 1 (m = 1): it escapes first but keeps rank 1."""
+    p, a = 7, torch.arange(7.0)
+    wave = lambda k, size: size * torch.cos(2 * math.pi * k * a / p)  # noqa: E731
+    row = wave(2, 0.05) + wave(1, 1e-4)
+    U = V = row.repeat(3, 1)
+    W = row.repeat(3, 1).T.contiguous()
+    preds = agf.predict_acquisitions(U, V, W, {1: 1.0, 2: 0.9}, lr=1.0)
+    assert [(q.extra["frequency"], q.extra["rank"]) for q in preds] == [(2, 1), (1, 0)]
+
+
+def test_a_frequency_of_half_an_even_modulus_is_refused():
+    g = torch.Generator().manual_seed(0)
+    U, V, W = (0.01 * torch.randn(s, generator=g) for s in [(4, 8), (4, 8), (8, 4)])
+    with pytest.raises(ValueError, match=r"frequencies must be in 1..3, got \[4\]"):
+        agf.predict_acquisitions(U, V, W, {4: 1.0}, lr=1.0)

@@ -122,3 +122,10 @@ def test_column_zero_of_the_mask_is_ignored():
     with_first[:, 0] = True  # column 0 is never a target: its losses are NaN
     assert bigram_floors(tokens, uniform, with_first) == bigram_floors(tokens, uniform, without)
     assert math.isfinite(bigram_floors(tokens, uniform, with_first)["bayes"])
+
+
+def test_a_chain_whose_rows_sum_one_percent_off_is_refused():
+    chain = torch.full((4, 4), 0.25, dtype=torch.float64)
+    chain[2] *= 1.01
+    with pytest.raises(ValueError, match=r"transition must be row-stochastic .* got row sums \[1.0, 1.0, 1.01"):
+        bigram_losses(torch.tensor([[0, 1, 2]]), chain)

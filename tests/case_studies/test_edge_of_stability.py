@@ -475,3 +475,10 @@ NAN, INF = float("nan"), float("inf")
 def test_the_quadratic_model_refuses_input_outside_its_domain_by_name(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.mark.parametrize("momentum", [1.0, -0.1, float("nan")])
+def test_momentum_outside_0_1_is_refused_by_every_closed_form(momentum):
+    for call in (lambda: stability_threshold(0.1, momentum), lambda: predict_plateau(0.1, momentum), lambda: gd_on_quadratic(1.0, 0.1, 3, momentum=momentum)):
+        with pytest.raises(ValueError, match=r"momentum must be in \[0, 1\), got"):
+            call()

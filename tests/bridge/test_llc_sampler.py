@@ -231,3 +231,14 @@ def test_a_split_of_mismatched_sizes_or_a_non_finite_loss_at_w_star_is_refused_b
         warnings.simplefilter("error", LLCWarning)  # refused, not returned as a diverged estimate
         with pytest.raises(ValueError, match=message):
             estimate_llc(net, "half_sse", (x, y), cfg)
+
+
+def test_a_parameter_shared_by_two_modules_is_swapped_in_both():
+    """Tied weights (one Parameter in two Linear layers): inside the block both layers compute with the new tensor."""
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2, bias=False), torch.nn.Linear(2, 2, bias=False))
+    net[1].weight = net[0].weight
+    slots = ParameterSlots(net)
+    x = torch.tensor([[1.0, -2.0]])
+    with slots.swapped({"0.weight": 2.0 * torch.eye(2)}) as model:
+        torch.testing.assert_close(model(x), 4.0 * x, rtol=0, atol=0)
+    torch.testing.assert_close(net(x), x @ net[0].weight.T @ net[0].weight.T)

@@ -22,11 +22,12 @@ the seeds of a model that has ``forward_stacked``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, Protocol, runtime_checkable
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from bridge.tasks.base import TaskData
 
@@ -96,6 +97,55 @@ class Batched:
         return self.measure([self.capture(model, step, data)], data)[0]  # type: ignore[attr-defined]
 
 
+_shared: dict[tuple, Tensor] | None = None  # the outputs computed inside shared_outputs()
+
+
+@contextmanager
+def shared_outputs() -> Iterator[None]:
+    """Inside the block, :func:`model_output` runs each model on each input once; outside, every time.
+
+    :meth:`TrackingBuffer.track` opens it around the trackers of one step, so two trackers
+    evaluating the same model on the same examples (the loss and in-context trackers on the
+    test split) share one forward pass. Nested blocks share the outer one's outputs.
+    """
+    global _shared
+    if _shared is not None:
+        yield
+        return
+    _shared = {}
+    try:
+        yield
+    finally:
+        _shared = None
+
+
+def model_output(model: nn.Module, x: Tensor) -> Tensor:
+    """``model(x)``; without autograd and inside :func:`shared_outputs`, computed once per model, input and weights.
+
+    The output is reused only for the same input tensor (storage, offset, shape, strides),
+    the same model in the same mode, and parameters at the same addresses and versions (an
+    in-place change of a weight bumps its version), so it is the tensor ``model(x)`` would return.
+
+    Examples:
+        >>> net = torch.nn.Linear(2, 1)
+        >>> x = torch.ones(3, 2)
+        >>> with shared_outputs(), torch.no_grad():
+        ...     first = model_output(net, x)
+        ...     same = model_output(net, x) is first
+        ...     _ = net.weight.mul_(2.0)
+        ...     after = model_output(net, x) is first
+        >>> same, after
+        (True, False)
+    """
+    if _shared is None or torch.is_grad_enabled():
+        return model(x)
+    key = (id(model), model.training, x.untyped_storage().data_ptr(), x.storage_offset(), tuple(x.shape), x.stride(), x.dtype, x.device,
+           tuple((p.data_ptr(), p._version) for p in model.parameters()))
+    if key not in _shared:
+        _shared[key] = model(x)
+    return _shared[key]
+
+
 class TrackingBuffer:
     """Rows of several tracked steps; batched trackers are measured together at :meth:`flush`.
 
@@ -131,7 +181,8 @@ class TrackingBuffer:
         already measured for some plain trackers, by their index (those are not called)."""
         given = given or {}
         self._steps.append(step)
-        self._results.append([given[i] if i in given else t.capture(model, step, self.data) if b else t(model, step, self.data) for i, (t, b) in enumerate(zip(self.trackers, self._batched))])
+        with shared_outputs():
+            self._results.append([given[i] if i in given else t.capture(model, step, self.data) if b else t(model, step, self.data) for i, (t, b) in enumerate(zip(self.trackers, self._batched))])
 
     def flush(self) -> list[Row]:
         """All rows since the last flush, each with its ``step``; empties the buffer."""

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from bridge.tasks.base import TaskData
 from bridge.tasks.repeated_tokens import first_occurrences, masked_mean, next_token_losses, repeated_targets
 from bridge.models.base import evaluating
-from bridge.trackers.base import Row, row
+from bridge.trackers.base import Row, model_output, row
 from probes.heads import SCORES, attention_patterns, composition_scores, copying_scores, head_scores, head_weights, previous_token_by_position, previous_token_reach
 
 
@@ -102,7 +102,7 @@ class InContextTracker:
                         f"InContextTracker.window={self.window} covers all {n_targets} targets of sequences of n_ctx={n_targets + 1}, "
                         f"so the early and late targets would be the same; pass a window below {n_targets}"
                     )
-                losses = next_token_losses(model(tokens), tokens)
+                losses = next_token_losses(model_output(model, tokens), tokens)
                 rep = masked_mean(losses, repeated_targets(tokens))
                 first = masked_mean(losses, first_occurrences(tokens))
                 early = losses[:, 1 : 1 + self.window].mean()

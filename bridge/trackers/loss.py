@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from bridge.losses import accuracy, is_class_labels, per_seed
 from bridge.tasks.base import TaskData
 from bridge.models.base import evaluating
-from bridge.trackers.base import Row, row
+from bridge.trackers.base import Row, model_output, row
 
 
 @dataclass
@@ -49,7 +49,7 @@ class LossTracker:
                 if split is None:
                     continue
                 x, y = split.x[: self.max_examples], split.y[: self.max_examples]
-                out = model(x)
+                out = model_output(model, x)
                 rows.append(row(f"loss/{split_name}", data.loss_fn(out, y)))
                 if self._with_accuracy(y):
                     rows.append(row(f"accuracy/{split_name}", accuracy(out, y)))

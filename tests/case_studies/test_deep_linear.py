@@ -272,3 +272,53 @@ def test_a_ratio_at_init_far_below_chance_is_outside_the_chance_band(base):
     info = row(analyse_run(run), "level 2 differentiation ratio at init")
     assert info.value == pytest.approx(0.5, abs=0.01) and not info.passed and info.role == "info"
     assert row(analyse_run(base), "level 2 differentiation ratio at init").passed
+
+
+@pytest.mark.parametrize(("sds", "clear"), [(2.0, False), (4.0, True)])
+def test_a_level_is_clearly_differentiated_only_beyond_three_chance_sds_above_one(base, sds, clear):
+    """The precondition reads 'ratio above 1 + 3 chance s.d.': a final ratio of 1 + 2 s.d. is above chance
+    but not clear (the report is invalid), 1 + 4 s.d. is clear."""
+    run = fresh(base)
+    t_half = np.mean([p.step for p in base.preds[2:4]])
+    run.set_level(2, t_half, rise=sds * RATIO_SD)
+    report = analyse_run(run)
+    end = row(report, "level 2 differentiation clear at end")
+    assert end.value == pytest.approx(1 + sds * RATIO_SD, abs=1e-3) and end.passed is clear
+    assert (report.verdict == "invalid") is not clear
+
+
+def test_a_mode_curve_with_a_missing_checkpoint_fails_its_levels_trajectory_row(base):
+    """A NaN strength at one checkpoint (the final value intact) is not a mode on the closed form:
+    the level's worst error is not a number and its row fails."""
+    run = fresh(base)
+    curve = base.curves[("mode/strength", 5)].copy()
+    curve[60] = np.nan
+    run.curves[("mode/strength", 5)] = curve
+    level3 = row(analyse_run(run), "level 3 modes follow the closed-form trajectory")
+    assert np.isnan(level3.value) and not level3.passed
+
+
+def test_every_mode_learned_reads_the_last_checkpoint(base):
+    """A mode that reaches s and then falls back to 0.9·s at the last checkpoint has not been learned."""
+    run = fresh(base)
+    curve = base.curves[("mode/strength", 12)].copy()
+    curve[-1] *= 0.9
+    run.curves[("mode/strength", 12)] = curve
+    learned = row(analyse_run(run), "every mode learned")
+    assert not learned.passed and learned.value == pytest.approx(0.1, abs=1e-3)
+
+
+def test_preconditions_measured_as_not_a_number_fail(base):
+    """A final mode strength or a final differentiation ratio that is NaN is not 'learned' or 'clear': the report is invalid."""
+    run = fresh(base)
+    curve = base.curves[("mode/strength", 12)].copy()
+    curve[-1] = np.nan
+    run.curves[("mode/strength", 12)] = curve
+    report = analyse_run(run)
+    assert not row(report, "every mode learned").passed and report.verdict == "invalid"
+    run = fresh(base)
+    ratio = base.curves[("differentiation/ratio", 2)].copy()
+    ratio[-1] = np.nan
+    run.curves[("differentiation/ratio", 2)] = ratio
+    report = analyse_run(run)
+    assert not row(report, "level 2 differentiation clear at end").passed and report.verdict == "invalid"

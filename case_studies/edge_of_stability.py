@@ -293,17 +293,20 @@ def judge(found: dict, targets: Targets, report: BridgeReport, n_params: int, st
         fall, climb = 1 - ratio, loss_climb(tl, loss, plateau.start)
         detail.update(plateau_loss_ratio=ratio, plateau_loss_rises=rises)
     why = no_plateau if plateau is None else ""
+    not_finite = "the loss is not finite on the plateau"
     report.checks.append(
         check(
             f"{tag}: loss falls over the plateau (1 − end/start loss)", fall, f">= {targets.min_fall:g}", fall is not None and fall >= targets.min_fall,
-            claim="at the edge of stability the loss still decreases over long horizons", source=COHEN + ", Sec. 3", depends_on=horizon, reason=why,
+            claim="at the edge of stability the loss still decreases over long horizons", source=COHEN + ", Sec. 3", depends_on=horizon,
+            reason=why or (not_finite if fall is not None and np.isnan(fall) else ""),
         )
     )
     report.checks.append(
         check(
             f"{tag}: loss non-monotone on short horizons (sum of its one-step rises on the plateau / its net fall)", climb, f">= {targets.min_climb:g}",
             climb is not None and climb >= targets.min_climb,
-            claim="at the edge of stability the loss goes up and down from step to step by more than it falls overall", source=COHEN + ", Sec. 3", depends_on=horizon, reason=why,
+            claim="at the edge of stability the loss goes up and down from step to step by more than it falls overall", source=COHEN + ", Sec. 3", depends_on=horizon,
+            reason=why or (not_finite if climb is not None and np.isnan(climb) else ""),
         )
     )
     floor = targets.cosine_sds / np.sqrt(n_params)

@@ -218,7 +218,8 @@ def loss_climb(steps: Float[np.ndarray, " n"], loss: Float[np.ndarray, " n"], st
     The sum of every one-sample rise of the loss, divided by its net fall (median
     of the first tenth of the samples − median of the last tenth): 0 for a
     monotone fall, above 1 when the loss's step-to-step climbs add up to more
-    than it loses over the whole stretch; ``inf`` when it does not fall at all.
+    than it loses over the whole stretch; ``inf`` when it does not fall at all; ``nan`` when a
+    loss sample from ``start`` on is not finite (its rises and fall are not measured).
 
     Examples:
         >>> t = np.arange(100.0)
@@ -226,11 +227,15 @@ def loss_climb(steps: Float[np.ndarray, " n"], loss: Float[np.ndarray, " n"], st
         0.0
         >>> round(loss_climb(t, np.exp(-t / 50) * (1 + 0.1 * (t % 2)), start=0), 2)   # a 10% zigzag on the fall
         2.16
+        >>> loss_climb(t, np.where(t < 95, np.exp(-t / 50), np.nan), start=0)   # diverged at the end: not a number, not "no fall"
+        nan
     """
     t, y = _as_arrays(steps, loss)
     on = y[t >= start]
     if len(on) < 2:
         raise ValueError(f"need at least two loss samples from step {start:g} on, got {len(on)}")
+    if not np.all(np.isfinite(on)):
+        return float("nan")
     k = max(len(on) // 10, 1)
     fall = float(np.median(on[:k]) - np.median(on[-k:]))
     rises = float(np.clip(np.diff(on), 0, None).sum())

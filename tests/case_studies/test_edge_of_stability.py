@@ -426,6 +426,18 @@ def test_sign_flips_below_the_noise_floor_of_a_random_direction_do_not_count_as_
     assert not row.passed and row.value == pytest.approx(49 / 349, abs=1e-12) and "= 0.081)" in row.target
 
 
+@pytest.mark.parametrize("step", [590, 300])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_loss_sample_that_is_not_finite_on_the_plateau_fails_the_short_horizon_claim(step, bad):
+    """The climb sums every one-step rise: one NaN or diverged sample leaves it unmeasured. A NaN late on the
+    plateau made the net fall NaN and the ratio infinite, so the row passed on a loss it could not measure."""
+    s, (_, lo), cos = synthetic()
+    report, rows = judged(s, (T, np.where(T == step, bad, lo)), cos)
+    climb = rows["loss non-monotone on short horizons"]
+    assert not climb.passed and climb.reason == "the loss is not finite on the plateau" and report.verdict == "partial"
+    fall = rows["loss falls over the plateau"]  # medians of the first and last tenth: one sample moves them only when it is a NaN among the last
+    assert fall.passed is not (step == 590 and np.isnan(bad)) and fall.reason == ("" if fall.passed else "the loss is not finite on the plateau")
+
 class LoadedRun:
     """What ``analyse_runs`` reads of one step size's run: synthetic curves and the final checkpoint's loadings."""
 

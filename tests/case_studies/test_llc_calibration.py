@@ -257,3 +257,40 @@ def test_an_explicit_nbeta_scales_the_trained_minimum_row_and_both_bounds_are_st
     assert rows["M4-N4-H3-r1: w* is a trained minimum"].value == pytest.approx(64 * 1e-7, rel=1e-12)
     estimate = next(c for c in report.checks if c.name.startswith("λ̂ M2-N6-H2-r1"))
     assert estimate.value == 0.25 and not estimate.passed and estimate.depends_on[-1] == "nβ=64"
+
+
+def test_an_estimate_or_a_training_loss_that_is_not_a_number_fails_its_row():
+    """A NaN estimate is not within 20 % of λ (its claim fails); a NaN training loss is not a trained minimum (invalid)."""
+    preset = PRESETS["quick"]
+    study = get_case_study("llc-calibration")
+    report = study.analyse(stored(preset, {"M2-N6-H2-r1": np.nan}), preset)
+    (bad,) = [c for c in report.checks if c.counted and not c.passed]
+    assert bad.name.startswith("λ̂ M2-N6-H2-r1") and np.isnan(bad.value) and report.verdict == "partial"
+    report = study.analyse(stored(preset, override={"M3-N3-H2-r2": {"loss": np.nan}}), preset)
+    (row,) = [c for c in report.checks if c.name.startswith("M3-N3-H2-r2: w* is a trained minimum")]
+    assert not row.passed and report.verdict == "invalid"
+    report = study.analyse(stored(preset, override={"M3-N3-H2-r2": {"diverged": np.nan}}), preset)
+    assert report.verdict == "invalid"
+
+
+def test_five_shapes_covering_every_branch_are_fewer_than_the_six_the_preset_needs():
+    """The coverage precondition asks for every branch of Aoyagi's formula and at least ``min_shapes`` (6) shapes."""
+    import dataclasses
+
+    preset = dataclasses.replace(PRESETS["quick"], shapes=PRESETS["quick"].shapes[1:])  # drops one central-even shape: 5 left, all branches
+    report = get_case_study("llc-calibration").analyse(stored(preset), preset)
+    (row,) = [c for c in report.checks if c.name == "branches of Aoyagi's formula covered"]
+    assert row.value == 5 and not row.passed and report.verdict == "invalid"
+    assert get_case_study("llc-calibration").analyse(stored(PRESETS["quick"]), PRESETS["quick"]).verdict == "pass"
+
+
+def test_six_shapes_that_leave_out_a_branch_do_not_cover_the_formula():
+    import dataclasses
+
+    from case_studies.llc_calibration import Shape
+
+    shapes = tuple(s for s in PRESETS["quick"].shapes if s.branch != "M+N<H+r") + (Shape(M=5, N=5, H=2, r=1),)  # 6 shapes, 4 branches
+    preset = dataclasses.replace(PRESETS["quick"], shapes=shapes)
+    report = get_case_study("llc-calibration").analyse(stored(preset), preset)
+    (row,) = [c for c in report.checks if c.name == "branches of Aoyagi's formula covered"]
+    assert len(shapes) == 6 and row.value == 4 and not row.passed and report.verdict == "invalid"

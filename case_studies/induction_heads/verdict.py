@@ -241,7 +241,7 @@ def judge(obs: Observed, *, d_vocab: int, n_chains: int, targets: Targets = Targ
     ind_event = formation(t, obs.induction[:, ind_head], *tg.rise, name=f"{ind_name} induction score half-rise", observable="heads/induction")
     prev_event = formation(t, prev, *tg.rise, name=f"{prev_name} previous-token score half-rise", observable="heads/previous_token")
     z_first, z_last = float(obs.edge_z_first[prev_head, ind_head]), float(obs.edge_z_last[prev_head, ind_head])
-    enters = z_last >= tg.edge_z and not z_first >= tg.edge_z
+    enters = z_last >= tg.edge_z and z_first < tg.edge_z  # a z-score that is not a number is neither in nor out: the edge is not shown to enter
     kcomp = obs.k_composition[:, prev_head, ind_head]
     # K-composition grows only when the edge enters the circuit graph (z >= edge_z at the end, not at the start)
     k_event = half_rise(t, kcomp, name=f"K-composition {prev_name}->{ind_name} half-rise", observable="composition/k") if enters else None
@@ -291,6 +291,7 @@ def judge(obs: Observed, *, d_vocab: int, n_chains: int, targets: Targets = Targ
               key="mean-ablating the previous-token head: max layer-1 induction score"),
         check(f"K-composition edge {prev_name}->{ind_name} in final graph, not initial", f"z {z_first:.1f} -> {z_last:.1f}", f"z >= {tg.edge_z:g} at the end only", enters,
               claim="the circuit forms by K-composition of the previous-token head into the induction head", source=f"{ELHAGE} (K-composition)",
+              reason="" if math.isfinite(z_first) and math.isfinite(z_last) else "a z-score is not a number",
               key="K-composition edge previous-token head -> induction head in final graph, not initial"),
         check("one-layer control: final repeated-token loss (nats)", c_loss, f"> {tg.control_loss:g} ln V = {tg.control_loss * ln_v:.2f}", c_loss > tg.control_loss * ln_v,
               claim="without a second layer repeated tokens are not copied", source=ONE_LAYER),

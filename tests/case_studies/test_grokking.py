@@ -152,6 +152,24 @@ def test_a_run_that_memorised_and_never_generalised_is_invalid_and_has_no_phases
     assert not row(report, "test acc").passed
 
 
+def test_generalising_before_memorising_or_only_for_a_spike_is_not_the_phenomenon():
+    """The precondition: train accuracy reaches 99 %, *then* test accuracy reaches 95 % and stays there to the end."""
+    early = judge(main_run(**{"accuracy/train": (T, sigmoid(T, 1500, 10, 0.02, 1.0))}))  # test 95 % near step 1090, train 99 % near 1540
+    assert early.failed_preconditions == ["the run generalised"] and row(early, "the run generalised").reason == "generalised before memorising"
+    spike = 0.04 + 0.93 * np.exp(-(((T - 1000) / 30) ** 2))  # test accuracy touches 97 % once, then falls back
+    flat = judge(main_run(**{"accuracy/test": (T, spike)}))
+    assert flat.verdict == "invalid" and row(flat, "the run generalised").reason.startswith("not reached within")
+
+
+def test_half_way_events_need_the_loss_to_halve_and_the_gini_to_rise_by_a_tenth():
+    """A test loss that falls by 40 % of its peak has no half-drop; a W_E Gini that rises by 0.06 has no half-rise."""
+    shallow = sigmoid(T, 100, 20, math.log(P), 10.0) - sigmoid(T, 1000, 30, 0, 4.0)  # 10 nats -> 6 nats
+    report = judge(main_run(**{"loss/test": (T, shallow)}))
+    assert "test loss never falls half-way" in row(report, "restricted loss falls before").reason and not row(report, "W_E Gini").passed
+    small = judge(main_run(**{"fourier/embed_gini": (CK, sigmoid(CK, 1050, 60, 0.2, 0.26))}))
+    assert not row(small, "W_E Gini").passed and row(small, "W_E Gini").reason == "mechanism event absent"
+
+
 # --- AGF: the two-layer quadratic network -------------------------------------------------------------------------
 
 
@@ -165,7 +183,7 @@ def agf_setup():
     return cfg, net, {pred.extra["frequency"]: (pred.step, pred.extra["magnitude"]) for pred in preds}
 
 
-def agf_run(setup, loss_at=None, norm_at=None, flat_norm=()):
+def agf_run(setup, loss_at=None, norm_at=None, flat_norm=(), norm_top=3.0):
     """Each frequency's loss share falls from m²/2 (the total loss steps down with it) and its norm rises ten-fold,
     at the given steps (default: AGF's)."""
     cfg, net, predicted = setup
@@ -174,7 +192,7 @@ def agf_run(setup, loss_at=None, norm_at=None, flat_norm=()):
     for k, (step, m) in predicted.items():
         share = sigmoid(t, (loss_at or {}).get(k, step), 40, m**2 / 2, 1e-5)
         curves[("template/loss", k)] = (t, share)
-        norm = np.full(len(t), 0.3) if k in flat_norm else sigmoid(t, (norm_at or {}).get(k, step), 40, 0.3, 3.0)
+        norm = np.full(len(t), 0.3) if k in flat_norm else sigmoid(t, (norm_at or {}).get(k, step), 40, 0.3, norm_top)
         curves[("fourier/embed_norm", k)] = (t, norm)
         total = total + share
     curves[("loss/train", None)] = (t, total)
@@ -209,6 +227,14 @@ def test_agf_rows_fail_when_the_claims_are_false(agf_setup):
     assert never.verdict == "partial"
 
 
+def test_a_frequency_norm_that_does_not_double_has_not_emerged(agf_setup):
+    """An AGF frequency emerges in the weights only when its norm at least doubles (0.3 -> 0.45 is not enough)."""
+    report = judge(agf_run(agf_setup, norm_top=0.45), analyse_agf)
+    assert [m.reason for m in report.matches] == ["mechanism event absent"] * 4 and report.verdict == "fail"
+    assert not row(report, "AGF: frequencies emerge in the weights in the predicted order").passed  # no frequency emerged: no order
+    assert judge(agf_run(agf_setup, norm_top=0.65), analyse_agf).verdict == "pass"  # a bit more than doubled
+
+
 # --- the weight-decay sweep ---------------------------------------------------------------------------------------
 
 
@@ -230,6 +256,15 @@ def test_sweep_exponent_row_passes_at_minus_one_and_fails_when_minus_one_is_outs
     bad = judge(sweep_runs(-0.5), analyse_sweep)
     assert bad.extra["sweep"]["fit"]["ci_high"] < -0.3 and not bad.extra["sweep"]["theory_exponent_in_ci"]
     assert bad.failed_claims == ["sweep: exponent of grokking step vs lr·wd (theory: -1)"] and bad.verdict == "fail"
+
+
+def test_sweep_exponent_row_fails_when_minus_one_lies_above_the_interval():
+    """−1 must lie inside the interval, not only above its lower end: a grokking step falling as (lr·wd)^−2 fails."""
+    points = ((6e-3, 0.5), (6e-3, 1.0), (6e-3, 2.0), (6e-3, 4.0), (1.2e-2, 1.0), (3e-3, 2.0))  # lr·wd from 3e-3: every point groks by step 2000
+    steep = judge(sweep_runs(-2.0, points=points), analyse_sweep)
+    fit = steep.extra["sweep"]["fit"]
+    assert fit["exponent"] == pytest.approx(-2.0, abs=0.2) and fit["ci_high"] < -1
+    assert not row(steep, "sweep: exponent").passed and steep.verdict == "fail"
 
 
 def test_a_sweep_where_too_few_weight_decays_grok_is_invalid():

@@ -178,7 +178,7 @@ def judge(obs: MupObservables, targets: Any) -> BridgeReport:
     for layer, kind in enumerate(LAYERS):
         moved = [step for step in range(1, last + 1) if not still(obs.delta["mup"])[step - 1, layer]]
         slopes = {step: slope(cw, obs.delta["mup"][step, :, layer]) for step in moved}
-        worst = max(slopes, key=lambda t: abs(slopes[t])) if slopes else None
+        worst = max(slopes, key=lambda t: (not np.isfinite(slopes[t]), abs(slopes[t]))) if slopes else None  # a slope that is not a number is the worst
         value = None if worst is None else slopes[worst]
         report.checks.append(
             check(

@@ -87,6 +87,17 @@ def test_mup_coordinate_slope_fails_when_a_layer_is_off_at_one_step_only():
     assert rows(report)[failed[0]].reason == "at step 1" and rows(report)[failed[0]].value == pytest.approx(-0.2, abs=1e-9)
 
 
+def test_a_mup_slope_that_is_not_a_number_at_a_later_step_fails_its_row():
+    """The largest |slope| was taken with NaN compared as smaller than anything, so a step whose slope could not be
+    fitted (a non-positive Δh at one width) left the row passing on the other steps; the report is invalid as well."""
+    delta = good().delta["mup"].copy()
+    delta[2, 3, 1] = 0.0  # the hidden layer's Δh at one width after step 2
+    report = judge(dataclasses.replace(good(), delta={**good().delta, "mup": delta}), Targets())
+    hidden = rows(report)["μP coordinate check, hidden layer: largest |slope| of Δh vs width over the steps it moved"]
+    assert not hidden.passed and np.isnan(hidden.value) and hidden.reason == "at step 2"
+    assert report.verdict == "invalid" and report.failed_preconditions == ["μP: every layer moved and stayed finite in the coordinate check"]
+
+
 def test_layers_that_wait_for_a_zero_readout_are_judged_from_their_first_move():
     """With the readout starting at zero only the readout moves on step 1: the others are judged from step 2."""
 

@@ -211,6 +211,15 @@ def test_an_edge_z_score_that_is_not_a_number_does_not_show_the_edge_entering(wh
     assert not _row(rows, "K-composition prev-token").passed
 
 
+def test_a_control_drop_at_a_fifth_of_the_two_layer_rate_is_a_phase_change():
+    """The control must fall less than 0.1 x as steeply as the two-layer drop: 4.45 against 21.76 per 1000 steps
+    (0.2 x) fails, although the control's final loss (2.6 nats) stays above 0.6 ln V."""
+    rows, verdict = _judge(control_loss=4.2 - 1.6 / (1 + np.exp(-(T - 800.0) / 15.0)))
+    steep = _row(rows, "one-layer control: steepest fall")
+    assert steep.value == "4.45 vs 21.76" and not steep.passed and verdict == "partial"
+    assert _row(rows, "one-layer control: final repeated-token").passed
+
+
 def test_the_control_loss_is_judged_against_the_task_scale():
     rows, _ = _judge(control_loss=np.full(len(T), 2.6))
     assert _row(rows, "one-layer control: final repeated-token").passed  # 2.6 > 0.6 ln 64 = 2.50
@@ -438,13 +447,16 @@ def test_an_llc_rise_counts_only_beyond_three_standard_errors_of_the_chain_mean(
     assert found[4][2] is None and found[16][2].step == 1400.0
 
 
-def test_a_layer_1_head_rises_inside_the_window_only_when_it_ends_its_rise_there():
+def test_a_layer_1_head_rises_inside_the_window_only_when_it_starts_and_ends_its_rise_there():
     from case_studies.induction_heads.verdict import induction_candidates
 
     t = np.arange(0.0, 1001.0, 50.0)
     slow = np.clip(0.1 + 0.8 * (t - 400) / 600, 0.1, 0.9)  # leaves 0.2 at 475, inside (400, 600), reaches 0.5 only at 700
     _, heads = induction_candidates(t, slow[:, None], slow[:, None], (400.0, 600.0), QUICK.targets)
     assert heads[0]["rise"] == pytest.approx((475.0, 700.0)) and not heads[0]["inside"] and heads[0]["met"] == 2
+    early = np.clip(0.1 + 0.8 * (t - 200) / 600, 0.1, 0.9)  # leaves 0.2 at 275, before the window, reaches 0.5 at 500, inside it
+    _, heads = induction_candidates(t, early[:, None], early[:, None], (400.0, 600.0), QUICK.targets)
+    assert heads[0]["rise"] == pytest.approx((275.0, 500.0)) and not heads[0]["inside"]
 
 
 def test_the_induction_head_is_the_one_meeting_most_targets_not_the_highest_scoring():

@@ -1,0 +1,62 @@
+"""The induction-heads rows at their stated thresholds and on values that are not numbers (synthetic observables, no training)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import bridge
+from case_studies import get_case_study
+
+QUICK = get_case_study("induction-heads").presets["quick"]
+T = np.arange(0.0, 2001.0, 50.0)
+
+
+def _judge(**changes):
+    from case_studies.induction_heads.verdict import judge, synthetic_observed
+
+    obs = dataclasses.replace(synthetic_observed(T), **changes)
+    rows = judge(obs, d_vocab=64, n_chains=2, targets=QUICK.targets)
+    report = bridge.BridgeReport("induction-heads", "quick", 0)
+    report.matches, report.checks = rows.matches, rows.checks
+    return {r.name.split(" (")[0] if hasattr(r, "prediction") else r.name: r for r in (*rows.matches, *rows.checks)}, report.verdict
+
+
+def _row(rows, start: str):
+    (row,) = [r for name, r in rows.items() if name.startswith(start)]
+    return row
+
+
+@pytest.mark.parametrize("which", ["edge_z_first", "edge_z_last"])
+def test_an_edge_z_score_that_is_not_a_number_does_not_show_the_edge_entering(which):
+    """With the first graph's z-score NaN the edge was counted as absent there, so 'in the final graph, not the
+    initial' passed on a value it could not read; NaN is neither above nor below the threshold."""
+    z = np.zeros((4, 4)) if which == "edge_z_first" else np.full((4, 4), 8.0)
+    z[0, 0] = np.nan
+    rows, verdict = _judge(**{which: z})
+    edge = rows["K-composition edge L0H0->L1H0 in final graph, not initial"]
+    assert not edge.passed and edge.reason == "a z-score is not a number" and verdict == "partial"
+    assert not _row(rows, "K-composition prev-token").passed
+
+
+def test_a_control_drop_at_a_fifth_of_the_two_layer_rate_is_a_phase_change():
+    """The control must fall less than 0.1 x as steeply as the two-layer drop: 4.45 against 21.76 per 1000 steps
+    (0.2 x) fails, although the control's final loss (2.6 nats) stays above 0.6 ln V."""
+    rows, verdict = _judge(control_loss=4.2 - 1.6 / (1 + np.exp(-(T - 800.0) / 15.0)))
+    steep = _row(rows, "one-layer control: steepest fall")
+    assert steep.value == "4.45 vs 21.76" and not steep.passed and verdict == "partial"
+    assert _row(rows, "one-layer control: final repeated-token").passed
+
+
+def test_thresholds_of_the_llc_match_and_of_the_drop_are_as_stated():
+    """The LLC boundary 400 steps after the drop's end (1800 vs 1400: relative error 0.29) fails the 0.2 tolerance;
+    a drop of 2.0 nats is less than 0.5 ln 64 = 2.08 and is no phase change (invalid), 2.2 nats is one."""
+    lt = T[T % 100 == 0]
+    rows, verdict = _judge(llc=16.0 + 12.0 / (1.0 + np.exp(-(lt - 1750.0) / 30.0)))
+    late = _row(rows, "learning-coefficient stage boundary")
+    assert late.relative_error == pytest.approx(400 / 1400) and not late.passed and verdict == "partial"
+    s = 1.0 / (1.0 + np.exp(-(T - 1300.0) / 15.0))
+    assert _judge(loss=2.8 - 2.0 * s)[1] == "invalid"
+    assert _row(_judge(loss=2.8 - 2.2 * s)[0], "the phenomenon").passed

@@ -426,6 +426,28 @@ def test_sign_flips_below_the_noise_floor_of_a_random_direction_do_not_count_as_
     assert not row.passed and row.value == pytest.approx(49 / 349, abs=1e-12) and "= 0.081)" in row.target
 
 
+class LoadedRun:
+    """What ``analyse_runs`` reads of one step size's run: synthetic curves and the final checkpoint's loadings."""
+
+    def __init__(self, lr, neurons, path):
+        import pandas as pd
+
+        self.config = type("C", (), {"seed": 0, "train": TrainConfig(optimizer="gd", lr=lr, steps=599)})()
+        self.steps, self.path = [0, 599], path
+        (_, self._s), (_, self._loss), (_, self._cos) = synthetic()
+        self._loading = pd.DataFrame([[0.7, 0.1, 0.2]], index=[599], columns=["layers.0.weight", "layers.0.bias", "layers.1.weight"])
+        self._neurons = pd.DataFrame([list(neurons.values())], index=[599], columns=pd.MultiIndex.from_tuples(list(neurons), names=["layer", "neuron"]))
+
+    def curve(self, name, **index):
+        return T.copy(), {"curvature/top_eig": self._s, "loss/train": self._loss, "curvature/grad_cosine": self._cos}[name].copy()
+
+    def table(self, name, column):
+        return {"curvature/loading": self._loading, "curvature/neuron_loading": self._neurons}[name]
+
+    def model_at(self, step):
+        return torch.nn.Linear(1376, 1)  # P = 1377 parameters
+
+
 def test_the_report_gives_each_step_sizes_layer_loading_and_neuron_participation_ratio(tmp_path):
     """The participation ratio of loadings v is (Σv)²/Σv²: 0.8²/0.22 for loadings 0.4, 0.2, 0.1, 0.1 (which sum to 0.8)."""
     from case_studies.edge_of_stability import Targets, analyse_runs

@@ -34,27 +34,6 @@ def test_a_loss_sample_that_is_not_finite_on_the_plateau_fails_the_short_horizon
     fall = rows["loss falls over the plateau"]  # medians of the first and last tenth: one sample moves them only when it is a NaN among the last
     assert fall.passed is not (step == 590 and np.isnan(bad)) and fall.reason == ("" if fall.passed else "the loss is not finite on the plateau")
 
-class LoadedRun:
-    """What ``analyse_runs`` reads of one step size's run: synthetic curves and the final checkpoint's loadings."""
-
-    def __init__(self, lr, neurons, path):
-        import pandas as pd
-
-        self.config = type("C", (), {"seed": 0, "train": TrainConfig(optimizer="gd", lr=lr, steps=599)})()
-        self.steps, self.path = [0, 599], path
-        (_, self._s), (_, self._loss), (_, self._cos) = synthetic()
-        self._loading = pd.DataFrame([[0.7, 0.1, 0.2]], index=[599], columns=["layers.0.weight", "layers.0.bias", "layers.1.weight"])
-        self._neurons = pd.DataFrame([list(neurons.values())], index=[599], columns=pd.MultiIndex.from_tuples(list(neurons), names=["layer", "neuron"]))
-
-    def curve(self, name, **index):
-        return T.copy(), {"curvature/top_eig": self._s, "loss/train": self._loss, "curvature/grad_cosine": self._cos}[name].copy()
-
-    def table(self, name, column):
-        return {"curvature/loading": self._loading, "curvature/neuron_loading": self._neurons}[name]
-
-    def model_at(self, step):
-        return torch.nn.Linear(1376, 1)  # P = 1377 parameters
-
 
 @pytest.mark.parametrize(("zigzag", "passes"), [(0.009, False), (0.012, True)])
 def test_the_loss_must_climb_back_by_at_least_its_net_fall(zigzag, passes):

@@ -329,3 +329,27 @@ def test_observables_average_each_measurement_over_the_reports_seeds(monkeypatch
     else:
         assert obs.seed_final_loss["standard"].shape == (2, 5, 7) and obs.seed_final_loss["standard"][1, 0, 6] == np.inf
         assert obs.final_loss["standard"][0, 6] == np.inf and obs.final_loss["mup"][2, 3] == pytest.approx(1.05, rel=1e-12)
+
+
+@pytest.mark.parametrize("cka", [(0.80, 0.86, 0.86, 0.95, 1.0), (0.90, 0.86, 0.91, 0.95, 1.0)])
+def test_the_cka_row_needs_a_strict_rise_at_every_width(cka):
+    """A tie between two widths, or a fall between the two narrowest, is not 'strictly increasing with width'."""
+    failed, verdict = failed_after(lambda obs: {"cka": {**obs.cka, "mup": np.array(cka)}})
+    assert failed == ["μP: CKA of the last hidden layer with width 512's, widths 32–256"] and verdict == "partial"
+
+
+def test_a_first_layer_slope_that_is_not_a_number_fails_its_row():
+    """A first-layer weight change of 0 at one width has no log slope: the claim is not met (no precondition covers it)."""
+    first = good().first_layer["mup"].copy()
+    first[2] = 0.0
+    failed, verdict = failed_after(lambda obs: {"first_layer": {**obs.first_layer, "mup": first}})
+    assert failed == ["μP: slope of the first layer's weight change vs width"] and verdict == "partial"
+
+
+def test_training_made_progress_only_below_half_the_initial_loss():
+    """A width whose best final loss is 0.7 of its initial loss has not made the progress the precondition asks (< 0.5)."""
+    initial = {p: good().initial_loss[p].copy() for p in ("mup", "standard")}
+    initial["mup"][2] = good().final_loss["mup"][2].min() / 0.7
+    report = judge(dataclasses.replace(good(), initial_loss=initial), Targets())
+    assert report.failed_preconditions == ["μP: best final loss / initial loss, worst width"] and report.verdict == "invalid"
+    assert rows(report)["μP: best final loss / initial loss, worst width"].value == pytest.approx(0.7)

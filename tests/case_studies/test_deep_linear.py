@@ -257,6 +257,14 @@ def test_a_level_is_judged_on_its_worst_mode_not_on_the_mean_of_its_modes(base):
     assert "its 4 modes" in level3.name and not level3.passed and level3.value == pytest.approx(0.3, abs=0.01)
 
 
+def test_the_weakest_mode_is_judged_on_the_closed_form_too(base):
+    p = base.preds[15]  # the last of level 4's eight modes dips by 0.3·s
+    run = fresh(base)
+    run.curves[("mode/strength", 15)] = base.curves[("mode/strength", 15)] - 0.3 * p.extra["s"] * np.exp(-(((STEPS - 500) / 30) ** 2))
+    level4 = row(analyse_run(run), "level 4 modes follow the closed-form trajectory")
+    assert not level4.passed and level4.value == pytest.approx(0.3, abs=0.01)
+
+
 def test_a_level_1_mode_needs_its_level_to_differentiate(base):
     run = fresh(base)
     run.curves[("differentiation/between", 1)] = np.full(len(STEPS), 0.01)

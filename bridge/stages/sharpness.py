@@ -7,6 +7,12 @@ and the loss tracker and return :class:`~bridge.stages.detectors.Event` /
 threshold ``2/η``: the plateau is found from the sharpness curve alone, so
 its level can be compared with the prediction.
 
+A sharpness or loss sample whose value is not finite (an estimate that diverged
+at that step) is not a measurement: :func:`sharpness_plateau`, :func:`edge_reached`
+and :func:`first_increase` leave it out, as
+:func:`~bridge.stages.detectors.half_rise` does, so it neither hides an event nor
+moves it; with fewer than two finite samples they find nothing.
+
 Examples:
     >>> import numpy as np
     >>> t = np.arange(300.0)
@@ -24,7 +30,7 @@ import numpy as np
 from jaxtyping import Float
 from numpy.lib.stride_tricks import sliding_window_view
 
-from bridge.stages.detectors import Event, Stage, _as_arrays, half_rise
+from bridge.stages.detectors import Event, Stage, _as_arrays, _finite_curve, half_rise
 
 
 def running_median(values: Float[np.ndarray, " n"], window: int) -> Float[np.ndarray, " n"]:
@@ -68,7 +74,9 @@ def sharpness_plateau(
     Returns:
         A :class:`Stage` (``kind="plateau"``, ``change`` = the median sharpness over
         the plateau), or ``None`` when the curve never reaches its tail level or is
-        still moving there (a ramp cut off by the end of training).
+        still moving there (a ramp cut off by the end of training). Samples whose value is
+        not finite are left out, as :func:`~bridge.stages.detectors.half_rise` leaves them
+        out (``None`` with fewer than two finite samples).
 
     Examples:
         >>> t = np.arange(300.0)
@@ -77,7 +85,9 @@ def sharpness_plateau(
     """
     if not 0 < tail <= 1 or not 0 < reach <= 1 or max_drift < 0:
         raise ValueError(f"tail and reach must be in (0, 1] and max_drift >= 0, got {tail}, {reach}, {max_drift}")
-    t, y = _as_arrays(steps, sharpness)
+    t, y = _finite_curve(steps, sharpness)
+    if len(t) < 2:
+        return None
     level = float(np.median(y[t >= t[-1] - tail * (t[-1] - t[0])]))
     smooth = running_median(y, min(window, len(y) - (len(y) % 2 == 0)))
     hits = np.nonzero(smooth >= reach * level)[0]
@@ -123,7 +133,9 @@ def edge_reached(
     Returns:
         The event (``lo``/``hi``: the sampling interval of the crossing), or ``None``
         when the running median starts at or above ``edge`` (no approach from below)
-        or never reaches it.
+        or never reaches it. Samples whose value is not finite are left out, as
+        :func:`~bridge.stages.detectors.half_rise` leaves them out (``None`` with fewer
+        than two finite samples).
 
     Examples:
         >>> t = np.arange(100.0)
@@ -134,7 +146,9 @@ def edge_reached(
     """
     if not edge > 0:
         raise ValueError(f"edge must be positive, got {edge}")
-    t, y = _as_arrays(steps, sharpness)
+    t, y = _finite_curve(steps, sharpness)
+    if len(t) < 2:
+        return None
     smooth = running_median(y, min(window, len(y) - (len(y) % 2 == 0)))
     if smooth[0] >= edge:
         return None
@@ -174,6 +188,10 @@ def sharpening(steps: Float[np.ndarray, " n"], sharpness: Float[np.ndarray, " n"
 def first_increase(steps: Float[np.ndarray, " n"], loss: Float[np.ndarray, " n"], rtol: float = 1e-4, observable: str = "loss/train") -> Event | None:
     """First step at which the loss rises above the previous sample by more than ``rtol`` (relative).
 
+    Samples whose value is not finite are left out, as :func:`~bridge.stages.detectors.half_rise`
+    leaves them out, so a rise is measured from the last finite sample before it (``None`` with
+    fewer than two finite samples).
+
     Args:
         steps, loss: the sampled curve, shape ``(n,)``.
 
@@ -182,7 +200,7 @@ def first_increase(steps: Float[np.ndarray, " n"], loss: Float[np.ndarray, " n"]
         >>> e.step, (e.lo, e.hi)
         (2.0, (1.0, 2.0))
     """
-    t, y = _as_arrays(steps, loss)
+    t, y = _finite_curve(steps, loss)
     up = np.nonzero(y[1:] > y[:-1] * (1 + rtol))[0]
     if len(up) == 0:
         return None

@@ -1,12 +1,20 @@
 """Edge-of-stability detectors on curves with known answers: the plateau's level, start and uncertainty,
-the sharpening before it, the loss's trend, and the oscillation's onset and share."""
+the sharpening before it, the loss's trend, the oscillation's onset and share, and samples without a value."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from bridge.stages import first_increase, oscillation_onset, oscillation_share, plateau_loss_trend, sharpening, sharpness_plateau
+from bridge.stages import (
+    edge_reached,
+    first_increase,
+    oscillation_onset,
+    oscillation_share,
+    plateau_loss_trend,
+    sharpening,
+    sharpness_plateau,
+)
 
 STEPS = np.arange(600.0)
 RAMP = np.minimum(3 + 7 * STEPS / 200, 10.0) + 0.1 * (-1.0) ** STEPS  # reaches 10 at step 200, then hovers
@@ -63,3 +71,40 @@ def test_oscillation_at_exactly_the_level_counts_and_flips_need_both_sides_above
     t = np.arange(200.0)
     starts = np.where(t < 100, 1e-4, 0.9) * (-1.0) ** t  # the oscillation starts half-way
     assert oscillation_share(t, starts, floor=0.08) == pytest.approx(99 / 199)
+
+
+@pytest.mark.parametrize("hole", [0, 20, 49, 50, 51, 99])  # before the edge, the samples around it, the very end
+def test_the_edge_is_reached_at_the_same_step_when_one_sample_has_no_value(hole):
+    t = np.arange(100.0)
+    y = t / 10  # reaches 5 at step 50
+    holed = y.copy()
+    holed[hole] = np.nan
+    event = edge_reached(t, holed, 5.0)
+    assert event is not None and event.step == pytest.approx(50.0), hole
+    assert event.lo <= 50.0 <= event.hi and event.hi - event.lo <= 2.0  # the bracket bridges at most the hole
+    assert edge_reached(t, np.where(t == 70, np.inf, y), 5.0).step == pytest.approx(50.0)
+    assert edge_reached(t, np.full(100, np.nan), 5.0) is None
+
+
+@pytest.mark.parametrize("hole", [0, 100, 190, 196, 300, 599])  # on the rise, at its start, on the plateau, the last sample
+def test_the_plateau_is_found_at_the_same_start_and_level_when_one_sample_has_no_value(hole):
+    clean = sharpness_plateau(STEPS, RAMP)
+    assert (clean.start, clean.change) == (186.0, pytest.approx(9.9))
+    holed = RAMP.copy()
+    holed[hole] = np.nan
+    stage = sharpness_plateau(STEPS, holed)
+    assert stage is not None, hole
+    assert (stage.start, stage.change, stage.start_uncertainty) == (186.0, pytest.approx(9.9), 4.0)
+    assert stage.end == (598.0 if hole == 599 else 599.0)  # the last sample with a value
+    assert sharpness_plateau(STEPS, np.full(len(STEPS), np.nan)) is None
+
+
+def test_the_first_increase_right_after_a_sample_without_a_value_is_measured_from_the_sample_before():
+    y = [1.0, 0.9, 0.8, 0.95, 0.7]  # rises at step 3
+    clean = first_increase(range(5), y)
+    assert (clean.step, clean.lo, clean.hi) == (3.0, 2.0, 3.0)
+    event = first_increase(range(5), [1.0, 0.9, np.nan, 0.95, 0.7])  # 0.95 is above 0.9 at step 1
+    assert event is not None and (event.step, event.lo, event.hi) == (3.0, 1.0, 3.0)
+    assert first_increase(range(5), [1.0, 0.9, np.nan, 0.85, 0.7]) is None  # below the last sample with a value: no rise
+    assert first_increase(range(5), [np.inf, 0.9, 0.8, 0.95, 0.7]).step == 3.0
+    assert first_increase(range(5), [np.nan] * 5) is None

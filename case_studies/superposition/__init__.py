@@ -62,14 +62,18 @@ from bridge.theory.superposition import (
     N2M1_PHASES,
     STICKY_FRACTIONS,
     dimensions_per_feature,
-    nearest_sticky,
     predict_n2m1_phases,
 )
 from bridge.trackers.feature_geometry import FeatureGeometryTracker
 from bridge.trackers.llc import LLCTracker
 from bridge.training.loop import torch_threads
 from case_studies.base import MAIN, CaseStudy, Offline, register
-from case_studies.superposition.verdict import Targets, pentagon_rows, sweep_checks
+from case_studies.superposition.verdict import (
+    Targets,
+    pentagon_rows,
+    sticky_distances,
+    sweep_checks,
+)
 from probes.feature_geometry import n2m1_phase, polygon
 
 SWEEPS_FILE = "superposition_sweeps.json"
@@ -297,7 +301,7 @@ class Superposition(CaseStudy):
         report.checks += sweep_checks(predicted, trained, sweep, targets)
         agreement = float(np.mean(predicted == trained))
         all_d = np.concatenate([s["D"] for s in sweep])
-        share_all = float(np.mean(nearest_sticky(all_d)[1] <= targets.sticky_tol)) if all_d.size else 0.0
+        share_all = float(np.mean(sticky_distances(all_d)[1] <= targets.sticky_tol)) if all_d.size else 0.0
         report.extra["phase_diagram"] = {"predicted": predicted.tolist(), "trained": trained.tolist(), "agreement": agreement}
         report.extra["dims_per_feature"] = sweep
         candidates = [{"seed": run.config.seed, "final_loss": final_loss(run), "represented": polygon(run.model_at(run.steps[-1]).W[0].detach()).k} for key, run in runs.items() if key.startswith("candidate_")]

@@ -71,16 +71,36 @@ def sweep_checks(predicted: np.ndarray, trained: np.ndarray, sweep: list[dict], 
     """
     agreement = float(np.mean(predicted == trained))
     sticky_d = np.concatenate([np.asarray(s["D"], dtype=float) for s in sweep if s["dims_per_feature"] >= 3 / 8] or [np.zeros(0)])
-    share = float(np.mean(nearest_sticky(sticky_d)[1] <= targets.sticky_tol)) if sticky_d.size else 0.0
-    seen = sorted({round(float(v), 3) for v, dist in zip(*nearest_sticky(sticky_d)) if dist <= targets.sticky_tol}, reverse=True) if sticky_d.size else []
+    fractions, distances = sticky_distances(sticky_d)
+    share = float(np.mean(distances <= targets.sticky_tol)) if sticky_d.size else 0.0
+    seen = sorted({round(float(v), 3) for v, dist in zip(fractions, distances) if dist <= targets.sticky_tol}, reverse=True)
+    bad = int((~np.isfinite(sticky_d)).sum())
+    reason = "no model in the sticky regime" if not sticky_d.size else (f"{bad} of {sticky_d.size} dimensionalities are not numbers" if bad else "")
     return [
         check("n=2, m=1 phase diagram: share of cells in the predicted phase", agreement, f">= {targets.phase_agreement}", agreement >= targets.phase_agreement,
               claim="trained n=2, m=1 models fall in the phase of lowest expected loss", source=f"{ELHAGE}, n=2, m=1 phase diagram; bridge.theory.superposition"),
         check(f"dimensions per feature on sticky values ±{targets.sticky_tol} (represented features of models with m/‖W‖² ≥ 3/8; values seen {seen})", share,
-              f">= {targets.sticky_share}", share >= targets.sticky_share and sticky_d.size > 0, claim="feature dimensionalities sit at the sticky fractions",
-              source=f"{ELHAGE}, feature dimensionality; bridge.theory.superposition", reason="" if sticky_d.size else "no model in the sticky regime",
+              f">= {targets.sticky_share}", share >= targets.sticky_share and sticky_d.size > 0 and not bad, claim="feature dimensionalities sit at the sticky fractions",
+              source=f"{ELHAGE}, feature dimensionality; bridge.theory.superposition", reason=reason,
               key=f"dimensions per feature on sticky values ±{targets.sticky_tol}"),
     ]
+
+
+def sticky_distances(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`~bridge.theory.superposition.nearest_sticky` of ``(n,)`` dimensionalities, ``(n,)`` each, where a value
+    that is not a number is on no sticky fraction (fraction NaN, distance ``inf``) instead of refused.
+
+    Examples:
+        >>> fractions, distances = sticky_distances(np.array([0.74, np.nan]))
+        >>> fractions.tolist(), distances.round(3).tolist()
+        ([0.75, nan], [0.01, inf])
+    """
+    values = np.asarray(values, dtype=float)
+    finite = np.isfinite(values)
+    fractions, distances = np.full(values.shape, np.nan), np.full(values.shape, np.inf)
+    if finite.any():
+        fractions[finite], distances[finite] = nearest_sticky(values[finite])
+    return fractions, distances
 
 
 def pentagon_rows(steps, llc, llc_std, represented, gap_error, final: Polygon, preset: Any) -> tuple[list, list, list]:
@@ -142,4 +162,4 @@ def _standard_error(spread: np.ndarray, chains: int) -> float:
     return float(np.median(spread)) / np.sqrt(chains)
 
 
-__all__ = ["CHEN", "ELHAGE", "Targets", "pentagon_rows", "sweep_checks"]
+__all__ = ["CHEN", "ELHAGE", "Targets", "pentagon_rows", "sticky_distances", "sweep_checks"]

@@ -1,0 +1,104 @@
+"""Superposition rows on synthetic observables: a value that is not a number fails its row (with a reason) instead
+of raising, and the k-gon match holds its relative-lag tolerance of 0.2."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from bridge.report import BridgeReport
+from case_studies.superposition import PRESETS, Targets, pentagon_rows, sweep_checks
+from probes.feature_geometry import polygon
+
+STEP_ROW = "learning coefficient: step from the 4-gon to the pentagon"
+KGON = "k-gon transition: learning-coefficient rise coincides with pentagon formation (Chen et al. 2023)"
+
+
+def _pentagon() -> torch.Tensor:
+    angles = torch.arange(5, dtype=torch.float64) * 2 * math.pi / 5 + 0.3
+    return torch.stack([angles.cos(), angles.sin()])
+
+
+def _rows(steps, llc, represented, gap_error):
+    matches, checks, _ = pentagon_rows(steps, llc, np.full(len(steps), 0.3), represented, gap_error, polygon(_pentagon()), PRESETS["quick"])
+    return {m.prediction: m for m in matches} | {c.name.split(" (")[0]: c for c in checks}
+
+
+def _verdict(rows) -> str:
+    report = BridgeReport("superposition", "quick", 0)
+    report.matches = [r for r in rows.values() if hasattr(r, "prediction")]
+    report.checks = [r for r in rows.values() if not hasattr(r, "prediction")]
+    return report.verdict
+
+
+# ---------------------------------------------------------------- dimensionalities that are not numbers
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_a_dimensionality_that_is_not_a_number_fails_the_sticky_row_and_says_how_many(bad):
+    predicted = np.array([["feature 1"]], dtype=object)
+    sweep = [{"dims_per_feature": 0.5, "D": [0.5, 0.5, 0.4, bad]}, {"dims_per_feature": 0.2, "D": [math.nan]}]  # the second is below 3/8
+    phases, sticky = sweep_checks(predicted, predicted, sweep, Targets())
+    assert phases.passed and phases.value == 1.0
+    assert sticky.value == 0.75 and not sticky.passed and sticky.counted  # three of four on a sticky value: the share alone would pass
+    assert sticky.reason == "1 of 4 dimensionalities are not numbers"
+    assert "values seen [0.5, 0.4]" in sticky.name
+    _, clean = sweep_checks(predicted, predicted, [{"dims_per_feature": 0.5, "D": [0.5, 0.5, 0.4, 0.75]}], Targets())
+    assert clean.passed and clean.reason == ""
+
+
+def test_sticky_regime_dimensionalities_that_are_all_not_numbers_fail_with_a_share_of_zero():
+    predicted = np.array([["feature 1"]], dtype=object)
+    _, sticky = sweep_checks(predicted, predicted, [{"dims_per_feature": 0.5, "D": [math.nan, math.nan]}], Targets())
+    assert (sticky.value, sticky.passed, sticky.reason) == (0.0, False, "2 of 2 dimensionalities are not numbers")
+    assert "values seen []" in sticky.name
+
+
+# ---------------------------------------------------------------- λ̂ that is not a number late in training
+
+
+def _kgon_curves():
+    """A regular 4-gon (λ̂ 2.0) from step 200 and a regular pentagon (λ̂ 5.3) from step 750, checkpoints every 50."""
+    steps = np.arange(0.0, 1501.0, 50.0)
+    represented = np.where(steps < 200, 3.0, np.where(steps < 750, 4.0, 5.0))
+    gap_error = np.where(steps < 200, 40.0, np.where(steps < 750, 2.0, 3.0))
+    return steps, np.where(steps < 200, -1.0, np.where(steps < 750, 2.0, 5.3)), represented, gap_error
+
+
+@pytest.mark.parametrize("hole", [1150.0, 1400.0, 1500.0])  # the last quarter is from step 1125 on
+def test_a_learning_coefficient_that_is_not_a_number_in_the_last_quarter_fails_its_rows(hole):
+    steps, llc, represented, gap_error = _kgon_curves()
+    clean = _rows(steps, llc, represented, gap_error)
+    assert clean[STEP_ROW].passed and clean[KGON].passed and _verdict(clean) == "pass"
+    rows = _rows(steps, np.where(steps == hole, np.nan, llc), represented, gap_error)
+    step = rows[STEP_ROW]
+    assert not step.passed and math.isnan(step.value) and step.reason.startswith("step nan")
+    assert not rows[KGON].passed and rows[KGON].reason == "dynamics event absent"  # its level, half the final λ̂, is not a number
+    assert _verdict(rows) != "pass"
+
+
+# ---------------------------------------------------------------- the k-gon match tolerance
+
+
+def _lagged(pentagon_step: float):
+    """λ̂ settles above half its final value (4.0) at step 500 exactly; the pentagon event is at ``pentagon_step`` exactly."""
+    steps = np.arange(0.0, 1501.0, 25.0)
+    llc = np.where(steps < 500, 1.0, np.where(steps == 500, 2.0, 4.0))
+    represented = np.where(steps < pentagon_step, 4.0, 5.0)
+    gap_error = np.where(steps < pentagon_step, 2.0, np.where(steps == pentagon_step, 36.0, 3.0))  # a 4-gon scores 180 against 72°
+    return steps, llc, represented, gap_error
+
+
+@pytest.mark.parametrize(
+    "pentagon_step, lag, passes",
+    [(550.0, 0.1, True), (600.0, 0.2, True), (400.0, 0.2, True), (625.0, 0.25, False), (650.0, 0.3, False), (350.0, 0.3, False), (675.0, 0.35, False)],
+)
+def test_the_kgon_match_allows_a_relative_lag_of_at_most_0_2(pentagon_step, lag, passes):
+    assert Targets().match_tolerance == PRESETS["quick"].targets.match_tolerance == 0.2
+    row = _rows(*_lagged(pentagon_step))[KGON]
+    assert row.observed_step == pytest.approx(500.0) and row.mechanism_step == pytest.approx(pentagon_step)
+    assert row.relative_error == pytest.approx(lag) and row.passed is passes
+    assert row.reason == ("" if passes else f"relative error {lag:.3g} > tolerance 0.2")

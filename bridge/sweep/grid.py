@@ -31,6 +31,7 @@ from bridge.config import MAX_INT, ConfigError
 
 SEED = "seed"
 _SAFE = re.compile(r"[^A-Za-z0-9._=+\-]")
+_WORDS = {"true": True, "false": False, "none": None}
 
 
 def value_text(value: Any) -> str:
@@ -103,11 +104,15 @@ class Point:
 
 def _typed(value: Any) -> Any:
     """A value from a grid typed as the command line would parse it: numbers from text stay numbers, numpy
-    scalars become Python numbers, tuples and arrays lists."""
+    scalars become Python numbers, tuples and arrays lists, and ``"true"``, ``"false"``, ``"none"`` (what
+    :func:`value_text` writes for them) ``True``, ``False``, ``None``, so a grid typed on a command line and
+    the same grid written in Python are the same sweep."""
     if hasattr(value, "tolist") and not isinstance(value, str):  # a numpy scalar or array
         value = value.tolist()
     if not isinstance(value, str):
         return [_typed(v) for v in value] if isinstance(value, tuple | list) else value
+    if value in _WORDS:
+        return _WORDS[value]
     try:
         parsed = json.loads(value)
     except json.JSONDecodeError:

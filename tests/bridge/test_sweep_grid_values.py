@@ -1,0 +1,29 @@
+"""How a sweep reads the values of its grid: text as typed on a command line against the same values in Python."""
+
+import pytest
+
+from bridge.config import ConfigError
+from bridge.sweep.grid import grid_points, parse_grid_option
+from bridge.sweep.manifest import difference, new_manifest
+
+
+def test_true_false_and_none_typed_as_text_are_the_same_sweep_as_in_python():
+    typed = grid_points({"train.flag": ["true", "false"], "train.name": ["none", "adam"]})
+    python = grid_points({"train.flag": [True, False], "train.name": [None, "adam"]})
+    assert typed == python
+    assert typed[0].params == {"train.flag": True, "train.name": None}
+    assert [p.key for p in typed] == ["train.flag=true__train.name=none", "train.flag=true__train.name=adam", "train.flag=false__train.name=none", "train.flag=false__train.name=adam"]
+    a, b = (new_manifest({"kind": "run", "config": {}}, pts, "local") for pts in (typed, python))
+    assert difference(a, b) is None
+
+
+def test_other_words_stay_text():
+    assert grid_points({"train.name": ["True", "null", "yes", "adam"]})[0].params == {"train.name": "True"}
+    assert [p.params["train.name"] for p in grid_points({"train.name": ["True", "null", "yes", "adam"]})] == ["True", "null", "yes", "adam"]
+
+
+@pytest.mark.parametrize("text", ["train.lr=1e-3,", "train.lr=,1e-3", "train.lr=", "train.lr=1e-3,,3e-3", "=1e-3", " =1e-3"])
+def test_a_grid_option_with_an_empty_path_or_value_is_refused_whole(text):
+    with pytest.raises(ConfigError) as e:
+        parse_grid_option(text)
+    assert str(e.value) == f"--grid takes key=v1,v2,..., got {text!r}"

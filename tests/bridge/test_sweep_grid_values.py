@@ -3,7 +3,7 @@
 import pytest
 
 from bridge.config import ConfigError
-from bridge.sweep.grid import grid_points, parse_grid_option
+from bridge.sweep.grid import grid_points, parse_grid_option, parse_seeds
 from bridge.sweep.manifest import difference, new_manifest
 
 
@@ -27,3 +27,24 @@ def test_a_grid_option_with_an_empty_path_or_value_is_refused_whole(text):
     with pytest.raises(ConfigError) as e:
         parse_grid_option(text)
     assert str(e.value) == f"--grid takes key=v1,v2,..., got {text!r}"
+
+
+def test_seeds_named_twice_count_once_against_the_limit_of_10000():
+    assert parse_seeds("0-5999,0-5999") == list(range(6000))
+    assert len(parse_seeds("0-9999,5000-9999")) == 10000
+    with pytest.raises(ConfigError) as e:
+        parse_seeds("0-5999,5000-10000")
+    assert str(e.value) == "--seeds '0-5999,5000-10000' holds more than 10000 seeds"
+
+
+def test_the_largest_seed_is_two_to_the_63_minus_one():
+    assert parse_seeds("9223372036854775807") == [2**63 - 1]
+    with pytest.raises(ConfigError) as e:
+        parse_seeds("9223372036854775806-9223372036854775808")
+    assert str(e.value) == "--seeds: seeds must lie in [0, 2**63 - 1], got '9223372036854775806-9223372036854775808'"
+
+
+def test_seeds_given_both_as_an_axis_and_as_seeds_are_refused():
+    with pytest.raises(ConfigError) as e:
+        grid_points({"seed": [0, 1]}, seeds=[2])
+    assert str(e.value) == "give the seeds either as a grid axis 'seed' or as seeds, not both"

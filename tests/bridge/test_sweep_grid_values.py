@@ -48,3 +48,10 @@ def test_seeds_given_both_as_an_axis_and_as_seeds_are_refused():
     with pytest.raises(ConfigError) as e:
         grid_points({"seed": [0, 1]}, seeds=[2])
     assert str(e.value) == "give the seeds either as a grid axis 'seed' or as seeds, not both"
+
+
+def test_a_list_value_is_one_cell_of_the_results_joined_by_commas(tmp_path):
+    from bridge.sweep.runner import write_results
+
+    write_results(tmp_path, new_manifest({"kind": "run"}, grid_points({"model.widths": ["[8,8]", "[16]"]}), "local"))
+    assert (tmp_path / "results.csv").read_text().splitlines() == ["key,model.widths,status,error,seconds", '"model.widths=8,8","8,8",pending,,', "model.widths=16,16,pending,,"]

@@ -162,7 +162,7 @@ def grid_points(grid: Mapping[str, Sequence[Any]] | None = None, *, seeds: Itera
         for path, values in axes.items():
             if not values:
                 raise ConfigError(f"sweep axis {path!r} has no values")
-            if len({value_text(v) for v in values}) != len(values):
+            if len({_text_of(path, v) for v in values}) != len(values):
                 raise ConfigError(f"sweep axis {path!r} repeats a value: {values}")
         if seeds is not None:
             axes[SEED] = seeds
@@ -170,7 +170,7 @@ def grid_points(grid: Mapping[str, Sequence[Any]] | None = None, *, seeds: Itera
         out = [Point(tuple(zip(names, combo))) for combo in itertools.product(*axes.values())]
     for p in out:
         for path, value in p.settings:
-            value_text(value)  # a value no command line could give: refused here, naming it
+            _text_of(path, value)  # a value no command line could give: refused here, naming it
         if p.seed is not None and (not isinstance(p.seed, int) or isinstance(p.seed, bool) or p.seed < 0):
             raise ConfigError(f"sweep seeds must be non-negative integers, got seed={p.seed!r}")
     keys = [p.key for p in out]
@@ -178,6 +178,14 @@ def grid_points(grid: Mapping[str, Sequence[Any]] | None = None, *, seeds: Itera
         twice = next(k for k in keys if keys.count(k) > 1)
         raise ConfigError(f"two sweep points have the same key {twice!r}")
     return out
+
+
+def _text_of(path: str, value: Any) -> str:
+    """:func:`value_text` of ``value``, a refusal naming the field ``path`` it was given for."""
+    try:
+        return value_text(value)
+    except ConfigError as e:
+        raise ConfigError(f"sweep setting {path!r}: {e}") from None
 
 
 def _split_values(text: str) -> list[str]:

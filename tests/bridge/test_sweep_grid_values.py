@@ -55,3 +55,17 @@ def test_a_list_value_is_one_cell_of_the_results_joined_by_commas(tmp_path):
 
     write_results(tmp_path, new_manifest({"kind": "run"}, grid_points({"model.widths": ["[8,8]", "[16]"]}), "local"))
     assert (tmp_path / "results.csv").read_text().splitlines() == ["key,model.widths,status,error,seconds", '"model.widths=8,8","8,8",pending,,', "model.widths=16,16,pending,,"]
+
+
+def test_a_value_no_command_line_could_give_is_refused_naming_its_field():
+    for grid, message in [
+        ({"train.lr": ["NaN"]}, "sweep setting 'train.lr': sweep values must be finite, got nan"),
+        ({"train.lr": [0.1, float("inf")]}, "sweep setting 'train.lr': sweep values must be finite, got inf"),
+        ({"model.widths": [{"a": 1}]}, "sweep setting 'model.widths': sweep values are numbers, text, booleans, None or lists of them, got {'a': 1}"),
+    ]:
+        with pytest.raises(ConfigError) as e:
+            grid_points(grid)
+        assert str(e.value) == message
+    with pytest.raises(ConfigError) as e:
+        grid_points(points=[{"train.lr": 0.1}, {"train.lr": float("nan")}])
+    assert str(e.value) == "sweep setting 'train.lr': sweep values must be finite, got nan"

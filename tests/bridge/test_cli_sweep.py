@@ -1,0 +1,53 @@
+"""``mechbridge sweep``: what it hands to run_sweep, its summary line and its exit code (run_sweep replaced by a record)."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import bridge.sweep
+from bridge.cli.app import main
+
+
+class _Result:
+    def __init__(self, states):
+        self.keys = [f"p{i}" for i in range(len(states))]
+        self.states = states
+
+    def status(self):
+        return pd.DataFrame({"key": self.keys, "status": self.states, "error": [""] * len(self.states)})
+
+
+class _Calls(list):
+    pass
+
+
+@pytest.fixture
+def sweep_calls(monkeypatch):
+    made = _Calls()
+    made.states = ["done", "done"]
+    monkeypatch.setattr(bridge.sweep, "run_sweep", lambda case, out, **kw: made.append((case, out, kw)) or _Result(made.states))
+    return made
+
+
+def test_the_command_line_is_handed_to_run_sweep_as_typed(sweep_calls, capsys):
+    code = main(["sweep", "deep-linear", "--grid", "train.lr=1e-3,[1,2]", "--grid", "model.d_hidden=8", "--seeds", "2,0-1", "--set", "train.steps=5", "--threads", "2", "--quiet"])
+    assert code == 0
+    (case, out, kw), = sweep_calls
+    assert (case, out) == ("deep-linear", Path("sweeps") / "deep-linear-quick")
+    assert kw["grid"] == {"train.lr": ["1e-3", "[1,2]"], "model.d_hidden": ["8"]} and list(kw["grid"]) == ["train.lr", "model.d_hidden"]
+    assert (kw["seeds"], kw["settings"], kw["threads"], kw["backend"], kw["device"], kw["progress"], kw["loggers"]) == ([0, 1, 2], ["train.steps=5"], 2, "local", "cpu", False, [])
+    assert capsys.readouterr().out == f"deep-linear [quick] sweep of 2 points: 2 done — results: {Path('sweeps') / 'deep-linear-quick' / 'results.csv'}\n"
+
+
+def test_a_sweep_with_a_point_not_done_exits_1_and_counts_each_state(sweep_calls, capsys, tmp_path):
+    sweep_calls.states = ["interrupted", "failed", "interrupted", "done"]
+    assert main(["sweep", "deep-linear", "--seeds", "0-3", "--out", str(tmp_path / "sw")]) == 1
+    assert capsys.readouterr().out == f"deep-linear [quick] sweep of 4 points: 1 done, 1 failed, 2 interrupted — results: {tmp_path / 'sw' / 'results.csv'}\n"
+
+
+@pytest.mark.parametrize("extra", [["--workers", "2"], ["--address", "auto"], ["--cluster", "local"]])
+def test_backend_options_on_the_local_backend_are_refused_before_any_work(sweep_calls, capsys, extra):
+    assert main(["sweep", "deep-linear", "--seeds", "0", *extra]) == 2
+    assert sweep_calls == []
+    assert capsys.readouterr().err == "mechbridge: error: --address, --workers and --cluster apply to the ray and submitit backends\n"

@@ -1,6 +1,12 @@
 """What a sweep hands to its workers: the jobs of points by state, and a case study's seed and settings per point."""
 
+import sys
+
+import pytest
+
 import case_studies
+from bridge.config import ConfigError
+from bridge.sweep.backends import get_backend
 from bridge.sweep.grid import Point, grid_points
 from bridge.sweep.point import Stack, Target, run_point, stack_points
 
@@ -37,3 +43,16 @@ def test_a_case_study_point_trains_with_its_seed_or_zero_and_the_settings_before
         ("deep-linear", "quick", str(tmp_path / "train.lr=0.1"), 0, ["train.steps=3", "train.lr=0.1"]),
         ("deep-linear", "quick", str(tmp_path / "train.lr=0.1__seed=5"), 5, ["train.steps=3", "train.lr=0.1"]),
     ]
+
+
+def test_an_empty_grid_is_one_point_named_base():
+    (point,) = grid_points({})
+    assert (point.key, point.params, point.seed, point.config_settings()) == ("base", {}, None, [])
+
+
+@pytest.mark.parametrize("name", ["ray", "submitit"])
+def test_a_backend_whose_package_is_missing_is_refused_when_chosen(monkeypatch, name):
+    monkeypatch.setitem(sys.modules, name, None)  # import of it fails as if not installed
+    with pytest.raises(ConfigError) as e:
+        get_backend(name)
+    assert str(e.value) == f"the {name} backend needs {name}: pip install 'mechbridge[{name}]'"

@@ -51,3 +51,12 @@ def test_backend_options_on_the_local_backend_are_refused_before_any_work(sweep_
     assert main(["sweep", "deep-linear", "--seeds", "0", *extra]) == 2
     assert sweep_calls == []
     assert capsys.readouterr().err == "mechbridge: error: --address, --workers and --cluster apply to the ray and submitit backends\n"
+
+
+def test_status_prints_one_aligned_line_per_point_and_the_counts(tmp_path, capsys):
+    from bridge.sweep.grid import grid_points
+    from bridge.sweep.manifest import new_manifest, write_manifest
+
+    write_manifest(tmp_path, new_manifest({"kind": "run"}, grid_points({"train.lr": [0.1, 0.25]}, seeds=[0]), "local"))
+    assert main(["sweep", "--status", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.splitlines() == ["train.lr=0.1__seed=0   pending", "train.lr=0.25__seed=0  pending", "2 points: 2 pending"]

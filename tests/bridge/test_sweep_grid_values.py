@@ -69,3 +69,10 @@ def test_a_value_no_command_line_could_give_is_refused_naming_its_field():
     with pytest.raises(ConfigError) as e:
         grid_points(points=[{"train.lr": 0.1}, {"train.lr": float("nan")}])
     assert str(e.value) == "sweep setting 'train.lr': sweep values must be finite, got nan"
+
+
+def test_an_axis_in_one_sweep_only_is_named_with_the_side_it_is_on():
+    one = new_manifest({"kind": "run"}, grid_points({"train.lr": [0.1]}), "local")
+    two = new_manifest({"kind": "run"}, grid_points({"train.lr": [0.1], "model.d_hidden": [8]}), "local")
+    assert difference(one, two) == "axis model.d_hidden is here, not there"
+    assert difference(two, one) == "axis model.d_hidden is there, not here"

@@ -140,7 +140,10 @@ def read_manifest(out: str | Path) -> dict[str, Any]:
     path = Path(out) / MANIFEST
     if not path.exists():
         raise FileNotFoundError(f"{out} is not a sweep directory (no {MANIFEST})")
-    manifest = read_json(path)
+    try:
+        manifest = read_json(path)
+    except CorruptFileError as e:  # its message names the file only: name the sweep directory too
+        raise CorruptFileError(f"{Path(out) / str(e)}") from None
     ok = isinstance(manifest, dict) and isinstance(manifest.get("target"), dict) and "kind" in manifest["target"]
     points = manifest.get("points") if isinstance(manifest, dict) else None
     if not ok or not isinstance(points, list) or not all(_is_point_record(r) for r in points):

@@ -60,3 +60,13 @@ def test_status_prints_one_aligned_line_per_point_and_the_counts(tmp_path, capsy
     write_manifest(tmp_path, new_manifest({"kind": "run"}, grid_points({"train.lr": [0.1, 0.25]}, seeds=[0]), "local"))
     assert main(["sweep", "--status", str(tmp_path)]) == 0
     assert capsys.readouterr().out.splitlines() == ["train.lr=0.1__seed=0   pending", "train.lr=0.25__seed=0  pending", "2 points: 2 pending"]
+
+
+def test_a_sweep_json_that_does_not_parse_is_one_line_naming_its_directory_and_is_kept(tmp_path, capsys):
+    (tmp_path / "sw").mkdir()
+    (tmp_path / "sw" / "sweep.json").write_text("{not json")
+    for args in (["sweep", "--status", str(tmp_path / "sw")], ["sweep", "deep-linear", "--seeds", "0", "--out", str(tmp_path / "sw")]):
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"mechbridge: error: {tmp_path / 'sw' / 'sweep.json'} is not valid JSON (") and err.count("\n") == 1
+    assert (tmp_path / "sw" / "sweep.json").read_text() == "{not json" and [p.name for p in (tmp_path / "sw").iterdir()] == ["sweep.json"]

@@ -49,6 +49,27 @@ def counted_row(report, part: str):
     return row
 
 
+def judged_induction_rows(times, targets, **changes):
+    """The induction-heads rows judged on its synthetic observables at ``times`` with ``changes`` made,
+    by name (a claim's name up to its bracket), and the report's verdict."""
+    import dataclasses
+
+    import bridge
+    from case_studies.induction_heads.verdict import judge, synthetic_observed
+
+    obs = dataclasses.replace(synthetic_observed(times), **changes)
+    rows = judge(obs, d_vocab=64, n_chains=2, targets=targets)
+    report = bridge.BridgeReport("induction-heads", "quick", 0)
+    report.matches, report.checks = rows.matches, rows.checks
+    return {r.name.split(" (")[0] if hasattr(r, "prediction") else r.name: r for r in (*rows.matches, *rows.checks)}, report.verdict
+
+
+def row_starting(rows, start: str):
+    """The one row of ``rows`` (by name) whose name starts with ``start``."""
+    (row,) = [r for name, r in rows.items() if name.startswith(start)]
+    return row
+
+
 def walsh_diagonal_kernel(d: int, per_degree):
     """A kernel on the cube ``{±1}^d`` diagonal in the Walsh basis with eigenvalue ``per_degree[|S|]``:
     ``(K (2^d, 2^d), χ (2^d masks, 2^d points))``, both numpy."""

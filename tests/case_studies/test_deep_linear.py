@@ -316,17 +316,12 @@ def test_every_mode_learned_reads_the_last_checkpoint(base):
     assert not learned.passed and learned.value == pytest.approx(0.1, abs=1e-3)
 
 
-def test_preconditions_measured_as_not_a_number_fail(base):
+@pytest.mark.parametrize(("key", "check"), [(("mode/strength", 12), "every mode learned"), (("differentiation/ratio", 2), "level 2 differentiation clear at end")])
+def test_preconditions_measured_as_not_a_number_fail(base, key, check):
     """A final mode strength or a final differentiation ratio that is NaN is not 'learned' or 'clear': the report is invalid."""
     run = fresh(base)
-    curve = base.curves[("mode/strength", 12)].copy()
+    curve = base.curves[key].copy()
     curve[-1] = np.nan
-    run.curves[("mode/strength", 12)] = curve
+    run.curves[key] = curve
     report = analyse_run(run)
-    assert not row(report, "every mode learned").passed and report.verdict == "invalid"
-    run = fresh(base)
-    ratio = base.curves[("differentiation/ratio", 2)].copy()
-    ratio[-1] = np.nan
-    run.curves[("differentiation/ratio", 2)] = ratio
-    report = analyse_run(run)
-    assert not row(report, "level 2 differentiation clear at end").passed and report.verdict == "invalid"
+    assert not row(report, check).passed and report.verdict == "invalid"

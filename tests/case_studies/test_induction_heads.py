@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from helpers import page_block, run_python
+from helpers import judged_induction_rows, page_block, row_starting, run_python
 from pinned import ADAMW_OFF_COVERED_MIN, ADAMW_OFF_UNCOVERED_MAX, ADAMW_REACH_RANGE, QUICK_OFF_COVERED, QUICK_OFF_COVERED_TOL, QUICK_PREV_ABLATION_NATS, QUICK_PREV_ABLATION_NATS_TOL, QUICK_REACH
 import torch
 
@@ -129,18 +129,10 @@ def _sigmoid(at: float, width: float = 15.0) -> np.ndarray:
 
 
 def _judge(**changes):
-    from case_studies.induction_heads.verdict import judge, synthetic_observed
-
-    obs = dataclasses.replace(synthetic_observed(T), **changes)
-    rows = judge(obs, d_vocab=64, n_chains=2, targets=QUICK.targets)
-    report = bridge.BridgeReport("induction-heads", "quick", 0)
-    report.matches, report.checks = rows.matches, rows.checks
-    return {r.name.split(" (")[0] if hasattr(r, "prediction") else r.name: r for r in (*rows.matches, *rows.checks)}, report.verdict
+    return judged_induction_rows(T, QUICK.targets, **changes)
 
 
-def _row(rows, start: str):
-    (row,) = [r for name, r in rows.items() if name.startswith(start)]
-    return row
+_row = row_starting
 
 
 def test_every_counted_row_passes_on_a_run_with_the_phase_change_and_names_its_claim():

@@ -2,31 +2,22 @@
 
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 import pytest
 
-import bridge
 from case_studies import get_case_study
+from helpers import judged_induction_rows, row_starting
 
 QUICK = get_case_study("induction-heads").presets["quick"]
 T = np.arange(0.0, 2001.0, 50.0)
 
 
 def _judge(**changes):
-    from case_studies.induction_heads.verdict import judge, synthetic_observed
-
-    obs = dataclasses.replace(synthetic_observed(T), **changes)
-    rows = judge(obs, d_vocab=64, n_chains=2, targets=QUICK.targets)
-    report = bridge.BridgeReport("induction-heads", "quick", 0)
-    report.matches, report.checks = rows.matches, rows.checks
-    return {r.name.split(" (")[0] if hasattr(r, "prediction") else r.name: r for r in (*rows.matches, *rows.checks)}, report.verdict
+    return judged_induction_rows(T, QUICK.targets, **changes)
 
 
-def _row(rows, start: str):
-    (row,) = [r for name, r in rows.items() if name.startswith(start)]
-    return row
+_row = row_starting
 
 
 @pytest.mark.parametrize("which", ["edge_z_first", "edge_z_last"])

@@ -269,12 +269,22 @@ def plateaus_and_drops(
         Stages in time order, each named ``"{name} plateau"`` or ``"{name} drop"``
         with ``change`` the (log-)loss difference end − start.
 
+    Raises:
+        ValueError: ``drop_fraction`` outside (0, 1], a negative ``min_change``, or ``smooth``
+            not an odd positive integer (a median window centred on each sample).
+
     Examples:
         >>> t = np.arange(100.0)
         >>> loss = np.where(t < 40, 2.0, np.where(t < 50, 2.0 * 0.5 ** ((t - 40) / 2), 0.0625))
         >>> [(s.kind, s.start, s.end) for s in plateaus_and_drops(t, loss)]
         [('plateau', 0.0, 40.0), ('drop', 40.0, 50.0), ('plateau', 50.0, 99.0)]
     """
+    if not 0.0 < drop_fraction <= 1.0:
+        raise ValueError(f"drop_fraction must lie in (0, 1], got {drop_fraction}")
+    if not min_change >= 0.0:
+        raise ValueError(f"min_change must be >= 0, got {min_change}")
+    if not isinstance(smooth, int | np.integer) or isinstance(smooth, bool) or smooth < 1 or smooth % 2 == 0:
+        raise ValueError(f"smooth must be an odd positive integer (a centred median window), got {smooth!r}")
     t, y = _finite_curve(steps, values)
     if len(t) < 2:
         return []

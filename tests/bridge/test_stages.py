@@ -270,3 +270,27 @@ def test_a_learned_subtask_back_above_half_of_chance_for_two_samples_keeps_its_e
     spiked = loss.copy()
     spiked[(t >= 2000) & (t < 2100)] = 0.6  # two tracked samples back above ln 2 / 2
     assert subtask_drop(t, spiked).step == subtask_drop(t, loss).step == pytest.approx(1000.0, abs=5.0)  # the sigmoid's centre, within the interpolation
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"smooth": 4}, "smooth must be an odd positive integer"),
+    ({"smooth": 0}, "smooth must be an odd positive integer"),
+    ({"smooth": 3.0}, "smooth must be an odd positive integer"),
+    ({"drop_fraction": 0.0}, r"drop_fraction must lie in \(0, 1\], got 0.0"),
+    ({"drop_fraction": 1.5}, r"drop_fraction must lie in \(0, 1\], got 1.5"),
+    ({"min_change": -0.1}, "min_change must be >= 0, got -0.1"),
+    ({"min_change": float("nan")}, "min_change must be >= 0, got nan"),
+])
+def test_plateaus_and_drops_refuses_settings_it_cannot_read(kwargs, message):
+    """An even median window is centred half a sample off; a drop fraction of 0 makes every falling interval steep."""
+    t = np.arange(100.0)
+    with pytest.raises(ValueError, match=message):
+        plateaus_and_drops(t, np.where(t < 50, 2.0, 0.5), **kwargs)
+
+
+def test_the_largest_drop_fraction_and_no_minimum_change_are_accepted():
+    """At drop_fraction 1 an interval must fall faster than the steepest span, which a one-interval step does not."""
+    t, loss = np.arange(100.0), np.where(np.arange(100.0) < 50, 2.0, 0.5)
+    stages = plateaus_and_drops(t, loss, drop_fraction=0.9, min_change=0.0, smooth=np.int64(5))
+    assert [(s.kind, s.start, s.end) for s in stages] == [("plateau", 0.0, 49.0), ("drop", 49.0, 50.0), ("plateau", 50.0, 99.0)]
+    assert [s.kind for s in plateaus_and_drops(t, loss, drop_fraction=1.0)] == ["plateau"]

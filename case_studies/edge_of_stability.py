@@ -284,7 +284,7 @@ def judge(found: dict, targets: Targets, report: BridgeReport, n_params: int, st
             None if rise is None else rise.step,
             f"< plateau start {'—' if plateau is None else f'{plateau.start:g}'}, starting below {targets.start_below:g} × plateau (sharpness {s[0]:.3g} at step 0)",
             ok_rise, claim="the sharpness rises during training before it reaches 2/η (progressive sharpening)", source=COHEN + ", Sec. 3 (progressive sharpening)",
-            depends_on=horizon, reason=no_plateau if plateau is None else ("no rise to the plateau" if rise is None else ""),
+            depends_on=horizon, reason=no_plateau if plateau is None else "no rise to the plateau" if rise is None else _rise_reason(ok_rise, rise.step >= plateau.start, s[0]),
         )
     )
     fall = climb = None
@@ -391,3 +391,8 @@ def figures(runs: Mapping[str, Run], found: Mapping[str, dict]) -> list[str]:
         ax.set_title(f"η={f['lr']:g}: oscillation along v₁ vs loss", fontsize=9)
     paths.append(save_figure(fig, folder / "oscillation.png"))
     return [str(p.relative_to(main.path)) for p in paths]
+
+
+def _rise_reason(ok: bool, late: bool, first: float) -> str:
+    """Why a progressive-sharpening row with a rise and a plateau fails ("" when it passes)."""
+    return "" if ok else "the half-rise comes after the plateau starts" if late else "the sharpness at step 0 is not a number" if not np.isfinite(first) else "the sharpness starts too close to the plateau"

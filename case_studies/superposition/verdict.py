@@ -151,7 +151,10 @@ def pentagon_rows(steps, llc, llc_std, represented, gap_error, final: Polygon, p
         four_llc, error = float(np.mean(llc[four])), float(np.hypot(_standard_error(llc_std[four], chains), _standard_error(llc_std[late], chains)))
         value, passed = round(top - four_llc, 3), top - four_llc > tg.llc_sigmas * error
         target += f" (4-gon {four_llc:.2f} over {int(four.sum())} checkpoints, pentagon {top:.2f}, s.e. {error:.2f})"
-        reason = "" if passed else f"step {top - four_llc:.2f} <= {tg.llc_sigmas:g} x {error:.2f}"
+        if not np.isfinite(top - four_llc) or not np.isfinite(error):
+            reason = "a learning coefficient or its spread on the 4-gon or the pentagon is not a number"
+        else:
+            reason = "" if passed else f"step {top - four_llc:.2f} <= {tg.llc_sigmas:g} x {error:.2f}"
     checks.append(check("learning coefficient: step from the 4-gon to the pentagon", value, target, passed, claim="the pentagon's learning coefficient exceeds the 4-gon's",
                         source=f"{CHEN} (the local learning coefficient grows with k across k-gon transitions)", reason=reason))
     return matches, checks, [e for e in (dynamics, mechanism) if e is not None]

@@ -59,3 +59,11 @@ def test_the_loss_spike_must_come_within_ten_percent_of_the_oscillation_onset(sp
     loss = np.exp(-T / 300) * np.where(T >= spike, 1 + 0.2 * (T % 2), 1.0)
     (m,) = judged(s, (T, loss), cos)[0].matches
     assert m.relative_error == pytest.approx((spike - 250) / spike, rel=1e-6) and m.passed is passes
+
+
+@pytest.mark.parametrize(("first", "reason"), [(np.nan, "the sharpness at step 0 is not a number"), (8.5, "the sharpness starts too close to the plateau"), (3.0, "")])
+def test_a_progressive_sharpening_row_that_fails_says_why(first, reason):
+    """Starting below 0.8 × the plateau (10) is part of the claim: 8.5 fails it, and a step-0 value that is not a number cannot show it."""
+    (t, s), loss, cos = synthetic()
+    row = judged((t, np.where(t == 0, first, s)), loss, cos)[1]["progressive sharpening detected before the plateau"]
+    assert row.passed is (reason == "") and row.reason == reason

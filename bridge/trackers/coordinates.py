@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from bridge.models.base import evaluating
 from bridge.tasks.base import TaskData
+from bridge.theory.base import require_count
 from bridge.trackers.base import Row, row
 
 
@@ -83,8 +84,7 @@ class CoordinatesTracker:
     _start: tuple[list[Tensor], list[Tensor]] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if isinstance(self.max_examples, bool) or not isinstance(self.max_examples, int) or self.max_examples < 1:
-            raise ValueError(f"CoordinatesTracker.max_examples must be a positive integer, got {self.max_examples!r}")
+        require_count("CoordinatesTracker.max_examples", self.max_examples)
 
     def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
         x = data.train.x[: self.max_examples]

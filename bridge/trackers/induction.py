@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from bridge.tasks.base import TaskData
 from bridge.tasks.repeated_tokens import first_occurrences, masked_mean, next_token_losses, repeated_targets
 from bridge.models.base import evaluating
+from bridge.theory.base import require_count
 from bridge.trackers.base import Row, model_output, row
 from probes.heads import SCORES, attention_patterns, composition_scores, copying_scores, head_scores, head_weights, previous_token_by_position, previous_token_reach
 
@@ -48,12 +49,6 @@ def evaluation_sets(data: TaskData, n_eval: int, device: torch.device) -> dict[s
     if off is not None:
         sets["off"] = off.x[:n_eval].to(device)
     return sets
-
-
-def _check_n_eval(tracker: str, n_eval: int) -> None:
-    """A ValueError unless ``n_eval`` is a positive integer (0 gives NaN rows; a negative count, ``x[:-k]``, drops sequences)."""
-    if isinstance(n_eval, bool) or not isinstance(n_eval, int) or n_eval < 1:
-        raise ValueError(f"{tracker}.n_eval must be a positive integer, got {n_eval!r}")
 
 
 def _device(model: nn.Module) -> torch.device:
@@ -88,7 +83,7 @@ class InContextTracker:
     name: str = "icl"
 
     def __post_init__(self) -> None:
-        _check_n_eval("InContextTracker", self.n_eval)
+        require_count("InContextTracker.n_eval", self.n_eval)  # 0 gives NaN rows; a negative count, x[:-k], drops sequences
         if not (isinstance(self.window, int) and self.window >= 1):
             raise ValueError(f"InContextTracker.window must be a positive integer, got {self.window!r}")
 
@@ -140,7 +135,7 @@ class HeadScoreTracker:
     name: str = "heads"
 
     def __post_init__(self) -> None:
-        _check_n_eval("HeadScoreTracker", self.n_eval)
+        require_count("HeadScoreTracker.n_eval", self.n_eval)
 
     def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
         rows: list[Row] = []

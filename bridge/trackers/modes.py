@@ -8,6 +8,7 @@ the shared subspace of teacher modes with equal singular values).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -112,19 +113,33 @@ def mode_alignment(
         [1.0, 1.0, 1.0]
     """
     modes = u.shape[1]
-    groups = degenerate_groups(s) if s is not None else [[m] for m in range(modes)]
+    member, group_of, sizes = _grouping(tuple(s.tolist()) if s is not None else modes, w.dtype, w.device)
     finite = torch.isfinite(w).flatten(-2).all(-1)
-    out = torch.full((*w.shape[:-2], modes), float("nan"), dtype=w.dtype, device=w.device)
-    if finite.any():
-        uh, _, vh = torch.linalg.svd(w[finite], full_matrices=False)
-        group_of = torch.tensor([g for m in range(modes) for g, group in enumerate(groups) if m in group], device=w.device)
-        member = (torch.arange(len(groups), device=w.device)[:, None] == group_of).to(w.dtype)  # (group, mode)
-        # each group's projection norm on every learned pair, all groups at once: (maps, group, learned pair)
-        pair = (member @ (u.T @ uh).square()).sqrt() * (member @ (v.T @ vh.mT).square()).sqrt()
-        k = member.sum(-1).clamp(max=pair.shape[-1])  # a group of g modes takes the mean of its g best pairs (or of all there are)
-        best = (pair.sort(dim=-1, descending=True).values * (torch.arange(pair.shape[-1], device=w.device) < k[:, None])).sum(-1) / k
-        out[finite] = best[:, group_of]
-    return out
+    if not bool(finite.all()):
+        out = torch.full((*w.shape[:-2], modes), float("nan"), dtype=w.dtype, device=w.device)
+        if finite.any():
+            out[finite] = mode_alignment(w[finite], u, v, s)
+        return out
+    uh, _, vh = torch.linalg.svd(w, full_matrices=False)
+    # each group's projection norm on every learned pair, all groups at once: (maps, group, learned pair)
+    pair = (member @ (u.T @ uh).square()).sqrt() * (member @ (v.T @ vh.mT).square()).sqrt()
+    keep = torch.arange(pair.shape[-1], device=w.device) < sizes[:, None]  # a group of g modes takes the mean of its g best pairs (or of all there are)
+    best = (pair.sort(dim=-1, descending=True).values * keep).sum(-1) / keep.sum(-1)
+    return best[..., group_of]
+
+
+@functools.lru_cache(maxsize=64)
+def _grouping(values: tuple[float, ...] | int, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+    """For teacher singular values ``values`` (or a number of modes, each its own group): the
+    ``(group, mode)`` membership matrix, each mode's group and each group's size."""
+    groups = degenerate_groups(torch.tensor(values, dtype=torch.float64)) if isinstance(values, tuple) else [[m] for m in range(values)]
+    group_of = [0] * sum(map(len, groups))
+    for g, group in enumerate(groups):
+        for m in group:
+            group_of[m] = g
+    index = torch.tensor(group_of, device=device)
+    member = (torch.arange(len(groups), device=device)[:, None] == index).to(dtype)
+    return member, index, member.sum(-1)
 
 
 @dataclass

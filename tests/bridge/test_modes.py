@@ -125,3 +125,23 @@ def test_a_bias_of_one_percent_of_the_largest_weight_is_enough_to_refuse_a_model
         layer.bias[1] = 0.01
     with pytest.raises(ValueError, match="Linear is not linear"):
         end_to_end_map(layer, 4)
+
+
+def test_the_grouping_follows_the_singular_values_of_each_call_over_any_batch_shape():
+    """Groups are worked out once per set of singular values: calls alternating between two sets, and a
+    stack of maps with two batch dimensions, score as each map's groups alone would."""
+    w = torch.randn(2, 3, 6, 9, dtype=torch.float64, generator=torch.Generator().manual_seed(11))
+    u, v = rotation(6, 12)[:, :3], rotation(9, 13)[:, :3]
+    tied, apart = torch.tensor([1.0, 1.0, 0.5], dtype=torch.float64), torch.tensor([1.0, 0.75, 0.5], dtype=torch.float64)
+    for s in (tied, apart, tied):
+        got = mode_alignment(w, u, v, s)
+        assert got.shape == (2, 3, 3)
+        for i in range(2):
+            for j in range(3):
+                uh, _, vh = torch.linalg.svd(w[i, j], full_matrices=False)
+                if s is tied:
+                    overlaps = sorted((float((u[:, :2].T @ uh[:, k]).norm() * (v[:, :2].T @ vh[k]).norm()) for k in range(6)), reverse=True)
+                    first = [sum(overlaps[:2]) / 2] * 2
+                else:
+                    first = single_mode_reference(w[i, j], u[:, :2], v[:, :2]).tolist()
+                assert got[i, j, :2].tolist() == pytest.approx(first, rel=1e-12)

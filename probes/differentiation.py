@@ -98,10 +98,11 @@ class _Tree:
         return all(len(np.unique(np.stack([levels[k - 1], levels[k]]), axis=1).T) == len(np.unique(levels[k])) for k in range(1, len(levels)))
 
     def measure(self, h: Float[np.ndarray, "*batch item d"]) -> tuple[Float[np.ndarray, "*batch level"], Float[np.ndarray, "*batch level"]]:
+        # every product is one matrix product per map of the stack, so a map gets the same bits alone or in any stack
         sums = self.indicator @ h
         energy = (sums * sums).sum(-1) / self.n  # n_c‖μ_c‖²
-        spread = (h * h).sum(-1) @ self.indicator.T - energy  # n_c · σ²_c
-        e, c = energy @ self.level_of.T, (self.as_parent * spread) @ self.level_of.T
+        spread = ((h * h).sum(-1)[..., None, :] @ self.indicator.T)[..., 0, :] - energy  # n_c · σ²_c
+        e, c = (energy[..., None, :] @ self.level_of.T)[..., 0, :], ((self.as_parent * spread)[..., None, :] @ self.level_of.T)[..., 0, :]
         between, chance = np.zeros(e.shape), np.zeros(c.shape)
         n_items = h.shape[-2]
         between[..., 1:], chance[..., 1:] = (e[..., 1:] - e[..., :-1]) / n_items, c[..., :-1] / n_items

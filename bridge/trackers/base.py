@@ -9,9 +9,12 @@ strings; the step is added by the caller.
 
 A *batched* tracker splits its work in two: ``capture(model, step, data)``
 takes the few tensors it needs at a step (cheap, inside the training loop) and
-``measure(captures, data)`` turns many captures into rows at once (one batched
-SVD instead of one per step). :class:`TrackingBuffer` holds the captures until
-the rows are written; results equal those of calling the tracker step by step.
+``measure(captures, data)`` turns many captures into rows at once (one call
+instead of one per step). :class:`TrackingBuffer` holds the captures until
+the rows are written; results equal those of calling the tracker step by step,
+to the bit: how many captures a measurement gets depends on the schedule and on
+when rows are written, and must not change a row (a broadcast matrix product
+folded into one, or a batched SVD, moves the last bits with the batch's size).
 
 A *stacked* tracker can also measure many models of one shape at once:
 ``stacked(forward, datas)`` gets a forward over inputs with a leading model axis
@@ -55,7 +58,8 @@ class Tracker(Protocol):
 class BatchedTracker(Tracker, Protocol):
     """A tracker whose rows are computed for many steps at once from cheap per-step captures.
 
-    ``capture`` returns anything; ``measure`` maps ``k`` captures to ``k`` lists of rows.
+    ``capture`` returns anything; ``measure`` maps ``k`` captures to ``k`` lists of rows, each
+    the rows ``measure`` gives that capture alone.
 
     Examples:
         >>> from bridge.trackers import LossTracker, ModeTracker
@@ -184,17 +188,20 @@ class TrackingBuffer:
         with shared_outputs():
             self._results.append([given[i] if i in given else t.capture(model, step, self.data) if b else t(model, step, self.data) for i, (t, b) in enumerate(zip(self.trackers, self._batched))])
 
-    def flush(self) -> list[Row]:
-        """All rows since the last flush, each with its ``step``; empties the buffer."""
+    def flush(self, through: int | None = None) -> list[Row]:
+        """All rows since the last flush (or those of the steps up to ``through``), each with its
+        ``step``; the buffer keeps only the later steps."""
+        n = len(self._steps) if through is None else sum(step <= through for step in self._steps)
+        steps, results = self._steps[:n], self._results[:n]
         for i, tracker in enumerate(self.trackers):
-            if self._batched[i] and self._steps:
-                measured = tracker.measure([r[i] for r in self._results], self.data)
-                if len(measured) != len(self._steps):
-                    raise RuntimeError(f"tracker {tracker.name!r} measured {len(measured)} of {len(self._steps)} captures")
-                for r, rows in zip(self._results, measured):
+            if self._batched[i] and steps:
+                measured = tracker.measure([r[i] for r in results], self.data)
+                if len(measured) != len(steps):
+                    raise RuntimeError(f"tracker {tracker.name!r} measured {len(measured)} of {len(steps)} captures")
+                for r, rows in zip(results, measured):
                     r[i] = rows
-        rows = [{"step": step, **row} for step, per_tracker in zip(self._steps, self._results) for tracker_rows in per_tracker for row in tracker_rows]
-        self._steps, self._results = [], []
+        rows = [{"step": step, **row} for step, per_tracker in zip(steps, results) for tracker_rows in per_tracker for row in tracker_rows]
+        self._steps, self._results = self._steps[n:], self._results[n:]
         return rows
 
 

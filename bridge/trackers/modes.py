@@ -56,7 +56,14 @@ def mode_strengths(w: Float[Tensor, "*batch d_out d_in"], u: Float[Tensor, "d_ou
         >>> mode_strengths(u @ torch.diag(torch.tensor([2.0, 1.0])) @ v.T, u, v).tolist()
         [2.0, 1.0]
     """
-    return ((u.T @ w) * v.T).sum(-1)
+    flat = w.reshape(-1, *w.shape[-2:])
+    return ((_each(u.T, len(flat)) @ flat) * v.T).sum(-1).reshape(*w.shape[:-2], -1)
+
+
+def _each(a: Tensor, n: int) -> Tensor:
+    """``a`` repeated for a stack of ``n`` maps, so that ``a @ stack`` is one matrix product per map: a
+    broadcast product is folded into one large product, whose last bits depend on the stack's size."""
+    return a.expand(n, *a.shape)
 
 
 def degenerate_groups(s: Float[Tensor, " mode"], rtol: float = 1e-5) -> list[list[int]]:
@@ -89,8 +96,8 @@ def mode_alignment(
     each learned pair scores ``‖U_Gᵀ û_j‖ · ‖V_Gᵀ v̂_j‖``, and every mode of the group
     gets the mean of the ``g`` best scores (the single-mode formula when ``g = 1``).
     1 when ``w``'s singular pairs span the teacher's (the teacher itself, in any basis);
-    about ``g/d`` for a random map. A stack of maps is decomposed in one batched
-    SVD; a map with a non-finite entry (a diverging run) has no singular vectors and
+    about ``g/d`` for a random map. A stack of maps is decomposed map by map
+    (so a map gets the same bits alone or in a stack); a map with a non-finite entry (a diverging run) has no singular vectors and
     gets NaN.
 
     Args:
@@ -120,12 +127,16 @@ def mode_alignment(
         if finite.any():
             out[finite] = mode_alignment(w[finite], u, v, s)
         return out
-    uh, _, vh = torch.linalg.svd(w, full_matrices=False)
+    # one decomposition and one product per map (a batched SVD, like a broadcast product, moves the last
+    # bits with the stack's size): a map gets the same alignment alone or in any stack
+    flat = w.reshape(-1, *w.shape[-2:])
+    decomposed = [torch.linalg.svd(m, full_matrices=False) for m in flat]
+    uh, vh, n = torch.stack([d[0] for d in decomposed]), torch.stack([d[2] for d in decomposed]), len(flat)
     # each group's projection norm on every learned pair, all groups at once: (maps, group, learned pair)
-    pair = (member @ (u.T @ uh).square()).sqrt() * (member @ (v.T @ vh.mT).square()).sqrt()
+    pair = (_each(member, n) @ (_each(u.T, n) @ uh).square()).sqrt() * (_each(member, n) @ (_each(v.T, n) @ vh.mT).square()).sqrt()
     keep = torch.arange(pair.shape[-1], device=w.device) < sizes[:, None]  # a group of g modes takes the mean of its g best pairs (or of all there are)
     best = (pair.sort(dim=-1, descending=True).values * keep).sum(-1) / keep.sum(-1)
-    return best[..., group_of]
+    return best[:, group_of].reshape(*w.shape[:-2], -1)
 
 
 @functools.lru_cache(maxsize=64)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -42,8 +43,11 @@ from bridge.trackers.base import Tracker, TrackingBuffer
 from bridge.training.schedule import KEEP_OPTIMIZER_STATES, checkpoint_steps, resume_points, tracked_steps
 
 # Offline analyses measure batched trackers over at most this many checkpoints at once.
-# Online, the captures taken between two checkpoints are measured together at the later one.
+# Online, the captures taken since the last rows were written are measured together at the
+# next resume point, or at an earlier checkpoint once this many are held or FLUSH_SECONDS
+# have passed since (so a reader or a logger sees rows at most about that late).
 FLUSH_CAPTURES = 256
+FLUSH_SECONDS = 10.0
 
 
 @functools.cache
@@ -265,6 +269,8 @@ class RunWriter:
             **extra,
         }
         self.taken = self.info  # as of the last checkpoint taken; info: as of the last one on disk
+        self._checkpointed: int | None = None  # the last checkpoint taken by this writer
+        self._rows_written = time.monotonic()
 
     def open(self, model: nn.Module, optimizer: torch.optim.Optimizer, resume: bool, usable: set[int] | None = None) -> int:
         """Create the run directory with ``run.json`` and the writer's lock, atomically (or, when resuming,
@@ -294,20 +300,22 @@ class RunWriter:
             atomic_write_json(self.out / "run.json", self.info)
         else:
             create_run_dir(self.out, self.info)
-        self.taken = self.info
+        self.taken, self._rows_written = self.info, time.monotonic()
         for logger in self.loggers:
             logger.open(self.out, self.config, resume)
         return start
 
     def checkpoint(self, step: int, model: nn.Module, optimizer: torch.optim.Optimizer, elapsed: float) -> None:
-        """Save a checkpoint's weights and write every tracked row up to ``step``; at a resume point
-        (:func:`~bridge.training.schedule.resume_points`) also save the optimizer state and record
-        the checkpoint in ``run.json``.
+        """Save a checkpoint's weights; at a resume point (:func:`~bridge.training.schedule.resume_points`)
+        also write every tracked row up to ``step``, save the optimizer state and record the checkpoint
+        in ``run.json``.
 
-        The rows of batched trackers captured since the previous checkpoint are
-        measured here together, so every checkpoint on record has its rows on
-        disk: a run killed anywhere resumes from its last recorded checkpoint
-        and loses no row of it. The loggers get the same rows.
+        The rows of batched trackers captured since the rows were last written are
+        measured here together, at every resume point (and at any checkpoint once
+        :data:`FLUSH_CAPTURES` captures are held or :data:`FLUSH_SECONDS` have passed),
+        so every checkpoint on record has its rows on disk: a run killed anywhere
+        resumes from its last recorded checkpoint and loses no row of it. The loggers
+        get the same rows. A run that fails writes the rows up to its last checkpoint (:meth:`fail`).
 
         What the checkpoint holds is taken now, as bytes; with a :class:`~bridge.runs.file_queue.FileQueue`
         the files are written in its thread (:func:`bridge.train_seeds` trains on meanwhile), else at once.
@@ -323,8 +331,10 @@ class RunWriter:
             for old in self.saved[:-KEEP_OPTIMIZER_STATES]:
                 batch.remove(checkpoint_path(self.out, old, "optim"))
             self.saved[:] = self.saved[-KEEP_OPTIMIZER_STATES:]
-        rows = self.buffer.flush()
-        for logger in self.loggers:
+        due = resume or self.buffer.pending >= FLUSH_CAPTURES or time.monotonic() - self._rows_written >= FLUSH_SECONDS
+        rows = self.buffer.flush() if due else []
+        self._rows_written = time.monotonic() if due else self._rows_written
+        for logger in self.loggers if rows else ():
             logger.log(rows)
         data = self.log.encode(rows)
         if data is None:  # a wider header: the table is rewritten from the file, once everything before is on it
@@ -335,6 +345,7 @@ class RunWriter:
             batch = FileBatch()
         elif data:
             batch.append(self.log.file, data)
+        self._checkpointed = step
         taken = self.taken = {**self.taken, "last_step": step, "wall_time": self.taken["wall_time"] + elapsed}
         if resume:  # on record: the table's size and header after this step's rows
             taken["metrics_bytes"] = {**taken["metrics_bytes"], str(step): self.log.size}
@@ -351,6 +362,13 @@ class RunWriter:
         """Record the error (a stop by a signal or Ctrl-C as ``interrupted``) and release the lock."""
         stopped = isinstance(error, (KeyboardInterrupt, SystemExit))
         self.info.update(status="interrupted" if stopped else "failed", error=f"{type(error).__name__}: {error}")
+        try:  # the rows of the checkpoints taken since the rows were last written, as a checkpoint would have written them
+            if self._checkpointed is not None and (rows := self.buffer.flush(through=self._checkpointed)):
+                for logger in self.loggers:
+                    logger.log(rows)
+                self.log.append(rows)
+        except Exception as e:  # the failure recorded is the run's; this one is named beside it
+            self.info["error"] += f" (and the rows after the last resume point were not written: {type(e).__name__}: {e})"
         atomic_write_json(self.out / "run.json", self.info)
         release(self.out)
         self._close_loggers()

@@ -141,7 +141,7 @@ def grokking():
     return cfg, lambda: [WeightNormTracker()]
 
 
-ON_RECORD = ("optimizer state written, not renamed", "before run.json update", "run.json written, not renamed")  # only resume points have these
+ON_RECORD = ("optimizer state written, not renamed", "metrics half written", "before run.json update", "run.json written, not renamed")  # only resume points have these
 
 
 def phase_faults(steps: int, checkpoints: list[int], rng: random.Random) -> list[Fault]:

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from bridge.tasks import LinearTeacherConfig, make_task
-from bridge.trackers.modes import degenerate_groups, mode_alignment
+from bridge.trackers.modes import degenerate_groups, mode_alignment, mode_strengths
 
 
 def rotation(n: int, seed: int) -> torch.Tensor:
@@ -145,3 +145,15 @@ def test_the_grouping_follows_the_singular_values_of_each_call_over_any_batch_sh
                 else:
                     first = single_mode_reference(w[i, j], u[:, :2], v[:, :2]).tolist()
                 assert got[i, j, :2].tolist() == pytest.approx(first, rel=1e-12)
+
+
+def test_a_map_gets_the_same_bits_alone_and_in_a_stack_of_any_size():
+    """Batched trackers write a checkpoint's rows from stacks whose size depends on the schedule (and on
+    when rows are written): a stack must not move a strength or an alignment even in its last bit."""
+    w = torch.randn(17, 7, 8, generator=torch.Generator().manual_seed(14))
+    u, v = rotation(7, 15)[:, :5].float(), rotation(8, 16)[:, :5].float()
+    s = torch.tensor([2.0, 2.0, 1.0, 0.5, 0.5])
+    alone = [(mode_strengths(w[i], u, v).tolist(), mode_alignment(w[i], u, v, s).tolist()) for i in range(17)]
+    for size in (2, 5, 17):
+        strengths, alignments = mode_strengths(w[:size], u, v), mode_alignment(w[:size], u, v, s)
+        assert [(strengths[i].tolist(), alignments[i].tolist()) for i in range(size)] == alone[:size]

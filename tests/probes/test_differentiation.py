@@ -107,6 +107,19 @@ def test_a_stack_of_representations_equals_one_fit_each():
         Differentiation().fit(rng.normal(size=(7, 5)), nested)
 
 
+def test_a_map_gets_the_same_bits_alone_and_in_a_stack_of_any_size():
+    """Batched trackers write the rows of a checkpoint from stacks whose size depends on the schedule
+    (and on when rows are written): a stack must not move a value even in its last bit."""
+    h = np.random.default_rng(6).normal(size=(17, 8, 16)).astype(np.float32)
+    levels = level_labels(3, 2)
+    alone = [Differentiation().fit(h[i], levels) for i in range(17)]
+    for size in (2, 5, 17):
+        stacked = Differentiation().fit(h[:size], levels)
+        for i in range(size):
+            assert stacked.between_[i].tolist() == alone[i].between_.tolist()
+            assert stacked.chance_[i].tolist() == alone[i].chance_.tolist()
+
+
 def test_labels_numbered_within_their_parent_give_the_same_contrasts_as_global_labels():
     h = np.random.default_rng(0).normal(size=(4, 3))
     global_labels = np.array([[0, 0, 0, 0], [0, 0, 1, 1], [0, 1, 2, 3]])

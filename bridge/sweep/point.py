@@ -89,57 +89,6 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-def check_paths(base: Any, points: Sequence[Point], kind: str) -> None:
-    """Raise :class:`ConfigError` if a point sets a field that ``base`` does not have (a typo, before any work).
-
-    Examples:
-        >>> from bridge import models, tasks; from bridge.config import RunConfig, TrainConfig
-        >>> cfg = RunConfig(tasks.LinearTeacherConfig((2.0, 1.0), d_in=3, d_out=3), models.DeepLinearConfig(3, 8, 3), TrainConfig(steps=2))
-        >>> check_paths(cfg, [Point((("model.d_hidden", 16),))], "run")   # a field of the config: nothing to say
-        >>> check_paths(cfg, [Point((("modell.width", 8),))], "run")
-        Traceback (most recent call last):
-        ...
-        bridge.config.ConfigError: unknown sweep setting 'modell.width': the run config has task, model, train, seed, name
-    """
-    seen: set[str] = set()
-    for point in points:
-        for path, _ in point.settings:
-            if path in seen or (path == SEED and kind == "case_study"):
-                continue
-            seen.add(path)
-            obj, scope = base, ""
-            for part in path.split("."):
-                names = [f.name for f in dataclasses.fields(obj)] if dataclasses.is_dataclass(obj) else []
-                if part not in names:
-                    where = scope.rstrip(".") or ("the run config" if kind == "run" else "the preset")
-                    raise ConfigError(f"unknown sweep setting {path!r}: {where} has {', '.join(names) or 'no fields'}")
-                obj, scope = getattr(obj, part), f"{scope}{part}."
-
-
-def check_values(target: Target, points: Sequence[Point]) -> None:
-    """Raise :class:`ConfigError` naming the point if one of its values does not parse or its config is invalid (before any work).
-
-    Examples:
-        >>> from bridge import models, tasks; from bridge.config import RunConfig, TrainConfig, config_to_dict
-        >>> cfg = RunConfig(tasks.LinearTeacherConfig((2.0, 1.0), d_in=3, d_out=3), models.DeepLinearConfig(3, 8, 3), TrainConfig(steps=2))
-        >>> check_values(Target("run", config=config_to_dict(cfg)), [Point((("train.lr", "0.1"),)), Point((("train.lr", "abc"),))])
-        Traceback (most recent call last):
-        ...
-        bridge.config.ConfigError: sweep point train.lr=abc: train.lr must be a number, got 'abc'
-    """
-    from bridge.overrides import apply
-
-    base = target.base()
-    for point in points:
-        try:
-            if target.kind == "run":
-                point_config(target, point)
-            else:
-                apply(base, point.config_settings())
-        except ConfigError as e:
-            raise ConfigError(f"sweep point {point.key}: {e}") from None
-
-
 def point_config(target: Target, point: Point) -> Any:
     """The run config of ``point`` (kind ``"run"``): the base with the point's settings parsed and applied.
 
@@ -381,4 +330,4 @@ def point_row(folder: Path, kind: str) -> dict[str, Any]:
     return row
 
 
-__all__ = ["DONE", "FAILED", "INTERRUPTED", "PENDING", "RUNNING", "Stack", "Target", "check_paths", "run_stack", "stack_points", "point_config", "point_row", "point_state", "run_point"]
+__all__ = ["DONE", "FAILED", "INTERRUPTED", "PENDING", "RUNNING", "Stack", "Target", "run_stack", "stack_points", "point_config", "point_row", "point_state", "run_point"]

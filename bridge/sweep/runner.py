@@ -27,9 +27,10 @@ from typing import Any
 
 from bridge.config import ConfigError
 from bridge.sweep.backends import Job, get_backend
+from bridge.sweep.checks import check_paths, check_values
 from bridge.sweep.grid import Point, grid_points
 from bridge.sweep.manifest import MANIFEST, POINTS, RESULTS, difference, new_manifest, read_manifest, write_manifest
-from bridge.sweep.point import DONE, FAILED, INTERRUPTED, PENDING, RUNNING, Stack, Target, check_paths, check_values, point_row, point_state, run_point, stack_points
+from bridge.sweep.point import DONE, FAILED, INTERRUPTED, PENDING, RUNNING, Stack, Target, point_row, point_state, run_point, stack_points
 
 
 def run_sweep(

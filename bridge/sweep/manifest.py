@@ -124,7 +124,8 @@ def read_manifest(out: str | Path) -> dict[str, Any]:
 
     Raises:
         FileNotFoundError: ``out`` holds no ``sweep.json``.
-        CorruptFileError: ``sweep.json`` is not a sweep manifest.
+        CorruptFileError: ``sweep.json`` is not a sweep manifest, or its ``format`` is not the one this version
+            writes (:data:`FORMAT`), naming the file and the number.
 
     Examples:
         >>> import tempfile
@@ -144,6 +145,10 @@ def read_manifest(out: str | Path) -> dict[str, Any]:
         manifest = read_json(path)
     except CorruptFileError as e:  # its message names the file only: name the sweep directory too
         raise CorruptFileError(f"{Path(out) / str(e)}") from None
+    number = manifest.get("format") if isinstance(manifest, dict) else FORMAT
+    if type(number) is not int or number != FORMAT:  # before its fields: another format may name them otherwise (true and 1.0 are not 1)
+        said = "has no format number" if number is None else f"has format {number!r:.40}"
+        raise CorruptFileError(f"{path} {said}; this version of mechbridge reads sweep format {FORMAT} only (a later format needs a later mechbridge)")
     ok = isinstance(manifest, dict) and isinstance(manifest.get("target"), dict) and "kind" in manifest["target"]
     points = manifest.get("points") if isinstance(manifest, dict) else None
     if not ok or not isinstance(points, list) or not all(_is_point_record(r) for r in points):

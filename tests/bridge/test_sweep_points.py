@@ -151,3 +151,27 @@ def test_progress_lines_of_a_resumed_sweep_count_the_points_already_done(tmp_pat
     bridge.sweep(tiny(), tmp_path / "sw", grid={"train.lr": [1e-3, 3e-3, 1e-2]}, progress=None, stack=False)
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("sweep:")]
     assert len(lines) == 1 and lines[0].startswith("sweep: 3/3 points, elapsed ") and lines[0].endswith(f": {first.keys[1]} done")
+
+
+@pytest.mark.parametrize(("number", "said"), [(2, "has format 2"), (0, "has format 0"), ("1", "has format '1'"), (True, "has format True"), (1.0, "has format 1.0"), (None, "has no format number")])
+def test_a_manifest_of_another_format_is_refused_naming_the_file_and_the_number(tmp_path, number, said):
+    manifest = new_manifest({"kind": "run"}, grid_points({"train.lr": [0.1]}), "local")
+    manifest["format"] = number
+    (tmp_path / "sweep.json").write_text(json.dumps(manifest))
+    with pytest.raises(CorruptFileError) as e:
+        read_manifest(tmp_path)
+    assert str(e.value) == f"{tmp_path / 'sweep.json'} {said}; this version of mechbridge reads sweep format 1 only (a later format needs a later mechbridge)"
+
+
+def test_a_sweep_of_a_later_format_is_neither_resumed_nor_rewritten(tmp_path, capsys):
+    from bridge.cli.app import main
+
+    bridge.sweep(tiny(2), tmp_path / "sw", grid={"train.lr": [0.01]}, progress=False)
+    manifest = json.loads((tmp_path / "sw" / "sweep.json").read_text())
+    (tmp_path / "sw" / "sweep.json").write_text(json.dumps({**manifest, "format": 2}))
+    before = {p: p.read_bytes() for p in (tmp_path / "sw").rglob("*") if p.is_file()}
+    with pytest.raises(CorruptFileError, match="sweep.json has format 2; this version"):
+        bridge.sweep(tiny(2), tmp_path / "sw", grid={"train.lr": [0.01]}, progress=False)  # the same sweep: it would resume
+    assert main(["sweep", "--status", str(tmp_path / "sw")]) == 2
+    assert capsys.readouterr().err == f"mechbridge: error: {tmp_path / 'sw' / 'sweep.json'} has format 2; this version of mechbridge reads sweep format 1 only (a later format needs a later mechbridge)\n"
+    assert {p: p.read_bytes() for p in (tmp_path / "sw").rglob("*") if p.is_file()} == before

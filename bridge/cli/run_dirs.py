@@ -86,7 +86,14 @@ def report_cmd(
         verdict = json.loads(js.read_text())["verdict"]
     except (json.JSONDecodeError, KeyError, TypeError) as e:
         raise CLIError(f"{js} is not a valid report ({e}); rebuild it with --rebuild") from None
-    typer.echo(md.read_text())
+    text = md.read_text()
+    if md.name == "seed_report.md":  # it holds the SHA-256 of the seed_report.json it was written with
+        from bridge.runs.checksums import unstamp
+
+        text, agrees = unstamp(text, js.name, js.read_bytes())
+        if agrees is False:
+            raise CLIError(f"{md} was not written with the {js.name} beside it (its writer was killed between the two): the `mechbridge run ... --seeds ... --out {run_dir}` that wrote them, with --resume, writes both again")
+    typer.echo(text)
     if verdict != "pass":
         raise typer.Exit(1)
 
@@ -108,7 +115,7 @@ def _no_report(run_dir: Path) -> str:
         inside = runs_within(run_dir)
         if not inside:
             return f"{run_dir} is not a run directory (no run.json)"
-        seeds_output = any(name.startswith("seed-") for name in inside) and not (run_dir / "seed_report.json").exists()
+        seeds_output = any(name.startswith("seed-") for name in inside) and not ((run_dir / "seed_report.json").is_file() and (run_dir / "seed_report.md").is_file())
         why = "; its seed report is missing (`mechbridge run CASE --seeds ... --out DIR --resume` writes it)" if seeds_output else ""
         return f"{run_dir} is not a run directory (no run.json) but holds run directories ({', '.join(inside[:3])}{', …' if len(inside) > 3 else ''}): `mechbridge report {run_dir / inside[0]}` prints one's report{why}"
     info = read_json(run_dir / "run.json")

@@ -22,6 +22,7 @@ Examples:
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,33 @@ def verify(folder: str | Path, files: Mapping[str, Any] | None, name: str) -> No
         raise CorruptFileError(f"{name} has {now['bytes']} bytes but run.json records {entry.get('bytes')} (truncated or changed since it was written)")
     if now["sha256"] != entry.get("sha256"):
         raise CorruptFileError(f"{name} does not match its checksum in run.json (damaged or changed since it was written)")
+
+
+def stamp(text: str, name: str, source: bytes) -> str:
+    """``text``, rendered from the file ``name`` whose bytes are ``source``, with a last line holding their
+    SHA-256 (an HTML comment: invisible where the markdown is shown). :func:`unstamp` takes it off again.
+
+    Examples:
+        >>> stamp("# PASS\\n", "seed_report.json", b"abc")
+        '# PASS\\n\\n<!-- written from seed_report.json with sha256 ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad -->\\n'
+    """
+    return f"{text}\n<!-- written from {name} with sha256 {hashlib.sha256(source).hexdigest()} -->\n"
+
+
+def unstamp(text: str, name: str, source: bytes) -> tuple[str, bool | None]:
+    """``(text without its stamp, whether the stamp holds the SHA-256 of source)``: ``None`` for a text without
+    a stamp for ``name`` (written before stamps were).
+
+    Examples:
+        >>> unstamp(stamp("# PASS\\n", "seed_report.json", b"abc"), "seed_report.json", b"abc")
+        ('# PASS\\n', True)
+        >>> unstamp(stamp("# PASS\\n", "seed_report.json", b"abc"), "seed_report.json", b"abd")[1], unstamp("# PASS\\n", "seed_report.json", b"abc")
+        (False, ('# PASS\\n', None))
+    """
+    found = re.search(rf"\n<!-- written from {re.escape(name)} with sha256 ([0-9a-f]{{64}}) -->\n\Z", text)
+    if found is None:
+        return text, None
+    return text[: found.start()], found.group(1) == hashlib.sha256(source).hexdigest()
 
 
 def _check_entry(name: str, entry: Any) -> None:

@@ -141,14 +141,20 @@ class SeedReport:
         return save_figure(fig, path)
 
     def write(self, out: str | Path) -> Path:
-        """Write ``seed_report.json``, ``seed_report.md`` and ``figures/seed_timeline.png`` into ``out``; returns the JSON path."""
-        from bridge.runs.storage import atomic_write_json, atomic_write_text
+        """Write ``seed_report.json``, ``seed_report.md`` and ``figures/seed_timeline.png`` into ``out``; returns the JSON path.
+
+        The markdown ends with the SHA-256 of the JSON written before it (:func:`bridge.runs.checksums.stamp`), so a
+        pair left by a writer killed between the two files is told from a pair written together.
+        """
+        from bridge.runs.checksums import stamp
+        from bridge.runs.storage import atomic_write_bytes, atomic_write_text, json_bytes
 
         out = Path(out)
         if self.figure(out / "figures" / TIMELINE) is not None:
             self.figures = [f"figures/{TIMELINE}"]
-        atomic_write_json(out / SEED_REPORT, self.to_dict())
-        atomic_write_text(out / "seed_report.md", self.to_markdown() + "".join(f"\n![seed timeline]({f})\n" for f in self.figures))
+        data = json_bytes(self.to_dict())
+        atomic_write_bytes(out / SEED_REPORT, data)
+        atomic_write_text(out / "seed_report.md", stamp(self.to_markdown() + "".join(f"\n![seed timeline]({f})\n" for f in self.figures), SEED_REPORT, data))
         return out / SEED_REPORT
 
 

@@ -81,3 +81,13 @@ def test_a_seeds_study_resumed_in_a_folder_of_train_seeds_runs_says_which_names_
     with pytest.raises(FileExistsError, match=r"\(seed_0, seed_1\) \(seed_0 is a run of bridge\.train_seeds; a seeds output names seed S seed-S\)"):
         run_seeds("deep-linear", "quick", seeds_out, [0, 1], device="cpu", progress=False, resume=True)
     assert _files(seeds_out) == before
+
+
+def test_a_seeds_output_whose_seed_report_has_its_json_but_not_its_markdown_names_the_resume_that_writes_it(seeds_out, tmp_path, capsys):
+    out = tmp_path / "study"
+    for s in (0, 1):
+        shutil.copytree(seeds_out / f"seed_{s}", out / f"seed-{s}")
+    (out / "seed_report.json").write_text('{"verdict": "pass"}')  # its writer was killed before seed_report.md
+    assert main(["report", str(out)]) == 2
+    line = capsys.readouterr().err.strip()
+    assert f"`mechbridge report {out / 'seed-0'}`" in line and "its seed report is missing" in line and "--resume" in line

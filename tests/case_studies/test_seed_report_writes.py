@@ -119,3 +119,43 @@ def test_a_seed_report_write_that_fails_at_each_file_leaves_no_temporary_file_an
     report = _run(out, resume=True)
     assert json.loads((out / "seed_report.json").read_text()) == report.to_dict() | {"figures": ["figures/seed_timeline.png"]}
     assert _listing(out) == ["figures", "figures/seed_timeline.png", "seed_report.json", "seed_report.md"]
+
+
+class _Killed(BaseException):
+    """The process killed at this point of a write."""
+
+
+def test_a_seed_report_whose_markdown_was_not_rewritten_with_its_json_is_refused_and_a_resume_writes_both(tmp_path, stub_study, monkeypatch, capsys):
+    """Killed between seed_report.json and seed_report.md, a seeds output held the new verdict beside the old
+    table: `report` printed the table of seeds 0-2 (FAIL) and exited 0 on the verdict of seeds 0-1 (PASS)."""
+    from bridge.cli.app import main
+
+    out = tmp_path / "s"
+    first = _run(out)
+    assert first.verdict == "fail"
+    assert main(["report", str(out)]) == 1
+    figure = "\n![seed timeline](figures/seed_timeline.png)\n"
+    assert capsys.readouterr().out == first.to_markdown() + figure + "\n"  # printed without its stamp
+    write_text = storage.atomic_write_text
+
+    def killed_at_the_markdown(path, text):
+        if path.name == "seed_report.md":
+            raise _Killed
+        write_text(path, text)
+
+    monkeypatch.setattr(storage, "atomic_write_text", killed_at_the_markdown)
+    with pytest.raises(_Killed):
+        run_seeds("deep-linear", "quick", out, [0, 1], device="cpu", progress=False, stack=False, resume=True)
+    assert json.loads((out / "seed_report.json").read_text())["verdict"] == "pass" and "**FAIL**" in (out / "seed_report.md").read_text()
+    before = {name: (out / name).read_bytes() for name in ("seed_report.json", "seed_report.md")}
+    assert main(["report", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == (
+        f"mechbridge: error: {out / 'seed_report.md'} was not written with the seed_report.json beside it (its writer was killed between the two): "
+        f"the `mechbridge run ... --seeds ... --out {out}` that wrote them, with --resume, writes both again\n"
+    )
+    assert {name: (out / name).read_bytes() for name in before} == before  # refused, nothing changed
+    monkeypatch.setattr(storage, "atomic_write_text", write_text)
+    again = run_seeds("deep-linear", "quick", out, [0, 1], device="cpu", progress=False, stack=False, resume=True)
+    assert main(["report", str(out)]) == 0
+    assert capsys.readouterr().out == again.to_markdown() + figure + "\n" and "**PASS**" in again.to_markdown()

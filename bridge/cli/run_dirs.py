@@ -82,6 +82,11 @@ def report_cmd(
         except CorruptFileError as e:
             hint = "" if name == "metrics.csv" else f"; `mechbridge report {run_dir} --rebuild` writes the report again from its runs"
             raise CorruptFileError(f"{e}{hint}") from None
+    if md.name == "report.md":  # every checkpoint of the study's runs is whole (headers and sizes: no weights read)
+        from bridge.runs.headers import check_headers
+
+        for folder in [run_dir, *sorted(p for p in (run_dir / "runs").glob("*") if p.is_dir())]:
+            check_headers(folder)
     try:
         verdict = json.loads(js.read_text())["verdict"]
     except (json.JSONDecodeError, KeyError, TypeError) as e:

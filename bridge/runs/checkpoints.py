@@ -18,10 +18,10 @@ import torch
 from torch import nn
 
 from bridge.runs.errors import CorruptFileError, RunError
+from bridge.runs.headers import CHECKPOINT_FILE, CHECKPOINTS
 from bridge.runs.storage import load_tensors, read_metadata
 from bridge.runs.weights import load_weights
 
-CHECKPOINTS = "checkpoints"
 _STEP_FILE = re.compile(r"^step_(\d{8})\.safetensors$")
 
 
@@ -70,7 +70,7 @@ def check_checkpoints(path: str | Path, last_step: int | None = None) -> None:
     """
     path = Path(path)
     folder = path / CHECKPOINTS
-    files = sorted(f for f in folder.iterdir() if re.match(r"^(step|optim)_\d{8}\.safetensors$", f.name)) if folder.is_dir() else []
+    files = sorted(f for f in folder.iterdir() if CHECKPOINT_FILE.match(f.name)) if folder.is_dir() else []
     try:
         for file in files:
             read_metadata(file)

@@ -7,6 +7,14 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+SMALL_DEEP_LINEAR = ["train.steps=120", "model.d_hidden=32", "train.schedule.n_log=12"]  # settings: the deep-linear study, small
+
+
+def file_hashes(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file under ``folder``, by its path relative to it."""
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 class Crash:

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from bridge.runs.errors import CorruptFileError, RunError
-from bridge.runs.headers import CHECKPOINT_FILE, CHECKPOINTS
+from bridge.runs.headers import CHECKPOINTS, checkpoint_files
 from bridge.runs.storage import load_tensors, read_metadata
 from bridge.runs.weights import load_weights
 
@@ -69,10 +69,8 @@ def check_checkpoints(path: str | Path, last_step: int | None = None) -> None:
         bridge.runs.errors.CorruptFileError: .../run: checkpoint step_00000001.safetensors is corrupt or truncated (... not fully covered)
     """
     path = Path(path)
-    folder = path / CHECKPOINTS
-    files = sorted(f for f in folder.iterdir() if CHECKPOINT_FILE.match(f.name)) if folder.is_dir() else []
     try:
-        for file in files:
+        for file in checkpoint_files(path):
             read_metadata(file)
         if last_step is not None:
             final = checkpoint_path(path, last_step)

@@ -78,6 +78,17 @@ def _span(name: str, entry: object) -> tuple[int, int]:
     return offsets[0], offsets[1]
 
 
+def checkpoint_files(path: str | Path) -> list[Path]:
+    """The checkpoint files (weights and optimizer state) of the run directory ``path``, by name.
+
+    Examples:
+        >>> import tempfile; checkpoint_files(tempfile.mkdtemp())
+        []
+    """
+    folder = Path(path) / CHECKPOINTS
+    return sorted(f for f in folder.iterdir() if CHECKPOINT_FILE.match(f.name)) if folder.is_dir() else []
+
+
 def check_headers(path: str | Path) -> None:
     """:func:`check_header` of every checkpoint file (weights and optimizer state) of the run directory ``path``.
 
@@ -88,13 +99,11 @@ def check_headers(path: str | Path) -> None:
         >>> import tempfile; check_headers(tempfile.mkdtemp())   # no checkpoints: nothing to check
     """
     path = Path(path)
-    folder = path / CHECKPOINTS
-    files = sorted(f for f in folder.iterdir() if CHECKPOINT_FILE.match(f.name)) if folder.is_dir() else []
     try:
-        for file in files:
+        for file in checkpoint_files(path):
             check_header(file)
     except CorruptFileError as e:
         raise CorruptFileError(f"{path}: {e}") from None
 
 
-__all__ = ["CHECKPOINTS", "CHECKPOINT_FILE", "check_header", "check_headers"]
+__all__ = ["CHECKPOINTS", "CHECKPOINT_FILE", "check_header", "check_headers", "checkpoint_files"]

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from bridge.cli import main
-from helpers import WEIGHT_COUNT_PLUGIN
+from helpers import WEIGHT_COUNT_PLUGIN, file_hashes
 
 
 def run_cli(*args):
@@ -66,11 +66,6 @@ def test_quick_run_analyze_and_report_end_to_end(tmp_path, capsys):
     assert "deep-linear" in capsys.readouterr().out
 
 
-def _hashes(folder):
-    import hashlib
-
-    return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
-
 
 def test_report_reads_only_and_rebuild_gives_the_same_report_and_the_page_block_runs(tmp_path, capsys):
     import re
@@ -78,9 +73,9 @@ def test_report_reads_only_and_rebuild_gives_the_same_report_and_the_page_block_
 
     out = tmp_path / "runs" / "deep-linear"
     assert main(["run", "deep-linear", "--out", str(out), "--device", "cpu"]) == 0
-    before = _hashes(out)
+    before = file_hashes(out)
     assert main(["report", str(out)]) == 0
-    assert _hashes(out) == before  # printing the stored report writes nothing
+    assert file_hashes(out) == before  # printing the stored report writes nothing
     stored = json.loads((out / "report.json").read_text())
     assert main(["report", str(out), "--rebuild"]) == 0
     assert json.loads((out / "report.json").read_text()) == stored  # the same analysis from the same runs
@@ -180,12 +175,12 @@ def test_analyze_refuses_recorded_trackers_no_module_registers_and_suggests_impo
     info = json.loads((only / "run.json").read_text())
     (only / "run.json").write_text(json.dumps({**info, "trackers": ["weight_count"]}))
     for run in ("r4", "r5"):
-        before = _hashes(tmp_path / run)
+        before = file_hashes(tmp_path / run)
         refused = python("-m", "bridge.cli", "analyze", run)
         lines = refused.stderr.strip().splitlines()
         assert refused.returncode == 2 and len(lines) == 1, refused.stdout + refused.stderr
         assert lines[0].startswith("mechbridge: error:") and "'weight_count'" in lines[0] and "--import MODULE" in lines[0] and "records none" not in lines[0]
-        assert _hashes(tmp_path / run) == before  # no work done
+        assert file_hashes(tmp_path / run) == before  # no work done
         done = python("-m", "bridge.cli", "--import", "countplugin", "analyze", run)
         assert done.returncode == 0 and "weight_count" in done.stdout, done.stderr[-2000:]
 

@@ -4,7 +4,6 @@ nothing on disk changes."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -18,8 +17,9 @@ from bridge import load_run
 from bridge.cli import main
 from bridge.runs.errors import CorruptFileError, RunError
 from case_studies import run_case_study
+from helpers import SMALL_DEEP_LINEAR, file_hashes
 
-SMALL = ["train.steps=120", "model.d_hidden=32", "train.schedule.n_log=12"]  # the deep-linear study, small
+SMALL = SMALL_DEEP_LINEAR
 
 
 @pytest.fixture(scope="module")
@@ -30,20 +30,16 @@ def good(tmp_path_factory) -> Path:
     return out
 
 
-def hashes(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
 def cli_error(capsys, args: list[str], folder: Path | None = None) -> str:
     """Run the command line; assert exit 2, exactly one line on stderr and no change under ``folder``."""
-    before = hashes(folder) if folder is not None else None
+    before = file_hashes(folder) if folder is not None else None
     code = main(args)
     err = capsys.readouterr().err
     lines = err.strip().splitlines()
     assert code == 2, (args, err)
     assert len(lines) == 1 and lines[0].startswith("mechbridge: error: "), err
     if folder is not None:
-        assert hashes(folder) == before, f"{args} changed files on disk"
+        assert file_hashes(folder) == before, f"{args} changed files on disk"
     return lines[0]
 
 

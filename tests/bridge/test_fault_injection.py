@@ -26,6 +26,7 @@ from bridge import RunConfig, ScheduleConfig, TrainConfig, load_run, train
 from bridge.models import DeepLinearConfig, TransformerConfig
 from bridge.tasks import HierarchyConfig, ModularConfig
 from bridge.trackers import DifferentiationTracker, ModeTracker, WeightNormTracker
+from helpers import SMALL_DEEP_LINEAR
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="forks child processes")
 
@@ -190,7 +191,7 @@ def test_kills_at_random_steps_and_every_phase_boundary_resume_to_the_same_bytes
     assert sorted(p.name for p in cut.iterdir()) == sorted(p.name for p in whole.iterdir())  # no temporary file left
 
 
-SMALL = ["train.steps=120", "model.d_hidden=32", "train.schedule.n_log=12"]  # the deep-linear study, small
+SMALL = SMALL_DEEP_LINEAR
 
 
 def _study_child(out: Path, phase: str, at: int) -> None:

@@ -4,7 +4,6 @@ checkpoint's tensor data."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -17,8 +16,9 @@ from bridge.runs import checkpoints
 from bridge.runs.checkpoints import check_checkpoints, checkpoint_path
 from bridge.runs.errors import CorruptFileError
 from case_studies import run_case_study
+from helpers import SMALL_DEEP_LINEAR, file_hashes
 
-SMALL = ["train.steps=120", "model.d_hidden=32", "train.schedule.n_log=12"]
+SMALL = SMALL_DEEP_LINEAR
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +27,6 @@ def good(tmp_path_factory) -> Path:
     run_case_study("deep-linear", "quick", out, device="cpu", progress=False, settings=SMALL)
     return out
 
-
-def _hashes(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def _cut(name: str, cut: int = 7):
@@ -65,11 +62,11 @@ def test_rebuild_names_a_damaged_checkpoint_in_one_line_and_writes_nothing(good,
     shutil.copytree(good, out)
     (out / "report.json").write_text('{"verdict": "pass"}')  # a report to rebuild: it stays as it is
     damage(out)
-    before = _hashes(out)
+    before = file_hashes(out)
     assert main(["report", str(out), "--rebuild"]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"mechbridge: error: {out}: checkpoint {named}") and why in lines[0], lines
-    assert _hashes(out) == before
+    assert file_hashes(out) == before
 
 
 def test_rebuild_of_whole_checkpoints_gives_the_report_written_with_the_run(good, tmp_path):

@@ -3,7 +3,6 @@ line, from the safetensors headers and file sizes alone: no weights read and tor
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -17,8 +16,9 @@ from bridge.runs.errors import CorruptFileError
 from bridge.runs.headers import check_header
 from bridge.runs.storage import read_metadata
 from case_studies import run_case_study
+from helpers import SMALL_DEEP_LINEAR, file_hashes
 
-SMALL = ["train.steps=120", "model.d_hidden=32", "train.schedule.n_log=12"]
+SMALL = SMALL_DEEP_LINEAR
 LAST, EARLY, OPTIM = "checkpoints/step_00000120.safetensors", "checkpoints/step_00000001.safetensors", "checkpoints/optim_00000120.safetensors"
 
 
@@ -28,9 +28,6 @@ def good(tmp_path_factory) -> Path:
     run_case_study("deep-linear", "quick", out, device="cpu", progress=False, settings=SMALL)
     return out
 
-
-def _hashes(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def _edit(name: str, change):
@@ -61,14 +58,14 @@ def test_report_names_a_damaged_checkpoint_in_one_line_and_changes_nothing(good,
     out = tmp_path / "copy"
     shutil.copytree(good, out)
     damage(out)
-    before = _hashes(out)
+    before = file_hashes(out)
     assert main(["report", str(out)]) == 2
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
     folder = out / where if where else out
     assert captured.out == "" and len(lines) == 1, lines
     assert lines[0].startswith(f"mechbridge: error: {folder}: checkpoint {named} is corrupt or truncated (") and why in lines[0], lines
-    assert _hashes(out) == before
+    assert file_hashes(out) == before
 
 
 def test_report_of_whole_checkpoints_prints_the_report(good, capsys):

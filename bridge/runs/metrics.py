@@ -28,6 +28,7 @@ from bridge.runs.errors import CorruptFileError
 from bridge.runs.storage import append_bytes, atomic_write_bytes
 
 BASE_COLUMNS = ["step", "observable", "value"]
+_BASE = frozenset(BASE_COLUMNS)
 _INTEGER = re.compile(r"-?(0|[1-9][0-9]*)(\.0)?")  # a cell the csv writer makes of an integer ("2.0" from older tables)
 _MISSING = ("", "nan")  # the cells the csv writer makes of None and of a float NaN
 
@@ -72,10 +73,12 @@ def _plainly_tidy(r: dict[str, Any]) -> bool:
     """The common row, checked by exact types only (a tracker's rows: an ``int`` step, a ``float`` value,
     ``int`` or absent indices); ``False`` sends the row through the full checks, which accept all of these."""
     observable, value = r.get("observable"), r.get("value")
-    return (
-        type(observable) is str and observable != "" and type(r.get("step")) is int and (value is None or type(value) is float)
-        and all(v is None or type(v) is int or k in BASE_COLUMNS for k, v in r.items())
-    )
+    if type(observable) is not str or observable == "" or type(r.get("step")) is not int or (value is not None and type(value) is not float):
+        return False
+    for k, v in r.items():  # a loop, not all(...): this runs for every row a tracker writes
+        if v is not None and type(v) is not int and k not in _BASE:
+            return False
+    return True
 
 
 def rows_to_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:

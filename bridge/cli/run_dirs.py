@@ -58,6 +58,11 @@ def report_cmd(
     if rebuild:
         from case_studies import rebuild_report
 
+        from bridge.runs.run import runs_within
+
+        if not (run_dir / "run.json").exists() and any(name.startswith("seed-") for name in runs_within(run_dir)):
+            again = _seeds_again(run_dir)
+            raise CLIError(f"{run_dir} is a --seeds output, whose seed report --rebuild does not write: `{again}` writes it again from its runs (and `mechbridge report {run_dir}/seed-S --rebuild` rebuilds one seed's report)")
         rebuild_report(run_dir)
     md, js = run_dir / "report.md", run_dir / "report.json"
     if not run_dir.is_dir():
@@ -90,14 +95,15 @@ def report_cmd(
     try:
         verdict = json.loads(js.read_text())["verdict"]
     except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise CLIError(f"{js} is not a valid report ({e}); rebuild it with --rebuild") from None
+        how = f"`{_seeds_again(run_dir)}` writes it again" if js.name == "seed_report.json" else "rebuild it with --rebuild"
+        raise CLIError(f"{js} is not a valid report ({e}); {how}") from None
     text = md.read_text()
     if md.name == "seed_report.md":  # it holds the SHA-256 of the seed_report.json it was written with
         from bridge.runs.checksums import unstamp
 
         text, agrees = unstamp(text, js.name, js.read_bytes())
         if agrees is False:
-            raise CLIError(f"{md} was not written with the {js.name} beside it (its writer was killed between the two): the `mechbridge run ... --seeds ... --out {run_dir}` that wrote them, with --resume, writes both again")
+            raise CLIError(f"{md} was not written with the {js.name} beside it (its writer was killed between the two): `{_seeds_again(run_dir)}` writes both again")
     typer.echo(text)
     if verdict != "pass":
         raise typer.Exit(1)
@@ -121,7 +127,7 @@ def _no_report(run_dir: Path) -> str:
         if not inside:
             return f"{run_dir} is not a run directory (no run.json)"
         seeds_output = any(name.startswith("seed-") for name in inside) and not ((run_dir / "seed_report.json").is_file() and (run_dir / "seed_report.md").is_file())
-        why = "; its seed report is missing (`mechbridge run CASE --seeds ... --out DIR --resume` writes it)" if seeds_output else ""
+        why = f"; its seed report is missing (`{_seeds_again(run_dir)}` writes it)" if seeds_output else ""
         return f"{run_dir} is not a run directory (no run.json) but holds run directories ({', '.join(inside[:3])}{', …' if len(inside) > 3 else ''}): `mechbridge report {run_dir / inside[0]}` prints one's report{why}"
     info = read_json(run_dir / "run.json")
     nested = run_dir.parent.name == "runs" and (run_dir.parent.parent / "run.json").is_file()  # a study's OUT/runs/<key>, resumed through OUT
@@ -133,3 +139,24 @@ def _no_report(run_dir: Path) -> str:
         within = f"; the report of the case study it belongs to is in {run_dir.parent.parent}" if nested else ""
         return f"{run_dir} holds a run that no case study wrote, so it has no report (bridge.load_run reads its metrics){within}"
     return f"{run_dir} has no report (run it through `mechbridge run`, finish it with --resume, or pass --rebuild)"
+
+
+def _seeds_again(run_dir: Path) -> str:
+    """The command that resumes the ``--seeds`` output ``run_dir`` (writing its seed report again), as far as its
+    seed runs record it (``CASE``, ``PRESET`` and ``...`` for what they do not)."""
+    import re
+    import shlex
+
+    from bridge.runs.run import runs_within
+    from bridge.runs.storage import read_json
+
+    seeds = [int(m[1]) for name in runs_within(run_dir) if (m := re.fullmatch(r"seed-(\d+)", name))]
+    try:
+        info = read_json(run_dir / f"seed-{seeds[0]}" / "run.json") if seeds else {}
+    except Exception:  # a damaged record: the command without what it would have told
+        info = {}
+    info = info if isinstance(info, dict) else {}
+    settings = info.get("settings") if isinstance(info.get("settings"), list) else []
+    words = ["mechbridge", "run", str(info.get("case_study") or "CASE"), "--preset", str(info.get("preset") or "PRESET"), "--seeds", ",".join(map(str, seeds)) or "..."]
+    words += [w for setting in settings for w in ("--set", str(setting))] + ["--out", str(run_dir), "--resume"]
+    return shlex.join(words)

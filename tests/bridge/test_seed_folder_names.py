@@ -91,3 +91,32 @@ def test_a_seeds_output_whose_seed_report_has_its_json_but_not_its_markdown_name
     assert main(["report", str(out)]) == 2
     line = capsys.readouterr().err.strip()
     assert f"`mechbridge report {out / 'seed-0'}`" in line and "its seed report is missing" in line and "--resume" in line
+
+
+def _study(seeds_out, tmp_path, settings):
+    """A seeds output of the deep-linear study (its runs' records name it), seeds 0 and 1."""
+    import json
+
+    out = tmp_path / "study"
+    for s in (0, 1):
+        shutil.copytree(seeds_out / f"seed_{s}", out / f"seed-{s}")
+        info = json.loads((out / f"seed-{s}" / "run.json").read_text())
+        (out / f"seed-{s}" / "run.json").write_text(json.dumps(info | {"case_study": "deep-linear", "preset": "quick", "settings": settings}))
+    return out
+
+
+@pytest.mark.parametrize("damage", ["rebuild", "invalid json", "no markdown"])
+def test_a_seeds_output_names_the_command_that_writes_its_seed_report_again(seeds_out, tmp_path, capsys, damage):
+    """`report --rebuild` does not write a seed report, and `--rebuild` was the hint for a damaged one: each
+    error spells out the resume of the study's own seeds and settings, which does write it."""
+    out = _study(seeds_out, tmp_path, ["model.d_hidden=8", "train.lr=0.05"])
+    (out / "seed_report.json").write_text('{"verdict": "pass"}' if damage != "invalid json" else "{}")
+    if damage != "no markdown":
+        (out / "seed_report.md").write_text("# PASS\n")
+    before = _files(out)
+    assert main(["report", str(out), *(["--rebuild"] if damage == "rebuild" else [])]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    command = f"`mechbridge run deep-linear --preset quick --seeds 0,1 --set model.d_hidden=8 --set train.lr=0.05 --out {out} --resume`"
+    assert len(lines) == 1 and command in lines[0], lines
+    assert "with --rebuild" not in lines[0]
+    assert _files(out) == before

@@ -152,7 +152,7 @@ def test_a_seed_report_whose_markdown_was_not_rewritten_with_its_json_is_refused
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == (
         f"mechbridge: error: {out / 'seed_report.md'} was not written with the seed_report.json beside it (its writer was killed between the two): "
-        f"the `mechbridge run ... --seeds ... --out {out}` that wrote them, with --resume, writes both again\n"
+        f"`mechbridge run CASE --preset PRESET --seeds ... --out {out} --resume` writes both again\n"
     )
     assert {name: (out / name).read_bytes() for name in before} == before  # refused, nothing changed
     monkeypatch.setattr(storage, "atomic_write_text", write_text)

@@ -105,7 +105,7 @@ def append_bytes(path: str | Path, data: bytes) -> None:
     """Append ``data`` to ``path`` (created when missing), with bare ``os`` calls.
 
     Not atomic: a killed writer may leave part of ``data``, which is why a run records the
-    table's size at each checkpoint and a resume cuts the file back to it.
+    table's size at each resume point and a resume cuts the file back to it.
 
     Examples:
         >>> import tempfile, os; file = os.path.join(tempfile.mkdtemp(), "metrics.csv")

@@ -97,7 +97,7 @@ def kernel_descent(kernel, train_index, targets, lr: float, steps) -> np.ndarray
         ``f_t`` on the domain, ``(times, N)``.
 
     Raises:
-        ValueError: ``kernel`` not square or not finite, bad ``train_index``, ``targets`` of another length or not finite, ``lr`` out of range, or a step negative or NaN.
+        ValueError: ``kernel`` not square or not finite, its training Gram matrix not positive semi-definite, bad ``train_index``, ``targets`` of another length or not finite, ``lr`` out of range, or a step negative or NaN.
 
     Examples:
         >>> f = kernel_descent(np.eye(3), [0], [1.0], lr=0.5, steps=[0, 1, 2])
@@ -129,7 +129,7 @@ def interpolant(kernel, train_index, targets) -> np.ndarray:
         ``f`` on the domain, ``(N,)``.
 
     Raises:
-        ValueError: ``kernel`` not square or not finite, bad ``train_index``, or ``targets`` of another length or not finite.
+        ValueError: ``kernel`` not square or not finite, its training Gram matrix not positive semi-definite, bad ``train_index``, or ``targets`` of another length or not finite.
 
     Examples:
         >>> interpolant(np.eye(3) + 1, [0, 1], [1.0, -1.0]).round(12).tolist()
@@ -187,6 +187,8 @@ def _training_modes(kernel, train_index, targets) -> tuple:
     if not np.all(np.isfinite(y)):
         raise ValueError(f"targets must be finite, got {y[~np.isfinite(y)][0]}")
     values, vectors = np.linalg.eigh((k[np.ix_(idx, idx)] + k[np.ix_(idx, idx)].T) / 2)
+    if values.max() <= 0 or values.min() < -1e-6 * values.max():  # beyond the rounding of a float32 kernel
+        raise ValueError(f"the training Gram matrix K[train_index][:, train_index] is not positive semi-definite (eigenvalues from {values.min():.6g} to {values.max():.6g}): a kernel's is")
     keep = values > values.max() * 1e-12
     return k, idx, y, values[keep], vectors[:, keep]
 

@@ -160,3 +160,17 @@ def test_the_interpolant_fits_a_training_point_whose_gram_eigenvalue_is_tiny():
 def test_discrete_half_times_refuse_a_rate_of_exactly_one():
     with pytest.raises(ValueError, match="η λ̂/n ≥ 1 does not decay monotonically"):
         lin.half_times([4.0, 1.0], lr=1.0, n=4, discrete=True)
+
+
+@pytest.mark.parametrize("fn", ["interpolant", "kernel_descent"])
+def test_a_training_gram_matrix_that_is_not_positive_semi_definite_is_refused(fn):
+    """An indefinite or negative "kernel" had its negative modes dropped (all of them: zeros everywhere) without a word;
+    a float32 kernel's rounding (negative eigenvalues near 1e-8 of the largest) is still taken."""
+    call = (lambda k: lin.interpolant(k, [0, 1, 2], [1.0, -1.0, 0.5])) if fn == "interpolant" else (lambda k: lin.kernel_descent(k, [0, 1, 2], [1.0, -1.0, 0.5], 0.1, [5]))
+    for bad in (-np.eye(4) - 1, np.diag([2.0, -0.5, 1.0, 1.0])):
+        with pytest.raises(ValueError, match=r"training Gram matrix .* is not positive semi-definite \(eigenvalues from -"):
+            call(bad)
+    x = np.random.default_rng(0).normal(size=(4, 2))
+    rank_two = (x @ x.T).astype(np.float32).astype(float)  # PSD of rank 2: two eigenvalues are rounding, either sign
+    assert np.linalg.eigvalsh(rank_two[:3, :3]).min() < 1e-6 * np.linalg.eigvalsh(rank_two[:3, :3]).max()
+    assert np.all(np.isfinite(call(rank_two)))

@@ -70,3 +70,20 @@ def require_count(name: str, value: int, low: int = 1) -> None:
     """
     if isinstance(value, bool) or not (isinstance(value, (int, np.integer)) and value >= low):
         raise ValueError(f"{name} must be a {'positive' if low == 1 else 'non-negative'} integer, got {value!r}")
+
+
+def require_entries(name: str, values: np.ndarray, ok: np.ndarray, what: str) -> None:
+    """Refuse an array ``values`` unless ``ok`` holds at every entry, naming the first entry where it does not.
+
+    Args:
+        name: the argument's name; values: the array; ok: boolean, ``values``' shape; what: what every entry must be.
+
+    Examples:
+        >>> require_entries("eigenvalues", np.array([1.0, 0.5, -2.0]), np.array([1.0, 0.5, -2.0]) >= 0, "non-negative")
+        Traceback (most recent call last):
+        ...
+        ValueError: eigenvalues must be non-negative, got eigenvalues[2] = -2.0
+    """
+    if not np.all(ok):
+        at = tuple(int(i) for i in np.argwhere(~np.asarray(ok, dtype=bool))[0])
+        raise ValueError(f"{name} must be {what}, got {name}[{', '.join(map(str, at))}] = {np.asarray(values)[at].item()!r}")

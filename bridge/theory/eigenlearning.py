@@ -38,7 +38,7 @@ from math import comb
 import numpy as np
 from scipy.optimize import brentq
 
-from bridge.theory.base import require_count
+from bridge.theory.base import require_count, require_entries
 
 ASSUMPTIONS = (
     "the kernel's eigenfunctions are orthonormal under the input distribution and the training inputs are drawn i.i.d. from it",
@@ -84,10 +84,8 @@ def _as_spectrum(eigenvalues, multiplicities) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError("eigenvalues is empty")
     if mult.shape != lam.shape:
         raise ValueError(f"multiplicities has {mult.size} entries for {lam.size} eigenvalues")
-    if not np.all(np.isfinite(lam)) or np.any(lam < 0):
-        raise ValueError("eigenvalues must be finite and non-negative")
-    if np.any(mult < 0) or not np.all(np.isfinite(mult)):
-        raise ValueError("multiplicities must be finite and non-negative")
+    require_entries("eigenvalues", lam, np.isfinite(lam) & (lam >= 0), "finite and non-negative")
+    require_entries("multiplicities", mult, np.isfinite(mult) & (mult >= 0), "finite and non-negative")
     return lam, mult
 
 
@@ -163,8 +161,7 @@ def predict(eigenvalues, target_coefficients, n: float, ridge: float = 0.0, nois
     v = np.asarray(target_coefficients, dtype=float).ravel()
     if v.shape != lam.shape:
         raise ValueError(f"target_coefficients has {v.size} entries for {lam.size} eigenvalues")
-    if not np.all(np.isfinite(v)):
-        raise ValueError("target_coefficients must be finite")
+    require_entries("target_coefficients", v, np.isfinite(v), "finite")
     kappa = effective_regularisation(lam, n, ridge, mult)
     learn = lam / (lam + kappa)
     overfitting = n / (n - float((mult * learn**2).sum()))
@@ -264,8 +261,7 @@ def cube_eigenvalues(kernel_by_distance) -> np.ndarray:
     values = np.asarray(kernel_by_distance, dtype=float)
     if values.ndim != 1 or values.size < 2:
         raise ValueError(f"kernel_by_distance must be 1-D, K(h) for h = 0 … d with d ≥ 1, got shape {values.shape}")
-    if not np.all(np.isfinite(values)):
-        raise ValueError("kernel_by_distance must be finite")
+    require_entries("kernel_by_distance", values, np.isfinite(values), "finite")
     d = values.size - 1
     signed_counts = np.array([[sum((-1) ** j * comb(k, j) * comb(d - k, h - j) for j in range(min(k, h) + 1)) for h in range(d + 1)] for k in range(d + 1)], dtype=float)
     return signed_counts @ values / 2.0**d
@@ -289,7 +285,7 @@ def domain_spectrum(kernel, target) -> tuple[np.ndarray, np.ndarray, np.ndarray]
         eigenvalue first; column ``i`` of the last is ``φᵢ`` on the domain.
 
     Raises:
-        ValueError: ``kernel`` not ``(N, N)`` for a ``target`` of ``N`` values, or either not finite.
+        ValueError: ``kernel`` not ``(N, N)`` for a ``target`` of ``N`` values, either not finite, or ``kernel`` not positive semi-definite.
 
     Examples:
         >>> lam, v, phi = domain_spectrum(np.diag([2.0, 0.0]), np.array([1.0, 1.0]))
@@ -300,9 +296,11 @@ def domain_spectrum(kernel, target) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     f = np.asarray(target, dtype=float).ravel()
     if k.ndim != 2 or k.shape[0] != k.shape[1] or k.shape[0] != f.size:
         raise ValueError(f"kernel must be (N, N) and target (N,), got {k.shape} and {f.shape}")
-    if not (np.all(np.isfinite(k)) and np.all(np.isfinite(f))):
-        raise ValueError("kernel and target must be finite")
+    require_entries("kernel", k, np.isfinite(k), "finite")
+    require_entries("target", f, np.isfinite(f), "finite")
     values, vectors = np.linalg.eigh((k + k.T) / 2)
+    if values.min() < -1e-6 * max(values.max(), 0.0):  # beyond the rounding of a float32 kernel: not a kernel
+        raise ValueError(f"kernel is not positive semi-definite (eigenvalues from {values.min():.6g} to {values.max():.6g})")
     values, vectors = np.clip(values[::-1], 0.0, None), vectors[:, ::-1]
     size = f.size
     return values / size, vectors.T @ f / np.sqrt(size), vectors * np.sqrt(size)
@@ -334,8 +332,8 @@ def learnability_of(prediction: EigenlearningPrediction, eigenfunctions, functio
         raise ValueError(f"eigenfunctions must be (N, modes) for a function on N = {g.size} points, got shape {phi.shape}")
     if phi.shape[1] != prediction.learnabilities.size:
         raise ValueError(f"prediction has {prediction.learnabilities.size} learnabilities for {phi.shape[1]} eigenfunctions")
-    if not (np.all(np.isfinite(g)) and np.all(np.isfinite(phi))):
-        raise ValueError("function and eigenfunctions must be finite")
+    require_entries("function", g, np.isfinite(g), "finite")
+    require_entries("eigenfunctions", phi, np.isfinite(phi), "finite")
     overlap = phi.T @ g / g.size
     norm = float(g @ g) / g.size
     if norm == 0:
@@ -376,8 +374,8 @@ def expected_fraction(prediction: EigenlearningPrediction, eigenfunctions, targe
     if not phi.shape[1] == v.size == prediction.learnabilities.size:
         raise ValueError(f"need one target coefficient and one learnability per eigenfunction: {phi.shape[1]} eigenfunctions, "
                          f"{v.size} coefficients, {prediction.learnabilities.size} learnabilities")
-    if not (np.all(np.isfinite(g)) and np.all(np.isfinite(phi)) and np.all(np.isfinite(v))):
-        raise ValueError("function, eigenfunctions and target_coefficients must be finite")
+    for name, a in (("function", g), ("eigenfunctions", phi), ("target_coefficients", v)):
+        require_entries(name, a, np.isfinite(a), "finite")
     overlap = phi.T @ g / g.size
     share = float(overlap @ v)
     if abs(share) <= 1e-12 * np.linalg.norm(overlap) * np.linalg.norm(v):

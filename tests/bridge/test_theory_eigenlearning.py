@@ -244,11 +244,12 @@ def test_domain_spectrum_of_a_low_rank_kernel_is_non_negative_and_feeds_predict(
     (lambda: el.expand([2.0, 1.0], [1, 1.5]), "multiplicities must be integers to expand"),
     (lambda: el.predict([1.0, 0.5], [1.0, 1.0], n=1, multiplicities=[3, -0.5]), "multiplicities must be finite and non-negative"),
     (lambda: el.learnability_of(el.predict([1.0, 1e-9], [0.75, 0.25], n=1), np.array([[1.0, 1.0], [1.0, -1.0]]), [0.0, 0.0]), "learnability of a zero function is undefined"),
-    (lambda: el.cube_eigenvalues([2.0, np.nan, -2.0]), "kernel_by_distance must be finite"),
-    (lambda: el.domain_spectrum(np.diag([2.0, np.nan]), np.ones(2)), "kernel and target must be finite"),
-    (lambda: el.domain_spectrum(np.eye(2), [1.0, np.inf]), "kernel and target must be finite"),
-    (lambda: el.learnability_of(el.predict([1.0, 1e-9], [0.75, 0.25], n=1), np.array([[1.0, 1.0], [1.0, -1.0]]), [1.0, np.nan]), "function and eigenfunctions must be finite"),
-    (lambda: el.expected_fraction(el.predict([1.0, 1e-9], [0.75, 0.25], n=1), np.array([[1.0, 1.0], [1.0, -1.0]]), [0.75, np.nan], [1.0, 0.0]), "function, eigenfunctions and target_coefficients must be finite"),
+    (lambda: el.cube_eigenvalues([2.0, np.nan, -2.0]), r"kernel_by_distance must be finite, got kernel_by_distance\[1\] = nan"),
+    (lambda: el.domain_spectrum(np.diag([2.0, np.nan]), np.ones(2)), r"kernel must be finite, got kernel\[1, 1\] = nan"),
+    (lambda: el.domain_spectrum(np.eye(2), [1.0, np.inf]), r"target must be finite, got target\[1\] = inf"),
+    (lambda: el.domain_spectrum(np.diag([2.0, -0.5]), np.ones(2)), r"kernel is not positive semi-definite \(eigenvalues from -0.5 to 2\)"),
+    (lambda: el.learnability_of(el.predict([1.0, 1e-9], [0.75, 0.25], n=1), np.array([[1.0, 1.0], [1.0, -1.0]]), [1.0, np.nan]), r"function must be finite, got function\[1\] = nan"),
+    (lambda: el.expected_fraction(el.predict([1.0, 1e-9], [0.75, 0.25], n=1), np.array([[1.0, 1.0], [1.0, -1.0]]), [0.75, np.nan], [1.0, 0.0]), r"target_coefficients must be finite, got target_coefficients\[1\] = nan"),
 ])
 def test_cube_and_domain_spectra_refuse_input_outside_their_domain_by_name(call, message):
     with pytest.raises(ValueError, match=message):

@@ -107,3 +107,34 @@ def test_the_plots_page_draws_a_case_studys_stored_report_and_events(tmp_path):
     ax = scope["ax"]
     events = [e for e in scope["run"].events if e.get("type") == "event"]
     assert len(ax.lines) == 1 + len(events) > 1 and len(ax.patches) == sum(e.get("type") == "stage" for e in scope["run"].events)
+
+
+def _broken_tables(text: str) -> list[str]:
+    """Table rows of a markdown page that would not render as a table: a row glued to the paragraph above
+    (Markdown reads it as text), a header without its separator row, a row with another number of cells."""
+    import re
+
+    def cells(line: str) -> int:
+        return len(re.split(r"(?<!\\)\|", line.strip().strip("|")))
+
+    broken, fenced, previous, table = [], False, "", []
+    for n, line in enumerate([*text.splitlines(), ""], 1):
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        if not fenced and line.startswith("|"):
+            if not table and previous.strip():
+                broken.append(f"line {n}: a table row right after text")
+            table.append((n, line))
+        elif table:
+            if len(table) < 2 or not re.fullmatch(r"\|(\s*:?-+:?\s*\|)+", table[1][1].strip()):
+                broken.append(f"line {table[0][0]}: a table without its separator row")
+            broken += [f"line {m}: {cells(row)} cells, the header has {cells(table[0][1])}" for m, row in table if cells(row) != cells(table[0][1])]
+            table = []
+        previous = "" if fenced else line
+    return broken
+
+
+@pytest.mark.parametrize("page", sorted(str(p.relative_to(ROOT)) for p in [ROOT / "README.md", *(ROOT / "docs").glob("**/*.md")]))
+def test_every_table_of_a_page_renders_as_a_table(page):
+    assert _broken_tables((ROOT / page).read_text()) == []
+    assert _broken_tables("text\n| a | b |\n|---|---|\n| 1 |\n") == ["line 2: a table row right after text", "line 4: 1 cells, the header has 2"]

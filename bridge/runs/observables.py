@@ -33,9 +33,8 @@ def observable_series(metrics: pd.DataFrame, name: str, /, **index: Any) -> pd.S
         KeyError: "observable 'mode/strength' has several rows per step: choose mode in [0, 1]"
     """
     frame = observable_rows(metrics, name)
+    _check_index_columns(frame, name, index)
     for key, value in index.items():
-        if key not in frame.columns:
-            raise KeyError(f"observable {name!r} has no index column {key!r}")
         frame = frame[frame[key] == value]
     if frame.empty:
         raise KeyError(f"no rows for observable {name!r} with {index or 'no index'}")
@@ -63,12 +62,19 @@ def observable_table(metrics: pd.DataFrame, name: str, column: str | Sequence[st
     """
     frame = observable_rows(metrics, name)
     columns = [column] if isinstance(column, str) else list(column)
-    for key in [*columns, *index]:
-        if key not in frame.columns:
-            raise KeyError(f"observable {name!r} has no index column {key!r}")
+    _check_index_columns(frame, name, [*columns, *index])
     for key, value in index.items():
         frame = frame[frame[key] == value]
     if frame.empty:
         raise KeyError(f"no rows for observable {name!r} with {index or 'no index'}")
     frame = frame.drop_duplicates(["step", *columns], keep="last")  # the last row written wins, NaN included
     return frame.pivot(index="step", columns=columns if len(columns) > 1 else columns[0], values="value").sort_index().sort_index(axis=1)
+
+
+def _check_index_columns(frame: pd.DataFrame, name: str, keys: Sequence[str]) -> None:
+    """``KeyError`` for a key that is no index column of observable ``name``: a column the table has only for
+    other observables (every value of ``name``'s rows absent) is none of its own; the message lists its own."""
+    own = [c for c in frame.columns if c not in BASE_COLUMNS and frame[c].notna().any()]
+    for key in keys:
+        if key not in own:
+            raise KeyError(f"observable {name!r} has no index column {key!r} ({'its index columns: ' + ', '.join(own) if own else 'it has no index columns'})")

@@ -99,3 +99,13 @@ def test_a_negative_step_is_answered_as_a_step_not_a_position(run):
         run.model_at(-1)
     with pytest.raises(KeyError, match=r"\(nearest: \[1, 4, 10\]\)'$"):  # a positive step missing gets the nearest alone
         run.model_at(7)
+
+
+def test_an_index_column_of_other_observables_only_is_refused_naming_the_observables_own(run):
+    """A column the metrics hold for other observables gave a table with one column labelled <NA>."""
+    analyze(run, [TopK(2)], progress=False)
+    with pytest.raises(KeyError, match=r"^\"observable 'loss/train' has no index column 'rank' \(it has no index columns\)\"$"):
+        run.table("loss/train", "rank")
+    with pytest.raises(KeyError, match=r"has no index column 'rnk' \(its index columns: rank\)"):
+        run.observable("spectrum/top", rnk=0)
+    assert run.table("spectrum/top", "rank").shape == (len(run.steps), 2)

@@ -264,6 +264,8 @@ class Sweep:
         >>> write_manifest(out, new_manifest({"kind": "run"}, grid_points({"train.lr": [0.1]}, seeds=[0, 1]), "local"))
         >>> s = Sweep(out); s.keys, s.points[1].params, s.status()["status"].tolist()
         (['train.lr=0.1__seed=0', 'train.lr=0.1__seed=1'], {'train.lr': 0.1, 'seed': 1}, ['pending', 'pending'])
+        >>> s  # doctest: +ELLIPSIS
+        Sweep('...', points=2, axes={'train.lr': [0.1], 'seed': [0, 1]})
     """
 
     path: Path
@@ -273,6 +275,9 @@ class Sweep:
     def __post_init__(self) -> None:
         self.path = Path(self.path)
         self.manifest = read_manifest(self.path)
+
+    def __repr__(self) -> str:  # the manifest, every point's record, is read with .manifest
+        return f"Sweep({str(self.path)!r}, points={len(self.manifest['points'])}, axes={self.manifest.get('axes')})"
 
     @property
     def keys(self) -> list[str]:

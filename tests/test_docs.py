@@ -58,6 +58,9 @@ def test_quickstart_notebook_is_in_sync_with_its_source():
     spec.loader.exec_module(maker)
     on_disk = nbformat.read(ROOT / "docs" / "quickstart.ipynb", as_version=4)
     assert [c.source for c in on_disk.cells] == [c.source for c in maker.build().cells]
+    (table,) = [c for c in on_disk.cells if c.cell_type == "code" and "strength.iloc" in c.source]
+    shown = table.outputs[0]["data"]["text/plain"].splitlines()[2:]  # the rows under the two header lines
+    assert len(shown) >= 4, shown  # the mode strengths at several checkpoints, over their rise
 
 
 def test_the_tracker_examples_in_concepts_train_and_analyse(tmp_path):

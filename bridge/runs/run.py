@@ -63,6 +63,11 @@ class Run:
         if not self.path.is_dir():
             raise RunError(f"{self.path} is a file, not a run directory" if self.path.exists() else f"run directory {self.path} does not exist")
         if not (self.path / "run.json").exists():
+            for kind, record, layout in (("sweep", "sweep.json", "points/KEY"), ("robustness", "robustness.json", "NEIGHBOUR/seed-S"), ("hidden-width", "universality.json", "width-W/seed-S")):
+                if (self.path / record).is_file():  # a folder of runs that commands write: name where its runs are
+                    first = next((d / runs_within(d)[0] for d in sorted(self.path.iterdir()) if d.is_dir() and runs_within(d)), None)
+                    loader = f" (bridge.load_sweep({str(self.path)!r}) reads the sweep)" if kind == "sweep" else ""
+                    raise RunError(f"{self.path} is a {kind} directory, not a run directory: its runs are {layout} inside it" + (f", such as {first}" if first else "") + loader)
             inside = runs_within(self.path)
             raise RunError(f"{self.path} is not a run directory (no run.json)" + (f"; it holds the run directories {', '.join(inside[:3])}{', …' if len(inside) > 3 else ''}: open one of them ({self.path / inside[0]})" if inside else ""))
         self.info: dict[str, Any] = read_json(self.path / "run.json")

@@ -120,3 +120,22 @@ def test_a_seeds_output_names_the_command_that_writes_its_seed_report_again(seed
     assert len(lines) == 1 and command in lines[0], lines
     assert "with --rebuild" not in lines[0]
     assert _files(out) == before
+
+
+@pytest.mark.parametrize(
+    "record, run_folder, message",
+    [
+        ("sweep.json", "points/train.lr=0.1__seed=0", r"is a sweep directory, not a run directory: its runs are points/KEY inside it, such as .*points/train\.lr=0\.1__seed=0 \(bridge\.load_sweep\(.*\) reads the sweep\)$"),
+        ("robustness.json", "train.lr=0.1/seed-0", r"is a robustness directory, not a run directory: its runs are NEIGHBOUR/seed-S inside it, such as .*train\.lr=0\.1/seed-0$"),
+        ("universality.json", "width-64/seed-0", r"is a hidden-width directory, not a run directory: its runs are width-W/seed-S inside it, such as .*width-64/seed-0$"),
+    ],
+)
+def test_a_sweep_robustness_or_width_folder_opened_as_a_run_names_where_its_runs_are(tmp_path, capsys, record, run_folder, message):
+    """They were answered "is not a run directory (no run.json)" alone, although their runs lie two levels down."""
+    (tmp_path / record).write_text("{}")
+    (tmp_path / run_folder).mkdir(parents=True)
+    (tmp_path / run_folder / "run.json").write_text("{}")
+    with pytest.raises(RunError, match=message):
+        load_run(tmp_path)
+    assert main(["analyze", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip().endswith(run_folder + ("" if record != "sweep.json" else f" (bridge.load_sweep({str(tmp_path)!r}) reads the sweep)"))

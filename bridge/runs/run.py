@@ -231,6 +231,8 @@ class Run:
 
     @property
     def figures_dir(self) -> Path:
+        """The run's ``figures/`` folder (created if absent), where a case study's figures are written; the report
+        lists them under ``report["figures"]``, paths relative to the run."""
         folder = self.path / "figures"
         folder.mkdir(exist_ok=True)
         return folder

@@ -161,7 +161,7 @@ def sweep_cmd(
     out = out or Path("sweeps") / f"{case}-{preset}"
     result = run_sweep(case, out, grid=axes, seeds=seed_list, preset=preset, settings=list(set_ or []), backend=backend, device=device, threads=threads, progress=progress, loggers=list(log or []), **options)
     states = result.status()["status"].value_counts().to_dict()
-    typer.echo(f"{case} [{preset}] sweep of {len(result.keys)} points: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items())) + f" — results: {out / 'results.csv'}")
+    typer.echo(f"{case} [{preset}] sweep of {len(result.keys)} point{'s' if len(result.keys) != 1 else ''}: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items())) + f" — results: {out / 'results.csv'}")
     if states.get("done", 0) != len(result.keys):
         raise typer.Exit(1)
 
@@ -185,4 +185,4 @@ def _print_status(path: Path) -> None:
     for row in table.itertuples():
         typer.echo(f"{row.key:<{width}}  {row.status:<11}  {row.error}".rstrip())
     counts = table["status"].value_counts().to_dict()
-    typer.echo(f"{len(table)} points: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    typer.echo(f"{len(table)} point{'s' if len(table) != 1 else ''}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))

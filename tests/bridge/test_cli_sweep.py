@@ -46,6 +46,12 @@ def test_a_sweep_with_a_point_not_done_exits_1_and_counts_each_state(sweep_calls
     assert capsys.readouterr().out == f"deep-linear [quick] sweep of 4 points: 1 done, 1 failed, 2 interrupted — results: {tmp_path / 'sw' / 'results.csv'}\n"
 
 
+def test_a_sweep_of_one_point_says_point(sweep_calls, capsys, tmp_path):
+    sweep_calls.states = ["done"]
+    assert main(["sweep", "deep-linear", "--out", str(tmp_path / "sw")]) == 0
+    assert capsys.readouterr().out == f"deep-linear [quick] sweep of 1 point: 1 done — results: {tmp_path / 'sw' / 'results.csv'}\n"
+
+
 @pytest.mark.parametrize("extra", [["--workers", "2"], ["--address", "auto"], ["--cluster", "local"]])
 def test_backend_options_on_the_local_backend_are_refused_before_any_work(sweep_calls, capsys, extra):
     assert main(["sweep", "deep-linear", "--seeds", "0", *extra]) == 2

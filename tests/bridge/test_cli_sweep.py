@@ -48,7 +48,7 @@ def test_a_sweep_with_a_point_not_done_exits_1_and_counts_each_state(sweep_calls
 
 def test_a_sweep_of_one_point_says_point(sweep_calls, capsys, tmp_path):
     sweep_calls.states = ["done"]
-    assert main(["sweep", "deep-linear", "--out", str(tmp_path / "sw")]) == 0
+    assert main(["sweep", "deep-linear", "--seeds", "0", "--out", str(tmp_path / "sw")]) == 0
     assert capsys.readouterr().out == f"deep-linear [quick] sweep of 1 point: 1 done — results: {tmp_path / 'sw' / 'results.csv'}\n"
 
 

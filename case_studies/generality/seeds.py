@@ -31,7 +31,7 @@ from bridge.sweep.grid import check_seeds, parse_seeds
 SEED_REPORT = "seed_report.json"
 REPORT_FILES = (SEED_REPORT, "seed_report.md")
 TIMELINE = "seed_timeline.png"  # in figures/
-__all__ = ["SEED_REPORT", "SeedReport", "in_every_seed", "parse_seeds", "row_value", "run_seeds", "seed_dir", "summarise"]
+__all__ = ["SEED_REPORT", "SeedReport", "diverged_report", "in_every_seed", "parse_seeds", "row_value", "run_seeds", "seed_dir", "summarise"]
 
 
 def seed_dir(out: str | Path, seed: int) -> Path:
@@ -304,8 +304,8 @@ def run_seeds(
     reports = {}
     for seed in seeds:
         folder = seed_dir(out, seed)
-        if resume and (folder / "report.json").exists():
-            reports[seed] = rebuild_report(folder)
+        if resume and (folder / "report.json").exists():  # a seed whose run diverged is read: there is nothing to re-analyse
+            reports[seed] = diverged_report(folder) or rebuild_report(folder)
         else:
             reports[seed] = run_case_study(name, preset_obj if preset_name == "custom" else preset_name, folder, seed=seed, device=device, progress=progress, resume=resume or seed in fresh, settings=settings, backend=backend, backend_options=backend_options, loggers=loggers)
     across = study.across_seeds({s: seed_dir(out, s) for s in seeds}, changed)
@@ -314,6 +314,31 @@ def run_seeds(
     out.mkdir(parents=True, exist_ok=True)
     report.write(out)
     return report
+
+
+def diverged_report(folder: str | Path) -> Any:
+    """The stored report of a case-study output whose run diverged (its verdict is final), else ``None``.
+
+    Read from ``report.json`` (checked against its record in ``run.json``): rows, notes, settings and where it diverged.
+    """
+    import dataclasses
+
+    from bridge.match import Check, Match
+    from bridge.report import BridgeReport
+    from bridge.runs.run import load_run
+    from bridge.runs.storage import read_json
+
+    folder = Path(folder)
+    run = load_run(folder) if (folder / "run.json").is_file() else None
+    data = run.report if run is not None else read_json(folder / "report.json")
+    if not isinstance(data, dict) or not ("diverged" in data or (run is not None and run.status == "failed")):
+        return None
+
+    def rows(kind: type, stored: Sequence[Mapping[str, Any]]) -> list[Any]:
+        return [kind(**{f.name: tuple(r[f.name]) if f.name == "depends_on" else r[f.name] for f in dataclasses.fields(kind) if f.name in r}) for r in stored]
+
+    extra = {k: data[k] for k in ("settings", "diverged") if k in data}
+    return BridgeReport(data["case_study"], data["preset"], data["seed"], rows(Match, data.get("matches", [])), rows(Check, data.get("checks", [])), notes=list(data.get("notes", [])), extra=extra)
 
 
 def stack_seed_runs(study: Any, preset: Any, seeds: Sequence[int], out: str | Path, *, device: str = "auto", progress: bool | None = None, loggers: Sequence[str] = ()) -> list[str]:

@@ -1,0 +1,103 @@
+"""Seed runs resumed and stacked: a diverged seed is read back as it was judged, an unfinished seed is trained on,
+the study's across-seed rows see the preset as changed, and only runs that differ in their seed alone are stacked."""
+
+import dataclasses
+import json
+
+import pytest
+
+from bridge.match import check, match
+from bridge.report import BridgeReport
+from bridge.stages import Event
+from case_studies import get_case_study
+from case_studies.generality.seeds import diverged_report, run_seeds, seed_dir, stack_seed_runs
+
+
+def test_a_seeds_output_whose_seeds_diverged_resumes_to_the_same_seed_report(tmp_path):
+    kwargs = dict(device="cpu", progress=False, settings=["train.lr=3", "train.steps=60"])
+    first = run_seeds("deep-linear", "quick", tmp_path / "s", [0, 1], **kwargs)
+    written = (tmp_path / "s" / "seed_report.json").read_text()
+    again = run_seeds("deep-linear", "quick", tmp_path / "s", [0, 1], resume=True, **kwargs)
+    assert again.verdicts == first.verdicts == {0: "invalid", 1: "invalid"} and again.pass_fraction == 0.0
+    assert (tmp_path / "s" / "seed_report.json").read_text() == written
+    for seed in (0, 1):
+        stored = json.loads((seed_dir(tmp_path / "s", seed) / "report.json").read_text())
+        assert diverged_report(seed_dir(tmp_path / "s", seed)).to_dict() == stored
+        assert stored["diverged"]["run"] == "main" and stored["settings"] == kwargs["settings"]
+
+
+def test_a_report_of_a_run_that_did_not_diverge_is_not_read_as_final(tmp_path):
+    from case_studies import run_case_study
+
+    run_case_study("deep-linear", "quick", tmp_path / "ok", device="cpu", progress=False, settings=["train.steps=40"])
+    assert diverged_report(tmp_path / "ok") is None
+
+
+def _stub_study_run(calls):
+    def study_run(name, preset, out, *, seed, resume, **options):
+        calls.append((seed, resume))
+        observed = 100.0 + 5 * seed
+        return BridgeReport(name, "quick", seed, matches=[match("mode 0", 100.0, Event("rise", observed, observed - 5, observed + 5), Event("diff", 120.0, 115, 125), 0.5)])
+
+    return study_run
+
+
+def test_a_seed_folder_without_a_report_is_trained_on_when_resumed_not_re_analysed(tmp_path, monkeypatch):
+    import case_studies.base.runner as runner
+
+    calls = []
+    monkeypatch.setattr(runner, "run_case_study", _stub_study_run(calls))
+    monkeypatch.setattr(runner, "rebuild_report", lambda folder: pytest.fail(f"{folder} has no report to re-analyse"))
+    monkeypatch.setattr(type(get_case_study("deep-linear")), "across_seeds", lambda self, outs, preset: [])
+    seed_dir(tmp_path / "s", 1).mkdir(parents=True)  # seed 1 was being trained when its process was killed
+    (seed_dir(tmp_path / "s", 1) / "metrics.csv").write_text("step\n0\n")
+    report = run_seeds("deep-linear", "quick", tmp_path / "s", [0, 1], device="cpu", progress=False, stack=False, resume=True)
+    assert calls == [(0, True), (1, True)] and report.verdicts == {0: "pass", 1: "pass"}
+
+
+def test_the_seed_report_keeps_each_seed_s_mechanism_step_its_threshold_and_links_its_figure(tmp_path):
+    reports = {s: BridgeReport("toy", "quick", s, matches=[match("mode 0", 100.0, Event("rise", 100.0 + s, 95, 105), Event("diff", 120.0 + 2 * s, 115, 125), 0.5)],
+                               checks=[check("gap", 0.1, "< 0.5", s != 2)]) for s in range(3)}
+    from case_studies.generality.seeds import summarise
+
+    sr = summarise(reports, "toy", "quick", threshold=0.6)
+    assert [sr.rows["mode 0"]["steps"][s] for s in range(3)] == [{"predicted": 100.0, "observed": 100.0 + s, "mechanism": 120.0 + 2 * s} for s in range(3)]
+    data = json.loads(sr.write(tmp_path).read_text())
+    assert (data["threshold"], data["pass_fraction"], data["verdict"]) == (0.6, pytest.approx(2 / 3), "pass")
+    assert data["rows"]["mode 0"]["steps"]["2"]["mechanism"] == 124.0
+    assert (tmp_path / "seed_report.md").read_text().endswith("\n![seed timeline](figures/seed_timeline.png)\n")
+
+
+def test_the_study_s_across_seed_rows_are_judged_on_the_preset_as_the_settings_change_it(tmp_path, monkeypatch):
+    import case_studies.base.runner as runner
+
+    seen = []
+    monkeypatch.setattr(runner, "run_case_study", _stub_study_run([]))
+    monkeypatch.setattr(type(get_case_study("deep-linear")), "across_seeds", lambda self, outs, preset: seen.append((sorted(outs), preset.train.steps, preset.train.lr)) or [])
+    run_seeds("deep-linear", "quick", tmp_path / "s", [0, 1], device="cpu", progress=False, stack=False, settings=["train.steps=60", "train.lr=0.02"])
+    assert seen == [([0, 1], 60, 0.02)]
+
+
+class _Study:
+    """Runs ``same`` (one config under each seed) and ``other`` (its learning rate grows with the seed)."""
+
+    def __init__(self):
+        self.study = get_case_study("deep-linear")
+        self.preset = self.study.presets["quick"]
+
+    def runs(self, preset, seed):
+        main = self.study.runs(preset, seed)["main"]
+        return {"main": main, "other": dataclasses.replace(main, train=dataclasses.replace(main.train, lr=main.train.lr * (1 + seed)))}
+
+    def trackers(self, preset, key):
+        return []
+
+
+def test_only_runs_that_differ_in_their_seed_alone_are_trained_stacked(tmp_path, monkeypatch):
+    import bridge.training.seeds as seeds_module
+
+    stacked = []
+    monkeypatch.setattr(seeds_module, "train_seeds", lambda cfg, seeds, out, *, folders, **options: stacked.append((cfg.train.lr, list(seeds), [f.relative_to(out).as_posix() for f in folders])))
+    study = _Study()
+    assert stack_seed_runs(study, study.preset, [0, 1], tmp_path) == ["main"]
+    assert stacked == [(study.preset.train.lr, [0, 1], ["seed-0", "seed-1"])]

@@ -31,7 +31,7 @@ from bridge.sweep.grid import check_seeds, parse_seeds
 SEED_REPORT = "seed_report.json"
 REPORT_FILES = (SEED_REPORT, "seed_report.md")
 TIMELINE = "seed_timeline.png"  # in figures/
-__all__ = ["SEED_REPORT", "SeedReport", "diverged_report", "in_every_seed", "parse_seeds", "row_value", "run_seeds", "seed_dir", "summarise"]
+__all__ = ["SEED_REPORT", "SeedReport", "check_threshold", "in_every_seed", "parse_seeds", "row_value", "run_seeds", "seed_dir", "summarise"]
 
 
 def seed_dir(out: str | Path, seed: int) -> Path:
@@ -169,12 +169,27 @@ def row_value(row: Any) -> float | str | None:
     return row.relative_error if hasattr(row, "relative_error") else row.value
 
 
+def check_threshold(threshold: Any, case_study: str) -> float:
+    """``threshold``, a fraction of seeds that must pass: a number from 0 to 1.
+
+    Raises:
+        ConfigError: naming the case study and the value (``80`` for 80 %, ``NaN``, ``True``).
+
+    Examples:
+        >>> check_threshold(0.8, "toy")
+        0.8
+    """
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
+        raise ConfigError(f"the seed pass fraction of {case_study!r} must be a number from 0 to 1, got {threshold!r}")
+    return threshold
+
+
 def summarise(reports: Mapping[int, Any], case_study: str, preset: str, threshold: float, across_seeds: Sequence[Any] = ()) -> SeedReport:
     """The :class:`SeedReport` of per-seed :class:`~bridge.report.BridgeReport`s.
 
     Args:
         reports: seed → that seed's report.
-        threshold: the fraction of seeds that must pass for the seed verdict to pass.
+        threshold: the fraction of seeds that must pass for the seed verdict to pass (0 to 1, :func:`check_threshold`).
         across_seeds: rows judged on all seeds at once (:class:`~bridge.match.Check`).
 
     Examples:
@@ -187,6 +202,7 @@ def summarise(reports: Mapping[int, Any], case_study: str, preset: str, threshol
     """
     if not reports:
         raise ValueError("a seed report needs at least one seed")
+    check_threshold(threshold, case_study)
     seeds = sorted(reports)
     rows: dict[str, dict[str, Any]] = {}
     for seed in seeds:
@@ -260,7 +276,8 @@ def run_seeds(
 
     Raises:
         FileExistsError: ``out`` holds files and ``resume`` is false.
-        ConfigError: no seeds, a seed that is not a non-negative integer or is given twice, an unknown or
+        ConfigError: no seeds, a seed that is not a non-negative integer or is given twice, a study whose
+            ``seed_pass_fraction`` is not a number from 0 to 1, an unknown or
             uninstalled logger, or a run config is invalid (before any training).
 
     Examples:
@@ -276,10 +293,12 @@ def run_seeds(
 
     from case_studies.base import get_case_study, resolve_preset
     from case_studies.base.runner import check_settings_take_effect, new_output, rebuild_report, run_case_study
+    from case_studies.generality.stored import diverged_report
 
     seeds = check_seeds(seeds)
     check_logger_names(loggers)
     study = get_case_study(name)
+    check_threshold(study.seed_pass_fraction, name)
     preset_name, preset_obj = resolve_preset(study, preset)
     check_settings_take_effect(study, preset_obj, settings)
     changed = apply(preset_obj, settings)
@@ -314,31 +333,6 @@ def run_seeds(
     out.mkdir(parents=True, exist_ok=True)
     report.write(out)
     return report
-
-
-def diverged_report(folder: str | Path) -> Any:
-    """The stored report of a case-study output whose run diverged (its verdict is final), else ``None``.
-
-    Read from ``report.json`` (checked against its record in ``run.json``): rows, notes, settings and where it diverged.
-    """
-    import dataclasses
-
-    from bridge.match import Check, Match
-    from bridge.report import BridgeReport
-    from bridge.runs.run import load_run
-    from bridge.runs.storage import read_json
-
-    folder = Path(folder)
-    run = load_run(folder) if (folder / "run.json").is_file() else None
-    data = run.report if run is not None else read_json(folder / "report.json")
-    if not isinstance(data, dict) or not ("diverged" in data or (run is not None and run.status == "failed")):
-        return None
-
-    def rows(kind: type, stored: Sequence[Mapping[str, Any]]) -> list[Any]:
-        return [kind(**{f.name: tuple(r[f.name]) if f.name == "depends_on" else r[f.name] for f in dataclasses.fields(kind) if f.name in r}) for r in stored]
-
-    extra = {k: data[k] for k in ("settings", "diverged") if k in data}
-    return BridgeReport(data["case_study"], data["preset"], data["seed"], rows(Match, data.get("matches", [])), rows(Check, data.get("checks", [])), notes=list(data.get("notes", [])), extra=extra)
 
 
 def stack_seed_runs(study: Any, preset: Any, seeds: Sequence[int], out: str | Path, *, device: str = "auto", progress: bool | None = None, loggers: Sequence[str] = ()) -> list[str]:

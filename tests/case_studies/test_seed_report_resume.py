@@ -3,6 +3,7 @@ the study's across-seed rows see the preset as changed, and only runs that diffe
 
 import dataclasses
 import json
+import re
 
 import pytest
 
@@ -10,7 +11,8 @@ from bridge.match import check, match
 from bridge.report import BridgeReport
 from bridge.stages import Event
 from case_studies import get_case_study
-from case_studies.generality.seeds import diverged_report, run_seeds, seed_dir, stack_seed_runs
+from case_studies.generality.seeds import run_seeds, seed_dir, stack_seed_runs
+from case_studies.generality.stored import diverged_report
 
 
 def test_a_seeds_output_whose_seeds_diverged_resumes_to_the_same_seed_report(tmp_path):
@@ -101,3 +103,23 @@ def test_only_runs_that_differ_in_their_seed_alone_are_trained_stacked(tmp_path,
     study = _Study()
     assert stack_seed_runs(study, study.preset, [0, 1], tmp_path) == ["main"]
     assert stacked == [(study.preset.train.lr, [0, 1], ["seed-0", "seed-1"])]
+
+
+@pytest.mark.parametrize("fraction", [80, 1.5, -0.1, float("nan"), True, "0.8", None])
+def test_a_seed_pass_fraction_that_is_not_a_fraction_is_refused_before_any_work(tmp_path, monkeypatch, fraction):
+    from bridge.config import ConfigError
+    from case_studies.generality.seeds import summarise
+
+    monkeypatch.setattr(type(get_case_study("deep-linear")), "seed_pass_fraction", fraction)
+    with pytest.raises(ConfigError, match=f"seed pass fraction of 'deep-linear' must be a number from 0 to 1, got {re.escape(repr(fraction))}"):
+        run_seeds("deep-linear", "quick", tmp_path / "s", [0, 1], device="cpu", progress=False)
+    assert not (tmp_path / "s").exists()
+    with pytest.raises(ConfigError, match="seed pass fraction of 'toy'"):
+        summarise({0: BridgeReport("toy", "quick", 0, checks=[check("gap", 0.1, "< 0.5", True)])}, "toy", "quick", fraction)
+
+
+def test_the_seed_verdict_at_the_ends_of_the_threshold():
+    from case_studies.generality.seeds import summarise
+
+    reports = {s: BridgeReport("toy", "quick", s, checks=[check("gap", 0.1, "< 0.5", s == 0)]) for s in range(2)}
+    assert [summarise(reports, "toy", "quick", t).verdict for t in (0, 0.5, 0.51, 1)] == ["pass", "pass", "fail", "fail"]

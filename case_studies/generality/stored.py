@@ -1,0 +1,40 @@
+"""A case-study output's report read back from disk, for a run that cannot be re-analysed.
+
+A run that diverged has a final report (``invalid``, saying where): :func:`diverged_report`
+reads it as a :class:`~bridge.report.BridgeReport`, so a resumed seed run gathers it as it was judged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+
+def diverged_report(folder: str | Path) -> Any:
+    """The stored report of a case-study output whose run diverged (its verdict is final), else ``None``.
+
+    Read from ``report.json`` (checked against its record in ``run.json``): rows, notes, settings and where it diverged.
+
+    Examples:
+        >>> diverged_report("runs/dl-seeds/seed-0").extra["diverged"]  # doctest: +SKIP
+        {'run': 'main', 'step': 6}
+    """
+    import dataclasses
+
+    from bridge.match import Check, Match
+    from bridge.report import BridgeReport
+    from bridge.runs.run import load_run
+    from bridge.runs.storage import read_json
+
+    folder = Path(folder)
+    run = load_run(folder) if (folder / "run.json").is_file() else None
+    data = run.report if run is not None else read_json(folder / "report.json")
+    if not isinstance(data, dict) or not ("diverged" in data or (run is not None and run.status == "failed")):
+        return None
+
+    def rows(kind: type, stored: Sequence[Mapping[str, Any]]) -> list[Any]:
+        return [kind(**{f.name: tuple(r[f.name]) if f.name == "depends_on" else r[f.name] for f in dataclasses.fields(kind) if f.name in r}) for r in stored]
+
+    extra = {k: data[k] for k in ("settings", "diverged") if k in data}
+    return BridgeReport(data["case_study"], data["preset"], data["seed"], rows(Match, data.get("matches", [])), rows(Check, data.get("checks", [])), notes=list(data.get("notes", [])), extra=extra)

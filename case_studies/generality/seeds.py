@@ -323,9 +323,12 @@ def run_seeds(
     reports = {}
     for seed in seeds:
         folder = seed_dir(out, seed)
-        if resume and (folder / "report.json").exists():  # a seed whose run diverged is read: there is nothing to re-analyse
-            reports[seed] = diverged_report(folder) or rebuild_report(folder)
-        else:
+        reported = resume and (folder / "report.json").exists()
+        if reported and (stored := diverged_report(folder)) is not None:  # a run that diverged: nothing to re-analyse
+            reports[seed] = stored
+        elif reported and preset_name != "custom":  # re-analysed from the files alone
+            reports[seed] = rebuild_report(folder)
+        else:  # a preset object is not on file: its study finds the finished runs and analyses them again
             reports[seed] = run_case_study(name, preset_obj if preset_name == "custom" else preset_name, folder, seed=seed, device=device, progress=progress, resume=resume or seed in fresh, settings=settings, backend=backend, backend_options=backend_options, loggers=loggers)
     across = study.across_seeds({s: seed_dir(out, s) for s in seeds}, changed)
     report = summarise(reports, study.name, preset_name, study.seed_pass_fraction, across)

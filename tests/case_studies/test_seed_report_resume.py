@@ -123,3 +123,14 @@ def test_the_seed_verdict_at_the_ends_of_the_threshold():
 
     reports = {s: BridgeReport("toy", "quick", s, checks=[check("gap", 0.1, "< 0.5", s == 0)]) for s in range(2)}
     assert [summarise(reports, "toy", "quick", t).verdict for t in (0, 0.5, 0.51, 1)] == ["pass", "pass", "fail", "fail"]
+
+
+def test_a_seeds_output_of_a_preset_object_resumes_without_training_again(tmp_path):
+    quick = get_case_study("deep-linear").presets["quick"]
+    short = dataclasses.replace(quick, train=dataclasses.replace(quick.train, steps=40))
+    first = run_seeds("deep-linear", short, tmp_path / "s", [0, 1], device="cpu", progress=False)
+    written = {s: (seed_dir(tmp_path / "s", s) / "metrics.csv").read_bytes() for s in (0, 1)}
+    again = run_seeds("deep-linear", short, tmp_path / "s", [0, 1], device="cpu", progress=False, resume=True)
+    assert first.preset == again.preset == "custom" and again.to_dict() == first.to_dict()
+    assert {s: (seed_dir(tmp_path / "s", s) / "metrics.csv").read_bytes() for s in (0, 1)} == written
+    assert json.loads((seed_dir(tmp_path / "s", 1) / "run.json").read_text())["config"]["train"]["steps"] == 40

@@ -17,7 +17,7 @@ Examples:
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,12 +75,16 @@ def neighbours(family: Mapping[str, Sequence[Any]], n: int, *, seed: int = 0, ma
         max_changes: the most fields one neighbour changes.
 
     Raises:
-        ConfigError: an empty family, a field without values, or ``n`` or ``max_changes`` not a positive integer.
+        ConfigError: an empty family, a field without values or whose values are not a tuple (a string), or ``n``
+            or ``max_changes`` not a positive integer.
 
     Examples:
         >>> neighbours({"train.lr": (0.1,)}, 5)   # only one neighbour exists
         [Neighbour(settings=('train.lr=0.1',))]
     """
+    for field, values in family.items():
+        if isinstance(values, str | bytes) or not isinstance(values, Collection):
+            raise ConfigError(f"family field {field!r} needs a tuple of values to try, got {values!r}" + (f" (a string is not one value: give ({values!r},))" if isinstance(values, str) else ""))
     if not family or any(len(v) == 0 for v in family.values()):
         raise ConfigError("a family needs at least one field, each with at least one value to try")
     if any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in (n, max_changes)):
@@ -285,9 +289,10 @@ def run_robustness(
                 report = errors[(key, seed)]
             elif remote is not None:
                 report = StoredReport.read(folder)
-            elif resume and has_report(folder):  # a failed (diverged) run's report is read, not re-analysed
-                stored = read_json(folder / "run.json").get("status") == "failed" or "diverged" in read_json(folder / "report.json")
-                report = StoredReport.read(folder) if stored else rebuild_report(folder)
+            elif resume and has_report(folder) and _diverged(folder):  # a failed (diverged) run's report is read, not re-analysed
+                report = StoredReport.read(folder)
+            elif resume and has_report(folder) and preset_name != "custom":  # a preset object is not on file: train_neighbour analyses its runs again
+                report = rebuild_report(folder)
             else:
                 report = train_neighbour(name, given, seed, (*base, *neighbour.settings), key, str(folder), device=device, progress=progress, resume=resume, budget=budget)
         except (ArithmeticError, RuntimeError, ValueError) as e:  # a run that diverges or breaks is a result, not the end of the study
@@ -302,6 +307,13 @@ def run_robustness(
     atomic_write_json(out / ROBUSTNESS, table)
     atomic_write_text(out / "robustness.md", to_markdown(table))
     return table
+
+
+def _diverged(folder: Path) -> bool:
+    """Whether the finished output ``folder`` is of a run that diverged (its report is final)."""
+    from bridge.runs.storage import read_json
+
+    return read_json(folder / "run.json").get("status") == "failed" or "diverged" in read_json(folder / "report.json")
 
 
 def train_neighbour(name: str, preset: str | Any, seed: int, settings: Sequence[str], key: str, folder: str, *, device: str = "cpu", progress: bool | None = False, resume: bool = True, budget: int | None = None) -> Any:

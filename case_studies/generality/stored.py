@@ -12,7 +12,8 @@ from typing import Any
 
 
 def diverged_report(folder: str | Path) -> Any:
-    """The stored report of a case-study output whose run diverged (its verdict is final), else ``None``.
+    """The stored report of a case-study output whose run diverged (its verdict is final), else ``None``
+    (also for a report not on record in ``run.json`` or that differs from its record: those are rebuilt).
 
     Read from ``report.json`` (checked against its record in ``run.json``): rows, notes, settings and where it diverged.
 
@@ -25,11 +26,16 @@ def diverged_report(folder: str | Path) -> Any:
     from bridge.match import Check, Match
     from bridge.report import BridgeReport
     from bridge.runs.run import load_run
-    from bridge.runs.storage import read_json
+    from bridge.runs.storage import CorruptFileError, read_json
 
     folder = Path(folder)
     run = load_run(folder) if (folder / "run.json").is_file() else None
-    data = run.report if run is not None else read_json(folder / "report.json")
+    if run is not None and "report.json" not in (run.info.get("files") or {}):
+        return None  # a report whose writing was cut short is rebuilt, not read
+    try:
+        data = run.report if run is not None else read_json(folder / "report.json")
+    except CorruptFileError:  # a damaged report is rebuilt, not read
+        return None
     if not isinstance(data, dict) or not ("diverged" in data or (run is not None and run.status == "failed")):
         return None
 

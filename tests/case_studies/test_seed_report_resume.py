@@ -134,3 +134,16 @@ def test_a_seeds_output_of_a_preset_object_resumes_without_training_again(tmp_pa
     assert first.preset == again.preset == "custom" and again.to_dict() == first.to_dict()
     assert {s: (seed_dir(tmp_path / "s", s) / "metrics.csv").read_bytes() for s in (0, 1)} == written
     assert json.loads((seed_dir(tmp_path / "s", 1) / "run.json").read_text())["config"]["train"]["steps"] == 40
+
+
+def test_a_report_cut_short_or_damaged_is_left_to_be_rebuilt_not_read(tmp_path):
+    from bridge.runs.run import load_run
+    from case_studies import rebuild_report, run_case_study
+
+    first = run_case_study("deep-linear", "quick", tmp_path / "ok", device="cpu", progress=False, settings=["train.steps=40"])
+    run = load_run(tmp_path / "ok")
+    run.update_info(files={k: v for k, v in run.info["files"].items() if k != "report.json"})  # killed before the report was recorded
+    assert diverged_report(tmp_path / "ok") is None
+    assert rebuild_report(tmp_path / "ok").to_dict() == first.to_dict()
+    (tmp_path / "ok" / "report.json").write_text('{"verdict": "pass", "diverged": {"run": "main", "step": 1}}')  # differs from its record
+    assert diverged_report(tmp_path / "ok") is None

@@ -37,7 +37,7 @@ def _final_loss(run, preset):
     return check("final training loss", final, f"< {preset.threshold:g}", final < preset.threshold)
 
 
-@register("derived-seed")
+@register("toy-derived-seed")
 class DerivedSeed(CaseStudy):
     """One main run whose seed is derived from the study's (seed + 100); the threshold is a preset field."""
 
@@ -50,13 +50,13 @@ class DerivedSeed(CaseStudy):
         return BridgeReport(self.name, "quick", 0, checks=[_final_loss(runs["main"], preset)])
 
 
-@register("no-main-run")
+@register("toy-no-main-run")
 class NoMainRun(DerivedSeed):
     def runs(self, preset, seed):
         return {"other": _config(seed, preset.steps)}
 
 
-@register("auxiliary-diverges")
+@register("toy-aux-diverges")
 class AuxiliaryDiverges(DerivedSeed):
     """The auxiliary run (trained first) at a step size that diverges at once; the main run is never reached."""
 
@@ -66,20 +66,20 @@ class AuxiliaryDiverges(DerivedSeed):
 
 
 def test_a_study_without_a_main_run_is_refused_before_any_training(tmp_path):
-    with pytest.raises(ConfigError, match="case study 'no-main-run' defines no 'main' run"):
-        run_case_study("no-main-run", "quick", tmp_path / "out", device="cpu", progress=False)
+    with pytest.raises(ConfigError, match="case study 'toy-no-main-run' defines no 'main' run"):
+        run_case_study("toy-no-main-run", "quick", tmp_path / "out", device="cpu", progress=False)
     assert not (tmp_path / "out").exists()
 
 
 def test_an_auxiliary_run_that_diverges_is_the_run_the_invalid_report_names(tmp_path):
-    report = run_case_study("auxiliary-diverges", "quick", tmp_path / "out", device="cpu", progress=False)
+    report = run_case_study("toy-aux-diverges", "quick", tmp_path / "out", device="cpu", progress=False)
     assert report.verdict == "invalid" and report.extra["diverged"]["run"] == "aux"
     assert report.failed_preconditions == ["run 'aux' trained without diverging"] and report.checks[0].value == report.extra["diverged"]["step"]
     assert not (tmp_path / "out" / "run.json").exists()  # the main run was never trained
 
 
 def test_a_rebuilt_report_is_judged_with_the_study_s_seed_and_settings(tmp_path):
-    report = run_case_study("derived-seed", "quick", tmp_path / "out", seed=1, device="cpu", progress=False, settings=["threshold=1e-9"])
+    report = run_case_study("toy-derived-seed", "quick", tmp_path / "out", seed=1, device="cpu", progress=False, settings=["threshold=1e-9"])
     assert bridge.load_run(tmp_path / "out").config.seed == 101
     assert (report.seed, report.checks[0].target, report.verdict) == (1, "< 1e-09", "fail")
     rebuilt = rebuild_report(tmp_path / "out")

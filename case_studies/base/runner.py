@@ -48,13 +48,13 @@ def new_output(out: str | Path, resume: bool) -> Path:
         >>> (folder / "run.json").write_text("{}") and new_output(folder, resume=False)
         Traceback (most recent call last):
         ...
-        FileExistsError: ... already exists and is not empty; choose another --out or pass --resume
+        FileExistsError: ... already exists and is not empty; choose another --out or pass --resume (from Python: another out, or resume=True)
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file, not a directory")
     if out.exists() and any(out.iterdir()) and not resume:
-        raise FileExistsError(f"{out} already exists and is not empty; choose another --out or pass --resume")
+        raise FileExistsError(f"{out} already exists and is not empty; choose another --out or pass --resume (from Python: another out, or resume=True)")
     return out
 
 

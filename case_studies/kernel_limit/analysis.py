@@ -233,10 +233,10 @@ def judge_lazy(obs: dict, targets: Targets, report: BridgeReport) -> None:
     spread = f"; spread over training sets {np.std(drawn['cube_mse'], ddof=1) / pred.test_mse:.1%} of the prediction" if k > 1 else ""
     report.checks.append(check(f"{tag}, this training set alone: cube MSE vs eigenlearning ({first['cube_mse']:.4g}{spread})", one, f"<= {targets.test_mse:g}", one <= targets.test_mse, role="info", source=EIGENLEARNING,
                                key=f"{tag}, this training set alone: cube MSE vs eigenlearning"))
-    gap = max(abs(first["fractions"][i] - found["learnability"][i]) for i in range(len(subsets)))
+    gap = float(np.max(np.abs(np.subtract(first["fractions"], found["learnability"]))))  # a NaN stays NaN (max() would skip it)
     report.checks.append(check(f"{tag}, this training set alone: largest gap of a term's learned fraction from its learnability", gap, f"<= {targets.learnability:g}", gap <= targets.learnability, role="info", source=EIGENLEARNING))
     own = abs(first["cube_mse"] / found["descent_mse"] - 1)
-    gap = max(abs(first["fractions"][i] - found["fractions"][i][-1]) for i in range(len(subsets)))
+    gap = float(np.max(np.abs(np.subtract(first["fractions"], [f[-1] for f in found["fractions"]]))))
     report.checks += [
         check(f"{tag}: cube MSE vs kernel gradient descent with K₀ on this training set ({first['cube_mse']:.4g} vs {found['descent_mse']:.4g})", own, f"<= {targets.test_mse:g}", own <= targets.test_mse, role="info", source=LINEARISED,
               key=f"{tag}: cube MSE vs kernel gradient descent with K₀ on this training set"),
@@ -314,7 +314,7 @@ def judge(obs: dict, targets: Targets = Targets()) -> BridgeReport:
     found, rows, alphas = obs["theory"], obs["sweep"]["rows"], obs["sweep"]["alphas"]
     lazy_alpha, rich_alpha = rows[0]["alpha"], rows[-1]["alpha"]
     report = BridgeReport("kernel-limit", "custom", obs["seed"])
-    worst = max([r["loss_ratio"] for r in rows] + list(obs["draws"]["loss_ratio"]))
+    worst = float(np.max([r["loss_ratio"] for r in rows] + list(obs["draws"]["loss_ratio"])))  # a NaN ratio fails (max() would skip it)
     report.checks.append(check("every run trained (largest final / initial training MSE over α)", worst, f"<= {targets.trained:g}", worst <= targets.trained, role="precondition"))
     report.checks.append(check(f"lazy end: linearised gradient descent is stable (2η λ̂_max / n at α={lazy_alpha:g})", found["stability"], "< 2", found["stability"] < 2, role="precondition"))
     settled = abs(found["descent_mse"] / found["limit_mse"] - 1)

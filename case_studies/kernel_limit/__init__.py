@@ -75,6 +75,8 @@ class KernelLimitPreset:
     def __post_init__(self) -> None:
         if not self.task.subsets:
             raise ConfigError("kernel-limit needs the target's subsets given explicitly (task.subsets), so its support is known")
+        if any(c == 0 for c in self.task.coefficients):
+            raise ConfigError(f"kernel-limit judges each term's learned fraction f̂(S)/c_S: every entry of task.coefficients must be non-zero, got {self.task.coefficients}")
         if len(self.alphas) < 4 or any(not a > 0 for a in self.alphas) or len({f"{a:g}" for a in self.alphas}) != len(self.alphas):
             raise ConfigError(f"kernel-limit needs at least 4 distinct positive output scales (to 6 significant digits, their run keys), got {self.alphas}")
         if max(self.alphas) / min(self.alphas) < 1000 * (1 - 1e-9):

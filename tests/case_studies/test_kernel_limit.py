@@ -216,3 +216,18 @@ def test_the_notebook_block_on_the_case_study_page_runs_on_the_quick_run(quick_r
     code = page_block("case_studies/kernel-limit.md", '"runs/kl"', quick_run[0])
     done = run_python(code + "\nassert abs(sum(prediction.learnabilities) - run.task_data().train.x.shape[0]) < 1e-6\nassert run.report['kernel_sets']['further']['sets'] == 100\n", 600)
     assert re.match(r"cube MSE \d\.\d{3} ± 0\.\d{3} over 16 training sets, eigenlearning \d\.\d{3}\n", done.stdout), done.stdout
+
+
+def test_presets_refuse_too_few_repeated_or_non_positive_scales_a_fractional_draw_count_and_a_zero_coefficient():
+    """Each refused before any run is trained, naming what was given."""
+    from case_studies.kernel_limit import KernelLimitPreset
+
+    for alphas in ((100.0, 1.0, 0.1), (100.0, 10.0, 1.0, 1.0000001, 0.1), (100.0, 10.0, 1.0, 0.0), (100.0, 10.0, 1.0, -0.1), (100.0, 10.0, float("nan"), 0.1)):
+        with pytest.raises(ConfigError, match=r"at least 4 distinct positive output scales .*, got \(100"):
+            KernelLimitPreset(alphas=alphas)
+    assert KernelLimitPreset(alphas=(100.0, 10.0, 1.0, 0.1)).alphas == (100.0, 10.0, 1.0, 0.1)
+    with pytest.raises(ConfigError, match=r"draws must be a positive integer .*, got 1.5"):
+        KernelLimitPreset(draws=1.5)
+    with pytest.raises(ConfigError, match=r"every entry of task.coefficients must be non-zero, got \(1.0, 0.0, 1.0\)"):
+        KernelLimitPreset(task=BooleanCubeConfig(d=10, subsets=((0,), (0, 1), (0, 1, 2)), coefficients=(1.0, 0.0, 1.0), n_train=256))
+    assert KernelLimitPreset(**TINY).train.schedule.track_every == 1  # every step tracked: no resolution needed

@@ -230,3 +230,18 @@ def test_alignment_with_integer_class_labels_is_against_the_same_class_matrix():
     same = (labels[:, None] == labels[None, :]).double()
     expected = float((k * same).sum() / (torch.linalg.norm(k) * torch.linalg.norm(same)))
     assert values(rows, "kernel/alignment") == [pytest.approx(expected, rel=1e-6)]
+
+
+def test_feature_alignment_refuses_a_negative_coordinate_and_a_zero_first_layer():
+    """A negative index would read a coordinate counted from the end; a zero layer has no share to report."""
+    with pytest.raises(ValueError, match=r"distinct non-negative coordinate indices, got \(-1,\)"):
+        FeatureAlignmentTracker(support=(-1,))
+    net = nn.Sequential(nn.Linear(3, 2, bias=False))
+    data = TaskData(Split(torch.zeros(4, 3), torch.zeros(4, 1)), None, "mse", {"support": (0, -1)})
+    with pytest.raises(ValueError, match=r"distinct non-negative coordinate indices, got \(0, -1\)"):
+        FeatureAlignmentTracker()(net, 0, data)
+    nn.init.zeros_(net[0].weight)
+    with pytest.raises(ValueError, match="the first-layer weight is zero: its support share is undefined"):
+        FeatureAlignmentTracker(support=(0,))(net, 0, None)
+    with pytest.raises(ValueError, match="the first-layer weight is zero: its subspace share is undefined"):
+        FeatureAlignmentTracker(subspace=[[1.0, 0.0, 0.0]])(net, 0, None)

@@ -248,6 +248,8 @@ def test_eigendecomposition_of_a_slightly_asymmetric_kernel_is_that_of_its_symme
     k = torch.tensor([[2.0, 1.0], [0.0, 2.0]], dtype=torch.float64)  # symmetric part [[2, .5], [.5, 2]]: 2.5 and 1.5
     values, _ = ntk_eigendecomposition(k)
     torch.testing.assert_close(values, torch.tensor([2.5, 1.5], dtype=torch.float64), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(top_eigenvalues(k, 2), torch.tensor([2.5, 1.5], dtype=torch.float64), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(top_eigenvalues(k.T, 1), torch.tensor([2.5], dtype=torch.float64), rtol=1e-12, atol=1e-12)
 
 
 def test_kernel_distance_is_never_below_zero_for_scaled_copies():
@@ -258,3 +260,16 @@ def test_kernel_distance_is_never_below_zero_for_scaled_copies():
         for scale in (1.0, 3.0, 0.1, 7.5):
             d = float(kernel_distance(a @ a.T, scale * (a @ a.T)))
             assert 0.0 <= d <= 1e-15
+
+
+def test_kernel_distance_of_float32_kernels_is_computed_in_float64():
+    """A lazily trained kernel moves by ~1e-3 relative, a distance of ~1e-6: float32 sums would lose it (cos is 1 − 1e-6 ± 1e-7)."""
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(64, 16, generator=g)
+    k0 = a @ a.T
+    noise = torch.randn(64, 64, generator=g)
+    kt = k0 + 2e-3 * k0.norm() / 64 * (noise + noise.T)
+    assert k0.dtype == kt.dtype == torch.float32
+    reference = float(kernel_distance(k0.double(), kt.double()))
+    assert 1e-7 < reference < 1e-4
+    assert float(kernel_distance(k0, kt)) == pytest.approx(reference, rel=1e-9)

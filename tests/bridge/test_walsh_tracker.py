@@ -31,3 +31,15 @@ def test_learned_coefficients_of_a_float32_model_are_transformed_in_float64():
     assert values.dtype == torch.float32 and coef.dtype == torch.float64
     exact = [sum(float(v) * float(torch.prod(x[[j for j in range(3) if m >> j & 1]])) for v, x in zip(values, cube_points(3).double())) / 8 for m in range(8)]
     torch.testing.assert_close(coef, torch.tensor(exact, dtype=torch.float64), rtol=0, atol=1e-15)
+
+
+def test_a_task_without_the_cubes_dimension_or_masks_is_refused_naming_what_is_needed():
+    from bridge.tasks.base import Split, TaskData
+    from bridge.trackers.walsh import WalshTracker, target_coefficients
+
+    split = Split(torch.ones(2, 3), torch.ones(2, 1))
+    for info in ({"masks": (1,), "coefficients": (1.0,)}, {"d": 3, "coefficients": (1.0,)}):
+        with pytest.raises(ValueError, match=r"WalshTracker needs a Boolean-cube task \(its info has 'd' and 'masks'\)"):
+            target_coefficients(TaskData(split, None, "mse", info))
+        with pytest.raises(ValueError, match="needs a Boolean-cube task"):
+            WalshTracker()(_net(), 0, TaskData(split, None, "mse", info))

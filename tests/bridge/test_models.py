@@ -63,6 +63,14 @@ def test_the_lazy_wrappers_hooks_are_the_wrapped_networks_under_model():
         cached_activation(net, x, "hook_post.0")
 
 
+@pytest.mark.parametrize("alpha", [float("inf"), float("nan"), -1.0, 0.0])
+def test_the_lazy_output_scale_must_be_a_finite_positive_number(alpha):
+    from bridge.models import LazyConfig
+
+    with pytest.raises(ConfigError, match=f"lazy.alpha must be a (finite|positive) number, got {alpha}"):
+        LazyConfig(MLPConfig(d_in=3, d_out=1), alpha=alpha)
+
+
 def test_same_seed_same_weights_different_seed_different_weights():
     a = build_model(MLPConfig(3, 2, (8,)), seed=4).state_dict()
     b = build_model(MLPConfig(3, 2, (8,)), seed=4).state_dict()

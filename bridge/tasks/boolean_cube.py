@@ -218,7 +218,7 @@ def degree_eigenvalues(kernel: Float[Tensor, "points points"]) -> Float[Tensor, 
     """
     as_numpy = not isinstance(kernel, Tensor)
     k = torch.as_tensor(kernel)
-    d = k.shape[0].bit_length() - 1
+    d = k.shape[0].bit_length() - 1 if k.ndim else 0
     if k.ndim != 2 or k.shape != (2**d, 2**d):
         raise ValueError(f"kernel must be (2^d, 2^d) over the whole cube, got shape {tuple(k.shape)}")
     diag = torch.diagonal(walsh_coefficients(walsh_coefficients(k).T))

@@ -1,6 +1,7 @@
 """Boolean-cube task: the fast Walsh–Hadamard transform against the dense matrix, exact coefficient recovery."""
 
 import dataclasses
+import re
 from math import comb
 
 import numpy as np
@@ -156,3 +157,19 @@ def test_walsh_rows_of_a_model_with_a_constant_and_a_negative_term_equal_a_sum_o
     assert value[("walsh/cube_mse", None)] == pytest.approx(float(((f - target) ** 2).mean()), abs=1e-12)  # 0.09 + 0.09 + 0.25
     assert [value[("walsh/residual", k)] for k in range(4)] == pytest.approx([0.09, 0.09, 0.25, 0.0], abs=1e-12)
     assert [value[("walsh/power", k)] for k in range(4)] == pytest.approx([0.64, 0.09, 0.25, 0.0], abs=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(), (4,), (3, 3), (4, 8), (8, 4), (4, 4, 1)])
+def test_degree_eigenvalues_refuse_anything_but_a_square_kernel_over_the_whole_cube(shape):
+    """A (4, 8) kernel has a power-of-two last dimension, and a 0-d one no first: each is refused naming its shape."""
+    from bridge.tasks.boolean_cube import degree_eigenvalues
+
+    with pytest.raises(ValueError, match=re.escape(f"kernel must be (2^d, 2^d) over the whole cube, got shape {shape}")):
+        degree_eigenvalues(np.ones(shape))
+
+
+def test_config_refuses_more_coefficients_than_walsh_functions():
+    with pytest.raises(ConfigError, match="boolean_cube.coefficients has 2 entries for 1 Walsh functions"):
+        BooleanCubeConfig(d=3, subsets=((0,),), coefficients=(1.0, 2.0), n_train=4)
+    with pytest.raises(ConfigError, match="boolean_cube.coefficients has 1 entries for 2 Walsh functions"):
+        BooleanCubeConfig(d=3, degrees=(1, 2), coefficients=(1.0,), n_train=4)

@@ -110,6 +110,21 @@ def test_the_alignment_rise_and_the_kernel_distance_are_on_log_log_axes_with_the
     assert (ax.get_xscale(), ax.get_yscale(), _legend(ax)[-1], list(ax.lines[-1].get_xdata())) == ("log", "log", "crossed at α = 0.4", [0.4, 0.4])
 
 
+def test_the_kernel_panels_draw_their_levels_and_marks_where_given():
+    """The distance's level, the alignment's level, each marked α and the isotropic support share are drawn at their values."""
+    ax = plots.plot_kernel_distance(new_figure()[1], [0.1, 1.0, 10.0], [0.5, 0.05, 0.005], 0.1, 0.4)
+    (level,) = [line for line in ax.lines if line.get_label() == "crossover level 0.1"]
+    assert list(level.get_ydata()) == [0.1, 0.1]
+    ax = plots.plot_alignment_rise(new_figure()[1], [10.0, 1.0, 0.1], [1.0, 1.5, 6.0], 1.1, {"rise": 4.0, "test": None, "distance": 0.3})
+    (level,) = [line for line in ax.lines if line.get_label() == "rise 1.1×"]
+    assert list(level.get_ydata()) == [1.1, 1.1]
+    marks = {line.get_label(): list(line.get_xdata()) for line in ax.lines if line.get_label().startswith(("rise:", "distance:"))}
+    assert marks == {"rise: 4": [4.0, 4.0], "distance: 0.3": [0.3, 0.3]}
+    ax = plots.plot_support_share(new_figure()[1], {"α = 1": ([0, 10, 100], [0.3, 0.5, 0.9])}, isotropic=0.3)
+    (iso,) = [line for line in ax.lines if line.get_label() == "|S|/d (isotropic)"]
+    assert list(iso.get_ydata()) == [0.3, 0.3]
+
+
 def test_the_llc_panel_puts_estimates_right_of_theory_with_their_chain_std():
     ax = plots.plot_llc_vs_theory(new_figure()[1], ["a", "b"], theory=[2.0, 4.0], estimate=[2.1, 3.8], std=[0.1, 0.2])
     np.testing.assert_allclose(ax.containers[1].lines[0].get_xydata(), [[0.2, 2.1], [1.2, 3.8]])

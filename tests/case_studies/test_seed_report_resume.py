@@ -9,6 +9,7 @@ import pytest
 
 from bridge.match import check, match
 from bridge.report import BridgeReport
+from bridge.runs.checksums import unstamp
 from bridge.stages import Event
 from case_studies import get_case_study
 from case_studies.generality.seeds import run_seeds, seed_dir, stack_seed_runs
@@ -67,7 +68,8 @@ def test_the_seed_report_keeps_each_seed_s_mechanism_step_its_threshold_and_link
     data = json.loads(sr.write(tmp_path).read_text())
     assert (data["threshold"], data["pass_fraction"], data["verdict"]) == (0.6, pytest.approx(2 / 3), "pass")
     assert data["rows"]["mode 0"]["steps"]["2"]["mechanism"] == 124.0
-    assert (tmp_path / "seed_report.md").read_text().endswith("\n![seed timeline](figures/seed_timeline.png)\n")
+    text, agrees = unstamp((tmp_path / "seed_report.md").read_text(), "seed_report.json", (tmp_path / "seed_report.json").read_bytes())
+    assert agrees is True and text.endswith("\n![seed timeline](figures/seed_timeline.png)\n")
 
 
 def test_the_study_s_across_seed_rows_are_judged_on_the_preset_as_the_settings_change_it(tmp_path, monkeypatch):

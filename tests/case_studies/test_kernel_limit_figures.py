@@ -11,8 +11,6 @@ import numpy as np
 import pytest
 from test_kernel_limit_judge import _observations
 
-from bridge.report import BridgeReport
-
 
 def _recorded(monkeypatch) -> dict:
     """Wrap the plots the study draws with so each call's arguments are kept (the figure is still drawn)."""

@@ -231,11 +231,10 @@ class Run:
 
     @property
     def figures_dir(self) -> Path:
-        """The run's ``figures/`` folder (created if absent), where a case study's figures are written; the report
-        lists them under ``report["figures"]``, paths relative to the run."""
-        folder = self.path / "figures"
-        folder.mkdir(exist_ok=True)
-        return folder
+        """The run's ``figures/`` folder, where a case study's figures are written (:func:`bridge.plots.save_figure`
+        creates it with the first); the report lists them under ``report["figures"]``, paths relative to the run.
+        Reading it writes nothing: a run on a read-only disk opens as well."""
+        return self.path / "figures"
 
     def append_metrics(self, rows: Sequence[dict[str, Any]], replace: bool | Sequence[str] = True) -> None:
         """Add rows (each with a ``step``) to the metrics table, atomically.

@@ -90,6 +90,12 @@ def test_existing_run_is_never_overwritten(tmp_path):
     assert (tmp_path / "run" / "metrics.csv").read_bytes() == before
 
 
+def test_reading_a_run_s_figures_folder_writes_nothing(tmp_path):
+    """load_run opens a run read-only: asking where its figures go does not create the folder."""
+    run = load_run(train(small_config(steps=3), tmp_path / "run", progress=False).path)
+    assert run.figures_dir == tmp_path / "run" / "figures" and not run.figures_dir.exists()
+
+
 def test_resume_refuses_a_different_config(tmp_path):
     train(small_config(steps=10), tmp_path / "run", progress=False)
     with pytest.raises(ConfigError, match="different config"):

@@ -346,7 +346,7 @@ def figures(run: Run, preds, dynamics: list[Event | None], mechanism: dict[int, 
     for m, pred in enumerate(preds):
         steps, values = run.curve("mode/strength", mode=m)
         first = levels.index(levels[m]) == m
-        label = f"level {levels[m]} ({levels.count(levels[m])} modes)" if first else f"_mode {m}"
+        label = f"level {levels[m]} ({levels.count(levels[m])} mode{'s' if levels.count(levels[m]) > 1 else ''})" if first else f"_mode {m}"
         curves[label] = (steps, values)
         theory[label] = (steps, saxe.mode_trajectory(steps, pred.extra["s"], pred.extra["u0"], pred.extra["lr"]))
         colors[label] = f"C{levels[m] % 10}"

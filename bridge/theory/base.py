@@ -87,3 +87,18 @@ def require_entries(name: str, values: np.ndarray, ok: np.ndarray, what: str) ->
     if not np.all(ok):
         at = tuple(int(i) for i in np.argwhere(~np.asarray(ok, dtype=bool))[0])
         raise ValueError(f"{name} must be {what}, got {name}[{', '.join(map(str, at))}] = {np.asarray(values)[at].item()!r}")
+
+
+def require_psd(what: str, eigenvalues: np.ndarray) -> None:
+    """Refuse a symmetric matrix (given by its ``eigenvalues``) with a negative eigenvalue beyond rounding: below
+    ``−1e-6`` of the largest, what a float32 kernel's rounding stays within. ``what`` names the matrix.
+
+    Examples:
+        >>> require_psd("kernel", np.array([2.0, 1e-9, -1e-8]))   # rounding: taken
+        >>> require_psd("kernel", np.array([2.0, -0.5]))
+        Traceback (most recent call last):
+        ...
+        ValueError: kernel is not positive semi-definite (eigenvalues from -0.5 to 2)
+    """
+    if eigenvalues.min() < -1e-6 * max(eigenvalues.max(), 0.0):
+        raise ValueError(f"{what} is not positive semi-definite (eigenvalues from {eigenvalues.min():.6g} to {eigenvalues.max():.6g})")

@@ -38,7 +38,7 @@ from math import comb
 import numpy as np
 from scipy.optimize import brentq
 
-from bridge.theory.base import require_count, require_entries
+from bridge.theory.base import require_count, require_entries, require_psd
 
 ASSUMPTIONS = (
     "the kernel's eigenfunctions are orthonormal under the input distribution and the training inputs are drawn i.i.d. from it",
@@ -299,8 +299,7 @@ def domain_spectrum(kernel, target) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     require_entries("kernel", k, np.isfinite(k), "finite")
     require_entries("target", f, np.isfinite(f), "finite")
     values, vectors = np.linalg.eigh((k + k.T) / 2)
-    if values.min() < -1e-6 * max(values.max(), 0.0):  # beyond the rounding of a float32 kernel: not a kernel
-        raise ValueError(f"kernel is not positive semi-definite (eigenvalues from {values.min():.6g} to {values.max():.6g})")
+    require_psd("kernel", values)
     values, vectors = np.clip(values[::-1], 0.0, None), vectors[:, ::-1]
     size = f.size
     return values / size, vectors.T @ f / np.sqrt(size), vectors * np.sqrt(size)

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from bridge.theory.base import require_psd
+
 
 def mode_residuals(gram_eigenvalues, steps, lr: float, n: float, discrete: bool = True) -> np.ndarray:
     """Residual along each Gram eigenvector relative to its start, under the linearised dynamics.
@@ -187,8 +189,7 @@ def _training_modes(kernel, train_index, targets) -> tuple:
     if not np.all(np.isfinite(y)):
         raise ValueError(f"targets must be finite, got {y[~np.isfinite(y)][0]}")
     values, vectors = np.linalg.eigh((k[np.ix_(idx, idx)] + k[np.ix_(idx, idx)].T) / 2)
-    if values.max() <= 0 or values.min() < -1e-6 * values.max():  # beyond the rounding of a float32 kernel
-        raise ValueError(f"the training Gram matrix K[train_index][:, train_index] is not positive semi-definite (eigenvalues from {values.min():.6g} to {values.max():.6g}): a kernel's is")
+    require_psd("the training Gram matrix K[train_index][:, train_index]", values)
     keep = values > values.max() * 1e-12
     return k, idx, y, values[keep], vectors[:, keep]
 

@@ -331,11 +331,11 @@ class RunWriter:
             for old in self.saved[:-KEEP_OPTIMIZER_STATES]:
                 batch.remove(checkpoint_path(self.out, old, "optim"))
             self.saved[:] = self.saved[-KEEP_OPTIMIZER_STATES:]
-        due = resume or self.buffer.pending >= FLUSH_CAPTURES or time.monotonic() - self._rows_written >= FLUSH_SECONDS
-        rows = self.buffer.flush() if due else []
-        self._rows_written = time.monotonic() if due else self._rows_written
-        for logger in self.loggers if rows else ():
-            logger.log(rows)
+        rows = []
+        if resume or self.buffer.pending >= FLUSH_CAPTURES or time.monotonic() - self._rows_written >= FLUSH_SECONDS:
+            rows, self._rows_written = self.buffer.flush(), time.monotonic()
+            for logger in self.loggers:
+                logger.log(rows)
         data = self.log.encode(rows)
         if data is None:  # a wider header: the table is rewritten from the file, once everything before is on it
             if self.files is not None:

@@ -234,6 +234,7 @@ def run_robustness(
     from case_studies.base import get_case_study, resolve_preset
     from case_studies.base.runner import new_output, rebuild_report
     from case_studies.generality.budget import budget_steps, preset_steps
+    from case_studies.generality.stored import diverged_data
 
     seeds = check_seeds(seeds)
     study = get_case_study(name)
@@ -289,7 +290,7 @@ def run_robustness(
                 report = errors[(key, seed)]
             elif remote is not None:
                 report = StoredReport.read(folder)
-            elif resume and has_report(folder) and _diverged(folder):  # a failed (diverged) run's report is read, not re-analysed
+            elif resume and has_report(folder) and diverged_data(folder) is not None:  # a failed (diverged) run's report is read, not re-analysed
                 report = StoredReport.read(folder)
             elif resume and has_report(folder) and preset_name != "custom":  # a preset object is not on file: train_neighbour analyses its runs again
                 report = rebuild_report(folder)
@@ -307,13 +308,6 @@ def run_robustness(
     atomic_write_json(out / ROBUSTNESS, table)
     atomic_write_text(out / "robustness.md", to_markdown(table))
     return table
-
-
-def _diverged(folder: Path) -> bool:
-    """Whether the finished output ``folder`` is of a run that diverged (its report is final)."""
-    from bridge.runs.storage import read_json
-
-    return read_json(folder / "run.json").get("status") == "failed" or "diverged" in read_json(folder / "report.json")
 
 
 def train_neighbour(name: str, preset: str | Any, seed: int, settings: Sequence[str], key: str, folder: str, *, device: str = "cpu", progress: bool | None = False, resume: bool = True, budget: int | None = None) -> Any:

@@ -11,11 +11,35 @@ from pathlib import Path
 from typing import Any
 
 
-def diverged_report(folder: str | Path) -> Any:
-    """The stored report of a case-study output whose run diverged (its verdict is final), else ``None``
+def diverged_data(folder: str | Path) -> dict[str, Any] | None:
+    """The stored ``report.json`` of a case-study output whose run diverged (its verdict is final), else ``None``
     (also for a report not on record in ``run.json`` or that differs from its record: those are rebuilt).
 
-    Read from ``report.json`` (checked against its record in ``run.json``): rows, notes, settings and where it diverged.
+    Examples:
+        >>> import tempfile; diverged_data(tempfile.mkdtemp()) is None   # no report: nothing stored to read
+        True
+    """
+    from bridge.runs.run import load_run
+    from bridge.runs.storage import CorruptFileError, read_json
+
+    folder = Path(folder)
+    run = load_run(folder) if (folder / "run.json").is_file() else None
+    if run is not None and "report.json" not in (run.info.get("files") or {}):
+        return None  # a report whose writing was cut short is rebuilt, not read
+    if run is None and not (folder / "report.json").is_file():
+        return None
+    try:
+        data = run.report if run is not None else read_json(folder / "report.json")
+    except CorruptFileError:  # a damaged report is rebuilt, not read
+        return None
+    if not isinstance(data, dict) or not ("diverged" in data or (run is not None and run.status == "failed")):
+        return None
+    return data
+
+
+def diverged_report(folder: str | Path) -> Any:
+    """:func:`diverged_data` as a :class:`~bridge.report.BridgeReport` (rows, notes, settings and where it diverged),
+    else ``None``.
 
     Examples:
         >>> diverged_report("runs/dl-seeds/seed-0").extra["diverged"]  # doctest: +SKIP
@@ -25,18 +49,9 @@ def diverged_report(folder: str | Path) -> Any:
 
     from bridge.match import Check, Match
     from bridge.report import BridgeReport
-    from bridge.runs.run import load_run
-    from bridge.runs.storage import CorruptFileError, read_json
 
-    folder = Path(folder)
-    run = load_run(folder) if (folder / "run.json").is_file() else None
-    if run is not None and "report.json" not in (run.info.get("files") or {}):
-        return None  # a report whose writing was cut short is rebuilt, not read
-    try:
-        data = run.report if run is not None else read_json(folder / "report.json")
-    except CorruptFileError:  # a damaged report is rebuilt, not read
-        return None
-    if not isinstance(data, dict) or not ("diverged" in data or (run is not None and run.status == "failed")):
+    data = diverged_data(folder)
+    if data is None:
         return None
 
     def rows(kind: type, stored: Sequence[Mapping[str, Any]]) -> list[Any]:

@@ -102,6 +102,8 @@ class BridgeReport:
         return "partial" if any(counted) else "fail"
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as ``report.json`` holds it; refuses two rows with one key (see :meth:`check_keys`)."""
+        self.check_keys()
         return _finite(
             {
                 "case_study": self.case_study,
@@ -117,6 +119,28 @@ class BridgeReport:
                 **self.extra,
             }
         )
+
+    def check_keys(self) -> None:
+        """Refuse two rows that are the same row by their key (:attr:`~bridge.match.Check.row_key`).
+
+        Seed reports and robustness tables join a row across runs by its key: with two of them, one
+        run's result would stand for both.
+
+        Examples:
+            >>> from bridge.match import check
+            >>> BridgeReport("toy", "quick", 0, checks=[check("gap", 0.1, "< 1", True), check("gap", 2.0, "< 1", False)]).check_keys()
+            Traceback (most recent call last):
+            ...
+            ValueError: report of toy [quick, seed 0] has 2 rows with the key 'gap' (rows 1 and 2): give each row its own name or key
+        """
+        where: dict[str, list[int]] = {}
+        for i, row in enumerate(self.rows, 1):
+            where.setdefault(row.row_key, []).append(i)
+        twice = next(((k, rows) for k, rows in where.items() if len(rows) > 1), None)
+        if twice is not None:
+            key, rows = twice
+            places = ", ".join(map(str, rows[:-1])) + f" and {rows[-1]}"
+            raise ValueError(f"report of {self.case_study} [{self.preset}, seed {self.seed}] has {len(rows)} rows with the key {key!r} (rows {places}): give each row its own name or key")
 
     def to_markdown(self) -> str:
         """A human-readable summary (tables of matches and checks, figures, notes)."""

@@ -142,3 +142,13 @@ def test_the_markdown_names_failed_claims_of_a_partial_report_and_marks_informat
     assert "| shown | 0.3000 | — | · | — |" in partial.splitlines()
     failed = _report(check("a", 0.0, "== 1", False)).to_markdown()
     assert "FAIL" in failed.splitlines()[0] and "Claims that failed" not in failed
+
+
+def test_two_rows_with_one_key_are_refused_before_anything_is_written(tmp_path):
+    rows = [check("gap", 0.1, "< 1", True), check("slope", -1.2, "<= -1", True), check("the gap", 2.0, "< 1", False, key="gap")]
+    report = BridgeReport("toy", "quick", seed=3, checks=rows)
+    with pytest.raises(ValueError, match=r"toy \[quick, seed 3\] has 2 rows with the key 'gap' \(rows 1 and 3\)"):
+        report.write(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    keyed = BridgeReport("toy", "quick", seed=3, checks=[check("gap", 0.1, "< 1", True), check("gap", 2.0, "< 1", False, key="gap at the end")])
+    assert json.loads(keyed.write(tmp_path).read_text())["verdict"] == "partial"  # one name, two keys: two rows

@@ -268,7 +268,7 @@ def _train_run(study: CaseStudy, preset: Any, key: str, cfg: RunConfig, out: Pat
 
     A main run trained after auxiliary runs (:meth:`CaseStudy.runs_after`) finds
     ``out`` holding ``runs/``: it is trained in ``out/.main`` and moved into ``out``
-    once complete.
+    once complete, or once it diverged (its ``run.json`` then records the report).
     """
     from bridge.runs.run import load_run
     from bridge.runs.storage import read_json
@@ -277,8 +277,8 @@ def _train_run(study: CaseStudy, preset: Any, key: str, cfg: RunConfig, out: Pat
     from bridge.training.loop import train
 
     folder, staging = run_dir(out, key), out / STAGING
-    if key == MAIN and resume and not (out / "run.json").exists() and (staging / "run.json").is_file() and read_json(staging / "run.json").get("status") == "complete":
-        _move_in(staging, out)  # a kill while the finished main run was moved in: finish moving it
+    if key == MAIN and resume and not (out / "run.json").exists() and (staging / "run.json").is_file() and read_json(staging / "run.json").get("status") in ("complete", "failed"):
+        _move_in(staging, out)  # a kill while the finished (or diverged) main run was moved in: finish moving it
     finished = load_run(folder) if resume and (folder / "run.json").exists() else None
     finished = finished if finished is not None and finished.status == "complete" else None
     if finished is not None and extension(finished.info.get("config"), cfg, folder) is None:
@@ -287,7 +287,11 @@ def _train_run(study: CaseStudy, preset: Any, key: str, cfg: RunConfig, out: Pat
         if finished is not None:  # to be extended with more steps: its analyses are redone once it is (a kill meanwhile keeps that)
             finished.update_info(offline_done=False)
         if key == MAIN and not (out / "run.json").exists() and (out / "runs").is_dir():
-            train(cfg, staging, trackers=online_trackers(study, preset, key, stamp["case_seed"]), device=device, progress=progress, resume=resume, loggers=loggers)
+            try:
+                train(cfg, staging, trackers=online_trackers(study, preset, key, stamp["case_seed"]), device=device, progress=progress, resume=resume, loggers=loggers)
+            except Diverged:
+                _move_in(staging, out)  # the diverged main run holds the study's record, as one trained first does
+                raise
             _move_in(staging, out)
             run = load_run(out)
         else:

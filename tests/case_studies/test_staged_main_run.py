@@ -21,6 +21,7 @@ from case_studies.base import CaseStudy, register
 @dataclass(frozen=True)
 class Preset:
     steps: int = 20
+    main_lr: float = 0.1
 
 
 def _config(lr, seed, steps):
@@ -39,7 +40,7 @@ class MainTrainedLast(CaseStudy):
     presets = {"quick": Preset()}
 
     def runs(self, preset, seed):
-        return {"aux": _config(0.05, seed, preset.steps), "main": _config(0.1, seed, preset.steps)}
+        return {"aux": _config(0.05, seed, preset.steps), "main": _config(preset.main_lr, seed, preset.steps)}
 
     def analyse(self, runs, preset):
         loss = runs["main"].observable("loss/train")
@@ -79,3 +80,33 @@ def test_a_kill_while_the_staged_main_run_is_moved_in_is_finished_by_a_resume(re
     assert run.status == "complete" and run.steps == ref.steps and run.metrics.equals(ref.metrics)
     a, b = run.model_at(run.steps[-1]).state_dict(), ref.model_at(ref.steps[-1]).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("moved", [None, 1])
+def test_a_staged_main_run_that_diverges_is_moved_in_with_its_report_and_resumes_to_the_same_one(tmp_path, monkeypatch, moved):
+    """Its failed run.json records the invalid report in OUT, as for a main run trained first (the report
+    was left in a folder without run.json, beside the run in OUT/.main); a kill while it is moved in is
+    finished by the resume."""
+    out, replace, done = tmp_path / "study", Path.replace, []
+
+    def killed_after(self, target):
+        if self.parent.name == ".main":
+            if len(done) == moved:
+                raise KeyboardInterrupt
+            done.append(self.name)
+        return replace(self, target)
+
+    monkeypatch.setattr(Path, "replace", killed_after)
+    try:
+        first = run_case_study("main-trained-last", "quick", out, device="cpu", progress=False, settings=["main_lr=1e6"])
+    except KeyboardInterrupt:
+        assert moved is not None and (out / ".main" / "run.json").is_file() and not (out / "report.json").exists()
+        first = None
+    monkeypatch.setattr(Path, "replace", replace)
+    again = run_case_study("main-trained-last", "quick", out, device="cpu", progress=False, settings=["main_lr=1e6"], resume=True)
+    assert again.verdict == "invalid" and again.extra["diverged"]["run"] == "main" and again.extra["diverged"]["step"] > 0
+    assert first is None or first.to_dict() == again.to_dict()
+    assert not (out / ".main").exists() and json.loads((out / "report.json").read_text()) == again.to_dict()
+    run = bridge.load_run(out)
+    assert run.status == "failed" and {"report.json", "report.md"} <= set(run.info["files"])
+    assert bridge.load_run(out / "runs" / "aux").status == "complete"

@@ -182,6 +182,89 @@ def _open_all(writers: list[RunWriter], models: list[nn.Module], optimizers: lis
     return starts[0]
 
 
+class _SeedStack:
+    """The seeds' trainable parameters stacked along a leading axis, their losses per seed, and one optimizer.
+
+    The losses come from the model's own ``forward_stacked`` when it has one (and no buffer differs
+    between seeds), else from :func:`torch.func.vmap` over one model with each seed's slice swapped in.
+    """
+
+    def __init__(self, config: RunConfig, datas: list[TaskData], models: list[nn.Module], trackers: list[list[Tracker]], dev: torch.device, optimizers: list[torch.optim.Optimizer] | None) -> None:
+        self.train, self.datas = config.train, datas
+        base = move_to(build_for_task(config, datas[0]), dev)  # computes with each seed's slice swapped in
+        slots = ParameterSlots(base)
+        trainable = [name for name, p in base.named_parameters() if p.requires_grad]
+        params = {name: torch.stack([dict(m.named_parameters())[name].detach() for m in models]).requires_grad_() for name in trainable}
+        loss_fn = datas[0].loss_fn
+        self.xs, self.ys = torch.stack([d.train.x for d in datas]), torch.stack([d.train.y for d in datas])
+        buffers = _seed_buffers(models)
+        self.forward_stacked = getattr(base, "forward_stacked", None)  # a model's own batched forward skips vmap's per-step cost
+        self.shared: list[int] = []  # trackers that measure every seed at once
+        if self.forward_stacked is not None and set(params) == set(slots.names) and not buffers:
+            seed_losses = per_seed(loss_fn)
+            self._losses = lambda p, x, y: seed_losses(self.forward_stacked(p, x), y)
+            self.shared = _shared_stacked_trackers(trackers)
+            params = _laid_out_as_gradients(params, lambda p: self._losses(p, self.xs, self.ys))
+        else:
+
+            def seed_loss(p: dict[str, Tensor], b: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
+                with slots.swapped(p, b):
+                    return loss_fn(base(x), y)
+
+            vmapped = vmap(seed_loss)
+            self._losses = lambda p, x, y: vmapped(p, buffers, x, y)
+        self.params = params
+        self.optimizer = make_optimizer(optimizer_params(base, self.train, rename=params), self.train)
+        self.base_lrs = [group["lr"] for group in self.optimizer.param_groups]  # before a resumed state sets a warm-up's lr
+        if optimizers is not None:
+            self.optimizer.load_state_dict(_stack_optimizer_state(optimizers))
+
+    def batch(self, step: int, seeds: list[int]) -> tuple[Tensor, Tensor]:
+        """Every seed's minibatch of ``step`` (the whole training set without ``batch_size``): ``(seed, batch, ...)``."""
+        if self.train.batch_size is None:
+            return self.xs, self.ys
+        idx = torch.stack([batch_indices(self.xs.shape[1], self.train.batch_size, step, s) for s in seeds]).to(self.xs.device)
+        rows = torch.arange(len(seeds), device=self.xs.device)[:, None]
+        return self.xs[rows, idx], self.ys[rows, idx]
+
+    def step(self, step: int, seeds: list[int]) -> None:
+        """One optimizer step of every seed; raises :class:`Diverged` naming the first seed whose loss is not finite."""
+        x, y = self.batch(step, seeds)
+        self.optimizer.zero_grad(set_to_none=True)
+        losses = self._losses(self.params, x, y)
+        total = losses.sum()
+        if not torch.isfinite(total):  # a non-finite loss of any seed makes the sum non-finite
+            bad = (~torch.isfinite(losses)).nonzero()
+            k = int(bad[0]) if len(bad) else int(losses.argmax())  # or finite losses too large to add up
+            raise Diverged(step, losses[k].item(), f" of seed {seeds[k]}")
+        total.backward()
+        before_step(self.optimizer, self.train, step, self.base_lrs, stacked=True)
+        self.optimizer.step()
+
+    def check_weights(self, step: int, seeds: list[int]) -> None:
+        """Raise :class:`Diverged` naming the first seed with a weight that is not finite after ``step``."""
+        finite = torch.stack([torch.isfinite(p.detach().flatten(1)).all(1) for p in self.params.values()]).all(0)
+        if not finite.all():
+            raise Diverged(step, float("nan"), f" of seed {seeds[int((~finite).nonzero()[0])]}", weights=True)
+
+    def rows(self, trackers: list[Tracker]) -> dict[int, list[list[dict]]]:
+        """Rows of the stacked trackers for every seed, by tracker index (those that could measure them)."""
+        found = {i: trackers[i].stacked(lambda x: self.forward_stacked(self.params, x), self.datas) for i in self.shared}
+        return {i: rows for i, rows in found.items() if rows is not None}
+
+    def sync(self, models: list[nn.Module], optimizers: list[torch.optim.Optimizer] | None) -> None:
+        """Copy each seed's slice into its own model (and the stacked optimizer state into each seed's, if given)."""
+        with torch.no_grad():
+            for k, model in enumerate(models):
+                for name, p in model.named_parameters():
+                    if name in self.params:
+                        p.copy_(self.params[name][k])
+        if optimizers is not None:
+            state = self.optimizer.state_dict()
+            for k, optimizer in enumerate(optimizers):
+                optimizer.load_state_dict(_seed_optimizer_state(state, k))
+
+
 def _train_seeds(
     configs: list[RunConfig],
     dirs: list[Path],
@@ -194,65 +277,15 @@ def _train_seeds(
     extends: int | None = None,
     loggers: list[list[Any]] | None = None,
 ) -> list[Run]:
-    tc, seeds = configs[0].train, [c.seed for c in configs]
-    optimizers = [make_optimizer(m, tc) for m in models]  # per-seed views, for checkpoints
+    seeds = [c.seed for c in configs]
+    optimizers = [make_optimizer(m, configs[0].train) for m in models]  # per-seed views, for checkpoints
     files = FileQueue(limit=2)  # writes the checkpoints while the seeds train on (at most two behind), in the order they were taken
     loggers = loggers or [[] for _ in configs]
     writers = [RunWriter(c, d, data, ts, dev, loggers=lg, extends=extends, files=files, sweep={"seeds": seeds}) for c, d, data, ts, lg in zip(configs, dirs, datas, trackers, loggers)]
     ckpt_set, tracked_set, resumable = set(writers[0].checkpoints), set(writers[0].tracked), writers[0].resumable
     with refusable(writers, resume):  # resuming: every seed's lock first; refused, no seed has changed
         start = _open_all(writers, models, optimizers, resume)
-
-        base = move_to(build_for_task(configs[0], datas[0]), dev)  # computes with each seed's slice swapped in
-        slots = ParameterSlots(base)
-        trainable = [name for name, p in base.named_parameters() if p.requires_grad]
-        params = {name: torch.stack([dict(m.named_parameters())[name].detach() for m in models]).requires_grad_() for name in trainable}
-        loss_fn, n = datas[0].loss_fn, len(datas[0].train)
-        xs, ys = torch.stack([d.train.x for d in datas]), torch.stack([d.train.y for d in datas])
-        rows = torch.arange(len(seeds), device=xs.device)[:, None]
-
-        buffers = _seed_buffers(models)
-
-        def seed_loss(p: dict[str, Tensor], b: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
-            with slots.swapped(p, b):
-                return loss_fn(base(x), y)
-
-        stacked_forward = getattr(base, "forward_stacked", None)  # a model's own batched forward, when it has one, skips vmap's per-step cost
-        shared: list[int] = []  # trackers that measure every seed at once
-        if stacked_forward is not None and set(params) == set(slots.names) and not buffers:
-            seed_losses = per_seed(loss_fn)
-
-            def step_losses(p: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
-                return seed_losses(stacked_forward(p, x), y)
-
-            shared = _shared_stacked_trackers(trackers)
-            params = _laid_out_as_gradients(params, lambda p: step_losses(p, xs, ys))
-        else:
-            vmapped = vmap(seed_loss)
-
-            def step_losses(p: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
-                return vmapped(p, buffers, x, y)
-        stacked = make_optimizer(optimizer_params(base, tc, rename=params), tc)
-        base_lrs = [group["lr"] for group in stacked.param_groups]  # before a resumed state sets a warm-up's lr
-        if start > 0:
-            stacked.load_state_dict(_stack_optimizer_state(optimizers))
-
-    def stacked_rows() -> dict[int, list[list[dict]]]:
-        """Rows of the stacked trackers for every seed, by tracker index (those that could measure them)."""
-        found = {i: trackers[0][i].stacked(lambda x: stacked_forward(params, x), datas) for i in shared}
-        return {i: rows for i, rows in found.items() if rows is not None}
-
-    def sync(with_optimizer: bool) -> None:
-        with torch.no_grad():
-            for k, model in enumerate(models):
-                for name, p in model.named_parameters():
-                    if name in params:
-                        p.copy_(params[name][k])
-        if with_optimizer:
-            state = stacked.state_dict()
-            for k, optimizer in enumerate(optimizers):
-                optimizer.load_state_dict(_seed_optimizer_state(state, k))
-
+        stack = _SeedStack(configs[0], datas, models, trackers, dev, optimizers if start > 0 else None)
     bar = step_bar(configs[0], start, progress, desc=f"{len(seeds)} seeds")
     try:
         if start == 0:
@@ -261,29 +294,13 @@ def _train_seeds(
                 w.checkpoint(0, m, o, 0.0)
         t0 = time.perf_counter()
         for step in bar:
-            if tc.batch_size is None:
-                x, y = xs, ys
-            else:
-                idx = torch.stack([batch_indices(n, tc.batch_size, step, s) for s in seeds]).to(xs.device)
-                x, y = xs[rows, idx], ys[rows, idx]
-            stacked.zero_grad(set_to_none=True)
-            losses = step_losses(params, x, y)
-            total = losses.sum()
-            if not torch.isfinite(total):  # a non-finite loss of any seed makes the sum non-finite
-                bad = (~torch.isfinite(losses)).nonzero()
-                k = int(bad[0]) if len(bad) else int(losses.argmax())  # or finite losses too large to add up
-                raise Diverged(step, losses[k].item(), f" of seed {seeds[k]}")
-            total.backward()
-            before_step(stacked, tc, step, base_lrs, stacked=True)
-            stacked.step()
+            stack.step(step, seeds)
             s = step + 1
             if s in tracked_set or s in ckpt_set:
-                finite = torch.stack([torch.isfinite(p.detach().flatten(1)).all(1) for p in params.values()]).all(0)
-                if not finite.all():
-                    raise Diverged(s, float("nan"), f" of seed {seeds[int((~finite).nonzero()[0])]}", weights=True)
-            given = stacked_rows() if s in tracked_set and shared else {}
+                stack.check_weights(s, seeds)
+            given = stack.rows(trackers[0]) if s in tracked_set and stack.shared else {}
             if s in ckpt_set or (s in tracked_set and len(given) < len(trackers[0])):  # the per-seed models are read
-                sync(with_optimizer=s in resumable)
+                stack.sync(models, optimizers if s in resumable else None)
             if s in tracked_set:
                 for k, (w, m) in enumerate(zip(writers, models)):
                     w.buffer.track(m, s, {i: rows[k] for i, rows in given.items()})

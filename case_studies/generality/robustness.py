@@ -232,7 +232,8 @@ def run_robustness(
     from bridge.training.inputs import validate
 
     from case_studies.base import get_case_study, resolve_preset
-    from case_studies.base.runner import new_output, rebuild_report
+    from case_studies.base.inputs import new_output
+    from case_studies.base.runner import rebuild_report
     from case_studies.generality.budget import budget_steps, preset_steps
     from case_studies.generality.stored import diverged_data
 

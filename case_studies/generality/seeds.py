@@ -292,7 +292,8 @@ def run_seeds(
     from bridge.training.inputs import validate
 
     from case_studies.base import get_case_study, resolve_preset
-    from case_studies.base.runner import check_settings_take_effect, new_output, rebuild_report, run_case_study
+    from case_studies.base.inputs import check_settings_take_effect, new_output
+    from case_studies.base.runner import rebuild_report, run_case_study
     from case_studies.generality.stored import diverged_report
 
     seeds = check_seeds(seeds)

@@ -77,7 +77,8 @@ def run_until(name: str, preset: str | Any, out: str | Path, *, cap: int, seed: 
         (then it says "not reached within ``cap`` steps").
 
     Raises:
-        ConfigError: the preset has no ``train.steps``, or ``cap`` is below it (before any work).
+        ConfigError: the preset has no ``train.steps``, ``cap`` is below it, or (resuming) below the steps
+            the runs in ``out`` were trained for (before any work).
 
     Examples:
         >>> report = run_until("grokking", "quick", "runs/grok-until", cap=10_000)  # doctest: +SKIP
@@ -95,7 +96,9 @@ def run_until(name: str, preset: str | Any, out: str | Path, *, cap: int, seed: 
     lengths = budget_steps(steps, cap)
     if resume and (Path(out) / "run.json").exists():  # a budget resumed: start from the length the runs already have
         trained = load_run(out).info.get("config", {}).get("train", {}).get("steps", steps)
-        lengths = [n for n in lengths if n >= trained] or [cap]
+        if isinstance(trained, int) and trained > cap:  # a run is extended, never shortened
+            raise ConfigError(f"{out} was trained for {trained} steps, beyond the budget cap of {cap}: resume it with a cap of at least {trained} (--budget {trained})")
+        lengths = [n for n in lengths if n >= trained]
     report = None
     for i, n in enumerate(lengths):
         more = [] if n == steps else [f"train.steps={n}"]

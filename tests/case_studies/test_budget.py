@@ -12,7 +12,7 @@ from bridge.report import BridgeReport, not_reached
 from case_studies import run_case_study
 from case_studies.generality.budget import budget_steps, run_until
 from case_studies.generality.robustness import StoredReport, summarise, to_markdown
-from tests.helpers import timeout
+from tests.helpers import file_hashes, timeout
 
 LEARNED = "every mode learned (max |final strength / s − 1|)"
 
@@ -74,6 +74,10 @@ def test_a_phenomenon_beyond_the_cap_is_not_reached_within_the_cap(tmp_path):
     stored = StoredReport.read(tmp_path / "capped")  # what a backend's robustness table reads
     assert stored.not_reached and stored.verdict == "invalid" and LEARNED in stored.failed_preconditions
     assert summarise({"n": {0: stored}}, "deep-linear", "quick")["runs"][0]["extended_to"] == 60
+    before = file_hashes(tmp_path / "capped")
+    with pytest.raises(ConfigError, match=r"capped was trained for 60 steps, beyond the budget cap of 40: resume it with a cap of at least 60 \(--budget 60\)"):
+        run_until("deep-linear", "quick", tmp_path / "capped", cap=40, device="cpu", progress=False, settings=["train.steps=30"], resume=True)
+    assert file_hashes(tmp_path / "capped") == before
 
 
 def test_a_study_without_train_steps_is_refused_before_any_work(tmp_path):

@@ -15,6 +15,7 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import numbers
 import types
@@ -105,11 +106,17 @@ def check_fields(cfg: Any) -> None:
         ...
         bridge.config.ConfigError: schedule.n_log must be an integer, got 2.5 (float)
     """
-    hints = typing.get_type_hints(type(cfg))
+    hints = _type_hints(type(cfg))
     for f in dataclasses.fields(cfg):
         problem = _mismatch(getattr(cfg, f.name), hints.get(f.name, Any))
         if problem:
             raise ConfigError(f"{getattr(cfg, 'kind', type(cfg).__name__)}.{f.name} must be {problem}, got {getattr(cfg, f.name)!r} ({type(getattr(cfg, f.name)).__name__})")
+
+
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    """The annotations of config class ``cls``, evaluated once per class (evaluating them took most of a config's construction)."""
+    return typing.get_type_hints(cls)
 
 
 def _mismatch(value: Any, annotation: Any) -> str | None:

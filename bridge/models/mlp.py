@@ -126,7 +126,7 @@ class MLP(HookedRootModule):
         for (d_in, d_out), (variance, _, _) in zip(zip(dims[:-1], dims[1:]), scalings):
             layer = nn.utils.skip_init(nn.Linear, d_in, d_out, bias=config.bias)  # torch's own initialisation would be drawn, then overwritten
             with torch.no_grad():
-                layer.weight.copy_(torch.randn(d_out, d_in, generator=g) * (config.init_scale * math.sqrt(variance / d_in)))
+                torch.randn(d_out, d_in, generator=g, out=layer.weight.detach()).mul_(config.init_scale * math.sqrt(variance / d_in))  # drawn in place
                 if config.zero_init and len(self.layers) == len(config.widths):  # the readout (drawn anyway, so the other layers keep their draws)
                     layer.weight.zero_()
                 if config.bias:

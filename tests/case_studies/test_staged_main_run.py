@@ -57,9 +57,10 @@ def reference(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("moved", [0, 1, 2])
-def test_a_kill_while_the_staged_main_run_is_moved_in_is_finished_by_a_resume(reference, tmp_path, monkeypatch, moved):
-    out, replace, done = tmp_path / "study", Path.replace, []
+def _killed_moving_in(monkeypatch, moved):
+    """Make the move of ``OUT/.main`` into ``OUT`` raise KeyboardInterrupt after ``moved`` files (never for ``None``);
+    returns the list of the files moved."""
+    replace, done = Path.replace, []
 
     def killed_after(self, target):
         if self.parent.name == ".main":
@@ -69,6 +70,12 @@ def test_a_kill_while_the_staged_main_run_is_moved_in_is_finished_by_a_resume(re
         return replace(self, target)
 
     monkeypatch.setattr(Path, "replace", killed_after)
+    return done
+
+
+@pytest.mark.parametrize("moved", [0, 1, 2])
+def test_a_kill_while_the_staged_main_run_is_moved_in_is_finished_by_a_resume(reference, tmp_path, monkeypatch, moved):
+    out, replace, done = tmp_path / "study", Path.replace, _killed_moving_in(monkeypatch, moved)
     with pytest.raises(KeyboardInterrupt):
         run_case_study("main-trained-last", "quick", out, device="cpu", progress=False)
     monkeypatch.setattr(Path, "replace", replace)
@@ -87,16 +94,7 @@ def test_a_staged_main_run_that_diverges_is_moved_in_with_its_report_and_resumes
     """Its failed run.json records the invalid report in OUT, as for a main run trained first (the report
     was left in a folder without run.json, beside the run in OUT/.main); a kill while it is moved in is
     finished by the resume."""
-    out, replace, done = tmp_path / "study", Path.replace, []
-
-    def killed_after(self, target):
-        if self.parent.name == ".main":
-            if len(done) == moved:
-                raise KeyboardInterrupt
-            done.append(self.name)
-        return replace(self, target)
-
-    monkeypatch.setattr(Path, "replace", killed_after)
+    out, replace, done = tmp_path / "study", Path.replace, _killed_moving_in(monkeypatch, moved)
     try:
         first = run_case_study("main-trained-last", "quick", out, device="cpu", progress=False, settings=["main_lr=1e6"])
     except KeyboardInterrupt:

@@ -297,11 +297,11 @@ class _Checker:
             self.load(w)
             captures.append(self.guarded(f"capture at step {step}", lambda: self.tracker.capture(self.model, step, self.data), shared=True))
             alone.append(self.measure(captures[-1:], f"measure of the capture of step {step}")[0])
-            self.same("call", rows, alone[-1], ("the call", "measure([capture])"), f"at step {step}")
+            self.same("call", rows, alone[-1], ("from the call", "from measure([capture])"), f"at step {step}")
         for i, step in enumerate(steps[:-1]):
             later = self.measure([captures[i]], f"measure of the capture of step {step} at step {steps[-1]}")[0]
             where = f"the capture of step {step}, measured again once the weights had moved on to step {steps[-1]} (a capture keeps a copy: .detach().clone())"
-            self.same("measure", alone[i], later, ("at first", "later"), where)
+            self.same("measure", alone[i], later, ("when first measured", "when measured again"), where)
         for a in range(len(steps)):
             for b in range(a + 2, len(steps) + 1):
                 stack = f"the stack of the captures of steps {steps[a]}..{steps[b - 1]}"
@@ -326,7 +326,7 @@ class _Checker:
             raise self.fail("stacked", f"stacked() of {len(weights)} models returned {len(found) if isinstance(found, list) else type(found).__name__} lists of rows")
         for k, (step, rows) in enumerate(zip(steps, calls)):
             got = self.tidy(found[k], f"stacked(), model {k}")
-            self.same("stacked", rows, got, ("the call", "stacked()"), f"model {k} (the weights of step {step})", rtol)
+            self.same("stacked", rows, got, ("from the call", "from stacked()"), f"model {k} (the weights of step {step})", rtol)
 
 
 def _label(r: Row) -> str:
@@ -350,13 +350,12 @@ def _first_difference(expected: list[Row], got: list[Row], sides: tuple[str, str
     """The first row where ``got`` differs from ``expected`` (its index, or its value beyond ``rtol``), described."""
     for a, b in zip(expected, got):
         if _key(a) != _key(b):
-            return f"{sides[1]} gives the row {_label(b)} where {sides[0]} gives {_label(a)}", a.get("observable")
+            return f"the row is {_label(b)} {sides[1]} where it is {_label(a)} {sides[0]}", a.get("observable")
         if not _same_value(a["value"], b["value"], rtol):
-            return f"{_label(a)} is {a['value']!r} from {sides[0]} and {b['value']!r} from {sides[1]}", a.get("observable")
+            return f"{_label(a)} is {a['value']!r} {sides[0]} and {b['value']!r} {sides[1]}", a.get("observable")
     if len(expected) != len(got):
         first = (expected if len(expected) > len(got) else got)[min(len(expected), len(got))]
-        lacks = sides[1] if len(expected) > len(got) else sides[0]
-        return f"{sides[0]} gives {len(expected)} rows and {sides[1]} {len(got)}; {lacks} lacks {_label(first)}", first.get("observable")
+        return f"{len(expected)} rows {sides[0]} and {len(got)} {sides[1]}; the first unmatched is {_label(first)}", first.get("observable")
     return None
 
 

@@ -21,6 +21,19 @@ def _blocks(text: str, language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", text, re.S)
 
 
+CHECK = "## Check a tracker against the contract"
+
+
+def test_the_tracker_check_section_runs_its_test_and_prints_the_rule_a_shared_capture_breaks(capsys):
+    """The section's blocks, alone (the whole page runs in the slow test below): a batched tracker passes
+    check_tracker, and one whose capture shares the model's storage fails the measure rule."""
+    section = PAGE.read_text().split(CHECK)[1].split(HF)[0]
+    code = _blocks(section, "python")
+    assert len(code) == 2 and "check_tracker(HiddenRMS(), net, teacher)" in code[0]
+    exec("\n".join(code), {"__name__": "extending_page"})
+    assert capsys.readouterr().out == "measure weights/first_norm\n"
+
+
 def test_the_page_is_in_the_site_navigation():
     assert "extending.md" in (ROOT / "mkdocs.yml").read_text()
 

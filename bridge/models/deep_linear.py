@@ -111,8 +111,11 @@ class DeepLinearNetwork(HookedRootModule):
     def forward_stacked(self, params: Mapping[str, Tensor], x: Float[Tensor, "seed batch d_in"]) -> Float[Tensor, "seed batch d_out"]:
         """Many networks at once: ``params`` are this model's parameters with a leading seed axis.
 
-        Row ``k`` equals ``forward`` with ``params[name][k]`` in place of each parameter, bit
-        for bit (what :func:`bridge.train_seeds` steps with instead of ``vmap`` of ``forward``).
+        Row ``k`` equals ``vmap`` of ``forward`` with ``params[name][k]`` in place of each parameter,
+        bit for bit (what :func:`bridge.train_seeds` steps with instead of that ``vmap``), and
+        ``forward`` itself on those parameters to float rounding: PyTorch multiplies a stack of
+        small matrices (under 400 multiply-adds each, as in a width-8 network on 16 inputs) with a
+        kernel of its own, which rounds otherwise than one matrix product.
         """
         h = x
         for layer in range(len(self.weights)):

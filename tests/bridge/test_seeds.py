@@ -233,6 +233,20 @@ def test_the_loss_trackers_stacked_rows_are_each_models_rows():
     assert LossTracker().stacked(lambda x: x, classification) is None  # accuracy rows: each model on its own
 
 
+@pytest.mark.parametrize("d_in, width, d_out", [(4, 8, 3), (3, 8, 3), (6, 16, 5)])
+def test_the_deep_linear_stacked_forward_is_the_vmapped_forward_bit_for_bit_and_each_networks_forward_to_rounding(d_in, width, d_out):
+    from torch.func import functional_call, vmap
+
+    from bridge.models import DeepLinearConfig, build_model
+
+    models = [build_model(DeepLinearConfig(d_in, width, d_out, init_std=0.5), seed=s) for s in range(4)]
+    params = {name: torch.stack([dict(m.named_parameters())[name].detach() for m in models]) for name, _ in models[0].named_parameters()}
+    x = torch.randn(4, 16, d_in, generator=torch.Generator().manual_seed(0))
+    stacked = models[0].forward_stacked(params, x)
+    assert torch.equal(stacked, vmap(lambda p, xs: functional_call(models[0], p, (xs,)))(params, x))
+    torch.testing.assert_close(stacked, torch.stack([m(x[k]) for k, m in enumerate(models)]), rtol=4 * torch.finfo(torch.float32).eps, atol=1e-6)
+
+
 def test_a_deep_linear_sweep_writes_the_checkpoints_of_its_seeds_trained_one_by_one_byte_for_byte(tmp_path):
     cfg = hierarchy_config()
     runs = train_seeds(cfg, [0, 1], tmp_path / "sweep", device="cpu", progress=False)

@@ -9,7 +9,8 @@ first rule broken (the keys of :data:`TRACKER_RULES`):
 * ``tidy``: every call returns a list of rows ``{"observable": "group/name", "value": float, **index}``,
   index columns ints or strings (no ``step``: the caller adds it), one row per observable and index;
 * ``model``: a call (or ``capture``, ``measure``, ``stacked``) leaves the model as it found it: its
-  parameters (the same objects, bit for bit), buffers, each module's train/eval flag and ``requires_grad``;
+  parameters (the same objects, bit for bit), buffers, each module's train/eval flag and ``requires_grad``
+  (not the gradients: the training loop sets them to ``None`` before every step);
 * ``global_state``: it leaves torch's global random generators (CPU, and CUDA once initialised), the
   grad mode and the default dtype as it found them (the training loop draws from the first);
 * ``call`` (batched trackers): ``tracker(model, step, data)`` gives, to the bit, the rows of

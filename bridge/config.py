@@ -60,6 +60,7 @@ class ConfigError(ValueError):
 
 
 MAX_INT = 2**63 - 1
+_type_hints = functools.cache(typing.get_type_hints)  # a config class's annotations, evaluated once per class, not per config
 
 
 def config_class(kind: str):
@@ -111,12 +112,6 @@ def check_fields(cfg: Any) -> None:
         problem = _mismatch(getattr(cfg, f.name), hints.get(f.name, Any))
         if problem:
             raise ConfigError(f"{getattr(cfg, 'kind', type(cfg).__name__)}.{f.name} must be {problem}, got {getattr(cfg, f.name)!r} ({type(getattr(cfg, f.name)).__name__})")
-
-
-@functools.cache
-def _type_hints(cls: type) -> dict[str, Any]:
-    """The annotations of config class ``cls``, evaluated once per class (evaluating them took most of a config's construction)."""
-    return typing.get_type_hints(cls)
 
 
 def _mismatch(value: Any, annotation: Any) -> str | None:
@@ -189,12 +184,10 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
     return {"kind": type(cfg).kind, **{f.name: _encode(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}}
 
 
-def _decode(value: Any, annotation: Any) -> Any:
+def _decode(value: Any) -> Any:
     if isinstance(value, dict) and "kind" in value:
         return config_from_dict(value)
-    if isinstance(value, list):
-        return tuple(_decode(v, None) for v in value)
-    return value
+    return tuple(_decode(v) for v in value) if isinstance(value, list) else value
 
 
 def config_from_dict(data: dict[str, Any]) -> Any:
@@ -214,7 +207,7 @@ def config_from_dict(data: dict[str, Any]) -> Any:
     unknown = set(data) - set(names) - {"kind"}
     if unknown:
         raise ConfigError(f"{data['kind']}: unknown fields {sorted(unknown)}")
-    kwargs = {k: _decode(v, names[k].type) for k, v in data.items() if k != "kind"}
+    kwargs = {k: _decode(v) for k, v in data.items() if k != "kind"}
     return cls(**kwargs)
 
 

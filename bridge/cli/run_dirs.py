@@ -1,6 +1,7 @@
 """The commands on a run directory already written: ``analyze`` (trackers computed offline over its checkpoints
 and appended to its metrics) and ``report`` (its stored report, checked against the record in ``run.json``, or
-why it has none and what does).
+why it has none and what does; the table of a robustness output or a run over hidden widths, through
+:mod:`bridge.cli.run_tables`).
 """
 
 from __future__ import annotations
@@ -49,17 +50,27 @@ def analyze_cmd(
 
 
 def report_cmd(
-    run_dir: Annotated[Path, typer.Argument(help="a case study's output directory, or a --seeds output (its seed report)")],
-    rebuild: Annotated[bool, typer.Option("--rebuild", help="re-analyse the stored runs (no training) and rewrite the report")] = False,
+    run_dir: Annotated[Path, typer.Argument(help="a case study's output directory, a --seeds output (its seed report), a robustness output (its table) or a run over hidden widths (its universality.json)")],
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="re-analyse the stored runs (no training) and rewrite the report (of one case study's output)")] = False,
 ) -> None:
-    """Print a run's stored bridge report (``--rebuild`` recomputes it first); exits 1 on a verdict other than pass."""
+    """Print a run's stored bridge report (``--rebuild`` recomputes it first); exits 1 on a verdict other than pass.
+
+    Of a robustness output it prints robustness.md and exits 1 unless every run of the table passes; of a run over
+    hidden widths, a summary of universality.json, exiting 1 unless its universality row and every width's seed
+    verdict pass.
+    """
     import json
+
+    from bridge.cli.run_tables import table_kind
 
     if rebuild:
         from case_studies import rebuild_report
 
+        from bridge.cli.run_tables import rebuild_refusal
         from bridge.runs.run import runs_within
 
+        if (kind := table_kind(run_dir)) is not None:
+            raise CLIError(rebuild_refusal(run_dir, kind))
         if not (run_dir / "run.json").exists() and any(name.startswith("seed-") for name in runs_within(run_dir)):
             again = _seeds_again(run_dir)
             raise CLIError(f"{run_dir} is a --seeds output, whose seed report --rebuild does not write: `{again}` writes it again from its runs (and `mechbridge report {run_dir}/seed-S --rebuild` rebuilds one seed's report)")
@@ -67,6 +78,14 @@ def report_cmd(
     md, js = run_dir / "report.md", run_dir / "report.json"
     if not run_dir.is_dir():
         raise CLIError(f"{run_dir} is a file, not a run directory" if run_dir.exists() else f"run directory {run_dir} does not exist")
+    if (kind := table_kind(run_dir)) is not None:  # a table over many runs, checked as it is read
+        from bridge.cli.run_tables import robustness_report, widths_report
+
+        text, passed = (robustness_report if kind == "robustness" else widths_report)(run_dir)
+        typer.echo(text)
+        if not passed:
+            raise typer.Exit(1)
+        return
     if not (run_dir / "run.json").exists() and (run_dir / "seed_report.md").is_file() and (run_dir / "seed_report.json").is_file():
         md, js = run_dir / "seed_report.md", run_dir / "seed_report.json"  # `run --seeds`: the report over seeds
     if not md.exists() or not js.exists() or (md.name == "report.md" and not (run_dir / "run.json").exists()):
@@ -116,10 +135,6 @@ def _no_report(run_dir: Path) -> str:
 
     if (run_dir / "sweep.json").is_file():
         return f"{run_dir} is a sweep directory, which has no report of its own: `mechbridge sweep --status {run_dir}` lists its points, and `mechbridge report {run_dir}/points/KEY` prints a point's"
-    if (run_dir / "robustness.json").is_file():
-        return f"{run_dir} is a robustness directory, which has no report of its own: its table is {run_dir / 'robustness.md'}, and `mechbridge report {run_dir}/NEIGHBOUR/seed-S` prints a run's"
-    if (run_dir / "universality.json").is_file():
-        return f"{run_dir} is a run over hidden widths, which has no report of its own: its row is in {run_dir / 'universality.json'}, and `mechbridge report {run_dir}/width-W` prints a width's seed report"
     if not (run_dir / "run.json").is_file():
         from bridge.runs.run import runs_within
 

@@ -205,7 +205,9 @@ def run_robustness(
     budget: int | None = None,
     settings: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Run case study ``name`` on ``n_neighbours`` neighbours of ``preset`` × ``seeds``; write ``robustness.json``.
+    """Run case study ``name`` on ``n_neighbours`` neighbours of ``preset`` × ``seeds``; write ``robustness.json``, then
+    ``robustness.md``, which ends with the SHA-256 of that JSON (:func:`bridge.runs.checksums.stamp`; ``mechbridge report``
+    refuses a pair a kill between the two writes left disagreeing).
 
     Every neighbour's configs are validated before any training. With ``resume``, a
     neighbour and seed whose report exists is read (re-analysed), not retrained.
@@ -227,7 +229,8 @@ def run_robustness(
     """
     from bridge.overrides import apply
     from bridge.runs.run_json import has_report
-    from bridge.runs.storage import atomic_write_json, atomic_write_text, read_json
+    from bridge.runs.checksums import stamp
+    from bridge.runs.storage import atomic_write_bytes, atomic_write_text, json_bytes, read_json
     from bridge.sweep.backends import get_backend
     from bridge.training.inputs import validate
 
@@ -305,9 +308,11 @@ def run_robustness(
     table["seeds"] = list(seeds)
     table["draw_seed"] = draw_seed
     table["settings"] = list(base)
+    table["budget"] = budget  # what a resume needs (``mechbridge report`` spells it); a table that records it has a stamped markdown
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / ROBUSTNESS, table)
-    atomic_write_text(out / "robustness.md", to_markdown(table))
+    data = json_bytes(table)  # the markdown ends with the SHA-256 of these bytes: a kill between the two files is told
+    atomic_write_bytes(out / ROBUSTNESS, data)
+    atomic_write_text(out / "robustness.md", stamp(to_markdown(table), ROBUSTNESS, data))
     return table
 
 

@@ -211,13 +211,7 @@ def test_report_prints_a_seed_report_and_names_what_a_directory_without_a_report
     (tmp_path / "main-killed" / "run.json").write_text(json.dumps({"status": "running", "last_step": 20, "case_study": "deep-linear"}))
     (tmp_path / "sweep").mkdir()
     (tmp_path / "sweep" / "sweep.json").write_text("{}")
-    (tmp_path / "robust").mkdir()
-    (tmp_path / "robust" / "robustness.json").write_text("{}")
-    (tmp_path / "widths").mkdir()
-    (tmp_path / "widths" / "universality.json").write_text("{}")
     expected = {
-        tmp_path / "widths": f"{tmp_path / 'widths'} is a run over hidden widths, which has no report of its own: its row is in {tmp_path / 'widths' / 'universality.json'}, and `mechbridge report {tmp_path / 'widths'}/width-W` prints a width's seed report",
-        tmp_path / "robust": f"{tmp_path / 'robust'} is a robustness directory, which has no report of its own: its table is {tmp_path / 'robust' / 'robustness.md'}, and `mechbridge report {tmp_path / 'robust'}/NEIGHBOUR/seed-S` prints a run's",
         tmp_path / "sweep": f"{tmp_path / 'sweep'} is a sweep directory, which has no report of its own: `mechbridge sweep --status {tmp_path / 'sweep'}` lists its points, and `mechbridge report {tmp_path / 'sweep'}/points/KEY` prints a point's",
         nested: f"{nested} holds a run that no case study wrote, so it has no report (bridge.load_run reads its metrics); the report of the case study it belongs to is in {tmp_path / 'study'}",
         loose: f"{loose} holds a run that no case study wrote, so it has no report (bridge.load_run reads its metrics)",

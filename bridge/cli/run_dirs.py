@@ -112,7 +112,8 @@ def report_cmd(
         for folder in [run_dir, *sorted(p for p in (run_dir / "runs").glob("*") if p.is_dir())]:
             check_headers(folder)
     try:
-        verdict = json.loads(js.read_text())["verdict"]
+        stored = json.loads(js.read_text())
+        verdict = stored["verdict"]
     except (json.JSONDecodeError, KeyError, TypeError) as e:
         how = f"`{_seeds_again(run_dir)}` writes it again" if js.name == "seed_report.json" else "rebuild it with --rebuild"
         raise CLIError(f"{js} is not a valid report ({e}); {how}") from None
@@ -120,7 +121,7 @@ def report_cmd(
     if md.name == "seed_report.md":  # it holds the SHA-256 of the seed_report.json it was written with
         from bridge.runs.checksums import unstamp
 
-        text, agrees = unstamp(text, js.name, js.read_bytes())
+        text, agrees = unstamp(text, js.name, js.read_bytes(), required=stored.get("markdown_stamped") is True)
         if agrees is False:
             raise CLIError(f"{md} was not written with the {js.name} beside it (its writer was killed between the two): `{_seeds_again(run_dir)}` writes both again")
     typer.echo(text)

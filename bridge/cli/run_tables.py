@@ -51,7 +51,7 @@ def robustness_report(run_dir: Path) -> tuple[str, bool]:
     """``run_dir/robustness.md`` without its stamp, and whether every run of the table in ``robustness.json`` passes.
 
     A markdown without a stamp (written before tables were stamped) is printed as it is, unless the JSON beside it
-    comes from a writer that stamps (it records ``"budget"``): then the markdown is not the one written with it.
+    records ``"markdown_stamped"``: then the markdown is not the one written with it.
 
     Raises:
         CLIError: either file missing, the JSON not a table with a verdict for every run, the markdown not text, or
@@ -75,8 +75,8 @@ def robustness_report(run_dir: Path) -> tuple[str, bool]:
         text = md.read_bytes().decode()
     except UnicodeDecodeError as e:
         raise CLIError(f"{md} is damaged (not UTF-8 text: {e}): `{robustness_again(run_dir)}` writes both again") from None
-    text, agrees = unstamp(text, js.name, raw)
-    if agrees is False or (agrees is None and "budget" in table):
+    text, agrees = unstamp(text, js.name, raw, required=table.get("markdown_stamped") is True)
+    if agrees is False:
         raise CLIError(f"{md} was not written with the {js.name} beside it (its writer was killed between the two, or one was changed since): `{robustness_again(run_dir)}` writes both again")
     return text, all(r["verdict"] == "pass" for r in runs)
 

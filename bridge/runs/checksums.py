@@ -105,19 +105,22 @@ def stamp(text: str, name: str, source: bytes) -> str:
     return f"{text}\n<!-- written from {name} with sha256 {hashlib.sha256(source).hexdigest()} -->\n"
 
 
-def unstamp(text: str, name: str, source: bytes) -> tuple[str, bool | None]:
+def unstamp(text: str, name: str, source: bytes, required: bool = False) -> tuple[str, bool | None]:
     """``(text without its stamp, whether the stamp holds the SHA-256 of source)``: ``None`` for a text without
-    a stamp for ``name`` (written before stamps were).
+    a stamp for ``name`` (written before stamps were), ``False`` for one when ``required`` (its source records
+    that the text was stamped: it was cut short, or replaced).
 
     Examples:
         >>> unstamp(stamp("# PASS\\n", "seed_report.json", b"abc"), "seed_report.json", b"abc")
         ('# PASS\\n', True)
         >>> unstamp(stamp("# PASS\\n", "seed_report.json", b"abc"), "seed_report.json", b"abd")[1], unstamp("# PASS\\n", "seed_report.json", b"abc")
         (False, ('# PASS\\n', None))
+        >>> unstamp("# PA", "seed_report.json", b"abc", required=True)  # written with a stamp, and cut short
+        ('# PA', False)
     """
     found = re.search(rf"\n<!-- written from {re.escape(name)} with sha256 ([0-9a-f]{{64}}) -->\n\Z", text)
     if found is None:
-        return text, None
+        return text, False if required else None
     return text[: found.start()], found.group(1) == hashlib.sha256(source).hexdigest()
 
 

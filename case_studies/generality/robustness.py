@@ -308,7 +308,8 @@ def run_robustness(
     table["seeds"] = list(seeds)
     table["draw_seed"] = draw_seed
     table["settings"] = list(base)
-    table["budget"] = budget  # what a resume needs (``mechbridge report`` spells it); a table that records it has a stamped markdown
+    table["budget"] = budget  # what a resume needs (``mechbridge report`` spells it)
+    table["markdown_stamped"] = True  # robustness.md ends with this file's SHA-256: one without it was cut short
     out.mkdir(parents=True, exist_ok=True)
     data = json_bytes(table)  # the markdown ends with the SHA-256 of these bytes: a kill between the two files is told
     atomic_write_bytes(out / ROBUSTNESS, data)

@@ -95,6 +95,7 @@ class SeedReport:
                 "rows": {name: {key: ({str(s): v for s, v in val.items()} if key in ("values", "passed", "steps") else val) for key, val in row.items()} for name, row in self.rows.items()},
                 "across_seeds": [_row(r) for r in self.across_seeds],
                 "figures": list(self.figures),
+                "markdown_stamped": True,  # seed_report.md ends with this file's SHA-256: one without it was cut short
             }
         )
 

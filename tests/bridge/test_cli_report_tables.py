@@ -34,7 +34,7 @@ def _table(verdicts, **fields):
             for s, v in enumerate(verdicts)]
     fraction = sum(v == "pass" for v in verdicts) / len(verdicts) if verdicts else 0.0
     table = {"case_study": "deep-linear", "preset": "quick", "runs": runs, "rows": {"a": {"pass_fraction": fraction, "runs": len(runs)}}, "neighbours": {"train.lr=0.1": fraction},
-             "pass_fraction": fraction, "seeds": list(range(len(verdicts))), "draw_seed": 0, "settings": [], "budget": None}
+             "pass_fraction": fraction, "seeds": list(range(len(verdicts))), "draw_seed": 0, "settings": [], "budget": None, "markdown_stamped": True}
     return table | fields
 
 
@@ -102,7 +102,7 @@ def test_a_robustness_markdown_not_rewritten_with_its_json_is_refused_and_the_co
 
 def test_an_older_unstamped_robustness_markdown_prints_unless_its_json_comes_from_a_writer_that_stamps(tmp_path, capsys):
     old = _table(["pass", "pass"])
-    del old["budget"]  # a table written before the markdown was stamped records no budget
+    del old["markdown_stamped"]  # a table written before the markdown was stamped
     out = _write(tmp_path / "r", old, stamped=False)
     assert main(["report", str(out)]) == 0
     assert capsys.readouterr().out == to_markdown(old) + "\n"

@@ -70,6 +70,26 @@ def test_the_seed_report_keeps_each_seed_s_mechanism_step_its_threshold_and_link
     assert data["rows"]["mode 0"]["steps"]["2"]["mechanism"] == 124.0
     text, agrees = unstamp((tmp_path / "seed_report.md").read_text(), "seed_report.json", (tmp_path / "seed_report.json").read_bytes())
     assert agrees is True and text.endswith("\n![seed timeline](figures/seed_timeline.png)\n")
+    assert data["markdown_stamped"] is True
+
+
+def test_a_seed_report_markdown_cut_short_is_refused_and_one_written_before_stamps_is_printed(tmp_path, capsys):
+    """A seed_report.md cut short loses its stamp: its seed_report.json records that it had one (it printed as a
+    markdown written before stamps were)."""
+    from bridge.cli import main
+    from case_studies.generality.seeds import summarise
+
+    reports = {s: BridgeReport("deep-linear", "quick", s, checks=[check("gap", 0.1, "< 0.5", True)]) for s in range(2)}
+    summarise(reports, "deep-linear", "quick", threshold=0.5).write(tmp_path)
+    md = tmp_path / "seed_report.md"
+    whole = md.read_text()
+    md.write_text(whole[: whole.index("<!-- written from")])  # cut short just before its stamp
+    assert main(["report", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith(f"mechbridge: error: {md} was not written with the seed_report.json beside it")
+    old = json.loads((tmp_path / "seed_report.json").read_text())
+    del old["markdown_stamped"]  # a seed report written before the markdown was stamped
+    (tmp_path / "seed_report.json").write_text(json.dumps(old))
+    assert main(["report", str(tmp_path)]) == 0 and capsys.readouterr().out == whole[: whole.index("<!-- written from")] + "\n"
 
 
 def test_the_study_s_across_seed_rows_are_judged_on_the_preset_as_the_settings_change_it(tmp_path, monkeypatch):

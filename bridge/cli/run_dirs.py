@@ -131,11 +131,18 @@ def report_cmd(
 
 def _no_report(run_dir: Path) -> str:
     """Why ``run_dir`` has no report to print, and what does have one."""
+    from case_studies.base.runner import STAGING
+
     from bridge.runs.lock import holder, is_stale
     from bridge.runs.storage import read_json
 
     if (run_dir / "sweep.json").is_file():
         return f"{run_dir} is a sweep directory, which has no report of its own: `mechbridge sweep --status {run_dir}` lists its points, and `mechbridge report {run_dir}/points/KEY` prints a point's"
+    if not (run_dir / "run.json").is_file() and (run_dir / STAGING / "run.json").is_file():  # a main run trained after the study's other runs
+        staged = read_json(run_dir / STAGING / "run.json")
+        live = isinstance(staged, dict) and staged.get("status") == "running" and (lock := holder(run_dir / STAGING)) is not None and not is_stale(lock)
+        how = "it is still training (a live process holds its lock)" if live else f"it was interrupted; finish it with `mechbridge run CASE --out {run_dir} --resume`"
+        return f"{run_dir} has no report: its main run, trained after the study's other runs, is not finished (it is in {run_dir / STAGING} until it is): {how}"
     if not (run_dir / "run.json").is_file():
         from bridge.runs.run import runs_within
 

@@ -286,11 +286,12 @@ class Run:
 
 def runs_within(folder: str | Path) -> list[str]:
     """Names of the run directories directly inside ``folder`` (each holds a ``run.json``), seeds in numeric order:
-    ``seed-S`` as ``mechbridge run --seeds`` names them and ``seed_S`` as :func:`bridge.train_seeds` does.
+    ``seed-S`` as ``mechbridge run --seeds`` names them and ``seed_S`` as :func:`bridge.train_seeds` does. Hidden
+    folders (a name starting with ``.``: a run still being trained, to be moved in place once finished) are left out.
 
     Examples:
         >>> import tempfile; folder = Path(tempfile.mkdtemp())
-        >>> for name in ("seed_10", "seed-2", "seed_1", "notes"):
+        >>> for name in ("seed_10", "seed-2", "seed_1", "notes", ".main"):
         ...     (folder / name).mkdir(); _ = (folder / name / "run.json").write_text("{}") if name != "notes" else None
         >>> runs_within(folder), runs_within(folder / "seed_1")
         (['seed_1', 'seed-2', 'seed_10'], [])
@@ -302,7 +303,7 @@ def runs_within(folder: str | Path) -> list[str]:
         return (int(m[1]), name) if m else (-1, name)
 
     try:
-        names = [p.name for p in Path(folder).iterdir() if (p / "run.json").is_file()]
+        names = [p.name for p in Path(folder).iterdir() if (p / "run.json").is_file() and not p.name.startswith(".")]
     except OSError:
         return []
     return sorted(names, key=order)

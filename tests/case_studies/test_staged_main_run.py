@@ -14,6 +14,7 @@ from bridge.match import check
 from bridge.models import MLPConfig
 from bridge.report import BridgeReport
 from bridge.tasks import LinearTeacherConfig
+from bridge.cli import main
 from case_studies import run_case_study
 from case_studies.base import CaseStudy, register
 
@@ -74,12 +75,17 @@ def _killed_moving_in(monkeypatch, moved):
 
 
 @pytest.mark.parametrize("moved", [0, 1, 2])
-def test_a_kill_while_the_staged_main_run_is_moved_in_is_finished_by_a_resume(reference, tmp_path, monkeypatch, moved):
+def test_a_kill_while_the_staged_main_run_is_moved_in_is_finished_by_a_resume(reference, tmp_path, monkeypatch, capsys, moved):
     out, replace, done = tmp_path / "study", Path.replace, _killed_moving_in(monkeypatch, moved)
     with pytest.raises(KeyboardInterrupt):
         run_case_study("main-trained-last", "quick", out, device="cpu", progress=False)
     monkeypatch.setattr(Path, "replace", replace)
     assert len(done) == moved and (out / ".main" / "run.json").is_file() and not (out / "run.json").exists()
+    assert main(["report", str(out)]) == 2
+    assert capsys.readouterr().err == (f"mechbridge: error: {out} has no report: its main run, trained after the study's other runs, is not finished "
+                                       f"(it is in {out / '.main'} until it is): it was interrupted; finish it with `mechbridge run CASE --out {out} --resume`\n")
+    with pytest.raises(bridge.RunError, match=r"is not a run directory \(no run.json\)$"):  # not the staged run, which is no run of its own yet
+        bridge.load_run(out)
     report = run_case_study("main-trained-last", "quick", out, device="cpu", progress=False, resume=True)
     assert report.to_dict() == json.loads((reference / "report.json").read_text())
     assert not (out / ".main").exists() and sorted(p.name for p in out.iterdir()) == sorted(p.name for p in reference.iterdir())

@@ -105,7 +105,7 @@ def robustness_cmd(
     budget: Annotated[int | None, typer.Option(help="train every neighbour until its phenomenon appears, doubling train.steps up to this many", min=1)] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="change the preset before each neighbour's settings, e.g. train.warmup=100 (repeatable)")] = None,
 ) -> None:
-    """Run a case study on neighbouring configurations of a preset and write robustness.json and robustness.md (`mechbridge report OUT` prints the table)."""
+    """Run a case study on neighbouring configurations of a preset and write robustness.json and robustness.md (`mechbridge report OUT` prints the table); exits 1 unless every run passes."""
     from case_studies import get_case_study
     from case_studies.generality.robustness import run_robustness
     from case_studies.generality.seeds import parse_seeds
@@ -122,6 +122,8 @@ def robustness_cmd(
     )
     passed = sum(r["verdict"] == "pass" for r in table["runs"])
     typer.echo(f"{case} [{preset}, {len(table['neighbours'])} neighbours × seeds {seeds}]: {passed} of {len(table['runs'])} runs pass — {out / 'robustness.md'}")
+    if passed < len(table["runs"]):  # as `report OUT` exits on the same table
+        raise typer.Exit(1)
 
 
 def sweep_cmd(

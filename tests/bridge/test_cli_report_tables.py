@@ -234,14 +234,15 @@ def test_rebuild_on_a_robustness_output_or_a_run_over_hidden_widths_names_what_w
 @pytest.mark.slow
 def test_the_resume_a_refusal_names_writes_the_same_robustness_table_again(tmp_path, capsys):
     out = tmp_path / "r"
-    assert main(["robustness", "deep-linear", "--neighbours", "1", "--seeds", "0", "--draw-seed", "2", "--set", "train.steps=60", "--set", "train.schedule.n_log=12", "--out", str(out), "--quiet", "--device", "cpu"]) == 0
+    code = main(["robustness", "deep-linear", "--neighbours", "1", "--seeds", "0", "--draw-seed", "2", "--set", "train.steps=60", "--set", "train.schedule.n_log=12", "--out", str(out), "--quiet", "--device", "cpu"])
     written = (out / "robustness.json").read_bytes()
+    verdict = json.loads(written)["runs"][0]["verdict"]
+    assert code == (0 if verdict == "pass" else 1)  # as report exits on the table
     (out / "robustness.md").unlink()
     capsys.readouterr()
     assert main(["report", str(out)]) == 2
     again = capsys.readouterr().err.split("`")[1]
     assert again == f"mechbridge robustness deep-linear --preset quick --neighbours 1 --seeds 0 --draw-seed 2 --set train.steps=60 --set train.schedule.n_log=12 --out {out} --resume"
-    assert main([*again.split()[1:], "--quiet", "--device", "cpu"]) == 0
+    assert main([*again.split()[1:], "--quiet", "--device", "cpu"]) == code
     assert (out / "robustness.json").read_bytes() == written  # the same neighbour, re-analysed, not a new draw
-    verdict = json.loads(written)["runs"][0]["verdict"]
     assert main(["report", str(out)]) == (0 if verdict == "pass" else 1)

@@ -42,7 +42,7 @@ class _Judged:
     @property
     def row_key(self) -> str:
         """What a row is the same row by across seeds and configurations: its ``key``, else its name."""
-        return getattr(self, "key", "") or self.name  # type: ignore[attr-defined]
+        return self.key or self.name  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,7 @@ class Match(_Judged):
     source: str = ""
     depends_on: tuple[str, ...] = ()
     reason: str = ""
+    key: str = ""
 
     @property
     def name(self) -> str:
@@ -130,6 +131,7 @@ def match(
     claim: str = "",
     source: str = "",
     depends_on: tuple[str, ...] = (),
+    key: str = "",
 ) -> Match:
     """One match: does the dynamics event fall where theory predicts, and the mechanism with it?
 
@@ -145,6 +147,8 @@ def match(
         claim: the claim the row tests, in words.
         source: where the claim comes from (paper and figure or equation, or a theory module).
         depends_on: preset choices the outcome is known to depend on.
+        key: the row's identity across seeds and configurations, when its name holds something
+            that differs between them (a measured strength); default: the name.
 
     A row whose dynamics or mechanism event is absent fails, and ``reason`` says which.
 
@@ -192,6 +196,7 @@ def match(
         source=source,
         depends_on=tuple(depends_on),
         reason=reason,
+        key=key,
     )
 
 

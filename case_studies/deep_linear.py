@@ -271,6 +271,7 @@ def analyse_run(run: Run, targets: Targets = Targets()) -> BridgeReport:
             match(
                 f"mode {m} (level {k}, s={pred.value:.3f}) half-rise", pred.step, dyn, mechanism.get(k), targets.tolerance,
                 require_mechanism=k >= 1, detail={"level": k, "u0": pred.extra["u0"]}, claim=claim, source=source, depends_on=REGIME,
+                key=f"mode {m} half-rise",  # the strength s in the name is the task's: it differs between neighbouring tasks
             )
         )
     observed = np.array([np.nan if d is None else d.step for d in dynamics])

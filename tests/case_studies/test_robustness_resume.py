@@ -65,6 +65,31 @@ def test_a_stored_match_that_failed_is_a_failing_row_of_the_table(monkeypatch):
     assert (table["pass_fraction"], table["neighbours"]) == (0.5, {"n": 0.5})
 
 
+def test_a_match_whose_name_holds_a_measured_strength_is_one_row_by_its_key_across_neighbours_and_seeds(tmp_path, monkeypatch):
+    """deep-linear names each mode's match by its strength s, which the task sets: neighbouring tasks gave one row
+    per strength; its key joins them, in a robustness table read from report.json and in a seed report."""
+    import bridge.runs.run as run_module
+    from bridge.match import match
+    from bridge.report import BridgeReport
+    from bridge.stages import Event
+    from case_studies.generality.seeds import summarise as over_seeds
+
+    rows = {s: match(f"mode 0 (level 0, s={s:.3f}) half-rise", 100.0, Event("rise", 100.0 + 10 * i, 95, 105), None, 0.05, require_mechanism=False, key="mode 0 half-rise")
+            for i, s in enumerate((1.392, 0.968))}
+    reports = {s: BridgeReport("deep-linear", "quick", 0, matches=[m]) for s, m in rows.items()}
+    stored = {}
+    for s, report in reports.items():
+        (tmp_path / str(s)).mkdir()
+        data = json.loads(report.write(tmp_path / str(s)).read_text())
+        assert data["matches"][0]["key"] == "mode 0 half-rise"
+        monkeypatch.setattr(run_module, "load_run", lambda folder, data=data: type("Run", (), {"report": data})())
+        stored[s] = StoredReport.read(tmp_path / str(s))
+    table = summarise({"task.depth=3": {0: stored[1.392]}, "task.depth=4": {0: stored[0.968]}}, "deep-linear", "quick")
+    assert table["rows"] == {"mode 0 half-rise": {"pass_fraction": 0.5, "runs": 2}}
+    seeds = over_seeds({0: reports[1.392], 1: reports[0.968]}, "deep-linear", "quick", threshold=0.5)
+    assert list(seeds.rows) == ["mode 0 half-rise"] and seeds.rows["mode 0 half-rise"]["passed"] == {0: True, 1: False}
+
+
 def test_a_table_without_runs_passes_none():
     table = summarise({}, "toy", "quick")
     assert (table["pass_fraction"], table["runs"], table["rows"], table["neighbours"]) == (0.0, [], {}, {})

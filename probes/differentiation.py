@@ -110,7 +110,14 @@ class _Tree:
 
 
 class Differentiation:
-    """scikit-learn-style measure of differentiation per hierarchy level.
+    """Measure of differentiation per hierarchy level; not a scikit-learn estimator.
+
+    It keeps the part of scikit-learn's contract that fits a measurement:
+    :meth:`fit` returns ``self``, and what it learns is held only in attributes
+    ending in ``_``, set by a successful fit (a fit that raises leaves an
+    earlier fit's attributes as they were). It has no hyperparameters, so no
+    ``get_params``/``clone``; its labels are a ``(level, item)`` hierarchy, which
+    scikit-learn's ``(X, y)`` cannot carry; and it measures, it does not predict.
 
     ``fit(h, level_labels)`` with ``h`` ``(item, d)`` and ``level_labels``
     ``(level, item)`` (level 0 the root) sets ``between_`` and ``chance_``
@@ -129,17 +136,24 @@ class Differentiation:
     """
 
     def fit(self, h: np.ndarray, level_labels: np.ndarray) -> "Differentiation":
+        """Measure ``h`` ``(item, d)`` or ``(batch, item, d)`` against ``level_labels`` ``(level, item)``; returns ``self``.
+
+        Raises:
+            ValueError: before any work, when ``level_labels`` is not 2-D or ``h`` does not have one row per item.
+        """
         levels = np.asarray(level_labels)
         h = np.asarray(h, dtype=float)
-        key = (levels.shape, levels.dtype.str, levels.tobytes())
-        if getattr(self, "_key", None) != key:
-            self._tree = _Tree(levels) if _Tree.nested(levels) else None
-            self._groups = {k: _Grouping.of(levels[k], levels[k - 1]) for k in range(1, len(levels))}
-            self._contrasts = np.array([0] + [len(np.unique(levels[k - 1 : k + 1].T, axis=0)) - len(np.unique(levels[k - 1])) for k in range(1, len(levels))])  # Σ_parents (children − 1)
-            self._key = key
-        self.contrasts_ = self._contrasts.copy()
+        if levels.ndim != 2:
+            raise ValueError(f"level_labels must be (level, item), got shape {levels.shape}")
         if h.ndim not in (2, 3) or h.shape[-2] != levels.shape[1]:
             raise ValueError(f"h must be (item, d) or (batch, item, d) with {levels.shape[1]} items, got shape {h.shape}")
+        key = (levels.shape, levels.dtype.str, levels.tobytes())
+        if getattr(self, "_key", None) != key:
+            tree = _Tree(levels) if _Tree.nested(levels) else None
+            groups = {k: _Grouping.of(levels[k], levels[k - 1]) for k in range(1, len(levels))}
+            contrasts = np.array([0] + [len(np.unique(levels[k - 1 : k + 1].T, axis=0)) - len(np.unique(levels[k - 1])) for k in range(1, len(levels))])  # Σ_parents (children − 1)
+            self._tree, self._groups, self._contrasts, self._key = tree, groups, contrasts, key  # all or nothing
+        self.contrasts_ = self._contrasts.copy()
         if self._tree is not None:
             self.between_, self.chance_ = self._tree.measure(h)
         else:

@@ -6,6 +6,11 @@ state ends in ``_``, so ``sklearn.base.clone``, ``get_params``/``set_params``,
 ``cross_val_score`` and grid searches work on it. Any scikit-learn estimator or
 ``Pipeline`` can stand in for the default logistic regression / ridge.
 
+It passes ``sklearn.utils.estimator_checks.check_estimator`` except the two
+checks that call ``fit``/``score`` with the keywords ``X``/``y``: its arguments
+are named ``activations`` and ``labels`` (scikit-learn's own tools pass them by
+position).
+
 Examples:
     >>> import numpy as np
     >>> from sklearn.model_selection import cross_val_score
@@ -21,8 +26,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, clone, is_classifier, is_regressor
 from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
 
 TASKS = ("classification", "regression")
 
@@ -61,8 +68,11 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
 
     Raises:
         ValueError: at :meth:`fit`, for an unknown ``task``, a negative ``alpha``,
-            an ``estimator`` of the other kind, or activations whose length differs
-            from the labels'.
+            an ``estimator`` of the other kind, no labels, sparse activations, or
+            activations whose length differs from the labels'; after it, for
+            activations of another flattened size than the fit's.
+        sklearn.exceptions.NotFittedError: from ``predict``, ``score`` and the
+            like before :meth:`fit`.
 
     Examples:
         >>> x = np.r_[np.zeros((5, 2)), np.ones((5, 2))]
@@ -80,11 +90,13 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         if self.task == "regression":
-            from sklearn.utils import RegressorTags
+            from sklearn.utils import RegressorTags, get_tags
 
             tags.estimator_type = "regressor"
             tags.classifier_tags = None
             tags.regressor_tags = RegressorTags()
+            # ridge fits (n, k) targets; a given estimator says for itself
+            tags.target_tags.multi_output = True if self.estimator is None else get_tags(self.estimator).target_tags.multi_output
         return tags
 
     def _default_estimator(self) -> Any:
@@ -120,33 +132,59 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
 
     def predict(self, activations: np.ndarray) -> np.ndarray:
         """Predicted labels (or targets) ``(n,)`` for activations ``(n, ...)``."""
-        return self.estimator_.predict(self._features(activations))
+        x = self._features(activations)  # checks the fit before estimator_ is read
+        return self.estimator_.predict(x)
 
     @available_if(_fitted_has("predict_proba"))
     def predict_proba(self, activations: np.ndarray) -> np.ndarray:
         """Class probabilities ``(n, n_classes)`` (when the estimator has them)."""
-        return self.estimator_.predict_proba(self._features(activations))
+        x = self._features(activations)  # checks the fit before estimator_ is read
+        return self.estimator_.predict_proba(x)
 
     @available_if(_fitted_has("decision_function"))
     def decision_function(self, activations: np.ndarray) -> np.ndarray:
         """Decision values (when the estimator has them)."""
-        return self.estimator_.decision_function(self._features(activations))
+        x = self._features(activations)  # checks the fit before estimator_ is read
+        return self.estimator_.decision_function(x)
 
     def score(self, activations: np.ndarray, labels: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         """The estimator's own score: accuracy (classification) or R² (regression) by default."""
+        check_is_fitted(self)
         x, y = self._check(activations, labels)
+        x = self._match(x)
         if sample_weight is None:
             return float(self.estimator_.score(x, y))
         return float(self.estimator_.score(x, y, sample_weight=sample_weight))
 
     def _features(self, activations: np.ndarray) -> np.ndarray:
-        x = np.asarray(activations, dtype=float)
-        return x.reshape(len(x), -1)
+        check_is_fitted(self)
+        x = _dense(activations)
+        if x.ndim < 2:
+            raise ValueError(f"activations must be (n, ...) with one row per item, got shape {x.shape}. Reshape your data: activations[None] for one item")
+        return self._match(x.reshape(len(x), -1))
+
+    def _match(self, x: np.ndarray) -> np.ndarray:
+        if x.shape[1] != self.n_features_in_:
+            name, d, fitted = type(self).__name__, x.shape[1], self.n_features_in_
+            raise ValueError(f"X has {d} features, but {name} is expecting {fitted} features as input (activations flatten to {d} values per item; fit saw {fitted})")
+        return x
 
     @staticmethod
     def _check(activations: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        x = np.asarray(activations, dtype=float)
+        if labels is None:
+            raise ValueError("labels are required, one per item: LinearProbe requires y to be passed, but the target y is None")
+        x = _dense(activations)
         y = np.asarray(labels)
-        if x.ndim < 2 or len(x) != len(y):
+        if x.ndim < 2 or y.ndim == 0 or len(x) != len(y):
             raise ValueError(f"activations must be (n, d) with n = len(labels); got {x.shape} and {y.shape}")
         return x.reshape(len(x), -1), y
+
+
+def _dense(activations: Any) -> np.ndarray:
+    """``activations`` as a float array; sparse or complex ones are refused by name rather than cast."""
+    if sparse.issparse(activations):
+        raise ValueError(f"activations must be a dense array, got a scipy sparse {type(activations).__name__}; call .toarray() first")
+    x = np.asarray(activations)
+    if np.iscomplexobj(x):
+        raise ValueError(f"Complex data not supported: activations must be real, got {x.dtype}; stack the real and imaginary parts")
+    return np.asarray(x, dtype=float)

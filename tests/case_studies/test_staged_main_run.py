@@ -100,7 +100,8 @@ def test_a_staged_main_run_that_diverges_is_moved_in_with_its_report_and_resumes
     """Its failed run.json records the invalid report in OUT, as for a main run trained first (the report
     was left in a folder without run.json, beside the run in OUT/.main); a kill while it is moved in is
     finished by the resume."""
-    out, replace, done = tmp_path / "study", Path.replace, _killed_moving_in(monkeypatch, moved)
+    out, replace = tmp_path / "study", Path.replace
+    _killed_moving_in(monkeypatch, moved)
     try:
         first = run_case_study("main-trained-last", "quick", out, device="cpu", progress=False, settings=["main_lr=1e6"])
     except KeyboardInterrupt:

@@ -99,6 +99,11 @@ class SeedReport:
             }
         )
 
+    def table(self) -> Any:
+        """Rows × seeds as one tidy pandas DataFrame (columns: :func:`case_studies.generality.load.seed_table`)."""
+        from case_studies.generality.load import seed_table
+        return seed_table(self)
+
     def to_markdown(self) -> str:
         lines = [
             f"# {self.case_study} — preset {self.preset}, seeds {_span(self.seeds)}: **{self.verdict.upper()}**",

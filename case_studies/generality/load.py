@@ -1,0 +1,191 @@
+"""A ``--seeds`` output read back in a notebook: its seed report, checked as ``mechbridge report`` checks it.
+
+``mechbridge run CASE --seeds 0-9 --out DIR`` (or :func:`~case_studies.generality.seeds.run_seeds`) leaves
+``DIR/seed_report.json`` and ``DIR/seed_report.md``, whose last line holds the SHA-256 of the JSON it was written
+with. :func:`load_seed_report` rebuilds the :class:`~case_studies.generality.seeds.SeedReport` from the JSON,
+without re-analysing a seed; :meth:`SeedReport.table <case_studies.generality.seeds.SeedReport.table>` is its rows
+over seeds as one tidy DataFrame; :func:`seed_runs` opens each seed's run. A pair that is missing, damaged or was
+left half-written (a writer killed between the two files) is refused, naming the file and the command that
+writes both again. The tables over neighbours and hidden widths are read by :mod:`case_studies.generality.tables`.
+
+Examples:
+    >>> import tempfile
+    >>> from bridge.match import check
+    >>> from bridge.report import BridgeReport
+    >>> from case_studies.generality.seeds import summarise
+    >>> reports = {s: BridgeReport("toy", "quick", s, checks=[check("gap", 0.1 * s, "< 0.15", s < 2)]) for s in range(3)}
+    >>> out = tempfile.mkdtemp(); _ = summarise(reports, "toy", "quick", 0.5).write(out)
+    >>> report = load_seed_report(out)
+    >>> report.verdict, round(report.pass_fraction, 3)
+    ('pass', 0.667)
+    >>> report.table()[["row", "seed", "value", "passed"]].values.tolist()
+    [['gap', 0, 0.0, True], ['gap', 1, 0.1, True], ['gap', 2, 0.2, False]]
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bridge.runs.errors import CorruptFileError, RunError
+
+from case_studies.generality.resume import ROBUSTNESS, ROBUSTNESS_MD, UNIVERSALITY, seeds_again
+
+SEED_JSON, SEED_MD = "seed_report.json", "seed_report.md"
+COLUMNS = ("row", "seed", "value", "passed", "reported", "role", "counted", "predicted_step", "observed_step", "mechanism_step")
+__all__ = ["load_seed_report", "read_seed_report", "seed_runs", "seed_table"]
+
+
+def read_seed_report(folder: str | Path) -> tuple[dict[str, Any], str]:
+    """The seed report of the ``--seeds`` output ``folder`` as written: the object in ``seed_report.json`` (it has a
+    ``"verdict"``) and ``seed_report.md`` without its stamp (:func:`bridge.runs.checksums.unstamp`).
+
+    A markdown without a stamp (written before seed reports were stamped) is read as it is, unless the JSON beside
+    it records ``"markdown_stamped"``: then the markdown is not the one written with it.
+
+    Raises:
+        RunError: ``folder`` is not a ``--seeds`` output (no such folder, one case study's output, a robustness
+            output or a run over hidden widths, or no ``seed_report.json``).
+        CorruptFileError: either file missing, the JSON not an object with a verdict, the markdown not UTF-8 text
+            or not written with the JSON beside it; the message names the file and the command that writes it again.
+
+    Examples:
+        >>> import tempfile; folder = Path(tempfile.mkdtemp())
+        >>> _ = (folder / "seed_report.json").write_text('{"verdict": "pass"}'); _ = (folder / "seed_report.md").write_text("# PASS\\n")
+        >>> read_seed_report(folder)  # an older pair, written before stamps
+        ({'verdict': 'pass'}, '# PASS\\n')
+    """
+    folder = Path(folder)
+    js, md = folder / SEED_JSON, folder / SEED_MD
+    _a_seeds_output(folder)
+    for file in (js, md):
+        if not file.is_file():
+            raise CorruptFileError(f"{file} is missing (its writer was killed before it, or it was moved): `{seeds_again(folder)}` writes {'both' if file == md else 'it'} again")
+    raw = js.read_bytes()
+    try:
+        stored = json.loads(raw)
+        stored["verdict"]
+    except (ValueError, KeyError, TypeError) as e:  # not JSON, not UTF-8, or not an object with a verdict
+        raise CorruptFileError(f"{js} is not a valid report ({e}); `{seeds_again(folder)}` writes it again") from None
+    try:
+        text = md.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise CorruptFileError(f"{md} is damaged (not UTF-8 text: {e}): `{seeds_again(folder)}` writes both again") from None
+    from bridge.runs.checksums import unstamp
+
+    text, agrees = unstamp(text, js.name, raw, required=stored.get("markdown_stamped") is True)
+    if agrees is False:
+        raise CorruptFileError(f"{md} was not written with the {js.name} beside it (its writer was killed between the two): `{seeds_again(folder)}` writes both again")
+    return stored, text
+
+
+def load_seed_report(path: str | Path) -> Any:
+    """The :class:`~case_studies.generality.seeds.SeedReport` of the ``--seeds`` output ``path``, rebuilt from its
+    ``seed_report.json`` (checked with :func:`read_seed_report`): seeds, each seed's verdict, the threshold, every
+    row over seeds and the across-seed rows (as :class:`~bridge.match.Check` objects). Its ``to_dict()`` is the JSON
+    written; no seed is re-analysed.
+
+    Raises:
+        RunError, CorruptFileError: as :func:`read_seed_report`; also a JSON that is not a whole seed report, or
+            whose verdict is not the one its rows give.
+
+    Examples:
+        >>> report = load_seed_report("runs/dl-seeds")  # doctest: +SKIP
+        >>> report.verdict, report.rows["modes learned in order of strength (fraction of ordered pairs)"]["pass_fraction"]  # doctest: +SKIP
+        ('pass', 1.0)
+    """
+    path = Path(path)
+    stored, _ = read_seed_report(path)
+    try:
+        report = _seed_report(stored)
+    except (ValueError, KeyError, TypeError) as e:
+        raise CorruptFileError(f"{path / SEED_JSON} is not a valid report ({e}); `{seeds_again(path)}` writes it again") from None
+    if report.verdict != stored["verdict"]:
+        raise CorruptFileError(f"{path / SEED_JSON} records the verdict {stored['verdict']!r} but its rows give {report.verdict!r} (changed since it was written); `{seeds_again(path)}` writes it again")
+    return report
+
+
+def seed_table(report: Any) -> Any:
+    """The rows of a :class:`~case_studies.generality.seeds.SeedReport` over its seeds, tidy: one line per row and seed.
+
+    Returns:
+        A pandas DataFrame, ``len(rows) × len(seeds)`` lines, rows in the report's order and seeds in order, with
+        columns ``row`` (its name, or key), ``seed``, ``value`` (a match's relative error, a check's value; ``None``
+        where the seed does not report the row), ``passed`` (bool; ``False`` where not reported, as the pass
+        fraction counts it), ``reported`` (bool), ``role``, ``counted`` and, for a match, ``predicted_step``,
+        ``observed_step`` and ``mechanism_step`` (``None`` for a check). ``table.groupby("row", sort=False).passed.mean()``
+        is each row's ``pass_fraction``; the across-seed rows are ``report.across_seeds``.
+
+    Examples:
+        >>> from bridge.match import check
+        >>> from bridge.report import BridgeReport
+        >>> from case_studies.generality.seeds import summarise
+        >>> reports = {s: BridgeReport("toy", "quick", s, checks=[check("gap", 0.1 * s, "< 0.15", s < 2)]) for s in range(3)}
+        >>> seed_table(summarise(reports, "toy", "quick", 0.5)).groupby("row").passed.mean().round(3).to_dict()
+        {'gap': 0.667}
+    """
+    import pandas as pd
+
+    lines = []
+    for name, row in report.rows.items():
+        for seed in report.seeds:
+            steps = (row.get("steps") or {}).get(seed) or {}
+            reported = seed in row["passed"]
+            lines.append((name, seed, row["values"].get(seed), bool(row["passed"].get(seed, False)), reported, row.get("role"), row.get("counted"),
+                          *(steps.get(k) for k in ("predicted", "observed", "mechanism"))))
+    return pd.DataFrame(lines, columns=list(COLUMNS))
+
+
+def seed_runs(path: str | Path) -> dict[int, Any]:
+    """Each seed's main run of the ``--seeds`` output ``path`` (``path/seed-S``, :func:`bridge.load_run`), by seed,
+    for the seeds its seed report lists (checked with :func:`read_seed_report`).
+
+    Examples:
+        >>> runs = seed_runs("runs/dl-seeds")  # doctest: +SKIP
+        >>> runs[0].curve("mode/strength", mode=0)  # doctest: +SKIP
+    """
+    from bridge.runs.run import load_run
+
+    from case_studies.generality.seeds import seed_dir
+
+    return {seed: load_run(seed_dir(path, seed)) for seed in load_seed_report(path).seeds}
+
+
+def _a_seeds_output(folder: Path) -> None:
+    """Raise :class:`RunError` unless ``folder`` may be a ``--seeds`` output (its seed report may still be missing)."""
+    if not folder.is_dir():
+        raise RunError(f"{folder} is a file, not a --seeds output" if folder.exists() else f"{folder} does not exist")
+    if (folder / "run.json").is_file():
+        raise RunError(f"{folder} is one case study's output, not a --seeds output: bridge.load_run({str(folder)!r}) reads it, and its report.json")
+    for kind, files, reader in (("a robustness output", (ROBUSTNESS, ROBUSTNESS_MD), "load_robustness"), ("a run over hidden widths", (UNIVERSALITY,), "load_universality")):
+        if any((folder / f).exists() for f in files):
+            raise RunError(f"{folder} is {kind}, not a --seeds output: case_studies.generality.{reader}({str(folder)!r}) reads it")
+    if not (folder / SEED_JSON).exists() and not (folder / SEED_MD).exists() and not any((p / "run.json").is_file() for p in folder.glob("seed-*")):
+        raise RunError(f"{folder / SEED_JSON} does not exist: {folder} is not a --seeds output (`mechbridge run CASE --seeds 0-9 --out DIR` writes one)")
+
+
+def _seed_report(data: dict[str, Any]) -> Any:
+    """The :class:`~case_studies.generality.seeds.SeedReport` whose ``to_dict()`` is ``data``; raises ``ValueError``
+    (or ``KeyError``, ``TypeError``) naming the first field that is not as a seed report writes it."""
+    from bridge.match import Check, Match
+
+    from case_studies.generality.seeds import SeedReport, check_threshold
+    from case_studies.generality.stored import stored_rows
+
+    kinds = {"case_study": str, "preset": str, "seeds": list, "verdicts": dict, "threshold": int | float, "rows": dict, "across_seeds": list, "figures": list}
+    for key, kind in kinds.items():
+        if key not in data or not isinstance(data[key], kind) or isinstance(data[key], bool):
+            raise ValueError(f"{key!r} is {'missing' if key not in data else f'a {type(data[key]).__name__}'}, expected a {getattr(kind, '__name__', 'number')}")
+    seeds = data["seeds"]
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds) or set(data["verdicts"]) != {str(s) for s in seeds}:
+        raise ValueError(f"'seeds' {seeds!r} must be integers, each with its verdict under 'verdicts' (which has {sorted(data['verdicts'])!r})")
+    check_threshold(data["threshold"], data["case_study"])
+    rows = {}
+    for name, row in data["rows"].items():
+        if not isinstance(row, dict) or not all(isinstance(row.get(k), dict) for k in ("values", "passed")):
+            raise ValueError(f"row {name!r} needs its 'values' and 'passed' by seed")
+        rows[name] = {k: ({int(s): x for s, x in v.items()} if k in ("values", "passed", "steps") else v) for k, v in row.items()}
+    across = [stored_rows(Match if "prediction" in r else Check, [r])[0] for r in data["across_seeds"]]
+    verdicts = {s: data["verdicts"][str(s)] for s in seeds}
+    return SeedReport(data["case_study"], data["preset"], list(seeds), verdicts, data["threshold"], rows, across, list(data["figures"]))

@@ -61,13 +61,26 @@ def _python(code: str, cwd: Path, seconds: float) -> None:
 
 @pytest.mark.slow
 def test_the_seeds_page_blocks_run_and_every_seed_and_width_passes(tmp_path):
-    """The widths block runs on seed 0 alone (the page's three seeds take minutes); the seeds block as written."""
-    seeds, widths = page_blocks("seeds-and-robustness.md")
+    """The widths block runs on seed 0 alone (the page's three seeds take minutes); the seeds block as written; the
+    notebook block reads both outputs back, and a robustness output of one neighbour and seed (60 steps)."""
+    seeds, widths, notebook = page_blocks("seeds-and-robustness.md")
     check = '\nassert report.pass_fraction == 1.0 and report.rows["modes learned in order of strength (fraction of ordered pairs)"]["mean"] == 1.0\n'
     _python(seeds + check, tmp_path, 300)
     assert widths.count("seeds=[0, 1, 2]") == 1
     check = '\nassert result["universality"].value > 0.9999 and {w: r.verdict for w, r in result["seed_reports"].items()} == {64: "pass", 128: "pass", 256: "pass"}\n'
     _python(widths.replace("seeds=[0, 1, 2]", "seeds=[0]") + check, tmp_path, 300)
+    robust = _mechbridge("mechbridge robustness deep-linear --neighbours 1 --seeds 0 --set train.steps=60 --set train.schedule.n_log=12 --out runs/dl-robust", tmp_path, "--quiet", "--device", "cpu")
+    assert robust.returncode in (0, 1), robust.stderr[-2000:]
+    check = """
+import json
+stored = json.loads(open("runs/dl-seeds/seed_report.json").read())
+assert report.to_dict() == stored and report.verdict == "pass" and sorted(runs) == list(range(10))
+assert fractions.to_dict() == {name: row["pass_fraction"] for name, row in stored["rows"].items()}
+assert {s: (run.report["seed"], run.report["verdict"]) for s, run in runs.items()} == {s: (s, v) for s, v in report.verdicts.items()}
+assert robust.data == json.loads(open("runs/dl-robust/robustness.json").read()) and by_neighbour.sum() == len(robust.data["runs"]) == 1
+assert widths.widths == {64: "pass", 128: "pass", 256: "pass"} and widths.row.value > 0.9999 and widths.seed_report(64).seeds == [0]
+"""
+    _python(notebook + check, tmp_path, 120)
 
 
 @pytest.mark.slow

@@ -33,8 +33,7 @@ from bridge.runs.errors import CorruptFileError, RunError
 from case_studies.generality.resume import ROBUSTNESS, ROBUSTNESS_MD, UNIVERSALITY, seeds_again
 
 SEED_JSON, SEED_MD = "seed_report.json", "seed_report.md"
-COLUMNS = ("row", "seed", "value", "passed", "reported", "role", "counted", "predicted_step", "observed_step", "mechanism_step")
-__all__ = ["load_seed_report", "read_seed_report", "seed_runs", "seed_table"]
+__all__ = ["load_seed_report", "read_seed_report", "seed_runs"]
 
 
 def read_seed_report(folder: str | Path) -> tuple[dict[str, Any], str]:
@@ -104,37 +103,6 @@ def load_seed_report(path: str | Path) -> Any:
     if report.verdict != stored["verdict"]:
         raise CorruptFileError(f"{path / SEED_JSON} records the verdict {stored['verdict']!r} but its rows give {report.verdict!r} (changed since it was written); `{seeds_again(path)}` writes it again")
     return report
-
-
-def seed_table(report: Any) -> Any:
-    """The rows of a :class:`~case_studies.generality.seeds.SeedReport` over its seeds, tidy: one line per row and seed.
-
-    Returns:
-        A pandas DataFrame, ``len(rows) × len(seeds)`` lines, rows in the report's order and seeds in order, with
-        columns ``row`` (its name, or key), ``seed``, ``value`` (a match's relative error, a check's value; ``None``
-        where the seed does not report the row), ``passed`` (bool; ``False`` where not reported, as the pass
-        fraction counts it), ``reported`` (bool), ``role``, ``counted`` and, for a match, ``predicted_step``,
-        ``observed_step`` and ``mechanism_step`` (``None`` for a check). ``table.groupby("row", sort=False).passed.mean()``
-        is each row's ``pass_fraction``; the across-seed rows are ``report.across_seeds``.
-
-    Examples:
-        >>> from bridge.match import check
-        >>> from bridge.report import BridgeReport
-        >>> from case_studies.generality.seeds import summarise
-        >>> reports = {s: BridgeReport("toy", "quick", s, checks=[check("gap", 0.1 * s, "< 0.15", s < 2)]) for s in range(3)}
-        >>> seed_table(summarise(reports, "toy", "quick", 0.5)).groupby("row").passed.mean().round(3).to_dict()
-        {'gap': 0.667}
-    """
-    import pandas as pd
-
-    lines = []
-    for name, row in report.rows.items():
-        for seed in report.seeds:
-            steps = (row.get("steps") or {}).get(seed) or {}
-            reported = seed in row["passed"]
-            lines.append((name, seed, row["values"].get(seed), bool(row["passed"].get(seed, False)), reported, row.get("role"), row.get("counted"),
-                          *(steps.get(k) for k in ("predicted", "observed", "mechanism"))))
-    return pd.DataFrame(lines, columns=list(COLUMNS))
 
 
 def seed_runs(path: str | Path) -> dict[int, Any]:

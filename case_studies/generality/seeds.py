@@ -100,8 +100,8 @@ class SeedReport:
         )
 
     def table(self) -> Any:
-        """Rows × seeds as one tidy pandas DataFrame (columns: :func:`case_studies.generality.load.seed_table`)."""
-        from case_studies.generality.load import seed_table
+        """Rows × seeds as one tidy pandas DataFrame (columns: :func:`case_studies.generality.seed_table.seed_table`)."""
+        from case_studies.generality.seed_table import seed_table
         return seed_table(self)
 
     def to_markdown(self) -> str:

@@ -168,3 +168,22 @@ def without_heads(model, config, heads):
         state[f"blocks.{layer}.attn.o.weight"][:, head * config.d_head : (head + 1) * config.d_head] = 0.0
     copy.load_state_dict(state)
     return copy
+
+
+class Killed(BaseException):
+    """The process killed at this point of a write."""
+
+
+def kill_writing(monkeypatch, name: str) -> None:
+    """Make ``bridge.runs.storage.atomic_write_text`` raise :class:`Killed` instead of writing a file named ``name``
+    (a process killed between a table's JSON and its markdown); ``monkeypatch.undo()`` or a new setattr ends it."""
+    from bridge.runs import storage
+
+    write_text = storage.atomic_write_text
+
+    def killed_at(path, text):
+        if Path(path).name == name:
+            raise Killed
+        write_text(path, text)
+
+    monkeypatch.setattr(storage, "atomic_write_text", killed_at)

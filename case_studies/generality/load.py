@@ -56,27 +56,46 @@ def read_seed_report(folder: str | Path) -> tuple[dict[str, Any], str]:
         ({'verdict': 'pass'}, '# PASS\\n')
     """
     folder = Path(folder)
-    js, md = folder / SEED_JSON, folder / SEED_MD
     _a_seeds_output(folder)
-    for file in (js, md):
-        if not file.is_file():
-            raise CorruptFileError(f"{file} is missing (its writer was killed before it, or it was moved): `{seeds_again(folder)}` writes {'both' if file == md else 'it'} again")
-    raw = js.read_bytes()
-    try:
-        stored = json.loads(raw)
-        stored["verdict"]
-    except (ValueError, KeyError, TypeError) as e:  # not JSON, not UTF-8, or not an object with a verdict
-        raise CorruptFileError(f"{js} is not a valid report ({e}); `{seeds_again(folder)}` writes it again") from None
-    try:
-        text = md.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise CorruptFileError(f"{md} is damaged (not UTF-8 text: {e}): `{seeds_again(folder)}` writes both again") from None
+
+    def a_report(data: Any) -> None:
+        data["verdict"]  # a KeyError or TypeError: not an object with a verdict
+
+    return read_stamped_pair(folder / SEED_JSON, folder / SEED_MD, seeds_again(folder), "is not a valid report", a_report)
+
+
+def read_stamped_pair(js: Path, md: Path, again: str, invalid: str, check: Any) -> tuple[Any, str]:
+    """The object in the JSON file ``js`` and the markdown ``md`` written from it, without its stamp
+    (:func:`bridge.runs.checksums.unstamp`): a seed report or a robustness table.
+
+    ``check(data)`` raises ``ValueError``, ``KeyError`` or ``TypeError`` for an object that is not what ``js``
+    should hold (``invalid`` says what, in the message). A markdown without a stamp (written before stamps were)
+    is read as it is, unless the JSON records ``"markdown_stamped"``: then it is not the one written with it.
+
+    Raises:
+        CorruptFileError: either file missing, the JSON damaged or refused by ``check``, the markdown not UTF-8
+            text or not written with the JSON beside it; the message names the file and ``again``, the command
+            that writes both again.
+    """
     from bridge.runs.checksums import unstamp
 
-    text, agrees = unstamp(text, js.name, raw, required=stored.get("markdown_stamped") is True)
+    for file in (js, md):
+        if not file.is_file():
+            raise CorruptFileError(f"{file} is missing (its writer was killed before it, or it was moved): `{again}` writes both again")
+    raw = js.read_bytes()
+    try:
+        data = json.loads(raw)
+        check(data)
+    except (ValueError, KeyError, TypeError) as e:  # not JSON, not UTF-8, or not what the file holds
+        raise CorruptFileError(f"{js} {invalid} ({e}): `{again}` writes both again") from None
+    try:
+        text = md.read_bytes().decode()
+    except UnicodeDecodeError as e:
+        raise CorruptFileError(f"{md} is damaged (not UTF-8 text: {e}): `{again}` writes both again") from None
+    text, agrees = unstamp(text, js.name, raw, required=isinstance(data, dict) and data.get("markdown_stamped") is True)
     if agrees is False:
-        raise CorruptFileError(f"{md} was not written with the {js.name} beside it (its writer was killed between the two): `{seeds_again(folder)}` writes both again")
-    return stored, text
+        raise CorruptFileError(f"{md} was not written with the {js.name} beside it (its writer was killed between the two, or one was changed since): `{again}` writes both again")
+    return data, text
 
 
 def load_seed_report(path: str | Path) -> Any:

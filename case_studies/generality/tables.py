@@ -105,28 +105,16 @@ def load_robustness(path: str | Path) -> RobustnessTable:
         >>> robust = load_robustness("runs/dl-robust")  # doctest: +SKIP
         >>> robust.table().groupby("neighbour").verdict.value_counts()  # doctest: +SKIP
     """
-    from bridge.runs.checksums import unstamp
+    from case_studies.generality.load import read_stamped_pair
 
     run_dir = _folder(path, "a robustness output")
-    js, md = run_dir / ROBUSTNESS, run_dir / ROBUSTNESS_MD
-    for file in (js, md):
-        if not file.is_file():
-            raise CorruptFileError(f"{file} is missing (its writer was killed before it, or it was moved): `{robustness_again(run_dir)}` writes both again")
-    raw = js.read_bytes()
-    try:
-        table = json.loads(raw)
+
+    def a_table(table: Any) -> None:
         runs = table.get("runs") if isinstance(table, dict) else None
         if not isinstance(runs, list) or not runs or not all(isinstance(r, dict) and isinstance(r.get("verdict"), str) for r in runs):
             raise ValueError("expected an object whose 'runs' list holds a verdict for every run")
-    except ValueError as e:  # not JSON, not UTF-8, or not a table
-        raise CorruptFileError(f"{js} is damaged or not a robustness table ({e}): `{robustness_again(run_dir)}` writes both again") from None
-    try:
-        text = md.read_bytes().decode()
-    except UnicodeDecodeError as e:
-        raise CorruptFileError(f"{md} is damaged (not UTF-8 text: {e}): `{robustness_again(run_dir)}` writes both again") from None
-    text, agrees = unstamp(text, js.name, raw, required=table.get("markdown_stamped") is True)
-    if agrees is False:
-        raise CorruptFileError(f"{md} was not written with the {js.name} beside it (its writer was killed between the two, or one was changed since): `{robustness_again(run_dir)}` writes both again")
+
+    table, text = read_stamped_pair(run_dir / ROBUSTNESS, run_dir / ROBUSTNESS_MD, robustness_again(run_dir), "is damaged or not a robustness table", a_table)
     return RobustnessTable(run_dir, table, text)
 
 

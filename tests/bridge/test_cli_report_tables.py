@@ -16,7 +16,7 @@ from bridge.report import BridgeReport, _row
 from bridge.runs import storage
 from bridge.runs.checksums import stamp
 from case_studies.generality.robustness import to_markdown
-from helpers import file_hashes
+from helpers import Killed, file_hashes, kill_writing
 
 
 def _run(out, monkeypatch, passes, **options):
@@ -68,23 +68,13 @@ def test_a_robustness_table_exits_0_only_when_every_run_passes(tmp_path, capsys,
     assert capsys.readouterr().out == to_markdown(_table(verdicts)) + "\n"
 
 
-class _Killed(BaseException):
-    """The process killed at this point of a write."""
-
-
 def test_a_robustness_markdown_not_rewritten_with_its_json_is_refused_and_the_command_named_writes_both(tmp_path, monkeypatch, capsys):
     """Killed between robustness.json and robustness.md, the output held the new table beside the old page."""
     out = tmp_path / "r"
     _run(out, monkeypatch, lambda seed: False)
     write_text = storage.atomic_write_text
-
-    def killed_at_the_markdown(path, text):
-        if path.name == "robustness.md":
-            raise _Killed
-        write_text(path, text)
-
-    monkeypatch.setattr(storage, "atomic_write_text", killed_at_the_markdown)
-    with pytest.raises(_Killed):
+    kill_writing(monkeypatch, "robustness.md")
+    with pytest.raises(Killed):
         _run(out, monkeypatch, lambda seed: True, resume=True)
     assert json.loads((out / "robustness.json").read_text())["pass_fraction"] == 1.0 and "0 of 4 runs pass" in (out / "robustness.md").read_text()
     before = file_hashes(out)

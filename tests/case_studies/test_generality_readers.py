@@ -81,7 +81,7 @@ def _refusal(out, capsys):
 
 
 @pytest.mark.parametrize(("damage", "file", "why"), [
-    ("md cut short", "seed_report.md", "was not written with the seed_report.json beside it (its writer was killed between the two)"),
+    ("md cut short", "seed_report.md", "was not written with the seed_report.json beside it (its writer was killed between the two, or one was changed since)"),
     ("json cut short", "seed_report.json", "is not a valid report (Unterminated string"),
     ("json without a verdict", "seed_report.json", "is not a valid report ('verdict')"),
 ])
@@ -92,7 +92,7 @@ def test_a_damaged_or_half_written_seed_report_is_refused_by_the_reader_as_by_re
      "json without a verdict": lambda: js.write_text("{}")}[damage]()
     before = file_hashes(tmp_path)
     message = _refusal(tmp_path, capsys)
-    assert message.startswith(f"{tmp_path / file} {why}") and message.endswith(f"--out {tmp_path} --resume` writes {'both' if file.endswith('.md') else 'it'} again")
+    assert message.startswith(f"{tmp_path / file} {why}") and message.endswith(f"--out {tmp_path} --resume` writes both again")
     assert file_hashes(tmp_path) == before
 
 
@@ -128,7 +128,7 @@ def test_a_folder_that_is_not_a_seeds_output_is_refused_naming_what_it_lacks_or_
     (seeds / "seed_report.json").unlink()  # its writer killed before it: the runs tell what writes it
     with pytest.raises(CorruptFileError) as refused:
         load_seed_report(seeds)
-    assert str(refused.value) == f"{seeds / 'seed_report.json'} is missing (its writer was killed before it, or it was moved): `mechbridge run toy --preset quick --seeds 0 --out {seeds} --resume` writes it again"
+    assert str(refused.value) == f"{seeds / 'seed_report.json'} is missing (its writer was killed before it, or it was moved): `mechbridge run toy --preset quick --seeds 0 --out {seeds} --resume` writes both again"
 
 
 def test_a_seeds_output_of_the_deep_linear_study_reads_back_without_re_analysing_and_opens_each_seed_s_run(tmp_path, monkeypatch):

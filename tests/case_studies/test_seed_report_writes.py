@@ -11,6 +11,7 @@ from bridge.report import BridgeReport
 from bridge.runs import storage
 from bridge.stages import Event
 from case_studies.generality.seeds import run_seeds
+from helpers import Killed, kill_writing
 
 GONE = 2**30  # no process has this pid
 
@@ -121,10 +122,6 @@ def test_a_seed_report_write_that_fails_at_each_file_leaves_no_temporary_file_an
     assert _listing(out) == ["figures", "figures/seed_timeline.png", "seed_report.json", "seed_report.md"]
 
 
-class _Killed(BaseException):
-    """The process killed at this point of a write."""
-
-
 def test_a_seed_report_whose_markdown_was_not_rewritten_with_its_json_is_refused_and_a_resume_writes_both(tmp_path, stub_study, monkeypatch, capsys):
     """Killed between seed_report.json and seed_report.md, a seeds output held the new verdict beside the old
     table: `report` printed the table of seeds 0-2 (FAIL) and exited 0 on the verdict of seeds 0-1 (PASS)."""
@@ -137,21 +134,15 @@ def test_a_seed_report_whose_markdown_was_not_rewritten_with_its_json_is_refused
     figure = "\n![seed timeline](figures/seed_timeline.png)\n"
     assert capsys.readouterr().out == first.to_markdown() + figure + "\n"  # printed without its stamp
     write_text = storage.atomic_write_text
-
-    def killed_at_the_markdown(path, text):
-        if path.name == "seed_report.md":
-            raise _Killed
-        write_text(path, text)
-
-    monkeypatch.setattr(storage, "atomic_write_text", killed_at_the_markdown)
-    with pytest.raises(_Killed):
+    kill_writing(monkeypatch, "seed_report.md")
+    with pytest.raises(Killed):
         run_seeds("deep-linear", "quick", out, [0, 1], device="cpu", progress=False, stack=False, resume=True)
     assert json.loads((out / "seed_report.json").read_text())["verdict"] == "pass" and "**FAIL**" in (out / "seed_report.md").read_text()
     before = {name: (out / name).read_bytes() for name in ("seed_report.json", "seed_report.md")}
     assert main(["report", str(out)]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == (
-        f"mechbridge: error: {out / 'seed_report.md'} was not written with the seed_report.json beside it (its writer was killed between the two): "
+        f"mechbridge: error: {out / 'seed_report.md'} was not written with the seed_report.json beside it (its writer was killed between the two, or one was changed since): "
         f"`mechbridge run CASE --preset PRESET --seeds ... --out {out} --resume` writes both again\n"
     )
     assert {name: (out / name).read_bytes() for name in before} == before  # refused, nothing changed

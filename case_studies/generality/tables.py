@@ -24,13 +24,14 @@ Examples:
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bridge.runs.errors import CorruptFileError, RunError
 
-from case_studies.generality.resume import ROBUSTNESS, ROBUSTNESS_MD, UNIVERSALITY, robustness_again, widths_again
+from case_studies.generality.resume import ROBUSTNESS, ROBUSTNESS_MD, UNIVERSALITY, robustness_again, seeds_within, widths_again
 
 RUN_COLUMNS = ("neighbour", "seed", "verdict", "failed_claims", "failed_preconditions", "not_reached", "extended_to", "error")
 __all__ = ["RobustnessTable", "WidthsRecord", "load_robustness", "load_universality"]
@@ -96,7 +97,8 @@ def load_robustness(path: str | Path) -> RobustnessTable:
     records ``"markdown_stamped"``: then the markdown is not the one written with it.
 
     Raises:
-        RunError: ``path`` is not a folder.
+        RunError: ``path`` is not a robustness output (no such folder, one case study's output, a ``--seeds`` output or
+            a run over hidden widths, or neither table file nor any ``NEIGHBOUR/seed-S`` run).
         CorruptFileError: either file missing, the JSON not a table with a verdict for every run, the markdown not text,
             or the markdown not written with the JSON beside it; the message names the file and the command that
             writes both again.
@@ -176,7 +178,8 @@ def load_universality(path: str | Path) -> WidthsRecord:
     ``universality.json``, checked.
 
     Raises:
-        RunError: ``path`` is not a folder.
+        RunError: ``path`` is not a run over hidden widths (no such folder, one case study's output, a ``--seeds``
+            output or a robustness output, or neither ``universality.json`` nor any ``width-W/seed-S`` run).
         CorruptFileError: the file missing, not JSON or not the record ``run_widths`` writes; the message names the
             file and the call that writes it again.
 
@@ -200,11 +203,28 @@ def load_universality(path: str | Path) -> WidthsRecord:
     return WidthsRecord(run_dir, data)
 
 
+KINDS = {  # an output over many runs: the files at its top, the reader of them, and what writes one
+    "a robustness output": ((ROBUSTNESS, ROBUSTNESS_MD), "load_robustness", "`mechbridge robustness CASE --out DIR`"),
+    "a run over hidden widths": ((UNIVERSALITY,), "load_universality", "case_studies.generality.universality.run_widths (Python)"),
+    "a --seeds output": (("seed_report.json", "seed_report.md"), "load_seed_report", "`mechbridge run CASE --seeds 0-9 --out DIR`"),
+}
+
+
 def _folder(path: str | Path, kind: str) -> Path:
-    """``path`` as a folder; raises :class:`RunError` if it is not one or holds a single run (``kind``: what was asked for)."""
+    """``path`` as a folder of ``kind`` (a key of :data:`KINDS`); raises :class:`RunError` if it is not a folder, holds a
+    single run, is an output of another kind, or holds neither its files nor its runs (a resume would not write them)."""
     folder = Path(path)
     if not folder.is_dir():
         raise RunError(f"{folder} is a file, not {kind}" if folder.exists() else f"{folder} does not exist")
     if (folder / "run.json").is_file():
         raise RunError(f"{folder} is one case study's output, not {kind}: bridge.load_run({str(folder)!r}) reads it, and its report.json")
+    files, _, writer = KINDS[kind]
+    if any((folder / f).exists() for f in files):
+        return folder
+    for other, (theirs, reader, _) in KINDS.items():
+        if other != kind and any((folder / f).exists() for f in theirs):
+            raise RunError(f"{folder} is {other}, not {kind}: case_studies.generality.{reader}({str(folder)!r}) reads it")
+    runs = [p.name for p in folder.iterdir() if p.is_dir() and seeds_within(p)]  # NEIGHBOUR/seed-S or width-W/seed-S: the table is what is missing
+    if not any(("=" in name) if kind == "a robustness output" else re.fullmatch(r"width-\d+", name) for name in runs):
+        raise RunError(f"{folder / files[0]} does not exist: {folder} is not {kind} ({writer} writes one)")
     return folder

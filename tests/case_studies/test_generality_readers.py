@@ -215,3 +215,29 @@ def _widths_record(out, widths):
     out.mkdir()
     (out / "universality.json").write_text(json.dumps({"seeds": [0], "widths": widths, "universality": _row(check("same", 0.99, ">= 0.95", True))}))
     return out
+
+
+def test_a_table_reader_given_another_output_names_the_reader_of_that_output_not_a_resume_that_would_write_into_it(tmp_path):
+    _seed_output(tmp_path / "seeds")
+    _robustness(tmp_path / "robust", _table())
+    _widths_record(tmp_path / "widths", {"64": "pass"})
+    for reader, folder, kind, other, its_reader in [
+        (load_robustness, "seeds", "a robustness output", "a --seeds output", "load_seed_report"),
+        (load_robustness, "widths", "a robustness output", "a run over hidden widths", "load_universality"),
+        (load_universality, "seeds", "a run over hidden widths", "a --seeds output", "load_seed_report"),
+        (load_universality, "robust", "a run over hidden widths", "a robustness output", "load_robustness"),
+    ]:
+        with pytest.raises(RunError) as refused:
+            reader(tmp_path / folder)
+        assert str(refused.value) == f"{tmp_path / folder} is {other}, not {kind}: case_studies.generality.{its_reader}({str(tmp_path / folder)!r}) reads it"
+    (tmp_path / "thesis").mkdir()
+    (tmp_path / "thesis" / "notes.tex").write_text("data")
+    with pytest.raises(RunError, match=r"thesis/robustness\.json does not exist: .*thesis is not a robustness output \(`mechbridge robustness CASE --out DIR` writes one\)"):
+        load_robustness(tmp_path / "thesis")
+    with pytest.raises(RunError, match=r"thesis/universality\.json does not exist: .*thesis is not a run over hidden widths"):
+        load_universality(tmp_path / "thesis")
+    killed = tmp_path / "killed"  # its runs are there, its table is not: the resume that writes it is named
+    (killed / "train.lr=0.1" / "seed-0").mkdir(parents=True)
+    (killed / "train.lr=0.1" / "seed-0" / "run.json").write_text(json.dumps({"case_study": "toy", "preset": "quick"}))
+    with pytest.raises(CorruptFileError, match=r"robustness\.json is missing .*`mechbridge robustness toy --preset quick --neighbours 1 --seeds 0 .*--resume` writes both again"):
+        load_robustness(killed)

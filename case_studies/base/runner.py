@@ -198,7 +198,8 @@ def _train_run(study: CaseStudy, preset: Any, key: str, cfg: RunConfig, out: Pat
     from bridge.training.loop import train
 
     folder, staging = run_dir(out, key), out / STAGING
-    if key == MAIN and resume and not (out / "run.json").exists() and (staging / "run.json").is_file() and read_json(staging / "run.json").get("status") in ("complete", "failed"):
+    staged = read_json(staging / "run.json") if key == MAIN and resume and not (out / "run.json").exists() and (staging / "run.json").is_file() else {}
+    if staged.get("status") == "complete" or (staged.get("status") == "failed" and str(staged.get("error")).startswith(f"{Diverged.__name__}:")):
         _move_in(staging, out)  # a kill while the finished (or diverged) main run was moved in: finish moving it
     finished = load_run(folder) if resume and (folder / "run.json").exists() else None
     finished = finished if finished is not None and finished.status == "complete" else None

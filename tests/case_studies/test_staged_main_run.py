@@ -115,3 +115,31 @@ def test_a_staged_main_run_that_diverges_is_moved_in_with_its_report_and_resumes
     run = bridge.load_run(out)
     assert run.status == "failed" and {"report.json", "report.md"} <= set(run.info["files"])
     assert bridge.load_run(out / "runs" / "aux").status == "complete"
+
+
+class _Broken:
+    """A tracker that fails at step 10: the staged main run fails without diverging."""
+
+    name = "broken"
+
+    def __call__(self, model, step, data):
+        if step >= 10:
+            raise RuntimeError("a tracker bug")
+        return []
+
+
+def test_a_staged_main_run_that_failed_otherwise_stays_staged_until_it_is_complete(reference, tmp_path, monkeypatch, capsys):
+    """Only a diverged main run is moved in unfinished (its report records the divergence): one that failed for
+    another reason is resumed where it was staged, and moved in once complete."""
+    import case_studies.base.runner as runner
+
+    out = tmp_path / "study"
+    monkeypatch.setattr(runner, "online_trackers", lambda study, preset, key, seed: [_Broken()] if key == "main" else [])
+    for resume in (False, True):  # failing twice: the resume does not move it in either
+        with pytest.raises(RuntimeError, match="a tracker bug"):
+            run_case_study("main-trained-last", "quick", out, device="cpu", progress=False, resume=resume)
+        assert json.loads((out / ".main" / "run.json").read_text())["status"] == "failed" and not (out / "run.json").exists()
+    assert main(["report", str(out)]) == 2 and "is not finished" in capsys.readouterr().err
+    monkeypatch.undo()
+    report = run_case_study("main-trained-last", "quick", out, device="cpu", progress=False, resume=True)
+    assert report.to_dict() == json.loads((reference / "report.json").read_text()) and not (out / ".main").exists()

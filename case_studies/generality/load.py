@@ -47,7 +47,7 @@ def read_seed_report(folder: str | Path) -> tuple[dict[str, Any], str]:
         RunError: ``folder`` is not a ``--seeds`` output (no such folder, one case study's output, a robustness
             output or a run over hidden widths, or no ``seed_report.json``).
         CorruptFileError: either file missing, the JSON not an object with a verdict, the markdown not UTF-8 text
-            or not written with the JSON beside it; the message names the file and the command that writes it again.
+            or not written with the JSON beside it; the message names the file and the command that writes both again.
 
     Examples:
         >>> import tempfile; folder = Path(tempfile.mkdtemp())
@@ -118,9 +118,9 @@ def load_seed_report(path: str | Path) -> Any:
     try:
         report = _seed_report(stored)
     except (ValueError, KeyError, TypeError) as e:
-        raise CorruptFileError(f"{path / SEED_JSON} is not a valid report ({e}); `{seeds_again(path)}` writes it again") from None
+        raise CorruptFileError(f"{path / SEED_JSON} is not a valid report ({e}): `{seeds_again(path)}` writes both again") from None
     if report.verdict != stored["verdict"]:
-        raise CorruptFileError(f"{path / SEED_JSON} records the verdict {stored['verdict']!r} but its rows give {report.verdict!r} (changed since it was written); `{seeds_again(path)}` writes it again")
+        raise CorruptFileError(f"{path / SEED_JSON} records the verdict {stored['verdict']!r} but its rows give {report.verdict!r} (changed since it was written): `{seeds_again(path)}` writes both again")
     return report
 
 

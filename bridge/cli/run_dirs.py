@@ -72,6 +72,8 @@ def report_cmd(
 
         if (kind := table_kind(run_dir)) is not None:
             raise CLIError(rebuild_refusal(run_dir, kind))
+        if _neighbour(run_dir):
+            raise CLIError(_no_report(run_dir))
         if not (run_dir / "run.json").exists() and any(name.startswith("seed-") for name in runs_within(run_dir)):
             again = seeds_again(run_dir)
             raise CLIError(f"{run_dir} is a --seeds output, whose seed report --rebuild does not write: `{again}` writes it again from its runs (and `mechbridge report {run_dir}/seed-S --rebuild` rebuilds one seed's report)")
@@ -127,6 +129,13 @@ def report_cmd(
         raise typer.Exit(1)
 
 
+def _neighbour(run_dir: Path) -> bool:
+    """Whether ``run_dir`` is one neighbour's folder (``NEIGHBOUR/seed-S`` runs) of a robustness output."""
+    from bridge.cli.run_tables import table_kind
+
+    return not (run_dir / "run.json").exists() and "=" in run_dir.name and table_kind(run_dir.parent) == "robustness"
+
+
 def _no_report(run_dir: Path) -> str:
     """Why ``run_dir`` has no report to print, and what does have one."""
     from case_studies.base.runner import STAGING
@@ -149,6 +158,8 @@ def _no_report(run_dir: Path) -> str:
         inside = runs_within(run_dir)
         if not inside:
             return f"{run_dir} is not a run directory (no run.json)"
+        if _neighbour(run_dir):  # its seeds have no seed report: the table of the whole output counts them
+            return f"{run_dir} is one neighbour of the robustness output {run_dir.parent}: `mechbridge report {run_dir.parent}` prints its table, and `mechbridge report {run_dir / inside[0]}` one run's report"
         seeds_output = any(name.startswith("seed-") for name in inside) and not ((run_dir / "seed_report.json").is_file() and (run_dir / "seed_report.md").is_file())
         why = f"; its seed report is missing (`{seeds_again(run_dir)}` writes it)" if seeds_output else ""
         return f"{run_dir} is not a run directory (no run.json) but holds run directories ({', '.join(inside[:3])}{', …' if len(inside) > 3 else ''}): `mechbridge report {run_dir / inside[0]}` prints one's report{why}"

@@ -236,3 +236,18 @@ def test_the_resume_a_refusal_names_writes_the_same_robustness_table_again(tmp_p
     assert main([*again.split()[1:], "--quiet", "--device", "cpu"]) == code
     assert (out / "robustness.json").read_bytes() == written  # the same neighbour, re-analysed, not a new draw
     assert main(["report", str(out)]) == (0 if verdict == "pass" else 1)
+
+
+def test_a_neighbour_folder_of_a_robustness_output_names_the_table_not_a_seed_report(tmp_path, capsys):
+    """A neighbour's folder holds seed-S runs but no seed report: report and report --rebuild named a
+    `mechbridge run --seeds … --resume` that would write one into it."""
+    out = _write(tmp_path / "r", _table(["pass"]))
+    neighbour = out / "train.lr=0.1"
+    (neighbour / "seed-0").mkdir(parents=True)
+    (neighbour / "seed-0" / "run.json").write_text(json.dumps({"status": "complete", "case_study": "deep-linear"}))
+    before = file_hashes(tmp_path)
+    for rebuild in ([], ["--rebuild"]):
+        assert main(["report", str(neighbour), *rebuild]) == 2
+        assert capsys.readouterr().err == (f"mechbridge: error: {neighbour} is one neighbour of the robustness output {out}: `mechbridge report {out}` prints its table, "
+                                           f"and `mechbridge report {neighbour / 'seed-0'}` one run's report\n")
+    assert file_hashes(tmp_path) == before

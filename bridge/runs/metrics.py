@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from bridge.runs.errors import CorruptFileError
+from bridge.runs.row_text import plain_lines
 from bridge.runs.storage import append_bytes, atomic_write_bytes
 
 BASE_COLUMNS = ["step", "observable", "value"]
@@ -184,20 +185,18 @@ class MetricsLog:
         Raises:
             ValueError: a row is not tidy (see :func:`validate_rows`).
         """
-        validate_rows(rows)
         if not rows:
             return b""
-        keys, lines = {k for r in rows for k in r}, []
+        columns = self.columns or BASE_COLUMNS + sorted({k for r in rows for k in r} - _BASE)
+        text = plain_lines(rows, columns)  # the trackers' rows, column by column: the bytes csv writes for them
+        if text is None:
+            validate_rows(rows)
+            if self.columns is not None and not {k for r in rows for k in r} <= set(columns):
+                return None
+            text = _csv_text([r.get(c) for c in columns] for r in rows)
         if self.columns is None:
-            self.columns = BASE_COLUMNS + sorted(keys - set(BASE_COLUMNS))
-            lines.append(self.columns)
-        elif not keys <= set(self.columns):
-            return None
-        buffer = io.StringIO()
-        # csv writes None as an empty cell and floats at full precision (str(float) is the
-        # shortest round-trip repr); pandas reads "nan" and "inf" back as floats.
-        csv.writer(buffer, lineterminator="\n").writerows(lines + [[r.get(c) for c in self.columns] for r in rows])
-        data = buffer.getvalue().encode()
+            text, self.columns = _csv_text([columns]) + text, columns
+        data = text.encode()
         self.size += len(data)
         return data
 
@@ -218,6 +217,14 @@ class MetricsLog:
         with open(self.file, "r+") as f:
             f.truncate(size)
         self.columns, self.size = list(pd.read_csv(self.file, nrows=0).columns), size
+
+
+def _csv_text(lines: Iterable[Sequence[Any]]) -> str:
+    # csv writes None as an empty cell and floats at full precision (str(float) is the
+    # shortest round-trip repr); pandas reads "nan" and "inf" back as floats.
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(lines)
+    return buffer.getvalue()
 
 
 def _index_column(values: pd.Series) -> pd.Series:

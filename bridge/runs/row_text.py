@@ -1,0 +1,64 @@
+"""The CSV text of plain metrics rows, column by column (what :class:`csv.writer` writes for them).
+
+The metrics table takes a few thousand rows per write from the trackers of a run, nearly all
+of one plain shape: an ``int`` step, a ``str`` observable, a ``float`` value and ``int`` index
+cells. Those rows are written here one column at a time (a type check and one conversion per
+column instead of per cell); any other row goes through :mod:`csv` and the full checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+_ABSENT = object()  # the cell of a column a row does not have
+_QUOTED = frozenset(',"\r\n')  # a string holding one of these is quoted by the csv writer
+_NONE = type(None)
+
+
+def plain_lines(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str | None:
+    """The lines :class:`csv.writer` (``lineterminator="\\n"``) writes for ``rows`` under the header ``columns``,
+    or ``None`` when a row is not plain.
+
+    Plain: ``columns`` starts with ``step, observable, value``; every row has an ``int`` step, a
+    non-empty ``str`` observable that needs no quoting, a ``float`` (or ``None``) value, ``int``
+    (or ``None``, or no) cells in the other columns, and no key outside ``columns``. Such rows are
+    tidy (:func:`bridge.runs.metrics.validate_rows` accepts them); ``None`` sends the caller to
+    the full checks and the csv writer.
+
+    Examples:
+        >>> rows = [{"step": 0, "observable": "loss/train", "value": 0.5}, {"step": 0, "observable": "mode/strength", "value": 1e-07, "mode": 3}]
+        >>> plain_lines(rows, ["step", "observable", "value", "mode"])
+        '0,loss/train,0.5,\\n0,mode/strength,1e-07,3\\n'
+        >>> plain_lines([{"step": 0, "observable": "a,b", "value": 0.5}], ["step", "observable", "value"]) is None  # quoted by csv
+        True
+    """
+    if list(columns[:3]) != ["step", "observable", "value"]:
+        return None
+    cells, present = [], 0
+    for c in columns:
+        values = [r.get(c, _ABSENT) for r in rows]
+        kinds = set(map(type, values))
+        if c == "step":
+            if kinds != {int}:
+                return None
+            cells.append(list(map(str, values)))
+        elif c == "observable":
+            if kinds != {str} or any("" == s or not _QUOTED.isdisjoint(s) for s in set(values)):
+                return None
+            cells.append(values)
+        elif c == "value":
+            if kinds == {float}:
+                cells.append(list(map(str, values)))
+            elif kinds <= {float, _NONE}:
+                cells.append(["" if v is None else str(v) for v in values])
+            else:
+                return None
+        elif kinds <= {int, _NONE, object}:
+            present += len(values) - (values.count(_ABSENT) if object in kinds else 0)
+            cells.append(list(map(str, values)) if kinds == {int} else ["" if v is None or v is _ABSENT else str(v) for v in values])
+        else:
+            return None
+    if sum(map(len, rows)) != 3 * len(rows) + present:  # a key outside the header
+        return None
+    return "\n".join(map(",".join, zip(*cells))) + "\n"

@@ -154,8 +154,8 @@ class DeepLinearNetwork(HookedRootModule):
 
     def end_to_end(self) -> Float[Tensor, "d_out d_in"]:
         """The product ``W_{L-1} ⋯ W_0``."""
-        total = self.weights[0]
-        for w in self.weights[1:]:
+        total, *later = self.weights  # the parameters, without the module a slice of the list builds
+        for w in later:
             total = w @ total
         return total
 

@@ -120,29 +120,31 @@ def mode_alignment(
         [1.0, 1.0, 1.0]
     """
     modes = u.shape[1]
-    member, group_of, sizes = _grouping(tuple(s.tolist()) if s is not None else modes, w.dtype, w.device)
-    finite = torch.isfinite(w).flatten(-2).all(-1)
-    if not bool(finite.all()):
+    if not bool(torch.isfinite(w).all()):
+        finite = torch.isfinite(w).flatten(-2).all(-1)
         out = torch.full((*w.shape[:-2], modes), float("nan"), dtype=w.dtype, device=w.device)
         if finite.any():
             out[finite] = mode_alignment(w[finite], u, v, s)
         return out
+    member, group_of, keep, kept = _grouping(tuple(s.tolist()) if s is not None else modes, min(w.shape[-2:]), w.dtype, w.device)
     # one decomposition and one product per map (a batched SVD, like a broadcast product, moves the last
     # bits with the stack's size): a map gets the same alignment alone or in any stack
     flat = w.reshape(-1, *w.shape[-2:])
     decomposed = [torch.linalg.svd(m, full_matrices=False) for m in flat]
     uh, vh, n = torch.stack([d[0] for d in decomposed]), torch.stack([d[2] for d in decomposed]), len(flat)
     # each group's projection norm on every learned pair, all groups at once: (maps, group, learned pair)
-    pair = (_each(member, n) @ (_each(u.T, n) @ uh).square()).sqrt() * (_each(member, n) @ (_each(v.T, n) @ vh.mT).square()).sqrt()
-    keep = torch.arange(pair.shape[-1], device=w.device) < sizes[:, None]  # a group of g modes takes the mean of its g best pairs (or of all there are)
-    best = (pair.sort(dim=-1, descending=True).values * keep).sum(-1) / keep.sum(-1)
+    members = _each(member, n)
+    pair = (members @ (_each(u.T, n) @ uh).square()).sqrt() * (members @ (_each(v.T, n) @ vh.mT).square()).sqrt()
+    best = (pair.sort(dim=-1, descending=True).values * keep).sum(-1) / kept  # a group of g modes: the mean of its g best pairs
     return best[:, group_of].reshape(*w.shape[:-2], -1)
 
 
 @functools.lru_cache(maxsize=64)
-def _grouping(values: tuple[float, ...] | int, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
-    """For teacher singular values ``values`` (or a number of modes, each its own group): the
-    ``(group, mode)`` membership matrix, each mode's group and each group's size."""
+def _grouping(values: tuple[float, ...] | int, pairs: int, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """For teacher singular values ``values`` (or a number of modes, each its own group) and maps of
+    ``pairs`` singular pairs: the ``(group, mode)`` membership matrix, each mode's group, which of
+    the ``pairs`` best pairs each group takes ``(group, pair)`` (as many as its modes, or all there
+    are) and how many."""
     groups = degenerate_groups(torch.tensor(values, dtype=torch.float64)) if isinstance(values, tuple) else [[m] for m in range(values)]
     group_of = [0] * sum(map(len, groups))
     for g, group in enumerate(groups):
@@ -150,7 +152,8 @@ def _grouping(values: tuple[float, ...] | int, dtype: torch.dtype, device: torch
             group_of[m] = g
     index = torch.tensor(group_of, device=device)
     member = (torch.arange(len(groups), device=device)[:, None] == index).to(dtype)
-    return member, index, member.sum(-1)
+    keep = torch.arange(pairs, device=device) < member.sum(-1)[:, None]
+    return member, index, keep, keep.sum(-1)
 
 
 @dataclass

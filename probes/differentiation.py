@@ -21,6 +21,7 @@ of one item) always has ratio 1: it is individuation, not differentiation.
 
 from __future__ import annotations
 
+import functools
 
 import numpy as np
 from jaxtyping import Float, Int
@@ -109,6 +110,22 @@ class _Tree:
         return between, chance
 
 
+def _structure(levels: np.ndarray) -> tuple[_Tree | None, dict[int, _Grouping] | None, np.ndarray]:
+    """For a labelling ``(level, item)``: the tree of its levels when they nest (else ``None``, and each
+    level's grouping inside its parents), and the number of contrasts of each level."""
+    tree = _Tree(levels) if _Tree.nested(levels) else None
+    groups = None if tree is not None else {k: _Grouping.of(levels[k], levels[k - 1]) for k in range(1, len(levels))}
+    contrasts = np.array([0] + [len(np.unique(levels[k - 1 : k + 1].T, axis=0)) - len(np.unique(levels[k - 1])) for k in range(1, len(levels))])  # Σ_parents (children − 1)
+    return tree, groups, contrasts
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_structure(shape: tuple[int, ...], dtype: str, data: bytes) -> tuple[_Tree | None, dict[int, _Grouping] | None, np.ndarray]:
+    """:func:`_structure` of the labelling of these bytes, built once per labelling in a process
+    (a tracker measures the same labelling at every checkpoint of every run)."""
+    return _structure(np.frombuffer(data, dtype=dtype).reshape(shape))
+
+
 class Differentiation:
     """Measure of differentiation per hierarchy level; not a scikit-learn estimator.
 
@@ -147,20 +164,15 @@ class Differentiation:
             raise ValueError(f"level_labels must be (level, item), got shape {levels.shape}")
         if h.ndim not in (2, 3) or h.shape[-2] != levels.shape[1]:
             raise ValueError(f"h must be (item, d) or (batch, item, d) with {levels.shape[1]} items, got shape {h.shape}")
-        key = (levels.shape, levels.dtype.str, levels.tobytes())
-        if getattr(self, "_key", None) != key:
-            tree = _Tree(levels) if _Tree.nested(levels) else None
-            groups = {k: _Grouping.of(levels[k], levels[k - 1]) for k in range(1, len(levels))}
-            contrasts = np.array([0] + [len(np.unique(levels[k - 1 : k + 1].T, axis=0)) - len(np.unique(levels[k - 1])) for k in range(1, len(levels))])  # Σ_parents (children − 1)
-            self._tree, self._groups, self._contrasts, self._key = tree, groups, contrasts, key  # all or nothing
-        self.contrasts_ = self._contrasts.copy()
-        if self._tree is not None:
-            self.between_, self.chance_ = self._tree.measure(h)
+        tree, groups, contrasts = _structure(levels) if levels.dtype.hasobject else _cached_structure(levels.shape, levels.dtype.str, levels.tobytes())
+        self.contrasts_ = contrasts.copy()
+        if tree is not None:
+            self.between_, self.chance_ = tree.measure(h)
         else:
             self.between_, self.chance_ = np.zeros(h.shape[:-2] + (len(levels),)), np.zeros(h.shape[:-2] + (len(levels),))
             for index in np.ndindex(h.shape[:-2]):
                 for k in range(1, len(levels)):
-                    self.between_[index + (k,)], self.chance_[index + (k,)] = _between(h[index], self._groups[k])
+                    self.between_[index + (k,)], self.chance_[index + (k,)] = _between(h[index], groups[k])
         dof = h.shape[-1] * self.contrasts_
         self.ratio_sd_ = np.sqrt(np.divide(2.0, dof, out=np.full(len(levels), np.inf), where=dof > 0))
         self.ratio_ = np.divide(self.between_, self.chance_, out=np.full(self.chance_.shape, np.nan), where=self.chance_ > 0)

@@ -158,3 +158,20 @@ def test_between_category_variance_refuses_labels_of_another_length():
         between_category_variance(np.zeros((4, 2)), np.array([0, 0, 1]), np.zeros(4, int))
     with pytest.raises(ValueError, match=r"one entry per item \(4\)"):
         between_category_variance(np.zeros((4, 2)), np.array([0, 0, 1, 1]), np.zeros(5, int))
+
+
+def test_a_labelling_changed_in_place_is_measured_as_changed_and_a_fit_s_contrasts_are_its_own():
+    """A labelling's structure is shared by every fit of it in a process: a labelling edited in place
+    between fits is a new one, and changing a fit's ``contrasts_`` changes no later fit."""
+    h = np.random.default_rng(4).normal(size=(8, 3))
+    levels = level_labels(3, 2)
+    first = Differentiation().fit(h, levels)
+    first.contrasts_[:] = 99
+    assert Differentiation().fit(h, levels).contrasts_.tolist() == [0, 1, 2, 4]
+    levels[2] = [0, 1, 0, 1, 0, 1, 0, 1]  # now crossed with level 1
+    changed = Differentiation().fit(h, levels)
+    assert changed.contrasts_.tolist() == [0, 1, 2, 6]  # the leaves: 8 items in 2 parents
+    for k in (1, 2):
+        between, chance = between_category_variance(h, levels[k], levels[k - 1])
+        assert changed.between_[k] == pytest.approx(between, rel=1e-12)
+        assert changed.chance_[k] == pytest.approx(chance, rel=1e-12)

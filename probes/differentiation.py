@@ -126,6 +126,13 @@ def _cached_structure(shape: tuple[int, ...], dtype: str, data: bytes) -> tuple[
     return _structure(np.frombuffer(data, dtype=dtype).reshape(shape))
 
 
+@functools.lru_cache(maxsize=64)
+def _ratio_sd(d: int, contrasts: tuple[int, ...]) -> np.ndarray:
+    """``√(2 / (d · contrasts))`` of each level (``inf`` for a level with no contrast)."""
+    dof = d * np.array(contrasts)
+    return np.sqrt(np.divide(2.0, dof, out=np.full(len(dof), np.inf), where=dof > 0))
+
+
 class Differentiation:
     """Measure of differentiation per hierarchy level; not a scikit-learn estimator.
 
@@ -173,7 +180,6 @@ class Differentiation:
             for index in np.ndindex(h.shape[:-2]):
                 for k in range(1, len(levels)):
                     self.between_[index + (k,)], self.chance_[index + (k,)] = _between(h[index], groups[k])
-        dof = h.shape[-1] * self.contrasts_
-        self.ratio_sd_ = np.sqrt(np.divide(2.0, dof, out=np.full(len(levels), np.inf), where=dof > 0))
+        self.ratio_sd_ = _ratio_sd(h.shape[-1], tuple(contrasts.tolist())).copy()
         self.ratio_ = np.divide(self.between_, self.chance_, out=np.full(self.chance_.shape, np.nan), where=self.chance_ > 0)
         return self

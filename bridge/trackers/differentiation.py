@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from jaxtyping import Float
 
@@ -47,9 +46,11 @@ class DifferentiationTracker(Batched):
     def measure(self, captures: Sequence[torch.Tensor], data: TaskData) -> list[list[Row]]:
         labels = data.info["level_labels"]
         fit = self._measure.fit(torch.stack(list(captures)).cpu().numpy(), labels)
-        sd = np.broadcast_to(fit.ratio_sd_, fit.ratio_.shape)
-        table = np.stack((fit.between_, fit.chance_, fit.ratio_, sd), axis=-1).tolist()  # (step, level, 4)
-        return [[{"observable": name, "value": value, "level": k} for k in range(1, len(labels)) for name, value in zip(_OBSERVABLES, per_step[k])] for per_step in table]
+        sd, levels = fit.ratio_sd_.tolist(), range(1, len(labels))
+        return [
+            [{"observable": name, "value": value, "level": k} for k in levels for name, value in zip(_OBSERVABLES, (between[k], chance[k], ratio[k], sd[k]))]
+            for between, chance, ratio in zip(fit.between_.tolist(), fit.chance_.tolist(), fit.ratio_.tolist())
+        ]
 
 
 _OBSERVABLES = ("differentiation/between", "differentiation/chance", "differentiation/ratio", "differentiation/ratio_sd")

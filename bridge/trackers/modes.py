@@ -182,8 +182,11 @@ class ModeTracker(Batched):
         w = torch.stack(list(captures))
         u, v = data.info["U"].to(w), data.info["V"].to(w)
         with torch.no_grad():
-            values = torch.stack((mode_strengths(w, u, v), mode_alignment(w, u, v, data.info.get("S"))), dim=-1).tolist()  # (step, mode, 2)
-        return [[{"observable": name, "value": value, "mode": m} for m, pair in enumerate(per_step) for name, value in zip(_OBSERVABLES, pair)] for per_step in values]
+            strengths, alignments = mode_strengths(w, u, v).tolist(), mode_alignment(w, u, v, data.info.get("S")).tolist()  # (step, mode) each
+        return [
+            [row for m, (s, a) in enumerate(zip(strength, alignment)) for row in ({"observable": _OBSERVABLES[0], "value": s, "mode": m}, {"observable": _OBSERVABLES[1], "value": a, "mode": m})]
+            for strength, alignment in zip(strengths, alignments)
+        ]
 
 
 _OBSERVABLES = ("mode/strength", "mode/alignment")

@@ -84,7 +84,8 @@ def test_the_table_holds_the_csv_writers_bytes_whichever_way_each_append_is_writ
         log.append(batch)
     header = ["step", "observable", "value"] + sorted({k for r in first for k in r} - {"step", "observable", "value"})
     expected = _csv_reference([dict(zip(header, header))], header) + "".join(_csv_reference(b, header) for b in batches)
-    assert open(f"{folder}/metrics.csv", encoding="utf-8", newline="").read() == expected
+    with open(f"{folder}/metrics.csv", encoding="utf-8", newline="") as f:
+        assert f.read() == expected
     assert log.size == len(expected.encode())
     assert len(read_metrics(folder)) == sum(map(len, batches))
 

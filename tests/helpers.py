@@ -106,6 +106,53 @@ def page_block(page: str, placeholder: str, out, where: str | None = None) -> st
     return block.replace(placeholder, repr(str(out)))
 
 
+def page_table(page: str, header: str) -> list[dict[str, str]]:
+    """The rows of the one markdown table of ``docs/<page>`` whose header row contains ``header``, each a dict
+    from column title to cell text (stripped; a column title that repeats gets `` 2``, `` 3`` ... appended).
+
+    >>> [r["seed"] for r in page_table("case_studies/deep-linear.md", "| seed | verdict |")]
+    ['0', '1', '2']
+    """
+    lines = (ROOT / "docs" / page).read_text().splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("|") and header in line and lines[i + 1].startswith("|---")]
+    assert len(starts) == 1, f"docs/{page}: {len(starts)} tables with {header!r} in their header row, expected 1"
+    titles: list[str] = []
+    for title in _cells(lines[starts[0]]):
+        titles.append(title if title not in titles else f"{title} {sum(t.split(' ')[0] == title for t in titles) + 1}")
+    rows = []
+    for line in lines[starts[0] + 2 :]:
+        if not line.startswith("|"):
+            break
+        cells = _cells(line)
+        assert len(cells) == len(titles), f"docs/{page}: a row of {len(cells)} cells under {len(titles)} titles: {line}"
+        rows.append(dict(zip(titles, cells)))
+    return rows
+
+
+def page_row(page: str, header: str, first: str = "0") -> dict[str, str]:
+    """The one row of :func:`page_table` whose first cell is ``first`` (default: seed 0's row)."""
+    rows = [r for r in page_table(page, header) if next(iter(r.values())) == first]
+    assert len(rows) == 1, f"docs/{page}: {len(rows)} rows starting {first!r} in the table headed {header!r}"
+    return rows[0]
+
+
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def as_printed(value: float, text: str) -> str:
+    """``value`` written the way the number ``text`` is written on a page: as many decimals, a minus sign ``−``
+    unless ``text`` has an ASCII ``-``, a leading ``+`` kept. Assert ``as_printed(v, t) == t`` to check a page's number.
+
+    >>> as_printed(0.92749, "0.927"), as_printed(-0.4567, "−0.46"), as_printed(3, "3.0"), as_printed(0.014, "+1")
+    ('0.927', '−0.46', '3.0', '+0')
+    """
+    number = re.fullmatch(r"([+−-]?)(\d+)(?:\.(\d+))?", text.strip())
+    assert number, f"not a plain number: {text!r}"
+    written = f"{value:{'+' if number[1] == '+' else ''}.{len(number[3] or '')}f}"
+    return written if number[1] == "-" else written.replace("-", "−")
+
+
 def run_python(code: str, quiet_seconds: float, cwd=None) -> subprocess.CompletedProcess:
     """Run ``code`` in a fresh interpreter (``python -c``) and fail with its stderr unless it exits 0."""
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout(quiet_seconds), cwd=cwd)

@@ -16,6 +16,7 @@ from bridge.stages.sharpness import alternation_fraction, first_increase, oscill
 from bridge.tasks import TeacherMLPConfig
 from bridge.theory.eos import gd_on_quadratic, oscillation_multiplier, predict_plateau, stability_threshold
 from helpers import page_block, run_python
+from page_checks import edge_of_stability_page
 
 torch.set_num_threads(1)
 
@@ -297,6 +298,11 @@ def test_edge_of_stability_quick_preset_end_to_end(quick_run):
     again = rebuild_report(out)
     assert again.verdict == report.verdict
     assert [c.value for c in again.checks] == pytest.approx([c.value for c in report.checks], rel=1e-9)
+
+
+@pytest.mark.slow
+def test_the_pages_seed_0_rows_and_verdict_are_those_of_the_quick_run(quick_run):
+    edge_of_stability_page(json.loads((quick_run[0] / "report.json").read_text()))
 
 
 @pytest.mark.slow

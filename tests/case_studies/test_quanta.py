@@ -5,11 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import re
 
 import numpy as np
 import pytest
-from helpers import ROOT, as_printed, page_row
+from page_checks import quanta_page
 
 from bridge.config import ConfigError, ScheduleConfig, TrainConfig
 from bridge.tasks.sparse_parity import SparseParityConfig
@@ -25,7 +24,6 @@ from case_studies.quanta.analysis import (
 )
 
 LN2 = math.log(2)
-PAGE_RESULTS = "case_studies/quanta.md"
 ALPHA, N_TASKS = 0.4, 12
 STEPS = np.arange(0.0, 40001.0, 50.0)
 
@@ -251,46 +249,7 @@ def test_quick_preset_end_to_end(tmp_path):
     assert not next(r for name, r in rows.items() if name.startswith("largest |predicted"))["passed"]
     assert report.extra["quanta"]["final_mean_loss"][-1] < 0.01
     assert saved["figures"] == [f"figures/{n}.png" for n in ("subtask_losses", "scaling", "hidden_progress", "quanta_per_width")]
-    _page_states_seed_0(saved)
-
-
-def _page_states_seed_0(saved: dict) -> None:
-    """The page's seed-0 rows (results and quanta over training) and its seed-0 verdict are this run's, as printed."""
-    rows = {r["name"].split(" (95% CI")[0]: r for r in saved["checks"]}
-    value = {name: r["value"] for name, r in rows.items()}
-    page = PAGE_RESULTS
-    row = page_row(page, "| seed | ρ (order) |")
-    n_ci = re.search(r"95% CI (\S+) to (\S+)\)", next(r["name"] for r in saved["checks"] if r["name"].startswith("exponent of final mean loss vs parameters")))
-    s_ci = value["95% CI of the steps exponent"].split(" to ")
-    steps = value["exponent of mean loss vs steps, widest model (first to last emergence)"]
-    model_n = value["exponent the quantization model gives for the quanta learned at these widths (finite n_tasks)"]
-    model_s = value["exponent the quantization model gives for the quanta learned at these steps (finite n_tasks)"]
-    settled = value["share of the widest model's tracked steps (before all are learned) with every subtask settled"]
-    expected = {
-        "ρ (order)": value["Spearman ρ: frequency rank vs emergence step"], "drop width / step, worst": value["largest drop width / emergence step"],
-        "share at onset / chance, least": value["least relevant-bit share at a drop's onset / chance"], "model": model_n, "model 2": model_s,
-    }
-    for column, number in expected.items():
-        assert as_printed(number, row[column]) == row[column], (column, number)
-    assert row["quanta learned, widths 8 → 256"] == ", ".join(map(str, saved["quanta"]["quanta_learned"]))
-    lead, interval = row["exponent vs N (target 0.4 ± 25%)"].split(" (")
-    assert as_printed(value["exponent of final mean loss vs parameters"], lead) == lead
-    assert interval.rstrip(")").split(" to ") == [as_printed(float(x), t) for x, t in zip(n_ci.groups(), interval.rstrip(")").split(" to "))]
-    lead, interval = row["exponent vs S (target 0.286 ± 25%)"].split(" (")
-    assert as_printed(steps, lead) == lead
-    assert interval.rstrip(")").split(" to ") == [as_printed(float(x), t) for x, t in zip(s_ci, interval.rstrip(")").split(" to "))]
-    share, error = row["settled steps; error, all steps"].split("; ")
-    assert share == f"{settled:.0%}" and as_printed(value["largest error over every tracked step before all are learned (mid-drop steps included)"], error) == error
-    assert row["verdict"] == saved["verdict"]
-    # quanta learned at 3/4 of training and at the end, by width (the last two of each cell)
-    over_training = page_row(page, "| seed | width 8 |")
-    for width, cell in zip(saved["quanta"]["widths"], list(over_training.values())[1:]):
-        assert cell.split(", ")[2:] == value[f"width {width}: quanta learned at 3/4 of training and at the end"].split(" / "), width
-    counted = [r for r in saved["checks"] if r["counted"]]
-    prose = " ".join((ROOT / "docs" / page).read_text().split())
-    assert f"Seed 0 converges at every width and its verdict is **{saved['verdict']}**: one claim passes (frequency order) and six fail." in prose
-    assert not saved["failed_preconditions"] and [r["name"] for r in counted if r["passed"]] == ["Spearman ρ: frequency rank vs emergence step"]
-    assert len(counted) == 7
+    quanta_page(saved)  # the page's seed-0 numbers are this run's
 
 
 def test_the_parameter_exponent_row_keeps_its_key_when_its_interval_changes():

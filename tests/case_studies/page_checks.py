@@ -80,3 +80,21 @@ def edge_of_stability_page(saved: dict) -> None:
     top = {m["detail"]["lr"]: {tuple(n[:2]) for n in m["detail"]["final_top_neurons"]} for m in saved["matches"]}
     shared = {4: "four"}.get(len(top[0.18] & top[0.14]), str(len(top[0.18] & top[0.14])))
     assert f"none in seed 0, where η = 0.18 and 0.14 share {shared} and η = 0.25 has its own." in prose
+
+
+def llc_calibration_page(saved: dict) -> None:
+    """The page's seed-0 column (each shape's λ̂ ± spread over chains and λ̂/λ − 1, the verdict) and its seed-0
+    statements (nβ·L_n(w*) below 1e-8, no chain diverged) are this run's, as printed."""
+    page = "case_studies/llc-calibration.md"
+    table = page_table(page, "| shape | λ | seed 0 |")
+    *rows, verdict = table
+    assert [r["shape"] for r in rows] == [s["shape"] for s in saved["shapes"]]
+    for row, shape in zip(rows, saved["shapes"]):
+        _same(row["λ"], "{}", shape["theory"])
+        _same(row["seed 0"], "{} ± {} ({}%)", shape["estimate"], shape["std"], 100 * (shape["estimate"] / shape["theory"] - 1))
+    counted = [c for c in saved["checks"] if c["counted"]]
+    assert verdict["shape"] == f"verdict ({len(counted)} counted claims)" and verdict["seed 0"] == saved["verdict"]
+    prose = " ".join((ROOT / "docs" / page).read_text().split())
+    assert "nβ·L_n(w*) stays below 1e-8 and no chain diverged in any seed" in prose
+    assert all(c["value"] < 1e-8 for c in saved["checks"] if "nβ·L_n(w*)" in c["name"])
+    assert all(c["value"] == 0 for c in saved["checks"] if c["name"].endswith("diverged chains"))

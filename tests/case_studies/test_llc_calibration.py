@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import matplotlib
 import numpy as np
 import pytest
 from helpers import page_block, run_python
+from page_checks import llc_calibration_page
 
 from bridge.config import ConfigError, RunConfig, ScheduleConfig, TrainConfig, config_to_dict
 from bridge.estimators import SGLDConfig
@@ -177,6 +179,7 @@ def test_llc_calibration_quick_preset_passes(tmp_path):
     for row in shapes:
         assert row["estimate"] == pytest.approx(row["theory"], rel=0.2)
     assert report.figures == ["figures/llc_vs_theory.png", "figures/chain_traces.png"]
+    llc_calibration_page(json.loads((tmp_path / "run" / "report.json").read_text()))  # the page's seed-0 column is this run's
 
 
 # --- every counted row fails when its claim is false (stored observables, no training) ---

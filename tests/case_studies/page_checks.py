@@ -98,3 +98,22 @@ def llc_calibration_page(saved: dict) -> None:
     assert "nβ·L_n(w*) stays below 1e-8 and no chain diverged in any seed" in prose
     assert all(c["value"] < 1e-8 for c in saved["checks"] if "nβ·L_n(w*)" in c["name"])
     assert all(c["value"] == 0 for c in saved["checks"] if c["name"].endswith("diverged chains"))
+
+
+def superposition_page(saved: dict) -> None:
+    """The page's seed-0 row (verdict, pentagon, k-gon events and lag, the unmeasured step, phases, sticky share) and
+    seed 0's final λ̂ are this run's, as printed."""
+    page = "case_studies/superposition.md"
+    row = page_row(page, "| seed | verdict | pentagon gap error (°) |")
+    pentagon, step, phases, sticky = saved["checks"]
+    (kgon,) = saved["matches"]
+    assert row["verdict"] == saved["verdict"]
+    _same(row["pentagon gap error (°)"], "{}", pentagon["value"])
+    _same(row["λ̂ event / pentagon event"], "{} / {}", kgon["observed_step"], kgon["mechanism_step"])
+    _same(row["relative lag"], "{}", kgon["relative_error"])
+    assert row["λ̂ step 4-gon → pentagon"] == "not measured (no 4-gon checkpoint): fails"
+    assert step["value"] is None and not step["passed"] and step["reason"].startswith("no checkpoint rests in a regular 4-gon")
+    _same(row["phase agreement"], "{}", phases["value"])
+    _same(row["sticky share"], "{}", sticky["value"])
+    final = re.search(r"Seeds 0 and 2 end as regular pentagons, with λ̂ over the last quarter (\S+) and", " ".join((ROOT / "docs" / page).read_text().split()))
+    _same(final[1], "{}", kgon["detail"]["final_llc"])

@@ -117,3 +117,36 @@ def superposition_page(saved: dict) -> None:
     _same(row["sticky share"], "{}", sticky["value"])
     final = re.search(r"Seeds 0 and 2 end as regular pentagons, with λ̂ over the last quarter (\S+) and", " ".join((ROOT / "docs" / page).read_text().split()))
     _same(final[1], "{}", kgon["detail"]["final_llc"])
+
+
+def grokking_page(out) -> None:
+    """The page's seed-0 row and seed 0's clean-up, excluded-loss rise and Gini lag in the prose are those of the
+    quick run in ``out`` (its report.json and events.json), as printed."""
+    import json
+
+    page = "case_studies/grokking.md"
+    saved, events = json.loads((out / "report.json").read_text()), json.loads((out / "events.json").read_text())
+    rows = {r.get("name", r.get("prediction")): r for r in saved["checks"] + saved["matches"]}
+    event = {e["name"]: e for e in events}
+    phase = {e["name"]: e for e in events if e["type"] == "stage"}
+    row = page_row(page, "| seed | verdict | train 99% / test 95% |")
+    assert row["verdict"] == saved["verdict"]
+    memorised, grokked = event["train accuracy > 99%"]["step"], event["test accuracy > 95%"]["step"]
+    _same(row["train 99% / test 95%"], "{} / {} ({}×)", memorised, grokked, rows["test acc > 95% step / train acc > 99% step"]["value"])
+    _same(row["phase ends"], "{} / {} / {}", *(phase[p]["end"] for p in ("memorisation", "circuit formation", "clean-up")))
+    _same(row["restricted vs test half-drop"], "{} vs {}", event["restricted loss half-way down from its peak"]["step"], event["test loss half-way down from its peak"]["step"])
+    assert rows["restricted loss falls before test loss (half-drop steps)"]["value"] == row["restricted vs test half-drop"]
+    _same(row["excluded rise"], "{}", rows["excluded loss rise over circuit formation (end / start)"]["value"])
+    _same(row["top-8 share"], "{}", rows["share of final embedding Fourier norm² in the top 8 frequencies"]["value"])
+    gini = rows["W_E Gini half-rise with the test-loss half-drop"]
+    _same(row["Gini half-rise vs test half-drop (lag)"], "{} vs {} ({})", gini["mechanism_step"], gini["observed_step"], gini["relative_error"])
+    _same(row["AGF max rel. error"], "{}", max(m["relative_error"] for m in saved["matches"] if m["prediction"].startswith("AGF")))
+    fit = saved["sweep"]["fit"]
+    _same(row["sweep α (95% CI)"], "{} [{}, {}]", fit["exponent"], fit["ci_low"], fit["ci_high"])
+    prose = " ".join((ROOT / "docs" / page).read_text().split())
+    cleanup = re.search(r"\(the clean-up: (\S+) and \S+ nats in (\S+) and \S+ steps\)", prose)
+    _same(cleanup[0], "(the clean-up: {} and 5.8 nats in {} and 20 steps)", -phase["clean-up"]["change"], phase["clean-up"]["end"] - phase["clean-up"]["start"])
+    excluded = re.search(r"in seeds 0 and 2 \(×(\S+), ×\S+\)", prose)
+    _same(excluded[1], "{}", rows["excluded loss rise over circuit formation (end / start)"]["value"])
+    lag = re.search(r"in every seed \((\S+)×, \S+× and \S+× its step", prose)
+    _same(lag[1], "{}", gini["mechanism_step"] / gini["observed_step"])

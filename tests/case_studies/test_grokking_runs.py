@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers import page_block, run_python
+from page_checks import grokking_page
 import torch
 
 from bridge.config import ConfigError, RunConfig, ScheduleConfig, TrainConfig
@@ -118,6 +119,7 @@ def test_grokking_quick_preset_end_to_end(tmp_path):
     assert first.startswith(f"key frequencies {saved['key_frequencies']}: ")
     start, end = map(float, re.findall(r"\d\.\d\d", first.split(": ")[1]))
     assert start < 0.5 and end >= 0.8  # the key set carries 80% of the final norm², far less at initialisation
+    grokking_page(out)  # the page's seed-0 row and statements are this run's
 
 
 def _tiny_preset():

@@ -150,3 +150,29 @@ def grokking_page(out) -> None:
     _same(excluded[1], "{}", rows["excluded loss rise over circuit formation (end / start)"]["value"])
     lag = re.search(r"in every seed \((\S+)×, \S+× and \S+× its step", prose)
     _same(lag[1], "{}", gini["mechanism_step"] / gini["observed_step"])
+
+
+def induction_heads_page(out) -> None:
+    """The page's seed-0 row (drop, half-rises with their heads, the LLC boundary, final scores, ablation, control,
+    verdict) is the quick run's in ``out`` (report.json and events.json), as printed."""
+    import json
+
+    page = "case_studies/induction-heads.md"
+    saved, events = json.loads((out / "report.json").read_text()), json.loads((out / "events.json").read_text())
+    rows = {r.get("key") or r.get("name", r.get("prediction")): r for r in saved["checks"] + saved["matches"]}
+    step = {e["name"]: e["step"] for e in events if e["type"] == "event"}
+    induction, previous = (f"L{layer}H{head}" for layer, head in (saved["induction_head"], saved["previous_token_head"]))
+    row = page_row(page, "| seed | loss drop (half-drop) |")
+    drop = rows["the phenomenon: an abrupt drop of the repeated-token loss"]["value"].replace("-", "–")
+    _same(row["loss drop (half-drop)"], f"{drop} ({{}})", step["repeated-token loss half-drop"])
+    _same(row["induction half-rise"], f"{{}} ({induction})", step[f"{induction} induction score half-rise"])
+    _same(row["prev-token half-rise"], f"{{}} ({previous})", step[f"{previous} previous-token score half-rise"])
+    _same(row["K-comp half-rise"], "{}", step[f"K-composition {previous}->{induction} half-rise"])
+    llc = rows["learning-coefficient stage boundary at the end of the loss drop"]
+    _same(row["drop end / LLC boundary"], "{} / {}" + ("" if llc["passed"] else ": fails") + " ({})", llc["observed_step"], llc["mechanism_step"], llc["relative_error"])
+    _same(row["final induction test / off"], "{} / {}", rows["induction head: final induction score (test)"]["value"], rows["induction head: final induction score (off-position)"]["value"])
+    _same(row["prev-token ablation (nats)"], "{}", rows["mean-ablating the previous-token head: repeated-token loss increase (nats)"]["value"])
+    slow, fast = map(float, rows["one-layer control: steepest fall of log repeated-token loss vs the two-layer drop (per 1000 steps)"]["value"].split(" vs "))
+    _same(row["control loss, fall rate vs main (per 1000 steps)"], "{}, {} vs {}", rows["one-layer control: final repeated-token loss (nats)"]["value"], slow, fast)
+    assert row["verdict"] in (saved["verdict"], f"**{saved['verdict']}**")
+    assert rows["mean-ablating the previous-token head: max layer-1 induction score"]["value"] <= 0.11  # "no layer-1 induction score above 0.11"

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from helpers import judged_induction_rows, page_block, row_starting, run_python
+from page_checks import induction_heads_page
 from pinned import ADAMW_OFF_COVERED_MIN, ADAMW_OFF_UNCOVERED_MAX, ADAMW_REACH_RANGE, QUICK_OFF_COVERED, QUICK_OFF_COVERED_TOL, QUICK_PREV_ABLATION_NATS, QUICK_PREV_ABLATION_NATS_TOL, QUICK_REACH
 import torch
 
@@ -304,6 +305,11 @@ def test_quick_preset_end_to_end(quick_run):
     subsets = _single_head_sets_agree_with_the_judged_ablation(causal)
     assert causal["all_prev_ablation_mean"]["heads"] == causal["prev_ablation_mean"]["heads"] == [[0, 1]]
     assert subsets["smallest_meeting_targets"]["heads"] == [[0, 1]]
+
+
+@pytest.mark.slow
+def test_the_pages_seed_0_row_is_that_of_the_quick_run(quick_run):
+    induction_heads_page(quick_run[0])
 
 
 @pytest.mark.slow

@@ -176,3 +176,63 @@ def induction_heads_page(out) -> None:
     _same(row["control loss, fall rate vs main (per 1000 steps)"], "{}, {} vs {}", rows["one-layer control: final repeated-token loss (nats)"]["value"], slow, fast)
     assert row["verdict"] in (saved["verdict"], f"**{saved['verdict']}**")
     assert rows["mean-ablating the previous-token head: max layer-1 induction score"]["value"] <= 0.11  # "no layer-1 induction score above 0.11"
+
+
+def _same_power(cell: str, value: float) -> None:
+    """``cell`` is ``value`` written as ``m·10⁻ᵏ`` (``m`` at the precision printed)."""
+    mantissa, power = re.fullmatch(r"([\d.]+)·10⁻([⁰¹²³⁴⁵⁶⁷⁸⁹]+)", cell).groups()
+    k = int(power.translate(str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")))
+    assert as_printed(value * 10**k, mantissa) == mantissa, f"{cell!r}: this run prints {as_printed(value * 10**k, mantissa)}·10⁻{power}"
+
+
+def kernel_limit_page(saved: dict) -> None:
+    """The page's two seed-0 rows (lazy end; kernel, features and crossover) and seed 0's numbers in the prose
+    (settled lazy end, crossovers and their ratios, elasticity, the largest single-set and mean gaps) are this run's."""
+    page = "case_studies/kernel-limit.md"
+    checks = saved["checks"]
+    named = lambda start: next(c for c in checks if c["name"].startswith(start))  # noqa: E731
+    inner = lambda start: re.search(r"\(([^()]*)\)[^()]*$", named(start)["name"])[1]  # noqa: E731  (the name's last bracket)
+    mean_mse = named("lazy end α=50, mean over 16 training sets: cube MSE")
+    fractions = [named(f"lazy end α=50, mean over 16 training sets: learned fraction of {t}")["value"] for t in ("χ_{0} ", "χ_{0,1} ", "χ_{0,1,2} ")]
+    learnable = saved["eigenlearning"]["learnability"]
+    row = page_row(page, "| seed | mean over 16 sets: cube MSE / eigenlearning |")
+    _same(row["mean over 16 sets: cube MSE / eigenlearning"], "{} / {} ({} %)", *map(float, inner("lazy end α=50, mean over 16 training sets: cube MSE").split(" vs ")), 100 * mean_mse["value"])
+    _same(row["mean over 16 sets: fraction / L"], "{}/{}, {}/{}, {}/{}", *(v for pair in zip(fractions, learnable) for v in pair))
+    own = named("lazy end α=50, this training set alone: cube MSE")["value"]
+    descent = named("lazy end α=50: cube MSE vs kernel gradient descent with K₀")["value"]
+    _same(row["one set: MSE gap to eigenlearning; to its own kernel descent"], "{} %; {} %", 100 * own, 100 * descent)
+    _same(row["half-time error"], "{} %, {} %, {} %", *(100 * m["relative_error"] for m in saved["matches"]))
+    assert row["order"] == ("✔" if named("lazy end α=50: terms learned in order")["passed"] else "✘")
+
+    row = page_row(page, "| seed | distance at α=50 | slope |")
+    cross = saved["crossover"]
+    _same_power(row["distance at α=50"], named("lazy end α=50: final kernel distance")["value"])
+    slope = named("lazy half (α ≥ 1.5): log-log slope")
+    _same(row["slope"], "{} [{}, {}]", slope["value"], *map(float, re.search(r"\[(\S+), (\S+)\]", slope["name"]).groups()))
+    _same(row["distance at α=0.05"], "{}", named("rich end α=0.05: final kernel distance")["value"])
+    _same(row["alignment at α=0.05"], "{} → {}", *map(float, inner("rich end α=0.05: kernel–target alignment").split(" → ")))
+    support = named("rich end α=0.05: first-layer weight share on the support")
+    _same(row["support share ×init"], "{}" + ("" if support["passed"] else " ✘"), support["value"])
+    residual = named("rich end α=0.05: degree-3 residual power")
+    power, share = row["degree-3 residual (kernel)"].split(" (")
+    _same_power(power, residual["value"])
+    _same(share, "{})", float(residual["name"].rsplit(" ", 1)[1]))
+    features = named("crossover: α where the support enrichment reaches 1.1")
+    for column, value, passed in (("α_K", cross["kernel_distance"], True), ("α_E", cross["test_mse"], True), ("α_F", cross["features"], features["passed"]),
+                                  ("α_O", cross["test_mse_own_set"], True), ("α_M", cross["kernel_along_target"], True)):
+        _same(row[column], "{}" + ("" if passed else " ✘"), value)
+
+    prose = " ".join((ROOT / "docs" / page).read_text().split())
+    first = lambda pattern: re.search(pattern, prose)[1]  # noqa: E731  (seed 0's number, the first of a list)
+    _same(first(r"its linearised test MSE at step 4000 is (\S+) %"), "{}", 100 * named("lazy end: the linearised test MSE at the last step")["value"])
+    _same(first(r"the test error departs by 10 % at α = (\S+), \S+ and \S+ \(seeds 0–2\), 20–42 times"), "{}", cross["test_mse_own_set"])
+    _same(first(r"departs by 10 % at α = (\S+), \S+ and \S+ \(seeds 0–2\), where the test MSE"), "{}", cross["kernel_along_target"])
+    _same(first(r"by 10 % at α = \S+, \S+ and \S+: ratios (\S+), \S+ and \S+ \(a report row"), "{}", cross["kernel_along_target"] / cross["test_mse_own_set"])
+    _same(first(r"rises at α = (\S+), \S+ and \S+: ratios"), "{}", cross["alignment"])
+    _same(first(r"rises at α = \S+, \S+ and \S+: ratios (\S+), "), "{}", cross["alignment"] / cross["test_mse_own_set"])
+    _same(first(r"is (−\S+), −\S+ and −\S+ for χ_\{0,1,2\} in seeds 0–2"), "{}", saved["eigenlearning"]["elasticity"][-1])
+    _same(first(r"The test error leaves the kernel prediction at α ≈ (\S+) in seed 0"), "{}", cross["test_mse"])
+    _same(first(r"\(largest gap (\S+), \S+ and \S+\); the mean's tolerance"), "{}", named("lazy end α=50, this training set alone: largest gap")["value"])
+    _same(first(r"their interpolants average (\S+), about"), "{}", saved["kernel_sets"]["same"]["fractions"][0])
+    _same(first(r"below the further sets' (\S+)\."), "{}", saved["kernel_sets"]["further"]["fractions"][0])
+    _same(first(r"\(largest gap (\S+), seed 0's degree 1\)"), "{}", max(abs(f - lv) for f, lv in zip(fractions, learnable)))

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import counted_row, page_block, run_python, walsh_diagonal_kernel
+from page_checks import kernel_limit_page
 
 from bridge.config import ConfigError, ScheduleConfig, TrainConfig
 from bridge.estimators.ntk import empirical_ntk
@@ -209,6 +210,11 @@ def test_kernel_limit_quick_preset_end_to_end(quick_run):
     (out / "report.json").unlink()
     again = rebuild_report(out)
     assert [c.value for c in again.checks] == pytest.approx([c.value for c in report.checks], rel=1e-9)
+
+
+@pytest.mark.slow
+def test_the_pages_seed_0_rows_and_statements_are_those_of_the_quick_run(quick_run):
+    kernel_limit_page(json.loads((quick_run[0] / "report.json").read_text()))
 
 
 @pytest.mark.slow

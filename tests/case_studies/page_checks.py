@@ -190,8 +190,13 @@ def kernel_limit_page(saved: dict) -> None:
     (settled lazy end, crossovers and their ratios, elasticity, the largest single-set and mean gaps) are this run's."""
     page = "case_studies/kernel-limit.md"
     checks = saved["checks"]
-    named = lambda start: next(c for c in checks if c["name"].startswith(start))  # noqa: E731
-    inner = lambda start: re.search(r"\(([^()]*)\)[^()]*$", named(start)["name"])[1]  # noqa: E731  (the name's last bracket)
+
+    def named(start: str) -> dict:
+        return next(c for c in checks if c["name"].startswith(start))
+
+    def inner(start: str) -> str:  # what the row's name holds in its last bracket
+        return re.search(r"\(([^()]*)\)[^()]*$", named(start)["name"])[1]
+
     mean_mse = named("lazy end α=50, mean over 16 training sets: cube MSE")
     fractions = [named(f"lazy end α=50, mean over 16 training sets: learned fraction of {t}")["value"] for t in ("χ_{0} ", "χ_{0,1} ", "χ_{0,1,2} ")]
     learnable = saved["eigenlearning"]["learnability"]
@@ -223,7 +228,10 @@ def kernel_limit_page(saved: dict) -> None:
         _same(row[column], "{}" + ("" if passed else " ✘"), value)
 
     prose = " ".join((ROOT / "docs" / page).read_text().split())
-    first = lambda pattern: re.search(pattern, prose)[1]  # noqa: E731  (seed 0's number, the first of a list)
+
+    def first(pattern: str) -> str:  # seed 0's number, the first of a list
+        return re.search(pattern, prose)[1]
+
     _same(first(r"its linearised test MSE at step 4000 is (\S+) %"), "{}", 100 * named("lazy end: the linearised test MSE at the last step")["value"])
     _same(first(r"the test error departs by 10 % at α = (\S+), \S+ and \S+ \(seeds 0–2\), 20–42 times"), "{}", cross["test_mse_own_set"])
     _same(first(r"departs by 10 % at α = (\S+), \S+ and \S+ \(seeds 0–2\), where the test MSE"), "{}", cross["kernel_along_target"])

@@ -244,3 +244,18 @@ def kernel_limit_page(saved: dict) -> None:
     _same(first(r"their interpolants average (\S+), about"), "{}", saved["kernel_sets"]["same"]["fractions"][0])
     _same(first(r"below the further sets' (\S+)\."), "{}", saved["kernel_sets"]["further"]["fractions"][0])
     _same(first(r"\(largest gap (\S+), seed 0's degree 1\)"), "{}", max(abs(f - lv) for f, lv in zip(fractions, learnable)))
+
+
+def mup_page(saved: dict) -> None:
+    """What the page states of run seed 0 alone (the quick preset with ``seeds=1``): its best learning-rate index per
+    width under μP, and under SP an index of 4–5 at width 32 falling to 0 at width 512. The page's table averages run
+    seeds 0–2 per report, which a run of one seed per grid point does not give."""
+    from case_studies import get_case_study
+
+    assert saved["settings"] == ["seeds=1"] and saved["seed"] == 0
+    lrs = list(get_case_study("mup").presets["quick"].lrs)
+    index = {p: [lrs.index(lr) for lr in saved["best_lr"][p]] for p in ("mup", "standard")}
+    prose = " ".join((ROOT / "docs" / "case_studies" / "mup.md").read_text().split())
+    assert re.search(r"\(run seed 0: ([\d, ]+);", prose)[1] == ", ".join(map(str, index["mup"]))
+    assert "Under SP they drift from index 4–5 at width 32 to 0 at width 512 in every run seed." in prose
+    assert index["standard"][0] in (4, 5) and index["standard"][-1] == 0

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from helpers import page_block, run_python
+from page_checks import mup_page
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,6 +40,11 @@ def test_mup_quick_preset_end_to_end(quick_run):
     assert all((out / f).stat().st_size > 10_000 for f in report.figures)
     again = rebuild_report(out)
     assert [(c.name, c.value) for c in again.checks] == [(c.name, c.value) for c in report.checks]
+
+
+@pytest.mark.slow
+def test_what_the_page_says_of_run_seed_0_is_what_the_quick_run_measures(quick_run):
+    mup_page(json.loads((quick_run[0] / "report.json").read_text()))
 
 
 @pytest.mark.slow

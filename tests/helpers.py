@@ -118,7 +118,8 @@ def page_table(page: str, header: str) -> list[dict[str, str]]:
     assert len(starts) == 1, f"docs/{page}: {len(starts)} tables with {header!r} in their header row, expected 1"
     titles: list[str] = []
     for title in _cells(lines[starts[0]]):
-        titles.append(title if title not in titles else f"{title} {sum(t.split(' ')[0] == title for t in titles) + 1}")
+        repeats = sum(t == title or re.fullmatch(rf"{re.escape(title)} \d+", t) is not None for t in titles)
+        titles.append(f"{title} {repeats + 1}" if repeats else title)
     rows = []
     for line in lines[starts[0] + 2 :]:
         if not line.startswith("|"):

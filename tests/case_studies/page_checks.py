@@ -1,6 +1,6 @@
 """The seed-0 numbers each case study's page quotes for its quick preset, checked against the report.json of the
-quick run its end-to-end test trains (seed 0): each page's function takes that report (read with ``json``) and
-compares the page's seed-0 table cells and a few seed-0 statements at the precision printed. No training here."""
+quick run its end-to-end test trains (seed 0): each page's function takes that report (read with ``json``), or the
+run's folder when it reads events.json too, and compares the page's seed-0 table cells and a few seed-0 statements at the precision printed. No training here."""
 
 from __future__ import annotations
 

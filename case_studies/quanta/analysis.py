@@ -199,7 +199,7 @@ def judge(obs: SweepObservables, targets: Any) -> BridgeReport:
     report.extra["quanta"] = {
         "widths": [c.width for c in obs.curves], "n_params": [c.n_params for c in obs.curves], "quanta_learned": counts,
         "final_mean_loss": [float(c.mean_loss[-1]) for c in obs.curves], "emergence_step": [None if d is None else d.step for d in drops],
-        "drop_width": [None if d is None else d.width for d in drops], "onset_share_over_chance": dict(zip(map(str, learned), hidden)), **obs.mechanism,
+        "drop_width": [None if d is None else d.width for d in drops], "onset_share_over_chance": {str(k): share for k, share in hidden.items()}, **obs.mechanism,
     }
     return report
 

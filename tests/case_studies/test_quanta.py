@@ -324,6 +324,9 @@ def test_the_abrupt_and_hidden_progress_rows_are_judged_on_their_worst_subtask()
     abrupt, hidden = _row(report, ROWS["abrupt"]), _row(report, ROWS["hidden"])
     assert not abrupt.passed and abrupt.value > 1.0
     assert not hidden.passed and hidden.value == pytest.approx(1.0, rel=1e-12)
+    shares = report.extra["quanta"]["onset_share_over_chance"]  # each learned subtask's share at its onset over chance
+    assert shares["3"] == pytest.approx(1.0, rel=1e-12) and min(shares.values()) == pytest.approx(hidden.value, rel=1e-12)
+    assert all(v > 1.0 for k, v in shares.items() if k != "3")  # the report held {"0": 0, "1": 1, ...}, the subtasks' indices
 
 
 def test_as_many_quanta_at_the_widest_as_at_the_narrowest_is_no_growth():

@@ -40,7 +40,8 @@ def validate_rows(rows: Sequence[dict[str, Any]]) -> None:
     A tidy row has an integer ``step``, a non-empty string ``observable``, a
     number (or ``None``/NaN) as ``value``, and index columns whose values are
     integers, strings or ``None``. A string the table would read back as something
-    else (``""``, ``"nan"``, or an integer such as ``"7"``) is refused.
+    else (``""``, ``"nan"``, or an integer such as ``"7"``) is refused, and so is one
+    holding a carriage return (the table could not be read back at all).
 
     Examples:
         >>> validate_rows([{"step": 0, "observable": "loss/train", "value": 0.5, "split": "test"}])
@@ -55,6 +56,8 @@ def validate_rows(rows: Sequence[dict[str, Any]]) -> None:
         problem = None
         if not isinstance(r.get("observable"), str) or not r["observable"]:
             problem = f"observable must be a non-empty name, got {r.get('observable')!r}"
+        elif (cut := next((k for k, v in r.items() if isinstance(v, str) and "\r" in v), None)) is not None:
+            problem = f"{cut!r} holds a carriage return, which the table cannot read back: {r[cut]!r}"
         elif not isinstance(r.get("step"), numbers.Integral) or isinstance(r.get("step"), bool):
             problem = f"step must be an integer, got {r.get('step')!r}"
         elif r.get("value") is not None and (isinstance(r["value"], bool | str) or not isinstance(r["value"], numbers.Real)):
@@ -74,7 +77,7 @@ def _plainly_tidy(r: dict[str, Any]) -> bool:
     """The common row, checked by exact types only (a tracker's rows: an ``int`` step, a ``float`` value,
     ``int`` or absent indices); ``False`` sends the row through the full checks, which accept all of these."""
     observable, value = r.get("observable"), r.get("value")
-    if type(observable) is not str or observable == "" or type(r.get("step")) is not int or (value is not None and type(value) is not float):
+    if type(observable) is not str or observable == "" or "\r" in observable or type(r.get("step")) is not int or (value is not None and type(value) is not float):
         return False
     for k, v in r.items():  # a loop, not all(...): this runs for every row a tracker writes
         if v is not None and type(v) is not int and k not in _BASE:

@@ -12,7 +12,7 @@ from bridge.runs.metrics import validate_rows
 STEPS = [0, 7, -1, True, 1.0, np.int64(3), "3", None]
 VALUES = [0.5, float("nan"), None, 2, np.float64(0.5), np.float32(0.5), True, "0.5", complex(1, 0)]
 INDICES = [None, 3, np.int64(3), "head", "", "nan", "7", True, 1.5, float("nan")]
-OBSERVABLES = ["loss/train", "", None, 3]
+OBSERVABLES = ["loss/train", "", None, 3, "loss\r/train"]
 
 
 def _full_check_accepts(row: dict) -> bool:
@@ -45,6 +45,8 @@ def test_the_shortcut_never_accepts_a_row_the_full_checks_refuse(monkeypatch):
         ({"step": 0, "observable": "loss", "value": 0.5, "mode": "7"}, "index column 'mode' holds the string '7'"),
         ({"step": 0, "observable": "", "value": 0.5}, "observable must be a non-empty name"),
         ({"step": 0, "observable": "loss", "value": True}, "value must be a number, got True"),
+        ({"step": 0, "observable": "loss\r/x", "value": 0.5}, "'observable' holds a carriage return, which the table cannot read back"),
+        ({"step": 0, "observable": "loss", "value": 0.5, "split": "a\rb"}, "'split' holds a carriage return"),
     ],
 )
 def test_rows_outside_the_shortcut_meet_the_full_checks(row, message):
@@ -54,3 +56,13 @@ def test_rows_outside_the_shortcut_meet_the_full_checks(row, message):
     else:
         with pytest.raises(ValueError, match=message):
             validate_rows([row])
+
+
+@pytest.mark.parametrize("row", [{"step": 0, "observable": "a\rb/x", "value": 1.0}, {"step": 0, "observable": "loss/train", "value": 1.0, "split": "a\rb"}])
+def test_a_carriage_return_in_a_row_is_refused_before_it_is_written(tmp_path, row):
+    """csv quotes it, but the table then reads back as "a step is not an integer": one row made the run's metrics unreadable."""
+    log = metrics.MetricsLog(tmp_path)
+    log.append([{"step": 0, "observable": "loss/train", "value": 2.0}])
+    with pytest.raises(ValueError, match="holds a carriage return"):
+        log.append([row])
+    assert metrics.read_metrics(tmp_path).to_dict("records") == [{"step": 0, "observable": "loss/train", "value": 2.0}]

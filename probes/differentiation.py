@@ -167,8 +167,8 @@ class Differentiation:
         """
         levels = np.asarray(level_labels)
         h = np.asarray(h, dtype=float)
-        if levels.ndim != 2:
-            raise ValueError(f"level_labels must be (level, item), got shape {levels.shape}")
+        if levels.ndim != 2 or len(levels) == 0:
+            raise ValueError(f"level_labels must be (level, item) with at least one level (level 0, the root), got shape {levels.shape}")
         if h.ndim not in (2, 3) or h.shape[-2] != levels.shape[1]:
             raise ValueError(f"h must be (item, d) or (batch, item, d) with {levels.shape[1]} items, got shape {h.shape}")
         tree, groups, contrasts = _structure(levels) if levels.dtype.hasobject else _cached_structure(levels.shape, levels.dtype.str, levels.tobytes())

@@ -113,8 +113,8 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
             if not float(self.alpha) > 0:
                 raise ValueError(f"alpha must be positive, got {self.alpha!r}")
             return
-        if not hasattr(self.estimator, "fit"):
-            raise ValueError(f"estimator must be a scikit-learn estimator with fit, got {type(self.estimator).__name__}")
+        if not all(hasattr(self.estimator, a) for a in ("fit", "get_params", "__sklearn_tags__")):  # what clone and the tags read
+            raise ValueError(f"estimator must be a scikit-learn estimator (fit, get_params and tags: a subclass of sklearn.base.BaseEstimator), got {type(self.estimator).__name__}")
         wrong = is_regressor(self.estimator) if self.task == "classification" else is_classifier(self.estimator)
         if wrong:
             raise ValueError(f"estimator {type(self.estimator).__name__} does not match task={self.task!r}")

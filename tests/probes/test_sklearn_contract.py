@@ -157,10 +157,26 @@ def test_a_differentiation_fit_that_raises_leaves_the_earlier_fit_intact():
     before = {k: v.copy() for k, v in vars(measure).items() if k.endswith("_")}
     with pytest.raises(ValueError, match=r"with 8 items, got shape \(4, 3\)"):
         measure.fit(h, level_labels(3, 2))
-    with pytest.raises(ValueError, match=r"level_labels must be \(level, item\), got shape \(4,\)"):
+    with pytest.raises(ValueError, match=r"level_labels must be \(level, item\) with at least one level \(level 0, the root\), got shape \(4,\)"):
         measure.fit(h, np.zeros(4, int))
+    with pytest.raises(ValueError, match=r"at least one level \(level 0, the root\), got shape \(0, 4\)"):  # it raised numpy's AxisError
+        measure.fit(h, np.zeros((0, 4), int))
     for k, v in before.items():
         np.testing.assert_array_equal(getattr(measure, k), v)
     fresh = Differentiation().fit(h, level_labels(2, 2))
     np.testing.assert_array_equal(measure.fit(h, level_labels(2, 2)).ratio_, fresh.ratio_)
     assert fresh.ratio_[2] == pytest.approx(1.0, abs=1e-12)  # leaves of one item each: individuation is always at chance
+
+
+def test_an_estimator_that_is_not_scikit_learn_s_is_refused_naming_what_it_lacks():
+    """It failed inside scikit-learn's tag lookup with an AttributeError about __sklearn_tags__."""
+
+    class OwnFit:
+        def fit(self, x, y):
+            return self
+
+        def predict(self, x):
+            return np.zeros(len(x))
+
+    with pytest.raises(ValueError, match=r"estimator must be a scikit-learn estimator \(fit, get_params and tags: a subclass of sklearn.base.BaseEstimator\), got OwnFit"):
+        LinearProbe(estimator=OwnFit()).fit(np.random.default_rng(0).normal(size=(10, 3)), np.arange(10) % 2)

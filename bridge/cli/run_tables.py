@@ -70,17 +70,16 @@ def widths_report(run_dir: Path) -> tuple[str, bool]:
     from case_studies.generality.tables import load_universality
 
     record = load_universality(run_dir)
-    seeds, widths, row = (record.data[k] for k in ("seeds", "widths", "universality"))
-    order = sorted(widths, key=lambda w: (0, int(w)) if w.isdigit() else (1, w))
+    widths, row = record.widths, record.data["universality"]  # widths in increasing order
     value = row.get("value")
     lines = [
-        f"## Universality over hidden widths {', '.join(order)} (seeds {', '.join(map(str, seeds))})",
+        f"## Universality over hidden widths {', '.join(map(str, widths))} (seeds {', '.join(map(str, record.seeds))})",
         "",
-        f"{sum(widths[w] == 'pass' for w in order)} of {len(order)} widths pass their seed reports; the universality row {'passes' if row['passed'] else 'fails'}.",
+        f"{sum(v == 'pass' for v in widths.values())} of {len(widths)} widths pass their seed reports; the universality row {'passes' if row['passed'] else 'fails'}.",
         "",
         "| hidden width | seed verdict |",
         "|---|---|",
-        *(f"| {w} | {widths[w]} |" for w in order),
+        *(f"| {w} | {v} |" for w, v in widths.items()),
         "",
         f"**{'pass' if row['passed'] else 'fail'}**: {row['name']}: {f'{value:.5g}' if isinstance(value, float) else value} (target {row.get('target', '—')})",
         *(f"{key}: {row[key]}" for key in ("reason", "claim", "source") if row.get(key)),

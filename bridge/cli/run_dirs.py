@@ -61,7 +61,7 @@ def report_cmd(
     """
     import json
 
-    from bridge.cli.run_tables import table_kind
+    from case_studies.generality.tables import output_kind
 
     if rebuild:
         from case_studies import rebuild_report
@@ -70,7 +70,7 @@ def report_cmd(
         from bridge.cli.run_tables import rebuild_refusal
         from bridge.runs.run import runs_within
 
-        if (kind := table_kind(run_dir)) is not None:
+        if (kind := output_kind(run_dir)) is not None:
             raise CLIError(rebuild_refusal(run_dir, kind))
         if _neighbour(run_dir):
             raise CLIError(_no_report(run_dir))
@@ -81,7 +81,7 @@ def report_cmd(
     md, js = run_dir / "report.md", run_dir / "report.json"
     if not run_dir.is_dir():
         raise CLIError(f"{run_dir} is a file, not a run directory" if run_dir.exists() else f"run directory {run_dir} does not exist")
-    if (kind := table_kind(run_dir)) is not None:  # a table over many runs, checked as it is read
+    if (kind := output_kind(run_dir)) is not None:  # a table over many runs, checked as it is read
         from bridge.cli.run_tables import robustness_report, widths_report
 
         text, passed = (robustness_report if kind == "robustness" else widths_report)(run_dir)
@@ -131,9 +131,9 @@ def report_cmd(
 
 def _neighbour(run_dir: Path) -> bool:
     """Whether ``run_dir`` is one neighbour's folder (``NEIGHBOUR/seed-S`` runs) of a robustness output."""
-    from bridge.cli.run_tables import table_kind
+    from case_studies.generality.tables import output_kind
 
-    return not (run_dir / "run.json").exists() and "=" in run_dir.name and table_kind(run_dir.parent) == "robustness"
+    return not (run_dir / "run.json").exists() and "=" in run_dir.name and output_kind(run_dir.parent) == "robustness"
 
 
 def _no_report(run_dir: Path) -> str:

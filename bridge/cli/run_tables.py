@@ -6,33 +6,11 @@ it again, when it is missing, damaged or was left half-written.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-from case_studies.generality.resume import ROBUSTNESS, ROBUSTNESS_MD, UNIVERSALITY, robustness_again, seeds_within, widths_again
+from case_studies.generality.resume import UNIVERSALITY, robustness_again, widths_again
 
-__all__ = ["rebuild_refusal", "robustness_again", "robustness_report", "table_kind", "widths_again", "widths_report"]
-
-
-def table_kind(run_dir: Path) -> str | None:
-    """``"robustness"`` (a robustness output), ``"widths"`` (a run over hidden widths) or ``None`` (neither): by its
-    table's files, else by its folders (``NEIGHBOUR/seed-S`` or ``width-W/seed-S`` runs: the table is what is missing).
-
-    Examples:
-        >>> import tempfile; folder = Path(tempfile.mkdtemp()); _ = (folder / "robustness.md").write_text("## Robustness")
-        >>> table_kind(folder), table_kind(folder / "missing")
-        ('robustness', None)
-    """
-    if (run_dir / "run.json").exists():
-        return None
-    if (run_dir / ROBUSTNESS).exists() or (run_dir / ROBUSTNESS_MD).exists():  # either file: the other may be what is missing
-        return "robustness"
-    if (run_dir / UNIVERSALITY).exists():
-        return "widths"
-    inside = [p for p in run_dir.iterdir() if p.is_dir() and seeds_within(p)] if run_dir.is_dir() else []
-    if inside and all(re.fullmatch(r"width-\d+", p.name) for p in inside):
-        return "widths"
-    return "robustness" if inside and all("=" in p.name for p in inside) else None
+__all__ = ["rebuild_refusal", "robustness_again", "robustness_report", "widths_again", "widths_report"]
 
 
 def rebuild_refusal(run_dir: Path, kind: str) -> str:

@@ -34,7 +34,7 @@ from bridge.runs.errors import CorruptFileError, RunError
 from case_studies.generality.resume import ROBUSTNESS, ROBUSTNESS_MD, UNIVERSALITY, robustness_again, seeds_within, widths_again
 
 RUN_COLUMNS = ("neighbour", "seed", "verdict", "failed_claims", "failed_preconditions", "not_reached", "extended_to", "error")
-__all__ = ["RobustnessTable", "WidthsRecord", "load_robustness", "load_universality"]
+__all__ = ["RobustnessTable", "WidthsRecord", "load_robustness", "load_universality", "output_kind"]
 
 
 @dataclass(frozen=True)
@@ -203,6 +203,28 @@ def load_universality(path: str | Path) -> WidthsRecord:
     return WidthsRecord(run_dir, data)
 
 
+def output_kind(path: str | Path) -> str | None:
+    """``"robustness"`` (a robustness output), ``"widths"`` (a run over hidden widths) or ``None`` (neither): by its
+    table's files, else by its folders (``NEIGHBOUR/seed-S`` or ``width-W/seed-S`` runs: the table is what is missing).
+
+    Examples:
+        >>> import tempfile; folder = Path(tempfile.mkdtemp()); _ = (folder / "robustness.md").write_text("## Robustness")
+        >>> output_kind(folder), output_kind(folder / "missing")
+        ('robustness', None)
+    """
+    run_dir = Path(path)
+    if (run_dir / "run.json").exists():
+        return None
+    if (run_dir / ROBUSTNESS).exists() or (run_dir / ROBUSTNESS_MD).exists():  # either file: the other may be what is missing
+        return "robustness"
+    if (run_dir / UNIVERSALITY).exists():
+        return "widths"
+    inside = [p for p in run_dir.iterdir() if p.is_dir() and seeds_within(p)] if run_dir.is_dir() else []
+    if inside and all(re.fullmatch(r"width-\d+", p.name) for p in inside):
+        return "widths"
+    return "robustness" if inside and all("=" in p.name for p in inside) else None
+
+
 KINDS = {  # an output over many runs: the files at its top, the reader of them, and what writes one
     "a robustness output": ((ROBUSTNESS, ROBUSTNESS_MD), "load_robustness", "`mechbridge robustness CASE --out DIR`"),
     "a run over hidden widths": ((UNIVERSALITY,), "load_universality", "case_studies.generality.universality.run_widths (Python)"),
@@ -224,7 +246,6 @@ def _folder(path: str | Path, kind: str) -> Path:
     for other, (theirs, reader, _) in KINDS.items():
         if other != kind and any((folder / f).exists() for f in theirs):
             raise RunError(f"{folder} is {other}, not {kind}: case_studies.generality.{reader}({str(folder)!r}) reads it")
-    runs = [p.name for p in folder.iterdir() if p.is_dir() and seeds_within(p)]  # NEIGHBOUR/seed-S or width-W/seed-S: the table is what is missing
-    if not any(("=" in name) if kind == "a robustness output" else re.fullmatch(r"width-\d+", name) for name in runs):
+    if output_kind(folder) != ("robustness" if kind == "a robustness output" else "widths"):  # not even its runs: NEIGHBOUR/seed-S or width-W/seed-S
         raise RunError(f"{folder / files[0]} does not exist: {folder} is not {kind} ({writer} writes one)")
     return folder

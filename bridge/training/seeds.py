@@ -197,6 +197,7 @@ class _SeedStack:
         params = {name: torch.stack([dict(m.named_parameters())[name].detach() for m in models]).requires_grad_() for name in trainable}
         loss_fn = datas[0].loss_fn
         self.xs, self.ys = torch.stack([d.train.x for d in datas]), torch.stack([d.train.y for d in datas])
+        self._seed_rows = torch.arange(len(datas), device=self.xs.device)[:, None]  # each seed's row of a minibatch's index
         buffers = _seed_buffers(models)
         self.forward_stacked = getattr(base, "forward_stacked", None)  # a model's own batched forward skips vmap's per-step cost
         self.shared: list[int] = []  # trackers that measure every seed at once
@@ -224,8 +225,7 @@ class _SeedStack:
         if self.train.batch_size is None:
             return self.xs, self.ys
         idx = torch.stack([batch_indices(self.xs.shape[1], self.train.batch_size, step, s) for s in seeds]).to(self.xs.device)
-        rows = torch.arange(len(seeds), device=self.xs.device)[:, None]
-        return self.xs[rows, idx], self.ys[rows, idx]
+        return self.xs[self._seed_rows, idx], self.ys[self._seed_rows, idx]
 
     def step(self, step: int, seeds: list[int]) -> None:
         """One optimizer step of every seed; raises :class:`Diverged` naming the first seed whose loss is not finite."""

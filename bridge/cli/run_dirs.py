@@ -61,7 +61,7 @@ def report_cmd(
     """
     import json
 
-    from case_studies.generality.tables import output_kind
+    from case_studies.generality.kinds import output_kind
 
     if rebuild:
         from case_studies import rebuild_report
@@ -131,7 +131,7 @@ def report_cmd(
 
 def _neighbour(run_dir: Path) -> bool:
     """Whether ``run_dir`` is one neighbour's folder (``NEIGHBOUR/seed-S`` runs) of a robustness output."""
-    from case_studies.generality.tables import output_kind
+    from case_studies.generality.kinds import output_kind
 
     return not (run_dir / "run.json").exists() and "=" in run_dir.name and output_kind(run_dir.parent) == "robustness"
 

@@ -28,11 +28,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bridge.runs.errors import CorruptFileError, RunError
+from bridge.runs.errors import CorruptFileError
 
-from case_studies.generality.resume import ROBUSTNESS, ROBUSTNESS_MD, UNIVERSALITY, seeds_again
+from case_studies.generality.kinds import output_folder
+from case_studies.generality.resume import seeds_again
+from case_studies.generality.seeds import REPORT_FILES
 
-SEED_JSON, SEED_MD = "seed_report.json", "seed_report.md"
+SEED_JSON, SEED_MD = REPORT_FILES
 __all__ = ["load_seed_report", "read_seed_report", "seed_runs"]
 
 
@@ -56,7 +58,7 @@ def read_seed_report(folder: str | Path) -> tuple[dict[str, Any], str]:
         ({'verdict': 'pass'}, '# PASS\\n')
     """
     folder = Path(folder)
-    _a_seeds_output(folder)
+    output_folder(folder, "a --seeds output")
 
     def a_report(data: Any) -> None:
         data["verdict"]  # a KeyError or TypeError: not an object with a verdict
@@ -137,19 +139,6 @@ def seed_runs(path: str | Path) -> dict[int, Any]:
     from case_studies.generality.seeds import seed_dir
 
     return {seed: load_run(seed_dir(path, seed)) for seed in load_seed_report(path).seeds}
-
-
-def _a_seeds_output(folder: Path) -> None:
-    """Raise :class:`RunError` unless ``folder`` may be a ``--seeds`` output (its seed report may still be missing)."""
-    if not folder.is_dir():
-        raise RunError(f"{folder} is a file, not a --seeds output" if folder.exists() else f"{folder} does not exist")
-    if (folder / "run.json").is_file():
-        raise RunError(f"{folder} is one case study's output, not a --seeds output: bridge.load_run({str(folder)!r}) reads it, and its report.json")
-    for kind, files, reader in (("a robustness output", (ROBUSTNESS, ROBUSTNESS_MD), "load_robustness"), ("a run over hidden widths", (UNIVERSALITY,), "load_universality")):
-        if any((folder / f).exists() for f in files):
-            raise RunError(f"{folder} is {kind}, not a --seeds output: case_studies.generality.{reader}({str(folder)!r}) reads it")
-    if not (folder / SEED_JSON).exists() and not (folder / SEED_MD).exists() and not any((p / "run.json").is_file() for p in folder.glob("seed-*")):
-        raise RunError(f"{folder / SEED_JSON} does not exist: {folder} is not a --seeds output (`mechbridge run CASE --seeds 0-9 --out DIR` writes one)")
 
 
 def _seed_report(data: dict[str, Any]) -> Any:

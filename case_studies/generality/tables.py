@@ -24,14 +24,14 @@ Examples:
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bridge.runs.errors import CorruptFileError, RunError
+from bridge.runs.errors import CorruptFileError
 
-from case_studies.generality.resume import ROBUSTNESS, ROBUSTNESS_MD, UNIVERSALITY, robustness_again, seeds_within, widths_again
+from case_studies.generality.kinds import output_folder, output_kind
+from case_studies.generality.resume import ROBUSTNESS, ROBUSTNESS_MD, UNIVERSALITY, robustness_again, widths_again
 
 RUN_COLUMNS = ("neighbour", "seed", "verdict", "failed_claims", "failed_preconditions", "not_reached", "extended_to", "error")
 __all__ = ["RobustnessTable", "WidthsRecord", "load_robustness", "load_universality", "output_kind"]
@@ -109,7 +109,7 @@ def load_robustness(path: str | Path) -> RobustnessTable:
     """
     from case_studies.generality.load import read_stamped_pair
 
-    run_dir = _folder(path, "a robustness output")
+    run_dir = output_folder(path, "a robustness output")
 
     def a_table(table: Any) -> None:
         runs = table.get("runs") if isinstance(table, dict) else None
@@ -188,7 +188,7 @@ def load_universality(path: str | Path) -> WidthsRecord:
         >>> record.row.value, record.widths  # doctest: +SKIP
         (0.99998, {64: 'pass', 128: 'pass', 256: 'pass'})
     """
-    run_dir = _folder(path, "a run over hidden widths")
+    run_dir = output_folder(path, "a run over hidden widths")
     js = run_dir / UNIVERSALITY
     if not js.is_file():
         raise CorruptFileError(f"{js} is missing (its writer was killed before it, or it was moved): `{widths_again(run_dir)}` (Python) writes it")
@@ -201,51 +201,3 @@ def load_universality(path: str | Path) -> WidthsRecord:
     except ValueError as e:
         raise CorruptFileError(f"{js} is damaged or not a record of a run over hidden widths ({e}): `{widths_again(run_dir)}` (Python) writes it again") from None
     return WidthsRecord(run_dir, data)
-
-
-def output_kind(path: str | Path) -> str | None:
-    """``"robustness"`` (a robustness output), ``"widths"`` (a run over hidden widths) or ``None`` (neither): by its
-    table's files, else by its folders (``NEIGHBOUR/seed-S`` or ``width-W/seed-S`` runs: the table is what is missing).
-
-    Examples:
-        >>> import tempfile; folder = Path(tempfile.mkdtemp()); _ = (folder / "robustness.md").write_text("## Robustness")
-        >>> output_kind(folder), output_kind(folder / "missing")
-        ('robustness', None)
-    """
-    run_dir = Path(path)
-    if (run_dir / "run.json").exists():
-        return None
-    if (run_dir / ROBUSTNESS).exists() or (run_dir / ROBUSTNESS_MD).exists():  # either file: the other may be what is missing
-        return "robustness"
-    if (run_dir / UNIVERSALITY).exists():
-        return "widths"
-    inside = [p for p in run_dir.iterdir() if p.is_dir() and seeds_within(p)] if run_dir.is_dir() else []
-    if inside and all(re.fullmatch(r"width-\d+", p.name) for p in inside):
-        return "widths"
-    return "robustness" if inside and all("=" in p.name for p in inside) else None
-
-
-KINDS = {  # an output over many runs: the files at its top, the reader of them, and what writes one
-    "a robustness output": ((ROBUSTNESS, ROBUSTNESS_MD), "load_robustness", "`mechbridge robustness CASE --out DIR`"),
-    "a run over hidden widths": ((UNIVERSALITY,), "load_universality", "case_studies.generality.universality.run_widths (Python)"),
-    "a --seeds output": (("seed_report.json", "seed_report.md"), "load_seed_report", "`mechbridge run CASE --seeds 0-9 --out DIR`"),
-}
-
-
-def _folder(path: str | Path, kind: str) -> Path:
-    """``path`` as a folder of ``kind`` (a key of :data:`KINDS`); raises :class:`RunError` if it is not a folder, holds a
-    single run, is an output of another kind, or holds neither its files nor its runs (a resume would not write them)."""
-    folder = Path(path)
-    if not folder.is_dir():
-        raise RunError(f"{folder} is a file, not {kind}" if folder.exists() else f"{folder} does not exist")
-    if (folder / "run.json").is_file():
-        raise RunError(f"{folder} is one case study's output, not {kind}: bridge.load_run({str(folder)!r}) reads it, and its report.json")
-    files, _, writer = KINDS[kind]
-    if any((folder / f).exists() for f in files):
-        return folder
-    for other, (theirs, reader, _) in KINDS.items():
-        if other != kind and any((folder / f).exists() for f in theirs):
-            raise RunError(f"{folder} is {other}, not {kind}: case_studies.generality.{reader}({str(folder)!r}) reads it")
-    if output_kind(folder) != ("robustness" if kind == "a robustness output" else "widths"):  # not even its runs: NEIGHBOUR/seed-S or width-W/seed-S
-        raise RunError(f"{folder / files[0]} does not exist: {folder} is not {kind} ({writer} writes one)")
-    return folder

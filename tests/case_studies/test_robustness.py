@@ -42,6 +42,32 @@ def test_an_empty_family_is_refused(family):
         neighbours(family, 3)
 
 
+@pytest.fixture
+def built_once(monkeypatch):
+    """``validate`` builds each distinct task and model once in the test (both are pure functions of their
+    config and seed); every config still gets its forward, loss and batch checks."""
+    import bridge.training.inputs as inputs
+
+    tasks, models = {}, {}
+    make_task, build_for_task = inputs.make_task, inputs.build_for_task
+
+    def task(config, seed):
+        key = (repr(config), seed)
+        if key not in tasks:
+            tasks[key] = make_task(config, seed)
+        return tasks[key]
+
+    def model(config, data):
+        key = (repr(config.task), repr(config.model), config.seed, config.train.dtype)
+        if key not in models:
+            models[key] = build_for_task(config, data)
+        return models[key]
+
+    monkeypatch.setattr(inputs, "make_task", task)
+    monkeypatch.setattr(inputs, "build_for_task", model)
+    return tasks, models
+
+
 def _distinct(configs):
     """The configs up to their seed (a study may train one config under several seeds: validating one is enough)."""
     seen = {}
@@ -51,7 +77,7 @@ def _distinct(configs):
 
 
 @pytest.mark.parametrize("name", [n for n in case_study_names() if get_case_study(n).family])
-def test_every_family_setting_is_reachable_and_differs_from_the_preset(name):
+def test_every_family_setting_is_reachable_and_differs_from_the_preset(name, built_once):
     study = get_case_study(name)
     preset = study.presets["quick"]
     for field, values in study.family.items():
@@ -72,7 +98,7 @@ def test_every_family_setting_is_reachable_and_differs_from_the_preset(name):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n in case_study_names() if get_case_study(n).family])
-def test_every_pair_of_family_values_is_a_valid_run(name):
+def test_every_pair_of_family_values_is_a_valid_run(name, built_once):
     """A neighbour changes up to two fields, and run_robustness refuses an invalid one before any training."""
     import itertools
 

@@ -9,9 +9,9 @@ from helpers import ROOT, timeout
 
 SHARED = '''import os, pytest
 @pytest.fixture(scope="module")
-def quick_run():
+def quick_run(request):
     with open(os.environ["SETUPS"], "a") as f:
-        f.write(f"{os.getpid()}\\n")
+        f.write(f"{os.path.basename(request.module.__file__)[:-3]} {os.getpid()}\\n")
     return 1
 '''
 
@@ -27,13 +27,13 @@ def test_a_module_whose_tests_share_a_quick_run_goes_to_one_worker_whole(tmp_pat
     (tmp_path / "tests" / "case_studies" / "test_kernel_limit.py").write_text(SHARED + tests)  # a name the scheduler groups
     (tmp_path / "tests" / "case_studies" / "test_elsewhere.py").write_text(SHARED + tests)  # one it does not
     (tmp_path / "tests" / "test_filler.py").write_text("".join(f"def test_{i}():\n    pass\n" for i in range(20)))
+    setups = tmp_path / "setups.log"
+    done = _pytest(["-n", "2", "-vv", "tests/case_studies", "tests/test_filler.py"], tmp_path, env={**os.environ, "SETUPS": str(setups)})
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     counts = {}
     for module in ("test_kernel_limit", "test_elsewhere"):
-        setups = tmp_path / f"{module}.log"
-        done = _pytest(["-n", "2", "-vv", f"tests/case_studies/{module}.py", "tests/test_filler.py"], tmp_path, env={**os.environ, "SETUPS": str(setups)})
-        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
         workers = {line.split("]")[0] for line in done.stdout.splitlines() if f"{module}.py::" in line and line.startswith("[gw")}
-        counts[module] = (len(setups.read_text().split()), len(workers))
+        counts[module] = (sum(line.split()[0] == module for line in setups.read_text().splitlines()), len(workers))
     assert counts["test_kernel_limit"] == (1, 1)  # computed once, on one worker
     assert counts["test_elsewhere"][1] == 2  # the others spread over both workers (and so set up on each)
 

@@ -31,7 +31,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")] = False,
-    import_: Annotated[list[str] | None, typer.Option("--import", help="import a module (installed, or a .py file in the working directory) that registers trackers, models, tasks or case studies (repeatable)")] = None,
+    import_: Annotated[list[str] | None, typer.Option("--import", metavar="MODULE", help="import a module (installed, or a .py file in the working directory) that registers trackers, models, tasks or case studies (repeatable)")] = None,
 ) -> None:
     """Bridge learning mechanics and mechanistic interpretability on toy models."""
     from bridge.plugins import export_plugins, load_plugins

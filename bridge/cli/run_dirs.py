@@ -15,8 +15,8 @@ from bridge.cli.errors import CLIError
 
 
 def analyze_cmd(
-    run_dir: Annotated[Path, typer.Argument(help="a run directory")],
-    tracker: Annotated[list[str] | None, typer.Option("--tracker", help="tracker name (repeatable); default: the run's own trackers")] = None,
+    run_dir: Annotated[Path, typer.Argument(metavar="DIR", help="a run directory")],
+    tracker: Annotated[list[str] | None, typer.Option("--tracker", metavar="NAME", help="tracker name (repeatable); default: the run's own trackers")] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="drop the earlier rows of the observables written, not only those with the same index")] = False,
 ) -> None:
     """Compute trackers offline over every checkpoint of a run and append them to its metrics."""
@@ -50,7 +50,7 @@ def analyze_cmd(
 
 
 def report_cmd(
-    run_dir: Annotated[Path, typer.Argument(help="a case study's output directory, a --seeds output (its seed report), a robustness output (its table) or a run over hidden widths (its universality.json)")],
+    run_dir: Annotated[Path, typer.Argument(metavar="DIR", help="a case study's output directory, a --seeds output (its seed report), a robustness output (its table) or a run over hidden widths (its universality.json)")],
     rebuild: Annotated[bool, typer.Option("--rebuild", help="re-analyse the stored runs (no training) and rewrite the report (of one case study's output)")] = False,
 ) -> None:
     """Print a run's stored bridge report (``--rebuild`` recomputes it first); exits 1 on a verdict other than pass.

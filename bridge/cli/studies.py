@@ -25,23 +25,23 @@ def list_cmd() -> None:
 
 
 def run_cmd(
-    case: Annotated[str, typer.Argument(help="case study name (see `mechbridge list`)")],
-    preset: Annotated[str, typer.Option(help="quick (CPU, minutes) or full (published scale)")] = "quick",
-    out: Annotated[Path | None, typer.Option(help="output directory to create, default runs/CASE-PRESET-seedS (runs/CASE-PRESET-seedsA-B with --seeds); must not exist unless --resume")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
-    seed: Annotated[int | None, typer.Option(help="seed for data, initialisation and batch order (default 0)", min=0, max=2**63 - 1)] = None,
-    seeds: Annotated[str | None, typer.Option(help="run every seed of a list such as 0-9 or 0,2,5 into --out/seed-<S> and write a seed report")] = None,
+    case: Annotated[str, typer.Argument(metavar="CASE", help="case study name (see `mechbridge list`)")],
+    preset: Annotated[str, typer.Option(metavar="PRESET", help="quick (CPU, minutes) or full (published scale)")] = "quick",
+    out: Annotated[Path | None, typer.Option(metavar="DIR", help="output directory to create, default runs/CASE-PRESET-seedS (runs/CASE-PRESET-seedsA-B with --seeds); must not exist unless --resume")] = None,
+    device: Annotated[str, typer.Option(metavar="auto|cpu|cuda", help="where to train: auto is CUDA when available, else the CPU")] = "auto",
+    seed: Annotated[int | None, typer.Option(metavar="N", help="seed for data, initialisation and batch order (default 0)", min=0, max=2**63 - 1)] = None,
+    seeds: Annotated[str | None, typer.Option(metavar="SEEDS", help="run every seed of a list such as 0-9 or 0,2,5 into --out/seed-<S> and write a seed report")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="continue the runs in --out from their last good checkpoints")] = False,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="change a preset field by dotted path, e.g. train.lr=0.02 (repeatable; all are applied together)")] = None,
-    steps: Annotated[int | None, typer.Option(help="training steps (the same as --set train.steps=N)", min=1)] = None,
-    budget: Annotated[int | None, typer.Option(help="train until the phenomenon appears: double train.steps while the report says 'not reached', up to this many steps", min=1)] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", metavar="PATH=VALUE", help="change a preset field by dotted path, e.g. train.lr=0.02 (repeatable; all are applied together)")] = None,
+    steps: Annotated[int | None, typer.Option(metavar="N", help="training steps (the same as --set train.steps=N)", min=1)] = None,
+    budget: Annotated[int | None, typer.Option(metavar="STEPS", help="train until the phenomenon appears: double train.steps while the report says 'not reached', up to this many steps", min=1)] = None,
     progress: Annotated[bool | None, typer.Option("--progress/--quiet", help="progress bars (default: only on a terminal; plain lines otherwise)")] = None,
-    log: Annotated[list[str] | None, typer.Option("--log", help="stream metrics to tensorboard or wandb (offline) as they are written (repeatable)")] = None,
+    log: Annotated[list[str] | None, typer.Option("--log", metavar="tensorboard|wandb", help="stream metrics to tensorboard or wandb (offline) as they are written (repeatable)")] = None,
     stack: Annotated[bool, typer.Option("--stack/--no-stack", help="with --seeds: train the seeds of each run together, one vectorised step for all (local backend)")] = True,
-    backend: Annotated[str, typer.Option(help="where the study's runs train: local (one after another here), ray or submitit (one job per run)")] = "local",
-    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start Ray on this machine)")] = None,
-    workers: Annotated[int | None, typer.Option(help="runs at once: CPUs of a local Ray, jobs at once on submitit", min=1)] = None,
-    cluster: Annotated[str | None, typer.Option(help="submitit cluster: slurm, local or debug (default: slurm if available)")] = None,
+    backend: Annotated[str, typer.Option(metavar="local|ray|submitit", help="where the study's runs train: local (one after another here), ray or submitit (one job per run)")] = "local",
+    address: Annotated[str | None, typer.Option(metavar="ADDRESS", help="Ray cluster address (default: start Ray on this machine)")] = None,
+    workers: Annotated[int | None, typer.Option(metavar="N", help="runs at once: CPUs of a local Ray, jobs at once on submitit", min=1)] = None,
+    cluster: Annotated[str | None, typer.Option(metavar="slurm|local|debug", help="submitit cluster: slurm, local or debug (default: slurm if available)")] = None,
 ) -> None:
     """Run a case study end to end and write its run directories, report and figures."""
     from case_studies import get_case_study, run_case_study
@@ -89,21 +89,21 @@ def run_cmd(
 
 
 def robustness_cmd(
-    case: Annotated[str, typer.Argument(help="case study name (see `mechbridge list`)")],
-    preset: Annotated[str, typer.Option(help="the preset whose neighbours are run")] = "quick",
-    neighbours: Annotated[int, typer.Option(help="how many neighbouring configurations", min=1)] = 8,
-    seeds: Annotated[str, typer.Option(help="seeds of every neighbour, e.g. 0-2")] = "0-2",
-    draw_seed: Annotated[int, typer.Option(help="seed of the draw of neighbours", min=0)] = 0,
-    out: Annotated[Path | None, typer.Option(help="output directory to create, default runs/CASE-PRESET-robustness; must not exist unless --resume")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
+    case: Annotated[str, typer.Argument(metavar="CASE", help="case study name (see `mechbridge list`)")],
+    preset: Annotated[str, typer.Option(metavar="PRESET", help="the preset whose neighbours are run")] = "quick",
+    neighbours: Annotated[int, typer.Option(metavar="N", help="how many neighbouring configurations", min=1)] = 8,
+    seeds: Annotated[str, typer.Option(metavar="SEEDS", help="seeds of every neighbour, e.g. 0-2")] = "0-2",
+    draw_seed: Annotated[int, typer.Option(metavar="N", help="seed of the draw of neighbours", min=0)] = 0,
+    out: Annotated[Path | None, typer.Option(metavar="DIR", help="output directory to create, default runs/CASE-PRESET-robustness; must not exist unless --resume")] = None,
+    device: Annotated[str, typer.Option(metavar="auto|cpu|cuda", help="where to train: auto is CUDA when available, else the CPU")] = "auto",
     resume: Annotated[bool, typer.Option("--resume", help="read the neighbours already done instead of refusing --out")] = False,
     progress: Annotated[bool | None, typer.Option("--progress/--quiet", help="progress bars (default: only on a terminal)")] = None,
-    backend: Annotated[str, typer.Option(help="where the neighbours run: local (one after another here), ray or submitit (one job per neighbour and seed)")] = "local",
-    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start Ray on this machine)")] = None,
-    workers: Annotated[int | None, typer.Option(help="jobs at once: CPUs of a local Ray, jobs at once on submitit", min=1)] = None,
-    cluster: Annotated[str | None, typer.Option(help="submitit cluster: slurm, local or debug (default: slurm if available)")] = None,
-    budget: Annotated[int | None, typer.Option(help="train every neighbour until its phenomenon appears, doubling train.steps up to this many", min=1)] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="change the preset before each neighbour's settings, e.g. train.warmup=100 (repeatable)")] = None,
+    backend: Annotated[str, typer.Option(metavar="local|ray|submitit", help="where the neighbours run: local (one after another here), ray or submitit (one job per neighbour and seed)")] = "local",
+    address: Annotated[str | None, typer.Option(metavar="ADDRESS", help="Ray cluster address (default: start Ray on this machine)")] = None,
+    workers: Annotated[int | None, typer.Option(metavar="N", help="jobs at once: CPUs of a local Ray, jobs at once on submitit", min=1)] = None,
+    cluster: Annotated[str | None, typer.Option(metavar="slurm|local|debug", help="submitit cluster: slurm, local or debug (default: slurm if available)")] = None,
+    budget: Annotated[int | None, typer.Option(metavar="STEPS", help="train every neighbour until its phenomenon appears, doubling train.steps up to this many", min=1)] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", metavar="PATH=VALUE", help="change the preset before each neighbour's settings, e.g. train.warmup=100 (repeatable)")] = None,
 ) -> None:
     """Run a case study on neighbouring configurations of a preset and write robustness.json and robustness.md (`mechbridge report OUT` prints the table); exits 1 unless every run passes."""
     from case_studies import get_case_study
@@ -127,21 +127,21 @@ def robustness_cmd(
 
 
 def sweep_cmd(
-    case: Annotated[str | None, typer.Argument(help="case study name (see `mechbridge list`)")] = None,
-    preset: Annotated[str, typer.Option(help="the preset every point starts from")] = "quick",
-    grid: Annotated[list[str] | None, typer.Option("--grid", help="an axis: dotted field and values, e.g. train.lr=1e-3,3e-3 (repeatable; a tuple value is [1,2])")] = None,
-    seeds: Annotated[str | None, typer.Option(help="seeds of every point: A-B or a list, e.g. 0-7")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="change a preset field for every point, e.g. train.steps=500 (repeatable)")] = None,
-    backend: Annotated[str, typer.Option(help="local (this process), ray or submitit")] = "local",
-    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start Ray on this machine)")] = None,
-    workers: Annotated[int | None, typer.Option(help="points at once: CPUs of a local Ray, jobs at once on submitit", min=1)] = None,
-    cluster: Annotated[str | None, typer.Option(help="submitit cluster: slurm, local or debug (default: slurm if available)")] = None,
-    threads: Annotated[int, typer.Option(help="torch threads (and CPUs reserved) per point", min=1)] = 1,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "cpu",
-    out: Annotated[Path | None, typer.Option(help="sweep directory, default sweeps/CASE-PRESET (re-run the same command to resume it)")] = None,
-    status: Annotated[Path | None, typer.Option("--status", help="print the state of every point of a sweep directory and exit")] = None,
+    case: Annotated[str | None, typer.Argument(metavar="CASE", help="case study name (see `mechbridge list`)")] = None,
+    preset: Annotated[str, typer.Option(metavar="PRESET", help="the preset every point starts from")] = "quick",
+    grid: Annotated[list[str] | None, typer.Option("--grid", metavar="PATH=VALUES", help="an axis: dotted field and values, e.g. train.lr=1e-3,3e-3 (repeatable; a tuple value is [1,2])")] = None,
+    seeds: Annotated[str | None, typer.Option(metavar="SEEDS", help="seeds of every point: A-B or a list, e.g. 0-7")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", metavar="PATH=VALUE", help="change a preset field for every point, e.g. train.steps=500 (repeatable)")] = None,
+    backend: Annotated[str, typer.Option(metavar="local|ray|submitit", help="local (this process), ray or submitit")] = "local",
+    address: Annotated[str | None, typer.Option(metavar="ADDRESS", help="Ray cluster address (default: start Ray on this machine)")] = None,
+    workers: Annotated[int | None, typer.Option(metavar="N", help="points at once: CPUs of a local Ray, jobs at once on submitit", min=1)] = None,
+    cluster: Annotated[str | None, typer.Option(metavar="slurm|local|debug", help="submitit cluster: slurm, local or debug (default: slurm if available)")] = None,
+    threads: Annotated[int, typer.Option(metavar="N", help="torch threads (and CPUs reserved) per point", min=1)] = 1,
+    device: Annotated[str, typer.Option(metavar="auto|cpu|cuda", help="where to train: auto is CUDA when available, else the CPU")] = "cpu",
+    out: Annotated[Path | None, typer.Option(metavar="DIR", help="sweep directory, default sweeps/CASE-PRESET (re-run the same command to resume it)")] = None,
+    status: Annotated[Path | None, typer.Option("--status", metavar="DIR", help="print the state of every point of a sweep directory and exit")] = None,
     progress: Annotated[bool | None, typer.Option("--progress/--quiet", help="progress over points (default: a bar on a terminal, plain lines otherwise)")] = None,
-    log: Annotated[list[str] | None, typer.Option("--log", help="stream every run's metrics to tensorboard or wandb (offline) (repeatable)")] = None,
+    log: Annotated[list[str] | None, typer.Option("--log", metavar="tensorboard|wandb", help="stream every run's metrics to tensorboard or wandb (offline) (repeatable)")] = None,
 ) -> None:
     """Run a case study over a grid of settings and seeds; each point is an ordinary case-study output."""
     if status is not None:

@@ -274,3 +274,16 @@ def test_an_error_naming_a_path_with_a_line_break_is_still_one_line(tmp_path, ca
     assert main(["report", str(tmp_path / "two\nlines")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("mechbridge: error: run directory ") and err.rstrip().endswith("two lines does not exist")
+
+
+def test_every_option_that_takes_a_value_names_it_in_the_help():
+    """``--set PATH=VALUE``, ``--out DIR``: each option with a value has a metavar (typer would print ``<list[str]>``)."""
+    import typer.main
+
+    from bridge.cli.app import app
+
+    group = typer.main.get_command(app)
+    for name, cmd in [("mechbridge", group), *group.commands.items()]:
+        unnamed = [p.opts[0] for p in cmd.params if not getattr(p, "is_flag", False) and p.opts[0] != "--help" and not p.metavar]
+        assert unnamed == [], (name, unnamed)
+    assert "--set PATH=VALUE" in group.commands["run"].get_help(typer.Context(group.commands["run"]))

@@ -32,16 +32,19 @@ BASE_COLUMNS = ["step", "observable", "value"]
 _BASE = frozenset(BASE_COLUMNS)
 _INTEGER = re.compile(r"-?(0|[1-9][0-9]*)(\.0)?")  # a cell the csv writer makes of an integer ("2.0" from older tables)
 _MISSING = ("", "nan")  # the cells the csv writer makes of None and of a float NaN
+INT64 = (-(2**63), 2**63 - 1)  # the integers a step or an index cell may be: the table reads them as int64
 
 
 def validate_rows(rows: Sequence[dict[str, Any]]) -> None:
     """Raise ``ValueError`` naming the first row that is not tidy.
 
     A tidy row has an integer ``step``, a non-empty string ``observable``, a
-    number (or ``None``/NaN) as ``value``, and index columns whose values are
-    integers, strings or ``None``. A string the table would read back as something
-    else (``""``, ``"nan"``, or an integer such as ``"7"``) is refused, and so is one
-    holding a carriage return (the table could not be read back at all).
+    number (or ``None``/NaN) as ``value``, and index columns, named by non-empty
+    strings, whose values are integers, strings or ``None``. A string the table
+    would read back as something else (``""``, ``"nan"``, or an integer such as
+    ``"7"``) is refused, and so is a name or string holding a carriage return (the
+    table could not be read back at all), an integer outside int64 (``INT64``:
+    the table reads integers as int64) and a value no float64 holds (``10**400``).
 
     Examples:
         >>> validate_rows([{"step": 0, "observable": "loss/train", "value": 0.5, "split": "test"}])
@@ -50,6 +53,7 @@ def validate_rows(rows: Sequence[dict[str, Any]]) -> None:
         ...
         ValueError: metric row {'step': 0, 'observable': 'loss/train', 'value': 'high'}: value must be a number, got 'high'
     """
+    check_column_names({k for r in rows for k in r})
     for r in rows:
         if _plainly_tidy(r):
             continue
@@ -58,29 +62,55 @@ def validate_rows(rows: Sequence[dict[str, Any]]) -> None:
             problem = f"observable must be a non-empty name, got {r.get('observable')!r}"
         elif (cut := next((k for k, v in r.items() if isinstance(v, str) and "\r" in v), None)) is not None:
             problem = f"{cut!r} holds a carriage return, which the table cannot read back: {r[cut]!r}"
-        elif not isinstance(r.get("step"), numbers.Integral) or isinstance(r.get("step"), bool):
-            problem = f"step must be an integer, got {r.get('step')!r}"
-        elif r.get("value") is not None and (isinstance(r["value"], bool | str) or not isinstance(r["value"], numbers.Real)):
-            problem = f"value must be a number, got {r['value']!r}"
+        elif not isinstance(r.get("step"), numbers.Integral) or isinstance(r.get("step"), bool) or not INT64[0] <= r["step"] <= INT64[1]:
+            problem = f"step must be an integer{' within int64' if type(r.get('step')) is int else ''}, got {r.get('step')!r}"
+        elif r.get("value") is not None and (isinstance(r["value"], bool | str) or not isinstance(r["value"], numbers.Real) or _as_float(r["value"]) is None):
+            problem = f"value must be a number{' a float64 holds' if isinstance(r['value'], numbers.Real) and not isinstance(r['value'], bool) else ''}, got {r['value']!r}"
         else:
             bad = next((k for k, v in r.items() if k not in BASE_COLUMNS and v is not None and not isinstance(v, numbers.Integral | str) and not (isinstance(v, float) and math.isnan(v))), None)
+            wide = next((k for k, v in r.items() if k not in BASE_COLUMNS and isinstance(v, numbers.Integral) and not INT64[0] <= v <= INT64[1]), None)
             ambiguous = next((k for k, v in r.items() if k not in BASE_COLUMNS and isinstance(v, str) and (v in _MISSING or _INTEGER.fullmatch(v))), None)
             if bad is not None:
                 problem = f"index column {bad!r} must hold an integer or a string, got {r[bad]!r}"
+            elif wide is not None:
+                problem = f"index column {wide!r} holds {r[wide]!r}, outside the int64 integers the table reads back"
             elif ambiguous is not None:
                 problem = f"index column {ambiguous!r} holds the string {r[ambiguous]!r}, which the table reads back as {'missing' if r[ambiguous] in _MISSING else 'an integer'}: use {'None' if r[ambiguous] in _MISSING else 'the integer'}"
         if problem:
             raise ValueError(f"metric row {r}: {problem}")
 
 
+def check_column_names(names: Iterable[Any]) -> None:
+    """Raise ``ValueError`` for a column name the table cannot read back as it is: not a string, empty
+    (read back as ``"Unnamed: 3"``) or holding a carriage return (the table would not read at all).
+
+    Examples:
+        >>> check_column_names(["step", "observable", "value", "mode"])
+        >>> check_column_names(["step", "observable", "value", ""])
+        Traceback (most recent call last):
+        ...
+        ValueError: metric rows: an index column must be named by a non-empty string without a carriage return, got ''
+    """
+    for name in names:
+        if type(name) is not str or not name or "\r" in name:
+            raise ValueError(f"metric rows: an index column must be named by a non-empty string without a carriage return, got {name!r}")
+
+
+def _as_float(value: numbers.Real) -> float | None:  # the float64 the table holds, None for none (10**400)
+    try:
+        return float(value)
+    except (OverflowError, TypeError, ValueError):
+        return None
+
+
 def _plainly_tidy(r: dict[str, Any]) -> bool:
-    """The common row, checked by exact types only (a tracker's rows: an ``int`` step, a ``float`` value,
-    ``int`` or absent indices); ``False`` sends the row through the full checks, which accept all of these."""
-    observable, value = r.get("observable"), r.get("value")
-    if type(observable) is not str or observable == "" or "\r" in observable or type(r.get("step")) is not int or (value is not None and type(value) is not float):
+    """The common row, checked by exact types only (a tracker's rows: an ``int`` step, a ``float`` value, ``int`` or absent
+    indices, integers within int64); ``False`` sends it to the full checks. Names are checked once per batch."""
+    observable, value, step = r.get("observable"), r.get("value"), r.get("step")
+    if type(observable) is not str or observable == "" or "\r" in observable or type(step) is not int or not INT64[0] <= step <= INT64[1] or (value is not None and type(value) is not float):
         return False
     for k, v in r.items():  # a loop, not all(...): this runs for every row a tracker writes
-        if v is not None and type(v) is not int and k not in _BASE:
+        if v is not None and k not in _BASE and (type(v) is not int or not INT64[0] <= v <= INT64[1]):
             return False
     return True
 
@@ -92,14 +122,15 @@ def rows_to_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
         >>> rows_to_frame([{"step": 0, "observable": "acc", "value": 0.5, "split": "test", "mode": 1}]).columns.tolist()
         ['step', 'observable', 'value', 'mode', 'split']
     """
-    frame = pd.DataFrame(list(rows))
-    if frame.empty:
+    rows = list(rows)
+    if not rows:
         return pd.DataFrame(columns=BASE_COLUMNS)
-    missing = [c for c in BASE_COLUMNS if c not in frame.columns]
+    names = dict.fromkeys(k for r in rows for k in r)
+    missing = [c for c in BASE_COLUMNS if c not in names]
     if missing:
         raise ValueError(f"metric rows lack columns {missing}")
-    extra = sorted(c for c in frame.columns if c not in BASE_COLUMNS)
-    return tidy_dtypes(frame[BASE_COLUMNS + extra])
+    columns = {c: pd.Series([r.get(c) for r in rows], dtype=None if c in _BASE else object) for c in BASE_COLUMNS + sorted(set(names) - _BASE)}  # indices as objects: not through float64, where 2**53 + 1 is 2**53
+    return tidy_dtypes(pd.DataFrame(columns))
 
 
 def tidy_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
@@ -128,7 +159,10 @@ def tidy_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
         if not pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
             frame[column] = _index_column(values)
             continue
-        if pd.api.types.is_bool_dtype(values) or isinstance(values.dtype, pd.Int64Dtype):
+        if isinstance(values.dtype, pd.Int64Dtype):
+            continue
+        if pd.api.types.is_bool_dtype(values):  # an integer to the table, written 1 or 0
+            frame[column] = values.astype("Int64")
             continue
         present = values.dropna()
         if len(present) and bool((present == np.round(present)).all()):
@@ -190,13 +224,15 @@ class MetricsLog:
         """
         if not rows:
             return b""
-        columns = self.columns or BASE_COLUMNS + sorted({k for r in rows for k in r} - _BASE)
+        if self.columns is None:  # a new table's header: the names checked before they are sorted
+            check_column_names(names := {k for r in rows for k in r} - _BASE)
+        columns = self.columns if self.columns is not None else BASE_COLUMNS + sorted(names)
         text = plain_lines(rows, columns)  # the trackers' rows, column by column: the bytes csv writes for them
         if text is None:
             validate_rows(rows)
             if self.columns is not None and not {k for r in rows for k in r} <= set(columns):
                 return None
-            text = _csv_text([r.get(c) for c in columns] for r in rows)
+            text = _csv_text([_cell(c, r.get(c)) for c in columns] for r in rows)
         if self.columns is None:
             text, self.columns = _csv_text([columns]) + text, columns
         data = text.encode()
@@ -230,6 +266,15 @@ def _csv_text(lines: Iterable[Sequence[Any]]) -> str:
     return buffer.getvalue()
 
 
+def _cell(column: str, value: Any) -> Any:
+    """A tidy row's cell for the csv writer: a value as its float64 (``np.float32(0.1)`` as 0.10000000149011612), an integer index as an ``int`` (``True`` as 1)."""
+    if value is None or isinstance(value, str | float):
+        return value
+    if column == "value":
+        return float(value)
+    return int(value) if column not in _BASE and isinstance(value, numbers.Integral) else value
+
+
 def _index_column(values: pd.Series) -> pd.Series:
     """A text or mixed index column as written: missing cells ``pd.NA``, cells of digits integers
     (an ``Int64`` column when every present cell is one), any other cell as it is."""
@@ -239,36 +284,21 @@ def _index_column(values: pd.Series) -> pd.Series:
         digits = text.str.fullmatch(_INTEGER.pattern).astype(bool) & ~missing
         if not digits.any():  # a column of names
             return values.where(~missing)
-        if (digits | missing).all():  # a column of integers
-            return pd.to_numeric(text.str.removesuffix(".0").where(~missing)).astype("Int64")
+        if (digits | missing).all():  # a column of integers, read as int64 (through float64 they would lose digits)
+            column = pd.Series(pd.NA, index=values.index, dtype="Int64")
+            column[~missing] = pd.to_numeric(text[~missing].str.removesuffix(".0")).astype("Int64")
+            return column
     cells = values.astype(object)
     text = cells.map(lambda v: v if isinstance(v, str) else "")
     missing = cells.isna() | (cells.map(lambda v: isinstance(v, str)) & text.isin(_MISSING))
     digits = text.str.fullmatch(_INTEGER.pattern).astype(bool) & ~missing
     cells[digits] = [int(v.removesuffix(".0")) for v in text[digits]]
     cells[missing] = pd.NA
+    cells = cells.map(lambda v: int(v) if isinstance(v, bool) else v)  # an integer to the table, written 1 or 0
     present = cells[~missing]
-    if len(present) and present.map(lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool)).all():
+    if len(present) and present.map(lambda v: isinstance(v, numbers.Integral)).all():
         return cells.astype("Int64")
     return cells
-
-
-def observable_rows(metrics: pd.DataFrame, name: str) -> pd.DataFrame:
-    """The rows of ``metrics`` for observable ``name``; ``KeyError`` naming the observables there are when it has none.
-
-    Examples:
-        >>> metrics = pd.DataFrame({"step": [0, 1], "observable": ["loss/train"] * 2, "value": [1.0, 0.5]})
-        >>> len(observable_rows(metrics, "loss/train"))
-        2
-        >>> observable_rows(metrics, "mode/strength")
-        Traceback (most recent call last):
-        ...
-        KeyError: "no observable 'mode/strength' in the metrics (they hold loss/train)"
-    """
-    frame = metrics[metrics["observable"] == name]
-    if frame.empty:
-        raise KeyError(f"no observable {name!r} in the metrics (they hold {', '.join(sorted(map(str, metrics['observable'].unique()))) or 'none'})")
-    return frame
 
 
 def key_part(value: Any) -> Any:
@@ -366,5 +396,5 @@ def read_metrics(path: Path) -> pd.DataFrame:
         raise CorruptFileError(f"{file.name} is not a tidy metrics table: {problem}")
     try:
         return tidy_dtypes(frame)
-    except (TypeError, ValueError) as e:
-        raise CorruptFileError(f"{file.name} holds a step or value that is not a number ({e})") from None
+    except (TypeError, ValueError, OverflowError) as e:
+        raise CorruptFileError(f"{file.name} holds a step, value or index that is not a number the table holds ({e})") from None

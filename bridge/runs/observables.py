@@ -12,7 +12,25 @@ from typing import Any
 
 import pandas as pd
 
-from bridge.runs.metrics import BASE_COLUMNS, key_part, observable_rows
+from bridge.runs.metrics import BASE_COLUMNS, key_part
+
+
+def observable_rows(metrics: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The rows of ``metrics`` for observable ``name``; ``KeyError`` naming the observables there are when it has none.
+
+    Examples:
+        >>> metrics = pd.DataFrame({"step": [0, 1], "observable": ["loss/train"] * 2, "value": [1.0, 0.5]})
+        >>> len(observable_rows(metrics, "loss/train"))
+        2
+        >>> observable_rows(metrics, "mode/strength")
+        Traceback (most recent call last):
+        ...
+        KeyError: "no observable 'mode/strength' in the metrics (they hold loss/train)"
+    """
+    frame = metrics[metrics["observable"] == name]
+    if frame.empty:
+        raise KeyError(f"no observable {name!r} in the metrics (they hold {', '.join(sorted(map(str, metrics['observable'].unique()))) or 'none'})")
+    return frame
 
 
 def observable_series(metrics: pd.DataFrame, name: str, /, **index: Any) -> pd.Series:

@@ -14,6 +14,7 @@ from typing import Any
 _ABSENT = object()  # the cell of a column a row does not have
 _QUOTED = frozenset(',"\r\n')  # a string holding one of these is quoted by the csv writer
 _NONE = type(None)
+_LOW, _HIGH = -(2**63), 2**63 - 1  # the int64 integers the table reads back (bridge.runs.metrics.INT64)
 
 
 def plain_lines(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str | None:
@@ -22,7 +23,7 @@ def plain_lines(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str |
 
     Plain: ``columns`` starts with ``step, observable, value``; every row has an ``int`` step, a
     non-empty ``str`` observable that needs no quoting, a ``float`` (or ``None``) value, ``int``
-    (or ``None``, or no) cells in the other columns, and no key outside ``columns``. Such rows are
+    (or ``None``, or no) cells in the other columns, integers within int64, and no key outside ``columns``. Such rows are
     tidy (:func:`bridge.runs.metrics.validate_rows` accepts them); ``None`` sends the caller to
     the full checks and the csv writer.
 
@@ -40,7 +41,7 @@ def plain_lines(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str |
         values = [r.get(c, _ABSENT) for r in rows]
         kinds = set(map(type, values))
         if c == "step":
-            if kinds != {int}:
+            if kinds != {int} or min(values) < _LOW or max(values) > _HIGH:
                 return None
             cells.append(list(map(str, values)))
         elif c == "observable":
@@ -55,6 +56,9 @@ def plain_lines(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str |
             else:
                 return None
         elif kinds <= {int, _NONE, object}:
+            ints = values if kinds == {int} else [v for v in values if type(v) is int]
+            if ints and (min(ints) < _LOW or max(ints) > _HIGH):
+                return None
             present += len(values) - (values.count(_ABSENT) if object in kinds else 0)
             cells.append(list(map(str, values)) if kinds == {int} else ["" if v is None or v is _ABSENT else str(v) for v in values])
         else:

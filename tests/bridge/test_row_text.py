@@ -4,6 +4,7 @@ row it takes, and every other row (not tidy, quoted, a key outside the header) l
 import csv
 import io
 import itertools
+import numbers
 import random
 import tempfile
 
@@ -21,8 +22,15 @@ INDICES = ["absent", None, 3, -2, True, np.int64(3), "head", 1.5]
 
 
 def _csv_reference(rows, columns):
+    """The csv writer's bytes of the cells as the table holds them: a value as its float64, an integer index as an int
+    (the same cells for plain rows; np.float32(0.1) is 0.10000000149011612 and True is 1)."""
+    def cell(c, v):
+        if c == "value" and v is not None and not isinstance(v, str):  # not the header
+            return float(v)
+        return int(v) if c not in ("step", "observable", "value") and isinstance(v, numbers.Integral) else v
+
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows([[r.get(c) for c in columns] for r in rows])
+    csv.writer(buffer, lineterminator="\n").writerows([[cell(c, r.get(c)) for c in columns] for r in rows])
     return buffer.getvalue()
 
 

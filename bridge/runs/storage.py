@@ -269,7 +269,10 @@ def _lay_out(tensors: dict[str, torch.Tensor]) -> tuple[dict[str, Any], list[Any
     chunks, offset = [], 0
     for name in sorted(tensors, key=lambda k: (-ranks[tensors[k].dtype][1], k)):
         t = tensors[name]
-        data = t.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy()  # keeps the tensor alive
+        flat = t.detach().to("cpu").contiguous().reshape(-1)
+        if flat.stride(0) != 1:  # at most one element, viewed with another stride (x[::2] of two, an expanded scalar): contiguous() leaves it
+            flat = flat.clone(memory_format=torch.contiguous_format)
+        data = flat.view(torch.uint8).numpy()  # keeps the tensor alive
         entries[name] = {"dtype": ranks[t.dtype][0], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
         chunks.append(data)
         offset += len(data)

@@ -102,23 +102,32 @@ class BridgeReport:
         return "partial" if any(counted) else "fail"
 
     def to_dict(self) -> dict[str, Any]:
-        """The report as ``report.json`` holds it; refuses two rows with one key (see :meth:`check_keys`)."""
+        """The report as ``report.json`` holds it (standard JSON: NaN and infinities as ``None``, arrays and
+        tensors as lists); refuses two rows with one key (see :meth:`check_keys`) and an ``extra`` field named
+        as one of the report's own, which would replace it (a ``"verdict"`` its rows do not give).
+
+        Examples:
+            >>> BridgeReport("toy", "quick", 0, extra={"verdict": "pass"}).to_dict()
+            Traceback (most recent call last):
+            ...
+            ValueError: report of toy [quick, seed 0] has extra fields named as its own ['verdict']: give them other names
+        """
         self.check_keys()
-        return _finite(
-            {
-                "case_study": self.case_study,
-                "preset": self.preset,
-                "seed": self.seed,
-                "matches": [_row(m) for m in self.matches],
-                "checks": [_row(c) for c in self.checks],
-                "verdict": self.verdict,
-                "failed_claims": self.failed_claims,
-                "failed_preconditions": self.failed_preconditions,
-                "figures": list(self.figures),
-                "notes": list(self.notes),
-                **self.extra,
-            }
-        )
+        own = {
+            "case_study": self.case_study,
+            "preset": self.preset,
+            "seed": self.seed,
+            "matches": [_row(m) for m in self.matches],
+            "checks": [_row(c) for c in self.checks],
+            "verdict": self.verdict,
+            "failed_claims": self.failed_claims,
+            "failed_preconditions": self.failed_preconditions,
+            "figures": list(self.figures),
+            "notes": list(self.notes),
+        }
+        if clash := sorted(set(own) & set(self.extra)):
+            raise ValueError(f"report of {self.case_study} [{self.preset}, seed {self.seed}] has extra fields named as its own {clash}: give them other names")
+        return _finite({**own, **self.extra})
 
     def check_keys(self) -> None:
         """Refuse two rows that are the same row by their key (:attr:`~bridge.match.Check.row_key`).
@@ -220,7 +229,9 @@ def _fmt(value: Any, digits: int = 1) -> str:
 
 
 def _finite(obj: Any) -> Any:
-    """Replace NaN/inf by ``None`` so the JSON is standard."""
+    """Replace NaN/inf by ``None`` so the JSON is standard (also in numpy and torch values, made lists or numbers first)."""
+    if hasattr(obj, "tolist") and not isinstance(obj, str | bytes):
+        obj = obj.tolist()
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, dict):

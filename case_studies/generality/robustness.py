@@ -375,6 +375,6 @@ class StoredReport:
         if data is None:
             raise RunError(f"{folder} holds no report.json")
         rows = [StoredRow(r.get("key") or r["prediction"], bool(r["passed"])) for r in data.get("matches", [])] + [StoredRow(r.get("key") or r["name"], bool(r["passed"])) for r in data.get("checks", [])]
-        late = any(says_not_reached(r.get("role", ""), bool(r["passed"]), r.get("reason", "")) for r in data.get("checks", []))
+        late = any(says_not_reached(r.get("role", ""), bool(r["passed"]), r.get("reason", "")) for r in [*data.get("matches", []), *data.get("checks", [])])  # as BridgeReport.not_reached
         extra = {"extended": data["extended"]} if data.get("extended") else {}
         return cls(data["verdict"], list(data.get("failed_claims", [])), list(data.get("failed_preconditions", [])), rows, late, extra)

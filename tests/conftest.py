@@ -10,6 +10,14 @@ import torch  # noqa: E402
 
 torch.set_num_threads(1)
 
+try:  # property tests draw the same examples on every run and keep no example database in the working tree
+    from hypothesis import settings as hypothesis_settings
+except ImportError:  # the dev extra is not installed
+    pass
+else:
+    hypothesis_settings.register_profile("reproducible", derandomize=True, database=None)
+    hypothesis_settings.load_profile("reproducible")
+
 
 @pytest.fixture(autouse=True)
 def _one_thread():

@@ -14,7 +14,8 @@ instead of one per step). :class:`TrackingBuffer` holds the captures until
 the rows are written; results equal those of calling the tracker step by step,
 to the bit: how many captures a measurement gets depends on the schedule and on
 when rows are written, and must not change a row (a broadcast matrix product
-folded into one, or a batched SVD, moves the last bits with the batch's size).
+folded into one, a batched product of small matrices or a batched SVD can move the
+last bits with the batch's size).
 
 A *stacked* tracker can also measure many models of one shape at once:
 ``stacked(forward, datas)`` gets a forward over inputs with a leading model axis

@@ -9,6 +9,8 @@ the shared subspace of teacher modes with equal singular values).
 from __future__ import annotations
 
 import functools
+import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -56,14 +58,12 @@ def mode_strengths(w: Float[Tensor, "*batch d_out d_in"], u: Float[Tensor, "d_ou
         >>> mode_strengths(u @ torch.diag(torch.tensor([2.0, 1.0])) @ v.T, u, v).tolist()
         [2.0, 1.0]
     """
-    flat = w.reshape(-1, *w.shape[-2:])
-    return ((_each(u.T, len(flat)) @ flat) * v.T).sum(-1).reshape(*w.shape[:-2], -1)
+    return _strengths(w.reshape(-1, *w.shape[-2:]), u, v).reshape(*w.shape[:-2], -1)
 
 
-def _each(a: Tensor, n: int) -> Tensor:
-    """``a`` repeated for a stack of ``n`` maps, so that ``a @ stack`` is one matrix product per map: a
-    broadcast product is folded into one large product, whose last bits depend on the stack's size."""
-    return a.expand(n, *a.shape)
+def _strengths(flat: Float[Tensor, "map d_out d_in"], u: Float[Tensor, "d_out mode"], v: Float[Tensor, "d_in mode"]) -> Float[Tensor, "map mode"]:
+    ut = u.T
+    return (torch.stack([ut @ m for m in flat]) * v.T).sum(-1)  # one product per map: see _group_scores
 
 
 def degenerate_groups(s: Float[Tensor, " mode"], rtol: float = 1e-5) -> list[list[int]]:
@@ -96,9 +96,9 @@ def mode_alignment(
     each learned pair scores ``‖U_Gᵀ û_j‖ · ‖V_Gᵀ v̂_j‖``, and every mode of the group
     gets the mean of the ``g`` best scores (the single-mode formula when ``g = 1``).
     1 when ``w``'s singular pairs span the teacher's (the teacher itself, in any basis);
-    about ``g/d`` for a random map. A stack of maps is decomposed map by map
-    (so a map gets the same bits alone or in a stack); a map with a non-finite entry (a diverging run) has no singular vectors and
-    gets NaN.
+    about ``g/d`` for a random map. A map gets the same bits alone or in any stack (one
+    matrix product per map, and a decomposition that does not depend on the stack); a map with a
+    non-finite entry (a diverging run) has no singular vectors and gets NaN.
 
     Args:
         w: the learned maps.
@@ -126,25 +126,48 @@ def mode_alignment(
         if finite.any():
             out[finite] = mode_alignment(w[finite], u, v, s)
         return out
-    member, group_of, keep, kept = _grouping(tuple(s.tolist()) if s is not None else modes, min(w.shape[-2:]), w.dtype, w.device)
-    # one decomposition and one product per map (a batched SVD, like a broadcast product, moves the last
-    # bits with the stack's size): a map gets the same alignment alone or in any stack
+    grouping = _grouping(tuple(s.tolist()) if s is not None else modes, min(w.shape[-2:]), w.dtype, w.device)
     flat = w.reshape(-1, *w.shape[-2:])
-    decomposed = [torch.linalg.svd(m, full_matrices=False) for m in flat]
-    uh, vh, n = torch.stack([d[0] for d in decomposed]), torch.stack([d[2] for d in decomposed]), len(flat)
-    # each group's projection norm on every learned pair, all groups at once: (maps, group, learned pair)
-    members = _each(member, n)
-    pair = (members @ (_each(u.T, n) @ uh).square()).sqrt() * (members @ (_each(v.T, n) @ vh.mT).square()).sqrt()
-    best = (pair.sort(dim=-1, descending=True).values * keep).sum(-1) / kept  # a group of g modes: the mean of its g best pairs
-    return best[:, group_of].reshape(*w.shape[:-2], -1)
+    return _group_scores(flat, u, v, grouping)[:, grouping[1]].reshape(*w.shape[:-2], -1)
+
+
+def _group_scores(flat: Float[Tensor, "map d_out d_in"], u: Float[Tensor, "d_out mode"], v: Float[Tensor, "d_in mode"], grouping: tuple) -> Float[Tensor, "map group"]:
+    """The alignment of each group of teacher modes (``grouping`` from :func:`_grouping`) with each finite map."""
+    member, _, keep, kept, _ = grouping
+    uh, vh = _singular_vectors(flat)
+    # each group's projection norm on every learned pair, all groups at once: (maps, group, learned pair).
+    # One matrix product per map: a batched product of a stack moves last bits with the stack's size (9×9
+    # products do), and a broadcast one is folded into one large product, which does too.
+    ut, vt = u.T, v.T
+    on_u = torch.stack([member @ (ut @ m).square() for m in uh]).sqrt()
+    on_v = torch.stack([member @ (vt @ m.T).square() for m in vh]).sqrt()
+    pair = on_u * on_v
+    return (pair.sort(dim=-1, descending=True).values * keep).sum(-1) / kept  # a group of g modes: the mean of its g best pairs
+
+
+def _singular_vectors(flat: Float[Tensor, "map m n"]) -> tuple[Float[Tensor, "map m k"], Float[Tensor, "map k n"]]:
+    """Each map's left and right singular vectors (``k = min(m, n)``), the same bits for a map alone or in any stack.
+
+    LAPACK decomposes a stack map by map, but Intel MKL's results can depend on where a
+    matrix starts in memory: the stack goes in one call only on the CPU and when every map's
+    matrices (the map, its ``U``, ``S`` and ``Vᵀ``) start on 64-byte boundaries inside it, as a
+    map's own do alone; otherwise one call per map (a batched SVD of 7×8 maps moves last bits).
+    """
+    m, n = flat.shape[-2:]
+    k, size = min(m, n), flat.element_size()
+    if flat.device.type == "cpu" and all(count * size % 64 == 0 for count in (m * n, m * k, k * n, k)):
+        uh, _, vh = torch.linalg.svd(flat, full_matrices=False)
+        return uh, vh
+    decomposed = [torch.linalg.svd(one, full_matrices=False) for one in flat]
+    return torch.stack([d[0] for d in decomposed]), torch.stack([d[2] for d in decomposed])
 
 
 @functools.lru_cache(maxsize=64)
-def _grouping(values: tuple[float, ...] | int, pairs: int, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def _grouping(values: tuple[float, ...] | int, pairs: int, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor, tuple[int, ...]]:
     """For teacher singular values ``values`` (or a number of modes, each its own group) and maps of
     ``pairs`` singular pairs: the ``(group, mode)`` membership matrix, each mode's group, which of
     the ``pairs`` best pairs each group takes ``(group, pair)`` (as many as its modes, or all there
-    are) and how many."""
+    are), how many, and each mode's group again as ints."""
     groups = degenerate_groups(torch.tensor(values, dtype=torch.float64)) if isinstance(values, tuple) else [[m] for m in range(values)]
     group_of = [0] * sum(map(len, groups))
     for g, group in enumerate(groups):
@@ -153,7 +176,7 @@ def _grouping(values: tuple[float, ...] | int, pairs: int, dtype: torch.dtype, d
     index = torch.tensor(group_of, device=device)
     member = (torch.arange(len(groups), device=device)[:, None] == index).to(dtype)
     keep = torch.arange(pairs, device=device) < member.sum(-1)[:, None]
-    return member, index, keep, keep.sum(-1)
+    return member, index, keep, keep.sum(-1), tuple(group_of)
 
 
 @dataclass
@@ -180,9 +203,15 @@ class ModeTracker(Batched):
 
     def measure(self, captures: Sequence[Tensor], data: TaskData) -> list[list[Row]]:
         w = torch.stack(list(captures))
-        u, v = data.info["U"].to(w), data.info["V"].to(w)
+        u, v, s = data.info["U"].to(w), data.info["V"].to(w), data.info.get("S")
         with torch.no_grad():
-            strengths, alignments = mode_strengths(w, u, v).tolist(), mode_alignment(w, u, v, data.info.get("S")).tolist()  # (step, mode) each
+            strengths = _strengths(w, u, v).tolist()  # (step, mode), as mode_strengths(w, u, v)
+            # a non-finite entry makes every strength of its map non-finite: finite strengths need no check of the maps
+            if all(map(math.isfinite, itertools.chain.from_iterable(strengths))):
+                grouping = _grouping(tuple(s.tolist()) if s is not None else u.shape[1], min(w.shape[-2:]), w.dtype, w.device)
+                alignments = [[scores[g] for g in grouping[4]] for scores in _group_scores(w, u, v, grouping).tolist()]  # as mode_alignment(w, u, v, s)
+            else:
+                alignments = mode_alignment(w, u, v, s).tolist()
         return [
             [row for m, (s, a) in enumerate(zip(strength, alignment)) for row in ({"observable": _OBSERVABLES[0], "value": s, "mode": m}, {"observable": _OBSERVABLES[1], "value": a, "mode": m})]
             for strength, alignment in zip(strengths, alignments)

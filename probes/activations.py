@@ -54,8 +54,20 @@ def cached_activation(model: nn.Module, inputs: Tensor, hook: str) -> Float[Tens
 
 
 def _any_hooks(model: nn.Module) -> bool:
-    """Whether any submodule of ``model`` has a forward or forward-pre hook."""
-    return any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
+    """Whether any submodule of ``model`` has a forward or forward-pre hook.
+
+    A walk over each module's children (``model.modules()`` goes through nested generators, which
+    costs more at every tracked step); a module reached twice is looked at once.
+    """
+    todo, seen = [model], {id(model)}
+    for module in todo:  # todo grows while it is walked
+        if module._forward_hooks or module._forward_pre_hooks:
+            return True
+        for child in module._modules.values():
+            if child is not None and id(child) not in seen:
+                seen.add(id(child))
+                todo.append(child)
+    return False
 
 
 def activations_over_checkpoints(run, inputs: Tensor, hook: str, steps: Sequence[int] | None = None) -> dict[int, Tensor]:

@@ -258,6 +258,26 @@ def test_a_runs_model_is_not_drawn_from_its_tasks_stream():
     assert cos.abs().mean() < 0.5  # independent: ≈ 0.27; drawn from the task's stream, every pair is 1
 
 
+def test_an_eval_block_left_by_an_error_or_entered_without_autograd_restores_autograd_and_each_modules_mode():
+    from bridge.models.base import evaluating
+
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(0.5))
+    net.train()
+    with pytest.raises(RuntimeError, match="inside the block"), evaluating(net) as m:
+        assert m is net and not torch.is_grad_enabled() and not any(mod.training for mod in net.modules())
+        raise RuntimeError("inside the block")
+    assert torch.is_grad_enabled() and [mod.training for mod in net.modules()] == [True, True, True]
+    with torch.no_grad():
+        with evaluating(net):
+            assert not torch.is_grad_enabled() and not net.training
+        assert not torch.is_grad_enabled() and net.training  # autograd stays off as it was
+    assert torch.is_grad_enabled()
+    plain = torch.nn.Linear(2, 2)  # no dropout: its mode is left alone, autograd still switched off
+    with evaluating(plain):
+        assert not torch.is_grad_enabled() and plain.training
+    assert torch.is_grad_enabled()
+
+
 def test_eval_blocks_restore_each_modules_own_mode():
     import warnings
 

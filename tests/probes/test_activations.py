@@ -32,3 +32,22 @@ def test_per_head_hook_points_of_a_transformer_come_with_their_head_axis_as_run_
         assert got.shape == cache[hook].shape, hook
         torch.testing.assert_close(got, cache[hook])
     assert cached_activation(model, tokens, "blocks.0.attn.hook_z").shape == (1, 6, 2, 8)
+
+
+def test_a_hook_anywhere_in_the_module_tree_sends_cached_activation_through_the_forward_pass():
+    """A model with run_to computes the activation directly only when no module carries a hook: a
+    pre-hook on a hook point inside a module list counts, and an empty child slot is passed over."""
+    from bridge.models import DeepLinearConfig, build_model
+
+    net = build_model(DeepLinearConfig(4, 8, 3, depth=3, init_std=0.3), seed=0)
+    net.register_module("nothing", None)
+    x = torch.randn(5, 4, generator=torch.Generator().manual_seed(0))
+    direct = net.run_to(x, "hook_out")
+    assert direct.abs().max() > 0
+    for register in (net.hook_hidden[1].register_forward_pre_hook, net.hook_hidden[0].register_forward_hook):
+        handle = register(lambda module, args, *output: (args[0] * 0,) if not output else output[0] * 0)
+        try:
+            assert cached_activation(net, x, "hook_out").abs().max() == 0  # the hook path, not run_to
+        finally:
+            handle.remove()
+    torch.testing.assert_close(cached_activation(net, x, "hook_out"), direct, rtol=0, atol=0)

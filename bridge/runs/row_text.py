@@ -43,7 +43,7 @@ def plain_lines(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str |
         if c == "step":
             if kinds != {int} or min(values) < _LOW or max(values) > _HIGH:
                 return None
-            cells.append(list(map(str, values)))
+            cells.append(_texts(values))
         elif c == "observable":
             if kinds != {str} or any("" == s or not _QUOTED.isdisjoint(s) for s in set(values)):
                 return None
@@ -60,9 +60,16 @@ def plain_lines(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str |
             if ints and (min(ints) < _LOW or max(ints) > _HIGH):
                 return None
             present += len(values) - (values.count(_ABSENT) if object in kinds else 0)
-            cells.append(list(map(str, values)) if kinds == {int} else ["" if v is None or v is _ABSENT else str(v) for v in values])
+            cells.append(_texts(values))
         else:
             return None
     if sum(map(len, rows)) != 3 * len(rows) + present:  # a key outside the header
         return None
     return "\n".join(map(",".join, zip(*cells))) + "\n"
+
+
+def _texts(values: list[Any]) -> list[str]:
+    """The cells of ``int`` values, ``None`` or absent ones (``""``): a column's steps or indices repeat,
+    so each distinct value is converted once."""
+    text = {v: "" if v is None or v is _ABSENT else str(v) for v in set(values)}
+    return list(map(text.__getitem__, values))

@@ -212,10 +212,14 @@ class ModeTracker(Batched):
                 alignments = [[scores[g] for g in grouping[4]] for scores in _group_scores(w, u, v, grouping).tolist()]  # as mode_alignment(w, u, v, s)
             else:
                 alignments = mode_alignment(w, u, v, s).tolist()
-        return [
-            [row for m, (s, a) in enumerate(zip(strength, alignment)) for row in ({"observable": _OBSERVABLES[0], "value": s, "mode": m}, {"observable": _OBSERVABLES[1], "value": a, "mode": m})]
-            for strength, alignment in zip(strengths, alignments)
-        ]
+        named_strength, named_alignment = _OBSERVABLES
+        out = []
+        for strength, alignment in zip(strengths, alignments):
+            rows: list[Row] = []
+            for m, s, a in zip(range(len(strength)), strength, alignment):
+                rows += ({"observable": named_strength, "value": s, "mode": m}, {"observable": named_alignment, "value": a, "mode": m})
+            out.append(rows)
+        return out
 
 
 _OBSERVABLES = ("mode/strength", "mode/alignment")

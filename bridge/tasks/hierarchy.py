@@ -50,7 +50,8 @@ class HierarchyConfig:
         require(self.depth >= 1, f"hierarchy.depth must be >= 1, got {self.depth}")
         require(self.branching >= 2, f"hierarchy.branching must be >= 2, got {self.branching}")
         require(self.feature_scale > 0, f"hierarchy.feature_scale must be positive, got {self.feature_scale}")
-        require(self.branching**self.depth <= 4096, f"hierarchy.branching**depth = {self.branching**self.depth} items, more than 4096")
+        items = self.branching**self.depth if self.depth * self.branching.bit_length() <= 64 else None  # else far more than 4096: not counted
+        require(items is not None and items <= 4096, f"hierarchy.branching**depth = {items if items is not None else f'{self.branching}**{self.depth}'} items, more than 4096")
 
 
 def level_labels(depth: int, branching: int) -> np.ndarray:

@@ -24,7 +24,6 @@ Examples:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import comb
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +34,21 @@ from bridge.config import config_class, require
 from bridge.losses import at_least_float32
 from bridge.seeding import derive_seed, generator
 from bridge.tasks.base import TASKS, Split, TaskData
+
+
+def _comb_beyond(n: int, k: int, bound: int) -> int:
+    """``comb(n, k)`` when it is at most ``bound``, else some number above ``bound`` (found in a few steps, however large ``n``).
+
+    Examples:
+        >>> _comb_beyond(4, 2, 10), _comb_beyond(2**62, 2**61, 5) > 5
+        (6, True)
+    """
+    count = 1
+    for i in range(min(k, n - k)):  # count = comb(n, i + 1) after step i, increasing up to k = n / 2
+        count = count * (n - i) // (i + 1)
+        if count > bound:
+            break
+    return count
 
 
 @config_class("multitask_sparse_parity")
@@ -71,7 +85,8 @@ class SparseParityConfig:
             value = getattr(self, name)
             require(isinstance(value, int) and value >= 1, f"multitask_sparse_parity.{name} must be a positive integer, got {value!r}")
         require(self.k_bits <= self.n_bits, f"multitask_sparse_parity.k_bits ({self.k_bits}) exceeds n_bits ({self.n_bits})")
-        require(comb(self.n_bits, self.k_bits) >= self.n_tasks, f"multitask_sparse_parity: only {comb(self.n_bits, self.k_bits)} distinct {self.k_bits}-bit subsets of {self.n_bits} bits for {self.n_tasks} subtasks")
+        subsets = _comb_beyond(self.n_bits, self.k_bits, self.n_tasks)
+        require(subsets >= self.n_tasks, f"multitask_sparse_parity: only {subsets} distinct {self.k_bits}-bit subsets of {self.n_bits} bits for {self.n_tasks} subtasks")
         require(self.alpha >= 0, f"multitask_sparse_parity.alpha must be >= 0, got {self.alpha}")
 
 

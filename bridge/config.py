@@ -17,12 +17,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import numbers
-import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from bridge.field_types import MAX_INT, mismatch, plain, shown  # noqa: F401 (MAX_INT: the largest integer a config field holds)
 from bridge.registry import Registry
 
 # Built-in config kinds, imported when a run.json names them; plugins register with @config_class.
@@ -59,7 +58,6 @@ class ConfigError(ValueError):
     """
 
 
-MAX_INT = 2**63 - 1
 _type_hints = functools.cache(typing.get_type_hints)  # a config class's annotations, evaluated once per class, not per config
 
 
@@ -70,7 +68,9 @@ def config_class(kind: str):
     class's own ``__post_init__``): integers are integers (not bools, not
     floats), numbers are finite numbers, strings are strings, tuples hold what
     their annotation says, nested configs are configs. The error names the
-    field, the value and what is allowed.
+    field, the value and what is allowed. A value accepted is kept as the
+    Python value its JSON reads back as: a NumPy integer as an ``int``, any
+    number of a float field as a ``float``, a list as a tuple.
 
     Examples:
         >>> TrainConfig.kind, config_to_dict(TrainConfig())["kind"]
@@ -79,6 +79,8 @@ def config_class(kind: str):
         Traceback (most recent call last):
         ...
         bridge.config.ConfigError: train.steps must be an integer, got 10.0 (float)
+        >>> import numpy as np; TrainConfig(steps=np.int64(10), lr=1, betas=[0.5, 0.9])
+        TrainConfig(optimizer='gd', lr=1.0, steps=10, batch_size=None, weight_decay=0.0, momentum=0.0, betas=(0.5, 0.9), schedule=ScheduleConfig(n_log=30, every=0, track_every=0, track_resolution=0.0), threads=1, dtype='float32', warmup=0, clip_grad_norm=None, decay='none')
     """
 
     def wrap(cls: type) -> type:
@@ -87,6 +89,7 @@ def config_class(kind: str):
 
         def __post_init__(self: Any) -> None:
             check_fields(self)
+            _store_plain(self)
             if own is not None:
                 own(self)
 
@@ -109,47 +112,20 @@ def check_fields(cfg: Any) -> None:
     """
     hints = _type_hints(type(cfg))
     for f in dataclasses.fields(cfg):
-        problem = _mismatch(getattr(cfg, f.name), hints.get(f.name, Any))
+        value = getattr(cfg, f.name)
+        problem = mismatch(value, hints.get(f.name, Any))
         if problem:
-            raise ConfigError(f"{getattr(cfg, 'kind', type(cfg).__name__)}.{f.name} must be {problem}, got {getattr(cfg, f.name)!r} ({type(getattr(cfg, f.name)).__name__})")
+            raise ConfigError(f"{getattr(cfg, 'kind', type(cfg).__name__)}.{f.name} must be {problem}, got {shown(value)} ({type(value).__name__})")
 
 
-def _mismatch(value: Any, annotation: Any) -> str | None:
-    """What ``value`` should have been under ``annotation``, or ``None`` if it fits (unknown annotations fit)."""
-    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if annotation is Any or annotation is object:
-        return None
-    if origin in (typing.Union, types.UnionType):
-        options = [_mismatch(value, a) for a in args]
-        return None if any(o is None for o in options) else " or ".join(sorted({o for o in options if o}))
-    if annotation is type(None):
-        return None if value is None else "None"
-    if annotation is bool:
-        return None if isinstance(value, bool) else "true or false"
-    if annotation is int:
-        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool) and abs(int(value)) <= MAX_INT
-        return None if ok else "an integer"
-    if annotation is float:
-        ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-        return None if ok else "a finite number"
-    if annotation is str:
-        return None if isinstance(value, str) else "a string"
-    if origin is tuple:
-        if not isinstance(value, tuple | list):
-            return "a tuple"
-        if len(args) == 2 and args[1] is Ellipsis:
-            bad = [_mismatch(v, args[0]) for v in value]
-        elif args:
-            if len(value) != len(args):
-                return f"a tuple of {len(args)}"
-            bad = [_mismatch(v, a) for v, a in zip(value, args)]
-        else:
-            bad = []
-        first = next((b for b in bad if b), None)
-        return None if first is None else f"a tuple of which each item is {first}"
-    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
-        return None if isinstance(value, annotation) else f"a {annotation.__name__}"
-    return None
+def _store_plain(cfg: Any) -> None:
+    """Replace each field of the checked config ``cfg`` by :func:`bridge.field_types.plain` of it (a frozen dataclass: in place, once)."""
+    hints = _type_hints(type(cfg))
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        kept = plain(value, hints.get(f.name, Any))
+        if kept is not value:
+            object.__setattr__(cfg, f.name, kept)
 
 
 def _encode(value: Any) -> Any:
@@ -199,6 +175,8 @@ def config_from_dict(data: dict[str, Any]) -> Any:
     """
     if not isinstance(data, dict) or "kind" not in data:
         raise ConfigError(f"not a config dict (no 'kind'): {data!r}")
+    if not isinstance(data["kind"], str):
+        raise ConfigError(f"a config's 'kind' names its class, got {data['kind']!r:.80}")
     try:
         cls = CONFIG_CLASSES.get(data["kind"])
     except KeyError as e:

@@ -133,18 +133,23 @@ def parse(text: str, annotation: Any, name: str = "value") -> Any:
     if annotation in (int, float):
         try:
             value = json.loads(text)
-        except json.JSONDecodeError:
+        except ValueError:  # not JSON, or an integer of more digits than Python reads
             value = None
         if annotation is int and isinstance(value, int) and not isinstance(value, bool):
             return value
         if annotation is float and isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:  # an integer beyond the floats: refused as infinite
+                raise ConfigError(f"{name} must be a finite number, got {text!r:.80}") from None
         raise ConfigError(f"{name} must be {'an integer' if annotation is int else 'a number'}, got {text!r}")
     if origin is tuple:
         try:
             items = json.loads(text) if text.startswith("[") else [t for t in text.split(",") if t.strip()]
         except json.JSONDecodeError as e:
             raise ConfigError(f"{name} must be a list such as [1, 2] or 1,2; {text!r} does not parse ({e.msg} at character {e.pos})") from None
+        except ValueError as e:  # an integer of more digits than Python reads
+            raise ConfigError(f"{name} must be a list such as [1, 2] or 1,2; {text!r:.80} does not parse ({e})") from None
         if not isinstance(items, list):
             raise ConfigError(f"{name} must be a list such as [1, 2] or 1,2, got {text!r}")
         kinds = [args[0]] * len(items) if len(args) == 2 and args[1] is Ellipsis else list(args)

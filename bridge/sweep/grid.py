@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.config import MAX_INT, ConfigError
+from bridge.field_types import shown
 
 SEED = "seed"
 _SAFE = re.compile(r"[^A-Za-z0-9._=+\-]")
@@ -38,9 +39,11 @@ def value_text(value: Any) -> str:
     """``value`` as it would be typed on a command line (what :func:`bridge.overrides.override` parses).
 
     Examples:
-        >>> value_text(0.001), value_text(True), value_text(None), value_text((1, 2))
-        ('0.001', 'true', 'none', '[1, 2]')
+        >>> import numpy as np
+        >>> value_text(0.001), value_text(True), value_text(None), value_text((1, 2)), value_text(np.float64(0.5)), value_text(np.arange(2))
+        ('0.001', 'true', 'none', '[1, 2]', '0.5', '[0, 1]')
     """
+    value = _python(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
@@ -50,17 +53,26 @@ def value_text(value: Any) -> str:
             raise ConfigError(f"sweep values must be finite, got {value}")
         return repr(value)
     if isinstance(value, tuple | list):
-        try:
-            return json.dumps(list(value))
-        except TypeError:
-            raise ConfigError(f"sweep values are numbers, text, booleans, None or lists of them, got {value!r}") from None
+        for item in value:  # each item is a value too: refused as one, finite
+            value_text(item)
+        return json.dumps(list(value))
     if not isinstance(value, int | str):
         raise ConfigError(f"sweep values are numbers, text, booleans, None or lists of them, got {value!r}")
+    if isinstance(value, int) and value.bit_length() > 1024:  # beyond every float (and every integer field)
+        raise ConfigError(f"sweep values must be finite, got {shown(value)}")
     return str(value)
+
+
+def _python(value: Any) -> Any:
+    """``value`` with NumPy scalars and arrays (also inside lists and tuples) as the Python numbers and lists they hold."""
+    if hasattr(value, "tolist") and not isinstance(value, str):
+        return value.tolist()
+    return [_python(v) for v in value] if isinstance(value, tuple | list) else value
 
 
 def _key_value(value: Any) -> str:
     """The part of a key naming ``value``: ``0.001``, ``adamw``, ``1,2``; only filename-safe characters."""
+    value = _python(value)
     if isinstance(value, tuple | list):
         return ",".join(_key_value(v) for v in value)
     text = value_text(value) if not isinstance(value, str) else value
@@ -115,7 +127,7 @@ def _typed(value: Any) -> Any:
         return _WORDS[value]
     try:
         parsed = json.loads(value)
-    except json.JSONDecodeError:
+    except ValueError:  # not JSON, or an integer of more digits than Python reads: text, which its field refuses
         return value
     return parsed if isinstance(parsed, int | float | list) and not isinstance(parsed, bool) else value
 

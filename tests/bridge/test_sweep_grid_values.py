@@ -76,3 +76,36 @@ def test_an_axis_in_one_sweep_only_is_named_with_the_side_it_is_on():
     two = new_manifest({"kind": "run"}, grid_points({"train.lr": [0.1], "model.d_hidden": [8]}), "local")
     assert difference(one, two) == "axis model.d_hidden is here, not there"
     assert difference(two, one) == "axis model.d_hidden is there, not here"
+
+
+def test_a_grid_value_of_more_digits_than_python_reads_stays_text_which_its_field_refuses():
+    from bridge.config import TrainConfig
+    from bridge.overrides import apply
+
+    (point,) = grid_points({"lr": ["9" * 5000]})
+    assert point.params == {"lr": "9" * 5000}
+    with pytest.raises(ConfigError, match=r"^lr must be a number, got '9999"):
+        apply(TrainConfig(), point.config_settings())
+
+
+@pytest.mark.parametrize(("value", "digits"), [(10**5000, 5000), (-(10**400), 400), ([1, 10**400], 400)], ids=["10**5000", "-10**400", "in a list"])
+def test_an_integer_beyond_every_float_is_refused_as_a_grid_value_naming_the_setting(value, digits):
+    with pytest.raises(ConfigError, match=rf"^sweep setting 'train.lr': sweep values must be finite, got an integer of about {digits} digits$"):
+        grid_points({"train.lr": [value]})
+
+
+def test_numpy_values_of_a_point_are_written_as_the_python_values_they_hold():
+    import numpy as np
+
+    from bridge.sweep.grid import Point, value_text
+
+    assert [value_text(v) for v in (np.float64(0.003), np.float32(0.5), np.int64(7), np.array([1, 2]))] == ["0.003", "0.5", "7", "[1, 2]"]
+    point = Point((("train.lr", np.float64(0.003)), ("model.widths", np.array([8, 8])), ("task.subsets", [(np.int64(1), 2), np.array([3])])))
+    assert point.config_settings() == ["train.lr=0.003", "model.widths=[8, 8]", "task.subsets=[[1, 2], [3]]"]
+    assert point.key == "train.lr=0.003__model.widths=8,8__task.subsets=1,2,3"
+
+
+def test_a_list_value_holding_nan_is_refused_as_nan_alone_is():
+    for value in (float("nan"), [0.5, float("nan")], [[1.0], [float("inf")]]):
+        with pytest.raises(ConfigError, match=r"^sweep setting 'model.widths': sweep values must be finite, got (nan|inf)$"):
+            grid_points({"model.widths": [value]})

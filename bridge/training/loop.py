@@ -37,7 +37,7 @@ from bridge.trackers.loss import LossTracker
 from bridge.training.inputs import build_for_task, extension, resolve_device, validate
 from bridge.training.optim import before_step, make_optimizer
 from bridge.training.undo import refusable
-from bridge.training.writer import RunWriter, holds_files, resumed_record
+from bridge.training.writer import RunWriter, extension_starts, holds_files, resumed_record
 
 DEFAULT_LOSS_EXAMPLES = 4096
 
@@ -142,11 +142,12 @@ def train(
     existing = holds_files(out)
     if existing and not resume:
         raise FileExistsError(f"run directory {out} already exists; choose another --out or resume it")
-    extends = extension(resumed_record(out).get("config"), config, out) if resume and existing else None
+    record = resumed_record(out) if resume and existing else {}
+    extends = extension(record.get("config"), config, out) if resume and existing else None
     trackers = with_loss_tracker(trackers)
 
     with torch_threads(config.train.threads):
-        return _train(config, out, data.to(dev), trackers, dev, progress, resume and existing, loggers, extends)
+        return _train(config, out, data.to(dev), trackers, dev, progress, resume and existing, loggers, extends, extension_starts(record))
 
 
 def with_loss_tracker(trackers: Sequence[Tracker]) -> list[Tracker]:
@@ -174,12 +175,12 @@ def step_bar(config: RunConfig, start: int, progress: bool | None, desc: str | N
     return progress_bar(range(start, config.train.steps), desc or config.name or "train", progress, initial=start, total=config.train.steps)
 
 
-def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker], dev: torch.device, progress: bool | None, resume: bool, loggers: Sequence[Any] = (), extends: int | None = None) -> Run:
+def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker], dev: torch.device, progress: bool | None, resume: bool, loggers: Sequence[Any] = (), extends: int | None = None, trained_to: Sequence[int] = ()) -> Run:
     tc = config.train
     model = move_to(build_for_task(config, data), dev)
     optimizer = make_optimizer(model, tc)
     base_lrs = [group["lr"] for group in optimizer.param_groups]  # before a resumed state sets a warm-up's lr
-    writer = RunWriter(config, out, data, trackers, dev, loggers=loggers, extends=extends)
+    writer = RunWriter(config, out, data, trackers, dev, loggers=loggers, extends=extends, trained_to=trained_to)
     ckpt_set, tracked_set = set(writer.checkpoints), set(writer.tracked)
     with refusable([writer], resume):  # a refused resume leaves the lock free and every file as it was
         start = writer.open(model, optimizer, resume)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -25,6 +25,31 @@ def checkpoint_steps(total: int, schedule: ScheduleConfig) -> list[int]:
     if schedule.every > 0:
         steps.update(range(schedule.every, total + 1, schedule.every))
     return sorted(s for s in steps if 0 <= s <= total)
+
+
+def staged_steps(steps_of: Callable[[int, ScheduleConfig], list[int]], totals: Sequence[int], schedule: ScheduleConfig) -> list[int]:
+    """The steps of a run trained to ``totals[0]`` and then extended to each later total in turn: the
+    steps so far keep the schedule they were trained with, and each extension adds those of its own
+    total's schedule past the total before it.
+
+    Args:
+        steps_of: :func:`checkpoint_steps` or :func:`tracked_steps`.
+        totals: the totals trained to, increasing (one: a run never extended).
+        schedule: the run's schedule config.
+
+    Examples:
+        >>> s = ScheduleConfig(n_log=3)
+        >>> checkpoint_steps(100, s), checkpoint_steps(1000, s)
+        ([0, 1, 10, 100], [0, 1, 32, 1000])
+        >>> staged_steps(checkpoint_steps, [100, 1000], s)
+        [0, 1, 10, 100, 1000]
+    """
+    steps: list[int] = []
+    for before, total in zip([-1, *totals], totals):
+        if total <= before:
+            raise ValueError(f"the totals of a run's extensions must increase, got {list(totals)}")
+        steps += [t for t in steps_of(total, schedule) if t > before]
+    return steps
 
 
 RESUMES_PER_RUN = 10  # a killed run redoes at most about a tenth of its steps

@@ -67,7 +67,7 @@ from bridge.training.stacking import (
     _stack_optimizer_state,
 )
 from bridge.training.undo import refusable
-from bridge.training.writer import RunWriter, holds_files, resumed_record
+from bridge.training.writer import RunWriter, extension_starts, holds_files, resumed_record
 from bridge.training.inputs import build_for_task, extension, resolve_device, validate
 from bridge.training.loop import batch_indices, step_bar, torch_threads, with_loss_tracker
 from bridge.training.optim import before_step, make_optimizer, optimizer_params
@@ -145,12 +145,13 @@ def train_seeds(
     if resume and any(existing) and not all(existing):
         raise RunError(f"cannot resume the sweep in {out}: {dirs[existing.index(False)].name} is missing; resume the other seeds with bridge.train")
     resume = resume and all(existing)
-    extends = [extension(resumed_record(d).get("config"), c, d) for c, d in zip(configs, dirs)] if resume else [None]
+    records = [resumed_record(d) for d in dirs] if resume else [{}]
+    extends = [extension(r.get("config"), c, d) for r, c, d in zip(records, configs, dirs)] if resume else [None]
     if len(set(extends)) > 1:  # None: trained for train.steps already
         raise RunError(f"cannot extend the sweep in {out}: its seeds were set to train for different steps ({', '.join(f'{d.name}: {e or config.train.steps}' for d, e in zip(dirs, extends))}); extend them one by one with bridge.train")
     seed_trackers = [with_loss_tracker(_fresh(trackers, s)) for s in seeds]
     with torch_threads(config.train.threads):
-        return _train_seeds(configs, dirs, [d.to(dev) for d in datas], [move_to(m, dev) for m in models], seed_trackers, dev, progress, resume, extends[0], seed_loggers)
+        return _train_seeds(configs, dirs, [d.to(dev) for d in datas], [move_to(m, dev) for m in models], seed_trackers, dev, progress, resume, extends[0], seed_loggers, extension_starts(records[0]))
 
 
 def _fresh(trackers: Callable[..., Sequence[Tracker]] | None, seed: int) -> Sequence[Tracker]:
@@ -276,12 +277,13 @@ def _train_seeds(
     resume: bool,
     extends: int | None = None,
     loggers: list[list[Any]] | None = None,
+    trained_to: Sequence[int] = (),
 ) -> list[Run]:
     seeds = [c.seed for c in configs]
     optimizers = [make_optimizer(m, configs[0].train) for m in models]  # per-seed views, for checkpoints
     files = FileQueue(limit=2)  # writes the checkpoints while the seeds train on (at most two behind), in the order they were taken
     loggers = loggers or [[] for _ in configs]
-    writers = [RunWriter(c, d, data, ts, dev, loggers=lg, extends=extends, files=files, sweep={"seeds": seeds}) for c, d, data, ts, lg in zip(configs, dirs, datas, trackers, loggers)]
+    writers = [RunWriter(c, d, data, ts, dev, loggers=lg, extends=extends, trained_to=trained_to, files=files, sweep={"seeds": seeds}) for c, d, data, ts, lg in zip(configs, dirs, datas, trackers, loggers)]
     ckpt_set, tracked_set, resumable = set(writers[0].checkpoints), set(writers[0].tracked), writers[0].resumable
     with refusable(writers, resume):  # resuming: every seed's lock first; refused, no seed has changed
         start = _open_all(writers, models, optimizers, resume)

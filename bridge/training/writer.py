@@ -40,7 +40,7 @@ from bridge.runs.storage import (
 from bridge.runs.weights import load_weights
 from bridge.tasks.base import TaskData
 from bridge.trackers.base import Tracker, TrackingBuffer
-from bridge.training.schedule import KEEP_OPTIMIZER_STATES, checkpoint_steps, resume_points, tracked_steps
+from bridge.training.schedule import KEEP_OPTIMIZER_STATES, checkpoint_steps, resume_points, staged_steps, tracked_steps
 
 # Offline analyses measure batched trackers over at most this many checkpoints at once.
 # Online, the captures taken since the last rows were written are measured together at the
@@ -99,6 +99,20 @@ def resumed_record(out: Path) -> dict[str, Any]:
     if not isinstance(info, dict):
         raise CorruptFileError(f"{out / 'run.json'} is not a run record (a JSON object)")
     return info
+
+
+def extension_starts(record: dict[str, Any]) -> list[int]:
+    """The totals a run was trained to before each of its extensions, from its ``run.json`` record (``"extended"``);
+    empty for a run never extended, or a history that is not a list of ``{"from": steps, "to": steps}``.
+
+    Examples:
+        >>> extension_starts({"extended": [{"from": 300, "to": 1200}, {"from": 1200, "to": 2000}]}), extension_starts({})
+        ([300, 1200], [])
+    """
+    history = record.get("extended")
+    starts = [e.get("from") for e in history if isinstance(e, dict)] if isinstance(history, list) else []
+    ok = starts and len(starts) == len(history) and all(type(t) is int for t in starts) and starts == sorted(set(starts))
+    return starts if ok else []
 
 
 def last_good_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, usable: set[int] | None = None) -> int | None:
@@ -244,15 +258,14 @@ class RunWriter:
     """
 
     def __init__(
-        self, config: RunConfig, out: Path, data: TaskData, trackers: Sequence[Tracker], dev: torch.device, *, loggers: Sequence[Any] = (), extends: int | None = None, files: FileQueue | None = None, **extra: Any
+        self, config: RunConfig, out: Path, data: TaskData, trackers: Sequence[Tracker], dev: torch.device, *, loggers: Sequence[Any] = (), extends: int | None = None, trained_to: Sequence[int] = (), files: FileQueue | None = None, **extra: Any
     ) -> None:
         tc = config.train
         self.config, self.loggers, self.extends, self.files = config, list(loggers), extends, files
         self.out, self.total = out, tc.steps
-        self.checkpoints, self.tracked = checkpoint_steps(tc.steps, tc.schedule), tracked_steps(tc.steps, tc.schedule)
-        if extends is not None:  # the steps so far keep the schedule they were trained with
-            self.checkpoints = [s for s in checkpoint_steps(extends, tc.schedule) if s <= extends] + [s for s in self.checkpoints if s > extends]
-            self.tracked = [s for s in tracked_steps(extends, tc.schedule) if s <= extends] + [s for s in self.tracked if s > extends]
+        # the steps so far keep the schedule they were trained with: the totals of earlier extensions, and the one extended now
+        totals = [*sorted({t for t in [*trained_to, *([] if extends is None else [extends])] if t < tc.steps}), tc.steps]
+        self.checkpoints, self.tracked = staged_steps(checkpoint_steps, totals, tc.schedule), staged_steps(tracked_steps, totals, tc.schedule)
         self.resumable = set(resume_points(self.checkpoints, self.total))
         self.log, self.buffer, self.saved = MetricsLog(out), TrackingBuffer(trackers, data), []
         self.info: dict[str, Any] = {

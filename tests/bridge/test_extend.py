@@ -118,3 +118,52 @@ def test_stacked_seeds_extend_together_as_if_trained_to_the_new_total(tmp_path):
         assert b.info["extended"] == [{"from": 120, "to": 200}] and b.status == "complete"
         for name, w in final_weights(a).items():
             assert torch.equal(w, final_weights(b)[name]), name
+
+
+class FailsAt:
+    """A tracker whose call at step ``at`` raises (a run that fails there, and is resumed)."""
+
+    name = "fails"
+
+    def __init__(self, at: int = -1):
+        self.at = at
+
+    def __call__(self, model, step, data):
+        if step == self.at:
+            raise RuntimeError(f"tracker failed at step {step}")
+        return [{"observable": "fails/step", "value": float(step)}]
+
+
+@pytest.mark.parametrize(("stacked", "totals", "fails_at"), [(False, [84, 168], 92), (False, [84, 168, 300], 181), (True, [84, 168], 92)], ids=["train", "train-extended-twice", "train_seeds"])
+def test_an_extension_that_fails_and_is_resumed_writes_what_the_extension_in_one_go_writes(tmp_path, stacked, totals, fails_at):
+    """The resumed extension keeps the schedule of the steps before it: its resume points past the old total are
+    those of the extension in one go (92, not 107, after 84 with this schedule), so the same files are written."""
+    from bridge.training.schedule import resume_points, staged_steps
+    from bridge.training.seeds import train_seeds
+
+    schedule = ScheduleConfig(n_log=35)
+
+    def run(steps: int, out, fails_at: int = -1):
+        cfg = dataclasses.replace(config(steps), train=dataclasses.replace(config(steps).train, schedule=schedule))
+        resume = steps != totals[0]
+        if stacked:
+            return train_seeds(cfg, [0, 1], out, trackers=lambda: [FailsAt(fails_at)], device="cpu", progress=False, resume=resume)
+        return train(cfg, out, trackers=[FailsAt(fails_at)], device="cpu", progress=False, resume=resume)
+
+    for name in ("whole", "failed"):
+        for steps in totals[:-1]:
+            run(steps, tmp_path / name)
+    with pytest.raises(RuntimeError, match=f"tracker failed at step {fails_at}"):
+        run(totals[-1], tmp_path / "failed", fails_at=fails_at)
+    for name in ("whole", "failed"):
+        run(totals[-1], tmp_path / name)
+    expected = [p for p in resume_points(staged_steps(checkpoint_steps, totals, schedule), totals[-1]) if p > totals[-2]]
+    for folder in ("seed_0", "seed_1") if stacked else (".",):
+        whole, failed = tmp_path / "whole" / folder, tmp_path / "failed" / folder
+        records = [{k: v for k, v in json.loads((d / "run.json").read_text()).items() if k != "wall_time"} for d in (whole, failed)]
+        assert [p for p in sorted(map(int, records[0]["metrics_bytes"])) if p > totals[-2]] == expected
+        assert records[0]["extended"] == [{"from": a, "to": b} for a, b in zip(totals, totals[1:])]
+        assert records[0]["schedule"]["checkpoints"] == staged_steps(checkpoint_steps, totals, schedule)
+        assert records[1] == records[0]
+        assert (failed / "metrics.csv").read_bytes() == (whole / "metrics.csv").read_bytes()
+        assert sorted(p.name for p in (failed / "checkpoints").iterdir()) == sorted(p.name for p in (whole / "checkpoints").iterdir())

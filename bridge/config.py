@@ -215,7 +215,8 @@ class ScheduleConfig:
             every checkpoint (0: only at checkpoints).
         track_resolution: also run them on a grid whose spacing is at most this
             fraction of the step: every step up to ``1/track_resolution``, then every
-            ``⌊track_resolution · t⌋``-th step (0: no such grid). A time read off the
+            ``⌊track_resolution · t⌋``-th step, and a step more wherever that would leave a
+            wider gap (0: no such grid). A time read off the
             tracked curves is then resolved to this relative precision with far fewer
             tracked steps than ``track_every=1`` (about ``(1 + ln(r·steps))/r``).
 

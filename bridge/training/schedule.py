@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from bridge.config import ScheduleConfig
+from bridge.config import ConfigError, ScheduleConfig
 
 
 def checkpoint_steps(total: int, schedule: ScheduleConfig) -> list[int]:
@@ -18,7 +18,13 @@ def checkpoint_steps(total: int, schedule: ScheduleConfig) -> list[int]:
     Examples:
         >>> checkpoint_steps(1000, ScheduleConfig(n_log=4, every=500))
         [0, 1, 10, 100, 500, 1000]
+        >>> checkpoint_steps(0, ScheduleConfig())
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: checkpoint_steps: total must be a positive whole number of steps, got 0
     """
+    if isinstance(total, bool) or not isinstance(total, int) or total < 1:
+        raise ConfigError(f"checkpoint_steps: total must be a positive whole number of steps, got {total!r}")
     steps = {0, total}
     if schedule.n_log > 0:
         steps.update(int(round(s)) for s in np.logspace(0, np.log10(total), schedule.n_log))
@@ -97,7 +103,10 @@ def tracked_steps(total: int, schedule: ScheduleConfig) -> list[int]:
 
 def relative_grid(total: int, resolution: float) -> list[int]:
     """Steps ``0 … total`` spaced by at most ``resolution`` times the step: every step up to
-    ``1/resolution``, then the multiples of ``⌊resolution · t⌋`` (spacing grows in whole steps).
+    ``1/resolution``, then the multiples of ``⌊resolution · t⌋`` (spacing grows in whole steps), and
+    where the spacing grows (or before ``total``, which the caller tracks as a checkpoint) the last
+    step that keeps the gap within bounds (multiples alone jump from 8 to 12 at resolution 0.3125,
+    a gap of 4 where 3.75 is allowed).
 
     Args:
         total: the last step.
@@ -108,7 +117,31 @@ def relative_grid(total: int, resolution: float) -> list[int]:
         [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 22, 24, 26, 28, 30]
         >>> len(relative_grid(4000, 0.01))  # of 4001 steps
         543
+        >>> relative_grid(12, 0.3125)
+        [0, 1, 2, 3, 4, 5, 6, 8, 11, 12]
     """
     if not 0 < resolution < 1:
         raise ValueError(f"resolution must be in (0, 1), got {resolution}")
-    return [t for t in range(total + 1) if t % max(1, int(resolution * t)) == 0]
+    grid = [0]
+    for t in range(1, total + 1):
+        multiple = t % max(1, int(resolution * t)) == 0
+        while (multiple or t == total) and not _within(grid[-1], t, resolution):
+            grid.append(_furthest_within(grid[-1], t - 1, resolution))
+        if multiple:
+            grid.append(t)
+    return grid
+
+
+def _within(a: int, b: int, resolution: float) -> bool:
+    """Whether step ``b`` is at most ``resolution`` times itself (or one step) after step ``a``."""
+    return b - a <= max(1.0, resolution * b)
+
+
+def _furthest_within(a: int, limit: int, resolution: float) -> int:
+    """The last step up to ``limit`` within bounds after ``a`` (about ``a / (1 - resolution)``; at least ``a + 1``)."""
+    b = min(limit, max(a + 1, int(a / (1 - resolution))))
+    while b > a + 1 and not _within(a, b, resolution):  # the float quotient may be a step off either way
+        b -= 1
+    while b < limit and _within(a, b + 1, resolution):
+        b += 1
+    return b

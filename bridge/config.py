@@ -167,7 +167,8 @@ def _decode(value: Any) -> Any:
 
 
 def config_from_dict(data: dict[str, Any]) -> Any:
-    """Rebuild a config written by :func:`config_to_dict` (fields it leaves out take their defaults).
+    """Rebuild a config written by :func:`config_to_dict` (fields it leaves out take their defaults; a
+    field without one, or a field the class lacks, is a :class:`ConfigError` naming it).
 
     Examples:
         >>> config_from_dict({"kind": "schedule", "n_log": 3})
@@ -185,6 +186,9 @@ def config_from_dict(data: dict[str, Any]) -> Any:
     unknown = set(data) - set(names) - {"kind"}
     if unknown:
         raise ConfigError(f"{data['kind']}: unknown fields {sorted(unknown)}")
+    missing = [n for n, f in names.items() if n not in data and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ConfigError(f"{data['kind']}: missing fields {missing} (they have no default)")
     kwargs = {k: _decode(v) for k, v in data.items() if k != "kind"}
     return cls(**kwargs)
 

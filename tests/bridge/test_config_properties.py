@@ -135,6 +135,32 @@ def test_any_text_set_on_any_preset_field_applies_or_is_refused_as_a_config_erro
         assert config_from_dict(json.loads(json.dumps(config_to_dict(cfg), allow_nan=False))) == cfg
 
 
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["kind", "d_in", "n_log"]) | st.text(max_size=3), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@st.composite
+def config_dicts(draw) -> dict:
+    """A dict naming a registered kind and some of its fields, with any JSON values (nested configs among them)."""
+    kind = draw(st.sampled_from(CONFIG_CLASSES.names()))
+    names = [f.name for f in dataclasses.fields(CONFIG_CLASSES.get(kind))]
+    values = json_values | st.sampled_from(CONFIG_CLASSES.names()).map(lambda k: {"kind": k}) | st.sampled_from([config_to_dict(c) for c in BASES])
+    return {"kind": kind, **{n: draw(values) for n in draw(st.lists(st.sampled_from(names), max_size=len(names), unique=True))}}
+
+
+@given(config_dicts())
+@PROPERTY
+def test_any_json_object_naming_a_config_kind_reads_as_that_config_or_is_refused_as_a_config_error(data):
+    try:
+        cfg = config_from_dict(data)
+    except ConfigError:
+        return
+    assert cfg.kind == data["kind"] and config_from_dict(json.loads(json.dumps(config_to_dict(cfg), allow_nan=False))) == cfg
+
+
 # The examples the properties above found, written out.
 
 
@@ -163,6 +189,13 @@ def test_numpy_numbers_are_accepted_as_the_python_numbers_they_hold():
     assert config_from_dict(json.loads(json.dumps(config_to_dict(cfg)))) == cfg
     widths = MLPConfig(d_in=np.int64(3), d_out=1, widths=[np.int64(8), 8]).widths
     assert widths == (8, 8) and all(type(w) is int for w in widths)
+
+
+def test_a_config_dict_without_a_field_that_has_no_default_is_refused_naming_it():
+    with pytest.raises(ConfigError, match=r"^mlp: missing fields \['d_out'\] \(they have no default\)$"):
+        config_from_dict({"kind": "mlp", "d_in": 3})
+    with pytest.raises(ConfigError, match=r"^linear_teacher: missing fields \['singular_values', 'd_in', 'd_out'\]"):
+        config_from_dict({"kind": "run", "task": {"kind": "linear_teacher"}, "model": config_to_dict(MLPConfig(d_in=3, d_out=1)), "train": {"kind": "train"}})
 
 
 @pytest.mark.parametrize("data", [{"kind": []}, {"kind": {"a": 1}}, {"kind": "train", "schedule": {"kind": ["schedule"]}}])

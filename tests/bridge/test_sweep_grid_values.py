@@ -1,9 +1,11 @@
 """How a sweep reads the values of its grid: text as typed on a command line against the same values in Python."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bridge.config import ConfigError
-from bridge.sweep.grid import grid_points, parse_grid_option, parse_seeds
+from bridge.sweep.grid import grid_points, parse_grid_option, parse_seeds, value_text
 from bridge.sweep.manifest import difference, new_manifest
 
 
@@ -97,7 +99,7 @@ def test_an_integer_beyond_every_float_is_refused_as_a_grid_value_naming_the_set
 def test_numpy_values_of_a_point_are_written_as_the_python_values_they_hold():
     import numpy as np
 
-    from bridge.sweep.grid import Point, value_text
+    from bridge.sweep.grid import Point
 
     assert [value_text(v) for v in (np.float64(0.003), np.float32(0.5), np.int64(7), np.array([1, 2]))] == ["0.003", "0.5", "7", "[1, 2]"]
     point = Point((("train.lr", np.float64(0.003)), ("model.widths", np.array([8, 8])), ("task.subsets", [(np.int64(1), 2), np.array([3])])))
@@ -109,3 +111,19 @@ def test_a_list_value_holding_nan_is_refused_as_nan_alone_is():
     for value in (float("nan"), [0.5, float("nan")], [[1.0], [float("inf")]]):
         with pytest.raises(ConfigError, match=r"^sweep setting 'model.widths': sweep values must be finite, got (nan|inf)$"):
             grid_points({"model.widths": [value]})
+
+
+_scalars = st.one_of(st.integers(-(10**6), 10**6), st.floats(allow_nan=False, allow_infinity=False), st.booleans(), st.none(), st.sampled_from(["adam", "gd", "x_y"]))
+
+
+@given(st.lists(st.one_of(_scalars, st.lists(st.one_of(st.integers(-5, 50), st.floats(-2, 2)), max_size=3)), min_size=1, max_size=4))
+@settings(max_examples=200, deadline=None, database=None)
+def test_a_grid_typed_on_a_command_line_from_the_values_text_is_the_grid_given_in_python(values):
+    try:
+        python = grid_points({"train.x": values})
+    except ConfigError:  # a value given twice
+        return
+    path, texts = parse_grid_option("train.x=" + ",".join(value_text(v) for v in values))
+    typed = grid_points({path: texts})
+    assert [p.params for p in typed] == [p.params for p in python] and [p.key for p in typed] == [p.key for p in python]
+    assert [p.config_settings() for p in typed] == [p.config_settings() for p in python]

@@ -103,7 +103,7 @@ def test_the_relative_grid_adds_a_step_where_the_multiples_of_a_growing_spacing_
 
 @pytest.mark.parametrize("resolution", [k / 100 for k in range(1, 100)])
 def test_the_relative_grid_spans_the_whole_run_within_its_resolution_for_any_resolution(resolution):
-    """Multiples alone stop where no multiple of the spacing has that spacing (after step 1984 at 0.063, say):
+    """Multiples alone end where no multiple of the spacing has that spacing (after step 1984 at 0.063, say):
     every later step was untracked but for checkpoints."""
     grid = relative_grid(3000, resolution)
     assert increasing(grid) and grid[0] == 0

@@ -146,18 +146,8 @@ def _group_scores(flat: Float[Tensor, "map d_out d_in"], u: Float[Tensor, "d_out
 
 
 def _singular_vectors(flat: Float[Tensor, "map m n"]) -> tuple[Float[Tensor, "map m k"], Float[Tensor, "map k n"]]:
-    """Each map's left and right singular vectors (``k = min(m, n)``), the same bits for a map alone or in any stack.
-
-    LAPACK decomposes a stack map by map, but Intel MKL's results can depend on where a
-    matrix starts in memory: the stack goes in one call only on the CPU and when every map's
-    matrices (the map, its ``U``, ``S`` and ``Vᵀ``) start on 64-byte boundaries inside it, as a
-    map's own do alone; otherwise one call per map (a batched SVD of 7×8 maps moves last bits).
-    """
-    m, n = flat.shape[-2:]
-    k, size = min(m, n), flat.element_size()
-    if flat.device.type == "cpu" and all(count * size % 64 == 0 for count in (m * n, m * k, k * n, k)):
-        uh, _, vh = torch.linalg.svd(flat, full_matrices=False)
-        return uh, vh
+    """Each map's left and right singular vectors (``k = min(m, n)``), one decomposition per map: the same
+    bits for a map alone or in any stack (a batched SVD moves last bits with the stack, e.g. for 7×8 maps)."""
     decomposed = [torch.linalg.svd(one, full_matrices=False) for one in flat]
     return torch.stack([d[0] for d in decomposed]), torch.stack([d[2] for d in decomposed])
 

@@ -130,6 +130,8 @@ def threshold_crossing(
 ) -> Event | None:
     """First step at which ``values`` crosses ``threshold`` (linear interpolation), or ``None``.
 
+    A ``threshold`` that is not a number (a level read off a diverged estimate) is never reached: ``None``.
+
     Examples:
         >>> threshold_crossing([0, 10, 20], [0.0, 0.4, 1.0], 0.7).step
         15.0
@@ -155,6 +157,9 @@ def settled_crossing(
     samples, after which the values return beyond it, does not unsettle them (a one-step
     training spike is not forgetting).
 
+    Raises:
+        ValueError: ``direction`` not ``"up"``/``"down"``, or a ``blip`` that is not a whole number >= 0.
+
     Examples:
         >>> settled_crossing([0, 10, 20, 30, 40], [0.0, 0.8, 0.2, 0.8, 1.0], 0.5).step  # not the chance crossing at 5
         25.0
@@ -165,6 +170,8 @@ def settled_crossing(
     """
     if direction not in ("up", "down"):
         raise ValueError(f"direction must be 'up' or 'down', got {direction!r}")
+    if not isinstance(blip, int | np.integer) or isinstance(blip, bool) or blip < 0:
+        raise ValueError(f"blip must be a whole number >= 0, got {blip!r}")
     t, y = _finite_curve(steps, values)
     if len(t) < 2:
         return None

@@ -143,3 +143,13 @@ def test_a_main_set_fraction_that_is_not_a_number_shows_as_a_failing_gap_not_as_
     for start in ("lazy end α=50, this training set alone: largest gap", "lazy end α=50: largest gap of a term's learned fraction from kernel gradient descent"):
         row = _info(report, start)
         assert np.isnan(row.value) and not row.passed, row
+
+
+def test_a_lazy_half_kernel_distance_that_is_not_a_number_fails_the_slope_row_instead_of_raising():
+    """The log-log slope refuses points it cannot read in log scale; the judge shows such a run as a failing row."""
+    from case_studies.kernel_limit import judge
+
+    obs = _observations()
+    obs["sweep"]["rows"][1]["distance"] = float("nan")
+    row = _info(judge(obs), "lazy half")
+    assert np.isnan(row.value) and not row.passed

@@ -281,6 +281,8 @@ def oscillation_onset(
         >>> e.step, e.lo
         (7.0, 4.0)
     """
+    if not isinstance(run, int | np.integer) or isinstance(run, bool) or run < 1:  # run <= 0 read samples from the curve's end
+        raise ValueError(f"run must be a whole number >= 1, got {run!r}")
     t, c = _as_arrays(steps, cosine)
     _require_every_step(t)
     flips = np.concatenate([[False], np.sign(c[1:]) * np.sign(c[:-1]) < 0])

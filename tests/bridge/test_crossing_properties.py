@@ -75,7 +75,7 @@ def test_a_crossing_moves_with_the_steps_and_stays_when_curve_and_level_are_shif
 
 @PROPERTY
 @given(curves(), st.integers(1, 40).map(lambda k: k / 8), DIRECTION)
-def test_a_monotone_curve_that_stops_short_of_the_level_has_no_crossing(curve, gap, direction):
+def test_a_monotone_curve_that_ends_short_of_the_level_has_no_crossing(curve, gap, direction):
     t, y = curve
     y = np.sort(y) if direction == "up" else np.sort(y)[::-1]
     level = y[-1] + gap if direction == "up" else y[-1] - gap  # strictly beyond the last (extreme) sample

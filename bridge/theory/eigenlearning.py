@@ -114,18 +114,19 @@ def effective_regularisation(eigenvalues, n: float, ridge: float = 0.0, multipli
         raise ValueError(f"at ridge 0 the kernel needs more than n = {n} nonzero eigenvalues (with multiplicity), it has {rank:g}")
     lam_p, mult_p = lam[positive], mult[positive]
 
-    def excess(log_kappa: float) -> float:
+    def excess(log_kappa: float) -> float:  # a mode above κ counts as 1 − κ/(λ + κ): no 1 − tiny rounded to 1
         kappa = np.exp(log_kappa)
-        return float((mult_p * lam_p / (lam_p + kappa)).sum() + ridge / kappa - n)
+        above = lam_p > kappa
+        learned = float(mult_p[above].sum()) - n - float((mult_p[above] * kappa / (lam_p[above] + kappa)).sum())
+        return learned + float((mult_p[~above] * lam_p[~above] / (lam_p[~above] + kappa)).sum()) + ridge / kappa
 
-    hi = (float((mult_p * lam_p).sum()) + ridge) / n  # there the sum is < n
+    log_hi = np.log(2 * (float((mult_p * lam_p).sum()) + ridge)) - np.log(n)  # there the sum is < n/2, clear of rounding
     candidates = []
     if ridge > 0:
-        candidates.append(ridge / (n + 1))  # there ridge/κ alone exceeds n
+        candidates.append(np.log(ridge) - np.log(n + 1))  # there ridge/κ alone exceeds n
     if rank > n:
-        candidates.append(0.5 * lam_p.min() * (rank - n) / rank)  # each term ≥ 1 − κ/λ_min
-    lo = min(candidates)
-    root = brentq(excess, np.log(lo), np.log(hi), xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=500)
+        candidates.append(np.log(lam_p.min()) + np.log(0.5 * (rank - n) / rank))  # each term ≥ 1 − κ/λ_min
+    root = brentq(excess, min(candidates), log_hi, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=500)
     return float(np.exp(root))
 
 
@@ -163,12 +164,13 @@ def predict(eigenvalues, target_coefficients, n: float, ridge: float = 0.0, nois
         raise ValueError(f"target_coefficients has {v.size} entries for {lam.size} eigenvalues")
     require_entries("target_coefficients", v, np.isfinite(v), "finite")
     kappa = effective_regularisation(lam, n, ridge, mult)
-    learn = lam / (lam + kappa)
-    overfitting = n / (n - float((mult * learn**2).sum()))
-    noisy = overfitting * (float(((1 - learn) ** 2 * v**2).sum()) + noise)
-    train = (ridge / (n * kappa)) ** 2 * noisy
+    learn, unlearned = lam / (lam + kappa), kappa / (lam + kappa)  # 1 − L from κ, not from L: exact for L near 1
+    room = ridge / kappa + float((mult * learn * unlearned).sum())  # n − Σ mᵢLᵢ², with Σ mᵢLᵢ = n − δ/κ
+    residual = float((unlearned**2 * v**2).sum())
+    test = (n * residual + noise * float((mult * learn**2).sum())) / room  # E₀(R + σ²) − σ², not a difference of the two
+    train = (ridge / (n * kappa)) ** 2 * n * (residual + noise) / room
     learn.setflags(write=False)
-    return EigenlearningPrediction(kappa, learn, overfitting, noisy - noise, noisy, train, float(n), float(ridge), float(noise))
+    return EigenlearningPrediction(kappa, learn, n / room, test, test + noise, train, float(n), float(ridge), float(noise))
 
 
 def elasticity(eigenvalues, target_coefficients, n: float, ridge: float = 0.0, noise: float = 0.0, multiplicities=None) -> np.ndarray:
@@ -190,7 +192,7 @@ def elasticity(eigenvalues, target_coefficients, n: float, ridge: float = 0.0, n
 
     Examples:
         >>> e = elasticity([1.0, 0.1, 0.01], [1.0, 1.0, 1.0], n=8, multiplicities=[1, 5, 25])
-        >>> e.round(3).tolist(), round(float(e.sum()), 12)   # the smallest, a sixth learned, weighs most
+        >>> e.round(3).tolist(), abs(round(float(e.sum()), 12))   # the smallest, a sixth learned, weighs most
         ([0.014, 0.109, -0.123], 0.0)
     """
     lam, mult = _as_spectrum(eigenvalues, multiplicities)
@@ -199,10 +201,11 @@ def elasticity(eigenvalues, target_coefficients, n: float, ridge: float = 0.0, n
     if out.test_mse <= 0:
         raise ValueError("the predicted test MSE is zero: its elasticity is undefined")
     learn, kappa = out.learnabilities, out.kappa
-    a = learn * (1 - learn)
+    unlearned = kappa / (lam + kappa)
+    a = learn * unlearned
     g = mult * a / ((mult * a).sum() + ridge / kappa)
     d_power = 2 * (mult * learn * a - g * (mult * learn * a).sum())  # ∂(Σ mᵢ Lᵢ²)/∂ log λⱼ
-    d_residual = -2 * ((1 - learn) * v2 * a - g * ((1 - learn) * v2 * a).sum())  # ∂(Σ (1 − Lᵢ)² vᵢ²)/∂ log λⱼ
+    d_residual = -2 * (unlearned * v2 * a - g * (unlearned * v2 * a).sum())  # ∂(Σ (1 − Lᵢ)² vᵢ²)/∂ log λⱼ
     e0 = out.overfitting
     d_test = e0**2 / n * d_power * (out.test_mse_noisy / e0) + e0 * d_residual
     return d_test / out.test_mse

@@ -80,8 +80,7 @@ def mode_trajectory(steps: np.ndarray, s: float, u0: float, lr: float, depth: in
     steps = np.asarray(steps, dtype=float)
     _check(s, u0, lr, depth, steps)
     if depth == 2:
-        growth = np.exp(np.minimum(2 * s * lr * steps, 700.0))
-        return s * growth / (growth - 1 + s / u0)
+        return s / (1 + (s / u0 - 1) * np.exp(-2 * s * lr * steps))  # s·g/(g − 1 + s/u0) divided through by g: no overflow
     return ode_trajectory(steps, s, u0, lr, depth)
 
 

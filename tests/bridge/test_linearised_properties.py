@@ -22,7 +22,7 @@ def problems(draw):
     n = draw(st.integers(1, size))
     features = rng.standard_normal((size, size + 2)) * 10.0 ** draw(st.floats(-3, 3))
     kernel = features @ features.T
-    train = rng.permutation(size)[:n]
+    train = rng.choice(size, n, replace=False)
     return kernel, train, rng.standard_normal(n)
 
 

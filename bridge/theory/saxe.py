@@ -25,7 +25,7 @@ prediction is that ODE's half-rise. :func:`predict_run` picks the right path
 for a deep linear run.
 
 At depth 2 the whole network, not only each mode's strength, has an exact solution
-from any balanced start, aligned with the modes or not: :func:`balanced_flow`
+from any balanced start, aligned with the modes or not: :func:`~bridge.theory.balanced_flow.balanced_flow`
 (Fukumizu 1998; Braun et al. 2022) gives ``W₁ᵀW₁`` and ``W₂W₁`` over training from a
 run's actual initial weights.
 """
@@ -37,7 +37,7 @@ import dataclasses
 import numpy as np
 import torch
 from jaxtyping import Float
-from scipy.integrate import quad, solve_ivp
+from scipy.integrate import quad
 from scipy.optimize import brentq
 from torch import Tensor
 
@@ -87,25 +87,41 @@ def mode_trajectory(steps: np.ndarray, s: float, u0: float, lr: float, depth: in
 def ode_trajectory(steps: np.ndarray, s: float, u0: float, lr: float, depth: int) -> np.ndarray:
     """Numerical solution of the mode ODE (any depth; :func:`mode_trajectory` uses it for ``L > 2``): ``(n,)`` steps to ``(n,)`` strengths.
 
+    The time the ODE takes between two strengths is a quadrature (:func:`ode_time`); the strength at
+    each step is found by inverting it from the strength at the step before, so a long plateau
+    from a tiny ``u0`` costs no accuracy (a stepping solver drifts along it).
+
     Examples:
         >>> ode_trajectory(np.array([0.0, 100.0, 300.0]), 2.0, 1e-3, lr=0.01, depth=2).round(4).tolist()   # = the closed form
         [0.001, 0.0532, 1.9757]
+        >>> t = half_rise_step(0.1, 1e-12, lr=1.0, depth=5)
+        >>> round(float(ode_trajectory(np.array([t]), 0.1, 1e-12, lr=1.0, depth=5)[0]), 9)   # half-way, (u0 + s) / 2
+        0.05
     """
     steps = np.asarray(steps, dtype=float)
     _check(s, u0, lr, depth, steps)
-    power = (depth - 2) / depth
-
-    def rhs(_t: float, logu: np.ndarray) -> np.ndarray:
-        u = np.exp(logu)
-        return lr * depth * u**power * (s - u)
-
     times, where = np.unique(steps, return_inverse=True)  # sorted, each once (checkpoints may repeat)
-    later = times > 0
-    values = np.full(times.shape, float(u0))
-    if later.any():
-        sol = solve_ivp(rhs, (0.0, float(times[-1])), [np.log(u0)], t_eval=times[later], rtol=1e-9, atol=1e-12, method="LSODA")
-        values[later] = np.exp(sol.y[0])
+    values = np.empty(times.shape)
+    u, at = float(u0), 0.0
+    for k, t in enumerate(times):
+        if t > at and u < s:
+            u, at = _advance(s, u, t - at, lr, depth), t
+        values[k] = u
     return values[where].reshape(steps.shape)
+
+
+def _advance(s: float, u: float, dt: float, lr: float, depth: int) -> float:
+    """The strength ``dt > 0`` steps after strength ``u`` (``0 < u < s``); ``s`` once it is within rounding of it."""
+    gap = lambda logv: _integrated_time(s, u, float(np.exp(logv)), lr, depth) - dt  # noqa: E731
+    low, halvings = np.log(u), 1
+    while True:  # bracket the root in log strength: halve the distance to s (where the ODE's time diverges)
+        v = s - (s - u) * 0.5**halvings
+        if v >= s * (1 - 4 * np.finfo(float).eps):
+            return float(s)
+        if gap(np.log(v)) >= 0:
+            break
+        low, halvings = np.log(v), halvings + 1
+    return float(np.exp(brentq(gap, low, np.log(v), xtol=1e-15, rtol=4 * np.finfo(float).eps)))
 
 
 def half_rise_step(s: float, u0: float, lr: float, depth: int = 2) -> float:
@@ -133,10 +149,18 @@ def integrated_half_rise(s: float, u0: float, lr: float, depth: int) -> float:
 
 
 def _integrated_time(s: float, u_from: float, u_to: float, lr: float, depth: int) -> float:
-    power = 2 * (depth - 1) / depth  # t = ∫ du / (η L u^p (s − u)); integrate in log u for accuracy at small u
-    integrand = lambda logu: np.exp(logu) ** (1 - power) / (lr * depth * (s - np.exp(logu)))  # noqa: E731
-    value, _ = quad(integrand, np.log(u_from), np.log(u_to), limit=200, epsabs=0, epsrel=1e-10)
-    return float(value)
+    # t = ∫ du / (η L u^p (s − u)): below s/2 in log u (accurate at small u); above it in z = log(s − u),
+    # dt = −dz / (η L u^p), which has no singularity at s (s − u is exact there: Sterbenz)
+    power, middle = 2 * (depth - 1) / depth, s / 2
+    below = lambda logu: np.exp(logu) ** (1 - power) / (lr * depth * (s - np.exp(logu)))  # noqa: E731
+    above = lambda z: 1 / (lr * depth * (s - np.exp(z)) ** power)  # noqa: E731
+    sign, (u_from, u_to) = (1.0, (u_from, u_to)) if u_from <= u_to else (-1.0, (u_to, u_from))
+    value = 0.0
+    if u_from < middle:
+        value += quad(below, np.log(u_from), np.log(min(u_to, middle)), limit=200, epsabs=0, epsrel=1e-10)[0]
+    if u_to > middle:
+        value += quad(above, np.log(s - u_to), np.log(s - max(u_from, middle)), limit=200, epsabs=0, epsrel=1e-10)[0]
+    return sign * float(value)
 
 
 def ode_time(s: float, u_from: float, u_to: float, lr: float, depth: int) -> float:
@@ -255,64 +279,6 @@ def effective_initial_strength(
     a = w_in @ v
     b = w_out.T @ u
     return (((a + b) / 2) ** 2).sum(0)
-
-
-def balanced_flow(steps: np.ndarray, teacher: np.ndarray, w_in: np.ndarray, w_out: np.ndarray, lr: float) -> np.ndarray:
-    """``P = QQᵀ`` with ``Q = [W₁ᵀ; W₂]`` of a depth-2 network over training, from its actual initial weights.
-
-    On whitened inputs with ``½ E‖y − W₂W₁x‖²``, balanced weights (``W₁W₁ᵀ = W₂ᵀW₂``)
-    follow ``dP/dτ = FP + PF − P²`` with ``τ = ηt`` and ``F = [[0, Σyxᵀ], [Σyx, 0]]``,
-    whose exact solution (Fukumizu 1998; Braun et al. 2022) is
-    ``P(τ) = e^{Fτ} Q₀ (I + Q₀ᵀ ∫₀^τ e^{2Fσ}dσ Q₀)⁻¹ Q₀ᵀ e^{Fτ}``. Unlike the
-    mode-by-mode solution it needs no decoupled start: the alignment of random hidden
-    vectors with the modes is part of it. From small random weights the imbalance is of
-    the order of the initial weights and fades from the learned modes. The solution is
-    carried from one step to the next, ``P ← E (I + P M)⁻¹ P E``, so nothing overflows.
-
-    Args:
-        steps: ``(t,)`` increasing optimizer steps, from 0.
-        teacher: ``Σyx``, ``(d_out, d_in)``.
-        w_in, w_out: ``W₁`` ``(hidden, d_in)`` and ``W₂`` ``(d_out, hidden)`` at step 0.
-        lr: learning rate ``η``.
-
-    Returns:
-        ``(t, d_in + d_out, d_in + d_out)``: blocks ``W₁ᵀW₁`` (the hidden layer's Gram on
-        the inputs), ``(W₂W₁)ᵀ`` and ``W₂W₂ᵀ``.
-
-    Raises:
-        ValueError: ``steps`` not 1-D, finite, non-negative and non-decreasing; shapes that do not fit; ``lr`` not finite and positive; ``teacher``, ``w_in`` or ``w_out`` not finite.
-
-    Examples:
-        >>> p = balanced_flow(np.array([0.0, 1e4]), np.array([[2.0]]), np.array([[0.03]]), np.array([[0.03]]), 0.01)
-        >>> round(float(p[1, 1, 0]), 4), round(float(p[1, 0, 0]), 4)   # the map learns s = 2; W₁ᵀW₁ = √(s·s)
-        (2.0, 2.0)
-    """
-    steps, teacher, w_in, w_out = (np.asarray(a, dtype=float) for a in (steps, teacher, w_in, w_out))
-    if steps.ndim != 1 or not np.all(np.isfinite(steps)) or np.any(steps < 0) or np.any(np.diff(steps) < 0):
-        raise ValueError(f"steps must be 1-D, finite, non-negative and non-decreasing, got {steps.tolist()}")
-    if not (teacher.ndim == w_in.ndim == w_out.ndim == 2 and w_in.shape[1] == teacher.shape[1] and w_out.shape == (teacher.shape[0], w_in.shape[0])):
-        raise ValueError(f"shapes do not fit teacher (d_out, d_in), w_in (hidden, d_in), w_out (d_out, hidden): got {teacher.shape}, {w_in.shape}, {w_out.shape}")
-    if not 0 < lr < np.inf:
-        raise ValueError(f"lr must be finite and positive, got {lr}")
-    if not all(np.isfinite(a).all() for a in (teacher, w_in, w_out)):
-        raise ValueError(f"{' and '.join(n for n, a in zip(('teacher', 'w_in', 'w_out'), (teacher, w_in, w_out)) if not np.isfinite(a).all())} must be finite, got a NaN or inf entry")
-    d_out, d_in = teacher.shape
-    f = np.zeros((d_in + d_out, d_in + d_out))
-    f[:d_in, d_in:], f[d_in:, :d_in] = teacher.T, teacher
-    lam, basis = np.linalg.eigh(f)
-    q = np.concatenate([w_in.T, w_out])
-    p, now, out = q @ q.T, 0.0, []
-    for t in steps:
-        pieces = max(1, int(np.ceil(lr * (t - now) * np.abs(lam).max(initial=0.0) / 4)))  # e^{2λτ} ≤ e⁸ per piece
-        tau = lr * (t - now) / pieces
-        e = (basis * np.exp(lam * tau)) @ basis.T
-        m = (basis * np.where(lam == 0, tau, np.expm1(2 * lam * tau) / np.where(lam == 0, 1.0, 2 * lam))) @ basis.T
-        for _ in range(pieces):
-            p = e @ np.linalg.solve(np.eye(len(p)) + p @ m, p) @ e
-            p = (p + p.T) / 2
-        out.append(p)
-        now = t
-    return np.stack(out)
 
 
 def predict_modes(strengths: np.ndarray, u0: np.ndarray, lr: float, depth: int = 2) -> list[Prediction]:

@@ -7,7 +7,7 @@ Deep-linear (Saxe, McClelland & Ganguli 2019):
   of a preset at three hidden widths and judges them together.
 * :func:`differentiation_tracking` — the CKA between one seed's representation at each
   step and another seed's final one follows the curve predicted by the exact
-  balanced dynamics from each seed's initial weights (:func:`bridge.theory.saxe.balanced_flow`).
+  balanced dynamics from each seed's initial weights (:func:`bridge.theory.balanced_flow.balanced_flow`).
 
 Grokking (Nanda et al. 2023; Chughtai, Chan & Nanda 2023): :func:`fourier_algorithm`,
 the key-frequency count and Gini of every seed that groks, and the overlap of the
@@ -134,7 +134,7 @@ def differentiation_curves(run_a, run_b) -> tuple[np.ndarray, np.ndarray, np.nda
     """Measured and predicted debiased CKA between ``run_a`` at each checkpoint and ``run_b`` at its last one.
 
     The prediction is each run's hidden Gram matrix ``X W₁ᵀW₁ Xᵀ`` on the exact solution of
-    the balanced gradient flow from its own initial weights (:func:`bridge.theory.saxe.balanced_flow`),
+    the balanced gradient flow from its own initial weights (:func:`bridge.theory.balanced_flow.balanced_flow`),
     represented as ``X (W₁ᵀW₁)^{1/2}``, which has that Gram matrix.
 
     Returns:
@@ -156,13 +156,13 @@ def differentiation_curves(run_a, run_b) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 def _predicted(run, steps: np.ndarray) -> np.ndarray:
-    from bridge.theory import saxe
+    from bridge.theory.balanced_flow import balanced_flow
 
     if run.config.model.depth != 2:
         raise ValueError(f"the representation trajectory is predicted for depth-2 networks, got depth {run.config.model.depth}")
     data, net = run.task_data(), run.model_at(0)
     w_in, w_out = (w.detach().double().numpy() for w in net.weights)
-    flow = saxe.balanced_flow(steps, data.info["teacher"].double().numpy(), w_in, w_out, run.config.train.lr)
+    flow = balanced_flow(steps, data.info["teacher"].double().numpy(), w_in, w_out, run.config.train.lr)
     x, d_in = data.train.x.double().numpy(), w_in.shape[1]
     values, vectors = np.linalg.eigh(flow[:, :d_in, :d_in])  # W₁ᵀW₁ at each step
     return np.einsum("ni,tij->tnj", x, vectors * np.sqrt(np.clip(values, 0, None))[:, None, :])
@@ -199,7 +199,7 @@ def differentiation_tracking(outs: Mapping[Any, str | Path], tolerance: float = 
             f"CKA(seed a at step t, seed b at the end) follows the predicted differentiation (largest abs(measured − predicted) over steps and {len(runs) * (len(runs) - 1) // 2} pairs)",
             worst, f"<= {tolerance:g}", worst <= tolerance,
             claim="the representation of every seed approaches the shared final one mode by mode, as the exact linear dynamics from its own initial weights predict",
-            source=SAXE_2019 + "; Fukumizu 1998, Braun et al. 2022 (the exact balanced flow); bridge.theory.saxe.balanced_flow", depends_on=("small init_std (nearly balanced start)", "whitened inputs"),
+            source=SAXE_2019 + "; Fukumizu 1998, Braun et al. 2022 (the exact balanced flow); bridge.theory.balanced_flow", depends_on=("small init_std (nearly balanced start)", "whitened inputs"),
             reason="" if worst <= tolerance else f"worst: {where}",
         ),
         check("steps where CKA(step, final) settles above each level, measured vs predicted (worst pair)", crossings, "—", True, role="info", source="bridge.theory.saxe"),

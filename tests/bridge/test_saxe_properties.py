@@ -61,3 +61,26 @@ def test_the_half_rise_step_at_any_depth_scales_as_one_over_lr_and_adds_up_over_
     if middle > u0 and (u0 + s) / 2 > middle:
         parts = saxe.ode_time(s, u0, middle, lr, depth) + saxe.ode_time(s, middle, (u0 + s) / 2, lr, depth)
         assert parts == pytest.approx(half, rel=1e-8, abs=0)
+
+
+@pytest.mark.parametrize("depth", [3, 4, 5])
+@pytest.mark.parametrize(("s", "u0", "lr"), [(0.1, 1e-12, 1.0), (1.0, 1e-8, 0.1), (2.0, 1e-3, 0.01)])
+def test_a_deep_trajectory_passes_half_way_at_the_half_rise_step_after_a_long_plateau(depth, s, u0, lr):
+    """From a tiny start the plateau is long (10⁷ steps at depth 5): a stepping solver drifted along it (0.072
+    instead of 0.05 at depth 5); the trajectory is found by inverting the ODE's time, as the half-rise step is."""
+    half = saxe.half_rise_step(s, u0, lr, depth)
+    u = saxe.mode_trajectory(half * np.array([0.0, 0.5, 1.0, 2.0, 1e6]), s, u0, lr, depth)
+    assert u[0] == u0 and u0 < u[1] < u[2] < u[3] <= u[4] == s
+    assert u[2] == pytest.approx((u0 + s) / 2, rel=1e-8, abs=0)
+    # the step between two strengths is the ODE's time between them, whichever way it is measured
+    assert saxe.ode_time(s, u[1], u[2], lr, depth) == pytest.approx(0.5 * half, rel=1e-8, abs=0)
+
+
+@pytest.mark.parametrize("depth", [3, 5])
+def test_a_deep_trajectory_solves_the_mode_ode(depth):
+    """Against a tight explicit solver of the ODE in log u, from a start where it has no long plateau to drift along."""
+    s, u0, lr = 2.0, 1e-2, 0.05
+    steps = saxe.half_rise_step(s, u0, lr, depth) * np.linspace(0.0, 2.0, 41)
+    rhs = lambda _t, logu: lr * depth * np.exp(logu) ** ((depth - 2) / depth) * (s - np.exp(logu))  # noqa: E731
+    solved = solve_ivp(rhs, (0.0, steps[-1]), [np.log(u0)], t_eval=steps, method="DOP853", rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(saxe.mode_trajectory(steps, s, u0, lr, depth), np.exp(solved.y[0]), rtol=1e-8, atol=0)

@@ -9,6 +9,7 @@ from bridge.models import DeepLinearConfig, DeepLinearNetwork
 from bridge.stages.detectors import half_rise
 from bridge.tasks import LinearTeacherConfig, make_task
 from bridge.theory import saxe
+from bridge.theory.balanced_flow import balanced_flow
 
 
 def _orthonormal(rows, cols, seed):
@@ -207,11 +208,11 @@ _T = np.arange(0.0, 401.0, 50.0)
     (lambda: saxe.strength_before(2.0, 0.5, -10.0, 0.01, 3), r"steps must be finite and non-negative, got \[-10.0\]"),
     (lambda: saxe.measured_initial_strength(np.arange(3.0), np.ones(4), 2.0, 0.01, 3), r"steps and values must be 1-D of one non-zero length, got shapes \(3,\) and \(4,\)"),
     (lambda: saxe.effective_initial_strength(torch.eye(2), torch.eye(3), torch.eye(3), torch.eye(2)), r"shapes do not fit w_in \(hidden, d_in\).*got \(2, 2\), \(3, 3\), \(3, 3\), \(2, 2\)"),
-    (lambda: saxe.balanced_flow(np.array([10.0, 5.0]), np.array([[2.0]]), np.array([[0.03]]), np.array([[0.03]]), 0.01), "steps must be 1-D, finite, non-negative and non-decreasing"),
-    (lambda: saxe.balanced_flow(np.array([0.0]), np.array([[2.0]]), np.array([[0.03, 0.0]]), np.array([[0.03]]), 0.01), r"shapes do not fit teacher \(d_out, d_in\)"),
-    (lambda: saxe.balanced_flow(np.array([0.0]), np.array([[2.0]]), np.array([[0.03]]), np.array([[0.03]]), np.nan), "lr must be finite and positive, got nan"),
-    (lambda: saxe.balanced_flow(np.array([0.0, 10.0]), np.array([[np.nan]]), np.array([[0.03]]), np.array([[0.03]]), 0.01), "teacher must be finite"),
-    (lambda: saxe.balanced_flow(np.array([0.0, 10.0]), np.array([[2.0]]), np.array([[0.03]]), np.array([[np.inf]]), 0.01), "w_out must be finite"),
+    (lambda: balanced_flow(np.array([10.0, 5.0]), np.array([[2.0]]), np.array([[0.03]]), np.array([[0.03]]), 0.01), "steps must be 1-D, finite, non-negative and non-decreasing"),
+    (lambda: balanced_flow(np.array([0.0]), np.array([[2.0]]), np.array([[0.03, 0.0]]), np.array([[0.03]]), 0.01), r"shapes do not fit teacher \(d_out, d_in\)"),
+    (lambda: balanced_flow(np.array([0.0]), np.array([[2.0]]), np.array([[0.03]]), np.array([[0.03]]), np.nan), "lr must be finite and positive, got nan"),
+    (lambda: balanced_flow(np.array([0.0, 10.0]), np.array([[np.nan]]), np.array([[0.03]]), np.array([[0.03]]), 0.01), "teacher must be finite"),
+    (lambda: balanced_flow(np.array([0.0, 10.0]), np.array([[2.0]]), np.array([[0.03]]), np.array([[np.inf]]), 0.01), "w_out must be finite"),
     (lambda: saxe.measured_initial_strength(np.arange(4.0) * 100, np.array([np.nan, 0.01, 1.0, 2.0]), 2.0, 0.01, 3), "steps and values must be finite, got step 0 with value nan"),
     (lambda: saxe.predict_modes(np.array([2.0, 1.0]), np.array([1e-3]), lr=0.01), r"strengths and u0 must be 1-D of one length \(one per mode\), got shapes \(2,\) and \(1,\)"),
     (lambda: saxe.predict_modes_from_curves(_T, np.ones((len(_T), 2)), np.array([2.0, 1.0, 0.5]), 0.01, 3), r"values must be \(n steps, modes\) = \(9, 3\).*got shape \(9, 2\)"),

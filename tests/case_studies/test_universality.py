@@ -17,6 +17,7 @@ from bridge.models import DeepLinearConfig
 from bridge.tasks import HierarchyConfig
 from bridge.tasks.hierarchy import make_hierarchy
 from bridge.theory import saxe
+from bridge.theory.balanced_flow import balanced_flow
 from case_studies.generality.universality import (
     differentiation_curves,
     differentiation_tracking,
@@ -54,7 +55,7 @@ def test_balanced_flow_follows_gradient_descent_from_small_random_weights():
     w2 = 0.01 * torch.randn(y.shape[1], 32, generator=gen, dtype=torch.float64)
     lr, checkpoints = 0.005, [0, 300, 600, 800, 1000, 1300, 1700, 2500, 4000]
     seen = _descend(x, y, w1, w2, lr, checkpoints)
-    flow = saxe.balanced_flow(np.array(checkpoints, float), teacher.numpy(), w1.numpy(), w2.numpy(), lr)
+    flow = balanced_flow(np.array(checkpoints, float), teacher.numpy(), w1.numpy(), w2.numpy(), lr)
     d_in = x.shape[1]
     for i, step in enumerate(checkpoints):
         gram, end_to_end = (torch.from_numpy(b) for b in (flow[i, :d_in, :d_in], flow[i, d_in:, :d_in]))
@@ -68,7 +69,7 @@ def test_balanced_flow_from_a_balanced_aligned_start_is_the_mode_by_mode_solutio
     teacher = np.diag(s)
     w = np.sqrt(u0) * np.eye(2)  # hidden = modes, balanced and aligned
     steps = np.array([0.0, 100.0, 200.0, 400.0, 1000.0])
-    flow = saxe.balanced_flow(steps, teacher, w, w, lr)
+    flow = balanced_flow(steps, teacher, w, w, lr)
     for m in range(2):
         np.testing.assert_allclose(flow[:, 2 + m, m], saxe.mode_trajectory(steps, float(s[m]), u0, lr), rtol=1e-9)
         np.testing.assert_allclose(flow[:, m, m], saxe.mode_trajectory(steps, float(s[m]), u0, lr), rtol=1e-9)  # W₁ᵀW₁ = u on each mode

@@ -89,7 +89,6 @@ def config_class(kind: str):
 
         def __post_init__(self: Any) -> None:
             check_fields(self)
-            _store_plain(self)
             if own is not None:
                 own(self)
 
@@ -101,7 +100,8 @@ def config_class(kind: str):
 
 
 def check_fields(cfg: Any) -> None:
-    """Raise :class:`ConfigError` unless every field of the config dataclass ``cfg`` fits its annotation.
+    """Raise :class:`ConfigError` unless every field of the config dataclass ``cfg`` fits its annotation; keep
+    each field as :func:`bridge.field_types.plain` of it (what its JSON reads back as; a frozen dataclass: in place).
 
     Examples:
         >>> check_fields(ScheduleConfig(n_log=3))
@@ -112,18 +112,11 @@ def check_fields(cfg: Any) -> None:
     """
     hints = _type_hints(type(cfg))
     for f in dataclasses.fields(cfg):
-        value = getattr(cfg, f.name)
-        problem = mismatch(value, hints.get(f.name, Any))
+        value, annotation = getattr(cfg, f.name), hints.get(f.name, Any)
+        problem = mismatch(value, annotation)
         if problem:
             raise ConfigError(f"{getattr(cfg, 'kind', type(cfg).__name__)}.{f.name} must be {problem}, got {shown(value)} ({type(value).__name__})")
-
-
-def _store_plain(cfg: Any) -> None:
-    """Replace each field of the checked config ``cfg`` by :func:`bridge.field_types.plain` of it (a frozen dataclass: in place, once)."""
-    hints = _type_hints(type(cfg))
-    for f in dataclasses.fields(cfg):
-        value = getattr(cfg, f.name)
-        kept = plain(value, hints.get(f.name, Any))
+        kept = plain(value, annotation)
         if kept is not value:
             object.__setattr__(cfg, f.name, kept)
 

@@ -31,6 +31,7 @@ from bridge.config import MAX_INT, ConfigError
 from bridge.field_types import shown
 
 SEED = "seed"
+MAX_KEY_BYTES = 255  # the longest folder name most file systems take
 _SAFE = re.compile(r"[^A-Za-z0-9._=+\-]")
 _WORDS = {"true": True, "false": False, "none": None}
 
@@ -70,11 +71,14 @@ def _python(value: Any) -> Any:
     return [_python(v) for v in value] if isinstance(value, tuple | list) else value
 
 
-def _key_value(value: Any) -> str:
-    """The part of a key naming ``value``: ``0.001``, ``adamw``, ``1,2``; only filename-safe characters."""
+def _key_value(value: Any, nested: bool = False) -> str:
+    """The part of a key naming ``value``: ``0.001``, ``adamw``, ``1,2``, ``(1,2),(3)``; only filename-safe characters.
+
+    A list inside a list is bracketed, so that ``[[1, 2], [3]]`` and ``[[1], [2, 3]]`` name two points."""
     value = _python(value)
     if isinstance(value, tuple | list):
-        return ",".join(_key_value(v) for v in value)
+        text = ",".join(_key_value(v, nested=True) for v in value)
+        return f"({text})" if nested else text
     text = value_text(value) if not isinstance(value, str) else value
     return _SAFE.sub("_", text)
 
@@ -145,7 +149,7 @@ def grid_points(grid: Mapping[str, Sequence[Any]] | None = None, *, seeds: Itera
 
     Raises:
         ConfigError: an empty axis, a repeated value, a seed that is not a non-negative integer, a value that is not a
-            number, text, boolean, None or a list of them, both or neither of ``grid`` and ``points``, or two points with one key.
+            number, text, boolean, None or a list of them, both or neither of ``grid`` and ``points``, two points with one key, or a key longer than a folder name may be (255 bytes).
 
     Examples:
         >>> pts = grid_points({"model.d_model": [32, 64], "train.lr": ["1e-3"]}, seeds=[0, 1])
@@ -186,6 +190,9 @@ def grid_points(grid: Mapping[str, Sequence[Any]] | None = None, *, seeds: Itera
         if p.seed is not None and (not isinstance(p.seed, int) or isinstance(p.seed, bool) or p.seed < 0):
             raise ConfigError(f"sweep seeds must be non-negative integers, got seed={p.seed!r}")
     keys = [p.key for p in out]
+    for key in keys:
+        if len(key.encode()) > MAX_KEY_BYTES:  # each point trains in a folder named by its key
+            raise ConfigError(f"sweep point key {key[:60]}... is {len(key.encode())} bytes, longer than a folder name may be ({MAX_KEY_BYTES}): give shorter values or fewer axes")
     if len(set(keys)) != len(keys):
         twice = next(k for k in keys if keys.count(k) > 1)
         raise ConfigError(f"two sweep points have the same key {twice!r}")

@@ -84,10 +84,13 @@ def test_a_grid_value_of_more_digits_than_python_reads_stays_text_which_its_fiel
     from bridge.config import TrainConfig
     from bridge.overrides import apply
 
-    (point,) = grid_points({"lr": ["9" * 5000]})
-    assert point.params == {"lr": "9" * 5000}
+    from bridge.sweep.grid import Point, _typed
+
+    assert _typed("9" * 5000) == "9" * 5000
     with pytest.raises(ConfigError, match=r"^lr must be a number, got '9999"):
-        apply(TrainConfig(), point.config_settings())
+        apply(TrainConfig(), Point((("lr", _typed("9" * 5000)),)).config_settings())
+    with pytest.raises(ConfigError, match=r"is 5003 bytes, longer than a folder name"):  # and no sweep can name its folder
+        grid_points({"lr": ["9" * 5000]})
 
 
 @pytest.mark.parametrize(("value", "digits"), [(10**5000, 5000), (-(10**400), 400), ([1, 10**400], 400)], ids=["10**5000", "-10**400", "in a list"])
@@ -104,7 +107,7 @@ def test_numpy_values_of_a_point_are_written_as_the_python_values_they_hold():
     assert [value_text(v) for v in (np.float64(0.003), np.float32(0.5), np.int64(7), np.array([1, 2]))] == ["0.003", "0.5", "7", "[1, 2]"]
     point = Point((("train.lr", np.float64(0.003)), ("model.widths", np.array([8, 8])), ("task.subsets", [(np.int64(1), 2), np.array([3])])))
     assert point.config_settings() == ["train.lr=0.003", "model.widths=[8, 8]", "task.subsets=[[1, 2], [3]]"]
-    assert point.key == "train.lr=0.003__model.widths=8,8__task.subsets=1,2,3"
+    assert point.key == "train.lr=0.003__model.widths=8,8__task.subsets=(1,2),(3)"
 
 
 def test_a_list_value_holding_nan_is_refused_as_nan_alone_is():
@@ -127,3 +130,15 @@ def test_a_grid_typed_on_a_command_line_from_the_values_text_is_the_grid_given_i
     typed = grid_points({path: texts})
     assert [p.params for p in typed] == [p.params for p in python] and [p.key for p in typed] == [p.key for p in python]
     assert [p.config_settings() for p in typed] == [p.config_settings() for p in python]
+
+
+def test_nested_lists_that_flatten_alike_are_two_points_with_their_own_keys():
+    points = grid_points({"task.groups": [[[1, 2], [3]], [[1], [2, 3]], [1, 2, 3]]})
+    assert [p.key for p in points] == ["task.groups=(1,2),(3)", "task.groups=(1),(2,3)", "task.groups=1,2,3"]
+    assert grid_points({"model.widths": [[64, 64]]})[0].key == "model.widths=64,64"  # a flat list keeps its key
+
+
+def test_a_key_too_long_for_a_folder_name_is_refused_before_any_work():
+    with pytest.raises(ConfigError, match=r"is 262 bytes, longer than a folder name may be \(255\)"):
+        grid_points({"task.name": ["a" * 252]})
+    assert len(grid_points({"task.name": ["a" * 245]})[0].key) == 255

@@ -235,3 +235,19 @@ def kill_writing(monkeypatch, name: str) -> None:
         write_text(path, text)
 
     monkeypatch.setattr(storage, "atomic_write_text", killed_at)
+
+
+def packed_metadata(plain: bytes, metadata: dict[str, str] | None) -> dict[str, str]:
+    """The metadata a checkpoint of the tensors in ``plain`` (safetensors' bytes without metadata) carries: the given
+    metadata, the SHA-256 of the tensor data and that of the header's tensor entries with the metadata, as one JSON text."""
+    import hashlib
+    import json
+    import struct
+
+    from bridge.runs.storage import DIGEST, HEADER_DIGEST, PACKED
+
+    (length,) = struct.unpack("<Q", plain[:8])
+    entries = json.loads(plain[8 : 8 + length])
+    header = json.dumps({"metadata": metadata or {}, "tensors": entries}, sort_keys=True, separators=(",", ":"))
+    digests = {DIGEST: hashlib.sha256(plain[8 + length :]).hexdigest(), HEADER_DIGEST: hashlib.sha256(header.encode()).hexdigest()}
+    return {PACKED: json.dumps({**(metadata or {}), **digests}, sort_keys=True)}

@@ -184,6 +184,8 @@ def read_json(path: str | Path) -> Any:
 
 PACKED = "json"  # the metadata is stored as one JSON string under this one key, so the file's bytes are reproducible
 DIGEST = "data_sha256"  # in the packed metadata: the SHA-256 of the tensor data, checked on every load
+HEADER_DIGEST = "header_sha256"  # and of the header: each tensor's name, dtype, shape and place, and the metadata
+_RESERVED = (DIGEST, HEADER_DIGEST)
 
 
 def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
@@ -191,7 +193,8 @@ def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: d
 
     The metadata is stored as one JSON string with sorted keys (safetensors writes several
     keys in an order that varies from process to process), together with the SHA-256 of the
-    tensor data, which :func:`load_tensors` checks; :func:`read_metadata` unpacks it.
+    tensor data and that of the header (each tensor's name, dtype, shape and offsets, and the
+    metadata), which :func:`load_tensors` checks; :func:`read_metadata` unpacks it.
 
     Examples:
         >>> import tempfile, os; file = os.path.join(tempfile.mkdtemp(), "step_00000003.safetensors")
@@ -210,33 +213,50 @@ def tensors_to_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str] 
         >>> load(tensors_to_bytes({"w": torch.eye(2)}, {"step": "3"}))["w"].tolist()
         [[1.0, 0.0], [0.0, 1.0]]
     """
-    if metadata and DIGEST in metadata:
-        raise ValueError(f"metadata key {DIGEST!r} is reserved for the checksum of the tensor data")
+    if metadata and (taken := [k for k in _RESERVED if k in metadata]):
+        raise ValueError(f"metadata key {taken[0]!r} is reserved for a checksum of the file")
     laid = _lay_out(tensors)
     if laid is not None:
         entries, chunks = laid
         digest = hashlib.sha256()
         for chunk in chunks:
             digest.update(chunk)
-        header = json.dumps({"__metadata__": _packed(metadata, digest.hexdigest()), **entries}, separators=(",", ":")).encode()
+        header = json.dumps({"__metadata__": _packed(metadata, digest.hexdigest(), entries), **entries}, separators=(",", ":")).encode()
         header += b" " * (-len(header) % 8)  # the data starts 8-byte aligned
         return b"".join([struct.pack("<Q", len(header)), header, *chunks])  # the one copy of the tensors' memory
     from safetensors.torch import save
 
     cpu = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-    return save(cpu, metadata=_packed(metadata, hashlib.sha256(_split(save(cpu))[1]).hexdigest()))
+    _, entries, data = _split(save(cpu))
+    return save(cpu, metadata=_packed(metadata, hashlib.sha256(data).hexdigest(), entries))
 
 
-def _packed(metadata: dict[str, str] | None, digest: str) -> dict[str, str]:
-    return {PACKED: json.dumps({**(metadata or {}), DIGEST: digest}, sort_keys=True)}
+def _packed(metadata: dict[str, str] | None, digest: str, entries: dict[str, Any]) -> dict[str, str]:
+    return {PACKED: json.dumps({**(metadata or {}), DIGEST: digest, HEADER_DIGEST: _header_digest(entries, metadata or {})}, sort_keys=True)}
 
 
-def _split(raw: bytes) -> tuple[dict[str, str], bytes]:
-    """The string metadata in the header of a safetensors file's bytes (``{}`` when none) and its tensor data."""
+def _header_digest(entries: dict[str, Any], metadata: dict[str, str]) -> str:
+    """The SHA-256 of a file's tensor entries (name → dtype, shape, data offsets) and its metadata, in one canonical JSON text."""
+    return hashlib.sha256(json.dumps({"metadata": metadata, "tensors": entries}, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _split(raw: bytes) -> tuple[dict[str, str], dict[str, Any], bytes]:
+    """The string metadata in the header of a safetensors file's bytes (``{}`` when none), its tensor entries and its tensor data."""
     (length,) = struct.unpack("<Q", raw[:8])
     header = json.loads(raw[8 : 8 + length])
-    metadata = header.get("__metadata__") if isinstance(header, dict) else None
-    return metadata if isinstance(metadata, dict) else {}, raw[8 + length :]
+    if not isinstance(header, dict):
+        raise ValueError("the header is not a JSON object")
+    metadata = header.get("__metadata__")
+    return metadata if isinstance(metadata, dict) else {}, {k: v for k, v in header.items() if k != "__metadata__"}, raw[8 + length :]
+
+
+def _check_header(path: Path, unpacked: dict[str, str], entries: dict[str, Any]) -> dict[str, str]:
+    """The metadata given when ``path`` was saved, once the header's checksum (if recorded) is found to match."""
+    given = {k: v for k, v in unpacked.items() if k not in _RESERVED}
+    stored = unpacked.get(HEADER_DIGEST)
+    if stored is not None and _header_digest(entries, given) != stored:
+        raise CorruptFileError(f"checkpoint {path.name} has a header that does not match the checksum it was saved with (damaged since it was written)")
+    return given
 
 
 # The dtypes serialised here, with their names in the format and their rank in its order
@@ -303,10 +323,12 @@ def load_tensors(path: str | Path, device: str | torch.device = "cpu") -> dict[s
         raise FileNotFoundError(f"{path} does not exist")
     try:
         raw = path.read_bytes()
-        tensors, (metadata, data) = load(raw), _split(raw)
+        tensors, (metadata, entries, data) = load(raw), _split(raw)
     except (SafetensorError, OSError, ValueError, RuntimeError, struct.error) as e:
         raise CorruptFileError(f"checkpoint {path.name} is corrupt or truncated ({e})") from None
-    stored = _unpacked(metadata, path).get(DIGEST)
+    unpacked = _unpacked(metadata, path)
+    _check_header(path, unpacked, entries)
+    stored = unpacked.get(DIGEST)
     if stored is not None and hashlib.sha256(data).hexdigest() != stored:
         raise CorruptFileError(f"checkpoint {path.name} does not match the checksum it was saved with (damaged since it was written)")
     return tensors if str(device) == "cpu" else {k: v.to(device) for k, v in tensors.items()}
@@ -329,12 +351,16 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     """
     from safetensors import SafetensorError, safe_open
 
+    path = Path(path)
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise CorruptFileError(f"checkpoint {Path(path).name} is corrupt or truncated ({e})") from None
-    return {k: v for k, v in _unpacked(metadata, Path(path)).items() if k != DIGEST}
+        with open(path, "rb") as f:  # the header alone, which safe_open has found whole
+            (length,) = struct.unpack("<Q", f.read(8))
+            _, entries, _ = _split(struct.pack("<Q", length) + f.read(length))
+    except (SafetensorError, OSError, ValueError, RuntimeError, struct.error) as e:
+        raise CorruptFileError(f"checkpoint {path.name} is corrupt or truncated ({e})") from None
+    return _check_header(path, _unpacked(metadata, path), entries)
 
 
 def _unpacked(metadata: dict[str, str], path: Path) -> dict[str, str]:
@@ -347,46 +373,3 @@ def _unpacked(metadata: dict[str, str], path: Path) -> dict[str, str]:
     if not isinstance(unpacked, dict) or not all(isinstance(v, str) for v in unpacked.values()):
         raise CorruptFileError(f"checkpoint {path.name} holds unreadable metadata")
     return unpacked
-
-
-def optimizer_to_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Flatten an optimizer's state into tensors plus JSON metadata (no pickle): the inverse of
-    :func:`optimizer_from_tensors`.
-
-    Examples:
-        >>> w = torch.nn.Parameter(torch.ones(3)); opt = torch.optim.Adam([w], lr=0.1)
-        >>> w.grad = torch.ones(3); opt.step()
-        >>> tensors, meta = optimizer_to_tensors(opt); sorted(tensors)
-        ['state.0.exp_avg', 'state.0.exp_avg_sq', 'state.0.step']
-        >>> restored = torch.optim.Adam([w], lr=0.1); restored.load_state_dict(optimizer_from_tensors(tensors, meta))
-        >>> restored.state_dict()["param_groups"][0]["betas"], torch.equal(restored.state[w]["exp_avg"], opt.state[w]["exp_avg"])
-        ((0.9, 0.999), True)
-    """
-    import torch
-
-    state = optimizer.state_dict()
-    tensors: dict[str, torch.Tensor] = {}
-    scalars: dict[str, dict[str, Any]] = {}
-    for idx, entries in state["state"].items():
-        for key, value in entries.items():
-            if isinstance(value, torch.Tensor):
-                tensors[f"state.{idx}.{key}"] = value
-            else:
-                scalars.setdefault(str(idx), {})[key] = value
-    meta = {"param_groups": json.dumps(state["param_groups"]), "scalars": json.dumps(scalars)}
-    return tensors, meta
-
-
-def optimizer_from_tensors(tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> dict[str, Any]:
-    """Rebuild an optimizer ``state_dict`` written by :func:`optimizer_to_tensors` (an example is there)."""
-    state: dict[int, dict[str, Any]] = {}
-    for name, value in tensors.items():
-        _, idx, key = name.split(".", 2)
-        state.setdefault(int(idx), {})[key] = value
-    for idx, entries in json.loads(meta["scalars"]).items():
-        state.setdefault(int(idx), {}).update(entries)
-    groups = json.loads(meta["param_groups"])
-    for g in groups:
-        if "betas" in g:
-            g["betas"] = tuple(g["betas"])
-    return {"state": state, "param_groups": groups}

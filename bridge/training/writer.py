@@ -26,13 +26,12 @@ from bridge.runs.file_queue import FileBatch, FileQueue
 from bridge.runs.lock import acquire, create_run_dir, release
 from bridge.runs.metrics import MetricsLog, read_metrics, write_metrics
 from bridge.runs.run import Run
+from bridge.runs.optimizer_state import optimizer_from_tensors, optimizer_to_tensors
 from bridge.runs.storage import (
     CorruptFileError,
     atomic_write_json,
     json_bytes,
     load_tensors,
-    optimizer_from_tensors,
-    optimizer_to_tensors,
     read_json,
     read_metadata,
     tensors_to_bytes,

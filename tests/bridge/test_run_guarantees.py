@@ -1,10 +1,8 @@
 """What a run directory guarantees: one writer, atomic creation, interrupted runs detected and resumed."""
 
-import hashlib
 import json
 import os
 import signal
-import struct
 import subprocess
 import sys
 import textwrap
@@ -257,7 +255,8 @@ def test_checkpoint_bytes_are_the_bytes_safetensors_writes(case):
     import torch
     from safetensors.torch import load, save
 
-    from bridge.runs.storage import DIGEST, PACKED, tensors_to_bytes
+    from bridge.runs.storage import tensors_to_bytes
+    from tests.helpers import packed_metadata
 
     g = torch.Generator().manual_seed(0)
     every = {
@@ -274,11 +273,8 @@ def test_checkpoint_bytes_are_the_bytes_safetensors_writes(case):
         "one name non-ASCII": ({"wé": torch.ones(2), "v": torch.zeros(3)}, {"step": "0"}),
     }[case]
     plain = {k: v.contiguous() for k, v in tensors.items()}
-    unlabelled = save(plain)
-    (length,) = struct.unpack("<Q", unlabelled[:8])
-    packed = {PACKED: json.dumps({**(metadata or {}), DIGEST: hashlib.sha256(unlabelled[8 + length :]).hexdigest()}, sort_keys=True)}
     data = tensors_to_bytes(tensors, metadata)
-    assert data == save(plain, metadata=packed)
+    assert data == save(plain, metadata=packed_metadata(save(plain), metadata))
     assert all(torch.equal(load(data)[k], v) for k, v in tensors.items())
 
 

@@ -42,9 +42,42 @@ def test_records_are_of_files_only(tmp_path):
     assert record(tmp_path, ["figures", "a.txt"]) == {"a.txt": digest(b"abc")}
 
 
-def test_the_checksum_key_of_checkpoint_metadata_cannot_be_given():
-    with pytest.raises(ValueError, match="'data_sha256' is reserved"):
-        tensors_to_bytes({"w": torch.zeros(2)}, {"data_sha256": "0" * 64})
+@pytest.mark.parametrize("key", ["data_sha256", "header_sha256"])
+def test_the_checksum_keys_of_checkpoint_metadata_cannot_be_given(key):
+    with pytest.raises(ValueError, match=f"'{key}' is reserved"):
+        tensors_to_bytes({"w": torch.zeros(2)}, {key: "0" * 64})
+
+
+@pytest.mark.parametrize(("old", "new"), [(b'"wa"', b'"wb"'), (b'"shape":[2,0]', b'"shape":[0,2]'), (b'\\"step\\": \\"7\\"', b'\\"step\\": \\"5\\"')], ids=["a tensor renamed", "an empty tensor reshaped", "the metadata changed"])
+def test_a_header_changed_since_it_was_written_is_refused_naming_the_file(tmp_path, old, new):
+    """The tensor data is whole, but the header names, shapes or describes it otherwise than it was saved."""
+    from bridge.runs.checkpoints import check_checkpoints
+    from bridge.runs.storage import load_tensors, read_metadata
+
+    data = tensors_to_bytes({"wa": torch.arange(3.0), "e": torch.zeros(2, 0)}, {"step": "7"})
+    assert data.count(old) == 1
+    (tmp_path / "checkpoints").mkdir()
+    file = tmp_path / "checkpoints" / "step_00000007.safetensors"
+    file.write_bytes(data.replace(old, new))
+    message = "checkpoint step_00000007.safetensors has a header that does not match the checksum it was saved with"
+    for read in (load_tensors, read_metadata, check_checkpoints):
+        with pytest.raises(CorruptFileError, match=message):
+            read(file if read is not check_checkpoints else tmp_path)
+
+
+def test_a_checkpoint_saved_with_the_data_checksum_alone_still_loads(tmp_path):
+    """Files written before the header had a checksum of its own."""
+    import hashlib
+
+    from safetensors.torch import save
+
+    from bridge.runs.storage import DIGEST, PACKED, load_tensors, read_metadata
+
+    plain = save({"w": torch.arange(3.0)})
+    packed = {PACKED: json.dumps({"step": "1", DIGEST: hashlib.sha256(plain[-12:]).hexdigest()}, sort_keys=True)}
+    (tmp_path / "step_00000001.safetensors").write_bytes(save({"w": torch.arange(3.0)}, metadata=packed))
+    assert load_tensors(tmp_path / "step_00000001.safetensors")["w"].tolist() == [0.0, 1.0, 2.0]
+    assert read_metadata(tmp_path / "step_00000001.safetensors") == {"step": "1"}
 
 
 def test_checkpoint_bytes_keep_the_values_of_when_they_were_taken(tmp_path):

@@ -53,6 +53,12 @@ def _check(alpha: float, n_tasks: int) -> None:
     _check_n_tasks(n_tasks)
 
 
+def _check_losses(loss_unlearned: float, loss_learned: float) -> None:
+    for name, value in (("loss_unlearned", loss_unlearned), ("loss_learned", loss_learned)):
+        if not np.isfinite(value):  # NaN fails too
+            raise ValueError(f"{name} must be a finite number, got {value}")
+
+
 def _check_n_tasks(n_tasks: int) -> None:
     if isinstance(n_tasks, bool) or not (np.isfinite(n_tasks) and n_tasks >= 1 and float(n_tasks).is_integer()):  # NaN fails `>= 1`
         raise ValueError(f"n_tasks must be a positive integer, got {n_tasks}")
@@ -119,20 +125,22 @@ def loss_from_learned(learned, frequencies, loss_unlearned: float = CHANCE_LOSS,
 
     Raises:
         ValueError: shapes that differ, a frequency not finite or negative, all frequencies zero,
-            or a learned entry outside ``[0, 1]``.
+            a learned entry outside ``[0, 1]``, or a loss not finite.
 
     Examples:
         >>> loss_from_learned([True, False], [0.75, 0.25], loss_unlearned=1.0)
         0.25
     """
+    _check_losses(loss_unlearned, loss_learned)
     p = np.asarray(frequencies, dtype=float)
     q = np.asarray(learned, dtype=float)
     if p.shape != q.shape:
         raise ValueError(f"learned has shape {q.shape}, frequencies {p.shape}")
-    if not (np.all(np.isfinite(p)) and np.all(p >= 0) and p.sum() > 0):
+    if not (np.all(np.isfinite(p)) and np.all(p >= 0) and p.size and p.max() > 0):
         raise ValueError(f"frequencies must be finite, non-negative and not all zero, got {p.tolist()}")
     if not np.all((q >= 0) & (q <= 1)):  # NaN fails both
         raise ValueError(f"learned must be booleans or probabilities in [0, 1], got {q.tolist()}")
+    p = p / p.max()  # then the sum is at most n_tasks: counts near the largest float do not overflow it
     p = p / p.sum()
     return float(np.sum(p * (q * loss_learned + (1 - q) * loss_unlearned)))
 
@@ -153,13 +161,15 @@ def expected_loss(k_learned, alpha: float, n_tasks: int, loss_unlearned: float =
         Loss of the same shape as ``k_learned``; ``loss_learned`` (the floor) at ``k = n_tasks``.
 
     Raises:
-        ValueError: ``k_learned`` below 0, above ``n_tasks`` or NaN; ``alpha`` or ``n_tasks`` out of range.
+        ValueError: ``k_learned`` below 0, above ``n_tasks`` or NaN; ``alpha`` or ``n_tasks`` out of range;
+            a loss not finite.
 
     Examples:
         >>> expected_loss([0, 1, 2], 1.0, 2, loss_unlearned=1.0).round(4).tolist()   # p = (0.8, 0.2)
         [1.0, 0.2, 0.0]
     """
     _check(alpha, n_tasks)
+    _check_losses(loss_unlearned, loss_learned)
     k = np.asarray(k_learned, dtype=float)
     if not np.all((k >= 0) & (k <= n_tasks)):  # NaN fails both
         raise ValueError(f"k_learned must be in [0, n_tasks] = [0, {n_tasks}], got {k[~((k >= 0) & (k <= n_tasks))][:3].tolist()} among them")
@@ -197,6 +207,16 @@ def loss_vs_parameters(n_params, alpha: float, n_tasks: int, params_per_quantum:
     return expected_loss(k, alpha, n_tasks, loss_unlearned, loss_learned)
 
 
+def _poisson_means(n_samples, alpha: float, n_tasks: int, samples_needed: int) -> np.ndarray:
+    """``D p_k``, shape ``(*D.shape, n_tasks)``, after checking every argument."""
+    if isinstance(samples_needed, bool) or not (np.isfinite(samples_needed) and samples_needed >= 1 and float(samples_needed).is_integer()):
+        raise ValueError(f"samples_needed must be a positive integer, got {samples_needed}")
+    d = np.asarray(n_samples, dtype=float)
+    if not np.all(d >= 0):  # NaN fails too
+        raise ValueError(f"n_samples must be non-negative, got {d[~(d >= 0)][:3].tolist()} among them")
+    return d[..., None] * zipf_frequencies(alpha, n_tasks)
+
+
 def learned_probability(n_samples, alpha: float, n_tasks: int, samples_needed: int = 1) -> np.ndarray:
     """``P(quantum k learned)`` after ``D`` samples: its count, Poisson with mean ``D p_k``, reaches ``τ``.
 
@@ -211,45 +231,52 @@ def learned_probability(n_samples, alpha: float, n_tasks: int, samples_needed: i
         >>> learned_probability(5, 1.0, 2).round(4).tolist()   # means 5·(0.8, 0.2): 1 − e⁻⁴, 1 − e⁻¹
         [0.9817, 0.6321]
     """
-    if isinstance(samples_needed, bool) or not (np.isfinite(samples_needed) and samples_needed >= 1 and float(samples_needed).is_integer()):
-        raise ValueError(f"samples_needed must be a positive integer, got {samples_needed}")
-    d = np.asarray(n_samples, dtype=float)
-    if not np.all(d >= 0):  # NaN fails too
-        raise ValueError(f"n_samples must be non-negative, got {d[~(d >= 0)][:3].tolist()} among them")
-    mean = d[..., None] * zipf_frequencies(alpha, n_tasks)
-    return poisson.sf(samples_needed - 1, mean)
+    return poisson.sf(samples_needed - 1, _poisson_means(n_samples, alpha, n_tasks, samples_needed))
 
 
 def loss_vs_data(n_samples, alpha: float, n_tasks: int, samples_needed: int = 1, loss_unlearned: float = CHANCE_LOSS, loss_learned: float = 0.0) -> np.ndarray:
     """``L(D)``: expected loss after ``D`` samples (or ``S·B`` online) when ``τ`` sightings teach a quantum.
 
+    The excess ``L − a`` keeps its relative precision near the floor (it is summed from each quantum's
+    probability of being still unlearned, not from one minus the probability of being learned).
+
     Examples:
         >>> float(loss_vs_data(0, 0.5, 10)), round(float(loss_vs_data(1e9, 0.5, 10)), 6)
         (0.6931471805599453, 0.0)
+        >>> float(loss_vs_data(1e4, 1.0, 10, loss_unlearned=1.0)) > 0   # e^{−64.5}·p₁₀: tiny, not zero
+        True
     """
+    _check_losses(loss_unlearned, loss_learned)
     p = zipf_frequencies(alpha, n_tasks)
-    unlearned = 1.0 - learned_probability(n_samples, alpha, n_tasks, samples_needed)
+    unlearned = poisson.cdf(samples_needed - 1, _poisson_means(n_samples, alpha, n_tasks, samples_needed))
     return loss_learned + (loss_unlearned - loss_learned) * (unlearned * p).sum(-1)
 
 
 def local_exponent(k, alpha: float, n_tasks: int) -> np.ndarray:
     """Local slope ``−d ln(L − a) / d ln k`` of the prefix loss at ``k`` (finite-``n_tasks`` correction).
 
-    Computed between ``k`` and ``k + 1`` from the exact sums; it tends to ``α``
-    for ``1 ≪ k ≪ n_tasks`` and grows without bound as ``k → n_tasks``.
+    Computed between ``k`` and ``k + 1`` from the exact sums, in logarithms (so that tails below the
+    smallest float still give a slope); it tends to ``α`` for ``1 ≪ k ≪ n_tasks``, grows without bound
+    as ``k → n_tasks`` and is ``inf`` at ``k = n_tasks − 1``, where ``L(k + 1) = a``.
+
+    Raises:
+        ValueError: ``k`` not an integer in ``[1, n_tasks − 1]``; ``alpha`` or ``n_tasks`` out of range.
 
     Examples:
         >>> round(float(local_exponent(100, 1.0, 10**6)), 2), round(float(local_exponent(900, 1.0, 1000)), 2)
         (1.0, 10.05)
     """
+    _check(alpha, n_tasks)
     counts = np.asarray(k, dtype=float)
     if not np.all(counts == np.round(counts)):
         raise ValueError(f"k (a number of quanta) must be an integer, got {k}")
     if np.any(counts < 1) or np.any(counts >= n_tasks):
         raise ValueError(f"k must be in [1, n_tasks - 1], got {k}")
     k = counts.astype(int)
-    tail = _tail(alpha, n_tasks)
-    return np.log(tail[k] / tail[k + 1]) / np.log((k + 1) / k)
+    log_weights = -(alpha + 1.0) * np.log(np.arange(1, int(n_tasks) + 1, dtype=float))  # ln j^{−(α+1)}
+    log_tail = np.concatenate([np.logaddexp.accumulate(log_weights[::-1])[::-1], [-np.inf]])  # ln Σ_{j > k}, unnormalised
+    # ln(T[k] / T[k+1]) = ln(1 + w_{k+1} / T[k+1]), without the cancellation of two nearby logarithms
+    return np.logaddexp(0.0, log_weights[k] - log_tail[k + 1]) / np.log1p(1.0 / k)
 
 
 @dataclass(frozen=True)
@@ -289,6 +316,7 @@ def predict(alpha: float, n_tasks: int, loss_unlearned: float = CHANCE_LOSS, los
         >>> pred.frequencies.round(4).tolist(), pred.order.tolist(), pred.data_exponent, pred.loss_floor
         ([0.8, 0.2], [0, 1], 0.5, 0.0)
     """
+    _check_losses(loss_unlearned, loss_learned)
     p = zipf_frequencies(alpha, n_tasks)
     p.setflags(write=False)
     order = acquisition_order(p)

@@ -35,8 +35,11 @@ Examples:
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from fractions import Fraction
+
+import numpy as np
 
 BRANCHES = ("central-even", "central-odd", "M+H<N+r", "N+H<M+r", "M+N<H+r")
 
@@ -45,7 +48,7 @@ BRANCHES = ("central-even", "central-odd", "M+H<N+r", "N+H<M+r", "M+N<H+r")
 class RRRShape:
     """A reduced-rank-regression shape: ``M`` inputs, ``H`` hidden, ``N`` outputs, teacher rank ``r`` (0: the zero map).
 
-    Sizes are keyword-only, in any order.
+    Sizes are keyword-only, in any order; NumPy integers are accepted and stored as Python ints.
 
     Raises:
         ValueError: ``M``, ``N`` or ``H`` not a positive integer, or ``r`` not an integer in ``[0, min(H, M, N)]``
@@ -66,10 +69,14 @@ class RRRShape:
     r: int
 
     def __post_init__(self) -> None:
+        for name in ("M", "N", "H", "r"):
+            value = getattr(self, name)
+            if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+                object.__setattr__(self, name, int(value))  # a NumPy integer is a size too; kept as a Python int, which cannot overflow
         for name in ("M", "N", "H"):
-            if not (isinstance(getattr(self, name), int) and not isinstance(getattr(self, name), bool) and getattr(self, name) >= 1):
+            if not (type(getattr(self, name)) is int and getattr(self, name) >= 1):
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        if not (isinstance(self.r, int) and not isinstance(self.r, bool) and 0 <= self.r <= min(self.H, self.M, self.N)):
+        if not (type(self.r) is int and 0 <= self.r <= min(self.H, self.M, self.N)):
             raise ValueError(f"teacher rank r must be an integer in [0, min(H, M, N)] = [0, {min(self.H, self.M, self.N)}], got {self.r!r}")
 
     @property
@@ -103,6 +110,8 @@ def rrr_learning_coefficient_exact(*, M: int, N: int, H: int, r: int) -> Fractio
         >>> rrr_learning_coefficient_exact(M=3, N=3, H=3, r=0)
         Fraction(7, 2)
     """
+    s = RRRShape(M=M, N=N, H=H, r=r)
+    M, N, H, r = s.M, s.N, s.H, s.r  # Python ints: exact at any size
     branch = rrr_branch(M=M, N=N, H=H, r=r)
     if branch == "M+N<H+r":
         return Fraction(M * N, 2)

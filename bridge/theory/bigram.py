@@ -42,7 +42,8 @@ def bigram_losses(tokens: Int[Tensor, "batch pos"], transition: Float[Tensor, "v
     Returns:
         ``{"chain": (batch, pos), "bayes": (batch, pos)}``. The Bayes entry at ``j`` is
         the loss under the chain renormalised over the tokens unused before ``j``
-        (``inf`` where the target was already used: those are not first occurrences).
+        (``inf`` where the target was already used, those are not first occurrences, or where
+        the chain gives it probability 0).
 
     Raises:
         TypeError: ``tokens`` not integers.
@@ -65,6 +66,7 @@ def bigram_losses(tokens: Int[Tensor, "batch pos"], transition: Float[Tensor, "v
         raise ValueError(f"transition must be row-stochastic (finite, non-negative, rows summing to 1), got row sums {rows_sum.tolist()[:4]}")
     if int(tokens.max()) >= transition.shape[0] or int(tokens.min()) < 0:
         raise ValueError(f"tokens must lie in [0, {transition.shape[0]}), got [{int(tokens.min())}, {int(tokens.max())}]")
+    tokens = tokens.long()  # uint8 ids would index as a boolean mask
     n, length = tokens.shape
     logt = transition.double().log()
     prev, nxt = tokens[:, :-1], tokens[:, 1:]
@@ -75,7 +77,9 @@ def bigram_losses(tokens: Int[Tensor, "batch pos"], transition: Float[Tensor, "v
     for j in range(1, length):
         used[rows, tokens[:, j - 1]] = True
         p = transition[tokens[:, j - 1]].double().masked_fill(used, 0.0)
-        bayes[:, j - 1] = -(p[rows, tokens[:, j]] / p.sum(1)).log()
+        target = p[rows, tokens[:, j]]
+        # a target of probability 0 (used before, or given 0 by the chain) costs inf, even when no unused token is left
+        bayes[:, j - 1] = torch.where(target > 0, -(target / p.sum(1)).log(), torch.inf)
     nan = torch.full((n, 1), float("nan"), dtype=torch.float64, device=tokens.device)
     return {"chain": torch.cat([nan, chain], 1), "bayes": torch.cat([nan, bayes], 1)}
 

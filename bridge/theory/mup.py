@@ -69,6 +69,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 PARAMETRISATIONS = ("standard", "ntk", "mup")
 OPTIMIZERS = ("sgd", "adam")
 LAYERS = ("input", "hidden", "output")
@@ -101,12 +103,15 @@ class LayerScaling:
     def factors(self, width: int, base_width: int) -> tuple[float, float, float]:
         """``(init-variance factor, multiplier, learning-rate factor)`` at ``width``; all 1 at ``base_width``.
 
+        Python floats whatever the type of the widths (NumPy integers included).
+
         Raises:
-            ValueError: ``width`` or ``base_width`` below 1 or not finite.
+            ValueError: ``width`` or ``base_width`` below 1, not finite or a bool.
         """
-        if not (1 <= width < float("inf") and 1 <= base_width < float("inf")):  # NaN fails too
-            raise ValueError(f"width and base_width must be positive and finite, got {width}, {base_width}")
-        r = width / base_width
+        for name, value in (("width", width), ("base_width", base_width)):
+            if isinstance(value, (bool, np.bool_)) or not (1 <= value < float("inf")):  # NaN fails too
+                raise ValueError(f"{name} must be a number >= 1 and finite, got {value!r}")
+        r = float(width) / float(base_width)
         return (r**self.init_variance, r**self.multiplier, r**self.learning_rate)
 
 

@@ -121,9 +121,9 @@ def test_three_layer_relu_mlp_moves_as_the_table_predicts(parametrisation, optim
 
 
 @pytest.mark.parametrize(("call", "message"), [
-    (lambda: mup.factors("mup", "sgd", "output", width=float("nan"), base_width=64), "width and base_width must be positive and finite, got nan, 64"),
-    (lambda: mup.factors("mup", "sgd", "output", width=256, base_width=float("inf")), "width and base_width must be positive and finite, got 256, inf"),
-    (lambda: mup.factors("mup", "sgd", "output", width=0.5, base_width=64), "width and base_width must be positive and finite, got 0.5, 64"),
+    (lambda: mup.factors("mup", "sgd", "output", width=float("nan"), base_width=64), "width must be a number >= 1 and finite, got nan"),
+    (lambda: mup.factors("mup", "sgd", "output", width=256, base_width=float("inf")), "base_width must be a number >= 1 and finite, got inf"),
+    (lambda: mup.factors("mup", "sgd", "output", width=0.5, base_width=64), "width must be a number >= 1 and finite, got 0.5"),
     (lambda: mup.predicted_exponent("mup", "sgd", "output", depth=float("nan")), r"depth \(weight layers\) must be an integer >= 2, got nan"),
     (lambda: mup.predicted_exponent("mup", "sgd", "output", depth=float("inf")), r"depth \(weight layers\) must be an integer >= 2, got inf"),
 ])

@@ -60,6 +60,11 @@ def _as_pair(x: Any, y: Any, min_n: int) -> tuple[Tensor, Tensor]:
     return out[0], out[1]
 
 
+def _constant_rows(x: Tensor) -> bool:
+    """Whether every row of ``x`` equals the first (a representation that does not vary over inputs)."""
+    return bool((x == x[:1]).all())
+
+
 def _hsic_biased(k: Tensor, l: Tensor) -> Tensor:
     """Plug-in ``tr(K H L H)`` (the ``1/(n−1)²`` factor cancels in CKA), via centred Gram matrices."""
     return (_centre_gram(k) * _centre_gram(l)).sum()
@@ -102,6 +107,8 @@ def linear_cka(x: Features, y: Features, *, debiased: bool = False) -> float:
         (1.0, 1.0)
     """
     x, y = _as_pair(x, y, 4 if debiased else 2)
+    if _constant_rows(x) or _constant_rows(y):  # centring leaves rounding, on which the debiased estimator is not 0
+        return math.nan
     x = x - x.mean(0, keepdim=True)
     y = y - y.mean(0, keepdim=True)
     k, l = x @ x.T, y @ y.T
@@ -159,7 +166,9 @@ def rdm(x: Features, metric: str = "euclidean") -> Float[Tensor, "n n"]:
             raise ValueError("correlation dissimilarity needs at least 2 features")
         z = x - x.mean(1, keepdim=True)
         z = z / z.norm(dim=1, keepdim=True)
-        return 1.0 - z @ z.T
+        d = 1.0 - z @ z.T
+        constant = (x == x[:, :1]).all(1)  # centring such a row leaves rounding, which the division would blow up
+        return d.masked_fill(constant[:, None] | constant[None, :], math.nan)
     raise ValueError(f"unknown metric {metric!r}; use 'euclidean' or 'correlation'")
 
 

@@ -123,6 +123,9 @@ def abrupt_drop(
         min_fall: the smallest fall across the drop that counts.
         noise_sigmas: the smallest fall in units of the curve's noise.
 
+    Raises:
+        ValueError: ``min_fall`` or ``noise_sigmas`` below 0 or not a number.
+
     Examples:
         >>> t = np.arange(0.0, 2000.0, 50.0)
         >>> loss = np.where(t < 1000, 3.0, np.where(t < 1200, 3.0 * 0.03 ** ((t - 1000) / 200), 0.09))
@@ -132,6 +135,9 @@ def abrupt_drop(
         >>> abrupt_drop(t, 3.0 * np.exp(-t / 500), min_fall=2.0) is None  # falling from the start: no plateau
         True
     """
+    for field, value in (("min_fall", min_fall), ("noise_sigmas", noise_sigmas)):
+        if not value >= 0:  # also refuses nan, which no fall is less than
+            raise ValueError(f"{field} must be a number >= 0, got {value}")
     t, y = np.asarray(steps, dtype=float), np.asarray(loss, dtype=float)
     drop = main_drop(plateaus_and_drops(t, y, name=name, observable=observable))
     t, y = t[np.isfinite(y)], y[np.isfinite(y)]  # as the detector leaves them out (a NaN median would pass every size check)

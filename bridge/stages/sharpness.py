@@ -36,13 +36,18 @@ from bridge.stages.detectors import Event, Stage, _as_arrays, _finite_curve, hal
 def running_median(values: Float[np.ndarray, " n"], window: int) -> Float[np.ndarray, " n"]:
     """Centred running median with an odd ``window`` (edges use the nearest full window): ``(n,)`` to ``(n,)``.
 
+    Raises:
+        ValueError: ``window`` not a positive odd whole number, or ``values`` not 1-D.
+
     Examples:
         >>> running_median([1.0, 9.0, 2.0, 3.0, 4.0], 3).tolist()   # the spike at 9 is gone
         [2.0, 2.0, 3.0, 3.0, 3.0]
     """
-    if window < 1 or window % 2 == 0:
-        raise ValueError(f"window must be a positive odd number, got {window}")
+    if not isinstance(window, int | np.integer) or isinstance(window, bool) or window < 1 or window % 2 == 0:
+        raise ValueError(f"window must be a positive odd whole number, got {window!r}")
     y = np.asarray(values, dtype=float)
+    if y.ndim != 1:
+        raise ValueError(f"values must be 1-D, got shape {y.shape}")
     if window == 1 or len(y) < window:
         return y.copy()
     half = window // 2
@@ -194,18 +199,25 @@ def first_increase(steps: Float[np.ndarray, " n"], loss: Float[np.ndarray, " n"]
 
     Args:
         steps, loss: the sampled curve, shape ``(n,)``.
+        rtol: the relative rise that counts, a finite number >= 0 (else ``ValueError``).
 
     Examples:
         >>> e = first_increase([0, 1, 2, 3], [1.0, 0.8, 0.9, 0.7])
         >>> e.step, (e.lo, e.hi)
         (2.0, (1.0, 2.0))
     """
+    _check_rtol(rtol)
     t, y = _finite_curve(steps, loss)
     up = np.nonzero(y[1:] > y[:-1] * (1 + rtol))[0]
     if len(up) == 0:
         return None
     i = int(up[0]) + 1
     return Event("loss turns non-monotone", float(t[i]), float(t[i - 1]), float(t[i]), observable, "first_increase")
+
+
+def _check_rtol(rtol: float) -> None:
+    if not (np.isfinite(rtol) and rtol >= 0):  # nan would find no increase, a negative one would take a fall for one
+        raise ValueError(f"rtol must be a finite number >= 0, got {rtol}")
 
 
 def plateau_loss_trend(steps: Float[np.ndarray, " n"], loss: Float[np.ndarray, " n"], start: float, rtol: float = 1e-4) -> tuple[float, int]:
@@ -221,6 +233,7 @@ def plateau_loss_trend(steps: Float[np.ndarray, " n"], loss: Float[np.ndarray, "
         >>> round(ratio, 3), rises
         (0.34, 30)
     """
+    _check_rtol(rtol)
     t, y = _as_arrays(steps, loss)
     on = y[t >= start]
     if len(on) < 2:

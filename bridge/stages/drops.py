@@ -95,7 +95,10 @@ def noise_level(values: Float[np.ndarray, " n"]) -> float:
         >>> noise_level(np.linspace(4.0, 0.0, 50)) < 1e-12
         True
     """
-    d = np.diff(np.asarray(values, dtype=float))
+    y = np.asarray(values, dtype=float)
+    if y.ndim != 1:
+        raise ValueError(f"values must be 1-D, got shape {y.shape}")
+    d = np.diff(y)
     if len(d) == 0:
         return 0.0
     return float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0))

@@ -39,7 +39,7 @@ from __future__ import annotations
 import numpy as np
 from jaxtyping import Float
 
-from bridge.stages.detectors import Event, Stage, plateaus_and_drops, settled_crossing, threshold_crossing
+from bridge.stages.detectors import Event, Stage, _as_arrays, plateaus_and_drops, settled_crossing, threshold_crossing
 
 PHASES = ("memorisation", "circuit formation", "clean-up")
 
@@ -97,7 +97,7 @@ def grokking_phases(
     acc, loss, test_acc = (np.asarray(x, float) for x in (train_accuracy, test_loss, test_accuracy))
     if not (t.shape == acc.shape == loss.shape == test_acc.shape) or t.ndim != 1:
         raise ValueError(f"steps, train_accuracy, test_loss and test_accuracy must be 1-D of one length, got {t.shape}, {acc.shape}, {loss.shape}, {test_acc.shape}")
-    if min_drop <= 0:
+    if not min_drop > 0:
         raise ValueError(f"min_drop must be positive, got {min_drop}")
     mem = threshold_crossing(t, acc, train_threshold, "up", name="memorised", observable="accuracy/train")
     gen = generalised(t, test_acc, test_threshold)
@@ -152,6 +152,8 @@ def noise_level(values: Float[np.ndarray, " n"]) -> float:
         2.0
     """
     y = np.asarray(values, float)
+    if y.ndim != 1:
+        raise ValueError(f"values must be 1-D, got shape {y.shape}")
     return float(np.median(np.abs(np.diff(y, 2))) / (np.sqrt(6) * 0.6745)) if len(y) > 2 else 0.0
 
 
@@ -173,7 +175,11 @@ def half_move(
     the caller's task sets) or than ``min_fraction`` of the magnitude it starts from (0.5: a loss at least halves;
     1: a norm at least doubles), smaller than ``snr`` times the curve's :func:`noise_level`, or undone by the end
     (the last value back beyond half-way). Samples whose value is not finite are left out (a NaN would otherwise
-    be taken for the peak).
+    be taken for the peak); ``None`` for an empty curve.
+
+    Raises:
+        ValueError: ``direction`` not ``"up"``/``"down"``; ``min_change``, ``min_fraction`` or ``snr`` below 0 or
+            not a number; ``steps`` and ``values`` not 1-D of one length, or ``steps`` not finite and strictly increasing.
 
     Examples:
         >>> t = np.arange(0, 100, 10.0)
@@ -187,9 +193,12 @@ def half_move(
     """
     if direction not in ("up", "down"):
         raise ValueError(f"direction must be 'up' or 'down', got {direction!r}")
-    t, y = np.asarray(steps, float), np.asarray(values, float)
-    if t.shape != y.shape or t.ndim != 1:
-        raise ValueError(f"steps and values must be 1-D of one length, got {t.shape} and {y.shape}")
+    for field, value in (("min_change", min_change), ("min_fraction", min_fraction), ("snr", snr)):
+        if not value >= 0:  # nan let every move through
+            raise ValueError(f"{field} must be a number >= 0, got {value}")
+    t, y = _as_arrays(steps, values, min_samples=0)
+    if len(t) == 0:
+        return None
     keep = (t >= (t[0] if start is None else start)) & np.isfinite(y)
     if keep.sum() < 2:
         return None

@@ -72,7 +72,7 @@ def subtask_drop(
 
     Args:
         steps, loss: the sampled curve, shape ``(n,)``.
-        chance: the loss of an unlearned subtask ``b``.
+        chance: the loss of an unlearned subtask ``b`` (positive and finite, else ``ValueError``).
 
     Examples:
         >>> d = subtask_drop([0, 10, 20, 30], [1.0, 0.8, 0.4, 0.0], chance=1.0)   # crosses 0.9, 0.5, 0.1
@@ -81,6 +81,8 @@ def subtask_drop(
         >>> subtask_drop([0, 10, 20], [1.0, 0.9, 0.8], chance=1.0) is None   # never below chance / 2
         True
     """
+    if not 0 < chance < math.inf:  # nan, 0 or a negative chance found no drop on any curve
+        raise ValueError(f"chance must be a positive finite loss, got {chance}")
     t, y = _as_arrays(steps, loss)
     half = settled_crossing(t, y, chance / 2, "down", name=name or "subtask emergence", observable=observable, blip=BLIP)
     if half is None:

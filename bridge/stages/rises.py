@@ -48,13 +48,18 @@ def residual_noise(values: Float[np.ndarray, " n"], window: int = 5) -> float:
     Returns:
         ``1.4826 · median |y_i − median(y_{i−h..i+h})|`` (0 with fewer than ``window`` samples).
 
+    Raises:
+        ValueError: ``window`` not an odd whole number >= 3, or ``values`` not 1-D.
+
     Examples:
         >>> residual_noise(np.arange(10.0) ** 2)
         0.0
     """
-    if window < 3 or window % 2 == 0:
-        raise ValueError(f"window must be an odd number >= 3, got {window}")
+    if not isinstance(window, int | np.integer) or isinstance(window, bool) or window < 3 or window % 2 == 0:
+        raise ValueError(f"window must be an odd whole number >= 3, got {window!r}")
     y = np.asarray(values, dtype=float)
+    if y.ndim != 1:
+        raise ValueError(f"values must be 1-D, got shape {y.shape}")
     if len(y) < window:
         return 0.0
     half = window // 2
@@ -98,6 +103,10 @@ def sustained_rise(
         :func:`~bridge.stages.detectors.half_rise` leaves them out (``None`` with fewer
         than two finite samples).
 
+    Raises:
+        ValueError: ``snr`` or ``min_change`` below 0 or not a number, ``tail`` not a whole number >= 1,
+            ``window`` as :func:`residual_noise` refuses it, or a curve :func:`~bridge.stages.detectors.half_rise` refuses.
+
     Examples:
         >>> rng = np.random.default_rng(0)
         >>> sustained_rise(np.arange(100.0), rng.normal(size=100)) is None   # noise alone
@@ -108,8 +117,12 @@ def sustained_rise(
     """
     if direction not in ("up", "down"):
         raise ValueError(f"direction must be 'up' or 'down', got {direction!r}")
-    if snr < 0 or min_change < 0 or tail < 1:
-        raise ValueError(f"need snr >= 0, min_change >= 0 and tail >= 1, got {snr}, {min_change}, {tail}")
+    for field, value in (("snr", snr), ("min_change", min_change)):
+        if not value >= 0:  # nan would find no rise on any curve
+            raise ValueError(f"{field} must be a number >= 0, got {value}")
+    if not isinstance(tail, int | np.integer) or isinstance(tail, bool) or tail < 1:
+        raise ValueError(f"tail must be a whole number >= 1, got {tail!r}")
+    residual_noise([], window)  # refuses a window it cannot use before any work
     t, y = _finite_curve(steps, values)
     if len(t) < 2:
         return None

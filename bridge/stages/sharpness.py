@@ -88,7 +88,7 @@ def sharpness_plateau(
         >>> sharpness_plateau(t, 2 + t / 20) is None      # still rising at the end: no plateau
         True
     """
-    if not 0 < tail <= 1 or not 0 < reach <= 1 or max_drift < 0:
+    if not 0 < tail <= 1 or not 0 < reach <= 1 or not max_drift >= 0:  # a nan max_drift took every ramp for a plateau
         raise ValueError(f"tail and reach must be in (0, 1] and max_drift >= 0, got {tail}, {reach}, {max_drift}")
     t, y = _finite_curve(steps, sharpness)
     if len(t) < 2:
@@ -109,11 +109,13 @@ def sharpness_plateau(
 def plateau_drift(steps: Float[np.ndarray, " n"], values: Float[np.ndarray, " n"]) -> float:
     """|median of the second half − median of the first half| per step between the halves' centres (0 with < 2 samples).
 
+    ``steps`` and ``values`` are 1-D of one length, ``steps`` finite and strictly increasing (else ``ValueError``).
+
     Examples:
         >>> round(plateau_drift(np.arange(101.0), np.arange(101.0) / 10), 12)
         0.1
     """
-    t, y = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
+    t, y = _as_arrays(steps, values, min_samples=0)
     if len(y) < 2:
         return 0.0
     h = len(y) // 2
@@ -296,6 +298,8 @@ def oscillation_onset(
     """
     if not isinstance(run, int | np.integer) or isinstance(run, bool) or run < 1:  # run <= 0 read samples from the curve's end
         raise ValueError(f"run must be a whole number >= 1, got {run!r}")
+    if not 0 <= level <= 1:  # a |cosine|; nan found no onset on any curve
+        raise ValueError(f"level must lie in [0, 1] (a |cosine|), got {level}")
     t, c = _as_arrays(steps, cosine)
     _require_every_step(t)
     flips = np.concatenate([[False], np.sign(c[1:]) * np.sign(c[:-1]) < 0])
@@ -335,7 +339,7 @@ def oscillation_share(steps: Float[np.ndarray, " n"], cosine: Float[np.ndarray, 
         >>> oscillation_share(t, 0.9 * (-1.0) ** t, floor=0.1), oscillation_share(t, 1e-3 * (-1.0) ** t, floor=0.1)
         (1.0, 0.0)
     """
-    if floor < 0:
+    if not floor >= 0:  # nan counted no flip at all
         raise ValueError(f"floor must be >= 0, got {floor}")
     t, c = _as_arrays(steps, cosine)
     _require_every_step(t)

@@ -113,7 +113,7 @@ def test_the_sharpness_plateau_moves_with_the_step_axis_and_scales_with_the_shar
     assert (moved.start, moved.end, moved.start_uncertainty, moved.change) == pytest.approx(
         (k * stage.start + t_shift, k * stage.end + t_shift, k * stage.start_uncertainty, stage.change), rel=1e-12)
     assert (scaled.start, scaled.end, scaled.change) == pytest.approx((stage.start, stage.end, 2.0**power * stage.change), rel=1e-12)
-    onset = (level - first) / rate  # the clean ramp reaches 0.95 of its level a little before it stops rising
+    onset = (level - first) / rate  # the clean ramp reaches 0.95 of its level a little before it ends at the level
     assert onset - (0.05 * level) / rate - 5 <= stage.start <= onset + 5
 
 

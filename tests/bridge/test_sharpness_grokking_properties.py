@@ -53,9 +53,14 @@ def test_a_larger_tolerance_finds_a_later_first_increase_or_none(loss, a, b):
     assert strict is None or (loose is not None and loose.step <= strict.step)
 
 
+def _flip(x: float, y: float) -> bool:
+    """Opposite signs, read from the signs (a product of two tiny values rounds to 0)."""
+    return (x > 0 > y) or (x < 0 < y)
+
+
 def _onset_by_loop(c: np.ndarray, level: float, run: int) -> int | None:
     for i in range(len(c)):
-        if i >= run - 1 and abs(c[i]) >= level and all(c[j] * c[j - 1] < 0 for j in range(i - run + 2, i + 1)):
+        if i >= run - 1 and abs(c[i]) >= level and all(_flip(c[j - 1], c[j]) for j in range(i - run + 2, i + 1)):
             return i
     return None
 
@@ -81,10 +86,10 @@ def test_the_oscillation_onset_is_that_of_a_loop_and_a_higher_level_finds_it_lat
 def test_the_shares_of_sign_flips_are_those_of_a_loop_and_shrink_with_the_floor(cosine, a, b):
     t = np.arange(float(len(cosine)))
     pairs = list(zip(cosine[:-1], cosine[1:]))
-    assert alternation_fraction(t, cosine) == pytest.approx(sum(x * y < 0 for x, y in pairs) / len(pairs), abs=1e-12)
+    assert alternation_fraction(t, cosine) == pytest.approx(sum(_flip(x, y) for x, y in pairs) / len(pairs), abs=1e-12)
     low, high = min(a, b), max(a, b)
     share = oscillation_share(t, cosine, low)
-    assert share == pytest.approx(sum(x * y < 0 and abs(x) >= low and abs(y) >= low for x, y in pairs) / len(pairs), abs=1e-12)
+    assert share == pytest.approx(sum(_flip(x, y) and abs(x) >= low and abs(y) >= low for x, y in pairs) / len(pairs), abs=1e-12)
     assert oscillation_share(t, cosine, high) <= share <= alternation_fraction(t, cosine)
 
 
@@ -99,9 +104,10 @@ def test_the_loss_climb_and_trend_do_not_move_when_the_loss_is_scaled(loss, powe
 
 
 @PROPERTY
-@given(st.floats(1.0, 5.0), st.floats(5.0, 20.0), st.floats(0.01, 0.2), st.floats(0.0, 0.2), SEED, st.integers(-4, 4), st.integers(-10**5, 10**5), st.integers(-4, 4))
-def test_the_sharpness_plateau_moves_with_the_step_axis_and_scales_with_the_sharpness(first, level, rate, noise, seed, t_power, t_shift, power):
-    t = np.arange(400.0)
+@given(st.floats(1.0, 4.0), st.floats(5.0, 20.0), st.floats(30.0, 250.0), st.floats(0.0, 0.2), SEED, st.integers(-4, 4), st.integers(-10**5, 10**5), st.integers(-4, 4))
+def test_the_sharpness_plateau_moves_with_the_step_axis_and_scales_with_the_sharpness(first, level, onset, noise, seed, t_power, t_shift, power):
+    t = np.arange(400.0)  # the ramp ends at `onset`, before the last third of the run whose median is the plateau level
+    rate = (level - first) / onset
     s = np.minimum(first + rate * t, level) * np.exp(noise * 0.1 * np.random.default_rng(seed).normal(size=len(t)))
     stage = sharpness_plateau(t, s)
     k = 2.0**t_power
@@ -113,8 +119,8 @@ def test_the_sharpness_plateau_moves_with_the_step_axis_and_scales_with_the_shar
     assert (moved.start, moved.end, moved.start_uncertainty, moved.change) == pytest.approx(
         (k * stage.start + t_shift, k * stage.end + t_shift, k * stage.start_uncertainty, stage.change), rel=1e-12)
     assert (scaled.start, scaled.end, scaled.change) == pytest.approx((stage.start, stage.end, 2.0**power * stage.change), rel=1e-12)
-    onset = (level - first) / rate  # the clean ramp reaches 0.95 of its level a little before it ends at the level
-    assert onset - (0.05 * level) / rate - 5 <= stage.start <= onset + 5
+    # the clean ramp reaches 0.95 of its level 0.05 level / rate before it ends; the noise (2% at most) moves that by as much again
+    assert onset - 0.1 * level / rate - 5 <= stage.start <= onset + 5
 
 
 def _grokking_noise_by_loop(y: np.ndarray) -> float:

@@ -19,6 +19,31 @@ else:
     hypothesis_settings.load_profile("reproducible")
 
 
+PROJECT_PACKAGES = ("bridge", "probes", "case_studies", "experiments")
+
+
+def pytest_collection_finish(session):
+    """Hypothesis draws some examples from the constants written in the modules loaded so far (every module outside
+    site-packages and the tests): with the project's modules loaded at once, a property test draws the same examples
+    whichever tests ran before it on its worker."""
+    if any(getattr(getattr(item, "obj", None), "is_hypothesis_test", False) for item in session.items):
+        load_project_modules()
+
+
+def load_project_modules() -> None:
+    """Import every module of the project's packages (those importable from here)."""
+    import importlib
+    import importlib.util
+    import pkgutil
+
+    for name in PROJECT_PACKAGES:
+        if importlib.util.find_spec(name) is None:  # experiments/ is found from the repository's root only
+            continue
+        package = importlib.import_module(name)
+        for info in pkgutil.walk_packages(package.__path__, prefix=name + "."):
+            importlib.import_module(info.name)
+
+
 @pytest.fixture(autouse=True)
 def _one_thread():
     torch.set_num_threads(1)

@@ -41,3 +41,29 @@ def test_a_module_whose_tests_share_a_quick_run_goes_to_one_worker_whole(tmp_pat
 def test_pytest_without_xdist_runs_the_suite_s_tests():
     done = _pytest(["-p", "no:xdist", "tests/bridge/test_schedule.py"], ROOT)
     assert done.returncode == 0 and "passed" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+DRAWS = '''import os
+from hypothesis import given, settings, strategies as st
+
+@settings(max_examples=200)
+@given(st.floats(allow_nan=False), st.integers())
+def test_draws(x, n):
+    with open(os.environ["DRAWS"], "a") as f:
+        f.write(f"{x!r} {n}\\n")
+'''
+
+
+def test_a_property_test_draws_the_same_examples_whatever_loaded_before_it(tmp_path):
+    """Hypothesis mixes in constants of the modules loaded so far; the project's are all loaded before any test runs."""
+    (tmp_path / "tests").mkdir()
+    shutil.copy(ROOT / "tests" / "conftest.py", tmp_path / "tests" / "conftest.py")
+    (tmp_path / "tests" / "test_draws.py").write_text(DRAWS)
+    (tmp_path / "tests" / "test_a_first.py").write_text("def test_loads_a_module():\n    import bridge.theory.quanta\n    import case_studies.kernel_limit\n")
+    draws = []
+    for args in (["tests/test_draws.py"], ["tests/test_a_first.py", "tests/test_draws.py"]):
+        env = {**os.environ, "DRAWS": str(tmp_path / f"draws_{len(draws)}.txt")}
+        result = _pytest(["-p", "no:randomly", *args], tmp_path, env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        draws.append((tmp_path / f"draws_{len(draws)}.txt").read_text().splitlines())
+    assert len(draws[0]) == 200 and draws[0] == draws[1]

@@ -20,6 +20,7 @@ Examples:
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -48,11 +49,15 @@ def time_scale(lr: float, weight_decay: float) -> float:
     """
     if not (0 < lr < math.inf and 0 < weight_decay < math.inf):  # NaN fails too
         raise ValueError(f"lr and weight_decay must be positive and finite, got {lr}, {weight_decay}")
-    return 1.0 / (lr * weight_decay)
+    # in Python floats, one factor at a time: η·λ underflowed to 0 (a division by zero) for η = λ = 1e-200
+    return 1.0 / float(lr) / float(weight_decay)
 
 
 def decayed_norm(norm0: float, lr: float, weight_decay: float, steps: Float[np.ndarray, " n"]) -> Float[np.ndarray, " n"]:
     """``‖θ₀‖·(1 − η·λ)^t``: the norm after ``t`` steps of decay alone, ``(n,)`` steps to ``(n,)`` norms.
+
+    Computed as ``‖θ₀‖·exp(t·log1p(−η·λ))`` in float64: ``1 − η·λ`` rounded first loses the digits of a
+    small ``η·λ`` (a relative error of about ``t·2⁻⁵³``, all of the decay once ``η·λ < 2⁻⁵³``).
 
     Raises:
         ValueError: ``lr``, ``weight_decay`` negative or ``lr * weight_decay >= 1``; ``norm0`` or a step negative or not finite.
@@ -68,7 +73,7 @@ def decayed_norm(norm0: float, lr: float, weight_decay: float, steps: Float[np.n
     steps = np.asarray(steps, float)
     if not np.all((steps >= 0) & (steps < math.inf)):
         raise ValueError(f"steps must be finite and non-negative, got {steps[~((steps >= 0) & (steps < math.inf))][:3].tolist()} among them")
-    return norm0 * (1.0 - lr * weight_decay) ** steps
+    return float(norm0) * np.exp(steps * math.log1p(-float(lr) * float(weight_decay)))
 
 
 def decay_prediction(t_start: float, norm_start: float, norm_target: float, lr: float, weight_decay: float) -> Prediction:
@@ -87,7 +92,10 @@ def decay_prediction(t_start: float, norm_start: float, norm_target: float, lr: 
         raise ValueError(f"t_start must be finite, got {t_start}")
     if not (lr > 0 and weight_decay > 0 and lr * weight_decay < 1):
         raise ValueError(f"lr and weight_decay must be positive with lr * weight_decay < 1, got lr={lr}, weight_decay={weight_decay}")
-    steps = math.log(norm_target / norm_start) / math.log(1.0 - lr * weight_decay)
+    ratio = norm_target / norm_start  # below the normal range it has lost digits (or is 0): a difference of logs
+    shrink = math.log(ratio) if ratio >= sys.float_info.min else math.log(norm_target) - math.log(norm_start)
+    # log1p: log(1 − η·λ) rounded 1 − η·λ first and was 0 (a division by zero) for η·λ below 2⁻⁵³
+    steps = shrink / math.log1p(-float(lr) * float(weight_decay))
     return Prediction("norm decays to its final value", step=t_start + steps, value=norm_target, assumptions=ASSUMPTIONS, theory="weight_decay", extra={"tau": time_scale(lr, weight_decay)})
 
 
@@ -99,7 +107,7 @@ class PowerLawFit:
         exponent, stderr: slope of ``log t`` on ``log x`` and its standard error.
         ci_low, ci_high: the 95% confidence interval of the exponent (Student t).
         prefactor: ``exp(intercept)``.
-        r2: coefficient of determination of the log–log fit.
+        r2: coefficient of determination of the log–log fit (1 when ``t`` is constant: the fit is exact).
         n: number of points.
 
     Examples:
@@ -129,7 +137,7 @@ def fit_power_law(x: Float[np.ndarray, " n"], t: Float[np.ndarray, " n"]) -> Pow
         x, t: ``(n,)`` finite positive values.
 
     Raises:
-        ValueError: fewer than 3 points, 2 distinct ``x``, or a value not finite or not positive.
+        ValueError: fewer than 3 points or 2 distinct ``x`` (``log x``), or a value not finite or not positive.
 
     Examples:
         >>> fit = fit_power_law([1e-3, 2e-3, 4e-3, 8e-3], [1000.0, 550.0, 240.0, 130.0])
@@ -141,11 +149,21 @@ def fit_power_law(x: Float[np.ndarray, " n"], t: Float[np.ndarray, " n"]) -> Pow
         raise ValueError(f"x and t must be 1-D of one length, got {x.shape}, {t.shape}")
     if not (np.isfinite(x).all() and np.isfinite(t).all()):  # NaN passes `<= 0` and would give a NaN fit
         raise ValueError(f"a power-law fit needs finite x and t, got x={x.tolist()}, t={t.tolist()}")
-    if len(x) < 3 or np.any(x <= 0) or np.any(t <= 0) or len(np.unique(x)) < 2:
+    if len(x) < 3 or np.any(x <= 0) or np.any(t <= 0):
         raise ValueError("a power-law fit needs at least 3 positive points at 2 or more distinct x")
-    res = stats.linregress(np.log(x), np.log(t))
+    lx, lt = np.log(x), np.log(t)
+    if np.ptp(lx) == 0:  # distinct x can share a log (two neighbouring floats near 1e300)
+        raise ValueError(f"a power-law fit needs at least 3 positive points at 2 or more distinct x, got x={x.tolist()}")
+    # least squares on centred logs; a constant t is an exact fit (exponent 0, error 0, r² 1), where the
+    # correlation is 0/0 and a library regression gave NaN for the error, the interval and r²
+    dx, dt = lx - lx.mean(), lt - lt.mean()
+    sxx, stt = float(dx @ dx), float(dt @ dt)
+    slope = float(dx @ dt) / sxx
+    residual = float((dt - slope * dx) @ (dt - slope * dx))
+    stderr = math.sqrt(residual / (len(x) - 2) / sxx)
     q = stats.t.ppf(0.975, len(x) - 2)
-    return PowerLawFit(float(res.slope), float(res.stderr), float(res.slope - q * res.stderr), float(res.slope + q * res.stderr), float(math.exp(res.intercept)), float(res.rvalue**2), len(x))
+    r2 = 1.0 - residual / stt if stt > 0 else 1.0
+    return PowerLawFit(slope, stderr, float(slope - q * stderr), float(slope + q * stderr), math.exp(float(lt.mean()) - slope * float(lx.mean())), r2, len(x))
 
 
 __all__ = ["ASSUMPTIONS", "PowerLawFit", "decay_prediction", "decayed_norm", "fit_power_law", "time_scale"]

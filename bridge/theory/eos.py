@@ -19,6 +19,8 @@ Examples:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from jaxtyping import Float
 
@@ -44,7 +46,7 @@ def stability_threshold(lr: float, momentum: float = 0.0) -> float:
     require_positive("lr", lr)
     if not 0 <= momentum < 1:
         raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-    return (2.0 + 2.0 * momentum) / lr
+    return (2.0 + 2.0 * float(momentum)) / float(lr)  # a float32 η gave a float32 threshold
 
 
 def predict_plateau(lr: float, momentum: float = 0.0) -> Prediction:
@@ -67,6 +69,11 @@ def predict_plateau(lr: float, momentum: float = 0.0) -> Prediction:
 def gd_on_quadratic(curvature: float, lr: float, steps: int, x0: float = 1.0, momentum: float = 0.0) -> Float[np.ndarray, " steps_plus_one"]:
     """Iterates of (heavy-ball) gradient descent on ``½ λ x²`` from ``x0``: the theory's exact model.
 
+    Each step is ``x ← x − ηλ x + β (x − x_prev)`` (``x_prev = x0`` at the start), ``steps + 1`` iterates.
+    A step is taken on the two iterates rescaled by a power of two, so that an iterate within the float
+    range comes out of it whatever the size of ``ηλ x``; an iterate beyond the range is ``±inf``, and so
+    are the later ones, with the sign of the growing mode ``1 + β − ηλ`` (a diverging run is not NaN).
+
     Raises:
         ValueError: ``steps`` not a non-negative integer, ``lr`` not finite and positive,
             ``curvature`` or ``x0`` not finite, or ``momentum`` outside ``[0, 1)``.
@@ -82,10 +89,21 @@ def gd_on_quadratic(curvature: float, lr: float, steps: int, x0: float = 1.0, mo
             raise ValueError(f"{name} must be finite, got {value}")
     if not 0 <= momentum < 1:
         raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+    lr_curvature, momentum = float(lr) * float(curvature), float(momentum)
+    growing = math.copysign(1.0, 1.0 + momentum - lr_curvature)
     xs = [float(x0)]
     x, prev = float(x0), float(x0)
     for _ in range(steps):
-        x, prev = x - lr * curvature * x + momentum * (x - prev), x
+        if math.isinf(x):  # diverged: only the growing mode is left, a real root of the sign of 1 + β − ηλ
+            x, prev = growing * x, x
+        else:  # scaled: ηλ·x overflowed (then inf − inf) for x near the float range even where the step shrinks x
+            e = max(math.frexp(x)[1], math.frexp(prev)[1])
+            a, b = math.ldexp(x, -e), math.ldexp(prev, -e)
+            y = a - lr_curvature * a + momentum * (a - b)
+            try:
+                x, prev = math.ldexp(y, e), x
+            except OverflowError:
+                x, prev = math.copysign(math.inf, y), x
         xs.append(x)
     return np.array(xs)
 
@@ -103,7 +121,7 @@ def oscillation_multiplier(lr: float, sharpness: float) -> float:
     require_positive("lr", lr)
     if not np.isfinite(sharpness):
         raise ValueError(f"sharpness must be finite, got {sharpness}")
-    return 1.0 - lr * sharpness
+    return 1.0 - float(lr) * float(sharpness)
 
 
 __all__ = ["ASSUMPTIONS", "gd_on_quadratic", "oscillation_multiplier", "predict_plateau", "stability_threshold"]

@@ -44,6 +44,10 @@ REPRESENTED_NORM = 0.5
 def dimensions_per_feature(W: Float[Tensor, "m n"]) -> Float[Tensor, "n"]:
     """``D_i = ‖W_i‖² / Σ_j (Ŵ_i · W_j)²`` for each column ``W_i`` (0 for a zero column).
 
+    ``D`` does not change with the scale of ``W``: it is computed on ``W`` divided by the power of two
+    just above its largest entry, and a column counts as zero when its norm is below ``1e-8`` of that power
+    (weights of 1e-9 all read 0 and weights of 1e160 overflowed to ``inf`` when the cut was absolute).
+
     Raises:
         ValueError: ``W`` not 2-D ``(m, n)``, or not finite.
 
@@ -59,6 +63,8 @@ def dimensions_per_feature(W: Float[Tensor, "m n"]) -> Float[Tensor, "n"]:
         raise ValueError(f"W must be 2-D (m dimensions, n features), got shape {tuple(W.shape)}")
     if not bool(torch.isfinite(W).all()):
         raise ValueError("W must be finite")
+    if W.numel():
+        W = torch.ldexp(W, torch.tensor(-math.frexp(float(W.abs().max()))[1]))
     norms = W.norm(dim=0)
     unit = W / norms.clamp_min(1e-12)
     interference = ((unit.T @ W) ** 2).sum(dim=1)
@@ -146,7 +152,7 @@ def n2m1_candidate_losses(relative_importance: Sequence[float], density: Sequenc
     if importance.ndim != 1 or dens.ndim != 1:
         raise ValueError(f"relative_importance and density must be 1-D, got shapes {importance.shape} and {dens.shape}")
     if not (np.all(importance > 0) and np.all(np.isfinite(importance)) and np.all(dens > 0) and np.all(dens <= 1)):  # NaN fails each
-        raise ValueError("relative importance must be > 0 and density in (0, 1]")
+        raise ValueError(f"relative importance must be > 0 and density in (0, 1], got relative_importance={importance.tolist()}, density={dens.tolist()}")
     require_count("n_nodes", n_nodes)
     require_count("steps", steps)
     require_positive("lr", lr)

@@ -156,7 +156,7 @@ def fit_power_law(x: Float[np.ndarray, " n"], t: Float[np.ndarray, " n"]) -> Pow
         raise ValueError(f"a power-law fit needs at least 3 positive points at 2 or more distinct x, got x={x.tolist()}")
     # least squares on centred logs; a constant t is an exact fit (exponent 0, error 0, r² 1), where the
     # correlation is 0/0 and a library regression gave NaN for the error, the interval and r²
-    dx, dt = lx - lx.mean(), lt - lt.mean()
+    dx, dt = lx - lx.mean(), (lt - lt.mean()) * (np.ptp(lt) > 0)  # the mean of equal logs can differ from them by an ulp
     sxx, stt = float(dx @ dx), float(dt @ dt)
     slope = float(dx @ dt) / sxx
     residual = float((dt - slope * dx) @ (dt - slope * dx))

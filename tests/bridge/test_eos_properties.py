@@ -60,8 +60,8 @@ def test_a_long_run_converges_just_below_the_threshold_and_diverges_just_above_i
 @given(LRS, st.floats(-3, 3), MOMENTA, st.floats(0.0, 0.95))
 def test_the_threshold_scales_as_one_over_lr_and_rises_with_momentum(lr, exponent, momentum, other):
     threshold = eos.stability_threshold(lr, momentum)
-    assert threshold == pytest.approx((2 + 2 * momentum) / lr, rel=1e-15)
-    assert eos.stability_threshold(lr * 10.0**exponent, momentum) == pytest.approx(threshold / 10.0**exponent, rel=1e-14)
+    assert threshold == pytest.approx((2 + 2 * momentum) / lr, rel=1e-15, abs=0)
+    assert eos.stability_threshold(lr * 10.0**exponent, momentum) == pytest.approx(threshold / 10.0**exponent, rel=1e-14, abs=0)
     assert (eos.stability_threshold(lr, other) - threshold) * (other - momentum) >= 0
     assert eos.oscillation_multiplier(lr, eos.stability_threshold(lr)) == pytest.approx(-1.0, abs=1e-15)
     assert eos.predict_plateau(lr, momentum).value == threshold

@@ -44,41 +44,41 @@ def test_the_predicted_step_is_where_the_closed_form_reaches_the_target(factors,
     pred = decay_prediction(t_start, 2.0 * shrink, 2.0, lr, weight_decay)
     exact = t_start + mpmath.log(mpmath.mpf(1) / shrink) / mpmath.log(1 - mpmath.mpf(lr) * mpmath.mpf(weight_decay))
     assert pred.step == pytest.approx(float(exact), rel=1e-12, abs=1e-9 * abs(t_start))
-    assert pred.value == 2.0 and pred.extra["tau"] == pytest.approx(1 / (lr * weight_decay), rel=1e-15)
+    assert pred.value == 2.0 and pred.extra["tau"] == pytest.approx(1 / (lr * weight_decay), rel=1e-15, abs=0)
 
 
 def test_a_per_step_decay_below_the_float_resolution_of_one_still_decays():
     """η·λ = 1e-17 rounds 1 − η·λ to 1: the predicted step was a division by zero and the norm never decayed."""
-    assert decay_prediction(0, 2.0, 1.0, 1e-9, 1e-8).step == pytest.approx(math.log(2) * 1e17, rel=1e-12)
-    assert decayed_norm(1.0, 1e-9, 1e-8, np.array([1e17]))[0] == pytest.approx(math.exp(-1), rel=1e-12)
+    assert decay_prediction(0, 2.0, 1.0, 1e-9, 1e-8).step == pytest.approx(math.log(2) * 1e17, rel=1e-12, abs=0)
+    assert decayed_norm(1.0, 1e-9, 1e-8, np.array([1e17]))[0] == pytest.approx(math.exp(-1), rel=1e-12, abs=0)
 
 
 def test_a_per_step_decay_of_1e_8_is_not_rounded_into_the_step():
     """1 − 1e-8 rounded first moved the step at which the norm halves by 0.35 steps and the norm by 5e-9 relative."""
-    assert decay_prediction(0, 2.0, 1.0, 1e-4, 1e-4).step == pytest.approx(math.log(2) / -math.log1p(-1e-8), rel=1e-14)
-    assert decayed_norm(1.0, 1e-4, 1e-4, np.array([1e8]))[0] == pytest.approx(math.exp(1e8 * math.log1p(-1e-8)), rel=1e-14)
+    assert decay_prediction(0, 2.0, 1.0, 1e-4, 1e-4).step == pytest.approx(math.log(2) / -math.log1p(-1e-8), rel=1e-14, abs=0)
+    assert decayed_norm(1.0, 1e-4, 1e-4, np.array([1e8]))[0] == pytest.approx(math.exp(1e8 * math.log1p(-1e-8)), rel=1e-14, abs=0)
 
 
 def test_a_norm_shrinking_past_the_float_range_has_a_finite_step():
     """norm_target / norm_start = 1e-600 underflowed to 0 and its log was a math domain error."""
     step = decay_prediction(0, 1e300, 1e-300, 1e-2, 1.0).step
-    assert step == pytest.approx(600 * math.log(10) / -math.log1p(-1e-2), rel=1e-13)
+    assert step == pytest.approx(600 * math.log(10) / -math.log1p(-1e-2), rel=1e-13, abs=0)
 
 
 def test_single_precision_factors_are_used_at_their_value_in_double_precision():
     """η, λ as numpy float32 scalars computed 1 − η·λ in float32: the norm after 1e5 steps was 0.14 % off."""
     lr, weight_decay = np.float32(1e-3), np.float32(1e-2)
     exact = _exact_norm(1.0, float(lr), float(weight_decay), 1e5)
-    assert decayed_norm(1.0, lr, weight_decay, np.array([1e5]))[0] == pytest.approx(exact, rel=1e-12)
+    assert decayed_norm(1.0, lr, weight_decay, np.array([1e5]))[0] == pytest.approx(exact, rel=1e-12, abs=0)
     tau = time_scale(lr, weight_decay)
-    assert type(tau) is float and tau == pytest.approx(1 / (float(lr) * float(weight_decay)), rel=1e-15)
+    assert type(tau) is float and tau == pytest.approx(1 / (float(lr) * float(weight_decay)), rel=1e-15, abs=0)
 
 
 @pytest.mark.parametrize(("lr", "weight_decay", "expected"), [(1e-200, 1e-200, math.inf), (1e200, 1e200, 0.0), (1e-160, 1e-140, 1e300), (3e-3, 2.0, 500 / 3)])
 def test_the_time_scale_at_extreme_factors_is_the_rounded_reciprocal_not_a_division_by_zero(lr, weight_decay, expected):
     """η·λ = 1e-400 underflowed to 0: a Python float raised ZeroDivisionError where a numpy float gave inf."""
     for cast in (float, np.float64):
-        assert time_scale(cast(lr), cast(weight_decay)) == pytest.approx(expected, rel=1e-15)
+        assert time_scale(cast(lr), cast(weight_decay)) == pytest.approx(expected, rel=1e-15, abs=0)
 
 
 def _exact_slope(x: np.ndarray, t: np.ndarray) -> Fraction:
@@ -104,14 +104,14 @@ def test_the_power_law_fit_is_least_squares_on_logs_and_invariant_to_scale_and_o
     moved = fit_power_law(x[order] * 10.0**x_scale, t[order] * 10.0**t_scale)
     assert moved.exponent == pytest.approx(fit.exponent, rel=1e-8, abs=1e-9)
     assert moved.stderr == pytest.approx(fit.stderr, rel=1e-6, abs=1e-9) and moved.r2 == pytest.approx(fit.r2, abs=1e-9)
-    assert moved.prefactor == pytest.approx(fit.prefactor * 10.0**t_scale * 10.0 ** (-x_scale * fit.exponent), rel=1e-7)
+    assert moved.prefactor == pytest.approx(fit.prefactor * 10.0**t_scale * 10.0 ** (-x_scale * fit.exponent), rel=1e-7, abs=0)
 
 
 def test_a_constant_step_is_an_exact_fit_with_exponent_zero_not_a_nan():
     """All grokking steps equal: the correlation is 0/0 and the standard error, interval and r² were NaN."""
     fit = fit_power_law([1e-3, 2e-3, 4e-3], [300.0, 300.0, 300.0])
     assert (fit.exponent, fit.stderr, fit.ci_low, fit.ci_high, fit.r2) == (0.0, 0.0, 0.0, 0.0, 1.0)
-    assert fit.prefactor == pytest.approx(300.0, rel=1e-15)
+    assert fit.prefactor == pytest.approx(300.0, rel=1e-15, abs=0)
 
 
 def test_distinct_x_with_one_log_are_refused_by_name():

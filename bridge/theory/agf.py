@@ -85,7 +85,7 @@ def rate(p: int, magnitude: float, lr: float) -> float:
     require_count("p", p)
     require_positive("magnitude", magnitude)
     require_positive("lr", lr)
-    return 2.0 * lr * magnitude / p**2
+    return 2.0 * float(lr) * float(magnitude) / float(p) ** 2  # p² of a numpy int64 p ≥ 2³² wrapped around
 
 
 def blowup_times(
@@ -96,6 +96,10 @@ def blowup_times(
     Integrates ``dû = κ conj(v̂) ŵ, dv̂ = κ conj(û) ŵ, dŵ = κ û v̂`` by RK4 with
     a per-trajectory step ``eps / (κ r)`` (``r`` the largest modulus) until
     ``r`` grows ``growth``-fold, then adds the aligned tail ``1 / (κ r)``.
+    The flow is integrated in units of ``r₀`` and ``1/(κ r₀)`` (``r₀`` the
+    starting ``r``), so the time scales exactly as ``1/(κ r₀)`` at any size of
+    start: components of 1e200 overflowed ``κ r²`` (a NaN time) and of 1e-160
+    underflowed it (a time 5e-6 off, and below that no blow-up at all).
 
     Raises:
         ValueError: ``kappa`` not finite and positive, ``growth`` not above 1, ``eps`` not positive,
@@ -119,35 +123,36 @@ def blowup_times(
     r0 = np.abs(state).max(0)
     if np.any(r0 == 0):
         raise ValueError("a trajectory starts at zero and never escapes")
+    state = state / r0  # each start at r = 1, time in units of 1/(κ r₀)
     t = np.zeros(state.shape[1])
     active = np.ones(state.shape[1], bool)
 
     def field(s: np.ndarray) -> np.ndarray:
         a, b, c = s
-        return kappa * np.stack([np.conj(b) * c, np.conj(a) * c, a * b])
+        return np.stack([np.conj(b) * c, np.conj(a) * c, a * b])
 
     for _ in range(200_000):
         if not active.any():
             break
         s = state[:, active]
-        h = eps / (kappa * np.abs(s).max(0))
+        h = eps / np.abs(s).max(0)
         k1 = field(s)
         k2 = field(s + 0.5 * h * k1)
         k3 = field(s + 0.5 * h * k2)
         k4 = field(s + h * k3)
         state[:, active] = s + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
         t[active] += h
-        active &= np.abs(state).max(0) < growth * r0
+        active &= np.abs(state).max(0) < growth
     else:
         raise RuntimeError("dormant flow did not blow up (utility never became positive)")
-    return t + 1.0 / (kappa * np.abs(state).max(0))
+    return (t + 1.0 / np.abs(state).max(0)) / float(kappa) / r0
 
 
 def plateau_losses(magnitudes: Mapping[int, float], order: list[int]) -> list[float]:
     """Predicted MSE before any acquisition and after each one, in ``order``: ``Σ_{k not yet} m_k²/2``.
 
     Raises:
-        ValueError: a frequency in ``order`` not in ``magnitudes``, or listed twice.
+        ValueError: a frequency in ``order`` not in ``magnitudes``, or listed twice, or a magnitude NaN.
 
     Examples:
         >>> plateau_losses({1: 2.0, 2: 1.0}, [1, 2])
@@ -158,6 +163,9 @@ def plateau_losses(magnitudes: Mapping[int, float], order: list[int]) -> list[fl
         raise ValueError(f"order lists frequencies {missing} that magnitudes does not have (it has {list(magnitudes)})")
     if len(set(order)) != len(order):
         raise ValueError(f"order lists a frequency twice: {list(order)}")
+    bad = {k: m for k, m in magnitudes.items() if math.isnan(m)}
+    if bad:  # it gave NaN plateaus up to its acquisition
+        raise ValueError(f"magnitudes must be numbers, got NaN at {bad}")
     left = dict(magnitudes)
     out = [float(sum(m * m / 2 for m in left.values()))]
     for k in order:

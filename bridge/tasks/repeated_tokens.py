@@ -108,13 +108,18 @@ def _distinct_uniform(n: int, k: int, d_vocab: int, g: torch.Generator, max_elem
 
 
 def _distinct_markov(n: int, k: int, transition: Tensor, g: torch.Generator) -> Int[Tensor, "n k"]:
-    """``k`` distinct tokens per row from a Markov chain, each step renormalised over unused tokens."""
+    """``k`` distinct tokens per row from a Markov chain, each step renormalised over unused tokens.
+
+    A row of the chain with no mass left on the unused tokens (a peaked chain: small Dirichlet
+    concentrations put exact zeros in it) draws the next token uniformly from the unused ones.
+    """
     d_vocab = transition.shape[0]
     used = torch.zeros(n, d_vocab, dtype=torch.bool)
     out = torch.empty(n, k, dtype=torch.long)
     probs = torch.full((n, d_vocab), 1.0 / d_vocab)
     for i in range(k):
         p = probs.masked_fill(used, 0.0)
+        p = torch.where(p.sum(1, keepdim=True) > 0, p, (~used).to(p.dtype))
         tok = torch.multinomial(p / p.sum(1, keepdim=True), 1, generator=g).squeeze(1)
         out[:, i] = tok
         used[torch.arange(n), tok] = True

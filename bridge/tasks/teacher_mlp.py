@@ -74,6 +74,9 @@ def make_teacher_mlp(config: TeacherMLPConfig, seed: int) -> TaskData:
     Splits: ``x`` ``(n, d_in)``, ``y`` ``(n, d_out)``. ``info``: ``W1`` ``(width, d_in)``,
     ``W2`` ``(d_out, width)``, ``target_mean`` and ``target_std`` ``(d_out,)``.
 
+    Raises:
+        ValueError: an output of the teacher is the same at every training input (nothing to standardise).
+
     Examples:
         >>> data = make_teacher_mlp(TeacherMLPConfig(d_in=3, n_train=16, n_test=0, width=5, d_out=2), seed=0)
         >>> tuple(data.train.y.shape), tuple(data.info["W1"].shape), tuple(data.info["W2"].shape), data.test
@@ -87,6 +90,13 @@ def make_teacher_mlp(config: TeacherMLPConfig, seed: int) -> TaskData:
     x = torch.randn(config.n_train + config.n_test, config.d_in, generator=g)
     y = torch.tanh(x @ w1.T) @ w2.T
     mean, std = y[: config.n_train].mean(0), y[: config.n_train].std(0)
+    flat = [j for j, s in enumerate(std.tolist()) if not s > 0]
+    if flat:  # saturated units (tanh rounds to ±1) can give every training input the same output
+        raise ValueError(
+            f"teacher_mlp: output {flat[0]} of the teacher drawn by seed {seed} is the same at all n_train={config.n_train} "
+            f"training inputs (scale={config.scale}, width={config.width}), so it cannot be standardised; "
+            "use more training inputs, a wider teacher or a smaller scale"
+        )
     y = (y - mean) / std
     if config.noise > 0:
         y = y + config.noise * torch.randn(y.shape, generator=g)

@@ -79,13 +79,13 @@ class BooleanCubeConfig:
         require(isinstance(self.d, int) and 1 <= self.d <= MAX_D, f"boolean_cube.d must be an integer in 1..{MAX_D} (the cube is enumerated), got {self.d!r}")
         require(bool(self.subsets) != bool(self.degrees), "boolean_cube needs exactly one of subsets and degrees")
         terms = len(self.subsets) or len(self.degrees)
-        require(len(self.coefficients) == terms, f"boolean_cube.coefficients has {len(self.coefficients)} entries for {terms} Walsh functions")
+        require(len(self.coefficients) == terms, f"boolean_cube.coefficients has {len(self.coefficients)} entries for {terms} Walsh functions, got {self.coefficients}")
         for s in self.subsets:
             require(all(0 <= j < self.d for j in s) and len(set(s)) == len(s), f"boolean_cube.subsets: {s} is not a set of distinct indices in 0..{self.d - 1}")
-        require(len({frozenset(s) for s in self.subsets}) == len(self.subsets), "boolean_cube.subsets must be distinct")
+        require(len({frozenset(s) for s in self.subsets}) == len(self.subsets), f"boolean_cube.subsets must be distinct, got {self.subsets}")
         for k in set(self.degrees):
             require(0 <= k <= self.d, f"boolean_cube.degrees must be in 0..{self.d}, got {k}")
-            require(self.degrees.count(k) <= comb(self.d, k), f"boolean_cube: {self.degrees.count(k)} distinct subsets of degree {k} do not exist for d = {self.d}")
+            require(self.degrees.count(k) <= comb(self.d, k), f"boolean_cube.degrees {self.degrees} asks for {self.degrees.count(k)} distinct subsets of degree {k}, which do not exist for d = {self.d}")
         require(isinstance(self.draw, int) and self.draw >= 0, f"boolean_cube.draw must be a non-negative integer, got {self.draw!r}")
         require(self.test in TESTS, f"boolean_cube.test must be one of {TESTS}, got {self.test!r}")
         top = 2**self.d - (self.test == "rest")

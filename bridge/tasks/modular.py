@@ -106,7 +106,7 @@ class ModularConfig:
         require(len(freqs) == len(mags), f"modular.template_frequencies and template_magnitudes differ in length: {len(freqs)} vs {len(mags)}")
         require(all(1 <= k <= (self.p - 1) // 2 for k in freqs) and len(set(freqs)) == len(freqs), f"modular.template_frequencies must be distinct in 1..{(self.p - 1) // 2}, got {freqs}")
         require(all(m > 0 for m in mags), f"modular.template_magnitudes must be positive, got {mags}")
-        require(not (freqs and self.random_labels), "modular: a template target cannot also have random labels")
+        require(not (freqs and self.random_labels), f"modular.random_labels cannot be True with template_frequencies {freqs}: a template target has no labels to randomise")
 
     @property
     def regression(self) -> bool:

@@ -91,10 +91,12 @@ class RepeatedTokensConfig:
                 object.__setattr__(self, name, tuple(value))
                 value = tuple(value)
             require(len(value) == 2 and 0 <= value[0] <= value[1], f"repeated_tokens.{name} must be (lo, hi) with 0 <= lo <= hi, got {value}")
-        require(self.block[0] >= 2 and self.off_block[0] >= 2, "repeated_tokens: blocks need at least 2 tokens")
-        for p, b in ((self.prefix, self.block), (self.off_prefix, self.off_block)):
-            require(p[1] + b[1] + 2 <= self.n_ctx, f"repeated_tokens: prefix {p} and block {b} leave no repeated target in n_ctx={self.n_ctx}")
-            require(p[1] + b[1] <= self.d_vocab, f"repeated_tokens: prefix + block of up to {p[1] + b[1]} distinct tokens need d_vocab >= that, got {self.d_vocab}")
+        for name in ("block", "off_block"):
+            require(getattr(self, name)[0] >= 2, f"repeated_tokens.{name}: blocks need at least 2 tokens, got {getattr(self, name)}")
+        for pn, bn in (("prefix", "block"), ("off_prefix", "off_block")):
+            p, b = getattr(self, pn), getattr(self, bn)
+            require(p[1] + b[1] + 2 <= self.n_ctx, f"repeated_tokens.{pn} {p} and {bn} {b} leave no repeated target in n_ctx={self.n_ctx}")
+            require(p[1] + b[1] <= self.d_vocab, f"repeated_tokens: {pn} + {bn} of up to {p[1] + b[1]} distinct tokens need d_vocab >= that, got {self.d_vocab}")
         for name in ("n_train", "n_test", "n_off"):
             require(getattr(self, name) > 0, f"repeated_tokens.{name} must be positive, got {getattr(self, name)}")
         require(self.background in BACKGROUNDS, f"repeated_tokens.background must be one of {BACKGROUNDS}, got {self.background!r}")

@@ -70,7 +70,7 @@ class SparseParityConfig:
         >>> SparseParityConfig(n_tasks=10, n_bits=4, k_bits=2)
         Traceback (most recent call last):
         ...
-        bridge.config.ConfigError: multitask_sparse_parity: only 6 distinct 2-bit subsets of 4 bits for 10 subtasks
+        bridge.config.ConfigError: multitask_sparse_parity.n_tasks=10 needs as many distinct subsets of k_bits=2 of the n_bits=4 bits, and there are only 6
     """
 
     n_tasks: int = 100
@@ -86,7 +86,7 @@ class SparseParityConfig:
             require(isinstance(value, int) and value >= 1, f"multitask_sparse_parity.{name} must be a positive integer, got {value!r}")
         require(self.k_bits <= self.n_bits, f"multitask_sparse_parity.k_bits ({self.k_bits}) exceeds n_bits ({self.n_bits})")
         subsets = _comb_beyond(self.n_bits, self.k_bits, self.n_tasks)
-        require(subsets >= self.n_tasks, f"multitask_sparse_parity: only {subsets} distinct {self.k_bits}-bit subsets of {self.n_bits} bits for {self.n_tasks} subtasks")
+        require(subsets >= self.n_tasks, f"multitask_sparse_parity.n_tasks={self.n_tasks} needs as many distinct subsets of k_bits={self.k_bits} of the n_bits={self.n_bits} bits, and there are only {subsets}")
         require(self.alpha >= 0, f"multitask_sparse_parity.alpha must be >= 0, got {self.alpha}")
 
 

@@ -29,6 +29,13 @@ from jaxtyping import Float
 from torch import Tensor
 
 
+def _check_finite(name: str, x: Tensor) -> None:
+    """Refuse a tensor with NaN or infinite entries, naming the argument, before any work is done."""
+    if not bool(torch.isfinite(x.detach()).all()):
+        bad = int((~torch.isfinite(x.detach())).sum())
+        raise ValueError(f"{name} must be finite, got {bad} NaN or infinite entries of {x.numel()} (shape {tuple(x.shape)})")
+
+
 def _check_p(p: int) -> None:
     if not isinstance(p, int) or p < 3 or p % 2 == 0:
         raise ValueError(f"the Fourier basis here needs an odd p >= 3, got {p!r}")
@@ -86,6 +93,7 @@ def fourier_coefficients(x: Float[Tensor, "p *rest"]) -> Float[Tensor, "p *rest"
         >>> basis_labels(5)[int(c.abs().argmax())], round(float(c[1]), 4), round(float(c.norm()), 4)
         ('cos 1', 1.5811, 1.5811)
     """
+    _check_finite("x", x)
     basis = fourier_basis(x.shape[0], torch.float64)
     return torch.tensordot(basis, x.detach().to(torch.float64), dims=([1], [0]))
 
@@ -98,6 +106,9 @@ def frequency_norms(x: Float[Tensor, "p *rest"]) -> Float[Tensor, " freq"]:
 
     Returns:
         ``(n_frequencies + 1,)``; entry ``0`` is the constant component's norm.
+
+    Raises:
+        ValueError: ``x`` with NaN or infinite entries.
 
     Examples:
         >>> frequency_norms(torch.ones(5, 3)).round(decimals=4).tolist()   # constant columns: √5 each, √15 together
@@ -190,6 +201,9 @@ def neuron_frequency_fve(acts: Float[Tensor, "p p neuron"]) -> Float[Tensor, "fr
     Returns:
         ``(n_frequencies + 1, neurons)``; row 0 is zero.
 
+    Raises:
+        ValueError: ``acts`` not ``(p, p, neurons)``, or with NaN or infinite entries.
+
     Examples:
         >>> a, b = torch.meshgrid(torch.arange(5.0), torch.arange(5.0), indexing="ij")
         >>> acts = torch.stack([torch.cos(2 * torch.pi * (a + b) / 5), torch.sin(2 * torch.pi * 2 * b / 5)], -1)
@@ -201,6 +215,7 @@ def neuron_frequency_fve(acts: Float[Tensor, "p p neuron"]) -> Float[Tensor, "fr
     p = acts.shape[0]
     if acts.shape[1] != p:
         raise ValueError(f"acts must be (p, p, neurons), got {tuple(acts.shape)}")
+    _check_finite("acts", acts)
     basis = fourier_basis(p)
     c = einops.einsum(basis, acts.detach().to(torch.float64), basis, "row_a a, a b neuron, row_b b -> row_a row_b neuron") ** 2
     total = c.sum((0, 1)) - c[0, 0]
@@ -215,11 +230,22 @@ def neuron_frequency_fve(acts: Float[Tensor, "p p neuron"]) -> Float[Tensor, "fr
 def cluster_neurons(fve: Float[Tensor, "freq neuron"], threshold: float = 0.5) -> tuple[Tensor, Tensor]:
     """Each neuron's dominant frequency (``-1`` when its best FVE is below ``threshold``) and that FVE.
 
+    Args:
+        fve: ``(n_frequencies + 1, neurons)`` from :func:`neuron_frequency_fve` (row 0 is ignored).
+        threshold: smallest FVE that assigns a neuron to a frequency.
+
+    Returns:
+        ``(frequency (neurons,), best FVE (neurons,))``.
+
+    Raises:
+        ValueError: ``fve`` with NaN or infinite entries in the rows read.
+
     Examples:
         >>> freq, best = cluster_neurons(torch.tensor([[0.0, 0.0], [0.9, 0.2], [0.05, 0.3]], dtype=torch.float64))
         >>> freq.tolist(), best.tolist()
         ([1, -1], [0.9, 0.3])
     """
+    _check_finite("fve", fve[1:])
     best, freq = fve[1:].max(0)
     freq = torch.where(best >= threshold, freq + 1, torch.full_like(freq, -1))
     return freq, best

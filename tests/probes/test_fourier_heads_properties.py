@@ -14,7 +14,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from probes.fourier import frequency_norms, gini, key_frequencies, neuron_frequency_fve, top_share
+from probes.fourier import cluster_neurons, frequency_norms, gini, key_frequencies, neuron_frequency_fve, top_share
 from probes.heads import pattern_scores, previous_token_by_position
 
 PROPERTY = settings(max_examples=50, deadline=None, database=None)
@@ -129,6 +129,36 @@ def test_neuron_fve_equals_a_loop_over_basis_products_and_its_shares_add_up_to_a
     table = rng.normal(size=(p, neurons))
     a, b = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
     np.testing.assert_allclose(neuron_frequency_fve(torch.as_tensor(table[(a + b) % p])).numpy().sum(0), 1.0, atol=1e-10)
+
+
+@PROPERTY
+@given(ODD_P, st.integers(1, 3), st.sampled_from([float("nan"), float("inf"), -float("inf")]), st.data())
+def test_frequency_norms_neuron_fve_and_clusters_refuse_non_finite_input_by_name(p, width, bad, data):
+    x = torch.zeros(p, width, dtype=torch.float64)
+    x[data.draw(st.integers(0, p - 1)), data.draw(st.integers(0, width - 1))] = bad
+    with pytest.raises(ValueError, match=r"x must be finite, got 1 NaN or infinite entries"):
+        frequency_norms(x)
+    acts = torch.ones(p, p, width)
+    acts[data.draw(st.integers(0, p - 1)), data.draw(st.integers(0, p - 1)), data.draw(st.integers(0, width - 1))] = bad
+    with pytest.raises(ValueError, match=r"acts must be finite, got 1 NaN or infinite entries"):
+        neuron_frequency_fve(acts)
+    fve = torch.zeros((p - 1) // 2 + 1, width, dtype=torch.float64)
+    fve[data.draw(st.integers(1, (p - 1) // 2)), data.draw(st.integers(0, width - 1))] = bad
+    with pytest.raises(ValueError, match=r"fve must be finite"):
+        cluster_neurons(fve)
+
+
+@PROPERTY
+@given(st.sampled_from([3, 5, 7]), st.integers(1, 4), st.floats(0.05, 0.95), st.integers(0, 2**32 - 1))
+def test_cluster_neurons_pick_each_neurons_largest_share_and_mark_those_below_the_threshold(p, neurons, threshold, seed):
+    rng = rng_of(seed)
+    fve = rng.dirichlet(np.ones((p - 1) // 2 + 1), size=neurons).T
+    fve[0] = np.nan  # row 0 (the constant) is not read
+    freq, best = cluster_neurons(torch.as_tensor(fve), threshold)
+    for n in range(neurons):
+        shares = fve[1:, n]
+        assert best[n].item() == shares.max()
+        assert freq[n].item() == (int(shares.argmax()) + 1 if shares.max() >= threshold else -1)
 
 
 @st.composite

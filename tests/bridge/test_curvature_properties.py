@@ -81,7 +81,7 @@ def test_every_product_is_the_dense_hessian_times_the_vector_and_a_central_diffe
     scale = max(np.abs(h).max() * float(v.abs().max()) * h.shape[0], 1e-12)
     np.testing.assert_allclose(hv, h @ v.numpy(), rtol=1e-9, atol=1e-12 * scale)
     flat, loss = flat_parameters(model), loss_of_flat(model, x, y)
-    gradient = lambda w: torch.autograd.functional.jacobian(loss, w)  # noqa: E731
+    gradient = lambda w: torch.autograd.functional.jacobian(loss, w)
     np.testing.assert_allclose(grad, gradient(flat).numpy(), rtol=1e-10, atol=1e-12)
     eps = 1e-5
     difference = ((gradient(flat + eps * v) - gradient(flat - eps * v)) / (2 * eps)).numpy()

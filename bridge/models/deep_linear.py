@@ -167,15 +167,24 @@ def set_balanced(net: DeepLinearNetwork, u: Float[Tensor, "d_out mode"], s: Floa
     other weight is zero. A minimum of the teacher's loss, e.g. the ``w*`` of a
     learning-coefficient estimate.
 
+    Raises:
+        ValueError: depth other than 2, more modes than hidden units, ``U``, ``s``, ``V`` of shapes
+            that do not fit, or a negative or non-finite singular value; the weights are left as they were.
+
     Examples:
         >>> net = DeepLinearNetwork(DeepLinearConfig(d_in=3, d_hidden=4, d_out=2), seed=0)
         >>> u, v = torch.eye(2)[:, :1], torch.eye(3)[:, :1]
         >>> set_balanced(net, u, torch.tensor([4.0]), v).end_to_end()[0, 0].item()
         4.0
     """
-    if net.config.depth != 2 or len(s) > net.config.d_hidden:
-        raise ValueError(f"set_balanced needs depth 2 and d_hidden >= {len(s)} modes")
+    cfg = net.config
+    if s.ndim != 1 or cfg.depth != 2 or len(s) > cfg.d_hidden:
+        raise ValueError(f"set_balanced needs depth 2 and d_hidden >= {len(s) if s.ndim == 1 else 'r'} modes, got depth {cfg.depth}, d_hidden {cfg.d_hidden} and s of shape {tuple(s.shape)}")
     r = len(s)
+    if u.shape != (cfg.d_out, r) or v.shape != (cfg.d_in, r):
+        raise ValueError(f"U {tuple(u.shape)} and V {tuple(v.shape)} must be ({cfg.d_out}, {r}) and ({cfg.d_in}, {r}) for {r} singular values")
+    if not bool(torch.isfinite(s).all()) or bool((s < 0).any()):
+        raise ValueError(f"singular values s must be finite and >= 0, got {s.tolist()}")
     with torch.no_grad():
         for w in net.weights:
             w.zero_()
@@ -201,7 +210,8 @@ def balanced_init(net: DeepLinearNetwork, u: Float[Tensor, "d_out mode"], v: Flo
         strength: ``u₀ > 0``, the same for every mode.
 
     Raises:
-        ValueError: shapes that do not fit, ``r > d_hidden`` or ``strength <= 0``.
+        ValueError: shapes that do not fit, ``r > d_hidden`` or a ``strength`` not finite and positive
+            (before any weight is written).
 
     Examples:
         >>> net = DeepLinearNetwork(DeepLinearConfig(d_in=3, d_hidden=4, d_out=2, depth=3), seed=0)
@@ -212,8 +222,8 @@ def balanced_init(net: DeepLinearNetwork, u: Float[Tensor, "d_out mode"], v: Flo
     cfg, r = net.config, u.shape[-1]
     if u.shape != (cfg.d_out, r) or v.shape != (cfg.d_in, r):
         raise ValueError(f"U {tuple(u.shape)} and V {tuple(v.shape)} must be ({cfg.d_out}, r) and ({cfg.d_in}, r)")
-    if r > cfg.d_hidden or not strength > 0:
-        raise ValueError(f"need r <= d_hidden={cfg.d_hidden} modes and strength > 0, got r={r}, strength={strength}")
+    if r > cfg.d_hidden or not 0 < strength < float("inf"):
+        raise ValueError(f"need r <= d_hidden={cfg.d_hidden} modes and a finite strength > 0, got r={r}, strength={strength}")
     dtype = net.weights[0].dtype
     c = float(strength) ** (1.0 / cfg.depth)
     with torch.no_grad():

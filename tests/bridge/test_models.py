@@ -350,3 +350,33 @@ def test_toy_superposition_weights_are_the_seeds_draws_at_the_xavier_scale():
     draws = torch.randn(3, 2, 6, generator=generator(7))
     torch.testing.assert_close(net.W.detach(), draws * 0.5 * (2.0 / 8) ** 0.5, rtol=1e-6, atol=0)
     assert torch.count_nonzero(net.b) == 0
+
+
+@pytest.mark.parametrize(
+    "u_cols, s, v_cols, message",
+    [
+        (1, torch.tensor([-4.0]), 1, r"singular values s must be finite and >= 0, got \[-4.0\]"),
+        (1, torch.tensor([float("nan")]), 1, r"singular values s must be finite and >= 0, got \[nan\]"),
+        (2, torch.tensor([4.0]), 1, r"U \(3, 2\) and V \(4, 1\) must be \(3, 1\) and \(4, 1\) for 1 singular values"),
+        (1, torch.tensor([4.0]), 2, r"U \(3, 1\) and V \(4, 2\) must be \(3, 1\) and \(4, 1\)"),
+        (1, torch.tensor([[4.0]]), 1, r"s of shape \(1, 1\)"),
+    ],
+)
+def test_set_balanced_refuses_a_negative_singular_value_or_shapes_that_do_not_fit_and_leaves_the_weights(u_cols, s, v_cols, message):
+    from bridge.models.deep_linear import set_balanced
+
+    net = build_model(DeepLinearConfig(d_in=4, d_hidden=2, d_out=3, init_std=0.5), seed=0)
+    before = [w.detach().clone() for w in net.weights]
+    with pytest.raises(ValueError, match=message):
+        set_balanced(net, torch.eye(3)[:, :u_cols], s, torch.eye(4)[:, :v_cols])
+    assert all(torch.equal(w, b) for w, b in zip(net.weights, before))
+
+
+def test_balanced_init_refuses_an_infinite_strength_before_writing_a_weight():
+    from bridge.models.deep_linear import balanced_init
+
+    net = build_model(DeepLinearConfig(d_in=4, d_hidden=2, d_out=3, depth=3, init_std=0.5), seed=0)
+    before = [w.detach().clone() for w in net.weights]
+    with pytest.raises(ValueError, match="a finite strength > 0, got r=1, strength=inf"):
+        balanced_init(net, torch.eye(3)[:, :1], torch.eye(4)[:, :1], float("inf"))
+    assert all(torch.equal(w, b) for w, b in zip(net.weights, before))

@@ -135,11 +135,19 @@ def hessian_operator(
                 op.release()
 
 
+def _is_count(value: object) -> bool:
+    """Whether ``value`` is an integer (Python or NumPy), not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
 def _start_vector(n: int, v0: np.ndarray | None, generator: torch.Generator | None) -> np.ndarray:
     if v0 is not None:
         v0 = np.asarray(v0, dtype=np.float64).reshape(-1)
         if v0.shape[0] != n:
             raise ValueError(f"v0 has {v0.shape[0]} entries, the operator acts on {n}")
+        if not np.all(np.isfinite(v0)):
+            bad = int(np.flatnonzero(~np.isfinite(v0))[0])
+            raise ValueError(f"v0 must be finite, got {v0[bad]} at entry {bad}")
         if np.linalg.norm(v0) > 0:
             return v0 / np.linalg.norm(v0)
     g = generator if generator is not None else torch.Generator().manual_seed(0)
@@ -162,7 +170,7 @@ def lanczos_top(
     Args:
         op: a symmetric ``(n, n)`` operator, e.g. a :class:`HessianOperator`.
         k: number of eigenpairs (``1 <= k < n``).
-        v0: start vector ``(n,)``, e.g. the previous checkpoint's top eigenvector
+        v0: a finite start vector ``(n,)``, e.g. the previous checkpoint's top eigenvector
             (warm start); if ``None`` a Gaussian vector from ``generator``
             (seed 0 when no generator is given), never numpy's global state.
         tol: ARPACK's relative tolerance on the Ritz values.
@@ -179,9 +187,9 @@ def lanczos_top(
         ([4.0, 3.0], [[1.0, 0.0], [0.0, 1.0], [0.0, 0.0], [0.0, 0.0]])
     """
     n = op.shape[0]
-    if not 1 <= k < n:
-        raise ValueError(f"lanczos_top: k must satisfy 1 <= k < n={n}, got {k}")
-    if tol < 0:
+    if not _is_count(k) or not 1 <= k < n:
+        raise ValueError(f"lanczos_top: k must satisfy 1 <= k < n={n} as an integer, got {k!r}")
+    if not tol >= 0:  # NaN fails too
         raise ValueError(f"lanczos_top: tol must be >= 0, got {tol}")
     start = _start_vector(n, v0, generator)
     if ncv is None:
@@ -240,8 +248,10 @@ def power_iteration(
         >>> round(res.value, 4), np.abs(res.vector).round(3).tolist()
         (3.0, [1.0, 0.0])
     """
-    if max_iter < 1:
-        raise ValueError(f"power_iteration: max_iter must be >= 1, got {max_iter}")
+    if not _is_count(max_iter) or max_iter < 1:
+        raise ValueError(f"power_iteration: max_iter must be an integer >= 1, got {max_iter!r}")
+    if not rtol >= 0:  # NaN fails too (it would run every iteration up to max_iter)
+        raise ValueError(f"power_iteration: rtol must be >= 0, got {rtol}")
     v = _start_vector(op.shape[0], v0, generator)
     history: list[float] = []
     value = float("nan")
@@ -272,15 +282,15 @@ def hutchinson_trace(op: LinearOperator, n_probes: int, generator: torch.Generat
         ``(estimate, standard_error)``; the error is ``nan`` for one probe.
 
     Raises:
-        ValueError: ``n_probes`` below 1. TypeError: ``generator`` not a ``torch.Generator``.
+        ValueError: ``n_probes`` not an integer >= 1. TypeError: ``generator`` not a ``torch.Generator``.
 
     Examples:
         >>> from scipy.sparse.linalg import aslinearoperator
         >>> hutchinson_trace(aslinearoperator(np.diag([4.0, 3.0, 2.0, 1.0])), 3, torch.Generator().manual_seed(0))  # exact when diagonal
         (10.0, 0.0)
     """
-    if n_probes < 1:
-        raise ValueError(f"hutchinson_trace: n_probes must be >= 1, got {n_probes}")
+    if not _is_count(n_probes) or n_probes < 1:
+        raise ValueError(f"hutchinson_trace: n_probes must be an integer >= 1, got {n_probes!r}")
     if not isinstance(generator, torch.Generator):  # None would draw from torch's global state
         raise TypeError(f"hutchinson_trace: generator must be a torch.Generator, got {type(generator).__name__}")
     n = op.shape[0]

@@ -44,6 +44,7 @@ Examples:
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Sequence
 
 import torch
@@ -99,7 +100,7 @@ def empirical_ntk(
     """
     if output_reduction not in OUTPUT_REDUCTIONS:
         raise ValueError(f"output_reduction must be one of {OUTPUT_REDUCTIONS}, got {output_reduction!r}")
-    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+    if chunk_size is not None and (not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1):
         raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
     if x1.ndim < 1 or x1.shape[0] == 0:
         raise ValueError(f"x1 must hold at least one example, got shape {tuple(x1.shape)}")
@@ -243,6 +244,12 @@ def _square(kernel: Tensor) -> Tensor:
     return m
 
 
+def _check_k(k: object, size: int) -> None:
+    """Refuse a ``k`` that is not an integer between 1 and ``size`` (a bool is not a count)."""
+    if not isinstance(k, numbers.Integral) or isinstance(k, bool) or not 1 <= k <= size:
+        raise ValueError(f"k must be an integer between 1 and the kernel's size {size}, got {k!r}")
+
+
 def ntk_eigendecomposition(kernel: Float[Tensor, "n n *out_pair"], k: int | None = None) -> tuple[Float[Tensor, " k"], Float[Tensor, "n k"]]:
     """The top ``k`` eigenpairs of a symmetric kernel (all when ``k`` is ``None``), largest first.
 
@@ -254,8 +261,8 @@ def ntk_eigendecomposition(kernel: Float[Tensor, "n n *out_pair"], k: int | None
         ([3.0, 2.0], [1, 2])
     """
     m = _square(kernel)
-    if k is not None and not 1 <= k <= m.shape[0]:
-        raise ValueError(f"k must be between 1 and the kernel's size {m.shape[0]}, got {k}")
+    if k is not None:
+        _check_k(k, m.shape[0])
     values, vectors = torch.linalg.eigh((m + m.T) / 2)
     values, vectors = values.flip(0), vectors.flip(1)
     return (values, vectors) if k is None else (values[:k], vectors[:, :k])
@@ -269,8 +276,7 @@ def top_eigenvalues(kernel: Float[Tensor, "n n *out_pair"], k: int) -> Float[Ten
         [3.0, 2.0]
     """
     m = _square(kernel)
-    if not 1 <= k <= m.shape[0]:
-        raise ValueError(f"k must be between 1 and the kernel's size {m.shape[0]}, got {k}")
+    _check_k(k, m.shape[0])
     return torch.linalg.eigvalsh((m + m.T) / 2).flip(0)[:k]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -62,7 +64,7 @@ def test_hutchinson_returns_the_probe_mean_and_the_sample_standard_error():
     assert err == pytest.approx(np.sqrt(((samples - 2.5) ** 2).sum() / 3) / 2, rel=1e-12)  # ddof = 1
     one, nan = hutchinson_trace(aslinearoperator(h), 1, generator(3))
     assert one == samples[0] and np.isnan(nan)
-    with pytest.raises(ValueError, match="n_probes must be >= 1"):
+    with pytest.raises(ValueError, match="n_probes must be an integer >= 1"):
         hutchinson_trace(aslinearoperator(h), 0, generator(3))
 
 
@@ -212,3 +214,35 @@ def test_a_parameter_reached_by_two_state_dict_keys_is_named_by_the_first():
     assert list(parameter_slices(net)) == parameter_names(net)
     shares = tensor_loading(net, np.arange(1.0, 10.0))
     assert shares["0.weight"] == pytest.approx(30.0 / 285.0, rel=1e-12) and "2.weight" not in shares
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda op: lanczos_top(op, k=True), "k must satisfy 1 <= k < n=3 as an integer, got True"),
+        (lambda op: lanczos_top(op, k=1.5), "k must satisfy 1 <= k < n=3 as an integer, got 1.5"),
+        (lambda op: lanczos_top(op, k=1, v0=np.array([np.inf, 1.0, 1.0])), "v0 must be finite, got inf at entry 0"),
+        (lambda op: lanczos_top(op, k=1, v0=np.array([1.0, np.nan, 1.0])), "v0 must be finite, got nan at entry 1"),
+        (lambda op: lanczos_top(op, k=1, tol=float("nan")), "tol must be >= 0, got nan"),
+        (lambda op: power_iteration(op, v0=np.array([np.inf, 1.0, 1.0])), "v0 must be finite, got inf at entry 0"),
+        (lambda op: power_iteration(op, max_iter=2.5), "max_iter must be an integer >= 1, got 2.5"),
+        (lambda op: power_iteration(op, rtol=float("nan")), "rtol must be >= 0, got nan"),
+        (lambda op: power_iteration(op, rtol=-1e-6), "rtol must be >= 0, got -1e-06"),
+        (lambda op: hutchinson_trace(op, True, torch.Generator()), "n_probes must be an integer >= 1, got True"),
+        (lambda op: hutchinson_trace(op, 2.0, torch.Generator()), "n_probes must be an integer >= 1, got 2.0"),
+    ],
+)
+def test_a_non_integer_count_a_non_finite_start_vector_or_a_nan_tolerance_is_refused_by_name(call, message):
+    """An infinite start vector came out as a NaN eigenvalue, a NaN one was replaced by a random start, a NaN rtol ran
+    every iteration, and a float or bool count reached ARPACK or range()."""
+    calls = []
+    op = LinearOperator(shape=(3, 3), dtype=np.float64, matvec=lambda v: calls.append(1) or np.diag([3.0, 2.0, 1.0]) @ v)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        call(op)
+    assert not calls  # refused before any product
+
+
+def test_lanczos_and_power_iteration_take_numpy_integer_counts():
+    op = aslinearoperator(np.diag([3.0, 2.0, 1.0]))
+    assert lanczos_top(op, k=np.int64(2))[0].round(8).tolist() == [3.0, 2.0]
+    assert round(power_iteration(op, max_iter=np.int64(200)).value, 4) == 3.0

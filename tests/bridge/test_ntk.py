@@ -236,7 +236,7 @@ def test_bad_input_raises_before_any_work():
     (lambda: kernel_target_alignment(torch.zeros(3, 3), torch.ones(3)), "the alignment of a zero kernel or a zero target is undefined"),
     (lambda: kernel_target_alignment(torch.eye(3), torch.zeros(3)), "the alignment of a zero kernel or a zero target is undefined"),
     (lambda: kernel_target_alignment(torch.zeros(3, 3, 2, 2) + torch.eye(2), torch.ones(3, 3)), "y has 3 outputs per example, the kernel 2"),
-    (lambda: ntk_eigendecomposition(torch.eye(3), k=0), "k must be between 1 and the kernel's size 3, got 0"),
+    (lambda: ntk_eigendecomposition(torch.eye(3), k=0), "k must be an integer between 1 and the kernel's size 3, got 0"),
 ])
 def test_kernel_read_outs_refuse_a_zero_kernel_or_target_and_mismatched_outputs(call, message):
     with pytest.raises(ValueError, match=message):
@@ -273,3 +273,22 @@ def test_kernel_distance_of_float32_kernels_is_computed_in_float64():
     reference = float(kernel_distance(k0.double(), kt.double()))
     assert 1e-7 < reference < 1e-4
     assert float(kernel_distance(k0, kt)) == pytest.approx(reference, rel=1e-9)
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda net, x: empirical_ntk(net, x, chunk_size=True), "chunk_size must be a positive integer or None, got True"),
+    (lambda net, x: ntk_eigendecomposition(torch.eye(3), k=True), "k must be an integer between 1 and the kernel's size 3, got True"),
+    (lambda net, x: ntk_eigendecomposition(torch.eye(3), k=1.5), "k must be an integer between 1 and the kernel's size 3, got 1.5"),
+    (lambda net, x: top_eigenvalues(torch.eye(3), 2.0), "k must be an integer between 1 and the kernel's size 3, got 2.0"),
+])
+def test_a_bool_or_float_count_is_refused_by_name(call, message):
+    """A bool chunk size ran as chunks of one input, a bool k as one eigenpair, and a float k failed inside slicing."""
+    net = build_model(MLPConfig(d_in=3, d_out=1, widths=(4,)), seed=0)
+    with pytest.raises(ValueError, match=message):
+        call(net, torch.zeros(4, 3))
+
+
+def test_a_numpy_integer_k_is_a_count():
+    import numpy as np
+
+    assert top_eigenvalues(torch.diag(torch.tensor([1.0, 3.0, 2.0])), np.int64(2)).tolist() == [3.0, 2.0]

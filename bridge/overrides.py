@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from collections.abc import Iterable
@@ -139,9 +140,12 @@ def parse(text: str, annotation: Any, name: str = "value") -> Any:
             return value
         if annotation is float and isinstance(value, int | float) and not isinstance(value, bool):
             try:
-                return float(value)
+                number = float(value)
             except OverflowError:  # an integer beyond the floats: refused as infinite
-                raise ConfigError(f"{name} must be a finite number, got {text!r:.80}") from None
+                number = math.inf
+            if not math.isfinite(number):  # NaN, Infinity and 1e400 read as JSON; no setting means them
+                raise ConfigError(f"{name} must be a finite number, got {text!r:.80}")
+            return number
         raise ConfigError(f"{name} must be {'an integer' if annotation is int else 'a number'}, got {text!r}")
     if origin is tuple:
         try:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bridge.config import RunConfig, ScheduleConfig, TrainConfig
+from bridge.config import ConfigError, RunConfig, ScheduleConfig, TrainConfig
 from bridge.estimators import SGLDConfig
 from bridge.models import TransformerConfig
 from bridge.plots import (
@@ -102,6 +102,12 @@ class InductionPreset:
     graph_every: int = 200
     graph_sequences: int = 128
     targets: Targets = Targets()
+
+    def __post_init__(self) -> None:
+        for name in ("llc_every", "llc_sequences", "control_layers", "n_eval", "graph_every", "graph_sequences"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"induction-heads {name} must be a positive integer, got {value!r}")
 
 
 PRESETS = {

@@ -136,6 +136,8 @@ class MupPreset:
         _require(self.lr_decay in DECAYS, f"mup.lr_decay must be one of {DECAYS}, got {self.lr_decay!r}")
         _require(self.coord_steps >= 1 and self.lr_steps >= 1, "mup.coord_steps and mup.lr_steps must be positive")
         _require(self.coord_n_train >= 2, f"mup.coord_n_train must be >= 2, got {self.coord_n_train}")
+        _require(0 < self.coord_lr < math.inf, f"mup.coord_lr must be a positive finite number, got {self.coord_lr!r}")
+        _require(isinstance(self.base_width, int) and self.base_width >= 1, f"mup.base_width must be a positive integer, got {self.base_width!r}")
         _require(isinstance(self.seeds, int) and self.seeds >= 1, f"mup.seeds must be a positive integer, got {self.seeds!r}")
         _require(self.model.d_in == self.task.d_in and self.model.d_out == self.task.d_out, "mup.model d_in/d_out must match the task's")
 

@@ -26,6 +26,7 @@ the case seed, and are stored in ``superposition_sweeps.json``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -96,6 +97,9 @@ class PhaseSweep:
     batch_size: int = 512
     lr: float = 1e-2
 
+    def __post_init__(self) -> None:
+        _positive(self, "phases", ("importance", "density", "seeds", "steps", "batch_size", "lr"))
+
 
 @dataclass(frozen=True)
 class DimsSweep:
@@ -112,6 +116,18 @@ class DimsSweep:
     steps: int = 3000
     batch_size: int = 512
     lr: float = 1e-2
+
+    def __post_init__(self) -> None:
+        _positive(self, "dims", ("steps", "batch_size", "lr"))
+
+
+def _positive(sweep: PhaseSweep | DimsSweep, prefix: str, names: tuple[str, ...]) -> None:
+    """Refuse a sweep whose sizes, step counts or learning rate are not positive (the sweeps train after the main run)."""
+    for name in names:
+        value = getattr(sweep, name)
+        number = isinstance(value, int | float) if name == "lr" else isinstance(value, int)
+        if isinstance(value, bool) or not number or not 0 < value < math.inf:
+            raise ConfigError(f"superposition {prefix}.{name} must be a positive {'finite number' if name == 'lr' else 'integer'}, got {value!r}")
 
 
 @dataclass(frozen=True)

@@ -65,10 +65,11 @@ def residue_embedding(model: nn.Module, p: int) -> Float[Tensor, "p d"]:
 
 
 def grid_inputs(data: TaskData) -> Tensor:
-    """The model inputs of all ``p²`` pairs (row ``a·p + b``) in the task's encoding.
+    """The model inputs of all ``p²`` pairs (row ``a·p + b``) in the task's encoding, dtype and device.
 
     Returns:
-        ``(p², 3)`` tokens ``[a, b, =]`` (``=`` is token ``p``), or ``(p², 2p)`` one-hots.
+        ``(p², 3)`` tokens ``[a, b, =]`` (``=`` is token ``p``), or ``(p², 2p)`` one-hots in the
+        dtype of the task's inputs (float64 in a ``train.dtype="float64"`` run).
 
     Examples:
         >>> from bridge.tasks import ModularConfig, make_task
@@ -77,7 +78,7 @@ def grid_inputs(data: TaskData) -> Tensor:
         ((25, 3), [1, 2, 5])
     """
     p = data.info["p"]
-    return encode_pairs(all_pairs(p), p, data.info.get("encoding", "tokens")).to(data.train.x.device)
+    return encode_pairs(all_pairs(p), p, data.info.get("encoding", "tokens")).to(data.train.x)
 
 
 def logits_and_neurons(model: nn.Module, data: TaskData, neurons: bool = True) -> tuple[Tensor, Tensor | None]:

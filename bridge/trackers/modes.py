@@ -40,9 +40,9 @@ def end_to_end_map(model: nn.Module, d_in: int) -> Float[Tensor, "d_out d_in"]:
     with evaluating(model):
         if hasattr(model, "end_to_end"):
             return model.end_to_end()
-        device = next(model.parameters()).device
-        eye = torch.eye(d_in, device=device)
-        out = model(torch.cat([eye, -eye, torch.zeros(1, d_in, device=device)]))
+        param = next(model.parameters())
+        eye = torch.eye(d_in, device=param.device, dtype=param.dtype)  # a float64 model reads its matrix in float64
+        out = model(torch.cat([eye, -eye, eye.new_zeros(1, d_in)]))
         w, minus, zero = out[:d_in], out[d_in : 2 * d_in], out[2 * d_in :]
         tol = 1e-4 * float(w.abs().max()) + 1e-6
         if float((w + minus).abs().max()) > tol or float(zero.abs().max()) > tol:

@@ -24,13 +24,28 @@ from bridge.theory.superposition import REPRESENTED_NORM
 
 
 def feature_norms(W: Float[Tensor, "m n"]) -> Float[Tensor, "n"]:
-    """``‖W_i‖`` per feature: ``(m, n)`` weights to ``(n,)`` norms.
+    """``‖W_i‖`` per feature: ``(m, n)`` weights to ``(n,)`` norms, in float64 for float64 weights, else float32.
+
+    Each column is divided by a power of two near its largest entry before it is squared (which
+    changes no rounding), so weights of 1e-25 in float32 or of 1e170 in float64, whose squares
+    leave the dtype's range, keep their norm instead of reading 0 or inf.
 
     Examples:
         >>> feature_norms(torch.tensor([[3.0, 0.0, 1.0], [4.0, 0.0, 0.0]])).tolist()
         [5.0, 0.0, 1.0]
+        >>> [round(v / 1e-25, 6) for v in feature_norms(1e-25 * torch.tensor([[3.0], [4.0]])).tolist()]   # 0 if squared as they are
+        [5.0]
     """
-    return torch.as_tensor(W).detach().float().norm(dim=0)
+    w = _floating(W)
+    top = w.abs().amax(0) if w.shape[0] else w.new_zeros(w.shape[1:])
+    scale = torch.where(top > 0, torch.ldexp(torch.ones_like(top), torch.frexp(top).exponent - 1), torch.ones_like(top))  # ≤ top: finite
+    return (w / scale).norm(dim=0) * scale
+
+
+def _floating(W: Tensor) -> Tensor:
+    """``W`` detached, in float64 when it is float64 and in float32 otherwise."""
+    w = torch.as_tensor(W).detach()
+    return w if w.dtype == torch.float64 else w.float()
 
 
 def represented(W: Float[Tensor, "m n"], threshold: float = REPRESENTED_NORM) -> Float[Tensor, "n"]:
@@ -83,7 +98,7 @@ def polygon(W: Float[Tensor, "2 n"], threshold: float = REPRESENTED_NORM) -> Pol
         >>> p.k, p.angles, p.gaps, p.norm_spread
         (3, (0.0, 90.0, 180.0), (90.0, 90.0, 180.0), 1.0)
     """
-    W = torch.as_tensor(W).detach().float()
+    W = _floating(W)
     if W.ndim != 2 or W.shape[0] != 2:
         raise ValueError(f"polygon needs W of shape (2, n): a 2-dimensional hidden space, got W of shape {tuple(W.shape)}")
     keep = represented(W, threshold)
@@ -94,7 +109,7 @@ def polygon(W: Float[Tensor, "2 n"], threshold: float = REPRESENTED_NORM) -> Pol
     angles = np.degrees(np.arctan2(cols[1].double().numpy(), cols[0].double().numpy())) % 360.0
     angles = np.sort(np.where(angles >= 360.0, 0.0, angles))  # a tiny negative angle rounds up to 360: it is 0
     gaps = np.diff(np.concatenate([angles, [angles[0] + 360.0]]))
-    norms = cols.norm(dim=0).numpy()
+    norms = feature_norms(cols).double().numpy()  # no squares out of range for tiny or huge weights
     return Polygon(k, tuple(angles.tolist()), tuple(gaps.tolist()), float(np.abs(gaps - 360.0 / k).max()), float(norms.max() / norms.min() - 1))
 
 

@@ -107,3 +107,15 @@ def test_the_mode_tracker_reads_a_float64_linear_layer_without_end_to_end_in_flo
     u, v = data.info["U"].double(), data.info["V"].double()
     strengths = [r["value"] for r in T.ModeTracker()(layer, 0, data) if r["observable"] == "mode/strength"]
     assert strengths == pytest.approx(torch.diag(u.T @ layer.weight.detach() @ v).tolist(), rel=1e-14)
+
+
+@pytest.mark.parametrize("dtype, scale", [(torch.float32, 1e-25), (torch.float64, 1e-170), (torch.float64, 1e170)])
+def test_feature_norms_of_weights_whose_squares_leave_the_dtypes_range_are_their_norms(dtype, scale):
+    """Squares of 1e-25 underflow in float32 and of 1e170 overflow in float64: the norms read 0 or inf, and the
+    represented count with them, where the same weights at scale 1 read 5 and 1."""
+    model = build_model(ToySuperpositionConfig(n_features=3, n_hidden=2), seed=0).to(dtype)
+    with torch.no_grad():
+        model.W.copy_(scale * torch.tensor([[[3.0, 0.0, 1.0], [4.0, 0.0, 0.0]]], dtype=dtype))
+    rows = keyed(T.FeatureGeometryTracker(threshold=0.5 * scale)(model, 0, None))
+    norms = [rows[("features/norm", (("feature", i),))] / scale for i in range(3)]
+    assert norms == pytest.approx([5.0, 0.0, 1.0], rel=1e-6) and rows[("features/represented", ())] == 2.0

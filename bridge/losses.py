@@ -30,7 +30,7 @@ def half_sse(output: Tensor, target: Tensor) -> Tensor:
     """½·Σ over outputs of the squared error, averaged over the batch (Saxe et al.'s convention).
 
     Args:
-        output, target: ``(batch, d_out)``.
+        output, target: ``(batch, d_out)``, the same shape (a ``ValueError`` names two shapes that differ).
 
     Returns:
         A scalar.
@@ -38,25 +38,47 @@ def half_sse(output: Tensor, target: Tensor) -> Tensor:
     Examples:
         >>> half_sse(torch.ones(2, 3), torch.zeros(2, 3)).item()  # ½ · 3 per row
         1.5
+        >>> half_sse(torch.ones(2, 3), torch.zeros(2, 1))
+        Traceback (most recent call last):
+        ...
+        ValueError: half_sse needs output and target of one shape, got output (2, 3) and target (2, 1)
     """
+    _same_shape("half_sse", output, target)
     return 0.5 * ((output - target) ** 2).sum(-1).mean()
 
 
-half_sse.stacked = lambda output, target: 0.5 * ((output - target) ** 2).sum(-1).mean(-1)  # type: ignore[attr-defined]
+def _same_shape(name: str, output: Tensor, target: Tensor) -> None:
+    """Refuse an output and target of different shapes, which the squared error would broadcast to a wrong loss."""
+    if output.shape != target.shape:
+        raise ValueError(f"{name} needs output and target of one shape, got output {tuple(output.shape)} and target {tuple(target.shape)}")
+
+
+def _half_sse_stacked(output: Tensor, target: Tensor) -> Tensor:
+    _same_shape("half_sse", output, target)
+    return 0.5 * ((output - target) ** 2).sum(-1).mean(-1)
+
+
+def _mse_stacked(output: Tensor, target: Tensor) -> Tensor:
+    _same_shape("mse", output, target)
+    return ((output - target) ** 2).mean(tuple(range(1, output.dim())))
+
+
+half_sse.stacked = _half_sse_stacked  # type: ignore[attr-defined]
 
 
 @LOSSES.register("mse")
 def mse(output: Tensor, target: Tensor) -> Tensor:
-    """Mean over every element of the squared error. ``output, target``: same shape; returns a scalar.
+    """Mean over every element of the squared error. ``output, target``: same shape (else a ``ValueError``); returns a scalar.
 
     Examples:
         >>> mse(torch.ones(2, 3), torch.zeros(2, 3)).item()
         1.0
     """
+    _same_shape("mse", output, target)
     return ((output - target) ** 2).mean()
 
 
-mse.stacked = lambda output, target: ((output - target) ** 2).mean(tuple(range(1, output.dim())))  # type: ignore[attr-defined]
+mse.stacked = _mse_stacked  # type: ignore[attr-defined]
 
 
 def per_seed(loss: LossFn) -> Callable[[Tensor, Tensor], Tensor]:

@@ -87,7 +87,7 @@ def before_step(optimizer: torch.optim.Optimizer, config: Any, step: int, base_l
         torch.nn.utils.clip_grad_norm_(params, config.clip_grad_norm)
         return
     grads = [p.grad for p in params]
-    norms = torch.stack([torch.linalg.vector_norm(g.flatten(1), dim=1) for g in grads])  # (tensors, seeds)
+    norms = torch.stack([torch.linalg.vector_norm(g.reshape(len(g), -1), dim=1) for g in grads])  # (tensors, seeds); a scalar parameter stacks to (seeds,)
     coef = (config.clip_grad_norm / (torch.linalg.vector_norm(norms, dim=0) + 1e-6)).clamp(max=1.0)
     for g in grads:
         g.mul_(coef.view(-1, *(1,) * (g.ndim - 1)))

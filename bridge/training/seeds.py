@@ -244,7 +244,7 @@ class _SeedStack:
 
     def check_weights(self, step: int, seeds: list[int]) -> None:
         """Raise :class:`Diverged` naming the first seed with a weight that is not finite after ``step``."""
-        finite = torch.stack([torch.isfinite(p.detach().flatten(1)).all(1) for p in self.params.values()]).all(0)
+        finite = torch.stack([torch.isfinite(p.detach().reshape(len(p), -1)).all(1) for p in self.params.values()]).all(0)  # a scalar parameter stacks to (seeds,)
         if not finite.all():
             raise Diverged(step, float("nan"), f" of seed {seeds[int((~finite).nonzero()[0])]}", weights=True)
 

@@ -57,6 +57,9 @@ def _seed_buffers(models: list[nn.Module]) -> dict[str, Tensor]:
     return {n: torch.stack([b[n] for b in by_seed]) for n in by_seed[0] if any(not torch.equal(b[n], by_seed[0][n]) for b in by_seed[1:])}
 
 
+SHARED_COUNTERS = frozenset({"step"})  # the optimizer state every seed shares (SGD, Adam and AdamW keep no other)
+
+
 def _stack_optimizer_state(optimizers: Sequence[torch.optim.Optimizer]) -> dict[str, Any]:
     """One state dict whose tensors stack the seeds' states along a new leading axis."""
     states = [o.state_dict() for o in optimizers]
@@ -65,7 +68,7 @@ def _stack_optimizer_state(optimizers: Sequence[torch.optim.Optimizer]) -> dict[
         stacked[index] = {}
         for key, value in entries.items():
             values = [s["state"][index][key] for s in states]
-            if isinstance(value, Tensor) and value.ndim > 0:
+            if isinstance(value, Tensor) and (value.ndim > 0 or key not in SHARED_COUNTERS):  # a scalar parameter's moments are 0-d
                 stacked[index][key] = torch.stack(values)
             else:  # shared counters (Adam's step) and empty slots
                 if not all(_same(v, value) for v in values):

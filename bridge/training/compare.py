@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import numbers
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -69,7 +70,7 @@ def compare(
         order), columns ``step, run_a, run_b, cka, cka_debiased, rsa``.
 
     Raises:
-        ValueError: fewer than 2 runs or 4 inputs, no shared steps, or a step a run lacks.
+        ValueError: fewer than 2 runs or 4 inputs, no shared steps, given steps that are none or not integers, or a step a run lacks.
         KeyError: ``hook`` is not a hook point of a run's model.
 
     Examples:
@@ -90,7 +91,11 @@ def compare(
         if not steps:
             raise ValueError(f"the runs share no checkpoint step: {', '.join(f'{n}: {len(s)} steps' for n, s in available.items())}")
     else:
-        steps = [int(s) for s in steps]
+        given = list(steps)
+        bad = [s for s in given if isinstance(s, bool) or not isinstance(s, numbers.Integral)]
+        if bad or not given:
+            raise ValueError(f"steps must name checkpoint steps as integers, got {given!r:.120}" + (f" ({bad[0]!r} is not an integer)" if bad else " (no step)"))
+        steps = [int(s) for s in given]
         for name, have in available.items():
             missing = sorted(set(steps) - have)
             if missing:

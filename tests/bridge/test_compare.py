@@ -64,6 +64,13 @@ def test_paths_given_steps_and_bad_input(two_runs):
         bridge.compare([a, b], "hook_nowhere", inputs)
 
 
+@pytest.mark.parametrize("steps, named", [([20.5], r"20\.5 is not an integer"), ([20, True], "True is not an integer"), (["20"], "'20' is not an integer"), ([], "no step")])
+def test_given_steps_that_are_not_integers_or_none_are_refused_by_name(two_runs, steps, named):
+    # int() read 20.5 as step 20, True as step 1 and "20" as 20; no step gave an empty table
+    with pytest.raises(ValueError, match=rf"steps must name checkpoint steps as integers, got .*\({named}\)"):
+        bridge.compare(two_runs, "hook_out", torch.zeros(4, 6), steps=steps)
+
+
 def test_runs_of_one_name_in_two_folders_are_labelled_by_path_and_only_shared_steps_are_compared(two_runs, tmp_path):
     import shutil
 

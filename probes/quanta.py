@@ -181,7 +181,8 @@ def walsh_gap(
     ``f`` is the logit difference on subtask ``k``'s inputs, standardised; ``f̂(T)`` is its
     correlation with the parity ``χ_T`` of the bits ``T``. The competitors are every other
     ``k_bits``-subset, or ``max_subsets`` drawn with ``seed`` when there are more. Positive once
-    the output correlates with the right parity more than with any other.
+    the output correlates with the right parity more than with any other. With ``k_bits = n_bits``
+    there is no other subset and the gap is ``|f̂(S_k)|``.
 
     Args:
         x: inputs ``(n, n_tasks + n_bits)``; task: subtask of each row ``(n,)``.
@@ -222,11 +223,11 @@ def walsh_gap(
         own_bits = subtask_bits[t].sort().values
         keep = ~(others == own_bits).all(-1)
         rivals = others[keep]
-        if len(rivals) == 0:  # every drawn competitor was this subtask's own subset: the first other subset stands in
+        if len(rivals) == 0 and k < n_bits:  # every drawn competitor was this subtask's own subset: the first other subset stands in
             first = torch.arange(k)
             rivals = (first if not torch.equal(first, own_bits.cpu()) else torch.cat([torch.arange(k - 1), torch.tensor([k])]))[None]
-        rest = _walsh(bits[rows], rivals)
-        gaps[t] = (ft @ own).abs() / len(ft) - ((ft @ rest).abs() / len(ft)).max()
+        rival = ((ft @ _walsh(bits[rows], rivals)).abs() / len(ft)).max() if len(rivals) else 0.0  # k_bits = n_bits: no other subset
+        gaps[t] = (ft @ own).abs() / len(ft) - rival
     return gaps
 
 

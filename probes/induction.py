@@ -145,10 +145,21 @@ def previous_token_demand(prefix: Int[Tensor, " batch"], period: Int[Tensor, " b
     Args:
         prefix, period: ``(batch,)`` each training sequence's prefix length and period.
 
+    Raises:
+        ValueError: ``prefix`` and ``period`` that are not 1-D of one common, non-zero length (a length-one
+            tensor would otherwise be broadcast against the other), or ``n_ctx < 1``.
+
     Examples:
         >>> previous_token_demand(torch.tensor([1]), torch.tensor([2]), n_ctx=5).tolist()
         [0.0, 0.0, 1.0, 1.0, 0.0]
     """
+    for name, value in (("prefix", prefix), ("period", period)):
+        if not isinstance(value, Tensor) or value.ndim != 1 or len(value) == 0:
+            raise ValueError(f"{name} must be a non-empty 1-D tensor, one entry per sequence, got {getattr(value, 'shape', type(value))}")
+    if len(prefix) != len(period):
+        raise ValueError(f"prefix and period must have one entry per sequence each, got lengths {len(prefix)} and {len(period)}")
+    if n_ctx < 1:
+        raise ValueError(f"n_ctx must be at least 1, got {n_ctx}")
     q = torch.arange(n_ctx)[None, :]
     return ((q >= prefix[:, None] + 1) & (q <= prefix[:, None] + period[:, None])).float().mean(0).numpy()
 

@@ -20,6 +20,11 @@ from bridge.theory import mup as parametrisations
 
 POSITIONAL_EMBEDDINGS = ("standard", "rotary")
 NORMALIZATIONS = (None, "LN", "LNPre", "RMS", "RMSPre")
+# What TransformerLens's native transformer builds (its NativeMLP activations and initialize_native_model's modes),
+# spelled as it spells them: it lower-cases a name before looking it up, but its config reads init_range by the exact
+# "gpt2" (so "GPT2" would draw the weights with std 1 instead of 0.8/√d_model); only these spellings are accepted.
+ACTIVATIONS = ("gelu", "gelu_new", "relu", "silu", "solu", "solu_ln", "swish")
+INIT_MODES = ("gpt2", "kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform")
 
 
 @config_class("transformer")
@@ -32,11 +37,12 @@ class TransformerConfig:
         n_ctx: context length.
         d_model, n_heads, d_head, n_layers: residual width, heads per layer, head size, layers.
         d_mlp: MLP width; ``None`` makes the model attention-only.
-        act_fn: MLP activation (``relu``, ``gelu``, ...).
+        act_fn: MLP activation, one of :data:`ACTIVATIONS` (``relu``, ``gelu``, ``gelu_new``, ``silu``, ...).
         normalization: ``None`` (no LayerNorm), ``"LN"``, ``"LNPre"`` (LayerNorm without gain and bias),
             ``"RMS"`` or ``"RMSPre"`` (RMSNorm without gain).
-        init_mode: TransformerLens init mode (``"gpt2"``, ``"xavier_normal"``, ...).
-        init_range: std of the ``gpt2`` init; ``None``: TransformerLens's default (0.8/√d_model).
+        init_mode: TransformerLens init mode, one of :data:`INIT_MODES` (``"gpt2"``, ``"xavier_normal"``, ...).
+        init_range: positive; the std of the ``gpt2`` init, the gain of the others; ``None``: TransformerLens's
+            default (0.8/√d_model for ``gpt2``, gain 1 for the others).
         positional_embedding: ``"standard"`` (a learned absolute embedding added to the
             residual stream) or ``"rotary"`` (queries and keys rotated by position, so attention
             scores depend on positions only through their difference; no ``pos_embed`` weights).
@@ -63,6 +69,10 @@ class TransformerConfig:
         Traceback (most recent call last):
         ...
         bridge.config.ConfigError: transformer.normalization must be one of (None, 'LN', 'LNPre', 'RMS', 'RMSPre'), got 'RMSNorm'
+        >>> TransformerConfig(d_vocab=7, n_ctx=3, act_fn="tanh")
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: model.act_fn must be one of ('gelu', 'gelu_new', 'relu', 'silu', 'solu', 'solu_ln', 'swish'), got 'tanh'
     """
 
     d_vocab: int
@@ -86,6 +96,9 @@ class TransformerConfig:
         for name in ("d_vocab", "n_ctx", "d_model", "n_heads", "d_head", "n_layers"):
             require(getattr(self, name) > 0, f"transformer.{name} must be positive, got {getattr(self, name)}")
         require(self.d_mlp is None or self.d_mlp > 0, f"transformer.d_mlp must be positive or None, got {self.d_mlp}")
+        require(self.act_fn in ACTIVATIONS, f"model.act_fn must be one of {ACTIVATIONS}, got {self.act_fn!r}")
+        require(self.init_mode in INIT_MODES, f"model.init_mode must be one of {INIT_MODES}, got {self.init_mode!r}")
+        require(self.init_range is None or self.init_range > 0, f"model.init_range must be positive or None (TransformerLens's default), got {self.init_range!r}")
         require(self.normalization in NORMALIZATIONS, f"transformer.normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}")
         require(self.positional_embedding in POSITIONAL_EMBEDDINGS, f"transformer.positional_embedding must be one of {POSITIONAL_EMBEDDINGS}, got {self.positional_embedding!r}")
         require(self.positional_embedding != "rotary" or self.d_head % 2 == 0, f"transformer: rotary positions need an even d_head, got {self.d_head}")

@@ -106,8 +106,10 @@ class EdgeOfStabilityPreset:
     targets: Targets = Targets()
 
     def __post_init__(self) -> None:
-        if any(not lr > 0 for lr in self.other_lrs) or len({f"{lr:g}" for lr in self.lrs}) != len(self.lrs):
-            raise ConfigError(f"edge-of-stability step sizes must be positive and distinct (to 6 significant digits, their run keys), got {self.lrs}")
+        if any(not 0 < lr < float("inf") for lr in self.other_lrs):
+            raise ConfigError(f"other_lrs must be positive finite step sizes, got {self.other_lrs}")
+        if len({f"{lr:g}" for lr in self.lrs}) != len(self.lrs):
+            raise ConfigError(f"other_lrs must be distinct from each other and from train.lr={self.train.lr:g} (to 6 significant digits, their run keys), got {self.other_lrs}")
         self.train.require_gradient_descent("edge-of-stability (the 2/η threshold)")
         if self.train.schedule.track_every != 1:
             raise ConfigError(f"edge-of-stability reads the oscillation step by step: train.schedule.track_every must be 1, got {self.train.schedule.track_every}")

@@ -79,7 +79,11 @@ class BooleanCubeConfig:
         require(isinstance(self.d, int) and 1 <= self.d <= MAX_D, f"boolean_cube.d must be an integer in 1..{MAX_D} (the cube is enumerated), got {self.d!r}")
         require(bool(self.subsets) != bool(self.degrees), "boolean_cube needs exactly one of subsets and degrees")
         terms = len(self.subsets) or len(self.degrees)
-        require(len(self.coefficients) == terms, f"boolean_cube.coefficients has {len(self.coefficients)} entries for {terms} Walsh functions, got {self.coefficients}")
+        given = "subsets" if self.subsets else "degrees"
+        require(
+            len(self.coefficients) == terms,
+            f"boolean_cube.{given}={getattr(self, given)} gives {terms} Walsh functions but coefficients={self.coefficients} has {len(self.coefficients)} entries: give one coefficient per Walsh function",
+        )
         for s in self.subsets:
             require(all(0 <= j < self.d for j in s) and len(set(s)) == len(s), f"boolean_cube.subsets: {s} is not a set of distinct indices in 0..{self.d - 1}")
         require(len({frozenset(s) for s in self.subsets}) == len(self.subsets), f"boolean_cube.subsets must be distinct, got {self.subsets}")

@@ -77,10 +77,10 @@ class KernelLimitPreset:
             raise ConfigError("kernel-limit needs the target's subsets given explicitly (task.subsets), so its support is known")
         if any(c == 0 for c in self.task.coefficients):
             raise ConfigError(f"kernel-limit judges each term's learned fraction f̂(S)/c_S: every entry of task.coefficients must be non-zero, got {self.task.coefficients}")
-        if len(self.alphas) < 4 or any(not a > 0 for a in self.alphas) or len({f"{a:g}" for a in self.alphas}) != len(self.alphas):
-            raise ConfigError(f"kernel-limit needs at least 4 distinct positive output scales (to 6 significant digits, their run keys), got {self.alphas}")
+        if len(self.alphas) < 4 or any(not 0 < a < math.inf for a in self.alphas) or len({f"{a:g}" for a in self.alphas}) != len(self.alphas):
+            raise ConfigError(f"alphas must be at least 4 distinct positive output scales (finite, and distinct to 6 significant digits: their run keys), got {self.alphas}")
         if max(self.alphas) / min(self.alphas) < 1000 * (1 - 1e-9):
-            raise ConfigError(f"kernel-limit's sweep must span at least three decades of α, got {min(self.alphas):g} to {max(self.alphas):g}")
+            raise ConfigError(f"alphas must span at least three decades of α (kernel-limit's sweep), got {min(self.alphas):g} to {max(self.alphas):g}: {self.alphas}")
         self.train.require_gradient_descent("kernel-limit (the linearised dynamics)")
         if not isinstance(self.draws, int) or self.draws < 1:
             raise ConfigError(f"draws must be a positive integer (training sets at the lazy end, the main run's included), got {self.draws!r}")

@@ -115,9 +115,9 @@ def test_bad_presets_are_rejected_before_any_work():
     from case_studies.edge_of_stability import EdgeOfStabilityPreset
 
     gd = TrainConfig(optimizer="gd", lr=0.18, steps=10, schedule=ScheduleConfig(track_every=1))
-    with pytest.raises(ConfigError, match="positive and distinct"):
+    with pytest.raises(ConfigError, match="distinct from each other and from train.lr"):
         EdgeOfStabilityPreset(train=gd, other_lrs=(0.18,))
-    with pytest.raises(ConfigError, match="positive and distinct"):
+    with pytest.raises(ConfigError, match="other_lrs must be positive"):
         EdgeOfStabilityPreset(train=gd, other_lrs=(-0.1,))
     with pytest.raises(ConfigError, match="their run keys"):
         EdgeOfStabilityPreset(train=gd, other_lrs=(0.25, 0.2500000001))

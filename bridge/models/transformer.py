@@ -72,7 +72,7 @@ class TransformerConfig:
         >>> TransformerConfig(d_vocab=7, n_ctx=3, act_fn="tanh")
         Traceback (most recent call last):
         ...
-        bridge.config.ConfigError: model.act_fn must be one of ('gelu', 'gelu_new', 'relu', 'silu', 'solu', 'solu_ln', 'swish'), got 'tanh'
+        bridge.config.ConfigError: transformer.act_fn must be one of ('gelu', 'gelu_new', 'relu', 'silu', 'solu', 'solu_ln', 'swish'), got 'tanh'
     """
 
     d_vocab: int
@@ -96,9 +96,9 @@ class TransformerConfig:
         for name in ("d_vocab", "n_ctx", "d_model", "n_heads", "d_head", "n_layers"):
             require(getattr(self, name) > 0, f"transformer.{name} must be positive, got {getattr(self, name)}")
         require(self.d_mlp is None or self.d_mlp > 0, f"transformer.d_mlp must be positive or None, got {self.d_mlp}")
-        require(self.act_fn in ACTIVATIONS, f"model.act_fn must be one of {ACTIVATIONS}, got {self.act_fn!r}")
-        require(self.init_mode in INIT_MODES, f"model.init_mode must be one of {INIT_MODES}, got {self.init_mode!r}")
-        require(self.init_range is None or self.init_range > 0, f"model.init_range must be positive or None (TransformerLens's default), got {self.init_range!r}")
+        require(self.act_fn in ACTIVATIONS, f"transformer.act_fn must be one of {ACTIVATIONS}, got {self.act_fn!r}")
+        require(self.init_mode in INIT_MODES, f"transformer.init_mode must be one of {INIT_MODES}, got {self.init_mode!r}")
+        require(self.init_range is None or self.init_range > 0, f"transformer.init_range must be positive or None (TransformerLens's default), got {self.init_range!r}")
         require(self.normalization in NORMALIZATIONS, f"transformer.normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}")
         require(self.positional_embedding in POSITIONAL_EMBEDDINGS, f"transformer.positional_embedding must be one of {POSITIONAL_EMBEDDINGS}, got {self.positional_embedding!r}")
         require(self.positional_embedding != "rotary" or self.d_head % 2 == 0, f"transformer: rotary positions need an even d_head, got {self.d_head}")

@@ -51,21 +51,21 @@ def test_gpt2_init_range_sets_the_embedding_std_and_none_gives_the_default():
 @pytest.mark.parametrize("act_fn", ["tanh", "ReLU", "GELU", "", "relu "])
 @pytest.mark.parametrize("d_mlp", [32, None])
 def test_an_unknown_activation_is_refused_at_construction_naming_model_act_fn(act_fn, d_mlp):
-    with pytest.raises(ConfigError, match=re.escape(f"model.act_fn must be one of {ACTIVATIONS}, got {act_fn!r}")):
+    with pytest.raises(ConfigError, match=re.escape(f"transformer.act_fn must be one of {ACTIVATIONS}, got {act_fn!r}")):
         TransformerConfig(**dict(SMALL, d_mlp=d_mlp), act_fn=act_fn)
 
 
 @pytest.mark.parametrize("init_mode", ["normal", "GPT2", "Xavier_Normal", "kaiming"])
 def test_an_unknown_init_mode_is_refused_at_construction_naming_model_init_mode(init_mode):
     """``"GPT2"`` was built by TransformerLens as ``gpt2`` but with std 1 instead of 0.8/√d_model."""
-    with pytest.raises(ConfigError, match=re.escape(f"model.init_mode must be one of {INIT_MODES}, got {init_mode!r}")):
+    with pytest.raises(ConfigError, match=re.escape(f"transformer.init_mode must be one of {INIT_MODES}, got {init_mode!r}")):
         TransformerConfig(**SMALL, init_mode=init_mode)
 
 
 @pytest.mark.parametrize("init_range", [-0.5, -1.0, -1e-12, 0.0])
 def test_an_init_range_that_is_not_positive_is_refused_naming_it(init_range):
     """A negative or zero range was silently replaced by TransformerLens's default."""
-    with pytest.raises(ConfigError, match=re.escape(f"model.init_range must be positive or None (TransformerLens's default), got {init_range!r}")):
+    with pytest.raises(ConfigError, match=re.escape(f"transformer.init_range must be positive or None (TransformerLens's default), got {init_range!r}")):
         TransformerConfig(**SMALL, init_range=init_range)
 
 
@@ -75,10 +75,10 @@ def test_an_init_range_that_is_not_a_finite_number_is_refused_naming_it(init_ran
         TransformerConfig(**SMALL, init_range=init_range)
 
 
-def test_set_on_a_preset_refuses_these_values_naming_the_path_typed():
+def test_set_on_a_preset_refuses_these_values_naming_the_field():
     from case_studies.induction_heads import PRESETS
 
-    for setting, path in (("model.act_fn=tanh", "model.act_fn"), ("model.init_mode=normal", "model.init_mode"), ("model.init_range=-0.02", "model.init_range")):
-        with pytest.raises(ConfigError, match=re.escape(path)):
+    for setting, field in (("model.act_fn=tanh", "transformer.act_fn"), ("model.init_mode=normal", "transformer.init_mode"), ("model.init_range=-0.02", "transformer.init_range")):
+        with pytest.raises(ConfigError, match=re.escape(field)):
             apply(PRESETS["quick"], [setting])
     assert apply(PRESETS["quick"], ["model.act_fn=gelu_new", "model.init_range=0.02"]).model.init_range == 0.02

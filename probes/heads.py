@@ -211,7 +211,8 @@ def pattern_scores(pattern: Float[Tensor, "batch head query key"], tokens: Int[T
         ``{"previous_token", "duplicate_token", "induction"}`` → ``(head,)``.
 
     Raises:
-        ValueError: ``tokens`` not 2-D, ``pattern`` of another shape or with NaN or infinite entries.
+        ValueError: ``tokens`` not 2-D, or ``pattern`` of another shape. (A head whose pattern is NaN, as in a
+            diverging run whose trackers still read it, gets NaN scores; the other heads keep theirs.)
 
     Examples:
         >>> pattern = torch.zeros(1, 1, 4, 4)
@@ -222,8 +223,6 @@ def pattern_scores(pattern: Float[Tensor, "batch head query key"], tokens: Int[T
     b, n = _token_shape(tokens)
     if pattern.ndim != 4 or pattern.shape[0] != b or pattern.shape[2] != n or pattern.shape[3] != n:
         raise ValueError(f"pattern must be (batch, head, {n}, {n}) for tokens {tuple(tokens.shape)}, got {tuple(pattern.shape)}")
-    if not bool(torch.isfinite(pattern).all()):
-        raise ValueError(f"pattern has non-finite entries ({int((~torch.isfinite(pattern)).sum())} of {pattern.numel()})")
     pattern = pattern.float()
     strict = torch.ones(n, n, dtype=torch.bool, device=tokens.device).tril(-1)
     same = (tokens[:, :, None] == tokens[:, None, :]) & strict  # (b, q, k): k < q, same token

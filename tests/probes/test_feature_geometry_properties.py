@@ -24,7 +24,7 @@ def test_feature_norms_and_the_represented_mask_equal_a_loop_over_columns(m, n, 
     norms = feature_norms(torch.as_tensor(W)).numpy()
     reference = [math.sqrt(sum(W[i, j] ** 2 for i in range(m))) for j in range(n)]
     np.testing.assert_allclose(norms, reference, rtol=1e-6)
-    assert represented(torch.as_tensor(W), threshold).tolist() == [float(np.float32(r)) > threshold for r in norms]
+    assert represented(torch.as_tensor(W), threshold).tolist() == [r > threshold for r in norms]  # float64 weights: float64 norms
     # orthogonal columns of a rotation are all of norm 1; antipodal pairs share one norm
     q, _ = np.linalg.qr(np.random.default_rng(seed + 1).normal(size=(m, m)))
     np.testing.assert_allclose(feature_norms(torch.as_tensor(np.c_[q, -2 * q])).numpy(), [1.0] * m + [2.0] * m, rtol=1e-6)
@@ -49,17 +49,16 @@ def test_polygon_angles_are_atan2_of_each_represented_column_and_ignore_the_colu
     rng = np.random.default_rng(seed)
     W = rng.normal(size=(2, n)) * rng.uniform(0.0, 2.0, size=n)
     poly = polygon(torch.as_tensor(W), threshold=0.3)
-    cols = [j for j in range(n) if float(np.float32(math.hypot(*W[:, j]))) > 0.3]  # the norm is taken in float32
+    cols = [j for j in range(n) if math.hypot(*W[:, j]) > 0.3]  # float64 weights are measured in float64
     assert poly.k == len(cols)
     if not cols:
         assert poly.angles == () and poly.max_gap_error == math.inf
         return
-    W32 = W.astype(np.float32).astype(float)
-    reference = sorted(math.degrees(math.atan2(W32[1, j], W32[0, j])) % 360.0 for j in cols)
+    reference = sorted(math.degrees(math.atan2(W[1, j], W[0, j])) % 360.0 for j in cols)
     assert poly.angles == pytest.approx(reference, abs=1e-9)
     assert sum(poly.gaps) == pytest.approx(360.0) and min(poly.gaps) >= 0.0
     assert poly.max_gap_error == pytest.approx(max(abs(g - 360.0 / len(cols)) for g in poly.gaps))
-    norms = [math.hypot(*W32[:, j]) for j in cols]
+    norms = [math.hypot(*W[:, j]) for j in cols]
     assert poly.norm_spread == pytest.approx(max(norms) / min(norms) - 1, rel=1e-5, abs=1e-6)
     order = list(range(n))
     rnd.shuffle(order)

@@ -33,9 +33,14 @@ def configs_in(obj) -> list:
     return [c for v in obj for c in configs_in(v)] if isinstance(obj, tuple | list) else []
 
 
+def project_kinds() -> list[str]:
+    """The config kinds the project registers (not those a test module registers for its own models)."""
+    return [kind for kind in CONFIG_CLASSES.names() if CONFIG_CLASSES.get(kind).__module__.split(".")[0] in ("bridge", "case_studies", "probes")]
+
+
 def _bases() -> list:
     found = [c for p in PRESETS.values() for c in configs_in(p)]
-    for kind in CONFIG_CLASSES.names():
+    for kind in project_kinds():
         try:
             found.append(CONFIG_CLASSES.get(kind)())
         except (ConfigError, TypeError):  # a kind whose fields have no defaults
@@ -73,7 +78,8 @@ values = st.one_of(scalars, st.lists(scalars, max_size=4), st.lists(scalars, max
 
 
 def test_every_registered_config_kind_is_varied_from_a_valid_one():
-    assert {c.kind for c in BASES} == set(CONFIG_CLASSES.names())
+    project = set(project_kinds())
+    assert {"train", "run", "mlp", "transformer"} <= project <= {c.kind for c in BASES}
 
 
 @given(st.sampled_from(BASES), st.data())

@@ -32,6 +32,7 @@ Examples:
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -254,7 +255,7 @@ def estimate_llc(
         params: which parameters to sample (``None``: the trainable ones, those with
             ``requires_grad``; prefixes such as
             ``["blocks.0.attn"]``; or a predicate on names). The rest stay at ``w*``.
-        seed: an int or a ``torch.Generator`` for the noise.
+        seed: an integer in ``[-2**63, 2**64)`` (torch's seed range) or a ``torch.Generator`` for the noise.
         vectorize: ``True`` forces ``vmap``, ``False`` a loop over chains,
             ``None`` tries ``vmap`` and falls back to the loop if the model refuses it.
 
@@ -264,7 +265,8 @@ def estimate_llc(
         the step size and ``nβ`` are out of a sane range.
 
     Raises:
-        ValueError: ``x`` and ``y`` not holding the same positive number of examples, or a loss at ``w*`` that is not finite.
+        ValueError: ``x`` and ``y`` not holding the same positive number of examples, a seed that is neither an
+            integer in torch's range nor a generator, or a loss at ``w*`` that is not finite.
 
     Examples:
         >>> x, net = torch.randn(50, 2, generator=torch.Generator().manual_seed(0)), torch.nn.Linear(2, 1)
@@ -272,6 +274,8 @@ def estimate_llc(
         >>> res.init_loss, res.trace.shape, res.n_params, round(res.nbeta, 2)  # w* fits exactly; nβ = 50 / ln 50
         (0.0, (2, 20), 3, 12.78)
     """
+    if not isinstance(seed, torch.Generator) and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not -(2**63) <= seed < 2**64):
+        raise ValueError(f"seed must be an integer in [-2**63, 2**64) or a torch.Generator, got {seed!r}")  # int() would round 1.5 to 1
     loss = get_loss(loss_fn) if isinstance(loss_fn, str) else loss_fn
     x, y = (split.x, split.y) if isinstance(split, Split) else split
     if x.ndim < 1 or y.ndim < 1 or x.shape[0] != y.shape[0] or x.shape[0] == 0:

@@ -72,6 +72,19 @@ def test_an_int_seed_is_the_generator_it_names_and_other_seeds_give_other_chains
     assert not np.array_equal(by_int.trace[0], by_int.trace[1])  # chains draw their own noise
 
 
+@pytest.mark.parametrize("seed", [1.5, 1.0, True, "3", None, 2**64, -(2**63) - 1])
+def test_a_seed_that_is_not_an_integer_in_torchs_range_is_refused_before_sampling(seed):
+    """A float or a bool was read through int(): seed 1.5 and seed True gave the chains of seed 1, "3" those of 3,
+    and a seed past torch's range failed with an overflow message that named no argument."""
+    net, split = _quadratic()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LLCWarning)
+        with pytest.raises(ValueError, match=r"seed must be an integer in \[-2\*\*63, 2\*\*64\) or a torch.Generator, got "):
+            estimate_llc(net, "half_sse", split, SGLDConfig(n_chains=2, n_draws=3, n_burnin=0, nbeta=4.0), seed=seed)
+    for ok in (np.int64(1), 2**64 - 1, -(2**63)):  # numpy integers and both ends of the range are seeds
+        _quiet(net, "half_sse", split, SGLDConfig(n_chains=2, n_draws=3, n_burnin=0, nbeta=4.0), seed=ok)
+
+
 # ---------------------------------------------------------------- warnings and settings
 
 

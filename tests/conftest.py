@@ -41,7 +41,10 @@ def load_project_modules() -> None:
             continue
         package = importlib.import_module(name)
         for info in pkgutil.walk_packages(package.__path__, prefix=name + "."):
-            importlib.import_module(info.name)
+            try:
+                importlib.import_module(info.name)
+            except ImportError:  # an optional dependency missing here: that module's own tests say so
+                continue
 
 
 @pytest.fixture(autouse=True)

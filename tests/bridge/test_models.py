@@ -2,11 +2,12 @@
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
 from bridge.config import ConfigError
-from bridge.models import MLP, DeepLinearConfig, MLPConfig, TransformerConfig, build_model, move_to
+from bridge.models import MLP, DeepLinearConfig, MLPConfig, ToySuperpositionConfig, TransformerConfig, build_model, move_to
 from probes import cached_activation
 
 
@@ -77,6 +78,16 @@ def test_same_seed_same_weights_different_seed_different_weights():
     c = build_model(MLPConfig(3, 2, (8,)), seed=5).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not torch.equal(a["layers.0.weight"], c["layers.0.weight"])
+
+
+@pytest.mark.parametrize("seed", [1.5, True, "3", 2**64, -(2**63) - 1])
+@pytest.mark.parametrize("config", [MLPConfig(3, 2, (8,)), DeepLinearConfig(3, 4, 2), ToySuperpositionConfig(n_features=4, n_hidden=2)], ids=["mlp", "deep_linear", "toy"])
+def test_a_seed_that_is_not_an_integer_in_torchs_range_is_refused_by_name(config, seed):
+    """int() read 1.5 and True as seed 1 and "3" as 3: the weights of another seed, without a word."""
+    with pytest.raises(ValueError, match=r"seed must be an integer in \[-2\*\*63, 2\*\*64\), got"):
+        build_model(config, seed=seed)
+    a, b = build_model(config, seed=np.int64(3)).state_dict(), build_model(config, seed=3).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in b)  # a NumPy integer is a seed
 
 
 def test_toy_transformer_forward_cache_and_one_training_step():

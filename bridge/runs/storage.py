@@ -353,11 +353,11 @@ def read_metadata(path: str | Path) -> dict[str, str]:
 
     path = Path(path)
     try:
-        with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
-        with open(path, "rb") as f:  # the header alone, which safe_open has found whole
+        with safe_open(str(path), framework="pt"):
+            pass  # the header parses and the tensors fill the file
+        with open(path, "rb") as f:  # then the header alone is read, once, for its metadata and entries
             (length,) = struct.unpack("<Q", f.read(8))
-            _, entries, _ = _split(struct.pack("<Q", length) + f.read(length))
+            metadata, entries, _ = _split(struct.pack("<Q", length) + f.read(length))
     except (SafetensorError, OSError, ValueError, RuntimeError, struct.error) as e:
         raise CorruptFileError(f"checkpoint {path.name} is corrupt or truncated ({e})") from None
     return _check_header(path, _unpacked(metadata, path), entries)

@@ -43,6 +43,18 @@ def test_pytest_without_xdist_runs_the_suite_s_tests():
     assert done.returncode == 0 and "passed" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
 
 
+
+def test_a_passing_test_s_tmp_path_goes_when_it_ends_and_a_failing_one_s_stays(tmp_path):
+    """Case-study runs write gigabytes: under the project's settings the suite keeps only what failing tests wrote."""
+    (tmp_path / "tests").mkdir()
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    writes = "def test_passes(tmp_path):\n    (tmp_path / 'run').write_bytes(b'x')\n\ndef test_fails(tmp_path):\n    (tmp_path / 'run').write_bytes(b'x')\n    assert False\n"
+    (tmp_path / "tests" / "test_writes.py").write_text(writes)
+    base = tmp_path / "base"
+    done = _pytest(["-p", "no:xdist", f"--basetemp={base}", "tests/test_writes.py"], tmp_path)
+    assert done.returncode == 1 and "1 failed, 1 passed" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
+    assert sorted(p.name for p in base.iterdir() if not p.is_symlink()) == ["test_fails0"]
+
 DRAWS = '''import os
 from hypothesis import given, settings, strategies as st
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 import re
 
 from helpers import ROOT, as_printed, page_row, page_table
+from rounding import require_reference_rounding
 
 
 def quanta_page(saved: dict) -> None:
     """The page's seed-0 rows (results and quanta over training) and its seed-0 verdict are this run's, as printed."""
+    require_reference_rounding("case_studies/quanta.md")
     rows = {r["name"].split(" (95% CI")[0]: r for r in saved["checks"]}
     value = {name: r["value"] for name, r in rows.items()}
     page = "case_studies/quanta.md"
@@ -56,6 +58,7 @@ def _same(cell: str, layout: str, *values) -> None:
 
 def edge_of_stability_page(saved: dict) -> None:
     """The page's three seed-0 rows (one per step size) and its seed-0 verdict and failing row are this run's, as printed."""
+    require_reference_rounding("case_studies/edge-of-stability.md")
     page = "case_studies/edge-of-stability.md"
     rows = [r for r in page_table(page, "| seed | η | 2/η |") if r["seed"] == "0"]
     assert [float(r["η"]) for r in rows] == [m["detail"]["lr"] for m in saved["matches"]]
@@ -122,6 +125,7 @@ def superposition_page(saved: dict) -> None:
 def grokking_page(out) -> None:
     """The page's seed-0 row and seed 0's clean-up, excluded-loss rise and Gini lag in the prose are those of the
     quick run in ``out`` (its report.json and events.json), as printed."""
+    require_reference_rounding("case_studies/grokking.md")
     import json
 
     page = "case_studies/grokking.md"
@@ -155,6 +159,7 @@ def grokking_page(out) -> None:
 def induction_heads_page(out) -> None:
     """The page's seed-0 row (drop, half-rises with their heads, the LLC boundary, final scores, ablation, control,
     verdict) is the quick run's in ``out`` (report.json and events.json), as printed."""
+    require_reference_rounding("case_studies/induction-heads.md")
     import json
 
     page = "case_studies/induction-heads.md"
@@ -188,6 +193,7 @@ def _same_power(cell: str, value: float) -> None:
 def kernel_limit_page(saved: dict) -> None:
     """The page's two seed-0 rows (lazy end; kernel, features and crossover) and seed 0's numbers in the prose
     (settled lazy end, crossovers and their ratios, elasticity, the largest single-set and mean gaps) are this run's."""
+    require_reference_rounding("case_studies/kernel-limit.md")
     page = "case_studies/kernel-limit.md"
     checks = saved["checks"]
 

@@ -226,8 +226,9 @@ def plateau_loss_trend(steps: Float[np.ndarray, " n"], loss: Float[np.ndarray, "
     """How the loss moves from step ``start`` on (on the plateau): ``(end / start ratio, rises)``.
 
     The ratio is the median of the last tenth of the samples over the median of
-    the first tenth (below 1: the loss keeps falling); ``rises`` counts samples
-    above the previous one by more than ``rtol`` (relative; above 0: non-monotone).
+    the first tenth (below 1: the loss keeps falling; ``nan`` when either median is not
+    finite, as the fall is not measured); ``rises`` counts samples above the previous one
+    by more than ``rtol`` (relative; above 0: non-monotone).
 
     Examples:
         >>> t = np.arange(100.0)
@@ -241,7 +242,8 @@ def plateau_loss_trend(steps: Float[np.ndarray, " n"], loss: Float[np.ndarray, "
     if len(on) < 2:
         raise ValueError(f"need at least two loss samples from step {start:g} on, got {len(on)}")
     k = max(len(on) // 10, 1)
-    ratio = float(np.median(on[-k:]) / np.median(on[:k]))
+    head, tail = np.median(on[:k]), np.median(on[-k:])
+    ratio = float(tail / head) if np.isfinite(head) and np.isfinite(tail) else float("nan")  # an infinite start read as a fall of 100 %
     return ratio, int(np.sum(on[1:] > on[:-1] * (1 + rtol)))
 
 
@@ -251,7 +253,8 @@ def loss_climb(steps: Float[np.ndarray, " n"], loss: Float[np.ndarray, " n"], st
     The sum of every one-sample rise of the loss, divided by its net fall (median
     of the first tenth of the samples − median of the last tenth): 0 for a
     monotone fall, above 1 when the loss's step-to-step climbs add up to more
-    than it loses over the whole stretch; ``inf`` when it does not fall at all; ``nan`` when a
+    than it loses over the whole stretch; ``inf`` when it rises somewhere but does not fall
+    overall; 0 when it never rises (a flat loss does not go up and down); ``nan`` when a
     loss sample from ``start`` on is not finite (its rises and fall are not measured).
 
     Examples:
@@ -262,6 +265,8 @@ def loss_climb(steps: Float[np.ndarray, " n"], loss: Float[np.ndarray, " n"], st
         2.16
         >>> loss_climb(t, np.where(t < 95, np.exp(-t / 50), np.nan), start=0)   # diverged at the end: not a number, not "no fall"
         nan
+        >>> loss_climb(t, np.full(100, 0.3), start=0), loss_climb(t, 0.3 + 0.01 * (t % 2), start=0)   # flat: no climb; up and down without a fall
+        (0.0, inf)
     """
     t, y = _as_arrays(steps, loss)
     on = y[t >= start]
@@ -272,7 +277,9 @@ def loss_climb(steps: Float[np.ndarray, " n"], loss: Float[np.ndarray, " n"], st
     k = max(len(on) // 10, 1)
     fall = float(np.median(on[:k]) - np.median(on[-k:]))
     rises = float(np.clip(np.diff(on), 0, None).sum())
-    return rises / fall if fall > 0 else float("inf")
+    if fall > 0:
+        return rises / fall
+    return float("inf") if rises > 0 else 0.0  # 0/0 on a flat loss is no climb, not an infinite one
 
 
 def _require_every_step(t: np.ndarray) -> None:
@@ -332,7 +339,8 @@ def oscillation_share(steps: Float[np.ndarray, " n"], cosine: Float[np.ndarray, 
     no component along v₁ beyond noise can score high; here a flip counts only
     when the gradient really points along v₁ (``floor``: e.g. a few times
     ``1/√P``, the spread of the cosine between a random direction and v₁ among
-    ``P`` parameters). 1: a period-2 oscillation at every step; 0: none.
+    ``P`` parameters). 1: a period-2 oscillation at every step; 0: none. A cosine that
+    is not finite (no cosine is) is no flip.
 
     Examples:
         >>> t = np.arange(6.0)
@@ -343,7 +351,7 @@ def oscillation_share(steps: Float[np.ndarray, " n"], cosine: Float[np.ndarray, 
         raise ValueError(f"floor must be >= 0, got {floor}")
     t, c = _as_arrays(steps, cosine)
     _require_every_step(t)
-    big = np.abs(c) >= floor
+    big = np.isfinite(c) & (np.abs(c) >= floor)  # an infinite cosine is no measurement (|cos| <= 1): not a flip
     return float(np.mean((np.sign(c[1:]) * np.sign(c[:-1]) < 0) & big[1:] & big[:-1]))
 
 

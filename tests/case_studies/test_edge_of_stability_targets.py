@@ -67,3 +67,26 @@ def test_a_progressive_sharpening_row_that_fails_says_why(first, reason):
     (t, s), loss, cos = synthetic()
     row = judged((t, np.where(t == 0, first, s)), loss, cos)[1]["progressive sharpening detected before the plateau"]
     assert row.passed is (reason == "") and row.reason == reason
+
+
+def test_a_loss_flat_on_the_plateau_fails_the_short_horizon_claim():
+    """No one-step rise and no net fall: 0 / 0 read as an infinite climb, so a flat loss passed as going up and down."""
+    s, _, cos = synthetic()
+    row = judged(s, (T, np.where(T < 150, 2.0, 0.7)), cos)[1]["loss non-monotone on short horizons"]
+    assert row.value == 0.0 and not row.passed
+
+
+def test_a_loss_infinite_at_the_plateaus_start_fails_the_long_horizon_claim():
+    """Loss ∞ over the plateau's first tenth: end / start read 0, a fall of 100 %, and the row passed."""
+    (t, s), (_, lo), cos = synthetic()
+    plateau_start = 190.0  # the synthetic sharpness plateau starts here (within a few steps)
+    loss = np.where((T >= plateau_start - 10) & (T < plateau_start + 80), np.inf, lo)
+    row = judged((t, s), (T, loss), cos)[1]["loss falls over the plateau"]
+    assert row.value is not None and np.isnan(row.value) and not row.passed and row.reason == "the loss is not finite on the plateau"
+
+
+def test_an_infinite_cosine_never_counts_as_a_flip():
+    """±∞ alternating from the onset on (no cosine is infinite) counted as a flip at every step: share 1, a pass."""
+    s, loss, _ = synthetic()
+    row = judged(s, loss, (T, np.where(T < 250, 1e-4, np.inf) * (-1.0) ** T))[1]["GD oscillates with period 2 along v₁ on the plateau, from the oscillation onset on"]
+    assert row.value == pytest.approx(0.0, abs=1e-12) and not row.passed

@@ -241,7 +241,7 @@ def judge(obs: Observed, *, d_vocab: int, n_chains: int, targets: Targets = Targ
     ind_event = formation(t, obs.induction[:, ind_head], *tg.rise, name=f"{ind_name} induction score half-rise", observable="heads/induction")
     prev_event = formation(t, prev, *tg.rise, name=f"{prev_name} previous-token score half-rise", observable="heads/previous_token")
     z_first, z_last = float(obs.edge_z_first[prev_head, ind_head]), float(obs.edge_z_last[prev_head, ind_head])
-    enters = z_last >= tg.edge_z and z_first < tg.edge_z  # a z-score that is not a number is neither in nor out: the edge is not shown to enter
+    enters = _measured(z_first, z_last) and z_last >= tg.edge_z and z_first < tg.edge_z  # a z-score that is not finite is neither in nor out: the edge is not shown to enter
     kcomp = obs.k_composition[:, prev_head, ind_head]
     # K-composition grows only when the edge enters the circuit graph (z >= edge_z at the end, not at the start)
     k_event = half_rise(t, kcomp, name=f"K-composition {prev_name}->{ind_name} half-rise", observable="composition/k") if enters else None
@@ -269,11 +269,11 @@ def judge(obs: Observed, *, d_vocab: int, n_chains: int, targets: Targets = Targ
         check(f"a layer-1 head ({ind_name}) rises < {lo:g} -> > {hi:g} within the loss-drop window {_fmt(window)}", rises, "rise inside window", c["inside"],
               claim="a layer-1 induction score rises inside the window of the repeated-token loss drop", source=PHASE, reason="" if window is not None else "loss drop absent",
               key="a layer-1 head rises within the loss-drop window"),
-        check(f"{ind_name} final induction score (test)", c["final_test"], f"> {tg.final_induction:g}", c["final_test"] > tg.final_induction,
-              claim="an induction head forms in layer 1", source=f"{OLSSON} (induction heads: prefix matching)", key="induction head: final induction score (test)"),
-        check(f"{ind_name} final induction score (off-position)", c["final_off"], f"> {tg.final_induction:g}", c["final_off"] > tg.final_induction,
+        check(f"{ind_name} final induction score (test)", c["final_test"], f"> {tg.final_induction:g}", _measured(c["final_test"]) and c["final_test"] > tg.final_induction,
+              claim="an induction head forms in layer 1", source=f"{OLSSON} (induction heads: prefix matching)", key="induction head: final induction score (test)", reason=_unmeasured(c["final_test"])),
+        check(f"{ind_name} final induction score (off-position)", c["final_off"], f"> {tg.final_induction:g}", _measured(c["final_off"]) and c["final_off"] > tg.final_induction,
               claim="the induction head matches prefixes at positions never used for a first copy in training", source=f"{OLSSON} (induction heads work at any position)",
-              depends_on=PRESET_CHOICES, key="induction head: final induction score (off-position)"),
+              depends_on=PRESET_CHOICES, key="induction head: final induction score (off-position)", reason=_unmeasured(c["final_off"])),
         check(
             f"{prev_name} previous-token score rises (by >= {tg.prev_gain:g}) with or before the induction score",
             f"half-rise {None if prev_event is None else round(prev_event.step)} vs {None if ind_event is None else round(ind_event.step)}, gain {gain:.2f}",
@@ -283,18 +283,18 @@ def judge(obs: Observed, *, d_vocab: int, n_chains: int, targets: Targets = Targ
             reason="" if prev_event is not None and ind_event is not None else "previous-token or induction head did not form",
             key="previous-token score rises with or before the induction score",
         ),
-        check(f"mean-ablating {prev_name}: repeated-token loss increase (nats)", obs.ablation_loss, f">= {tg.ablation_loss:g}", obs.ablation_loss >= tg.ablation_loss,
+        check(f"mean-ablating {prev_name}: repeated-token loss increase (nats)", obs.ablation_loss, f">= {tg.ablation_loss:g}", _measured(obs.ablation_loss) and obs.ablation_loss >= tg.ablation_loss,
               claim="the previous-token head is necessary for in-context copying", source=KNOCKOUT, depends_on=PRESET_CHOICES,
-              key="mean-ablating the previous-token head: repeated-token loss increase (nats)"),
-        check(f"mean-ablating {prev_name}: max layer-1 induction score (test and off-position)", obs.ablation_induction, f"< {tg.ablation_induction:g}", obs.ablation_induction < tg.ablation_induction,
+              key="mean-ablating the previous-token head: repeated-token loss increase (nats)", reason=_unmeasured(obs.ablation_loss)),
+        check(f"mean-ablating {prev_name}: max layer-1 induction score (test and off-position)", obs.ablation_induction, f"< {tg.ablation_induction:g}", _measured(obs.ablation_induction) and obs.ablation_induction < tg.ablation_induction,
               claim="the induction heads depend on that previous-token head", source=KNOCKOUT, depends_on=PRESET_CHOICES,
-              key="mean-ablating the previous-token head: max layer-1 induction score"),
+              key="mean-ablating the previous-token head: max layer-1 induction score", reason=_unmeasured(obs.ablation_induction)),
         check(f"K-composition edge {prev_name}->{ind_name} in final graph, not initial", f"z {z_first:.1f} -> {z_last:.1f}", f"z >= {tg.edge_z:g} at the end only", enters,
               claim="the circuit forms by K-composition of the previous-token head into the induction head", source=f"{ELHAGE} (K-composition)",
               reason="" if math.isfinite(z_first) and math.isfinite(z_last) else "a z-score is not a number",
               key="K-composition edge previous-token head -> induction head in final graph, not initial"),
-        check("one-layer control: final repeated-token loss (nats)", c_loss, f"> {tg.control_loss:g} ln V = {tg.control_loss * ln_v:.2f}", c_loss > tg.control_loss * ln_v,
-              claim="without a second layer repeated tokens are not copied", source=ONE_LAYER),
+        check("one-layer control: final repeated-token loss (nats)", c_loss, f"> {tg.control_loss:g} ln V = {tg.control_loss * ln_v:.2f}", _measured(c_loss) and c_loss > tg.control_loss * ln_v,
+              claim="without a second layer repeated tokens are not copied", source=ONE_LAYER, reason=_unmeasured(c_loss)),
         check("one-layer control: steepest fall of log repeated-token loss vs the two-layer drop (per 1000 steps)", f"{1000 * c_rate:.2f} vs {1000 * rate:.2f}",
               f"< {tg.control_rate:g} x the two-layer rate", drop is not None and c_rate < tg.control_rate * rate,
               claim="the one-layer control shows no phase change", source=ONE_LAYER, reason="" if drop is not None else "two-layer loss drop absent"),
@@ -328,6 +328,16 @@ def synthetic_observed(steps: Float[np.ndarray, " n"], *, at: float = 1300.0, he
     llc = 16.0 + 12.0 / (1.0 + np.exp(-(llc_t - at - 50.0) / 30.0))
     return Observed(t, loss, rise, rise - 0.02, rise, k, np.zeros((heads, heads)), z_last, llc_t, llc, np.full(len(llc_t), 0.5),
                     3.5, 0.1, t, 3.0 - 0.05 * t / t[-1], 0.2)
+
+
+def _measured(*values: float) -> bool:
+    """Whether every value is a finite number: a score, z-score or loss that is not is no measurement and passes no row."""
+    return all(math.isfinite(v) for v in values)
+
+
+def _unmeasured(value: float) -> str:
+    """The reason of a row whose measured ``value`` is not finite ("" when it is)."""
+    return "" if math.isfinite(value) else f"the measurement is not finite ({value})"
 
 
 def _fmt(pair) -> str:

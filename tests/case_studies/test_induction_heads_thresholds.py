@@ -51,3 +51,28 @@ def test_thresholds_of_the_llc_match_and_of_the_drop_are_as_stated():
     s = 1.0 / (1.0 + np.exp(-(T - 1300.0) / 15.0))
     assert _judge(loss=2.8 - 2.0 * s)[1] == "invalid"
     assert _row(_judge(loss=2.8 - 2.2 * s)[0], "the phenomenon").passed
+
+
+@pytest.mark.parametrize(
+    ("changes", "name"),
+    [
+        ({"ablation_loss": np.inf}, "mean-ablating L0H0: repeated-token loss increase (nats)"),
+        ({"ablation_induction": -np.inf}, "mean-ablating L0H0: max layer-1 induction score (test and off-position)"),
+        ({"control_loss": np.append(3.0 - 0.05 * T[:-1] / T[-1], np.inf)}, "one-layer control: final repeated-token loss (nats)"),
+        ({"edge_z_first": np.full((4, 4), -np.inf)}, "K-composition edge L0H0->L1H0 in final graph, not initial"),
+        ({"edge_z_last": np.full((4, 4), np.inf)}, "K-composition edge L0H0->L1H0 in final graph, not initial"),
+    ],
+)
+def test_an_infinite_measurement_passes_no_row(changes, name):
+    """An infinite ablation effect, control loss or z-score passed its one-sided target (∞ >= 1 nat, −∞ < 0.3, ...)."""
+    rows, verdict = _judge(**changes)
+    assert not rows[name].passed and verdict == "partial"
+
+
+def test_an_infinite_final_induction_score_passes_neither_score_row():
+    induction = np.tile(np.array([0.05, 0.05, 0.05, 0.05]), (len(T), 1))
+    induction[:, 0] = np.where(T >= 1300, np.inf, 0.05)
+    rows, _ = _judge(induction=induction, induction_off=induction)
+    for which in ("test", "off-position"):
+        row = rows[f"L1H0 final induction score ({which})"]
+        assert not row.passed and row.reason == "the measurement is not finite (inf)"

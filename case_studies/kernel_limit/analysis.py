@@ -310,7 +310,7 @@ def analyse_runs(runs: Mapping[str, Run], targets: Targets = Targets()) -> Bridg
 
 
 def judge(obs: dict, targets: Targets = Targets()) -> BridgeReport:
-    """The report from the observations of :func:`observe` (a pure function of numbers)."""
+    """The report from the observations of :func:`observe` (a pure function of numbers); a measurement that is not finite passes no row."""
     found, rows, alphas = obs["theory"], obs["sweep"]["rows"], obs["sweep"]["alphas"]
     lazy_alpha, rich_alpha = rows[0]["alpha"], rows[-1]["alpha"]
     report = BridgeReport("kernel-limit", "custom", obs["seed"])
@@ -322,7 +322,7 @@ def judge(obs: dict, targets: Targets = Targets()) -> BridgeReport:
                                claim="ridgeless eigenlearning describes the interpolant: training must be long enough to reach it in test error"))
     judge_lazy(obs, targets, report)
     dist = np.array([r["distance"] for r in rows])
-    report.checks.append(check(f"lazy end α={lazy_alpha:g}: final kernel distance", dist[0], f"< {targets.lazy_distance:g}", dist[0] < targets.lazy_distance, claim="at large output scale the tangent kernel stays at its initial value", source=LAZY))
+    report.checks.append(check(f"lazy end α={lazy_alpha:g}: final kernel distance", dist[0], f"< {targets.lazy_distance:g}", bool(np.isfinite(dist[0]) and dist[0] < targets.lazy_distance), claim="at large output scale the tangent kernel stays at its initial value", source=LAZY))
     half = alphas >= np.median(alphas)
     lazy = np.maximum(dist[half], 1e-300)
     slope, lo, hi = loglog_slope(alphas[half], lazy) if np.isfinite(lazy).all() else (float("nan"),) * 3  # a diverged distance: the check fails
@@ -331,16 +331,16 @@ def judge(obs: dict, targets: Targets = Targets()) -> BridgeReport:
               key="lazy half: log-log slope of final kernel distance vs α", claim="the kernel moves as α⁻¹ or faster as the output scale grows", source=LAZY)
     )
     tag = f"rich end α={rich_alpha:g}"
-    report.checks.append(check(f"{tag}: final kernel distance", dist[-1], f"> {targets.rich_distance:g}", dist[-1] > targets.rich_distance, claim="at small output scale the tangent kernel moves far from its initial value", source=RICH))
+    report.checks.append(check(f"{tag}: final kernel distance", dist[-1], f"> {targets.rich_distance:g}", bool(np.isfinite(dist[-1]) and dist[-1] > targets.rich_distance), claim="at small output scale the tangent kernel moves far from its initial value", source=RICH))
     a0, a1 = rows[-1]["alignment"]
-    report.checks.append(check(f"{tag}: kernel–target alignment, final / initial ({a0:.3f} → {a1:.3f})", a1 / a0, f">= {targets.alignment_rise:g}", a1 >= targets.alignment_rise * a0,
+    report.checks.append(check(f"{tag}: kernel–target alignment, final / initial ({a0:.3f} → {a1:.3f})", a1 / a0, f">= {targets.alignment_rise:g}", bool(np.isfinite([a0, a1]).all() and a1 >= targets.alignment_rise * a0),
                                key=f"{tag}: kernel–target alignment, final / initial", claim="the moving kernel aligns with the target", source="Baratin et al. 2021; Fort et al. 2020"))
     e0, e1 = rows[-1]["enrichment"]
-    report.checks.append(check(f"{tag}: first-layer weight share on the support, final / at init", e1 / e0, f">= {targets.enrichment:g}", e1 >= targets.enrichment * e0,
+    report.checks.append(check(f"{tag}: first-layer weight share on the support, final / at init", e1 / e0, f">= {targets.enrichment:g}", bool(np.isfinite([e0, e1]).all() and e1 >= targets.enrichment * e0),
                                claim="features learn the target's coordinates: the first layer concentrates on the support", source=RICH))
     degree = max(len(t) for t in obs["subsets"])
     kernel_residual = sum((1 - L) ** 2 * c**2 for t, L, c in zip(obs["subsets"], found["learnability"], obs["coefficients"]) if len(t) == degree)
-    report.checks.append(check(f"{tag}: degree-{degree} residual power on the cube vs the kernel's predicted {kernel_residual:.4f}", rows[-1]["top_residual"], f"< {kernel_residual:.4f}", rows[-1]["top_residual"] < kernel_residual,
+    report.checks.append(check(f"{tag}: degree-{degree} residual power on the cube vs the kernel's predicted {kernel_residual:.4f}", rows[-1]["top_residual"], f"< {kernel_residual:.4f}", bool(np.isfinite(rows[-1]["top_residual"]) and rows[-1]["top_residual"] < kernel_residual),
                                key=f"{tag}: degree-{degree} residual power on the cube vs the kernel's prediction", claim=f"features beat the kernel on the degree-{degree} term", source=RICH))
     departure = np.abs(np.array([r["cube_mse"] for r in rows]) / found["prediction"].test_mse - 1)
     a_kernel = crossing(alphas, dist, targets.crossover_distance)

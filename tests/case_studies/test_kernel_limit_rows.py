@@ -153,3 +153,24 @@ def test_a_lazy_half_kernel_distance_that_is_not_a_number_fails_the_slope_row_in
     obs["sweep"]["rows"][1]["distance"] = float("nan")
     row = _info(judge(obs), "lazy half")
     assert np.isnan(row.value) and not row.passed
+
+
+@pytest.mark.parametrize(
+    ("row", "change"),
+    [
+        ("lazy end α=50: final kernel distance", lambda rows: rows[0].update(distance=-np.inf)),
+        ("rich end α=0.05: final kernel distance", lambda rows: rows[-1].update(distance=np.inf)),
+        ("kernel–target alignment", lambda rows: rows[-1].update(alignment=(0.03, np.inf))),
+        ("kernel–target alignment", lambda rows: rows[-1].update(alignment=(-np.inf, 0.3))),
+        ("weight share on the support", lambda rows: rows[-1].update(enrichment=(1.0, np.inf))),
+        ("degree-3 residual power", lambda rows: rows[-1].update(top_residual=-np.inf)),
+    ],
+)
+def test_an_infinite_measurement_passes_no_row(row, change):
+    """An infinite distance, alignment, enrichment or residual passed its one-sided target (∞ > 0.3, ∞ >= 2 × 0.03, ...)."""
+    from case_studies.kernel_limit import judge
+
+    obs = _observations()
+    change(obs["sweep"]["rows"])
+    report = judge(obs)
+    assert not counted_row(report, row).passed and report.verdict == "partial"

@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import math
 
-from helpers import counted_row
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_kernel_limit_judge import _observations
@@ -29,6 +28,12 @@ ROWS = {
     "mse": "cube MSE vs eigenlearning",
     "fraction": "learned fraction of χ_{0,1} ",
 }
+
+
+def counted_row(report, part: str):
+    """The one counted row of ``report`` whose name contains ``part``."""
+    (found,) = [r for r in report.rows if r.counted and part in r.name]
+    return found
 
 
 def obs():

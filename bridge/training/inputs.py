@@ -132,6 +132,7 @@ def validate(config: RunConfig) -> TaskData:
         if not isinstance(e, MemoryError) and "allocate" not in str(e) and "out of memory" not in str(e):
             raise
         raise ConfigError(f"the task and model of this config do not fit in memory ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no detail'})") from None
+    check_finite(data, config)
     n = min(len(data.train), 2)
     try:
         with torch.no_grad():
@@ -140,9 +141,47 @@ def validate(config: RunConfig) -> TaskData:
         raise ConfigError(f"model {config.model.kind!r} does not fit task {config.task.kind!r}: {e}") from None
     if loss.ndim != 0:
         raise ConfigError(f"loss of task {config.task.kind!r} is not a scalar (shape {tuple(loss.shape)})")
+    if not bool(torch.isfinite(loss)):  # before any step: no learning rate can cause it
+        raise ConfigError(
+            f"the loss of model {config.model.kind!r} on task {config.task.kind!r} drawn by seed {config.seed} is {loss.item()} "
+            f"on its first {n} training examples before any step: the targets or the model's outputs overflow {config.train.dtype} "
+            f"({_sizes(data)}; task settings {_settings(config.task)})"
+        )
     if config.train.batch_size is not None and config.train.batch_size > len(data.train):
         raise ConfigError(f"train.batch_size {config.train.batch_size} exceeds the {len(data.train)} training examples")
     return data
+
+
+def _sizes(data: TaskData) -> str:
+    test = "no test split" if data.test is None else f"test x {tuple(data.test.x.shape)}, y {tuple(data.test.y.shape)}"
+    return f"train x {tuple(data.train.x.shape)}, y {tuple(data.train.y.shape)}; {test}"
+
+
+def _settings(task: Any) -> str:
+    return ", ".join(f"{k}={v!r:.40}" for k, v in config_to_dict(task).items() if k != "kind")
+
+
+def check_finite(data: TaskData, config: RunConfig) -> None:
+    """Raise a ``ConfigError`` naming the task, the seed and the sizes when an input or target of ``data`` (the
+    task of ``config`` in its training dtype) is infinite or NaN: no training can fit it, and its loss would be
+    reported as a divergence at step 0.
+
+    Examples:
+        >>> from bridge.config import TrainConfig; from bridge.models import MLPConfig; from bridge.tasks import HierarchyConfig
+        >>> cfg = RunConfig(HierarchyConfig(depth=1, feature_scale=1e300), MLPConfig(2, 3), TrainConfig())
+        >>> check_finite(in_dtype(make_task(cfg.task, 0), torch.float32), cfg)
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: task 'hierarchy' drawn by seed 0 gives non-finite train targets y in float32: 4 of 6 entries are inf or NaN (train x (2, 2), y (2, 3); no test split; task settings depth=1, branching=2, feature_scale=1e+300, shuffle_labels=False)
+    """
+    for name, split in (("train", data.train), ("test", data.test)):
+        for part, values in (() if split is None else (("inputs x", split.x), ("targets y", split.y))):
+            if values.is_floating_point() and not bool(torch.isfinite(values).all()):
+                bad = int((~torch.isfinite(values)).sum())
+                raise ConfigError(
+                    f"task {config.task.kind!r} drawn by seed {config.seed} gives non-finite {name} {part} in {config.train.dtype}: "
+                    f"{bad} of {values.numel()} entries are inf or NaN ({_sizes(data)}; task settings {_settings(config.task)})"
+                )
 
 
 def extension(recorded: Any, config: RunConfig, out: Path) -> int | None:

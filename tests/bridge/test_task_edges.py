@@ -96,7 +96,7 @@ def test_targets_that_overflow_to_inf_are_refused_naming_the_task_seed_and_sizes
 
 @pytest.mark.parametrize("kind", SCALED)
 def test_targets_whose_loss_overflows_float32_are_refused_before_any_step_not_blamed_on_the_learning_rate(kind, tmp_path):
-    """Targets of 1e38 are finite in float32 but their squared error is not: training stopped at step 0 with
+    """Targets of 1e38 are finite in float32 but their squared error is not: training ended at step 0 with
     "training loss became inf at step 0; lower train.lr", though no step had been taken."""
     with pytest.raises(ConfigError) as refused:
         train(scaled(kind, 1e38), tmp_path / "run", device="cpu", progress=False)

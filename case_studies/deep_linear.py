@@ -28,10 +28,11 @@ from bridge.tasks import HierarchyConfig
 from bridge.theory import saxe
 from bridge.trackers.differentiation import DifferentiationTracker
 from bridge.trackers.modes import ModeTracker
-from case_studies.base import CaseStudy, register
+from case_studies.base import CaseStudy, register, target_domains
 
 
 @dataclass(frozen=True)
+@target_domains(tolerance="tolerance", trajectory="tolerance", chance_sds="tolerance", clear_sds="tolerance", learned="tolerance", snr="tolerance")
 class Targets:
     """What the deep-linear report judges.
 

@@ -1,11 +1,9 @@
 """Case study ``edge-of-stability``: progressive sharpening, then sharpness at 2/η (Cohen et al. 2021).
 
-A tanh MLP fits a random tanh teacher by full-batch gradient descent with MSE,
-once per step size η (same data, same initialisation). The sharpness (top
-Hessian eigenvalue, by warm-started Lanczos at every step) rises, reaches the
-stability threshold 2/η of :mod:`bridge.theory.eos` and hovers there while the
-loss falls over long horizons and goes up and down on short ones. The plateau is detected from the
-sharpness curve alone and its median compared with 2/η.
+A tanh MLP fits a random tanh teacher by full-batch gradient descent with MSE, once per step size η (same data,
+same initialisation). The sharpness (top Hessian eigenvalue, by warm-started Lanczos at every step) rises, reaches
+the stability threshold 2/η of :mod:`bridge.theory.eos` and hovers there while the loss falls over long horizons
+and goes up and down on short ones. The plateau is detected from the sharpness curve alone, its median compared with 2/η.
 
 Mechanism side: where the top eigenvector lives (its loading on each layer's
 weights and on each hidden neuron, at every checkpoint) and the period-2
@@ -32,10 +30,11 @@ from bridge.stages.sharpness import alternation_fraction, edge_reached, first_in
 from bridge.tasks.teacher_mlp import TeacherMLPConfig
 from bridge.theory.eos import predict_plateau
 from bridge.trackers.curvature import CurvatureLoadingTracker, SharpnessTracker
-from case_studies.base import CaseStudy, Offline, register
+from case_studies.base import CaseStudy, Offline, register, target_domains
 
 
 @dataclass(frozen=True)
+@target_domains(tolerance="tolerance", start_below="positive", onset_tolerance="tolerance", oscillation_level="share", min_alternation="share", cosine_sds="tolerance", min_fall="fraction", min_climb="tolerance")
 class Targets:
     """What the edge-of-stability report judges, per step size.
 

@@ -36,7 +36,7 @@ from bridge.runs.run import Run
 from bridge.tasks import LinearTeacherConfig
 from bridge.theory.aoyagi import BRANCHES, RRRShape, rrr_branch, rrr_learning_coefficient
 from bridge.trackers.llc import LLCTracker
-from case_studies.base import MAIN, CaseStudy, Offline, register
+from case_studies.base import MAIN, CaseStudy, Offline, register, target_domains
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,7 @@ class Shape(RRRShape):
 
 
 @dataclass(frozen=True)
+@target_domains(tolerance="tolerance", max_trained_excess="tolerance", min_shapes="count")
 class Targets:
     """What the llc-calibration report judges.
 

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bridge.registry import Registry
+from case_studies.base.targets import target_domains  # noqa: F401 (every study's Targets declares its domains with it)
 
 if TYPE_CHECKING:  # the runner imports these when it runs, so listing case studies stays light
     from bridge.config import RunConfig

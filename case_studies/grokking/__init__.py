@@ -116,6 +116,8 @@ class GrokkingPreset:
     def __post_init__(self) -> None:
         if self.task.op not in ("+", "-"):
             raise ConfigError(f"grokking analyses the Fourier algorithm of a ± b mod p: task.op must be '+' or '-', got {self.task.op!r} (a·b mod p needs a discrete-log relabelling of the residues)")
+        if max(1, round(self.task.train_fraction * self.task.p**2)) >= self.task.p**2:  # the split of bridge.tasks.modular
+            raise ConfigError(f"grokking is judged on held-out pairs: task.train_fraction={self.task.train_fraction} leaves none of the {self.task.p**2} pairs of p={self.task.p} out")
 
 
 PRESETS = {

@@ -15,11 +15,13 @@ from bridge.stages.detectors import Event, threshold_crossing
 from bridge.stages.grokking import generalised, grokking_phases, half_fall, half_move, memorised_and_grokked
 from bridge.theory import agf
 from bridge.theory.weight_decay import fit_power_law, time_scale
+from case_studies.base.targets import target_domains
 from probes.fourier import frequency_norms, key_frequencies, top_share
 from probes.modular import residue_embedding
 
 
 @dataclasses.dataclass(frozen=True)
+@target_domains(memorised="share", grokked="share", grok_ratio="positive", key_mass="share", n_top="count", sparse_share="share", excluded_rise="positive", lag_tolerance="tolerance", cleanup_drop="tolerance", loss_fall="fraction", gini_rise="fraction", norm_growth="positive", agf_tolerance="tolerance", sweep_weight_decays="count", sweep_exponent="number")
 class Targets:
     """What the grokking report judges.
 

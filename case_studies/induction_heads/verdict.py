@@ -37,6 +37,7 @@ from bridge.stages import (
     rise_between,
     stage_end,
 )
+from case_studies.base.targets import target_domains
 
 OLSSON = "Olsson et al. 2022, In-context learning and induction heads"
 ELHAGE = "Elhage et al. 2021, A mathematical framework for transformer circuits"
@@ -48,6 +49,7 @@ PRESET_CHOICES = ("rotary positions", "SGD")  # rows known to pass with these an
 
 
 @dataclass(frozen=True)
+@target_domains(tolerance="tolerance", drop_fall="fraction", rise="interval", final_induction="fraction", prev_gain="fraction", ablation_loss="tolerance", ablation_induction="fraction", edge_z="tolerance", llc_sigmas="tolerance", control_loss="tolerance", control_rate="positive", control_induction="fraction")
 class Targets:
     """What the induction-heads report judges.
 

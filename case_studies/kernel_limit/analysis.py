@@ -15,6 +15,7 @@ from bridge.stages.detectors import threshold_crossing
 from bridge.tasks.boolean_cube import degree_eigenvalues
 from bridge.theory import eigenlearning
 from bridge.theory.linearised import kernel_descent
+from case_studies.base.targets import target_domains
 from case_studies.kernel_limit.runs import by_alpha, cube_kernel, cube_terms, draws, final, initial_kernel, kernel_over_sets, outcome
 
 EIGENLEARNING = "Simon et al. 2023 (eigenlearning: learnabilities and test MSE from the spectrum); bridge.theory.eigenlearning.predict"
@@ -24,6 +25,7 @@ RICH = "Chizat, Oyallon & Bach 2019; Geiger et al. 2020 (feature learning at sma
 
 
 @dataclass(frozen=True)
+@target_domains(below=(("lazy_distance", "rich_distance"),), test_mse="tolerance", learnability="tolerance", half_time="tolerance", lazy_distance="positive", lazy_slope="number", rich_distance="tolerance", alignment_rise="positive", enrichment="positive", crossover_distance="positive", crossover_departure="positive", crossover_factor="factor", feature_rise="positive", trained="positive", settled="tolerance")
 class Targets:
     """What the kernel-limit report judges.
 

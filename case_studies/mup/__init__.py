@@ -39,11 +39,12 @@ from bridge.report import BridgeReport
 from bridge.runs.run import Run
 from bridge.tasks import TeacherMLPConfig
 from bridge.trackers.coordinates import CoordinatesTracker
-from case_studies.base import CaseStudy, register
+from case_studies.base import CaseStudy, register, target_domains
 from case_studies.mup.analysis import analyse, coord_key, figures, lr_key
 
 
 @dataclass(frozen=True)
+@target_domains(below=(("mup_lr_shift", "sp_lr_shift"),), mup_slope="tolerance", sp_slope="tolerance", mup_lr_shift="count0", sp_lr_shift="count", first_layer_slope="tolerance", ntk_first_layer="number", reference="tolerance", learned="share")
 class Targets:
     """What the ``mup`` report judges, as the case study's claims state them.
 
@@ -140,6 +141,7 @@ class MupPreset:
         _require(isinstance(self.base_width, int) and self.base_width >= 1, f"mup.base_width must be a positive integer, got {self.base_width!r}")
         _require(isinstance(self.seeds, int) and self.seeds >= 1, f"mup.seeds must be a positive integer, got {self.seeds!r}")
         _require(self.model.d_in == self.task.d_in and self.model.d_out == self.task.d_out, "mup.model d_in/d_out must match the task's")
+        _require(self.task.n_test >= 2, f"mup.task.n_test must be >= 2: the widths' representations are compared by linear CKA on the held-out inputs, got {self.task.n_test}")
 
 
 def _require(ok: bool, message: str) -> None:

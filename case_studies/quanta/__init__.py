@@ -24,11 +24,12 @@ from bridge.report import BridgeReport
 from bridge.runs.run import Run
 from bridge.tasks.sparse_parity import SparseParityConfig
 from bridge.trackers.quanta import HiddenProgressTracker, SubtaskLossTracker
-from case_studies.base import MAIN, CaseStudy, register
+from case_studies.base import MAIN, CaseStudy, register, target_domains
 from case_studies.quanta.analysis import PAPER, analyse_sweep, figures
 
 
 @dataclass(frozen=True)
+@target_domains(order_rho="fraction", abrupt_ratio="positive", hidden_factor="positive", exponent_tolerance="tolerance", bridge_tolerance="tolerance", bridge_coverage="share", min_learned="count")
 class Targets:
     """What the quanta report judges (each a claim of the quantization model or of hidden progress).
 

@@ -14,6 +14,7 @@ import numpy as np
 from bridge.match import check, match
 from bridge.stages.detectors import settled_crossing
 from bridge.theory.superposition import nearest_sticky
+from case_studies.base.targets import target_domains
 from probes.feature_geometry import Polygon
 
 ELHAGE = "Elhage et al. 2022, Toy models of superposition"
@@ -21,6 +22,7 @@ CHEN = "Chen et al. 2023, Dynamical versus Bayesian phase transitions in a toy m
 
 
 @dataclass(frozen=True)
+@target_domains(phase_agreement="share", sticky_tol="tolerance", sticky_share="share", angle_tol="tolerance", norm_tol="tolerance", llc_fraction="share", pentagon_settle="positive", llc_sigmas="tolerance", match_tolerance="tolerance")
 class Targets:
     """What the superposition report judges.
 

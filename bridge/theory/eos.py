@@ -91,6 +91,10 @@ def gd_on_quadratic(curvature: float, lr: float, steps: int, x0: float = 1.0, mo
         raise ValueError(f"momentum must be in [0, 1), got {momentum}")
     lr_curvature, momentum = float(lr) * float(curvature), float(momentum)
     growing = math.copysign(1.0, 1.0 + momentum - lr_curvature)
+    # past the float range ηλ is kept as h · 2^shift with |h| in [1/4, 1): inf · 0 was NaN for a zero iterate, and
+    # inf · x was ±inf for an x small enough that ηλ · x is a float
+    (lr_m, lr_e), (c_m, c_e) = math.frexp(float(lr)), math.frexp(float(curvature))
+    h, shift = (lr_m * c_m, lr_e + c_e) if math.isinf(lr_curvature) else (lr_curvature, 0)
     xs = [float(x0)]
     x, prev = float(x0), float(x0)
     for _ in range(steps):
@@ -99,9 +103,9 @@ def gd_on_quadratic(curvature: float, lr: float, steps: int, x0: float = 1.0, mo
         else:  # scaled: ηλ·x overflowed (then inf − inf) for x near the float range even where the step shrinks x
             e = max(math.frexp(x)[1], math.frexp(prev)[1])
             a, b = math.ldexp(x, -e), math.ldexp(prev, -e)
-            y = a - lr_curvature * a + momentum * (a - b)
+            y = a - h * a + momentum * (a - b) if shift == 0 else math.ldexp(a + momentum * (a - b), -shift) - h * a
             try:
-                x, prev = math.ldexp(y, e), x
+                x, prev = math.ldexp(y, e + shift), x
             except OverflowError:
                 x, prev = math.copysign(math.inf, y), x
         xs.append(x)

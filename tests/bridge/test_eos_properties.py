@@ -111,3 +111,28 @@ def test_a_single_precision_step_size_gives_a_double_precision_threshold():
 def test_input_outside_the_domain_is_refused_by_name(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.5])
+def test_a_step_times_curvature_past_the_float_range_keeps_zero_and_small_starts_exact(momentum):
+    """η = λ = 1e300 (ηλ = 1e600 overflows to inf): x0 = 0 ran 0, NaN, NaN (inf · 0), x0 = 1e-300 ran 1e-300, −inf
+    where the exact next iterate is −1e300."""
+    np.testing.assert_array_equal(eos.gd_on_quadratic(1e300, 1e300, 4, x0=0.0, momentum=momentum), np.zeros(5))
+    xs = eos.gd_on_quadratic(1e300, 1e300, 3, x0=1e-300, momentum=momentum)
+    exact = _exact_run(1e300, 1e300, 3, 1e-300, momentum)
+    assert exact[1] == pytest.approx(-1e300, rel=1e-12) and math.isinf(exact[2])
+    np.testing.assert_allclose(xs[:2], exact[:2], rtol=1e-14, atol=0)
+    np.testing.assert_array_equal(xs[2:], [math.inf, -math.inf])
+    flipped = eos.gd_on_quadratic(-1e300, 1e300, 2, x0=-1e-300, momentum=momentum)
+    np.testing.assert_allclose(flipped, _exact_run(-1e300, 1e300, 2, -1e-300, momentum), rtol=1e-14, atol=0)
+
+
+@PROPERTY
+@given(st.floats(300, 308).map(lambda e: 10.0**e), st.floats(300, 308).map(lambda e: 10.0**e), st.integers(-330, -300), MOMENTA)
+def test_an_overflowing_step_times_curvature_matches_exact_arithmetic(lr, curvature, exponent, momentum):
+    x0 = 10.0**exponent
+    xs = eos.gd_on_quadratic(curvature, lr, 3, x0=x0, momentum=momentum)
+    exact = _exact_run(curvature, lr, 3, x0, momentum)
+    assert not np.isnan(xs).any()
+    for got, want in zip(xs, exact):
+        assert got == pytest.approx(want, rel=1e-12, abs=0) if math.isfinite(want) else got == want

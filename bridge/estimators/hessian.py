@@ -33,6 +33,7 @@ from jaxtyping import Float
 from scipy.sparse.linalg import LinearOperator, eigsh
 from torch import Tensor, nn
 
+from bridge.estimators.reparam import model_input
 from bridge.models.base import eval_mode
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
@@ -103,7 +104,8 @@ def hessian_operator(
 
     Args:
         model: any ``nn.Module`` of the library.
-        x, y: the batch (full batch or a fixed subset), ``(n, ...)`` each.
+        x, y: the batch (full batch or a fixed subset), ``(n, ...)`` each, finite; floating-point ones are cast to
+            the parameters' dtype.
         loss_fn: ``(output, target) -> scalar``, written without ``F.mse_loss``.
         params: parameters to differentiate (default: all with ``requires_grad``).
 
@@ -119,13 +121,19 @@ def hessian_operator(
     params = [p for p in model.parameters() if p.requires_grad] if params is None else list(params)
     if not params:
         raise ValueError("hessian_operator: the model has no trainable parameters")
+    for name, batch in (("x", x), ("y", y)):
+        if not isinstance(batch, Tensor) or batch.ndim == 0:
+            raise ValueError(f"hessian_operator: {name} must be a batch (n, ...), got {tuple(batch.shape) if isinstance(batch, Tensor) else type(batch).__name__}")
     if x.shape[0] != y.shape[0] or x.shape[0] == 0:
         raise ValueError(f"hessian_operator: x and y must hold the same positive number of examples, got {x.shape[0]} and {y.shape[0]}")
+    x, y = model_input("x", x, model), model_input("y", y, model)
     op = None
     with eval_mode(model):
         try:
             with torch.enable_grad():
                 loss = loss_fn(model(x), y)
+                if not torch.isfinite(loss):
+                    raise ValueError(f"hessian_operator: the loss at the model's parameters is {loss.item()}, not a finite number")
                 grads = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
                 flat = torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1) for g, p in zip(grads, params)])
                 op = HessianOperator(params, flat)

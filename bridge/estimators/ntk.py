@@ -53,7 +53,7 @@ from torch import Tensor, nn
 from torch.func import jacrev, vmap
 
 from bridge.estimators.llc import select_params
-from bridge.estimators.reparam import ParameterSlots
+from bridge.estimators.reparam import ParameterSlots, model_input
 
 OUTPUT_REDUCTIONS = ("trace", "full")
 OutputFn = Callable[[Tensor], Tensor]
@@ -74,7 +74,7 @@ def empirical_ntk(
     Args:
         model: any module whose forward maps a batch ``(b, ...)`` to outputs ``(b, ...)``,
             each example's output independent of the others in its batch.
-        x1: inputs ``(n1, ...)`` (floats, or token ids for a transformer).
+        x1: inputs ``(n1, ...)`` (floats, cast to the parameters' dtype, or token ids for a transformer).
         x2: inputs ``(n2, ...)`` with the same trailing shape; ``None``: ``x1``
             (then only the upper blocks are computed and the result is exactly symmetric).
         chunk_size: inputs per Jacobian evaluation; ``None``: all inputs at once.
@@ -102,15 +102,12 @@ def empirical_ntk(
         raise ValueError(f"output_reduction must be one of {OUTPUT_REDUCTIONS}, got {output_reduction!r}")
     if chunk_size is not None and (not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1):
         raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
-    if x1.ndim < 1 or x1.shape[0] == 0:
-        raise ValueError(f"x1 must hold at least one example, got shape {tuple(x1.shape)}")
+    x1 = model_input("x1", x1, model)
     if x2 is not None and (x2.ndim < 1 or x2.shape[0] == 0 or x2.shape[1:] != x1.shape[1:]):
         raise ValueError(f"x2 must hold examples shaped like x1's {tuple(x1.shape[1:])}, got shape {tuple(x2.shape)}")
-    jacobian = _chunk_jacobian_fn(model, output, params)
-    device = next(model.parameters()).device
-    x1 = x1.to(device)
     symmetric = x2 is None
-    x2 = x1 if symmetric else x2.to(device)
+    x2 = x1 if symmetric else model_input("x2", x2, model)
+    jacobian = _chunk_jacobian_fn(model, output, params)
     size1 = x1.shape[0] if chunk_size is None else chunk_size
     size2 = x2.shape[0] if chunk_size is None else chunk_size
     starts1, starts2 = range(0, x1.shape[0], size1), range(0, x2.shape[0], size2)
@@ -159,9 +156,7 @@ def jacobian_ntk(model: nn.Module, x: Tensor, *, output_reduction: str = "trace"
     """
     if output_reduction not in OUTPUT_REDUCTIONS:
         raise ValueError(f"output_reduction must be one of {OUTPUT_REDUCTIONS}, got {output_reduction!r}")
-    if x.ndim < 1 or x.shape[0] == 0:
-        raise ValueError(f"x must hold at least one example, got shape {tuple(x.shape)}")
-    x = x.to(next(model.parameters()).device)
+    x = model_input("x", x, model)
     slots = ParameterSlots(model)
     params = slots.parameters()
     shapes = {name: p.shape for name, p in params.items()}
@@ -237,10 +232,29 @@ def kernel_matrix(kernel: Float[Tensor, "n1 n2 *out_pair"]) -> Float[Tensor, "ro
     raise ValueError(f"a kernel is (n1, n2) or (n1, n2, O, O), got shape {tuple(kernel.shape)}")
 
 
-def _square(kernel: Tensor) -> Tensor:
+def _finite(name: str, values: Tensor) -> None:
+    """Refuse a tensor with a NaN or infinite entry, naming it and the first such entry."""
+    bad = ~torch.isfinite(values)
+    if bad.any():
+        at = tuple(int(i) for i in bad.nonzero()[0])
+        raise ValueError(f"{name} must be finite, got {name}[{', '.join(map(str, at))}] = {values[at].item()}")
+
+
+def _unit_scale(values: Tensor) -> Tensor:
+    """``values / max |values|`` in float64 (kept when all zero): the read-outs are scale free, and squares of entries
+    near the float range overflowed to inf (NaN read-outs) or underflowed to 0 (a "zero kernel")."""
+    v = values.double()
+    top = v.abs().max() if v.numel() else v.new_zeros(())
+    return v / top if top > 0 else v
+
+
+def _square(kernel: Tensor, name: str = "kernel") -> Tensor:
     m = kernel_matrix(kernel)
     if m.shape[0] != m.shape[1]:
         raise ValueError(f"need a square kernel (one set of inputs), got shape {tuple(kernel.shape)}")
+    if m.shape[0] == 0:
+        raise ValueError(f"{name} must hold at least one example, got shape {tuple(kernel.shape)}")
+    _finite(name, kernel)
     return m
 
 
@@ -290,7 +304,7 @@ def effective_rank(kernel: Float[Tensor, "n n *out_pair"]) -> Float[Tensor, ""]:
         >>> float(effective_rank(torch.diag(torch.tensor([1.0, 1.0, 0.0, 0.0]))))
         2.0
     """
-    m = _square(kernel).double()
+    m = _unit_scale(_square(kernel))
     squares = (m * m).sum()
     if squares == 0:
         raise ValueError("the effective rank of a zero kernel is undefined")
@@ -309,8 +323,11 @@ def kernel_distance(k0: Float[Tensor, "n1 n2 *out_pair"], kt: Float[Tensor, "n1 
     """
     if k0.shape != kt.shape:
         raise ValueError(f"kernels of different shapes: {tuple(k0.shape)} vs {tuple(kt.shape)}")
-    a, b = k0.reshape(-1).double(), kt.reshape(-1).double()
-    norms = a.norm() * b.norm()
+    for name, k in (("k0", k0), ("kt", kt)):
+        kernel_matrix(k)
+        _finite(name, k)
+    a, b = _unit_scale(k0.reshape(-1)), _unit_scale(kt.reshape(-1))
+    norms = torch.sqrt((a @ a) * (b @ b))  # one rounding of a square root: equal kernels are at distance 0
     if norms == 0:
         raise ValueError("the distance to a zero kernel is undefined")
     return (1 - (a @ b) / norms).clamp(min=0.0)
@@ -328,10 +345,11 @@ def kernel_target_alignment(kernel: Float[Tensor, "n n *out_pair"], y: Float[Ten
         >>> round(float(kernel_target_alignment(torch.outer(y, y), y)), 6), round(float(kernel_target_alignment(torch.eye(3), y)), 4)
         (1.0, 0.5774)
     """
-    m = _square(kernel).double()
-    if y.shape[0] != kernel.shape[0]:
-        raise ValueError(f"y has {y.shape[0]} examples, the kernel {kernel.shape[0]}")
-    t = y.reshape(y.shape[0], -1).double()
+    m = _unit_scale(_square(kernel))
+    if y.ndim == 0 or y.shape[0] != kernel.shape[0]:
+        raise ValueError(f"y must be (n, ...) with the kernel's n = {kernel.shape[0]} examples, got shape {tuple(y.shape)}")
+    _finite("y", y)
+    t = _unit_scale(y.reshape(y.shape[0], -1))
     if kernel.ndim == 4:
         if t.shape[1] != kernel.shape[2]:
             raise ValueError(f"y has {t.shape[1]} outputs per example, the kernel {kernel.shape[2]}")

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
+import torch
 from torch import Tensor, nn
 
 
@@ -103,4 +104,33 @@ def _slot_table(model: nn.Module, table: str, names: Mapping[int, str]) -> dict[
     return slots
 
 
-__all__ = ["ParameterSlots"]
+def model_input(name: str, x: Tensor, model: nn.Module) -> Tensor:
+    """A batch ``x`` ``(n, ...)`` as the model computes with it: on its device, floating-point inputs in the dtype of
+    its floating-point parameters (integer inputs such as token ids as they are), as the library's training does.
+
+    Raises:
+        ValueError: ``x`` is not a tensor with at least one example, or has a NaN or infinite entry (named).
+
+    Examples:
+        >>> model_input("x", torch.ones(2, 3, dtype=torch.float64), nn.Linear(3, 1)).dtype
+        torch.float32
+        >>> model_input("x", torch.tensor([[1.0, float("nan")]]), nn.Linear(2, 1))
+        Traceback (most recent call last):
+        ...
+        ValueError: x must be finite, got x[0, 1] = nan
+    """
+    if not isinstance(x, Tensor) or x.ndim < 1 or x.shape[0] == 0:
+        got = f"shape {tuple(x.shape)}" if isinstance(x, Tensor) else f"a {type(x).__name__}"
+        raise ValueError(f"{name} must hold at least one example, got {got}")
+    if x.is_floating_point() or x.is_complex():
+        bad = ~torch.isfinite(x)
+        if bad.any():
+            at = tuple(int(i) for i in bad.nonzero()[0])
+            raise ValueError(f"{name} must be finite, got {name}[{', '.join(map(str, at))}] = {x[at].item()}")
+    params = [p for p in model.parameters() if p.is_floating_point()]
+    if not params:
+        return x
+    return x.to(device=params[0].device, dtype=params[0].dtype if x.is_floating_point() else x.dtype)
+
+
+__all__ = ["ParameterSlots", "model_input"]

@@ -58,7 +58,7 @@ def fourier_components(x: Float[Tensor, "neuron p"], k: int) -> Complex[np.ndarr
     """``x̂_i = Σ_a x[i, a] e^{2πi k a / p}`` for each row ``i``: ``(neurons, p)`` in, ``(neurons,)`` complex out.
 
     Raises:
-        ValueError: ``x`` not 2-D with at least one column.
+        ValueError: ``x`` not 2-D with at least one column, or with a NaN or infinite entry.
 
     Examples:
         >>> x = torch.tensor([[1.0, 0.0, -1.0, 0.0], [1.0, 1.0, 1.0, 1.0]])   # cos(2πa/4), constant
@@ -67,6 +67,9 @@ def fourier_components(x: Float[Tensor, "neuron p"], k: int) -> Complex[np.ndarr
     """
     if x.ndim != 2 or x.shape[1] < 1:
         raise ValueError(f"x must be (neurons, p) with p >= 1, got shape {tuple(x.shape)}")
+    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        at = tuple(int(i) for i in (~torch.isfinite(x)).nonzero()[0])
+        raise ValueError(f"x must be finite, got x[{at[0]}, {at[1]}] = {x[at].item()}")
     p = x.shape[1]
     phase = np.exp(2j * math.pi * k * np.arange(p) / p)
     return x.detach().double().numpy() @ phase

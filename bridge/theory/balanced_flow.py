@@ -50,6 +50,8 @@ def balanced_flow(steps: np.ndarray, teacher: np.ndarray, w_in: np.ndarray, w_ou
     if not all(np.isfinite(a).all() for a in (teacher, w_in, w_out)):
         raise ValueError(f"{' and '.join(n for n, a in zip(('teacher', 'w_in', 'w_out'), (teacher, w_in, w_out)) if not np.isfinite(a).all())} must be finite, got a NaN or inf entry")
     d_out, d_in = teacher.shape
+    if steps.size == 0:  # np.stack of no step raised "need at least one array to stack"
+        return np.zeros((0, d_in + d_out, d_in + d_out))
     f = np.zeros((d_in + d_out, d_in + d_out))
     f[:d_in, d_in:], f[d_in:, :d_in] = teacher.T, teacher
     lam, basis = np.linalg.eigh(f)

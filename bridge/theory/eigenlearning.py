@@ -297,8 +297,8 @@ def domain_spectrum(kernel, target) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     """
     k = np.asarray(kernel, dtype=float)
     f = np.asarray(target, dtype=float).ravel()
-    if k.ndim != 2 or k.shape[0] != k.shape[1] or k.shape[0] != f.size:
-        raise ValueError(f"kernel must be (N, N) and target (N,), got {k.shape} and {f.shape}")
+    if k.ndim != 2 or k.shape[0] != k.shape[1] or k.shape[0] != f.size or f.size == 0:
+        raise ValueError(f"kernel must be (N, N) and target (N,) with N >= 1, got {k.shape} and {f.shape}")
     require_entries("kernel", k, np.isfinite(k), "finite")
     require_entries("target", f, np.isfinite(f), "finite")
     values, vectors = np.linalg.eigh((k + k.T) / 2)

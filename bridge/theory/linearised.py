@@ -50,12 +50,16 @@ def mode_residuals(gram_eigenvalues, steps, lr: float, n: float, discrete: bool 
     _check_lr_n(lr, n)
     lam = _eigenvalues(gram_eigenvalues)
     t = _steps(steps)[:, None]
-    rate = lr * lam[None, :] / n
+    with np.errstate(over="ignore"):  # a rate past the float range is inf: its mode is gone after one step
+        rate = lr * lam[None, :] / n
     if discrete and np.any(rate > 1) and not np.all(t == np.round(t)):
         raise ValueError(f"discrete steps must be integers where 1 − η λ̂/n < 0, got step {t[t != np.round(t)][0]:g}")
     if discrete:
         return np.power(1 - rate, t)
-    return np.exp(-rate * t)
+    # a mode that does not move (λ̂ = 0) or a start (t = 0) keeps its residual 1: rate · t was 0 · inf, NaN,
+    # for an infinite step or a rate past the float range
+    still = (rate == 0) | (t == 0)
+    return np.where(still, 1.0, np.exp(-np.where(still, 0.0, rate) * np.where(still, 0.0, t)))
 
 
 def half_times(gram_eigenvalues, lr: float, n: float, discrete: bool = False) -> np.ndarray:

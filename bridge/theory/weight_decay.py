@@ -95,7 +95,9 @@ def decay_prediction(t_start: float, norm_start: float, norm_target: float, lr: 
     ratio = norm_target / norm_start  # below the normal range it has lost digits (or is 0): a difference of logs
     shrink = math.log(ratio) if ratio >= sys.float_info.min else math.log(norm_target) - math.log(norm_start)
     # log1p: log(1 − η·λ) rounded 1 − η·λ first and was 0 (a division by zero) for η·λ below 2⁻⁵³
-    steps = shrink / math.log1p(-float(lr) * float(weight_decay))
+    decay = float(lr) * float(weight_decay)
+    # below 1e-17 log1p(−η·λ) is −η·λ to the last digit; η·λ underflowed to 0 (a division by zero) for η = λ = 1e-200
+    steps = shrink / math.log1p(-decay) if decay > 1e-17 else -shrink / float(lr) / float(weight_decay)
     return Prediction("norm decays to its final value", step=t_start + steps, value=norm_target, assumptions=ASSUMPTIONS, theory="weight_decay", extra={"tau": time_scale(lr, weight_decay)})
 
 

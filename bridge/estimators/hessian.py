@@ -79,7 +79,9 @@ class HessianOperator(LinearOperator):
 
     def _matvec(self, x: np.ndarray) -> np.ndarray:
         v = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64).reshape(-1))
-        return self.hvp(v).detach().cpu().double().numpy()
+        out = self.hvp(v).detach().cpu().double().numpy()
+        _check_product(out)
+        return out
 
     def _adjoint(self) -> "HessianOperator":
         return self  # symmetric
@@ -141,6 +143,19 @@ def hessian_operator(
         finally:
             if op is not None:
                 op.release()
+
+
+def _check_product(w: np.ndarray) -> None:
+    """Refuse a product ``H v`` with a NaN or infinite entry (the read-outs would be NaN without a word)."""
+    if not np.all(np.isfinite(w)):
+        bad = int(np.flatnonzero(~np.isfinite(w))[0])
+        raise ValueError(f"the operator's product H v is not finite: {w[bad]} at entry {bad}")
+
+
+def _norm(w: np.ndarray) -> float:
+    """``‖w‖`` without overflow: numpy's norm was inf past 1e154 per entry, and the next vector w / inf was zero."""
+    top = float(np.abs(w).max(initial=0.0))
+    return top * float(np.linalg.norm(w / top)) if top > 0 else 0.0
 
 
 def _is_count(value: object) -> bool:
@@ -265,9 +280,10 @@ def power_iteration(
     value = float("nan")
     for _ in range(max_iter):
         w = op.matvec(v)
+        _check_product(w)
         new = float(v @ w)
         history.append(new)
-        norm = np.linalg.norm(w)
+        norm = _norm(w)
         if norm == 0:
             value = 0.0
             break
@@ -305,7 +321,9 @@ def hutchinson_trace(op: LinearOperator, n_probes: int, generator: torch.Generat
     samples = []
     for _ in range(n_probes):
         z = (torch.randint(0, 2, (n,), generator=generator, dtype=torch.int64) * 2 - 1).double().numpy()
-        samples.append(float(z @ op.matvec(z)))
+        w = op.matvec(z)
+        _check_product(w)
+        samples.append(float(z @ w))
     arr = np.array(samples)
     err = float(arr.std(ddof=1) / np.sqrt(n_probes)) if n_probes > 1 else float("nan")
     return float(arr.mean()), err
@@ -323,6 +341,8 @@ def dense_hessian(op: LinearOperator) -> Float[np.ndarray, "n_params n_params"]:
     n = op.shape[0]
     if n > 5000:
         raise ValueError(f"dense_hessian: {n} parameters is too many for a dense reference (max 5000)")
+    if n == 0:  # np.stack of no column raised "need at least one array to stack"
+        return np.zeros((0, 0))
     cols = [op.matvec(e) for e in np.eye(n)]
     h = np.stack(cols, axis=1)
     return 0.5 * (h + h.T)

@@ -47,7 +47,7 @@ from torch.func import grad_and_value, vmap
 from bridge.config import ConfigError, config_class
 from bridge.losses import LossFn, get_loss
 from bridge.models.base import eval_mode
-from bridge.estimators.reparam import ParameterSlots
+from bridge.estimators.reparam import ParameterSlots, model_input
 from bridge.seeding import generator
 from bridge.tasks.base import Split
 
@@ -154,8 +154,8 @@ def default_nbeta(n: int) -> float:
         >>> round(default_nbeta(1000), 3)
         144.765
     """
-    if n < 2:
-        raise ValueError(f"need at least 2 samples for nβ = n/ln n, got n={n}")
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 2:  # NaN and inf gave a NaN nβ
+        raise ValueError(f"need an integer count of at least 2 samples for nβ = n/ln n, got n={n!r}")
     return n / math.log(n)
 
 
@@ -250,7 +250,8 @@ def estimate_llc(
             its weights are read, never modified.
         loss_fn: ``(output, target) -> scalar`` mean per-sample negative
             log-likelihood, or the name of a loss in :mod:`bridge.losses`.
-        split: the data ``(x, y)`` with ``n`` examples (full batch).
+        split: the data ``(x, y)`` with ``n`` examples (full batch), finite; floating-point tensors are cast to the
+            parameters' dtype.
         sgld: the sampler's settings (:class:`SGLDConfig`; default ``SGLDConfig()``).
         params: which parameters to sample (``None``: the trainable ones, those with
             ``requires_grad``; prefixes such as
@@ -280,6 +281,7 @@ def estimate_llc(
     x, y = (split.x, split.y) if isinstance(split, Split) else split
     if x.ndim < 1 or y.ndim < 1 or x.shape[0] != y.shape[0] or x.shape[0] == 0:
         raise ValueError(f"split: x and y must hold the same positive number of examples, got shapes {tuple(x.shape)} and {tuple(y.shape)}")
+    x, y = model_input("split.x", x, model), model_input("split.y", y, model)
     n = int(x.shape[0])
     sgld = SGLDConfig() if sgld is None else sgld
     if not isinstance(sgld, SGLDConfig):

@@ -106,7 +106,8 @@ def _check_vector(model: nn.Module, vector: np.ndarray) -> np.ndarray:
     if not np.all(np.isfinite(vector)):
         bad = int(np.flatnonzero(~np.isfinite(vector))[0])
         raise ValueError(f"vector must be finite, got {vector[bad]} at entry {bad}")
-    return vector
+    top = np.abs(vector).max(initial=0.0)  # shares are scale free: squares past 1e154 overflowed to NaN shares,
+    return vector / top if top > 0 else vector  # below 1e-162 they underflowed to "the vector is zero"
 
 
 def tensor_loading(model: nn.Module, vector: Float[np.ndarray, " n_params"]) -> dict[str, float]:

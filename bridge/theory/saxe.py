@@ -33,6 +33,7 @@ run's actual initial weights.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import torch
@@ -80,7 +81,17 @@ def mode_trajectory(steps: np.ndarray, s: float, u0: float, lr: float, depth: in
     steps = np.asarray(steps, dtype=float)
     _check(s, u0, lr, depth, steps)
     if depth == 2:
-        return s / (1 + (s / u0 - 1) * np.exp(-2 * s * lr * steps))  # s·g/(g − 1 + s/u0) divided through by g: no overflow
+        with np.errstate(over="ignore", invalid="ignore"):
+            term = (s / u0 - 1) * np.exp(-2 * s * lr * steps)
+            u = s / (1 + term)  # s·g/(g − 1 + s/u0) divided through by g: no overflow
+        off = ~np.isfinite(term)
+        if np.any(off):  # s/u0 or 2sη past the float range (inf · 0 was NaN): u = s / (1 + e^x) in logs
+            (ms, es), (ml, el), (mt, et) = math.frexp(s), math.frexp(lr), np.frexp(steps)
+            with np.errstate(over="ignore"):
+                rise = np.ldexp(ms * ml * mt, es + el + et + 1)  # 2sηt from mantissas and exponents: 0 at t = 0
+            x = np.log(s - u0) - np.log(u0) - rise
+            u = np.where(off, np.where(steps == 0, u0, np.exp(np.log(s) - np.logaddexp(0.0, x))), u)
+        return u
     return ode_trajectory(steps, s, u0, lr, depth)
 
 
@@ -252,8 +263,12 @@ def measured_initial_strength(steps: np.ndarray, values: np.ndarray, s: float, l
 
 
 def _depth2_time(s: float, u0: float, lr: float, target: float) -> float:  # invert u(t) = s·g / (g − 1 + s/u0) for g = e^{2sηt}
-    g = target * (s / u0 - 1) / (s - target)
-    return float(np.log(g) / (2 * s * lr))
+    with np.errstate(over="ignore"):
+        g = target * (s / u0 - 1) / (s - target)
+    # past the float range (s/u0 or 2sη overflowed, inf / inf was NaN) the logarithms are summed and divided one factor at a time
+    log_g = math.log(g) if 0 < g < np.inf else math.log(target) + math.log(s - u0) - math.log(u0) - math.log(s - target)
+    rate = 2 * s * lr
+    return float(log_g / rate) if rate < np.inf else float(log_g / 2 / s / lr)
 
 
 def effective_initial_strength(

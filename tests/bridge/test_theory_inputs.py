@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from bridge.theory import agf, balanced_flow, eigenlearning, linearised, weight_decay
+from bridge.theory import agf, balanced_flow, eigenlearning, linearised, saxe, weight_decay
 
 
 def test_fourier_components_refuse_a_non_finite_weight_by_name():
@@ -58,3 +58,22 @@ def test_the_decay_prediction_for_a_decay_rate_below_the_float_range_is_its_exac
     assert weight_decay.decay_prediction(5.0, 1.0, 0.5, 1e-200, 1e-200).step == math.inf  # ln 2 · 1e400 steps
     small = weight_decay.decay_prediction(0.0, 2.0, 1.0, 1e-9, 1e-9)
     assert small.step == pytest.approx(math.log(2) * 1e18, rel=1e-14)
+
+
+def _depth2_exact(s: float, u0: float, lr: float, t: float) -> float:
+    mpmath.mp.dps = 50
+    g = mpmath.exp(2 * mpmath.mpf(s) * mpmath.mpf(lr) * mpmath.mpf(t))
+    return float(mpmath.mpf(s) * g / (g - 1 + mpmath.mpf(s) / mpmath.mpf(u0)))
+
+
+@pytest.mark.parametrize(("s", "u0", "lr"), [(1e300, 1e-300, 1e10), (1e200, 1e-200, 1.0), (1e10, 1e-300, 1e-12)])
+def test_a_depth_two_mode_with_s_over_u0_or_2s_lr_past_the_float_range_follows_its_closed_form(s, u0, lr):
+    """s/u0 = 1e600 made the closed form inf · 0 = NaN at every step; the half-rise step was inf / inf = NaN."""
+    steps = np.array([0.0, 1e-320, 1e-300, 1.0, 50.0, 1e6])
+    got = saxe.mode_trajectory(steps, s, u0, lr)
+    exact = [_depth2_exact(s, u0, lr, t) for t in steps]
+    assert got[0] == u0 and not np.isnan(got).any()
+    np.testing.assert_allclose(got, exact, rtol=1e-12, atol=0)
+    half = (mpmath.mpf(u0) + s) / 2  # u(t) = (u0 + s)/2 at t = ln g / (2sη), g = half · (s/u0 − 1) / (s − half)
+    t_half = float(mpmath.log(half * (mpmath.mpf(s) / u0 - 1) / (s - half)) / (2 * mpmath.mpf(s) * lr))
+    assert saxe.half_rise_step(s, u0, lr) == pytest.approx(t_half, rel=1e-12)

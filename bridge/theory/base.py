@@ -47,7 +47,7 @@ class Prediction:
 
 
 def require_positive(name: str, value: float) -> None:
-    """Refuse a ``value`` that is not a finite positive number (NaN included), naming it.
+    """Refuse a ``value`` that is not a finite positive number (NaN included; a bool or a string is not a number), naming it.
 
     Examples:
         >>> require_positive("lr", float("nan"))
@@ -55,8 +55,26 @@ def require_positive(name: str, value: float) -> None:
         ...
         ValueError: lr must be positive and finite, got nan
     """
+    require_number(name, value)
     if not 0 < value < np.inf:  # NaN fails too
         raise ValueError(f"{name} must be positive and finite, got {value}")
+
+
+def require_number(name: str, value: object) -> None:
+    """Refuse a bool (True read as 1), a string or anything else ``float`` does not take as a number, naming it.
+
+    Examples:
+        >>> require_number("lr", True)
+        Traceback (most recent call last):
+        ...
+        ValueError: lr must be a number, got True (bool)
+    """
+    if isinstance(value, (bool, np.bool_, str, bytes)):
+        raise ValueError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+    try:
+        float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r} ({type(value).__name__})") from None
 
 
 def require_count(name: str, value: int, low: int = 1) -> None:

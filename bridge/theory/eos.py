@@ -24,7 +24,7 @@ import math
 import numpy as np
 from jaxtyping import Float
 
-from bridge.theory.base import Prediction, require_count, require_positive
+from bridge.theory.base import Prediction, require_count, require_number, require_positive
 
 ASSUMPTIONS = (
     "full-batch gradient descent (no minibatch noise) with a constant step size",
@@ -44,6 +44,7 @@ def stability_threshold(lr: float, momentum: float = 0.0) -> float:
         (200.0, 300.0)
     """
     require_positive("lr", lr)
+    require_number("momentum", momentum)
     if not 0 <= momentum < 1:
         raise ValueError(f"momentum must be in [0, 1), got {momentum}")
     return (2.0 + 2.0 * float(momentum)) / float(lr)  # a float32 η gave a float32 threshold
@@ -57,9 +58,10 @@ def predict_plateau(lr: float, momentum: float = 0.0) -> Prediction:
         >>> p.name, p.value   # 2/η
         ('sharpness plateau (η=0.05)', 40.0)
     """
+    value = stability_threshold(lr, momentum)  # checks lr before it is formatted into the name
     return Prediction(
         name=f"sharpness plateau (η={lr:g})",
-        value=stability_threshold(lr, momentum),
+        value=value,
         assumptions=ASSUMPTIONS,
         theory="edge of stability (Cohen et al. 2021)",
         extra={"lr": lr, "momentum": momentum},
@@ -85,8 +87,10 @@ def gd_on_quadratic(curvature: float, lr: float, steps: int, x0: float = 1.0, mo
     require_count("steps", steps, low=0)
     require_positive("lr", lr)
     for name, value in (("curvature", curvature), ("x0", x0)):
+        require_number(name, value)
         if not np.isfinite(value):
             raise ValueError(f"{name} must be finite, got {value}")
+    require_number("momentum", momentum)
     if not 0 <= momentum < 1:
         raise ValueError(f"momentum must be in [0, 1), got {momentum}")
     lr_curvature, momentum = float(lr) * float(curvature), float(momentum)
@@ -123,6 +127,7 @@ def oscillation_multiplier(lr: float, sharpness: float) -> float:
         (-1.0, 0.5)
     """
     require_positive("lr", lr)
+    require_number("sharpness", sharpness)
     if not np.isfinite(sharpness):
         raise ValueError(f"sharpness must be finite, got {sharpness}")
     return 1.0 - float(lr) * float(sharpness)

@@ -136,3 +136,19 @@ def test_an_overflowing_step_times_curvature_matches_exact_arithmetic(lr, curvat
     assert not np.isnan(xs).any()
     for got, want in zip(xs, exact):
         assert got == pytest.approx(want, rel=1e-12, abs=0) if math.isfinite(want) else got == want
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: eos.gd_on_quadratic(3.0, True, 2), r"lr must be a number, got True \(bool\)"),
+    (lambda: eos.stability_threshold(0.1, momentum=False), r"momentum must be a number, got False \(bool\)"),
+    (lambda: eos.gd_on_quadratic("3", 1.0, 2), r"curvature must be a number, got '3' \(str\)"),
+    (lambda: eos.gd_on_quadratic(3.0, 1.0, 2, x0=None), r"x0 must be a number, got None \(NoneType\)"),
+    (lambda: eos.oscillation_multiplier(0.1, "3"), r"sharpness must be a number, got '3' \(str\)"),
+    (lambda: eos.predict_plateau("0.1"), r"lr must be a number, got '0.1' \(str\)"),
+])
+def test_a_bool_or_a_string_is_not_read_as_a_number(call, message):
+    """lr = True ran as η = 1 and momentum = False as β = 0; a string raised numpy's "ufunc 'isfinite' not supported"
+    or Python's "'<' not supported between instances"."""
+    with pytest.raises(ValueError, match=message):
+        call()
+    assert eos.stability_threshold(np.array(0.25)) == 8.0 and eos.stability_threshold(np.float32(0.25)) == 8.0

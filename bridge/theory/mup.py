@@ -67,6 +67,7 @@ Examples:
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,10 +107,11 @@ class LayerScaling:
         Python floats whatever the type of the widths (NumPy integers included).
 
         Raises:
-            ValueError: ``width`` or ``base_width`` below 1, not finite or a bool.
+            ValueError: ``width`` or ``base_width`` below 1, past the float range, a bool or a string.
         """
         for name, value in (("width", width), ("base_width", base_width)):
-            if isinstance(value, (bool, np.bool_)) or not (1 <= value < float("inf")):  # NaN fails too
+            # NaN fails too; an int past the float range (10**400 < inf) raised OverflowError from float(), a string TypeError
+            if isinstance(value, (bool, np.bool_, str, bytes)) or not (1 <= value <= sys.float_info.max):
                 raise ValueError(f"{name} must be a number >= 1 and finite, got {value!r}")
         r = float(width) / float(base_width)
         return (r**self.init_variance, r**self.multiplier, r**self.learning_rate)

@@ -124,6 +124,9 @@ def test_three_layer_relu_mlp_moves_as_the_table_predicts(parametrisation, optim
     (lambda: mup.factors("mup", "sgd", "output", width=float("nan"), base_width=64), "width must be a number >= 1 and finite, got nan"),
     (lambda: mup.factors("mup", "sgd", "output", width=256, base_width=float("inf")), "base_width must be a number >= 1 and finite, got inf"),
     (lambda: mup.factors("mup", "sgd", "output", width=0.5, base_width=64), "width must be a number >= 1 and finite, got 0.5"),
+    # an integer past the float range raised OverflowError from float(); a string raised TypeError from the comparison
+    (lambda: mup.factors("mup", "adam", "hidden", width=10**400, base_width=1), "width must be a number >= 1 and finite, got 1000"),
+    (lambda: mup.factors("mup", "adam", "hidden", width=64, base_width="8"), "base_width must be a number >= 1 and finite, got '8'"),
     (lambda: mup.predicted_exponent("mup", "sgd", "output", depth=float("nan")), r"depth \(weight layers\) must be an integer >= 2, got nan"),
     (lambda: mup.predicted_exponent("mup", "sgd", "output", depth=float("inf")), r"depth \(weight layers\) must be an integer >= 2, got inf"),
 ])

@@ -254,3 +254,33 @@ def test_domain_spectrum_of_a_low_rank_kernel_is_non_negative_and_feeds_predict(
 def test_cube_and_domain_spectra_refuse_input_outside_their_domain_by_name(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_cube_multiplicities_reach_the_float_range_and_refuse_past_it_by_name():
+    from math import comb
+
+    top = el.cube_multiplicities(1029)  # C(1029, 514) ≈ 1.4e308, the last dimension whose counts are floats
+    assert top.shape == (1030,)
+    assert top[514] == float(comb(1029, 514)) and 1e308 < top[514] < 1.8e308
+    with pytest.raises(ValueError, match=r"d \(the cube's dimension\) must be at most 1029 .*got 1030"):
+        el.cube_multiplicities(1030)
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: el.effective_regularisation(np.eye(2), n=1), r"eigenvalues must be 1-D, shape \(modes,\), got shape \(2, 2\)"),
+    (lambda: el.predict(np.ones((1, 3)), [1.0, 0.0, 0.0], n=1), r"eigenvalues must be 1-D, shape \(modes,\), got shape \(1, 3\)"),
+    (lambda: el.predict(2.0, [1.0], n=1), r"eigenvalues must be 1-D, shape \(modes,\), got shape \(\)"),
+    (lambda: el.predict([1.0, 1.0], [1.0, 0.0], n=1, multiplicities=[[1, 2]]), r"multiplicities must be 1-D, shape \(modes,\), got shape \(1, 2\)"),
+    (lambda: el.predict([1.0, 1.0], [[1.0, 0.0]], n=1), r"target_coefficients must be 1-D, shape \(modes,\), got shape \(1, 2\)"),
+])
+def test_spectra_that_are_not_one_dimensional_are_refused_by_name(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_the_domain_spectra_stay_importable_from_eigenlearning():
+    from bridge.theory import spectra
+
+    for name in ("cube_multiplicities", "cube_eigenvalues", "domain_spectrum", "learnability_of", "expected_fraction"):
+        assert getattr(el, name) is getattr(spectra, name)
+        assert name in el.__all__

@@ -48,6 +48,10 @@ def dimensions_per_feature(W: Float[Tensor, "m n"]) -> Float[Tensor, "n"]:
     just above its largest entry, and a column counts as zero when its norm is below ``1e-8`` of that power
     (weights of 1e-9 all read 0 and weights of 1e160 overflowed to ``inf`` when the cut was absolute).
 
+    Returns:
+        ``(n,)``, in float64 for float64 weights and in float32 otherwise (as
+        :func:`probes.feature_geometry.feature_norms`); the arithmetic is float64 either way.
+
     Raises:
         ValueError: ``W`` not 2-D ``(m, n)``, or not finite.
 
@@ -58,6 +62,7 @@ def dimensions_per_feature(W: Float[Tensor, "m n"]) -> Float[Tensor, "n"]:
         >>> [round(v, 3) for v in dimensions_per_feature(pentagon).tolist()]
         [0.4, 0.4, 0.4, 0.4, 0.4]
     """
+    out_dtype = torch.float64 if isinstance(W, Tensor) and W.dtype == torch.float64 else torch.float32
     W = torch.as_tensor(W, dtype=torch.float64)
     if W.ndim != 2:
         raise ValueError(f"W must be 2-D (m dimensions, n features), got shape {tuple(W.shape)}")
@@ -68,7 +73,7 @@ def dimensions_per_feature(W: Float[Tensor, "m n"]) -> Float[Tensor, "n"]:
     norms = W.norm(dim=0)
     unit = W / norms.clamp_min(1e-12)
     interference = ((unit.T @ W) ** 2).sum(dim=1)
-    return torch.where(norms > 1e-8, norms**2 / interference.clamp_min(1e-24), torch.zeros_like(norms)).float()
+    return torch.where(norms > 1e-8, norms**2 / interference.clamp_min(1e-24), torch.zeros_like(norms)).to(out_dtype)
 
 
 def nearest_sticky(values: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -61,9 +61,9 @@ def test_a_polytope_at_any_scale_has_its_sticky_dimension(scale):
     1e160 overflowed the squared norms to inf, D = inf)."""
     angles = torch.arange(3, dtype=torch.float64) * 2 * torch.pi / 3
     triangle = torch.stack([angles.cos(), angles.sin()])
-    torch.testing.assert_close(dimensions_per_feature(scale * triangle), torch.full((3,), 2 / 3), rtol=1e-6, atol=0)
-    torch.testing.assert_close(dimensions_per_feature(torch.tensor([[scale, -scale]], dtype=torch.float64)), torch.full((2,), 0.5), rtol=1e-6, atol=0)
-    torch.testing.assert_close(dimensions_per_feature(torch.tensor([[scale, 0.0], [0.0, 0.0]], dtype=torch.float64)), torch.tensor([1.0, 0.0]))
+    torch.testing.assert_close(dimensions_per_feature(scale * triangle), torch.full((3,), 2 / 3, dtype=torch.float64), rtol=1e-6, atol=0)
+    torch.testing.assert_close(dimensions_per_feature(torch.tensor([[scale, -scale]], dtype=torch.float64)), torch.full((2,), 0.5, dtype=torch.float64), rtol=1e-6, atol=0)
+    torch.testing.assert_close(dimensions_per_feature(torch.tensor([[scale, 0.0], [0.0, 0.0]], dtype=torch.float64)), torch.tensor([1.0, 0.0], dtype=torch.float64))
 
 
 @PROPERTY
@@ -113,3 +113,14 @@ def test_a_grid_outside_the_domain_is_refused_with_the_values_received(importanc
     with pytest.raises(ValueError) as refused:
         n2m1_candidate_losses(importance, density, steps=1)
     assert str(refused.value) == f"relative importance must be > 0 and density in (0, 1], got relative_importance={importance}, density={density}"
+
+
+def test_dimensions_come_in_the_floating_dtype_of_the_weights():
+    """float64 weights gave float32 dimensions (the pentagon's 0.4 read 0.4000000059604645)."""
+    angles = torch.arange(5, dtype=torch.float64) * 2 * torch.pi / 5
+    pentagon = torch.stack([angles.cos(), angles.sin()])
+    D = dimensions_per_feature(pentagon)
+    assert D.dtype == torch.float64
+    np.testing.assert_allclose(D.numpy(), 0.4, rtol=1e-13, atol=0)
+    assert dimensions_per_feature(pentagon.float()).dtype == torch.float32
+    assert dimensions_per_feature(pentagon.tolist()).dtype == torch.float32   # not a float64 tensor: float32, as feature_norms

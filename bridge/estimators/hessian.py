@@ -203,6 +203,9 @@ def lanczos_top(
     Returns:
         ``values`` ``(k,)`` in descending order and unit ``vectors`` ``(n, k)``.
 
+    Raises:
+        ValueError: ``k`` or ``tol`` out of range, a bad ``v0``, or a product ``H v`` that is not finite.
+
     Examples:
         >>> from scipy.sparse.linalg import aslinearoperator
         >>> values, vectors = lanczos_top(aslinearoperator(np.diag([4.0, 3.0, 2.0, 1.0])), k=2)
@@ -217,7 +220,15 @@ def lanczos_top(
     start = _start_vector(n, v0, generator)
     if ncv is None:
         ncv = min(n, max(2 * k + 1, 20))
-    values, vectors = eigsh(op, k=k, which="LA", v0=start, tol=tol, maxiter=maxiter, ncv=ncv)
+    def checked(v: np.ndarray) -> np.ndarray:  # a NaN product made ARPACK raise its own ArpackError
+        w = np.asarray(op.matvec(v), dtype=np.float64).reshape(-1)
+        if not np.all(np.isfinite(w)):
+            bad = int(np.flatnonzero(~np.isfinite(w))[0])
+            raise ValueError(f"lanczos_top: the operator's product H v is not finite: {w[bad]} at entry {bad}")
+        return w
+
+    checked_op = LinearOperator(op.shape, matvec=checked, dtype=np.float64)
+    values, vectors = eigsh(checked_op, k=k, which="LA", v0=start, tol=tol, maxiter=maxiter, ncv=ncv)
     order = np.argsort(values)[::-1]
     return values[order], vectors[:, order]
 

@@ -173,6 +173,16 @@ def block_loading(model: nn.Module, vector: Float[np.ndarray, " n_params"]) -> l
     return out
 
 
+def _require_attributes(finder: str, model: nn.Module, what: str, paths: tuple[str, ...]) -> None:
+    """Refuse a ``model`` lacking any of the dotted attribute ``paths`` a block finder reads, naming the finder and what it needs."""
+    for path in paths:
+        obj = model
+        for part in path.split("."):
+            if not hasattr(obj, part):
+                raise ValueError(f"{finder} needs {what} (with {' and '.join([', '.join(paths[:-1]), paths[-1]] if len(paths) > 1 else paths)}), got {type(model).__name__}")
+            obj = getattr(obj, part)
+
+
 def _unit_blocks(model: nn.Module, layer_names: list[tuple[str, str | None]], widths: list[int]) -> list[Block]:
     """Hidden unit ``j`` of layer ``l``: rows ``j`` of weight ``l`` (and bias), column ``j`` of weight ``l+1``.
 
@@ -196,6 +206,9 @@ def _unit_blocks(model: nn.Module, layer_names: list[tuple[str, str | None]], wi
 def mlp_blocks(model: nn.Module) -> list[Block]:
     """Hidden neurons of :class:`bridge.models.MLP` (an example is at :class:`Block`); frozen parameters are left out.
 
+    Raises:
+        ValueError: a model without the MLP's ``config.widths``, ``config.bias`` and ``layers`` (e.g. a plain ``nn.Linear``).
+
     Examples:
         >>> from bridge.models import MLPConfig, build_model
         >>> net = build_model(MLPConfig(d_in=2, d_out=1, widths=(3,)), seed=0)
@@ -203,6 +216,7 @@ def mlp_blocks(model: nn.Module) -> list[Block]:
         >>> [name for name, _ in mlp_blocks(net)[0].parts]
         ['layers.0.weight', 'layers.1.weight']
     """
+    _require_attributes("mlp_blocks", model, "a bridge.models.MLP", ("config.widths", "config.bias", "layers"))
     bias = model.config.bias
     names = [(f"layers.{i}.weight", f"layers.{i}.bias" if bias else None) for i in range(len(model.layers))]
     return _unit_blocks(model, names, list(model.config.widths))
@@ -218,6 +232,7 @@ def deep_linear_blocks(model: nn.Module) -> list[Block]:
         >>> len(found), found[4].index, [name for name, _ in found[4].parts]
         (8, {'layer': 1, 'neuron': 0}, ['weights.1', 'weights.2'])
     """
+    _require_attributes("deep_linear_blocks", model, "a bridge.models.DeepLinearNetwork", ("config.depth", "config.d_hidden"))
     depth = model.config.depth
     names = [(f"weights.{i}", None) for i in range(depth)]
     return _unit_blocks(model, names, [model.config.d_hidden] * (depth - 1))
@@ -236,6 +251,7 @@ def transformer_blocks(model: nn.Module) -> list[Block]:
         >>> len(found), [(b.kind, b.index) for b in found[1:3]]
         (34, [('head', {'layer': 0, 'head': 1}), ('neuron', {'layer': 0, 'neuron': 0})])
     """
+    _require_attributes("transformer_blocks", model, "a toy transformer", ("cfg.n_layers", "cfg.n_heads", "cfg.d_head"))
     cfg = model.cfg
     present = set(parameter_names(model))
     out = []

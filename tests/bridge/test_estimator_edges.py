@@ -11,9 +11,9 @@ import pytest
 import torch
 from scipy.sparse.linalg import aslinearoperator
 
-from bridge.estimators.hessian import dense_hessian, hessian_operator, hutchinson_trace, power_iteration
+from bridge.estimators.hessian import dense_hessian, hessian_operator, hutchinson_trace, lanczos_top, power_iteration
 from bridge.estimators.llc import SGLDConfig, default_nbeta, estimate_llc
-from bridge.estimators.parameter_groups import block_loading, tensor_loading
+from bridge.estimators.parameter_groups import block_loading, deep_linear_blocks, mlp_blocks, tensor_loading, transformer_blocks
 from bridge.models import MLP, MLPConfig
 
 SGLD = SGLDConfig(n_chains=2, n_draws=4, n_burnin=1, step_size=1e-3, gamma=1.0, nbeta=5.0)
@@ -82,6 +82,25 @@ def test_the_read_outs_refuse_a_non_finite_product():
         power_iteration(op)
     with pytest.raises(ValueError, match=r"the operator's product H v is not finite: nan at entry 0"):
         hutchinson_trace(op, 2, torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"lanczos_top: the operator's product H v is not finite: nan at entry 0"):
+        lanczos_top(op)  # scipy's ArpackError before
+
+
+def test_lanczos_top_still_reads_a_finite_operator():
+    values, vectors = lanczos_top(aslinearoperator(np.diag([5.0, 3.0, 2.0, 1.0])), k=2)
+    np.testing.assert_allclose(values, [5.0, 3.0], rtol=1e-9, atol=0)
+    np.testing.assert_allclose(np.abs(vectors[:2]), np.eye(2), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize(("finder", "message"), [
+    (mlp_blocks, r"mlp_blocks needs a bridge\.models\.MLP \(with config\.widths, config\.bias and layers\), got Linear"),
+    (deep_linear_blocks, r"deep_linear_blocks needs a bridge\.models\.DeepLinearNetwork \(with config\.depth and config\.d_hidden\), got Linear"),
+    (transformer_blocks, r"transformer_blocks needs a toy transformer \(with cfg\.n_layers, cfg\.n_heads and cfg\.d_head\), got Linear"),
+])
+def test_the_block_finders_refuse_a_model_of_another_kind_by_name(finder, message):
+    """A plain nn.Linear raised AttributeError: 'Linear' object has no attribute 'config'."""
+    with pytest.raises(ValueError, match=message):
+        finder(torch.nn.Linear(2, 2))
 
 
 def test_a_hessian_product_that_is_not_finite_is_refused():

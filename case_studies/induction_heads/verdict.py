@@ -222,7 +222,10 @@ def drop_rate(stage: Stage | None) -> float:
 def judge(obs: Observed, *, d_vocab: int, n_chains: int, targets: Targets = Targets()) -> Rows:
     """Every match and check of the report from ``obs``; events are first half-way crossings, absent (and their
     rows failing) when the loss shows no abrupt drop, a head no formation, or the K-composition edge never enters
-    the circuit graph.
+    the circuit graph. A control loss that reaches 0 is a control that copies: both control rows fail.
+
+    Raises:
+        ValueError: a negative ``loss`` or ``control_loss``, or a ``loss`` of 0 (its stages are read on a log scale).
 
     Examples:
         >>> import dataclasses; obs = synthetic_observed(np.arange(0.0, 2001.0, 50.0))
@@ -231,9 +234,17 @@ def judge(obs: Observed, *, d_vocab: int, n_chains: int, targets: Targets = Targ
         ['mean-ablating the previous-token head: repeated-token loss increase (nats)']
     """
     tg, t = targets, np.asarray(obs.steps, dtype=float)
+    for field, steps in (("loss", t), ("control_loss", obs.control_steps)):
+        _require_cross_entropy(field, steps, getattr(obs, field))
+    zero = np.flatnonzero(np.asarray(obs.loss, dtype=float) == 0)
+    if zero.size:
+        raise ValueError(f"obs.loss reaches 0 at step {t[zero[0]]:g}: the repeated-token loss's stages are read on a log scale, "
+                         "which has no value at 0 (record the loss in float64 so a perfect copy keeps a positive loss)")
+    c_zero = np.flatnonzero(np.asarray(obs.control_loss, dtype=float) == 0)
     stages, drop, llc_event, llc_stages = dynamics(t, obs.loss, obs.llc_steps, obs.llc, obs.llc_std, d_vocab=d_vocab, n_chains=n_chains, targets=tg)
     window = drop_window(drop)
-    c_drop = main_drop(plateaus_and_drops(obs.control_steps, obs.control_loss, name="control repeated-token loss", observable="icl/loss_repeated"))
+    # a control loss of 0 is a control that copies: its log falls without bound, and no stage detector reads it
+    c_drop = None if c_zero.size else main_drop(plateaus_and_drops(obs.control_steps, obs.control_loss, name="control repeated-token loss", observable="icl/loss_repeated"))
     loss_half = None if drop is None else half_rise(t, obs.loss, name="repeated-token loss half-drop", observable="icl/loss_repeated")
     drop_end = stage_end(drop, "end of repeated-token loss drop")
     ind_head, candidates = induction_candidates(t, obs.induction, obs.induction_off, window, tg)
@@ -263,7 +274,8 @@ def judge(obs: Observed, *, d_vocab: int, n_chains: int, targets: Targets = Targ
     with_or_before = prev_event is not None and ind_event is not None and prev_event.lo <= ind_event.hi
     gain = float(prev[-1] - prev[0])
     c_loss, ln_v = float(obs.control_loss[-1]), math.log(d_vocab)
-    rate, c_rate = drop_rate(drop), drop_rate(c_drop)
+    rate, c_rate = drop_rate(drop), math.inf if c_zero.size else drop_rate(c_drop)
+    c_reason = f"the control's repeated-token loss reaches 0 at step {float(np.asarray(obs.control_steps)[c_zero[0]]):g}: its log falls without bound" if c_zero.size else ""
     checks = [
         check("the phenomenon: an abrupt drop of the repeated-token loss", "absent" if drop is None else f"{drop.start:.0f}-{drop.end:.0f}", f"a fall of >= {tg.drop_fall:g} ln V", drop is not None,
               role="precondition", claim="in-context copying appeared within the training budget (the other rows judge it)", source=PHASE,
@@ -299,7 +311,7 @@ def judge(obs: Observed, *, d_vocab: int, n_chains: int, targets: Targets = Targ
               claim="without a second layer repeated tokens are not copied", source=ONE_LAYER, reason=_unmeasured(c_loss)),
         check("one-layer control: steepest fall of log repeated-token loss vs the two-layer drop (per 1000 steps)", f"{1000 * c_rate:.2f} vs {1000 * rate:.2f}",
               f"< {tg.control_rate:g} x the two-layer rate", drop is not None and c_rate < tg.control_rate * rate,
-              claim="the one-layer control shows no phase change", source=ONE_LAYER, reason="" if drop is not None else "two-layer loss drop absent"),
+              claim="the one-layer control shows no phase change", source=ONE_LAYER, reason=c_reason or ("" if drop is not None else "two-layer loss drop absent")),
         check("one-layer control: max induction score over training", obs.control_induction, f"< {tg.control_induction:g}", obs.control_induction < tg.control_induction,
               role="info", claim="a one-layer attention-only model cannot match prefixes (cannot fail: shown for the reader)"),
     ]
@@ -330,6 +342,15 @@ def synthetic_observed(steps: Float[np.ndarray, " n"], *, at: float = 1300.0, he
     llc = 16.0 + 12.0 / (1.0 + np.exp(-(llc_t - at - 50.0) / 30.0))
     return Observed(t, loss, rise, rise - 0.02, rise, k, np.zeros((heads, heads)), z_last, llc_t, llc, np.full(len(llc_t), 0.5),
                     3.5, 0.1, t, 3.0 - 0.05 * t / t[-1], 0.2)
+
+
+def _require_cross_entropy(field: str, steps, values) -> None:
+    """Refuse a loss curve with a finite negative entry, naming the field, the value and its step (a cross-entropy is >= 0;
+    a value that is not finite is no measurement, and passes no row)."""
+    v = np.asarray(values, dtype=float)
+    bad = np.flatnonzero(np.isfinite(v) & (v < 0))
+    if bad.size:
+        raise ValueError(f"obs.{field} must be >= 0 (a cross-entropy), got {v[bad[0]]:g} at step {float(np.asarray(steps)[bad[0]]):g}")
 
 
 def _measured(*values: float) -> bool:

@@ -76,3 +76,24 @@ def test_an_infinite_final_induction_score_passes_neither_score_row():
     for which in ("test", "off-position"):
         row = rows[f"L1H0 final induction score ({which})"]
         assert not row.passed and row.reason == "the measurement is not finite (inf)"
+
+
+def test_a_control_loss_that_reaches_zero_is_judged_a_control_that_copies():
+    """A control loss of exactly 0 raised "log=True needs positive values" from the stage detector inside the judge."""
+    control = np.where(T < 2000, 3.0 - 0.05 * T / T[-1], 0.0)
+    rows, verdict = _judge(control_loss=control)
+    final, steep = _row(rows, "one-layer control: final repeated-token"), _row(rows, "one-layer control: steepest fall")
+    assert final.value == 0.0 and not final.passed
+    assert steep.value == "inf vs 21.76" and not steep.passed
+    assert steep.reason == "the control's repeated-token loss reaches 0 at step 2000: its log falls without bound"
+    assert verdict == "partial"
+
+
+@pytest.mark.parametrize(("field", "values", "message"), [
+    ("loss", np.where(T < 1900, 2.8, 0.0), r"obs\.loss reaches 0 at step 1900: the repeated-token loss's stages are read on a log scale"),
+    ("control_loss", np.where(T < 500, 3.0, -0.25), r"obs\.control_loss must be >= 0 \(a cross-entropy\), got -0\.25 at step 500"),
+    ("loss", np.where(T < 500, 2.8, -1e-3), r"obs\.loss must be >= 0 \(a cross-entropy\), got -0\.001 at step 500"),
+])
+def test_a_loss_the_judge_cannot_read_is_refused_by_name(field, values, message):
+    with pytest.raises(ValueError, match=message):
+        _judge(**{field: values})

@@ -9,6 +9,7 @@ coarse levels strongest.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +28,9 @@ class HierarchyConfig:
     Args:
         depth: levels below the root (items = ``branching ** depth``).
         branching: children per node.
-        feature_scale: multiplies every target (and so every singular value).
+        feature_scale: multiplies every target (and so every singular value). The task's tensors are
+            float32: the scale must keep its smallest singular value, ``feature_scale/√items``, at or above
+            float32's smallest normal number (about ``1.18e-38 · √items``), or its targets underflow.
         shuffle_labels: control: targets are those of a random permutation of the
             items, so the tree used for analysis no longer describes the data.
 
@@ -52,6 +55,9 @@ class HierarchyConfig:
         require(self.feature_scale > 0, f"hierarchy.feature_scale must be positive, got {self.feature_scale}")
         items = self.branching**self.depth if self.depth * self.branching.bit_length() <= 64 else None  # else far more than 4096: not counted
         require(items is not None and items <= 4096, f"hierarchy.branching**depth = {items if items is not None else f'{self.branching}**{self.depth}'} items, more than 4096")
+        least = float(np.finfo(np.float32).tiny) * math.sqrt(items)  # the finest level's singular values are feature_scale/√items
+        require(self.feature_scale >= least, f"hierarchy.feature_scale = {self.feature_scale!r} is too small for float32, the task's dtype: "
+                f"its targets underflow (feature_scale/√items below float32's smallest normal number); use at least {least:.4g} for {items} items")
 
 
 def level_labels(depth: int, branching: int) -> np.ndarray:

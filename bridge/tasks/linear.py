@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -24,7 +25,9 @@ class LinearTeacherConfig:
 
     Args:
         singular_values: the teacher's singular values ``s`` (positive, one per mode;
-            empty: the zero map, a rank-0 teacher).
+            empty: the zero map, a rank-0 teacher). The task's tensors are float32: each ``s``
+            must be at least float32's smallest normal number times ``√(d_in·d_out)``
+            (about ``1.18e-38 · √(d_in·d_out)``), or its mode's targets underflow.
         d_in, d_out: input and output sizes (each ≥ number of modes).
         n_train: number of training inputs (≥ ``d_in`` so the inputs can be exactly whitened).
         n_test: number of Gaussian test inputs (0: no test split).
@@ -52,6 +55,11 @@ class LinearTeacherConfig:
         for name in ("d_in", "d_out"):
             require(getattr(self, name) >= 1, f"linear_teacher.{name} must be positive, got {getattr(self, name)}")
         require(self.n_test >= 0, f"linear_teacher.n_test must be >= 0, got {self.n_test}")
+        if self.d_in >= 1 and self.d_out >= 1:  # the teacher's entries are about s/√(d_in·d_out), in float32
+            least = float(torch.finfo(torch.float32).tiny) * math.sqrt(self.d_in * self.d_out)
+            for i, s in enumerate(self.singular_values):
+                require(s >= least, f"linear_teacher.singular_values[{i}] = {s!r} is too small for float32, the task's dtype: its mode's targets "
+                        f"underflow (s/√(d_in·d_out) below float32's smallest normal number); use at least {least:.4g}")
         require(self.d_in >= r and self.d_out >= r, f"linear_teacher needs d_in, d_out >= {r} modes, got {self.d_in}, {self.d_out}")
         require(self.n_train is None or self.n_train >= self.d_in, f"linear_teacher.n_train must be >= d_in={self.d_in} to whiten, got {self.n_train}")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import torch
 
 from bridge import RunConfig, TrainConfig, train
 from bridge.config import ConfigError
@@ -23,6 +24,8 @@ from bridge.tasks import (
     SparseParityConfig,
     TeacherMLPConfig,
 )
+from bridge.tasks.hierarchy import make_hierarchy
+from bridge.tasks.linear import make_linear_teacher
 from bridge.training.inputs import validate
 
 SMALL = {  # kind → (a small task, a model that fits it)
@@ -105,3 +108,23 @@ def test_targets_whose_loss_overflows_float32_are_refused_before_any_step_not_bl
     assert "overflow float32" in message and "train x (" in message and "lr" not in message.split("(")[0], message
     assert not (tmp_path / "run").exists()
 
+
+
+def test_a_feature_scale_whose_targets_underflow_float32_is_refused_by_name():
+    """feature_scale = 1e-300 made every float32 target 0 and info["U"] NaN (0/0 after the norms' squares underflowed)."""
+    with pytest.raises(ConfigError, match=r"hierarchy\.feature_scale = 1e-300 .*float32.*at least 3\.52[0-9]*e-38"):
+        HierarchyConfig(depth=2, branching=3, feature_scale=1e-300)   # 9 items: the bound is 3 × 1.175e-38
+    data = make_hierarchy(HierarchyConfig(depth=2, branching=3, feature_scale=1e-30), seed=0)   # well above it: exact
+    assert bool(torch.isfinite(data.info["U"]).all()) and float(data.train.y.max()) == pytest.approx(1e-30, rel=1e-6)
+    ones = make_hierarchy(HierarchyConfig(depth=2, branching=3), seed=0)
+    torch.testing.assert_close(data.info["S"], ones.info["S"] * 1e-30, rtol=1e-6, atol=0)
+    torch.testing.assert_close(data.info["U"], ones.info["U"], rtol=1e-6, atol=1e-7)
+
+
+def test_a_singular_value_whose_targets_underflow_float32_is_refused_by_name():
+    """(1e-300, 1.0) stored S = (0, 1) in float32: the first mode was dropped without a word."""
+    with pytest.raises(ConfigError, match=r"linear_teacher\.singular_values\[0\] = 1e-300 .*float32.*at least 4\.[0-9]*e-38"):
+        LinearTeacherConfig((1e-300, 1.0), d_in=4, d_out=3)   # the bound is √(4 · 3) × 1.18e-38
+    data = make_linear_teacher(LinearTeacherConfig((1e-30,), d_in=4, d_out=3, n_test=0), seed=0)   # well above it: kept
+    assert float(data.info["S"][0]) == pytest.approx(1e-30, rel=1e-6)
+    assert float(torch.linalg.matrix_norm(data.info["teacher"], ord=2)) == pytest.approx(1e-30, rel=1e-5)

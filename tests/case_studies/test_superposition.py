@@ -30,8 +30,8 @@ def _regular_polygon(k: int, radius: float = 1.0, phase: float = 0.3) -> torch.T
 def test_dimensions_per_feature_on_the_known_polytopes():
     torch.testing.assert_close(dimensions_per_feature(torch.eye(3)), torch.ones(3))  # dedicated
     torch.testing.assert_close(dimensions_per_feature(torch.tensor([[1.0, -1.0]])), torch.full((2,), 0.5))  # digon
-    torch.testing.assert_close(dimensions_per_feature(_regular_polygon(3)), torch.full((3,), 2 / 3))  # triangle
-    torch.testing.assert_close(dimensions_per_feature(_regular_polygon(5, radius=1.3)), torch.full((5,), 0.4))  # pentagon
+    torch.testing.assert_close(dimensions_per_feature(_regular_polygon(3)), torch.full((3,), 2 / 3, dtype=torch.float64))  # triangle (float64 weights: float64 dimensions)
+    torch.testing.assert_close(dimensions_per_feature(_regular_polygon(5, radius=1.3)), torch.full((5,), 0.4, dtype=torch.float64))  # pentagon
     tetra = torch.tensor([[1.0, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]]).T / math.sqrt(3)
     torch.testing.assert_close(dimensions_per_feature(tetra), torch.full((4,), 0.75))
     # square antiprism with z² = 1/3: a unit-norm tight frame of 8 vectors in 3-D, D = 3/8
@@ -39,7 +39,7 @@ def test_dimensions_per_feature_on_the_known_polytopes():
     z = torch.tensor([1.0, -1.0] * 4, dtype=torch.float64) / math.sqrt(3)
     a = math.sqrt(2 / 3)
     antiprism = torch.stack([a * theta.cos(), a * theta.sin(), z])
-    torch.testing.assert_close(dimensions_per_feature(antiprism), torch.full((8,), 3 / 8))
+    torch.testing.assert_close(dimensions_per_feature(antiprism), torch.full((8,), 3 / 8, dtype=torch.float64))
     W = torch.tensor([[1.0, 0.0], [0.0, 0.0]])  # a dropped feature has dimensionality 0
     torch.testing.assert_close(dimensions_per_feature(W), torch.tensor([1.0, 0.0]))
     values, dist = nearest_sticky([0.41, 0.52, 0.9])

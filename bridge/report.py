@@ -140,15 +140,16 @@ class BridgeReport:
             >>> BridgeReport("toy", "quick", 0, checks=[check("gap", 0.1, "< 1", True), check("gap", 2.0, "< 1", False)]).check_keys()
             Traceback (most recent call last):
             ...
-            ValueError: report of toy [quick, seed 0] has 2 rows with the key 'gap' (rows 1 and 2): give each row its own name or key
+            ValueError: report of toy [quick, seed 0] has 2 rows with the key 'gap' (rows 1 'gap' and 2 'gap'): give each row its own name or key
         """
-        where: dict[str, list[int]] = {}
+        where: dict[str, list[tuple[int, str]]] = {}
         for i, row in enumerate(self.rows, 1):
-            where.setdefault(row.row_key, []).append(i)
+            where.setdefault(row.row_key, []).append((i, row.name))
         twice = next(((k, rows) for k, rows in where.items() if len(rows) > 1), None)
         if twice is not None:
             key, rows = twice
-            places = ", ".join(map(str, rows[:-1])) + f" and {rows[-1]}"
+            named = [f"{i} {name!r}" for i, name in rows]
+            places = ", ".join(named[:-1]) + f" and {named[-1]}"
             raise ValueError(f"report of {self.case_study} [{self.preset}, seed {self.seed}] has {len(rows)} rows with the key {key!r} (rows {places}): give each row its own name or key")
 
     def to_markdown(self) -> str:

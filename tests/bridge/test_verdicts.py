@@ -147,8 +147,21 @@ def test_the_markdown_names_failed_claims_of_a_partial_report_and_marks_informat
 def test_two_rows_with_one_key_are_refused_before_anything_is_written(tmp_path):
     rows = [check("gap", 0.1, "< 1", True), check("slope", -1.2, "<= -1", True), check("the gap", 2.0, "< 1", False, key="gap")]
     report = BridgeReport("toy", "quick", seed=3, checks=rows)
-    with pytest.raises(ValueError, match=r"toy \[quick, seed 3\] has 2 rows with the key 'gap' \(rows 1 and 3\)"):
+    with pytest.raises(ValueError, match=r"toy \[quick, seed 3\] has 2 rows with the key 'gap' \(rows 1 'gap' and 3 'the gap'\)"):
         report.write(tmp_path)
     assert list(tmp_path.iterdir()) == []
     keyed = BridgeReport("toy", "quick", seed=3, checks=[check("gap", 0.1, "< 1", True), check("gap", 2.0, "< 1", False, key="gap at the end")])
     assert json.loads(keyed.write(tmp_path).read_text())["verdict"] == "partial"  # one name, two keys: two rows
+
+
+def test_two_rows_with_one_key_are_named_in_the_refusal_as_the_concepts_page_says():
+    """Rows keyed apart from their names (a head's label in the name): the refusal names both rows, not only their places."""
+    match_row = match("L1H3 final induction score", 100.0, Event("jump", step=104.0, lo=100.0, hi=108.0, observable="score"), None, 0.15, require_mechanism=False, key="induction head: final score")
+    rows = [check("L0H1 previous-token score", 0.9, ">= 0.5", True, key="previous-token head"), check("L1H2 final induction score", 0.8, ">= 0.5", True, key="induction head: final score")]
+    report = BridgeReport("toy", "quick", seed=0, matches=[match_row], checks=rows)
+    with pytest.raises(ValueError) as refused:
+        report.check_keys()
+    assert str(refused.value) == (
+        "report of toy [quick, seed 0] has 2 rows with the key 'induction head: final score' "
+        "(rows 1 'L1H3 final induction score' and 3 'L1H2 final induction score'): give each row its own name or key"
+    )

@@ -141,3 +141,34 @@ def _broken_tables(text: str) -> list[str]:
 def test_every_table_of_a_page_renders_as_a_table(page):
     assert _broken_tables((ROOT / page).read_text()) == []
     assert _broken_tables("text\n| a | b |\n|---|---|\n| 1 |\n") == ["line 2: a table row right after text", "line 4: 1 cells, the header has 2"]
+
+
+def _resolves(dotted: str) -> bool:
+    """Whether ``dotted`` names a module of the project or an attribute reached from one."""
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ModuleNotFoundError:
+            continue
+        try:
+            for name in parts[i:]:
+                obj = getattr(obj, name)
+        except AttributeError:
+            return False
+        return True
+    return False
+
+
+def test_every_dotted_name_a_page_quotes_exists():
+    """A name such as `bridge.training.schedule.resume_points` in a page's code spans is importable as written."""
+    import re
+
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("**/*.md"))]
+    quoted = {(page.relative_to(ROOT).as_posix(), m) for page in pages for m in re.findall(r"`((?:bridge|probes|case_studies)(?:\.\w+)+)", page.read_text())}
+    assert len(quoted) > 40
+    assert [f"{page}: {name}" for page, name in sorted(quoted) if not _resolves(name)] == []
+    subpackages = {info.name.rsplit(".", 1)[-1] for package in (bridge, probes, case_studies) for info in pkgutil.walk_packages(package.__path__)}
+    unrooted = {(page.relative_to(ROOT).as_posix(), m) for page in pages for m in re.findall(r"`([a-z_]\w*(?:\.[a-z_]\w*){2,})", page.read_text()) if m.split(".")[0] in subpackages}
+    assert sorted(unrooted) == []  # a module path written without its package (`trackers.base.x` for `bridge.trackers.base.x`)
+    assert _resolves("bridge.trackers.base.model_output") and not _resolves("trackers.base.model_output") and not _resolves("bridge.trackers.base.no_such_name")

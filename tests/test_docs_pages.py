@@ -80,6 +80,8 @@ assert {s: (run.report["seed"], run.report["verdict"]) for s, run in runs.items(
 assert robust.data == json.loads(open("runs/dl-robust/robustness.json").read()) and by_neighbour.sum() == len(robust.data["runs"]) == 1
 assert widths.widths == {64: "pass", 128: "pass", 256: "pass"} and widths.row.value > 0.9999 and widths.seed_report(64).seeds == [0]
 """
+    (said,) = [line.split("# ")[1] for line in notebook.splitlines() if line.startswith("by_neighbour = robust.table()")]
+    check += f"assert list(robust.table().columns) == {said.split(', ')!r}, list(robust.table().columns)  # the columns the page lists\n"
     _python(notebook + check, tmp_path, 120)
 
 

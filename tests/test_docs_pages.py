@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import page_blocks, timeout
+from helpers import page_blocks, page_table, timeout
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,6 +59,32 @@ def _python(code: str, cwd: Path, seconds: float) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
 
 
+def _the_universality_pages_deep_linear_table_is_the_seed_report(path: Path) -> None:
+    """The universality page's table over deep-linear seeds 0-9 gives the seed report's numbers, to the digits shown."""
+    import json
+
+    stored = json.loads(path.read_text())
+    table = {r["row"]: r for r in page_table("universality.md", "| row | mean | s.d. |")}
+    written = {"mode 0 half-rise (relative error)": "mode 0 half-rise", "mode 15 half-rise (relative error)": "mode 15 half-rise",
+               "modes learned in order of strength": "modes learned in order of strength (fraction of ordered pairs)"}
+    written.update({k: n for k in table for n in stored["rows"] if k.startswith("level 4 modes") and n.startswith("level 4 modes")})
+    assert len(written) == 4, written
+    for shown, name in written.items():
+        row = stored["rows"][name]
+        for column, key in (("mean", "mean"), ("s.d.", "std"), ("min", "min"), ("max", "max")):
+            assert abs(float(table[shown][column]) - row[key]) <= 0.0006, (shown, column, row[key])
+        assert float(table[shown]["pass fraction"]) == row["pass_fraction"], shown
+    across = {c["name"]: c for c in stored["across_seeds"]}
+    (cka,) = [c for n, c in across.items() if n.startswith("every pair of 10 seeds")]
+    (gap,) = [c for n, c in across.items() if n.startswith("CKA(seed a at step t")]
+    (settle,) = [c for n, c in across.items() if n.startswith("steps where CKA")]
+    assert abs(float(table["every pair of 10 seeds: min debiased CKA at the end"]["mean"]) - cka["value"]) <= 6e-6 and cka["passed"]
+    gap_row = [r for k, r in table.items() if k.startswith("CKA(seed a at step t")][0]
+    assert abs(float(gap_row["mean"]) - gap["value"]) <= 0.0006 and gap["passed"]
+    settle_row = [r for k, r in table.items() if k.startswith("steps where that CKA settles")][0]
+    assert settle_row["mean"] == settle["value"].replace("0.5: ", "").replace("; 0.9: ", " / "), (settle_row["mean"], settle["value"])
+
+
 @pytest.mark.slow
 def test_the_seeds_page_blocks_run_and_every_seed_and_width_passes(tmp_path):
     """The widths block runs on seed 0 alone (the page's three seeds take minutes); the seeds block as written; the
@@ -66,6 +92,7 @@ def test_the_seeds_page_blocks_run_and_every_seed_and_width_passes(tmp_path):
     seeds, widths, notebook = page_blocks("seeds-and-robustness.md")
     check = '\nassert report.pass_fraction == 1.0 and report.rows["modes learned in order of strength (fraction of ordered pairs)"]["mean"] == 1.0\n'
     _python(seeds + check, tmp_path, 300)
+    _the_universality_pages_deep_linear_table_is_the_seed_report(tmp_path / "runs" / "dl-seeds" / "seed_report.json")
     assert widths.count("seeds=[0, 1, 2]") == 1
     check = '\nassert result["universality"].value > 0.9999 and {w: r.verdict for w, r in result["seed_reports"].items()} == {64: "pass", 128: "pass", 256: "pass"}\n'
     _python(widths.replace("seeds=[0, 1, 2]", "seeds=[0]") + check, tmp_path, 300)
@@ -103,3 +130,19 @@ def test_the_notebook_block_of_the_landing_page_reads_a_deep_linear_run(tmp_path
     (block,) = page_blocks("index.md")
     check = '\nsteps, values = run.curve("mode/strength", mode=0)\nassert run.report["verdict"] == "pass" and len(steps) == len(run.steps) and abs(values[-1] - 1.392) < 0.01\n'
     _python(block + check, tmp_path, 120)
+
+
+@pytest.mark.slow
+def test_the_run_directories_page_extends_a_finished_run_and_records_the_extension_it_shows(tmp_path):
+    import json
+    import re
+
+    (block,) = page_blocks("run-directories.md", "bash")
+    first, second = block.strip().splitlines()
+    assert _mechbridge(first, tmp_path, "--quiet", "--device", "cpu").returncode in (0, 1)  # 300 steps may leave a mode unlearned: invalid
+    done = _mechbridge(second, tmp_path, "--quiet", "--device", "cpu")
+    assert done.returncode == 0, done.stderr[-2000:]
+    (shown,) = re.findall(r'\(`(\[\{"from": \d+, "to": \d+\}\])`\)', (ROOT / "docs" / "run-directories.md").read_text())
+    record = json.loads((tmp_path / "runs" / "dl" / "run.json").read_text())
+    assert record["extended"] == json.loads(shown) == [{"from": 300, "to": 1200}] and record["last_step"] == 1200
+    assert json.loads((tmp_path / "runs" / "dl" / "report.json").read_text())["extended"] == json.loads(shown)

@@ -79,9 +79,9 @@ def _the_universality_pages_deep_linear_table_is_the_seed_report(path: Path) -> 
     (gap,) = [c for n, c in across.items() if n.startswith("CKA(seed a at step t")]
     (settle,) = [c for n, c in across.items() if n.startswith("steps where CKA")]
     assert abs(float(table["every pair of 10 seeds: min debiased CKA at the end"]["mean"]) - cka["value"]) <= 6e-6 and cka["passed"]
-    gap_row = [r for k, r in table.items() if k.startswith("CKA(seed a at step t")][0]
+    (gap_row,) = [r for k, r in table.items() if k.startswith("CKA(seed a at step t")]
     assert abs(float(gap_row["mean"]) - gap["value"]) <= 0.0006 and gap["passed"]
-    settle_row = [r for k, r in table.items() if k.startswith("steps where that CKA settles")][0]
+    (settle_row,) = [r for k, r in table.items() if k.startswith("steps where that CKA settles")]
     assert settle_row["mean"] == settle["value"].replace("0.5: ", "").replace("; 0.9: ", " / "), (settle_row["mean"], settle["value"])
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from bridge.plots.checks import curve, require_axes, require_mapping, series
+from bridge.plots.checks import curve, require_axes, require_entries, require_mapping, series
 from bridge.stages.detectors import Stage
 
 Curve = tuple[Sequence[float], Sequence[float]]
@@ -166,6 +166,7 @@ def plot_stage_bands(ax: Any, stages: Sequence[Stage | Mapping[str, Any]], colou
         ['#d9d9d9', '#ff7f0e']
     """
     require_axes(ax)
+    stages = require_entries("stages", stages)
     colours = colours or {"plateau": "0.85", "drop": "tab:orange"}
     for stage in stages:
         if _field(stage, "type", "stage") == "stage" and _field(stage, "start") is not None:
@@ -301,6 +302,7 @@ def plot_event_lines(ax: Any, events: Sequence[Any], colours: Mapping[str, str] 
         ([[15.0, 15.0], [40.0, 40.0]], ['0.5', 'C3'])
     """
     require_axes(ax)
+    events = require_entries("events", events)
     for event in events:
         if _field(event, "type", "event") == "event" and _field(event, "step") is not None:
             ax.axvline(_field(event, "step"), color=(colours or {}).get(_field(event, "observable"), "0.5"), ls=":", lw=1.2)

@@ -9,7 +9,7 @@ Examples:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -42,6 +42,33 @@ def require_mapping(name: str, value: Any) -> None:
     """
     if not isinstance(value, Mapping):
         raise TypeError(f"{name} must be a mapping (label → data), got {type(value).__name__}")
+
+
+def require_entries(name: str, items: Any) -> list[Any]:
+    """``items`` as a list, with a ``TypeError`` unless it holds events, stages or their stored dicts (``run.events``).
+
+    A mapping (``run.report`` for ``run.events``), a text or a single event would otherwise draw nothing.
+
+    Examples:
+        >>> require_entries("events", {"verdict": "pass"})
+        Traceback (most recent call last):
+        ...
+        TypeError: events must be a list of events, stages or stored dicts (run.events), got dict
+        >>> require_entries("events", [{"type": "event", "step": 3.0}, "rise"])
+        Traceback (most recent call last):
+        ...
+        TypeError: events[1] must be an event, a stage or a stored dict (run.events), got str
+    """
+    def one(item: Any) -> bool:
+        return hasattr(item, "step") or hasattr(item, "start")
+
+    if isinstance(items, (Mapping, str, bytes)) or not isinstance(items, Iterable) or one(items):
+        raise TypeError(f"{name} must be a list of events, stages or stored dicts (run.events), got {type(items).__name__}")
+    entries = list(items)
+    for i, item in enumerate(entries):
+        if not isinstance(item, Mapping) and not one(item):
+            raise TypeError(f"{name}[{i}] must be an event, a stage or a stored dict (run.events), got {type(item).__name__}")
+    return entries
 
 
 def series(name: str, values: Any, length: int | None = None, *, of: str = "point", empty: bool = True) -> np.ndarray:

@@ -7,7 +7,7 @@ from bridge import plots
 from bridge.plots import new_figure
 from bridge.plots import parametrisation as param
 from bridge.plots import quanta
-from bridge.stages.detectors import Stage
+from bridge.stages.detectors import Event, Stage
 from bridge.theory.weight_decay import PowerLawFit, fit_power_law
 
 T = [0.0, 1.0, 2.0]
@@ -54,6 +54,11 @@ BAD = [
     pytest.param(lambda ax: plots.plot_feature_norms(ax, T, np.ones((2, 3))), ValueError, r"norms must be \(step, feature\) = \(3, any\)", id="feature norms: transposed"),
     pytest.param(lambda ax: plots.plot_dims_vs_sparsity(ax, [1.0, 0.1], [np.ones(2)], [1.0, 0.5]), ValueError, r"dims must hold one array per run \(density\) \(2\), got 1", id="dims vs sparsity: a run short"),
     pytest.param(lambda ax: plots.plot_dims_histogram(ax, "0.5"), TypeError, r"dims must be a sequence of numbers", id="dims histogram: a string"),
+    pytest.param(lambda ax: plots.plot_event_lines(ax, {"verdict": "pass", "matches": []}), TypeError, r"^events must be a list of events, stages or stored dicts \(run.events\), got dict", id="event lines: a report for the events"),
+    pytest.param(lambda ax: plots.plot_event_lines(ax, [{"type": "event", "step": 3.0}, "rise"]), TypeError, r"^events\[1\] must be an event, a stage or a stored dict \(run.events\), got str", id="event lines: a string entry"),
+    pytest.param(lambda ax: plots.plot_event_lines(ax, Event("rise", 15.0, 10.0, 20.0)), TypeError, r"^events must be a list .* got Event", id="event lines: one event, not a list"),
+    pytest.param(lambda ax: plots.plot_stage_bands(ax, {"type": "stage", "start": 0, "end": 10}), TypeError, r"^stages must be a list of events, stages or stored dicts \(run.events\), got dict", id="stage bands: one stored stage, not a list"),
+    pytest.param(lambda ax: plots.plot_stage_bands(ax, Stage("plateau", 0, 40, kind="plateau")), TypeError, r"^stages must be a list .* got Stage", id="stage bands: one stage, not a list"),
 ]
 
 
@@ -71,3 +76,11 @@ def test_an_ax_that_is_not_an_axes_instance_is_refused_by_name(ax):
         plots.plot_curves(ax, {"loss": ([0, 1], [1.0, 0.5])})
     with pytest.raises(TypeError, match=r"^ax must be a matplotlib Axes"):
         plots.plot_stage_bands(ax, [Stage("plateau", 0, 10, kind="plateau")])
+
+
+def test_event_lines_and_stage_bands_still_draw_a_generator_of_entries_and_leave_out_the_other_kind():
+    _, ax = new_figure()
+    stored = [{"type": "event", "step": 3.0, "observable": "loss"}, {"type": "stage", "start": 0.0, "end": 10.0, "kind": "plateau"}, {"type": "prediction", "step": 4.0}]
+    plots.plot_event_lines(ax, (e for e in stored))
+    plots.plot_stage_bands(ax, iter(stored))
+    assert [list(line.get_xdata()) for line in ax.lines] == [[3.0, 3.0]] and len(ax.patches) == 1

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import importlib
 import os
+import traceback
 from collections.abc import Sequence
 from importlib.metadata import entry_points
+from pathlib import Path
 
 from bridge.config import ConfigError
 
@@ -50,12 +52,30 @@ def load_plugins(modules: Sequence[str] = ()) -> list[str]:
     names += [m.strip() for m in os.environ.get(ENV, "").split(",") if m.strip()]
     names += list(modules)
     for name in names:
-        try:
-            importlib.import_module(name)
-        except ImportError as e:
-            hint = f" (give the module's name, {name[:-3]!r}, not its file name)" if name.endswith(".py") else ""
-            raise ConfigError(f"cannot import plugin module {name!r}{hint}: {e}") from None
+        _import(name)
     return names
+
+
+def _import(name: str) -> None:
+    """Import the plugin module ``name``; any failure (a bad name, a missing module, an error or ``sys.exit``
+    while it runs) is a :class:`ConfigError` naming the module, chained to the original exception."""
+    if not name.strip():
+        raise ConfigError(f"cannot import plugin module {name!r}: its name is empty (give a module name such as mypackage.trackers)")
+    if name.startswith("."):
+        raise ConfigError(f"cannot import plugin module {name!r}: a relative name (give the module's full name, such as mypackage.trackers)")
+    try:
+        importlib.import_module(name)
+    except ImportError as e:
+        hint = f" (give the module's name, {name[:-3]!r}, not its file name)" if name.endswith(".py") else ""
+        raise ConfigError(f"cannot import plugin module {name!r}{hint}: {e}") from None
+    except SyntaxError as e:
+        raise ConfigError(f"cannot import plugin module {name!r}: {type(e).__name__}: {e.msg} ({Path(e.filename or '?').name}, line {e.lineno})") from e
+    except SystemExit as e:
+        raise ConfigError(f"cannot import plugin module {name!r}: it called sys.exit({e.code!r})") from e
+    except Exception as e:  # the module's own code failed: name where, the chained traceback has the rest
+        frames = [f for f in traceback.extract_tb(e.__traceback__) if not f.filename.startswith("<frozen")]
+        where = f" ({Path(frames[-1].filename).name}, line {frames[-1].lineno})" if frames else ""
+        raise ConfigError(f"cannot import plugin module {name!r}: it raised {type(e).__name__}: {e}{where}") from e
 
 
 def export_plugins(modules: Sequence[str], search: str | None = None) -> None:

@@ -93,10 +93,11 @@ def neighbours(family: Mapping[str, Sequence[Any]], n: int, *, seed: int = 0, ma
     fields = sorted(family)
     found: list[Neighbour] = []
     seen: set[tuple[str, ...]] = set()
-    total = 1
+    within = [1] + [0] * max_changes  # within[k]: the neighbours changing exactly k fields (of those seen so far)
     for values in family.values():
-        total *= len(values) + 1
-    limit = min(n, total - 1)
+        for k in range(max_changes, 0, -1):
+            within[k] += within[k - 1] * len(values)
+    limit = min(n, sum(within[1:]))  # every distinct neighbour there is: a larger n draws no more
     attempts = 0
     while len(found) < limit and attempts < 100 * n:
         attempts += 1

@@ -36,6 +36,25 @@ def test_a_small_family_gives_every_neighbour_it_has_and_no_more():
     assert sorted(n.settings for n in drawn) == [("train.lr=0.025",), ("train.lr=0.1",)]
 
 
+def test_asking_for_more_neighbours_than_exist_gives_all_of_them_after_a_bounded_draw(monkeypatch):
+    import random
+    import types
+
+    class Counted(random.Random):  # refuses to draw without end (the draw of 10**6 neighbours ran 10**8 times)
+        draws = 0
+
+        def randint(self, a, b):
+            Counted.draws += 1
+            if Counted.draws > 20_000:
+                raise RuntimeError("the draw does not end once every neighbour is found")
+            return super().randint(a, b)
+
+    monkeypatch.setattr("case_studies.generality.robustness.random", types.SimpleNamespace(Random=Counted))
+    drawn = neighbours(FAMILY, 10**6)
+    assert len({n.settings for n in drawn}) == len(drawn) == 3 * 2 + 3 * 2 * 2  # one field changed, or two of the three
+    assert 18 <= Counted.draws <= 20_000
+
+
 @pytest.mark.parametrize("family", [{}, {"train.lr": ()}])
 def test_an_empty_family_is_refused(family):
     with pytest.raises(ConfigError, match="family"):

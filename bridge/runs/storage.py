@@ -178,8 +178,10 @@ def read_json(path: str | Path) -> Any:
         return json.loads(path.read_text())
     except FileNotFoundError:
         raise FileNotFoundError(f"{path} does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CorruptFileError(f"{path.name} is not valid JSON ({e})") from None
+    except IsADirectoryError:
+        raise CorruptFileError(f"{path} is a directory, not a JSON file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:  # named by its path: one of many seeds' or points' run.json
+        raise CorruptFileError(f"{path} is not valid JSON ({e})") from None
 
 
 PACKED = "json"  # the metadata is stored as one JSON string under this one key, so the file's bytes are reproducible

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import bridge
+from bridge.cli import main
 
 SOURCE = str(Path(bridge.__file__).parents[1])  # the checkout under test, ahead of any installed copy
 
@@ -45,3 +46,24 @@ def test_an_import_name_that_is_no_module_name_is_one_line_naming_it(tmp_path, n
     code, out, err = cli(tmp_path, "--import", name, "list")
     assert code == 2 and out == ""
     assert err == f"mechbridge: error: {message}\n"
+
+
+@pytest.mark.parametrize("command", [["report"], ["analyze"]])
+@pytest.mark.parametrize(
+    "damage,message",
+    [
+        (lambda f: f.write_text("{nope"), "is not valid JSON (Expecting property name"),
+        (lambda f: f.write_bytes(b"\xff\xfe"), "is not valid JSON ('utf-8' codec can't decode"),
+        (lambda f: f.mkdir(), "is a directory, not a JSON file"),
+    ],
+)
+def test_a_damaged_run_json_is_named_by_its_whole_path(tmp_path, capsys, command, damage, message):
+    run = tmp_path / "seed-1"  # one of many folders that each hold a run.json
+    run.mkdir()
+    for name in ("report.md", "report.json"):
+        (run / name).write_text("{}")
+    damage(run / "run.json")
+    assert main([*command, str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"mechbridge: error: {run / 'run.json'} {message}") and err.count("\n") == 1
+    assert sorted(p.name for p in run.iterdir()) == ["report.json", "report.md", "run.json"] and (run / "report.md").read_text() == "{}"

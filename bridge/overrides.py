@@ -61,6 +61,8 @@ def override_many(cfg: Any, settings: Iterable[tuple[str, str]]) -> Any:
     tree: dict = {}
     for path, text in settings:
         parts = path.split(".")
+        if not all(parts):
+            raise ConfigError(f"unknown setting {path!r}: a dotted path has a name between every two dots, such as train.lr")
         node = tree
         for i, part in enumerate(parts[:-1]):
             node = node.setdefault(part, {})

@@ -56,6 +56,9 @@ def test_settings_that_are_valid_only_together_apply_in_any_order_and_the_last_o
         ("train.optimizer=lbfgs", "train.optimizer must be one of"),
         ("model.d_hidden=true", "model.d_hidden must be an integer"),
         ("train.lr", "--set takes key=value"),
+        (".train.lr=3", "unknown setting '.train.lr': a dotted path has a name between every two dots, such as train.lr"),
+        ("train..lr=3", "unknown setting 'train..lr': a dotted path"),
+        ("train.=3", "unknown setting 'train.': a dotted path"),
     ],
 )
 def test_a_bad_setting_names_the_field_and_what_is_allowed(setting, message):

@@ -13,7 +13,7 @@ Examples:
     >>> get_backend("dask")
     Traceback (most recent call last):
     ...
-    bridge.config.ConfigError: unknown sweep backend 'dask' (backends: local, ray, submitit)
+    bridge.config.ConfigError: unknown backend 'dask' (backends: local, ray, submitit)
 """
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ def get_backend(name: str, **options: Any) -> Any:
         bridge.config.ConfigError: sweep backend 'local': ...unexpected keyword argument 'workers'
     """
     if name not in BACKENDS:
-        raise ConfigError(f"unknown sweep backend {name!r} (backends: {', '.join(BACKENDS)})")
+        raise ConfigError(f"unknown backend {name!r} (backends: {', '.join(BACKENDS)})")
     try:
         backend = BACKENDS[name](**options)
     except TypeError as e:

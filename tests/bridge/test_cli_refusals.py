@@ -67,3 +67,12 @@ def test_a_damaged_run_json_is_named_by_its_whole_path(tmp_path, capsys, command
     err = capsys.readouterr().err
     assert err.startswith(f"mechbridge: error: {run / 'run.json'} {message}") and err.count("\n") == 1
     assert sorted(p.name for p in run.iterdir()) == ["report.json", "report.md", "run.json"] and (run / "report.md").read_text() == "{}"
+
+
+@pytest.mark.parametrize("command", ["run", "robustness", "sweep"])
+def test_an_unknown_backend_is_named_as_the_backend_option_of_any_command(tmp_path, capsys, command):
+    extra = ["--seeds", "0"] if command == "sweep" else []
+    assert main([command, "deep-linear", "--backend", "dask", "--out", str(tmp_path / "out"), "--set", "train.steps=5", *extra]) == 2
+    err = capsys.readouterr().err
+    assert err == "mechbridge: error: unknown backend 'dask' (backends: local, ray, submitit)\n"  # not a 'sweep backend' on run
+    assert not (tmp_path / "out").exists()

@@ -147,7 +147,7 @@ def test_every_job_on_the_backend_leaves_nothing_for_the_driver(tmp_path, traine
 
 
 def test_an_unknown_backend_or_option_is_refused_before_any_work(tmp_path, capsys):
-    with pytest.raises(ConfigError, match="unknown sweep backend 'dask'"):
+    with pytest.raises(ConfigError, match="unknown backend 'dask'"):
         run_case_study("tiny-family", "quick", tmp_path / "a", backend="dask")
     with pytest.raises(ConfigError, match="sweep backend 'ray'"):
         run_case_study("tiny-family", "quick", tmp_path / "b", backend="ray", backend_options={"cores": 2})

@@ -16,14 +16,19 @@ from __future__ import annotations
 
 import sys
 from math import comb
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from bridge.theory.base import require_count, require_entries, require_psd
 
-if TYPE_CHECKING:
-    from bridge.theory.eigenlearning import EigenlearningPrediction
+
+class Learnabilities(Protocol):
+    """What the read-outs below need of a prediction: its learnabilities, one per eigenfunction
+    (:class:`~bridge.theory.eigenlearning.EigenlearningPrediction` is one)."""
+
+    learnabilities: np.ndarray
+
 
 MAX_CUBE_DIMENSION = 1029  # C(1029, 514) ≈ 1.4e308 is the last middle binomial below the float range
 assert float(comb(MAX_CUBE_DIMENSION, MAX_CUBE_DIMENSION // 2)) < sys.float_info.max < comb(MAX_CUBE_DIMENSION + 1, (MAX_CUBE_DIMENSION + 1) // 2)
@@ -115,7 +120,7 @@ def domain_spectrum(kernel, target) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return values / size, vectors.T @ f / np.sqrt(size), vectors * np.sqrt(size)
 
 
-def learnability_of(prediction: EigenlearningPrediction, eigenfunctions, function) -> float:
+def learnability_of(prediction: Learnabilities, eigenfunctions, function) -> float:
     """Expected learned fraction of ``function``: ``Σᵢ Lᵢ ⟨g, φᵢ⟩² / ⟨g, g⟩`` (inner products under the uniform measure).
 
     For a target term ``g`` the expected coefficient of the learned function on ``g``
@@ -151,7 +156,7 @@ def learnability_of(prediction: EigenlearningPrediction, eigenfunctions, functio
     return float((prediction.learnabilities * overlap**2).sum() / norm)
 
 
-def expected_fraction(prediction: EigenlearningPrediction, eigenfunctions, target_coefficients, function) -> float:
+def expected_fraction(prediction: Learnabilities, eigenfunctions, target_coefficients, function) -> float:
     """Expected coefficient of the learned function on ``g``, as a fraction of the target's: ``Σᵢ Lᵢ ⟨g, φᵢ⟩ vᵢ / Σᵢ ⟨g, φᵢ⟩ vᵢ``.
 
     Eigenlearning's mean learned function is ``Σᵢ Lᵢ vᵢ φᵢ`` for the target ``f* = Σᵢ vᵢ φᵢ``. When

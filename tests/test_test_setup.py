@@ -25,7 +25,10 @@ def test_a_module_whose_tests_share_a_quick_run_goes_to_one_worker_whole(tmp_pat
     shutil.copy(ROOT / "tests" / "conftest.py", tmp_path / "tests" / "conftest.py")
     tests = "".join(f"def test_uses_it_{i}(quick_run):\n    pass\n\ndef test_other_{i}():\n    pass\n\n" for i in range(6))
     (tmp_path / "tests" / "case_studies" / "test_kernel_limit.py").write_text(SHARED + tests)  # a name the scheduler groups
-    (tmp_path / "tests" / "case_studies" / "test_elsewhere.py").write_text(SHARED + tests)  # one it does not
+    # one it does not; its tests take a while, so the worker that finishes the grouped module first (at once) takes
+    # some of them: spread by test, not by module (instant tests could all go to whichever worker was free first)
+    slow = "import time\n" + "".join(f"def test_uses_it_{i}(quick_run):\n    time.sleep(0.25)\n\ndef test_other_{i}():\n    time.sleep(0.25)\n\n" for i in range(6))
+    (tmp_path / "tests" / "case_studies" / "test_elsewhere.py").write_text(SHARED + slow)
     (tmp_path / "tests" / "test_filler.py").write_text("".join(f"def test_{i}():\n    pass\n" for i in range(20)))
     setups = tmp_path / "setups.log"
     done = _pytest(["-n", "2", "-vv", "tests/case_studies", "tests/test_filler.py"], tmp_path, env={**os.environ, "SETUPS": str(setups)})

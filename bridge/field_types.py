@@ -65,8 +65,9 @@ def mismatch(value: Any, annotation: Any) -> str | None:
     if annotation is bool:
         return None if isinstance(value, bool) else "true or false"
     if annotation is int:
-        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool) and abs(int(value)) <= MAX_INT
-        return None if ok else "an integer"
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+            return "an integer"
+        return None if abs(int(value)) <= MAX_INT else "an integer within ±(2**63 - 1)"  # what torch and a checkpoint hold
     if annotation is float:
         ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and finite(value)
         return None if ok else "a finite number"

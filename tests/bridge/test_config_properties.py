@@ -180,8 +180,16 @@ def test_a_float_field_given_an_integer_beyond_the_floats_is_refused_naming_the_
 
 
 def test_an_integer_too_long_to_print_is_refused_naming_the_field():
-    with pytest.raises(ConfigError, match=r"^train\.steps must be an integer, got an integer of about 5000 digits \(int\)$"):
+    with pytest.raises(ConfigError, match=r"^train\.steps must be an integer within ±\(2\*\*63 - 1\), got an integer of about 5000 digits \(int\)$"):
         TrainConfig(steps=10**5000)
+
+
+def test_an_integer_past_the_int64_range_is_refused_for_its_size_not_its_type():
+    with pytest.raises(ConfigError, match=r"^train\.steps must be an integer within ±\(2\*\*63 - 1\), got 9223372036854775808 \(int\)$"):
+        TrainConfig(steps=2**63)
+    assert TrainConfig(steps=2**63 - 1).steps == 2**63 - 1
+    with pytest.raises(ConfigError, match=r"^train\.steps must be an integer, got 2\.5 \(float\)$"):
+        TrainConfig(steps=2.5)
     with pytest.raises(ConfigError, match=r"^steps must be an integer, got '1111"):
         apply(TrainConfig(), ["steps=" + "1" * 5000])
     with pytest.raises(ConfigError, match=r"^widths must be a list such as \[1, 2\] or 1,2; '\[1111"):

@@ -53,7 +53,7 @@ from torch import Tensor, nn
 from torch.func import jacrev, vmap
 
 from bridge.estimators.llc import select_params
-from bridge.estimators.reparam import ParameterSlots, model_input
+from bridge.estimators.reparam import ParameterSlots, model_input, require_finite
 
 OUTPUT_REDUCTIONS = ("trace", "full")
 OutputFn = Callable[[Tensor], Tensor]
@@ -232,14 +232,6 @@ def kernel_matrix(kernel: Float[Tensor, "n1 n2 *out_pair"]) -> Float[Tensor, "ro
     raise ValueError(f"a kernel is (n1, n2) or (n1, n2, O, O), got shape {tuple(kernel.shape)}")
 
 
-def _finite(name: str, values: Tensor) -> None:
-    """Refuse a tensor with a NaN or infinite entry, naming it and the first such entry."""
-    bad = ~torch.isfinite(values)
-    if bad.any():
-        at = tuple(int(i) for i in bad.nonzero()[0])
-        raise ValueError(f"{name} must be finite, got {name}[{', '.join(map(str, at))}] = {values[at].item()}")
-
-
 def _unit_scale(values: Tensor) -> Tensor:
     """``values / max |values|`` in float64 (kept when all zero): the read-outs are scale free, and squares of entries
     near the float range overflowed to inf (NaN read-outs) or underflowed to 0 (a "zero kernel")."""
@@ -254,7 +246,7 @@ def _square(kernel: Tensor, name: str = "kernel") -> Tensor:
         raise ValueError(f"need a square kernel (one set of inputs), got shape {tuple(kernel.shape)}")
     if m.shape[0] == 0:
         raise ValueError(f"{name} must hold at least one example, got shape {tuple(kernel.shape)}")
-    _finite(name, kernel)
+    require_finite(name, kernel)
     return m
 
 
@@ -325,7 +317,7 @@ def kernel_distance(k0: Float[Tensor, "n1 n2 *out_pair"], kt: Float[Tensor, "n1 
         raise ValueError(f"kernels of different shapes: {tuple(k0.shape)} vs {tuple(kt.shape)}")
     for name, k in (("k0", k0), ("kt", kt)):
         kernel_matrix(k)
-        _finite(name, k)
+        require_finite(name, k)
     a, b = _unit_scale(k0.reshape(-1)), _unit_scale(kt.reshape(-1))
     norms = torch.sqrt((a @ a) * (b @ b))  # one rounding of a square root: equal kernels are at distance 0
     if norms == 0:
@@ -348,7 +340,7 @@ def kernel_target_alignment(kernel: Float[Tensor, "n n *out_pair"], y: Float[Ten
     m = _unit_scale(_square(kernel))
     if y.ndim == 0 or y.shape[0] != kernel.shape[0]:
         raise ValueError(f"y must be (n, ...) with the kernel's n = {kernel.shape[0]} examples, got shape {tuple(y.shape)}")
-    _finite("y", y)
+    require_finite("y", y)
     t = _unit_scale(y.reshape(y.shape[0], -1))
     if kernel.ndim == 4:
         if t.shape[1] != kernel.shape[2]:

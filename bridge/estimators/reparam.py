@@ -104,6 +104,21 @@ def _slot_table(model: nn.Module, table: str, names: Mapping[int, str]) -> dict[
     return slots
 
 
+def require_finite(name: str, values: Tensor) -> None:
+    """Raise a ``ValueError`` naming ``name`` and its first NaN or infinite entry, if it has one.
+
+    Examples:
+        >>> require_finite("kernel", torch.tensor([[1.0, float("inf")]]))
+        Traceback (most recent call last):
+        ...
+        ValueError: kernel must be finite, got kernel[0, 1] = inf
+    """
+    bad = ~torch.isfinite(values)
+    if bad.any():
+        at = tuple(int(i) for i in bad.nonzero()[0])
+        raise ValueError(f"{name} must be finite, got {name}[{', '.join(map(str, at))}] = {values[at].item()}")
+
+
 def model_input(name: str, x: Tensor, model: nn.Module) -> Tensor:
     """A batch ``x`` ``(n, ...)`` as the model computes with it: on its device, floating-point inputs in the dtype of
     its floating-point parameters (integer inputs such as token ids as they are), as the library's training does.
@@ -123,14 +138,11 @@ def model_input(name: str, x: Tensor, model: nn.Module) -> Tensor:
         got = f"shape {tuple(x.shape)}" if isinstance(x, Tensor) else f"a {type(x).__name__}"
         raise ValueError(f"{name} must hold at least one example, got {got}")
     if x.is_floating_point() or x.is_complex():
-        bad = ~torch.isfinite(x)
-        if bad.any():
-            at = tuple(int(i) for i in bad.nonzero()[0])
-            raise ValueError(f"{name} must be finite, got {name}[{', '.join(map(str, at))}] = {x[at].item()}")
+        require_finite(name, x)
     params = [p for p in model.parameters() if p.is_floating_point()]
     if not params:
         return x
     return x.to(device=params[0].device, dtype=params[0].dtype if x.is_floating_point() else x.dtype)
 
 
-__all__ = ["ParameterSlots", "model_input"]
+__all__ = ["ParameterSlots", "model_input", "require_finite"]

@@ -145,11 +145,12 @@ def hessian_operator(
                 op.release()
 
 
-def _check_product(w: np.ndarray) -> None:
-    """Refuse a product ``H v`` with a NaN or infinite entry (the read-outs would be NaN without a word)."""
+def _check_product(w: np.ndarray, caller: str = "") -> None:
+    """Refuse a product ``H v`` with a NaN or infinite entry (the read-outs would be NaN without a word);
+    ``caller`` prefixes the message."""
     if not np.all(np.isfinite(w)):
         bad = int(np.flatnonzero(~np.isfinite(w))[0])
-        raise ValueError(f"the operator's product H v is not finite: {w[bad]} at entry {bad}")
+        raise ValueError(f"{caller}the operator's product H v is not finite: {w[bad]} at entry {bad}")
 
 
 def _norm(w: np.ndarray) -> float:
@@ -222,9 +223,7 @@ def lanczos_top(
         ncv = min(n, max(2 * k + 1, 20))
     def checked(v: np.ndarray) -> np.ndarray:  # a NaN product made ARPACK raise its own ArpackError
         w = np.asarray(op.matvec(v), dtype=np.float64).reshape(-1)
-        if not np.all(np.isfinite(w)):
-            bad = int(np.flatnonzero(~np.isfinite(w))[0])
-            raise ValueError(f"lanczos_top: the operator's product H v is not finite: {w[bad]} at entry {bad}")
+        _check_product(w, "lanczos_top: ")
         return w
 
     checked_op = LinearOperator(op.shape, matvec=checked, dtype=np.float64)

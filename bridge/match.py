@@ -229,12 +229,20 @@ def check(
             that differs between them (the head it judges); seed reports and robustness tables
             gather rows by it (default: the name).
 
+    A number that is not finite (NaN or ±∞) never passes, whatever ``passed`` says: a measurement that broke
+    is not evidence for a claim, though ``∞ > 0.85`` and ``−∞ < 0.3`` hold; its ``reason`` names the value.
+
     Examples:
         >>> check("modes in order", 1.0, "== 1", True).passed
         True
         >>> check("every mode learned", 0.0, "== 1", False, role="precondition").counted
         False
+        >>> row = check("final score", float("inf"), "> 0.85", True)
+        >>> row.passed, row.reason
+        (False, 'the value is inf, not a finite number')
     """
     if hasattr(value, "item"):
         value = value.item()
+    if isinstance(value, float) and not math.isfinite(value) and passed:
+        passed, reason = False, "; ".join(filter(None, [f"the value is {value}, not a finite number", reason]))
     return Check(name, value, target, bool(passed), role, claim, source, tuple(depends_on), reason, key)

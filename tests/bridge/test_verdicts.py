@@ -2,7 +2,9 @@
 
 import json
 
+import numpy as np
 import pytest
+import torch
 
 from bridge.match import check, match
 from bridge.report import BridgeReport
@@ -165,3 +167,18 @@ def test_two_rows_with_one_key_are_named_in_the_refusal_as_the_concepts_page_say
         "report of toy [quick, seed 0] has 2 rows with the key 'induction head: final score' "
         "(rows 1 'L1H3 final induction score' and 3 'L1H2 final induction score'): give each row its own name or key"
     )
+
+
+@pytest.mark.parametrize("value", [float("inf"), -float("inf"), float("nan"), np.float32("inf"), np.float64("nan"), torch.tensor(float("inf"))])
+@pytest.mark.parametrize("role", ["claim", "precondition"])
+def test_a_value_that_is_not_a_finite_number_never_passes_and_the_reason_names_it(value, role):
+    row = check("final score", value, "> 0.85", True, role=role, reason="seen at step 3")
+    assert not row.passed
+    assert row.reason.startswith(f"the value is {float(value)}, not a finite number") and row.reason.endswith("seen at step 3")
+    assert _report(check("other", 1.0, "== 1", True), row).verdict == ("partial" if role == "claim" else "invalid")
+
+
+@pytest.mark.parametrize("value", [0.0, -1e300, 1e300, 5, True, "a, b", None])
+def test_finite_numbers_and_values_that_are_not_numbers_keep_their_judgement(value):
+    assert check("x", value, "—", True).passed and check("x", value, "—", True).reason == ""
+    assert not check("x", value, "—", False).passed

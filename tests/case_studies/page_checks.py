@@ -11,12 +11,19 @@ from rounding import require_reference_rounding
 
 
 def quanta_page(saved: dict) -> None:
-    """The page's seed-0 rows (results and quanta over training) and its seed-0 verdict are this run's, as printed."""
-    require_reference_rounding("case_studies/quanta.md")
-    rows = {r["name"].split(" (95% CI")[0]: r for r in saved["checks"]}
-    value = {name: r["value"] for name, r in rows.items()}
+    """The page's seed-0 verdict is this run's; on the CPU the page was measured on, which claims pass and its seed-0
+    rows (results and quanta over training) too, as printed (elsewhere the quanta learned by width can differ by one
+    width's count, and with it that claim)."""
     page = "case_studies/quanta.md"
     row = page_row(page, "| seed | ρ (order) |")
+    counted = [r for r in saved["checks"] if r["counted"]]
+    assert row["verdict"] == saved["verdict"] and not saved["failed_preconditions"] and len(counted) == 7
+    require_reference_rounding(page)
+    prose = " ".join((ROOT / "docs" / page).read_text().split())
+    assert f"Seed 0 converges at every width and its verdict is **{saved['verdict']}**: one claim passes (frequency order) and six fail." in prose
+    assert [r["name"] for r in counted if r["passed"]] == ["Spearman ρ: frequency rank vs emergence step"]
+    rows = {r["name"].split(" (95% CI")[0]: r for r in saved["checks"]}
+    value = {name: r["value"] for name, r in rows.items()}
     n_ci = re.search(r"95% CI (\S+) to (\S+)\)", next(r["name"] for r in saved["checks"] if r["name"].startswith("exponent of final mean loss vs parameters")))
     s_ci = value["95% CI of the steps exponent"].split(" to ")
     steps = value["exponent of mean loss vs steps, widest model (first to last emergence)"]
@@ -34,16 +41,10 @@ def quanta_page(saved: dict) -> None:
     _same(row["exponent vs S (target 0.286 ± 25%)"], "{} ({} to {})", steps, *map(float, s_ci))
     share, error = row["settled steps; error, all steps"].split("; ")
     assert share == f"{settled:.0%}" and as_printed(value["largest error over every tracked step before all are learned (mid-drop steps included)"], error) == error
-    assert row["verdict"] == saved["verdict"]
     # quanta learned at 3/4 of training and at the end, by width (the last two of each cell)
     over_training = page_row(page, "| seed | width 8 |")
     for width, cell in zip(saved["quanta"]["widths"], list(over_training.values())[1:]):
         assert cell.split(", ")[2:] == value[f"width {width}: quanta learned at 3/4 of training and at the end"].split(" / "), width
-    counted = [r for r in saved["checks"] if r["counted"]]
-    prose = " ".join((ROOT / "docs" / page).read_text().split())
-    assert f"Seed 0 converges at every width and its verdict is **{saved['verdict']}**: one claim passes (frequency order) and six fail." in prose
-    assert not saved["failed_preconditions"] and [r["name"] for r in counted if r["passed"]] == ["Spearman ρ: frequency rank vs emergence step"]
-    assert len(counted) == 7
 
 
 def _same(cell: str, layout: str, *values) -> None:
@@ -57,11 +58,17 @@ def _same(cell: str, layout: str, *values) -> None:
 
 
 def edge_of_stability_page(saved: dict) -> None:
-    """The page's three seed-0 rows (one per step size) and its seed-0 verdict and failing row are this run's, as printed."""
-    require_reference_rounding("case_studies/edge-of-stability.md")
+    """The page's seed-0 verdict, failing row and step sizes are this run's; on the CPU the page was measured on, its
+    three seed-0 rows (one per step size) and the top neurons shared between step sizes too, as printed."""
     page = "case_studies/edge-of-stability.md"
     rows = [r for r in page_table(page, "| seed | η | 2/η |") if r["seed"] == "0"]
     assert [float(r["η"]) for r in rows] == [m["detail"]["lr"] for m in saved["matches"]]
+    counted = [r for r in saved["checks"] + saved["matches"] if r["counted"]]
+    prose = " ".join((ROOT / "docs" / page).read_text().split())
+    assert f"Verdicts: seeds 0, 1 and 2 **{saved['verdict']}** (1 of {len(counted)} counted rows fails in each: the period-2 oscillation at one step size)" in prose
+    assert [r["name"].split(": ")[0] for r in counted if not r["passed"]] == ["η=0.25 (2/η=8)"]  # "at η = 0.25 in seeds 0 and 2"
+    assert "neurons among the top 5 of v₁'s loading for every η: none" in " ".join(saved["notes"])
+    require_reference_rounding(page)
     for row, match in zip(rows, saved["matches"]):
         lr, detail = match["detail"]["lr"], match["detail"]
         claims = {c["name"].split(": ", 1)[1].split(" (")[0]: c["value"] for c in saved["checks"] if c["name"].startswith(f"η={lr:g} ")}
@@ -75,11 +82,6 @@ def edge_of_stability_page(saved: dict) -> None:
         _same(row["fall"], "{}", claims["loss falls over the plateau"])
         _same(row["climb"], "{}", claims["loss non-monotone on short horizons"])
         _same(row["osc."], "{} ({})", claims["GD oscillates with period 2 along v₁ on the plateau, from the oscillation onset on"], detail["plateau_alternation_fraction"])
-    counted = [r for r in saved["checks"] + saved["matches"] if r["counted"]]
-    prose = " ".join((ROOT / "docs" / page).read_text().split())
-    assert f"Verdicts: seeds 0, 1 and 2 **{saved['verdict']}** (1 of {len(counted)} counted rows fails in each: the period-2 oscillation at one step size)" in prose
-    assert [r["name"].split(": ")[0] for r in counted if not r["passed"]] == ["η=0.25 (2/η=8)"]  # "at η = 0.25 in seeds 0 and 2"
-    assert "neurons among the top 5 of v₁'s loading for every η: none" in " ".join(saved["notes"])
     top = {m["detail"]["lr"]: {tuple(n[:2]) for n in m["detail"]["final_top_neurons"]} for m in saved["matches"]}
     shared = {4: "four"}.get(len(top[0.18] & top[0.14]), str(len(top[0.18] & top[0.14])))
     assert f"none in seed 0, where η = 0.18 and 0.14 share {shared} and η = 0.25 has its own." in prose
@@ -124,8 +126,8 @@ def superposition_page(saved: dict) -> None:
 
 def grokking_page(out) -> None:
     """The page's seed-0 row and seed 0's clean-up, excluded-loss rise and Gini lag in the prose are those of the
-    quick run in ``out`` (its report.json and events.json), as printed."""
-    require_reference_rounding("case_studies/grokking.md")
+    quick run in ``out`` (its report.json and events.json), as printed; off the CPU the page was measured on, its
+    verdict and the order of the restricted and test losses' half-drops alone."""
     import json
 
     page = "case_studies/grokking.md"
@@ -135,6 +137,8 @@ def grokking_page(out) -> None:
     phase = {e["name"]: e for e in events if e["type"] == "stage"}
     row = page_row(page, "| seed | verdict | train 99% / test 95% |")
     assert row["verdict"] == saved["verdict"]
+    assert rows["restricted loss falls before test loss (half-drop steps)"]["passed"]
+    require_reference_rounding(page)
     memorised, grokked = event["train accuracy > 99%"]["step"], event["test accuracy > 95%"]["step"]
     _same(row["train 99% / test 95%"], "{} / {} ({}×)", memorised, grokked, rows["test acc > 95% step / train acc > 99% step"]["value"])
     _same(row["phase ends"], "{} / {} / {}", *(phase[p]["end"] for p in ("memorisation", "circuit formation", "clean-up")))
@@ -158,8 +162,8 @@ def grokking_page(out) -> None:
 
 def induction_heads_page(out) -> None:
     """The page's seed-0 row (drop, half-rises with their heads, the LLC boundary, final scores, ablation, control,
-    verdict) is the quick run's in ``out`` (report.json and events.json), as printed."""
-    require_reference_rounding("case_studies/induction-heads.md")
+    verdict) is the quick run's in ``out`` (report.json and events.json), as printed; off the CPU the page was
+    measured on, its verdict and ablation statement alone (which head of a layer becomes the induction head can differ)."""
     import json
 
     page = "case_studies/induction-heads.md"
@@ -168,6 +172,9 @@ def induction_heads_page(out) -> None:
     step = {e["name"]: e["step"] for e in events if e["type"] == "event"}
     induction, previous = (f"L{layer}H{head}" for layer, head in (saved["induction_head"], saved["previous_token_head"]))
     row = page_row(page, "| seed | loss drop (half-drop) |")
+    assert row["verdict"] in (saved["verdict"], f"**{saved['verdict']}**")
+    assert rows["mean-ablating the previous-token head: max layer-1 induction score"]["value"] <= 0.11  # "no layer-1 induction score above 0.11"
+    require_reference_rounding(page)
     drop = rows["the phenomenon: an abrupt drop of the repeated-token loss"]["value"].replace("-", "–")
     _same(row["loss drop (half-drop)"], f"{drop} ({{}})", step["repeated-token loss half-drop"])
     _same(row["induction half-rise"], f"{{}} ({induction})", step[f"{induction} induction score half-rise"])
@@ -179,8 +186,6 @@ def induction_heads_page(out) -> None:
     _same(row["prev-token ablation (nats)"], "{}", rows["mean-ablating the previous-token head: repeated-token loss increase (nats)"]["value"])
     slow, fast = map(float, rows["one-layer control: steepest fall of log repeated-token loss vs the two-layer drop (per 1000 steps)"]["value"].split(" vs "))
     _same(row["control loss, fall rate vs main (per 1000 steps)"], "{}, {} vs {}", rows["one-layer control: final repeated-token loss (nats)"]["value"], slow, fast)
-    assert row["verdict"] in (saved["verdict"], f"**{saved['verdict']}**")
-    assert rows["mean-ablating the previous-token head: max layer-1 induction score"]["value"] <= 0.11  # "no layer-1 induction score above 0.11"
 
 
 def _same_power(cell: str, value: float) -> None:
@@ -191,14 +196,23 @@ def _same_power(cell: str, value: float) -> None:
 
 
 def kernel_limit_page(saved: dict) -> None:
-    """The page's two seed-0 rows (lazy end; kernel, features and crossover) and seed 0's numbers in the prose
-    (settled lazy end, crossovers and their ratios, elasticity, the largest single-set and mean gaps) are this run's."""
-    require_reference_rounding("case_studies/kernel-limit.md")
+    """Seed 0's verdict and which of its claims the page marks failed are this run's; on the CPU the page was
+    measured on, its two seed-0 rows (lazy end; kernel, features and crossover) and seed 0's numbers in the prose
+    (settled lazy end, crossovers and their ratios, elasticity, the largest single-set and mean gaps) too."""
     page = "case_studies/kernel-limit.md"
     checks = saved["checks"]
 
     def named(start: str) -> dict:
         return next(c for c in checks if c["name"].startswith(start))
+
+    prose = " ".join((ROOT / "docs" / page).read_text().split())
+    assert f"Verdicts as measured: seeds 0, 1 and 2 all **{saved['verdict']}**" in prose and not saved["failed_preconditions"]
+    lazy, rich = page_row(page, "| seed | mean over 16 sets: cube MSE / eigenlearning |"), page_row(page, "| seed | distance at α=50 | slope |")
+    assert lazy["order"] == ("✔" if named("lazy end α=50: terms learned in order")["passed"] else "✘")
+    for cell, start in ((rich["support share ×init"], "rich end α=0.05: first-layer weight share on the support"), (rich["α_F"], "crossover: α where the support enrichment reaches 1.1")):
+        assert cell.endswith(" ✘") != named(start)["passed"], (cell, start)
+    assert not named("crossover: α where the kernel distance")["passed"]  # "fails in every seed"
+    require_reference_rounding(page)
 
     def inner(start: str) -> str:  # what the row's name holds in its last bracket
         return re.search(r"\(([^()]*)\)[^()]*$", named(start)["name"])[1]
@@ -213,7 +227,6 @@ def kernel_limit_page(saved: dict) -> None:
     descent = named("lazy end α=50: cube MSE vs kernel gradient descent with K₀")["value"]
     _same(row["one set: MSE gap to eigenlearning; to its own kernel descent"], "{} %; {} %", 100 * own, 100 * descent)
     _same(row["half-time error"], "{} %, {} %, {} %", *(100 * m["relative_error"] for m in saved["matches"]))
-    assert row["order"] == ("✔" if named("lazy end α=50: terms learned in order")["passed"] else "✘")
 
     row = page_row(page, "| seed | distance at α=50 | slope |")
     cross = saved["crossover"]
@@ -232,8 +245,6 @@ def kernel_limit_page(saved: dict) -> None:
     for column, value, passed in (("α_K", cross["kernel_distance"], True), ("α_E", cross["test_mse"], True), ("α_F", cross["features"], features["passed"]),
                                   ("α_O", cross["test_mse_own_set"], True), ("α_M", cross["kernel_along_target"], True)):
         _same(row[column], "{}" + ("" if passed else " ✘"), value)
-
-    prose = " ".join((ROOT / "docs" / page).read_text().split())
 
     def first(pattern: str) -> str:  # seed 0's number, the first of a list
         return re.search(pattern, prose)[1]

@@ -3,10 +3,12 @@
 The quick runs of edge-of-stability, induction-heads, kernel-limit, quanta and grokking train long enough for a
 difference in the last bit of a matrix product or an exponential (AVX2 against AVX-512 kernels in MKL, torch's own
 vectorised kernels, OpenBLAS in NumPy) to grow into a different third digit: the same commit printed 0.890 on one
-CPU and 0.893 on another, and a grokking step of 1692 against 1556. Their pages quote one CPU's numbers, so their
-page checks compare digits only where :func:`fingerprint` (a hash of float32 and float64 results of those kernels)
-is one of :data:`REFERENCE`; elsewhere they skip, naming this CPU's fingerprint. The other pages' numbers were the
-same on both CPUs and are always checked.
+CPU and 0.893 on another, and a grokking step of 1692 against 1556 (and, in quanta and induction-heads, which claims
+pass and which head of a layer becomes the induction head). Their pages quote one CPU's numbers, so their page checks
+compare the seed-0 verdict (and what came out alike on both CPUs) everywhere, and digits only where
+:func:`fingerprint` (a hash of float32 and float64 results of those kernels) is one of :data:`REFERENCE`; elsewhere
+they skip there, naming this CPU's fingerprint. The other pages' numbers were the same on both CPUs and are always
+checked.
 """
 
 from __future__ import annotations

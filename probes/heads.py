@@ -25,6 +25,7 @@ Examples:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import einops
@@ -302,14 +303,21 @@ def previous_token_reach(prev_by_position: Float[Tensor, "head query"], level: f
     gives ``n_heads / (q + 1)`` at query ``q``, so an untrained layer of ``H`` heads
     reaches about ``2H − 1``.
 
+    A position where the sum is NaN (a head's pattern was NaN, as in a diverging run) does
+    not stay ≥ ``level``: the reach ends before it.
+
     Examples:
         >>> previous_token_reach(torch.tensor([[float("nan"), 0.9, 0.6, 0.1, 0.9]]))
         2
+        >>> previous_token_reach(torch.tensor([[float("nan"), 0.9, float("nan"), 0.9]]))   # NaN at query 2
+        1
     """
     if prev_by_position.ndim != 2:
         raise ValueError(f"prev_by_position must be (head, query) from previous_token_by_position, got shape {tuple(prev_by_position.shape)}")
+    if not math.isfinite(level):
+        raise ValueError(f"level must be a finite number, got {level!r}")
     total = prev_by_position[:, 1:].sum(0)
-    below = (total < level).nonzero()
+    below = (~(total >= level)).nonzero()  # NaN is not ≥ level
     return int(below[0]) if len(below) else len(total)
 
 

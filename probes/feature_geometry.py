@@ -30,6 +30,9 @@ def feature_norms(W: Float[Tensor, "m n"]) -> Float[Tensor, "n"]:
     changes no rounding), so weights of 1e-25 in float32 or of 1e170 in float64, whose squares
     leave the dtype's range, keep their norm instead of reading 0 or inf.
 
+    Raises:
+        ValueError: ``W`` not 2-D (a 1-D ``W`` would give one norm of every entry, not one per feature).
+
     Examples:
         >>> feature_norms(torch.tensor([[3.0, 0.0, 1.0], [4.0, 0.0, 0.0]])).tolist()
         [5.0, 0.0, 1.0]
@@ -37,6 +40,8 @@ def feature_norms(W: Float[Tensor, "m n"]) -> Float[Tensor, "n"]:
         [5.0]
     """
     w = _floating(W)
+    if w.ndim != 2:
+        raise ValueError(f"W must be (m, n) weights, column i feature i's direction, got W of shape {tuple(w.shape)}")
     top = w.abs().amax(0) if w.shape[0] else w.new_zeros(w.shape[1:])
     scale = torch.where(top > 0, torch.ldexp(torch.ones_like(top), torch.frexp(top).exponent - 1), torch.ones_like(top))  # ≤ top: finite
     return (w / scale).norm(dim=0) * scale
@@ -118,13 +123,18 @@ def n2m1_phase(W: Float[Tensor, "1 2"], threshold: float = REPRESENTED_NORM) -> 
 
     ``W`` is ``(1, 2)``; ``superposition`` needs both features represented with opposite signs.
 
+    Raises:
+        ValueError: ``W`` of another shape, or with a NaN or infinite entry (whose phase is none of these).
+
     Examples:
         >>> [n2m1_phase(torch.tensor([w])) for w in ([1.0, -1.0], [1.0, 1.0], [0.0, 1.0], [0.1, 0.0])]
         ['superposition', 'other', 'feature 2', 'none']
     """
     if tuple(torch.as_tensor(W).shape) not in ((1, 2), (2,)):  # (2, 1) would be another model: two hidden dimensions, one feature
         raise ValueError(f"n2m1_phase needs W of shape (1, 2), got {tuple(torch.as_tensor(W).shape)}")
-    w = torch.as_tensor(W).detach().float().reshape(-1)
+    w = _floating(W).reshape(-1)
+    if not bool(torch.isfinite(w).all()):  # NaN > threshold is False: a diverged model read as 'none'
+        raise ValueError(f"n2m1_phase needs finite weights, got W = {w.tolist()}")
     on = w.abs() > threshold
     if on.all():
         return "superposition" if w[0] * w[1] < 0 else "other"

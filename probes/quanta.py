@@ -303,10 +303,15 @@ def unit_sharing(ranking: Int[Tensor, "n_tasks width"], needed: Int[Tensor, " n_
         ``units_per_subtask``: mean number of needed units; ``units_used``: distinct
         needed units; ``subtasks``: subtasks counted.
 
+    Raises:
+        ValueError: ``needed`` not one count per row of ``ranking`` (as :func:`units_needed` gives them).
+
     Examples:
         >>> unit_sharing(torch.tensor([[0, 1, 2], [0, 2, 1]]), torch.tensor([1, 2]))
         {'monogenic_share': 0.5, 'units_per_subtask': 1.5, 'units_used': 2.0, 'subtasks': 2.0}
     """
+    if ranking.ndim != 2 or tuple(needed.shape) != (ranking.shape[0],):
+        raise ValueError(f"needed must hold one count per subtask (row) of ranking {tuple(ranking.shape)}, got needed of shape {tuple(needed.shape)}")
     width = ranking.shape[1]
     sets = [set(ranking[k, : int(m)].tolist()) for k, m in enumerate(needed) if 0 < int(m) <= width]
     if not sets:

@@ -31,12 +31,21 @@ from jaxtyping import Float, Int
 def between_category_variance(h: Float[np.ndarray, "item d"], labels: Int[np.ndarray, " item"], parents: Int[np.ndarray, " item"]) -> tuple[float, float]:
     """``(B, chance)``: between-sibling-category variance and its within-parent permutation expectation.
 
+    ``h`` is ``(item, d)``; ``labels`` and ``parents`` are ``(item,)``.
+
+    Raises:
+        ValueError: ``h`` not 2-D, empty or not finite; labels or parents of another length.
+
     Examples:
         >>> h = np.array([[0.0], [0.0], [2.0], [2.0]])
         >>> between_category_variance(h, np.array([0, 0, 1, 1]), np.zeros(4, int))
         (1.0, 0.3333333333333333)
     """
     h = np.asarray(h, dtype=float)
+    if h.ndim != 2 or len(h) == 0:
+        raise ValueError(f"h must be (item, d) representations with at least one item, got h of shape {h.shape}")
+    if not np.isfinite(h).all():
+        raise ValueError(f"h must be finite, got {int((~np.isfinite(h)).sum())} NaN or infinite entries")
     if len(labels) != len(h) or len(parents) != len(h):
         raise ValueError(f"labels and parents must have one entry per item ({len(h)})")
     return _between(h, _Grouping.of(np.asarray(labels), np.asarray(parents)))

@@ -150,7 +150,8 @@ def match(
         key: the row's identity across seeds and configurations, when its name holds something
             that differs between them (a measured strength); default: the name.
 
-    A row whose dynamics or mechanism event is absent fails, and ``reason`` says which.
+    A row whose dynamics or mechanism event is absent fails, and ``reason`` says which; so does a row whose dynamics
+    event is at step 0 while a mechanism event is required (its relative error would divide by 0).
 
     Examples:
         >>> from bridge.stages import Event
@@ -163,17 +164,20 @@ def match(
     errors = []
     if observed is not None and predicted_step is not None:
         errors.append(relative_error(observed, predicted_step))
-    if observed is not None and mech is not None:
+    at_zero = observed == 0 and mech is not None  # the mechanism's relative error divides by the observed step
+    if observed is not None and mech is not None and not at_zero:
         errors.append(relative_error(mech, observed))
     detected = observed is not None and (mech is not None or not require_mechanism)
     error = (math.nan if any(math.isnan(e) for e in errors) else max(errors)) if errors else None
-    passed = bool(detected and error is not None and error <= tolerance)
+    passed = bool(detected and error is not None and error <= tolerance and not at_zero)
     steps = {"predicted": predicted_step, "observed": observed, "mechanism": mech}
     reason = ""
     if observed is None:
         reason = "dynamics event absent"
     elif require_mechanism and mech is None:
         reason = "mechanism event absent"
+    elif at_zero:
+        reason = "dynamics event at step 0: the mechanism's relative error to it is not defined"
     elif error is not None and math.isnan(error):
         reason = "not a number: " + ", ".join(f"{k} step" for k, v in steps.items() if v is not None and math.isnan(v))
     elif error is None:

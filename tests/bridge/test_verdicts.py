@@ -182,3 +182,11 @@ def test_a_value_that_is_not_a_finite_number_never_passes_and_the_reason_names_i
 def test_finite_numbers_and_values_that_are_not_numbers_keep_their_judgement(value):
     assert check("x", value, "—", True).passed and check("x", value, "—", True).reason == ""
     assert not check("x", value, "—", False).passed
+
+
+def test_a_match_whose_dynamics_event_is_at_step_0_fails_with_a_reason_instead_of_dividing_by_zero():
+    at_zero = match("frequency 3", 100.0, Event("loss below", 0.0, 0.0, 0.0), Event("norm half-rise", 95.0, 90.0, 100.0), 0.2)
+    assert not at_zero.passed and at_zero.relative_error == 1.0
+    assert at_zero.reason == "dynamics event at step 0: the mechanism's relative error to it is not defined"
+    alone = match("frequency 3", 100.0, Event("loss below", 0.0, 0.0, 0.0), None, 0.2, require_mechanism=False)
+    assert alone.relative_error == 1.0 and not alone.passed and alone.reason == "relative error 1 > tolerance 0.2"

@@ -76,7 +76,7 @@ AGF_SPACING = "AGF template magnitudes 1, 0.65, 0.42, 0.27 (consecutive ratio ~1
 
 def analyse_main(report: BridgeReport, run: Run, t: Targets) -> None:
     """The main run: precondition (it generalised), the grokking delay, circuit formation and clean-up measured by the restricted/excluded loss and the W_E Gini against the phases, and the Fourier-sparse embedding."""
-    (t_acc, train_acc), (t_test, test_acc), (t_loss, test_loss) = run.curve("accuracy/train"), run.curve("accuracy/test"), run.curve("loss/test")
+    (t_acc, train_acc), (t_test, test_acc), (t_loss, test_loss) = (curve(run, name) for name in ("accuracy/train", "accuracy/test", "loss/test"))
     ln_p = float(np.log(run.config.task.p))
     memorised, grokked = memorised_and_grokked(t_acc, train_acc, t_test, test_acc, t.memorised, t.grokked)
     gen = generalised(t_test, test_acc, t.grokked)
@@ -93,7 +93,7 @@ def analyse_main(report: BridgeReport, run: Run, t: Targets) -> None:
                                len(stages) == 3, role="info", source=f"{NANDA}, Sec. 5", reason=no_phases))
     t_mem = memorised.step if memorised else 0.0
 
-    (t_r, restricted), (t_e, excluded), (t_g, gini) = (run.curve(f"fourier/{name}") for name in ("restricted_loss", "excluded_loss", "embed_gini"))
+    (t_r, restricted), (t_e, excluded), (t_g, gini) = (curve(run, f"fourier/{name}") for name in ("restricted_loss", "excluded_loss", "embed_gini"))
     test_drop = half_fall(t_loss, test_loss, t_mem, "test loss half-way down from its peak", "loss/test", min_fraction=t.loss_fall) if ok else None
     restricted_drop = half_fall(t_r, restricted, t_mem, "restricted loss half-way down from its peak", "fourier/restricted_loss", min_fraction=t.loss_fall)
     gini_rise = half_move(t_g, gini, t_mem, "up", min_change=t.gini_rise, name="embedding Gini half-rise", observable="fourier/embed_gini")
@@ -101,9 +101,11 @@ def analyse_main(report: BridgeReport, run: Run, t: Targets) -> None:
     absent = [what for what, e in (("restricted loss never falls half-way", restricted_drop), ("test loss never falls half-way" + ("" if ok else " (the run did not generalise)"), test_drop)) if e is None]
     report.checks.append(check("restricted loss falls before test loss (half-drop steps)", " vs ".join("not detected" if e is None else f"{e.step:.0f}" for e in (restricted_drop, test_drop)), "restricted < test", before,
                                claim="the generalising circuit forms before the test loss falls: the loss of the key-frequency part of the logits drops first", source=f"{NANDA}, Fig. 7", reason="; ".join(absent)))
-    rise = float(np.interp(stages[1].end, t_e, excluded) / np.interp(stages[1].start, t_e, excluded)) if len(stages) == 3 else None
+    ends = [float(np.interp(s, t_e, excluded)) for s in (stages[1].start, stages[1].end)] if len(stages) == 3 else None
+    rise = ends[1] / ends[0] if ends and np.isfinite(ends).all() and ends[0] > 0 and ends[1] >= 0 else None  # a cross-entropy is positive: −2 / −1 is no rise
+    not_positive = f"the excluded loss is {ends[0]:g} at the start and {ends[1]:g} at the end of circuit formation: a ratio needs finite positive losses" if ends and rise is None else ""
     report.checks.append(check("excluded loss rise over circuit formation (end / start)", rise, f"> {t.excluded_rise:g}", rise is not None and rise > t.excluded_rise,
-                               claim="during circuit formation the logits without the key frequencies lose what memorisation gave them: the excluded loss rises", source=f"{NANDA}, Fig. 7", reason=no_phases))
+                               claim="during circuit formation the logits without the key frequencies lose what memorisation gave them: the excluded loss rises", source=f"{NANDA}, Fig. 7", reason=no_phases or not_positive))
 
     final = final_spectrum(run)
     share, keys = top_share(final, t.n_top), key_frequencies(final, t.key_mass)
@@ -138,14 +140,14 @@ def analyse_agf(report: BridgeReport, run: Run, t: Targets) -> None:
     w_b = w1[:, p:] if run.config.task.op == "+" else w1[:, p:][:, (-np.arange(p)) % p]
     preds = agf.predict_acquisitions(w1[:, :p], w_b, net.layers[1].weight.detach(), agf_template(run), run.config.train.lr)
     plateaus = [preds[0].value + preds[0].extra["drop"]] + [pred.value for pred in preds]
-    t_loss, loss = run.curve("loss/train")
+    t_loss, loss = curve(run, "loss/train")
     emerged: dict[int, Event | None] = {}
     shares: dict[int, Event | None] = {}
     for j, pred in enumerate(preds):
         k, level = pred.extra["frequency"], 0.5 * (plateaus[j] + plateaus[j + 1])
         drop = threshold_crossing(t_loss, loss, level, "down", name=f"loss below {level:.3f} (drop {j + 1})", observable="loss/train")
-        emerged[k] = half_move(*run.curve("fourier/embed_norm", frequency=k), direction="up", min_fraction=t.norm_growth, name=f"frequency {k} norm half-rise", observable="fourier/embed_norm")
-        shares[k] = threshold_crossing(*run.curve("template/loss", frequency=k), pred.extra["drop"] / 2, "down", name=f"frequency-{k} loss share half-way down", observable="template/loss")
+        emerged[k] = half_move(*curve(run, "fourier/embed_norm", frequency=k), direction="up", min_fraction=t.norm_growth, name=f"frequency {k} norm half-rise", observable="fourier/embed_norm")
+        shares[k] = threshold_crossing(*curve(run, "template/loss", frequency=k), pred.extra["drop"] / 2, "down", name=f"frequency-{k} loss share half-way down", observable="template/loss")
         report.matches.append(match(f"AGF: frequency {k} (m={pred.extra['magnitude']:g}) acquired", pred.step, drop, emerged[k], t.agf_tolerance, detail={"frequency": k, "plateau_after": pred.value},
                                     claim=f"from the initial weights AGF predicts when frequency {k} is learned: the loss steps down to the next plateau and the frequency's weight norm rises at the predicted step",
                                     source=KUNIN, depends_on=(AGF_SPACING,)))
@@ -175,9 +177,10 @@ def analyse_sweep(report: BridgeReport, points: list[Run], t: Targets) -> None:
     rows = []
     for run in points:
         lr, wd = run.config.train.lr, run.config.train.weight_decay
-        mem, grok = memorised_and_grokked(*run.curve("accuracy/train"), *run.curve("accuracy/test"), t.memorised, t.grokked)
+        mem, grok = memorised_and_grokked(*curve(run, "accuracy/train"), *curve(run, "accuracy/test"), t.memorised, t.grokked)
         rows.append({"lr": lr, "weight_decay": wd, "lr_wd": lr * wd, "grok_step": _at(grok), "memorised_step": _at(mem)})
-    ok = [r for r in rows if r["grok_step"] is not None]
+    at_start = [r for r in rows if r["grok_step"] is not None and r["grok_step"] <= 0]  # no step to fit: log 0 is −∞
+    ok = [r for r in rows if r["grok_step"] is not None and r["grok_step"] > 0]
     extra: dict = {"points": rows}
     n_wd = len({r["weight_decay"] for r in ok})
     fit = None
@@ -187,7 +190,8 @@ def analyse_sweep(report: BridgeReport, points: list[Run], t: Targets) -> None:
         delays = [(r["lr_wd"], r["grok_step"] - r["memorised_step"]) for r in ok if r["memorised_step"] is not None and r["grok_step"] > r["memorised_step"]]
         if len(delays) >= 3 and len({x for x, _ in delays}) >= 2:
             extra["fit_delay"] = fit_power_law(*map(np.array, zip(*delays))).to_dict()
-    report.checks.append(check("sweep: weight decays that grokked", n_wd, f">= {t.sweep_weight_decays}", fit is not None and n_wd >= t.sweep_weight_decays, role="precondition", source="bridge.theory.weight_decay"))
+    report.checks.append(check("sweep: weight decays that grokked", n_wd, f">= {t.sweep_weight_decays}", fit is not None and n_wd >= t.sweep_weight_decays, role="precondition", source="bridge.theory.weight_decay",
+                               reason="; ".join(f"lr={r['lr']:g}, wd={r['weight_decay']:g}: test accuracy ≥ {t.grokked:.0%} at step {r['grok_step']:g}, left out of the fit" for r in at_start)))
     value, inside = "no fit", False
     if fit is not None:
         inside = fit.ci_low <= t.sweep_exponent <= fit.ci_high
@@ -196,6 +200,24 @@ def analyse_sweep(report: BridgeReport, points: list[Run], t: Targets) -> None:
     report.checks.append(check(f"sweep: exponent of grokking step vs lr·wd (theory: {t.sweep_exponent:g})", value, f"{t.sweep_exponent:g} inside the 95% CI", inside,
                                claim="decoupled weight decay shrinks the weights as (1 − lr·wd)^t, so the grokking step scales as (lr·wd)^−1", source="bridge.theory.weight_decay", reason="" if fit else "no fit"))
     report.extra["sweep"] = extra
+
+
+def curve(run: Run, name: str, **index: int) -> tuple[np.ndarray, np.ndarray]:
+    """``run.curve(name, **index)``: ``(steps, values)``, each ``(n,)``, refused by name when ``n < 2`` (no event can be detected on it).
+
+    Examples:
+        >>> from types import SimpleNamespace
+        >>> run = SimpleNamespace(config=SimpleNamespace(name="grokking"), curve=lambda name, **index: (np.array([0.0]), np.array([1.0])))
+        >>> curve(run, "loss/test")
+        Traceback (most recent call last):
+        ...
+        ValueError: run 'grokking': observable 'loss/test' has 1 sample; the analysis needs at least 2
+    """
+    steps, values = run.curve(name, **index)
+    if len(steps) < 2:
+        where = f"observable {name!r}" + "".join(f" at {key}={value}" for key, value in index.items())
+        raise ValueError(f"run {run.config.name!r}: {where} has {len(steps)} sample{'' if len(steps) == 1 else 's'}; the analysis needs at least 2")
+    return steps, values
 
 
 def _at(event: Event | None) -> float | None:

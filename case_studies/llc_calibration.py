@@ -238,8 +238,9 @@ class LLCCalibration(CaseStudy):
             excess = nbeta * train_loss
             report.checks.append(
                 check(
-                    f"{label}: w* is a trained minimum (nβ·L_n(w*))", excess, f"< {targets.max_trained_excess}", excess < targets.max_trained_excess,
+                    f"{label}: w* is a trained minimum (nβ·L_n(w*))", excess, f"< {targets.max_trained_excess}", 0 <= excess < targets.max_trained_excess,
                     role="precondition", claim="gradient descent reached a minimum of the noise-free teacher's loss (the estimator needs one)",
+                    reason=f"a training loss of {train_loss:g} is below 0: not a squared error" if train_loss < 0 else "",
                 )
             )
             report.checks.append(check(f"{label}: diverged chains", diverged, "== 0", diverged == 0, role="precondition", claim="no SGLD chain diverged"))

@@ -7,6 +7,7 @@ arrays into the report, so every counted row can be tested on synthetic numbers.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from numbers import Real
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,9 +67,14 @@ class MupObservables:
             other fields are the mean over seeds (empty for one seed).
 
     Examples:
-        >>> obs = MupObservables("adam", (64, 512, 4096), {"mup": np.zeros((4, 3, 3))}, {"mup": np.ones(3)}, (32, 64, 128, 512), tuple(2.0**k for k in range(-10, -3)), {"mup": np.ones((4, 7))}, {"mup": np.ones((4, 7))})
+        >>> both = lambda shape: {"mup": np.ones(shape), "standard": np.ones(shape)}
+        >>> obs = MupObservables("adam", (64, 512, 4096), both((4, 3, 3)), {"mup": np.ones(3)}, (32, 64, 128, 512), tuple(2.0**k for k in range(-10, -3)), both((4, 7)), both((4, 7)))
         >>> obs.delta["mup"].shape, obs.final_loss["mup"].shape, obs.cka
         ((4, 3, 3), (4, 7), {})
+        >>> MupObservables("adam", (64, 512, 4096), both((4, 3, 3)), {"mup": np.ones(3)}, (32, 64, 128, 512), tuple(2.0**k for k in range(-10, -3)), both((5, 7)), both((4, 7)))
+        Traceback (most recent call last):
+        ...
+        ValueError: MupObservables.final_loss['mup'] must be a parametrisation of ['mup', 'ntk', 'standard'] with shape (4, 7), got shape (5, 7)
     """
 
     optimizer: str
@@ -81,6 +87,26 @@ class MupObservables:
     initial_loss: dict[str, np.ndarray]
     cka: dict[str, np.ndarray] = field(default_factory=dict)
     seed_final_loss: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name, widths, least in (("coord_widths", self.coord_widths, 2), ("lr_widths", self.lr_widths, 3)):
+            if len(widths) < least or not all(isinstance(w, (int, np.integer)) and not isinstance(w, bool) and w >= 1 for w in widths) or list(widths) != sorted(set(widths)):
+                raise ValueError(f"MupObservables.{name} must be at least {least} increasing positive integer widths, got {widths!r}")
+        if len(self.lrs) < 3 or not all(isinstance(lr, Real) and not isinstance(lr, bool) and 0 < lr < np.inf for lr in self.lrs) or list(self.lrs) != sorted(set(self.lrs)):
+            raise ValueError(f"MupObservables.lrs must be at least 3 increasing positive finite learning rates, got {self.lrs!r}")
+        grid, n = (len(self.lr_widths), len(self.lrs)), len(self.coord_widths)
+        shapes = [("delta", self.delta, lambda s: len(s) == 3 and s[0] >= 2 and s[1:] == (n, 3), f"(1 + steps ≥ 2, {n}, 3)"), ("first_layer", self.first_layer, lambda s: s == (n,), f"({n},)"),
+                  ("final_loss", self.final_loss, lambda s: s == grid, str(grid)), ("initial_loss", self.initial_loss, lambda s: s == grid, str(grid)),
+                  ("cka", self.cka, lambda s: s == grid[:1], f"({grid[0]},)"), ("seed_final_loss", self.seed_final_loss, lambda s: len(s) == 3 and s[1:] == grid, f"(seed, {grid[0]}, {grid[1]})")]
+        for name, table, fits, expected in shapes:
+            for p, values in table.items():
+                if p not in NAMES or not fits(np.shape(values)):
+                    raise ValueError(f"MupObservables.{name}[{p!r}] must be a parametrisation of {sorted(NAMES)} with shape {expected}, got shape {np.shape(values)}")
+        for name, table, needed in (("delta", self.delta, ("mup", "standard")), ("first_layer", self.first_layer, ("mup",)), ("final_loss", self.final_loss, ("mup", "standard"))):
+            if not set(needed) <= set(table):
+                raise ValueError(f"MupObservables.{name} must hold {' and '.join(needed)}, got {sorted(table)}")
+        if set(self.initial_loss) != set(self.final_loss):
+            raise ValueError(f"MupObservables.initial_loss must hold the parametrisations of final_loss {sorted(self.final_loss)}, got {sorted(self.initial_loss)}")
 
 
 def still(delta: Any) -> Any:
@@ -164,7 +190,8 @@ def judge(obs: MupObservables, targets: Any) -> BridgeReport:
     Examples:
         >>> from case_studies.mup import Targets   # Δh flat in width for both parametrisations; every width's best lr at index 3
         >>> flat, loss = np.stack([np.zeros((3, 3)), np.ones((3, 3))]), np.array([[(1 + (i - 3) ** 2) / (10 * (w + 1)) for i in range(7)] for w in range(4)])
-        >>> report = judge(MupObservables("adam", (64, 512, 4096), {"mup": flat, "standard": flat}, {"mup": np.ones(3)}, (32, 64, 128, 512), tuple(2.0**k for k in range(-10, -3)), {"mup": loss, "standard": loss}, {"mup": np.ones((4, 7)), "standard": np.ones((4, 7))}), Targets())
+        >>> first, cka = {"mup": np.ones(3), "ntk": np.array([1.0, 8**-0.5, 1 / 8])}, {"mup": np.array([0.7, 0.8, 0.9, 1.0])}   # NTK's first layer as width^(−1/2); CKA rising
+        >>> report = judge(MupObservables("adam", (64, 512, 4096), {"mup": flat, "standard": flat}, first, (32, 64, 128, 512), tuple(2.0**k for k in range(-10, -3)), {"mup": loss, "standard": loss}, {"mup": np.ones((4, 7)), "standard": np.ones((4, 7))}, cka), Targets())
         >>> report.verdict, [name.split(":")[0] for name in report.failed_claims]   # μP holds; SP's growing updates and drifting rate do not
         ('partial', ['SP coordinate check, hidden layer', 'SP coordinate check, output layer', 'SP'])
     """
@@ -210,14 +237,14 @@ def judge(obs: MupObservables, targets: Any) -> BridgeReport:
             claim="under μP the first-layer weights move by Θ(1) at every width (feature learning survives the limit)", source=f"{TP4}, Theorem on μP feature learning; bridge.theory.mup", depends_on=(opt,),
         )
     )
-    if "ntk" in obs.first_layer:
-        s = slope(cw, obs.first_layer["ntk"])
-        report.checks.append(
-            check(
-                "NTK: slope of the first layer's weight change vs width", s, f"{targets.ntk_first_layer:+g} ± {targets.sp_slope:g}", bool(abs(s - targets.ntk_first_layer) <= targets.sp_slope),
-                claim="under the NTK parametrisation the first-layer weights' change vanishes as width^(−1/2) (lazy training)", source=f"{TP4}, NTK as an abc-parametrisation; bridge.theory.mup", depends_on=(opt,),
-            )
+    s = slope(cw, obs.first_layer["ntk"]) if "ntk" in obs.first_layer else None  # not measured: the claim fails, it is not dropped
+    report.checks.append(
+        check(
+            "NTK: slope of the first layer's weight change vs width", s, f"{targets.ntk_first_layer:+g} ± {targets.sp_slope:g}", s is not None and bool(abs(s - targets.ntk_first_layer) <= targets.sp_slope),
+            claim="under the NTK parametrisation the first-layer weights' change vanishes as width^(−1/2) (lazy training)", source=f"{TP4}, NTK as an abc-parametrisation; bridge.theory.mup", depends_on=(opt,),
+            reason="" if s is not None else "no NTK first-layer weight change measured",
         )
+    )
     _transfer_rows(report, obs, targets)
     _similarity_rows(report, obs)
     report.extra["slopes"] = {p: {kind: [slope(cw, d[t, :, i]) for t in range(1, d.shape[0])] for i, kind in enumerate(LAYERS)} for p, d in obs.delta.items()}
@@ -231,10 +258,12 @@ def _transfer_rows(report: BridgeReport, obs: MupObservables, targets: Any) -> N
     widths, lrs = obs.lr_widths, obs.lrs
     best = {p: best_indices(obs.final_loss[p]) for p in obs.final_loss}
     for p in obs.final_loss:
-        lowest = obs.final_loss[p][np.arange(len(widths)), best[p]]
-        progress = float(np.max(lowest / obs.initial_loss[p][:, 0]))
+        lowest, start = obs.final_loss[p][np.arange(len(widths)), best[p]], obs.initial_loss[p][:, 0]
+        unmeasured = [w for w, v in zip(widths, start) if not (np.isfinite(v) and v > 0)]  # an infinite start would make any end look like progress
+        progress = float("nan") if unmeasured else float(np.max(lowest / start))
         report.checks.append(
-            check(f"{NAMES[p]}: best final loss / initial loss, worst width", progress, f"< {targets.learned:g}", bool(progress < targets.learned), role="precondition", claim="training made progress at every width")
+            check(f"{NAMES[p]}: best final loss / initial loss, worst width", progress, f"< {targets.learned:g}", bool(progress < targets.learned), role="precondition", claim="training made progress at every width",
+                  reason=f"initial loss not a positive finite number at widths {unmeasured}" if unmeasured else "")
         )
         exponent = slope(widths, [lrs[i] for i in best[p]])
         report.checks.append(check(f"{NAMES[p]}: fitted exponent of the best learning rate vs width", exponent, "reported", True, role="info"))
@@ -253,11 +282,13 @@ def _transfer_rows(report: BridgeReport, obs: MupObservables, targets: Any) -> N
         )
     )
     lowest = obs.final_loss["mup"][np.arange(len(widths)), best["mup"]]
-    monotone = bool(np.all(np.diff(lowest) < 0))
+    finite = bool(np.all(np.isfinite(lowest)))  # inf − x is −inf: an infinite loss at the narrowest width read as a fall
+    monotone = finite and bool(np.all(np.diff(lowest) < 0))
     report.checks.append(
         check(
             "μP: training loss at the best learning rate falls with every doubling of width", [float(f"{v:.3g}") for v in lowest], "strictly decreasing", monotone,
             claim="under μP wider is better at the tuned learning rate", source=f"{TP5}, Fig. 1 right (wider is better under μP at the tuned rate)", depends_on=(obs.optimizer,),
+            reason="" if finite else "a best final loss is not finite",
         )
     )
     drift = int(best["standard"].max() - best["standard"].min())
@@ -271,14 +302,13 @@ def _transfer_rows(report: BridgeReport, obs: MupObservables, targets: Any) -> N
 
 def _similarity_rows(report: BridgeReport, obs: MupObservables) -> None:
     widths = obs.lr_widths
-    if "mup" not in obs.cka:
-        return
-    values = obs.cka["mup"][:-1]
-    rising = bool(np.all(np.isfinite(values)) and np.all(np.diff(values) > 0))
+    values = np.asarray(obs.cka.get("mup", ()), dtype=float)[:-1]  # not measured: the claim fails, it is not dropped
+    rising = bool(values.size and np.all(np.isfinite(values)) and np.all(np.diff(values) > 0))
     report.checks.append(
         check(
-            f"μP: CKA of the last hidden layer with width {widths[-1]}'s, widths {widths[0]}–{widths[-2]}", [round(float(v), 4) for v in values], "strictly increasing with width", rising,
+            f"μP: CKA of the last hidden layer with width {widths[-1]}'s, widths {widths[0]}–{widths[-2]}", [round(float(v), 4) for v in values] if values.size else None, "strictly increasing with width", rising,
             claim="under μP the learned representations converge as width grows", source=CKA_SOURCE, depends_on=(obs.optimizer, "learning rate best for the widest model"),
+            reason="" if values.size else "no μP CKA measured",
         )
     )
     if "standard" in obs.cka:

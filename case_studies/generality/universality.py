@@ -70,6 +70,9 @@ def universality(outs: Mapping[Any, str | Path], threshold: float = SAME_REPRESE
 
     if len(outs) < 2:
         raise ValueError(f"universality needs at least 2 runs, got {len(outs)}")
+    names = [str(label) for label in outs]
+    if len(set(names)) < len(names):  # 0 and "0" would name one run, and the other would silently leave the judgement
+        raise ValueError(f"universality needs labels that differ as text, got {list(outs)}")
     runs = {str(label): load_run(path) for label, path in outs.items()}
     final = min(run.steps[-1] for run in runs.values()) if step is None else step
     widths = sorted({run.config.model.d_hidden for run in runs.values()})
@@ -171,9 +174,10 @@ def _predicted(run, steps: np.ndarray) -> np.ndarray:
 def differentiation_tracking(outs: Mapping[Any, str | Path], tolerance: float = TRACKING) -> list:
     """Does CKA(seed a at step t, seed b at the end) follow the predicted mode-by-mode rise, for every pair of seeds?
 
-    Counted: the largest ``|measured − predicted|`` over checkpoints and pairs is at most
-    ``tolerance``. Information: the steps where the measured and predicted curves settle
-    above each level of :data:`CROSSINGS`, in the worst pair.
+    Counted: the largest ``|measured − predicted|`` over checkpoints and ordered pairs (each seed's
+    path toward every other seed's end, so every seed's path is judged and the order of ``outs``
+    does not matter) is at most ``tolerance``. Information: the steps where the measured and
+    predicted curves settle above each level of :data:`CROSSINGS`, in the worst pair.
 
     Examples:
         >>> rows = differentiation_tracking({0: "dl/seed-0", 1: "dl/seed-1"})  # doctest: +SKIP
@@ -187,7 +191,7 @@ def differentiation_tracking(outs: Mapping[Any, str | Path], tolerance: float = 
         raise ValueError(f"differentiation_tracking needs at least 2 runs, got {len(outs)}")
     runs = {label: load_run(path) for label, path in outs.items()}
     worst, where, crossings = -np.inf, "", ""
-    for a, b in itertools.combinations(runs, 2):
+    for a, b in itertools.permutations(runs, 2):
         steps, measured, predicted = differentiation_curves(runs[a], runs[b])
         gap = np.abs(measured - predicted)
         at = int(np.argmax(np.where(np.isnan(gap), np.inf, gap)))  # a step not measured counts as the worst
@@ -196,7 +200,7 @@ def differentiation_tracking(outs: Mapping[Any, str | Path], tolerance: float = 
             crossings = "; ".join(f"{level:g}: " + " vs ".join("never" if e is None else f"{e.step:.0f}" for e in (settled_crossing(steps, measured, level), settled_crossing(steps, predicted, level))) for level in CROSSINGS)
     return [
         check(
-            f"CKA(seed a at step t, seed b at the end) follows the predicted differentiation (largest abs(measured − predicted) over steps and {len(runs) * (len(runs) - 1) // 2} pairs)",
+            f"CKA(seed a at step t, seed b at the end) follows the predicted differentiation (largest abs(measured − predicted) over steps and {len(runs) * (len(runs) - 1)} ordered pairs)",
             worst, f"<= {tolerance:g}", worst <= tolerance,
             claim="the representation of every seed approaches the shared final one mode by mode, as the exact linear dynamics from its own initial weights predict",
             source=SAXE_2019 + "; Fukumizu 1998, Braun et al. 2022 (the exact balanced flow); bridge.theory.balanced_flow", depends_on=("small init_std (nearly balanced start)", "whitened inputs"),
@@ -256,6 +260,22 @@ def fourier_algorithm(outs: Mapping[int, str | Path], targets) -> list:
     return sparse_fourier_rows(spectra, targets, skipped)
 
 
+def _gini_reaches(norms: Any, n_top: int) -> bool:
+    """Whether the Gini of ``norms[1:]`` (``F`` entries) is at least ``1 − n_top/F``, in exact arithmetic: ``n_top`` equal
+    frequencies and nothing else sit on the floor itself, where float rounding puts them an ulp either side.
+
+    Examples:
+        >>> _gini_reaches([5.0] + [1.0] * 8 + [0.0] * 48, 8), _gini_reaches([5.0] + [1.0] * 9 + [0.0] * 47, 8)
+        (True, False)
+    """
+    from fractions import Fraction
+
+    values = sorted(Fraction(float(v)) for v in norms[1:])
+    f, total = len(values), sum(values)
+    spread = 2 * sum((2 * i - f + 1) * v for i, v in enumerate(values))  # Σᵢⱼ |vᵢ − vⱼ| = 2 F · total · Gini
+    return total > 0 and spread >= 2 * total * (f - n_top)
+
+
 def sparse_fourier_rows(spectra: Mapping[int, Any], targets, skipped: Sequence[int] = ()) -> list:
     """The rows of :func:`fourier_algorithm` from each grokking seed's final per-frequency norms.
 
@@ -273,6 +293,9 @@ def sparse_fourier_rows(spectra: Mapping[int, Any], targets, skipped: Sequence[i
     """
     from probes.fourier import gini, key_frequencies
 
+    for seed, norms in spectra.items():
+        if len(np.shape(norms)) != 1 or len(norms) < 2:
+            raise ValueError(f"spectra[{seed!r}] must be 1-D per-frequency norms, the constant and at least one frequency, got shape {tuple(np.shape(norms))}")
     found = {seed: (key_frequencies(norms, targets.key_mass), gini(norms[1:]), len(norms) - 1) for seed, norms in spectra.items()}
     why = f"seeds that did not grok: {list(skipped)}" if skipped else ""
     if not found:
@@ -280,17 +303,20 @@ def sparse_fourier_rows(spectra: Mapping[int, Any], targets, skipped: Sequence[i
     counts = {s: len(k) for s, (k, _, _) in found.items()}
     ginis = {s: g for s, (_, g, _) in found.items()}
     floors = {s: 1 - targets.n_top / f for s, (_, _, f) in found.items()}
-    count_ok = bool(found) and all(1 <= c <= targets.n_top for c in counts.values())
-    gini_ok = bool(found) and all(g >= floors[s] for s, g in ginis.items())
+    few = [f"seed {s}: {f} frequencies, not more than n_top = {targets.n_top}, so any embedding would pass" for s, (_, _, f) in found.items() if f <= targets.n_top]
+    outside = [f"seed {s}: {c}" for s, c in counts.items() if not 1 <= c <= targets.n_top]
+    below = [f"seed {s}: {g:.3g} < {floors[s]:.3g}" for s, g in ginis.items() if not _gini_reaches(spectra[s], targets.n_top)]
+    count_ok = bool(found) and not few and not outside
+    gini_ok = bool(found) and not few and not below
     sets = {s: set(k) for s, (k, _, _) in found.items()}
     pairs = list(itertools.combinations(sorted(sets), 2))
     jaccard = float(np.mean([len(sets[a] & sets[b]) / len(sets[a] | sets[b]) if sets[a] | sets[b] else 1.0 for a, b in pairs])) if pairs else None
     span = lambda d: ", ".join(f"{s}: {v:.3g}" if isinstance(v, float) else f"{s}: {v}" for s, v in d.items()) or "none"
     return [
         check(f"key frequencies of every seed that grokked ({len(found)} of {len(found) + len(skipped)}), per seed: {span(counts)}", max(counts.values(), default=None), f"1 to {targets.n_top} in every seed", count_ok,
-              claim=f"every seed that groks uses a sparse Fourier algorithm: at most {targets.n_top} frequencies carry {targets.key_mass:.0%} of the embedding's squared norm", source=NANDA, reason=why),
+              claim=f"every seed that groks uses a sparse Fourier algorithm: at most {targets.n_top} frequencies carry {targets.key_mass:.0%} of the embedding's squared norm", source=NANDA, reason="; ".join(filter(None, [why, *few, *outside]))),
         check(f"Gini of the final embedding's Fourier norms in every seed that grokked, per seed: {span(ginis)}", min(ginis.values(), default=None), f">= 1 − {targets.n_top}/F ({min(floors.values(), default=float('nan')):.3f})", gini_ok,
-              claim=f"every seed's embedding is at least as concentrated as {targets.n_top} equal frequencies and nothing else", source=f"{NANDA}, Fig. 7 (Gini)", reason=why),
+              claim=f"every seed's embedding is at least as concentrated as {targets.n_top} equal frequencies and nothing else", source=f"{NANDA}, Fig. 7 (Gini)", reason="; ".join(filter(None, [why, *few, *below]))),
         check("key-frequency overlap across the seeds that grokked (mean pairwise Jaccard)", jaccard, "— (the frequencies need not be shared)", True, role="info", source=CHUGHTAI),
         check("key-frequency sets per seed that grokked", "; ".join(f"{s}: {sorted(k)}" for s, k in sets.items()) or "none", "—", True, role="info", source=CHUGHTAI),
     ]

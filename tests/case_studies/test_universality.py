@@ -252,12 +252,12 @@ PREDICTED = np.array([0.0, 0.0, 0.4, 0.6, 0.8, 1.0])  # at 250 and 450
 
 
 def _curves(monkeypatch, by_pair):
-    """Runs that are their path, and the measured and predicted curves of each pair of paths."""
+    """Runs that are their path, and the measured and predicted curves of each pair of paths (the same both ways unless given)."""
     import bridge.runs.run as run_module
     import case_studies.generality.universality as univ
 
     monkeypatch.setattr(run_module, "load_run", lambda path: path)
-    monkeypatch.setattr(univ, "differentiation_curves", lambda a, b: by_pair[(a, b)])
+    monkeypatch.setattr(univ, "differentiation_curves", lambda a, b: by_pair[(a, b)] if (a, b) in by_pair else by_pair[(b, a)])
 
 
 def test_a_pair_not_measured_fails_the_row_whatever_the_pairs_after_it(monkeypatch):
@@ -265,7 +265,7 @@ def test_a_pair_not_measured_fails_the_row_whatever_the_pairs_after_it(monkeypat
     _curves(monkeypatch, {("a", "b"): (STEPS, np.full(6, np.nan), PREDICTED), ("a", "c"): good, ("b", "c"): good})
     claim, _ = differentiation_tracking({0: "a", 1: "b", 2: "c"})
     assert not claim.passed and np.isnan(claim.value) and claim.reason.startswith("worst: 0 vs 1 at step 0")
-    assert "over steps and 3 pairs" in claim.name
+    assert "over steps and 6 ordered pairs" in claim.name
 
 
 def test_two_seeds_without_key_frequencies_fail_the_count_and_share_their_empty_set():
@@ -312,7 +312,7 @@ def test_the_tracking_row_passes_at_its_tolerance_and_reports_where_each_curve_s
     exact = float(np.abs(MEASURED - PREDICTED).max())
     assert differentiation_tracking({0: "a", 1: "b"}, tolerance=exact)[0].passed
     assert info.value == "0.5: 150 vs 250; 0.9: 350 vs 450" and not info.counted
-    assert "over steps and 1 pairs" in claim.name
+    assert "over steps and 2 ordered pairs" in claim.name
 
 
 def test_run_widths_runs_every_width_after_the_user_s_settings_and_judges_all_runs(tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ The report matches predicted, observed and mechanism times per mode.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -216,8 +217,13 @@ def detect(run: Run, snr: float = Targets.snr) -> tuple[list, list[Event | None]
     stays there; it is absent unless the strength rises by more than ``snr`` times its
     own noise and ends beyond ``s/2`` (:func:`bridge.stages.sustained_rise`). A level's
     event is the same on its between-category variance, half-way to its largest value.
+
+    Raises:
+        ValueError: a run with fewer than two checkpoints of ``mode/strength``.
     """
     data = run.task_data()
+    if (n := len(run.curve("mode/strength", mode=0)[0])) < 2:
+        raise ValueError(f"deep-linear needs at least 2 checkpoints of mode/strength to detect a rise, got {n}")
     preds = predictions(run)
     dynamics = [
         sustained_rise(*run.curve("mode/strength", mode=m), name=f"mode {m} half-rise", observable="mode/strength", top=p.extra["s"], snr=snr)
@@ -293,7 +299,7 @@ def analyse_run(run: Run, targets: Targets = Targets()) -> BridgeReport:
                 f"level {k} modes follow the closed-form trajectory (max over its {len(modes)} modes and t of |u_obs − u_theory|/s)",
                 worst, f"<= {targets.trajectory:g}", worst <= targets.trajectory,
                 claim=f"the strength of each level-{k} mode follows u(t) = s·e^(2sηt)/(e^(2sηt) − 1 + s/u₀) over the whole run",
-                source=SAXE_2014 + ", mode_trajectory", depends_on=REGIME,
+                source=SAXE_2014 + ", mode_trajectory", depends_on=REGIME, reason=_not_finite("trajectory error", modes, errors[modes]),
             )
         )
     for k in range(1, depth):
@@ -310,23 +316,30 @@ def analyse_run(run: Run, targets: Targets = Targets()) -> BridgeReport:
         )
     final = np.array([run.curve("mode/strength", mode=m)[1][-1] for m in range(len(preds))])
     worst = float(np.max(np.abs(final / data.info["S"].numpy() - 1)))
-    report.checks.append(check("every mode learned (max |final strength / s − 1|)", worst, f"< {targets.learned:g}", worst < targets.learned, role="precondition", claim="training converged: the network fits every mode of the data",
-                                reason="" if worst < targets.learned else not_reached(run.config.train.steps, f"the worst mode's strength ends {worst:.0%} from its singular value")))
+    reason = _not_finite("final strength", range(len(preds)), final) or ("" if worst < targets.learned else not_reached(run.config.train.steps, f"the worst mode's strength ends {worst:.0%} from its singular value"))
+    report.checks.append(check("every mode learned (max |final strength / s − 1|)", worst, f"< {targets.learned:g}", worst < targets.learned, role="precondition", claim="training converged: the network fits every mode of the data", reason=reason))
     for k in range(1, depth):
         ratio = run.curve("differentiation/ratio", level=k)[1]
         sd = float(run.curve("differentiation/ratio_sd", level=k)[1][0])
         band, clear = targets.chance_sds * sd, 1 + targets.clear_sds * sd
+        broken = "" if math.isfinite(sd) and sd >= 0 else f"the chance s.d. of the ratio is {sd:g}, not a finite number >= 0"
         report.checks.append(check(f"level {k} differentiation ratio at init", ratio[0], f"|ratio − 1| < {band:.3f} ({targets.chance_sds:g} chance s.d.)", abs(ratio[0] - 1) < band, role="info"))
         report.checks.append(
             check(
-                f"level {k} differentiation clear at end (ratio)", ratio[-1], f"> {clear:.3f} (1 + {targets.clear_sds:g} chance s.d.)", ratio[-1] > clear,
-                role="precondition", claim=f"level {k} categories are separated in the hidden layer once training converged (the mechanism appeared)",
+                f"level {k} differentiation clear at end (ratio)", ratio[-1], f"> {clear:.3f} (1 + {targets.clear_sds:g} chance s.d.)", ratio[-1] > clear and not broken,
+                role="precondition", reason=broken or _not_finite("final ratio", [k], ratio[-1:], "level"), claim=f"level {k} categories are separated in the hidden layer once training converged (the mechanism appeared)",
             )
         )
     report.notes.append(f"level {depth} (leaves) has one item per category: its chance ratio is 1 by construction, so only its timing is matched")
     report.notes.append("the ratio at initialisation is ~1 by construction of a random start and the final ratio is fixed by the tree once training converges: the first is information, the second a precondition")
     report.events = [e for e in dynamics + list(mechanism.values()) if e is not None] + [p.to_dict() | {"type": "prediction"} for p in preds]
     return report
+
+
+def _not_finite(what: str, labels, values: np.ndarray, kind: str = "mode") -> str:
+    """A reason naming the modes (or levels) ``labels`` whose ``values`` are not finite numbers ("" when all are)."""
+    bad = [label for label, v in zip(labels, values) if not math.isfinite(v)]
+    return f"{what} not a finite number for {kind} {', '.join(map(str, bad))}" if bad else ""
 
 
 def _order_fraction(strength: np.ndarray, observed: np.ndarray, margin: float = 0.01) -> float:

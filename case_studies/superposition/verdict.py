@@ -30,8 +30,8 @@ class Targets:
         phase_agreement: share of phase-diagram cells whose trained phase must equal the predicted one.
         sticky_tol, sticky_share: a feature is on a sticky value within ``sticky_tol``; the share of
             represented features (of models in the sticky regime m/‖W‖² ≥ 3/8) that must be.
-        angle_tol, norm_tol: regular-polygon tolerances (degrees from 360°/k, relative norm spread), for the
-            final pentagon and for the 4-gon checkpoints before it.
+        angle_tol, norm_tol: regular-polygon tolerances of the final pentagon (degrees from 360°/k, relative
+            norm spread); the 4-gon checkpoints before it are held to ``angle_tol`` only (no norms are tracked).
         llc_fraction: the learning coefficient's event: it settles above this fraction of its final value
             (the mean over the last quarter of training).
         pentagon_settle: the pentagon's event: five features represented and every gap settles within this
@@ -65,24 +65,37 @@ def sweep_checks(predicted: np.ndarray, trained: np.ndarray, sweep: list[dict], 
             features' dimensionalities), as :func:`dims_sweep` returns.
         targets: the study's targets.
 
+    A model of the sweep whose m/‖W‖² is not a finite number fails the sticky row (whether it is in the sticky
+    regime is unknown), as does a dimensionality that is not a number.
+
+    Raises:
+        ValueError: ``predicted`` and ``trained`` of different shapes, or with no cell.
+
     Examples:
         >>> predicted = np.array([["feature 1", "superposition"], ["feature 2", "feature 2"]], dtype=object)
         >>> trained = predicted.copy(); trained[0, 0] = "superposition"   # 3 of 4 cells agree; 3 of 4 D on a sticky value
         >>> [(r.value, r.passed) for r in sweep_checks(predicted, trained, [{"dims_per_feature": 0.5, "D": [0.5, 0.5, 0.49, 0.6]}], Targets())]
         [(0.75, False), (0.75, True)]
     """
+    if np.shape(predicted) != np.shape(trained) or not np.size(predicted):
+        raise ValueError(f"predicted and trained phases must have one shape (one per cell, at least one cell), got {np.shape(predicted)} and {np.shape(trained)}")
     agreement = float(np.mean(predicted == trained))
+    ratios = np.array([float(s["dims_per_feature"]) for s in sweep])
+    unknown = int((~np.isfinite(ratios)).sum())  # a model whose m/‖W‖² is not a number: in the sticky regime or not is unknown
     sticky_d = np.concatenate([np.asarray(s["D"], dtype=float) for s in sweep if s["dims_per_feature"] >= 3 / 8] or [np.zeros(0)])
     fractions, distances = sticky_distances(sticky_d)
     share = float(np.mean(distances <= targets.sticky_tol)) if sticky_d.size else 0.0
     seen = sorted({round(float(v), 3) for v, dist in zip(fractions, distances) if dist <= targets.sticky_tol}, reverse=True)
     bad = int((~np.isfinite(sticky_d)).sum())
-    reason = "no model in the sticky regime" if not sticky_d.size else (f"{bad} of {sticky_d.size} dimensionalities are not numbers" if bad else "")
+    reason = "; ".join(filter(None, [
+        "no model in the sticky regime" if not sticky_d.size else (f"{bad} of {sticky_d.size} dimensionalities are not numbers" if bad else ""),
+        f"{unknown} of {len(sweep)} models have m/‖W‖² that is not a finite number" if unknown else "",
+    ]))
     return [
         check("n=2, m=1 phase diagram: share of cells in the predicted phase", agreement, f">= {targets.phase_agreement}", agreement >= targets.phase_agreement,
               claim="trained n=2, m=1 models fall in the phase of lowest expected loss", source=f"{ELHAGE}, n=2, m=1 phase diagram; bridge.theory.superposition"),
         check(f"dimensions per feature on sticky values ±{targets.sticky_tol} (represented features of models with m/‖W‖² ≥ 3/8; values seen {seen})", share,
-              f">= {targets.sticky_share}", share >= targets.sticky_share and sticky_d.size > 0 and not bad, claim="feature dimensionalities sit at the sticky fractions",
+              f">= {targets.sticky_share}", share >= targets.sticky_share and sticky_d.size > 0 and not bad and not unknown, claim="feature dimensionalities sit at the sticky fractions",
               source=f"{ELHAGE}, feature dimensionality; bridge.theory.superposition", reason=reason,
               key=f"dimensions per feature on sticky values ±{targets.sticky_tol}"),
     ]
@@ -120,6 +133,9 @@ def pentagon_rows(steps, llc, llc_std, represented, gap_error, final: Polygon, p
         standard error of its median spread over ``√n_chains``; it fails, saying why, when the run ends in no
         pentagon or never rests in a 4-gon.
 
+    Raises:
+        ValueError: ``steps`` not 1-D with at least two checkpoints, or a curve with another shape than ``steps``.
+
     Examples:
         >>> import torch; from probes.feature_geometry import polygon; from case_studies.superposition import PRESETS
         >>> a = torch.arange(5) * 2 * torch.pi / 5; steps = np.arange(0.0, 1001.0, 50.0); four = steps < 300   # a 4-gon (λ̂ 1) until step 300, then a pentagon (λ̂ 4)
@@ -127,6 +143,14 @@ def pentagon_rows(steps, llc, llc_std, represented, gap_error, final: Polygon, p
         >>> [round(e.step) for e in events], [c.passed for c in checks], checks[1].value, matches[0].passed
         ([267, 290], [True, True], 3.0, True)
     """
+    steps = np.asarray(steps, dtype=float)
+    if steps.ndim != 1 or steps.size < 2:
+        raise ValueError(f"steps must be 1-D with at least 2 checkpoints, got shape {steps.shape}")
+    curves = {"llc": llc, "llc_std": llc_std, "represented": represented, "gap_error": gap_error}
+    for key, curve in curves.items():
+        if np.shape(curve) != steps.shape:
+            raise ValueError(f"{key} must have one value per checkpoint, shape {steps.shape}, got shape {np.shape(curve)}")
+    llc, llc_std, represented, gap_error = (np.asarray(curve, dtype=float) for curve in curves.values())
     tg, chains = preset.targets, preset.sgld.n_chains
     name = "pentagon for n=5, m=2 (max gap error °)"
     pentagon = final.is_regular(5, tg.angle_tol, tg.norm_tol)

@@ -226,7 +226,7 @@ def trained_n2m1_phases(sweep: PhaseSweep, seed: int) -> tuple[np.ndarray, np.nd
 
 
 def dims_sweep(sweep: DimsSweep, seed: int) -> list[dict]:
-    """Per density: ``m/‖W‖²`` and the dimensions per feature ``D`` of the represented features (``‖W_i‖ > 0.5``).
+    """Per density: ``m/‖W‖²`` (``inf`` for weights that are all zero) and the dimensions per feature ``D`` of the represented features (``‖W_i‖ > 0.5``).
 
     Examples:
         >>> from bridge.models.toy_superposition import ToySuperpositionConfig
@@ -243,7 +243,8 @@ def dims_sweep(sweep: DimsSweep, seed: int) -> list[dict]:
         W = model.W[i].detach()
         norms, dims = W.norm(dim=0), dimensions_per_feature(W)
         keep = norms > 0.5
-        out.append({"density": float(density[i]), "dims_per_feature": m / float((W**2).sum()), "D": dims[keep].numpy().tolist(), "represented": int(keep.sum())})
+        total = float((W**2).sum())  # 0 when training left no weight: m/‖W‖² is not a number, and the sticky row fails saying so
+        out.append({"density": float(density[i]), "dims_per_feature": m / total if total > 0 else math.inf, "D": dims[keep].numpy().tolist(), "represented": int(keep.sum())})
     return out
 
 

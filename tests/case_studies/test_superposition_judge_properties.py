@@ -230,3 +230,15 @@ def test_curves_that_do_not_fit_the_checkpoints_are_refused_by_name(cut, message
     """An empty run raised a bare IndexError, a curve one value short numpy's boolean-index error."""
     with pytest.raises(ValueError, match=message):
         rows(*cut(kgon_curves()))
+
+
+def test_a_dims_sweep_model_trained_to_zero_weights_fails_the_sticky_row_instead_of_dividing_by_zero(monkeypatch):
+    """m/‖W‖² of all-zero weights raised a bare ZeroDivisionError inside the analysis."""
+    import case_studies.superposition as sup
+    from bridge.models.toy_superposition import ToySuperpositionConfig
+
+    monkeypatch.setattr(sup, "fit_fresh_samples", lambda model, *args, **kwargs: model.W.data.zero_())
+    sweep = sup.dims_sweep(sup.DimsSweep(model=ToySuperpositionConfig(n_features=4, n_hidden=2, n_instances=2), steps=1, batch_size=8), seed=0)
+    assert [(s["dims_per_feature"], s["D"], s["represented"]) for s in sweep] == [(math.inf, [], 0)] * 2
+    sticky = sweep_checks(*phases(5, 5), sweep, TG)[1]
+    assert not sticky.passed and sticky.reason == "no model in the sticky regime; 2 of 2 models have m/‖W‖² that is not a finite number"

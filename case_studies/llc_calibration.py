@@ -227,9 +227,11 @@ class LLCCalibration(CaseStudy):
             row, diverged, train_loss = measure(runs[key], shape)
             rows.append(row)
             est, std, err, label = row["estimate"], row["std"], row["relative_error"], shape.label
+            spread_ok = bool(np.isfinite(std) and std >= 0)  # a spread over chains is a finite number >= 0: NaN or −0.1 says the chains were not measured
             report.checks.append(
                 check(
-                    f"λ̂ {label} ({shape.branch}) vs Aoyagi λ = {shape.learning_coefficient:g}", err, f"|λ̂/λ − 1| < {targets.tolerance} (λ̂ = {est:.3f} ± {std:.3f})", err < targets.tolerance,
+                    f"λ̂ {label} ({shape.branch}) vs Aoyagi λ = {shape.learning_coefficient:g}", err, f"|λ̂/λ − 1| < {targets.tolerance} (λ̂ = {est:.3f} ± {std:.3f})", bool(err < targets.tolerance) and spread_ok,
+                    reason="; ".join(filter(None, ["" if np.isfinite(est) else f"the estimate λ̂ = {est} is not a finite number", "" if spread_ok else f"the spread over chains llc/std = {std} is not a finite number >= 0"])),
                     claim=f"the SGLD estimate of the local learning coefficient at the trained minimum equals Aoyagi's λ for {label} ({shape.branch} branch)",
                     source="Aoyagi & Watanabe 2005 (Neural Networks 18(7)), learning coefficient of reduced-rank regression; estimator: Lau et al. 2023 (the local learning coefficient); bridge.theory.aoyagi",
                     depends_on=sampler,

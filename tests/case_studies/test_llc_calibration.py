@@ -188,11 +188,11 @@ def test_llc_calibration_quick_preset_passes(tmp_path):
 class StoredRun:
     """The observables ``analyse`` reads from a finished shape's run, at its last step."""
 
-    def __init__(self, estimate: float, loss: float = 1e-7, diverged: float = 0.0, seed: int = 0) -> None:
+    def __init__(self, estimate: float, loss: float = 1e-7, diverged: float = 0.0, seed: int = 0, std: float = 0.1) -> None:
         import pandas as pd
 
         self.steps, self.config = [400], type("C", (), {"seed": seed})()
-        self._rows = {"llc/mean": estimate, "llc/std": 0.1, "llc/diverged": diverged, "loss/train": loss}
+        self._rows = {"llc/mean": estimate, "llc/std": std, "llc/diverged": diverged, "loss/train": loss}
         self._series = lambda v: pd.Series([v], index=[400])
 
     def observable(self, name: str):
@@ -201,7 +201,7 @@ class StoredRun:
 
 def stored(preset, scale=None, override=None):
     """One stored run per shape with the estimate at ``scale[label]`` × Aoyagi's λ (1 by default); ``override[label]``
-    sets that shape's stored training loss or diverged chains."""
+    sets that shape's stored training loss, diverged chains or spread over chains (``std``)."""
     scale, override = scale or {}, override or {}
     return {key: StoredRun(scale.get(shape.label, 1.0) * shape.learning_coefficient, **override.get(shape.label, {})) for key, shape in preset.keyed.items()}
 

@@ -137,3 +137,14 @@ def test_each_row_reads_its_own_target(field):
     report = analyse(preset, scale={label: 1.05 for label in LABELS})
     failed = {c.name.split(":")[1].strip() if ":" in c.name else c.name.split(" ")[0] for c in report.checks if not c.passed}
     assert failed == {"tolerance": {"λ̂"}, "max_trained_excess": {"w* is a trained minimum (nβ·L_n(w*))"}, "min_shapes": {"branches"}}[field]
+
+
+@QUICK
+@given(spread=st.one_of(NOT_FINITE, st.floats(-10.0, -1e-300)), label=st.sampled_from(LABELS))
+def test_an_estimate_on_theory_fails_when_its_spread_over_chains_is_not_a_finite_number_at_least_0(spread, label):
+    """A spread of NaN or −0.1 passed the estimate row (it only showed in the target text)."""
+    report = analyse(override={label: {"std": spread}})
+    found = estimate_row(report, label)
+    assert found.value == 0.0 and not found.passed and found.reason == f"the spread over chains llc/std = {spread} is not a finite number >= 0"
+    assert [c.name for c in report.checks if c.counted and not c.passed] == [found.name] and report.verdict == "partial"
+    assert estimate_row(analyse(override={label: {"std": 0.0}}), label).passed

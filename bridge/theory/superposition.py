@@ -53,7 +53,7 @@ def dimensions_per_feature(W: Float[Tensor, "m n"]) -> Float[Tensor, "n"]:
         :func:`probes.feature_geometry.feature_norms`); the arithmetic is float64 either way.
 
     Raises:
-        ValueError: ``W`` not 2-D ``(m, n)``, or not finite.
+        ValueError: ``W`` not 2-D ``(m, n)``, not numbers, or not finite.
 
     Examples:
         >>> import math
@@ -63,6 +63,8 @@ def dimensions_per_feature(W: Float[Tensor, "m n"]) -> Float[Tensor, "n"]:
         [0.4, 0.4, 0.4, 0.4, 0.4]
     """
     out_dtype = torch.float64 if isinstance(W, Tensor) and W.dtype == torch.float64 else torch.float32
+    if not isinstance(W, Tensor) and np.asarray(W).dtype.kind not in "iuf":  # "0.5" is no weight
+        raise ValueError(f"W must be a 2-D array of numbers (m dimensions, n features), got {W!r}")
     W = torch.as_tensor(W, dtype=torch.float64)
     if W.ndim != 2:
         raise ValueError(f"W must be 2-D (m dimensions, n features), got shape {tuple(W.shape)}")

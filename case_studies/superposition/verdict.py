@@ -7,6 +7,7 @@ claim is false and see that row fail.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -69,7 +70,8 @@ def sweep_checks(predicted: np.ndarray, trained: np.ndarray, sweep: list[dict], 
     regime is unknown), as does a dimensionality that is not a number.
 
     Raises:
-        ValueError: ``predicted`` and ``trained`` of different shapes, or with no cell.
+        ValueError: ``predicted`` and ``trained`` of different shapes, or with no cell; a model's ``dims_per_feature``
+            that is not a number or ``D`` that is not a 1-D sequence of numbers (``"0.5"`` included), naming the model.
 
     Examples:
         >>> predicted = np.array([["feature 1", "superposition"], ["feature 2", "feature 2"]], dtype=object)
@@ -79,6 +81,12 @@ def sweep_checks(predicted: np.ndarray, trained: np.ndarray, sweep: list[dict], 
     """
     if np.shape(predicted) != np.shape(trained) or not np.size(predicted):
         raise ValueError(f"predicted and trained phases must have one shape (one per cell, at least one cell), got {np.shape(predicted)} and {np.shape(trained)}")
+    for i, model in enumerate(sweep):  # numpy would read "0.5" as 0.5 and a 2-D D as rows of truth values
+        ratio, dims = model["dims_per_feature"], np.asarray(model["D"])
+        if not isinstance(ratio, Real) or isinstance(ratio, bool):
+            raise ValueError(f"sweep[{i}]['dims_per_feature'] must be a number (m/‖W‖²), got {ratio!r}")
+        if dims.ndim != 1 or dims.dtype.kind not in "iuf":
+            raise ValueError(f"sweep[{i}]['D'] must be a 1-D sequence of numbers (one dimensionality per represented feature), got {model['D']!r}")
     agreement = float(np.mean(predicted == trained))
     ratios = np.array([float(s["dims_per_feature"]) for s in sweep])
     unknown = int((~np.isfinite(ratios)).sum())  # a model whose m/‖W‖² is not a number: in the sticky regime or not is unknown
@@ -131,7 +139,7 @@ def pentagon_rows(steps, llc, llc_std, represented, gap_error, final: Polygon, p
         ``(matches, checks, events)``. The step is ``λ̂(5-gon) − λ̂(4-gon)``: the mean over the last quarter of training
         minus the mean over the checkpoints before it where four features form a regular 4-gon, each with a
         standard error of its median spread over ``√n_chains``; it fails, saying why, when the run ends in no
-        pentagon or never rests in a 4-gon.
+        pentagon, never rests in a 4-gon, or a spread it reads is not a finite number >= 0.
 
     Raises:
         ValueError: ``steps`` not 1-D with at least two checkpoints, or a curve with another shape than ``steps``.
@@ -175,9 +183,13 @@ def pentagon_rows(steps, llc, llc_std, represented, gap_error, final: Polygon, p
         reason = "no checkpoint rests in a regular 4-gon before the pentagon: the step is not measured"
     else:
         four_llc, error = float(np.mean(llc[four])), float(np.hypot(_standard_error(llc_std[four], chains), _standard_error(llc_std[late], chains)))
-        value, passed = round(top - four_llc, 3), top - four_llc > tg.llc_sigmas * error
+        used = four | late  # a spread over chains is a finite number >= 0: a negative one would still give a positive s.e. through hypot
+        unmeasured = [float(t) for t, v in zip(steps[used], llc_std[used]) if not (np.isfinite(v) and v >= 0)]
+        value, passed = round(top - four_llc, 3), bool(top - four_llc > tg.llc_sigmas * error) and not unmeasured
         target += f" (4-gon {four_llc:.2f} over {int(four.sum())} checkpoints, pentagon {top:.2f}, s.e. {error:.2f})"
-        if not np.isfinite(top - four_llc) or not np.isfinite(error):
+        if unmeasured:
+            reason = f"the spread over chains (llc_std) is not a finite number >= 0 at steps {[round(t) for t in unmeasured]}"
+        elif not np.isfinite(top - four_llc) or not np.isfinite(error):
             reason = "a learning coefficient or its spread on the 4-gon or the pentagon is not a number"
         else:
             reason = "" if passed else f"step {top - four_llc:.2f} <= {tg.llc_sigmas:g} x {error:.2f}"

@@ -1,5 +1,6 @@
-"""Superposition rows on synthetic observables: a value that is not a number fails its row (with a reason) instead
-of raising, and the k-gon match holds its relative-lag tolerance of 0.2."""
+"""Superposition rows on synthetic observables: a value that is not a number (or a spread below 0) fails its row
+(with a reason) instead of raising, the k-gon match holds its relative-lag tolerance of 0.2, and sweep entries that
+are not numbers of their shape are refused by name."""
 
 from __future__ import annotations
 
@@ -102,3 +103,37 @@ def test_the_kgon_match_allows_a_relative_lag_of_at_most_0_2(pentagon_step, lag,
     assert row.observed_step == pytest.approx(500.0) and row.mechanism_step == pytest.approx(pentagon_step)
     assert row.relative_error == pytest.approx(lag) and row.passed is passes
     assert row.reason == ("" if passes else f"relative error {lag:.3g} > tolerance 0.2")
+
+
+# ---------------------------------------------------------------- spreads and sweep entries that cannot be judged
+
+
+@pytest.mark.parametrize(("where", "bad"), [("every", -0.3), (400.0, -0.3), (1200.0, -0.3), (400.0, math.nan), (1500.0, math.inf)])  # every step, on the 4-gon, on the pentagon
+def test_a_spread_over_chains_that_is_not_a_finite_number_at_least_0_fails_the_step_and_names_the_step(where, bad):
+    """A spread of −0.3 everywhere gave standard errors of −0.1 that hypot turned positive, and the step passed."""
+    steps, llc, represented, gap_error = _kgon_curves()
+    std = np.full(len(steps), bad) if where == "every" else np.where(steps == where, bad, 0.3)
+    _, checks, _ = pentagon_rows(steps, llc, std, represented, gap_error, polygon(_pentagon()), PRESETS["quick"])
+    (step,) = [c for c in checks if c.name == STEP_ROW]
+    assert step.value == pytest.approx(3.3, abs=1e-9) and not step.passed
+    named = "[200, 250" if where == "every" else f"[{where:.0f}]"
+    assert step.reason.startswith(f"the spread over chains (llc_std) is not a finite number >= 0 at steps {named}")
+    unread = np.where(steps == 100.0, -0.3, 0.3)  # a checkpoint before the 4-gon: its spread is not read
+    (clean,) = [c for c in pentagon_rows(steps, llc, unread, represented, gap_error, polygon(_pentagon()), PRESETS["quick"])[1] if c.name == STEP_ROW]
+    assert clean.passed and clean.reason == ""
+
+
+@pytest.mark.parametrize(("field", "bad"), [("D", [[0.5, 0.5], [0.5, 0.5]]), ("D", ["0.5", 0.5]), ("D", "0.5"), ("dims_per_feature", "0.5"), ("dims_per_feature", np.array([0.5, 0.6]))])
+def test_a_sweep_model_whose_entries_are_not_numbers_of_their_shape_is_refused_by_name(field, bad):
+    """A 2-D D gave numpy's 'truth value of an array is ambiguous'; D = ["0.5", 0.5] was read as two numbers."""
+    predicted = np.array(["feature 1"], dtype=object)
+    model = {"dims_per_feature": 0.5, "D": [0.5]} | {field: bad}
+    with pytest.raises(ValueError, match=rf"^sweep\[1\]\['{field}'\] must be a"):
+        sweep_checks(predicted, predicted.copy(), [{"dims_per_feature": 0.5, "D": [0.5]}, model], Targets())
+
+
+def test_weights_that_are_text_are_refused_by_name():
+    from bridge.theory.superposition import dimensions_per_feature
+
+    with pytest.raises(ValueError, match=r"^W must be a 2-D array of numbers \(m dimensions, n features\), got \[\['0.5', '1'\]\]$"):
+        dimensions_per_feature([["0.5", "1"]])

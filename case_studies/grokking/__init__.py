@@ -95,7 +95,8 @@ class GrokkingPreset:
             20 log-spaced, loss and accuracy every 10.
         agf, sweep: the auxiliary runs (``None`` skips one); they follow ``task.op``, ``+`` or ``-`` (the analysis uses
             Z_p's Fourier basis, in which ``a ± b`` is a rotation; ``a·b`` would need a discrete-log relabelling).
-        targets: what the report judges.
+        targets: what the report judges; ``n_top`` below the ``(p − 1)/2`` frequencies of ``task.p`` and
+            ``sweep_weight_decays`` at most the sweep's distinct weight decays (else a row could not fail, or not pass).
 
     Examples:
         >>> quick = PRESETS["quick"]; quick.task.p, quick.task.train_fraction, quick.model.d_mlp, quick.train.weight_decay, quick.train.steps
@@ -104,6 +105,10 @@ class GrokkingPreset:
         Traceback (most recent call last):
         ...
         bridge.config.ConfigError: grokking analyses the Fourier algorithm of a ± b mod p: task.op must be '+' or '-', got '*' ...
+        >>> GrokkingPreset(targets=Targets(n_top=29))  # p = 59 has 29 frequencies
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: targets.n_top=29 must be below the 29 Fourier frequencies of task.p=59: the top 29 would carry all of any embedding's norm
     """
 
     task: ModularConfig = ModularConfig(p=59, train_fraction=0.4)
@@ -118,6 +123,12 @@ class GrokkingPreset:
             raise ConfigError(f"grokking analyses the Fourier algorithm of a ± b mod p: task.op must be '+' or '-', got {self.task.op!r} (a·b mod p needs a discrete-log relabelling of the residues)")
         if max(1, round(self.task.train_fraction * self.task.p**2)) >= self.task.p**2:  # the split of bridge.tasks.modular
             raise ConfigError(f"grokking is judged on held-out pairs: task.train_fraction={self.task.train_fraction} leaves none of the {self.task.p**2} pairs of p={self.task.p} out")
+        frequencies = (self.task.p - 1) // 2  # the embedding's non-constant Fourier frequencies
+        if self.targets.n_top >= frequencies:  # the top n_top would be every frequency: a share of 1, any embedding passes
+            raise ConfigError(f"targets.n_top={self.targets.n_top} must be below the {frequencies} Fourier frequencies of task.p={self.task.p}: the top {self.targets.n_top} would carry all of any embedding's norm")
+        decays = {wd for _, wd in self.sweep.points} if self.sweep is not None else set()
+        if self.sweep is not None and self.targets.sweep_weight_decays > len(decays):  # the precondition could never pass
+            raise ConfigError(f"targets.sweep_weight_decays={self.targets.sweep_weight_decays} asks for more weight decays than the {len(decays)} of sweep.points {sorted(decays)}")
 
 
 PRESETS = {

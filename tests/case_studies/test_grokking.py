@@ -328,3 +328,30 @@ def test_a_sweep_with_two_grokking_points_is_not_fitted():
     exponent = row(report, "sweep: exponent")
     assert exponent.value == "no fit" and exponent.reason == "no fit" and "fit" not in report.extra["sweep"]
     assert [p["grok_step"] is not None for p in report.extra["sweep"]["points"]] == [True, False, False, True, False, False]
+
+
+@pytest.mark.parametrize(("preset", "frequencies"), [("quick", 29), ("full", 56)])
+def test_n_top_at_or_above_the_number_of_frequencies_is_refused_before_any_work(preset, frequencies):
+    """With n_top = (p − 1)/2 the top n_top frequencies are all of them: a dense embedding has share 1 and passed."""
+    from bridge.config import ConfigError
+    from bridge.overrides import apply
+    from probes.fourier import top_share
+
+    dense = torch.ones(frequencies + 1)
+    assert top_share(dense, frequencies) == 1.0 and top_share(dense, frequencies - 1) == pytest.approx(1 - 1 / frequencies, rel=1e-12)
+    for n_top in (frequencies, frequencies + 3):
+        with pytest.raises(ConfigError, match=rf"^targets.n_top={n_top} must be below the {frequencies} Fourier frequencies of task.p={2 * frequencies + 1}"):
+            apply(PRESETS[preset], [f"targets.n_top={n_top}"])
+    assert apply(PRESETS[preset], [f"targets.n_top={frequencies - 1}"]).targets.n_top == frequencies - 1
+    with pytest.raises(ConfigError, match=r"^targets.n_top=8 must be below the 8 Fourier frequencies of task.p=17"):
+        apply(PRESETS[preset], ["task.p=17"])
+
+
+def test_more_weight_decays_than_the_sweep_has_are_refused_and_no_sweep_asks_for_none():
+    from bridge.config import ConfigError
+    from bridge.overrides import apply
+
+    with pytest.raises(ConfigError, match=r"^targets.sweep_weight_decays=5 asks for more weight decays than the 4 of sweep.points \[0.5, 1.0, 2.0, 4.0\]"):
+        apply(PRESETS["quick"], ["targets.sweep_weight_decays=5"])
+    assert apply(PRESETS["quick"], ["targets.sweep_weight_decays=4"]).targets.sweep_weight_decays == 4
+    assert dataclasses.replace(PRESETS["quick"], sweep=None, targets=Targets(sweep_weight_decays=9)).targets.sweep_weight_decays == 9

@@ -123,14 +123,15 @@ def test_grokking_quick_preset_end_to_end(tmp_path):
 
 
 def _tiny_preset():
-    from case_studies.grokking import AGFRun, GrokkingPreset, SweepRuns
+    from case_studies.grokking import AGFRun, GrokkingPreset, SweepRuns, Targets
 
-    return GrokkingPreset(
+    return GrokkingPreset(  # p = 13 has 6 frequencies (the default n_top of 8 would be all of them); the sweep has one weight decay
         task=ModularConfig(p=13, train_fraction=0.5),
         model=TransformerConfig(d_vocab=14, n_ctx=3, d_model=16, n_heads=2, d_head=8, d_mlp=32, d_vocab_out=13),
         train=TrainConfig(optimizer="adamw", lr=1e-2, steps=150, weight_decay=1.0, betas=(0.9, 0.98), schedule=ScheduleConfig(n_log=3, every=50, track_every=10)),
         agf=AGFRun(train=TrainConfig(optimizer="gd", lr=2.0, steps=200, schedule=ScheduleConfig(n_log=2, every=100, track_every=20))),
         sweep=SweepRuns(task=ModularConfig(p=7, train_fraction=0.5, encoding="onehot"), train=dataclasses.replace(SweepRuns.train, steps=40), points=((3e-3, 1.0), (6e-3, 1.0))),
+        targets=Targets(n_top=3, sweep_weight_decays=1),
     )
 
 

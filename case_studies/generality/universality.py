@@ -41,6 +41,26 @@ CHUGHTAI = "Chughtai, Chan & Nanda 2023 (a toy model of universality)"
 __all__ = ["differentiation_curves", "differentiation_tracking", "fourier_algorithm", "grokked", "run_widths", "sparse_fourier_rows", "universality", "width_grid"]
 
 
+ROUNDING = 1e-9  # a CKA or an accuracy this far outside its range is float rounding, not a broken measurement
+
+
+def _require_level(name: str, value: Any, lo: float, hi: float, closed_lo: bool, meaning: str) -> None:
+    """Raise a ``ValueError`` naming argument ``name`` and ``value`` unless it is a number in ``[lo, hi]`` (``(lo, hi]``
+    unless ``closed_lo``; ``hi`` left open when ``closed_lo``), the range in which ``meaning`` can both pass and fail.
+
+    Examples:
+        >>> _require_level("threshold", float("nan"), 0.0, 1.0, False, "a debiased CKA level")
+        Traceback (most recent call last):
+        ...
+        ValueError: threshold must be a number in (0, 1] (a debiased CKA level), got nan
+    """
+    number = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool) and bool(np.isfinite(value))
+    inside = number and ((lo <= value < hi) if closed_lo else (lo < value <= hi))
+    if not inside:
+        band = f"[{lo:g}, {hi:g})" if closed_lo else f"({lo:g}, {hi:g}]"
+        raise ValueError(f"{name} must be a number in {band} ({meaning}), got {value!r}")
+
+
 def width_grid(width: int, factors: Sequence[float] = WIDTH_FACTORS) -> tuple[int, ...]:
     """Hidden widths ``round(width · factor)``, sorted and distinct (each at least 1).
 
@@ -68,6 +88,7 @@ def universality(outs: Mapping[Any, str | Path], threshold: float = SAME_REPRESE
     from bridge.runs.run import load_run
     from bridge.training.compare import compare, weakest_pair
 
+    _require_level("threshold", threshold, 0.0, 1.0, False, "the smallest debiased CKA that counts as the same representation: at or below 0 unrelated runs pass, above 1 none can")
     if len(outs) < 2:
         raise ValueError(f"universality needs at least 2 runs, got {len(outs)}")
     names = [str(label) for label in outs]
@@ -79,11 +100,15 @@ def universality(outs: Mapping[Any, str | Path], threshold: float = SAME_REPRESE
     table = compare(runs, HOOK, next(iter(runs.values())).task_data().train.x, steps=[final])
     worst = weakest_pair(table)
     value = float(worst["cka_debiased"])
+    ckas = np.asarray(table["cka_debiased"], dtype=float)
+    outside = ckas[np.abs(ckas) > 1 + ROUNDING]  # a debiased CKA lies in [−1, 1]: 1.5 is a broken measurement, not a match
+    passed = value >= threshold and not outside.size
+    reason = f"a debiased CKA outside [−1, 1]: {outside.tolist()}" if outside.size else "" if passed else f"lowest pair: {worst['run_a']} vs {worst['run_b']}" + (" (CKA not a number)" if np.isnan(value) else "")
     return check(
         f"every pair of {len(runs)} runs (hidden widths {', '.join(map(str, widths))}) learns the same hidden representation (min debiased CKA at step {final})",
-        value, f">= {threshold}", value >= threshold,
+        value, f">= {threshold}", passed,
         claim="the converged representation is set by the task's correlations, the same for every seed and hidden width up to rotation",
-        source=SAXE_2019, reason="" if value >= threshold else f"lowest pair: {worst['run_a']} vs {worst['run_b']}" + (" (CKA not a number)" if np.isnan(value) else ""),
+        source=SAXE_2019, reason=reason,
     )
 
 
@@ -187,13 +212,15 @@ def differentiation_tracking(outs: Mapping[Any, str | Path], tolerance: float = 
     from bridge.runs.run import load_run
     from bridge.stages.detectors import settled_crossing
 
+    _require_level("tolerance", tolerance, 0.0, 1.0, True, "the largest CKA gap that counts as following the prediction: at 1 or above any two CKAs in [0, 1] pass")
     if len(outs) < 2:
         raise ValueError(f"differentiation_tracking needs at least 2 runs, got {len(outs)}")
     runs = {label: load_run(path) for label, path in outs.items()}
-    worst, where, crossings = -np.inf, "", ""
+    worst, where, crossings, outside = -np.inf, "", "", []
     for a, b in itertools.permutations(runs, 2):
         steps, measured, predicted = differentiation_curves(runs[a], runs[b])
         gap = np.abs(measured - predicted)
+        outside += [f"{a} vs {b} at step {t:.0f}: {what} {v:.6g}" for what, curve in (("measured", measured), ("predicted", predicted)) for t, v in zip(steps, curve) if abs(v) > 1 + ROUNDING]
         at = int(np.argmax(np.where(np.isnan(gap), np.inf, gap)))  # a step not measured counts as the worst
         if _nan_first(gap[at]) > _nan_first(worst):  # a pair not measured stays the worst, whatever pairs follow
             worst, where = float(gap[at]), f"{a} vs {b} at step {steps[at]:.0f}: measured {measured[at]:.3f}, predicted {predicted[at]:.3f}"
@@ -201,10 +228,10 @@ def differentiation_tracking(outs: Mapping[Any, str | Path], tolerance: float = 
     return [
         check(
             f"CKA(seed a at step t, seed b at the end) follows the predicted differentiation (largest abs(measured − predicted) over steps and {len(runs) * (len(runs) - 1)} ordered pairs)",
-            worst, f"<= {tolerance:g}", worst <= tolerance,
+            worst, f"<= {tolerance:g}", worst <= tolerance and not outside,
             claim="the representation of every seed approaches the shared final one mode by mode, as the exact linear dynamics from its own initial weights predict",
             source=SAXE_2019 + "; Fukumizu 1998, Braun et al. 2022 (the exact balanced flow); bridge.theory.balanced_flow", depends_on=("small init_std (nearly balanced start)", "whitened inputs"),
-            reason="" if worst <= tolerance else f"worst: {where}",
+            reason="; ".join(filter(None, ["" if worst <= tolerance else f"worst: {where}", f"a debiased CKA outside [−1, 1]: {'; '.join(outside[:3])}" if outside else ""])),
         ),
         check("steps where CKA(step, final) settles above each level, measured vs predicted (worst pair)", crossings, "—", True, role="info", source="bridge.theory.saxe"),
     ]
@@ -215,10 +242,34 @@ def _nan_first(value: float) -> float:
     return np.inf if np.isnan(value) else value
 
 
-def grokked(run, targets) -> bool:
+def _accuracy(run, name: str, label: str) -> tuple[np.ndarray, np.ndarray]:
+    """``run.curve(name)``, refused naming ``label`` and the curve when it has fewer than 2 samples or an accuracy
+    outside [0, 1] (beyond float rounding).
+
+    Examples:
+        >>> from types import SimpleNamespace
+        >>> _accuracy(SimpleNamespace(curve=lambda name: (np.array([0.0, 10.0]), np.array([0.5, 1.5]))), "accuracy/test", "seed 3")
+        Traceback (most recent call last):
+        ...
+        ValueError: seed 3: accuracy/test has accuracies outside [0, 1]: [1.5]
+    """
+    steps, values = run.curve(name)
+    values = np.asarray(values, dtype=float)
+    if len(steps) < 2:
+        raise ValueError(f"{label}: {name} has {len(steps)} sample{'' if len(steps) == 1 else 's'}; whether it grokked needs at least 2")
+    outside = values[(values < -ROUNDING) | (values > 1 + ROUNDING)]
+    if outside.size:
+        raise ValueError(f"{label}: {name} has accuracies outside [0, 1]: {outside.tolist()[:5]}")
+    return steps, values
+
+
+def grokked(run, targets, label: str = "the run") -> bool:
     """Whether a grokking main run memorised and then generalised (the study's precondition).
 
     ``run`` needs ``curve("accuracy/train")`` and ``curve("accuracy/test")``; ``targets`` is the grokking study's ``Targets``.
+
+    Raises:
+        ValueError: a curve with fewer than 2 samples or an accuracy outside [0, 1], naming ``label`` and the curve.
 
     Examples:
         >>> from types import SimpleNamespace; from case_studies.grokking import Targets
@@ -228,8 +279,9 @@ def grokked(run, targets) -> bool:
     """
     from bridge.stages.grokking import generalised, memorised_and_grokked
 
-    memorised, _ = memorised_and_grokked(*run.curve("accuracy/train"), *run.curve("accuracy/test"), targets.memorised, targets.grokked)
-    gen = generalised(*run.curve("accuracy/test"), targets.grokked)
+    train, test = (_accuracy(run, name, label) for name in ("accuracy/train", "accuracy/test"))
+    memorised, _ = memorised_and_grokked(*train, *test, targets.memorised, targets.grokked)
+    gen = generalised(*test, targets.grokked)
     return memorised is not None and gen is not None and gen.step >= memorised.step
 
 
@@ -253,7 +305,7 @@ def fourier_algorithm(outs: Mapping[int, str | Path], targets) -> list:
     spectra, skipped = {}, []
     for seed, path in sorted(outs.items()):
         run = load_run(path)
-        if grokked(run, targets):  # the final embedding's per-frequency norms, as the study's own analysis reads them
+        if grokked(run, targets, label=f"seed {seed} ({path})"):  # the final embedding's per-frequency norms, as the study's own analysis reads them
             spectra[seed] = frequency_norms(residue_embedding(run.model_at(run.steps[-1]), run.config.task.p))
         else:
             skipped.append(seed)

@@ -365,7 +365,7 @@ def test_fourier_algorithm_reads_the_final_embedding_of_every_seed_that_grokked(
         return types.SimpleNamespace(path=path, steps=[0, 100, 200], model_at=lambda step: step, config=types.SimpleNamespace(task=types.SimpleNamespace(p=59)))
 
     monkeypatch.setattr(run_module, "load_run", run)
-    monkeypatch.setattr(univ, "grokked", lambda r, targets: r.path != "b")
+    monkeypatch.setattr(univ, "grokked", lambda r, targets, label: r.path != "b")
     monkeypatch.setattr(probes.modular, "residue_embedding", lambda model, p: (model, p))
     monkeypatch.setattr(probes.fourier, "frequency_norms", lambda embedding: _spectrum([3, 7]) if embedding == (200, 59) else _spectrum(range(1, 30)))
     count, _, _, sets = univ.fourier_algorithm({0: "a", 1: "b", 2: "c"}, Targets())

@@ -1,7 +1,9 @@
 """Universality rows at their edges: grokking judged at the very step it memorises, the predicted trajectory refused
-beyond depth 2, and the measured curve read against the other run's last checkpoint."""
+beyond depth 2, the measured curve read against the other run's last checkpoint, arguments outside their meaning
+refused by name, and a CKA or an accuracy outside its range not judged."""
 
 import dataclasses
+import math
 import types
 
 import numpy as np
@@ -48,3 +50,50 @@ def test_the_measured_curve_compares_each_checkpoint_of_one_run_with_the_last_of
     assert list(steps) == [float(s) for s in a.steps] and len(a.steps) >= 3
     np.testing.assert_allclose(measured, expected, rtol=0, atol=1e-9)
     assert measured[-2] < measured[-1] - 0.01 and predicted.shape == measured.shape  # the curve still rises: a wrong checkpoint of b shows
+
+
+@pytest.mark.parametrize("threshold", [math.nan, -1.0, 0.0, 1.5, "0.9", True])
+def test_a_threshold_outside_its_meaning_is_refused_by_name_before_a_run_is_read(threshold, tmp_path):
+    """NaN failed every pair and −1 passed every pair whatever was measured."""
+    with pytest.raises(ValueError, match=r"^threshold must be a number in \(0, 1\] \(the smallest debiased CKA"):
+        univ.universality({0: tmp_path / "a", 1: tmp_path / "b"}, threshold=threshold)
+
+
+@pytest.mark.parametrize("tolerance", [math.nan, -1.0, 1.0, 2.0, "0.1"])
+def test_a_tracking_tolerance_outside_its_meaning_is_refused_by_name_before_a_run_is_read(tolerance, tmp_path):
+    with pytest.raises(ValueError, match=r"^tolerance must be a number in \[0, 1\) \(the largest CKA gap"):
+        univ.differentiation_tracking({0: tmp_path / "a", 1: tmp_path / "b"}, tolerance=tolerance)
+
+
+def _stored(monkeypatch, ckas):
+    """Two-width runs whose pairs have the debiased CKAs ``ckas`` (the first pair the weakest)."""
+    import pandas as pd
+
+    import bridge.runs.run as run_module
+    import bridge.training.compare as compare_module
+
+    run = types.SimpleNamespace(steps=[0, 100], config=types.SimpleNamespace(model=types.SimpleNamespace(d_hidden=8)), task_data=lambda: types.SimpleNamespace(train=types.SimpleNamespace(x=None)))
+    monkeypatch.setattr(run_module, "load_run", lambda path: run)
+    table = pd.DataFrame({"run_a": ["a", "a", "b"], "run_b": ["b", "c", "c"], "cka_debiased": ckas})
+    monkeypatch.setattr(compare_module, "compare", lambda runs, hook, x, steps: table)
+
+
+@pytest.mark.parametrize(("ckas", "passes", "reason"), [([0.97, 0.99, 1.0 + 1e-12], True, ""), ([0.97, 0.99, 1.0 + 1e-6], False, "a debiased CKA outside [−1, 1]: [1.000001]"),
+                                                         ([0.97, 1.5, 1.2], False, "a debiased CKA outside [−1, 1]: [1.5, 1.2]")])
+def test_a_debiased_cka_above_1_beyond_rounding_fails_the_universality_row_with_a_reason(monkeypatch, ckas, passes, reason):
+    _stored(monkeypatch, ckas)
+    row = univ.universality({"a": "a", "b": "b", "c": "c"})
+    assert row.value == pytest.approx(0.97, abs=1e-12) and row.passed is passes and row.reason == reason
+
+
+@pytest.mark.parametrize(("curve", "values", "message"), [("accuracy/test", [1.0], "accuracy/test has 1 sample; whether it grokked needs at least 2"),
+                                                          ("accuracy/train", [0.5, 1.5], r"accuracy/train has accuracies outside \[0, 1\]: \[1.5\]"),
+                                                          ("accuracy/test", [-0.1, 1.0], r"accuracy/test has accuracies outside \[0, 1\]: \[-0.1\]")])
+def test_grokked_refuses_a_short_or_out_of_range_accuracy_curve_naming_the_run_and_the_curve(curve, values, message):
+    """A curve of one sample raised a bare 'need at least 2 samples to detect an event'; an accuracy of 1.5 crossed the thresholds."""
+    steps = np.arange(0.0, 1001.0, 100.0)
+    accuracy = {"accuracy/train": np.minimum(1.0, steps / 200), "accuracy/test": (steps >= 700).astype(float)}
+    accuracy[curve] = np.asarray(values)
+    run = types.SimpleNamespace(curve=lambda name: (steps[: len(accuracy[name])], accuracy[name]))
+    with pytest.raises(ValueError, match=rf"^seed 4: {message}"):
+        univ.grokked(run, Targets(), label="seed 4")

@@ -115,6 +115,19 @@ def test_the_tracking_row_is_the_largest_gap_over_ordered_pairs_whatever_the_ord
     assert "over steps and 6 ordered pairs" in claim.name
 
 
+@pytest.mark.parametrize(("above", "passes"), [(1e-12, True), (1e-6, False), (0.5, False)])
+def test_a_measured_cka_above_1_beyond_rounding_fails_the_tracking_row_with_a_reason(above, passes):
+    """The last checkpoint's CKA at 1 + 1e-6 (its gap to the prediction 1e-6) passed the tracking row."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _curves(monkeypatch, {pair: 0.0 for pair in (("a", "b"), ("b", "a"))})
+        curves = univ.differentiation_curves
+        monkeypatch.setattr(univ, "differentiation_curves", lambda a, b: (lambda s, m, p: (s, np.r_[m[:-1], 1.0 + above], p))(*curves(a, b)))
+        claim, _ = univ.differentiation_tracking({"a": "a", "b": "b"})
+    assert claim.value == pytest.approx(above, rel=1e-6) and claim.passed is passes
+    assert claim.reason.endswith("" if passes else f"a debiased CKA outside [−1, 1]: a vs b at step 500: measured {1 + above:.6g}; b vs a at step 500: measured {1 + above:.6g}")
+    assert passes or claim.reason.startswith("a debiased CKA" if above < univ.TRACKING else "worst: a vs b at step 500")
+
+
 def test_labels_that_are_the_same_text_are_refused_before_a_run_is_read(tmp_path):
     """0 and "0" named one run: the other silently left the judgement (with three runs, two were judged)."""
     with pytest.raises(ValueError, match=r"labels that differ as text, got \[0, '0', 1\]"):

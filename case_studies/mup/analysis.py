@@ -24,6 +24,7 @@ TP4 = "Yang & Hu 2021 (Tensor Programs IV), abc-parametrisations"
 TP5 = "Yang et al. 2022 (Tensor Programs V)"
 CKA_SOURCE = "Yang & Hu 2021 (feature learning in the infinite-width limit under μP); CKA: Kornblith et al. 2019"
 NAMES = {"mup": "μP", "standard": "SP", "ntk": "NTK"}
+CKA_ROUNDING = 1e-9  # a CKA this far outside [0, 1] is float rounding, not a broken measurement
 
 
 
@@ -111,17 +112,18 @@ class MupObservables:
 
 def still(delta: Any) -> Any:
     """From ``delta`` ``(step, width, layer)`` (RMS Δh, step 0 first), ``(step − 1, layer)``: whether a layer
-    has not moved at all after steps 1, 2, …, Δh exactly 0 at every width.
+    has not moved yet after steps 1, 2, …: Δh exactly 0 at every width at that step and every step before it.
 
     Under μP with a readout that starts at zero, only the readout gets a gradient on the
-    first step, so the other layers first move on the second.
+    first step, so the other layers first move on the second. A layer that moved and then
+    reads exactly 0 again is not waiting: that step is judged (and its slope is not a number).
 
     Examples:
-        >>> delta = np.zeros((3, 2, 2)); delta[1:, :, 1] = 0.3; delta[2, :, 0] = 0.2  # 2 widths; layer 0 moves on step 2
+        >>> delta = np.zeros((4, 2, 2)); delta[1:, :, 1] = 0.3; delta[2:, :, 0] = 0.2; delta[2, :, 1] = 0.0  # layer 0 moves on step 2; layer 1 returns to 0 on step 2
         >>> still(delta).tolist()
-        [[True, False], [False, False]]
+        [[True, False], [False, False], [False, False]]
     """
-    return np.all(np.asarray(delta)[1:] == 0, axis=1)
+    return np.logical_and.accumulate(np.all(np.asarray(delta)[1:] == 0, axis=1), axis=0)
 
 
 def slope(widths: Any, values: Any) -> float:
@@ -200,8 +202,10 @@ def judge(obs: MupObservables, targets: Any) -> BridgeReport:
     last = obs.delta["mup"].shape[0] - 1
     for p, d in obs.delta.items():
         measurable = bool(np.all(np.isfinite(d[1:])) and np.all(d[-1] > 0) and np.all(still(d) | np.all(d[1:] > 0, axis=1)))
+        back = [f"{LAYERS[layer]} layer at step {step + 1}" for step, layer in zip(*np.nonzero(~still(d) & np.all(d[1:] == 0, axis=1)))]
         report.checks.append(check(f"{NAMES.get(p, p)}: every layer moved and stayed finite in the coordinate check", measurable, "true", measurable, role="precondition",
-                                   claim="Δh is measurable at every width and step (a layer may wait at exactly zero at every width while the readout starts from zero)"))
+                                   claim="Δh is measurable at every width and step (a layer may wait at exactly zero at every width while the readout starts from zero)",
+                                   reason=f"Δh back to exactly 0 at every width after it moved: {', '.join(back)}" if back else ""))
     for layer, kind in enumerate(LAYERS):
         moved = [step for step in range(1, last + 1) if not still(obs.delta["mup"])[step - 1, layer]]
         slopes = {step: slope(cw, obs.delta["mup"][step, :, layer]) for step in moved}
@@ -303,12 +307,13 @@ def _transfer_rows(report: BridgeReport, obs: MupObservables, targets: Any) -> N
 def _similarity_rows(report: BridgeReport, obs: MupObservables) -> None:
     widths = obs.lr_widths
     values = np.asarray(obs.cka.get("mup", ()), dtype=float)[:-1]  # not measured: the claim fails, it is not dropped
-    rising = bool(values.size and np.all(np.isfinite(values)) and np.all(np.diff(values) > 0))
+    outside = values[(values < -CKA_ROUNDING) | (values > 1 + CKA_ROUNDING)]  # a linear CKA lies in [0, 1]: 1.2 is a broken measurement
+    rising = bool(values.size and np.all(np.isfinite(values)) and np.all(np.diff(values) > 0)) and not outside.size
     report.checks.append(
         check(
             f"μP: CKA of the last hidden layer with width {widths[-1]}'s, widths {widths[0]}–{widths[-2]}", [round(float(v), 4) for v in values] if values.size else None, "strictly increasing with width", rising,
             claim="under μP the learned representations converge as width grows", source=CKA_SOURCE, depends_on=(obs.optimizer, "learning rate best for the widest model"),
-            reason="" if values.size else "no μP CKA measured",
+            reason="no μP CKA measured" if not values.size else f"a CKA outside [0, 1]: {outside.tolist()}" if outside.size else "",
         )
     )
     if "standard" in obs.cka:

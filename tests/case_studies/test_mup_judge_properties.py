@@ -125,7 +125,7 @@ def test_training_progress_passes_strictly_below_its_share_only(ratio):
 
 
 @QUICK
-@given(steps=st.lists(st.floats(0.0, 0.05), min_size=3, max_size=3), first=st.floats(0.3, 0.9))
+@given(steps=st.lists(st.floats(0.0, 0.05), min_size=3, max_size=3), first=st.floats(0.3, 0.85))  # a linear CKA stays in [0, 1]
 def test_the_cka_row_passes_iff_every_narrower_width_is_strictly_above_the_one_before(steps, first):
     values = np.cumsum([first, *steps])
     found = row(replaced(cka={"mup": np.append(values, 1.0)}), CKA)
@@ -242,3 +242,24 @@ def test_observables_of_the_wrong_shape_are_refused_by_name(change, message):
     """They raised IndexError, KeyError or numpy's RankWarning inside the judge, or judged an empty CKA row as rising."""
     with pytest.raises(ValueError, match=message):
         MupObservables(**{**dataclasses.asdict(good()), **change(good())})
+
+
+@QUICK
+@given(layer=st.integers(0, 2), step=st.integers(1, 2))
+def test_a_layer_whose_delta_h_returns_to_exactly_zero_at_every_width_after_it_moved_fails_the_precondition_and_its_row(layer, step):
+    """Δh that moved on step 1 and read 0 at every width on step 2 was taken as a layer still waiting: the step was not judged and the report passed."""
+    delta = good().delta["mup"].copy()
+    delta[1 + step, :, layer] = 0.0  # moved on step 1 (and, for step 1, moves again on step 3)
+    obs = replaced(delta={**good().delta, "mup": delta})
+    report = judge(obs, TG)
+    (pre,) = [r for r in report.rows if r.name == "μP: every layer moved and stayed finite in the coordinate check"]
+    assert not pre.passed and pre.reason == f"Δh back to exactly 0 at every width after it moved: {LAYERS[layer]} layer at step {step + 1}"
+    found = row(obs, MUP_ROW.format(LAYERS[layer]))
+    assert not found.passed and math.isnan(found.value) and report.verdict == "invalid"
+
+
+@pytest.mark.parametrize(("last", "passes"), [(1.0 + 1e-12, True), (1.0 + 1e-6, False), (1.2, False)])
+def test_a_cka_above_1_beyond_rounding_fails_the_cka_row_with_a_reason(last, passes):
+    """A linear CKA lies in [0, 1]: widths at 0.8, 0.9, 0.95 and 1 + 1e-6 passed as strictly increasing."""
+    found = row(replaced(cka={"mup": np.array([0.8, 0.9, 0.95, last, 1.0])}), CKA)
+    assert found.passed is passes and found.reason == ("" if passes else f"a CKA outside [0, 1]: [{last!r}]")

@@ -80,8 +80,9 @@ def analyse_main(report: BridgeReport, run: Run, t: Targets) -> None:
     ln_p = float(np.log(run.config.task.p))
     memorised, grokked = memorised_and_grokked(t_acc, train_acc, t_test, test_acc, t.memorised, t.grokked)
     gen = generalised(t_test, test_acc, t.grokked)
-    ok = memorised is not None and gen is not None and gen.step >= memorised.step
-    why = "" if ok else (not_reached(t_test[-1], "train accuracy never reached its threshold") if memorised is None else not_reached(t_test[-1], f"test accuracy ends at {test_acc[-1]:.1%}, below {t.grokked:.0%}") if gen is None else "generalised before memorising")
+    outside = _outside_unit({"accuracy/train": train_acc, "accuracy/test": test_acc})  # an accuracy of 1.5 crosses any threshold: a broken measurement
+    ok = memorised is not None and gen is not None and gen.step >= memorised.step and not outside
+    why = outside if outside else "" if ok else (not_reached(t_test[-1], "train accuracy never reached its threshold") if memorised is None else not_reached(t_test[-1], f"test accuracy ends at {test_acc[-1]:.1%}, below {t.grokked:.0%}") if gen is None else "generalised before memorising")
     report.checks.append(check("the run generalised", f"test accuracy {test_acc[-1]:.1%} at the end", f"train acc ≥ {t.memorised:.0%}, then test acc ≥ {t.grokked:.0%} to the end", ok, role="precondition",
                                claim="the run memorised its training pairs and then generalised (the phenomenon the other rows judge)", source=POWER, reason=why))
     ratio = (grokked.step / memorised.step) if memorised and grokked and memorised.step > 0 else None
@@ -174,10 +175,13 @@ def analyse_agf(report: BridgeReport, run: Run, t: Targets) -> None:
 
 def analyse_sweep(report: BridgeReport, points: list[Run], t: Targets) -> None:
     """Grokking and memorisation steps per sweep point, the power-law fit against ``lr·wd``, and its claim."""
-    rows = []
+    rows, broken = [], []
     for run in points:
         lr, wd = run.config.train.lr, run.config.train.weight_decay
-        mem, grok = memorised_and_grokked(*curve(run, "accuracy/train"), *curve(run, "accuracy/test"), t.memorised, t.grokked)
+        (t_train, train), (t_test, test) = curve(run, "accuracy/train"), curve(run, "accuracy/test")
+        if outside := _outside_unit({"accuracy/train": train, "accuracy/test": test}):
+            broken.append(f"lr={lr:g}, wd={wd:g}: {outside}")
+        mem, grok = memorised_and_grokked(t_train, train, t_test, test, t.memorised, t.grokked)
         rows.append({"lr": lr, "weight_decay": wd, "lr_wd": lr * wd, "grok_step": _at(grok), "memorised_step": _at(mem)})
     at_start = [r for r in rows if r["grok_step"] is not None and r["grok_step"] <= 0]  # no step to fit: log 0 is −∞
     ok = [r for r in rows if r["grok_step"] is not None and r["grok_step"] > 0]
@@ -190,8 +194,8 @@ def analyse_sweep(report: BridgeReport, points: list[Run], t: Targets) -> None:
         delays = [(r["lr_wd"], r["grok_step"] - r["memorised_step"]) for r in ok if r["memorised_step"] is not None and r["grok_step"] > r["memorised_step"]]
         if len(delays) >= 3 and len({x for x, _ in delays}) >= 2:
             extra["fit_delay"] = fit_power_law(*map(np.array, zip(*delays))).to_dict()
-    report.checks.append(check("sweep: weight decays that grokked", n_wd, f">= {t.sweep_weight_decays}", fit is not None and n_wd >= t.sweep_weight_decays, role="precondition", source="bridge.theory.weight_decay",
-                               reason="; ".join(f"lr={r['lr']:g}, wd={r['weight_decay']:g}: test accuracy ≥ {t.grokked:.0%} at step {r['grok_step']:g}, left out of the fit" for r in at_start)))
+    report.checks.append(check("sweep: weight decays that grokked", n_wd, f">= {t.sweep_weight_decays}", fit is not None and n_wd >= t.sweep_weight_decays and not broken, role="precondition", source="bridge.theory.weight_decay",
+                               reason="; ".join(broken + [f"lr={r['lr']:g}, wd={r['weight_decay']:g}: test accuracy ≥ {t.grokked:.0%} at step {r['grok_step']:g}, left out of the fit" for r in at_start])))
     value, inside = "no fit", False
     if fit is not None:
         inside = fit.ci_low <= t.sweep_exponent <= fit.ci_high
@@ -218,6 +222,17 @@ def curve(run: Run, name: str, **index: int) -> tuple[np.ndarray, np.ndarray]:
         where = f"observable {name!r}" + "".join(f" at {key}={value}" for key, value in index.items())
         raise ValueError(f"run {run.config.name!r}: {where} has {len(steps)} sample{'' if len(steps) == 1 else 's'}; the analysis needs at least 2")
     return steps, values
+
+
+def _outside_unit(curves: dict[str, np.ndarray]) -> str:
+    """Which accuracy curves hold values outside [0, 1] beyond float rounding (``""`` if none), NaN left to the events.
+
+    Examples:
+        >>> _outside_unit({"accuracy/train": np.array([0.5, 1.0 + 1e-12]), "accuracy/test": np.array([0.2, 1.5])})
+        'accuracy/test has accuracies outside [0, 1]: [1.5]'
+    """
+    found = {name: v[(v < -1e-9) | (v > 1 + 1e-9)] for name, v in ((name, np.asarray(values, dtype=float)) for name, values in curves.items())}
+    return "; ".join(f"{name} has accuracies outside [0, 1]: {v.tolist()[:5]}" for name, v in found.items() if v.size)
 
 
 def _at(event: Event | None) -> float | None:

@@ -355,3 +355,20 @@ def test_more_weight_decays_than_the_sweep_has_are_refused_and_no_sweep_asks_for
         apply(PRESETS["quick"], ["targets.sweep_weight_decays=5"])
     assert apply(PRESETS["quick"], ["targets.sweep_weight_decays=4"]).targets.sweep_weight_decays == 4
     assert dataclasses.replace(PRESETS["quick"], sweep=None, targets=Targets(sweep_weight_decays=9)).targets.sweep_weight_decays == 9
+
+
+@pytest.mark.parametrize(("above", "passes"), [(1e-12, True), (1e-6, False), (0.5, False)])
+def test_a_test_accuracy_above_1_beyond_rounding_fails_the_generalised_precondition_with_a_reason(above, passes):
+    """An accuracy lies in [0, 1]: a test accuracy ending at 1 + 1e-6 passed the precondition like any other."""
+    test = sigmoid(T, 1000, 30, 0.02, 1.0 + above)
+    found = row(judge(main_run(**{"accuracy/test": (T, test)})), "the run generalised")
+    assert found.passed is passes and found.reason == ("" if passes else f"accuracy/test has accuracies outside [0, 1]: {test[test > 1 + 1e-9].tolist()[:5]}")
+
+
+def test_a_sweep_train_accuracy_above_1_fails_the_sweep_precondition_naming_the_point():
+    runs = sweep_runs(-1.0)
+    t, train = runs[1].curves[("accuracy/train", None)]
+    runs[1].curves[("accuracy/train", None)] = (t, train * 1.5)
+    (found,) = [r for r in judge(runs, analyse_sweep).rows if r.name == "sweep: weight decays that grokked"]
+    assert not found.passed and found.reason.startswith("lr=0.003, wd=1: accuracy/train has accuracies outside [0, 1]: [1.")
+    assert [r for r in judge(sweep_runs(-1.0), analyse_sweep).rows if r.name == "sweep: weight decays that grokked"][0].passed

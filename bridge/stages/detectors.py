@@ -120,9 +120,18 @@ def _crossing(t: np.ndarray, y: np.ndarray, level: float, up: bool, last: bool =
         i = int(hits[0])
     if i == 0:
         return float(t[0]), float(t[0]), float(t[0])
-    y0, y1 = y[i - 1], y[i]
-    frac = 0.5 if y1 == y0 else (level - y0) / (y1 - y0)
-    return float(t[i - 1] + frac * (t[i] - t[i - 1])), float(t[i - 1]), float(t[i])
+    return _interpolate(t[i - 1], t[i], y[i - 1], y[i], level), float(t[i - 1]), float(t[i])
+
+
+def _interpolate(t0: float, t1: float, y0: float, y1: float, level: float) -> float:
+    """The step in ``[t0, t1]`` where the line from ``(t0, y0)`` to ``(t1, y1)`` meets ``level`` (``y0`` short of it).
+
+    A level met at the sample is met at its step exactly (``t0 + 1.0 · (t1 − t0)`` can round past ``t1``), and no
+    rounding puts the step outside the bracket.
+    """
+    if y1 == level:
+        return float(t1)
+    return float(min(max(t0 + (level - y0) / (y1 - y0) * (t1 - t0), t0), t1))
 
 
 def threshold_crossing(

@@ -30,7 +30,7 @@ import numpy as np
 from jaxtyping import Float
 from numpy.lib.stride_tricks import sliding_window_view
 
-from bridge.stages.detectors import Event, Stage, _as_arrays, _finite_curve, half_rise
+from bridge.stages.detectors import Event, Stage, _as_arrays, _finite_curve, _interpolate, half_rise
 
 
 def running_median(values: Float[np.ndarray, " n"], window: int) -> Float[np.ndarray, " n"]:
@@ -163,8 +163,7 @@ def edge_reached(
     if len(hits) == 0:
         return None
     i = int(hits[0])
-    y0, y1 = smooth[i - 1], smooth[i]
-    step = float(t[i - 1] + (edge - y0) / (y1 - y0) * (t[i] - t[i - 1]))
+    step = _interpolate(t[i - 1], t[i], smooth[i - 1], smooth[i], edge)
     return Event("sharpness reaches 2/η", step, float(t[i - 1]), float(t[i]), observable, "edge_reached")
 
 

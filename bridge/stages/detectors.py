@@ -226,6 +226,10 @@ def half_rise(
         The event, or ``None`` when the curve never moves (with ``"last"``:
         also when it does not end beyond half-way).
 
+    Raises:
+        ValueError: ``crossing`` not ``"first"``/``"last"``, a ``baseline`` or ``top`` that is not finite, or a
+            curve that is not one (steps not finite and strictly increasing, or of another length than the values).
+
     Examples:
         >>> half_rise([0, 1, 2, 3], [0.0, 0.2, 0.8, 1.0]).step
         1.5
@@ -235,6 +239,7 @@ def half_rise(
     """
     if crossing not in ("first", "last"):
         raise ValueError(f"crossing must be 'first' or 'last', got {crossing!r}")
+    _check_levels(baseline=baseline, top=top)
     t, y = _finite_curve(steps, values)
     if len(t) < 2:
         return None
@@ -247,6 +252,13 @@ def half_rise(
     if hit is None:
         return None
     return Event(name or f"{observable} half-rise", hit[0], hit[1], hit[2], observable, "half_rise")
+
+
+def _check_levels(**levels: float | None) -> None:
+    """Refuse a given level that is not finite (half-way to ±inf is beyond every sample: an event at the first step)."""
+    for field, value in levels.items():
+        if value is not None and not np.isfinite(value):
+            raise ValueError(f"{field} must be a finite number, got {value}")
 
 
 def _smooth(y: np.ndarray, window: int) -> np.ndarray:

@@ -64,12 +64,15 @@ def rise_between(steps: Float[np.ndarray, " n"], values: Float[np.ndarray, " n"]
 
     ``None`` when the score never exceeds ``hi`` or was never below ``lo`` before it did. Samples whose
     score is not finite are left out (the crossings are interpolated between measured neighbours).
-    ``steps`` and ``values`` are 1-D of one length, ``steps`` finite and strictly increasing (else ``ValueError``).
+    ``steps`` and ``values`` are 1-D of one length, ``steps`` finite and strictly increasing, and ``lo <= hi``
+    (else ``ValueError``).
 
     Examples:
         >>> rise_between(np.array([0.0, 10, 20, 30]), np.array([0.1, 0.15, 0.4, 0.9]), 0.2, 0.5)
         (12.0, 22.0)
     """
+    if lo > hi:
+        raise ValueError(f"lo must not exceed hi, got lo={lo:g} and hi={hi:g}")
     steps, values = _as_arrays(steps, values, min_samples=0)
     steps, values = steps[np.isfinite(values)], values[np.isfinite(values)]
     above = np.nonzero(values > hi)[0]
@@ -159,7 +162,8 @@ def formation(
 
     The event is :func:`~bridge.stages.detectors.half_rise` (from the first value to the maximum, first crossing);
     ``None`` (the score did not form) when :func:`rise_between` finds no rise between the two levels or the score
-    ends at or below ``above``, e.g. a score that falls, stays flat, or rises and falls back.
+    ends at or below ``above`` (its last finite sample), e.g. a score that falls, stays flat, or rises and falls back.
+    ``ValueError`` as :func:`rise_between` refuses the curve or the levels (``below > above``).
 
     Examples:
         >>> t = np.arange(0.0, 500.0, 100.0)
@@ -169,7 +173,7 @@ def formation(
         True
     """
     t, y = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
-    if rise_between(t, y, below, above) is None or not y[-1] > above:
+    if rise_between(t, y, below, above) is None or not y[np.isfinite(y)][-1] > above:  # the last measured score
         return None
     return half_rise(t, y, name=name, observable=observable)
 
@@ -197,6 +201,10 @@ def llc_boundary(
         during: the window a rise must overlap.
         min_rise: the smallest increase of the LLC across a rise that counts.
 
+    Raises:
+        ValueError: ``min_rise`` not a number, ``during`` not ``(start, end)`` with ``start <= end``, or a curve
+            :func:`~bridge.stages.detectors.plateaus_and_drops` refuses.
+
     Returns:
         ``(event, stages)``: the boundary (kind ``"critical_point"``) and every
         stage of the LLC curve (its rises have kind ``"drop"``: falls of ``−llc``).
@@ -207,6 +215,10 @@ def llc_boundary(
         >>> llc_boundary(t, two_stages)[0].step, llc_boundary(t, two_stages, during=(1400, 1700))[0].step
         (600.0, 1600.0)
     """
+    if not min_rise == min_rise:  # nan: no rise would qualify
+        raise ValueError(f"min_rise must be a number, got {min_rise}")
+    if during is not None and not during[0] <= during[1]:
+        raise ValueError(f"during must be (start, end) with start <= end, got {tuple(during)}")
     t, y = np.asarray(steps, dtype=float), np.asarray(llc, dtype=float)
     stages = plateaus_and_drops(t, -y, name="LLC", observable="llc/mean", log=False)
     t, y = t[np.isfinite(y)], y[np.isfinite(y)]  # as the detector leaves them out

@@ -179,7 +179,7 @@ def half_move(
 
     Raises:
         ValueError: ``direction`` not ``"up"``/``"down"``; ``min_change``, ``min_fraction`` or ``snr`` below 0 or
-            not a number; ``steps`` and ``values`` not 1-D of one length, or ``steps`` not finite and strictly increasing.
+            not a number; a ``start`` that is not a number (``±inf``: from the first sample, after the last); ``steps`` and ``values`` not 1-D of one length, or ``steps`` not finite and strictly increasing.
 
     Examples:
         >>> t = np.arange(0, 100, 10.0)
@@ -196,6 +196,8 @@ def half_move(
     for field, value in (("min_change", min_change), ("min_fraction", min_fraction), ("snr", snr)):
         if not value >= 0:  # nan let every move through
             raise ValueError(f"{field} must be a number >= 0, got {value}")
+    if start is not None and start != start:  # nan kept no sample: every move absent
+        raise ValueError(f"start must be a number, got {start}")
     t, y = _as_arrays(steps, values, min_samples=0)
     if len(t) == 0:
         return None

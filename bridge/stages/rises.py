@@ -29,7 +29,7 @@ import numpy as np
 from jaxtyping import Float
 from numpy.lib.stride_tricks import sliding_window_view
 
-from bridge.stages.detectors import Event, _crossing, _finite_curve
+from bridge.stages.detectors import Event, _check_levels, _crossing, _finite_curve
 
 MAD_TO_SD = 1.4826  # median absolute deviation of a Gaussian, in standard deviations
 
@@ -105,6 +105,7 @@ def sustained_rise(
 
     Raises:
         ValueError: ``snr`` or ``min_change`` below 0 or not a number, ``tail`` not a whole number >= 1,
+            a ``baseline`` or ``top`` that is not finite,
             ``window`` as :func:`residual_noise` refuses it, or a curve :func:`~bridge.stages.detectors.half_rise` refuses.
 
     Examples:
@@ -123,6 +124,7 @@ def sustained_rise(
     if not isinstance(tail, int | np.integer) or isinstance(tail, bool) or tail < 1:
         raise ValueError(f"tail must be a whole number >= 1, got {tail!r}")
     residual_noise([], window)  # refuses a window it cannot use before any work
+    _check_levels(baseline=baseline, top=top)
     t, y = _finite_curve(steps, values)
     if len(t) < 2:
         return None

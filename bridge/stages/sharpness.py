@@ -83,6 +83,10 @@ def sharpness_plateau(
         not finite are left out, as :func:`~bridge.stages.detectors.half_rise` leaves them
         out (``None`` with fewer than two finite samples).
 
+    Raises:
+        ValueError: ``tail`` or ``reach`` outside (0, 1], ``max_drift`` below 0 or not a number, or ``window`` not
+            a positive odd whole number (however short the curve).
+
     Examples:
         >>> t = np.arange(300.0)
         >>> sharpness_plateau(t, 2 + t / 20) is None      # still rising at the end: no plateau
@@ -90,6 +94,7 @@ def sharpness_plateau(
     """
     if not 0 < tail <= 1 or not 0 < reach <= 1 or not max_drift >= 0:  # a nan max_drift took every ramp for a plateau
         raise ValueError(f"tail and reach must be in (0, 1] and max_drift >= 0, got {tail}, {reach}, {max_drift}")
+    running_median([], window)  # refuses an even window on a short curve too (it was cut to the curve's length)
     t, y = _finite_curve(steps, sharpness)
     if len(t) < 2:
         return None
@@ -144,6 +149,9 @@ def edge_reached(
         :func:`~bridge.stages.detectors.half_rise` leaves them out (``None`` with fewer
         than two finite samples).
 
+    Raises:
+        ValueError: ``edge`` not positive, or ``window`` not a positive odd whole number (however short the curve).
+
     Examples:
         >>> t = np.arange(100.0)
         >>> edge_reached(t, t / 10, 5.0).step
@@ -153,6 +161,7 @@ def edge_reached(
     """
     if not edge > 0:
         raise ValueError(f"edge must be positive, got {edge}")
+    running_median([], window)  # refuses an even window on a short curve too
     t, y = _finite_curve(steps, sharpness)
     if len(t) < 2:
         return None
@@ -175,6 +184,9 @@ def sharpening(steps: Float[np.ndarray, " n"], sharpness: Float[np.ndarray, " n"
         steps, sharpness: the sampled curve, shape ``(n,)``.
         plateau: from :func:`sharpness_plateau` (its ``change`` is the plateau level).
 
+    Samples whose value is not finite are left out, as :func:`sharpness_plateau` leaves them out: the rise
+    starts at the first finite sample (``None`` when that is already at the plateau level).
+
     Examples:
         >>> t = np.arange(100.0)
         >>> s = np.minimum(1 + t / 10, 5.0)   # rises from 1 to 5: half-way (3) at step 20
@@ -183,7 +195,7 @@ def sharpening(steps: Float[np.ndarray, " n"], sharpness: Float[np.ndarray, " n"
     """
     if plateau is None:
         return None
-    t, y = _as_arrays(steps, sharpness)
+    t, y = _finite_curve(steps, sharpness)  # a missing first sample must not pass for a start below the plateau
     before = t <= plateau.start
     if before.sum() < 2 or y[0] >= plateau.change:
         return None

@@ -171,7 +171,12 @@ def dynamics(steps, loss, llc_steps, llc, llc_std, *, d_vocab: int, n_chains: in
     with a fall of at least ``targets.drop_fall × ln d_vocab``); the LLC boundary (end of its largest rise above
     ``targets.llc_sigmas`` standard errors, the median spread over ``√n_chains``) and the LLC's stages.
 
-    ``steps`` and ``loss`` have shape ``(n,)``; ``llc_steps``, ``llc`` and ``llc_std`` shape ``(k,)``.
+    ``steps`` and ``loss`` have shape ``(n,)``; ``llc_steps``, ``llc`` and ``llc_std`` shape ``(k,)``. Checkpoints whose
+    spread is not a number (a chain diverged) are left out of the median; with none left no rise can be told from the
+    chains' noise, and the LLC has no boundary (``None``).
+
+    Raises:
+        ValueError: a spread below 0 (a spread over chains is a standard deviation).
 
     Examples:
         >>> obs = synthetic_observed(np.arange(0.0, 2001.0, 50.0), at=1300.0)
@@ -181,7 +186,12 @@ def dynamics(steps, loss, llc_steps, llc, llc_std, *, d_vocab: int, n_chains: in
     """
     stages = plateaus_and_drops(steps, loss, name="repeated-token loss", observable="icl/loss_repeated")
     drop = abrupt_drop(steps, loss, targets.drop_fall * math.log(d_vocab), name="repeated-token loss", observable="icl/loss_repeated")
-    standard_error = float(np.nanmedian(llc_std)) / math.sqrt(n_chains)
+    spread = np.asarray(llc_std, dtype=float)
+    if (spread < 0).any():  # a negative spread would lower the bar a rise must clear below 0
+        raise ValueError(f"llc_std must hold spreads over chains >= 0, got {spread[spread < 0][:5].tolist()}")
+    if not np.isfinite(spread).any():
+        return stages, drop, None, []
+    standard_error = float(np.median(spread[np.isfinite(spread)])) / math.sqrt(n_chains)
     llc_event, llc_stages = llc_boundary(llc_steps, llc, min_rise=targets.llc_sigmas * standard_error)
     return stages, drop, llc_event, llc_stages
 

@@ -8,6 +8,7 @@ import dataclasses
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -156,3 +157,21 @@ def test_relabelling_the_heads_relabels_the_judged_heads_and_keeps_every_verdict
     base = judge(BASE, d_vocab=V, n_chains=2, targets=TG)
     assert rows.induction_head == int(np.argsort(p)[base.induction_head]) and rows.previous_token_head == int(np.argsort(p)[base.previous_token_head])
     assert [(r.row_key, r.passed) for r in rows.checks + rows.matches] == [(r.row_key, r.passed) for r in base.checks + base.matches]
+
+
+LLC_ROW = "learning-coefficient stage boundary at the end of the loss drop"
+
+
+def test_a_spread_over_chains_below_zero_is_refused_by_name():
+    spread = BASE.llc_std.copy()
+    spread[3] = -0.2
+    with pytest.raises(ValueError, match=r"llc_std must hold spreads over chains >= 0, got \[-0.2\]"):
+        report(dataclasses.replace(BASE, llc_std=spread))
+
+
+def test_the_llc_boundary_reads_the_median_of_the_measured_spreads_and_has_none_without_any():
+    spread = BASE.llc_std.copy()
+    spread[::2] = math.nan  # diverged chains at half the checkpoints: the others set the bar
+    assert [r.passed for r in report(dataclasses.replace(BASE, llc_std=spread)).rows if r.name == LLC_ROW] == [True]
+    (none,) = [r for r in report(dataclasses.replace(BASE, llc_std=np.full_like(spread, math.nan))).rows if r.name == LLC_ROW]
+    assert not none.passed and none.reason == "mechanism event absent"

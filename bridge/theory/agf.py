@@ -196,7 +196,7 @@ def predict_acquisitions(
 
     Raises:
         ValueError: ``U``, ``V``, ``W`` not one quadratic layer's shapes, ``lr`` not finite and positive,
-            no frequency or one outside ``1 … (p − 1)/2``, or a magnitude not finite and positive.
+            no frequency or one that is not an integer in ``1 … (p − 1)/2``, or a magnitude not finite and positive.
 
     Examples:
         >>> g = torch.Generator().manual_seed(0)
@@ -209,15 +209,17 @@ def predict_acquisitions(
         raise ValueError(f"shapes do not fit one quadratic layer: U {tuple(U.shape)}, V {tuple(V.shape)}, W {tuple(W.shape)}")
     p = U.shape[1]
     require_positive("lr", lr)
-    bad = [k for k in magnitudes if not 1 <= k <= (p - 1) // 2]
+    # a frequency must be a whole number: 1.5 (or True) passed the range check and gave a blow-up time for a
+    # "component" that is no Fourier mode of the modulus
+    bad = [k for k in magnitudes if isinstance(k, (bool, np.bool_)) or not (isinstance(k, (int, float, np.integer, np.floating)) and float(k).is_integer() and 1 <= k <= (p - 1) // 2)]
     if bad or not magnitudes:
-        raise ValueError(f"frequencies must be in 1..{(p - 1) // 2}, got {list(magnitudes)}")
+        raise ValueError(f"frequencies must be in 1..{(p - 1) // 2}, got {list(magnitudes)} (each a whole number, a key of magnitudes)")
     bad = {k: m for k, m in magnitudes.items() if not (m > 0 and math.isfinite(m))}
     if bad:
         raise ValueError(f"magnitudes must be positive and finite, got {bad}")
     rows = []
     for k, m in magnitudes.items():
-        times = blowup_times(fourier_components(U, k), fourier_components(V, k), fourier_components(W.T, k), rate(p, m, lr))
+        times = blowup_times(*(fourier_components(x, int(k)) for x in (U, V, W.T)), rate(p, m, lr))  # int: a float32 k rounded the phases
         rows.append((float(times.min()), int(times.argmin()), k, float(m)))
     rows.sort()
     by_size = sorted(magnitudes, key=lambda k: -magnitudes[k])

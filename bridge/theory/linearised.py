@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bridge.theory.base import require_psd
+from bridge.theory.base import require_entries, require_psd
 
 
 def mode_residuals(gram_eigenvalues, steps, lr: float, n: float, discrete: bool = True) -> np.ndarray:
@@ -41,7 +41,7 @@ def mode_residuals(gram_eigenvalues, steps, lr: float, n: float, discrete: bool 
         ``(times, modes)`` residual fractions (1 at ``t = 0``).
 
     Raises:
-        ValueError: ``lr`` or ``n`` out of range, an eigenvalue not finite, or a step negative or NaN.
+        ValueError: ``lr`` or ``n`` out of range, an eigenvalue not finite or negative beyond rounding, or a step negative or NaN.
 
     Examples:
         >>> mode_residuals([4.0, 1.0], [0, 10], lr=0.1, n=4, discrete=False)[1].round(4).tolist()
@@ -68,7 +68,7 @@ def half_times(gram_eigenvalues, lr: float, n: float, discrete: bool = False) ->
     Zero eigenvalues give ``inf``; descent needs ``0 < η λ̂ᵢ/n < 1`` for a monotone decay.
 
     Raises:
-        ValueError: ``lr`` or ``n`` out of range, an eigenvalue not finite, or descent with ``η λ̂ᵢ/n ≥ 1``.
+        ValueError: ``lr`` or ``n`` out of range, an eigenvalue not finite or negative beyond rounding, or descent with ``η λ̂ᵢ/n ≥ 1``.
 
     Examples:
         >>> half_times([4.0, 1.0], lr=0.1, n=4).round(3).tolist()
@@ -160,6 +160,9 @@ def _eigenvalues(gram_eigenvalues) -> np.ndarray:
     lam = np.asarray(gram_eigenvalues, dtype=float).ravel()
     if not np.all(np.isfinite(lam)):
         raise ValueError(f"gram_eigenvalues must be finite, got {lam[~np.isfinite(lam)][0]}")
+    # a Gram matrix is positive semi-definite: a negative eigenvalue beyond rounding (the cut of require_psd) gave a
+    # residual growing as e^{+η|λ̂|t/n} and an infinite half-time, silently
+    require_entries("gram_eigenvalues", lam, lam >= -1e-6 * max(lam.max(initial=0.0), 0.0), "non-negative (up to rounding; a Gram matrix is positive semi-definite)")
     return lam
 
 

@@ -12,7 +12,6 @@ Examples:
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 import numbers
@@ -25,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from bridge.runs.errors import CorruptFileError
-from bridge.runs.row_text import plain_lines
+from bridge.runs.row_text import csv_text, plain_lines, width_problem
 from bridge.runs.storage import append_bytes, atomic_write_bytes
 
 BASE_COLUMNS = ["step", "observable", "value"]
@@ -232,9 +231,9 @@ class MetricsLog:
             validate_rows(rows)
             if self.columns is not None and not {k for r in rows for k in r} <= set(columns):
                 return None
-            text = _csv_text([_cell(c, r.get(c)) for c in columns] for r in rows)
+            text = csv_text([_cell(c, r.get(c)) for c in columns] for r in rows)
         if self.columns is None:
-            text, self.columns = _csv_text([columns]) + text, columns
+            text, self.columns = csv_text([columns]) + text, columns
         data = text.encode()
         self.size += len(data)
         return data
@@ -256,14 +255,6 @@ class MetricsLog:
         with open(self.file, "r+") as f:
             f.truncate(size)
         self.columns, self.size = list(pd.read_csv(self.file, nrows=0).columns), size
-
-
-def _csv_text(lines: Iterable[Sequence[Any]]) -> str:
-    # csv writes None as an empty cell and floats at full precision (str(float) is the
-    # shortest round-trip repr); pandas reads "nan" and "inf" back as floats.
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(lines)
-    return buffer.getvalue()
 
 
 def _cell(column: str, value: Any) -> Any:
@@ -367,7 +358,8 @@ def read_metrics(path: Path) -> pd.DataFrame:
 
     Raises:
         CorruptFileError: the file is not a tidy table (unparseable, no ``step, observable, value``
-            header, steps that are not integers or values that are not numbers).
+            header, steps that are not integers, values that are not numbers, a row cut short or of
+            another width than the header, a blank line).
 
     Examples:
         >>> import tempfile
@@ -377,10 +369,11 @@ def read_metrics(path: Path) -> pd.DataFrame:
     file = Path(path) / "metrics.csv"
     if not file.exists():
         return pd.DataFrame(columns=BASE_COLUMNS)
+    data = file.read_bytes()
     try:
-        header = list(pd.read_csv(file, nrows=0).columns)
+        header = list(pd.read_csv(io.BytesIO(data), nrows=0).columns)
         text = {c: str for c in header if c not in ("step", "value")}  # index cells as written; tidy_dtypes reads the integers
-        frame = pd.read_csv(file, dtype=text, keep_default_na=False, na_values={"step": [""], "value": ["", "nan", "NaN"]})
+        frame = pd.read_csv(io.BytesIO(data), dtype=text, keep_default_na=False, na_values={"step": [""], "value": ["", "nan", "NaN"]})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
         raise CorruptFileError(f"{file.name} cannot be read ({' '.join(str(e).split())})") from None
     problem = None
@@ -392,6 +385,8 @@ def read_metrics(path: Path) -> pd.DataFrame:
         problem = "a value is not a number"
     elif len(frame) and (frame["observable"].isna() | (frame["observable"] == "")).any():
         problem = "a row names no observable"
+    elif width := width_problem(data, len(header)):
+        problem = width
     if problem:
         raise CorruptFileError(f"{file.name} is not a tidy metrics table: {problem}")
     try:

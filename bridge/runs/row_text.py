@@ -8,7 +8,9 @@ column instead of per cell); any other row goes through :mod:`csv` and the full 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import csv
+import io
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 _ABSENT = object()  # the cell of a column a row does not have
@@ -73,3 +75,41 @@ def _texts(values: list[Any]) -> list[str]:
     so each distinct value is converted once."""
     text = {v: "" if v is None or v is _ABSENT else str(v) for v in set(values)}
     return list(map(text.__getitem__, values))
+
+
+def width_problem(data: bytes, width: int) -> str | None:
+    """What is wrong with the lines of a table's bytes ``data`` whose header has ``width`` cells (``None``: nothing).
+
+    Every line the writers write ends in a newline and holds a cell per column, while pandas reads a
+    row cut short, or one of fewer cells, with missing cells, and skips a blank line. Counted without
+    the csv reader when no cell is quoted: then each line holds ``width - 1`` commas.
+
+    Examples:
+        >>> width_problem(b"step,observable,value\\n0,x,0.5\\n", 3) is None
+        True
+        >>> width_problem(b"step,observable,value\\n0,x,0.12", 3), width_problem(b'step,observable,value\\n0,"x,y"\\n', 3)
+        ('its last row is cut short (no newline ends it)', 'line 2 holds 2 cells, its header 3')
+    """
+    if not data.endswith(b"\n"):
+        return "its last row is cut short (no newline ends it)"
+    if b'"' not in data and data.count(b",") == data.count(b"\n") * (width - 1):
+        return None
+    reader = csv.reader(io.StringIO(data.decode(), newline=""))
+    for cells in reader:
+        if len(cells) != width:
+            return f"line {reader.line_num} holds {len(cells)} cells, its header {width}"
+    return None
+
+
+def csv_text(lines: Iterable[Sequence[Any]]) -> str:
+    """The text :class:`csv.writer` writes for ``lines`` (each line a sequence of cells), lines ended by ``\\n``.
+
+    Examples:
+        >>> csv_text([["step", "observable", "value"], [0, "a,b", None]])
+        'step,observable,value\\n0,"a,b",\\n'
+    """
+    # csv writes None as an empty cell and floats at full precision (str(float) is the
+    # shortest round-trip repr); pandas reads "nan" and "inf" back as floats.
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(lines)
+    return buffer.getvalue()

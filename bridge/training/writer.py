@@ -203,13 +203,12 @@ def _restore(out: Path, model: nn.Module, optimizer: torch.optim.Optimizer, info
     recorded_columns = headers.get(good, info.get("metrics_columns"))  # the header good's size was measured on
     if flushed.get(good) is not None and recorded_columns in (None, log.columns):
         log.truncate(flushed[good])
-    elif flushed.get(good) is not None:  # a later flush widened the header and rewrote the table: filter it back to good's header
+    else:  # a later flush widened the header and rewrote the table (filtered back to good's header), or an offline analysis did (verified above when recorded)
+        if log.file.exists():  # whole rows: the last one a killed append left cut short is of a later step
+            log.truncate(log.file.read_bytes().rfind(b"\n") + 1)
         kept = read_metrics(out)
-        write_metrics(out, kept.loc[kept["step"] <= good, recorded_columns])
-        log = MetricsLog(out)
-    else:  # the table was rewritten (e.g. by an offline analysis; verified above when recorded): filter it instead
-        kept = read_metrics(out)
-        write_metrics(out, kept[kept["step"] <= good])
+        kept = kept[kept["step"] <= good]
+        write_metrics(out, kept[recorded_columns] if flushed.get(good) is not None else kept)
         log = MetricsLog(out)
     size = log.file.stat().st_size if log.file.exists() else 0
     info["last_step"] = good  # a later step on record may be the one that did not read back

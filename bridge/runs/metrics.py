@@ -148,8 +148,7 @@ def tidy_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
         (['int64', 'str', 'float64', 'Int64'], [<NA>, 3])
     """
     frame = frame.copy()
-    if len(frame):
-        frame["step"] = frame["step"].astype("int64")
+    frame["step"] = frame["step"].astype("int64")
     frame["value"] = frame["value"].astype("float64")
     for column in frame.columns:
         if column in BASE_COLUMNS:
@@ -368,7 +367,7 @@ def read_metrics(path: Path) -> pd.DataFrame:
     """
     file = Path(path) / "metrics.csv"
     if not file.exists():
-        return pd.DataFrame(columns=BASE_COLUMNS)
+        return tidy_dtypes(pd.DataFrame(columns=BASE_COLUMNS))
     data = file.read_bytes()
     try:
         header = list(pd.read_csv(io.BytesIO(data), nrows=0).columns)

@@ -136,7 +136,7 @@ class Run:
             self._metrics = read_metrics(self.path)
         return self._metrics
 
-    def observable(self, name: str, **index: Any) -> pd.Series:
+    def observable(self, name: str, /, **index: Any) -> pd.Series:
         """Values of observable ``name`` (rows matching ``index``), as a Series indexed by step.
 
         Examples:
@@ -144,7 +144,7 @@ class Run:
         """
         return observable_series(self.metrics, name, **index)
 
-    def table(self, name: str, column: str | Sequence[str], **index: Any) -> pd.DataFrame:
+    def table(self, name: str, column: str | Sequence[str], /, **index: Any) -> pd.DataFrame:
         """Observable ``name`` as a table: one row per step, one column per value of the index ``column``.
 
         Args:
@@ -163,8 +163,9 @@ class Run:
         """
         return observable_table(self.metrics, name, column, **index)
 
-    def curve(self, name: str, **index: Any) -> tuple[np.ndarray, np.ndarray]:
-        """``(steps, values)`` of observable ``name`` as float arrays (what detectors and plots take).
+    def curve(self, name: str, /, **index: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``(steps, values)`` of observable ``name`` as float arrays (what detectors and plots take): a step past
+        2**53 is rounded to its nearest float64 (:meth:`observable` keeps the steps as integers).
 
         Examples:
             >>> steps, values = run.curve("mode/strength", mode=0)   # doctest: +SKIP

@@ -206,7 +206,7 @@ def analyse_sweep(report: BridgeReport, points: list[Run], t: Targets) -> None:
     report.extra["sweep"] = extra
 
 
-def curve(run: Run, name: str, **index: int) -> tuple[np.ndarray, np.ndarray]:
+def curve(run: Run, name: str, /, **index: int) -> tuple[np.ndarray, np.ndarray]:
     """``run.curve(name, **index)``: ``(steps, values)``, each ``(n,)``, refused by name when ``n < 2`` (no event can be detected on it).
 
     Examples:

@@ -372,3 +372,14 @@ def test_a_sweep_train_accuracy_above_1_fails_the_sweep_precondition_naming_the_
     (found,) = [r for r in judge(runs, analyse_sweep).rows if r.name == "sweep: weight decays that grokked"]
     assert not found.passed and found.reason.startswith("lr=0.003, wd=1: accuracy/train has accuracies outside [0, 1]: [1.")
     assert [r for r in judge(sweep_runs(-1.0), analyse_sweep).rows if r.name == "sweep: weight decays that grokked"][0].passed
+
+
+def test_the_analysis_curve_reader_passes_an_index_column_named_as_its_own_arguments():
+    from types import SimpleNamespace
+
+    from case_studies.grokking.analysis import curve
+
+    seen = {}
+    run = SimpleNamespace(config=SimpleNamespace(name="g"), curve=lambda observable, /, **index: seen.update(index) or (np.arange(3.0), np.ones(3)))
+    steps, _ = curve(run, "fourier/embed_norm", name=3, run=1)
+    assert seen == {"name": 3, "run": 1} and steps.tolist() == [0.0, 1.0, 2.0]

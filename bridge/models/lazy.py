@@ -21,6 +21,7 @@ Examples:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +39,8 @@ class LazyConfig:
     """A model trained as ``α · (f_θ − f_θ₀)``.
 
     Args:
-        model: the wrapped model's config (e.g. an :class:`~bridge.models.MLPConfig`).
+        model: the wrapped model's config, an instance of a kind a model builder is registered under
+            (e.g. an :class:`~bridge.models.MLPConfig`; a task's or training's config is refused here).
         alpha: the output scale ``α > 0``.
 
     Examples:
@@ -55,7 +57,9 @@ class LazyConfig:
     alpha: float = 1.0
 
     def __post_init__(self) -> None:
-        require(hasattr(self.model, "kind") and self.model.kind != "lazy", f"lazy.model must be a registered, non-lazy model config, got {self.model!r}")
+        model = self.model  # an instance (a config class has a kind too) of a kind a model builder is registered under
+        is_model = dataclasses.is_dataclass(model) and not isinstance(model, type) and getattr(model, "kind", None) in MODELS
+        require(is_model and model.kind != "lazy", f"lazy.model must be a registered, non-lazy model config, got {model!r}")
         require(math.isfinite(self.alpha) and self.alpha > 0, f"lazy.alpha must be a positive number, got {self.alpha}")
 
 

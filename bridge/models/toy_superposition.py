@@ -62,7 +62,8 @@ class ToySuperpositionConfig:
 
 
 class ToySuperposition(HookedRootModule):
-    """Hook points: ``hook_hidden`` (``W x``) and ``hook_out`` (``x̂``).
+    """Hook points: ``hook_hidden`` (``W x``, ``(batch, instances, m)``) and ``hook_out`` (``x̂``, ``(batch, instances, n)``),
+    both with the instance axis even for one instance and a ``(batch, n)`` input, whose output drops it.
 
     ``W``: ``(instances, m, n)``, ``b``: ``(instances, n)``; input ``(batch, n)`` or
     ``(batch, instances, n)``, output the same (``(batch, instances, n)`` for a

@@ -56,11 +56,29 @@ def _floating(W: Tensor) -> Tensor:
 def represented(W: Float[Tensor, "m n"], threshold: float = REPRESENTED_NORM) -> Float[Tensor, "n"]:
     """Boolean mask ``(n,)`` of features whose norm exceeds ``threshold``.
 
+    A feature whose column holds a NaN or infinite weight is neither represented nor not represented, so it is
+    refused (``NaN > threshold`` is False: it read as not represented, and a pentagon with one NaN column as a
+    clean square). Training ends a run whose weights are not finite before any tracker reads them, and
+    :func:`feature_norms` still gives such a feature's norm (NaN or inf) for a reader that wants it.
+
+    Raises:
+        ValueError: ``W`` not 2-D, or a column with a NaN or infinite weight (the features are named).
+
     Examples:
         >>> represented(torch.tensor([[3.0, 0.0, 0.2], [4.0, 0.0, 0.0]]), threshold=0.5).tolist()
         [True, False, False]
     """
-    return feature_norms(W) > threshold
+    norms = feature_norms(W)
+    _require_finite_features(_floating(W), "represented")
+    return norms > threshold
+
+
+def _require_finite_features(w: Tensor, caller: str) -> None:
+    """Refuse ``(m, n)`` weights with a NaN or infinite entry, naming the features (columns) that hold one."""
+    bad = (~torch.isfinite(w)).any(0)
+    if bool(bad.any()):
+        idx = bad.nonzero().flatten().tolist()
+        raise ValueError(f"{caller} needs finite weights: feature(s) {idx} of W hold NaN or infinite weights, columns {w[:, idx].T.tolist()}")
 
 
 @dataclass(frozen=True)
@@ -98,6 +116,9 @@ def polygon(W: Float[Tensor, "2 n"], threshold: float = REPRESENTED_NORM) -> Pol
         W: ``(2, n)`` weights, column ``i`` feature ``i``'s direction.
         threshold: norm above which a feature counts as represented.
 
+    Raises:
+        ValueError: ``W`` not ``(2, n)``, or a column with a NaN or infinite weight (as :func:`represented`).
+
     Examples:
         >>> p = polygon(torch.tensor([[2.0, 0.0, -1.0, 0.1], [0.0, 1.0, 0.0, 0.0]]))   # the last feature is not represented
         >>> p.k, p.angles, p.gaps, p.norm_spread
@@ -106,6 +127,7 @@ def polygon(W: Float[Tensor, "2 n"], threshold: float = REPRESENTED_NORM) -> Pol
     W = _floating(W)
     if W.ndim != 2 or W.shape[0] != 2:
         raise ValueError(f"polygon needs W of shape (2, n): a 2-dimensional hidden space, got W of shape {tuple(W.shape)}")
+    _require_finite_features(W, "polygon")
     keep = represented(W, threshold)
     cols = W[:, keep]
     k = int(keep.sum())

@@ -20,6 +20,8 @@ class FeatureGeometryTracker:
     ``features/norm`` and ``features/dims`` (index ``feature``), ``features/represented``
     (count), and for a 2-D hidden space ``features/polygon_gap_error`` (degrees).
     Reads the model's ``W`` ``(instances, m, n)``; ``data`` is unused.
+    A ``W`` with a NaN or infinite weight is refused (ValueError): training ends a run whose weights are not
+    finite before any tracker reads them, so only a model handed to the tracker directly can have one.
 
     Examples:
         >>> from bridge.models import ToySuperposition, ToySuperpositionConfig

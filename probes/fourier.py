@@ -172,11 +172,17 @@ def top_share(norms: Float[Tensor, " freq"], n: int) -> float:
 def gini(x: Float[Tensor, " n"]) -> float:
     """Gini coefficient of non-negative values: 0 when all equal, ``1 − 1/n`` when one carries all.
 
+    Raises:
+        ValueError: ``x`` not 1-D (a ``(2, 2)`` table was flattened and read as four values), empty, or with a
+            negative, NaN or infinite value.
+
     Examples:
         >>> gini(torch.ones(4)), gini(torch.tensor([0.0, 0.0, 0.0, 2.0]))
         (0.0, 0.75)
     """
-    v = x.detach().to(torch.float64).flatten()
+    if x.ndim != 1:
+        raise ValueError(f"gini needs a 1-D vector x, got x of shape {tuple(x.shape)}")
+    v = x.detach().to(torch.float64)
     if v.numel() == 0 or bool((v < 0).any()) or not bool(torch.isfinite(v).all()):
         raise ValueError("gini needs a non-empty vector of finite non-negative values")
     total = float(v.sum())
@@ -238,13 +244,19 @@ def cluster_neurons(fve: Float[Tensor, "freq neuron"], threshold: float = 0.5) -
         ``(frequency (neurons,), best FVE (neurons,))``.
 
     Raises:
-        ValueError: ``fve`` with NaN or infinite entries in the rows read.
+        ValueError: ``fve`` not 2-D with a row past row 0 (a 1-D ``fve`` was read as one neuron), with NaN or
+            infinite entries in the rows read, or ``threshold`` not a number in [0, 1] (an FVE is a share: above 1
+            no neuron is assigned, below 0 every one).
 
     Examples:
         >>> freq, best = cluster_neurons(torch.tensor([[0.0, 0.0], [0.9, 0.2], [0.05, 0.3]], dtype=torch.float64))
         >>> freq.tolist(), best.tolist()
         ([1, -1], [0.9, 0.3])
     """
+    if fve.ndim != 2 or fve.shape[0] < 2:
+        raise ValueError(f"fve must be (n_frequencies + 1, neurons) with at least one frequency row, got fve of shape {tuple(fve.shape)}")
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not 0 <= threshold <= 1:  # NaN fails the range
+        raise ValueError(f"threshold must be a number in [0, 1] (a share of variance), got {threshold!r}")
     _check_finite("fve", fve[1:])
     best, freq = fve[1:].max(0)
     freq = torch.where(best >= threshold, freq + 1, torch.full_like(freq, -1))

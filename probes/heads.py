@@ -136,14 +136,34 @@ def copying_scores(w: HeadWeights) -> Float[Tensor, "layer head"]:
 
 
 def composition_score(a: Tensor, b: Tensor) -> Tensor:
-    """``‖A B‖_F / (‖A‖_F ‖B‖_F)`` over the last two axes (broadcasting): ``(..., d, d)`` pairs to ``(...)``.
+    """``‖A B‖_F / (‖A‖_F ‖B‖_F)`` over the last two axes (broadcasting): ``(..., d, k)`` and ``(..., k, e)`` pairs to ``(...)``.
+
+    The score does not change with the scale of either matrix: each is divided by a power of two near its largest
+    entry first (no rounding changes), so weights of 1e-25 or 1e25 in float32 keep their score (their squared
+    norms left the float range and gave 0/0 or inf/inf = NaN). A pair with a zero matrix has no score: NaN
+    (0/0), as ``A B`` has no direction to compare.
+
+    Raises:
+        ValueError: ``a`` or ``b`` below 2-D, or ``a``'s last axis not the length of ``b``'s second to last.
 
     Examples:
         >>> e0, e1 = torch.diag(torch.tensor([1.0, 0.0])), torch.diag(torch.tensor([0.0, 1.0]))
         >>> round(float(composition_score(torch.eye(2), torch.eye(2))), 4), float(composition_score(e0, e1))   # 1/√2; orthogonal
         (0.7071, 0.0)
+        >>> float(composition_score(torch.zeros(2, 2), torch.eye(2)))   # a zero matrix: no score
+        nan
     """
+    if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2]:
+        raise ValueError(f"composition_score needs matrices a (..., d, k) and b (..., k, e), got a of shape {tuple(a.shape)} and b of shape {tuple(b.shape)}")
+    a, b = _unit_scale(a), _unit_scale(b)
     return torch.linalg.matrix_norm(a @ b) / (torch.linalg.matrix_norm(a) * torch.linalg.matrix_norm(b))
+
+
+def _unit_scale(m: Tensor) -> Tensor:
+    """``m`` divided, per matrix of its last two axes, by the power of two just above its largest entry (exact)."""
+    top = m.detach().abs().amax((-2, -1), keepdim=True) if m.numel() else m.new_zeros(m.shape[:-2] + (1, 1))
+    ok = torch.isfinite(top) & (top > 0)
+    return torch.ldexp(m, torch.where(ok, -torch.frexp(torch.where(ok, top, torch.ones_like(top))).exponent, 0))
 
 
 def composition_scores(w: HeadWeights) -> dict[str, Float[Tensor, "layer head layer head"]]:
@@ -211,8 +231,10 @@ def pattern_scores(pattern: Float[Tensor, "batch head query key"], tokens: Int[T
     Returns:
         ``{"previous_token", "duplicate_token", "induction"}`` → ``(head,)``.
 
+    Computed in float64 for a float64 ``pattern`` (scores in float64), else in float32.
+
     Raises:
-        ValueError: ``tokens`` not 2-D, or ``pattern`` of another shape. (A head whose pattern is NaN, as in a
+        ValueError: ``tokens`` not 2-D integer ids (float tokens compared 5.0 with 5.2 as values), or ``pattern`` of another shape. (A head whose pattern is NaN, as in a
             diverging run whose trackers still read it, gets NaN scores; the other heads keep theirs.)
 
     Examples:
@@ -221,10 +243,12 @@ def pattern_scores(pattern: Float[Tensor, "batch head query key"], tokens: Int[T
         >>> {k: round(float(v[0]), 4) for k, v in pattern_scores(pattern, torch.tensor([[5, 6, 5, 6]])).items()}
         {'previous_token': 0.3333, 'duplicate_token': 1.0, 'induction': 0.0}
     """
+    if tokens.is_floating_point() or tokens.is_complex() or tokens.dtype == torch.bool:
+        raise ValueError(f"tokens must be integer token ids, got dtype {tokens.dtype}")
     b, n = _token_shape(tokens)
     if pattern.ndim != 4 or pattern.shape[0] != b or pattern.shape[2] != n or pattern.shape[3] != n:
         raise ValueError(f"pattern must be (batch, head, {n}, {n}) for tokens {tuple(tokens.shape)}, got {tuple(pattern.shape)}")
-    pattern = pattern.float()
+    pattern = pattern if pattern.dtype == torch.float64 else pattern.float()  # float64 patterns keep float64 scores
     strict = torch.ones(n, n, dtype=torch.bool, device=tokens.device).tril(-1)
     same = (tokens[:, :, None] == tokens[:, None, :]) & strict  # (b, q, k): k < q, same token
     after = torch.zeros_like(same)
@@ -232,15 +256,15 @@ def pattern_scores(pattern: Float[Tensor, "batch head query key"], tokens: Int[T
     has_copy = same.any(-1)  # (b, q)
 
     def masked_mean(mass: Tensor, valid: Tensor) -> Tensor:  # mass (b, h, q), valid (b, q)
-        v = valid[:, None, :].float()
+        v = valid[:, None, :].to(pattern.dtype)
         return (mass * v).sum((0, 2)) / v.sum((0, 2)).clamp_min(1.0)
 
-    prev = torch.zeros(b, pattern.shape[1], n, device=pattern.device)
+    prev = torch.zeros(b, pattern.shape[1], n, dtype=pattern.dtype, device=pattern.device)
     prev[:, :, 1:] = pattern.diagonal(offset=-1, dim1=2, dim2=3)
     q_valid = torch.ones(b, n, dtype=torch.bool, device=tokens.device)
     q_valid[:, 0] = False
-    dup = (pattern * same[:, None].float()).sum(-1)
-    ind = (pattern * after[:, None].float()).sum(-1)
+    dup = (pattern * same[:, None].to(pattern.dtype)).sum(-1)
+    ind = (pattern * after[:, None].to(pattern.dtype)).sum(-1)
     return {"previous_token": masked_mean(prev, q_valid), "duplicate_token": masked_mean(dup, has_copy), "induction": masked_mean(ind, has_copy)}
 
 
@@ -281,6 +305,8 @@ def induction_by_key_position(pattern: Float[Tensor, "batch head query key"], to
         >>> mass[0, 2:5].tolist(), count[2:5].tolist()
         ([1.0, 1.0, 0.0], [1, 1, 1])
     """
+    if tokens.is_floating_point() or tokens.is_complex() or tokens.dtype == torch.bool:
+        raise ValueError(f"tokens must be integer token ids, got dtype {tokens.dtype}")
     b, n = _token_shape(tokens)
     if pattern.ndim != 4 or pattern.shape[0] != b or pattern.shape[2] != n or pattern.shape[3] != n:
         raise ValueError(f"pattern must be (batch, head, {n}, {n}) for tokens {tuple(tokens.shape)}, got {tuple(pattern.shape)}")

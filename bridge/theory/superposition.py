@@ -39,6 +39,8 @@ STICKY_FRACTIONS: tuple[float, ...] = (1.0, 3 / 4, 2 / 3, 1 / 2, 2 / 5, 3 / 8)
 N2M1_PHASES: tuple[str, ...] = ("feature 1", "feature 2", "superposition")
 REPRESENTED_NORM = 0.5
 """A feature counts as represented when its weight norm ``‖W_i‖`` exceeds this."""
+SUPERPOSITION_STARTS: tuple[tuple[float, float], ...] = ((0.0, 0.0), (0.0, -1.0), (-1.0, 0.0))
+"""Starting log-magnitudes ``(log w₁, log w₂)`` of the antipodal configuration's minimisation (the least loss kept)."""
 
 
 def dimensions_per_feature(W: Float[Tensor, "m n"]) -> Float[Tensor, "n"]:
@@ -135,7 +137,8 @@ def n2m1_candidate_losses(relative_importance: Sequence[float], density: Sequenc
         relative_importance: importances ``r`` of feature 2 (feature 1 has importance 1).
         density: feature densities ``p = 1 − S``.
         n_nodes: quadrature nodes on [0, 1].
-        steps, lr: Adam steps minimising each configuration's free parameters, the rate decaying to
+        steps, lr: Adam steps minimising each configuration's free parameters (the antipodal one from each of
+            :data:`SUPERPOSITION_STARTS`, the least loss kept), the rate decaying to
             zero (cosine). Over the first three quarters the ReLU leaks (slope 0.1 below zero, annealed
             to 0): at a small density an Adam step of ``lr`` can take a bias past zero, where the exact
             ReLU has no gradient, and the output stays off (a dedicated configuration then loses up to
@@ -168,8 +171,12 @@ def n2m1_candidate_losses(relative_importance: Sequence[float], density: Sequenc
     u, a = _quadrature(n_nodes)
     out = {}
     for phase in N2M1_PHASES:
-        # log-magnitudes of the represented weights and raw biases, one set per cell
-        params = torch.zeros(4, *r.shape, dtype=torch.float64)
+        # log-magnitudes of the represented weights and raw biases, one set per start and cell; at r = 1 the
+        # antipodal loss is symmetric under swapping the features, so a start with w₁ = w₂ stays on that symmetric
+        # set (a saddle where the least loss has unequal weights): two unequal starts as well, the least loss kept
+        starts = torch.tensor(SUPERPOSITION_STARTS if phase == "superposition" else SUPERPOSITION_STARTS[:1], dtype=torch.float64)
+        params = torch.zeros(4, len(starts), *r.shape, dtype=torch.float64)
+        params[:2] = starts.T[:, :, None, None]
         params[2:] = 0.05  # biases start positive: ReLU has no gradient at exactly 0
         params.requires_grad_(True)
         opt = torch.optim.Adam([params], lr=lr)
@@ -192,11 +199,14 @@ def n2m1_candidate_losses(relative_importance: Sequence[float], density: Sequenc
             schedule.step()
         with torch.no_grad():
             w1, w2 = weights(params)
-            loss = _expected_loss(w1, w2, params[2], params[3], r, p, u, a).numpy()
+            losses = _expected_loss(w1, w2, params[2], params[3], r, p, u, a).numpy()  # (start, importance, density)
+            best = losses.argmin(axis=0)[None]
+            loss = np.take_along_axis(losses, best, axis=0)[0]
             if phase == "superposition":
                 # the antipodal family contains the dedicated ones in its closure (a weight → 0):
                 # it counts only where its optimum keeps both features represented
-                loss = np.where(np.minimum(w1.abs().numpy(), w2.abs().numpy()) > REPRESENTED_NORM, loss, np.inf)
+                smaller = np.take_along_axis(np.minimum(w1.abs().numpy(), w2.abs().numpy()), best, axis=0)[0]
+                loss = np.where(smaller > REPRESENTED_NORM, loss, np.inf)
             out[phase] = loss
     return out
 

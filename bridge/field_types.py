@@ -21,14 +21,24 @@ MAX_INT = 2**63 - 1
 
 
 def shown(value: Any) -> str:
-    """``repr(value)``; an integer too long to print (Python refuses beyond 4300 digits) is shown by its size."""
+    """``repr(value)``; an integer too long to print (Python refuses beyond 4300 digits) is shown by its size.
+
+    Examples:
+        >>> shown("relu"), shown(3), shown(-10**5000)
+        ("'relu'", '3', 'an integer of about 5000 digits')
+    """
     if isinstance(value, numbers.Integral) and int(value).bit_length() > 256:
         return f"an integer of about {round(int(value).bit_length() * math.log10(2))} digits"
     return repr(value)
 
 
 def finite(value: numbers.Real) -> bool:
-    """``math.isfinite``, false for an integer too large for a float."""
+    """``math.isfinite``, false for an integer too large for a float.
+
+    Examples:
+        >>> finite(1.5), finite(float("nan")), finite(10**400)
+        (True, False, False)
+    """
     try:
         return math.isfinite(value)
     except OverflowError:
@@ -37,7 +47,13 @@ def finite(value: numbers.Real) -> bool:
 
 def plain(value: Any, annotation: Any) -> Any:
     """``value`` (already checked against ``annotation``) with every integer a Python ``int``, every number of a
-    float field a Python ``float``, and lists as tuples: what the config's JSON and ``--set`` text read back as."""
+    float field a Python ``float``, and lists as tuples: what the config's JSON and ``--set`` text read back as.
+
+    Examples:
+        >>> import numpy as np
+        >>> plain([1, np.float32(0.5)], tuple[float, ...]), type(plain(np.int64(3), int | None))
+        ((1.0, 0.5), <class 'int'>)
+    """
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
         fits = [a for a in args if mismatch(value, a) is None]
@@ -53,7 +69,12 @@ def plain(value: Any, annotation: Any) -> Any:
 
 
 def mismatch(value: Any, annotation: Any) -> str | None:
-    """What ``value`` should have been under ``annotation``, or ``None`` if it fits (unknown annotations fit)."""
+    """What ``value`` should have been under ``annotation``, or ``None`` if it fits (unknown annotations fit).
+
+    Examples:
+        >>> mismatch((1, 2), tuple[int, int, int]), mismatch(True, int), mismatch(3, float), mismatch("x", int | None)
+        ('a tuple of 3', 'an integer', None, 'None or an integer')
+    """
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if annotation is Any or annotation is object:
         return None

@@ -74,5 +74,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def console() -> None:
-    """Console-script wrapper: exit with :func:`main`'s code."""
+    """Console-script wrapper: exit with :func:`main`'s code (what the ``mechbridge`` command runs).
+
+    Examples:
+        >>> from unittest import mock
+        >>> with mock.patch("sys.argv", ["mechbridge", "run", "no-such-study"]):  # stderr: mechbridge: error: unknown case study ...
+        ...     console()
+        Traceback (most recent call last):
+        ...
+        SystemExit: 2
+    """
     sys.exit(main())

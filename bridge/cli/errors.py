@@ -20,7 +20,12 @@ INTERRUPTED = "interrupted (Ctrl-C or SIGINT); what was written is kept, and a r
 
 
 class CLIError(Exception):
-    """An error to report on one line (:func:`run_app` prints it and exits 2)."""
+    """An error to report on one line (:func:`run_app` prints it and exits 2).
+
+    Examples:
+        >>> str(CLIError("--seeds takes at least one seed"))
+        '--seeds takes at least one seed'
+    """
 
 
 def run_app(app: typer.Typer, argv: list[str] | None) -> int:

@@ -19,7 +19,16 @@ def analyze_cmd(
     tracker: Annotated[list[str] | None, typer.Option("--tracker", metavar="NAME", help="tracker name (repeatable); default: the run's own trackers")] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="drop the earlier rows of the observables written, not only those with the same index")] = False,
 ) -> None:
-    """Compute trackers offline over every checkpoint of a run and append them to its metrics."""
+    """Compute trackers offline over every checkpoint of a run and append them to its metrics.
+
+    Examples:
+        >>> import tempfile; from bridge import RunConfig, TrainConfig, load_run, train; from bridge.models import DeepLinearConfig; from bridge.tasks import LinearTeacherConfig
+        >>> run = train(RunConfig(LinearTeacherConfig((2.0,), d_in=2, d_out=2), DeepLinearConfig(2, 4, 2), TrainConfig(steps=2)), tempfile.mkdtemp() + "/run", device="cpu", progress=False)
+        >>> analyze_cmd(run.path, tracker=["weight_norm"])  # doctest: +ELLIPSIS
+        analyzed 3 checkpoints of .../run with weight_norm
+        >>> load_run(run.path).observable("weights/norm").index.tolist()  # one norm per checkpoint
+        [0, 1, 2]
+    """
     from bridge import analyze, load_run
     from bridge.trackers import get_tracker, tracker_names
 
@@ -58,6 +67,16 @@ def report_cmd(
     Of a robustness output it prints robustness.md and exits 1 unless every run of the table passes; of a run over
     hidden widths, a summary of universality.json, exiting 1 unless its universality row and every width's seed
     verdict pass.
+
+    Examples:
+        >>> import tempfile; out = Path(tempfile.mkdtemp()); _ = (out / "robustness.md").write_text("## Robustness: 2 of 2 runs pass")
+        >>> _ = (out / "robustness.json").write_text('{"runs": [{"verdict": "pass"}, {"verdict": "pass"}]}')
+        >>> report_cmd(out)
+        ## Robustness: 2 of 2 runs pass
+        >>> report_cmd(out / "missing")
+        Traceback (most recent call last):
+        ...
+        bridge.cli.errors.CLIError: run directory .../missing does not exist
     """
     import json
 

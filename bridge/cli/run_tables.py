@@ -14,7 +14,13 @@ __all__ = ["rebuild_refusal", "robustness_again", "robustness_report", "widths_a
 
 
 def rebuild_refusal(run_dir: Path, kind: str) -> str:
-    """Why ``report --rebuild`` does not rewrite the table of kind ``kind`` in ``run_dir``, and what does."""
+    """Why ``report --rebuild`` does not rewrite the table of kind ``kind`` (``"robustness"`` or ``"widths"``) in
+    ``run_dir``, and what does.
+
+    Examples:
+        >>> print(rebuild_refusal(Path("runs/dl-robust"), "robustness"))  # doctest: +ELLIPSIS
+        runs/dl-robust is a robustness output, whose table --rebuild does not write: `mechbridge robustness CASE ... --out runs/dl-robust --resume` writes it again from its runs, ...
+    """
     if kind == "robustness":
         return (f"{run_dir} is a robustness output, whose table --rebuild does not write: `{robustness_again(run_dir)}` writes it again from its runs, "
                 f"and `mechbridge report {run_dir}/NEIGHBOUR/seed-S --rebuild` rebuilds one run's report")
@@ -29,6 +35,12 @@ def robustness_report(run_dir: Path) -> tuple[str, bool]:
     Raises:
         CorruptFileError: either file missing, the JSON not a table with a verdict for every run, the markdown not text,
             or the markdown not written with the JSON beside it; the message names the command that writes both again.
+
+    Examples:
+        >>> import tempfile; out = Path(tempfile.mkdtemp()); _ = (out / "robustness.md").write_text("## Robustness\\n")
+        >>> _ = (out / "robustness.json").write_text('{"runs": [{"verdict": "pass"}, {"verdict": "fail"}]}')
+        >>> robustness_report(out)
+        ('## Robustness\\n', False)
     """
     from case_studies.generality.tables import load_robustness
 
@@ -44,6 +56,13 @@ def widths_report(run_dir: Path) -> tuple[str, bool]:
     Raises:
         CorruptFileError: the file is missing, not JSON or not the record
             :func:`case_studies.generality.universality.run_widths` writes; the message names the call that writes it again.
+
+    Examples:
+        >>> import json, tempfile; out = Path(tempfile.mkdtemp())
+        >>> row = {"name": "same representation", "value": 0.99, "target": ">= 0.95", "passed": True}
+        >>> _ = (out / "universality.json").write_text(json.dumps({"seeds": [0], "widths": {"64": "pass", "128": "pass"}, "universality": row}))
+        >>> text, passed = widths_report(out); text.splitlines()[2], text.splitlines()[-3], passed
+        ('2 of 2 widths pass their seed reports; the universality row passes.', '**pass**: same representation: 0.99 (target >= 0.95)', True)
     """
     from case_studies.generality.tables import load_universality
 

@@ -14,7 +14,15 @@ from bridge.cli.errors import CLIError
 
 
 def list_cmd() -> None:
-    """List case studies and trackers (imports none of them)."""
+    """List case studies and trackers (imports none of them).
+
+    Examples:
+        >>> list_cmd()  # doctest: +ELLIPSIS
+        case studies:
+          deep-linear          Saxe mode dynamics vs hierarchical differentiation in a deep linear network
+        ...
+        trackers: coordinates, ..., weight_norm
+    """
     from bridge.trackers import tracker_names
     from case_studies import case_study_names, summary
 
@@ -43,7 +51,16 @@ def run_cmd(
     workers: Annotated[int | None, typer.Option(metavar="N", help="runs at once: CPUs of a local Ray, jobs at once on submitit", min=1)] = None,
     cluster: Annotated[str | None, typer.Option(metavar="slurm|local|debug", help="submitit cluster: slurm, local or debug (default: slurm if available)")] = None,
 ) -> None:
-    """Run a case study end to end and write its run directories, report and figures."""
+    """Run a case study end to end and write its run directories, report and figures; exits 1 unless it passes.
+
+    Examples:
+        >>> from bridge.cli.app import main
+        >>> main(["run", "deep-linear", "--preset", "huge"])  # stderr: mechbridge: error: case study 'deep-linear' has no preset 'huge' (presets: quick, full)
+        2
+        >>> main(["run", "deep-linear", "--out", "runs/dl"])  # doctest: +SKIP
+        deep-linear [quick, seed 0]: pass — report: runs/dl/report.md
+        0
+    """
     from case_studies import get_case_study, run_case_study
 
     study = get_case_study(case)
@@ -105,7 +122,16 @@ def robustness_cmd(
     budget: Annotated[int | None, typer.Option(metavar="STEPS", help="train every neighbour until its phenomenon appears, doubling train.steps up to this many", min=1)] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", metavar="PATH=VALUE", help="change the preset before each neighbour's settings, e.g. train.warmup=100 (repeatable)")] = None,
 ) -> None:
-    """Run a case study on neighbouring configurations of a preset and write robustness.json and robustness.md (`mechbridge report OUT` prints the table); exits 1 unless every run passes."""
+    """Run a case study on neighbouring configurations of a preset and write robustness.json and robustness.md (`mechbridge report OUT` prints the table); exits 1 unless every run passes.
+
+    Examples:
+        >>> from bridge.cli.app import main
+        >>> main(["robustness", "deep-linear", "--seeds", "2-0"])  # stderr: mechbridge: error: --seeds range '2-0' runs backwards
+        2
+        >>> main(["robustness", "deep-linear", "--neighbours", "4", "--seeds", "0-1", "--out", "runs/dl-robust"])  # doctest: +SKIP
+        deep-linear [quick, 4 neighbours × seeds 0-1]: 8 of 8 runs pass — runs/dl-robust/robustness.md
+        0
+    """
     from case_studies import get_case_study
     from case_studies.generality.robustness import run_robustness
     from case_studies.generality.seeds import parse_seeds
@@ -143,7 +169,17 @@ def sweep_cmd(
     progress: Annotated[bool | None, typer.Option("--progress/--quiet", help="progress over points (default: a bar on a terminal, plain lines otherwise)")] = None,
     log: Annotated[list[str] | None, typer.Option("--log", metavar="tensorboard|wandb", help="stream every run's metrics to tensorboard or wandb (offline) (repeatable)")] = None,
 ) -> None:
-    """Run a case study over a grid of settings and seeds; each point is an ordinary case-study output."""
+    """Run a case study over a grid of settings and seeds; each point is an ordinary case-study output. Exits 1
+    unless every point is done; ``--status DIR`` prints each point's state instead.
+
+    Examples:
+        >>> from bridge.cli.app import main
+        >>> main(["sweep", "deep-linear"])  # stderr: mechbridge: error: a sweep needs at least one --grid axis or --seeds
+        2
+        >>> main(["sweep", "deep-linear", "--grid", "train.lr=0.02,0.04", "--seeds", "0-1", "--out", "sweeps/dl-lr"])  # doctest: +SKIP
+        deep-linear [quick] sweep of 4 points: 4 done — results: sweeps/dl-lr/results.csv
+        0
+    """
     if status is not None:
         _print_status(status)
         return

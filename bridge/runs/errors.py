@@ -16,7 +16,13 @@ class RunError(RuntimeError):
 class CorruptFileError(RuntimeError):
     """A file in a run directory that cannot be read back (truncated, damaged or of the wrong kind).
 
-    An example is at :func:`bridge.runs.storage.read_metadata`.
+    Examples:
+        >>> import tempfile, pathlib; from bridge.runs.storage import read_metadata
+        >>> file = pathlib.Path(tempfile.mkdtemp()) / "step_00000100.safetensors"; _ = file.write_bytes(b"not a checkpoint")
+        >>> read_metadata(file)
+        Traceback (most recent call last):
+        ...
+        bridge.runs.errors.CorruptFileError: checkpoint step_00000100.safetensors is corrupt or truncated (...)
     """
 
 

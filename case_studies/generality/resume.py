@@ -23,7 +23,14 @@ ROBUSTNESS, ROBUSTNESS_MD, UNIVERSALITY = "robustness.json", "robustness.md", "u
 
 def seeds_again(run_dir: str | Path) -> str:
     """The command that resumes the ``--seeds`` output ``run_dir`` (writing its seed report again), as far as its
-    seed runs record it (``CASE``, ``PRESET`` and ``...`` for what they do not)."""
+    seed runs record it (``CASE``, ``PRESET`` and ``...`` for what they do not).
+
+    Examples:
+        >>> import tempfile; out = Path(tempfile.mkdtemp())
+        >>> for s in (0, 1): (out / f"seed-{s}").mkdir(); _ = (out / f"seed-{s}" / "run.json").write_text('{"case_study": "deep-linear", "preset": "quick", "settings": ["train.lr=0.05"]}')
+        >>> seeds_again(out).replace(str(out), "OUT")
+        'mechbridge run deep-linear --preset quick --seeds 0,1 --set train.lr=0.05 --out OUT --resume'
+    """
     run_dir = Path(run_dir)
     seeds = seeds_within(run_dir)
     info = _json(run_dir / f"seed-{seeds[0]}" / "run.json") if seeds else {}  # a damaged record: the command without what it would have told
@@ -35,7 +42,14 @@ def seeds_again(run_dir: str | Path) -> str:
 
 def robustness_again(run_dir: str | Path) -> str:
     """The command that resumes the robustness output ``run_dir`` (writing its table again), as far as its
-    ``robustness.json`` records it, else its runs (``CASE``, ``PRESET`` and ``...`` for what neither tells)."""
+    ``robustness.json`` records it, else its runs (``CASE``, ``PRESET`` and ``...`` for what neither tells).
+
+    Examples:
+        >>> import tempfile; out = Path(tempfile.mkdtemp())
+        >>> table = {"case_study": "deep-linear", "preset": "quick", "neighbours": {"train.lr=0.1": {}, "train.lr=0.2": {}}, "seeds": [0, 1], "draw_seed": 0}
+        >>> _ = (out / ROBUSTNESS).write_text(json.dumps(table)); robustness_again(out).replace(str(out), "OUT")
+        'mechbridge robustness deep-linear --preset quick --neighbours 2 --seeds 0,1 --draw-seed 0 --out OUT --resume'
+    """
     run_dir = Path(run_dir)
     table = _json(run_dir / ROBUSTNESS)
     folders = sorted(p for p in run_dir.iterdir() if p.is_dir() and "=" in p.name) if run_dir.is_dir() else []
@@ -54,7 +68,14 @@ def robustness_again(run_dir: str | Path) -> str:
 
 def widths_again(run_dir: str | Path) -> str:
     """The Python call that resumes the run over hidden widths ``run_dir`` (writing ``universality.json`` again), as
-    far as it and its first seed run record it (``...`` for what they do not)."""
+    far as it and its first seed run record it (``...`` for what they do not).
+
+    Examples:
+        >>> import tempfile; out = Path(tempfile.mkdtemp()); (out / "width-64" / "seed-0").mkdir(parents=True)
+        >>> _ = (out / "width-64" / "seed-0" / "run.json").write_text('{"preset": "quick", "settings": ["train.steps=500", "model.d_hidden=64"]}')
+        >>> widths_again(out).replace(str(out), "OUT")
+        "from case_studies.generality.universality import run_widths; run_widths('OUT', seeds=[0], preset='quick', settings=['train.steps=500'], resume=True)"
+    """
     run_dir = Path(run_dir)
     data = _json(run_dir / UNIVERSALITY)
     widths = sorted((int(m[1]), p) for p in (run_dir.iterdir() if run_dir.is_dir() else []) if p.is_dir() and (m := re.fullmatch(r"width-(\d+)", p.name)))

@@ -49,7 +49,13 @@ def devinterp_available() -> bool:
 
 @dataclass
 class ReferenceLLC:
-    """devinterp's answer: ``mean``, ``std`` and ``per_chain`` estimates, ``seconds`` of wall time."""
+    """devinterp's answer: ``mean`` and ``std`` over chains, ``per_chain`` estimates ``(n_chains,)``, ``seconds`` of wall time.
+
+    Examples:
+        >>> res = ReferenceLLC(mean=1.5, std=0.14, per_chain=np.array([1.4, 1.6]), seconds=2.0)
+        >>> res.per_chain.shape, float(res.per_chain.mean()) == res.mean
+        ((2,), True)
+    """
 
     mean: float
     std: float
@@ -81,6 +87,16 @@ def devinterp_llc(
     Raises:
         ImportError: devinterp is not installed.
         ValueError: the split is not 2-D float inputs and targets.
+
+    Examples:
+        >>> x = torch.randn(64, 2); net = nn.Linear(2, 1); split = Split(x, net(x).detach())  # y: (64, 1)
+        >>> res = devinterp_llc(net, "half_sse", split, n_chains=2, n_draws=20, step_size=1e-4, gamma=5.0, nbeta=10.0)  # doctest: +SKIP
+        >>> res.per_chain.shape  # doctest: +SKIP
+        (2,)
+        >>> devinterp_llc(net, "half_sse", Split(x, x[:, 0]), nbeta=10.0)  # 1-D targets are refused before devinterp is imported
+        Traceback (most recent call last):
+        ...
+        ValueError: devinterp_llc packs 2-D float (x, y) rows; got x (64, 2) torch.float32, y (64,)
     """
     if split.x.dim() != 2 or split.y.dim() != 2 or not split.x.is_floating_point():
         raise ValueError(f"devinterp_llc packs 2-D float (x, y) rows; got x {tuple(split.x.shape)} {split.x.dtype}, y {tuple(split.y.shape)}")

@@ -87,12 +87,28 @@ def plot_curves(
 
 def note(ax: Any, text: str, **kwargs: Any) -> Any:
     """A short grey note in the middle of the panel, for a figure with nothing (or less than asked) to show;
-    ``kwargs`` go to ``ax.text`` (``gid``, ``bbox``)."""
+    ``kwargs`` go to ``ax.text`` (``gid``, ``bbox``).
+
+    Examples:
+        >>> import matplotlib.pyplot as plt; fig, ax = plt.subplots()
+        >>> text = note(ax, "no curve to draw", gid="empty"); text.get_text(), text.get_position(), text.get_gid()
+        ('no curve to draw', (0.5, 0.5), 'empty')
+        >>> plt.close(fig)
+    """
     return ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=8, color="0.3", **kwargs)
 
 
 def legend_if_any(ax: Any, **kwargs: Any) -> bool:
-    """Draw ``ax``'s legend (``kwargs`` to ``ax.legend``) if anything drawn carries a label; return whether it did."""
+    """Draw ``ax``'s legend (``kwargs`` to ``ax.legend``) if anything drawn carries a label; return whether it did.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt; fig, ax = plt.subplots(); _ = ax.plot([0, 1], [1, 0])
+        >>> legend_if_any(ax), ax.get_legend()
+        (False, None)
+        >>> _ = ax.plot([0, 1], [0, 1], label="loss/train"); legend_if_any(ax, fontsize=7), [t.get_text() for t in ax.get_legend().get_texts()]
+        (True, ['loss/train'])
+        >>> plt.close(fig)
+    """
     if not ax.get_legend_handles_labels()[0]:
         return False
     ax.legend(**kwargs)

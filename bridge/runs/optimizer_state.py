@@ -38,7 +38,14 @@ def optimizer_to_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, to
 
 
 def optimizer_from_tensors(tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> dict[str, Any]:
-    """Rebuild an optimizer ``state_dict`` written by :func:`optimizer_to_tensors` (an example is there)."""
+    """Rebuild an optimizer ``state_dict`` written by :func:`optimizer_to_tensors` (a round trip is shown there).
+
+    Examples:
+        >>> tensors = {"state.0.momentum_buffer": torch.ones(3)}
+        >>> meta = {"param_groups": '[{"lr": 0.1, "momentum": 0.9, "params": [0]}]', "scalars": "{}"}
+        >>> state = optimizer_from_tensors(tensors, meta); state["param_groups"][0]["lr"], state["state"][0]["momentum_buffer"].shape
+        (0.1, torch.Size([3]))
+    """
     state: dict[int, dict[str, Any]] = {}
     for name, value in tensors.items():
         _, idx, key = name.split(".", 2)

@@ -25,7 +25,14 @@ from bridge.theory.base import require_count, require_entries, require_psd
 
 class Learnabilities(Protocol):
     """What the read-outs below need of a prediction: its learnabilities, one per eigenfunction
-    (:class:`~bridge.theory.eigenlearning.EigenlearningPrediction` is one)."""
+    (:class:`~bridge.theory.eigenlearning.EigenlearningPrediction` is one), shape ``(modes,)``.
+
+    Examples:
+        >>> from types import SimpleNamespace
+        >>> half = SimpleNamespace(learnabilities=np.array([1.0, 0.5]))  # mode 0 learned, mode 1 half learned
+        >>> learnability_of(half, np.array([[1.0, 1.0], [1.0, -1.0]]), np.array([0.0, 1.0]))
+        0.75
+    """
 
     learnabilities: np.ndarray
 

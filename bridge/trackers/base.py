@@ -112,6 +112,16 @@ def shared_outputs() -> Iterator[None]:
     :meth:`TrackingBuffer.track` opens it around the trackers of one step, so two trackers
     evaluating the same model on the same examples (the loss and in-context trackers on the
     test split) share one forward pass. Nested blocks share the outer one's outputs.
+
+    Examples:
+        >>> calls = []; net = torch.nn.Linear(2, 1); _ = net.register_forward_hook(lambda *args: calls.append(1))
+        >>> x = torch.ones(4, 2)  # (examples, features)
+        >>> with shared_outputs(), torch.no_grad():
+        ...     a, b = model_output(net, x), model_output(net, x)
+        >>> len(calls), torch.equal(a, b)  # one forward pass inside the block
+        (1, True)
+        >>> _ = model_output(net, x); len(calls)  # and one per call outside it
+        2
     """
     global _shared
     if _shared is not None:

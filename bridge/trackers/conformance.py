@@ -61,6 +61,11 @@ class TrackerContractError(AssertionError):
     the first difference is in (``None`` when the rule is not about one row) and the ``tracker``'s name.
 
     An ``AssertionError``, so a failed check reads as a failed test under pytest.
+
+    Examples:
+        >>> e = TrackerContractError("jitter", "global_state", "the call at step 0 drew from torch's global random generator")
+        >>> e.tracker, e.rule, e.observable, isinstance(e, AssertionError)
+        ('jitter', 'global_state', None, True)
     """
 
     def __init__(self, tracker: str, rule: str, detail: str, observable: str | None = None) -> None:

@@ -39,6 +39,13 @@ class Kept:
     Made while holding ``out``'s lock (only the lock's holder changes the directory, so a
     ``.kept`` found here is a dead writer's and is removed). Files are kept as hard links
     (copies where the file system has none), ``metrics.csv`` as a copy.
+
+    Examples:
+        >>> import tempfile; out = Path(tempfile.mkdtemp()); _ = (out / "metrics.csv").write_text("step,observable,value\\n")
+        >>> kept = Kept(out); sorted(map(str, kept.files)), (out / KEPT).is_dir()
+        (['metrics.csv'], True)
+        >>> kept.discard(); sorted(p.name for p in out.iterdir())  # the run's files as they are now, no copy left
+        ['metrics.csv']
     """
 
     def __init__(self, out: Path) -> None:
@@ -110,6 +117,18 @@ def refusable(writers: Sequence[Any], resume: bool) -> Iterator[None]:
     loggers are closed, its files put back and the locks taken here released. A new run that
     this process created is recorded as failed (and its lock released), as a run failing
     later is; a directory another writer created is left alone.
+
+    Examples:
+        >>> import tempfile; from types import SimpleNamespace
+        >>> out = Path(tempfile.mkdtemp()); _ = (out / "metrics.csv").write_text("step,observable,value\\n0,loss/train,1.0\\n")
+        >>> try:
+        ...     with refusable([SimpleNamespace(out=out, loggers=[])], resume=True):
+        ...         _ = (out / "metrics.csv").write_text("cut"); raise ValueError("seeds cannot be stacked")
+        ... except ValueError as e:
+        ...     print(e)
+        seeds cannot be stacked
+        >>> (out / "metrics.csv").read_text().splitlines(), holder(out)  # the file as it was, the lock released
+        (['step,observable,value', '0,loss/train,1.0'], None)
     """
     taken = acquire_all([w.out for w in writers]) if resume else []
     kept: list[Kept] = []

@@ -69,7 +69,22 @@ class Offline:
 
 
 class CaseStudy(ABC):
-    """Base class of every case study (the module docstring gives the contract; the docs page "Write a case study" builds one)."""
+    """Base class of every case study (the module docstring gives the contract; the docs page "Write a case study" builds one).
+
+    Examples:
+        >>> from bridge.config import RunConfig, TrainConfig
+        >>> from bridge.models import DeepLinearConfig
+        >>> from bridge.report import BridgeReport
+        >>> from bridge.tasks import LinearTeacherConfig
+        >>> class Tiny(CaseStudy):  # unregistered: `register("tiny")` would make `mechbridge run tiny` train it
+        ...     name, presets = "tiny", {"quick": TrainConfig(steps=2)}
+        ...     def runs(self, preset, seed):
+        ...         return {"main": RunConfig(LinearTeacherConfig((2.0,), d_in=2, d_out=2), DeepLinearConfig(2, 4, 2), preset, seed=seed)}
+        ...     def analyse(self, runs, preset):
+        ...         return BridgeReport(self.name, "quick", runs["main"].config.seed)
+        >>> {key: cfg.train.steps for key, cfg in Tiny().runs(Tiny.presets["quick"], seed=0).items()}, Tiny.seed_pass_fraction
+        ({'main': 2}, 0.8)
+    """
 
     name: ClassVar[str]
     presets: ClassVar[Mapping[str, Any]]

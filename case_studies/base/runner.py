@@ -79,6 +79,16 @@ def run_case_study(
     Raises:
         FileExistsError: ``out`` holds files and ``resume`` is false.
         ConfigError: a run config is invalid (before any training).
+
+    Examples:
+        >>> report = run_case_study("deep-linear", "quick", "runs/deep-linear", device="cpu")  # doctest: +SKIP
+        >>> report.verdict, report.failed_claims  # doctest: +SKIP
+        ('pass', [])
+        >>> import tempfile; out = Path(tempfile.mkdtemp()); _ = (out / "notes.txt").write_text("mine")
+        >>> run_case_study("deep-linear", "quick", out, progress=False)  # refused before training
+        Traceback (most recent call last):
+        ...
+        FileExistsError: ... already exists and is not empty; choose another --out or pass --resume (from Python: another out, or resume=True)
     """
     from bridge.overrides import apply
     from bridge.training.loggers import check_logger_names
@@ -164,6 +174,11 @@ def train_study_run(name: str, preset: str | Any, settings: Sequence[str], seed:
     What a backend's worker runs for :func:`run_case_study` with ``backend="ray"``:
     the preset is rebuilt from ``preset`` and ``settings`` as the driver built it, and
     a run of :meth:`CaseStudy.runs_after` finds the runs it depends on in ``out``.
+
+    Examples:
+        >>> train_study_run("deep-linear", "quick", ["train.steps=200"], 0, "main", "runs/dl")  # doctest: +SKIP
+        >>> from bridge import load_run; load_run("runs/dl").info["case_study"], load_run("runs/dl").steps[-1]  # doctest: +SKIP
+        ('deep-linear', 200)
     """
     from bridge.overrides import apply
     from bridge.runs.run import load_run
@@ -235,7 +250,13 @@ def _move_in(staging: Path, out: Path) -> None:
 
 
 def online_trackers(study: CaseStudy, preset: Any, key: str, seed: int) -> list[Any]:
-    """The study's online trackers of run ``key``, given ``seed`` when its ``trackers`` takes one."""
+    """The study's online trackers of run ``key``, given ``seed`` when its ``trackers`` takes one.
+
+    Examples:
+        >>> study = get_case_study("deep-linear")
+        >>> [type(t).__name__ for t in online_trackers(study, study.presets["quick"], "main", seed=0)]
+        ['ModeTracker', 'DifferentiationTracker']
+    """
     import inspect
 
     if "seed" in inspect.signature(study.trackers).parameters:
@@ -244,7 +265,21 @@ def online_trackers(study: CaseStudy, preset: Any, key: str, seed: int) -> list[
 
 
 def rebuild_report(path: str | Path) -> BridgeReport:
-    """Re-analyse a finished case-study output (no training) and rewrite its events, report and figures."""
+    """Re-analyse a finished case-study output (no training) and rewrite its events, report and figures.
+
+    Raises:
+        RunError: ``path`` failed, is unfinished, or was not written by a case study.
+
+    Examples:
+        >>> rebuild_report("runs/deep-linear").verdict  # doctest: +SKIP
+        'pass'
+        >>> import tempfile; from bridge import RunConfig, TrainConfig, train; from bridge.models import DeepLinearConfig; from bridge.tasks import LinearTeacherConfig
+        >>> run = train(RunConfig(LinearTeacherConfig((2.0,), d_in=2, d_out=2), DeepLinearConfig(2, 4, 2), TrainConfig(steps=2)), tempfile.mkdtemp() + "/run", device="cpu", progress=False)
+        >>> rebuild_report(run.path)
+        Traceback (most recent call last):
+        ...
+        bridge.runs.errors.RunError: .../run was not written by a case study (run.json names none); run it through `mechbridge run`
+    """
     from bridge.runs.checkpoints import check_checkpoints
     from bridge.runs.run import RunError, load_run
 

@@ -48,7 +48,17 @@ KINDS = {  # an output over many runs: the files at its top, the reader of them,
 
 def output_folder(path: str | Path, kind: str) -> Path:
     """``path`` as a folder of ``kind`` (a key of :data:`KINDS`); raises :class:`RunError` if it is not a folder, holds a
-    single run, is an output of another kind, or holds neither its files nor its runs (a resume would not write them)."""
+    single run, is an output of another kind, or holds neither its files nor its runs (a resume would not write them).
+
+    Examples:
+        >>> import tempfile; folder = Path(tempfile.mkdtemp()); _ = (folder / "robustness.json").write_text("{}")
+        >>> output_folder(folder, "a robustness output") == folder
+        True
+        >>> output_folder(folder, "a run over hidden widths")
+        Traceback (most recent call last):
+        ...
+        bridge.runs.errors.RunError: ... is a robustness output, not a run over hidden widths: case_studies.generality.load_robustness(...) reads it
+    """
     folder = Path(path)
     if not folder.is_dir():
         raise RunError(f"{folder} is a file, not {kind}" if folder.exists() else f"{folder} does not exist")

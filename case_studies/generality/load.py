@@ -78,6 +78,17 @@ def read_stamped_pair(js: Path, md: Path, again: str, invalid: str, check: Any) 
         CorruptFileError: either file missing, the JSON damaged or refused by ``check``, the markdown not UTF-8
             text or not written with the JSON beside it; the message names the file and ``again``, the command
             that writes both again.
+
+    Examples:
+        >>> import tempfile; from bridge.runs.checksums import stamp; folder = Path(tempfile.mkdtemp())
+        >>> js, md = folder / "table.json", folder / "table.md"; _ = js.write_text('{"verdict": "pass"}')
+        >>> _ = md.write_text(stamp("# PASS", js.name, js.read_bytes()))
+        >>> read_stamped_pair(js, md, "mechbridge run ...", "is not a report", lambda data: data["verdict"])
+        ({'verdict': 'pass'}, '# PASS')
+        >>> _ = js.write_text('{"verdict": "fail"}'); read_stamped_pair(js, md, "mechbridge run ...", "is not a report", lambda data: data["verdict"])
+        Traceback (most recent call last):
+        ...
+        bridge.runs.errors.CorruptFileError: .../table.md was not written with the table.json beside it (...): `mechbridge run ...` writes both again
     """
     from bridge.runs.checksums import unstamp
 

@@ -220,6 +220,10 @@ def detect(run: Run, snr: float = Targets.snr) -> tuple[list, list[Event | None]
 
     Raises:
         ValueError: a run with fewer than two checkpoints of ``mode/strength``.
+
+    Examples:
+        >>> from bridge import load_run; preds, modes, levels = detect(load_run("runs/deep-linear"))  # doctest: +SKIP
+        >>> [(p.value, None if m is None else m.step) for p, m in zip(preds, modes)]  # each mode's s, its observed half-rise step  # doctest: +SKIP
     """
     data = run.task_data()
     if (n := len(run.curve("mode/strength", mode=0)[0])) < 2:
@@ -354,7 +358,12 @@ def _order_fraction(strength: np.ndarray, observed: np.ndarray, margin: float = 
 
 
 def figures(run: Run, preds, dynamics: list[Event | None], mechanism: dict[int, Event | None], levels: list[int]) -> list[str]:
-    """Mode trajectories over theory; differentiation by level; the event timeline."""
+    """Mode trajectories over theory; differentiation by level; the event timeline.
+
+    Examples:
+        >>> figures(run, preds, modes, levels, sorted(levels))  # with ``run`` and :func:`detect`'s outputs  # doctest: +SKIP
+        ['figures/mode_trajectories.png', 'figures/differentiation.png', 'figures/timeline.png']
+    """
     folder = run.figures_dir
     fig, ax = new_figure(size=(6.5, 4.2))
     curves, theory, colors = {}, {}, {}

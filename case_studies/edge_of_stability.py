@@ -177,11 +177,7 @@ class EdgeOfStability(CaseStudy):
 
     presets = PRESETS
     universal = ("median sharpness over the plateau",)
-    family = {
-        "model.widths": ((16, 16), (64, 64)),
-        "train.lr": (0.15, 0.2),
-        "task.noise": (0.1, 0.3),
-    }
+    family = {"model.widths": ((16, 16), (64, 64)), "train.lr": (0.15, 0.2), "task.noise": (0.1, 0.3)}
 
     def runs(self, preset: EdgeOfStabilityPreset, seed: int) -> dict[str, RunConfig]:
         return {"main": run_config(preset, preset.train.lr, seed)} | {run_key(lr): run_config(preset, lr, seed) for lr in preset.other_lrs}
@@ -200,7 +196,11 @@ class EdgeOfStability(CaseStudy):
 
 
 def layer_shares(run: Run, step: int) -> dict[str, float]:
-    """The top eigenvector's loading summed per layer (weight + bias of ``layers.{l}``) at checkpoint ``step``."""
+    """The top eigenvector's loading summed per layer (weight + bias of ``layers.{l}``) at checkpoint ``step``.
+
+    Examples:
+        >>> layer_shares(bridge.load_run("runs/eos"), 1200)  # {"layers.0": share, "layers.1": ..., "layers.2": ...}, summing to 1  # doctest: +SKIP
+    """
     row = run.table("curvature/loading", "group").loc[step]
     out: dict[str, float] = {}
     for group, value in row.dropna().items():
@@ -210,13 +210,21 @@ def layer_shares(run: Run, step: int) -> dict[str, float]:
 
 
 def neuron_shares(run: Run, step: int) -> dict[tuple[int, int], float]:
-    """``(layer, neuron) -> loading`` of the top eigenvector at checkpoint ``step``."""
+    """``(layer, neuron) -> loading`` of the top eigenvector at checkpoint ``step``.
+
+    Examples:
+        >>> max(neuron_shares(bridge.load_run("runs/eos"), 1200).items(), key=lambda kv: kv[1])  # ((layer, neuron), loading)  # doctest: +SKIP
+    """
     row = run.table("curvature/neuron_loading", ["layer", "neuron"]).loc[step].dropna()
     return {(int(a), int(b)): float(v) for (a, b), v in row.items()}
 
 
 def detect(run: Run, targets: Targets) -> dict:
-    """The prediction and every event of one step size's run (plateau, sharpening, loss spike, oscillation onset, 2/η crossing)."""
+    """The prediction and every event of one step size's run (plateau, sharpening, loss spike, oscillation onset, 2/η crossing).
+
+    Examples:
+        >>> detect(bridge.load_run("runs/eos"), Targets())["plateau"].change  # :func:`detect_curves` shows the dict on synthetic curves  # doctest: +SKIP
+    """
     return detect_curves(run.config.train.lr, run.curve("curvature/top_eig", rank=1), run.curve("loss/train"), run.curve("curvature/grad_cosine"), targets)
 
 
@@ -233,18 +241,8 @@ def detect_curves(lr: float, sharpness: tuple, loss: tuple, cosine: tuple, targe
     pred = predict_plateau(lr)
     t, s = sharpness
     plateau = sharpness_plateau(t, s)
-    return {
-        "lr": lr,
-        "prediction": pred,
-        "sharpness": sharpness,
-        "loss": loss,
-        "cosine": cosine,
-        "plateau": plateau,
-        "rise": sharpening(t, s, plateau),
-        "spike": first_increase(*loss),
-        "onset": oscillation_onset(*cosine, level=targets.oscillation_level),
-        "crossing": edge_reached(t, s, pred.value),
-    }
+    events = {"rise": sharpening(t, s, plateau), "spike": first_increase(*loss), "onset": oscillation_onset(*cosine, level=targets.oscillation_level), "crossing": edge_reached(t, s, pred.value)}
+    return {"lr": lr, "prediction": pred, "sharpness": sharpness, "loss": loss, "cosine": cosine, "plateau": plateau, **events}
 
 
 COHEN = "Cohen et al. 2021, Gradient descent on neural networks typically occurs at the edge of stability (ICLR)"
@@ -272,22 +270,18 @@ def judge(found: dict, targets: Targets, report: BridgeReport, n_params: int, st
     detail = {"lr": found["lr"], "sharpness_reaches_2_over_eta": None if crossing is None else crossing.step, "plateau_start": None if plateau is None else plateau.start}
     median = None if plateau is None else plateau.change
     err = None if median is None else abs(median / pred.value - 1)
-    report.checks.append(
-        check(
-            f"{tag}: median sharpness over the plateau", median, f"within {targets.tolerance:.0%} of 2/η = {pred.value:.4g}", err is not None and err <= targets.tolerance,
-            claim="the sharpness stops rising and hovers at 2/η", source=COHEN + ", Fig. 1 and Sec. 3; bridge.theory.eos", depends_on=horizon, reason=no_plateau if plateau is None else "",
-        )
-    )
+    report.checks.append(check(
+        f"{tag}: median sharpness over the plateau", median, f"within {targets.tolerance:.0%} of 2/η = {pred.value:.4g}", err is not None and err <= targets.tolerance,
+        claim="the sharpness stops rising and hovers at 2/η", source=COHEN + ", Fig. 1 and Sec. 3; bridge.theory.eos", depends_on=horizon, reason=no_plateau if plateau is None else "",
+    ))
     ok_rise = rise is not None and plateau is not None and rise.step < plateau.start and s[0] < targets.start_below * plateau.change
-    report.checks.append(
-        check(
-            f"{tag}: progressive sharpening detected before the plateau (half-rise step)",
-            None if rise is None else rise.step,
-            f"< plateau start {'—' if plateau is None else f'{plateau.start:g}'}, starting below {targets.start_below:g} × plateau (sharpness {s[0]:.3g} at step 0)",
-            ok_rise, claim="the sharpness rises during training before it reaches 2/η (progressive sharpening)", source=COHEN + ", Sec. 3 (progressive sharpening)",
-            depends_on=horizon, reason=no_plateau if plateau is None else "no rise to the plateau" if rise is None else _rise_reason(ok_rise, rise.step >= plateau.start, s[0]),
-        )
-    )
+    report.checks.append(check(
+        f"{tag}: progressive sharpening detected before the plateau (half-rise step)",
+        None if rise is None else rise.step,
+        f"< plateau start {'—' if plateau is None else f'{plateau.start:g}'}, starting below {targets.start_below:g} × plateau (sharpness {s[0]:.3g} at step 0)",
+        ok_rise, claim="the sharpness rises during training before it reaches 2/η (progressive sharpening)", source=COHEN + ", Sec. 3 (progressive sharpening)",
+        depends_on=horizon, reason=no_plateau if plateau is None else "no rise to the plateau" if rise is None else _rise_reason(ok_rise, rise.step >= plateau.start, s[0]),
+    ))
     fall = climb = None
     if plateau is not None and t[-1] - plateau.start > 1:
         ratio, rises = plateau_loss_trend(tl, loss, plateau.start)
@@ -295,21 +289,17 @@ def judge(found: dict, targets: Targets, report: BridgeReport, n_params: int, st
         detail.update(plateau_loss_ratio=ratio, plateau_loss_rises=rises)
     why = no_plateau if plateau is None else ""
     not_finite = "the loss is not finite on the plateau"
-    report.checks.append(
-        check(
-            f"{tag}: loss falls over the plateau (1 − end/start loss)", fall, f">= {targets.min_fall:g}", fall is not None and fall >= targets.min_fall,
-            claim="at the edge of stability the loss still decreases over long horizons", source=COHEN + ", Sec. 3", depends_on=horizon,
-            reason=why or (not_finite if fall is not None and np.isnan(fall) else ""),
-        )
-    )
-    report.checks.append(
-        check(
-            f"{tag}: loss non-monotone on short horizons (sum of its one-step rises on the plateau / its net fall)", climb, f">= {targets.min_climb:g}",
-            climb is not None and climb >= targets.min_climb,
-            claim="at the edge of stability the loss goes up and down from step to step by more than it falls overall", source=COHEN + ", Sec. 3", depends_on=horizon,
-            reason=why or (not_finite if climb is not None and np.isnan(climb) else ""),
-        )
-    )
+    report.checks.append(check(
+        f"{tag}: loss falls over the plateau (1 − end/start loss)", fall, f">= {targets.min_fall:g}", fall is not None and fall >= targets.min_fall,
+        claim="at the edge of stability the loss still decreases over long horizons", source=COHEN + ", Sec. 3", depends_on=horizon,
+        reason=why or (not_finite if fall is not None and np.isnan(fall) else ""),
+    ))
+    report.checks.append(check(
+        f"{tag}: loss non-monotone on short horizons (sum of its one-step rises on the plateau / its net fall)", climb, f">= {targets.min_climb:g}",
+        climb is not None and climb >= targets.min_climb,
+        claim="at the edge of stability the loss goes up and down from step to step by more than it falls overall", source=COHEN + ", Sec. 3", depends_on=horizon,
+        reason=why or (not_finite if climb is not None and np.isnan(climb) else ""),
+    ))
     floor = targets.cosine_sds / np.sqrt(n_params)
     share = None
     if plateau is not None and onset is not None and t[-1] - max(plateau.start, onset.step) > 1:
@@ -320,21 +310,17 @@ def judge(found: dict, targets: Targets, report: BridgeReport, n_params: int, st
         detail["plateau_alternation_fraction"] = alternation_fraction(tc[on], cos[on])
         detail["plateau_median_abs_cosine"] = float(np.median(np.abs(cos[on])))
         detail["before_median_abs_cosine"] = float(np.median(np.abs(cos[before]))) if before.any() else None
-    report.checks.append(
-        check(
-            f"{tag}: GD oscillates with period 2 along v₁ on the plateau, from the oscillation onset on (share of steps where g·v₁ flips sign with |cos(g, v₁)| >= {targets.cosine_sds:g}/√P)",
-            share, f">= {targets.min_alternation:g} (0: no oscillation; {targets.cosine_sds:g}/√P = {floor:.3f})", share is not None and share >= targets.min_alternation,
-            claim="once it starts, gradient descent on the plateau bounces back and forth along the top Hessian eigenvector every step",
-            source=COHEN + ", Sec. 3 (GD on a quadratic past 2/η); bridge.theory.eos.oscillation_multiplier", depends_on=horizon,
-            reason=why or ("oscillation onset absent" if onset is None else ""),
-        )
-    )
-    report.matches.append(
-        match(
-            f"{tag}: loss spikes when GD starts oscillating along the top eigenvector", None, spike, onset, targets.onset_tolerance, detail=detail,
-            claim="the loss first rises when the gradient starts flipping sign along the top eigenvector", source=COHEN + ", Sec. 3 and Appendix (the quadratic model)", depends_on=horizon,
-        )
-    )
+    report.checks.append(check(
+        f"{tag}: GD oscillates with period 2 along v₁ on the plateau, from the oscillation onset on (share of steps where g·v₁ flips sign with |cos(g, v₁)| >= {targets.cosine_sds:g}/√P)",
+        share, f">= {targets.min_alternation:g} (0: no oscillation; {targets.cosine_sds:g}/√P = {floor:.3f})", share is not None and share >= targets.min_alternation,
+        claim="once it starts, gradient descent on the plateau bounces back and forth along the top Hessian eigenvector every step",
+        source=COHEN + ", Sec. 3 (GD on a quadratic past 2/η); bridge.theory.eos.oscillation_multiplier", depends_on=horizon,
+        reason=why or ("oscillation onset absent" if onset is None else ""),
+    ))
+    report.matches.append(match(
+        f"{tag}: loss spikes when GD starts oscillating along the top eigenvector", None, spike, onset, targets.onset_tolerance, detail=detail,
+        claim="the loss first rises when the gradient starts flipping sign along the top eigenvector", source=COHEN + ", Sec. 3 and Appendix (the quadratic model)", depends_on=horizon,
+    ))
     return detail
 
 
@@ -371,7 +357,13 @@ def analyse_runs(runs: Mapping[str, Run], targets: Targets = Targets()) -> Bridg
 
 
 def figures(runs: Mapping[str, Run], found: Mapping[str, dict]) -> list[str]:
-    """Sharpness with 2/η lines, loss curves, loading by layer and neuron, the oscillation onset."""
+    """Sharpness with 2/η lines, loss curves, loading by layer and neuron, the oscillation onset.
+
+    Examples:
+        >>> runs = {"main": bridge.load_run("runs/eos"), "eta_0.25": bridge.load_run("runs/eos/runs/eta_0.25")}  # doctest: +SKIP
+        >>> figures(runs, {key: detect(run, Targets()) for key, run in runs.items()})  # doctest: +SKIP
+        ['figures/sharpness.png', 'figures/loss.png', 'figures/loading.png', 'figures/oscillation.png']
+    """
     main = runs["main"]
     folder = main.figures_dir
     fig, ax = new_figure(size=(6.5, 4.2))

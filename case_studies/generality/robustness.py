@@ -323,6 +323,10 @@ def train_neighbour(name: str, preset: str | Any, seed: int, settings: Sequence[
 
     In a backend's worker (through :func:`bridge.sweep.family.run_job`, which records its failure) it resumes
     what a killed worker left there. With ``budget`` it trains until the phenomenon appears or that many steps.
+
+    Examples:
+        >>> train_neighbour("deep-linear", "quick", 0, ["train.lr=0.05"], "train.lr=0.05", "runs/dl-robust/train.lr=0.05/seed-0").verdict  # doctest: +SKIP
+        'pass'
     """
     from case_studies.base.runner import run_case_study
     from case_studies.generality.budget import run_until

@@ -167,6 +167,10 @@ def differentiation_curves(run_a, run_b) -> tuple[np.ndarray, np.ndarray, np.nda
 
     Returns:
         ``(steps, measured, predicted)``, each ``(n_checkpoints,)``.
+
+    Examples:
+        >>> steps, measured, predicted = differentiation_curves(load_run("runs/dl-widths/width-64/seed-0"), load_run("runs/dl-widths/width-256/seed-0"))  # doctest: +SKIP
+        >>> float(abs(measured - predicted).max())  # the largest gap between measured and predicted CKA over training  # doctest: +SKIP
     """
     from probes.activations import cached_activation
     from probes.similarity import linear_cka
@@ -297,6 +301,10 @@ def fourier_algorithm(outs: Mapping[int, str | Path], targets) -> list:
     (Gini near ``1 − 5/56 = 0.91``). Information: the mean pairwise Jaccard overlap
     of the seeds' key-frequency sets (two empty sets: 1), and the sets (Chughtai et al. 2023: the
     algorithm is universal, the frequencies are not).
+
+    Examples:
+        >>> rows = fourier_algorithm({0: "runs/grok-seeds/seed-0", 1: "runs/grok-seeds/seed-1"}, get_case_study("grokking").presets["quick"].targets)  # doctest: +SKIP
+        >>> [(row.name, row.passed) for row in rows]  # counted rows, then the Jaccard overlap as information  # doctest: +SKIP
     """
     from bridge.runs.run import load_run
     from probes.fourier import frequency_norms

@@ -188,7 +188,12 @@ def run_configs(preset: GrokkingPreset, seed: int) -> dict[str, RunConfig]:
 
 @register("grokking")
 class Grokking(CaseStudy):
-    """Grokking on modular addition: phases, Fourier circuit, AGF feature order, weight-decay time scale."""
+    """Grokking on modular addition: phases, Fourier circuit, AGF feature order, weight-decay time scale.
+
+    Examples:
+        >>> sorted(Grokking().runs(Grokking.presets["quick"], seed=0))[:3]  # the main run, the AGF run and the weight-decay sweep
+        ['agf', 'main', 'sweep_lr1.5e-3_wd1']
+    """
 
     presets = PRESETS
     universal = ("restricted loss falls before test loss",)

@@ -64,7 +64,11 @@ class Targets:
 
 
 def final_spectrum(run: Run) -> Tensor:
-    """Per-frequency norms of the final checkpoint's residue embedding."""
+    """Per-frequency norms of the final checkpoint's residue embedding.
+
+    Examples:
+        >>> from bridge import load_run; final_spectrum(load_run("runs/grokking")).shape  # (frequencies,)  # doctest: +SKIP
+    """
     return frequency_norms(residue_embedding(run.model_at(run.steps[-1]), run.config.task.p))
 
 
@@ -75,7 +79,12 @@ AGF_SPACING = "AGF template magnitudes 1, 0.65, 0.42, 0.27 (consecutive ratio ~1
 
 
 def analyse_main(report: BridgeReport, run: Run, t: Targets) -> None:
-    """The main run: precondition (it generalised), the grokking delay, circuit formation and clean-up measured by the restricted/excluded loss and the W_E Gini against the phases, and the Fourier-sparse embedding."""
+    """The main run: precondition (it generalised), the grokking delay, circuit formation and clean-up measured by the restricted/excluded loss and the W_E Gini against the phases, and the Fourier-sparse embedding.
+
+    Examples:
+        >>> from bridge import load_run; report = BridgeReport("grokking", "quick", 0); analyse_main(report, load_run("runs/grokking"), Targets())  # doctest: +SKIP
+        >>> [(c.name, c.passed) for c in report.checks]  # doctest: +SKIP
+    """
     (t_acc, train_acc), (t_test, test_acc), (t_loss, test_loss) = (curve(run, name) for name in ("accuracy/train", "accuracy/test", "loss/test"))
     ln_p = float(np.log(run.config.task.p))
     memorised, grokked = memorised_and_grokked(t_acc, train_acc, t_test, test_acc, t.memorised, t.grokked)
@@ -130,12 +139,23 @@ def analyse_main(report: BridgeReport, run: Run, t: Targets) -> None:
 
 
 def agf_template(run: Run) -> dict[int, float]:
-    """``{k: m_k}`` of the run's own template target."""
+    """``{k: m_k}`` of the run's own template target.
+
+    Examples:
+        >>> from types import SimpleNamespace; from case_studies import get_case_study; study = get_case_study("grokking")
+        >>> agf_template(SimpleNamespace(config=study.runs(study.presets["quick"], seed=0)["agf"]))  # frequency: magnitude
+        {3: 1.0, 1: 0.65, 6: 0.42, 2: 0.27}
+    """
     return dict(zip(run.config.task.template_frequencies, run.config.task.template_magnitudes))
 
 
 def analyse_agf(report: BridgeReport, run: Run, t: Targets) -> None:
-    """Match AGF's acquisition steps with the loss staircase and each frequency's emergence in the weights; the orders."""
+    """Match AGF's acquisition steps with the loss staircase and each frequency's emergence in the weights; the orders.
+
+    Examples:
+        >>> from bridge import load_run; report = BridgeReport("grokking", "quick", 0); analyse_agf(report, load_run("runs/grokking/runs/agf"), Targets())  # doctest: +SKIP
+        >>> [m.name for m in report.matches]  # one match per template frequency  # doctest: +SKIP
+    """
     net, p = run.model_at(0), run.config.task.p
     w1 = net.layers[0].weight.detach()  # a − b = a + (−b): for − the b columns are relabelled b → −b
     w_b = w1[:, p:] if run.config.task.op == "+" else w1[:, p:][:, (-np.arange(p)) % p]
@@ -174,7 +194,12 @@ def analyse_agf(report: BridgeReport, run: Run, t: Targets) -> None:
 
 
 def analyse_sweep(report: BridgeReport, points: list[Run], t: Targets) -> None:
-    """Grokking and memorisation steps per sweep point, the power-law fit against ``lr·wd``, and its claim."""
+    """Grokking and memorisation steps per sweep point, the power-law fit against ``lr·wd``, and its claim.
+
+    Examples:
+        >>> from bridge import load_run; points = [load_run(p) for p in sorted(Path("runs/grokking/runs").glob("sweep_*"))]  # doctest: +SKIP
+        >>> report = BridgeReport("grokking", "quick", 0); analyse_sweep(report, points, Targets()); report.checks[-1].value  # the fitted exponent  # doctest: +SKIP
+    """
     rows, broken = [], []
     for run in points:
         lr, wd = run.config.train.lr, run.config.train.weight_decay

@@ -18,7 +18,12 @@ from case_studies.grokking.analysis import agf_template
 
 
 def figures(runs: Mapping[str, Run], report: BridgeReport) -> list[str]:
-    """Losses with phase bands; W_E spectra at the phase boundaries; frequency emergence (main and AGF); the sweep's fit."""
+    """Losses with phase bands; W_E spectra at the phase boundaries; frequency emergence (main and AGF); the sweep's fit.
+
+    Examples:
+        >>> from bridge import load_run; from case_studies import rebuild_report  # doctest: +SKIP
+        >>> figures({"main": load_run("runs/grokking")}, rebuild_report("runs/grokking"))  # paths relative to the main run  # doctest: +SKIP
+    """
     run = runs["main"]
     folder, stages, keys = run.figures_dir, [e for e in report.events if isinstance(e, Stage)], report.extra["key_frequencies"]
     fig, axes = new_figure(ncols=2, size=(5.5, 3.8))

@@ -301,7 +301,11 @@ def seed_circuits(outs: Mapping[int, Path], edge_z: float) -> list:
 def observed(run: Run, control: Run, first, last, causal: dict) -> Observed:
     """The :class:`~case_studies.induction_heads.verdict.Observed` of a main run and its control: curves from their metrics,
     K-composition z-scores from the ``first`` and ``last`` circuit graphs, ablation effects from ``causal``
-    (:func:`~probes.induction.final_causal` of :func:`~case_studies.induction_heads.verdict.previous_token_head`)."""
+    (:func:`~probes.induction.final_causal` of :func:`~case_studies.induction_heads.verdict.previous_token_head`).
+
+    Examples:
+        >>> report = get_case_study("induction-heads").analyse({"main": load_run("runs/ih"), "control": load_run("runs/ih/runs/control")}, PRESETS["quick"])  # calls it  # doctest: +SKIP
+    """
     steps, loss = run.curve("icl/loss_repeated", split="test")
     induction, off, previous = (run.table(name, "head", layer=layer, split=split).to_numpy(dtype=float)
                                 for name, layer, split in (("heads/induction", 1, "test"), ("heads/induction", 1, "off"), ("heads/previous_token", 0, "test")))
@@ -319,7 +323,12 @@ def observed(run: Run, control: Run, first, last, causal: dict) -> Observed:
 def bigram_background(run: Run, data: TaskData) -> dict | None:
     """With a Markov background (else ``None``): the bigram floors ``chain`` and ``bayes`` of the test split's first
     occurrences (:func:`bridge.theory.bigram.bigram_floors`, nats) beside the model's loss there over training
-    (``first_loss_min`` at ``first_loss_min_step``, ``first_loss_final``)."""
+    (``first_loss_min`` at ``first_loss_min_step``, ``first_loss_final``).
+
+    Examples:
+        >>> run = load_run("runs/ih"); sorted(bigram_background(run, run.task_data()))  # None without a Markov background  # doctest: +SKIP
+        ['bayes', 'chain', 'first_loss_final', 'first_loss_min', 'first_loss_min_step']
+    """
     transition = data.info.get("transition")
     if transition is None:
         return None

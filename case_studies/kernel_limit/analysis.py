@@ -70,7 +70,11 @@ class Targets:
 
 
 def theory(run: Run) -> dict:
-    """Eigenlearning and the linearised dynamics from the run's initial tangent kernel on the whole cube."""
+    """Eigenlearning and the linearised dynamics from the run's initial tangent kernel on the whole cube.
+
+    Examples:
+        >>> found = theory(bridge.load_run("runs/kl")); found["prediction"].test_mse, found["learnability"]  # one learnability per target term  # doctest: +SKIP
+    """
     data, kernel = run.task_data(), initial_kernel(run)
     n, info = len(data.train), data.info
     target, terms = info["cube_target"].numpy(), cube_terms(info)
@@ -164,22 +168,20 @@ def linearised(kernel: np.ndarray, train: np.ndarray, target: np.ndarray, lr: fl
 
 def sweep(runs: Mapping[str, Run]) -> dict:
     """Per α (largest first): final cube MSE, per-term fractions, kernel distance and alignment, support enrichment, loss ratio,
-    and the final kernel on the cube as :func:`target_modes`."""
+    and the final kernel on the cube as :func:`target_modes`.
+
+    Examples:
+        >>> [(r["alpha"], r["distance"]) for r in sweep(runs)["rows"]]  # runs: key -> finished run of the study  # doctest: +SKIP
+    """
     rows = []
     for alpha, run in by_alpha(runs):
         top = max(len(t) for t in run.config.task.subsets)
         info = run.task_data().info
-        rows.append(
-            {
-                "alpha": alpha,
-                **outcome(run),
-                "top_residual": final(run, "walsh/residual", degree=top),
-                "distance": final(run, "kernel/distance"),
-                "alignment": tuple(run.curve("kernel/alignment")[1][[0, -1]]),
-                "enrichment": tuple(run.curve("features/support_enrichment")[1][[0, -1]]),
-                "modes": target_modes(cube_kernel(run), cube_terms(info), info["subsets"])[0],
-            }
-        )
+        rows.append({
+            "alpha": alpha, **outcome(run), "top_residual": final(run, "walsh/residual", degree=top), "distance": final(run, "kernel/distance"),
+            "alignment": tuple(run.curve("kernel/alignment")[1][[0, -1]]), "enrichment": tuple(run.curve("features/support_enrichment")[1][[0, -1]]),
+            "modes": target_modes(cube_kernel(run), cube_terms(info), info["subsets"])[0],
+        })
     return {"rows": rows, "alphas": np.array([r["alpha"] for r in rows])}
 
 
@@ -194,42 +196,37 @@ def term_label(subset: tuple[int, ...]) -> str:
 
 
 def observe(runs: Mapping[str, Run]) -> dict:
-    """Everything the report judges, as plain data: the theory of the lazy end, the sweep, the lazy end's term trajectories."""
+    """Everything the report judges, as plain data: the theory of the lazy end, the sweep, the lazy end's term trajectories.
+
+    Examples:
+        >>> sorted(observe(runs))  # runs: key -> finished run of the study  # doctest: +SKIP
+    """
     ordered = by_alpha(runs)
     lazy = ordered[0][1]
     task = lazy.config.task
-    return {
-        "theory": theory(lazy),
-        "sweep": sweep(runs),
-        "draws": draws(runs),
-        "kernel_sets": kernel_over_sets(runs),
-        "curves": [lazy.curve("walsh/fraction", term=i) for i in range(len(task.subsets))],
-        "subsets": task.subsets,
-        "coefficients": task.coefficients,
-        "seed": lazy.config.seed,
-        "paths": {f"{a:g}": "." if r.path == lazy.path else str(r.path.relative_to(lazy.path)) for a, r in ordered},
-        "size": 2**task.d,
-    }
+    return {"theory": theory(lazy), "sweep": sweep(runs), "draws": draws(runs), "kernel_sets": kernel_over_sets(runs),
+            "curves": [lazy.curve("walsh/fraction", term=i) for i in range(len(task.subsets))], "subsets": task.subsets, "coefficients": task.coefficients,
+            "seed": lazy.config.seed, "paths": {f"{a:g}": "." if r.path == lazy.path else str(r.path.relative_to(lazy.path)) for a, r in ordered}, "size": 2**task.d}
 
 
 def judge_lazy(obs: dict, targets: Targets, report: BridgeReport) -> None:
-    """The lazy end's rows: test MSE and learnabilities from eigenlearning (on the mean over training sets), half-times and order from the linearised dynamics."""
+    """The lazy end's rows: test MSE and learnabilities from eigenlearning (on the mean over training sets), half-times and order from the linearised dynamics.
+
+    Examples:
+        >>> report = BridgeReport("kernel-limit", "custom", 0); judge_lazy(observe(runs), Targets(), report)  # runs: key -> finished run of the study  # doctest: +SKIP
+    """
     found, first, drawn = obs["theory"], obs["sweep"]["rows"][0], obs["draws"]
     pred, tag, k = found["prediction"], f"lazy end α={first['alpha']:g}", len(drawn["cube_mse"])
     over = f"{tag}, mean over {k} training set{'s' * (k > 1)}"
     mse = float(np.mean(drawn["cube_mse"]))
     err = abs(mse / pred.test_mse - 1)
-    report.checks.append(
-        check(f"{over}: cube MSE vs eigenlearning from the initial NTK ({mse:.4g} vs {pred.test_mse:.4g})", err, f"<= {targets.test_mse:g} (relative error)", err <= targets.test_mse, key=f"{tag}: mean cube MSE over training sets vs eigenlearning from the initial NTK",
-              claim="at large output scale the trained network's test error, averaged over training sets, is the kernel's, predicted from the initial NTK's spectrum", source=EIGENLEARNING, depends_on=("n_train", "width"))
-    )
+    report.checks.append(check(f"{over}: cube MSE vs eigenlearning from the initial NTK ({mse:.4g} vs {pred.test_mse:.4g})", err, f"<= {targets.test_mse:g} (relative error)", err <= targets.test_mse, key=f"{tag}: mean cube MSE over training sets vs eigenlearning from the initial NTK",
+              claim="at large output scale the trained network's test error, averaged over training sets, is the kernel's, predicted from the initial NTK's spectrum", source=EIGENLEARNING, depends_on=("n_train", "width")))
     subsets = obs["subsets"]
     for i, subset in enumerate(subsets):
         frac = float(np.mean(drawn["fractions"][:, i]))
-        report.checks.append(
-            check(f"{over}: learned fraction of {term_label(subset)} vs its learnability {found['learnability'][i]:.3f}", frac, f"within {targets.learnability:g}", abs(frac - found["learnability"][i]) <= targets.learnability,
-                  key=f"{tag}: mean learned fraction of {term_label(subset)} over training sets vs its learnability", claim="each Walsh term is learned, on average over training sets, to the fraction eigenlearning predicts", source=EIGENLEARNING, depends_on=("n_train",))
-        )
+        report.checks.append(check(f"{over}: learned fraction of {term_label(subset)} vs its learnability {found['learnability'][i]:.3f}", frac, f"within {targets.learnability:g}", abs(frac - found["learnability"][i]) <= targets.learnability,
+                  key=f"{tag}: mean learned fraction of {term_label(subset)} over training sets vs its learnability", claim="each Walsh term is learned, on average over training sets, to the fraction eigenlearning predicts", source=EIGENLEARNING, depends_on=("n_train",)))
     # for the reader: one training set against eigenlearning's average, and against its own kernel prediction
     one = abs(first["cube_mse"] / pred.test_mse - 1)
     spread = f"; spread over training sets {np.std(drawn['cube_mse'], ddof=1) / pred.test_mse:.1%} of the prediction" if k > 1 else ""
@@ -253,19 +250,15 @@ def judge_lazy(obs: dict, targets: Targets, report: BridgeReport) -> None:
         predicted = threshold_crossing(steps, theory_curve, level, name=f"{term_label(subset)} linearised half-time", observable="walsh/fraction")
         seen = threshold_crossing(steps, observed, level, name=f"{term_label(subset)} reaches {level:.3f}", observable="walsh/fraction")
         halves.append(None if seen is None else seen.step)
-        report.matches.append(
-            match(f"{tag}: {term_label(subset)} learned at the linearised half-time", None if predicted is None else predicted.step, seen, None, targets.half_time, require_mechanism=False,
-                  detail={"term": i, "degree": len(subset)}, claim="in the lazy regime each term's coefficient follows the linearised (kernel) gradient descent", source=LINEARISED)
-        )
+        report.matches.append(match(f"{tag}: {term_label(subset)} learned at the linearised half-time", None if predicted is None else predicted.step, seen, None, targets.half_time, require_mechanism=False,
+                  detail={"term": i, "degree": len(subset)}, claim="in the lazy regime each term's coefficient follows the linearised (kernel) gradient descent", source=LINEARISED))
     lam = found["degree_eigenvalues"]
     eig = [lam[len(s)] for s in subsets]
     pairs = [(a, b) for a in range(len(subsets)) for b in range(len(subsets)) if eig[a] > eig[b] * 1.01]
     good = sum(halves[a] is not None and halves[b] is not None and halves[a] < halves[b] for a, b in pairs)
     order = good / len(pairs) if pairs else float("nan")
-    report.checks.append(
-        check(f"{tag}: terms learned in order of their degree's eigenvalue ({', '.join(f'λ_{len(s)}={e:.3g}' for s, e in zip(subsets, eig))})", order, "== 1 (fraction of ordered pairs)", order == 1.0,
-              key=f"{tag}: terms learned in order of their degree's eigenvalue", claim="spectral bias: modes with larger kernel eigenvalue are learned first", source="Bordelon et al. 2020; Jacot et al. 2018")
-    )
+    report.checks.append(check(f"{tag}: terms learned in order of their degree's eigenvalue ({', '.join(f'λ_{len(s)}={e:.3g}' for s, e in zip(subsets, eig))})", order, "== 1 (fraction of ordered pairs)", order == 1.0,
+              key=f"{tag}: terms learned in order of their degree's eigenvalue", claim="spectral bias: modes with larger kernel eigenvalue are learned first", source="Bordelon et al. 2020; Jacot et al. 2018"))
 
 
 def judge_kernel_sets(obs: dict, targets: Targets, report: BridgeReport, tag: str) -> None:
@@ -312,7 +305,11 @@ def analyse_runs(runs: Mapping[str, Run], targets: Targets = Targets()) -> Bridg
 
 
 def judge(obs: dict, targets: Targets = Targets()) -> BridgeReport:
-    """The report from the observations of :func:`observe` (a pure function of numbers); a measurement that is not finite passes no row."""
+    """The report from the observations of :func:`observe` (a pure function of numbers); a measurement that is not finite passes no row.
+
+    Examples:
+        >>> judge(observe(runs), Targets()).verdict  # runs: key -> finished run of the study  # doctest: +SKIP
+    """
     found, rows, alphas = obs["theory"], obs["sweep"]["rows"], obs["sweep"]["alphas"]
     lazy_alpha, rich_alpha = rows[0]["alpha"], rows[-1]["alpha"]
     report = BridgeReport("kernel-limit", "custom", obs["seed"])
@@ -328,10 +325,8 @@ def judge(obs: dict, targets: Targets = Targets()) -> BridgeReport:
     half = alphas >= np.median(alphas)
     lazy = np.maximum(dist[half], 1e-300)
     slope, lo, hi = loglog_slope(alphas[half], lazy) if np.isfinite(lazy).all() else (float("nan"),) * 3  # a diverged distance: the check fails
-    report.checks.append(
-        check(f"lazy half (α ≥ {alphas[half].min():g}): log-log slope of final kernel distance vs α (95 % interval [{lo:.2f}, {hi:.2f}])", slope, f"interval's upper end <= {targets.lazy_slope:g}", hi <= targets.lazy_slope,
-              key="lazy half: log-log slope of final kernel distance vs α", claim="the kernel moves as α⁻¹ or faster as the output scale grows", source=LAZY)
-    )
+    report.checks.append(check(f"lazy half (α ≥ {alphas[half].min():g}): log-log slope of final kernel distance vs α (95 % interval [{lo:.2f}, {hi:.2f}])", slope, f"interval's upper end <= {targets.lazy_slope:g}", hi <= targets.lazy_slope,
+              key="lazy half: log-log slope of final kernel distance vs α", claim="the kernel moves as α⁻¹ or faster as the output scale grows", source=LAZY))
     tag = f"rich end α={rich_alpha:g}"
     report.checks.append(check(f"{tag}: final kernel distance", dist[-1], f"> {targets.rich_distance:g}", bool(np.isfinite(dist[-1]) and dist[-1] > targets.rich_distance), claim="at small output scale the tangent kernel moves far from its initial value", source=RICH))
     a0, a1 = rows[-1]["alignment"]

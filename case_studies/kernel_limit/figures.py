@@ -17,6 +17,9 @@ def figures(ordered: Sequence[tuple[float, Run]], obs: dict, labels: Sequence[st
     Args:
         ordered: ``(α, run)`` pairs, the lazy end first; obs: what the report judged
             (``observe(runs)``); labels: one per target term; targets: the preset's ``Targets``.
+
+    Examples:
+        >>> get_case_study("kernel-limit").figures(runs, report, preset)  # how the study calls it, with the runs it trained  # doctest: +SKIP
     """
     from bridge.plots import new_figure, plot_alignment_rise, plot_curves, plot_draw_means, plot_fraction_vs_scale, plot_kernel_distance, plot_support_share, plot_test_vs_scale, save_figure
 

@@ -54,12 +54,21 @@ def _cube_kernel(path: str, step: int, mtime: float) -> np.ndarray:
 
 
 def initial_kernel(run: Run) -> np.ndarray:
-    """The tangent kernel at initialisation on every point of the cube, ``(2^d, 2^d)`` (cached per run)."""
+    """The tangent kernel at initialisation on every point of the cube, ``(2^d, 2^d)`` (cached per run).
+
+    Examples:
+        >>> from bridge import load_run; initial_kernel(load_run("runs/kernel-limit")).shape  # d = 8: (256, 256)  # doctest: +SKIP
+    """
     return cube_kernel(run, 0)
 
 
 def cube_kernel(run: Run, step: int | None = None) -> np.ndarray:
-    """The tangent kernel of the run's checkpoint at ``step`` (default: its last) on every point of the cube, ``(2^d, 2^d)`` (cached)."""
+    """The tangent kernel of the run's checkpoint at ``step`` (default: its last) on every point of the cube, ``(2^d, 2^d)`` (cached).
+
+    Examples:
+        >>> from bridge import load_run; run = load_run("runs/kernel-limit"); cube_kernel(run).shape == initial_kernel(run).shape  # doctest: +SKIP
+        True
+    """
     step = run.steps[-1] if step is None else step
     return _cube_kernel(str(run.path), step, checkpoint_path(run.path, step).stat().st_mtime)
 
@@ -146,7 +155,11 @@ def interpolants(kernel: np.ndarray, sets: list[np.ndarray], target: np.ndarray,
 
 def kernel_over_sets(runs: Mapping[str, Run]) -> dict:
     """The initial kernel's interpolant averaged over the lazy end's own training sets (``same``) and over
-    :data:`FURTHER_SETS` further training sets the seed draws (``further``): what the network's mean and eigenlearning are compared with."""
+    :data:`FURTHER_SETS` further training sets the seed draws (``further``): what the network's mean and eigenlearning are compared with.
+
+    Examples:
+        >>> from bridge import load_run; sorted(kernel_over_sets({"main": load_run("runs/kernel-limit")}))  # doctest: +SKIP
+    """
     found = lazy_draws(runs)
     main = found[0]
     data, kernel = main.task_data(), initial_kernel(main)

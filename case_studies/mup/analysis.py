@@ -153,7 +153,11 @@ def best_indices(losses: np.ndarray) -> np.ndarray:
 
 def observables(runs: Mapping[str, Run], preset: Any) -> MupObservables:
     """Read the coordinate check, the transfer grid and the hidden representations from finished runs,
-    each the mean over the report's ``preset.seeds`` seeds (a final loss that is not finite in one seed is ``inf``)."""
+    each the mean over the report's ``preset.seeds`` seeds (a final loss that is not finite in one seed is ``inf``).
+
+    Examples:
+        >>> obs = observables(runs, get_case_study("mup").presets["quick"])  # ``runs``: key -> finished run of the study  # doctest: +SKIP
+    """
 
     cw, seeds = preset.coord_widths, range(preset.seeds)
     delta, first = {}, {}
@@ -173,7 +177,11 @@ def observables(runs: Mapping[str, Run], preset: Any) -> MupObservables:
 
 def representation_similarity(runs: Mapping[str, Run], preset: Any, parametrisation: str, index: int, seed: int = 0) -> np.ndarray:
     """Linear CKA of each width's last hidden layer with the widest model's of the same seed, at the end of
-    training at ``lrs[index]``, on the task's held-out inputs: ``(width,)``."""
+    training at ``lrs[index]``, on the task's held-out inputs: ``(width,)``.
+
+    Examples:
+        >>> representation_similarity(runs, preset, "mup", index=2)  # one CKA per width, 1.0 at the widest  # doctest: +SKIP
+    """
     from probes.similarity import linear_cka
 
     def hidden(width: int) -> Any:
@@ -321,7 +329,11 @@ def _similarity_rows(report: BridgeReport, obs: MupObservables) -> None:
 
 
 def analyse(runs: Mapping[str, Run], preset: Any) -> BridgeReport:
-    """The bridge report of a finished ``mup`` case study."""
+    """The bridge report of a finished ``mup`` case study.
+
+    Examples:
+        >>> analyse(runs, get_case_study("mup").presets["quick"]).verdict  # ``runs``: key -> finished run of the study  # doctest: +SKIP
+    """
     report = judge(observables(runs, preset), preset.targets)
     report.events = []
     first = runs[MAIN].config.seed
@@ -330,7 +342,11 @@ def analyse(runs: Mapping[str, Run], preset: Any) -> BridgeReport:
 
 
 def figures(runs: Mapping[str, Run], report: BridgeReport, preset: Any) -> list[str]:
-    """The coordinate check per parametrisation, loss against learning rate per width (SP beside μP), CKA against width."""
+    """The coordinate check per parametrisation, loss against learning rate per width (SP beside μP), CKA against width.
+
+    Examples:
+        >>> figures(runs, report, preset)  # paths of the figures, relative to the main run  # doctest: +SKIP
+    """
     from bridge.plots.base import new_figure, save_figure
     from bridge.plots.parametrisation import plot_coordinate_check, plot_loss_vs_lr, plot_similarity_vs_width
 

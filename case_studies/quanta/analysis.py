@@ -80,7 +80,11 @@ def _table(run: Run, name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def observables(runs: Mapping[str, Run]) -> SweepObservables:
-    """Curves of every run, sorted by width, and the main run's final mechanism (units needed, sharing, Walsh gaps)."""
+    """Curves of every run, sorted by width, and the main run's final mechanism (units needed, sharing, Walsh gaps).
+
+    Examples:
+        >>> obs = observables({"main": load_run("runs/quanta")} | {p.name: load_run(p) for p in Path("runs/quanta/runs").glob("width_*")})  # doctest: +SKIP
+    """
     from probes.quanta import unit_sharing, units_needed, walsh_gap
 
     curves = []
@@ -282,14 +286,22 @@ def _bridge_rows(report: BridgeReport, obs: SweepObservables, targets: Any) -> N
 
 
 def analyse_sweep(runs: Mapping[str, Run], targets: Any) -> BridgeReport:
-    """The bridge report of a finished sweep (runs keyed ``main``, ``width_W``)."""
+    """The bridge report of a finished sweep (runs keyed ``main``, ``width_W``).
+
+    Examples:
+        >>> analyse_sweep(runs, get_case_study("quanta").presets["quick"].targets).verdict  # runs as for :func:`observables`  # doctest: +SKIP
+    """
     report = judge(observables(runs), targets)
     report.seed = runs["main"].config.seed
     return report
 
 
 def figures(runs: Mapping[str, Run], report: BridgeReport) -> list[str]:
-    """Per-subtask losses, the two scaling laws, hidden progress for four subtasks, quanta per width."""
+    """Per-subtask losses, the two scaling laws, hidden progress for four subtasks, quanta per width.
+
+    Examples:
+        >>> figures(runs, report)  # paths of the figures, relative to the main run  # doctest: +SKIP
+    """
     obs = observables(runs)
     main_run, main = runs["main"], obs.main
     folder = main_run.figures_dir

@@ -337,7 +337,11 @@ class Superposition(CaseStudy):
 
 
 def pentagon_report(report: BridgeReport, run: Run, preset: SuperpositionPreset) -> list:
-    """Add the pentagon rows of the main run to ``report`` (:func:`pentagon_rows`); return the detected events."""
+    """Add the pentagon rows of the main run to ``report`` (:func:`pentagon_rows`); return the detected events.
+
+    Examples:
+        >>> report = BridgeReport("superposition", "quick", 0); events = pentagon_report(report, load_run("runs/superposition"), PRESETS["quick"])  # doctest: +SKIP
+    """
     steps = np.array(run.steps, dtype=float)
     curves = [run.observable(name).reindex(steps).to_numpy() for name in ("llc/mean", "llc/std", "features/represented", "features/polygon_gap_error")]
     matches, checks, events = pentagon_rows(steps, *curves, polygon(run.model_at(run.steps[-1]).W[0].detach()), preset)
@@ -347,7 +351,11 @@ def pentagon_report(report: BridgeReport, run: Run, preset: SuperpositionPreset)
 
 
 def figures(run: Run, report: BridgeReport, preset: SuperpositionPreset) -> list[str]:
-    """Pentagon formation, learning coefficient through training, phase diagram, dimensions per feature."""
+    """Pentagon formation, learning coefficient through training, phase diagram, dimensions per feature.
+
+    Examples:
+        >>> figures(load_run("runs/superposition"), report, PRESETS["quick"])  # paths of the figures, relative to the run  # doctest: +SKIP
+    """
     folder, steps, events = run.figures_dir, np.array(run.steps), report.events
     formed = next((e.step for e in events if e.observable == "features/polygon_gap_error"), steps[-1] / 2)
     times = [formed * f for f in (0.25, 0.5, 0.75, 1.0, 1.5)] + [steps[-1]]  # around pentagon formation, and the end

@@ -340,14 +340,28 @@ class TrainConfig:
         require(not departures, f"{who} assumes full-batch gradient descent at a constant step (train.optimizer 'gd', no momentum, weight decay, warm-up, decay or clipping), got {', '.join(departures)}")
 
 
+def _is_part(value: Any, builders: Registry, other: Registry) -> bool:
+    """Whether ``value`` may be a run's task (``builders``: the task builders) or model config: an instance (a config
+    class has a kind too) of a kind ``builders`` builds. A user's config of a kind nothing builds in this process is
+    kept (a run trained with a model whose module is not imported reads; building it names the missing builder), not
+    a config of a kind the ``other`` registry builds nor one of the library's own (a :class:`TrainConfig`)."""
+    if not dataclasses.is_dataclass(value) or isinstance(value, type) or not isinstance(getattr(value, "kind", None), str):
+        return False
+    if value.kind in builders:
+        return True
+    return value.kind not in other and type(value).__module__.partition(".")[0] != "bridge"
+
+
 @config_class("run")
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that defines a training run: task, model, training, seed.
 
     Args:
-        task: a registered task config (e.g. :class:`bridge.tasks.HierarchyConfig`).
-        model: a registered model config (e.g. :class:`bridge.models.DeepLinearConfig`).
+        task: a task config instance of a kind a task builder is registered under (e.g. :class:`bridge.tasks.HierarchyConfig`).
+        model: a model config instance of a kind a model builder is registered under (e.g. :class:`bridge.models.DeepLinearConfig`).
+            A task's, training's or other concern's config, or a config class, is refused naming the field; a user's
+            config whose builder's module is not imported is kept, so a run trained with it still reads.
         train: a :class:`TrainConfig`.
         seed: seeds data generation, initialisation and batch order.
         name: free-form label (the case study's name, for instance).
@@ -368,7 +382,10 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         require(isinstance(self.seed, int) and self.seed >= 0, f"seed must be a non-negative integer, got {self.seed!r}")
-        for part in ("task", "model"):
+        from bridge.models.base import MODELS  # imported here: the registries import torch, this module does not
+        from bridge.tasks.base import TASKS
+
+        for part, builders, other in (("task", TASKS, MODELS), ("model", MODELS, TASKS)):
             value = getattr(self, part)
-            require(dataclasses.is_dataclass(value) and hasattr(value, "kind"), f"{part} must be a registered config, got {value!r}")
-        require(isinstance(self.train, TrainConfig), f"train must be a TrainConfig, got {self.train!r}")
+            require(_is_part(value, builders, other), f"run.{part} must be a {part} config instance (of a kind a {part} builder is registered under), got {shown(value)} ({type(value).__name__})")
+        require(isinstance(self.train, TrainConfig), f"run.train must be a TrainConfig, got {shown(self.train)} ({type(self.train).__name__})")

@@ -1,5 +1,6 @@
 """Settings a researcher changes: --set by dotted path, --steps, plugins, progress lines, config types."""
 
+import dataclasses
 import io
 import json
 import os
@@ -185,6 +186,32 @@ def test_config_values_just_inside_their_ranges_are_accepted_and_those_at_the_ed
         HierarchyConfig(shuffle_labels=1)
     with pytest.raises(ConfigError, match=re.escape("train: unknown fields ['lrr']")):
         config_from_dict({"kind": "train", "lrr": 0.1})
+
+
+def test_run_config_refuses_at_construction_a_task_model_or_train_field_of_another_kind_naming_the_field():
+    from bridge.models import DeepLinearConfig, MLPConfig
+    from bridge.tasks import HierarchyConfig
+
+    quick = PRESETS["quick"]
+    wrong = [  # (field, value): a config of another concern, or a config class rather than an instance
+        ("model", quick.task), ("model", TrainConfig()), ("model", DeepLinearConfig), ("model", ScheduleConfig()),
+        ("task", quick.model), ("task", TrainConfig()), ("task", HierarchyConfig),
+    ]
+    for part, value in wrong:
+        fields = {"task": quick.task, "model": quick.model, "train": quick.train, part: value}
+        with pytest.raises(ConfigError, match=rf"^run\.{part} must be a {part} config instance \(of a kind a {part} builder is registered under\), got .*\({type(value).__name__}\)$"):
+            RunConfig(**fields)
+    with pytest.raises(ConfigError, match=r"^run\.train must be a TrainConfig, got ScheduleConfig"):
+        RunConfig(quick.task, quick.model, ScheduleConfig())
+    fine = RunConfig(HierarchyConfig(), MLPConfig(d_in=8, d_out=4), TrainConfig(steps=3))
+    assert (fine.task.kind, fine.model.kind, fine.train.steps) == ("hierarchy", "mlp", 3)
+
+    @dataclasses.dataclass(frozen=True)
+    class UserNet:  # a user's model config whose builder's module is not imported: a run trained with it still reads
+        kind = "user_net_without_builder"
+        width: int = 4
+
+    assert RunConfig(quick.task, UserNet(), quick.train).model.width == 4
 
 
 def test_parse_reads_one_and_zero_as_bools_a_trailing_comma_an_empty_tuple_and_none_only_where_allowed():

@@ -5,6 +5,7 @@ The JSON schema is a contract (docs/concepts.md): fields may be added, never ren
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -106,11 +107,24 @@ class BridgeReport:
         tensors as lists); refuses two rows with one key (see :meth:`check_keys`) and an ``extra`` field named
         as one of the report's own, which would replace it (a ``"verdict"`` its rows do not give).
 
+        A table's keys are kept here as given; JSON writes a number, ``True``, ``False`` or ``None`` key as
+        its text (``{3: 0.5}`` reads back from ``report.json`` as ``{"3": 0.5}``). Two keys of one table
+        with the same text (``1.0`` and ``"1.0"``) are refused, as is a value JSON cannot hold (a set, a
+        dataclass, a fraction): both errors name the field's path.
+
         Examples:
             >>> BridgeReport("toy", "quick", 0, extra={"verdict": "pass"}).to_dict()
             Traceback (most recent call last):
             ...
             ValueError: report of toy [quick, seed 0] has extra fields named as its own ['verdict']: give them other names
+            >>> BridgeReport("toy", "quick", 0, extra={"steps": {1: 10.0, "1": 12.0}}).to_dict()
+            Traceback (most recent call last):
+            ...
+            ValueError: report of toy [quick, seed 0]: steps has the keys 1 and '1', both written as "1" in JSON: give them distinct keys
+            >>> BridgeReport("toy", "quick", 0, extra={"seen": [{"k": {2, 3}}]}).to_dict()
+            Traceback (most recent call last):
+            ...
+            TypeError: report of toy [quick, seed 0]: seen[0].k is a set, which JSON cannot hold: give a list, number, text or table
         """
         self.check_keys()
         own = {
@@ -127,7 +141,7 @@ class BridgeReport:
         }
         if clash := sorted(set(own) & set(self.extra)):
             raise ValueError(f"report of {self.case_study} [{self.preset}, seed {self.seed}] has extra fields named as its own {clash}: give them other names")
-        return _finite({**own, **self.extra})
+        return _finite({**own, **self.extra}, f"report of {self.case_study} [{self.preset}, seed {self.seed}]")
 
     def check_keys(self) -> None:
         """Refuse two rows that are the same row by their key (:attr:`~bridge.match.Check.row_key`).
@@ -229,14 +243,38 @@ def _fmt(value: Any, digits: int = 1) -> str:
     return str(value)
 
 
-def _finite(obj: Any) -> Any:
-    """Replace NaN/inf by ``None`` so the JSON is standard (also in numpy and torch values, made lists or numbers first)."""
+def _key_text(key: Any, where: str) -> str:
+    """The text JSON writes for the table key ``key`` (``json.dumps`` turns ``1.0`` into ``"1.0"``, ``True`` into ``"true"``)."""
+    if isinstance(key, str):
+        return key
+    if isinstance(key, bool) or key is None:
+        return {True: "true", False: "false", None: "null"}[key]
+    if isinstance(key, int):
+        return int.__repr__(key)
+    if isinstance(key, float):
+        return float.__repr__(key) if math.isfinite(key) else "NaN" if key != key else "Infinity" if key > 0 else "-Infinity"
+    raise TypeError(f"{where} has the key {key!r} ({type(key).__name__}): a JSON table's keys are text, numbers, true, false or null")
+
+
+def _finite(obj: Any, report: str, where: str = "") -> Any:
+    """Replace NaN/inf by ``None`` so the JSON is standard (also in numpy and torch values, made lists or numbers first);
+    refuse what JSON cannot hold or would merge, naming ``where`` (the field's path) in ``report``."""
     if hasattr(obj, "tolist") and not isinstance(obj, str | bytes):
         obj = obj.tolist()
+    elif hasattr(obj, "item") and not isinstance(obj, dict):
+        obj = obj.item()
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
+        texts: dict[str, Any] = {}
+        for k in obj:
+            text = _key_text(k, f"{report}: {where or 'the report'}")
+            if text in texts:
+                raise ValueError(f"{report}: {where or 'the report'} has the keys {texts[text]!r} and {k!r}, both written as {json.dumps(text)} in JSON: give them distinct keys")
+            texts[text] = k
+        return {k: _finite(v, report, f"{where}.{k}" if where else str(k)) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
-    return obj
+        return [_finite(v, report, f"{where}[{i}]") for i, v in enumerate(obj)]
+    if obj is None or isinstance(obj, str | int | float):
+        return obj
+    raise TypeError(f"{report}: {where} is a {type(obj).__name__}, which JSON cannot hold: give a list, number, text or table")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -117,3 +119,40 @@ def test_the_robustness_reader_sees_a_match_whose_precondition_was_not_reached(t
     report = BridgeReport("toy", "quick", 0, matches=[late], checks=[Check("gap", 0.1, "< 1", True)])
     assert report.not_reached and report.verdict == "invalid"
     assert StoredReport.read(run_with_report(tmp_path / "run", report)).not_reached
+
+
+key = st.text(max_size=3) | st.integers(-3, 3) | st.floats(allow_nan=False, width=16) | st.booleans() | st.none() | st.sampled_from(["1", "1.0", "true", "null", "-0.0"])
+
+
+@PROPERTY
+@given(table=st.dictionaries(key, st.integers(0, 9), max_size=5), depth=st.integers(0, 2))
+def test_a_table_whose_keys_json_writes_as_one_text_is_refused_naming_its_path_and_no_entry_is_lost(tmp_path_factory, table, depth):
+    """JSON writes a key as text: {1.0: a, "1.0": b} was written as {"1.0": b}, an entry lost without a word."""
+    texts = [next(iter(json.loads(json.dumps({k: 0})))) for k in table]  # each key's text, as the json module writes it alone
+    value, path = table, "sweep" + "[0].at" * depth
+    for _ in range(depth):
+        value = [{"at": value}]
+    report = BridgeReport("toy", "quick", 0, extra={"sweep": value})
+    if len(set(texts)) < len(texts):
+        with pytest.raises(ValueError, match=rf"^report of toy \[quick, seed 0\]: {re.escape(path)} has the keys .* both written as \".*\" in JSON: give them distinct keys$"):
+            report.write(tmp_path_factory.mktemp("report"))
+        return
+    data = standard_json(report.write(tmp_path_factory.mktemp("report")).read_bytes())["sweep"]
+    for _ in range(depth):
+        data = data[0]["at"]
+    assert data == dict(zip(texts, table.values())) and len(data) == len(table)  # every entry, its key as text
+
+
+@pytest.mark.parametrize(("value", "kind"), [(dataclasses.make_dataclass("D", [("x", int)])(1), "D"), ({2, 3}, "set"), (Fraction(1, 3), "Fraction"), (b"ab", "bytes")])
+def test_a_value_json_cannot_hold_is_refused_naming_its_field_path(tmp_path, value, kind):
+    """The error was `not JSON serialisable: D`: the type, not the field."""
+    report = BridgeReport("toy", "quick", 0, extra={"sweep": {"points": [1.0, {"fit": value}]}})
+    with pytest.raises(TypeError, match=rf"^report of toy \[quick, seed 0\]: sweep\.points\[1\]\.fit is a {kind}, which JSON cannot hold"):
+        report.write(tmp_path)
+    if kind != "D":  # a row is written through dataclasses.asdict, which makes a dataclass in it a table
+        row = Match("m", 1.0, "rise", 2.0, None, None, 0.5, 0.1, True, detail={"why": [value]})
+        with pytest.raises(TypeError, match=rf"matches\[0\]\.detail\.why\[0\] is a {kind}"):
+            BridgeReport("toy", "quick", 0, matches=[row]).to_dict()
+    with pytest.raises(TypeError, match=r"^report of toy \[quick, seed 0\]: sweep has the key \(1, 2\) \(tuple\)"):
+        BridgeReport("toy", "quick", 0, extra={"sweep": {(1, 2): 0.5}}).to_dict()
+    assert not (tmp_path / "report.json").exists()

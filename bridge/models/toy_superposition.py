@@ -150,6 +150,9 @@ def fit_fresh_samples(
     Returns:
         ``(steps,)`` loss per step, summed over instances.
 
+    Raises:
+        Diverged: an Adam step too large for float32 (``lr`` near float32's largest number), naming ``lr``.
+
     Examples:
         >>> net = ToySuperposition(ToySuperpositionConfig(n_features=3, n_hidden=2, n_instances=2), seed=0)
         >>> history = fit_fresh_samples(net, torch.ones(2, 3), torch.tensor([1.0, 0.1]), steps=50, batch_size=64)
@@ -163,6 +166,8 @@ def fit_fresh_samples(
         raise ValueError(f"need importance of shape {(inst, n)} and density of shape {(inst,)}, got {tuple(importance.shape)} and {tuple(density.shape)}")
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be positive, got {steps}, {batch_size}")
+    from bridge.training.optim import take_step
+
     g = generator(seed)
     loss_fn = ImportanceWeightedMSE(importance)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -172,7 +177,7 @@ def fit_fresh_samples(
         opt.zero_grad(set_to_none=True)
         loss = loss_fn(model(x), x)
         loss.backward()
-        opt.step()
+        take_step(opt, step)
         history[step] = loss.detach()
     return history
 

@@ -21,7 +21,7 @@ from bridge.plots.base import set_log_scale
 from bridge.plots.checks import array2d, curve, require_axes, series
 from bridge.theory.superposition import N2M1_PHASES, STICKY_FRACTIONS
 
-PHASE_COLOURS = {"feature 1": "#4C72B0", "feature 2": "#DD8452", "superposition": "#55A868", "none": "#BBBBBB", "other": "#C44E52"}
+PHASE_COLOURS = {"feature 1": "#4C72B0", "feature 2": "#DD8452", "superposition": "#55A868", "none": "#BBBBBB", "other": "#C44E52", "diverged": "#222222"}
 
 
 def plot_phase_diagram(ax, phases: np.ndarray, importance: Sequence[float], density: Sequence[float], *, title: str = "", mismatch: np.ndarray | None = None):
@@ -38,7 +38,7 @@ def plot_phase_diagram(ax, phases: np.ndarray, importance: Sequence[float], dens
         ['differs from theory', 'feature 1', 'feature 2', 'superposition', 'none']
     """
     require_axes(ax)
-    names = list(N2M1_PHASES) + ["none", "other"]
+    names = list(N2M1_PHASES) + ["none", "other", "diverged"]  # diverged: a cell whose every trained instance diverged
     importance, density = series("importance", importance), series("density", density)
     phases = np.asarray(phases, dtype=object)
     if phases.shape != (len(importance), len(density)):

@@ -35,7 +35,7 @@ from bridge.tasks import TaskData
 from bridge.trackers.base import Tracker, check_trackers
 from bridge.trackers.loss import LossTracker
 from bridge.training.inputs import build_for_task, extension, resolve_device, validate
-from bridge.training.optim import before_step, make_optimizer
+from bridge.training.optim import before_step, make_optimizer, take_step
 from bridge.training.undo import refusable
 from bridge.training.writer import RunWriter, extension_starts, holds_files, resumed_record
 
@@ -205,7 +205,7 @@ def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker]
             if step % 100 == 0:
                 bar.set_postfix(loss=f"{loss.item():.4g}", refresh=False)
             before_step(optimizer, tc, step, base_lrs)
-            optimizer.step()
+            take_step(optimizer, step)
             s = step + 1
             if (s in tracked_set or s in ckpt_set) and not weights_finite(model):  # one sync
                 raise Diverged(s, float("nan"), weights=True)  # before a tracker or a checkpoint reads them

@@ -93,6 +93,31 @@ def before_step(optimizer: torch.optim.Optimizer, config: Any, step: int, base_l
         g.mul_(coef.view(-1, *(1,) * (g.ndim - 1)))
 
 
+def take_step(optimizer: torch.optim.Optimizer, step: int, where: str = "") -> None:
+    """``optimizer.step()`` for training step ``step``; a step too large for the weights' floating-point type is a
+    :class:`~bridge.runs.errors.Diverged` at ``step + 1`` (torch refuses it with an overflow ``RuntimeError``:
+    Adam at ``lr = 3e38`` moves float32 weights by ``lr / (1 - β₁)``, beyond float32's largest number).
+    ``where`` follows "weights" in the message (``" of seed 3"``).
+
+    Examples:
+        >>> w = nn.Parameter(torch.ones(2)); opt = torch.optim.Adam([w], lr=3e38); w.grad = torch.ones(2)
+        >>> take_step(opt, 0)
+        Traceback (most recent call last):
+        ...
+        bridge.runs.errors.Diverged: weights (the optimizer's step at lr 3e+38 overflows float32) became non-finite at step 1; lower train.lr
+    """
+    from bridge.runs.errors import Diverged
+
+    try:
+        optimizer.step()
+    except RuntimeError as e:
+        if "overflow" not in str(e):
+            raise
+        lr = max(group["lr"] for group in optimizer.param_groups)
+        dtype = str(next((p.dtype for group in optimizer.param_groups for p in group["params"]), torch.float32)).removeprefix("torch.")
+        raise Diverged(step + 1, float("inf"), f"{where} (the optimizer's step at lr {lr:g} overflows {dtype})", weights=True) from e
+
+
 def optimizer_params(model: nn.Module | Iterable[Tensor], config: Any, rename: dict[str, Tensor] | None = None) -> list:
     """What :func:`make_optimizer` optimizes: trainable tensors, or the model's parameter groups.
 

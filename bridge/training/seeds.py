@@ -70,7 +70,7 @@ from bridge.training.undo import refusable
 from bridge.training.writer import RunWriter, extension_starts, holds_files, resumed_record
 from bridge.training.inputs import build_for_task, extension, resolve_device, validate
 from bridge.training.loop import batch_indices, step_bar, torch_threads, with_loss_tracker
-from bridge.training.optim import before_step, make_optimizer, optimizer_params
+from bridge.training.optim import before_step, make_optimizer, optimizer_params, take_step
 
 
 def train_seeds(
@@ -240,7 +240,7 @@ class _SeedStack:
             raise Diverged(step, losses[k].item(), f" of seed {seeds[k]}")
         total.backward()
         before_step(self.optimizer, self.train, step, self.base_lrs, stacked=True)
-        self.optimizer.step()
+        take_step(self.optimizer, step)
 
     def check_weights(self, step: int, seeds: list[int]) -> None:
         """Raise :class:`Diverged` naming the first seed with a weight that is not finite after ``step``."""

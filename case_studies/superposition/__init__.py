@@ -36,12 +36,7 @@ import torch
 
 from bridge.config import ConfigError, RunConfig, ScheduleConfig, TrainConfig
 from bridge.estimators.llc import SGLDConfig
-from bridge.models.toy_superposition import (
-    ToySuperposition,
-    ToySuperpositionConfig,
-    fit_fresh_samples,
-    instance_losses,
-)
+from bridge.models.toy_superposition import ToySuperposition, ToySuperpositionConfig, fit_fresh_samples, instance_losses
 from bridge.plots.base import (
     new_figure,
     plot_estimate_series,
@@ -56,6 +51,7 @@ from bridge.plots.superposition import (
     plot_phase_diagram,
 )
 from bridge.report import BridgeReport
+from bridge.runs.errors import Diverged
 from bridge.runs.run import Run, RunError
 from bridge.seeding import derive_seed
 from bridge.tasks.sparse_features import SparseFeaturesConfig
@@ -69,12 +65,7 @@ from bridge.trackers.feature_geometry import FeatureGeometryTracker
 from bridge.trackers.llc import LLCTracker
 from bridge.training.loop import torch_threads
 from case_studies.base import MAIN, CaseStudy, Offline, register
-from case_studies.superposition.verdict import (
-    Targets,
-    pentagon_rows,
-    sticky_distances,
-    sweep_checks,
-)
+from case_studies.superposition.verdict import DIVERGED, Targets, diverged_rows, pentagon_rows, sticky_distances, sweep_checks
 from probes.feature_geometry import n2m1_phase, polygon
 
 SWEEPS_FILE = "superposition_sweeps.json"
@@ -199,7 +190,8 @@ def phase_grid(sweep: PhaseSweep) -> tuple[np.ndarray, np.ndarray]:
 
 
 def trained_n2m1_phases(sweep: PhaseSweep, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Train every (importance, density, seed) instance at once; the phase ``(importance, density)`` and ``W`` of each cell's best seed.
+    """Train every (importance, density, seed) instance at once; the phase ``(importance, density)`` and ``W`` of each cell's best seed
+    (the lowest loss among the seeds that did not diverge; ``"diverged"`` where every seed diverged, its ``W`` not finite).
 
     Returns:
         ``(phases, weights)``: an object array of phase names ``(importance, density)`` and ``W`` ``(importance, density, 2)``.
@@ -216,17 +208,20 @@ def trained_n2m1_phases(sweep: PhaseSweep, seed: int) -> tuple[np.ndarray, np.nd
     importance = einops.repeat(importance, "cell feature -> (seed cell) feature", seed=seeds)
     density = einops.repeat(torch.tensor(P.ravel(), dtype=torch.float32), "cell -> (seed cell)", seed=seeds)
     model = ToySuperposition(ToySuperpositionConfig(2, 1, n_instances=cells * seeds), seed=seed)
-    fit_fresh_samples(model, importance, density, steps=sweep.steps, batch_size=sweep.batch_size, lr=sweep.lr, seed=seed)
-    losses = einops.rearrange(instance_losses(model, importance, density, seed=seed + 1), "(seed cell) -> seed cell", seed=seeds)
+    finite = _fit(model, importance, density, steps=sweep.steps, batch_size=sweep.batch_size, lr=sweep.lr, seed=seed)
+    losses = torch.where(finite, instance_losses(model, importance, density, seed=seed + 1), math.inf)  # a diverged seed is never the best
+    losses, finite = (einops.rearrange(t, "(seed cell) -> seed cell", seed=seeds) for t in (losses, finite))
     W = einops.rearrange(model.W.detach(), "(seed cell) hidden feature -> seed cell hidden feature", seed=seeds)
     best = losses.argmin(dim=0)
     weights = torch.stack([W[best[c], c] for c in range(cells)])  # (cell, 1, 2)
-    phases = einops.rearrange(np.array([n2m1_phase(w) for w in weights], dtype=object), "(importance density) -> importance density", importance=len(r))
+    found = [n2m1_phase(w) if ok else DIVERGED for w, ok in zip(weights, finite.any(dim=0).tolist())]
+    phases = einops.rearrange(np.array(found, dtype=object), "(importance density) -> importance density", importance=len(r))
     return phases, einops.rearrange(weights, "(importance density) 1 feature -> importance density feature", importance=len(r)).numpy()
 
 
 def dims_sweep(sweep: DimsSweep, seed: int) -> list[dict]:
-    """Per density: ``m/‖W‖²`` (``inf`` for weights that are all zero) and the dimensions per feature ``D`` of the represented features (``‖W_i‖ > 0.5``).
+    """Per density: ``m/‖W‖²`` (``inf`` for weights that are all zero, NaN for a model that diverged, with no ``D``) and the
+    dimensions per feature ``D`` of the represented features (``‖W_i‖ > 0.5``).
 
     Examples:
         >>> from bridge.models.toy_superposition import ToySuperpositionConfig
@@ -237,15 +232,29 @@ def dims_sweep(sweep: DimsSweep, seed: int) -> list[dict]:
     k, n, m = sweep.model.n_instances, sweep.model.n_features, sweep.model.n_hidden
     density = torch.tensor(np.logspace(*sweep.log_density, k), dtype=torch.float32)
     model = ToySuperposition(sweep.model, seed=seed + 7)
-    fit_fresh_samples(model, torch.ones(k, n), density, steps=sweep.steps, batch_size=sweep.batch_size, lr=sweep.lr, seed=seed + 7)
+    finite = _fit(model, torch.ones(k, n), density, steps=sweep.steps, batch_size=sweep.batch_size, lr=sweep.lr, seed=seed + 7)
     out = []
     for i in range(k):
         W = model.W[i].detach()
+        if not finite[i]:  # its dimensionalities are no measurement: the sticky row fails and a precondition names it
+            out.append({"density": float(density[i]), "dims_per_feature": math.nan, "D": [], "represented": 0})
+            continue
         norms, dims = W.norm(dim=0), dimensions_per_feature(W)
         keep = norms > 0.5
         total = float((W**2).sum())  # 0 when training left no weight: m/‖W‖² is not a number, and the sticky row fails saying so
         out.append({"density": float(density[i]), "dims_per_feature": m / total if total > 0 else math.inf, "D": dims[keep].numpy().tolist(), "represented": int(keep.sum())})
     return out
+
+
+def _fit(model: ToySuperposition, *args, **kwargs) -> torch.Tensor:
+    """:func:`fit_fresh_samples`; ``(instances,)`` whether each instance's weights ended finite (none, when a step overflowed)."""
+    try:
+        fit_fresh_samples(model, *args, **kwargs)
+    except Diverged:
+        with torch.no_grad():
+            for p in (model.W, model.b):
+                p.fill_(math.nan)
+    return torch.stack([torch.isfinite(p.detach().flatten(1)).all(dim=1) for p in (model.W, model.b)]).all(dim=0)
 
 
 def case_seed(run: Run) -> int:
@@ -315,7 +324,7 @@ class Superposition(CaseStudy):
             predicted = predict_n2m1_phases(r, p)
             trained, weights = trained_n2m1_phases(preset.phases, seed)
             sweep = dims_sweep(preset.dims, seed)
-        report.checks += sweep_checks(predicted, trained, sweep, targets)
+        report.checks += diverged_rows(phase_grid(preset.phases), trained, sweep, preset.phases.lr, preset.dims.lr) + sweep_checks(predicted, trained, sweep, targets)
         agreement = float(np.mean(predicted == trained))
         all_d = np.concatenate([s["D"] for s in sweep])
         share_all = float(np.mean(sticky_distances(all_d)[1] <= targets.sticky_tol)) if all_d.size else 0.0

@@ -57,6 +57,37 @@ class Targets:
     match_tolerance: float = 0.2
 
 
+DIVERGED = "diverged"  # the phase of an n=2, m=1 cell whose every trained instance diverged
+
+
+def diverged_rows(grid: tuple[np.ndarray, np.ndarray], trained: np.ndarray, sweep: list[dict], phase_lr: float, dims_lr: float) -> list:
+    """A failed precondition per sweep in which a model diverged, naming the models (none when every one trained).
+
+    As a case study's diverged run is, a diverged sweep model is a failed precondition: the claims on its sweep cannot
+    be judged. ``grid`` is ``(importance, density)`` of the phase diagram, ``trained`` its phases (``"diverged"``
+    where every seed of a cell diverged), ``sweep`` the dimensions sweep (a model that diverged has NaN
+    ``dims_per_feature``); ``phase_lr``, ``dims_lr`` the sweeps' learning rates, named in the reason.
+
+    Examples:
+        >>> grid = (np.array([0.1, 10.0]), np.array([0.01, 1.0]))
+        >>> trained = np.array([["feature 1", "diverged"], ["feature 2", "feature 2"]], dtype=object)
+        >>> [(r.name, r.value, r.passed, r.reason) for r in diverged_rows(grid, trained, [{"density": 0.5, "dims_per_feature": float("nan")}], 1e30, 1e-2)]
+        [('n=2, m=1 phase sweep trained without diverging', 1, False, 'every seed diverged in 1 of 4 cells (importance 0.1, density 1); lower phases.lr (1e+30)'), ('dimensions-per-feature sweep trained without diverging', 1, False, 'diverged: 1 of 1 models (density 0.5); lower dims.lr (0.01)')]
+    """
+    rows = []
+    cells = [(float(grid[0][i]), float(grid[1][j])) for i, j in zip(*np.nonzero(np.asarray(trained, dtype=object) == DIVERGED))]
+    if cells:
+        where = ", ".join(f"(importance {a:.3g}, density {b:.3g})" for a, b in cells[:4]) + (", …" if len(cells) > 4 else "")
+        reason = f"every seed diverged in {len(cells)} of {np.size(trained)} cells {where}; lower phases.lr ({phase_lr:g})"
+        rows.append(check("n=2, m=1 phase sweep trained without diverging", len(cells), "== 0", False, role="precondition", claim="every cell of the phase diagram has a trained model", reason=reason))
+    lost = [float(s["density"]) for s in sweep if isinstance(s["dims_per_feature"], Real) and np.isnan(s["dims_per_feature"])]
+    if lost:
+        where = ", ".join(f"density {d:.3g}" for d in lost[:4]) + (", …" if len(lost) > 4 else "")
+        reason = f"diverged: {len(lost)} of {len(sweep)} models ({where}); lower dims.lr ({dims_lr:g})"
+        rows.append(check("dimensions-per-feature sweep trained without diverging", len(lost), "== 0", False, role="precondition", claim="every model of the dimensions sweep trained", reason=reason))
+    return rows
+
+
 def sweep_checks(predicted: np.ndarray, trained: np.ndarray, sweep: list[dict], targets: Targets) -> list:
     """The phase-diagram and sticky-dimensionality checks from the sweeps' results.
 

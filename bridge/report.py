@@ -256,7 +256,7 @@ def _key_text(key: Any, where: str) -> str:
     raise TypeError(f"{where} has the key {key!r} ({type(key).__name__}): a JSON table's keys are text, numbers, true, false or null")
 
 
-def _finite(obj: Any, report: str, where: str = "") -> Any:
+def _finite(obj: Any, report: str = "the report", where: str = "") -> Any:
     """Replace NaN/inf by ``None`` so the JSON is standard (also in numpy and torch values, made lists or numbers first);
     refuse what JSON cannot hold or would merge, naming ``where`` (the field's path) in ``report``."""
     if hasattr(obj, "tolist") and not isinstance(obj, str | bytes):

@@ -96,7 +96,8 @@ class SeedReport:
                 "across_seeds": [_row(r) for r in self.across_seeds],
                 "figures": list(self.figures),
                 "markdown_stamped": True,  # seed_report.md ends with this file's SHA-256: one without it was cut short
-            }
+            },
+            f"seed report of {self.case_study} [{self.preset}]",
         )
 
     def table(self) -> Any:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.config import ConfigError
-from bridge.report import markdown_cell
+from bridge.report import _finite, _row, markdown_cell
 from bridge.runs.errors import Diverged
 from bridge.sweep.grid import check_seeds, parse_seeds
 
@@ -81,8 +81,6 @@ class SeedReport:
         return "pass" if self.pass_fraction >= self.threshold and across else "fail"
 
     def to_dict(self) -> dict[str, Any]:
-        from bridge.report import _finite, _row
-
         return _finite(
             {
                 "case_study": self.case_study,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-import case_studies.superposition as sup
+import case_studies.superposition.sweeps as sup
 from bridge import RunConfig, ScheduleConfig, TrainConfig, train
 from bridge.models.toy_superposition import ToySuperpositionConfig
 from bridge.plots import new_figure

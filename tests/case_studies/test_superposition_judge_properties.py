@@ -234,7 +234,7 @@ def test_curves_that_do_not_fit_the_checkpoints_are_refused_by_name(cut, message
 
 def test_a_dims_sweep_model_trained_to_zero_weights_fails_the_sticky_row_instead_of_dividing_by_zero(monkeypatch):
     """m/‖W‖² of all-zero weights raised a bare ZeroDivisionError inside the analysis."""
-    import case_studies.superposition as sup
+    import case_studies.superposition.sweeps as sup
     from bridge.models.toy_superposition import ToySuperpositionConfig
 
     monkeypatch.setattr(sup, "fit_fresh_samples", lambda model, *args, **kwargs: model.W.data.zero_())

@@ -16,9 +16,10 @@ Every row has a ``role``:
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from bridge.stages.detectors import Event
 
@@ -104,6 +105,22 @@ class Check(_Judged):
     depends_on: tuple[str, ...] = ()
     reason: str = ""
     key: str = ""
+
+
+ROUNDING = 1e-9  # how far a measurement may leave its range by float rounding alone
+
+
+def outside(values: Any, lo: float, hi: float) -> list[float]:
+    """The entries of ``values`` (any shape) beyond ``[lo, hi]`` by more than float rounding (:data:`ROUNDING`), in
+    order: a CKA of 1.2 or an accuracy of 1.5 is a broken measurement, which a judge must not read as a large one.
+    NaN is not outside (the detectors leave it out).
+
+    Examples:
+        >>> outside([0.5, 1.0 + 1e-12, 1.5, -0.2, float("nan")], 0.0, 1.0)
+        [1.5, -0.2]
+    """
+    flat = np.asarray(values, dtype=float).ravel()
+    return flat[(flat < lo - ROUNDING) | (flat > hi + ROUNDING)].tolist()
 
 
 def relative_error(observed: float, reference: float) -> float:

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from bridge.match import check
+from bridge.match import check, outside
 
 WIDTH_FACTORS = (0.5, 1.0, 2.0)
 SAME_REPRESENTATION = 0.95  # the smallest debiased CKA between two runs' final representations that counts as the same
@@ -41,7 +41,6 @@ CHUGHTAI = "Chughtai, Chan & Nanda 2023 (a toy model of universality)"
 __all__ = ["differentiation_curves", "differentiation_tracking", "fourier_algorithm", "grokked", "run_widths", "sparse_fourier_rows", "universality", "width_grid"]
 
 
-ROUNDING = 1e-9  # a CKA or an accuracy this far outside its range is float rounding, not a broken measurement
 
 
 def _require_level(name: str, value: Any, lo: float, hi: float, closed_lo: bool, meaning: str) -> None:
@@ -101,9 +100,9 @@ def universality(outs: Mapping[Any, str | Path], threshold: float = SAME_REPRESE
     worst = weakest_pair(table)
     value = float(worst["cka_debiased"])
     ckas = np.asarray(table["cka_debiased"], dtype=float)
-    outside = ckas[np.abs(ckas) > 1 + ROUNDING]  # a debiased CKA lies in [−1, 1]: 1.5 is a broken measurement, not a match
-    passed = value >= threshold and not outside.size
-    reason = f"a debiased CKA outside [−1, 1]: {outside.tolist()}" if outside.size else "" if passed else f"lowest pair: {worst['run_a']} vs {worst['run_b']}" + (" (CKA not a number)" if np.isnan(value) else "")
+    broken = outside(ckas, -1.0, 1.0)  # a debiased CKA lies in [−1, 1]: 1.5 is a broken measurement, not a match
+    passed = value >= threshold and not broken
+    reason = f"a debiased CKA outside [−1, 1]: {broken}" if broken else "" if passed else f"lowest pair: {worst['run_a']} vs {worst['run_b']}" + (" (CKA not a number)" if np.isnan(value) else "")
     return check(
         f"every pair of {len(runs)} runs (hidden widths {', '.join(map(str, widths))}) learns the same hidden representation (min debiased CKA at step {final})",
         value, f">= {threshold}", passed,
@@ -220,11 +219,11 @@ def differentiation_tracking(outs: Mapping[Any, str | Path], tolerance: float = 
     if len(outs) < 2:
         raise ValueError(f"differentiation_tracking needs at least 2 runs, got {len(outs)}")
     runs = {label: load_run(path) for label, path in outs.items()}
-    worst, where, crossings, outside = -np.inf, "", "", []
+    worst, where, crossings, broken = -np.inf, "", "", []
     for a, b in itertools.permutations(runs, 2):
         steps, measured, predicted = differentiation_curves(runs[a], runs[b])
         gap = np.abs(measured - predicted)
-        outside += [f"{a} vs {b} at step {t:.0f}: {what} {v:.6g}" for what, curve in (("measured", measured), ("predicted", predicted)) for t, v in zip(steps, curve) if abs(v) > 1 + ROUNDING]
+        broken += [f"{a} vs {b} at step {t:.0f}: {what} {v:.6g}" for what, curve in (("measured", measured), ("predicted", predicted)) for t, v in zip(steps, curve) if outside(v, -1.0, 1.0)]
         at = int(np.argmax(np.where(np.isnan(gap), np.inf, gap)))  # a step not measured counts as the worst
         if _nan_first(gap[at]) > _nan_first(worst):  # a pair not measured stays the worst, whatever pairs follow
             worst, where = float(gap[at]), f"{a} vs {b} at step {steps[at]:.0f}: measured {measured[at]:.3f}, predicted {predicted[at]:.3f}"
@@ -232,10 +231,10 @@ def differentiation_tracking(outs: Mapping[Any, str | Path], tolerance: float = 
     return [
         check(
             f"CKA(seed a at step t, seed b at the end) follows the predicted differentiation (largest abs(measured − predicted) over steps and {len(runs) * (len(runs) - 1)} ordered pairs)",
-            worst, f"<= {tolerance:g}", worst <= tolerance and not outside,
+            worst, f"<= {tolerance:g}", worst <= tolerance and not broken,
             claim="the representation of every seed approaches the shared final one mode by mode, as the exact linear dynamics from its own initial weights predict",
             source=SAXE_2019 + "; Fukumizu 1998, Braun et al. 2022 (the exact balanced flow); bridge.theory.balanced_flow", depends_on=("small init_std (nearly balanced start)", "whitened inputs"),
-            reason="; ".join(filter(None, ["" if worst <= tolerance else f"worst: {where}", f"a debiased CKA outside [−1, 1]: {'; '.join(outside[:3])}" if outside else ""])),
+            reason="; ".join(filter(None, ["" if worst <= tolerance else f"worst: {where}", f"a debiased CKA outside [−1, 1]: {'; '.join(broken[:3])}" if broken else ""])),
         ),
         check("steps where CKA(step, final) settles above each level, measured vs predicted (worst pair)", crossings, "—", True, role="info", source="bridge.theory.saxe"),
     ]
@@ -261,9 +260,8 @@ def _accuracy(run, name: str, label: str) -> tuple[np.ndarray, np.ndarray]:
     values = np.asarray(values, dtype=float)
     if len(steps) < 2:
         raise ValueError(f"{label}: {name} has {len(steps)} sample{'' if len(steps) == 1 else 's'}; whether it grokked needs at least 2")
-    outside = values[(values < -ROUNDING) | (values > 1 + ROUNDING)]
-    if outside.size:
-        raise ValueError(f"{label}: {name} has accuracies outside [0, 1]: {outside.tolist()[:5]}")
+    if broken := outside(values, 0.0, 1.0):
+        raise ValueError(f"{label}: {name} has accuracies outside [0, 1]: {broken[:5]}")
     return steps, values
 
 
@@ -364,9 +362,9 @@ def sparse_fourier_rows(spectra: Mapping[int, Any], targets, skipped: Sequence[i
     ginis = {s: g for s, (_, g, _) in found.items()}
     floors = {s: 1 - targets.n_top / f for s, (_, _, f) in found.items()}
     few = [f"seed {s}: {f} frequencies, not more than n_top = {targets.n_top}, so any embedding would pass" for s, (_, _, f) in found.items() if f <= targets.n_top]
-    outside = [f"seed {s}: {c}" for s, c in counts.items() if not 1 <= c <= targets.n_top]
+    miscounted = [f"seed {s}: {c}" for s, c in counts.items() if not 1 <= c <= targets.n_top]
     below = [f"seed {s}: {g:.3g} < {floors[s]:.3g}" for s, g in ginis.items() if not _gini_reaches(spectra[s], targets.n_top)]
-    count_ok = bool(found) and not few and not outside
+    count_ok = bool(found) and not few and not miscounted
     gini_ok = bool(found) and not few and not below
     sets = {s: set(k) for s, (k, _, _) in found.items()}
     pairs = list(itertools.combinations(sorted(sets), 2))
@@ -374,7 +372,7 @@ def sparse_fourier_rows(spectra: Mapping[int, Any], targets, skipped: Sequence[i
     span = lambda d: ", ".join(f"{s}: {v:.3g}" if isinstance(v, float) else f"{s}: {v}" for s, v in d.items()) or "none"
     return [
         check(f"key frequencies of every seed that grokked ({len(found)} of {len(found) + len(skipped)}), per seed: {span(counts)}", max(counts.values(), default=None), f"1 to {targets.n_top} in every seed", count_ok,
-              claim=f"every seed that groks uses a sparse Fourier algorithm: at most {targets.n_top} frequencies carry {targets.key_mass:.0%} of the embedding's squared norm", source=NANDA, reason="; ".join(filter(None, [why, *few, *outside]))),
+              claim=f"every seed that groks uses a sparse Fourier algorithm: at most {targets.n_top} frequencies carry {targets.key_mass:.0%} of the embedding's squared norm", source=NANDA, reason="; ".join(filter(None, [why, *few, *miscounted]))),
         check(f"Gini of the final embedding's Fourier norms in every seed that grokked, per seed: {span(ginis)}", min(ginis.values(), default=None), f">= 1 − {targets.n_top}/F ({min(floors.values(), default=float('nan')):.3f})", gini_ok,
               claim=f"every seed's embedding is at least as concentrated as {targets.n_top} equal frequencies and nothing else", source=f"{NANDA}, Fig. 7 (Gini)", reason="; ".join(filter(None, [why, *few, *below]))),
         check("key-frequency overlap across the seeds that grokked (mean pairwise Jaccard)", jaccard, "— (the frequencies need not be shared)", True, role="info", source=CHUGHTAI),

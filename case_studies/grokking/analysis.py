@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 from torch import Tensor
 
-from bridge.match import check, match
+from bridge.match import check, match, outside
 from bridge.report import BridgeReport, not_reached
 from bridge.runs.run import Run
 from bridge.stages.detectors import Event, threshold_crossing
@@ -256,8 +256,8 @@ def _outside_unit(curves: dict[str, np.ndarray]) -> str:
         >>> _outside_unit({"accuracy/train": np.array([0.5, 1.0 + 1e-12]), "accuracy/test": np.array([0.2, 1.5])})
         'accuracy/test has accuracies outside [0, 1]: [1.5]'
     """
-    found = {name: v[(v < -1e-9) | (v > 1 + 1e-9)] for name, v in ((name, np.asarray(values, dtype=float)) for name, values in curves.items())}
-    return "; ".join(f"{name} has accuracies outside [0, 1]: {v.tolist()[:5]}" for name, v in found.items() if v.size)
+    found = {name: outside(values, 0.0, 1.0) for name, values in curves.items()}
+    return "; ".join(f"{name} has accuracies outside [0, 1]: {v[:5]}" for name, v in found.items() if v)
 
 
 def _at(event: Event | None) -> float | None:

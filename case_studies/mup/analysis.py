@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from bridge.match import check
+from bridge.match import check, outside
 from bridge.report import BridgeReport
 from bridge.runs.run import Run
 from bridge.theory import mup as theory
@@ -24,7 +24,6 @@ TP4 = "Yang & Hu 2021 (Tensor Programs IV), abc-parametrisations"
 TP5 = "Yang et al. 2022 (Tensor Programs V)"
 CKA_SOURCE = "Yang & Hu 2021 (feature learning in the infinite-width limit under μP); CKA: Kornblith et al. 2019"
 NAMES = {"mup": "μP", "standard": "SP", "ntk": "NTK"}
-CKA_ROUNDING = 1e-9  # a CKA this far outside [0, 1] is float rounding, not a broken measurement
 
 
 
@@ -315,13 +314,13 @@ def _transfer_rows(report: BridgeReport, obs: MupObservables, targets: Any) -> N
 def _similarity_rows(report: BridgeReport, obs: MupObservables) -> None:
     widths = obs.lr_widths
     values = np.asarray(obs.cka.get("mup", ()), dtype=float)[:-1]  # not measured: the claim fails, it is not dropped
-    outside = values[(values < -CKA_ROUNDING) | (values > 1 + CKA_ROUNDING)]  # a linear CKA lies in [0, 1]: 1.2 is a broken measurement
-    rising = bool(values.size and np.all(np.isfinite(values)) and np.all(np.diff(values) > 0)) and not outside.size
+    broken = outside(values, 0.0, 1.0)  # a linear CKA lies in [0, 1]: 1.2 is a broken measurement
+    rising = bool(values.size and np.all(np.isfinite(values)) and np.all(np.diff(values) > 0)) and not broken
     report.checks.append(
         check(
             f"μP: CKA of the last hidden layer with width {widths[-1]}'s, widths {widths[0]}–{widths[-2]}", [round(float(v), 4) for v in values] if values.size else None, "strictly increasing with width", rising,
             claim="under μP the learned representations converge as width grows", source=CKA_SOURCE, depends_on=(obs.optimizer, "learning rate best for the widest model"),
-            reason="no μP CKA measured" if not values.size else f"a CKA outside [0, 1]: {outside.tolist()}" if outside.size else "",
+            reason="no μP CKA measured" if not values.size else f"a CKA outside [0, 1]: {broken}" if broken else "",
         )
     )
     if "standard" in obs.cka:

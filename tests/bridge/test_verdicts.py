@@ -190,3 +190,11 @@ def test_a_match_whose_dynamics_event_is_at_step_0_fails_with_a_reason_instead_o
     assert at_zero.reason == "dynamics event at step 0: the mechanism's relative error to it is not defined"
     alone = match("frequency 3", 100.0, Event("loss below", 0.0, 0.0, 0.0), None, 0.2, require_mechanism=False)
     assert alone.relative_error == 1.0 and not alone.passed and alone.reason == "relative error 1 > tolerance 0.2"
+
+
+def test_outside_names_the_values_beyond_a_range_by_more_than_rounding_in_any_shape():
+    from bridge.match import ROUNDING, outside
+
+    assert outside(np.array([[0.5, 1 + ROUNDING / 2], [1 + 4 * ROUNDING, -4 * ROUNDING]]), 0.0, 1.0) == [1 + 4 * ROUNDING, -4 * ROUNDING]
+    assert outside([float("nan"), 0.0, 1.0], 0.0, 1.0) == [] and outside(torch.tensor([-1.5, 0.3]), -1.0, 1.0) == [-1.5]
+    assert outside(2.0, 0.0, 1.0) == [2.0] and outside([], 0.0, 1.0) == []

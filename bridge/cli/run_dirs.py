@@ -128,9 +128,6 @@ def report_cmd(
         raise RunError(f"{run_dir / 'run.json'} is not a run record (expected an object with a 'files' table)")
     if "report.json" not in (files or {}):
         raise CLIError(f"{run_dir} has no finished report (run.json records none; writing it was interrupted): finish it with --resume or pass --rebuild")
-    from bridge.runs.run import load_run
-
-    load_run(run_dir)  # its config parses, as every reader's does (one of a kind no imported module registers waits for a read that needs it)
     for name in ["report.json", "report.md", *sorted(set(files or {}) - {"report.json", "report.md"})]:
         try:
             verify(run_dir, files, name)  # the report and every file written with it, as recorded

@@ -149,7 +149,8 @@ def grid_points(grid: Mapping[str, Sequence[Any]] | None = None, *, seeds: Itera
 
     Raises:
         ConfigError: an empty axis, a repeated value, a seed that is not a non-negative integer, a value that is not a
-            number, text, boolean, None or a list of them, both or neither of ``grid`` and ``points``, two points with one key, or a key longer than a folder name may be (255 bytes).
+            number, text, boolean, None or a list of them, both or neither of ``grid`` and ``points``, listed points that
+            set a seed as well as ``seeds``, two points with one key, or a key longer than a folder name may be (255 bytes).
 
     Examples:
         >>> pts = grid_points({"model.d_model": [32, 64], "train.lr": ["1e-3"]}, seeds=[0, 1])
@@ -169,6 +170,9 @@ def grid_points(grid: Mapping[str, Sequence[Any]] | None = None, *, seeds: Itera
         if not rows:
             raise ConfigError("a sweep needs at least one point")
         if seeds is not None:
+            named = next((i for i, r in enumerate(rows) if SEED in r), None)
+            if named is not None:  # the seeds given would replace the listed one
+                raise ConfigError(f"give the seeds either in the listed points or as seeds, not both (point {named} sets seed={rows[named][SEED]!r})")
             rows = [{**r, SEED: s} for r in rows for s in seeds]
         out = [Point(tuple((k, _typed(v)) for k, v in r.items())) for r in rows]
     else:

@@ -127,13 +127,34 @@ def _mark_lone_points(line: Any, x: Any, y: Any) -> None:
 
 
 _LINEAR_NOTE = "linear-axis-note"  # gid of the note on a panel whose log axis stayed linear
+_HIDDEN_NOTE = "hidden-values-note"  # gid of the note counting the values ≤ 0 a log axis leaves out
+
+
+def _non_positive(ax: Any, axis: str) -> int:
+    """How many distinct finite data points drawn on ``ax`` (lines, markers) are ≤ 0 on ``axis``: a log axis cannot show them.
+
+    Only artists placed in data coordinates along ``axis`` count (a vertical line's axes-fraction height does not);
+    a point drawn twice (a marker on its curve) or a horizontal line's ends count once.
+    """
+    k = "xy".index(axis)
+    hidden = set()
+    for artist, xy, transform in [(a, a.get_xydata(), a.get_transform()) for a in ax.lines] + [(c, c.get_offsets(), c.get_offset_transform()) for c in ax.collections]:
+        in_data = transform.contains_branch_seperately(ax.transData)
+        if not in_data[k] or not artist.get_visible() or not np.size(xy):
+            continue
+        xy = np.ma.filled(np.ma.asarray(xy, dtype=float), np.nan).reshape(-1, 2)
+        for point in xy[np.isfinite(xy).all(axis=1) & (xy[:, k] <= 0)]:
+            hidden.add((float(point[0]) if in_data[0] else None, float(point[1]) if in_data[1] else None))
+    return len(hidden)
 
 
 def set_log_scale(ax: Any, axis: str = "y", **kwargs: Any) -> bool:
     """Put ``axis`` (``"x"`` or ``"y"``) of ``ax`` on a log scale if the data drawn on it holds a finite positive value.
 
     Otherwise the axis stays linear and the panel says so in a short note: a log axis with nothing
-    positive to show cannot be drawn, and saving the figure would fail. Call it after drawing.
+    positive to show cannot be drawn, and saving the figure would fail. A log axis that leaves out some
+    drawn values (finite and ≤ 0, such as a loss that reached 0) says how many in a note in the lower left
+    corner. Call it after drawing.
 
     Args:
         axis: ``"x"`` or ``"y"``; kwargs: passed on to ``set_xscale``/``set_yscale`` (e.g. ``base=2``).
@@ -147,11 +168,20 @@ def set_log_scale(ax: Any, axis: str = "y", **kwargs: Any) -> bool:
         >>> set_log_scale(ax, "x"), set_log_scale(ax, "y"), ax.get_yscale(), [t.get_text() for t in ax.texts]
         (False, False, 'linear', ['no finite positive value: x and y axes left linear'])
         >>> _ = ax.plot([1.0, 2.0], [0.0, 3.0])
-        >>> set_log_scale(ax, "y", base=2), ax.get_yscale()
-        (True, 'log')
+        >>> set_log_scale(ax, "y", base=2), ax.get_yscale(), ax.texts[-1].get_text()
+        (True, 'log', '1 value ≤ 0 not shown (log y axis)')
     """
     if np.isfinite(getattr(ax.dataLim, f"minpos{axis}")):  # the smallest positive value drawn (inf: none)
         getattr(ax, f"set_{axis}scale")("log", **kwargs)
+        hidden = _non_positive(ax, axis)
+        if hidden:
+            text = f"{hidden} value{'s' if hidden > 1 else ''} ≤ 0 not shown (log {axis} axis)"
+            shown = next((t for t in ax.texts if t.get_gid() == _HIDDEN_NOTE), None)
+            if shown is None:
+                ax.text(0.01, 0.01, text, transform=ax.transAxes, ha="left", va="bottom", fontsize=7, color="0.3", gid=_HIDDEN_NOTE,
+                        bbox={"facecolor": "white", "edgecolor": "0.7", "alpha": 0.9})
+            elif text not in shown.get_text():
+                shown.set_text(f"{shown.get_text()}; {text}")
         return True
     shown = next((t for t in ax.texts if t.get_gid() == _LINEAR_NOTE), None)
     if shown is None:

@@ -5,6 +5,7 @@ import pytest
 
 from bridge.plots import new_figure, plot_curves, plot_kernel_distance, save_figure
 from bridge.plots.parametrisation import plot_coordinate_check, plot_loss_vs_lr
+from bridge.plots.quanta import plot_power_law
 
 NAN, INF = float("nan"), float("inf")
 
@@ -38,6 +39,30 @@ def test_a_log_axis_with_a_positive_value_stays_log_without_a_note(tmp_path):
     assert (ax.get_xscale(), ax.get_yscale(), _notes(ax)) == ("log", "log", [])
     assert ax.get_ylim()[0] < 0.5 < ax.get_ylim()[1]
     np.testing.assert_allclose(ax.lines[1].get_xydata(), [[0.2, 0.5]])  # the best rate's star
+
+
+@pytest.mark.parametrize(
+    ("draw", "note"),
+    [
+        pytest.param(lambda ax: plot_curves(ax, {"loss": ([0, 1, 2, 3], [1.0, 0.1, 0.0, 0.0])}, logy=True), "2 values ≤ 0 not shown (log y axis)", id="loss reaching 0"),
+        pytest.param(lambda ax: plot_loss_vs_lr(ax, [0.1, 0.2, 0.4], {64: [0.4, -0.5, 0.2]}), "1 value ≤ 0 not shown (log y axis)", id="one negative loss"),
+        pytest.param(lambda ax: plot_power_law(ax, [0.0, 16, 32], [0.5, 0.0, 0.1]), "1 value ≤ 0 not shown (log x axis); 1 value ≤ 0 not shown (log y axis)", id="x and y"),
+    ],
+)
+def test_a_log_axis_that_leaves_out_values_at_or_below_zero_says_how_many(draw, note, tmp_path):
+    fig, ax = new_figure()
+    draw(ax)
+    save_figure(fig, tmp_path / "panel.png")
+    assert "log" in (ax.get_xscale(), ax.get_yscale())
+    assert _notes(ax) == [note]  # the values vanished without a word before
+
+
+def test_a_vertical_line_on_a_log_axis_is_not_counted_as_a_left_out_value():
+    fig, ax = new_figure()
+    ax.axvline(1.0)  # spans axes fraction 0 to 1 in y: no data value there
+    ax.axhline(0.0, xmin=0.2)  # a data value 0 in y, left out
+    plot_curves(ax, {"loss": ([0, 1, 2], [1.0, 0.5, 0.25])}, logy=True)
+    assert _notes(ax) == ["1 value ≤ 0 not shown (log y axis)"]
 
 
 def test_reach_draws_every_curve_in_its_own_style():

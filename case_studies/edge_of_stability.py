@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -373,17 +374,21 @@ def figures(runs: Mapping[str, Run], found: Mapping[str, dict]) -> list[str]:
     plot_loss_by_step_size(ax, {f["lr"]: f["loss"] for f in found.values()})
     paths.append(save_figure(fig, folder / "loss.png"))
     fig, axes = new_figure(ncols=2, nrows=len(runs), size=(5.0, 3.2))
-    for i, (key, run) in enumerate(runs.items()):
+    for i, (key, run) in enumerate(sorted(runs.items(), key=lambda item: found[item[0]]["lr"])):  # ascending η, as the curves
         lr, steps, last = found[key]["lr"], [s for s in run.steps if s > 0], run.steps[-1]
         plot_layer_loading(axes[2 * i], steps, [layer_shares(run, s) for s in steps], f"η={lr:g}: v₁ loading by layer")
         plot_neuron_loading(axes[2 * i + 1], neuron_shares(run, last), f"η={lr:g}: v₁ loading by neuron, step {last}")
     paths.append(save_figure(fig, folder / "loading.png"))
-    fig, axes = new_figure(ncols=len(runs), size=(4.6, 3.4))
-    for ax, f in zip(np.atleast_1d(axes), found.values()):
-        plot_onset(ax, *f["cosine"], *f["loss"], None if f["onset"] is None else f["onset"].step, None if f["spike"] is None else f["spike"].step)
-        ax.set_title(f"η={f['lr']:g}: oscillation along v₁ vs loss", fontsize=9)
-    paths.append(save_figure(fig, folder / "oscillation.png"))
+    paths.append(save_figure(_oscillation_figure(found), folder / "oscillation.png"))
     return [str(p.relative_to(main.path)) for p in paths]
+
+
+def _oscillation_figure(found: Mapping[str, dict]) -> Any:
+    """One onset panel per step size (``detect_curves``' results), ascending η, each title saying what was detected."""
+    fig, axes = new_figure(ncols=len(found), size=(4.6, 3.4))
+    for ax, f in zip(np.atleast_1d(axes), sorted(found.values(), key=lambda f: f["lr"])):
+        plot_onset(ax, *f["cosine"], *f["loss"], None if f["onset"] is None else f["onset"].step, None if f["spike"] is None else f["spike"].step, label=f"η={f['lr']:g}")
+    return fig
 
 
 def _rise_reason(ok: bool, late: bool, first: float) -> str:

@@ -163,11 +163,12 @@ def plot_neuron_loading(ax: Any, shares: Mapping[tuple[int, int], float], title:
 
 
 def plot_onset(
-    ax: Any, t: np.ndarray, cos: np.ndarray, tl: np.ndarray, loss: np.ndarray, onset: float | None, spike: float | None, window: float = 60
+    ax: Any, t: np.ndarray, cos: np.ndarray, tl: np.ndarray, loss: np.ndarray, onset: float | None, spike: float | None, window: float = 60, *, label: str = ""
 ) -> Any:
     """cos(g, v₁) (left axis) and the loss (right axis, a twin Axes) within ``window`` steps of the oscillation onset.
 
-    The title says what was detected: the onset and the loss rise, one of them, or neither.
+    The title says what was detected: the onset and the loss rise, one of them, or neither, after ``label``
+    (e.g. the step size) when one is given. The legend names both axes' lines.
 
     Args:
         ax: a matplotlib Axes.
@@ -176,6 +177,7 @@ def plot_onset(
         onset: the detected onset of oscillation (vertical solid line; the window's centre).
         spike: the first loss rise (vertical dotted line; the centre when there is no onset).
         window: half-width of the window in steps.
+        label: what the panel is of, put before the title (``"η=0.25"``).
 
     Examples:
         >>> from bridge.plots import new_figure
@@ -183,7 +185,9 @@ def plot_onset(
         >>> t = np.arange(200.0)
         >>> ax = plot_onset(ax, t, np.cos(t), t, np.exp(-t / 100), onset=100.0, spike=110.0, window=10)
         >>> len(ax.lines[0].get_xdata()), [x.get_text() for x in ax.get_legend().get_texts()]   # steps 90 … 110
-        (21, ['cos(g, v₁)', 'oscillation onset', 'first loss rise'])
+        (21, ['cos(g, v₁)', 'oscillation onset', 'first loss rise', 'training loss'])
+        >>> plot_onset(new_figure()[1], t, np.cos(t), t, np.exp(-t / 100), onset=None, spike=None, label="η=0.25").get_title()
+        'η=0.25: No oscillation onset detected;\\nno loss rise detected'
     """
     require_axes(ax)
     t = series("t", t, empty=False)
@@ -197,13 +201,15 @@ def plot_onset(
     ax.set_xlabel("step")
     twin = ax.twinx()
     winl = (tl >= centre - window) & (tl <= centre + window)
-    twin.plot(tl[winl], loss[winl], color="C3", lw=1.2, label="loss")
+    twin.plot(tl[winl], loss[winl], color="C3", lw=1.2, label="training loss")
     twin.set_ylabel("training loss", color="C3")
-    for x, style, label in ((onset, "-", "oscillation onset"), (spike, ":", "first loss rise")):
+    for x, style, name in ((onset, "-", "oscillation onset"), (spike, ":", "first loss rise")):
         if x is not None:
-            ax.axvline(x, color="k", ls=style, lw=0.8, label=label)
-    ax.legend(fontsize=7, loc="upper left")
-    ax.set_title(_onset_title(onset, spike), fontsize=9)
+            ax.axvline(x, color="k", ls=style, lw=0.8, label=name)
+    handles, labels = ax.get_legend_handles_labels()
+    more, named = twin.get_legend_handles_labels()  # the loss lives on the twin axis: named in the same legend
+    ax.legend(handles + more, labels + named, fontsize=7, loc="upper left")
+    ax.set_title(f"{label}: {_onset_title(onset, spike)}" if label else _onset_title(onset, spike), fontsize=9)
     return ax
 
 

@@ -146,7 +146,8 @@ def plot_dims_histogram(ax, dims: np.ndarray, *, title: str = "Dimensions per fe
 
 
 def plot_dims_vs_sparsity(ax, density: Sequence[float], dims: Sequence[np.ndarray], overall: Sequence[float]):
-    """Each represented feature's dimensionality (dots) and m/‖W‖² (line) against 1/(1 − S), as in the paper.
+    """Each represented feature's dimensionality (dots) and m/‖W‖² (line) against 1/(1 − S), as in the paper,
+    with the sticky fractions dotted; the legend names all three.
 
     Args:
         density: ``(runs,)`` feature densities 1 − S; dims: per run, ``(represented features,)``; overall: ``(runs,)``.
@@ -156,6 +157,8 @@ def plot_dims_vs_sparsity(ax, density: Sequence[float], dims: Sequence[np.ndarra
         >>> ax = plot_dims_vs_sparsity(new_figure()[1], [1.0, 0.1], [np.array([1.0, 1.0]), np.array([0.5, 0.5, 0.5])], [1.0, 0.5])
         >>> ax.lines[0].get_xdata().tolist(), len(ax.collections), ax.get_xscale()
         ([1.0, 10.0], 2, 'log')
+        >>> [t.get_text() for t in ax.get_legend().get_texts()]   # every kind of mark drawn
+        ['D_i, one dot per feature', 'm / ‖W‖²_F', 'sticky fractions']
     """
     require_axes(ax)
     density = series("density", density)
@@ -164,11 +167,11 @@ def plot_dims_vs_sparsity(ax, density: Sequence[float], dims: Sequence[np.ndarra
         raise ValueError(f"dims must hold one array per run (density) ({len(density)}), got {len(dims)}")
     dims = [series(f"dims[{i}]", d) for i, d in enumerate(dims)]
     inv = 1.0 / density
-    for x, d in zip(inv, dims):
-        ax.scatter(np.full(len(d), x), d, s=8, color="C0", alpha=0.6)
+    for i, (x, d) in enumerate(zip(inv, dims)):
+        ax.scatter(np.full(len(d), x), d, s=8, color="C0", alpha=0.6, label=None if i else "D_i, one dot per feature")
     ax.plot(inv, overall, color="k", lw=1.0, label="m / ‖W‖²_F")
-    for v in STICKY_FRACTIONS:
-        ax.axhline(v, color="C3", ls=":", lw=0.7)
+    for i, v in enumerate(STICKY_FRACTIONS):
+        ax.axhline(v, color="C3", ls=":", lw=0.7, label=None if i else "sticky fractions")
     set_log_scale(ax, "x")
     ax.set_xlabel("1 / (1 − S)")
     ax.set_ylabel("dimensions per feature")

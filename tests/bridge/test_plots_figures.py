@@ -213,3 +213,10 @@ def test_emergence_draws_every_other_frequency_in_grey_from_its_own_column():
     norms = np.array([[9.0, 1.0, 2.0, 3.0], [9.0, 1.5, 2.5, 3.5]])  # column 0, the constant, is never drawn
     ax = plots.plot_emergence(new_figure()[1], [0, 10], norms, [2])
     assert [(line.get_color(), list(line.get_ydata())) for line in ax.lines] == [("0.8", [1.0, 1.5]), ("0.8", [3.0, 3.5]), ("C0", [2.0, 2.5])]
+
+
+def test_the_dims_against_sparsity_legend_names_the_dots_the_line_and_the_sticky_fractions():
+    ax = plots.plot_dims_vs_sparsity(new_figure()[1], [1.0, 0.3, 0.1], [np.array([1.0]), np.array([0.5, 0.5]), np.array([0.4, 0.375, 0.4])], [1.0, 0.5, 0.39])
+    # only the line was named before: the dots and the red dotted lines were left to guess
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["D_i, one dot per feature", "m / ‖W‖²_F", "sticky fractions"]
+    assert len(ax.collections) == 3 and len(ax.lines) == 1 + 6

@@ -332,6 +332,7 @@ def _check_stamp(main: Run) -> None:
 
 
 def _report(study: CaseStudy, preset_name: str, preset: Any, seed: int, runs: Mapping[str, Run]) -> BridgeReport:
+    from bridge.report import _finite
     from bridge.runs.storage import atomic_write_json
 
     report = study.analyse(runs, preset)
@@ -345,9 +346,10 @@ def _report(study: CaseStudy, preset_name: str, preset: Any, seed: int, runs: Ma
         report.notes.append(f"figures not drawn: {reason}")
         warnings.warn(f"{study.name}: figures not drawn ({reason}); the report is written without them", RuntimeWarning, stacklevel=2)
     main = runs[MAIN]
-    atomic_write_json(main.path / "events.json", [e.to_dict() if hasattr(e, "to_dict") else dict(e) for e in report.events])
+    # standard JSON as report.json is (NaN and infinities as null): a diverged or all-zero model's numbers are not JSON
+    atomic_write_json(main.path / "events.json", _finite([e.to_dict() if hasattr(e, "to_dict") else dict(e) for e in report.events], f"events of {study.name}"))
     for file, content in report.files.items():
-        atomic_write_json(main.path / file, content)
+        atomic_write_json(main.path / file, _finite(content, f"{file} of {study.name}"))
     report.write(main.path)
     # the record of the set is written last: a kill before it leaves files that do not match their record
     _record(main, ["events.json", "report.json", "report.md", *report.files, *report.figures])

@@ -135,7 +135,7 @@ def run_widths(
     """
     from bridge.config import ConfigError
     from bridge.overrides import apply
-    from bridge.report import _row
+    from bridge.report import _finite, _row
     from bridge.runs.storage import atomic_write_json
     from bridge.sweep.grid import check_seeds
     from case_studies.base import get_case_study, resolve_preset
@@ -153,7 +153,8 @@ def run_widths(
         reports[width] = run_seeds("deep-linear", preset, folder, seeds, settings=[*settings, f"model.d_hidden={width}"], **options)
         outs.update({f"seed {s}, width {width}": seed_dir(folder, s) for s in seeds})
     row = universality(outs)
-    atomic_write_json(out / "universality.json", {"seeds": list(seeds), "widths": {str(w): r.verdict for w, r in reports.items()}, "universality": _row(row)})
+    saved = {"seeds": list(seeds), "widths": {str(w): r.verdict for w, r in reports.items()}, "universality": _row(row)}
+    atomic_write_json(out / "universality.json", _finite(saved, "universality.json"))  # a CKA not a number is null, as in report.json
     return {"seed_reports": reports, "universality": row}
 
 

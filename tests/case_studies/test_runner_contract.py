@@ -1,9 +1,13 @@
 """The runner and the case-study contract: a study without a main run is refused before training, an auxiliary run
-that diverges is the one the report names, and a rebuilt report is judged with the study's seed and settings."""
+that diverges is the one the report names, a rebuilt report is judged with the study's seed and settings, and the
+files a study writes beside its report are standard JSON."""
 
 import dataclasses
+import json
+import math
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 
 import bridge
@@ -11,6 +15,7 @@ from bridge import RunConfig, ScheduleConfig, TrainConfig
 from bridge.config import ConfigError
 from bridge.match import check
 from bridge.models import MLPConfig
+from bridge.stages.detectors import Event
 from bridge.report import BridgeReport
 from bridge.tasks import LinearTeacherConfig
 from case_studies import rebuild_report, run_case_study
@@ -63,6 +68,37 @@ class AuxiliaryDiverges(DerivedSeed):
     def runs(self, preset, seed):
         main = _config(seed, preset.steps)
         return {"aux": dataclasses.replace(main, train=dataclasses.replace(main.train, lr=1e4)), "main": main}
+
+
+@register("toy-files-not-finite")
+class FilesNotFinite(DerivedSeed):
+    """A study whose sweep file holds what an all-zero or diverged model gives: m/‖W‖² = inf, NaN weights."""
+
+    def analyse(self, runs, preset):
+        report = super().analyse(runs, preset)
+        report.files["toy_sweeps.json"] = {"sweep": [{"dims_per_feature": math.inf, "D": []}, {"dims_per_feature": math.nan}], "weights": np.array([[np.nan, 1.5], [-np.inf, 0.25]])}
+        report.events = [Event("crossing", step=math.nan, lo=10.0, hi=math.inf, observable="loss/train", kind="threshold")]
+        return report
+
+
+def _strict(path):
+    """The file parsed as standard JSON: ``NaN``, ``Infinity`` and ``-Infinity`` refused, as jq and JavaScript refuse them."""
+    def refuse(token):
+        raise ValueError(f"{path.name} holds {token}, which is not JSON")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+def test_the_files_beside_the_report_are_standard_json_and_a_rebuild_writes_them_again(tmp_path):
+    """They were written with Python's json default: ``Infinity`` and ``NaN`` tokens."""
+    run_case_study("toy-files-not-finite", "quick", tmp_path / "out", device="cpu", progress=False)
+    for _ in range(2):  # as trained, then as rebuilt from the files alone
+        sweeps = _strict(tmp_path / "out" / "toy_sweeps.json")
+        assert sweeps == {"sweep": [{"dims_per_feature": None, "D": []}, {"dims_per_feature": None}], "weights": [[None, 1.5], [None, 0.25]]}
+        events = _strict(tmp_path / "out" / "events.json")
+        assert [(e["step"], e["lo"], e["hi"]) for e in events] == [(None, 10.0, None)]
+        rebuilt = rebuild_report(tmp_path / "out")
+        assert rebuilt.verdict == "pass" and bridge.load_run(tmp_path / "out").status == "complete"
 
 
 def test_a_study_without_a_main_run_is_refused_before_any_training(tmp_path):

@@ -97,3 +97,22 @@ def test_grokked_refuses_a_short_or_out_of_range_accuracy_curve_naming_the_run_a
     run = types.SimpleNamespace(curve=lambda name: (steps[: len(accuracy[name])], accuracy[name]))
     with pytest.raises(ValueError, match=rf"^seed 4: {message}"):
         univ.grokked(run, Targets(), label="seed 4")
+
+
+def test_universality_json_is_standard_json_when_a_cka_is_not_a_number(monkeypatch, tmp_path):
+    """The row's NaN value was written as the token ``NaN``, which jq and JavaScript refuse."""
+    import json
+
+    import case_studies.generality.seeds as seeds_module
+    from bridge.match import check
+
+    monkeypatch.setattr(seeds_module, "run_seeds", lambda *args, **kwargs: types.SimpleNamespace(verdict="fail"))
+    monkeypatch.setattr(univ, "universality", lambda outs: check("universality", math.nan, ">= 0.9", False, reason="CKA not a number"))
+    (tmp_path / "widths").mkdir()  # run_seeds makes it
+    univ.run_widths(tmp_path / "widths", seeds=[0, 1], factors=(1.0,))
+
+    def refuse(token):
+        raise ValueError(f"universality.json holds {token}")
+
+    saved = json.loads((tmp_path / "widths" / "universality.json").read_text(), parse_constant=refuse)
+    assert saved["universality"]["value"] is None and saved["universality"]["passed"] is False and list(saved["widths"].values()) == ["fail"]

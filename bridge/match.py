@@ -123,6 +123,23 @@ def outside(values: Any, lo: float, hi: float) -> list[float]:
     return flat[(flat < lo - ROUNDING) | (flat > hi + ROUNDING)].tolist()
 
 
+def order_text(a: float, b: float) -> str:
+    """``"a < b"`` with the fewest decimals (at least one) that tell the two numbers apart, for a row judging their order.
+
+    Equal numbers keep one decimal; numbers no fixed-point text separates (below 1e-17 apart) are written exactly.
+
+    Examples:
+        >>> order_text(95.3, 95.35), order_text(1200.04, 1800.0), order_text(7.0, 7.0)
+        ('95.30 < 95.35', '1200.0 < 1800.0', '7.0 < 7.0')
+    """
+    a, b = float(a), float(b)
+    for digits in range(1, 18):
+        left, right = f"{a:.{digits}f}", f"{b:.{digits}f}"
+        if left != right or a == b:
+            return f"{left} < {right}"
+    return f"{a!r} < {b!r}"
+
+
 def relative_error(observed: float, reference: float) -> float:
     """``|observed − reference| / |reference|``.
 

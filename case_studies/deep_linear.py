@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from bridge.config import RunConfig, ScheduleConfig, TrainConfig
-from bridge.match import check, match
+from bridge.match import check, match, order_text
 from bridge.models import DeepLinearConfig
 from bridge.plots.base import new_figure, plot_curves, plot_timeline, save_figure
 from bridge.report import BridgeReport, not_reached
@@ -313,7 +313,7 @@ def analyse_run(run: Run, targets: Targets = Targets()) -> BridgeReport:
         report.checks.append(
             check(
                 f"level {k} differentiates before level {k + 1} (half-rise steps)",
-                None if a is None or b is None else f"{a.step:.1f} < {b.step:.1f}", "earlier", ok,
+                None if a is None or b is None else order_text(a.step, b.step), "earlier", ok,
                 claim=f"the hidden representation separates level-{k} categories before level-{k + 1} categories (coarse to fine)",
                 source=SAXE_2019 + ", progressive differentiation", reason=f"differentiation event absent: {', '.join(gone)}" if gone else "",
             )

@@ -248,6 +248,17 @@ def test_two_levels_differentiating_at_the_same_step_are_not_coarse_before_fine(
     assert row(report, "level 1 differentiates before level 2").passed
 
 
+def test_two_levels_a_twentieth_of_a_step_apart_print_their_order(base):
+    """The row printed one decimal: '129.0 < 129.0' on a passing row."""
+    run = fresh(base)
+    t3 = np.mean([p.step for p in base.preds[4:8]])
+    run.set_level(2, t3 - 0.05)
+    before = row(analyse_run(run), "level 2 differentiates before level 3")
+    left, right = before.value.split(" < ")
+    assert before.passed and left != right and 0.04 <= float(right) - float(left) <= 0.06, before.value
+    assert [len(text.split(".")[1]) for text in (left, right)] == [2, 2]
+
+
 def test_a_level_is_judged_on_its_worst_mode_not_on_the_mean_of_its_modes(base):
     run = fresh(base)
     p = base.preds[5]  # one of level 3's four modes dips by 0.3·s; the other three follow the closed form

@@ -205,3 +205,22 @@ def test_a_mode_strength_that_is_not_finite_fails_its_rows_and_says_which_mode(b
 def test_a_final_ratio_that_is_not_a_number_fails_the_clear_precondition_with_a_reason():
     clear = row(analyse_run(run_with(differentiation_ratio__3=with_final(("differentiation/ratio", 3), math.nan))), "level 3 differentiation clear at end")
     assert not clear.passed and clear.reason == "final ratio not a finite number for level 3"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(0, 1e6), st.floats(0, 1e6))
+def test_an_order_row_prints_two_steps_with_the_fewest_decimals_that_keep_them_apart(a, b):
+    """Two steps that differ print as different texts, in their order, and one decimal fewer would make them one text."""
+    from decimal import Decimal
+
+    from bridge.match import order_text
+
+    left, right = order_text(a, b).split(" < ")
+    assert (left == right) == (a == b) and (Decimal(left) < Decimal(right)) == (a < b)
+    if "e" in left + right:  # closer than 1e-17: written exactly
+        assert abs(a - b) < 1e-17 and (float(left), float(right)) == (a, b)
+        return
+    decimals = len(left.split(".")[1])
+    assert decimals == len(right.split(".")[1]) and 1 <= decimals <= 17
+    if decimals > 1:
+        assert f"{a:.{decimals - 1}f}" == f"{b:.{decimals - 1}f}"

@@ -330,6 +330,11 @@ def oscillation_onset(
 def alternation_fraction(steps: Float[np.ndarray, " n"], cosine: Float[np.ndarray, " n"]) -> float:
     """Share of consecutive steps where ``g · v₁`` changes sign (1: pure period-2 oscillation, ~0.5: none).
 
+    A cosine that is not finite is no measurement: the two pairs of consecutive steps it belongs to are left
+    out of the count and of the pairs counted (as the module leaves such samples out), so a missing sample
+    neither reads as "no flip" nor pairs two steps that are not consecutive. ``nan`` when no pair of
+    consecutive steps has two finite cosines.
+
     Args:
         steps, cosine: ``curvature/grad_cosine`` at every step, shape ``(n,)``.
 
@@ -337,10 +342,15 @@ def alternation_fraction(steps: Float[np.ndarray, " n"], cosine: Float[np.ndarra
         >>> t = np.arange(5.0)
         >>> alternation_fraction(t, [0.5, -0.5, 0.5, -0.5, 0.5]), alternation_fraction(t, [0.5, 0.5, -0.5, -0.5, 0.5])
         (1.0, 0.5)
+        >>> alternation_fraction(t, [0.5, -0.5, np.nan, -0.5, 0.5]), alternation_fraction(t[:2], [0.5, np.nan])
+        (1.0, nan)
     """
     t, c = _as_arrays(steps, cosine)
     _require_every_step(t)
-    return float(np.mean(np.sign(c[1:]) * np.sign(c[:-1]) < 0))
+    measured = np.isfinite(c[1:]) & np.isfinite(c[:-1])  # an infinite cosine is no measurement either (|cos| <= 1)
+    if not measured.any():
+        return float("nan")
+    return float(np.mean((np.sign(c[1:]) * np.sign(c[:-1]) < 0)[measured]))
 
 
 def oscillation_share(steps: Float[np.ndarray, " n"], cosine: Float[np.ndarray, " n"], floor: float) -> float:

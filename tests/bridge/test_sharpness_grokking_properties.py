@@ -94,6 +94,24 @@ def test_the_shares_of_sign_flips_are_those_of_a_loop_and_shrink_with_the_floor(
 
 
 @PROPERTY
+@given(st.lists(st.one_of(st.floats(-1.0, 1.0), st.sampled_from([np.nan, np.inf, -np.inf])), min_size=2, max_size=40).map(np.array))
+def test_the_alternation_fraction_leaves_out_the_pairs_with_a_cosine_that_is_not_finite(cosine):
+    """A NaN cosine counted as a pair that does not flip: [0.5, nan, 0.5, -0.5] read 1/3, not 1."""
+    t = np.arange(float(len(cosine)))
+    flips = pairs = 0
+    for x, y in zip(cosine[:-1], cosine[1:]):
+        if math.isfinite(x) and math.isfinite(y):
+            pairs += 1
+            flips += _flip(x, y)
+    fraction = alternation_fraction(t, cosine)
+    if pairs == 0:
+        assert math.isnan(fraction)
+    else:
+        assert fraction == pytest.approx(flips / pairs, abs=1e-12)
+    assert alternation_fraction(np.arange(4.0), [0.5, np.nan, 0.5, -0.5]) == 1.0
+
+
+@PROPERTY
 @given(LOSSES, st.integers(-8, 8), st.integers(0, 30))
 def test_the_loss_climb_and_trend_do_not_move_when_the_loss_is_scaled(loss, power, start):
     t = np.arange(float(len(loss)))

@@ -13,6 +13,8 @@ hides a crossing; with fewer than two finite samples they find nothing.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -127,11 +129,17 @@ def _interpolate(t0: float, t1: float, y0: float, y1: float, level: float) -> fl
     """The step in ``[t0, t1]`` where the line from ``(t0, y0)`` to ``(t1, y1)`` meets ``level`` (``y0`` short of it).
 
     A level met at the sample is met at its step exactly (``t0 + 1.0 · (t1 − t0)`` can round past ``t1``), and no
-    rounding puts the step outside the bracket.
+    rounding puts the step outside the bracket. Values near ±1e308 whose difference overflows are halved first,
+    and so are steps whose span overflows (``y1 − y0 = inf`` put the step at ``t0``).
     """
+    t0, t1, y0, y1, level = float(t0), float(t1), float(y0), float(y1), float(level)
     if y1 == level:
-        return float(t1)
-    return float(min(max(t0 + (level - y0) / (y1 - y0) * (t1 - t0), t0), t1))
+        return t1
+    rise = y1 - y0  # |level − y0| <= |y1 − y0|: finite when this is
+    fraction = (level - y0) / rise if math.isfinite(rise) else (level / 2 - y0 / 2) / (y1 / 2 - y0 / 2)
+    span = t1 - t0
+    step = t0 + fraction * span if math.isfinite(span) else 2 * (t0 / 2 + fraction * (t1 / 2 - t0 / 2))
+    return min(max(step, t0), t1)
 
 
 def threshold_crossing(

@@ -5,12 +5,16 @@ the level has none, nor does a level that is not a number; a blip that is not a 
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bridge.stages import half_rise, settled_crossing, threshold_crossing
+from bridge.stages.detectors import _interpolate
 
 PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
 
@@ -137,3 +141,32 @@ def test_a_blip_that_is_not_a_whole_number_of_samples_is_refused(blip):
     """A negative blip used to pass as 0 and a fractional one as its floor, without a word."""
     with pytest.raises(ValueError, match=f"blip must be a whole number >= 0, got {blip!r}"):
         settled_crossing([0, 10, 20], [0.0, 0.4, 1.0], 0.5, blip=blip)
+
+
+HUGE = st.floats(8e307, 1.7e308) | st.floats(-1.7e308, -8e307)  # two of opposite signs overflow a difference
+FINITE = st.floats(-1.7e308, 1.7e308, allow_nan=False, allow_infinity=False) | HUGE
+
+
+@PROPERTY
+@given(st.lists(FINITE, min_size=3, max_size=3, unique=True), st.booleans(), FINITE, FINITE)
+@example([-1e308, 0.0, 1e308], True, 0.0, 10.0)
+@example([-1e308, 3e307, 1.7e308], False, -1.5e308, 1.5e308)
+def test_the_interpolated_step_is_that_of_exact_arithmetic_for_any_finite_values_and_steps(values, up, a, b):
+    """Values near ±1e308 overflowed y1 − y0 to inf: the step fell at the bracket's start."""
+    low, mid, high = sorted(values)
+    y0, y1 = (low, high) if up else (high, low)
+    t0, t1 = sorted((a, b))
+    if t0 == t1:
+        t1 = math.nextafter(t0, math.inf)
+    step = _interpolate(t0, t1, y0, y1, mid)
+    exact = Fraction(t0) + (Fraction(mid) - Fraction(y0)) / (Fraction(y1) - Fraction(y0)) * (Fraction(t1) - Fraction(t0))
+    assert t0 <= step <= t1
+    assert abs(Fraction(step) - exact) <= Fraction(1e-15) * (Fraction(t1) - Fraction(t0)) + 2 * Fraction(math.ulp(max(abs(t0), abs(t1))))
+
+
+@pytest.mark.parametrize(("values", "level", "expected"), [([-1e308, 1e308], 0.0, 5.0), ([1e308, -1e308], 5e307, 2.5), ([-1.5e308, 1.5e308], 7.5e307, 7.5)])
+def test_a_crossing_between_values_near_the_largest_float_is_where_the_line_meets_the_level(values, level, expected):
+    direction = "up" if values[1] > values[0] else "down"
+    event = threshold_crossing(np.array([0.0, 10.0]), np.array(values), level, direction)
+    loop = [0.0 + float((Fraction(level) - Fraction(values[0])) / (Fraction(values[1]) - Fraction(values[0]))) * 10.0]
+    assert event.step == pytest.approx(expected, abs=1e-12) and event.step == pytest.approx(loop[0], abs=1e-12) and (event.lo, event.hi) == (0.0, 10.0)

@@ -1,6 +1,6 @@
 """What a run directory's ``run.json`` says, read without opening the run: whether it records a finished report
-(:func:`has_report`), and which config kinds in its config no module in this process registered
-(:func:`unregistered_kinds`).
+(:func:`has_report`), whether its config has the shape of a run's config (:func:`config_shape_error`), and which
+config kinds in its config no module in this process registered (:func:`unregistered_kinds`).
 """
 
 from __future__ import annotations
@@ -27,6 +27,35 @@ def has_report(path: str | Path) -> bool:
     except (OSError, ValueError):
         return False
     return (path / "report.json").exists() and isinstance(info, dict) and "report.json" in (info.get("files") or {})
+
+
+RUN_PARTS = ("task", "model", "train")  # the fields of a run's config that are configs of their own
+
+
+def config_shape_error(info: Any) -> str | None:
+    """What is wrong with the shape of the ``"config"`` of the ``run.json`` object ``info``, or ``None``.
+
+    The shape :func:`~bridge.config.config_to_dict` writes: an object naming its ``kind``, whose ``task``, ``model`` and
+    ``train`` are objects naming theirs (a record without a ``"config"`` has none to check). Read from the JSON alone (no config class, so no model registry or torch):
+    the check ``mechbridge report`` makes before printing a stored report; every reader that builds the config checks
+    its fields too.
+
+    Examples:
+        >>> config_shape_error({"config": {"kind": "run", "task": {"kind": "t"}, "model": {"kind": "m"}, "train": {"kind": "train"}}}) is None
+        True
+        >>> config_shape_error({"config": [1, 2]}), config_shape_error({"config": {"kind": "run", "task": {"kind": "t"}, "model": 3, "train": {}}})
+        ("'config' must be an object naming its kind (a run's config), got [1, 2]", "'config.model' must be an object naming its kind, got 3")
+    """
+    if not isinstance(info, dict) or "config" not in info:  # a record of a report's files alone: nothing to check
+        return None
+    config = info["config"]
+    if not isinstance(config, dict) or not isinstance(config.get("kind"), str):
+        return f"'config' must be an object naming its kind (a run's config), got {config!r:.80}"
+    for part in RUN_PARTS:
+        value = config.get(part)
+        if not isinstance(value, dict) or not isinstance(value.get("kind"), str):
+            return f"'config.{part}' must be an object naming its kind, got {value!r:.80}"
+    return None
 
 
 def unregistered_kinds(data: Any, where: str = "config") -> list[tuple[str, str]]:

@@ -103,3 +103,22 @@ def test_report_reads_no_weights_and_does_not_import_torch(good):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode in (0, 1), done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "False"
+
+
+@pytest.mark.parametrize(
+    "config,field,shown",
+    [([1, 2], "'config'", "[1, 2]"), (3, "'config'", "3"), (None, "'config'", "None"),
+     ("run", "'config'", "'run'"), ({"kind": "run", "task": [], "model": {}, "train": {}}, "'config.task'", "[]")],
+)
+def test_report_refuses_a_run_json_whose_config_is_not_a_config_in_one_line_without_torch(good, tmp_path, config, field, shown):
+    """It printed the stored report, a pass, over a run.json whose config every other reader refuses."""
+    out = tmp_path / "run"
+    shutil.copytree(good, out)
+    info = json.loads((out / "run.json").read_text())
+    info["config"] = config
+    (out / "run.json").write_text(json.dumps(info))
+    code = f"import sys; from bridge.cli import main; code = main(['report', {str(out)!r}]); print('torch' in sys.modules); sys.exit(code)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout.splitlines() == ["False"], (done.stdout[-500:], done.stderr[-2000:])
+    (line,) = done.stderr.strip().splitlines()
+    assert "run.json" in line and f"{field} must be an object naming its kind" in line and line.endswith(f"got {shown}")

@@ -4,6 +4,7 @@ order ``--help`` lists them, and :func:`main`, the entry point of the console sc
 
 from __future__ import annotations
 
+import inspect
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -45,12 +46,24 @@ def _root(
         export_plugins(import_, search)  # a backend's workers import them too
 
 
-app.command("list")(list_cmd)
-app.command("run")(run_cmd)
-app.command("robustness")(robustness_cmd)
-app.command("sweep")(sweep_cmd)
-app.command("analyze")(analyze_cmd)
-app.command("report")(report_cmd)
+
+
+def command_help(function) -> str:
+    r"""The ``--help`` text of a command: its docstring up to its ``Examples:`` (doctests for the tests, not for
+    the terminal, where click would run them into one paragraph), with rST's double backquotes made single.
+
+    Examples:
+        >>> def f(): ...
+        >>> f.__doc__ = "Print a table; ``--all`` prints every row.\n\n    Examples:\n        >>> f()\n"
+        >>> command_help(f)
+        'Print a table; `--all` prints every row.'
+    """
+    text = (function.__doc__ or "").split("Examples:")[0]
+    return inspect.cleandoc(text).strip().replace("``", "`")
+
+
+for _name, _function in [("list", list_cmd), ("run", run_cmd), ("robustness", robustness_cmd), ("sweep", sweep_cmd), ("analyze", analyze_cmd), ("report", report_cmd)]:
+    app.command(_name, help=command_help(_function))(_function)
 
 
 def main(argv: list[str] | None = None) -> int:

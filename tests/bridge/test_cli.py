@@ -287,3 +287,14 @@ def test_every_option_that_takes_a_value_names_it_in_the_help():
         unnamed = [p.opts[0] for p in cmd.params if not getattr(p, "is_flag", False) and p.opts[0] != "--help" and not p.metavar]
         assert unnamed == [], (name, unnamed)
     assert "--set PATH=VALUE" in group.commands["run"].get_help(typer.Context(group.commands["run"]))
+
+
+@pytest.mark.parametrize("command", ["list", "run", "robustness", "sweep", "analyze", "report"])
+def test_a_commands_help_shows_its_description_without_the_doctests_of_its_docstring(command, capsys):
+    """The docstring's Examples are doctests: ``--help`` ran them into its description as one paragraph of ``>>>``."""
+    assert main([command, "--help"]) == 0
+    out = capsys.readouterr().out
+    description = out.split("\n\n")[1]
+    assert ">>>" not in out and "Examples:" not in out and "``" not in out
+    assert description.strip().split()[0] in ("List", "Run", "Compute", "Print")
+    assert out.count("\n\n\n") == 0

@@ -181,6 +181,9 @@ def sweep_cmd(
         0
     """
     if status is not None:
+        given = [name for name, value in [("CASE", case), ("--grid", grid), ("--seeds", seeds), ("--set", set_), ("--out", out), ("--log", log)] if value]
+        if given:  # a sweep's command with --status added would print a state and train nothing
+            raise CLIError(f"--status DIR prints a sweep's state and trains nothing; it takes no {', '.join(given)} (drop --status to run the sweep)")
         _print_status(status)
         return
     if case is None:

@@ -76,3 +76,23 @@ def test_a_sweep_json_that_does_not_parse_is_one_line_naming_its_directory_and_i
         err = capsys.readouterr().err
         assert err.startswith(f"mechbridge: error: {tmp_path / 'sw' / 'sweep.json'} is not valid JSON (") and err.count("\n") == 1
     assert (tmp_path / "sw" / "sweep.json").read_text() == "{not json" and [p.name for p in (tmp_path / "sw").iterdir()] == ["sweep.json"]
+
+
+@pytest.mark.parametrize(
+    "extra,named",
+    [
+        (["deep-linear", "--grid", "train.lr=0.1,0.2"], "CASE, --grid"),
+        (["deep-linear", "--seeds", "0-3", "--out", "elsewhere"], "CASE, --seeds, --out"),
+        (["--set", "train.steps=100"], "--set"),
+    ],
+)
+def test_status_with_the_options_of_a_sweep_is_refused_naming_them_and_runs_nothing(tmp_path, capsys, sweep_calls, extra, named):
+    """``--status`` printed the state and exit 0, so a sweep command with it added trained nothing and said nothing of it."""
+    from bridge.sweep.grid import grid_points
+    from bridge.sweep.manifest import new_manifest, write_manifest
+
+    write_manifest(tmp_path, new_manifest({"kind": "run"}, grid_points({"train.lr": [0.1]}, seeds=[0]), "local"))
+    assert main(["sweep", "--status", str(tmp_path), *extra]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == f"mechbridge: error: --status DIR prints a sweep's state and trains nothing; it takes no {named} (drop --status to run the sweep)\n"
+    assert sweep_calls == [] and [p.name for p in tmp_path.iterdir()] == ["sweep.json"]

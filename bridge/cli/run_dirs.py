@@ -6,6 +6,7 @@ why it has none and what does; the table of a robustness output or a run over hi
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -78,7 +79,6 @@ def report_cmd(
         ...
         bridge.cli.errors.CLIError: run directory .../missing does not exist
     """
-    import json
 
     from case_studies.generality.kinds import output_kind
 
@@ -116,7 +116,7 @@ def report_cmd(
         if stored["verdict"] != "pass":
             raise typer.Exit(1)
         return
-    if not md.exists() or not js.exists() or not (run_dir / "run.json").exists():
+    if not (run_dir / "run.json").exists() or ((not md.exists() or not js.exists()) and not _records_report(run_dir)):
         raise CLIError(_no_report(run_dir))  # a report without its run.json has no record to check it against
     from bridge.runs.checksums import verify
     from bridge.runs.errors import CorruptFileError, RunError
@@ -150,6 +150,16 @@ def report_cmd(
     typer.echo(md.read_text())
     if verdict != "pass":
         raise typer.Exit(1)
+
+
+def _records_report(run_dir: Path) -> bool:
+    """Whether ``run_dir/run.json`` records a finished report, whose files are then checked (and a missing one
+    named) rather than the run said to have none."""
+    try:
+        info = json.loads((run_dir / "run.json").read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(info, dict) and isinstance(info.get("files"), dict) and "report.json" in info["files"]
 
 
 def _neighbour(run_dir: Path) -> bool:

@@ -107,6 +107,26 @@ def test_report_exits_1_on_a_failing_verdict(tmp_path, capsys):
     assert "failing" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("missing", ["report.json", "report.md"])
+def test_report_names_a_recorded_report_file_that_is_missing_and_the_rebuild_that_writes_it(tmp_path, capsys, missing):
+    """run.json records the finished report; one of its two files gone was "has no report (run it through
+    `mechbridge run`, ...)", as if the run had never had one, where a missing figure or events.json is named."""
+    from bridge.runs.checksums import record
+
+    (tmp_path / "report.json").write_text(json.dumps({"verdict": "pass"}))
+    (tmp_path / "report.md").write_text("# passing\n")
+    files = record(tmp_path, ["report.json", "report.md"])
+    (tmp_path / "run.json").write_text(json.dumps({"case_study": "deep-linear", "status": "complete", "files": files}))
+    (tmp_path / missing).unlink()
+    assert main(["report", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        f"mechbridge: error: {missing} is missing but run.json records it ({files[missing]['bytes']} bytes); "
+        f"`mechbridge report {tmp_path} --rebuild` writes the report again from its runs\n"
+    )
+
+
 def test_log_with_seeds_logs_every_seed_as_its_single_run_does(tmp_path, capsys):
     """`run --seeds --log tensorboard` streams each seed's runs, stacked or not, as `run --seed S --log tensorboard` does
     (it ignored --log: no events anywhere)."""

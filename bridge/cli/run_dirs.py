@@ -126,12 +126,12 @@ def report_cmd(
     files = info.get("files") if isinstance(info, dict) else None
     if not isinstance(info, dict) or not isinstance(files, dict | None):
         raise RunError(f"{run_dir / 'run.json'} is not a run record (expected an object with a 'files' table)")
-    from bridge.runs.run_json import config_shape_error
+    from bridge.runs.run_json import config_shape_error, older_layout
 
     if wrong := config_shape_error(info):  # the run the report was made from is not on record: no report to print
         raise RunError(f"{run_dir / 'run.json'}: {wrong}")
     if "report.json" not in (files or {}):
-        raise CLIError(f"{run_dir} has no finished report (run.json records none; writing it was interrupted): finish it with --resume or pass --rebuild")
+        raise CLIError(older_layout(info, run_dir) or f"{run_dir} has no finished report (run.json records none; writing it was interrupted): finish it with --resume or pass --rebuild")
     for name in ["report.json", "report.md", *sorted(set(files or {}) - {"report.json", "report.md"})]:
         try:
             verify(run_dir, files, name)  # the report and every file written with it, as recorded

@@ -33,7 +33,7 @@ from bridge.runs.checksums import digest, verify
 from bridge.runs.errors import RunError
 from bridge.runs.metrics import encode_metrics, merge_rows, read_metrics, rows_to_frame, validate_rows
 from bridge.runs.observables import observable_series, observable_table
-from bridge.runs.run_json import unregistered_kinds
+from bridge.runs.run_json import older_layout, unregistered_kinds
 from bridge.runs.storage import CorruptFileError, atomic_write_bytes, atomic_write_json, json_bytes, read_json
 
 __all__ = ["Run", "load_run", "runs_within"]
@@ -223,6 +223,8 @@ class Run:
         """
         file = self.path / "report.json"
         if file.exists() and "report.json" not in self.info.get("files", {}):
+            if reason := older_layout(self.info, self.path):
+                raise CorruptFileError(reason)
             raise CorruptFileError(f"report.json in {self.path} is not on record in run.json: writing the report was interrupted; finish it with `mechbridge run ... --resume` or `mechbridge report --rebuild`")
         verify(self.path, self.info.get("files"), "report.json")
         report = read_json(file) if file.exists() else None

@@ -1,6 +1,7 @@
 """What a run directory's ``run.json`` says, read without opening the run: whether it records a finished report
-(:func:`has_report`), whether its config has the shape of a run's config (:func:`config_shape_error`), and which
-config kinds in its config no module in this process registered (:func:`unregistered_kinds`).
+(:func:`has_report`), whether its config has the shape of a run's config (:func:`config_shape_error`), whether an
+earlier version of the library wrote it before files were recorded (:func:`older_layout`), and which config kinds in
+its config no module in this process registered (:func:`unregistered_kinds`).
 """
 
 from __future__ import annotations
@@ -56,6 +57,27 @@ def config_shape_error(info: Any) -> str | None:
         if not isinstance(value, dict) or not isinstance(value.get("kind"), str):
             return f"'config.{part}' must be an object naming its kind, got {value!r:.80}"
     return None
+
+
+def older_layout(info: Any, path: str | Path) -> str | None:
+    """Why the report of the run directory ``path`` (its parsed ``run.json`` is ``info``) cannot be checked, if an
+    earlier version of the library wrote it: a finished run whose ``run.json`` records no files (no ``"files"``, which
+    every run this version finishes holds). ``None`` for a run of this layout, whose report not on record was left by
+    an interrupted writer instead.
+
+    Examples:
+        >>> older_layout({"status": "complete", "config": {}}, "runs/dl")[:58]
+        'runs/dl was written by an earlier version of mechbridge, w'
+        >>> older_layout({"status": "complete", "files": {}}, "runs/dl") is None, older_layout({"status": "running"}, "runs/dl") is None
+        (True, True)
+    """
+    if not isinstance(info, dict) or info.get("status") != "complete" or "files" in info:
+        return None
+    return (
+        f"{path} was written by an earlier version of mechbridge, whose run.json records no files (the size and SHA-256 "
+        f"every read checks), so its report cannot be checked: `mechbridge report {path} --rebuild` writes the report "
+        "again from the run and records it (its training is kept)"
+    )
 
 
 def unregistered_kinds(data: Any, where: str = "config") -> list[tuple[str, str]]:

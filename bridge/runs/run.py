@@ -120,6 +120,22 @@ class Run:
         return status
 
     @property
+    def tracker_versions(self) -> dict[str, int]:
+        """The definition version of each tracker whose rows the run records (``run.json``'s ``tracker_versions``;
+        ``{}`` for a run written before versions were recorded, whose rows are all of version 1). A resume or an
+        analysis refuses to append rows of another version (:mod:`bridge.runs.versions`).
+
+        Examples:
+            >>> import tempfile; from bridge import train, TrainConfig; from bridge.models import DeepLinearConfig; from bridge.tasks import LinearTeacherConfig; from bridge.trackers import ModeTracker
+            >>> cfg = RunConfig(LinearTeacherConfig((2.0,), d_in=2, d_out=2), DeepLinearConfig(2, 4, 2), TrainConfig(steps=2))
+            >>> train(cfg, Path(tempfile.mkdtemp()) / "run", trackers=[ModeTracker()], device="cpu", progress=False).tracker_versions
+            {'loss': 1, 'modes': 2}
+        """
+        from bridge.runs.versions import recorded_versions
+
+        return recorded_versions(self.info, self.path / "run.json")
+
+    @property
     def steps(self) -> list[int]:
         """Steps that have a model checkpoint, ascending."""
         return saved_steps(self.path)

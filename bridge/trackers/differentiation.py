@@ -34,6 +34,7 @@ class DifferentiationTracker(Batched):
 
     hook: str = "hook_hidden.0"
     name: str = "differentiation"
+    version = 2  # 4bc3aa1: ratio_sd counts each parent's children, so labels numbered within their parent count
 
     def __post_init__(self) -> None:
         self._measure = Differentiation()

@@ -133,6 +133,7 @@ class HeadScoreTracker:
 
     n_eval: int = 256
     name: str = "heads"
+    version = 2  # 4bc3aa1: copying and composition scores fold the LayerNorm/RMSNorm weights into W_Q, W_K, W_V, W_U
 
     def __post_init__(self) -> None:
         require_count("HeadScoreTracker.n_eval", self.n_eval)

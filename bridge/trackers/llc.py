@@ -75,6 +75,7 @@ class LLCTracker:
     max_examples: int | None = None
     warn: bool = True
     name: str = "llc"
+    version = 2  # 0d55dcd: a string of params is one prefix (its characters sampled the whole model)
     last_result: LLCResult | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:

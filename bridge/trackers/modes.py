@@ -185,6 +185,7 @@ class ModeTracker(Batched):
     """
 
     name: str = "modes"
+    version = 2  # 0270e47: teacher modes sharing a singular value are compared through their shared subspace
 
     def capture(self, model: nn.Module, step: int, data: TaskData) -> Float[Tensor, "d_out d_in"]:
         if data.info.get("U") is None or data.info.get("V") is None:

@@ -88,6 +88,7 @@ class HiddenProgressTracker:
     walsh: bool = True
     max_subsets: int = 512
     name: str = "hidden_progress"
+    version = 2  # 4bc3aa1: the shares and Walsh gaps read the layers with their parametrisation multipliers
 
     def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
         x, _, task, bits = _test_split(data)

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 
 from bridge.progress import progress_bar
 from bridge.runs.run import Run
+from bridge.runs.versions import refuse_mixed_versions, versions_record
 from bridge.trackers.base import Tracker, TrackingBuffer, check_trackers
 from bridge.config import ConfigError
 from bridge.runs.errors import RunError
@@ -33,6 +34,11 @@ def analyze(
         threads: torch threads, at most this machine's CPUs (default: the run's ``train.threads``).
         fresh: replace the analysed observables at the analysed steps whole, not row by row.
 
+    Raises:
+        RunError: the run holds rows of one of ``trackers`` of another definition version than this code's
+            (:mod:`bridge.runs.versions`), before any work; ``fresh=True`` over every checkpoint rewrites the rows
+            of an analysis, never those written in training.
+
     Examples:
         >>> from bridge import analyze, load_run
         >>> from bridge.trackers import LossTracker
@@ -59,6 +65,7 @@ def analyze(
     unknown = sorted(set(steps) - set(available))
     if unknown:
         raise ValueError(f"no checkpoints at steps {unknown[:5]} in {run.path}")
+    refuse_mixed_versions(run.path, run.info, trackers, online=False, fresh=fresh, every_step=set(steps) >= set(available))
     buffer, rows = TrackingBuffer(trackers, run.task_data()), []
     with torch_threads(threads or run.config.train.threads):
         model = None
@@ -69,6 +76,7 @@ def analyze(
                 rows += buffer.flush()
         rows += buffer.flush()
     run.append_metrics(rows, replace=["observable", "step"] if fresh else True)
+    run.update_info(**versions_record(run.info, trackers))  # after the rows: a kill between leaves a record that refuses, never one that mixes
     return run
 
 

@@ -30,6 +30,7 @@ from bridge.models.base import move_to, weights_finite
 from bridge.progress import progress_bar
 from bridge.runs.errors import Diverged
 from bridge.runs.run import Run
+from bridge.runs.versions import refuse_mixed_versions
 from bridge.seeding import derive_seed, generator
 from bridge.tasks import TaskData
 from bridge.trackers.base import Tracker, check_trackers
@@ -125,7 +126,8 @@ def train(
             or a resumed run whose config differs in more than a larger ``train.steps``.
         TypeError: ``loggers`` is not a list of logger names and objects with ``open``, ``log`` and ``close``.
         FileExistsError: ``out`` holds files and ``resume`` is false.
-        RunError: ``out`` is a file, or is resumed but holds no ``run.json``.
+        RunError: ``out`` is a file, or is resumed but holds no ``run.json``, or holds rows of one of ``trackers``
+            of another definition version than this code's (:mod:`bridge.runs.versions`).
 
     Examples:
         >>> import tempfile; from bridge.config import TrainConfig; from bridge.models import DeepLinearConfig; from bridge.tasks import LinearTeacherConfig
@@ -145,6 +147,8 @@ def train(
     record = resumed_record(out) if resume and existing else {}
     extends = extension(record.get("config"), config, out) if resume and existing else None
     trackers = with_loss_tracker(trackers)
+    if resume and existing:  # before any work: rows of another definition are never appended to a tracker's rows
+        refuse_mixed_versions(out, record, trackers, online=True)
 
     with torch_threads(config.train.threads):
         return _train(config, out, data.to(dev), trackers, dev, progress, resume and existing, loggers, extends, extension_starts(record))

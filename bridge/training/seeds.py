@@ -67,6 +67,7 @@ from bridge.training.stacking import (
     _stack_optimizer_state,
 )
 from bridge.training.undo import refusable
+from bridge.runs.versions import refuse_mixed_versions
 from bridge.training.writer import RunWriter, extension_starts, holds_files, resumed_record
 from bridge.training.inputs import build_for_task, extension, resolve_device, validate
 from bridge.training.loop import batch_indices, step_bar, torch_threads, with_loss_tracker
@@ -150,6 +151,8 @@ def train_seeds(
     if len(set(extends)) > 1:  # None: trained for train.steps already
         raise RunError(f"cannot extend the sweep in {out}: its seeds were set to train for different steps ({', '.join(f'{d.name}: {e or config.train.steps}' for d, e in zip(dirs, extends))}); extend them one by one with bridge.train")
     seed_trackers = [with_loss_tracker(_fresh(trackers, s)) for s in seeds]
+    for d, r, ts in zip(dirs, records, seed_trackers) if resume else ():  # before any work
+        refuse_mixed_versions(d, r, ts, online=True)
     with torch_threads(config.train.threads):
         return _train_seeds(configs, dirs, [d.to(dev) for d in datas], [move_to(m, dev) for m in models], seed_trackers, dev, progress, resume, extends[0], seed_loggers, extension_starts(records[0]))
 

@@ -26,16 +26,9 @@ from bridge.runs.file_queue import FileBatch, FileQueue
 from bridge.runs.lock import acquire, create_run_dir, release
 from bridge.runs.metrics import MetricsLog, read_metrics, write_metrics
 from bridge.runs.run import Run
+from bridge.runs.versions import current_versions, refuse_mixed_versions, versions_record
 from bridge.runs.optimizer_state import optimizer_from_tensors, optimizer_to_tensors
-from bridge.runs.storage import (
-    CorruptFileError,
-    atomic_write_json,
-    json_bytes,
-    load_tensors,
-    read_json,
-    read_metadata,
-    tensors_to_bytes,
-)
+from bridge.runs.storage import CorruptFileError, atomic_write_json, json_bytes, load_tensors, read_json, read_metadata, tensors_to_bytes
 from bridge.runs.weights import load_weights
 from bridge.tasks.base import TaskData
 from bridge.trackers.base import Tracker, TrackingBuffer
@@ -274,6 +267,7 @@ class RunWriter:
             "status": "running",
             "schedule": {"checkpoints": self.checkpoints, "tracked_steps": len(self.tracked), "track_every": tc.schedule.track_every, "track_resolution": tc.schedule.track_resolution},
             "trackers": [t.name for t in trackers],
+            "tracker_versions": current_versions(trackers),
             "last_step": 0,
             "wall_time": 0.0,
             "metrics_bytes": {},
@@ -294,8 +288,9 @@ class RunWriter:
         start = 0
         if resume:
             acquire(self.out)
-            _remove_partial_writes(self.out)
             recorded = read_json(self.out / "run.json")
+            refuse_mixed_versions(self.out, recorded, self.buffer.trackers, online=True)  # before any file changes
+            _remove_partial_writes(self.out)
             if self.extends is not None and recorded.get("config") != self.info["config"]:  # the new total, its schedule and where the extension began (once: a sweep may open a seed again)
                 before = recorded.get("schedule", {})
                 schedule = {
@@ -306,6 +301,7 @@ class RunWriter:
                 history = [*recorded.get("extended", []), {"from": self.extends, "to": self.total}]
                 recorded = {**recorded, "config": self.info["config"], "schedule": schedule, "extended": history}
             self.info = {**{k: v for k, v in recorded.items() if k != "error"}, "status": "running", "device": self.info["device"]}  # the stop it resumes from is over
+            self.info.update(versions_record(recorded, self.buffer.trackers))
             table = (self.info.pop("files", None) or {}).get("metrics.csv")  # the table changes again: its record is rewritten at completion
             start, self.saved, self.log = _restore(self.out, model, optimizer, self.info, self.log, table, usable)
             atomic_write_json(self.out / "run.json", self.info)

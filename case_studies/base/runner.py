@@ -210,7 +210,8 @@ def _train_run(study: CaseStudy, preset: Any, key: str, cfg: RunConfig, out: Pat
     from bridge.runs.storage import read_json
     from bridge.training.analyze import analyze
     from bridge.training.inputs import extension
-    from bridge.training.loop import train
+    from bridge.runs.versions import refuse_mixed_versions
+    from bridge.training.loop import train, with_loss_tracker
 
     folder, staging = run_dir(out, key), out / STAGING
     staged = read_json(staging / "run.json") if key == MAIN and resume and not (out / "run.json").exists() and (staging / "run.json").is_file() else {}
@@ -222,6 +223,8 @@ def _train_run(study: CaseStudy, preset: Any, key: str, cfg: RunConfig, out: Pat
         run = finished
     else:
         if finished is not None:  # to be extended with more steps: its analyses are redone once it is (a kill meanwhile keeps that)
+            refuse_mixed_versions(folder, finished.info, with_loss_tracker(online_trackers(study, preset, key, stamp["case_seed"])), online=True)
+            refuse_mixed_versions(folder, finished.info, [t for job in study.offline(preset, key, finished) for t in job.trackers], online=False)
             finished.update_info(offline_done=False)
         if key == MAIN and not (out / "run.json").exists() and (out / "runs").is_dir():
             try:

@@ -302,7 +302,8 @@ def test_a_tracker_failing_on_any_call_fails_the_run_and_frees_its_lock(tmp_path
     resumed = train(cfg, tmp_path / "run", progress=False, resume=True)  # nobody holds it
     assert resumed.status == "complete" and "error" not in resumed.info  # the failure it resumed from is over
     whole = train(cfg, tmp_path / "whole", progress=False)
-    drop = {"wall_time", "created", "finished", "device", "files", "trackers"}  # trackers: those the run was started with
+    drop = {"wall_time", "created", "finished", "device", "files", "trackers", "tracker_versions"}  # trackers: those the run was started with
+    assert resumed.tracker_versions == {"loss": 1, "failing": 1} and whole.tracker_versions == {"loss": 1}  # the versions of every tracker whose rows it holds
     assert {k: v for k, v in resumed.info.items() if k not in drop} == {k: v for k, v in whole.info.items() if k not in drop}
     assert (tmp_path / "run" / "metrics.csv").read_bytes() == (tmp_path / "whole" / "metrics.csv").read_bytes()
 

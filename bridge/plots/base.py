@@ -132,10 +132,7 @@ _HIDDEN_NOTE = "hidden-values-note"  # gid of the note counting the values ≤ 0
 
 def _non_positive(ax: Any, axis: str) -> int:
     """How many distinct finite data points drawn on ``ax`` (lines, markers) are ≤ 0 on ``axis``: a log axis cannot show them.
-
-    Only artists placed in data coordinates along ``axis`` count (a vertical line's axes-fraction height does not);
-    a point drawn twice (a marker on its curve) or a horizontal line's ends count once.
-    """
+    Only artists in data coordinates along ``axis`` count (not a vertical line's height); a point drawn twice counts once."""
     k = "xy".index(axis)
     hidden = set()
     for artist, xy, transform in [(a, a.get_xydata(), a.get_transform()) for a in ax.lines] + [(c, c.get_offsets(), c.get_offset_transform()) for c in ax.collections]:

@@ -107,7 +107,7 @@ def plot_kernel_distance(ax: Any, alphas: Sequence[float], distances: Sequence[f
 
 def plot_alignment_rise(ax: Any, alphas: Sequence[float], rise: Sequence[float], level: float, marks: Mapping[str, float | None]) -> Any:
     """Final / initial kernel–target alignment against α (log-log), the ``level`` dashed, and each named α in ``marks``
-    as a vertical line (a ``None`` is named in the legend as absent).
+    as a vertical line in its own colour and line style, the first four styles all different (a ``None`` is named in the legend as absent).
 
     Args:
         alphas: output scales, shape ``(points,)``; rise: alignment at the end over at initialisation, shape ``(points,)``;
@@ -131,7 +131,7 @@ def plot_alignment_rise(ax: Any, alphas: Sequence[float], rise: Sequence[float],
         if alpha is None:
             ax.plot([], [], " ", label=f"{label}: none")
         else:
-            ax.axvline(alpha, color=f"C{(i + 3) % 10}", ls=("-", "-.", ":")[i % 3], lw=1.2, label=f"{label}: {alpha:.3g}")
+            ax.axvline(alpha, color=f"C{(i + 3) % 10}", ls=("-", "-.", ":", "--")[i % 4], lw=1.2, label=f"{label}: {alpha:.3g}")  # four marks, four styles
     _against_scale(ax, "⟨K, yyᵀ⟩ / (‖K‖ ‖y‖²), final / initial", loc="lower left")  # the rise falls towards the lazy end
     if ax.get_yscale() != "log":
         return ax

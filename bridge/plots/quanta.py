@@ -118,10 +118,11 @@ def plot_power_law(
     return ax
 
 
-def plot_hidden_progress(ax: Any, steps: Sequence[float], loss: Sequence[float], share: Sequence[float], chance: float, *, onset: float | None = None, title: str = "") -> Any:
+def plot_hidden_progress(ax: Any, steps: Sequence[float], loss: Sequence[float], share: Sequence[float], chance: float, *, onset: float | None = None, title: str = "", legend: bool = True) -> Any:
     """A subtask's loss (left axis) and relevant-bit share (right axis), chance (dotted) and 2× chance (dashed),
     the drop's onset as a vertical line, on a symlog step axis (as :func:`plot_subtask_losses`); a legend names
-    each line. Returns the right axis. ``steps``, ``loss``, ``share``: ``(n,)``.
+    each line (``legend=False``: none, for a figure of several panels that names them once, see
+    :func:`hidden_progress_legend`). Returns the right axis. ``steps``, ``loss``, ``share``: ``(n,)``.
 
     Examples:
         >>> from bridge.plots import new_figure
@@ -148,11 +149,31 @@ def plot_hidden_progress(ax: Any, steps: Sequence[float], loss: Sequence[float],
     right.axhline(2 * chance, color="C3", ls="--", lw=0.8, label="2× chance")
     right.set_ylabel("relevant-bit share", color="C3")
     right.set_ylim(0, 1.02)
-    handles = [h for a in (ax, right) for h in a.get_legend_handles_labels()[0]]
-    right.legend(handles, [h.get_label() for h in handles], fontsize=6, loc="center right")
+    if legend:
+        handles = [h for a in (ax, right) for h in a.get_legend_handles_labels()[0]]
+        right.legend(handles, [h.get_label() for h in handles], fontsize=6, loc="center right")
     if title:
         ax.set_title(title, fontsize=9)
     return right
+
+
+def hidden_progress_legend(fig: Any, panels: Sequence[tuple[Any, Any]]) -> Any:
+    """One legend under the panels of :func:`plot_hidden_progress` (each ``(ax, right)``), naming every line once:
+    inside a panel the legend covers the drop it is drawn to show.
+
+    Examples:
+        >>> from bridge.plots import new_figure
+        >>> fig, axes = new_figure(ncols=2)
+        >>> panels = [(ax, plot_hidden_progress(ax, [0, 1, 2], [2.0, 1.0, 0.1], [0.1, 0.3, 0.9], chance=0.1, onset=1.0, legend=False)) for ax in axes]
+        >>> [t.get_text() for t in hidden_progress_legend(fig, panels).get_texts()]
+        ['subtask loss', 'drop onset', 'relevant-bit share', 'chance share', '2× chance']
+    """
+    named: dict[str, Any] = {}
+    for pair in panels:
+        for a in pair:
+            for handle, label in zip(*a.get_legend_handles_labels()):
+                named.setdefault(label, handle)
+    return fig.legend(list(named.values()), list(named), loc="outside lower center", ncol=max(len(named), 1), fontsize=7)
 
 
 def plot_quanta_per_width(ax: Any, widths: Sequence[int], learned: Mapping[str, Sequence[float]], n_tasks: int) -> Any:
@@ -179,4 +200,4 @@ def plot_quanta_per_width(ax: Any, widths: Sequence[int], learned: Mapping[str, 
     return ax
 
 
-__all__ = ["plot_hidden_progress", "plot_power_law", "plot_quanta_per_width", "plot_subtask_losses"]
+__all__ = ["hidden_progress_legend", "plot_hidden_progress", "plot_power_law", "plot_quanta_per_width", "plot_subtask_losses"]

@@ -19,6 +19,7 @@ from scipy import stats
 from bridge.match import check
 from bridge.plots.base import new_figure, save_figure
 from bridge.plots.quanta import (
+    hidden_progress_legend,
     plot_hidden_progress,
     plot_power_law,
     plot_quanta_per_width,
@@ -316,8 +317,9 @@ def figures(runs: Mapping[str, Run], report: BridgeReport) -> list[str]:
     picks = [learned[i] for i in np.unique(np.linspace(0, len(learned) - 1, min(4, len(learned))).astype(int))] if learned else []
     if main.share is not None and picks:
         fig, axes = new_figure(ncols=len(picks), size=(3.2, 3.2))
-        for ax, k in zip(np.atleast_1d(axes), picks):
-            plot_hidden_progress(ax, main.steps, main.losses[:, k], main.share[:, k], obs.chance_share, onset=drops[k].onset, title=f"subtask {k} (rank {k + 1})")
+        panels = [(ax, plot_hidden_progress(ax, main.steps, main.losses[:, k], main.share[:, k], obs.chance_share, onset=drops[k].onset, title=f"subtask {k} (rank {k + 1})", legend=False))
+                  for ax, k in zip(np.atleast_1d(axes), picks)]
+        hidden_progress_legend(fig, panels)  # one legend under the panels, clear of the drops
         paths.append(save_figure(fig, folder / "hidden_progress.png"))
 
     fig, ax = new_figure(size=(4.8, 3.6))

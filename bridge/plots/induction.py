@@ -35,6 +35,7 @@ def plot_loss_stages(
     llc: tuple[Sequence[float], Sequence[float], Sequence[float]] | None = None,
     boundary: float | None = None,
     title: str = "",
+    legend: str = "inside",
 ) -> Any:
     """Loss curves over stage bands, with the learning coefficient on a second axis.
 
@@ -44,6 +45,8 @@ def plot_loss_stages(
         reference: ``(value, label)`` of a horizontal line (``ln V``).
         llc: ``(steps, mean, std)`` of the learning coefficient, drawn with error bars on a twin axis.
         boundary: step of the LLC stage boundary (a dashed vertical line).
+        legend: ``"inside"`` the panel (centre right), or ``"below"`` it, as the figure's legend, clear of the
+            curves (for a figure of this one panel: the drop and the LLC at the end sit at the centre right).
 
     Examples:
         >>> from bridge.plots import new_figure
@@ -54,6 +57,8 @@ def plot_loss_stages(
     """
     require_axes(ax)
     require_mapping("curves", curves)
+    if legend not in ("inside", "below"):
+        raise ValueError(f"legend must be 'inside' or 'below', got {legend!r}")
     for label, entry in curves.items():
         if isinstance(entry, (str, bytes)) or len(entry) != 3:
             raise ValueError(f"curves[{label!r}] must be (steps, values, style), got {entry!r}"[:200])
@@ -80,7 +85,10 @@ def plot_loss_stages(
         handles, labels = handles + more[0], labels + more[1]
     if boundary is not None:
         ax.axvline(boundary, color="C2", ls="--", lw=1)
-    ax.legend(handles, labels, fontsize=7, loc="center right")
+    if legend == "below":
+        ax.figure.legend(handles, labels, fontsize=7, loc="outside lower center", ncol=min(len(labels), 4) or 1)
+    else:
+        ax.legend(handles, labels, fontsize=7, loc="center right")
     ax.set_title(title, fontsize=9)
     return ax
 
@@ -231,7 +239,7 @@ def plot_induction_by_key(ax: Any, coverage: Mapping[str, Any], head: str, min_c
     ax.set_title(f"{head} induction attention by key position", fontsize=9)
     ax.set_ylim(-0.03, 1.05)
     ax.axvline(coverage["reach"] + 0.5, color="0.4", ls=":", lw=1, label=f"previous-token reach (query {coverage['reach']:g})")
-    ax.legend(fontsize=6, loc="center")
+    ax.legend(fontsize=6, loc="best")  # clear of the points, wherever the attention lies
     return ax
 
 

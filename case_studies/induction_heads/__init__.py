@@ -221,7 +221,7 @@ class InductionHeads(CaseStudy):
         curves = {label: (*r.curve(name, split=split), style) for label, r, name, split, style in styles}
         llc = (*run.curve("llc/mean"), run.curve("llc/std")[1])
         title = "loss plateau, drop (orange band) and LLC stage boundary (green dashed)"
-        plot_loss_stages(ax, curves, stages=stages, reference=(math.log(preset.task.d_vocab), "ln V"), llc=llc, boundary=None if llc_event is None else llc_event.step, title=title)
+        plot_loss_stages(ax, curves, stages=stages, reference=(math.log(preset.task.d_vocab), "ln V"), llc=llc, boundary=None if llc_event is None else llc_event.step, title=title, legend="below")
 
         fig, axes = figures["head_scores.png"] = new_figure(ncols=3, size=(4.6, 3.0))
         marks = [] if drop is None else [(drop.start, "loss drop"), (drop.end, "")]

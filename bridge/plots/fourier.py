@@ -134,14 +134,29 @@ def plot_power_law(ax: Any, x: Sequence[float], t: Sequence[float], fit: Any, *,
     if reference is not None:
         cx, ct = (np.exp(np.log(v[ok]).mean()) if ok.any() else np.nan for v in (x, t))
         ax.plot(grid, ct * (grid / cx) ** reference, color="k", ls="--", lw=1, label=f"slope {reference:g}")
-    set_log_scale(ax, "x")
-    set_log_scale(ax, "y")
+    for axis in ("x", "y"):
+        if set_log_scale(ax, axis):
+            _plain_log_ticks(getattr(ax, f"{axis}axis"))
     ax.set_xlabel("lr · weight decay")
     ax.set_ylabel("grokking step")
     if title:
         ax.set_title(title)
     ax.legend(fontsize=7)
     return ax
+
+
+def _plain_log_ticks(axis: Any) -> None:
+    """On a log axis spanning at most two decades, ticks at 1, 2 and 5 × 10^k labelled as plain numbers, minor ticks
+    unlabelled: matplotlib labels the minor ticks of a short log axis as ``3 × 10⁻³``, wide labels that run into each other."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    lo, hi = sorted(axis.get_view_interval())
+    if not (lo > 0 and np.isfinite(hi) and np.log10(hi / lo) <= 2):
+        axis.set_minor_formatter(NullFormatter())
+        return
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def plot_phase_bands(ax: Any, stages: Sequence[Any]) -> Any:

@@ -13,3 +13,29 @@ def test_the_four_crossovers_of_the_alignment_panel_each_have_their_own_line_sty
     styles = {line.get_label().split(":")[0]: line.get_linestyle() for line in ax.lines if line.get_label().split(":")[0] in marks}
     assert sorted(styles) == sorted(marks)
     assert len(set(styles.values())) == 4, styles
+
+
+def _shown_tick_labels(axis):
+    """The tick labels drawn on ``axis`` (within its view, with text): ``(text, window extent)``."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = axis.axes.figure
+    FigureCanvasAgg(fig).draw()
+    lo, hi = sorted(axis.get_view_interval())
+    renderer = fig.canvas.get_renderer()
+    ticks = axis.get_major_ticks() + axis.get_minor_ticks()
+    return [(t.label1.get_text(), t.label1.get_window_extent(renderer)) for t in ticks if t.label1.get_visible() and t.label1.get_text() and lo <= t.get_loc() <= hi]
+
+
+def test_the_sweep_fit_labels_its_short_log_axes_in_plain_numbers_that_do_not_overlap():
+    """The grokking sweep of a quick run spans lr·wd 0.0015-0.012, about one decade: matplotlib labelled the minor
+    ticks 2×10⁻³, 3×10⁻³, 4×10⁻³ and 6×10⁻³, and the middle two ran into each other."""
+    from bridge.theory.weight_decay import fit_power_law
+
+    x, t = [0.0015, 0.003, 0.006, 0.012, 0.0015, 0.006], [976.4, 594.2, 431.6, 466.2, 1071.9, 381.1]
+    ax = plots.plot_power_law(new_figure(size=(5.5, 4.0))[1], x, t, fit_power_law(x, t), labels=[f"run {i}" for i in range(6)])
+    assert (ax.get_xscale(), ax.get_yscale()) == ("log", "log")
+    shown = _shown_tick_labels(ax.xaxis)
+    assert [text for text, _ in shown] == ["0.002", "0.005", "0.01"]
+    assert not any(a.overlaps(b) for i, (_, a) in enumerate(shown) for _, b in shown[i + 1 :])
+    assert [text for text, _ in _shown_tick_labels(ax.yaxis)] == ["200", "500", "1000", "2000"]  # the slope −1 guide reaches past 1000

@@ -30,7 +30,7 @@ def figures(runs: Mapping[str, Run], report: BridgeReport) -> list[str]:
     curves = {name: run.curve(obs) for name, obs in (("train", "loss/train"), ("test", "loss/test"), ("restricted", "fourier/restricted_loss"), ("excluded", "fourier/excluded_loss"))}
     plot_phase_bands(plot_curves(axes[0], curves, ylabel="cross-entropy", logy=True, title="Losses and grokking phases"), stages)
     (t_w, w), gini = run.curve("weights/norm"), run.curve("fourier/embed_gini")
-    plot_phase_bands(plot_curves(axes[1], {"weight norm": (t_w, w / w.max()), "Gini of W_E Fourier norms": gini}, ylabel="(weight norm / max)", title="Weight norm and Fourier sparsity"), stages)
+    plot_phase_bands(plot_curves(axes[1], {"weight norm": (t_w, w / w.max()), "Gini of W_E Fourier norms": gini}, ylabel="weight norm / its max; Gini", title="Weight norm and Fourier sparsity"), stages)
     paths = [save_figure(fig, folder / "losses_phases.png")]
 
     table = run.table("fourier/embed_norm", "frequency")

@@ -172,6 +172,7 @@ def test_case_study_contract_on_a_tiny_preset(tmp_path, monkeypatch):
     np.testing.assert_allclose(losses.lines[2].get_ydata(), restricted.to_numpy())
     assert len(losses.patches) == len(norms.patches) == len(stages)
     assert max(norms.lines[0].get_ydata()) == pytest.approx(1.0)  # the weight norm over its maximum
+    assert norms.get_ylabel() == "weight norm / its max; Gini"  # the axis holds both curves, not the norm alone
     (spectrum,) = drawn["embedding_spectrum.png"].axes
     assert spectrum.containers[0].get_label() == "step 0" and spectrum.containers[-1].get_label() == f"step {main.steps[-1]}"
     np.testing.assert_allclose([bar.get_height() for bar in spectrum.containers[-1]], final.numpy()[1:], rtol=1e-9)

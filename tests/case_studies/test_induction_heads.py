@@ -327,7 +327,8 @@ def test_the_figures_of_the_quick_run_show_the_judged_heads(quick_run, monkeypat
     runs = {"main": bridge.load_run(out), "one_layer": bridge.load_run(out / "runs" / "one_layer")}
     STUDY.figures(runs, report, QUICK)
     losses = drawn["losses.png"].axes[0]
-    assert [t.get_text() for t in losses.get_legend().get_texts()][:4] == ["repeated tokens (test)", "repeated tokens (off-position)", "first occurrences (test)", "1-layer control, repeated"]
+    [legend] = drawn["losses.png"].legends  # under the panel, clear of the curves
+    assert losses.get_legend() is None and [t.get_text() for t in legend.get_texts()][:4] == ["repeated tokens (test)", "repeated tokens (off-position)", "first occurrences (test)", "1-layer control, repeated"]
     np.testing.assert_allclose(losses.lines[0].get_ydata(), runs["main"].curve("icl/loss_repeated", split="test")[1])
     heads = drawn["head_scores.png"].axes[1]
     assert [t.get_text() for t in heads.get_yticklabels()] == [f"L{layer}H{head}" for layer in range(2) for head in range(4)]

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable, Iterator
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TextIO, TypeVar
 
 T = TypeVar("T")
@@ -98,9 +99,49 @@ def progress_bar(iterable: Iterable[T], desc: str, progress: bool | None = None,
         return notebook_tqdm(iterable, desc=desc, leave=False, **kwargs)
     if progress is None and not sys.stderr.isatty():
         return PlainProgress(iterable, desc, total=kwargs.get("total"), initial=kwargs.get("initial", 0))
+    return _bar_class()(iterable, desc=desc, leave=False, **kwargs)
+
+
+def phases(names: Sequence[str], desc: str, progress: bool | None = None) -> Iterator[str]:
+    """Progress over the named phases of one piece of work: the bar (or line) names the phase under way.
+
+    ``names``: ``(n,)`` phase names, yielded in order; ``desc`` and ``progress`` as for :func:`progress_bar`.
+
+    Examples:
+        >>> list(phases(["analyse", "figures"], "report", progress=False))
+        ['analyse', 'figures']
+    """
+    bar = progress_bar(names, desc, progress, mininterval=0)  # the count drawn with each phase's name
+    try:
+        for name in bar:
+            bar.set_postfix(refresh=True, now=name)
+            yield name
+    finally:
+        bar.close()
+
+
+def _bar_class() -> type:
+    """A tqdm bar that prints the warnings raised while it is drawn above it (``tqdm.write``), never into it."""
     from tqdm import tqdm
 
-    return tqdm(iterable, desc=desc, leave=False, **kwargs)
+    class Bar(tqdm):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._shown = warnings.showwarning
+            if not self.disable:
+                warnings.showwarning = self._show
+
+        def _show(self, message: Any, category: type, filename: str, lineno: int, file: Any = None, line: str | None = None) -> None:
+            if file is not None and file is not sys.stderr:
+                return self._shown(message, category, filename, lineno, file, line)
+            tqdm.write(warnings.formatwarning(message, category, filename, lineno, line).rstrip("\n"), file=sys.stderr)
+
+        def close(self) -> None:
+            if getattr(warnings, "showwarning", None) == getattr(self, "_show", None):
+                warnings.showwarning = self._shown
+            super().close()
+
+    return Bar
 
 
-__all__ = ["PLAIN_INTERVAL", "PlainProgress", "progress_bar"]
+__all__ = ["PLAIN_INTERVAL", "PlainProgress", "phases", "progress_bar"]

@@ -69,7 +69,7 @@ def analyze(
     buffer, rows = TrackingBuffer(trackers, run.task_data()), []
     with torch_threads(threads or run.config.train.threads):
         model = None
-        for step in progress_bar(steps, "analyze", progress):
+        for step in progress_bar(steps, f"analyze {run.config.name or run.path.name}", progress):
             model = run.model_at(step, into=model)
             buffer.track(model, step)
             if buffer.pending >= FLUSH_CAPTURES:

@@ -135,7 +135,7 @@ def run_case_study(
         train_all(later)
     except Diverged as e:
         return _diverged_report(study, preset_name, seed, out, key, e, settings)
-    return _report(study, preset_name, preset_obj, seed, runs)
+    return _report(study, preset_name, preset_obj, seed, runs, progress)
 
 
 def with_threads(configs: Mapping[str, RunConfig], threads: int | None) -> dict[str, RunConfig]:
@@ -334,20 +334,24 @@ def _check_stamp(main: Run) -> None:
         raise RunError(f"{main.path / 'run.json'}: 'settings' must be a list of key=value strings, got {main.info['settings']!r}")
 
 
-def _report(study: CaseStudy, preset_name: str, preset: Any, seed: int, runs: Mapping[str, Run]) -> BridgeReport:
+def _report(study: CaseStudy, preset_name: str, preset: Any, seed: int, runs: Mapping[str, Run], progress: bool | None = None) -> BridgeReport:
+    from bridge.progress import phases
     from bridge.report import _finite
     from bridge.runs.storage import atomic_write_json
 
-    report = study.analyse(runs, preset)
-    report.case_study, report.preset, report.seed = study.name, preset_name, seed
-    report.extra |= {k: list(runs[MAIN].info[k]) for k in ("settings", "extended") if runs[MAIN].info.get(k)}  # the changes and extensions it was trained with
-    try:  # a figure that fails costs the figures, never the report of a finished run
-        report.figures = study.figures(runs, report, preset)
-    except Exception as error:  # noqa: BLE001 - any error of a figure
-        report.figures = []
-        reason = f"{type(error).__name__}: {error}"
-        report.notes.append(f"figures not drawn: {reason}")
-        warnings.warn(f"{study.name}: figures not drawn ({reason}); the report is written without them", RuntimeWarning, stacklevel=2)
+    for phase in phases(("analyse", "figures"), f"{study.name} report", progress):  # seconds to minutes each (NTKs, sweeps inside an analysis)
+        if phase == "analyse":
+            report = study.analyse(runs, preset)
+            report.case_study, report.preset, report.seed = study.name, preset_name, seed
+            report.extra |= {k: list(runs[MAIN].info[k]) for k in ("settings", "extended") if runs[MAIN].info.get(k)}  # the changes and extensions it was trained with
+            continue
+        try:  # a figure that fails costs the figures, never the report of a finished run
+            report.figures = study.figures(runs, report, preset)
+        except Exception as error:  # noqa: BLE001 - any error of a figure
+            report.figures = []
+            reason = f"{type(error).__name__}: {error}"
+            report.notes.append(f"figures not drawn: {reason}")
+            warnings.warn(f"{study.name}: figures not drawn ({reason}); the report is written without them", RuntimeWarning, stacklevel=2)
     main = runs[MAIN]
     # standard JSON as report.json is (NaN and infinities as null): a diverged or all-zero model's numbers are not JSON
     atomic_write_json(main.path / "events.json", _finite([e.to_dict() if hasattr(e, "to_dict") else dict(e) for e in report.events], f"events of {study.name}"))

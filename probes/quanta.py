@@ -138,7 +138,7 @@ def unit_contributions(model: nn.Module, x: Float[Tensor, "n d_in"], task: Int[T
     hidden, readout, _ = hidden_and_readout(model, x)
     push = (hidden * readout).abs()
     count = torch.bincount(task, minlength=n_tasks).to(push.dtype)
-    return torch.zeros(n_tasks, push.shape[1], dtype=push.dtype).index_add_(0, task, push) / count.clamp(min=1)[:, None]
+    return torch.zeros(n_tasks, push.shape[1], dtype=push.dtype, device=push.device).index_add_(0, task, push) / count.clamp(min=1)[:, None]
 
 
 def relevant_bit_share(first_weight: Float[Tensor, "width d_in"], contributions: Float[Tensor, "n_tasks width"], subtask_bits: Int[Tensor, "n_tasks k_bits"]) -> Float[Tensor, " n_tasks"]:
@@ -212,9 +212,10 @@ def walsh_gap(
     else:
         g = torch.Generator().manual_seed(seed)
         others = torch.stack([torch.randperm(n_bits, generator=g)[:k].sort().values for _ in range(max_subsets)])
+    others = others.to(subtask_bits.device)  # drawn on the CPU (the same subsets on every device), compared with the subtasks' bits
     hidden, readout, bias = hidden_and_readout(model, x)
     f = hidden @ readout + bias
-    gaps = torch.empty(n_tasks, dtype=f.dtype)
+    gaps = torch.empty(n_tasks, dtype=f.dtype, device=f.device)
     for t in range(n_tasks):
         rows = task == t
         ft = f[rows] - f[rows].mean()
@@ -225,7 +226,7 @@ def walsh_gap(
         rivals = others[keep]
         if len(rivals) == 0 and k < n_bits:  # every drawn competitor was this subtask's own subset: the first other subset stands in
             first = torch.arange(k)
-            rivals = (first if not torch.equal(first, own_bits.cpu()) else torch.cat([torch.arange(k - 1), torch.tensor([k])]))[None]
+            rivals = (first if not torch.equal(first, own_bits.cpu()) else torch.cat([torch.arange(k - 1), torch.tensor([k])]))[None].to(others.device)
         rival = ((ft @ _walsh(bits[rows], rivals)).abs() / len(ft)).max() if len(rivals) else 0.0  # k_bits = n_bits: no other subset
         gaps[t] = (ft @ own).abs() / len(ft) - rival
     return gaps
@@ -251,7 +252,7 @@ def unit_ablation(model: nn.Module, x: Float[Tensor, "n d_in"], y: Int[Tensor, "
         loss = F.cross_entropy(ablated.flatten(0, 1), y.repeat_interleave(hidden.shape[1]), reduction="none").view_as(hidden)
         rise = loss - clean[:, None]
     count = torch.bincount(task, minlength=n_tasks).to(rise.dtype).clamp(min=1)
-    return torch.zeros(n_tasks, hidden.shape[1], dtype=rise.dtype).index_add_(0, task, rise) / count[:, None]
+    return torch.zeros(n_tasks, hidden.shape[1], dtype=rise.dtype, device=rise.device).index_add_(0, task, rise) / count[:, None]
 
 
 def units_needed(
@@ -278,7 +279,7 @@ def units_needed(
     effect = unit_ablation(model, x, y, task, n_tasks)
     ranking = effect.argsort(dim=1, descending=True)
     width = effect.shape[1]
-    needed = torch.zeros(n_tasks, dtype=torch.long)
+    needed = torch.zeros(n_tasks, dtype=torch.long, device=ranking.device)
     with torch.no_grad():
         hidden = model.activation(first(x))
         logits = hidden @ weight.T + bias

@@ -357,23 +357,29 @@ def _chain_copies(w_star: dict[str, Tensor], n_chains: int) -> dict[str, Tensor]
     return {k: einops.repeat(v, "... -> chain ...", chain=n_chains).contiguous() for k, v in w_star.items()}
 
 
+def _loss_trace(w_star: dict[str, Tensor], n_chains: int, n_steps: int) -> Tensor:
+    """The ``(chain, step)`` losses, float64 (a float64 model's losses unrounded), on the parameters' device: each step's
+    losses stay there and the trace is read once at the end, not once per step."""
+    return torch.empty(n_chains, n_steps, dtype=torch.float64, device=next(iter(w_star.values())).device)
+
+
 def _run_vmap(step, w_star, n_chains, n_steps, step_size, gamma, nbeta, noise_level, g) -> np.ndarray:
     batched = vmap(step)
     w = _chain_copies(w_star, n_chains)
     anchor = {k: v.unsqueeze(0) for k, v in w_star.items()}
-    losses = torch.empty(n_chains, n_steps, dtype=torch.float64)  # a float64 model's losses, unrounded
+    losses = _loss_trace(w_star, n_chains, n_steps)
     for t in range(n_steps):
         grads, values = batched(w)
         losses[:, t] = values.detach()
         w = _sgld_update({k: v.detach() for k, v in w.items()}, grads, anchor, step_size, gamma, nbeta, noise_level, g)
-    return losses.numpy().astype(np.float64)
+    return losses.cpu().numpy().astype(np.float64)
 
 
 def _run_loop(step, w_star, n_chains, n_steps, step_size, gamma, nbeta, noise_level, g) -> np.ndarray:
     # same noise stream layout as the vmap path: one draw per parameter per step, chains stacked
     w = _chain_copies(w_star, n_chains)
     anchor = {k: v.unsqueeze(0) for k, v in w_star.items()}
-    losses = torch.empty(n_chains, n_steps, dtype=torch.float64)  # a float64 model's losses, unrounded
+    losses = _loss_trace(w_star, n_chains, n_steps)
     for t in range(n_steps):
         grads = {k: torch.empty_like(v) for k, v in w.items()}
         for c in range(n_chains):
@@ -382,7 +388,7 @@ def _run_loop(step, w_star, n_chains, n_steps, step_size, gamma, nbeta, noise_le
             for k in grads:
                 grads[k][c] = gc[k]
         w = _sgld_update(w, grads, anchor, step_size, gamma, nbeta, noise_level, g)
-    return losses.numpy().astype(np.float64)
+    return losses.cpu().numpy().astype(np.float64)
 
 
 __all__ = ["LLCResult", "LLCWarning", "ParamSelector", "default_nbeta", "estimate_llc", "select_params"]

@@ -161,19 +161,19 @@ def fit_fresh_samples(
     """
     inst, n = model.config.n_instances, model.config.n_features
     importance = torch.as_tensor(importance, dtype=torch.float32)
-    density = torch.as_tensor(density, dtype=torch.float32)
+    density = torch.as_tensor(density, dtype=torch.float32).cpu()  # sampled with a CPU generator
     if importance.shape != (inst, n) or density.shape != (inst,):
         raise ValueError(f"need importance of shape {(inst, n)} and density of shape {(inst,)}, got {tuple(importance.shape)} and {tuple(density.shape)}")
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be positive, got {steps}, {batch_size}")
     from bridge.training.optim import take_step
 
-    g = generator(seed)
-    loss_fn = ImportanceWeightedMSE(importance)
+    g, device = generator(seed), model.W.device  # samples drawn on the CPU (the same on every device), then moved
+    loss_fn = ImportanceWeightedMSE(importance.to(device))
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    history = torch.empty(steps)
+    history = torch.empty(steps, device=device)
     for step in range(steps):
-        x = sample_sparse_features(batch_size, density, n, g)
+        x = sample_sparse_features(batch_size, density, n, g).to(device)
         opt.zero_grad(set_to_none=True)
         loss = loss_fn(model(x), x)
         loss.backward()
@@ -193,9 +193,9 @@ def instance_losses(model: ToySuperposition, importance: Tensor, density: Tensor
         >>> [round(v, 2) for v in instance_losses(net, torch.ones(2, 3), torch.tensor([1.0, 0.0])).tolist()]
         [1.0, 0.0]
     """
-    x = sample_sparse_features(batch_size, density, model.config.n_features, generator(seed))
+    x = sample_sparse_features(batch_size, torch.as_tensor(density).cpu(), model.config.n_features, generator(seed)).to(model.W.device)
     with torch.no_grad():
-        return (importance * (model(x) - x) ** 2).sum(-1).mean(0)
+        return (torch.as_tensor(importance).to(x.device) * (model(x) - x) ** 2).sum(-1).mean(0)
 
 
 __all__ = ["ToySuperposition", "ToySuperpositionConfig", "build_toy_superposition", "fit_fresh_samples", "instance_losses"]

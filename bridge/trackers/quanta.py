@@ -61,10 +61,11 @@ class SubtaskLossTracker:
         n_tasks = bits.shape[0]
         with evaluating(model):
             loss, acc = subtask_metrics(model, x, y, task, n_tasks)
-        freq = data.info["frequencies"].to(loss.dtype)
+        freq = data.info["frequencies"].to(device=loss.device, dtype=loss.dtype)
         rows = [row("quanta/mean_loss", (loss * freq).sum() / freq.sum())]
-        rows += [row("subtask/loss", loss[k], subtask=k) for k in range(n_tasks)]
-        rows += [row("subtask/accuracy", acc[k], subtask=k) for k in range(n_tasks)]
+        losses, accuracies = loss.tolist(), acc.tolist()  # one read of each from the device, not one per subtask
+        rows += [row("subtask/loss", losses[k], subtask=k) for k in range(n_tasks)]
+        rows += [row("subtask/accuracy", accuracies[k], subtask=k) for k in range(n_tasks)]
         return rows
 
 
@@ -97,9 +98,11 @@ class HiddenProgressTracker:
             contributions = unit_contributions(model, x, task, n_tasks)
             share = relevant_bit_share(model.layers[0].weight.detach(), contributions, bits.to(x.device))
             gap = walsh_gap(model, x, task, bits.to(x.device), self.max_subsets) if self.walsh else None
-        rows = [row("subtask/relevant_share", share[k], subtask=k) for k in range(n_tasks)]
+        shares = share.tolist()  # one read from the device, not one per subtask
+        rows = [row("subtask/relevant_share", shares[k], subtask=k) for k in range(n_tasks)]
         if gap is not None:
-            rows += [row("subtask/walsh_gap", gap[k], subtask=k) for k in range(n_tasks)]
+            gaps = gap.tolist()
+            rows += [row("subtask/walsh_gap", gaps[k], subtask=k) for k in range(n_tasks)]
         return rows
 
 

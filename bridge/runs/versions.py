@@ -126,6 +126,15 @@ def refuse_mixed_versions(path: str | Path, info: Mapping[str, Any], trackers: S
         RunError: naming the tracker, the recorded and current versions, and what to do. Training's rows
             (of the run's online trackers) cannot be rewritten in place: train anew. An analysis's rows can:
             with ``fresh`` over every checkpoint.
+
+    Examples:
+        >>> class Llc: name, version = "llc", 2
+        >>> refuse_mixed_versions("runs/a", {"tracker_versions": {"llc": 2}}, [Llc()], online=False)  # same version: appends
+        >>> refuse_mixed_versions("runs/a", {"tracker_versions": {"llc": 1}}, [Llc()], online=False, fresh=True)  # rewrites them
+        >>> refuse_mixed_versions("runs/a", {"tracker_versions": {"llc": 1}}, [Llc()], online=False)
+        Traceback (most recent call last):
+        ...
+        bridge.runs.errors.RunError: cannot append 'llc' to runs/a: its rows of tracker 'llc' are of definition version 1, this code's are of version 2; `mechbridge analyze runs/a --tracker llc --fresh` (analyze(run, trackers, fresh=True) over every checkpoint) rewrites them
     """
     online_names = info.get("trackers") if isinstance(info.get("trackers"), list) else []
     for tracker in trackers:

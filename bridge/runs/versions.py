@@ -142,6 +142,8 @@ def refuse_mixed_versions(path: str | Path, info: Mapping[str, Any], trackers: S
         if recorded is None or recorded == current:
             continue
         what = f"its rows of tracker {tracker.name!r} are of definition version {recorded}, this code's are of version {current}"
+        if not online and tracker.name not in online_names and tracker.name not in info.get(VERSIONS, {}):  # a version by default
+            what = f"its rows of tracker {tracker.name!r}, if it holds any, are of definition version {recorded} (written before versions were recorded), this code's are of version {current}"
         if online:
             raise RunError(f"cannot extend or resume {path}: {what}, and the two would mix in one table; train anew into another directory")
         if tracker.name in online_names:

@@ -100,6 +100,7 @@ def test_the_analyze_command_names_the_tracker_and_how_to_rewrite(tmp_path, caps
     rewrite_record(run.path, tracker_versions=None)  # written before versions were recorded: every tracker at version 1
     assert main(["analyze", str(run.path), "--tracker", "modes"]) == 2
     err = capsys.readouterr().err.strip()
+    assert "'modes', if it holds any, are of definition version 1 (written before versions were recorded)" in err  # no record says it does
     assert "'modes'" in err and "definition version 1" in err and f"mechbridge analyze {run.path} --tracker modes --fresh" in err and len(err.splitlines()) == 1
     assert main(["analyze", str(run.path), "--tracker", "modes", "--fresh"]) == 0
     assert load_run(run.path).tracker_versions == {"modes": 2}

@@ -181,7 +181,7 @@ def _no_report(run_dir: Path) -> str:
     if not (run_dir / "run.json").is_file() and (run_dir / STAGING / "run.json").is_file():  # a main run trained after the study's other runs
         staged = read_json(run_dir / STAGING / "run.json")
         live = isinstance(staged, dict) and staged.get("status") == "running" and (lock := holder(run_dir / STAGING)) is not None and not is_stale(lock)
-        how = "it is still training (a live process holds its lock)" if live else f"it was interrupted; finish it with `mechbridge run CASE --out {run_dir} --resume`"
+        how = "it is still training (a live process holds its lock)" if live else f"it was interrupted; finish it with `{_run_again(run_dir, staged)}`"
         return f"{run_dir} has no report: its main run, trained after the study's other runs, is not finished (it is in {run_dir / STAGING} until it is): {how}"
     if not (run_dir / "run.json").is_file():
         from case_studies.generality.resume import seeds_again
@@ -198,11 +198,43 @@ def _no_report(run_dir: Path) -> str:
         return f"{run_dir} is not a run directory (no run.json) but holds run directories ({', '.join(inside[:3])}{', …' if len(inside) > 3 else ''}): `mechbridge report {run_dir / inside[0]}` prints one's report{why}"
     info = read_json(run_dir / "run.json")
     nested = run_dir.parent.name == "runs" and (run_dir.parent.parent / "run.json").is_file()  # a study's OUT/runs/<key>, resumed through OUT
-    if isinstance(info, dict) and info.get("status") in ("running", "failed"):
+    if isinstance(info, dict) and info.get("status") in ("running", "interrupted", "failed"):  # interrupted: ended by a signal or Ctrl-C
         live = info["status"] == "running" and (lock := holder(run_dir)) is not None and not is_stale(lock)  # as Run.status reads it
-        how = "it is still training (a live process holds its lock)" if live else f"its training {'failed' if info['status'] == 'failed' else 'was interrupted'} (last recorded step {info.get('last_step')}); finish it with `mechbridge run {info.get('case_study') or 'CASE'} --out {run_dir.parent.parent if nested else run_dir} --resume`"
+        study = run_dir.parent.parent if nested else run_dir  # what --resume continues, and whose run.json records the study
+        record = _record(study / "run.json") if nested else info
+        how = "it is still training (a live process holds its lock)" if live else f"its training {'failed' if info['status'] == 'failed' else 'was interrupted'} (last recorded step {info.get('last_step')}); finish it with `{_run_again(study, record)}`"
         return f"{run_dir} has no report: {how}"
     if isinstance(info, dict) and not info.get("case_study"):
         within = f"; the report of the case study it belongs to is in {run_dir.parent.parent}" if nested else ""
         return f"{run_dir} holds a run that no case study wrote, so it has no report (bridge.load_run reads its metrics){within}"
     return f"{run_dir} has no report (run it through `mechbridge run`, finish it with --resume, or pass --rebuild)"
+
+
+def _record(path: Path) -> object:
+    """The JSON in ``path``, or ``None`` when it cannot be read (the command is then spelled without it)."""
+    try:
+        return json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def _run_again(out: Path, record: object) -> str:
+    """The ``mechbridge run`` command that resumes the case-study output ``out``, spelled from the study's record
+    ``record`` (its main run's ``run.json``): the study, its preset, seed and settings, as far as it records them
+    (``CASE`` for a study it does not name: a main run records it once trained).
+
+    Examples:
+        >>> _run_again(Path("runs/dl"), {"case_study": "deep-linear", "preset": "quick", "case_seed": 3, "settings": ["train.lr=0.05"]})
+        'mechbridge run deep-linear --preset quick --seed 3 --set train.lr=0.05 --out runs/dl --resume'
+        >>> _run_again(Path("runs/dl"), {"status": "running"})
+        'mechbridge run CASE --out runs/dl --resume'
+    """
+    import shlex
+
+    info = record if isinstance(record, dict) else {}
+    name, preset, seed, settings = (info.get(k) for k in ("case_study", "preset", "case_seed", "settings"))
+    words = ["mechbridge", "run", name if isinstance(name, str) and name else "CASE"]
+    words += ["--preset", preset] if isinstance(preset, str) and preset and preset != "custom" else []
+    words += ["--seed", str(seed)] if isinstance(seed, int) and not isinstance(seed, bool) else []
+    words += [w for s in (settings if isinstance(settings, list) else []) for w in ("--set", str(s))]
+    return shlex.join([*words, "--out", str(out), "--resume"])

@@ -221,7 +221,7 @@ def test_report_prints_a_seed_report_and_names_what_a_directory_without_a_report
     for folder in (nested, loose, interrupted, tmp_path / "empty"):
         folder.mkdir(parents=True)
     (nested / "run.json").write_text(json.dumps({"status": "complete"}))
-    (tmp_path / "study" / "run.json").write_text(json.dumps({"status": "complete", "case_study": "deep-linear"}))
+    (tmp_path / "study" / "run.json").write_text(json.dumps({"status": "complete", "case_study": "deep-linear", "preset": "quick", "case_seed": 2}))
     (loose / "run.json").write_text(json.dumps({"status": "complete"}))  # under a folder named runs, in no study
     (interrupted / "run.json").write_text(json.dumps({"status": "running", "last_step": 60}))  # its writer gone, no lock
     killed_within = tmp_path / "study" / "runs" / "alpha_3"  # a study's own run: the study is what --resume continues
@@ -236,13 +236,30 @@ def test_report_prints_a_seed_report_and_names_what_a_directory_without_a_report
         nested: f"{nested} holds a run that no case study wrote, so it has no report (bridge.load_run reads its metrics); the report of the case study it belongs to is in {tmp_path / 'study'}",
         loose: f"{loose} holds a run that no case study wrote, so it has no report (bridge.load_run reads its metrics)",
         interrupted: f"{interrupted} has no report: its training was interrupted (last recorded step 60); finish it with `mechbridge run CASE --out {interrupted} --resume`",
-        killed_within: f"{killed_within} has no report: its training failed (last recorded step 40); finish it with `mechbridge run CASE --out {tmp_path / 'study'} --resume`",
+        killed_within: f"{killed_within} has no report: its training failed (last recorded step 40); finish it with `mechbridge run deep-linear --preset quick --seed 2 --out {tmp_path / 'study'} --resume`",
         tmp_path / "main-killed": f"{tmp_path / 'main-killed'} has no report: its training was interrupted (last recorded step 20); finish it with `mechbridge run deep-linear --out {tmp_path / 'main-killed'} --resume`",
         tmp_path / "empty": f"{tmp_path / 'empty'} is not a run directory (no run.json)",
     }
     for folder, message in expected.items():
         assert main(["report", str(folder)]) == 2
         assert capsys.readouterr().err == f"mechbridge: error: {message}\n"
+
+
+def test_report_on_a_run_interrupted_while_training_names_the_command_that_resumes_it(tmp_path, capsys):
+    """A main run ended by Ctrl-C or a signal (status ``interrupted``) was said to be a run "that no case study
+    wrote"; the command that resumes an interrupted run named the study as CASE when the study's record (its own or, for
+    one of its runs, the main run's) names it, and dropped the preset, seed and settings that record holds."""
+    stamp = {"case_study": "deep-linear", "preset": "full", "case_seed": 7, "settings": ["train.lr=0.05", "model.d_hidden=8 "]}
+    killed, within = tmp_path / "killed-main", tmp_path / "study" / "runs" / "aux"
+    within.mkdir(parents=True)
+    killed.mkdir()
+    (killed / "run.json").write_text(json.dumps({"status": "interrupted", "last_step": 30, **stamp}))
+    (tmp_path / "study" / "run.json").write_text(json.dumps({"status": "complete", **stamp}))
+    (within / "run.json").write_text(json.dumps({"status": "interrupted", "last_step": 10}))
+    command = "mechbridge run deep-linear --preset full --seed 7 --set train.lr=0.05 --set 'model.d_hidden=8 '"
+    for folder, out, step in [(killed, killed, 30), (within, tmp_path / "study", 10)]:
+        assert main(["report", str(folder)]) == 2
+        assert capsys.readouterr().err == f"mechbridge: error: {folder} has no report: its training was interrupted (last recorded step {step}); finish it with `{command} --out {out} --resume`\n"
 
 
 def test_ctrl_c_is_one_line_naming_resume_and_exit_130(monkeypatch, capsys):

@@ -20,7 +20,7 @@ import os
 import traceback
 from collections.abc import Sequence
 from importlib.metadata import entry_points
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from bridge.config import ConfigError
 
@@ -61,12 +61,14 @@ def _import(name: str) -> None:
     while it runs) is a :class:`ConfigError` naming the module, chained to the original exception."""
     if not name.strip():
         raise ConfigError(f"cannot import plugin module {name!r}: its name is empty (give a module name such as mypackage.trackers)")
+    if name.startswith(".") and (hint := _file_hint(name)):  # ./ext/my_models.py: a path, not a relative name
+        raise ConfigError(f"cannot import plugin module {name!r}{hint}")
     if name.startswith("."):
         raise ConfigError(f"cannot import plugin module {name!r}: a relative name (give the module's full name, such as mypackage.trackers)")
     try:
         importlib.import_module(name)
     except ImportError as e:
-        hint = f" (give the module's name, {name[:-3]!r}, not its file name)" if name.endswith(".py") else ""
+        hint = _file_hint(name)
         raise ConfigError(f"cannot import plugin module {name!r}{hint}: {e}") from None
     except SyntaxError as e:
         raise ConfigError(f"cannot import plugin module {name!r}: {type(e).__name__}: {e.msg} ({Path(e.filename or '?').name}, line {e.lineno})") from e
@@ -76,6 +78,27 @@ def _import(name: str) -> None:
         frames = [f for f in traceback.extract_tb(e.__traceback__) if not f.filename.startswith("<frozen")]
         where = f" ({Path(frames[-1].filename).name}, line {frames[-1].lineno})" if frames else ""
         raise ConfigError(f"cannot import plugin module {name!r}: it raised {type(e).__name__}: {e}{where}") from e
+
+
+def _file_hint(name: str) -> str:
+    """What to give instead of ``name`` when it is a file's path rather than a module's name (``""`` otherwise):
+    the dotted name of a relative path, or the file's own name with its folder on ``PYTHONPATH``.
+
+    Examples:
+        >>> _file_hint("ext/my_models.py")
+        " (give the module's dotted name, 'ext.my_models', importable from the working directory or PYTHONPATH, not its file path)"
+        >>> _file_hint("/opt/ext/my_models.py")
+        " (give the module's name, 'my_models', with its folder /opt/ext on PYTHONPATH, not its file path)"
+        >>> _file_hint("mypackage.trackers")
+        ''
+    """
+    if not name.endswith(".py") and "/" not in name and "\\" not in name:
+        return ""
+    path = PurePosixPath(name.replace("\\", "/"))
+    parts = [p for p in (path.parent / path.stem if path.suffix == ".py" else path).parts if p not in (".", "")]
+    if path.is_absolute() or ".." in parts or not parts:
+        return f" (give the module's name, {path.stem!r}, with its folder {path.parent} on PYTHONPATH, not its file path)"
+    return f" (give the module's dotted name, {'.'.join(parts)!r}, importable from the working directory or PYTHONPATH, not its file path)"
 
 
 def export_plugins(modules: Sequence[str], search: str | None = None) -> None:

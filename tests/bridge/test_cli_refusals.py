@@ -48,6 +48,19 @@ def test_an_import_name_that_is_no_module_name_is_one_line_naming_it(tmp_path, n
     assert err == f"mechbridge: error: {message}\n"
 
 
+@pytest.mark.parametrize("path", ["ext/my_models.py", "./ext/my_models.py", "ext/my_models"])
+def test_an_import_given_a_file_path_names_the_dotted_module_name_that_imports_it(tmp_path, path):
+    """A file path suggested its path less .py ('ext/my_models'), which is no module name either (and
+    ./ext/my_models.py was called a relative name); the name suggested is the one that imports."""
+    (tmp_path / "ext").mkdir()
+    (tmp_path / "ext" / "my_models.py").write_text("print('imported')\n")
+    code, out, err = cli(tmp_path, "--import", path, "list")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"mechbridge: error: cannot import plugin module {path!r} (give the module's dotted name, 'ext.my_models', importable from the working directory or PYTHONPATH, not its file path)")
+    code, out, err = cli(tmp_path, "--import", "ext.my_models", "list")  # the name suggested
+    assert code == 0 and out.startswith("imported\n"), err
+
+
 @pytest.mark.parametrize("command", [["report"], ["analyze"]])
 @pytest.mark.parametrize(
     "damage,message",

@@ -121,7 +121,7 @@ def test_plugins_load_from_import_and_environment_and_register_once(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "bridge.cli", "--import", "nosuch_plugin", "list"], capture_output=True, text=True, env=env)
     assert missing.returncode == 2 and missing.stderr.strip() == "mechbridge: error: cannot import plugin module 'nosuch_plugin': No module named 'nosuch_plugin'"
     by_file = subprocess.run([sys.executable, "-m", "bridge.cli", "--import", "myplugin.py", "list"], capture_output=True, text=True, env=env)
-    assert by_file.returncode == 2 and by_file.stderr.startswith("mechbridge: error: cannot import plugin module 'myplugin.py' (give the module's name, 'myplugin', not its file name): ")
+    assert by_file.returncode == 2 and by_file.stderr.startswith("mechbridge: error: cannot import plugin module 'myplugin.py' (give the module's dotted name, 'myplugin', importable from the working directory or PYTHONPATH, not its file path): ")
 
 
 def test_plain_progress_lines_report_count_elapsed_and_what_is_left():

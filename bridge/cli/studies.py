@@ -181,7 +181,9 @@ def sweep_cmd(
         0
     """
     if status is not None:
-        given = [name for name, value in [("CASE", case), ("--grid", grid), ("--seeds", seeds), ("--set", set_), ("--out", out), ("--log", log)] if value]
+        options = [("CASE", case), ("--preset", preset != "quick"), ("--grid", grid), ("--seeds", seeds), ("--set", set_), ("--backend", backend != "local"), ("--address", address),
+                   ("--workers", workers), ("--cluster", cluster), ("--threads", threads != 1), ("--device", device != "cpu"), ("--out", out), ("--log", log)]
+        given = [name for name, value in options if value]  # those with a default: when another value is given
         if given:  # a sweep's command with --status added would print a state and train nothing
             raise CLIError(f"--status DIR prints a sweep's state and trains nothing; it takes no {', '.join(given)} (drop --status to run the sweep)")
         _print_status(status)
@@ -195,6 +197,10 @@ def sweep_cmd(
     if len(axes) < len(parsed):
         repeated = sorted({k for k, _ in parsed if [key for key, _ in parsed].count(k) > 1})
         raise CLIError(f"--grid {repeated[0]} is given more than once; list all its values in one axis ({repeated[0]}=v1,v2)")
+    both = [s for s in set_ or [] if s.partition("=")[0].strip() in axes]
+    if both:  # the grid's value would replace the setting at every point, silently
+        key = both[0].partition("=")[0].strip()
+        raise CLIError(f"--set {both[0].strip()} and --grid {key}=... both set {key}: every point would take the grid's value; give {key} in one of them")
     seed_list = parse_seeds(seeds) if seeds is not None else None
     if not axes and seed_list is None:
         raise CLIError("a sweep needs at least one --grid axis or --seeds")

@@ -84,6 +84,8 @@ def test_a_sweep_json_that_does_not_parse_is_one_line_naming_its_directory_and_i
         (["deep-linear", "--grid", "train.lr=0.1,0.2"], "CASE, --grid"),
         (["deep-linear", "--seeds", "0-3", "--out", "elsewhere"], "CASE, --seeds, --out"),
         (["--set", "train.steps=100"], "--set"),
+        (["--backend", "ray", "--workers", "2", "--threads", "2"], "--backend, --workers, --threads"),
+        (["--address", "auto", "--cluster", "local", "--device", "cuda", "--preset", "full"], "--preset, --address, --cluster, --device"),
     ],
 )
 def test_status_with_the_options_of_a_sweep_is_refused_naming_them_and_runs_nothing(tmp_path, capsys, sweep_calls, extra, named):
@@ -96,3 +98,11 @@ def test_status_with_the_options_of_a_sweep_is_refused_naming_them_and_runs_noth
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == f"mechbridge: error: --status DIR prints a sweep's state and trains nothing; it takes no {named} (drop --status to run the sweep)\n"
     assert sweep_calls == [] and [p.name for p in tmp_path.iterdir()] == ["sweep.json"]
+
+
+@pytest.mark.parametrize("setting", ["train.lr=0.5", " train.lr =0.5"])
+def test_a_setting_and_a_grid_axis_of_the_same_field_are_refused_naming_it(sweep_calls, capsys, tmp_path, setting):
+    """The grid's values silently replaced ``--set`` of the same field at every point."""
+    assert main(["sweep", "deep-linear", "--set", "train.steps=5", "--set", setting, "--grid", "train.lr=0.05,0.1", "--out", str(tmp_path / "sw")]) == 2
+    assert capsys.readouterr().err == f"mechbridge: error: --set {setting.strip()} and --grid train.lr=... both set train.lr: every point would take the grid's value; give train.lr in one of them\n"
+    assert sweep_calls == [] and not (tmp_path / "sw").exists()

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 from jaxtyping import Float
 
+from bridge.stages.levels import half_way
+
 
 @dataclass(frozen=True)
 class Event:
@@ -256,7 +258,7 @@ def half_rise(
     extreme = (y.max() if up else y.min()) if top is None else top
     if extreme == start:
         return None
-    hit = _crossing(t, y, (start + extreme) / 2, up, last=crossing == "last")
+    hit = _crossing(t, y, half_way(start, extreme), up, last=crossing == "last")
     if hit is None:
         return None
     return Event(name or f"{observable} half-rise", hit[0], hit[1], hit[2], observable, "half_rise")

@@ -40,6 +40,7 @@ import numpy as np
 from jaxtyping import Float
 
 from bridge.stages.detectors import Event, Stage, _as_arrays, plateaus_and_drops, settled_crossing, threshold_crossing
+from bridge.stages.levels import half_way
 
 PHASES = ("memorisation", "circuit formation", "clean-up")
 
@@ -211,7 +212,7 @@ def half_move(
         return None
     t, y = t[first:], y[first:]
     move = sign * (y[0] - y.min() if direction == "down" else y[0] - y.max())
-    level = (y[0] + (y.min() if direction == "down" else y.max())) / 2
+    level = half_way(y[0], y.min() if direction == "down" else y.max())
     if move <= 0 or move < min_change or move < min_fraction * abs(y[0]) or move < snr * noise_level(y) or sign * (y[-1] - level) > 0:
         return None
     hit = threshold_crossing(t, y, level, direction, name=name, observable=observable)

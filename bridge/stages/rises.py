@@ -30,6 +30,7 @@ from jaxtyping import Float
 from numpy.lib.stride_tricks import sliding_window_view
 
 from bridge.stages.detectors import Event, _check_levels, _crossing, _finite_curve
+from bridge.stages.levels import half_way
 
 MAD_TO_SD = 1.4826  # median absolute deviation of a Gaussian, in standard deviations
 
@@ -136,7 +137,7 @@ def sustained_rise(
     if not (change > 0 and change >= min_change and change > snr * residual_noise(z, window)):
         return None
     extreme = float(z.max()) if top is None else sign * float(top)
-    level = (start + extreme) / 2
+    level = half_way(start, extreme)
     if final < level:
         return None
     hit = _crossing(t, z, level, True, last=True)

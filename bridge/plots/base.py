@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from bridge.plots.checks import curve, require_axes, require_entries, require_mapping, series
+from bridge.plots.marks import legend_if_any, mark_lone_points, note, note_if_nothing_finite
 from bridge.stages.detectors import Stage
 
 Curve = tuple[Sequence[float], Sequence[float]]
@@ -65,10 +66,10 @@ def plot_curves(
     colours = {}
     for i, (label, (x, y)) in enumerate(observed.items()):
         (line,) = ax.plot(x, y, lw=1.6, label=label, color=(colors or {}).get(label, f"C{i % 10}"))
-        _mark_lone_points(line, x, y)
+        mark_lone_points(line, x, y)
         colours[label] = line.get_color()
     for label, (x, y) in predicted.items():
-        _mark_lone_points(ax.plot(x, y, ls="--", lw=1.2, color=colours.get(label, "k"), alpha=0.9)[0], x, y)
+        mark_lone_points(ax.plot(x, y, ls="--", lw=1.2, color=colours.get(label, "k"), alpha=0.9)[0], x, y)
     if theory:
         ax.plot([], [], ls="--", color="k", label="theory")
     ax.set_xlabel(xlabel)
@@ -79,51 +80,9 @@ def plot_curves(
         set_log_scale(ax, "y")
     if title:
         ax.set_title(title)
-    if not any((np.isfinite(x) & np.isfinite(y)).any() for x, y in observed.values()):
-        note(ax, "no curve to draw" if not observed else "no finite value to draw")
+    note_if_nothing_finite(ax, observed.values())
     legend_if_any(ax, fontsize=7, ncol=2 if sum(not k.startswith("_") for k in curves) > 6 else 1)
     return ax
-
-
-def note(ax: Any, text: str, **kwargs: Any) -> Any:
-    """A short grey note in the middle of the panel, for a figure with nothing (or less than asked) to show;
-    ``kwargs`` go to ``ax.text`` (``gid``, ``bbox``).
-
-    Examples:
-        >>> import matplotlib.pyplot as plt; fig, ax = plt.subplots()
-        >>> text = note(ax, "no curve to draw", gid="empty"); text.get_text(), text.get_position(), text.get_gid()
-        ('no curve to draw', (0.5, 0.5), 'empty')
-        >>> plt.close(fig)
-    """
-    return ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=8, color="0.3", **kwargs)
-
-
-def legend_if_any(ax: Any, **kwargs: Any) -> bool:
-    """Draw ``ax``'s legend (``kwargs`` to ``ax.legend``) if anything drawn carries a label; return whether it did.
-
-    Examples:
-        >>> import matplotlib.pyplot as plt; fig, ax = plt.subplots(); _ = ax.plot([0, 1], [1, 0])
-        >>> legend_if_any(ax), ax.get_legend()
-        (False, None)
-        >>> _ = ax.plot([0, 1], [0, 1], label="loss/train"); legend_if_any(ax, fontsize=7), [t.get_text() for t in ax.get_legend().get_texts()]
-        (True, ['loss/train'])
-        >>> plt.close(fig)
-    """
-    if not ax.get_legend_handles_labels()[0]:
-        return False
-    ax.legend(**kwargs)
-    return True
-
-
-def _mark_lone_points(line: Any, x: Any, y: Any) -> None:
-    """Give ``line`` a dot at each finite point whose neighbours are not finite: a line alone draws nothing there."""
-    ok = np.isfinite(np.asarray(x, dtype=float)) & np.isfinite(np.asarray(y, dtype=float))
-    before, after = np.r_[False, ok[:-1]], np.r_[ok[1:], False]
-    lone = np.flatnonzero(ok & ~before & ~after)
-    if lone.size:
-        line.set_marker("o")
-        line.set_markersize(3)
-        line.set_markevery(lone.tolist())
 
 
 _LINEAR_NOTE = "linear-axis-note"  # gid of the note on a panel whose log axis stayed linear

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from bridge.plots.base import note, set_log_scale
+from bridge.plots.base import set_log_scale
+from bridge.plots.marks import note
 from bridge.plots.checks import array2d, require_axes, require_mapping, series
 
 PHASE_COLOURS = {"memorisation": "tab:red", "circuit formation": "tab:olive", "clean-up": "tab:green"}

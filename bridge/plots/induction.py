@@ -20,7 +20,8 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from bridge.plots.base import note, plot_stage_bands
+from bridge.plots.base import plot_stage_bands
+from bridge.plots.marks import mark_lone_points, note, note_if_nothing_finite
 from bridge.plots.checks import curve, require_axes, require_mapping, series
 from bridge.stages.detectors import Stage
 from probes.circuits import edges_above
@@ -71,7 +72,9 @@ def plot_loss_stages(
         series("llc std", llc[2], n, of="step")
     plot_stage_bands(ax, stages)
     for label, (steps, values, style) in curves.items():
-        ax.plot(steps, values, style, lw=1.4, label=label)
+        mark_lone_points(ax.plot(steps, values, style, lw=1.4, label=label)[0], steps, values)
+    if curves:  # a diverged run's loss: NaN throughout
+        note_if_nothing_finite(ax, [entry[:2] for entry in curves.values()])
     if reference is not None:
         ax.axhline(reference[0], color="0.5", lw=0.8, ls=":", label=reference[1])
     ax.set_xlabel("step")

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from jaxtyping import Float
 
-from bridge.plots.base import legend_if_any
+from bridge.plots.marks import legend_if_any
 from bridge.plots.checks import require_axes, series
 
 

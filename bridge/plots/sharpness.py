@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from bridge.plots.base import set_log_scale
+from bridge.plots.marks import legend_if_any, mark_lone_points, note, note_if_nothing_finite
 from bridge.plots.checks import curve, require_axes, require_mapping, series
 
 Curve = tuple[Sequence[float], Sequence[float]]
@@ -48,7 +49,7 @@ def plot_sharpness(ax: Any, curves: Mapping[float, Curve], plateaus: Mapping[flo
     require_mapping("plateaus", plateaus)
     for i, (lr, (t, s)) in enumerate(sorted(curves.items())):
         colour = f"C{i % 10}"
-        ax.plot(t, s, color=colour, lw=1.0, label=f"η={lr:g}")
+        mark_lone_points(ax.plot(t, s, color=colour, lw=1.0, label=f"η={lr:g}")[0], t, s)
         ax.axhline(2 / lr, color=colour, ls="--", lw=1.0)
         start = plateaus.get(lr)
         if start is not None:
@@ -79,7 +80,7 @@ def plot_loss_by_step_size(ax: Any, curves: Mapping[float, Curve], title: str = 
     ax.set_xlabel("step")
     ax.set_ylabel("training loss (MSE)")
     ax.set_title(title)
-    ax.legend(fontsize=7)
+    legend_if_any(ax, fontsize=7)
     return ax
 
 
@@ -126,7 +127,7 @@ def plot_layer_loading(ax: Any, steps: Sequence[float], shares: Sequence[Mapping
     ax.set_ylabel("share of |v₁|²")
     ax.set_ylim(0, 1)
     ax.set_title(title)
-    ax.legend(fontsize=7, loc="lower right")
+    legend_if_any(ax, fontsize=7, loc="lower right")
     return ax
 
 
@@ -158,7 +159,8 @@ def plot_neuron_loading(ax: Any, shares: Mapping[tuple[int, int], float], title:
     ax.set_xlabel("neuron (sorted by loading)")
     ax.set_ylabel("share of |v₁|² on in+out weights")
     ax.set_title(title)
-    ax.legend(handles=handles, fontsize=7)
+    if not legend_if_any(ax, handles=handles, fontsize=7):
+        note(ax, "no neuron to draw")
     return ax
 
 
@@ -201,7 +203,8 @@ def plot_onset(
     ax.set_xlabel("step")
     twin = ax.twinx()
     winl = (tl >= centre - window) & (tl <= centre + window)
-    twin.plot(tl[winl], loss[winl], color="C3", lw=1.2, label="training loss")
+    mark_lone_points(twin.plot(tl[winl], loss[winl], color="C3", lw=1.2, label="training loss")[0], tl[winl], loss[winl])
+    note_if_nothing_finite(ax, [(t[win], cos[win]), (tl[winl], loss[winl])])  # a diverged run's window
     twin.set_ylabel("training loss", color="C3")
     for x, style, name in ((onset, "-", "oscillation onset"), (spike, ":", "first loss rise")):
         if x is not None:

@@ -1,0 +1,90 @@
+"""What a panel shows when its data show little: a note in the panel for nothing (finite) to draw, a dot for a
+point a line cannot show, a legend only when something carries a label. Every figure function uses these.
+
+Examples:
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from bridge.plots import new_figure
+    >>> fig, ax = new_figure()
+    >>> note_if_nothing_finite(ax, [([0, 1], [float("nan"), float("nan")])]), [t.get_text() for t in ax.texts]
+    (True, ['no finite value to draw'])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+
+def note(ax: Any, text: str, **kwargs: Any) -> Any:
+    """A short grey note in the middle of the panel, for a figure with nothing (or less than asked) to show;
+    ``kwargs`` go to ``ax.text`` (``gid``, ``bbox``).
+
+    Examples:
+        >>> import matplotlib.pyplot as plt; fig, ax = plt.subplots()
+        >>> text = note(ax, "no curve to draw", gid="empty"); text.get_text(), text.get_position(), text.get_gid()
+        ('no curve to draw', (0.5, 0.5), 'empty')
+        >>> plt.close(fig)
+    """
+    return ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=8, color="0.3", **kwargs)
+
+
+def note_if_nothing_finite(ax: Any, curves: Iterable[tuple[Any, Any]]) -> bool:
+    """Note "no curve to draw" (no curve given) or "no finite value to draw" (no curve holds a point whose x and y
+    are both finite, as a diverged run's) in the panel; return whether it did.
+
+    Args:
+        curves: ``(x, y)`` pairs, each ``(n,)``.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt; fig, ax = plt.subplots()
+        >>> note_if_nothing_finite(ax, [([0, 1], [1.0, float("nan")])]), note_if_nothing_finite(ax, []), [t.get_text() for t in ax.texts]
+        (False, True, ['no curve to draw'])
+        >>> plt.close(fig)
+    """
+    pairs = [(np.asarray(x, dtype=float), np.asarray(y, dtype=float)) for x, y in curves]
+    if any((np.isfinite(x) & np.isfinite(y)).any() for x, y in pairs):
+        return False
+    note(ax, "no finite value to draw" if pairs else "no curve to draw")
+    return True
+
+
+def legend_if_any(ax: Any, **kwargs: Any) -> bool:
+    """Draw ``ax``'s legend (``kwargs`` to ``ax.legend``) if anything drawn carries a label, or of ``handles`` when
+    given, if there are any; return whether it did.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt; fig, ax = plt.subplots(); _ = ax.plot([0, 1], [1, 0])
+        >>> legend_if_any(ax), legend_if_any(ax, handles=[]), ax.get_legend()
+        (False, False, None)
+        >>> _ = ax.plot([0, 1], [0, 1], label="loss/train"); legend_if_any(ax, fontsize=7), [t.get_text() for t in ax.get_legend().get_texts()]
+        (True, ['loss/train'])
+        >>> plt.close(fig)
+    """
+    if not (kwargs["handles"] if "handles" in kwargs else ax.get_legend_handles_labels()[0]):
+        return False
+    ax.legend(**kwargs)
+    return True
+
+
+def mark_lone_points(line: Any, x: Any, y: Any) -> None:
+    """Give ``line`` a dot at each finite point whose neighbours are not finite: a line alone draws nothing there.
+
+    Args:
+        line: a ``Line2D`` drawn from ``x`` and ``y``, each ``(n,)``.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt; fig, ax = plt.subplots(); x, y = [0, 1, 2], [float("nan"), 1.0, float("nan")]
+        >>> (line,) = ax.plot(x, y); mark_lone_points(line, x, y); line.get_marker(), line.get_markevery()
+        ('o', [1])
+        >>> plt.close(fig)
+    """
+    ok = np.isfinite(np.asarray(x, dtype=float)) & np.isfinite(np.asarray(y, dtype=float))
+    before, after = np.r_[False, ok[:-1]], np.r_[ok[1:], False]
+    lone = np.flatnonzero(ok & ~before & ~after)
+    if lone.size:
+        line.set_marker("o")
+        line.set_markersize(3)
+        line.set_markevery(lone.tolist())

@@ -51,19 +51,21 @@ def _died(job: Job, error: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class LocalBackend:
-    """Every point in this process, one after another.
+    """Every point in this process, one after another; ``on_start(job)``, if given, is called as each begins.
 
     Examples:
-        >>> done = []
-        >>> LocalBackend().run([Job(dict, ({"key": k, "status": "done"},), k) for k in ("a", "b")], done.append)
-        >>> [(o["key"], o["status"]) for o in done]
-        [('a', 'done'), ('b', 'done')]
+        >>> done, started = [], []
+        >>> LocalBackend().run([Job(dict, ({"key": k, "status": "done"},), k) for k in ("a", "b")], done.append, lambda job: started.append(job.key))
+        >>> [(o["key"], o["status"]) for o in done], started
+        ([('a', 'done'), ('b', 'done')], ['a', 'b'])
     """
 
     name: str = "local"
 
-    def run(self, jobs: Sequence[Job], on_done: OnDone) -> None:
+    def run(self, jobs: Sequence[Job], on_done: OnDone, on_start: Callable[[Job], None] | None = None) -> None:
         for job in jobs:
+            if on_start is not None:
+                on_start(job)
             on_done(job.fn(*job.args))
 
 

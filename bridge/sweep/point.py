@@ -153,7 +153,7 @@ def stack_points(points: Sequence[Point], target: Target, states: Mapping[str, s
     return jobs
 
 
-def run_stack(target: Target, stack: Stack, folder: str, threads: int = 1) -> dict[str, Any]:
+def run_stack(target: Target, stack: Stack, folder: str, threads: int = 1, progress: bool | None = False) -> dict[str, Any]:
     """Train the seeds of ``stack`` together into ``folder/<key>`` each; never raises.
 
     Seeds that cannot be stacked (a task whose loss or shapes depend on the seed, buffers
@@ -185,10 +185,10 @@ def run_stack(target: Target, stack: Stack, folder: str, threads: int = 1) -> di
         resume = all(f.exists() and any(f.iterdir()) for f in folders)
         trackers = target.trackers
         with torch_threads(threads):
-            train_seeds(base, [int(p.seed) for p in stack.points], folder, folders=folders, trackers=trackers, device=target.device, progress=False, resume=resume, loggers=target.loggers)
+            train_seeds(base, [int(p.seed) for p in stack.points], folder, folders=folders, trackers=trackers, device=target.device, progress=progress, resume=resume, loggers=target.loggers)
         members = {p.key: {"key": p.key, "status": DONE, "error": None, **here} for p in stack.points}
     except (ConfigError, Diverged):  # not stackable (or invalid), or one seed diverged: point by point, each recording its own outcome
-        members = {p.key: run_point(target, p, str(f), threads) for p, f in zip(stack.points, folders)}
+        members = {p.key: run_point(target, p, str(f), threads, progress) for p, f in zip(stack.points, folders)}
     except Exception as e:  # noqa: BLE001 - the stack's failure is each of its points'
         error = {"status": FAILED, "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc(limit=20), **here}
         members = {p.key: {"key": p.key, **error} for p in stack.points}
@@ -198,7 +198,7 @@ def run_stack(target: Target, stack: Stack, folder: str, threads: int = 1) -> di
     return {"key": stack.key, "members": members}
 
 
-def run_point(target: Target, point: Point | Stack, folder: str, threads: int = 1) -> dict[str, Any]:
+def run_point(target: Target, point: Point | Stack, folder: str, threads: int = 1, progress: bool | None = False) -> dict[str, Any]:
     """Train (or resume) one point into ``folder``; never raises for the point's own failure.
 
     Args:
@@ -206,6 +206,7 @@ def run_point(target: Target, point: Point | Stack, folder: str, threads: int = 
         point: the point's settings (or a :class:`Stack` of seeds: :func:`run_stack`, ``folder`` their parent).
         folder: its run directory (created, or resumed from its last good checkpoint).
         threads: torch CPU threads of the point: its runs train with ``train.threads`` set to it.
+        progress: the point's own bars (:func:`bridge.progress.progress_bar`); ``False`` (a worker's default) none.
 
     Returns:
         ``{"key", "status": "done"|"failed", "error", "seconds", "host", "pid"}``.
@@ -220,7 +221,7 @@ def run_point(target: Target, point: Point | Stack, folder: str, threads: int = 
     from bridge.training.loop import torch_threads
 
     if isinstance(point, Stack):
-        return run_stack(target, point, folder, threads)
+        return run_stack(target, point, folder, threads, progress)
 
     t0 = time.perf_counter()
     outcome = {"key": point.key, "status": DONE, "error": None, "host": socket.gethostname(), "pid": os.getpid()}
@@ -233,12 +234,12 @@ def run_point(target: Target, point: Point | Stack, folder: str, threads: int = 
                 from bridge.training.loop import train, with_train
 
                 trackers = target.trackers() if target.trackers is not None else ()
-                train(with_train(point_config(target, point), threads=threads), folder, trackers=trackers, device=target.device, progress=False, resume=True, loggers=target.loggers)
+                train(with_train(point_config(target, point), threads=threads), folder, trackers=trackers, device=target.device, progress=progress, resume=True, loggers=target.loggers)
             else:
                 from case_studies import run_case_study
 
                 settings = [*target.settings, *point.config_settings()]
-                run_case_study(target.case_study, target.preset, folder, seed=int(point.seed or 0), device=target.device, progress=False, resume=True, settings=settings, loggers=target.loggers, threads=threads)
+                run_case_study(target.case_study, target.preset, folder, seed=int(point.seed or 0), device=target.device, progress=progress, resume=True, settings=settings, loggers=target.loggers, threads=threads)
     except Exception as e:  # noqa: BLE001 - a point's failure is recorded; the sweep goes on
         outcome.update(status=FAILED, error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc(limit=20))
     outcome["seconds"] = time.perf_counter() - t0

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.config import ConfigError
-from bridge.sweep.backends import Job, get_backend
+from bridge.sweep.backends import Job, LocalBackend, get_backend
 from bridge.sweep.checks import check_paths, check_values
 from bridge.sweep.grid import Point, grid_points
 from bridge.sweep.manifest import MANIFEST, POINTS, RESULTS, difference, new_manifest, read_manifest, write_manifest
@@ -142,7 +142,12 @@ def run_sweep(
         records[p.key].update(status="submitted", error=None)
     write_manifest(out, manifest)
     try:
-        runner.run([Job(run_point, (target, job, str(out / POINTS / job.key) if isinstance(job, Point) else str(out / POINTS), threads), job.key, threads) for job in jobs], on_done)
+        local = isinstance(runner, LocalBackend)  # one point at a time here: its own bars can show under the sweep's
+        runs = [Job(run_point, (target, job, str(out / POINTS / job.key) if isinstance(job, Point) else str(out / POINTS), threads, bar.points_progress if local else False), job.key, threads) for job in jobs]
+        if local:
+            runner.run(runs, on_done, bar.start)
+        else:
+            runner.run(runs, on_done)
     finally:
         bar.close()
     write_results(out, manifest, rows)
@@ -335,16 +340,22 @@ def load_sweep(path: str | Path) -> Sweep:
 
 
 class _PointProgress:
-    """Progress over points: a tqdm bar on a terminal, one plain line per finished point otherwise."""
+    """Progress over points (:func:`bridge.progress.progress_bar`): a bar naming the point under way on a terminal or
+    in a notebook, one plain line per finished point in a log, nothing with ``progress=False``."""
 
     def __init__(self, total: int, done: int, progress: bool | None) -> None:
-        self.total, self.n, self.t0 = total, done, time.monotonic()
-        self.silent = progress is False
-        self.bar = None
-        if not self.silent and (progress or sys.stderr.isatty()):
-            from tqdm import tqdm
+        from bridge.progress import PlainProgress, progress_bar
 
-            self.bar = tqdm(total=total, initial=done, desc="sweep", unit="point")
+        self.total, self.n, self.t0 = total, done, time.monotonic()
+        bar = progress_bar(None, "sweep", progress, total=total, initial=done, unit="point", mininterval=0)
+        self.plain = isinstance(bar, PlainProgress)
+        self.silent = not self.plain and bool(bar.disable)
+        self.bar = None if self.plain or self.silent else bar
+        self.points_progress = progress if self.bar is not None else False  # a point's own bars, under this one
+
+    def start(self, job: Job) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(refresh=True, now=job.key)
 
     def update(self, outcome: dict[str, Any]) -> None:
         self.n += 1

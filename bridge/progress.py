@@ -13,10 +13,12 @@ import sys
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from typing import Any, TextIO, TypeVar
 
 T = TypeVar("T")
 PLAIN_INTERVAL = 30.0
+_SETTING: ContextVar[bool | None] = ContextVar("progress", default=None)
 
 
 class PlainProgress:
@@ -89,6 +91,8 @@ def progress_bar(iterable: Iterable[T], desc: str, progress: bool | None = None,
         >>> [step for step in progress_bar(range(3), "steps", progress=False)]
         [0, 1, 2]
     """
+    if progress is not None and not isinstance(progress, bool):
+        raise ValueError(f"progress must be True, False or None, got {progress!r}")
     if progress is False:
         from tqdm import tqdm
 
@@ -106,18 +110,39 @@ def phases(names: Sequence[str], desc: str, progress: bool | None = None) -> Ite
     """Progress over the named phases of one piece of work: the bar (or line) names the phase under way.
 
     ``names``: ``(n,)`` phase names, yielded in order; ``desc`` and ``progress`` as for :func:`progress_bar`.
+    Work done inside a phase reads the caller's setting with :func:`inherited_progress`.
 
     Examples:
         >>> list(phases(["analyse", "figures"], "report", progress=False))
         ['analyse', 'figures']
     """
     bar = progress_bar(names, desc, progress, mininterval=0)  # the count drawn with each phase's name
+    token = _SETTING.set(progress)
     try:
         for name in bar:
             bar.set_postfix(refresh=True, now=name)
             yield name
     finally:
         bar.close()
+        try:
+            _SETTING.reset(token)
+        except ValueError:  # closed from another context: that context never saw the setting
+            pass
+
+
+def inherited_progress() -> bool | None:
+    """The ``progress`` setting of the :func:`phases` under way (``None``, the usual rule, outside any).
+
+    Work that cannot be handed a ``progress`` argument (a case study's ``analyse``) passes this to
+    :func:`progress_bar`, so that ``--quiet`` and ``progress=False`` keep it silent.
+
+    Examples:
+        >>> inherited_progress() is None
+        True
+        >>> [inherited_progress() for _ in phases(["analyse"], "report", progress=False)]
+        [False]
+    """
+    return _SETTING.get()
 
 
 def _bar_class() -> type:
@@ -144,4 +169,4 @@ def _bar_class() -> type:
     return Bar
 
 
-__all__ = ["PLAIN_INTERVAL", "PlainProgress", "phases", "progress_bar"]
+__all__ = ["PLAIN_INTERVAL", "PlainProgress", "inherited_progress", "phases", "progress_bar"]

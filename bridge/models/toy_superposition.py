@@ -134,6 +134,8 @@ def fit_fresh_samples(
     batch_size: int = 1024,
     lr: float = 1e-2,
     seed: int = 0,
+    progress: bool | None = None,
+    desc: str = "fresh samples",
 ) -> Float[Tensor, "steps"]:
     """Train every instance with Adam on fresh samples each step (the paper's protocol).
 
@@ -146,6 +148,8 @@ def fit_fresh_samples(
         importance: ``(instances, n)`` feature importances.
         density: ``(instances,)`` probability that a feature is nonzero.
         steps, batch_size, lr, seed: Adam steps, fresh samples per step, learning rate, sampling seed.
+        progress, desc: progress over the steps (:func:`bridge.progress.progress_bar`: ``None`` a bar on a
+            terminal or in a notebook, plain lines in a log, ``False`` nothing) and its label.
 
     Returns:
         ``(steps,)`` loss per step, summed over instances.
@@ -166,13 +170,14 @@ def fit_fresh_samples(
         raise ValueError(f"need importance of shape {(inst, n)} and density of shape {(inst,)}, got {tuple(importance.shape)} and {tuple(density.shape)}")
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be positive, got {steps}, {batch_size}")
+    from bridge.progress import progress_bar
     from bridge.training.optim import take_step
 
     g, device = generator(seed), model.W.device  # samples drawn on the CPU (the same on every device), then moved
     loss_fn = ImportanceWeightedMSE(importance.to(device))
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     history = torch.empty(steps, device=device)
-    for step in range(steps):
+    for step in progress_bar(range(steps), desc, progress, unit="step"):
         x = sample_sparse_features(batch_size, density, n, g).to(device)
         opt.zero_grad(set_to_none=True)
         loss = loss_fn(model(x), x)

@@ -100,7 +100,7 @@ def trained_n2m1_phases(sweep: PhaseSweep, seed: int) -> tuple[np.ndarray, np.nd
     importance = einops.repeat(importance, "cell feature -> (seed cell) feature", seed=seeds)
     density = einops.repeat(torch.tensor(P.ravel(), dtype=torch.float32), "cell -> (seed cell)", seed=seeds)
     model = ToySuperposition(ToySuperpositionConfig(2, 1, n_instances=cells * seeds), seed=seed)
-    finite = _fit(model, importance, density, steps=sweep.steps, batch_size=sweep.batch_size, lr=sweep.lr, seed=seed)
+    finite = _fit(model, importance, density, steps=sweep.steps, batch_size=sweep.batch_size, lr=sweep.lr, seed=seed, desc="phase diagram (n=2, m=1)")
     losses = torch.where(finite, instance_losses(model, importance, density, seed=seed + 1), math.inf)  # a diverged seed is never the best
     losses, finite = (einops.rearrange(t, "(seed cell) -> seed cell", seed=seeds) for t in (losses, finite))
     W = einops.rearrange(model.W.detach(), "(seed cell) hidden feature -> seed cell hidden feature", seed=seeds)
@@ -124,7 +124,7 @@ def dims_sweep(sweep: DimsSweep, seed: int) -> list[dict]:
     k, n, m = sweep.model.n_instances, sweep.model.n_features, sweep.model.n_hidden
     density = torch.tensor(np.logspace(*sweep.log_density, k), dtype=torch.float32)
     model = ToySuperposition(sweep.model, seed=seed + 7)
-    finite = _fit(model, torch.ones(k, n), density, steps=sweep.steps, batch_size=sweep.batch_size, lr=sweep.lr, seed=seed + 7)
+    finite = _fit(model, torch.ones(k, n), density, steps=sweep.steps, batch_size=sweep.batch_size, lr=sweep.lr, seed=seed + 7, desc="dimensions per feature")
     out = []
     for i in range(k):
         W = model.W[i].detach()
@@ -139,9 +139,14 @@ def dims_sweep(sweep: DimsSweep, seed: int) -> list[dict]:
 
 
 def _fit(model: ToySuperposition, *args, **kwargs) -> torch.Tensor:
-    """:func:`fit_fresh_samples`; ``(instances,)`` whether each instance's weights ended finite (none, when a step overflowed)."""
+    """:func:`fit_fresh_samples`; ``(instances,)`` whether each instance's weights ended finite (none, when a step overflowed).
+
+    Its progress follows the report's (:func:`bridge.progress.inherited_progress`: silent under ``--quiet``).
+    """
+    from bridge.progress import inherited_progress
+
     try:
-        fit_fresh_samples(model, *args, **kwargs)
+        fit_fresh_samples(model, *args, progress=inherited_progress(), **kwargs)
     except Diverged:
         with torch.no_grad():
             for p in (model.W, model.b):

@@ -47,6 +47,7 @@ from torch.func import grad_and_value, vmap
 from bridge.config import ConfigError, config_class
 from bridge.losses import LossFn, get_loss
 from bridge.models.base import eval_mode
+from bridge.progress import progress_bar
 from bridge.estimators.reparam import ParameterSlots, model_input
 from bridge.seeding import generator
 from bridge.tasks.base import Split
@@ -242,6 +243,7 @@ def estimate_llc(
     params: ParamSelector = None,
     seed: int | torch.Generator = 0,
     vectorize: bool | None = None,
+    progress: bool | None = None,
 ) -> LLCResult:
     """Estimate the local learning coefficient of ``model`` at its current weights ``w*``.
 
@@ -259,6 +261,9 @@ def estimate_llc(
         seed: an integer in ``[-2**63, 2**64)`` (torch's seed range) or a ``torch.Generator`` for the noise.
         vectorize: ``True`` forces ``vmap``, ``False`` a loop over chains,
             ``None`` tries ``vmap`` and falls back to the loop if the model refuses it.
+        progress: progress over the sampler's ``n_burnin + n_draws`` steps (:func:`bridge.progress.progress_bar`:
+            ``None`` a bar on a terminal or in a notebook, plain lines in a log; ``False`` nothing); the estimate
+            does not depend on it.
 
     Returns:
         An :class:`LLCResult`; warnings (class :class:`LLCWarning`) are also issued
@@ -309,12 +314,12 @@ def estimate_llc(
             raise ValueError(f"the loss at w* is {init_loss}: no estimate around it (check the data and the weights for NaN or inf)")
         run = _run_vmap if vectorize in (None, True) else _run_loop
         try:
-            losses, vectorized = run(step, w_star, n_chains, n_burnin + n_draws, step_size, gamma, nbeta, noise_level, g), run is _run_vmap
+            losses, vectorized = run(step, w_star, n_chains, n_burnin + n_draws, step_size, gamma, nbeta, noise_level, g, progress), run is _run_vmap
         except Exception as err:  # vmap refuses some modules (data-dependent control flow, in-place ops)
             if vectorize is True or run is _run_loop:
                 raise
             messages.append(f"vmap failed ({type(err).__name__}: {str(err)[:120]}); chains ran in a loop")
-            losses, vectorized = _run_loop(step, w_star, n_chains, n_burnin + n_draws, step_size, gamma, nbeta, noise_level, g), False
+            losses, vectorized = _run_loop(step, w_star, n_chains, n_burnin + n_draws, step_size, gamma, nbeta, noise_level, g, progress), False
 
     burn, trace = losses[:, :n_burnin], losses[:, n_burnin:]
     diverged = _chain_divergence(trace, init_loss, nbeta, n_params)
@@ -363,24 +368,24 @@ def _loss_trace(w_star: dict[str, Tensor], n_chains: int, n_steps: int) -> Tenso
     return torch.empty(n_chains, n_steps, dtype=torch.float64, device=next(iter(w_star.values())).device)
 
 
-def _run_vmap(step, w_star, n_chains, n_steps, step_size, gamma, nbeta, noise_level, g) -> np.ndarray:
+def _run_vmap(step, w_star, n_chains, n_steps, step_size, gamma, nbeta, noise_level, g, progress=False) -> np.ndarray:
     batched = vmap(step)
     w = _chain_copies(w_star, n_chains)
     anchor = {k: v.unsqueeze(0) for k, v in w_star.items()}
     losses = _loss_trace(w_star, n_chains, n_steps)
-    for t in range(n_steps):
+    for t in progress_bar(range(n_steps), f"llc: {n_chains} chains", progress, unit="step"):
         grads, values = batched(w)
         losses[:, t] = values.detach()
         w = _sgld_update({k: v.detach() for k, v in w.items()}, grads, anchor, step_size, gamma, nbeta, noise_level, g)
     return losses.cpu().numpy().astype(np.float64)
 
 
-def _run_loop(step, w_star, n_chains, n_steps, step_size, gamma, nbeta, noise_level, g) -> np.ndarray:
+def _run_loop(step, w_star, n_chains, n_steps, step_size, gamma, nbeta, noise_level, g, progress=False) -> np.ndarray:
     # same noise stream layout as the vmap path: one draw per parameter per step, chains stacked
     w = _chain_copies(w_star, n_chains)
     anchor = {k: v.unsqueeze(0) for k, v in w_star.items()}
     losses = _loss_trace(w_star, n_chains, n_steps)
-    for t in range(n_steps):
+    for t in progress_bar(range(n_steps), f"llc: {n_chains} chains", progress, unit="step"):
         grads = {k: torch.empty_like(v) for k, v in w.items()}
         for c in range(n_chains):
             gc, value = step({k: v[c] for k, v in w.items()})

@@ -97,6 +97,7 @@ class LLCTracker:
                 self.sgld,
                 params=None if self.params is None else list(self.params),
                 seed=derive_seed(self.seed, "llc", int(step)),
+                progress=False,  # one estimate per checkpoint, under the training's or the analysis's own bar
             )
         self.last_result = result
         for message in result.warnings if self.warn else ():

@@ -46,8 +46,6 @@ def _root(
         export_plugins(import_, search)  # a backend's workers import them too
 
 
-
-
 def command_help(function) -> str:
     r"""The ``--help`` text of a command: its docstring up to its ``Examples:`` (doctests for the tests, not for
     the terminal, where click would run them into one paragraph), with rST's double backquotes made single.

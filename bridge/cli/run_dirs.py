@@ -155,10 +155,7 @@ def report_cmd(
 def _records_report(run_dir: Path) -> bool:
     """Whether ``run_dir/run.json`` records a finished report, whose files are then checked (and a missing one
     named) rather than the run said to have none."""
-    try:
-        info = json.loads((run_dir / "run.json").read_text())
-    except (OSError, UnicodeDecodeError, ValueError):
-        return False
+    info = _record(run_dir / "run.json")
     return isinstance(info, dict) and isinstance(info.get("files"), dict) and "report.json" in info["files"]
 
 

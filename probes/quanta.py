@@ -254,7 +254,7 @@ def unit_ablation(model: nn.Module, x: Float[Tensor, "n d_in"], y: Int[Tensor, "
     first, weight, bias = _layers(model)
     width = weight.shape[1]
     rows = max(1, ABLATION_ELEMENTS // width)  # the (rows, width, 2) ablated logits of one chunk, never of all n rows at once
-    total = None
+    total = torch.zeros(n_tasks, width, dtype=weight.dtype, device=weight.device)  # the logits' type and device
     with torch.no_grad():
         for start in range(0, len(x), rows):
             xs, ys, ts = x[start : start + rows], y[start : start + rows], task[start : start + rows]
@@ -264,10 +264,7 @@ def unit_ablation(model: nn.Module, x: Float[Tensor, "n d_in"], y: Int[Tensor, "
             clean = F.cross_entropy(logits, ys, reduction="none")
             loss = F.cross_entropy(ablated.flatten(0, 1), ys.repeat_interleave(width), reduction="none").view_as(hidden)
             rise = loss - clean[:, None]
-            total = torch.zeros(n_tasks, width, dtype=rise.dtype, device=rise.device) if total is None else total
             total.index_add_(0, ts, rise)
-    if total is None:  # no rows: no rise measured
-        total = torch.zeros(n_tasks, width, dtype=weight.dtype, device=weight.device)
     count = torch.bincount(task, minlength=n_tasks).to(total.dtype).clamp(min=1)
     return total / count[:, None]
 

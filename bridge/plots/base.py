@@ -147,7 +147,6 @@ def set_log_scale(ax: Any, axis: str = "y", **kwargs: Any) -> bool:
     return False
 
 
-
 def _field(item: Any, name: str, default: Any = None) -> Any:
     """``item.name``, or ``item[name]`` for an event as stored in ``events.json`` (``run.events``)."""
     return item.get(name, default) if isinstance(item, Mapping) else getattr(item, name, default)

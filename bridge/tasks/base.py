@@ -17,6 +17,9 @@ from bridge.registry import Registry
 class Split:
     """Inputs and targets of one split. ``x``: ``(n, ...)``, ``y``: ``(n, ...)``.
 
+    ``x`` is a tensor or rows held compactly (:class:`~bridge.tasks.rows.OneHotBitRows`, with ``shape``,
+    ``to`` and indexing that decodes the rows read): read it by index (``x[idx]``, ``x[:n]``; ``x[:]`` for all).
+
     Examples:
         >>> s = Split(torch.zeros(3, 2), torch.ones(3))
         >>> len(s), tuple(s.to("cpu").x.shape)
@@ -27,7 +30,7 @@ class Split:
         ValueError: x and y disagree on the number of examples: 3 vs 2
     """
 
-    x: Tensor
+    x: Tensor  # or OneHotBitRows
     y: Tensor
 
     def __post_init__(self) -> None:

@@ -24,6 +24,7 @@ Examples:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +35,9 @@ from bridge.config import config_class, require
 from bridge.losses import at_least_float32
 from bridge.seeding import derive_seed, generator
 from bridge.tasks.base import TASKS, Split, TaskData
+from bridge.tasks.rows import OneHotBitRows, pack_bits
+
+SAMPLE_CHUNK = 1 << 16  # rows drawn at a time (their 100 bits as uint8: 6.5 MB)
 
 
 def _comb_beyond(n: int, k: int, bound: int) -> int:
@@ -144,13 +148,32 @@ class SparseParitySampler:
 
         Subtasks are drawn from ``frequencies`` unless ``task`` (``(batch,)``) fixes them.
         """
+        rows, y, task = self.sample_rows(batch, g, task)
+        return rows[:], y, task
+
+    def sample_rows(self, batch: int, g: torch.Generator, task: Tensor | None = None) -> tuple[OneHotBitRows, Tensor, Tensor]:
+        """What :meth:`sample` draws (the same rows from the same generator), its inputs held compactly
+        (:class:`~bridge.tasks.rows.OneHotBitRows`, 8 bytes and ``ceil(n_bits / 8)`` bytes a row), drawn
+        ``SAMPLE_CHUNK`` rows at a time.
+
+        Examples:
+            >>> sampler = SparseParitySampler(torch.tensor([[0, 1], [1, 2]]), torch.tensor([0.5, 0.5]), n_bits=3)
+            >>> rows, y, task = sampler.sample_rows(4, torch.Generator().manual_seed(0))
+            >>> x, _, _ = sampler.sample(4, torch.Generator().manual_seed(0))
+            >>> bool(torch.equal(rows[:], x)), rows.nbytes   # 4 rows of 8 + 1 bytes
+            (True, 36)
+        """
         if task is None:
             task = torch.multinomial(self.frequencies, batch, replacement=True, generator=g)
         n_tasks = self.subtask_bits.shape[0]
-        bits = torch.randint(0, 2, (batch, self.n_bits), generator=g)
-        x = torch.cat([F.one_hot(task, n_tasks), bits], dim=1).float()
-        y = bits.gather(1, self.subtask_bits[task]).sum(-1) % 2
-        return x, y, task
+        y = torch.empty(batch, dtype=torch.long)
+        packed = torch.empty(batch, -(-self.n_bits // 8), dtype=torch.uint8)
+        for start in range(0, batch, SAMPLE_CHUNK):  # the generator's stream is the same drawn in chunks or at once
+            rows = task[start : start + SAMPLE_CHUNK]
+            bits = torch.randint(0, 2, (len(rows), self.n_bits), generator=g, dtype=torch.uint8)
+            y[start : start + len(rows)] = bits.gather(1, self.subtask_bits[rows]).sum(-1) % 2
+            packed[start : start + len(rows)] = pack_bits(bits)
+        return OneHotBitRows(task, packed, n_tasks, self.n_bits), y, task
 
 
 def draw_subtask_bits(n_tasks: int, n_bits: int, k_bits: int, g: torch.Generator) -> Int[Tensor, "n_tasks k_bits"]:
@@ -175,6 +198,25 @@ def _cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
     return F.cross_entropy(at_least_float32(logits), target)
 
 
+def sparse_parity_test(config: SparseParityConfig, seed: int) -> tuple[Split, dict[str, Any]]:
+    """The test split and ``info`` of :func:`make_sparse_parity` without drawing its training set
+    (``info`` has no ``train_task``): what reading the test split of a run needs.
+
+    Examples:
+        >>> cfg = SparseParityConfig(n_tasks=2, n_bits=6, k_bits=2, n_train=40, n_test_per_task=3)
+        >>> test, info = sparse_parity_test(cfg, seed=0)
+        >>> bool(torch.equal(test.x, make_sparse_parity(cfg, seed=0).test.x)), "train_task" in info
+        (True, False)
+    """
+    bits = draw_subtask_bits(config.n_tasks, config.n_bits, config.k_bits, generator(derive_seed(seed, "sparse_parity", "bits")))
+    freqs = zipf_weights(config.n_tasks, config.alpha)
+    sampler = SparseParitySampler(bits, freqs, config.n_bits)
+    test_task = torch.arange(config.n_tasks).repeat_interleave(config.n_test_per_task)
+    x_test, y_test, _ = sampler.sample(len(test_task), generator(derive_seed(seed, "sparse_parity", "test")), task=test_task)
+    info = {"subtask_bits": bits, "frequencies": freqs, "alpha": config.alpha, "n_tasks": config.n_tasks, "n_bits": config.n_bits, "k_bits": config.k_bits, "test_task": test_task, "sampler": sampler}
+    return Split(x_test, y_test), info
+
+
 @TASKS.register("multitask_sparse_parity")
 def make_sparse_parity(config: SparseParityConfig, seed: int) -> TaskData:
     """The fixed training set and per-subtask test sets.
@@ -182,33 +224,23 @@ def make_sparse_parity(config: SparseParityConfig, seed: int) -> TaskData:
     ``info``: ``subtask_bits`` ``(n_tasks, k_bits)``, ``frequencies`` ``(n_tasks,)``,
     ``alpha``, ``n_tasks``, ``n_bits``, ``k_bits``, ``train_task`` / ``test_task``
     (subtask of each row) and ``sampler`` (a :class:`SparseParitySampler`). Splits: ``x``
-    ``(n, n_tasks + n_bits)`` float, ``y`` ``(n,)`` long.
+    ``(n, n_tasks + n_bits)`` float, ``y`` ``(n,)`` long; the training inputs are held compactly
+    (:class:`~bridge.tasks.rows.OneHotBitRows`: 8 + ``ceil(n_bits / 8)`` bytes a row, the subtask
+    index shared with ``train_task``) and decoded as they are indexed, the test inputs dense.
 
     Examples:
         >>> data = make_sparse_parity(SparseParityConfig(n_tasks=2, n_bits=6, k_bits=2, alpha=1.0, n_train=40, n_test_per_task=3), seed=0)
         >>> tuple(data.train.x.shape), tuple(data.train.y.shape), data.info["test_task"].tolist()
         ((40, 8), (40,), [0, 0, 0, 1, 1, 1])
+        >>> data.train.x.nbytes, data.train.x[:2].dtype   # 40 rows of 8 + 1 bytes
+        (360, torch.float32)
         >>> data.info["frequencies"].tolist()   # ∝ 1, 1/4
         [0.8, 0.2]
     """
-    bits = draw_subtask_bits(config.n_tasks, config.n_bits, config.k_bits, generator(derive_seed(seed, "sparse_parity", "bits")))
-    freqs = zipf_weights(config.n_tasks, config.alpha)
-    sampler = SparseParitySampler(bits, freqs, config.n_bits)
-    x, y, train_task = sampler.sample(config.n_train, generator(derive_seed(seed, "sparse_parity", "train")))
-    test_task = torch.arange(config.n_tasks).repeat_interleave(config.n_test_per_task)
-    x_test, y_test, _ = sampler.sample(len(test_task), generator(derive_seed(seed, "sparse_parity", "test")), task=test_task)
-    info = {
-        "subtask_bits": bits,
-        "frequencies": freqs,
-        "alpha": config.alpha,
-        "n_tasks": config.n_tasks,
-        "n_bits": config.n_bits,
-        "k_bits": config.k_bits,
-        "train_task": train_task,
-        "test_task": test_task,
-        "sampler": sampler,
-    }
-    return TaskData(Split(x, y), Split(x_test, y_test), _cross_entropy, info)
+    test, info = sparse_parity_test(config, seed)
+    x, y, train_task = info["sampler"].sample_rows(config.n_train, generator(derive_seed(seed, "sparse_parity", "train")))
+    info = {**info, "train_task": train_task}
+    return TaskData(Split(x, y), test, _cross_entropy, info)
 
 
-__all__ = ["SparseParityConfig", "SparseParitySampler", "draw_subtask_bits", "make_sparse_parity", "sparse_parity_labels", "zipf_weights"]
+__all__ = ["SparseParityConfig", "SparseParitySampler", "draw_subtask_bits", "make_sparse_parity", "sparse_parity_labels", "sparse_parity_test", "zipf_weights"]

@@ -176,7 +176,7 @@ def check_finite(data: TaskData, config: RunConfig) -> None:
     """
     for name, split in (("train", data.train), ("test", data.test)):
         for part, values in (() if split is None else (("inputs x", split.x), ("targets y", split.y))):
-            if values.is_floating_point() and not bool(torch.isfinite(values).all()):
+            if isinstance(values, Tensor) and values.is_floating_point() and not bool(torch.isfinite(values).all()):  # compact rows decode to 0s and 1s
                 bad = int((~torch.isfinite(values)).sum())
                 raise ConfigError(
                     f"task {config.task.kind!r} drawn by seed {config.seed} gives non-finite {name} {part} in {config.train.dtype}: "

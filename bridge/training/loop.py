@@ -33,6 +33,7 @@ from bridge.runs.run import Run
 from bridge.runs.versions import refuse_mixed_versions
 from bridge.seeding import derive_seed, generator
 from bridge.tasks import TaskData
+from bridge.tasks.rows import dense
 from bridge.trackers.base import Tracker, check_trackers
 from bridge.trackers.loss import LossTracker
 from bridge.training.inputs import build_for_task, extension, resolve_device, validate
@@ -195,9 +196,10 @@ def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker]
             writer.buffer.track(model, 0)
             writer.checkpoint(0, model, optimizer, 0.0)
         t0 = time.perf_counter()
+        whole = None if tc.batch_size is not None else (dense(data.train.x), data.train.y)  # compact rows decoded once
         for step in bar:
-            if tc.batch_size is None:
-                x, y = data.train.x, data.train.y
+            if whole is not None:
+                x, y = whole
             else:
                 idx = batch_indices(n, tc.batch_size, step, config.seed).to(data.train.x.device)
                 x, y = data.train.x[idx], data.train.y[idx]

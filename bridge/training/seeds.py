@@ -56,6 +56,7 @@ from bridge.runs.file_queue import FileQueue
 from bridge.runs.storage import read_json
 from bridge.sweep.grid import check_seeds
 from bridge.tasks import TaskData
+from bridge.tasks.rows import dense
 from bridge.trackers.base import Tracker
 from bridge.training.stacking import (
     _check_buffers,
@@ -200,7 +201,7 @@ class _SeedStack:
         trainable = [name for name, p in base.named_parameters() if p.requires_grad]
         params = {name: torch.stack([dict(m.named_parameters())[name].detach() for m in models]).requires_grad_() for name in trainable}
         loss_fn = datas[0].loss_fn
-        self.xs, self.ys = torch.stack([d.train.x for d in datas]), torch.stack([d.train.y for d in datas])
+        self.xs, self.ys = torch.stack([dense(d.train.x) for d in datas]), torch.stack([d.train.y for d in datas])
         self._seed_rows = torch.arange(len(datas), device=self.xs.device)[:, None]  # each seed's row of a minibatch's index
         buffers = _seed_buffers(models)
         self.forward_stacked = getattr(base, "forward_stacked", None)  # a model's own batched forward skips vmap's per-step cost

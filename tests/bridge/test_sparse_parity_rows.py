@@ -1,0 +1,119 @@
+"""Multitask sparse parity's training inputs held compactly: bytes a row, decoding equal to the dense rows, training unchanged."""
+
+import tempfile
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.utils._python_dispatch import TorchDispatchMode
+
+import bridge.training.inputs as inputs
+from bridge.config import RunConfig, ScheduleConfig, TrainConfig
+from bridge.models import MLPConfig
+from bridge.seeding import derive_seed, generator
+from bridge.tasks import Split, SparseParityConfig, TaskData, make_task
+from bridge.tasks.rows import OneHotBitRows, dense, pack_bits, unpack_bits
+from bridge.tasks.sparse_parity import SAMPLE_CHUNK, sparse_parity_labels, sparse_parity_test
+from bridge.training.loop import train
+
+
+def _dense_reference(cfg, seed):
+    """The training rows drawn at once and held dense, as the task drew them before it held them compactly."""
+    data = make_task(cfg, seed)
+    g = generator(derive_seed(seed, "sparse_parity", "train"))
+    task = torch.multinomial(data.info["frequencies"], cfg.n_train, replacement=True, generator=g)
+    bits = torch.randint(0, 2, (cfg.n_train, cfg.n_bits), generator=g)
+    return data, task, torch.cat([F.one_hot(task, cfg.n_tasks), bits], dim=1).float()
+
+
+def test_training_rows_take_index_and_packed_bits_and_decode_to_the_dense_rows():
+    cfg = SparseParityConfig(n_tasks=500, n_bits=100, k_bits=3, n_train=3000, n_test_per_task=1)  # the full preset's row shape
+    data, task, x = _dense_reference(cfg, seed=2)
+    rows = data.train.x
+    assert 21 * 3000 <= rows.nbytes <= 21 * 3000  # 8 bytes of subtask index and 13 of bits a row; dense float32 takes 2400
+    assert tuple(rows.shape) == (3000, 600) and len(data.train) == 3000
+    assert torch.equal(rows[:], x) and torch.equal(task, data.info["train_task"])
+    assert torch.equal(sparse_parity_labels(x, data.info["subtask_bits"]), data.train.y)
+    idx = torch.randperm(3000, generator=torch.Generator().manual_seed(0))[:64]
+    assert torch.equal(rows[idx], x[idx]) and torch.equal(rows[5], x[5]) and torch.equal(rows[10:20, :500], x[10:20, :500])
+    mask = data.train.y == 1
+    assert torch.equal(rows[mask], x[mask]) and 1000 < int(mask.sum()) < 2000
+    assert torch.equal(rows.to(torch.float64)[idx], x[idx].double())
+
+
+class _Largest(TorchDispatchMode):
+    """Records the most elements of any tensor an operation returns."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.most = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, torch.Tensor):
+                self.most = max(self.most, t.numel())
+        return out
+
+
+def test_drawing_the_training_set_holds_chunks_of_bits_not_all_rows_dense():
+    cfg = SparseParityConfig(n_tasks=500, n_bits=100, k_bits=3, n_train=3 * SAMPLE_CHUNK, n_test_per_task=1)
+    with _Largest() as seen:
+        make_task(cfg, seed=0)
+    # all rows at once built (n_train, 600) = 118 million elements; a chunk's bits, padded to bytes, 65536 * 104
+    assert SAMPLE_CHUNK * 100 <= seen.most <= SAMPLE_CHUNK * 104
+
+
+def test_test_split_alone_is_the_task_test_split_and_draws_no_training_set(monkeypatch):
+    cfg = SparseParityConfig(n_tasks=4, n_bits=10, k_bits=2, n_train=500, n_test_per_task=7)
+    data = make_task(cfg, seed=1)
+    drawn = []
+    original = torch.randint
+    monkeypatch.setattr(torch, "randint", lambda *a, **k: drawn.append(a[2][0]) or original(*a, **k))
+    test, info = sparse_parity_test(cfg, seed=1)
+    assert drawn == [28]  # the 4 * 7 test rows only
+    assert torch.equal(test.x, data.test.x) and torch.equal(test.y, data.test.y)
+    assert sorted(info) == sorted(k for k in data.info if k != "train_task")
+    assert torch.equal(info["subtask_bits"], data.info["subtask_bits"]) and torch.equal(info["test_task"], data.info["test_task"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 20), st.integers(1, 7), st.integers(0, 2**31))
+def test_pack_and_unpack_round_trip_and_rows_index_as_the_dense_tensor(n, n_bits, n_classes, seed):
+    g = torch.Generator().manual_seed(seed)
+    bits = torch.randint(0, 2, (n, n_bits), generator=g, dtype=torch.uint8)
+    index = torch.randint(0, n_classes, (n,), generator=g)
+    assert pack_bits(bits).shape == (n, -(-n_bits // 8)) and torch.equal(unpack_bits(pack_bits(bits), n_bits), bits)
+    rows = OneHotBitRows.from_bits(index, bits, n_classes)
+    x = torch.cat([F.one_hot(index, n_classes), bits.long()], dim=1).float()
+    pick = torch.randint(0, n, (5,), generator=g)
+    for key in (slice(None), slice(1, None, 2), pick, n - 1, (pick, slice(0, n_classes)), (0, -1)):
+        assert torch.equal(rows[key], x[key])
+    assert torch.equal(dense(rows), x) and dense(x) is x
+
+
+def test_rows_refuse_mismatched_parts():
+    with pytest.raises(ValueError, match=r"index \(n,\) and packed \(n, ceil\(n_bits / 8\)\) for n_bits=9, got \(3,\) and \(3, 1\)"):
+        OneHotBitRows(torch.zeros(3, dtype=torch.long), torch.zeros(3, 1, dtype=torch.uint8), 2, 9)
+    with pytest.raises(ValueError, match="uint8 and a floating-point dtype, got torch.uint8 and torch.int64"):
+        OneHotBitRows(torch.zeros(3, dtype=torch.long), torch.zeros(3, 1, dtype=torch.uint8), 2, 4, dtype=torch.long)
+    with pytest.raises(ValueError, match="disagree on the number of examples: 3 vs 2"):
+        Split(OneHotBitRows(torch.zeros(3, dtype=torch.long), torch.zeros(3, 1, dtype=torch.uint8), 2, 4), torch.zeros(2))
+
+
+@pytest.mark.parametrize("batch_size", [64, None])
+def test_training_on_the_compact_rows_gives_the_losses_of_the_dense_rows(monkeypatch, batch_size):
+    task = SparseParityConfig(n_tasks=4, n_bits=8, k_bits=2, n_train=512, n_test_per_task=16)
+    cfg = RunConfig(task, MLPConfig(d_in=12, d_out=2, widths=(16,)), TrainConfig(optimizer="adam", lr=1e-2, steps=40, batch_size=batch_size, schedule=ScheduleConfig(n_log=2, every=20, track_every=10)), seed=3)
+    root = Path(tempfile.mkdtemp())
+    compact = train(cfg, root / "compact", device="cpu", progress=False)
+    built = inputs.make_task
+    monkeypatch.setattr(inputs, "make_task", lambda c, s: (lambda d: TaskData(Split(d.train.x[:], d.train.y), d.test, d.loss, d.info))(built(c, s)))
+    held_dense = train(cfg, root / "dense", device="cpu", progress=False)
+    for name in ("loss/train", "loss/test"):
+        steps, values = compact.curve(name)
+        assert len(steps) == 6 and torch.equal(torch.tensor(values), torch.tensor(held_dense.curve(name)[1]))
+    assert 0.0 < values[-1] < 0.75  # a finite cross-entropy, below ln 2 plus a margin

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 from scipy import stats
 
 from bridge.match import check
@@ -28,6 +29,8 @@ from bridge.plots.quanta import (
 from bridge.report import BridgeReport, not_reached
 from bridge.runs.run import Run
 from bridge.stages.quanta import subtask_drop, value_at
+from bridge.tasks import Split
+from bridge.tasks.sparse_parity import sparse_parity_test
 from bridge.theory import quanta as theory
 
 CHANCE = theory.CHANCE_LOSS
@@ -98,8 +101,8 @@ def observables(runs: Mapping[str, Run]) -> SweepObservables:
         curves.append(WidthCurves(width, (d_in + 1) * width + (width + 1) * 2, steps, losses, mean, share))
     curves.sort(key=lambda c: c.width)
     main = runs["main"]
-    data = main.task_data()
-    info, test = data.info, data.test
+    test, info = sparse_parity_test(main.config.task, main.config.seed)  # the test split alone: no training set drawn
+    test = Split(test.x.to(getattr(torch, main.config.train.dtype)), test.y)  # as training saw it
     model = main.model_at(main.steps[-1])
     ranking, needed = units_needed(model, test.x, test.y, info["test_task"], info["n_tasks"])
     gaps = walsh_gap(model, test.x, info["test_task"], info["subtask_bits"])

@@ -5,7 +5,8 @@ inputs) as the class index of each row and its bits packed eight to a byte: for 
 bits a row takes 8 + 13 bytes instead of 600 floats (2400 bytes). Indexing it (an int, a slice, an
 index tensor or a mask, as a tensor is indexed along its first axis) returns the dense float rows, so
 a training step or a tracker reading ``split.x[idx]`` or ``split.x[:n]`` decodes only the rows it
-reads; ``x[:]`` decodes them all.
+reads; ``x[:]`` decodes them all, as does any other use of it as a tensor (a torch function given
+it, or a tensor method it does not define), so code written for a dense split runs on it unchanged.
 
 Examples:
     >>> bits = torch.tensor([[1, 0, 1], [0, 1, 1]], dtype=torch.uint8)
@@ -120,8 +121,36 @@ class OneHotBitRows:
         out = out[0] if single else out
         return out[(slice(None),) * (not single) + rest] if rest else out
 
+    @classmethod
+    def __torch_function__(cls, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        """A torch function given compact rows (``torch.equal``, ``torch.stack``, ``x @ w``) reads them all decoded."""
+        return func(*_decoded(args), **_decoded(kwargs or {}))
+
+    def __getattr__(self, name: str) -> Any:
+        """A tensor attribute the store does not define (``x.double()``, ``x.numpy()``, ``x.sum(0)``) is the decoded rows'."""
+        if name.startswith("_") or not hasattr(Tensor, name):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return getattr(self[:], name)
+
+    def __matmul__(self, other: Any) -> Any:
+        return self[:] @ other
+
+    def __rmatmul__(self, other: Any) -> Any:
+        return other @ self[:]
+
     def __repr__(self) -> str:
         return f"OneHotBitRows(shape={tuple(self.shape)}, n_classes={self.n_classes}, dtype={self.dtype}, device={self.device}, nbytes={self.nbytes})"
+
+
+def _decoded(value: Any) -> Any:
+    """``value`` with every :class:`OneHotBitRows` in it (within tuples, lists and dicts) decoded."""
+    if isinstance(value, OneHotBitRows):
+        return value[:]
+    if isinstance(value, (tuple, list)):
+        return type(value)(_decoded(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _decoded(v) for k, v in value.items()}
+    return value
 
 
 def dense(x: Tensor | OneHotBitRows) -> Tensor:

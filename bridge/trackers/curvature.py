@@ -36,6 +36,7 @@ from bridge.estimators.hessian import hessian_operator, hutchinson_trace, lanczo
 from bridge.estimators.parameter_groups import block_loading, tensor_loading
 from bridge.seeding import derive_seed, generator
 from bridge.tasks.base import TaskData
+from bridge.tasks.rows import dense
 from bridge.trackers.base import Row, row
 
 
@@ -110,12 +111,12 @@ class SharpnessTracker:
             raise ValueError(f"SharpnessTracker.subset must be positive or None, got {self.subset}")
 
     def batch(self, data: TaskData, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """The examples the Hessian is taken on: the full training split or a fixed seeded subset."""
+        """The examples the Hessian is taken on: the full training split (compact rows decoded) or a fixed seeded subset."""
         x, y = data.train.x, data.train.y
         if self.subset is not None and self.subset < len(data.train):
             idx = torch.randperm(len(data.train), generator=generator(derive_seed(self.seed, "subset")))[: self.subset]
             x, y = x[idx], y[idx]
-        return x.to(device), y.to(device)
+        return dense(x).to(device), y.to(device)
 
     def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
         device = next(model.parameters()).device

@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from bridge.estimators.ntk import OutputFn, effective_rank, empirical_ntk, kernel_distance, kernel_target_alignment, top_eigenvalues
 from bridge.seeding import derive_seed, generator
 from bridge.tasks.base import TaskData
+from bridge.tasks.rows import dense
 from bridge.models.base import evaluating
 from bridge.trackers.base import Row, row
 
@@ -94,7 +95,7 @@ class KernelTracker:
         if split is None:
             raise ValueError("KernelTracker(split='test') needs a task with a test split")
         if len(split) <= self.n_probe:
-            return split.x, split.y
+            return dense(split.x), split.y  # compact rows decoded
         idx = torch.randperm(len(split), generator=generator(derive_seed(self.seed, "probe")))[: self.n_probe].sort().values
         return split.x[idx], split.y[idx]
 

@@ -117,3 +117,42 @@ def test_training_on_the_compact_rows_gives_the_losses_of_the_dense_rows(monkeyp
         steps, values = compact.curve(name)
         assert len(steps) == 6 and torch.equal(torch.tensor(values), torch.tensor(held_dense.curve(name)[1]))
     assert 0.0 < values[-1] < 0.75  # a finite cross-entropy, below ln 2 plus a margin
+
+
+def test_compact_rows_read_as_a_tensor_by_torch_functions_and_tensor_methods():
+    data = make_task(SparseParityConfig(n_tasks=4, n_bits=8, k_bits=2, n_train=64, n_test_per_task=5), seed=0)
+    rows, x = data.train.x, data.train.x[:]
+    w = torch.linspace(-1.0, 1.0, 12)
+    assert torch.equal(rows, x) and torch.equal(torch.stack([rows, rows]), torch.stack([x, x]))
+    assert torch.equal(rows @ w, x @ w) and torch.equal(torch.ones(3, 64) @ rows, torch.ones(3, 64) @ x)
+    assert rows.double().dtype == torch.float64 and torch.equal(rows.double(), x.double())
+    assert rows.numpy().shape == (64, 12) and rows.sum().item() == x.sum().item() == 64 + x[:, 4:].sum().item()
+    with pytest.raises(AttributeError, match="no attribute 'not_a_tensor_method'"):
+        rows.not_a_tensor_method  # noqa: B018
+
+
+def test_a_tracker_reading_the_whole_split_measures_the_compact_rows_as_the_dense_ones():
+    from bridge.models import build_model
+    from bridge.trackers.curvature import SharpnessTracker
+
+    data = make_task(SparseParityConfig(n_tasks=4, n_bits=8, k_bits=2, n_train=96, n_test_per_task=5), seed=1)
+    as_dense = TaskData(Split(data.train.x[:], data.train.y), data.test, data.loss, data.info)
+    model = build_model(MLPConfig(d_in=12, widths=(16,), d_out=2), seed=0)
+    compact_rows = SharpnessTracker(k=2, trace_probes=0, loading=False, seed=0)(model, 0, data)
+    dense_rows = SharpnessTracker(k=2, trace_probes=0, loading=False, seed=0)(model, 0, as_dense)
+    assert [{k: v for k, v in r.items() if k != "value"} for r in compact_rows] == [{k: v for k, v in r.items() if k != "value"} for r in dense_rows]
+    assert [r["value"] for r in compact_rows] == pytest.approx([r["value"] for r in dense_rows], rel=1e-6, abs=1e-9)
+    assert [r["value"] for r in compact_rows if r["observable"] == "curvature/top_eig"] == pytest.approx([1.5503, 0.3317], abs=1e-3)  # two eigenvalues measured, not an empty table
+
+
+def test_the_kernel_tracker_probes_the_compact_rows_as_the_dense_ones():
+    from bridge.models import build_model
+    from bridge.trackers.kernel import KernelTracker
+
+    data = make_task(SparseParityConfig(n_tasks=4, n_bits=8, k_bits=2, n_train=48, n_test_per_task=5), seed=1)
+    as_dense = TaskData(Split(data.train.x[:], data.train.y), data.test, data.loss, data.info)
+    model = build_model(MLPConfig(d_in=12, widths=(16,), d_out=2), seed=0)
+    x, _ = KernelTracker(n_probe=64).probes(data)
+    assert isinstance(x, torch.Tensor) and torch.equal(x, as_dense.train.x)
+    compact = KernelTracker(n_probe=64)(model, 0, data)
+    assert len(compact) > 0 and [r["value"] for r in compact] == pytest.approx([r["value"] for r in KernelTracker(n_probe=64)(model, 0, as_dense)], rel=1e-6)

@@ -1,7 +1,7 @@
 """What training starts from, built and checked before its first step: the device and the CPU threads asked
 for, the task data and the model in the run's dtype (the model given its task-dependent initialisation), the
 check that task and model fit together (:func:`validate`), and the check that a resumed run's config is the one
-it recorded, or extends it (:func:`extension`). Every check raises a ``ConfigError`` naming what is wrong.
+it recorded, or extends it (:func:`extension`), and the fields of one's own a run's ``run.json`` carries (:func:`check_info`). Every check raises a ``ConfigError`` naming what is wrong.
 """
 
 from __future__ import annotations
@@ -221,3 +221,38 @@ def extension(recorded: Any, config: RunConfig, out: Path) -> int | None:
     if config.train.decay != "none":
         raise ConfigError(f"cannot extend {out}: its learning rate decays ({config.train.decay}) to zero at its last step, so its schedule depends on the total")
     return old
+
+
+# the fields of run.json that the writer keeps itself (or train_seeds and the analyses add): never taken from a caller's ``info``
+WRITER_FIELDS = frozenset({"config", "seed", "versions", "device", "status", "schedule", "trackers", "tracker_versions", "last_step", "wall_time", "metrics_bytes", "metrics_columns", "metrics_headers", "files", "extended", "error", "sweep"})
+
+
+def check_info(info: Any) -> dict[str, Any]:
+    """``info`` (fields of one's own for ``run.json``) as a dict, if it is a mapping of names to JSON values that
+    leaves the writer's own fields (:data:`WRITER_FIELDS`) alone; else a ``ConfigError`` naming the field.
+
+    Examples:
+        >>> check_info({"case_study": "deep-linear", "case_seed": 3}), check_info(None)
+        ({'case_study': 'deep-linear', 'case_seed': 3}, {})
+        >>> check_info({"status": "done"})
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: info field 'status' is one run.json's writer keeps (its own fields: config, device, ...); name it otherwise
+    """
+    import json
+    from collections.abc import Mapping
+
+    if info is None:
+        return {}
+    if not isinstance(info, Mapping):
+        raise ConfigError(f"info must be a mapping of field names to JSON values, got {info!r:.80}")
+    for key, value in info.items():
+        if not isinstance(key, str) or not key:
+            raise ConfigError(f"info field names must be non-empty strings, got {key!r}")
+        if key in WRITER_FIELDS:
+            raise ConfigError(f"info field {key!r} is one run.json's writer keeps (its own fields: {', '.join(sorted(WRITER_FIELDS))}); name it otherwise")
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"info field {key!r} must be a JSON value (strings, finite numbers, booleans, None, lists and objects of them), got {value!r:.80} ({e})") from None
+    return dict(info)

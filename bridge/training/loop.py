@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -99,6 +99,7 @@ def train(
     progress: bool | None = None,
     resume: bool = False,
     loggers: Sequence[Any] = (),
+    info: Mapping[str, Any] | None = None,
 ) -> Run:
     """Train ``config`` into the run directory ``out`` and return the :class:`~bridge.runs.run.Run`.
 
@@ -121,9 +122,14 @@ def train(
         loggers: experiment loggers that receive every metrics row as it is written:
             ``"tensorboard"``, ``"wandb"`` (offline) or logger objects
             (:mod:`bridge.training.loggers`).
+        info: fields of one's own for the run's ``run.json`` (names to JSON values, such as the
+            case study, preset and seed a run belongs to), written with it when the run directory is
+            created, so a run killed at any step records them; a resumed run's record takes them
+            (replacing its fields of the same names). The writer's own fields (``config``,
+            ``status``, ... :data:`~bridge.training.inputs.WRITER_FIELDS`) are refused.
 
     Raises:
-        ConfigError: invalid config or an unknown or uninstalled logger, before any work;
+        ConfigError: invalid config, ``info`` or an unknown or uninstalled logger, before any work;
             or a resumed run whose config differs in more than a larger ``train.steps``.
         TypeError: ``loggers`` is not a list of logger names and objects with ``open``, ``log`` and ``close``.
         FileExistsError: ``out`` holds files and ``resume`` is false.
@@ -135,10 +141,15 @@ def train(
         >>> cfg = RunConfig(LinearTeacherConfig((2.0,), d_in=2, d_out=2), DeepLinearConfig(2, 4, 2), TrainConfig(lr=0.1, steps=3))
         >>> run = train(cfg, Path(tempfile.mkdtemp()) / "run", device="cpu", progress=False); run.status, run.steps
         ('complete', [0, 1, 2, 3])
+        >>> run = train(cfg, Path(tempfile.mkdtemp()) / "run", device="cpu", progress=False, info={"study": "toy", "draw": 2})
+        >>> run.info["study"], run.info["draw"], run.info["seed"]  # beside the writer's own fields, from the start
+        ('toy', 2, 0)
     """
+    from bridge.training.inputs import check_info
     from bridge.training.loggers import resolve_loggers
 
     out = Path(out)
+    info = check_info(info)
     loggers = resolve_loggers(loggers)
     data = validate(config)
     dev = resolve_device(device)
@@ -152,7 +163,7 @@ def train(
         refuse_mixed_versions(out, record, trackers, online=True)
 
     with torch_threads(config.train.threads):
-        return _train(config, out, data.to(dev), trackers, dev, progress, resume and existing, loggers, extends, extension_starts(record))
+        return _train(config, out, data.to(dev), trackers, dev, progress, resume and existing, loggers, extends, extension_starts(record), info)
 
 
 def with_loss_tracker(trackers: Sequence[Tracker]) -> list[Tracker]:
@@ -180,12 +191,12 @@ def step_bar(config: RunConfig, start: int, progress: bool | None, desc: str | N
     return progress_bar(range(start, config.train.steps), desc or config.name or "train", progress, initial=start, total=config.train.steps)
 
 
-def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker], dev: torch.device, progress: bool | None, resume: bool, loggers: Sequence[Any] = (), extends: int | None = None, trained_to: Sequence[int] = ()) -> Run:
+def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker], dev: torch.device, progress: bool | None, resume: bool, loggers: Sequence[Any] = (), extends: int | None = None, trained_to: Sequence[int] = (), info: dict[str, Any] | None = None) -> Run:
     tc = config.train
     model = move_to(build_for_task(config, data), dev)
     optimizer = make_optimizer(model, tc)
     base_lrs = [group["lr"] for group in optimizer.param_groups]  # before a resumed state sets a warm-up's lr
-    writer = RunWriter(config, out, data, trackers, dev, loggers=loggers, extends=extends, trained_to=trained_to)
+    writer = RunWriter(config, out, data, trackers, dev, loggers=loggers, extends=extends, trained_to=trained_to, info=info)
     ckpt_set, tracked_set = set(writer.checkpoints), set(writer.tracked)
     with refusable([writer], resume):  # a refused resume leaves the lock free and every file as it was
         start = writer.open(model, optimizer, resume)

@@ -249,9 +249,11 @@ class RunWriter:
     """
 
     def __init__(
-        self, config: RunConfig, out: Path, data: TaskData, trackers: Sequence[Tracker], dev: torch.device, *, loggers: Sequence[Any] = (), extends: int | None = None, trained_to: Sequence[int] = (), files: FileQueue | None = None, **extra: Any
+        self, config: RunConfig, out: Path, data: TaskData, trackers: Sequence[Tracker], dev: torch.device, *, loggers: Sequence[Any] = (), extends: int | None = None, trained_to: Sequence[int] = (), files: FileQueue | None = None, info: dict[str, Any] | None = None, **extra: Any
     ) -> None:
+        # info: the caller's own fields (bridge.train's ``info``), in run.json from its creation and put into a resumed run's record
         tc = config.train
+        self.own = dict(info or {})
         self.config, self.loggers, self.extends, self.files = config, list(loggers), extends, files
         self.out, self.total = out, tc.steps
         # the steps so far keep the schedule they were trained with: the totals of earlier extensions, and the one extended now
@@ -272,6 +274,7 @@ class RunWriter:
             "wall_time": 0.0,
             "metrics_bytes": {},
             **extra,
+            **self.own,
         }
         self.taken = self.info  # as of the last checkpoint taken; info: as of the last one on disk
         self._checkpointed: int | None = None  # the last checkpoint taken by this writer
@@ -300,7 +303,7 @@ class RunWriter:
                 }
                 history = [*recorded.get("extended", []), {"from": self.extends, "to": self.total}]
                 recorded = {**recorded, "config": self.info["config"], "schedule": schedule, "extended": history}
-            self.info = {**{k: v for k, v in recorded.items() if k != "error"}, "status": "running", "device": self.info["device"]}  # the stop it resumes from is over
+            self.info = {**{k: v for k, v in recorded.items() if k != "error"}, **self.own, "status": "running", "device": self.info["device"]}  # the interruption it resumes from is over
             self.info.update(versions_record(recorded, self.buffer.trackers))
             table = (self.info.pop("files", None) or {}).get("metrics.csv")  # the table changes again: its record is rewritten at completion
             start, self.saved, self.log = _restore(self.out, model, optimizer, self.info, self.log, table, usable)

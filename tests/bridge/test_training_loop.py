@@ -145,3 +145,51 @@ def test_a_folder_holding_files_is_not_trained_into_without_resume(tmp_path):
     with pytest.raises(FileExistsError, match=r"run directory .*run already exists; choose another --out or resume it"):
         train(config(steps=10), tmp_path / "run", device="cpu", progress=False)
     assert [p.name for p in (tmp_path / "run").iterdir()] == ["notes.txt"]
+
+
+class ReadsRecord:
+    """A tracker that keeps what run.json holds each time it is called (the first call is at step 0, before the first checkpoint)."""
+
+    name = "reads_record"
+
+    def __init__(self, out):
+        self.out, self.seen = out, {}
+
+    def __call__(self, model, step, data):
+        self.seen[step] = json.loads((self.out / "run.json").read_text())
+        return []
+
+
+def test_info_is_in_run_json_from_its_creation_and_a_resume_replaces_it_field_by_field(tmp_path):
+    """``train(info=...)`` puts fields of one's own into run.json as it is created (a case study's stamp was
+    written only once training ended, so a run killed meanwhile did not name its study); a resume keeps them,
+    or replaces those it is given again, once each."""
+    out, stamp = tmp_path / "run", {"case_study": "toy", "preset": "quick", "case_seed": 3, "settings": ["train.lr=0.1"]}
+    reader = ReadsRecord(out)
+    with pytest.raises(KeyboardInterrupt):
+        train(config(steps=40), out, trackers=[reader, Crash(at=30)], device="cpu", progress=False, info=stamp)
+    assert {k: reader.seen[0][k] for k in stamp} == stamp and reader.seen[0]["status"] == "running" and reader.seen[0]["last_step"] == 0
+    killed = json.loads((out / "run.json").read_text())
+    assert killed["status"] == "interrupted" and 0 < killed["last_step"] < 30 and {k: killed[k] for k in stamp} == stamp
+    resumed = train(config(steps=40), out, trackers=[reader], device="cpu", progress=False, resume=True)  # no info: the record's are kept
+    assert resumed.status == "complete" and {k: resumed.info[k] for k in stamp} == stamp
+    again = train(config(steps=60), out, trackers=[reader], device="cpu", progress=False, resume=True, info={"preset": "full", "settings": []})
+    assert again.steps[-1] == 60 and {k: again.info[k] for k in stamp} == {**stamp, "preset": "full", "settings": []}
+    assert reader.seen[60]["preset"] == "full" and (out / "run.json").read_text().count('"case_study"') == 1
+
+
+@pytest.mark.parametrize(
+    ("info", "message"),
+    [
+        ({"status": "done"}, "info field 'status' is one run.json's writer keeps"),
+        ({"seed": 1}, "info field 'seed' is one run.json's writer keeps"),
+        ({"when": object()}, "info field 'when' must be a JSON value"),
+        ({"loss": float("nan")}, "info field 'loss' must be a JSON value"),
+        ({3: "x"}, "info field names must be non-empty strings, got 3"),
+        (["case_study"], r"info must be a mapping of field names to JSON values, got \['case_study'\]"),
+    ],
+)
+def test_info_that_run_json_cannot_hold_is_refused_before_any_work(tmp_path, info, message):
+    with pytest.raises(ConfigError, match=message):
+        train(config(steps=10), tmp_path / "run", device="cpu", progress=False, info=info)
+    assert not (tmp_path / "run").exists()

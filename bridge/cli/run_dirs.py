@@ -218,7 +218,7 @@ def _record(path: Path) -> object:
 def _run_again(out: Path, record: object) -> str:
     """The ``mechbridge run`` command that resumes the case-study output ``out``, spelled from the study's record
     ``record`` (its main run's ``run.json``): the study, its preset, seed and settings, as far as it records them
-    (``CASE`` for a study it does not name: a main run records it once trained).
+    (``CASE`` for a study it does not name: a main run records it from its creation, one written by an earlier version once trained).
 
     Examples:
         >>> _run_again(Path("runs/dl"), {"case_study": "deep-linear", "preset": "quick", "case_seed": 3, "settings": ["train.lr=0.05"]})

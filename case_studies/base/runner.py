@@ -200,6 +200,9 @@ STAGING = ".main"  # where a main run trained after auxiliary runs is trained be
 def _train_run(study: CaseStudy, preset: Any, key: str, cfg: RunConfig, out: Path, stamp: dict[str, Any], device: str, progress: bool | None, resume: bool, loggers: Sequence[str] = ()) -> Run:
     """Train run ``key`` (unless ``resume`` finds it complete with this config), stamp the main run, then run its offline analyses.
 
+    The main run's ``run.json`` holds the stamp (study, preset, seed, settings) from its creation (:func:`bridge.train`'s
+    ``info``), so a run killed while it trains names the command that resumes it.
+
     A complete run resumed with more ``train.steps`` is extended (:func:`bridge.train`) and analysed again.
 
     A main run trained after auxiliary runs (:meth:`CaseStudy.runs_after`) finds
@@ -228,15 +231,15 @@ def _train_run(study: CaseStudy, preset: Any, key: str, cfg: RunConfig, out: Pat
             finished.update_info(offline_done=False)
         if key == MAIN and not (out / "run.json").exists() and (out / "runs").is_dir():
             try:
-                train(cfg, staging, trackers=online_trackers(study, preset, key, stamp["case_seed"]), device=device, progress=progress, resume=resume, loggers=loggers)
+                train(cfg, staging, trackers=online_trackers(study, preset, key, stamp["case_seed"]), device=device, progress=progress, resume=resume, loggers=loggers, info=stamp)
             except Diverged:
                 _move_in(staging, out)  # the diverged main run holds the study's record, as one trained first does
                 raise
             _move_in(staging, out)
             run = load_run(out)
         else:
-            run = train(cfg, folder, trackers=online_trackers(study, preset, key, stamp["case_seed"]), device=device, progress=progress, resume=resume, loggers=loggers)
-    if key == MAIN:
+            run = train(cfg, folder, trackers=online_trackers(study, preset, key, stamp["case_seed"]), device=device, progress=progress, resume=resume, loggers=loggers, info=stamp if key == MAIN else None)
+    if key == MAIN:  # in run.json from its creation (train's info); again for a run finished before it was
         run.update_info(**stamp)
     if not run.info.get("offline_done"):
         for job in study.offline(preset, key, run):

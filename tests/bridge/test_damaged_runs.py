@@ -275,7 +275,7 @@ def test_rebuild_rewrites_a_damaged_or_unfinished_report_to_the_original(good, t
 
 
 def test_rebuild_of_a_killed_run_says_to_resume_it(good, tmp_path, capsys):
-    def killed(out: Path) -> None:  # a writer that died during training: status running, no stamp yet, no lock holder alive
+    def killed(out: Path) -> None:  # a writer that died during training, as an earlier version left it: status running, no stamp, no lock holder alive
         edit_info(lambda i: [i.update(status="running", last_step=60), [i.pop(k, None) for k in ("case_study", "preset", "case_seed", "settings")]])(out)
 
     out = copy(good, tmp_path, killed)

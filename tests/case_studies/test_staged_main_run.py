@@ -2,6 +2,7 @@
 a process killed during that move leaves a study that a resume finishes, with the run of an uninterrupted study."""
 
 import json
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,7 +84,7 @@ def test_a_kill_while_the_staged_main_run_is_moved_in_is_finished_by_a_resume(re
     assert len(done) == moved and (out / ".main" / "run.json").is_file() and not (out / "run.json").exists()
     assert main(["report", str(out)]) == 2
     assert capsys.readouterr().err == (f"mechbridge: error: {out} has no report: its main run, trained after the study's other runs, is not finished "
-                                       f"(it is in {out / '.main'} until it is): it was interrupted; finish it with `mechbridge run CASE --out {out} --resume`\n")
+                                       f"(it is in {out / '.main'} until it is): it was interrupted; finish it with `mechbridge run main-trained-last --preset quick --seed 0 --out {out} --resume`\n")
     with pytest.raises(bridge.RunError, match=r"is not a run directory \(no run.json\)$"):  # not the staged run, which is no run of its own yet
         bridge.load_run(out)
     report = run_case_study("main-trained-last", "quick", out, device="cpu", progress=False, resume=True)
@@ -143,3 +144,32 @@ def test_a_staged_main_run_that_failed_otherwise_stays_staged_until_it_is_comple
     monkeypatch.undo()
     report = run_case_study("main-trained-last", "quick", out, device="cpu", progress=False, resume=True)
     assert report.to_dict() == json.loads((reference / "report.json").read_text()) and not (out / ".main").exists()
+
+
+def test_a_staged_main_run_interrupted_while_it_trains_names_the_command_that_finishes_it(reference, tmp_path, monkeypatch, capsys):
+    """Its run.json in OUT/.main holds the study's stamp from its creation (it was written once training ended, so the
+    report of a study interrupted meanwhile said ``mechbridge run CASE --out OUT --resume``)."""
+    from bridge.training.writer import RunWriter
+
+    out, checkpoint = tmp_path / "study", RunWriter.checkpoint
+
+    def interrupted(self, step, *args, **kwargs):
+        checkpoint(self, step, *args, **kwargs)
+        if self.out.name == ".main" and step == 10:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(RunWriter, "checkpoint", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_case_study("main-trained-last", "quick", out, seed=0, settings=["main_lr=0.1"], device="cpu", progress=False)
+    monkeypatch.undo()
+    staged = json.loads((out / ".main" / "run.json").read_text())
+    assert staged["status"] == "interrupted" and 0 < staged["last_step"] <= 10 and not (out / "run.json").exists()
+    assert {k: staged[k] for k in ("case_study", "preset", "case_seed", "settings")} == {"case_study": "main-trained-last", "preset": "quick", "case_seed": 0, "settings": ["main_lr=0.1"]}
+    command = f"mechbridge run main-trained-last --preset quick --seed 0 --set main_lr=0.1 --out {shlex.quote(str(out))} --resume"
+    assert main(["report", str(out)]) == 2
+    assert capsys.readouterr().err == (f"mechbridge: error: {out} has no report: its main run, trained after the study's other runs, is not finished "
+                                       f"(it is in {out / '.main'} until it is): it was interrupted; finish it with `{command}`\n")
+    assert main([*shlex.split(command)[1:], "--quiet"]) == 0
+    run, ref = bridge.load_run(out), bridge.load_run(reference)
+    assert not (out / ".main").exists() and run.status == "complete" and run.info["settings"] == ["main_lr=0.1"] and run.info["case_seed"] == 0
+    assert run.steps == ref.steps and run.metrics.equals(ref.metrics)

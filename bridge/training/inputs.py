@@ -224,7 +224,7 @@ def extension(recorded: Any, config: RunConfig, out: Path) -> int | None:
 
 
 # the fields of run.json that the writer keeps itself (or train_seeds and the analyses add): never taken from a caller's ``info``
-WRITER_FIELDS = frozenset({"config", "seed", "versions", "device", "status", "schedule", "trackers", "tracker_versions", "last_step", "wall_time", "metrics_bytes", "metrics_columns", "metrics_headers", "files", "extended", "error", "sweep"})
+WRITER_FIELDS = frozenset({"config", "seed", "versions", "device", "status", "schedule", "trackers", "tracker_versions", "tracker_versions_default", "last_step", "wall_time", "metrics_bytes", "metrics_columns", "metrics_headers", "files", "extended", "error", "sweep"})
 
 
 def check_info(info: Any) -> dict[str, Any]:

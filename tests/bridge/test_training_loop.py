@@ -193,3 +193,19 @@ def test_info_that_run_json_cannot_hold_is_refused_before_any_work(tmp_path, inf
     with pytest.raises(ConfigError, match=message):
         train(config(steps=10), tmp_path / "run", device="cpu", progress=False, info=info)
     assert not (tmp_path / "run").exists()
+
+
+def test_every_field_training_extension_and_analysis_write_into_run_json_is_one_info_may_not_take(tmp_path):
+    """``WRITER_FIELDS`` is a list of its own: a field the writer, an extension or an analysis adds and the
+    list misses would let a caller's ``info`` overwrite it."""
+    from bridge import analyze
+    from bridge.trackers import ModeTracker
+    from bridge.training.inputs import WRITER_FIELDS
+
+    out = tmp_path / "run"
+    train(config(steps=20), out, trackers=[ModeTracker()], device="cpu", progress=False)
+    run = train(config(steps=30), out, trackers=[ModeTracker()], device="cpu", progress=False, resume=True)
+    analyze(run, [ModeTracker(name="later_modes")], progress=False)
+    fields = set(json.loads((out / "run.json").read_text()))
+    assert {"config", "status", "extended", "tracker_versions", "files"} <= fields
+    assert fields <= WRITER_FIELDS, sorted(fields - WRITER_FIELDS)

@@ -29,8 +29,9 @@ def test_the_fingerprint_sees_torch_s_kernels_change():
 
 def test_a_page_check_runs_on_a_reference_cpu_and_skips_elsewhere_naming_the_fingerprint(monkeypatch):
     here = rounding.fingerprint()
-    monkeypatch.setattr(rounding, "REFERENCE", frozenset({here}))
+    monkeypatch.setattr(rounding, "REFERENCE", {"case_studies/x.md": frozenset({here}), "case_studies/y.md": frozenset({"0" * 16})})
     rounding.require_reference_rounding("case_studies/x.md")  # no skip
-    monkeypatch.setattr(rounding, "REFERENCE", frozenset({"0" * 16}))
-    with pytest.raises(pytest.skip.Exception, match=f"case_studies/x.md .*fingerprint {here}, reference 0000000000000000"):
-        rounding.require_reference_rounding("case_studies/x.md")
+    with pytest.raises(pytest.skip.Exception, match=f"case_studies/y.md .*fingerprint {here}, reference 0000000000000000"):
+        rounding.require_reference_rounding("case_studies/y.md")
+    with pytest.raises(pytest.skip.Exception, match=f"case_studies/z.md .*fingerprint {here}, reference not recorded"):
+        rounding.require_reference_rounding("case_studies/z.md")  # each page has its own CPUs

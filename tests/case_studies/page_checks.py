@@ -20,8 +20,8 @@ def quanta_page(saved: dict) -> None:
     assert row["verdict"] == saved["verdict"] and not saved["failed_preconditions"] and len(counted) == 7
     require_reference_rounding(page)
     prose = " ".join((ROOT / "docs" / page).read_text().split())
-    assert f"Seed 0 converges at every width and its verdict is **{saved['verdict']}**: one claim passes (frequency order) and six fail." in prose
-    assert [r["name"] for r in counted if r["passed"]] == ["Spearman ρ: frequency rank vs emergence step"]
+    assert f"Seed 0 converges at every width and its verdict is **{saved['verdict']}**: two claims pass (frequency order and quanta per width) and five fail." in prose
+    assert [r["name"] for r in counted if r["passed"]] == ["Spearman ρ: frequency rank vs emergence step", "quanta learned by width (narrow → wide)"]
     rows = {r["name"].split(" (95% CI")[0]: r for r in saved["checks"]}
     value = {name: r["value"] for name, r in rows.items()}
     n_ci = re.search(r"95% CI (\S+) to (\S+)\)", next(r["name"] for r in saved["checks"] if r["name"].startswith("exponent of final mean loss vs parameters")))

@@ -153,10 +153,10 @@ def grokking_page(out) -> None:
     _same(row["sweep α (95% CI)"], "{} [{}, {}]", fit["exponent"], fit["ci_low"], fit["ci_high"])
     prose = " ".join((ROOT / "docs" / page).read_text().split())
     cleanup = re.search(r"\(the clean-up: (\S+) and \S+ nats in (\S+) and \S+ steps\)", prose)
-    _same(cleanup[0], "(the clean-up: {} and 5.8 nats in {} and 20 steps)", -phase["clean-up"]["change"], phase["clean-up"]["end"] - phase["clean-up"]["start"])
-    excluded = re.search(r"in seeds 0 and 2 \(×(\S+), ×\S+\)", prose)
+    _same(cleanup[0], "(the clean-up: {} and 5.5 nats in {} and 540 steps)", -phase["clean-up"]["change"], phase["clean-up"]["end"] - phase["clean-up"]["start"])
+    excluded = re.search(r"in seeds 0 and 1 \(×(\S+), ×\S+\)", prose)
     _same(excluded[1], "{}", rows["excluded loss rise over circuit formation (end / start)"]["value"])
-    lag = re.search(r"in every seed \((\S+)×, \S+× and \S+× its step", prose)
+    lag = re.search(r"in seeds 0 and 1 \((\S+)× and \S+× its step", prose)
     _same(lag[1], "{}", gini["mechanism_step"] / gini["observed_step"])
 
 

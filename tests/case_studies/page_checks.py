@@ -173,7 +173,7 @@ def induction_heads_page(out) -> None:
     induction, previous = (f"L{layer}H{head}" for layer, head in (saved["induction_head"], saved["previous_token_head"]))
     row = page_row(page, "| seed | loss drop (half-drop) |")
     assert row["verdict"] in (saved["verdict"], f"**{saved['verdict']}**")
-    assert rows["mean-ablating the previous-token head: max layer-1 induction score"]["value"] <= 0.11  # "no layer-1 induction score above 0.11"
+    assert rows["mean-ablating the previous-token head: max layer-1 induction score"]["value"] <= 0.16  # "no layer-1 induction score above 0.16"
     require_reference_rounding(page)
     drop = rows["the phenomenon: an abrupt drop of the repeated-token loss"]["value"].replace("-", "–")
     _same(row["loss drop (half-drop)"], f"{drop} ({{}})", step["repeated-token loss half-drop"])

@@ -251,3 +251,22 @@ def packed_metadata(plain: bytes, metadata: dict[str, str] | None) -> dict[str, 
     header = json.dumps({"metadata": metadata or {}, "tensors": entries}, sort_keys=True, separators=(",", ":"))
     digests = {DIGEST: hashlib.sha256(plain[8 + length :]).hexdigest(), HEADER_DIGEST: hashlib.sha256(header.encode()).hexdigest()}
     return {PACKED: json.dumps({**(metadata or {}), **digests}, sort_keys=True)}
+
+
+import torch  # noqa: E402
+from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
+
+
+class LargestTensor(TorchDispatchMode):
+    """Within ``with LargestTensor() as seen:``, ``seen.most`` is the most elements of any tensor an operation returned."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.most = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, torch.Tensor):
+                self.most = max(self.most, t.numel())
+        return out

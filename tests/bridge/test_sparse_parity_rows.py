@@ -8,7 +8,6 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from torch.utils._python_dispatch import TorchDispatchMode
 
 import bridge.training.inputs as inputs
 from bridge.config import RunConfig, ScheduleConfig, TrainConfig
@@ -18,6 +17,7 @@ from bridge.tasks import Split, SparseParityConfig, TaskData, make_task
 from bridge.tasks.rows import OneHotBitRows, dense, pack_bits, unpack_bits
 from bridge.tasks.sparse_parity import SAMPLE_CHUNK, sparse_parity_labels, sparse_parity_test
 from bridge.training.loop import train
+from helpers import LargestTensor
 
 
 def _dense_reference(cfg, seed):
@@ -44,24 +44,9 @@ def test_training_rows_take_index_and_packed_bits_and_decode_to_the_dense_rows()
     assert torch.equal(rows.to(torch.float64)[idx], x[idx].double())
 
 
-class _Largest(TorchDispatchMode):
-    """Records the most elements of any tensor an operation returns."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.most = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for t in out if isinstance(out, (tuple, list)) else (out,):
-            if isinstance(t, torch.Tensor):
-                self.most = max(self.most, t.numel())
-        return out
-
-
 def test_drawing_the_training_set_holds_chunks_of_bits_not_all_rows_dense():
     cfg = SparseParityConfig(n_tasks=500, n_bits=100, k_bits=3, n_train=3 * SAMPLE_CHUNK, n_test_per_task=1)
-    with _Largest() as seen:
+    with LargestTensor() as seen:
         make_task(cfg, seed=0)
     # all rows at once built (n_train, 600) = 118 million elements; a chunk's bits, padded to bytes, 65536 * 104
     assert SAMPLE_CHUNK * 100 <= seen.most <= SAMPLE_CHUNK * 104

@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 import probes.quanta as quanta
 from bridge.models import MLPConfig, build_model
+from helpers import LargestTensor
 from probes.quanta import unit_ablation
 
 torch.set_num_threads(1)
-
-
-class _Largest(TorchDispatchMode):
-    """Records the most elements of any tensor an operation returns."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.most = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for t in out if isinstance(out, (tuple, list)) else (out,):
-            if isinstance(t, torch.Tensor):
-                self.most = max(self.most, t.numel())
-        return out
 
 
 def _inputs(n: int, n_tasks: int, d_in: int, seed: int = 0):
@@ -39,7 +24,7 @@ def test_unit_ablation_holds_chunks_of_rows_not_all_rows_times_units(monkeypatch
     width, n, n_tasks = 256, 2000, 10
     net = build_model(MLPConfig(d_in=12, d_out=2, widths=(width,)), seed=1)
     x, y, task = _inputs(n, n_tasks, 12)
-    with _Largest() as seen:
+    with LargestTensor() as seen:
         effect = unit_ablation(net, x, y, task, n_tasks)
     # all rows at once built (n, width, 2) = 1,024,000 elements; a chunk of 16 rows builds 8,192
     assert 2 * 4096 <= seen.most <= 4 * 4096  # nor the (n, width) hidden layer of all rows (512,000)

@@ -281,7 +281,7 @@ def test_quick_preset_end_to_end(quick_run):
     data = json.loads((out / "report.json").read_text())
     failed = [c["name"] for c in data["checks"] if not c["passed"]] + [m["prediction"] for m in data["matches"] if not m["passed"]]
     # the LLC rule (the end of the largest rise) takes a rise during the plateau: boundary 800 against the drop's
-    # end 1750, error 0.54 (measured, seed 0)
+    # end 1700, error 0.53 (seed 0, on the CPU the page quotes)
     assert failed == ["learning-coefficient stage boundary at the end of the loss drop"], failed
     assert data["verdict"] == report.verdict == "partial"
     assert data["figures"] == [f"figures/{n}.png" for n in ("losses", "head_scores", "attention", "circuit", "coverage")]
@@ -332,7 +332,7 @@ def test_the_figures_of_the_quick_run_show_the_judged_heads(quick_run, monkeypat
     np.testing.assert_allclose(losses.lines[0].get_ydata(), runs["main"].curve("icl/loss_repeated", split="test")[1])
     heads = drawn["head_scores.png"].axes[1]
     assert [t.get_text() for t in heads.get_yticklabels()] == [f"L{layer}H{head}" for layer in range(2) for head in range(4)]
-    h = report.extra["induction_head"][1]  # the judged head (seed 0: L1H2)
+    h = report.extra["induction_head"][1]  # the judged head (seed 0: L1H0 on the CPU the page quotes, L1H2 on another)
     final = next(c for c in report.checks if c.name == f"L1H{h} final induction score (test)")
     assert heads.images[0].get_array()[4 + h, -1] == pytest.approx(final.value)
     assert [ax.get_title() for ax in drawn["attention.png"].axes[:2]][1].startswith(f"L1H{h} (induction head)")

@@ -251,7 +251,8 @@ class RunWriter:
     def __init__(
         self, config: RunConfig, out: Path, data: TaskData, trackers: Sequence[Tracker], dev: torch.device, *, loggers: Sequence[Any] = (), extends: int | None = None, trained_to: Sequence[int] = (), files: FileQueue | None = None, info: dict[str, Any] | None = None, **extra: Any
     ) -> None:
-        # info: the caller's own fields (bridge.train's ``info``), in run.json from its creation and put into a resumed run's record
+        # info: the caller's own fields (bridge.train's ``info``), in run.json from its creation and put into a resumed run's
+        # record; extra: fields of the writer's callers (train_seeds' ``sweep``), written at creation only
         tc = config.train
         self.own = dict(info or {})
         self.config, self.loggers, self.extends, self.files = config, list(loggers), extends, files

@@ -61,10 +61,9 @@ def _import(name: str) -> None:
     while it runs) is a :class:`ConfigError` naming the module, chained to the original exception."""
     if not name.strip():
         raise ConfigError(f"cannot import plugin module {name!r}: its name is empty (give a module name such as mypackage.trackers)")
-    if name.startswith(".") and (hint := _file_hint(name)):  # ./ext/my_models.py: a path, not a relative name
-        raise ConfigError(f"cannot import plugin module {name!r}{hint}")
-    if name.startswith("."):
-        raise ConfigError(f"cannot import plugin module {name!r}: a relative name (give the module's full name, such as mypackage.trackers)")
+    if name.startswith("."):  # a relative name, or a path such as ./ext/my_models.py
+        why = _file_hint(name) or ": a relative name (give the module's full name, such as mypackage.trackers)"
+        raise ConfigError(f"cannot import plugin module {name!r}{why}")
     try:
         importlib.import_module(name)
     except ImportError as e:

@@ -18,7 +18,8 @@ class Split:
     """Inputs and targets of one split. ``x``: ``(n, ...)``, ``y``: ``(n, ...)``.
 
     ``x`` is a tensor or rows held compactly (:class:`~bridge.tasks.rows.OneHotBitRows`, with ``shape``,
-    ``to`` and indexing that decodes the rows read): read it by index (``x[idx]``, ``x[:n]``; ``x[:]`` for all).
+    ``to`` and indexing that decodes the rows read): read it by index (``x[idx]``, ``x[:n]``; ``x[:]`` for all);
+    a torch function or tensor method given compact rows reads all of them decoded.
 
     Examples:
         >>> s = Split(torch.zeros(3, 2), torch.ones(3))

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -70,9 +70,39 @@ def _check_subtasks(task: Int[Tensor, " n"], n_tasks: int, n_rows: int) -> None:
         raise ValueError(f"subtasks {empty} have no inputs")
 
 
-def _per_subtask(values: Float[Tensor, " n"], task: Int[Tensor, " n"], n_tasks: int) -> Float[Tensor, " n_tasks"]:
-    count = torch.bincount(task, minlength=n_tasks).to(values.dtype)
-    return torch.zeros(n_tasks, dtype=values.dtype, device=values.device).index_add_(0, task, values) / count
+EVAL_ELEMENTS = 2**24
+"""Rows times the widest layer that :func:`subtask_metrics`, :func:`unit_contributions` and :func:`walsh_gap` evaluate
+at once: 8192 rows on 2048 units (the full preset's test split of 500 subtasks x 512 rows, evaluated at once on 2048 units,
+added 4 GB of activations to a subtask loss measurement and 6 GB to a hidden progress one)."""
+
+
+def _row_chunks(n_rows: int, row_elements: int, budget: int) -> Iterator[slice]:
+    """Slices of ``range(n_rows)`` of ``max(1, budget // row_elements)`` rows (one empty slice when there is no row).
+
+    Examples:
+        >>> [range(5)[rows] for rows in _row_chunks(5, 3, 6)]   # 5 rows of 3 elements, at most 6 elements a chunk
+        [range(0, 2), range(2, 4), range(4, 5)]
+    """
+    size = max(1, budget // max(1, row_elements))
+    return (slice(start, start + size) for start in range(0, max(n_rows, 1), size))
+
+
+def _widest(model: nn.Module) -> int:
+    """The largest dimension of any parameter of ``model``: the elements one row's widest layer holds."""
+    return max((max(p.shape) for p in model.parameters() if p.ndim), default=1)
+
+
+def _subtask_sums(values_of: Callable[[slice], tuple[Tensor, ...]], task: Int[Tensor, " n"], n_tasks: int, row_elements: int) -> list[Tensor]:
+    """Per-subtask sums ``(n_tasks, ...)`` of each per-row tensor ``values_of(rows)`` gives for a chunk of rows,
+    added row after row in the order of the rows, as one ``index_add_`` over all rows adds them."""
+    sums: list[Tensor] = []
+    for rows in _row_chunks(len(task), row_elements, EVAL_ELEMENTS):
+        values, ids = values_of(rows), task[rows]
+        if not sums:
+            sums = [torch.zeros((n_tasks, *v.shape[1:]), dtype=v.dtype, device=v.device) for v in values]
+        for total, v in zip(sums, values):
+            total.index_add_(0, ids, v)
+    return sums
 
 
 def hidden_and_readout(model: nn.Module, x: Float[Tensor, "n d_in"]) -> tuple[Float[Tensor, "n width"], Float[Tensor, " width"], Tensor]:
@@ -114,11 +144,15 @@ def subtask_metrics(model: nn.Module, x: Float[Tensor, "n d_in"], y: Int[Tensor,
         ([0.0, 10.0], [1.0, 0.0])
     """
     _check_subtasks(task, n_tasks, len(x))
+
+    def values_of(rows: slice) -> tuple[Tensor, Tensor]:
+        out = model(x[rows])
+        return F.cross_entropy(at_least_float32(out), y[rows], reduction="none"), (out.argmax(-1) == y[rows]).float()
+
     with torch.no_grad():
-        out = model(x)
-        loss = F.cross_entropy(at_least_float32(out), y, reduction="none")
-        correct = (out.argmax(-1) == y).float()
-    return _per_subtask(loss, task, n_tasks), _per_subtask(correct, task, n_tasks)
+        loss, correct = _subtask_sums(values_of, task, n_tasks, _widest(model))  # the rows in chunks of EVAL_ELEMENTS
+    count = torch.bincount(task, minlength=n_tasks)
+    return loss / count.to(loss.dtype), correct / count.to(correct.dtype)
 
 
 def unit_contributions(model: nn.Module, x: Float[Tensor, "n d_in"], task: Int[Tensor, " n"], n_tasks: int) -> Float[Tensor, "n_tasks width"]:
@@ -135,10 +169,13 @@ def unit_contributions(model: nn.Module, x: Float[Tensor, "n d_in"], task: Int[T
         [[10.0, 0.0], [0.0, 10.0]]
     """
     _check_subtasks(task, n_tasks, len(x))
-    hidden, readout, _ = hidden_and_readout(model, x)
-    push = (hidden * readout).abs()
-    count = torch.bincount(task, minlength=n_tasks).to(push.dtype)
-    return torch.zeros(n_tasks, push.shape[1], dtype=push.dtype, device=push.device).index_add_(0, task, push) / count.clamp(min=1)[:, None]
+
+    def push(rows: slice) -> tuple[Tensor]:
+        hidden, readout, _ = hidden_and_readout(model, x[rows])
+        return ((hidden * readout).abs(),)
+
+    (total,) = _subtask_sums(push, task, n_tasks, _widest(model))  # the rows in chunks of EVAL_ELEMENTS
+    return total / torch.bincount(task, minlength=n_tasks).to(total.dtype).clamp(min=1)[:, None]
 
 
 def relevant_bit_share(first_weight: Float[Tensor, "width d_in"], contributions: Float[Tensor, "n_tasks width"], subtask_bits: Int[Tensor, "n_tasks k_bits"]) -> Float[Tensor, " n_tasks"]:
@@ -213,8 +250,8 @@ def walsh_gap(
         g = torch.Generator().manual_seed(seed)
         others = torch.stack([torch.randperm(n_bits, generator=g)[:k].sort().values for _ in range(max_subsets)])
     others = others.to(subtask_bits.device)  # drawn on the CPU (the same subsets on every device), compared with the subtasks' bits
-    hidden, readout, bias = hidden_and_readout(model, x)
-    f = hidden @ readout + bias
+    chunks = (hidden_and_readout(model, x[rows]) for rows in _row_chunks(len(x), _widest(model), EVAL_ELEMENTS))
+    f = torch.cat([hidden @ readout + bias for hidden, readout, bias in chunks])  # (n,): the hidden layer of one chunk of rows at a time
     gaps = torch.empty(n_tasks, dtype=f.dtype, device=f.device)
     for t in range(n_tasks):
         rows = task == t
@@ -253,11 +290,10 @@ def unit_ablation(model: nn.Module, x: Float[Tensor, "n d_in"], y: Int[Tensor, "
     _check_subtasks(task, n_tasks, len(x))
     first, weight, bias = _layers(model)
     width = weight.shape[1]
-    rows = max(1, ABLATION_ELEMENTS // width)  # the (rows, width, 2) ablated logits of one chunk, never of all n rows at once
     total = torch.zeros(n_tasks, width, dtype=weight.dtype, device=weight.device)  # the logits' type and device
     with torch.no_grad():
-        for start in range(0, len(x), rows):
-            xs, ys, ts = x[start : start + rows], y[start : start + rows], task[start : start + rows]
+        for rows in _row_chunks(len(x), width, ABLATION_ELEMENTS):  # the (rows, width, 2) ablated logits of one chunk, never of all n rows at once
+            xs, ys, ts = x[rows], y[rows], task[rows]
             hidden = model.activation(first(xs))
             logits = hidden @ weight.T + bias
             ablated = logits[:, None, :] - hidden[:, :, None] * weight.T[None]  # (rows, width, 2)

@@ -1,7 +1,9 @@
 """Trackers of multitask sparse parity: per-subtask loss and accuracy, and per-subtask hidden progress.
 
 Both read the task's test split, whose rows ``info["test_task"]`` assigns to
-subtasks, and a one-hidden-layer MLP (:mod:`probes.quanta`).
+subtasks, and a one-hidden-layer MLP (:mod:`probes.quanta`), evaluated in chunks of
+rows (``probes.quanta.EVAL_ELEMENTS`` rows times units at a time), so the memory of a
+call does not grow with the test split's rows times the width.
 
 Examples:
     >>> from bridge.models import MLPConfig, build_model

@@ -12,7 +12,7 @@ function here is a pure measurement of ``(model, inputs)``:
   (chance: ``k_bits / n_bits``);
 - :func:`walsh_gap`: the output's Walsh coefficient on ``S_k`` against the
   largest on any other ``k_bits``-subset;
-- :func:`unit_ablation` and :func:`units_needed`: the rise of each subtask's
+- :func:`~probes.quanta_ablation.unit_ablation` and :func:`~probes.quanta_ablation.units_needed` (in :mod:`probes.quanta_ablation`): the rise of each subtask's
   loss when a unit is zeroed, the units ranked by it, and the fewest top-ranked
   units whose joint ablation undoes the subtask;
 - :func:`unit_sharing`: whether the needed units serve one subtask each
@@ -269,83 +269,6 @@ def walsh_gap(
     return gaps
 
 
-ABLATION_ELEMENTS = 2**21
-"""Rows times hidden units of the ablated logits :func:`unit_ablation` holds at once (a test split of
-500 subtasks x 512 rows on 2048 units would otherwise hold 2 · 10⁹ of them, over 20 GB with its intermediates)."""
-
-
-def unit_ablation(model: nn.Module, x: Float[Tensor, "n d_in"], y: Int[Tensor, " n"], task: Int[Tensor, " n"], n_tasks: int) -> Float[Tensor, "n_tasks width"]:
-    """``effect[k, u]``: rise of subtask ``k``'s loss when unit ``u`` alone is zeroed.
-
-    The rows are taken in chunks of about ``ABLATION_ELEMENTS / width``, so memory does not grow
-    with ``n · width``.
-
-    Examples:
-        >>> from bridge.models import MLPConfig, build_model
-        >>> net = build_model(MLPConfig(d_in=4, d_out=2, widths=(3,)), seed=0)
-        >>> x, y, task = torch.rand(6, 4), torch.tensor([0, 1] * 3), torch.tensor([0, 1] * 3)
-        >>> tuple(unit_ablation(net, x, y, task, 2).shape)
-        (2, 3)
-    """
-    _check_subtasks(task, n_tasks, len(x))
-    first, weight, bias = _layers(model)
-    width = weight.shape[1]
-    total = torch.zeros(n_tasks, width, dtype=weight.dtype, device=weight.device)  # the logits' type and device
-    with torch.no_grad():
-        for rows in _row_chunks(len(x), width, ABLATION_ELEMENTS):  # the (rows, width, 2) ablated logits of one chunk, never of all n rows at once
-            xs, ys, ts = x[rows], y[rows], task[rows]
-            hidden = model.activation(first(xs))
-            logits = hidden @ weight.T + bias
-            ablated = logits[:, None, :] - hidden[:, :, None] * weight.T[None]  # (rows, width, 2)
-            clean = F.cross_entropy(logits, ys, reduction="none")
-            loss = F.cross_entropy(ablated.flatten(0, 1), ys.repeat_interleave(width), reduction="none").view_as(hidden)
-            rise = loss - clean[:, None]
-            total.index_add_(0, ts, rise)
-    count = torch.bincount(task, minlength=n_tasks).to(total.dtype).clamp(min=1)
-    return total / count[:, None]
-
-
-def units_needed(
-    model: nn.Module, x: Float[Tensor, "n d_in"], y: Int[Tensor, " n"], task: Int[Tensor, " n"], n_tasks: int, undone: float = 0.5 * math.log(2.0)
-) -> tuple[Int[Tensor, "n_tasks width"], Int[Tensor, " n_tasks"]]:
-    """Units ranked by single-unit ablation effect, and how many top-ranked units a subtask needs.
-
-    Zeroing the top ``m`` units of subtask ``k`` together (ranked by :func:`unit_ablation`)
-    raises its loss; ``needed[k]`` is the smallest ``m`` bringing it to ``≥ undone`` nats
-    (default: half of chance, ``ln 2 / 2``), ``0`` when the subtask's loss is already there
-    (not learned) and ``width + 1`` when even zeroing every unit does not.
-
-    Returns:
-        ``(ranking (n_tasks, width), needed (n_tasks,))``.
-
-    Examples:
-        >>> from bridge.models import MLPConfig, build_model
-        >>> net = build_model(MLPConfig(d_in=2, d_out=2, widths=(2,)), seed=0)   # set by hand: unit u reads input u; unit 0 pushes logit 1, unit 1 logit 0
-        >>> with torch.no_grad(): _ = net.layers[0].weight.copy_(10 * torch.eye(2)), net.layers[1].weight.copy_(torch.eye(2).flip(0)), [layer.bias.zero_() for layer in net.layers]
-        >>> [t.tolist() for t in units_needed(net, torch.eye(2), torch.tensor([1, 0]), torch.tensor([0, 1]), 2)]   # each subtask needs its own unit
-        [[[0, 1], [1, 0]], [1, 1]]
-    """
-    first, weight, bias = _layers(model)
-    effect = unit_ablation(model, x, y, task, n_tasks)
-    ranking = effect.argsort(dim=1, descending=True)
-    width = effect.shape[1]
-    needed = torch.zeros(n_tasks, dtype=torch.long, device=ranking.device)
-    with torch.no_grad():
-        hidden = model.activation(first(x))
-        logits = hidden @ weight.T + bias
-        for k in range(n_tasks):
-            rows = task == k
-            h, yk = hidden[rows][:, ranking[k]], y[rows]
-            if float(F.cross_entropy(logits[rows], yk)) >= undone:
-                continue
-            removed = torch.cumsum(h[:, :, None] * weight.T[ranking[k]][None], dim=1)  # (n_k, width, 2)
-            ablated = logits[rows][:, None, :] - removed
-            loss = F.cross_entropy(ablated.flatten(0, 1), yk.repeat_interleave(width), reduction="none").view(-1, width).mean(0)
-            hit = torch.nonzero(loss >= undone).flatten()
-            needed[k] = int(hit[0]) + 1 if len(hit) else width + 1
-    return ranking, needed
-
-
 def unit_sharing(ranking: Int[Tensor, "n_tasks width"], needed: Int[Tensor, " n_tasks"]) -> dict[str, float]:
     """Do the subtasks need separate units? Over the subtasks that need some (``0 < needed ≤ width``).
 
@@ -355,7 +278,7 @@ def unit_sharing(ranking: Int[Tensor, "n_tasks width"], needed: Int[Tensor, " n_
         needed units; ``subtasks``: subtasks counted.
 
     Raises:
-        ValueError: ``needed`` not one count per row of ``ranking`` (as :func:`units_needed` gives them).
+        ValueError: ``needed`` not one count per row of ``ranking`` (as :func:`probes.quanta_ablation.units_needed` gives them).
 
     Examples:
         >>> unit_sharing(torch.tensor([[0, 1, 2], [0, 2, 1]]), torch.tensor([1, 2]))
@@ -385,4 +308,4 @@ def quanta_learned(losses: Float[Tensor, "... n_tasks"], threshold: float = 0.5 
     return (losses < threshold).sum(-1)
 
 
-__all__ = ["hidden_and_readout", "quanta_learned", "relevant_bit_share", "subtask_metrics", "unit_ablation", "unit_contributions", "unit_sharing", "units_needed", "walsh_gap"]
+__all__ = ["hidden_and_readout", "quanta_learned", "relevant_bit_share", "subtask_metrics", "unit_contributions", "unit_sharing", "walsh_gap"]

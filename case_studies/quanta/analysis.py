@@ -89,7 +89,8 @@ def observables(runs: Mapping[str, Run]) -> SweepObservables:
     Examples:
         >>> obs = observables({"main": load_run("runs/quanta")} | {p.name: load_run(p) for p in Path("runs/quanta/runs").glob("width_*")})  # doctest: +SKIP
     """
-    from probes.quanta import unit_sharing, units_needed, walsh_gap
+    from probes.quanta import unit_sharing, walsh_gap
+    from probes.quanta_ablation import units_needed
 
     curves = []
     for run in runs.values():

@@ -138,7 +138,8 @@ def _analysed(name, tmp_path):
 
 
 def test_the_quanta_analysis_probes_read_a_checkpoint_on_another_device(tmp_path):
-    from probes.quanta import unit_contributions, unit_sharing, units_needed, walsh_gap
+    from probes.quanta import unit_contributions, unit_sharing, walsh_gap
+    from probes.quanta_ablation import units_needed
 
     run = _analysed("quanta", tmp_path)
     found = {}

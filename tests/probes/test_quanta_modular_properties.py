@@ -18,7 +18,8 @@ from bridge.models import MLPConfig, TransformerConfig, build_model
 from bridge.tasks import make_task
 from bridge.tasks.sparse_parity import SparseParityConfig
 from probes.modular import residue_embedding, weight_norm
-from probes.quanta import relevant_bit_share, unit_ablation, units_needed, walsh_gap
+from probes.quanta import relevant_bit_share, walsh_gap
+from probes.quanta_ablation import unit_ablation, units_needed
 
 PROPERTY = settings(max_examples=15, deadline=None, database=None)
 PARAMETRISATIONS = st.sampled_from([("standard", None), ("ntk", 4), ("mup", 4)])

@@ -18,12 +18,11 @@ from probes.quanta import (
     quanta_learned,
     relevant_bit_share,
     subtask_metrics,
-    unit_ablation,
     unit_contributions,
     unit_sharing,
-    units_needed,
     walsh_gap,
 )
+from probes.quanta_ablation import unit_ablation, units_needed
 
 torch.set_num_threads(1)
 CFG = SparseParityConfig(n_tasks=3, n_bits=8, k_bits=3, alpha=0.4, n_train=64, n_test_per_task=256)
@@ -161,7 +160,8 @@ def test_subtask_drop_on_a_logistic_curve():
 
 @pytest.mark.parametrize("parametrisation", ["standard", "ntk", "mup"])
 def test_the_probes_read_the_logits_the_model_computes_in_every_parametrisation(parametrisation):
-    from probes.quanta import hidden_and_readout, unit_ablation
+    from probes.quanta import hidden_and_readout
+    from probes.quanta_ablation import unit_ablation
 
     net = build_model(MLPConfig(d_in=5, d_out=2, widths=(32,), parametrisation=parametrisation, base_width=8), seed=0)
     g = torch.Generator().manual_seed(1)
@@ -186,7 +186,8 @@ def test_the_probes_read_the_logits_the_model_computes_in_every_parametrisation(
 
 
 def test_every_subtask_probe_refuses_a_subtask_without_inputs():
-    from probes.quanta import unit_ablation, unit_contributions, units_needed, walsh_gap
+    from probes.quanta import unit_contributions, walsh_gap
+    from probes.quanta_ablation import unit_ablation, units_needed
 
     net = build_model(MLPConfig(d_in=7, d_out=2, widths=(4,)), seed=0)
     x, y, task = torch.randint(0, 2, (8, 7)).float(), torch.randint(0, 2, (8,)), torch.tensor([0] * 4 + [1] * 4)
@@ -258,7 +259,8 @@ def test_quanta_learned_counts_per_row_of_a_loss_history():
 
 
 def test_subtask_probes_refuse_task_ids_outside_the_subtasks_and_of_another_length():
-    from probes.quanta import unit_ablation, unit_contributions, units_needed, walsh_gap
+    from probes.quanta import unit_contributions, walsh_gap
+    from probes.quanta_ablation import unit_ablation, units_needed
 
     net = build_model(MLPConfig(d_in=7, d_out=2, widths=(4,)), seed=0)
     x, y = torch.randint(0, 2, (8, 7), generator=torch.Generator().manual_seed(0)).float(), torch.tensor([0, 1] * 4)

@@ -26,8 +26,10 @@ from bridge.training.seeds import train_seeds
 
 
 def configs():
-    from case_studies.deep_linear import PRESETS as DEEP_LINEAR, run_config as deep_linear_config
-    from case_studies.superposition import PRESETS as SUPERPOSITION, pentagon_config
+    from case_studies.deep_linear import PRESETS as DEEP_LINEAR
+    from case_studies.deep_linear import run_config as deep_linear_config
+    from case_studies.superposition import PRESETS as SUPERPOSITION
+    from case_studies.superposition import pentagon_config
 
     return {"deep-linear": deep_linear_config(DEEP_LINEAR["quick"], seed=0), "superposition": pentagon_config(SUPERPOSITION["quick"], seed=0)}
 

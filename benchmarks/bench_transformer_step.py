@@ -42,7 +42,7 @@ class BareTransformer(nn.Module):
         self.unembed = nn.Linear(d, cfg.d_vocab_out or cfg.d_vocab)
         self.register_buffer("mask", torch.triu(torch.ones(cfg.n_ctx, cfg.n_ctx, dtype=torch.bool), 1))
 
-    def load_from(self, state: dict[str, torch.Tensor]) -> "BareTransformer":
+    def load_from(self, state: dict[str, torch.Tensor]) -> BareTransformer:
         names = {
             "embed": "embed.weight", "pos": "pos_embed.weight",
             "q.weight": "blocks.0.attn.q.weight", "q.bias": "blocks.0.attn.q.bias",

@@ -27,7 +27,6 @@ import numpy as np
 from jaxtyping import Float, Int
 
 
-
 def between_category_variance(h: Float[np.ndarray, "item d"], labels: Int[np.ndarray, " item"], parents: Int[np.ndarray, " item"]) -> tuple[float, float]:
     """``(B, chance)``: between-sibling-category variance and its within-parent permutation expectation.
 
@@ -61,7 +60,7 @@ class _Grouping:
         self.children_per_parent = children_per_parent
 
     @classmethod
-    def of(cls, labels: np.ndarray, parents: np.ndarray) -> "_Grouping":
+    def of(cls, labels: np.ndarray, parents: np.ndarray) -> _Grouping:
         pairs, child = np.unique(np.stack([parents, labels]), axis=1, return_inverse=True)
         keys, parent = np.unique(parents, return_inverse=True)
         return cls(child.ravel(), parent.ravel(), np.array([(pairs[0] == k).sum() for k in keys]))
@@ -168,7 +167,7 @@ class Differentiation:
         True
     """
 
-    def fit(self, h: np.ndarray, level_labels: np.ndarray) -> "Differentiation":
+    def fit(self, h: np.ndarray, level_labels: np.ndarray) -> Differentiation:
         """Measure ``h`` ``(item, d)`` or ``(batch, item, d)`` against ``level_labels`` ``(level, item)``; returns ``self``.
 
         Raises:

@@ -23,7 +23,7 @@ from torch import Tensor
 from bridge.theory.superposition import REPRESENTED_NORM
 
 
-def feature_norms(W: Float[Tensor, "m n"]) -> Float[Tensor, "n"]:
+def feature_norms(W: Float[Tensor, "m n"]) -> Float[Tensor, " n"]:
     """``‖W_i‖`` per feature: ``(m, n)`` weights to ``(n,)`` norms, in float64 for float64 weights, else float32.
 
     Each column is divided by a power of two near its largest entry before it is squared (which
@@ -53,7 +53,7 @@ def _floating(W: Tensor) -> Tensor:
     return w if w.dtype == torch.float64 else w.float()
 
 
-def represented(W: Float[Tensor, "m n"], threshold: float = REPRESENTED_NORM) -> Float[Tensor, "n"]:
+def represented(W: Float[Tensor, "m n"], threshold: float = REPRESENTED_NORM) -> Float[Tensor, " n"]:
     """Boolean mask ``(n,)`` of features whose norm exceeds ``threshold``.
 
     A feature whose column holds a NaN or infinite weight is neither represented nor not represented, so it is

@@ -85,7 +85,7 @@ def basis_labels(p: int) -> list[str]:
     return ["const"] + [f"{f} {k}" for k in range(1, n_frequencies(p) + 1) for f in ("cos", "sin")]
 
 
-def fourier_coefficients(x: Float[Tensor, "p *rest"]) -> Float[Tensor, "p *rest"]:
+def fourier_coefficients(x: Float[Tensor, " p *rest"]) -> Float[Tensor, " p *rest"]:
     """Coefficients of ``x`` along its first (residue) axis in :func:`fourier_basis`: ``(p, ...)`` to ``(p, ...)`` (float64).
 
     Examples:
@@ -98,7 +98,7 @@ def fourier_coefficients(x: Float[Tensor, "p *rest"]) -> Float[Tensor, "p *rest"
     return torch.tensordot(basis, x.detach().to(torch.float64), dims=([1], [0]))
 
 
-def frequency_norms(x: Float[Tensor, "p *rest"]) -> Float[Tensor, " freq"]:
+def frequency_norms(x: Float[Tensor, " p *rest"]) -> Float[Tensor, " freq"]:
     """Per-frequency norm of ``x`` over its residue axis: entry ``k`` is ‖(cos-k, sin-k coefficients)‖.
 
     Args:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import math
 
 import einops
-import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 

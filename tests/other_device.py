@@ -21,8 +21,8 @@ from collections.abc import Iterator
 
 import torch
 from torch import nn
-from torch.utils._pytree import tree_flatten, tree_map
 from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten, tree_map
 
 OTHER = torch.device("lazy")
 aten = torch.ops.aten

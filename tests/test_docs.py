@@ -61,9 +61,9 @@ def test_quickstart_notebook_executes(tmp_path):
 
 
 def test_quickstart_notebook_is_in_sync_with_its_source():
-    import nbformat
-
     import importlib.util
+
+    import nbformat
 
     spec = importlib.util.spec_from_file_location("make_quickstart", ROOT / "docs" / "make_quickstart.py")
     maker = importlib.util.module_from_spec(spec)

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from helpers import timeout
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,6 +7,7 @@ import re
 import shlex
 
 import pytest
+
 from helpers import ROOT, page_blocks, run_cli, run_python
 
 PAGE = "writing-a-case-study.md"

@@ -31,9 +31,8 @@ def analyze_cmd(
         [0, 1, 2]
     """
     from bridge import analyze, load_run
-    from bridge.trackers import get_tracker, tracker_names
-
     from bridge.runs.errors import RunError
+    from bridge.trackers import get_tracker, tracker_names
 
     run = load_run(run_dir)
     recorded = run.info.get("trackers", [])
@@ -83,11 +82,10 @@ def report_cmd(
     from case_studies.generality.kinds import output_kind
 
     if rebuild:
-        from case_studies import rebuild_report
-        from case_studies.generality.resume import seeds_again
-
         from bridge.cli.run_tables import rebuild_refusal
         from bridge.runs.run import runs_within
+        from case_studies import rebuild_report
+        from case_studies.generality.resume import seeds_again
 
         if (kind := output_kind(run_dir)) is not None:
             raise CLIError(rebuild_refusal(run_dir, kind))
@@ -168,10 +166,9 @@ def _neighbour(run_dir: Path) -> bool:
 
 def _no_report(run_dir: Path) -> str:
     """Why ``run_dir`` has no report to print, and what does have one."""
-    from case_studies.base.runner import STAGING
-
     from bridge.runs.lock import holder, is_stale
     from bridge.runs.storage import read_json
+    from case_studies.base.runner import STAGING
 
     if (run_dir / "sweep.json").is_file():
         return f"{run_dir} is a sweep directory, which has no report of its own: `mechbridge sweep --status {run_dir}` lists its points, and `mechbridge report {run_dir}/points/KEY` prints a point's"
@@ -181,9 +178,8 @@ def _no_report(run_dir: Path) -> str:
         how = "it is still training (a live process holds its lock)" if live else f"it was interrupted; finish it with `{_run_again(run_dir, staged)}`"
         return f"{run_dir} has no report: its main run, trained after the study's other runs, is not finished (it is in {run_dir / STAGING} until it is): {how}"
     if not (run_dir / "run.json").is_file():
-        from case_studies.generality.resume import seeds_again
-
         from bridge.runs.run import runs_within
+        from case_studies.generality.resume import seeds_again
 
         inside = runs_within(run_dir)
         if not inside:

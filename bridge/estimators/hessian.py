@@ -83,7 +83,7 @@ class HessianOperator(LinearOperator):
         _check_product(out)
         return out
 
-    def _adjoint(self) -> "HessianOperator":
+    def _adjoint(self) -> HessianOperator:
         return self  # symmetric
 
     def release(self) -> None:

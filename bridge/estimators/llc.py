@@ -45,10 +45,10 @@ from torch import Tensor, nn
 from torch.func import grad_and_value, vmap
 
 from bridge.config import ConfigError, config_class
+from bridge.estimators.reparam import ParameterSlots, model_input
 from bridge.losses import LossFn, get_loss
 from bridge.models.base import eval_mode
 from bridge.progress import progress_bar
-from bridge.estimators.reparam import ParameterSlots, model_input
 from bridge.seeding import generator
 from bridge.tasks.base import Split
 
@@ -133,13 +133,13 @@ class LLCResult:
 
     mean: float
     std: float
-    per_chain: Float[np.ndarray, "chain"]
+    per_chain: Float[np.ndarray, " chain"]
     trace: Float[np.ndarray, "chain draw"]
     burnin_trace: Float[np.ndarray, "chain burnin"]
     init_loss: float
     nbeta: float
     n_params: int
-    diverged: Float[np.ndarray, "chain"]
+    diverged: Float[np.ndarray, " chain"]
     warnings: list[str] = field(default_factory=list)
     vectorized: bool = True
 

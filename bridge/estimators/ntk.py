@@ -325,7 +325,7 @@ def kernel_distance(k0: Float[Tensor, "n1 n2 *out_pair"], kt: Float[Tensor, "n1 
     return (1 - (a @ b) / norms).clamp(min=0.0)
 
 
-def kernel_target_alignment(kernel: Float[Tensor, "n n *out_pair"], y: Float[Tensor, "n *out"]) -> Float[Tensor, ""]:
+def kernel_target_alignment(kernel: Float[Tensor, "n n *out_pair"], y: Float[Tensor, " n *out"]) -> Float[Tensor, ""]:
     """``⟨K, Y Yᵀ⟩_F / (‖K‖_F ‖Y Yᵀ‖_F)``; for a single output ``yᵀ K y / (‖K‖_F ‖y‖²)``.
 
     ``y`` is ``(n,)`` or ``(n, ...)`` (flattened to ``(n, O)``). A trace kernel

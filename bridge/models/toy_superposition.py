@@ -128,7 +128,7 @@ def build_toy_superposition(config: ToySuperpositionConfig, seed: int) -> ToySup
 def fit_fresh_samples(
     model: ToySuperposition,
     importance: Float[Tensor, "inst n"],
-    density: Float[Tensor, "inst"],
+    density: Float[Tensor, " inst"],
     *,
     steps: int,
     batch_size: int = 1024,
@@ -136,7 +136,7 @@ def fit_fresh_samples(
     seed: int = 0,
     progress: bool | None = None,
     desc: str = "fresh samples",
-) -> Float[Tensor, "steps"]:
+) -> Float[Tensor, " steps"]:
     """Train every instance with Adam on fresh samples each step (the paper's protocol).
 
     Each instance ``k`` sees features of density ``density[k]`` and is scored
@@ -187,7 +187,7 @@ def fit_fresh_samples(
     return history
 
 
-def instance_losses(model: ToySuperposition, importance: Tensor, density: Tensor, *, batch_size: int = 20000, seed: int = 1) -> Float[Tensor, "inst"]:
+def instance_losses(model: ToySuperposition, importance: Tensor, density: Tensor, *, batch_size: int = 20000, seed: int = 1) -> Float[Tensor, " inst"]:
     """Each instance's expected loss, estimated on one large fresh batch; ``(instances,)``.
 
     ``importance`` is ``(instances, n)`` and ``density`` ``(instances,)``, as in :func:`fit_fresh_samples`.

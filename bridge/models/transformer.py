@@ -123,9 +123,9 @@ def build_transformer(config: TransformerConfig, seed: int) -> nn.Module:
         >>> tuple(model(torch.zeros(2, 3, dtype=torch.long)).shape)
         (2, 3, 7)
     """
+    import transformer_lens.model_bridge.sources  # noqa: F401  (attaches boot_native)
     from transformer_lens import TransformerBridgeConfig
     from transformer_lens.model_bridge import TransformerBridge
-    import transformer_lens.model_bridge.sources  # noqa: F401  (attaches boot_native)
 
     tl_cfg = TransformerBridgeConfig(
         d_model=config.d_model,

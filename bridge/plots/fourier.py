@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from bridge.plots.base import set_log_scale
-from bridge.plots.marks import note
 from bridge.plots.checks import array2d, require_axes, require_mapping, series
+from bridge.plots.marks import note
 
 PHASE_COLOURS = {"memorisation": "tab:red", "circuit formation": "tab:olive", "clean-up": "tab:green"}
 

@@ -21,8 +21,8 @@ import networkx as nx
 import numpy as np
 
 from bridge.plots.base import plot_stage_bands
-from bridge.plots.marks import mark_lone_points, note, note_if_nothing_finite
 from bridge.plots.checks import curve, require_axes, require_mapping, series
+from bridge.plots.marks import mark_lone_points, note, note_if_nothing_finite
 from bridge.stages.detectors import Stage
 from probes.circuits import edges_above
 

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 from jaxtyping import Float
 
-from bridge.plots.marks import legend_if_any
 from bridge.plots.checks import require_axes, series
+from bridge.plots.marks import legend_if_any
 
 
 def plot_llc_vs_theory(

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from bridge.plots.base import set_log_scale
-from bridge.plots.marks import legend_if_any, mark_lone_points, note, note_if_nothing_finite
 from bridge.plots.checks import curve, require_axes, require_mapping, series
+from bridge.plots.marks import legend_if_any, mark_lone_points, note, note_if_nothing_finite
 
 Curve = tuple[Sequence[float], Sequence[float]]
 

@@ -10,7 +10,10 @@ Examples:
 
 from bridge.stages.crossover import crossing, loglog_slope
 from bridge.stages.detectors import Event, Stage, half_rise, plateaus_and_drops, settled_crossing, threshold_crossing
+from bridge.stages.drops import abrupt_drop, drop_window, formation, llc_boundary, main_drop, rise_between, stage_end
 from bridge.stages.grokking import generalised, grokking_phases, half_fall, half_move, memorised_and_grokked, noise_level, phase_ordered
+from bridge.stages.quanta import SubtaskDrop, subtask_drop, value_at
+from bridge.stages.rises import residual_noise, sustained_rise
 from bridge.stages.sharpness import (
     alternation_fraction,
     edge_reached,
@@ -24,9 +27,6 @@ from bridge.stages.sharpness import (
     sharpening,
     sharpness_plateau,
 )
-from bridge.stages.drops import abrupt_drop, drop_window, formation, llc_boundary, main_drop, rise_between, stage_end
-from bridge.stages.quanta import SubtaskDrop, subtask_drop, value_at
-from bridge.stages.rises import residual_noise, sustained_rise
 
 __all__ = [
     "Event",

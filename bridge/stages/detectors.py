@@ -14,7 +14,6 @@ hides a crossing; with fewer than two finite samples they find nothing.
 from __future__ import annotations
 
 import math
-
 from dataclasses import asdict, dataclass
 from typing import Any
 

@@ -31,7 +31,8 @@ _EXPORTS = {
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
-__all__ = sorted([*_EXPORTS, "Point", "grid_points", "parse_grid_option", "parse_seeds"])
+__all__ = ["Point", "grid_points", "parse_grid_option", "parse_seeds"]  # imported above, listed as names a linter reads
+__all__ = sorted([*_EXPORTS, *__all__])
 
 
 class _CallableModule(types.ModuleType):

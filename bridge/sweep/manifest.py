@@ -134,9 +134,8 @@ def read_manifest(out: str | Path) -> dict[str, Any]:
         ...
         FileNotFoundError: ... is not a sweep directory (no sweep.json)
     """
-    from bridge.runs.storage import read_json
-
     from bridge.runs.errors import CorruptFileError
+    from bridge.runs.storage import read_json
 
     path = Path(out) / MANIFEST
     if not path.exists():

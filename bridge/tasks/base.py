@@ -41,7 +41,7 @@ class Split:
     def __len__(self) -> int:
         return self.x.shape[0]
 
-    def to(self, device: torch.device | str) -> "Split":
+    def to(self, device: torch.device | str) -> Split:
         return Split(self.x.to(device), self.y.to(device))
 
 
@@ -71,7 +71,7 @@ class TaskData:
     def loss_fn(self) -> LossFn:
         return get_loss(self.loss) if isinstance(self.loss, str) else self.loss
 
-    def to(self, device: torch.device | str) -> "TaskData":
+    def to(self, device: torch.device | str) -> TaskData:
         test = None if self.test is None else self.test.to(device)
         loss = self.loss.to(device) if callable(getattr(self.loss, "to", None)) else self.loss  # a loss holding tensors (importances)
         return TaskData(self.train.to(device), test, loss, self.info)

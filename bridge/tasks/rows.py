@@ -74,7 +74,7 @@ class OneHotBitRows:
         self.index, self.packed, self.n_classes, self.n_bits, self.dtype = index, packed, n_classes, n_bits, dtype
 
     @classmethod
-    def from_bits(cls, index: Tensor, bits: Tensor, n_classes: int, dtype: torch.dtype = torch.float32) -> "OneHotBitRows":
+    def from_bits(cls, index: Tensor, bits: Tensor, n_classes: int, dtype: torch.dtype = torch.float32) -> OneHotBitRows:
         """The rows of class ``index`` ``(n,)`` and ``bits`` ``(n, n_bits)`` (values 0/1)."""
         return cls(index, pack_bits(bits), n_classes, bits.shape[1], dtype)
 
@@ -101,7 +101,7 @@ class OneHotBitRows:
     def is_floating_point(self) -> bool:
         return True
 
-    def to(self, *args: Any, **kwargs: Any) -> "OneHotBitRows":
+    def to(self, *args: Any, **kwargs: Any) -> OneHotBitRows:
         """Moved to a device and/or decoding to a floating-point dtype: ``rows.to("cuda")``, ``rows.to(torch.float64)``."""
         dtype = next((a for a in (*args, kwargs.get("dtype")) if isinstance(a, torch.dtype)), self.dtype)
         device = next((a for a in (*args, kwargs.get("device")) if isinstance(a, (str, torch.device))), self.device)

@@ -71,7 +71,7 @@ class ImportanceWeightedMSE:
         per_batch = (self.importance * (output - target) ** 2).sum(-1).mean(1)
         return per_batch.sum(-1) if per_batch.dim() == 2 else per_batch
 
-    def to(self, device: torch.device | str) -> "ImportanceWeightedMSE":
+    def to(self, device: torch.device | str) -> ImportanceWeightedMSE:
         """The same loss with ``importance`` ``(n,)`` or ``(instances, n)`` on ``device`` (where the outputs it scores live).
 
         Examples:
@@ -81,7 +81,7 @@ class ImportanceWeightedMSE:
         return ImportanceWeightedMSE(self.importance.to(device))
 
 
-def importance_vector(n_features: int, decay: float) -> Float[Tensor, "n_features"]:
+def importance_vector(n_features: int, decay: float) -> Float[Tensor, " n_features"]:
     """``decay ** i`` for feature ``i`` (1 for uniform importance); shape ``(n_features,)``.
 
     Examples:

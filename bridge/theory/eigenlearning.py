@@ -35,6 +35,7 @@ Examples:
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 from scipy.optimize import brentq
 

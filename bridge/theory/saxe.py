@@ -36,7 +36,6 @@ import dataclasses
 import math
 
 import numpy as np
-import torch
 from jaxtyping import Float
 from scipy.integrate import quad
 from scipy.optimize import brentq

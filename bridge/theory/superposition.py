@@ -43,7 +43,7 @@ SUPERPOSITION_STARTS: tuple[tuple[float, float], ...] = ((0.0, 0.0), (0.0, -1.0)
 """Starting log-magnitudes ``(log w₁, log w₂)`` of the antipodal configuration's minimisation (the least loss kept)."""
 
 
-def dimensions_per_feature(W: Float[Tensor, "m n"]) -> Float[Tensor, "n"]:
+def dimensions_per_feature(W: Float[Tensor, "m n"]) -> Float[Tensor, " n"]:
     """``D_i = ‖W_i‖² / Σ_j (Ŵ_i · W_j)²`` for each column ``W_i`` (0 for a zero column).
 
     ``D`` does not change with the scale of ``W``: it is computed on ``W`` divided by the power of two

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from bridge.models.base import evaluating
 from bridge.tasks.base import TaskData
 from bridge.tasks.repeated_tokens import first_occurrences, masked_mean, next_token_losses, repeated_targets
-from bridge.models.base import evaluating
 from bridge.theory.base import require_count
 from bridge.trackers.base import Row, model_output, row
 from probes.heads import SCORES, attention_patterns, composition_scores, copying_scores, head_scores, head_weights, previous_token_by_position, previous_token_reach

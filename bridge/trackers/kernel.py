@@ -26,10 +26,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bridge.estimators.ntk import OutputFn, effective_rank, empirical_ntk, kernel_distance, kernel_target_alignment, top_eigenvalues
+from bridge.models.base import evaluating
 from bridge.seeding import derive_seed, generator
 from bridge.tasks.base import TaskData
 from bridge.tasks.rows import dense
-from bridge.models.base import evaluating
 from bridge.trackers.base import Row, row
 
 

@@ -9,8 +9,8 @@ import torch
 from torch import Tensor, nn
 
 from bridge.losses import accuracy, is_class_labels, per_seed
-from bridge.tasks.base import TaskData
 from bridge.models.base import evaluating
+from bridge.tasks.base import TaskData
 from bridge.trackers.base import Row, model_output, row
 
 

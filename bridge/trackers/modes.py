@@ -18,8 +18,8 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from bridge.tasks.base import TaskData
 from bridge.models.base import evaluating
+from bridge.tasks.base import TaskData
 from bridge.trackers.base import Batched, Row
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from bridge.config import ConfigError
 from bridge.progress import progress_bar
+from bridge.runs.errors import RunError
 from bridge.runs.run import Run
 from bridge.runs.versions import refuse_mixed_versions, versions_record
 from bridge.trackers.base import Tracker, TrackingBuffer, check_trackers
-from bridge.config import ConfigError
-from bridge.runs.errors import RunError
 from bridge.training.inputs import check_threads, validate
 from bridge.training.loop import torch_threads
 from bridge.training.writer import FLUSH_CAPTURES

@@ -47,17 +47,21 @@ from torch import Tensor, nn
 from torch.func import vmap
 
 from bridge.config import ConfigError, RunConfig
+from bridge.estimators.reparam import ParameterSlots
 from bridge.losses import per_seed
 from bridge.models import move_to
-from bridge.estimators.reparam import ParameterSlots
 from bridge.runs.errors import Diverged
-from bridge.runs.run import Run, RunError
 from bridge.runs.file_queue import FileQueue
+from bridge.runs.run import Run, RunError
 from bridge.runs.storage import read_json
+from bridge.runs.versions import refuse_mixed_versions
 from bridge.sweep.grid import check_seeds
 from bridge.tasks import TaskData
 from bridge.tasks.rows import dense
 from bridge.trackers.base import Tracker
+from bridge.training.inputs import build_for_task, extension, resolve_device, validate
+from bridge.training.loop import batch_indices, step_bar, torch_threads, with_loss_tracker
+from bridge.training.optim import before_step, make_optimizer, optimizer_params, take_step
 from bridge.training.stacking import (
     _check_buffers,
     _check_stackable,
@@ -68,11 +72,7 @@ from bridge.training.stacking import (
     _stack_optimizer_state,
 )
 from bridge.training.undo import refusable
-from bridge.runs.versions import refuse_mixed_versions
 from bridge.training.writer import RunWriter, extension_starts, holds_files, resumed_record
-from bridge.training.inputs import build_for_task, extension, resolve_device, validate
-from bridge.training.loop import batch_indices, step_bar, torch_threads, with_loss_tracker
-from bridge.training.optim import before_step, make_optimizer, optimizer_params, take_step
 
 
 def train_seeds(

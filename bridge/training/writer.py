@@ -11,12 +11,12 @@ import functools
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
-from collections.abc import Sequence
 
 from bridge.config import RunConfig, config_to_dict
 from bridge.runs.checkpoints import checkpoint_path, saved_steps
@@ -25,10 +25,10 @@ from bridge.runs.errors import RunError
 from bridge.runs.file_queue import FileBatch, FileQueue
 from bridge.runs.lock import acquire, create_run_dir, release
 from bridge.runs.metrics import MetricsLog, read_metrics, write_metrics
-from bridge.runs.run import Run
-from bridge.runs.versions import current_versions, refuse_mixed_versions, versions_record
 from bridge.runs.optimizer_state import optimizer_from_tensors, optimizer_to_tensors
+from bridge.runs.run import Run
 from bridge.runs.storage import CorruptFileError, atomic_write_json, json_bytes, load_tensors, read_json, read_metadata, tensors_to_bytes
+from bridge.runs.versions import current_versions, refuse_mixed_versions, versions_record
 from bridge.runs.weights import load_weights
 from bridge.tasks.base import TaskData
 from bridge.trackers.base import Tracker, TrackingBuffer

@@ -91,8 +91,8 @@ def run_case_study(
         FileExistsError: ... already exists and is not empty; choose another --out or pass --resume (from Python: another out, or resume=True)
     """
     from bridge.overrides import apply
-    from bridge.training.loggers import check_logger_names
     from bridge.training.inputs import resolve_device, validate
+    from bridge.training.loggers import check_logger_names
 
     check_logger_names(loggers)
     if isinstance(backend, str) and backend != "local":
@@ -211,9 +211,9 @@ def _train_run(study: CaseStudy, preset: Any, key: str, cfg: RunConfig, out: Pat
     """
     from bridge.runs.run import load_run
     from bridge.runs.storage import read_json
+    from bridge.runs.versions import refuse_mixed_versions
     from bridge.training.analyze import analyze
     from bridge.training.inputs import extension
-    from bridge.runs.versions import refuse_mixed_versions
     from bridge.training.loop import train, with_loss_tracker
 
     folder, staging = run_dir(out, key), out / STAGING
@@ -288,10 +288,8 @@ def rebuild_report(path: str | Path) -> BridgeReport:
     """
     from bridge.runs.checkpoints import check_checkpoints
     from bridge.runs.run import RunError, load_run
-
-    from bridge.training.analyze import check_run_config
-
     from bridge.runs.storage import CorruptFileError, read_json
+    from bridge.training.analyze import check_run_config
 
     main = load_run(path)
     if main.status == "failed":

@@ -87,7 +87,6 @@ def run_until(name: str, preset: str | Any, out: str | Path, *, cap: int, seed: 
     """
     from bridge.overrides import apply
     from bridge.runs.run import load_run
-
     from case_studies.base import get_case_study, resolve_preset
     from case_studies.base.runner import run_case_study
 

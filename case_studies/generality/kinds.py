@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 
 from bridge.runs.errors import RunError
-
 from case_studies.generality.resume import ROBUSTNESS, ROBUSTNESS_MD, UNIVERSALITY, seeds_within
 from case_studies.generality.seeds import REPORT_FILES
 

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from bridge.runs.errors import CorruptFileError
-
 from case_studies.generality.kinds import output_folder
 from case_studies.generality.resume import seeds_again
 from case_studies.generality.seeds import REPORT_FILES
@@ -146,7 +145,6 @@ def seed_runs(path: str | Path) -> dict[int, Any]:
         >>> runs[0].curve("mode/strength", mode=0)  # doctest: +SKIP
     """
     from bridge.runs.run import load_run
-
     from case_studies.generality.seeds import seed_dir
 
     return {seed: load_run(seed_dir(path, seed)) for seed in load_seed_report(path).seeds}
@@ -156,7 +154,6 @@ def _seed_report(data: dict[str, Any]) -> Any:
     """The :class:`~case_studies.generality.seeds.SeedReport` whose ``to_dict()`` is ``data``; raises ``ValueError``
     (or ``KeyError``, ``TypeError``) naming the first field that is not as a seed report writes it."""
     from bridge.match import Check, Match
-
     from case_studies.generality.seeds import SeedReport, check_threshold
     from case_studies.generality.stored import stored_rows
 

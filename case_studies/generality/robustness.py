@@ -229,12 +229,11 @@ def run_robustness(
         >>> table["pass_fraction"]  # doctest: +SKIP
     """
     from bridge.overrides import apply
-    from bridge.runs.run_json import has_report
     from bridge.runs.checksums import stamp
+    from bridge.runs.run_json import has_report
     from bridge.runs.storage import atomic_write_bytes, atomic_write_text, json_bytes, read_json
     from bridge.sweep.backends import get_backend
     from bridge.training.inputs import validate
-
     from case_studies.base import get_case_study, resolve_preset
     from case_studies.base.inputs import new_output
     from case_studies.base.runner import rebuild_report
@@ -276,7 +275,6 @@ def run_robustness(
     errors: dict[tuple[str, int], str] = {}
     if remote is not None:
         from bridge.sweep.backends import Job
-
         from bridge.sweep.family import run_job
 
         todo = [(key, n, folder) for key, (n, folder) in places.items() if not (resume and has_report(folder))]

@@ -293,9 +293,8 @@ def run_seeds(
     from bridge.overrides import apply
     from bridge.runs.lock import remove_stale_staging
     from bridge.runs.storage import stale_temporary_files
-    from bridge.training.loggers import check_logger_names
     from bridge.training.inputs import validate
-
+    from bridge.training.loggers import check_logger_names
     from case_studies.base import get_case_study, resolve_preset
     from case_studies.base.inputs import check_settings_take_effect, new_output
     from case_studies.base.runner import rebuild_report, run_case_study
@@ -366,7 +365,6 @@ def stack_seed_runs(study: Any, preset: Any, seeds: Sequence[int], out: str | Pa
     import dataclasses
 
     from bridge.training.seeds import train_seeds
-
     from case_studies.base import MAIN, run_dir
     from case_studies.base.runner import online_trackers
 

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from bridge.runs.errors import CorruptFileError
-
 from case_studies.generality.kinds import output_folder, output_kind
 from case_studies.generality.resume import ROBUSTNESS, ROBUSTNESS_MD, UNIVERSALITY, robustness_again, widths_again
 
@@ -150,7 +149,6 @@ class WidthsRecord:
     def row(self) -> Any:
         """The universality row (:class:`~bridge.match.Check`: the smallest debiased CKA between any two runs)."""
         from bridge.match import Check
-
         from case_studies.generality.stored import stored_rows
 
         return stored_rows(Check, [{"value": None, "target": "", **self.data["universality"]}])[0]

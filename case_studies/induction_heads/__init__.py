@@ -23,6 +23,7 @@ import numpy as np
 
 from bridge.config import ConfigError, RunConfig, ScheduleConfig, TrainConfig
 from bridge.estimators import SGLDConfig
+from bridge.match import check
 from bridge.models import TransformerConfig
 from bridge.plots import (
     new_figure,
@@ -35,7 +36,6 @@ from bridge.plots import (
     plot_reach,
     save_figure,
 )
-from bridge.match import check
 from bridge.report import BridgeReport
 from bridge.runs.run import Run
 from bridge.tasks.base import TaskData

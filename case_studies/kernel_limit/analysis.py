@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+
 from bridge.match import check, match
 from bridge.report import BridgeReport
 from bridge.runs.run import Run

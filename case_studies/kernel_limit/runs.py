@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 
 import numpy as np
+
 from bridge.estimators.ntk import empirical_ntk
 from bridge.runs.checkpoints import checkpoint_path
 from bridge.runs.run import Run

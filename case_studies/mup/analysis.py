@@ -7,8 +7,8 @@ arrays into the report, so every counted row can be tested on synthetic numbers.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from numbers import Real
 from dataclasses import dataclass, field
+from numbers import Real
 from typing import Any
 
 import numpy as np

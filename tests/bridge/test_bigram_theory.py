@@ -78,8 +78,8 @@ def test_bad_input_is_named():
 def test_case_study_reports_the_floors_beside_the_first_occurrence_loss(tmp_path):
     from bridge.config import RunConfig, ScheduleConfig, TrainConfig
     from bridge.models import TransformerConfig
-    from bridge.training.loop import train
     from bridge.trackers.induction import InContextTracker
+    from bridge.training.loop import train
     from case_studies.induction_heads import bigram_background
 
     task = RepeatedTokensConfig(d_vocab=16, n_ctx=12, prefix=(0, 2), block=(3, 5), n_train=2048, n_test=256, n_off=16, off_prefix=(3, 4), off_block=(3, 4), background="bigram", bigram_concentration=0.3)

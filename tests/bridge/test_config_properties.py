@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from bridge.config import CONFIG_CLASSES, ConfigError, RunConfig, ScheduleConfig, TrainConfig, config_from_dict, config_to_dict
 from bridge.field_types import mismatch
 from bridge.models import LazyConfig, MLPConfig
-from bridge.tasks import LinearTeacherConfig
 from bridge.overrides import apply, parse
 from bridge.sweep.grid import value_text
+from bridge.tasks import LinearTeacherConfig
 from case_studies.base import CASE_STUDIES, get_case_study
 
 PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)

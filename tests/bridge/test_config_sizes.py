@@ -6,9 +6,9 @@ import sys
 import textwrap
 
 import pytest
-from helpers import timeout
 
 from bridge.config import ConfigError
+from helpers import timeout
 
 
 def test_a_hierarchy_of_too_many_items_is_refused_without_printing_their_count():

@@ -3,11 +3,11 @@
 import pytest
 import torch
 
+from bridge import TrainConfig
 from bridge.models import MLP, MLPConfig
 from bridge.tasks import TeacherMLPConfig, make_task
 from bridge.trackers import CoordinatesTracker, get_tracker
 from bridge.training import make_optimizer
-from bridge import TrainConfig
 
 
 def by_hand(weights, biases, mults, x):

@@ -9,9 +9,9 @@ from torch.func import functional_call
 
 from bridge.config import RunConfig, ScheduleConfig, TrainConfig
 from bridge.estimators.hessian import dense_hessian, hessian_operator, hutchinson_trace, lanczos_top, power_iteration
+from bridge.estimators.parameter_groups import block_loading, parameter_names, tensor_loading
 from bridge.losses import mse
 from bridge.models import DeepLinearConfig, MLPConfig, TransformerConfig, build_model
-from bridge.estimators.parameter_groups import block_loading, parameter_names, tensor_loading
 from bridge.seeding import generator
 from bridge.tasks import LinearTeacherConfig, make_task
 from bridge.tasks.teacher_mlp import TeacherMLPConfig

@@ -98,8 +98,8 @@ def test_train_seeds_trains_in_float64_like_train(tmp_path):
 
 
 def test_offline_analysis_of_a_float64_run_sees_float64_data(tmp_path):
-    from bridge.training.analyze import analyze
     from bridge.trackers.modes import ModeTracker
+    from bridge.training.analyze import analyze
 
     run = train(_config("float64"), tmp_path / "run", progress=False)
     data = run.task_data()

@@ -24,6 +24,7 @@ from bridge.seeding import derive_seed, generator
 from bridge.tasks import make_task
 from bridge.tasks.modular import ModularConfig, all_pairs, modular_table
 from bridge.tasks.repeated_tokens import next_token_losses
+from bridge.trackers.fourier import FourierTracker
 from case_studies.superposition import (
     PhaseSweep,
     phase_grid,
@@ -31,9 +32,8 @@ from case_studies.superposition import (
 )
 from probes.feature_geometry import n2m1_phase
 from probes.fourier import fourier_basis, n_frequencies, neuron_frequency_fve
-from bridge.trackers.fourier import FourierTracker
-from probes.modular import grid_inputs, logits_and_neurons, residue_embedding
 from probes.heads import head_weights, induction_by_key_position
+from probes.modular import grid_inputs, logits_and_neurons, residue_embedding
 from probes.restricted_loss import (
     _phase_table,
     excluded_loss,

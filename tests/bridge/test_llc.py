@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from bridge.models.deep_linear import set_balanced
-from bridge.seeding import derive_seed
 from bridge.estimators.llc import LLCWarning, SGLDConfig, default_nbeta, estimate_llc, select_params
 from bridge.estimators.llc_reference import devinterp_available, devinterp_llc
 from bridge.models import DeepLinearConfig, MLPConfig, TransformerConfig, build_model
+from bridge.models.deep_linear import set_balanced
+from bridge.seeding import derive_seed
 from bridge.tasks import LinearTeacherConfig, Split, make_task
 from bridge.theory.aoyagi import BRANCHES, rrr_branch, rrr_learning_coefficient, rrr_learning_coefficient_exact
 from bridge.trackers import TRACKERS, get_tracker

@@ -5,9 +5,8 @@ import pytest
 from matplotlib.colors import to_hex, to_rgba
 
 from bridge import plots
-from bridge.plots import new_figure, save_figure
+from bridge.plots import new_figure, quanta, save_figure
 from bridge.plots import parametrisation as param
-from bridge.plots import quanta
 
 NAN = float("nan")
 

@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 
 from bridge import plots
-from bridge.plots import new_figure
+from bridge.plots import new_figure, quanta
 from bridge.plots import parametrisation as param
-from bridge.plots import quanta
 from bridge.stages.detectors import Event, Stage
 from bridge.theory.weight_decay import PowerLawFit, fit_power_law
 

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+
 from helpers import page_blocks, run_cli, timeout
 
 ON_SUBMITIT = ["--backend", "submitit", "--cluster", "local", "--workers", "1"]

@@ -83,9 +83,8 @@ def test_a_sweep_off_a_terminal_prints_plain_lines_or_nothing(tmp_path, monkeypa
 
 
 def test_the_superposition_sweeps_train_under_a_bar_that_follows_the_reports_setting(monkeypatch):
-    from case_studies.superposition.sweeps import DimsSweep, PhaseSweep, dims_sweep, trained_n2m1_phases
-
     from bridge.models.toy_superposition import ToySuperpositionConfig
+    from case_studies.superposition.sweeps import DimsSweep, PhaseSweep, dims_sweep, trained_n2m1_phases
 
     small, dims = PhaseSweep(importance=2, density=2, seeds=1, steps=40, batch_size=32), DimsSweep(model=ToySuperpositionConfig(4, 2, n_instances=2), steps=30, batch_size=32)
     outputs = {}

@@ -18,8 +18,8 @@ from bridge.tasks.repeated_tokens import (
     repeated_token_loss,
 )
 from bridge.trackers.induction import HeadScoreTracker, InContextTracker
-from probes.heads import attention_patterns, previous_token_by_position, previous_token_reach
 from bridge.trackers.loss import LossTracker
+from probes.heads import attention_patterns, previous_token_by_position, previous_token_reach
 
 CFG = RepeatedTokensConfig(d_vocab=32, n_ctx=24, prefix=(0, 5), block=(3, 9), n_train=400, n_test=50, n_off=50, off_prefix=(6, 10), off_block=(3, 6))
 

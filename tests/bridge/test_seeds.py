@@ -10,10 +10,10 @@ import torch
 from bridge import ConfigError, RunConfig, RunError, ScheduleConfig, TrainConfig, load_run, train
 from bridge.models import DeepLinearConfig, MLPConfig, TransformerConfig
 from bridge.runs.checkpoints import checkpoint_path
-from bridge.training.seeds import train_seeds
 from bridge.tasks import HierarchyConfig, LinearTeacherConfig
 from bridge.tasks.repeated_tokens import RepeatedTokensConfig
 from bridge.trackers import ModeTracker
+from bridge.training.seeds import train_seeds
 from helpers import Crash
 
 

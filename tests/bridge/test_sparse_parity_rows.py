@@ -13,7 +13,7 @@ import bridge.training.inputs as inputs
 from bridge.config import RunConfig, ScheduleConfig, TrainConfig
 from bridge.models import MLPConfig
 from bridge.seeding import derive_seed, generator
-from bridge.tasks import Split, SparseParityConfig, TaskData, make_task
+from bridge.tasks import SparseParityConfig, Split, TaskData, make_task
 from bridge.tasks.rows import OneHotBitRows, dense, pack_bits, unpack_bits
 from bridge.tasks.sparse_parity import SAMPLE_CHUNK, sparse_parity_labels, sparse_parity_test
 from bridge.training.loop import train

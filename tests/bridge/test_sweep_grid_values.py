@@ -83,7 +83,6 @@ def test_an_axis_in_one_sweep_only_is_named_with_the_side_it_is_on():
 def test_a_grid_value_of_more_digits_than_python_reads_stays_text_which_its_field_refuses():
     from bridge.config import TrainConfig
     from bridge.overrides import apply
-
     from bridge.sweep.grid import Point, _typed
 
     assert _typed("9" * 5000) == "9" * 5000

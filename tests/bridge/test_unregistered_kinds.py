@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from helpers import timeout
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_deep_linear import RATIO_SD, STEPS, SyntheticRun, fresh, row
 
 from bridge.report import BridgeReport
 from case_studies.deep_linear import PRESETS, analyse_run
+from test_deep_linear import RATIO_SD, STEPS, SyntheticRun, fresh, row
 
 TG = PRESETS["quick"].targets
 IN, OUT = 1 - 1e-6, 1 + 1e-6

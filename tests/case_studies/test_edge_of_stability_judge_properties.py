@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_edge_of_stability import LR, N_PARAMS, T, synthetic
 
 from bridge.report import BridgeReport
 from bridge.stages import Event
 from case_studies.edge_of_stability import PRESETS, Targets, detect_curves, judge
+from test_edge_of_stability import LR, N_PARAMS, T, synthetic
 
 TG = PRESETS["quick"].targets
 assert TG == Targets()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from test_edge_of_stability import T, judged, synthetic
 
 

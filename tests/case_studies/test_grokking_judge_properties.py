@@ -17,13 +17,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
-from test_grokking import CK, QUICK, T, FakeRun, agf_run, judge, main_curves, main_run, row, run_configs, sigmoid, sweep_runs
 from torch import nn
 
 from bridge.models import build_model
 from bridge.theory import agf
 from case_studies.grokking import Targets, analyse_agf, analyse_main, analyse_sweep
 from probes.fourier import fourier_basis, n_frequencies
+from test_grokking import CK, QUICK, FakeRun, T, agf_run, judge, main_curves, main_run, row, run_configs, sigmoid, sweep_runs
 
 TG = Targets()
 IN, OUT = 1 - 1e-6, 1 + 1e-6

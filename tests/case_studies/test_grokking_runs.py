@@ -10,8 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import page_block, run_python
-from page_checks import grokking_page
 import torch
 
 from bridge.config import ConfigError, RunConfig, ScheduleConfig, TrainConfig
@@ -20,6 +18,8 @@ from bridge.tasks import make_task
 from bridge.tasks.modular import ModularConfig
 from bridge.trackers.fourier import FourierTracker
 from bridge.training.loop import train
+from helpers import page_block, run_python
+from page_checks import grokking_page
 from probes.fourier import frequency_norms, key_frequencies, top_share
 from probes.modular import residue_embedding
 

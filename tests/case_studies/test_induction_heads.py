@@ -10,9 +10,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from helpers import judged_induction_rows, page_block, row_starting, run_python
-from page_checks import induction_heads_page
-from pinned import ADAMW_OFF_COVERED_MIN, ADAMW_OFF_UNCOVERED_MAX, ADAMW_REACH_RANGE, QUICK_OFF_COVERED, QUICK_OFF_COVERED_TOL, QUICK_PREV_ABLATION_NATS, QUICK_PREV_ABLATION_NATS_TOL, QUICK_REACH
 import torch
 
 import bridge
@@ -20,6 +17,9 @@ from bridge.config import ConfigError, TrainConfig, config_to_dict
 from bridge.plots import new_figure, plot_induction_by_key, plot_loss_stages, plot_previous_token_coverage, plot_reach
 from bridge.stages import Stage, llc_boundary, main_drop, rise_between
 from case_studies import get_case_study, run_case_study
+from helpers import judged_induction_rows, page_block, row_starting, run_python
+from page_checks import induction_heads_page
+from pinned import ADAMW_OFF_COVERED_MIN, ADAMW_OFF_UNCOVERED_MAX, ADAMW_REACH_RANGE, QUICK_OFF_COVERED, QUICK_OFF_COVERED_TOL, QUICK_PREV_ABLATION_NATS, QUICK_PREV_ABLATION_NATS_TOL, QUICK_REACH
 from probes.induction import previous_token_demand
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,15 +4,13 @@ and the quick preset end to end (the judge on synthetic observations is in ``tes
 from __future__ import annotations
 
 import dataclasses
-import re
 import json
 import math
+import re
 
 import numpy as np
 import pytest
 import torch
-from helpers import counted_row, page_block, run_python, walsh_diagonal_kernel
-from page_checks import kernel_limit_page
 
 from bridge.config import ConfigError, ScheduleConfig, TrainConfig
 from bridge.estimators.ntk import empirical_ntk
@@ -23,6 +21,8 @@ from bridge.tasks.boolean_cube import (
     degree_eigenvalues,
 )
 from bridge.theory import eigenlearning
+from helpers import counted_row, page_block, run_python, walsh_diagonal_kernel
+from page_checks import kernel_limit_page
 
 torch.set_num_threads(1)
 

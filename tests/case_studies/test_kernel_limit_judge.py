@@ -8,12 +8,12 @@ import copy
 import numpy as np
 import pytest
 import torch
-from helpers import counted_row, walsh_diagonal_kernel
 
 from bridge.tasks.boolean_cube import (
     cube_points,
 )
 from bridge.theory import eigenlearning
+from helpers import counted_row, walsh_diagonal_kernel
 
 torch.set_num_threads(1)
 
@@ -390,8 +390,8 @@ def test_further_training_sets_are_drawn_after_the_lazy_ends_own(monkeypatch):
     import dataclasses
     from types import SimpleNamespace
 
-    from bridge.tasks.boolean_cube import BooleanCubeConfig, make_boolean_cube
     import case_studies.kernel_limit.runs as runs_module
+    from bridge.tasks.boolean_cube import BooleanCubeConfig, make_boolean_cube
     from case_studies.kernel_limit import PRESETS, run_config
 
     preset = dataclasses.replace(PRESETS["quick"], task=BooleanCubeConfig(d=6, subsets=((0,), (0, 1)), coefficients=(1.0, 1.0), n_train=16))

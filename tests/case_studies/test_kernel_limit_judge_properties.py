@@ -10,9 +10,9 @@ import math
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_kernel_limit_judge import _observations
 
 from case_studies.kernel_limit import PRESETS, judge
+from test_kernel_limit_judge import _observations
 
 TG = PRESETS["quick"].targets
 BASE = _observations()

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import counted_row
-from test_kernel_limit_judge import _observations
 
 from bridge.stages.crossover import crossing
+from helpers import counted_row
+from test_kernel_limit_judge import _observations
 
 
 def _info(report, start: str):

@@ -9,10 +9,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from helpers import walsh_diagonal_kernel
 
 from bridge.tasks.boolean_cube import BooleanCubeConfig, make_boolean_cube
 from bridge.theory import eigenlearning
+from helpers import walsh_diagonal_kernel
 
 torch.set_num_threads(1)
 

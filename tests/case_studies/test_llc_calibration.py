@@ -9,8 +9,6 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pytest
-from helpers import page_block, run_python
-from page_checks import llc_calibration_page
 
 from bridge.config import ConfigError, RunConfig, ScheduleConfig, TrainConfig, config_to_dict
 from bridge.estimators import SGLDConfig
@@ -22,6 +20,8 @@ from bridge.tasks import LinearTeacherConfig
 from bridge.theory.aoyagi import BRANCHES
 from case_studies import get_case_study, run_case_study
 from case_studies.llc_calibration import PRESETS, LLCCalibrationPreset, Shape, Targets, chain_traces
+from helpers import page_block, run_python
+from page_checks import llc_calibration_page
 
 matplotlib.use("Agg")
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,11 +12,11 @@ import math
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_llc_calibration import stored
 
 from bridge.estimators.llc import default_nbeta
 from case_studies import get_case_study
 from case_studies.llc_calibration import PRESETS, Shape
+from test_llc_calibration import stored
 
 PRESET = PRESETS["quick"]
 TG = PRESET.targets

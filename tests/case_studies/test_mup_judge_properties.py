@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_mup import LRS, WIDTHS, bowls, good, power
 
 from bridge.theory import mup as theory
 from case_studies.mup import PRESETS
 from case_studies.mup.analysis import LAYERS, MupObservables, judge
+from test_mup import LRS, WIDTHS, bowls, good, power
 
 TG = PRESETS["quick"].targets
 IN, OUT = 1 - 1e-6, 1 + 1e-6

@@ -8,7 +8,6 @@ import math
 
 import numpy as np
 import pytest
-from page_checks import quanta_page
 
 from bridge.config import ConfigError, ScheduleConfig, TrainConfig
 from bridge.tasks.sparse_parity import SparseParityConfig
@@ -22,6 +21,7 @@ from case_studies.quanta.analysis import (
     judge,
     predicted_from_learned,
 )
+from page_checks import quanta_page
 
 LN2 = math.log(2)
 ALPHA, N_TASKS = 0.4, 12

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from test_quanta import _synthetic
-
-from case_studies.quanta.analysis import judge
 from case_studies.quanta import Targets
+from case_studies.quanta.analysis import judge
+from test_quanta import _synthetic
 
 
 def _drawn(tmp_path, monkeypatch) -> dict:

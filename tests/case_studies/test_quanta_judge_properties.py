@@ -11,10 +11,10 @@ import math
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_quanta import ALPHA, ROWS, _row, _synthetic
 
 from case_studies.quanta import PRESETS
 from case_studies.quanta.analysis import judge
+from test_quanta import ALPHA, ROWS, _row, _synthetic
 
 TG = PRESETS["quick"].targets
 IN, OUT = 1 - 1e-6, 1 + 1e-6

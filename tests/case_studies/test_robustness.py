@@ -11,10 +11,10 @@ from bridge.config import ConfigError
 from bridge.match import check
 from bridge.overrides import apply
 from bridge.report import BridgeReport
-from case_studies import case_study_names, get_case_study
 from bridge.training.inputs import validate
-from case_studies.generality.robustness import field_settings, neighbours, summarise, to_markdown
+from case_studies import case_study_names, get_case_study
 from case_studies.base.inputs import check_settings_take_effect
+from case_studies.generality.robustness import field_settings, neighbours, summarise, to_markdown
 from tests.helpers import timeout
 
 FAMILY = {"train.lr": (0.025, 0.1), "model.d_hidden": (64, 256), "task.depth": (3, 5)}

@@ -6,11 +6,11 @@ import json
 import pytest
 import torch
 
+import case_studies.generality.robustness as rob
 from bridge.config import ConfigError
 from bridge.match import check
 from bridge.report import BridgeReport, not_reached
 from bridge.sweep.grid import value_text
-import case_studies.generality.robustness as rob
 from case_studies import get_case_study
 from case_studies.generality.robustness import Neighbour, StoredReport, field_settings, neighbours, run_robustness, summarise, to_markdown
 

@@ -15,8 +15,8 @@ from bridge import RunConfig, ScheduleConfig, TrainConfig
 from bridge.config import ConfigError
 from bridge.match import check
 from bridge.models import MLPConfig
-from bridge.stages.detectors import Event
 from bridge.report import BridgeReport
+from bridge.stages.detectors import Event
 from bridge.tasks import LinearTeacherConfig
 from case_studies import rebuild_report, run_case_study
 from case_studies.base import CaseStudy, register

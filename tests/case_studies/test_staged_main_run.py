@@ -11,11 +11,11 @@ import torch
 
 import bridge
 from bridge import RunConfig, ScheduleConfig, TrainConfig
+from bridge.cli import main
 from bridge.match import check
 from bridge.models import MLPConfig
 from bridge.report import BridgeReport
 from bridge.tasks import LinearTeacherConfig
-from bridge.cli import main
 from case_studies import run_case_study
 from case_studies.base import CaseStudy, register
 

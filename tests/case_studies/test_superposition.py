@@ -7,8 +7,6 @@ import math
 
 import numpy as np
 import pytest
-from helpers import page_blocks, run_python
-from page_checks import superposition_page
 import torch
 
 from bridge.models import build_model
@@ -17,6 +15,8 @@ from bridge.tasks import make_task
 from bridge.tasks.sparse_features import ImportanceWeightedMSE, SparseFeaturesConfig, sample_sparse_features
 from bridge.theory.superposition import STICKY_FRACTIONS, dimensions_per_feature, n2m1_candidate_losses, nearest_sticky, predict_n2m1_phases
 from bridge.trackers import get_tracker
+from helpers import page_blocks, run_python
+from page_checks import superposition_page
 from probes.feature_geometry import n2m1_phase, polygon
 
 torch.set_num_threads(1)

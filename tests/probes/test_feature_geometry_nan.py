@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from bridge.trackers.feature_geometry import FeatureGeometryTracker
 from bridge.models import ToySuperposition, ToySuperpositionConfig
+from bridge.trackers.feature_geometry import FeatureGeometryTracker
 from probes.feature_geometry import feature_norms, polygon, represented
 
 ANGLES = torch.arange(5, dtype=torch.float64) * 2 * math.pi / 5

@@ -9,12 +9,11 @@ import torch.nn.functional as F
 
 from bridge.models import TransformerConfig, build_model
 from bridge.tasks.repeated_tokens import repeated_token_loss
+from helpers import without_heads
 from probes.heads import head_scores, previous_token_reach
 from probes.induction import final_causal, previous_token_coverage, second_copy_loss
 from probes.patching import hook_count, hooked
 from probes.patching_data import corrupted_pair
-
-from helpers import without_heads
 
 CFG = TransformerConfig(d_vocab=24, n_ctx=10, d_model=32, n_heads=3, d_head=8, n_layers=2, d_mlp=None)
 

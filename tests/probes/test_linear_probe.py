@@ -126,8 +126,9 @@ def test_bad_alpha_and_mismatched_lengths_are_named():
 
 def test_probe_over_checkpoints_scores_each_fit_on_the_documented_items_and_labels():
     """The split, the permutation and the labels each score is read against, rebuilt from the docstring's contract."""
-    import torch
     from types import SimpleNamespace
+
+    import torch
     from sklearn.model_selection import train_test_split
 
     rng = np.random.default_rng(6)

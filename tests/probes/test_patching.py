@@ -5,10 +5,9 @@ import torch
 
 from bridge.models import TransformerConfig, build_model
 from bridge.tasks.repeated_tokens import repeated_token_loss
-from probes.heads import head_weights
 from helpers import without_heads
+from probes.heads import head_weights
 from probes.patching import ablated, ablation_effects, ablation_subsets, hook_count, hooked, mean_head_outputs, patch_heads, path_patch_keys, path_patch_matrix
-
 
 CFG = TransformerConfig(d_vocab=16, n_ctx=10, d_model=32, n_heads=2, d_head=8, n_layers=2, d_mlp=None)
 
@@ -168,8 +167,8 @@ def test_mean_ablation_refuses_reference_sequences_of_another_length():
 
 
 def test_corrupting_refuses_tokens_outside_the_vocabulary_and_residues_beyond_the_embedding():
-    from probes.patching_data import corrupted_pair
     from probes.modular import residue_embedding
+    from probes.patching_data import corrupted_pair
 
     for tokens in (torch.tensor([[1, -1, 1, -1]]), torch.tensor([[1, 20, 1, 20]])):
         with pytest.raises(ValueError, match=r"tokens must lie in \[0, d_vocab=10\)"):

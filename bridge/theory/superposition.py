@@ -182,7 +182,7 @@ def n2m1_candidate_losses(relative_importance: Sequence[float], density: Sequenc
         opt = torch.optim.Adam([params], lr=lr)
         schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 0.5 * (1 + math.cos(math.pi * k / steps)))
 
-        def weights(q: Tensor) -> tuple[Tensor, Tensor]:
+        def weights(q: Tensor, phase: str = phase) -> tuple[Tensor, Tensor]:
             mag1, mag2 = torch.exp(q[0]), torch.exp(q[1])
             if phase == "feature 1":
                 return mag1, torch.zeros_like(mag2)

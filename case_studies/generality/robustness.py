@@ -82,9 +82,9 @@ def neighbours(family: Mapping[str, Sequence[Any]], n: int, *, seed: int = 0, ma
         >>> neighbours({"train.lr": (0.1,)}, 5)   # only one neighbour exists
         [Neighbour(settings=('train.lr=0.1',))]
     """
-    for field, values in family.items():
+    for name, values in family.items():
         if isinstance(values, str | bytes) or not isinstance(values, Collection):
-            raise ConfigError(f"family field {field!r} needs a tuple of values to try, got {values!r}" + (f" (a string is not one value: give ({values!r},))" if isinstance(values, str) else ""))
+            raise ConfigError(f"family field {name!r} needs a tuple of values to try, got {values!r}" + (f" (a string is not one value: give ({values!r},))" if isinstance(values, str) else ""))
     if not family or any(len(v) == 0 for v in family.values()):
         raise ConfigError("a family needs at least one field, each with at least one value to try")
     if any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in (n, max_changes)):

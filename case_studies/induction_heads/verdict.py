@@ -244,8 +244,8 @@ def judge(obs: Observed, *, d_vocab: int, n_chains: int, targets: Targets = Targ
         ['mean-ablating the previous-token head: repeated-token loss increase (nats)']
     """
     tg, t = targets, np.asarray(obs.steps, dtype=float)
-    for field, steps in (("loss", t), ("control_loss", obs.control_steps)):
-        _require_cross_entropy(field, steps, getattr(obs, field))
+    for name, steps in (("loss", t), ("control_loss", obs.control_steps)):
+        _require_cross_entropy(name, steps, getattr(obs, name))
     zero = np.flatnonzero(np.asarray(obs.loss, dtype=float) == 0)
     if zero.size:
         raise ValueError(f"obs.loss reaches 0 at step {t[zero[0]]:g}: the repeated-token loss's stages are read on a log scale, "

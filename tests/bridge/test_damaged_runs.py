@@ -89,7 +89,7 @@ def truncate(name: str, cut: int = 7):
 def test_a_truncated_metrics_table_is_named_and_never_used(good, tmp_path, capsys):
     out = copy(good, tmp_path, truncate("metrics.csv"))
     with pytest.raises(CorruptFileError, match="metrics.csv has .* bytes but run.json records"):
-        load_run(out).metrics
+        _ = load_run(out).metrics
     for args in (["report", str(out)], ["report", str(out), "--rebuild"], ["analyze", str(out)]):
         assert "metrics.csv" in cli_error(capsys, args, out)
 
@@ -167,7 +167,7 @@ def test_a_report_set_not_finished_is_not_trusted_by_load_run_or_report(good, tm
 
     out = copy(good, tmp_path, interrupted)
     with pytest.raises(CorruptFileError, match="report.json .* is not on record in run.json"):
-        load_run(out).report
+        _ = load_run(out).report
     assert "has no report" in cli_error(capsys, ["report", str(out)], out)
     (out / "report.md").write_text((good / "report.md").read_text())
     assert "has no finished report" in cli_error(capsys, ["report", str(out)], out)

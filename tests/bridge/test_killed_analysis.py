@@ -72,7 +72,7 @@ def test_a_damaged_table_is_refused_while_either_table_is_on_record(run):
     data = (run.path / "metrics.csv").read_bytes()
     (run.path / "metrics.csv").write_bytes(data[:-20] + b"9" * 20)  # neither the new table nor the old one
     with pytest.raises(CorruptFileError, match="metrics.csv does not match its checksum"):
-        load_run(run.path).metrics
+        _ = load_run(run.path).metrics
 
 
 def test_rewritten_events_are_on_record_and_a_kill_while_writing_them_leaves_the_old_or_new_ones(run):

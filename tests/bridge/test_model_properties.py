@@ -156,7 +156,7 @@ def test_tensors_partition_the_flat_vector_and_unit_blocks_cover_each_coordinate
         counts += hit
     expected = []
     n_layers = len(params) if kind != "mlp" else len(params) // 2
-    for name, (s, shape) in slices.items():
+    for name, (s, _shape) in slices.items():
         layer = int(name.split(".")[1])
         if name.endswith("bias"):
             expected.append(np.full(len(range(n)[s]), 0.0 if layer == n_layers - 1 else 1.0))

@@ -68,7 +68,7 @@ def test_a_run_from_before_file_records_reads_its_config_metrics_and_weights(tmp
 def test_a_report_from_before_file_records_is_refused_as_an_earlier_layout_not_as_interrupted(tmp_path, capsys):
     out = before_file_records(tmp_path / "old")
     with pytest.raises(CorruptFileError, match=r"earlier version of mechbridge.*mechbridge report .* --rebuild") as caught:
-        load_run(out).report
+        _ = load_run(out).report
     assert "interrupted" not in str(caught.value)
     before = file_hashes(out)
     code = main(["report", str(out)])
@@ -83,7 +83,7 @@ def test_a_report_left_by_a_run_trained_again_is_still_an_interrupted_one(tmp_pa
     # a run extended or resumed takes "files" out of run.json until it completes: its old report is not on record
     out = before_file_records(tmp_path / "old", status=status)
     with pytest.raises(CorruptFileError, match="writing the report was interrupted"):
-        load_run(out).report
+        _ = load_run(out).report
     assert main(["report", str(out)]) == 2
     err = capsys.readouterr().err
     assert "earlier version" not in err and ("interrupted" in err or "failed" in err), err

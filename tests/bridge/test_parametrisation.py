@@ -67,7 +67,7 @@ def test_learning_rates_per_layer(optimizer):
     groups = make_optimizer(model, TrainConfig(optimizer=optimizer, lr=lr)).param_groups
     opt = "sgd" if optimizer == "sgd" else "adam"
     expect = []
-    for i, kind in enumerate(("input", "hidden", "output")):
+    for kind in ("input", "hidden", "output"):
         expect.append(lr * mup.factors("mup", opt, kind, width, base)[2])  # weight
         expect.append(lr * (1.0 if kind == "output" else mup.factors("mup", opt, "input", width, base)[2]))  # bias
     assert [g["lr"] for g in groups] == pytest.approx(expect, rel=1e-12)

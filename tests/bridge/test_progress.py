@@ -27,7 +27,7 @@ def test_a_warning_raised_under_a_bar_is_printed_on_its_own_line(monkeypatch):
         warnings.showwarning = _printed  # as on the command line, not recorded by pytest
         for i in progress_bar(range(3), "analyze", progress=True, mininterval=0):
             if i == 1:
-                warnings.warn("chains drift", UserWarning)
+                warnings.warn("chains drift", UserWarning, stacklevel=1)
         assert getattr(warnings.showwarning, "__self__", None) is None  # the bar gives the usual printing back when it closes
     shown = [s for s in _segments(err.getvalue()) if "UserWarning: chains drift" in s]
     assert len(shown) == 1 and shown[0].startswith(__file__), shown  # not 'analyze:  33%|...|/path: UserWarning'

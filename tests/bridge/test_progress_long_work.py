@@ -48,7 +48,7 @@ class Warns:
 
     def __call__(self, model, step, data):
         if step == 10:
-            warnings.warn("a tracker's warning", UserWarning)
+            warnings.warn("a tracker's warning", UserWarning, stacklevel=1)
         return []
 
 

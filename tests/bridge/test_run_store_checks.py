@@ -170,8 +170,8 @@ def test_an_atomic_write_that_fails_at_any_step_keeps_the_old_file_and_leaves_no
         write_all(fd, data[: len(data) // 2])
         raise OSError(28, "No space left on device")
 
-    def raising(*args, error=OSError(28, "No space left on device")):
-        raise error
+    def raising(error=None):
+        raise OSError(28, "No space left on device") if error is None else error
 
     if fails == "write":  # a full disk half-way
         monkeypatch.setattr(storage, "_write_all", half)

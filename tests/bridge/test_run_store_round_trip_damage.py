@@ -53,7 +53,7 @@ def refused(folder):
     with pytest.raises(CorruptFileError, match=r"^metrics\.csv "):
         read_metrics(folder)
     with pytest.raises(CorruptFileError, match=r"^metrics\.csv "):
-        load_run(folder).metrics
+        _ = load_run(folder).metrics
 
 
 def row_ends(data: bytes) -> list[int]:
@@ -166,7 +166,7 @@ def test_a_json_file_cut_at_any_byte_is_refused_naming_it(finished, which, data,
         file.write_bytes(whole[:cut])
         with pytest.raises(CorruptFileError, match=rf"{which.replace('.', '[.]')}"):
             run = load_run(finished)
-            run.events if which == "events.json" else run.report
+            _ = run.events if which == "events.json" else run.report
     finally:
         file.write_bytes(whole)
         (finished / "run.json").write_bytes(info)

@@ -32,8 +32,8 @@ def test_settings_that_are_valid_only_together_apply_in_any_order_and_the_last_o
     from case_studies.kernel_limit import PRESETS as KERNEL_LIMIT
 
     quick = KERNEL_LIMIT["quick"]
-    for settings in (["model.parametrisation=mup", "model.base_width=64"], ["model.base_width=64", "model.parametrisation=mup"]):
-        changed = apply(quick, [*settings, "model.widths=[128,128]"])
+    for order in (["model.parametrisation=mup", "model.base_width=64"], ["model.base_width=64", "model.parametrisation=mup"]):
+        changed = apply(quick, [*order, "model.widths=[128,128]"])
         assert (changed.model.parametrisation, changed.model.base_width, changed.model.widths) == ("mup", 64, (128, 128))
     with pytest.raises(ConfigError, match="base_width is required"):  # each config is still checked, once, with all its changes
         apply(quick, ["model.parametrisation=mup"])

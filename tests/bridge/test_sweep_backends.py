@@ -25,14 +25,14 @@ ROOT = Path(__file__).resolve().parents[2]
 LRS = ["1e-3", "3e-3", "1e-2", "3e-2"]
 SEEDS = [0, 1]
 
-DRIVER = """
+DRIVER = f"""
 import json, sys
 import bridge
 from bridge.config import config_from_dict
 config = config_from_dict(json.loads(sys.argv[3]))
-swept = bridge.sweep(config, sys.argv[1], grid={"train.lr": %r}, seeds=%r, backend=sys.argv[2], workers=2, progress=False)
+swept = bridge.sweep(config, sys.argv[1], grid={{"train.lr": {LRS!r}}}, seeds={SEEDS!r}, backend=sys.argv[2], workers=2, progress=False)
 print(json.dumps(list(swept.trained)))
-""" % (LRS, SEEDS)
+"""
 
 
 def config(steps):

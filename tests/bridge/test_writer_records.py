@@ -69,7 +69,7 @@ def test_a_sweep_extended_after_one_seed_fell_back_records_its_extension_once(tm
         assert damaged["extended"] == kept["extended"] == [{"from": 100, "to": 200}]
         assert damaged["schedule"]["tracked_steps"] == kept["schedule"]["tracked_steps"] == 21
         assert damaged["schedule"]["checkpoints"] == kept["schedule"]["checkpoints"] == list(range(0, 201, 10))
-        last = lambda name: load_tensors(tmp_path / name / f"seed_{seed}" / "checkpoints" / "step_00000200.safetensors")  # noqa: E731
+        last = lambda name, seed=seed: load_tensors(tmp_path / name / f"seed_{seed}" / "checkpoints" / "step_00000200.safetensors")  # noqa: E731
         assert all(bool((last("kept")[k] == last("damaged")[k]).all()) for k in last("kept"))
 
 

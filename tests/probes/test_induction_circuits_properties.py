@@ -64,7 +64,7 @@ def relabelled(graph: nx.DiGraph, perm: list[list[int]]) -> tuple[nx.DiGraph, di
     """The same graph with head h of layer l renamed head perm[l][h]; the map from old names to new."""
     mapping = {node_name(layer, h): node_name(layer, perm[layer][h]) for layer in range(len(perm)) for h in range(len(perm[layer]))}
     out = nx.relabel_nodes(graph, mapping, copy=True)
-    for old, new in mapping.items():
+    for new in mapping.values():
         out.nodes[new]["head"] = int(new.split("H")[1])
     return out, mapping
 

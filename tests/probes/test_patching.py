@@ -208,10 +208,10 @@ def test_path_patching_matrix_equals_swapping_one_receiver_s_keys_for_every_head
     for a in range(2):
         w_o = sd["blocks.0.attn.o.weight"][:, a * 8 : (a + 1) * 8].T  # (d_head, d_model)
         delta = (c_src["blocks.0.attn.hook_z"][:, :, a] - c_tgt["blocks.0.attn.hook_z"][:, :, a]) @ w_o
-        with torch.no_grad(), hooked(model, [("blocks.1.attn.k.hook_in", lambda x, hook: x + delta)]):
+        with torch.no_grad(), hooked(model, [("blocks.1.attn.k.hook_in", lambda x, hook, delta=delta: x + delta)]):
             _, c_moved = model.run_with_cache(target)
         for b in range(2):
-            def keys(k, hook, b=b):
+            def keys(k, hook, b=b, c_moved=c_moved):
                 k = k.clone()
                 k[:, :, b] = c_moved["blocks.1.attn.hook_k"][:, :, b]
                 return k

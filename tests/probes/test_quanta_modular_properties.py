@@ -116,7 +116,7 @@ def test_walsh_gap_equals_a_plain_loop_over_every_subset_and_lies_in_its_range(s
         sd = math.sqrt(sum((f[i] - mean) ** 2 for i in rows) / len(rows))
         z = {i: (f[i] - mean) / sd if sd > 1e-9 else 0.0 for i in rows}
 
-        def corr(subset):
+        def corr(subset, z=z, rows=rows):
             return abs(sum(z[i] * math.prod(1 - 2 * float(x[i, n_tasks + b]) for b in subset) for i in rows) / len(rows))
 
         own = tuple(sorted(bits[t].tolist()))

@@ -30,8 +30,11 @@ def analyze_cmd(
         >>> load_run(run.path).observable("weights/norm").index.tolist()  # one norm per checkpoint
         [0, 1, 2]
     """
-    from bridge import analyze, load_run
     from bridge.runs.errors import RunError
+    from bridge.runs.run_json import read_record
+
+    read_record(run_dir)  # what load_run refuses of the folder and its run.json, before torch is imported
+    from bridge import analyze, load_run
     from bridge.trackers import get_tracker, tracker_names
 
     run = load_run(run_dir)
@@ -76,14 +79,15 @@ def report_cmd(
         >>> report_cmd(out / "missing")
         Traceback (most recent call last):
         ...
-        bridge.cli.errors.CLIError: run directory .../missing does not exist
+        bridge.runs.errors.RunError: run directory .../missing does not exist
     """
 
+    from bridge.runs.run_json import check_folder, read_record
     from case_studies.generality.kinds import output_kind
 
     if rebuild:
         from bridge.cli.run_tables import rebuild_refusal
-        from bridge.runs.run import runs_within
+        from bridge.runs.run_json import runs_within
         from case_studies import rebuild_report
         from case_studies.generality.resume import seeds_again
 
@@ -94,10 +98,10 @@ def report_cmd(
         if not (run_dir / "run.json").exists() and any(name.startswith("seed-") for name in runs_within(run_dir)):
             again = seeds_again(run_dir)
             raise CLIError(f"{run_dir} is a --seeds output, whose seed report --rebuild does not write: `{again}` writes it again from its runs (and `mechbridge report {run_dir}/seed-S --rebuild` rebuilds one seed's report)")
+        read_record(run_dir)  # what load_run refuses of the folder and its run.json, before rebuild_report imports torch
         rebuild_report(run_dir)
     md, js = run_dir / "report.md", run_dir / "report.json"
-    if not run_dir.is_dir():
-        raise CLIError(f"{run_dir} is a file, not a run directory" if run_dir.exists() else f"run directory {run_dir} does not exist")
+    check_folder(run_dir)
     if (kind := output_kind(run_dir)) is not None:  # a table over many runs, checked as it is read
         from bridge.cli.run_tables import robustness_report, widths_report
 
@@ -114,16 +118,12 @@ def report_cmd(
         if stored["verdict"] != "pass":
             raise typer.Exit(1)
         return
-    if not (run_dir / "run.json").exists() or ((not md.exists() or not js.exists()) and not _records_report(run_dir)):
+    info = read_record(run_dir) if (run_dir / "run.json").exists() else None  # a damaged run.json is named, not said to hold no report
+    files = (info or {}).get("files")
+    if info is None or ((not md.exists() or not js.exists()) and "report.json" not in (files or {})):
         raise CLIError(_no_report(run_dir))  # a report without its run.json has no record to check it against
     from bridge.runs.checksums import verify
     from bridge.runs.errors import CorruptFileError, RunError
-    from bridge.runs.storage import read_json
-
-    info = read_json(run_dir / "run.json")
-    files = info.get("files") if isinstance(info, dict) else None
-    if not isinstance(info, dict) or not isinstance(files, dict | None):
-        raise RunError(f"{run_dir / 'run.json'} is not a run record (expected an object with a 'files' table)")
     from bridge.runs.run_json import config_shape_error, older_layout
 
     if wrong := config_shape_error(info):  # the run the report was made from is not on record: no report to print
@@ -150,13 +150,6 @@ def report_cmd(
         raise typer.Exit(1)
 
 
-def _records_report(run_dir: Path) -> bool:
-    """Whether ``run_dir/run.json`` records a finished report, whose files are then checked (and a missing one
-    named) rather than the run said to have none."""
-    info = _record(run_dir / "run.json")
-    return isinstance(info, dict) and isinstance(info.get("files"), dict) and "report.json" in info["files"]
-
-
 def _neighbour(run_dir: Path) -> bool:
     """Whether ``run_dir`` is one neighbour's folder (``NEIGHBOUR/seed-S`` runs) of a robustness output."""
     from case_studies.generality.kinds import output_kind
@@ -178,7 +171,7 @@ def _no_report(run_dir: Path) -> str:
         how = "it is still training (a live process holds its lock)" if live else f"it was interrupted; finish it with `{_run_again(run_dir, staged)}`"
         return f"{run_dir} has no report: its main run, trained after the study's other runs, is not finished (it is in {run_dir / STAGING} until it is): {how}"
     if not (run_dir / "run.json").is_file():
-        from bridge.runs.run import runs_within
+        from bridge.runs.run_json import runs_within
         from case_studies.generality.resume import seeds_again
 
         inside = runs_within(run_dir)

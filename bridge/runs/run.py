@@ -33,7 +33,7 @@ from bridge.runs.checksums import digest, verify
 from bridge.runs.errors import RunError
 from bridge.runs.metrics import encode_metrics, merge_rows, read_metrics, rows_to_frame, validate_rows
 from bridge.runs.observables import observable_series, observable_table
-from bridge.runs.run_json import older_layout, unregistered_kinds
+from bridge.runs.run_json import older_layout, read_record, runs_within, unregistered_kinds
 from bridge.runs.storage import CorruptFileError, atomic_write_bytes, atomic_write_json, json_bytes, read_json
 
 __all__ = ["Run", "load_run", "runs_within"]
@@ -60,19 +60,7 @@ class Run:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        if not self.path.is_dir():
-            raise RunError(f"{self.path} is a file, not a run directory" if self.path.exists() else f"run directory {self.path} does not exist")
-        if not (self.path / "run.json").exists():
-            for kind, record, layout in (("sweep", "sweep.json", "points/KEY"), ("robustness", "robustness.json", "NEIGHBOUR/seed-S"), ("hidden-width", "universality.json", "width-W/seed-S")):
-                if (self.path / record).is_file():  # a folder of runs that commands write: name where its runs are
-                    first = next((d / runs_within(d)[0] for d in sorted(self.path.iterdir()) if d.is_dir() and runs_within(d)), None)
-                    loader = f" (bridge.load_sweep({str(self.path)!r}) reads the sweep)" if kind == "sweep" else ""
-                    raise RunError(f"{self.path} is a {kind} directory, not a run directory: its runs are {layout} inside it" + (f", such as {first}" if first else "") + loader)
-            inside = runs_within(self.path)
-            raise RunError(f"{self.path} is not a run directory (no run.json)" + (f"; it holds the run directories {', '.join(inside[:3])}{', …' if len(inside) > 3 else ''}: open one of them ({self.path / inside[0]})" if inside else ""))
-        self.info: dict[str, Any] = read_json(self.path / "run.json")
-        if not isinstance(self.info, dict) or not isinstance(self.info.get("files", {}), dict):
-            raise CorruptFileError(f"{self.path / 'run.json'} is not a run record (an object whose 'files' is a table)")
+        self.info: dict[str, Any] = read_record(self.path)
         self._config: RunConfig | None = None
         self._metrics: pd.DataFrame | None = None
         if not unregistered_kinds(self.info.get("config")):  # otherwise the error waits for a read that needs the config
@@ -301,31 +289,6 @@ class Run:
         """Merge ``fields`` into ``run.json`` atomically."""
         self.info.update(fields)
         atomic_write_json(self.path / "run.json", self.info)
-
-
-def runs_within(folder: str | Path) -> list[str]:
-    """Names of the run directories directly inside ``folder`` (each holds a ``run.json``), seeds in numeric order:
-    ``seed-S`` as ``mechbridge run --seeds`` names them and ``seed_S`` as :func:`bridge.train_seeds` does. Hidden
-    folders (a name starting with ``.``: a run still being trained, to be moved in place once finished) are left out.
-
-    Examples:
-        >>> import tempfile; folder = Path(tempfile.mkdtemp())
-        >>> for name in ("seed_10", "seed-2", "seed_1", "notes", ".main"):
-        ...     (folder / name).mkdir(); _ = (folder / name / "run.json").write_text("{}") if name != "notes" else None
-        >>> runs_within(folder), runs_within(folder / "seed_1")
-        (['seed_1', 'seed-2', 'seed_10'], [])
-    """
-    import re
-
-    def order(name: str) -> tuple[int, str]:
-        m = re.fullmatch(r"seed[-_](\d+)", name)
-        return (int(m[1]), name) if m else (-1, name)
-
-    try:
-        names = [p.name for p in Path(folder).iterdir() if (p / "run.json").is_file() and not p.name.startswith(".")]
-    except OSError:
-        return []
-    return sorted(names, key=order)
 
 
 def load_run(path: str | Path) -> Run:

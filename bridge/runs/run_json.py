@@ -1,4 +1,6 @@
-"""What a run directory's ``run.json`` says, read without opening the run: whether it records a finished report
+"""What a run directory's ``run.json`` says, read without opening the run (nothing here imports torch or pandas):
+the record itself, checked as :func:`bridge.load_run` opens it (:func:`read_record`; that the path is a directory,
+:func:`check_folder`), the run directories in a folder (:func:`runs_within`), whether it records a finished report
 (:func:`has_report`), whether its config has the shape of a run's config (:func:`config_shape_error`), whether an
 earlier version of the library wrote it before files were recorded (:func:`older_layout`), and which config kinds in
 its config no module in this process registered (:func:`unregistered_kinds`).
@@ -9,7 +11,93 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bridge.runs.errors import CorruptFileError, RunError
 from bridge.runs.storage import read_json
+
+_FOLDERS_OF_RUNS = (("sweep", "sweep.json", "points/KEY"), ("robustness", "robustness.json", "NEIGHBOUR/seed-S"), ("hidden-width", "universality.json", "width-W/seed-S"))
+
+
+def check_folder(path: str | Path) -> Path:
+    """``path`` as a path, once it is found to be a directory (as a run directory, or an output of many runs, must be).
+
+    Raises:
+        RunError: ``path`` is missing or a file, naming it.
+
+    Examples:
+        >>> import tempfile; folder = Path(tempfile.mkdtemp())
+        >>> check_folder(str(folder)) == folder
+        True
+        >>> check_folder(folder / "missing")
+        Traceback (most recent call last):
+        ...
+        bridge.runs.errors.RunError: run directory .../missing does not exist
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise RunError(f"{path} is a file, not a run directory" if path.exists() else f"run directory {path} does not exist")
+    return path
+
+
+def read_record(path: str | Path) -> dict[str, Any]:
+    """The parsed ``run.json`` of the run directory ``path``: the checks :func:`bridge.load_run` makes before it reads
+    anything else, made from the file system and the JSON alone (the command line makes them before importing torch).
+
+    Raises:
+        RunError: ``path`` is missing, a file, or holds no ``run.json`` (a folder of runs that commands write
+            names where its runs are).
+        CorruptFileError: ``run.json`` is not JSON, or not an object whose ``files`` (when present) is a table.
+
+    Examples:
+        >>> import tempfile; folder = Path(tempfile.mkdtemp()); _ = (folder / "run.json").write_text('{"status": "complete"}')
+        >>> read_record(folder)
+        {'status': 'complete'}
+        >>> _ = (folder / "run.json").write_text("[1, 2]"); read_record(folder)
+        Traceback (most recent call last):
+        ...
+        bridge.runs.errors.CorruptFileError: .../run.json is not a run record (an object whose 'files' is a table)
+        >>> read_record(folder / "missing")
+        Traceback (most recent call last):
+        ...
+        bridge.runs.errors.RunError: run directory .../missing does not exist
+    """
+    path = check_folder(path)
+    if not (path / "run.json").exists():
+        for kind, record, layout in _FOLDERS_OF_RUNS:
+            if (path / record).is_file():  # a folder of runs that commands write: name where its runs are
+                first = next((d / runs_within(d)[0] for d in sorted(path.iterdir()) if d.is_dir() and runs_within(d)), None)
+                loader = f" (bridge.load_sweep({str(path)!r}) reads the sweep)" if kind == "sweep" else ""
+                raise RunError(f"{path} is a {kind} directory, not a run directory: its runs are {layout} inside it" + (f", such as {first}" if first else "") + loader)
+        inside = runs_within(path)
+        raise RunError(f"{path} is not a run directory (no run.json)" + (f"; it holds the run directories {', '.join(inside[:3])}{', …' if len(inside) > 3 else ''}: open one of them ({path / inside[0]})" if inside else ""))
+    info = read_json(path / "run.json")
+    if not isinstance(info, dict) or not isinstance(info.get("files", {}), dict):
+        raise CorruptFileError(f"{path / 'run.json'} is not a run record (an object whose 'files' is a table)")
+    return info
+
+
+def runs_within(folder: str | Path) -> list[str]:
+    """Names of the run directories directly inside ``folder`` (each holds a ``run.json``), seeds in numeric order:
+    ``seed-S`` as ``mechbridge run --seeds`` names them and ``seed_S`` as :func:`bridge.train_seeds` does. Hidden
+    folders (a name starting with ``.``: a run still being trained, to be moved in place once finished) are left out.
+
+    Examples:
+        >>> import tempfile; folder = Path(tempfile.mkdtemp())
+        >>> for name in ("seed_10", "seed-2", "seed_1", "notes", ".main"):
+        ...     (folder / name).mkdir(); _ = (folder / name / "run.json").write_text("{}") if name != "notes" else None
+        >>> runs_within(folder), runs_within(folder / "seed_1")
+        (['seed_1', 'seed-2', 'seed_10'], [])
+    """
+    import re
+
+    def order(name: str) -> tuple[int, str]:
+        m = re.fullmatch(r"seed[-_](\d+)", name)
+        return (int(m[1]), name) if m else (-1, name)
+
+    try:
+        names = [p.name for p in Path(folder).iterdir() if (p / "run.json").is_file() and not p.name.startswith(".")]
+    except OSError:
+        return []
+    return sorted(names, key=order)
 
 
 def has_report(path: str | Path) -> bool:

@@ -140,10 +140,7 @@ def read_manifest(out: str | Path) -> dict[str, Any]:
     path = Path(out) / MANIFEST
     if not path.exists():
         raise FileNotFoundError(f"{out} is not a sweep directory (no {MANIFEST})")
-    try:
-        manifest = read_json(path)
-    except CorruptFileError as e:  # its message names the file only: name the sweep directory too
-        raise CorruptFileError(f"{Path(out) / str(e)}") from None
+    manifest = read_json(path)  # a file that is not JSON is named by its path, the sweep directory's included
     number = manifest.get("format") if isinstance(manifest, dict) else FORMAT
     if type(number) is not int or number != FORMAT:  # before its fields: another format may name them otherwise (true and 1.0 are not 1)
         said = "has no format number" if number is None else f"has format {number!r:.40}"

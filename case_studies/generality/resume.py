@@ -107,6 +107,6 @@ def seeds_within(folder: str | Path) -> list[int]:
         >>> seeds_within(folder)
         [2, 10]
     """
-    from bridge.runs.run import runs_within
+    from bridge.runs.run_json import runs_within
 
     return [int(m[1]) for name in runs_within(folder) if (m := re.fullmatch(r"seed-(\d+)", name))]

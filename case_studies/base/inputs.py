@@ -1,5 +1,7 @@
 """What a case study's output folder and settings must be before any work: :func:`new_output` (a folder to
-create, or one to resume) and :func:`check_settings_take_effect` (no ``--set`` the study overrides).
+create, or one to resume), :func:`new_run_output` (the same for a study's main run, whose ``run.json`` must read)
+and :func:`check_settings_take_effect` (no ``--set`` the study overrides). The output checks read the file system
+alone (no torch), so the command line makes them before it imports the study's module.
 """
 
 from __future__ import annotations
@@ -33,6 +35,29 @@ def new_output(out: str | Path, resume: bool) -> Path:
         raise ConfigError(f"--out {out} is a file, not a directory")
     if out.exists() and any(out.iterdir()) and not resume:
         raise FileExistsError(f"{out} already exists and is not empty; choose another --out or pass --resume (from Python: another out, or resume=True)")
+    return out
+
+
+def new_run_output(out: str | Path, resume: bool) -> Path:
+    """:func:`new_output` for the output of one seed of a case study (its main run's directory): with ``resume``, a
+    ``run.json`` there must also be a run record, as :func:`bridge.load_run` reads it before the run is resumed.
+
+    Raises:
+        ConfigError, FileExistsError: as :func:`new_output`.
+        CorruptFileError: with ``resume``, ``out/run.json`` is not JSON or not a run record.
+
+    Examples:
+        >>> import tempfile; folder = Path(tempfile.mkdtemp()); _ = (folder / "run.json").write_text("{nope")
+        >>> new_run_output(folder, resume=True)
+        Traceback (most recent call last):
+        ...
+        bridge.runs.errors.CorruptFileError: .../run.json is not valid JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))
+    """
+    from bridge.runs.run_json import read_record
+
+    out = new_output(out, resume)
+    if resume and (out / "run.json").exists():
+        read_record(out)
     return out
 
 

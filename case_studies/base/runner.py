@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from bridge.config import ConfigError
 from bridge.runs.errors import Diverged
 from case_studies.base import MAIN, CaseStudy, get_case_study, resolve_preset, run_dir
-from case_studies.base.inputs import check_settings_take_effect, new_output
+from case_studies.base.inputs import check_settings_take_effect, new_run_output
 
 if TYPE_CHECKING:
     from bridge.config import RunConfig
@@ -78,6 +78,7 @@ def run_case_study(
 
     Raises:
         FileExistsError: ``out`` holds files and ``resume`` is false.
+        CorruptFileError: with ``resume``, ``out/run.json`` is not a run record (before any training).
         ConfigError: a run config is invalid (before any training).
 
     Examples:
@@ -103,7 +104,7 @@ def run_case_study(
     preset_name, preset_obj = resolve_preset(study, preset)
     check_settings_take_effect(study, preset_obj, settings, seed)
     preset_obj = apply(preset_obj, settings)
-    out = new_output(out, resume)
+    out = new_run_output(out, resume)
     resolve_device(device)
     configs = with_threads(study.runs(preset_obj, seed), threads)
     if MAIN not in configs and type(study).runs_after is CaseStudy.runs_after:

@@ -15,6 +15,7 @@ from bridge.cli import main
 from bridge.match import check
 from bridge.models import MLPConfig
 from bridge.report import BridgeReport
+from bridge.runs.errors import CorruptFileError
 from bridge.tasks import LinearTeacherConfig
 from case_studies import run_case_study
 from case_studies.base import CaseStudy, register
@@ -173,3 +174,13 @@ def test_a_staged_main_run_interrupted_while_it_trains_names_the_command_that_fi
     run, ref = bridge.load_run(out), bridge.load_run(reference)
     assert not (out / ".main").exists() and run.status == "complete" and run.info["settings"] == ["main_lr=0.1"] and run.info["case_seed"] == 0
     assert run.steps == ref.steps and run.metrics.equals(ref.metrics)
+
+
+@pytest.mark.parametrize(("text", "fault"), [("{nope", "is not valid JSON"), ("[1, 2]", "is not a run record")])
+def test_a_resumed_study_whose_run_json_does_not_read_is_refused_before_its_other_runs_train(tmp_path, text, fault):
+    out = tmp_path / "study"
+    out.mkdir()
+    (out / "run.json").write_text(text)
+    with pytest.raises(CorruptFileError, match=f"^{out / 'run.json'} {fault}"):
+        run_case_study("main-trained-last", "quick", out, device="cpu", progress=False, resume=True)
+    assert sorted(p.name for p in out.iterdir()) == ["run.json"]  # the auxiliary run was not trained first

@@ -109,13 +109,22 @@ class Registry(Generic[T]):
             raise ValueError(f"{self.kind} {name!r} is already registered")
         self._items[name] = target
 
+    def check(self, name: str) -> str:
+        """``name`` once it is found registered, importing nothing (a lazy entry stays unimported); ``KeyError``
+        naming the choices otherwise (what :meth:`get` raises).
+
+        Examples:
+            >>> Registry("function", {"sqrt": "math:sqrt"}).check("sqrt")
+            'sqrt'
+        """
+        if name not in self._items:
+            known = ", ".join(sorted(self._items)) or "none"
+            raise KeyError(f"unknown {self.kind} {name!r} (known: {known})")
+        return name
+
     def get(self, name: str) -> T:
         """The object registered as ``name``; ``KeyError`` naming the choices otherwise."""
-        try:
-            held = self._items[name]
-        except KeyError:
-            known = ", ".join(sorted(self._items)) or "none"
-            raise KeyError(f"unknown {self.kind} {name!r} (known: {known})") from None
+        held = self._items[self.check(name)]
         if isinstance(held, str):
             held = self._items[name] = resolve(held)
         return held  # type: ignore[return-value]

@@ -61,22 +61,27 @@ def run_cmd(
         deep-linear [quick, seed 0]: pass — report: runs/dl/report.md
         0
     """
-    from case_studies import get_case_study, run_case_study
+    from bridge.sweep.grid import parse_seeds
+    from case_studies.base import known_case_study
+    from case_studies.base.inputs import new_output, new_run_output
 
-    study = get_case_study(case)
-    if preset not in study.presets:
-        raise CLIError(f"case study {case!r} has no preset {preset!r} (presets: {', '.join(study.presets)})")
+    known_case_study(case)
     settings = list(set_ or []) + ([f"train.steps={steps}"] if steps is not None else [])
     where = {"backend": backend, "backend_options": _backend_options(backend, address, workers, cluster)}
     if seeds is not None:
-        from case_studies.generality.seeds import parse_seeds, run_seeds
-
         if seed is not None:
             raise CLIError("give either --seed or --seeds, not both")
         if budget is not None:
             raise CLIError("--budget trains one seed until its phenomenon appears: give --seed with it, not --seeds")
         seed_list = parse_seeds(seeds)
-        out = out or Path("runs") / f"{case}-{preset}-seeds{seeds}"
+        out = new_output(out or Path("runs") / f"{case}-{preset}-seeds{seeds}", resume)
+    else:
+        seed = 0 if seed is None else seed
+        out = new_run_output(out or Path("runs") / f"{case}-{preset}-seed{seed}", resume)
+    _check_preset(case, preset)  # what needs the study's module (torch) comes after what the arguments and files tell
+    if seeds is not None:
+        from case_studies.generality.seeds import run_seeds
+
         seed_report = run_seeds(case, preset, out, seed_list, device=device, resume=resume, settings=settings, progress=progress, stack=stack, loggers=list(log or []), **where)
         passed = sum(v == "pass" for v in seed_report.verdicts.values())
         typer.echo(
@@ -86,13 +91,13 @@ def run_cmd(
         if seed_report.verdict != "pass":
             raise typer.Exit(1)
         return
-    seed = 0 if seed is None else seed
-    out = out or Path("runs") / f"{case}-{preset}-seed{seed}"
     if budget is not None:
         from case_studies.generality.budget import run_until
 
         report = run_until(case, preset, out, cap=budget, seed=seed, device=device, resume=resume, settings=settings, progress=progress, loggers=list(log or []), **where)
     else:
+        from case_studies import run_case_study
+
         report = run_case_study(case, preset, out, seed=seed, device=device, resume=resume, settings=settings, progress=progress, loggers=list(log or []), **where)
     why = ""
     if report.verdict == "invalid":
@@ -132,19 +137,19 @@ def robustness_cmd(
         deep-linear [quick, 4 neighbours × seeds 0-1]: 8 of 8 runs pass — runs/dl-robust/robustness.md
         0
     """
-    from case_studies import get_case_study
-    from case_studies.generality.robustness import run_robustness
-    from case_studies.generality.seeds import parse_seeds
+    from bridge.sweep.grid import parse_seeds
+    from case_studies.base import known_case_study
+    from case_studies.generality.robustness import robustness_output, run_robustness
 
-    study = get_case_study(case)
-    if preset not in study.presets:
-        raise CLIError(f"case study {case!r} has no preset {preset!r} (presets: {', '.join(study.presets)})")
-    out = out or Path("runs") / f"{case}-{preset}-robustness"
+    known_case_study(case)
     options = _backend_options(backend, address, workers, cluster)
+    seed_list = parse_seeds(seeds)
+    out = robustness_output(out or Path("runs") / f"{case}-{preset}-robustness", resume)
+    _check_preset(case, preset)  # what needs the study's module (torch) comes after what the arguments and files tell
     if backend == "submitit":
         options["folder"] = str(out / ".submitit")
     table = run_robustness(
-        case, preset, out, n_neighbours=neighbours, seeds=parse_seeds(seeds), draw_seed=draw_seed, device=device, progress=progress, resume=resume, backend=backend, backend_options=options, budget=budget, settings=list(set_ or [])
+        case, preset, out, n_neighbours=neighbours, seeds=seed_list, draw_seed=draw_seed, device=device, progress=progress, resume=resume, backend=backend, backend_options=options, budget=budget, settings=list(set_ or [])
     )
     passed = sum(r["verdict"] == "pass" for r in table["runs"])
     typer.echo(f"{case} [{preset}, {len(table['neighbours'])} neighbours × seeds {seeds}]: {passed} of {len(table['runs'])} runs pass — {out / 'robustness.md'}")
@@ -191,6 +196,8 @@ def sweep_cmd(
     if case is None:
         raise CLIError("name a case study to sweep, or pass --status DIR")
     from bridge.sweep import parse_grid_option, parse_seeds, run_sweep
+    from bridge.sweep.runner import check_sweep_dir
+    from case_studies.base import known_case_study
 
     parsed = [parse_grid_option(g) for g in grid or []]
     axes = dict(parsed)
@@ -206,11 +213,20 @@ def sweep_cmd(
         raise CLIError("a sweep needs at least one --grid axis or --seeds")
     options = _backend_options(backend, address, workers, cluster)
     out = out or Path("sweeps") / f"{case}-{preset}"
+    known_case_study(case)
+    check_sweep_dir(out)  # before run_sweep imports the study's module (torch) to check the preset
     result = run_sweep(case, out, grid=axes, seeds=seed_list, preset=preset, settings=list(set_ or []), backend=backend, device=device, threads=threads, progress=progress, loggers=list(log or []), **options)
     states = result.status()["status"].value_counts().to_dict()
     typer.echo(f"{case} [{preset}] sweep of {len(result.keys)} point{'s' if len(result.keys) != 1 else ''}: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items())) + f" — results: {out / 'results.csv'}")
     if states.get("done", 0) != len(result.keys):
         raise typer.Exit(1)
+
+
+def _check_preset(case: str, preset: str) -> None:
+    """Refuse a preset case study ``case`` does not define, naming the ones it does (imports the study's module)."""
+    from case_studies.base import get_case_study, resolve_preset
+
+    resolve_preset(get_case_study(case), preset)
 
 
 def _backend_options(backend: str, address: str | None, workers: int | None, cluster: str | None) -> dict:

@@ -173,8 +173,7 @@ def _target(base: Any, preset: Any, settings: Sequence[str], trackers: Any, impo
 
 def _open(out: Path, new: dict[str, Any]) -> dict[str, Any]:
     """The manifest to continue: the stored one if ``out`` holds the same sweep, else ``new``."""
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"sweep directory {out} is a file")
+    check_sweep_dir(out)
     if (out / MANIFEST).exists():
         stored = read_manifest(out)
         diff = difference(stored, new)
@@ -184,10 +183,26 @@ def _open(out: Path, new: dict[str, Any]) -> dict[str, Any]:
         if stored.get("versions") not in (None, new["versions"]):  # resumed with other packages: both on record
             earlier.append(stored["versions"])
         return {**stored, "versions": new["versions"], **({"earlier_versions": earlier} if earlier else {})}
-    if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"{out} exists and is not a sweep directory; choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     return new
+
+
+def check_sweep_dir(out: str | Path) -> None:
+    """Refuse ``out`` as a sweep directory from the file system alone (before any work): a file, or a folder that holds
+    files but no ``sweep.json``.
+
+    Examples:
+        >>> import tempfile, pathlib; out = pathlib.Path(tempfile.mkdtemp()); _ = (out / "notes.txt").write_text("mine")
+        >>> check_sweep_dir(out / "new"), check_sweep_dir(out / "notes.txt")
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: sweep directory .../notes.txt is a file
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"sweep directory {out} is a file")
+    if not (out / MANIFEST).exists() and out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} exists and is not a sweep directory; choose another --out")
 
 
 def point_status(out: Path, record: dict[str, Any], kind: str) -> tuple[str, str]:

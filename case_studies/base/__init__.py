@@ -157,11 +157,25 @@ def get_case_study(name: str) -> CaseStudy:
         ...
         KeyError: "unknown case study 'teacher-modes' (known: deep-linear, ...); a case study of your own is known once the module that registers it is imported (`import MODULE`, or `mechbridge --import MODULE`)"
     """
+    return CASE_STUDIES.get(known_case_study(name))()
+
+
+def known_case_study(name: str) -> str:
+    """``name`` once it is found registered as a case study, without importing the study's module (the command
+    line checks the name before work that needs the module); ``KeyError`` naming the known ones otherwise.
+
+    Examples:
+        >>> known_case_study("grokking")
+        'grokking'
+        >>> known_case_study("teacher-modes")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        KeyError: "unknown case study 'teacher-modes' (known: deep-linear, ...); a case study of your own is known once ..."
+    """
     try:
-        study = CASE_STUDIES.get(name)
+        return CASE_STUDIES.check(name)
     except KeyError as e:
         raise KeyError(f"{e.args[0]}; a case study of your own is known once the module that registers it is imported (`import MODULE`, or `mechbridge --import MODULE`)") from None
-    return study()
 
 
 def case_study_names() -> list[str]:

@@ -190,6 +190,26 @@ def to_markdown(table: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def robustness_output(out: str | Path, resume: bool) -> Path:
+    """``out`` as a path, checked from the file system before any work: :func:`~case_studies.base.inputs.new_output`,
+    holding nothing but a robustness output's files when resumed.
+
+    Examples:
+        >>> import tempfile; out = Path(tempfile.mkdtemp()); _ = (out / "notes.txt").write_text("mine")
+        >>> robustness_output(out, resume=True)
+        Traceback (most recent call last):
+        ...
+        FileExistsError: ... holds files that are not part of a robustness output (notes.txt); choose another --out
+    """
+    from case_studies.base.inputs import new_output
+
+    out = new_output(out, resume)
+    foreign = sorted(p.name for p in out.iterdir() if not (p.name.startswith(".") or p.name in (ROBUSTNESS, "robustness.md") or (p.is_dir() and "=" in p.name))) if out.is_dir() else []
+    if foreign:  # a neighbour's folder is named by its settings (path=value); hidden names are temporary files and backend logs
+        raise FileExistsError(f"{out} holds files that are not part of a robustness output ({', '.join(foreign[:3])}); choose another --out")
+    return out
+
+
 def run_robustness(
     name: str,
     preset: str | Any,
@@ -235,7 +255,6 @@ def run_robustness(
     from bridge.sweep.backends import get_backend
     from bridge.training.inputs import validate
     from case_studies.base import get_case_study, resolve_preset
-    from case_studies.base.inputs import new_output
     from case_studies.base.runner import rebuild_report
     from case_studies.generality.budget import budget_steps, preset_steps
     from case_studies.generality.stored import diverged_data
@@ -261,10 +280,7 @@ def run_robustness(
         from bridge.training.inputs import resolve_device
 
         resolve_device(device)
-    out = new_output(out, resume)
-    foreign = sorted(p.name for p in out.iterdir() if not (p.name.startswith(".") or p.name in (ROBUSTNESS, "robustness.md") or (p.is_dir() and "=" in p.name))) if out.is_dir() else []
-    if foreign:  # a neighbour's folder is named by its settings (path=value); hidden names are temporary files and backend logs
-        raise FileExistsError(f"{out} holds files that are not part of a robustness output ({', '.join(foreign[:3])}); choose another --out")
+    out = robustness_output(out, resume)
     places = {(n.key, seed): (n, out / n.key / f"seed-{seed}") for n in chosen for seed in seeds}
     for n, folder in places.values():  # a resumed table describes the runs it holds: they were trained with these settings
         recorded = read_json(folder / "run.json").get("settings") if resume and (folder / "run.json").is_file() else None

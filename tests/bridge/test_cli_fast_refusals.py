@@ -86,3 +86,57 @@ def test_sweep_status_names_a_sweep_json_that_is_not_json_by_its_path_once(tmp_p
     (tmp_path / "sw" / "sweep.json").write_text("{nope")
     code, err, heavy = cli(tmp_path, "sweep", "--status", "sw")
     assert (code, err, heavy) == (2, f"mechbridge: error: sw/sweep.json is not valid JSON ({NOT_JSON})\n", [])
+
+
+NOT_EMPTY = "already exists and is not empty; choose another --out or pass --resume (from Python: another out, or resume=True)"
+OUTPUTS = {  # (command, --out kind, --resume) -> the message; each refused from the file system, before the study's module
+    ("run", "file", False): "--out file is a file, not a directory",
+    ("run", "not-json", False): f"not-json {NOT_EMPTY}",
+    ("run", "not-json", True): MESSAGES["not-json"],
+    ("run", "list", True): MESSAGES["list"],
+    ("run", "run.json-folder", True): MESSAGES["run.json-folder"],
+    ("budget", "file", False): "--out file is a file, not a directory",
+    ("budget", "not-json", True): MESSAGES["not-json"],
+    ("seeds", "file", False): "--out file is a file, not a directory",
+    ("seeds", "list", False): f"list {NOT_EMPTY}",
+    ("robustness", "file", False): "--out file is a file, not a directory",
+    ("robustness", "list", False): f"list {NOT_EMPTY}",
+    ("robustness", "list", True): "list holds files that are not part of a robustness output (run.json); choose another --out",
+    ("sweep", "file", False): "sweep directory file is a file",
+    ("sweep", "list", False): "list exists and is not a sweep directory; choose another --out",
+}
+COMMANDS = {"run": ["run", "deep-linear"], "budget": ["run", "deep-linear", "--budget", "2000"], "seeds": ["run", "deep-linear", "--seeds", "0-1"],
+            "robustness": ["robustness", "deep-linear"], "sweep": ["sweep", "deep-linear", "--seeds", "0-1"]}
+
+
+@pytest.mark.parametrize(("command", "kind", "resume"), list(OUTPUTS), ids=["-".join(map(str, k)) for k in OUTPUTS])
+def test_an_out_refused_by_the_file_system_is_refused_before_torch_is_imported(tmp_path, command, kind, resume):
+    code, err, heavy = cli(tmp_path, *COMMANDS[command], "--out", make(tmp_path, kind), *(["--resume"] if resume else []))
+    assert (code, err, heavy) == (2, f"mechbridge: error: {OUTPUTS[command, kind, resume]}\n", [])
+
+
+def test_the_default_out_of_a_run_done_before_is_refused_before_torch_is_imported(tmp_path):
+    (tmp_path / "runs" / "deep-linear-quick-seed3").mkdir(parents=True)
+    (tmp_path / "runs" / "deep-linear-quick-seed3" / "run.json").write_text("{}")
+    code, err, heavy = cli(tmp_path, "run", "deep-linear", "--seed", "3")
+    assert (code, err, heavy) == (2, f"mechbridge: error: runs/deep-linear-quick-seed3 {NOT_EMPTY}\n", [])
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_an_unknown_case_study_is_named_before_a_bad_out(tmp_path, command):
+    code, err, heavy = cli(tmp_path, COMMANDS[command][0], "no-such-study", *COMMANDS[command][2:], "--out", make(tmp_path, "file"))
+    assert code == 2 and heavy == []
+    assert err.startswith("mechbridge: error: unknown case study 'no-such-study' (known: deep-linear, ") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_a_bad_out_is_named_before_an_unknown_preset_which_needs_the_study_module(tmp_path, command):
+    code, err, heavy = cli(tmp_path, *COMMANDS[command], "--preset", "huge", "--out", make(tmp_path, "file"))
+    assert (code, err, heavy) == (2, f"mechbridge: error: {'sweep directory file is a file' if command == 'sweep' else '--out file is a file, not a directory'}\n", [])
+
+
+@pytest.mark.parametrize("command", ["run", "seeds", "robustness"])  # the commands that check the preset themselves (seconds each: torch)
+def test_an_unknown_preset_with_a_good_out_is_still_named(tmp_path, command):
+    code, err, heavy = cli(tmp_path, *COMMANDS[command], "--preset", "huge", "--out", "new")
+    assert (code, err) == (2, "mechbridge: error: case study 'deep-linear' has no preset 'huge' (presets: quick, full)\n")
+    assert not (tmp_path / "new").exists()

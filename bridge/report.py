@@ -8,13 +8,15 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bridge.match import Check, Match
 from bridge.runs.storage import atomic_write_json, atomic_write_text
 
 NOT_REACHED = "not reached within"
+T = TypeVar("T")
 
 
 def not_reached(steps: float, why: str = "") -> str:
@@ -47,6 +49,8 @@ class BridgeReport:
     ``events`` (detected events and stages, written to ``events.json``) and
     ``files`` (file name → JSON content, e.g. circuit graphs) are written beside
     the report by the case-study runner; they are not part of ``report.json``.
+    ``observations`` is what the analysis measured, kept in memory for the figures
+    (:meth:`observed`); it is written nowhere, so a report read back from disk has none.
 
     Examples:
         >>> from bridge.match import check
@@ -66,6 +70,21 @@ class BridgeReport:
     extra: dict[str, Any] = field(default_factory=dict)
     events: list[Any] = field(default_factory=list)
     files: dict[str, Any] = field(default_factory=dict)
+    observations: Any = field(default=None, repr=False, compare=False)
+
+    def observed(self, measure: Callable[[], T]) -> T:
+        """The analysis's :attr:`observations` when it kept them, else ``measure()`` (a report read back from disk).
+
+        A case study's ``analyse`` keeps what it measured (``report.observations = obs``) and its
+        ``figures`` draws from ``report.observed(lambda: observe(runs))``: the measurement runs once.
+
+        Examples:
+            >>> BridgeReport("toy", "quick", 0, observations={"mse": 0.1}).observed(lambda: {"mse": 0.2})
+            {'mse': 0.1}
+            >>> BridgeReport("toy", "quick", 0).observed(lambda: {"mse": 0.2})
+            {'mse': 0.2}
+        """
+        return self.observations if self.observations is not None else measure()
 
     @property
     def rows(self) -> list[Match | Check]:

@@ -14,9 +14,11 @@ A case study is a small class over library parts (``runs`` and ``analyse`` are a
 - ``offline(preset, key, run) -> [Offline]``: analyses computed over a
   finished run's checkpoints and appended to its metrics (default: none);
 - ``analyse(runs, preset) -> BridgeReport``: pure, reads the runs, writes
-  nothing; the events to store go in ``report.events``;
+  nothing; the events to store go in ``report.events``, and what it measured
+  that the figures draw too in ``report.observations`` (kept in memory only);
 - ``figures(runs, report, preset) -> [path]``: draws into the main run's
-  ``figures/`` and returns paths relative to the main run;
+  ``figures/`` and returns paths relative to the main run, reusing
+  ``report.observed(measure)``;
 - over seeds (:mod:`case_studies.generality.seeds`): ``seed_pass_fraction``, the fraction of seeds
   that must pass, ``across_seeds(outs, preset) -> [Check]``, rows judged on every seed's output
   at once (default: none), and ``universal``, the names of rows that must pass in every seed;

@@ -354,6 +354,7 @@ def _report(study: CaseStudy, preset_name: str, preset: Any, seed: int, runs: Ma
             reason = f"{type(error).__name__}: {error}"
             report.notes.append(f"figures not drawn: {reason}")
             warnings.warn(f"{study.name}: figures not drawn ({reason}); the report is written without them", RuntimeWarning, stacklevel=2)
+    report.observations = None  # the analysis's measurements served the figures: a report kept per seed or neighbour does not hold them
     main = runs[MAIN]
     # standard JSON as report.json is (NaN and infinities as null): a diverged or all-zero model's numbers are not JSON
     atomic_write_json(main.path / "events.json", _finite([e.to_dict() if hasattr(e, "to_dict") else dict(e) for e in report.events], f"events of {study.name}"))

@@ -189,7 +189,7 @@ class KernelLimit(CaseStudy):
     def figures(self, runs: Mapping[str, Run], report: BridgeReport, preset: KernelLimitPreset) -> list[str]:
         from case_studies.kernel_limit.figures import figures
 
-        obs = observe(runs)
+        obs = report.observed(lambda: observe(runs))
         return figures(by_alpha(runs), obs, [term_label(t) for t in obs["subsets"]], preset.targets, report)
 
 

@@ -296,13 +296,17 @@ def judge_kernel_sets(obs: dict, targets: Targets, report: BridgeReport, tag: st
 
 
 def analyse_runs(runs: Mapping[str, Run], targets: Targets = Targets()) -> BridgeReport:
-    """The bridge report over the runs of every output scale (pure: reads the runs).
+    """The bridge report over the runs of every output scale (pure: reads the runs); it keeps
+    :func:`observe`'s observations for the figures (:attr:`~bridge.report.BridgeReport.observations`).
 
     Examples:
         >>> report = analyse_runs({"main": bridge.load_run("runs/kl")} | aux)   # doctest: +SKIP
         >>> report.extra["crossover"]                                           # doctest: +SKIP
     """
-    return judge(observe(runs), targets)
+    obs = observe(runs)
+    report = judge(obs, targets)
+    report.observations = obs
+    return report
 
 
 def judge(obs: dict, targets: Targets = Targets()) -> BridgeReport:

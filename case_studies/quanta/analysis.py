@@ -296,18 +296,20 @@ def analyse_sweep(runs: Mapping[str, Run], targets: Any) -> BridgeReport:
     Examples:
         >>> analyse_sweep(runs, get_case_study("quanta").presets["quick"].targets).verdict  # runs as for :func:`observables`  # doctest: +SKIP
     """
-    report = judge(observables(runs), targets)
-    report.seed = runs["main"].config.seed
+    obs = observables(runs)
+    report = judge(obs, targets)
+    report.seed, report.observations = runs["main"].config.seed, obs
     return report
 
 
 def figures(runs: Mapping[str, Run], report: BridgeReport) -> list[str]:
-    """Per-subtask losses, the two scaling laws, hidden progress for four subtasks, quanta per width.
+    """Per-subtask losses, the two scaling laws, hidden progress for four subtasks, quanta per width, drawn from
+    the observations the analysis kept (measured again from ``runs`` for a report without them).
 
     Examples:
         >>> figures(runs, report)  # paths of the figures, relative to the main run  # doctest: +SKIP
     """
-    obs = observables(runs)
+    obs = report.observed(lambda: observables(runs))
     main_run, main = runs["main"], obs.main
     folder = main_run.figures_dir
     drops = emergence(main)

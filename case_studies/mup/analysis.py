@@ -333,8 +333,9 @@ def analyse(runs: Mapping[str, Run], preset: Any) -> BridgeReport:
     Examples:
         >>> analyse(runs, get_case_study("mup").presets["quick"]).verdict  # ``runs``: key -> finished run of the study  # doctest: +SKIP
     """
-    report = judge(observables(runs, preset), preset.targets)
-    report.events = []
+    obs = observables(runs, preset)
+    report = judge(obs, preset.targets)
+    report.events, report.observations = [], obs  # the figures draw the same observations
     first = runs[MAIN].config.seed
     report.notes.append(f"every coordinate-check value, final loss and CKA is the mean over the runs of seeds {first}–{first + preset.seeds - 1}" if preset.seeds > 1 else f"one seed per run ({first})")
     return report
@@ -349,7 +350,7 @@ def figures(runs: Mapping[str, Run], report: BridgeReport, preset: Any) -> list[
     from bridge.plots.base import new_figure, save_figure
     from bridge.plots.parametrisation import plot_coordinate_check, plot_loss_vs_lr, plot_similarity_vs_width
 
-    obs = observables(runs, preset)
+    obs = report.observed(lambda: observables(runs, preset))
     folder = runs[MAIN].figures_dir
     paths = []
     params = list(obs.delta)

@@ -353,3 +353,18 @@ def test_training_made_progress_only_below_half_the_initial_loss():
     report = judge(dataclasses.replace(good(), initial_loss=initial), Targets())
     assert report.failed_preconditions == ["μP: best final loss / initial loss, worst width"] and report.verdict == "invalid"
     assert rows(report)["μP: best final loss / initial loss, worst width"].value == pytest.approx(0.7)
+
+
+def test_the_figures_draw_the_observables_the_analysis_kept(monkeypatch, tmp_path):
+    """The observables (every run's curves, the hidden layers' CKA) are read once for the report and its figures."""
+    from types import SimpleNamespace
+
+    import case_studies.mup.analysis as analysis
+
+    calls = []
+    monkeypatch.setattr(analysis, "observables", lambda runs, preset: calls.append(1) or good())
+    runs = {"main": SimpleNamespace(config=SimpleNamespace(seed=0), path=tmp_path, figures_dir=tmp_path / "figures")}
+    report = analysis.analyse(runs, PRESETS["quick"])
+    paths = analysis.figures(runs, report, PRESETS["quick"])
+    assert calls == [1] and paths == ["figures/coordinate_check.png", "figures/lr_transfer.png", "figures/cka.png"]
+    assert all((tmp_path / p).stat().st_size > 5000 for p in paths)

@@ -3,19 +3,31 @@ neighbouring configurations of its preset (:mod:`~case_studies.generality.robust
 training steps (:mod:`~case_studies.generality.budget`: until the phenomenon appears). Their outputs are read back
 without re-analysing a run by :func:`load_seed_report`, :func:`load_robustness` and :func:`load_universality`.
 
+Names load on first use.
+
 Examples:
     >>> from case_studies.generality import parse_seeds
     >>> parse_seeds("0-2")
     [0, 1, 2]
 """
 
-from case_studies.generality.budget import run_until
-from case_studies.generality.load import load_seed_report, seed_runs
-from case_studies.generality.robustness import Neighbour, neighbours, run_robustness
-from case_studies.generality.seeds import SeedReport, parse_seeds, run_seeds
-from case_studies.generality.tables import RobustnessTable, WidthsRecord, load_robustness, load_universality
+from bridge.registry import lazy_exports
 
-__all__ = [
-    "Neighbour", "RobustnessTable", "SeedReport", "WidthsRecord", "load_robustness", "load_seed_report", "load_universality",
-    "neighbours", "parse_seeds", "run_robustness", "run_seeds", "run_until", "seed_runs",
-]
+_EXPORTS = {
+    "Neighbour": "case_studies.generality.robustness",
+    "RobustnessTable": "case_studies.generality.tables",
+    "SeedReport": "case_studies.generality.seeds",
+    "WidthsRecord": "case_studies.generality.tables",
+    "load_robustness": "case_studies.generality.tables",
+    "load_seed_report": "case_studies.generality.load",
+    "load_universality": "case_studies.generality.tables",
+    "neighbours": "case_studies.generality.robustness",
+    "parse_seeds": "case_studies.generality.seeds",
+    "run_robustness": "case_studies.generality.robustness",
+    "run_seeds": "case_studies.generality.seeds",
+    "run_until": "case_studies.generality.budget",
+    "seed_runs": "case_studies.generality.load",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)  # names load on first use: `mechbridge report` reads a stored report without numpy
+__all__ = sorted(_EXPORTS)

@@ -10,8 +10,7 @@ import re
 from pathlib import Path
 
 from bridge.runs.errors import RunError
-from case_studies.generality.resume import ROBUSTNESS, ROBUSTNESS_MD, UNIVERSALITY, seeds_within
-from case_studies.generality.seeds import REPORT_FILES
+from case_studies.generality.resume import REPORT_FILES, ROBUSTNESS, ROBUSTNESS_MD, UNIVERSALITY, seeds_within
 
 __all__ = ["KINDS", "output_folder", "output_kind"]
 

@@ -30,8 +30,7 @@ from typing import Any
 
 from bridge.runs.errors import CorruptFileError
 from case_studies.generality.kinds import output_folder
-from case_studies.generality.resume import seeds_again
-from case_studies.generality.seeds import REPORT_FILES
+from case_studies.generality.resume import REPORT_FILES, seeds_again
 
 SEED_JSON, SEED_MD = REPORT_FILES
 __all__ = ["load_seed_report", "read_seed_report", "seed_runs"]

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 ROBUSTNESS, ROBUSTNESS_MD, UNIVERSALITY = "robustness.json", "robustness.md", "universality.json"
+SEED_REPORT = "seed_report.json"
+REPORT_FILES = (SEED_REPORT, "seed_report.md")  # a --seeds output's report over its seeds
 
 
 def seeds_again(run_dir: str | Path) -> str:

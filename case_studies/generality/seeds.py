@@ -27,9 +27,8 @@ from bridge.config import ConfigError
 from bridge.report import _finite, _row, markdown_cell
 from bridge.runs.errors import Diverged
 from bridge.sweep.grid import check_seeds, parse_seeds
+from case_studies.generality.resume import REPORT_FILES, SEED_REPORT
 
-SEED_REPORT = "seed_report.json"
-REPORT_FILES = (SEED_REPORT, "seed_report.md")
 TIMELINE = "seed_timeline.png"  # in figures/
 __all__ = ["SEED_REPORT", "SeedReport", "check_threshold", "in_every_seed", "parse_seeds", "row_value", "run_seeds", "seed_dir", "summarise"]
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from bridge.stages.detectors import _interpolate
+
 
 def crossing(alphas: np.ndarray, values: np.ndarray, level: float) -> float | None:
     """The swept value (interpolated in log α and linearly in value) where ``values`` first reaches ``level``.
@@ -49,8 +51,9 @@ def crossing(alphas: np.ndarray, values: np.ndarray, level: float) -> float | No
     i = int(np.argmax(above))
     if values[i] == level:  # reached at a point: that point's α, not exp(log α) one rounding off it
         return float(alphas[i])
-    x0, x1, y0, y1 = np.log(alphas[i - 1]), np.log(alphas[i]), values[i - 1], values[i]
-    return float(np.clip(np.exp(x0 + (level - y0) / (y1 - y0) * (x1 - x0)), alphas[i], alphas[i - 1]))  # within the bracket
+    # in −log α, which increases along the sweep; values near ±1e308 whose difference overflows are halved first
+    log_alpha = -_interpolate(-np.log(alphas[i - 1]), -np.log(alphas[i]), values[i - 1], values[i], level)
+    return float(np.clip(np.exp(log_alpha), alphas[i], alphas[i - 1]))  # within the bracket
 
 
 def loglog_slope(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:

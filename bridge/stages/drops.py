@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 from jaxtyping import Float
 
-from bridge.stages.detectors import Event, Stage, _as_arrays, half_rise, plateaus_and_drops
+from bridge.stages.detectors import Event, Stage, _as_arrays, _interpolate, half_rise, plateaus_and_drops
 
 
 def main_drop(stages: Sequence[Stage]) -> Stage | None:
@@ -79,18 +79,19 @@ def rise_between(steps: Float[np.ndarray, " n"], values: Float[np.ndarray, " n"]
     if len(above) == 0 or above[0] == 0:
         return None
     j = int(above[0])
-    t_hi = float(np.interp(hi, values[j - 1 : j + 1], steps[j - 1 : j + 1]))
+    t_hi = _interpolate(steps[j - 1], steps[j], values[j - 1], values[j], hi)  # no overflow for values near ±1e308
     below = np.nonzero(values[:j] < lo)[0]
     if len(below) == 0:
         return None
     i = int(below[-1])
-    t_lo = float(np.interp(lo, values[i : i + 2], steps[i : i + 2]))
+    t_lo = _interpolate(steps[i], steps[i + 1], values[i], values[i + 1], lo)
     return t_lo, t_hi
 
 
 def noise_level(values: Float[np.ndarray, " n"]) -> float:
     """Robust standard deviation of a curve's sample-to-sample noise: 1.4826 × the median absolute deviation of its
-    successive differences, over √2 (a smooth curve gives about 0, white noise of std σ about σ).
+    successive differences, over √2 (a smooth curve gives about 0, white noise of std σ about σ). A sample that is
+    not finite is no measurement and is left out (0 with fewer than two finite samples).
 
     Examples:
         >>> round(noise_level(np.random.default_rng(0).normal(0.0, 0.5, 2000)), 1)
@@ -101,7 +102,7 @@ def noise_level(values: Float[np.ndarray, " n"]) -> float:
     y = np.asarray(values, dtype=float)
     if y.ndim != 1:
         raise ValueError(f"values must be 1-D, got shape {y.shape}")
-    d = np.diff(y)
+    d = np.diff(y[np.isfinite(y)])  # a NaN made the noise NaN, an inf two infinite differences
     if len(d) == 0:
         return 0.0
     return float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0))

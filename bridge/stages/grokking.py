@@ -146,7 +146,8 @@ def noise_level(values: Float[np.ndarray, " n"]) -> float:
     """Robust estimate of a curve's sample-to-sample noise from its second differences.
 
     The median of ``|y[i+1] − 2 y[i] + y[i−1]|`` over ``√6 · 0.6745``: σ for white noise of standard deviation σ,
-    zero for a straight line, small against its moves for a smooth curve sampled finely enough.
+    zero for a straight line, small against its moves for a smooth curve sampled finely enough. A sample that is not
+    finite is no measurement and is left out (0 with fewer than three finite samples).
 
     Examples:
         >>> round(noise_level(np.random.default_rng(0).normal(0, 2.0, 20000)), 1)
@@ -155,6 +156,7 @@ def noise_level(values: Float[np.ndarray, " n"]) -> float:
     y = np.asarray(values, float)
     if y.ndim != 1:
         raise ValueError(f"values must be 1-D, got shape {y.shape}")
+    y = y[np.isfinite(y)]  # a NaN made the noise NaN
     return float(np.median(np.abs(np.diff(y, 2))) / (np.sqrt(6) * 0.6745)) if len(y) > 2 else 0.0
 
 

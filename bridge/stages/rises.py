@@ -40,14 +40,15 @@ def residual_noise(values: Float[np.ndarray, " n"], window: int = 5) -> float:
 
     Only interior samples (a full window around them) count. A monotone curve,
     however steep, has zero residual noise: the centred median of a monotone
-    window is its middle sample.
+    window is its middle sample. A sample that is not finite is no measurement
+    and is left out, as :func:`sustained_rise` leaves it out.
 
     Args:
         values: the curve, shape ``(n,)``.
         window: odd window of the running median.
 
     Returns:
-        ``1.4826 · median |y_i − median(y_{i−h..i+h})|`` (0 with fewer than ``window`` samples).
+        ``1.4826 · median |y_i − median(y_{i−h..i+h})|`` (0 with fewer than ``window`` finite samples).
 
     Raises:
         ValueError: ``window`` not an odd whole number >= 3, or ``values`` not 1-D.
@@ -61,6 +62,7 @@ def residual_noise(values: Float[np.ndarray, " n"], window: int = 5) -> float:
     y = np.asarray(values, dtype=float)
     if y.ndim != 1:
         raise ValueError(f"values must be 1-D, got shape {y.shape}")
+    y = y[np.isfinite(y)]  # a NaN made the noise NaN, an inf a residual of inf beside finite ones
     if len(y) < window:
         return 0.0
     half = window // 2

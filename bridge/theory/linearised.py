@@ -55,7 +55,7 @@ def mode_residuals(gram_eigenvalues, steps, lr: float, n: float, discrete: bool 
     if discrete and np.any(rate > 1) and not np.all(t == np.round(t)):
         raise ValueError(f"discrete steps must be integers where 1 − η λ̂/n < 0, got step {t[t != np.round(t)][0]:g}")
     if discrete:
-        return np.power(1 - rate, t)
+        return _descent_factor(rate, t)
     # a mode that does not move (λ̂ = 0) or a start (t = 0) keeps its residual 1: rate · t was 0 · inf, NaN,
     # for an infinite step or a rate past the float range
     still = (rate == 0) | (t == 0)
@@ -119,7 +119,7 @@ def kernel_descent(kernel, train_index, targets, lr: float, steps) -> np.ndarray
     fractional = t[np.isfinite(t) & (t != np.round(t))]
     if np.any(lr * values / n > 1) and fractional.size:  # a negative factor has no fractional power
         raise ValueError(f"steps must be whole numbers where 1 − η λ̂/n < 0 (it oscillates step by step), got step {fractional[0]:g}")
-    gain = (1 - np.power(1 - lr * values[None, :] / n, t[:, None])) / values[None, :]  # (times, modes)
+    gain = (1 - _descent_factor(lr * values[None, :] / n, t[:, None])) / values[None, :]  # (times, modes)
     coeff = (gain * (vectors.T @ y)[None, :]) @ vectors.T  # (times, n)
     return coeff @ k[:, idx].T
 
@@ -143,6 +143,15 @@ def interpolant(kernel, train_index, targets) -> np.ndarray:
     """
     k, idx, y, values, vectors = _training_modes(kernel, train_index, targets)
     return k[:, idx] @ (vectors @ ((vectors.T @ y) / values))
+
+
+def _descent_factor(rate: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """``(1 − rate)^t``, broadcast. Below ``rate = 1`` as ``exp(t · log1p(−rate))``: ``1 − rate`` rounded first was 1
+    for a rate below 1.1e-16 (a mode that never moved, and a limit that was not the interpolant)."""
+    below = rate < 1
+    with np.errstate(invalid="ignore"):  # 0 · inf for a still mode at t = inf, replaced by its factor 1
+        exponent = np.where(rate == 0, 0.0, t * np.log1p(-np.where(below, rate, 0.0)))
+        return np.where(below, np.exp(exponent), np.power(1 - rate, t))
 
 
 def _check_lr(lr: float) -> None:

@@ -125,15 +125,19 @@ def effective_regularisation(eigenvalues, n: float, ridge: float = 0.0, multipli
     lam_p, mult_p = lam[positive], mult[positive]
 
     def excess(log_kappa: float) -> float:  # a mode above κ counts as 1 − κ/(λ + κ): no 1 − tiny rounded to 1
-        kappa = np.exp(log_kappa)
-        above = lam_p > kappa
-        learned = float(mult_p[above].sum()) - n - float((mult_p[above] * kappa / (lam_p[above] + kappa)).sum())
-        return learned + float((mult_p[~above] * lam_p[~above] / (lam_p[~above] + kappa)).sum()) + ridge / kappa
+        with np.errstate(over="ignore"):  # κ or δ/κ past the float range at a bracket's end: inf, of the right sign
+            kappa = np.exp(log_kappa)
+            above = lam_p > kappa
+            # 1/(1 + λ/κ), not κ/(λ + κ): λ + κ overflowed for eigenvalues near 1e308 (every term read 0)
+            learned = float(mult_p[above].sum()) - n - float((mult_p[above] / (1 + lam_p[above] / kappa)).sum())
+            return learned + float((mult_p[~above] / (1 + kappa / lam_p[~above])).sum()) + ridge / kappa
 
-    log_hi = np.log(2 * (float((mult_p * lam_p).sum()) + ridge)) - np.log(n)  # there the sum is < n/2, clear of rounding
+    # there the sum is < n/2, clear of rounding; in logs, as Σ mᵢλᵢ + δ overflowed near 1e308 (a bracket ending at inf)
+    with np.errstate(divide="ignore"):  # a zero multiplicity is a zero term, log 0 = −inf
+        log_hi = np.log(2.0) + np.logaddexp.reduce(np.r_[np.log(mult_p) + np.log(lam_p), np.log(ridge)]) - np.log(n)
     candidates = []
     if ridge > 0:
-        candidates.append(np.log(ridge) - np.log(n + 1))  # there ridge/κ alone exceeds n
+        candidates.append(np.log(ridge) - np.log(n) - np.log(2.0))  # there ridge/κ alone is 2n (n + 1 rounded to n)
     if rank > n:
         candidates.append(np.log(lam_p.min()) + np.log(0.5 * (rank - n) / rank))  # each term ≥ 1 − κ/λ_min
     root = brentq(excess, min(candidates), log_hi, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=500)
@@ -174,7 +178,7 @@ def predict(eigenvalues, target_coefficients, n: float, ridge: float = 0.0, nois
         raise ValueError(f"target_coefficients has {v.size} entries for {lam.size} eigenvalues")
     require_entries("target_coefficients", v, np.isfinite(v), "finite")
     kappa = effective_regularisation(lam, n, ridge, mult)
-    learn, unlearned = lam / (lam + kappa), kappa / (lam + kappa)  # 1 − L from κ, not from L: exact for L near 1
+    learn, unlearned = _learnabilities(lam, kappa)
     room = ridge / kappa + float((mult * learn * unlearned).sum())  # n − Σ mᵢLᵢ², with Σ mᵢLᵢ = n − δ/κ
     residual = float((unlearned**2 * v**2).sum())
     test = (n * residual + noise * float((mult * learn**2).sum())) / room  # E₀(R + σ²) − σ², not a difference of the two
@@ -211,7 +215,7 @@ def elasticity(eigenvalues, target_coefficients, n: float, ridge: float = 0.0, n
     if out.test_mse <= 0:
         raise ValueError("the predicted test MSE is zero: its elasticity is undefined")
     learn, kappa = out.learnabilities, out.kappa
-    unlearned = kappa / (lam + kappa)
+    unlearned = _learnabilities(lam, kappa)[1]
     a = learn * unlearned
     g = mult * a / ((mult * a).sum() + ridge / kappa)
     d_power = 2 * (mult * learn * a - g * (mult * learn * a).sum())  # ∂(Σ mᵢ Lᵢ²)/∂ log λⱼ
@@ -219,6 +223,13 @@ def elasticity(eigenvalues, target_coefficients, n: float, ridge: float = 0.0, n
     e0 = out.overfitting
     d_test = e0**2 / n * d_power * (out.test_mse_noisy / e0) + e0 * d_residual
     return d_test / out.test_mse
+
+
+def _learnabilities(lam: np.ndarray, kappa: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(L, 1 − L)`` with ``1 − L`` from κ, not from L (exact for L near 1), as ``1/(1 + κ/λ)`` and ``1/(1 + λ/κ)``:
+    ``λ + κ`` overflowed for eigenvalues near 1e308."""
+    with np.errstate(divide="ignore"):  # κ/0 = inf: a zero eigenvalue is not learned
+        return 1 / (1 + kappa / lam), 1 / (1 + lam / kappa)
 
 
 def expand(eigenvalues, multiplicities) -> np.ndarray:

@@ -34,6 +34,7 @@ from jaxtyping import Float, Int
 from torch import Tensor, nn
 
 from bridge.models.base import eval_mode
+from probes.tokens import check_tokens
 
 SCORES = ("previous_token", "duplicate_token", "induction")
 
@@ -357,6 +358,7 @@ def attention_patterns(model: nn.Module, tokens: Int[Tensor, "batch pos"]) -> Fl
         >>> tuple(patterns.shape), patterns[:, 0, :, 0, 0].tolist()   # query 0 can only attend to itself
         ((2, 1, 2, 6, 6), [[1.0, 1.0], [1.0, 1.0]])
     """
+    check_tokens(model, tokens=tokens)
     with eval_mode(model), torch.no_grad():
         names = [f"blocks.{layer}.attn.hook_pattern" for layer in range(model.cfg.n_layers)]
         _, cache = model.run_with_cache(tokens, names_filter=lambda name: name in names)
@@ -382,17 +384,6 @@ def head_scores(model: nn.Module, tokens: Int[Tensor, "batch pos"], patterns: Fl
 
 
 __all__ = [
-    "SCORES",
-    "HeadWeights",
-    "attention_patterns",
-    "composition_baseline",
-    "composition_score",
-    "composition_scores",
-    "copying_scores",
-    "head_scores",
-    "head_weights",
-    "induction_by_key_position",
-    "pattern_scores",
-    "previous_token_by_position",
-    "previous_token_reach",
+    "SCORES", "HeadWeights", "attention_patterns", "composition_baseline", "composition_score", "composition_scores", "copying_scores",
+    "head_scores", "head_weights", "induction_by_key_position", "pattern_scores", "previous_token_by_position", "previous_token_reach",
 ]

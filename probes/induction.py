@@ -25,6 +25,7 @@ from bridge.tasks.repeated_tokens import masked_mean, next_token_losses, repeate
 from probes.circuits import circuit_graph
 from probes.heads import attention_patterns, copying_scores, head_scores, head_weights, induction_by_key_position, previous_token_by_position, previous_token_reach
 from probes.patching import ablated, ablation_effects, ablation_subsets, mean_head_outputs, patch_heads, path_patch_matrix
+from probes.tokens import check_tokens
 
 
 def head_graph(model: nn.Module, tokens: Int[Tensor, "batch pos"], corrupted: Int[Tensor, "batch pos"], step: int) -> nx.DiGraph:
@@ -42,6 +43,7 @@ def head_graph(model: nn.Module, tokens: Int[Tensor, "batch pos"], corrupted: In
         >>> g.number_of_edges(), "key_path" in g.edges["L0H0", "L1H0"], g.nodes["L1H0"]["ablation"]   # one sequence: its own mean
         (4, True, 0.0)
     """
+    check_tokens(model, tokens=tokens, corrupted=corrupted)
     scores = head_scores(model, tokens)
     w = head_weights(model)
     nodes = {**scores, "copying": copying_scores(w), "ablation": ablation_effects(model, tokens, repeated_token_loss, mode="mean")}
@@ -105,6 +107,7 @@ def final_causal(model: nn.Module, sets: dict[str, Tensor], corrupted: Tensor, p
         >>> len(out["ablation_zero"]), out["prev_ablation_mean"]["loss_increase"]   # mean ablation over one sequence changes nothing
         (2, 0.0)
     """
+    check_tokens(model, **{f"sets[{split!r}]": tokens for split, tokens in sets.items()}, corrupted=corrupted)
     test = sets["test"]
     out: dict[str, Any] = {
         "ablation_zero": ablation_effects(model, test, repeated_token_loss, mode="zero").tolist(),
@@ -188,6 +191,7 @@ def previous_token_coverage(model: nn.Module, sets: dict[str, Tensor], info: dic
         >>> out["demand"], out["induction_test"]["count"]   # keys 1..3 needed; queries 3, 4, 5 need keys 1, 2, 3
         ([1.0, 1.0, 1.0, 0.0, 0.0], [0, 1, 1, 1, 0, 0])
     """
+    check_tokens(model, **{f"sets[{split!r}]": tokens for split, tokens in sets.items()})
     n_ctx = sets["test"].shape[1]
     patterns = {split: attention_patterns(model, tokens) for split, tokens in sets.items()}
     prev = previous_token_by_position(patterns["test"][0])

@@ -31,6 +31,7 @@ from jaxtyping import Float, Int
 from torch import Tensor, nn
 
 from probes.heads import head_weights
+from probes.tokens import check_tokens
 
 Metric = Callable[[Tensor, Tensor], Tensor]
 HookFn = Callable[[Tensor, object], Tensor]
@@ -130,6 +131,7 @@ def mean_head_outputs(model: nn.Module, tokens: Int[Tensor, "batch pos"]) -> Flo
         >>> tuple(mean_head_outputs(model, torch.tensor([[1, 2, 3, 1, 2, 3], [4, 5, 6, 4, 5, 6]])).shape)   # (layer, pos, head, d_head)
         (2, 6, 2, 8)
     """
+    check_tokens(model, tokens=tokens)
     return torch.stack([z.mean(0) for z in _z_cache(model, tokens)])
 
 
@@ -197,6 +199,9 @@ def ablation_effects(
         >>> tuple(effects.shape), float(effects.abs().max())   # one sequence: each head replaced by itself
         ((2, 2), 0.0)
     """
+    if mode not in ABLATIONS:
+        raise ValueError(f"ablation mode must be one of {ABLATIONS}, got {mode!r}")
+    check_tokens(model, tokens=tokens, reference=reference)
     if reference is not None and reference.shape[1:] != tokens.shape[1:]:
         raise ValueError(f"reference sequences must have the tokens' length: got shape {tuple(reference.shape)} for tokens {tuple(tokens.shape)}")
     means = mean_head_outputs(model, tokens if reference is None else reference) if mode == "mean" else None
@@ -231,6 +236,7 @@ def patch_heads(model: nn.Module, target: Int[Tensor, "batch pos"], source: Int[
         >>> tuple(patch_heads(model, tokens, tokens.flip(1), repeated_token_loss).shape)
         (2, 2)
     """
+    check_tokens(model, target=target, source=source)
     if target.shape != source.shape:
         raise ValueError(f"target and source must have one shape, got {tuple(target.shape)} and {tuple(source.shape)}")
     z_src = _z_cache(model, source)
@@ -361,6 +367,7 @@ def path_patch_matrix(
         >>> tuple(m.shape), abs(float(m[0, 1]) - path_patch_keys(model, tokens, tokens.flip(1), repeated_token_loss, (0, 0), (1, 1))) < 1e-7
         ((2, 2), True)
     """
+    check_tokens(model, target=target, source=source)
     H = model.cfg.n_heads
     senders = list(range(H)) if senders is None else list(senders)
     receivers = list(range(H)) if receivers is None else list(receivers)
@@ -379,15 +386,6 @@ def path_patch_matrix(
 
 
 __all__ = [
-    "ABLATIONS",
-    "ablated",
-    "ablation_effects",
-    "ablation_subsets",
-    "hook_count",
-    "hooked",
-    "mean_head_outputs",
-    "patch_heads",
-    "path_patch_keys",
-    "path_patch_matrix",
-    "z_hook",
+    "ABLATIONS", "ablated", "ablation_effects", "ablation_subsets", "hook_count", "hooked", "mean_head_outputs", "patch_heads",
+    "path_patch_keys", "path_patch_matrix", "z_hook",
 ]

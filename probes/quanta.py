@@ -19,6 +19,10 @@ function here is a pure measurement of ``(model, inputs)``:
   (monogenic) or several (polygenic);
 - :func:`quanta_learned`: how many subtasks are learned.
 
+Rows ``x`` the network cannot read (another width, dtype, device or rank), labels ``y`` that are not one
+integer class per row in ``[0, d_out)``, and (for the probes that read the logit difference or ablate units)
+a network without exactly two logits are refused by name with a ``ValueError`` before the network runs.
+
 Examples:
     >>> import torch
     >>> from bridge.models import MLPConfig, build_model
@@ -52,10 +56,34 @@ def _layers(model: nn.Module) -> tuple[Callable[[Tensor], Tensor], Tensor, Tenso
     if layers is None or len(layers) != 2:
         raise ValueError("the quanta probes read a one-hidden-layer MLP (model.layers of two nn.Linear)")
     first, last = layers
+    if last.weight.shape[0] != 2:
+        raise ValueError(f"the quanta probes read the two logits of a parity, got a readout of d_out={last.weight.shape[0]}")
     multipliers = getattr(model, "multipliers", (1.0, 1.0))
     pre = (lambda x: model.linear(0, x)) if hasattr(model, "linear") else first
     bias = last.bias if last.bias is not None else torch.zeros(last.weight.shape[0], dtype=last.weight.dtype, device=last.weight.device)
     return pre, last.weight * multipliers[1], bias
+
+
+def _check_rows(model: nn.Module, x: Tensor, y: Tensor | None = None) -> None:
+    """Refuse rows ``x`` (and labels ``y``) the network cannot read, by name, before it runs: ``x`` ``(n, d_in)`` of
+    the first layer's dtype and device, ``y`` one integer label per row in ``[0, d_out)`` (for a model whose
+    ``layers`` are ``nn.Linear``; of another model only the ranks and lengths are checked)."""
+    layers = getattr(model, "layers", None)
+    first, last = (layers[0], layers[-1]) if layers is not None and len(layers) and all(isinstance(m, nn.Linear) for m in (layers[0], layers[-1])) else (None, None)
+    d_in = first.in_features if first is not None else None
+    if getattr(x, "ndim", None) != 2 or (d_in is not None and x.shape[1] != d_in):
+        raise ValueError(f"x must be (n, d_in={d_in if d_in is not None else 'd_in'}) rows, got shape {tuple(getattr(x, 'shape', ()))}")
+    if first is not None and (x.dtype != first.weight.dtype or x.device != first.weight.device):
+        raise ValueError(f"x must have the model's dtype {first.weight.dtype} on its device {first.weight.device}, got {x.dtype} on {x.device}")
+    if y is None:
+        return
+    if not isinstance(y, Tensor) or y.ndim != 1 or len(y) != len(x):
+        raise ValueError(f"y must be one label per row of x ({len(x)}), got shape {tuple(getattr(y, 'shape', ()))}")
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise ValueError(f"y must be integer labels, got dtype {y.dtype}")
+    d_out = last.out_features if last is not None else None
+    if d_out is not None and len(y) and (int(y.min()) < 0 or int(y.max()) >= d_out):
+        raise ValueError(f"y must be labels in [0, d_out={d_out}), got labels in [{int(y.min())}, {int(y.max())}]")
 
 
 def _check_subtasks(task: Int[Tensor, " n"], n_tasks: int, n_rows: int) -> None:
@@ -143,6 +171,7 @@ def subtask_metrics(model: nn.Module, x: Float[Tensor, "n d_in"], y: Int[Tensor,
         >>> [round(v, 4) for v in loss.tolist()], acc.tolist()
         ([0.0, 10.0], [1.0, 0.0])
     """
+    _check_rows(model, x, y)
     _check_subtasks(task, n_tasks, len(x))
 
     def values_of(rows: slice) -> tuple[Tensor, Tensor]:
@@ -168,6 +197,8 @@ def unit_contributions(model: nn.Module, x: Float[Tensor, "n d_in"], task: Int[T
         >>> unit_contributions(net, torch.eye(2), torch.tensor([0, 1]), 2).tolist()   # one unit per subtask
         [[10.0, 0.0], [0.0, 10.0]]
     """
+    _layers(model)  # a one-hidden-layer network with two logits
+    _check_rows(model, x)
     _check_subtasks(task, n_tasks, len(x))
 
     def push(rows: slice) -> tuple[Tensor]:
@@ -241,6 +272,8 @@ def walsh_gap(
     n_tasks, k = subtask_bits.shape
     if max_subsets < 1:
         raise ValueError(f"max_subsets must be at least 1, got {max_subsets}")
+    _layers(model)  # a one-hidden-layer network with two logits
+    _check_rows(model, x)
     _check_subtasks(task, n_tasks, len(x))
     bits = x[:, n_tasks:]
     n_bits = bits.shape[1]

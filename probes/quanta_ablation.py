@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from jaxtyping import Float, Int
 from torch import Tensor, nn
 
-from probes.quanta import _check_subtasks, _layers, _row_chunks
+from probes.quanta import _check_rows, _check_subtasks, _layers, _row_chunks
 
 ABLATION_ELEMENTS = 2**21
 """Rows times hidden units that :func:`unit_ablation` and :func:`units_needed` evaluate at once (their ablated
@@ -51,8 +51,9 @@ def unit_ablation(model: nn.Module, x: Float[Tensor, "n d_in"], y: Int[Tensor, "
         >>> tuple(unit_ablation(net, x, y, task, 2).shape)
         (2, 3)
     """
-    _check_subtasks(task, n_tasks, len(x))
     first, weight, bias = _layers(model)
+    _check_rows(model, x, y)
+    _check_subtasks(task, n_tasks, len(x))
     width = weight.shape[1]
     total = torch.zeros(n_tasks, width, dtype=weight.dtype, device=weight.device)  # the logits' type and device
     with torch.no_grad():

@@ -87,3 +87,7 @@ def test_sequences_of_one_and_two_positions_and_int32_ids_are_read_as_before(mod
         assert torch.equal(patterns.triu(1), torch.zeros_like(patterns))  # causal
     prev = head_scores(model, torch.tensor([[3, 3], [1, 2]]))["previous_token"]
     torch.testing.assert_close(prev, attention_patterns(model, torch.tensor([[3, 3], [1, 2]]))[:, :, :, 1, 0].mean(1), rtol=0, atol=1e-7)
+
+
+def test_ablation_effects_refuses_an_unknown_mode_before_running_the_model(model):
+    _refused(model, lambda m, t: ablation_effects(m, t, repeated_token_loss, mode="Mean"), "ablation mode", GOOD, r"must be one of \('zero', 'mean'\), got 'Mean'")

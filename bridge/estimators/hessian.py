@@ -30,10 +30,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from jaxtyping import Float
-from scipy.sparse.linalg import LinearOperator, eigsh
+from scipy.sparse.linalg import ArpackError, LinearOperator, eigsh
 from torch import Tensor, nn
 
-from bridge.estimators.reparam import model_input
+from bridge.estimators.reparam import model_input, scalar_loss, trainable_tensors
 from bridge.models.base import eval_mode
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
@@ -72,8 +72,10 @@ class HessianOperator(LinearOperator):
         if vector.shape != self._flat_grad.shape:
             raise ValueError(f"vector has shape {tuple(vector.shape)}, expected ({self.shape[0]},)")
         v = vector.to(self._flat_grad)
-        with torch.enable_grad():
-            parts = torch.autograd.grad(self._flat_grad @ v, self.params, retain_graph=True, allow_unused=True)
+        parts: Sequence[Tensor | None] = [None] * len(self.params)
+        if self._flat_grad.requires_grad:  # otherwise the gradient is constant (a loss linear in the parameters): H = 0
+            with torch.enable_grad():
+                parts = torch.autograd.grad(self._flat_grad @ v, self.params, retain_graph=True, allow_unused=True)
         self.n_hvp += 1
         return torch.cat([(torch.zeros_like(p) if h is None else h).reshape(-1) for h, p in zip(parts, self.params)])
 
@@ -108,8 +110,9 @@ def hessian_operator(
         model: any ``nn.Module`` of the library.
         x, y: the batch (full batch or a fixed subset), ``(n, ...)`` each, finite; floating-point ones are cast to
             the parameters' dtype.
-        loss_fn: ``(output, target) -> scalar``, written without ``F.mse_loss``.
-        params: parameters to differentiate (default: all with ``requires_grad``).
+        loss_fn: ``(output, target) -> scalar`` (one number; more are refused), written without ``F.mse_loss``.
+        params: distinct parameter tensors of ``model`` that require grad, in the order of the flat vector
+            (default: all with ``requires_grad``); anything else is refused by position.
 
     Yields:
         The operator, ``(n_params, n_params)``; ``op.grad`` holds the flat gradient ``(n_params,)``.
@@ -120,9 +123,7 @@ def hessian_operator(
         ...     op.matvec(np.array([0.0, 1.0])).tolist()  # H = 2XᵀX/n = diag(1, 4)
         [0.0, 4.0]
     """
-    params = [p for p in model.parameters() if p.requires_grad] if params is None else list(params)
-    if not params:
-        raise ValueError("hessian_operator: the model has no trainable parameters")
+    params = trainable_tensors(model, params, "hessian_operator: ")
     for name, batch in (("x", x), ("y", y)):
         if not isinstance(batch, Tensor) or batch.ndim == 0:
             raise ValueError(f"hessian_operator: {name} must be a batch (n, ...), got {tuple(batch.shape) if isinstance(batch, Tensor) else type(batch).__name__}")
@@ -133,10 +134,10 @@ def hessian_operator(
     with eval_mode(model):
         try:
             with torch.enable_grad():
-                loss = loss_fn(model(x), y)
+                loss = scalar_loss(loss_fn(model(x), y), "hessian_operator: ")
                 if not torch.isfinite(loss):
                     raise ValueError(f"hessian_operator: the loss at the model's parameters is {loss.item()}, not a finite number")
-                grads = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
+                grads = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True) if loss.requires_grad else [None] * len(params)
                 flat = torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1) for g, p in zip(grads, params)])
                 op = HessianOperator(params, flat)
                 yield op
@@ -202,7 +203,8 @@ def lanczos_top(
         ncv: Lanczos basis size (default ``min(n, max(2k + 1, 20))``).
 
     Returns:
-        ``values`` ``(k,)`` in descending order and unit ``vectors`` ``(n, k)``.
+        ``values`` ``(k,)`` in descending order and unit ``vectors`` ``(n, k)``; for the zero operator (a deep linear
+        network at the origin) zeros and orthonormal vectors, the first the start vector.
 
     Raises:
         ValueError: ``k`` or ``tol`` out of range, a bad ``v0``, or a product ``H v`` that is not finite.
@@ -227,7 +229,13 @@ def lanczos_top(
         return w
 
     checked_op = LinearOperator(op.shape, matvec=checked, dtype=np.float64)
-    values, vectors = eigsh(checked_op, k=k, which="LA", v0=start, tol=tol, maxiter=maxiter, ncv=ncv)
+    try:
+        values, vectors = eigsh(checked_op, k=k, which="LA", v0=start, tol=tol, maxiter=maxiter, ncv=ncv)
+    except ArpackError as err:  # ARPACK found no vector in the range of a zero operator (info -9) and gave up
+        if not str(err).startswith("ARPACK error -9:") or _norm(checked(start)) != 0:
+            raise
+        vectors = np.linalg.qr(np.column_stack([start, np.eye(n)[:, : k - 1]]))[0]  # orthonormal, the first ±start
+        return np.zeros(k), vectors * np.sign(vectors[:, 0] @ start)
     order = np.argsort(values)[::-1]
     return values[order], vectors[:, order]
 

@@ -45,7 +45,7 @@ from torch import Tensor, nn
 from torch.func import grad_and_value, vmap
 
 from bridge.config import ConfigError, config_class
-from bridge.estimators.reparam import ParameterSlots, model_input
+from bridge.estimators.reparam import ParameterSlots, model_input, name_prefixes, scalar_loss
 from bridge.losses import LossFn, get_loss
 from bridge.models.base import eval_mode
 from bridge.progress import progress_bar
@@ -185,7 +185,7 @@ def select_params(model: nn.Module, params: ParamSelector = None, slots: Paramet
     elif callable(params):
         chosen = [n for n in names if any(params(a) for a in sorted(slots.aliases[n]))]
     else:
-        prefixes = [params] if isinstance(params, str) else list(params)
+        prefixes = name_prefixes(params)
         chosen = [n for n in names if any(a == p or a.startswith(p) for a in slots.aliases[n] for p in prefixes)]
     if not chosen:
         raise ValueError(f"parameter selection {params!r} matches no parameter of the model (names: {names[:8]}...)")
@@ -305,7 +305,7 @@ def estimate_llc(
 
     def loss_of(sub: dict[str, Tensor]) -> Tensor:
         with slots.swapped({**fixed, **sub}) as net:
-            return loss(net(x), y)
+            return scalar_loss(loss(net(x), y))  # grad_and_value refused a (1,) loss
 
     step = grad_and_value(loss_of)
     with eval_mode(model), torch.enable_grad():

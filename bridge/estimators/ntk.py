@@ -54,6 +54,7 @@ from torch.func import jacrev, vmap
 
 from bridge.estimators.llc import select_params
 from bridge.estimators.reparam import ParameterSlots, model_input, require_finite
+from bridge.models.base import eval_mode
 
 OUTPUT_REDUCTIONS = ("trace", "full")
 OutputFn = Callable[[Tensor], Tensor]
@@ -73,7 +74,8 @@ def empirical_ntk(
 
     Args:
         model: any module whose forward maps a batch ``(b, ...)`` to outputs ``(b, ...)``,
-            each example's output independent of the others in its batch.
+            each example's output independent of the others in its batch; taken in eval mode (no dropout,
+            batch norm on its running statistics), each module's flag restored after.
         x1: inputs ``(n1, ...)`` (floats, cast to the parameters' dtype, or token ids for a transformer).
         x2: inputs ``(n2, ...)`` with the same trailing shape; ``None``: ``x1``
             (then only the upper blocks are computed and the result is exactly symmetric).
@@ -100,16 +102,23 @@ def empirical_ntk(
     """
     if output_reduction not in OUTPUT_REDUCTIONS:
         raise ValueError(f"output_reduction must be one of {OUTPUT_REDUCTIONS}, got {output_reduction!r}")
-    if chunk_size is not None and (not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1):
+    if chunk_size is not None and (not isinstance(chunk_size, numbers.Integral) or isinstance(chunk_size, bool) or chunk_size < 1):
         raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
     x1 = model_input("x1", x1, model)
-    if x2 is not None and (x2.ndim < 1 or x2.shape[0] == 0 or x2.shape[1:] != x1.shape[1:]):
-        raise ValueError(f"x2 must hold examples shaped like x1's {tuple(x1.shape[1:])}, got shape {tuple(x2.shape)}")
+    if x2 is not None and (not isinstance(x2, Tensor) or x2.ndim < 1 or x2.shape[0] == 0 or x2.shape[1:] != x1.shape[1:]):
+        got = f"shape {tuple(x2.shape)}" if isinstance(x2, Tensor) else f"a {type(x2).__name__}"
+        raise ValueError(f"x2 must hold examples shaped like x1's {tuple(x1.shape[1:])}, got {got}")
     symmetric = x2 is None
     x2 = x1 if symmetric else model_input("x2", x2, model)
     jacobian = _chunk_jacobian_fn(model, output, params)
-    size1 = x1.shape[0] if chunk_size is None else chunk_size
-    size2 = x2.shape[0] if chunk_size is None else chunk_size
+    with eval_mode(model):  # dropout drew masks (an error under vmap), batch norm updated its running statistics
+        return _assemble(jacobian, x1, x2, symmetric, int(chunk_size or 0), output_reduction)
+
+
+def _assemble(jacobian: Callable[[Tensor], Tensor], x1: Tensor, x2: Tensor, symmetric: bool, chunk_size: int, output_reduction: str) -> Tensor:
+    """The kernel block by block from the chunks' Jacobians (``chunk_size`` 0: all inputs at once)."""
+    size1 = chunk_size or x1.shape[0]
+    size2 = chunk_size or x2.shape[0]
     starts1, starts2 = range(0, x1.shape[0], size1), range(0, x2.shape[0], size2)
     kernel: Tensor | None = None
     for i in starts1:
@@ -140,7 +149,7 @@ def jacobian_ntk(model: nn.Module, x: Tensor, *, output_reduction: str = "trace"
     models and checks, not large kernels.
 
     Args:
-        model: as for :func:`empirical_ntk`; every parameter is differentiated.
+        model: as for :func:`empirical_ntk`; the parameters that require grad are differentiated, the others held fixed.
         x: inputs ``(n, ...)``.
         output_reduction: ``"trace"``: ``(n, n)``; ``"full"``: ``(n, n, O, O)``.
         output: maps the model's output on the batch to the outputs the kernel is taken of.
@@ -158,9 +167,11 @@ def jacobian_ntk(model: nn.Module, x: Tensor, *, output_reduction: str = "trace"
         raise ValueError(f"output_reduction must be one of {OUTPUT_REDUCTIONS}, got {output_reduction!r}")
     x = model_input("x", x, model)
     slots = ParameterSlots(model)
-    params = slots.parameters()
-    shapes = {name: p.shape for name, p in params.items()}
-    flat = torch.cat([p.detach().reshape(-1) for p in params.values()])
+    current = slots.parameters()
+    names = select_params(model, None, slots)  # frozen parameters were differentiated too
+    fixed = {n: t.detach() for n, t in current.items() if n not in names}
+    shapes = {name: current[name].shape for name in names}
+    flat = torch.cat([current[name].detach().reshape(-1) for name in names])
 
     def forward(vector: Tensor) -> Tensor:
         tensors, offset = {}, 0
@@ -168,11 +179,12 @@ def jacobian_ntk(model: nn.Module, x: Tensor, *, output_reduction: str = "trace"
             size = math.prod(shape)
             tensors[name] = vector[offset : offset + size].reshape(shape)
             offset += size
-        with slots.swapped(tensors) as net:
+        with slots.swapped({**fixed, **tensors}) as net:
             out = net(x)
             return (out if output is None else output(out)).reshape(x.shape[0], -1)
 
-    jac = torch.autograd.functional.jacobian(forward, flat, vectorize=vectorize).detach()  # (n, O, P)
+    with eval_mode(model):  # as empirical_ntk: no dropout mask, no update of batch norm's running statistics
+        jac = torch.autograd.functional.jacobian(forward, flat, vectorize=vectorize).detach()  # (n, O, P)
     return torch.einsum("iop,jop->ij", jac, jac) if output_reduction == "trace" else torch.einsum("iap,jbp->ijab", jac, jac)
 
 

@@ -145,4 +145,86 @@ def model_input(name: str, x: Tensor, model: nn.Module) -> Tensor:
     return x.to(device=params[0].device, dtype=params[0].dtype if x.is_floating_point() else x.dtype)
 
 
-__all__ = ["ParameterSlots", "model_input", "require_finite"]
+def name_prefixes(params: object) -> list[str]:
+    """The name prefixes of a ``params`` selection given as one string or a sequence of strings.
+
+    Raises:
+        ValueError: an empty string (a prefix of every name, so it silently selected every parameter), an entry that
+            is not a string (a parameter tensor, an index) or a value that is no sequence, naming ``params``.
+
+    Examples:
+        >>> name_prefixes("blocks.0"), name_prefixes(("0.", "2."))
+        (['blocks.0'], ['0.', '2.'])
+        >>> name_prefixes([""])
+        Traceback (most recent call last):
+        ...
+        ValueError: params must be non-empty parameter names or name prefixes, or a predicate on names, got ['']
+    """
+    hint = "params must be non-empty parameter names or name prefixes, or a predicate on names"
+    try:
+        prefixes = [params] if isinstance(params, str) else list(params)  # type: ignore[call-overload]
+    except TypeError:
+        raise ValueError(f"{hint}, got {params!r}") from None
+    for p in prefixes:
+        if not isinstance(p, str):
+            raise ValueError(f"{hint}, got an entry of type {type(p).__name__}")
+        if not p:
+            raise ValueError(f"{hint}, got {params!r}")
+    return prefixes
+
+
+def scalar_loss(value: Tensor, caller: str = "") -> Tensor:
+    """A loss as a 0-d tensor: one number in any shape (``(1,)``, ``(1, 1)``) is taken, more are refused by name.
+
+    Examples:
+        >>> scalar_loss(torch.ones(1, 1)).shape
+        torch.Size([])
+        >>> scalar_loss(torch.ones(2), "hessian_operator: ")
+        Traceback (most recent call last):
+        ...
+        ValueError: hessian_operator: loss_fn must return one number, got shape (2,)
+    """
+    if not isinstance(value, Tensor) or value.numel() != 1:
+        got = f"shape {tuple(value.shape)}" if isinstance(value, Tensor) else f"a {type(value).__name__}"
+        raise ValueError(f"{caller}loss_fn must return one number, got {got}")
+    return value.reshape(())
+
+
+def trainable_tensors(model: nn.Module, params: object, caller: str = "") -> list[Tensor]:
+    """``params`` checked as distinct parameter tensors of ``model`` that require grad (``None``: all such, in
+    ``model.parameters()`` order); anything else is refused with its position, before any forward pass.
+
+    Examples:
+        >>> net = nn.Linear(2, 1)
+        >>> [tuple(p.shape) for p in trainable_tensors(net, None)]
+        [(1, 2), (1,)]
+        >>> trainable_tensors(net, [net.bias, net.bias])
+        Traceback (most recent call last):
+        ...
+        ValueError: params[1] repeats a parameter given before
+    """
+    if params is None:
+        chosen = [p for p in model.parameters() if p.requires_grad]
+        if not chosen:
+            raise ValueError(f"{caller}the model has no parameter that requires grad; pass `params` to choose some")
+        return chosen
+    if isinstance(params, (str, Tensor)) or not hasattr(params, "__iter__"):
+        raise ValueError(f"{caller}params must be a sequence of the model's parameter tensors, got a {type(params).__name__}")
+    chosen = list(params)  # type: ignore[call-overload]
+    if not chosen:
+        raise ValueError(f"{caller}params is empty: pass None for every parameter that requires grad, or some of them")
+    own, seen = {id(p) for p in model.parameters()}, set()
+    for i, p in enumerate(chosen):
+        if not isinstance(p, Tensor):
+            raise ValueError(f"{caller}params[{i}] is a {type(p).__name__}, not a parameter of the model")
+        if id(p) not in own:
+            raise ValueError(f"{caller}params[{i}] is a tensor of shape {tuple(p.shape)} that is not a parameter of the model")
+        if id(p) in seen:
+            raise ValueError(f"{caller}params[{i}] repeats a parameter given before")
+        if not p.requires_grad:
+            raise ValueError(f"{caller}params[{i}] (shape {tuple(p.shape)}) does not require grad; it cannot be differentiated")
+        seen.add(id(p))
+    return chosen
+
+
+__all__ = ["ParameterSlots", "model_input", "name_prefixes", "require_finite", "scalar_loss", "trainable_tensors"]

@@ -80,7 +80,7 @@ def config_class(kind: str):
         ...
         bridge.config.ConfigError: train.steps must be an integer, got 10.0 (float)
         >>> import numpy as np; TrainConfig(steps=np.int64(10), lr=1, betas=[0.5, 0.9])
-        TrainConfig(optimizer='gd', lr=1.0, steps=10, batch_size=None, weight_decay=0.0, momentum=0.0, betas=(0.5, 0.9), schedule=ScheduleConfig(n_log=30, every=0, track_every=0, track_resolution=0.0), threads=1, dtype='float32', warmup=0, clip_grad_norm=None, decay='none')
+        TrainConfig(optimizer='gd', lr=1.0, steps=10, batch_size=None, weight_decay=0.0, momentum=0.0, betas=(0.5, 0.9), schedule=ScheduleConfig(n_log=30, every=0, track_every=0, track_resolution=0.0, keep_optimizer=True), threads=1, dtype='float32', warmup=0, clip_grad_norm=None, decay='none')
     """
 
     def wrap(cls: type) -> type:
@@ -148,7 +148,7 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
 
     Examples:
         >>> config_to_dict(ScheduleConfig(n_log=3))
-        {'kind': 'schedule', 'n_log': 3, 'every': 0, 'track_every': 0, 'track_resolution': 0.0}
+        {'kind': 'schedule', 'n_log': 3, 'every': 0, 'track_every': 0, 'track_resolution': 0.0, 'keep_optimizer': True}
     """
     return {"kind": type(cfg).kind, **{f.name: _encode(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}}
 
@@ -165,7 +165,7 @@ def config_from_dict(data: dict[str, Any]) -> Any:
 
     Examples:
         >>> config_from_dict({"kind": "schedule", "n_log": 3})
-        ScheduleConfig(n_log=3, every=0, track_every=0, track_resolution=0.0)
+        ScheduleConfig(n_log=3, every=0, track_every=0, track_resolution=0.0, keep_optimizer=True)
     """
     if not isinstance(data, dict) or "kind" not in data:
         raise ConfigError(f"not a config dict (no 'kind'): {data!r}")
@@ -216,6 +216,10 @@ class ScheduleConfig:
             wider gap (0: no such grid). A time read off the
             tracked curves is then resolved to this relative precision with far fewer
             tracked steps than ``track_every=1`` (about ``(1 + ln(r·steps))/r``).
+        keep_optimizer: a finished run keeps the optimizer state of its last checkpoints, to be
+            extended from (``False``: it is kept while the run trains, for resuming, and deleted once
+            the run is complete, which then cannot be extended; under Adam the state is twice the
+            weights, so this keeps a third of a wide run's final bytes).
 
     Examples:
         >>> from bridge.training.schedule import checkpoint_steps
@@ -227,6 +231,7 @@ class ScheduleConfig:
     every: int = 0
     track_every: int = 0
     track_resolution: float = 0.0
+    keep_optimizer: bool = True
 
     def __post_init__(self) -> None:
         require(self.n_log >= 0, f"schedule.n_log must be >= 0, got {self.n_log}")

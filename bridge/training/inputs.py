@@ -223,6 +223,34 @@ def extension(recorded: Any, config: RunConfig, out: Path) -> int | None:
     return old
 
 
+def stateless_finish(record: dict[str, Any], out: Path, extends: int | None) -> bool:
+    """Whether ``out`` holds a complete run with no optimizer state on disk (its schedule kept none once it finished,
+    or the files were deleted since). Resumed with its own config such a run has nothing to train and is read as it
+    is: resuming it from its checkpoints would start over from step 0, deleting them and the rows offline analyses
+    added.
+
+    Raises:
+        ConfigError: ``extends`` is not ``None`` (a longer run is asked for): such a run has no state to go on from.
+
+    Examples:
+        >>> import tempfile
+        >>> stateless_finish({"status": "complete"}, Path(tempfile.mkdtemp()), None), stateless_finish({"status": "running"}, Path("run"), None)
+        (True, False)
+        >>> stateless_finish({"status": "complete"}, Path("run"), 300)
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: cannot extend run: it is complete and none of its checkpoints holds an optimizer state to go on from (its schedule kept none, schedule.keep_optimizer=False, or they were deleted); train the longer run in a new directory
+    """
+    if record.get("status") != "complete" or any((out / "checkpoints").glob("optim_*.safetensors")):
+        return False
+    if extends is not None:
+        raise ConfigError(
+            f"cannot extend {out}: it is complete and none of its checkpoints holds an optimizer state to go on from "
+            "(its schedule kept none, schedule.keep_optimizer=False, or they were deleted); train the longer run in a new directory"
+        )
+    return True
+
+
 # the fields of run.json that the writer keeps itself (or train_seeds and the analyses add): never taken from a caller's ``info``
 WRITER_FIELDS = frozenset({"config", "seed", "versions", "device", "status", "schedule", "trackers", "tracker_versions", "tracker_versions_default", "last_step", "wall_time", "metrics_bytes", "metrics_columns", "metrics_headers", "files", "extended", "error", "sweep"})
 

@@ -36,7 +36,7 @@ from bridge.tasks import TaskData
 from bridge.tasks.rows import dense
 from bridge.trackers.base import Tracker, check_trackers
 from bridge.trackers.loss import LossTracker
-from bridge.training.inputs import build_for_task, extension, resolve_device, validate
+from bridge.training.inputs import build_for_task, extension, resolve_device, stateless_finish, validate
 from bridge.training.optim import before_step, make_optimizer, take_step
 from bridge.training.undo import refusable
 from bridge.training.writer import RunWriter, extension_starts, holds_files, resumed_record
@@ -161,6 +161,8 @@ def train(
     trackers = with_loss_tracker(trackers)
     if resume and existing:  # before any work: rows of another definition are never appended to a tracker's rows
         refuse_mixed_versions(out, record, trackers, online=True)
+        if stateless_finish(record, out, extends):
+            return Run(out)
 
     with torch_threads(config.train.threads):
         return _train(config, out, data.to(dev), trackers, dev, progress, resume and existing, loggers, extends, extension_starts(record), info)

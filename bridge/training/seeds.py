@@ -59,7 +59,7 @@ from bridge.sweep.grid import check_seeds
 from bridge.tasks import TaskData
 from bridge.tasks.rows import dense
 from bridge.trackers.base import Tracker
-from bridge.training.inputs import build_for_task, extension, resolve_device, validate
+from bridge.training.inputs import build_for_task, extension, resolve_device, stateless_finish, validate
 from bridge.training.loop import batch_indices, step_bar, torch_threads, with_loss_tracker
 from bridge.training.optim import before_step, make_optimizer, optimizer_params, take_step
 from bridge.training.stacking import (
@@ -154,6 +154,10 @@ def train_seeds(
     seed_trackers = [with_loss_tracker(_fresh(trackers, s)) for s in seeds]
     for d, r, ts in zip(dirs, records, seed_trackers) if resume else ():  # before any work
         refuse_mixed_versions(d, r, ts, online=True)
+    if resume and (finished := [stateless_finish(r, d, extends[0]) for r, d in zip(records, dirs)]) and any(finished):
+        if not all(finished):  # the stacked seeds resume from one step, which that seed can no longer reach
+            raise RunError(f"cannot resume the seeds in {out}: {dirs[finished.index(True)].name} is complete with no optimizer state, {dirs[finished.index(False)].name} is not; resume the others with bridge.train")
+        return [Run(d) for d in dirs]
     with torch_threads(config.train.threads):
         return _train_seeds(configs, dirs, [d.to(dev) for d in datas], [move_to(m, dev) for m in models], seed_trackers, dev, progress, resume, extends[0], seed_loggers, extension_starts(records[0]))
 

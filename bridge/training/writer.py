@@ -385,9 +385,12 @@ class RunWriter:
         self._close_loggers()
 
     def complete(self) -> Run:
-        """Record completion and release the lock."""
+        """Record completion (deleting the optimizer states unless the schedule keeps them) and release the lock."""
         self.info.update(status="complete", last_step=self.total, files=record(self.out, ["metrics.csv"]))
         atomic_write_json(self.out / "run.json", self.info)
+        if not self.config.train.schedule.keep_optimizer:  # complete on record first: a run killed before this is whole
+            for path in (self.out / "checkpoints").glob("optim_*.safetensors"):
+                path.unlink()
         release(self.out)
         self._close_loggers()
         return Run(self.out)

@@ -196,7 +196,7 @@ class Mup(CaseStudy):
 
     def runs(self, preset: MupPreset, seed: int) -> dict[str, RunConfig]:
         out: dict[str, RunConfig] = {}
-        every_step = ScheduleConfig(n_log=0, every=0, track_every=1)
+        every_step = ScheduleConfig(n_log=0, every=0, track_every=1, keep_optimizer=False)  # read by its online tracker, never extended
         ends = ScheduleConfig(n_log=0, every=0)
         for k in range(preset.seeds):
             run_seed = preset.seeds * seed + k

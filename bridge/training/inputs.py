@@ -188,8 +188,9 @@ def extension(recorded: Any, config: RunConfig, out: Path) -> int | None:
     """The steps a run recorded with config ``recorded`` was trained for, when ``config`` extends it; ``None`` when they are equal.
 
     Raises:
-        ConfigError: the configs differ in more than ``train.steps`` (and ``train.threads``: a run resumes on
-            another number of CPU threads), or ``config`` has fewer steps.
+        ConfigError: the configs differ in more than ``train.steps`` (and ``train.threads`` and
+            ``train.schedule.keep_optimizer``: a run resumes on another number of CPU threads, and to keep
+            its optimizer state or not), or ``config`` has fewer steps.
 
     Examples:
         >>> from bridge.config import TrainConfig, config_to_dict; from bridge.models import DeepLinearConfig; from bridge.tasks import LinearTeacherConfig; from bridge.training.loop import with_train
@@ -209,8 +210,10 @@ def extension(recorded: Any, config: RunConfig, out: Path) -> int | None:
     except (ConfigError, TypeError, ValueError):
         pass  # compared as written: any difference refuses
     train_recorded = recorded.get("train") if isinstance(recorded, dict) else None
-    if isinstance(train_recorded, dict):
-        recorded = {**recorded, "train": {**train_recorded, "threads": config.train.threads}}
+    if isinstance(train_recorded, dict):  # how many threads train it, and whether it keeps its optimizer state once complete, are this config's
+        schedule = train_recorded.get("schedule")
+        kept = {"schedule": {**schedule, "keep_optimizer": config.train.schedule.keep_optimizer}} if isinstance(schedule, dict) else {}
+        recorded = {**recorded, "train": {**train_recorded, "threads": config.train.threads, **kept}}
     if recorded == wanted:
         return None
     old = train_recorded.get("steps") if isinstance(train_recorded, dict) else None

@@ -50,6 +50,19 @@ def test_a_killed_run_that_keeps_no_optimizer_state_resumes_from_it_to_the_same_
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_a_run_resumes_under_either_keep_optimizer_and_the_resuming_config_decides(tmp_path):
+    # a run written keeping its state (or before the setting existed) resumes under a config that keeps none
+    whole = train(config(), tmp_path / "whole", progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        train(config(), tmp_path / "cut", trackers=[Crash(at=35)], progress=False)
+    resumed = train(config(keep_optimizer=False), tmp_path / "cut", trackers=[Crash(at=-1)], progress=False, resume=True)
+    assert resumed.status == "complete" and optimizer_files(resumed.path) == []
+    a, b = whole.model_at(40).state_dict(), resumed.model_at(40).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ConfigError, match=r"train.schedule.every is 10 there, 20 here"):  # the rest of the schedule is the run's
+        train(dataclasses.replace(config(), train=dataclasses.replace(config().train, schedule=ScheduleConfig(n_log=4, every=20, track_every=5))), tmp_path / "cut", progress=False, resume=True)
+
+
 @pytest.mark.parametrize("how", ["kept none", "deleted since"])
 def test_a_complete_run_without_optimizer_state_is_refused_an_extension_and_nothing_changes(tmp_path, how):
     # it started over from step 0, deleting the finished run's checkpoints and rows

@@ -52,12 +52,9 @@ def observable_series(metrics: pd.DataFrame, name: str, /, **index: Any) -> pd.S
     """
     frame = observable_rows(metrics, name)
     _check_index_columns(frame, name, index)
-    for key, value in index.items():
-        frame = frame[frame[key] == value]
-    if frame.empty:
-        raise KeyError(f"no rows for observable {name!r} with {index or 'no index'}")
+    frame = _select(frame, name, index)
     if frame["step"].duplicated().any():
-        free = {c: sorted({key_part(v) for v in frame[c]}, key=lambda v: (0, float(v), "") if isinstance(v, numbers.Real) else (1, 0.0, str(v))) for c in frame.columns if c not in BASE_COLUMNS and c not in index and frame[c].notna().any()}
+        free = {c: sorted({key_part(v) for v in frame[c]}, key=_order) for c in frame.columns if c not in BASE_COLUMNS and c not in index and frame[c].notna().any()}
         varying = {c: v for c, v in free.items() if len(v) > 1}
         if varying:
             choices = "; ".join(f"{c} in {v}" for c, v in varying.items())
@@ -81,12 +78,39 @@ def observable_table(metrics: pd.DataFrame, name: str, column: str | Sequence[st
     frame = observable_rows(metrics, name)
     columns = [column] if isinstance(column, str) else list(column)
     _check_index_columns(frame, name, [*columns, *index])
-    for key, value in index.items():
-        frame = frame[frame[key] == value]
-    if frame.empty:
-        raise KeyError(f"no rows for observable {name!r} with {index or 'no index'}")
+    frame = _select(frame, name, index)
     frame = frame.drop_duplicates(["step", *columns], keep="last")  # the last row written wins, NaN included
     return frame.pivot(index="step", columns=columns if len(columns) > 1 else columns[0], values="value").sort_index().sort_index(axis=1)
+
+
+def _select(frame: pd.DataFrame, name: str, index: dict[str, Any]) -> pd.DataFrame:
+    """The rows of ``frame`` (observable ``name``'s) whose index columns hold the values ``index`` gives.
+
+    Raises:
+        TypeError: a value is not one integer or text (a list, an array, ``None``), naming its column.
+        KeyError: no row holds a value, naming its column and the values the rows hold.
+    """
+    chosen: list[str] = []
+    for key, value in index.items():
+        whole = isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral) and float(value).is_integer()  # 2.0 is the integer 2
+        if not isinstance(value, numbers.Integral | str) and not whole:
+            raise TypeError(f"{key} must be one integer or text (a value of the index column {key!r} of {name!r}), got {value!r:.120}")
+        rows = frame[frame[key] == (int(value) if whole else value)]
+        if rows.empty:
+            where = f" where {', '.join(chosen)}" if chosen else ""
+            raise KeyError(f"no rows for observable {name!r} with {key}={value!r}: {key} holds {_values(frame[key])}{where}")
+        frame = rows
+        chosen.append(f"{key}={value!r}")
+    return frame
+
+
+def _values(column: pd.Series) -> list[Any]:
+    """The values an index column holds, absent ones left out: integers in order, then text."""
+    return sorted({key_part(v) for v in column if key_part(v) is not None}, key=_order)
+
+
+def _order(value: Any) -> tuple[int, float, str]:
+    return (0, float(value), "") if isinstance(value, numbers.Real) else (1, 0.0, str(value))
 
 
 def _check_index_columns(frame: pd.DataFrame, name: str, keys: Sequence[str]) -> None:

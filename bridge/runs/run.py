@@ -18,6 +18,7 @@ Examples:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -136,7 +137,7 @@ class Run:
             CorruptFileError: ``metrics.csv`` differs from the size and checksum ``run.json`` records.
         """
         if self._metrics is None:
-            verify(self.path, self.info.get("files"), "metrics.csv")
+            self._verify("metrics.csv")
             self._metrics = read_metrics(self.path)
         return self._metrics
 
@@ -211,7 +212,7 @@ class Run:
         """The stored events (``[]`` if absent); ``CorruptFileError`` if ``events.json`` differs from its
         record or is not a list of objects."""
         file = self.path / "events.json"
-        verify(self.path, self.info.get("files"), "events.json")
+        self._verify("events.json")
         events = read_json(file) if file.exists() else []
         if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
             raise CorruptFileError(f"events.json must hold a list of events (objects), got {type(events).__name__}")
@@ -227,14 +228,45 @@ class Run:
         """
         file = self.path / "report.json"
         if file.exists() and "report.json" not in self.info.get("files", {}):
+            self._reread_record("report.json")
+        if file.exists() and "report.json" not in self.info.get("files", {}):
             if reason := older_layout(self.info, self.path):
                 raise CorruptFileError(reason)
             raise CorruptFileError(f"report.json in {self.path} is not on record in run.json: writing the report was interrupted; finish it with `mechbridge run ... --resume` or `mechbridge report --rebuild`")
-        verify(self.path, self.info.get("files"), "report.json")
+        self._verify("report.json")
         report = read_json(file) if file.exists() else None
         if report is not None and not isinstance(report, dict):
             raise CorruptFileError(f"report.json must hold a report (an object), got {type(report).__name__}")
         return report
+
+    def _verify(self, name: str) -> None:
+        """Check the file ``name`` against its record (:func:`~bridge.runs.checksums.verify`), read again from
+        ``run.json`` when the one read on opening does not match: another process (an analysis, a report) may have
+        replaced the file and its record since, which is no damage."""
+        try:
+            verify(self.path, self.info.get("files"), name)
+        except CorruptFileError:
+            if not self._reread_record(name):
+                raise
+            verify(self.path, self.info.get("files"), name)
+
+    def _reread_record(self, name: str) -> bool:
+        """Take ``run.json`` as it is on disk now; whether its record of the file ``name`` differs from the one held."""
+        now = read_record(self.path)
+        changed = now.get("files", {}).get(name) != self.info.get("files", {}).get(name)
+        self.info = now
+        return changed
+
+    def check_writable(self) -> None:
+        """Raise :class:`RunError` naming the run directory when this process cannot write into it (a read-only copy,
+        folder or disk): what :func:`bridge.analyze`, :meth:`append_metrics` and :meth:`write_events` check before any
+        work. Reading never needs it.
+
+        Examples:
+            >>> run.check_writable()   # doctest: +SKIP
+        """
+        if not os.access(self.path, os.W_OK | os.X_OK):
+            raise RunError(f"{self.path} is read-only for this process: reading it works, but appending rows or events needs a run directory it can write into (copy the run to a writable folder and open the copy)")
 
     @property
     def figures_dir(self) -> Path:
@@ -257,6 +289,7 @@ class Run:
             ValueError: a row is not tidy (see :func:`validate_rows`), before anything is written.
         """
         validate_rows(rows)
+        self.check_writable()
         data = encode_metrics(merge_rows(self.metrics, rows_to_frame(rows), replace))
         resume_points = {"metrics_bytes": dict.fromkeys(self.info["metrics_bytes"])} if self.info.get("metrics_bytes") else {}  # on record, but their sizes no longer describe the file
         self._replace_recorded("metrics.csv", data, **resume_points)
@@ -270,6 +303,7 @@ class Run:
             2
         """
         rows = [e.to_dict() if hasattr(e, "to_dict") else dict(e) for e in events]
+        self.check_writable()
         self._replace_recorded("events.json", json_bytes(rows))
 
     def _replace_recorded(self, name: str, data: bytes, **fields: Any) -> None:
@@ -286,9 +320,10 @@ class Run:
         self.update_info(files={**self.info["files"], name: new})
 
     def update_info(self, **fields: Any) -> None:
-        """Merge ``fields`` into ``run.json`` atomically."""
-        self.info.update(fields)
-        atomic_write_json(self.path / "run.json", self.info)
+        """Merge ``fields`` into ``run.json`` atomically (:attr:`info` holds them once they are written)."""
+        info = {**self.info, **fields}
+        atomic_write_json(self.path / "run.json", info)
+        self.info = info
 
 
 def load_run(path: str | Path) -> Run:

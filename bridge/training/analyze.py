@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from bridge.config import ConfigError
 from bridge.progress import progress_bar
 from bridge.runs.errors import RunError
-from bridge.runs.run import Run
+from bridge.runs.run import Run, load_run
 from bridge.runs.versions import refuse_mixed_versions, versions_record
 from bridge.trackers.base import Tracker, TrackingBuffer, check_trackers
 from bridge.training.inputs import check_threads, validate
@@ -16,7 +17,7 @@ from bridge.training.writer import FLUSH_CAPTURES
 
 
 def analyze(
-    run: Run, trackers: Sequence[Tracker], *, steps: Sequence[int] | None = None, progress: bool | None = None, threads: int | None = None, fresh: bool = False
+    run: Run | str | Path, trackers: Sequence[Tracker], *, steps: Sequence[int] | None = None, progress: bool | None = None, threads: int | None = None, fresh: bool = False
 ) -> Run:
     """Compute ``trackers`` at every checkpoint of ``run`` (or ``steps``) and append the rows.
 
@@ -27,15 +28,18 @@ def analyze(
     values (a smaller ``k`` of top eigenvalues) leaves none of the earlier ones.
 
     Args:
-        run: an opened run (:func:`bridge.load_run`).
+        run: an opened run (:func:`bridge.load_run`), or the path of its directory.
         trackers: tracker objects (the same ones that run online).
         steps: checkpoint steps to analyse (default: all).
         progress: show a progress bar (``None``: only on a terminal).
         threads: torch threads, at most this machine's CPUs (default: the run's ``train.threads``).
         fresh: replace the analysed observables at the analysed steps whole, not row by row.
 
+    Returns:
+        The run, its metrics read again from the table the rows were appended to.
+
     Raises:
-        RunError: the run holds rows of one of ``trackers`` of another definition version than this code's
+        RunError: this process cannot write into the run directory (a read-only copy), before any work; the run holds rows of one of ``trackers`` of another definition version than this code's
             (:mod:`bridge.runs.versions`), before any work; ``fresh=True`` over every checkpoint rewrites the rows
             of an analysis, never those written in training.
 
@@ -52,6 +56,10 @@ def analyze(
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise ValueError(f"threads must be a positive integer (or None: the run's train.threads), got {threads!r}")
         check_threads(threads)
+    if not isinstance(run, Run):
+        if not isinstance(run, str | Path):
+            raise TypeError(f"run must be a Run (bridge.load_run) or the path of a run directory, got {run!r:.120}")
+        run = load_run(run)
     status = run.status
     if status == "running":
         raise ValueError(f"{run.path} is still being trained (status 'running'); analyze it when it is complete, failed or stopped")
@@ -65,6 +73,7 @@ def analyze(
     unknown = sorted(set(steps) - set(available))
     if unknown:
         raise ValueError(f"no checkpoints at steps {unknown[:5]} in {run.path}")
+    run.check_writable()
     refuse_mixed_versions(run.path, run.info, trackers, online=False, fresh=fresh, every_step=set(steps) >= set(available))
     buffer, rows = TrackingBuffer(trackers, run.task_data()), []
     with torch_threads(threads or run.config.train.threads):

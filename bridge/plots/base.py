@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from bridge.plots.checks import curve, require_axes, require_entries, require_mapping, series
+from bridge.plots.checks import curve, require_axes, require_entries, require_mapping, series, spread
 from bridge.plots.marks import legend_if_any, mark_lone_points, note, note_if_nothing_finite
 from bridge.stages.detectors import Stage
 
@@ -270,7 +270,7 @@ def plot_estimate_series(ax: Any, steps: Sequence[float], mean: Sequence[float],
     """An estimate at each step with its standard deviation as error bars (e.g. the learning coefficient over checkpoints).
 
     Args:
-        steps, mean, sd: each ``(n,)``.
+        steps, mean, sd: each ``(n,)``; ``sd`` ≥ 0 (NaN: no bar).
 
     Examples:
         >>> from bridge.plots import new_figure
@@ -280,7 +280,7 @@ def plot_estimate_series(ax: Any, steps: Sequence[float], mean: Sequence[float],
     """
     require_axes(ax)
     steps = series("steps", steps)
-    mean, sd = series("mean", mean, len(steps), of="step"), series("sd", sd, len(steps), of="step")
+    mean, sd = series("mean", mean, len(steps), of="step"), spread("sd", sd, len(steps), of="step")
     ax.errorbar(steps, mean, yerr=sd, fmt="o-", ms=3, lw=1, capsize=2)
     if zero_line:
         ax.axhline(0, color="0.7", lw=0.6)

@@ -106,6 +106,23 @@ def series(name: str, values: Any, length: int | None = None, *, of: str = "poin
     return a
 
 
+def spread(name: str, values: Any, length: int, *, of: str = "point") -> np.ndarray:
+    """``values`` as :func:`series` of ``length``, checked to hold no negative value (a standard deviation, an error bar's
+    half-width); NaN is allowed (no bar).
+
+    Examples:
+        >>> spread("sd", [0.1, -0.2], 2, of="step")
+        Traceback (most recent call last):
+        ...
+        ValueError: sd must be ≥ 0 (a spread), got -0.2 at entry 1
+    """
+    a = series(name, values, length, of=of)
+    negative = np.flatnonzero(a < 0)
+    if negative.size:
+        raise ValueError(f"{name} must be ≥ 0 (a spread), got {a[negative[0]]:g} at entry {negative[0]}")
+    return a
+
+
 def curve(name: str, pair: Any) -> tuple[np.ndarray, np.ndarray]:
     """An ``(x, y)`` pair as two 1-D float arrays of one length; ``name`` says which curve, for the message.
 
@@ -142,4 +159,4 @@ def array2d(name: str, values: Any, shape: tuple[int | None, int | None], dims: 
     return a
 
 
-__all__ = ["array2d", "curve", "require_axes", "require_mapping", "series"]
+__all__ = ["array2d", "curve", "require_axes", "require_mapping", "series", "spread"]

@@ -20,7 +20,7 @@ import numpy as np
 
 from bridge.plots.base import set_log_scale
 from bridge.plots.checks import array2d, require_axes, require_mapping, series
-from bridge.plots.marks import note
+from bridge.plots.marks import note, note_if_nothing_finite
 
 PHASE_COLOURS = {"memorisation": "tab:red", "circuit formation": "tab:olive", "clean-up": "tab:green"}
 
@@ -29,7 +29,8 @@ def plot_spectrum(ax: Any, spectra: Mapping[str, Sequence[float]], *, key: Seque
     """Grouped bars of per-frequency norms (frequency 1 … K; entry 0, the constant, is dropped).
 
     Args:
-        spectra: label → norms ``(K + 1,)`` from :func:`probes.fourier.frequency_norms`.
+        spectra: label → norms ``(K + 1,)`` from :func:`probes.fourier.frequency_norms`; an infinite norm (a diverged
+            run) is counted in a note, not drawn.
         key: frequencies to mark with a star above the bars.
 
     Examples:
@@ -44,13 +45,14 @@ def plot_spectrum(ax: Any, spectra: Mapping[str, Sequence[float]], *, key: Seque
     spectra = {label: series(f"spectra[{label!r}]", norms) for label, norms in spectra.items()}
     n = len(spectra)
     width = 0.8 / max(n, 1)
-    top = 0.0
+    top, left_out = 0.0, 0
     for i, (label, norms) in enumerate(spectra.items()):
         v = norms[1:]
-        k = np.arange(1, len(v) + 1)
-        ax.bar(k + (i - (n - 1) / 2) * width, v, width=width, label=label, color=f"C{i}")
-        top = max(top, float(np.nanmax(v)) if np.isfinite(v).any() else 0.0)
-    for k in key:
+        k, finite = np.arange(1, len(v) + 1), np.isfinite(v)
+        ax.bar(k + (i - (n - 1) / 2) * width, np.where(finite, v, np.nan), width=width, label=label, color=f"C{i}")  # an infinite bar has no top
+        top = max(top, float(v[finite].max()) if finite.any() else 0.0)
+        left_out += int(np.sum(~finite & ~np.isnan(v)))
+    for k in key if top > 0 else ():  # no bar to stand over: a star far outside the bars would squeeze the panel
         ax.text(k, top * 1.03, "*", ha="center", va="bottom", fontsize=10)
     if key and top > 0:
         ax.set_ylim(top=top * 1.12)  # the stars inside the frame, clear of the title
@@ -58,10 +60,12 @@ def plot_spectrum(ax: Any, spectra: Mapping[str, Sequence[float]], *, key: Seque
     ax.set_ylabel("Fourier norm")
     if title:
         ax.set_title(title)
-    if spectra:
-        ax.legend(fontsize=7)
-    else:
+    if not spectra:
         note(ax, "no spectrum to draw")
+        return ax
+    ax.legend(fontsize=7)
+    if not note_if_nothing_finite(ax, [(np.arange(len(v) - 1), v[1:]) for v in spectra.values()]) and left_out:
+        ax.text(0.01, 0.99, f"{left_out} non-finite norm{'s' * (left_out > 1)} not drawn", transform=ax.transAxes, ha="left", va="top", fontsize=7, color="0.3")
     return ax
 
 

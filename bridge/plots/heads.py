@@ -20,6 +20,7 @@ import numpy as np
 from jaxtyping import Float
 
 from bridge.plots.checks import require_axes, series
+from bridge.plots.marks import note
 
 
 def plot_head_heatmap(
@@ -54,6 +55,10 @@ def plot_head_heatmap(
     values = np.asarray(values, dtype=float)
     if values.shape != (len(heads), len(steps)):
         raise ValueError(f"values must be (heads, steps) = ({len(heads)}, {len(steps)}), got {values.shape}")
+    ax.set_title(title, fontsize=9)
+    if not values.size:  # an image of no cell cannot be drawn
+        note(ax, f"no {'checkpoint' if not len(steps) else 'head'} to draw")
+        return ax
     image = ax.imshow(values, aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
     ax.set_yticks(range(len(heads)))
     ax.set_yticklabels(heads, fontsize=7)
@@ -66,7 +71,6 @@ def plot_head_heatmap(
         ax.axvline(col, color="cyan", lw=1, ls="--")
         if label:
             ax.text(col + 0.3, len(heads) - 0.7, label, color="cyan", fontsize=7, ha="left", va="bottom")
-    ax.set_title(title, fontsize=9)
     ax.figure.colorbar(image, ax=ax, shrink=0.8)
     return ax
 

@@ -21,7 +21,7 @@ import networkx as nx
 import numpy as np
 
 from bridge.plots.base import plot_stage_bands
-from bridge.plots.checks import curve, require_axes, require_mapping, series
+from bridge.plots.checks import curve, require_axes, require_mapping, series, spread
 from bridge.plots.marks import mark_lone_points, note, note_if_nothing_finite
 from bridge.stages.detectors import Stage
 from probes.circuits import edges_above
@@ -69,7 +69,7 @@ def plot_loss_stages(
             raise ValueError(f"llc must be (steps, mean, std), got {len(llc)} items")
         n = len(series("llc steps", llc[0]))
         series("llc mean", llc[1], n, of="step")
-        series("llc std", llc[2], n, of="step")
+        spread("llc std", llc[2], n, of="step")
     plot_stage_bands(ax, stages)
     for label, (steps, values, style) in curves.items():
         mark_lone_points(ax.plot(steps, values, style, lw=1.4, label=label)[0], steps, values)
@@ -190,7 +190,7 @@ def plot_previous_token_coverage(ax: Any, coverage: Mapping[str, Any]) -> Any:
     require_mapping("coverage['previous_token_by_position']", prev)
     if not prev:
         raise ValueError("coverage['previous_token_by_position'] has no head")
-    n = len(series(f"previous_token_by_position[{next(iter(prev))!r}]", next(iter(prev.values()))))
+    n = len(series(f"previous_token_by_position[{next(iter(prev))!r}]", next(iter(prev.values())), empty=False))
     for name, values in prev.items():
         series(f"previous_token_by_position[{name!r}]", values, n, of="query 1 … n_ctx − 1")
     series("coverage['demand']", coverage["demand"], n, of="query 1 … n_ctx − 1")
@@ -203,7 +203,7 @@ def plot_previous_token_coverage(ax: Any, coverage: Mapping[str, Any]) -> Any:
     ax.set_xlabel("query position q")
     ax.set_ylabel("attention to q − 1")
     ax.set_title("layer-0 previous-token attention by position", fontsize=9)
-    ax.set_ylim(-0.03, max(1.05, 1.05 * float(total.max())))
+    ax.set_ylim(-0.03, max(1.05, 1.05 * float(np.max(total, initial=0.0, where=np.isfinite(total)))))  # an infinite score has no top
     ax.axvline(coverage["reach"] + 0.5, color="0.4", ls=":", lw=1, label=f"reach (query {coverage['reach']:g})")
     ax.legend(fontsize=6, loc="center right")
     return ax
@@ -234,9 +234,10 @@ def plot_induction_by_key(ax: Any, coverage: Mapping[str, Any], head: str, min_c
         data = coverage.get(f"induction_{split}")
         if data is None:
             continue
-        series(f"coverage['induction_{split}']['count']", data["count"], len(data["by_key"]), of="key in by_key")
-        keys = [k for k, (v, c) in enumerate(zip(data["by_key"], data["count"])) if v is not None and c >= min_count]
-        ax.plot(keys, [data["by_key"][k] for k in keys], style, ms=3, lw=1, label=f"{split} (queries with one earlier copy)")
+        by_key = series(f"coverage['induction_{split}']['by_key']", data["by_key"])  # a pandas Series by position, not by its index
+        count = series(f"coverage['induction_{split}']['count']", data["count"], len(by_key), of="key in by_key")
+        keys = [k for k in range(len(by_key)) if not np.isnan(by_key[k]) and count[k] >= min_count]
+        ax.plot(keys, by_key[keys].tolist(), style, ms=3, lw=1, label=f"{split} (queries with one earlier copy)")
     ax.set_xlabel("position of the key induction needs")
     ax.set_ylabel("attention to that key")
     ax.set_title(f"{head} induction attention by key position", fontsize=9)

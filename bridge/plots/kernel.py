@@ -96,9 +96,10 @@ def plot_kernel_distance(ax: Any, alphas: Sequence[float], distances: Sequence[f
     a = series("alphas", alphas, empty=False)
     d = series("distances", distances, len(a), of="α")
     ax.plot(a, d, "o-", color="C0", label="kernel distance at the end")
-    big = a >= np.nanmedian(a)
-    guide = d[big][0] * (a[big] / a[big][0]) ** -1.0
-    ax.plot(a[big], guide, ":", color="0.4", label="∝ α⁻¹ (guide)")
+    ok = np.isfinite(a) & np.isfinite(d) & (a > 0) & (d > 0)  # the points a log-log guide can pass through
+    big = ok & (a >= np.median(a[ok])) if ok.any() else ok
+    if big.any():
+        ax.plot(a[big], d[big][0] * (a[big] / a[big][0]) ** -1.0, ":", color="0.4", label="∝ α⁻¹ (guide)")
     ax.axhline(level, color="C3", ls="--", lw=1.0, label=f"crossover level {level:g}")
     if crossover is not None:
         ax.axvline(crossover, color="C3", lw=1.0, alpha=0.6, label=f"crossed at α = {crossover:.3g}")

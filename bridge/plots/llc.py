@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from jaxtyping import Float
 
-from bridge.plots.checks import require_axes, series
+from bridge.plots.checks import require_axes, series, spread
 from bridge.plots.marks import legend_if_any
 
 
@@ -40,7 +40,7 @@ def plot_llc_vs_theory(
         labels: ``(model,)`` tick labels.
         theory: ``(model,)`` theoretical λ, drawn as grey bars with a ±``tolerance`` (relative) error bar.
         estimate: ``(model,)`` estimates λ̂, drawn as points beside the bars.
-        std: ``(model,)`` spread of each estimate over chains (error bars of the points).
+        std: ``(model,)`` spread of each estimate over chains (error bars of the points), ≥ 0.
         regular: ``(model,)`` optional ``d/2`` of each model (the regular value), drawn as red dashes.
         tolerance: relative half-width of the band around theory.
         title: axes title.
@@ -60,12 +60,13 @@ def plot_llc_vs_theory(
     if isinstance(labels, str):
         raise TypeError(f"labels must be a sequence of tick labels, got the string {labels!r}")
     x = np.arange(len(labels))
-    theory, estimate, std = (series(name, v, len(labels), of="label") for name, v in (("theory", theory), ("estimate", estimate), ("std", std)))
+    theory, estimate = (series(name, v, len(labels), of="label") for name, v in (("theory", theory), ("estimate", estimate)))
+    std = spread("std", std, len(labels), of="label")
     if regular is not None:
         regular = series("regular", regular, len(labels), of="label")
     ax.bar(x - 0.2, theory, width=0.4, color="0.75", label=theory_label)
     ax.errorbar(x + 0.2, estimate, yerr=std, fmt="o", color="C0", label="SGLD λ̂ (± chain std)")
-    ax.errorbar(x - 0.2, theory, yerr=tolerance * theory, fmt="none", ecolor="k", capsize=4, lw=0.8, label=f"±{tolerance:.0%}")
+    ax.errorbar(x - 0.2, theory, yerr=np.abs(tolerance * theory), fmt="none", ecolor="k", capsize=4, lw=0.8, label=f"±{tolerance:.0%}")
     if regular is not None:
         ax.scatter(x, regular, marker="_", s=200, color="C3", label="d/2 (regular)")
     ax.set_xticks(x, list(labels), fontsize=7)

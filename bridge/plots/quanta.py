@@ -49,7 +49,7 @@ def plot_subtask_losses(ax: Any, steps: Sequence[float], losses: np.ndarray, eme
         colour = cmap(k / max(n - 1, 1))
         ax.plot(steps, losses[:, k], color=colour, lw=1.1)
         t = emergence[k]
-        if np.isfinite(t):
+        if np.isfinite(t) and len(steps):  # no step: no curve to put the dot on
             ax.plot([t], [np.interp(along(t), along(steps), losses[:, k])], "o", color=colour, ms=4, mec="k", mew=0.5)
     ax.set_xlabel("step")
     ax.set_ylabel("test loss of the subtask (nats)")

@@ -52,7 +52,7 @@ def plot_sharpness(ax: Any, curves: Mapping[float, Curve], plateaus: Mapping[flo
         mark_lone_points(ax.plot(t, s, color=colour, lw=1.0, label=f"η={lr:g}")[0], t, s)
         ax.axhline(2 / lr, color=colour, ls="--", lw=1.0)
         start = plateaus.get(lr)
-        if start is not None:
+        if start is not None and len(t):  # a curve of no step has no point to mark
             ax.plot([start], [np.interp(start, t, s)], "o", color=colour, ms=5)
     ax.plot([], [], "k--", lw=1.0, label="2/η (theory)")
     ax.plot([], [], "ko", ms=5, label="plateau start (detected)")
@@ -127,7 +127,8 @@ def plot_layer_loading(ax: Any, steps: Sequence[float], shares: Sequence[Mapping
     ax.set_ylabel("share of |v₁|²")
     ax.set_ylim(0, 1)
     ax.set_title(title)
-    legend_if_any(ax, fontsize=7, loc="lower right")
+    if not legend_if_any(ax, fontsize=7, loc="lower right") and not len(steps):
+        note(ax, "no step to draw")
     return ax
 
 

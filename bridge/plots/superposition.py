@@ -79,8 +79,9 @@ def plot_feature_directions(ax, W: np.ndarray, *, title: str = "", threshold: fl
     """
     require_axes(ax)
     W = array2d("W", W, (2, None), "(2, features)")
-    lim = max(1.2, float(np.abs(W).max()) * 1.15) if W.size else 1.2
-    for i in range(W.shape[1]):
+    finite = np.isfinite(W).all(axis=0)  # a diverged feature has no direction to draw
+    lim = max(1.2, float(np.abs(W[:, finite]).max()) * 1.15) if finite.any() else 1.2
+    for i in np.flatnonzero(finite):
         x, y = W[:, i]
         on = np.hypot(x, y) > threshold
         ax.arrow(0, 0, x, y, width=0.012 * lim, length_includes_head=True, color=f"C{i % 10}", alpha=1.0 if on else 0.3)
@@ -91,6 +92,9 @@ def plot_feature_directions(ax, W: np.ndarray, *, title: str = "", threshold: fl
     ax.axhline(0, color="0.85", lw=0.6)
     ax.axvline(0, color="0.85", lw=0.6)
     ax.set_title(title, fontsize=8)
+    if not finite.all():
+        left_out = int(np.sum(~finite))
+        ax.text(0.01, 0.01, f"{left_out} feature{'s' * (left_out > 1)} not finite: not drawn", transform=ax.transAxes, ha="left", va="bottom", fontsize=7, color="0.3")
     return ax
 
 

@@ -42,7 +42,9 @@ def plot_curves(
     """Observed curves (solid) with their theory curves (dashed, same colour when labels match).
 
     Labels starting with ``_`` are drawn but left out of the legend; ``colors``
-    maps labels to colours (default: the colour cycle in order). A finite point with no finite
+    maps labels to colours (default: the colour cycle in order, or with more than 10 curves, where
+    the cycle repeats, evenly spaced shades of viridis; a legend of more than 12 entries stands beside
+    the panel). A finite point with no finite
     neighbour (a curve of one point, or one between NaNs) is drawn as a dot, as a line cannot show it.
 
     Args:
@@ -63,9 +65,9 @@ def plot_curves(
     require_mapping("theory", theory or {})
     observed = {label: curve(f"curves[{label!r}]", pair) for label, pair in curves.items()}
     predicted = {label: curve(f"theory[{label!r}]", pair) for label, pair in (theory or {}).items()}
-    colours = {}
+    colours, shades = {}, _shades(len(observed))
     for i, (label, (x, y)) in enumerate(observed.items()):
-        (line,) = ax.plot(x, y, lw=1.6, label=label, color=(colors or {}).get(label, f"C{i % 10}"))
+        (line,) = ax.plot(x, y, lw=1.6, label=label, color=(colors or {}).get(label, shades[i]))
         mark_lone_points(line, x, y)
         colours[label] = line.get_color()
     for label, (x, y) in predicted.items():
@@ -81,8 +83,19 @@ def plot_curves(
     if title:
         ax.set_title(title)
     note_if_nothing_finite(ax, observed.values())
-    legend_if_any(ax, fontsize=7, ncol=2 if sum(not k.startswith("_") for k in curves) > 6 else 1)
+    entries = sum(not k.startswith("_") for k in curves) + bool(theory)
+    outside = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "borderaxespad": 0.0} if entries > 12 else {}  # beside the panel, not over half of it
+    legend_if_any(ax, fontsize=7, ncol=1 + (entries - 1) // 24 if outside else 2 if entries > 6 else 1, **outside)
     return ax
+
+
+def _shades(n: int) -> list[Any]:
+    """``n`` line colours: the colour cycle up to its 10, else ``n`` steps along viridis (the cycle's 11th is its 1st again)."""
+    if n <= 10:
+        return [f"C{i}" for i in range(n)]
+    import matplotlib
+
+    return [matplotlib.colormaps["viridis"](i / (n - 1)) for i in range(n)]
 
 
 _LINEAR_NOTE = "linear-axis-note"  # gid of the note on a panel whose log axis stayed linear

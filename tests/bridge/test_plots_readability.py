@@ -39,3 +39,22 @@ def test_the_sweep_fit_labels_its_short_log_axes_in_plain_numbers_that_do_not_ov
     assert [text for text, _ in shown] == ["0.002", "0.005", "0.01"]
     assert not any(a.overlaps(b) for i, (_, a) in enumerate(shown) for _, b in shown[i + 1 :])
     assert [text for text, _ in _shown_tick_labels(ax.yaxis)] == ["200", "500", "1000", "2000"]  # the slope −1 guide reaches past 1000
+
+
+def test_more_curves_than_the_colour_cycle_get_a_colour_each_and_their_legend_stands_beside_the_panel():
+    """The cycle has 10 colours: seeds 0, 10, 20 and 30 of 40 were drawn alike, under a legend covering half the panel."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import to_hex
+
+    x = list(range(50))
+    fig, ax = new_figure()
+    plots.plot_curves(ax, {f"seed {i}": (x, [v * (1 + i / 40) for v in x]) for i in range(40)})
+    assert len({to_hex(line.get_color()) for line in ax.lines}) == 40
+    FigureCanvasAgg(fig).draw()
+    legend, panel = ax.get_legend().get_window_extent(), ax.get_window_extent()
+    assert legend.x0 >= panel.x1 and len(ax.get_legend().get_texts()) == 40
+    fig, ax = new_figure()  # within the cycle: its colours in order, the legend inside the panel
+    plots.plot_curves(ax, {f"seed {i}": (x, x) for i in range(10)})
+    assert [line.get_color() for line in ax.lines] == [f"C{i}" for i in range(10)]
+    FigureCanvasAgg(fig).draw()
+    assert ax.get_legend().get_window_extent().x1 <= ax.get_window_extent().x1

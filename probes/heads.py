@@ -33,6 +33,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor, nn
 
+from bridge.losses import at_least_float32
 from bridge.models.base import eval_mode
 from probes.tokens import check_tokens
 
@@ -84,6 +85,7 @@ def head_weights(model: nn.Module) -> HeadWeights:
 
     ``blocks.{l}.attn.q.weight`` is ``(n_heads * d_head, d_model)``, ``o.weight`` is
     ``(d_model, n_heads * d_head)`` and ``unembed.weight`` is ``(d_vocab_out, d_model)``.
+    The matrices are float64 for a float64 model and float32 otherwise.
     A normalised model's LayerNorm or RMSNorm weights are folded into the matrices that
     read the normalised stream (``ln1`` into ``W_Q``, ``W_K``, ``W_V``; ``ln_final`` into
     ``W_U``), as TransformerLens's ``fold_ln`` does; the normalisation's division by the
@@ -96,13 +98,13 @@ def head_weights(model: nn.Module) -> HeadWeights:
         >>> tuple(w.W_E.shape), tuple(w.W_U.shape), tuple(w.W_Q.shape), tuple(w.W_O.shape)
         ((8, 16), (16, 8), (2, 2, 16, 8), (2, 2, 8, 16))
     """
-    sd = {k: v.detach().float().cpu() for k, v in model.state_dict().items()}
+    sd = {k: at_least_float32(v.detach()).cpu() for k, v in model.state_dict().items()}  # a float64 model keeps its digits
     n_layers, n_heads, d_head = model.cfg.n_layers, model.cfg.n_heads, model.cfg.d_head
     if "embed.weight" not in sd or "blocks.0.attn.q.weight" not in sd:
         raise ValueError("head_weights needs a TransformerBridge with embed.weight and blocks.{l}.attn.{q,k,v,o}.weight")
 
     def norm(name: str) -> Tensor:  # the weight a normalisation multiplies the stream by (ones without one)
-        return sd.get(f"{name}.weight", torch.ones(sd["embed.weight"].shape[1]))
+        return sd.get(f"{name}.weight", torch.ones(sd["embed.weight"].shape[1], dtype=sd["embed.weight"].dtype))
 
     def split_in(name: str) -> Tensor:
         w = [sd[f"blocks.{layer}.attn.{name}.weight"] * norm(f"blocks.{layer}.ln1") for layer in range(n_layers)]
@@ -121,7 +123,7 @@ def copying_scores(w: HeadWeights) -> Float[Tensor, "layer head"]:
     attends to; 0: it suppresses them. Needs ``d_vocab == d_vocab_out``.
 
     Returns:
-        ``(n_layers, n_heads)``, in [0, 1].
+        ``(n_layers, n_heads)``, in [0, 1]; float64 for float64 weights, else float32.
 
     Examples:
         >>> eye, flip = torch.eye(2).expand(1, 2, 2, 2), torch.stack([torch.eye(2), -torch.eye(2)])[None]
@@ -133,7 +135,7 @@ def copying_scores(w: HeadWeights) -> Float[Tensor, "layer head"]:
     small = (w.W_O @ (w.W_U @ w.W_E) @ w.W_V).double()
     eig = torch.linalg.eigvals(small)
     mag = eig.abs()
-    return ((mag * (eig.real > 0)).sum(-1) / mag.sum(-1).clamp_min(1e-30)).float()
+    return ((mag * (eig.real > 0)).sum(-1) / mag.sum(-1).clamp_min(1e-30)).to(torch.promote_types(w.W_O.dtype, torch.float32))
 
 
 def composition_score(a: Tensor, b: Tensor) -> Tensor:
@@ -170,7 +172,8 @@ def _unit_scale(m: Tensor) -> Tensor:
 def composition_scores(w: HeadWeights) -> dict[str, Float[Tensor, "layer head layer head"]]:
     """Q-, K-, V-composition of every head ``(l0, h0)`` into every later head ``(l1, h1)``.
 
-    Entries with ``l1 <= l0`` are NaN. Biases are left out (Elhage et al. 2021).
+    Entries with ``l1 <= l0`` are NaN. Biases are left out (Elhage et al. 2021). Float64 weights give
+    float64 scores, others float32.
 
     Returns:
         ``{"q", "k", "v"}`` → ``(n_layers, n_heads, n_layers, n_heads)`` indexed ``[l0, h0, l1, h1]``.
@@ -185,7 +188,7 @@ def composition_scores(w: HeadWeights) -> dict[str, Float[Tensor, "layer head la
     ov, qk = w.OV, w.QK
     out = {}
     for kind, right in (("q", qk), ("k", qk.transpose(-1, -2)), ("v", ov)):
-        score = torch.full((L, H, L, H), float("nan"))
+        score = torch.full((L, H, L, H), float("nan"), dtype=torch.promote_types(ov.dtype, torch.float32))
         for l0 in range(L):
             for l1 in range(l0 + 1, L):
                 score[l0, :, l1, :] = composition_score(ov[l0][:, None], right[l1][None, :])
@@ -249,7 +252,7 @@ def pattern_scores(pattern: Float[Tensor, "batch head query key"], tokens: Int[T
     b, n = _token_shape(tokens)
     if pattern.ndim != 4 or pattern.shape[0] != b or pattern.shape[2] != n or pattern.shape[3] != n:
         raise ValueError(f"pattern must be (batch, head, {n}, {n}) for tokens {tuple(tokens.shape)}, got {tuple(pattern.shape)}")
-    pattern = pattern if pattern.dtype == torch.float64 else pattern.float()  # float64 patterns keep float64 scores
+    pattern = at_least_float32(pattern)  # float64 patterns keep float64 scores
     strict = torch.ones(n, n, dtype=torch.bool, device=tokens.device).tril(-1)
     same = (tokens[:, :, None] == tokens[:, None, :]) & strict  # (b, q, k): k < q, same token
     after = torch.zeros_like(same)
@@ -274,6 +277,7 @@ def previous_token_by_position(pattern: Float[Tensor, "batch head query key"]) -
 
     A previous-token head built from positional embeddings may work only at the
     positions where training needed it; :func:`pattern_scores` averages that away.
+    Float64 for a float64 ``pattern``, else float32.
 
     Examples:
         >>> pattern = torch.eye(4).roll(-1, dims=1).tril()[None, None].repeat(1, 2, 1, 1)
@@ -284,8 +288,9 @@ def previous_token_by_position(pattern: Float[Tensor, "batch head query key"]) -
     """
     if pattern.ndim != 4 or pattern.shape[2] != pattern.shape[3]:
         raise ValueError(f"pattern must be (batch, head, query, key) with query == key, got {tuple(pattern.shape)}")
-    out = torch.full(pattern.shape[1:3], float("nan"), device=pattern.device)
-    out[:, 1:] = pattern.float().diagonal(offset=-1, dim1=2, dim2=3).mean(0)
+    pattern = at_least_float32(pattern)
+    out = torch.full(pattern.shape[1:3], float("nan"), dtype=pattern.dtype, device=pattern.device)
+    out[:, 1:] = pattern.diagonal(offset=-1, dim1=2, dim2=3).mean(0)
     return out
 
 
@@ -296,7 +301,8 @@ def induction_by_key_position(pattern: Float[Tensor, "batch head query key"], to
     induction key is ``s + 1``; entry ``[h, k]`` is head ``h``'s mean attention to
     it over the queries whose key is ``k`` (NaN where there are none), with the
     number of such queries per ``k``. Separates "the head does induction" from
-    "it does induction where its keys carry previous-token information".
+    "it does induction where its keys carry previous-token information". The mass is float64 for a
+    float64 ``pattern``, else float32.
 
     Examples:
         >>> tokens = torch.tensor([[7, 1, 2, 3, 1, 2, 3]])
@@ -315,8 +321,8 @@ def induction_by_key_position(pattern: Float[Tensor, "batch head query key"], to
     once = same.sum(-1) == 1  # (b, q)
     key = (same.float().argmax(-1) + 1).clamp_max(n - 1)  # (b, q)
     index = einops.repeat(key, "batch query -> batch head query 1", head=pattern.shape[1])
-    mass = pattern.float().gather(3, index).squeeze(-1)  # (b, h, q)
-    onehot = torch.nn.functional.one_hot(key, n).float() * once[..., None].float()  # (b, q, k)
+    mass = at_least_float32(pattern).gather(3, index).squeeze(-1)  # (b, h, q)
+    onehot = torch.nn.functional.one_hot(key, n).to(mass.dtype) * once[..., None].to(mass.dtype)  # (b, q, k)
     count = onehot.sum((0, 1))
     total = einops.einsum(mass, onehot, "batch head query, batch query key -> head key")
     return (total / count.clamp_min(1.0)).masked_fill(count == 0, float("nan")), count.long()

@@ -7,7 +7,8 @@ the block exits, also when the measured function raises.
 
 Effects are differences of a scalar ``metric(logits, tokens)`` (e.g.
 :func:`bridge.tasks.repeated_tokens.repeated_token_loss`): intervened minus
-clean, so a positive effect on a loss means the intervention hurt.
+clean, so a positive effect on a loss means the intervention hurt. They are
+float64 when the metric is (a float64 model's loss), else float32.
 
 Examples:
     >>> import torch
@@ -95,6 +96,11 @@ def hooked(model: nn.Module, fwd_hooks: Sequence[tuple[str, HookFn]]) -> Iterato
             handle.hook.remove()
             if handle in point.fwd_hooks:
                 point.fwd_hooks.remove(handle)
+
+
+def _effect_dtype(value: Tensor) -> torch.dtype:
+    """The dtype of effects of a metric whose value is ``value``: float64 for a float64 metric, else float32."""
+    return torch.float64 if torch.as_tensor(value).dtype == torch.float64 else torch.float32
 
 
 def _forward(model: nn.Module, tokens: Tensor, hooks: Sequence[tuple[str, HookFn]] = ()) -> Tensor:
@@ -206,7 +212,7 @@ def ablation_effects(
         raise ValueError(f"reference sequences must have the tokens' length: got shape {tuple(reference.shape)} for tokens {tuple(tokens.shape)}")
     means = mean_head_outputs(model, tokens if reference is None else reference) if mode == "mean" else None
     clean = metric(_forward(model, tokens), tokens)
-    out = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    out = torch.zeros(model.cfg.n_layers, model.cfg.n_heads, dtype=_effect_dtype(clean))
     for layer in range(model.cfg.n_layers):
         for head in range(model.cfg.n_heads):
             with torch.no_grad(), ablated(model, [(layer, head)], mode, means):
@@ -241,7 +247,7 @@ def patch_heads(model: nn.Module, target: Int[Tensor, "batch pos"], source: Int[
         raise ValueError(f"target and source must have one shape, got {tuple(target.shape)} and {tuple(source.shape)}")
     z_src = _z_cache(model, source)
     base = metric(_forward(model, target), target)
-    out = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    out = torch.zeros(model.cfg.n_layers, model.cfg.n_heads, dtype=_effect_dtype(base))
     for layer in range(model.cfg.n_layers):
         for head in range(model.cfg.n_heads):
 
@@ -377,7 +383,7 @@ def path_patch_matrix(
     w = head_weights(model)
     z_src, z_tgt = _z_cache(model, source)[sender_layer], _z_cache(model, target)[sender_layer]
     base = metric(_forward(model, target), target)
-    out = torch.zeros(len(senders), len(receivers))
+    out = torch.zeros(len(senders), len(receivers), dtype=_effect_dtype(base))
     for i, a in enumerate(senders):
         dz = z_src[:, :, a] - z_tgt[:, :, a]
         for j, b in enumerate(receivers):

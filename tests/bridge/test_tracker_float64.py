@@ -119,3 +119,41 @@ def test_feature_norms_of_weights_whose_squares_leave_the_dtypes_range_are_their
     rows = keyed(T.FeatureGeometryTracker(threshold=0.5 * scale)(model, 0, None))
     norms = [rows[("features/norm", (("feature", i),))] / scale for i in range(3)]
     assert norms == pytest.approx([5.0, 0.0, 1.0], rel=1e-6) and rows[("features/represented", ())] == 2.0
+
+
+def off_float32_grid(model):
+    """``model`` in float64 with every weight moved off the float32 grid, as float64 training moves it."""
+    model, g = model.double(), torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=g, dtype=torch.float64))
+    return model
+
+
+def test_the_head_tracker_gives_a_float64_model_its_float64_copying_and_composition_scores():
+    data, model = induction()
+    model = off_float32_grid(model)
+    rows = keyed(T.HeadScoreTracker(n_eval=8)(model, 0, in_dtype(data, torch.float64)))
+    sd, d, norm = model.state_dict(), 8, torch.linalg.matrix_norm
+    qkv = lambda name, layer, h: sd[f"blocks.{layer}.attn.{name}.weight"][h * d : (h + 1) * d].T  # noqa: E731
+    ov = {(layer, h): qkv("v", layer, h) @ sd[f"blocks.{layer}.attn.o.weight"][:, h * d : (h + 1) * d].T for layer in range(2) for h in range(2)}
+    for (layer, h), m in ov.items():
+        eig = torch.linalg.eigvals(sd["embed.weight"] @ m @ sd["unembed.weight"].T)
+        expected = float((eig.abs() * (eig.real > 0)).sum() / eig.abs().sum())
+        assert rows[("heads/copying", (("head", h), ("layer", layer)))] == pytest.approx(expected, rel=1e-12)
+    for h0, h1 in [(0, 0), (0, 1), (1, 0), (1, 1)]:
+        qk = qkv("q", 1, h1) @ qkv("k", 1, h1).T
+        expected = float(norm(ov[0, h0] @ qk) / (norm(ov[0, h0]) * norm(qk)))
+        assert rows[("composition/q", (("head", h0), ("layer", 0), ("to_head", h1), ("to_layer", 1)))] == pytest.approx(expected, rel=1e-12)
+
+
+def test_the_subtask_tracker_gives_a_float64_model_its_accuracies_as_float64_fractions():
+    data = in_dtype(make_task(SparseParityConfig(n_tasks=3, n_bits=6, k_bits=2, n_train=8, n_test_per_task=30), seed=0), torch.float64)
+    model = off_float32_grid(build_model(MLPConfig(d_in=9, d_out=2, widths=(8,)), seed=0))
+    rows = keyed(T.SubtaskLossTracker()(model, 0, data))
+    with torch.no_grad():
+        right = model(data.test.x).argmax(-1) == data.test.y
+    task = data.info["test_task"]
+    for k in range(3):
+        expected = int(right[task == k].sum()) / int((task == k).sum())
+        assert rows[("subtask/accuracy", (("subtask", k),))] == pytest.approx(expected, rel=1e-12)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
@@ -20,7 +21,8 @@ def cached_activation(model: nn.Module, inputs: Tensor, hook: str) -> Float[Tens
     cheaper than ``run_with_cache`` when called at every tracked step. A model
     with a ``run_to(inputs, hook)`` method (the deep linear network, the MLP)
     computes the activation directly when none of its modules carries a hook, so
-    an ablation or patching hook in place is always honoured.
+    an ablation or patching hook in place is always honoured. Floating-point ``inputs`` of a narrower dtype than
+    the model's parameters (float32 task data for a float64 model) are widened to it first, which changes no value.
 
     Examples:
         >>> from bridge.models import DeepLinearConfig, build_model
@@ -28,6 +30,7 @@ def cached_activation(model: nn.Module, inputs: Tensor, hook: str) -> Float[Tens
         >>> tuple(cached_activation(net, torch.eye(4), "hook_hidden.0").shape)
         (4, 6)
     """
+    inputs = _widened(model, inputs)
     points = getattr(model, "hook_dict", None) or {}
     if hook in points:
         run_to = getattr(model, "run_to", None)
@@ -50,6 +53,14 @@ def cached_activation(model: nn.Module, inputs: Tensor, hook: str) -> Float[Tens
     if not captured:
         raise RuntimeError(f"hook {hook!r} was not reached by the forward pass")
     return captured[-1]
+
+
+def _widened(model: nn.Module, inputs: Tensor) -> Tensor:
+    """``inputs`` in the dtype of the model's first floating-point parameter when that dtype holds every value of theirs."""
+    param = next((p for p in model.parameters() if p.is_floating_point()), None)
+    if param is None or not isinstance(inputs, Tensor) or not inputs.is_floating_point() or inputs.dtype == param.dtype:
+        return inputs
+    return inputs.to(param.dtype) if torch.promote_types(inputs.dtype, param.dtype) == param.dtype else inputs
 
 
 def _any_hooks(model: nn.Module) -> bool:

@@ -161,7 +161,7 @@ def subtask_metrics(model: nn.Module, x: Float[Tensor, "n d_in"], y: Int[Tensor,
         x: inputs ``(n, n_tasks + n_bits)``; y: labels ``(n,)``; task: subtask of each row ``(n,)``.
 
     Returns:
-        ``(loss, accuracy)``, each ``(n_tasks,)``.
+        ``(loss, accuracy)``, each ``(n_tasks,)``, float64 for a float64 model and float32 otherwise.
 
     Examples:
         >>> from bridge.models import MLPConfig, build_model
@@ -176,7 +176,8 @@ def subtask_metrics(model: nn.Module, x: Float[Tensor, "n d_in"], y: Int[Tensor,
 
     def values_of(rows: slice) -> tuple[Tensor, Tensor]:
         out = model(x[rows])
-        return F.cross_entropy(at_least_float32(out), y[rows], reduction="none"), (out.argmax(-1) == y[rows]).float()
+        loss = F.cross_entropy(at_least_float32(out), y[rows], reduction="none")
+        return loss, (out.argmax(-1) == y[rows]).to(loss.dtype)  # a float64 model's accuracy in float64
 
     with torch.no_grad():
         loss, correct = _subtask_sums(values_of, task, n_tasks, _widest(model))  # the rows in chunks of EVAL_ELEMENTS

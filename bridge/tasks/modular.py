@@ -177,6 +177,9 @@ def _cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
 
 
 def _mse_last(logits: Tensor, target: Tensor) -> Tensor:
+    if logits.ndim != 3 or logits.shape[0] != target.shape[0] or logits.shape[-1:] != target.shape[-1:]:
+        raise ValueError(f"the template loss needs last-position logits of the p={target.shape[-1]} residues, (n, pos, {target.shape[-1]}), "
+                         f"for targets {tuple(target.shape)}, got logits {tuple(logits.shape)}")
     return ((logits[:, -1, :] - target) ** 2).mean()
 
 

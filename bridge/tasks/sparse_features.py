@@ -55,17 +55,33 @@ class ImportanceWeightedMSE:
         >>> loss = ImportanceWeightedMSE(torch.tensor([1.0, 0.5]))
         >>> loss(torch.tensor([[1.0, 1.0], [0.0, 0.0]]), torch.zeros(2, 2)).item()   # (1 + 0.5 + 0) / 2
         0.75
+        >>> loss(torch.zeros(2, 1), torch.zeros(2, 2))   # an output of one feature, not broadcast against two
+        Traceback (most recent call last):
+        ...
+        ValueError: ImportanceWeightedMSE needs output and target of one shape ending in the 2 features of its importance, got output (2, 1) and target (2, 2)
     """
 
     importance: Tensor
 
     def __call__(self, output: Tensor, target: Tensor) -> Tensor:
+        self._check(output, target)
         if output.dim() == 3 and target.dim() == 2:
             target = target[:, None, :]
         return (self.importance * (output - target) ** 2).sum(-1).mean(0).sum()
 
+    def _check(self, output: Tensor, target: Tensor) -> None:
+        """Refuse an output and target that differ in shape (but for the output's instance axis, ``-2``, which a target
+        may lack) or whose last axis is not the ``n`` features of ``importance``: the squared error would broadcast them
+        to a wrong loss."""
+        n = self.importance.shape[-1]
+        shared = output.shape if output.dim() == target.dim() else output.shape[:-2] + output.shape[-1:]
+        if target.shape != shared or output.shape[-1] != n:
+            raise ValueError(f"ImportanceWeightedMSE needs output and target of one shape ending in the {n} features of its importance, "
+                             f"got output {tuple(output.shape)} and target {tuple(target.shape)}")
+
     def stacked(self, output: Tensor, target: Tensor) -> Tensor:
         """The loss of many models at once: every argument of :meth:`__call__` with a leading seed axis -> ``(seed,)``."""
+        self._check(output, target)
         if output.dim() == 4 and target.dim() == 3:
             target = target[:, :, None, :]
         per_batch = (self.importance * (output - target) ** 2).sum(-1).mean(1)

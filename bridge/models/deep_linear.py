@@ -25,6 +25,7 @@ from transformer_lens import HookedRootModule
 from transformer_lens.hook_points import HookPoint
 
 from bridge.config import ConfigError, config_class, require
+from bridge.memory import check_memory, sized
 from bridge.models.base import MODELS, generator
 
 
@@ -74,6 +75,14 @@ class DeepLinearConfig:
 INITS = ("gaussian", "balanced")
 
 
+@sized("deep_linear")
+def _deep_linear_bytes(c: DeepLinearConfig) -> tuple[dict, int]:
+    """Every layer's float32 weights (and the largest one's draw before scaling), and a few kB of modules a layer."""
+    sizes = (c.d_in * c.d_hidden, c.d_hidden**2, c.d_hidden * c.d_out)
+    need = 4 * (sizes[0] + (c.depth - 2) * sizes[1] + sizes[2] + max(sizes)) + 4096 * c.depth
+    return {"d_in": c.d_in, "d_hidden": c.d_hidden, "d_out": c.d_out, "depth": c.depth}, need
+
+
 class DeepLinearNetwork(HookedRootModule):
     """``y = W_{L-1} ⋯ W_0 x``; ``weights[l]`` has shape ``(d_{l+1}, d_l)``.
 
@@ -87,6 +96,7 @@ class DeepLinearNetwork(HookedRootModule):
     """
 
     def __init__(self, config: DeepLinearConfig, seed: int = 0) -> None:
+        check_memory(config)
         super().__init__()
         self.config = config
         dims = [config.d_in] + [config.d_hidden] * (config.depth - 1) + [config.d_out]

@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from bridge.config import config_class, require
+from bridge.memory import check_memory
 from bridge.models.base import MODELS, build_model
 
 
@@ -98,6 +99,7 @@ class LazyModel(nn.Module):
     """
 
     def __init__(self, config: LazyConfig, seed: int = 0) -> None:
+        check_memory(config.model, copies=2)  # the trained network and its frozen reference
         super().__init__()
         self.config = config
         self.alpha = float(config.alpha)

@@ -13,6 +13,7 @@ from transformer_lens import HookedRootModule
 from transformer_lens.hook_points import HookPoint
 
 from bridge.config import config_class, require
+from bridge.memory import check_memory, sized
 from bridge.models.base import MODELS, generator
 from bridge.theory import mup as parametrisations
 
@@ -105,6 +106,13 @@ class MLPConfig:
         return [parametrisations.factors(self.parametrisation, opt, kind, w, self.base_width) for kind, w in zip(self.layer_kinds(), self.layer_widths())]
 
 
+@sized("mlp")
+def _mlp_bytes(c: MLPConfig) -> tuple[dict, int]:
+    """Every layer's float32 weights and biases."""
+    dims = [c.d_in, *c.widths, c.d_out]
+    return {"d_in": c.d_in, "widths": c.widths, "d_out": c.d_out}, 4 * sum((a + 1) * b for a, b in zip(dims[:-1], dims[1:]))
+
+
 class MLP(HookedRootModule):
     """Hook points: ``hook_in``, ``hook_pre.{l}`` and ``hook_post.{l}`` around each activation, ``hook_out``.
 
@@ -116,6 +124,7 @@ class MLP(HookedRootModule):
     """
 
     def __init__(self, config: MLPConfig, seed: int = 0) -> None:
+        check_memory(config)
         super().__init__()
         self.config = config
         dims = [config.d_in, *config.widths, config.d_out]

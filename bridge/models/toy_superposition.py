@@ -28,6 +28,7 @@ from transformer_lens import HookedRootModule
 from transformer_lens.hook_points import HookPoint
 
 from bridge.config import config_class, require
+from bridge.memory import check_memory, sized
 from bridge.models.base import MODELS, generator
 from bridge.tasks.sparse_features import ImportanceWeightedMSE, sample_sparse_features
 
@@ -61,6 +62,13 @@ class ToySuperpositionConfig:
         require(self.init_scale > 0, f"toy_superposition.init_scale must be positive, got {self.init_scale}")
 
 
+@sized("toy_superposition")
+def _toy_superposition_bytes(c: ToySuperpositionConfig) -> tuple[dict, int]:
+    """``W`` (drawn, then scaled) and ``b`` in float32."""
+    i, m, n = c.n_instances, c.n_hidden, c.n_features
+    return {"n_features": n, "n_hidden": m, "n_instances": i}, 4 * (2 * i * m * n + i * n)
+
+
 class ToySuperposition(HookedRootModule):
     """Hook points: ``hook_hidden`` (``W x``, ``(batch, instances, m)``) and ``hook_out`` (``x̂``, ``(batch, instances, n)``),
     both with the instance axis even for one instance and a ``(batch, n)`` input, whose output drops it.
@@ -77,6 +85,7 @@ class ToySuperposition(HookedRootModule):
     """
 
     def __init__(self, config: ToySuperpositionConfig, seed: int = 0) -> None:
+        check_memory(config)
         super().__init__()
         self.config = config
         i, m, n = config.n_instances, config.n_hidden, config.n_features

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from bridge.config import config_class, require
+from bridge.memory import check_memory, sized
 from bridge.models.base import MODELS
 from bridge.theory import mup as parametrisations
 
@@ -113,6 +114,18 @@ class TransformerConfig:
         return self.d_mlp is None
 
 
+@sized("transformer")
+def _transformer_bytes(c: TransformerConfig) -> tuple[dict, int]:
+    """The float32 weights (embeddings, attention and MLP matrices, unembedding; twice: drawn and held), each layer's causal mask
+    (``n_ctx²`` booleans) and rotary tables."""
+    d, mlp = c.d_model, c.d_mlp or 0
+    layer = 4 * c.n_heads * c.d_head * (d + 1) + 2 * d * mlp + mlp + 5 * d
+    params = c.d_vocab * d + c.n_ctx * d + c.n_layers * layer + (d + 1) * (c.d_vocab_out or c.d_vocab) + 2 * d
+    need = 8 * params + c.n_layers * (c.n_ctx**2 + 8 * c.n_ctx * c.d_head)  # weights drawn, then held
+    fields = {"d_vocab": c.d_vocab, "d_vocab_out": c.d_vocab_out, "n_ctx": c.n_ctx, "d_model": d, "n_heads": c.n_heads, "d_head": c.d_head, "d_mlp": c.d_mlp, "n_layers": c.n_layers}
+    return fields, need
+
+
 def build_transformer(config: TransformerConfig, seed: int) -> nn.Module:
     """A ``TransformerBridge`` over a TransformerLens-native model; weights drawn from ``seed``.
 
@@ -123,6 +136,7 @@ def build_transformer(config: TransformerConfig, seed: int) -> nn.Module:
         >>> tuple(model(torch.zeros(2, 3, dtype=torch.long)).shape)
         (2, 3, 7)
     """
+    check_memory(config)
     import transformer_lens.model_bridge.sources  # noqa: F401  (attaches boot_native)
     from transformer_lens import TransformerBridgeConfig
     from transformer_lens.model_bridge import TransformerBridge

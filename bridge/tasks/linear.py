@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from bridge.config import config_class, require
+from bridge.memory import check_memory, sized
 from bridge.seeding import derive_seed, generator
 from bridge.tasks.base import TASKS, Split, TaskData
 
@@ -64,6 +65,14 @@ class LinearTeacherConfig:
         require(self.n_train is None or self.n_train >= self.d_in, f"linear_teacher.n_train must be >= d_in={self.d_in} to whiten, got {self.n_train}")
 
 
+@sized("linear_teacher")
+def _linear_teacher_bytes(c: LinearTeacherConfig) -> tuple[dict, int]:
+    """Inputs orthonormalised in float64, inputs, targets and teacher in float32."""
+    n = c.n_train or c.d_in
+    need = 8 * (2 * n * c.d_in + c.d_in**2) + 4 * (2 * n * c.d_in + n * c.d_out + c.n_test * (c.d_in + c.d_out) + c.d_out * c.d_in)
+    return {"d_in": c.d_in, "d_out": c.d_out, "n_train": c.n_train, "n_test": c.n_test}, need
+
+
 @TASKS.register("linear_teacher")
 def make_linear_teacher(config: LinearTeacherConfig, seed: int) -> TaskData:
     """Inputs ``X = √n Q`` (``Q`` orthonormal columns), targets ``X Wᵀ``; info holds ``U, S, V``.
@@ -78,6 +87,7 @@ def make_linear_teacher(config: LinearTeacherConfig, seed: int) -> TaskData:
         >>> bool(torch.allclose(data.train.x.T @ data.train.x / 8, torch.eye(4), atol=1e-5))   # whitened
         True
     """
+    check_memory(config)
     g = generator(derive_seed(seed, "linear_teacher"))
     r = len(config.singular_values)
     n = config.n_train or config.d_in

@@ -29,6 +29,7 @@ from torch import Tensor
 
 from bridge.config import config_class, require
 from bridge.losses import at_least_float32
+from bridge.memory import check_memory, sized
 from bridge.seeding import derive_seed, generator
 from bridge.tasks.base import TASKS, Split, TaskData
 
@@ -183,6 +184,15 @@ def _mse_last(logits: Tensor, target: Tensor) -> Tensor:
     return ((logits[:, -1, :] - target) ** 2).mean()
 
 
+@sized("modular")
+def _modular_bytes(c: ModularConfig) -> tuple[dict, int]:
+    """The ``p²`` pairs as integers (pairs, table, labels, split indices, tokens); one-hot rows (``2p`` floats a pair) or
+    template vectors (``p`` doubles a pair and their temporaries) when asked for."""
+    p2 = c.p**2
+    need = 128 * p2 + (24 * c.p * p2 if c.encoding == "onehot" else 0) + (40 * c.p * p2 if c.template_frequencies else 0)
+    return {"p": c.p, "encoding": c.encoding, "template_frequencies": c.template_frequencies}, need
+
+
 @TASKS.register("modular")
 def make_modular(config: ModularConfig, seed: int) -> TaskData:
     """The split task; ``info`` holds ``p``, ``op``, ``train_index``/``test_index`` (rows ``a·p + b``) and the table.
@@ -196,6 +206,7 @@ def make_modular(config: ModularConfig, seed: int) -> TaskData:
         >>> bool((data.train.x[:, 0] * data.train.x[:, 1] % 5 == data.train.y).all())
         True
     """
+    check_memory(config)
     g = generator(derive_seed(seed, "modular", "split"))
     p = config.p
     pairs = all_pairs(p)

@@ -40,6 +40,7 @@ from torch import Tensor
 
 from bridge.config import config_class, require
 from bridge.losses import at_least_float32
+from bridge.memory import check_memory, sized
 from bridge.seeding import derive_seed, generator
 from bridge.tasks.base import TASKS, Split, TaskData
 
@@ -295,6 +296,20 @@ def replace_with_unused(tokens: Tensor, where: Tensor, d_vocab: int, g: torch.Ge
     return out
 
 
+@sized("repeated_tokens")
+def _repeated_tokens_bytes(c: RepeatedTokensConfig) -> tuple[dict, int]:
+    """Per split: tokens and their position index (int64), the distinct tokens drawn and their draw (random keys of the
+    vocabulary, a bounded chunk of rows at a time; a bigram chain's per-row masks); the chain itself."""
+    v, need = c.d_vocab, 0
+    for n, pr, br in ((c.n_train, c.prefix, c.block), (c.n_test, c.prefix, c.block), (c.n_off, c.off_prefix, c.off_block)):
+        k = pr[1] + br[1]
+        draw = 17 * n * v if c.background == "bigram" else 24 * min(n * v, max(1 << 24, v))
+        need += 8 * n * (3 * c.n_ctx + k + 2) + draw
+    need += 20 * v * v if c.background == "bigram" else 0
+    fields = {"d_vocab": v, "n_ctx": c.n_ctx, "n_train": c.n_train, "n_test": c.n_test, "n_off": c.n_off, "background": c.background}
+    return fields, need
+
+
 @TASKS.register("repeated_tokens")
 def make_repeated_tokens(config: RepeatedTokensConfig, seed: int) -> TaskData:
     """Train/test splits (``x = y`` = tokens, loss ``cross_entropy_next``) and the off-position set.
@@ -312,6 +327,7 @@ def make_repeated_tokens(config: RepeatedTokensConfig, seed: int) -> TaskData:
         >>> bool((repeated_targets(data.train.x).sum(1) == 12 - p - b - 1).all())   # every repeat but the first
         True
     """
+    check_memory(config)
     transition = bigram_matrix(config, seed) if config.background == "bigram" else None
     info: dict = {"d_vocab": config.d_vocab, "n_ctx": config.n_ctx, "background": config.background}
     if transition is not None:

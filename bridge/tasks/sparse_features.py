@@ -20,6 +20,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from bridge.config import config_class, require
+from bridge.memory import check_memory, sized
 from bridge.seeding import derive_seed, generator
 from bridge.tasks.base import TASKS, Split, TaskData
 
@@ -140,6 +141,12 @@ class SparseFeaturesConfig:
         require(self.n_train >= 2 and self.n_test >= 1, f"sparse_features needs n_train >= 2 and n_test >= 1, got {self.n_train}, {self.n_test}")
 
 
+@sized("sparse_features")
+def _sparse_features_bytes(c: SparseFeaturesConfig) -> tuple[dict, int]:
+    """Per entry of either split: the values, the mask and the draws they come from, and the targets' copy."""
+    return {"n_features": c.n_features, "n_train": c.n_train, "n_test": c.n_test}, 17 * c.n_features * (c.n_train + c.n_test)
+
+
 @TASKS.register("sparse_features")
 def make_sparse_features(config: SparseFeaturesConfig, seed: int) -> TaskData:
     """Train and test splits with ``y = x`` (``(n, n_features)``); info holds ``importance`` and ``sparsity``.
@@ -151,6 +158,7 @@ def make_sparse_features(config: SparseFeaturesConfig, seed: int) -> TaskData:
         >>> data.info["importance"].tolist(), data.loss(data.train.x, data.train.y).item()
         ([1.0, 0.5, 0.25], 0.0)
     """
+    check_memory(config)
     g = generator(derive_seed(seed, "sparse_features"))
     density = 1.0 - config.sparsity
     x = sample_sparse_features(config.n_train, density, config.n_features, g)

@@ -33,6 +33,7 @@ from torch import Tensor
 
 from bridge.config import config_class, require
 from bridge.losses import at_least_float32
+from bridge.memory import check_memory, sized
 from bridge.seeding import derive_seed, generator
 from bridge.tasks.base import TASKS, Split, TaskData
 from bridge.tasks.rows import OneHotBitRows, pack_bits
@@ -208,6 +209,7 @@ def sparse_parity_test(config: SparseParityConfig, seed: int) -> tuple[Split, di
         >>> bool(torch.equal(test.x, make_sparse_parity(cfg, seed=0).test.x)), "train_task" in info
         (True, False)
     """
+    check_memory(config)
     bits = draw_subtask_bits(config.n_tasks, config.n_bits, config.k_bits, generator(derive_seed(seed, "sparse_parity", "bits")))
     freqs = zipf_weights(config.n_tasks, config.alpha)
     sampler = SparseParitySampler(bits, freqs, config.n_bits)
@@ -215,6 +217,16 @@ def sparse_parity_test(config: SparseParityConfig, seed: int) -> tuple[Split, di
     x_test, y_test, _ = sampler.sample(len(test_task), generator(derive_seed(seed, "sparse_parity", "test")), task=test_task)
     info = {"subtask_bits": bits, "frequencies": freqs, "alpha": config.alpha, "n_tasks": config.n_tasks, "n_bits": config.n_bits, "k_bits": config.k_bits, "test_task": test_task, "sampler": sampler}
     return Split(x_test, y_test), info
+
+
+@sized("multitask_sparse_parity")
+def _sparse_parity_bytes(c: SparseParityConfig) -> tuple[dict, int]:
+    """The dense test rows (decoded from their bits), the compact training rows (index, label, packed bits), a chunk
+    of bits drawn at a time and the subsets."""
+    n_test = c.n_tasks * c.n_test_per_task
+    chunk = min(max(c.n_train, n_test), SAMPLE_CHUNK)
+    need = 8 * n_test * (c.n_tasks + c.n_bits) + c.n_train * (16 + -(-c.n_bits // 8)) + 3 * chunk * c.n_bits + 8 * (c.n_tasks * c.k_bits + c.n_bits)
+    return {"n_tasks": c.n_tasks, "n_bits": c.n_bits, "n_train": c.n_train, "n_test_per_task": c.n_test_per_task}, need
 
 
 @TASKS.register("multitask_sparse_parity")

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from bridge.config import config_class, require
+from bridge.memory import check_memory, sized
 from bridge.seeding import derive_seed, generator
 from bridge.tasks.base import TASKS, Split, TaskData
 
@@ -67,6 +68,14 @@ class TeacherMLPConfig:
         require(self.noise >= 0, f"teacher_mlp.noise must be >= 0, got {self.noise}")
 
 
+@sized("teacher_mlp")
+def _teacher_mlp_bytes(c: TeacherMLPConfig) -> tuple[dict, int]:
+    """The teacher's weights, the inputs, the hidden units (pre- and post-tanh) and the targets, in float32."""
+    n = c.n_train + c.n_test
+    need = 4 * (c.width * (c.d_in + c.d_out) + n * c.d_in + 2 * n * c.width + 3 * n * c.d_out)
+    return {"d_in": c.d_in, "width": c.width, "d_out": c.d_out, "n_train": c.n_train, "n_test": c.n_test}, need
+
+
 @TASKS.register("teacher_mlp")
 def make_teacher_mlp(config: TeacherMLPConfig, seed: int) -> TaskData:
     """Draw the teacher and the inputs from ``seed``; info holds the teacher weights and the target scale.
@@ -84,6 +93,7 @@ def make_teacher_mlp(config: TeacherMLPConfig, seed: int) -> TaskData:
         >>> [round(float(v), 4) for v in data.train.y.std(0)]   # standardised per output
         [1.0, 1.0]
     """
+    check_memory(config)
     g = generator(derive_seed(seed, "teacher_mlp"))
     w1 = torch.randn(config.width, config.d_in, generator=g) * (config.scale / math.sqrt(config.d_in))
     w2 = torch.randn(config.d_out, config.width, generator=g) / math.sqrt(config.width)

@@ -25,8 +25,8 @@ from transformer_lens import HookedRootModule
 from transformer_lens.hook_points import HookPoint
 
 from bridge.config import ConfigError, config_class, require
-from bridge.memory import check_memory, sized
 from bridge.models.base import MODELS, generator
+from bridge.tasks.memory import check_memory, sized
 
 
 @config_class("deep_linear")

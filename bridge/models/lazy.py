@@ -30,8 +30,8 @@ import torch
 from torch import Tensor, nn
 
 from bridge.config import config_class, require
-from bridge.memory import check_memory
 from bridge.models.base import MODELS, build_model
+from bridge.tasks.memory import check_memory
 
 
 @config_class("lazy")

@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from bridge.config import config_class, require
-from bridge.memory import check_memory, sized
 from bridge.models.base import MODELS
+from bridge.tasks.memory import check_memory, sized
 from bridge.theory import mup as parametrisations
 
 POSITIONAL_EMBEDDINGS = ("standard", "rotary")

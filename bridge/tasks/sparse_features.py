@@ -20,9 +20,9 @@ from jaxtyping import Float
 from torch import Tensor
 
 from bridge.config import config_class, require
-from bridge.memory import check_memory, sized
 from bridge.seeding import derive_seed, generator
 from bridge.tasks.base import TASKS, Split, TaskData
+from bridge.tasks.memory import check_memory, sized
 
 
 def sample_sparse_features(

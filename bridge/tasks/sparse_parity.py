@@ -33,9 +33,9 @@ from torch import Tensor
 
 from bridge.config import config_class, require
 from bridge.losses import at_least_float32
-from bridge.memory import check_memory, sized
 from bridge.seeding import derive_seed, generator
 from bridge.tasks.base import TASKS, Split, TaskData
+from bridge.tasks.memory import check_memory, sized
 from bridge.tasks.rows import OneHotBitRows, pack_bits
 
 SAMPLE_CHUNK = 1 << 16  # rows drawn at a time (their 100 bits as uint8: 6.5 MB)

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import torch
 
 from bridge.config import config_class, require
-from bridge.memory import check_memory, sized
 from bridge.seeding import derive_seed, generator
 from bridge.tasks.base import TASKS, Split, TaskData
+from bridge.tasks.memory import check_memory, sized
 
 
 @config_class("teacher_mlp")

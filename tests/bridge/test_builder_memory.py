@@ -7,9 +7,8 @@ import time
 import pytest
 import torch
 
-import bridge.memory
+import bridge.tasks.memory
 from bridge.config import ConfigError, RunConfig, TrainConfig
-from bridge.memory import check_memory, estimate
 from bridge.models import DeepLinearConfig, LazyConfig, MLPConfig, ToySuperpositionConfig, TransformerConfig, build_model
 from bridge.tasks import (
     LinearTeacherConfig,
@@ -20,6 +19,7 @@ from bridge.tasks import (
     TeacherMLPConfig,
     make_task,
 )
+from bridge.tasks.memory import check_memory, estimate
 from bridge.training.inputs import validate
 
 M = 10**6
@@ -115,7 +115,7 @@ def test_the_limit_is_the_machine_memory_and_a_lazy_model_counts_both_copies(mon
     check_memory(inner, limit=need)
     with pytest.raises(ConfigError, match=rf"^mlp with d_in=30, widths=\(64,\), d_out=7 needs about {need / 1000:.1f} kB of memory, more than the {(need - 1) / 1000:.1f} kB of this machine$"):
         check_memory(inner, limit=need - 1)
-    monkeypatch.setattr(bridge.memory, "machine_memory", lambda: need + need // 2)
+    monkeypatch.setattr(bridge.tasks.memory, "machine_memory", lambda: need + need // 2)
     assert build_model(inner, seed=0)(torch.zeros(2, 30)).shape == (2, 7)
     with pytest.raises(ConfigError, match=r"^mlp with .* of memory for 2 copies, more than the 14.6 kB of this machine$"):
         build_model(LazyConfig(inner, alpha=2.0), seed=0)

@@ -138,7 +138,8 @@ def validate(config: RunConfig) -> TaskData:
         with torch.no_grad():
             loss = data.loss_fn(model(data.train.x[:n]), data.train.y[:n])
     except (RuntimeError, IndexError, ValueError) as e:
-        raise ConfigError(f"model {config.model.kind!r} does not fit task {config.task.kind!r}: {e}") from None
+        shapes = ", ".join(f"{k}={v!r:.40}" for k, v in vars(config.model).items() if k.startswith(("d_", "n_ctx", "width")))  # the sizes that meet the data
+        raise ConfigError(f"model {config.model.kind!r} ({shapes}) does not fit task {config.task.kind!r} ({_sizes(data)}): {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     if loss.ndim != 0:
         raise ConfigError(f"loss of task {config.task.kind!r} is not a scalar (shape {tuple(loss.shape)})")
     if not bool(torch.isfinite(loss)):  # before any step: no learning rate can cause it

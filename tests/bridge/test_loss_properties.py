@@ -149,5 +149,5 @@ def test_an_output_whose_shape_differs_from_its_targets_is_refused_not_broadcast
 @pytest.mark.parametrize("teacher_out, model_out", [(1, 3), (3, 1)])
 def test_a_model_with_more_or_fewer_outputs_than_the_targets_does_not_fit_the_task(teacher_out, model_out):
     cfg = RunConfig(LinearTeacherConfig((2.0,), d_in=6, d_out=teacher_out, n_train=8), MLPConfig(d_in=6, d_out=model_out, widths=(4,)), TrainConfig(steps=1))
-    with pytest.raises(ConfigError, match=rf"model 'mlp' does not fit task 'linear_teacher': half_sse needs output and target of one shape, got output \(2, {model_out}\) and target \(2, {teacher_out}\)"):
+    with pytest.raises(ConfigError, match=rf"model 'mlp' \(d_in=6, d_out={model_out}, widths=\(4,\)\) does not fit task 'linear_teacher' \(train x \(8, 6\), y \(8, {teacher_out}\); .*\): half_sse needs output and target of one shape, got output \(2, {model_out}\) and target \(2, {teacher_out}\)"):
         validate(cfg)

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from bridge.config import ConfigError, RunConfig, TrainConfig
-from bridge.models import MLPConfig
-from bridge.tasks import ModularConfig, SparseFeaturesConfig, make_task
+from bridge.models import DeepLinearConfig, MLPConfig, TransformerConfig
+from bridge.tasks import LinearTeacherConfig, ModularConfig, RepeatedTokensConfig, SparseFeaturesConfig, make_task
 from bridge.training.inputs import validate
 
 
@@ -39,7 +39,7 @@ def test_the_importance_weighted_loss_keeps_scoring_many_instances_against_one_t
 @pytest.mark.parametrize("d_out", [1, 3])
 def test_an_mlp_of_another_output_width_does_not_fit_a_sparse_features_task(d_out):
     n = 1 if d_out == 3 else 5
-    with pytest.raises(ConfigError, match=rf"^model 'mlp' does not fit task 'sparse_features': ImportanceWeightedMSE .* got output \(2, {d_out}\) and target \(2, {n}\)$"):
+    with pytest.raises(ConfigError, match=rf"^model 'mlp' \(d_in={n}, d_out={d_out}, widths=\(4,\)\) does not fit task 'sparse_features' \(train x \(8, {n}\), y \(8, {n}\); test x \(4, {n}\), y \(4, {n}\)\): ImportanceWeightedMSE .* got output \(2, {d_out}\) and target \(2, {n}\)$"):
         validate(RunConfig(SparseFeaturesConfig(n_features=n, n_train=8, n_test=4), MLPConfig(d_in=n, d_out=d_out, widths=(4,)), TrainConfig()))
     assert len(validate(RunConfig(SparseFeaturesConfig(n_features=n, n_train=8, n_test=4), MLPConfig(d_in=n, d_out=n, widths=(4,)), TrainConfig())).train) == 8
 
@@ -52,3 +52,23 @@ def test_the_modular_template_loss_refuses_logits_of_another_width():
     logits = torch.zeros(9, 3, 3)
     logits[:, -1] = 1.0
     assert data.loss_fn(logits, y).item() == pytest.approx(float(((1.0 - y.double()) ** 2).mean()), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "model, named",
+    [
+        (MLPConfig(d_in=5, d_out=5, widths=(4,)), r"model 'mlp' \(d_in=5, d_out=5, widths=\(4,\)\) does not fit task 'linear_teacher' \(train x \(8, 6\), y \(8, 5\); test x \(\d+, 6\), y \(\d+, 5\)\)"),
+        (DeepLinearConfig(6, 4, 3), r"model 'deep_linear' \(d_in=6, d_hidden=4, d_out=3\) does not fit task 'linear_teacher' \(train x \(8, 6\), y \(8, 5\)"),
+    ],
+)
+def test_a_model_that_does_not_fit_its_task_is_named_with_its_sizes_and_the_tasks_shapes(model, named):
+    # the refusal carried torch's words alone ("mat1 and mat2 shapes cannot be multiplied"): no size of either side
+    with pytest.raises(ConfigError, match=named):
+        validate(RunConfig(LinearTeacherConfig((2.0,), d_in=6, d_out=5, n_train=8), model, TrainConfig()))
+
+
+def test_a_transformer_whose_vocabulary_is_smaller_than_the_tasks_tokens_is_named_with_its_d_vocab():
+    task = RepeatedTokensConfig(d_vocab=32, n_ctx=32, n_train=4, n_test=2, n_off=2)
+    small = TransformerConfig(d_vocab=8, n_ctx=32, d_model=8, n_heads=2, d_head=4, n_layers=1, d_mlp=None)
+    with pytest.raises(ConfigError, match=r"model 'transformer' \(d_vocab=8, .*n_ctx=32.*\) does not fit task 'repeated_tokens' \(train x \(4, 32\)"):
+        validate(RunConfig(task, small, TrainConfig()))

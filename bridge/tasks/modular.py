@@ -105,7 +105,9 @@ class ModularConfig:
         require(self.encoding in ENCODINGS, f"modular.encoding must be one of {ENCODINGS}, got {self.encoding!r}")
         freqs, mags = self.template_frequencies, self.template_magnitudes
         require(len(freqs) == len(mags), f"modular.template_frequencies and template_magnitudes differ in length: {len(freqs)} vs {len(mags)}")
-        require(all(1 <= k <= (self.p - 1) // 2 for k in freqs) and len(set(freqs)) == len(freqs), f"modular.template_frequencies must be distinct in 1..{(self.p - 1) // 2}, got {freqs}")
+        top = (self.p - 1) // 2  # p = 2 has no frequency but 0, the mean
+        within = f"distinct in 1..{top}" if top >= 1 else f"empty for p={self.p}, which has no non-zero frequency below p/2"
+        require(all(1 <= k <= top for k in freqs) and len(set(freqs)) == len(freqs), f"modular.template_frequencies must be {within}, got {freqs}")
         require(all(m > 0 for m in mags), f"modular.template_magnitudes must be positive, got {mags}")
         require(not (freqs and self.random_labels), f"modular.random_labels cannot be True with template_frequencies {freqs}: a template target has no labels to randomise")
 

@@ -40,6 +40,12 @@ def test_modular_template_frequencies_outside_one_to_half_p_are_refused(freqs):
         ModularConfig(p=5, template_frequencies=freqs, template_magnitudes=(1.0,) * len(freqs))
 
 
+def test_at_p_2_a_template_frequency_is_refused_as_having_none_to_take():
+    # the range read "1..0"
+    with pytest.raises(ConfigError, match=r"^modular.template_frequencies must be empty for p=2, which has no non-zero frequency below p/2, got \(1,\)$"):
+        ModularConfig(p=2, template_frequencies=(1,), template_magnitudes=(1.0,))
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_sparse_parity_subtasks_that_exhaust_the_subsets_take_each_subset_once(seed):
     data = make_task(SparseParityConfig(n_tasks=6, n_bits=4, k_bits=2, n_train=16, n_test_per_task=2), seed=seed)

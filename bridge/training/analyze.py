@@ -30,7 +30,7 @@ def analyze(
     Args:
         run: an opened run (:func:`bridge.load_run`), or the path of its directory.
         trackers: tracker objects (the same ones that run online).
-        steps: checkpoint steps to analyse (default: all).
+        steps: checkpoint steps to analyse (default: all; none: nothing is computed or written).
         progress: show a progress bar (``None``: only on a terminal).
         threads: torch threads, at most this machine's CPUs (default: the run's ``train.threads``).
         fresh: replace the analysed observables at the analysed steps whole, not row by row.
@@ -73,6 +73,8 @@ def analyze(
     unknown = sorted(set(steps) - set(available))
     if unknown:
         raise ValueError(f"no checkpoints at steps {unknown[:5]} in {run.path}")
+    if not steps:  # nothing asked for: every file stays as it is
+        return run
     run.check_writable()
     refuse_mixed_versions(run.path, run.info, trackers, online=False, fresh=fresh, every_step=set(steps) >= set(available))
     buffer, rows = TrackingBuffer(trackers, run.task_data()), []

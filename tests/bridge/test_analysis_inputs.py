@@ -109,3 +109,12 @@ def test_an_index_column_of_other_observables_only_is_refused_naming_the_observa
     with pytest.raises(KeyError, match=r"has no index column 'rnk' \(its index columns: rank\)"):
         run.observable("spectrum/top", rnk=0)
     assert run.table("spectrum/top", "rank").shape == (len(run.steps), 2)
+
+
+def test_an_analysis_of_no_step_computes_and_writes_nothing(run):
+    # it rewrote metrics.csv and run.json for no row
+    from helpers import file_hashes
+
+    before = file_hashes(run.path)
+    assert analyze(run, [TopK(2)], steps=[], progress=False) is run
+    assert file_hashes(run.path) == before and "spectrum/top" not in set(run.metrics["observable"])

@@ -97,7 +97,7 @@ def _as_arrays(steps: Any, values: Any, min_samples: int = 2) -> tuple[np.ndarra
         i = int(back[0]) + 1
         raise ValueError(f"steps must be strictly increasing, got step {t[i]:g} at position {i} after {t[i - 1]:g}")
     if len(t) < min_samples:
-        raise ValueError(f"need at least {min_samples} samples to detect an event, got {len(t)}")
+        raise ValueError(f"steps and values need at least {min_samples} sample{'s' if min_samples > 1 else ''}, got {len(t)}")
     return t, y
 
 

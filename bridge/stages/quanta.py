@@ -99,10 +99,14 @@ def value_at(steps: Float[np.ndarray, " n"], values: Float[np.ndarray, " n"], st
     """A sampled curve linearly interpolated at ``step`` (``nan`` outside the sampled range or at ``nan``).
 
     Examples:
-        >>> value_at([0, 10, 20], [0.0, 1.0, 3.0], 15.0)
-        2.0
+        >>> value_at([0, 10, 20], [0.0, 1.0, 3.0], 15.0), value_at([10], [0.5], 10.0), value_at([10], [0.5], 11.0)
+        (2.0, 0.5, nan)
+        >>> value_at([], [], 10.0)
+        Traceback (most recent call last):
+        ...
+        ValueError: steps and values need at least 1 sample, got 0
     """
-    t, y = _as_arrays(steps, values)
+    t, y = _as_arrays(steps, values, min_samples=1)  # one sample is its own value at its step
     if not math.isfinite(step) or step < t[0] or step > t[-1]:
         return math.nan
     return float(np.interp(step, t, y))

@@ -22,7 +22,7 @@ def test_a_repeated_or_backward_step_is_refused_with_its_value_and_position():
 
 
 def test_a_curve_of_one_sample_is_refused():
-    with pytest.raises(ValueError, match="at least 2 samples to detect an event, got 1"):
+    with pytest.raises(ValueError, match="steps and values need at least 2 samples, got 1"):
         first_increase([0], [1.0])
 
 

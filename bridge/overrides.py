@@ -9,7 +9,7 @@ Examples:
     >>> override(TrainConfig(), "schedule.nlog", "5")
     Traceback (most recent call last):
     ...
-    bridge.config.ConfigError: unknown setting 'schedule.nlog': schedule has n_log, every, track_every, track_resolution
+    bridge.config.ConfigError: unknown setting 'schedule.nlog': schedule has n_log, every, track_every, track_resolution, keep_optimizer
 """
 
 from __future__ import annotations

@@ -33,7 +33,9 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
+from bridge.runs.metrics import key_part, validate_rows
 from bridge.tasks.base import TaskData
+from bridge.trackers.guard import TrackerError, guarded
 
 Row = dict[str, Any]
 
@@ -193,27 +195,113 @@ class TrackingBuffer:
 
     def track(self, model: nn.Module, step: int, given: Mapping[int, list[Row]] | None = None) -> None:
         """Run the plain trackers and capture for the batched ones at ``step``; ``given`` holds rows
-        already measured for some plain trackers, by their index (those are not called)."""
+        already measured for some plain trackers, by their index (those are not called).
+
+        Each call is guarded (:func:`bridge.trackers.guard.guarded`): torch's global random generators are
+        put back after it, and a call that changes the model raises. A plain tracker's rows are checked
+        here, a batched tracker's at :meth:`flush`; an error names the tracker, the step and the row.
+        """
         given = given or {}
-        self._steps.append(step)
+        results = []
         with shared_outputs():
-            self._results.append([given[i] if i in given else t.capture(model, step, self.data) if b else t(model, step, self.data) for i, (t, b) in enumerate(zip(self.trackers, self._batched))])
+            for i, (t, b) in enumerate(zip(self.trackers, self._batched)):
+                if i in given:
+                    results.append(tidy_rows(t, given[i], step))
+                    continue
+                what = f"the {'capture' if b else 'call'} at step {step}"
+                with _named(t, what):
+                    got = guarded(t.name, what, model, lambda t=t, b=b: t.capture(model, step, self.data) if b else t(model, step, self.data))
+                results.append(got if b else tidy_rows(t, got, step))
+        self._steps.append(step)
+        self._results.append(results)
 
     def flush(self, through: int | None = None) -> list[Row]:
         """All rows since the last flush (or those of the steps up to ``through``), each with its
-        ``step``; the buffer keeps only the later steps."""
+        ``step``; the buffer keeps only the later steps.
+
+        Raises:
+            ValueError: a batched tracker's row is not tidy, or two rows of one step have one observable and
+                index (of one tracker, or of two: a name taken by another tracker), naming both trackers.
+        """
         n = len(self._steps) if through is None else sum(step <= through for step in self._steps)
         steps, results = self._steps[:n], self._results[:n]
         for i, tracker in enumerate(self.trackers):
             if self._batched[i] and steps:
-                measured = tracker.measure([r[i] for r in results], self.data)
-                if len(measured) != len(steps):
-                    raise RuntimeError(f"tracker {tracker.name!r} measured {len(measured)} of {len(steps)} captures")
-                for r, rows in zip(results, measured):
-                    r[i] = rows
-        rows = [{"step": step, **row} for step, per_tracker in zip(steps, results) for tracker_rows in per_tracker for row in tracker_rows]
+                what = f"the measure of the captures of steps {steps[0]}..{steps[-1]}"
+                with _named(tracker, what):
+                    measured = guarded(tracker.name, what, None, lambda tracker=tracker, i=i: tracker.measure([r[i] for r in results], self.data))
+                if not isinstance(measured, (list, tuple)) or len(measured) != len(steps):
+                    raise RuntimeError(f"tracker {tracker.name!r} measured {len(measured) if isinstance(measured, (list, tuple)) else type(measured).__name__} of {len(steps)} captures")
+                for r, rows, step in zip(results, measured, steps):
+                    r[i] = tidy_rows(tracker, rows, step)
+        rows = []
+        for step, per_tracker in zip(steps, results):
+            _refuse_clashes(self.trackers, per_tracker, step)
+            rows += [{"step": step, **row} for tracker_rows in per_tracker for row in tracker_rows]
         self._steps, self._results = self._steps[n:], self._results[n:]
         return rows
+
+
+class _named:
+    """Adds a note naming the tracker and its call to an exception raised inside the block (its type kept)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, tracker: Any, what: str) -> None:
+        self.text = f"raised by tracker {getattr(tracker, 'name', tracker)!r} in {what}"
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, error: BaseException | None, tb: Any) -> None:
+        if isinstance(error, Exception) and not isinstance(error, TrackerError) and self.text not in getattr(error, "__notes__", ()):
+            error.add_note(self.text)
+
+
+def tidy_rows(tracker: Any, rows: Any, step: int) -> list[Row]:
+    """``rows``, one call's rows of ``tracker`` at ``step``, as a list once checked as the metrics table
+    checks them (:func:`bridge.runs.metrics.validate_rows`), without a ``step`` of their own.
+
+    Raises:
+        TypeError: ``rows`` is not a list of dicts. ValueError: a row is not tidy; both name the tracker and the step.
+
+    Examples:
+        >>> class Grad:
+        ...     name = "grad_norm"
+        >>> tidy_rows(Grad(), [row("grad/norm", 0.5)], 3)
+        [{'observable': 'grad/norm', 'value': 0.5}]
+        >>> tidy_rows(Grad(), [{"observable": "grad/norm", "value": torch.ones(()).requires_grad_()}], 3)
+        Traceback (most recent call last):
+        ...
+        ValueError: tracker 'grad_norm' at step 3: metric row ...: value must be a number, got tensor(1., requires_grad=True) (a tensor: give float(value), or build rows with bridge.trackers.row)
+    """
+    name = getattr(tracker, "name", tracker)
+    if not isinstance(rows, (list, tuple)):
+        raise TypeError(f"tracker {name!r} at step {step} returned a {type(rows).__name__}, not a list of rows {{'observable': 'group/name', 'value': float, ...}}")
+    for r in rows:
+        if not isinstance(r, dict):
+            raise TypeError(f"tracker {name!r} at step {step} returned a row that is a {type(r).__name__}, not a dict: {r!r:.120}")
+        if "step" in r:
+            raise ValueError(f"tracker {name!r} at step {step} returned the row {r!r:.200}, which holds 'step': the run adds the step")
+    try:
+        validate_rows([{"step": step, **r} for r in rows])
+    except ValueError as e:
+        hint = " (a tensor: give float(value), or build rows with bridge.trackers.row)" if any(isinstance(v, Tensor) for r in rows for v in r.values()) else ""
+        raise ValueError(f"tracker {name!r} at step {step}: {e}{hint}") from None
+    return list(rows)
+
+
+def _refuse_clashes(trackers: Sequence[Any], per_tracker: Sequence[list[Row]], step: int) -> None:
+    """Raise ``ValueError`` when two rows of one step share an observable and index values (read back as one key)."""
+    owner: dict[Any, int] = {}
+    for i, rows in enumerate(per_tracker):
+        for r in rows:
+            key = (r["observable"], *sorted((k, key_part(v)) for k, v in r.items() if k not in ("observable", "value") and key_part(v) is not None)) if len(r) > 2 else r["observable"]
+            if key in owner:
+                first, second = trackers[owner[key]].name, trackers[i].name
+                who = f"tracker {first!r} returned two rows" if owner[key] == i else f"trackers {first!r} and {second!r} both returned a row"
+                raise ValueError(f"{who} for {r['observable']!r} at step {step}{' with the index ' + repr(dict(key[1:])) if isinstance(key, tuple) else ''}: a run keeps one value per observable, step and index (rename one, or add an index column)")
+            owner[key] = i
 
 
 def check_trackers(trackers: Any) -> list[Tracker]:

@@ -1,15 +1,16 @@
 """A check that a tracker keeps the tracker contract, for a researcher's own tests: :func:`check_tracker`.
 
-The contract (:mod:`bridge.trackers.base`) has rules that nothing enforces while a
-run trains; a tracker that breaks one writes wrong rows, or changes the run it
-measures, without an error. :func:`check_tracker` runs a tracker the ways the
+The contract (:mod:`bridge.trackers.base`) has rules that a run can check only in
+part while it trains (:mod:`bridge.trackers.guard`: the model and torch's global state
+after each call, the rows' types); a batched tracker whose captures change with their
+stack, or a stacked tracker that disagrees with its call, writes wrong rows without an error. :func:`check_tracker` runs a tracker the ways the
 library does, on a few perturbed copies of a model's weights, and names the
 first rule broken (the keys of :data:`TRACKER_RULES`):
 
 * ``tidy``: every call returns a list of rows ``{"observable": "group/name", "value": float, **index}``,
   index columns ints or strings (no ``step``: the caller adds it), one row per observable and index;
 * ``model``: a call (or ``capture``, ``measure``, ``stacked``) leaves the model as it found it: its
-  parameters (the same objects, bit for bit), buffers, each module's train/eval flag and ``requires_grad``
+  parameters (the same objects, bit for bit), buffers, each module's train/eval flag, hooks and ``requires_grad``
   (not the gradients: the training loop sets them to ``None`` before every step);
 * ``global_state``: it leaves torch's global random generators (CPU, and CUDA once initialised), the
   grad mode and the default dtype as it found them (the training loop draws from the first);
@@ -45,10 +46,11 @@ from bridge.models.base import _modules, eval_mode
 from bridge.runs.metrics import validate_rows
 from bridge.tasks.base import TaskData
 from bridge.trackers.base import BatchedTracker, Row, StackedTracker, check_trackers, shared_outputs
+from bridge.trackers.guard import Snapshot
 
 TRACKER_RULES: dict[str, str] = {
     "tidy": "rows are a list of {'observable': 'group/name', 'value': float, index columns int or str}, one per observable and index",
-    "model": "a tracker leaves the model's parameters, buffers, train/eval flags and requires_grad as it found them",
+    "model": "a tracker leaves the model's parameters, buffers, train/eval flags, hooks and requires_grad as it found them",
     "global_state": "a tracker leaves torch's global random generators, the grad mode and the default dtype as it found them",
     "call": "a batched tracker's call gives the rows of measure([capture]), to the bit",
     "measure": "measure gives one list of rows per capture, the same bits alone, in any stack and after the weights moved on",
@@ -191,58 +193,6 @@ class _Saved:
             p.requires_grad_(flag)
 
 
-class _Snapshot:
-    """What a tracker must leave as it found it: the model's state and torch's global state."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self.params = dict(model.named_parameters())
-        self.requires_grad = {name: p.requires_grad for name, p in self.params.items()}
-        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        self.flags = [(name, m.training) for name, m in _named_modules(model)]
-        self.rng = torch.get_rng_state()
-        self.cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
-        self.dtype = torch.get_default_dtype()
-
-    def model_change(self, model: nn.Module) -> str | None:
-        params = dict(model.named_parameters())
-        if params.keys() != self.params.keys() or any(params[k] is not p for k, p in self.params.items()):
-            changed = next((k for k in {*params, *self.params} if params.get(k) is not self.params.get(k)), None)
-            return f"replaced the parameter {changed!r} (an optimizer holds the parameter objects)"
-        flipped = next((k for k, p in params.items() if p.requires_grad != self.requires_grad[k]), None)
-        if flipped is not None:
-            return f"set requires_grad of {flipped!r} to {params[flipped].requires_grad}"
-        flags = [(name, m.training) for name, m in _named_modules(model)]
-        moved = next(((name or "the model", was, now) for (name, was), (_, now) in zip(self.flags, flags) if was != now), None)
-        if moved is not None:
-            return f"left {moved[0]} in {'train' if moved[2] else 'eval'} mode (it was in {'train' if moved[1] else 'eval'} mode): use bridge.trackers.evaluating"
-        state = model.state_dict()
-        for key, before in self.state.items():
-            after = state.get(key)
-            if after is None or after.shape != before.shape or after.dtype != before.dtype:
-                return f"changed {key!r} from {before.dtype} {tuple(before.shape)} to {'nothing' if after is None else f'{after.dtype} {tuple(after.shape)}'}"
-            differs = (before != after) & ~(before.isnan() & after.isnan()) if before.is_floating_point() else before != after
-            if differs.any():
-                at = tuple(int(i) for i in differs.nonzero()[0])
-                return f"changed {key!r} at {at}: {before[at].item()!r} before, {after[at].item()!r} after"
-        return None
-
-    def global_change(self, grad_enabled: bool) -> str | None:
-        if not torch.equal(torch.get_rng_state(), self.rng):
-            return "drew from torch's global random generator (torch.get_rng_state() changed): draw from a torch.Generator of its own"
-        if self.cuda_rng is not None and any(not torch.equal(a, b) for a, b in zip(torch.cuda.get_rng_state_all(), self.cuda_rng)):
-            return "drew from torch's global CUDA random generator: draw from a torch.Generator of its own"
-        if not grad_enabled:
-            return "left autograd off (torch.set_grad_enabled(False)): use torch.no_grad() as a `with` block"
-        if torch.get_default_dtype() != self.dtype:
-            return f"changed the default dtype from {self.dtype} to {torch.get_default_dtype()}"
-        return None
-
-
-def _named_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    named = {id(m): name for name, m in model.named_modules()}
-    return [(named.get(id(m), f"{type(m).__name__} (outside named_modules)"), m) for m in _modules(model)]
-
-
 class _Checker:
     def __init__(self, tracker: Any, name: str, model: nn.Module, data: TaskData) -> None:
         self.tracker, self.name, self.model, self.data = tracker, name, model, data
@@ -258,10 +208,10 @@ class _Checker:
     def guarded(self, what: str, fn: Callable[[], Any], shared: bool = False) -> Any:
         """``fn()`` (inside :func:`shared_outputs` when ``shared``, as TrackingBuffer.track calls), then the
         ``global_state`` and ``model`` rules; ``what`` names the call in the error."""
-        before = _Snapshot(self.model)
+        before = Snapshot(self.model)
         with torch.enable_grad(), shared_outputs() if shared else nullcontext():
             out = fn()
-            problem = before.global_change(torch.is_grad_enabled())
+            problem = before.global_change(grad_enabled=True)
         for rule, found in (("global_state", problem), ("model", problem or before.model_change(self.model))):
             if found:
                 raise self.fail(rule, f"{what} {found}")

@@ -371,8 +371,8 @@ class RunWriter:
 
     def fail(self, error: BaseException) -> None:
         """Record the error (a stop by a signal or Ctrl-C as ``interrupted``) and release the lock."""
-        stopped = isinstance(error, (KeyboardInterrupt, SystemExit))
-        self.info.update(status="interrupted" if stopped else "failed", error=f"{type(error).__name__}: {error}")
+        stopped, notes = isinstance(error, (KeyboardInterrupt, SystemExit)), "".join(f" ({n})" for n in getattr(error, "__notes__", ()) if isinstance(n, str))  # notes: the tracker that raised
+        self.info.update(status="interrupted" if stopped else "failed", error=f"{type(error).__name__}: {error}{notes}")
         try:  # the rows of the checkpoints taken since the rows were last written, as a checkpoint would have written them
             if self._checkpointed is not None and (rows := self.buffer.flush(through=self._checkpointed)):
                 for logger in self.loggers:

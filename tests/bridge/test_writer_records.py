@@ -155,7 +155,7 @@ class Raises:
     [
         (KeyboardInterrupt("simulated kill"), "interrupted", "KeyboardInterrupt: simulated kill"),
         (SystemExit(143), "interrupted", "SystemExit: 143"),  # a termination signal turned into an exit
-        (ValueError("boom"), "failed", "ValueError: boom"),
+        (ValueError("boom"), "failed", "ValueError: boom (raised by tracker 'raises' in the call at step 50)"),  # named: the run's trackers are the user's
     ],
 )
 def test_a_run_ended_by_a_signal_is_interrupted_and_one_that_raised_is_failed_with_its_error(tmp_path, error, status, recorded):

@@ -25,8 +25,9 @@ _LIBRARY_HOOKS = ("torch.", "transformers.", "transformer_lens.", "accelerate.")
 _GLOBAL_HOOKS = ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks", "_global_backward_pre_hooks")
 
 
-class TrackerError(RuntimeError):
-    """A tracker changed the model or torch's global state during a run (raised before its rows are kept)."""
+class TrackerError(ValueError):
+    """A tracker changed the model or torch's global state during a run (raised before its rows are kept); a
+    ``ValueError``, as rows a run cannot keep are: the command line reports either in one line."""
 
 
 def _named_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -150,5 +151,5 @@ def guarded(name: Any, what: str, model: nn.Module | None, fn: Callable[[], Any]
         before.restore_rng()
     found = before.global_change() or (before.model_change(model) if model is not None else None)
     if found:
-        raise TrackerError(f"tracker {name!r} broke the tracker contract: {what} {found}; a run's weights would then depend on its trackers")
+        raise TrackerError(f"tracker {name!r} broke the tracker contract: {what} {found}; a tracker leaves the model it measures as it found it")
     return out

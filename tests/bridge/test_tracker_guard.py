@@ -198,3 +198,17 @@ def test_check_tracker_names_a_hook_left_attached():
     net = build_model(MLPConfig(d_in=4, d_out=1, widths=(8,)), seed=0)
     with pytest.raises(TrackerContractError, match=r"'model'.*the call at step 0 left a hook attached \(forward_hooks of layers.0\)"):
         check_tracker(Calls(lambda model, step, data: model.layers[0].register_forward_hook(lambda *args: None)), net, data)
+
+
+def test_the_command_line_reports_a_tracker_that_changed_the_model_in_one_line(tmp_path, capsys):
+    import typer
+
+    from bridge.cli.errors import EXIT_ERROR, run_app
+
+    cfg = RunConfig(TASK, MLPConfig(d_in=3, d_out=3, widths=(8,)), TRAIN, seed=0)
+    run = bridge.train(cfg, tmp_path / "run", device="cpu", progress=False)
+    app = typer.Typer()
+    app.command()(lambda: bridge.analyze(run, [Calls(lambda model, step, data: model.train(), name="trains")], progress=False))
+    assert run_app(app, []) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert err.startswith("mechbridge: error: tracker 'trains' broke the tracker contract: the call at step 0 left the model in train mode") and err.count("\n") == 1

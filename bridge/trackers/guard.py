@@ -65,7 +65,11 @@ class Snapshot:
         model = nn.Module() if model is None else model  # None: torch's global state only
         self.params = dict(model.named_parameters())
         self.requires_grad = {name: p.requires_grad for name, p in self.params.items()}
-        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        # parameters, the large part, by their version counters (moved by every in-place write) and a fingerprint to
+        # tell an exact restore from a change without a copy; buffers, small, by their values
+        self.versions = {k: p._version for k, p in self.params.items()}
+        self.prints = {k: _fingerprint(p) for k, p in self.params.items()}
+        self.state = {k: v.detach().clone() for k, v in model.state_dict().items() if k not in self.params}
         modules = _named_modules(model)
         self.flags = [(name, m.training) for name, m in modules]
         self.hooks = _hooks(modules, self.params)
@@ -91,6 +95,10 @@ class Snapshot:
         added = next((k for k in hooks if set(hooks[k]) - set(self.hooks.get(k, ()))), None)
         if added is not None:
             return f"left a hook attached ({added[1].strip('_')} of {added[0]}): remove it before returning (handle.remove())"
+        written = next((k for k, p in params.items() if p._version != self.versions[k] and _fingerprint(p) != self.prints[k]), None)
+        if written is not None:
+            (s0, q0), (s1, q1) = self.prints[written], _fingerprint(params[written])
+            return f"changed {written!r} in place (its sum {s0!r} before, {s1!r} after; its norm {q0!r}, {q1!r})"
         state = model.state_dict()
         for key, before in self.state.items():
             after = state.get(key)
@@ -125,6 +133,13 @@ class Snapshot:
         if torch.get_default_dtype() != self.dtype:
             return f"changed the default dtype from {self.dtype} to {torch.get_default_dtype()}"
         return None
+
+
+def _fingerprint(p: torch.Tensor) -> tuple[float, float]:
+    """The sum and the 2-norm of ``p``'s values (no copy of a wide layer): equal before and after a write that put them
+    back, as the same values give the same sums."""
+    with torch.no_grad():
+        return float(p.sum()), float(torch.linalg.vector_norm(p))
 
 
 def guarded(name: Any, what: str, model: nn.Module | None, fn: Callable[[], Any]) -> Any:

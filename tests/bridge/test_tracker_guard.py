@@ -110,7 +110,7 @@ def grad_off(model, step, data):
     [
         (set_eval, "left the model in eval mode"),
         (freeze, "set requires_grad of 'out.bias' to False"),
-        (nudge, r"changed 'inp.weight' at \(1, 2\)"),
+        (nudge, r"changed 'inp.weight' in place \(its sum"),
         (hook, r"left a hook attached \(forward_hooks of inp\)"),
         (replace, "replaced the parameter 'out.weight'"),
         (grad_off, "left autograd off"),

@@ -31,7 +31,16 @@ SIZES: dict[str, Estimate] = {}
 
 def sized(kind: str) -> Callable[[Estimate], Estimate]:
     """Register ``estimate(config) -> (fields, bytes)`` for configs of ``kind``: the fields the size grows with
-    (by name, with their values) and the bytes the builder holds at its peak."""
+    (by name, with their values) and the bytes the builder holds at its peak.
+
+    Examples:
+        >>> @sized("toy_table")
+        ... def _toy_bytes(c):
+        ...     return {"rows": c.rows}, 4 * c.rows
+        >>> import types; estimate(types.SimpleNamespace(kind="toy_table", rows=1000))
+        ({'rows': 1000}, 4000)
+        >>> del SIZES["toy_table"]
+    """
 
     def wrap(fn: Estimate) -> Estimate:
         SIZES[kind] = fn
@@ -69,14 +78,30 @@ def shown_bytes(n: int) -> str:
 
 
 def estimate(config: Any) -> tuple[dict[str, Any], int] | None:
-    """The fields and the bytes registered for ``config``'s kind (``None``: no estimate registered)."""
+    """The fields and the bytes registered for ``config``'s kind (``None``: no estimate registered).
+
+    Examples:
+        >>> from bridge.models import MLPConfig
+        >>> fields, need = estimate(MLPConfig(d_in=4, d_out=2, widths=(8,)))
+        >>> fields["widths"], need > 4 * (4 * 8 + 8 * 2), estimate(object())
+        ((8,), True, None)
+    """
     fn = SIZES.get(getattr(config, "kind", None))
     return None if fn is None else fn(config)
 
 
 def check_memory(config: Any, copies: int = 1, limit: int | None = None) -> None:
     """Raise a ``ConfigError`` naming the sizing fields of ``config`` and the bytes when ``copies`` of what it builds
-    need more than ``limit`` bytes (default: :func:`machine_memory`). Kinds without an estimate pass."""
+    need more than ``limit`` bytes (default: :func:`machine_memory`). Kinds without an estimate pass.
+
+    Examples:
+        >>> from bridge.tasks import ModularConfig
+        >>> check_memory(ModularConfig(p=7))   # a few kB: passes
+        >>> check_memory(ModularConfig(p=7), copies=2, limit=10_000)
+        Traceback (most recent call last):
+        ...
+        bridge.config.ConfigError: modular with p=7, encoding='tokens', template_frequencies=() needs about 12.5 kB of memory for 2 copies, more than the 10.0 kB of this machine
+    """
     found = estimate(config)
     if found is None:
         return

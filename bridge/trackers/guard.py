@@ -27,7 +27,16 @@ _GLOBAL_HOOKS = ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_
 
 class TrackerError(ValueError):
     """A tracker changed the model or torch's global state during a run (raised before its rows are kept); a
-    ``ValueError``, as rows a run cannot keep are: the command line reports either in one line."""
+    ``ValueError``, as rows a run cannot keep are: the command line reports either in one line.
+
+    Examples:
+        >>> net = torch.nn.Linear(2, 1)
+        >>> try:
+        ...     guarded("sloppy", "the call at step 2", net, lambda: net.eval())
+        ... except TrackerError as e:
+        ...     print(isinstance(e, ValueError), str(e)[:60])
+        True tracker 'sloppy' broke the tracker contract: the call at ste
+    """
 
 
 def _named_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:

@@ -118,7 +118,7 @@ def validate(config: RunConfig) -> TaskData:
         >>> validate(RunConfig(LinearTeacherConfig((2.0,), d_in=2, d_out=2), DeepLinearConfig(3, 4, 2), TrainConfig()))
         Traceback (most recent call last):
         ...
-        bridge.config.ConfigError: model 'deep_linear' does not fit task 'linear_teacher': ...
+        bridge.config.ConfigError: model 'deep_linear' (d_in=3, d_hidden=4, d_out=2) does not fit task 'linear_teacher' (train x (2, 2), y (2, 2); test x (256, 2), y (256, 2)): mat1 and mat2 shapes cannot be multiplied (2x2 and 3x4)
     """
     if not isinstance(config, RunConfig):
         raise ConfigError(f"train needs a RunConfig, got {type(config).__name__}")

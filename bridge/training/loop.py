@@ -38,6 +38,7 @@ from bridge.trackers.base import Tracker, check_trackers
 from bridge.trackers.loss import LossTracker
 from bridge.training.inputs import build_for_task, extension, resolve_device, stateless_finish, validate
 from bridge.training.optim import before_step, make_optimizer, take_step
+from bridge.training.randomness import global_rng_kept, seed_forward, step_generators
 from bridge.training.undo import refusable
 from bridge.training.writer import RunWriter, extension_starts, holds_files, resumed_record
 
@@ -103,6 +104,11 @@ def train(
 ) -> Run:
     """Train ``config`` into the run directory ``out`` and return the :class:`~bridge.runs.run.Run`.
 
+    A model that draws random numbers in its forward pass (dropout) draws them from torch's global
+    generators seeded from ``config.seed`` and the step (:mod:`bridge.training.randomness`): trained
+    again, or killed and resumed, it reaches the same weights, and the caller's generators are as
+    they were once ``train`` returns.
+
     Args:
         config: task, model, training and seed.
         out: run directory; must not exist (or be empty) unless ``resume``.
@@ -151,21 +157,22 @@ def train(
     out = Path(out)
     info = check_info(info)
     loggers = resolve_loggers(loggers)
-    data = validate(config)
     dev = resolve_device(device)
-    existing = holds_files(out)
-    if existing and not resume:
-        raise FileExistsError(f"run directory {out} already exists; choose another --out or resume it")
-    record = resumed_record(out) if resume and existing else {}
-    extends = extension(record.get("config"), config, out) if resume and existing else None
-    trackers = with_loss_tracker(trackers)
-    if resume and existing:  # before any work: rows of another definition are never appended to a tracker's rows
-        refuse_mixed_versions(out, record, trackers, online=True)
-        if stateless_finish(record, out, extends):
-            return Run(out)
+    with global_rng_kept(dev):  # the forward passes that draw (validate's, training's) leave the caller's generators as they were
+        data = validate(config)
+        existing = holds_files(out)
+        if existing and not resume:
+            raise FileExistsError(f"run directory {out} already exists; choose another --out or resume it")
+        record = resumed_record(out) if resume and existing else {}
+        extends = extension(record.get("config"), config, out) if resume and existing else None
+        trackers = with_loss_tracker(trackers)
+        if resume and existing:  # before any work: rows of another definition are never appended to a tracker's rows
+            refuse_mixed_versions(out, record, trackers, online=True)
+            if stateless_finish(record, out, extends):
+                return Run(out)
 
-    with torch_threads(config.train.threads):
-        return _train(config, out, data.to(dev), trackers, dev, progress, resume and existing, loggers, extends, extension_starts(record), info)
+        with torch_threads(config.train.threads):
+            return _train(config, out, data.to(dev), trackers, dev, progress, resume and existing, loggers, extends, extension_starts(record), info)
 
 
 def with_loss_tracker(trackers: Sequence[Tracker]) -> list[Tracker]:
@@ -210,7 +217,9 @@ def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker]
             writer.checkpoint(0, model, optimizer, 0.0)
         t0 = time.perf_counter()
         whole = None if tc.batch_size is not None else (dense(data.train.x), data.train.y)  # compact rows decoded once
+        generators = step_generators(dev)
         for step in bar:
+            seed_forward(config.seed, step, generators)  # a forward pass that draws (dropout) draws the same at this step when resumed
             if whole is not None:
                 x, y = whole
             else:

@@ -62,6 +62,7 @@ from bridge.trackers.base import Tracker
 from bridge.training.inputs import build_for_task, extension, resolve_device, stateless_finish, validate
 from bridge.training.loop import batch_indices, step_bar, torch_threads, with_loss_tracker
 from bridge.training.optim import before_step, make_optimizer, optimizer_params, take_step
+from bridge.training.randomness import global_rng_kept, refuse_random_forward
 from bridge.training.stacking import (
     _check_buffers,
     _check_stackable,
@@ -112,7 +113,9 @@ def train_seeds(
     Raises:
         ConfigError: invalid config or seeds, an unknown or uninstalled logger, or seeds whose data shapes, loss or
             models hold buffers of different names or shapes, before any work (buffers whose
-            values differ, such as a lazy model's initial copy, are stacked like the parameters).
+            values differ, such as a lazy model's initial copy, are stacked like the parameters);
+            or a model that draws random numbers in its forward pass (dropout), naming the module: stacked
+            seeds would share one stream of draws (train each seed with :func:`bridge.train`).
         FileExistsError: a run directory exists and ``resume`` is false.
 
     Examples:
@@ -129,10 +132,12 @@ def train_seeds(
     check_logger_names(loggers)
     seed_loggers = [[get_logger(lg) for lg in loggers] for _ in seeds]
     configs = [dataclasses.replace(config, seed=s) for s in seeds]
-    datas = [validate(c) for c in configs]
-    _check_stackable(datas)
-    models = [build_for_task(c, data) for c, data in zip(configs, datas)]
-    _check_buffers(models)
+    with global_rng_kept(torch.device("cpu")):  # data and models are made on the CPU; what they draw leaves the caller's generator as it was
+        datas = [validate(c) for c in configs]
+        _check_stackable(datas)
+        models = [build_for_task(c, data) for c, data in zip(configs, datas)]
+        _check_buffers(models)
+        refuse_random_forward(build_for_task(configs[0], datas[0]), datas[0].train.x[:2])  # a copy: a forward may update buffers
     dev = resolve_device(device)
     out = Path(out)
     dirs = [out / f"seed_{s}" for s in seeds] if folders is None else [Path(f) for f in folders]

@@ -139,7 +139,8 @@ def fit_power_law(x: Float[np.ndarray, " n"], t: Float[np.ndarray, " n"]) -> Pow
         x, t: ``(n,)`` finite positive values.
 
     Raises:
-        ValueError: fewer than 3 points or 2 distinct ``x`` (``log x``), or a value not finite or not positive.
+        ValueError: fewer than 3 points or 2 distinct ``x`` (``log x``), a value not finite or not positive, or a
+            fitted prefactor beyond the float range (``exp(intercept)`` above about ``1.8e308``).
 
     Examples:
         >>> fit = fit_power_law([1e-3, 2e-3, 4e-3, 8e-3], [1000.0, 550.0, 240.0, 130.0])
@@ -165,7 +166,12 @@ def fit_power_law(x: Float[np.ndarray, " n"], t: Float[np.ndarray, " n"]) -> Pow
     stderr = math.sqrt(residual / (len(x) - 2) / sxx)
     q = stats.t.ppf(0.975, len(x) - 2)
     r2 = 1.0 - residual / stt if stt > 0 else 1.0
-    return PowerLawFit(slope, stderr, float(slope - q * stderr), float(slope + q * stderr), math.exp(float(lt.mean()) - slope * float(lx.mean())), r2, len(x))
+    log_prefactor = float(lt.mean()) - slope * float(lx.mean())
+    try:
+        prefactor = math.exp(log_prefactor)
+    except OverflowError:  # it escaped as a bare OverflowError (x near 1e100 with t near 1e300)
+        raise ValueError(f"the fitted prefactor exp({log_prefactor:.6g}) of t = prefactor * x^exponent is beyond the float range for x={x.tolist()}, t={t.tolist()}; rescale x or t") from None
+    return PowerLawFit(slope, stderr, float(slope - q * stderr), float(slope + q * stderr), prefactor, r2, len(x))
 
 
 __all__ = ["ASSUMPTIONS", "PowerLawFit", "decay_prediction", "decayed_norm", "fit_power_law", "time_scale"]

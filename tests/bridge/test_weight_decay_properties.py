@@ -119,3 +119,13 @@ def test_distinct_x_with_one_log_are_refused_by_name():
     x = [1e300, float(np.nextafter(1e300, 2e300)), 1e300]
     with pytest.raises(ValueError, match=r"at least 3 positive points at 2 or more distinct x, got x=\[1e\+300"):
         fit_power_law(x, [1.0, 2.0, 3.0])
+
+
+def test_a_prefactor_beyond_the_float_range_is_refused_naming_x_and_t():
+    """x near 1e100 with t near 1e300 fits t = 4e400 · x^-1: math.exp raised a bare OverflowError."""
+    with pytest.raises(ValueError) as refused:
+        fit_power_law([1e100, 2e100, 4e100], [4e300, 2e300, 1e300])
+    assert str(refused.value) == ("the fitted prefactor exp(922.42) of t = prefactor * x^exponent is beyond the float range for x=[1e+100, 2e+100, 4e+100], t=[4e+300, 2e+300, 1e+300]; rescale x or t")
+    # a large prefactor inside the range is still fitted: t = 4e200 · x^-1
+    fit = fit_power_law([1e100, 2e100, 4e100], [4e100, 2e100, 1e100])
+    assert fit.exponent == pytest.approx(-1.0, abs=1e-12) and fit.prefactor == pytest.approx(4e200, rel=1e-9, abs=0)

@@ -83,7 +83,8 @@ def grokking_phases(
     Returns:
         Stages named as in :data:`PHASES`, each with ``start_uncertainty`` and
         ``end_uncertainty`` in steps; ``change`` is the change of the test
-        loss (nats) over the stage. ``[]`` when the run did not memorise or did
+        loss (nats) over the stage, read from its finite samples (one that is not finite is a missing
+        measurement; ``nan`` when none is finite). ``[]`` when the run did not memorise or did
         not generalise after memorising; only memorisation when its test loss
         has no drop of ``min_drop`` after it (or fewer than three samples follow it).
 
@@ -104,7 +105,13 @@ def grokking_phases(
     gen = generalised(t, test_acc, test_threshold)
     if mem is None or gen is None or gen.step < mem.step:
         return []
-    stages = [Stage("memorisation", float(t[0]), mem.step, "accuracy/train", "phase", 0.0, mem.hi - mem.lo, float(np.interp(mem.step, t, loss) - loss[0]))]
+    measured = np.isfinite(loss)  # a NaN first sample made memorisation's change NaN
+    lt, ly = t[measured], loss[measured]
+
+    def loss_at(step: float) -> float:
+        return float(np.interp(step, lt, ly)) if len(lt) else float("nan")
+
+    stages = [Stage("memorisation", float(t[0]), mem.step, "accuracy/train", "phase", 0.0, mem.hi - mem.lo, loss_at(mem.step) - loss_at(float(lt[0]) if len(lt) else 0.0))]
     after = t >= mem.step
     if after.sum() < 3:
         return stages
@@ -112,7 +119,7 @@ def grokking_phases(
     if not drops:
         return stages
     drop = min(drops, key=lambda s: s.change)
-    change = float(np.interp(drop.start, t, loss) - np.interp(mem.step, t, loss))
+    change = loss_at(drop.start) - loss_at(mem.step)
     stages.append(Stage("circuit formation", mem.step, drop.start, "loss/test", "phase", mem.hi - mem.lo, drop.start_uncertainty, change))
     stages.append(Stage("clean-up", drop.start, drop.end, "loss/test", "phase", drop.start_uncertainty, drop.end_uncertainty, drop.change))
     return stages

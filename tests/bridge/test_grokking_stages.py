@@ -146,3 +146,19 @@ def test_phases_in_order_need_positive_lengths_and_no_gaps():
     assert phase_ordered(phases((0, 10), (10, 50), (50, 60)))
     assert not phase_ordered(phases((0, 10), (10, 10), (10, 60)))  # an empty circuit formation
     assert not phase_ordered(phases((0, 10), (12, 50), (50, 60)))  # a gap between memorisation and circuit formation
+
+
+def test_a_missing_test_loss_sample_is_left_out_of_the_phase_changes():
+    """A NaN first test-loss sample gave memorisation a change of NaN; it is a missing measurement, as elsewhere:
+    memorisation's change is read from the first measured sample (step 10, loss 3.8) to its end (19.8, 3.604)."""
+    t = np.arange(0, 110, 10.0)
+    train_acc, test_acc = np.minimum(t / 20, 1), np.interp(t, [50, 80], [0, 1])
+    whole = np.interp(t, [0, 50, 80], [4.0, 3.0, 0.5])
+    phases = grokking_phases(t, train_acc, whole, test_acc)
+    assert [(s.name, s.start, s.end) for s in phases] == [("memorisation", 0.0, 19.8), ("circuit formation", 19.8, 50.0), ("clean-up", 50.0, 80.0)]
+    assert [s.change for s in phases] == pytest.approx([-0.396, -0.604, -2.5], abs=1e-12)
+    gappy = whole.copy()
+    gappy[0], gappy[6] = math.nan, math.inf  # the first sample and one inside the clean-up
+    phases = grokking_phases(t, train_acc, gappy, test_acc)
+    assert [(s.name, s.start, s.end) for s in phases] == [("memorisation", 0.0, 19.8), ("circuit formation", 19.8, 50.0), ("clean-up", 50.0, 80.0)]
+    assert [s.change for s in phases] == pytest.approx([-0.196, -0.604, -2.5], abs=1e-12)

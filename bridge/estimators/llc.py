@@ -252,8 +252,7 @@ def estimate_llc(
             its weights are read, never modified.
         loss_fn: ``(output, target) -> scalar`` mean per-sample negative
             log-likelihood, or the name of a loss in :mod:`bridge.losses`.
-        split: the data ``(x, y)`` with ``n`` examples (full batch), finite; floating-point tensors are cast to the
-            parameters' dtype.
+        split: the data ``(x, y)`` with ``n`` examples (full batch), finite; floating-point tensors are cast to the parameters' dtype.
         sgld: the sampler's settings (:class:`SGLDConfig`; default ``SGLDConfig()``).
         params: which parameters to sample (``None``: the trainable ones, those with
             ``requires_grad``; prefixes such as
@@ -271,8 +270,7 @@ def estimate_llc(
         the step size and ``nβ`` are out of a sane range.
 
     Raises:
-        ValueError: ``x`` and ``y`` not holding the same positive number of examples, a seed that is neither an
-            integer in torch's range nor a generator, or a loss at ``w*`` that is not finite.
+        ValueError: ``x`` and ``y`` not holding the same positive number of examples (at least 2 without ``sgld.nbeta``: the default ``nβ = n/ln n``), a seed that is neither an integer in torch's range nor a generator, or a loss at ``w*`` that is not finite.
 
     Examples:
         >>> x, net = torch.randn(50, 2, generator=torch.Generator().manual_seed(0)), torch.nn.Linear(2, 1)
@@ -292,6 +290,8 @@ def estimate_llc(
     if not isinstance(sgld, SGLDConfig):
         raise ConfigError(f"sgld must be an SGLDConfig, got {type(sgld).__name__}")
     n_chains, n_draws, n_burnin, step_size, gamma, noise_level = sgld.n_chains, sgld.n_draws, sgld.n_burnin, sgld.step_size, sgld.gamma, sgld.noise_level
+    if sgld.nbeta is None and n < 2:  # default_nbeta named its own n, which the caller never passed
+        raise ValueError(f"split: the default nβ = n/ln n needs at least 2 examples, got a split of {n} (x of shape {tuple(x.shape)}); set SGLDConfig(nbeta=...) to sample with one")
     nbeta = default_nbeta(n) if sgld.nbeta is None else float(sgld.nbeta)
     slots = ParameterSlots(model)
     names = select_params(model, params, slots)

@@ -114,3 +114,13 @@ def test_a_hessian_product_that_is_not_finite_is_refused():
 def test_the_dense_hessian_of_no_parameter_is_empty():
     """A 0 × 0 operator raised numpy's "need at least one array to stack"."""
     assert dense_hessian(aslinearoperator(np.zeros((0, 0)))).shape == (0, 0)
+
+
+def test_a_split_of_one_example_without_nbeta_is_refused_naming_the_split():
+    """The default nβ = n/ln n refused "n=1", a name the caller never passed; with nbeta set one example samples."""
+    x = torch.ones(1, 2)
+    with pytest.raises(ValueError) as refused:
+        estimate_llc(_linear([1.0, -0.5]), "half_sse", (x, torch.ones(1, 1)), SGLDConfig(n_chains=2, n_draws=4, n_burnin=1, step_size=1e-3, gamma=1.0))
+    assert str(refused.value) == "split: the default nβ = n/ln n needs at least 2 examples, got a split of 1 (x of shape (1, 2)); set SGLDConfig(nbeta=...) to sample with one"
+    res = estimate_llc(_linear([1.0, -0.5]), "half_sse", (x, torch.ones(1, 1)), SGLDConfig(n_chains=2, n_draws=4, n_burnin=1, step_size=1e-3, gamma=1.0, nbeta=1.0))
+    assert res.nbeta == 1.0 and res.init_loss == pytest.approx(0.5 * 0.5**2, rel=1e-6, abs=0)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from bridge.plots.checks import curve, require_axes, require_entries, require_mapping, series, spread
-from bridge.plots.marks import legend_if_any, mark_lone_points, note, note_if_nothing_finite
+from bridge.plots.marks import finite_bars, legend_if_any, mark_lone_points, note, note_if_nothing_finite, note_left_out
 from bridge.stages.detectors import Stage
 
 Curve = tuple[Sequence[float], Sequence[float]]
@@ -283,7 +283,8 @@ def plot_estimate_series(ax: Any, steps: Sequence[float], mean: Sequence[float],
     """An estimate at each step with its standard deviation as error bars (e.g. the learning coefficient over checkpoints).
 
     Args:
-        steps, mean, sd: each ``(n,)``; ``sd`` ≥ 0 (NaN: no bar).
+        steps, mean, sd: each ``(n,)``; ``sd`` ≥ 0 (NaN: no bar). An infinite mean or ``sd`` (a diverged chain) is
+            counted in a note, not drawn (and takes its bar with it).
 
     Examples:
         >>> from bridge.plots import new_figure
@@ -294,7 +295,8 @@ def plot_estimate_series(ax: Any, steps: Sequence[float], mean: Sequence[float],
     require_axes(ax)
     steps = series("steps", steps)
     mean, sd = series("mean", mean, len(steps), of="step"), spread("sd", sd, len(steps), of="step")
-    ax.errorbar(steps, mean, yerr=sd, fmt="o-", ms=3, lw=1, capsize=2)
+    ax.errorbar(steps, mean, yerr=finite_bars(mean, sd), fmt="o-", ms=3, lw=1, capsize=2)
+    note_left_out(ax, {"non-finite estimate": int(np.isinf(mean).sum()), "non-finite spread": int(np.isinf(sd).sum())})
     if zero_line:
         ax.axhline(0, color="0.7", lw=0.6)
     ax.set_ylabel(ylabel)

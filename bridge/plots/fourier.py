@@ -20,7 +20,7 @@ import numpy as np
 
 from bridge.plots.base import set_log_scale
 from bridge.plots.checks import array2d, require_axes, require_mapping, series
-from bridge.plots.marks import note, note_if_nothing_finite
+from bridge.plots.marks import note, note_if_nothing_finite, note_left_out
 
 PHASE_COLOURS = {"memorisation": "tab:red", "circuit formation": "tab:olive", "clean-up": "tab:green"}
 
@@ -64,8 +64,8 @@ def plot_spectrum(ax: Any, spectra: Mapping[str, Sequence[float]], *, key: Seque
         note(ax, "no spectrum to draw")
         return ax
     ax.legend(fontsize=7)
-    if not note_if_nothing_finite(ax, [(np.arange(len(v) - 1), v[1:]) for v in spectra.values()]) and left_out:
-        ax.text(0.01, 0.99, f"{left_out} non-finite norm{'s' * (left_out > 1)} not drawn", transform=ax.transAxes, ha="left", va="top", fontsize=7, color="0.3")
+    if not note_if_nothing_finite(ax, [(np.arange(len(v) - 1), v[1:]) for v in spectra.values()]):
+        note_left_out(ax, {"non-finite norm": left_out})
     return ax
 
 

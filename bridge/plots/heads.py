@@ -79,7 +79,7 @@ def plot_attention(ax: Any, pattern: Float[np.ndarray, "query key"], tokens: Seq
     """One head's attention pattern on one sequence (queries down, keys across).
 
     Args:
-        pattern: ``(query, key)`` probabilities.
+        pattern: ``(query, key)`` probabilities; an empty one (no position) is a panel that says so.
         tokens: the sequence, used as tick labels when short enough.
         boundaries: positions where a repeated block starts (drawn as lines).
 
@@ -97,6 +97,12 @@ def plot_attention(ax: Any, pattern: Float[np.ndarray, "query key"], tokens: Seq
         raise ValueError(f"pattern must be square (query, key), got {pattern.shape}")
     if tokens is not None and len(tokens) != pattern.shape[0]:
         raise ValueError(f"tokens must hold one token per position ({pattern.shape[0]}), got {len(tokens)}")
+    if pattern.size == 0:  # imshow warned "identical low and high lims" on both axes
+        ax.set_xlabel("key (token)")
+        ax.set_ylabel("query (token)")
+        ax.set_title(title, fontsize=8)
+        note(ax, "no position to draw")
+        return ax
     image = ax.imshow(pattern, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
     for b in boundaries:
         ax.axvline(b - 0.5, color="tab:red", lw=0.6)

@@ -22,7 +22,7 @@ import numpy as np
 
 from bridge.plots.base import plot_stage_bands
 from bridge.plots.checks import curve, require_axes, require_mapping, series, spread
-from bridge.plots.marks import mark_lone_points, note, note_if_nothing_finite
+from bridge.plots.marks import finite_bars, mark_lone_points, note, note_if_nothing_finite, note_left_out
 from bridge.stages.detectors import Stage
 from probes.circuits import edges_above
 
@@ -44,7 +44,8 @@ def plot_loss_stages(
         curves: label → ``(steps, values, style)`` (a matplotlib format string such as ``"C0--"``).
         stages: plateaus and drops drawn as bands.
         reference: ``(value, label)`` of a horizontal line (``ln V``).
-        llc: ``(steps, mean, std)`` of the learning coefficient, drawn with error bars on a twin axis.
+        llc: ``(steps, mean, std)`` of the learning coefficient, drawn with error bars on a twin axis (an infinite
+            mean or std is counted in a note, not drawn).
         boundary: step of the LLC stage boundary (a dashed vertical line).
         legend: ``"inside"`` the panel (centre right), or ``"below"`` it, as the figure's legend, clear of the
             curves (for a figure of this one panel: the drop and the LLC at the end sit at the centre right).
@@ -82,7 +83,9 @@ def plot_loss_stages(
     handles, labels = ax.get_legend_handles_labels()
     if llc is not None:
         twin = ax.twinx()
-        twin.errorbar(llc[0], llc[1], yerr=llc[2], color="C2", marker="o", ms=3, lw=1, label="LLC (right)")
+        mean, std = series("llc mean", llc[1]), series("llc std", llc[2])
+        twin.errorbar(llc[0], mean, yerr=finite_bars(mean, std), color="C2", marker="o", ms=3, lw=1, label="LLC (right)")
+        note_left_out(ax, {"non-finite LLC": int(np.isinf(mean).sum()), "non-finite LLC spread": int(np.isinf(std).sum())})
         twin.set_ylabel("local learning coefficient", color="C2")
         more = twin.get_legend_handles_labels()
         handles, labels = handles + more[0], labels + more[1]

@@ -19,6 +19,7 @@ import numpy as np
 
 from bridge.plots.base import set_log_scale
 from bridge.plots.checks import curve, require_axes, require_mapping, series
+from bridge.plots.marks import note_left_out
 
 
 def plot_fraction_vs_scale(ax: Any, alphas: Sequence[float], fractions: Mapping[str, Sequence[float]], learnability: Mapping[str, float]) -> Any:
@@ -55,7 +56,8 @@ def plot_draw_means(ax: Any, alpha: float, draws: Mapping[str, Sequence[float]],
     """At output scale ``alpha`` (drawn at ``alpha · offset``), each series' mean over training sets (diamond) with ±2 standard errors.
 
     Args:
-        draws: series label → its value on each training set, shape ``(draws,)``; labelled in the legend once.
+        draws: series label → its value on each training set, shape ``(draws,)``; labelled in the legend once. A
+            value that is not finite (a diverged fit) is left out of the mean, and counted in a note.
         colours: one per series, those of the curves the means belong to.
 
     Examples:
@@ -71,10 +73,18 @@ def plot_draw_means(ax: Any, alpha: float, draws: Mapping[str, Sequence[float]],
     require_mapping("draws", draws)
     if isinstance(colours, str) or len(colours) != len(draws):
         raise ValueError(f"colours must hold one colour per series in draws ({len(draws)}), got {colours!r}")
-    for i, ((label, values), colour) in enumerate(zip(draws.items(), colours)):
-        v = series(f"draws[{label!r}]", values, empty=False)
-        se = v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0.0
-        ax.errorbar([alpha * offset], [v.mean()], yerr=[2 * se], fmt="D", mfc="white", color=colour, ms=5, capsize=3, label=f"mean over {len(v)} training sets (±2 s.e.)" if i == 0 else None)
+    values = [series(f"draws[{label!r}]", v, empty=False) for label, v in draws.items()]
+    labelled, left_out = False, 0
+    for v, colour in zip(values, colours):
+        finite = v[np.isfinite(v)]  # an infinite value made the mean infinite and its spread inf − inf (a numpy warning)
+        left_out += len(v) - len(finite)
+        if not len(finite):
+            continue
+        se = finite.std(ddof=1) / np.sqrt(len(finite)) if len(finite) > 1 else 0.0
+        label = None if labelled else f"mean over {len(finite)} training sets (±2 s.e.)"
+        ax.errorbar([alpha * offset], [finite.mean()], yerr=[2 * se], fmt="D", mfc="white", color=colour, ms=5, capsize=3, label=label)
+        labelled = True
+    note_left_out(ax, {"non-finite value": left_out}, how=f"left out of the mean{'s' * (len(values) > 1)}")
     return ax
 
 

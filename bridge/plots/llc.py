@@ -18,7 +18,7 @@ import numpy as np
 from jaxtyping import Float
 
 from bridge.plots.checks import require_axes, series, spread
-from bridge.plots.marks import legend_if_any
+from bridge.plots.marks import finite_bars, legend_if_any, note_left_out
 
 
 def plot_llc_vs_theory(
@@ -38,7 +38,8 @@ def plot_llc_vs_theory(
     Args:
         ax: a matplotlib Axes.
         labels: ``(model,)`` tick labels.
-        theory: ``(model,)`` theoretical λ, drawn as grey bars with a ±``tolerance`` (relative) error bar.
+        theory: ``(model,)`` theoretical λ, drawn as grey bars with a ±``tolerance`` (relative) error bar. An infinite
+            value here or in ``estimate``, ``std`` or ``regular`` is counted in a note, not drawn.
         estimate: ``(model,)`` estimates λ̂, drawn as points beside the bars.
         std: ``(model,)`` spread of each estimate over chains (error bars of the points), ≥ 0.
         regular: ``(model,)`` optional ``d/2`` of each model (the regular value), drawn as red dashes.
@@ -64,11 +65,14 @@ def plot_llc_vs_theory(
     std = spread("std", std, len(labels), of="label")
     if regular is not None:
         regular = series("regular", regular, len(labels), of="label")
-    ax.bar(x - 0.2, theory, width=0.4, color="0.75", label=theory_label)
-    ax.errorbar(x + 0.2, estimate, yerr=std, fmt="o", color="C0", label="SGLD λ̂ (± chain std)")
-    ax.errorbar(x - 0.2, theory, yerr=np.abs(tolerance * theory), fmt="none", ecolor="k", capsize=4, lw=0.8, label=f"±{tolerance:.0%}")
+    bars = np.where(np.isfinite(theory), theory, np.nan)  # an infinite bar has no top (and warned "invalid value")
+    ax.bar(x - 0.2, bars, width=0.4, color="0.75", label=theory_label)
+    ax.errorbar(x + 0.2, estimate, yerr=finite_bars(estimate, std), fmt="o", color="C0", label="SGLD λ̂ (± chain std)")
+    ax.errorbar(x - 0.2, bars, yerr=np.abs(tolerance * bars), fmt="none", ecolor="k", capsize=4, lw=0.8, label=f"±{tolerance:.0%}")
     if regular is not None:
         ax.scatter(x, regular, marker="_", s=200, color="C3", label="d/2 (regular)")
+    infinite = {"theory value": theory, "estimate": estimate, "spread": std, "regular value": () if regular is None else regular}
+    note_left_out(ax, {f"non-finite {what}": int(np.isinf(v).sum()) for what, v in infinite.items()})
     ax.set_xticks(x, list(labels), fontsize=7)
     ax.set_ylabel("learning coefficient")
     ax.set_title(title)

@@ -12,7 +12,7 @@ Examples:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -49,6 +49,38 @@ def note_if_nothing_finite(ax: Any, curves: Iterable[tuple[Any, Any]]) -> bool:
         return False
     note(ax, "no finite value to draw" if pairs else "no curve to draw")
     return True
+
+
+def note_left_out(ax: Any, counts: Mapping[str, int], how: str = "not drawn") -> bool:
+    """Say in the panel's top-left corner how many values of each kind it leaves out (an infinite bar has no top,
+    an infinite mean no place), ``"1 non-finite norm not drawn"``; kinds counted 0 are not named. Return whether it said anything.
+
+    Args:
+        counts: what was left out (singular) → how many.
+        how: what became of them.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt; fig, ax = plt.subplots()
+        >>> note_left_out(ax, {"non-finite estimate": 2, "non-finite spread": 0}), note_left_out(ax, {"non-finite norm": 0}), [t.get_text() for t in ax.texts]
+        (True, False, ['2 non-finite estimates not drawn'])
+        >>> plt.close(fig)
+    """
+    said = [f"{k} {what}{'s' * (k > 1)}" for what, k in counts.items() if k]
+    if said:
+        ax.text(0.01, 0.99, f"{', '.join(said)} {how}", transform=ax.transAxes, ha="left", va="top", fontsize=7, color="0.3")
+    return bool(said)
+
+
+def finite_bars(values: Any, spreads: Any) -> np.ndarray:
+    """Error-bar half-widths ``(n,)`` for ``values ± spreads`` (each ``(n,)``): the spread where it and its value are
+    finite, NaN (no bar) elsewhere. An infinite bar has no end, and ``inf − inf`` warned "invalid value" in numpy.
+
+    Examples:
+        >>> finite_bars([1.0, float("inf"), 2.0], [0.5, 0.5, float("inf")]).tolist()
+        [0.5, nan, nan]
+    """
+    values, spreads = np.asarray(values, dtype=float), np.asarray(spreads, dtype=float)
+    return np.where(np.isfinite(values) & np.isfinite(spreads), spreads, np.nan)
 
 
 def legend_if_any(ax: Any, **kwargs: Any) -> bool:

@@ -22,7 +22,7 @@ import numpy as np
 
 from bridge.plots.base import set_log_scale
 from bridge.plots.checks import curve, require_axes, require_mapping, series
-from bridge.plots.marks import legend_if_any, mark_lone_points, note, note_if_nothing_finite
+from bridge.plots.marks import legend_if_any, mark_lone_points, note, note_if_nothing_finite, note_left_out
 
 Curve = tuple[Sequence[float], Sequence[float]]
 
@@ -137,7 +137,8 @@ def plot_neuron_loading(ax: Any, shares: Mapping[tuple[int, int], float], title:
 
     Args:
         ax: a matplotlib Axes.
-        shares: ``(layer, neuron)`` → share of ``|v₁|²`` on the neuron's in- and out-weights.
+        shares: ``(layer, neuron)`` → share of ``|v₁|²`` on the neuron's in- and out-weights; a share that is not
+            finite has no place in the ranking and is counted in a note, not drawn.
         title: the Axes title.
 
     Examples:
@@ -154,14 +155,16 @@ def plot_neuron_loading(ax: Any, shares: Mapping[tuple[int, int], float], title:
     for key in shares:
         if not (isinstance(key, tuple) and len(key) == 2):
             raise ValueError(f"shares must be keyed by (layer, neuron), got {key!r}")
-    items = sorted(shares.items(), key=lambda kv: -kv[1])
+    items = sorted(((key, v) for key, v in shares.items() if np.isfinite(v)), key=lambda kv: -kv[1])  # an infinite bar warned "invalid value"
     ax.bar(range(len(items)), [v for _, v in items], color=[f"C{a}" for (a, _), _ in items], width=0.9)
     handles = [Patch(color=f"C{layer}", label=f"hidden layer {layer}") for layer in sorted({a for (a, _), _ in items})]
     ax.set_xlabel("neuron (sorted by loading)")
     ax.set_ylabel("share of |v₁|² on in+out weights")
     ax.set_title(title)
     if not legend_if_any(ax, handles=handles, fontsize=7):
-        note(ax, "no neuron to draw")
+        note(ax, "no finite value to draw" if shares else "no neuron to draw")
+    else:
+        note_left_out(ax, {"non-finite share": len(shares) - len(items)})
     return ax
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from bridge.plots.base import set_log_scale
 from bridge.plots.checks import array2d, curve, require_axes, series
+from bridge.plots.marks import note_if_nothing_finite, note_left_out
 from bridge.theory.superposition import N2M1_PHASES, STICKY_FRACTIONS
 
 PHASE_COLOURS = {"feature 1": "#4C72B0", "feature 2": "#DD8452", "superposition": "#55A868", "none": "#BBBBBB", "other": "#C44E52", "diverged": "#222222"}
@@ -129,7 +130,8 @@ def plot_feature_norms(ax, steps: Sequence[float], norms: np.ndarray, gap: tuple
 
 
 def plot_dims_histogram(ax, dims: np.ndarray, *, title: str = "Dimensions per feature"):
-    """Histogram of feature dimensionalities ``(features,)`` with the sticky fractions marked.
+    """Histogram of feature dimensionalities ``(features,)`` with the sticky fractions marked; a dimensionality that
+    is not finite is counted in a note, not drawn.
 
     Examples:
         >>> from bridge.plots import new_figure
@@ -138,7 +140,9 @@ def plot_dims_histogram(ax, dims: np.ndarray, *, title: str = "Dimensions per fe
         (5.0, ['1', '0.75', '0.667', '0.5', '0.4', '0.375'])
     """
     require_axes(ax)
-    ax.hist(series("dims", dims), bins=np.linspace(0, 1.05, 64), color="C0")
+    dims = series("dims", dims)
+    finite = dims[np.isfinite(dims)]  # NaN warned "All-NaN slice encountered"
+    ax.hist(finite, bins=np.linspace(0, 1.05, 64), color="C0")
     top = ax.get_ylim()[1]
     for i, v in enumerate(sorted(STICKY_FRACTIONS, reverse=True)):  # neighbours alternate in height: 3/8 and 2/5 lie close
         ax.axvline(v, color="C3", ls="--", lw=0.8)
@@ -146,6 +150,8 @@ def plot_dims_histogram(ax, dims: np.ndarray, *, title: str = "Dimensions per fe
     ax.set_xlabel("D_i = ‖W_i‖² / Σ_j (Ŵ_i·W_j)²")
     ax.set_ylabel("features")
     ax.set_title(title, fontsize=9)
+    if len(dims) and not note_if_nothing_finite(ax, [(dims, dims)]):
+        note_left_out(ax, {"non-finite dimension": len(dims) - len(finite)})
     return ax
 
 

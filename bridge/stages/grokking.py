@@ -111,7 +111,7 @@ def grokking_phases(
     def loss_at(step: float) -> float:
         return float(np.interp(step, lt, ly)) if len(lt) else float("nan")
 
-    stages = [Stage("memorisation", float(t[0]), mem.step, "accuracy/train", "phase", 0.0, mem.hi - mem.lo, loss_at(mem.step) - loss_at(float(lt[0]) if len(lt) else 0.0))]
+    stages = [Stage("memorisation", float(t[0]), mem.step, "accuracy/train", "phase", 0.0, mem.hi - mem.lo, loss_at(mem.step) - (float(ly[0]) if len(ly) else float("nan")))]
     after = t >= mem.step
     if after.sum() < 3:
         return stages

@@ -297,7 +297,7 @@ def test_a_tracker_failing_on_any_call_fails_the_run_and_frees_its_lock(tmp_path
     with pytest.raises(RuntimeError, match="boom"):
         train(cfg, tmp_path / "run", trackers=[Failing()], progress=False)
     run = load_run(tmp_path / "run")
-    assert run.status == "failed" and run.info["error"] == f"RuntimeError: boom at {fail_at}"
+    assert run.status == "failed" and run.info["error"] == f"RuntimeError: boom at {fail_at} (raised by tracker 'failing' in the call at step {fail_at})"
     assert not (tmp_path / "run" / LOCK).exists()
     resumed = train(cfg, tmp_path / "run", progress=False, resume=True)  # nobody holds it
     assert resumed.status == "complete" and "error" not in resumed.info  # the failure it resumed from is over

@@ -2,7 +2,6 @@
 the same seed gives the same weights, a killed run resumed reaches the uninterrupted run's weights, the caller's
 generator is left as it was, and train_seeds refuses such a model before any work, naming the module."""
 
-from dataclasses import dataclass
 
 import pytest
 import torch
@@ -12,40 +11,12 @@ from torch import nn
 
 import bridge
 from bridge import ConfigError, RunConfig, ScheduleConfig, TrainConfig
-from bridge.config import config_class
-from bridge.models import MODELS
 from bridge.tasks import LinearTeacherConfig
 from bridge.training.inputs import validate
 from bridge.training.loop import batch_indices
 from bridge.training.randomness import forward_seed, random_draw
+from dropout_mlp import DropoutConfig, DropoutMLP
 from helpers import Crash
-
-
-@config_class("seeded_dropout_mlp")
-@dataclass(frozen=True)
-class DropoutConfig:
-    d_in: int = 4
-    width: int = 16
-    d_out: int = 3
-    p: float = 0.5
-    noise: bool = False  # draw in the model's own forward instead of a dropout module
-
-
-@MODELS.register("seeded_dropout_mlp")
-class DropoutMLP(nn.Module):
-    def __init__(self, config: DropoutConfig, seed: int):
-        super().__init__()
-        g = torch.Generator().manual_seed(seed)
-        self.noise = config.noise
-        self.inp, self.drop, self.out = nn.Linear(config.d_in, config.width), nn.Dropout(config.p), nn.Linear(config.width, config.d_out)
-        with torch.no_grad():
-            for p in self.parameters():
-                p.copy_(torch.randn(p.shape, generator=g) / p.shape[-1] ** 0.5)
-
-    def forward(self, x):
-        h = torch.relu(self.inp(x))
-        h = h * (1 + 0.5 * torch.randn_like(h)) if self.noise else self.drop(h)
-        return self.out(h)
 
 
 def config(seed=0, steps=40, **model):

@@ -2,7 +2,6 @@
 random generator, or changes the model or torch's global state, cannot change the weights the run trains."""
 
 import json
-from dataclasses import dataclass
 
 import pytest
 import torch
@@ -10,40 +9,15 @@ from torch import nn
 
 import bridge
 from bridge import RunConfig, ScheduleConfig, TrainConfig
-from bridge.config import config_class
-from bridge.models import MODELS, MLPConfig, build_model
+from bridge.models import MLPConfig, build_model
 from bridge.tasks import LinearTeacherConfig, TeacherMLPConfig, make_task
 from bridge.trackers import Batched, TrackerContractError, TrackingBuffer, check_tracker, evaluating, row
 from bridge.trackers.guard import TrackerError
-
-
-@config_class("guarded_dropout_mlp")
-@dataclass(frozen=True)
-class DropoutMLPConfig:
-    d_in: int = 3
-    width: int = 16
-    d_out: int = 3
-
-
-@MODELS.register("guarded_dropout_mlp")
-class DropoutMLP(nn.Module):
-    """A ReLU network with dropout: training draws its masks from torch's global random generator."""
-
-    def __init__(self, config: DropoutMLPConfig, seed: int):
-        super().__init__()
-        g = torch.Generator().manual_seed(seed)
-        self.inp, self.drop, self.out = nn.Linear(config.d_in, config.width), nn.Dropout(0.3), nn.Linear(config.width, config.d_out)
-        with torch.no_grad():
-            for p in self.parameters():
-                p.copy_(torch.randn(p.shape, generator=g) / p.shape[-1] ** 0.5)
-
-    def forward(self, x):
-        return self.out(self.drop(torch.relu(self.inp(x))))
-
+from dropout_mlp import DropoutConfig
 
 TASK = LinearTeacherConfig((2.0, 1.0), d_in=3, d_out=3, n_train=32)
 TRAIN = TrainConfig(lr=0.05, steps=20, schedule=ScheduleConfig(n_log=5, every=5))
-DROPOUT = RunConfig(TASK, DropoutMLPConfig(), TRAIN, seed=0)
+DROPOUT = RunConfig(TASK, DropoutConfig(d_in=3, p=0.3), TRAIN, seed=0)
 
 
 class Calls:
@@ -65,7 +39,7 @@ def grad_mode_back():
 
 
 def final_weights(trackers, out):
-    torch.manual_seed(7)  # the dropout masks of training come from here
+    torch.manual_seed(7)  # the caller's generator: training draws its dropout masks from the run's seed and step, not from it
     run = bridge.train(DROPOUT, out, trackers=trackers, device="cpu", progress=False)
     return run, run.model_at(run.steps[-1]).state_dict()
 

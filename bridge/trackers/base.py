@@ -35,7 +35,7 @@ from torch import Tensor, nn
 
 from bridge.runs.metrics import key_part, validate_rows
 from bridge.tasks.base import TaskData
-from bridge.trackers.guard import TrackerError, guarded
+from bridge.trackers.guard import Snapshot, TrackerError, guarded
 
 Row = dict[str, Any]
 
@@ -202,7 +202,7 @@ class TrackingBuffer:
         here, a batched tracker's at :meth:`flush`; an error names the tracker, the step and the row.
         """
         given = given or {}
-        results = []
+        results, before = [], Snapshot(model) if len(given) < len(self.trackers) else None  # one for the step's calls
         with shared_outputs():
             for i, (t, b) in enumerate(zip(self.trackers, self._batched)):
                 if i in given:
@@ -210,7 +210,7 @@ class TrackingBuffer:
                     continue
                 what = f"the {'capture' if b else 'call'} at step {step}"
                 with _named(t, what):
-                    got = guarded(t.name, what, model, lambda t=t, b=b: t.capture(model, step, self.data) if b else t(model, step, self.data))
+                    got = guarded(t.name, what, model, lambda t=t, b=b: t.capture(model, step, self.data) if b else t(model, step, self.data), before)
                 results.append(got if b else tidy_rows(t, got, step))
         self._steps.append(step)
         self._results.append(results)

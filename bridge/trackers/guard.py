@@ -78,10 +78,10 @@ class Snapshot:
         # tell an exact restore from a change without a copy; buffers, small, by their values
         self.versions = {k: p._version for k, p in self.params.items()}
         self.prints = {k: _fingerprint(p) for k, p in self.params.items()}
-        self.state = {k: v.detach().clone() for k, v in model.state_dict().items() if k not in self.params}
-        modules = _named_modules(model)
-        self.flags = [(name, m.training) for name, m in modules]
-        self.hooks = _hooks(modules, self.params)
+        self.buffers = {k: v.detach().clone() for k, v in model.named_buffers()}
+        self.modules = _named_modules(model)  # read again after a call by the module objects (a replaced one replaces its parameters)
+        self.flags = [m.training for _, m in self.modules]
+        self.hooks = _hooks(self.modules, self.params)
         self.rng = torch.get_rng_state()
         self.cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
         self.dtype = torch.get_default_dtype()
@@ -96,11 +96,10 @@ class Snapshot:
         flipped = next((k for k, p in params.items() if p.requires_grad != self.requires_grad[k]), None)
         if flipped is not None:
             return f"set requires_grad of {flipped!r} to {params[flipped].requires_grad}"
-        modules = _named_modules(model)
-        moved = next(((name or "the model", was, m.training) for (name, was), (_, m) in zip(self.flags, modules) if was != m.training), None)
+        moved = next(((name or "the model", was, m.training) for was, (name, m) in zip(self.flags, self.modules) if was != m.training), None)
         if moved is not None:
             return f"left {moved[0]} in {'train' if moved[2] else 'eval'} mode (it was in {'train' if moved[1] else 'eval'} mode): use bridge.trackers.evaluating"
-        hooks = _hooks(modules, params)
+        hooks = _hooks(self.modules, params)
         added = next((k for k in hooks if set(hooks[k]) - set(self.hooks.get(k, ()))), None)
         if added is not None:
             return f"left a hook attached ({added[1].strip('_')} of {added[0]}): remove it before returning (handle.remove())"
@@ -108,8 +107,8 @@ class Snapshot:
         if written is not None:
             (s0, q0), (s1, q1) = self.prints[written], _fingerprint(params[written])
             return f"changed {written!r} in place (its sum {s0!r} before, {s1!r} after; its norm {q0!r}, {q1!r})"
-        state = model.state_dict()
-        for key, before in self.state.items():
+        state = dict(model.named_buffers())
+        for key, before in self.buffers.items():
             after = state.get(key)
             if after is None or after.shape != before.shape or after.dtype != before.dtype:
                 return f"changed {key!r} from {before.dtype} {tuple(before.shape)} to {'nothing' if after is None else f'{after.dtype} {tuple(after.shape)}'}"
@@ -151,7 +150,7 @@ def _fingerprint(p: torch.Tensor) -> tuple[float, float]:
         return float(p.sum()), float(torch.linalg.vector_norm(p))
 
 
-def guarded(name: Any, what: str, model: nn.Module | None, fn: Callable[[], Any]) -> Any:
+def guarded(name: Any, what: str, model: nn.Module | None, fn: Callable[[], Any], before: Snapshot | None = None) -> Any:
     """``fn()``, one call of the tracker ``name`` on ``model`` (``None``: a call given no model) in a run;
     torch's global random generators are put back afterwards, and a change to the model, the grad mode
     or the default dtype raises.
@@ -168,7 +167,7 @@ def guarded(name: Any, what: str, model: nn.Module | None, fn: Callable[[], Any]
         ...
         bridge.trackers.guard.TrackerError: tracker 'frozen' broke the tracker contract: the call at step 3 set requires_grad of 'weight' to False; ...
     """
-    before = Snapshot(model)
+    before = Snapshot(model) if before is None else before  # given: one taken before the calls of one step, each of which leaves things as found
     try:
         out = fn()
     finally:

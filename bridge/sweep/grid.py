@@ -32,6 +32,7 @@ from bridge.field_types import shown
 
 SEED = "seed"
 MAX_KEY_BYTES = 255  # the longest folder name most file systems take
+MAX_POINTS = 10000  # every point is a run directory and a row rewritten after each finished point
 _SAFE = re.compile(r"[^A-Za-z0-9._=+\-]")
 _WORDS = {"true": True, "false": False, "none": None}
 
@@ -150,7 +151,8 @@ def grid_points(grid: Mapping[str, Sequence[Any]] | None = None, *, seeds: Itera
     Raises:
         ConfigError: an empty axis, a repeated value, a seed that is not a non-negative integer, a value that is not a
             number, text, boolean, None or a list of them, both or neither of ``grid`` and ``points``, listed points that
-            set a seed as well as ``seeds``, two points with one key, or a key longer than a folder name may be (255 bytes).
+            set a seed as well as ``seeds``, two points with one key, a key longer than a folder name may be (255 bytes),
+            or more than :data:`MAX_POINTS` points (counted from the axes' lengths, before any point is made).
 
     Examples:
         >>> pts = grid_points({"model.d_model": [32, 64], "train.lr": ["1e-3"]}, seeds=[0, 1])
@@ -164,6 +166,7 @@ def grid_points(grid: Mapping[str, Sequence[Any]] | None = None, *, seeds: Itera
             grid = {}
         else:
             raise ConfigError("a sweep takes either a grid or a list of points")
+    _check_size(grid, seeds, points)
     seeds = None if seeds is None else check_seeds(seeds, "sweep seeds")
     if points is not None:
         rows = [dict(p) for p in points]
@@ -201,6 +204,18 @@ def grid_points(grid: Mapping[str, Sequence[Any]] | None = None, *, seeds: Itera
         twice = next(k for k in keys if keys.count(k) > 1)
         raise ConfigError(f"two sweep points have the same key {twice!r}")
     return out
+
+
+def _check_size(grid: Mapping[str, Sequence[Any]] | None, seeds: Any, points: Sequence[Any] | None) -> None:
+    """Refuse a sweep of more than :data:`MAX_POINTS` points from the lengths of its axes (or list), before any is made."""
+    sizes = [("points", points)] if points is not None else list((grid or {}).items())
+    if seeds is not None:
+        sizes.append((SEED, seeds))
+    counted = [(name, len(values)) for name, values in sizes if hasattr(values, "__len__") and not isinstance(values, str | bytes)]
+    total = math.prod(n for _, n in counted)
+    if total > MAX_POINTS:
+        axes = " × ".join(f"{name} {n}" for name, n in counted)
+        raise ConfigError(f"a sweep of {total} points ({axes}) is more than {MAX_POINTS}; split it into several sweeps")
 
 
 def _text_of(path: str, value: Any) -> str:

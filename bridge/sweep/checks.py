@@ -14,6 +14,7 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import numbers
 from collections.abc import Sequence
 from typing import Any
@@ -24,7 +25,8 @@ from bridge.sweep.point import Target, point_config
 
 
 def check_paths(base: Any, points: Sequence[Point], kind: str) -> None:
-    """Raise :class:`ConfigError` if a point sets a field that ``base`` does not have (a typo, before any work).
+    """Raise :class:`ConfigError` if a point sets a field that ``base`` does not have (a typo, before any work),
+    naming the fields there are and the closest one.
 
     Examples:
         >>> from bridge import models, tasks; from bridge.config import RunConfig, TrainConfig
@@ -33,7 +35,7 @@ def check_paths(base: Any, points: Sequence[Point], kind: str) -> None:
         >>> check_paths(cfg, [Point((("modell.width", 8),))], "run")
         Traceback (most recent call last):
         ...
-        bridge.config.ConfigError: unknown sweep setting 'modell.width': the run config has task, model, train, seed, name
+        bridge.config.ConfigError: unknown sweep setting 'modell.width': the run config has task, model, train, seed, name; did you mean model?
     """
     seen: set[str] = set()
     for point in points:
@@ -46,7 +48,9 @@ def check_paths(base: Any, points: Sequence[Point], kind: str) -> None:
                 names = [f.name for f in dataclasses.fields(obj)] if dataclasses.is_dataclass(obj) else []
                 if part not in names:
                     where = scope.rstrip(".") or ("the run config" if kind == "run" else "the preset")
-                    raise ConfigError(f"unknown sweep setting {path!r}: {where} has {', '.join(names) or 'no fields'}")
+                    close = difflib.get_close_matches(part, names, n=1)
+                    hint = f"; did you mean {scope}{close[0]}?" if close else ""
+                    raise ConfigError(f"unknown sweep setting {path!r}: {where} has {', '.join(names) or 'no fields'}{hint}")
                 obj, scope = getattr(obj, part), f"{scope}{part}."
 
 

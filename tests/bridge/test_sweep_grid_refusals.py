@@ -1,4 +1,4 @@
-"""A grid whose product of axes is more points than a sweep takes is refused at once, naming its axes and their sizes."""
+"""What a sweep refuses from its grid alone, before any work: more points than it takes (naming its axes and their sizes), and a field its base lacks (naming the close one)."""
 
 import time
 
@@ -39,3 +39,17 @@ def test_seeds_and_listed_points_count_in_the_product():
 def test_a_grid_of_exactly_the_limit_is_taken():
     pts = grid_points({"train.lr": [0.1, 0.2]}, seeds=range(MAX_POINTS // 2))
     assert len(pts) == MAX_POINTS and pts[-1].params == {"train.lr": 0.2, "seed": MAX_POINTS // 2 - 1}
+
+
+@pytest.mark.parametrize("path, close", [("train.lrr", "train.lr"), ("model.d_hiden", "model.d_hidden"), ("train.schedule.nlog", "train.schedule.n_log"), ("trian.lr", "train")])
+def test_an_unknown_field_names_the_close_one(tmp_path, path, close):
+    with pytest.raises(ConfigError) as e:
+        run_sweep(_config(), tmp_path / "typo", grid={path: [1]}, progress=False)
+    assert str(e.value).startswith(f"unknown sweep setting {path!r}: ") and str(e.value).endswith(f"; did you mean {close}?")
+    assert not (tmp_path / "typo").exists()
+
+
+def test_an_unknown_field_with_no_close_one_names_only_the_fields(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        run_sweep(_config(), tmp_path / "typo", grid={"train.zzz": [1]}, progress=False)
+    assert "did you mean" not in str(e.value) and str(e.value).startswith("unknown sweep setting 'train.zzz': train has optimizer, lr")

@@ -170,6 +170,7 @@ def grid_points(grid: Mapping[str, Sequence[Any]] | None = None, *, seeds: Itera
     seeds = None if seeds is None else check_seeds(seeds, "sweep seeds")
     if points is not None:
         rows = [dict(p) for p in points]
+        _check_size(None, seeds, rows)  # listed now, if a generator gave them
         if not rows:
             raise ConfigError("a sweep needs at least one point")
         if seeds is not None:
@@ -189,6 +190,7 @@ def grid_points(grid: Mapping[str, Sequence[Any]] | None = None, *, seeds: Itera
                 raise ConfigError(f"sweep axis {path!r} repeats a value: {values}")
         if seeds is not None:
             axes[SEED] = seeds
+        _check_size(axes, None, None)  # every axis listed now, generators' too
         names = list(axes)
         out = [Point(tuple(zip(names, combo))) for combo in itertools.product(*axes.values())]
     for p in out:

@@ -53,3 +53,10 @@ def test_an_unknown_field_with_no_close_one_names_only_the_fields(tmp_path):
     with pytest.raises(ConfigError) as e:
         run_sweep(_config(), tmp_path / "typo", grid={"train.zzz": [1]}, progress=False)
     assert "did you mean" not in str(e.value) and str(e.value).startswith("unknown sweep setting 'train.zzz': train has optimizer, lr")
+
+
+def test_axes_without_a_length_count_once_listed():
+    with pytest.raises(ConfigError, match=r"a sweep of 20000 points \(train\.lr 10000 × seed 2\) is more than"):
+        grid_points({"train.lr": (0.001 * i for i in range(1, 10001))}, seeds=[0, 1])
+    with pytest.raises(ConfigError, match=r"a sweep of 20000 points \(points 10000 × seed 2\) is more than"):
+        grid_points(points=({"train.lr": 0.001 * i} for i in range(1, 10001)), seeds=iter([0, 1]))

@@ -17,6 +17,7 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
+import io
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -246,9 +247,14 @@ def write_results(out: Path, manifest: dict[str, Any], cache: dict[str, dict[str
         train.lr=0.1,0.1,pending,,
         train.lr=0.2,0.2,pending,,
     """
-    import pandas as pd
-
     from bridge.runs.storage import atomic_write_text
+
+    atomic_write_text(out / RESULTS, _results_text(out, manifest, cache))
+
+
+def _results_text(out: Path, manifest: dict[str, Any], cache: dict[str, dict[str, Any]] | None = None) -> str:
+    """The text of ``results.csv`` as the run directories in ``out`` hold them now."""
+    import pandas as pd
 
     cache = {} if cache is None else cache
     kind = manifest["target"]["kind"]
@@ -264,7 +270,7 @@ def write_results(out: Path, manifest: dict[str, Any], cache: dict[str, dict[str
             except Exception as e:  # noqa: BLE001 - a done point whose files do not read: say so in its row
                 row.update(status=FAILED, error=f"cannot read the run: {type(e).__name__}: {e}")
         rows.append(row)
-    atomic_write_text(out / RESULTS, pd.DataFrame(rows).to_csv(index=False))
+    return pd.DataFrame(rows).to_csv(index=False)
 
 
 def _cell(value: Any) -> Any:
@@ -311,10 +317,13 @@ class Sweep:
 
     @cached_property
     def table(self) -> Any:
-        """``results.csv`` as a pandas DataFrame (one row per point)."""
+        """``results.csv`` as a DataFrame (one row per point); read from the runs when its states are behind :meth:`status`."""
         import pandas as pd
 
-        return pd.read_csv(self.path / RESULTS)
+        table = pd.read_csv(self.path / RESULTS) if (self.path / RESULTS).exists() else None
+        if table is None or table["status"].tolist() != self.status()["status"].tolist():
+            table = pd.read_csv(io.StringIO(_results_text(self.path, self.manifest)))
+        return table
 
     def status(self) -> Any:
         """A DataFrame ``key, status, error``: the state of every point now (done, running, failed, interrupted, pending)."""

@@ -185,6 +185,9 @@ class TrackingBuffer:
     def __init__(self, trackers: Sequence[Tracker], data: TaskData) -> None:
         self.trackers, self.data = list(trackers), data
         self._batched = [isinstance(t, BatchedTracker) for t in self.trackers]
+        # the library's own trackers are held to the contract by the test suite (bridge.trackers.check_tracker on
+        # each): a run checks the calls of the others, one's own, and the rows of a step when any is among them
+        self._own = [not type(t).__module__.startswith(LIBRARY_TRACKERS) for t in self.trackers]
         self._steps: list[int] = []
         self._results: list[list[Any]] = []  # per step: rows (plain) or a capture (batched), per tracker
 
@@ -197,12 +200,14 @@ class TrackingBuffer:
         """Run the plain trackers and capture for the batched ones at ``step``; ``given`` holds rows
         already measured for some plain trackers, by their index (those are not called).
 
-        Each call is guarded (:func:`bridge.trackers.guard.guarded`): torch's global random generators are
-        put back after it, and a call that changes the model raises. A plain tracker's rows are checked
-        here, a batched tracker's at :meth:`flush`; an error names the tracker, the step and the row.
+        Each call of a tracker of one's own (not the library's) is guarded (:func:`bridge.trackers.guard.guarded`):
+        torch's global random generators are put back after it, and a call that changes the model raises. A plain
+        tracker's rows are checked here, a batched tracker's at :meth:`flush`; an error names the tracker, the step
+        and the row.
         """
         given = given or {}
-        results, before = [], Snapshot(model) if len(given) < len(self.trackers) else None  # one for the step's calls
+        calls = [i for i in range(len(self.trackers)) if i not in given]
+        results, before = [], Snapshot(model) if any(self._own[i] for i in calls) else None  # one for the step's guarded calls
         with shared_outputs():
             for i, (t, b) in enumerate(zip(self.trackers, self._batched)):
                 if i in given:
@@ -210,7 +215,8 @@ class TrackingBuffer:
                     continue
                 what = f"the {'capture' if b else 'call'} at step {step}"
                 with _named(t, what):
-                    got = guarded(t.name, what, model, lambda t=t, b=b: t.capture(model, step, self.data) if b else t(model, step, self.data), before)
+                    call = lambda t=t, b=b: t.capture(model, step, self.data) if b else t(model, step, self.data)  # noqa: E731
+                    got = guarded(t.name, what, model, call, before) if self._own[i] else call()
                 results.append(got if b else tidy_rows(t, got, step))
         self._steps.append(step)
         self._results.append(results)
@@ -229,17 +235,22 @@ class TrackingBuffer:
             if self._batched[i] and steps:
                 what = f"the measure of the captures of steps {steps[0]}..{steps[-1]}"
                 with _named(tracker, what):
-                    measured = guarded(tracker.name, what, None, lambda tracker=tracker, i=i: tracker.measure([r[i] for r in results], self.data))
+                    measure = lambda tracker=tracker, i=i: tracker.measure([r[i] for r in results], self.data)  # noqa: E731
+                    measured = guarded(tracker.name, what, None, measure) if self._own[i] else measure()
                 if not isinstance(measured, (list, tuple)) or len(measured) != len(steps):
                     raise RuntimeError(f"tracker {tracker.name!r} measured {len(measured) if isinstance(measured, (list, tuple)) else type(measured).__name__} of {len(steps)} captures")
                 for r, rows, step in zip(results, measured, steps):
                     r[i] = tidy_rows(tracker, rows, step)
         rows = []
         for step, per_tracker in zip(steps, results):
-            _refuse_clashes(self.trackers, per_tracker, step)
+            if any(self._own):  # the library's trackers write names of their own, each once a step
+                _refuse_clashes(self.trackers, per_tracker, step)
             rows += [{"step": step, **row} for tracker_rows in per_tracker for row in tracker_rows]
         self._steps, self._results = self._steps[n:], self._results[n:]
         return rows
+
+
+LIBRARY_TRACKERS = ("bridge.trackers.",)  # the modules of the trackers a run does not guard (the library's own)
 
 
 class _named:
@@ -296,7 +307,11 @@ def _refuse_clashes(trackers: Sequence[Any], per_tracker: Sequence[list[Row]], s
     owner: dict[Any, int] = {}
     for i, rows in enumerate(per_tracker):
         for r in rows:
-            key = (r["observable"], *sorted((k, key_part(v)) for k, v in r.items() if k not in ("observable", "value") and key_part(v) is not None)) if len(r) > 2 else r["observable"]
+            if len(r) > 2:
+                parts = [(k, key_part(v)) for k, v in r.items() if k != "observable" and k != "value"]
+                key = (r["observable"], *sorted(p for p in parts if p[1] is not None)) if len(parts) > 1 else (r["observable"], *(p for p in parts if p[1] is not None))
+            else:
+                key = r["observable"]
             if key in owner:
                 first, second = trackers[owner[key]].name, trackers[i].name
                 who = f"tracker {first!r} returned two rows" if owner[key] == i else f"trackers {first!r} and {second!r} both returned a row"

@@ -71,24 +71,28 @@ class Snapshot:
     """
 
     def __init__(self, model: nn.Module | None) -> None:
-        model = nn.Module() if model is None else model  # None: torch's global state only
-        self.params = dict(model.named_parameters())
-        self.requires_grad = {name: p.requires_grad for name, p in self.params.items()}
-        # parameters, the large part, by their version counters (moved by every in-place write) and a fingerprint to
-        # tell an exact restore from a change without a copy; buffers, small, by their values
-        self.versions = {k: p._version for k, p in self.params.items()}
-        self.prints = {k: _fingerprint(p) for k, p in self.params.items()}
-        self.buffers = {k: v.detach().clone() for k, v in model.named_buffers()}
-        self.modules = _named_modules(model)  # read again after a call by the module objects (a replaced one replaces its parameters)
-        self.flags = [m.training for _, m in self.modules]
-        self.hooks = _hooks(self.modules, self.params)
         self.rng = torch.get_rng_state()
         self.cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
         self.dtype = torch.get_default_dtype()
         self.grad = torch.is_grad_enabled()
+        if model is None:  # torch's global state only
+            return
+        self.params = dict(model.named_parameters())
+        self.requires_grad = {name: p.requires_grad for name, p in self.params.items()}
+        # values by fingerprints (a sum and a norm a tensor: no copy of a wide layer, and an exact restore passes); the
+        # small buffers also as values, to say where one changed
+        self.buffers = {k: v.detach().clone() for k, v in model.named_buffers()}
+        self.tensors = list(self.params.values())  # buffers: by their version counters in the signature
+        self.prints = _fingerprints(self.tensors)
+        self.modules = _named_modules(model)
+        self.flags = [m.training for _, m in self.modules]
+        self.hooks = _hooks(self.modules, self.params)
+        self.signature = _signature(model)
 
     def model_change(self, model: nn.Module) -> str | None:
         """What the call changed in ``model`` (described, the first found), or ``None``."""
+        if _signature(model) == self.signature and _same(_fingerprints(self.tensors), self.prints):
+            return None  # the same modules, parameters, flags, hooks and values: one pass, no description needed
         params = dict(model.named_parameters())
         if params.keys() != self.params.keys() or any(params[k] is not p for k, p in self.params.items()):
             changed = next((k for k in {*params, *self.params} if params.get(k) is not self.params.get(k)), None)
@@ -103,9 +107,10 @@ class Snapshot:
         added = next((k for k in hooks if set(hooks[k]) - set(self.hooks.get(k, ()))), None)
         if added is not None:
             return f"left a hook attached ({added[1].strip('_')} of {added[0]}): remove it before returning (handle.remove())"
-        written = next((k for k, p in params.items() if p._version != self.versions[k] and _fingerprint(p) != self.prints[k]), None)
+        now = _fingerprints(list(params.values()))
+        written = next((k for i, k in enumerate(params) if not _same(now[i], self.prints[i])), None)
         if written is not None:
-            (s0, q0), (s1, q1) = self.prints[written], _fingerprint(params[written])
+            (s0, q0), (s1, q1) = self.prints[list(params).index(written)].tolist(), now[list(params).index(written)].tolist()
             return f"changed {written!r} in place (its sum {s0!r} before, {s1!r} after; its norm {q0!r}, {q1!r})"
         state = dict(model.named_buffers())
         for key, before in self.buffers.items():
@@ -143,11 +148,36 @@ class Snapshot:
         return None
 
 
-def _fingerprint(p: torch.Tensor) -> tuple[float, float]:
-    """The sum and the 2-norm of ``p``'s values (no copy of a wide layer): equal before and after a write that put them
-    back, as the same values give the same sums."""
+def _fingerprints(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """``(n, 2)``: each tensor's sum and 2-norm in float64 (on the CPU; a wide layer is read, not copied): equal before
+    and after a call that wrote nothing or put back what it wrote, also through ``.data`` (which no version counter sees)."""
+    if not tensors:
+        return torch.zeros(0, 2, dtype=torch.float64)
     with torch.no_grad():
-        return float(p.sum()), float(torch.linalg.vector_norm(p))
+        rows = [torch.stack((t.sum(), torch.linalg.vector_norm(t))) if t.is_floating_point() or t.is_complex() else _integer_print(t) for t in (x.detach() for x in tensors)]
+        return torch.stack([r.to("cpu", torch.float64).real for r in rows])
+
+
+def _integer_print(t: torch.Tensor) -> torch.Tensor:
+    """An integer or boolean tensor's sum and sum of squares (counters and masks, small), in float64."""
+    x = t.to(torch.float64)
+    return torch.stack((x.sum(), (x * x).sum()))
+
+
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """``a`` and ``b`` equal, NaN matching NaN."""
+    return bool(((a == b) | (a.isnan() & b.isnan())).all())
+
+
+def _signature(model: nn.Module) -> tuple:
+    """What a call may change but values, in one pass: each module, its flag and number of hooks, its parameters
+    (objects, ``requires_grad``, tensor hooks) and buffers (objects and version counters), and the global hooks."""
+    sig: list = [tuple(len(getattr(nn.modules.module, k, None) or ()) for k in _GLOBAL_HOOKS)]
+    for m in _modules(model):
+        params = tuple((id(p), p.requires_grad, len(p._backward_hooks or ())) if p is not None else None for p in m._parameters.values())
+        buffers = tuple((id(b), b._version) if b is not None else None for b in m._buffers.values())
+        sig.append((id(m), m.training, *(len(getattr(m, k, None) or ()) for k in _HOOKS), params, buffers))
+    return tuple(sig)
 
 
 def guarded(name: Any, what: str, model: nn.Module | None, fn: Callable[[], Any], before: Snapshot | None = None) -> Any:

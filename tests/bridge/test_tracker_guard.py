@@ -67,6 +67,10 @@ def nudge(model, step, data):
         model.inp.weight[1, 2] += 1e-3
 
 
+def nudge_data(model, step, data):
+    model.out.weight.data[0, 0] += 1e-3  # through .data: the parameter's version counter does not move
+
+
 def hook(model, step, data):
     model.inp.register_forward_hook(lambda module, args, out: out)
 
@@ -85,6 +89,7 @@ def grad_off(model, step, data):
         (set_eval, "left the model in eval mode"),
         (freeze, "set requires_grad of 'out.bias' to False"),
         (nudge, r"changed 'inp.weight' in place \(its sum"),
+        (nudge_data, r"changed 'out.weight' in place \(its sum"),
         (hook, r"left a hook attached \(forward_hooks of inp\)"),
         (replace, "replaced the parameter 'out.weight'"),
         (grad_off, "left autograd off"),

@@ -307,9 +307,9 @@ def _refuse_clashes(trackers: Sequence[Any], per_tracker: Sequence[list[Row]], s
     owner: dict[Any, int] = {}
     for i, rows in enumerate(per_tracker):
         for r in rows:
-            if len(r) > 2:
-                parts = [(k, key_part(v)) for k, v in r.items() if k != "observable" and k != "value"]
-                key = (r["observable"], *sorted(p for p in parts if p[1] is not None)) if len(parts) > 1 else (r["observable"], *(p for p in parts if p[1] is not None))
+            if len(r) > 2:  # key_part once a column: NaN and None are one "absent", 2.0 is 2
+                parts = ((k, key_part(v)) for k, v in r.items() if k != "observable" and k != "value")
+                key = (r["observable"], *sorted(p for p in parts if p[1] is not None))
             else:
                 key = r["observable"]
             if key in owner:

@@ -82,8 +82,7 @@ class Snapshot:
         # values by fingerprints (a sum and a norm a tensor: no copy of a wide layer, and an exact restore passes); the
         # small buffers also as values, to say where one changed
         self.buffers = {k: v.detach().clone() for k, v in model.named_buffers()}
-        self.tensors = list(self.params.values())  # buffers: by their version counters in the signature
-        self.prints = _fingerprints(self.tensors)
+        self.prints = _fingerprints(list(self.params.values()))  # buffers: by their version counters in the signature
         self.modules = _named_modules(model)
         self.flags = [m.training for _, m in self.modules]
         self.hooks = _hooks(self.modules, self.params)
@@ -91,7 +90,7 @@ class Snapshot:
 
     def model_change(self, model: nn.Module) -> str | None:
         """What the call changed in ``model`` (described, the first found), or ``None``."""
-        if _signature(model) == self.signature and _same(_fingerprints(self.tensors), self.prints):
+        if _signature(model) == self.signature and _same(_fingerprints(list(self.params.values())), self.prints):
             return None  # the same modules, parameters, flags, hooks and values: one pass, no description needed
         params = dict(model.named_parameters())
         if params.keys() != self.params.keys() or any(params[k] is not p for k, p in self.params.items()):
@@ -107,11 +106,11 @@ class Snapshot:
         added = next((k for k in hooks if set(hooks[k]) - set(self.hooks.get(k, ()))), None)
         if added is not None:
             return f"left a hook attached ({added[1].strip('_')} of {added[0]}): remove it before returning (handle.remove())"
-        now = _fingerprints(list(params.values()))
-        written = next((k for i, k in enumerate(params) if not _same(now[i], self.prints[i])), None)
-        if written is not None:
-            (s0, q0), (s1, q1) = self.prints[list(params).index(written)].tolist(), now[list(params).index(written)].tolist()
-            return f"changed {written!r} in place (its sum {s0!r} before, {s1!r} after; its norm {q0!r}, {q1!r})"
+        now = _fingerprints(list(params.values()))  # the parameters of the snapshot, in its order (checked above)
+        for (key, was), is_ in zip(zip(params, self.prints), now):
+            if not _same(is_, was):
+                (s0, q0), (s1, q1) = was.tolist(), is_.tolist()
+                return f"changed {key!r} in place (its sum {s0!r} before, {s1!r} after; its norm {q0!r}, {q1!r})"
         state = dict(model.named_buffers())
         for key, before in self.buffers.items():
             after = state.get(key)

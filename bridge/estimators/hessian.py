@@ -61,21 +61,22 @@ class HessianOperator(LinearOperator):
         n = flat_grad.numel()
         super().__init__(dtype=np.float64, shape=(n, n))
         self.params = list(params)
-        self._flat_grad = flat_grad
+        self._flat_grad: Tensor | None = flat_grad  # None once released
         self.grad = flat_grad.detach().clone()
         self.n_hvp = 0
 
     def hvp(self, vector: Float[Tensor, " n_params"]) -> Float[Tensor, " n_params"]:
         """``H v`` as a torch vector in the parameters' dtype and device."""
-        if self._flat_grad is None:
+        flat_grad = self._flat_grad
+        if flat_grad is None:
             raise RuntimeError("this HessianOperator's graph was freed: use it inside its `with` block")
-        if vector.shape != self._flat_grad.shape:
+        if vector.shape != flat_grad.shape:
             raise ValueError(f"vector has shape {tuple(vector.shape)}, expected ({self.shape[0]},)")
-        v = vector.to(self._flat_grad)
+        v = vector.to(flat_grad)
         parts: Sequence[Tensor | None] = [None] * len(self.params)
-        if self._flat_grad.requires_grad:  # otherwise the gradient is constant (a loss linear in the parameters): H = 0
+        if flat_grad.requires_grad:  # otherwise the gradient is constant (a loss linear in the parameters): H = 0
             with torch.enable_grad():
-                parts = torch.autograd.grad(self._flat_grad @ v, self.params, retain_graph=True, allow_unused=True)
+                parts = torch.autograd.grad(flat_grad @ v, self.params, retain_graph=True, allow_unused=True)
         self.n_hvp += 1
         return torch.cat([(torch.zeros_like(p) if h is None else h).reshape(-1) for h, p in zip(parts, self.params)])
 

@@ -108,11 +108,10 @@ def empirical_ntk(
     if x2 is not None and (not isinstance(x2, Tensor) or x2.ndim < 1 or x2.shape[0] == 0 or x2.shape[1:] != x1.shape[1:]):
         got = f"shape {tuple(x2.shape)}" if isinstance(x2, Tensor) else f"a {type(x2).__name__}"
         raise ValueError(f"x2 must hold examples shaped like x1's {tuple(x1.shape[1:])}, got {got}")
-    symmetric = x2 is None
-    x2 = x1 if symmetric else model_input("x2", x2, model)
+    inputs2 = x1 if x2 is None else model_input("x2", x2, model)
     jacobian = _chunk_jacobian_fn(model, output, params)
     with eval_mode(model):  # dropout drew masks (an error under vmap), batch norm updated its running statistics
-        return _assemble(jacobian, x1, x2, symmetric, int(chunk_size or 0), output_reduction)
+        return _assemble(jacobian, x1, inputs2, x2 is None, int(chunk_size or 0), output_reduction)
 
 
 def _assemble(jacobian: Callable[[Tensor], Tensor], x1: Tensor, x2: Tensor, symmetric: bool, chunk_size: int, output_reduction: str) -> Tensor:
@@ -264,7 +263,7 @@ def _square(kernel: Tensor, name: str = "kernel") -> Tensor:
 
 def _check_k(k: object, size: int) -> None:
     """Refuse a ``k`` that is not an integer between 1 and ``size`` (a bool is not a count)."""
-    if not isinstance(k, numbers.Integral) or isinstance(k, bool) or not 1 <= k <= size:
+    if not isinstance(k, numbers.Integral) or isinstance(k, bool) or not 1 <= int(k) <= size:
         raise ValueError(f"k must be an integer between 1 and the kernel's size {size}, got {k!r}")
 
 

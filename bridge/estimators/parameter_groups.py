@@ -28,9 +28,9 @@ Examples:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence, Sized
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, cast
 
 import numpy as np
 from jaxtyping import Float
@@ -77,7 +77,7 @@ def parameter_names(model: nn.Module) -> list[str]:
         >>> parameter_names(torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Linear(3, 1, bias=False)))
         ['0.weight', '0.bias', '1.weight']
     """
-    by_storage = {}
+    by_storage: dict[tuple[int, tuple[int, ...]], str] = {}
     for key, value in model.state_dict(keep_vars=True).items():
         by_storage.setdefault((value.data_ptr(), tuple(value.shape)), key)
     return [by_storage.get((p.data_ptr(), tuple(p.shape)), n) for n, p in model.named_parameters() if p.requires_grad]
@@ -173,6 +173,41 @@ def block_loading(model: nn.Module, vector: Float[np.ndarray, " n_params"]) -> l
     return out
 
 
+class _MLPSettings(Protocol):
+    widths: Sequence[int]
+    bias: bool
+
+
+class _MLPLike(Protocol):
+    """What :func:`mlp_blocks` reads of a model (present: checked by :func:`_require_attributes`)."""
+
+    config: _MLPSettings
+    layers: Sized
+
+
+class _DeepLinearSettings(Protocol):
+    depth: int
+    d_hidden: int
+
+
+class _DeepLinearLike(Protocol):
+    """What :func:`deep_linear_blocks` reads of a model (present: checked by :func:`_require_attributes`)."""
+
+    config: _DeepLinearSettings
+
+
+class _TransformerSettings(Protocol):
+    n_layers: int
+    n_heads: int
+    d_head: int
+
+
+class _TransformerLike(Protocol):
+    """What :func:`transformer_blocks` reads of a model (TransformerLens's ``cfg``; present: checked by :func:`_require_attributes`)."""
+
+    cfg: _TransformerSettings
+
+
 def _require_attributes(finder: str, model: nn.Module, what: str, paths: tuple[str, ...]) -> None:
     """Refuse a ``model`` lacking any of the dotted attribute ``paths`` a block finder reads, naming the finder and what it needs."""
     for path in paths:
@@ -183,7 +218,7 @@ def _require_attributes(finder: str, model: nn.Module, what: str, paths: tuple[s
             obj = getattr(obj, part)
 
 
-def _unit_blocks(model: nn.Module, layer_names: list[tuple[str, str | None]], widths: list[int]) -> list[Block]:
+def _unit_blocks(model: nn.Module, layer_names: Sequence[tuple[str, str | None]], widths: Sequence[int]) -> list[Block]:
     """Hidden unit ``j`` of layer ``l``: rows ``j`` of weight ``l`` (and bias), column ``j`` of weight ``l+1``.
 
     Frozen parameters (``requires_grad=False``) are not in the flat vector, so they are left out of the parts.
@@ -217,9 +252,10 @@ def mlp_blocks(model: nn.Module) -> list[Block]:
         ['layers.0.weight', 'layers.1.weight']
     """
     _require_attributes("mlp_blocks", model, "a bridge.models.MLP", ("config.widths", "config.bias", "layers"))
-    bias = model.config.bias
-    names = [(f"layers.{i}.weight", f"layers.{i}.bias" if bias else None) for i in range(len(model.layers))]
-    return _unit_blocks(model, names, list(model.config.widths))
+    mlp = cast(_MLPLike, model)
+    bias = mlp.config.bias
+    names = [(f"layers.{i}.weight", f"layers.{i}.bias" if bias else None) for i in range(len(mlp.layers))]
+    return _unit_blocks(model, names, list(mlp.config.widths))
 
 
 @BLOCK_FINDERS.register("DeepLinearNetwork")
@@ -233,9 +269,9 @@ def deep_linear_blocks(model: nn.Module) -> list[Block]:
         (8, {'layer': 1, 'neuron': 0}, ['weights.1', 'weights.2'])
     """
     _require_attributes("deep_linear_blocks", model, "a bridge.models.DeepLinearNetwork", ("config.depth", "config.d_hidden"))
-    depth = model.config.depth
-    names = [(f"weights.{i}", None) for i in range(depth)]
-    return _unit_blocks(model, names, [model.config.d_hidden] * (depth - 1))
+    config = cast(_DeepLinearLike, model).config
+    names = [(f"weights.{i}", None) for i in range(config.depth)]
+    return _unit_blocks(model, names, [config.d_hidden] * (config.depth - 1))
 
 
 @BLOCK_FINDERS.register("TransformerBridge")
@@ -252,7 +288,7 @@ def transformer_blocks(model: nn.Module) -> list[Block]:
         (34, [('head', {'layer': 0, 'head': 1}), ('neuron', {'layer': 0, 'neuron': 0})])
     """
     _require_attributes("transformer_blocks", model, "a toy transformer", ("cfg.n_layers", "cfg.n_heads", "cfg.d_head"))
-    cfg = model.cfg
+    cfg = cast(_TransformerLike, model).cfg
     present = set(parameter_names(model))
     out = []
     for layer in range(cfg.n_layers):

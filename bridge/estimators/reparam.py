@@ -204,17 +204,18 @@ def trainable_tensors(model: nn.Module, params: object, caller: str = "") -> lis
         ValueError: params[1] repeats a parameter given before
     """
     if params is None:
-        chosen = [p for p in model.parameters() if p.requires_grad]
-        if not chosen:
+        every: list[Tensor] = [p for p in model.parameters() if p.requires_grad]
+        if not every:
             raise ValueError(f"{caller}the model has no parameter that requires grad; pass `params` to choose some")
-        return chosen
+        return every
     if isinstance(params, (str, Tensor)) or not hasattr(params, "__iter__"):
         raise ValueError(f"{caller}params must be a sequence of the model's parameter tensors, got a {type(params).__name__}")
-    chosen = list(params)  # type: ignore[call-overload]
-    if not chosen:
+    given: list[object] = list(params)
+    if not given:
         raise ValueError(f"{caller}params is empty: pass None for every parameter that requires grad, or some of them")
     own, seen = {id(p) for p in model.parameters()}, set()
-    for i, p in enumerate(chosen):
+    chosen: list[Tensor] = []
+    for i, p in enumerate(given):
         if not isinstance(p, Tensor):
             raise ValueError(f"{caller}params[{i}] is a {type(p).__name__}, not a parameter of the model")
         if id(p) not in own:
@@ -224,6 +225,7 @@ def trainable_tensors(model: nn.Module, params: object, caller: str = "") -> lis
         if not p.requires_grad:
             raise ValueError(f"{caller}params[{i}] (shape {tuple(p.shape)}) does not require grad; it cannot be differentiated")
         seen.add(id(p))
+        chosen.append(p)
     return chosen
 
 

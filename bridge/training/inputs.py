@@ -70,8 +70,10 @@ def in_dtype(data: TaskData, dtype: torch.dtype) -> TaskData:
     def cast(t: Tensor) -> Tensor:
         return t.to(dtype) if t.is_floating_point() else t
 
-    split = lambda s: None if s is None else Split(cast(s.x), cast(s.y))  # noqa: E731
-    return TaskData(split(data.train), split(data.test), data.loss, data.info)
+    def split(s: Split) -> Split:
+        return Split(cast(s.x), cast(s.y))
+
+    return TaskData(split(data.train), None if data.test is None else split(data.test), data.loss, data.info)
 
 
 def in_model_dtype(model: nn.Module, dtype: str) -> nn.Module:
@@ -220,6 +222,8 @@ def extension(recorded: Any, config: RunConfig, out: Path) -> int | None:
     old = train_recorded.get("steps") if isinstance(train_recorded, dict) else None
     if differs := first_difference({**recorded, "train": {**recorded["train"], "steps": config.train.steps}} if isinstance(old, int) else recorded, wanted):
         raise ConfigError(f"cannot resume {out}: its run.json holds a different config ({differs}; only train.steps may change, to extend the run)")
+    if not isinstance(old, int):  # equal field by field, yet not equal: a field null there and absent here, or train.steps not an integer
+        raise ConfigError(f"cannot resume {out}: its run.json holds a config that differs from this one (train.steps there is {old!r}, not an integer step count)")
     if config.train.steps < old:
         raise ConfigError(f"cannot resume {out} for {config.train.steps} steps: it was set to train for {old}; a run can be extended, not shortened (to finish it, resume with train.steps={old}: --steps {old} at the command line)")
     if config.train.decay != "none":

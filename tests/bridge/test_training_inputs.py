@@ -51,6 +51,16 @@ def test_a_recorded_step_count_that_is_not_an_integer_is_named(tmp_path):
         extension(recorded, config(), tmp_path)
 
 
+def test_a_recorded_float_step_count_with_a_null_field_this_config_lacks_is_refused_not_a_crash(tmp_path):
+    from bridge.config import config_to_dict
+
+    recorded = config_to_dict(config())
+    recorded["train"]["steps"] = 3.0  # equal to 3 field by field, but not an integer step count
+    recorded["from_a_later_version"] = None  # not a field of RunConfig: compared as written, null there and absent here
+    with pytest.raises(ConfigError, match=r"cannot resume .*: its run.json holds a config that differs from this one \(train\.steps there is 3\.0, not an integer step count\)"):
+        extension(recorded, config(), tmp_path)
+
+
 def test_resuming_a_folder_whose_run_json_is_empty_is_refused_and_changes_nothing(tmp_path):
     (tmp_path / "run.json").write_text("{}")
     (tmp_path / "metrics.csv").write_text("step,observable,value\n")

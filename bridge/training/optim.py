@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 
-def make_optimizer(model: nn.Module | Iterable[Tensor] | list[dict], config: Any) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module | Iterable[Tensor] | Iterable[dict[str, Any]], config: Any) -> torch.optim.Optimizer:
     """The optimizer named by ``config.optimizer`` (a :class:`~bridge.config.TrainConfig`) over
     ``model``'s trainable parameters (or over the given tensors or parameter groups).
 
@@ -118,7 +118,9 @@ def take_step(optimizer: torch.optim.Optimizer, step: int, where: str = "") -> N
         raise Diverged(step + 1, float("inf"), f"{where} (the optimizer's step at lr {lr:g} overflows {dtype})", weights=True) from e
 
 
-def optimizer_params(model: nn.Module | Iterable[Tensor], config: Any, rename: dict[str, Tensor] | None = None) -> list:
+def optimizer_params(
+    model: nn.Module | Iterable[Tensor] | Iterable[dict[str, Any]], config: Any, rename: dict[str, Tensor] | None = None
+) -> list[Tensor] | list[dict[str, Any]]:
     """What :func:`make_optimizer` optimizes: trainable tensors, or the model's parameter groups.
 
     ``rename`` (parameter name → tensor) puts other tensors in the model's groups, in its
@@ -136,16 +138,25 @@ def optimizer_params(model: nn.Module | Iterable[Tensor], config: Any, rename: d
         2
     """
     if not isinstance(model, nn.Module):
-        model = list(model)
-        if all(isinstance(g, dict) for g in model):
-            return model  # parameter groups already
-    groups = getattr(model, "optimizer_groups", None) if isinstance(model, nn.Module) else None
+        given = list(model)
+        groups_given = [g for g in given if isinstance(g, dict)]
+        if len(groups_given) == len(given):
+            return groups_given  # parameter groups already
+        if rename is not None:
+            return list(rename.values())
+        tensors = [p for p in given if isinstance(p, Tensor)]
+        if len(tensors) < len(given):
+            bad = next(i for i, p in enumerate(given) if not isinstance(p, Tensor))
+            raise TypeError(f"optimizer_params: model must be a module, tensors or parameter groups (dicts), got a {type(given[bad]).__name__} at position {bad}")
+        return [p for p in tensors if p.requires_grad]
+    groups = getattr(model, "optimizer_groups", None)
     if not callable(groups) and rename is not None:
         return list(rename.values())
     if not callable(groups):
-        return [p for p in (model.parameters() if isinstance(model, nn.Module) else model) if p.requires_grad]
+        trainable: list[Tensor] = [p for p in model.parameters() if p.requires_grad]
+        return trainable
     names = {id(p): n for n, p in model.named_parameters()}
-    out = []
+    out: list[dict[str, Any]] = []
     for g in groups(config.optimizer, config.lr):
         kept = [p for p in g["params"] if p.requires_grad]
         if kept:

@@ -62,3 +62,12 @@ def test_a_group_keeps_its_own_weight_decay_and_the_others_keep_lr_times_weight_
     groups = optimizer_params(TwoGroups(), TrainConfig(optimizer="adamw", lr=0.01, weight_decay=0.3))
     assert [(g["lr"], g["weight_decay"]) for g in groups] == [(0.01, pytest.approx(0.3)), (0.005, 0.0)]
 
+
+
+def test_tensors_given_directly_keep_the_trainable_ones_and_anything_else_is_refused_by_position():
+    w, frozen = nn.Parameter(torch.zeros(2)), torch.zeros(3)
+    assert [tuple(p.shape) for p in optimizer_params([w, frozen], TrainConfig())] == [(2,)]
+    groups = [{"params": [w], "lr": 0.5}]
+    assert optimizer_params(groups, TrainConfig()) == groups
+    with pytest.raises(TypeError, match=r"optimizer_params: model must be a module, tensors or parameter groups \(dicts\), got a str at position 1"):
+        make_optimizer([w, "layers.0.weight"], TrainConfig())

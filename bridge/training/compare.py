@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from bridge.runs.run import Run, load_run
 
@@ -101,7 +101,7 @@ def compare(
             if missing:
                 raise ValueError(f"run {name!r} has no checkpoint at step(s) {missing}")
     rows = []
-    models = {}
+    models: dict[str, nn.Module] = {}
     for step in steps:
         acts = {}
         for name, run in named.items():

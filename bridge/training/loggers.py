@@ -24,7 +24,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from bridge.config import ConfigError, config_to_dict
 
@@ -107,7 +107,7 @@ class WandbLogger:
     """
 
     project: str = "mechbridge"
-    mode: str = "offline"
+    mode: Literal["offline", "online", "disabled"] = "offline"
     entity: str | None = None
     name: str = "wandb"
     _run: Any = field(default=None, init=False, repr=False)
@@ -145,6 +145,8 @@ class WandbLogger:
     def _save(self) -> None:
         from bridge.runs.storage import atomic_write_json
 
+        if self._state is None:  # set by open, before the first save
+            raise RuntimeError("WandbLogger: the logger is not open (call open first)")
         self._state.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self._state, {"id": self._run.id, "last_step": self._last}, indent=None)
 

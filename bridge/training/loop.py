@@ -216,14 +216,16 @@ def _train(config: RunConfig, out: Path, data: TaskData, trackers: list[Tracker]
             writer.buffer.track(model, 0)
             writer.checkpoint(0, model, optimizer, 0.0)
         t0 = time.perf_counter()
-        whole = None if tc.batch_size is not None else (dense(data.train.x), data.train.y)  # compact rows decoded once
+        batch_size = tc.batch_size
+        whole = None if batch_size is not None else (dense(data.train.x), data.train.y)  # compact rows decoded once
         generators = step_generators(dev)
         for step in bar:
             seed_forward(config.seed, step, generators)  # a forward pass that draws (dropout) draws the same at this step when resumed
-            if whole is not None:
+            if batch_size is None:
+                assert whole is not None  # set just above the loop when there is no batch size
                 x, y = whole
             else:
-                idx = batch_indices(n, tc.batch_size, step, config.seed).to(data.train.x.device)
+                idx = batch_indices(n, batch_size, step, config.seed).to(data.train.x.device)
                 x, y = data.train.x[idx], data.train.y[idx]
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(model(x), y)

@@ -58,7 +58,7 @@ from bridge.runs.versions import refuse_mixed_versions
 from bridge.sweep.grid import check_seeds
 from bridge.tasks import TaskData
 from bridge.tasks.rows import dense
-from bridge.trackers.base import Tracker
+from bridge.trackers.base import StackedTracker, Tracker
 from bridge.training.inputs import build_for_task, extension, resolve_device, stateless_finish, validate
 from bridge.training.loop import batch_indices, step_bar, torch_threads, with_loss_tracker
 from bridge.training.optim import before_step, make_optimizer, optimizer_params, take_step
@@ -213,11 +213,12 @@ class _SeedStack:
         self.xs, self.ys = torch.stack([dense(d.train.x) for d in datas]), torch.stack([d.train.y for d in datas])
         self._seed_rows = torch.arange(len(datas), device=self.xs.device)[:, None]  # each seed's row of a minibatch's index
         buffers = _seed_buffers(models)
-        self.forward_stacked = getattr(base, "forward_stacked", None)  # a model's own batched forward skips vmap's per-step cost
+        forward_stacked: Callable[[dict[str, Tensor], Tensor], Tensor] | None = getattr(base, "forward_stacked", None)  # a model's own batched forward skips vmap's per-step cost
+        self.forward_stacked = forward_stacked
         self.shared: list[int] = []  # trackers that measure every seed at once
-        if self.forward_stacked is not None and set(params) == set(slots.names) and not buffers:
+        if forward_stacked is not None and set(params) == set(slots.names) and not buffers:
             seed_losses = per_seed(loss_fn)
-            self._losses = lambda p, x, y: seed_losses(self.forward_stacked(p, x), y)
+            self._losses = lambda p, x, y: seed_losses(forward_stacked(p, x), y)
             self.shared = _shared_stacked_trackers(trackers)
             params = _laid_out_as_gradients(params, lambda p: self._losses(p, self.xs, self.ys))
         else:
@@ -263,7 +264,10 @@ class _SeedStack:
 
     def rows(self, trackers: list[Tracker]) -> dict[int, list[list[dict]]]:
         """Rows of the stacked trackers for every seed, by tracker index (those that could measure them)."""
-        found = {i: trackers[i].stacked(lambda x: self.forward_stacked(self.params, x), self.datas) for i in self.shared}
+        forward, params = self.forward_stacked, self.params
+        if forward is None:  # no tracker is shared without the model's own batched forward
+            return {}
+        found = {i: tracker.stacked(lambda x: forward(params, x), self.datas) for i in self.shared if isinstance(tracker := trackers[i], StackedTracker)}
         return {i: rows for i, rows in found.items() if rows is not None}
 
     def sync(self, models: list[nn.Module], optimizers: list[torch.optim.Optimizer] | None) -> None:

@@ -102,9 +102,8 @@ def extension_starts(record: dict[str, Any]) -> list[int]:
         ([300, 1200], [])
     """
     history = record.get("extended")
-    starts = [e.get("from") for e in history if isinstance(e, dict)] if isinstance(history, list) else []
-    ok = starts and len(starts) == len(history) and all(type(t) is int for t in starts) and starts == sorted(set(starts))
-    return starts if ok else []
+    starts = [t for t in (e.get("from") for e in history if isinstance(e, dict)) if type(t) is int] if isinstance(history, list) else []
+    return starts if starts and isinstance(history, list) and len(starts) == len(history) and starts == sorted(set(starts)) else []
 
 
 def last_good_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, usable: set[int] | None = None) -> int | None:
@@ -261,7 +260,8 @@ class RunWriter:
         totals = [*sorted({t for t in [*trained_to, *([] if extends is None else [extends])] if t < tc.steps}), tc.steps]
         self.checkpoints, self.tracked = staged_steps(checkpoint_steps, totals, tc.schedule), staged_steps(tracked_steps, totals, tc.schedule)
         self.resumable = set(resume_points(self.checkpoints, self.total))
-        self.log, self.buffer, self.saved = MetricsLog(out), TrackingBuffer(trackers, data), []
+        self.log, self.buffer = MetricsLog(out), TrackingBuffer(trackers, data)
+        self.saved: list[int] = []  # steps whose optimizer state is on disk
         self.info: dict[str, Any] = {
             "config": config_to_dict(config),
             "seed": config.seed,

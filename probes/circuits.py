@@ -75,8 +75,8 @@ def circuit_graph(
     g = nx.DiGraph(step=step, composition_baseline_mean=mean, composition_baseline_std=std)
     for layer in range(L):
         for head in range(H):
-            attrs = {name: float(value[layer, head]) for name, value in (node_scores or {}).items()}
-            g.add_node(node_name(layer, head), layer=layer, head=head, **attrs)
+            node_attrs = {name: float(value[layer, head]) for name, value in (node_scores or {}).items()}
+            g.add_node(node_name(layer, head), layer=layer, head=head, **node_attrs)
     comp = composition_scores(weights)
     for l0 in range(L):
         for l1 in range(l0 + 1, L):

@@ -97,9 +97,9 @@ class _Tree:
         self.n = self.indicator.sum(1)
         self.n_levels = len(levels)
         self.level_of = np.eye(self.n_levels)[level_of].T  # (level, category) membership
-        children = np.array(children)
+        n_children = np.array(children)
         # Weight of a category's spread in the chance value of the level below it.
-        self.as_parent = np.where(self.n > 1, np.maximum(children - 1, 0) / np.maximum(self.n - 1, 1), 0.0)
+        self.as_parent = np.where(self.n > 1, np.maximum(n_children - 1, 0) / np.maximum(self.n - 1, 1), 0.0)
 
     @staticmethod
     def nested(levels: np.ndarray) -> bool:
@@ -118,17 +118,16 @@ class _Tree:
         return between, chance
 
 
-def _structure(levels: np.ndarray) -> tuple[_Tree | None, dict[int, _Grouping] | None, np.ndarray]:
-    """For a labelling ``(level, item)``: the tree of its levels when they nest (else ``None``, and each
-    level's grouping inside its parents), and the number of contrasts of each level."""
-    tree = _Tree(levels) if _Tree.nested(levels) else None
-    groups = None if tree is not None else {k: _Grouping.of(levels[k], levels[k - 1]) for k in range(1, len(levels))}
+def _structure(levels: np.ndarray) -> tuple[_Tree | dict[int, _Grouping], np.ndarray]:
+    """For a labelling ``(level, item)``: the tree of its levels when they nest (else each level's grouping
+    inside its parents, by level), and the number of contrasts of each level."""
+    structure = _Tree(levels) if _Tree.nested(levels) else {k: _Grouping.of(levels[k], levels[k - 1]) for k in range(1, len(levels))}
     contrasts = np.array([0] + [len(np.unique(levels[k - 1 : k + 1].T, axis=0)) - len(np.unique(levels[k - 1])) for k in range(1, len(levels))])  # Σ_parents (children − 1)
-    return tree, groups, contrasts
+    return structure, contrasts
 
 
 @functools.lru_cache(maxsize=16)
-def _cached_structure(shape: tuple[int, ...], dtype: str, data: bytes) -> tuple[_Tree | None, dict[int, _Grouping] | None, np.ndarray]:
+def _cached_structure(shape: tuple[int, ...], dtype: str, data: bytes) -> tuple[_Tree | dict[int, _Grouping], np.ndarray]:
     """:func:`_structure` of the labelling of these bytes, built once per labelling in a process
     (a tracker measures the same labelling at every checkpoint of every run)."""
     return _structure(np.frombuffer(data, dtype=dtype).reshape(shape))
@@ -179,15 +178,15 @@ class Differentiation:
             raise ValueError(f"level_labels must be (level, item) with at least one level (level 0, the root), got shape {levels.shape}")
         if h.ndim not in (2, 3) or h.shape[-2] != levels.shape[1]:
             raise ValueError(f"h must be (item, d) or (batch, item, d) with {levels.shape[1]} items, got shape {h.shape}")
-        tree, groups, contrasts = _structure(levels) if levels.dtype.hasobject else _cached_structure(levels.shape, levels.dtype.str, levels.tobytes())
+        structure, contrasts = _structure(levels) if levels.dtype.hasobject else _cached_structure(levels.shape, levels.dtype.str, levels.tobytes())
         self.contrasts_ = contrasts.copy()
-        if tree is not None:
-            self.between_, self.chance_ = tree.measure(h)
+        if isinstance(structure, _Tree):
+            self.between_, self.chance_ = structure.measure(h)
         else:
             self.between_, self.chance_ = np.zeros(h.shape[:-2] + (len(levels),)), np.zeros(h.shape[:-2] + (len(levels),))
             for index in np.ndindex(h.shape[:-2]):
                 for k in range(1, len(levels)):
-                    self.between_[index + (k,)], self.chance_[index + (k,)] = _between(h[index], groups[k])
+                    self.between_[index + (k,)], self.chance_[index + (k,)] = _between(h[index], structure[k])
         self.ratio_sd_ = _ratio_sd(h.shape[-1], tuple(contrasts.tolist())).copy()
         self.ratio_ = np.divide(self.between_, self.chance_, out=np.full(self.chance_.shape, np.nan), where=self.chance_ > 0)
         return self

@@ -35,7 +35,7 @@ from torch import Tensor, nn
 
 from bridge.losses import at_least_float32
 from bridge.models.base import eval_mode
-from probes.tokens import check_tokens
+from probes.tokens import as_bridge, check_tokens
 
 SCORES = ("previous_token", "duplicate_token", "induction")
 
@@ -99,7 +99,8 @@ def head_weights(model: nn.Module) -> HeadWeights:
         ((8, 16), (16, 8), (2, 2, 16, 8), (2, 2, 8, 16))
     """
     sd = {k: at_least_float32(v.detach()).cpu() for k, v in model.state_dict().items()}  # a float64 model keeps its digits
-    n_layers, n_heads, d_head = model.cfg.n_layers, model.cfg.n_heads, model.cfg.d_head
+    cfg = as_bridge(model).cfg
+    n_layers, n_heads, d_head = cfg.n_layers, cfg.n_heads, cfg.d_head
     if "embed.weight" not in sd or "blocks.0.attn.q.weight" not in sd:
         raise ValueError("head_weights needs a TransformerBridge with embed.weight and blocks.{l}.attn.{q,k,v,o}.weight")
 
@@ -110,8 +111,8 @@ def head_weights(model: nn.Module) -> HeadWeights:
         w = [sd[f"blocks.{layer}.attn.{name}.weight"] * norm(f"blocks.{layer}.ln1") for layer in range(n_layers)]
         return einops.rearrange(w, "layer (head d_head) d_model -> layer head d_model d_head", head=n_heads, d_head=d_head).contiguous()
 
-    w_o = [sd[f"blocks.{layer}.attn.o.weight"] for layer in range(n_layers)]
-    w_o = einops.rearrange(w_o, "layer d_model (head d_head) -> layer head d_head d_model", head=n_heads, d_head=d_head).contiguous()
+    o_layers = [sd[f"blocks.{layer}.attn.o.weight"] for layer in range(n_layers)]
+    w_o = einops.rearrange(o_layers, "layer d_model (head d_head) -> layer head d_head d_model", head=n_heads, d_head=d_head).contiguous()
     return HeadWeights(sd["embed.weight"], (sd["unembed.weight"] * norm("ln_final")).T.contiguous(), split_in("q"), split_in("k"), split_in("v"), w_o)
 
 
@@ -365,9 +366,10 @@ def attention_patterns(model: nn.Module, tokens: Int[Tensor, "batch pos"]) -> Fl
         ((2, 1, 2, 6, 6), [[1.0, 1.0], [1.0, 1.0]])
     """
     check_tokens(model, tokens=tokens)
+    bridge = as_bridge(model)
     with eval_mode(model), torch.no_grad():
-        names = [f"blocks.{layer}.attn.hook_pattern" for layer in range(model.cfg.n_layers)]
-        _, cache = model.run_with_cache(tokens, names_filter=lambda name: name in names)
+        names = [f"blocks.{layer}.attn.hook_pattern" for layer in range(bridge.cfg.n_layers)]
+        _, cache = bridge.run_with_cache(tokens, names_filter=lambda name: name in names)
         return torch.stack([cache[name] for name in names])
 
 

@@ -25,7 +25,7 @@ from bridge.tasks.repeated_tokens import masked_mean, next_token_losses, repeate
 from probes.circuits import circuit_graph
 from probes.heads import attention_patterns, copying_scores, head_scores, head_weights, induction_by_key_position, previous_token_by_position, previous_token_reach
 from probes.patching import ablated, ablation_effects, ablation_subsets, mean_head_outputs, patch_heads, path_patch_matrix
-from probes.tokens import check_tokens
+from probes.tokens import as_bridge, check_tokens
 
 
 def head_graph(model: nn.Module, tokens: Int[Tensor, "batch pos"], corrupted: Int[Tensor, "batch pos"], step: int) -> nx.DiGraph:
@@ -47,7 +47,7 @@ def head_graph(model: nn.Module, tokens: Int[Tensor, "batch pos"], corrupted: In
     scores = head_scores(model, tokens)
     w = head_weights(model)
     nodes = {**scores, "copying": copying_scores(w), "ablation": ablation_effects(model, tokens, repeated_token_loss, mode="mean")}
-    key_path = path_patch_matrix(model, tokens, corrupted, repeated_token_loss) if model.cfg.n_layers >= 2 else None
+    key_path = path_patch_matrix(model, tokens, corrupted, repeated_token_loss) if as_bridge(model).cfg.n_layers >= 2 else None
     return circuit_graph(w, node_scores=nodes, key_path=key_path, step=step)
 
 
@@ -131,7 +131,7 @@ def final_causal(model: nn.Module, sets: dict[str, Tensor], corrupted: Tensor, p
         induction = max(float(head_scores(m, tokens)["induction"][1].max()) for tokens in sets.values())
         return {"loss_increase": float(repeated_token_loss(m(test), test)) - clean, "max_layer1_induction": induction}
 
-    rows = [{"heads": [list(h) for h in subset], **r} for subset, r in ablation_subsets(model, [(0, h) for h in range(model.cfg.n_heads)], measure, "mean", means)]
+    rows = [{"heads": [list(h) for h in subset], **r} for subset, r in ablation_subsets(model, [(0, h) for h in range(as_bridge(model).cfg.n_heads)], measure, "mean", means)]
     meets = [r for r in rows if r["loss_increase"] >= min_loss and r["max_layer1_induction"] < max_induction]
     smallest = min(meets, key=lambda r: (len(r["heads"]), -r["loss_increase"])) if meets else None
     out["prev_ablation_subsets"] = {"subsets": rows, "smallest_meeting_targets": smallest}

@@ -23,6 +23,7 @@ Examples:
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, cast
 
 import einops
 from jaxtyping import Float
@@ -31,6 +32,11 @@ from torch import Tensor, nn
 from bridge.models.base import evaluating
 from bridge.tasks.base import TaskData
 from bridge.tasks.modular import all_pairs, encode_pairs
+
+if TYPE_CHECKING:
+    from transformer_lens.model_bridge import TransformerBridge
+
+    from bridge.models.mlp import MLP
 
 
 def _is_mlp(model: nn.Module) -> bool:
@@ -51,7 +57,7 @@ def residue_embedding(model: nn.Module, p: int) -> Float[Tensor, "p d"]:
         ((5, 6), True)
     """
     if _is_mlp(model):
-        w = model.layers[0].weight.detach()
+        w = model.get_parameter("layers.0.weight").detach()
         if w.shape[1] != 2 * p:
             raise ValueError(f"MLP first layer takes {w.shape[1]} inputs, expected 2p = {2 * p} (one-hot a, b)")
         return einops.rearrange(w, "d_hidden (operand residue) -> residue (operand d_hidden)", operand=2)
@@ -92,14 +98,16 @@ def logits_and_neurons(model: nn.Module, data: TaskData, neurons: bool = True) -
     """
     p = data.info["p"]
     x = grid_inputs(data)
+    hook: str | None
     with evaluating(model):
         if _is_mlp(model):
-            hook = f"hook_post.{len(model.hook_post) - 1}"
+            n_hidden = len(cast("MLP", model).hook_post)
+            hook = f"hook_post.{n_hidden - 1}"
         else:
             n_layers = sum(1 for k in model.state_dict() if k.endswith("mlp.in.weight"))
             hook = f"blocks.{n_layers - 1}.mlp.hook_post" if n_layers else None
         if neurons and hook is not None:
-            out, cache = model.run_with_cache(x, names_filter=lambda name: name == hook)
+            out, cache = cast("MLP | TransformerBridge", model).run_with_cache(x, names_filter=lambda name: name == hook)
             acts = cache[hook]
             acts = acts[:, -1, :] if acts.ndim == 3 else acts
             acts = einops.rearrange(acts, "(a b) neuron -> a b neuron", a=p, b=p)

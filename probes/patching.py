@@ -26,16 +26,36 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import combinations
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor, nn
 
 from probes.heads import head_weights
-from probes.tokens import check_tokens
+from probes.tokens import as_bridge, check_tokens
+
+if TYPE_CHECKING:
+    from transformer_lens.hook_points import HookPoint
 
 Metric = Callable[[Tensor, Tensor], Tensor]
-HookFn = Callable[[Tensor, object], Tensor]
+
+
+class HookFn(Protocol):
+    """A forward hook ``fn(tensor, hook=point) -> tensor``: TransformerLens passes the activation by position
+    and its hook point by the keyword ``hook``, so a hook function's second parameter is named ``hook``.
+
+    Examples:
+        >>> def keep(z: torch.Tensor, hook: object) -> torch.Tensor:
+        ...     return z
+        >>> hooks: list[tuple[str, HookFn]] = [(z_hook(0), keep)]
+        >>> hooks[0][1](torch.ones(1), hook=None).tolist()
+        [1.0]
+    """
+
+    def __call__(self, tensor: Tensor, /, *, hook: HookPoint) -> Tensor: ...
+
+
 Head = tuple[int, int]
 ABLATIONS = ("zero", "mean")
 
@@ -59,7 +79,7 @@ def hook_count(model: nn.Module) -> int:
         >>> hook_count(model)
         0
     """
-    points = {id(point): point for point in model.hook_dict.values()}  # aliases share one point
+    points = {id(point): point for point in as_bridge(model).hook_dict.values()}  # aliases share one point
     return sum(len(point._forward_hooks) for point in points.values())
 
 
@@ -82,14 +102,15 @@ def hooked(model: nn.Module, fwd_hooks: Sequence[tuple[str, HookFn]]) -> Iterato
         >>> hook_count(model)
         0
     """
-    points = model.hook_dict
+    points = as_bridge(model).hook_dict
     for name, _ in fwd_hooks:
         if name not in points:
             raise KeyError(f"unknown hook point {name!r}")
     handles = []
     try:
         for name, fn in fwd_hooks:
-            handles.append((points[name], points[name].add_hook(fn, dir="fwd")))
+            # TransformerLens's HookFunction names the tensor parameter `tensor`, though it passes the tensor by position
+            handles.append((points[name], points[name].add_hook(fn, dir="fwd")))  # type: ignore[arg-type]
         yield model
     finally:
         for point, handle in handles:
@@ -109,20 +130,22 @@ def _forward(model: nn.Module, tokens: Tensor, hooks: Sequence[tuple[str, HookFn
 
 
 def _z_cache(model: nn.Module, tokens: Tensor) -> list[Tensor]:
-    names = [z_hook(layer) for layer in range(model.cfg.n_layers)]
+    bridge = as_bridge(model)
+    names = [z_hook(layer) for layer in range(bridge.cfg.n_layers)]
     with torch.no_grad():
-        _, cache = model.run_with_cache(tokens, names_filter=lambda name: name in names)
+        _, cache = bridge.run_with_cache(tokens, names_filter=lambda name: name in names)
     return [cache[name] for name in names]
 
 
 def _check_heads(model: nn.Module, heads: Sequence[Head]) -> None:
+    cfg = as_bridge(model).cfg
     for layer, head in heads:
-        if not (0 <= layer < model.cfg.n_layers and 0 <= head < model.cfg.n_heads):
-            raise ValueError(f"head ({layer}, {head}) does not exist in a model with {model.cfg.n_layers} layers of {model.cfg.n_heads} heads")
+        if not (0 <= layer < cfg.n_layers and 0 <= head < cfg.n_heads):
+            raise ValueError(f"head ({layer}, {head}) does not exist in a model with {cfg.n_layers} layers of {cfg.n_heads} heads")
 
 
 def _check_means(model: nn.Module, means: object) -> None:
-    cfg = model.cfg
+    cfg = as_bridge(model).cfg
     if not isinstance(means, Tensor) or means.ndim != 4 or (means.shape[0], means.shape[2], means.shape[3]) != (cfg.n_layers, cfg.n_heads, cfg.d_head):
         got = tuple(means.shape) if isinstance(means, Tensor) else type(means).__name__
         raise ValueError(f"means must be (layer, pos, head, d_head) = ({cfg.n_layers}, pos, {cfg.n_heads}, {cfg.d_head}) from mean_head_outputs, got {got}")
@@ -169,13 +192,14 @@ def ablated(model: nn.Module, heads: Sequence[Head], mode: str = "zero", means: 
     by_layer: dict[int, list[int]] = {}
     for layer, head in heads:
         by_layer.setdefault(layer, []).append(head)
+    fill = means if mode == "mean" else None  # None: zero ablation
 
     def make(layer: int, hs: list[int]) -> HookFn:
         def fn(z: Tensor, hook: object) -> Tensor:
-            if mode == "mean" and means.shape[1] < z.shape[1]:
-                raise ValueError(f"means cover {means.shape[1]} positions, the tokens have {z.shape[1]}: take them with mean_head_outputs on sequences at least as long")
+            if fill is not None and fill.shape[1] < z.shape[1]:
+                raise ValueError(f"means cover {fill.shape[1]} positions, the tokens have {z.shape[1]}: take them with mean_head_outputs on sequences at least as long")
             z = z.clone()
-            z[:, :, hs] = 0.0 if mode == "zero" else means[layer, : z.shape[1], hs].to(z)
+            z[:, :, hs] = 0.0 if fill is None else fill[layer, : z.shape[1], hs].to(z)
             return z
 
         return fn
@@ -212,9 +236,10 @@ def ablation_effects(
         raise ValueError(f"reference sequences must have the tokens' length: got shape {tuple(reference.shape)} for tokens {tuple(tokens.shape)}")
     means = mean_head_outputs(model, tokens if reference is None else reference) if mode == "mean" else None
     clean = metric(_forward(model, tokens), tokens)
-    out = torch.zeros(model.cfg.n_layers, model.cfg.n_heads, dtype=_effect_dtype(clean))
-    for layer in range(model.cfg.n_layers):
-        for head in range(model.cfg.n_heads):
+    cfg = as_bridge(model).cfg
+    out = torch.zeros(cfg.n_layers, cfg.n_heads, dtype=_effect_dtype(clean))
+    for layer in range(cfg.n_layers):
+        for head in range(cfg.n_heads):
             with torch.no_grad(), ablated(model, [(layer, head)], mode, means):
                 out[layer, head] = metric(model(tokens), tokens) - clean
     return out
@@ -247,9 +272,10 @@ def patch_heads(model: nn.Module, target: Int[Tensor, "batch pos"], source: Int[
         raise ValueError(f"target and source must have one shape, got {tuple(target.shape)} and {tuple(source.shape)}")
     z_src = _z_cache(model, source)
     base = metric(_forward(model, target), target)
-    out = torch.zeros(model.cfg.n_layers, model.cfg.n_heads, dtype=_effect_dtype(base))
-    for layer in range(model.cfg.n_layers):
-        for head in range(model.cfg.n_heads):
+    cfg = as_bridge(model).cfg
+    out = torch.zeros(cfg.n_layers, cfg.n_heads, dtype=_effect_dtype(base))
+    for layer in range(cfg.n_layers):
+        for head in range(cfg.n_heads):
 
             def fn(z: Tensor, hook: object, layer: int = layer, head: int = head) -> Tensor:
                 z = z.clone()
@@ -308,15 +334,15 @@ def ablation_subsets(
         >>> [subset for subset, _ in rows]
         [((0, 0),), ((0, 1),), ((0, 0), (0, 1))]
     """
-    heads = [tuple(h) for h in heads]
-    if not heads or len(set(heads)) != len(heads):
-        raise ValueError(f"ablation_subsets needs distinct heads, got {heads}")
-    if len(heads) > max_heads:
-        raise ValueError(f"{len(heads)} heads make {2 ** len(heads) - 1} subsets; pass at most max_heads={max_heads}")
-    _check_heads(model, heads)
+    pairs = [(layer, head) for layer, head in heads]
+    if not pairs or len(set(pairs)) != len(pairs):
+        raise ValueError(f"ablation_subsets needs distinct heads, got {pairs}")
+    if len(pairs) > max_heads:
+        raise ValueError(f"{len(pairs)} heads make {2 ** len(pairs) - 1} subsets; pass at most max_heads={max_heads}")
+    _check_heads(model, pairs)
     out = []
-    for size in range(1, len(heads) + 1):
-        for subset in combinations(heads, size):
+    for size in range(1, len(pairs) + 1):
+        for subset in combinations(pairs, size):
             with torch.no_grad(), ablated(model, subset, mode, means):
                 out.append((subset, measure(model)))
     return out
@@ -374,7 +400,7 @@ def path_patch_matrix(
         ((2, 2), True)
     """
     check_tokens(model, target=target, source=source)
-    H = model.cfg.n_heads
+    H = as_bridge(model).cfg.n_heads
     senders = list(range(H)) if senders is None else list(senders)
     receivers = list(range(H)) if receivers is None else list(receivers)
     for a in senders:

@@ -40,6 +40,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, cast
 
 import torch
 import torch.nn.functional as F
@@ -47,6 +48,9 @@ from jaxtyping import Float, Int
 from torch import Tensor, nn
 
 from bridge.losses import at_least_float32
+
+if TYPE_CHECKING:
+    from bridge.models.mlp import MLP
 
 
 def _layers(model: nn.Module) -> tuple[Callable[[Tensor], Tensor], Tensor, Tensor]:
@@ -59,9 +63,14 @@ def _layers(model: nn.Module) -> tuple[Callable[[Tensor], Tensor], Tensor, Tenso
     if last.weight.shape[0] != 2:
         raise ValueError(f"the quanta probes read the two logits of a parity, got a readout of d_out={last.weight.shape[0]}")
     multipliers = getattr(model, "multipliers", (1.0, 1.0))
-    pre = (lambda x: model.linear(0, x)) if hasattr(model, "linear") else first
+    pre = (lambda x: cast("MLP", model).linear(0, x)) if hasattr(model, "linear") else first
     bias = last.bias if last.bias is not None else torch.zeros(last.weight.shape[0], dtype=last.weight.dtype, device=last.weight.device)
     return pre, last.weight * multipliers[1], bias
+
+
+def _activation(model: nn.Module) -> Callable[[Tensor], Tensor]:
+    """The hidden layer's elementwise activation, ``model.activation`` (of an ``MLP``, a function held as a plain attribute)."""
+    return cast("Callable[[Tensor], Tensor]", model.activation)
 
 
 def _check_rows(model: nn.Module, x: Tensor, y: Tensor | None = None) -> None:
@@ -148,7 +157,7 @@ def hidden_and_readout(model: nn.Module, x: Float[Tensor, "n d_in"]) -> tuple[Fl
     """
     first, weight, out_bias = _layers(model)
     with torch.no_grad():
-        hidden = model.activation(first(x))
+        hidden = _activation(model)(first(x))
         readout = weight[1] - weight[0]
         bias = out_bias[1] - out_bias[0]
     return hidden, readout, bias

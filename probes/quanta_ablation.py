@@ -22,14 +22,16 @@ Examples:
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 
 import torch
 import torch.nn.functional as F
 from jaxtyping import Float, Int
 from torch import Tensor, nn
 
-from probes.quanta import _check_rows, _check_subtasks, _layers, _row_chunks
+from probes.quanta import _activation, _check_rows, _check_subtasks, _layers, _row_chunks
 
 ABLATION_ELEMENTS = 2**21
 """Rows times hidden units that :func:`unit_ablation` and :func:`units_needed` evaluate at once (their ablated
@@ -59,7 +61,7 @@ def unit_ablation(model: nn.Module, x: Float[Tensor, "n d_in"], y: Int[Tensor, "
     with torch.no_grad():
         for rows in _row_chunks(len(x), width, ABLATION_ELEMENTS):  # the (rows, width, 2) ablated logits of one chunk, never of all n rows at once
             xs, ys, ts = x[rows], y[rows], task[rows]
-            hidden = model.activation(first(xs))
+            hidden = _activation(model)(first(xs))
             logits = hidden @ weight.T + bias
             ablated = logits[:, None, :] - hidden[:, :, None] * weight.T[None]  # (rows, width, 2)
             clean = F.cross_entropy(logits, ys, reduction="none")
@@ -86,21 +88,21 @@ def _joint_ablation(model: nn.Module, x: Float[Tensor, "n d_in"], y: Int[Tensor,
     chunks = [rows[part] for part in _row_chunks(len(rows), width, ABLATION_ELEMENTS)]
 
     def logits_of(part: Tensor) -> tuple[Tensor, Tensor]:
-        hidden = model.activation(first(x[part]))
+        hidden = _activation(model)(first(x[part]))
         return hidden, hidden @ weight.T + bias
 
     kept = logits_of(chunks[0]) if len(chunks) == 1 else None  # one chunk: evaluated once for both passes
-    clean = sum(F.cross_entropy((kept or logits_of(part))[1], y[part], reduction="sum") for part in chunks) / len(rows)
+    # _row_chunks gives at least one chunk: the sums over the chunks add up in their order
+    clean = functools.reduce(operator.add, [F.cross_entropy((kept or logits_of(part))[1], y[part], reduction="sum") for part in chunks]) / len(rows)
     if float(clean) >= undone:
         return clean, None
-    total = None
+    losses = []
     for part in chunks:
         hidden, logits = kept or logits_of(part)
         removed = torch.cumsum(hidden[:, ranking, None] * weight.T[ranking][None], dim=1)  # (chunk, width, 2)
         ablated = logits[:, None, :] - removed
-        loss = F.cross_entropy(ablated.flatten(0, 1), y[part].repeat_interleave(width), reduction="none").view(-1, width).sum(0)
-        total = loss if total is None else total + loss
-    return clean, total / len(rows)
+        losses.append(F.cross_entropy(ablated.flatten(0, 1), y[part].repeat_interleave(width), reduction="none").view(-1, width).sum(0))
+    return clean, functools.reduce(operator.add, losses) / len(rows)
 
 
 def units_needed(

@@ -17,9 +17,28 @@ Examples:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 import torch
 from jaxtyping import Int
 from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from transformer_lens.model_bridge import TransformerBridge
+
+
+def as_bridge(model: nn.Module) -> TransformerBridge:
+    """``model`` as the ``TransformerBridge`` a transformer probe reads (its ``cfg``, ``hook_dict``, ``run_with_cache``).
+
+    No check and no copy: the same object, typed for what the probes read from it.
+
+    Examples:
+        >>> from bridge.models import TransformerConfig, build_model
+        >>> model = build_model(TransformerConfig(d_vocab=8, n_ctx=6, d_model=16, n_heads=2, d_head=8, n_layers=1, d_mlp=None), seed=0)
+        >>> as_bridge(model) is model, as_bridge(model).cfg.n_ctx
+        (True, 6)
+    """
+    return cast("TransformerBridge", model)
 
 
 def check_tokens(model: nn.Module, **sequences: Int[Tensor, "batch pos"] | None) -> None:
@@ -49,7 +68,7 @@ def _check(model: nn.Module, name: str, tokens: object) -> None:
         raise ValueError(f"{name} must be integer token ids, got dtype {tokens.dtype}")
     if tokens.ndim != 2 or tokens.shape[0] == 0:
         raise ValueError(f"{name} must be (batch, pos) token ids, got shape {tuple(tokens.shape)}")
-    cfg = model.cfg
+    cfg = as_bridge(model).cfg
     if not 1 <= tokens.shape[1] <= cfg.n_ctx:
         raise ValueError(f"{name} must hold 1 to n_ctx={cfg.n_ctx} positions, got shape {tuple(tokens.shape)}")
     device = next(model.parameters()).device
@@ -60,4 +79,4 @@ def _check(model: nn.Module, name: str, tokens: object) -> None:
         raise ValueError(f"{name} must be token ids in [0, d_vocab={cfg.d_vocab}), got ids in [{low}, {high}]")
 
 
-__all__ = ["check_tokens"]
+__all__ = ["as_bridge", "check_tokens"]

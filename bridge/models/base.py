@@ -5,13 +5,17 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
 
 from bridge.registry import Registry
 from bridge.seeding import generator  # noqa: F401  (re-exported for model modules)
+
+if TYPE_CHECKING:
+    from transformer_lens.model_bridge import TransformerBridge
 
 ModelBuilder = Callable[[Any, int], nn.Module]
 MODELS: Registry[ModelBuilder] = Registry("model")
@@ -39,7 +43,7 @@ def move_to(model: nn.Module, device: torch.device | str) -> nn.Module:
         'cpu'
     """
     if any(cls.__name__ == "TransformerBridge" for cls in type(model).__mro__):
-        return model.to(device, print_details=False)
+        return cast("TransformerBridge", model).to(device, print_details=False)
     return model.to(device)
 
 
@@ -140,7 +144,7 @@ class evaluating:
         torch.set_grad_enabled(False)
         return self.model
 
-    def __exit__(self, *error: object) -> None:
+    def __exit__(self, error_type: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None) -> None:
         torch.set_grad_enabled(self._grad)
         if self._modes is not None:
-            self._modes.__exit__(*error)
+            self._modes.__exit__(error_type, error, traceback)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -12,12 +14,12 @@ from torch import Tensor, nn
 from transformer_lens import HookedRootModule
 from transformer_lens.hook_points import HookPoint
 
-from bridge.config import config_class, require
+from bridge.config import ConfigError, config_class, require
 from bridge.models.base import MODELS, generator
 from bridge.tasks.memory import check_memory, sized
 from bridge.theory import mup as parametrisations
 
-ACTIVATIONS = {
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "relu": F.relu,
     "tanh": torch.tanh,
     "gelu": F.gelu,
@@ -103,7 +105,15 @@ class MLPConfig:
         if self.parametrisation == "standard":
             return [(1.0, 1.0, 1.0)] * (len(self.widths) + 1)
         opt = "sgd" if optimizer in ("gd", "sgd") else optimizer
-        return [parametrisations.factors(self.parametrisation, opt, kind, w, self.base_width) for kind, w in zip(self.layer_kinds(), self.layer_widths())]
+        base = _base_width(self)
+        return [parametrisations.factors(self.parametrisation, opt, kind, w, base) for kind, w in zip(self.layer_kinds(), self.layer_widths())]
+
+
+def _base_width(config: MLPConfig) -> int:
+    """``config.base_width``, which every parametrisation but the standard one needs (``MLPConfig`` requires it)."""
+    if config.base_width is None:
+        raise ConfigError(f"mlp.base_width is required with parametrisation {config.parametrisation!r} (the width at which it equals the standard one)")
+    return config.base_width
 
 
 @sized("mlp")
@@ -150,7 +160,7 @@ class MLP(HookedRootModule):
 
     def linear(self, i: int, h: Float[Tensor, "batch fan_in"]) -> Float[Tensor, "batch fan_out"]:
         """Layer ``i`` on its input: ``multiplier · h Wᵀ + b`` (the pre-activation, or the output for the last)."""
-        layer, m = self.layers[i], self.multipliers[i]
+        layer, m = cast(nn.Linear, self.layers[i]), self.multipliers[i]
         if m == 1.0:
             return layer(h)
         out = F.linear(h, layer.weight) * m
@@ -212,7 +222,7 @@ class MLP(HookedRootModule):
 def _input_lr_factor(config: MLPConfig, optimizer: str, width: int) -> float:
     """The ``input`` kind's learning-rate factor at ``width`` (a bias of a layer with ``width`` outputs)."""
     opt = "sgd" if optimizer in ("gd", "sgd") else optimizer
-    return parametrisations.factors(config.parametrisation, opt, "input", width, config.base_width)[2]
+    return parametrisations.factors(config.parametrisation, opt, "input", width, _base_width(config))[2]
 
 
 @MODELS.register("mlp")

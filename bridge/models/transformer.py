@@ -10,14 +10,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from types import MethodType
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from bridge.config import config_class, require
+from bridge.config import ConfigError, config_class, require
 from bridge.models.base import MODELS
 from bridge.tasks.memory import check_memory, sized
 from bridge.theory import mup as parametrisations
+
+if TYPE_CHECKING:
+    from transformer_lens.model_bridge import TransformerBridge
 
 POSITIONAL_EMBEDDINGS = ("standard", "rotary")
 NORMALIZATIONS = (None, "LN", "LNPre", "RMS", "RMSPre")
@@ -137,9 +141,8 @@ def build_transformer(config: TransformerConfig, seed: int) -> nn.Module:
         (2, 3, 7)
     """
     check_memory(config)
-    import transformer_lens.model_bridge.sources  # noqa: F401  (attaches boot_native)
     from transformer_lens import TransformerBridgeConfig
-    from transformer_lens.model_bridge import TransformerBridge
+    from transformer_lens.model_bridge.sources import boot_native
 
     tl_cfg = TransformerBridgeConfig(
         d_model=config.d_model,
@@ -161,7 +164,7 @@ def build_transformer(config: TransformerConfig, seed: int) -> nn.Module:
         architecture="TransformerLensNative",
         default_prepend_bos=False,
     )
-    model = TransformerBridge.boot_native(tl_cfg)
+    model = boot_native(tl_cfg)
     if config.parametrisation == "mup":
         _apply_mup(model, config)
     return model
@@ -183,12 +186,20 @@ def _kind(name: str, param: torch.Tensor) -> str:
     return "output" if name.startswith("head") else "hidden"
 
 
-def _apply_mup(model: nn.Module, config: TransformerConfig) -> None:
+def _base_width(config: TransformerConfig) -> int:
+    """``config.base_width``, which μP needs (``TransformerConfig`` requires it)."""
+    if config.base_width is None:
+        raise ConfigError("transformer.base_width is required with parametrisation 'mup' (the d_model at which it equals the standard one)")
+    return config.base_width
+
+
+def _apply_mup(model: TransformerBridge, config: TransformerConfig) -> None:
     """Rescale the readout's init (or zero it and the queries) and attach ``optimizer_groups``."""
+    base = _base_width(config)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if _kind(name, p) == "output":
-                p.mul_(0.0 if config.zero_init else parametrisations.factors("mup", "sgd", "output", config.d_model, config.base_width)[0] ** 0.5)
+                p.mul_(0.0 if config.zero_init else parametrisations.factors("mup", "sgd", "output", config.d_model, base)[0] ** 0.5)
             elif _is_embedding(name):
                 p.mul_(math.sqrt(_ratio(config)))  # TransformerLens draws embeddings with std ∝ 1/√d_model; μP keeps them Θ(1)
             elif config.zero_init and ".q." in name and name.endswith("weight"):
@@ -196,7 +207,7 @@ def _apply_mup(model: nn.Module, config: TransformerConfig) -> None:
 
     def optimizer_groups(self: nn.Module, optimizer: str, lr: float) -> list[dict]:
         opt = "sgd" if optimizer in ("gd", "sgd") else optimizer
-        return [{"params": [p], "lr": lr * parametrisations.factors("mup", opt, _kind(name, p), config.d_model, config.base_width)[2]} for name, p in self.named_parameters()]
+        return [{"params": [p], "lr": lr * parametrisations.factors("mup", opt, _kind(name, p), config.d_model, base)[2]} for name, p in self.named_parameters()]
 
     model.optimizer_groups = MethodType(optimizer_groups, model)
 

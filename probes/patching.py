@@ -26,36 +26,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import combinations
-from typing import TYPE_CHECKING, Protocol
 
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor, nn
 
 from probes.heads import head_weights
-from probes.tokens import as_bridge, check_tokens
-
-if TYPE_CHECKING:
-    from transformer_lens.hook_points import HookPoint
+from probes.tokens import HookFn, as_bridge, check_tokens
 
 Metric = Callable[[Tensor, Tensor], Tensor]
-
-
-class HookFn(Protocol):
-    """A forward hook ``fn(tensor, hook=point) -> tensor``: TransformerLens passes the activation by position
-    and its hook point by the keyword ``hook``, so a hook function's second parameter is named ``hook``.
-
-    Examples:
-        >>> def keep(z: torch.Tensor, hook: object) -> torch.Tensor:
-        ...     return z
-        >>> hooks: list[tuple[str, HookFn]] = [(z_hook(0), keep)]
-        >>> hooks[0][1](torch.ones(1), hook=None).tolist()
-        [1.0]
-    """
-
-    def __call__(self, tensor: Tensor, /, *, hook: HookPoint) -> Tensor: ...
-
-
 Head = tuple[int, int]
 ABLATIONS = ("zero", "mean")
 
@@ -109,8 +88,7 @@ def hooked(model: nn.Module, fwd_hooks: Sequence[tuple[str, HookFn]]) -> Iterato
     handles = []
     try:
         for name, fn in fwd_hooks:
-            # TransformerLens's HookFunction names the tensor parameter `tensor`, though it passes the tensor by position
-            handles.append((points[name], points[name].add_hook(fn, dir="fwd")))  # type: ignore[arg-type]
+            handles.append((points[name], points[name].add_hook(fn, dir="fwd")))  # type: ignore[arg-type]  # TransformerLens's HookFunction names the tensor `tensor`, though it passes it by position
         yield model
     finally:
         for point, handle in handles:
@@ -130,10 +108,9 @@ def _forward(model: nn.Module, tokens: Tensor, hooks: Sequence[tuple[str, HookFn
 
 
 def _z_cache(model: nn.Module, tokens: Tensor) -> list[Tensor]:
-    bridge = as_bridge(model)
-    names = [z_hook(layer) for layer in range(bridge.cfg.n_layers)]
+    names = [z_hook(layer) for layer in range(as_bridge(model).cfg.n_layers)]
     with torch.no_grad():
-        _, cache = bridge.run_with_cache(tokens, names_filter=lambda name: name in names)
+        _, cache = as_bridge(model).run_with_cache(tokens, names_filter=lambda name: name in names)
     return [cache[name] for name in names]
 
 
@@ -236,10 +213,9 @@ def ablation_effects(
         raise ValueError(f"reference sequences must have the tokens' length: got shape {tuple(reference.shape)} for tokens {tuple(tokens.shape)}")
     means = mean_head_outputs(model, tokens if reference is None else reference) if mode == "mean" else None
     clean = metric(_forward(model, tokens), tokens)
-    cfg = as_bridge(model).cfg
-    out = torch.zeros(cfg.n_layers, cfg.n_heads, dtype=_effect_dtype(clean))
-    for layer in range(cfg.n_layers):
-        for head in range(cfg.n_heads):
+    out = torch.zeros(as_bridge(model).cfg.n_layers, as_bridge(model).cfg.n_heads, dtype=_effect_dtype(clean))
+    for layer in range(out.shape[0]):
+        for head in range(out.shape[1]):
             with torch.no_grad(), ablated(model, [(layer, head)], mode, means):
                 out[layer, head] = metric(model(tokens), tokens) - clean
     return out
@@ -272,10 +248,9 @@ def patch_heads(model: nn.Module, target: Int[Tensor, "batch pos"], source: Int[
         raise ValueError(f"target and source must have one shape, got {tuple(target.shape)} and {tuple(source.shape)}")
     z_src = _z_cache(model, source)
     base = metric(_forward(model, target), target)
-    cfg = as_bridge(model).cfg
-    out = torch.zeros(cfg.n_layers, cfg.n_heads, dtype=_effect_dtype(base))
-    for layer in range(cfg.n_layers):
-        for head in range(cfg.n_heads):
+    out = torch.zeros(as_bridge(model).cfg.n_layers, as_bridge(model).cfg.n_heads, dtype=_effect_dtype(base))
+    for layer in range(out.shape[0]):
+        for head in range(out.shape[1]):
 
             def fn(z: Tensor, hook: object, layer: int = layer, head: int = head) -> Tensor:
                 z = z.clone()

@@ -1,4 +1,5 @@
-"""The token sequences a transformer probe runs its model on, checked before any forward pass.
+"""The token sequences a transformer probe runs its model on, checked before any forward pass; the model and
+its hook functions typed as the probes use them (:func:`as_bridge`, :class:`HookFn`).
 
 A probe that runs a TransformerBridge on ``tokens`` refuses, by the argument's name and value,
 what the model would either reject from deep inside torch (float ids, ids outside the
@@ -17,13 +18,14 @@ Examples:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 import torch
 from jaxtyping import Int
 from torch import Tensor, nn
 
 if TYPE_CHECKING:
+    from transformer_lens.hook_points import HookPoint
     from transformer_lens.model_bridge import TransformerBridge
 
 
@@ -39,6 +41,21 @@ def as_bridge(model: nn.Module) -> TransformerBridge:
         (True, 6)
     """
     return cast("TransformerBridge", model)
+
+
+class HookFn(Protocol):
+    """A forward hook ``fn(tensor, hook=point) -> tensor`` on a bridge's hook point: TransformerLens passes the
+    activation by position and its hook point by the keyword ``hook``, so a hook function's second parameter is named ``hook``.
+
+    Examples:
+        >>> def keep(z: torch.Tensor, hook: object) -> torch.Tensor:
+        ...     return z
+        >>> fn: HookFn = keep
+        >>> fn(torch.ones(1), hook=None).tolist()
+        [1.0]
+    """
+
+    def __call__(self, tensor: Tensor, /, *, hook: HookPoint) -> Tensor: ...
 
 
 def check_tokens(model: nn.Module, **sequences: Int[Tensor, "batch pos"] | None) -> None:
@@ -79,4 +96,4 @@ def _check(model: nn.Module, name: str, tokens: object) -> None:
         raise ValueError(f"{name} must be token ids in [0, d_vocab={cfg.d_vocab}), got ids in [{low}, {high}]")
 
 
-__all__ = ["as_bridge", "check_tokens"]
+__all__ = ["HookFn", "as_bridge", "check_tokens"]

@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from bridge.plots.checks import curve, require_axes, require_entries, require_mapping, series, spread
 from bridge.plots.marks import finite_bars, legend_if_any, mark_lone_points, note, note_if_nothing_finite, note_left_out
 from bridge.stages.detectors import Stage
 
-Curve = tuple[Sequence[float], Sequence[float]]
+Curve = tuple[ArrayLike, ArrayLike]
 
 
 def plot_curves(
@@ -207,7 +208,7 @@ def plot_timeline(ax: Any, rows: Sequence[Mapping[str, Any]], *, xlabel: str = "
     markers = (("predicted", "o", "none", "theory"), ("observed", "o", None, "dynamics"), ("mechanism", "D", None, "mechanism"))
     rows = _labelled_rows("rows", [_timeline_row(r) for r in rows])
     for i, r in enumerate(rows):
-        xs = [r.get(k) for k, *_ in markers if r.get(k) is not None]
+        xs = [v for v in (r.get(k) for k, *_ in markers) if v is not None]
         if xs:
             ax.plot([min(xs), max(xs)], [i, i], color="0.7", lw=1, zorder=0)
     for j, (key, marker, face, label) in enumerate(markers):
@@ -279,7 +280,7 @@ def plot_seed_timeline(ax: Any, rows: Sequence[Mapping[str, Any]], *, xlabel: st
     return _timeline_axes(ax, rows, xlabel)
 
 
-def plot_estimate_series(ax: Any, steps: Sequence[float], mean: Sequence[float], sd: Sequence[float], *, ylabel: str = "", xlabel: str = "step", zero_line: bool = True) -> Any:
+def plot_estimate_series(ax: Any, steps: ArrayLike, mean: ArrayLike, sd: ArrayLike, *, ylabel: str = "", xlabel: str = "step", zero_line: bool = True) -> Any:
     """An estimate at each step with its standard deviation as error bars (e.g. the learning coefficient over checkpoints).
 
     Args:
@@ -293,10 +294,10 @@ def plot_estimate_series(ax: Any, steps: Sequence[float], mean: Sequence[float],
         1
     """
     require_axes(ax)
-    steps = series("steps", steps)
-    mean, sd = series("mean", mean, len(steps), of="step"), spread("sd", sd, len(steps), of="step")
-    ax.errorbar(steps, mean, yerr=finite_bars(mean, sd), fmt="o-", ms=3, lw=1, capsize=2)
-    note_left_out(ax, {"non-finite estimate": int(np.isinf(mean).sum()), "non-finite spread": int(np.isinf(sd).sum())})
+    x = series("steps", steps)
+    y, bar = series("mean", mean, len(x), of="step"), spread("sd", sd, len(x), of="step")
+    ax.errorbar(x, y, yerr=finite_bars(y, bar), fmt="o-", ms=3, lw=1, capsize=2)
+    note_left_out(ax, {"non-finite estimate": int(np.isinf(y).sum()), "non-finite spread": int(np.isinf(bar).sum())})
     if zero_line:
         ax.axhline(0, color="0.7", lw=0.6)
     ax.set_ylabel(ylabel)

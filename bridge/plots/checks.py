@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 
 def require_axes(ax: Any) -> None:
@@ -71,7 +72,7 @@ def require_entries(name: str, items: Any) -> list[Any]:
     return entries
 
 
-def series(name: str, values: Any, length: int | None = None, *, of: str = "point", empty: bool = True) -> np.ndarray:
+def series(name: str, values: Any, length: int | None = None, *, of: str = "point", empty: bool = True) -> NDArray[np.float64]:
     """``values`` as a 1-D float array (``None`` entries become NaN), checked before anything is drawn.
 
     Args:
@@ -106,7 +107,7 @@ def series(name: str, values: Any, length: int | None = None, *, of: str = "poin
     return a
 
 
-def spread(name: str, values: Any, length: int, *, of: str = "point") -> np.ndarray:
+def spread(name: str, values: Any, length: int, *, of: str = "point") -> NDArray[np.float64]:
     """``values`` as :func:`series` of ``length``, checked to hold no negative value (a standard deviation, an error bar's
     half-width); NaN is allowed (no bar).
 
@@ -123,7 +124,7 @@ def spread(name: str, values: Any, length: int, *, of: str = "point") -> np.ndar
     return a
 
 
-def curve(name: str, pair: Any) -> tuple[np.ndarray, np.ndarray]:
+def curve(name: str, pair: Any) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """An ``(x, y)`` pair as two 1-D float arrays of one length; ``name`` says which curve, for the message.
 
     Examples:
@@ -138,7 +139,7 @@ def curve(name: str, pair: Any) -> tuple[np.ndarray, np.ndarray]:
     return x, series(f"{name}: y", pair[1], len(x), of="x")
 
 
-def array2d(name: str, values: Any, shape: tuple[int | None, int | None], dims: str) -> np.ndarray:
+def array2d(name: str, values: Any, shape: tuple[int | None, int | None], dims: str) -> NDArray[np.float64]:
     """``values`` as a 2-D float array of ``shape`` (``None``: any size on that axis); ``dims`` names the axes.
 
     Examples:

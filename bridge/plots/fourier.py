@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from bridge.plots.base import set_log_scale
 from bridge.plots.checks import array2d, require_axes, require_mapping, series
@@ -25,7 +26,7 @@ from bridge.plots.marks import note, note_if_nothing_finite, note_left_out
 PHASE_COLOURS = {"memorisation": "tab:red", "circuit formation": "tab:olive", "clean-up": "tab:green"}
 
 
-def plot_spectrum(ax: Any, spectra: Mapping[str, Sequence[float]], *, key: Sequence[int] = (), title: str = "") -> Any:
+def plot_spectrum(ax: Any, spectra: Mapping[str, ArrayLike], *, key: Sequence[int] = (), title: str = "") -> Any:
     """Grouped bars of per-frequency norms (frequency 1 … K; entry 0, the constant, is dropped).
 
     Args:
@@ -42,14 +43,14 @@ def plot_spectrum(ax: Any, spectra: Mapping[str, Sequence[float]], *, key: Seque
     """
     require_axes(ax)
     require_mapping("spectra", spectra)
-    spectra = {label: series(f"spectra[{label!r}]", norms) for label, norms in spectra.items()}
-    n = len(spectra)
+    checked = {label: series(f"spectra[{label!r}]", norms) for label, norms in spectra.items()}
+    n = len(checked)
     width = 0.8 / max(n, 1)
     top, left_out = 0.0, 0
-    for i, (label, norms) in enumerate(spectra.items()):
+    for i, (label, norms) in enumerate(checked.items()):
         v = norms[1:]
-        k, finite = np.arange(1, len(v) + 1), np.isfinite(v)
-        ax.bar(k + (i - (n - 1) / 2) * width, np.where(finite, v, np.nan), width=width, label=label, color=f"C{i}")  # an infinite bar has no top
+        freqs, finite = np.arange(1, len(v) + 1), np.isfinite(v)
+        ax.bar(freqs + (i - (n - 1) / 2) * width, np.where(finite, v, np.nan), width=width, label=label, color=f"C{i}")  # an infinite bar has no top
         top = max(top, float(v[finite].max()) if finite.any() else 0.0)
         left_out += int(np.sum(~finite & ~np.isnan(v)))
     for k in key if top > 0 else ():  # no bar to stand over: a star far outside the bars would squeeze the panel
@@ -60,16 +61,16 @@ def plot_spectrum(ax: Any, spectra: Mapping[str, Sequence[float]], *, key: Seque
     ax.set_ylabel("Fourier norm")
     if title:
         ax.set_title(title)
-    if not spectra:
+    if not checked:
         note(ax, "no spectrum to draw")
         return ax
     ax.legend(fontsize=7)
-    if not note_if_nothing_finite(ax, [(np.arange(len(v) - 1), v[1:]) for v in spectra.values()]):
+    if not note_if_nothing_finite(ax, [(np.arange(len(v) - 1), v[1:]) for v in checked.values()]):
         note_left_out(ax, {"non-finite norm": left_out})
     return ax
 
 
-def plot_emergence(ax: Any, steps: Sequence[float], norms: np.ndarray, frequencies: Sequence[int], *, others: bool = True, title: str = "", events: Mapping[int, float] | None = None) -> Any:
+def plot_emergence(ax: Any, steps: ArrayLike, norms: ArrayLike, frequencies: Sequence[int], *, others: bool = True, title: str = "", events: Mapping[int, float] | None = None) -> Any:
     """Per-frequency norm over training: the ``frequencies`` in colour, the rest in grey.
 
     Args:
@@ -87,16 +88,16 @@ def plot_emergence(ax: Any, steps: Sequence[float], norms: np.ndarray, frequenci
         (4, [1.0, 2.0, 4.0], [150.0, 150.0])
     """
     require_axes(ax)
-    steps = series("steps", steps)
-    norms = array2d("norms", norms, (len(steps), None), "(step, K + 1)")
+    x = series("steps", steps)
+    y = array2d("norms", norms, (len(x), None), "(step, K + 1)")
     for k in frequencies:
-        if not 1 <= k < norms.shape[1]:
-            raise ValueError(f"frequencies must lie in 1 … {norms.shape[1] - 1} (the columns of norms), got {k}")
-    for k in range(1, norms.shape[1]):
+        if not 1 <= k < y.shape[1]:
+            raise ValueError(f"frequencies must lie in 1 … {y.shape[1] - 1} (the columns of norms), got {k}")
+    for k in range(1, y.shape[1]):
         if k not in frequencies and others:
-            ax.plot(steps, norms[:, k], color="0.8", lw=0.8)
+            ax.plot(x, y[:, k], color="0.8", lw=0.8)
     for i, k in enumerate(frequencies):
-        ax.plot(steps, norms[:, k], color=f"C{i}", lw=1.8, label=f"k = {k}")
+        ax.plot(x, y[:, k], color=f"C{i}", lw=1.8, label=f"k = {k}")
         if events and k in events and events[k] is not None:
             ax.axvline(events[k], color=f"C{i}", ls=":", lw=1.2)
     ax.set_xlabel("step")
@@ -107,7 +108,7 @@ def plot_emergence(ax: Any, steps: Sequence[float], norms: np.ndarray, frequenci
     return ax
 
 
-def plot_power_law(ax: Any, x: Sequence[float], t: Sequence[float], fit: Any, *, labels: Sequence[str] = (), reference: float | None = -1.0, title: str = "") -> Any:
+def plot_power_law(ax: Any, x: ArrayLike, t: ArrayLike, fit: Any, *, labels: Sequence[str] = (), reference: float | None = -1.0, title: str = "") -> Any:
     """Log–log scatter of ``t`` against ``x`` with the fitted line (and a reference slope through the data's centre).
 
     Args:
@@ -126,18 +127,18 @@ def plot_power_law(ax: Any, x: Sequence[float], t: Sequence[float], fit: Any, *,
         (['runs', 'fit: slope -1.00 ± 0.00', 'slope -1'], 'log', 'log')
     """
     require_axes(ax)
-    x = series("x", x, empty=False)
-    t = series("t", t, len(x), of="x")
+    xs = series("x", x, empty=False)
+    ts = series("t", t, len(xs), of="x")
     if isinstance(fit, type) or not hasattr(fit, "exponent") or not hasattr(fit, "stderr"):
         raise TypeError(f"fit must be a fitted PowerLawFit (with exponent and stderr), got {fit!r}")
-    ax.scatter(x, t, color="C0", zorder=3, label="runs")
-    for xi, ti, lab in zip(x, t, labels):
+    ax.scatter(xs, ts, color="C0", zorder=3, label="runs")
+    for xi, ti, lab in zip(xs, ts, labels):
         ax.annotate(lab, (xi, ti), fontsize=6, xytext=(3, 3), textcoords="offset points")
-    ok = np.isfinite(x) & np.isfinite(t) & (x > 0) & (t > 0)  # the runs a log-log axis shows
-    grid = np.geomspace(x[ok].min() / 1.2, x[ok].max() * 1.2, 50) if ok.any() else np.zeros(0)
+    ok = np.isfinite(xs) & np.isfinite(ts) & (xs > 0) & (ts > 0)  # the runs a log-log axis shows
+    grid = np.geomspace(xs[ok].min() / 1.2, xs[ok].max() * 1.2, 50) if ok.any() else np.zeros(0)
     ax.plot(grid, fit.predict(grid) if hasattr(fit, "predict") else fit(grid), color="C1", label=f"fit: slope {fit.exponent:.2f} ± {fit.stderr:.2f}")
     if reference is not None:
-        cx, ct = (np.exp(np.log(v[ok]).mean()) if ok.any() else np.nan for v in (x, t))
+        cx, ct = (np.exp(np.log(v[ok]).mean()) if ok.any() else np.nan for v in (xs, ts))
         ax.plot(grid, ct * (grid / cx) ** reference, color="k", ls="--", lw=1, label=f"slope {reference:g}")
     for axis in ("x", "y"):
         if set_log_scale(ax, axis):

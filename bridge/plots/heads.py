@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 from jaxtyping import Float
+from numpy.typing import ArrayLike
 
 from bridge.plots.checks import require_axes, series
 from bridge.plots.marks import note
@@ -25,7 +26,7 @@ from bridge.plots.marks import note
 
 def plot_head_heatmap(
     ax: Any,
-    steps: Sequence[float],
+    steps: ArrayLike,
     heads: Sequence[str],
     values: Float[np.ndarray, "head step"],
     *,
@@ -51,23 +52,23 @@ def plot_head_heatmap(
         ((2, 3), [1, 1], ['0', '10', '20'])
     """
     require_axes(ax)
-    steps = series("steps", steps)
+    columns = series("steps", steps)
     values = np.asarray(values, dtype=float)
-    if values.shape != (len(heads), len(steps)):
-        raise ValueError(f"values must be (heads, steps) = ({len(heads)}, {len(steps)}), got {values.shape}")
+    if values.shape != (len(heads), len(columns)):
+        raise ValueError(f"values must be (heads, steps) = ({len(heads)}, {len(columns)}), got {values.shape}")
     ax.set_title(title, fontsize=9)
     if not values.size:  # an image of no cell cannot be drawn
-        note(ax, f"no {'checkpoint' if not len(steps) else 'head'} to draw")
+        note(ax, f"no {'checkpoint' if not len(columns) else 'head'} to draw")
         return ax
     image = ax.imshow(values, aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
     ax.set_yticks(range(len(heads)))
     ax.set_yticklabels(heads, fontsize=7)
-    ticks = np.unique(np.linspace(0, len(steps) - 1, min(len(steps), 9)).round().astype(int))
+    ticks = np.unique(np.linspace(0, len(columns) - 1, min(len(columns), 9)).round().astype(int))
     ax.set_xticks(ticks)
-    ax.set_xticklabels([f"{steps[i]:g}" for i in ticks], fontsize=7)
+    ax.set_xticklabels([f"{columns[i]:g}" for i in ticks], fontsize=7)
     ax.set_xlabel("checkpoint step")
     for step, label in marks:
-        col = int(np.argmin(np.abs(np.asarray(steps, dtype=float) - step)))
+        col = int(np.argmin(np.abs(columns - step)))
         ax.axvline(col, color="cyan", lw=1, ls="--")
         if label:
             ax.text(col + 0.3, len(heads) - 0.7, label, color="cyan", fontsize=7, ha="left", va="bottom")

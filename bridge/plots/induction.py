@@ -19,6 +19,7 @@ from typing import Any
 
 import networkx as nx
 import numpy as np
+from numpy.typing import ArrayLike
 
 from bridge.plots.base import plot_stage_bands
 from bridge.plots.checks import curve, require_axes, require_mapping, series, spread
@@ -29,11 +30,11 @@ from probes.circuits import edges_above
 
 def plot_loss_stages(
     ax: Any,
-    curves: Mapping[str, tuple[Sequence[float], Sequence[float], str]],
+    curves: Mapping[str, tuple[ArrayLike, ArrayLike, str]],
     *,
     stages: Sequence[Stage] = (),
     reference: tuple[float, str] | None = None,
-    llc: tuple[Sequence[float], Sequence[float], Sequence[float]] | None = None,
+    llc: tuple[ArrayLike, ArrayLike, ArrayLike] | None = None,
     boundary: float | None = None,
     title: str = "",
     legend: str = "inside",
@@ -141,7 +142,7 @@ def plot_circuit(ax: Any, graph: nx.DiGraph, *, edge_attr: str = "k_comp_z", thr
     return ax
 
 
-def plot_reach(ax: Any, curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, stages: Sequence[Stage] = ()) -> Any:
+def plot_reach(ax: Any, curves: Mapping[str, tuple[ArrayLike, ArrayLike]], *, stages: Sequence[Stage] = ()) -> Any:
     """How far layer-0 previous-token attention reaches over training: label → ``(steps, last query position)``, each ``(n,)``;
     every curve is drawn, each in its own colour and line style.
 

@@ -16,13 +16,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from bridge.plots.base import set_log_scale
 from bridge.plots.checks import curve, require_axes, require_mapping, series
 from bridge.plots.marks import note_left_out
 
 
-def plot_fraction_vs_scale(ax: Any, alphas: Sequence[float], fractions: Mapping[str, Sequence[float]], learnability: Mapping[str, float]) -> Any:
+def plot_fraction_vs_scale(ax: Any, alphas: ArrayLike, fractions: Mapping[str, ArrayLike], learnability: Mapping[str, float]) -> Any:
     """Each term's learned fraction against the output scale α (markers), its eigenlearning learnability dashed.
 
     Args:
@@ -52,7 +53,7 @@ def plot_fraction_vs_scale(ax: Any, alphas: Sequence[float], fractions: Mapping[
     return _against_scale(ax, "learned fraction f̂(S) / c_S", logy=False)
 
 
-def plot_draw_means(ax: Any, alpha: float, draws: Mapping[str, Sequence[float]], colours: Sequence[str], offset: float = 1.35) -> Any:
+def plot_draw_means(ax: Any, alpha: float, draws: Mapping[str, ArrayLike], colours: Sequence[str], offset: float = 1.35) -> Any:
     """At output scale ``alpha`` (drawn at ``alpha · offset``), each series' mean over training sets (diamond) with ±2 standard errors.
 
     Args:
@@ -88,7 +89,7 @@ def plot_draw_means(ax: Any, alpha: float, draws: Mapping[str, Sequence[float]],
     return ax
 
 
-def plot_kernel_distance(ax: Any, alphas: Sequence[float], distances: Sequence[float], level: float, crossover: float | None) -> Any:
+def plot_kernel_distance(ax: Any, alphas: ArrayLike, distances: ArrayLike, level: float, crossover: float | None) -> Any:
     """Final kernel distance against α (log-log) with the crossover level and where it is crossed.
 
     Args:
@@ -116,7 +117,7 @@ def plot_kernel_distance(ax: Any, alphas: Sequence[float], distances: Sequence[f
     return _against_scale(ax, "1 − cos(K₀, K_T)")
 
 
-def plot_alignment_rise(ax: Any, alphas: Sequence[float], rise: Sequence[float], level: float, marks: Mapping[str, float | None]) -> Any:
+def plot_alignment_rise(ax: Any, alphas: ArrayLike, rise: ArrayLike, level: float, marks: Mapping[str, float | None]) -> Any:
     """Final / initial kernel–target alignment against α (log-log), the ``level`` dashed, and each named α in ``marks``
     as a vertical line in its own colour and line style, the first four styles all different (a ``None`` is named in the legend as absent).
 
@@ -152,7 +153,7 @@ def plot_alignment_rise(ax: Any, alphas: Sequence[float], rise: Sequence[float],
     return ax
 
 
-def plot_test_vs_scale(ax: Any, alphas: Sequence[float], mse: Sequence[float], predicted: float, departure: float, crossover: float | None, moved: Sequence[float] | None = None) -> Any:
+def plot_test_vs_scale(ax: Any, alphas: ArrayLike, mse: ArrayLike, predicted: float, departure: float, crossover: float | None, moved: ArrayLike | None = None) -> Any:
     """Test MSE against α with eigenlearning's prediction (dashed), the ±``departure`` band, and where the MSE departs.
 
     Args:
@@ -193,7 +194,7 @@ def _against_scale(ax: Any, ylabel: str, logy: bool = True, loc: str = "best") -
     return ax
 
 
-def plot_support_share(ax: Any, curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], isotropic: float) -> Any:
+def plot_support_share(ax: Any, curves: Mapping[str, tuple[ArrayLike, ArrayLike]], isotropic: float) -> Any:
     """First-layer weight share on the target's support over training, one curve per α in a sequential palette
     (in the order given); ``isotropic`` = |S|/d dotted.
 

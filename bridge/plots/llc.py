@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 from jaxtyping import Float
+from numpy.typing import ArrayLike
 
 from bridge.plots.checks import require_axes, series, spread
 from bridge.plots.marks import finite_bars, legend_if_any, note_left_out
@@ -25,10 +26,10 @@ def plot_llc_vs_theory(
     ax: Any,
     labels: Sequence[str],
     *,
-    theory: Sequence[float],
-    estimate: Sequence[float],
-    std: Sequence[float],
-    regular: Sequence[float] | None = None,
+    theory: ArrayLike,
+    estimate: ArrayLike,
+    std: ArrayLike,
+    regular: ArrayLike | None = None,
     tolerance: float = 0.2,
     title: str = "Learning coefficient: estimate vs theory",
     theory_label: str = "theory λ",
@@ -61,17 +62,16 @@ def plot_llc_vs_theory(
     if isinstance(labels, str):
         raise TypeError(f"labels must be a sequence of tick labels, got the string {labels!r}")
     x = np.arange(len(labels))
-    theory, estimate = (series(name, v, len(labels), of="label") for name, v in (("theory", theory), ("estimate", estimate)))
-    std = spread("std", std, len(labels), of="label")
-    if regular is not None:
-        regular = series("regular", regular, len(labels), of="label")
-    bars = np.where(np.isfinite(theory), theory, np.nan)  # an infinite bar has no top (and warned "invalid value")
+    lam, lam_hat = (series(name, v, len(labels), of="label") for name, v in (("theory", theory), ("estimate", estimate)))
+    sd = spread("std", std, len(labels), of="label")
+    half_d = None if regular is None else series("regular", regular, len(labels), of="label")
+    bars = np.where(np.isfinite(lam), lam, np.nan)  # an infinite bar has no top (and warned "invalid value")
     ax.bar(x - 0.2, bars, width=0.4, color="0.75", label=theory_label)
-    ax.errorbar(x + 0.2, estimate, yerr=finite_bars(estimate, std), fmt="o", color="C0", label="SGLD λ̂ (± chain std)")
+    ax.errorbar(x + 0.2, lam_hat, yerr=finite_bars(lam_hat, sd), fmt="o", color="C0", label="SGLD λ̂ (± chain std)")
     ax.errorbar(x - 0.2, bars, yerr=np.abs(tolerance * bars), fmt="none", ecolor="k", capsize=4, lw=0.8, label=f"±{tolerance:.0%}")
-    if regular is not None:
-        ax.scatter(x, regular, marker="_", s=200, color="C3", label="d/2 (regular)")
-    infinite = {"theory value": theory, "estimate": estimate, "spread": std, "regular value": () if regular is None else regular}
+    if half_d is not None:
+        ax.scatter(x, half_d, marker="_", s=200, color="C3", label="d/2 (regular)")
+    infinite = {"theory value": lam, "estimate": lam_hat, "spread": sd, "regular value": () if half_d is None else half_d}
     note_left_out(ax, {f"non-finite {what}": int(np.isinf(v).sum()) for what, v in infinite.items()})
     ax.set_xticks(x, list(labels), fontsize=7)
     ax.set_ylabel("learning coefficient")
@@ -82,7 +82,7 @@ def plot_llc_vs_theory(
 
 def plot_chain_traces(
     ax: Any,
-    draws: Sequence[float],
+    draws: ArrayLike,
     excess: Float[np.ndarray, "chain draw"],
     *,
     theory: float | None = None,
@@ -115,13 +115,13 @@ def plot_chain_traces(
         3
     """
     require_axes(ax)
-    draws = series("draws", draws)
+    x = series("draws", draws)
     excess = np.atleast_2d(np.asarray(excess, dtype=float))
-    if excess.ndim != 2 or excess.shape[1] != len(draws):
-        raise ValueError(f"excess must be (chain, draw) = (any, {len(draws)}), got {excess.shape}")
+    if excess.ndim != 2 or excess.shape[1] != len(x):
+        raise ValueError(f"excess must be (chain, draw) = (any, {len(x)}), got {excess.shape}")
     palette = [f"C{i}" for i in range(10) if i != 3]  # red is the estimate's
     for c, chain in enumerate(excess):
-        ax.plot(draws, chain, lw=0.5, alpha=0.7, color=palette[c % len(palette)], label=f"{len(excess)} chain{'s' * (len(excess) > 1)}" if c == 0 else None)
+        ax.plot(x, chain, lw=0.5, alpha=0.7, color=palette[c % len(palette)], label=f"{len(excess)} chain{'s' * (len(excess) > 1)}" if c == 0 else None)
     if theory is not None:
         ax.axhline(theory, color="k", ls="--", lw=1.0, label=theory_label)
     if estimate is not None:

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 
 def note(ax: Any, text: str, **kwargs: Any) -> Any:
@@ -71,7 +72,7 @@ def note_left_out(ax: Any, counts: Mapping[str, int], how: str = "not drawn") ->
     return bool(said)
 
 
-def finite_bars(values: Any, spreads: Any) -> np.ndarray:
+def finite_bars(values: Any, spreads: Any) -> NDArray[np.float64]:
     """Error-bar half-widths ``(n,)`` for ``values ± spreads`` (each ``(n,)``): the spread where it and its value are
     finite, NaN (no bar) elsewhere. An infinite bar has no end, and ``inf − inf`` warned "invalid value" in numpy.
 

@@ -10,10 +10,11 @@ Examples:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from bridge.plots.base import set_log_scale
 from bridge.plots.checks import require_axes, require_mapping, series
@@ -21,8 +22,8 @@ from bridge.plots.checks import require_axes, require_mapping, series
 
 def plot_coordinate_check(
     ax: Any,
-    widths: Sequence[int],
-    curves: Mapping[str, Sequence[float]],
+    widths: ArrayLike,
+    curves: Mapping[str, ArrayLike],
     *,
     slopes: Mapping[str, float] | None = None,
     predicted: Mapping[str, float] | None = None,
@@ -54,7 +55,7 @@ def plot_coordinate_check(
     return _log_axes(ax, "width", ylabel, title)
 
 
-def plot_loss_vs_lr(ax: Any, lrs: Sequence[float], losses: Mapping[int, Sequence[float]], *, title: str = "", ylabel: str = "final training loss") -> Any:
+def plot_loss_vs_lr(ax: Any, lrs: ArrayLike, losses: Mapping[int, ArrayLike], *, title: str = "", ylabel: str = "final training loss") -> Any:
     """One curve per width: loss against learning rate (log-log), each curve's best rate marked.
 
     Non-finite losses (diverged runs) are left out of a curve.
@@ -67,25 +68,25 @@ def plot_loss_vs_lr(ax: Any, lrs: Sequence[float], losses: Mapping[int, Sequence
         4
     """
     require_axes(ax)
-    lrs = _per_width("lrs", lrs, "losses", losses, "learning rate")
+    rates = _per_width("lrs", lrs, "losses", losses, "learning rate")
     for i, (width, values) in enumerate(losses.items()):
-        values = np.asarray(values, dtype=float)
-        ok = np.isfinite(values)
+        loss = np.asarray(values, dtype=float)
+        ok = np.isfinite(loss)
         colour = f"C{i % 10}"
-        ax.plot(lrs[ok], values[ok], marker=".", lw=1.4, color=colour, label=f"width {width}")
+        ax.plot(rates[ok], loss[ok], marker=".", lw=1.4, color=colour, label=f"width {width}")
         if ok.any():
-            best = int(np.nanargmin(np.where(ok, values, np.nan)))
-            ax.plot([lrs[best]], [values[best]], marker="*", ms=11, color=colour, ls="none")
+            best = int(np.nanargmin(np.where(ok, loss, np.nan)))
+            ax.plot([rates[best]], [loss[best]], marker="*", ms=11, color=colour, ls="none")
     return _log_axes(ax, "learning rate", ylabel, title)
 
 
-def _per_width(xname: str, x: Sequence[float], name: str, curves: Mapping[Any, Sequence[float]], of: str) -> np.ndarray:
+def _per_width(xname: str, x: ArrayLike, name: str, curves: Mapping[Any, ArrayLike], of: str) -> NDArray[np.float64]:
     """``x`` as a float array, once each curve of ``curves`` is checked to hold one value per entry of it."""
     require_mapping(name, curves)
-    x = series(xname, x)
+    checked = series(xname, x)
     for label, values in curves.items():
-        series(f"{name}[{label!r}]", values, len(x), of=of)
-    return x
+        series(f"{name}[{label!r}]", values, len(checked), of=of)
+    return checked
 
 
 def _log_axes(ax: Any, xlabel: str, ylabel: str, title: str) -> Any:
@@ -100,7 +101,7 @@ def _log_axes(ax: Any, xlabel: str, ylabel: str, title: str) -> Any:
     return ax
 
 
-def plot_similarity_vs_width(ax: Any, widths: Sequence[int], curves: Mapping[str, Sequence[float]], *, reference: int | None = None, ylabel: str = "linear CKA") -> Any:
+def plot_similarity_vs_width(ax: Any, widths: ArrayLike, curves: Mapping[str, ArrayLike], *, reference: int | None = None, ylabel: str = "linear CKA") -> Any:
     """One line per label: similarity to the widest model against width (log x), ``curves``: label → ``(widths,)``.
 
     Examples:

@@ -16,12 +16,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from bridge.plots.base import set_log_scale
 from bridge.plots.checks import array2d, require_axes, require_mapping, series
 
 
-def plot_subtask_losses(ax: Any, steps: Sequence[float], losses: np.ndarray, emergence: Sequence[float], *, title: str = "") -> Any:
+def plot_subtask_losses(ax: Any, steps: ArrayLike, losses: ArrayLike, emergence: ArrayLike, *, title: str = "") -> Any:
     """One loss curve per subtask (``losses`` shape ``(step, subtask)``), coloured by frequency rank
     (dark: most frequent), each emergence step marked with a dot on its curve as drawn, on a symlog step axis.
 
@@ -38,19 +39,19 @@ def plot_subtask_losses(ax: Any, steps: Sequence[float], losses: np.ndarray, eme
     import matplotlib as mpl
 
     require_axes(ax)
-    steps = series("steps", steps)
-    losses = array2d("losses", losses, (len(steps), None), "(step, subtask)")
-    emergence = series("emergence", emergence, losses.shape[1], of="subtask (column of losses)")
-    n = losses.shape[1]
+    x = series("steps", steps)
+    loss = array2d("losses", losses, (len(x), None), "(step, subtask)")
+    emerged = series("emergence", emergence, loss.shape[1], of="subtask (column of losses)")
+    n = loss.shape[1]
     cmap = mpl.colormaps["viridis"]
     ax.set_xscale("symlog", linthresh=1)  # log above step 1, linear below: step 0 stays on the axis
     along = ax.xaxis.get_transform().transform  # the coordinate in which each drawn segment is straight
     for k in range(n):
         colour = cmap(k / max(n - 1, 1))
-        ax.plot(steps, losses[:, k], color=colour, lw=1.1)
-        t = emergence[k]
-        if np.isfinite(t) and len(steps):  # no step: no curve to put the dot on
-            ax.plot([t], [np.interp(along(t), along(steps), losses[:, k])], "o", color=colour, ms=4, mec="k", mew=0.5)
+        ax.plot(x, loss[:, k], color=colour, lw=1.1)
+        t = emerged[k]
+        if np.isfinite(t) and len(x):  # no step: no curve to put the dot on
+            ax.plot([t], [np.interp(along(t), along(x), loss[:, k])], "o", color=colour, ms=4, mec="k", mew=0.5)
     ax.set_xlabel("step")
     ax.set_ylabel("test loss of the subtask (nats)")
     sm = mpl.cm.ScalarMappable(cmap=cmap, norm=mpl.colors.Normalize(1, n))
@@ -62,12 +63,12 @@ def plot_subtask_losses(ax: Any, steps: Sequence[float], losses: np.ndarray, eme
 
 def plot_power_law(
     ax: Any,
-    x: Sequence[float],
-    y: Sequence[float],
+    x: ArrayLike,
+    y: ArrayLike,
     *,
     slope: float | None = None,
     fitted: float | None = None,
-    fit_mask: Sequence[bool] | None = None,
+    fit_mask: ArrayLike | None = None,
     xlabel: str = "",
     ylabel: str = "mean test loss",
     label: str = "measured",
@@ -88,12 +89,12 @@ def plot_power_law(
     from matplotlib.ticker import NullFormatter
 
     require_axes(ax)
-    x = series("x", x)
-    y = series("y", y, len(x), of="x")
-    if fit_mask is not None and len(np.asarray(fit_mask).ravel()) != len(x):
-        raise ValueError(f"fit_mask must hold one flag per x ({len(x)}), got {len(np.asarray(fit_mask).ravel())}")
-    ax.plot(x, y, "o-", ms=4, lw=1.2, label=label)
-    drawn = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)  # the points a log-log axis shows
+    xs = series("x", x)
+    ys = series("y", y, len(xs), of="x")
+    if fit_mask is not None and len(np.asarray(fit_mask).ravel()) != len(xs):
+        raise ValueError(f"fit_mask must hold one flag per x ({len(xs)}), got {len(np.asarray(fit_mask).ravel())}")
+    ax.plot(xs, ys, "o-", ms=4, lw=1.2, label=label)
+    drawn = np.isfinite(xs) & np.isfinite(ys) & (xs > 0) & (ys > 0)  # the points a log-log axis shows
     fit = drawn if fit_mask is None else drawn & np.asarray(fit_mask, bool)
     for line, used, style, name in ((slope, drawn, "k--", "predicted"), (fitted, fit, "r:", "fitted")):
         if line is None:
@@ -101,11 +102,11 @@ def plot_power_law(
         if not used.any():  # named, with nothing to draw it through
             ax.plot([], [], style, lw=1.2, label=f"{name} slope {line:.3g} (no point to draw it through)")
             continue
-        if np.ptp(x[used]) == 0:  # a line through one x has no length
+        if np.ptp(xs[used]) == 0:  # a line through one x has no length
             ax.plot([], [], style, lw=1.2, label=f"{name} slope {line:.3g} (one x only: no line to draw)")
             continue
-        cx, cy = np.exp(np.mean(np.log(x[used]))), np.exp(np.mean(np.log(y[used])))
-        span = np.array([x[used].min(), x[used].max()])
+        cx, cy = np.exp(np.mean(np.log(xs[used]))), np.exp(np.mean(np.log(ys[used])))
+        span = np.array([xs[used].min(), xs[used].max()])
         ax.plot(span, cy * (span / cx) ** line, style, lw=1.0 if name == "predicted" else 1.4, label=f"{name} slope {line:.3g}")
     set_log_scale(ax, "x")
     set_log_scale(ax, "y")
@@ -118,7 +119,7 @@ def plot_power_law(
     return ax
 
 
-def plot_hidden_progress(ax: Any, steps: Sequence[float], loss: Sequence[float], share: Sequence[float], chance: float, *, onset: float | None = None, title: str = "", legend: bool = True) -> Any:
+def plot_hidden_progress(ax: Any, steps: ArrayLike, loss: ArrayLike, share: ArrayLike, chance: float, *, onset: float | None = None, title: str = "", legend: bool = True) -> Any:
     """A subtask's loss (left axis) and relevant-bit share (right axis), chance (dotted) and 2× chance (dashed),
     the drop's onset as a vertical line, on a symlog step axis (as :func:`plot_subtask_losses`); a legend names
     each line (``legend=False``: none, for a figure of several panels that names them once, see
@@ -134,17 +135,17 @@ def plot_hidden_progress(ax: Any, steps: Sequence[float], loss: Sequence[float],
         (['subtask loss', 'drop onset', 'relevant-bit share', 'chance share', '2× chance'], 'symlog')
     """
     require_axes(ax)
-    steps = series("steps", steps)
-    loss = series("loss", loss, len(steps), of="step")
-    share = series("share", share, len(steps), of="step")
+    x = series("steps", steps)
+    y = series("loss", loss, len(x), of="step")
+    bits = series("share", share, len(x), of="step")
     ax.set_xscale("symlog", linthresh=1)  # emergence spans decades of steps; step 0 stays on the axis
-    ax.plot(steps, loss, color="C0", lw=1.4, label="subtask loss")
+    ax.plot(x, y, color="C0", lw=1.4, label="subtask loss")
     ax.set_ylabel("subtask loss", color="C0")
     ax.set_xlabel("step")
     if onset is not None and np.isfinite(onset):
         ax.axvline(onset, color="k", lw=0.8, ls="-.", label="drop onset")
     right = ax.twinx()
-    right.plot(steps, share, color="C3", lw=1.4, label="relevant-bit share")
+    right.plot(x, bits, color="C3", lw=1.4, label="relevant-bit share")
     right.axhline(chance, color="C3", ls=":", lw=0.8, label="chance share")
     right.axhline(2 * chance, color="C3", ls="--", lw=0.8, label="2× chance")
     right.set_ylabel("relevant-bit share", color="C3")
@@ -176,7 +177,7 @@ def hidden_progress_legend(fig: Any, panels: Sequence[tuple[Any, Any]]) -> Any:
     return fig.legend(list(named.values()), list(named), loc="outside lower center", ncol=max(len(named), 1), fontsize=7)
 
 
-def plot_quanta_per_width(ax: Any, widths: Sequence[int], learned: Mapping[str, Sequence[float]], n_tasks: int) -> Any:
+def plot_quanta_per_width(ax: Any, widths: ArrayLike, learned: Mapping[str, ArrayLike], n_tasks: int) -> Any:
     """Quanta learned against hidden width (log x), one line per label (e.g. per seed), each ``(widths,)``.
 
     Examples:

@@ -19,12 +19,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from bridge.plots.base import set_log_scale
 from bridge.plots.checks import curve, require_axes, require_mapping, series
 from bridge.plots.marks import legend_if_any, mark_lone_points, note, note_if_nothing_finite, note_left_out
 
-Curve = tuple[Sequence[float], Sequence[float]]
+Curve = tuple[ArrayLike, ArrayLike]
 
 
 def plot_sharpness(ax: Any, curves: Mapping[float, Curve], plateaus: Mapping[float, float | None], title: str = "Sharpness by step size") -> Any:
@@ -45,9 +46,9 @@ def plot_sharpness(ax: Any, curves: Mapping[float, Curve], plateaus: Mapping[flo
         (['η=0.25', 'η=0.5', '2/η (theory)', 'plateau start (detected)'], [8.0])
     """
     require_axes(ax)
-    curves = _by_step_size(curves)
+    checked = _by_step_size(curves)
     require_mapping("plateaus", plateaus)
-    for i, (lr, (t, s)) in enumerate(sorted(curves.items())):
+    for i, (lr, (t, s)) in enumerate(sorted(checked.items())):
         colour = f"C{i % 10}"
         mark_lone_points(ax.plot(t, s, color=colour, lw=1.0, label=f"η={lr:g}")[0], t, s)
         ax.axhline(2 / lr, color=colour, ls="--", lw=1.0)
@@ -84,7 +85,7 @@ def plot_loss_by_step_size(ax: Any, curves: Mapping[float, Curve], title: str = 
     return ax
 
 
-def _by_step_size(curves: Mapping[float, Curve]) -> dict[float, tuple[np.ndarray, np.ndarray]]:
+def _by_step_size(curves: Mapping[float, Curve]) -> dict[float, tuple[NDArray[np.float64], NDArray[np.float64]]]:
     """``curves`` with each step size checked to be a positive number and each ``(steps, values)`` pair of one length."""
     require_mapping("curves", curves)
     checked = {}
@@ -95,7 +96,7 @@ def _by_step_size(curves: Mapping[float, Curve]) -> dict[float, tuple[np.ndarray
     return checked
 
 
-def plot_layer_loading(ax: Any, steps: Sequence[float], shares: Sequence[Mapping[str, float]], title: str = "") -> Any:
+def plot_layer_loading(ax: Any, steps: ArrayLike, shares: Sequence[Mapping[str, float]], title: str = "") -> Any:
     """The top eigenvector's loading per layer over checkpoints, stacked (one band per layer).
 
     Args:
@@ -112,22 +113,22 @@ def plot_layer_loading(ax: Any, steps: Sequence[float], shares: Sequence[Mapping
         (2, ['layer 0', 'layer 1'])
     """
     require_axes(ax)
-    steps = series("steps", steps)
-    if len(shares) != len(steps):
-        raise ValueError(f"shares must hold one mapping per step ({len(steps)}), got {len(shares)}")
+    x = series("steps", steps)
+    if len(shares) != len(x):
+        raise ValueError(f"shares must hold one mapping per step ({len(x)}), got {len(shares)}")
     for i, s in enumerate(shares):
         require_mapping(f"shares[{i}]", s)
     names = sorted({k for s in shares for k in s})
-    bottom = np.zeros(len(steps))
+    bottom = np.zeros(len(x))
     for i, name in enumerate(names):
         vals = np.array([s.get(name, 0.0) for s in shares])
-        ax.fill_between(steps, bottom, bottom + vals, step="mid", color=f"C{i}", alpha=0.7, label=name)
+        ax.fill_between(x, bottom, bottom + vals, step="mid", color=f"C{i}", alpha=0.7, label=name)
         bottom += vals
     ax.set_xlabel("step")
     ax.set_ylabel("share of |v₁|²")
     ax.set_ylim(0, 1)
     ax.set_title(title)
-    if not legend_if_any(ax, fontsize=7, loc="lower right") and not len(steps):
+    if not legend_if_any(ax, fontsize=7, loc="lower right") and not len(x):
         note(ax, "no step to draw")
     return ax
 
@@ -169,7 +170,7 @@ def plot_neuron_loading(ax: Any, shares: Mapping[tuple[int, int], float], title:
 
 
 def plot_onset(
-    ax: Any, t: np.ndarray, cos: np.ndarray, tl: np.ndarray, loss: np.ndarray, onset: float | None, spike: float | None, window: float = 60, *, label: str = ""
+    ax: Any, t: ArrayLike, cos: ArrayLike, tl: ArrayLike, loss: ArrayLike, onset: float | None, spike: float | None, window: float = 60, *, label: str = ""
 ) -> Any:
     """cos(g, v₁) (left axis) and the loss (right axis, a twin Axes) within ``window`` steps of the oscillation onset.
 
@@ -196,19 +197,19 @@ def plot_onset(
         'η=0.25: No oscillation onset detected;\\nno loss rise detected'
     """
     require_axes(ax)
-    t = series("t", t, empty=False)
-    cos = series("cos", cos, len(t), of="step in t")
-    tl = series("tl", tl)
-    loss = series("loss", loss, len(tl), of="step in tl")
-    centre = onset if onset is not None else (spike if spike is not None else t[len(t) // 2])
-    win = (t >= centre - window) & (t <= centre + window)
-    ax.plot(t[win], cos[win], ".-", color="C0", lw=0.6, ms=3, label="cos(g, v₁)")
+    steps = series("t", t, empty=False)
+    cosine = series("cos", cos, len(steps), of="step in t")
+    loss_steps = series("tl", tl)
+    losses = series("loss", loss, len(loss_steps), of="step in tl")
+    centre = onset if onset is not None else (spike if spike is not None else steps[len(steps) // 2])
+    win = (steps >= centre - window) & (steps <= centre + window)
+    ax.plot(steps[win], cosine[win], ".-", color="C0", lw=0.6, ms=3, label="cos(g, v₁)")
     ax.set_ylabel("cos(gradient, top eigenvector)", color="C0")
     ax.set_xlabel("step")
     twin = ax.twinx()
-    winl = (tl >= centre - window) & (tl <= centre + window)
-    mark_lone_points(twin.plot(tl[winl], loss[winl], color="C3", lw=1.2, label="training loss")[0], tl[winl], loss[winl])
-    note_if_nothing_finite(ax, [(t[win], cos[win]), (tl[winl], loss[winl])])  # a diverged run's window
+    winl = (loss_steps >= centre - window) & (loss_steps <= centre + window)
+    mark_lone_points(twin.plot(loss_steps[winl], losses[winl], color="C3", lw=1.2, label="training loss")[0], loss_steps[winl], losses[winl])
+    note_if_nothing_finite(ax, [(steps[win], cosine[win]), (loss_steps[winl], losses[winl])])  # a diverged run's window
     twin.set_ylabel("training loss", color="C3")
     for x, style, name in ((onset, "-", "oscillation onset"), (spike, ":", "first loss rise")):
         if x is not None:

@@ -14,8 +14,10 @@ Examples:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from bridge.plots.base import set_log_scale
 from bridge.plots.checks import array2d, curve, require_axes, series
@@ -25,7 +27,7 @@ from bridge.theory.superposition import N2M1_PHASES, STICKY_FRACTIONS
 PHASE_COLOURS = {"feature 1": "#4C72B0", "feature 2": "#DD8452", "superposition": "#55A868", "none": "#BBBBBB", "other": "#C44E52", "diverged": "#222222"}
 
 
-def plot_phase_diagram(ax, phases: np.ndarray, importance: Sequence[float], density: Sequence[float], *, title: str = "", mismatch: np.ndarray | None = None):
+def plot_phase_diagram(ax: Any, phases: ArrayLike, importance: ArrayLike, density: ArrayLike, *, title: str = "", mismatch: ArrayLike | None = None) -> Any:
     """Phases ``(len(importance), len(density))`` as coloured cells, each phase in the grid named in the legend;
     ``mismatch`` cells (a boolean array of the same shape) are crossed.
 
@@ -40,28 +42,28 @@ def plot_phase_diagram(ax, phases: np.ndarray, importance: Sequence[float], dens
     """
     require_axes(ax)
     names = list(N2M1_PHASES) + ["none", "other", "diverged"]  # diverged: a cell whose every trained instance diverged
-    importance, density = series("importance", importance), series("density", density)
-    phases = np.asarray(phases, dtype=object)
-    if phases.shape != (len(importance), len(density)):
-        raise ValueError(f"phases must be (importance, density) = ({len(importance)}, {len(density)}), got {phases.shape}")
-    unknown = sorted({str(p) for p in phases.ravel()} - set(names))
+    rows, cols = series("importance", importance), series("density", density)
+    cells = np.asarray(phases, dtype=object)
+    if cells.shape != (len(rows), len(cols)):
+        raise ValueError(f"phases must be (importance, density) = ({len(rows)}, {len(cols)}), got {cells.shape}")
+    unknown = sorted({str(p) for p in cells.ravel()} - set(names))
     if unknown:
         raise ValueError(f"phases holds names with no colour: {unknown} (known: {names})")
-    if mismatch is not None and np.shape(mismatch) != phases.shape:
-        raise ValueError(f"mismatch must have the shape of phases {phases.shape}, got {np.shape(mismatch)}")
-    codes = np.vectorize(names.index)(phases).astype(float)
+    if mismatch is not None and np.shape(mismatch) != cells.shape:
+        raise ValueError(f"mismatch must have the shape of phases {cells.shape}, got {np.shape(mismatch)}")
+    codes = np.vectorize(names.index)(cells).astype(float)
     from matplotlib.colors import ListedColormap
 
     cmap = ListedColormap([PHASE_COLOURS[n] for n in names])
     ax.imshow(codes.T, origin="lower", cmap=cmap, vmin=-0.5, vmax=len(names) - 0.5, aspect="auto")
-    ax.set_xticks(range(len(importance)), [f"{v:.2g}" for v in importance], fontsize=6, rotation=45)
-    ax.set_yticks(range(len(density)), [f"{v:.2g}" for v in density], fontsize=6)
+    ax.set_xticks(range(len(rows)), [f"{v:.2g}" for v in rows], fontsize=6, rotation=45)
+    ax.set_yticks(range(len(cols)), [f"{v:.2g}" for v in cols], fontsize=6)
     ax.set_xlabel("relative importance of feature 2")
     ax.set_ylabel("feature density 1 − S")
     if mismatch is not None:
-        ii, jj = np.nonzero(mismatch)
+        ii, jj = np.nonzero(np.asarray(mismatch))
         ax.scatter(ii, jj, marker="x", color="k", s=30, label="differs from theory")
-    present = set(np.asarray(phases).ravel().tolist())
+    present = set(cells.ravel().tolist())
     for n in (n for n in names if n in present):  # a legend entry for each colour in the grid, none for the others
         ax.scatter([], [], marker="s", color=PHASE_COLOURS[n], label=n)
     ax.legend(fontsize=6, loc="upper right")
@@ -69,7 +71,7 @@ def plot_phase_diagram(ax, phases: np.ndarray, importance: Sequence[float], dens
     return ax
 
 
-def plot_feature_directions(ax, W: np.ndarray, *, title: str = "", threshold: float = 0.5):
+def plot_feature_directions(ax: Any, W: ArrayLike, *, title: str = "", threshold: float = 0.5) -> Any:
     """Columns of a ``(2, n)`` weight matrix as arrows from the origin (faded when not represented).
 
     Examples:
@@ -79,11 +81,11 @@ def plot_feature_directions(ax, W: np.ndarray, *, title: str = "", threshold: fl
         [1.0, 1.0, 0.3]
     """
     require_axes(ax)
-    W = array2d("W", W, (2, None), "(2, features)")
-    finite = np.isfinite(W).all(axis=0)  # a diverged feature has no direction to draw
-    lim = max(1.2, float(np.abs(W[:, finite]).max()) * 1.15) if finite.any() else 1.2
+    w = array2d("W", W, (2, None), "(2, features)")
+    finite = np.isfinite(w).all(axis=0)  # a diverged feature has no direction to draw
+    lim = max(1.2, float(np.abs(w[:, finite]).max()) * 1.15) if finite.any() else 1.2
     for i in np.flatnonzero(finite):
-        x, y = W[:, i]
+        x, y = w[:, i]
         on = np.hypot(x, y) > threshold
         ax.arrow(0, 0, x, y, width=0.012 * lim, length_includes_head=True, color=f"C{i % 10}", alpha=1.0 if on else 0.3)
         ax.annotate(str(i), (x * 1.08, y * 1.08), fontsize=7, ha="center", va="center")
@@ -99,7 +101,7 @@ def plot_feature_directions(ax, W: np.ndarray, *, title: str = "", threshold: fl
     return ax
 
 
-def plot_feature_norms(ax, steps: Sequence[float], norms: np.ndarray, gap: tuple[Sequence[float], Sequence[float]] | None = None):
+def plot_feature_norms(ax: Any, steps: ArrayLike, norms: ArrayLike, gap: tuple[ArrayLike, ArrayLike] | None = None) -> Any:
     """Each feature's norm ``‖W_i‖`` over training (``norms``: ``(step, feature)``); with ``gap = (steps, degrees)``,
     the polygon's largest gap error (capped at 180°) dashed on a twin axis. Returns ``ax``.
 
@@ -112,15 +114,15 @@ def plot_feature_norms(ax, steps: Sequence[float], norms: np.ndarray, gap: tuple
         ['‖W_0‖', '‖W_1‖']
     """
     require_axes(ax)
-    steps = series("steps", steps)
-    norms = array2d("norms", norms, (len(steps), None), "(step, feature)")
-    for i in range(norms.shape[1]):
-        ax.plot(steps, norms[:, i], label=f"‖W_{i}‖")
+    x = series("steps", steps)
+    y = array2d("norms", norms, (len(x), None), "(step, feature)")
+    for i in range(y.shape[1]):
+        ax.plot(x, y[:, i], label=f"‖W_{i}‖")
     handles = ax.get_legend_handles_labels()[0]
     if gap is not None:
-        x, degrees = curve("gap", gap)
+        gap_steps, degrees = curve("gap", gap)
         twin = ax.twinx()
-        handles += twin.plot(x, np.minimum(degrees, 180), color="k", ls="--", lw=1, label="largest gap error (°)")
+        handles += twin.plot(gap_steps, np.minimum(degrees, 180), color="k", ls="--", lw=1, label="largest gap error (°)")
         twin.set_ylabel("pentagon gap error (°)", fontsize=7)
     ax.set_ylabel("feature norms")
     ax.set_xlabel("step")
@@ -129,7 +131,7 @@ def plot_feature_norms(ax, steps: Sequence[float], norms: np.ndarray, gap: tuple
     return ax
 
 
-def plot_dims_histogram(ax, dims: np.ndarray, *, title: str = "Dimensions per feature"):
+def plot_dims_histogram(ax: Any, dims: ArrayLike, *, title: str = "Dimensions per feature") -> Any:
     """Histogram of feature dimensionalities ``(features,)`` with the sticky fractions marked; a dimensionality that
     is not finite is counted in a note, not drawn.
 
@@ -140,8 +142,8 @@ def plot_dims_histogram(ax, dims: np.ndarray, *, title: str = "Dimensions per fe
         (5.0, ['1', '0.75', '0.667', '0.5', '0.4', '0.375'])
     """
     require_axes(ax)
-    dims = series("dims", dims)
-    finite = dims[np.isfinite(dims)]  # NaN warned "All-NaN slice encountered"
+    d = series("dims", dims)
+    finite = d[np.isfinite(d)]  # NaN warned "All-NaN slice encountered"
     ax.hist(finite, bins=np.linspace(0, 1.05, 64), color="C0")
     top = ax.get_ylim()[1]
     for i, v in enumerate(sorted(STICKY_FRACTIONS, reverse=True)):  # neighbours alternate in height: 3/8 and 2/5 lie close
@@ -150,12 +152,12 @@ def plot_dims_histogram(ax, dims: np.ndarray, *, title: str = "Dimensions per fe
     ax.set_xlabel("D_i = ‖W_i‖² / Σ_j (Ŵ_i·W_j)²")
     ax.set_ylabel("features")
     ax.set_title(title, fontsize=9)
-    if len(dims) and not note_if_nothing_finite(ax, [(dims, dims)]):
-        note_left_out(ax, {"non-finite dimension": len(dims) - len(finite)})
+    if len(d) and not note_if_nothing_finite(ax, [(d, d)]):
+        note_left_out(ax, {"non-finite dimension": len(d) - len(finite)})
     return ax
 
 
-def plot_dims_vs_sparsity(ax, density: Sequence[float], dims: Sequence[np.ndarray], overall: Sequence[float]):
+def plot_dims_vs_sparsity(ax: Any, density: ArrayLike, dims: Sequence[ArrayLike], overall: ArrayLike) -> Any:
     """Each represented feature's dimensionality (dots) and m/‖W‖² (line) against 1/(1 − S), as in the paper,
     with the sticky fractions dotted; the legend names all three.
 
@@ -171,15 +173,15 @@ def plot_dims_vs_sparsity(ax, density: Sequence[float], dims: Sequence[np.ndarra
         ['D_i, one dot per feature', 'm / ‖W‖²_F', 'sticky fractions']
     """
     require_axes(ax)
-    density = series("density", density)
-    overall = series("overall", overall, len(density), of="run (density)")
-    if len(dims) != len(density):
-        raise ValueError(f"dims must hold one array per run (density) ({len(density)}), got {len(dims)}")
-    dims = [series(f"dims[{i}]", d) for i, d in enumerate(dims)]
-    inv = 1.0 / density
-    for i, (x, d) in enumerate(zip(inv, dims)):
+    dens = series("density", density)
+    ratio = series("overall", overall, len(dens), of="run (density)")
+    if len(dims) != len(dens):
+        raise ValueError(f"dims must hold one array per run (density) ({len(dens)}), got {len(dims)}")
+    per_run = [series(f"dims[{i}]", d) for i, d in enumerate(dims)]
+    inv = 1.0 / dens
+    for i, (x, d) in enumerate(zip(inv, per_run)):
         ax.scatter(np.full(len(d), x), d, s=8, color="C0", alpha=0.6, label=None if i else "D_i, one dot per feature")
-    ax.plot(inv, overall, color="k", lw=1.0, label="m / ‖W‖²_F")
+    ax.plot(inv, ratio, color="k", lw=1.0, label="m / ‖W‖²_F")
     for i, v in enumerate(STICKY_FRACTIONS):
         ax.axhline(v, color="C3", ls=":", lw=0.7, label=None if i else "sticky fractions")
     set_log_scale(ax, "x")

@@ -256,7 +256,7 @@ def judge_lazy(obs: dict, targets: Targets, report: BridgeReport) -> None:
     lam = found["degree_eigenvalues"]
     eig = [lam[len(s)] for s in subsets]
     pairs = [(a, b) for a in range(len(subsets)) for b in range(len(subsets)) if eig[a] > eig[b] * 1.01]
-    good = sum(halves[a] is not None and halves[b] is not None and halves[a] < halves[b] for a, b in pairs)
+    good = sum(ha is not None and hb is not None and ha < hb for ha, hb in ((halves[a], halves[b]) for a, b in pairs))
     order = good / len(pairs) if pairs else float("nan")
     report.checks.append(check(f"{tag}: terms learned in order of their degree's eigenvalue ({', '.join(f'λ_{len(s)}={e:.3g}' for s, e in zip(subsets, eig))})", order, "== 1 (fraction of ordered pairs)", order == 1.0,
               key=f"{tag}: terms learned in order of their degree's eigenvalue", claim="spectral bias: modes with larger kernel eigenvalue are learned first", source="Bordelon et al. 2020; Jacot et al. 2018"))

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from bridge.match import check, outside
+from bridge.models.mlp import MLP
 from bridge.report import BridgeReport
 from bridge.runs.run import Run
 from bridge.theory import mup as theory
@@ -186,6 +187,8 @@ def representation_similarity(runs: Mapping[str, Run], preset: Any, parametrisat
     def hidden(width: int) -> Any:
         run = runs[lr_key(parametrisation, width, index, seed)]
         model = run.model_at(run.steps[-1])
+        if not isinstance(model, MLP):
+            raise TypeError(f"run {lr_key(parametrisation, width, index, seed)!r} must hold an MLP, got {type(model).__name__}")
         x = run.task_data().test.x
         return model.run_to(x, "hook_post.1").detach()
 
@@ -218,11 +221,12 @@ def judge(obs: MupObservables, targets: Any) -> BridgeReport:
         slopes = {step: slope(cw, obs.delta["mup"][step, :, layer]) for step in moved}
         worst = max(slopes, key=lambda t: (not np.isfinite(slopes[t]), abs(slopes[t]))) if slopes else None  # a slope that is not a number is the worst
         value = None if worst is None else slopes[worst]
+        held = value is not None and abs(value) <= targets.mup_slope
         report.checks.append(
             check(
-                f"μP coordinate check, {kind} layer: largest |slope| of Δh vs width over the steps it moved", value, f"|·| <= {targets.mup_slope:g}", value is not None and abs(value) <= targets.mup_slope,
+                f"μP coordinate check, {kind} layer: largest |slope| of Δh vs width over the steps it moved", value, f"|·| <= {targets.mup_slope:g}", held,
                 claim=f"under μP the {kind} layer's features move by Θ(1) as width grows, at every step of the check", source=f"{TP5}, Table 3 (μP); bridge.theory.mup", depends_on=(opt,),
-                reason="never moved" if worst is None else "; ".join(([] if abs(value) <= targets.mup_slope else [f"at step {worst}"]) + ([] if len(moved) == last else [f"moves from step {moved[0]}: the readout starts at zero"])),
+                reason="never moved" if worst is None else "; ".join(([] if held else [f"at step {worst}"]) + ([] if len(moved) == last else [f"moves from step {moved[0]}: the readout starts at zero"])),
             )
         )
         for step in range(1, last + 1):
@@ -248,12 +252,12 @@ def judge(obs: MupObservables, targets: Any) -> BridgeReport:
             claim="under μP the first-layer weights move by Θ(1) at every width (feature learning survives the limit)", source=f"{TP4}, Theorem on μP feature learning; bridge.theory.mup", depends_on=(opt,),
         )
     )
-    s = slope(cw, obs.first_layer["ntk"]) if "ntk" in obs.first_layer else None  # not measured: the claim fails, it is not dropped
+    s_ntk = slope(cw, obs.first_layer["ntk"]) if "ntk" in obs.first_layer else None  # not measured: the claim fails, it is not dropped
     report.checks.append(
         check(
-            "NTK: slope of the first layer's weight change vs width", s, f"{targets.ntk_first_layer:+g} ± {targets.sp_slope:g}", s is not None and bool(abs(s - targets.ntk_first_layer) <= targets.sp_slope),
+            "NTK: slope of the first layer's weight change vs width", s_ntk, f"{targets.ntk_first_layer:+g} ± {targets.sp_slope:g}", s_ntk is not None and bool(abs(s_ntk - targets.ntk_first_layer) <= targets.sp_slope),
             claim="under the NTK parametrisation the first-layer weights' change vanishes as width^(−1/2) (lazy training)", source=f"{TP4}, NTK as an abc-parametrisation; bridge.theory.mup", depends_on=(opt,),
-            reason="" if s is not None else "no NTK first-layer weight change measured",
+            reason="" if s_ntk is not None else "no NTK first-layer weight change measured",
         )
     )
     _transfer_rows(report, obs, targets)

@@ -334,17 +334,26 @@ def figures(runs: Mapping[str, Run], report: BridgeReport) -> list[str]:
     return [str(p.relative_to(main_run.path)) for p in paths]
 
 
+def _measured(report: BridgeReport, name: str) -> float | None:
+    """The value of the first check row of ``report`` whose name starts with ``name`` (``None``: no such row, or not
+    measured); a ``TypeError`` naming the row when it holds a text, not a number."""
+    value = next((r.value for r in report.checks if r.name.startswith(name)), None)
+    if isinstance(value, str):
+        raise TypeError(f"the check row {name!r} must hold a number, got the text {value!r}")
+    return value
+
+
 def _scaling_figure(obs: SweepObservables, drops: Sequence[Any], report: BridgeReport) -> Any:
     """Final loss against parameters, and the widest model's loss against steps with the mean loss the quanta
     learned predict; that prediction is 0 once every subtask is learned, which a log axis cannot show (left out)."""
     main = obs.main
     fig, axes = new_figure(ncols=2, size=(5.2, 3.8))
-    fitted = next((r.value for r in report.checks if r.name.startswith("exponent of final mean loss")), None)
+    fitted = _measured(report, "exponent of final mean loss")
     below = [_learned_final(c) < len(obs.frequencies) for c in obs.curves]
     plot_power_law(axes[0], [c.n_params for c in obs.curves], [c.mean_loss[-1] for c in obs.curves], slope=-obs.alpha, fitted=None if fitted is None else -fitted, fit_mask=below, xlabel="parameters N", title="Final loss vs parameters")
     times = sorted(d.step for d in drops if d is not None)
     keep = (main.steps >= (times[0] if times else 1)) & (main.steps > 0)
-    fitted_s = next((r.value for r in report.checks if r.name.startswith("exponent of mean loss vs steps")), None)
+    fitted_s = _measured(report, "exponent of mean loss vs steps")
     window = main.steps[keep] <= (times[-1] if times else main.steps[-1])
     plot_power_law(axes[1], main.steps[keep], main.mean_loss[keep], slope=-theory.data_exponent(obs.alpha), fitted=None if fitted_s is None else -fitted_s, fit_mask=window, xlabel="step S", title=f"Loss vs steps, width {main.width}")
     predicted = predicted_from_learned(main.losses[keep], obs.frequencies)

@@ -30,10 +30,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from torch import Tensor
 
 from bridge.config import ConfigError, RunConfig, ScheduleConfig, TrainConfig
 from bridge.estimators.llc import SGLDConfig
-from bridge.models.toy_superposition import ToySuperpositionConfig
+from bridge.models.toy_superposition import ToySuperposition, ToySuperpositionConfig
 from bridge.plots.base import (
     new_figure,
     plot_estimate_series,
@@ -198,7 +199,7 @@ class Superposition(CaseStudy):
         share_all = float(np.mean(sticky_distances(all_d)[1] <= targets.sticky_tol)) if all_d.size else 0.0
         report.extra["phase_diagram"] = {"predicted": predicted.tolist(), "trained": trained.tolist(), "agreement": agreement}
         report.extra["dims_per_feature"] = sweep
-        candidates = [{"seed": run.config.seed, "final_loss": final_loss(run), "represented": polygon(run.model_at(run.steps[-1]).W[0].detach()).k} for key, run in runs.items() if key.startswith("candidate_")]
+        candidates = [{"seed": run.config.seed, "final_loss": final_loss(run), "represented": polygon(_weights(run, run.steps[-1])).k} for key, run in runs.items() if key.startswith("candidate_")]
         report.files[SWEEPS_FILE] = {"predicted": predicted.tolist(), "trained": trained.tolist(), "weights": weights.tolist(), "sweep": sweep, "seed": seed, "candidates": candidates}
         report.notes += [] if not candidates else [(
             f"n=5, m=2: {len(candidates)} trainings (seeds {[c['seed'] for c in candidates]}), final losses {[round(c['final_loss'], 4) for c in candidates]}, "
@@ -220,11 +221,20 @@ def pentagon_report(report: BridgeReport, run: Run, preset: SuperpositionPreset)
         >>> report = BridgeReport("superposition", "quick", 0); events = pentagon_report(report, load_run("runs/superposition"), PRESETS["quick"])  # doctest: +SKIP
     """
     steps = np.array(run.steps, dtype=float)
-    curves = [run.observable(name).reindex(steps).to_numpy() for name in ("llc/mean", "llc/std", "features/represented", "features/polygon_gap_error")]
-    matches, checks, events = pentagon_rows(steps, *curves, polygon(run.model_at(run.steps[-1]).W[0].detach()), preset)
+    llc, llc_std, represented, gap_error = (run.observable(name).reindex(steps).to_numpy() for name in ("llc/mean", "llc/std", "features/represented", "features/polygon_gap_error"))
+    matches, checks, events = pentagon_rows(steps, llc, llc_std, represented, gap_error, polygon(_weights(run, run.steps[-1])), preset)
     report.matches += matches
     report.checks += checks
     return events
+
+
+def _weights(run: Run, step: int) -> Tensor:
+    """The first instance's ``(m, n)`` weights ``W`` of the run's toy model at ``step``, detached; a ``TypeError``
+    naming the run when it holds another model."""
+    model = run.model_at(step)
+    if not isinstance(model, ToySuperposition):
+        raise TypeError(f"run {run.config.name!r} must hold a ToySuperposition model, got {type(model).__name__}")
+    return model.W[0].detach()
 
 
 def figures(run: Run, report: BridgeReport, preset: SuperpositionPreset) -> list[str]:
@@ -239,7 +249,7 @@ def figures(run: Run, report: BridgeReport, preset: SuperpositionPreset) -> list
     picks = sorted({int(steps[np.abs(steps - t).argmin()]) for t in times})
     fig, axes = new_figure(ncols=len(picks), size=(2.4, 2.5))
     for ax, step in zip(np.atleast_1d(axes), picks):
-        W = run.model_at(step).W[0].detach()
+        W = _weights(run, step)
         plot_feature_directions(ax, W.numpy(), title=f"step {step}: {polygon(W).k} represented")
     paths = [save_figure(fig, folder / "pentagon.png")]
 

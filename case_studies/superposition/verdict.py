@@ -6,6 +6,7 @@ claim is false and see that row fail.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from numbers import Real
 from typing import Any
@@ -80,7 +81,7 @@ def diverged_rows(grid: tuple[np.ndarray, np.ndarray], trained: np.ndarray, swee
         where = ", ".join(f"(importance {a:.3g}, density {b:.3g})" for a, b in cells[:4]) + (", …" if len(cells) > 4 else "")
         reason = f"every seed diverged in {len(cells)} of {np.size(trained)} cells {where}; lower phases.lr ({phase_lr:g})"
         rows.append(check("n=2, m=1 phase sweep trained without diverging", len(cells), "== 0", False, role="precondition", claim="every cell of the phase diagram has a trained model", reason=reason))
-    lost = [float(s["density"]) for s in sweep if isinstance(s["dims_per_feature"], Real) and np.isnan(s["dims_per_feature"])]
+    lost = [float(s["density"]) for s in sweep if isinstance(s["dims_per_feature"], Real) and math.isnan(s["dims_per_feature"])]
     if lost:
         where = ", ".join(f"density {d:.3g}" for d in lost[:4]) + (", …" if len(lost) > 4 else "")
         reason = f"diverged: {len(lost)} of {len(sweep)} models ({where}); lower dims.lr ({dims_lr:g})"

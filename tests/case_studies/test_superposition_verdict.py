@@ -1,6 +1,6 @@
 """Superposition rows on synthetic observables: a value that is not a number (or a spread below 0) fails its row
 (with a reason) instead of raising, the k-gon match holds its relative-lag tolerance of 0.2, and sweep entries that
-are not numbers of their shape are refused by name."""
+are not numbers of their shape are refused by name, as is a run whose model is not the toy model."""
 
 from __future__ import annotations
 
@@ -137,3 +137,19 @@ def test_weights_that_are_text_are_refused_by_name():
 
     with pytest.raises(ValueError, match=r"^W must be a 2-D array of numbers \(m dimensions, n features\), got \[\['0.5', '1'\]\]$"):
         dimensions_per_feature([["0.5", "1"]])
+
+
+def test_the_weights_drawn_and_judged_are_the_first_instance_of_a_toy_model_and_another_model_is_refused_by_name():
+    from types import SimpleNamespace
+
+    from bridge.models.toy_superposition import ToySuperposition, ToySuperpositionConfig
+    from case_studies.superposition import _weights
+
+    net = ToySuperposition(ToySuperpositionConfig(n_features=5, n_hidden=2, n_instances=3), seed=0)
+    run = SimpleNamespace(model_at=lambda step: net, config=SimpleNamespace(name="toy"))
+    w = _weights(run, 10)
+    assert tuple(w.shape) == (2, 5) and not w.requires_grad
+    torch.testing.assert_close(w, net.W[0].detach(), rtol=0, atol=0)
+    other = SimpleNamespace(model_at=lambda step: torch.nn.Linear(5, 2), config=SimpleNamespace(name="linear run"))
+    with pytest.raises(TypeError, match="run 'linear run' must hold a ToySuperposition model, got Linear"):
+        _weights(other, 10)

@@ -254,8 +254,8 @@ def plot_seed_timeline(ax: Any, rows: Sequence[Mapping[str, Any]], *, xlabel: st
     with error bars of one standard deviation across seeds and every seed's value as a small dot.
 
     Args:
-        rows: dicts with ``label`` and ``predicted``, ``observed``, ``mechanism``: sequences of the
-            seeds' steps (``None`` where a seed has none).
+        rows: dicts with ``label`` and ``predicted``, ``observed``, ``mechanism``: sequences (lists, tuples,
+            arrays) of the seeds' steps (``None`` or NaN where a seed has none).
 
     Examples:
         >>> from bridge.plots import new_figure
@@ -269,7 +269,9 @@ def plot_seed_timeline(ax: Any, rows: Sequence[Mapping[str, Any]], *, xlabel: st
     for j, (key, marker, face, label) in enumerate((("predicted", "o", "none", "theory"), ("observed", "o", None, "dynamics"), ("mechanism", "D", None, "mechanism"))):
         labelled = False
         for i, r in enumerate(rows):
-            xs = np.array([x for x in r.get(key) or () if x is not None], dtype=float)
+            steps = r.get(key)
+            xs = np.array([np.nan if x is None else x for x in ([] if steps is None else np.ravel(np.asarray(steps, dtype=object)))], dtype=float)
+            xs = xs[np.isfinite(xs)]
             if xs.size == 0:
                 continue
             y = i + (j - 1) * 0.18

@@ -219,3 +219,10 @@ def test_the_dims_against_sparsity_legend_names_the_dots_the_line_and_the_sticky
     # only the line was named before: the dots and the red dotted lines were left to guess
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["D_i, one dot per feature", "m / ‖W‖²_F", "sticky fractions"]
     assert len(ax.collections) == 3 and len(ax.lines) == 1 + 6
+
+
+@pytest.mark.parametrize("kind", [np.array, tuple, list], ids=["numpy array", "tuple", "list"])
+def test_the_seed_timeline_reads_a_row_s_steps_from_any_sequence_and_a_nan_as_no_step(kind):
+    ax = plots.plot_seed_timeline(new_figure()[1], [{"label": "mode 0", "predicted": kind([100.0, 100.0]), "observed": kind([90.0, NAN, 140.0]), "mechanism": None}])
+    np.testing.assert_allclose([c.lines[0].get_xydata()[0, 0] for c in ax.containers], [100.0, 115.0])
+    assert _legend(ax) == ["theory", "dynamics"]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -36,6 +36,9 @@ from bridge.runs.metrics import encode_metrics, merge_rows, read_metrics, rows_t
 from bridge.runs.observables import observable_series, observable_table
 from bridge.runs.run_json import older_layout, read_record, runs_within, unregistered_kinds
 from bridge.runs.storage import CorruptFileError, atomic_write_bytes, atomic_write_json, json_bytes, read_json
+
+if TYPE_CHECKING:
+    from bridge.tasks.base import TaskData
 
 __all__ = ["Run", "load_run", "runs_within"]
 
@@ -178,14 +181,20 @@ class Run:
         series = self.observable(name, **index)
         return series.index.to_numpy(dtype=float), series.to_numpy(dtype=float)
 
-    def task_data(self, device: str | torch.device = "cpu"):
+    def task_data(self, device: str | torch.device = "cpu") -> TaskData:
         """Regenerate the run's task data from its config and seed, floating-point inputs and
         targets in the run's ``train.dtype`` (as training saw them; integer tensors unchanged)."""
         from bridge.tasks import Split, make_task
 
         data, dtype = make_task(self.config.task, self.config.seed), getattr(torch, self.config.train.dtype)
-        cast = lambda x: x.to(dtype) if x.is_floating_point() else x  # noqa: E731
-        return type(data)(*(s and Split(cast(s.x), cast(s.y)) for s in (data.train, data.test)), data.loss, data.info).to(device)
+
+        def cast(t: torch.Tensor) -> torch.Tensor:
+            return t.to(dtype) if t.is_floating_point() else t
+
+        def cast_split(split: Split) -> Split:  # a split of no examples too: it is falsy, but no less in the run's dtype
+            return Split(cast(split.x), cast(split.y))
+
+        return type(data)(cast_split(data.train), None if data.test is None else cast_split(data.test), data.loss, data.info).to(device)
 
     def model_at(self, step: int, device: str | torch.device = "cpu", into: nn.Module | None = None, *, train: bool = False) -> nn.Module:
         """The model with the weights saved at ``step``.

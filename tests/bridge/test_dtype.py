@@ -139,3 +139,16 @@ def test_cross_entropies_of_float64_logits_are_float64():
     assert loss.dtype == torch.float64 and abs(loss.item() - last.mean().item()) < 1e-12
     assert at_least_float32(logits.to(torch.bfloat16)).dtype == torch.float32  # below float32 still upcast
     assert cross_entropy_last(logits.to(torch.float16), tokens[:, 0]).dtype == torch.float32
+
+
+def test_task_data_casts_a_split_of_no_examples_to_the_runs_dtype_too(tmp_path, monkeypatch):
+    import bridge.tasks
+    from bridge.tasks import Split, TaskData
+
+    run = train(_config("float64"), tmp_path / "run", progress=False)
+    data = make_task(run.config.task, run.config.seed)
+    empty = Split(data.train.x[:0], data.train.y[:0])  # a split of no examples is falsy (len 0)
+    monkeypatch.setattr(bridge.tasks, "make_task", lambda task, seed: TaskData(data.train, empty, data.loss, data.info))
+    regenerated = run.task_data()
+    assert regenerated.train.x.dtype == regenerated.test.x.dtype == regenerated.test.y.dtype == torch.float64
+    assert tuple(regenerated.test.x.shape) == (0, 5)

@@ -62,10 +62,14 @@ class Target:
     def __post_init__(self) -> None:
         if self.kind not in ("run", "case_study"):
             raise ConfigError(f"sweep target kind must be 'run' or 'case_study', got {self.kind!r}")
+        if self.kind == "run" and self.config is None:  # else every point failed on it, one by one
+            raise ConfigError("a sweep target of kind 'run' needs config, the base run config as a dict, got None")
 
     def base(self) -> Any:
         """The object the points' paths address: the run config, or the preset with ``settings`` applied."""
         if self.kind == "run":
+            if self.config is None:  # refused at construction; a field set past it is refused here
+                raise ConfigError("a sweep target of kind 'run' needs config, the base run config as a dict, got None")
             return config_from_dict(self.config)
         from bridge.overrides import apply
         from case_studies.base import get_case_study, resolve_preset
@@ -118,10 +122,20 @@ class Stack:
 
     points: tuple[Point, ...]
 
+    def __post_init__(self) -> None:
+        unseeded = [p.key for p in self.points if p.seed is None]
+        if unseeded:  # else the stack failed as a whole, each point with a TypeError of int(None)
+            raise ConfigError(f"the points of a stack must each set a seed, got {unseeded[0]!r}")
+
     @property
     def key(self) -> str:
         """The keys of the points, joined by ``" + "``."""
         return " + ".join(p.key for p in self.points)
+
+    @property
+    def seeds(self) -> list[int]:
+        """The seeds of the points, in order (each point sets one)."""
+        return [int(p.seed) for p in self.points if p.seed is not None]
 
 
 def stack_points(points: Sequence[Point], target: Target, states: Mapping[str, str]) -> list[Point | Stack]:
@@ -185,7 +199,7 @@ def run_stack(target: Target, stack: Stack, folder: str, threads: int = 1, progr
         resume = all(f.exists() and any(f.iterdir()) for f in folders)
         trackers = target.trackers
         with torch_threads(threads):
-            train_seeds(base, [int(p.seed) for p in stack.points], folder, folders=folders, trackers=trackers, device=target.device, progress=progress, resume=resume, loggers=target.loggers)
+            train_seeds(base, stack.seeds, folder, folders=folders, trackers=trackers, device=target.device, progress=progress, resume=resume, loggers=target.loggers)
         members = {p.key: {"key": p.key, "status": DONE, "error": None, **here} for p in stack.points}
     except (ConfigError, Diverged):  # not stackable (or invalid), or one seed diverged: point by point, each recording its own outcome
         members = {p.key: run_point(target, p, str(f), threads, progress) for p, f in zip(stack.points, folders)}
@@ -224,7 +238,7 @@ def run_point(target: Target, point: Point | Stack, folder: str, threads: int = 
         return run_stack(target, point, folder, threads, progress)
 
     t0 = time.perf_counter()
-    outcome = {"key": point.key, "status": DONE, "error": None, "host": socket.gethostname(), "pid": os.getpid()}
+    outcome: dict[str, Any] = {"key": point.key, "status": DONE, "error": None, "host": socket.gethostname(), "pid": os.getpid()}
     try:
         from bridge.plugins import load_plugins
 

@@ -56,3 +56,15 @@ def test_a_backend_whose_package_is_missing_is_refused_when_chosen(monkeypatch, 
     with pytest.raises(ConfigError) as e:
         get_backend(name)
     assert str(e.value) == f"the {name} backend needs {name}: pip install 'mechbridge[{name}]'"
+
+
+def test_a_run_target_without_a_config_is_refused_when_made():
+    with pytest.raises(ConfigError, match="kind 'run' needs config, the base run config as a dict, got None"):
+        Target("run")
+    assert Target("run", config={}).config == {}
+
+
+def test_a_stack_of_a_point_without_a_seed_is_refused_when_made():
+    with pytest.raises(ConfigError, match="must each set a seed, got 'train.lr=0.1'"):
+        Stack((Point((("train.lr", 0.1),)), Point((("train.lr", 0.1), ("seed", 1)))))
+    assert Stack(tuple(grid_points({"train.lr": [0.1]}, seeds=[4, 2]))).seeds == [4, 2]

@@ -110,7 +110,8 @@ def check_fields(cfg: Any) -> None:
         ...
         bridge.config.ConfigError: schedule.n_log must be an integer, got 2.5 (float)
     """
-    hints = _type_hints(type(cfg))
+    cls: type = type(cfg)  # annotated: mypy takes a type[Any] for no Hashable, the cache's key
+    hints = _type_hints(cls)
     for f in dataclasses.fields(cfg):
         value, annotation = getattr(cfg, f.name), hints.get(f.name, Any)
         problem = mismatch(value, annotation)
@@ -350,11 +351,14 @@ def _is_part(value: Any, builders: Registry, other: Registry) -> bool:
     class has a kind too) of a kind ``builders`` builds. A user's config of a kind nothing builds in this process is
     kept (a run trained with a model whose module is not imported reads; building it names the missing builder), not
     a config of a kind the ``other`` registry builds nor one of the library's own (a :class:`TrainConfig`)."""
-    if not dataclasses.is_dataclass(value) or isinstance(value, type) or not isinstance(getattr(value, "kind", None), str):
+    if not dataclasses.is_dataclass(value) or isinstance(value, type):
         return False
-    if value.kind in builders:
+    kind = getattr(value, "kind", None)
+    if not isinstance(kind, str):
+        return False
+    if kind in builders:
         return True
-    return value.kind not in other and type(value).__module__.partition(".")[0] != "bridge"
+    return kind not in other and type(value).__module__.partition(".")[0] != "bridge"
 
 
 @config_class("run")

@@ -162,9 +162,10 @@ def parse(text: str, annotation: Any, name: str = "value") -> Any:
         if len(kinds) != len(items):
             raise ConfigError(f"{name} takes {len(kinds)} comma-separated values, got {text!r}")
         return tuple(parse(str(i).strip(), k, name) for i, k in zip(items, kinds))
-    if isinstance(annotation, type) and callable(getattr(annotation, "from_text", None)):
+    from_text = getattr(annotation, "from_text", None) if isinstance(annotation, type) else None
+    if callable(from_text):
         try:  # a value type that reads its own written form (a named shape, say)
-            return annotation.from_text(text)
+            return from_text(text)
         except (TypeError, ValueError) as e:
             raise ConfigError(f"{name}: {e}") from None
     if annotation is str or annotation is Any:

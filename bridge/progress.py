@@ -12,16 +12,16 @@ from __future__ import annotations
 import sys
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence, Sized
 from contextvars import ContextVar
-from typing import Any, TextIO, TypeVar
+from typing import Any, Generic, TextIO, TypeVar
 
 T = TypeVar("T")
 PLAIN_INTERVAL = 30.0
 _SETTING: ContextVar[bool | None] = ContextVar("progress", default=None)
 
 
-class PlainProgress:
+class PlainProgress(Generic[T]):
     """An iterable that writes ``desc: n/total (p%), elapsed, about r left[, postfix]`` lines now and then.
 
     Examples:
@@ -33,16 +33,18 @@ class PlainProgress:
         True
     """
 
-    def __init__(self, iterable: Iterable[T], desc: str, *, total: int | None = None, initial: int = 0, interval: float | None = None, file: TextIO | None = None) -> None:
+    def __init__(self, iterable: Iterable[T] | None, desc: str, *, total: int | None = None, initial: int = 0, interval: float | None = None, file: TextIO | None = None) -> None:
         self.iterable, self.desc, self.file = iterable, desc, file
         self.interval = PLAIN_INTERVAL if interval is None else interval
-        self.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)  # type: ignore[arg-type]
+        self.total = total if total is not None else (len(iterable) if isinstance(iterable, Sized) else None)
         self.n = self.start_n = initial
         self.postfix = ""
         self.printed = False
         self.t0 = self.last = time.monotonic()
 
     def __iter__(self) -> Iterator[T]:
+        if self.iterable is None:
+            raise TypeError(f"{self.desc}: progress made over no iterable (progress_bar(None, ...)) has nothing to iterate")
         for item in self.iterable:
             yield item
             self.n += 1
@@ -78,11 +80,12 @@ def _in_notebook() -> bool:
     return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
 
 
-def progress_bar(iterable: Iterable[T], desc: str, progress: bool | None = None, **kwargs: Any) -> Any:
+def progress_bar(iterable: Iterable[T] | None, desc: str, progress: bool | None = None, **kwargs: Any) -> Any:
     """Progress over ``iterable``: a bar, plain lines, or nothing (see the module docstring).
 
     Args:
-        iterable: what to iterate.
+        iterable: what to iterate; ``None`` for a count its caller keeps (a bar's ``update``; with plain
+            lines, the :class:`PlainProgress` tells the caller to write its own).
         desc: a short label.
         progress: ``None`` chooses by the output; ``True`` a bar; ``False`` nothing.
         **kwargs: ``total`` and ``initial`` (a resumed count), passed on.
@@ -149,7 +152,7 @@ def _bar_class() -> type:
     """A tqdm bar that prints the warnings raised while it is drawn above it (``tqdm.write``), never into it."""
     from tqdm import tqdm
 
-    class Bar(tqdm):  # type: ignore[misc, valid-type]
+    class Bar(tqdm):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._shown = warnings.showwarning

@@ -127,7 +127,7 @@ class Registry(Generic[T]):
         held = self._items[self.check(name)]
         if isinstance(held, str):
             held = self._items[name] = resolve(held)
-        return held  # type: ignore[return-value]
+        return held
 
     def names(self) -> list[str]:
         """Every registered name, sorted (nothing is imported)."""

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import inspect
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -46,7 +47,7 @@ def _root(
         export_plugins(import_, search)  # a backend's workers import them too
 
 
-def command_help(function) -> str:
+def command_help(function: Callable[..., Any]) -> str:
     r"""The ``--help`` text of a command: its docstring up to its ``Examples:`` (doctests for the tests, not for
     the terminal, where click would run them into one paragraph), with rST's double backquotes made single.
 
@@ -60,7 +61,8 @@ def command_help(function) -> str:
     return inspect.cleandoc(text).strip().replace("``", "`")
 
 
-for _name, _function in [("list", list_cmd), ("run", run_cmd), ("robustness", robustness_cmd), ("sweep", sweep_cmd), ("analyze", analyze_cmd), ("report", report_cmd)]:
+_COMMANDS: list[tuple[str, Callable[..., Any]]] = [("list", list_cmd), ("run", run_cmd), ("robustness", robustness_cmd), ("sweep", sweep_cmd), ("analyze", analyze_cmd), ("report", report_cmd)]
+for _name, _function in _COMMANDS:
     app.command(_name, help=command_help(_function))(_function)
 
 

@@ -6,7 +6,7 @@ seeds), with the backend options that ``run``, ``robustness`` and ``sweep`` shar
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -67,7 +67,8 @@ def run_cmd(
 
     known_case_study(case)
     settings = list(set_ or []) + ([f"train.steps={steps}"] if steps is not None else [])
-    where = {"backend": backend, "backend_options": _backend_options(backend, address, workers, cluster)}
+    backend_options = _backend_options(backend, address, workers, cluster)
+    one_seed = 0 if seed is None else seed  # the seed of a single run (--seeds refuses --seed)
     if seeds is not None:
         if seed is not None:
             raise CLIError("give either --seed or --seeds, not both")
@@ -76,13 +77,12 @@ def run_cmd(
         seed_list = parse_seeds(seeds)
         out = new_output(out or Path("runs") / f"{case}-{preset}-seeds{seeds}", resume)
     else:
-        seed = 0 if seed is None else seed
-        out = new_run_output(out or Path("runs") / f"{case}-{preset}-seed{seed}", resume)
+        out = new_run_output(out or Path("runs") / f"{case}-{preset}-seed{one_seed}", resume)
     _check_preset(case, preset)  # what needs the study's module (torch) comes after what the arguments and files tell
     if seeds is not None:
         from case_studies.generality.seeds import run_seeds
 
-        seed_report = run_seeds(case, preset, out, seed_list, device=device, resume=resume, settings=settings, progress=progress, stack=stack, loggers=list(log or []), **where)
+        seed_report = run_seeds(case, preset, out, seed_list, device=device, resume=resume, settings=settings, progress=progress, stack=stack, loggers=list(log or []), backend=backend, backend_options=backend_options)
         passed = sum(v == "pass" for v in seed_report.verdicts.values())
         typer.echo(
             f"{case} [{preset}, seeds {seeds}]: {seed_report.verdict} — {passed} of {len(seed_list)} seeds pass "
@@ -94,18 +94,18 @@ def run_cmd(
     if budget is not None:
         from case_studies.generality.budget import run_until
 
-        report = run_until(case, preset, out, cap=budget, seed=seed, device=device, resume=resume, settings=settings, progress=progress, loggers=list(log or []), **where)
+        report = run_until(case, preset, out, cap=budget, seed=one_seed, device=device, resume=resume, settings=settings, progress=progress, loggers=list(log or []), backend=backend, backend_options=backend_options)
     else:
         from case_studies import run_case_study
 
-        report = run_case_study(case, preset, out, seed=seed, device=device, resume=resume, settings=settings, progress=progress, loggers=list(log or []), **where)
+        report = run_case_study(case, preset, out, seed=one_seed, device=device, resume=resume, settings=settings, progress=progress, loggers=list(log or []), backend=backend, backend_options=backend_options)
     why = ""
     if report.verdict == "invalid":
         why = f" (preconditions failed: {', '.join(report.failed_preconditions) or 'no counted claim'})"
     elif report.verdict in ("partial", "fail"):
         why = f" (claims failed: {', '.join(report.failed_claims)})"
     longer = f", trained to {report.extra['extended'][-1]['to']} steps" if report.extra.get("extended") else ""
-    typer.echo(f"{case} [{preset}, seed {seed}{longer}]: {report.verdict}{why} — report: {out / 'report.md'}")
+    typer.echo(f"{case} [{preset}, seed {one_seed}{longer}]: {report.verdict}{why} — report: {out / 'report.md'}")
     if report.verdict != "pass":
         raise typer.Exit(1)
 
@@ -211,11 +211,11 @@ def sweep_cmd(
     seed_list = parse_seeds(seeds) if seeds is not None else None
     if not axes and seed_list is None:
         raise CLIError("a sweep needs at least one --grid axis or --seeds")
-    options = _backend_options(backend, address, workers, cluster)
+    backend_options = _backend_options(backend, address, workers, cluster)
     out = out or Path("sweeps") / f"{case}-{preset}"
     known_case_study(case)
     check_sweep_dir(out)  # before run_sweep imports the study's module (torch) to check the preset
-    result = run_sweep(case, out, grid=axes, seeds=seed_list, preset=preset, settings=list(set_ or []), backend=backend, device=device, threads=threads, progress=progress, loggers=list(log or []), **options)
+    result = run_sweep(case, out, grid=axes, seeds=seed_list, preset=preset, settings=list(set_ or []), backend=backend, device=device, threads=threads, progress=progress, loggers=list(log or []), **backend_options)
     states = result.status()["status"].value_counts().to_dict()
     typer.echo(f"{case} [{preset}] sweep of {len(result.keys)} point{'s' if len(result.keys) != 1 else ''}: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items())) + f" — results: {out / 'results.csv'}")
     if states.get("done", 0) != len(result.keys):
@@ -229,7 +229,7 @@ def _check_preset(case: str, preset: str) -> None:
     resolve_preset(get_case_study(case), preset)
 
 
-def _backend_options(backend: str, address: str | None, workers: int | None, cluster: str | None) -> dict:
+def _backend_options(backend: str, address: str | None, workers: int | None, cluster: str | None) -> dict[str, Any]:
     """The options of a backend from the command line; those of another backend are refused."""
     if backend == "ray":
         return {"address": address, "workers": workers}

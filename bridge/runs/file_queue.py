@@ -120,8 +120,9 @@ class FileQueue:
             self._thread = threading.Thread(target=self._run, name="mechbridge-files", daemon=True)
             self._thread.start()
         with self._settled:
-            if self.limit is not None:
-                self._settled.wait_for(lambda: self._submitted - self._applied < self.limit)
+            limit = self.limit
+            if limit is not None:
+                self._settled.wait_for(lambda: self._submitted - self._applied < limit)
             if self._error is not None:
                 raise self._error
             self._submitted += 1

@@ -67,7 +67,7 @@ def validate_rows(rows: Sequence[dict[str, Any]]) -> None:
             problem = f"value must be a number{' a float64 holds' if isinstance(r['value'], numbers.Real) and not isinstance(r['value'], bool) else ''}, got {r['value']!r}"
         else:
             bad = next((k for k, v in r.items() if k not in BASE_COLUMNS and v is not None and not isinstance(v, numbers.Integral | str) and not (isinstance(v, float) and math.isnan(v))), None)
-            wide = next((k for k, v in r.items() if k not in BASE_COLUMNS and isinstance(v, numbers.Integral) and not INT64[0] <= v <= INT64[1]), None)
+            wide = next((k for k, v in r.items() if k not in BASE_COLUMNS and isinstance(v, numbers.Integral) and not INT64[0] <= int(v) <= INT64[1]), None)
             ambiguous = next((k for k, v in r.items() if k not in BASE_COLUMNS and isinstance(v, str) and (v in _MISSING or _INTEGER.fullmatch(v))), None)
             if bad is not None:
                 problem = f"index column {bad!r} must hold an integer or a string, got {r[bad]!r}"

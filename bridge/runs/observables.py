@@ -7,7 +7,7 @@ from a run's metrics.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pandas as pd
@@ -113,7 +113,7 @@ def _order(value: Any) -> tuple[int, float, str]:
     return (0, float(value), "") if isinstance(value, numbers.Real) else (1, 0.0, str(value))
 
 
-def _check_index_columns(frame: pd.DataFrame, name: str, keys: Sequence[str]) -> None:
+def _check_index_columns(frame: pd.DataFrame, name: str, keys: Iterable[str]) -> None:
     """``KeyError`` for a key that is no index column of observable ``name``: a column the table has only for
     other observables (every value of ``name``'s rows absent) is none of its own; the message lists its own."""
     own = [c for c in frame.columns if c not in BASE_COLUMNS and frame[c].notna().any()]

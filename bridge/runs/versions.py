@@ -136,7 +136,8 @@ def refuse_mixed_versions(path: str | Path, info: Mapping[str, Any], trackers: S
         ...
         bridge.runs.errors.RunError: cannot append 'llc' to runs/a: its rows of tracker 'llc' are of definition version 1, this code's are of version 2; `mechbridge analyze runs/a --tracker llc --fresh` (analyze(run, trackers, fresh=True) over every checkpoint) rewrites them
     """
-    online_names = info.get("trackers") if isinstance(info.get("trackers"), list) else []
+    listed = info.get("trackers")
+    online_names = listed if isinstance(listed, list) else []
     for tracker in trackers:
         current, recorded = tracker_version(tracker), recorded_version(info, tracker.name)
         if recorded is None or recorded == current:

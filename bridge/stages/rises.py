@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 from jaxtyping import Float
 from numpy.lib.stride_tricks import sliding_window_view
+from numpy.typing import ArrayLike
 
 from bridge.stages.detectors import Event, _check_levels, _crossing, _finite_curve
 from bridge.stages.levels import half_way
@@ -35,7 +36,7 @@ from bridge.stages.levels import half_way
 MAD_TO_SD = 1.4826  # median absolute deviation of a Gaussian, in standard deviations
 
 
-def residual_noise(values: Float[np.ndarray, " n"], window: int = 5) -> float:
+def residual_noise(values: Float[ArrayLike, " n"], window: int = 5) -> float:
     """Robust standard deviation of a curve's residuals from its centred running median.
 
     Only interior samples (a full window around them) count. A monotone curve,

@@ -29,11 +29,12 @@ from __future__ import annotations
 import numpy as np
 from jaxtyping import Float
 from numpy.lib.stride_tricks import sliding_window_view
+from numpy.typing import ArrayLike
 
 from bridge.stages.detectors import Event, Stage, _as_arrays, _finite_curve, _interpolate, half_rise
 
 
-def running_median(values: Float[np.ndarray, " n"], window: int) -> Float[np.ndarray, " n"]:
+def running_median(values: Float[ArrayLike, " n"], window: int) -> Float[np.ndarray, " n"]:
     """Centred running median with an odd ``window`` (edges use the nearest full window): ``(n,)`` to ``(n,)``.
 
     Raises:

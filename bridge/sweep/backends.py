@@ -135,7 +135,8 @@ class SubmititBackend:
         executor = submitit.AutoExecutor(folder=str(Path(self.folder)), cluster=self.cluster)
         threads = max((job.threads for job in jobs), default=1)
         executor.update_parameters(**{"timeout_min": 24 * 60, "cpus_per_task": threads, **dict(self.parameters)})
-        queue, running = list(jobs), {}
+        queue = list(jobs)
+        running: dict[Any, Job] = {}  # a submitit job -> the sweep's job it runs
         limit = self.workers or len(queue) or 1
         while queue or running:
             while queue and len(running) < limit:

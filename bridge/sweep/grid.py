@@ -161,11 +161,8 @@ def grid_points(grid: Mapping[str, Sequence[Any]] | None = None, *, seeds: Itera
         >>> [p.key for p in grid_points(points=[{"train.lr": 1e-3, "train.weight_decay": 1.0}], seeds=[7])]
         ['train.lr=0.001__train.weight_decay=1.0__seed=7']
     """
-    if (grid is None) == (points is None):
-        if grid is None and seeds is not None:
-            grid = {}
-        else:
-            raise ConfigError("a sweep takes either a grid or a list of points")
+    if grid is not None and points is not None or grid is None and points is None and seeds is None:
+        raise ConfigError("a sweep takes either a grid or a list of points")
     _check_size(grid, seeds, points)
     seeds = None if seeds is None else check_seeds(seeds, "sweep seeds")
     if points is not None:
@@ -180,7 +177,7 @@ def grid_points(grid: Mapping[str, Sequence[Any]] | None = None, *, seeds: Itera
             rows = [{**r, SEED: s} for r in rows for s in seeds]
         out = [Point(tuple((k, _typed(v)) for k, v in r.items())) for r in rows]
     else:
-        axes = {path: [_typed(v) for v in values] for path, values in grid.items()}
+        axes = {path: [_typed(v) for v in values] for path, values in (grid or {}).items()}  # no grid: the seeds alone
         if SEED in axes and seeds is not None:
             raise ConfigError("give the seeds either as a grid axis 'seed' or as seeds, not both")
         for path, values in axes.items():

@@ -73,7 +73,8 @@ class TaskData:
 
     def to(self, device: torch.device | str) -> TaskData:
         test = None if self.test is None else self.test.to(device)
-        loss = self.loss.to(device) if callable(getattr(self.loss, "to", None)) else self.loss  # a loss holding tensors (importances)
+        move = getattr(self.loss, "to", None)
+        loss = move(device) if callable(move) else self.loss  # a loss holding tensors (importances)
         return TaskData(self.train.to(device), test, loss, self.info)
 
 

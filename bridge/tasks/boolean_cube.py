@@ -25,7 +25,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from math import comb
+from typing import TypeVar
 
+import numpy as np
 import torch
 from jaxtyping import Float
 from torch import Tensor
@@ -202,7 +204,10 @@ def degree_power(coefficients: Float[Tensor, "*batch points"]) -> Float[Tensor, 
     return out.index_add_(-1, deg, coefficients**2)
 
 
-def degree_eigenvalues(kernel: Float[Tensor, "points points"]) -> Float[Tensor, " degree"]:
+_KernelT = TypeVar("_KernelT", Tensor, np.ndarray)
+
+
+def degree_eigenvalues(kernel: Float[_KernelT, "points points"]) -> Float[_KernelT, " degree"]:
     """Per-degree eigenvalues of a kernel on the whole cube: the mean over ``|S| = k`` of ``E_{x,x'}[χ_S(x) K(x, x') χ_S(x')]``.
 
     For a permutation-invariant kernel these are its exact eigenvalues (each of
@@ -220,15 +225,16 @@ def degree_eigenvalues(kernel: Float[Tensor, "points points"]) -> Float[Tensor, 
         >>> degree_eigenvalues(x @ x.T).tolist()   # K = x·x': only degree 1, eigenvalue 1
         [0.0, 1.0, 0.0, 0.0]
     """
-    as_numpy = not isinstance(kernel, Tensor)
-    k = torch.as_tensor(kernel)
+    if not isinstance(kernel, Tensor):
+        return degree_eigenvalues(torch.as_tensor(kernel)).numpy()
+    k = kernel
     d = k.shape[0].bit_length() - 1 if k.ndim else 0
     if k.ndim != 2 or k.shape != (2**d, 2**d):
         raise ValueError(f"kernel must be (2^d, 2^d) over the whole cube, got shape {tuple(k.shape)}")
     diag = torch.diagonal(walsh_coefficients(walsh_coefficients(k).T))
     deg = mask_degrees(d).to(k.device)
     out = torch.zeros(d + 1, dtype=k.dtype, device=k.device).index_add_(0, deg, diag) / torch.bincount(deg).to(k.dtype)
-    return out.numpy() if as_numpy else out
+    return out
 
 
 def _draw_subsets(d: int, degrees: tuple[int, ...], seed: int) -> tuple[tuple[int, ...], ...]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bridge.config import config_class, require
+from bridge.config import ConfigError, config_class, require
 from bridge.seeding import derive_seed, generator
 from bridge.tasks.base import TASKS, Split, TaskData
 
@@ -54,7 +54,8 @@ class HierarchyConfig:
         require(self.branching >= 2, f"hierarchy.branching must be >= 2, got {self.branching}")
         require(self.feature_scale > 0, f"hierarchy.feature_scale must be positive, got {self.feature_scale}")
         items = self.branching**self.depth if self.depth * self.branching.bit_length() <= 64 else None  # else far more than 4096: not counted
-        require(items is not None and items <= 4096, f"hierarchy.branching**depth = {items if items is not None else f'{self.branching}**{self.depth}'} items, more than 4096")
+        if items is None or items > 4096:
+            raise ConfigError(f"hierarchy.branching**depth = {items if items is not None else f'{self.branching}**{self.depth}'} items, more than 4096")
         least = float(np.finfo(np.float32).tiny) * math.sqrt(items)  # the finest level's singular values are feature_scale/√items
         require(self.feature_scale >= least, f"hierarchy.feature_scale = {self.feature_scale!r} is too small for float32, the task's dtype: "
                 f"its targets underflow (feature_scale/√items below float32's smallest normal number); use at least {least:.4g} for {items} items")

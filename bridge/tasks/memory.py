@@ -86,7 +86,8 @@ def estimate(config: Any) -> tuple[dict[str, Any], int] | None:
         >>> fields["widths"], need > 4 * (4 * 8 + 8 * 2), estimate(object())
         ((8,), True, None)
     """
-    fn = SIZES.get(getattr(config, "kind", None))
+    kind = getattr(config, "kind", None)
+    fn = SIZES.get(kind) if isinstance(kind, str) else None
     return None if fn is None else fn(config)
 
 

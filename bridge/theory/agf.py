@@ -214,12 +214,13 @@ def predict_acquisitions(
     bad = [k for k in magnitudes if isinstance(k, (bool, np.bool_)) or not (isinstance(k, (int, float, np.integer, np.floating)) and float(k).is_integer() and 1 <= k <= (p - 1) // 2)]
     if bad or not magnitudes:
         raise ValueError(f"frequencies must be in 1..{(p - 1) // 2}, got {list(magnitudes)} (each a whole number, a key of magnitudes)")
-    bad = {k: m for k, m in magnitudes.items() if not (m > 0 and math.isfinite(m))}
-    if bad:
-        raise ValueError(f"magnitudes must be positive and finite, got {bad}")
+    bad_magnitudes = {k: m for k, m in magnitudes.items() if not (m > 0 and math.isfinite(m))}
+    if bad_magnitudes:
+        raise ValueError(f"magnitudes must be positive and finite, got {bad_magnitudes}")
     rows = []
     for k, m in magnitudes.items():
-        times = blowup_times(*(fourier_components(x, int(k)) for x in (U, V, W.T)), rate(p, m, lr))  # int: a float32 k rounded the phases
+        u, v, w = (fourier_components(x, int(k)) for x in (U, V, W.T))  # int: a float32 k rounded the phases
+        times = blowup_times(u, v, w, rate(p, m, lr))
         rows.append((float(times.min()), int(times.argmin()), k, float(m)))
     rows.sort()
     by_size = sorted(magnitudes, key=lambda k: -magnitudes[k])

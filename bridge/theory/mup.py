@@ -118,7 +118,7 @@ class LayerScaling:
 
 
 def _table() -> dict[tuple[str, str, str], LayerScaling]:
-    rows = {
+    rows: dict[tuple[str, str], list[tuple[float, float, float, float, float]]] = {
         # (init variance, multiplier, learning rate, feature, update) for input, hidden, output
         ("standard", "sgd"): [(0, 0, 0, -0.5, -0.5), (0, 0, 0, 0.5, 0.5), (0, 0, 0, 1.0, 1.0)],
         ("standard", "adam"): [(0, 0, 0, 0.0, 0.0), (0, 0, 0, 1.0, 1.0), (0, 0, 0, 1.5, 1.0)],

@@ -201,13 +201,13 @@ def n2m1_candidate_losses(relative_importance: Sequence[float], density: Sequenc
             w1, w2 = weights(params)
             losses = _expected_loss(w1, w2, params[2], params[3], r, p, u, a).numpy()  # (start, importance, density)
             best = losses.argmin(axis=0)[None]
-            loss = np.take_along_axis(losses, best, axis=0)[0]
+            best_loss = np.take_along_axis(losses, best, axis=0)[0]
             if phase == "superposition":
                 # the antipodal family contains the dedicated ones in its closure (a weight → 0):
                 # it counts only where its optimum keeps both features represented
                 smaller = np.take_along_axis(np.minimum(w1.abs().numpy(), w2.abs().numpy()), best, axis=0)[0]
-                loss = np.where(smaller > REPRESENTED_NORM, loss, np.inf)
-            out[phase] = loss
+                best_loss = np.where(smaller > REPRESENTED_NORM, best_loss, np.inf)
+            out[phase] = best_loss
     return out
 
 

@@ -351,9 +351,7 @@ def _is_part(value: Any, builders: Registry, other: Registry) -> bool:
     class has a kind too) of a kind ``builders`` builds. A user's config of a kind nothing builds in this process is
     kept (a run trained with a model whose module is not imported reads; building it names the missing builder), not
     a config of a kind the ``other`` registry builds nor one of the library's own (a :class:`TrainConfig`)."""
-    if not dataclasses.is_dataclass(value) or isinstance(value, type):
-        return False
-    kind = getattr(value, "kind", None)
+    kind = getattr(value, "kind", None) if dataclasses.is_dataclass(value) and not isinstance(value, type) else None
     if not isinstance(kind, str):
         return False
     if kind in builders:

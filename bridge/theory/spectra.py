@@ -34,7 +34,8 @@ class Learnabilities(Protocol):
         0.75
     """
 
-    learnabilities: np.ndarray
+    @property
+    def learnabilities(self) -> np.ndarray: ...  # read-only: a frozen dataclass's field or a plain attribute both fit
 
 
 MAX_CUBE_DIMENSION = 1029  # C(1029, 514) ≈ 1.4e308 is the last middle binomial below the float range

@@ -31,6 +31,7 @@ import einops
 import numpy as np
 import torch
 from jaxtyping import Float
+from numpy.typing import ArrayLike
 from torch import Tensor
 
 from bridge.theory.base import require_count, require_positive
@@ -130,7 +131,7 @@ def _expected_loss(w1: Tensor, w2: Tensor, b1: Tensor, b2: Tensor, r: Tensor, p:
     return (weight * err).sum(-1)
 
 
-def n2m1_candidate_losses(relative_importance: Sequence[float], density: Sequence[float], *, n_nodes: int = 24, steps: int = 800, lr: float = 0.03) -> dict[str, np.ndarray]:
+def n2m1_candidate_losses(relative_importance: ArrayLike, density: ArrayLike, *, n_nodes: int = 24, steps: int = 800, lr: float = 0.03) -> dict[str, np.ndarray]:
     """The minimal expected loss of each configuration on the grid ``relative_importance × density``.
 
     Args:
@@ -211,7 +212,7 @@ def n2m1_candidate_losses(relative_importance: Sequence[float], density: Sequenc
     return out
 
 
-def predict_n2m1_phases(relative_importance: Sequence[float], density: Sequence[float], **kwargs) -> np.ndarray:
+def predict_n2m1_phases(relative_importance: ArrayLike, density: ArrayLike, **kwargs) -> np.ndarray:
     """The predicted phase name per cell ``(len(relative_importance), len(density))``.
 
     ``kwargs`` go to :func:`n2m1_candidate_losses`.

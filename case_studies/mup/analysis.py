@@ -189,7 +189,10 @@ def representation_similarity(runs: Mapping[str, Run], preset: Any, parametrisat
         model = run.model_at(run.steps[-1])
         if not isinstance(model, MLP):
             raise TypeError(f"run {lr_key(parametrisation, width, index, seed)!r} must hold an MLP, got {type(model).__name__}")
-        x = run.task_data().test.x
+        test = run.task_data().test
+        if test is None:
+            raise ValueError(f"run {lr_key(parametrisation, width, index, seed)!r} has no test split: the widths' representations are compared on it")
+        x = test.x
         return model.run_to(x, "hook_post.1").detach()
 
     widest = hidden(preset.lr_widths[-1])

@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
+from functools import partial
 from typing import Any
 
 import torch
@@ -233,7 +234,7 @@ class _Checker:
         for step, w in zip(steps, weights):
             self.load(w)
             what = f"the call at step {step}"
-            calls.append(self.tidy(self.guarded(what, lambda step=step: self.tracker(self.model, step, self.data), shared=True), what))
+            calls.append(self.tidy(self.guarded(what, partial(self.tracker, self.model, step, self.data), shared=True), what))
         if isinstance(self.tracker, BatchedTracker):
             self.batched(steps, weights, calls)
         if isinstance(self.tracker, StackedTracker):
@@ -251,7 +252,7 @@ class _Checker:
         captures, alone = [], []
         for step, w, rows in zip(steps, weights, calls):
             self.load(w)
-            captures.append(self.guarded(f"capture at step {step}", lambda step=step: self.tracker.capture(self.model, step, self.data), shared=True))
+            captures.append(self.guarded(f"capture at step {step}", partial(self.tracker.capture, self.model, step, self.data), shared=True))
             alone.append(self.measure(captures[-1:], f"measure of the capture of step {step}")[0])
             self.same("call", rows, alone[-1], ("from the call", "from measure([capture])"), f"at step {step}")
         for i, step in enumerate(steps[:-1]):

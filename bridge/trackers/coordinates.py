@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from jaxtyping import Float
 from torch import Tensor, nn
@@ -11,6 +12,15 @@ from bridge.models.base import evaluating
 from bridge.tasks.base import TaskData
 from bridge.theory.base import require_count
 from bridge.trackers.base import Row, row
+
+
+@runtime_checkable
+class _Layered(Protocol):
+    """What :func:`layer_coordinates` calls of an MLP (:class:`~bridge.models.mlp.MLP`): layer ``i`` on its input, and the activation."""
+
+    def linear(self, i: int, h: Float[Tensor, "batch fan_in"]) -> Float[Tensor, "batch fan_out"]: ...
+
+    def activation(self, h: Tensor) -> Tensor: ...
 
 
 def layer_coordinates(model: nn.Module, x: Float[Tensor, "batch d_in"]) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
@@ -27,8 +37,8 @@ def layer_coordinates(model: nn.Module, x: Float[Tensor, "batch d_in"]) -> tuple
         [(2, 8), (2, 8), (2, 1)]
     """
     layers = getattr(model, "layers", None)
-    if layers is None or not callable(getattr(model, "linear", None)):
-        raise ValueError(f"the coordinates tracker needs an MLP with .layers and .linear, got {type(model).__name__}")
+    if layers is None or not isinstance(model, _Layered) or not callable(model.linear):
+        raise ValueError(f"the coordinates tracker needs an MLP with .layers, .linear and .activation, got {type(model).__name__}")
     multipliers = getattr(model, "multipliers", (1.0,) * len(layers))
     inputs, outputs, h = [], [], x
     for i in range(len(layers)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from torch import nn
+from torch import Tensor, nn
 
 from bridge.tasks.base import TaskData
 from bridge.theory.superposition import REPRESENTED_NORM, dimensions_per_feature
@@ -36,11 +36,12 @@ class FeatureGeometryTracker:
     name: str = "feature_geometry"
 
     def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
-        if not hasattr(model, "W"):
+        weights = getattr(model, "W", None)
+        if not isinstance(weights, Tensor):
             raise ValueError("feature_geometry needs a toy-superposition model with a weight W of shape (instances, m, n)")
-        if not 0 <= self.instance < model.W.shape[0]:
-            raise ValueError(f"feature_geometry.instance must be in 0..{model.W.shape[0] - 1} (the model's instances), got {self.instance}")
-        W = model.W[self.instance].detach()
+        if not 0 <= self.instance < weights.shape[0]:
+            raise ValueError(f"feature_geometry.instance must be in 0..{weights.shape[0] - 1} (the model's instances), got {self.instance}")
+        W = weights[self.instance].detach()
         norms, dims = feature_norms(W), dimensions_per_feature(W)
         rows = [row("features/norm", v, feature=i) for i, v in enumerate(norms)]
         rows += [row("features/dims", v, feature=i) for i, v in enumerate(dims)]

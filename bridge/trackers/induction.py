@@ -31,7 +31,7 @@ from bridge.trackers.base import Row, model_output, row
 from probes.heads import SCORES, attention_patterns, composition_scores, copying_scores, head_scores, head_weights, previous_token_by_position, previous_token_reach
 
 
-def evaluation_sets(data: TaskData, n_eval: int, device: torch.device) -> dict[str, Tensor]:
+def evaluation_sets(data: TaskData, n_eval: int, device: torch.device | str) -> dict[str, Tensor]:
     """``{"test": tokens, "off": tokens}`` (first ``n_eval`` sequences of each; ``off`` when present),
     each ``(min(n_eval, n), n_ctx)``.
 

@@ -13,6 +13,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import torch
 from jaxtyping import Float
@@ -21,6 +22,13 @@ from torch import Tensor, nn
 from bridge.models.base import evaluating
 from bridge.tasks.base import TaskData
 from bridge.trackers.base import Batched, Row
+
+
+@runtime_checkable
+class _EndToEnd(Protocol):
+    """A network that gives its own end-to-end matrix (:class:`~bridge.models.deep_linear.DeepLinearNetwork`)."""
+
+    def end_to_end(self) -> Float[Tensor, "d_out d_in"]: ...
 
 
 def end_to_end_map(model: nn.Module, d_in: int) -> Float[Tensor, "d_out d_in"]:
@@ -38,7 +46,7 @@ def end_to_end_map(model: nn.Module, d_in: int) -> Float[Tensor, "d_out d_in"]:
         True
     """
     with evaluating(model):
-        if hasattr(model, "end_to_end"):
+        if isinstance(model, _EndToEnd):
             return model.end_to_end()
         param = next(model.parameters())
         eye = torch.eye(d_in, device=param.device, dtype=param.dtype)  # a float64 model reads its matrix in float64

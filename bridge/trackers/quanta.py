@@ -98,7 +98,7 @@ class HiddenProgressTracker:
         n_tasks = bits.shape[0]
         with evaluating(model):
             contributions = unit_contributions(model, x, task, n_tasks)
-            share = relevant_bit_share(model.layers[0].weight.detach(), contributions, bits.to(x.device))
+            share = relevant_bit_share(model.get_parameter("layers.0.weight").detach(), contributions, bits.to(x.device))
             gap = walsh_gap(model, x, task, bits.to(x.device), self.max_subsets) if self.walsh else None
         shares = share.tolist()  # one read from the device, not one per subtask
         rows = [row("subtask/relevant_share", shares[k], subtask=k) for k in range(n_tasks)]

@@ -158,6 +158,24 @@ class LLCCalibrationPreset:
             raise ConfigError(f"llc-calibration shapes repeat: {[s.label for s in self.shapes]}")
         if not (isinstance(self.trace_every, int) and self.trace_every >= 0):
             raise ConfigError(f"llc-calibration trace_every must be a non-negative integer, got {self.trace_every!r}")
+        _ = self.nbeta  # without one the analysis failed once every shape had trained
+
+    @property
+    def nbeta(self) -> float:
+        """The sampler's ``nβ``: ``sgld.nbeta``, else ``n / ln n`` of the ``task.n_train`` training inputs.
+
+        Raises:
+            ConfigError: neither ``sgld.nbeta`` nor ``task.n_train`` is given (each shape's task would have ``d_in`` inputs).
+
+        Examples:
+            >>> round(PRESETS["quick"].nbeta, 2)   # 4000 / ln 4000
+            482.27
+        """
+        if self.sgld.nbeta is not None:
+            return self.sgld.nbeta
+        if self.task.n_train is None:
+            raise ConfigError("llc-calibration needs task.n_train (nβ = n/ln n, the same for every shape) or sgld.nbeta, got neither")
+        return default_nbeta(self.task.n_train)
 
     @property
     def keyed(self) -> dict[str, Shape]:
@@ -219,7 +237,7 @@ class LLCCalibration(CaseStudy):
 
     def analyse(self, runs: Mapping[str, Run], preset: LLCCalibrationPreset) -> BridgeReport:
         targets = preset.targets
-        nbeta = preset.sgld.nbeta or default_nbeta(preset.task.n_train)
+        nbeta = preset.nbeta
         report = BridgeReport("llc-calibration", "custom", runs[MAIN].config.seed)
         rows = []
         sampler = (f"SGLD ε={preset.sgld.step_size:g}, γ={preset.sgld.gamma:g}, {preset.sgld.n_draws} draws", f"nβ={nbeta:.4g}")

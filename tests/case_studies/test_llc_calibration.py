@@ -67,6 +67,15 @@ def test_bad_shapes_and_presets_are_refused_before_any_work():
         LLCCalibrationPreset(shapes=((2, 2, 1, 1),))
 
 
+def test_a_preset_without_n_train_or_nbeta_is_refused_before_any_work():
+    """nβ = n/ln n reads task.n_train: a preset with neither it nor sgld.nbeta failed only in the analysis, once every shape had trained."""
+    unsized = LinearTeacherConfig((1.0,), d_in=4, d_out=4, n_test=16)
+    with pytest.raises(ConfigError, match=r"needs task.n_train \(nβ = n/ln n, the same for every shape\) or sgld.nbeta, got neither"):
+        LLCCalibrationPreset(task=unsized)
+    assert LLCCalibrationPreset(task=unsized, sgld=SGLDConfig(nbeta=64.0)).nbeta == 64.0
+    assert PRESETS["quick"].nbeta == pytest.approx(4000 / np.log(4000), rel=1e-12)
+
+
 def test_shapes_are_set_by_name_on_the_command_line_and_a_rank_0_teacher_is_the_zero_map():
     from bridge.overrides import apply
     from bridge.tasks import make_task

@@ -95,13 +95,14 @@ def run_until(name: str, preset: str | Any, out: str | Path, *, cap: int, seed: 
     lengths = budget_steps(steps, cap)
     if resume and (Path(out) / "run.json").exists():  # a budget resumed: start from the length the runs already have
         trained = load_run(out).info.get("config", {}).get("train", {}).get("steps", steps)
-        if isinstance(trained, int) and trained > cap:  # a run is extended, never shortened
+        if isinstance(trained, bool) or not isinstance(trained, int):  # 1e9 left no length to train, and "600" broke the comparison
+            raise ConfigError(f"{out}/run.json records train.steps = {trained!r}, not a whole number of steps: it cannot be resumed with a budget")
+        if trained > cap:  # a run is extended, never shortened
             raise ConfigError(f"{out} was trained for {trained} steps, beyond the budget cap of {cap}: resume it with a cap of at least {trained} (--budget {trained})")
-        lengths = [n for n in lengths if n >= trained]
-    report = None
+        lengths = [n for n in lengths if n >= trained]  # holds the cap, which is at least trained
     for i, n in enumerate(lengths):
         more = [] if n == steps else [f"train.steps={n}"]
         report = run_case_study(name, preset, out, seed=seed, settings=[*settings, *more], resume=resume or i > 0, **options)
-        if not report.not_reached:
-            break
-    return report
+        if not report.not_reached or n == lengths[-1]:
+            return report
+    raise AssertionError("budget_steps gives at least one length to train")  # lengths ends on the cap

@@ -150,3 +150,17 @@ def test_training_ends_at_the_first_length_where_the_phenomenon_appears_even_if_
     report = run_until("deep-linear", "quick", tmp_path / "o", cap=800, settings=["train.steps=100"])
     assert report is reached_but_wrong and report.verdict == "fail"
     assert calls == [["train.steps=100"], ["train.steps=100", "train.steps=200"]]  # a failed claim is a result: no longer training
+
+
+@pytest.mark.parametrize("recorded", [1e9, 600.0, "600", None, True])
+def test_a_resumed_output_whose_recorded_steps_are_no_whole_number_is_refused_before_any_work(monkeypatch, tmp_path, recorded):
+    import bridge.runs.run as run_module
+    import case_studies.base.runner as runner
+
+    calls = []
+    monkeypatch.setattr(runner, "run_case_study", lambda *args, **kwargs: calls.append(args))
+    monkeypatch.setattr(run_module, "load_run", lambda out: type("Stored", (), {"info": {"config": {"train": {"steps": recorded}}}})())
+    (tmp_path / "run.json").write_text("{}")
+    with pytest.raises(ConfigError, match=rf"records train.steps = {recorded!r}, not a whole number of steps"):
+        run_until("deep-linear", "quick", tmp_path, cap=800, settings=["train.steps=100"], resume=True)
+    assert calls == []

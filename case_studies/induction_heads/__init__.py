@@ -332,6 +332,8 @@ def bigram_background(run: Run, data: TaskData) -> dict | None:
     transition = data.info.get("transition")
     if transition is None:
         return None
+    if data.test is None:
+        raise ValueError("bigram_background reads the first occurrences of the test split, and data has no test split (data.test is None)")
     tokens = data.test.x.cpu()
     t, first = run.curve("icl/loss_first", split="test")
     i = int(np.argmin(first))

@@ -99,6 +99,14 @@ def test_case_study_reports_the_floors_beside_the_first_occurrence_loss(tmp_path
     assert bigram_background(run, uniform) is None
 
 
+def test_the_bigram_background_of_data_without_a_test_split_is_refused_by_name():
+    from case_studies.induction_heads import bigram_background
+
+    data = _task(8)
+    with pytest.raises(ValueError, match=r"reads the first occurrences of the test split, and data has no test split \(data.test is None\)"):
+        bigram_background(None, dataclasses.replace(data, test=None))  # the run is not read before the split
+
+
 _TOKENS, _UNIFORM = torch.tensor([[0, 1, 2]]), torch.full((4, 4), 0.25)
 _SIGNED = torch.tensor([[1.5, -0.5, 0.0, 0.0]]).repeat(4, 1)  # rows sum to 1, one entry negative
 

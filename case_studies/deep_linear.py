@@ -19,7 +19,7 @@ import numpy as np
 
 from bridge.config import RunConfig, ScheduleConfig, TrainConfig
 from bridge.match import check, match, order_text
-from bridge.models import DeepLinearConfig
+from bridge.models import DeepLinearConfig, DeepLinearNetwork
 from bridge.plots.base import new_figure, plot_curves, plot_timeline, save_figure
 from bridge.report import BridgeReport, not_reached
 from bridge.runs.run import Run
@@ -124,6 +124,8 @@ def predictions(run: Run) -> list:
     """
     run.config.train.require_gradient_descent("deep-linear (Saxe's mode dynamics)")
     data, net = run.task_data(), run.model_at(0)
+    if not isinstance(net, DeepLinearNetwork):
+        raise ValueError(f"deep-linear predicts the modes of a DeepLinearNetwork's two weights, got a {type(net).__name__}")
     u0 = saxe.effective_initial_strength(net.weights[0].detach(), net.weights[1].detach(), data.info["U"], data.info["V"])
     return saxe.predict_modes(data.info["S"].numpy(), u0.numpy(), run.config.train.lr, depth=2)
 
@@ -388,7 +390,7 @@ def figures(run: Run, preds, dynamics: list[Event | None], mechanism: dict[int, 
 
     fig, ax = new_figure(size=(6.5, 0.35 * len(preds) + 1.5))
     rows = [
-        {"label": f"mode {m} / level {levels[m]}", "predicted": p.step, "observed": None if d is None else d.step, "mechanism": None if mechanism.get(levels[m]) is None else mechanism[levels[m]].step}
+        {"label": f"mode {m} / level {levels[m]}", "predicted": p.step, "observed": None if d is None else d.step, "mechanism": None if (event := mechanism.get(levels[m])) is None else event.step}
         for m, (p, d) in enumerate(zip(preds, dynamics))
     ]
     plot_timeline(ax, rows)

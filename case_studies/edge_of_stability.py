@@ -29,7 +29,7 @@ from bridge.report import BridgeReport
 from bridge.runs.run import Run
 from bridge.stages.sharpness import alternation_fraction, edge_reached, first_increase, loss_climb, oscillation_onset, oscillation_share, plateau_loss_trend, sharpening, sharpness_plateau
 from bridge.tasks.teacher_mlp import TeacherMLPConfig
-from bridge.theory.eos import predict_plateau
+from bridge.theory.eos import predict_plateau, stability_threshold
 from bridge.trackers.curvature import CurvatureLoadingTracker, SharpnessTracker
 from case_studies.base import CaseStudy, Offline, register, target_domains
 
@@ -229,7 +229,7 @@ def detect(run: Run, targets: Targets) -> dict:
     return detect_curves(run.config.train.lr, run.curve("curvature/top_eig", rank=1), run.curve("loss/train"), run.curve("curvature/grad_cosine"), targets)
 
 
-def detect_curves(lr: float, sharpness: tuple, loss: tuple, cosine: tuple, targets: Targets) -> dict:
+def detect_curves(lr: float, sharpness: tuple[np.ndarray, np.ndarray], loss: tuple[np.ndarray, np.ndarray], cosine: tuple[np.ndarray, np.ndarray], targets: Targets) -> dict:
     """:func:`detect` on curves: ``(steps, values)`` of the sharpness, the training loss and ``cos(g, v₁)``, each two arrays of shape ``(n,)``.
 
     Examples:
@@ -239,10 +239,10 @@ def detect_curves(lr: float, sharpness: tuple, loss: tuple, cosine: tuple, targe
         >>> found["prediction"].value, round(found["plateau"].change, 1), found["onset"].step, found["spike"]
         (10.0, 9.9, 250.0, None)
     """
-    pred = predict_plateau(lr)
+    pred, edge = predict_plateau(lr), stability_threshold(lr)  # the prediction's value is the edge, 2/η
     t, s = sharpness
     plateau = sharpness_plateau(t, s)
-    events = {"rise": sharpening(t, s, plateau), "spike": first_increase(*loss), "onset": oscillation_onset(*cosine, level=targets.oscillation_level), "crossing": edge_reached(t, s, pred.value)}
+    events = {"rise": sharpening(t, s, plateau), "spike": first_increase(*loss), "onset": oscillation_onset(*cosine, level=targets.oscillation_level), "crossing": edge_reached(t, s, edge)}
     return {"lr": lr, "prediction": pred, "sharpness": sharpness, "loss": loss, "cosine": cosine, "plateau": plateau, **events}
 
 
@@ -387,7 +387,8 @@ def _oscillation_figure(found: Mapping[str, dict]) -> Any:
     """One onset panel per step size (``detect_curves``' results), ascending η, each title saying what was detected."""
     fig, axes = new_figure(ncols=len(found), size=(4.6, 3.4))
     for ax, f in zip(np.atleast_1d(axes), sorted(found.values(), key=lambda f: f["lr"])):
-        plot_onset(ax, *f["cosine"], *f["loss"], None if f["onset"] is None else f["onset"].step, None if f["spike"] is None else f["spike"].step, label=f"η={f['lr']:g}")
+        (t, cos), (tl, loss) = f["cosine"], f["loss"]
+        plot_onset(ax, t, cos, tl, loss, None if f["onset"] is None else f["onset"].step, None if f["spike"] is None else f["spike"].step, label=f"η={f['lr']:g}")
     return fig
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from bridge.config import ConfigError
 from bridge.runs.errors import Diverged
@@ -256,6 +256,12 @@ def _move_in(staging: Path, out: Path) -> None:
     staging.rmdir()
 
 
+class _SeededTrackers(Protocol):
+    """A study's ``trackers`` that declares ``seed`` (:meth:`CaseStudy.trackers` does not)."""
+
+    def __call__(self, preset: Any, key: str, *, seed: int) -> list[Any]: ...
+
+
 def online_trackers(study: CaseStudy, preset: Any, key: str, seed: int) -> list[Any]:
     """The study's online trackers of run ``key``, given ``seed`` when its ``trackers`` takes one.
 
@@ -267,7 +273,7 @@ def online_trackers(study: CaseStudy, preset: Any, key: str, seed: int) -> list[
     import inspect
 
     if "seed" in inspect.signature(study.trackers).parameters:
-        return study.trackers(preset, key, seed=seed)
+        return cast(_SeededTrackers, study.trackers)(preset, key, seed=seed)  # an override that declares seed, as read above
     return study.trackers(preset, key)
 
 

@@ -36,7 +36,7 @@ def seeds_again(run_dir: str | Path) -> str:
     run_dir = Path(run_dir)
     seeds = seeds_within(run_dir)
     info = _json(run_dir / f"seed-{seeds[0]}" / "run.json") if seeds else {}  # a damaged record: the command without what it would have told
-    settings = info.get("settings") if isinstance(info.get("settings"), list) else []
+    settings = _listed(info, "settings")
     words = ["mechbridge", "run", str(info.get("case_study") or "CASE"), "--preset", str(info.get("preset") or "PRESET"), "--seeds", ",".join(map(str, seeds)) or "..."]
     words += [w for setting in settings for w in ("--set", str(setting))] + ["--out", str(run_dir), "--resume"]
     return shlex.join(words)
@@ -55,15 +55,16 @@ def robustness_again(run_dir: str | Path) -> str:
     run_dir = Path(run_dir)
     table = _json(run_dir / ROBUSTNESS)
     folders = sorted(p for p in run_dir.iterdir() if p.is_dir() and "=" in p.name) if run_dir.is_dir() else []
-    seeds = table.get("seeds") if isinstance(table.get("seeds"), list) else sorted({s for p in folders for s in seeds_within(p)})
+    listed = table.get("seeds")
+    seeds = listed if isinstance(listed, list) else sorted({s for p in folders for s in seeds_within(p)})
     info = {} if table.get("case_study") else next((_json(p / f"seed-{s}" / "run.json") for p in folders for s in seeds_within(p)), {})
     preset = table.get("preset") or info.get("preset")
     count = len(table["neighbours"]) if isinstance(table.get("neighbours"), dict) and table["neighbours"] else len(folders) or "..."
-    runs = table.get("runs") if isinstance(table.get("runs"), list) else []
+    runs = _listed(table, "runs")
     budget = table.get("budget") or ("..." if any(isinstance(r, dict) and r.get("extended_to") for r in runs) else None)
     words = ["mechbridge", "robustness", str(table.get("case_study") or info.get("case_study") or "CASE"), "--preset", str(preset) if preset and preset != "custom" else "PRESET"]
     words += ["--neighbours", str(count), "--seeds", ",".join(map(str, seeds)) or "...", "--draw-seed", str(table["draw_seed"]) if isinstance(table.get("draw_seed"), int) else "..."]
-    words += [w for setting in (table.get("settings") if isinstance(table.get("settings"), list) else []) for w in ("--set", str(setting))]
+    words += [w for setting in _listed(table, "settings") for w in ("--set", str(setting))]
     words += ["--budget", str(budget)] if budget is not None else []
     return shlex.join([*words, "--out", str(run_dir), "--resume"])
 
@@ -81,14 +82,21 @@ def widths_again(run_dir: str | Path) -> str:
     run_dir = Path(run_dir)
     data = _json(run_dir / UNIVERSALITY)
     widths = sorted((int(m[1]), p) for p in (run_dir.iterdir() if run_dir.is_dir() else []) if p.is_dir() and (m := re.fullmatch(r"width-(\d+)", p.name)))
-    seeds = data.get("seeds") if isinstance(data.get("seeds"), list) else sorted({s for _, p in widths for s in seeds_within(p)})
+    listed = data.get("seeds")
+    seeds = listed if isinstance(listed, list) else sorted({s for _, p in widths for s in seeds_within(p)})
     info = next((_json(p / f"seed-{s}" / "run.json") for _, p in widths for s in seeds_within(p)), {})
-    settings = info.get("settings") if isinstance(info.get("settings"), list) else []
+    settings = _listed(info, "settings")
     if settings and str(settings[-1]).startswith("model.d_hidden="):
         settings = settings[:-1]  # the width's own setting, which run_widths adds
     preset = repr(info["preset"]) if isinstance(info.get("preset"), str) and info["preset"] != "custom" else "..."
     given = f", settings={[str(s) for s in settings]!r}" if settings else ""
     return f"from case_studies.generality.universality import run_widths; run_widths({str(run_dir)!r}, seeds={seeds or '...'}, preset={preset}{given}, resume=True)"
+
+
+def _listed(record: dict[str, Any], key: str) -> list[Any]:
+    """``record[key]`` when it is a list, else ``[]`` (missing, or not what a finished output writes there)."""
+    value = record.get(key)
+    return value if isinstance(value, list) else []
 
 
 def _json(path: Path) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.config import ConfigError
-from bridge.report import markdown_cell, says_not_reached
+from bridge.report import BridgeReport, markdown_cell, says_not_reached
 from bridge.sweep.grid import check_seeds, value_text
 
 ROBUSTNESS = "robustness.json"
@@ -134,7 +134,8 @@ def summarise(results: Mapping[str, Mapping[int, Any]], case_study: str, preset:
         >>> table["pass_fraction"], table["rows"]
         (0.5, {'a': {'pass_fraction': 1.0, 'runs': 1}})
     """
-    runs, row_passes = [], {}
+    runs = []
+    row_passes: dict[str, dict[tuple[str, int], bool]] = {}
     for key, by_seed in results.items():
         for seed, report in by_seed.items():
             if isinstance(report, str):
@@ -144,7 +145,6 @@ def summarise(results: Mapping[str, Mapping[int, Any]], case_study: str, preset:
                          "not_reached": report.not_reached, "extended_to": _extended_to(report), "error": None})
             for row in report.rows:
                 row_passes.setdefault(row.row_key, {})[(key, seed)] = bool(row.passed)
-    n_runs = len(runs)
     rows = {name: {"pass_fraction": sum(passes.values()) / len(passes), "runs": len(passes)} for name, passes in row_passes.items()}
     per_neighbour = {key: sum(r["verdict"] == "pass" for r in runs if r["neighbour"] == key) / max(1, len(results[key])) for key in results}
     return {
@@ -153,7 +153,7 @@ def summarise(results: Mapping[str, Mapping[int, Any]], case_study: str, preset:
         "runs": runs,
         "rows": rows,
         "neighbours": per_neighbour,
-        "pass_fraction": sum(r["verdict"] == "pass" for r in runs) / n_runs if n_runs else 0.0,
+        "pass_fraction": sum(r["verdict"] == "pass" for r in runs) / len(runs) if runs else 0.0,
     }
 
 
@@ -306,7 +306,7 @@ def run_robustness(
     for (key, seed), (neighbour, folder) in places.items():
         try:
             if (key, seed) in errors:
-                report = errors[(key, seed)]
+                report: str | StoredReport | BridgeReport = errors[(key, seed)]  # an error's first line, or the run's report
             elif remote is not None:
                 report = StoredReport.read(folder)
             elif resume and has_report(folder) and diverged_data(folder) is not None:  # a failed (diverged) run's report is read, not re-analysed

@@ -51,7 +51,7 @@ def diverged_report(folder: str | Path) -> Any:
     data = diverged_data(folder)
     if data is None:
         return None
-    extra = {k: data[k] for k in ("settings", "diverged") if k in data}
+    extra: dict[str, Any] = {k: data[k] for k in ("settings", "diverged") if k in data}
     return BridgeReport(data["case_study"], data["preset"], data["seed"], stored_rows(Match, data.get("matches", [])), stored_rows(Check, data.get("checks", [])), notes=list(data.get("notes", [])), extra=extra)
 
 

@@ -25,6 +25,7 @@ from bridge.models import MLPConfig, TransformerConfig
 from bridge.report import BridgeReport
 from bridge.runs.run import Run
 from bridge.tasks.modular import ModularConfig
+from bridge.trackers.base import Tracker
 from bridge.trackers.fourier import FourierTracker, TemplateLossTracker, WeightNormTracker
 from case_studies.base import CaseStudy, Offline, register
 from case_studies.generality.universality import fourier_algorithm
@@ -203,7 +204,8 @@ class Grokking(CaseStudy):
         return run_configs(preset, seed)
 
     def trackers(self, preset: GrokkingPreset, key: str) -> list:
-        return {"main": [WeightNormTracker()], "agf": [FourierTracker(neurons=False, logits=False), TemplateLossTracker()]}.get(key, [])
+        by_run: dict[str, list[Tracker]] = {"main": [WeightNormTracker()], "agf": [FourierTracker(neurons=False, logits=False), TemplateLossTracker()]}
+        return by_run.get(key, [])
 
     def offline(self, preset: GrokkingPreset, key: str, run: Run) -> list[Offline]:
         if key != "main":

@@ -279,7 +279,7 @@ class LLCCalibration(CaseStudy):
         s = preset.sgld
         report.notes.append(
             f"SGLD: {s.n_chains} chains × {s.n_draws} draws after {s.n_burnin} burn-in, ε = {s.step_size:g}, γ = {s.gamma:g}, "
-            f"nβ = n/ln n with n = {preset.task.n_train}; the same settings for every shape."
+            f"nβ = {nbeta:.4g} ({'sgld.nbeta' if s.nbeta is not None else f'n/ln n with n = {preset.task.n_train}'}); the same settings for every shape."
         )
         report.notes.append("Aoyagi & Watanabe (2005), Neural Networks 18(7): learning coefficient of reduced-rank regression.")
         return report

@@ -148,3 +148,11 @@ def test_an_estimate_on_theory_fails_when_its_spread_over_chains_is_not_a_finite
     assert found.value == 0.0 and not found.passed and found.reason == f"the spread over chains llc/std = {spread} is not a finite number >= 0"
     assert [c.name for c in report.checks if c.counted and not c.passed] == [found.name] and report.verdict == "partial"
     assert estimate_row(analyse(override={label: {"std": 0.0}}), label).passed
+
+
+@pytest.mark.parametrize("nbeta", [None, 750.0], ids=["n / ln n", "set by sgld.nbeta"])
+def test_the_report_names_the_n_beta_the_sampler_used_and_where_it_came_from(nbeta):
+    preset = dataclasses.replace(PRESET, sgld=dataclasses.replace(PRESET.sgld, nbeta=nbeta))
+    (sampler,) = [n for n in analyse(preset).notes if n.startswith("SGLD:")]
+    expected = f"nβ = {preset.nbeta:.4g} (sgld.nbeta)" if nbeta else f"nβ = {NBETA:.4g} (n/ln n with n = {PRESET.task.n_train})"
+    assert expected in sampler and (nbeta is None) == ("ln n" in sampler)

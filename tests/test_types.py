@@ -1,11 +1,14 @@
-"""The packages' annotations hold: mypy, configured in pyproject.toml ([tool.mypy]), finds nothing.
+"""The packages' annotations hold: mypy, configured in pyproject.toml ([tool.mypy]), finds nothing in them, nor in
+the code the README and the docs pages give a researcher to run.
 
 bridge, probes and case_studies ship ``py.typed``, so a researcher's own type checker reads our annotations
-when it checks a notebook or a script that calls them; an annotation that is wrong there is an error in their code.
-mypy comes with the dev extra.
+when it checks a notebook or a script that calls them; an annotation that is wrong there is an error in their code,
+and so is a page's example that uses a value the annotations say may be ``None``. mypy comes with the dev extra.
 """
 
 import importlib.util
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,12 +17,38 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 900  # seconds: mypy reads the packages (and torch's annotations) in about 40 cold, a few with its cache
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+# a page imports modules the reader writes from the page itself (my_models.py): those are not found, and are not ours
+PAGE_HEADER = '# mypy: disable-error-code="import-not-found"\n'
+
+
+def _mypy(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    if importlib.util.find_spec("mypy") is None:
+        pytest.fail(f"mypy is not installed for {sys.executable}: install the dev extra, pip install -e .[dev]")
+    command = [sys.executable, "-m", "mypy", "--no-color-output", "--no-error-summary", *args]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT, env=env)
+
+
+def _version() -> str:
+    return subprocess.run([sys.executable, "-m", "mypy", "--version"], capture_output=True, text=True, timeout=TIMEOUT).stdout.strip()
 
 
 def test_mypy_finds_nothing():
-    if importlib.util.find_spec("mypy") is None:
-        pytest.fail(f"mypy is not installed for {sys.executable}: install the dev extra, pip install -e .[dev]")
-    command = [sys.executable, "-m", "mypy", "--no-color-output", "--no-error-summary"]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT)
-    version = subprocess.run([sys.executable, "-m", "mypy", "--version"], capture_output=True, text=True, timeout=TIMEOUT).stdout.strip()
-    assert done.returncode == 0, f"{version} found (the configuration is pyproject.toml's [tool.mypy]):\n{done.stdout}{done.stderr}"
+    done = _mypy()
+    assert done.returncode == 0, f"{_version()} found (the configuration is pyproject.toml's [tool.mypy]):\n{done.stdout}{done.stderr}"
+
+
+def test_the_code_of_the_readme_and_every_docs_page_type_checks(tmp_path):
+    """Each page's python blocks, in order, as one module (doctest-style blocks, run by the docs tests, are left out)."""
+    written = []
+    for page in PAGES:
+        blocks = [b for b in re.findall(r"```python\n(.*?)```", page.read_text(), re.S) if not b.lstrip().startswith(">>>")]
+        if blocks:
+            name = page.relative_to(ROOT).with_suffix("").as_posix().replace("/", "__").replace("-", "_")
+            (tmp_path / f"{name}.py").write_text(PAGE_HEADER + "\n\n".join(blocks))
+            written.append(f"{name}.py")
+    assert len(written) >= 15, written  # the README, the concepts and extending pages, every case study's notebook block, ...
+    env = {**os.environ, "MYPYPATH": str(ROOT)}  # the packages as the checkout has them, however they were installed
+    cache = ROOT / ".mypy_cache" / "pages"  # its own: the test above may write the default cache at the same time
+    done = _mypy("--config-file", str(ROOT / "pyproject.toml"), "--cache-dir", str(cache), *(str(tmp_path / w) for w in written), env=env)
+    assert done.returncode == 0, f"{_version()} found, in the pages' code (file name: the page's path):\n{done.stdout}{done.stderr}"

@@ -18,8 +18,9 @@ import dataclasses
 import functools
 import math
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from bridge.field_types import MAX_INT, mismatch, plain, shown  # noqa: F401 (MAX_INT: the largest integer a config field holds)
 from bridge.registry import Registry
@@ -61,7 +62,10 @@ class ConfigError(ValueError):
 _type_hints = functools.cache(typing.get_type_hints)  # a config class's annotations, evaluated once per class, not per config
 
 
-def config_class(kind: str):
+_Config = TypeVar("_Config", bound=type)
+
+
+def config_class(kind: str) -> Callable[[_Config], _Config]:
     """Class decorator: register a frozen config dataclass under ``kind``.
 
     Every field is checked against its annotation at construction (before the
@@ -83,7 +87,7 @@ def config_class(kind: str):
         TrainConfig(optimizer='gd', lr=1.0, steps=10, batch_size=None, weight_decay=0.0, momentum=0.0, betas=(0.5, 0.9), schedule=ScheduleConfig(n_log=30, every=0, track_every=0, track_resolution=0.0, keep_optimizer=True), threads=1, dtype='float32', warmup=0, clip_grad_norm=None, decay='none')
     """
 
-    def wrap(cls: type) -> type:
+    def wrap(cls: _Config) -> _Config:
         cls.kind = kind  # type: ignore[attr-defined]
         own = cls.__dict__.get("__post_init__")
 

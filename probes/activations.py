@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
 from bridge.models.base import evaluating
+
+
+class Checkpoints(Protocol):
+    """What the functions over checkpoints read of a run: its ``steps`` and the model at one of them
+    (a :class:`bridge.runs.run.Run` is one).
+
+    Examples:
+        >>> from types import SimpleNamespace
+        >>> run: Checkpoints = SimpleNamespace(steps=[0, 10], model_at=lambda step: torch.nn.Linear(2, 2))
+        >>> run.steps
+        [0, 10]
+    """
+
+    @property
+    def steps(self) -> Sequence[int]: ...  # read-only: a property of a Run or a plain attribute both fit
+
+    def model_at(self, step: int) -> nn.Module: ...
 
 
 def cached_activation(model: nn.Module, inputs: Tensor, hook: str) -> Float[Tensor, "batch ..."]:
@@ -80,7 +98,7 @@ def _any_hooks(model: nn.Module) -> bool:
     return False
 
 
-def activations_over_checkpoints(run, inputs: Tensor, hook: str, steps: Sequence[int] | None = None) -> dict[int, Tensor]:
+def activations_over_checkpoints(run: Checkpoints, inputs: Tensor, hook: str, steps: Sequence[int] | None = None) -> dict[int, Tensor]:
     """``{step: activation}`` for every (or the given) checkpoint of ``run`` (a :class:`bridge.runs.run.Run`).
 
     Args:

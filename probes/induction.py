@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from bridge.tasks.repeated_tokens import masked_mean, next_token_losses, repeated_targets, repeated_token_loss
 from probes.circuits import circuit_graph
 from probes.heads import attention_patterns, copying_scores, head_scores, head_weights, induction_by_key_position, previous_token_by_position, previous_token_reach
-from probes.patching import ablated, ablation_effects, ablation_subsets, mean_head_outputs, patch_heads, path_patch_matrix
+from probes.patching import Metric, ablated, ablation_effects, ablation_subsets, mean_head_outputs, patch_heads, path_patch_matrix
 from probes.tokens import as_bridge, check_tokens
 
 
@@ -51,7 +51,7 @@ def head_graph(model: nn.Module, tokens: Int[Tensor, "batch pos"], corrupted: In
     return circuit_graph(w, node_scores=nodes, key_path=key_path, step=step)
 
 
-def second_copy_loss(clean: Int[Tensor, "batch pos"], corrupted: Int[Tensor, "batch pos"]):
+def second_copy_loss(clean: Int[Tensor, "batch pos"], corrupted: Int[Tensor, "batch pos"]) -> Metric:
     """Metric for denoising: loss on the clean labels at targets repeated in ``clean`` but not in ``corrupted``.
 
     Args:

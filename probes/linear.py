@@ -23,7 +23,8 @@ Examples:
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import sparse
@@ -31,10 +32,13 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone, is_classifier, i
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
+if TYPE_CHECKING:
+    from sklearn.utils import Tags
+
 TASKS = ("classification", "regression")
 
 
-def _fitted_has(name: str):
+def _fitted_has(name: str) -> Callable[[LinearProbe], bool]:
     """``available_if`` check: the wrapped estimator (fitted, else as given) has method ``name``."""
 
     def check(probe: LinearProbe) -> bool:
@@ -87,7 +91,7 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
         self.alpha = alpha
         self.estimator = estimator
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         if self.task == "regression":
             from sklearn.utils import RegressorTags, get_tags

@@ -7,18 +7,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from torch import Tensor
 
-from probes.activations import cached_activation
+from probes.activations import Checkpoints, cached_activation
 from probes.linear import LinearProbe
 
 COLUMNS = ("step", "split", "score", "control_score")
 
 
 def probe_over_checkpoints(
-    run,
+    run: Checkpoints,
     inputs: Tensor,
-    labels: np.ndarray | Tensor,
+    labels: ArrayLike | Tensor,
     hook: str,
     estimator: Any = None,
     steps: Sequence[int] | None = None,

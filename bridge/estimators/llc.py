@@ -368,7 +368,7 @@ def _loss_trace(w_star: dict[str, Tensor], n_chains: int, n_steps: int) -> Tenso
     return torch.empty(n_chains, n_steps, dtype=torch.float64, device=next(iter(w_star.values())).device)
 
 
-def _run_vmap(step, w_star, n_chains, n_steps, step_size, gamma, nbeta, noise_level, g, progress=False) -> np.ndarray:
+def _run_vmap(step: Callable[[dict[str, Tensor]], tuple[dict[str, Tensor], Tensor]], w_star: dict[str, Tensor], n_chains: int, n_steps: int, step_size: float, gamma: float, nbeta: float, noise_level: float, g: torch.Generator, progress: bool | None = False) -> np.ndarray:
     batched = vmap(step)
     w = _chain_copies(w_star, n_chains)
     anchor = {k: v.unsqueeze(0) for k, v in w_star.items()}
@@ -380,7 +380,7 @@ def _run_vmap(step, w_star, n_chains, n_steps, step_size, gamma, nbeta, noise_le
     return losses.cpu().numpy().astype(np.float64)
 
 
-def _run_loop(step, w_star, n_chains, n_steps, step_size, gamma, nbeta, noise_level, g, progress=False) -> np.ndarray:
+def _run_loop(step: Callable[[dict[str, Tensor]], tuple[dict[str, Tensor], Tensor]], w_star: dict[str, Tensor], n_chains: int, n_steps: int, step_size: float, gamma: float, nbeta: float, noise_level: float, g: torch.Generator, progress: bool | None = False) -> np.ndarray:
     # same noise stream layout as the vmap path: one draw per parameter per step, chains stacked
     w = _chain_copies(w_star, n_chains)
     anchor = {k: v.unsqueeze(0) for k, v in w_star.items()}

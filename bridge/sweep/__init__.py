@@ -13,9 +13,13 @@ Examples:
 
 import sys
 import types
+from typing import TYPE_CHECKING, Any
 
 from bridge.registry import lazy_exports
 from bridge.sweep.grid import Point, grid_points, parse_grid_option, parse_seeds
+
+if TYPE_CHECKING:
+    from bridge.sweep.runner import Sweep
 
 _EXPORTS = {
     "BACKENDS": "bridge.sweep.backends",
@@ -38,7 +42,7 @@ __all__ = sorted([*_EXPORTS, *__all__])
 class _CallableModule(types.ModuleType):
     """``bridge.sweep(...)`` runs a sweep: the package is also the function."""
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> "Sweep":
         from bridge.sweep.runner import run_sweep
 
         return run_sweep(*args, **kwargs)

@@ -23,6 +23,7 @@ Examples:
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from math import comb
 from typing import TypeVar
@@ -109,7 +110,7 @@ def cube_points(d: int) -> Float[Tensor, "points d"]:
     return 1.0 - 2.0 * bits.to(torch.float32)
 
 
-def subset_mask(subset) -> int:
+def subset_mask(subset: Iterable[int]) -> int:
     """The index ``Σ_{j ∈ S} 2^j`` of a subset: where its Walsh coefficient sits in :func:`walsh_coefficients`.
 
     Examples:
@@ -129,7 +130,7 @@ def mask_degrees(d: int) -> Tensor:
     return ((torch.arange(2**d)[:, None] >> torch.arange(d)[None, :]) & 1).sum(-1)
 
 
-def walsh_function(x: Float[Tensor, "n d"], subset) -> Float[Tensor, " n"]:
+def walsh_function(x: Float[Tensor, "n d"], subset: Collection[int]) -> Float[Tensor, " n"]:
     """``χ_S(x) = Π_{j ∈ S} x_j`` (1 for the empty set) at the rows of ``x`` ``(n, d)``; shape ``(n,)``.
 
     Examples:
@@ -139,7 +140,7 @@ def walsh_function(x: Float[Tensor, "n d"], subset) -> Float[Tensor, " n"]:
     return x[:, list(subset)].prod(-1) if len(subset) else torch.ones(x.shape[0], dtype=x.dtype)
 
 
-def walsh_target(x: Float[Tensor, "n d"], subsets, coefficients) -> Float[Tensor, " n"]:
+def walsh_target(x: Float[Tensor, "n d"], subsets: Iterable[Collection[int]], coefficients: Iterable[float]) -> Float[Tensor, " n"]:
     """``Σ_S c_S χ_S(x)`` at the rows of ``x`` ``(n, d)``, shape ``(n,)``, in ``x``'s dtype.
 
     Examples:

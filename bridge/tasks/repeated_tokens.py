@@ -171,7 +171,7 @@ def repeated_sequences(
     return fresh.gather(1, index)
 
 
-def _draw(n: int, config: RepeatedTokensConfig, prefix_range: tuple[int, int], block_range: tuple[int, int], g: torch.Generator, transition: Tensor | None):
+def _draw(n: int, config: RepeatedTokensConfig, prefix_range: tuple[int, int], block_range: tuple[int, int], g: torch.Generator, transition: Tensor | None) -> tuple[Int[Tensor, "n n_ctx"], Int[Tensor, " n"], Int[Tensor, " n"]]:
     prefix = torch.randint(prefix_range[0], prefix_range[1] + 1, (n,), generator=g)
     period = torch.randint(block_range[0], block_range[1] + 1, (n,), generator=g)
     return repeated_sequences(n, config.n_ctx, prefix, period, config.d_vocab, g, transition), prefix, period

@@ -37,6 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.optimize import brentq
 
 from bridge.theory.base import require_entries
@@ -79,7 +80,7 @@ class EigenlearningPrediction:
     noise: float
 
 
-def _modes(name: str, values) -> np.ndarray:
+def _modes(name: str, values: ArrayLike) -> np.ndarray:
     """``values`` as a float array of shape ``(modes,)``; anything not 1-D is refused by ``name`` (not flattened)."""
     out = np.asarray(values, dtype=float)
     if out.ndim != 1:
@@ -87,7 +88,7 @@ def _modes(name: str, values) -> np.ndarray:
     return out
 
 
-def _as_spectrum(eigenvalues, multiplicities) -> tuple[np.ndarray, np.ndarray]:
+def _as_spectrum(eigenvalues: ArrayLike, multiplicities: ArrayLike | None) -> tuple[np.ndarray, np.ndarray]:
     lam = _modes("eigenvalues", eigenvalues)
     mult = np.ones_like(lam) if multiplicities is None else _modes("multiplicities", multiplicities)
     if lam.size == 0:
@@ -99,7 +100,7 @@ def _as_spectrum(eigenvalues, multiplicities) -> tuple[np.ndarray, np.ndarray]:
     return lam, mult
 
 
-def effective_regularisation(eigenvalues, n: float, ridge: float = 0.0, multiplicities=None) -> float:
+def effective_regularisation(eigenvalues: ArrayLike, n: float, ridge: float = 0.0, multiplicities: ArrayLike | None = None) -> float:
     """``κ > 0`` solving ``Σᵢ mᵢ λᵢ/(λᵢ + κ) + ridge/κ = n`` (root found on ``log κ``).
 
     Args:
@@ -144,7 +145,7 @@ def effective_regularisation(eigenvalues, n: float, ridge: float = 0.0, multipli
     return float(np.exp(root))
 
 
-def predict(eigenvalues, target_coefficients, n: float, ridge: float = 0.0, noise: float = 0.0, multiplicities=None) -> EigenlearningPrediction:
+def predict(eigenvalues: ArrayLike, target_coefficients: ArrayLike, n: float, ridge: float = 0.0, noise: float = 0.0, multiplicities: ArrayLike | None = None) -> EigenlearningPrediction:
     """Eigenlearning's prediction for kernel ridge regression on ``n`` points.
 
     Args:
@@ -187,7 +188,7 @@ def predict(eigenvalues, target_coefficients, n: float, ridge: float = 0.0, nois
     return EigenlearningPrediction(kappa, learn, n / room, test, test + noise, train, float(n), float(ridge), float(noise))
 
 
-def elasticity(eigenvalues, target_coefficients, n: float, ridge: float = 0.0, noise: float = 0.0, multiplicities=None) -> np.ndarray:
+def elasticity(eigenvalues: ArrayLike, target_coefficients: ArrayLike, n: float, ridge: float = 0.0, noise: float = 0.0, multiplicities: ArrayLike | None = None) -> np.ndarray:
     """How the predicted test MSE hinges on each eigenvalue: ``∂ log(test MSE) / ∂ log λⱼ``, from :func:`predict`.
 
     Scaling eigenvalue ``j`` (all ``mⱼ`` copies) moves ``κ`` by
@@ -232,7 +233,7 @@ def _learnabilities(lam: np.ndarray, kappa: float) -> tuple[np.ndarray, np.ndarr
         return 1 / (1 + kappa / lam), 1 / (1 + lam / kappa)
 
 
-def expand(eigenvalues, multiplicities) -> np.ndarray:
+def expand(eigenvalues: ArrayLike, multiplicities: ArrayLike) -> np.ndarray:
     """Each eigenvalue repeated by its (integer) multiplicity, shape ``(Σ mᵢ,)``.
 
     Examples:

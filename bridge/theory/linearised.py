@@ -21,11 +21,12 @@ Examples:
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from bridge.theory.base import require_entries, require_psd
 
 
-def mode_residuals(gram_eigenvalues, steps, lr: float, n: float, discrete: bool = True) -> np.ndarray:
+def mode_residuals(gram_eigenvalues: ArrayLike, steps: ArrayLike, lr: float, n: float, discrete: bool = True) -> np.ndarray:
     """Residual along each Gram eigenvector relative to its start, under the linearised dynamics.
 
     Loss ``(1/2n) Σⱼ (f(xⱼ) − yⱼ)²``; ``discrete``: gradient descent
@@ -62,7 +63,7 @@ def mode_residuals(gram_eigenvalues, steps, lr: float, n: float, discrete: bool 
     return np.where(still, 1.0, np.exp(-np.where(still, 0.0, rate) * np.where(still, 0.0, t)))
 
 
-def half_times(gram_eigenvalues, lr: float, n: float, discrete: bool = False) -> np.ndarray:
+def half_times(gram_eigenvalues: ArrayLike, lr: float, n: float, discrete: bool = False) -> np.ndarray:
     """Steps until each mode's residual halves: ``n ln 2/(η λ̂ᵢ)`` (flow) or ``ln 2/−ln(1 − η λ̂ᵢ/n)`` (descent).
 
     Zero eigenvalues give ``inf``; descent needs ``0 < η λ̂ᵢ/n < 1`` for a monotone decay.
@@ -85,7 +86,7 @@ def half_times(gram_eigenvalues, lr: float, n: float, discrete: bool = False) ->
         return np.where(rate > 0, np.log(2) / -np.log1p(-np.where(rate > 0, rate, 0.5)), np.inf)
 
 
-def kernel_descent(kernel, train_index, targets, lr: float, steps) -> np.ndarray:
+def kernel_descent(kernel: ArrayLike, train_index: ArrayLike, targets: ArrayLike, lr: float, steps: ArrayLike) -> np.ndarray:
     """The function on the domain under gradient descent of a model linear in its parameters, from zero.
 
     Loss ``(1/2n) Σⱼ (f(xⱼ) − yⱼ)²`` on the ``n`` training points (for the mean
@@ -124,7 +125,7 @@ def kernel_descent(kernel, train_index, targets, lr: float, steps) -> np.ndarray
     return coeff @ k[:, idx].T
 
 
-def interpolant(kernel, train_index, targets) -> np.ndarray:
+def interpolant(kernel: ArrayLike, train_index: ArrayLike, targets: ArrayLike) -> np.ndarray:
     """The minimum-norm kernel interpolant on the domain, ``f = K(·, X) K_XX⁺ y``: ridgeless kernel regression, and the
     ``t → ∞`` limit of :func:`kernel_descent` (the same modes of the training Gram matrix, at any stable rate).
 
@@ -165,7 +166,7 @@ def _check_lr_n(lr: float, n: float) -> None:
         raise ValueError(f"n (training points) must be an integer >= 1, got {n}")
 
 
-def _eigenvalues(gram_eigenvalues) -> np.ndarray:
+def _eigenvalues(gram_eigenvalues: ArrayLike) -> np.ndarray:
     lam = np.asarray(gram_eigenvalues, dtype=float).ravel()
     if not np.all(np.isfinite(lam)):
         raise ValueError(f"gram_eigenvalues must be finite, got {lam[~np.isfinite(lam)][0]}")
@@ -175,14 +176,14 @@ def _eigenvalues(gram_eigenvalues) -> np.ndarray:
     return lam
 
 
-def _steps(steps) -> np.ndarray:
+def _steps(steps: ArrayLike) -> np.ndarray:
     t = np.asarray(steps, dtype=float).ravel()
     if not np.all(t >= 0):  # NaN fails too; an infinite step is the limit
         raise ValueError(f"steps must be non-negative (inf for the limit), got {t[~(t >= 0)][0]}")
     return t
 
 
-def _training_modes(kernel, train_index, targets) -> tuple:
+def _training_modes(kernel: ArrayLike, train_index: ArrayLike, targets: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(K, rows, y, λ̂, U)``: the training Gram matrix's eigenpairs above ``1e-12 · λ̂_max`` (its pseudo-inverse's cut)."""
     k = np.asarray(kernel, dtype=float)
     if k.ndim != 2 or k.shape[0] != k.shape[1]:

@@ -34,6 +34,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.stats import poisson
 
 from bridge.theory.base import require_positive
@@ -76,7 +77,7 @@ def zipf_frequencies(alpha: float, n_tasks: int) -> np.ndarray:
     return weights / weights.sum()
 
 
-def acquisition_order(frequencies) -> np.ndarray:
+def acquisition_order(frequencies: ArrayLike) -> np.ndarray:
     """Predicted order of acquisition: subtask indices by decreasing frequency (ties by index).
 
     Raises:
@@ -116,7 +117,7 @@ def data_exponent(alpha: float) -> float:
     return float(alpha / (alpha + 1.0))
 
 
-def loss_from_learned(learned, frequencies, loss_unlearned: float = CHANCE_LOSS, loss_learned: float = 0.0) -> float:
+def loss_from_learned(learned: ArrayLike, frequencies: ArrayLike, loss_unlearned: float = CHANCE_LOSS, loss_learned: float = 0.0) -> float:
     """Mean loss ``Σ_k p_k · (a if learned_k else b)`` for any set of learned quanta.
 
     Args:
@@ -151,7 +152,7 @@ def _tail(alpha: float, n_tasks: int) -> np.ndarray:
     return np.concatenate([np.cumsum(p[::-1])[::-1], [0.0]])
 
 
-def expected_loss(k_learned, alpha: float, n_tasks: int, loss_unlearned: float = CHANCE_LOSS, loss_learned: float = 0.0) -> np.ndarray:
+def expected_loss(k_learned: ArrayLike, alpha: float, n_tasks: int, loss_unlearned: float = CHANCE_LOSS, loss_learned: float = 0.0) -> np.ndarray:
     """Mean loss with the ``k`` most frequent quanta learned: ``a + (b − a) Σ_{j > k} p_j``.
 
     Args:
@@ -177,7 +178,7 @@ def expected_loss(k_learned, alpha: float, n_tasks: int, loss_unlearned: float =
     return loss_learned + (loss_unlearned - loss_learned) * _tail(alpha, n_tasks)[k]
 
 
-def quanta_learned_parameters(n_params, params_per_quantum: float, n_tasks: int) -> np.ndarray:
+def quanta_learned_parameters(n_params: ArrayLike, params_per_quantum: float, n_tasks: int) -> np.ndarray:
     """Quanta a model of ``N`` parameters holds: ``min(⌊N / C⌋, n_tasks)``, same shape as ``n_params``.
 
     Raises:
@@ -196,7 +197,7 @@ def quanta_learned_parameters(n_params, params_per_quantum: float, n_tasks: int)
     return np.minimum(np.floor(n / params_per_quantum), n_tasks).astype(int)
 
 
-def loss_vs_parameters(n_params, alpha: float, n_tasks: int, params_per_quantum: float, loss_unlearned: float = CHANCE_LOSS, loss_learned: float = 0.0) -> np.ndarray:
+def loss_vs_parameters(n_params: ArrayLike, alpha: float, n_tasks: int, params_per_quantum: float, loss_unlearned: float = CHANCE_LOSS, loss_learned: float = 0.0) -> np.ndarray:
     """``L(N)``: the expected loss with the ``⌊N / C⌋`` most frequent quanta learned.
 
     Examples:
@@ -207,7 +208,7 @@ def loss_vs_parameters(n_params, alpha: float, n_tasks: int, params_per_quantum:
     return expected_loss(k, alpha, n_tasks, loss_unlearned, loss_learned)
 
 
-def _poisson_means(n_samples, alpha: float, n_tasks: int, samples_needed: int) -> np.ndarray:
+def _poisson_means(n_samples: ArrayLike, alpha: float, n_tasks: int, samples_needed: int) -> np.ndarray:
     """``D p_k``, shape ``(*D.shape, n_tasks)``, after checking every argument."""
     if isinstance(samples_needed, bool) or not (np.isfinite(samples_needed) and samples_needed >= 1 and float(samples_needed).is_integer()):
         raise ValueError(f"samples_needed must be a positive integer, got {samples_needed}")
@@ -217,7 +218,7 @@ def _poisson_means(n_samples, alpha: float, n_tasks: int, samples_needed: int) -
     return d[..., None] * zipf_frequencies(alpha, n_tasks)
 
 
-def learned_probability(n_samples, alpha: float, n_tasks: int, samples_needed: int = 1) -> np.ndarray:
+def learned_probability(n_samples: ArrayLike, alpha: float, n_tasks: int, samples_needed: int = 1) -> np.ndarray:
     """``P(quantum k learned)`` after ``D`` samples: its count, Poisson with mean ``D p_k``, reaches ``τ``.
 
     Returns:
@@ -234,7 +235,7 @@ def learned_probability(n_samples, alpha: float, n_tasks: int, samples_needed: i
     return poisson.sf(samples_needed - 1, _poisson_means(n_samples, alpha, n_tasks, samples_needed))
 
 
-def loss_vs_data(n_samples, alpha: float, n_tasks: int, samples_needed: int = 1, loss_unlearned: float = CHANCE_LOSS, loss_learned: float = 0.0) -> np.ndarray:
+def loss_vs_data(n_samples: ArrayLike, alpha: float, n_tasks: int, samples_needed: int = 1, loss_unlearned: float = CHANCE_LOSS, loss_learned: float = 0.0) -> np.ndarray:
     """``L(D)``: expected loss after ``D`` samples (or ``S·B`` online) when ``τ`` sightings teach a quantum.
 
     The excess ``L − a`` keeps its relative precision near the floor (it is summed from each quantum's
@@ -252,7 +253,7 @@ def loss_vs_data(n_samples, alpha: float, n_tasks: int, samples_needed: int = 1,
     return loss_learned + (loss_unlearned - loss_learned) * (unlearned * p).sum(-1)
 
 
-def local_exponent(k, alpha: float, n_tasks: int) -> np.ndarray:
+def local_exponent(k: ArrayLike, alpha: float, n_tasks: int) -> np.ndarray:
     """Local slope ``−d ln(L − a) / d ln k`` of the prefix loss at ``k`` (finite-``n_tasks`` correction).
 
     Computed between ``k`` and ``k + 1`` from the exact sums, in logarithms (so that tails below the
@@ -269,9 +270,9 @@ def local_exponent(k, alpha: float, n_tasks: int) -> np.ndarray:
     _check(alpha, n_tasks)
     counts = np.asarray(k, dtype=float)
     if not np.all(counts == np.round(counts)):
-        raise ValueError(f"k (a number of quanta) must be an integer, got {k}")
+        raise ValueError(f"k (a number of quanta) must be an integer, got {k!s}")
     if np.any(counts < 1) or np.any(counts >= n_tasks):
-        raise ValueError(f"k must be in [1, n_tasks - 1], got {k}")
+        raise ValueError(f"k must be in [1, n_tasks - 1], got {k!s}")
     k = counts.astype(int)
     log_weights = -(alpha + 1.0) * np.log(np.arange(1, int(n_tasks) + 1, dtype=float))  # ln j^{−(α+1)}
     log_tail = np.concatenate([np.logaddexp.accumulate(log_weights[::-1])[::-1], [-np.inf]])  # ln Σ_{j > k}, unnormalised

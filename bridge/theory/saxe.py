@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 from jaxtyping import Float
@@ -42,6 +43,9 @@ from scipy.optimize import brentq
 from torch import Tensor
 
 from bridge.theory.base import Prediction
+
+if TYPE_CHECKING:
+    from bridge.runs.run import Run
 
 ANCHOR_FRACTION = 0.02  # default anchor level of measured_initial_strength, as a fraction of s
 
@@ -350,7 +354,7 @@ def predict_modes_from_curves(steps: np.ndarray, values: np.ndarray, strengths: 
     return preds
 
 
-def predict_run(run, fraction: float = ANCHOR_FRACTION) -> list[Prediction]:
+def predict_run(run: Run, fraction: float = ANCHOR_FRACTION) -> list[Prediction]:
     """Half-rise predictions for a deep linear run trained by gradient descent (``run``: a :class:`~bridge.runs.run.Run`).
 
     A balanced start (``init="balanced"``) uses its ``init_strength``; a random
@@ -372,7 +376,11 @@ def predict_run(run, fraction: float = ANCHOR_FRACTION) -> list[Prediction]:
     if getattr(model_cfg, "init", "gaussian") == "balanced":
         return predict_modes(s, np.full(len(s), model_cfg.init_strength), lr, depth)
     if depth == 2:
+        from bridge.models.deep_linear import DeepLinearNetwork
+
         net = run.model_at(0)
+        if not isinstance(net, DeepLinearNetwork):
+            raise ValueError(f"saxe.predict_run reads the modes of a DeepLinearNetwork's two weights, got a {type(net).__name__}")
         u0 = effective_initial_strength(net.weights[0].detach(), net.weights[1].detach(), data.info["U"].to(net.weights[0]), data.info["V"].to(net.weights[0]))
         return predict_modes(s, u0.double().numpy(), lr, depth)
     curves = [run.curve("mode/strength", mode=m) for m in range(len(s))]

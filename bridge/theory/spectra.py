@@ -19,6 +19,7 @@ from math import comb
 from typing import Protocol
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from bridge.theory.base import require_count, require_entries, require_psd
 
@@ -58,7 +59,7 @@ def cube_multiplicities(d: int) -> np.ndarray:
     return np.array([comb(d, k) for k in range(d + 1)], dtype=float)
 
 
-def cube_eigenvalues(kernel_by_distance) -> np.ndarray:
+def cube_eigenvalues(kernel_by_distance: ArrayLike) -> np.ndarray:
     """Per-degree eigenvalues of a permutation-invariant kernel on the uniform Boolean cube.
 
     A kernel that depends on ``x, x'`` only through their Hamming distance
@@ -90,7 +91,7 @@ def cube_eigenvalues(kernel_by_distance) -> np.ndarray:
     return signed_counts @ values / 2.0**d
 
 
-def domain_spectrum(kernel, target) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def domain_spectrum(kernel: ArrayLike, target: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The kernel's operator spectrum on a finite domain of ``N`` equally likely points.
 
     The integral operator ``f ↦ (1/N) Σ_x' K(·, x') f(x')`` has eigenvalues
@@ -128,7 +129,7 @@ def domain_spectrum(kernel, target) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return values / size, vectors.T @ f / np.sqrt(size), vectors * np.sqrt(size)
 
 
-def learnability_of(prediction: Learnabilities, eigenfunctions, function) -> float:
+def learnability_of(prediction: Learnabilities, eigenfunctions: ArrayLike, function: ArrayLike) -> float:
     """Expected learned fraction of ``function``: ``Σᵢ Lᵢ ⟨g, φᵢ⟩² / ⟨g, g⟩`` (inner products under the uniform measure).
 
     For a target term ``g`` the expected coefficient of the learned function on ``g``
@@ -164,7 +165,7 @@ def learnability_of(prediction: Learnabilities, eigenfunctions, function) -> flo
     return float((prediction.learnabilities * overlap**2).sum() / norm)
 
 
-def expected_fraction(prediction: Learnabilities, eigenfunctions, target_coefficients, function) -> float:
+def expected_fraction(prediction: Learnabilities, eigenfunctions: ArrayLike, target_coefficients: ArrayLike, function: ArrayLike) -> float:
     """Expected coefficient of the learned function on ``g``, as a fraction of the target's: ``Σᵢ Lᵢ ⟨g, φᵢ⟩ vᵢ / Σᵢ ⟨g, φᵢ⟩ vᵢ``.
 
     Eigenlearning's mean learned function is ``Σᵢ Lᵢ vᵢ φᵢ`` for the target ``f* = Σᵢ vᵢ φᵢ``. When

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, TypedDict
 
 import einops
 import numpy as np
@@ -35,6 +36,9 @@ from numpy.typing import ArrayLike
 from torch import Tensor
 
 from bridge.theory.base import require_count, require_positive
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 STICKY_FRACTIONS: tuple[float, ...] = (1.0, 3 / 4, 2 / 3, 1 / 2, 2 / 5, 3 / 8)
 N2M1_PHASES: tuple[str, ...] = ("feature 1", "feature 2", "superposition")
@@ -131,6 +135,19 @@ def _expected_loss(w1: Tensor, w2: Tensor, b1: Tensor, b2: Tensor, r: Tensor, p:
     return (weight * err).sum(-1)
 
 
+class FitOptions(TypedDict, total=False):
+    """The fit settings of :func:`n2m1_candidate_losses` that :func:`predict_n2m1_phases` passes on.
+
+    Examples:
+        >>> FitOptions(n_nodes=8, steps=100)
+        {'n_nodes': 8, 'steps': 100}
+    """
+
+    n_nodes: int
+    steps: int
+    lr: float
+
+
 def n2m1_candidate_losses(relative_importance: ArrayLike, density: ArrayLike, *, n_nodes: int = 24, steps: int = 800, lr: float = 0.03) -> dict[str, np.ndarray]:
     """The minimal expected loss of each configuration on the grid ``relative_importance × density``.
 
@@ -212,7 +229,7 @@ def n2m1_candidate_losses(relative_importance: ArrayLike, density: ArrayLike, *,
     return out
 
 
-def predict_n2m1_phases(relative_importance: ArrayLike, density: ArrayLike, **kwargs) -> np.ndarray:
+def predict_n2m1_phases(relative_importance: ArrayLike, density: ArrayLike, **kwargs: Unpack[FitOptions]) -> np.ndarray:
     """The predicted phase name per cell ``(len(relative_importance), len(density))``.
 
     ``kwargs`` go to :func:`n2m1_candidate_losses`.

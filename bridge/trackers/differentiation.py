@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 from jaxtyping import Float
+from torch import nn
 
 from bridge.tasks.base import TaskData
 from bridge.trackers.base import Batched, Row
@@ -39,7 +40,7 @@ class DifferentiationTracker(Batched):
     def __post_init__(self) -> None:
         self._measure = Differentiation()
 
-    def capture(self, model, step: int, data: TaskData) -> Float[torch.Tensor, "item d"]:
+    def capture(self, model: nn.Module, step: int, data: TaskData) -> Float[torch.Tensor, "item d"]:
         if data.info.get("level_labels") is None:
             raise ValueError("DifferentiationTracker needs a hierarchical task (info['level_labels'])")
         return cached_activation(model, data.train.x, self.hook)

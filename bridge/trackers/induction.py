@@ -160,7 +160,7 @@ class HeadScoreTracker:
         return rows
 
 
-def _items(scores: Tensor):
+def _items(scores: Tensor) -> list[tuple[tuple[int, int], float]]:
     L, H = scores.shape
     return [((l, h), float(scores[l, h])) for l in range(L) for h in range(H)]
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from torch import nn
+from torch import Tensor, nn
 
 from bridge.models.base import evaluating
 from bridge.tasks.base import TaskData
@@ -35,7 +35,8 @@ from probes.quanta import (
 )
 
 
-def _test_split(data: TaskData):
+def _test_split(data: TaskData) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The test split's ``x``, ``y``, each item's subtask (on ``x``'s device) and the subtask bits ``(n_tasks, k_bits)``."""
     if data.test is None or "test_task" not in data.info or "subtask_bits" not in data.info:
         raise ValueError("the quanta trackers need a multitask sparse parity task (info['test_task'], info['subtask_bits'])")
     return data.test.x, data.test.y, data.info["test_task"].to(data.test.x.device), data.info["subtask_bits"]

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from bridge.config import RunConfig, ScheduleConfig, TrainConfig
-from bridge.match import check, match, order_text
+from bridge.match import Check, check, match, order_text
 from bridge.models import DeepLinearConfig, DeepLinearNetwork
 from bridge.plots.base import new_figure, plot_curves, plot_timeline, save_figure
 from bridge.report import BridgeReport, not_reached
@@ -26,7 +26,7 @@ from bridge.runs.run import Run
 from bridge.stages.detectors import Event
 from bridge.stages.rises import sustained_rise
 from bridge.tasks import HierarchyConfig
-from bridge.theory import saxe
+from bridge.theory import Prediction, saxe
 from bridge.trackers.differentiation import DifferentiationTracker
 from bridge.trackers.modes import ModeTracker
 from case_studies.base import CaseStudy, register, target_domains
@@ -110,7 +110,7 @@ def run_config(preset: DeepLinearPreset, seed: int) -> RunConfig:
     return RunConfig(task=preset.task, model=model, train=preset.train, seed=seed, name="deep-linear")
 
 
-def predictions(run: Run) -> list:
+def predictions(run: Run) -> list[Prediction]:
     """Saxe half-rise predictions per mode (one per singular value of the data, strongest first), from the run's initial weights.
 
     Reads ``run.config``, ``run.task_data()`` and ``run.model_at(0)`` only: no training is needed.
@@ -172,7 +172,7 @@ class DeepLinear(CaseStudy):
 SEED_CKA = 0.95  # the smallest CKA between two seeds' final hidden representations that counts as the same representation
 
 
-def seed_similarity(outs: Mapping[int, Path], threshold: float = SEED_CKA, step: int | None = None):
+def seed_similarity(outs: Mapping[int, Path], threshold: float = SEED_CKA, step: int | None = None) -> Check:
     """The smallest linear CKA between the final hidden representations of any two seeds, as a check.
 
     Saxe, McClelland & Ganguli (2019) predict the converged hidden representation from the
@@ -212,7 +212,7 @@ SAXE_2019 = "Saxe, McClelland & Ganguli 2019 (PNAS), A mathematical theory of se
 REGIME = ("small init_std (stage-wise regime)", "wide hidden layer (modes decouple)")
 
 
-def detect(run: Run, snr: float = Targets.snr) -> tuple[list, list[Event | None], dict[int, Event | None]]:
+def detect(run: Run, snr: float = Targets.snr) -> tuple[list[Prediction], list[Event | None], dict[int, Event | None]]:
     """Predictions per mode, each mode's half-rise (dynamics) and each level's differentiation half-rise (mechanism).
 
     A mode's event is the crossing of half-way to its singular value ``s`` after which it
@@ -243,7 +243,7 @@ def detect(run: Run, snr: float = Targets.snr) -> tuple[list, list[Event | None]
     return preds, dynamics, mechanism
 
 
-def trajectory_error(run: Run, pred) -> float:
+def trajectory_error(run: Run, pred: Prediction) -> float:
     """``max_t |u_obs(t) − u_theory(t)| / s`` over the run's checkpoints for one mode's prediction.
 
     Examples:
@@ -342,7 +342,7 @@ def analyse_run(run: Run, targets: Targets = Targets()) -> BridgeReport:
     return report
 
 
-def _not_finite(what: str, labels, values: np.ndarray, kind: str = "mode") -> str:
+def _not_finite(what: str, labels: Iterable[int], values: np.ndarray, kind: str = "mode") -> str:
     """A reason naming the modes (or levels) ``labels`` whose ``values`` are not finite numbers ("" when all are)."""
     bad = [label for label, v in zip(labels, values) if not math.isfinite(v)]
     return f"{what} not a finite number for {kind} {', '.join(map(str, bad))}" if bad else ""
@@ -359,7 +359,7 @@ def _order_fraction(strength: np.ndarray, observed: np.ndarray, margin: float = 
     return good / total if total else 1.0
 
 
-def figures(run: Run, preds, dynamics: list[Event | None], mechanism: dict[int, Event | None], levels: list[int]) -> list[str]:
+def figures(run: Run, preds: list[Prediction], dynamics: list[Event | None], mechanism: dict[int, Event | None], levels: list[int]) -> list[str]:
     """Mode trajectories over theory; differentiation by level; the event timeline.
 
     Examples:

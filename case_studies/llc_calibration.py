@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -37,6 +38,9 @@ from bridge.tasks import LinearTeacherConfig
 from bridge.theory.aoyagi import BRANCHES, RRRShape, rrr_branch, rrr_learning_coefficient
 from bridge.trackers.llc import LLCTracker
 from case_studies.base import MAIN, CaseStudy, Offline, register, target_domains
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -335,7 +339,7 @@ def measure(run: Run, shape: Shape) -> tuple[dict, float, float]:
     return row, float(run.observable("llc/diverged").loc[final]), float(run.observable("loss/train").loc[final])
 
 
-def chain_traces(run: Run, step: int):
+def chain_traces(run: Run, step: int) -> pd.DataFrame:
     """The stored ``llc/trace`` rows at ``step`` as a DataFrame: one row per chain, one column per draw, shape ``(chains, draws)``.
 
     Examples:

@@ -37,7 +37,7 @@ Examples:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -126,7 +126,7 @@ class CaseStudy(ABC):
 CASE_STUDIES: Registry[type[CaseStudy]] = Registry("case study")
 
 
-def register(name: str):
+def register(name: str) -> Callable[[type[CaseStudy]], type[CaseStudy]]:
     """Class decorator: register a :class:`CaseStudy` subclass under ``name`` (its ``name`` attribute).
 
     The page "Write a case study" registers a complete one.

@@ -23,11 +23,15 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bridge.match import check, outside
+from bridge.match import Check, check, outside
+
+if TYPE_CHECKING:
+    from bridge.runs.run import Run
+    from case_studies.grokking.analysis import Targets
 
 WIDTH_FACTORS = (0.5, 1.0, 2.0)
 SAME_REPRESENTATION = 0.95  # the smallest debiased CKA between two runs' final representations that counts as the same
@@ -70,7 +74,7 @@ def width_grid(width: int, factors: Sequence[float] = WIDTH_FACTORS) -> tuple[in
     return tuple(sorted({max(1, round(width * f)) for f in factors}))
 
 
-def universality(outs: Mapping[Any, str | Path], threshold: float = SAME_REPRESENTATION, step: int | None = None):
+def universality(outs: Mapping[Any, str | Path], threshold: float = SAME_REPRESENTATION, step: int | None = None) -> Check:
     """The smallest debiased CKA between the final hidden representations of any two runs, as a check.
 
     ``outs`` maps a label (a seed, a ``(seed, width)`` pair) to a deep-linear run directory.
@@ -158,7 +162,7 @@ def run_widths(
     return {"seed_reports": reports, "universality": row}
 
 
-def differentiation_curves(run_a, run_b) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def differentiation_curves(run_a: Run, run_b: Run) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Measured and predicted debiased CKA between ``run_a`` at each checkpoint and ``run_b`` at its last one.
 
     The prediction is each run's hidden Gram matrix ``X W₁ᵀW₁ Xᵀ`` on the exact solution of
@@ -187,12 +191,15 @@ def differentiation_curves(run_a, run_b) -> tuple[np.ndarray, np.ndarray, np.nda
     return steps, np.array(measured), np.array(predicted)
 
 
-def _predicted(run, steps: np.ndarray) -> np.ndarray:
+def _predicted(run: Run, steps: np.ndarray) -> np.ndarray:
+    from bridge.models import DeepLinearNetwork
     from bridge.theory.balanced_flow import balanced_flow
 
     if run.config.model.depth != 2:
         raise ValueError(f"the representation trajectory is predicted for depth-2 networks, got depth {run.config.model.depth}")
     data, net = run.task_data(), run.model_at(0)
+    if not isinstance(net, DeepLinearNetwork):
+        raise ValueError(f"the representation trajectory is predicted from a DeepLinearNetwork's two weights, got a {type(net).__name__}")
     w_in, w_out = (w.detach().double().numpy() for w in net.weights)
     flow = balanced_flow(steps, data.info["teacher"].double().numpy(), w_in, w_out, run.config.train.lr)
     x, d_in = data.train.x.double().numpy(), w_in.shape[1]
@@ -246,7 +253,7 @@ def _nan_first(value: float) -> float:
     return np.inf if np.isnan(value) else value
 
 
-def _accuracy(run, name: str, label: str) -> tuple[np.ndarray, np.ndarray]:
+def _accuracy(run: Run, name: str, label: str) -> tuple[np.ndarray, np.ndarray]:
     """``run.curve(name)``, refused naming ``label`` and the curve when it has fewer than 2 samples or an accuracy
     outside [0, 1] (beyond float rounding).
 
@@ -266,7 +273,7 @@ def _accuracy(run, name: str, label: str) -> tuple[np.ndarray, np.ndarray]:
     return steps, values
 
 
-def grokked(run, targets, label: str = "the run") -> bool:
+def grokked(run: Run, targets: Targets, label: str = "the run") -> bool:
     """Whether a grokking main run memorised and then generalised (the study's precondition).
 
     ``run`` needs ``curve("accuracy/train")`` and ``curve("accuracy/test")``; ``targets`` is the grokking study's ``Targets``.
@@ -288,7 +295,7 @@ def grokked(run, targets, label: str = "the run") -> bool:
     return memorised is not None and gen is not None and gen.step >= memorised.step
 
 
-def fourier_algorithm(outs: Mapping[int, str | Path], targets) -> list:
+def fourier_algorithm(outs: Mapping[int, str | Path], targets: Targets) -> list[Check]:
     """Rows over the grokking seeds: every seed that groks uses a sparse Fourier algorithm, on its own frequencies.
 
     For each seed whose main run grokked (:func:`grokked`), the key frequencies of the
@@ -335,7 +342,7 @@ def _gini_reaches(norms: Any, n_top: int) -> bool:
     return total > 0 and spread >= 2 * total * (f - n_top)
 
 
-def sparse_fourier_rows(spectra: Mapping[int, Any], targets, skipped: Sequence[int] = ()) -> list:
+def sparse_fourier_rows(spectra: Mapping[int, Any], targets: Targets, skipped: Sequence[int] = ()) -> list[Check]:
     """The rows of :func:`fourier_algorithm` from each grokking seed's final per-frequency norms.
 
     Args:

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,6 +39,7 @@ from bridge.plots import (
 )
 from bridge.report import BridgeReport
 from bridge.runs.run import Run
+from bridge.stages import Stage
 from bridge.tasks.base import TaskData
 from bridge.tasks.repeated_tokens import (
     RepeatedTokensConfig,
@@ -68,6 +70,9 @@ from probes.induction import (
     previous_token_coverage,
 )
 from probes.patching_data import corrupted_pair
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 @dataclass(frozen=True)
@@ -298,7 +303,7 @@ def seed_circuits(outs: Mapping[int, Path], edge_z: float) -> list:
     ]
 
 
-def observed(run: Run, control: Run, first, last, causal: dict) -> Observed:
+def observed(run: Run, control: Run, first: nx.DiGraph, last: nx.DiGraph, causal: dict) -> Observed:
     """The :class:`~case_studies.induction_heads.verdict.Observed` of a main run and its control: curves from their metrics,
     K-composition z-scores from the ``first`` and ``last`` circuit graphs, ablation effects from ``causal``
     (:func:`~probes.induction.final_causal` of :func:`~case_studies.induction_heads.verdict.previous_token_head`).
@@ -340,7 +345,10 @@ def bigram_background(run: Run, data: TaskData) -> dict | None:
     return {**bigram_floors(tokens, transition.cpu(), first_occurrences(tokens)), "first_loss_min": float(first[i]), "first_loss_min_step": float(t[i]), "first_loss_final": float(first[-1])}
 
 
-def _notes(preset, ind_name, prev_name, change, graphs, llc_stages, causal, drop, c_drop, coverage, bigram) -> list[str]:
+def _notes(
+    preset: InductionPreset, ind_name: str, prev_name: str, change: Mapping[str, Any], graphs: Mapping[int, nx.DiGraph], llc_stages: Sequence[Stage],
+    causal: Mapping[str, Any], drop: Stage | None, c_drop: Stage | None, coverage: Mapping[str, Any], bigram: Mapping[str, float] | None,
+) -> list[str]:
     tg, every = preset.targets, ", ".join(f"{r.end:.0f}" for r in llc_stages if r.kind == "drop") or "none"
     a, smallest = causal["all_prev_ablation_mean"], causal["prev_ablation_subsets"]["smallest_meeting_targets"]
     least = "no set of layer-0 heads meets both ablation targets" if smallest is None else (
@@ -360,9 +368,9 @@ def _notes(preset, ind_name, prev_name, change, graphs, llc_stages, causal, drop
     return notes
 
 
-def _rate(stage) -> str:
+def _rate(stage: Stage | None) -> str:
     return "none" if stage is None else f"{-stage.change:.2f} over steps {stage.start:.0f}-{stage.end:.0f} ({-1000 * stage.change / (stage.end - stage.start):.2f} per 1000 steps)"
 
 
-def _fmt(pair) -> str:
+def _fmt(pair: tuple[float, float] | None) -> str:
     return "none" if pair is None else f"[{pair[0]:.0f}, {pair[1]:.0f}]"

@@ -153,7 +153,7 @@ class Rows:
     control_drop: Stage | None
     llc_event: Event | None
     llc_stages: list[Stage]
-    events: list[Event] = field(default_factory=list)
+    events: list[Stage | Event] = field(default_factory=list)  # the loss's stages, then the events that were found
 
 
 def previous_token_head(previous_token: Float[np.ndarray, "n head"]) -> int:
@@ -166,7 +166,9 @@ def previous_token_head(previous_token: Float[np.ndarray, "n head"]) -> int:
     return int(np.argmax(np.asarray(previous_token)[-1]))
 
 
-def dynamics(steps, loss, llc_steps, llc, llc_std, *, d_vocab: int, n_chains: int, targets: Targets = Targets()) -> tuple:
+def dynamics(
+    steps: Float[np.ndarray, " n"], loss: Float[np.ndarray, " n"], llc_steps: Float[np.ndarray, " k"], llc: Float[np.ndarray, " k"], llc_std: Float[np.ndarray, " k"], *, d_vocab: int, n_chains: int, targets: Targets = Targets()
+) -> tuple[list[Stage], Stage | None, Event | None, list[Stage]]:
     """The repeated-token loss's stages and its abrupt drop (``None`` when absent, :func:`~bridge.stages.abrupt_drop`
     with a fall of at least ``targets.drop_fall × ln d_vocab``); the LLC boundary (end of its largest rise above
     ``targets.llc_sigmas`` standard errors, the median spread over ``√n_chains``) and the LLC's stages.
@@ -196,7 +198,7 @@ def dynamics(steps, loss, llc_steps, llc, llc_std, *, d_vocab: int, n_chains: in
     return stages, drop, llc_event, llc_stages
 
 
-def induction_candidates(steps, induction, induction_off, window, tg: Targets) -> tuple[int, dict[int, dict]]:
+def induction_candidates(steps: Float[np.ndarray, " n"], induction: Float[np.ndarray, "n head"], induction_off: Float[np.ndarray, "n head"], window: tuple[float, float] | None, tg: Targets) -> tuple[int, dict[int, dict]]:
     """Every layer-1 head's rise (:func:`~bridge.stages.rise_between`), whether it lies inside ``window``, and its
     final test and off-position induction scores; the chosen head meets the most targets, then has the highest test score.
 
@@ -325,7 +327,7 @@ def judge(obs: Observed, *, d_vocab: int, n_chains: int, targets: Targets = Targ
         check("one-layer control: max induction score over training", obs.control_induction, f"< {tg.control_induction:g}", obs.control_induction < tg.control_induction,
               role="info", claim="a one-layer attention-only model cannot match prefixes (cannot fail: shown for the reader)"),
     ]
-    events = [*stages, *(e for e in (loss_half, ind_event, prev_event, k_event, llc_event, drop_end) if e is not None)]
+    events: list[Stage | Event] = [*stages, *(e for e in (loss_half, ind_event, prev_event, k_event, llc_event, drop_end) if e is not None)]
     return Rows(matches, checks, ind_head, prev_head, candidates, stages, drop, c_drop, llc_event, llc_stages, events)
 
 
@@ -354,7 +356,7 @@ def synthetic_observed(steps: Float[np.ndarray, " n"], *, at: float = 1300.0, he
                     3.5, 0.1, t, 3.0 - 0.05 * t / t[-1], 0.2)
 
 
-def _require_cross_entropy(field: str, steps, values) -> None:
+def _require_cross_entropy(field: str, steps: Float[np.ndarray, " n"], values: Float[np.ndarray, " n"]) -> None:
     """Refuse a loss curve with a finite negative entry, naming the field, the value and its step (a cross-entropy is >= 0;
     a value that is not finite is no measurement, and passes no row)."""
     v = np.asarray(values, dtype=float)
@@ -373,7 +375,7 @@ def _unmeasured(value: float) -> str:
     return "" if math.isfinite(value) else f"the measurement is not finite ({value})"
 
 
-def _fmt(pair) -> str:
+def _fmt(pair: tuple[float, float] | None) -> str:
     return "none" if pair is None else f"[{pair[0]:.0f}, {pair[1]:.0f}]"
 
 

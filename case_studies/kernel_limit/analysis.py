@@ -3,7 +3,7 @@ tangent kernel, the sweep over output scales, and the report that judges them (p
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,7 +91,7 @@ def theory(run: Run) -> dict:
     return {**found, "prediction": pred, "learnability": learn, "steps": steps, "degree_eigenvalues": degree_eigenvalues(kernel), "modes": modes, "elasticity": weight, "degrees": list(info["degrees"]), "lr": lr, "n": n}
 
 
-def target_modes(kernel: np.ndarray, terms: list[np.ndarray], subsets) -> tuple[np.ndarray, np.ndarray]:
+def target_modes(kernel: np.ndarray, terms: list[np.ndarray], subsets: Iterable[Collection[int]]) -> tuple[np.ndarray, np.ndarray]:
     """The kernel's per-degree spectrum on the cube with each target term as a mode of its own.
 
     Degree ``k``'s eigenvalue is the mean of ``E_{x,x'}[χ_S(x) K(x, x') χ_S(x')]`` over the ``C(d, k)``
@@ -135,7 +135,7 @@ def first_order_shift(elasticity: np.ndarray, before: np.ndarray, after: np.ndar
     return float(elasticity[keep] @ np.log(after[keep] / before[keep]))
 
 
-def linearised(kernel: np.ndarray, train: np.ndarray, target: np.ndarray, lr: float, steps: np.ndarray, terms: list[np.ndarray], coefficients) -> dict:
+def linearised(kernel: np.ndarray, train: np.ndarray, target: np.ndarray, lr: float, steps: np.ndarray, terms: list[np.ndarray], coefficients: Sequence[float]) -> dict:
     """Kernel gradient descent from zero with ``kernel`` on the whole domain: each term's learned fraction over ``steps`` and at t → ∞.
 
     ``stability`` is ``η λ̂_max / n`` of the training Gram matrix; at 2 or above gradient

@@ -4,8 +4,9 @@ run ends with, the initial tangent kernel on the whole cube, and kernel interpol
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -86,7 +87,7 @@ def cube_terms(info: Mapping) -> list[np.ndarray]:
     return [np.prod(points[:, list(s)], axis=1) for s in info["subsets"]]
 
 
-def final(run: Run, name: str, **index) -> float:
+def final(run: Run, name: str, **index: Any) -> float:
     """The last value of an observable (``run.curve(name, **index)``'s last entry).
 
     Examples:
@@ -127,7 +128,7 @@ def draws(runs: Mapping[str, Run]) -> dict:
     return {"draw": [r.config.task.draw for r in found], "cube_mse": np.array([e["cube_mse"] for e in ends]), "fractions": np.array([e["fractions"] for e in ends]), "loss_ratio": [e["loss_ratio"] for e in ends]}
 
 
-def interpolants(kernel: np.ndarray, sets: list[np.ndarray], target: np.ndarray, terms: list[np.ndarray], coefficients) -> dict:
+def interpolants(kernel: np.ndarray, sets: list[np.ndarray], target: np.ndarray, terms: list[np.ndarray], coefficients: Sequence[float]) -> dict:
     """The kernel's interpolant on each training set, averaged over the sets: cube MSE and each term's learned fraction.
 
     The interpolant is the minimum-norm one (:func:`bridge.theory.linearised.interpolant`), the ``t → ∞`` limit of

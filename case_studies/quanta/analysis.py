@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,7 +141,7 @@ def _learned_final(c: WidthCurves) -> int:
     return int((c.losses[-1] < CHANCE / 2).sum())
 
 
-def _worst(values: dict[int, float], pick) -> tuple[float | None, list[int]]:
+def _worst(values: dict[int, float], pick: Callable[[Iterable[float]], float]) -> tuple[float | None, list[int]]:
     """``pick`` (``max`` or ``min``) of the values, or NaN with the keys whose value is not finite; ``None`` when empty."""
     unmeasured = [k for k, v in values.items() if not np.isfinite(v)]
     if not values:

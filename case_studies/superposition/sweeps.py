@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import einops
 import numpy as np
 import torch
+from jaxtyping import Bool, Float
+from torch import Tensor
 
 from bridge.config import ConfigError
 from bridge.models.toy_superposition import ToySuperposition, ToySuperpositionConfig, fit_fresh_samples, instance_losses
@@ -138,7 +140,7 @@ def dims_sweep(sweep: DimsSweep, seed: int) -> list[dict]:
     return out
 
 
-def _fit(model: ToySuperposition, *args, **kwargs) -> torch.Tensor:
+def _fit(model: ToySuperposition, importance: Float[Tensor, "inst n"], density: Float[Tensor, " inst"], *, steps: int, batch_size: int, lr: float, seed: int, desc: str) -> Bool[Tensor, " inst"]:
     """:func:`fit_fresh_samples`; ``(instances,)`` whether each instance's weights ended finite (none, when a step overflowed).
 
     Its progress follows the report's (:func:`bridge.progress.inherited_progress`: silent under ``--quiet``).
@@ -146,7 +148,7 @@ def _fit(model: ToySuperposition, *args, **kwargs) -> torch.Tensor:
     from bridge.progress import inherited_progress
 
     try:
-        fit_fresh_samples(model, *args, progress=inherited_progress(), **kwargs)
+        fit_fresh_samples(model, importance, density, steps=steps, batch_size=batch_size, lr=lr, seed=seed, progress=inherited_progress(), desc=desc)
     except Diverged:
         with torch.no_grad():
             for p in (model.W, model.b):

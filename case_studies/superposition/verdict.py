@@ -12,6 +12,7 @@ from numbers import Real
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from bridge.match import check, match
 from bridge.stages.detectors import settled_crossing
@@ -158,7 +159,7 @@ def sticky_distances(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return fractions, distances
 
 
-def pentagon_rows(steps, llc, llc_std, represented, gap_error, final: Polygon, preset: Any) -> tuple[list, list, list]:
+def pentagon_rows(steps: ArrayLike, llc: ArrayLike, llc_std: ArrayLike, represented: ArrayLike, gap_error: ArrayLike, final: Polygon, preset: Any) -> tuple[list, list, list]:
     """The pentagon check, the k-gon match and the learning coefficient's step across the 4-gon -> 5-gon transition.
 
     Args:

@@ -263,3 +263,14 @@ def test_depth2_random_start_through_train_predicts_from_the_step_zero_weights(t
         assert "u0_source" not in pred.extra and pred.extra["u0"] == pytest.approx(float(u0[m]), rel=1e-9)
         observed = half_rise(*run.curve("mode/strength", mode=m))
         assert observed.step == pytest.approx(pred.step, rel=0.05), (m, observed.step, pred.step)
+
+
+def test_predict_run_names_a_depth_2_model_that_is_not_a_deep_linear_network():
+    """A depth-2 run whose step-0 model is another module is refused naming its type, not an AttributeError on ``weights``."""
+    from types import SimpleNamespace
+
+    train = SimpleNamespace(lr=0.01, require_gradient_descent=lambda who: None)
+    config = SimpleNamespace(train=train, model=SimpleNamespace(depth=2))
+    run = SimpleNamespace(config=config, task_data=lambda: SimpleNamespace(info={"S": torch.tensor([2.0, 1.0])}), model_at=lambda step: torch.nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="DeepLinearNetwork's two weights, got a Linear"):
+        saxe.predict_run(run)

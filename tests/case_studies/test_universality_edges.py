@@ -8,6 +8,7 @@ import types
 
 import numpy as np
 import pytest
+import torch
 
 import case_studies.generality.universality as univ
 from case_studies.grokking import Targets
@@ -116,3 +117,10 @@ def test_universality_json_is_standard_json_when_a_cka_is_not_a_number(monkeypat
 
     saved = json.loads((tmp_path / "widths" / "universality.json").read_text(), parse_constant=refuse)
     assert saved["universality"]["value"] is None and saved["universality"]["passed"] is False and list(saved["widths"].values()) == ["fail"]
+
+
+def test_the_predicted_trajectory_names_a_depth_2_model_that_is_not_a_deep_linear_network():
+    """A depth-2 config whose model is another module (a plugin's) is refused naming its type, not an AttributeError on ``weights``."""
+    run = types.SimpleNamespace(config=types.SimpleNamespace(model=types.SimpleNamespace(depth=2)), task_data=lambda: None, model_at=lambda step: torch.nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="DeepLinearNetwork's two weights, got a Linear"):
+        univ._predicted(run, np.array([0.0, 100.0]))

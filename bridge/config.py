@@ -20,7 +20,7 @@ import math
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from bridge.field_types import MAX_INT, mismatch, plain, shown  # noqa: F401 (MAX_INT: the largest integer a config field holds)
 from bridge.registry import Registry
@@ -62,10 +62,7 @@ class ConfigError(ValueError):
 _type_hints = functools.cache(typing.get_type_hints)  # a config class's annotations, evaluated once per class, not per config
 
 
-_Config = TypeVar("_Config", bound=type)
-
-
-def config_class(kind: str) -> Callable[[_Config], _Config]:
+def config_class(kind: str) -> Callable[[type], type]:
     """Class decorator: register a frozen config dataclass under ``kind``.
 
     Every field is checked against its annotation at construction (before the
@@ -87,7 +84,7 @@ def config_class(kind: str) -> Callable[[_Config], _Config]:
         TrainConfig(optimizer='gd', lr=1.0, steps=10, batch_size=None, weight_decay=0.0, momentum=0.0, betas=(0.5, 0.9), schedule=ScheduleConfig(n_log=30, every=0, track_every=0, track_resolution=0.0, keep_optimizer=True), threads=1, dtype='float32', warmup=0, clip_grad_norm=None, decay='none')
     """
 
-    def wrap(cls: _Config) -> _Config:
+    def wrap(cls: type) -> type:
         cls.kind = kind  # type: ignore[attr-defined]
         own = cls.__dict__.get("__post_init__")
 

@@ -15,6 +15,8 @@ Examples:
     True
 """
 
+from typing import TYPE_CHECKING
+
 from bridge.registry import lazy_exports
 
 _EXPORTS = {
@@ -82,6 +84,71 @@ _EXPORTS = {
     "rdm": "probes.similarity",
     "rsa": "probes.similarity",
 }
+
+if TYPE_CHECKING:  # what each lazy name is, for a type checker (a module __getattr__ would read as Any)
+    from probes.activations import activations_over_checkpoints as activations_over_checkpoints
+    from probes.activations import cached_activation as cached_activation
+    from probes.circuits import circuit_graph as circuit_graph
+    from probes.circuits import graph_change as graph_change
+    from probes.circuits import read_graphs as read_graphs
+    from probes.circuits import same_circuit as same_circuit
+    from probes.circuits import to_node_link as to_node_link
+    from probes.circuits import write_graphs as write_graphs
+    from probes.differentiation import Differentiation as Differentiation
+    from probes.differentiation import between_category_variance as between_category_variance
+    from probes.feature_geometry import Polygon as Polygon
+    from probes.feature_geometry import feature_norms as feature_norms
+    from probes.feature_geometry import n2m1_phase as n2m1_phase
+    from probes.feature_geometry import polygon as polygon
+    from probes.feature_geometry import represented as represented
+    from probes.fourier import fourier_basis as fourier_basis
+    from probes.fourier import frequency_norms as frequency_norms
+    from probes.fourier import gini as gini
+    from probes.fourier import key_frequencies as key_frequencies
+    from probes.fourier import neuron_frequency_fve as neuron_frequency_fve
+    from probes.heads import attention_patterns as attention_patterns
+    from probes.heads import composition_scores as composition_scores
+    from probes.heads import copying_scores as copying_scores
+    from probes.heads import head_scores as head_scores
+    from probes.heads import head_weights as head_weights
+    from probes.heads import induction_by_key_position as induction_by_key_position
+    from probes.heads import previous_token_by_position as previous_token_by_position
+    from probes.heads import previous_token_reach as previous_token_reach
+    from probes.induction import final_causal as final_causal
+    from probes.induction import head_graph as head_graph
+    from probes.induction import previous_token_coverage as previous_token_coverage
+    from probes.induction import previous_token_demand as previous_token_demand
+    from probes.linear import LinearProbe as LinearProbe
+    from probes.modular import grid_inputs as grid_inputs
+    from probes.modular import logits_and_neurons as logits_and_neurons
+    from probes.modular import residue_embedding as residue_embedding
+    from probes.modular import weight_norm as weight_norm
+    from probes.over_training import probe_over_checkpoints as probe_over_checkpoints
+    from probes.patching import ablated as ablated
+    from probes.patching import ablation_effects as ablation_effects
+    from probes.patching import ablation_subsets as ablation_subsets
+    from probes.patching import patch_heads as patch_heads
+    from probes.patching import path_patch_keys as path_patch_keys
+    from probes.patching import path_patch_matrix as path_patch_matrix
+    from probes.patching_data import PatchingPair as PatchingPair
+    from probes.patching_data import corrupted_pair as corrupted_pair
+    from probes.patching_data import repeated_pairs as repeated_pairs
+    from probes.quanta import quanta_learned as quanta_learned
+    from probes.quanta import relevant_bit_share as relevant_bit_share
+    from probes.quanta import subtask_metrics as subtask_metrics
+    from probes.quanta import unit_contributions as unit_contributions
+    from probes.quanta import unit_sharing as unit_sharing
+    from probes.quanta import walsh_gap as walsh_gap
+    from probes.quanta_ablation import unit_ablation as unit_ablation
+    from probes.quanta_ablation import units_needed as units_needed
+    from probes.restricted_loss import excluded_loss as excluded_loss
+    from probes.restricted_loss import logit_fve as logit_fve
+    from probes.restricted_loss import restricted_loss as restricted_loss
+    from probes.restricted_loss import template_loss_components as template_loss_components
+    from probes.similarity import linear_cka as linear_cka
+    from probes.similarity import linear_cka_null as linear_cka_null
+    from probes.similarity import rdm as rdm
+    from probes.similarity import rsa as rsa
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)

@@ -6,36 +6,18 @@ when it checks a notebook or a script that calls them; an annotation that is wro
 and so is a page's example that uses a value the annotations say may be ``None``. mypy comes with the dev extra.
 """
 
-import importlib.util
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-import pytest
+from mypy_runs import ROOT, mypy, mypy_files, mypy_version
 
-ROOT = Path(__file__).resolve().parents[1]
-TIMEOUT = 900  # seconds: mypy reads the packages (and torch's annotations) in about 40 cold, a few with its cache
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 # a page imports modules the reader writes from the page itself (my_models.py): those are not found, and are not ours
 PAGE_HEADER = '# mypy: disable-error-code="import-not-found"\n'
 
 
-def _mypy(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    if importlib.util.find_spec("mypy") is None:
-        pytest.fail(f"mypy is not installed for {sys.executable}: install the dev extra, pip install -e .[dev]")
-    command = [sys.executable, "-m", "mypy", "--no-color-output", "--no-error-summary", *args]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT, env=env)
-
-
-def _version() -> str:
-    return subprocess.run([sys.executable, "-m", "mypy", "--version"], capture_output=True, text=True, timeout=TIMEOUT).stdout.strip()
-
-
 def test_mypy_finds_nothing():
-    done = _mypy()
-    assert done.returncode == 0, f"{_version()} found (the configuration is pyproject.toml's [tool.mypy]):\n{done.stdout}{done.stderr}"
+    done = mypy()
+    assert done.returncode == 0, f"{mypy_version()} found (the configuration is pyproject.toml's [tool.mypy]):\n{done.stdout}{done.stderr}"
 
 
 def test_the_code_of_the_readme_and_every_docs_page_type_checks(tmp_path):
@@ -48,8 +30,6 @@ def test_the_code_of_the_readme_and_every_docs_page_type_checks(tmp_path):
             (tmp_path / f"{name}.py").write_text(PAGE_HEADER + "\n\n".join(blocks))
             written.append(f"{name}.py")
     assert len(written) >= 15, written  # the README, the concepts and extending pages, every case study's notebook block, ...
-    env = {**os.environ, "MYPYPATH": str(ROOT)}  # the packages as the checkout has them, however they were installed
-    cache = ROOT / ".mypy_cache" / "pages"  # its own: the test above may write the default cache at the same time
-    reader = ["--allow-untyped-defs", "--allow-incomplete-defs", "--check-untyped-defs"]  # a reader's code need not annotate, and is checked all the same
-    done = _mypy("--config-file", str(ROOT / "pyproject.toml"), "--cache-dir", str(cache), *reader, *(str(tmp_path / w) for w in written), env=env)
-    assert done.returncode == 0, f"{_version()} found, in the pages' code (file name: the page's path):\n{done.stdout}{done.stderr}"
+    reader = ("--allow-untyped-defs", "--allow-incomplete-defs", "--check-untyped-defs")  # a reader's code need not annotate, and is checked all the same
+    done = mypy_files(*(tmp_path / w for w in written), cache="pages", options=reader)  # its own cache: the test above may write the default one at the same time
+    assert done.returncode == 0, f"{mypy_version()} found, in the pages' code (file name: the page's path):\n{done.stdout}{done.stderr}"

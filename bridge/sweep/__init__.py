@@ -18,9 +18,6 @@ from typing import TYPE_CHECKING, Any
 from bridge.registry import lazy_exports
 from bridge.sweep.grid import Point, grid_points, parse_grid_option, parse_seeds
 
-if TYPE_CHECKING:
-    from bridge.sweep.runner import Sweep
-
 _EXPORTS = {
     "BACKENDS": "bridge.sweep.backends",
     "LocalBackend": "bridge.sweep.backends",
@@ -33,6 +30,18 @@ _EXPORTS = {
     "run_point": "bridge.sweep.point",
     "run_sweep": "bridge.sweep.runner",
 }
+
+if TYPE_CHECKING:  # what each lazy name is, for a type checker (a module __getattr__ would read as Any)
+    from bridge.sweep.backends import BACKENDS as BACKENDS
+    from bridge.sweep.backends import LocalBackend as LocalBackend
+    from bridge.sweep.backends import RayBackend as RayBackend
+    from bridge.sweep.backends import SubmititBackend as SubmititBackend
+    from bridge.sweep.backends import get_backend as get_backend
+    from bridge.sweep.point import Target as Target
+    from bridge.sweep.point import run_point as run_point
+    from bridge.sweep.runner import Sweep as Sweep
+    from bridge.sweep.runner import load_sweep as load_sweep
+    from bridge.sweep.runner import run_sweep as run_sweep
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = ["Point", "grid_points", "parse_grid_option", "parse_seeds"]  # imported above, listed as names a linter reads

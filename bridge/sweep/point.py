@@ -20,11 +20,14 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bridge.config import ConfigError, config_from_dict
 from bridge.runs.errors import Diverged
 from bridge.sweep.grid import SEED, Point, value_text
+
+if TYPE_CHECKING:
+    from bridge.trackers.base import Tracker
 
 DONE, FAILED, RUNNING, INTERRUPTED, PENDING = "done", "failed", "running", "interrupted", "pending"
 
@@ -54,7 +57,7 @@ class Target:
     case_study: str = ""
     preset: Any = "quick"
     settings: tuple[str, ...] = ()
-    trackers: Callable[[], Sequence[Any]] | None = field(default=None, compare=False)
+    trackers: Callable[[], Sequence[Tracker]] | None = field(default=None, compare=False)
     imports: tuple[str, ...] = ()
     loggers: tuple[str, ...] = ()
     device: str = "cpu"

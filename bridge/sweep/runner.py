@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import sys
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bridge.config import ConfigError
 from bridge.sweep.backends import Job, LocalBackend, get_backend
@@ -32,6 +30,13 @@ from bridge.sweep.checks import check_paths, check_values
 from bridge.sweep.grid import Point, grid_points
 from bridge.sweep.manifest import MANIFEST, POINTS, RESULTS, difference, new_manifest, read_manifest, write_manifest
 from bridge.sweep.point import DONE, FAILED, INTERRUPTED, PENDING, RUNNING, Stack, Target, point_row, point_state, run_point, stack_points
+from bridge.sweep.progress import PointProgress, first_line
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from bridge.runs.run import Run
+    from bridge.trackers.base import Tracker
 
 
 def run_sweep(
@@ -44,7 +49,7 @@ def run_sweep(
     preset: Any = "quick",
     settings: Sequence[str] = (),
     backend: str = "local",
-    trackers: Callable[[], Sequence[Any]] | None = None,
+    trackers: Callable[[], Sequence[Tracker]] | None = None,
     device: str = "cpu",
     threads: int = 1,
     imports: Sequence[str] = (),
@@ -124,7 +129,7 @@ def run_sweep(
             records[p.key].update(status=DONE, error=None)
     manifest["backend"] = backend
     write_manifest(out, manifest)
-    bar = _PointProgress(len(pts), len(pts) - len(todo), progress)
+    bar = PointProgress(len(pts), len(pts) - len(todo), progress)
     rows: dict[str, dict[str, Any]] = {}  # done points' rows, read from disk once
 
     def on_done(outcome: dict[str, Any]) -> None:
@@ -224,16 +229,6 @@ def point_status(out: Path, record: dict[str, Any], kind: str) -> tuple[str, str
     return state, ""
 
 
-def first_line(text: str | None) -> str:
-    """The first non-empty line of ``text`` (``""`` for none): a failed point's error in one line.
-
-    Examples:
-        >>> first_line("\\n  ConfigError: lr must be positive\\nTraceback ..."), first_line(None)
-        ('ConfigError: lr must be positive', '')
-    """
-    return next((line.strip() for line in (text or "").splitlines() if line.strip()), "")
-
-
 def write_results(out: Path, manifest: dict[str, Any], cache: dict[str, dict[str, Any]] | None = None) -> None:
     """Rewrite ``out/results.csv``: one row per point (parameters, state, error, seconds, final metrics, events).
 
@@ -316,7 +311,7 @@ class Sweep:
         return [Point(tuple(r["params"].items())) for r in self.manifest["points"]]
 
     @cached_property
-    def table(self) -> Any:
+    def table(self) -> pd.DataFrame:
         """``results.csv`` as a DataFrame (one row per point); read from the runs when its states are behind :meth:`status`."""
         import pandas as pd
 
@@ -325,7 +320,7 @@ class Sweep:
             table = pd.read_csv(io.StringIO(_results_text(self.path, self.manifest)))
         return table
 
-    def status(self) -> Any:
+    def status(self) -> pd.DataFrame:
         """A DataFrame ``key, status, error``: the state of every point now (done, running, failed, interrupted, pending)."""
         import pandas as pd
 
@@ -333,7 +328,7 @@ class Sweep:
         rows = [(r["key"], *point_status(self.path, r, kind)) for r in self.manifest["points"]]
         return pd.DataFrame(rows, columns=["key", "status", "error"])
 
-    def run(self, key: str) -> Any:
+    def run(self, key: str) -> Run:
         """The :class:`~bridge.runs.run.Run` of point ``key`` (a case study's main run)."""
         from bridge.runs.run import load_run
 
@@ -342,7 +337,7 @@ class Sweep:
         return load_run(self.path / POINTS / key)
 
     @property
-    def runs(self) -> dict[str, Any]:
+    def runs(self) -> dict[str, Run]:
         """``{key: Run}`` of every point that has a run directory."""
         return {k: self.run(k) for k in self.keys if (self.path / POINTS / k / "run.json").exists()}
 
@@ -361,39 +356,6 @@ def load_sweep(path: str | Path) -> Sweep:
         (['train.lr=0.05', 'train.lr=0.1'], (), 2.5, 2)
     """
     return Sweep(Path(path))
-
-
-class _PointProgress:
-    """Progress over points (:func:`bridge.progress.progress_bar`): a bar naming the point under way on a terminal or
-    in a notebook, one plain line per finished point in a log, nothing with ``progress=False``."""
-
-    def __init__(self, total: int, done: int, progress: bool | None) -> None:
-        from bridge.progress import PlainProgress, progress_bar
-
-        self.total, self.n, self.t0 = total, done, time.monotonic()
-        bar = progress_bar(None, "sweep", progress, total=total, initial=done, unit="point", mininterval=0)
-        self.plain = isinstance(bar, PlainProgress)
-        self.silent = not self.plain and bool(bar.disable)
-        self.bar = None if self.plain or self.silent else bar
-        self.points_progress = progress if self.bar is not None else False  # a point's own bars, under this one
-
-    def start(self, job: Job) -> None:
-        if self.bar is not None:
-            self.bar.set_postfix(refresh=True, now=job.key)
-
-    def update(self, outcome: dict[str, Any]) -> None:
-        self.n += 1
-        if self.bar is not None:
-            self.bar.update(1)
-            if outcome["status"] == FAILED:
-                self.bar.write(f"point {outcome['key']} failed: {first_line(outcome.get('error'))}")
-        elif not self.silent:
-            what = outcome["status"] if outcome["status"] != FAILED else f"failed ({first_line(outcome.get('error'))})"
-            print(f"sweep: {self.n}/{self.total} points, elapsed {time.monotonic() - self.t0:.0f} s: {outcome['key']} {what}", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 __all__ = ["INTERRUPTED", "PENDING", "Sweep", "load_sweep", "point_status", "run_sweep", "write_results"]

@@ -12,11 +12,13 @@ Examples:
     'loss'
 """
 
-from typing import Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from bridge.registry import Registry, lazy_exports
 
-TRACKERS: Registry[type] = Registry(
+TRACKERS: Registry[type[Tracker]] = Registry(
     "tracker",
     {
         "coordinates": "bridge.trackers.coordinates:CoordinatesTracker",
@@ -41,7 +43,7 @@ TRACKERS: Registry[type] = Registry(
 )
 
 
-def get_tracker(name: str, **kwargs: Any) -> Any:
+def get_tracker(name: str, **kwargs: Any) -> Tracker:
     """Instantiate the tracker registered as ``name`` (what ``mechbridge analyze --tracker NAME`` runs).
 
     Examples:
@@ -98,5 +100,43 @@ _EXPORTS = {
     "learned_coefficients": "bridge.trackers.walsh",
     "target_coefficients": "bridge.trackers.walsh",
 }
+
+if TYPE_CHECKING:  # what each lazy name is, for a type checker (a module __getattr__ would read as Any)
+    from bridge.models.base import evaluating as evaluating
+    from bridge.trackers.base import Batched as Batched
+    from bridge.trackers.base import BatchedTracker as BatchedTracker
+    from bridge.trackers.base import Row as Row
+    from bridge.trackers.base import StackedTracker as StackedTracker
+    from bridge.trackers.base import Tracker as Tracker
+    from bridge.trackers.base import TrackingBuffer as TrackingBuffer
+    from bridge.trackers.base import row as row
+    from bridge.trackers.conformance import TRACKER_RULES as TRACKER_RULES
+    from bridge.trackers.conformance import TrackerContractError as TrackerContractError
+    from bridge.trackers.conformance import check_tracker as check_tracker
+    from bridge.trackers.coordinates import CoordinatesTracker as CoordinatesTracker
+    from bridge.trackers.coordinates import layer_coordinates as layer_coordinates
+    from bridge.trackers.curvature import CurvatureLoadingTracker as CurvatureLoadingTracker
+    from bridge.trackers.curvature import SharpnessTracker as SharpnessTracker
+    from bridge.trackers.differentiation import DifferentiationTracker as DifferentiationTracker
+    from bridge.trackers.feature_geometry import FeatureGeometryTracker as FeatureGeometryTracker
+    from bridge.trackers.fourier import FourierTracker as FourierTracker
+    from bridge.trackers.fourier import TemplateLossTracker as TemplateLossTracker
+    from bridge.trackers.fourier import WeightNormTracker as WeightNormTracker
+    from bridge.trackers.induction import HeadScoreTracker as HeadScoreTracker
+    from bridge.trackers.induction import InContextTracker as InContextTracker
+    from bridge.trackers.kernel import FeatureAlignmentTracker as FeatureAlignmentTracker
+    from bridge.trackers.kernel import KernelTracker as KernelTracker
+    from bridge.trackers.llc import LLCTracker as LLCTracker
+    from bridge.trackers.loss import LossTracker as LossTracker
+    from bridge.trackers.modes import ModeTracker as ModeTracker
+    from bridge.trackers.modes import end_to_end_map as end_to_end_map
+    from bridge.trackers.modes import mode_alignment as mode_alignment
+    from bridge.trackers.modes import mode_strengths as mode_strengths
+    from bridge.trackers.quanta import HiddenProgressTracker as HiddenProgressTracker
+    from bridge.trackers.quanta import SubtaskLossTracker as SubtaskLossTracker
+    from bridge.trackers.walsh import WalshTracker as WalshTracker
+    from bridge.trackers.walsh import learned_coefficients as learned_coefficients
+    from bridge.trackers.walsh import target_coefficients as target_coefficients
+
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted([*_EXPORTS, "TRACKERS", "get_tracker", "tracker_names"])

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -100,8 +100,14 @@ class Batched:
         (True, [{'observable': 'params/count', 'value': 8.0}])
     """
 
+    if TYPE_CHECKING:  # what a subclass defines: a type checker holds its methods to these signatures
+
+        def capture(self, model: nn.Module, step: int, data: TaskData) -> Any: ...
+
+        def measure(self, captures: list[Any], data: TaskData) -> list[list[Row]]: ...
+
     def __call__(self, model: nn.Module, step: int, data: TaskData) -> list[Row]:
-        return self.measure([self.capture(model, step, data)], data)[0]  # type: ignore[attr-defined]
+        return self.measure([self.capture(model, step, data)], data)[0]
 
 
 _shared: dict[tuple, Tensor] | None = None  # the outputs computed inside shared_outputs()

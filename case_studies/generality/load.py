@@ -26,11 +26,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bridge.runs.errors import CorruptFileError
 from case_studies.generality.kinds import output_folder
 from case_studies.generality.resume import REPORT_FILES, seeds_again
+
+if TYPE_CHECKING:
+    from case_studies.generality.seeds import SeedReport
 
 SEED_JSON, SEED_MD = REPORT_FILES
 __all__ = ["load_seed_report", "read_seed_report", "seed_runs"]
@@ -109,7 +112,7 @@ def read_stamped_pair(js: Path, md: Path, again: str, invalid: str, check: Any) 
     return data, text
 
 
-def load_seed_report(path: str | Path) -> Any:
+def load_seed_report(path: str | Path) -> SeedReport:
     """The :class:`~case_studies.generality.seeds.SeedReport` of the ``--seeds`` output ``path``, rebuilt from its
     ``seed_report.json`` (checked with :func:`read_seed_report`): seeds, each seed's verdict, the threshold, every
     row over seeds and the across-seed rows (as :class:`~bridge.match.Check` objects). Its ``to_dict()`` is the JSON

@@ -26,11 +26,18 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bridge.runs.errors import CorruptFileError
 from case_studies.generality.kinds import output_folder, output_kind
 from case_studies.generality.resume import ROBUSTNESS, ROBUSTNESS_MD, UNIVERSALITY, robustness_again, widths_again
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from bridge.match import Check
+    from bridge.runs.run import Run
+    from case_studies.generality.seeds import SeedReport
 
 RUN_COLUMNS = ("neighbour", "seed", "verdict", "failed_claims", "failed_preconditions", "not_reached", "extended_to", "error")
 __all__ = ["RobustnessTable", "WidthsRecord", "load_robustness", "load_universality", "output_kind"]
@@ -56,7 +63,7 @@ class RobustnessTable:
         """Whether every run of the table passes (as ``mechbridge report`` exits 0)."""
         return all(r["verdict"] == "pass" for r in self.data["runs"])
 
-    def table(self) -> Any:
+    def table(self) -> pd.DataFrame:
         """The runs, one line each in the table's order: a pandas DataFrame with columns ``neighbour`` (its settings,
         the folder's name), ``seed``, ``verdict``, ``failed_claims`` and ``failed_preconditions`` (tuples of row
         names), ``not_reached`` (bool: the phenomenon did not appear within the run's steps), ``extended_to`` (the
@@ -73,7 +80,7 @@ class RobustnessTable:
         frame["extended_to"] = pd.array([r.get("extended_to") for r in runs], dtype="Int64")
         return frame
 
-    def rows(self) -> Any:
+    def rows(self) -> pd.DataFrame:
         """Every row's pass fraction over the runs that report it: a pandas DataFrame with columns ``row``,
         ``pass_fraction`` and ``runs`` (how many runs report it), in the table's order."""
         import pandas as pd
@@ -81,7 +88,7 @@ class RobustnessTable:
         rows = self.data.get("rows") or {}
         return pd.DataFrame([(name, row.get("pass_fraction"), row.get("runs")) for name, row in rows.items()], columns=["row", "pass_fraction", "runs"])
 
-    def run(self, neighbour: str, seed: int) -> Any:
+    def run(self, neighbour: str, seed: int) -> Run:
         """The main run of ``neighbour`` (its ``neighbour`` column) and ``seed`` (:func:`bridge.load_run`)."""
         from bridge.runs.run import load_run
 
@@ -146,7 +153,7 @@ class WidthsRecord:
         return {int(w) if w.isdigit() else w: self.data["widths"][w] for w in order}
 
     @property
-    def row(self) -> Any:
+    def row(self) -> Check:
         """The universality row (:class:`~bridge.match.Check`: the smallest debiased CKA between any two runs)."""
         from bridge.match import Check
         from case_studies.generality.stored import stored_rows
@@ -158,13 +165,13 @@ class WidthsRecord:
         """Whether the universality row passes and so does every width's seed verdict (as ``mechbridge report`` exits 0)."""
         return bool(self.data["universality"]["passed"]) and all(v == "pass" for v in self.data["widths"].values())
 
-    def table(self) -> Any:
+    def table(self) -> pd.DataFrame:
         """The widths: a pandas DataFrame with columns ``width`` and ``seed_verdict``, in increasing width."""
         import pandas as pd
 
         return pd.DataFrame(list(self.widths.items()), columns=["width", "seed_verdict"])
 
-    def seed_report(self, width: int) -> Any:
+    def seed_report(self, width: int) -> SeedReport:
         """The seed report of hidden width ``width`` (:func:`~case_studies.generality.load.load_seed_report` of ``width-W``)."""
         from case_studies.generality.load import load_seed_report
 

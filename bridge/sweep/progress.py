@@ -22,7 +22,13 @@ def first_line(text: str | None) -> str:
 
 class PointProgress:
     """Progress over points (:func:`bridge.progress.progress_bar`): a bar naming the point under way on a terminal or
-    in a notebook, one plain line per finished point in a log, nothing with ``progress=False``."""
+    in a notebook, one plain line per finished point in a log, nothing with ``progress=False``.
+
+    Examples:
+        >>> bar = PointProgress(total=2, done=0, progress=False)
+        >>> bar.update({"key": "train.lr=0.1", "status": "done"}); bar.n, bar.total
+        (1, 2)
+    """
 
     def __init__(self, total: int, done: int, progress: bool | None) -> None:
         from bridge.progress import PlainProgress, progress_bar

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bridge.runs import storage  # through the module: every write of the run store has one seam
+import bridge.runs.storage as storage  # through the module: every write of the run store has one seam
 
 
 class FileBatch:

@@ -275,10 +275,10 @@ def _index_column(values: pd.Series) -> pd.Series:
         if not digits.any():  # a column of names
             return values.where(~missing)
         if (digits | missing).all():  # a column of integers, read as int64 (through float64 they would lose digits)
-            column = pd.Series(pd.NA, index=values.index, dtype="Int64")
-            column[~missing] = pd.to_numeric(text[~missing].str.removesuffix(".0")).astype("Int64")
-            return column
+            return _integer_column(text, missing.to_numpy(dtype=bool))
     cells = values.astype(object)
+    if pd.api.types.infer_dtype(cells, skipna=True) == "integer":  # integers and missing cells (of rows built in Python): no text to read
+        return cells.astype("Int64")
     text = cells.map(lambda v: v if isinstance(v, str) else "")
     missing = cells.isna() | (cells.map(lambda v: isinstance(v, str)) & text.isin(_MISSING))
     digits = text.str.fullmatch(_INTEGER.pattern).astype(bool) & ~missing
@@ -289,6 +289,20 @@ def _index_column(values: pd.Series) -> pd.Series:
     if len(present) and present.map(lambda v: isinstance(v, numbers.Integral)).all():
         return cells.astype("Int64")
     return cells
+
+
+
+def _integer_column(text: pd.Series, missing: np.ndarray) -> pd.Series:
+    """An ``Int64`` column of the cells of digits ``text`` (``2`` or ``2.0``), ``pd.NA`` where ``missing``: each cell
+    parsed as int64 (never through float64), set by position."""
+    cells = text[~missing].str.removesuffix(".0")
+    try:
+        parsed = cells.astype("int64").to_numpy()
+    except (TypeError, ValueError, OverflowError):  # outside int64: the error pandas gives for it
+        parsed = pd.to_numeric(cells).astype("Int64").to_numpy(dtype="int64")
+    ints = np.zeros(len(text), dtype="int64")
+    ints[~missing] = parsed
+    return pd.Series(pd.arrays.IntegerArray(ints, missing.copy()), index=text.index)
 
 
 def key_part(value: Any) -> Any:
@@ -305,28 +319,6 @@ def key_part(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
-
-
-def merge_rows(old: pd.DataFrame, new: pd.DataFrame, replace: bool | Sequence[str] = True) -> pd.DataFrame:
-    """``old`` without the rows whose key some row of ``new`` has, then ``new``.
-
-    Args:
-        old, new: metrics tables.
-        replace: the key: ``True`` for observable, step and every index column (of either table),
-            a list of columns for those columns, ``False`` to keep every old row.
-
-    Examples:
-        >>> old = rows_to_frame([{"step": 0, "observable": "eig", "value": v, "rank": r} for r, v in enumerate([3.0, 2.0, 1.0])])
-        >>> new = rows_to_frame([{"step": 0, "observable": "eig", "value": 3.5, "rank": 0}])
-        >>> merge_rows(old, new)["value"].tolist(), merge_rows(old, new, ["observable", "step"])["value"].tolist()
-        ([2.0, 1.0, 3.5], [3.5])
-    """
-    if replace is not False and not new.empty and not old.empty:
-        columns = sorted((set(new.columns) | set(old.columns)) - {"value"}) if replace is True else list(replace)
-        key = lambda frame: list(zip(*[[key_part(v) for v in frame[c].tolist()] if c in frame.columns else [None] * len(frame) for c in columns]))  # noqa: E731
-        taken = set(key(new))
-        old = old[[k not in taken for k in key(old)]]
-    return rows_to_frame(pd.concat([old, new], ignore_index=True).to_dict("records")) if len(old) else new
 
 
 def write_metrics(path: Path, frame: pd.DataFrame) -> None:

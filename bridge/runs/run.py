@@ -32,7 +32,8 @@ from bridge.config import RunConfig, config_from_dict
 from bridge.runs.checkpoints import load_model, saved_steps
 from bridge.runs.checksums import digest, verify
 from bridge.runs.errors import RunError
-from bridge.runs.metrics import encode_metrics, merge_rows, read_metrics, rows_to_frame, validate_rows
+from bridge.runs.merge import merge_rows
+from bridge.runs.metrics import encode_metrics, read_metrics, rows_to_frame, validate_rows
 from bridge.runs.observables import observable_series, observable_table
 from bridge.runs.run_json import older_layout, read_record, runs_within, unregistered_kinds
 from bridge.runs.storage import CorruptFileError, atomic_write_bytes, atomic_write_json, json_bytes, read_json
@@ -289,7 +290,7 @@ class Run:
 
         Args:
             rows: tidy rows with ``step``, ``observable``, ``value`` and index columns.
-            replace: drop existing rows with the same key first (see :func:`~bridge.runs.metrics.merge_rows`):
+            replace: drop existing rows with the same key first (see :func:`~bridge.runs.merge.merge_rows`):
                 ``True`` keys by observable, step and every index column, so re-running an analysis does
                 not duplicate rows and other rows (other steps, other layers) are kept; a list of
                 columns (``["observable", "step"]``) is the key; ``False`` keeps every row.

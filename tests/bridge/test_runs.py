@@ -248,7 +248,8 @@ def test_merge_rows_keys_on_the_index_columns_of_either_table():
     """With ``replace=True`` the key is observable, step and every index column of old or new:
     a new row without a ``mode`` has an absent mode, so it replaces only an old row whose mode is
     absent too, never the rows of mode 0 and 1 at the same step."""
-    from bridge.runs.metrics import merge_rows, rows_to_frame
+    from bridge.runs.merge import merge_rows
+    from bridge.runs.metrics import rows_to_frame
 
     old = rows_to_frame([
         {"step": 5, "observable": "a", "value": 1.0, "mode": 0},

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -71,6 +71,33 @@ class BridgeReport:
     events: list[Any] = field(default_factory=list)
     files: dict[str, Any] = field(default_factory=dict)
     observations: Any = field(default=None, repr=False, compare=False)
+
+    def __repr__(self) -> str:  # one line: the rows are in .matches and .checks, the tables in to_markdown()
+        return _summary("BridgeReport", self.case_study, self.preset, self.seed, self.verdict, self.failed_claims, self.failed_preconditions)
+
+    def _repr_markdown_(self) -> str:
+        """What a notebook shows: :meth:`to_markdown`, figures named rather than drawn (their paths are the run's)."""
+        return self.to_markdown(images=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BridgeReport:
+        """The report a ``report.json`` holds (:meth:`to_dict`), its rows rebuilt; fields it adds go to :attr:`extra`.
+
+        Raises:
+            TypeError: a row without a field its kind requires, or not an object.
+            KeyError: ``data`` has no ``case_study``, ``preset`` or ``seed``.
+
+        Examples:
+            >>> from bridge.match import check
+            >>> report = BridgeReport("toy", "quick", 0, checks=[check("gap", 2.0, "< 1", False)], extra={"lr": 0.1})
+            >>> again = BridgeReport.from_dict(report.to_dict())
+            >>> again.verdict, again.failed_claims, again.extra, again == report
+            ('fail', ['gap'], {'lr': 0.1}, True)
+        """
+        own = ("case_study", "preset", "seed", "matches", "checks", "verdict", "failed_claims", "failed_preconditions", "figures", "notes")
+        extra = {k: v for k, v in data.items() if k not in own}
+        return cls(data["case_study"], data["preset"], data["seed"], stored_rows(Match, data.get("matches", [])), stored_rows(Check, data.get("checks", [])),
+                   list(data.get("figures", [])), list(data.get("notes", [])), extra)
 
     def observed(self, measure: Callable[[], T]) -> T:
         """The analysis's :attr:`observations` when it kept them, else ``measure()`` (a report read back from disk).
@@ -185,8 +212,17 @@ class BridgeReport:
             places = ", ".join(named[:-1]) + f" and {named[-1]}"
             raise ValueError(f"report of {self.case_study} [{self.preset}, seed {self.seed}] has {len(rows)} rows with the key {key!r} (rows {places}): give each row its own name or key")
 
-    def to_markdown(self) -> str:
-        """A human-readable summary (tables of matches and checks, figures, notes)."""
+    def to_markdown(self, images: bool = True) -> str:
+        """A human-readable summary (tables of matches and checks, figures, notes), as ``report.md`` holds it.
+
+        ``images=False`` names the figures as paths instead of drawing them (a notebook, whose folder is not the run's).
+
+        Examples:
+            >>> from bridge.match import check
+            >>> rows = [check("loss falls", 0.01, "<= 0.05", True), check("modes in order", 0.0, "== 1", False)]
+            >>> print(BridgeReport("deep_linear", "quick", 0, checks=rows).to_markdown().splitlines()[0])
+            # deep_linear — preset quick, seed 0: **PARTIAL**
+        """
         lines = [f"# {self.case_study} — preset {self.preset}, seed {self.seed}: **{self.verdict.upper()}**", ""]
         if self.failed_preconditions:
             lines += [f"Invalid: preconditions failed: {', '.join(self.failed_preconditions)}.", ""]
@@ -211,7 +247,7 @@ class BridgeReport:
                 lines += [f"| {markdown_cell(c.name)} | {_fmt(c.value, 4)} | {markdown_cell(c.target)} | {_mark(c)} | {markdown_cell(c.source) or '—'} |" for c in checks]
                 lines.append("")
         if self.figures:
-            lines += ["## Figures", ""] + [f"![{Path(f).stem}]({f})" for f in self.figures] + [""]
+            lines += ["## Figures", ""] + [f"![{Path(f).stem}]({f})" if images else f"- `{f}`" for f in self.figures] + [""]
         if self.notes:
             lines += ["## Notes", ""] + [f"- {n}" for n in self.notes] + [""]
         return "\n".join(lines)
@@ -227,6 +263,53 @@ class BridgeReport:
         atomic_write_json(run_dir / "report.json", self.to_dict())
         atomic_write_text(run_dir / "report.md", self.to_markdown())
         return run_dir / "report.json"
+
+
+class ReportJSON(dict[str, Any]):
+    """A stored ``report.json`` (what :attr:`bridge.runs.run.Run.report` returns): a dict, indexed as one
+    (``report["verdict"]``), that a notebook shows as the report's tables (:meth:`BridgeReport.to_markdown`) and
+    IPython as one line; ``print(report)`` shows every field.
+
+    Examples:
+        >>> from bridge.match import check
+        >>> stored = ReportJSON(BridgeReport("toy", "quick", 0, checks=[check("gap", 2.0, "< 1", False)]).to_dict())
+        >>> stored["verdict"], stored._repr_markdown_().splitlines()[0]
+        ('fail', '# toy — preset quick, seed 0: **FAIL**')
+    """
+
+    def _repr_markdown_(self) -> str | None:
+        """The report's markdown, or ``None`` (IPython then shows the text) for an object that is not a whole report."""
+        try:
+            return BridgeReport.from_dict(self).to_markdown(images=False)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """One line in IPython (:func:`repr` stays the dict's)."""
+        get = self.get
+        printer.text(_summary("ReportJSON", get("case_study"), get("preset"), get("seed"), get("verdict"), get("failed_claims") or [], get("failed_preconditions") or []))
+
+
+def _summary(kind: str, case_study: Any, preset: Any, seed: Any, verdict: Any, failed: list[str], preconditions: list[str]) -> str:
+    """A report as one line: what it is of, its verdict and the rows that failed."""
+    missing = f", failed_preconditions={list(preconditions)!r}" if preconditions else ""
+    return f"{kind}({case_study!r}, {preset!r}, seed={seed!r}, verdict={verdict!r}, failed={list(failed)!r}{missing})"
+
+
+def stored_rows(kind: type, stored: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """Rows of ``kind`` (:class:`~bridge.match.Match` or :class:`~bridge.match.Check`) from their JSON (fields it
+    does not have, such as ``counted``, left out; ``depends_on`` a tuple again).
+
+    Raises:
+        TypeError: a row without a field ``kind`` requires, or not an object.
+
+    Examples:
+        >>> stored_rows(Check, [{"name": "gap", "value": 0.3, "target": "< 1", "passed": True, "counted": True, "depends_on": ["a"]}])
+        [Check(name='gap', value=0.3, target='< 1', passed=True, role='claim', claim='', source='', depends_on=('a',), reason='', key='')]
+    """
+    import dataclasses
+
+    return [kind(**{f.name: tuple(r[f.name]) if f.name == "depends_on" else r[f.name] for f in dataclasses.fields(kind) if f.name in r}) for r in stored]
 
 
 def _row(row: Match | Check) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from bridge.runs.run_json import older_layout, read_record, runs_within, unregis
 from bridge.runs.storage import CorruptFileError, atomic_write_bytes, atomic_write_json, json_bytes, read_json
 
 if TYPE_CHECKING:
+    from bridge.report import ReportJSON
     from bridge.tasks.base import TaskData
 
 __all__ = ["Run", "load_run", "runs_within"]
@@ -229,8 +230,9 @@ class Run:
         return events
 
     @property
-    def report(self) -> dict[str, Any] | None:
-        """The stored ``report.json`` (``None`` if absent).
+    def report(self) -> ReportJSON | None:
+        """The stored ``report.json`` (``None`` if absent): a dict (``run.report["verdict"]``) that a notebook shows as
+        the report's tables (:class:`~bridge.report.ReportJSON`).
 
         Raises:
             CorruptFileError: ``report.json`` differs from its record in ``run.json``, or has none
@@ -247,7 +249,9 @@ class Run:
         report = read_json(file) if file.exists() else None
         if report is not None and not isinstance(report, dict):
             raise CorruptFileError(f"report.json must hold a report (an object), got {type(report).__name__}")
-        return report
+        from bridge.report import ReportJSON
+
+        return None if report is None else ReportJSON(report)
 
     def _verify(self, name: str) -> None:
         """Check the file ``name`` against its record (:func:`~bridge.runs.checksums.verify`), read again from

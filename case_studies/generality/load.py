@@ -156,8 +156,8 @@ def _seed_report(data: dict[str, Any]) -> Any:
     """The :class:`~case_studies.generality.seeds.SeedReport` whose ``to_dict()`` is ``data``; raises ``ValueError``
     (or ``KeyError``, ``TypeError``) naming the first field that is not as a seed report writes it."""
     from bridge.match import Check, Match
+    from bridge.report import stored_rows
     from case_studies.generality.seeds import SeedReport, check_threshold
-    from case_studies.generality.stored import stored_rows
 
     kinds = {"case_study": str, "preset": str, "seeds": list, "verdicts": dict, "threshold": int | float, "rows": dict, "across_seeds": list, "figures": list}
     for key, kind in kinds.items():

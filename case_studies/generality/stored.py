@@ -6,7 +6,6 @@ reads it as a :class:`~bridge.report.BridgeReport`, so a resumed seed run gather
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +45,7 @@ def diverged_report(folder: str | Path) -> Any:
         {'run': 'main', 'step': 6}
     """
     from bridge.match import Check, Match
-    from bridge.report import BridgeReport
+    from bridge.report import BridgeReport, stored_rows
 
     data = diverged_data(folder)
     if data is None:
@@ -54,19 +53,3 @@ def diverged_report(folder: str | Path) -> Any:
     extra: dict[str, Any] = {k: data[k] for k in ("settings", "diverged") if k in data}
     return BridgeReport(data["case_study"], data["preset"], data["seed"], stored_rows(Match, data.get("matches", [])), stored_rows(Check, data.get("checks", [])), notes=list(data.get("notes", [])), extra=extra)
 
-
-def stored_rows(kind: type, stored: Sequence[Mapping[str, Any]]) -> list[Any]:
-    """Rows of ``kind`` (:class:`~bridge.match.Match` or :class:`~bridge.match.Check`) from their JSON (fields it
-    does not have, such as ``counted``, left out; ``depends_on`` a tuple again).
-
-    Raises:
-        TypeError: a row without a field ``kind`` requires, or not an object.
-
-    Examples:
-        >>> from bridge.match import Check
-        >>> stored_rows(Check, [{"name": "gap", "value": 0.3, "target": "< 1", "passed": True, "counted": True, "depends_on": ["a"]}])
-        [Check(name='gap', value=0.3, target='< 1', passed=True, role='claim', claim='', source='', depends_on=('a',), reason='', key='')]
-    """
-    import dataclasses
-
-    return [kind(**{f.name: tuple(r[f.name]) if f.name == "depends_on" else r[f.name] for f in dataclasses.fields(kind) if f.name in r}) for r in stored]

@@ -156,7 +156,7 @@ class WidthsRecord:
     def row(self) -> Check:
         """The universality row (:class:`~bridge.match.Check`: the smallest debiased CKA between any two runs)."""
         from bridge.match import Check
-        from case_studies.generality.stored import stored_rows
+        from bridge.report import stored_rows
 
         return stored_rows(Check, [{"value": None, "target": "", **self.data["universality"]}])[0]
 

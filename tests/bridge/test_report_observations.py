@@ -10,8 +10,7 @@ from fractions import Fraction
 import numpy as np
 
 from bridge.match import Check, Match, check
-from bridge.report import BridgeReport
-from case_studies.generality.stored import stored_rows
+from bridge.report import BridgeReport, stored_rows
 
 
 class Probe:

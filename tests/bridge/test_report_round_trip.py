@@ -18,15 +18,14 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge import RunConfig, TrainConfig
+from bridge import RunConfig, TrainConfig, load_run
 from bridge.config import config_to_dict
 from bridge.match import Check, Match
 from bridge.models import DeepLinearConfig
-from bridge.report import BridgeReport, not_reached
+from bridge.report import BridgeReport, not_reached, stored_rows
 from bridge.runs.checksums import record
 from bridge.tasks import LinearTeacherConfig
 from case_studies.generality.robustness import StoredReport, StoredRow
-from case_studies.generality.stored import stored_rows
 
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 CONFIG = config_to_dict(RunConfig(LinearTeacherConfig((2.0,), d_in=2, d_out=2), DeepLinearConfig(2, 4, 2), TrainConfig(steps=3)))
@@ -87,6 +86,8 @@ def test_report_json_gives_back_the_rows_and_verdict_it_was_written_from(tmp_pat
     assert [r["counted"] for r in data["matches"] + data["checks"]] == [r.role == "claim" for r in report.rows]
     back = BridgeReport(data["case_study"], data["preset"], data["seed"], stored_rows(Match, data["matches"]), stored_rows(Check, data["checks"]), extra={k: data[k] for k in more})
     assert back.to_dict() == data  # the same rows (NaN and infinities already None), fields and verdict
+    assert BridgeReport.from_dict(data) == back and BridgeReport.from_dict(data).extra == {k: data[k] for k in more}
+    assert load_run(folder).report._repr_markdown_() == back.to_markdown(images=False)  # what a notebook shows of the stored report
     assert [(r.row_key, r.role, r.passed, r.reason) for r in back.rows] == [(r.row_key, r.role, r.passed, r.reason) for r in report.rows]
     assert (back.verdict, back.not_reached) == (report.verdict, report.not_reached)
     stored = StoredReport.read(folder)

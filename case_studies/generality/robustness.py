@@ -253,11 +253,12 @@ def run_robustness(
     from bridge.runs.run_json import has_report
     from bridge.runs.storage import atomic_write_bytes, atomic_write_text, json_bytes, read_json
     from bridge.sweep.backends import get_backend
-    from bridge.training.inputs import validate
+    from bridge.training.inputs import resolve_device, validate
     from case_studies.base import get_case_study, resolve_preset
     from case_studies.base.runner import rebuild_report
     from case_studies.generality.budget import budget_steps, preset_steps
     from case_studies.generality.stored import diverged_data
+    from case_studies.generality.tables import RobustnessJSON
 
     seeds = check_seeds(seeds)
     study = get_case_study(name)
@@ -277,8 +278,6 @@ def run_robustness(
             for cfg in study.runs(changed, seed).values():
                 validate(cfg)
     if remote is None:
-        from bridge.training.inputs import resolve_device
-
         resolve_device(device)
     out = robustness_output(out, resume)
     places = {(n.key, seed): (n, out / n.key / f"seed-{seed}") for n in chosen for seed in seeds}
@@ -329,7 +328,7 @@ def run_robustness(
     data = json_bytes(table)  # the markdown ends with the SHA-256 of these bytes: a kill between the two files is told
     atomic_write_bytes(out / ROBUSTNESS, data)
     atomic_write_text(out / "robustness.md", stamp(to_markdown(table), ROBUSTNESS, data))
-    return table
+    return RobustnessJSON(table)
 
 
 def train_neighbour(name: str, preset: str | Any, seed: int, settings: Sequence[str], key: str, folder: str, *, device: str = "cpu", progress: bool | None = False, resume: bool = True, budget: int | None = None) -> Any:

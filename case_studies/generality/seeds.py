@@ -25,12 +25,12 @@ from typing import Any
 
 from bridge.config import ConfigError
 from bridge.report import _finite, _row, markdown_cell
-from bridge.runs.errors import Diverged
 from bridge.sweep.grid import check_seeds, parse_seeds
 from case_studies.generality.resume import REPORT_FILES, SEED_REPORT
+from case_studies.generality.stacking import stack_seed_runs
 
 TIMELINE = "seed_timeline.png"  # in figures/
-__all__ = ["SEED_REPORT", "SeedReport", "check_threshold", "in_every_seed", "parse_seeds", "row_value", "run_seeds", "seed_dir", "summarise"]
+__all__ = ["SEED_REPORT", "SeedReport", "check_threshold", "in_every_seed", "parse_seeds", "row_value", "run_seeds", "seed_dir", "stack_seed_runs", "summarise"]
 
 
 def seed_dir(out: str | Path, seed: int) -> Path:
@@ -68,6 +68,16 @@ class SeedReport:
     across_seeds: list[Any] = field(default_factory=list)
     figures: list[str] = field(default_factory=list)
 
+    def __repr__(self) -> str:  # one line: the rows over seeds are in .rows, .table() and to_markdown()
+        failed = {name: round(row["pass_fraction"], 2) for name, row in self.rows.items() if row.get("counted") and row["pass_fraction"] < 1}
+        across = [r.name for r in self.across_seeds if r.counted and not r.passed]
+        return (f"SeedReport({self.case_study!r}, {self.preset!r}, seeds={self.seeds!r}, verdict={self.verdict!r}, pass_fraction={self.pass_fraction:.2f}, "
+                f"failed={failed!r}" + (f", failed_across_seeds={across!r})" if across else ")"))
+
+    def _repr_markdown_(self) -> str:
+        """What a notebook shows: :meth:`to_markdown` (``seed_report.md`` without its figure)."""
+        return self.to_markdown()
+
     @property
     def pass_fraction(self) -> float:
         """Fraction of seeds whose own verdict is ``pass``."""
@@ -80,6 +90,12 @@ class SeedReport:
         return "pass" if self.pass_fraction >= self.threshold and across else "fail"
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as ``seed_report.json`` holds it (seeds as text keys, NaN and infinities as ``None``).
+
+        Examples:
+            >>> SeedReport("toy", "quick", [0, 1], {0: "pass", 1: "fail"}, threshold=0.5).to_dict()["verdicts"]
+            {'0': 'pass', '1': 'fail'}
+        """
         return _finite(
             {
                 "case_study": self.case_study,
@@ -103,6 +119,12 @@ class SeedReport:
         return seed_table(self)
 
     def to_markdown(self) -> str:
+        """A human-readable summary (each seed's verdict, every row's values and pass fraction over seeds, the rows judged across seeds).
+
+        Examples:
+            >>> print(SeedReport("toy", "quick", [0, 1], {0: "pass", 1: "fail"}, threshold=0.5).to_markdown().splitlines()[0])
+            # toy — preset quick, seeds 0–1: **PASS**
+        """
         lines = [
             f"# {self.case_study} — preset {self.preset}, seeds {_span(self.seeds)}: **{self.verdict.upper()}**",
             "",
@@ -340,48 +362,6 @@ def run_seeds(
     out.mkdir(parents=True, exist_ok=True)
     report.write(out)
     return report
-
-
-def stack_seed_runs(study: Any, preset: Any, seeds: Sequence[int], out: str | Path, *, device: str = "auto", progress: bool | None = None, loggers: Sequence[str] = ()) -> list[str]:
-    """Train every run of ``study`` whose configs differ only in the seed for all ``seeds`` at once.
-
-    Run ``key`` of seed ``S`` goes where :func:`~case_studies.base.runner.run_case_study` puts it
-    (``out/seed-S`` for the main run, ``out/seed-S/runs/<key>`` otherwise), trained by
-    :func:`bridge.training.seeds.train_seeds` with the study's online trackers and ``loggers`` of each seed;
-    a case-study run with ``resume`` then finds it complete. Runs that cannot be stacked
-    (configs that differ beyond the seed, tasks whose loss depends on it) are left to the
-    seeds' own studies, and so is a stack that diverges: each seed resumes its run alone.
-
-    Returns:
-        The keys of the runs trained here.
-
-    Examples:
-        >>> from case_studies import get_case_study
-        >>> study = get_case_study("deep-linear")
-        >>> stack_seed_runs(study, study.presets["quick"], [0, 1, 2], "runs/dl-seeds")  # doctest: +SKIP
-        ['main']
-    """
-    import dataclasses
-
-    from bridge.training.seeds import train_seeds
-    from case_studies.base import MAIN, run_dir
-    from case_studies.base.runner import online_trackers
-
-    per_seed = {s: study.runs(preset, s) for s in seeds}
-    done = []
-    for key in sorted(per_seed[seeds[0]], key=lambda k: k != MAIN):  # the main run first: the others live inside it
-        first = per_seed[seeds[0]][key]
-        configs = [per_seed[s].get(key) for s in seeds]
-        if any(c is None or dataclasses.replace(c, seed=first.seed) != first for c in configs) or len({c.seed for c in configs}) < len(seeds):
-            continue
-        folders = [run_dir(seed_dir(out, s), key) for s in seeds]
-        case_seed = {c.seed: s for c, s in zip(configs, seeds)}  # a run's seed may be derived from the study's
-        try:
-            train_seeds(first, list(case_seed), out, folders=folders, trackers=lambda seed, key=key, case_seed=case_seed: online_trackers(study, preset, key, case_seed[seed]), device=device, progress=progress, loggers=loggers)
-        except (ConfigError, Diverged):
-            continue
-        done.append(key)
-    return done
 
 
 def _span(seeds: Sequence[int]) -> str:

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from case_studies.generality.seeds import SeedReport
 
 RUN_COLUMNS = ("neighbour", "seed", "verdict", "failed_claims", "failed_preconditions", "not_reached", "extended_to", "error")
-__all__ = ["RobustnessTable", "WidthsRecord", "load_robustness", "load_universality", "output_kind"]
+__all__ = ["RobustnessJSON", "RobustnessTable", "WidthsRecord", "load_robustness", "load_universality", "output_kind"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,13 @@ class RobustnessTable:
     path: Path
     data: dict[str, Any]
     markdown: str
+
+    def __repr__(self) -> str:  # one line: the runs are in .table(), the rows in .rows(), the tables in .markdown
+        return _robustness_line("RobustnessTable", self.data, self.path)
+
+    def _repr_markdown_(self) -> str:
+        """What a notebook shows: ``robustness.md`` (:attr:`markdown`)."""
+        return self.markdown
 
     @property
     def passed(self) -> bool:
@@ -93,6 +100,45 @@ class RobustnessTable:
         from bridge.runs.run import load_run
 
         return load_run(self.path / neighbour / f"seed-{seed}")
+
+
+class RobustnessJSON(dict[str, Any]):
+    """The table :func:`~case_studies.generality.robustness.run_robustness` returns and writes to ``robustness.json``:
+    a dict (``table["pass_fraction"]``) that a notebook shows as ``robustness.md``'s tables and IPython as one line;
+    ``print(table)`` shows every field.
+
+    Examples:
+        >>> table = RobustnessJSON(case_study="toy", preset="quick", pass_fraction=0.5, rows={},
+        ...                        runs=[{"neighbour": "lr=0.1", "seed": 0, "verdict": "pass", "failed_claims": [], "failed_preconditions": [], "error": None},
+        ...                              {"neighbour": "lr=0.1", "seed": 1, "verdict": "fail", "failed_claims": ["a"], "failed_preconditions": [], "error": None}])
+        >>> table["pass_fraction"], table._repr_markdown_().splitlines()[6]
+        (0.5, '| lr=0.1 | 1 | fail | a |')
+    """
+
+    def _repr_markdown_(self) -> str | None:
+        """The table's markdown (:func:`~case_studies.generality.robustness.to_markdown`), or ``None`` (IPython then
+        shows the text) for an object that is not a whole table."""
+        from case_studies.generality.robustness import to_markdown
+
+        try:
+            return to_markdown(self)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """One line in IPython (:func:`repr` stays the dict's)."""
+        printer.text(_robustness_line("RobustnessJSON", self))
+
+
+def _robustness_line(kind: str, data: dict[str, Any], path: Path | None = None) -> str:
+    """A robustness table as one line: its case study, how many runs pass, and what failed in the others (three shown)."""
+    runs = [r for r in data.get("runs") or [] if isinstance(r, dict)]
+    failed = {f"{r.get('neighbour')}/seed-{r.get('seed')}": str(r["error"])[:60] if r.get("error") else [*(r.get("failed_preconditions") or []), *(r.get("failed_claims") or [])] or r.get("verdict")
+              for r in runs if r.get("verdict") != "pass"}
+    shown = dict(list(failed.items())[:3]) | ({"...": f"{len(failed) - 3} more"} if len(failed) > 3 else {})
+    where = f", path={str(path)!r}" if path is not None else ""
+    passing = sum(r.get("verdict") == "pass" for r in runs)
+    return f"{kind}({data.get('case_study')!r}, {data.get('preset')!r}{where}, passing={passing} of {len(runs)}, failed={shown!r})"
 
 
 def load_robustness(path: str | Path) -> RobustnessTable:
@@ -140,6 +186,10 @@ class WidthsRecord:
 
     path: Path
     data: dict[str, Any]
+
+    def __repr__(self) -> str:  # one line: the record is in .data
+        row = self.data.get("universality") or {}
+        return f"WidthsRecord({str(self.path)!r}, widths={self.widths!r}, universality={row.get('value')!r} ({row.get('target')}), passed={self.passed!r})"
 
     @property
     def seeds(self) -> list[int]:

@@ -15,6 +15,7 @@ from bridge.training.inputs import validate
 from case_studies import case_study_names, get_case_study
 from case_studies.base.inputs import check_settings_take_effect
 from case_studies.generality.robustness import field_settings, neighbours, summarise, to_markdown
+from case_studies.generality.tables import RobustnessJSON, load_robustness
 from tests.helpers import timeout
 
 FAMILY = {"train.lr": (0.025, 0.1), "model.d_hidden": (64, 256), "task.depth": (3, 5)}
@@ -217,6 +218,7 @@ def test_base_settings_change_the_preset_under_every_neighbour(tmp_path):
     assert report["settings"] == ["train.steps=60", *run["neighbour"].split(",")] and table["settings"] == ["train.steps=60"]
     assert json.loads((tmp_path / "r" / run["neighbour"] / "seed-0" / "run.json").read_text())["config"]["train"]["steps"] == 60
     assert (tmp_path / "r" / "robustness.md").read_text().startswith("## Robustness: deep-linear around preset quick with train.steps=60")
+    assert isinstance(table, RobustnessJSON) and table._repr_markdown_() == load_robustness(tmp_path / "r").markdown  # a notebook shows the table
     with pytest.raises(ConfigError, match="train.stepz"):
         run_robustness("deep-linear", "quick", tmp_path / "bad", n_neighbours=1, seeds=[0], device="cpu", settings=["train.stepz=60"])
     assert not (tmp_path / "bad").exists()

@@ -21,7 +21,9 @@ CELLS = [
     ("code", "from bridge.theory import saxe\nfrom case_studies.deep_linear import predictions\n\nfig, ax = plt.subplots(figsize=(6, 3.5))\nfor p in predictions(run)[:5]:\n    m = p.extra[\"mode\"]\n    ax.plot(strength.index, strength[m], label=f\"mode {m}\")\n    ax.plot(strength.index, saxe.mode_trajectory(strength.index.to_numpy(), p.extra[\"s\"], p.extra[\"u0\"], p.extra[\"lr\"]), \"k--\", lw=0.8)\nax.set_xlabel(\"step\"); ax.set_ylabel(\"mode strength\"); ax.legend(); plt.show()"),
     ("markdown", "The model at any checkpoint is a HookedRootModule: `run_with_cache` gives the hidden representation the mechanism side measures."),
     ("code", "net = run.model_at(run.steps[-1])\n_, cache = net.run_with_cache(run.task_data().train.x)\ncache[\"hook_hidden.0\"].shape"),
-    ("markdown", "The report joins prediction, dynamics and mechanism; `report.json` keeps a stable schema (fields may be added, never renamed)."),
+    ("markdown", "The report joins prediction, dynamics and mechanism. A notebook shows it as its tables: the verdict, each claim with its predicted and observed values and tolerance, and the claims that failed (the report returned by `run_case_study` shows the same)."),
+    ("code", "run.report"),
+    ("markdown", "`run.report` is the stored `report.json` as a dict, with a stable schema (fields may be added, never renamed)."),
     ("code", "rep = run.report\nprint(rep[\"verdict\"], len(rep[\"matches\"]), \"matches\")\nrep[\"matches\"][1]"),
 ]
 

@@ -111,7 +111,7 @@ class RobustnessJSON(dict[str, Any]):
         >>> table = RobustnessJSON(case_study="toy", preset="quick", pass_fraction=0.5, rows={},
         ...                        runs=[{"neighbour": "lr=0.1", "seed": 0, "verdict": "pass", "failed_claims": [], "failed_preconditions": [], "error": None},
         ...                              {"neighbour": "lr=0.1", "seed": 1, "verdict": "fail", "failed_claims": ["a"], "failed_preconditions": [], "error": None}])
-        >>> table["pass_fraction"], table._repr_markdown_().splitlines()[6]
+        >>> table["pass_fraction"], table._repr_markdown_().splitlines()[7]
         (0.5, '| lr=0.1 | 1 | fail | a |')
     """
 

@@ -342,7 +342,7 @@ def point_row(folder: Path, kind: str) -> dict[str, Any]:
                 column = "prediction" if event.get("type") == "prediction" else "event"  # a theory's step, or one detected in the run
                 if step is not None and not (isinstance(step, float) and math.isnan(step)):
                     row[f"{column}:{event.get('name')}"] = step
-        report = run.report or {}
+        report: dict[str, Any] = run.report or {}
         row["verdict"] = report.get("verdict")
         row["failed_claims"] = ";".join(report.get("failed_claims", []))
     return row

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from bridge.config import ConfigError
-from bridge.report import BridgeReport, markdown_cell, says_not_reached
+from bridge.report import BridgeReport, says_not_reached
 from bridge.sweep.grid import check_seeds, value_text
+from case_studies.generality.tables import RobustnessJSON, to_markdown
 
 ROBUSTNESS = "robustness.json"
 
@@ -163,33 +164,6 @@ def _extended_to(report: Any) -> int | None:
     return int(extended[-1]["to"]) if extended else None
 
 
-def to_markdown(table: Mapping[str, Any]) -> str:
-    """The robustness table (:func:`summarise`) as a page section.
-
-    Examples:
-        >>> from bridge.match import check; from bridge.report import BridgeReport
-        >>> table = summarise({"lr=0.1": {0: BridgeReport("toy", "quick", 0, checks=[check("a", 1.0, "== 1", True)])}}, "toy", "quick")
-        >>> lines = to_markdown(table).splitlines(); lines[0], lines[6], lines[-1]
-        ('## Robustness: toy around preset quick', '| lr=0.1 | 0 | pass | — |', '| a | 1.00 | 1 |')
-    """
-    lines = [
-        f"## Robustness: {table['case_study']} around preset {table['preset']}" + (f" with {', '.join(table['settings'])}" if table.get("settings") else ""),
-        "",
-        f"{sum(r['verdict'] == 'pass' for r in table['runs'])} of {len(table['runs'])} runs pass (fraction {table['pass_fraction']:.2f}); "
-        f"in {sum(bool(r.get('not_reached')) for r in table['runs'])} the phenomenon was not reached within the training steps.",
-        "",
-        "| neighbour | seed | verdict | failed rows |",
-        "|---|---|---|---|",
-    ]
-    for r in table["runs"]:
-        why = r["error"] or ", ".join(r["failed_preconditions"] + r["failed_claims"]) or "—"
-        verdict = r["verdict"] + (" (not reached)" if r.get("not_reached") else "") + (f", trained to {r['extended_to']} steps" if r.get("extended_to") else "")
-        lines.append(f"| {markdown_cell(r['neighbour'])} | {r['seed']} | {verdict} | {markdown_cell(why)} |")
-    lines += ["", "| row | pass fraction | runs with the row |", "|---|---|---|"]
-    lines += [f"| {markdown_cell(name)} | {row['pass_fraction']:.2f} | {row['runs']} |" for name, row in table["rows"].items()]
-    return "\n".join(lines) + "\n"
-
-
 def robustness_output(out: str | Path, resume: bool) -> Path:
     """``out`` as a path, checked from the file system before any work: :func:`~case_studies.base.inputs.new_output`,
     holding nothing but a robustness output's files when resumed.
@@ -258,7 +232,6 @@ def run_robustness(
     from case_studies.base.runner import rebuild_report
     from case_studies.generality.budget import budget_steps, preset_steps
     from case_studies.generality.stored import diverged_data
-    from case_studies.generality.tables import RobustnessJSON
 
     seeds = check_seeds(seeds)
     study = get_case_study(name)

@@ -27,20 +27,10 @@ from bridge.config import ConfigError
 from bridge.report import _finite, _row, markdown_cell
 from bridge.sweep.grid import check_seeds, parse_seeds
 from case_studies.generality.resume import REPORT_FILES, SEED_REPORT
-from case_studies.generality.stacking import stack_seed_runs
+from case_studies.generality.stacking import seed_dir, stack_seed_runs
 
 TIMELINE = "seed_timeline.png"  # in figures/
 __all__ = ["SEED_REPORT", "SeedReport", "check_threshold", "in_every_seed", "parse_seeds", "row_value", "run_seeds", "seed_dir", "stack_seed_runs", "summarise"]
-
-
-def seed_dir(out: str | Path, seed: int) -> Path:
-    """Where seed ``seed`` of a seed run with output ``out`` lives.
-
-    Examples:
-        >>> seed_dir("dl-seeds", 3).as_posix()
-        'dl-seeds/seed-3'
-    """
-    return Path(out) / f"seed-{seed}"
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Every seed of a case study's runs trained at once: :func:`stack_seed_runs` (what ``run_seeds`` does first).
+"""Every seed of a case study's runs trained at once: :func:`stack_seed_runs` (what ``run_seeds`` does first), each seed in its folder (:func:`seed_dir`).
 
 Examples:
     >>> from case_studies.generality.stacking import stack_seed_runs
@@ -15,7 +15,17 @@ from typing import Any
 from bridge.config import ConfigError
 from bridge.runs.errors import Diverged
 
-__all__ = ["stack_seed_runs"]
+__all__ = ["seed_dir", "stack_seed_runs"]
+
+
+def seed_dir(out: str | Path, seed: int) -> Path:
+    """Where seed ``seed`` of a seed run with output ``out`` lives.
+
+    Examples:
+        >>> seed_dir("dl-seeds", 3).as_posix()
+        'dl-seeds/seed-3'
+    """
+    return Path(out) / f"seed-{seed}"
 
 
 def stack_seed_runs(study: Any, preset: Any, seeds: Sequence[int], out: str | Path, *, device: str = "auto", progress: bool | None = None, loggers: Sequence[str] = ()) -> list[str]:
@@ -42,7 +52,6 @@ def stack_seed_runs(study: Any, preset: Any, seeds: Sequence[int], out: str | Pa
     from bridge.training.seeds import train_seeds
     from case_studies.base import MAIN, run_dir
     from case_studies.base.runner import online_trackers
-    from case_studies.generality.seeds import seed_dir
 
     per_seed = {s: study.runs(preset, s) for s in seeds}
     done = []

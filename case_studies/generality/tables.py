@@ -24,10 +24,12 @@ Examples:
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bridge.report import markdown_cell
 from bridge.runs.errors import CorruptFileError
 from case_studies.generality.kinds import output_folder, output_kind
 from case_studies.generality.resume import ROBUSTNESS, ROBUSTNESS_MD, UNIVERSALITY, robustness_again, widths_again
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
     from case_studies.generality.seeds import SeedReport
 
 RUN_COLUMNS = ("neighbour", "seed", "verdict", "failed_claims", "failed_preconditions", "not_reached", "extended_to", "error")
-__all__ = ["RobustnessJSON", "RobustnessTable", "WidthsRecord", "load_robustness", "load_universality", "output_kind"]
+__all__ = ["RobustnessJSON", "RobustnessTable", "WidthsRecord", "load_robustness", "load_universality", "output_kind", "to_markdown"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,34 @@ class RobustnessTable:
         return load_run(self.path / neighbour / f"seed-{seed}")
 
 
+def to_markdown(table: Mapping[str, Any]) -> str:
+    """The robustness table (:func:`summarise`) as a page section.
+
+    Examples:
+        >>> from bridge.match import check; from bridge.report import BridgeReport
+        >>> from case_studies.generality.robustness import summarise
+        >>> table = summarise({"lr=0.1": {0: BridgeReport("toy", "quick", 0, checks=[check("a", 1.0, "== 1", True)])}}, "toy", "quick")
+        >>> lines = to_markdown(table).splitlines(); lines[0], lines[6], lines[-1]
+        ('## Robustness: toy around preset quick', '| lr=0.1 | 0 | pass | — |', '| a | 1.00 | 1 |')
+    """
+    lines = [
+        f"## Robustness: {table['case_study']} around preset {table['preset']}" + (f" with {', '.join(table['settings'])}" if table.get("settings") else ""),
+        "",
+        f"{sum(r['verdict'] == 'pass' for r in table['runs'])} of {len(table['runs'])} runs pass (fraction {table['pass_fraction']:.2f}); "
+        f"in {sum(bool(r.get('not_reached')) for r in table['runs'])} the phenomenon was not reached within the training steps.",
+        "",
+        "| neighbour | seed | verdict | failed rows |",
+        "|---|---|---|---|",
+    ]
+    for r in table["runs"]:
+        why = r["error"] or ", ".join(r["failed_preconditions"] + r["failed_claims"]) or "—"
+        verdict = r["verdict"] + (" (not reached)" if r.get("not_reached") else "") + (f", trained to {r['extended_to']} steps" if r.get("extended_to") else "")
+        lines.append(f"| {markdown_cell(r['neighbour'])} | {r['seed']} | {verdict} | {markdown_cell(why)} |")
+    lines += ["", "| row | pass fraction | runs with the row |", "|---|---|---|"]
+    lines += [f"| {markdown_cell(name)} | {row['pass_fraction']:.2f} | {row['runs']} |" for name, row in table["rows"].items()]
+    return "\n".join(lines) + "\n"
+
+
 class RobustnessJSON(dict[str, Any]):
     """The table :func:`~case_studies.generality.robustness.run_robustness` returns and writes to ``robustness.json``:
     a dict (``table["pass_fraction"]``) that a notebook shows as ``robustness.md``'s tables and IPython as one line;
@@ -116,10 +146,8 @@ class RobustnessJSON(dict[str, Any]):
     """
 
     def _repr_markdown_(self) -> str | None:
-        """The table's markdown (:func:`~case_studies.generality.robustness.to_markdown`), or ``None`` (IPython then
+        """The table's markdown (:func:`to_markdown`), or ``None`` (IPython then
         shows the text) for an object that is not a whole table."""
-        from case_studies.generality.robustness import to_markdown
-
         try:
             return to_markdown(self)
         except (KeyError, TypeError, ValueError, AttributeError):

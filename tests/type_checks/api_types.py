@@ -22,6 +22,7 @@ from bridge.config import config_class
 from bridge.estimators import LLCResult, SGLDConfig, empirical_ntk, estimate_llc
 from bridge.match import check, match
 from bridge.models import MODELS, DeepLinearConfig, DeepLinearNetwork, MLPConfig, build_model
+from bridge.report import ReportJSON
 from bridge.stages.rises import sustained_rise
 from bridge.tasks import TASKS, LinearTeacherConfig, make_task
 from bridge.tasks.base import Split, TaskData
@@ -57,7 +58,7 @@ assert_type(data.train, Split)
 assert_type(data.train.x, torch.Tensor)
 assert_type(data.test, Split | None)
 assert_type(data.info, dict[str, Any])
-assert_type(run.report, dict[str, Any] | None)
+assert_type(run.report, ReportJSON | None)  # a dict a notebook shows as the report's tables
 assert_type(run.events, list[dict[str, Any]])
 assert_type(run.figures_dir, Path)
 

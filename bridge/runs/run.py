@@ -34,7 +34,7 @@ from bridge.runs.checksums import digest, verify
 from bridge.runs.errors import RunError
 from bridge.runs.merge import merge_rows
 from bridge.runs.metrics import encode_metrics, read_metrics, rows_to_frame, validate_rows
-from bridge.runs.observables import observable_series, observable_table
+from bridge.runs.observables import MetricsIndex, observable_series, observable_table
 from bridge.runs.run_json import older_layout, read_record, runs_within, unregistered_kinds
 from bridge.runs.storage import CorruptFileError, atomic_write_bytes, atomic_write_json, json_bytes, read_json
 
@@ -69,6 +69,7 @@ class Run:
         self.info: dict[str, Any] = read_record(self.path)
         self._config: RunConfig | None = None
         self._metrics: pd.DataFrame | None = None
+        self._rows: MetricsIndex | None = None  # where each observable's rows are in the table read (found on first use)
         if not unregistered_kinds(self.info.get("config")):  # otherwise the error waits for a read that needs the config
             self._config = self._parse_config()
 
@@ -146,13 +147,19 @@ class Run:
             self._metrics = read_metrics(self.path)
         return self._metrics
 
+    def _indexed(self) -> MetricsIndex:
+        """The positions of each observable's rows in :attr:`metrics`, found once per table read (a table read again,
+        after :meth:`append_metrics`, gets its own)."""
+        self._rows = MetricsIndex.of(self.metrics, self._rows)
+        return self._rows
+
     def observable(self, name: str, /, **index: Any) -> pd.Series:
         """Values of observable ``name`` (rows matching ``index``), as a Series indexed by step.
 
         Examples:
             >>> run.observable("mode/strength", mode=0)   # doctest: +SKIP
         """
-        return observable_series(self.metrics, name, **index)
+        return observable_series(self._indexed(), name, **index)
 
     def table(self, name: str, column: str | Sequence[str], /, **index: Any) -> pd.DataFrame:
         """Observable ``name`` as a table: one row per step, one column per value of the index ``column``.
@@ -171,7 +178,7 @@ class Run:
             >>> norms = run.table("fourier/embed_norm", "frequency")   # doctest: +SKIP
             >>> norms.loc[1000, 14]                                     # doctest: +SKIP
         """
-        return observable_table(self.metrics, name, column, **index)
+        return observable_table(self._indexed(), name, column, **index)
 
     def curve(self, name: str, /, **index: Any) -> tuple[np.ndarray, np.ndarray]:
         """``(steps, values)`` of observable ``name`` as float arrays (what detectors and plots take): a step past

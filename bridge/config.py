@@ -20,7 +20,7 @@ import math
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from bridge.field_types import MAX_INT, mismatch, plain, shown  # noqa: F401 (MAX_INT: the largest integer a config field holds)
 from bridge.registry import Registry
@@ -59,10 +59,11 @@ class ConfigError(ValueError):
     """
 
 
+_C = TypeVar("_C", bound=type)  # a config class, given back as itself by its decorator
 _type_hints = functools.cache(typing.get_type_hints)  # a config class's annotations, evaluated once per class, not per config
 
 
-def config_class(kind: str) -> Callable[[type], type]:
+def config_class(kind: str) -> Callable[[_C], _C]:
     """Class decorator: register a frozen config dataclass under ``kind``.
 
     Every field is checked against its annotation at construction (before the
@@ -84,7 +85,7 @@ def config_class(kind: str) -> Callable[[type], type]:
         TrainConfig(optimizer='gd', lr=1.0, steps=10, batch_size=None, weight_decay=0.0, momentum=0.0, betas=(0.5, 0.9), schedule=ScheduleConfig(n_log=30, every=0, track_every=0, track_resolution=0.0, keep_optimizer=True), threads=1, dtype='float32', warmup=0, clip_grad_norm=None, decay='none')
     """
 
-    def wrap(cls: type) -> type:
+    def wrap(cls: _C) -> _C:
         cls.kind = kind  # type: ignore[attr-defined]
         own = cls.__dict__.get("__post_init__")
 

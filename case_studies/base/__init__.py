@@ -40,7 +40,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from bridge.registry import Registry
 from case_studies.base.targets import target_domains  # noqa: F401 (every study's Targets declares its domains with it)
@@ -126,7 +126,10 @@ class CaseStudy(ABC):
 CASE_STUDIES: Registry[type[CaseStudy]] = Registry("case study")
 
 
-def register(name: str) -> Callable[[type[CaseStudy]], type[CaseStudy]]:
+_S = TypeVar("_S", bound=type[CaseStudy])  # a case study class, given back as itself by its decorator
+
+
+def register(name: str) -> Callable[[_S], _S]:
     """Class decorator: register a :class:`CaseStudy` subclass under ``name`` (its ``name`` attribute).
 
     The page "Write a case study" registers a complete one.
@@ -141,9 +144,10 @@ def register(name: str) -> Callable[[type[CaseStudy]], type[CaseStudy]]:
         ('doc-example', True, 'Nothing')
     """
 
-    def add(cls: type[CaseStudy]) -> type[CaseStudy]:
+    def add(cls: _S) -> _S:
         cls.name = name
-        return CASE_STUDIES.register(name)(cls)
+        CASE_STUDIES.register(name)(cls)  # the registry gives back the class it holds: this one
+        return cls
 
     return add
 

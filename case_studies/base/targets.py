@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from bridge.config import ConfigError
 
@@ -46,6 +46,8 @@ def _integer(v: Any) -> bool:
 def _interval(v: Any) -> bool:
     return isinstance(v, tuple | list) and len(v) == 2 and all(_number(x) for x in v) and 0 <= v[0] < v[1] <= 1
 
+
+_C = TypeVar("_C", bound=type)  # a Targets class, given back as itself by its decorator
 
 DOMAINS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "tolerance": (lambda v: _number(v) and v >= 0, "a number >= 0"),
@@ -82,7 +84,7 @@ def check_targets(targets: Any, domains: dict[str, str], below: tuple[tuple[str,
             raise ConfigError(f"targets.{a}={getattr(targets, a)!r} must be below targets.{b}={getattr(targets, b)!r}: at or above it one measured value passes both checks")
 
 
-def target_domains(below: tuple[tuple[str, str], ...] = (), **domains: str) -> Callable[[type], type]:
+def target_domains(below: tuple[tuple[str, str], ...] = (), **domains: str) -> Callable[[_C], _C]:
     """Class decorator, placed under ``@dataclass``: every field of the ``Targets`` class gets its domain (a key
     of :data:`DOMAINS`), checked by :func:`check_targets` when an instance is built.
 
@@ -98,7 +100,7 @@ def target_domains(below: tuple[tuple[str, str], ...] = (), **domains: str) -> C
         TypeError: Targets: fields without a domain ['tol'], domains without a field ['gap']
     """
 
-    def wrap(cls: type) -> type:
+    def wrap(cls: _C) -> _C:
         names = list(cls.__dict__.get("__annotations__", {}))
         unknown = sorted({d for d in domains.values() if d not in DOMAINS})
         missing, extra = [n for n in names if n not in domains], [n for n in domains if n not in names]

@@ -31,7 +31,7 @@ from bridge.theory.base import Prediction
 from bridge.theory.eigenlearning import EigenlearningPrediction
 from bridge.trackers import TRACKERS, Batched, Row, Tracker, check_tracker, evaluating, get_tracker, row
 from bridge.trackers.modes import ModeTracker
-from case_studies.base import CaseStudy, get_case_study
+from case_studies.base import CaseStudy, get_case_study, register, target_domains
 from case_studies.generality import SeedReport, load_robustness, load_seed_report
 
 # a run read back
@@ -144,6 +144,32 @@ assert_type(build_model(DeepLinearConfig(2, 4, 2), 0), nn.Module)
 assert_type(make_task(LinearTeacherConfig((2.0,), d_in=2, d_out=2), 0), TaskData)
 assert_type(MODELS.names(), list[str])
 assert_type(TRACKERS.get("layer_norms"), type[Tracker])
+
+# the class decorators give back the class they decorate (a checker that applies a class decorator's return type,
+# as pyright does, would otherwise see a bare ``type`` and lose the class's fields and constructor)
+@dataclass(frozen=True)
+class WidthConfig:
+    width: int = 32
+
+
+@dataclass(frozen=True)
+class StudyTargets:
+    tol: float = 0.1
+
+
+class MyStudy(CaseStudy):
+    presets = {"quick": None}
+
+    def runs(self, preset: Any, seed: int) -> dict[str, RunConfig]:
+        return {"main": config}
+
+    def analyse(self, runs: Any, preset: Any) -> BridgeReport:
+        return BridgeReport("my-study", "quick", 0)
+
+
+assert_type(config_class("width")(WidthConfig), type[WidthConfig])
+assert_type(target_domains(tol="positive")(StudyTargets), type[StudyTargets])
+assert_type(register("my-study")(MyStudy), type[MyStudy])
 
 # theory, matching, reports
 prediction = eigenlearning.predict([1.0, 0.5, 0.1], [1.0, 0.3, 0.0], n=20)

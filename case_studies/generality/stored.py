@@ -53,3 +53,12 @@ def diverged_report(folder: str | Path) -> Any:
     extra: dict[str, Any] = {k: data[k] for k in ("settings", "diverged") if k in data}
     return BridgeReport(data["case_study"], data["preset"], data["seed"], stored_rows(Match, data.get("matches", [])), stored_rows(Check, data.get("checks", [])), notes=list(data.get("notes", [])), extra=extra)
 
+
+def __getattr__(name: str) -> Any:
+    """``stored_rows``, now :func:`bridge.report.stored_rows`, still imported from here (loaded on first use: this
+    module is read without numpy)."""
+    if name == "stored_rows":
+        from bridge.report import stored_rows
+
+        return stored_rows
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

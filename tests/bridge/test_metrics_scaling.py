@@ -51,3 +51,15 @@ def test_an_index_outside_int64_is_still_refused_by_name(tmp_path):
     (tmp_path / "metrics.csv").write_text("step,observable,value,mode\n0,a,1.0,99999999999999999999\n")
     with pytest.raises(CorruptFileError, match="metrics.csv holds a step, value or index that is not a number the table holds"):
         read_metrics(tmp_path)
+
+
+def test_merge_rows_and_stored_rows_are_still_imported_from_where_they_were():
+    """Moved (merge_rows to bridge.runs.merge, stored_rows to bridge.report): a notebook's old import still works."""
+    from bridge.report import stored_rows
+    from bridge.runs import merge
+    from bridge.runs.metrics import merge_rows as old_merge
+    from case_studies.generality.stored import stored_rows as old_stored
+
+    assert old_merge is merge.merge_rows and old_stored is stored_rows
+    old = rows_to_frame([{"step": 0, "observable": "eig", "value": 1.0, "rank": 0}])
+    assert old_merge(old, rows_to_frame([{"step": 0, "observable": "eig", "value": 2.0, "rank": 0}]))["value"].tolist() == [2.0]

@@ -239,7 +239,7 @@ class BridgeReport:
                 for m in matches:
                     lines.append(
                         f"| {markdown_cell(m.prediction)} | {_fmt(m.predicted_step)} | {markdown_cell(m.dynamics_event)} | {_fmt(m.observed_step)} | {markdown_cell(m.mechanism or '—')} | "
-                        f"{_fmt(m.mechanism_step)} | {_fmt(m.relative_error, 3)} | {m.tolerance:g} | {_mark(m)} | {markdown_cell(m.source) or '—'} |"
+                        f"{_fmt(m.mechanism_step)} | {_fmt(m.relative_error, 3)} | {'—' if m.tolerance is None else f'{m.tolerance:g}'} | {_mark(m)} | {markdown_cell(m.source) or '—'} |"
                     )
                 lines.append("")
             if checks:
@@ -278,11 +278,13 @@ class ReportJSON(dict[str, Any]):
     """
 
     def _repr_markdown_(self) -> str | None:
-        """The report's markdown, or ``None`` (IPython then shows the text) for an object that is not a whole report."""
+        """The report's markdown, or ``None`` (IPython then shows the text) for an object that is not a whole report
+        (:meth:`BridgeReport.from_dict` cannot read it); an error drawing a whole report's tables is raised, not hidden."""
         try:
-            return BridgeReport.from_dict(self).to_markdown(images=False)
-        except (KeyError, TypeError, ValueError, AttributeError):
+            report = BridgeReport.from_dict(self)
+        except (KeyError, TypeError, ValueError):
             return None
+        return report.to_markdown(images=False)
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         """One line in IPython (:func:`repr` stays the dict's)."""

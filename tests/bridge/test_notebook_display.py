@@ -90,3 +90,26 @@ def test_from_dict_gives_back_the_report_and_its_extra_fields():
     assert back == report and back.extra == {"settings": ["train.lr=0.1"], "crossover": {"alpha": 0.5}} and back.figures == ["figures/timeline.png"]
     with pytest.raises(KeyError, match="seed"):
         BridgeReport.from_dict({"case_study": "toy", "preset": "quick"})
+
+
+def test_a_stored_report_with_an_infinite_tolerance_shows_its_tables():
+    """JSON holds an infinite tolerance (an info row judged by nothing) as null: the stored report's tables still show."""
+    info = Match("restricted-loss lag", None, "drop", 120.0, None, None, None, float("inf"), False, role="info")
+    report = partial_report()
+    report.matches.append(info)
+    stored = ReportJSON(json.loads(json.dumps(report.to_dict())))
+    md = shown(stored)["text/markdown"].splitlines()
+    assert md[0] == "# deep_linear — preset quick, seed 0: **PARTIAL**"
+    assert "| restricted-loss lag | — | drop | 120.0 | — | — | — | — | · | — |" in md  # the tolerance JSON left out: "—"
+    assert "| restricted-loss lag | — | drop | 120.0 | — | — | — | inf | · | — |" in report.to_markdown().splitlines()
+
+
+def test_an_error_drawing_a_whole_report_is_raised_not_hidden(monkeypatch):
+    stored = ReportJSON(partial_report().to_dict())
+
+    def broken(self, images=True):
+        raise TypeError("a bug in the report's tables")
+
+    monkeypatch.setattr(BridgeReport, "to_markdown", broken)
+    with pytest.raises(TypeError, match="a bug in the report's tables"):
+        stored._repr_markdown_()

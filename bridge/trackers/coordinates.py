@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast
 
 from jaxtyping import Float
 from torch import Tensor, nn
@@ -14,7 +14,6 @@ from bridge.theory.base import require_count
 from bridge.trackers.base import Row, row
 
 
-@runtime_checkable
 class _Layered(Protocol):
     """What :func:`layer_coordinates` calls of an MLP (:class:`~bridge.models.mlp.MLP`): layer ``i`` on its input, and the activation."""
 
@@ -37,14 +36,16 @@ def layer_coordinates(model: nn.Module, x: Float[Tensor, "batch d_in"]) -> tuple
         [(2, 8), (2, 8), (2, 1)]
     """
     layers = getattr(model, "layers", None)
-    if layers is None or not isinstance(model, _Layered) or not callable(model.linear):
+    # hasattr, not isinstance(model, _Layered): from Python 3.12 a protocol check does not see an activation held as a submodule
+    if layers is None or not callable(getattr(model, "linear", None)) or not callable(getattr(model, "activation", None)):
         raise ValueError(f"the coordinates tracker needs an MLP with .layers, .linear and .activation, got {type(model).__name__}")
+    mlp = cast(_Layered, model)
     multipliers = getattr(model, "multipliers", (1.0,) * len(layers))
     inputs, outputs, h = [], [], x
     for i in range(len(layers)):
         inputs.append(h)
-        outputs.append(model.linear(i, h))
-        h = model.activation(outputs[-1]) if i < len(layers) - 1 else outputs[-1]
+        outputs.append(mlp.linear(i, h))
+        h = mlp.activation(outputs[-1]) if i < len(layers) - 1 else outputs[-1]
     weights = [m * layer.weight for m, layer in zip(multipliers, layers)]
     return inputs, outputs, weights
 

@@ -1,7 +1,7 @@
 """What a run directory's ``run.json`` says, read without opening the run (nothing here imports torch or pandas):
 the record itself, checked as :func:`bridge.load_run` opens it (:func:`read_record`; that the path is a directory,
 :func:`check_folder`), the run directories in a folder (:func:`runs_within`), whether it records a finished report
-(:func:`has_report`), whether its config has the shape of a run's config (:func:`config_shape_error`), whether an
+(:func:`has_report`), a metrics header it records (:func:`recorded_header`), whether its config has the shape of a run's config (:func:`config_shape_error`), whether an
 earlier version of the library wrote it before files were recorded (:func:`older_layout`), and which config kinds in
 its config no module in this process registered (:func:`unregistered_kinds`).
 """
@@ -116,6 +116,26 @@ def has_report(path: str | Path) -> bool:
     except (OSError, ValueError):
         return False
     return (path / "report.json").exists() and isinstance(info, dict) and "report.json" in (info.get("files") or {})
+
+
+def recorded_header(value: Any, field: str) -> list[str] | None:
+    """The metrics header ``run.json`` records in ``field`` (``metrics_columns``, or one of ``metrics_headers``): a list
+    of column names, or None (no header on record).
+
+    Raises:
+        CorruptFileError: ``value`` is something else (the message names the field and the value).
+
+    Examples:
+        >>> recorded_header(["step", "observable", "value"], "metrics_columns")
+        ['step', 'observable', 'value']
+        >>> recorded_header("value", "metrics_headers['53']")
+        Traceback (most recent call last):
+        ...
+        bridge.runs.errors.CorruptFileError: run.json's metrics_headers['53'] is not a list of column names: 'value'
+    """
+    if value is None or (isinstance(value, list) and all(isinstance(c, str) for c in value)):
+        return value
+    raise CorruptFileError(f"run.json's {field} is not a list of column names: {value!r:.80}")
 
 
 RUN_PARTS = ("task", "model", "train")  # the fields of a run's config that are configs of their own

@@ -27,6 +27,7 @@ from bridge.runs.lock import acquire, create_run_dir, release
 from bridge.runs.metrics import MetricsLog, read_metrics, write_metrics
 from bridge.runs.optimizer_state import optimizer_from_tensors, optimizer_to_tensors
 from bridge.runs.run import Run
+from bridge.runs.run_json import recorded_header
 from bridge.runs.storage import CorruptFileError, atomic_write_json, json_bytes, load_tensors, read_json, read_metadata, tensors_to_bytes
 from bridge.runs.versions import current_versions, refuse_mixed_versions, versions_record
 from bridge.runs.weights import load_weights
@@ -34,9 +35,8 @@ from bridge.tasks.base import TaskData
 from bridge.trackers.base import Tracker, TrackingBuffer
 from bridge.training.schedule import KEEP_OPTIMIZER_STATES, checkpoint_steps, resume_points, staged_steps, tracked_steps
 
-# Offline analyses measure batched trackers over at most this many checkpoints at once.
-# Online, the captures taken since the last rows were written are measured together at the
-# next resume point, or at an earlier checkpoint once this many are held or FLUSH_SECONDS
+# Offline analyses measure batched trackers over at most this many checkpoints at once. Online, the captures taken since the last rows
+# were written are measured together at the next resume point, or at an earlier checkpoint once this many are held or FLUSH_SECONDS
 # have passed since (so a reader or a logger sees rows at most about that late).
 FLUSH_CAPTURES = 256
 FLUSH_SECONDS = 10.0
@@ -167,7 +167,7 @@ def _restore(out: Path, model: nn.Module, optimizer: torch.optim.Optimizer, info
     if table:
         verify(out, {"metrics.csv": table}, "metrics.csv")
     flushed = {int(s): size for s, size in info.get("metrics_bytes", {}).items()}  # size None: the table was rewritten since
-    headers = {int(s): columns for s, columns in info.get("metrics_headers", {}).items()}
+    headers = {int(s): recorded_header(columns, f"metrics_headers[{s!r}]") for s, columns in info.get("metrics_headers", {}).items()}
     if not log.file.exists() and any(flushed.values()):  # gone, not cut short: nothing to fall back on
         raise CorruptFileError(f"metrics.csv is missing but run.json records its rows up to step {max(s for s, size in flushed.items() if size)}")
     length = log.file.stat().st_size if log.file.exists() else 0
@@ -192,7 +192,7 @@ def _restore(out: Path, model: nn.Module, optimizer: torch.optim.Optimizer, info
         _drop_checkpoints(out, saved_steps(out))
         info["metrics_bytes"], info["metrics_columns"], info["metrics_headers"], info["last_step"] = {}, None, {}, 0
         return 0, [], log
-    recorded_columns = headers.get(good, info.get("metrics_columns"))  # the header good's size was measured on
+    recorded_columns = headers[good] if good in headers else recorded_header(info.get("metrics_columns"), "metrics_columns")  # the header good's size was measured on
     if flushed.get(good) is not None and recorded_columns in (None, log.columns):
         log.truncate(flushed[good])
     else:  # a later flush widened the header and rewrote the table (filtered back to good's header), or an offline analysis did (verified above when recorded)
@@ -200,7 +200,7 @@ def _restore(out: Path, model: nn.Module, optimizer: torch.optim.Optimizer, info
             log.truncate(log.file.read_bytes().rfind(b"\n") + 1)
         kept = read_metrics(out)
         kept = kept[kept["step"] <= good]
-        write_metrics(out, kept[recorded_columns] if flushed.get(good) is not None else kept)
+        write_metrics(out, kept if flushed.get(good) is None or recorded_columns is None else kept[recorded_columns])  # with a size on record, a header: the one it differs from
         log = MetricsLog(out)
     size = log.file.stat().st_size if log.file.exists() else 0
     info["last_step"] = good  # a later step on record may be the one that did not read back

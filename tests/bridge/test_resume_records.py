@@ -107,6 +107,25 @@ def test_falling_back_past_a_wider_header_filters_the_table_instead_of_cutting_i
     assert whole.metrics.equals(load_run(cut).metrics)
 
 
+@pytest.mark.parametrize("header", ["value", ["step", 3]])
+def test_a_run_json_header_that_is_not_a_list_of_column_names_is_refused_before_anything_changes(tmp_path, header):
+    """The header a resume point's size was measured on selects the columns kept when the table is filtered back to it:
+    a column's name there (an edited run.json) took one column as a Series, and the resume failed on it after cutting the table."""
+    out = tmp_path / "run"
+    with pytest.raises(RuntimeError):
+        train(config(100), out, device="cpu", progress=False, trackers=[Widening(fail_at=100)])
+    for step in (73, 85):  # back to 53, measured on the narrow header
+        optim = out / "checkpoints" / f"optim_{step:08d}.safetensors"
+        optim.write_bytes(optim.read_bytes()[:20])
+    record = info(out)
+    record["metrics_headers"]["53"] = header
+    (out / "run.json").write_text(json.dumps(record))
+    before = hashes(out)
+    with pytest.raises(CorruptFileError, match=re.escape(f"run.json's metrics_headers['53'] is not a list of column names: {header!r}")):
+        train(config(100), out, device="cpu", progress=False, trackers=[Widening()], resume=True)
+    assert hashes(out) == before
+
+
 @pytest.mark.parametrize("analysed_by", ["this version", "an older version"])
 def test_analysing_a_failed_run_keeps_its_resume_points_so_resume_loses_no_tracked_row(tmp_path, monkeypatch, analysed_by):
     from bridge import analyze

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -32,6 +32,9 @@ from bridge.tasks.teacher_mlp import TeacherMLPConfig
 from bridge.theory.eos import predict_plateau, stability_threshold
 from bridge.trackers.curvature import CurvatureLoadingTracker, SharpnessTracker
 from case_studies.base import CaseStudy, Offline, register, target_domains
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -202,7 +205,7 @@ def layer_shares(run: Run, step: int) -> dict[str, float]:
     Examples:
         >>> layer_shares(bridge.load_run("runs/eos"), 1200)  # {"layers.0": share, "layers.1": ..., "layers.2": ...}, summing to 1  # doctest: +SKIP
     """
-    row = run.table("curvature/loading", "group").loc[step]
+    row = cast("pd.Series", run.table("curvature/loading", "group").loc[step])  # a run's table has one row per step: .loc[step] is that row, never a table
     out: dict[str, float] = {}
     for group, value in row.dropna().items():
         layer = ".".join(str(group).split(".")[:2])
@@ -216,8 +219,8 @@ def neuron_shares(run: Run, step: int) -> dict[tuple[int, int], float]:
     Examples:
         >>> max(neuron_shares(bridge.load_run("runs/eos"), 1200).items(), key=lambda kv: kv[1])  # ((layer, neuron), loading)  # doctest: +SKIP
     """
-    row = run.table("curvature/neuron_loading", ["layer", "neuron"]).loc[step].dropna()
-    return {(int(a), int(b)): float(v) for (a, b), v in row.items()}
+    row = cast("pd.Series", run.table("curvature/neuron_loading", ["layer", "neuron"]).loc[step]).dropna()  # one row per step, as above
+    return {(int(a), int(b)): float(v) for (a, b), v in zip(row.index.tolist(), row.tolist())}  # the labels: (layer, neuron) pairs of the table's MultiIndex columns
 
 
 def detect(run: Run, targets: Targets) -> dict:

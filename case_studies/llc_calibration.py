@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -348,4 +348,5 @@ def chain_traces(run: Run, step: int) -> pd.DataFrame:
         >>> chain_traces(SimpleNamespace(table=lambda name, index: wide), 400).to_numpy().tolist()
         [[1.0, 2.0], [3.0, 4.0]]
     """
-    return run.table("llc/trace", ["chain", "draw"]).loc[step].unstack("draw")
+    row = cast("pd.Series", run.table("llc/trace", ["chain", "draw"]).loc[step])  # a run's table has one row per step: .loc[step] is that row, never a table
+    return row.unstack("draw")

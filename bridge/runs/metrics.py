@@ -18,7 +18,7 @@ import numbers
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -200,7 +200,7 @@ class MetricsLog:
         data = self.encode(rows)
         if data is None:
             old = read_metrics(self.file.parent)
-            merged = rows_to_frame(old.to_dict("records") + list(rows))
+            merged = rows_to_frame(cast("list[dict[str, Any]]", old.to_dict("records")) + list(rows))  # its columns are a CSV header's names: strings
             write_metrics(self.file.parent, merged)
             self.columns = list(merged.columns)
             self.size = self.file.stat().st_size

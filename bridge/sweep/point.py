@@ -334,7 +334,7 @@ def point_row(folder: Path, kind: str) -> dict[str, Any]:
     if extra:
         frame = frame[frame[extra].isna().all(axis=1)]
     for name, rows in frame.sort_values("step").groupby("observable", sort=True):
-        row[name] = float(rows["value"].iloc[-1])
+        row[str(name)] = float(rows["value"].iloc[-1])  # observable names are strings (validate_rows); the key of a row dict
     if kind == "case_study":
         if (folder / "events.json").exists():
             for event in read_json(folder / "events.json"):

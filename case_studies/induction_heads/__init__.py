@@ -232,7 +232,7 @@ class InductionHeads(CaseStudy):
         marks = [] if drop is None else [(drop.start, "loss drop"), (drop.end, "")]
         for ax, score in zip(axes, ("previous_token", "induction", "duplicate_token")):
             table = run.table(f"heads/{score}", ["layer", "head"], split="test")
-            plot_head_heatmap(ax, table.index.to_numpy(dtype=float), [node_name(int(layer), int(head)) for layer, head in table.columns], table.to_numpy().T, title=f"{score.replace('_', '-')} score", marks=marks)
+            plot_head_heatmap(ax, table.index.to_numpy(dtype=float), [node_name(int(layer), int(head)) for layer, head in table.columns], table.to_numpy().T, title=f"{score.replace('_', '-')} score", marks=marks)  # type: ignore[str-unpack]  # pandas-stubs types every DataFrame's columns as Index[str]; a table over two index columns has a MultiIndex of (layer, head) pairs
 
         fig, axes = figures["attention.png"] = new_figure(ncols=2, nrows=2, size=(4.4, 4.0))
         before = max([s for s in run.steps if drop is None or s <= drop.start - drop.start_uncertainty] or [run.steps[0]])

@@ -255,7 +255,7 @@ def figures(run: Run, report: BridgeReport, preset: SuperpositionPreset) -> list
 
     fig, axes = new_figure(nrows=3, size=(6.5, 2.2))
     llc = run.observable("llc/mean")
-    plot_estimate_series(axes[0], llc.index, llc.values, run.observable("llc/std").reindex(llc.index).values, ylabel="learning coefficient λ̂")
+    plot_estimate_series(axes[0], llc.index, llc.to_numpy(), run.observable("llc/std").reindex(llc.index).to_numpy(), ylabel="learning coefficient λ̂")
     loss = run.observable("loss/train")
     axes[1].plot(loss.index, loss.values, color="C1")
     axes[1].set_ylabel("train loss")

@@ -125,7 +125,7 @@ def observable_rows(metrics: pd.DataFrame | MetricsIndex, name: str) -> pd.DataF
     return frame
 
 
-def observable_series(metrics: pd.DataFrame | MetricsIndex, name: str, /, **index: Any) -> pd.Series:
+def observable_series(metrics: pd.DataFrame | MetricsIndex, name: str, /, **index: Any) -> pd.Series[float]:
     """Values of observable ``name`` in the metrics table ``metrics`` (rows matching ``index``), as a float Series
     indexed by step, ascending; of several rows at a step, the last one written (NaN included). ``metrics`` may be
     a :class:`MetricsIndex` of the table: the same answer, reading only the rows it needs.

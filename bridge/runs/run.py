@@ -153,8 +153,8 @@ class Run:
         self._rows = MetricsIndex.of(self.metrics, self._rows)
         return self._rows
 
-    def observable(self, name: str, /, **index: Any) -> pd.Series:
-        """Values of observable ``name`` (rows matching ``index``), as a Series indexed by step.
+    def observable(self, name: str, /, **index: Any) -> pd.Series[float]:
+        """Values of observable ``name`` (rows matching ``index``), as a float Series indexed by step (ascending).
 
         Examples:
             >>> run.observable("mode/strength", mode=0)   # doctest: +SKIP

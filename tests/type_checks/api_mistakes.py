@@ -109,6 +109,7 @@ config.train.lr = 0.1  # E: misc
 steps, values, index = run.curve("mode/strength", mode=0)  # E: misc
 run.model_at("last")  # E: arg-type
 run.report["verdict"]  # E: index
+run.observable("loss/train").iloc[-1] + "!"  # E: operator
 
 # theory given the wrong things
 saxe.half_rise_step("3.0", 0.01, 0.05)  # E: arg-type

@@ -2,8 +2,8 @@
 
 Never imported or run: tests/test_api_types.py runs mypy over it and expects nothing. Each ``assert_type`` holds
 only when mypy infers exactly that type, so an API name that reads as ``Any`` (a lazily loaded name without its
-annotation, an ``-> Any`` return) fails here. pandas ships no annotations, so its tables read as ``Any`` whatever
-the annotation says; the rows on them state the intended type and hold once pandas is typed.
+annotation, an ``-> Any`` return) fails here. pandas's tables are read through its stubs (pandas-stubs, in the dev
+extra), so a table pinned as ``pd.DataFrame`` fails if it reads as a Series, a union or ``Any``.
 """
 
 from dataclasses import dataclass
@@ -45,7 +45,9 @@ assert_type(run.steps, list[int])
 assert_type(run.status, str)
 assert_type(run.path, Path)
 assert_type(run.metrics, pd.DataFrame)
-assert_type(run.observable("mode/strength", mode=0), pd.Series)
+assert_type(run.observable("mode/strength", mode=0), "pd.Series[float]")
+assert_type(run.observable("loss/train").iloc[-1], float)
+assert_type(run.observable("loss/train").to_numpy(), np.ndarray[tuple[int], np.dtype[np.floating[Any]]])
 assert_type(run.table("mode/strength", "mode"), pd.DataFrame)
 assert_type(run.curve("loss/train"), tuple[np.ndarray, np.ndarray])
 steps, values = run.curve("mode/strength", mode=0)

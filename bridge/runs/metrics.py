@@ -385,11 +385,3 @@ def read_metrics(path: Path) -> pd.DataFrame:
     except (TypeError, ValueError, OverflowError) as e:
         raise CorruptFileError(f"{file.name} holds a step, value or index that is not a number the table holds ({e})") from None
 
-
-def __getattr__(name: str) -> Any:
-    """``merge_rows``, now in :mod:`bridge.runs.merge` (which imports this module), still imported from here."""
-    if name == "merge_rows":
-        from bridge.runs.merge import merge_rows
-
-        return merge_rows
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -53,13 +53,9 @@ def test_an_index_outside_int64_is_still_refused_by_name(tmp_path):
         read_metrics(tmp_path)
 
 
-def test_merge_rows_and_stored_rows_are_still_imported_from_where_they_were():
-    """Moved (merge_rows to bridge.runs.merge, stored_rows to bridge.report): a notebook's old import still works."""
+def test_stored_rows_is_still_imported_from_where_it_was():
+    """Moved to bridge.report (where the report is read back): a notebook's old import still works."""
     from bridge.report import stored_rows
-    from bridge.runs import merge
-    from bridge.runs.metrics import merge_rows as old_merge
     from case_studies.generality.stored import stored_rows as old_stored
 
-    assert old_merge is merge.merge_rows and old_stored is stored_rows
-    old = rows_to_frame([{"step": 0, "observable": "eig", "value": 1.0, "rank": 0}])
-    assert old_merge(old, rows_to_frame([{"step": 0, "observable": "eig", "value": 2.0, "rank": 0}]))["value"].tolist() == [2.0]
+    assert old_stored is stored_rows

@@ -115,6 +115,28 @@ def append_bytes(path: str | Path, data: bytes) -> None:
     _write_all(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666), data)
 
 
+def whole_rows_size(path: str | Path, block: int = 1 << 16) -> int:
+    """The size of ``path`` up to and including its last newline (0 when it holds none or is missing), read back from its end
+    ``block`` bytes at a time: where a table of whole rows ends, without reading the table.
+
+    Examples:
+        >>> import tempfile, os; file = os.path.join(tempfile.mkdtemp(), "metrics.csv")
+        >>> append_bytes(file, b"step,observable,value\\n0,loss,0.5\\n3,lo"); whole_rows_size(file), whole_rows_size(file, block=4)
+        (33, 33)
+    """
+    if not os.path.isfile(path):
+        return 0
+    with open(path, "rb") as f:
+        end = f.seek(0, os.SEEK_END)
+        while end > 0:
+            start = max(0, end - block)
+            f.seek(start)
+            if (last := f.read(end - start).rfind(b"\n")) >= 0:
+                return start + last + 1
+            end = start
+    return 0
+
+
 def _write_all(fd: int, data: bytes) -> None:
     try:
         view = memoryview(data)

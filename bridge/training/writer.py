@@ -28,7 +28,7 @@ from bridge.runs.metrics import MetricsLog, read_metrics, write_metrics
 from bridge.runs.optimizer_state import optimizer_from_tensors, optimizer_to_tensors
 from bridge.runs.run import Run
 from bridge.runs.run_json import recorded_header
-from bridge.runs.storage import CorruptFileError, atomic_write_json, json_bytes, load_tensors, read_json, read_metadata, tensors_to_bytes
+from bridge.runs.storage import CorruptFileError, atomic_write_json, json_bytes, load_tensors, read_json, read_metadata, tensors_to_bytes, whole_rows_size
 from bridge.runs.versions import current_versions, refuse_mixed_versions, versions_record
 from bridge.runs.weights import load_weights
 from bridge.tasks.base import TaskData
@@ -196,11 +196,11 @@ def _restore(out: Path, model: nn.Module, optimizer: torch.optim.Optimizer, info
     if flushed.get(good) is not None and recorded_columns in (None, log.columns):
         log.truncate(flushed[good])
     else:  # a later flush widened the header and rewrote the table (filtered back to good's header), or an offline analysis did (verified above when recorded)
-        if log.file.exists():  # whole rows: the last one a killed append left cut short is of a later step
-            log.truncate(log.file.read_bytes().rfind(b"\n") + 1)
-        kept = read_metrics(out)
-        kept = kept[kept["step"] <= good]
-        write_metrics(out, kept if flushed.get(good) is None or recorded_columns is None else kept[recorded_columns])  # with a size on record, a header: the one it differs from
+        log.truncate(whole_rows_size(log.file))  # whole rows: the last one a killed append left cut short is of a later step
+        kept, narrow = read_metrics(out), flushed.get(good) is not None and recorded_columns is not None
+        if narrow or (kept["step"] > good).any():  # rows to drop, or a header to narrow (with a size on record, the one it differs from); a table that keeps every row stays as it is
+            kept = kept[kept["step"] <= good]
+            write_metrics(out, kept[recorded_columns] if narrow else kept)
         log = MetricsLog(out)
     size = log.file.stat().st_size if log.file.exists() else 0
     info["last_step"] = good  # a later step on record may be the one that did not read back

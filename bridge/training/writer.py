@@ -200,7 +200,7 @@ def _restore(out: Path, model: nn.Module, optimizer: torch.optim.Optimizer, info
         kept, narrow = read_metrics(out), flushed.get(good) is not None and recorded_columns is not None
         if narrow or (kept["step"] > good).any():  # rows to drop, or a header to narrow (with a size on record, the one it differs from); a table that keeps every row stays as it is
             kept = kept[kept["step"] <= good]
-            write_metrics(out, kept[recorded_columns] if narrow else kept)
+            write_metrics(out, kept if not narrow or recorded_columns is None else kept[recorded_columns])
         log = MetricsLog(out)
     size = log.file.stat().st_size if log.file.exists() else 0
     info["last_step"] = good  # a later step on record may be the one that did not read back

@@ -53,11 +53,11 @@ def _one_thread():
     yield
 
 
-# Modules whose tests share a case study's quick run (a module-scoped fixture of minutes): each goes to one
+# Modules whose tests share a module-scoped fixture of minutes (a case study's quick run, one mypy run): each goes to one
 # worker as a whole, so the run is computed once; every other test is scheduled on its own, as `--dist load`.
 SHARED_RUN_MODULES = frozenset(
     f"tests/case_studies/{name}.py" for name in ("test_mup_run", "test_induction_heads", "test_kernel_limit", "test_edge_of_stability")
-)
+) | {"tests/test_types.py"}  # and one mypy run over the packages, the pages and the API's files
 
 
 @pytest.hookimpl(optionalhook=True)  # pytest without pytest-xdist knows no such hook

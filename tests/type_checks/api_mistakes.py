@@ -1,6 +1,6 @@
 """Mistakes a researcher makes with the public API, each caught by their type checker before anything runs.
 
-Never imported or run: tests/test_api_types.py runs mypy over it and expects, on each line marked ``# E: CODE``,
+Never imported or run: tests/test_types.py runs mypy over it and expects, on each line marked ``# E: CODE``,
 exactly the errors of those codes, and no error on any other line.
 """
 

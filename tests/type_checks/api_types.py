@@ -1,6 +1,6 @@
 """A researcher's code over the public API, with the type each value must have for their type checker.
 
-Never imported or run: tests/test_api_types.py runs mypy over it and expects nothing. Each ``assert_type`` holds
+Never imported or run: tests/test_types.py runs mypy over it and expects nothing. Each ``assert_type`` holds
 only when mypy infers exactly that type, so an API name that reads as ``Any`` (a lazily loaded name without its
 annotation, an ``-> Any`` return) fails here. pandas's tables are read through its stubs (pandas-stubs, in the dev
 extra), so a table pinned as ``pd.DataFrame`` fails if it reads as a Series, a union or ``Any``.

@@ -40,7 +40,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -267,7 +267,7 @@ class _SeedStack:
         forward, params = self.forward_stacked, self.params
         if forward is None:  # no tracker is shared without the model's own batched forward
             return {}
-        found = {i: tracker.stacked(lambda x: forward(params, x), self.datas) for i in self.shared if isinstance(tracker := trackers[i], StackedTracker)}
+        found = {i: cast(StackedTracker, trackers[i]).stacked(lambda x: forward(params, x), self.datas) for i in self.shared}  # shared: checked to be stacked when made
         return {i: rows for i, rows in found.items() if rows is not None}
 
     def sync(self, models: list[nn.Module], optimizers: list[torch.optim.Optimizer] | None) -> None:
